@@ -1,0 +1,245 @@
+//! A small cache and lock abstraction with two implementations: Redis (chosen by a Redis URL; shared by
+//! every replica) and in-process (the embedded default). Redis never holds the only copy of anything that
+//! matters: callers keep the source of truth in their database and use this for fast paths, holds that
+//! expire, and locks.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_trait::async_trait;
+use redis::AsyncCommands;
+
+/// A key/value store with expiry and compare-and-delete, enough for holds, idempotency hints and locks.
+#[async_trait]
+pub trait Cache: Send + Sync + fmt::Debug {
+    /// The value at `key`, if present and not expired.
+    async fn get(&self, key: &str) -> anyhow::Result<Option<String>>;
+    /// Sets `key` to `value`, expiring after `ttl`.
+    async fn set(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()>;
+    /// Sets `key` only when absent; true when this call set it. The building block of locks and holds.
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool>;
+    /// Deletes `key` only when it still holds `value` (releasing a lock this caller owns).
+    async fn delete_if_equals(&self, key: &str, value: &str) -> anyhow::Result<bool>;
+    /// Deletes `key`.
+    async fn delete(&self, key: &str) -> anyhow::Result<()>;
+    /// Which implementation this is ("redis" or "in-process").
+    fn kind(&self) -> &'static str;
+}
+
+/// A shareable cache handle.
+pub type SharedCache = Arc<dyn Cache>;
+
+/// Opens Redis when `redis_url` is set, otherwise an in-process cache. Keys are prefixed with `namespace`.
+pub async fn open(redis_url: Option<&str>, namespace: &str) -> anyhow::Result<SharedCache> {
+    Ok(match redis_url {
+        Some(url) => Arc::new(RedisCache::connect(url, namespace).await?),
+        None => Arc::new(InProcessCache::new(namespace)),
+    })
+}
+
+/// The embedded default: a map behind a mutex, with lazy expiry.
+#[derive(Debug, Default)]
+pub struct InProcessCache {
+    prefix: String,
+    entries: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl InProcessCache {
+    /// An empty cache with keys prefixed by `namespace`.
+    pub fn new(namespace: &str) -> Self {
+        Self { prefix: format!("{namespace}:"), entries: Mutex::default() }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, (String, Instant)>) -> R) -> R {
+        // A poisoned lock only means another task panicked mid-update of a plain map; the data is usable.
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        guard.retain(|_, (_, exp)| *exp > now);
+        f(&mut guard)
+    }
+}
+
+#[async_trait]
+impl Cache for InProcessCache {
+    async fn get(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let k = format!("{}{key}", self.prefix);
+        Ok(self.with(|m| m.get(&k).map(|(v, _)| v.clone())))
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()> {
+        let k = format!("{}{key}", self.prefix);
+        self.with(|m| m.insert(k, (value.to_owned(), Instant::now() + ttl)));
+        Ok(())
+    }
+
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
+        let k = format!("{}{key}", self.prefix);
+        Ok(self.with(|m| {
+            if m.contains_key(&k) {
+                false
+            } else {
+                m.insert(k, (value.to_owned(), Instant::now() + ttl));
+                true
+            }
+        }))
+    }
+
+    async fn delete_if_equals(&self, key: &str, value: &str) -> anyhow::Result<bool> {
+        let k = format!("{}{key}", self.prefix);
+        Ok(self.with(|m| {
+            if m.get(&k).is_some_and(|(v, _)| v == value) {
+                m.remove(&k);
+                true
+            } else {
+                false
+            }
+        }))
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        let k = format!("{}{key}", self.prefix);
+        self.with(|m| m.remove(&k));
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "in-process"
+    }
+}
+
+/// Redis through a reconnecting connection manager.
+#[derive(Clone)]
+pub struct RedisCache {
+    prefix: String,
+    conn: redis::aio::ConnectionManager,
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCache").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+const DELETE_IF_EQUALS: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+impl RedisCache {
+    /// Connects to `url` (`redis://host:port/db`).
+    pub async fn connect(url: &str, namespace: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).context("parsing the Redis URL")?;
+        let conn = tokio::time::timeout(Duration::from_secs(10), redis::aio::ConnectionManager::new(client))
+            .await
+            .context("connecting to Redis timed out")?
+            .context("connecting to Redis")?;
+        Ok(Self { prefix: format!("continuum:{namespace}:"), conn })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait]
+impl Cache for RedisCache {
+    async fn get(&self, key: &str) -> anyhow::Result<Option<String>> {
+        let mut c = self.conn.clone();
+        Ok(c.get(self.key(key)).await?)
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()> {
+        let mut c = self.conn.clone();
+        let _: () = redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl)).query_async(&mut c).await?;
+        Ok(())
+    }
+
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
+        let mut c = self.conn.clone();
+        let r: Option<String> =
+            redis::cmd("SET").arg(self.key(key)).arg(value).arg("NX").arg("PX").arg(millis(ttl)).query_async(&mut c).await?;
+        Ok(r.is_some())
+    }
+
+    async fn delete_if_equals(&self, key: &str, value: &str) -> anyhow::Result<bool> {
+        let mut c = self.conn.clone();
+        let n: i64 = redis::Script::new(DELETE_IF_EQUALS).key(self.key(key)).arg(value).invoke_async(&mut c).await?;
+        Ok(n == 1)
+    }
+
+    async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        let mut c = self.conn.clone();
+        let _: () = c.del(self.key(key)).await?;
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}
+
+/// A lock held in the cache until released or until its time-to-live passes (so a crashed holder never
+/// blocks others for long).
+#[derive(Debug)]
+pub struct Lock {
+    cache: SharedCache,
+    key: String,
+    token: String,
+}
+
+impl Lock {
+    /// Tries once to take the lock named `name` for `ttl`; `None` when someone else holds it.
+    pub async fn try_acquire(cache: &SharedCache, name: &str, ttl: Duration) -> anyhow::Result<Option<Lock>> {
+        let key = format!("lock:{name}");
+        let token = uuid::Uuid::new_v4().to_string();
+        if cache.set_if_absent(&key, &token, ttl).await? {
+            Ok(Some(Lock { cache: cache.clone(), key, token }))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Releases the lock if this holder still owns it.
+    pub async fn release(self) -> anyhow::Result<bool> {
+        self.cache.delete_if_equals(&self.key, &self.token).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn exercise(cache: SharedCache) {
+        let key = format!("test:{}", uuid::Uuid::new_v4());
+        assert_eq!(cache.get(&key).await.unwrap(), None);
+        assert!(cache.set_if_absent(&key, "a", Duration::from_secs(5)).await.unwrap());
+        assert!(!cache.set_if_absent(&key, "b", Duration::from_secs(5)).await.unwrap());
+        assert_eq!(cache.get(&key).await.unwrap().as_deref(), Some("a"));
+        assert!(!cache.delete_if_equals(&key, "b").await.unwrap());
+        assert!(cache.delete_if_equals(&key, "a").await.unwrap());
+        assert_eq!(cache.get(&key).await.unwrap(), None);
+        cache.set(&key, "short", Duration::from_millis(30)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        assert_eq!(cache.get(&key).await.unwrap(), None, "expired values are gone");
+        let lock = Lock::try_acquire(&cache, &key, Duration::from_secs(5)).await.unwrap().unwrap();
+        assert!(Lock::try_acquire(&cache, &key, Duration::from_secs(5)).await.unwrap().is_none());
+        assert!(lock.release().await.unwrap());
+        assert!(Lock::try_acquire(&cache, &key, Duration::from_secs(5)).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn in_process_cache_semantics() {
+        exercise(open(None, "t").await.unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn redis_cache_semantics() {
+        // Runs against Redis when the test configuration names one (CI's second pass).
+        let Ok(url) = std::env::var("CONTINUUM_TEST_REDIS_URL") else { return };
+        exercise(open(Some(&url), "t").await.unwrap()).await;
+    }
+}

@@ -1,0 +1,115 @@
+//! Database connections for Continuum services.
+//!
+//! The embedded default is one SQLite file per service under a data directory (nothing to install).
+//! With a PostgreSQL URL, every service gets its own schema (named after the service) in that database, so
+//! services never share tables even when they share a server. The same sea-orm migrations run on both.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm_migration::MigratorTrait;
+
+pub use sea_orm;
+pub use sea_orm_migration;
+
+/// Where a service's data lives.
+#[derive(Clone, Debug)]
+pub struct DbSettings {
+    /// A `postgres://` URL. When absent, SQLite files under `data_dir` are used.
+    pub database_url: Option<String>,
+    /// Folder for SQLite files (created when missing).
+    pub data_dir: PathBuf,
+}
+
+impl DbSettings {
+    /// SQLite under `data_dir`.
+    pub fn sqlite(data_dir: impl Into<PathBuf>) -> Self {
+        Self { database_url: None, data_dir: data_dir.into() }
+    }
+
+    /// Which engine these settings select, for logs and health output.
+    pub fn engine(&self) -> &'static str {
+        if self.database_url.is_some() { "postgres" } else { "sqlite" }
+    }
+}
+
+/// Opens the connection pool for `service` (its own SQLite file, or its own PostgreSQL schema).
+pub async fn connect(service: &str, settings: &DbSettings) -> anyhow::Result<DatabaseConnection> {
+    match &settings.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            connect_postgres(service, url).await
+        }
+        Some(url) if url.starts_with("sqlite:") => connect_sqlite_url(url).await,
+        Some(_) => anyhow::bail!("database URL must start with postgres://, postgresql:// or sqlite:"),
+        None => connect_sqlite(service, &settings.data_dir).await,
+    }
+}
+
+async fn connect_sqlite(service: &str, data_dir: &Path) -> anyhow::Result<DatabaseConnection> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let file = data_dir.join(format!("{service}.db"));
+    connect_sqlite_url(&format!("sqlite://{}?mode=rwc", file.display())).await
+}
+
+async fn connect_sqlite_url(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    // SQLite allows one writer; one connection keeps writes serialised and transactions honest.
+    opts.max_connections(1).min_connections(1).acquire_timeout(Duration::from_secs(30)).sqlx_logging(false);
+    let db = Database::connect(opts).await.context("opening SQLite database")?;
+    db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
+        .await
+        .context("configuring SQLite")?;
+    Ok(db)
+}
+
+async fn connect_postgres(service: &str, url: &str) -> anyhow::Result<DatabaseConnection> {
+    anyhow::ensure!(
+        service.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "service name must be a plain identifier"
+    );
+    {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.max_connections(1).connect_timeout(Duration::from_secs(10)).sqlx_logging(false);
+        let admin = Database::connect(opts).await.context("connecting to PostgreSQL")?;
+        admin
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {service}"))
+            .await
+            .context("creating the service schema")?;
+        admin.close().await.ok();
+    }
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(16)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .set_schema_search_path(service.to_owned());
+    Database::connect(opts).await.context("connecting to PostgreSQL")
+}
+
+/// Connects and brings the schema up to date with `M`'s migrations.
+pub async fn connect_and_migrate<M: MigratorTrait>(
+    service: &str,
+    settings: &DbSettings,
+) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(service, settings).await?;
+    migrate::<M>(&db).await?;
+    Ok(db)
+}
+
+/// Applies every pending migration of `M`.
+pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()> {
+    M::up(db, None).await.context("running migrations")
+}
+
+/// Whether the database answers (used by health reporting).
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.ping().await.is_ok()
+}
+
+/// The backend of a connection (some queries differ between SQLite and PostgreSQL).
+pub fn backend(db: &DatabaseConnection) -> DbBackend {
+    db.get_database_backend()
+}

@@ -1,0 +1,257 @@
+//! What every Continuum service process shares: settings common to all services, structured logging,
+//! serving a gRPC service with health checking and reflection, graceful shutdown, and lazily connecting
+//! channels to peer services.
+//!
+//! A service crate builds its own `tonic` service and hands it to [`serve`]; everything around it (health,
+//! reflection, keepalives, draining on SIGTERM) is the same for all four and lives here.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use continuum_db::DbSettings;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+pub use tokio_util::sync::CancellationToken as Shutdown;
+
+/// Settings every service reads from the environment. Service-specific settings flatten this.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CommonSettings {
+    /// Folder for the embedded SQLite files.
+    #[arg(long, env = "CONTINUUM_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; when set the service uses its own schema there instead of SQLite.
+    #[arg(long, env = "CONTINUUM_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Redis URL; when set, holds, locks and idempotency hints live in Redis instead of in-process.
+    #[arg(long, env = "CONTINUUM_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Seconds to let in-flight calls finish after a shutdown signal.
+    #[arg(long, env = "CONTINUUM_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+    /// Per-request timeout in seconds.
+    #[arg(long, env = "CONTINUUM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+}
+
+impl CommonSettings {
+    /// Embedded defaults under `data_dir` (used by tests and `continuum up`).
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            database_url: None,
+            redis_url: None,
+            shutdown_grace_secs: 10,
+            request_timeout_secs: 30,
+        }
+    }
+
+    /// The database part of these settings.
+    pub fn db(&self) -> DbSettings {
+        DbSettings { database_url: self.database_url.clone(), data_dir: self.data_dir.clone() }
+    }
+}
+
+/// Installs the global `tracing` subscriber: JSON lines by default (`CONTINUUM_LOG_FORMAT=text` for humans),
+/// filtered by `RUST_LOG` (default `info`, with the SQL drivers at `warn`). Safe to call more than once.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,h2=warn,tower=warn"));
+    let text = std::env::var("CONTINUUM_LOG_FORMAT").is_ok_and(|v| v == "text");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let result = if text { builder.try_init() } else { builder.json().flatten_event(true).with_current_span(false).try_init() };
+    // A second init (tests, the all-in-one binary) keeps the first subscriber.
+    let _ = result;
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+}
+
+/// Cancels `token` when the process receives SIGINT or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        token.cancel();
+    });
+}
+
+/// Binds `addr` (port 0 picks a free port) before anything is spawned, so tests never wait on a server.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
+}
+
+/// How one service is served.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Fully qualified gRPC service name, for health checking.
+    pub service_name: &'static str,
+    /// Grace period for in-flight calls after shutdown begins.
+    pub grace: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// How often the readiness probe runs.
+    pub probe_interval: Duration,
+}
+
+impl ServeOptions {
+    /// Options for `service_name` from the common settings.
+    pub fn new(service_name: &'static str, common: &CommonSettings) -> Self {
+        Self {
+            service_name,
+            grace: Duration::from_secs(common.shutdown_grace_secs),
+            request_timeout: Duration::from_secs(common.request_timeout_secs),
+            probe_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Serves `routes` on `listener` with gRPC health (per service and overall) and reflection (v1 and v1alpha)
+/// until `shutdown` is cancelled; then reports NOT_SERVING, stops accepting, and drains in-flight calls for
+/// at most the grace period. `probe` is polled while serving: when it answers false (database unreachable)
+/// the service reports NOT_SERVING until it answers true again.
+pub async fn serve<P, F>(
+    listener: TcpListener,
+    routes: Routes,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+    probe: P,
+) -> anyhow::Result<()>
+where
+    P: Fn() -> F + Send + 'static,
+    F: Future<Output = bool> + Send,
+{
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    set_status(&reporter, options.service_name, ServingStatus::Serving).await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(continuum_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building reflection v1")?;
+    // Python's grpcio reflection client speaks only v1alpha (DEPENDENCIES.md trap 3).
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(continuum_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("building reflection v1alpha")?;
+
+    let routes = routes.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
+
+    let local = listener.local_addr().ok();
+    tracing::info!(service = options.service_name, addr = ?local, "serving");
+
+    // Readiness follows the probe until shutdown starts.
+    let probe_task = {
+        let reporter = reporter.clone();
+        let token = shutdown.clone();
+        let name = options.service_name;
+        let interval = options.probe_interval;
+        tokio::spawn(async move {
+            let mut serving = true;
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    () = tokio::time::sleep(interval) => {}
+                }
+                let ok = probe().await;
+                if ok != serving {
+                    serving = ok;
+                    let status = if ok { ServingStatus::Serving } else { ServingStatus::NotServing };
+                    tracing::warn!(service = name, serving = ok, "readiness changed");
+                    if !token.is_cancelled() {
+                        set_status(&reporter, name, status).await;
+                    }
+                }
+            }
+        })
+    };
+
+    let drain_started = CancellationToken::new();
+    let signal = {
+        let reporter = reporter.clone();
+        let shutdown = shutdown.clone();
+        let drain_started = drain_started.clone();
+        let name = options.service_name;
+        async move {
+            shutdown.cancelled().await;
+            set_status(&reporter, name, ServingStatus::NotServing).await;
+            drain_started.cancel();
+            tracing::info!(service = name, "draining in-flight calls");
+        }
+    };
+
+    let server = Server::builder()
+        .timeout(options.request_timeout)
+        .tcp_keepalive(Some(Duration::from_secs(60)))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    tokio::pin!(server);
+
+    let result = tokio::select! {
+        r = &mut server => r.context("gRPC server failed"),
+        () = async { drain_started.cancelled().await; tokio::time::sleep(options.grace).await } => {
+            tracing::warn!(service = options.service_name, "grace period over; closing remaining calls");
+            Ok(())
+        }
+    };
+    probe_task.abort();
+    tracing::info!(service = options.service_name, "stopped");
+    result
+}
+
+async fn set_status(reporter: &HealthReporter, name: &str, status: ServingStatus) {
+    reporter.set_service_status(name, status).await;
+    reporter.set_service_status("", status).await;
+}
+
+/// A channel to a peer service at `addr` (`host:port` or a full `http://` URL) that connects on first use
+/// and reconnects by itself, so a peer that is down at start-up is not an error.
+pub fn peer_channel(addr: &str) -> anyhow::Result<Channel> {
+    let url = if addr.starts_with("http://") || addr.starts_with("https://") { addr.to_owned() } else { format!("http://{addr}") };
+    Ok(Endpoint::from_shared(url)
+        .context("peer address")?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .tcp_keepalive(Some(Duration::from_secs(60)))
+        .connect_lazy())
+}
+
+/// A database readiness probe for [`serve`].
+pub fn db_probe(db: sea_orm::DatabaseConnection) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + 'static {
+    move || {
+        let db = db.clone();
+        Box::pin(async move {
+            tokio::time::timeout(Duration::from_secs(2), continuum_db::ping(&db)).await.unwrap_or(false)
+        })
+    }
+}

@@ -1,0 +1,141 @@
+//! Test helpers shared by every crate's tests: a fresh, isolated backing store per test.
+//!
+//! On the embedded default a test gets a temporary data directory (SQLite files, in-process cache). When
+//! the test configuration names servers — `CONTINUUM_TEST_DATABASE_URL` (a PostgreSQL URL whose user may
+//! create databases) and `CONTINUUM_TEST_REDIS_URL` — each test gets its own freshly created PostgreSQL
+//! database (dropped afterwards) and the Redis server. A configured server that cannot be reached fails
+//! the test loudly; it is never skipped.
+
+#![allow(clippy::expect_used)]
+
+use std::path::Path;
+
+use continuum_runtime::CommonSettings;
+use sea_orm::{ConnectionTrait, Database};
+
+/// Env var naming the PostgreSQL server for server-backed test runs.
+pub const DATABASE_ENV: &str = "CONTINUUM_TEST_DATABASE_URL";
+/// Env var naming the Redis server for server-backed test runs.
+pub const REDIS_ENV: &str = "CONTINUUM_TEST_REDIS_URL";
+
+/// An isolated place for one test's data. Dropping it removes the data (and drops the PostgreSQL database).
+#[derive(Debug)]
+pub struct Backing {
+    dir: tempfile::TempDir,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    pg: Option<(String, String)>,
+}
+
+impl Backing {
+    /// A fresh backing store: SQLite + in-process by default, PostgreSQL + Redis when configured.
+    pub async fn fresh() -> Backing {
+        let dir = tempfile::tempdir().expect("creating a temporary directory");
+        let redis_url = std::env::var(REDIS_ENV).ok().filter(|s| !s.is_empty());
+        let (database_url, pg) = match std::env::var(DATABASE_ENV).ok().filter(|s| !s.is_empty()) {
+            Some(admin_url) => {
+                let name = format!("continuum_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(admin_url.as_str())
+                    .await
+                    .unwrap_or_else(|e| panic!("{DATABASE_ENV} is set but PostgreSQL cannot be reached: {e}"));
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("creating a test database");
+                admin.close().await.ok();
+                (Some(with_database(&admin_url, &name)), Some((admin_url, name)))
+            }
+            None => (None, None),
+        };
+        Backing { dir, database_url, redis_url, pg }
+    }
+
+    /// Settings for a service under test pointing at this backing store.
+    pub fn common(&self) -> CommonSettings {
+        let mut c = CommonSettings::embedded(self.dir.path());
+        c.database_url = self.database_url.clone();
+        c.redis_url = self.redis_url.clone();
+        c.shutdown_grace_secs = 2;
+        c
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The PostgreSQL URL of this test's database, when server-backed.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
+    /// The Redis URL, when server-backed.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url.as_deref()
+    }
+
+    /// Environment variables that point a service process at this backing store.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("CONTINUUM_DATA_DIR".to_owned(), self.dir.path().display().to_string())];
+        if let Some(u) = &self.database_url {
+            env.push(("CONTINUUM_DATABASE_URL".to_owned(), u.clone()));
+        }
+        if let Some(u) = &self.redis_url {
+            env.push(("CONTINUUM_REDIS_URL".to_owned(), u.clone()));
+        }
+        env
+    }
+
+    /// Which engines back this test ("sqlite+in-process" or "postgres+redis").
+    pub fn describe(&self) -> String {
+        format!(
+            "{}+{}",
+            if self.database_url.is_some() { "postgres" } else { "sqlite" },
+            if self.redis_url.is_some() { "redis" } else { "in-process" }
+        )
+    }
+}
+
+impl Drop for Backing {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg.take() {
+            // Drop runs outside async context; a short-lived runtime on its own thread does the cleanup.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                rt.block_on(async move {
+                    if let Ok(admin) = Database::connect(admin_url.as_str()).await {
+                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        admin.close().await.ok();
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Replaces the database name (the URL path) of a PostgreSQL URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_database_name() {
+        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/test", "x"), "postgres://postgres@127.0.0.1:5432/x");
+        assert_eq!(with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}

@@ -1,0 +1,16 @@
+//! The intake service: receives intakes from clinics, scores the screeners, assesses risk, level of care
+//! and urgency, stores everything in one transaction with a pending routing task, and routes the client
+//! exactly once — to a referral when an option has capacity, to the waitlist when none has — finishing in
+//! the background when a downstream service is unavailable.
+//!
+//! Layout: `config`, `startup`, `grpc` (proto <-> domain), `domain` (validation, scoring, assessment:
+//! pure), `routing` (the orchestration over matching, referral and waitlist, and its worker), `store`
+//! (every query), `error`.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod routing;
+pub mod startup;
+pub mod store;

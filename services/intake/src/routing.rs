@@ -1,0 +1,308 @@
+//! Routing: follows the assessment to a referral or a waitlist entry, exactly once per intake.
+//!
+//! A routing task is created with the intake (same transaction). The request that submitted the intake
+//! runs it at once under a lease; if a downstream service is unavailable the task stays pending and the
+//! background worker (on any replica) retries it with exponential back-off once the lease lapses.
+//!
+//! Exactly-once comes from three things together: (1) the ranked plan from matching is stored before any
+//! other call, so every retry follows the same plan; (2) a candidate is skipped only on a definite
+//! refusal (no capacity: nothing was created), never on an unavailable peer; (3) referral and waitlist
+//! calls carry the idempotency key `intake:<id>`, so a call repeated after a lost answer returns what the
+//! first one made instead of making a second.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use continuum_proto::matching::v1 as mpb;
+use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
+use continuum_proto::referral::v1 as rpb;
+use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
+use continuum_proto::waitlist::v1 as wpb;
+use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
+use continuum_runtime::Shutdown;
+use continuum_vocab::{LevelOfCare, Urgency};
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::domain::{Candidate, Intake, RoutingDecision, RoutingPlan, RoutingStatus};
+use crate::error::Result;
+use crate::store::{RoutingTask, Store};
+
+/// How long one routing attempt may hold its lease.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// Clients of the three downstream services.
+#[derive(Clone, Debug)]
+pub struct Peers {
+    /// Matching.
+    pub matching: MatchingServiceClient<Channel>,
+    /// Referral.
+    pub referral: ReferralServiceClient<Channel>,
+    /// Waitlist.
+    pub waitlist: WaitlistServiceClient<Channel>,
+}
+
+impl Peers {
+    /// Lazily connecting clients for the three addresses.
+    pub fn connect(matching: &str, referral: &str, waitlist: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            matching: MatchingServiceClient::new(continuum_runtime::peer_channel(matching)?),
+            referral: ReferralServiceClient::new(continuum_runtime::peer_channel(referral)?),
+            waitlist: WaitlistServiceClient::new(continuum_runtime::peer_channel(waitlist)?),
+        })
+    }
+}
+
+/// Runs routing tasks.
+#[derive(Clone, Debug)]
+pub struct Router {
+    store: Store,
+    peers: Peers,
+    owner: String,
+    max_backoff: Duration,
+}
+
+enum Step {
+    Done(RoutingDecision),
+    Retry(&'static str),
+}
+
+fn key(intake_id: &str) -> String {
+    format!("intake:{intake_id}")
+}
+
+/// Whether a peer's answer is a definite "this candidate cannot take the client" (nothing was created).
+fn is_definite_refusal(s: &tonic::Status) -> bool {
+    s.code() == Code::FailedPrecondition
+        && matches!(continuum_errors::reason_of(s).as_deref(), Some("NO_CAPACITY" | "PROVIDER_NOT_FOUND"))
+}
+
+fn band_for(urgency: Urgency) -> wpb::Band {
+    match urgency {
+        Urgency::Emergency | Urgency::Urgent => wpb::Band::Urgent,
+        Urgency::Soon => wpb::Band::Soon,
+        Urgency::Routine => wpb::Band::Routine,
+    }
+}
+
+/// Back-off before attempt `attempts + 1`: 0.5 s doubling, capped.
+pub fn backoff(attempts: i32, max: Duration) -> Duration {
+    let exp = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
+    Duration::from_millis(500u64.saturating_mul(1u64 << exp)).min(max)
+}
+
+impl Router {
+    /// A router whose leases are held under a fresh owner id.
+    pub fn new(store: Store, peers: Peers, max_backoff: Duration) -> Self {
+        Self { store, peers, owner: uuid::Uuid::now_v7().to_string(), max_backoff }
+    }
+
+    /// The lease owner id of this router (the submitting request creates tasks leased to it).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs the routing task of `intake_id` once if this router can claim it, and returns the decision as
+    /// it stands afterwards (possibly still pending).
+    pub async fn route(&self, intake_id: &str) -> Result<RoutingDecision> {
+        let now = Utc::now();
+        let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let Some(task) = self.store.claim_routing(intake_id, &self.owner, now, lease_until).await? else {
+            return Ok(self.store.get_intake(intake_id).await?.routing);
+        };
+        let attempts = task.attempts + 1;
+        let step = self.attempt(&task).await;
+        match step {
+            Step::Done(mut decision) => {
+                decision.attempts = attempts;
+                decision.decided_at = Some(Utc::now());
+                self.store.finish_routing(intake_id, &self.owner, &decision).await?;
+                tracing::info!(intake_id, status = decision.status.code(), attempts, "routed");
+                Ok(decision)
+            }
+            Step::Retry(code) => {
+                let mut decision = task.intake.routing.clone();
+                decision.attempts = attempts;
+                decision.reason = format!("routing pending: {code}; retrying");
+                let next: DateTime<Utc> = Utc::now() + chrono::Duration::from_std(backoff(attempts, self.max_backoff)).unwrap_or_default();
+                self.store.retry_later(intake_id, &self.owner, &decision, next, code).await?;
+                tracing::warn!(intake_id, error = code, attempts, "routing deferred");
+                Ok(decision)
+            }
+        }
+    }
+
+    async fn attempt(&self, task: &RoutingTask) -> Step {
+        let intake = &task.intake;
+        let mut plan = match &task.plan {
+            Some(p) => p.clone(),
+            None => match self.plan(intake).await {
+                Ok(p) => {
+                    if let Err(e) = self.store.save_plan(&intake.id, &self.owner, &p).await {
+                        tracing::warn!(intake_id = %intake.id, error = %e, "saving routing plan failed");
+                        return Step::Retry("store_unavailable");
+                    }
+                    p
+                }
+                Err(code) => return Step::Retry(code),
+            },
+        };
+        let mut decision = intake.routing.clone();
+        decision.candidate_provider_ids = plan.candidates.iter().map(|c| c.provider_id.clone()).collect();
+        if plan.candidates.is_empty() {
+            decision.status = RoutingStatus::NeedsCoordinator;
+            let excluded: Vec<String> = plan.exclusions.iter().filter(|(_, n)| *n > 0).map(|(c, n)| format!("{c}={n}")).collect();
+            decision.reason = format!("no provider passed the hard constraints (excluded: {})", excluded.join(", "));
+            return Step::Done(decision);
+        }
+        let urgency = intake.assessment.urgency;
+        while plan.next < plan.candidates.len() {
+            let c = plan.candidates[plan.next].clone();
+            // Outside the crisis pathway only providers with an open slot are referred to directly.
+            if plan.crisis || c.has_capacity {
+                let req = rpb::CreateReferralRequest {
+                    idempotency_key: key(&intake.id),
+                    client_id: intake.client_id.clone(),
+                    intake_id: intake.id.clone(),
+                    referrer_organization_id: intake.submission.organization_id.clone(),
+                    provider_id: c.provider_id.clone(),
+                    urgency: urgency.to_proto(),
+                    allow_overbook: plan.crisis,
+                    scheduled_at: None,
+                };
+                match self.peers.referral.clone().create_referral(req).await {
+                    Ok(r) => {
+                        let r = r.into_inner().referral.unwrap_or_default();
+                        decision.status = RoutingStatus::Referred;
+                        decision.referral_id = Some(r.id);
+                        decision.provider_id = Some(c.provider_id.clone());
+                        decision.reason = if plan.crisis {
+                            format!("crisis pathway: urgent referral to crisis-capable option {} of {}", plan.next + 1, plan.candidates.len())
+                        } else {
+                            format!("referred to ranked option {} of {} with an open slot", plan.next + 1, plan.candidates.len())
+                        };
+                        return Step::Done(decision);
+                    }
+                    Err(s) if is_definite_refusal(&s) => {}
+                    Err(s) => {
+                        tracing::warn!(intake_id = %intake.id, code = ?s.code(), "referral call failed");
+                        return Step::Retry("referral_unavailable");
+                    }
+                }
+            }
+            plan.next += 1;
+            if self.store.save_plan(&intake.id, &self.owner, &plan).await.is_err() {
+                return Step::Retry("store_unavailable");
+            }
+        }
+        if plan.crisis {
+            // Every crisis-capable option refused outright (removed from the directory): a coordinator acts
+            // now; a crisis client is never only waitlisted.
+            decision.status = RoutingStatus::NeedsCoordinator;
+            decision.reason = "crisis pathway: no crisis-capable option could be referred to; coordinator alerted".to_owned();
+            tracing::error!(intake_id = %intake.id, "crisis client without a crisis referral: coordinator alerted");
+            return Step::Done(decision);
+        }
+        let req = wpb::EnqueueRequest {
+            idempotency_key: key(&intake.id),
+            client_id: intake.client_id.clone(),
+            intake_id: intake.id.clone(),
+            organization_id: intake.submission.organization_id.clone(),
+            band: band_for(urgency) as i32,
+            risk_level: intake.assessment.risk_level.to_proto(),
+            candidate_provider_ids: decision.candidate_provider_ids.clone(),
+            level_of_care: intake.assessment.level_of_care.to_proto(),
+            age_group: intake.assessment.age_group.to_proto(),
+        };
+        match self.peers.waitlist.clone().enqueue(req).await {
+            Ok(r) => {
+                let e = r.into_inner().entry.unwrap_or_default();
+                decision.status = RoutingStatus::Waitlisted;
+                decision.waitlist_entry_id = Some(e.id);
+                decision.reason = format!("no ranked option had an open slot; waitlisted for {} option(s)", plan.candidates.len());
+                Step::Done(decision)
+            }
+            Err(s) => {
+                tracing::warn!(intake_id = %intake.id, code = ?s.code(), "waitlist call failed");
+                Step::Retry("waitlist_unavailable")
+            }
+        }
+    }
+
+    async fn plan(&self, intake: &Intake) -> std::result::Result<RoutingPlan, &'static str> {
+        let a = &intake.assessment;
+        let s = &intake.submission;
+        let crisis = a.risk_level.is_crisis();
+        let profile = mpb::ClientProfile {
+            level_of_care: if crisis { LevelOfCare::Crisis.to_proto() } else { a.level_of_care.to_proto() },
+            age_group: a.age_group.to_proto(),
+            jurisdiction: s.client.jurisdiction.clone(),
+            language: s.client.preferred_language.clone(),
+            payment_option: s.client.payment_option.to_proto(),
+            formats: s.preferences.formats.iter().map(|f| f.to_proto()).collect(),
+            modalities_avoided: s.preferences.modalities_avoided.iter().map(|m| m.to_proto()).collect(),
+            needs_crisis_capable: crisis,
+            phase: a.phase.map_or(0, |p| p.to_proto()),
+            relational_style: Some(s.preferences.relational_style.to_proto()),
+        };
+        match self.peers.matching.clone().recommend(mpb::RecommendRequest { client: Some(profile), top_k: 10 }).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                Ok(RoutingPlan {
+                    candidates: r
+                        .options
+                        .iter()
+                        .filter_map(|o| {
+                            o.provider.as_ref().map(|p| Candidate { provider_id: p.id.clone(), has_capacity: o.has_capacity })
+                        })
+                        .collect(),
+                    next: 0,
+                    crisis,
+                    exclusions: r.exclusions.into_iter().map(|e| (e.constraint, e.excluded)).collect(),
+                })
+            }
+            Err(s) => {
+                tracing::warn!(intake_id = %intake.id, code = ?s.code(), "recommend failed");
+                Err("matching_unavailable")
+            }
+        }
+    }
+
+    /// Runs due routing tasks until `shutdown`, polling every `poll`.
+    pub async fn run_worker(self, shutdown: Shutdown, poll: Duration) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(poll) => {}
+            }
+            match self.store.due_routings(Utc::now(), 32).await {
+                Ok(ids) => {
+                    for id in ids {
+                        if shutdown.is_cancelled() {
+                            break;
+                        }
+                        if let Err(e) = self.route(&id).await {
+                            tracing::warn!(intake_id = %id, error = %e, "routing attempt failed");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "listing due routings failed"),
+            }
+        }
+        tracing::info!("routing worker stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let max = Duration::from_secs(60);
+        assert_eq!(backoff(0, max), Duration::from_millis(500));
+        assert_eq!(backoff(1, max), Duration::from_secs(1));
+        assert_eq!(backoff(3, max), Duration::from_secs(4));
+        assert_eq!(backoff(30, max), max);
+    }
+}

@@ -1,0 +1,60 @@
+//! Builds the intake service (database, cache, peer clients, router) and runs it with its routing worker
+//! until the shutdown token is cancelled.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use continuum_proto::intake::v1::intake_service_server::IntakeServiceServer;
+use continuum_runtime::{ServeOptions, Shutdown};
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+use crate::config::Settings;
+use crate::grpc::IntakeApi;
+use crate::routing::{Peers, Router};
+use crate::store::{Migrator, Store};
+
+/// Service name used for the database schema, SQLite file and cache namespace.
+pub const SERVICE: &str = "intake";
+
+/// A built, not yet running, intake service.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    store: Store,
+    api: IntakeApi,
+    router: Router,
+    settings: Settings,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free one), prepares the database and cache, and creates the peer
+    /// clients (which connect lazily: a peer that is down now is not an error).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
+        let cache = continuum_cache::open(settings.common.redis_url.as_deref(), SERVICE).await?;
+        let store = Store::new(db);
+        let peers = Peers::connect(&settings.matching_addr, &settings.referral_addr, &settings.waitlist_addr)?;
+        let router = Router::new(store.clone(), peers, Duration::from_secs(settings.routing_max_backoff_secs.max(1)));
+        let api = IntakeApi::new(store.clone(), router.clone(), cache);
+        let listener = continuum_runtime::bind(settings.listen_addr).await?;
+        Ok(Self { listener, store, api, router, settings })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.settings.listen_addr)
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops the worker and drains.
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let worker = tokio::spawn(self.router.clone().run_worker(shutdown.clone(), self.settings.routing_poll()));
+        let routes = Routes::new(IntakeServiceServer::new(self.api).max_decoding_message_size(4 * 1024 * 1024));
+        let options = ServeOptions::new(continuum_proto::service_names::INTAKE, &self.settings.common);
+        let probe = continuum_runtime::db_probe(self.store.connection().clone());
+        let served = continuum_runtime::serve(self.listener, routes, options, shutdown.clone(), probe).await;
+        shutdown.cancel();
+        let _ = worker.await;
+        served
+    }
+}

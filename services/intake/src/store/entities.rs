@@ -1,0 +1,109 @@
+//! sea-orm entities of the intake tables. Only `store` uses them.
+
+/// `intakes`: one row per accepted submission.
+pub mod intake {
+    use sea_orm::entity::prelude::*;
+
+    /// An intake row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "intakes")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Submitting organization.
+        pub organization_id: String,
+        /// Idempotency key (unique with the organization).
+        pub idempotency_key: String,
+        /// Fingerprint of the submitted body.
+        pub request_fingerprint: String,
+        /// Client id.
+        pub client_id: String,
+        /// Clinic's client id.
+        pub external_client_id: String,
+        /// Received, ms.
+        pub received_at_ms: i64,
+        /// Latest risk level code.
+        pub risk_level: String,
+        /// Latest level-of-care code.
+        pub level_of_care: String,
+        /// Routing status code.
+        pub routing_status: String,
+        /// The submission (JSON).
+        pub submission: String,
+        /// Latest assessment id.
+        pub assessment_id: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `assessments`: every assessment of an intake's client, newest last.
+pub mod assessment {
+    use sea_orm::entity::prelude::*;
+
+    /// An assessment row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "assessments")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Intake.
+        pub intake_id: String,
+        /// Client.
+        pub client_id: String,
+        /// When, ms.
+        pub assessed_at_ms: i64,
+        /// The assessment (JSON).
+        pub body: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `routings`: the routing task of each intake (the outbox row) and its decision.
+pub mod routing {
+    use sea_orm::entity::prelude::*;
+
+    /// A routing row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "routings")]
+    pub struct Model {
+        /// Intake.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub intake_id: String,
+        /// Status code.
+        pub status: String,
+        /// The plan (JSON), once matching has answered.
+        pub plan: Option<String>,
+        /// The decision (JSON).
+        pub decision: String,
+        /// Attempts made.
+        pub attempts: i32,
+        /// Next attempt not before, ms.
+        pub next_attempt_at_ms: i64,
+        /// Lease held until, ms.
+        pub lease_until_ms: i64,
+        /// Lease holder.
+        pub lease_owner: String,
+        /// Last error code.
+        pub last_error: String,
+        /// Updated, ms.
+        pub updated_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

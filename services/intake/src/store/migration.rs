@@ -1,0 +1,172 @@
+//! The intake service's schema, as sea-orm migrations. Run at start-up and by `continuum migrate`.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+/// All migrations of the intake service, in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001Intakes)]
+    }
+}
+
+#[derive(DeriveIden)]
+enum Intakes {
+    Table,
+    Id,
+    OrganizationId,
+    IdempotencyKey,
+    RequestFingerprint,
+    ClientId,
+    ExternalClientId,
+    ReceivedAtMs,
+    RiskLevel,
+    LevelOfCare,
+    RoutingStatus,
+    Submission,
+    AssessmentId,
+}
+
+#[derive(DeriveIden)]
+enum Assessments {
+    Table,
+    Id,
+    IntakeId,
+    ClientId,
+    AssessedAtMs,
+    Body,
+}
+
+#[derive(DeriveIden)]
+enum Routings {
+    Table,
+    IntakeId,
+    Status,
+    Plan,
+    Decision,
+    Attempts,
+    NextAttemptAtMs,
+    LeaseUntilMs,
+    LeaseOwner,
+    LastError,
+    UpdatedAtMs,
+}
+
+/// Intakes, their assessments, and the routing task (the transactional outbox of routing).
+#[derive(DeriveMigrationName)]
+struct M0001Intakes;
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0001Intakes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Intakes::Table)
+                .if_not_exists()
+                .col(string_len(Intakes::Id, 36).primary_key())
+                .col(string_len(Intakes::OrganizationId, 36))
+                .col(string_len(Intakes::IdempotencyKey, 128))
+                .col(string_len(Intakes::RequestFingerprint, 32))
+                .col(string_len(Intakes::ClientId, 36))
+                .col(string_len(Intakes::ExternalClientId, 128))
+                .col(big_integer(Intakes::ReceivedAtMs))
+                .col(string_len(Intakes::RiskLevel, 32))
+                .col(string_len(Intakes::LevelOfCare, 32))
+                .col(string_len(Intakes::RoutingStatus, 32))
+                .col(text(Intakes::Submission))
+                .col(string_len(Intakes::AssessmentId, 36))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("intakes_org_idempotency_key")
+                .table(Intakes::Table)
+                .col(Intakes::OrganizationId)
+                .col(Intakes::IdempotencyKey)
+                .unique()
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("intakes_org_id")
+                .table(Intakes::Table)
+                .col(Intakes::OrganizationId)
+                .col(Intakes::Id)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("intakes_org_external_client")
+                .table(Intakes::Table)
+                .col(Intakes::OrganizationId)
+                .col(Intakes::ExternalClientId)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Assessments::Table)
+                .if_not_exists()
+                .col(string_len(Assessments::Id, 36).primary_key())
+                .col(string_len(Assessments::IntakeId, 36))
+                .col(string_len(Assessments::ClientId, 36))
+                .col(big_integer(Assessments::AssessedAtMs))
+                .col(text(Assessments::Body))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("assessments_intake")
+                .table(Assessments::Table)
+                .col(Assessments::IntakeId)
+                .col(Assessments::Id)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Routings::Table)
+                .if_not_exists()
+                .col(string_len(Routings::IntakeId, 36).primary_key())
+                .col(string_len(Routings::Status, 32))
+                .col(text_null(Routings::Plan))
+                .col(text(Routings::Decision))
+                .col(integer(Routings::Attempts))
+                .col(big_integer(Routings::NextAttemptAtMs))
+                .col(big_integer(Routings::LeaseUntilMs))
+                .col(string_len(Routings::LeaseOwner, 64))
+                .col(string_len(Routings::LastError, 64))
+                .col(big_integer(Routings::UpdatedAtMs))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("routings_due")
+                .table(Routings::Table)
+                .col(Routings::Status)
+                .col(Routings::NextAttemptAtMs)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(Routings::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(Assessments::Table).to_owned()).await?;
+        m.drop_table(Table::drop().table(Intakes::Table).to_owned()).await
+    }
+}

@@ -1,0 +1,220 @@
+//! Submission, validation, idempotency, pending routing, listing and reassessment over real gRPC.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use continuum_errors::{bad_fields_of, reason_of};
+use continuum_proto::common::v1 as common;
+use continuum_proto::intake::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn accepted_and_scored_even_with_every_peer_down() {
+    let mut app = spawn_app().await;
+    let r = app.client.submit_intake(submission("k1")).await.unwrap().into_inner();
+    assert!(!r.replayed);
+    let intake = r.intake.unwrap();
+    let a = intake.assessment.as_ref().unwrap();
+    assert_eq!(a.level_of_care, common::LevelOfCare::Outpatient as i32);
+    assert_eq!(a.risk_level, common::RiskLevel::None as i32);
+    let phq = a.scores.iter().find(|s| s.instrument == pb::Instrument::Phq9 as i32).unwrap();
+    assert_eq!((phq.total, phq.band.as_str(), phq.positive), (11, "moderate", true));
+    assert!(!a.fired_rules.is_empty());
+    let routing = intake.routing.as_ref().unwrap();
+    assert_eq!(routing.status, pb::RoutingStatus::Pending as i32);
+    assert!(routing.attempts >= 1);
+
+    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap().into_inner().intake.unwrap();
+    assert_eq!(got.client.unwrap().given_name, "Avery");
+    assert_eq!(got.routing.unwrap().status, pb::RoutingStatus::Pending as i32);
+}
+
+#[tokio::test]
+async fn the_same_key_replays_and_a_reused_key_is_refused() {
+    let mut app = spawn_app().await;
+    let first = app.client.submit_intake(submission("same")).await.unwrap().into_inner();
+    let again = app.client.submit_intake(submission("same")).await.unwrap().into_inner();
+    assert!(again.replayed);
+    assert_eq!(first.intake.unwrap().id, again.intake.unwrap().id);
+
+    let mut different = submission("same");
+    different.presenting_concerns_text = "something else".into();
+    let err = app.client.submit_intake(different).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(reason_of(&err).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
+
+    let list = app.client.list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!(list.intakes.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_resubmissions_store_one_intake() {
+    let app = spawn_app().await;
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let mut c = app.client.clone();
+        tasks.push(tokio::spawn(async move { c.submit_intake(submission("race")).await.unwrap().into_inner() }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap().intake.unwrap().id);
+    }
+    assert_eq!(ids.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_input_names_every_field_and_stores_nothing() {
+    let mut app = spawn_app().await;
+    let mut bad = submission("");
+    bad.organization_id = "nope".into();
+    let client = bad.client.as_mut().unwrap();
+    client.given_name = String::new();
+    client.date_of_birth = Some(common::Date { year: 2001, month: 2, day: 30 });
+    client.email = "not-an-email".into();
+    client.preferred_language = String::new();
+    client.jurisdiction = "California".into();
+    client.payment_option = 42;
+    let s = bad.screeners.as_mut().unwrap();
+    s.phq9 = Some(pb::Phq9 { items: vec![0, 1, 2, 3, 4, 0, 0, 0] });
+    s.gad7 = Some(pb::Gad7 { items: vec![0, 0, 0, 0, 0, 0, -1] });
+    bad.preferences = Some(pb::Preferences { modalities_avoided: vec![77], ..Default::default() });
+    let err = app.client.submit_intake(bad).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let fields = bad_fields_of(&err);
+    for f in [
+        "idempotency_key",
+        "organization_id",
+        "client.given_name",
+        "client.date_of_birth",
+        "client.email",
+        "client.preferred_language",
+        "client.jurisdiction",
+        "client.payment_option",
+        "screeners.phq9.items",
+        "screeners.phq9.items[4]",
+        "screeners.gad7.items[6]",
+        "preferences.modalities_avoided[0]",
+    ] {
+        assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
+    }
+    // Error messages never echo submitted values.
+    assert!(!err.message().contains("not-an-email"));
+
+    let mut no_client = submission("k");
+    no_client.client = None;
+    no_client.screeners = None;
+    let err = app.client.submit_intake(no_client).await.unwrap_err();
+    let fields = bad_fields_of(&err);
+    assert!(fields.contains(&"client".to_owned()) && fields.contains(&"screeners".to_owned()), "{fields:?}");
+
+    let list = app.client.list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), ..Default::default() }).await.unwrap().into_inner();
+    assert!(list.intakes.is_empty(), "nothing partial is stored");
+}
+
+#[tokio::test]
+async fn future_birth_date_is_rejected() {
+    let mut app = spawn_app().await;
+    let mut s = submission("future");
+    s.client.as_mut().unwrap().date_of_birth = Some(common::Date { year: 2999, month: 1, day: 1 });
+    let err = app.client.submit_intake(s).await.unwrap_err();
+    assert_eq!(bad_fields_of(&err), vec!["client.date_of_birth".to_owned()]);
+}
+
+#[tokio::test]
+async fn crisis_resources_come_back_at_once() {
+    let mut app = spawn_app().await;
+    let mut s = submission("crisis");
+    s.screeners.as_mut().unwrap().cssrs = Some(pb::Cssrs { intent_with_plan: true, ..Default::default() });
+    let intake = app.client.submit_intake(s).await.unwrap().into_inner().intake.unwrap();
+    assert_eq!(intake.assessment.unwrap().risk_level, common::RiskLevel::High as i32);
+    let routing = intake.routing.unwrap();
+    assert!(routing.crisis_resources.iter().any(|r| r.contains("988")));
+}
+
+#[tokio::test]
+async fn no_eligible_provider_needs_a_coordinator() {
+    let mut app = spawn_with_matching().await;
+    let intake = app.client.submit_intake(submission("empty-directory")).await.unwrap().into_inner().intake.unwrap();
+    let routing = intake.routing.unwrap();
+    assert_eq!(routing.status, pb::RoutingStatus::NeedsCoordinator as i32);
+    assert!(routing.reason.contains("hard constraints"));
+}
+
+#[tokio::test]
+async fn list_filters_and_pages() {
+    let mut app = spawn_app().await;
+    for i in 0..5 {
+        let mut s = submission(&format!("page-{i}"));
+        if i == 0 {
+            s.screeners.as_mut().unwrap().phq9 = Some(pb::Phq9 { items: vec![3, 3, 3, 3, 3, 3, 3, 0, 0] });
+        }
+        app.client.submit_intake(s).await.unwrap();
+    }
+    let page1 = app.client.list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), page_size: 3, ..Default::default() }).await.unwrap().into_inner();
+    assert_eq!(page1.intakes.len(), 3);
+    assert!(!page1.next_page_token.is_empty());
+    let page2 = app
+        .client
+        .list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), page_size: 3, page_token: page1.next_page_token, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page2.intakes.len(), 2);
+    assert!(page2.next_page_token.is_empty());
+    let iop = app
+        .client
+        .list_intakes(pb::ListIntakesRequest {
+            organization_id: ORG.into(),
+            level_of_care: common::LevelOfCare::IntensiveOutpatient as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(iop.intakes.len(), 1);
+    let other_org = app
+        .client
+        .list_intakes(pb::ListIntakesRequest { organization_id: "0190a1b2-c3d4-7e5f-8a9b-0000000000ff".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(other_org.intakes.is_empty());
+    let err = app
+        .client
+        .list_intakes(pb::ListIntakesRequest { organization_id: String::new(), page_size: 1000, page_token: "x".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    let fields = bad_fields_of(&err);
+    assert!(fields.contains(&"organization_id".to_owned()) && fields.contains(&"page_size".to_owned()) && fields.contains(&"page_token".to_owned()));
+}
+
+#[tokio::test]
+async fn reassessment_reports_rising_risk() {
+    let mut app = spawn_app().await;
+    let intake = app.client.submit_intake(submission("re")).await.unwrap().into_inner().intake.unwrap();
+    let r = app
+        .client
+        .record_reassessment(pb::RecordReassessmentRequest {
+            intake_id: intake.id.clone(),
+            screeners: Some(pb::Screeners { cssrs: Some(pb::Cssrs { thoughts_with_method: true, ..Default::default() }), ..Default::default() }),
+            clinician_reports_imminent_risk: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.risk_increased);
+    assert_eq!(r.assessment.unwrap().risk_level, common::RiskLevel::Moderate as i32);
+    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id }).await.unwrap().into_inner().intake.unwrap();
+    assert_eq!(got.assessment.unwrap().risk_level, common::RiskLevel::Moderate as i32);
+    let missing = app
+        .client
+        .record_reassessment(pb::RecordReassessmentRequest {
+            intake_id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
+            screeners: Some(pb::Screeners { phq9: Some(pb::Phq9 { items: vec![0; 9] }), ..Default::default() }),
+            clinician_reports_imminent_risk: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}

@@ -1,0 +1,14 @@
+//! The matching service: owns the provider directory (clinicians and programs), their capacity and session
+//! feedback, and ranks providers for a client with an explained score.
+//!
+//! Layout: `config` (settings from the environment), `startup` (build and run the server), `grpc` (the
+//! tonic adapter: proto <-> domain, nothing else), `domain` (pure rules: validation, hard constraints,
+//! scoring), `store` (every database query) and `error`.
+
+pub mod batch;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod startup;
+pub mod store;

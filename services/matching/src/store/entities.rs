@@ -1,0 +1,99 @@
+//! sea-orm entities of the matching tables. Only `store` uses them.
+
+/// `providers`: one row per clinician or program.
+pub mod provider {
+    use sea_orm::entity::prelude::*;
+
+    /// A provider row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "providers")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Owning organization.
+        pub organization_id: String,
+        /// Display name.
+        pub display_name: String,
+        /// Kind code.
+        pub kind: String,
+        /// Profile JSON.
+        pub profile: String,
+        /// Accepting new clients.
+        pub accepting_new_clients: bool,
+        /// Open slots.
+        pub open_slots: i32,
+        /// Version.
+        pub version: i64,
+        /// Created, ms since the epoch.
+        pub created_at_ms: i64,
+        /// Updated, ms since the epoch.
+        pub updated_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `capacity_holds`: capacity changes already applied, by idempotency key.
+pub mod capacity_hold {
+    use sea_orm::entity::prelude::*;
+
+    /// A hold row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "capacity_holds")]
+    pub struct Model {
+        /// Idempotency key of the change.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub hold_key: String,
+        /// Provider changed.
+        pub provider_id: String,
+        /// Delta applied.
+        pub delta: i32,
+        /// When applied.
+        pub applied_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `session_feedback`: SRS and ORS ratings per session.
+pub mod session_feedback {
+    use sea_orm::entity::prelude::*;
+
+    /// A feedback row.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "session_feedback")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Provider.
+        pub provider_id: String,
+        /// Client.
+        pub client_id: String,
+        /// Session number.
+        pub session_number: i32,
+        /// SRS total.
+        pub srs_total: f64,
+        /// ORS total.
+        pub ors_total: f64,
+        /// Item answers as JSON.
+        pub items: String,
+        /// When recorded.
+        pub recorded_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

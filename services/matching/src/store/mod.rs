@@ -1,0 +1,258 @@
+//! All database access of the matching service. Handlers call these functions with domain types; no
+//! other module touches sea-orm. Capacity changes are single conditional UPDATEs inside a transaction
+//! with their idempotency record, so two concurrent callers can never take the same last slot.
+
+pub mod entities;
+pub mod migration;
+
+use chrono::Utc;
+use continuum_vocab::time;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+
+use crate::domain::{Profile, Provider, ProviderDraft, ProviderKind};
+use crate::error::{Error, Result};
+use entities::{capacity_hold, provider, session_feedback};
+
+pub use migration::Migrator;
+
+/// The matching store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+fn to_domain(m: provider::Model) -> Result<Provider> {
+    let profile: Profile = serde_json::from_str(&m.profile).map_err(|e| Error::Unexpected(anyhow::anyhow!("stored provider profile: {e}")))?;
+    let kind = ProviderKind::from_code(&m.kind).ok_or_else(|| Error::Unexpected(anyhow::anyhow!("stored provider kind {}", m.kind)))?;
+    Ok(Provider {
+        id: m.id,
+        organization_id: m.organization_id,
+        display_name: m.display_name,
+        kind,
+        profile,
+        accepting_new_clients: m.accepting_new_clients,
+        open_slots: m.open_slots,
+        version: m.version,
+        updated_at: time::from_ms(m.updated_at_ms),
+    })
+}
+
+/// Filters for listing providers.
+#[derive(Clone, Debug, Default)]
+pub struct ProviderFilter {
+    /// Only this organization.
+    pub organization_id: Option<String>,
+    /// Only this kind.
+    pub kind: Option<ProviderKind>,
+}
+
+/// A session-feedback record to store.
+#[derive(Clone, Debug)]
+pub struct NewFeedback {
+    /// Provider.
+    pub provider_id: String,
+    /// Client.
+    pub client_id: String,
+    /// Session number.
+    pub session_number: i32,
+    /// SRS items.
+    pub srs: Vec<f64>,
+    /// ORS items.
+    pub ors: Vec<f64>,
+}
+
+impl Store {
+    /// A store over an open, migrated connection.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The connection (for health probes).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Creates (expected_version 0) or replaces a provider with optimistic concurrency.
+    pub async fn upsert_provider(&self, draft: ProviderDraft) -> Result<Provider> {
+        let now = time::to_ms(Utc::now());
+        let profile = serde_json::to_string(&draft.profile).map_err(|e| Error::Unexpected(e.into()))?;
+        let txn = self.db.begin().await?;
+        let id = draft.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let existing = provider::Entity::find_by_id(id.clone()).one(&txn).await?;
+        let model = match (existing, draft.expected_version) {
+            (None, 0) => {
+                provider::ActiveModel {
+                    id: Set(id),
+                    organization_id: Set(draft.organization_id),
+                    display_name: Set(draft.display_name),
+                    kind: Set(draft.kind.code().to_owned()),
+                    profile: Set(profile),
+                    accepting_new_clients: Set(draft.accepting_new_clients),
+                    open_slots: Set(draft.open_slots),
+                    version: Set(1),
+                    created_at_ms: Set(now),
+                    updated_at_ms: Set(now),
+                }
+                .insert(&txn)
+                .await?
+            }
+            (None, _) => return Err(Error::not_found("provider", id)),
+            (Some(cur), 0) => return Err(Error::AlreadyExists { resource_type: "provider", id: cur.id }),
+            (Some(cur), v) if cur.version != v => return Err(Error::version_mismatch("provider", v, cur.version)),
+            (Some(cur), v) => {
+                if cur.organization_id != draft.organization_id {
+                    return Err(Error::precondition("ORGANIZATION_IMMUTABLE", "a provider cannot move to another organization"));
+                }
+                // The version in the WHERE clause makes the replace safe against a concurrent writer.
+                let res = provider::Entity::update_many()
+                    .col_expr(provider::Column::DisplayName, Expr::value(draft.display_name))
+                    .col_expr(provider::Column::Kind, Expr::value(draft.kind.code()))
+                    .col_expr(provider::Column::Profile, Expr::value(profile))
+                    .col_expr(provider::Column::AcceptingNewClients, Expr::value(draft.accepting_new_clients))
+                    .col_expr(provider::Column::OpenSlots, Expr::value(draft.open_slots))
+                    .col_expr(provider::Column::Version, Expr::value(v + 1))
+                    .col_expr(provider::Column::UpdatedAtMs, Expr::value(now))
+                    .filter(provider::Column::Id.eq(cur.id.clone()))
+                    .filter(provider::Column::Version.eq(v))
+                    .exec(&txn)
+                    .await?;
+                if res.rows_affected != 1 {
+                    return Err(Error::version_mismatch("provider", v, v + 1));
+                }
+                provider::Entity::find_by_id(cur.id.clone()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", cur.id))?
+            }
+        };
+        txn.commit().await?;
+        to_domain(model)
+    }
+
+    /// One provider.
+    pub async fn get_provider(&self, id: &str) -> Result<Provider> {
+        let m = provider::Entity::find_by_id(id.to_owned()).one(&self.db).await?.ok_or_else(|| Error::not_found("provider", id))?;
+        to_domain(m)
+    }
+
+    /// A page of providers ordered by id, after `after` (exclusive).
+    pub async fn list_providers(&self, filter: &ProviderFilter, after: Option<&str>, limit: u64) -> Result<Vec<Provider>> {
+        let mut q = provider::Entity::find().order_by_asc(provider::Column::Id).limit(limit);
+        if let Some(org) = &filter.organization_id {
+            q = q.filter(provider::Column::OrganizationId.eq(org.clone()));
+        }
+        if let Some(kind) = filter.kind {
+            q = q.filter(provider::Column::Kind.eq(kind.code()));
+        }
+        if let Some(after) = after {
+            q = q.filter(provider::Column::Id.gt(after.to_owned()));
+        }
+        q.all(&self.db).await?.into_iter().map(to_domain).collect()
+    }
+
+    /// Every provider (the candidate set for ranking).
+    pub async fn all_providers(&self) -> Result<Vec<Provider>> {
+        provider::Entity::find().all(&self.db).await?.into_iter().map(to_domain).collect()
+    }
+
+    /// Whether the directory is empty (the demo seeds only then).
+    pub async fn is_empty(&self) -> Result<bool> {
+        Ok(provider::Entity::find().limit(1).one(&self.db).await?.is_none())
+    }
+
+    /// Adds `delta` to a provider's open slots atomically. Taking more than is open fails with
+    /// `NO_CAPACITY` unless `allow_overbook` (then the count stops at 0). With a `hold_key` the change
+    /// applies at most once; the boolean says whether it applied this time.
+    pub async fn change_capacity(
+        &self,
+        provider_id: &str,
+        delta: i32,
+        hold_key: Option<&str>,
+        allow_overbook: bool,
+    ) -> Result<(Provider, bool)> {
+        let now = time::to_ms(Utc::now());
+        let txn = self.db.begin().await?;
+        if let Some(key) = hold_key {
+            if capacity_hold::Entity::find_by_id(key.to_owned()).one(&txn).await?.is_some() {
+                txn.rollback().await?;
+                return Ok((self.get_provider(provider_id).await?, false));
+            }
+        }
+        let slots = Expr::col(provider::Column::OpenSlots).add(delta);
+        let new_value = if allow_overbook {
+            Expr::case(slots.clone().lt(0), 0).finally(slots.clone()).into()
+        } else {
+            slots.clone()
+        };
+        let mut update = provider::Entity::update_many()
+            .col_expr(provider::Column::OpenSlots, new_value)
+            .col_expr(provider::Column::Version, Expr::col(provider::Column::Version).add(1))
+            .col_expr(provider::Column::UpdatedAtMs, Expr::value(now))
+            .filter(provider::Column::Id.eq(provider_id.to_owned()));
+        if !allow_overbook && delta < 0 {
+            update = update.filter(slots.gte(0));
+        }
+        if delta > 0 {
+            update = update.filter(Expr::col(provider::Column::OpenSlots).lte(crate::domain::MAX_SLOTS - delta));
+        }
+        let res = update.exec(&txn).await?;
+        if res.rows_affected != 1 {
+            txn.rollback().await?;
+            let p = self.get_provider(provider_id).await?;
+            return Err(if delta < 0 {
+                Error::precondition("NO_CAPACITY", format!("provider has {} open slot(s)", p.open_slots))
+            } else {
+                Error::precondition("CAPACITY_LIMIT", "open slots would exceed the maximum")
+            });
+        }
+        if let Some(key) = hold_key {
+            capacity_hold::ActiveModel {
+                hold_key: Set(key.to_owned()),
+                provider_id: Set(provider_id.to_owned()),
+                delta: Set(delta),
+                applied_at_ms: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        let m = provider::Entity::find_by_id(provider_id.to_owned()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", provider_id))?;
+        txn.commit().await?;
+        Ok((to_domain(m)?, true))
+    }
+
+    /// Sets a provider's open slots.
+    pub async fn set_capacity(&self, provider_id: &str, open_slots: i32) -> Result<Provider> {
+        let now = time::to_ms(Utc::now());
+        let res = provider::Entity::update_many()
+            .col_expr(provider::Column::OpenSlots, Expr::value(open_slots))
+            .col_expr(provider::Column::Version, Expr::col(provider::Column::Version).add(1))
+            .col_expr(provider::Column::UpdatedAtMs, Expr::value(now))
+            .filter(provider::Column::Id.eq(provider_id.to_owned()))
+            .exec(&self.db)
+            .await?;
+        if res.rows_affected != 1 {
+            return Err(Error::not_found("provider", provider_id));
+        }
+        self.get_provider(provider_id).await
+    }
+
+    /// Stores one session's feedback; returns its id.
+    pub async fn record_feedback(&self, f: NewFeedback, srs_total: f64, ors_total: f64) -> Result<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let items = serde_json::json!({ "srs": f.srs, "ors": f.ors }).to_string();
+        session_feedback::ActiveModel {
+            id: Set(id.clone()),
+            provider_id: Set(f.provider_id),
+            client_id: Set(f.client_id),
+            session_number: Set(f.session_number),
+            srs_total: Set(srs_total),
+            ors_total: Set(ors_total),
+            items: Set(items),
+            recorded_at_ms: Set(time::to_ms(Utc::now())),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,77 @@
+//! `spawn_app`: builds the service on port 0 over a fresh backing store and returns a connected client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use continuum_proto::common::v1 as common;
+use continuum_proto::matching::v1 as pb;
+use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
+use continuum_runtime::Shutdown;
+use continuum_testkit::Backing;
+use tonic::transport::Channel;
+
+pub const ORG_A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
+pub const ORG_B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
+
+pub struct TestApp {
+    pub client: MatchingServiceClient<Channel>,
+    pub addr: std::net::SocketAddr,
+    pub shutdown: Shutdown,
+    pub backing: Backing,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let backing = Backing::fresh().await;
+    let settings = matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), backing.common());
+    let app = matching::startup::Application::build(settings).await.expect("build");
+    let addr = app.local_addr();
+    let shutdown = Shutdown::new();
+    tokio::spawn(app.run(shutdown.clone()));
+    let client = MatchingServiceClient::new(continuum_runtime::peer_channel(&addr.to_string()).unwrap());
+    TestApp { client, addr, shutdown, backing }
+}
+
+/// A valid adult outpatient clinician in US-CA speaking English, open for self-pay video clients.
+pub fn clinician(name: &str, slots: i32) -> pb::Provider {
+    pb::Provider {
+        organization_id: ORG_A.into(),
+        display_name: name.into(),
+        kind: pb::ProviderKind::Clinician as i32,
+        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
+        age_groups: vec![common::AgeGroup::Adult as i32],
+        jurisdictions: vec!["US-CA".into()],
+        languages: vec!["en".into()],
+        modalities: vec![common::Modality::Cbt as i32],
+        payment_options: vec![common::PaymentOption::SelfPay as i32],
+        formats: vec![common::CareFormat::Video as i32],
+        accepting_new_clients: true,
+        open_slots: slots,
+        ..Default::default()
+    }
+}
+
+pub fn adult_profile() -> pb::ClientProfile {
+    pb::ClientProfile {
+        level_of_care: common::LevelOfCare::Outpatient as i32,
+        age_group: common::AgeGroup::Adult as i32,
+        jurisdiction: "US-CA".into(),
+        language: "en".into(),
+        payment_option: common::PaymentOption::SelfPay as i32,
+        ..Default::default()
+    }
+}
+
+pub async fn create(app: &mut TestApp, p: pb::Provider) -> pb::Provider {
+    app.client
+        .upsert_provider(pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
+        .await
+        .expect("create provider")
+        .into_inner()
+        .provider
+        .unwrap()
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the matching service: the real server on an ephemeral port with a fresh database
+//! (SQLite by default, PostgreSQL when the test configuration names one), called through the generated
+//! client.
+
+mod helpers;
+mod directory;
