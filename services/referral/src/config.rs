@@ -1,0 +1,33 @@
+//! Settings of the referral service, read once from the environment in `main` and passed down.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use continuum_runtime::CommonSettings;
+
+/// Referral service settings.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "referral", about = "Continuum referral service")]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "CONTINUUM_LISTEN_ADDR", default_value = "0.0.0.0:50053")]
+    pub listen_addr: SocketAddr,
+    /// Address of the matching service (`host:port` or an `http://` URL); connected lazily.
+    #[arg(long, env = "CONTINUUM_MATCHING_ADDR", default_value = "127.0.0.1:50052")]
+    pub matching_addr: String,
+    /// Settings shared by every service.
+    #[command(flatten)]
+    pub common: CommonSettings,
+}
+
+impl Settings {
+    /// Reads settings from environment variables only (no command-line arguments).
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self::try_parse_from(["referral"])?)
+    }
+
+    /// Settings on `listen_addr` talking to matching at `matching_addr`, with data under `common`.
+    pub fn new(listen_addr: SocketAddr, matching_addr: impl Into<String>, common: CommonSettings) -> Self {
+        Self { listen_addr, matching_addr: matching_addr.into(), common }
+    }
+}

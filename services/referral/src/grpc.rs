@@ -1,0 +1,638 @@
+//! The tonic adapter of the referral service: converts protos to domain types (validating every field and
+//! naming each bad one by its proto path), runs the domain rules, the store and the matching calls in
+//! order, and converts back. The rules themselves live in `domain`.
+
+use chrono::Utc;
+use continuum_errors::Violations;
+use continuum_proto::referral::v1 as pb;
+use continuum_proto::referral::v1::referral_service_server::ReferralService;
+use continuum_vocab::{Urgency, time};
+use tonic::{Request, Response, Status};
+
+use crate::domain::{self, Action, Actor, ActorRole, Command, Event, NewReferral, Referral, Refusal, RejectionReason};
+use crate::error::{Error, Result};
+use crate::matching::MatchingPeer;
+use crate::outbox::Relay;
+use crate::store::{Change, EventDraft, ReferralDraft, ReferralFilter, Store};
+
+/// Longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+/// Longest note on an event.
+pub const MAX_NOTE: usize = 500;
+/// Longest actor user id.
+pub const MAX_USER_ID: usize = 128;
+/// Default and largest page sizes of `ListReferrals`.
+pub const PAGE_SIZE: (u64, u64) = (50, 200);
+
+/// The gRPC face of the referral service.
+#[derive(Clone, Debug)]
+pub struct ReferralApi {
+    store: Store,
+    matching: MatchingPeer,
+    relay: Relay,
+}
+
+impl ReferralApi {
+    /// An adapter over `store`, taking slots through `matching` and giving them back through `relay`.
+    pub fn new(store: Store, matching: MatchingPeer, relay: Relay) -> Self {
+        Self { store, matching, relay }
+    }
+}
+
+// ----- proto enums <-> domain -----
+
+fn status_to_proto(s: domain::Status) -> i32 {
+    use domain::Status as S;
+    use pb::ReferralStatus as P;
+    (match s {
+        S::Draft => P::Draft,
+        S::Requested => P::Requested,
+        S::Accepted => P::Accepted,
+        S::Rejected => P::Rejected,
+        S::Cancelled => P::Cancelled,
+        S::InProgress => P::InProgress,
+        S::OnHold => P::OnHold,
+        S::Failed => P::Failed,
+        S::Completed => P::Completed,
+        S::EnteredInError => P::EnteredInError,
+    }) as i32
+}
+
+fn status_from_proto(v: i32) -> Option<domain::Status> {
+    use domain::Status as S;
+    use pb::ReferralStatus as P;
+    Some(match P::try_from(v).ok()? {
+        P::Unspecified => return None,
+        P::Draft => S::Draft,
+        P::Requested => S::Requested,
+        P::Accepted => S::Accepted,
+        P::Rejected => S::Rejected,
+        P::Cancelled => S::Cancelled,
+        P::InProgress => S::InProgress,
+        P::OnHold => S::OnHold,
+        P::Failed => S::Failed,
+        P::Completed => S::Completed,
+        P::EnteredInError => S::EnteredInError,
+    })
+}
+
+fn action_to_proto(a: Action) -> i32 {
+    use pb::ReferralAction as P;
+    (match a {
+        Action::MarkReceived => P::MarkReceived,
+        Action::Accept => P::Accept,
+        Action::Reject => P::Reject,
+        Action::Cancel => P::Cancel,
+        Action::Schedule => P::Schedule,
+        Action::RecordNoShow => P::RecordNoShow,
+        Action::CancelAppointment => P::CancelAppointment,
+        Action::RecordFirstAppointmentAttended => P::RecordFirstAppointmentAttended,
+        Action::Complete => P::Complete,
+        Action::Fail => P::Fail,
+        Action::Hold => P::Hold,
+        Action::Resume => P::Resume,
+        Action::Send => P::Send,
+        Action::EnterInError => P::EnterInError,
+    }) as i32
+}
+
+fn action_from_proto(v: i32) -> Option<Action> {
+    use pb::ReferralAction as P;
+    Some(match P::try_from(v).ok()? {
+        P::Unspecified => return None,
+        P::MarkReceived => Action::MarkReceived,
+        P::Accept => Action::Accept,
+        P::Reject => Action::Reject,
+        P::Cancel => Action::Cancel,
+        P::Schedule => Action::Schedule,
+        P::RecordNoShow => Action::RecordNoShow,
+        P::CancelAppointment => Action::CancelAppointment,
+        P::RecordFirstAppointmentAttended => Action::RecordFirstAppointmentAttended,
+        P::Complete => Action::Complete,
+        P::Fail => Action::Fail,
+        P::Hold => Action::Hold,
+        P::Resume => Action::Resume,
+        P::Send => Action::Send,
+        P::EnterInError => Action::EnterInError,
+    })
+}
+
+fn role_to_proto(r: ActorRole) -> i32 {
+    use pb::ActorRole as P;
+    (match r {
+        ActorRole::Referrer => P::Referrer,
+        ActorRole::Recipient => P::Recipient,
+        ActorRole::Coordinator => P::Coordinator,
+        ActorRole::System => P::System,
+    }) as i32
+}
+
+fn role_from_proto(v: i32) -> Option<ActorRole> {
+    use pb::ActorRole as P;
+    Some(match P::try_from(v).ok()? {
+        P::Unspecified => return None,
+        P::Referrer => ActorRole::Referrer,
+        P::Recipient => ActorRole::Recipient,
+        P::Coordinator => ActorRole::Coordinator,
+        P::System => ActorRole::System,
+    })
+}
+
+fn reason_to_proto(r: RejectionReason) -> i32 {
+    use pb::RejectionReason as P;
+    (match r {
+        RejectionReason::NoCapacity => P::NoCapacity,
+        RejectionReason::LevelOfCareNotOffered => P::LevelOfCareNotOffered,
+        RejectionReason::Payment => P::Payment,
+        RejectionReason::ClientDeclined => P::ClientDeclined,
+        RejectionReason::Other => P::Other,
+    }) as i32
+}
+
+fn reason_from_proto(v: i32) -> Option<RejectionReason> {
+    use pb::RejectionReason as P;
+    Some(match P::try_from(v).ok()? {
+        P::Unspecified => return None,
+        P::NoCapacity => RejectionReason::NoCapacity,
+        P::LevelOfCareNotOffered => RejectionReason::LevelOfCareNotOffered,
+        P::Payment => RejectionReason::Payment,
+        P::ClientDeclined => RejectionReason::ClientDeclined,
+        P::Other => RejectionReason::Other,
+    })
+}
+
+/// Reads a required enum field through `parse`, naming `field` when unset or unknown.
+fn require_enum<T>(v: &mut Violations, field: &str, value: i32, parse: fn(i32) -> Option<T>) -> Option<T> {
+    let r = parse(value);
+    if r.is_none() {
+        v.add(field, if value == 0 { "is required" } else { "is not a known value" });
+    }
+    r
+}
+
+/// Reads an optional enum field (0 means absent) through `parse`, naming `field` when unknown.
+fn optional_enum<T>(v: &mut Violations, field: &str, value: i32, parse: fn(i32) -> Option<T>) -> Option<T> {
+    if value == 0 {
+        return None;
+    }
+    let r = parse(value);
+    if r.is_none() {
+        v.add(field, "is not a known value");
+    }
+    r
+}
+
+/// Reads an optional timestamp, naming `field` when it is not a valid time.
+fn optional_time(v: &mut Violations, field: &str, value: Option<&prost_types::Timestamp>) -> Option<chrono::DateTime<Utc>> {
+    let t = value?;
+    let r = time::from_proto(t);
+    if r.is_none() {
+        v.add(field, "is not a valid timestamp");
+    }
+    r
+}
+
+fn optional_text(value: &str) -> Option<String> {
+    let t = value.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+fn page_size(v: &mut Violations, requested: i32) -> u64 {
+    let (default, max) = PAGE_SIZE;
+    match u64::try_from(requested) {
+        Ok(0) => default,
+        Ok(n) if n <= max => n,
+        _ => {
+            v.add("page_size", format!("must be between 1 and {max}"));
+            default
+        }
+    }
+}
+
+// ----- requests -> domain -----
+
+/// Validates a create request, naming every bad field.
+pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewReferral> {
+    let mut v = Violations::default();
+    v.require_str("idempotency_key", &req.idempotency_key, MAX_IDEMPOTENCY_KEY);
+    let client_id = v.require_uuid("client_id", &req.client_id);
+    let intake_id = v.require_uuid("intake_id", &req.intake_id);
+    let referrer = v.require_uuid("referrer_organization_id", &req.referrer_organization_id);
+    let provider_id = v.require_uuid("provider_id", &req.provider_id);
+    let urgency = Urgency::require(&mut v, "urgency", req.urgency);
+    let scheduled_at = optional_time(&mut v, "scheduled_at", req.scheduled_at.as_ref());
+    match (client_id, intake_id, referrer, provider_id, urgency) {
+        (Some(client_id), Some(intake_id), Some(referrer_organization_id), Some(provider_id), Some(urgency)) => v.finish(NewReferral {
+            idempotency_key: req.idempotency_key,
+            client_id,
+            intake_id,
+            referrer_organization_id,
+            provider_id,
+            urgency,
+            allow_overbook: req.allow_overbook,
+            scheduled_at,
+        }),
+        _ => Err(Error::InvalidArgument(v)),
+    }
+}
+
+/// Validates a transition request, naming every bad field.
+pub fn command_from_proto(req: pb::TransitionReferralRequest) -> Result<Command> {
+    let mut v = Violations::default();
+    let referral_id = v.require_uuid("referral_id", &req.referral_id);
+    if req.expected_version < 1 {
+        v.add("expected_version", "must be 1 or more");
+    }
+    let action = require_enum(&mut v, "action", req.action, action_from_proto);
+    let role = require_enum(&mut v, "actor_role", req.actor_role, role_from_proto);
+    let org = v.require_uuid("actor_organization_id", &req.actor_organization_id);
+    v.optional_str("actor_user_id", &req.actor_user_id, MAX_USER_ID);
+    v.optional_str("note", &req.note, MAX_NOTE);
+    let rejection_reason = optional_enum(&mut v, "rejection_reason", req.rejection_reason, reason_from_proto);
+    let appointment_at = optional_time(&mut v, "appointment_at", req.appointment_at.as_ref());
+    if let Some(action) = action {
+        if action == Action::Reject && req.rejection_reason == 0 {
+            v.add("rejection_reason", "is required when rejecting");
+        }
+        if action != Action::Reject && req.rejection_reason != 0 {
+            v.add("rejection_reason", "is only allowed when rejecting");
+        }
+        if action == Action::Schedule && req.appointment_at.is_none() {
+            v.add("appointment_at", "is required when scheduling");
+        }
+        if !action.concerns_appointment() && req.appointment_at.is_some() {
+            v.add("appointment_at", "is only allowed on appointment actions");
+        }
+    }
+    match (referral_id, action, role, org) {
+        (Some(referral_id), Some(action), Some(role), Some(organization_id)) => v.finish(Command {
+            referral_id,
+            expected_version: req.expected_version,
+            action,
+            actor: Actor { role, organization_id, user_id: optional_text(&req.actor_user_id) },
+            rejection_reason,
+            note: optional_text(&req.note),
+            appointment_at,
+        }),
+        _ => Err(Error::InvalidArgument(v)),
+    }
+}
+
+// ----- domain -> protos -----
+
+fn event_to_proto(e: &Event) -> pb::ReferralEvent {
+    pb::ReferralEvent {
+        id: e.id.clone(),
+        action: e.action.map_or(0, action_to_proto),
+        from_status: e.from_status.map_or(0, status_to_proto),
+        to_status: status_to_proto(e.to_status),
+        actor_role: role_to_proto(e.actor_role),
+        actor_organization_id: e.actor_organization_id.clone(),
+        actor_user_id: e.actor_user_id.clone().unwrap_or_default(),
+        rejection_reason: e.rejection_reason.map_or(0, reason_to_proto),
+        note: e.note.clone().unwrap_or_default(),
+        occurred_at: Some(time::to_proto(e.occurred_at)),
+        appointment_at: e.appointment_at.map(time::to_proto),
+    }
+}
+
+/// The proto form of a referral (with its events when they were loaded).
+pub fn referral_to_proto(r: &Referral) -> pb::Referral {
+    pb::Referral {
+        id: r.id.clone(),
+        client_id: r.client_id.clone(),
+        intake_id: r.intake_id.clone(),
+        referrer_organization_id: r.referrer_organization_id.clone(),
+        recipient_organization_id: r.recipient_organization_id.clone(),
+        provider_id: r.provider_id.clone(),
+        status: status_to_proto(r.status),
+        urgency: r.urgency.to_proto(),
+        response_due_at: Some(time::to_proto(r.response_due_at)),
+        created_at: Some(time::to_proto(r.created_at)),
+        updated_at: Some(time::to_proto(r.updated_at)),
+        version: r.version,
+        events: r.events.iter().map(event_to_proto).collect(),
+        overbooked: r.overbooked,
+    }
+}
+
+fn refusal_to_error(r: Refusal) -> Error {
+    match r {
+        Refusal::TransitionNotAllowed { status, action } => {
+            Error::precondition("TRANSITION_NOT_ALLOWED", format!("a referral in status {status} does not allow {action}"))
+        }
+        Refusal::ActorNotAllowed { role, action } => {
+            Error::precondition("ACTOR_NOT_ALLOWED", format!("the {role} may not {action} a referral"))
+        }
+    }
+}
+
+fn replayed(existing: Referral, new: &NewReferral) -> Result<pb::CreateReferralResponse> {
+    if !new.same_as(&existing) {
+        return Err(Error::precondition(
+            "IDEMPOTENCY_KEY_REUSED",
+            "the idempotency key was already used for a different referral",
+        ));
+    }
+    tracing::info!(referral_id = %existing.id, status = existing.status.code(), "referral replayed");
+    Ok(pb::CreateReferralResponse { referral: Some(referral_to_proto(&existing)), replayed: true })
+}
+
+impl ReferralApi {
+    async fn create(&self, new: NewReferral) -> Result<pb::CreateReferralResponse> {
+        if let Some(existing) = self.store.find_by_idempotency_key(&new.idempotency_key).await? {
+            return replayed(existing, &new);
+        }
+        let taken = self
+            .matching
+            .take_slot(&new.provider_id, &domain::take_hold_key(&new.idempotency_key), new.allow_overbook)
+            .await?;
+        let now = Utc::now();
+        let status = domain::initial_status(new.scheduled_at.is_some());
+        let mut events = vec![EventDraft {
+            action: None,
+            from_status: None,
+            to_status: status,
+            actor: Actor { role: ActorRole::Referrer, organization_id: new.referrer_organization_id.clone(), user_id: None },
+            rejection_reason: None,
+            note: None,
+            appointment_at: None,
+        }];
+        if let Some(at) = new.scheduled_at {
+            // An accepted waitlist offer arrives with its appointment: Continuum records the scheduling on
+            // the recipient's behalf.
+            events.push(EventDraft {
+                action: Some(Action::Schedule),
+                from_status: Some(status),
+                to_status: status,
+                actor: Actor { role: ActorRole::System, organization_id: taken.recipient_organization_id.clone(), user_id: None },
+                rejection_reason: None,
+                note: None,
+                appointment_at: Some(at),
+            });
+        }
+        let draft = ReferralDraft {
+            response_due_at: domain::response_due_at(new.urgency, now),
+            recipient_organization_id: taken.recipient_organization_id,
+            overbooked: taken.overbooked,
+            status,
+            now,
+            events,
+            new: new.clone(),
+        };
+        match self.store.create_referral(draft).await {
+            Ok(r) => {
+                tracing::Span::current().record("referral_id", tracing::field::display(&r.id));
+                tracing::info!(
+                    referral_id = %r.id,
+                    provider_id = %r.provider_id,
+                    status = r.status.code(),
+                    urgency = r.urgency.code(),
+                    overbooked = r.overbooked,
+                    "referral created"
+                );
+                Ok(pb::CreateReferralResponse { referral: Some(referral_to_proto(&r)), replayed: false })
+            }
+            // A concurrent twin with the same key committed first; matching took the slot only once.
+            Err(Error::AlreadyExists { .. }) => {
+                let existing = self
+                    .store
+                    .find_by_idempotency_key(&new.idempotency_key)
+                    .await?
+                    .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("unique idempotency key without a referral")))?;
+                replayed(existing, &new)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn transition(&self, cmd: Command) -> Result<Referral> {
+        let current = self.store.get_referral(&cmd.referral_id).await?;
+        if !domain::actor_belongs(
+            cmd.actor.role,
+            &cmd.actor.organization_id,
+            &current.referrer_organization_id,
+            &current.recipient_organization_id,
+        ) {
+            return Err(Error::precondition(
+                "ACTOR_NOT_ALLOWED",
+                format!("the acting organization is not this referral's {}", cmd.actor.role),
+            ));
+        }
+        if current.version != cmd.expected_version {
+            return Err(Error::version_mismatch("referral", cmd.expected_version, current.version));
+        }
+        let decision = domain::decide(current.status, current.care_started(), cmd.action, cmd.actor.role).map_err(refusal_to_error)?;
+        let change = Change {
+            referral_id: current.id.clone(),
+            expected_version: cmd.expected_version,
+            to: decision.to,
+            starts_care: decision.starts_care,
+            event: EventDraft {
+                action: Some(cmd.action),
+                from_status: Some(current.status),
+                to_status: decision.to,
+                actor: cmd.actor,
+                rejection_reason: cmd.rejection_reason,
+                note: cmd.note,
+                appointment_at: cmd.appointment_at,
+            },
+            release_provider_id: decision.releases_slot.then(|| current.provider_id.clone()),
+            now: Utc::now(),
+        };
+        let applied = self.store.apply(change).await?;
+        tracing::info!(
+            referral_id = %applied.referral.id,
+            action = cmd.action.code(),
+            from = current.status.code(),
+            to = decision.to.code(),
+            version = applied.referral.version,
+            "referral transitioned"
+        );
+        if let Some(outbox_id) = applied.outbox_id {
+            // Delivery changes only the outbox, never the referral: the committed referral stays current.
+            self.relay.deliver_now(&outbox_id).await;
+        }
+        Ok(applied.referral)
+    }
+}
+
+#[tonic::async_trait]
+impl ReferralService for ReferralApi {
+    #[tracing::instrument(name = "CreateReferral", skip_all, fields(referral_id))]
+    async fn create_referral(&self, req: Request<pb::CreateReferralRequest>) -> Result<Response<pb::CreateReferralResponse>, Status> {
+        let new = new_referral_from_proto(req.into_inner())?;
+        Ok(Response::new(self.create(new).await?))
+    }
+
+    #[tracing::instrument(name = "GetReferral", skip_all, fields(referral_id))]
+    async fn get_referral(&self, req: Request<pb::GetReferralRequest>) -> Result<Response<pb::GetReferralResponse>, Status> {
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let id = v.require_uuid("referral_id", &req.referral_id);
+        let id = v.finish(id)?.unwrap_or_default();
+        tracing::Span::current().record("referral_id", tracing::field::display(&id));
+        let r = self.store.get_referral(&id).await?;
+        Ok(Response::new(pb::GetReferralResponse { referral: Some(referral_to_proto(&r)) }))
+    }
+
+    #[tracing::instrument(name = "ListReferrals", skip_all)]
+    async fn list_referrals(&self, req: Request<pb::ListReferralsRequest>) -> Result<Response<pb::ListReferralsResponse>, Status> {
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let org = v.require_uuid("organization_id", &req.organization_id);
+        let status = optional_enum(&mut v, "status", req.status, status_from_proto);
+        let urgency = Urgency::optional(&mut v, "urgency", req.urgency);
+        let limit = page_size(&mut v, req.page_size);
+        let before = match req.page_token.as_str() {
+            "" => None,
+            t if continuum_errors::is_uuid(t) => Some(t.to_ascii_lowercase()),
+            _ => {
+                v.add("page_token", "is not a token from a previous page");
+                None
+            }
+        };
+        let org = v.finish(org)?.unwrap_or_default();
+        let filter = ReferralFilter { organization_id: org, status, urgency, overdue_at: req.overdue_only.then(Utc::now) };
+        // One more than the page tells whether another page follows.
+        let mut page = self.store.list_referrals(&filter, before.as_deref(), limit.saturating_add(1)).await?;
+        let next_page_token = if page.len() as u64 > limit {
+            page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            page.last().map(|r| r.id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListReferralsResponse { referrals: page.iter().map(referral_to_proto).collect(), next_page_token }))
+    }
+
+    #[tracing::instrument(name = "TransitionReferral", skip_all, fields(referral_id))]
+    async fn transition_referral(
+        &self,
+        req: Request<pb::TransitionReferralRequest>,
+    ) -> Result<Response<pb::TransitionReferralResponse>, Status> {
+        let cmd = command_from_proto(req.into_inner())?;
+        tracing::Span::current().record("referral_id", tracing::field::display(&cmd.referral_id));
+        let r = self.transition(cmd).await?;
+        Ok(Response::new(pb::TransitionReferralResponse { referral: Some(referral_to_proto(&r)) }))
+    }
+
+    #[tracing::instrument(name = "GetCareTimeline", skip_all)]
+    async fn get_care_timeline(
+        &self,
+        req: Request<pb::GetCareTimelineRequest>,
+    ) -> Result<Response<pb::GetCareTimelineResponse>, Status> {
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let client_id = v.require_uuid("client_id", &req.client_id);
+        let client_id = v.finish(client_id)?.unwrap_or_default();
+        let items = self.store.timeline(&client_id).await?;
+        Ok(Response::new(pb::GetCareTimelineResponse {
+            entries: items
+                .iter()
+                .map(|i| pb::TimelineEntry {
+                    occurred_at: Some(time::to_proto(i.event.occurred_at)),
+                    referral_id: i.event.referral_id.clone(),
+                    organization_id: i.event.actor_organization_id.clone(),
+                    kind: i.event.kind().to_owned(),
+                    provider_id: i.provider_id.clone(),
+                })
+                .collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    const ID: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+
+    fn fields(e: Error) -> Vec<String> {
+        match e {
+            Error::InvalidArgument(v) => v.iter().map(|f| f.field.clone()).collect(),
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn enums_round_trip() {
+        for s in domain::Status::ALL {
+            assert_eq!(status_from_proto(status_to_proto(*s)), Some(*s));
+        }
+        for a in Action::ALL {
+            assert_eq!(action_from_proto(action_to_proto(*a)), Some(*a));
+        }
+        for r in ActorRole::ALL {
+            assert_eq!(role_from_proto(role_to_proto(*r)), Some(*r));
+        }
+        for r in RejectionReason::ALL {
+            assert_eq!(reason_from_proto(reason_to_proto(*r)), Some(*r));
+        }
+        assert_eq!(status_from_proto(0), None);
+        assert_eq!(action_from_proto(99), None);
+    }
+
+    #[test]
+    fn create_names_every_bad_field() {
+        let req = pb::CreateReferralRequest {
+            idempotency_key: "k".repeat(129),
+            client_id: "x".into(),
+            intake_id: String::new(),
+            referrer_organization_id: "nope".into(),
+            provider_id: "also nope".into(),
+            urgency: 0,
+            allow_overbook: false,
+            scheduled_at: Some(prost_types::Timestamp { seconds: 0, nanos: -1 }),
+        };
+        let got = fields(new_referral_from_proto(req).unwrap_err());
+        assert_eq!(
+            got,
+            vec!["idempotency_key", "client_id", "intake_id", "referrer_organization_id", "provider_id", "urgency", "scheduled_at"]
+        );
+    }
+
+    #[test]
+    fn transition_checks_conditional_fields() {
+        let base = pb::TransitionReferralRequest {
+            referral_id: ID.into(),
+            expected_version: 1,
+            action: pb::ReferralAction::Reject as i32,
+            actor_role: pb::ActorRole::Recipient as i32,
+            actor_organization_id: ID.into(),
+            ..Default::default()
+        };
+        assert_eq!(fields(command_from_proto(base.clone()).unwrap_err()), vec!["rejection_reason"]);
+        let schedule = pb::TransitionReferralRequest { action: pb::ReferralAction::Schedule as i32, ..base.clone() };
+        assert_eq!(fields(command_from_proto(schedule).unwrap_err()), vec!["appointment_at"]);
+        let bad = pb::TransitionReferralRequest {
+            referral_id: String::new(),
+            expected_version: 0,
+            action: 0,
+            actor_role: 42,
+            actor_organization_id: "x".into(),
+            note: "n".repeat(501),
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(command_from_proto(bad).unwrap_err()),
+            vec!["referral_id", "expected_version", "action", "actor_role", "actor_organization_id", "note"]
+        );
+        let ok = pb::TransitionReferralRequest { rejection_reason: pb::RejectionReason::Payment as i32, note: "  ".into(), ..base };
+        let cmd = command_from_proto(ok).unwrap();
+        assert_eq!(cmd.rejection_reason, Some(RejectionReason::Payment));
+        assert_eq!(cmd.note, None);
+    }
+
+    #[test]
+    fn page_sizes() {
+        let mut v = Violations::default();
+        assert_eq!(page_size(&mut v, 0), 50);
+        assert_eq!(page_size(&mut v, 200), 200);
+        assert!(v.is_empty());
+        page_size(&mut v, 201);
+        page_size(&mut v, -1);
+        assert_eq!(v.iter().count(), 2);
+    }
+}

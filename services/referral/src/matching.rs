@@ -1,0 +1,167 @@
+//! The referral service's client of the matching service: taking a provider's slot when a referral is
+//! created and giving it back when a referral ends before care started, and the one place where matching's
+//! answers become ours. Both calls carry a hold key, so matching applies each at most once and every call
+//! here is safe to retry.
+
+use continuum_proto::matching::v1 as pb;
+use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use crate::error::{Error, Result};
+
+/// A lazily connected client of the matching service.
+#[derive(Clone, Debug)]
+pub struct MatchingPeer {
+    client: MatchingServiceClient<Channel>,
+}
+
+/// A slot taken for a referral.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// The provider's organization: the referral's recipient.
+    pub recipient_organization_id: String,
+    /// Whether the slot was taken although none was open.
+    pub overbooked: bool,
+}
+
+/// Why a release could not be delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseError {
+    /// Matching is unreachable or failed transiently: try again later.
+    Retry(Code),
+    /// Matching refused the release for good (the provider is gone, or the count is at its maximum).
+    GiveUp(Code),
+}
+
+fn is_transient(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Internal
+            | Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::Unimplemented
+    )
+}
+
+/// How a refused take maps to our error: no capacity and an unknown provider are business refusals;
+/// anything transient is `Unavailable` so the caller retries with the same idempotency key.
+fn take_error(status: &Status) -> Error {
+    match status.code() {
+        Code::FailedPrecondition if continuum_errors::reason_of(status).as_deref() == Some("NO_CAPACITY") => {
+            Error::precondition("NO_CAPACITY", "the provider has no open slot")
+        }
+        Code::NotFound => Error::precondition("PROVIDER_NOT_FOUND", "the provider is not in the directory"),
+        code if is_transient(code) => Error::Unavailable(format!("matching answered {code:?}")),
+        code => Error::Unexpected(anyhow::anyhow!("matching refused a capacity take with {code:?}")),
+    }
+}
+
+impl MatchingPeer {
+    /// A client of matching at `addr` (`host:port` or URL). Connects on first use, so a matching service
+    /// that is down at start-up is not an error.
+    pub fn connect_lazy(addr: &str) -> anyhow::Result<Self> {
+        Ok(Self { client: MatchingServiceClient::new(continuum_runtime::peer_channel(addr)?) })
+    }
+
+    async fn change(&self, provider_id: &str, delta: i32, hold_key: &str, allow_overbook: bool) -> Result<pb::Provider, Status> {
+        let mut client = self.client.clone();
+        let resp = client
+            .update_capacity(pb::UpdateCapacityRequest {
+                provider_id: provider_id.to_owned(),
+                change: Some(pb::update_capacity_request::Change::Delta(delta)),
+                hold_key: hold_key.to_owned(),
+                allow_overbook,
+            })
+            .await?
+            .into_inner();
+        resp.provider.ok_or_else(|| Status::internal("matching answered without a provider"))
+    }
+
+    async fn provider(&self, provider_id: &str) -> Result<pb::Provider, Status> {
+        let mut client = self.client.clone();
+        let resp = client.get_provider(pb::GetProviderRequest { provider_id: provider_id.to_owned() }).await?.into_inner();
+        resp.provider.ok_or_else(|| Status::internal("matching answered without a provider"))
+    }
+
+    /// Takes one slot of `provider_id` under `hold_key` (at most once per key).
+    ///
+    /// With `allow_overbook` the take is first tried as a normal one and repeated as an overbooking only
+    /// when matching answers `NO_CAPACITY`: that way `overbooked` is true exactly when no slot was open,
+    /// and not when an urgent referral took the provider's last real slot (matching's answer alone, zero
+    /// open slots afterwards, cannot tell the two apart). A refused take records nothing in matching, so
+    /// the second call under the same hold key is still a first application.
+    pub async fn take_slot(&self, provider_id: &str, hold_key: &str, allow_overbook: bool) -> Result<Taken> {
+        let (result, overbooked) = match self.change(provider_id, -1, hold_key, false).await {
+            Err(s)
+                if allow_overbook
+                    && s.code() == Code::FailedPrecondition
+                    && continuum_errors::reason_of(&s).as_deref() == Some("NO_CAPACITY") =>
+            {
+                (self.change(provider_id, -1, hold_key, true).await, true)
+            }
+            other => (other, false),
+        };
+        let provider = match result {
+            Ok(p) => p,
+            // A concurrent twin of this request applied the same hold key a moment earlier: the slot is
+            // taken once, which is what we want; read the provider for its organization.
+            Err(s) if s.code() == Code::AlreadyExists => self.provider(provider_id).await.map_err(|s| take_error(&s))?,
+            Err(s) => return Err(take_error(&s)),
+        };
+        Ok(Taken { recipient_organization_id: provider.organization_id, overbooked })
+    }
+
+    /// Gives one slot of `provider_id` back under `hold_key` (at most once per key).
+    pub async fn release_slot(&self, provider_id: &str, delta: i32, hold_key: &str) -> Result<(), ReleaseError> {
+        match self.change(provider_id, delta, hold_key, false).await {
+            Ok(_) => Ok(()),
+            // The same release applied concurrently: done.
+            Err(s) if s.code() == Code::AlreadyExists => Ok(()),
+            Err(s) if is_transient(s.code()) => Err(ReleaseError::Retry(s.code())),
+            Err(s) => Err(ReleaseError::GiveUp(s.code())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refusal built the way matching builds it (through `continuum-errors`), without a network.
+    fn status_with_reason(reason: &'static str) -> Status {
+        Status::from(Error::precondition(reason, "x"))
+    }
+
+    fn reason(e: &Error) -> Option<&'static str> {
+        match e {
+            Error::FailedPrecondition { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn maps_matching_refusals() {
+        assert_eq!(reason(&take_error(&status_with_reason("NO_CAPACITY"))), Some("NO_CAPACITY"));
+        assert_eq!(reason(&take_error(&Status::not_found("x"))), Some("PROVIDER_NOT_FOUND"));
+        assert!(matches!(take_error(&Status::unavailable("x")), Error::Unavailable(_)));
+        assert!(matches!(take_error(&Status::deadline_exceeded("x")), Error::Unavailable(_)));
+        assert!(matches!(take_error(&status_with_reason("CAPACITY_LIMIT")), Error::Unexpected(_)));
+        assert!(matches!(take_error(&Status::invalid_argument("x")), Error::Unexpected(_)));
+    }
+
+    #[test]
+    fn transient_codes_retry() {
+        assert!(is_transient(Code::Unavailable));
+        assert!(is_transient(Code::Internal));
+        assert!(!is_transient(Code::NotFound));
+        assert!(!is_transient(Code::FailedPrecondition));
+        assert!(!is_transient(Code::InvalidArgument));
+    }
+}

@@ -1,0 +1,114 @@
+//! Delivers the outbox: capacity releases committed together with the status change that caused them.
+//!
+//! A handler tries a row once right after its commit ([`Relay::deliver_now`]); whatever is left (matching
+//! down, a crash in between) is picked up by the worker ([`Relay::run`]), which polls for due rows, claims
+//! each with a lease so two replicas do not send the same row at the same time, and retries failures with
+//! exponential backoff. Matching applies each release at most once per hold key, so a row delivered twice
+//! (a lease that ran out mid-call) is harmless.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use continuum_runtime::Shutdown;
+
+use crate::domain;
+use crate::matching::{MatchingPeer, ReleaseError};
+use crate::store::{OutboxItem, Store};
+
+/// How often the worker looks for due rows.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How many rows the worker claims per round.
+pub const BATCH: u64 = 32;
+/// How long the attempt right after a commit may take before the worker takes over.
+pub const IMMEDIATE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Delivers outbox rows to matching.
+#[derive(Clone, Debug)]
+pub struct Relay {
+    store: Store,
+    matching: MatchingPeer,
+    owner: String,
+}
+
+impl Relay {
+    /// A relay for this replica (its lease owner id is random per process).
+    pub fn new(store: Store, matching: MatchingPeer) -> Self {
+        Self { store, matching, owner: uuid::Uuid::new_v4().to_string() }
+    }
+
+    /// Tries to deliver row `id` now (right after the commit that created it). Never fails the caller:
+    /// anything not delivered stays in the outbox for the worker.
+    pub async fn deliver_now(&self, id: &str) {
+        let attempt = async {
+            match self.store.claim_outbox(id, &self.owner, Utc::now()).await {
+                Ok(Some(item)) => self.deliver(item).await,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(outbox_id = %id, error = %e, "claiming an outbox row failed; the worker will retry"),
+            }
+        };
+        if tokio::time::timeout(IMMEDIATE_ATTEMPT_TIMEOUT, attempt).await.is_err() {
+            tracing::warn!(outbox_id = %id, "capacity release is slow; the worker will finish it");
+        }
+    }
+
+    /// Delivers due rows until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: Shutdown) {
+        tracing::info!("outbox worker started");
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(POLL_INTERVAL) => {}
+            }
+            match self.store.claim_due_outbox(&self.owner, Utc::now(), BATCH).await {
+                Ok(items) => {
+                    for item in items {
+                        if shutdown.is_cancelled() {
+                            // Unsent claimed rows come back to everyone when their lease runs out.
+                            break;
+                        }
+                        self.deliver(item).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),
+            }
+        }
+        tracing::info!("outbox worker stopped");
+    }
+
+    /// Sends one claimed row and records the outcome.
+    async fn deliver(&self, item: OutboxItem) {
+        let outcome = self.matching.release_slot(&item.provider_id, item.delta, &item.hold_key).await;
+        let now = Utc::now();
+        let recorded = match outcome {
+            Ok(()) => {
+                tracing::info!(
+                    referral_id = %item.referral_id,
+                    provider_id = %item.provider_id,
+                    attempts = item.attempts + 1,
+                    "provider slot given back"
+                );
+                self.store.outbox_delivered(&item.id, &self.owner, now).await
+            }
+            Err(ReleaseError::Retry(code)) => {
+                let attempts = item.attempts.saturating_add(1);
+                let delay = domain::retry_delay(u32::try_from(attempts).unwrap_or(u32::MAX));
+                tracing::warn!(
+                    referral_id = %item.referral_id,
+                    code = ?code,
+                    attempts,
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "giving the provider slot back failed; will retry"
+                );
+                self.store.outbox_retry_later(&item.id, &self.owner, attempts, delay, &format!("{code:?}"), now).await
+            }
+            Err(ReleaseError::GiveUp(code)) => {
+                tracing::error!(referral_id = %item.referral_id, code = ?code, "matching refused to take the slot back; giving up");
+                self.store.outbox_dead(&item.id, &self.owner, &format!("{code:?}"), now).await
+            }
+        };
+        if let Err(e) = recorded {
+            // The lease runs out and the row is sent again; the hold key makes that harmless.
+            tracing::warn!(outbox_id = %item.id, error = %e, "recording an outbox delivery failed");
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Builds the referral service (binds the listener, opens and migrates the database, prepares the lazy
+//! matching client) and runs it, with its outbox worker, until the shutdown token is cancelled.
+
+use std::net::SocketAddr;
+
+use continuum_proto::referral::v1::referral_service_server::ReferralServiceServer;
+use continuum_runtime::{ServeOptions, Shutdown};
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+use crate::config::Settings;
+use crate::grpc::ReferralApi;
+use crate::matching::MatchingPeer;
+use crate::outbox::Relay;
+use crate::store::{Migrator, Store};
+
+/// Service name used for the database schema and SQLite file.
+pub const SERVICE: &str = "referral";
+
+/// A built, not yet running, referral service.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    store: Store,
+    matching: MatchingPeer,
+    settings: Settings,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free one), prepares the database and the matching client (which
+    /// connects on first use, so matching may start later).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let matching = MatchingPeer::connect_lazy(&settings.matching_addr)?;
+        let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
+        let listener = continuum_runtime::bind(settings.listen_addr).await?;
+        Ok(Self { listener, store: Store::new(db), matching, settings })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or(self.settings.listen_addr)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains; the outbox worker stops with the same token.
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let relay = Relay::new(self.store.clone(), self.matching.clone());
+        // A child token: cancelled with `shutdown`, and on its own when the server ends by itself, without
+        // cancelling the caller's token (the all-in-one binary shares it between services).
+        let worker_stop = shutdown.child_token();
+        let worker = tokio::spawn(relay.clone().run(worker_stop.clone()));
+        let api = ReferralApi::new(self.store.clone(), self.matching, relay);
+        let routes = Routes::new(ReferralServiceServer::new(api));
+        let options = ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common);
+        let probe = continuum_runtime::db_probe(self.store.connection().clone());
+        let served = continuum_runtime::serve(self.listener, routes, options, shutdown, probe).await;
+        worker_stop.cancel();
+        if let Err(e) = worker.await {
+            tracing::warn!(error = %e, "outbox worker ended abnormally");
+        }
+        served
+    }
+}

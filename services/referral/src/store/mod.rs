@@ -1,0 +1,509 @@
+//! All database access of the referral service. Handlers call these functions with domain types; no other
+//! module touches sea-orm. Every status change is one conditional UPDATE (`WHERE version = expected`)
+//! committed together with its event and, when a slot goes back to matching, its outbox row: a change is
+//! never recorded without its history, and a release is never lost.
+
+pub mod entities;
+pub mod migration;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use continuum_vocab::{Urgency, time};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+
+use crate::domain::{Action, Actor, ActorRole, Event, NewReferral, Referral, RejectionReason, Status};
+use crate::error::{Error, Result};
+use entities::{outbox, referral, referral_event};
+
+pub use migration::Migrator;
+
+/// The kind of outbox row that gives a provider's slot back.
+pub const CAPACITY_RELEASE: &str = "capacity_release";
+
+const PENDING: &str = "pending";
+const DELIVERED: &str = "delivered";
+const DEAD: &str = "dead";
+
+/// The referral store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// An event to record (the store adds its id, referral, client and time).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventDraft {
+    /// Action; `None` for the creation event.
+    pub action: Option<Action>,
+    /// Status before; `None` for the creation event.
+    pub from_status: Option<Status>,
+    /// Status after.
+    pub to_status: Status,
+    /// Who acted.
+    pub actor: Actor,
+    /// Rejection reason.
+    pub rejection_reason: Option<RejectionReason>,
+    /// Operational note.
+    pub note: Option<String>,
+    /// Appointment time.
+    pub appointment_at: Option<DateTime<Utc>>,
+}
+
+/// A referral to insert, with its first events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReferralDraft {
+    /// The validated request.
+    pub new: NewReferral,
+    /// The provider's organization.
+    pub recipient_organization_id: String,
+    /// Whether the slot was taken over capacity.
+    pub overbooked: bool,
+    /// Initial status.
+    pub status: Status,
+    /// Response deadline.
+    pub response_due_at: DateTime<Utc>,
+    /// Creation time.
+    pub now: DateTime<Utc>,
+    /// Events, in order.
+    pub events: Vec<EventDraft>,
+}
+
+/// A decided status change to apply.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    /// Referral.
+    pub referral_id: String,
+    /// The version the decision was made on.
+    pub expected_version: i64,
+    /// Status after.
+    pub to: Status,
+    /// Whether care starts now (the first appointment was attended).
+    pub starts_care: bool,
+    /// The event recording it.
+    pub event: EventDraft,
+    /// When set, give this provider's slot back through the outbox.
+    pub release_provider_id: Option<String>,
+    /// When.
+    pub now: DateTime<Utc>,
+}
+
+/// The result of applying a change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Applied {
+    /// The referral after the change, with its events.
+    pub referral: Referral,
+    /// The outbox row to deliver, when the change releases a slot.
+    pub outbox_id: Option<String>,
+}
+
+/// Filters for listing referrals.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReferralFilter {
+    /// Referrals where this organization is referrer or recipient.
+    pub organization_id: String,
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this urgency.
+    pub urgency: Option<Urgency>,
+    /// Only referrals still requested and past their deadline at this time.
+    pub overdue_at: Option<DateTime<Utc>>,
+}
+
+/// One step of a client's care timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimelineItem {
+    /// The event.
+    pub event: Event,
+    /// The provider of its referral.
+    pub provider_id: String,
+}
+
+/// An outbox row claimed for delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Id.
+    pub id: String,
+    /// Referral that caused it.
+    pub referral_id: String,
+    /// Provider.
+    pub provider_id: String,
+    /// Capacity delta.
+    pub delta: i32,
+    /// Idempotency key in matching.
+    pub hold_key: String,
+    /// Failed deliveries so far.
+    pub attempts: i32,
+}
+
+fn corrupt(what: &str, value: &str) -> Error {
+    Error::Unexpected(anyhow::anyhow!("stored {what} is not a known code: {value}"))
+}
+
+fn event_to_domain(m: referral_event::Model) -> Result<Event> {
+    let action = m.action.as_deref().map(|a| Action::from_code(a).ok_or_else(|| corrupt("action", a))).transpose()?;
+    let from_status =
+        m.from_status.as_deref().map(|s| Status::from_code(s).ok_or_else(|| corrupt("status", s))).transpose()?;
+    let rejection_reason = m
+        .rejection_reason
+        .as_deref()
+        .map(|r| RejectionReason::from_code(r).ok_or_else(|| corrupt("rejection reason", r)))
+        .transpose()?;
+    Ok(Event {
+        id: m.id,
+        referral_id: m.referral_id,
+        action,
+        from_status,
+        to_status: Status::from_code(&m.to_status).ok_or_else(|| corrupt("status", &m.to_status))?,
+        actor_role: ActorRole::from_code(&m.actor_role).ok_or_else(|| corrupt("actor role", &m.actor_role))?,
+        actor_organization_id: m.actor_organization_id,
+        actor_user_id: m.actor_user_id,
+        rejection_reason,
+        note: m.note,
+        appointment_at: m.appointment_at_ms.map(time::from_ms),
+        occurred_at: time::from_ms(m.occurred_at_ms),
+    })
+}
+
+fn referral_to_domain(m: referral::Model, events: Vec<Event>) -> Result<Referral> {
+    Ok(Referral {
+        status: Status::from_code(&m.status).ok_or_else(|| corrupt("status", &m.status))?,
+        urgency: Urgency::from_code(&m.urgency).ok_or_else(|| corrupt("urgency", &m.urgency))?,
+        id: m.id,
+        idempotency_key: m.idempotency_key,
+        client_id: m.client_id,
+        intake_id: m.intake_id,
+        referrer_organization_id: m.referrer_organization_id,
+        recipient_organization_id: m.recipient_organization_id,
+        provider_id: m.provider_id,
+        overbooked: m.overbooked,
+        response_due_at: time::from_ms(m.response_due_at_ms),
+        created_at: time::from_ms(m.created_at_ms),
+        updated_at: time::from_ms(m.updated_at_ms),
+        care_started_at: m.care_started_at_ms.map(time::from_ms),
+        version: m.version,
+        events,
+    })
+}
+
+fn outbox_to_domain(m: outbox::Model) -> OutboxItem {
+    OutboxItem {
+        id: m.id,
+        referral_id: m.referral_id,
+        provider_id: m.provider_id,
+        delta: m.delta,
+        hold_key: m.hold_key,
+        attempts: m.attempts,
+    }
+}
+
+fn event_row(referral_id: &str, client_id: &str, e: EventDraft, now_ms: i64) -> referral_event::ActiveModel {
+    referral_event::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        referral_id: Set(referral_id.to_owned()),
+        client_id: Set(client_id.to_owned()),
+        action: Set(e.action.map(|a| a.code().to_owned())),
+        from_status: Set(e.from_status.map(|s| s.code().to_owned())),
+        to_status: Set(e.to_status.code().to_owned()),
+        actor_role: Set(e.actor.role.code().to_owned()),
+        actor_organization_id: Set(e.actor.organization_id),
+        actor_user_id: Set(e.actor.user_id),
+        rejection_reason: Set(e.rejection_reason.map(|r| r.code().to_owned())),
+        note: Set(e.note),
+        appointment_at_ms: Set(e.appointment_at.map(time::to_ms)),
+        occurred_at_ms: Set(now_ms),
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+async fn events_of<C: ConnectionTrait>(conn: &C, referral_id: &str) -> Result<Vec<Event>> {
+    referral_event::Entity::find()
+        .filter(referral_event::Column::ReferralId.eq(referral_id.to_owned()))
+        .order_by_asc(referral_event::Column::OccurredAtMs)
+        .order_by_asc(referral_event::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(event_to_domain)
+        .collect()
+}
+
+async fn load<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<Referral>> {
+    let Some(m) = referral::Entity::find_by_id(id.to_owned()).one(conn).await? else { return Ok(None) };
+    let events = events_of(conn, &m.id).await?;
+    referral_to_domain(m, events).map(Some)
+}
+
+impl Store {
+    /// How long a replica owns an outbox row it claimed before another may take it over.
+    pub const LEASE: Duration = Duration::from_secs(30);
+
+    /// A store over an open, migrated connection.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The connection (for health probes).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The referral created under `key`, with its events.
+    pub async fn find_by_idempotency_key(&self, key: &str) -> Result<Option<Referral>> {
+        let Some(m) = referral::Entity::find().filter(referral::Column::IdempotencyKey.eq(key.to_owned())).one(&self.db).await?
+        else {
+            return Ok(None);
+        };
+        let events = events_of(&self.db, &m.id).await?;
+        referral_to_domain(m, events).map(Some)
+    }
+
+    /// One referral with its events, oldest first.
+    pub async fn get_referral(&self, id: &str) -> Result<Referral> {
+        load(&self.db, id).await?.ok_or_else(|| Error::not_found("referral", id))
+    }
+
+    /// Inserts a referral and its first events in one transaction. A concurrent creation with the same
+    /// idempotency key makes this fail with `AlreadyExists` (the unique key), and the caller re-reads.
+    pub async fn create_referral(&self, draft: ReferralDraft) -> Result<Referral> {
+        let now = time::to_ms(draft.now);
+        let id = uuid::Uuid::now_v7().to_string();
+        let new = draft.new;
+        let txn = self.db.begin().await?;
+        referral::ActiveModel {
+            id: Set(id.clone()),
+            idempotency_key: Set(new.idempotency_key),
+            client_id: Set(new.client_id.clone()),
+            intake_id: Set(new.intake_id),
+            referrer_organization_id: Set(new.referrer_organization_id),
+            recipient_organization_id: Set(draft.recipient_organization_id),
+            provider_id: Set(new.provider_id),
+            status: Set(draft.status.code().to_owned()),
+            urgency: Set(new.urgency.code().to_owned()),
+            overbooked: Set(draft.overbooked),
+            response_due_at_ms: Set(time::to_ms(draft.response_due_at)),
+            care_started_at_ms: Set(None),
+            version: Set(1),
+            created_at_ms: Set(now),
+            updated_at_ms: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        for e in draft.events {
+            event_row(&id, &new.client_id, e, now).insert(&txn).await?;
+        }
+        let created = load(&txn, &id).await?.ok_or_else(|| Error::Unexpected(anyhow::anyhow!("inserted referral vanished")))?;
+        txn.commit().await?;
+        Ok(created)
+    }
+
+    /// Applies a decided change if the referral is still at `expected_version`: the status update, its
+    /// event and (when the slot goes back) the outbox row commit together or not at all.
+    pub async fn apply(&self, change: Change) -> Result<Applied> {
+        let now = time::to_ms(change.now);
+        let txn = self.db.begin().await?;
+        let mut update = referral::Entity::update_many()
+            .col_expr(referral::Column::Status, Expr::value(change.to.code()))
+            .col_expr(referral::Column::Version, Expr::value(change.expected_version.saturating_add(1)))
+            .col_expr(referral::Column::UpdatedAtMs, Expr::value(now))
+            .filter(referral::Column::Id.eq(change.referral_id.clone()))
+            .filter(referral::Column::Version.eq(change.expected_version));
+        if change.starts_care {
+            update = update.col_expr(referral::Column::CareStartedAtMs, Expr::value(now));
+        }
+        let res = update.exec(&txn).await?;
+        if res.rows_affected != 1 {
+            txn.rollback().await?;
+            let current = self.get_referral(&change.referral_id).await?;
+            return Err(Error::version_mismatch("referral", change.expected_version, current.version));
+        }
+        let current = referral::Entity::find_by_id(change.referral_id.clone())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::not_found("referral", change.referral_id.clone()))?;
+        event_row(&change.referral_id, &current.client_id, change.event, now).insert(&txn).await?;
+        let outbox_id = match change.release_provider_id {
+            Some(provider_id) => {
+                let id = uuid::Uuid::now_v7().to_string();
+                outbox::ActiveModel {
+                    id: Set(id.clone()),
+                    kind: Set(CAPACITY_RELEASE.to_owned()),
+                    referral_id: Set(change.referral_id.clone()),
+                    provider_id: Set(provider_id),
+                    delta: Set(1),
+                    hold_key: Set(crate::domain::release_hold_key(&change.referral_id)),
+                    state: Set(PENDING.to_owned()),
+                    attempts: Set(0),
+                    next_attempt_at_ms: Set(now),
+                    lease_owner: Set(None),
+                    lease_until_ms: Set(0),
+                    last_error: Set(None),
+                    created_at_ms: Set(now),
+                    finished_at_ms: Set(None),
+                }
+                .insert(&txn)
+                .await?;
+                Some(id)
+            }
+            None => None,
+        };
+        let referral = load(&txn, &change.referral_id).await?.ok_or_else(|| Error::not_found("referral", change.referral_id.clone()))?;
+        txn.commit().await?;
+        Ok(Applied { referral, outbox_id })
+    }
+
+    /// A page of referrals (without events), newest first, strictly older than `before` (an id: ids are
+    /// UUIDv7 and so ordered by creation time).
+    pub async fn list_referrals(&self, filter: &ReferralFilter, before: Option<&str>, limit: u64) -> Result<Vec<Referral>> {
+        let mut q = referral::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(referral::Column::ReferrerOrganizationId.eq(filter.organization_id.clone()))
+                    .add(referral::Column::RecipientOrganizationId.eq(filter.organization_id.clone())),
+            )
+            .order_by_desc(referral::Column::Id)
+            .limit(limit);
+        if let Some(status) = filter.status {
+            q = q.filter(referral::Column::Status.eq(status.code()));
+        }
+        if let Some(urgency) = filter.urgency {
+            q = q.filter(referral::Column::Urgency.eq(urgency.code()));
+        }
+        if let Some(now) = filter.overdue_at {
+            q = q
+                .filter(referral::Column::Status.eq(Status::Requested.code()))
+                .filter(referral::Column::ResponseDueAtMs.lt(time::to_ms(now)));
+        }
+        if let Some(before) = before {
+            q = q.filter(referral::Column::Id.lt(before.to_owned()));
+        }
+        q.all(&self.db).await?.into_iter().map(|m| referral_to_domain(m, Vec::new())).collect()
+    }
+
+    /// Every event of every referral of `client_id`, in time order, with the provider of each referral.
+    pub async fn timeline(&self, client_id: &str) -> Result<Vec<TimelineItem>> {
+        let providers: HashMap<String, String> = referral::Entity::find()
+            .filter(referral::Column::ClientId.eq(client_id.to_owned()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m.provider_id))
+            .collect();
+        let events = referral_event::Entity::find()
+            .filter(referral_event::Column::ClientId.eq(client_id.to_owned()))
+            .order_by_asc(referral_event::Column::OccurredAtMs)
+            .order_by_asc(referral_event::Column::Id)
+            .all(&self.db)
+            .await?;
+        events
+            .into_iter()
+            .map(|m| {
+                let provider_id = providers.get(&m.referral_id).cloned().unwrap_or_default();
+                Ok(TimelineItem { event: event_to_domain(m)?, provider_id })
+            })
+            .collect()
+    }
+
+    /// Claims one pending outbox row for `owner` if it is due and nobody holds a live lease on it.
+    pub async fn claim_outbox(&self, id: &str, owner: &str, now: DateTime<Utc>) -> Result<Option<OutboxItem>> {
+        let now = time::to_ms(now);
+        let res = outbox::Entity::update_many()
+            .col_expr(outbox::Column::LeaseOwner, Expr::value(owner.to_owned()))
+            .col_expr(outbox::Column::LeaseUntilMs, Expr::value(now.saturating_add(ms(Self::LEASE))))
+            .filter(outbox::Column::Id.eq(id.to_owned()))
+            .filter(outbox::Column::State.eq(PENDING))
+            .filter(outbox::Column::NextAttemptAtMs.lte(now))
+            .filter(outbox::Column::LeaseUntilMs.lte(now))
+            .exec(&self.db)
+            .await?;
+        if res.rows_affected != 1 {
+            return Ok(None);
+        }
+        Ok(outbox::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(outbox_to_domain))
+    }
+
+    /// Claims up to `limit` due outbox rows for `owner`, oldest due first.
+    pub async fn claim_due_outbox(&self, owner: &str, now: DateTime<Utc>, limit: u64) -> Result<Vec<OutboxItem>> {
+        let now_ms = time::to_ms(now);
+        let candidates: Vec<String> = outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::Id)
+            .filter(outbox::Column::State.eq(PENDING))
+            .filter(outbox::Column::NextAttemptAtMs.lte(now_ms))
+            .filter(outbox::Column::LeaseUntilMs.lte(now_ms))
+            .order_by_asc(outbox::Column::NextAttemptAtMs)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for id in candidates {
+            // Another replica may win the row between the read and the conditional update; then skip it.
+            if let Some(item) = self.claim_outbox(&id, owner, now).await? {
+                claimed.push(item);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Records that `owner` delivered a claimed row.
+    pub async fn outbox_delivered(&self, id: &str, owner: &str, now: DateTime<Utc>) -> Result<()> {
+        self.finish_outbox(id, owner, DELIVERED, None, now).await
+    }
+
+    /// Records that a claimed row can never be delivered (the peer refused it for good).
+    pub async fn outbox_dead(&self, id: &str, owner: &str, error_code: &str, now: DateTime<Utc>) -> Result<()> {
+        self.finish_outbox(id, owner, DEAD, Some(error_code), now).await
+    }
+
+    async fn finish_outbox(&self, id: &str, owner: &str, state: &str, error: Option<&str>, now: DateTime<Utc>) -> Result<()> {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::State, Expr::value(state))
+            .col_expr(outbox::Column::FinishedAtMs, Expr::value(time::to_ms(now)))
+            .col_expr(outbox::Column::LastError, Expr::value(error.map(str::to_owned)))
+            .col_expr(outbox::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(outbox::Column::LeaseUntilMs, Expr::value(0i64))
+            .filter(outbox::Column::Id.eq(id.to_owned()))
+            .filter(outbox::Column::LeaseOwner.eq(owner.to_owned()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed delivery: one more attempt, the next one not before `now + delay`, lease released.
+    pub async fn outbox_retry_later(
+        &self,
+        id: &str,
+        owner: &str,
+        attempts: i32,
+        delay: Duration,
+        error_code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+            .col_expr(outbox::Column::NextAttemptAtMs, Expr::value(time::to_ms(now).saturating_add(ms(delay))))
+            .col_expr(outbox::Column::LastError, Expr::value(error_code.to_owned()))
+            .col_expr(outbox::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(outbox::Column::LeaseUntilMs, Expr::value(0i64))
+            .filter(outbox::Column::Id.eq(id.to_owned()))
+            .filter(outbox::Column::LeaseOwner.eq(owner.to_owned()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// How many outbox rows are still waiting for delivery (for health output and tests).
+    pub async fn outbox_pending(&self) -> Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(outbox::Entity::find().filter(outbox::Column::State.eq(PENDING)).count(&self.db).await?)
+    }
+}

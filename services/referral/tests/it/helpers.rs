@@ -1,0 +1,221 @@
+//! `spawn_app`: starts matching (own backing store) and referral (pointed at it) on port 0 and returns
+//! connected clients, plus builders for valid requests. Matching can be stopped and restarted on the same
+//! address to test the outbox.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use continuum_proto::common::v1 as common;
+use continuum_proto::matching::v1 as mpb;
+use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
+use continuum_proto::referral::v1 as pb;
+use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
+use continuum_runtime::Shutdown;
+use continuum_testkit::Backing;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+pub const REFERRER: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
+pub const RECIPIENT: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
+pub const OTHER_ORG: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000c";
+pub const CLIENT: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000c1";
+pub const INTAKE: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000d1";
+
+/// A running matching service.
+pub struct Matching {
+    pub addr: SocketAddr,
+    shutdown: Shutdown,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Matching {
+    /// Builds and starts matching on `addr` over `backing`.
+    async fn start(backing: &Backing, addr: SocketAddr) -> Matching {
+        let settings = matching::config::Settings::new(addr, backing.common());
+        let app = matching::startup::Application::build(settings).await.expect("build matching");
+        let addr = app.local_addr();
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(app.run(shutdown.clone()));
+        Matching { addr, shutdown, task }
+    }
+
+    /// Stops matching and waits until its listener is closed.
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("matching task").expect("matching stopped cleanly");
+    }
+}
+
+pub struct TestApp {
+    pub client: ReferralServiceClient<Channel>,
+    pub matching_client: MatchingServiceClient<Channel>,
+    pub matching: Option<Matching>,
+    pub matching_addr: SocketAddr,
+    pub store: referral::store::Store,
+    pub shutdown: Shutdown,
+    pub backing: Backing,
+    pub matching_backing: Backing,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(m) = &self.matching {
+            m.shutdown.cancel();
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let matching_backing = Backing::fresh().await;
+    let m = Matching::start(&matching_backing, "127.0.0.1:0".parse().unwrap()).await;
+    let matching_addr = m.addr;
+
+    let backing = Backing::fresh().await;
+    let settings = referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), matching_addr.to_string(), backing.common());
+    let app = referral::startup::Application::build(settings).await.expect("build referral");
+    let addr = app.local_addr();
+    let store = app.store().clone();
+    let shutdown = Shutdown::new();
+    tokio::spawn(app.run(shutdown.clone()));
+
+    let client = ReferralServiceClient::new(continuum_runtime::peer_channel(&addr.to_string()).unwrap());
+    let matching_client = MatchingServiceClient::new(continuum_runtime::peer_channel(&matching_addr.to_string()).unwrap());
+    TestApp { client, matching_client, matching: Some(m), matching_addr, store, shutdown, backing, matching_backing }
+}
+
+impl TestApp {
+    /// Stops matching (referral keeps running).
+    pub async fn stop_matching(&mut self) {
+        if let Some(m) = self.matching.take() {
+            m.stop().await;
+        }
+    }
+
+    /// Starts a new matching on the address and backing store of the first one.
+    pub async fn restart_matching(&mut self) {
+        assert!(self.matching.is_none(), "matching is still running");
+        self.matching = Some(Matching::start(&self.matching_backing, self.matching_addr).await);
+    }
+
+    /// Creates a provider of the recipient organization with `slots` open slots.
+    pub async fn provider(&mut self, slots: i32) -> mpb::Provider {
+        self.matching_client
+            .upsert_provider(mpb::UpsertProviderRequest { provider: Some(clinician("Dr R", slots)), expected_version: 0 })
+            .await
+            .expect("create provider")
+            .into_inner()
+            .provider
+            .unwrap()
+    }
+
+    pub async fn open_slots(&mut self, provider_id: &str) -> i32 {
+        self.matching_client
+            .get_provider(mpb::GetProviderRequest { provider_id: provider_id.to_owned() })
+            .await
+            .expect("get provider")
+            .into_inner()
+            .provider
+            .unwrap()
+            .open_slots
+    }
+
+    /// Polls matching for up to `within` until the provider has `slots` open slots.
+    pub async fn wait_for_slots(&mut self, provider_id: &str, slots: i32, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self
+                .matching_client
+                .get_provider(mpb::GetProviderRequest { provider_id: provider_id.to_owned() })
+                .await
+                .ok()
+                .and_then(|r| r.into_inner().provider)
+                .map(|p| p.open_slots);
+            if got == Some(slots) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Creates a referral to `provider_id` under `key`.
+    pub async fn create(&mut self, key: &str, provider_id: &str) -> pb::Referral {
+        self.client.create_referral(create_request(key, provider_id)).await.expect("create referral").into_inner().referral.unwrap()
+    }
+
+    /// Applies `action` as `role` (from the matching organization) at the referral's current version.
+    pub async fn act(&mut self, r: &pb::Referral, action: pb::ReferralAction, role: pb::ActorRole) -> Result<pb::Referral, tonic::Status> {
+        self.client.transition_referral(action_request(r, action, role)).await.map(|x| x.into_inner().referral.unwrap())
+    }
+
+    pub async fn get(&mut self, id: &str) -> pb::Referral {
+        self.client.get_referral(pb::GetReferralRequest { referral_id: id.to_owned() }).await.expect("get").into_inner().referral.unwrap()
+    }
+}
+
+/// A valid adult outpatient clinician of the recipient organization.
+pub fn clinician(name: &str, slots: i32) -> mpb::Provider {
+    mpb::Provider {
+        organization_id: RECIPIENT.into(),
+        display_name: name.into(),
+        kind: mpb::ProviderKind::Clinician as i32,
+        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
+        age_groups: vec![common::AgeGroup::Adult as i32],
+        jurisdictions: vec!["US-CA".into()],
+        languages: vec!["en".into()],
+        modalities: vec![common::Modality::Cbt as i32],
+        payment_options: vec![common::PaymentOption::SelfPay as i32],
+        formats: vec![common::CareFormat::Video as i32],
+        accepting_new_clients: true,
+        open_slots: slots,
+        ..Default::default()
+    }
+}
+
+pub fn create_request(key: &str, provider_id: &str) -> pb::CreateReferralRequest {
+    pb::CreateReferralRequest {
+        idempotency_key: key.into(),
+        client_id: CLIENT.into(),
+        intake_id: INTAKE.into(),
+        referrer_organization_id: REFERRER.into(),
+        provider_id: provider_id.into(),
+        urgency: common::Urgency::Routine as i32,
+        allow_overbook: false,
+        scheduled_at: None,
+    }
+}
+
+/// The organization that speaks for `role` on referrals between REFERRER and RECIPIENT.
+pub fn org_of(role: pb::ActorRole) -> &'static str {
+    match role {
+        pb::ActorRole::Recipient => RECIPIENT,
+        _ => REFERRER,
+    }
+}
+
+pub fn action_request(r: &pb::Referral, action: pb::ReferralAction, role: pb::ActorRole) -> pb::TransitionReferralRequest {
+    let mut req = pb::TransitionReferralRequest {
+        referral_id: r.id.clone(),
+        expected_version: r.version,
+        action: action as i32,
+        actor_role: role as i32,
+        actor_organization_id: org_of(role).into(),
+        actor_user_id: "user-7".into(),
+        ..Default::default()
+    };
+    match action {
+        pb::ReferralAction::Reject => req.rejection_reason = pb::RejectionReason::NoCapacity as i32,
+        pb::ReferralAction::Schedule => req.appointment_at = Some(prost_types::Timestamp { seconds: 1_900_000_000, nanos: 0 }),
+        _ => {}
+    }
+    req
+}
+
+pub fn status(r: &pb::Referral) -> pb::ReferralStatus {
+    pb::ReferralStatus::try_from(r.status).unwrap()
+}

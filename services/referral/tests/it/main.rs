@@ -1,0 +1,9 @@
+//! Integration tests of the referral service: the real server on an ephemeral port with a fresh database
+//! (SQLite by default, PostgreSQL when the test configuration names one), talking to the real matching
+//! service started in-process on its own backing store, both called through the generated clients.
+
+mod helpers;
+mod create;
+mod transitions;
+mod outbox;
+mod queries;
