@@ -99,8 +99,11 @@ pub fn batch_from_proto(req: &pb::AssignBatchRequest) -> Result<Batch> {
 }
 
 /// Solves the batch exactly.
-pub fn solve_batch(batch: &Batch) -> Solved {
-    let solution = continuum_assign::solve(&batch.instance);
+pub fn solve_batch(batch: &Batch) -> Result<Solved> {
+    // `try_new` re-validates the instance, so no input can reach the solver's panicking path.
+    let mut solver = continuum_assign::Solver::try_new(&batch.instance)
+        .map_err(|e| crate::error::Error::invalid("clients", format!("batch is not a valid assignment instance: {}", e.message)))?;
+    let solution = solver.solve().clone();
     let mut assignments = Vec::new();
     let mut unassigned = Vec::new();
     for (c, a) in solution.assignment.iter().enumerate() {
@@ -109,5 +112,5 @@ pub fn solve_batch(batch: &Batch) -> Solved {
             None => unassigned.push(batch.client_ids[c].clone()),
         }
     }
-    Solved { assignments, objective: solution.objective, unassigned }
+    Ok(Solved { assignments, objective: solution.objective, unassigned })
 }

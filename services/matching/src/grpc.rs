@@ -299,7 +299,7 @@ impl MatchingService for MatchingApi {
     async fn assign_batch(&self, req: Request<pb::AssignBatchRequest>) -> Result<Response<pb::AssignBatchResponse>, Status> {
         let req = req.into_inner();
         let batch = crate::batch::batch_from_proto(&req)?;
-        let solved = crate::batch::solve_batch(&batch);
+        let solved = crate::batch::solve_batch(&batch)?;
         Ok(Response::new(pb::AssignBatchResponse {
             assignments: solved
                 .assignments

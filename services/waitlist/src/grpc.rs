@@ -1,0 +1,425 @@
+//! The tonic adapter of the waitlist service: converts protos to domain types (validating every field and
+//! naming each bad one by its proto path), calls the store, the domain rules, the cache holds and the
+//! referral peer, and converts back. No business rule lives here.
+
+use std::collections::HashSet;
+
+use chrono::TimeDelta;
+use continuum_errors::Violations;
+use continuum_proto::referral::v1 as referral_pb;
+use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
+use continuum_proto::waitlist::v1 as pb;
+use continuum_proto::waitlist::v1::waitlist_service_server::WaitlistService;
+use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, time};
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status};
+
+use crate::clock::SharedClock;
+use crate::domain::{self, Band, BandLimits, Entry, NewEntry, Offer};
+use crate::error::{Error, Result};
+use crate::holds::Holds;
+use crate::store::{CheckInRecord, EntryFilter, Store};
+
+/// Default and largest `ListWaitlist` page.
+const PAGE_DEFAULT: usize = 50;
+const PAGE_MAX: usize = 200;
+
+/// The gRPC face of the waitlist service.
+#[derive(Clone, Debug)]
+pub struct WaitlistApi {
+    store: Store,
+    holds: Holds,
+    clock: SharedClock,
+    referral: ReferralServiceClient<Channel>,
+}
+
+impl WaitlistApi {
+    /// An adapter over `store` and `holds`, reading time from `clock`, creating referrals through `referral`.
+    pub fn new(store: Store, holds: Holds, clock: SharedClock, referral: ReferralServiceClient<Channel>) -> Self {
+        Self { store, holds, clock, referral }
+    }
+
+    fn limits(&self) -> BandLimits {
+        self.store.policy().bands
+    }
+
+    /// The proto form of an entry with its offers, as of now.
+    async fn entry_with_offers(&self, e: &Entry) -> Result<pb::WaitlistEntry> {
+        let offers = self.store.offers_of(&e.id).await?;
+        Ok(entry_to_proto(e, &offers, self.clock.now(), &self.limits()))
+    }
+
+    /// Calls referral's `CreateReferral` for an accepted offer; returns the referral id.
+    async fn create_referral(&self, offer: &Offer, entry: &Entry, scheduled_at: chrono::DateTime<chrono::Utc>) -> Result<String> {
+        let req = referral_pb::CreateReferralRequest {
+            // The same offer always makes the same key, so a retry after UNAVAILABLE never creates a second one.
+            idempotency_key: format!("offer:{}", offer.id),
+            client_id: entry.client_id.clone(),
+            intake_id: entry.intake_id.clone(),
+            referrer_organization_id: entry.organization_id.clone(),
+            provider_id: offer.provider_id.clone(),
+            urgency: entry.band.urgency().to_proto(),
+            // The slot opened for this offer is the one being taken.
+            allow_overbook: true,
+            scheduled_at: Some(time::to_proto(scheduled_at)),
+        };
+        let mut client = self.referral.clone();
+        match client.create_referral(req).await {
+            Ok(resp) => match resp.into_inner().referral {
+                Some(r) if !r.id.is_empty() => Ok(r.id),
+                _ => Err(Error::Unexpected(anyhow::anyhow!("referral service answered without a referral"))),
+            },
+            Err(status) => Err(peer_error(&status)),
+        }
+    }
+}
+
+/// How a failed call to the referral service is answered: retryable failures are `UNAVAILABLE` (nothing was
+/// changed here, and the idempotency key makes the retry safe); refusals are `FAILED_PRECONDITION`
+/// `REFERRAL_REFUSED`. Only the status code and the peer's stable reason are kept: the peer's message is
+/// not passed on or logged.
+fn peer_error(status: &Status) -> Error {
+    let code = status.code();
+    tracing::warn!(peer = "referral", code = ?code, "CreateReferral failed");
+    match code {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted | Code::Aborted | Code::Unknown => {
+            Error::Unavailable(format!("referral service: {code:?}"))
+        }
+        Code::FailedPrecondition | Code::InvalidArgument | Code::NotFound | Code::AlreadyExists | Code::PermissionDenied | Code::OutOfRange => {
+            // The peer's stable reason code (never its message) tells the coordinator why.
+            let why = continuum_errors::reason_of(status).unwrap_or_default();
+            Error::precondition("REFERRAL_REFUSED", format!("the referral service refused the referral ({code:?} {why})"))
+        }
+        _ => Error::Unexpected(anyhow::anyhow!("referral service answered {code:?}")),
+    }
+}
+
+/// The proto form of an offer.
+pub fn offer_to_proto(o: &Offer) -> pb::Offer {
+    pb::Offer {
+        id: o.id.clone(),
+        entry_id: o.entry_id.clone(),
+        provider_id: o.provider_id.clone(),
+        status: o.status.to_proto(),
+        offered_at: Some(time::to_proto(o.offered_at)),
+        expires_at: Some(time::to_proto(o.expires_at)),
+        referral_id: o.referral_id.clone().unwrap_or_default(),
+    }
+}
+
+/// The proto form of an entry with `offers` (newest first), its wait fraction as of `now`.
+pub fn entry_to_proto(e: &Entry, offers: &[Offer], now: chrono::DateTime<chrono::Utc>, limits: &BandLimits) -> pb::WaitlistEntry {
+    pb::WaitlistEntry {
+        id: e.id.clone(),
+        client_id: e.client_id.clone(),
+        intake_id: e.intake_id.clone(),
+        organization_id: e.organization_id.clone(),
+        band: e.band.to_proto(),
+        candidate_provider_ids: e.candidate_provider_ids.clone(),
+        status: e.status.to_proto(),
+        enqueued_at: Some(time::to_proto(e.enqueued_at)),
+        wait_fraction: e.wait_fraction(now, limits),
+        level_of_care: e.level_of_care.map_or(0, LevelOfCare::to_proto),
+        age_group: e.age_group.map_or(0, AgeGroup::to_proto),
+        removal_reason: e.removal_reason.clone().unwrap_or_default(),
+        offers: offers.iter().map(offer_to_proto).collect(),
+        missed_check_ins: e.missed_check_ins,
+        next_check_in_at: Some(time::to_proto(e.next_check_in_at)),
+        version: e.version,
+    }
+}
+
+/// Validates an enqueue request, naming every bad field.
+pub fn new_entry_from_proto(req: pb::EnqueueRequest) -> Result<NewEntry> {
+    let mut v = Violations::default();
+    v.require_str("idempotency_key", &req.idempotency_key, 128);
+    let client_id = v.require_uuid("client_id", &req.client_id);
+    let intake_id = v.require_uuid("intake_id", &req.intake_id);
+    let organization_id = v.require_uuid("organization_id", &req.organization_id);
+    let band = Band::require(&mut v, "band", req.band);
+    let risk_level = RiskLevel::optional(&mut v, "risk_level", req.risk_level);
+    let level_of_care = LevelOfCare::optional(&mut v, "level_of_care", req.level_of_care);
+    let age_group = AgeGroup::optional(&mut v, "age_group", req.age_group);
+    if req.candidate_provider_ids.is_empty() {
+        v.add("candidate_provider_ids", "must list at least one provider");
+    } else if req.candidate_provider_ids.len() > domain::MAX_CANDIDATES {
+        v.add("candidate_provider_ids", format!("must list at most {} providers", domain::MAX_CANDIDATES));
+    }
+    let mut seen = HashSet::new();
+    let mut candidates = Vec::with_capacity(req.candidate_provider_ids.len());
+    for (i, p) in req.candidate_provider_ids.iter().enumerate() {
+        let field = format!("candidate_provider_ids[{i}]");
+        if let Some(id) = v.require_uuid(&field, p) {
+            if seen.insert(id.clone()) {
+                candidates.push(id);
+            } else {
+                v.add(field, "is listed twice");
+            }
+        }
+    }
+    match (client_id, intake_id, organization_id, band) {
+        (Some(client_id), Some(intake_id), Some(organization_id), Some(band)) => v.finish(NewEntry {
+            idempotency_key: req.idempotency_key,
+            client_id,
+            intake_id,
+            organization_id,
+            band,
+            risk_level,
+            candidate_provider_ids: candidates,
+            level_of_care,
+            age_group,
+        }),
+        _ => Err(Error::InvalidArgument(v)),
+    }
+}
+
+/// Reads a required id field.
+fn required_id(field: &str, value: &str) -> Result<String> {
+    let mut v = Violations::default();
+    let id = v.require_uuid(field, value);
+    v.finish(id.unwrap_or_default())
+}
+
+/// Validates one optional screener of a check-in: `expected` items, each 0..=3, only when answered.
+fn screener(v: &mut Violations, field: &str, items: &[i32], expected: usize, answered: bool) -> Option<Vec<i32>> {
+    if items.is_empty() {
+        return None;
+    }
+    if !answered {
+        v.add(field, "must be empty when the check-in was not answered");
+        return None;
+    }
+    if items.len() != expected {
+        v.add(field, format!("must have exactly {expected} items"));
+    }
+    for (i, x) in items.iter().enumerate() {
+        if !(0..=3).contains(x) {
+            v.add(format!("{field}[{i}]"), "must be between 0 and 3");
+        }
+    }
+    Some(items.to_vec())
+}
+
+#[tonic::async_trait]
+impl WaitlistService for WaitlistApi {
+    async fn enqueue(&self, req: Request<pb::EnqueueRequest>) -> Result<Response<pb::EnqueueResponse>, Status> {
+        let new = new_entry_from_proto(req.into_inner())?;
+        if let Err(e) = domain::crisis_interlock(new.risk_level) {
+            tracing::warn!(client_id = %new.client_id, intake_id = %new.intake_id, reason = "HIGH_RISK_NOT_WAITLISTED", "enqueue refused");
+            return Err(e.into());
+        }
+        let now = self.clock.now();
+        let (entry, replayed) = self.store.enqueue(new.clone(), now).await?;
+        if replayed && !domain::same_request(&entry, &new) {
+            return Err(Error::precondition("IDEMPOTENCY_KEY_REUSED", "the idempotency key was already used for another enqueue").into());
+        }
+        tracing::info!(
+            entry_id = %entry.id,
+            client_id = %entry.client_id,
+            band = entry.band.code(),
+            candidates = entry.candidate_provider_ids.len(),
+            replayed,
+            "enqueued"
+        );
+        let entry = self.entry_with_offers(&entry).await?;
+        Ok(Response::new(pb::EnqueueResponse { entry: Some(entry), replayed }))
+    }
+
+    async fn get_entry(&self, req: Request<pb::GetEntryRequest>) -> Result<Response<pb::GetEntryResponse>, Status> {
+        let id = required_id("entry_id", &req.into_inner().entry_id)?;
+        let entry = self.store.get_entry(&id).await?;
+        Ok(Response::new(pb::GetEntryResponse { entry: Some(self.entry_with_offers(&entry).await?) }))
+    }
+
+    async fn list_waitlist(&self, req: Request<pb::ListWaitlistRequest>) -> Result<Response<pb::ListWaitlistResponse>, Status> {
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let organization_id = v.optional_uuid("organization_id", &req.organization_id);
+        let provider_id = v.optional_uuid("provider_id", &req.provider_id);
+        let band = Band::optional(&mut v, "band", req.band);
+        let size = match usize::try_from(req.page_size) {
+            Ok(0) => PAGE_DEFAULT,
+            Ok(n) if n <= PAGE_MAX => n,
+            _ => {
+                v.add("page_size", format!("must be between 1 and {PAGE_MAX}"));
+                PAGE_DEFAULT
+            }
+        };
+        // The token is the offset of the next page in priority order. The order moves as time passes, so a
+        // page boundary is a position, not a bookmark on an entry.
+        let offset = if req.page_token.is_empty() {
+            0
+        } else {
+            match req.page_token.parse::<u32>() {
+                Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                Err(_) => {
+                    v.add("page_token", "is not a token from a previous page");
+                    0
+                }
+            }
+        };
+        v.finish(())?;
+        let now = self.clock.now();
+        let limits = self.limits();
+        let filter = EntryFilter { organization_id, provider_id, band };
+        let ordered = domain::prioritize(self.store.active_entries(&filter).await?, now, &limits);
+        let (page, next) = domain::page(ordered, offset, size);
+        // Listed entries carry no offers (GetEntry has them), to keep pages small.
+        Ok(Response::new(pb::ListWaitlistResponse {
+            entries: page.iter().map(|e| entry_to_proto(e, &[], now, &limits)).collect(),
+            next_page_token: next.map(|n| n.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn open_slots(&self, req: Request<pb::OpenSlotsRequest>) -> Result<Response<pb::OpenSlotsResponse>, Status> {
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let provider_id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
+        if !(1..=domain::MAX_SLOTS).contains(&req.slots) {
+            v.add("slots", format!("must be between 1 and {}", domain::MAX_SLOTS));
+        }
+        v.finish(())?;
+        let slots = usize::try_from(req.slots).unwrap_or(0);
+        let lock = self.holds.lock_provider(&provider_id).await;
+        let now = self.clock.now();
+        let result = self.store.open_slots(&provider_id, slots, now).await;
+        self.holds.unlock(lock).await;
+        let offers = result?;
+        for o in &offers {
+            self.holds.record(o, now).await;
+        }
+        tracing::info!(provider_id = %provider_id, slots, offers = offers.len(), "slots opened");
+        Ok(Response::new(pb::OpenSlotsResponse { offers: offers.iter().map(offer_to_proto).collect() }))
+    }
+
+    async fn respond_to_offer(&self, req: Request<pb::RespondToOfferRequest>) -> Result<Response<pb::RespondToOfferResponse>, Status> {
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let offer_id = v.require_uuid("offer_id", &req.offer_id).unwrap_or_default();
+        let appointment_at = match req.appointment_at.as_ref() {
+            Some(t) if req.accept => {
+                let parsed = time::from_proto(t);
+                if parsed.is_none() {
+                    v.add("appointment_at", "is not a valid timestamp");
+                }
+                parsed
+            }
+            _ => None,
+        };
+        v.finish(())?;
+
+        if !req.accept {
+            let now = self.clock.now();
+            let freed = self.store.decline(&offer_id, now).await?;
+            self.holds.release(&freed.offer.id).await;
+            if let Some(next) = &freed.next_offer {
+                self.holds.record(next, now).await;
+            }
+            tracing::info!(
+                offer_id = %freed.offer.id,
+                entry_id = %freed.entry.id,
+                next_offer_id = freed.next_offer.as_ref().map(|n| n.id.as_str()).unwrap_or(""),
+                "offer declined"
+            );
+            return Ok(Response::new(pb::RespondToOfferResponse {
+                offer: Some(offer_to_proto(&freed.offer)),
+                entry: Some(self.entry_with_offers(&freed.entry).await?),
+                next_offer: freed.next_offer.as_ref().map(offer_to_proto),
+            }));
+        }
+
+        let now = self.clock.now();
+        let offer = self.store.get_offer(&offer_id).await?;
+        domain::answerable(&offer, now)?;
+        let entry = self.store.get_entry(&offer.entry_id).await?;
+        let scheduled_at = appointment_at
+            .unwrap_or_else(|| now.checked_add_signed(TimeDelta::days(domain::DEFAULT_APPOINTMENT_AFTER_DAYS)).unwrap_or(now));
+        // No transaction is open across this call; if it fails nothing here has changed.
+        let referral_id = self.create_referral(&offer, &entry, scheduled_at).await?;
+        let (offer, entry) = self.store.accept(&offer.id, &referral_id, self.clock.now()).await.inspect_err(|_| {
+            // The referral exists but the offer could not be accepted (it expired or was answered meanwhile):
+            // a coordinator must cancel the referral.
+            tracing::warn!(offer_id = %offer.id, referral_id = %referral_id, "referral created for an offer that could not be accepted");
+        })?;
+        self.holds.release(&offer.id).await;
+        tracing::info!(offer_id = %offer.id, entry_id = %entry.id, referral_id = %referral_id, "offer accepted; entry placed");
+        Ok(Response::new(pb::RespondToOfferResponse {
+            offer: Some(offer_to_proto(&offer)),
+            entry: Some(self.entry_with_offers(&entry).await?),
+            next_offer: None,
+        }))
+    }
+
+    async fn record_check_in(&self, req: Request<pb::RecordCheckInRequest>) -> Result<Response<pb::RecordCheckInResponse>, Status> {
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let entry_id = v.require_uuid("entry_id", &req.entry_id).unwrap_or_default();
+        let phq9 = screener(&mut v, "phq9_items", &req.phq9_items, 9, req.answered);
+        let gad7 = screener(&mut v, "gad7_items", &req.gad7_items, 7, req.answered);
+        v.finish(())?;
+        let now = self.clock.now();
+        let policy = *self.store.policy();
+        let answered = req.answered;
+        let record = CheckInRecord { answered, phq9: phq9.clone(), gad7: gad7.clone() };
+        let (entry, outcome) = self
+            .store
+            .check_in(&entry_id, record, now, |e| domain::check_in(e, answered, phq9.as_deref(), gad7.as_deref(), now, &policy))
+            .await?;
+        tracing::info!(
+            entry_id = %entry.id,
+            answered,
+            missed_check_ins = outcome.missed_check_ins,
+            outreach_opened = outcome.outreach_opened,
+            band = entry.band.code(),
+            "check-in recorded"
+        );
+        Ok(Response::new(pb::RecordCheckInResponse {
+            entry: Some(self.entry_with_offers(&entry).await?),
+            outreach_opened: outcome.outreach_opened,
+        }))
+    }
+
+    async fn estimate_wait(&self, req: Request<pb::EstimateWaitRequest>) -> Result<Response<pb::EstimateWaitResponse>, Status> {
+        let id = required_id("entry_id", &req.into_inner().entry_id)?;
+        let now = self.clock.now();
+        let limits = self.limits();
+        let entry = self.store.get_entry(&id).await?;
+        if !entry.status.is_active() {
+            return Err(Error::precondition("ENTRY_NOT_WAITING", format!("entry is {}", entry.status.code())).into());
+        }
+        let ordered = domain::prioritize(self.store.active_entries(&EntryFilter::default()).await?, now, &limits);
+        let position = domain::position(&entry, &ordered);
+        let since = now.checked_sub_signed(TimeDelta::days(domain::THROUGHPUT_WINDOW_DAYS)).unwrap_or(now);
+        let accepted = self.store.accepted_since(&entry.candidate_provider_ids, since).await?;
+        let est = domain::estimate(position, accepted, domain::days_left_in_band(&entry, now, &limits));
+        Ok(Response::new(pb::EstimateWaitResponse {
+            position: est.position,
+            low_days: est.low_days,
+            high_days: est.high_days,
+            basis: est.basis,
+        }))
+    }
+
+    async fn remove_entry(&self, req: Request<pb::RemoveEntryRequest>) -> Result<Response<pb::RemoveEntryResponse>, Status> {
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let entry_id = v.require_uuid("entry_id", &req.entry_id).unwrap_or_default();
+        v.require_str("reason", &req.reason, 200);
+        v.finish(())?;
+        let now = self.clock.now();
+        let removed = self.store.remove(&entry_id, req.reason.trim(), now).await?;
+        for o in &removed.withdrawn {
+            self.holds.release(&o.id).await;
+        }
+        for o in &removed.next_offers {
+            self.holds.record(o, now).await;
+        }
+        tracing::info!(
+            entry_id = %removed.entry.id,
+            withdrawn_offers = removed.withdrawn.len(),
+            next_offers = removed.next_offers.len(),
+            "entry removed"
+        );
+        Ok(Response::new(pb::RemoveEntryResponse { entry: Some(self.entry_with_offers(&removed.entry).await?) }))
+    }
+}

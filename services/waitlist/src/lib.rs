@@ -1,0 +1,19 @@
+//! The waitlist service: owns waitlist entries, their priority inputs, slot offers and their holds, and
+//! check-ins with waiting clients. Nobody at high risk waits here (the crisis interlock), priority is fair
+//! aging, an offer that is declined or expires goes to the next person at once, and nobody is removed
+//! silently.
+//!
+//! Layout: `config` (settings from the environment), `startup` (build and run the server and the expiry
+//! sweeper), `grpc` (the tonic adapter: proto <-> domain, nothing else), `domain` (pure rules: priority,
+//! re-banding, estimates), `store` (every database query), `holds` (the cache: offer holds and the
+//! open-slots lock), `sweeper` (expiry of unanswered offers), `clock` (injectable time) and `error`.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod holds;
+pub mod startup;
+pub mod store;
+pub mod sweeper;

@@ -1,0 +1,131 @@
+//! sea-orm entities of the waitlist tables. Only `store` uses them. Times are milliseconds since the
+//! epoch (`continuum_vocab::time`); lists are JSON text.
+
+/// `waitlist_entries`: one row per client waiting (or once waiting) for a set of providers.
+pub mod entry {
+    use sea_orm::entity::prelude::*;
+
+    /// An entry row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "waitlist_entries")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Idempotency key of the enqueue (unique).
+        #[sea_orm(unique)]
+        pub idempotency_key: String,
+        /// Client.
+        pub client_id: String,
+        /// Intake.
+        pub intake_id: String,
+        /// Owning organization.
+        pub organization_id: String,
+        /// Band code.
+        pub band: String,
+        /// Risk level code given at enqueue.
+        pub risk_level: Option<String>,
+        /// Candidate provider ids, JSON array of lowercase UUIDs.
+        pub candidate_provider_ids: String,
+        /// Status code.
+        pub status: String,
+        /// Level-of-care code.
+        pub level_of_care: Option<String>,
+        /// Age-group code.
+        pub age_group: Option<String>,
+        /// Why removed.
+        pub removal_reason: Option<String>,
+        /// Check-ins missed in a row.
+        pub missed_check_ins: i32,
+        /// Outreach open.
+        pub outreach_open: bool,
+        /// Next check-in due.
+        pub next_check_in_at_ms: i64,
+        /// Enqueued.
+        pub enqueued_at_ms: i64,
+        /// Last change.
+        pub updated_at_ms: i64,
+        /// Version.
+        pub version: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `offers`: slots offered to entries, with their holds.
+pub mod offer {
+    use sea_orm::entity::prelude::*;
+
+    /// An offer row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "offers")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Entry offered to.
+        pub entry_id: String,
+        /// Provider whose slot it is.
+        pub provider_id: String,
+        /// Status code.
+        pub status: String,
+        /// Made.
+        pub offered_at_ms: i64,
+        /// Hold ends.
+        pub expires_at_ms: i64,
+        /// Answered or expired.
+        pub responded_at_ms: Option<i64>,
+        /// Referral created on acceptance.
+        pub referral_id: Option<String>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `check_ins`: every check-in with a waiting client, answered or not, with what it changed.
+pub mod check_in {
+    use sea_orm::entity::prelude::*;
+
+    /// A check-in row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "check_ins")]
+    pub struct Model {
+        /// Id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Entry.
+        pub entry_id: String,
+        /// Whether the client answered.
+        pub answered: bool,
+        /// Screener answers as JSON (`{"phq9": [...], "gad7": [...]}`), when re-screened.
+        pub items: Option<String>,
+        /// PHQ-9 total.
+        pub phq9_total: Option<i32>,
+        /// GAD-7 total.
+        pub gad7_total: Option<i32>,
+        /// Band before.
+        pub band_before: String,
+        /// Band after.
+        pub band_after: String,
+        /// Rules that fired, JSON array, with the rules version.
+        pub rules: String,
+        /// Whether this check-in opened outreach.
+        pub outreach_opened: bool,
+        /// When recorded.
+        pub recorded_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,585 @@
+//! All database access of the waitlist service. Handlers call these functions with domain types; no other
+//! module touches sea-orm.
+//!
+//! The rule this module keeps: an entry holds at most one pending offer and a slot is offered at most once,
+//! even with several replicas on one database. Every state change is a conditional UPDATE (`WHERE status =
+//! <expected>`) whose `rows_affected` is checked, inside a write transaction together with the rows that
+//! depend on it (the offer insert, the next offer of a freed slot). Write transactions start with `BEGIN
+//! IMMEDIATE` on SQLite, so two replicas sharing a SQLite file queue on the write lock (busy timeout)
+//! instead of failing on a stale read snapshot; PostgreSQL ignores the mode and relies on row locks.
+
+pub mod entities;
+pub mod migration;
+
+use chrono::{DateTime, Utc};
+use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, time};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::domain::{self, Band, CheckInOutcome, Entry, EntryStatus, NewEntry, Offer, OfferStatus, Policy};
+use crate::error::{Error, Result};
+use entities::{check_in, entry, offer};
+
+pub use migration::Migrator;
+
+/// Most expired offers one sweep handles (the next sweep takes the rest).
+pub const SWEEP_BATCH: u64 = 500;
+
+/// Attempts of an optimistic check-in update before giving up with `ABORTED`.
+const CHECK_IN_ATTEMPTS: usize = 5;
+
+/// The waitlist store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+    policy: Policy,
+}
+
+/// Filters for listing active entries.
+#[derive(Clone, Debug, Default)]
+pub struct EntryFilter {
+    /// Only this organization.
+    pub organization_id: Option<String>,
+    /// Only entries waiting for this provider.
+    pub provider_id: Option<String>,
+    /// Only this band.
+    pub band: Option<Band>,
+}
+
+/// The answers of a check-in, as recorded.
+#[derive(Clone, Debug, Default)]
+pub struct CheckInRecord {
+    /// Whether the client answered.
+    pub answered: bool,
+    /// PHQ-9 items, when re-screened.
+    pub phq9: Option<Vec<i32>>,
+    /// GAD-7 items, when re-screened.
+    pub gad7: Option<Vec<i32>>,
+}
+
+/// An offer answered or expired, and where its slot went.
+#[derive(Clone, Debug)]
+pub struct Freed {
+    /// The offer, after the change.
+    pub offer: Offer,
+    /// The entry it was made to, after the change.
+    pub entry: Entry,
+    /// The offer made with the freed slot to the next eligible entry, if any.
+    pub next_offer: Option<Offer>,
+}
+
+/// A removed entry and what happened to its pending offers.
+#[derive(Clone, Debug)]
+pub struct Removed {
+    /// The entry, now removed.
+    pub entry: Entry,
+    /// Its pending offers, now declined (withdrawn).
+    pub withdrawn: Vec<Offer>,
+    /// Offers made with the slots they freed.
+    pub next_offers: Vec<Offer>,
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Unexpected(anyhow::anyhow!("stored {what} is not valid"))
+}
+
+fn entry_to_domain(m: entry::Model) -> Result<Entry> {
+    let candidates: Vec<String> = serde_json::from_str(&m.candidate_provider_ids).map_err(|_| corrupt("candidate list"))?;
+    let opt = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    Ok(Entry {
+        band: Band::from_code(&m.band).ok_or_else(|| corrupt("band"))?,
+        status: EntryStatus::from_code(&m.status).ok_or_else(|| corrupt("entry status"))?,
+        risk_level: match opt(&m.risk_level) {
+            Some(c) => Some(RiskLevel::from_code(&c).ok_or_else(|| corrupt("risk level"))?),
+            None => None,
+        },
+        level_of_care: match opt(&m.level_of_care) {
+            Some(c) => Some(LevelOfCare::from_code(&c).ok_or_else(|| corrupt("level of care"))?),
+            None => None,
+        },
+        age_group: match opt(&m.age_group) {
+            Some(c) => Some(AgeGroup::from_code(&c).ok_or_else(|| corrupt("age group"))?),
+            None => None,
+        },
+        removal_reason: m.removal_reason,
+        id: m.id,
+        idempotency_key: m.idempotency_key,
+        client_id: m.client_id,
+        intake_id: m.intake_id,
+        organization_id: m.organization_id,
+        candidate_provider_ids: candidates,
+        enqueued_at: time::from_ms(m.enqueued_at_ms),
+        missed_check_ins: m.missed_check_ins,
+        outreach_open: m.outreach_open,
+        next_check_in_at: time::from_ms(m.next_check_in_at_ms),
+        updated_at: time::from_ms(m.updated_at_ms),
+        version: m.version,
+    })
+}
+
+fn offer_to_domain(m: offer::Model) -> Result<Offer> {
+    Ok(Offer {
+        status: OfferStatus::from_code(&m.status).ok_or_else(|| corrupt("offer status"))?,
+        id: m.id,
+        entry_id: m.entry_id,
+        provider_id: m.provider_id,
+        offered_at: time::from_ms(m.offered_at_ms),
+        expires_at: time::from_ms(m.expires_at_ms),
+        responded_at: m.responded_at_ms.map(time::from_ms),
+        referral_id: m.referral_id.filter(|s| !s.is_empty()),
+    })
+}
+
+/// The LIKE pattern that finds a provider id in a JSON candidate list (ids are validated lowercase UUIDs,
+/// so they contain no LIKE wildcards); callers re-check the decoded list.
+fn candidate_pattern(provider_id: &str) -> String {
+    format!("\"{provider_id}\"")
+}
+
+async fn find_entry<C: ConnectionTrait>(c: &C, id: &str) -> Result<Entry> {
+    let m = entry::Entity::find_by_id(id.to_owned()).one(c).await?.ok_or_else(|| Error::not_found("waitlist entry", id))?;
+    entry_to_domain(m)
+}
+
+async fn find_offer<C: ConnectionTrait>(c: &C, id: &str) -> Result<Offer> {
+    let m = offer::Entity::find_by_id(id.to_owned()).one(c).await?.ok_or_else(|| Error::not_found("offer", id))?;
+    offer_to_domain(m)
+}
+
+/// WAITING entries that list `provider_id` among their candidates (any order).
+async fn waiting_for<C: ConnectionTrait>(c: &C, provider_id: &str) -> Result<Vec<Entry>> {
+    let rows = entry::Entity::find()
+        .filter(entry::Column::Status.eq(EntryStatus::Waiting.code()))
+        .filter(entry::Column::CandidateProviderIds.contains(candidate_pattern(provider_id)))
+        .all(c)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for m in rows {
+        let e = entry_to_domain(m)?;
+        if e.waits_for(provider_id) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// Moves one entry WAITING -> OFFERED (conditionally) and inserts its pending offer. `None` when the entry
+/// is no longer waiting (another caller or replica got there first). Must run inside a write transaction.
+async fn try_offer<C: ConnectionTrait>(c: &C, entry_id: &str, provider_id: &str, now: DateTime<Utc>, policy: &Policy) -> Result<Option<Offer>> {
+    let now_ms = time::to_ms(now);
+    let res = entry::Entity::update_many()
+        .col_expr(entry::Column::Status, Expr::value(EntryStatus::Offered.code()))
+        .col_expr(entry::Column::Version, Expr::col(entry::Column::Version).add(1))
+        .col_expr(entry::Column::UpdatedAtMs, Expr::value(now_ms))
+        .filter(entry::Column::Id.eq(entry_id.to_owned()))
+        .filter(entry::Column::Status.eq(EntryStatus::Waiting.code()))
+        .exec(c)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(None);
+    }
+    let expires_at = now.checked_add_signed(policy.hold()).unwrap_or(now);
+    let m = offer::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        entry_id: Set(entry_id.to_owned()),
+        provider_id: Set(provider_id.to_owned()),
+        status: Set(OfferStatus::Pending.code().to_owned()),
+        offered_at_ms: Set(now_ms),
+        expires_at_ms: Set(time::to_ms(expires_at)),
+        responded_at_ms: Set(None),
+        referral_id: Set(None),
+    }
+    .insert(c)
+    .await?;
+    Ok(Some(offer_to_domain(m)?))
+}
+
+/// Offers a freed slot of `provider_id` to the best WAITING entry other than `exclude`. Must run inside
+/// a write transaction.
+async fn offer_next<C: ConnectionTrait>(c: &C, provider_id: &str, exclude: &str, now: DateTime<Utc>, policy: &Policy) -> Result<Option<Offer>> {
+    let waiting: Vec<Entry> = waiting_for(c, provider_id).await?.into_iter().filter(|e| e.id != exclude).collect();
+    for e in domain::prioritize(waiting, now, &policy.bands) {
+        if let Some(o) = try_offer(c, &e.id, provider_id, now, policy).await? {
+            return Ok(Some(o));
+        }
+    }
+    Ok(None)
+}
+
+/// Moves an entry OFFERED -> `to` (conditionally).
+async fn release_entry<C: ConnectionTrait>(c: &C, entry_id: &str, to: EntryStatus, now: DateTime<Utc>) -> Result<bool> {
+    let res = entry::Entity::update_many()
+        .col_expr(entry::Column::Status, Expr::value(to.code()))
+        .col_expr(entry::Column::Version, Expr::col(entry::Column::Version).add(1))
+        .col_expr(entry::Column::UpdatedAtMs, Expr::value(time::to_ms(now)))
+        .filter(entry::Column::Id.eq(entry_id.to_owned()))
+        .filter(entry::Column::Status.eq(EntryStatus::Offered.code()))
+        .exec(c)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+impl Store {
+    /// A store over an open, migrated connection, applying `policy`.
+    pub fn new(db: DatabaseConnection, policy: Policy) -> Self {
+        Self { db, policy }
+    }
+
+    /// The connection (for health probes).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The rules this store applies.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE` on SQLite; see the module docs).
+    async fn write_txn(&self) -> Result<DatabaseTransaction> {
+        let options = TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..TransactionOptions::default() };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+
+    async fn find_by_key(&self, key: &str) -> Result<Option<Entry>> {
+        match entry::Entity::find().filter(entry::Column::IdempotencyKey.eq(key.to_owned())).one(&self.db).await? {
+            Some(m) => Ok(Some(entry_to_domain(m)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a new WAITING entry, or returns the one an earlier call with the same idempotency key created
+    /// (`true` = replayed).
+    pub async fn enqueue(&self, new: NewEntry, now: DateTime<Utc>) -> Result<(Entry, bool)> {
+        if let Some(e) = self.find_by_key(&new.idempotency_key).await? {
+            return Ok((e, true));
+        }
+        let now_ms = time::to_ms(now);
+        let key = new.idempotency_key.clone();
+        let candidates = serde_json::to_string(&new.candidate_provider_ids).map_err(|e| Error::Unexpected(e.into()))?;
+        let next_check_in = now.checked_add_signed(self.policy.check_in_interval()).unwrap_or(now);
+        let row = entry::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            idempotency_key: Set(new.idempotency_key),
+            client_id: Set(new.client_id),
+            intake_id: Set(new.intake_id),
+            organization_id: Set(new.organization_id),
+            band: Set(new.band.code().to_owned()),
+            risk_level: Set(new.risk_level.map(|r| r.code().to_owned())),
+            candidate_provider_ids: Set(candidates),
+            status: Set(EntryStatus::Waiting.code().to_owned()),
+            level_of_care: Set(new.level_of_care.map(|l| l.code().to_owned())),
+            age_group: Set(new.age_group.map(|a| a.code().to_owned())),
+            removal_reason: Set(None),
+            missed_check_ins: Set(0),
+            outreach_open: Set(false),
+            next_check_in_at_ms: Set(time::to_ms(next_check_in)),
+            enqueued_at_ms: Set(now_ms),
+            updated_at_ms: Set(now_ms),
+            version: Set(1),
+        };
+        match row.insert(&self.db).await {
+            Ok(m) => Ok((entry_to_domain(m)?, false)),
+            // A concurrent call with the same key won the insert: answer with its entry.
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => match self.find_by_key(&key).await? {
+                Some(existing) => Ok((existing, true)),
+                None => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One entry.
+    pub async fn get_entry(&self, id: &str) -> Result<Entry> {
+        find_entry(&self.db, id).await
+    }
+
+    /// One offer.
+    pub async fn get_offer(&self, id: &str) -> Result<Offer> {
+        find_offer(&self.db, id).await
+    }
+
+    /// The offers made to an entry, newest first.
+    pub async fn offers_of(&self, entry_id: &str) -> Result<Vec<Offer>> {
+        offer::Entity::find()
+            .filter(offer::Column::EntryId.eq(entry_id.to_owned()))
+            .order_by_desc(offer::Column::OfferedAtMs)
+            .order_by_desc(offer::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(offer_to_domain)
+            .collect()
+    }
+
+    /// WAITING and OFFERED entries matching `filter`, in no particular order (callers prioritize).
+    pub async fn active_entries(&self, filter: &EntryFilter) -> Result<Vec<Entry>> {
+        let mut q = entry::Entity::find()
+            .filter(entry::Column::Status.is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]));
+        if let Some(org) = &filter.organization_id {
+            q = q.filter(entry::Column::OrganizationId.eq(org.clone()));
+        }
+        if let Some(band) = filter.band {
+            q = q.filter(entry::Column::Band.eq(band.code()));
+        }
+        if let Some(p) = &filter.provider_id {
+            q = q.filter(entry::Column::CandidateProviderIds.contains(candidate_pattern(p)));
+        }
+        let mut out = Vec::new();
+        for m in q.all(&self.db).await? {
+            let e = entry_to_domain(m)?;
+            if filter.provider_id.as_deref().is_none_or(|p| e.waits_for(p)) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens `slots` slots at `provider_id`: the best WAITING entries (priority order at `now`) that wait
+    /// for the provider each get one pending offer, in one transaction (all offers or none). An entry a
+    /// concurrent caller (or replica) moved first is skipped by the conditional update, so no entry ever
+    /// gets two offers and no slot is offered twice.
+    pub async fn open_slots(&self, provider_id: &str, slots: usize, now: DateTime<Utc>) -> Result<Vec<Offer>> {
+        let txn = self.write_txn().await?;
+        let waiting = domain::prioritize(waiting_for(&txn, provider_id).await?, now, &self.policy.bands);
+        let mut offers = Vec::new();
+        for e in waiting {
+            if offers.len() >= slots {
+                break;
+            }
+            if let Some(o) = try_offer(&txn, &e.id, provider_id, now, &self.policy).await? {
+                offers.push(o);
+            }
+        }
+        txn.commit().await?;
+        Ok(offers)
+    }
+
+    /// The refusal for answering `offer_id` at `now`: not found, not pending, or expired.
+    async fn refusal(&self, offer_id: &str, now: DateTime<Utc>) -> Error {
+        match self.get_offer(offer_id).await {
+            Ok(o) => match domain::answerable(&o, now) {
+                Err(e) => e,
+                // Answerable now but the conditional update missed: a concurrent answer won.
+                Ok(()) => Error::precondition("OFFER_NOT_PENDING", "the offer was answered concurrently"),
+            },
+            Err(e) => e,
+        }
+    }
+
+    /// Declines a pending, unexpired offer: the entry goes back to WAITING and the slot goes at once to the
+    /// next best WAITING entry for the provider (not the one that declined), all in one transaction.
+    pub async fn decline(&self, offer_id: &str, now: DateTime<Utc>) -> Result<Freed> {
+        let now_ms = time::to_ms(now);
+        let txn = self.write_txn().await?;
+        let res = offer::Entity::update_many()
+            .col_expr(offer::Column::Status, Expr::value(OfferStatus::Declined.code()))
+            .col_expr(offer::Column::RespondedAtMs, Expr::value(now_ms))
+            .filter(offer::Column::Id.eq(offer_id.to_owned()))
+            .filter(offer::Column::Status.eq(OfferStatus::Pending.code()))
+            .filter(offer::Column::ExpiresAtMs.gt(now_ms))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            txn.rollback().await?;
+            return Err(self.refusal(offer_id, now).await);
+        }
+        let o = find_offer(&txn, offer_id).await?;
+        release_entry(&txn, &o.entry_id, EntryStatus::Waiting, now).await?;
+        let next_offer = offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy).await?;
+        let entry = find_entry(&txn, &o.entry_id).await?;
+        txn.commit().await?;
+        Ok(Freed { offer: o, entry, next_offer })
+    }
+
+    /// Records an accepted offer with its referral and places the entry. Replaying the same acceptance
+    /// (same referral) answers with the stored result.
+    pub async fn accept(&self, offer_id: &str, referral_id: &str, now: DateTime<Utc>) -> Result<(Offer, Entry)> {
+        let txn = self.write_txn().await?;
+        let res = offer::Entity::update_many()
+            .col_expr(offer::Column::Status, Expr::value(OfferStatus::Accepted.code()))
+            .col_expr(offer::Column::RespondedAtMs, Expr::value(time::to_ms(now)))
+            .col_expr(offer::Column::ReferralId, Expr::value(referral_id.to_owned()))
+            .filter(offer::Column::Id.eq(offer_id.to_owned()))
+            .filter(offer::Column::Status.eq(OfferStatus::Pending.code()))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            txn.rollback().await?;
+            let o = self.get_offer(offer_id).await?;
+            if o.status == OfferStatus::Accepted && o.referral_id.as_deref() == Some(referral_id) {
+                let entry = self.get_entry(&o.entry_id).await?;
+                return Ok((o, entry));
+            }
+            return Err(self.refusal(offer_id, now).await);
+        }
+        let o = find_offer(&txn, offer_id).await?;
+        if !release_entry(&txn, &o.entry_id, EntryStatus::Placed, now).await? {
+            txn.rollback().await?;
+            return Err(Error::Unexpected(anyhow::anyhow!("entry of a pending offer was not offered")));
+        }
+        let entry = find_entry(&txn, &o.entry_id).await?;
+        txn.commit().await?;
+        Ok((o, entry))
+    }
+
+    /// Pending offers whose hold ended at or before `now`, oldest first (at most [`SWEEP_BATCH`]).
+    pub async fn expired_offers(&self, now: DateTime<Utc>) -> Result<Vec<Offer>> {
+        offer::Entity::find()
+            .filter(offer::Column::Status.eq(OfferStatus::Pending.code()))
+            .filter(offer::Column::ExpiresAtMs.lte(time::to_ms(now)))
+            .order_by_asc(offer::Column::ExpiresAtMs)
+            .order_by_asc(offer::Column::Id)
+            .limit(SWEEP_BATCH)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(offer_to_domain)
+            .collect()
+    }
+
+    /// Expires one pending offer whose hold has ended: the entry goes back to WAITING and the slot goes to
+    /// the next best WAITING entry (not the one whose offer expired). `None` when someone else already
+    /// resolved it (another replica's sweeper, or an answer that came first).
+    pub async fn expire(&self, offer_id: &str, now: DateTime<Utc>) -> Result<Option<Freed>> {
+        let now_ms = time::to_ms(now);
+        let txn = self.write_txn().await?;
+        let res = offer::Entity::update_many()
+            .col_expr(offer::Column::Status, Expr::value(OfferStatus::Expired.code()))
+            .col_expr(offer::Column::RespondedAtMs, Expr::value(now_ms))
+            .filter(offer::Column::Id.eq(offer_id.to_owned()))
+            .filter(offer::Column::Status.eq(OfferStatus::Pending.code()))
+            .filter(offer::Column::ExpiresAtMs.lte(now_ms))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let o = find_offer(&txn, offer_id).await?;
+        release_entry(&txn, &o.entry_id, EntryStatus::Waiting, now).await?;
+        let next_offer = offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy).await?;
+        let entry = find_entry(&txn, &o.entry_id).await?;
+        txn.commit().await?;
+        Ok(Some(Freed { offer: o, entry, next_offer }))
+    }
+
+    /// Applies a check-in computed by `apply` from the current entry, with optimistic concurrency: when the
+    /// entry changed in between (an offer, another check-in) the entry is re-read and `apply` runs again.
+    pub async fn check_in<F>(&self, entry_id: &str, record: CheckInRecord, now: DateTime<Utc>, apply: F) -> Result<(Entry, CheckInOutcome)>
+    where
+        F: Fn(&Entry) -> Result<CheckInOutcome>,
+    {
+        let now_ms = time::to_ms(now);
+        for _ in 0..CHECK_IN_ATTEMPTS {
+            let current = self.get_entry(entry_id).await?;
+            let outcome = apply(&current)?;
+            let txn = self.write_txn().await?;
+            let res = entry::Entity::update_many()
+                .col_expr(entry::Column::Band, Expr::value(outcome.band.code()))
+                .col_expr(entry::Column::MissedCheckIns, Expr::value(outcome.missed_check_ins))
+                .col_expr(entry::Column::OutreachOpen, Expr::value(outcome.outreach_open))
+                .col_expr(entry::Column::NextCheckInAtMs, Expr::value(time::to_ms(outcome.next_check_in_at)))
+                .col_expr(entry::Column::Version, Expr::col(entry::Column::Version).add(1))
+                .col_expr(entry::Column::UpdatedAtMs, Expr::value(now_ms))
+                .filter(entry::Column::Id.eq(entry_id.to_owned()))
+                .filter(entry::Column::Version.eq(current.version))
+                .filter(entry::Column::Status.is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]))
+                .exec(&txn)
+                .await?;
+            if res.rows_affected != 1 {
+                txn.rollback().await?;
+                continue;
+            }
+            let items = match (&record.phq9, &record.gad7) {
+                (None, None) => None,
+                (p, g) => Some(serde_json::json!({ "phq9": p, "gad7": g }).to_string()),
+            };
+            let rules = serde_json::json!({ "version": domain::RULES_VERSION, "fired": outcome.rules }).to_string();
+            check_in::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                entry_id: Set(entry_id.to_owned()),
+                answered: Set(record.answered),
+                items: Set(items),
+                phq9_total: Set(outcome.phq9_total),
+                gad7_total: Set(outcome.gad7_total),
+                band_before: Set(current.band.code().to_owned()),
+                band_after: Set(outcome.band.code().to_owned()),
+                rules: Set(rules),
+                outreach_opened: Set(outcome.outreach_opened),
+                recorded_at_ms: Set(now_ms),
+            }
+            .insert(&txn)
+            .await?;
+            let entry = find_entry(&txn, entry_id).await?;
+            txn.commit().await?;
+            return Ok((entry, outcome));
+        }
+        Err(Error::Aborted { reason: "VERSION_MISMATCH", message: "the entry kept changing during the check-in; retry".to_owned() })
+    }
+
+    /// Removes a WAITING or OFFERED entry with `reason`. Its pending offer (at most one) is withdrawn —
+    /// recorded as DECLINED, since the client no longer takes the slot — and the slot goes at once to the
+    /// next best WAITING entry for that provider, in the same transaction.
+    pub async fn remove(&self, entry_id: &str, reason: &str, now: DateTime<Utc>) -> Result<Removed> {
+        let now_ms = time::to_ms(now);
+        let txn = self.write_txn().await?;
+        let res = entry::Entity::update_many()
+            .col_expr(entry::Column::Status, Expr::value(EntryStatus::Removed.code()))
+            .col_expr(entry::Column::RemovalReason, Expr::value(reason.to_owned()))
+            .col_expr(entry::Column::Version, Expr::col(entry::Column::Version).add(1))
+            .col_expr(entry::Column::UpdatedAtMs, Expr::value(now_ms))
+            .filter(entry::Column::Id.eq(entry_id.to_owned()))
+            .filter(entry::Column::Status.is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            txn.rollback().await?;
+            let e = self.get_entry(entry_id).await?;
+            return Err(Error::precondition("ENTRY_NOT_WAITING", format!("entry is {}", e.status.code())));
+        }
+        let pending = offer::Entity::find()
+            .filter(offer::Column::EntryId.eq(entry_id.to_owned()))
+            .filter(offer::Column::Status.eq(OfferStatus::Pending.code()))
+            .all(&txn)
+            .await?;
+        let mut withdrawn = Vec::new();
+        let mut next_offers = Vec::new();
+        for m in pending {
+            let res = offer::Entity::update_many()
+                .col_expr(offer::Column::Status, Expr::value(OfferStatus::Declined.code()))
+                .col_expr(offer::Column::RespondedAtMs, Expr::value(now_ms))
+                .filter(offer::Column::Id.eq(m.id.clone()))
+                .filter(offer::Column::Status.eq(OfferStatus::Pending.code()))
+                .exec(&txn)
+                .await?;
+            if res.rows_affected != 1 {
+                continue;
+            }
+            let o = find_offer(&txn, &m.id).await?;
+            if let Some(next) = offer_next(&txn, &o.provider_id, entry_id, now, &self.policy).await? {
+                next_offers.push(next);
+            }
+            withdrawn.push(o);
+        }
+        let entry = find_entry(&txn, entry_id).await?;
+        txn.commit().await?;
+        Ok(Removed { entry, withdrawn, next_offers })
+    }
+
+    /// Offers accepted for any of `provider_ids` at or after `since`.
+    pub async fn accepted_since(&self, provider_ids: &[String], since: DateTime<Utc>) -> Result<u64> {
+        if provider_ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(offer::Entity::find()
+            .filter(offer::Column::Status.eq(OfferStatus::Accepted.code()))
+            .filter(offer::Column::ProviderId.is_in(provider_ids.iter().cloned()))
+            .filter(offer::Column::RespondedAtMs.gte(time::to_ms(since)))
+            .count(&self.db)
+            .await?)
+    }
+}

@@ -1,0 +1,295 @@
+//! `spawn_app`: builds the waitlist service on port 0 over a fresh backing store, on a manual clock, with a
+//! test double of the referral peer, and returns a connected client. `spawn_replicas` builds two waitlist
+//! services over the same backing store (same database; same Redis when configured).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use continuum_proto::referral::v1 as referral_pb;
+use continuum_proto::referral::v1::referral_service_server::{ReferralService, ReferralServiceServer};
+use continuum_proto::waitlist::v1 as pb;
+use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
+use continuum_runtime::Shutdown;
+use continuum_testkit::Backing;
+use continuum_vocab::time;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Response, Status};
+use tonic_types::StatusExt;
+use waitlist::clock::ManualClock;
+use waitlist::holds::Holds;
+use waitlist::store::Store;
+use waitlist::sweeper::Sweeper;
+
+pub const ORG_A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
+pub const ORG_B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
+
+/// A fresh UUIDv7 string.
+pub fn id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Where the manual clock starts: 2026-01-05 09:00 UTC.
+pub fn start() -> DateTime<Utc> {
+    time::from_ms(1_767_603_600_000)
+}
+
+/// The test double of the referral service: records every `CreateReferral` and answers with a referral,
+/// idempotent on the key like the real one. Other methods are unimplemented.
+#[derive(Clone, Debug, Default)]
+pub struct FakeReferral {
+    calls: Arc<Mutex<Vec<referral_pb::CreateReferralRequest>>>,
+    ids: Arc<Mutex<HashMap<String, String>>>,
+    refuse: Arc<AtomicBool>,
+}
+
+impl FakeReferral {
+    /// Every `CreateReferral` received, in order.
+    pub fn calls(&self) -> Vec<referral_pb::CreateReferralRequest> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// From now on refuse every referral (FAILED_PRECONDITION, like a provider missing from the directory).
+    pub fn refuse(&self) {
+        self.refuse.store(true, Ordering::SeqCst);
+    }
+
+    /// Serves this double on `listener` until `shutdown`.
+    pub fn serve(&self, listener: TcpListener, shutdown: Shutdown) {
+        let svc = ReferralServiceServer::new(self.clone());
+        tokio::spawn(async move {
+            let _ = Server::builder()
+                .add_service(svc)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+                .await;
+        });
+    }
+}
+
+#[tonic::async_trait]
+impl ReferralService for FakeReferral {
+    async fn create_referral(
+        &self,
+        req: Request<referral_pb::CreateReferralRequest>,
+    ) -> Result<Response<referral_pb::CreateReferralResponse>, Status> {
+        let r = req.into_inner();
+        self.calls.lock().unwrap().push(r.clone());
+        if self.refuse.load(Ordering::SeqCst) {
+            let mut details = tonic_types::ErrorDetails::new();
+            details.set_error_info("PROVIDER_NOT_FOUND", "continuum.health", HashMap::<String, String>::new());
+            return Err(Status::with_error_details(tonic::Code::FailedPrecondition, "no such provider", details));
+        }
+        let (rid, replayed) = {
+            let mut ids = self.ids.lock().unwrap();
+            match ids.get(&r.idempotency_key) {
+                Some(existing) => (existing.clone(), true),
+                None => {
+                    let rid = id();
+                    ids.insert(r.idempotency_key.clone(), rid.clone());
+                    (rid, false)
+                }
+            }
+        };
+        Ok(Response::new(referral_pb::CreateReferralResponse {
+            referral: Some(referral_pb::Referral {
+                id: rid,
+                client_id: r.client_id,
+                intake_id: r.intake_id,
+                referrer_organization_id: r.referrer_organization_id,
+                provider_id: r.provider_id,
+                status: referral_pb::ReferralStatus::Accepted as i32,
+                urgency: r.urgency,
+                ..Default::default()
+            }),
+            replayed,
+        }))
+    }
+
+    async fn get_referral(&self, _: Request<referral_pb::GetReferralRequest>) -> Result<Response<referral_pb::GetReferralResponse>, Status> {
+        Err(Status::unimplemented("test double"))
+    }
+
+    async fn list_referrals(
+        &self,
+        _: Request<referral_pb::ListReferralsRequest>,
+    ) -> Result<Response<referral_pb::ListReferralsResponse>, Status> {
+        Err(Status::unimplemented("test double"))
+    }
+
+    async fn transition_referral(
+        &self,
+        _: Request<referral_pb::TransitionReferralRequest>,
+    ) -> Result<Response<referral_pb::TransitionReferralResponse>, Status> {
+        Err(Status::unimplemented("test double"))
+    }
+
+    async fn get_care_timeline(
+        &self,
+        _: Request<referral_pb::GetCareTimelineRequest>,
+    ) -> Result<Response<referral_pb::GetCareTimelineResponse>, Status> {
+        Err(Status::unimplemented("test double"))
+    }
+}
+
+pub struct TestApp {
+    pub client: WaitlistServiceClient<Channel>,
+    pub addr: SocketAddr,
+    pub shutdown: Shutdown,
+    pub clock: Arc<ManualClock>,
+    pub sweeper: Sweeper,
+    pub holds: Holds,
+    pub store: Store,
+    pub referral: FakeReferral,
+    pub referral_addr: SocketAddr,
+    pub backing: Arc<Backing>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// How to spawn.
+pub struct Options {
+    /// Start the referral double (false: its address refuses connections).
+    pub referral_up: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { referral_up: true }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    let backing = Arc::new(Backing::fresh().await);
+    let clock = ManualClock::new(start());
+    spawn_on(backing, clock, opts).await
+}
+
+/// Two waitlist services over one backing store and one clock, each with its own referral double.
+pub async fn spawn_replicas() -> (TestApp, TestApp) {
+    let backing = Arc::new(Backing::fresh().await);
+    let clock = ManualClock::new(start());
+    let a = spawn_on(backing.clone(), clock.clone(), Options::default()).await;
+    let b = spawn_on(backing, clock, Options::default()).await;
+    (a, b)
+}
+
+async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options) -> TestApp {
+    let shutdown = Shutdown::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let referral_addr = listener.local_addr().unwrap();
+    let referral = FakeReferral::default();
+    if opts.referral_up {
+        referral.serve(listener, shutdown.clone());
+    } else {
+        // Nothing listens there any more: connections are refused, as with a referral service that is down.
+        drop(listener);
+    }
+    let mut settings = waitlist::config::Settings::new("127.0.0.1:0".parse().unwrap(), referral_addr.to_string(), backing.common());
+    // Expiry is driven by the tests through `sweeper.sweep_expired`; the background round never interferes.
+    settings.sweep_interval_secs = 3600;
+    let app = waitlist::startup::Application::build_with_clock(settings, clock.clone()).await.expect("build");
+    let addr = app.local_addr();
+    let sweeper = app.sweeper();
+    let holds = app.holds().clone();
+    let store = app.store().clone();
+    assert_eq!(holds.kind(), if backing.redis_url().is_some() { "redis" } else { "in-process" });
+    tokio::spawn(app.run(shutdown.clone()));
+    let client = WaitlistServiceClient::new(continuum_runtime::peer_channel(&addr.to_string()).unwrap());
+    TestApp { client, addr, shutdown, clock, sweeper, holds, store, referral, referral_addr, backing }
+}
+
+impl TestApp {
+    /// The shared clock's time.
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        use waitlist::clock::Clock;
+        self.clock.now()
+    }
+
+    /// Moves the shared clock forward.
+    pub fn advance(&self, by: TimeDelta) {
+        self.clock.advance(by);
+    }
+
+    /// Starts the referral double at this app's referral address (after a test kept it down).
+    pub async fn start_referral(&self) {
+        let listener = TcpListener::bind(self.referral_addr).await.expect("rebinding the referral address");
+        self.referral.serve(listener, self.shutdown.clone());
+    }
+
+    /// Enqueues a valid entry for `providers` in `band`.
+    pub async fn enqueue(&mut self, band: pb::Band, providers: &[&str]) -> pb::WaitlistEntry {
+        let req = enqueue_request(band, providers);
+        self.client.enqueue(req).await.expect("enqueue").into_inner().entry.unwrap()
+    }
+
+    pub async fn get(&mut self, entry_id: &str) -> pb::WaitlistEntry {
+        self.client
+            .get_entry(pb::GetEntryRequest { entry_id: entry_id.to_owned() })
+            .await
+            .expect("get entry")
+            .into_inner()
+            .entry
+            .unwrap()
+    }
+
+    pub async fn open(&mut self, provider_id: &str, slots: i32) -> Vec<pb::Offer> {
+        self.client
+            .open_slots(pb::OpenSlotsRequest { provider_id: provider_id.to_owned(), slots })
+            .await
+            .expect("open slots")
+            .into_inner()
+            .offers
+    }
+
+    pub async fn respond(&mut self, offer_id: &str, accept: bool) -> Result<pb::RespondToOfferResponse, Status> {
+        self.client
+            .respond_to_offer(pb::RespondToOfferRequest { offer_id: offer_id.to_owned(), accept, appointment_at: None })
+            .await
+            .map(Response::into_inner)
+    }
+
+    pub async fn list(&mut self, req: pb::ListWaitlistRequest) -> pb::ListWaitlistResponse {
+        self.client.list_waitlist(req).await.expect("list").into_inner()
+    }
+}
+
+/// A valid enqueue request with a fresh key, client and intake.
+pub fn enqueue_request(band: pb::Band, providers: &[&str]) -> pb::EnqueueRequest {
+    pb::EnqueueRequest {
+        idempotency_key: format!("intake-{}", id()),
+        client_id: id(),
+        intake_id: id(),
+        organization_id: ORG_A.into(),
+        band: band as i32,
+        risk_level: continuum_proto::common::v1::RiskLevel::Low as i32,
+        candidate_provider_ids: providers.iter().map(|p| (*p).to_owned()).collect(),
+        level_of_care: continuum_proto::common::v1::LevelOfCare::Outpatient as i32,
+        age_group: continuum_proto::common::v1::AgeGroup::Adult as i32,
+    }
+}
+
+pub fn status_of(e: &pb::WaitlistEntry) -> pb::EntryStatus {
+    pb::EntryStatus::try_from(e.status).unwrap()
+}
+
+pub fn offer_status(o: &pb::Offer) -> pb::OfferStatus {
+    pb::OfferStatus::try_from(o.status).unwrap()
+}
+
+pub fn ids_of(entries: &[pb::WaitlistEntry]) -> Vec<String> {
+    entries.iter().map(|e| e.id.clone()).collect()
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the waitlist service: the real server on an ephemeral port with a fresh database
+//! (SQLite by default, PostgreSQL + Redis when the test configuration names them), on a manual clock, with
+//! a test double standing in for the referral peer, called through the generated client.
+
+mod helpers;
+mod check_ins;
+mod entries;
+mod offers;
+mod replicas;
