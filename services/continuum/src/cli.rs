@@ -1,0 +1,110 @@
+//! Command-line parsing and dispatch.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use continuum_runtime::{CommonSettings, Shutdown};
+
+/// Continuum: care coordination for mental-health care.
+#[derive(Debug, Parser)]
+#[command(name = "continuum", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A Continuum service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Service {
+    /// Intake (50051).
+    Intake,
+    /// Matching (50052).
+    Matching,
+    /// Referral (50053).
+    Referral,
+    /// Waitlist (50054).
+    Waitlist,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run all four services in one process (embedded SQLite and in-process cache unless configured).
+    Up(crate::up::UpArgs),
+    /// Run one service, configured from the environment like its own binary.
+    Serve {
+        /// Which service.
+        service: Service,
+    },
+    /// Run the migrations of every service (or the named ones) against the configured database.
+    Migrate {
+        /// Services to migrate (default: all).
+        #[arg(long = "service", value_enum)]
+        services: Vec<Service>,
+        /// Storage settings.
+        #[command(flatten)]
+        common: CommonSettings,
+    },
+    /// Benchmark the exact batch assigner on an instance file (format of shared/bench/assign).
+    AssignBench {
+        /// Instance file.
+        file: PathBuf,
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => {
+            continuum_runtime::init_tracing();
+            crate::up::up(args).await
+        }
+        Command::Serve { service } => {
+            continuum_runtime::init_tracing();
+            let shutdown = Shutdown::new();
+            continuum_runtime::cancel_on_signal(shutdown.clone());
+            match service {
+                Service::Intake => intake::startup::Application::build(intake::config::Settings::from_env()?).await?.run(shutdown).await,
+                Service::Matching => {
+                    matching::startup::Application::build(matching::config::Settings::from_env()?).await?.run(shutdown).await
+                }
+                Service::Referral => {
+                    referral::startup::Application::build(referral::config::Settings::from_env()?).await?.run(shutdown).await
+                }
+                Service::Waitlist => {
+                    waitlist::startup::Application::build(waitlist::config::Settings::from_env()?).await?.run(shutdown).await
+                }
+            }
+        }
+        Command::Migrate { services, common } => {
+            continuum_runtime::init_tracing();
+            let all = [Service::Intake, Service::Matching, Service::Referral, Service::Waitlist];
+            let chosen: Vec<Service> = if services.is_empty() { all.to_vec() } else { services };
+            let db = common.db();
+            for s in chosen {
+                match s {
+                    Service::Intake => continuum_db_migrate::<intake::store::Migrator>("intake", &db).await?,
+                    Service::Matching => continuum_db_migrate::<matching::store::Migrator>("matching", &db).await?,
+                    Service::Referral => continuum_db_migrate::<referral::store::Migrator>("referral", &db).await?,
+                    Service::Waitlist => continuum_db_migrate::<waitlist::store::Migrator>("waitlist", &db).await?,
+                }
+                println!("migrated {s:?} on {}", db.engine());
+            }
+            Ok(())
+        }
+        Command::AssignBench { file, reps } => {
+            let report = continuum_assign::bench_file(&file, reps.max(1)).map_err(|e| anyhow::anyhow!(e))?;
+            println!("{}", report.to_json_line());
+            Ok(())
+        }
+    }
+}
+
+async fn continuum_db_migrate<M: sea_orm_migration::MigratorTrait>(service: &str, db: &continuum_db::DbSettings) -> anyhow::Result<()> {
+    continuum_db::connect_and_migrate::<M>(service, db).await?.close().await?;
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! The all-in-one Continuum binary and operator CLI.
+//!
+//! - `continuum up [--demo]`: all four services in one process on the embedded default (SQLite files under
+//!   a data directory, in-process cache), on ports 50051-50054; `--demo` seeds a demo directory when the
+//!   directory is empty and prints how to call the stack.
+//! - `continuum serve <service>`: one service, configured from the environment exactly like its own
+//!   binary (used by the end-to-end tests to run each service as a separate process).
+//! - `continuum migrate`: runs every service's migrations against the configured database.
+//! - `continuum assign-bench FILE`: the batch-assigner benchmark on an instance file.
+
+pub mod cli;
+pub mod demo;
+pub mod up;

@@ -1,0 +1,9 @@
+//! The `continuum` binary: see `continuum --help`.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = continuum::cli::Cli::parse();
+    continuum::cli::run(cli).await
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: the four services as separate processes (`continuum serve <service>`) on loopback,
+//! over one fresh backing store (SQLite files by default; PostgreSQL and Redis when the test configuration
+//! names them), driven through the generated gRPC clients exactly as a clinic would.
+
+mod flow;
+mod stack;

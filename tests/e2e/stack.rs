@@ -1,0 +1,170 @@
+//! Starts and stops the four service processes of one test stack.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
+use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
+use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
+use continuum_testkit::Backing;
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// The services, in start order.
+pub const SERVICES: [&str; 4] = ["matching", "referral", "waitlist", "intake"];
+
+/// One running stack.
+pub struct Stack {
+    pub backing: Backing,
+    pub addrs: HashMap<&'static str, String>,
+    procs: HashMap<&'static str, Child>,
+    log_dir: PathBuf,
+}
+
+async fn free_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl Stack {
+    /// Starts all four services and waits until each reports SERVING.
+    pub async fn start() -> Stack {
+        let backing = Backing::fresh().await;
+        let mut addrs = HashMap::new();
+        for s in SERVICES {
+            addrs.insert(s, format!("127.0.0.1:{}", free_port().await));
+        }
+        let log_dir = backing.data_dir().join("logs");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let mut stack = Stack { backing, addrs, procs: HashMap::new(), log_dir };
+        for s in SERVICES {
+            stack.start_service(s).await;
+        }
+        stack
+    }
+
+    /// Starts (or restarts) one service process and waits for SERVING.
+    pub async fn start_service(&mut self, service: &'static str) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_dir.join(format!("{service}.log"))).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_continuum"));
+        cmd.arg("serve")
+            .arg(service)
+            .env_clear()
+            .env("CONTINUUM_LISTEN_ADDR", &self.addrs[service])
+            .env("CONTINUUM_MATCHING_ADDR", &self.addrs["matching"])
+            .env("CONTINUUM_REFERRAL_ADDR", &self.addrs["referral"])
+            .env("CONTINUUM_WAITLIST_ADDR", &self.addrs["waitlist"])
+            .env("CONTINUUM_ROUTING_POLL_MS", "100")
+            .env("CONTINUUM_ROUTING_MAX_BACKOFF_SECS", "1")
+            .env("CONTINUUM_SHUTDOWN_GRACE_SECS", "2")
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log));
+        for (k, v) in self.backing.env() {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawning a service process");
+        self.procs.insert(service, child);
+        self.wait_serving(service).await;
+    }
+
+    /// Stops one service process (SIGTERM, then SIGKILL if it does not exit) and waits until it is gone.
+    pub async fn stop_service(&mut self, service: &'static str) {
+        if let Some(mut child) = self.procs.remove(service) {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    async fn wait_serving(&mut self, service: &'static str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let addr = self.addrs[service].clone();
+        loop {
+            if let Some(child) = self.procs.get_mut(service) {
+                if let Some(status) = child.try_wait().unwrap() {
+                    panic!("{service} exited with {status} during start-up; log:\n{}", self.log(service));
+                }
+            }
+            if let Ok(ch) = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await {
+                let mut h = HealthClient::new(ch);
+                if let Ok(r) = h.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await {
+                    if r.into_inner().status == ServingStatus::Serving as i32 {
+                        return;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "{service} did not become SERVING; log:\n{}", self.log(service));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The captured log of one service.
+    pub fn log(&self, service: &str) -> String {
+        std::fs::read_to_string(self.log_dir.join(format!("{service}.log"))).unwrap_or_default()
+    }
+
+    fn channel(&self, service: &str) -> Channel {
+        continuum_runtime::peer_channel(&self.addrs[service]).unwrap()
+    }
+
+    pub fn intake(&self) -> IntakeServiceClient<Channel> {
+        IntakeServiceClient::new(self.channel("intake"))
+    }
+
+    pub fn matching(&self) -> MatchingServiceClient<Channel> {
+        MatchingServiceClient::new(self.channel("matching"))
+    }
+
+    pub fn referral(&self) -> ReferralServiceClient<Channel> {
+        ReferralServiceClient::new(self.channel("referral"))
+    }
+
+    pub fn waitlist(&self) -> WaitlistServiceClient<Channel> {
+        WaitlistServiceClient::new(self.channel("waitlist"))
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for (_, mut child) in self.procs.drain() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `f` every 100 ms until it yields `Some`, for at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
