@@ -25,6 +25,9 @@ pub trait Cache: Send + Sync + fmt::Debug {
     async fn delete_if_equals(&self, key: &str, value: &str) -> anyhow::Result<bool>;
     /// Deletes `key`.
     async fn delete(&self, key: &str) -> anyhow::Result<()>;
+    /// Adds one to the counter at `key` (created at 0 with expiry `ttl`) and returns the new count: the
+    /// building block of fixed-window rate limits shared by every replica.
+    async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64>;
     /// Which implementation this is ("redis" or "in-process").
     fn kind(&self) -> &'static str;
 }
@@ -105,6 +108,16 @@ impl Cache for InProcessCache {
         Ok(())
     }
 
+    async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64> {
+        let k = format!("{}{key}", self.prefix);
+        Ok(self.with(|m| {
+            let entry = m.entry(k).or_insert_with(|| ("0".to_owned(), Instant::now() + ttl));
+            let n = entry.0.parse::<i64>().unwrap_or(0) + 1;
+            entry.0 = n.to_string();
+            n
+        }))
+    }
+
     fn kind(&self) -> &'static str {
         "in-process"
     }
@@ -177,6 +190,23 @@ impl Cache for RedisCache {
         Ok(())
     }
 
+    async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64> {
+        let mut c = self.conn.clone();
+        let k = self.key(key);
+        let (n,): (i64,) = redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(&k)
+            .cmd("PEXPIRE")
+            .arg(&k)
+            .arg(millis(ttl))
+            .arg("NX")
+            .ignore()
+            .query_async(&mut c)
+            .await?;
+        Ok(n)
+    }
+
     fn kind(&self) -> &'static str {
         "redis"
     }
@@ -229,6 +259,9 @@ mod tests {
         assert!(Lock::try_acquire(&cache, &key, Duration::from_secs(5)).await.unwrap().is_none());
         assert!(lock.release().await.unwrap());
         assert!(Lock::try_acquire(&cache, &key, Duration::from_secs(5)).await.unwrap().is_some());
+        let counter = format!("{key}:n");
+        assert_eq!(cache.incr(&counter, Duration::from_secs(5)).await.unwrap(), 1);
+        assert_eq!(cache.incr(&counter, Duration::from_secs(5)).await.unwrap(), 2);
     }
 
     #[tokio::test]

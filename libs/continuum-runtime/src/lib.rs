@@ -3,7 +3,8 @@
 //! channels to peer services.
 //!
 //! A service crate builds its own `tonic` service and hands it to [`serve`]; everything around it (health,
-//! reflection, keepalives, draining on SIGTERM) is the same for all four and lives here.
+//! reflection, authentication and the role policy, TLS, keepalives, draining on SIGTERM) is the same for
+//! all four and lives here.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,6 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use continuum_auth::crypto::CryptoSettings;
+use continuum_auth::{AuthLayer, AuthSettings, Minter, ServiceAuth, Verifier};
 use continuum_db::DbSettings;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -21,6 +24,9 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
+
+/// A channel to a peer service that signs every call with a service token.
+pub type PeerChannel = tonic::service::interceptor::InterceptedService<Channel, ServiceAuth>;
 
 /// Settings every service reads from the environment. Service-specific settings flatten this.
 #[derive(Clone, Debug, clap::Args)]
@@ -40,17 +46,90 @@ pub struct CommonSettings {
     /// Per-request timeout in seconds.
     #[arg(long, env = "CONTINUUM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// PEM certificate chain for TLS on the gRPC port (TLS is off when unset: local setups only).
+    #[arg(long, env = "CONTINUUM_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for TLS on the gRPC port.
+    #[arg(long, env = "CONTINUUM_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA bundle used to verify peers when they serve TLS (peer addresses then use https).
+    #[arg(long, env = "CONTINUUM_TLS_CA_FILE")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Authentication.
+    #[command(flatten)]
+    pub auth: AuthSettings,
+    /// Field encryption keys.
+    #[command(flatten)]
+    pub crypto: CryptoSettings,
 }
 
 impl CommonSettings {
-    /// Embedded defaults under `data_dir` (used by tests and `continuum up`).
-    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+    /// Embedded defaults under `data_dir`, authenticating with the development `secret` (used by tests
+    /// and `continuum up`).
+    pub fn embedded(data_dir: impl Into<PathBuf>, dev_secret: &str) -> Self {
         Self {
             data_dir: data_dir.into(),
             database_url: None,
             redis_url: None,
             shutdown_grace_secs: 10,
             request_timeout_secs: 30,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_file: None,
+            auth: AuthSettings::dev(dev_secret),
+            crypto: CryptoSettings::default(),
+        }
+    }
+
+    /// The auth layer for a server: token verification, the role policy and the per-organization rate
+    /// limit (counted in Redis when configured, so the limit holds across replicas).
+    pub async fn auth_layer(&self, service: &str) -> anyhow::Result<AuthLayer> {
+        let verifier = Verifier::from_settings(&self.auth)?;
+        let cache = continuum_cache::open(self.redis_url.as_deref(), &format!("{service}-auth")).await?;
+        Ok(AuthLayer::new(verifier, cache, self.auth.rate_limit_per_minute))
+    }
+
+    /// A channel to a peer at `addr` whose every call carries a service token of `service`.
+    pub fn authed_peer(&self, addr: &str, service: &'static str) -> anyhow::Result<PeerChannel> {
+        Ok(tonic::service::interceptor::InterceptedService::new(self.peer(addr)?, self.service_auth(service)?))
+    }
+
+    /// The interceptor that signs this service's calls to its peers.
+    pub fn service_auth(&self, service: &'static str) -> anyhow::Result<ServiceAuth> {
+        Ok(ServiceAuth::new(service, Minter::from_settings(&self.auth)?))
+    }
+
+    /// A channel to a peer (TLS verified with the configured CA when one is set).
+    pub fn peer(&self, addr: &str) -> anyhow::Result<Channel> {
+        match &self.tls_ca_file {
+            None => peer_channel(addr),
+            Some(ca) => {
+                let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+                let host = addr.trim_start_matches("https://").trim_start_matches("http://");
+                let domain = host.rsplit_once(':').map_or(host, |(h, _)| h).to_owned();
+                let tls = tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+                    .domain_name(domain);
+                Ok(Endpoint::from_shared(format!("https://{host}"))
+                    .context("peer address")?
+                    .tls_config(tls)
+                    .context("peer TLS")?
+                    .connect_timeout(Duration::from_secs(2))
+                    .timeout(Duration::from_secs(10))
+                    .connect_lazy())
+            }
+        }
+    }
+
+    fn server_tls(&self) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (None, None) => Ok(None),
+            (Some(c), Some(k)) => {
+                let cert = std::fs::read(c).with_context(|| format!("reading {}", c.display()))?;
+                let key = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
+                Ok(Some(tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key))))
+            }
+            _ => anyhow::bail!("set both CONTINUUM_TLS_CERT_FILE and CONTINUUM_TLS_KEY_FILE, or neither"),
         }
     }
 
@@ -119,17 +198,20 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// How often the readiness probe runs.
     pub probe_interval: Duration,
+    /// TLS on the gRPC port, when configured.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl ServeOptions {
-    /// Options for `service_name` from the common settings.
-    pub fn new(service_name: &'static str, common: &CommonSettings) -> Self {
-        Self {
+    /// Options for `service_name` from the common settings (fails on half-configured TLS).
+    pub fn new(service_name: &'static str, common: &CommonSettings) -> anyhow::Result<Self> {
+        Ok(Self {
             service_name,
             grace: Duration::from_secs(common.shutdown_grace_secs),
             request_timeout: Duration::from_secs(common.request_timeout_secs),
             probe_interval: Duration::from_secs(2),
-        }
+            tls: common.server_tls()?,
+        })
     }
 }
 
@@ -140,6 +222,7 @@ impl ServeOptions {
 pub async fn serve<P, F>(
     listener: TcpListener,
     routes: Routes,
+    auth: AuthLayer,
     options: ServeOptions,
     shutdown: CancellationToken,
     probe: P,
@@ -208,11 +291,16 @@ where
         }
     };
 
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = options.tls.clone() {
+        builder = builder.tls_config(tls).context("server TLS")?;
+    }
+    let server = builder
         .timeout(options.request_timeout)
         .tcp_keepalive(Some(Duration::from_secs(60)))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .layer(auth)
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
     tokio::pin!(server);

@@ -10,6 +10,9 @@
 
 use std::path::Path;
 
+use std::time::Duration;
+
+use continuum_auth::{AuthSettings, Minter, Role};
 use continuum_runtime::CommonSettings;
 use sea_orm::{ConnectionTrait, Database};
 
@@ -22,6 +25,7 @@ pub const REDIS_ENV: &str = "CONTINUUM_TEST_REDIS_URL";
 #[derive(Debug)]
 pub struct Backing {
     dir: tempfile::TempDir,
+    secret: String,
     database_url: Option<String>,
     redis_url: Option<String>,
     pg: Option<(String, String)>,
@@ -44,12 +48,12 @@ impl Backing {
             }
             None => (None, None),
         };
-        Backing { dir, database_url, redis_url, pg }
+        Backing { dir, secret: continuum_auth::token::random_secret(), database_url, redis_url, pg }
     }
 
     /// Settings for a service under test pointing at this backing store.
     pub fn common(&self) -> CommonSettings {
-        let mut c = CommonSettings::embedded(self.dir.path());
+        let mut c = CommonSettings::embedded(self.dir.path(), &self.secret);
         c.database_url = self.database_url.clone();
         c.redis_url = self.redis_url.clone();
         c.shutdown_grace_secs = 2;
@@ -73,7 +77,10 @@ impl Backing {
 
     /// Environment variables that point a service process at this backing store.
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut env = vec![("CONTINUUM_DATA_DIR".to_owned(), self.dir.path().display().to_string())];
+        let mut env = vec![
+            ("CONTINUUM_DATA_DIR".to_owned(), self.dir.path().display().to_string()),
+            ("CONTINUUM_AUTH_DEV_SECRET".to_owned(), self.secret.clone()),
+        ];
         if let Some(u) = &self.database_url {
             env.push(("CONTINUUM_DATABASE_URL".to_owned(), u.clone()));
         }
@@ -81,6 +88,20 @@ impl Backing {
             env.push(("CONTINUUM_REDIS_URL".to_owned(), u.clone()));
         }
         env
+    }
+
+    /// A user token for `organization_id` with `roles`, signed with this backing's development secret.
+    pub fn token(&self, organization_id: &str, roles: &[Role]) -> String {
+        self.minter().dev_user_token("test-user", organization_id, roles, Duration::from_secs(3600)).expect("minting a test token")
+    }
+
+    /// A service token acting for `organization_id` (what a peer service sends).
+    pub fn service_token(&self, organization_id: &str) -> String {
+        self.minter().service_token("test", organization_id, None, Duration::from_secs(3600)).expect("minting a service token")
+    }
+
+    fn minter(&self) -> Minter {
+        Minter::from_settings(&AuthSettings::dev(&self.secret)).expect("test minter")
     }
 
     /// Which engines back this test ("sqlite+in-process" or "postgres+redis").
@@ -139,3 +160,31 @@ mod tests {
         assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }
+
+/// A client interceptor sending a fixed bearer token (tests call servers as a chosen caller).
+#[derive(Clone, Debug)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Bearer {
+    /// Sends `token`.
+    pub fn new(token: &str) -> Self {
+        Bearer(format!("Bearer {token}").parse().expect("a token is a header value"))
+    }
+
+    /// Sends no credentials at all.
+    pub fn none() -> Self {
+        Bearer(tonic::metadata::MetadataValue::from_static(""))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if !self.0.is_empty() {
+            req.metadata_mut().insert("authorization", self.0.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A test channel with `token` on every call.
+pub type AuthedChannel = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;

@@ -1,0 +1,109 @@
+//! Who is calling, and what they may do.
+//!
+//! - [`token`]: bearer JWTs. User tokens are verified against an asymmetric key set (JWKS file) or, for
+//!   local development only, a symmetric secret; service tokens (service-to-service calls) are signed with
+//!   the service secret and carry the organization they act for and the original user.
+//! - [`policy`]: the table of which role may call which RPC (mirrored in `docs/security.md`).
+//! - [`layer`]: the one tower layer every server runs: authenticates, checks the policy, applies the
+//!   per-organization rate limit, and hands the [`Caller`] to handlers through request extensions.
+//! - [`client`]: the interceptor peers use to call each other with a service token.
+//! - [`phi`]: a wrapper for personal health information whose `Debug`/`Display` print a redaction.
+//! - [`crypto`]: AES-GCM field encryption with key ids and rotation.
+//!
+//! Handlers scope every store query with [`Caller::organization_id`]; only the `service` role (a peer
+//! service acting for the organization named in its token) is trusted across organizations.
+
+pub mod client;
+pub mod crypto;
+pub mod layer;
+pub mod phi;
+pub mod policy;
+pub mod token;
+
+use serde::{Deserialize, Serialize};
+
+pub use client::{OnBehalfOf, ServiceAuth, on_behalf_of};
+pub use layer::AuthLayer;
+pub use phi::Phi;
+pub use token::{AuthSettings, Claims, Minter, Verifier};
+
+/// A role a caller holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Enters intakes for a clinic.
+    IntakeClerk,
+    /// A clinician: reads and re-screens their organization's clients, records session feedback.
+    Clinician,
+    /// A care coordinator: manages referrals and waitlists of their organization.
+    Coordinator,
+    /// Maintains their organization's directory entries and capacity.
+    ProviderAdmin,
+    /// Operations: health, metrics and the audit log; never clinical records.
+    Ops,
+    /// Another Continuum service acting for the organization named in its token.
+    Service,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 6] = [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops, Role::Service];
+
+    /// Stable code (as in tokens).
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::IntakeClerk => "intake_clerk",
+            Role::Clinician => "clinician",
+            Role::Coordinator => "coordinator",
+            Role::ProviderAdmin => "provider_admin",
+            Role::Ops => "ops",
+            Role::Service => "service",
+        }
+    }
+
+    /// From a stable code.
+    pub fn from_code(code: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+/// The authenticated caller of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// User id (`sub`), or `service:<name>` for a peer service.
+    pub user_id: String,
+    /// The organization the caller belongs to, or acts for (service tokens).
+    pub organization_id: String,
+    /// Roles held.
+    pub roles: Vec<Role>,
+    /// For service calls: the user who started the work, when there was one.
+    pub acting_for: Option<String>,
+}
+
+impl Caller {
+    /// Whether the caller holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Whether this is a peer service (trusted to act for the organization in its token).
+    pub fn is_service(&self) -> bool {
+        self.has(Role::Service)
+    }
+
+    /// Whether the caller may see or change data owned by `organization_id`.
+    pub fn may_access(&self, organization_id: &str) -> bool {
+        self.is_service() || self.organization_id == organization_id
+    }
+
+    /// The user to record in audit rows and events.
+    pub fn audit_user(&self) -> &str {
+        self.acting_for.as_deref().unwrap_or(&self.user_id)
+    }
+}
+
+/// The caller the auth layer attached to `req`; `UNAUTHENTICATED` when there is none (a server built
+/// without the layer, which production never is).
+pub fn caller<T>(req: &tonic::Request<T>) -> Result<Caller, tonic::Status> {
+    req.extensions().get::<Caller>().cloned().ok_or_else(|| tonic::Status::unauthenticated("missing credentials"))
+}

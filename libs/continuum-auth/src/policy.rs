@@ -1,0 +1,68 @@
+//! Which role may call which RPC. This table is the single source the auth layer enforces and is
+//! mirrored, row for row, in `docs/security.md` (a test checks they agree). Which organization's data a
+//! permitted caller sees is decided by the handlers: their own organization's, or what was shared with
+//! it by a referral the client consented to.
+
+use crate::Role::{self, Clinician as CL, Coordinator as CO, IntakeClerk as IC, Ops as OP, ProviderAdmin as PA, Service as SV};
+
+/// (full gRPC method path, roles allowed).
+pub const POLICY: &[(&str, &[Role])] = &[
+    ("/continuum.intake.v1.IntakeService/SubmitIntake", &[IC, CL, CO]),
+    ("/continuum.intake.v1.IntakeService/GetIntake", &[IC, CL, CO, SV]),
+    ("/continuum.intake.v1.IntakeService/ListIntakes", &[IC, CL, CO]),
+    ("/continuum.intake.v1.IntakeService/RecordReassessment", &[CL, CO, SV]),
+    ("/continuum.intake.v1.IntakeService/ListAuditEvents", &[OP]),
+    ("/continuum.matching.v1.MatchingService/UpsertProvider", &[PA]),
+    ("/continuum.matching.v1.MatchingService/ImportProviders", &[PA]),
+    ("/continuum.matching.v1.MatchingService/GetProvider", &[IC, CL, CO, PA, SV]),
+    ("/continuum.matching.v1.MatchingService/ListProviders", &[IC, CL, CO, PA, SV]),
+    ("/continuum.matching.v1.MatchingService/UpdateCapacity", &[PA, SV]),
+    ("/continuum.matching.v1.MatchingService/Recommend", &[CL, CO, SV]),
+    ("/continuum.matching.v1.MatchingService/AssignBatch", &[CO, SV]),
+    ("/continuum.matching.v1.MatchingService/RecordSessionFeedback", &[CL, SV]),
+    ("/continuum.referral.v1.ReferralService/CreateReferral", &[CL, CO, SV]),
+    ("/continuum.referral.v1.ReferralService/GetReferral", &[CL, CO, SV]),
+    ("/continuum.referral.v1.ReferralService/ListReferrals", &[CL, CO, SV]),
+    ("/continuum.referral.v1.ReferralService/TransitionReferral", &[CL, CO, SV]),
+    ("/continuum.referral.v1.ReferralService/GetCareTimeline", &[CL, CO, SV]),
+    ("/continuum.referral.v1.ReferralService/WatchReferrals", &[CO, SV]),
+    ("/continuum.waitlist.v1.WaitlistService/Enqueue", &[CO, SV]),
+    ("/continuum.waitlist.v1.WaitlistService/GetEntry", &[CL, CO, SV]),
+    ("/continuum.waitlist.v1.WaitlistService/ListWaitlist", &[CL, CO, SV]),
+    ("/continuum.waitlist.v1.WaitlistService/OpenSlots", &[CO, PA, SV]),
+    ("/continuum.waitlist.v1.WaitlistService/RespondToOffer", &[CO, SV]),
+    ("/continuum.waitlist.v1.WaitlistService/RecordCheckIn", &[CL, CO, SV]),
+    ("/continuum.waitlist.v1.WaitlistService/EstimateWait", &[CL, CO, SV]),
+    ("/continuum.waitlist.v1.WaitlistService/RemoveEntry", &[CO, SV]),
+];
+
+/// Paths served without credentials: health checking (probes) and reflection (API discovery, no data).
+pub fn is_public(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.")
+}
+
+/// The roles allowed to call `path`; `None` for a method not in the table (denied).
+pub fn allowed(path: &str) -> Option<&'static [Role]> {
+    POLICY.iter().find(|(p, _)| *p == path).map(|(_, r)| *r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_is_listed_once() {
+        let mut seen = std::collections::HashSet::new();
+        for (p, roles) in POLICY {
+            assert!(seen.insert(*p), "{p} listed twice");
+            assert!(!roles.is_empty());
+        }
+    }
+
+    #[test]
+    fn unknown_methods_are_denied_and_probes_are_public() {
+        assert!(allowed("/continuum.intake.v1.IntakeService/DropAll").is_none());
+        assert!(is_public("/grpc.health.v1.Health/Check"));
+        assert!(!is_public("/continuum.intake.v1.IntakeService/GetIntake"));
+    }
+}
