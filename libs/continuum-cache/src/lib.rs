@@ -146,7 +146,7 @@ impl RedisCache {
             .await
             .context("connecting to Redis timed out")?
             .context("connecting to Redis")?;
-        Ok(Self { prefix: format!("continuum:{namespace}:"), conn })
+        Ok(Self { prefix: format!("{namespace}:"), conn })
     }
 
     fn key(&self, key: &str) -> String {

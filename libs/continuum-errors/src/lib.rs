@@ -54,6 +54,10 @@ pub enum Error {
         /// Human-readable explanation.
         message: String,
     },
+    /// The caller is authenticated but may not do this (another organization's data, a role without
+    /// the permission).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// A dependency (database, peer service) is unavailable; retrying later may succeed.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -203,6 +207,7 @@ impl From<Error> for Status {
                 Status::with_error_details(Code::FailedPrecondition, message, info(reason))
             }
             Error::Aborted { reason, message } => Status::with_error_details(Code::Aborted, message, info(reason)),
+            Error::PermissionDenied(message) => Status::with_error_details(Code::PermissionDenied, message, info("PERMISSION_DENIED")),
             Error::Unavailable(message) => {
                 tracing::warn!(error = %message, "dependency unavailable");
                 Status::with_error_details(Code::Unavailable, "a dependency is unavailable; retry later", info("UNAVAILABLE"))

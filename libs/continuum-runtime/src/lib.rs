@@ -40,6 +40,9 @@ pub struct CommonSettings {
     /// Redis URL; when set, holds, locks and idempotency hints live in Redis instead of in-process.
     #[arg(long, env = "CONTINUUM_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Prefix of every cache key (lets several deployments, or test runs, share one Redis).
+    #[arg(long, env = "CONTINUUM_CACHE_NAMESPACE", default_value = "continuum")]
+    pub cache_namespace: String,
     /// Seconds to let in-flight calls finish after a shutdown signal.
     #[arg(long, env = "CONTINUUM_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -71,6 +74,7 @@ impl CommonSettings {
             data_dir: data_dir.into(),
             database_url: None,
             redis_url: None,
+            cache_namespace: "continuum".to_owned(),
             shutdown_grace_secs: 10,
             request_timeout_secs: 30,
             tls_cert_file: None,
@@ -85,13 +89,18 @@ impl CommonSettings {
     /// limit (counted in Redis when configured, so the limit holds across replicas).
     pub async fn auth_layer(&self, service: &str) -> anyhow::Result<AuthLayer> {
         let verifier = Verifier::from_settings(&self.auth)?;
-        let cache = continuum_cache::open(self.redis_url.as_deref(), &format!("{service}-auth")).await?;
+        let cache = self.open_cache(&format!("{service}-auth")).await?;
         Ok(AuthLayer::new(verifier, cache, self.auth.rate_limit_per_minute))
     }
 
     /// A channel to a peer at `addr` whose every call carries a service token of `service`.
     pub fn authed_peer(&self, addr: &str, service: &'static str) -> anyhow::Result<PeerChannel> {
         Ok(tonic::service::interceptor::InterceptedService::new(self.peer(addr)?, self.service_auth(service)?))
+    }
+
+    /// The cache of `service`: Redis when configured, in-process otherwise; keys under the namespace.
+    pub async fn open_cache(&self, service: &str) -> anyhow::Result<continuum_cache::SharedCache> {
+        continuum_cache::open(self.redis_url.as_deref(), &format!("{}:{service}", self.cache_namespace)).await
     }
 
     /// The interceptor that signs this service's calls to its peers.

@@ -56,6 +56,8 @@ impl Backing {
         let mut c = CommonSettings::embedded(self.dir.path(), &self.secret);
         c.database_url = self.database_url.clone();
         c.redis_url = self.redis_url.clone();
+        c.cache_namespace = self.namespace();
+        c.crypto.encryption_keys = Some(self.encryption_keys());
         c.shutdown_grace_secs = 2;
         c
     }
@@ -80,6 +82,8 @@ impl Backing {
         let mut env = vec![
             ("CONTINUUM_DATA_DIR".to_owned(), self.dir.path().display().to_string()),
             ("CONTINUUM_AUTH_DEV_SECRET".to_owned(), self.secret.clone()),
+            ("CONTINUUM_CACHE_NAMESPACE".to_owned(), self.namespace()),
+            ("CONTINUUM_ENCRYPTION_KEYS".to_owned(), self.encryption_keys()),
         ];
         if let Some(u) = &self.database_url {
             env.push(("CONTINUUM_DATABASE_URL".to_owned(), u.clone()));
@@ -88,6 +92,19 @@ impl Backing {
             env.push(("CONTINUUM_REDIS_URL".to_owned(), u.clone()));
         }
         env
+    }
+
+    /// A cache namespace of this test's own, so tests sharing a Redis server never see each other's keys.
+    fn namespace(&self) -> String {
+        let dir = self.dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        format!("test-{dir}")
+    }
+
+    /// The field-encryption key list of this test (one key derived from the backing's secret).
+    pub fn encryption_keys(&self) -> String {
+        use base64::Engine;
+        let digest = ring::digest::digest(&ring::digest::SHA256, self.secret.as_bytes());
+        format!("test-1:{}", base64::engine::general_purpose::STANDARD.encode(digest.as_ref()))
     }
 
     /// A user token for `organization_id` with `roles`, signed with this backing's development secret.

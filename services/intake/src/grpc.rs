@@ -16,7 +16,68 @@ use tonic::{Request, Response, Status};
 use crate::domain::{self, ClientDetails, Consent, CssrsAnswers, Intake, NewIntake, Preferences, RoutingDecision, RoutingStatus, Screeners};
 use crate::error::{Error, Result};
 use crate::routing::{LEASE, Router};
-use crate::store::{Inserted, IntakeFilter, Store};
+use crate::store::{AuditRecord, Inserted, IntakeFilter, Store};
+
+use continuum_auth::{Caller, Role};
+
+const RPC_SUBMIT: &str = "continuum.intake.v1.IntakeService/SubmitIntake";
+const RPC_GET: &str = "continuum.intake.v1.IntakeService/GetIntake";
+const RPC_LIST: &str = "continuum.intake.v1.IntakeService/ListIntakes";
+const RPC_REASSESS: &str = "continuum.intake.v1.IntakeService/RecordReassessment";
+
+/// The purpose of use recorded with each audit row: the caller's `x-continuum-purpose` header when it is
+/// a plain code, otherwise the default for the caller's role.
+fn purpose_of<T>(req: &Request<T>, caller: &Caller) -> String {
+    if let Some(p) = req.metadata().get("x-continuum-purpose").and_then(|v| v.to_str().ok()) {
+        if !p.is_empty() && p.len() <= 64 && p.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            return p.to_owned();
+        }
+    }
+    if caller.has(Role::Clinician) {
+        "treatment".to_owned()
+    } else if caller.has(Role::Coordinator) || caller.is_service() {
+        "care_coordination".to_owned()
+    } else {
+        "intake".to_owned()
+    }
+}
+
+/// Who is asking, and why: the audit context of one request.
+struct Context {
+    caller: Caller,
+    purpose: String,
+}
+
+impl Context {
+    fn of<T>(req: &Request<T>) -> Result<Self, Status> {
+        let caller = continuum_auth::caller(req)?;
+        let purpose = purpose_of(req, &caller);
+        Ok(Self { caller, purpose })
+    }
+
+    fn row(&self, action: &'static str, record_type: &'static str, intake: &Intake, rpc: &'static str) -> AuditRecord {
+        AuditRecord {
+            user_id: self.caller.audit_user().to_owned(),
+            organization_id: self.caller.organization_id.clone(),
+            action,
+            record_type,
+            record_id: if record_type == "assessment" { intake.assessment.id.clone() } else { intake.id.clone() },
+            client_id: intake.client_id.clone(),
+            rpc,
+            purpose: self.purpose.clone(),
+            trace_id: String::new(),
+        }
+    }
+
+    /// An intake of another organization is reported as not found: existence does not leak.
+    fn check_owner(&self, intake: &Intake) -> Result<()> {
+        if self.caller.may_access(&intake.submission.organization_id) {
+            Ok(())
+        } else {
+            Err(Error::not_found("intake", intake.id.clone()))
+        }
+    }
+}
 
 /// How long a submission waits for its routing before answering with routing pending.
 const INLINE_ROUTING_BUDGET: Duration = Duration::from_secs(15);
@@ -295,7 +356,7 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
 }
 
 impl IntakeApi {
-    async fn replay(&self, intake_id: &str, stored_fingerprint: &str, fingerprint: &str) -> Result<pb::SubmitIntakeResponse> {
+    async fn replay(&self, ctx: &Context, intake_id: &str, stored_fingerprint: &str, fingerprint: &str) -> Result<pb::SubmitIntakeResponse> {
         if stored_fingerprint != fingerprint {
             return Err(Error::precondition(
                 "IDEMPOTENCY_KEY_REUSED",
@@ -303,18 +364,27 @@ impl IntakeApi {
             ));
         }
         let intake = self.store.get_intake(intake_id).await?;
+        ctx.check_owner(&intake)?;
+        self.store.audit(vec![ctx.row("read", "intake", &intake, RPC_SUBMIT)]).await?;
         tracing::info!(intake_id, routing = intake.routing.status.code(), "submission replayed");
         Ok(pb::SubmitIntakeResponse { intake: Some(intake_to_proto(&intake)), replayed: true })
     }
 
-    async fn submit(&self, req: pb::SubmitIntakeRequest) -> Result<pb::SubmitIntakeResponse> {
+    async fn submit(&self, ctx: &Context, req: pb::SubmitIntakeRequest) -> Result<pb::SubmitIntakeResponse> {
         let fingerprint = domain::fingerprint(&req.encode_to_vec());
         let submission = submission_from_proto(req)?;
+        if !ctx.caller.may_access(&submission.organization_id) {
+            return Err(Error::PermissionDenied("intakes can be submitted only for your own organization".into()));
+        }
         let cache_key = format!("idempotency:{}:{}", submission.organization_id, submission.idempotency_key);
         // Fast path for client retries; the unique index in the database stays the authority.
+        // A stale hint (for example a key whose intake is gone) falls through to the database.
         if let Ok(Some(hit)) = self.cache.get(&cache_key).await {
             if let Some((id, fp)) = hit.split_once('/') {
-                return self.replay(id, fp, &fingerprint).await;
+                match self.replay(ctx, id, fp, &fingerprint).await {
+                    Err(Error::NotFound { .. }) => {}
+                    other => return other,
+                }
             }
         }
         let now = Utc::now();
@@ -330,9 +400,10 @@ impl IntakeApi {
             .insert_intake(id, submission, fingerprint.clone(), assessment, pending, now, self.router.owner(), lease_until)
             .await?;
         let mut intake = match inserted {
-            Inserted::Replayed { intake_id, fingerprint: stored } => return self.replay(&intake_id, &stored, &fingerprint).await,
+            Inserted::Replayed { intake_id, fingerprint: stored } => return self.replay(ctx, &intake_id, &stored, &fingerprint).await,
             Inserted::Created(intake) => *intake,
         };
+        self.store.audit(vec![ctx.row("write", "intake", &intake, RPC_SUBMIT)]).await?;
         let _ = self
             .cache
             .set(&cache_key, &format!("{}/{fingerprint}", intake.id), Duration::from_secs(24 * 3600))
@@ -356,22 +427,32 @@ impl IntakeApi {
 #[tonic::async_trait]
 impl IntakeService for IntakeApi {
     async fn submit_intake(&self, req: Request<pb::SubmitIntakeRequest>) -> Result<Response<pb::SubmitIntakeResponse>, Status> {
-        Ok(Response::new(self.submit(req.into_inner()).await?))
+        let ctx = Context::of(&req)?;
+        Ok(Response::new(self.submit(&ctx, req.into_inner()).await?))
     }
 
     async fn get_intake(&self, req: Request<pb::GetIntakeRequest>) -> Result<Response<pb::GetIntakeResponse>, Status> {
+        let ctx = Context::of(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let id = v.require_uuid("intake_id", &req.intake_id);
         let id = v.finish(id)?.unwrap_or_default();
         let intake = self.store.get_intake(&id).await?;
+        ctx.check_owner(&intake)?;
+        self.store.audit(vec![ctx.row("read", "intake", &intake, RPC_GET)]).await?;
         Ok(Response::new(pb::GetIntakeResponse { intake: Some(intake_to_proto(&intake)) }))
     }
 
     async fn list_intakes(&self, req: Request<pb::ListIntakesRequest>) -> Result<Response<pb::ListIntakesResponse>, Status> {
+        let ctx = Context::of(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
-        let org = v.require_uuid("organization_id", &req.organization_id);
+        // Empty means the caller's own organization.
+        let org = if req.organization_id.is_empty() {
+            Some(ctx.caller.organization_id.clone())
+        } else {
+            v.require_uuid("organization_id", &req.organization_id)
+        };
         let risk = RiskLevel::optional(&mut v, "risk_level", req.risk_level);
         let level = LevelOfCare::optional(&mut v, "level_of_care", req.level_of_care);
         let routing_status = match pb::RoutingStatus::try_from(req.routing_status) {
@@ -409,6 +490,9 @@ impl IntakeService for IntakeApi {
             }
         };
         let org = v.finish(org)?.unwrap_or_default();
+        if !ctx.caller.may_access(&org) {
+            return Err(Error::PermissionDenied("you may list only your own organization's intakes".into()).into());
+        }
         let filter = IntakeFilter {
             organization_id: org,
             risk_level: risk,
@@ -424,6 +508,7 @@ impl IntakeService for IntakeApi {
         } else {
             String::new()
         };
+        self.store.audit(rows.iter().map(|i| ctx.row("read", "intake", i, RPC_LIST)).collect()).await?;
         Ok(Response::new(pb::ListIntakesResponse { intakes: rows.iter().map(intake_to_proto).collect(), next_page_token: next }))
     }
 
@@ -431,6 +516,7 @@ impl IntakeService for IntakeApi {
         &self,
         req: Request<pb::RecordReassessmentRequest>,
     ) -> Result<Response<pb::RecordReassessmentResponse>, Status> {
+        let ctx = Context::of(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let id = v.require_uuid("intake_id", &req.intake_id);
@@ -439,7 +525,8 @@ impl IntakeService for IntakeApi {
             v.add("screeners", "at least one screener is required");
         }
         let id = v.finish(id)?.unwrap_or_default();
-        let intake = self.store.get_intake(&id).await.map_err(Error::from)?;
+        let mut intake = self.store.get_intake(&id).await.map_err(Error::from)?;
+        ctx.check_owner(&intake)?;
         let assessment = domain::assessment::assess_screeners(
             uuid::Uuid::now_v7().to_string(),
             &screeners,
@@ -448,12 +535,61 @@ impl IntakeService for IntakeApi {
             Utc::now(),
         );
         self.store.insert_reassessment(&intake, &assessment).await?;
-        let risk_increased = assessment.risk_level > intake.assessment.risk_level;
+        let previous = std::mem::replace(&mut intake.assessment, assessment.clone());
+        self.store.audit(vec![ctx.row("write", "assessment", &intake, RPC_REASSESS)]).await?;
+        let risk_increased = assessment.risk_level > previous.risk_level;
         tracing::info!(intake_id = %intake.id, risk = assessment.risk_level.code(), risk_increased, "reassessed");
         Ok(Response::new(pb::RecordReassessmentResponse {
             assessment: Some(assessment_to_proto(&assessment)),
-            previous: Some(assessment_to_proto(&intake.assessment)),
+            previous: Some(assessment_to_proto(&previous)),
             risk_increased,
+        }))
+    }
+
+    async fn list_audit_events(&self, req: Request<pb::ListAuditEventsRequest>) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let client = v.optional_uuid("client_id", &req.client_id);
+        v.optional_str("user_id", &req.user_id, 200);
+        let after = v.optional_uuid("page_token", &req.page_token);
+        let limit: u64 = match req.page_size {
+            0 => 100,
+            n @ 1..=500 => u64::try_from(n).unwrap_or(100),
+            _ => {
+                v.add("page_size", "must be between 1 and 500");
+                100
+            }
+        };
+        if client.is_none() && req.user_id.is_empty() {
+            v.add("client_id", "give a client_id or a user_id");
+        }
+        v.finish(())?;
+        let user = (!req.user_id.is_empty()).then_some(req.user_id.as_str());
+        let mut events = self.store.list_audit(client.as_deref(), user, after.as_deref(), limit + 1).await?;
+        let next = if events.len() as u64 > limit {
+            events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            events.last().map(|e| e.id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events: events
+                .into_iter()
+                .map(|e| pb::AuditEvent {
+                    id: e.id,
+                    occurred_at: Some(time::to_proto(e.occurred_at)),
+                    user_id: e.record.user_id,
+                    organization_id: e.record.organization_id,
+                    action: e.record.action.to_owned(),
+                    record_type: e.record.record_type.to_owned(),
+                    record_id: e.record.record_id,
+                    client_id: e.record.client_id,
+                    rpc: e.record.rpc.to_owned(),
+                    purpose: e.record.purpose,
+                    trace_id: e.record.trace_id,
+                })
+                .collect(),
+            next_page_token: next,
         }))
     }
 }

@@ -19,10 +19,11 @@ use continuum_proto::referral::v1 as rpb;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1 as wpb;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
+use continuum_auth::on_behalf_of;
 use continuum_runtime::Shutdown;
 use continuum_vocab::{LevelOfCare, Urgency};
 use tonic::Code;
-use tonic::transport::Channel;
+use continuum_runtime::PeerChannel;
 
 use crate::domain::{Candidate, Intake, RoutingDecision, RoutingPlan, RoutingStatus};
 use crate::error::Result;
@@ -35,20 +36,21 @@ pub const LEASE: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct Peers {
     /// Matching.
-    pub matching: MatchingServiceClient<Channel>,
+    pub matching: MatchingServiceClient<PeerChannel>,
     /// Referral.
-    pub referral: ReferralServiceClient<Channel>,
+    pub referral: ReferralServiceClient<PeerChannel>,
     /// Waitlist.
-    pub waitlist: WaitlistServiceClient<Channel>,
+    pub waitlist: WaitlistServiceClient<PeerChannel>,
 }
 
 impl Peers {
-    /// Lazily connecting clients for the three addresses.
-    pub fn connect(matching: &str, referral: &str, waitlist: &str) -> anyhow::Result<Self> {
+    /// Lazily connecting clients for the three peers, signing calls as the intake service.
+    pub fn connect(settings: &crate::config::Settings) -> anyhow::Result<Self> {
+        let c = &settings.common;
         Ok(Self {
-            matching: MatchingServiceClient::new(continuum_runtime::peer_channel(matching)?),
-            referral: ReferralServiceClient::new(continuum_runtime::peer_channel(referral)?),
-            waitlist: WaitlistServiceClient::new(continuum_runtime::peer_channel(waitlist)?),
+            matching: MatchingServiceClient::new(c.authed_peer(&settings.matching_addr, "intake")?),
+            referral: ReferralServiceClient::new(c.authed_peer(&settings.referral_addr, "intake")?),
+            waitlist: WaitlistServiceClient::new(c.authed_peer(&settings.waitlist_addr, "intake")?),
         })
     }
 }
@@ -156,6 +158,7 @@ impl Router {
             return Step::Done(decision);
         }
         let urgency = intake.assessment.urgency;
+        let org = intake.submission.organization_id.as_str();
         while plan.next < plan.candidates.len() {
             let c = plan.candidates[plan.next].clone();
             // Outside the crisis pathway only providers with an open slot are referred to directly.
@@ -170,7 +173,7 @@ impl Router {
                     allow_overbook: plan.crisis,
                     scheduled_at: None,
                 };
-                match self.peers.referral.clone().create_referral(req).await {
+                match self.peers.referral.clone().create_referral(on_behalf_of(req, org, None)).await {
                     Ok(r) => {
                         let r = r.into_inner().referral.unwrap_or_default();
                         decision.status = RoutingStatus::Referred;
@@ -214,7 +217,7 @@ impl Router {
             level_of_care: intake.assessment.level_of_care.to_proto(),
             age_group: intake.assessment.age_group.to_proto(),
         };
-        match self.peers.waitlist.clone().enqueue(req).await {
+        match self.peers.waitlist.clone().enqueue(on_behalf_of(req, org, None)).await {
             Ok(r) => {
                 let e = r.into_inner().entry.unwrap_or_default();
                 decision.status = RoutingStatus::Waitlisted;
@@ -245,7 +248,8 @@ impl Router {
             phase: a.phase.map_or(0, |p| p.to_proto()),
             relational_style: Some(s.preferences.relational_style.to_proto()),
         };
-        match self.peers.matching.clone().recommend(mpb::RecommendRequest { client: Some(profile), top_k: 10 }).await {
+        let req = on_behalf_of(mpb::RecommendRequest { client: Some(profile), top_k: 10 }, &s.organization_id, None);
+        match self.peers.matching.clone().recommend(req).await {
             Ok(r) => {
                 let r = r.into_inner();
                 Ok(RoutingPlan {

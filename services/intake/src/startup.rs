@@ -2,7 +2,10 @@
 //! until the shutdown token is cancelled.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use continuum_auth::crypto::FieldCipher;
 
 use continuum_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use continuum_runtime::{ServeOptions, Shutdown};
@@ -32,9 +35,14 @@ impl Application {
     /// clients (which connect lazily: a peer that is down now is not an error).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
-        let cache = continuum_cache::open(settings.common.redis_url.as_deref(), SERVICE).await?;
-        let store = Store::new(db);
-        let peers = Peers::connect(&settings.matching_addr, &settings.referral_addr, &settings.waitlist_addr)?;
+        let cache = settings.common.open_cache(SERVICE).await?;
+        let common = &settings.common;
+        if common.database_url.is_some() && common.crypto.encryption_keys.is_none() {
+            anyhow::bail!("CONTINUUM_ENCRYPTION_KEYS is required with a database URL (the key file fallback is for the embedded setup only)");
+        }
+        let cipher = FieldCipher::from_settings_or_file(&common.crypto, &common.data_dir.join("intake.keys"))?;
+        let store = Store::new(db, Arc::new(cipher));
+        let peers = Peers::connect(&settings)?;
         let router = Router::new(store.clone(), peers, Duration::from_secs(settings.routing_max_backoff_secs.max(1)));
         let api = IntakeApi::new(store.clone(), router.clone(), cache);
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
@@ -50,9 +58,10 @@ impl Application {
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let worker = tokio::spawn(self.router.clone().run_worker(shutdown.clone(), self.settings.routing_poll()));
         let routes = Routes::new(IntakeServiceServer::new(self.api).max_decoding_message_size(4 * 1024 * 1024));
-        let options = ServeOptions::new(continuum_proto::service_names::INTAKE, &self.settings.common);
+        let options = ServeOptions::new(continuum_proto::service_names::INTAKE, &self.settings.common)?;
+        let auth = self.settings.common.auth_layer(SERVICE).await?;
         let probe = continuum_runtime::db_probe(self.store.connection().clone());
-        let served = continuum_runtime::serve(self.listener, routes, options, shutdown.clone(), probe).await;
+        let served = continuum_runtime::serve(self.listener, routes, auth, options, shutdown.clone(), probe).await;
         shutdown.cancel();
         let _ = worker.await;
         served

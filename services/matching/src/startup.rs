@@ -21,14 +21,16 @@ pub struct Application {
     listener: TcpListener,
     store: Store,
     settings: Settings,
+    model: crate::config::FitModel,
 }
 
 impl Application {
     /// Binds the listener (port 0 picks a free one) and prepares the database.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let model = settings.fit_model()?;
         let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
-        Ok(Self { listener, store: Store::new(db), settings })
+        Ok(Self { listener, store: Store::new(db), settings, model })
     }
 
     /// The bound address.
@@ -43,10 +45,11 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let api = MatchingApi::new(self.store.clone());
+        let api = MatchingApi::new(self.store.clone()).with_model(self.model.clone());
         let routes = Routes::new(MatchingServiceServer::new(api).max_decoding_message_size(64 * 1024 * 1024));
-        let options = ServeOptions::new(continuum_proto::service_names::MATCHING, &self.settings.common);
+        let options = ServeOptions::new(continuum_proto::service_names::MATCHING, &self.settings.common)?;
+        let auth = self.settings.common.auth_layer(SERVICE).await?;
         let probe = continuum_runtime::db_probe(self.store.connection().clone());
-        continuum_runtime::serve(self.listener, routes, options, shutdown, probe).await
+        continuum_runtime::serve(self.listener, routes, auth, options, shutdown, probe).await
     }
 }

@@ -5,7 +5,7 @@
 
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
-use tonic::transport::Channel;
+use continuum_runtime::PeerChannel;
 use tonic::{Code, Status};
 
 use crate::error::{Error, Result};
@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// A lazily connected client of the matching service.
 #[derive(Clone, Debug)]
 pub struct MatchingPeer {
-    client: MatchingServiceClient<Channel>,
+    client: MatchingServiceClient<PeerChannel>,
 }
 
 /// A slot taken for a referral.
@@ -66,19 +66,19 @@ fn take_error(status: &Status) -> Error {
 impl MatchingPeer {
     /// A client of matching at `addr` (`host:port` or URL). Connects on first use, so a matching service
     /// that is down at start-up is not an error.
-    pub fn connect_lazy(addr: &str) -> anyhow::Result<Self> {
-        Ok(Self { client: MatchingServiceClient::new(continuum_runtime::peer_channel(addr)?) })
+    pub fn connect_lazy(addr: &str, common: &continuum_runtime::CommonSettings) -> anyhow::Result<Self> {
+        Ok(Self { client: MatchingServiceClient::new(common.authed_peer(addr, "referral")?) })
     }
 
     async fn change(&self, provider_id: &str, delta: i32, hold_key: &str, allow_overbook: bool) -> Result<pb::Provider, Status> {
         let mut client = self.client.clone();
         let resp = client
-            .update_capacity(pb::UpdateCapacityRequest {
+            .update_capacity(continuum_auth::on_behalf_of(pb::UpdateCapacityRequest {
                 provider_id: provider_id.to_owned(),
                 change: Some(pb::update_capacity_request::Change::Delta(delta)),
                 hold_key: hold_key.to_owned(),
                 allow_overbook,
-            })
+            }, continuum_auth::client::SYSTEM_ORGANIZATION, None))
             .await?
             .into_inner();
         resp.provider.ok_or_else(|| Status::internal("matching answered without a provider"))
@@ -86,7 +86,13 @@ impl MatchingPeer {
 
     async fn provider(&self, provider_id: &str) -> Result<pb::Provider, Status> {
         let mut client = self.client.clone();
-        let resp = client.get_provider(pb::GetProviderRequest { provider_id: provider_id.to_owned() }).await?.into_inner();
+        let resp = client
+            .get_provider(continuum_auth::on_behalf_of(
+                pb::GetProviderRequest { provider_id: provider_id.to_owned() },
+                continuum_auth::client::SYSTEM_ORGANIZATION,
+                None,
+            ))
+            .await?.into_inner();
         resp.provider.ok_or_else(|| Status::internal("matching answered without a provider"))
     }
 

@@ -30,7 +30,7 @@ impl Application {
     /// Binds the listener (port 0 picks a free one), prepares the database and the matching client (which
     /// connects on first use, so matching may start later).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let matching = MatchingPeer::connect_lazy(&settings.matching_addr)?;
+        let matching = MatchingPeer::connect_lazy(&settings.matching_addr, &settings.common)?;
         let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
         Ok(Self { listener, store: Store::new(db), matching, settings })
@@ -55,9 +55,10 @@ impl Application {
         let worker = tokio::spawn(relay.clone().run(worker_stop.clone()));
         let api = ReferralApi::new(self.store.clone(), self.matching, relay);
         let routes = Routes::new(ReferralServiceServer::new(api));
-        let options = ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common);
+        let options = ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common)?;
+        let auth = self.settings.common.auth_layer("referral").await?;
         let probe = continuum_runtime::db_probe(self.store.connection().clone());
-        let served = continuum_runtime::serve(self.listener, routes, options, shutdown, probe).await;
+        let served = continuum_runtime::serve(self.listener, routes, auth, options, shutdown, probe).await;
         worker_stop.cancel();
         if let Err(e) = worker.await {
             tracing::warn!(error = %e, "outbox worker ended abnormally");

@@ -5,13 +5,14 @@
 use std::collections::HashSet;
 
 use chrono::TimeDelta;
+use continuum_auth::Caller;
 use continuum_errors::Violations;
 use continuum_proto::referral::v1 as referral_pb;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1 as pb;
 use continuum_proto::waitlist::v1::waitlist_service_server::WaitlistService;
 use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, time};
-use tonic::transport::Channel;
+use continuum_runtime::PeerChannel;
 use tonic::{Code, Request, Response, Status};
 
 use crate::clock::SharedClock;
@@ -30,12 +31,12 @@ pub struct WaitlistApi {
     store: Store,
     holds: Holds,
     clock: SharedClock,
-    referral: ReferralServiceClient<Channel>,
+    referral: ReferralServiceClient<PeerChannel>,
 }
 
 impl WaitlistApi {
     /// An adapter over `store` and `holds`, reading time from `clock`, creating referrals through `referral`.
-    pub fn new(store: Store, holds: Holds, clock: SharedClock, referral: ReferralServiceClient<Channel>) -> Self {
+    pub fn new(store: Store, holds: Holds, clock: SharedClock, referral: ReferralServiceClient<PeerChannel>) -> Self {
         Self { store, holds, clock, referral }
     }
 
@@ -50,7 +51,7 @@ impl WaitlistApi {
     }
 
     /// Calls referral's `CreateReferral` for an accepted offer; returns the referral id.
-    async fn create_referral(&self, offer: &Offer, entry: &Entry, scheduled_at: chrono::DateTime<chrono::Utc>) -> Result<String> {
+    async fn create_referral(&self, offer: &Offer, entry: &Entry, scheduled_at: chrono::DateTime<chrono::Utc>, user: &str) -> Result<String> {
         let req = referral_pb::CreateReferralRequest {
             // The same offer always makes the same key, so a retry after UNAVAILABLE never creates a second one.
             idempotency_key: format!("offer:{}", offer.id),
@@ -64,7 +65,7 @@ impl WaitlistApi {
             scheduled_at: Some(time::to_proto(scheduled_at)),
         };
         let mut client = self.referral.clone();
-        match client.create_referral(req).await {
+        match client.create_referral(continuum_auth::on_behalf_of(req, &entry.organization_id, Some(user))).await {
             Ok(resp) => match resp.into_inner().referral {
                 Some(r) if !r.id.is_empty() => Ok(r.id),
                 _ => Err(Error::Unexpected(anyhow::anyhow!("referral service answered without a referral"))),
@@ -173,6 +174,53 @@ pub fn new_entry_from_proto(req: pb::EnqueueRequest) -> Result<NewEntry> {
     }
 }
 
+/// Organization ids are UUIDs; requests are lowercased on validation, tokens may not be.
+fn same_org(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// `entry` when `caller` may see it: a peer service always, a person only for their own organization's
+/// entries; otherwise `NOT_FOUND`, so another organization's entries do not even show that they exist.
+fn visible(caller: &Caller, entry: Entry) -> Result<Entry> {
+    if caller.is_service() || same_org(&caller.organization_id, &entry.organization_id) {
+        Ok(entry)
+    } else {
+        tracing::info!(entry_id = %entry.id, organization_id = %caller.organization_id, "entry hidden from another organization");
+        Err(Error::not_found("waitlist entry", entry.id))
+    }
+}
+
+/// The organization a `ListWaitlist` call may list: a person their own (empty means theirs, another one is
+/// `PERMISSION_DENIED`); a peer service what it asks for (empty means every organization).
+fn list_scope(caller: &Caller, requested: Option<String>) -> Result<Option<String>> {
+    if caller.is_service() {
+        return Ok(requested);
+    }
+    match requested {
+        None => Ok(Some(caller.organization_id.to_ascii_lowercase())),
+        Some(o) if same_org(&o, &caller.organization_id) => Ok(Some(o)),
+        Some(_) => Err(Error::PermissionDenied("you may only list your own organization's waitlist".to_owned())),
+    }
+}
+
+impl WaitlistApi {
+    /// The entry `id` if `caller` may see it (`NOT_FOUND` otherwise).
+    async fn visible_entry(&self, caller: &Caller, id: &str) -> Result<Entry> {
+        visible(caller, self.store.get_entry(id).await?)
+    }
+
+    /// The offer `id` if `caller` may see the entry it was made to (`NOT_FOUND` otherwise).
+    async fn visible_offer(&self, caller: &Caller, id: &str) -> Result<(Offer, Entry)> {
+        let offer = self.store.get_offer(id).await?;
+        let entry = self.store.get_entry(&offer.entry_id).await?;
+        if caller.is_service() || same_org(&caller.organization_id, &entry.organization_id) {
+            Ok((offer, entry))
+        } else {
+            Err(Error::not_found("offer", id))
+        }
+    }
+}
+
 /// Reads a required id field.
 fn required_id(field: &str, value: &str) -> Result<String> {
     let mut v = Violations::default();
@@ -203,7 +251,11 @@ fn screener(v: &mut Violations, field: &str, items: &[i32], expected: usize, ans
 #[tonic::async_trait]
 impl WaitlistService for WaitlistApi {
     async fn enqueue(&self, req: Request<pb::EnqueueRequest>) -> Result<Response<pb::EnqueueResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let new = new_entry_from_proto(req.into_inner())?;
+        if !caller.may_access(&new.organization_id) && !same_org(&caller.organization_id, &new.organization_id) {
+            return Err(Error::PermissionDenied("you may only enqueue for your own organization".to_owned()).into());
+        }
         if let Err(e) = domain::crisis_interlock(new.risk_level) {
             tracing::warn!(client_id = %new.client_id, intake_id = %new.intake_id, reason = "HIGH_RISK_NOT_WAITLISTED", "enqueue refused");
             return Err(e.into());
@@ -226,12 +278,14 @@ impl WaitlistService for WaitlistApi {
     }
 
     async fn get_entry(&self, req: Request<pb::GetEntryRequest>) -> Result<Response<pb::GetEntryResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let id = required_id("entry_id", &req.into_inner().entry_id)?;
-        let entry = self.store.get_entry(&id).await?;
+        let entry = self.visible_entry(&caller, &id).await?;
         Ok(Response::new(pb::GetEntryResponse { entry: Some(self.entry_with_offers(&entry).await?) }))
     }
 
     async fn list_waitlist(&self, req: Request<pb::ListWaitlistRequest>) -> Result<Response<pb::ListWaitlistResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let organization_id = v.optional_uuid("organization_id", &req.organization_id);
@@ -259,6 +313,7 @@ impl WaitlistService for WaitlistApi {
             }
         };
         v.finish(())?;
+        let organization_id = list_scope(&caller, organization_id)?;
         let now = self.clock.now();
         let limits = self.limits();
         let filter = EntryFilter { organization_id, provider_id, band };
@@ -293,6 +348,7 @@ impl WaitlistService for WaitlistApi {
     }
 
     async fn respond_to_offer(&self, req: Request<pb::RespondToOfferRequest>) -> Result<Response<pb::RespondToOfferResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let offer_id = v.require_uuid("offer_id", &req.offer_id).unwrap_or_default();
@@ -307,6 +363,8 @@ impl WaitlistService for WaitlistApi {
             _ => None,
         };
         v.finish(())?;
+        // Checked before anything changes: another organization's offer is "not found".
+        let (offer, entry) = self.visible_offer(&caller, &offer_id).await?;
 
         if !req.accept {
             let now = self.clock.now();
@@ -329,13 +387,11 @@ impl WaitlistService for WaitlistApi {
         }
 
         let now = self.clock.now();
-        let offer = self.store.get_offer(&offer_id).await?;
         domain::answerable(&offer, now)?;
-        let entry = self.store.get_entry(&offer.entry_id).await?;
         let scheduled_at = appointment_at
             .unwrap_or_else(|| now.checked_add_signed(TimeDelta::days(domain::DEFAULT_APPOINTMENT_AFTER_DAYS)).unwrap_or(now));
         // No transaction is open across this call; if it fails nothing here has changed.
-        let referral_id = self.create_referral(&offer, &entry, scheduled_at).await?;
+        let referral_id = self.create_referral(&offer, &entry, scheduled_at, caller.audit_user()).await?;
         let (offer, entry) = self.store.accept(&offer.id, &referral_id, self.clock.now()).await.inspect_err(|_| {
             // The referral exists but the offer could not be accepted (it expired or was answered meanwhile):
             // a coordinator must cancel the referral.
@@ -351,12 +407,14 @@ impl WaitlistService for WaitlistApi {
     }
 
     async fn record_check_in(&self, req: Request<pb::RecordCheckInRequest>) -> Result<Response<pb::RecordCheckInResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let entry_id = v.require_uuid("entry_id", &req.entry_id).unwrap_or_default();
         let phq9 = screener(&mut v, "phq9_items", &req.phq9_items, 9, req.answered);
         let gad7 = screener(&mut v, "gad7_items", &req.gad7_items, 7, req.answered);
         v.finish(())?;
+        self.visible_entry(&caller, &entry_id).await?;
         let now = self.clock.now();
         let policy = *self.store.policy();
         let answered = req.answered;
@@ -380,10 +438,11 @@ impl WaitlistService for WaitlistApi {
     }
 
     async fn estimate_wait(&self, req: Request<pb::EstimateWaitRequest>) -> Result<Response<pb::EstimateWaitResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let id = required_id("entry_id", &req.into_inner().entry_id)?;
         let now = self.clock.now();
         let limits = self.limits();
-        let entry = self.store.get_entry(&id).await?;
+        let entry = self.visible_entry(&caller, &id).await?;
         if !entry.status.is_active() {
             return Err(Error::precondition("ENTRY_NOT_WAITING", format!("entry is {}", entry.status.code())).into());
         }
@@ -401,11 +460,13 @@ impl WaitlistService for WaitlistApi {
     }
 
     async fn remove_entry(&self, req: Request<pb::RemoveEntryRequest>) -> Result<Response<pb::RemoveEntryResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let entry_id = v.require_uuid("entry_id", &req.entry_id).unwrap_or_default();
         v.require_str("reason", &req.reason, 200);
         v.finish(())?;
+        self.visible_entry(&caller, &entry_id).await?;
         let now = self.clock.now();
         let removed = self.store.remove(&entry_id, req.reason.trim(), now).await?;
         for o in &removed.withdrawn {

@@ -44,7 +44,7 @@ impl Application {
         // Fail on a bad referral address before binding anything; the channel itself connects lazily.
         continuum_runtime::peer_channel(&settings.referral_addr)?;
         let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
-        let cache = continuum_cache::open(settings.common.redis_url.as_deref(), SERVICE).await?;
+        let cache = settings.common.open_cache(SERVICE).await?;
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
         Ok(Self { listener, store: Store::new(db, settings.policy()), holds: Holds::new(cache), clock, settings })
     }
@@ -71,7 +71,7 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains; the sweeper stops on the same token.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let referral = ReferralServiceClient::new(continuum_runtime::peer_channel(&self.settings.referral_addr)?);
+        let referral = ReferralServiceClient::new(self.settings.common.authed_peer(&self.settings.referral_addr, "waitlist")?);
         let sweeper = self.sweeper();
         let every = Duration::from_secs(self.settings.sweep_interval_secs.max(1));
         // A child token: cancelled with `shutdown`, and by us alone when the server stops on its own.
@@ -79,9 +79,10 @@ impl Application {
         let sweep_task = tokio::spawn(sweeper.run(every, sweep_stop.clone()));
         let api = WaitlistApi::new(self.store.clone(), self.holds.clone(), self.clock.clone(), referral);
         let routes = Routes::new(WaitlistServiceServer::new(api));
-        let options = ServeOptions::new(continuum_proto::service_names::WAITLIST, &self.settings.common);
+        let options = ServeOptions::new(continuum_proto::service_names::WAITLIST, &self.settings.common)?;
+        let auth = self.settings.common.auth_layer("waitlist").await?;
         let probe = continuum_runtime::db_probe(self.store.connection().clone());
-        let served = continuum_runtime::serve(self.listener, routes, options, shutdown.clone(), probe).await;
+        let served = continuum_runtime::serve(self.listener, routes, auth, options, shutdown.clone(), probe).await;
         sweep_stop.cancel();
         if let Err(e) = sweep_task.await {
             tracing::warn!(error = %e, "offer sweeper ended abnormally");

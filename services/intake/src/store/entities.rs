@@ -107,3 +107,43 @@ pub mod routing {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `audit_events`: append-only; rows are inserted, never updated or deleted.
+pub mod audit_event {
+    use sea_orm::entity::prelude::*;
+
+    /// An audit row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        /// Id (UUIDv7).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// When, ms.
+        pub occurred_at_ms: i64,
+        /// Who.
+        pub user_id: String,
+        /// Caller's organization.
+        pub organization_id: String,
+        /// read / write.
+        pub action: String,
+        /// Record kind.
+        pub record_type: String,
+        /// Record id.
+        pub record_id: String,
+        /// Client.
+        pub client_id: String,
+        /// RPC.
+        pub rpc: String,
+        /// Purpose of use.
+        pub purpose: String,
+        /// Trace id.
+        pub trace_id: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Intakes)]
+        vec![Box::new(M0001Intakes), Box::new(M0002Audit)]
     }
 }
 
@@ -57,8 +57,14 @@ enum Routings {
 }
 
 /// Intakes, their assessments, and the routing task (the transactional outbox of routing).
-#[derive(DeriveMigrationName)]
 struct M0001Intakes;
+
+// Names are written out: the derive would name every migration in this file after the file.
+impl MigrationName for M0001Intakes {
+    fn name(&self) -> &str {
+        "m0001_intakes"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for M0001Intakes {
@@ -168,5 +174,62 @@ impl MigrationTrait for M0001Intakes {
         m.drop_table(Table::drop().table(Routings::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(Assessments::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(Intakes::Table).to_owned()).await
+    }
+}
+
+#[derive(DeriveIden)]
+enum AuditEvents {
+    Table,
+    Id,
+    OccurredAtMs,
+    UserId,
+    OrganizationId,
+    Action,
+    RecordType,
+    RecordId,
+    ClientId,
+    Rpc,
+    Purpose,
+    TraceId,
+}
+
+/// The append-only audit log of every read and write of personal health information.
+pub(crate) struct M0002Audit;
+
+impl MigrationName for M0002Audit {
+    fn name(&self) -> &str {
+        "m0002_audit"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Audit {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(AuditEvents::Table)
+                .if_not_exists()
+                .col(string_len(AuditEvents::Id, 36).primary_key())
+                .col(big_integer(AuditEvents::OccurredAtMs))
+                .col(string_len(AuditEvents::UserId, 200))
+                .col(string_len(AuditEvents::OrganizationId, 64))
+                .col(string_len(AuditEvents::Action, 16))
+                .col(string_len(AuditEvents::RecordType, 32))
+                .col(string_len(AuditEvents::RecordId, 36))
+                .col(string_len(AuditEvents::ClientId, 36))
+                .col(string_len(AuditEvents::Rpc, 128))
+                .col(string_len(AuditEvents::Purpose, 64))
+                .col(string_len(AuditEvents::TraceId, 32))
+                .to_owned(),
+        )
+        .await?;
+        for (name, col) in [("audit_client", AuditEvents::ClientId), ("audit_user", AuditEvents::UserId)] {
+            m.create_index(Index::create().name(name).table(AuditEvents::Table).col(col).col(AuditEvents::Id).if_not_exists().to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(AuditEvents::Table).to_owned()).await
     }
 }

@@ -1,6 +1,11 @@
 //! All database access of the intake service. Handlers and the routing worker call these functions with
 //! domain types; no other module touches sea-orm.
 //!
+//! Personal health information is encrypted before it reaches a row: the whole submission (names, date
+//! of birth, contact details, free text, screener answers) is stored as one AES-GCM field
+//! (`intake.submission`), so the tables hold ids, codes and ciphertext only. Reads and writes of that
+//! information are recorded in the append-only `audit_events` table.
+//!
 //! An intake, its first assessment and its routing task are written in one transaction, so an accepted
 //! intake always has a routing task (the transactional outbox). Routing tasks are claimed with a lease, so
 //! the request that created a task and the background worker (on any replica) never run it at once.
@@ -18,7 +23,14 @@ use sea_orm::{
 
 use crate::domain::{Assessment, Intake, NewIntake, RoutingDecision, RoutingPlan, RoutingStatus};
 use crate::error::{Error, Result};
-use entities::{assessment, intake, routing};
+use entities::{assessment, audit_event, intake, routing};
+
+use std::sync::Arc;
+
+use continuum_auth::crypto::FieldCipher;
+
+/// The purpose string bound into the submission ciphertext.
+const SUBMISSION_FIELD: &str = "intake.submission";
 
 pub use migration::Migrator;
 
@@ -26,6 +38,41 @@ pub use migration::Migrator;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    cipher: Arc<FieldCipher>,
+}
+
+/// One audit row to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Who.
+    pub user_id: String,
+    /// Caller's organization.
+    pub organization_id: String,
+    /// "read" or "write".
+    pub action: &'static str,
+    /// Record kind.
+    pub record_type: &'static str,
+    /// Record id.
+    pub record_id: String,
+    /// Client.
+    pub client_id: String,
+    /// RPC.
+    pub rpc: &'static str,
+    /// Purpose of use.
+    pub purpose: String,
+    /// Trace id, when traced.
+    pub trace_id: String,
+}
+
+/// A stored audit event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Id.
+    pub id: String,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// The record.
+    pub record: AuditRecord,
 }
 
 /// What inserting a submission did.
@@ -79,9 +126,74 @@ fn parse<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T> {
 }
 
 impl Store {
-    /// A store over an open, migrated connection.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// A store over an open, migrated connection, encrypting with `cipher`.
+    pub fn new(db: DatabaseConnection, cipher: Arc<FieldCipher>) -> Self {
+        Self { db, cipher }
+    }
+
+    fn seal(&self, submission: &NewIntake) -> Result<String> {
+        self.cipher.encrypt(SUBMISSION_FIELD, json(submission)?.as_bytes()).map_err(Error::Unexpected)
+    }
+
+    fn open(&self, stored: &str) -> Result<NewIntake> {
+        let plain = self.cipher.decrypt(SUBMISSION_FIELD, stored).map_err(|e| Error::Unexpected(e.context("decrypting a submission")))?;
+        serde_json::from_slice(&plain).map_err(|e| Error::Unexpected(anyhow::anyhow!("stored submission: {e}")))
+    }
+
+    /// Appends audit rows.
+    pub async fn audit(&self, records: Vec<AuditRecord>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let now = time::to_ms(Utc::now());
+        let rows = records.into_iter().map(|r| audit_event::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            occurred_at_ms: Set(now),
+            user_id: Set(r.user_id),
+            organization_id: Set(r.organization_id),
+            action: Set(r.action.to_owned()),
+            record_type: Set(r.record_type.to_owned()),
+            record_id: Set(r.record_id),
+            client_id: Set(r.client_id),
+            rpc: Set(r.rpc.to_owned()),
+            purpose: Set(r.purpose),
+            trace_id: Set(r.trace_id),
+        });
+        audit_event::Entity::insert_many(rows).exec(&self.db).await?;
+        Ok(())
+    }
+
+    /// Audit events by client and/or user, oldest first, after `after` (an event id).
+    pub async fn list_audit(&self, client_id: Option<&str>, user_id: Option<&str>, after: Option<&str>, limit: u64) -> Result<Vec<AuditEvent>> {
+        let mut q = audit_event::Entity::find().order_by_asc(audit_event::Column::Id).limit(limit);
+        if let Some(c) = client_id {
+            q = q.filter(audit_event::Column::ClientId.eq(c));
+        }
+        if let Some(u) = user_id {
+            q = q.filter(audit_event::Column::UserId.eq(u));
+        }
+        if let Some(a) = after {
+            q = q.filter(audit_event::Column::Id.gt(a));
+        }
+        Ok(q.all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| AuditEvent {
+                id: m.id,
+                occurred_at: time::from_ms(m.occurred_at_ms),
+                record: AuditRecord {
+                    user_id: m.user_id,
+                    organization_id: m.organization_id,
+                    action: if m.action == "write" { "write" } else { "read" },
+                    record_type: if m.record_type == "assessment" { "assessment" } else { "intake" },
+                    record_id: m.record_id,
+                    client_id: m.client_id,
+                    rpc: rpc_name(&m.rpc),
+                    purpose: m.purpose,
+                    trace_id: m.trace_id,
+                },
+            })
+            .collect())
     }
 
     /// The connection (for health probes).
@@ -146,7 +258,7 @@ impl Store {
             risk_level: Set(assessment.risk_level.code().to_owned()),
             level_of_care: Set(assessment.level_of_care.code().to_owned()),
             routing_status: Set(decision.status.code().to_owned()),
-            submission: Set(json(&submission)?),
+            submission: Set(self.seal(&submission)?),
             assessment_id: Set(assessment.id.clone()),
         }
         .insert(&txn)
@@ -201,7 +313,7 @@ impl Store {
         Ok(Intake {
             id: m.id,
             client_id: m.client_id,
-            submission: parse(&m.submission, "submission")?,
+            submission: self.open(&m.submission)?,
             assessment: parse(&a.body, "assessment")?,
             routing: parse(&r.decision, "routing decision")?,
             received_at: time::from_ms(m.received_at_ms),
@@ -373,4 +485,16 @@ impl Store {
         txn.commit().await?;
         Ok(())
     }
+}
+
+/// The RPC names the intake service records (stored as text; mapped back to the static names).
+pub const AUDITED_RPCS: [&str; 4] = [
+    "continuum.intake.v1.IntakeService/SubmitIntake",
+    "continuum.intake.v1.IntakeService/GetIntake",
+    "continuum.intake.v1.IntakeService/ListIntakes",
+    "continuum.intake.v1.IntakeService/RecordReassessment",
+];
+
+fn rpc_name(stored: &str) -> &'static str {
+    AUDITED_RPCS.iter().copied().find(|r| *r == stored).unwrap_or("unknown")
 }

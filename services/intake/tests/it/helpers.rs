@@ -6,13 +6,14 @@ use continuum_proto::common::v1 as common;
 use continuum_proto::intake::v1 as pb;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use continuum_runtime::Shutdown;
-use continuum_testkit::Backing;
-use tonic::transport::Channel;
+use continuum_auth::Role;
+use continuum_testkit::{AuthedChannel, Backing, Bearer};
 
 pub const ORG: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000a1";
 
 pub struct TestApp {
-    pub client: IntakeServiceClient<Channel>,
+    pub client: IntakeServiceClient<AuthedChannel>,
+    pub addr: String,
     pub shutdown: Shutdown,
     pub backing: Backing,
     pub matching_shutdown: Option<Shutdown>,
@@ -38,31 +39,49 @@ pub async fn closed_addr() -> String {
 
 /// Intake with every peer down.
 pub async fn spawn_app() -> TestApp {
+    let backing = Backing::fresh().await;
     let peers = [closed_addr().await, closed_addr().await, closed_addr().await];
-    spawn_with(peers, None, None).await
+    spawn_with(backing, peers, None, None).await
 }
 
 /// Intake with the real matching service (empty directory) and the other peers down.
 pub async fn spawn_with_matching() -> TestApp {
+    let backing = Backing::fresh().await;
     let mb = Backing::fresh().await;
-    let ms = matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), mb.common());
+    // The peer trusts the same service secret as intake.
+    let mut mcommon = mb.common();
+    mcommon.auth = backing.common().auth;
+    let ms = matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), mcommon);
     let mapp = matching::startup::Application::build(ms).await.unwrap();
     let maddr = mapp.local_addr().to_string();
     let msd = Shutdown::new();
     tokio::spawn(mapp.run(msd.clone()));
-    spawn_with([maddr, closed_addr().await, closed_addr().await], Some(msd), Some(mb)).await
+    spawn_with(backing, [maddr, closed_addr().await, closed_addr().await], Some(msd), Some(mb)).await
 }
 
-async fn spawn_with(peers: [String; 3], matching_shutdown: Option<Shutdown>, matching_backing: Option<Backing>) -> TestApp {
-    let backing = Backing::fresh().await;
+async fn spawn_with(backing: Backing, peers: [String; 3], matching_shutdown: Option<Shutdown>, matching_backing: Option<Backing>) -> TestApp {
     let mut settings = intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, backing.common());
     settings.routing_poll_ms = 50;
     let app = intake::startup::Application::build(settings).await.expect("build");
     let addr = app.local_addr();
     let shutdown = Shutdown::new();
     tokio::spawn(app.run(shutdown.clone()));
-    let client = IntakeServiceClient::new(continuum_runtime::peer_channel(&addr.to_string()).unwrap());
-    TestApp { client, shutdown, backing, matching_shutdown, matching_backing }
+    let token = backing.token(ORG, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]);
+    let client = IntakeServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr.to_string()).unwrap(), Bearer::new(&token));
+    TestApp { client, addr: addr.to_string(), shutdown, backing, matching_shutdown, matching_backing }
+}
+
+impl TestApp {
+    /// A client calling as `roles` of `org`.
+    pub fn client_as(&self, org: &str, roles: &[Role]) -> IntakeServiceClient<AuthedChannel> {
+        let token = self.backing.token(org, roles);
+        IntakeServiceClient::with_interceptor(continuum_runtime::peer_channel(&self.addr).unwrap(), Bearer::new(&token))
+    }
+
+    /// A client sending `bearer` as is.
+    pub fn client_with(&self, bearer: Bearer) -> IntakeServiceClient<AuthedChannel> {
+        IntakeServiceClient::with_interceptor(continuum_runtime::peer_channel(&self.addr).unwrap(), bearer)
+    }
 }
 
 /// A complete, valid adult submission with moderate depression.

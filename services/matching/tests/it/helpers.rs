@@ -6,14 +6,14 @@ use continuum_proto::common::v1 as common;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_runtime::Shutdown;
-use continuum_testkit::Backing;
-use tonic::transport::Channel;
+use continuum_auth::Role;
+use continuum_testkit::{Backing, Bearer};
 
 pub const ORG_A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
 pub const ORG_B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
 
 pub struct TestApp {
-    pub client: MatchingServiceClient<Channel>,
+    pub client: MatchingServiceClient<continuum_testkit::AuthedChannel>,
     pub addr: std::net::SocketAddr,
     pub shutdown: Shutdown,
     pub backing: Backing,
@@ -32,7 +32,9 @@ pub async fn spawn_app() -> TestApp {
     let addr = app.local_addr();
     let shutdown = Shutdown::new();
     tokio::spawn(app.run(shutdown.clone()));
-    let client = MatchingServiceClient::new(continuum_runtime::peer_channel(&addr.to_string()).unwrap());
+    // Calls go in as a provider administrator, coordinator and clinician of ORG_A.
+    let token = backing.token(ORG_A, &[Role::ProviderAdmin, Role::Coordinator, Role::Clinician]);
+    let client = MatchingServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr.to_string()).unwrap(), Bearer::new(&token));
     TestApp { client, addr, shutdown, backing }
 }
 
