@@ -5,10 +5,12 @@ Against a running `continuum up --demo` (ports given on the command line), it li
 reflection, checks SERVING health for each, builds a SubmitIntake request from the descriptors that
 reflection returns, submits it, and reads the routing decision back with GetIntake.
 
-Usage: smoke_reflection.py HOST INTAKE_PORT MATCHING_PORT REFERRAL_PORT WAITLIST_PORT
+Usage: CONTINUUM_TOKEN=... smoke_reflection.py HOST INTAKE_PORT MATCHING_PORT REFERRAL_PORT WAITLIST_PORT
+(the token is a development token from `continuum token mint`; health and reflection need none)
 Needs: pip install grpcio grpcio-reflection grpcio-health-checking protobuf
 """
 import json
+import os
 import sys
 import uuid
 
@@ -70,6 +72,9 @@ def pool_for(channel, symbol):
     return pool
 
 
+METADATA = [("authorization", "Bearer " + os.environ["CONTINUUM_TOKEN"])] if os.environ.get("CONTINUUM_TOKEN") else []
+
+
 def unary(channel, pool, method, body):
     service_name, method_name = method.rsplit("/", 1)
     m = pool.FindServiceByName(service_name).FindMethodByName(method_name)
@@ -77,7 +82,7 @@ def unary(channel, pool, method, body):
     resp_cls = GetMessageClass(m.output_type)
     call = channel.unary_unary(f"/{service_name}/{method_name}", request_serializer=lambda x: x.SerializeToString(),
                                response_deserializer=resp_cls.FromString)
-    return json_format.MessageToDict(call(json_format.ParseDict(body, req_cls()), timeout=30))
+    return json_format.MessageToDict(call(json_format.ParseDict(body, req_cls()), timeout=30, metadata=METADATA))
 
 
 def main():

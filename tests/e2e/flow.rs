@@ -12,10 +12,7 @@ use continuum_proto::matching::v1 as mpb;
 use continuum_proto::referral::v1 as rpb;
 use continuum_proto::waitlist::v1 as wpb;
 
-use crate::stack::{Stack, eventually};
-
-const CLINIC: &str = "0190d5a0-0000-7000-8000-0000000000c1";
-const PROVIDER_ORG: &str = "0190d5a0-0000-7000-8000-0000000000c2";
+use crate::stack::{CLINIC, PROVIDER_ORG, Stack, eventually};
 
 async fn add_clinician(stack: &Stack, name: &str, slots: i32) -> mpb::Provider {
     let p = mpb::Provider {

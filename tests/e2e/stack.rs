@@ -11,8 +11,14 @@ use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
-use continuum_testkit::Backing;
+use continuum_auth::Role;
+use continuum_testkit::{AuthedChannel, Backing, Bearer};
 use tonic::transport::Channel;
+
+/// The referring clinic of the flow tests.
+pub const CLINIC: &str = "0190d5a0-0000-7000-8000-0000000000c1";
+/// The organization whose clinicians take referrals.
+pub const PROVIDER_ORG: &str = "0190d5a0-0000-7000-8000-0000000000c2";
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -121,24 +127,30 @@ impl Stack {
         std::fs::read_to_string(self.log_dir.join(format!("{service}.log"))).unwrap_or_default()
     }
 
-    fn channel(&self, service: &str) -> Channel {
-        continuum_runtime::peer_channel(&self.addrs[service]).unwrap()
+    /// A channel to `service` calling as `roles` of `org`.
+    pub fn channel_as(&self, service: &str, org: &str, roles: &[Role]) -> AuthedChannel {
+        let channel = continuum_runtime::peer_channel(&self.addrs[service]).unwrap();
+        tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(&self.backing.token(org, roles)))
     }
 
-    pub fn intake(&self) -> IntakeServiceClient<Channel> {
-        IntakeServiceClient::new(self.channel("intake"))
+    /// Intake, as the clinic's intake clerk, clinician and coordinator.
+    pub fn intake(&self) -> IntakeServiceClient<AuthedChannel> {
+        IntakeServiceClient::new(self.channel_as("intake", CLINIC, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]))
     }
 
-    pub fn matching(&self) -> MatchingServiceClient<Channel> {
-        MatchingServiceClient::new(self.channel("matching"))
+    /// Matching, as the provider organization's administrator.
+    pub fn matching(&self) -> MatchingServiceClient<AuthedChannel> {
+        MatchingServiceClient::new(self.channel_as("matching", PROVIDER_ORG, &[Role::ProviderAdmin]))
     }
 
-    pub fn referral(&self) -> ReferralServiceClient<Channel> {
-        ReferralServiceClient::new(self.channel("referral"))
+    /// Referral, as the clinic's coordinator.
+    pub fn referral(&self) -> ReferralServiceClient<AuthedChannel> {
+        ReferralServiceClient::new(self.channel_as("referral", CLINIC, &[Role::Coordinator]))
     }
 
-    pub fn waitlist(&self) -> WaitlistServiceClient<Channel> {
-        WaitlistServiceClient::new(self.channel("waitlist"))
+    /// Waitlist, as the clinic's coordinator.
+    pub fn waitlist(&self) -> WaitlistServiceClient<AuthedChannel> {
+        WaitlistServiceClient::new(self.channel_as("waitlist", CLINIC, &[Role::Coordinator]))
     }
 }
 

@@ -46,6 +46,12 @@ pub enum Command {
         #[command(flatten)]
         common: CommonSettings,
     },
+    /// Development tokens.
+    Token {
+        /// What to do with tokens.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Benchmark the exact batch assigner on an instance file (format of shared/bench/assign).
     AssignBench {
         /// Instance file.
@@ -53,6 +59,30 @@ pub enum Command {
         /// Repetitions (the median is reported).
         #[arg(long, default_value_t = 3)]
         reps: usize,
+    },
+}
+
+/// `continuum token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a development user token, signed with CONTINUUM_AUTH_DEV_SECRET or the data directory's
+    /// development secret (the one `continuum up` uses).
+    Mint {
+        /// Organization (UUID).
+        #[arg(long)]
+        org: String,
+        /// Roles (intake_clerk, clinician, coordinator, provider_admin, ops).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// User id.
+        #[arg(long, default_value = "dev-user")]
+        user: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+        /// Storage settings (the data directory holds the development secret).
+        #[command(flatten)]
+        common: CommonSettings,
     },
 }
 
@@ -94,6 +124,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 println!("migrated {s:?} on {}", db.engine());
             }
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Mint { org, roles, user, ttl_secs, mut common } } => {
+            crate::dev_auth::ensure_dev_secret(&mut common)?;
+            let mut parsed = Vec::new();
+            for r in &roles {
+                match continuum_auth::Role::from_code(r) {
+                    Some(continuum_auth::Role::Service) | None => anyhow::bail!("unknown role {r}: use intake_clerk, clinician, coordinator, provider_admin or ops"),
+                    Some(role) => parsed.push(role),
+                }
+            }
+            let minter = continuum_auth::Minter::from_settings(&common.auth)?;
+            println!("{}", minter.dev_user_token(&user, &org, &parsed, std::time::Duration::from_secs(ttl_secs))?);
             Ok(())
         }
         Command::AssignBench { file, reps } => {

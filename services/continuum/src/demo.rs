@@ -172,16 +172,28 @@ pub fn directory() -> Vec<pb::Provider> {
 }
 
 /// Seeds the demo directory through matching at `addr` when it is empty; returns how many were created.
-pub async fn seed_if_empty(addr: &str) -> anyhow::Result<usize> {
-    let mut client = MatchingServiceClient::new(continuum_runtime::peer_channel(addr)?);
-    let existing = client.list_providers(pb::ListProvidersRequest { page_size: 1, ..Default::default() }).await?.into_inner();
+pub async fn seed_if_empty(addr: &str, minter: &continuum_auth::Minter) -> anyhow::Result<usize> {
+    use continuum_auth::Role;
+    let channel = continuum_runtime::peer_channel(addr)?;
+    let ttl = std::time::Duration::from_secs(300);
+    let bearer = |org: &str| -> anyhow::Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+        Ok(format!("Bearer {}", minter.dev_user_token("demo-seed", org, &[Role::ProviderAdmin], ttl)?).parse()?)
+    };
+    let mut client = MatchingServiceClient::new(channel);
+    let mut list = tonic::Request::new(pb::ListProvidersRequest { page_size: 1, ..Default::default() });
+    list.metadata_mut().insert("authorization", bearer(HARBOR_ORG)?);
+    let existing = client.list_providers(list).await?.into_inner();
     if !existing.providers.is_empty() {
         return Ok(0);
     }
     let providers = directory();
     let n = providers.len();
     for p in providers {
-        client.upsert_provider(pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 }).await?;
+        // Each organization's administrator writes its own entries.
+        let value = bearer(&p.organization_id)?;
+        let mut req = tonic::Request::new(pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 });
+        req.metadata_mut().insert("authorization", value);
+        client.upsert_provider(req).await?;
     }
     Ok(n)
 }
@@ -190,11 +202,11 @@ pub async fn seed_if_empty(addr: &str) -> anyhow::Result<usize> {
 pub fn how_to_call(intake: &str, matching: &str) -> String {
     format!(
         r#"
-Try it (grpcurl reads the API through server reflection):
+Try it (grpcurl reads the API through server reflection; TOKEN is printed below):
   grpcurl -plaintext {intake} list
   grpcurl -plaintext {intake} grpc.health.v1.Health/Check
-  grpcurl -plaintext -d '{{"page_size": 20}}' {matching} continuum.matching.v1.MatchingService/ListProviders
-  grpcurl -plaintext -d '{{
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"page_size": 20}}' {matching} continuum.matching.v1.MatchingService/ListProviders
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{
       "idempotency_key": "demo-0001",
       "organization_id": "{HARBOR_ORG}",
       "client": {{"given_name": "Avery", "family_name": "Example",
@@ -204,7 +216,7 @@ Try it (grpcurl reads the API through server reflection):
       "screeners": {{"phq9": {{"items": [2,2,1,1,1,1,1,2,0]}}}},
       "consent": {{"share_with_referral_recipient": true}}
     }}' {intake} continuum.intake.v1.IntakeService/SubmitIntake
-  grpcurl -plaintext -d '{{"intake_id": "<id from the answer>"}}' {intake} continuum.intake.v1.IntakeService/GetIntake"#
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{{"intake_id": "<id from the answer>"}}' {intake} continuum.intake.v1.IntakeService/GetIntake"#
     )
 }
 

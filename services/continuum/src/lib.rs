@@ -7,7 +7,9 @@
 //!   binary (used by the end-to-end tests to run each service as a separate process).
 //! - `continuum migrate`: runs every service's migrations against the configured database.
 //! - `continuum assign-bench FILE`: the batch-assigner benchmark on an instance file.
+//! - `continuum token mint`: development tokens (signed with the local development secret).
 
 pub mod cli;
 pub mod demo;
+pub mod dev_auth;
 pub mod up;

@@ -62,7 +62,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         referral: SocketAddr::new(args.host, args.referral_port),
         waitlist: SocketAddr::new(args.host, args.waitlist_port),
     };
-    let common = args.common.clone();
+    let mut common = args.common.clone();
+    crate::dev_auth::ensure_dev_secret(&mut common)?;
 
     let matching = matching::startup::Application::build(matching::config::Settings::new(addrs.matching, common.clone()))
         .await
@@ -101,14 +102,26 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("  matching {}", dial(addrs.matching));
     println!("  referral {}", dial(addrs.referral));
     println!("  waitlist {}", dial(addrs.waitlist));
+    let minter = continuum_auth::Minter::from_settings(&common.auth)?;
     if args.demo {
-        let seeded = crate::demo::seed_if_empty(&dial(addrs.matching)).await.context("seeding the demo directory")?;
+        let seeded = crate::demo::seed_if_empty(&dial(addrs.matching), &minter).await.context("seeding the demo directory")?;
         if seeded > 0 {
             println!("Seeded a demo directory of {seeded} providers in two organizations.");
         } else {
             println!("The directory already has providers; nothing seeded.");
         }
         println!("{}", crate::demo::how_to_call(&dial(addrs.intake), &dial(addrs.matching)));
+    }
+    if common.auth.dev_secret.is_some() {
+        let token = minter.dev_user_token(
+            "demo-coordinator",
+            crate::demo::HARBOR_ORG,
+            &[continuum_auth::Role::Coordinator, continuum_auth::Role::Clinician, continuum_auth::Role::IntakeClerk],
+            std::time::Duration::from_secs(12 * 3600),
+        )?;
+        println!("\nA development token (coordinator, clinician and intake clerk of the demo organization, valid 12 hours):");
+        println!("  export TOKEN={token}");
+        println!("Send it as: grpcurl -H \"authorization: Bearer $TOKEN\" ...   (mint others with `continuum token mint`)");
     }
     println!("Press Ctrl-C to stop.");
 
