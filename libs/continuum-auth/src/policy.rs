@@ -66,3 +66,31 @@ mod tests {
         assert!(!is_public("/continuum.intake.v1.IntakeService/GetIntake"));
     }
 }
+
+#[cfg(test)]
+mod docs {
+    use super::*;
+
+    /// The table in docs/security.md must say exactly what the layer enforces.
+    #[test]
+    fn docs_table_matches_policy() {
+        let doc = include_str!("../../../docs/security.md");
+        let order = [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops, Role::Service];
+        let mut documented = Vec::new();
+        for line in doc.lines().filter(|l| l.starts_with("| `continuum.")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let path = format!("/{}", cells[1].trim_matches('`'));
+            let roles: Vec<Role> = order.iter().zip(&cells[2..8]).filter(|(_, c)| **c == "yes").map(|(r, _)| *r).collect();
+            documented.push((path, roles));
+        }
+        assert_eq!(documented.len(), POLICY.len(), "every RPC has one row");
+        for (path, roles) in &documented {
+            let allowed = allowed(path).unwrap_or_else(|| panic!("{path} is documented but not enforced"));
+            let mut a: Vec<Role> = allowed.to_vec();
+            let mut b = roles.clone();
+            a.sort_by_key(|r| r.code());
+            b.sort_by_key(|r| r.code());
+            assert_eq!(a, b, "{path}");
+        }
+    }
+}
