@@ -3,4 +3,6 @@
 //! names them), driven through the generated gRPC clients exactly as a clinic would.
 
 mod flow;
+mod health;
 mod stack;
+mod telemetry;

@@ -31,6 +31,7 @@ pub struct Stack {
     pub addrs: HashMap<&'static str, String>,
     procs: HashMap<&'static str, Child>,
     log_dir: PathBuf,
+    extra_env: Vec<(String, String)>,
 }
 
 async fn free_port() -> u16 {
@@ -41,6 +42,11 @@ async fn free_port() -> u16 {
 impl Stack {
     /// Starts all four services and waits until each reports SERVING.
     pub async fn start() -> Stack {
+        Self::start_with(Vec::new()).await
+    }
+
+    /// Like [`Stack::start`], with extra environment variables for every process.
+    pub async fn start_with(extra_env: Vec<(String, String)>) -> Stack {
         let backing = Backing::fresh().await;
         let mut addrs = HashMap::new();
         for s in SERVICES {
@@ -48,7 +54,7 @@ impl Stack {
         }
         let log_dir = backing.data_dir().join("logs");
         std::fs::create_dir_all(&log_dir).unwrap();
-        let mut stack = Stack { backing, addrs, procs: HashMap::new(), log_dir };
+        let mut stack = Stack { backing, addrs, procs: HashMap::new(), log_dir, extra_env };
         for s in SERVICES {
             stack.start_service(s).await;
         }
@@ -73,7 +79,7 @@ impl Stack {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log));
-        for (k, v) in self.backing.env() {
+        for (k, v) in self.backing.env().into_iter().chain(self.extra_env.iter().cloned()) {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawning a service process");

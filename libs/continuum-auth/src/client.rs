@@ -1,5 +1,5 @@
 //! Calling a peer service: every outgoing request carries a short-lived service token that names the
-//! organization the work is for and the user who started it. Callers attach [`OnBehalfOf`] to the
+//! organization the work is for and the user who started it, and the W3C trace context of the caller. Callers attach [`OnBehalfOf`] to the
 //! request (see [`on_behalf_of`]); the [`ServiceAuth`] interceptor on the channel mints the token.
 
 use std::time::Duration;
@@ -56,6 +56,8 @@ impl tonic::service::Interceptor for ServiceAuth {
             .map_err(|_| Status::internal("minting a service token failed"))?;
         let value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| Status::internal("service token is not a header value"))?;
         req.metadata_mut().insert("authorization", value);
+        // The callee's span joins the caller's trace (W3C trace context).
+        continuum_telemetry::inject(req.metadata_mut());
         Ok(req)
     }
 }

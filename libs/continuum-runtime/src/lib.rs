@@ -148,17 +148,11 @@ impl CommonSettings {
     }
 }
 
-/// Installs the global `tracing` subscriber: JSON lines by default (`CONTINUUM_LOG_FORMAT=text` for humans),
-/// filtered by `RUST_LOG` (default `info`, with the SQL drivers at `warn`). Safe to call more than once.
-pub fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,h2=warn,tower=warn"));
-    let text = std::env::var("CONTINUUM_LOG_FORMAT").is_ok_and(|v| v == "text");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
-    let result = if text { builder.try_init() } else { builder.json().flatten_event(true).with_current_span(false).try_init() };
-    // A second init (tests, the all-in-one binary) keeps the first subscriber.
-    let _ = result;
+/// Installs logging and tracing for `service` (see `continuum-telemetry`): JSON lines with trace ids by
+/// default (`CONTINUUM_LOG_FORMAT=text` for humans), filtered by `RUST_LOG`, spans exported over OTLP when
+/// the standard `OTEL_*` variables name an endpoint. Call `shutdown` on the result before exiting.
+pub fn init_tracing(service: &str) -> continuum_telemetry::Telemetry {
+    continuum_telemetry::init(service)
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -242,6 +236,7 @@ where
 {
     let (reporter, health_service) = tonic_health::server::health_reporter();
     set_status(&reporter, options.service_name, ServingStatus::Serving).await;
+    set_overall(&reporter, ServingStatus::Serving).await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(continuum_proto::FILE_DESCRIPTOR_SET)
@@ -295,6 +290,7 @@ where
         async move {
             shutdown.cancelled().await;
             set_status(&reporter, name, ServingStatus::NotServing).await;
+            set_overall(&reporter, ServingStatus::NotServing).await;
             drain_started.cancel();
             tracing::info!(service = name, "draining in-flight calls");
         }
@@ -305,6 +301,7 @@ where
         builder = builder.tls_config(tls).context("server TLS")?;
     }
     let server = builder
+        .trace_fn(|req: &http::Request<()>| continuum_telemetry::server_span(req))
         .timeout(options.request_timeout)
         .tcp_keepalive(Some(Duration::from_secs(60)))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -326,8 +323,13 @@ where
     result
 }
 
+/// Sets the service's own status. The overall status ("") follows only start-up and shutdown, never
+/// readiness: liveness probes check "" and must not restart a pod because its database is failing over.
 async fn set_status(reporter: &HealthReporter, name: &str, status: ServingStatus) {
     reporter.set_service_status(name, status).await;
+}
+
+async fn set_overall(reporter: &HealthReporter, status: ServingStatus) {
     reporter.set_service_status("", status).await;
 }
 

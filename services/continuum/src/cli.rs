@@ -90,14 +90,22 @@ pub enum TokenCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => {
-            continuum_runtime::init_tracing();
-            crate::up::up(args).await
+            let telemetry = continuum_runtime::init_tracing("continuum");
+            let result = crate::up::up(args).await;
+            telemetry.shutdown().await;
+            result
         }
         Command::Serve { service } => {
-            continuum_runtime::init_tracing();
+            let name = match service {
+                Service::Intake => "intake",
+                Service::Matching => "matching",
+                Service::Referral => "referral",
+                Service::Waitlist => "waitlist",
+            };
+            let telemetry = continuum_runtime::init_tracing(name);
             let shutdown = Shutdown::new();
             continuum_runtime::cancel_on_signal(shutdown.clone());
-            match service {
+            let result = match service {
                 Service::Intake => intake::startup::Application::build(intake::config::Settings::from_env()?).await?.run(shutdown).await,
                 Service::Matching => {
                     matching::startup::Application::build(matching::config::Settings::from_env()?).await?.run(shutdown).await
@@ -108,10 +116,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Service::Waitlist => {
                     waitlist::startup::Application::build(waitlist::config::Settings::from_env()?).await?.run(shutdown).await
                 }
-            }
+            };
+            telemetry.shutdown().await;
+            result
         }
         Command::Migrate { services, common } => {
-            continuum_runtime::init_tracing();
+            let _telemetry = continuum_runtime::init_tracing("continuum-migrate");
             let all = [Service::Intake, Service::Matching, Service::Referral, Service::Waitlist];
             let chosen: Vec<Service> = if services.is_empty() { all.to_vec() } else { services };
             let db = common.db();

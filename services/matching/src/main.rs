@@ -2,9 +2,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    continuum_runtime::init_tracing();
+    let telemetry = continuum_runtime::init_tracing("matching");
     let settings = matching::config::Settings::from_env()?;
     let shutdown = continuum_runtime::Shutdown::new();
     continuum_runtime::cancel_on_signal(shutdown.clone());
-    matching::startup::Application::build(settings).await?.run(shutdown).await
+    let result = matching::startup::Application::build(settings).await?.run(shutdown).await;
+    telemetry.shutdown().await;
+    result
 }

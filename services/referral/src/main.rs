@@ -2,9 +2,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    continuum_runtime::init_tracing();
+    let telemetry = continuum_runtime::init_tracing("referral");
     let settings = referral::config::Settings::from_env()?;
     let shutdown = continuum_runtime::Shutdown::new();
     continuum_runtime::cancel_on_signal(shutdown.clone());
-    referral::startup::Application::build(settings).await?.run(shutdown).await
+    let result = referral::startup::Application::build(settings).await?.run(shutdown).await;
+    telemetry.shutdown().await;
+    result
 }
