@@ -32,6 +32,8 @@ pub struct Stack {
     procs: HashMap<&'static str, Child>,
     log_dir: PathBuf,
     extra_env: Vec<(String, String)>,
+    /// Where each service serves `/metrics`.
+    pub metrics: HashMap<&'static str, String>,
 }
 
 async fn free_port() -> u16 {
@@ -54,7 +56,7 @@ impl Stack {
         }
         let log_dir = backing.data_dir().join("logs");
         std::fs::create_dir_all(&log_dir).unwrap();
-        let mut stack = Stack { backing, addrs, procs: HashMap::new(), log_dir, extra_env };
+        let mut stack = Stack { backing, addrs, procs: HashMap::new(), log_dir, extra_env, metrics: HashMap::new() };
         for s in SERVICES {
             stack.start_service(s).await;
         }
@@ -64,6 +66,8 @@ impl Stack {
     /// Starts (or restarts) one service process and waits for SERVING.
     pub async fn start_service(&mut self, service: &'static str) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_dir.join(format!("{service}.log"))).unwrap();
+        let metrics_addr = format!("127.0.0.1:{}", free_port().await);
+        self.metrics.insert(service, metrics_addr.clone());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_continuum"));
         cmd.arg("serve")
             .arg(service)
@@ -76,6 +80,7 @@ impl Stack {
             .env("CONTINUUM_ROUTING_MAX_BACKOFF_SECS", "1")
             .env("CONTINUUM_SHUTDOWN_GRACE_SECS", "2")
             .env("RUST_LOG", "info,sqlx=warn")
+            .env("CONTINUUM_METRICS_ADDR", &metrics_addr)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log));
@@ -167,6 +172,16 @@ impl Drop for Stack {
             let _ = child.wait();
         }
     }
+}
+
+/// Fetches a service's Prometheus scrape (plain HTTP/1.0 GET on loopback).
+pub async fn scrape(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else { return String::new() };
+    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await;
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    out
 }
 
 /// Polls `f` every 100 ms until it yields `Some`, for at most `limit`.

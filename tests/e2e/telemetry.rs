@@ -187,9 +187,18 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
         }
     }
     let logs: String = crate::stack::SERVICES.iter().map(|s| stack.log(s)).collect();
+    let mut scraped = String::new();
+    for s in crate::stack::SERVICES {
+        scraped.push_str(&crate::stack::scrape(&stack.metrics[s]).await);
+    }
+    assert!(
+        scraped.contains("grpc_server_requests_total{") && scraped.contains("method=\"SubmitIntake\""),
+        "per-RPC metrics are scraped"
+    );
     assert!(logs.contains("trace_id"), "log lines carry trace ids");
     for s in secrets {
         assert!(!exported.contains(s), "{s} found in an exported span");
         assert!(!logs.contains(s), "{s} found in a log line");
+        assert!(!scraped.contains(s), "{s} found in a metric");
     }
 }

@@ -18,6 +18,7 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.matching.v1.MatchingService/ListProviders", &[IC, CL, CO, PA, SV]),
     ("/continuum.matching.v1.MatchingService/UpdateCapacity", &[PA, SV]),
     ("/continuum.matching.v1.MatchingService/Recommend", &[CL, CO, SV]),
+    ("/continuum.matching.v1.MatchingService/RecommendForClient", &[CL, CO, SV]),
     ("/continuum.matching.v1.MatchingService/AssignBatch", &[CO, SV]),
     ("/continuum.matching.v1.MatchingService/RecordSessionFeedback", &[CL, SV]),
     ("/continuum.referral.v1.ReferralService/CreateReferral", &[CL, CO, SV]),
@@ -34,6 +35,7 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.waitlist.v1.WaitlistService/RecordCheckIn", &[CL, CO, SV]),
     ("/continuum.waitlist.v1.WaitlistService/EstimateWait", &[CL, CO, SV]),
     ("/continuum.waitlist.v1.WaitlistService/RemoveEntry", &[CO, SV]),
+    ("/continuum.waitlist.v1.WaitlistService/GetWaitlistMetrics", &[CO, OP, SV]),
 ];
 
 /// Paths served without credentials: health checking (probes) and reflection (API discovery, no data).

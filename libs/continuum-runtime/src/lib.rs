@@ -152,7 +152,9 @@ impl CommonSettings {
 /// default (`CONTINUUM_LOG_FORMAT=text` for humans), filtered by `RUST_LOG`, spans exported over OTLP when
 /// the standard `OTEL_*` variables name an endpoint. Call `shutdown` on the result before exiting.
 pub fn init_tracing(service: &str) -> continuum_telemetry::Telemetry {
-    continuum_telemetry::init(service)
+    let telemetry = continuum_telemetry::init(service);
+    continuum_telemetry::rpc_metrics::install_from_env();
+    telemetry
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -306,6 +308,7 @@ where
         .tcp_keepalive(Some(Duration::from_secs(60)))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .layer(continuum_telemetry::rpc_metrics::RpcMetricsLayer)
         .layer(auth)
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);

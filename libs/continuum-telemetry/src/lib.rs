@@ -217,3 +217,109 @@ where
         writeln!(writer, "{}", serde_json::Value::Object(map))
     }
 }
+
+/// Prometheus scrape endpoint and per-RPC metrics.
+///
+/// `CONTINUUM_METRICS_ADDR` (default `0.0.0.0:9464`, `off` to disable) serves `/metrics`. Every server
+/// records, per service, method and gRPC status code: `grpc_server_requests_total` and
+/// `grpc_server_request_duration_seconds` (a histogram). Labels are method names and codes only.
+pub mod rpc_metrics {
+    use std::future::Future;
+    use std::net::SocketAddr;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Instant;
+
+    /// Installs the process-wide Prometheus recorder and its HTTP listener from `CONTINUUM_METRICS_ADDR`.
+    /// Returns the address served, or `None` when disabled or already installed.
+    pub fn install_from_env() -> Option<SocketAddr> {
+        let raw = std::env::var("CONTINUUM_METRICS_ADDR").unwrap_or_else(|_| "0.0.0.0:9464".to_owned());
+        if raw.trim() == "off" {
+            return None;
+        }
+        let addr: SocketAddr = match raw.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                tracing::warn!(value = %raw, "CONTINUUM_METRICS_ADDR is not an address; metrics endpoint disabled");
+                return None;
+            }
+        };
+        let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let builder = metrics_exporter_prometheus::PrometheusBuilder::new().with_http_listener(addr);
+        let builder = match builder.set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("grpc_server_request_duration_seconds".into()),
+            &buckets,
+        ) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics buckets");
+                return None;
+            }
+        };
+        match builder.install() {
+            Ok(()) => {
+                tracing::info!(addr = %addr, "metrics endpoint serving /metrics");
+                Some(addr)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics endpoint not started");
+                None
+            }
+        }
+    }
+
+    /// Tower layer recording per-RPC counts and durations.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct RpcMetricsLayer;
+
+    impl<S> tower::Layer<S> for RpcMetricsLayer {
+        type Service = RpcMetrics<S>;
+        fn layer(&self, inner: S) -> Self::Service {
+            RpcMetrics { inner }
+        }
+    }
+
+    /// The service produced by [`RpcMetricsLayer`].
+    #[derive(Clone, Debug)]
+    pub struct RpcMetrics<S> {
+        inner: S,
+    }
+
+    impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for RpcMetrics<S>
+    where
+        S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        ReqBody: Send + 'static,
+    {
+        type Response = http::Response<ResBody>;
+        type Error = S::Error;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            let path = req.uri().path().trim_start_matches('/').to_owned();
+            Box::pin(async move {
+                let started = Instant::now();
+                let result = inner.call(req).await;
+                let (service, method) = path.split_once('/').map_or((path.clone(), String::new()), |(s, m)| (s.to_owned(), m.to_owned()));
+                if !service.starts_with("grpc.") {
+                    // A unary error travels as "trailers-only" (status in the headers); success puts it in
+                    // the trailers, so a missing header here means OK.
+                    let code = match &result {
+                        Ok(resp) => resp.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0").to_owned(),
+                        Err(_) => "13".to_owned(),
+                    };
+                    let labels = [("service", service), ("method", method), ("code", code)];
+                    metrics::counter!("grpc_server_requests_total", &labels).increment(1);
+                    metrics::histogram!("grpc_server_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());
+                }
+                result
+            })
+        }
+    }
+}
