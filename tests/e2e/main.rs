@@ -4,5 +4,6 @@
 
 mod flow;
 mod health;
+mod matrix;
 mod stack;
 mod telemetry;
