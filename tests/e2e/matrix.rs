@@ -163,6 +163,25 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             .list_audit_events(ipb::ListAuditEventsRequest { client_id: fx.client_id.clone(), ..Default::default() })
             .await
             .map(|r| !r.into_inner().events.is_empty()),
+        ("intake", "RecordConsent") => IntakeServiceClient::new(ch)
+            .record_consent(ipb::RecordConsentRequest {
+                intake_id: fx.intake_id.clone(),
+                grants: vec![ipb::ConsentGrant {
+                    recipient_organization_id: PROVIDER_ORG.into(),
+                    categories: vec![ipb::ConsentCategory::IdentityAndContact as i32],
+                }],
+                share_with_referral_recipient: true,
+            })
+            .await
+            .map(|_| true),
+        ("intake", "RevokeConsent") => IntakeServiceClient::new(ch)
+            .revoke_consent(ipb::RevokeConsentRequest {
+                intake_id: fx.intake_id.clone(),
+                recipient_organization_id: OTHER.into(),
+                categories: vec![ipb::ConsentCategory::IdentityAndContact as i32],
+            })
+            .await
+            .map(|_| true),
         ("matching", "UpsertProvider") => MatchingServiceClient::new(ch)
             .upsert_provider(mpb::UpsertProviderRequest { provider: Some(provider("Dr Added", 1)), expected_version: 0 })
             .await

@@ -12,6 +12,8 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.intake.v1.IntakeService/ListIntakes", &[IC, CL, CO]),
     ("/continuum.intake.v1.IntakeService/RecordReassessment", &[CL, CO, SV]),
     ("/continuum.intake.v1.IntakeService/ListAuditEvents", &[OP]),
+    ("/continuum.intake.v1.IntakeService/RecordConsent", &[IC, CL, CO]),
+    ("/continuum.intake.v1.IntakeService/RevokeConsent", &[IC, CL, CO]),
     ("/continuum.matching.v1.MatchingService/UpsertProvider", &[PA]),
     ("/continuum.matching.v1.MatchingService/ImportProviders", &[PA]),
     ("/continuum.matching.v1.MatchingService/GetProvider", &[IC, CL, CO, PA, SV]),

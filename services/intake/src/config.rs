@@ -1,6 +1,7 @@
 //! Settings of the intake service, read once from the environment in `main` and passed down.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -28,6 +29,9 @@ pub struct Settings {
     /// Longest back-off between routing retries, in seconds.
     #[arg(long, env = "CONTINUUM_ROUTING_MAX_BACKOFF_SECS", default_value_t = 60)]
     pub routing_max_backoff_secs: u64,
+    /// A rules file replacing the embedded default rules (JSON, see `rules/intake-rules.json`).
+    #[arg(long, env = "CONTINUUM_INTAKE_RULES_FILE")]
+    pub rules_file: Option<PathBuf>,
     /// Settings shared by every service.
     #[command(flatten)]
     pub common: CommonSettings,
@@ -49,6 +53,7 @@ impl Settings {
             waitlist_addr,
             routing_poll_ms: 1000,
             routing_max_backoff_secs: 60,
+            rules_file: None,
             common,
         }
     }

@@ -2,6 +2,7 @@
 //! each named by its proto path), converts to domain types, calls the domain, store and router, and
 //! converts back. Personal health information is never logged here: only ids and codes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
@@ -9,11 +10,15 @@ use continuum_cache::SharedCache;
 use continuum_errors::Violations;
 use continuum_proto::intake::v1 as pb;
 use continuum_proto::intake::v1::intake_service_server::IntakeService;
-use continuum_vocab::{CareFormat, LevelOfCare, Modality, PaymentOption, RelationalStyle, RiskLevel, time};
+use continuum_vocab::{CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle, RiskLevel, time};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{self, ClientDetails, Consent, CssrsAnswers, Intake, NewIntake, Preferences, RoutingDecision, RoutingStatus, Screeners};
+use crate::domain::{
+    self, Approach, Availability, ClientDetails, Concern, Consent, ConsentCategory, ConsentGrant, CssrsAnswers, Dysregulation, Frequency, Impairment, Intake,
+    NewIntake, OverrideRequest, Preferences, RoutingDecision, RoutingStatus, Rules, Screeners, Setting, StageOfChange, Stressor, SubstanceUse,
+    Support, TreatmentEpisode, TreatmentOutcome, WindowRating,
+};
 use crate::error::{Error, Result};
 use crate::routing::{LEASE, Router};
 use crate::store::{AuditRecord, Inserted, IntakeFilter, Store};
@@ -24,14 +29,18 @@ const RPC_SUBMIT: &str = "continuum.intake.v1.IntakeService/SubmitIntake";
 const RPC_GET: &str = "continuum.intake.v1.IntakeService/GetIntake";
 const RPC_LIST: &str = "continuum.intake.v1.IntakeService/ListIntakes";
 const RPC_REASSESS: &str = "continuum.intake.v1.IntakeService/RecordReassessment";
+const RPC_RECORD_CONSENT: &str = "continuum.intake.v1.IntakeService/RecordConsent";
+const RPC_REVOKE_CONSENT: &str = "continuum.intake.v1.IntakeService/RevokeConsent";
 
 /// The purpose of use recorded with each audit row: the caller's `x-continuum-purpose` header when it is
 /// a plain code, otherwise the default for the caller's role.
 fn purpose_of<T>(req: &Request<T>, caller: &Caller) -> String {
-    if let Some(p) = req.metadata().get("x-continuum-purpose").and_then(|v| v.to_str().ok()) {
-        if !p.is_empty() && p.len() <= 64 && p.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-            return p.to_owned();
-        }
+    if let Some(p) = req.metadata().get("x-continuum-purpose").and_then(|v| v.to_str().ok())
+        && !p.is_empty()
+        && p.len() <= 64
+        && p.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    {
+        return p.to_owned();
     }
     if caller.has(Role::Clinician) {
         "treatment".to_owned()
@@ -88,13 +97,207 @@ pub struct IntakeApi {
     store: Store,
     router: Router,
     cache: SharedCache,
+    rules: Arc<Rules>,
 }
 
 impl IntakeApi {
-    /// An adapter over the store, router and cache.
-    pub fn new(store: Store, router: Router, cache: SharedCache) -> Self {
-        Self { store, router, cache }
+    /// An adapter over the store, router and cache, assessing with `rules`.
+    pub fn new(store: Store, router: Router, cache: SharedCache, rules: Arc<Rules>) -> Self {
+        Self { store, router, cache, rules }
     }
+}
+
+/// Reads an optional intake-vocabulary enum (0 = absent); unknown numbers are violations.
+macro_rules! optional_code {
+    ($ty:ty, $v:expr, $field:expr, $value:expr) => {{
+        let value: i32 = $value;
+        if value == 0 {
+            None
+        } else {
+            let r = <$ty>::from_number(value);
+            if r.is_none() {
+                $v.add($field, "is not a known value");
+            }
+            r
+        }
+    }};
+}
+
+/// Reads a repeated intake-vocabulary enum, naming each bad entry; duplicates are dropped.
+macro_rules! code_list {
+    ($ty:ty, $v:expr, $field:expr, $values:expr) => {{
+        let mut out: Vec<$ty> = Vec::new();
+        for (i, value) in $values.iter().enumerate() {
+            match <$ty>::from_number(*value) {
+                Some(x) => {
+                    if !out.contains(&x) {
+                        out.push(x)
+                    }
+                }
+                None => $v.add(format!("{}[{i}]", $field), "is not a known value"),
+            }
+        }
+        out
+    }};
+}
+
+fn optional_date(v: &mut Violations, field: &str, d: Option<&continuum_proto::common::v1::Date>) -> Option<NaiveDate> {
+    d.and_then(|d| date(v, field, Some(d)))
+}
+
+fn date_to_proto(d: NaiveDate) -> continuum_proto::common::v1::Date {
+    use chrono::Datelike;
+    continuum_proto::common::v1::Date {
+        year: d.year(),
+        month: i32::try_from(d.month()).unwrap_or(0),
+        day: i32::try_from(d.day()).unwrap_or(0),
+    }
+}
+
+/// Short lowercase codes (identity, faith, cultural preferences): at most 20, each 1..64 of [a-z0-9:_-].
+fn code_strings(v: &mut Violations, field: &str, values: &[String]) -> Vec<String> {
+    if values.len() > 20 {
+        v.add(field, "at most 20 codes");
+    }
+    let mut out = Vec::new();
+    for (i, c) in values.iter().enumerate() {
+        let ok = (1..=64).contains(&c.len()) && c.chars().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || ":_-".contains(x));
+        if ok {
+            if !out.contains(c) {
+                out.push(c.clone());
+            }
+        } else {
+            v.add(format!("{field}[{i}]"), "must be a lowercase code (a-z, 0-9, ':', '_', '-'; up to 64)");
+        }
+    }
+    out
+}
+
+fn dysregulation_from_proto(v: &mut Violations, prefix: &str, d: Option<&pb::DysregulationSigns>) -> Option<Dysregulation> {
+    let d = d?;
+    Some(Dysregulation {
+        overwhelm: optional_code!(Frequency, v, format!("{prefix}.overwhelm"), d.overwhelm),
+        shutdown: optional_code!(Frequency, v, format!("{prefix}.shutdown"), d.shutdown),
+        dissociation: optional_code!(Frequency, v, format!("{prefix}.dissociation"), d.dissociation),
+        recent_self_harm: d.recent_self_harm,
+        clinician_window: optional_code!(WindowRating, v, format!("{prefix}.clinician_window_rating"), d.clinician_window_rating),
+    })
+}
+
+fn dysregulation_to_proto(d: &Dysregulation) -> pb::DysregulationSigns {
+    pb::DysregulationSigns {
+        overwhelm: d.overwhelm.map_or(0, Frequency::number),
+        shutdown: d.shutdown.map_or(0, Frequency::number),
+        dissociation: d.dissociation.map_or(0, Frequency::number),
+        recent_self_harm: d.recent_self_harm,
+        clinician_window_rating: d.clinician_window.map_or(0, WindowRating::number),
+    }
+}
+
+fn override_from_proto(v: &mut Violations, prefix: &str, o: Option<&pb::AssessmentOverride>) -> Option<OverrideRequest> {
+    let o = o?;
+    let level = LevelOfCare::optional(v, &format!("{prefix}.level_of_care"), o.level_of_care);
+    let phase = CarePhase::optional(v, &format!("{prefix}.phase"), o.phase);
+    if o.level_of_care == 0 && o.phase == 0 {
+        v.add(format!("{prefix}.level_of_care"), "an override needs a level of care or a phase");
+    }
+    v.require_str(&format!("{prefix}.reason"), &o.reason, 2000);
+    v.require_str(&format!("{prefix}.clinician_id"), &o.clinician_id, 128);
+    Some(OverrideRequest { level_of_care: level, phase, reason: o.reason.trim().to_owned(), clinician_id: o.clinician_id.trim().to_owned() })
+}
+
+fn override_to_proto(o: &OverrideRequest) -> pb::AssessmentOverride {
+    pb::AssessmentOverride {
+        level_of_care: o.level_of_care.map_or(0, LevelOfCare::to_proto),
+        phase: o.phase.map_or(0, CarePhase::to_proto),
+        reason: o.reason.clone(),
+        clinician_id: o.clinician_id.clone(),
+    }
+}
+
+fn history_from_proto(v: &mut Violations, episodes: &[pb::TreatmentEpisode]) -> Vec<TreatmentEpisode> {
+    if episodes.len() > 50 {
+        v.add("treatment_history", "at most 50 episodes");
+    }
+    let mut out = Vec::new();
+    for (i, e) in episodes.iter().enumerate() {
+        let f = format!("treatment_history[{i}]");
+        let modality = Modality::optional(v, &format!("{f}.modality"), e.modality);
+        let level = LevelOfCare::optional(v, &format!("{f}.level_of_care"), e.level_of_care);
+        if e.modality == 0 && e.level_of_care == 0 {
+            v.add(format!("{f}.modality"), "an episode needs a modality or a program level of care");
+        }
+        let started = date(v, &format!("{f}.started"), e.started.as_ref());
+        let ended = optional_date(v, &format!("{f}.ended"), e.ended.as_ref());
+        if let (Some(s), Some(x)) = (started, ended)
+            && x < s
+        {
+            v.add(format!("{f}.ended"), "must not be before started");
+        }
+        let outcome = match TreatmentOutcome::from_number(e.outcome) {
+            Some(o) => Some(o),
+            None => {
+                v.add(format!("{f}.outcome"), if e.outcome == 0 { "is required" } else { "is not a known value" });
+                None
+            }
+        };
+        if let (Some(started), Some(outcome)) = (started, outcome) {
+            out.push(TreatmentEpisode { modality, level_of_care: level, started, ended, outcome });
+        }
+    }
+    out
+}
+
+fn grant_to_proto(g: &ConsentGrant) -> pb::ConsentGrant {
+    pb::ConsentGrant {
+        recipient_organization_id: g.recipient_organization_id.clone().unwrap_or_default(),
+        categories: g.categories.iter().map(|c| c.number()).collect(),
+    }
+}
+
+/// The proto form of a consent with its history.
+pub fn consent_to_proto(c: &Consent) -> pb::ConsentRecord {
+    pb::ConsentRecord {
+        share_with_referral_recipient: c.share_with_referral_recipient,
+        grants: c.grants.iter().map(grant_to_proto).collect(),
+        history: c
+            .history
+            .iter()
+            .map(|h| pb::ConsentChange {
+                changed_at: Some(time::to_proto(h.changed_at)),
+                action: h.action.clone(),
+                recipient_organization_id: h.recipient_organization_id.clone().unwrap_or_default(),
+                categories: h.categories.iter().map(|c| c.number()).collect(),
+                user_id: h.user_id.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn grants_from_proto(v: &mut Violations, grants: &[pb::ConsentGrant]) -> Vec<ConsentGrant> {
+    if grants.len() > 50 {
+        v.add("consent_grants", "at most 50 grants");
+    }
+    let mut out = Vec::new();
+    for (i, g) in grants.iter().enumerate() {
+        let f = format!("consent_grants[{i}]");
+        let recipient = v.optional_uuid(&format!("{f}.recipient_organization_id"), &g.recipient_organization_id);
+        let categories = code_list!(ConsentCategory, v, format!("{f}.categories"), g.categories);
+        if g.categories.is_empty() {
+            v.add(format!("{f}.categories"), "at least one category is required");
+        }
+        if categories.contains(&ConsentCategory::SubstanceUse) {
+            // 42 CFR Part 2: substance-use information goes only under a consent of its own, naming whom.
+            if categories.len() > 1 {
+                v.add(format!("{f}.categories"), "substance-use information needs a grant of its own (SUBSTANCE_USE only)");
+            }
+            if g.recipient_organization_id.is_empty() {
+                v.add(format!("{f}.recipient_organization_id"), "a substance-use grant must name its recipient organization");
+            }
+        }
+        out.push(ConsentGrant { recipient_organization_id: recipient, categories });
+    }
+    out
 }
 
 fn date(v: &mut Violations, field: &str, d: Option<&continuum_proto::common::v1::Date>) -> Option<NaiveDate> {
@@ -149,6 +352,15 @@ pub fn screeners_from_proto(v: &mut Violations, prefix: &str, s: Option<&pb::Scr
             intent_with_plan: c.intent_with_plan,
             suicidal_behaviour: c.suicidal_behaviour,
             behaviour_past_three_months: c.behaviour_past_three_months,
+        }),
+        pcl5: s.pcl5.as_ref().and_then(|p| items(v, &format!("{prefix}.pcl5.items"), &p.items, 20, 4)),
+        readiness_ruler: s.readiness_ruler.as_ref().and_then(|r| {
+            if (0..=10).contains(&r.rating) {
+                u8::try_from(r.rating).ok()
+            } else {
+                v.add(format!("{prefix}.readiness_ruler.rating"), "must be between 0 and 10");
+                None
+            }
         }),
     }
 }
@@ -212,15 +424,42 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
     };
     let screeners = screeners_from_proto(&mut v, "screeners", r.screeners.as_ref());
     if screeners.is_empty() && !r.clinician_reports_imminent_risk {
-        v.add("screeners", "at least one screener (PHQ-9, GAD-7 or C-SSRS) is required");
+        v.add("screeners", "at least one screener (PHQ-9, GAD-7, C-SSRS, PCL-5 or readiness ruler) is required");
     }
     let prefs = r.preferences.unwrap_or_default();
+    if prefs.additional_languages.len() > 10 {
+        v.add("preferences.additional_languages", "at most 10 languages");
+    }
+    for (i, l) in prefs.additional_languages.iter().enumerate() {
+        continuum_vocab::check_language(&mut v, &format!("preferences.additional_languages[{i}]"), l);
+    }
     let preferences = Preferences {
         modalities_avoided: Modality::list(&mut v, "preferences.modalities_avoided", &prefs.modalities_avoided),
         formats: CareFormat::list(&mut v, "preferences.formats", &prefs.formats),
         relational_style: RelationalStyle::from_proto(&mut v, "preferences.relational_style", prefs.relational_style.as_ref()),
+        modalities_wanted: Modality::list(&mut v, "preferences.modalities_wanted", &prefs.modalities_wanted),
+        approach: optional_code!(Approach, v, "preferences.approach", prefs.approach),
+        setting: optional_code!(Setting, v, "preferences.setting", prefs.setting),
+        identity_preferences: code_strings(&mut v, "preferences.identity_preferences", &prefs.identity_preferences),
+        faith_preferences: code_strings(&mut v, "preferences.faith_preferences", &prefs.faith_preferences),
+        cultural_preferences: code_strings(&mut v, "preferences.cultural_preferences", &prefs.cultural_preferences),
+        additional_languages: prefs.additional_languages.clone(),
+        availability: code_list!(Availability, v, "preferences.availability", prefs.availability),
     };
-    let consent = Consent { share_with_referral_recipient: r.consent.is_some_and(|c| c.share_with_referral_recipient) };
+    let consent = Consent {
+        share_with_referral_recipient: r.consent.is_some_and(|c| c.share_with_referral_recipient),
+        grants: grants_from_proto(&mut v, &r.consent_grants),
+        history: Vec::new(),
+    };
+    let presenting_concerns = code_list!(Concern, v, "presenting_concerns", r.presenting_concerns);
+    let dysregulation = dysregulation_from_proto(&mut v, "dysregulation", r.dysregulation.as_ref());
+    let functional_impairment = optional_code!(Impairment, v, "functional_impairment", r.functional_impairment);
+    let substance_use = optional_code!(SubstanceUse, v, "substance_use", r.substance_use);
+    let stressors = code_list!(Stressor, v, "stressors", r.stressors);
+    let supports = code_list!(Support, v, "supports", r.supports);
+    let treatment_history = history_from_proto(&mut v, &r.treatment_history);
+    let stage_of_change = optional_code!(StageOfChange, v, "stage_of_change", r.stage_of_change);
+    let clinician_override = override_from_proto(&mut v, "clinician_override", r.clinician_override.as_ref());
     let (Some(organization_id), Some(client)) = (org, client) else {
         return Err(Error::InvalidArgument(v));
     };
@@ -235,6 +474,15 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
         preferences,
         consent,
         clinician_reports_imminent_risk: r.clinician_reports_imminent_risk,
+        presenting_concerns,
+        dysregulation,
+        functional_impairment,
+        substance_use,
+        stressors,
+        supports,
+        treatment_history,
+        stage_of_change,
+        clinician_override,
     })
 }
 
@@ -251,12 +499,41 @@ fn screeners_to_proto(s: &Screeners) -> pb::Screeners {
             suicidal_behaviour: c.suicidal_behaviour,
             behaviour_past_three_months: c.behaviour_past_three_months,
         }),
+        pcl5: s.pcl5.as_ref().map(|i| pb::Pcl5 { items: i.iter().map(|x| i32::from(*x)).collect() }),
+        readiness_ruler: s.readiness_ruler.map(|r| pb::ReadinessRuler { rating: i32::from(r) }),
     }
 }
 
-/// The proto form of an assessment.
-pub fn assessment_to_proto(a: &domain::Assessment) -> pb::Assessment {
+fn instrument_to_proto(i: domain::Instrument) -> pb::Instrument {
+    match i {
+        domain::Instrument::Phq9 => pb::Instrument::Phq9,
+        domain::Instrument::Gad7 => pb::Instrument::Gad7,
+        domain::Instrument::Cssrs => pb::Instrument::Cssrs,
+        domain::Instrument::Pcl5 => pb::Instrument::Pcl5,
+        domain::Instrument::ReadinessRuler => pb::Instrument::ReadinessRuler,
+    }
+}
+
+/// The proto form of an assessment; `override_reason` is the recorded reason of its clinician override
+/// (kept in the encrypted submission, given only to the owner's reads).
+pub fn assessment_to_proto(a: &domain::Assessment, override_reason: Option<&str>) -> pb::Assessment {
     pb::Assessment {
+        trauma_focused_indicated: a.trauma_focused_indicated,
+        stage_of_change: a.stage_of_change.map_or(0, StageOfChange::number),
+        engagement: a.engagement.map_or(0, domain::Engagement::number),
+        modalities_to_avoid: a.modalities_to_avoid.iter().map(|m| m.to_proto()).collect(),
+        program_cycling: a.program_cycling,
+        supports_to_add: a.supports_to_add.clone(),
+        family_involvement: a.family_involvement,
+        care_emphases: a.care_emphases.clone(),
+        clinician_override: a.clinician_override.as_ref().map(|o| pb::AppliedOverride {
+            assessed_level_of_care: o.assessed_level_of_care.to_proto(),
+            level_of_care: o.level_of_care.map_or(0, LevelOfCare::to_proto),
+            assessed_phase: o.assessed_phase.map_or(0, CarePhase::to_proto),
+            phase: o.phase.map_or(0, CarePhase::to_proto),
+            reason: override_reason.unwrap_or_default().to_owned(),
+            clinician_id: o.clinician_id.clone(),
+        }),
         id: a.id.clone(),
         risk_level: a.risk_level.to_proto(),
         level_of_care: a.level_of_care.to_proto(),
@@ -267,15 +544,12 @@ pub fn assessment_to_proto(a: &domain::Assessment) -> pb::Assessment {
             .scores
             .iter()
             .map(|s| pb::ScreenerScore {
-                instrument: match s.instrument {
-                    domain::Instrument::Phq9 => pb::Instrument::Phq9,
-                    domain::Instrument::Gad7 => pb::Instrument::Gad7,
-                    domain::Instrument::Cssrs => pb::Instrument::Cssrs,
-                } as i32,
+                instrument: instrument_to_proto(s.instrument) as i32,
                 total: s.total,
                 band: s.band.clone(),
                 positive: s.positive,
                 flags: s.flags.clone(),
+                subscales: s.subscales.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             })
             .collect(),
         fired_rules: a
@@ -316,6 +590,69 @@ pub fn routing_to_proto(d: &RoutingDecision) -> pb::RoutingDecision {
     }
 }
 
+/// Limits an intake read by a peer service acting for another organization (a referral recipient) to
+/// what the client consented to share with that organization: identity and contact, screening and
+/// assessment, presenting concerns, treatment history, social context; substance-use information only
+/// under its own grant (and every rule and support that would reveal it is removed without it). Free-text
+/// override reasons and other organizations' grants never leave the owner. `None` when the client did not
+/// consent to share anything with that organization.
+pub fn limit_to_consent(mut p: pb::Intake, categories: &[ConsentCategory], substance_supports: &[String]) -> Option<pb::Intake> {
+    use ConsentCategory as C;
+    if categories.is_empty() {
+        return None;
+    }
+    let has = |c: C| categories.contains(&c);
+    if !has(C::IdentityAndContact) {
+        p.client = None;
+        p.external_client_id.clear();
+        p.submitting_clinician_id.clear();
+    }
+    if !has(C::ScreeningAndAssessment) {
+        p.screeners = None;
+        p.assessment = None;
+        p.dysregulation = None;
+        p.functional_impairment = 0;
+    }
+    if !has(C::PresentingConcerns) {
+        p.presenting_concerns_text.clear();
+        p.presenting_concerns.clear();
+    }
+    if !has(C::TreatmentHistory) {
+        p.treatment_history.clear();
+    }
+    if !has(C::SocialContext) {
+        p.stressors.clear();
+        p.supports.clear();
+        p.preferences = None;
+    }
+    if !has(C::SubstanceUse) {
+        p.substance_use = 0;
+        p.presenting_concerns.retain(|c| *c != pb::PresentingConcern::SubstanceUse as i32);
+        if let Some(a) = p.assessment.as_mut() {
+            a.fired_rules.retain(|r| !r.rule_id.contains("substance_use"));
+            a.supports_to_add.retain(|s| !substance_supports.contains(s));
+        }
+    }
+    if let Some(o) = p.assessment.as_mut().and_then(|a| a.clinician_override.as_mut()) {
+        o.reason.clear();
+    }
+    p.clinician_override = None;
+    p.consent_grants.clear();
+    Some(p)
+}
+
+/// The recorded reason of the override applied to an intake's latest assessment: the reassessment's own
+/// when it came with one, else the submission's.
+fn override_reason(i: &Intake) -> Option<&str> {
+    i.assessment.clinician_override.as_ref()?;
+    i.latest_override_reason.as_deref().or(i.submission.clinician_override.as_ref().map(|o| o.reason.as_str()))
+}
+
+/// `intake` as it stood with `assessment` as its latest (for the override reason of a previous one).
+fn intake_with(intake: &Intake, assessment: &domain::Assessment) -> Intake {
+    Intake { assessment: assessment.clone(), ..intake.clone() }
+}
+
 /// The proto form of an intake.
 pub fn intake_to_proto(i: &Intake) -> pb::Intake {
     let s = &i.submission;
@@ -329,11 +666,7 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
         client: Some(pb::ClientDetails {
             given_name: c.given_name.clone(),
             family_name: c.family_name.clone(),
-            date_of_birth: Some(continuum_proto::common::v1::Date {
-                year: chrono::Datelike::year(&c.date_of_birth),
-                month: i32::try_from(chrono::Datelike::month(&c.date_of_birth)).unwrap_or(0),
-                day: i32::try_from(chrono::Datelike::day(&c.date_of_birth)).unwrap_or(0),
-            }),
+            date_of_birth: Some(date_to_proto(c.date_of_birth)),
             email: c.email.clone(),
             phone: c.phone.clone(),
             pronouns: c.pronouns.clone(),
@@ -347,11 +680,39 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
             modalities_avoided: s.preferences.modalities_avoided.iter().map(|m| m.to_proto()).collect(),
             formats: s.preferences.formats.iter().map(|f| f.to_proto()).collect(),
             relational_style: Some(s.preferences.relational_style.to_proto()),
+            modalities_wanted: s.preferences.modalities_wanted.iter().map(|m| m.to_proto()).collect(),
+            approach: s.preferences.approach.map_or(0, Approach::number),
+            setting: s.preferences.setting.map_or(0, Setting::number),
+            identity_preferences: s.preferences.identity_preferences.clone(),
+            faith_preferences: s.preferences.faith_preferences.clone(),
+            cultural_preferences: s.preferences.cultural_preferences.clone(),
+            additional_languages: s.preferences.additional_languages.clone(),
+            availability: s.preferences.availability.iter().map(|a| a.number()).collect(),
         }),
         consent: Some(pb::Consent { share_with_referral_recipient: s.consent.share_with_referral_recipient }),
-        assessment: Some(assessment_to_proto(&i.assessment)),
+        assessment: Some(assessment_to_proto(&i.assessment, override_reason(i))),
         routing: Some(routing_to_proto(&i.routing)),
         received_at: Some(time::to_proto(i.received_at)),
+        presenting_concerns: s.presenting_concerns.iter().map(|c| c.number()).collect(),
+        dysregulation: s.dysregulation.as_ref().map(dysregulation_to_proto),
+        functional_impairment: s.functional_impairment.map_or(0, Impairment::number),
+        substance_use: s.substance_use.map_or(0, SubstanceUse::number),
+        stressors: s.stressors.iter().map(|x| x.number()).collect(),
+        supports: s.supports.iter().map(|x| x.number()).collect(),
+        treatment_history: s
+            .treatment_history
+            .iter()
+            .map(|e| pb::TreatmentEpisode {
+                modality: e.modality.map_or(0, Modality::to_proto),
+                level_of_care: e.level_of_care.map_or(0, LevelOfCare::to_proto),
+                started: Some(date_to_proto(e.started)),
+                ended: e.ended.map(date_to_proto),
+                outcome: e.outcome.number(),
+            })
+            .collect(),
+        stage_of_change: s.stage_of_change.map_or(0, StageOfChange::number),
+        consent_grants: s.consent.grants.iter().map(grant_to_proto).collect(),
+        clinician_override: s.clinician_override.as_ref().map(override_to_proto),
     }
 }
 
@@ -379,17 +740,17 @@ impl IntakeApi {
         let cache_key = format!("idempotency:{}:{}", submission.organization_id, submission.idempotency_key);
         // Fast path for client retries; the unique index in the database stays the authority.
         // A stale hint (for example a key whose intake is gone) falls through to the database.
-        if let Ok(Some(hit)) = self.cache.get(&cache_key).await {
-            if let Some((id, fp)) = hit.split_once('/') {
-                match self.replay(ctx, id, fp, &fingerprint).await {
-                    Err(Error::NotFound { .. }) => {}
-                    other => return other,
-                }
+        if let Ok(Some(hit)) = self.cache.get(&cache_key).await
+            && let Some((id, fp)) = hit.split_once('/')
+        {
+            match self.replay(ctx, id, fp, &fingerprint).await {
+                Err(Error::NotFound { .. }) => {}
+                other => return other,
             }
         }
         let now = Utc::now();
         let id = uuid::Uuid::now_v7().to_string();
-        let assessment = domain::assess(uuid::Uuid::now_v7().to_string(), &submission, now);
+        let assessment = domain::assess(uuid::Uuid::now_v7().to_string(), &submission, &self.rules, now, None);
         let mut pending = RoutingDecision::pending("routing in progress");
         if assessment.risk_level.is_crisis() {
             pending.crisis_resources = domain::crisis_resources(&submission.client.jurisdiction);
@@ -439,8 +800,19 @@ impl IntakeService for IntakeApi {
         let id = v.finish(id)?.unwrap_or_default();
         let intake = self.store.get_intake(&id).await?;
         ctx.check_owner(&intake)?;
+        let full = intake_to_proto(&intake);
+        let shared = if ctx.caller.is_service() && ctx.caller.organization_id != intake.submission.organization_id {
+            // A peer acting for another organization: only what the client consented to share with it
+            // (revoking consent stops this at once).
+            let categories = intake.submission.consent.categories_for(&ctx.caller.organization_id);
+            let substance_supports: Vec<String> =
+                self.rules.supports.iter().filter(|r| r.when_substance_use_at.is_some()).flat_map(|r| r.add.iter().cloned()).collect();
+            limit_to_consent(full, &categories, &substance_supports).ok_or_else(|| Error::not_found("intake", id.clone()))?
+        } else {
+            full
+        };
         self.store.audit(vec![ctx.row("read", "intake", &intake, RPC_GET)]).await?;
-        Ok(Response::new(pb::GetIntakeResponse { intake: Some(intake_to_proto(&intake)) }))
+        Ok(Response::new(pb::GetIntakeResponse { intake: Some(shared) }))
     }
 
     async fn list_intakes(&self, req: Request<pb::ListIntakesRequest>) -> Result<Response<pb::ListIntakesResponse>, Status> {
@@ -524,26 +896,108 @@ impl IntakeService for IntakeApi {
         if screeners.is_empty() && !req.clinician_reports_imminent_risk {
             v.add("screeners", "at least one screener is required");
         }
+        let dysregulation = dysregulation_from_proto(&mut v, "dysregulation", req.dysregulation.as_ref());
+        let clinician_override = override_from_proto(&mut v, "clinician_override", req.clinician_override.as_ref());
         let id = v.finish(id)?.unwrap_or_default();
-        let mut intake = self.store.get_intake(&id).await.map_err(Error::from)?;
+        let mut intake = self.store.get_intake(&id).await?;
         ctx.check_owner(&intake)?;
-        let assessment = domain::assessment::assess_screeners(
-            uuid::Uuid::now_v7().to_string(),
-            &screeners,
-            intake.submission.client.date_of_birth,
-            req.clinician_reports_imminent_risk,
-            Utc::now(),
-        );
-        self.store.insert_reassessment(&intake, &assessment).await?;
+        // The re-screen replaces the screeners and, when given, the dysregulation signs; everything else
+        // (history, stressors, preferences) is the intake's. The intake's override is not carried over: a
+        // reassessment stands on the rules unless the clinician overrides again with this request.
+        let mut rescreen = intake.submission.clone();
+        rescreen.screeners = screeners;
+        rescreen.clinician_reports_imminent_risk = req.clinician_reports_imminent_risk;
+        let reason = clinician_override.as_ref().map(|o| o.reason.clone());
+        rescreen.clinician_override = clinician_override;
+        if dysregulation.is_some() {
+            rescreen.dysregulation = dysregulation;
+        }
+        let assessment = domain::assess(uuid::Uuid::now_v7().to_string(), &rescreen, &self.rules, Utc::now(), Some(&intake.assessment));
+        self.store.insert_reassessment(&intake, &assessment, reason.as_deref()).await?;
         let previous = std::mem::replace(&mut intake.assessment, assessment.clone());
+        let previous_reason = override_reason(&intake_with(&intake, &previous)).map(str::to_owned);
+        intake.latest_override_reason = reason;
         self.store.audit(vec![ctx.row("write", "assessment", &intake, RPC_REASSESS)]).await?;
         let risk_increased = assessment.risk_level > previous.risk_level;
-        tracing::info!(intake_id = %intake.id, risk = assessment.risk_level.code(), risk_increased, "reassessed");
+        let changes = domain::reliable_changes(&previous, &assessment, &self.rules);
+        let reliable = changes.iter().filter(|c| c.reliable).count();
+        tracing::info!(intake_id = %intake.id, risk = assessment.risk_level.code(), risk_increased, reliable_changes = reliable, "reassessed");
+        // Re-route when risk rises onto the crisis pathway: crisis-capable care at once (an earlier routing
+        // was made for lower risk). Other rises are reported (`risk_increased`) for the waitlist to re-band.
+        let mut rerouted = false;
+        if assessment.risk_level.is_crisis() && !previous.risk_level.is_crisis() && intake.routing.status != RoutingStatus::Pending {
+            let mut pending = RoutingDecision::pending("re-routing: risk rose to the crisis pathway (reassessment.reroute_on_crisis)");
+            pending.crisis_resources = domain::crisis_resources(&intake.submission.client.jurisdiction);
+            pending.reroute_for_assessment = Some(assessment.id.clone());
+            let lease_until = Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
+            if self.store.reopen_routing(&intake.id, &pending, self.router.owner(), lease_until).await? {
+                rerouted = true;
+                intake.routing = pending;
+                tracing::warn!(intake_id = %intake.id, risk = assessment.risk_level.code(), "risk rose to the crisis pathway: re-routing");
+                match tokio::time::timeout(INLINE_ROUTING_BUDGET, self.router.route(&intake.id)).await {
+                    Ok(Ok(decision)) => intake.routing = decision,
+                    Ok(Err(e)) => tracing::warn!(intake_id = %intake.id, error = %e, "inline re-routing failed; left pending"),
+                    Err(_) => tracing::warn!(intake_id = %intake.id, "inline re-routing timed out; left pending"),
+                }
+            }
+        }
         Ok(Response::new(pb::RecordReassessmentResponse {
-            assessment: Some(assessment_to_proto(&assessment)),
-            previous: Some(assessment_to_proto(&previous)),
+            assessment: Some(assessment_to_proto(&assessment, intake.latest_override_reason.as_deref())),
+            previous: Some(assessment_to_proto(&previous, previous_reason.as_deref())),
             risk_increased,
+            rerouted,
+            routing: Some(routing_to_proto(&intake.routing)),
+            changes: changes
+                .iter()
+                .map(|c| pb::ScoreChange {
+                    instrument: instrument_to_proto(c.instrument) as i32,
+                    previous_total: c.previous_total,
+                    current_total: c.current_total,
+                    change: c.change(),
+                    reliable: c.reliable,
+                    direction: c.direction().to_owned(),
+                    threshold: c.threshold,
+                })
+                .collect(),
         }))
+    }
+
+    async fn record_consent(&self, req: Request<pb::RecordConsentRequest>) -> Result<Response<pb::RecordConsentResponse>, Status> {
+        let ctx = Context::of(&req)?;
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let id = v.require_uuid("intake_id", &req.intake_id);
+        let grants = grants_from_proto(&mut v, &req.grants);
+        if grants.is_empty() && req.grants.is_empty() && !req.share_with_referral_recipient {
+            v.add("grants", "give at least one grant or share_with_referral_recipient");
+        }
+        let id = v.finish(id)?.unwrap_or_default();
+        let intake = self.store.get_intake(&id).await?;
+        ctx.check_owner(&intake)?;
+        let mut consent = intake.submission.consent.clone();
+        consent.record(grants, req.share_with_referral_recipient, Utc::now(), ctx.caller.audit_user());
+        let intake = self.store.update_consent(&id, &consent).await?;
+        self.store.audit(vec![ctx.row("write", "consent", &intake, RPC_RECORD_CONSENT)]).await?;
+        tracing::info!(intake_id = %intake.id, grants = consent.grants.len(), "consent recorded");
+        Ok(Response::new(pb::RecordConsentResponse { consent: Some(consent_to_proto(&intake.submission.consent)) }))
+    }
+
+    async fn revoke_consent(&self, req: Request<pb::RevokeConsentRequest>) -> Result<Response<pb::RevokeConsentResponse>, Status> {
+        let ctx = Context::of(&req)?;
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let id = v.require_uuid("intake_id", &req.intake_id);
+        let recipient = v.optional_uuid("recipient_organization_id", &req.recipient_organization_id);
+        let categories = code_list!(ConsentCategory, v, "categories", req.categories);
+        let id = v.finish(id)?.unwrap_or_default();
+        let intake = self.store.get_intake(&id).await?;
+        ctx.check_owner(&intake)?;
+        let mut consent = intake.submission.consent.clone();
+        consent.revoke(recipient.as_deref(), &categories, Utc::now(), ctx.caller.audit_user());
+        let intake = self.store.update_consent(&id, &consent).await?;
+        self.store.audit(vec![ctx.row("write", "consent", &intake, RPC_REVOKE_CONSENT)]).await?;
+        tracing::info!(intake_id = %intake.id, grants = consent.grants.len(), "consent revoked");
+        Ok(Response::new(pb::RevokeConsentResponse { consent: Some(consent_to_proto(&intake.submission.consent)) }))
     }
 
     async fn list_audit_events(&self, req: Request<pb::ListAuditEventsRequest>) -> Result<Response<pb::ListAuditEventsResponse>, Status> {

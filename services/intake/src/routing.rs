@@ -21,11 +21,11 @@ use continuum_proto::waitlist::v1 as wpb;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
 use continuum_auth::on_behalf_of;
 use continuum_runtime::Shutdown;
-use continuum_vocab::{LevelOfCare, Urgency};
+use continuum_vocab::{CarePhase, LevelOfCare, Modality, Urgency};
 use tonic::Code;
 use continuum_runtime::PeerChannel;
 
-use crate::domain::{Candidate, Intake, RoutingDecision, RoutingPlan, RoutingStatus};
+use crate::domain::{Candidate, Intake, RoutingDecision, RoutingPlan, RoutingStatus, order_candidates};
 use crate::error::Result;
 use crate::store::{RoutingTask, Store};
 
@@ -69,8 +69,12 @@ enum Step {
     Retry(&'static str),
 }
 
-fn key(intake_id: &str) -> String {
-    format!("intake:{intake_id}")
+/// The downstream idempotency key of an intake's routing; a re-route after a reassessment gets its own.
+fn key(intake: &Intake) -> String {
+    match &intake.routing.reroute_for_assessment {
+        None => format!("intake:{}", intake.id),
+        Some(a) => format!("intake:{}:reroute:{a}", intake.id),
+    }
 }
 
 /// Whether a peer's answer is a definite "this candidate cannot take the client" (nothing was created).
@@ -149,22 +153,49 @@ impl Router {
                 Err(code) => return Step::Retry(code),
             },
         };
+        // Consent may have changed since the plan was made (recorded or revoked): re-check it now.
+        for c in &mut plan.candidates {
+            if !c.organization_id.is_empty() {
+                c.consented = intake.submission.consent.allows_referral_to(&c.organization_id);
+            }
+        }
         let mut decision = intake.routing.clone();
         decision.candidate_provider_ids = plan.candidates.iter().map(|c| c.provider_id.clone()).collect();
+        let applied = if plan.rules_applied.is_empty() { String::new() } else { format!(" [rules: {}]", plan.rules_applied.join(", ")) };
         if plan.candidates.is_empty() {
             decision.status = RoutingStatus::NeedsCoordinator;
             let excluded: Vec<String> = plan.exclusions.iter().filter(|(_, n)| *n > 0).map(|(c, n)| format!("{c}={n}")).collect();
-            decision.reason = format!("no provider passed the hard constraints (excluded: {})", excluded.join(", "));
+            decision.reason = format!("no provider passed the hard constraints (excluded: {}){applied}", excluded.join(", "));
+            return Step::Done(decision);
+        }
+        if !plan.crisis && !plan.candidates.iter().any(|c| c.consented) {
+            // routing.consent_required: nothing is shared with an organization the client did not consent to.
+            decision.status = RoutingStatus::NeedsCoordinator;
+            decision.reason = format!(
+                "no consent to share with the organization of any of {} ranked option(s); a coordinator must record consent{applied}",
+                plan.candidates.len()
+            );
             return Step::Done(decision);
         }
         let urgency = intake.assessment.urgency;
         let org = intake.submission.organization_id.as_str();
         while plan.next < plan.candidates.len() {
             let c = plan.candidates[plan.next].clone();
-            // Outside the crisis pathway only providers with an open slot are referred to directly.
-            if plan.crisis || c.has_capacity {
+            // Outside the crisis pathway only providers with an open slot, whose organization the client
+            // consented to, are referred to directly.
+            if plan.crisis || (c.has_capacity && c.consented) {
+                // The rest of the plan the client consented to (every crisis-capable option on the crisis
+                // pathway), so referral can re-route after a "no" without starting over.
+                let alternatives: Vec<String> = plan
+                    .candidates
+                    .iter()
+                    .skip(plan.next + 1)
+                    .filter(|a| plan.crisis || a.consented)
+                    .map(|a| a.provider_id.clone())
+                    .take(20)
+                    .collect();
                 let req = rpb::CreateReferralRequest {
-                    idempotency_key: key(&intake.id),
+                    idempotency_key: key(intake),
                     client_id: intake.client_id.clone(),
                     intake_id: intake.id.clone(),
                     referrer_organization_id: intake.submission.organization_id.clone(),
@@ -172,6 +203,7 @@ impl Router {
                     urgency: urgency.to_proto(),
                     allow_overbook: plan.crisis,
                     scheduled_at: None,
+                    alternative_provider_ids: alternatives,
                 };
                 match self.peers.referral.clone().create_referral(on_behalf_of(req, org, None)).await {
                     Ok(r) => {
@@ -179,10 +211,15 @@ impl Router {
                         decision.status = RoutingStatus::Referred;
                         decision.referral_id = Some(r.id);
                         decision.provider_id = Some(c.provider_id.clone());
+                        let exception = if plan.crisis && !c.consented { " without recorded consent (routing.crisis_consent_exception: coordinator to confirm consent)" } else { "" };
                         decision.reason = if plan.crisis {
-                            format!("crisis pathway: urgent referral to crisis-capable option {} of {}", plan.next + 1, plan.candidates.len())
+                            format!(
+                                "crisis pathway: urgent referral to crisis-capable option {} of {}{exception}{applied}",
+                                plan.next + 1,
+                                plan.candidates.len()
+                            )
                         } else {
-                            format!("referred to ranked option {} of {} with an open slot", plan.next + 1, plan.candidates.len())
+                            format!("referred to ranked option {} of {} with an open slot{applied}", plan.next + 1, plan.candidates.len())
                         };
                         return Step::Done(decision);
                     }
@@ -207,13 +244,14 @@ impl Router {
             return Step::Done(decision);
         }
         let req = wpb::EnqueueRequest {
-            idempotency_key: key(&intake.id),
+            idempotency_key: key(intake),
             client_id: intake.client_id.clone(),
             intake_id: intake.id.clone(),
             organization_id: intake.submission.organization_id.clone(),
             band: band_for(urgency) as i32,
             risk_level: intake.assessment.risk_level.to_proto(),
-            candidate_provider_ids: decision.candidate_provider_ids.clone(),
+            // Only options the client consented to be referred to are offered from the waitlist.
+            candidate_provider_ids: plan.candidates.iter().filter(|c| c.consented).map(|c| c.provider_id.clone()).collect(),
             level_of_care: intake.assessment.level_of_care.to_proto(),
             age_group: intake.assessment.age_group.to_proto(),
         };
@@ -222,7 +260,7 @@ impl Router {
                 let e = r.into_inner().entry.unwrap_or_default();
                 decision.status = RoutingStatus::Waitlisted;
                 decision.waitlist_entry_id = Some(e.id);
-                decision.reason = format!("no ranked option had an open slot; waitlisted for {} option(s)", plan.candidates.len());
+                decision.reason = format!("no ranked option had an open slot; waitlisted for {} option(s){applied}", plan.candidates.iter().filter(|c| c.consented).count());
                 Step::Done(decision)
             }
             Err(s) => {
@@ -233,38 +271,9 @@ impl Router {
     }
 
     async fn plan(&self, intake: &Intake) -> std::result::Result<RoutingPlan, &'static str> {
-        let a = &intake.assessment;
-        let s = &intake.submission;
-        let crisis = a.risk_level.is_crisis();
-        let profile = mpb::ClientProfile {
-            level_of_care: if crisis { LevelOfCare::Crisis.to_proto() } else { a.level_of_care.to_proto() },
-            age_group: a.age_group.to_proto(),
-            jurisdiction: s.client.jurisdiction.clone(),
-            language: s.client.preferred_language.clone(),
-            payment_option: s.client.payment_option.to_proto(),
-            formats: s.preferences.formats.iter().map(|f| f.to_proto()).collect(),
-            modalities_avoided: s.preferences.modalities_avoided.iter().map(|m| m.to_proto()).collect(),
-            needs_crisis_capable: crisis,
-            phase: a.phase.map_or(0, |p| p.to_proto()),
-            relational_style: Some(s.preferences.relational_style.to_proto()),
-        };
-        let req = on_behalf_of(mpb::RecommendRequest { client: Some(profile), top_k: 10 }, &s.organization_id, None);
+        let req = on_behalf_of(recommend_request(intake), &intake.submission.organization_id, None);
         match self.peers.matching.clone().recommend(req).await {
-            Ok(r) => {
-                let r = r.into_inner();
-                Ok(RoutingPlan {
-                    candidates: r
-                        .options
-                        .iter()
-                        .filter_map(|o| {
-                            o.provider.as_ref().map(|p| Candidate { provider_id: p.id.clone(), has_capacity: o.has_capacity })
-                        })
-                        .collect(),
-                    next: 0,
-                    crisis,
-                    exclusions: r.exclusions.into_iter().map(|e| (e.constraint, e.excluded)).collect(),
-                })
-            }
+            Ok(r) => Ok(plan_from(intake, r.into_inner())),
             Err(s) => {
                 tracing::warn!(intake_id = %intake.id, code = ?s.code(), "recommend failed");
                 Err("matching_unavailable")
@@ -297,9 +306,104 @@ impl Router {
     }
 }
 
+/// What matching is asked: the assessment's level, phase (stabilisation gates out trauma processing),
+/// age group and modalities to avoid (tried without help and the client's exclusions), and the client's
+/// logistics. Codes only: no identity leaves intake here.
+pub fn recommend_request(intake: &Intake) -> mpb::RecommendRequest {
+    let a = &intake.assessment;
+    let s = &intake.submission;
+    let crisis = a.risk_level.is_crisis();
+    let mut avoid = a.modalities_to_avoid.clone();
+    for m in &s.preferences.modalities_avoided {
+        if !avoid.contains(m) {
+            avoid.push(*m);
+        }
+    }
+    let profile = mpb::ClientProfile {
+        level_of_care: if crisis { LevelOfCare::Crisis.to_proto() } else { a.level_of_care.to_proto() },
+        age_group: a.age_group.to_proto(),
+        jurisdiction: s.client.jurisdiction.clone(),
+        language: s.client.preferred_language.clone(),
+        payment_option: s.client.payment_option.to_proto(),
+        formats: s.preferences.formats.iter().map(|f| f.to_proto()).collect(),
+        modalities_avoided: avoid.iter().map(|m| m.to_proto()).collect(),
+        needs_crisis_capable: crisis,
+        phase: a.phase.map_or(0, |p| p.to_proto()),
+        relational_style: Some(s.preferences.relational_style.to_proto()),
+    };
+    mpb::RecommendRequest { client: Some(profile), top_k: 10 }
+}
+
+/// The routing plan from matching's answer: candidates with their organization, consent and program
+/// features, ordered by what the assessment asks for.
+pub fn plan_from(intake: &Intake, r: mpb::RecommendResponse) -> RoutingPlan {
+    let a = &intake.assessment;
+    let crisis = a.risk_level.is_crisis();
+    let mut candidates: Vec<Candidate> = r
+        .options
+        .iter()
+        .filter_map(|o| {
+            o.provider.as_ref().map(|p| Candidate {
+                provider_id: p.id.clone(),
+                has_capacity: o.has_capacity,
+                organization_id: p.organization_id.clone(),
+                consented: intake.submission.consent.allows_referral_to(&p.organization_id),
+                family_involvement: p.family_involvement,
+                trauma_processing: p.kind == mpb::ProviderKind::TraumaIop as i32
+                    || p.modalities.iter().any(|m| Modality::from_proto(*m).is_some_and(Modality::is_trauma_processing)),
+            })
+        })
+        .collect();
+    let trauma_first = !crisis && a.phase == Some(CarePhase::TraumaProcessing);
+    let family_first = a.family_involvement || a.age_group.is_youth();
+    let mut rules_applied: Vec<String> = order_candidates(&mut candidates, family_first, trauma_first).into_iter().map(str::to_owned).collect();
+    if crisis {
+        rules_applied.insert(0, "routing.crisis_interlock".to_owned());
+    }
+    RoutingPlan {
+        candidates,
+        next: 0,
+        crisis,
+        exclusions: r.exclusions.into_iter().map(|e| (e.constraint, e.excluded)).collect(),
+        rules_applied,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cand(id: &str, family: bool, trauma: bool) -> Candidate {
+        Candidate {
+            provider_id: id.into(),
+            has_capacity: true,
+            organization_id: String::new(),
+            consented: true,
+            family_involvement: family,
+            trauma_processing: trauma,
+        }
+    }
+
+    fn ids(c: &[Candidate]) -> Vec<&str> {
+        c.iter().map(|x| x.provider_id.as_str()).collect()
+    }
+
+    #[test]
+    fn ordering_is_stable_and_only_moves_what_the_assessment_asks_for() {
+        let base = vec![cand("a", false, false), cand("b", true, false), cand("c", false, true), cand("d", true, true)];
+        let mut c = base.clone();
+        assert!(order_candidates(&mut c, false, false).is_empty());
+        assert_eq!(ids(&c), vec!["a", "b", "c", "d"], "matching's order is kept");
+        let mut c = base.clone();
+        assert_eq!(order_candidates(&mut c, true, false), vec!["routing.youth_family_first"]);
+        assert_eq!(ids(&c), vec!["b", "d", "a", "c"]);
+        let mut c = base.clone();
+        order_candidates(&mut c, false, true);
+        assert_eq!(ids(&c), vec!["c", "d", "a", "b"]);
+        let mut c = base;
+        order_candidates(&mut c, true, true);
+        assert_eq!(ids(&c), vec!["d", "b", "c", "a"], "family first, then trauma-focused within");
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

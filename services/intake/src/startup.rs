@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 use crate::config::Settings;
+use crate::domain::Rules;
 use crate::grpc::IntakeApi;
 use crate::routing::{Peers, Router};
 use crate::store::{Migrator, Store};
@@ -34,6 +35,9 @@ impl Application {
     /// Binds the listener (port 0 picks a free one), prepares the database and cache, and creates the peer
     /// clients (which connect lazily: a peer that is down now is not an error).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // The rules first: a bad rules file stops start-up before anything is bound or migrated.
+        let rules = Arc::new(Rules::load(settings.rules_file.as_deref())?);
+        tracing::info!(rules_version = %rules.version, custom = settings.rules_file.is_some(), "intake rules loaded");
         let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
         let cache = settings.common.open_cache(SERVICE).await?;
         let common = &settings.common;
@@ -44,7 +48,7 @@ impl Application {
         let store = Store::new(db, Arc::new(cipher));
         let peers = Peers::connect(&settings)?;
         let router = Router::new(store.clone(), peers, Duration::from_secs(settings.routing_max_backoff_secs.max(1)));
-        let api = IntakeApi::new(store.clone(), router.clone(), cache);
+        let api = IntakeApi::new(store.clone(), router.clone(), cache, rules);
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
         Ok(Self { listener, store, api, router, settings })
     }

@@ -1,18 +1,22 @@
-//! The assessment: risk level, level of care, urgency and age group from the scored screeners, with every
-//! rule that fired and the inputs it read, so a coordinator can see why. These are the foundation rules
-//! from CLINICAL.md ("Risk and the crisis interlock", "Level of care"); each rule has a stable id.
+//! The assessment: risk, level of care, urgency, phase of care, stage of change and engagement, modalities
+//! to avoid, program cycling and supports to add, from the scored screeners and the rest of the intake.
+//! Every threshold and mapping comes from the rules file (`rules`); every conclusion fires a rule with a
+//! stable id and the inputs it read (codes and numbers only), so a coordinator can see why. A clinician
+//! override of level or phase is applied last and recorded as a rule of its own.
+//!
+//! The crisis interlock does not depend on the level of care: routing takes the crisis pathway on risk
+//! alone, so an override can never take a high-risk client off it.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use continuum_vocab::{AgeGroup, CarePhase, LevelOfCare, RiskLevel, Urgency};
+use continuum_vocab::{AgeGroup, CarePhase, LevelOfCare, Modality, RiskLevel, Urgency};
 use serde::{Deserialize, Serialize};
 
-use super::scoring::{self, CssrsLevel, ScreenerScore};
-use super::{NewIntake, Screeners, age_on};
-
-/// Version of the rules below, recorded with every assessment.
-pub const RULES_VERSION: &str = "intake-rules/2026-11-25.1";
+use super::codes::{Engagement, StageOfChange, TreatmentOutcome};
+use super::rules::Rules;
+use super::scoring::{self, CssrsLevel, Instrument, ScreenerScore};
+use super::{NewIntake, age_on};
 
 /// A rule that fired.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +27,21 @@ pub struct FiredRule {
     pub description: String,
     /// Inputs read (codes and numbers only).
     pub inputs: BTreeMap<String, String>,
+}
+
+/// A clinician override as applied (the reason stays in the encrypted submission).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedOverride {
+    /// Level the rules gave.
+    pub assessed_level_of_care: LevelOfCare,
+    /// Level used, when overridden.
+    pub level_of_care: Option<LevelOfCare>,
+    /// Phase the rules gave.
+    pub assessed_phase: Option<CarePhase>,
+    /// Phase used, when overridden.
+    pub phase: Option<CarePhase>,
+    /// Who.
+    pub clinician_id: String,
 }
 
 /// An assessment.
@@ -48,184 +67,411 @@ pub struct Assessment {
     pub rules_version: String,
     /// When assessed.
     pub assessed_at: DateTime<Utc>,
+    /// Trauma-focused care indicated now.
+    #[serde(default)]
+    pub trauma_focused_indicated: bool,
+    /// Stage of change used.
+    #[serde(default)]
+    pub stage_of_change: Option<StageOfChange>,
+    /// Engagement approach.
+    #[serde(default)]
+    pub engagement: Option<Engagement>,
+    /// Modalities not to offer.
+    #[serde(default)]
+    pub modalities_to_avoid: Vec<Modality>,
+    /// Program cycling.
+    #[serde(default)]
+    pub program_cycling: bool,
+    /// Supports to add (codes).
+    #[serde(default)]
+    pub supports_to_add: Vec<String>,
+    /// Youth: family involvement.
+    #[serde(default)]
+    pub family_involvement: bool,
+    /// Care emphases (codes).
+    #[serde(default)]
+    pub care_emphases: Vec<String>,
+    /// Clinician override applied.
+    #[serde(default)]
+    pub clinician_override: Option<AppliedOverride>,
 }
 
-struct Trace(Vec<FiredRule>);
+impl Assessment {
+    /// The score of `instrument`, if it was given.
+    pub fn score(&self, instrument: Instrument) -> Option<&ScreenerScore> {
+        self.scores.iter().find(|s| s.instrument == instrument)
+    }
+}
 
-impl Trace {
-    fn fire(&mut self, id: &str, description: &str, inputs: &[(&str, String)]) {
-        self.0.push(FiredRule {
+/// Change on one instrument between two assessments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScoreChange {
+    /// Instrument.
+    pub instrument: Instrument,
+    /// Previous total.
+    pub previous_total: i32,
+    /// Current total.
+    pub current_total: i32,
+    /// Whether |change| reaches the threshold.
+    pub reliable: bool,
+    /// The threshold.
+    pub threshold: i32,
+}
+
+impl ScoreChange {
+    /// Current minus previous.
+    pub fn change(&self) -> i32 {
+        self.current_total - self.previous_total
+    }
+
+    /// "improved", "deteriorated" or "no_reliable_change" (lower scores are better on every instrument).
+    pub fn direction(&self) -> &'static str {
+        match (self.reliable, self.change() < 0) {
+            (false, _) => "no_reliable_change",
+            (true, true) => "improved",
+            (true, false) => "deteriorated",
+        }
+    }
+}
+
+/// Reliable change on every instrument with a threshold in the rules and a score in both assessments.
+pub fn reliable_changes(previous: &Assessment, current: &Assessment, rules: &Rules) -> Vec<ScoreChange> {
+    let mut out = Vec::new();
+    for instrument in [Instrument::Phq9, Instrument::Gad7, Instrument::Pcl5] {
+        let Some(threshold) = rules.reliable_change.get(instrument.code()).copied() else { continue };
+        if let (Some(p), Some(c)) = (previous.score(instrument), current.score(instrument)) {
+            out.push(ScoreChange {
+                instrument,
+                previous_total: p.total,
+                current_total: c.total,
+                reliable: (c.total - p.total).abs() >= threshold,
+                threshold,
+            });
+        }
+    }
+    out
+}
+
+struct Trace<'r> {
+    rules: &'r Rules,
+    fired: Vec<FiredRule>,
+}
+
+impl Trace<'_> {
+    fn fire(&mut self, id: &str, inputs: &[(&str, String)]) {
+        self.fired.push(FiredRule {
             rule_id: id.to_owned(),
-            description: description.to_owned(),
+            description: self.rules.describe(id),
             inputs: inputs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
         });
     }
 }
 
-/// Scores the screeners.
-pub fn score_all(s: &Screeners) -> Vec<ScreenerScore> {
-    let mut out = Vec::new();
-    if let Some(items) = &s.phq9 {
-        out.push(scoring::score_phq9(items));
-    }
-    if let Some(items) = &s.gad7 {
-        out.push(scoring::score_gad7(items));
-    }
-    if let Some(a) = &s.cssrs {
-        out.push(scoring::score_cssrs(a));
-    }
-    out
+fn opt<T: ToString>(x: Option<T>) -> String {
+    x.map_or_else(|| "absent".to_owned(), |v| v.to_string())
 }
 
-/// Assesses screeners for a client born on `dob`, at `now`.
-pub fn assess_screeners(
-    id: String,
-    screeners: &Screeners,
-    dob: NaiveDate,
-    clinician_reports_imminent_risk: bool,
-    now: DateTime<Utc>,
-) -> Assessment {
-    let scores = score_all(screeners);
-    let mut t = Trace(Vec::new());
-    let age = age_on(dob, now.date_naive());
-    let age_group = AgeGroup::from_age(age);
-    if age_group.is_youth() {
-        t.fire("population.youth", "under 18: youth-serving care with family involvement", &[("age_group", age_group.code().to_owned())]);
-    }
+fn level_up(l: LevelOfCare, cap: LevelOfCare) -> LevelOfCare {
+    let next = match l {
+        LevelOfCare::SelfGuidedPeer => LevelOfCare::Outpatient,
+        LevelOfCare::Outpatient => LevelOfCare::IntensiveOutpatient,
+        LevelOfCare::IntensiveOutpatient => LevelOfCare::PartialHospitalization,
+        LevelOfCare::PartialHospitalization | LevelOfCare::Residential => LevelOfCare::Residential,
+        LevelOfCare::Crisis => LevelOfCare::Crisis,
+    };
+    if next > cap { l.max(cap) } else { next }
+}
 
-    let phq = screeners.phq9.as_ref().map(|i| scoring::score_phq9(i));
-    let gad = screeners.gad7.as_ref().map(|i| scoring::score_gad7(i));
-    let cssrs = screeners.cssrs.as_ref().map(scoring::cssrs_level);
+fn days_between(a: NaiveDate, b: NaiveDate) -> i64 {
+    (b - a).num_days()
+}
+
+/// Assesses an intake at `now` with `rules`; `previous` is the assessment a reassessment replaces.
+pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>, previous: Option<&Assessment>) -> Assessment {
+    let mut t = Trace { rules, fired: Vec::new() };
+    let today = now.date_naive();
+    let sc = &intake.screeners;
+    let params = &rules.scoring;
+
+    // Scores.
+    let phq = sc.phq9.as_ref().map(|i| scoring::score_phq9(i));
+    let gad = sc.gad7.as_ref().map(|i| scoring::score_gad7(i));
+    let cssrs_score = sc.cssrs.as_ref().map(scoring::score_cssrs);
+    let cssrs = sc.cssrs.as_ref().map(scoring::cssrs_level);
+    let pcl = sc.pcl5.as_ref().map(|i| scoring::score_pcl5(i, params));
+    let ruler = sc.readiness_ruler.map(|r| scoring::score_readiness(r, params));
+    let scores: Vec<ScreenerScore> = [phq.clone(), gad.clone(), cssrs_score, pcl.clone(), ruler.as_ref().map(|r| r.0.clone())].into_iter().flatten().collect();
+
+    // Population.
+    let age_group = AgeGroup::from_age(age_on(intake.client.date_of_birth, today));
+    let family_involvement = age_group.is_youth();
+    if family_involvement {
+        t.fire("population.youth", &[("age_group", age_group.code().to_owned())]);
+    }
 
     // Risk.
     let mut risk = RiskLevel::None;
-    if clinician_reports_imminent_risk {
+    if intake.clinician_reports_imminent_risk {
         risk = RiskLevel::Imminent;
-        t.fire("risk.clinician_imminent", "clinician reports imminent risk: crisis pathway", &[("clinician_reports_imminent_risk", "true".into())]);
+        t.fire("risk.clinician_imminent", &[("clinician_reports_imminent_risk", "true".into())]);
     }
     match cssrs {
         Some(CssrsLevel::High) => {
             risk = risk.max(RiskLevel::High);
-            t.fire("risk.cssrs_high", "C-SSRS intent, plan or recent behaviour: high risk, crisis pathway", &[("cssrs_level", "high".into())]);
+            t.fire("risk.cssrs_high", &[("cssrs_level", "high".into())]);
         }
         Some(CssrsLevel::Moderate) => {
             risk = risk.max(RiskLevel::Moderate);
-            t.fire("risk.cssrs_moderate", "C-SSRS thoughts with method: moderate risk, expedited", &[("cssrs_level", "moderate".into())]);
+            t.fire("risk.cssrs_moderate", &[("cssrs_level", "moderate".into())]);
         }
         Some(CssrsLevel::Low) => {
             risk = risk.max(RiskLevel::Low);
-            t.fire("risk.cssrs_low", "C-SSRS passive ideation: low risk", &[("cssrs_level", "low".into())]);
+            t.fire("risk.cssrs_low", &[("cssrs_level", "low".into())]);
         }
         Some(CssrsLevel::None) => {}
         None => {
             if phq.as_ref().is_some_and(|p| p.flags.iter().any(|f| f == "phq9_item9_positive")) {
                 risk = risk.max(RiskLevel::Moderate);
-                t.fire(
-                    "risk.phq9_item9_without_cssrs",
-                    "PHQ-9 item 9 above 0 and no C-SSRS: moderate risk, same-day risk assessment",
-                    &[("phq9_item9", "positive".into()), ("cssrs", "absent".into())],
-                );
+                t.fire("risk.phq9_item9_without_cssrs", &[("phq9_item9", "positive".into()), ("cssrs", "absent".into())]);
             }
         }
     }
 
     // Level of care.
+    let lp = &rules.level;
     let phq_total = phq.as_ref().map(|p| p.total);
     let gad_total = gad.as_ref().map(|g| g.total);
-    let inputs = || {
-        vec![
-            ("phq9_total", phq_total.map_or("absent".into(), |x| x.to_string())),
-            ("gad7_total", gad_total.map_or("absent".into(), |x| x.to_string())),
-        ]
+    let pcl_total = pcl.as_ref().map(|p| p.total);
+    let probable_ptsd = pcl.as_ref().is_some_and(|p| p.positive);
+    let symptom_inputs = || {
+        vec![("phq9_total", opt(phq_total)), ("gad7_total", opt(gad_total)), ("pcl5_total", opt(pcl_total)), ("risk_level", risk.code().to_owned())]
     };
-    let level = if risk.is_crisis() {
-        t.fire("level.crisis", "crisis risk: crisis level of care", &[("risk_level", risk.code().into())]);
+    let mut level = if risk.is_crisis() {
+        t.fire("level.crisis", &[("risk_level", risk.code().into())]);
         LevelOfCare::Crisis
-    } else if phq_total.is_some_and(|x| x >= 20) || gad_total.is_some_and(|x| x >= 15) {
-        t.fire("level.severe_symptoms", "severe symptoms: intensive outpatient", &inputs());
+    } else if phq_total.is_some_and(|x| x >= lp.severe_phq9_at) || gad_total.is_some_and(|x| x >= lp.severe_gad7_at) {
+        t.fire("level.severe_symptoms", &symptom_inputs());
         LevelOfCare::IntensiveOutpatient
-    } else if phq_total.is_some_and(|x| x >= 5) || gad_total.is_some_and(|x| x >= 5) || risk >= RiskLevel::Low {
-        t.fire("level.outpatient", "mild to moderately severe symptoms or any risk: outpatient", &inputs());
+    } else if phq_total.is_some_and(|x| x >= lp.symptomatic_phq9_at) || gad_total.is_some_and(|x| x >= lp.symptomatic_gad7_at) || probable_ptsd || risk >= RiskLevel::Low {
+        t.fire("level.outpatient", &symptom_inputs());
         LevelOfCare::Outpatient
     } else {
-        t.fire("level.self_guided", "minimal symptoms and no risk: self-guided or peer support", &inputs());
+        t.fire("level.self_guided", &symptom_inputs());
         LevelOfCare::SelfGuidedPeer
     };
+    if level != LevelOfCare::Crisis {
+        if let Some(imp) = intake.functional_impairment.filter(|i| *i >= lp.impairment_step_up_at) {
+            let from = level;
+            level = level_up(level, lp.step_up_cap);
+            t.fire("level.step_up_impairment", &[("functional_impairment", imp.code().into()), ("from", from.code().into()), ("to", level.code().into())]);
+        }
+        if let Some(su) = intake.substance_use.filter(|s| *s >= lp.substance_step_up_at) {
+            let from = level;
+            level = level_up(level, lp.step_up_cap);
+            t.fire("level.step_up_substance_use", &[("substance_use", su.code().into()), ("from", from.code().into()), ("to", level.code().into())]);
+        }
+        let failed_program = intake
+            .treatment_history
+            .iter()
+            .filter(|e| e.outcome == TreatmentOutcome::DidNotHelp)
+            .filter(|e| days_between(e.ended.unwrap_or(e.started).min(today), today) <= lp.treatment_history_window_days)
+            .filter_map(|e| e.level_of_care)
+            .filter(|l| *l != LevelOfCare::Crisis)
+            .max();
+        if let Some(tried) = failed_program.filter(|tried| *tried >= level) {
+            let from = level;
+            level = level_up(tried, lp.step_up_cap).max(level);
+            if level != from {
+                t.fire("level.step_up_treatment_history", &[("tried_without_progress", tried.code().into()), ("from", from.code().into()), ("to", level.code().into())]);
+            }
+        }
+    }
 
     // Urgency.
     let urgency = if risk.is_crisis() {
         Urgency::Emergency
     } else if risk == RiskLevel::Moderate {
-        t.fire("urgency.moderate_risk", "moderate risk: urgent band, seen within 7 days, safety plan", &[("risk_level", risk.code().into())]);
+        t.fire("urgency.moderate_risk", &[("risk_level", risk.code().into())]);
         Urgency::Urgent
-    } else if level == LevelOfCare::IntensiveOutpatient {
-        t.fire("urgency.severe", "severe symptoms: seen within 28 days", &[("level_of_care", level.code().into())]);
+    } else if level >= LevelOfCare::IntensiveOutpatient {
+        t.fire("urgency.severe", &[("level_of_care", level.code().into())]);
         Urgency::Soon
     } else {
         Urgency::Routine
     };
 
+    // Phase of care.
+    let pp = &rules.phase;
+    let d = intake.dysregulation.unwrap_or_default();
+    let frequent = |f: Option<super::Frequency>| f.is_some_and(|f| f >= pp.frequent_at);
+    let outside = d.clinician_window.is_some_and(|w| pp.outside_window.contains(&w));
+    let unsafe_stressors: Vec<&str> = intake.stressors.iter().filter(|s| pp.unsafe_stressors.contains(s)).map(|s| s.code()).collect();
+    let unsafe_risk = risk >= pp.stabilise_at_risk;
+    let dysregulated = frequent(d.overwhelm) || frequent(d.shutdown) || frequent(d.dissociation) || d.recent_self_harm || outside;
+    // A re-screen without a PCL-5 keeps the previous assessment's PCL-5 for the phase decision.
+    let carried = pcl.is_none().then(|| previous.and_then(|p| p.score(Instrument::Pcl5))).flatten();
+    let probable_ptsd = probable_ptsd || carried.is_some_and(|p| p.positive);
+    let pcl_total = pcl_total.or(carried.map(|p| p.total));
+    let mut phase = None;
+    if dysregulated || !unsafe_stressors.is_empty() || unsafe_risk {
+        phase = Some(CarePhase::Stabilisation);
+        t.fire(
+            "phase.stabilisation",
+            &[
+                ("overwhelm", opt(d.overwhelm.map(|f| f.code()))),
+                ("shutdown", opt(d.shutdown.map(|f| f.code()))),
+                ("dissociation", opt(d.dissociation.map(|f| f.code()))),
+                ("recent_self_harm", d.recent_self_harm.to_string()),
+                ("clinician_window", opt(d.clinician_window.map(|w| w.code()))),
+                ("unsafe_stressors", if unsafe_stressors.is_empty() { "none".into() } else { unsafe_stressors.join(",") }),
+                ("risk_level", risk.code().into()),
+                ("pcl5_total", opt(pcl_total)),
+            ],
+        );
+    } else if let Some(prev) = previous.filter(|p| p.phase == Some(CarePhase::TraumaProcessing) || p.phase == Some(CarePhase::Integration)) {
+        // After processing: a reliable PCL-5 improvement to below the cut-off moves on to integration.
+        let threshold = rules.reliable_change.get("pcl5").copied().unwrap_or(10);
+        let improved = match (prev.score(Instrument::Pcl5), pcl.as_ref()) {
+            (Some(p), Some(c)) => p.total - c.total >= threshold && !c.positive,
+            _ => false,
+        };
+        if improved || prev.phase == Some(CarePhase::Integration) && !probable_ptsd {
+            phase = Some(CarePhase::Integration);
+            t.fire("phase.integration", &[("previous_phase", opt(prev.phase.map(|p| p.code()))), ("pcl5_total", opt(pcl_total))]);
+        } else if probable_ptsd {
+            phase = Some(CarePhase::TraumaProcessing);
+            t.fire("phase.trauma_processing", &[("pcl5_total", opt(pcl_total)), ("dysregulated", "false".into())]);
+        }
+    } else if probable_ptsd {
+        phase = Some(CarePhase::TraumaProcessing);
+        t.fire("phase.trauma_processing", &[("pcl5_total", opt(pcl_total)), ("dysregulated", "false".into())]);
+    }
+
+    // Stage of change and engagement.
+    let stage = if let Some(s) = intake.stage_of_change {
+        t.fire("stage.clinician", &[("stage_of_change", s.code().into()), ("readiness_ruler", opt(sc.readiness_ruler))]);
+        Some(s)
+    } else if let Some((_, Some(s))) = &ruler {
+        t.fire("stage.readiness_ruler", &[("readiness_ruler", opt(sc.readiness_ruler)), ("stage_of_change", s.code().into())]);
+        Some(*s)
+    } else {
+        None
+    };
+    let engagement = stage.and_then(|s| rules.engagement_for(s));
+    if let (Some(s), Some(e)) = (stage, engagement) {
+        t.fire("engagement.from_stage", &[("stage_of_change", s.code().into()), ("engagement", e.code().into())]);
+    }
+
+    // History: modalities to avoid, program cycling.
+    let mut avoid: Vec<Modality> = Vec::new();
+    let failed: Vec<Modality> = intake.treatment_history.iter().filter(|e| e.outcome == TreatmentOutcome::DidNotHelp).filter_map(|e| e.modality).collect();
+    for m in &failed {
+        if !avoid.contains(m) {
+            avoid.push(*m);
+        }
+    }
+    if !avoid.is_empty() {
+        let codes: Vec<&str> = avoid.iter().map(|m| m.code()).collect();
+        t.fire("history.avoid_repeating", &[("tried_without_help", codes.join(",")), ("episodes_without_help", failed.len().to_string())]);
+    }
+    if !intake.preferences.modalities_avoided.is_empty() {
+        let codes: Vec<&str> = intake.preferences.modalities_avoided.iter().map(|m| m.code()).collect();
+        t.fire("preferences.exclusions", &[("modalities_avoided", codes.join(","))]);
+        for m in &intake.preferences.modalities_avoided {
+            if !avoid.contains(m) {
+                avoid.push(*m);
+            }
+        }
+    }
+    let cp = &rules.program_cycling;
+    let programs = intake
+        .treatment_history
+        .iter()
+        .filter(|e| e.level_of_care.is_some() && e.started <= today && days_between(e.started, today) <= cp.window_days)
+        .count();
+    let program_cycling = programs >= cp.min_programs;
+    let mut care_emphases = Vec::new();
+    // CLINICAL.md, Risk: moderate risk is expedited with a safety-plan flag and a risk review task; a
+    // positive PHQ-9 item 9 needs a same-day risk assessment whatever the total.
+    if risk == RiskLevel::Moderate {
+        care_emphases.extend(["safety_plan".to_owned(), "risk_review".to_owned()]);
+    }
+    if phq.as_ref().is_some_and(|p| p.flags.iter().any(|f| f == "phq9_item9_positive")) {
+        care_emphases.push("same_day_risk_assessment".to_owned());
+    }
+    if program_cycling {
+        care_emphases.extend(cp.emphases.iter().cloned());
+        t.fire("history.program_cycling", &[("programs_in_window", programs.to_string()), ("window_days", cp.window_days.to_string())]);
+    }
+
+    // Supports to add.
+    let mut supports_to_add: Vec<String> = Vec::new();
+    for s in &rules.supports {
+        let (fires, input) = if let Some(st) = s.when_stressor {
+            (intake.stressors.contains(&st), ("stressor", st.code().to_owned()))
+        } else if s.when_no_supports {
+            (intake.supports.is_empty(), ("supports", "none".to_owned()))
+        } else if s.when_youth {
+            (family_involvement, ("age_group", age_group.code().to_owned()))
+        } else if let Some(at) = s.when_substance_use_at {
+            (intake.substance_use.is_some_and(|u| u >= at), ("substance_use", opt(intake.substance_use.map(|u| u.code()))))
+        } else {
+            (false, ("", String::new()))
+        };
+        if fires {
+            t.fire(&s.id, &[input]);
+            for a in &s.add {
+                if !supports_to_add.contains(a) {
+                    supports_to_add.push(a.clone());
+                }
+            }
+        }
+    }
+
+    // Clinician override, last.
+    let mut applied = None;
+    if let Some(o) = &intake.clinician_override {
+        let rec = AppliedOverride {
+            assessed_level_of_care: level,
+            level_of_care: o.level_of_care,
+            assessed_phase: phase,
+            phase: o.phase,
+            clinician_id: o.clinician_id.clone(),
+        };
+        if let Some(l) = o.level_of_care {
+            t.fire("override.level", &[("from", level.code().into()), ("to", l.code().into()), ("clinician_id", o.clinician_id.clone()), ("risk_level", risk.code().into())]);
+            level = l;
+        }
+        if let Some(p) = o.phase {
+            t.fire("override.phase", &[("from", opt(phase.map(|x| x.code()))), ("to", p.code().into()), ("clinician_id", o.clinician_id.clone())]);
+            phase = Some(p);
+        }
+        applied = Some(rec);
+    }
+
     Assessment {
         id,
         risk_level: risk,
         level_of_care: level,
-        phase: None,
+        phase,
         age_group,
         urgency,
         scores,
-        fired_rules: t.0,
-        rules_version: RULES_VERSION.to_owned(),
+        fired_rules: t.fired,
+        rules_version: rules.version.clone(),
         assessed_at: now,
+        trauma_focused_indicated: phase == Some(CarePhase::TraumaProcessing),
+        stage_of_change: stage,
+        engagement,
+        modalities_to_avoid: avoid,
+        program_cycling,
+        supports_to_add,
+        family_involvement,
+        care_emphases,
+        clinician_override: applied,
     }
-}
-
-/// Assesses a new intake at `now`.
-pub fn assess(id: String, intake: &NewIntake, now: DateTime<Utc>) -> Assessment {
-    assess_screeners(id, &intake.screeners, intake.client.date_of_birth, intake.clinician_reports_imminent_risk, now)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::CssrsAnswers;
-
-    fn run(s: Screeners, dob: (i32, u32, u32)) -> Assessment {
-        let now = DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").map(|d| d.with_timezone(&Utc)).unwrap_or_default();
-        let dob = NaiveDate::from_ymd_opt(dob.0, dob.1, dob.2).unwrap_or_default();
-        assess_screeners("a".into(), &s, dob, false, now)
-    }
-
-    #[test]
-    fn cssrs_intent_is_crisis() {
-        let a = run(Screeners { cssrs: Some(CssrsAnswers { intent_without_plan: true, ..Default::default() }), ..Default::default() }, (1990, 1, 1));
-        assert_eq!(a.risk_level, RiskLevel::High);
-        assert_eq!(a.level_of_care, LevelOfCare::Crisis);
-        assert_eq!(a.urgency, Urgency::Emergency);
-        assert!(a.fired_rules.iter().any(|r| r.rule_id == "risk.cssrs_high"));
-    }
-
-    #[test]
-    fn phq9_item9_without_cssrs_is_moderate_and_urgent() {
-        let mut phq = vec![1u8; 9];
-        phq[8] = 1;
-        let a = run(Screeners { phq9: Some(phq), ..Default::default() }, (1990, 1, 1));
-        assert_eq!(a.risk_level, RiskLevel::Moderate);
-        assert_eq!(a.urgency, Urgency::Urgent);
-    }
-
-    #[test]
-    fn severe_depression_goes_to_iop_and_youth_is_marked() {
-        let a = run(Screeners { phq9: Some(vec![3, 3, 3, 3, 3, 3, 2, 2, 0]), ..Default::default() }, (2010, 1, 1));
-        assert_eq!(a.level_of_care, LevelOfCare::IntensiveOutpatient);
-        assert_eq!(a.age_group, AgeGroup::Adolescent);
-        assert!(a.fired_rules.iter().any(|r| r.rule_id == "population.youth"));
-    }
-
-    #[test]
-    fn minimal_symptoms_are_self_guided() {
-        let a = run(Screeners { phq9: Some(vec![0; 9]), gad7: Some(vec![1, 0, 0, 0, 0, 0, 0]), ..Default::default() }, (1990, 1, 1));
-        assert_eq!(a.level_of_care, LevelOfCare::SelfGuidedPeer);
-        assert_eq!(a.risk_level, RiskLevel::None);
-        assert_eq!(a.urgency, Urgency::Routine);
-    }
-}
+#[path = "assessment_tests.rs"]
+mod tests;

@@ -1,14 +1,22 @@
-//! Pure intake rules: the validated intake, screener scoring, the assessment (risk, level of care,
-//! urgency) and the routing decision types. No I/O; everything here is deterministic given its inputs.
+//! Pure intake rules: the validated intake, screener scoring, the assessment (risk, level and phase of
+//! care, urgency, engagement, history), the rules file that parameterises them, and the routing decision
+//! types. No I/O; everything here is deterministic given its inputs.
 
 pub mod assessment;
+pub mod codes;
+pub mod rules;
 pub mod scoring;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use continuum_vocab::{CareFormat, Modality, PaymentOption, RelationalStyle};
+use continuum_vocab::{CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle};
 use serde::{Deserialize, Serialize};
 
-pub use assessment::{Assessment, FiredRule, RULES_VERSION, assess};
+pub use assessment::{AppliedOverride, Assessment, FiredRule, ScoreChange, assess, reliable_changes};
+pub use codes::{
+    Approach, Availability, Concern, ConsentCategory, Engagement, Frequency, Impairment, Setting, StageOfChange, Stressor, SubstanceUse, Support,
+    TreatmentOutcome, WindowRating,
+};
+pub use rules::Rules;
 pub use scoring::{CssrsAnswers, Instrument, ScreenerScore};
 
 /// Who the client is (personal health information: stored, never logged).
@@ -43,14 +51,84 @@ pub struct Screeners {
     pub gad7: Option<Vec<u8>>,
     /// C-SSRS screener when given.
     pub cssrs: Option<CssrsAnswers>,
+    /// PCL-5 items (20 answers 0..4) when given.
+    #[serde(default)]
+    pub pcl5: Option<Vec<u8>>,
+    /// Readiness ruler rating (0..10) when given.
+    #[serde(default)]
+    pub readiness_ruler: Option<u8>,
 }
 
 impl Screeners {
     /// Whether no instrument was given.
     pub fn is_empty(&self) -> bool {
-        self.phq9.is_none() && self.gad7.is_none() && self.cssrs.is_none()
+        self.phq9.is_none() && self.gad7.is_none() && self.cssrs.is_none() && self.pcl5.is_none() && self.readiness_ruler.is_none()
     }
 }
+
+/// Signs of dysregulation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dysregulation {
+    /// How often overwhelmed.
+    pub overwhelm: Option<Frequency>,
+    /// How often shut down.
+    pub shutdown: Option<Frequency>,
+    /// How often dissociating.
+    pub dissociation: Option<Frequency>,
+    /// Self-harm within 3 months.
+    pub recent_self_harm: bool,
+    /// Clinician's window-of-tolerance rating.
+    pub clinician_window: Option<WindowRating>,
+}
+
+/// One past treatment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreatmentEpisode {
+    /// Modality tried.
+    pub modality: Option<Modality>,
+    /// Program level of care, when a program.
+    pub level_of_care: Option<LevelOfCare>,
+    /// Started.
+    pub started: NaiveDate,
+    /// Ended, when it has.
+    pub ended: Option<NaiveDate>,
+    /// Whether it helped.
+    pub outcome: TreatmentOutcome,
+}
+
+/// A clinician's override of level or phase.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverrideRequest {
+    /// Level to use instead.
+    pub level_of_care: Option<LevelOfCare>,
+    /// Phase to use instead.
+    pub phase: Option<CarePhase>,
+    /// Why (personal health information: kept in the encrypted submission only).
+    pub reason: String,
+    /// Who.
+    pub clinician_id: String,
+}
+
+/// Consent to share categories with one recipient organization (`None`: the referral recipient).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentGrant {
+    /// Recipient organization, or any organization Continuum refers the client to.
+    pub recipient_organization_id: Option<String>,
+    /// Categories.
+    pub categories: Vec<ConsentCategory>,
+}
+
+/// Categories a referral needs the client's consent for.
+pub const REFERRAL_CATEGORIES: [ConsentCategory; 2] = [ConsentCategory::IdentityAndContact, ConsentCategory::ScreeningAndAssessment];
+
+/// The standard categories (everything but substance use), granted by the simple consent flag.
+pub const STANDARD_CATEGORIES: [ConsentCategory; 5] = [
+    ConsentCategory::IdentityAndContact,
+    ConsentCategory::ScreeningAndAssessment,
+    ConsentCategory::PresentingConcerns,
+    ConsentCategory::TreatmentHistory,
+    ConsentCategory::SocialContext,
+];
 
 /// What the client wants from care.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -61,13 +139,124 @@ pub struct Preferences {
     pub formats: Vec<CareFormat>,
     /// Preferred relational style.
     pub relational_style: RelationalStyle,
+    /// Modalities wanted.
+    #[serde(default)]
+    pub modalities_wanted: Vec<Modality>,
+    /// Somatic or talk.
+    #[serde(default)]
+    pub approach: Option<Approach>,
+    /// Group or individual.
+    #[serde(default)]
+    pub setting: Option<Setting>,
+    /// Identity codes wanted.
+    #[serde(default)]
+    pub identity_preferences: Vec<String>,
+    /// Faith codes wanted.
+    #[serde(default)]
+    pub faith_preferences: Vec<String>,
+    /// Cultural codes wanted.
+    #[serde(default)]
+    pub cultural_preferences: Vec<String>,
+    /// Further languages.
+    #[serde(default)]
+    pub additional_languages: Vec<String>,
+    /// When the client can attend (empty = any).
+    #[serde(default)]
+    pub availability: Vec<Availability>,
 }
 
 /// What the client consents to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consent {
-    /// Share the intake with the organization the client is referred to.
+    /// Share the intake (standard categories, never substance use) with the organization the client is
+    /// referred to.
     pub share_with_referral_recipient: bool,
+    /// Scoped grants.
+    #[serde(default)]
+    pub grants: Vec<ConsentGrant>,
+    /// Changes after the intake, oldest first.
+    #[serde(default)]
+    pub history: Vec<ConsentChange>,
+}
+
+/// One change of consent after the intake.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentChange {
+    /// When.
+    pub changed_at: DateTime<Utc>,
+    /// "recorded" or "revoked".
+    pub action: String,
+    /// Recipient named.
+    pub recipient_organization_id: Option<String>,
+    /// Categories named (empty: all).
+    pub categories: Vec<ConsentCategory>,
+    /// Who.
+    pub user_id: String,
+}
+
+impl Consent {
+    /// Adds grants (and the simple referral-recipient consent when `share` is set).
+    pub fn record(&mut self, grants: Vec<ConsentGrant>, share: bool, at: DateTime<Utc>, user_id: &str) {
+        if share {
+            self.share_with_referral_recipient = true;
+            self.history.push(ConsentChange { changed_at: at, action: "recorded".into(), recipient_organization_id: None, categories: STANDARD_CATEGORIES.to_vec(), user_id: user_id.to_owned() });
+        }
+        for g in grants {
+            self.history.push(ConsentChange {
+                changed_at: at,
+                action: "recorded".into(),
+                recipient_organization_id: g.recipient_organization_id.clone(),
+                categories: g.categories.clone(),
+                user_id: user_id.to_owned(),
+            });
+            self.grants.push(g);
+        }
+    }
+
+    /// Revokes `categories` (all when empty) for `recipient` (every recipient, and the simple consent, when
+    /// `None`). Grants left without categories are dropped.
+    pub fn revoke(&mut self, recipient: Option<&str>, categories: &[ConsentCategory], at: DateTime<Utc>, user_id: &str) {
+        if recipient.is_none() {
+            self.share_with_referral_recipient = false;
+        }
+        for g in &mut self.grants {
+            if recipient.is_none() || g.recipient_organization_id.as_deref() == recipient {
+                g.categories.retain(|c| !categories.is_empty() && !categories.contains(c));
+            }
+        }
+        self.grants.retain(|g| !g.categories.is_empty());
+        self.history.push(ConsentChange {
+            changed_at: at,
+            action: "revoked".into(),
+            recipient_organization_id: recipient.map(str::to_owned),
+            categories: categories.to_vec(),
+            user_id: user_id.to_owned(),
+        });
+    }
+
+    /// The categories that may be shared with `organization_id` when the client is referred there.
+    /// Substance-use information only ever comes from a grant naming that organization.
+    pub fn categories_for(&self, organization_id: &str) -> Vec<ConsentCategory> {
+        let mut out: Vec<ConsentCategory> = Vec::new();
+        if self.share_with_referral_recipient {
+            out.extend(STANDARD_CATEGORIES);
+        }
+        for g in &self.grants {
+            let named = g.recipient_organization_id.as_deref() == Some(organization_id);
+            if named || g.recipient_organization_id.is_none() {
+                out.extend(g.categories.iter().copied().filter(|c| named || *c != ConsentCategory::SubstanceUse));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Whether the client consented to a referral to `organization_id` (identity and assessment may go).
+    pub fn allows_referral_to(&self, organization_id: &str) -> bool {
+        let cats = self.categories_for(organization_id);
+        REFERRAL_CATEGORIES.iter().all(|c| cats.contains(c))
+    }
 }
 
 /// A validated intake submission.
@@ -93,6 +282,33 @@ pub struct NewIntake {
     pub consent: Consent,
     /// The clinician reports imminent risk.
     pub clinician_reports_imminent_risk: bool,
+    /// Coded presenting concerns.
+    #[serde(default)]
+    pub presenting_concerns: Vec<Concern>,
+    /// Dysregulation signs.
+    #[serde(default)]
+    pub dysregulation: Option<Dysregulation>,
+    /// Functional impairment.
+    #[serde(default)]
+    pub functional_impairment: Option<Impairment>,
+    /// Substance use.
+    #[serde(default)]
+    pub substance_use: Option<SubstanceUse>,
+    /// Stressors.
+    #[serde(default)]
+    pub stressors: Vec<Stressor>,
+    /// Supports.
+    #[serde(default)]
+    pub supports: Vec<Support>,
+    /// Treatment history.
+    #[serde(default)]
+    pub treatment_history: Vec<TreatmentEpisode>,
+    /// Stage of change as the clinician assessed it.
+    #[serde(default)]
+    pub stage_of_change: Option<StageOfChange>,
+    /// Clinician override.
+    #[serde(default)]
+    pub clinician_override: Option<OverrideRequest>,
 }
 
 /// A stored intake with its latest assessment and routing.
@@ -106,6 +322,9 @@ pub struct Intake {
     pub submission: NewIntake,
     /// Latest assessment.
     pub assessment: Assessment,
+    /// The reason of the latest assessment's clinician override when it came with a reassessment (an
+    /// intake's own override reason is in the submission).
+    pub latest_override_reason: Option<String>,
     /// Routing decision.
     pub routing: RoutingDecision,
     /// When received.
@@ -166,6 +385,10 @@ pub struct RoutingDecision {
     pub decided_at: Option<DateTime<Utc>>,
     /// Crisis resources handed to the client.
     pub crisis_resources: Vec<String>,
+    /// Set when this routing re-routes the client after a reassessment raised risk to the crisis
+    /// pathway: that assessment's id (it makes the downstream idempotency keys new).
+    #[serde(default)]
+    pub reroute_for_assessment: Option<String>,
 }
 
 impl RoutingDecision {
@@ -181,6 +404,7 @@ impl RoutingDecision {
             attempts: 0,
             decided_at: None,
             crisis_resources: Vec::new(),
+            reroute_for_assessment: None,
         }
     }
 }
@@ -220,6 +444,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn consent_scope_record_and_revoke() {
+        let org = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
+        let other = "0190a1b2-c3d4-7e5f-8a9b-0000000000d4";
+        let now = Utc::now();
+        let mut c = Consent::default();
+        assert!(!c.allows_referral_to(org));
+        c.record(vec![ConsentGrant { recipient_organization_id: Some(org.into()), categories: REFERRAL_CATEGORIES.to_vec() }], false, now, "u");
+        c.record(vec![ConsentGrant { recipient_organization_id: Some(org.into()), categories: vec![ConsentCategory::SubstanceUse] }], false, now, "u");
+        assert!(c.allows_referral_to(org) && !c.allows_referral_to(other));
+        assert!(c.categories_for(org).contains(&ConsentCategory::SubstanceUse));
+        // The simple consent never carries substance use, and an unnamed grant cannot either.
+        let mut simple = Consent { share_with_referral_recipient: true, ..Default::default() };
+        simple.grants.push(ConsentGrant { recipient_organization_id: None, categories: vec![ConsentCategory::SubstanceUse] });
+        assert!(simple.allows_referral_to(other) && !simple.categories_for(other).contains(&ConsentCategory::SubstanceUse));
+        // Revoking one category for one organization.
+        c.revoke(Some(org), &[ConsentCategory::SubstanceUse], now, "u");
+        assert!(c.allows_referral_to(org) && !c.categories_for(org).contains(&ConsentCategory::SubstanceUse));
+        // Revoking everything.
+        c.revoke(None, &[], now, "u");
+        assert!(!c.allows_referral_to(org) && c.grants.is_empty());
+        assert_eq!(c.history.iter().map(|h| h.action.as_str()).collect::<Vec<_>>(), vec!["recorded", "recorded", "revoked", "revoked"]);
+    }
+
+    #[test]
     fn age_counts_birthdays() {
         let dob = NaiveDate::from_ymd_opt(2010, 6, 15).unwrap_or_default();
         assert_eq!(age_on(dob, NaiveDate::from_ymd_opt(2026, 6, 14).unwrap_or_default()), 15);
@@ -247,6 +495,38 @@ pub struct Candidate {
     pub provider_id: String,
     /// Whether it had an open slot when ranked.
     pub has_capacity: bool,
+    /// The provider's organization.
+    #[serde(default)]
+    pub organization_id: String,
+    /// Whether the client consented to a referral to that organization.
+    #[serde(default = "yes")]
+    pub consented: bool,
+    /// Whether the program involves the family.
+    #[serde(default)]
+    pub family_involvement: bool,
+    /// Whether the provider offers trauma processing (a trauma-processing modality or track).
+    #[serde(default)]
+    pub trauma_processing: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Orders matching's ranking by what the assessment asks for, keeping matching's order otherwise (a
+/// stable sort): youth first to options with family involvement (`routing.youth_family_first`), then,
+/// when trauma-focused care is indicated, options offering trauma processing first
+/// (`routing.trauma_focused_first`). Returns the ids of the rules applied.
+pub fn order_candidates(candidates: &mut [Candidate], family_first: bool, trauma_first: bool) -> Vec<&'static str> {
+    candidates.sort_by_key(|c| (family_first && !c.family_involvement, trauma_first && !c.trauma_processing));
+    let mut applied = Vec::new();
+    if family_first {
+        applied.push("routing.youth_family_first");
+    }
+    if trauma_first {
+        applied.push("routing.trauma_focused_first");
+    }
+    applied
 }
 
 /// The routing plan: matching's ranked options, stored before any downstream call so that every retry
@@ -263,4 +543,7 @@ pub struct RoutingPlan {
     pub crisis: bool,
     /// Exclusion counts by hard constraint, for the reason text.
     pub exclusions: Vec<(String, i32)>,
+    /// Routing rules applied to the ranking and the referral (ids from the rules file).
+    #[serde(default)]
+    pub rules_applied: Vec<String>,
 }

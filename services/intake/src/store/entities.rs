@@ -61,6 +61,8 @@ pub mod assessment {
         pub assessed_at_ms: i64,
         /// The assessment (JSON).
         pub body: String,
+        /// A reassessment override's reason, encrypted (free text); `None` otherwise.
+        pub sealed_override_reason: Option<String>,
     }
 
     /// No relations.

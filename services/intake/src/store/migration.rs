@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Intakes), Box::new(M0002Audit)]
+        vec![Box::new(M0001Intakes), Box::new(M0002Audit), Box::new(M0003OverrideReason)]
     }
 }
 
@@ -39,6 +39,7 @@ enum Assessments {
     ClientId,
     AssessedAtMs,
     Body,
+    SealedOverrideReason,
 }
 
 #[derive(DeriveIden)]
@@ -231,5 +232,25 @@ impl MigrationTrait for M0002Audit {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(AuditEvents::Table).to_owned()).await
+    }
+}
+
+/// The encrypted reason of a clinician override given with a reassessment.
+struct M0003OverrideReason;
+
+impl MigrationName for M0003OverrideReason {
+    fn name(&self) -> &str {
+        "m0003_override_reason"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003OverrideReason {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table(Assessments::Table).add_column(text_null(Assessments::SealedOverrideReason)).to_owned()).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table(Assessments::Table).drop_column(Assessments::SealedOverrideReason).to_owned()).await
     }
 }

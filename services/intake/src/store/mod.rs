@@ -2,8 +2,10 @@
 //! domain types; no other module touches sea-orm.
 //!
 //! Personal health information is encrypted before it reaches a row: the whole submission (names, date
-//! of birth, contact details, free text, screener answers) is stored as one AES-GCM field
-//! (`intake.submission`), so the tables hold ids, codes and ciphertext only. Reads and writes of that
+//! of birth, contact details, free text, screener answers, treatment history, stressors, substance use,
+//! consent and its history, a clinician override's reason) is stored as one AES-GCM field
+//! (`intake.submission`), so the tables hold ids, codes and ciphertext only; assessments hold scores,
+//! codes and fired rules (never free text). Reads and writes of that
 //! information are recorded in the append-only `audit_events` table.
 //!
 //! An intake, its first assessment and its routing task are written in one transaction, so an accepted
@@ -31,6 +33,8 @@ use continuum_auth::crypto::FieldCipher;
 
 /// The purpose string bound into the submission ciphertext.
 const SUBMISSION_FIELD: &str = "intake.submission";
+/// The purpose string bound into a reassessment override reason's ciphertext.
+const OVERRIDE_REASON_FIELD: &str = "intake.assessment.override_reason";
 
 pub use migration::Migrator;
 
@@ -185,7 +189,11 @@ impl Store {
                     user_id: m.user_id,
                     organization_id: m.organization_id,
                     action: if m.action == "write" { "write" } else { "read" },
-                    record_type: if m.record_type == "assessment" { "assessment" } else { "intake" },
+                    record_type: match m.record_type.as_str() {
+                        "assessment" => "assessment",
+                        "consent" => "consent",
+                        _ => "intake",
+                    },
                     record_id: m.record_id,
                     client_id: m.client_id,
                     rpc: rpc_name(&m.rpc),
@@ -280,6 +288,7 @@ impl Store {
             client_id: Set(client_id.clone()),
             assessed_at_ms: Set(time::to_ms(assessment.assessed_at)),
             body: Set(json(&assessment)?),
+            sealed_override_reason: Set(None),
         }
         .insert(&txn)
         .await?;
@@ -298,7 +307,7 @@ impl Store {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        Ok(Inserted::Created(Box::new(Intake { id, client_id, submission, assessment, routing: decision, received_at: now })))
+        Ok(Inserted::Created(Box::new(Intake { id, client_id, submission, assessment, latest_override_reason: None, routing: decision, received_at: now })))
     }
 
     async fn load(&self, m: intake::Model) -> Result<Intake> {
@@ -310,11 +319,22 @@ impl Store {
             .one(&self.db)
             .await?
             .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("intake without its routing task")))?;
+        let latest_override_reason = match &a.sealed_override_reason {
+            None => None,
+            Some(sealed) => {
+                let plain = self
+                    .cipher
+                    .decrypt(OVERRIDE_REASON_FIELD, sealed)
+                    .map_err(|e| Error::Unexpected(e.context("decrypting an override reason")))?;
+                Some(String::from_utf8(plain).map_err(|e| Error::Unexpected(e.into()))?)
+            }
+        };
         Ok(Intake {
             id: m.id,
             client_id: m.client_id,
             submission: self.open(&m.submission)?,
             assessment: parse(&a.body, "assessment")?,
+            latest_override_reason,
             routing: parse(&r.decision, "routing decision")?,
             received_at: time::from_ms(m.received_at_ms),
         })
@@ -463,8 +483,61 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a reassessment and makes it the intake's latest.
-    pub async fn insert_reassessment(&self, intake: &Intake, a: &Assessment) -> Result<()> {
+    /// Replaces the consent of an intake (re-encrypting its submission). The caller read the intake just
+    /// before; a concurrent consent change in between is lost to the last writer (consent changes are rare
+    /// and every one is in the audit log).
+    pub async fn update_consent(&self, intake_id: &str, consent: &crate::domain::Consent) -> Result<Intake> {
+        let txn = self.db.begin().await?;
+        let m = intake::Entity::find_by_id(intake_id.to_owned()).one(&txn).await?.ok_or_else(|| Error::not_found("intake", intake_id))?;
+        let mut submission = self.open(&m.submission)?;
+        submission.consent = consent.clone();
+        intake::Entity::update_many()
+            .col_expr(intake::Column::Submission, Expr::value(self.seal(&submission)?))
+            .filter(intake::Column::Id.eq(intake_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        self.get_intake(intake_id).await
+    }
+
+    /// Opens the routing of an intake again (a reassessment put the client on the crisis pathway): the task
+    /// is pending with no plan and `decision`, leased to `owner` until `lease_until`. Done in one
+    /// statement on the finished task, so two reassessments cannot both reopen it.
+    pub async fn reopen_routing(&self, intake_id: &str, decision: &RoutingDecision, owner: &str, lease_until: DateTime<Utc>) -> Result<bool> {
+        let now = time::to_ms(Utc::now());
+        let txn = self.db.begin().await?;
+        let res = routing::Entity::update_many()
+            .col_expr(routing::Column::Status, Expr::value(RoutingStatus::Pending.code()))
+            .col_expr(routing::Column::Plan, Expr::value(Option::<String>::None))
+            .col_expr(routing::Column::Decision, Expr::value(json(decision)?))
+            .col_expr(routing::Column::Attempts, Expr::value(0))
+            .col_expr(routing::Column::NextAttemptAtMs, Expr::value(now))
+            .col_expr(routing::Column::LeaseUntilMs, Expr::value(time::to_ms(lease_until)))
+            .col_expr(routing::Column::LeaseOwner, Expr::value(owner))
+            .col_expr(routing::Column::LastError, Expr::value(""))
+            .col_expr(routing::Column::UpdatedAtMs, Expr::value(now))
+            .filter(routing::Column::IntakeId.eq(intake_id))
+            .filter(routing::Column::Status.ne(RoutingStatus::Pending.code()))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        intake::Entity::update_many()
+            .col_expr(intake::Column::RoutingStatus, Expr::value(RoutingStatus::Pending.code()))
+            .filter(intake::Column::Id.eq(intake_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Stores a reassessment and makes it the intake's latest; a clinician override's reason is encrypted.
+    pub async fn insert_reassessment(&self, intake: &Intake, a: &Assessment, override_reason: Option<&str>) -> Result<()> {
+        let sealed = override_reason
+            .map(|r| self.cipher.encrypt(OVERRIDE_REASON_FIELD, r.as_bytes()).map_err(Error::Unexpected))
+            .transpose()?;
         let txn = self.db.begin().await?;
         assessment::ActiveModel {
             id: Set(a.id.clone()),
@@ -472,6 +545,7 @@ impl Store {
             client_id: Set(intake.client_id.clone()),
             assessed_at_ms: Set(time::to_ms(a.assessed_at)),
             body: Set(json(a)?),
+            sealed_override_reason: Set(sealed),
         }
         .insert(&txn)
         .await?;
@@ -488,11 +562,13 @@ impl Store {
 }
 
 /// The RPC names the intake service records (stored as text; mapped back to the static names).
-pub const AUDITED_RPCS: [&str; 4] = [
+pub const AUDITED_RPCS: [&str; 6] = [
     "continuum.intake.v1.IntakeService/SubmitIntake",
     "continuum.intake.v1.IntakeService/GetIntake",
     "continuum.intake.v1.IntakeService/ListIntakes",
     "continuum.intake.v1.IntakeService/RecordReassessment",
+    "continuum.intake.v1.IntakeService/RecordConsent",
+    "continuum.intake.v1.IntakeService/RevokeConsent",
 ];
 
 fn rpc_name(stored: &str) -> &'static str {

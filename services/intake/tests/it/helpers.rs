@@ -5,6 +5,9 @@
 use continuum_proto::common::v1 as common;
 use continuum_proto::intake::v1 as pb;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use continuum_proto::matching::v1 as mpb;
+use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
+use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_runtime::Shutdown;
 use continuum_auth::Role;
 use continuum_testkit::{AuthedChannel, Backing, Bearer};
@@ -18,6 +21,10 @@ pub struct TestApp {
     pub backing: Backing,
     pub matching_shutdown: Option<Shutdown>,
     pub matching_backing: Option<Backing>,
+    pub matching_addr: Option<String>,
+    pub referral_addr: Option<String>,
+    pub peer_shutdowns: Vec<Shutdown>,
+    pub peer_backings: Vec<Backing>,
 }
 
 impl Drop for TestApp {
@@ -26,8 +33,14 @@ impl Drop for TestApp {
         if let Some(s) = &self.matching_shutdown {
             s.cancel();
         }
+        for s in &self.peer_shutdowns {
+            s.cancel();
+        }
     }
 }
+
+/// The organization whose providers the scenario directories list.
+pub const PROVIDER_ORG: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
 
 /// A loopback address where nothing listens.
 pub async fn closed_addr() -> String {
@@ -56,7 +69,37 @@ pub async fn spawn_with_matching() -> TestApp {
     let maddr = mapp.local_addr().to_string();
     let msd = Shutdown::new();
     tokio::spawn(mapp.run(msd.clone()));
-    spawn_with(backing, [maddr, closed_addr().await, closed_addr().await], Some(msd), Some(mb)).await
+    let mut app = spawn_with(backing, [maddr.clone(), closed_addr().await, closed_addr().await], Some(msd), Some(mb)).await;
+    app.matching_addr = Some(maddr);
+    app
+}
+
+/// Intake with the real matching and referral services in-process (sharing intake's auth secret); the
+/// waitlist is down, so a client that would be waitlisted stays pending.
+pub async fn spawn_with_matching_and_referral() -> TestApp {
+    let backing = Backing::fresh().await;
+    let mb = Backing::fresh().await;
+    let rb = Backing::fresh().await;
+    let mut mcommon = mb.common();
+    mcommon.auth = backing.common().auth;
+    let mapp = matching::startup::Application::build(matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), mcommon)).await.unwrap();
+    let maddr = mapp.local_addr().to_string();
+    let msd = Shutdown::new();
+    tokio::spawn(mapp.run(msd.clone()));
+    let mut rcommon = rb.common();
+    rcommon.auth = backing.common().auth;
+    let rapp = referral::startup::Application::build(referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), maddr.clone(), rcommon))
+        .await
+        .unwrap();
+    let raddr = rapp.local_addr().to_string();
+    let rsd = Shutdown::new();
+    tokio::spawn(rapp.run(rsd.clone()));
+    let mut app = spawn_with(backing, [maddr.clone(), raddr.clone(), closed_addr().await], Some(msd), Some(mb)).await;
+    app.matching_addr = Some(maddr);
+    app.referral_addr = Some(raddr);
+    app.peer_shutdowns.push(rsd);
+    app.peer_backings.push(rb);
+    app
 }
 
 async fn spawn_with(backing: Backing, peers: [String; 3], matching_shutdown: Option<Shutdown>, matching_backing: Option<Backing>) -> TestApp {
@@ -68,7 +111,18 @@ async fn spawn_with(backing: Backing, peers: [String; 3], matching_shutdown: Opt
     tokio::spawn(app.run(shutdown.clone()));
     let token = backing.token(ORG, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]);
     let client = IntakeServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr.to_string()).unwrap(), Bearer::new(&token));
-    TestApp { client, addr: addr.to_string(), shutdown, backing, matching_shutdown, matching_backing }
+    TestApp {
+        client,
+        addr: addr.to_string(),
+        shutdown,
+        backing,
+        matching_shutdown,
+        matching_backing,
+        matching_addr: None,
+        referral_addr: None,
+        peer_shutdowns: Vec::new(),
+        peer_backings: Vec::new(),
+    }
 }
 
 impl TestApp {
@@ -76,6 +130,30 @@ impl TestApp {
     pub fn client_as(&self, org: &str, roles: &[Role]) -> IntakeServiceClient<AuthedChannel> {
         let token = self.backing.token(org, roles);
         IntakeServiceClient::with_interceptor(continuum_runtime::peer_channel(&self.addr).unwrap(), Bearer::new(&token))
+    }
+
+    /// A matching client acting as the provider organization's admin.
+    pub fn matching_admin(&self) -> MatchingServiceClient<AuthedChannel> {
+        let token = self.backing.token(PROVIDER_ORG, &[Role::ProviderAdmin]);
+        MatchingServiceClient::with_interceptor(continuum_runtime::peer_channel(self.matching_addr.as_deref().unwrap()).unwrap(), Bearer::new(&token))
+    }
+
+    /// A referral client acting as the clinic's coordinator.
+    pub fn referral_coordinator(&self) -> ReferralServiceClient<AuthedChannel> {
+        let token = self.backing.token(ORG, &[Role::Coordinator, Role::Clinician]);
+        ReferralServiceClient::with_interceptor(continuum_runtime::peer_channel(self.referral_addr.as_deref().unwrap()).unwrap(), Bearer::new(&token))
+    }
+
+    /// Adds a provider to the directory and returns its id.
+    pub async fn add_provider(&self, p: mpb::Provider) -> String {
+        self.matching_admin()
+            .upsert_provider(mpb::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
+            .await
+            .unwrap()
+            .into_inner()
+            .provider
+            .unwrap()
+            .id
     }
 
     /// A client sending `bearer` as is.
@@ -106,10 +184,43 @@ pub fn submission(key: &str) -> pb::SubmitIntakeRequest {
         screeners: Some(pb::Screeners {
             phq9: Some(pb::Phq9 { items: vec![2, 2, 1, 1, 1, 1, 1, 2, 0] }),
             gad7: Some(pb::Gad7 { items: vec![1, 1, 1, 1, 0, 0, 0] }),
-            cssrs: None,
+            ..Default::default()
         }),
         preferences: Some(pb::Preferences::default()),
         consent: Some(pb::Consent { share_with_referral_recipient: true }),
         clinician_reports_imminent_risk: false,
+        ..Default::default()
     }
+}
+
+/// An accepting adult outpatient clinician of the provider organization in US-CA, English, self-pay, video,
+/// with `modalities` and `slots` open slots.
+pub fn clinician(name: &str, modalities: &[common::Modality], slots: i32) -> mpb::Provider {
+    mpb::Provider {
+        organization_id: PROVIDER_ORG.into(),
+        display_name: name.into(),
+        kind: mpb::ProviderKind::Clinician as i32,
+        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
+        age_groups: vec![common::AgeGroup::Adult as i32],
+        jurisdictions: vec!["US-CA".into()],
+        languages: vec!["en".into()],
+        modalities: modalities.iter().map(|m| *m as i32).collect(),
+        payment_options: vec![common::PaymentOption::SelfPay as i32],
+        formats: vec![common::CareFormat::Video as i32],
+        accepting_new_clients: true,
+        open_slots: slots,
+        ..Default::default()
+    }
+}
+
+/// A PCL-5 with the given total (items filled from the first, 4 at most each).
+pub fn pcl5(total: i32) -> pb::Pcl5 {
+    let mut items = vec![0; 20];
+    let mut left = total;
+    for x in items.iter_mut() {
+        let take = left.min(4);
+        *x = take;
+        left -= take;
+    }
+    pb::Pcl5 { items }
 }

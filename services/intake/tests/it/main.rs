@@ -5,3 +5,6 @@
 mod helpers;
 mod submit;
 mod security;
+mod scenarios;
+mod validation;
+mod consent;

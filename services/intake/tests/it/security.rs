@@ -30,6 +30,7 @@ async fn another_organization_sees_nothing() {
             intake_id: intake.id,
             screeners: Some(pb::Screeners { phq9: Some(pb::Phq9 { items: vec![0; 9] }), ..Default::default() }),
             clinician_reports_imminent_risk: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();

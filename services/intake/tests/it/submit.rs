@@ -198,6 +198,7 @@ async fn reassessment_reports_rising_risk() {
             intake_id: intake.id.clone(),
             screeners: Some(pb::Screeners { cssrs: Some(pb::Cssrs { thoughts_with_method: true, ..Default::default() }), ..Default::default() }),
             clinician_reports_imminent_risk: false,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -212,6 +213,7 @@ async fn reassessment_reports_rising_risk() {
             intake_id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
             screeners: Some(pb::Screeners { phq9: Some(pb::Phq9 { items: vec![0; 9] }), ..Default::default() }),
             clinician_reports_imminent_risk: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
