@@ -74,7 +74,7 @@ impl Context {
             client_id: intake.client_id.clone(),
             rpc,
             purpose: self.purpose.clone(),
-            trace_id: String::new(),
+            trace_id: continuum_telemetry::current_trace_id(),
         }
     }
 

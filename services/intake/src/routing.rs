@@ -111,18 +111,36 @@ impl Router {
     /// Runs the routing task of `intake_id` once if this router can claim it, and returns the decision as
     /// it stands afterwards (possibly still pending).
     pub async fn route(&self, intake_id: &str) -> Result<RoutingDecision> {
+        self.route_with(intake_id, false).await
+    }
+
+    /// `route`, from the background worker: the attempt runs in a span that joins the trace of the
+    /// request that accepted the intake.
+    async fn route_with(&self, intake_id: &str, background: bool) -> Result<RoutingDecision> {
+        use tracing::Instrument;
         let now = Utc::now();
         let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
         let Some(task) = self.store.claim_routing(intake_id, &self.owner, now, lease_until).await? else {
             return Ok(self.store.get_intake(intake_id).await?.routing);
         };
         let attempts = task.attempts + 1;
-        let step = self.attempt(&task).await;
+        let span = if background {
+            let span = tracing::info_span!("routing.retry", intake_id, attempt = attempts);
+            continuum_telemetry::continue_trace(&span, &task.trace_parent);
+            span
+        } else {
+            tracing::Span::current()
+        };
+        let step = self.attempt(&task).instrument(span).await;
         match step {
             Step::Done(mut decision) => {
                 decision.attempts = attempts;
                 decision.decided_at = Some(Utc::now());
                 self.store.finish_routing(intake_id, &self.owner, &decision).await?;
+                metrics::counter!("continuum_routings_total", "status" => decision.status.code()).increment(1);
+                if task.intake.assessment.risk_level.is_crisis() {
+                    metrics::counter!("continuum_crisis_routings_total").increment(1);
+                }
                 tracing::info!(intake_id, status = decision.status.code(), attempts, "routed");
                 Ok(decision)
             }
@@ -288,13 +306,16 @@ impl Router {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(poll) => {}
             }
+            if let Ok(n) = self.store.pending_routings().await {
+                metrics::gauge!("continuum_routings_pending").set(n as f64);
+            }
             match self.store.due_routings(Utc::now(), 32).await {
                 Ok(ids) => {
                     for id in ids {
                         if shutdown.is_cancelled() {
                             break;
                         }
-                        if let Err(e) = self.route(&id).await {
+                        if let Err(e) = self.route_with(&id, true).await {
                             tracing::warn!(intake_id = %id, error = %e, "routing attempt failed");
                         }
                     }

@@ -15,6 +15,9 @@ pub struct Settings {
     /// Address of the matching service (`host:port` or an `http://` URL); connected lazily.
     #[arg(long, env = "CONTINUUM_MATCHING_ADDR", default_value = "127.0.0.1:50052")]
     pub matching_addr: String,
+    /// Seconds between two runs of the deadline sweeper (escalation, expiry, re-routing).
+    #[arg(long, env = "CONTINUUM_DEADLINE_SWEEP_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub deadline_sweep_secs: u64,
     /// Settings shared by every service.
     #[command(flatten)]
     pub common: CommonSettings,
@@ -28,6 +31,6 @@ impl Settings {
 
     /// Settings on `listen_addr` talking to matching at `matching_addr`, with data under `common`.
     pub fn new(listen_addr: SocketAddr, matching_addr: impl Into<String>, common: CommonSettings) -> Self {
-        Self { listen_addr, matching_addr: matching_addr.into(), common }
+        Self { listen_addr, matching_addr: matching_addr.into(), deadline_sweep_secs: 60, common }
     }
 }

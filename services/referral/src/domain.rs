@@ -1,6 +1,8 @@
 //! Pure referral rules: the statuses and actions (FHIR Task as used for referrals, CLINICAL.md
-//! "Referrals"), the explicit transition table with who may do what, response deadlines, and the retry
-//! schedule of the outbox. No I/O here; the store persists, the adapter converts protos.
+//! "Referrals"), the explicit transition table with who may do what, response deadlines with their
+//! escalation and expiry, the choice of the next alternative after a "no", and the retry schedule of the
+//! outbox. System events (escalate, expire, re-route, referrer notified) are recorded by Continuum only and
+//! are outside the transition table. No I/O here; the store persists, the adapter converts protos.
 
 use std::time::Duration;
 
@@ -98,6 +100,14 @@ coded! {
         Send => "send",
         /// Either side (or a coordinator) marks the referral as entered in error.
         EnterInError => "enter_in_error",
+        /// System: a silent referral (or one no alternative could take) is escalated to a coordinator.
+        Escalate => "escalate",
+        /// System: a second silence after the escalation: requested -> failed, then re-routed.
+        Expire => "expire",
+        /// System: the client was re-routed to a new referral.
+        Reroute => "reroute",
+        /// System: the loop closed and the referrer was notified.
+        NotifyReferrer => "notify_referrer",
     }
 }
 
@@ -119,6 +129,10 @@ impl Action {
             Action::Resume => "referral.resumed",
             Action::Send => "referral.sent",
             Action::EnterInError => "referral.entered_in_error",
+            Action::Escalate => "referral.escalated",
+            Action::Expire => "referral.expired",
+            Action::Reroute => "referral.rerouted",
+            Action::NotifyReferrer => "referral.referrer_notified",
         }
     }
 
@@ -137,15 +151,13 @@ impl Action {
             | Action::Complete
             | Action::Fail => Side::Recipient,
             Action::Hold | Action::Resume | Action::EnterInError => Side::Either,
+            Action::Escalate | Action::Expire | Action::Reroute | Action::NotifyReferrer => Side::System,
         }
     }
 
     /// Whether the action is about an appointment (and may carry an appointment time).
     pub fn concerns_appointment(self) -> bool {
-        matches!(
-            self,
-            Action::Schedule | Action::RecordNoShow | Action::CancelAppointment | Action::RecordFirstAppointmentAttended
-        )
+        matches!(self, Action::Schedule | Action::RecordNoShow | Action::CancelAppointment | Action::RecordFirstAppointmentAttended)
     }
 }
 
@@ -161,6 +173,8 @@ pub enum Side {
     Recipient,
     /// Either of them.
     Either,
+    /// Continuum itself (the deadline sweeper, loop closing); never through `TransitionReferral`.
+    System,
 }
 
 coded! {
@@ -196,7 +210,7 @@ coded! {
 /// Whether `role` may perform `action` at all (before looking at the status).
 pub fn role_may(role: ActorRole, action: Action) -> bool {
     match role {
-        ActorRole::Coordinator => true,
+        ActorRole::Coordinator => action.side() != Side::System,
         ActorRole::Referrer => matches!(action.side(), Side::Referrer | Side::Either),
         ActorRole::Recipient => matches!(action.side(), Side::Recipient | Side::Either),
         ActorRole::System => false,
@@ -309,7 +323,9 @@ pub fn add_business_days(t: DateTime<Utc>, days: u32) -> DateTime<Utc> {
     let mut at = t;
     let mut left = days;
     while left > 0 {
-        let Some(next) = at.checked_add_signed(TimeDelta::days(1)) else { return at };
+        let Some(next) = at.checked_add_signed(TimeDelta::days(1)) else {
+            return at;
+        };
         at = next;
         if !matches!(at.weekday(), Weekday::Sat | Weekday::Sun) {
             left -= 1;
@@ -322,6 +338,79 @@ pub fn add_business_days(t: DateTime<Utc>, days: u32) -> DateTime<Utc> {
 pub fn is_overdue(status: Status, response_due_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     status == Status::Requested && response_due_at < now
 }
+
+/// What the deadline sweeper does to a referral.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeadlineStep {
+    /// First silence: escalate to a coordinator (the referral stays requested).
+    Escalate,
+    /// Second silence (a whole new response window after the escalation): requested -> failed, and the
+    /// client is re-routed to the next alternative.
+    Expire,
+}
+
+/// The second deadline: a whole new response window, counted from the escalation.
+pub fn second_deadline(urgency: Urgency, escalated_at: DateTime<Utc>) -> DateTime<Utc> {
+    response_due_at(urgency, escalated_at)
+}
+
+/// What the sweeper does at `now` to a referral in `status`: only an unanswered (requested) referral past
+/// its deadline is touched: escalated first, expired after a second silence.
+pub fn deadline_step(
+    status: Status,
+    urgency: Urgency,
+    response_due_at: DateTime<Utc>,
+    escalated_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DeadlineStep> {
+    if status != Status::Requested {
+        return None;
+    }
+    match escalated_at {
+        None if response_due_at < now => Some(DeadlineStep::Escalate),
+        Some(at) if second_deadline(urgency, at) < now => Some(DeadlineStep::Expire),
+        _ => None,
+    }
+}
+
+/// Whether a referral ending in `to` by `action` re-routes the client: a rejection, or an expiry after a
+/// second silence, while alternatives remain. (A cancellation is the referrer's own choice; a failure
+/// after acceptance is for the coordinator to judge.)
+pub fn reroutes(action: Action, alternatives: &[String]) -> bool {
+    matches!(action, Action::Reject | Action::Expire) && !alternatives.is_empty()
+}
+
+/// The providers a re-route tries, best first: the alternatives without the provider that just said no
+/// (nor any duplicate).
+pub fn reroute_candidates(alternatives: &[String], refused_provider: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(alternatives.len());
+    for p in alternatives {
+        if p != refused_provider && !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// The alternatives the new referral carries after re-routing to `chosen`: every other candidate, in the
+/// same order (one without a slot today may have one when the next "no" comes).
+pub fn remaining_after(candidates: &[String], chosen: &str) -> Vec<String> {
+    candidates.iter().filter(|p| p.as_str() != chosen).cloned().collect()
+}
+
+/// The idempotency key of the referral that re-routes `referral_id`.
+pub fn reroute_key(referral_id: &str) -> String {
+    format!("reroute:{referral_id}")
+}
+
+/// The matching hold key of a re-route's slot at `provider_id` (one per provider tried, so a refused take
+/// at one provider never blocks the take at the next).
+pub fn reroute_hold_key(referral_id: &str, provider_id: &str) -> String {
+    format!("referral:reroute:{referral_id}:{provider_id}")
+}
+
+/// Most alternatives one referral may carry.
+pub const MAX_ALTERNATIVES: usize = 20;
 
 /// First retry delay of an outbox delivery.
 pub const RETRY_BASE: Duration = Duration::from_secs(1);
@@ -368,6 +457,16 @@ pub struct Referral {
     pub care_started_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version (1 at creation, +1 per action).
     pub version: i64,
+    /// When the silent referral was escalated to a coordinator.
+    pub escalated_at: Option<DateTime<Utc>>,
+    /// Ranked alternatives a "no" re-routes to (provider ids, best first).
+    pub alternative_provider_ids: Vec<String>,
+    /// Whether a re-route is owed (rejected or expired with alternatives, not yet re-routed).
+    pub needs_reroute: bool,
+    /// The referral this one was re-routed to.
+    pub rerouted_to_referral_id: Option<String>,
+    /// The referral this one re-routes.
+    pub rerouted_from_referral_id: Option<String>,
     /// Events, oldest first (empty when listed).
     pub events: Vec<Event>,
 }
@@ -434,6 +533,8 @@ pub struct NewReferral {
     pub allow_overbook: bool,
     /// First appointment, when created already scheduled.
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// Ranked alternatives a "no" re-routes to (provider ids, best first).
+    pub alternative_provider_ids: Vec<String>,
 }
 
 impl NewReferral {
@@ -517,9 +618,10 @@ mod tests {
             (A::Resume, &[S::OnHold], S::Accepted),
             (A::EnterInError, &[S::Draft, S::Requested, S::Accepted, S::InProgress, S::OnHold], S::EnteredInError),
         ];
-        allowed.iter().find(|(a, froms, _)| *a == action && froms.contains(&from)).map(|(_, _, to)| {
-            if action == A::Resume && care_started { S::InProgress } else { *to }
-        })
+        allowed
+            .iter()
+            .find(|(a, froms, _)| *a == action && froms.contains(&from))
+            .map(|(_, _, to)| if action == A::Resume && care_started { S::InProgress } else { *to })
     }
 
     #[test]
@@ -563,6 +665,13 @@ mod tests {
                 Side::Referrer => (true, false),
                 Side::Recipient => (false, true),
                 Side::Either => (true, true),
+                Side::System => {
+                    // System events are recorded by Continuum, never requested by anyone.
+                    for role in ROLES {
+                        assert!(!role_may(role, action), "{role} x {action}");
+                    }
+                    continue;
+                }
             };
             assert_eq!(role_may(ActorRole::Referrer, action), referrer, "{action}");
             assert_eq!(role_may(ActorRole::Recipient, action), recipient, "{action}");
@@ -710,5 +819,41 @@ mod tests {
         assert_eq!(release_hold_key("r-1"), "referral-release:r-1");
         assert_eq!(initial_status(true), Status::Accepted);
         assert_eq!(initial_status(false), Status::Requested);
+    }
+
+    #[test]
+    fn deadlines_escalate_then_expire() {
+        let created = at(2026, 1, 5, 9); // Monday
+        let due = response_due_at(Urgency::Routine, created); // Wednesday 09:00
+        let step = |status, escalated, now| deadline_step(status, Urgency::Routine, due, escalated, now);
+        assert_eq!(step(Status::Requested, None, at(2026, 1, 7, 8)), None);
+        assert_eq!(step(Status::Requested, None, at(2026, 1, 7, 10)), Some(DeadlineStep::Escalate));
+        assert_eq!(step(Status::Accepted, None, at(2026, 1, 7, 10)), None);
+        let escalated = Some(at(2026, 1, 7, 10));
+        // The second window is two more business days from the escalation: Friday 10:00.
+        assert_eq!(second_deadline(Urgency::Routine, at(2026, 1, 7, 10)), at(2026, 1, 9, 10));
+        assert_eq!(step(Status::Requested, escalated, at(2026, 1, 9, 9)), None);
+        assert_eq!(step(Status::Requested, escalated, at(2026, 1, 9, 11)), Some(DeadlineStep::Expire));
+        assert_eq!(step(Status::Rejected, escalated, at(2026, 1, 9, 11)), None);
+        // Crisis referrals escalate within hours.
+        let crisis_due = response_due_at(Urgency::Emergency, created);
+        assert_eq!(
+            deadline_step(Status::Requested, Urgency::Emergency, crisis_due, None, at(2026, 1, 5, 14)),
+            Some(DeadlineStep::Escalate)
+        );
+    }
+
+    #[test]
+    fn reroutes_go_to_the_next_alternatives_in_order() {
+        let alts: Vec<String> = ["a", "b", "a", "c"].iter().map(|s| (*s).to_owned()).collect();
+        assert!(reroutes(Action::Reject, &alts));
+        assert!(reroutes(Action::Expire, &alts));
+        assert!(!reroutes(Action::Cancel, &alts));
+        assert!(!reroutes(Action::Reject, &[]));
+        let c = reroute_candidates(&alts, "b");
+        assert_eq!(c, vec!["a".to_owned(), "c".to_owned()]);
+        assert_eq!(remaining_after(&c, "a"), vec!["c".to_owned()]);
+        assert_eq!(reroute_key("r-1"), "reroute:r-1");
+        assert_eq!(reroute_hold_key("r-1", "p"), "referral:reroute:r-1:p");
     }
 }

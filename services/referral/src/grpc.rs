@@ -1,14 +1,22 @@
 //! The tonic adapter of the referral service: converts protos to domain types (validating every field and
 //! naming each bad one by its proto path), runs the domain rules, the store and the matching calls in
 //! order, and converts back. The rules themselves live in `domain`.
+//!
+//! Tenant scoping (every handler, from `continuum_auth::caller`): a peer service (`service` role) acts for
+//! any organization; a person creates referrals only as their own organization, reads a referral only when
+//! their organization is referrer or recipient (otherwise `NOT_FOUND`, so existence does not leak), lists
+//! and watches only their own organization, and acts only for it, recorded as themselves.
 
 use chrono::Utc;
+use continuum_auth::{Caller, Role};
 use continuum_errors::Violations;
 use continuum_proto::referral::v1 as pb;
 use continuum_proto::referral::v1::referral_service_server::ReferralService;
+use continuum_runtime::Shutdown;
 use continuum_vocab::{Urgency, time};
 use tonic::{Request, Response, Status};
 
+use crate::deadlines::Deadlines;
 use crate::domain::{self, Action, Actor, ActorRole, Command, Event, NewReferral, Referral, Refusal, RejectionReason};
 use crate::error::{Error, Result};
 use crate::matching::MatchingPeer;
@@ -30,12 +38,15 @@ pub struct ReferralApi {
     store: Store,
     matching: MatchingPeer,
     relay: Relay,
+    deadlines: Deadlines,
+    shutdown: Shutdown,
 }
 
 impl ReferralApi {
-    /// An adapter over `store`, taking slots through `matching` and giving them back through `relay`.
-    pub fn new(store: Store, matching: MatchingPeer, relay: Relay) -> Self {
-        Self { store, matching, relay }
+    /// An adapter over `store`, taking slots through `matching`, giving them back through `relay`,
+    /// re-routing through `deadlines`; watch streams end when `shutdown` is cancelled.
+    pub fn new(store: Store, matching: MatchingPeer, relay: Relay, deadlines: Deadlines, shutdown: Shutdown) -> Self {
+        Self { store, matching, relay, deadlines, shutdown }
     }
 }
 
@@ -93,6 +104,10 @@ fn action_to_proto(a: Action) -> i32 {
         Action::Resume => P::Resume,
         Action::Send => P::Send,
         Action::EnterInError => P::EnterInError,
+        Action::Escalate => P::Escalate,
+        Action::Expire => P::Expire,
+        Action::Reroute => P::Reroute,
+        Action::NotifyReferrer => P::NotifyReferrer,
     }) as i32
 }
 
@@ -114,6 +129,10 @@ fn action_from_proto(v: i32) -> Option<Action> {
         P::Resume => Action::Resume,
         P::Send => Action::Send,
         P::EnterInError => Action::EnterInError,
+        P::Escalate => Action::Escalate,
+        P::Expire => Action::Expire,
+        P::Reroute => Action::Reroute,
+        P::NotifyReferrer => Action::NotifyReferrer,
     })
 }
 
@@ -221,6 +240,20 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
     let provider_id = v.require_uuid("provider_id", &req.provider_id);
     let urgency = Urgency::require(&mut v, "urgency", req.urgency);
     let scheduled_at = optional_time(&mut v, "scheduled_at", req.scheduled_at.as_ref());
+    if req.alternative_provider_ids.len() > domain::MAX_ALTERNATIVES {
+        v.add("alternative_provider_ids", format!("must list at most {} providers", domain::MAX_ALTERNATIVES));
+    }
+    let mut alternatives: Vec<String> = Vec::with_capacity(req.alternative_provider_ids.len());
+    for (i, p) in req.alternative_provider_ids.iter().enumerate() {
+        let field = format!("alternative_provider_ids[{i}]");
+        if let Some(id) = v.require_uuid(&field, p) {
+            if alternatives.contains(&id) {
+                v.add(field, "is listed twice");
+            } else {
+                alternatives.push(id);
+            }
+        }
+    }
     match (client_id, intake_id, referrer, provider_id, urgency) {
         (Some(client_id), Some(intake_id), Some(referrer_organization_id), Some(provider_id), Some(urgency)) => v.finish(NewReferral {
             idempotency_key: req.idempotency_key,
@@ -231,6 +264,7 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
             urgency,
             allow_overbook: req.allow_overbook,
             scheduled_at,
+            alternative_provider_ids: alternatives,
         }),
         _ => Err(Error::InvalidArgument(v)),
     }
@@ -313,6 +347,10 @@ pub fn referral_to_proto(r: &Referral) -> pb::Referral {
         version: r.version,
         events: r.events.iter().map(event_to_proto).collect(),
         overbooked: r.overbooked,
+        escalated_at: r.escalated_at.map(time::to_proto),
+        rerouted_to_referral_id: r.rerouted_to_referral_id.clone().unwrap_or_default(),
+        rerouted_from_referral_id: r.rerouted_from_referral_id.clone().unwrap_or_default(),
+        alternative_provider_ids: r.alternative_provider_ids.clone(),
     }
 }
 
@@ -329,24 +367,77 @@ fn refusal_to_error(r: Refusal) -> Error {
 
 fn replayed(existing: Referral, new: &NewReferral) -> Result<pb::CreateReferralResponse> {
     if !new.same_as(&existing) {
-        return Err(Error::precondition(
-            "IDEMPOTENCY_KEY_REUSED",
-            "the idempotency key was already used for a different referral",
-        ));
+        return Err(Error::precondition("IDEMPOTENCY_KEY_REUSED", "the idempotency key was already used for a different referral"));
     }
     tracing::info!(referral_id = %existing.id, status = existing.status.code(), "referral replayed");
     Ok(pb::CreateReferralResponse { referral: Some(referral_to_proto(&existing)), replayed: true })
 }
 
+// ----- tenant scoping -----
+
+/// Whether `caller` may see a referral between `referrer` and `recipient`: a peer service always (it acts
+/// for the organization named in its token), a person only when their organization is one of the parties.
+pub fn sees(caller: &Caller, referrer: &str, recipient: &str) -> bool {
+    caller.is_service() || same_org(&caller.organization_id, referrer) || same_org(&caller.organization_id, recipient)
+}
+
+/// Organization ids are UUIDs; requests are lowercased on validation, tokens may not be.
+fn same_org(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The organization a `ListReferrals` call lists. A person lists their own organization (empty means
+/// theirs; another one is `PERMISSION_DENIED`); a peer service must name one (it acts for many).
+fn list_organization(v: &mut Violations, caller: &Caller, requested: &str) -> Result<Option<String>> {
+    if caller.is_service() {
+        return Ok(v.require_uuid("organization_id", requested));
+    }
+    if requested.trim().is_empty() {
+        return Ok(Some(caller.organization_id.clone()));
+    }
+    let org = v.require_uuid("organization_id", requested);
+    match org {
+        Some(o) if !same_org(&o, &caller.organization_id) => {
+            Err(Error::PermissionDenied("you may only list your own organization's referrals".to_owned()))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Binds a transition to its caller. A person acts only for their own organization
+/// (`PERMISSION_DENIED` otherwise), is recorded as themselves whatever the request says, and acts as a
+/// coordinator only when they hold the coordinator role. A peer service is trusted as it says.
+fn scope_command(caller: &Caller, mut cmd: Command) -> Result<Command> {
+    if caller.is_service() {
+        return Ok(cmd);
+    }
+    if !same_org(&cmd.actor.organization_id, &caller.organization_id) {
+        return Err(Error::PermissionDenied("you may only act for your own organization".to_owned()));
+    }
+    if cmd.actor.role == ActorRole::Coordinator && !caller.has(Role::Coordinator) {
+        return Err(Error::PermissionDenied("only a coordinator may act as the coordinator".to_owned()));
+    }
+    cmd.actor.user_id = Some(caller.user_id.clone());
+    Ok(cmd)
+}
+
 impl ReferralApi {
+    /// The referral `id` if `caller` may see it; `NOT_FOUND` otherwise, so its existence does not leak.
+    async fn visible_referral(&self, caller: &Caller, id: &str) -> Result<Referral> {
+        let r = self.store.get_referral(id).await?;
+        if sees(caller, &r.referrer_organization_id, &r.recipient_organization_id) {
+            Ok(r)
+        } else {
+            tracing::info!(referral_id = %id, organization_id = %caller.organization_id, "referral hidden from another organization");
+            Err(Error::not_found("referral", id))
+        }
+    }
+
     async fn create(&self, new: NewReferral) -> Result<pb::CreateReferralResponse> {
         if let Some(existing) = self.store.find_by_idempotency_key(&new.idempotency_key).await? {
             return replayed(existing, &new);
         }
-        let taken = self
-            .matching
-            .take_slot(&new.provider_id, &domain::take_hold_key(&new.idempotency_key), new.allow_overbook)
-            .await?;
+        let taken = self.matching.take_slot(&new.provider_id, &domain::take_hold_key(&new.idempotency_key), new.allow_overbook).await?;
         let now = Utc::now();
         let status = domain::initial_status(new.scheduled_at.is_some());
         let mut events = vec![EventDraft {
@@ -379,6 +470,7 @@ impl ReferralApi {
             now,
             events,
             new: new.clone(),
+            rerouted_from: None,
         };
         match self.store.create_referral(draft).await {
             Ok(r) => {
@@ -423,6 +515,23 @@ impl ReferralApi {
             return Err(Error::version_mismatch("referral", cmd.expected_version, current.version));
         }
         let decision = domain::decide(current.status, current.care_started(), cmd.action, cmd.actor.role).map_err(refusal_to_error)?;
+        let now = Utc::now();
+        // The loop closes when the first appointment is attended: the referrer is told (an event their
+        // coordinators see in WatchReferrals), in the same transaction.
+        let extra_events = if decision.starts_care {
+            vec![EventDraft {
+                action: Some(Action::NotifyReferrer),
+                from_status: Some(decision.to),
+                to_status: decision.to,
+                actor: Actor { role: ActorRole::System, organization_id: current.referrer_organization_id.clone(), user_id: None },
+                rejection_reason: None,
+                note: None,
+                appointment_at: None,
+            }]
+        } else {
+            Vec::new()
+        };
+        let needs_reroute = domain::reroutes(cmd.action, &current.alternative_provider_ids);
         let change = Change {
             referral_id: current.id.clone(),
             expected_version: cmd.expected_version,
@@ -438,7 +547,10 @@ impl ReferralApi {
                 appointment_at: cmd.appointment_at,
             },
             release_provider_id: decision.releases_slot.then(|| current.provider_id.clone()),
-            now: Utc::now(),
+            now,
+            escalate: false,
+            needs_reroute,
+            extra_events,
         };
         let applied = self.store.apply(change).await?;
         tracing::info!(
@@ -453,34 +565,168 @@ impl ReferralApi {
             // Delivery changes only the outbox, never the referral: the committed referral stays current.
             self.relay.deliver_now(&outbox_id).await;
         }
+        if needs_reroute {
+            // A "no" goes straight to the next alternative; what fails here the sweeper retries.
+            self.deadlines.reroute_now(&applied.referral.id, now).await;
+            return self.store.get_referral(&applied.referral.id).await;
+        }
         Ok(applied.referral)
+    }
+}
+
+/// How often a watch looks for events committed by other replicas (events of this process wake it at once).
+pub const WATCH_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+/// Most events a watch reads per query.
+pub const WATCH_BATCH: u64 = 200;
+
+/// How far back a watch looks again for events that committed late (another replica, a slow
+/// transaction): an event with an id up to this much older than the newest one sent is still delivered.
+pub const WATCH_LOOKBACK_MS: i64 = 5_000;
+
+/// The millisecond timestamp of a UUIDv7 id (its first 48 bits).
+fn v7_ms(id: &str) -> Option<i64> {
+    let hex: String = id.chars().filter(|c| *c != '-').take(12).collect();
+    if hex.len() != 12 {
+        return None;
+    }
+    i64::from_str_radix(&hex, 16).ok()
+}
+
+/// The smallest UUIDv7 id of millisecond `ms` (ids compare as lowercase strings, like the stored ones).
+fn v7_floor(ms: i64) -> String {
+    let hex = format!("{:012x}", ms.clamp(0, 0xffff_ffff_ffff));
+    format!("{}-{}-7000-8000-000000000000", &hex[..8], &hex[8..])
+}
+
+/// Where a watch round starts reading: a little before the newest event sent (to catch late commits),
+/// never before the cursor the client resumed from (it has everything up to there).
+fn watch_floor(resumed_from: Option<&str>, newest_sent: Option<&str>) -> Option<String> {
+    let lookback = newest_sent.and_then(v7_ms).map(|ms| v7_floor(ms.saturating_sub(WATCH_LOOKBACK_MS)));
+    match (resumed_from, lookback) {
+        (Some(r), Some(l)) => Some(if l.as_str() > r { l } else { r.to_owned() }),
+        (Some(r), None) => Some(r.to_owned()),
+        (None, l) => l,
+    }
+}
+
+/// Streams `organization_id`'s referral events after `cursor` into `tx`: the backlog first, then live
+/// events, until the client goes away or the service shuts down. The cursor of each message is its event
+/// id (UUIDv7, in creation order); a resumed watch starts strictly after the client's cursor. Each round
+/// re-reads the last [`WATCH_LOOKBACK_MS`] before the newest event sent and skips what it already sent, so
+/// an event another replica committed a little late is still delivered (once); one later than that is
+/// only visible through `GetReferral`/`ListReferrals` (a known limit).
+async fn watch(
+    store: Store,
+    organization_id: String,
+    resumed_from: Option<String>,
+    tx: tokio::sync::mpsc::Sender<Result<pb::WatchReferralsResponse, Status>>,
+    stop: Shutdown,
+) {
+    let mut changes = store.subscribe();
+    let mut newest: Option<String> = None;
+    // Ids sent within the look-back window (pruned as the window moves).
+    let mut recent: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    loop {
+        let mut from = watch_floor(resumed_from.as_deref(), newest.as_deref());
+        loop {
+            let events = match store.events_after(&organization_id, from.as_deref(), WATCH_BATCH).await {
+                Ok(events) => events,
+                Err(e) => {
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            };
+            let full = events.len() as u64 >= WATCH_BATCH;
+            for e in events {
+                from = Some(e.id.clone());
+                if !recent.insert(e.id.clone()) {
+                    continue;
+                }
+                if newest.as_deref().is_none_or(|n| e.id.as_str() > n) {
+                    newest = Some(e.id.clone());
+                }
+                let item = pb::WatchReferralsResponse {
+                    referral_id: e.referral_id.clone(),
+                    cursor: e.id.clone(),
+                    event: Some(event_to_proto(&e)),
+                };
+                if tx.send(Ok(item)).await.is_err() {
+                    return;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        if let Some(floor) = watch_floor(None, newest.as_deref()) {
+            recent = recent.split_off(&floor);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tx.closed() => return,
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    tokio::time::sleep(WATCH_POLL).await;
+                }
+            }
+            () = tokio::time::sleep(WATCH_POLL) => {}
+        }
     }
 }
 
 #[tonic::async_trait]
 impl ReferralService for ReferralApi {
+    type WatchReferralsStream = tokio_stream::wrappers::ReceiverStream<Result<pb::WatchReferralsResponse, Status>>;
+
+    #[tracing::instrument(name = "WatchReferrals", skip_all)]
+    async fn watch_referrals(&self, req: Request<pb::WatchReferralsRequest>) -> Result<Response<Self::WatchReferralsStream>, Status> {
+        let caller = continuum_auth::caller(&req)?;
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let org = list_organization(&mut v, &caller, &req.organization_id)?;
+        let cursor = match req.cursor.as_str() {
+            "" => None,
+            t if continuum_errors::is_uuid(t) => Some(t.to_ascii_lowercase()),
+            _ => {
+                v.add("cursor", "is not a cursor from an earlier response");
+                None
+            }
+        };
+        let org = v.finish(org)?.unwrap_or_default();
+        tracing::info!(organization_id = %org, resumed = cursor.is_some(), "watch started");
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(watch(self.store.clone(), org, cursor, tx, self.shutdown.clone()));
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+
     #[tracing::instrument(name = "CreateReferral", skip_all, fields(referral_id))]
     async fn create_referral(&self, req: Request<pb::CreateReferralRequest>) -> Result<Response<pb::CreateReferralResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let new = new_referral_from_proto(req.into_inner())?;
+        if !caller.may_access(&new.referrer_organization_id) {
+            return Err(Error::PermissionDenied("you may only refer on behalf of your own organization".to_owned()).into());
+        }
         Ok(Response::new(self.create(new).await?))
     }
 
     #[tracing::instrument(name = "GetReferral", skip_all, fields(referral_id))]
     async fn get_referral(&self, req: Request<pb::GetReferralRequest>) -> Result<Response<pb::GetReferralResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let id = v.require_uuid("referral_id", &req.referral_id);
         let id = v.finish(id)?.unwrap_or_default();
         tracing::Span::current().record("referral_id", tracing::field::display(&id));
-        let r = self.store.get_referral(&id).await?;
+        let r = self.visible_referral(&caller, &id).await?;
         Ok(Response::new(pb::GetReferralResponse { referral: Some(referral_to_proto(&r)) }))
     }
 
     #[tracing::instrument(name = "ListReferrals", skip_all)]
     async fn list_referrals(&self, req: Request<pb::ListReferralsRequest>) -> Result<Response<pb::ListReferralsResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
-        let org = v.require_uuid("organization_id", &req.organization_id);
+        let org = list_organization(&mut v, &caller, &req.organization_id)?;
         let status = optional_enum(&mut v, "status", req.status, status_from_proto);
         let urgency = Urgency::optional(&mut v, "urgency", req.urgency);
         let limit = page_size(&mut v, req.page_size);
@@ -510,17 +756,16 @@ impl ReferralService for ReferralApi {
         &self,
         req: Request<pb::TransitionReferralRequest>,
     ) -> Result<Response<pb::TransitionReferralResponse>, Status> {
-        let cmd = command_from_proto(req.into_inner())?;
+        let caller = continuum_auth::caller(&req)?;
+        let cmd = scope_command(&caller, command_from_proto(req.into_inner())?)?;
         tracing::Span::current().record("referral_id", tracing::field::display(&cmd.referral_id));
         let r = self.transition(cmd).await?;
         Ok(Response::new(pb::TransitionReferralResponse { referral: Some(referral_to_proto(&r)) }))
     }
 
     #[tracing::instrument(name = "GetCareTimeline", skip_all)]
-    async fn get_care_timeline(
-        &self,
-        req: Request<pb::GetCareTimelineRequest>,
-    ) -> Result<Response<pb::GetCareTimelineResponse>, Status> {
+    async fn get_care_timeline(&self, req: Request<pb::GetCareTimelineRequest>) -> Result<Response<pb::GetCareTimelineResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let client_id = v.require_uuid("client_id", &req.client_id);
@@ -529,6 +774,8 @@ impl ReferralService for ReferralApi {
         Ok(Response::new(pb::GetCareTimelineResponse {
             entries: items
                 .iter()
+                // A human sees only the steps of referrals their organization is a party to.
+                .filter(|i| sees(&caller, &i.referrer_organization_id, &i.recipient_organization_id))
                 .map(|i| pb::TimelineEntry {
                     occurred_at: Some(time::to_proto(i.event.occurred_at)),
                     referral_id: i.event.referral_id.clone(),
@@ -585,11 +832,22 @@ mod tests {
             urgency: 0,
             allow_overbook: false,
             scheduled_at: Some(prost_types::Timestamp { seconds: 0, nanos: -1 }),
+            alternative_provider_ids: vec!["x".into(), ID.into(), ID.into()],
         };
         let got = fields(new_referral_from_proto(req).unwrap_err());
         assert_eq!(
             got,
-            vec!["idempotency_key", "client_id", "intake_id", "referrer_organization_id", "provider_id", "urgency", "scheduled_at"]
+            vec![
+                "idempotency_key",
+                "client_id",
+                "intake_id",
+                "referrer_organization_id",
+                "provider_id",
+                "urgency",
+                "scheduled_at",
+                "alternative_provider_ids[0]",
+                "alternative_provider_ids[2]"
+            ]
         );
     }
 
@@ -623,6 +881,74 @@ mod tests {
         let cmd = command_from_proto(ok).unwrap();
         assert_eq!(cmd.rejection_reason, Some(RejectionReason::Payment));
         assert_eq!(cmd.note, None);
+    }
+
+    fn person(org: &str, roles: &[Role]) -> Caller {
+        Caller { user_id: "u-1".into(), organization_id: org.into(), roles: roles.to_vec(), acting_for: None }
+    }
+
+    const A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
+    const B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
+    const C: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000c";
+
+    #[test]
+    fn people_see_only_their_organizations_referrals() {
+        assert!(sees(&person(A, &[Role::Clinician]), A, B));
+        assert!(sees(&person(&B.to_uppercase(), &[Role::Clinician]), A, B));
+        assert!(!sees(&person(C, &[Role::Coordinator]), A, B));
+        assert!(sees(&person(C, &[Role::Service]), A, B));
+    }
+
+    #[test]
+    fn list_scope_defaults_to_the_callers_organization() {
+        let mut v = Violations::default();
+        assert_eq!(list_organization(&mut v, &person(A, &[Role::Coordinator]), "").unwrap(), Some(A.to_owned()));
+        assert_eq!(list_organization(&mut v, &person(A, &[Role::Coordinator]), A).unwrap(), Some(A.to_owned()));
+        assert!(matches!(list_organization(&mut v, &person(A, &[Role::Coordinator]), B), Err(Error::PermissionDenied(_))));
+        assert!(v.is_empty());
+        // A peer service must name the organization.
+        assert_eq!(list_organization(&mut v, &person(A, &[Role::Service]), B).unwrap(), Some(B.to_owned()));
+        assert_eq!(list_organization(&mut v, &person(A, &[Role::Service]), "").unwrap(), None);
+        assert_eq!(v.iter().map(|f| f.field.clone()).collect::<Vec<_>>(), vec!["organization_id"]);
+    }
+
+    #[test]
+    fn people_act_as_themselves_for_their_own_organization() {
+        let cmd = |org: &str, role: ActorRole| Command {
+            referral_id: ID.into(),
+            expected_version: 1,
+            action: Action::Accept,
+            actor: Actor { role, organization_id: org.into(), user_id: Some("someone-else".into()) },
+            rejection_reason: None,
+            note: None,
+            appointment_at: None,
+        };
+        let scoped = scope_command(&person(B, &[Role::Clinician]), cmd(B, ActorRole::Recipient)).unwrap();
+        assert_eq!(scoped.actor.user_id.as_deref(), Some("u-1"));
+        assert!(matches!(scope_command(&person(C, &[Role::Clinician]), cmd(B, ActorRole::Recipient)), Err(Error::PermissionDenied(_))));
+        assert!(matches!(scope_command(&person(B, &[Role::Clinician]), cmd(B, ActorRole::Coordinator)), Err(Error::PermissionDenied(_))));
+        assert!(scope_command(&person(B, &[Role::Coordinator]), cmd(B, ActorRole::Coordinator)).is_ok());
+        // A peer service is trusted as it says, user included.
+        let svc = scope_command(&person(C, &[Role::Service]), cmd(B, ActorRole::Recipient)).unwrap();
+        assert_eq!(svc.actor.user_id.as_deref(), Some("someone-else"));
+    }
+
+    #[test]
+    fn watch_cursors_look_back_but_never_before_the_resume_point() {
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let ms = v7_ms(id).unwrap();
+        assert_eq!(ms, 0x0190_a1b2_c3d4);
+        assert_eq!(v7_floor(ms), "0190a1b2-c3d4-7000-8000-000000000000");
+        assert!(v7_floor(ms).as_str() <= id);
+        let back = v7_floor(ms - WATCH_LOOKBACK_MS);
+        assert_eq!(watch_floor(None, Some(id)), Some(back.clone()));
+        assert_eq!(watch_floor(None, None), None);
+        // Resumed from a cursor: never before it, even when looking back.
+        assert_eq!(watch_floor(Some(id), None).as_deref(), Some(id));
+        assert_eq!(watch_floor(Some(id), Some(id)).as_deref(), Some(id));
+        let older = "0190a1b2-0000-7e5f-8a9b-0c1d2e3f4a5b";
+        assert_eq!(watch_floor(Some(older), Some(id)), Some(back));
+        assert_eq!(v7_ms("short"), None);
     }
 
     #[test]

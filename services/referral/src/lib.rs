@@ -6,10 +6,11 @@
 //! Layout: `config` (settings from the environment), `startup` (build and run the server and the outbox
 //! worker), `grpc` (the tonic adapter: proto <-> domain, nothing else), `domain` (pure rules: the transition
 //! table, response deadlines, retry delays), `store` (every database query), `matching` (the client of the
-//! matching service and how its answers map to ours), `outbox` (delivering capacity releases with retries)
-//! and `error`.
+//! matching service and how its answers map to ours), `outbox` (delivering capacity releases with retries),
+//! `deadlines` (escalating silent referrals and re-routing after a "no") and `error`.
 
 pub mod config;
+pub mod deadlines;
 pub mod domain;
 pub mod error;
 pub mod grpc;

@@ -73,12 +73,16 @@ impl MatchingPeer {
     async fn change(&self, provider_id: &str, delta: i32, hold_key: &str, allow_overbook: bool) -> Result<pb::Provider, Status> {
         let mut client = self.client.clone();
         let resp = client
-            .update_capacity(continuum_auth::on_behalf_of(pb::UpdateCapacityRequest {
-                provider_id: provider_id.to_owned(),
-                change: Some(pb::update_capacity_request::Change::Delta(delta)),
-                hold_key: hold_key.to_owned(),
-                allow_overbook,
-            }, continuum_auth::client::SYSTEM_ORGANIZATION, None))
+            .update_capacity(continuum_auth::on_behalf_of(
+                pb::UpdateCapacityRequest {
+                    provider_id: provider_id.to_owned(),
+                    change: Some(pb::update_capacity_request::Change::Delta(delta)),
+                    hold_key: hold_key.to_owned(),
+                    allow_overbook,
+                },
+                continuum_auth::client::SYSTEM_ORGANIZATION,
+                None,
+            ))
             .await?
             .into_inner();
         resp.provider.ok_or_else(|| Status::internal("matching answered without a provider"))
@@ -92,7 +96,8 @@ impl MatchingPeer {
                 continuum_auth::client::SYSTEM_ORGANIZATION,
                 None,
             ))
-            .await?.into_inner();
+            .await?
+            .into_inner();
         resp.provider.ok_or_else(|| Status::internal("matching answered without a provider"))
     }
 

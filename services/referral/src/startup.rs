@@ -1,7 +1,8 @@
 //! Builds the referral service (binds the listener, opens and migrates the database, prepares the lazy
-//! matching client) and runs it, with its outbox worker, until the shutdown token is cancelled.
+//! matching client) and runs it, with its outbox worker and deadline sweeper, until the shutdown token is cancelled.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use continuum_proto::referral::v1::referral_service_server::ReferralServiceServer;
 use continuum_runtime::{ServeOptions, Shutdown};
@@ -9,6 +10,7 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 use crate::config::Settings;
+use crate::deadlines::Deadlines;
 use crate::grpc::ReferralApi;
 use crate::matching::MatchingPeer;
 use crate::outbox::Relay;
@@ -46,6 +48,11 @@ impl Application {
         &self.store
     }
 
+    /// A handle on the deadline sweep (tests call `sweep` with a chosen time).
+    pub fn deadlines(&self) -> Deadlines {
+        Deadlines::new(self.store.clone(), self.matching.clone(), Relay::new(self.store.clone(), self.matching.clone()))
+    }
+
     /// Serves until `shutdown` is cancelled, then drains; the outbox worker stops with the same token.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let relay = Relay::new(self.store.clone(), self.matching.clone());
@@ -53,7 +60,10 @@ impl Application {
         // cancelling the caller's token (the all-in-one binary shares it between services).
         let worker_stop = shutdown.child_token();
         let worker = tokio::spawn(relay.clone().run(worker_stop.clone()));
-        let api = ReferralApi::new(self.store.clone(), self.matching, relay);
+        let deadlines = Deadlines::new(self.store.clone(), self.matching.clone(), relay.clone());
+        let sweep_every = Duration::from_secs(self.settings.deadline_sweep_secs.max(1));
+        let sweeper = tokio::spawn(deadlines.clone().run(sweep_every, worker_stop.clone()));
+        let api = ReferralApi::new(self.store.clone(), self.matching, relay, deadlines, worker_stop.clone());
         let routes = Routes::new(ReferralServiceServer::new(api));
         let options = ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("referral").await?;
@@ -62,6 +72,9 @@ impl Application {
         worker_stop.cancel();
         if let Err(e) = worker.await {
             tracing::warn!(error = %e, "outbox worker ended abnormally");
+        }
+        if let Err(e) = sweeper.await {
+            tracing::warn!(error = %e, "deadline sweeper ended abnormally");
         }
         served
     }

@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn defaults_match_the_clinical_rules() {
-        let s = Settings::new(SocketAddr::from(([127, 0, 0, 1], 0)), "127.0.0.1:50053", CommonSettings::embedded("."));
+        let s = Settings::new(SocketAddr::from(([127, 0, 0, 1], 0)), "127.0.0.1:50053", CommonSettings::embedded(".", "dev-secret"));
         let p = s.policy();
         assert_eq!((p.offer_hold_hours, p.check_in_days), (48, 14));
         assert_eq!((p.bands.urgent_days, p.bands.soon_days, p.bands.routine_days), (7, 28, 42));

@@ -1,6 +1,8 @@
 //! Pure waitlist rules: bands and their maximum waits, fair-aging priority, the crisis interlock, re-banding
-//! from check-in screeners, check-in bookkeeping and wait estimates. No I/O here; the store loads and
-//! saves, the adapter converts, and every rule takes "now" as an argument so it can be tested exactly.
+//! from check-in screeners, check-in bookkeeping, the bridge support of every entry, the risk rise that
+//! takes a client off the list into the interlock, wait estimates and the waiting-time metrics. No I/O
+//! here; the store loads and saves, the adapter converts, and every rule takes "now" as an argument so it
+//! can be tested exactly.
 
 use std::cmp::Ordering;
 
@@ -303,6 +305,10 @@ pub struct Entry {
     pub updated_at: DateTime<Utc>,
     /// Optimistic-concurrency version (bumped by every change).
     pub version: i64,
+    /// The bridge support offered while waiting (`None` only for entries stored before it existed).
+    pub bridge_support: Option<BridgeSupport>,
+    /// Whether a check-in showed a rise in risk and the entry left for the crisis interlock.
+    pub interlock_required: bool,
 }
 
 impl Entry {
@@ -366,6 +372,68 @@ pub struct Offer {
     pub responded_at: Option<DateTime<Utc>>,
     /// The referral created on acceptance.
     pub referral_id: Option<String>,
+}
+
+/// A support offered to every waiting client from enqueue until care starts (CLINICAL.md, "Waitlists").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BridgeSupport {
+    /// A single-session intervention: one structured session, available at once.
+    SingleSession,
+    /// A skills group (coping, behavioural activation, anxiety management).
+    SkillsGroup,
+    /// Peer support.
+    PeerSupport,
+    /// A parent-focused session (for children: one bridge session with parents of anxious children cut
+    /// child anxiety until treatment began).
+    ParentSession,
+}
+
+impl BridgeSupport {
+    /// Every support.
+    pub const ALL: [BridgeSupport; 4] =
+        [BridgeSupport::SingleSession, BridgeSupport::SkillsGroup, BridgeSupport::PeerSupport, BridgeSupport::ParentSession];
+
+    /// The stable code (stored, and sent in `WaitlistEntry.bridge_support`).
+    pub fn code(self) -> &'static str {
+        match self {
+            BridgeSupport::SingleSession => "single_session",
+            BridgeSupport::SkillsGroup => "skills_group",
+            BridgeSupport::PeerSupport => "peer_support",
+            BridgeSupport::ParentSession => "parent_session",
+        }
+    }
+
+    /// The support for a stored code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.code() == code)
+    }
+}
+
+/// The bridge support of a new entry, chosen from its age group and band. The waitlist has no directory
+/// lookup of its own (matching owns the directory), so this rule picks the kind of support and the
+/// coordinator books a concrete one:
+/// - children: a parent-focused session (the evidence is for parents of anxious children);
+/// - adolescents: a single-session intervention (effective and available at once at that age);
+/// - adults and older adults (or unknown age) by band: urgent -> single session (it can happen this week,
+///   before the short wait ends), soon -> skills group, routine -> peer support (the longest wait needs
+///   the most sustained contact).
+pub fn bridge_support(age_group: Option<AgeGroup>, band: Band) -> BridgeSupport {
+    match (age_group, band) {
+        (Some(AgeGroup::Child), _) => BridgeSupport::ParentSession,
+        (Some(AgeGroup::Adolescent), _) | (_, Band::Urgent) => BridgeSupport::SingleSession,
+        (_, Band::Soon) => BridgeSupport::SkillsGroup,
+        (_, Band::Routine) => BridgeSupport::PeerSupport,
+    }
+}
+
+/// The removal reason of an entry that left the waitlist for the crisis interlock.
+pub const RISK_RISE_REASON: &str = "risk_rise_interlock";
+
+/// Whether an answered check-in shows a rise in risk that takes the client off the waitlist into the
+/// crisis interlock: PHQ-9 item 9 (thoughts of self-harm) above 0, or a re-screen (intake's reassessment)
+/// at high or imminent risk. A severe score without either re-bands to urgent but keeps the client waiting.
+pub fn risk_rise(phq9: Option<&[i32]>, risk: Option<RiskLevel>) -> bool {
+    phq9.and_then(|items| items.get(8)).is_some_and(|x| *x > 0) || risk.is_some_and(RiskLevel::is_crisis)
 }
 
 /// The crisis interlock: a client at high or imminent risk is never only put on a waitlist.
@@ -504,6 +572,8 @@ pub struct CheckInOutcome {
     pub phq9_total: Option<i32>,
     /// GAD-7 total, when re-screened.
     pub gad7_total: Option<i32>,
+    /// Risk rose: the entry leaves the waitlist for the crisis interlock (never silently).
+    pub interlock: bool,
 }
 
 /// Applies a check-in to `entry` at `now`.
@@ -518,6 +588,20 @@ pub fn check_in(
     answered: bool,
     phq9: Option<&[i32]>,
     gad7: Option<&[i32]>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<CheckInOutcome> {
+    check_in_with_risk(entry, answered, phq9, gad7, None, now, policy)
+}
+
+/// [`check_in`] with the risk level of the re-screen, when intake reassessed the client: an answered
+/// check-in showing a [`risk_rise`] sets `interlock` (the entry leaves the waitlist).
+pub fn check_in_with_risk(
+    entry: &Entry,
+    answered: bool,
+    phq9: Option<&[i32]>,
+    gad7: Option<&[i32]>,
+    risk: Option<RiskLevel>,
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<CheckInOutcome> {
@@ -536,6 +620,7 @@ pub fn check_in(
             next_check_in_at,
             phq9_total: phq9.map(total),
             gad7_total: gad7.map(total),
+            interlock: risk_rise(phq9, risk),
         })
     } else {
         let missed = entry.missed_check_ins.saturating_add(1);
@@ -549,8 +634,129 @@ pub fn check_in(
             next_check_in_at,
             phq9_total: None,
             gad7_total: None,
+            interlock: false,
         })
     }
+}
+
+/// Weeks of the NHS Talking Therapies standards (75% within 6 weeks, 95% within 18 weeks).
+pub const SEEN_WITHIN_WEEKS: (i64, i64) = (6, 18);
+
+/// What the metrics need of one entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WaitFacts {
+    /// Owning organization.
+    pub organization_id: String,
+    /// Start of the wait.
+    pub enqueued_at: DateTime<Utc>,
+    /// Status.
+    pub status: EntryStatus,
+    /// First appointment, when placed.
+    pub first_appointment_at: Option<DateTime<Utc>>,
+    /// Second appointment, when recorded.
+    pub second_appointment_at: Option<DateTime<Utc>>,
+}
+
+/// What the metrics need of one check-in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckInFacts {
+    /// Organization of the entry.
+    pub organization_id: String,
+    /// The re-screen raised the band.
+    pub deteriorated: bool,
+    /// Risk rose (crisis interlock).
+    pub crisis: bool,
+}
+
+/// Waiting-time metrics of one organization (see `OrganizationWaitMetrics` in the proto for meanings).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct OrgMetrics {
+    /// Organization.
+    pub organization_id: String,
+    /// Entries placed.
+    pub placed: i32,
+    /// Entries still on the list.
+    pub waiting: i32,
+    /// Share seen within 6 weeks.
+    pub within_6_weeks: f64,
+    /// Share seen within 18 weeks.
+    pub within_18_weeks: f64,
+    /// Median days to the first appointment.
+    pub median_days_to_first: f64,
+    /// Median days to the second appointment.
+    pub median_days_to_second: f64,
+    /// Second appointments recorded.
+    pub second_recorded: i32,
+    /// Deterioration events while waiting.
+    pub deterioration_events: i32,
+    /// Crisis events while waiting.
+    pub crisis_events: i32,
+}
+
+fn days(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds().max(0) as f64 / 86_400_000.0
+}
+
+/// The median of `xs` (0 when empty).
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    if xs.len().is_multiple_of(2) { (xs[mid - 1] + xs[mid]) / 2.0 } else { xs[mid] }
+}
+
+/// The share of entries seen within `weeks` at `now`: placed with a first appointment within `weeks` of
+/// enqueue, over the placed entries plus the active ones that have already waited longer than `weeks`
+/// (they can no longer be seen in time, and leaving them out would hide the longest waits).
+fn share_within(entries: &[&WaitFacts], weeks: i64, now: DateTime<Utc>) -> f64 {
+    let limit = (weeks * 7) as f64;
+    let mut within = 0u32;
+    let mut total = 0u32;
+    for e in entries {
+        match (e.status, e.first_appointment_at) {
+            (EntryStatus::Placed, Some(first)) => {
+                total += 1;
+                if days(e.enqueued_at, first) <= limit {
+                    within += 1;
+                }
+            }
+            (s, _) if s.is_active() && days(e.enqueued_at, now) > limit => total += 1,
+            _ => {}
+        }
+    }
+    if total == 0 { 0.0 } else { f64::from(within) / f64::from(total) }
+}
+
+/// Metrics per organization (ordered by organization id) from every entry and check-in, at `now`.
+pub fn wait_metrics(entries: &[WaitFacts], check_ins: &[CheckInFacts], now: DateTime<Utc>) -> Vec<OrgMetrics> {
+    let mut orgs: Vec<&str> = entries.iter().map(|e| e.organization_id.as_str()).collect();
+    orgs.sort_unstable();
+    orgs.dedup();
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    orgs.into_iter()
+        .map(|org| {
+            let mine: Vec<&WaitFacts> = entries.iter().filter(|e| e.organization_id == org).collect();
+            let placed: Vec<&WaitFacts> =
+                mine.iter().copied().filter(|e| e.status == EntryStatus::Placed && e.first_appointment_at.is_some()).collect();
+            let firsts = placed.iter().filter_map(|e| e.first_appointment_at.map(|f| days(e.enqueued_at, f))).collect();
+            let seconds: Vec<f64> = mine.iter().filter_map(|e| e.second_appointment_at.map(|s| days(e.enqueued_at, s))).collect();
+            let checks: Vec<&CheckInFacts> = check_ins.iter().filter(|c| c.organization_id == org).collect();
+            OrgMetrics {
+                organization_id: org.to_owned(),
+                placed: count(placed.len()),
+                waiting: count(mine.iter().filter(|e| e.status.is_active()).count()),
+                within_6_weeks: share_within(&mine, SEEN_WITHIN_WEEKS.0, now),
+                within_18_weeks: share_within(&mine, SEEN_WITHIN_WEEKS.1, now),
+                median_days_to_first: median(firsts),
+                second_recorded: count(seconds.len()),
+                median_days_to_second: median(seconds),
+                deterioration_events: count(checks.iter().filter(|c| c.deteriorated).count()),
+                crisis_events: count(checks.iter().filter(|c| c.crisis).count()),
+            }
+        })
+        .collect()
 }
 
 /// A wait estimate.
@@ -587,7 +793,9 @@ pub fn days_left_in_band(entry: &Entry, now: DateTime<Utc>, limits: &BandLimits)
 /// project, so the range is 0 up to the days left before the band's maximum wait (`days_left`).
 pub fn estimate(position: usize, accepted: u64, days_left: i64) -> Estimate {
     let pos = i32::try_from(position).unwrap_or(i32::MAX);
-    let clamp = |x: f64| if x.is_finite() && x < f64::from(i32::MAX) { x.max(0.0) as i32 } else { i32::MAX };
+    let clamp = |x: f64| {
+        if x.is_finite() && x < f64::from(i32::MAX) { x.max(0.0) as i32 } else { i32::MAX }
+    };
     if accepted == 0 {
         return Estimate {
             position: pos,
@@ -645,6 +853,8 @@ mod tests {
             next_check_in_at: t0(),
             updated_at: t0(),
             version: 1,
+            bridge_support: None,
+            interlock_required: false,
         }
     }
 
@@ -708,7 +918,9 @@ mod tests {
         assert!(crisis_interlock(Some(RiskLevel::Moderate)).is_ok());
         for r in [RiskLevel::High, RiskLevel::Imminent] {
             match crisis_interlock(Some(r)) {
-                Err(Error::FailedPrecondition { reason, .. }) => assert_eq!(reason, "HIGH_RISK_NOT_WAITLISTED"),
+                Err(Error::FailedPrecondition { reason, .. }) => {
+                    assert_eq!(reason, "HIGH_RISK_NOT_WAITLISTED")
+                }
                 other => panic!("expected a refusal, got {other:?}"),
             }
         }
@@ -771,10 +983,7 @@ mod tests {
         assert_eq!((answered.missed_check_ins, answered.outreach_open), (0, false));
         assert_eq!(answered.next_check_in_at, t0() + TimeDelta::days(14));
         e.status = EntryStatus::Placed;
-        assert!(matches!(
-            check_in(&e, true, None, None, t0(), &p),
-            Err(Error::FailedPrecondition { reason: "ENTRY_NOT_WAITING", .. })
-        ));
+        assert!(matches!(check_in(&e, true, None, None, t0(), &p), Err(Error::FailedPrecondition { reason: "ENTRY_NOT_WAITING", .. })));
     }
 
     #[test]
@@ -847,5 +1056,74 @@ mod tests {
         assert_eq!((p, next), (vec![4], None));
         let (p, next) = page((0..5).collect::<Vec<_>>(), 9, 2);
         assert_eq!((p, next), (Vec::<i32>::new(), None));
+    }
+
+    #[test]
+    fn bridge_support_by_age_and_band() {
+        use BridgeSupport as B;
+        assert_eq!(bridge_support(Some(AgeGroup::Child), Band::Routine), B::ParentSession);
+        assert_eq!(bridge_support(Some(AgeGroup::Child), Band::Urgent), B::ParentSession);
+        assert_eq!(bridge_support(Some(AgeGroup::Adolescent), Band::Routine), B::SingleSession);
+        assert_eq!(bridge_support(Some(AgeGroup::Adult), Band::Urgent), B::SingleSession);
+        assert_eq!(bridge_support(Some(AgeGroup::OlderAdult), Band::Soon), B::SkillsGroup);
+        assert_eq!(bridge_support(None, Band::Routine), B::PeerSupport);
+        for b in B::ALL {
+            assert_eq!(B::from_code(b.code()), Some(b));
+        }
+    }
+
+    #[test]
+    fn a_risk_rise_requires_the_interlock() {
+        let p = Policy::default();
+        let e = entry("e", Band::Routine, 3, &["p"]);
+        let mut item9 = vec![0; 9];
+        item9[8] = 1;
+        assert!(check_in_with_risk(&e, true, Some(&item9), None, None, t0(), &p).unwrap().interlock);
+        assert!(check_in_with_risk(&e, true, None, None, Some(RiskLevel::High), t0(), &p).unwrap().interlock);
+        // Severe but without self-harm thoughts or a high-risk re-screen: expedited, still waiting.
+        let severe = vec![3, 3, 3, 3, 3, 3, 3, 0, 0];
+        let out = check_in_with_risk(&e, true, Some(&severe), None, Some(RiskLevel::Moderate), t0(), &p).unwrap();
+        assert!(!out.interlock);
+        assert_eq!(out.band, Band::Urgent);
+        assert!(!check_in(&e, false, None, None, t0(), &p).unwrap().interlock);
+    }
+
+    #[test]
+    fn metrics_tell_the_truth_about_waiting() {
+        let fact = |org: &str, waited_days: i64, status, first_after: Option<i64>| WaitFacts {
+            organization_id: org.into(),
+            enqueued_at: t0() - TimeDelta::days(waited_days),
+            status,
+            first_appointment_at: first_after.map(|d| t0() - TimeDelta::days(waited_days) + TimeDelta::days(d)),
+            second_appointment_at: None,
+        };
+        let entries = vec![
+            fact("a", 100, EntryStatus::Placed, Some(20)),
+            fact("a", 100, EntryStatus::Placed, Some(50)),
+            fact("a", 200, EntryStatus::Placed, Some(130)),
+            // Waiting 60 days: already past 6 weeks, not yet past 18.
+            fact("a", 60, EntryStatus::Waiting, None),
+            fact("a", 10, EntryStatus::Offered, None),
+            fact("a", 10, EntryStatus::Removed, None),
+            fact("b", 5, EntryStatus::Waiting, None),
+        ];
+        let checks = vec![
+            CheckInFacts { organization_id: "a".into(), deteriorated: true, crisis: false },
+            CheckInFacts { organization_id: "a".into(), deteriorated: true, crisis: true },
+            CheckInFacts { organization_id: "b".into(), deteriorated: false, crisis: false },
+        ];
+        let m = wait_metrics(&entries, &checks, t0());
+        assert_eq!(m.len(), 2);
+        let a = &m[0];
+        assert_eq!((a.organization_id.as_str(), a.placed, a.waiting), ("a", 3, 2));
+        // 6 weeks: 1 of (3 placed + 1 waiting past 42 days); 18 weeks: 2 of 3 placed.
+        assert!((a.within_6_weeks - 0.25).abs() < 1e-9);
+        assert!((a.within_18_weeks - 2.0 / 3.0).abs() < 1e-9);
+        assert!((a.median_days_to_first - 50.0).abs() < 1e-9);
+        assert_eq!((a.second_recorded, a.median_days_to_second), (0, 0.0));
+        assert_eq!((a.deterioration_events, a.crisis_events), (2, 1));
+        let b = &m[1];
+        assert_eq!((b.placed, b.waiting, b.within_6_weeks, b.median_days_to_first), (0, 1, 0.0, 0.0));
+        assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), 2.5);
     }
 }

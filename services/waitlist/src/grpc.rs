@@ -1,6 +1,11 @@
 //! The tonic adapter of the waitlist service: converts protos to domain types (validating every field and
 //! naming each bad one by its proto path), calls the store, the domain rules, the cache holds and the
 //! referral peer, and converts back. No business rule lives here.
+//!
+//! Tenant scoping (every handler, from `continuum_auth::caller`): a peer service (`service` role) acts for
+//! any organization; a person enqueues and lists only for their own organization and reads or changes
+//! only its entries and offers (another organization's are `NOT_FOUND`). `OpenSlots` announces capacity
+//! and answers with offers only, so any role the policy allows may call it.
 
 use std::collections::HashSet;
 
@@ -11,8 +16,8 @@ use continuum_proto::referral::v1 as referral_pb;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1 as pb;
 use continuum_proto::waitlist::v1::waitlist_service_server::WaitlistService;
-use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, time};
 use continuum_runtime::PeerChannel;
+use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, time};
 use tonic::{Code, Request, Response, Status};
 
 use crate::clock::SharedClock;
@@ -51,7 +56,13 @@ impl WaitlistApi {
     }
 
     /// Calls referral's `CreateReferral` for an accepted offer; returns the referral id.
-    async fn create_referral(&self, offer: &Offer, entry: &Entry, scheduled_at: chrono::DateTime<chrono::Utc>, user: &str) -> Result<String> {
+    async fn create_referral(
+        &self,
+        offer: &Offer,
+        entry: &Entry,
+        scheduled_at: chrono::DateTime<chrono::Utc>,
+        user: &str,
+    ) -> Result<String> {
         let req = referral_pb::CreateReferralRequest {
             // The same offer always makes the same key, so a retry after UNAVAILABLE never creates a second one.
             idempotency_key: format!("offer:{}", offer.id),
@@ -63,6 +74,8 @@ impl WaitlistApi {
             // The slot opened for this offer is the one being taken.
             allow_overbook: true,
             scheduled_at: Some(time::to_proto(scheduled_at)),
+            // A placement from the waitlist is already accepted; there is nothing to re-route to.
+            alternative_provider_ids: Vec::new(),
         };
         let mut client = self.referral.clone();
         match client.create_referral(continuum_auth::on_behalf_of(req, &entry.organization_id, Some(user))).await {
@@ -86,7 +99,12 @@ fn peer_error(status: &Status) -> Error {
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted | Code::Aborted | Code::Unknown => {
             Error::Unavailable(format!("referral service: {code:?}"))
         }
-        Code::FailedPrecondition | Code::InvalidArgument | Code::NotFound | Code::AlreadyExists | Code::PermissionDenied | Code::OutOfRange => {
+        Code::FailedPrecondition
+        | Code::InvalidArgument
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::PermissionDenied
+        | Code::OutOfRange => {
             // The peer's stable reason code (never its message) tells the coordinator why.
             let why = continuum_errors::reason_of(status).unwrap_or_default();
             Error::precondition("REFERRAL_REFUSED", format!("the referral service refused the referral ({code:?} {why})"))
@@ -127,6 +145,8 @@ pub fn entry_to_proto(e: &Entry, offers: &[Offer], now: chrono::DateTime<chrono:
         missed_check_ins: e.missed_check_ins,
         next_check_in_at: Some(time::to_proto(e.next_check_in_at)),
         version: e.version,
+        bridge_support: e.bridge_support.map(|b| b.code().to_owned()).unwrap_or_default(),
+        interlock_required: e.interlock_required,
     }
 }
 
@@ -392,7 +412,7 @@ impl WaitlistService for WaitlistApi {
             .unwrap_or_else(|| now.checked_add_signed(TimeDelta::days(domain::DEFAULT_APPOINTMENT_AFTER_DAYS)).unwrap_or(now));
         // No transaction is open across this call; if it fails nothing here has changed.
         let referral_id = self.create_referral(&offer, &entry, scheduled_at, caller.audit_user()).await?;
-        let (offer, entry) = self.store.accept(&offer.id, &referral_id, self.clock.now()).await.inspect_err(|_| {
+        let (offer, entry) = self.store.accept(&offer.id, &referral_id, scheduled_at, self.clock.now()).await.inspect_err(|_| {
             // The referral exists but the offer could not be accepted (it expired or was answered meanwhile):
             // a coordinator must cancel the referral.
             tracing::warn!(offer_id = %offer.id, referral_id = %referral_id, "referral created for an offer that could not be accepted");
@@ -413,27 +433,46 @@ impl WaitlistService for WaitlistApi {
         let entry_id = v.require_uuid("entry_id", &req.entry_id).unwrap_or_default();
         let phq9 = screener(&mut v, "phq9_items", &req.phq9_items, 9, req.answered);
         let gad7 = screener(&mut v, "gad7_items", &req.gad7_items, 7, req.answered);
+        let risk = RiskLevel::optional(&mut v, "risk_level", req.risk_level);
+        if risk.is_some() && !req.answered {
+            v.add("risk_level", "must be unset when the check-in was not answered");
+        }
         v.finish(())?;
         self.visible_entry(&caller, &entry_id).await?;
         let now = self.clock.now();
         let policy = *self.store.policy();
         let answered = req.answered;
         let record = CheckInRecord { answered, phq9: phq9.clone(), gad7: gad7.clone() };
-        let (entry, outcome) = self
+        let checked = self
             .store
-            .check_in(&entry_id, record, now, |e| domain::check_in(e, answered, phq9.as_deref(), gad7.as_deref(), now, &policy))
+            .check_in(&entry_id, record, now, |e| {
+                domain::check_in_with_risk(e, answered, phq9.as_deref(), gad7.as_deref(), risk, now, &policy)
+            })
             .await?;
+        for o in &checked.withdrawn {
+            self.holds.release(&o.id).await;
+        }
+        for o in &checked.next_offers {
+            self.holds.record(o, now).await;
+        }
+        let (entry, outcome) = (checked.entry, checked.outcome);
         tracing::info!(
             entry_id = %entry.id,
             answered,
             missed_check_ins = outcome.missed_check_ins,
             outreach_opened = outcome.outreach_opened,
             band = entry.band.code(),
+            interlock_required = outcome.interlock,
             "check-in recorded"
         );
+        if outcome.interlock {
+            // Never silent: the caller is told in the response and the entry keeps the reason.
+            tracing::warn!(entry_id = %entry.id, reason = domain::RISK_RISE_REASON, "risk rose while waiting; entry left for the crisis interlock");
+        }
         Ok(Response::new(pb::RecordCheckInResponse {
             entry: Some(self.entry_with_offers(&entry).await?),
             outreach_opened: outcome.outreach_opened,
+            interlock_required: outcome.interlock,
         }))
     }
 
@@ -482,5 +521,68 @@ impl WaitlistService for WaitlistApi {
             "entry removed"
         );
         Ok(Response::new(pb::RemoveEntryResponse { entry: Some(self.entry_with_offers(&removed.entry).await?) }))
+    }
+
+    async fn get_waitlist_metrics(
+        &self,
+        req: Request<pb::GetWaitlistMetricsRequest>,
+    ) -> Result<Response<pb::GetWaitlistMetricsResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let organization_id = v.optional_uuid("organization_id", &req.organization_id);
+        v.finish(())?;
+        let organization_id = list_scope(&caller, organization_id)?;
+        let (entries, check_ins) = self.store.metrics_facts(organization_id.as_deref()).await?;
+        let mut rows = domain::wait_metrics(&entries, &check_ins, self.clock.now());
+        if rows.is_empty()
+            && let Some(org) = organization_id
+        {
+            // An organization with no entries yet still gets its (empty) row.
+            rows.push(domain::OrgMetrics { organization_id: org, ..Default::default() });
+        }
+        Ok(Response::new(pb::GetWaitlistMetricsResponse {
+            organizations: rows
+                .into_iter()
+                .map(|m| pb::OrganizationWaitMetrics {
+                    organization_id: m.organization_id,
+                    placed: m.placed,
+                    waiting: m.waiting,
+                    share_seen_within_6_weeks: m.within_6_weeks,
+                    share_seen_within_18_weeks: m.within_18_weeks,
+                    median_days_to_first_appointment: m.median_days_to_first,
+                    median_days_to_second_appointment: m.median_days_to_second,
+                    second_appointments_recorded: m.second_recorded,
+                    deterioration_events: m.deterioration_events,
+                    crisis_events: m.crisis_events,
+                })
+                .collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use continuum_auth::Role;
+
+    use super::*;
+
+    const A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
+    const B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
+
+    fn caller(org: &str, role: Role) -> Caller {
+        Caller { user_id: "u".into(), organization_id: org.into(), roles: vec![role], acting_for: None }
+    }
+
+    #[test]
+    fn people_list_only_their_own_organization() {
+        assert_eq!(list_scope(&caller(A, Role::Coordinator), None).unwrap(), Some(A.to_owned()));
+        assert_eq!(list_scope(&caller(&A.to_uppercase(), Role::Coordinator), Some(A.to_owned())).unwrap(), Some(A.to_owned()));
+        assert!(matches!(list_scope(&caller(A, Role::Coordinator), Some(B.to_owned())), Err(Error::PermissionDenied(_))));
+        // A peer service lists what it asks for; nothing named means every organization.
+        assert_eq!(list_scope(&caller(A, Role::Service), None).unwrap(), None);
+        assert_eq!(list_scope(&caller(A, Role::Service), Some(B.to_owned())).unwrap(), Some(B.to_owned()));
     }
 }

@@ -101,6 +101,8 @@ pub mod routing {
         pub last_error: String,
         /// Updated, ms.
         pub updated_at_ms: i64,
+        /// `traceparent` of the request that created the task.
+        pub trace_parent: String,
     }
 
     /// No relations.

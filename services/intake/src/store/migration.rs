@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Intakes), Box::new(M0002Audit), Box::new(M0003OverrideReason)]
+        vec![Box::new(M0001Intakes), Box::new(M0002Audit), Box::new(M0003OverrideReason), Box::new(M0004TraceParent)]
     }
 }
 
@@ -55,6 +55,7 @@ enum Routings {
     LeaseOwner,
     LastError,
     UpdatedAtMs,
+    TraceParent,
 }
 
 /// Intakes, their assessments, and the routing task (the transactional outbox of routing).
@@ -252,5 +253,25 @@ impl MigrationTrait for M0003OverrideReason {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.alter_table(Table::alter().table(Assessments::Table).drop_column(Assessments::SealedOverrideReason).to_owned()).await
+    }
+}
+
+/// The W3C `traceparent` of the request that created a routing task, so background retries join its trace.
+struct M0004TraceParent;
+
+impl MigrationName for M0004TraceParent {
+    fn name(&self) -> &str {
+        "m0004_routing_trace_parent"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004TraceParent {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table(Routings::Table).add_column(string_len(Routings::TraceParent, 64).default("")).to_owned()).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table(Routings::Table).drop_column(Routings::TraceParent).to_owned()).await
     }
 }

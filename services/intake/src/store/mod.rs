@@ -102,6 +102,8 @@ pub struct RoutingTask {
     pub plan: Option<RoutingPlan>,
     /// Attempts made before this one.
     pub attempts: i32,
+    /// `traceparent` of the request that created the task.
+    pub trace_parent: String,
 }
 
 /// Filters for listing intakes.
@@ -303,6 +305,7 @@ impl Store {
             lease_owner: Set(lease_owner.to_owned()),
             last_error: Set(String::new()),
             updated_at_ms: Set(now_ms),
+            trace_parent: Set(continuum_telemetry::current_traceparent()),
         }
         .insert(&txn)
         .await?;
@@ -400,7 +403,7 @@ impl Store {
         let r = routing::Entity::find_by_id(intake_id.to_owned()).one(&self.db).await?.ok_or_else(|| Error::not_found("routing", intake_id))?;
         let plan = r.plan.as_deref().map(|p| parse(p, "routing plan")).transpose()?;
         let intake = self.get_intake(intake_id).await?;
-        Ok(Some(RoutingTask { intake, plan, attempts: r.attempts }))
+        Ok(Some(RoutingTask { intake, plan, attempts: r.attempts, trace_parent: r.trace_parent }))
     }
 
     /// Pending routing tasks due at `now` and not leased, oldest first.

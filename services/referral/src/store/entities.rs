@@ -41,6 +41,16 @@ pub mod referral {
         pub created_at_ms: i64,
         /// Updated.
         pub updated_at_ms: i64,
+        /// When escalated to a coordinator (M0002).
+        pub escalated_at_ms: Option<i64>,
+        /// Ranked alternative provider ids, comma-separated (UUIDs contain no commas) (M0002).
+        pub alternative_provider_ids: Option<String>,
+        /// A re-route is owed (M0002).
+        pub needs_reroute: bool,
+        /// The referral this one was re-routed to (M0002).
+        pub rerouted_to_referral_id: Option<String>,
+        /// The referral this one re-routes (M0002).
+        pub rerouted_from_referral_id: Option<String>,
     }
 
     /// No relations.

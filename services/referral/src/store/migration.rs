@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Referrals)]
+        vec![Box::new(M0001Referrals), Box::new(M0002Deadlines)]
     }
 }
 
@@ -32,6 +32,11 @@ enum Referrals {
     Version,
     CreatedAtMs,
     UpdatedAtMs,
+    EscalatedAtMs,
+    AlternativeProviderIds,
+    NeedsReroute,
+    ReroutedToReferralId,
+    ReroutedFromReferralId,
 }
 
 #[derive(DeriveIden)]
@@ -105,10 +110,8 @@ impl MigrationTrait for M0001Referrals {
             ("referrals_recipient", Referrals::RecipientOrganizationId),
             ("referrals_client", Referrals::ClientId),
         ] {
-            m.create_index(
-                Index::create().name(name).table(Referrals::Table).col(col).col(Referrals::Id).if_not_exists().to_owned(),
-            )
-            .await?;
+            m.create_index(Index::create().name(name).table(Referrals::Table).col(col).col(Referrals::Id).if_not_exists().to_owned())
+                .await?;
         }
         m.create_index(
             Index::create()
@@ -140,7 +143,8 @@ impl MigrationTrait for M0001Referrals {
                 .to_owned(),
         )
         .await?;
-        for (name, col) in [("referral_events_referral", ReferralEvents::ReferralId), ("referral_events_client", ReferralEvents::ClientId)] {
+        for (name, col) in [("referral_events_referral", ReferralEvents::ReferralId), ("referral_events_client", ReferralEvents::ClientId)]
+        {
             m.create_index(
                 Index::create()
                     .name(name)
@@ -189,5 +193,51 @@ impl MigrationTrait for M0001Referrals {
         m.drop_table(Table::drop().table(Outbox::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(ReferralEvents::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(Referrals::Table).to_owned()).await
+    }
+}
+
+/// Deadlines and re-routing: when a silent referral was escalated, the ranked alternatives a "no"
+/// re-routes to, whether a re-route is owed, and the links between a referral and its re-route. One column
+/// per statement (SQLite alters one column at a time).
+struct M0002Deadlines;
+
+// Named by hand: `DeriveMigrationName` names a migration after its file, which M0001 already uses.
+impl MigrationName for M0002Deadlines {
+    fn name(&self) -> &str {
+        "m0002_referral_deadlines"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Deadlines {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let columns = [
+            big_integer_null(Referrals::EscalatedAtMs),
+            text_null(Referrals::AlternativeProviderIds),
+            boolean(Referrals::NeedsReroute).default(false).to_owned(),
+            string_len_null(Referrals::ReroutedToReferralId, 36),
+            string_len_null(Referrals::ReroutedFromReferralId, 36),
+        ];
+        for mut col in columns {
+            m.alter_table(Table::alter().table(Referrals::Table).add_column(&mut col).to_owned()).await?;
+        }
+        m.create_index(
+            Index::create().name("referrals_needs_reroute").table(Referrals::Table).col(Referrals::NeedsReroute).if_not_exists().to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(Index::drop().name("referrals_needs_reroute").table(Referrals::Table).to_owned()).await?;
+        for col in [
+            Referrals::ReroutedFromReferralId,
+            Referrals::ReroutedToReferralId,
+            Referrals::NeedsReroute,
+            Referrals::AlternativeProviderIds,
+            Referrals::EscalatedAtMs,
+        ] {
+            m.alter_table(Table::alter().table(Referrals::Table).drop_column(col).to_owned()).await?;
+        }
+        Ok(())
     }
 }

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use continuum_vocab::{Urgency, time};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
 
 use crate::domain::{Action, Actor, ActorRole, Event, NewReferral, Referral, RejectionReason, Status};
@@ -34,6 +34,9 @@ const DEAD: &str = "dead";
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Bumped after every commit that records events, so watchers in this process wake at once (watchers
+    /// also poll, for events committed by other replicas).
+    committed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// An event to record (the store adds its id, referral, client and time).
@@ -72,6 +75,8 @@ pub struct ReferralDraft {
     pub now: DateTime<Utc>,
     /// Events, in order.
     pub events: Vec<EventDraft>,
+    /// The referral this one re-routes, if any.
+    pub rerouted_from: Option<String>,
 }
 
 /// A decided status change to apply.
@@ -91,6 +96,12 @@ pub struct Change {
     pub release_provider_id: Option<String>,
     /// When.
     pub now: DateTime<Utc>,
+    /// Record the escalation time (the first silence).
+    pub escalate: bool,
+    /// A re-route is owed after this change (rejected or expired with alternatives).
+    pub needs_reroute: bool,
+    /// Further events recorded with the change, after its own (the referrer notified when the loop closes).
+    pub extra_events: Vec<EventDraft>,
 }
 
 /// The result of applying a change.
@@ -122,6 +133,10 @@ pub struct TimelineItem {
     pub event: Event,
     /// The provider of its referral.
     pub provider_id: String,
+    /// The referring organization of its referral.
+    pub referrer_organization_id: String,
+    /// The recipient organization of its referral.
+    pub recipient_organization_id: String,
 }
 
 /// An outbox row claimed for delivery.
@@ -147,13 +162,9 @@ fn corrupt(what: &str, value: &str) -> Error {
 
 fn event_to_domain(m: referral_event::Model) -> Result<Event> {
     let action = m.action.as_deref().map(|a| Action::from_code(a).ok_or_else(|| corrupt("action", a))).transpose()?;
-    let from_status =
-        m.from_status.as_deref().map(|s| Status::from_code(s).ok_or_else(|| corrupt("status", s))).transpose()?;
-    let rejection_reason = m
-        .rejection_reason
-        .as_deref()
-        .map(|r| RejectionReason::from_code(r).ok_or_else(|| corrupt("rejection reason", r)))
-        .transpose()?;
+    let from_status = m.from_status.as_deref().map(|s| Status::from_code(s).ok_or_else(|| corrupt("status", s))).transpose()?;
+    let rejection_reason =
+        m.rejection_reason.as_deref().map(|r| RejectionReason::from_code(r).ok_or_else(|| corrupt("rejection reason", r))).transpose()?;
     Ok(Event {
         id: m.id,
         referral_id: m.referral_id,
@@ -187,8 +198,22 @@ fn referral_to_domain(m: referral::Model, events: Vec<Event>) -> Result<Referral
         updated_at: time::from_ms(m.updated_at_ms),
         care_started_at: m.care_started_at_ms.map(time::from_ms),
         version: m.version,
+        escalated_at: m.escalated_at_ms.map(time::from_ms),
+        alternative_provider_ids: split_ids(m.alternative_provider_ids.as_deref()),
+        needs_reroute: m.needs_reroute,
+        rerouted_to_referral_id: m.rerouted_to_referral_id.filter(|s| !s.is_empty()),
+        rerouted_from_referral_id: m.rerouted_from_referral_id.filter(|s| !s.is_empty()),
         events,
     })
+}
+
+/// Provider ids stored comma-separated (validated UUIDs contain no commas).
+fn split_ids(stored: Option<&str>) -> Vec<String> {
+    stored.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+fn join_ids(ids: &[String]) -> Option<String> {
+    (!ids.is_empty()).then(|| ids.join(","))
 }
 
 fn outbox_to_domain(m: outbox::Model) -> OutboxItem {
@@ -237,7 +262,9 @@ async fn events_of<C: ConnectionTrait>(conn: &C, referral_id: &str) -> Result<Ve
 }
 
 async fn load<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<Referral>> {
-    let Some(m) = referral::Entity::find_by_id(id.to_owned()).one(conn).await? else { return Ok(None) };
+    let Some(m) = referral::Entity::find_by_id(id.to_owned()).one(conn).await? else {
+        return Ok(None);
+    };
     let events = events_of(conn, &m.id).await?;
     referral_to_domain(m, events).map(Some)
 }
@@ -248,7 +275,16 @@ impl Store {
 
     /// A store over an open, migrated connection.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, committed: std::sync::Arc::new(tokio::sync::watch::channel(0).0) }
+    }
+
+    /// A receiver that changes whenever this process commits new referral events.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+
+    fn committed(&self) {
+        self.committed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The connection (for health probes).
@@ -258,8 +294,7 @@ impl Store {
 
     /// The referral created under `key`, with its events.
     pub async fn find_by_idempotency_key(&self, key: &str) -> Result<Option<Referral>> {
-        let Some(m) = referral::Entity::find().filter(referral::Column::IdempotencyKey.eq(key.to_owned())).one(&self.db).await?
-        else {
+        let Some(m) = referral::Entity::find().filter(referral::Column::IdempotencyKey.eq(key.to_owned())).one(&self.db).await? else {
             return Ok(None);
         };
         let events = events_of(&self.db, &m.id).await?;
@@ -286,6 +321,11 @@ impl Store {
             referrer_organization_id: Set(new.referrer_organization_id),
             recipient_organization_id: Set(draft.recipient_organization_id),
             provider_id: Set(new.provider_id),
+            escalated_at_ms: Set(None),
+            alternative_provider_ids: Set(join_ids(&new.alternative_provider_ids)),
+            needs_reroute: Set(false),
+            rerouted_to_referral_id: Set(None),
+            rerouted_from_referral_id: Set(draft.rerouted_from),
             status: Set(draft.status.code().to_owned()),
             urgency: Set(new.urgency.code().to_owned()),
             overbooked: Set(draft.overbooked),
@@ -302,6 +342,7 @@ impl Store {
         }
         let created = load(&txn, &id).await?.ok_or_else(|| Error::Unexpected(anyhow::anyhow!("inserted referral vanished")))?;
         txn.commit().await?;
+        self.committed();
         Ok(created)
     }
 
@@ -319,6 +360,12 @@ impl Store {
         if change.starts_care {
             update = update.col_expr(referral::Column::CareStartedAtMs, Expr::value(now));
         }
+        if change.escalate {
+            update = update.col_expr(referral::Column::EscalatedAtMs, Expr::value(now));
+        }
+        if change.needs_reroute {
+            update = update.col_expr(referral::Column::NeedsReroute, Expr::value(true));
+        }
         let res = update.exec(&txn).await?;
         if res.rows_affected != 1 {
             txn.rollback().await?;
@@ -330,6 +377,9 @@ impl Store {
             .await?
             .ok_or_else(|| Error::not_found("referral", change.referral_id.clone()))?;
         event_row(&change.referral_id, &current.client_id, change.event, now).insert(&txn).await?;
+        for e in change.extra_events {
+            event_row(&change.referral_id, &current.client_id, e, now).insert(&txn).await?;
+        }
         let outbox_id = match change.release_provider_id {
             Some(provider_id) => {
                 let id = uuid::Uuid::now_v7().to_string();
@@ -342,7 +392,9 @@ impl Store {
                     hold_key: Set(crate::domain::release_hold_key(&change.referral_id)),
                     state: Set(PENDING.to_owned()),
                     attempts: Set(0),
-                    next_attempt_at_ms: Set(now),
+                    // Due at once, also when the change carries a later time (a sweep run with a chosen
+                    // "now"): the worker compares with the wall clock.
+                    next_attempt_at_ms: Set(now.min(time::to_ms(Utc::now()))),
                     lease_owner: Set(None),
                     lease_until_ms: Set(0),
                     last_error: Set(None),
@@ -357,7 +409,87 @@ impl Store {
         };
         let referral = load(&txn, &change.referral_id).await?.ok_or_else(|| Error::not_found("referral", change.referral_id.clone()))?;
         txn.commit().await?;
+        self.committed();
         Ok(Applied { referral, outbox_id })
+    }
+
+    /// Up to `limit` referrals still requested and past their first response deadline at `now` (escalated
+    /// or not; the domain decides what is due), oldest deadline first, without events.
+    pub async fn past_deadline(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<Referral>> {
+        referral::Entity::find()
+            .filter(referral::Column::Status.eq(Status::Requested.code()))
+            .filter(referral::Column::ResponseDueAtMs.lt(time::to_ms(now)))
+            .order_by_asc(referral::Column::ResponseDueAtMs)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| referral_to_domain(m, Vec::new()))
+            .collect()
+    }
+
+    /// Up to `limit` referrals owing a re-route, without events.
+    pub async fn owing_reroute(&self, limit: u64) -> Result<Vec<Referral>> {
+        referral::Entity::find()
+            .filter(referral::Column::NeedsReroute.eq(true))
+            .order_by_asc(referral::Column::UpdatedAtMs)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| referral_to_domain(m, Vec::new()))
+            .collect()
+    }
+
+    /// Settles the re-route owed by `referral_id`: links it to `to` (the new referral; `None` when no
+    /// alternative could take the client) and records `event`, in one transaction. `false` when the
+    /// re-route was already settled (by another replica).
+    pub async fn settle_reroute(&self, referral_id: &str, to: Option<&str>, event: EventDraft, now: DateTime<Utc>) -> Result<bool> {
+        let now_ms = time::to_ms(now);
+        let txn = self.db.begin().await?;
+        let res = referral::Entity::update_many()
+            .col_expr(referral::Column::NeedsReroute, Expr::value(false))
+            .col_expr(referral::Column::ReroutedToReferralId, Expr::value(to.map(str::to_owned)))
+            .col_expr(referral::Column::UpdatedAtMs, Expr::value(now_ms))
+            .filter(referral::Column::Id.eq(referral_id.to_owned()))
+            .filter(referral::Column::NeedsReroute.eq(true))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        let current = referral::Entity::find_by_id(referral_id.to_owned())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::not_found("referral", referral_id.to_owned()))?;
+        event_row(referral_id, &current.client_id, event, now_ms).insert(&txn).await?;
+        txn.commit().await?;
+        self.committed();
+        Ok(true)
+    }
+
+    /// Up to `limit` events after `cursor` (an event id; ids are UUIDv7, so in creation order) of referrals
+    /// where `organization_id` is referrer or recipient, oldest first.
+    pub async fn events_after(&self, organization_id: &str, cursor: Option<&str>, limit: u64) -> Result<Vec<Event>> {
+        use sea_orm::sea_query::Query;
+        let parties = Query::select()
+            .column(referral::Column::Id)
+            .from(referral::Entity)
+            .cond_where(
+                Condition::any()
+                    .add(referral::Column::ReferrerOrganizationId.eq(organization_id.to_owned()))
+                    .add(referral::Column::RecipientOrganizationId.eq(organization_id.to_owned())),
+            )
+            .to_owned();
+        let mut q = referral_event::Entity::find()
+            .filter(referral_event::Column::ReferralId.in_subquery(parties))
+            .order_by_asc(referral_event::Column::Id)
+            .limit(limit);
+        if let Some(c) = cursor {
+            q = q.filter(referral_event::Column::Id.gt(c.to_owned()));
+        }
+        q.all(&self.db).await?.into_iter().map(event_to_domain).collect()
     }
 
     /// A page of referrals (without events), newest first, strictly older than `before` (an id: ids are
@@ -390,12 +522,12 @@ impl Store {
 
     /// Every event of every referral of `client_id`, in time order, with the provider of each referral.
     pub async fn timeline(&self, client_id: &str) -> Result<Vec<TimelineItem>> {
-        let providers: HashMap<String, String> = referral::Entity::find()
+        let referrals: HashMap<String, referral::Model> = referral::Entity::find()
             .filter(referral::Column::ClientId.eq(client_id.to_owned()))
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|m| (m.id, m.provider_id))
+            .map(|m| (m.id.clone(), m))
             .collect();
         let events = referral_event::Entity::find()
             .filter(referral_event::Column::ClientId.eq(client_id.to_owned()))
@@ -406,8 +538,14 @@ impl Store {
         events
             .into_iter()
             .map(|m| {
-                let provider_id = providers.get(&m.referral_id).cloned().unwrap_or_default();
-                Ok(TimelineItem { event: event_to_domain(m)?, provider_id })
+                let r = referrals.get(&m.referral_id);
+                let field = |f: fn(&referral::Model) -> &String| r.map(f).cloned().unwrap_or_default();
+                Ok(TimelineItem {
+                    provider_id: field(|r| &r.provider_id),
+                    referrer_organization_id: field(|r| &r.referrer_organization_id),
+                    recipient_organization_id: field(|r| &r.recipient_organization_id),
+                    event: event_to_domain(m)?,
+                })
             })
             .collect()
     }

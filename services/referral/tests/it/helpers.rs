@@ -7,15 +7,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use continuum_auth::Role;
 use continuum_proto::common::v1 as common;
 use continuum_proto::matching::v1 as mpb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_proto::referral::v1 as pb;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_runtime::Shutdown;
-use continuum_testkit::Backing;
+use continuum_testkit::{AuthedChannel, Backing, Bearer};
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
 
 pub const REFERRER: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
 pub const RECIPIENT: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
@@ -31,9 +31,12 @@ pub struct Matching {
 }
 
 impl Matching {
-    /// Builds and starts matching on `addr` over `backing`.
-    async fn start(backing: &Backing, addr: SocketAddr) -> Matching {
-        let settings = matching::config::Settings::new(addr, backing.common());
+    /// Builds and starts matching on `addr` over `backing`, verifying tokens with `auth` (the referral
+    /// backing's development secret, so both services trust the same tokens).
+    async fn start(backing: &Backing, auth: continuum_auth::AuthSettings, addr: SocketAddr) -> Matching {
+        let mut common = backing.common();
+        common.auth = auth;
+        let settings = matching::config::Settings::new(addr, common);
         let app = matching::startup::Application::build(settings).await.expect("build matching");
         let addr = app.local_addr();
         let shutdown = Shutdown::new();
@@ -49,11 +52,16 @@ impl Matching {
 }
 
 pub struct TestApp {
-    pub client: ReferralServiceClient<Channel>,
-    pub matching_client: MatchingServiceClient<Channel>,
+    /// Calls as a peer service (passes every role check, acts for any organization).
+    pub client: ReferralServiceClient<AuthedChannel>,
+    /// Calls matching as a provider administrator of the recipient organization.
+    pub matching_client: MatchingServiceClient<AuthedChannel>,
+    pub addr: SocketAddr,
     pub matching: Option<Matching>,
     pub matching_addr: SocketAddr,
     pub store: referral::store::Store,
+    /// The deadline sweeper of the referral under test (call `sweep` with a chosen time).
+    pub deadlines: referral::deadlines::Deadlines,
     pub shutdown: Shutdown,
     pub backing: Backing,
     pub matching_backing: Backing,
@@ -69,21 +77,27 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    let backing = Backing::fresh().await;
     let matching_backing = Backing::fresh().await;
-    let m = Matching::start(&matching_backing, "127.0.0.1:0".parse().unwrap()).await;
+    let m = Matching::start(&matching_backing, backing.common().auth, "127.0.0.1:0".parse().unwrap()).await;
     let matching_addr = m.addr;
 
-    let backing = Backing::fresh().await;
     let settings = referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), matching_addr.to_string(), backing.common());
     let app = referral::startup::Application::build(settings).await.expect("build referral");
     let addr = app.local_addr();
     let store = app.store().clone();
+    let deadlines = app.deadlines();
     let shutdown = Shutdown::new();
     tokio::spawn(app.run(shutdown.clone()));
 
-    let client = ReferralServiceClient::new(continuum_runtime::peer_channel(&addr.to_string()).unwrap());
-    let matching_client = MatchingServiceClient::new(continuum_runtime::peer_channel(&matching_addr.to_string()).unwrap());
-    TestApp { client, matching_client, matching: Some(m), matching_addr, store, shutdown, backing, matching_backing }
+    let client = ReferralServiceClient::with_interceptor(channel(addr), Bearer::new(&backing.service_token(REFERRER)));
+    let admin = backing.token(RECIPIENT, &[Role::ProviderAdmin, Role::Coordinator, Role::Clinician]);
+    let matching_client = MatchingServiceClient::with_interceptor(channel(matching_addr), Bearer::new(&admin));
+    TestApp { client, matching_client, addr, matching: Some(m), matching_addr, store, deadlines, shutdown, backing, matching_backing }
+}
+
+fn channel(addr: SocketAddr) -> tonic::transport::Channel {
+    continuum_runtime::peer_channel(&addr.to_string()).unwrap()
 }
 
 impl TestApp {
@@ -97,7 +111,17 @@ impl TestApp {
     /// Starts a new matching on the address and backing store of the first one.
     pub async fn restart_matching(&mut self) {
         assert!(self.matching.is_none(), "matching is still running");
-        self.matching = Some(Matching::start(&self.matching_backing, self.matching_addr).await);
+        self.matching = Some(Matching::start(&self.matching_backing, self.backing.common().auth, self.matching_addr).await);
+    }
+
+    /// A referral client calling as a person of `org` with `roles`.
+    pub fn client_as(&self, org: &str, roles: &[Role]) -> ReferralServiceClient<AuthedChannel> {
+        ReferralServiceClient::with_interceptor(channel(self.addr), Bearer::new(&self.backing.token(org, roles)))
+    }
+
+    /// A referral client sending no credentials.
+    pub fn anonymous_client(&self) -> ReferralServiceClient<AuthedChannel> {
+        ReferralServiceClient::with_interceptor(channel(self.addr), Bearer::none())
     }
 
     /// Creates a provider of the recipient organization with `slots` open slots.
@@ -187,6 +211,7 @@ pub fn create_request(key: &str, provider_id: &str) -> pb::CreateReferralRequest
         urgency: common::Urgency::Routine as i32,
         allow_overbook: false,
         scheduled_at: None,
+        alternative_provider_ids: vec![],
     }
 }
 

@@ -2,8 +2,11 @@
 //! (SQLite by default, PostgreSQL when the test configuration names one), talking to the real matching
 //! service started in-process on its own backing store, both called through the generated clients.
 
-mod helpers;
 mod create;
-mod transitions;
+mod deadlines;
+mod helpers;
 mod outbox;
 mod queries;
+mod scoping;
+mod transitions;
+mod watch;

@@ -66,6 +66,7 @@ async fn overdue_means_still_requested_after_the_deadline() {
                 urgency: continuum_vocab::Urgency::Routine,
                 allow_overbook: false,
                 scheduled_at: None,
+                alternative_provider_ids: vec![],
             },
             recipient_organization_id: RECIPIENT.into(),
             overbooked: false,
@@ -81,6 +82,7 @@ async fn overdue_means_still_requested_after_the_deadline() {
                 note: None,
                 appointment_at: None,
             }],
+            rerouted_from: None,
         }
     };
     let late = app.store.create_referral(seed("late", Status::Requested)).await.unwrap();
@@ -159,8 +161,7 @@ async fn the_care_timeline_is_in_time_order_across_referrals() {
     other.client_id = "0190a1b2-c3d4-7e5f-8a9b-0000000000c2".into();
     app.client.create_referral(other).await.unwrap();
 
-    let entries =
-        app.client.get_care_timeline(pb::GetCareTimelineRequest { client_id: CLIENT.into() }).await.unwrap().into_inner().entries;
+    let entries = app.client.get_care_timeline(pb::GetCareTimelineRequest { client_id: CLIENT.into() }).await.unwrap().into_inner().entries;
     let got: Vec<(&str, &str, &str, &str)> =
         entries.iter().map(|e| (e.kind.as_str(), e.referral_id.as_str(), e.organization_id.as_str(), e.provider_id.as_str())).collect();
     let (f, s, fp, sp) = (first.id.as_str(), second.id.as_str(), first_provider.id.as_str(), second_provider.id.as_str());
@@ -172,6 +173,8 @@ async fn the_care_timeline_is_in_time_order_across_referrals() {
             ("referral.created", s, REFERRER, sp),
             ("referral.accepted", s, RECIPIENT, sp),
             ("referral.first_appointment_attended", s, RECIPIENT, sp),
+            // The loop closed: the referrer is told.
+            ("referral.referrer_notified", s, REFERRER, sp),
         ]
     );
     let times: Vec<_> = entries.iter().map(|e| e.occurred_at.unwrap()).map(|t| (t.seconds, t.nanos)).collect();
@@ -186,4 +189,45 @@ async fn the_care_timeline_is_in_time_order_across_referrals() {
         .unwrap()
         .into_inner();
     assert!(none.entries.is_empty());
+}
+
+#[tokio::test]
+async fn urgency_and_status_filters_hold_across_pages() {
+    let mut app = spawn_app().await;
+    let p = app.provider(20).await;
+    let mut urgent = Vec::new();
+    for i in 0..5 {
+        let mut req = create_request(&format!("mix-{i}"), &p.id);
+        if i % 2 == 0 {
+            req.urgency = common::Urgency::Urgent as i32;
+        }
+        let r = app.client.create_referral(req).await.unwrap().into_inner().referral.unwrap();
+        if i % 2 == 0 {
+            urgent.push(r.id);
+        }
+    }
+    urgent.reverse();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = app
+            .client
+            .list_referrals(pb::ListReferralsRequest {
+                urgency: common::Urgency::Urgent as i32,
+                status: pb::ReferralStatus::Requested as i32,
+                page_size: 1,
+                page_token: token.clone(),
+                ..list(REFERRER)
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.referrals.iter().all(|r| r.urgency == common::Urgency::Urgent as i32));
+        seen.extend(page.referrals.into_iter().map(|r| r.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, urgent, "every urgent referral once, newest first");
 }

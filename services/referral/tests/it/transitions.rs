@@ -24,8 +24,7 @@ async fn reach(app: &mut TestApp, key: &str, provider_id: &str, path: &[(A, R)])
 const ACCEPTED: &[(A, R)] = &[(A::Accept, R::Recipient)];
 const IN_PROGRESS: &[(A, R)] = &[(A::Accept, R::Recipient), (A::RecordFirstAppointmentAttended, R::Recipient)];
 const ON_HOLD: &[(A, R)] = &[(A::Accept, R::Recipient), (A::Hold, R::Referrer)];
-const ON_HOLD_IN_CARE: &[(A, R)] =
-    &[(A::Accept, R::Recipient), (A::RecordFirstAppointmentAttended, R::Recipient), (A::Hold, R::Recipient)];
+const ON_HOLD_IN_CARE: &[(A, R)] = &[(A::Accept, R::Recipient), (A::RecordFirstAppointmentAttended, R::Recipient), (A::Hold, R::Recipient)];
 
 /// (path to the start status, action, role, status after, whether the slot goes back)
 type Case = (&'static [(A, R)], A, R, S, bool);
@@ -70,7 +69,9 @@ async fn every_allowed_transition_and_its_slot() {
         let after = app.act(&r, *action, *role).await.unwrap_or_else(|e| panic!("case {i}: {action:?} by {role:?}: {e:?}"));
         assert_eq!(status(&after), *to, "case {i}: {action:?} from {from:?}");
         assert_eq!(after.version, r.version + 1, "case {i}");
-        let last = after.events.last().unwrap();
+        // Closing the loop also records the referrer's notification, right after the action's own event.
+        let own = if *action == A::RecordFirstAppointmentAttended { 2 } else { 1 };
+        let last = &after.events[after.events.len() - own];
         assert_eq!((last.action, last.from_status, last.to_status), (*action as i32, from as i32, *to as i32), "case {i}");
         open -= 1;
         if *releases {
@@ -99,7 +100,11 @@ async fn the_loop_closes_and_every_step_is_an_event() {
     let actions: Vec<i32> = r.events.iter().map(|e| e.action).collect();
     let mut expected = vec![A::Unspecified as i32];
     expected.extend(path.iter().map(|(a, _)| *a as i32));
+    // The loop closes at the first appointment attended, and the referrer is notified in the same change.
+    expected.insert(7, A::NotifyReferrer as i32);
     assert_eq!(actions, expected, "events oldest first");
+    let notified = &r.events[7];
+    assert_eq!((notified.actor_role, notified.actor_organization_id.as_str()), (R::System as i32, REFERRER));
     let scheduled = &r.events[3];
     assert_eq!(scheduled.appointment_at.unwrap().seconds, 1_900_000_000);
     assert_eq!(scheduled.actor_role, R::Recipient as i32);
@@ -142,12 +147,15 @@ async fn transitions_not_in_the_table_are_refused() {
         assert_refused(&err, Code::FailedPrecondition, "TRANSITION_NOT_ALLOWED");
     }
     let accepted = reach(&mut app, "accepted", &p.id, ACCEPTED).await;
-    for (action, role) in [(A::Accept, R::Recipient), (A::Reject, R::Recipient), (A::MarkReceived, R::Recipient), (A::Complete, R::Recipient)] {
+    for (action, role) in
+        [(A::Accept, R::Recipient), (A::Reject, R::Recipient), (A::MarkReceived, R::Recipient), (A::Complete, R::Recipient)]
+    {
         let err = app.act(&accepted, action, role).await.unwrap_err();
         assert_refused(&err, Code::FailedPrecondition, "TRANSITION_NOT_ALLOWED");
     }
     let rejected = reach(&mut app, "rejected", &p.id, &[(A::Reject, R::Recipient)]).await;
-    for (action, role) in [(A::Accept, R::Recipient), (A::Cancel, R::Referrer), (A::EnterInError, R::Coordinator), (A::Resume, R::Referrer)] {
+    for (action, role) in [(A::Accept, R::Recipient), (A::Cancel, R::Referrer), (A::EnterInError, R::Coordinator), (A::Resume, R::Referrer)]
+    {
         let err = app.act(&rejected, action, role).await.unwrap_err();
         assert_refused(&err, Code::FailedPrecondition, "TRANSITION_NOT_ALLOWED");
     }

@@ -47,6 +47,10 @@ pub mod entry {
         pub updated_at_ms: i64,
         /// Version.
         pub version: i64,
+        /// Bridge support code chosen at enqueue (M0002).
+        pub bridge_support: Option<String>,
+        /// Left for the crisis interlock after a risk rise (M0002).
+        pub interlock_required: bool,
     }
 
     /// No relations.
@@ -81,6 +85,8 @@ pub mod offer {
         pub responded_at_ms: Option<i64>,
         /// Referral created on acceptance.
         pub referral_id: Option<String>,
+        /// First appointment of an accepted offer (M0002).
+        pub appointment_at_ms: Option<i64>,
     }
 
     /// No relations.
@@ -119,6 +125,8 @@ pub mod check_in {
         pub rules: String,
         /// Whether this check-in opened outreach.
         pub outreach_opened: bool,
+        /// Whether this check-in showed a rise in risk (crisis interlock) (M0002).
+        pub interlock: bool,
         /// When recorded.
         pub recorded_at_ms: i64,
     }

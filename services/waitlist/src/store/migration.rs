@@ -13,7 +13,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Waitlist)]
+        vec![Box::new(M0001Waitlist), Box::new(M0002BridgeAndInterlock)]
     }
 }
 
@@ -38,6 +38,8 @@ enum WaitlistEntries {
     EnqueuedAtMs,
     UpdatedAtMs,
     Version,
+    BridgeSupport,
+    InterlockRequired,
 }
 
 #[derive(DeriveIden)]
@@ -51,6 +53,7 @@ enum Offers {
     ExpiresAtMs,
     RespondedAtMs,
     ReferralId,
+    AppointmentAtMs,
 }
 
 #[derive(DeriveIden)]
@@ -67,6 +70,7 @@ enum CheckIns {
     Rules,
     OutreachOpened,
     RecordedAtMs,
+    Interlock,
 }
 
 /// Entries, offers and check-ins.
@@ -126,8 +130,7 @@ impl MigrationTrait for M0001Waitlist {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("offers_entry").table(Offers::Table).col(Offers::EntryId).if_not_exists().to_owned())
-            .await?;
+        m.create_index(Index::create().name("offers_entry").table(Offers::Table).col(Offers::EntryId).if_not_exists().to_owned()).await?;
         m.create_index(
             Index::create()
                 .name("offers_status_expiry")
@@ -151,7 +154,9 @@ impl MigrationTrait for M0001Waitlist {
         .await?;
         // At most one pending offer per entry (the same partial-index syntax works on SQLite and PostgreSQL).
         m.get_connection()
-            .execute_unprepared("CREATE UNIQUE INDEX IF NOT EXISTS offers_one_pending_per_entry ON offers (entry_id) WHERE status = 'pending'")
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX IF NOT EXISTS offers_one_pending_per_entry ON offers (entry_id) WHERE status = 'pending'",
+            )
             .await?;
         m.create_table(
             Table::create()
@@ -187,5 +192,39 @@ impl MigrationTrait for M0001Waitlist {
         m.drop_table(Table::drop().table(CheckIns::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(Offers::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(WaitlistEntries::Table).to_owned()).await
+    }
+}
+
+/// Bridge supports, the risk-rise interlock and first appointments (for the metrics). One column per
+/// statement (SQLite alters one column at a time).
+struct M0002BridgeAndInterlock;
+
+// Named by hand: `DeriveMigrationName` names a migration after its file, which M0001 already uses.
+impl MigrationName for M0002BridgeAndInterlock {
+    fn name(&self) -> &str {
+        "m0002_waitlist_bridge_and_interlock"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002BridgeAndInterlock {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter().table(WaitlistEntries::Table).add_column(string_len_null(WaitlistEntries::BridgeSupport, 32)).to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter().table(WaitlistEntries::Table).add_column(boolean(WaitlistEntries::InterlockRequired).default(false)).to_owned(),
+        )
+        .await?;
+        m.alter_table(Table::alter().table(Offers::Table).add_column(big_integer_null(Offers::AppointmentAtMs)).to_owned()).await?;
+        m.alter_table(Table::alter().table(CheckIns::Table).add_column(boolean(CheckIns::Interlock).default(false)).to_owned()).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table(CheckIns::Table).drop_column(CheckIns::Interlock).to_owned()).await?;
+        m.alter_table(Table::alter().table(Offers::Table).drop_column(Offers::AppointmentAtMs).to_owned()).await?;
+        m.alter_table(Table::alter().table(WaitlistEntries::Table).drop_column(WaitlistEntries::InterlockRequired).to_owned()).await?;
+        m.alter_table(Table::alter().table(WaitlistEntries::Table).drop_column(WaitlistEntries::BridgeSupport).to_owned()).await
     }
 }

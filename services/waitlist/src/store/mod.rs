@@ -15,11 +15,13 @@ use chrono::{DateTime, Utc};
 use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, time};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-use crate::domain::{self, Band, CheckInOutcome, Entry, EntryStatus, NewEntry, Offer, OfferStatus, Policy};
+use crate::domain::{
+    self, Band, BridgeSupport, CheckInFacts, CheckInOutcome, Entry, EntryStatus, NewEntry, Offer, OfferStatus, Policy, WaitFacts,
+};
 use crate::error::{Error, Result};
 use entities::{check_in, entry, offer};
 
@@ -71,6 +73,19 @@ pub struct Freed {
     pub next_offer: Option<Offer>,
 }
 
+/// A recorded check-in.
+#[derive(Clone, Debug)]
+pub struct CheckedIn {
+    /// The entry after it.
+    pub entry: Entry,
+    /// What it changed.
+    pub outcome: CheckInOutcome,
+    /// Pending offers withdrawn because the entry left for the crisis interlock.
+    pub withdrawn: Vec<Offer>,
+    /// Offers made with the slots they freed.
+    pub next_offers: Vec<Offer>,
+}
+
 /// A removed entry and what happened to its pending offers.
 #[derive(Clone, Debug)]
 pub struct Removed {
@@ -117,6 +132,11 @@ fn entry_to_domain(m: entry::Model) -> Result<Entry> {
         next_check_in_at: time::from_ms(m.next_check_in_at_ms),
         updated_at: time::from_ms(m.updated_at_ms),
         version: m.version,
+        bridge_support: match opt(&m.bridge_support) {
+            Some(c) => Some(BridgeSupport::from_code(&c).ok_or_else(|| corrupt("bridge support"))?),
+            None => None,
+        },
+        interlock_required: m.interlock_required,
     })
 }
 
@@ -168,7 +188,13 @@ async fn waiting_for<C: ConnectionTrait>(c: &C, provider_id: &str) -> Result<Vec
 
 /// Moves one entry WAITING -> OFFERED (conditionally) and inserts its pending offer. `None` when the entry
 /// is no longer waiting (another caller or replica got there first). Must run inside a write transaction.
-async fn try_offer<C: ConnectionTrait>(c: &C, entry_id: &str, provider_id: &str, now: DateTime<Utc>, policy: &Policy) -> Result<Option<Offer>> {
+async fn try_offer<C: ConnectionTrait>(
+    c: &C,
+    entry_id: &str,
+    provider_id: &str,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Option<Offer>> {
     let now_ms = time::to_ms(now);
     let res = entry::Entity::update_many()
         .col_expr(entry::Column::Status, Expr::value(EntryStatus::Offered.code()))
@@ -191,6 +217,7 @@ async fn try_offer<C: ConnectionTrait>(c: &C, entry_id: &str, provider_id: &str,
         expires_at_ms: Set(time::to_ms(expires_at)),
         responded_at_ms: Set(None),
         referral_id: Set(None),
+        appointment_at_ms: Set(None),
     }
     .insert(c)
     .await?;
@@ -199,7 +226,13 @@ async fn try_offer<C: ConnectionTrait>(c: &C, entry_id: &str, provider_id: &str,
 
 /// Offers a freed slot of `provider_id` to the best WAITING entry other than `exclude`. Must run inside
 /// a write transaction.
-async fn offer_next<C: ConnectionTrait>(c: &C, provider_id: &str, exclude: &str, now: DateTime<Utc>, policy: &Policy) -> Result<Option<Offer>> {
+async fn offer_next<C: ConnectionTrait>(
+    c: &C,
+    provider_id: &str,
+    exclude: &str,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Option<Offer>> {
     let waiting: Vec<Entry> = waiting_for(c, provider_id).await?.into_iter().filter(|e| e.id != exclude).collect();
     for e in domain::prioritize(waiting, now, &policy.bands) {
         if let Some(o) = try_offer(c, &e.id, provider_id, now, policy).await? {
@@ -207,6 +240,43 @@ async fn offer_next<C: ConnectionTrait>(c: &C, provider_id: &str, exclude: &str,
         }
     }
     Ok(None)
+}
+
+/// Withdraws the pending offers of `entry_id` (recorded as DECLINED: the client no longer takes the slot)
+/// and offers each freed slot at once to the next best WAITING entry for that provider. Must run inside a
+/// write transaction. Returns (withdrawn, next offers).
+async fn withdraw_pending<C: ConnectionTrait>(
+    c: &C,
+    entry_id: &str,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<(Vec<Offer>, Vec<Offer>)> {
+    let now_ms = time::to_ms(now);
+    let pending = offer::Entity::find()
+        .filter(offer::Column::EntryId.eq(entry_id.to_owned()))
+        .filter(offer::Column::Status.eq(OfferStatus::Pending.code()))
+        .all(c)
+        .await?;
+    let mut withdrawn = Vec::new();
+    let mut next_offers = Vec::new();
+    for m in pending {
+        let res = offer::Entity::update_many()
+            .col_expr(offer::Column::Status, Expr::value(OfferStatus::Declined.code()))
+            .col_expr(offer::Column::RespondedAtMs, Expr::value(now_ms))
+            .filter(offer::Column::Id.eq(m.id.clone()))
+            .filter(offer::Column::Status.eq(OfferStatus::Pending.code()))
+            .exec(c)
+            .await?;
+        if res.rows_affected != 1 {
+            continue;
+        }
+        let o = find_offer(c, &m.id).await?;
+        if let Some(next) = offer_next(c, &o.provider_id, entry_id, now, policy).await? {
+            next_offers.push(next);
+        }
+        withdrawn.push(o);
+    }
+    Ok((withdrawn, next_offers))
 }
 
 /// Moves an entry OFFERED -> `to` (conditionally).
@@ -240,7 +310,8 @@ impl Store {
 
     /// A write transaction (`BEGIN IMMEDIATE` on SQLite; see the module docs).
     async fn write_txn(&self) -> Result<DatabaseTransaction> {
-        let options = TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..TransactionOptions::default() };
+        let options =
+            TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..TransactionOptions::default() };
         Ok(self.db.begin_with_options(options).await?)
     }
 
@@ -261,7 +332,10 @@ impl Store {
         let key = new.idempotency_key.clone();
         let candidates = serde_json::to_string(&new.candidate_provider_ids).map_err(|e| Error::Unexpected(e.into()))?;
         let next_check_in = now.checked_add_signed(self.policy.check_in_interval()).unwrap_or(now);
+        let bridge = domain::bridge_support(new.age_group, new.band);
         let row = entry::ActiveModel {
+            bridge_support: Set(Some(bridge.code().to_owned())),
+            interlock_required: Set(false),
             id: Set(uuid::Uuid::now_v7().to_string()),
             idempotency_key: Set(new.idempotency_key),
             client_id: Set(new.client_id),
@@ -317,8 +391,7 @@ impl Store {
 
     /// WAITING and OFFERED entries matching `filter`, in no particular order (callers prioritize).
     pub async fn active_entries(&self, filter: &EntryFilter) -> Result<Vec<Entry>> {
-        let mut q = entry::Entity::find()
-            .filter(entry::Column::Status.is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]));
+        let mut q = entry::Entity::find().filter(entry::Column::Status.is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]));
         if let Some(org) = &filter.organization_id {
             q = q.filter(entry::Column::OrganizationId.eq(org.clone()));
         }
@@ -397,10 +470,17 @@ impl Store {
 
     /// Records an accepted offer with its referral and places the entry. Replaying the same acceptance
     /// (same referral) answers with the stored result.
-    pub async fn accept(&self, offer_id: &str, referral_id: &str, now: DateTime<Utc>) -> Result<(Offer, Entry)> {
+    pub async fn accept(
+        &self,
+        offer_id: &str,
+        referral_id: &str,
+        appointment_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(Offer, Entry)> {
         let txn = self.write_txn().await?;
         let res = offer::Entity::update_many()
             .col_expr(offer::Column::Status, Expr::value(OfferStatus::Accepted.code()))
+            .col_expr(offer::Column::AppointmentAtMs, Expr::value(time::to_ms(appointment_at)))
             .col_expr(offer::Column::RespondedAtMs, Expr::value(time::to_ms(now)))
             .col_expr(offer::Column::ReferralId, Expr::value(referral_id.to_owned()))
             .filter(offer::Column::Id.eq(offer_id.to_owned()))
@@ -469,7 +549,9 @@ impl Store {
 
     /// Applies a check-in computed by `apply` from the current entry, with optimistic concurrency: when the
     /// entry changed in between (an offer, another check-in) the entry is re-read and `apply` runs again.
-    pub async fn check_in<F>(&self, entry_id: &str, record: CheckInRecord, now: DateTime<Utc>, apply: F) -> Result<(Entry, CheckInOutcome)>
+    /// A check-in showing a rise in risk removes the entry (reason [`domain::RISK_RISE_REASON`],
+    /// `interlock_required` set) and passes any offer it held to the next in line, in the same transaction.
+    pub async fn check_in<F>(&self, entry_id: &str, record: CheckInRecord, now: DateTime<Utc>, apply: F) -> Result<CheckedIn>
     where
         F: Fn(&Entry) -> Result<CheckInOutcome>,
     {
@@ -478,7 +560,14 @@ impl Store {
             let current = self.get_entry(entry_id).await?;
             let outcome = apply(&current)?;
             let txn = self.write_txn().await?;
-            let res = entry::Entity::update_many()
+            let mut update = entry::Entity::update_many();
+            if outcome.interlock {
+                update = update
+                    .col_expr(entry::Column::Status, Expr::value(EntryStatus::Removed.code()))
+                    .col_expr(entry::Column::RemovalReason, Expr::value(domain::RISK_RISE_REASON))
+                    .col_expr(entry::Column::InterlockRequired, Expr::value(true));
+            }
+            let res = update
                 .col_expr(entry::Column::Band, Expr::value(outcome.band.code()))
                 .col_expr(entry::Column::MissedCheckIns, Expr::value(outcome.missed_check_ins))
                 .col_expr(entry::Column::OutreachOpen, Expr::value(outcome.outreach_open))
@@ -510,13 +599,16 @@ impl Store {
                 band_after: Set(outcome.band.code().to_owned()),
                 rules: Set(rules),
                 outreach_opened: Set(outcome.outreach_opened),
+                interlock: Set(outcome.interlock),
                 recorded_at_ms: Set(now_ms),
             }
             .insert(&txn)
             .await?;
+            let (withdrawn, next_offers) =
+                if outcome.interlock { withdraw_pending(&txn, entry_id, now, &self.policy).await? } else { (Vec::new(), Vec::new()) };
             let entry = find_entry(&txn, entry_id).await?;
             txn.commit().await?;
-            return Ok((entry, outcome));
+            return Ok(CheckedIn { entry, outcome, withdrawn, next_offers });
         }
         Err(Error::Aborted { reason: "VERSION_MISMATCH", message: "the entry kept changing during the check-in; retry".to_owned() })
     }
@@ -541,33 +633,61 @@ impl Store {
             let e = self.get_entry(entry_id).await?;
             return Err(Error::precondition("ENTRY_NOT_WAITING", format!("entry is {}", e.status.code())));
         }
-        let pending = offer::Entity::find()
-            .filter(offer::Column::EntryId.eq(entry_id.to_owned()))
-            .filter(offer::Column::Status.eq(OfferStatus::Pending.code()))
-            .all(&txn)
-            .await?;
-        let mut withdrawn = Vec::new();
-        let mut next_offers = Vec::new();
-        for m in pending {
-            let res = offer::Entity::update_many()
-                .col_expr(offer::Column::Status, Expr::value(OfferStatus::Declined.code()))
-                .col_expr(offer::Column::RespondedAtMs, Expr::value(now_ms))
-                .filter(offer::Column::Id.eq(m.id.clone()))
-                .filter(offer::Column::Status.eq(OfferStatus::Pending.code()))
-                .exec(&txn)
-                .await?;
-            if res.rows_affected != 1 {
-                continue;
-            }
-            let o = find_offer(&txn, &m.id).await?;
-            if let Some(next) = offer_next(&txn, &o.provider_id, entry_id, now, &self.policy).await? {
-                next_offers.push(next);
-            }
-            withdrawn.push(o);
-        }
+        let (withdrawn, next_offers) = withdraw_pending(&txn, entry_id, now, &self.policy).await?;
         let entry = find_entry(&txn, entry_id).await?;
         txn.commit().await?;
         Ok(Removed { entry, withdrawn, next_offers })
+    }
+
+    /// The facts the waiting-time metrics need: every entry of `organization_id` (every organization when
+    /// `None`) with its first appointment (the accepted offer's, or the acceptance time for offers accepted
+    /// before appointments were stored), and every check-in of those entries.
+    pub async fn metrics_facts(&self, organization_id: Option<&str>) -> Result<(Vec<WaitFacts>, Vec<CheckInFacts>)> {
+        use std::collections::HashMap;
+        let mut q = entry::Entity::find();
+        if let Some(org) = organization_id {
+            q = q.filter(entry::Column::OrganizationId.eq(org.to_owned()));
+        }
+        let entries = q.all(&self.db).await?;
+        let org_of: HashMap<String, String> = entries.iter().map(|e| (e.id.clone(), e.organization_id.clone())).collect();
+        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        let mut first: HashMap<String, i64> = HashMap::new();
+        let mut check_ins = Vec::new();
+        // Bounded IN lists keep every database happy with many entries.
+        for chunk in ids.chunks(500) {
+            for o in offer::Entity::find()
+                .filter(offer::Column::EntryId.is_in(chunk.iter().cloned()))
+                .filter(offer::Column::Status.eq(OfferStatus::Accepted.code()))
+                .all(&self.db)
+                .await?
+            {
+                if let Some(at) = o.appointment_at_ms.or(o.responded_at_ms) {
+                    let slot = first.entry(o.entry_id).or_insert(at);
+                    *slot = Ord::min(*slot, at);
+                }
+            }
+            for c in check_in::Entity::find().filter(check_in::Column::EntryId.is_in(chunk.iter().cloned())).all(&self.db).await? {
+                let before = Band::from_code(&c.band_before).ok_or_else(|| corrupt("band"))?;
+                let after = Band::from_code(&c.band_after).ok_or_else(|| corrupt("band"))?;
+                check_ins.push(CheckInFacts {
+                    organization_id: org_of.get(&c.entry_id).cloned().unwrap_or_default(),
+                    deteriorated: after.rank() < before.rank(),
+                    crisis: c.interlock,
+                });
+            }
+        }
+        let mut facts = Vec::with_capacity(entries.len());
+        for e in entries {
+            facts.push(WaitFacts {
+                status: EntryStatus::from_code(&e.status).ok_or_else(|| corrupt("entry status"))?,
+                enqueued_at: time::from_ms(e.enqueued_at_ms),
+                first_appointment_at: first.get(&e.id).copied().map(time::from_ms),
+                // The waitlist is not told of later appointments yet.
+                second_appointment_at: None,
+                organization_id: e.organization_id,
+            });
+        }
+        Ok((facts, check_ins))
     }
 
     /// Offers accepted for any of `provider_ids` at or after `since`.

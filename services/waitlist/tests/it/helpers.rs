@@ -10,16 +10,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use continuum_auth::Role;
 use continuum_proto::referral::v1 as referral_pb;
 use continuum_proto::referral::v1::referral_service_server::{ReferralService, ReferralServiceServer};
 use continuum_proto::waitlist::v1 as pb;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
 use continuum_runtime::Shutdown;
 use continuum_testkit::Backing;
+use continuum_testkit::{AuthedChannel, Bearer};
 use continuum_vocab::time;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Channel, Server};
+use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 use tonic_types::StatusExt;
 use waitlist::clock::ManualClock;
@@ -74,6 +76,15 @@ impl FakeReferral {
 
 #[tonic::async_trait]
 impl ReferralService for FakeReferral {
+    type WatchReferralsStream = tokio_stream::Empty<Result<referral_pb::WatchReferralsResponse, Status>>;
+
+    async fn watch_referrals(
+        &self,
+        _: Request<referral_pb::WatchReferralsRequest>,
+    ) -> Result<Response<Self::WatchReferralsStream>, Status> {
+        Err(Status::unimplemented("test double"))
+    }
+
     async fn create_referral(
         &self,
         req: Request<referral_pb::CreateReferralRequest>,
@@ -111,7 +122,10 @@ impl ReferralService for FakeReferral {
         }))
     }
 
-    async fn get_referral(&self, _: Request<referral_pb::GetReferralRequest>) -> Result<Response<referral_pb::GetReferralResponse>, Status> {
+    async fn get_referral(
+        &self,
+        _: Request<referral_pb::GetReferralRequest>,
+    ) -> Result<Response<referral_pb::GetReferralResponse>, Status> {
         Err(Status::unimplemented("test double"))
     }
 
@@ -138,7 +152,8 @@ impl ReferralService for FakeReferral {
 }
 
 pub struct TestApp {
-    pub client: WaitlistServiceClient<Channel>,
+    /// Calls as a peer service (passes every role check, acts for any organization).
+    pub client: WaitlistServiceClient<AuthedChannel>,
     pub addr: SocketAddr,
     pub shutdown: Shutdown,
     pub clock: Arc<ManualClock>,
@@ -208,7 +223,8 @@ async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options)
     let store = app.store().clone();
     assert_eq!(holds.kind(), if backing.redis_url().is_some() { "redis" } else { "in-process" });
     tokio::spawn(app.run(shutdown.clone()));
-    let client = WaitlistServiceClient::new(continuum_runtime::peer_channel(&addr.to_string()).unwrap());
+    let token = backing.service_token(ORG_A);
+    let client = WaitlistServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr.to_string()).unwrap(), Bearer::new(&token));
     TestApp { client, addr, shutdown, clock, sweeper, holds, store, referral, referral_addr, backing }
 }
 
@@ -217,6 +233,17 @@ impl TestApp {
     pub fn clock_now(&self) -> DateTime<Utc> {
         use waitlist::clock::Clock;
         self.clock.now()
+    }
+
+    /// A waitlist client calling as a person of `org` with `roles`.
+    pub fn client_as(&self, org: &str, roles: &[Role]) -> WaitlistServiceClient<AuthedChannel> {
+        let channel = continuum_runtime::peer_channel(&self.addr.to_string()).unwrap();
+        WaitlistServiceClient::with_interceptor(channel, Bearer::new(&self.backing.token(org, roles)))
+    }
+
+    /// A waitlist client sending no credentials.
+    pub fn anonymous_client(&self) -> WaitlistServiceClient<AuthedChannel> {
+        WaitlistServiceClient::with_interceptor(continuum_runtime::peer_channel(&self.addr.to_string()).unwrap(), Bearer::none())
     }
 
     /// Moves the shared clock forward.
@@ -237,13 +264,7 @@ impl TestApp {
     }
 
     pub async fn get(&mut self, entry_id: &str) -> pb::WaitlistEntry {
-        self.client
-            .get_entry(pb::GetEntryRequest { entry_id: entry_id.to_owned() })
-            .await
-            .expect("get entry")
-            .into_inner()
-            .entry
-            .unwrap()
+        self.client.get_entry(pb::GetEntryRequest { entry_id: entry_id.to_owned() }).await.expect("get entry").into_inner().entry.unwrap()
     }
 
     pub async fn open(&mut self, provider_id: &str, slots: i32) -> Vec<pb::Offer> {

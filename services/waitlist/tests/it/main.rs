@@ -2,8 +2,10 @@
 //! (SQLite by default, PostgreSQL + Redis when the test configuration names them), on a manual clock, with
 //! a test double standing in for the referral peer, called through the generated client.
 
-mod helpers;
 mod check_ins;
 mod entries;
+mod helpers;
 mod offers;
 mod replicas;
+mod scoping;
+mod while_waiting;

@@ -1,0 +1,113 @@
+//! Tenant scoping (issue 7, item 2): a person acts and reads only within their own organization; a peer
+//! service acts for any. Missing tokens are UNAUTHENTICATED; roles outside the policy are PERMISSION_DENIED.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use continuum_auth::Role;
+use continuum_proto::referral::v1 as pb;
+use pb::ActorRole as R;
+use pb::ReferralAction as A;
+use tonic::Code;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_person_refers_only_for_their_own_organization() {
+    let mut app = spawn_app().await;
+    let p = app.provider(5).await;
+    let mut referrer = app.client_as(REFERRER, &[Role::Clinician]);
+    let r = referrer.create_referral(create_request("mine", &p.id)).await.unwrap().into_inner().referral.unwrap();
+    assert_eq!(r.referrer_organization_id, REFERRER);
+    let mut other = app.client_as(OTHER_ORG, &[Role::Coordinator]);
+    let err = other.create_referral(create_request("not-mine", &p.id)).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(app.open_slots(&p.id).await, 4, "a refused creation takes no slot");
+}
+
+#[tokio::test]
+async fn only_the_parties_see_a_referral() {
+    let mut app = spawn_app().await;
+    let p = app.provider(5).await;
+    let r = app.create("seen", &p.id).await;
+    for org in [REFERRER, RECIPIENT] {
+        let got = app.client_as(org, &[Role::Clinician]).get_referral(pb::GetReferralRequest { referral_id: r.id.clone() }).await;
+        assert_eq!(got.unwrap().into_inner().referral.unwrap().id, r.id, "{org}");
+    }
+    let err = app
+        .client_as(OTHER_ORG, &[Role::Coordinator])
+        .get_referral(pb::GetReferralRequest { referral_id: r.id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "existence does not leak");
+}
+
+#[tokio::test]
+async fn a_person_lists_only_their_own_organization() {
+    let mut app = spawn_app().await;
+    let p = app.provider(5).await;
+    let r = app.create("listed", &p.id).await;
+    let mut recipient = app.client_as(RECIPIENT, &[Role::Coordinator]);
+    // Empty means the caller's organization.
+    let own = recipient.list_referrals(pb::ListReferralsRequest::default()).await.unwrap().into_inner();
+    assert_eq!(own.referrals.iter().map(|x| x.id.clone()).collect::<Vec<_>>(), vec![r.id.clone()]);
+    let named = recipient
+        .list_referrals(pb::ListReferralsRequest { organization_id: RECIPIENT.into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(named.referrals.len(), 1);
+    let err =
+        recipient.list_referrals(pb::ListReferralsRequest { organization_id: REFERRER.into(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let other = app.client_as(OTHER_ORG, &[Role::Coordinator]).list_referrals(pb::ListReferralsRequest::default()).await.unwrap();
+    assert!(other.into_inner().referrals.is_empty());
+}
+
+#[tokio::test]
+async fn a_person_acts_only_for_their_organization_and_as_themselves() {
+    let mut app = spawn_app().await;
+    let p = app.provider(5).await;
+    let r = app.create("act", &p.id).await;
+    // Someone of another organization claiming to be the recipient.
+    let mut outsider = app.client_as(OTHER_ORG, &[Role::Coordinator]);
+    let err = outsider.transition_referral(action_request(&r, A::Accept, R::Recipient)).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // A clinician may not act as the coordinator.
+    let mut clinician = app.client_as(RECIPIENT, &[Role::Clinician]);
+    let mut as_coordinator = action_request(&r, A::Accept, R::Coordinator);
+    as_coordinator.actor_organization_id = RECIPIENT.into();
+    assert_eq!(clinician.transition_referral(as_coordinator).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(app.get(&r.id).await.version, 1, "refusals change nothing");
+    // The recipient's clinician accepts; the event names the caller, not the user in the request.
+    let after = clinician.transition_referral(action_request(&r, A::Accept, R::Recipient)).await.unwrap().into_inner().referral.unwrap();
+    let e = after.events.last().unwrap();
+    assert_eq!(e.actor_organization_id, RECIPIENT);
+    assert_eq!(e.actor_user_id, "test-user");
+}
+
+#[tokio::test]
+async fn the_care_timeline_shows_a_person_only_their_organizations_referrals() {
+    let mut app = spawn_app().await;
+    let p = app.provider(5).await;
+    app.create("tl-1", &p.id).await;
+    let request = pb::GetCareTimelineRequest { client_id: CLIENT.into() };
+    let own = app.client_as(REFERRER, &[Role::Clinician]).get_care_timeline(request.clone()).await.unwrap().into_inner();
+    assert_eq!(own.entries.len(), 1);
+    let other = app.client_as(OTHER_ORG, &[Role::Clinician]).get_care_timeline(request).await.unwrap().into_inner();
+    assert!(other.entries.is_empty());
+}
+
+#[tokio::test]
+async fn no_token_is_unauthenticated_and_a_role_outside_the_policy_is_denied() {
+    let app = spawn_app().await;
+    let err = app.anonymous_client().list_referrals(pb::ListReferralsRequest::default()).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let err = app.client_as(REFERRER, &[Role::Ops]).list_referrals(pb::ListReferralsRequest::default()).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = app
+        .client_as(REFERRER, &[Role::IntakeClerk])
+        .get_referral(pb::GetReferralRequest { referral_id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
