@@ -4,158 +4,122 @@
 use continuum_errors::Violations;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_server::MatchingService;
-use continuum_vocab::{AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle, time};
-use tonic::{Request, Response, Status};
+use continuum_vocab::{LevelOfCare, Modality, RelationalStyle};
+use tonic::{Request, Response, Status, Streaming};
 
-use crate::domain::{self, ClientNeeds, Profile, Provider, ProviderDraft, ProviderKind};
+use crate::config::FitModel;
+use crate::convert::{needs_from_proto, ranking_to_proto, scored_to_proto};
+use crate::directory_cache::DirectoryCache;
+use crate::domain::alliance::{self, StuckAction};
+use crate::domain::{self, ClientNeeds, ProviderDraft, ProviderKind};
 use crate::error::{Error, Result};
-use crate::store::{NewFeedback, ProviderFilter, Store};
+use crate::store::{ImportResult, NewFeedback, ProviderFilter, Store};
 
 /// The gRPC face of the matching service.
 #[derive(Clone, Debug)]
 pub struct MatchingApi {
     store: Store,
+    model: FitModel,
+    cache: std::sync::Arc<DirectoryCache>,
 }
+
+/// Valid items per import transaction.
+const IMPORT_BATCH: usize = 1000;
+/// Item errors listed in an import summary (the counts stay exact).
+const MAX_IMPORT_ERRORS: usize = 1000;
 
 impl MatchingApi {
-    /// An adapter over `store`.
+    /// An adapter over `store` with the default fit model.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let model = FitModel::default();
+        let cache = std::sync::Arc::new(DirectoryCache::new(store.clone(), model.weights.clone(), model.refresh));
+        Self { store, model, cache }
+    }
+
+    /// The same adapter with `model` (weights, stuck policy, refresh interval).
+    pub fn with_model(self, model: FitModel) -> Self {
+        let cache = std::sync::Arc::new(DirectoryCache::new(self.store.clone(), model.weights.clone(), model.refresh));
+        Self { store: self.store, model, cache }
+    }
+
+    /// Loads the directory snapshot now (start-up warm-up); a failure is logged and retried by the first
+    /// Recommend.
+    pub async fn warm_directory(&self) {
+        if let Err(e) = self.cache.snapshot().await {
+            tracing::warn!(error = %e, "directory warm-up failed; the first Recommend will load it");
+        }
+    }
+
+    async fn rank(&self, needs: &ClientNeeds, top_k: usize) -> Result<pb::RecommendResponse> {
+        let dir = self.cache.snapshot().await?;
+        let w = self.cache.weights();
+        let ranking = dir.rank(needs, w, top_k, chrono::Utc::now().timestamp_millis());
+        tracing::info!(
+            level = needs.level_of_care.code(),
+            age_group = needs.age_group.code(),
+            considered = ranking.considered,
+            options = ranking.options.len(),
+            weights_version = %w.version,
+            "recommended"
+        );
+        Ok(ranking_to_proto(&ranking, &w.version, dir.version()))
+    }
+
+    async fn import_flush(&self, batch: &mut Vec<(usize, ProviderDraft)>, summary: &mut pb::ImportProvidersResponse) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let items = std::mem::take(batch);
+        let (indices, drafts): (Vec<usize>, Vec<ProviderDraft>) = items.into_iter().unzip();
+        let ids: Vec<String> = drafts.iter().map(|d| d.id.clone().unwrap_or_default()).collect();
+        let (results, stored) = self.store.import_batch(drafts).await?;
+        for ((index, id), r) in indices.into_iter().zip(ids).zip(results) {
+            match r {
+                ImportResult::Created => summary.created += 1,
+                ImportResult::Updated => summary.updated += 1,
+                ImportResult::Failed(e) => import_error(summary, index, id, e),
+            }
+        }
+        self.cache.apply(stored).await;
+        Ok(())
     }
 }
 
-/// The proto form of a provider.
-pub fn provider_to_proto(p: &Provider) -> pb::Provider {
-    let prof = &p.profile;
-    pb::Provider {
-        id: p.id.clone(),
-        organization_id: p.organization_id.clone(),
-        display_name: p.display_name.clone(),
-        kind: p.kind.to_proto(),
-        levels_of_care: prof.levels_of_care.iter().map(|x| x.to_proto()).collect(),
-        age_groups: prof.age_groups.iter().map(|x| x.to_proto()).collect(),
-        jurisdictions: prof.jurisdictions.clone(),
-        languages: prof.languages.clone(),
-        modalities: prof.modalities.iter().map(|x| x.to_proto()).collect(),
-        payment_options: prof.payment_options.iter().map(|x| x.to_proto()).collect(),
-        formats: prof.formats.iter().map(|x| x.to_proto()).collect(),
-        crisis_capable: prof.crisis_capable,
-        accepting_new_clients: p.accepting_new_clients,
-        open_slots: p.open_slots,
-        relational_style: Some(prof.relational_style.to_proto()),
-        version: p.version,
-        updated_at: Some(time::to_proto(p.updated_at)),
-        family_involvement: prof.family_involvement,
+fn import_error(summary: &mut pb::ImportProvidersResponse, index: usize, provider_id: String, e: Error) {
+    summary.failed += 1;
+    if summary.errors.len() >= MAX_IMPORT_ERRORS {
+        return;
     }
+    let status = Status::from(e);
+    let fields = continuum_errors::bad_fields_of(&status);
+    let reason = continuum_errors::reason_of(&status).unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
+    let code = match status.code() {
+        tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
+        tonic::Code::NotFound => "NOT_FOUND",
+        tonic::Code::AlreadyExists => "ALREADY_EXISTS",
+        tonic::Code::Aborted => "ABORTED",
+        tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
+        tonic::Code::PermissionDenied => "PERMISSION_DENIED",
+        _ => "INTERNAL",
+    };
+    summary.errors.push(pb::ImportItemError {
+        index: i32::try_from(index).unwrap_or(i32::MAX),
+        provider_id,
+        code: code.to_owned(),
+        reason: if code == "INVALID_ARGUMENT" || code == "NOT_FOUND" || code == "ALREADY_EXISTS" { code.to_owned() } else { reason },
+        fields,
+        message: status.message().to_owned(),
+    });
 }
 
-/// Validates a proto provider into a draft, naming every bad field under `provider.`.
-pub fn provider_from_proto(p: Option<pb::Provider>, expected_version: i64) -> Result<ProviderDraft> {
-    let mut v = Violations::default();
-    let Some(p) = p else {
-        return Err(Error::invalid("provider", "is required"));
-    };
-    let id = v.optional_uuid("provider.id", &p.id);
-    if expected_version < 0 {
-        v.add("expected_version", "must be 0 (create) or a positive version");
-    }
-    if expected_version > 0 && p.id.is_empty() {
-        v.add("provider.id", "is required when replacing a provider");
-    }
-    let org = v.require_uuid("provider.organization_id", &p.organization_id);
-    v.require_str("provider.display_name", &p.display_name, 200);
-    let kind = ProviderKind::from_proto(p.kind);
-    if kind.is_none() {
-        v.add("provider.kind", if p.kind == 0 { "is required" } else { "is not a known value" });
-    }
-    let levels = LevelOfCare::list(&mut v, "provider.levels_of_care", &p.levels_of_care);
-    if p.levels_of_care.is_empty() {
-        v.add("provider.levels_of_care", "must name at least one level of care");
-    }
-    let ages = AgeGroup::list(&mut v, "provider.age_groups", &p.age_groups);
-    if p.age_groups.is_empty() {
-        v.add("provider.age_groups", "must name at least one age group");
-    }
-    if p.jurisdictions.is_empty() {
-        v.add("provider.jurisdictions", "must name at least one jurisdiction");
-    }
-    for (i, j) in p.jurisdictions.iter().enumerate() {
-        continuum_vocab::check_jurisdiction(&mut v, &format!("provider.jurisdictions[{i}]"), j);
-    }
-    if p.languages.is_empty() {
-        v.add("provider.languages", "must name at least one language");
-    }
-    for (i, l) in p.languages.iter().enumerate() {
-        continuum_vocab::check_language(&mut v, &format!("provider.languages[{i}]"), l);
-    }
-    let modalities = Modality::list(&mut v, "provider.modalities", &p.modalities);
-    let payments = PaymentOption::list(&mut v, "provider.payment_options", &p.payment_options);
-    if p.payment_options.is_empty() {
-        v.add("provider.payment_options", "must name at least one payment option");
-    }
-    let formats = CareFormat::list(&mut v, "provider.formats", &p.formats);
-    if p.formats.is_empty() {
-        v.add("provider.formats", "must name at least one format");
-    }
-    if !(0..=domain::MAX_SLOTS).contains(&p.open_slots) {
-        v.add("provider.open_slots", format!("must be between 0 and {}", domain::MAX_SLOTS));
-    }
-    let style = RelationalStyle::from_proto(&mut v, "provider.relational_style", p.relational_style.as_ref());
-    let (Some(org), Some(kind)) = (org, kind) else {
-        return Err(Error::InvalidArgument(v));
-    };
-    v.finish(ProviderDraft {
-        id,
-        organization_id: org,
-        display_name: p.display_name.trim().to_owned(),
-        kind,
-        profile: Profile {
-            levels_of_care: levels,
-            age_groups: ages,
-            jurisdictions: p.jurisdictions,
-            languages: p.languages,
-            modalities,
-            payment_options: payments,
-            formats,
-            crisis_capable: p.crisis_capable,
-            family_involvement: p.family_involvement,
-            relational_style: style,
-        },
-        accepting_new_clients: p.accepting_new_clients,
-        open_slots: p.open_slots,
-        expected_version,
-    })
-}
+pub use crate::convert::{provider_to_proto, provider_from_proto};
 
-/// Validates a client profile into needs, naming bad fields under `client.`.
-pub fn needs_from_proto(c: Option<pb::ClientProfile>) -> Result<ClientNeeds> {
-    let Some(c) = c else {
-        return Err(Error::invalid("client", "is required"));
-    };
-    let mut v = Violations::default();
-    let level = LevelOfCare::require(&mut v, "client.level_of_care", c.level_of_care);
-    let age = AgeGroup::require(&mut v, "client.age_group", c.age_group);
-    continuum_vocab::check_jurisdiction(&mut v, "client.jurisdiction", &c.jurisdiction);
-    continuum_vocab::check_language(&mut v, "client.language", &c.language);
-    let pay = PaymentOption::require(&mut v, "client.payment_option", c.payment_option);
-    let formats = CareFormat::list(&mut v, "client.formats", &c.formats);
-    let avoided = Modality::list(&mut v, "client.modalities_avoided", &c.modalities_avoided);
-    let phase = CarePhase::optional(&mut v, "client.phase", c.phase);
-    let style = RelationalStyle::from_proto(&mut v, "client.relational_style", c.relational_style.as_ref());
-    match (level, age, pay) {
-        (Some(level_of_care), Some(age_group), Some(payment_option)) => v.finish(ClientNeeds {
-            level_of_care,
-            age_group,
-            jurisdiction: c.jurisdiction,
-            language: c.language,
-            payment_option,
-            formats,
-            modalities_avoided: avoided,
-            needs_crisis_capable: c.needs_crisis_capable,
-            phase,
-            relational_style: style,
-        }),
-        _ => Err(Error::InvalidArgument(v)),
+/// Directory entries are written only by their own organization (or by a peer service acting for it).
+fn check_owner(caller: &continuum_auth::Caller, organization_id: &str) -> Result<()> {
+    if caller.may_access(organization_id) {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied("only the provider's own organization may change it".into()))
     }
 }
 
@@ -173,10 +137,13 @@ fn page_size(v: &mut Violations, field: &str, requested: i32, default: u64, max:
 #[tonic::async_trait]
 impl MatchingService for MatchingApi {
     async fn upsert_provider(&self, req: Request<pb::UpsertProviderRequest>) -> Result<Response<pb::UpsertProviderResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let draft = provider_from_proto(req.provider, req.expected_version)?;
+        check_owner(&caller, &draft.organization_id)?;
         let p = self.store.upsert_provider(draft).await?;
         tracing::info!(provider_id = %p.id, version = p.version, "provider stored");
+        self.cache.apply(vec![p.clone()]).await;
         Ok(Response::new(pb::UpsertProviderResponse { provider: Some(provider_to_proto(&p)) }))
     }
 
@@ -228,6 +195,7 @@ impl MatchingService for MatchingApi {
     }
 
     async fn update_capacity(&self, req: Request<pb::UpdateCapacityRequest>) -> Result<Response<pb::UpdateCapacityResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
@@ -245,55 +213,76 @@ impl MatchingService for MatchingApi {
             Some(_) => {}
         }
         v.finish(())?;
+        if !caller.is_service() {
+            check_owner(&caller, &self.store.get_provider(&id).await?.organization_id)?;
+        }
         let (p, applied) = match req.change {
             Some(pb::update_capacity_request::Change::Delta(d)) => self.store.change_capacity(&id, d, hold, req.allow_overbook).await?,
             Some(pb::update_capacity_request::Change::SetOpenSlots(n)) => (self.store.set_capacity(&id, n).await?, true),
             None => return Err(Error::invalid("change", "is required").into()),
         };
         tracing::info!(provider_id = %p.id, open_slots = p.open_slots, applied, "capacity changed");
+        self.cache.apply(vec![p.clone()]).await;
         Ok(Response::new(pb::UpdateCapacityResponse { provider: Some(provider_to_proto(&p)), applied }))
     }
 
     async fn recommend(&self, req: Request<pb::RecommendRequest>) -> Result<Response<pb::RecommendResponse>, Status> {
         let req = req.into_inner();
-        let needs = needs_from_proto(req.client)?;
-        let top_k = match req.top_k {
-            0 => 10,
-            k @ 1..=50 => usize::try_from(k).unwrap_or(10),
-            _ => return Err(Error::invalid("top_k", "must be between 1 and 50").into()),
-        };
-        let providers = self.store.all_providers().await?;
-        let ranking = domain::rank(&providers, &needs, top_k);
-        tracing::info!(
-            level = needs.level_of_care.code(),
-            age_group = needs.age_group.code(),
-            considered = ranking.considered,
-            options = ranking.options.len(),
-            "recommended"
-        );
-        Ok(Response::new(pb::RecommendResponse {
-            options: ranking
-                .options
-                .iter()
-                .map(|s| pb::Recommendation {
-                    provider: Some(provider_to_proto(&s.provider)),
-                    score: s.score,
-                    components: s
-                        .components
-                        .iter()
-                        .map(|c| pb::ScoreComponent { name: c.name.to_owned(), weight: c.weight, value: c.value, reason: c.reason.clone() })
-                        .collect(),
-                    has_capacity: s.provider.open_slots > 0,
-                })
-                .collect(),
-            exclusions: ranking
-                .exclusions
-                .iter()
-                .map(|(c, n)| pb::ConstraintExclusion { constraint: (*c).to_owned(), excluded: *n })
-                .collect(),
-            considered: ranking.considered,
-            weights_version: domain::WEIGHTS_VERSION.to_owned(),
-        }))
+        let needs = needs_from_proto(req.client, None, "")?;
+        let top_k = top_k(req.top_k)?;
+        Ok(Response::new(self.rank(&needs, top_k).await?))
+    }
+
+    async fn recommend_for_client(
+        &self,
+        req: Request<pb::RecommendForClientRequest>,
+    ) -> Result<Response<pb::RecommendForClientResponse>, Status> {
+        let req = req.into_inner();
+        let needs = needs_from_proto(req.client, req.fit, "");
+        let top_k = top_k(req.top_k);
+        let (needs, top_k) = merge(needs, top_k)?;
+        Ok(Response::new(pb::RecommendForClientResponse { ranking: Some(self.rank(&needs, top_k).await?) }))
+    }
+
+    async fn import_providers(
+        &self,
+        req: Request<Streaming<pb::UpsertProviderRequest>>,
+    ) -> Result<Response<pb::ImportProvidersResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
+        let mut stream = req.into_inner();
+        let mut summary = pb::ImportProvidersResponse::default();
+        let mut batch: Vec<(usize, ProviderDraft)> = Vec::with_capacity(IMPORT_BATCH);
+        let mut ids_in_batch = std::collections::HashSet::new();
+        let mut index = 0usize;
+        while let Some(item) = stream.message().await? {
+            summary.received += 1;
+            let id = item.provider.as_ref().map(|p| p.id.clone()).unwrap_or_default();
+            match provider_from_proto(item.provider, item.expected_version) {
+                Err(e) => import_error(&mut summary, index, id, e),
+                Ok(draft) if check_owner(&caller, &draft.organization_id).is_err() => {
+                    import_error(&mut summary, index, id, Error::PermissionDenied("providers can be imported only for your own organization".into()))
+                }
+                Ok(draft) => {
+                    // An id repeated within a batch is written in the next one, so its second write sees the first.
+                    if let Some(id) = &draft.id
+                        && !ids_in_batch.insert(id.clone())
+                    {
+                        self.import_flush(&mut batch, &mut summary).await?;
+                        ids_in_batch.clear();
+                        ids_in_batch.insert(id.clone());
+                    }
+                    batch.push((index, draft));
+                    if batch.len() >= IMPORT_BATCH {
+                        self.import_flush(&mut batch, &mut summary).await?;
+                        ids_in_batch.clear();
+                    }
+                }
+            }
+            index += 1;
+        }
+        self.import_flush(&mut batch, &mut summary).await?;
+        tracing::info!(received = summary.received, created = summary.created, updated = summary.updated, failed = summary.failed, "providers imported");
+        Ok(Response::new(summary))
     }
 
     async fn assign_batch(&self, req: Request<pb::AssignBatchRequest>) -> Result<Response<pb::AssignBatchResponse>, Status> {
@@ -315,6 +304,7 @@ impl MatchingService for MatchingApi {
         &self,
         req: Request<pb::RecordSessionFeedbackRequest>,
     ) -> Result<Response<pb::RecordSessionFeedbackResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let provider_id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
@@ -332,23 +322,95 @@ impl MatchingService for MatchingApi {
                 }
             }
         }
+        let modality = Modality::optional(&mut v, "modality", req.modality);
+        let client_style = req.client_relational_style.as_ref().map(|s| RelationalStyle::from_proto(&mut v, "client_relational_style", Some(s)));
+        let needs = match req.client {
+            Some(c) => match needs_from_proto(Some(c), req.fit, "") {
+                Ok(n) => Some(n),
+                Err(Error::InvalidArgument(more)) => {
+                    for f in more.iter() {
+                        v.add(f.field.clone(), f.description.clone());
+                    }
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
         v.finish(())?;
-        self.store.get_provider(&provider_id).await?;
+        if !caller.is_service() {
+            check_owner(&caller, &self.store.get_provider(&provider_id).await?.organization_id)?;
+        }
         let srs_total: f64 = req.srs_items.iter().sum();
         let ors_total: f64 = req.ors_items.iter().sum();
-        let id = self
+        let (id, provider, history) = self
             .store
             .record_feedback(
-                NewFeedback { provider_id, client_id, session_number: req.session_number, srs: req.srs_items, ors: req.ors_items },
+                NewFeedback { provider_id: provider_id.clone(), client_id, session_number: req.session_number, srs: req.srs_items, ors: req.ors_items, client_style },
                 srs_total,
                 ors_total,
             )
             .await?;
+        self.cache.apply(vec![provider.clone()]).await;
+        let signal = alliance::assess(&history, &self.model.stuck);
+        let mut rematch_options = Vec::new();
+        if signal.action == StuckAction::Rematch
+            && let Some(mut needs) = needs
+        {
+            // A different modality or clinician: the current provider is excluded, the current modality
+            // is ruled out (providers offering only it fail "client_exclusions") and counts as tried.
+            needs.fit.excluded_provider_ids.push(provider_id.clone());
+            if let Some(m) = modality {
+                if !needs.modalities_avoided.contains(&m) {
+                    needs.modalities_avoided.push(m);
+                }
+                needs.fit.modalities_tried.push(m);
+            }
+            let dir = self.cache.snapshot().await?;
+            let ranking = dir.rank(&needs, self.cache.weights(), 5, chrono::Utc::now().timestamp_millis());
+            rematch_options = ranking.options.iter().map(scored_to_proto).collect();
+        }
+        let action = match signal.action {
+            StuckAction::None => pb::StuckAction::Unspecified,
+            StuckAction::Repair => pb::StuckAction::Repair,
+            StuckAction::Rematch => pb::StuckAction::Rematch,
+        };
+        tracing::info!(feedback_id = %id, provider_id = %provider_id, stuck = signal.stuck, action = ?signal.action, "session feedback recorded");
         Ok(Response::new(pb::RecordSessionFeedbackResponse {
             feedback_id: id,
             srs_total,
             ors_total,
-            alliance_concern: srs_total < domain::SRS_CONCERN_BELOW,
+            alliance_concern: srs_total < self.model.stuck.srs_concern_below,
+            stuck: signal.stuck,
+            stuck_reasons: signal.reasons.iter().map(|r| (*r).to_owned()).collect(),
+            action: action as i32,
+            suggestion: alliance::suggestion(signal.action).to_owned(),
+            rematch_options,
+            pair_sessions: i32::try_from(history.len()).unwrap_or(i32::MAX),
+            observed_relational_style: Some(provider.alliance.observed_style(provider.profile.relational_style).to_proto()),
+            provider_feedback_count: i32::try_from(provider.alliance.ratings).unwrap_or(i32::MAX),
         }))
+    }
+}
+
+fn top_k(k: i32) -> Result<usize> {
+    match k {
+        0 => Ok(10),
+        k @ 1..=50 => Ok(usize::try_from(k).unwrap_or(10)),
+        _ => Err(Error::invalid("top_k", "must be between 1 and 50")),
+    }
+}
+
+/// Both results, or one INVALID_ARGUMENT listing the bad fields of both.
+fn merge(needs: Result<ClientNeeds>, k: Result<usize>) -> Result<(ClientNeeds, usize)> {
+    match (needs, k) {
+        (Ok(n), Ok(k)) => Ok((n, k)),
+        (Err(Error::InvalidArgument(mut a)), Err(Error::InvalidArgument(b))) => {
+            for f in b.iter() {
+                a.add(f.field.clone(), f.description.clone());
+            }
+            Err(Error::InvalidArgument(a))
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
     }
 }

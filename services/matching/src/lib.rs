@@ -3,10 +3,13 @@
 //!
 //! Layout: `config` (settings from the environment), `startup` (build and run the server), `grpc` (the
 //! tonic adapter: proto <-> domain, nothing else), `domain` (pure rules: validation, hard constraints,
-//! scoring), `store` (every database query) and `error`.
+//! scoring), `convert` (proto <-> domain with validation), `directory_cache` (the in-memory directory
+//! snapshot Recommend ranks), `store` (every database query) and `error`.
 
 pub mod batch;
 pub mod config;
+pub mod convert;
+pub mod directory_cache;
 pub mod domain;
 pub mod error;
 pub mod grpc;

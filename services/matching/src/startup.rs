@@ -46,6 +46,9 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then drains.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let api = MatchingApi::new(self.store.clone()).with_model(self.model.clone());
+        // Load the directory snapshot in the background so the first Recommend does not pay for it.
+        let warm = api.clone();
+        tokio::spawn(async move { warm.warm_directory().await });
         let routes = Routes::new(MatchingServiceServer::new(api).max_decoding_message_size(64 * 1024 * 1024));
         let options = ServeOptions::new(continuum_proto::service_names::MATCHING, &self.settings.common)?;
         let auth = self.settings.common.auth_layer(SERVICE).await?;

@@ -1,12 +1,21 @@
 //! Pure matching rules: what a valid provider is, which hard constraints exclude a provider for a client,
 //! and how the remaining providers are scored. No I/O here; the store loads, the adapter converts.
+//!
+//! Submodules: `fit` (the versioned weights and the named score components), `directory` (the in-memory,
+//! precompiled snapshot of the directory that ranking runs over) and `alliance` (what session feedback
+//! teaches: the corrected relational style, the shrunk alliance estimate and the stuck signal).
+
+pub mod alliance;
+pub mod directory;
+pub mod fit;
 
 use chrono::{DateTime, Utc};
+use continuum_proto::matching::v1 as pb;
 use continuum_vocab::{AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle};
 use serde::{Deserialize, Serialize};
 
-/// Version of the scoring weights below; returned with every recommendation.
-pub const WEIGHTS_VERSION: &str = "fit-weights/2026-11-25.1";
+pub use alliance::AllianceStats;
+pub use fit::Weights;
 
 /// What kind of provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,8 +82,180 @@ impl ProviderKind {
     }
 }
 
-/// The descriptive part of a provider (stored as one JSON document beside the queried columns).
+macro_rules! matching_vocab {
+    ($(#[$m:meta])* $name:ident : $pb:ident { $($(#[$vm:meta])* $var:ident => $code:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $var),+ }
+
+        impl $name {
+            /// Every value, in proto order.
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+
+            /// The value for a proto number; `None` for `*_UNSPECIFIED` or an unknown number.
+            pub fn from_proto(value: i32) -> Option<Self> {
+                match pb::$pb::try_from(value).ok()? {
+                    $(pb::$pb::$var => Some($name::$var),)+
+                    pb::$pb::Unspecified => None,
+                }
+            }
+
+            /// The proto number.
+            pub fn to_proto(self) -> i32 {
+                match self { $($name::$var => pb::$pb::$var as i32),+ }
+            }
+
+            /// The stable lowercase code.
+            pub fn code(self) -> &'static str {
+                match self { $($name::$var => $code),+ }
+            }
+
+            /// Position in `ALL` (a bit index for masks).
+            pub fn index(self) -> u32 {
+                match self { $($name::$var => pb::$pb::$var as u32 - 1),+ }
+            }
+
+            /// Reads a required enum field, recording a violation at `field` when unset or unknown.
+            pub fn require(v: &mut continuum_errors::Violations, field: &str, value: i32) -> Option<Self> {
+                let r = Self::from_proto(value);
+                if r.is_none() {
+                    v.add(field, if value == 0 { "is required" } else { "is not a known value" });
+                }
+                r
+            }
+
+            /// Reads a repeated enum field, recording a violation at `field[i]` for each bad entry.
+            pub fn list(v: &mut continuum_errors::Violations, field: &str, values: &[i32]) -> Vec<Self> {
+                let mut out = Vec::with_capacity(values.len());
+                for (i, value) in values.iter().enumerate() {
+                    match Self::from_proto(*value) {
+                        Some(x) => { if !out.contains(&x) { out.push(x) } }
+                        None => v.add(format!("{field}[{i}]"), "is not a known value"),
+                    }
+                }
+                out
+            }
+        }
+    };
+}
+
+matching_vocab! {
+    /// A problem domain in which outcomes are measured.
+    ProblemDomain: ProblemDomain {
+        /// Depression.
+        Depression => "depression",
+        /// Generalised anxiety.
+        Anxiety => "anxiety",
+        /// Panic and phobias.
+        Panic => "panic",
+        /// Trauma and PTSD.
+        Trauma => "trauma",
+        /// Substance use.
+        SubstanceUse => "substance_use",
+        /// Suicidality and self-harm.
+        Suicidality => "suicidality",
+        /// Psychosis.
+        Psychosis => "psychosis",
+        /// Mania.
+        Mania => "mania",
+        /// Eating disorders.
+        Eating => "eating",
+        /// OCD.
+        Ocd => "ocd",
+        /// Sleep.
+        Sleep => "sleep",
+        /// Social and relationship conflict.
+        SocialConflict => "social_conflict",
+        /// Emotion regulation.
+        EmotionRegulation => "emotion_regulation",
+        /// Grief and loss.
+        Grief => "grief",
+        /// Quality of life.
+        QualityOfLife => "quality_of_life",
+    }
+}
+
+matching_vocab! {
+    /// A measured outcome rating in one domain.
+    OutcomeRating: OutcomeRating {
+        /// Better than expected.
+        Effective => "effective",
+        /// As expected.
+        Neutral => "neutral",
+        /// Worse than expected.
+        Ineffective => "ineffective",
+    }
+}
+
+matching_vocab! {
+    /// When sessions are offered.
+    ScheduleWindow: ScheduleWindow {
+        /// Weekday daytime.
+        WeekdayDaytime => "weekday_daytime",
+        /// Weekday evening.
+        WeekdayEvening => "weekday_evening",
+        /// Weekend.
+        Weekend => "weekend",
+    }
+}
+
+/// Outcome ratings count only from this many past cases on (CLINICAL.md, "Fit").
+pub const MIN_OUTCOME_CASES: i32 = 15;
+
+/// A provider's measured outcomes in one domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeStrength {
+    /// Domain.
+    pub domain: ProblemDomain,
+    /// Rating.
+    pub rating: OutcomeRating,
+    /// Past cases behind the rating.
+    pub cases: i32,
+}
+
+impl OutcomeStrength {
+    /// Whether enough cases stand behind the rating for it to count.
+    pub fn counts(&self) -> bool {
+        self.cases >= MIN_OUTCOME_CASES
+    }
+}
+
+/// A program cohort.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cohort {
+    /// Code, unique within the provider.
+    pub code: String,
+    /// Start, ms since the epoch.
+    pub start_ms: i64,
+    /// Seats.
+    pub seats: i32,
+    /// Open seats.
+    pub open_seats: i32,
+}
+
+/// Where in-person care happens.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    /// Region code ("US-CA", "US-CA-SF"); empty when there is no in-person site.
+    pub region: String,
+    /// (latitude, longitude), optional.
+    pub coordinates: Option<(f64, f64)>,
+}
+
+/// Whether region `a` contains or equals region `b` or the other way round ("US-CA" and "US-CA-SF").
+pub fn regions_overlap(a: &str, b: &str) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    let within = |outer: &str, inner: &str| inner == outer || (inner.starts_with(outer) && inner.as_bytes().get(outer.len()) == Some(&b'-'));
+    within(a, b) || within(b, a)
+}
+
+/// The descriptive part of a provider (stored as one JSON document beside the queried columns). Fields
+/// added later default when absent, so older stored documents still load.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Profile {
     /// Levels of care offered.
     pub levels_of_care: Vec<LevelOfCare>,
@@ -94,8 +275,38 @@ pub struct Profile {
     pub crisis_capable: bool,
     /// Family involvement (youth programs).
     pub family_involvement: bool,
-    /// Relational style.
+    /// Relational style (self-reported).
     pub relational_style: RelationalStyle,
+    /// Problem domains the provider specialises in.
+    pub specialties: Vec<ProblemDomain>,
+    /// Measured outcome strengths.
+    pub outcome_strengths: Vec<OutcomeStrength>,
+    /// Identity self-description codes; `None` unless the provider opted in.
+    pub identity: Option<Vec<String>>,
+    /// In-person location.
+    pub location: Location,
+    /// Program cohorts.
+    pub cohorts: Vec<Cohort>,
+    /// Faith-integrated care codes.
+    pub faith_options: Vec<String>,
+    /// Cultural option codes.
+    pub cultural_options: Vec<String>,
+    /// Schedule windows offered.
+    pub schedule: Vec<ScheduleWindow>,
+    /// Typical wait in days when no slot is open (0 = not stated).
+    pub typical_wait_days: i32,
+}
+
+impl Profile {
+    /// Whether care is offered by video or phone.
+    pub fn offers_telehealth(&self) -> bool {
+        self.formats.iter().any(|f| matches!(f, CareFormat::Video | CareFormat::Phone))
+    }
+
+    /// The counted rating in `domain` (at least `MIN_OUTCOME_CASES` cases), if any.
+    pub fn outcome_in(&self, domain: ProblemDomain) -> Option<&OutcomeStrength> {
+        self.outcome_strengths.iter().find(|o| o.domain == domain && o.counts())
+    }
 }
 
 /// A provider as the domain sees it.
@@ -119,6 +330,8 @@ pub struct Provider {
     pub version: i64,
     /// Last write.
     pub updated_at: DateTime<Utc>,
+    /// What session feedback has taught about this provider so far.
+    pub alliance: AllianceStats,
 }
 
 impl Provider {
@@ -175,6 +388,63 @@ pub struct ClientNeeds {
     pub phase: Option<CarePhase>,
     /// Preferred style.
     pub relational_style: RelationalStyle,
+    /// The fuller fit profile (empty when the caller sent none).
+    pub fit: ClientFit,
+}
+
+/// The client's fuller fit profile: soft preferences and history, plus explicit provider exclusions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClientFit {
+    /// Problem domains, main one first.
+    pub problem_domains: Vec<ProblemDomain>,
+    /// Modalities wanted.
+    pub modalities_wanted: Vec<Modality>,
+    /// Modalities tried without progress.
+    pub modalities_tried: Vec<Modality>,
+    /// Identity codes wanted.
+    pub identity_preferences: Vec<String>,
+    /// Faith codes wanted.
+    pub faith_preferences: Vec<String>,
+    /// Cultural codes wanted.
+    pub cultural_preferences: Vec<String>,
+    /// Client region (for in-person care).
+    pub region: String,
+    /// Schedule windows the client can attend (empty = any).
+    pub schedule: Vec<ScheduleWindow>,
+    /// Providers the client excluded.
+    pub excluded_provider_ids: Vec<String>,
+    /// Programs cycled through without lasting change.
+    pub programs_cycled: i32,
+    /// Where the client travels from, (latitude, longitude), optional.
+    pub location: Option<(f64, f64)>,
+}
+
+/// A point prepared for fast distances: (latitude rad, longitude rad, cos latitude).
+pub type PreparedPoint = (f64, f64, f64);
+
+/// Prepares a (latitude, longitude) point in degrees for [`approx_distance_km`].
+pub fn prepare_point(p: (f64, f64)) -> PreparedPoint {
+    let lat = p.0.to_radians();
+    (lat, p.1.to_radians(), lat.cos())
+}
+
+/// Equirectangular distance in km: within 1% of the great-circle distance at travel scales (hundreds of
+/// km), with no trigonometry per pair (ranking computes it for every candidate).
+pub fn approx_distance_km(a: PreparedPoint, b: PreparedPoint) -> f64 {
+    let mut dlon = (b.1 - a.1).abs();
+    if dlon > std::f64::consts::PI {
+        dlon = 2.0 * std::f64::consts::PI - dlon;
+    }
+    let x = dlon * 0.5 * (a.2 + b.2);
+    let y = b.0 - a.0;
+    6371.0 * (x * x + y * y).sqrt()
+}
+
+/// Great-circle distance in km between two (latitude, longitude) points (haversine).
+pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1, la2, lo2) = (a.0.to_radians(), a.1.to_radians(), b.0.to_radians(), b.1.to_radians());
+    let h = ((la2 - la1) / 2.0).sin().powi(2) + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
 }
 
 /// The hard constraints, in the order they are checked. A provider is counted under the first it fails.
@@ -191,7 +461,8 @@ pub const CONSTRAINTS: [&str; 10] = [
     "client_exclusions",
 ];
 
-/// The first hard constraint `p` fails for `c`, if any.
+/// The first hard constraint `p` fails for `c`, if any. This is the readable reference; ranking uses the
+/// compiled form in `directory`, and a property test checks that both agree.
 pub fn failed_constraint(p: &Provider, c: &ClientNeeds) -> Option<&'static str> {
     let prof = &p.profile;
     let lang = continuum_vocab::primary_language(&c.language);
@@ -210,7 +481,8 @@ pub fn failed_constraint(p: &Provider, c: &ClientNeeds) -> Option<&'static str> 
         ("format", c.formats.is_empty() || prof.formats.iter().any(|f| c.formats.contains(f))),
         (
             "client_exclusions",
-            prof.modalities.is_empty() || !prof.modalities.iter().all(|m| c.modalities_avoided.contains(m)),
+            (prof.modalities.is_empty() || !prof.modalities.iter().all(|m| c.modalities_avoided.contains(m)))
+                && !c.fit.excluded_provider_ids.contains(&p.id),
         ),
     ];
     checks.into_iter().find(|(_, ok)| !ok).map(|(name, _)| name)
@@ -251,70 +523,21 @@ pub struct Ranking {
     pub considered: i32,
 }
 
-/// Scores one provider that passed every hard constraint.
-pub fn score(p: &Provider, c: &ClientNeeds) -> Scored {
-    let mut components = Vec::with_capacity(4);
-    let (cap, cap_reason) = if p.open_slots > 0 {
-        (1.0, format!("{} open slot(s) now", p.open_slots))
-    } else {
-        (0.0, "no open slot now; the client would wait".to_owned())
-    };
-    components.push(Component { name: "expected_wait", weight: 0.35, value: cap, reason: cap_reason });
-
-    let (rel, rel_reason) = if c.relational_style.is_neutral() {
-        (0.5, "client stated no relational-style preference".to_owned())
-    } else {
-        let s = c.relational_style.similarity(p.profile.relational_style);
-        (s, format!("relational style {:.0}% similar to the client's preference", s * 100.0))
-    };
-    components.push(Component { name: "relational_fit", weight: 0.25, value: rel, reason: rel_reason });
-
-    let (fmt, fmt_reason) = if c.formats.is_empty() {
-        (1.0, "client can attend any format".to_owned())
-    } else {
-        let shared = p.profile.formats.iter().filter(|f| c.formats.contains(f)).count();
-        (shared as f64 / c.formats.len() as f64, format!("offers {shared} of the client's {} formats", c.formats.len()))
-    };
-    components.push(Component { name: "preference_fit", weight: 0.15, value: fmt, reason: fmt_reason });
-
-    let offered = p.profile.modalities.len();
-    let avoided = p.profile.modalities.iter().filter(|m| c.modalities_avoided.contains(m)).count();
-    let (hist, hist_reason) = if offered == 0 || avoided == 0 {
-        (1.0, "offers no modality the client has ruled out".to_owned())
-    } else {
-        (1.0 - avoided as f64 / offered as f64, format!("{avoided} of {offered} modalities were ruled out by the client"))
-    };
-    components.push(Component { name: "history_fit", weight: 0.25, value: hist, reason: hist_reason });
-
-    let score = components.iter().map(|x| x.weight * x.value).sum();
-    Scored { provider: p.clone(), score, components }
+/// Ranks `providers` for `c` with `weights` at `now_ms` (builds a throwaway snapshot; the service keeps
+/// a long-lived one instead).
+pub fn rank_with(providers: &[Provider], c: &ClientNeeds, weights: &Weights, top_k: usize, now_ms: i64) -> Ranking {
+    directory::Directory::build(providers.iter().cloned(), weights).rank(c, weights, top_k, now_ms)
 }
 
-/// Applies the hard constraints to `providers`, scores the rest, and returns the best `top_k`.
+/// Ranks `providers` for `c` with the default weights, now.
 pub fn rank(providers: &[Provider], c: &ClientNeeds, top_k: usize) -> Ranking {
-    let mut counts = [0i32; CONSTRAINTS.len()];
-    let mut options = Vec::new();
-    for p in providers {
-        match failed_constraint(p, c) {
-            Some(name) => {
-                if let Some(i) = CONSTRAINTS.iter().position(|n| *n == name) {
-                    counts[i] += 1;
-                }
-            }
-            None => options.push(score(p, c)),
-        }
-    }
-    options.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.provider.id.cmp(&b.provider.id)));
-    options.truncate(top_k);
-    Ranking {
-        options,
-        exclusions: CONSTRAINTS.iter().copied().zip(counts).collect(),
-        considered: i32::try_from(providers.len()).unwrap_or(i32::MAX),
-    }
+    rank_with(providers, c, &Weights::default(), top_k, Utc::now().timestamp_millis())
 }
 
-/// SRS total below which the alliance is a concern (CLINICAL.md; configurable later).
-pub const SRS_CONCERN_BELOW: f64 = 36.0;
+pub use alliance::SRS_CONCERN_BELOW;
+
+#[cfg(test)]
+mod fit_tests;
 
 #[cfg(test)]
 mod tests {
@@ -340,6 +563,7 @@ mod tests {
             open_slots: 1,
             version: 1,
             updated_at: Utc::now(),
+            alliance: AllianceStats::default(),
         }
     }
 
@@ -355,6 +579,7 @@ mod tests {
             needs_crisis_capable: false,
             phase: None,
             relational_style: RelationalStyle::default(),
+            fit: ClientFit::default(),
         }
     }
 

@@ -5,7 +5,7 @@ pub mod provider {
     use sea_orm::entity::prelude::*;
 
     /// A provider row.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "providers")]
     pub struct Model {
         /// Id.
@@ -29,6 +29,22 @@ pub mod provider {
         pub created_at_ms: i64,
         /// Updated, ms since the epoch.
         pub updated_at_ms: i64,
+        /// Session ratings recorded (alliance learning).
+        pub feedback_count: i64,
+        /// Sum of SRS totals.
+        pub srs_sum: f64,
+        /// Sum of style-evidence weights.
+        pub style_weight: f64,
+        /// Weighted sum of preferred directiveness.
+        pub style_dir_sum: f64,
+        /// Weighted sum of preferred emotional intensity.
+        pub style_int_sum: f64,
+        /// Weighted sum of preferred past orientation.
+        pub style_past_sum: f64,
+        /// Weighted sum of preferred challenge.
+        pub style_chal_sum: f64,
+        /// When the feedback statistics last changed, ms since the epoch.
+        pub stats_updated_at_ms: i64,
     }
 
     /// No relations.

@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Directory)]
+        vec![Box::new(M0001Directory), Box::new(M0002AllianceStats)]
     }
 }
 
@@ -27,6 +27,14 @@ enum Providers {
     Version,
     CreatedAtMs,
     UpdatedAtMs,
+    FeedbackCount,
+    SrsSum,
+    StyleWeight,
+    StyleDirSum,
+    StyleIntSum,
+    StylePastSum,
+    StyleChalSum,
+    StatsUpdatedAtMs,
 }
 
 #[derive(DeriveIden)]
@@ -127,5 +135,51 @@ impl MigrationTrait for M0001Directory {
         m.drop_table(Table::drop().table(SessionFeedback::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(CapacityHolds::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(Providers::Table).to_owned()).await
+    }
+}
+
+/// Alliance statistics on providers (kept by atomic increments with each feedback) and an index for
+/// the delta refresh of the in-memory directory. One column per statement: SQLite alters one at a time.
+struct M0002AllianceStats;
+
+// Named by hand: `DeriveMigrationName` names a migration after its file, which M0001 already uses.
+impl MigrationName for M0002AllianceStats {
+    fn name(&self) -> &str {
+        "m0002_alliance_stats"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002AllianceStats {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for col in [Providers::FeedbackCount, Providers::StatsUpdatedAtMs] {
+            m.alter_table(Table::alter().table(Providers::Table).add_column(big_integer(col).default(0)).to_owned()).await?;
+        }
+        for col in [Providers::SrsSum, Providers::StyleWeight, Providers::StyleDirSum, Providers::StyleIntSum, Providers::StylePastSum, Providers::StyleChalSum] {
+            m.alter_table(Table::alter().table(Providers::Table).add_column(double(col).default(0.0)).to_owned()).await?;
+        }
+        m.create_index(Index::create().name("providers_updated").table(Providers::Table).col(Providers::UpdatedAtMs).if_not_exists().to_owned()).await?;
+        m.create_index(
+            Index::create().name("providers_stats_updated").table(Providers::Table).col(Providers::StatsUpdatedAtMs).if_not_exists().to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(Index::drop().name("providers_stats_updated").table(Providers::Table).to_owned()).await?;
+        m.drop_index(Index::drop().name("providers_updated").table(Providers::Table).to_owned()).await?;
+        for col in [
+            Providers::FeedbackCount,
+            Providers::StatsUpdatedAtMs,
+            Providers::SrsSum,
+            Providers::StyleWeight,
+            Providers::StyleDirSum,
+            Providers::StyleIntSum,
+            Providers::StylePastSum,
+            Providers::StyleChalSum,
+        ] {
+            m.alter_table(Table::alter().table(Providers::Table).drop_column(col).to_owned()).await?;
+        }
+        Ok(())
     }
 }

@@ -9,11 +9,12 @@ use chrono::Utc;
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 
-use crate::domain::{Profile, Provider, ProviderDraft, ProviderKind};
+use crate::domain::alliance::{PairSession, style_evidence_weight};
+use crate::domain::{AllianceStats, Profile, Provider, ProviderDraft, ProviderKind};
 use crate::error::{Error, Result};
 use entities::{capacity_hold, provider, session_feedback};
 
@@ -38,8 +39,86 @@ fn to_domain(m: provider::Model) -> Result<Provider> {
         open_slots: m.open_slots,
         version: m.version,
         updated_at: time::from_ms(m.updated_at_ms),
+        alliance: AllianceStats {
+            ratings: m.feedback_count,
+            srs_sum: m.srs_sum,
+            style_weight: m.style_weight,
+            style_sum: [m.style_dir_sum, m.style_int_sum, m.style_past_sum, m.style_chal_sum],
+            changed_ms: m.stats_updated_at_ms,
+        },
     })
 }
+
+fn new_model(id: String, draft: ProviderDraft, profile: String, now: i64) -> provider::ActiveModel {
+    provider::ActiveModel {
+        id: Set(id),
+        organization_id: Set(draft.organization_id),
+        display_name: Set(draft.display_name),
+        kind: Set(draft.kind.code().to_owned()),
+        profile: Set(profile),
+        accepting_new_clients: Set(draft.accepting_new_clients),
+        open_slots: Set(draft.open_slots),
+        version: Set(1),
+        created_at_ms: Set(now),
+        updated_at_ms: Set(now),
+        feedback_count: Set(0),
+        srs_sum: Set(0.0),
+        style_weight: Set(0.0),
+        style_dir_sum: Set(0.0),
+        style_int_sum: Set(0.0),
+        style_past_sum: Set(0.0),
+        style_chal_sum: Set(0.0),
+        stats_updated_at_ms: Set(0),
+    }
+}
+
+/// What a write of `draft` over `existing` does: `Ok(None)` creates, `Ok(Some(v))` replaces version `v`.
+fn plan_write(existing: Option<&provider::Model>, draft: &ProviderDraft, id: &str) -> Result<Option<i64>> {
+    match (existing, draft.expected_version) {
+        (None, 0) => Ok(None),
+        (None, _) => Err(Error::not_found("provider", id)),
+        (Some(cur), 0) => Err(Error::AlreadyExists { resource_type: "provider", id: cur.id.clone() }),
+        (Some(cur), v) if cur.version != v => Err(Error::version_mismatch("provider", v, cur.version)),
+        (Some(cur), v) => {
+            if cur.organization_id != draft.organization_id {
+                return Err(Error::precondition("ORGANIZATION_IMMUTABLE", "a provider cannot move to another organization"));
+            }
+            Ok(Some(v))
+        }
+    }
+}
+
+/// Replaces provider `id` at version `v` (the version in the WHERE clause makes it safe against a
+/// concurrent writer). Returns whether the row was replaced.
+async fn replace<C: ConnectionTrait>(db: &C, id: &str, v: i64, draft: ProviderDraft, profile: String, now: i64) -> Result<bool> {
+    let res = provider::Entity::update_many()
+        .col_expr(provider::Column::DisplayName, Expr::value(draft.display_name))
+        .col_expr(provider::Column::Kind, Expr::value(draft.kind.code()))
+        .col_expr(provider::Column::Profile, Expr::value(profile))
+        .col_expr(provider::Column::AcceptingNewClients, Expr::value(draft.accepting_new_clients))
+        .col_expr(provider::Column::OpenSlots, Expr::value(draft.open_slots))
+        .col_expr(provider::Column::Version, Expr::value(v + 1))
+        .col_expr(provider::Column::UpdatedAtMs, Expr::value(now))
+        .filter(provider::Column::Id.eq(id.to_owned()))
+        .filter(provider::Column::Version.eq(v))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// The outcome of one import item.
+#[derive(Debug)]
+pub enum ImportResult {
+    /// Created.
+    Created,
+    /// Replaced.
+    Updated,
+    /// Refused, with the error UpsertProvider would have returned.
+    Failed(Error),
+}
+
+/// Rows per multi-row INSERT in an import (well under SQLite's and PostgreSQL's parameter limits).
+const INSERT_CHUNK: usize = 500;
 
 /// Filters for listing providers.
 #[derive(Clone, Debug, Default)]
@@ -63,6 +142,8 @@ pub struct NewFeedback {
     pub srs: Vec<f64>,
     /// ORS items.
     pub ors: Vec<f64>,
+    /// The client's stated relational style, if given (style evidence).
+    pub client_style: Option<continuum_vocab::RelationalStyle>,
 }
 
 impl Store {
@@ -83,51 +164,80 @@ impl Store {
         let txn = self.db.begin().await?;
         let id = draft.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let existing = provider::Entity::find_by_id(id.clone()).one(&txn).await?;
-        let model = match (existing, draft.expected_version) {
-            (None, 0) => {
-                provider::ActiveModel {
-                    id: Set(id),
-                    organization_id: Set(draft.organization_id),
-                    display_name: Set(draft.display_name),
-                    kind: Set(draft.kind.code().to_owned()),
-                    profile: Set(profile),
-                    accepting_new_clients: Set(draft.accepting_new_clients),
-                    open_slots: Set(draft.open_slots),
-                    version: Set(1),
-                    created_at_ms: Set(now),
-                    updated_at_ms: Set(now),
-                }
-                .insert(&txn)
-                .await?
-            }
-            (None, _) => return Err(Error::not_found("provider", id)),
-            (Some(cur), 0) => return Err(Error::AlreadyExists { resource_type: "provider", id: cur.id }),
-            (Some(cur), v) if cur.version != v => return Err(Error::version_mismatch("provider", v, cur.version)),
-            (Some(cur), v) => {
-                if cur.organization_id != draft.organization_id {
-                    return Err(Error::precondition("ORGANIZATION_IMMUTABLE", "a provider cannot move to another organization"));
-                }
-                // The version in the WHERE clause makes the replace safe against a concurrent writer.
-                let res = provider::Entity::update_many()
-                    .col_expr(provider::Column::DisplayName, Expr::value(draft.display_name))
-                    .col_expr(provider::Column::Kind, Expr::value(draft.kind.code()))
-                    .col_expr(provider::Column::Profile, Expr::value(profile))
-                    .col_expr(provider::Column::AcceptingNewClients, Expr::value(draft.accepting_new_clients))
-                    .col_expr(provider::Column::OpenSlots, Expr::value(draft.open_slots))
-                    .col_expr(provider::Column::Version, Expr::value(v + 1))
-                    .col_expr(provider::Column::UpdatedAtMs, Expr::value(now))
-                    .filter(provider::Column::Id.eq(cur.id.clone()))
-                    .filter(provider::Column::Version.eq(v))
-                    .exec(&txn)
-                    .await?;
-                if res.rows_affected != 1 {
+        let model = match plan_write(existing.as_ref(), &draft, &id)? {
+            None => new_model(id, draft, profile, now).insert(&txn).await?,
+            Some(v) => {
+                if !replace(&txn, &id, v, draft, profile, now).await? {
                     return Err(Error::version_mismatch("provider", v, v + 1));
                 }
-                provider::Entity::find_by_id(cur.id.clone()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", cur.id))?
+                provider::Entity::find_by_id(id.clone()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", id))?
             }
         };
         txn.commit().await?;
         to_domain(model)
+    }
+
+    /// Imports a batch of validated providers in one transaction: creates go in multi-row INSERTs, replaces
+    /// are conditional UPDATEs. Each item gets its own result (a stale version or a duplicate fails that
+    /// item only); the stored providers are returned for the in-memory directory. Ids must be distinct
+    /// within a batch (the caller splits batches on a repeated id).
+    pub async fn import_batch(&self, drafts: Vec<ProviderDraft>) -> Result<(Vec<ImportResult>, Vec<Provider>)> {
+        let now = time::to_ms(Utc::now());
+        let drafts: Vec<(String, ProviderDraft)> =
+            drafts.into_iter().map(|d| (d.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string()), d)).collect();
+        let txn = self.db.begin().await?;
+        let mut existing = std::collections::HashMap::new();
+        let ids: Vec<String> = drafts.iter().filter(|(_, d)| d.id.is_some()).map(|(id, _)| id.clone()).collect();
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            for m in provider::Entity::find().filter(provider::Column::Id.is_in(chunk.to_vec())).all(&txn).await? {
+                existing.insert(m.id.clone(), m);
+            }
+        }
+        let mut results = Vec::with_capacity(drafts.len());
+        let mut inserts = Vec::new();
+        let mut written = Vec::new();
+        for (id, draft) in drafts {
+            let profile = serde_json::to_string(&draft.profile).map_err(|e| Error::Unexpected(e.into()))?;
+            match plan_write(existing.get(&id), &draft, &id) {
+                Err(e) => results.push(ImportResult::Failed(e)),
+                Ok(None) => {
+                    inserts.push(new_model(id.clone(), draft, profile, now));
+                    written.push(id);
+                    results.push(ImportResult::Created);
+                }
+                Ok(Some(v)) => {
+                    if replace(&txn, &id, v, draft, profile, now).await? {
+                        written.push(id);
+                        results.push(ImportResult::Updated);
+                    } else {
+                        results.push(ImportResult::Failed(Error::version_mismatch("provider", v, v + 1)));
+                    }
+                }
+            }
+        }
+        while !inserts.is_empty() {
+            let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
+            provider::Entity::insert_many(std::mem::replace(&mut inserts, rest)).exec_without_returning(&txn).await?;
+        }
+        let mut stored = Vec::with_capacity(written.len());
+        for chunk in written.chunks(INSERT_CHUNK) {
+            for m in provider::Entity::find().filter(provider::Column::Id.is_in(chunk.to_vec())).all(&txn).await? {
+                stored.push(to_domain(m)?);
+            }
+        }
+        txn.commit().await?;
+        Ok((results, stored))
+    }
+
+    /// Providers written, or whose feedback statistics changed, at or after `since_ms`.
+    pub async fn changed_since(&self, since_ms: i64) -> Result<Vec<Provider>> {
+        provider::Entity::find()
+            .filter(Condition::any().add(provider::Column::UpdatedAtMs.gte(since_ms)).add(provider::Column::StatsUpdatedAtMs.gte(since_ms)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_domain)
+            .collect()
     }
 
     /// One provider.
@@ -173,11 +283,11 @@ impl Store {
     ) -> Result<(Provider, bool)> {
         let now = time::to_ms(Utc::now());
         let txn = self.db.begin().await?;
-        if let Some(key) = hold_key {
-            if capacity_hold::Entity::find_by_id(key.to_owned()).one(&txn).await?.is_some() {
-                txn.rollback().await?;
-                return Ok((self.get_provider(provider_id).await?, false));
-            }
+        if let Some(key) = hold_key
+            && capacity_hold::Entity::find_by_id(key.to_owned()).one(&txn).await?.is_some()
+        {
+            txn.rollback().await?;
+            return Ok((self.get_provider(provider_id).await?, false));
         }
         let slots = Expr::col(provider::Column::OpenSlots).add(delta);
         let new_value = if allow_overbook {
@@ -237,22 +347,62 @@ impl Store {
         self.get_provider(provider_id).await
     }
 
-    /// Stores one session's feedback; returns its id.
-    pub async fn record_feedback(&self, f: NewFeedback, srs_total: f64, ors_total: f64) -> Result<String> {
+    /// Stores one session's feedback and adds it to the provider's alliance statistics in the same
+    /// transaction (atomic increments). Returns the feedback id, the provider after the change and the
+    /// pair's sessions in order (this one included).
+    pub async fn record_feedback(&self, f: NewFeedback, srs_total: f64, ors_total: f64) -> Result<(String, Provider, Vec<PairSession>)> {
         let id = uuid::Uuid::now_v7().to_string();
+        let now = time::to_ms(Utc::now());
         let items = serde_json::json!({ "srs": f.srs, "ors": f.ors }).to_string();
+        let txn = self.db.begin().await?;
+        let (w, pref) = match f.client_style.filter(|s| !s.is_neutral()) {
+            Some(s) => {
+                let w = style_evidence_weight(srs_total);
+                (w, [f64::from(s.directiveness), f64::from(s.emotional_intensity), f64::from(s.past_orientation), f64::from(s.challenge)])
+            }
+            None => (0.0, [0.0; 4]),
+        };
+        let res = provider::Entity::update_many()
+            .col_expr(provider::Column::FeedbackCount, Expr::col(provider::Column::FeedbackCount).add(1))
+            .col_expr(provider::Column::SrsSum, Expr::col(provider::Column::SrsSum).add(srs_total))
+            .col_expr(provider::Column::StyleWeight, Expr::col(provider::Column::StyleWeight).add(w))
+            .col_expr(provider::Column::StyleDirSum, Expr::col(provider::Column::StyleDirSum).add(w * pref[0]))
+            .col_expr(provider::Column::StyleIntSum, Expr::col(provider::Column::StyleIntSum).add(w * pref[1]))
+            .col_expr(provider::Column::StylePastSum, Expr::col(provider::Column::StylePastSum).add(w * pref[2]))
+            .col_expr(provider::Column::StyleChalSum, Expr::col(provider::Column::StyleChalSum).add(w * pref[3]))
+            .col_expr(provider::Column::StatsUpdatedAtMs, Expr::value(now))
+            .filter(provider::Column::Id.eq(f.provider_id.clone()))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            txn.rollback().await?;
+            return Err(Error::not_found("provider", f.provider_id));
+        }
         session_feedback::ActiveModel {
             id: Set(id.clone()),
-            provider_id: Set(f.provider_id),
-            client_id: Set(f.client_id),
+            provider_id: Set(f.provider_id.clone()),
+            client_id: Set(f.client_id.clone()),
             session_number: Set(f.session_number),
             srs_total: Set(srs_total),
             ors_total: Set(ors_total),
             items: Set(items),
-            recorded_at_ms: Set(time::to_ms(Utc::now())),
+            recorded_at_ms: Set(now),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await?;
-        Ok(id)
+        let history = session_feedback::Entity::find()
+            .filter(session_feedback::Column::ProviderId.eq(f.provider_id.clone()))
+            .filter(session_feedback::Column::ClientId.eq(f.client_id))
+            .order_by_asc(session_feedback::Column::SessionNumber)
+            .order_by_asc(session_feedback::Column::RecordedAtMs)
+            .order_by_asc(session_feedback::Column::Id)
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|m| PairSession { session_number: m.session_number, srs: m.srs_total, ors: m.ors_total })
+            .collect();
+        let m = provider::Entity::find_by_id(f.provider_id.clone()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", f.provider_id))?;
+        txn.commit().await?;
+        Ok((id, to_domain(m)?, history))
     }
 }

@@ -192,6 +192,7 @@ async fn session_feedback_flags_a_weak_alliance() {
             session_number: 1,
             srs_items: vec![8.0, 8.0, 9.0, 9.0],
             ors_items: vec![5.0, 5.0, 5.0, 5.0],
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -206,6 +207,7 @@ async fn session_feedback_flags_a_weak_alliance() {
             session_number: 0,
             srs_items: vec![11.0],
             ors_items: vec![],
+            ..Default::default()
         })
         .await
         .unwrap_err();

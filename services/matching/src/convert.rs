@@ -1,0 +1,356 @@
+//! Proto <-> domain conversions of the matching service. Validation happens here and collects every bad
+//! field by its proto path; domain and store code never see prost types.
+
+use continuum_errors::{Error, Result, Violations};
+use continuum_proto::matching::v1 as pb;
+use continuum_vocab::{AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle, time};
+
+use crate::domain::{
+    self, ClientFit, ClientNeeds, Cohort, Location, OutcomeRating, OutcomeStrength, ProblemDomain, Profile, Provider, ProviderDraft,
+    ProviderKind, ScheduleWindow,
+};
+
+/// Largest number of past cases an outcome rating may claim.
+const MAX_CASES: i32 = 1_000_000;
+
+/// The proto form of a provider.
+pub fn provider_to_proto(p: &Provider) -> pb::Provider {
+    let prof = &p.profile;
+    pb::Provider {
+        id: p.id.clone(),
+        organization_id: p.organization_id.clone(),
+        display_name: p.display_name.clone(),
+        kind: p.kind.to_proto(),
+        levels_of_care: prof.levels_of_care.iter().map(|x| x.to_proto()).collect(),
+        age_groups: prof.age_groups.iter().map(|x| x.to_proto()).collect(),
+        jurisdictions: prof.jurisdictions.clone(),
+        languages: prof.languages.clone(),
+        modalities: prof.modalities.iter().map(|x| x.to_proto()).collect(),
+        payment_options: prof.payment_options.iter().map(|x| x.to_proto()).collect(),
+        formats: prof.formats.iter().map(|x| x.to_proto()).collect(),
+        crisis_capable: prof.crisis_capable,
+        accepting_new_clients: p.accepting_new_clients,
+        open_slots: p.open_slots,
+        relational_style: Some(prof.relational_style.to_proto()),
+        version: p.version,
+        updated_at: Some(time::to_proto(p.updated_at)),
+        family_involvement: prof.family_involvement,
+        specialties: prof.specialties.iter().map(|x| x.to_proto()).collect(),
+        outcome_strengths: prof
+            .outcome_strengths
+            .iter()
+            .map(|o| pb::OutcomeStrength { domain: o.domain.to_proto(), rating: o.rating.to_proto(), cases: o.cases })
+            .collect(),
+        identity: prof.identity.as_ref().map(|codes| pb::IdentitySelfDescription { codes: codes.clone() }),
+        location: (!prof.location.region.is_empty() || prof.location.coordinates.is_some()).then(|| pb::Location {
+            region: prof.location.region.clone(),
+            coordinates: prof.location.coordinates.map(|(latitude, longitude)| pb::Coordinates { latitude, longitude }),
+        }),
+        cohorts: prof
+            .cohorts
+            .iter()
+            .map(|c| pb::Cohort { code: c.code.clone(), start_date: Some(time::ms_to_proto(c.start_ms)), seats: c.seats, open_seats: c.open_seats })
+            .collect(),
+        faith_options: prof.faith_options.clone(),
+        cultural_options: prof.cultural_options.clone(),
+        schedule: prof.schedule.iter().map(|x| x.to_proto()).collect(),
+        typical_wait_days: prof.typical_wait_days,
+        offers_trauma_processing: p.offers_trauma_processing(),
+        offers_telehealth: prof.offers_telehealth(),
+        observed_relational_style: Some(p.alliance.observed_style(prof.relational_style).to_proto()),
+        feedback_count: i32::try_from(p.alliance.ratings).unwrap_or(i32::MAX),
+        mean_srs: p.alliance.mean_srs().unwrap_or(0.0),
+    }
+}
+
+/// Checks a list of codes (lowercase letters, digits, ':', '-', '_', 1..=64 characters; at most 50).
+fn codes(v: &mut Violations, field: &str, xs: &[String]) -> Vec<String> {
+    if xs.len() > 50 {
+        v.add(field, "must have at most 50 codes");
+    }
+    let mut out: Vec<String> = Vec::with_capacity(xs.len());
+    for (i, x) in xs.iter().enumerate() {
+        let ok = (1..=64).contains(&x.len()) && x.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, ':' | '-' | '_'));
+        if !ok {
+            v.add(format!("{field}[{i}]"), "must be a lowercase code (letters, digits, ':', '-', '_'; up to 64 characters)");
+        } else if !out.contains(x) {
+            out.push(x.clone());
+        }
+    }
+    out
+}
+
+/// Checks a region code: ISO 3166-2 optionally followed by finer '-' parts ("US-CA", "US-CA-SF").
+fn check_region(v: &mut Violations, field: &str, region: &str) {
+    if region.is_empty() {
+        return;
+    }
+    let mut parts = region.split('-');
+    let country_ok = parts.next().is_some_and(|c| c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase()));
+    let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|x| x.is_ascii_alphanumeric()));
+    if !country_ok || !rest_ok || region.len() > 64 {
+        v.add(field, "must be a region code such as \"US-CA\" or \"US-CA-SF\"");
+    }
+}
+
+fn profile_extras(v: &mut Violations, p: &pb::Provider, kind: Option<ProviderKind>) -> Profile {
+    let specialties = ProblemDomain::list(v, "provider.specialties", &p.specialties);
+    let mut outcomes: Vec<OutcomeStrength> = Vec::with_capacity(p.outcome_strengths.len());
+    for (i, o) in p.outcome_strengths.iter().enumerate() {
+        let f = format!("provider.outcome_strengths[{i}]");
+        let domain = ProblemDomain::require(v, &format!("{f}.domain"), o.domain);
+        let rating = OutcomeRating::require(v, &format!("{f}.rating"), o.rating);
+        if !(0..=MAX_CASES).contains(&o.cases) {
+            v.add(format!("{f}.cases"), format!("must be between 0 and {MAX_CASES}"));
+        }
+        if let (Some(domain), Some(rating)) = (domain, rating) {
+            if outcomes.iter().any(|x| x.domain == domain) {
+                v.add(format!("{f}.domain"), "is listed twice");
+            } else {
+                outcomes.push(OutcomeStrength { domain, rating, cases: o.cases });
+            }
+        }
+    }
+    let identity = p.identity.as_ref().map(|id| codes(v, "provider.identity.codes", &id.codes));
+    let mut location = Location::default();
+    if let Some(l) = &p.location {
+        check_region(v, "provider.location.region", &l.region);
+        location.region = l.region.clone();
+        if let Some(c) = &l.coordinates {
+            if !(c.latitude.is_finite() && (-90.0..=90.0).contains(&c.latitude)) {
+                v.add("provider.location.coordinates.latitude", "must be between -90 and 90");
+            }
+            if !(c.longitude.is_finite() && (-180.0..=180.0).contains(&c.longitude)) {
+                v.add("provider.location.coordinates.longitude", "must be between -180 and 180");
+            }
+            location.coordinates = Some((c.latitude, c.longitude));
+        }
+    }
+    let mut cohorts: Vec<Cohort> = Vec::with_capacity(p.cohorts.len());
+    if !p.cohorts.is_empty() && kind == Some(ProviderKind::Clinician) {
+        v.add("provider.cohorts", "only programs have cohorts; clinicians use open_slots");
+    }
+    if p.cohorts.len() > 200 {
+        v.add("provider.cohorts", "must have at most 200 cohorts");
+    }
+    for (i, c) in p.cohorts.iter().enumerate() {
+        let f = format!("provider.cohorts[{i}]");
+        let code_ok = (1..=64).contains(&c.code.len()) && c.code.chars().all(|x| x.is_ascii_alphanumeric() || matches!(x, '-' | '_'));
+        if !code_ok {
+            v.add(format!("{f}.code"), "is required: letters, digits, '-', '_', up to 64 characters");
+        } else if cohorts.iter().any(|x| x.code == c.code) {
+            v.add(format!("{f}.code"), "is listed twice");
+        }
+        let start = c.start_date.as_ref().and_then(time::from_proto);
+        if start.is_none() {
+            v.add(format!("{f}.start_date"), if c.start_date.is_none() { "is required" } else { "is not a valid time" });
+        }
+        if !(1..=domain::MAX_SLOTS).contains(&c.seats) {
+            v.add(format!("{f}.seats"), format!("must be between 1 and {}", domain::MAX_SLOTS));
+        }
+        if c.open_seats < 0 || c.open_seats > c.seats {
+            v.add(format!("{f}.open_seats"), "must be between 0 and seats");
+        }
+        cohorts.push(Cohort { code: c.code.clone(), start_ms: start.map_or(0, time::to_ms), seats: c.seats, open_seats: c.open_seats });
+    }
+    let faith_options = codes(v, "provider.faith_options", &p.faith_options);
+    let cultural_options = codes(v, "provider.cultural_options", &p.cultural_options);
+    let schedule = ScheduleWindow::list(v, "provider.schedule", &p.schedule);
+    if !(0..=365).contains(&p.typical_wait_days) {
+        v.add("provider.typical_wait_days", "must be between 0 and 365");
+    }
+    Profile {
+        specialties,
+        outcome_strengths: outcomes,
+        identity,
+        location,
+        cohorts,
+        faith_options,
+        cultural_options,
+        schedule,
+        typical_wait_days: p.typical_wait_days,
+        ..Profile::default()
+    }
+}
+
+/// Validates a proto provider into a draft, naming every bad field under `provider.`. Output-only fields
+/// (version, updated_at, derived flags, feedback statistics) are ignored.
+pub fn provider_from_proto(p: Option<pb::Provider>, expected_version: i64) -> Result<ProviderDraft> {
+    let mut v = Violations::default();
+    let Some(p) = p else {
+        return Err(Error::invalid("provider", "is required"));
+    };
+    let id = v.optional_uuid("provider.id", &p.id);
+    if expected_version < 0 {
+        v.add("expected_version", "must be 0 (create) or a positive version");
+    }
+    if expected_version > 0 && p.id.is_empty() {
+        v.add("provider.id", "is required when replacing a provider");
+    }
+    let org = v.require_uuid("provider.organization_id", &p.organization_id);
+    v.require_str("provider.display_name", &p.display_name, 200);
+    let kind = ProviderKind::from_proto(p.kind);
+    if kind.is_none() {
+        v.add("provider.kind", if p.kind == 0 { "is required" } else { "is not a known value" });
+    }
+    let levels = LevelOfCare::list(&mut v, "provider.levels_of_care", &p.levels_of_care);
+    if p.levels_of_care.is_empty() {
+        v.add("provider.levels_of_care", "must name at least one level of care");
+    }
+    let ages = AgeGroup::list(&mut v, "provider.age_groups", &p.age_groups);
+    if p.age_groups.is_empty() {
+        v.add("provider.age_groups", "must name at least one age group");
+    }
+    if p.jurisdictions.is_empty() {
+        v.add("provider.jurisdictions", "must name at least one jurisdiction");
+    }
+    for (i, j) in p.jurisdictions.iter().enumerate() {
+        continuum_vocab::check_jurisdiction(&mut v, &format!("provider.jurisdictions[{i}]"), j);
+    }
+    if p.languages.is_empty() {
+        v.add("provider.languages", "must name at least one language");
+    }
+    for (i, l) in p.languages.iter().enumerate() {
+        continuum_vocab::check_language(&mut v, &format!("provider.languages[{i}]"), l);
+    }
+    let modalities = Modality::list(&mut v, "provider.modalities", &p.modalities);
+    let payments = PaymentOption::list(&mut v, "provider.payment_options", &p.payment_options);
+    if p.payment_options.is_empty() {
+        v.add("provider.payment_options", "must name at least one payment option");
+    }
+    let formats = CareFormat::list(&mut v, "provider.formats", &p.formats);
+    if p.formats.is_empty() {
+        v.add("provider.formats", "must name at least one format");
+    }
+    if !(0..=domain::MAX_SLOTS).contains(&p.open_slots) {
+        v.add("provider.open_slots", format!("must be between 0 and {}", domain::MAX_SLOTS));
+    }
+    let style = RelationalStyle::from_proto(&mut v, "provider.relational_style", p.relational_style.as_ref());
+    let extras = profile_extras(&mut v, &p, kind);
+    let (Some(org), Some(kind)) = (org, kind) else {
+        return Err(Error::InvalidArgument(v));
+    };
+    v.finish(ProviderDraft {
+        id,
+        organization_id: org,
+        display_name: p.display_name.trim().to_owned(),
+        kind,
+        profile: Profile {
+            levels_of_care: levels,
+            age_groups: ages,
+            jurisdictions: p.jurisdictions,
+            languages: p.languages,
+            modalities,
+            payment_options: payments,
+            formats,
+            crisis_capable: p.crisis_capable,
+            family_involvement: p.family_involvement,
+            relational_style: style,
+            ..extras
+        },
+        accepting_new_clients: p.accepting_new_clients,
+        open_slots: p.open_slots,
+        expected_version,
+    })
+}
+
+/// Validates a client profile (and optional fit profile) into needs, naming bad fields under `client.`
+/// and `fit.` (with `prefix` in front, for messages that nest them).
+pub fn needs_from_proto(c: Option<pb::ClientProfile>, fit: Option<pb::ClientFit>, prefix: &str) -> Result<ClientNeeds> {
+    let Some(c) = c else {
+        return Err(Error::invalid(format!("{prefix}client"), "is required"));
+    };
+    let mut v = Violations::default();
+    let f = |name: &str| format!("{prefix}client.{name}");
+    let level = LevelOfCare::require(&mut v, &f("level_of_care"), c.level_of_care);
+    let age = AgeGroup::require(&mut v, &f("age_group"), c.age_group);
+    continuum_vocab::check_jurisdiction(&mut v, &f("jurisdiction"), &c.jurisdiction);
+    continuum_vocab::check_language(&mut v, &f("language"), &c.language);
+    let pay = PaymentOption::require(&mut v, &f("payment_option"), c.payment_option);
+    let formats = CareFormat::list(&mut v, &f("formats"), &c.formats);
+    let avoided = Modality::list(&mut v, &f("modalities_avoided"), &c.modalities_avoided);
+    let phase = CarePhase::optional(&mut v, &f("phase"), c.phase);
+    let style = RelationalStyle::from_proto(&mut v, &f("relational_style"), c.relational_style.as_ref());
+    let fit = fit.map(|x| fit_from_proto(&mut v, x, &format!("{prefix}fit."))).unwrap_or_default();
+    match (level, age, pay) {
+        (Some(level_of_care), Some(age_group), Some(payment_option)) => v.finish(ClientNeeds {
+            level_of_care,
+            age_group,
+            jurisdiction: c.jurisdiction,
+            language: c.language,
+            payment_option,
+            formats,
+            modalities_avoided: avoided,
+            needs_crisis_capable: c.needs_crisis_capable,
+            phase,
+            relational_style: style,
+            fit,
+        }),
+        _ => Err(Error::InvalidArgument(v)),
+    }
+}
+
+fn fit_from_proto(v: &mut Violations, x: pb::ClientFit, prefix: &str) -> ClientFit {
+    let f = |name: &str| format!("{prefix}{name}");
+    let domains = ProblemDomain::list(v, &f("problem_domains"), &x.problem_domains);
+    check_region(v, &f("region"), &x.region);
+    if x.excluded_provider_ids.len() > 1000 {
+        v.add(f("excluded_provider_ids"), "must have at most 1000 ids");
+    }
+    let mut excluded = Vec::with_capacity(x.excluded_provider_ids.len());
+    for (i, id) in x.excluded_provider_ids.iter().enumerate() {
+        if let Some(id) = v.require_uuid(&format!("{prefix}excluded_provider_ids[{i}]"), id) {
+            excluded.push(id);
+        }
+    }
+    let location = x.location.as_ref().map(|c| {
+        if !(c.latitude.is_finite() && (-90.0..=90.0).contains(&c.latitude)) {
+            v.add(f("location.latitude"), "must be between -90 and 90");
+        }
+        if !(c.longitude.is_finite() && (-180.0..=180.0).contains(&c.longitude)) {
+            v.add(f("location.longitude"), "must be between -180 and 180");
+        }
+        (c.latitude, c.longitude)
+    });
+    if !(0..=100).contains(&x.programs_cycled) {
+        v.add(f("programs_cycled"), "must be between 0 and 100");
+    }
+    ClientFit {
+        problem_domains: domains,
+        modalities_wanted: Modality::list(v, &f("modalities_wanted"), &x.modalities_wanted),
+        modalities_tried: Modality::list(v, &f("modalities_tried_without_help"), &x.modalities_tried_without_help),
+        identity_preferences: codes(v, &f("identity_preferences"), &x.identity_preferences),
+        faith_preferences: codes(v, &f("faith_preferences"), &x.faith_preferences),
+        cultural_preferences: codes(v, &f("cultural_preferences"), &x.cultural_preferences),
+        region: x.region,
+        schedule: ScheduleWindow::list(v, &f("schedule"), &x.schedule),
+        excluded_provider_ids: excluded,
+        programs_cycled: x.programs_cycled,
+        location,
+    }
+}
+
+/// The proto form of a ranking.
+pub fn ranking_to_proto(r: &domain::Ranking, weights_version: &str, directory_version: i64) -> pb::RecommendResponse {
+    pb::RecommendResponse {
+        options: r.options.iter().map(scored_to_proto).collect(),
+        exclusions: r.exclusions.iter().map(|(c, n)| pb::ConstraintExclusion { constraint: (*c).to_owned(), excluded: *n }).collect(),
+        considered: r.considered,
+        weights_version: weights_version.to_owned(),
+        directory_version,
+    }
+}
+
+/// The proto form of one ranked option.
+pub fn scored_to_proto(s: &domain::Scored) -> pb::Recommendation {
+    pb::Recommendation {
+        provider: Some(provider_to_proto(&s.provider)),
+        score: s.score,
+        components: s
+            .components
+            .iter()
+            .map(|c| pb::ScoreComponent { name: c.name.to_owned(), weight: c.weight, value: c.value, reason: c.reason.clone() })
+            .collect(),
+        has_capacity: s.provider.open_slots > 0,
+    }
+}
