@@ -6,57 +6,22 @@
 
 use std::time::Duration;
 
-use continuum_proto::common::v1 as common;
 use continuum_proto::intake::v1 as ipb;
 use continuum_proto::matching::v1 as mpb;
 use continuum_proto::referral::v1 as rpb;
 use continuum_proto::waitlist::v1 as wpb;
 
-use crate::stack::{CLINIC, PROVIDER_ORG, Stack, eventually};
+use crate::stack::{CLINIC, PROVIDER_ORG, Stack, clinician, eventually, intake_request};
 
 async fn add_clinician(stack: &Stack, name: &str, slots: i32) -> mpb::Provider {
-    let p = mpb::Provider {
-        organization_id: PROVIDER_ORG.into(),
-        display_name: name.into(),
-        kind: mpb::ProviderKind::Clinician as i32,
-        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
-        age_groups: vec![common::AgeGroup::Adult as i32],
-        jurisdictions: vec!["US-CA".into()],
-        languages: vec!["en".into()],
-        modalities: vec![common::Modality::Cbt as i32],
-        payment_options: vec![common::PaymentOption::SelfPay as i32],
-        formats: vec![common::CareFormat::Video as i32],
-        accepting_new_clients: true,
-        open_slots: slots,
-        ..Default::default()
-    };
     stack
         .matching()
-        .upsert_provider(mpb::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
+        .upsert_provider(mpb::UpsertProviderRequest { provider: Some(clinician(name, slots)), expected_version: 0 })
         .await
         .unwrap()
         .into_inner()
         .provider
         .unwrap()
-}
-
-fn intake_request(key: &str) -> ipb::SubmitIntakeRequest {
-    ipb::SubmitIntakeRequest {
-        idempotency_key: key.into(),
-        organization_id: CLINIC.into(),
-        client: Some(ipb::ClientDetails {
-            given_name: "Robin".into(),
-            family_name: "Flow".into(),
-            date_of_birth: Some(common::Date { year: 1988, month: 9, day: 3 }),
-            preferred_language: "en".into(),
-            jurisdiction: "US-CA".into(),
-            payment_option: common::PaymentOption::SelfPay as i32,
-            ..Default::default()
-        }),
-        screeners: Some(ipb::Screeners { phq9: Some(ipb::Phq9 { items: vec![2, 2, 1, 1, 1, 1, 1, 2, 0] }), ..Default::default() }),
-        consent: Some(ipb::Consent { share_with_referral_recipient: true }),
-        ..Default::default()
-    }
 }
 
 async fn open_slots(stack: &Stack, provider_id: &str) -> i32 {

@@ -20,7 +20,7 @@ use continuum_proto::waitlist::v1 as wpb;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
 use tonic::Code;
 
-use crate::stack::{CLINIC, PROVIDER_ORG, Stack};
+use crate::stack::{CLINIC, PROVIDER_ORG, Stack, clinician as provider, intake_request};
 
 const OTHER: &str = "0190d5a0-0000-7000-8000-0000000000d9";
 const HUMAN_ROLES: [Role; 5] = [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops];
@@ -61,24 +61,6 @@ struct Fixture {
     entry_id: String,
 }
 
-fn provider(name: &str, slots: i32) -> mpb::Provider {
-    mpb::Provider {
-        organization_id: PROVIDER_ORG.into(),
-        display_name: name.into(),
-        kind: mpb::ProviderKind::Clinician as i32,
-        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
-        age_groups: vec![common::AgeGroup::Adult as i32],
-        jurisdictions: vec!["US-CA".into()],
-        languages: vec!["en".into()],
-        modalities: vec![common::Modality::Cbt as i32],
-        payment_options: vec![common::PaymentOption::SelfPay as i32],
-        formats: vec![common::CareFormat::Video as i32],
-        accepting_new_clients: true,
-        open_slots: slots,
-        ..Default::default()
-    }
-}
-
 fn profile() -> mpb::ClientProfile {
     mpb::ClientProfile {
         level_of_care: common::LevelOfCare::Outpatient as i32,
@@ -86,25 +68,6 @@ fn profile() -> mpb::ClientProfile {
         jurisdiction: "US-CA".into(),
         language: "en".into(),
         payment_option: common::PaymentOption::SelfPay as i32,
-        ..Default::default()
-    }
-}
-
-fn intake_request(key: &str, org: &str) -> ipb::SubmitIntakeRequest {
-    ipb::SubmitIntakeRequest {
-        idempotency_key: key.into(),
-        organization_id: org.into(),
-        client: Some(ipb::ClientDetails {
-            given_name: "Matrix".into(),
-            family_name: "Client".into(),
-            date_of_birth: Some(common::Date { year: 1985, month: 5, day: 5 }),
-            preferred_language: "en".into(),
-            jurisdiction: "US-CA".into(),
-            payment_option: common::PaymentOption::SelfPay as i32,
-            ..Default::default()
-        }),
-        screeners: Some(ipb::Screeners { phq9: Some(ipb::Phq9 { items: vec![2, 2, 1, 1, 1, 1, 1, 2, 0] }), ..Default::default() }),
-        consent: Some(ipb::Consent { share_with_referral_recipient: true }),
         ..Default::default()
     }
 }
@@ -118,10 +81,10 @@ async fn fixture(stack: &Stack) -> Fixture {
         .into_inner()
         .provider
         .unwrap();
-    let referred = stack.intake().submit_intake(intake_request("matrix-1", CLINIC)).await.unwrap().into_inner().intake.unwrap();
+    let referred = stack.intake().submit_intake(intake_request("matrix-1")).await.unwrap().into_inner().intake.unwrap();
     let r = referred.routing.clone().unwrap();
     assert_eq!(r.status, ipb::RoutingStatus::Referred as i32, "{}", r.reason);
-    let waiting = stack.intake().submit_intake(intake_request("matrix-2", CLINIC)).await.unwrap().into_inner().intake.unwrap();
+    let waiting = stack.intake().submit_intake(intake_request("matrix-2")).await.unwrap().into_inner().intake.unwrap();
     let w = waiting.routing.clone().unwrap();
     assert_eq!(w.status, ipb::RoutingStatus::Waitlisted as i32, "{}", w.reason);
     Fixture {
@@ -145,7 +108,7 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
     let service = rpc.split('.').nth(1).unwrap_or_default();
     let ch = stack.channel_as(service, org, &[role]);
     match (service, method) {
-        ("intake", "SubmitIntake") => IntakeServiceClient::new(ch).submit_intake(intake_request(&key(), CLINIC)).await.map(|_| true),
+        ("intake", "SubmitIntake") => IntakeServiceClient::new(ch).submit_intake(intake_request(&key())).await.map(|_| true),
         ("intake", "GetIntake") => IntakeServiceClient::new(ch).get_intake(ipb::GetIntakeRequest { intake_id: fx.intake_id.clone() }).await.map(|_| true),
         ("intake", "ListIntakes") => IntakeServiceClient::new(ch)
             .list_intakes(ipb::ListIntakesRequest { organization_id: CLINIC.into(), ..Default::default() })

@@ -201,3 +201,45 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// An adult outpatient CBT clinician of the provider organization (US-CA, English, self-pay, video).
+pub fn clinician(name: &str, slots: i32) -> continuum_proto::matching::v1::Provider {
+    use continuum_proto::common::v1 as common;
+    continuum_proto::matching::v1::Provider {
+        organization_id: PROVIDER_ORG.into(),
+        display_name: name.into(),
+        kind: continuum_proto::matching::v1::ProviderKind::Clinician as i32,
+        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
+        age_groups: vec![common::AgeGroup::Adult as i32],
+        jurisdictions: vec!["US-CA".into()],
+        languages: vec!["en".into()],
+        modalities: vec![common::Modality::Cbt as i32],
+        payment_options: vec![common::PaymentOption::SelfPay as i32],
+        formats: vec![common::CareFormat::Video as i32],
+        accepting_new_clients: true,
+        open_slots: slots,
+        ..Default::default()
+    }
+}
+
+/// A complete adult intake of the clinic with moderate depression, which that clinician fits.
+pub fn intake_request(key: &str) -> continuum_proto::intake::v1::SubmitIntakeRequest {
+    use continuum_proto::common::v1 as common;
+    use continuum_proto::intake::v1 as ipb;
+    ipb::SubmitIntakeRequest {
+        idempotency_key: key.into(),
+        organization_id: CLINIC.into(),
+        client: Some(ipb::ClientDetails {
+            given_name: "Robin".into(),
+            family_name: "Flow".into(),
+            date_of_birth: Some(common::Date { year: 1988, month: 9, day: 3 }),
+            preferred_language: "en".into(),
+            jurisdiction: "US-CA".into(),
+            payment_option: common::PaymentOption::SelfPay as i32,
+            ..Default::default()
+        }),
+        screeners: Some(ipb::Screeners { phq9: Some(ipb::Phq9 { items: vec![2, 2, 1, 1, 1, 1, 1, 2, 0] }), ..Default::default() }),
+        consent: Some(ipb::Consent { share_with_referral_recipient: true }),
+        ..Default::default()
+    }
+}

@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{Tra
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 
-use crate::stack::{CLINIC, PROVIDER_ORG, Stack, eventually};
+use crate::stack::{CLINIC, Stack, eventually};
 
 #[derive(Clone, Debug)]
 struct ReceivedSpan {
@@ -104,21 +104,7 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
     ])
     .await;
 
-    let provider = mpb::Provider {
-        organization_id: PROVIDER_ORG.into(),
-        display_name: "Dr Traced".into(),
-        kind: mpb::ProviderKind::Clinician as i32,
-        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
-        age_groups: vec![common::AgeGroup::Adult as i32],
-        jurisdictions: vec!["US-CA".into()],
-        languages: vec!["en".into()],
-        modalities: vec![common::Modality::Cbt as i32],
-        payment_options: vec![common::PaymentOption::SelfPay as i32],
-        formats: vec![common::CareFormat::Video as i32],
-        accepting_new_clients: true,
-        open_slots: 3,
-        ..Default::default()
-    };
+    let provider = crate::stack::clinician("Dr Traced", 3);
     stack.matching().upsert_provider(mpb::UpsertProviderRequest { provider: Some(provider), expected_version: 0 }).await.unwrap();
 
     // Distinctive personal information that must appear nowhere but in the answer.
