@@ -123,3 +123,42 @@ async fn rows_hold_no_plaintext_personal_information() {
         assert!(!dump.contains(needle), "{needle} found in plaintext in the database");
     }
 }
+
+#[tokio::test]
+async fn an_organization_over_its_rate_limit_is_told_to_slow_down() {
+    let backing = continuum_testkit::Backing::fresh().await;
+    let mut common = backing.common();
+    common.auth.rate_limit_per_minute = 3;
+    let peers = [closed_addr().await, closed_addr().await, closed_addr().await];
+    let app = intake::startup::Application::build(intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, common)).await.unwrap();
+    let addr = app.local_addr().to_string();
+    let shutdown = continuum_runtime::Shutdown::new();
+    tokio::spawn(app.run(shutdown.clone()));
+    let client = |org: &str| {
+        pb::intake_service_client::IntakeServiceClient::with_interceptor(
+            continuum_runtime::peer_channel(&addr).unwrap(),
+            Bearer::new(&backing.token(org, &[Role::Coordinator])),
+        )
+    };
+    let mut busy = client(ORG);
+    // The window is a calendar minute: if one turns over mid-test, the count restarts once.
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        codes.push(busy.list_intakes(pb::ListIntakesRequest::default()).await.err().map(|s| s.code()));
+    }
+    let refused = codes.iter().filter(|c| **c == Some(Code::ResourceExhausted)).count();
+    assert!(refused >= 2, "calls over the limit are refused: {codes:?}");
+    assert!(codes.iter().all(|c| c.is_none() || *c == Some(Code::ResourceExhausted)), "{codes:?}");
+    // Another organization has its own budget.
+    assert!(client(OTHER_ORG).list_intakes(pb::ListIntakesRequest::default()).await.is_ok());
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_refused() {
+    let mut app = spawn_app().await;
+    let mut s = submission("huge");
+    s.presenting_concerns_text = "x".repeat(5 * 1024 * 1024);
+    let err = app.client.submit_intake(s).await.unwrap_err();
+    assert!(matches!(err.code(), Code::OutOfRange | Code::ResourceExhausted | Code::InvalidArgument), "{:?}", err.code());
+}
