@@ -7,45 +7,14 @@ use proptest::prelude::*;
 use super::directory::Directory;
 use super::*;
 
+/// The shared fixture of `super::tests`, offering CBT only (the scenarios here compare single modalities).
 fn provider(id: &str) -> Provider {
-    Provider {
-        id: id.to_owned(),
-        organization_id: "org".into(),
-        display_name: id.into(),
-        kind: ProviderKind::Clinician,
-        profile: Profile {
-            levels_of_care: vec![LevelOfCare::Outpatient],
-            age_groups: vec![AgeGroup::Adult],
-            jurisdictions: vec!["US-CA".into()],
-            languages: vec!["en".into()],
-            modalities: vec![Modality::Cbt],
-            payment_options: vec![PaymentOption::SelfPay],
-            formats: vec![CareFormat::Video],
-            ..Profile::default()
-        },
-        accepting_new_clients: true,
-        open_slots: 1,
-        version: 1,
-        updated_at: Utc::now(),
-        alliance: AllianceStats::default(),
-    }
+    let mut p = super::tests::provider(id);
+    p.profile.modalities = vec![Modality::Cbt];
+    p
 }
 
-fn needs() -> ClientNeeds {
-    ClientNeeds {
-        level_of_care: LevelOfCare::Outpatient,
-        age_group: AgeGroup::Adult,
-        jurisdiction: "US-CA".into(),
-        language: "en-US".into(),
-        payment_option: PaymentOption::SelfPay,
-        formats: vec![],
-        modalities_avoided: vec![],
-        needs_crisis_capable: false,
-        phase: None,
-        relational_style: RelationalStyle::default(),
-        fit: ClientFit::default(),
-    }
-}
+use super::tests::needs;
 
 fn ids(r: &Ranking) -> Vec<&str> {
     r.options.iter().map(|o| o.provider.id.as_str()).collect()

@@ -543,7 +543,8 @@ mod fit_tests;
 mod tests {
     use super::*;
 
-    fn provider(id: &str) -> Provider {
+    /// An adult outpatient clinician in US-CA (English, self-pay, video; CBT and ACT) with one slot.
+    pub(super) fn provider(id: &str) -> Provider {
         Provider {
             id: id.to_owned(),
             organization_id: "org".into(),
@@ -567,7 +568,8 @@ mod tests {
         }
     }
 
-    fn needs() -> ClientNeeds {
+    /// An adult outpatient client in US-CA that `provider` fits.
+    pub(super) fn needs() -> ClientNeeds {
         ClientNeeds {
             level_of_care: LevelOfCare::Outpatient,
             age_group: AgeGroup::Adult,
