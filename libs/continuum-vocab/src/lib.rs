@@ -4,14 +4,23 @@
 //! value at the boundary (`from_proto` rejects `*_UNSPECIFIED` and unknown numbers, so validation can name
 //! the field), back to proto with `to_proto`, and is stored as a stable lowercase code (`code`, serde).
 
-use continuum_errors::Violations;
+pub use continuum_errors::Violations;
 use continuum_proto::common::v1 as pb;
 use serde::{Deserialize, Serialize};
 
-macro_rules! vocab {
-    ($(#[$m:meta])* $name:ident : $pb:ident { $($(#[$vm:meta])* $var:ident => $code:literal),+ $(,)? }) => {
+/// Declares a coded vocabulary enum: a plain domain enum whose values mirror a proto enum declared in the
+/// same order (`*_UNSPECIFIED = 0`, then 1, 2, ... with no gaps), stored and logged as stable lowercase
+/// codes. Every service declares its own vocabularies with this one macro; each checks its enums against
+/// the generated proto names with [`assert_mirrors_proto`].
+///
+/// Generated API: `ALL`, `from_proto` (rejects 0 and unknown numbers), `to_proto`, `index` (0-based, for
+/// bit masks), `code`, `from_code`, and the validators `require`, `optional` and `list`, which record
+/// violations by field path.
+#[macro_export]
+macro_rules! coded_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident => $code:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* $var),+ }
 
@@ -21,15 +30,17 @@ macro_rules! vocab {
 
             /// The value for a proto number; `None` for `*_UNSPECIFIED` or an unknown number.
             pub fn from_proto(value: i32) -> Option<Self> {
-                match pb::$pb::try_from(value).ok()? {
-                    $(pb::$pb::$var => Some($name::$var),)+
-                    pb::$pb::Unspecified => None,
-                }
+                usize::try_from(value).ok().and_then(|n| n.checked_sub(1)).and_then(|i| Self::ALL.get(i).copied())
             }
 
             /// The proto number.
             pub fn to_proto(self) -> i32 {
-                match self { $($name::$var => pb::$pb::$var as i32),+ }
+                self as i32 + 1
+            }
+
+            /// Position in `ALL` (a bit index for masks).
+            pub fn index(self) -> u32 {
+                self as u32
             }
 
             /// The stable lowercase code (used in storage, rules and logs).
@@ -43,7 +54,7 @@ macro_rules! vocab {
             }
 
             /// Reads a required enum field, recording a violation at `field` when unset or unknown.
-            pub fn require(v: &mut Violations, field: &str, value: i32) -> Option<Self> {
+            pub fn require(v: &mut $crate::Violations, field: &str, value: i32) -> Option<Self> {
                 let r = Self::from_proto(value);
                 if r.is_none() {
                     v.add(field, if value == 0 { "is required" } else { "is not a known value" });
@@ -52,7 +63,7 @@ macro_rules! vocab {
             }
 
             /// Reads an optional enum field (0 means absent), recording a violation for unknown numbers.
-            pub fn optional(v: &mut Violations, field: &str, value: i32) -> Option<Self> {
+            pub fn optional(v: &mut $crate::Violations, field: &str, value: i32) -> Option<Self> {
                 if value == 0 { return None; }
                 let r = Self::from_proto(value);
                 if r.is_none() { v.add(field, "is not a known value"); }
@@ -60,7 +71,7 @@ macro_rules! vocab {
             }
 
             /// Reads a repeated enum field, recording a violation at `field[i]` for each bad entry.
-            pub fn list(v: &mut Violations, field: &str, values: &[i32]) -> Vec<Self> {
+            pub fn list(v: &mut $crate::Violations, field: &str, values: &[i32]) -> Vec<Self> {
                 let mut out = Vec::with_capacity(values.len());
                 for (i, value) in values.iter().enumerate() {
                     match Self::from_proto(*value) {
@@ -72,15 +83,28 @@ macro_rules! vocab {
             }
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.code()) }
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result { f.write_str(self.code()) }
         }
     };
 }
 
-vocab! {
+/// Test helper: checks that each of `codes` (in `ALL` order) sits at the proto number its position says,
+/// and that the proto name there ends with the code in upper case (`LEVEL_OF_CARE_OUTPATIENT` for
+/// `outpatient`). `proto_name` is the generated enum's `try_from(n).map(|e| e.as_str_name())`.
+pub fn assert_mirrors_proto(codes: &[&str], proto_name: impl Fn(i32) -> Option<&'static str>) {
+    for (i, code) in codes.iter().enumerate() {
+        let n = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        let name = proto_name(n).unwrap_or_else(|| panic!("no proto value {n} for {code}"));
+        assert!(name.ends_with(&format!("_{}", code.to_uppercase())), "proto value {n} is {name}, not {code}");
+    }
+    let past = i32::try_from(codes.len() + 1).unwrap_or(i32::MAX);
+    assert!(proto_name(past).is_none(), "the proto enum has more values than the domain enum");
+}
+
+coded_enum! {
     /// Level of care (CLINICAL.md, "Level of care"), ordered from least to most intensive.
-    LevelOfCare: LevelOfCare {
+    LevelOfCare {
         /// Psychoeducation, peer support, community groups.
         SelfGuidedPeer => "self_guided_peer",
         /// Individual or group therapy.
@@ -96,9 +120,9 @@ vocab! {
     }
 }
 
-vocab! {
+coded_enum! {
     /// Age group.
-    AgeGroup: AgeGroup {
+    AgeGroup {
         /// Under 13.
         Child => "child",
         /// 13 to 17.
@@ -127,9 +151,9 @@ impl AgeGroup {
     }
 }
 
-vocab! {
+coded_enum! {
     /// Assessed risk, ordered from none to imminent.
-    RiskLevel: RiskLevel {
+    RiskLevel {
         /// No indicator.
         None => "none",
         /// Passive ideation.
@@ -150,9 +174,9 @@ impl RiskLevel {
     }
 }
 
-vocab! {
+coded_enum! {
     /// Phase of trauma-informed care.
-    CarePhase: CarePhase {
+    CarePhase {
         /// Safety and stabilisation.
         Stabilisation => "stabilisation",
         /// Ready for trauma processing.
@@ -162,9 +186,9 @@ vocab! {
     }
 }
 
-vocab! {
+coded_enum! {
     /// How soon a client must be seen.
-    Urgency: Urgency {
+    Urgency {
         /// Within 42 days.
         Routine => "routine",
         /// Within 28 days.
@@ -176,9 +200,9 @@ vocab! {
     }
 }
 
-vocab! {
+coded_enum! {
     /// Therapy modality.
-    Modality: Modality {
+    Modality {
         /// CBT.
         Cbt => "cbt",
         /// DBT.
@@ -225,9 +249,9 @@ impl Modality {
     }
 }
 
-vocab! {
+coded_enum! {
     /// Payment option.
-    PaymentOption: PaymentOption {
+    PaymentOption {
         /// Commercial insurance.
         CommercialInsurance => "commercial_insurance",
         /// Public insurance.
@@ -241,9 +265,9 @@ vocab! {
     }
 }
 
-vocab! {
+coded_enum! {
     /// Care format.
-    CareFormat: CareFormat {
+    CareFormat {
         /// In person.
         InPerson => "in_person",
         /// Video.
@@ -342,6 +366,21 @@ pub fn primary_language(tag: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_enum_mirrors_its_proto() {
+        fn codes<T: Copy>(all: &[T], code: impl Fn(T) -> &'static str) -> Vec<&'static str> {
+            all.iter().map(|x| code(*x)).collect()
+        }
+        assert_mirrors_proto(&codes(LevelOfCare::ALL, LevelOfCare::code), |n| pb::LevelOfCare::try_from(n).ok().map(|e| e.as_str_name()));
+        assert_mirrors_proto(&codes(AgeGroup::ALL, AgeGroup::code), |n| pb::AgeGroup::try_from(n).ok().map(|e| e.as_str_name()));
+        assert_mirrors_proto(&codes(RiskLevel::ALL, RiskLevel::code), |n| pb::RiskLevel::try_from(n).ok().map(|e| e.as_str_name()));
+        assert_mirrors_proto(&codes(CarePhase::ALL, CarePhase::code), |n| pb::CarePhase::try_from(n).ok().map(|e| e.as_str_name()));
+        assert_mirrors_proto(&codes(Urgency::ALL, Urgency::code), |n| pb::Urgency::try_from(n).ok().map(|e| e.as_str_name()));
+        assert_mirrors_proto(&codes(Modality::ALL, Modality::code), |n| pb::Modality::try_from(n).ok().map(|e| e.as_str_name()));
+        assert_mirrors_proto(&codes(PaymentOption::ALL, PaymentOption::code), |n| pb::PaymentOption::try_from(n).ok().map(|e| e.as_str_name()));
+        assert_mirrors_proto(&codes(CareFormat::ALL, CareFormat::code), |n| pb::CareFormat::try_from(n).ok().map(|e| e.as_str_name()));
+    }
 
     #[test]
     fn round_trips_every_value() {

@@ -114,7 +114,7 @@ macro_rules! optional_code {
         if value == 0 {
             None
         } else {
-            let r = <$ty>::from_number(value);
+            let r = <$ty>::from_proto(value);
             if r.is_none() {
                 $v.add($field, "is not a known value");
             }
@@ -128,7 +128,7 @@ macro_rules! code_list {
     ($ty:ty, $v:expr, $field:expr, $values:expr) => {{
         let mut out: Vec<$ty> = Vec::new();
         for (i, value) in $values.iter().enumerate() {
-            match <$ty>::from_number(*value) {
+            match <$ty>::from_proto(*value) {
                 Some(x) => {
                     if !out.contains(&x) {
                         out.push(x)
@@ -186,11 +186,11 @@ fn dysregulation_from_proto(v: &mut Violations, prefix: &str, d: Option<&pb::Dys
 
 fn dysregulation_to_proto(d: &Dysregulation) -> pb::DysregulationSigns {
     pb::DysregulationSigns {
-        overwhelm: d.overwhelm.map_or(0, Frequency::number),
-        shutdown: d.shutdown.map_or(0, Frequency::number),
-        dissociation: d.dissociation.map_or(0, Frequency::number),
+        overwhelm: d.overwhelm.map_or(0, Frequency::to_proto),
+        shutdown: d.shutdown.map_or(0, Frequency::to_proto),
+        dissociation: d.dissociation.map_or(0, Frequency::to_proto),
         recent_self_harm: d.recent_self_harm,
-        clinician_window_rating: d.clinician_window.map_or(0, WindowRating::number),
+        clinician_window_rating: d.clinician_window.map_or(0, WindowRating::to_proto),
     }
 }
 
@@ -234,7 +234,7 @@ fn history_from_proto(v: &mut Violations, episodes: &[pb::TreatmentEpisode]) -> 
         {
             v.add(format!("{f}.ended"), "must not be before started");
         }
-        let outcome = match TreatmentOutcome::from_number(e.outcome) {
+        let outcome = match TreatmentOutcome::from_proto(e.outcome) {
             Some(o) => Some(o),
             None => {
                 v.add(format!("{f}.outcome"), if e.outcome == 0 { "is required" } else { "is not a known value" });
@@ -251,7 +251,7 @@ fn history_from_proto(v: &mut Violations, episodes: &[pb::TreatmentEpisode]) -> 
 fn grant_to_proto(g: &ConsentGrant) -> pb::ConsentGrant {
     pb::ConsentGrant {
         recipient_organization_id: g.recipient_organization_id.clone().unwrap_or_default(),
-        categories: g.categories.iter().map(|c| c.number()).collect(),
+        categories: g.categories.iter().map(|c| c.to_proto()).collect(),
     }
 }
 
@@ -267,7 +267,7 @@ pub fn consent_to_proto(c: &Consent) -> pb::ConsentRecord {
                 changed_at: Some(time::to_proto(h.changed_at)),
                 action: h.action.clone(),
                 recipient_organization_id: h.recipient_organization_id.clone().unwrap_or_default(),
-                categories: h.categories.iter().map(|c| c.number()).collect(),
+                categories: h.categories.iter().map(|c| c.to_proto()).collect(),
                 user_id: h.user_id.clone(),
             })
             .collect(),
@@ -519,8 +519,8 @@ fn instrument_to_proto(i: domain::Instrument) -> pb::Instrument {
 pub fn assessment_to_proto(a: &domain::Assessment, override_reason: Option<&str>) -> pb::Assessment {
     pb::Assessment {
         trauma_focused_indicated: a.trauma_focused_indicated,
-        stage_of_change: a.stage_of_change.map_or(0, StageOfChange::number),
-        engagement: a.engagement.map_or(0, domain::Engagement::number),
+        stage_of_change: a.stage_of_change.map_or(0, StageOfChange::to_proto),
+        engagement: a.engagement.map_or(0, domain::Engagement::to_proto),
         modalities_to_avoid: a.modalities_to_avoid.iter().map(|m| m.to_proto()).collect(),
         program_cycling: a.program_cycling,
         supports_to_add: a.supports_to_add.clone(),
@@ -681,24 +681,24 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
             formats: s.preferences.formats.iter().map(|f| f.to_proto()).collect(),
             relational_style: Some(s.preferences.relational_style.to_proto()),
             modalities_wanted: s.preferences.modalities_wanted.iter().map(|m| m.to_proto()).collect(),
-            approach: s.preferences.approach.map_or(0, Approach::number),
-            setting: s.preferences.setting.map_or(0, Setting::number),
+            approach: s.preferences.approach.map_or(0, Approach::to_proto),
+            setting: s.preferences.setting.map_or(0, Setting::to_proto),
             identity_preferences: s.preferences.identity_preferences.clone(),
             faith_preferences: s.preferences.faith_preferences.clone(),
             cultural_preferences: s.preferences.cultural_preferences.clone(),
             additional_languages: s.preferences.additional_languages.clone(),
-            availability: s.preferences.availability.iter().map(|a| a.number()).collect(),
+            availability: s.preferences.availability.iter().map(|a| a.to_proto()).collect(),
         }),
         consent: Some(pb::Consent { share_with_referral_recipient: s.consent.share_with_referral_recipient }),
         assessment: Some(assessment_to_proto(&i.assessment, override_reason(i))),
         routing: Some(routing_to_proto(&i.routing)),
         received_at: Some(time::to_proto(i.received_at)),
-        presenting_concerns: s.presenting_concerns.iter().map(|c| c.number()).collect(),
+        presenting_concerns: s.presenting_concerns.iter().map(|c| c.to_proto()).collect(),
         dysregulation: s.dysregulation.as_ref().map(dysregulation_to_proto),
-        functional_impairment: s.functional_impairment.map_or(0, Impairment::number),
-        substance_use: s.substance_use.map_or(0, SubstanceUse::number),
-        stressors: s.stressors.iter().map(|x| x.number()).collect(),
-        supports: s.supports.iter().map(|x| x.number()).collect(),
+        functional_impairment: s.functional_impairment.map_or(0, Impairment::to_proto),
+        substance_use: s.substance_use.map_or(0, SubstanceUse::to_proto),
+        stressors: s.stressors.iter().map(|x| x.to_proto()).collect(),
+        supports: s.supports.iter().map(|x| x.to_proto()).collect(),
         treatment_history: s
             .treatment_history
             .iter()
@@ -707,10 +707,10 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
                 level_of_care: e.level_of_care.map_or(0, LevelOfCare::to_proto),
                 started: Some(date_to_proto(e.started)),
                 ended: e.ended.map(date_to_proto),
-                outcome: e.outcome.number(),
+                outcome: e.outcome.to_proto(),
             })
             .collect(),
-        stage_of_change: s.stage_of_change.map_or(0, StageOfChange::number),
+        stage_of_change: s.stage_of_change.map_or(0, StageOfChange::to_proto),
         consent_grants: s.consent.grants.iter().map(grant_to_proto).collect(),
         clinician_override: s.clinician_override.as_ref().map(override_to_proto),
     }

@@ -345,10 +345,10 @@ proptest::proptest! {
         stressor in 1i32..=9,
     ) {
         let mut i = intake(Screeners { phq9: Some(phq9), pcl5: Some(pcl), readiness_ruler: Some(ruler), ..Default::default() });
-        i.dysregulation = Some(Dysregulation { overwhelm: Frequency::from_number(freq), clinician_window: WindowRating::from_number(window), ..Default::default() });
-        i.functional_impairment = Impairment::from_number(impairment);
-        i.substance_use = SubstanceUse::from_number(substance);
-        i.stressors = Stressor::from_number(stressor).into_iter().collect();
+        i.dysregulation = Some(Dysregulation { overwhelm: Frequency::from_proto(freq), clinician_window: WindowRating::from_proto(window), ..Default::default() });
+        i.functional_impairment = Impairment::from_proto(impairment);
+        i.substance_use = SubstanceUse::from_proto(substance);
+        i.stressors = Stressor::from_proto(stressor).into_iter().collect();
         let a = run(&i);
         proptest::prop_assert!(a.level_of_care <= LevelOfCare::Crisis);
         proptest::prop_assert!(a.fired_rules.iter().all(|r| !r.description.is_empty()));

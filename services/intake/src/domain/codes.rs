@@ -2,38 +2,8 @@
 //! enums. Each is stored and written in rules as a stable lowercase code; its position in `ALL` is its
 //! proto number minus one (the adapter converts, domain code never sees prost types).
 
-use serde::{Deserialize, Serialize};
 
-macro_rules! codes {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident => $code:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vm])* $var),+ }
-
-        impl $name {
-            /// Every value, in proto order (proto number = index + 1).
-            pub const ALL: &'static [$name] = &[$($name::$var),+];
-
-            /// The value for a proto number; `None` for 0 or an unknown number.
-            pub fn from_number(n: i32) -> Option<Self> {
-                usize::try_from(n).ok().and_then(|n| n.checked_sub(1)).and_then(|i| Self::ALL.get(i).copied())
-            }
-
-            /// The proto number.
-            pub fn number(self) -> i32 {
-                Self::ALL.iter().position(|x| *x == self).and_then(|i| i32::try_from(i + 1).ok()).unwrap_or(0)
-            }
-
-            /// The stable lowercase code.
-            pub fn code(self) -> &'static str {
-                match self { $($name::$var => $code),+ }
-            }
-        }
-    };
-}
-
-codes! {
+continuum_vocab::coded_enum! {
     /// A coded presenting concern.
     Concern {
         /// Depression.
@@ -69,7 +39,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// How often (past month), ordered.
     Frequency {
         /// Never.
@@ -85,7 +55,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// Clinician's window-of-tolerance rating.
     WindowRating {
         /// Within the window.
@@ -99,7 +69,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// Functional impairment, ordered.
     Impairment {
         /// None.
@@ -113,7 +83,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// Substance use, ordered.
     SubstanceUse {
         /// None.
@@ -127,7 +97,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// External stressor.
     Stressor {
         /// Housing instability.
@@ -151,7 +121,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// A support the client has.
     Support {
         /// Family.
@@ -173,7 +143,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// Whether a past treatment helped.
     TreatmentOutcome {
         /// Helped.
@@ -185,7 +155,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// Stage of change, ordered.
     StageOfChange {
         /// Precontemplation.
@@ -201,7 +171,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// Engagement approach.
     Engagement {
         /// Engagement first.
@@ -213,7 +183,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// Consent categories.
     ConsentCategory {
         /// Identity and contact.
@@ -231,7 +201,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// Somatic or talk.
     Approach {
         /// Somatic.
@@ -243,7 +213,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// Group or individual.
     Setting {
         /// Group.
@@ -255,7 +225,7 @@ codes! {
     }
 }
 
-codes! {
+continuum_vocab::coded_enum! {
     /// When the client can attend.
     Availability {
         /// Weekdays during working hours.
@@ -274,12 +244,36 @@ mod tests {
     #[test]
     fn numbers_round_trip() {
         for s in Stressor::ALL {
-            assert_eq!(Stressor::from_number(s.number()), Some(*s));
+            assert_eq!(Stressor::from_proto(s.to_proto()), Some(*s));
         }
-        assert_eq!(Frequency::from_number(0), None);
-        assert_eq!(Frequency::from_number(6), None);
-        assert_eq!(Frequency::from_number(-1), None);
-        assert_eq!(Frequency::Weekly.number(), 4);
+        assert_eq!(Frequency::from_proto(0), None);
+        assert_eq!(Frequency::from_proto(6), None);
+        assert_eq!(Frequency::from_proto(-1), None);
+        assert_eq!(Frequency::Weekly.to_proto(), 4);
         assert!(Frequency::Daily > Frequency::Weekly);
+    }
+}
+
+#[cfg(test)]
+mod proto_mirror_tests {
+    use super::*;
+    use continuum_proto::intake::v1 as pb;
+
+    #[test]
+    fn intake_vocabularies_mirror_their_protos() {
+        continuum_vocab::assert_mirrors_proto(&Concern::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::PresentingConcern::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&Frequency::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::Frequency::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&WindowRating::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::WindowOfTolerance::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&Impairment::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::FunctionalImpairment::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&SubstanceUse::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::SubstanceUse::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&Stressor::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::Stressor::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&Support::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::Support::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&TreatmentOutcome::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::TreatmentOutcome::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&StageOfChange::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::StageOfChange::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&Engagement::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::EngagementApproach::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&ConsentCategory::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::ConsentCategory::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&Approach::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::ApproachPreference::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&Setting::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::SettingPreference::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&Availability::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::Availability::try_from(n).ok().map(|e| e.as_str_name()));
     }
 }

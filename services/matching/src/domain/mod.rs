@@ -10,7 +10,6 @@ pub mod directory;
 pub mod fit;
 
 use chrono::{DateTime, Utc};
-use continuum_proto::matching::v1 as pb;
 use continuum_vocab::{AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle};
 use serde::{Deserialize, Serialize};
 
@@ -82,67 +81,9 @@ impl ProviderKind {
     }
 }
 
-macro_rules! matching_vocab {
-    ($(#[$m:meta])* $name:ident : $pb:ident { $($(#[$vm:meta])* $var:ident => $code:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vm])* $var),+ }
-
-        impl $name {
-            /// Every value, in proto order.
-            pub const ALL: &'static [$name] = &[$($name::$var),+];
-
-            /// The value for a proto number; `None` for `*_UNSPECIFIED` or an unknown number.
-            pub fn from_proto(value: i32) -> Option<Self> {
-                match pb::$pb::try_from(value).ok()? {
-                    $(pb::$pb::$var => Some($name::$var),)+
-                    pb::$pb::Unspecified => None,
-                }
-            }
-
-            /// The proto number.
-            pub fn to_proto(self) -> i32 {
-                match self { $($name::$var => pb::$pb::$var as i32),+ }
-            }
-
-            /// The stable lowercase code.
-            pub fn code(self) -> &'static str {
-                match self { $($name::$var => $code),+ }
-            }
-
-            /// Position in `ALL` (a bit index for masks).
-            pub fn index(self) -> u32 {
-                match self { $($name::$var => pb::$pb::$var as u32 - 1),+ }
-            }
-
-            /// Reads a required enum field, recording a violation at `field` when unset or unknown.
-            pub fn require(v: &mut continuum_errors::Violations, field: &str, value: i32) -> Option<Self> {
-                let r = Self::from_proto(value);
-                if r.is_none() {
-                    v.add(field, if value == 0 { "is required" } else { "is not a known value" });
-                }
-                r
-            }
-
-            /// Reads a repeated enum field, recording a violation at `field[i]` for each bad entry.
-            pub fn list(v: &mut continuum_errors::Violations, field: &str, values: &[i32]) -> Vec<Self> {
-                let mut out = Vec::with_capacity(values.len());
-                for (i, value) in values.iter().enumerate() {
-                    match Self::from_proto(*value) {
-                        Some(x) => { if !out.contains(&x) { out.push(x) } }
-                        None => v.add(format!("{field}[{i}]"), "is not a known value"),
-                    }
-                }
-                out
-            }
-        }
-    };
-}
-
-matching_vocab! {
+continuum_vocab::coded_enum! {
     /// A problem domain in which outcomes are measured.
-    ProblemDomain: ProblemDomain {
+    ProblemDomain {
         /// Depression.
         Depression => "depression",
         /// Generalised anxiety.
@@ -176,9 +117,9 @@ matching_vocab! {
     }
 }
 
-matching_vocab! {
+continuum_vocab::coded_enum! {
     /// A measured outcome rating in one domain.
-    OutcomeRating: OutcomeRating {
+    OutcomeRating {
         /// Better than expected.
         Effective => "effective",
         /// As expected.
@@ -188,9 +129,9 @@ matching_vocab! {
     }
 }
 
-matching_vocab! {
+continuum_vocab::coded_enum! {
     /// When sessions are offered.
-    ScheduleWindow: ScheduleWindow {
+    ScheduleWindow {
         /// Weekday daytime.
         WeekdayDaytime => "weekday_daytime",
         /// Weekday evening.
@@ -541,6 +482,14 @@ mod fit_tests;
 
 #[cfg(test)]
 mod tests {
+    use continuum_proto::matching::v1 as pb;
+
+    #[test]
+    fn matching_vocabularies_mirror_their_protos() {
+        continuum_vocab::assert_mirrors_proto(&ProblemDomain::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::ProblemDomain::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&OutcomeRating::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::OutcomeRating::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&ScheduleWindow::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::ScheduleWindow::try_from(n).ok().map(|e| e.as_str_name()));
+    }
     use super::*;
 
     /// An adult outpatient clinician in US-CA (English, self-pay, video; CBT and ACT) with one slot.
