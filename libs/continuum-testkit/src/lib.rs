@@ -205,3 +205,8 @@ impl tonic::service::Interceptor for Bearer {
 
 /// A test channel with `token` on every call.
 pub type AuthedChannel = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
+
+/// The folder holding the self-signed `localhost` certificate and key used by the TLS tests.
+pub fn tls_cert_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("certs")
+}

@@ -5,3 +5,4 @@
 mod helpers;
 mod directory;
 mod fit;
+mod tls;
