@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::routing::{LEASE, Router};
 use crate::store::{AuditRecord, Inserted, IntakeFilter, Store};
 
-use continuum_auth::{Caller, Role};
+use continuum_auth::{Caller, Phi, Role};
 
 const RPC_SUBMIT: &str = "continuum.intake.v1.IntakeService/SubmitIntake";
 const RPC_GET: &str = "continuum.intake.v1.IntakeService/GetIntake";
@@ -410,12 +410,12 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
             continuum_vocab::check_jurisdiction(&mut v, "client.jurisdiction", &c.jurisdiction);
             let pay = PaymentOption::require(&mut v, "client.payment_option", c.payment_option);
             dob.zip(pay).map(|(date_of_birth, payment_option)| ClientDetails {
-                given_name: c.given_name.trim().to_owned(),
-                family_name: c.family_name.trim().to_owned(),
-                date_of_birth,
-                email: c.email.trim().to_owned(),
-                phone: c.phone.trim().to_owned(),
-                pronouns: c.pronouns.trim().to_owned(),
+                given_name: Phi::new(c.given_name.trim().to_owned()),
+                family_name: Phi::new(c.family_name.trim().to_owned()),
+                date_of_birth: Phi::new(date_of_birth),
+                email: Phi::new(c.email.trim().to_owned()),
+                phone: Phi::new(c.phone.trim().to_owned()),
+                pronouns: Phi::new(c.pronouns.trim().to_owned()),
                 preferred_language: c.preferred_language.clone(),
                 jurisdiction: c.jurisdiction.clone(),
                 payment_option,
@@ -469,7 +469,7 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
         submitting_clinician_id: r.submitting_clinician_id,
         external_client_id: r.external_client_id,
         client,
-        presenting_concerns_text: r.presenting_concerns_text,
+        presenting_concerns_text: Phi::new(r.presenting_concerns_text),
         screeners,
         preferences,
         consent,
@@ -664,17 +664,17 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
         submitting_clinician_id: s.submitting_clinician_id.clone(),
         external_client_id: s.external_client_id.clone(),
         client: Some(pb::ClientDetails {
-            given_name: c.given_name.clone(),
-            family_name: c.family_name.clone(),
-            date_of_birth: Some(date_to_proto(c.date_of_birth)),
-            email: c.email.clone(),
-            phone: c.phone.clone(),
-            pronouns: c.pronouns.clone(),
+            given_name: c.given_name.expose().clone(),
+            family_name: c.family_name.expose().clone(),
+            date_of_birth: Some(date_to_proto(*c.date_of_birth.expose())),
+            email: c.email.expose().clone(),
+            phone: c.phone.expose().clone(),
+            pronouns: c.pronouns.expose().clone(),
             preferred_language: c.preferred_language.clone(),
             jurisdiction: c.jurisdiction.clone(),
             payment_option: c.payment_option.to_proto(),
         }),
-        presenting_concerns_text: s.presenting_concerns_text.clone(),
+        presenting_concerns_text: s.presenting_concerns_text.expose().clone(),
         screeners: Some(screeners_to_proto(&s.screeners)),
         preferences: Some(pb::Preferences {
             modalities_avoided: s.preferences.modalities_avoided.iter().map(|m| m.to_proto()).collect(),

@@ -203,7 +203,7 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
     let scores: Vec<ScreenerScore> = [phq.clone(), gad.clone(), cssrs_score, pcl.clone(), ruler.as_ref().map(|r| r.0.clone())].into_iter().flatten().collect();
 
     // Population.
-    let age_group = AgeGroup::from_age(age_on(intake.client.date_of_birth, today));
+    let age_group = AgeGroup::from_age(age_on(*intake.client.date_of_birth.expose(), today));
     let family_involvement = age_group.is_youth();
     if family_involvement {
         t.fire("population.youth", &[("age_group", age_group.code().to_owned())]);

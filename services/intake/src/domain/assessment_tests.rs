@@ -26,17 +26,17 @@ fn intake(screeners: Screeners) -> NewIntake {
         submitting_clinician_id: String::new(),
         external_client_id: String::new(),
         client: ClientDetails {
-            given_name: "A".into(),
-            family_name: "B".into(),
-            date_of_birth: date(1990, 1, 1),
-            email: String::new(),
-            phone: String::new(),
-            pronouns: String::new(),
+            given_name: String::from("A").into(),
+            family_name: String::from("B").into(),
+            date_of_birth: date(1990, 1, 1).into(),
+            email: String::new().into(),
+            phone: String::new().into(),
+            pronouns: String::new().into(),
             preferred_language: "en".into(),
             jurisdiction: "US-CA".into(),
             payment_option: PaymentOption::SelfPay,
         },
-        presenting_concerns_text: String::new(),
+        presenting_concerns_text: String::new().into(),
         screeners,
         preferences: Preferences::default(),
         consent: Consent::default(),
@@ -143,7 +143,7 @@ fn level_bands_at_every_boundary() {
 #[test]
 fn severe_depression_goes_to_iop_and_youth_gets_family_involvement() {
     let mut i = intake(Screeners { phq9: Some(vec![3, 3, 3, 3, 3, 3, 2, 2, 0]), ..Default::default() });
-    i.client.date_of_birth = date(2010, 1, 1);
+    i.client.date_of_birth = date(2010, 1, 1).into();
     let a = run(&i);
     assert_eq!((a.level_of_care, a.age_group), (LevelOfCare::IntensiveOutpatient, AgeGroup::Adolescent));
     assert!(a.family_involvement && fired(&a, "population.youth"));

@@ -8,6 +8,7 @@ pub mod rules;
 pub mod scoring;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use continuum_auth::Phi;
 use continuum_vocab::{CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle};
 use serde::{Deserialize, Serialize};
 
@@ -23,17 +24,17 @@ pub use scoring::{CssrsAnswers, Instrument, ScreenerScore};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClientDetails {
     /// Given name.
-    pub given_name: String,
+    pub given_name: Phi<String>,
     /// Family name.
-    pub family_name: String,
+    pub family_name: Phi<String>,
     /// Date of birth.
-    pub date_of_birth: NaiveDate,
+    pub date_of_birth: Phi<NaiveDate>,
     /// E-mail, may be empty.
-    pub email: String,
+    pub email: Phi<String>,
     /// Phone, may be empty.
-    pub phone: String,
+    pub phone: Phi<String>,
     /// Pronouns, may be empty.
-    pub pronouns: String,
+    pub pronouns: Phi<String>,
     /// Preferred language (BCP-47).
     pub preferred_language: String,
     /// Jurisdiction (ISO 3166-2).
@@ -273,7 +274,7 @@ pub struct NewIntake {
     /// The client.
     pub client: ClientDetails,
     /// Free-text presenting concerns, may be empty.
-    pub presenting_concerns_text: String,
+    pub presenting_concerns_text: Phi<String>,
     /// Screeners.
     pub screeners: Screeners,
     /// Preferences.
@@ -546,4 +547,29 @@ pub struct RoutingPlan {
     /// Routing rules applied to the ranking and the referral (ids from the rules file).
     #[serde(default)]
     pub rules_applied: Vec<String>,
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_a_client_never_shows_personal_information() {
+        let c = ClientDetails {
+            given_name: Phi::new("Zoltan".to_owned()),
+            family_name: Phi::new("Quarrington".to_owned()),
+            date_of_birth: Phi::new(NaiveDate::from_ymd_opt(1971, 2, 3).unwrap_or_default()),
+            email: Phi::new("zq@example.org".to_owned()),
+            phone: Phi::new("+1 555 0100".to_owned()),
+            pronouns: Phi::new("he/him".to_owned()),
+            preferred_language: "en".into(),
+            jurisdiction: "US-CA".into(),
+            payment_option: PaymentOption::SelfPay,
+        };
+        let shown = format!("{c:?}");
+        for secret in ["Zoltan", "Quarrington", "1971", "zq@example.org", "555 0100", "he/him"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("[redacted]"));
+    }
 }
