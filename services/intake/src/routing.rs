@@ -290,8 +290,8 @@ impl Router {
 
     async fn plan(&self, intake: &Intake) -> std::result::Result<RoutingPlan, &'static str> {
         let req = on_behalf_of(recommend_request(intake), &intake.submission.organization_id, None);
-        match self.peers.matching.clone().recommend(req).await {
-            Ok(r) => Ok(plan_from(intake, r.into_inner())),
+        match self.peers.matching.clone().recommend_for_client(req).await {
+            Ok(r) => Ok(plan_from(intake, r.into_inner().ranking.unwrap_or_default())),
             Err(s) => {
                 tracing::warn!(intake_id = %intake.id, code = ?s.code(), "recommend failed");
                 Err("matching_unavailable")
@@ -330,16 +330,13 @@ impl Router {
 /// What matching is asked: the assessment's level, phase (stabilisation gates out trauma processing),
 /// age group and modalities to avoid (tried without help and the client's exclusions), and the client's
 /// logistics. Codes only: no identity leaves intake here.
-pub fn recommend_request(intake: &Intake) -> mpb::RecommendRequest {
+pub fn recommend_request(intake: &Intake) -> mpb::RecommendForClientRequest {
     let a = &intake.assessment;
     let s = &intake.submission;
     let crisis = a.risk_level.is_crisis();
-    let mut avoid = a.modalities_to_avoid.clone();
-    for m in &s.preferences.modalities_avoided {
-        if !avoid.contains(m) {
-            avoid.push(*m);
-        }
-    }
+    // Only the client's own exclusions are hard; modalities tried without help are soft ("history fit"):
+    // a provider offering only those ranks lower but is not hidden.
+    let avoid = &s.preferences.modalities_avoided;
     let profile = mpb::ClientProfile {
         level_of_care: if crisis { LevelOfCare::Crisis.to_proto() } else { a.level_of_care.to_proto() },
         age_group: a.age_group.to_proto(),
@@ -352,7 +349,24 @@ pub fn recommend_request(intake: &Intake) -> mpb::RecommendRequest {
         phase: a.phase.map_or(0, |p| p.to_proto()),
         relational_style: Some(s.preferences.relational_style.to_proto()),
     };
-    mpb::RecommendRequest { client: Some(profile), top_k: 10 }
+    let to_proto = |ms: &[Modality]| ms.iter().map(|m| m.to_proto()).collect::<Vec<_>>();
+    let fit = mpb::ClientFit {
+        // Presenting concerns and matching's problem domains share their codes.
+        problem_domains: s
+            .presenting_concerns
+            .iter()
+            .filter_map(|c| mpb::ProblemDomain::from_str_name(&format!("PROBLEM_DOMAIN_{}", c.code().to_uppercase())))
+            .map(|d| d as i32)
+            .collect(),
+        modalities_wanted: to_proto(&s.preferences.modalities_wanted),
+        modalities_tried_without_help: to_proto(&a.modalities_to_avoid),
+        identity_preferences: s.preferences.identity_preferences.clone(),
+        faith_preferences: s.preferences.faith_preferences.clone(),
+        cultural_preferences: s.preferences.cultural_preferences.clone(),
+        programs_cycled: if a.program_cycling { 2 } else { 0 },
+        ..Default::default()
+    };
+    mpb::RecommendForClientRequest { client: Some(profile), fit: Some(fit), top_k: 10 }
 }
 
 /// The routing plan from matching's answer: candidates with their organization, consent and program
