@@ -354,7 +354,7 @@ def check_overlay(name: str, docs: list[Obj], problems: Problems) -> None:
                 problems.add(f"{where0} Service/{sname}", f"targetPort {tp!r} is not a named container port")
 
     # Peers: CONTINUUM_*_ADDR are host:port of a Service here with that port.
-    for key in ("CONTINUUM_MATCHING_ADDR", "CONTINUUM_REFERRAL_ADDR", "CONTINUUM_WAITLIST_ADDR"):
+    for key in ("CONTINUUM_INTAKE_ADDR", "CONTINUUM_MATCHING_ADDR", "CONTINUUM_REFERRAL_ADDR", "CONTINUUM_WAITLIST_ADDR"):
         value = config.get(key)
         want = key.split("_")[1].lower()
         if not value:
@@ -636,7 +636,7 @@ def check_compose(problems: Problems) -> tuple[int, int]:
         for d in ("postgres", "redis"):
             if (deps.get(d) or {}).get("condition") != "service_healthy":
                 problems.add(w, f"must depend on {d} being healthy")
-        for key in ("CONTINUUM_MATCHING_ADDR", "CONTINUUM_REFERRAL_ADDR", "CONTINUUM_WAITLIST_ADDR"):
+        for key in ("CONTINUUM_INTAKE_ADDR", "CONTINUUM_MATCHING_ADDR", "CONTINUUM_REFERRAL_ADDR", "CONTINUUM_WAITLIST_ADDR"):
             host, _, p = envs.get(key, "").rpartition(":")
             peer = key.split("_")[1].lower()
             peer_env = {k: interpolate(str(v), env) for k, v in ((services.get(peer) or {}).get("environment") or {}).items()}

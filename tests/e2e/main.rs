@@ -3,7 +3,9 @@
 //! names them), driven through the generated gRPC clients exactly as a clinic would.
 
 mod flow;
+mod handoff;
 mod health;
+mod journey;
 mod matrix;
 mod stack;
 mod telemetry;

@@ -37,6 +37,10 @@ const PUBLIC: [&str; 7] = [
     "continuum.intake.v1.IntakeService/ListAuditEvents",
 ];
 
+/// RPCs whose data is released to the referral's recipient organization (the provider organization): for
+/// these the owner whose callers get through is PROVIDER_ORG (the handoff flow test checks the referrer).
+const RECIPIENT_OWNED: [&str; 1] = ["continuum.referral.v1.ReferralService/GetHandoffPacket"];
+
 /// The role table of docs/security.md: (rpc, allowed roles).
 fn documented_table() -> Vec<(String, Vec<Role>)> {
     let doc = include_str!("../../docs/security.md");
@@ -231,6 +235,10 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
                 _ => Ok(false),
             }
         }
+        ("referral", "GetHandoffPacket") => ReferralServiceClient::new(ch)
+            .get_handoff_packet(rpb::GetHandoffPacketRequest { referral_id: fx.referral_id.clone() })
+            .await
+            .map(|r| r.into_inner().packet.and_then(|p| p.intake).is_some()),
         ("waitlist", "Enqueue") => WaitlistServiceClient::new(ch)
             .enqueue(wpb::EnqueueRequest {
                 idempotency_key: key(),
@@ -306,7 +314,7 @@ async fn every_rpc_as_every_role_from_both_organizations_matches_docs_security_m
     let mut leaks = 0;
     let mut calls = 0;
     for (rpc, allowed) in &table {
-        let owner = if rpc.starts_with("continuum.matching.") { PROVIDER_ORG } else { CLINIC };
+        let owner = if rpc.starts_with("continuum.matching.") || RECIPIENT_OWNED.contains(&rpc.as_str()) { PROVIDER_ORG } else { CLINIC };
         let public = PUBLIC.contains(&rpc.as_str());
         for role in HUMAN_ROLES {
             for org in [owner, OTHER] {

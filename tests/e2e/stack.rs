@@ -73,6 +73,7 @@ impl Stack {
             .arg(service)
             .env_clear()
             .env("CONTINUUM_LISTEN_ADDR", &self.addrs[service])
+            .env("CONTINUUM_INTAKE_ADDR", &self.addrs["intake"])
             .env("CONTINUUM_MATCHING_ADDR", &self.addrs["matching"])
             .env("CONTINUUM_REFERRAL_ADDR", &self.addrs["referral"])
             .env("CONTINUUM_WAITLIST_ADDR", &self.addrs["waitlist"])

@@ -140,7 +140,7 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
 
     let wanted = [
         ("intake", "continuum.intake.v1.IntakeService/SubmitIntake"),
-        ("matching", "continuum.matching.v1.MatchingService/Recommend"),
+        ("matching", "continuum.matching.v1.MatchingService/RecommendForClient"),
         ("referral", "continuum.referral.v1.ReferralService/CreateReferral"),
         ("matching", "continuum.matching.v1.MatchingService/UpdateCapacity"),
     ];

@@ -29,6 +29,7 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.referral.v1.ReferralService/TransitionReferral", &[CL, CO, SV]),
     ("/continuum.referral.v1.ReferralService/GetCareTimeline", &[CL, CO, SV]),
     ("/continuum.referral.v1.ReferralService/WatchReferrals", &[CO, SV]),
+    ("/continuum.referral.v1.ReferralService/GetHandoffPacket", &[CL, CO, SV]),
     ("/continuum.waitlist.v1.WaitlistService/Enqueue", &[CO, SV]),
     ("/continuum.waitlist.v1.WaitlistService/GetEntry", &[CL, CO, SV]),
     ("/continuum.waitlist.v1.WaitlistService/ListWaitlist", &[CL, CO, SV]),

@@ -72,12 +72,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut referral_settings = referral::config::Settings::try_parse_from(["referral"])?;
     referral_settings.listen_addr = addrs.referral;
     referral_settings.matching_addr = dial(addrs.matching);
+    referral_settings.intake_addr = dial(addrs.intake);
     referral_settings.common = common.clone();
     let referral = referral::startup::Application::build(referral_settings).await.context("starting referral")?;
 
     let mut waitlist_settings = waitlist::config::Settings::try_parse_from(["waitlist"])?;
     waitlist_settings.listen_addr = addrs.waitlist;
     waitlist_settings.referral_addr = dial(addrs.referral);
+    waitlist_settings.intake_addr = dial(addrs.intake);
     waitlist_settings.common = common.clone();
     let waitlist = waitlist::startup::Application::build(waitlist_settings).await.context("starting waitlist")?;
 

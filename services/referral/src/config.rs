@@ -15,6 +15,10 @@ pub struct Settings {
     /// Address of the matching service (`host:port` or an `http://` URL); connected lazily.
     #[arg(long, env = "CONTINUUM_MATCHING_ADDR", default_value = "127.0.0.1:50052")]
     pub matching_addr: String,
+    /// Address of the intake service (`host:port` or an `http://` URL), read for handoff packets; connected
+    /// lazily.
+    #[arg(long, env = "CONTINUUM_INTAKE_ADDR", default_value = "127.0.0.1:50051")]
+    pub intake_addr: String,
     /// Seconds between two runs of the deadline sweeper (escalation, expiry, re-routing).
     #[arg(long, env = "CONTINUUM_DEADLINE_SWEEP_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub deadline_sweep_secs: u64,
@@ -29,8 +33,16 @@ impl Settings {
         Ok(Self::try_parse_from(["referral"])?)
     }
 
-    /// Settings on `listen_addr` talking to matching at `matching_addr`, with data under `common`.
+    /// Settings on `listen_addr` talking to matching at `matching_addr` (and to intake at its default
+    /// address; see [`Settings::with_intake_addr`]), with data under `common`.
     pub fn new(listen_addr: SocketAddr, matching_addr: impl Into<String>, common: CommonSettings) -> Self {
-        Self { listen_addr, matching_addr: matching_addr.into(), deadline_sweep_secs: 60, common }
+        Self { listen_addr, matching_addr: matching_addr.into(), intake_addr: "127.0.0.1:50051".to_owned(), deadline_sweep_secs: 60, common }
+    }
+
+    /// These settings, talking to intake at `intake_addr`.
+    #[must_use]
+    pub fn with_intake_addr(mut self, intake_addr: impl Into<String>) -> Self {
+        self.intake_addr = intake_addr.into();
+        self
     }
 }

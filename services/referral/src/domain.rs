@@ -63,6 +63,13 @@ coded! {
 }
 
 impl Status {
+    /// Whether the recipient may read the handoff packet in this status: only while the referral is open
+    /// with it or care went ahead (requested, accepted, in progress, on hold, completed). A draft was never
+    /// sent; after a "no", a cancellation, a failure or an error nothing more is shared.
+    pub fn shares_packet(self) -> bool {
+        matches!(self, Status::Requested | Status::Accepted | Status::InProgress | Status::OnHold | Status::Completed)
+    }
+
     /// Whether no action can move the referral on any more.
     pub fn is_terminal(self) -> bool {
         matches!(self, Status::Rejected | Status::Cancelled | Status::Failed | Status::Completed | Status::EnteredInError)
@@ -641,6 +648,16 @@ mod tests {
             }
         }
         assert_eq!(allowed, 23, "number of allowed (status, action) pairs");
+    }
+
+    #[test]
+    fn the_packet_is_shared_only_while_the_referral_is_open_or_care_went_ahead() {
+        let shared: Vec<Status> = Status::ALL.iter().copied().filter(|s| s.shares_packet()).collect();
+        assert_eq!(shared, vec![Status::Requested, Status::Accepted, Status::InProgress, Status::OnHold, Status::Completed]);
+        // Every end without care, and a draft never sent, share nothing.
+        for s in [Status::Draft, Status::Rejected, Status::Cancelled, Status::Failed, Status::EnteredInError] {
+            assert!(!s.shares_packet(), "{s}");
+        }
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! Tenant scoping (every handler, from `continuum_auth::caller`): a peer service (`service` role) acts for
 //! any organization; a person creates referrals only as their own organization, reads a referral only when
 //! their organization is referrer or recipient (otherwise `NOT_FOUND`, so existence does not leak), lists
-//! and watches only their own organization, and acts only for it, recorded as themselves.
+//! and watches only their own organization, and acts only for it, recorded as themselves. The handoff
+//! packet goes to the recipient organization only (people of the referrer or any other organization get
+//! `NOT_FOUND`; a peer service only when acting for the recipient), and its content is what intake
+//! releases to that organization under the client's consent (see `intake`).
 
 use chrono::Utc;
 use continuum_auth::{Caller, Role};
@@ -19,6 +22,7 @@ use tonic::{Request, Response, Status};
 use crate::deadlines::Deadlines;
 use crate::domain::{self, Action, Actor, ActorRole, Command, Event, NewReferral, Referral, Refusal, RejectionReason};
 use crate::error::{Error, Result};
+use crate::intake::IntakePeer;
 use crate::matching::MatchingPeer;
 use crate::outbox::Relay;
 use crate::store::{Change, EventDraft, ReferralDraft, ReferralFilter, Store};
@@ -37,16 +41,18 @@ pub const PAGE_SIZE: (u64, u64) = (50, 200);
 pub struct ReferralApi {
     store: Store,
     matching: MatchingPeer,
+    intake: IntakePeer,
     relay: Relay,
     deadlines: Deadlines,
     shutdown: Shutdown,
 }
 
 impl ReferralApi {
-    /// An adapter over `store`, taking slots through `matching`, giving them back through `relay`,
-    /// re-routing through `deadlines`; watch streams end when `shutdown` is cancelled.
-    pub fn new(store: Store, matching: MatchingPeer, relay: Relay, deadlines: Deadlines, shutdown: Shutdown) -> Self {
-        Self { store, matching, relay, deadlines, shutdown }
+    /// An adapter over `store`, taking slots through `matching`, reading handoff packets through `intake`,
+    /// giving slots back through `relay`, re-routing through `deadlines`; watch streams end when
+    /// `shutdown` is cancelled.
+    pub fn new(store: Store, matching: MatchingPeer, intake: IntakePeer, relay: Relay, deadlines: Deadlines, shutdown: Shutdown) -> Self {
+        Self { store, matching, intake, relay, deadlines, shutdown }
     }
 }
 
@@ -386,6 +392,13 @@ fn same_org(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+/// Whether `caller` may read the handoff packet of a referral to `recipient`: a person of the recipient
+/// organization, or a peer service acting for it. The referrer already holds the whole intake; nobody else
+/// may see it through the referral.
+pub fn reads_packet(caller: &Caller, recipient: &str) -> bool {
+    same_org(&caller.organization_id, recipient)
+}
+
 /// The organization a `ListReferrals` call lists. A person lists their own organization (empty means
 /// theirs; another one is `PERMISSION_DENIED`); a peer service must name one (it acts for many).
 fn list_organization(v: &mut Violations, caller: &Caller, requested: &str) -> Result<Option<String>> {
@@ -721,6 +734,36 @@ impl ReferralService for ReferralApi {
         Ok(Response::new(pb::GetReferralResponse { referral: Some(referral_to_proto(&r)) }))
     }
 
+    #[tracing::instrument(name = "GetHandoffPacket", skip_all, fields(referral_id))]
+    async fn get_handoff_packet(&self, req: Request<pb::GetHandoffPacketRequest>) -> Result<Response<pb::GetHandoffPacketResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let id = v.require_uuid("referral_id", &req.referral_id);
+        let id = v.finish(id)?.unwrap_or_default();
+        tracing::Span::current().record("referral_id", tracing::field::display(&id));
+        let r = self.store.get_referral(&id).await?;
+        if !reads_packet(&caller, &r.recipient_organization_id) {
+            tracing::info!(referral_id = %id, organization_id = %caller.organization_id, "handoff packet hidden from a non-recipient");
+            return Err(Error::not_found("referral", id).into());
+        }
+        if !r.status.shares_packet() {
+            return Err(Error::precondition("REFERRAL_CLOSED", format!("a referral in status {} shares no handoff packet", r.status)).into());
+        }
+        let intake = self.intake.read_for_recipient(&r.id, &r.intake_id, &r.recipient_organization_id, caller.audit_user()).await?;
+        let shared_categories: Vec<i32> = crate::intake::shared_categories(&intake).into_iter().map(|c| c as i32).collect();
+        tracing::info!(referral_id = %r.id, intake_id = %r.intake_id, categories = shared_categories.len(), "handoff packet read");
+        Ok(Response::new(pb::GetHandoffPacketResponse {
+            packet: Some(pb::HandoffPacket {
+                referral_id: r.id.clone(),
+                recipient_organization_id: r.recipient_organization_id.clone(),
+                shared_categories,
+                intake: Some(intake),
+                read_at: Some(time::to_proto(Utc::now())),
+            }),
+        }))
+    }
+
     #[tracing::instrument(name = "ListReferrals", skip_all)]
     async fn list_referrals(&self, req: Request<pb::ListReferralsRequest>) -> Result<Response<pb::ListReferralsResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
@@ -897,6 +940,17 @@ mod tests {
         assert!(sees(&person(&B.to_uppercase(), &[Role::Clinician]), A, B));
         assert!(!sees(&person(C, &[Role::Coordinator]), A, B));
         assert!(sees(&person(C, &[Role::Service]), A, B));
+    }
+
+    #[test]
+    fn only_the_recipient_reads_the_packet() {
+        assert!(reads_packet(&person(B, &[Role::Clinician]), B));
+        assert!(reads_packet(&person(&B.to_uppercase(), &[Role::Coordinator]), B));
+        // The referrer, a stranger, and a peer service acting for someone else do not.
+        assert!(!reads_packet(&person(A, &[Role::Coordinator]), B));
+        assert!(!reads_packet(&person(C, &[Role::Clinician]), B));
+        assert!(!reads_packet(&person(C, &[Role::Service]), B));
+        assert!(reads_packet(&person(B, &[Role::Service]), B));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! Layout: `config` (settings from the environment), `startup` (build and run the server and the outbox
 //! worker), `grpc` (the tonic adapter: proto <-> domain, nothing else), `domain` (pure rules: the transition
 //! table, response deadlines, retry delays), `store` (every database query), `matching` (the client of the
-//! matching service and how its answers map to ours), `outbox` (delivering capacity releases with retries),
+//! matching service and how its answers map to ours), `intake` (the client of the intake service that
+//! reads a referral's consent-limited handoff packet for its recipient), `outbox` (delivering capacity releases with retries),
 //! `deadlines` (escalating silent referrals and re-routing after a "no") and `error`.
 
 pub mod config;
@@ -14,6 +15,7 @@ pub mod deadlines;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod intake;
 pub mod matching;
 pub mod outbox;
 pub mod startup;

@@ -1,5 +1,5 @@
 //! Builds the referral service (binds the listener, opens and migrates the database, prepares the lazy
-//! matching client) and runs it, with its outbox worker and deadline sweeper, until the shutdown token is cancelled.
+//! matching and intake clients) and runs it, with its outbox worker and deadline sweeper, until the shutdown token is cancelled.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use tonic::service::Routes;
 use crate::config::Settings;
 use crate::deadlines::Deadlines;
 use crate::grpc::ReferralApi;
+use crate::intake::IntakePeer;
 use crate::matching::MatchingPeer;
 use crate::outbox::Relay;
 use crate::store::{Migrator, Store};
@@ -25,17 +26,19 @@ pub struct Application {
     listener: TcpListener,
     store: Store,
     matching: MatchingPeer,
+    intake: IntakePeer,
     settings: Settings,
 }
 
 impl Application {
-    /// Binds the listener (port 0 picks a free one), prepares the database and the matching client (which
-    /// connects on first use, so matching may start later).
+    /// Binds the listener (port 0 picks a free one), prepares the database and the matching and intake
+    /// clients (which connect on first use, so matching and intake may start later).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let matching = MatchingPeer::connect_lazy(&settings.matching_addr, &settings.common)?;
+        let intake = IntakePeer::connect_lazy(&settings.intake_addr, &settings.common)?;
         let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
-        Ok(Self { listener, store: Store::new(db), matching, settings })
+        Ok(Self { listener, store: Store::new(db), matching, intake, settings })
     }
 
     /// The bound address.
@@ -63,7 +66,7 @@ impl Application {
         let deadlines = Deadlines::new(self.store.clone(), self.matching.clone(), relay.clone());
         let sweep_every = Duration::from_secs(self.settings.deadline_sweep_secs.max(1));
         let sweeper = tokio::spawn(deadlines.clone().run(sweep_every, worker_stop.clone()));
-        let api = ReferralApi::new(self.store.clone(), self.matching, relay, deadlines, worker_stop.clone());
+        let api = ReferralApi::new(self.store.clone(), self.matching, self.intake, relay, deadlines, worker_stop.clone());
         let routes = Routes::new(ReferralServiceServer::new(api));
         let options = ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("referral").await?;

@@ -17,6 +17,9 @@ pub struct Settings {
     /// Address of the referral service (`host:port` or an `http://` URL), called when an offer is accepted.
     #[arg(long, env = "CONTINUUM_REFERRAL_ADDR", default_value = "127.0.0.1:50053")]
     pub referral_addr: String,
+    /// Address of the intake service (`host:port` or an `http://` URL), called to re-screen check-in answers.
+    #[arg(long, env = "CONTINUUM_INTAKE_ADDR", default_value = "127.0.0.1:50051")]
+    pub intake_addr: String,
     /// How long an offer holds its slot, in hours.
     #[arg(long, env = "CONTINUUM_OFFER_HOLD_HOURS", default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub offer_hold_hours: u32,
@@ -46,12 +49,14 @@ impl Settings {
         Ok(Self::try_parse_from(["waitlist"])?)
     }
 
-    /// Embedded settings on `listen_addr`, calling referral at `referral_addr`, with data under `common`
-    /// and every waitlist rule at its default.
+    /// Embedded settings on `listen_addr`, calling referral at `referral_addr` (and intake at its default
+    /// address; set `intake_addr` to change it), with data under `common` and every waitlist rule at its
+    /// default.
     pub fn new(listen_addr: SocketAddr, referral_addr: impl Into<String>, common: CommonSettings) -> Self {
         Self {
             listen_addr,
             referral_addr: referral_addr.into(),
+            intake_addr: "127.0.0.1:50051".to_owned(),
             offer_hold_hours: 48,
             check_in_days: 14,
             sweep_interval_secs: 30,

@@ -429,11 +429,47 @@ pub fn bridge_support(age_group: Option<AgeGroup>, band: Band) -> BridgeSupport 
 /// The removal reason of an entry that left the waitlist for the crisis interlock.
 pub const RISK_RISE_REASON: &str = "risk_rise_interlock";
 
-/// Whether an answered check-in shows a rise in risk that takes the client off the waitlist into the
-/// crisis interlock: PHQ-9 item 9 (thoughts of self-harm) above 0, or a re-screen (intake's reassessment)
-/// at high or imminent risk. A severe score without either re-bands to urgent but keeps the client waiting.
+/// Whether an answered check-in that intake could NOT re-screen shows a rise in risk that takes the
+/// client off the waitlist into the crisis interlock: PHQ-9 item 9 (thoughts of self-harm) above 0, or a
+/// risk level given with the check-in at high or imminent. Without intake's risk assessment the waitlist
+/// cannot tell moderate from high risk after a positive item 9 (which needs a same-day risk assessment
+/// whatever the total), so it errs to the interlock. A severe score without either re-bands to urgent but
+/// keeps the client waiting. When intake did re-screen, [`rescreen_rise`] decides instead.
 pub fn risk_rise(phq9: Option<&[i32]>, risk: Option<RiskLevel>) -> bool {
     phq9.and_then(|items| items.get(8)).is_some_and(|x| *x > 0) || risk.is_some_and(RiskLevel::is_crisis)
+}
+
+/// What intake's re-screen (`RecordReassessment`) of a check-in said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rescreen {
+    /// The new assessment's id.
+    pub assessment_id: String,
+    /// The new assessment's risk level.
+    pub risk: RiskLevel,
+    /// How soon the new assessment says the client must be seen.
+    pub urgency: Urgency,
+    /// Risk rose compared with the previous assessment.
+    pub risk_increased: bool,
+    /// Intake put the client on the crisis pathway and routed them to crisis care itself.
+    pub rerouted: bool,
+}
+
+/// Whether a check-in that intake re-screened takes the client off the waitlist into the interlock: the
+/// re-screen (or a risk level given with the check-in) is on the crisis pathway (high or imminent), which
+/// covers intake's `risk_increased` onto the crisis pathway. A rise below it (moderate: PHQ-9 item 9
+/// without a C-SSRS, C-SSRS item 3) is expedited to the urgent band through intake's urgency, as
+/// CLINICAL.md asks ("Moderate risk ... expedited: urgent band"), and the client keeps their place.
+pub fn rescreen_rise(rescreen: &Rescreen, given: Option<RiskLevel>) -> bool {
+    rescreen.risk.is_crisis() || given.is_some_and(RiskLevel::is_crisis)
+}
+
+/// The band intake's urgency asks for (emergency is the crisis pathway and leaves the list anyway).
+pub fn band_for_urgency(urgency: Urgency) -> Band {
+    match urgency {
+        Urgency::Emergency | Urgency::Urgent => Band::Urgent,
+        Urgency::Soon => Band::Soon,
+        Urgency::Routine => Band::Routine,
+    }
 }
 
 /// The crisis interlock: a client at high or imminent risk is never only put on a waitlist.
@@ -489,6 +525,86 @@ pub fn prioritize(entries: Vec<Entry>, now: DateTime<Utc>, limits: &BandLimits) 
     let mut keyed: Vec<(f64, Entry)> = entries.into_iter().map(|e| (e.wait_fraction(now, limits), e)).collect();
     keyed.sort_by(|a, b| priority_cmp((a.0, &a.1), (b.0, &b.1)));
     keyed.into_iter().map(|(_, e)| e).collect()
+}
+
+/// The batch priority of an entry for the slot assigner, from its fair-aging wait fraction: 5 when
+/// overdue (fraction >= 1), 4 from 0.75, 3 from 0.5, 2 from 0.25, 1 below.
+pub fn batch_priority(wait_fraction: f64) -> u32 {
+    match wait_fraction {
+        f if f >= 1.0 => 5,
+        f if f >= 0.75 => 4,
+        f if f >= 0.5 => 3,
+        f if f >= 0.25 => 2,
+        _ => 1,
+    }
+}
+
+/// How much an entry wants a provider, from the provider's rank in its candidate list (best first): 1000
+/// for the first choice, 50 less for each later one, never below 500. The floor keeps a preference from
+/// outweighing more than a doubling of priority, so an overdue client (priority 5) always beats a recent
+/// one (priority 1 or 2) whatever their choices, and nobody is starved by ever-new first choices.
+pub fn batch_score(rank: usize) -> u32 {
+    let step = u32::try_from(rank).unwrap_or(u32::MAX).saturating_mul(50);
+    1000u32.saturating_sub(step).max(500)
+}
+
+/// Chooses which WAITING entries get the slots opened at several providers at once (`slots`: provider id
+/// and slots opened there), with the exact batch assigner (`continuum-assign`): it maximises the sum of
+/// [`batch_priority`] x [`batch_score`] over the offers made, each entry getting at most one offer and
+/// each provider at most its slots. `waiting` must be in priority order ([`prioritize`]); entries that do
+/// not wait for a provider are not eligible for it. Among choices of equal weight the earlier entry in
+/// priority order wins (an exchange that keeps the optimum), so the result is deterministic and as fair
+/// as the optimum allows. Returns (entry id, provider id) pairs, in priority order of the entries.
+pub fn assign_slots(waiting: &[Entry], slots: &[(String, usize)], now: DateTime<Utc>, limits: &BandLimits) -> Result<Vec<(String, String)>> {
+    use continuum_assign::{Edge, Instance, Solver};
+    let weight_of = |c: usize, p: usize| -> Option<u32> {
+        let e = waiting.get(c)?;
+        let (provider, _) = slots.get(p)?;
+        let rank = e.candidate_provider_ids.iter().position(|x| x == provider)?;
+        Some(batch_priority(e.wait_fraction(now, limits)) * batch_score(rank))
+    };
+    let to_u32 = |n: usize| u32::try_from(n).map_err(|_| Error::Unexpected(anyhow::anyhow!("slot batch too large")));
+    let mut edges = Vec::new();
+    for (c, e) in waiting.iter().enumerate() {
+        for (p, (provider, _)) in slots.iter().enumerate() {
+            if let Some(rank) = e.candidate_provider_ids.iter().position(|x| x == provider) {
+                edges.push(Edge { client: to_u32(c)?, provider: to_u32(p)?, score: batch_score(rank) });
+            }
+        }
+    }
+    let instance = Instance {
+        capacities: slots.iter().map(|(_, n)| to_u32(*n)).collect::<Result<_>>()?,
+        priorities: waiting.iter().map(|e| batch_priority(e.wait_fraction(now, limits))).collect(),
+        edges,
+    };
+    let mut solver = Solver::try_new(&instance).map_err(|e| Error::Unexpected(anyhow::anyhow!("slot batch instance: {}", e.message)))?;
+    let mut chosen: Vec<Option<usize>> = solver.solve().assignment.iter().map(|a| a.and_then(|p| usize::try_from(p).ok())).collect();
+    // Tie-break by priority order: at each provider, the offers of one weight go to the earliest entries
+    // of that weight among those holding them and those left without any offer. Swapping equal weights
+    // keeps the sum, each entry's single offer and each provider's slot count.
+    for p in 0..slots.len() {
+        let mut weights: Vec<u32> = (0..waiting.len()).filter(|&c| chosen[c] == Some(p)).filter_map(|c| weight_of(c, p)).collect();
+        weights.sort_unstable();
+        weights.dedup();
+        for w in weights {
+            let holders: Vec<usize> = (0..waiting.len()).filter(|&c| chosen[c] == Some(p) && weight_of(c, p) == Some(w)).collect();
+            let pool: Vec<usize> = (0..waiting.len())
+                .filter(|&c| (chosen[c] == Some(p) || chosen[c].is_none()) && weight_of(c, p) == Some(w))
+                .take(holders.len())
+                .collect();
+            for c in holders {
+                chosen[c] = None;
+            }
+            for c in pool {
+                chosen[c] = Some(p);
+            }
+        }
+    }
+    Ok(chosen
+        .iter()
+        .enumerate()
+        .filter_map(|(c, p)| Some((waiting.get(c)?.id.clone(), slots.get((*p)?)?.0.clone())))
+        .collect())
 }
 
 /// A page of `items` starting at `offset`, and the offset of the next page when there is one.
@@ -594,8 +710,8 @@ pub fn check_in(
     check_in_with_risk(entry, answered, phq9, gad7, None, now, policy)
 }
 
-/// [`check_in`] with the risk level of the re-screen, when intake reassessed the client: an answered
-/// check-in showing a [`risk_rise`] sets `interlock` (the entry leaves the waitlist).
+/// [`check_in`] with a risk level given by the caller, without intake's re-screen: an answered check-in
+/// showing a [`risk_rise`] sets `interlock` (the entry leaves the waitlist).
 pub fn check_in_with_risk(
     entry: &Entry,
     answered: bool,
@@ -605,12 +721,41 @@ pub fn check_in_with_risk(
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<CheckInOutcome> {
+    check_in_rescreened(entry, answered, phq9, gad7, risk, None, now, policy)
+}
+
+/// [`check_in_with_risk`] with intake's re-screen, when intake made one. With it the band is the more
+/// urgent of the waitlist's own [`reband`] and the band of intake's urgency (rule
+/// `reband.intake_urgency`; never lowered), and the interlock follows [`rescreen_rise`]. Without it the
+/// waitlist's own rules alone decide ([`reband`], [`risk_rise`]).
+#[allow(clippy::too_many_arguments)]
+pub fn check_in_rescreened(
+    entry: &Entry,
+    answered: bool,
+    phq9: Option<&[i32]>,
+    gad7: Option<&[i32]>,
+    risk: Option<RiskLevel>,
+    rescreen: Option<&Rescreen>,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<CheckInOutcome> {
     if !entry.status.is_active() {
         return Err(Error::precondition("ENTRY_NOT_WAITING", format!("entry is {}", entry.status.code())));
     }
     let next_check_in_at = now.checked_add_signed(policy.check_in_interval()).unwrap_or(now);
     if answered {
-        let r = reband(entry.band, phq9, gad7);
+        let mut r = reband(entry.band, phq9, gad7);
+        if let Some(rs) = rescreen {
+            let asked = band_for_urgency(rs.urgency);
+            if asked.rank() < r.band.rank() {
+                r.rules.push("reband.intake_urgency");
+                r.band = asked;
+            }
+        }
+        let interlock = match rescreen {
+            Some(rs) => rescreen_rise(rs, risk),
+            None => risk_rise(phq9, risk),
+        };
         Ok(CheckInOutcome {
             band: r.band,
             rules: r.rules,
@@ -620,7 +765,7 @@ pub fn check_in_with_risk(
             next_check_in_at,
             phq9_total: phq9.map(total),
             gad7_total: gad7.map(total),
-            interlock: risk_rise(phq9, risk),
+            interlock,
         })
     } else {
         let missed = entry.missed_check_ins.saturating_add(1);
@@ -1086,6 +1231,122 @@ mod tests {
         assert!(!out.interlock);
         assert_eq!(out.band, Band::Urgent);
         assert!(!check_in(&e, false, None, None, t0(), &p).unwrap().interlock);
+    }
+
+    /// Greedy "first N": each provider in turn takes its best WAITING entries in priority order.
+    fn greedy(waiting: &[Entry], slots: &[(String, usize)]) -> Vec<(String, String)> {
+        let mut taken: Vec<(String, String)> = Vec::new();
+        for (p, n) in slots {
+            let mine: Vec<&Entry> =
+                waiting.iter().filter(|e| e.waits_for(p) && !taken.iter().any(|(id, _)| *id == e.id)).take(*n).collect();
+            taken.extend(mine.into_iter().map(|e| (e.id.clone(), p.clone())));
+        }
+        taken
+    }
+
+    fn weight(waiting: &[Entry], plan: &[(String, String)], l: &BandLimits) -> u32 {
+        plan.iter()
+            .map(|(id, p)| {
+                let e = waiting.iter().find(|e| e.id == *id).unwrap();
+                let rank = e.candidate_provider_ids.iter().position(|x| x == p).unwrap();
+                batch_priority(e.wait_fraction(t0(), l)) * batch_score(rank)
+            })
+            .sum()
+    }
+
+    #[test]
+    fn batch_priority_and_score_follow_the_documented_scale() {
+        assert_eq!([0.0, 0.25, 0.5, 0.75, 1.0, 3.0].map(batch_priority), [1, 2, 3, 4, 5, 5]);
+        assert_eq!([0, 1, 4, 10, 49].map(batch_score), [1000, 950, 800, 500, 500]);
+    }
+
+    #[test]
+    fn the_batch_assigner_fills_slots_greedy_leaves_empty_and_gives_no_entry_two_offers() {
+        let l = BandLimits::default();
+        // Both overdue; "flexible" (older) waits for P then Q, "only-p" waits for P alone. One slot each.
+        let waiting = prioritize(
+            vec![entry("flexible", Band::Routine, 50, &["P", "Q"]), entry("only-p", Band::Routine, 45, &["P"])],
+            t0(),
+            &l,
+        );
+        let slots = vec![("P".to_owned(), 1), ("Q".to_owned(), 1)];
+        let g = greedy(&waiting, &slots);
+        // Greedy gives P to the older entry, and Q finds nobody left: one slot stays empty.
+        assert_eq!(g, vec![("flexible".to_owned(), "P".to_owned())]);
+        let b = assign_slots(&waiting, &slots, t0(), &l).unwrap();
+        assert_eq!(b, vec![("flexible".to_owned(), "Q".to_owned()), ("only-p".to_owned(), "P".to_owned())]);
+        assert!(weight(&waiting, &b, &l) > weight(&waiting, &g, &l));
+        // No entry gets two offers, no provider more than its slots, every pair eligible.
+        let mut ids: Vec<&str> = b.iter().map(|(e, _)| e.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), b.len());
+        for (p, n) in &slots {
+            assert!(b.iter().filter(|(_, q)| q == p).count() <= *n);
+        }
+        for (e, p) in &b {
+            assert!(waiting.iter().any(|x| x.id == *e && x.waits_for(p)));
+        }
+    }
+
+    #[test]
+    fn one_provider_batches_weigh_preference_against_a_small_priority_gap() {
+        let l = BandLimits::default();
+        // Routine band (42 days): 9 days = 0.21 (priority 1); 8 days = 0.19 (priority 1); 30 days = 0.71 (3).
+        // P is "late-choice"'s 11th choice (score 500) and the first choice of the other two (1000).
+        let mut late: Vec<String> = (0..10).map(|i| format!("X{i}")).collect();
+        late.push("P".into());
+        let late: Vec<&str> = late.iter().map(String::as_str).collect();
+        let waiting = prioritize(
+            vec![
+                entry("long-overdue-ish", Band::Routine, 30, &["P"]),
+                entry("late-choice", Band::Routine, 9, &late),
+                entry("first-choice", Band::Routine, 8, &["P"]),
+            ],
+            t0(),
+            &l,
+        );
+        assert_eq!(ids(&waiting), vec!["long-overdue-ish", "late-choice", "first-choice"]);
+        let slots = vec![("P".to_owned(), 2)];
+        let g = greedy(&waiting, &slots);
+        let b = assign_slots(&waiting, &slots, t0(), &l).unwrap();
+        assert_eq!(g.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(), vec!["long-overdue-ish", "late-choice"]);
+        assert_eq!(b.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(), vec!["long-overdue-ish", "first-choice"]);
+        // Equal weights go down the priority order (deterministic tie-break).
+        let tied = prioritize(
+            vec![entry("a", Band::Routine, 3, &["P"]), entry("b", Band::Routine, 2, &["P"]), entry("c", Band::Routine, 1, &["P"])],
+            t0(),
+            &l,
+        );
+        let b = assign_slots(&tied, &slots, t0(), &l).unwrap();
+        assert_eq!(b.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+        assert!(assign_slots(&[], &slots, t0(), &l).unwrap().is_empty());
+    }
+
+    #[test]
+    fn intakes_rescreen_rebands_and_only_the_crisis_pathway_takes_the_entry_off() {
+        let p = Policy::default();
+        let e = entry("e", Band::Routine, 3, &["p"]);
+        let rs = |risk, urgency| Rescreen { assessment_id: "a".into(), risk, urgency, risk_increased: false, rerouted: false };
+        let mut item9 = vec![0; 9];
+        item9[8] = 1;
+        // Moderate risk (item 9 without a C-SSRS): intake asks for urgent; the client keeps their place.
+        let out = check_in_rescreened(&e, true, Some(&item9), None, None, Some(&rs(RiskLevel::Moderate, Urgency::Urgent)), t0(), &p).unwrap();
+        assert!(!out.interlock);
+        assert_eq!(out.band, Band::Urgent);
+        // Intake's urgency alone raises the band (mild scores locally), under its own rule id.
+        let out = check_in_rescreened(&e, true, Some(&[1, 1, 1, 1, 1, 1, 1, 1, 0][..]), None, None, Some(&rs(RiskLevel::None, Urgency::Soon)), t0(), &p).unwrap();
+        assert_eq!((out.band, out.rules.clone()), (Band::Soon, vec!["reband.intake_urgency"]));
+        // Never lowered by a calmer re-screen.
+        let urgent = entry("u", Band::Urgent, 1, &["p"]);
+        assert_eq!(check_in_rescreened(&urgent, true, None, None, None, Some(&rs(RiskLevel::None, Urgency::Routine)), t0(), &p).unwrap().band, Band::Urgent);
+        // The crisis pathway (intake's high or imminent, or a given high risk) takes the entry off.
+        for r in [RiskLevel::High, RiskLevel::Imminent] {
+            assert!(check_in_rescreened(&e, true, None, None, None, Some(&rs(r, Urgency::Emergency)), t0(), &p).unwrap().interlock);
+        }
+        assert!(check_in_rescreened(&e, true, None, None, Some(RiskLevel::High), Some(&rs(RiskLevel::Low, Urgency::Routine)), t0(), &p).unwrap().interlock);
+        // Without intake's answer the local rule errs to the interlock on item 9.
+        assert!(check_in_rescreened(&e, true, Some(&item9), None, None, None, t0(), &p).unwrap().interlock);
+        assert_eq!(band_for_urgency(Urgency::Emergency), Band::Urgent);
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! The tonic adapter of the waitlist service: converts protos to domain types (validating every field and
 //! naming each bad one by its proto path), calls the store, the domain rules, the cache holds and the
-//! referral peer, and converts back. No business rule lives here.
+//! peers (referral when an offer is accepted; intake to re-screen a check-in's answers), and converts back.
+//! No business rule lives here.
+//!
+//! Check-ins: answers (PHQ-9, GAD-7, a clinician's imminent-risk judgement) go to intake's
+//! `RecordReassessment` first, with a service token acting for the entry's organization, outside any
+//! transaction; intake's risk and urgency then feed the domain rules. When intake cannot answer, the
+//! check-in is still recorded on the waitlist's own rules and the response says the re-screen is pending.
 //!
 //! Tenant scoping (every handler, from `continuum_auth::caller`): a peer service (`service` role) acts for
 //! any organization; a person enqueues and lists only for their own organization and reads or changes
@@ -12,12 +18,14 @@ use std::collections::HashSet;
 use chrono::TimeDelta;
 use continuum_auth::Caller;
 use continuum_errors::Violations;
+use continuum_proto::intake::v1 as intake_pb;
+use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use continuum_proto::referral::v1 as referral_pb;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1 as pb;
 use continuum_proto::waitlist::v1::waitlist_service_server::WaitlistService;
 use continuum_runtime::PeerChannel;
-use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, time};
+use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, Urgency, time};
 use tonic::{Code, Request, Response, Status};
 
 use crate::clock::SharedClock;
@@ -37,12 +45,73 @@ pub struct WaitlistApi {
     holds: Holds,
     clock: SharedClock,
     referral: ReferralServiceClient<PeerChannel>,
+    intake: IntakeServiceClient<PeerChannel>,
+}
+
+/// What became of the re-screen of a check-in's answers.
+enum RescreenResult {
+    /// Nothing to re-screen (no answers, no imminent-risk judgement).
+    NotAsked,
+    /// Intake re-screened.
+    Done(domain::Rescreen),
+    /// Intake could not re-screen; the waitlist's own rules apply and the re-screen is still to be done.
+    Pending,
 }
 
 impl WaitlistApi {
-    /// An adapter over `store` and `holds`, reading time from `clock`, creating referrals through `referral`.
-    pub fn new(store: Store, holds: Holds, clock: SharedClock, referral: ReferralServiceClient<PeerChannel>) -> Self {
-        Self { store, holds, clock, referral }
+    /// An adapter over `store` and `holds`, reading time from `clock`, creating referrals through `referral`
+    /// and re-screening check-ins through `intake`.
+    pub fn new(
+        store: Store,
+        holds: Holds,
+        clock: SharedClock,
+        referral: ReferralServiceClient<PeerChannel>,
+        intake: IntakeServiceClient<PeerChannel>,
+    ) -> Self {
+        Self { store, holds, clock, referral, intake }
+    }
+
+    /// Re-screens a check-in's answers through intake's `RecordReassessment` for the entry's intake, with a
+    /// service token acting for the entry's organization (and the user who recorded the check-in). Intake
+    /// stores the new assessment and, when risk rises onto the crisis pathway, routes the client to crisis
+    /// care itself. Any failure leaves the re-screen pending: the check-in is still recorded.
+    async fn rescreen(&self, entry: &Entry, phq9: Option<&[i32]>, gad7: Option<&[i32]>, imminent: bool, user: &str) -> RescreenResult {
+        let req = intake_pb::RecordReassessmentRequest {
+            intake_id: entry.intake_id.clone(),
+            screeners: Some(intake_pb::Screeners {
+                phq9: phq9.map(|items| intake_pb::Phq9 { items: items.to_vec() }),
+                gad7: gad7.map(|items| intake_pb::Gad7 { items: items.to_vec() }),
+                ..Default::default()
+            }),
+            clinician_reports_imminent_risk: imminent,
+            ..Default::default()
+        };
+        let mut client = self.intake.clone();
+        let resp = match client.record_reassessment(continuum_auth::on_behalf_of(req, &entry.organization_id, Some(user))).await {
+            Ok(resp) => resp.into_inner(),
+            Err(status) => {
+                // Only the code: the peer's message may describe the answers.
+                tracing::warn!(entry_id = %entry.id, intake_id = %entry.intake_id, peer = "intake", code = ?status.code(), "re-screen failed; left pending");
+                return RescreenResult::Pending;
+            }
+        };
+        let Some(a) = resp.assessment else {
+            tracing::warn!(entry_id = %entry.id, peer = "intake", "re-screen answered without an assessment; left pending");
+            return RescreenResult::Pending;
+        };
+        match (RiskLevel::from_proto(a.risk_level), Urgency::from_proto(a.urgency)) {
+            (Some(risk), Some(urgency)) => RescreenResult::Done(domain::Rescreen {
+                assessment_id: a.id,
+                risk,
+                urgency,
+                risk_increased: resp.risk_increased,
+                rerouted: resp.rerouted,
+            }),
+            _ => {
+                tracing::warn!(entry_id = %entry.id, peer = "intake", "re-screen answered without a risk level or urgency; left pending");
+                RescreenResult::Pending
+            }
+        }
     }
 
     fn limits(&self) -> BandLimits {
@@ -437,16 +506,44 @@ impl WaitlistService for WaitlistApi {
         if risk.is_some() && !req.answered {
             v.add("risk_level", "must be unset when the check-in was not answered");
         }
+        let imminent = req.clinician_reports_imminent_risk;
+        if imminent && !req.answered {
+            v.add("clinician_reports_imminent_risk", "must be false when the check-in was not answered");
+        }
         v.finish(())?;
-        self.visible_entry(&caller, &entry_id).await?;
+        // A clinician's judgement of imminent risk is imminent risk, whether or not intake can re-screen.
+        let risk = if imminent { Some(RiskLevel::Imminent) } else { risk };
+        let current = self.visible_entry(&caller, &entry_id).await?;
+        let answered = req.answered;
+        // Re-screen through intake first (no transaction is open across the call). A closed entry is
+        // refused below without troubling intake.
+        let wants_rescreen = answered && (phq9.is_some() || gad7.is_some() || imminent);
+        let rescreen = if wants_rescreen && current.status.is_active() {
+            self.rescreen(&current, phq9.as_deref(), gad7.as_deref(), imminent, caller.audit_user()).await
+        } else {
+            RescreenResult::NotAsked
+        };
+        let done = match &rescreen {
+            RescreenResult::Done(r) => Some(r.clone()),
+            _ => None,
+        };
         let now = self.clock.now();
         let policy = *self.store.policy();
-        let answered = req.answered;
-        let record = CheckInRecord { answered, phq9: phq9.clone(), gad7: gad7.clone() };
+        let record = CheckInRecord {
+            answered,
+            phq9: phq9.clone(),
+            gad7: gad7.clone(),
+            rescreen: match &rescreen {
+                RescreenResult::NotAsked => "",
+                RescreenResult::Done(_) => "intake",
+                RescreenResult::Pending => "pending",
+            },
+            assessment_id: done.as_ref().map(|r| r.assessment_id.clone()),
+        };
         let checked = self
             .store
             .check_in(&entry_id, record, now, |e| {
-                domain::check_in_with_risk(e, answered, phq9.as_deref(), gad7.as_deref(), risk, now, &policy)
+                domain::check_in_rescreened(e, answered, phq9.as_deref(), gad7.as_deref(), risk, done.as_ref(), now, &policy)
             })
             .await?;
         for o in &checked.withdrawn {
@@ -456,6 +553,7 @@ impl WaitlistService for WaitlistApi {
             self.holds.record(o, now).await;
         }
         let (entry, outcome) = (checked.entry, checked.outcome);
+        let pending = matches!(rescreen, RescreenResult::Pending);
         tracing::info!(
             entry_id = %entry.id,
             answered,
@@ -463,16 +561,30 @@ impl WaitlistService for WaitlistApi {
             outreach_opened = outcome.outreach_opened,
             band = entry.band.code(),
             interlock_required = outcome.interlock,
+            rescreen_pending = pending,
+            assessment_id = done.as_ref().map_or("", |r| r.assessment_id.as_str()),
+            rescreen_risk = done.as_ref().map_or("", |r| r.risk.code()),
             "check-in recorded"
         );
         if outcome.interlock {
-            // Never silent: the caller is told in the response and the entry keeps the reason.
-            tracing::warn!(entry_id = %entry.id, reason = domain::RISK_RISE_REASON, "risk rose while waiting; entry left for the crisis interlock");
+            // Never silent: the caller is told in the response and the entry keeps the reason. When intake
+            // re-screened onto the crisis pathway it has routed the client to crisis care itself.
+            tracing::warn!(
+                entry_id = %entry.id,
+                reason = domain::RISK_RISE_REASON,
+                rerouted_by_intake = done.as_ref().is_some_and(|r| r.rerouted),
+                "risk rose while waiting; entry left for the crisis interlock"
+            );
         }
         Ok(Response::new(pb::RecordCheckInResponse {
             entry: Some(self.entry_with_offers(&entry).await?),
             outreach_opened: outcome.outreach_opened,
             interlock_required: outcome.interlock,
+            rescreen_pending: pending,
+            assessment_id: done.as_ref().map(|r| r.assessment_id.clone()).unwrap_or_default(),
+            rescreen_risk_level: done.as_ref().map_or(0, |r| r.risk.to_proto()),
+            rescreen_urgency: done.as_ref().map_or(0, |r| r.urgency.to_proto()),
+            rerouted: done.as_ref().is_some_and(|r| r.rerouted),
         }))
     }
 

@@ -4,8 +4,9 @@
 //! silently.
 //!
 //! Layout: `config` (settings from the environment), `startup` (build and run the server and the expiry
-//! sweeper), `grpc` (the tonic adapter: proto <-> domain, nothing else), `domain` (pure rules: priority,
-//! re-banding, estimates), `store` (every database query), `holds` (the cache: offer holds and the
+//! sweeper), `grpc` (the tonic adapter: proto <-> domain and the calls to the referral and intake peers),
+//! `domain` (pure rules: priority, the batch choice of several slots, re-banding from intake's re-screen or
+//! the local rules, estimates), `store` (every database query), `holds` (the cache: offer holds and the
 //! open-slots lock), `sweeper` (expiry of unanswered offers), `clock` (injectable time) and `error`.
 
 pub mod clock;

@@ -1,11 +1,12 @@
 //! Builds the waitlist service (binds the listener, opens and migrates the database, opens the cache,
-//! prepares the referral channel) and runs it, with the offer-expiry sweeper, until the shutdown token is
+//! prepares the referral and intake channels) and runs it, with the offer-expiry sweeper, until the shutdown token is
 //! cancelled.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1::waitlist_service_server::WaitlistServiceServer;
 use continuum_runtime::{ServeOptions, Shutdown};
@@ -41,8 +42,9 @@ impl Application {
 
     /// Like [`Application::build`], reading time from `clock` (tests pass a manual clock).
     pub async fn build_with_clock(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
-        // Fail on a bad referral address before binding anything; the channel itself connects lazily.
+        // Fail on a bad peer address before binding anything; the channel itself connects lazily.
         continuum_runtime::peer_channel(&settings.referral_addr)?;
+        continuum_runtime::peer_channel(&settings.intake_addr)?;
         let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
         let cache = settings.common.open_cache(SERVICE).await?;
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
@@ -77,7 +79,8 @@ impl Application {
         // A child token: cancelled with `shutdown`, and by us alone when the server stops on its own.
         let sweep_stop = shutdown.child_token();
         let sweep_task = tokio::spawn(sweeper.run(every, sweep_stop.clone()));
-        let api = WaitlistApi::new(self.store.clone(), self.holds.clone(), self.clock.clone(), referral);
+        let intake = IntakeServiceClient::new(self.settings.common.authed_peer(&self.settings.intake_addr, "waitlist")?);
+        let api = WaitlistApi::new(self.store.clone(), self.holds.clone(), self.clock.clone(), referral, intake);
         let routes = Routes::new(WaitlistServiceServer::new(api));
         let options = ServeOptions::new(continuum_proto::service_names::WAITLIST, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("waitlist").await?;

@@ -82,7 +82,14 @@ pub async fn spawn_app() -> TestApp {
     let m = Matching::start(&matching_backing, backing.common().auth, "127.0.0.1:0".parse().unwrap()).await;
     let matching_addr = m.addr;
 
-    let settings = referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), matching_addr.to_string(), backing.common());
+    // No intake runs here: handoff reads reach a closed port (UNAVAILABLE); the end-to-end tests read
+    // real packets.
+    let closed_intake = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let settings = referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), matching_addr.to_string(), backing.common())
+        .with_intake_addr(closed_intake.to_string());
     let app = referral::startup::Application::build(settings).await.expect("build referral");
     let addr = app.local_addr();
     let store = app.store().clone();

@@ -111,3 +111,31 @@ async fn no_token_is_unauthenticated_and_a_role_outside_the_policy_is_denied() {
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn only_the_recipient_reads_the_handoff_packet() {
+    let mut app = spawn_app().await;
+    let p = app.provider(5).await;
+    let r = app.create("packet", &p.id).await;
+    let ask = |id: &str| pb::GetHandoffPacketRequest { referral_id: id.to_owned() };
+    // The referrer (it holds the intake itself), another organization, and a peer service acting for
+    // the referrer get NOT_FOUND, before intake is ever asked.
+    for (org, role) in [(REFERRER, Role::Clinician), (REFERRER, Role::Coordinator), (OTHER_ORG, Role::Coordinator)] {
+        let err = app.client_as(org, &[role]).get_handoff_packet(ask(&r.id)).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{org} {}", role.code());
+    }
+    assert_eq!(app.client.get_handoff_packet(ask(&r.id)).await.unwrap_err().code(), Code::NotFound);
+    let err = app.client_as(RECIPIENT, &[Role::Clinician]).get_handoff_packet(ask("nope")).await.unwrap_err();
+    assert_eq!(continuum_errors::bad_fields_of(&err), vec!["referral_id".to_owned()]);
+    // The recipient gets through to intake, which is down here: UNAVAILABLE (retry), never a partial packet.
+    let err = app.client_as(RECIPIENT, &[Role::Clinician]).get_handoff_packet(ask(&r.id)).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+    // A role outside the policy is refused by the layer.
+    let err = app.client_as(RECIPIENT, &[Role::ProviderAdmin]).get_handoff_packet(ask(&r.id)).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // Once the referrer cancels, nothing more is shared.
+    app.act(&r, A::Cancel, R::Referrer).await.unwrap();
+    let err = app.client_as(RECIPIENT, &[Role::Coordinator]).get_handoff_packet(ask(&r.id)).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(continuum_errors::reason_of(&err).as_deref(), Some("REFERRAL_CLOSED"));
+}

@@ -60,6 +60,11 @@ pub struct CheckInRecord {
     pub phq9: Option<Vec<i32>>,
     /// GAD-7 items, when re-screened.
     pub gad7: Option<Vec<i32>>,
+    /// How the answers were re-screened: "intake" (intake's reassessment), "pending" (intake could not be
+    /// reached; the waitlist's own rules applied) or empty (nothing to re-screen).
+    pub rescreen: &'static str,
+    /// Intake's assessment of the re-screen, when made.
+    pub assessment_id: Option<String>,
 }
 
 /// An offer answered or expired, and where its slot went.
@@ -411,17 +416,32 @@ impl Store {
         Ok(out)
     }
 
-    /// Opens `slots` slots at `provider_id`: the best WAITING entries (priority order at `now`) that wait
-    /// for the provider each get one pending offer, in one transaction (all offers or none). An entry a
-    /// concurrent caller (or replica) moved first is skipped by the conditional update, so no entry ever
-    /// gets two offers and no slot is offered twice.
+    /// Opens `slots` slots at `provider_id`, in one transaction (all offers or none). One slot goes to the
+    /// best WAITING entry (priority order at `now`) that waits for the provider. Several slots are filled
+    /// with the batch assigner ([`domain::assign_slots`]: priority by fair aging times the entry's
+    /// preference for the provider); should a chosen entry have been moved meanwhile, the slots left go
+    /// down the priority order. An entry a concurrent caller (or replica) moved first is skipped by the
+    /// conditional update, so no entry ever gets two offers and no slot is offered twice.
     pub async fn open_slots(&self, provider_id: &str, slots: usize, now: DateTime<Utc>) -> Result<Vec<Offer>> {
         let txn = self.write_txn().await?;
         let waiting = domain::prioritize(waiting_for(&txn, provider_id).await?, now, &self.policy.bands);
         let mut offers = Vec::new();
+        let mut tried = std::collections::HashSet::new();
+        if slots > 1 && waiting.len() > slots {
+            let plan = domain::assign_slots(&waiting, &[(provider_id.to_owned(), slots)], now, &self.policy.bands)?;
+            for (entry_id, provider) in plan {
+                tried.insert(entry_id.clone());
+                if let Some(o) = try_offer(&txn, &entry_id, &provider, now, &self.policy).await? {
+                    offers.push(o);
+                }
+            }
+        }
         for e in waiting {
             if offers.len() >= slots {
                 break;
+            }
+            if tried.contains(&e.id) {
+                continue;
             }
             if let Some(o) = try_offer(&txn, &e.id, provider_id, now, &self.policy).await? {
                 offers.push(o);
@@ -587,7 +607,15 @@ impl Store {
                 (None, None) => None,
                 (p, g) => Some(serde_json::json!({ "phq9": p, "gad7": g }).to_string()),
             };
-            let rules = serde_json::json!({ "version": domain::RULES_VERSION, "fired": outcome.rules }).to_string();
+            // The re-screen's path and intake's assessment id travel with the rules that fired, so a
+            // check-in re-banded without intake can be found (and re-screened) later.
+            let rules = serde_json::json!({
+                "version": domain::RULES_VERSION,
+                "fired": outcome.rules,
+                "rescreen": record.rescreen,
+                "assessment_id": record.assessment_id,
+            })
+            .to_string();
             check_in::ActiveModel {
                 id: Set(uuid::Uuid::now_v7().to_string()),
                 entry_id: Set(entry_id.to_owned()),

@@ -39,7 +39,7 @@ fn gad7(total: i32) -> Vec<i32> {
 }
 
 fn answered(entry_id: &str, phq9_items: Vec<i32>, gad7_items: Vec<i32>) -> pb::RecordCheckInRequest {
-    pb::RecordCheckInRequest { entry_id: entry_id.to_owned(), answered: true, phq9_items, gad7_items, risk_level: 0 }
+    pb::RecordCheckInRequest { entry_id: entry_id.to_owned(), answered: true, phq9_items, gad7_items, risk_level: 0, ..Default::default() }
 }
 
 #[tokio::test]
@@ -108,13 +108,14 @@ async fn bad_screeners_name_each_bad_item_and_closed_entries_cannot_check_in() {
         phq9_items: vec![0, 1, 4, 0, 0, 0, 0, 0],
         gad7_items: vec![-1, 0, 0, 0, 0, 0, 3],
         risk_level: 0,
+        ..Default::default()
     };
     let err = app.client.record_check_in(req).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(bad_fields_of(&err), vec!["phq9_items".to_string(), "phq9_items[2]".to_string(), "gad7_items[0]".to_string()]);
 
     let unanswered_with_items =
-        pb::RecordCheckInRequest { entry_id: "x".into(), answered: false, phq9_items: phq9(3), gad7_items: vec![], risk_level: 0 };
+        pb::RecordCheckInRequest { entry_id: "x".into(), answered: false, phq9_items: phq9(3), gad7_items: vec![], risk_level: 0, ..Default::default() };
     let err = app.client.record_check_in(unanswered_with_items).await.unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["entry_id".to_string(), "phq9_items".to_string()]);
 

@@ -1,6 +1,8 @@
 //! `spawn_app`: builds the waitlist service on port 0 over a fresh backing store, on a manual clock, with a
 //! test double of the referral peer, and returns a connected client. `spawn_replicas` builds two waitlist
-//! services over the same backing store (same database; same Redis when configured).
+//! services over the same backing store (same database; same Redis when configured). With
+//! `Options::intake_up` the real intake service runs beside it (check-ins re-screen through it); otherwise
+//! the intake address refuses connections, as with intake down.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -11,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use continuum_auth::Role;
+use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use continuum_proto::referral::v1 as referral_pb;
 use continuum_proto::referral::v1::referral_service_server::{ReferralService, ReferralServiceServer};
 use continuum_proto::waitlist::v1 as pb;
@@ -143,6 +146,13 @@ impl ReferralService for FakeReferral {
         Err(Status::unimplemented("test double"))
     }
 
+    async fn get_handoff_packet(
+        &self,
+        _: Request<referral_pb::GetHandoffPacketRequest>,
+    ) -> Result<Response<referral_pb::GetHandoffPacketResponse>, Status> {
+        Err(Status::unimplemented("test double"))
+    }
+
     async fn get_care_timeline(
         &self,
         _: Request<referral_pb::GetCareTimelineRequest>,
@@ -163,6 +173,8 @@ pub struct TestApp {
     pub referral: FakeReferral,
     pub referral_addr: SocketAddr,
     pub backing: Arc<Backing>,
+    /// The real intake service, when started (`Options::intake_up`).
+    pub intake: Option<IntakePeer>,
 }
 
 impl Drop for TestApp {
@@ -175,12 +187,44 @@ impl Drop for TestApp {
 pub struct Options {
     /// Start the referral double (false: its address refuses connections).
     pub referral_up: bool,
+    /// Start the real intake service in-process, trusting the waitlist's service secret (false: its
+    /// address refuses connections, as with an intake service that is down).
+    pub intake_up: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { referral_up: true }
+        Self { referral_up: true, intake_up: false }
     }
+}
+
+/// The real intake service running beside a test waitlist (its own database, the waitlist's secret).
+pub struct IntakePeer {
+    pub addr: SocketAddr,
+    /// Keeps intake's data alive for the test.
+    pub backing: Backing,
+}
+
+/// An address where nothing listens (connections are refused).
+async fn refused_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    addr
+}
+
+/// Starts the real intake service on its own fresh backing store, trusting `auth` (the waitlist's
+/// service secret) so the waitlist's service tokens are accepted; its own peers are down.
+async fn spawn_intake(waitlist_backing: &Backing, shutdown: Shutdown) -> IntakePeer {
+    let backing = Backing::fresh().await;
+    let mut common = backing.common();
+    common.auth = waitlist_backing.common().auth;
+    let peers = [refused_addr().await.to_string(), refused_addr().await.to_string(), refused_addr().await.to_string()];
+    let settings = intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, common);
+    let app = intake::startup::Application::build(settings).await.expect("build intake");
+    let addr = app.local_addr();
+    tokio::spawn(app.run(shutdown));
+    IntakePeer { addr, backing }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -213,7 +257,12 @@ async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options)
         // Nothing listens there any more: connections are refused, as with a referral service that is down.
         drop(listener);
     }
+    let intake = if opts.intake_up { Some(spawn_intake(&backing, shutdown.clone()).await) } else { None };
     let mut settings = waitlist::config::Settings::new("127.0.0.1:0".parse().unwrap(), referral_addr.to_string(), backing.common());
+    settings.intake_addr = match &intake {
+        Some(i) => i.addr.to_string(),
+        None => refused_addr().await.to_string(),
+    };
     // Expiry is driven by the tests through `sweeper.sweep_expired`; the background round never interferes.
     settings.sweep_interval_secs = 3600;
     let app = waitlist::startup::Application::build_with_clock(settings, clock.clone()).await.expect("build");
@@ -225,7 +274,7 @@ async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options)
     tokio::spawn(app.run(shutdown.clone()));
     let token = backing.service_token(ORG_A);
     let client = WaitlistServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr.to_string()).unwrap(), Bearer::new(&token));
-    TestApp { client, addr, shutdown, clock, sweeper, holds, store, referral, referral_addr, backing }
+    TestApp { client, addr, shutdown, clock, sweeper, holds, store, referral, referral_addr, backing, intake }
 }
 
 impl TestApp {
@@ -239,6 +288,14 @@ impl TestApp {
     pub fn client_as(&self, org: &str, roles: &[Role]) -> WaitlistServiceClient<AuthedChannel> {
         let channel = continuum_runtime::peer_channel(&self.addr.to_string()).unwrap();
         WaitlistServiceClient::with_interceptor(channel, Bearer::new(&self.backing.token(org, roles)))
+    }
+
+    /// An intake client calling the in-process intake as an intake clerk, clinician and coordinator of
+    /// `org` (tokens signed with the shared secret).
+    pub fn intake_client(&self, org: &str) -> IntakeServiceClient<AuthedChannel> {
+        let addr = self.intake.as_ref().expect("intake started").addr.to_string();
+        let token = self.backing.token(org, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]);
+        IntakeServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr).unwrap(), Bearer::new(&token))
     }
 
     /// A waitlist client sending no credentials.

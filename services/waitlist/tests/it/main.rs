@@ -7,5 +7,6 @@ mod entries;
 mod helpers;
 mod offers;
 mod replicas;
+mod rescreen;
 mod scoping;
 mod while_waiting;

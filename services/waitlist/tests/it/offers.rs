@@ -17,10 +17,11 @@ async fn open_slots_offers_the_best_eligible_entries_only() {
     let mut app = spawn_app().await;
     let p = id();
     let q = id();
-    // Oldest first: `only_q` waited longest but does not wait for p.
+    // Oldest first: `only_q` waited longest but does not wait for p. Everyone else wants p first, so the
+    // batch of two follows the fair-aging order.
     let only_q = app.enqueue(pb::Band::Routine, &[&q]).await;
     app.advance(TimeDelta::days(1));
-    let best = app.enqueue(pb::Band::Routine, &[&q, &p]).await;
+    let best = app.enqueue(pb::Band::Routine, &[&p, &q]).await;
     app.advance(TimeDelta::days(1));
     let second = app.enqueue(pb::Band::Routine, &[&p]).await;
     app.advance(TimeDelta::days(1));
@@ -47,6 +48,38 @@ async fn open_slots_offers_the_best_eligible_entries_only() {
     assert!(app.open(&p, 5).await.is_empty());
     let listed = app.list(pb::ListWaitlistRequest::default()).await;
     assert_eq!(listed.entries.len(), 4, "offered entries stay on the list");
+}
+
+#[tokio::test]
+async fn several_slots_at_once_weigh_each_clients_preference_with_the_batch_assigner() {
+    let mut app = spawn_app().await;
+    let p = id();
+    let q = id();
+    // Same priority band of fair aging (a few days of a 42-day wait): p is `older`'s second choice but the
+    // first choice of the two newer entries. Greedy "first two" would offer to `older` and `first`.
+    let older = app.enqueue(pb::Band::Routine, &[&q, &p]).await;
+    app.advance(TimeDelta::days(1));
+    let first = app.enqueue(pb::Band::Routine, &[&p]).await;
+    app.advance(TimeDelta::days(1));
+    let also_first = app.enqueue(pb::Band::Routine, &[&p]).await;
+    app.advance(TimeDelta::hours(1));
+
+    let offers = app.open(&p, 2).await;
+    let mut offered: Vec<_> = offers.iter().map(|o| o.entry_id.clone()).collect();
+    offered.sort();
+    let mut expected = vec![first.id.clone(), also_first.id.clone()];
+    expected.sort();
+    assert_eq!(offered, expected, "the batch gives p's slots to those who want p most");
+    assert_eq!(status_of(&app.get(&older.id).await), pb::EntryStatus::Waiting);
+
+    // One slot keeps the fair-aging order: `older` is next for p whatever its preference.
+    let one = app.open(&p, 1).await;
+    assert_eq!(one.iter().map(|o| o.entry_id.clone()).collect::<Vec<_>>(), vec![older.id.clone()]);
+    // Nobody holds two offers.
+    for e in [&older, &first, &also_first] {
+        let pending = app.get(&e.id).await.offers.iter().filter(|o| offer_status(o) == pb::OfferStatus::Pending).count();
+        assert_eq!(pending, 1);
+    }
 }
 
 #[tokio::test]
@@ -184,7 +217,7 @@ async fn accepting_creates_one_referral_and_places_the_entry() {
 
 #[tokio::test]
 async fn a_referral_peer_that_is_down_changes_nothing_and_a_retry_succeeds() {
-    let mut app = spawn_app_with(Options { referral_up: false }).await;
+    let mut app = spawn_app_with(Options { referral_up: false, ..Options::default() }).await;
     let p = id();
     let entry = app.enqueue(pb::Band::Soon, &[&p]).await;
     let offer = app.open(&p, 1).await.remove(0);

@@ -1,0 +1,108 @@
+//! The referral service's client of the intake service: reading a referral's intake for its recipient
+//! organization (the handoff packet), and the one place where intake's answers become ours.
+//!
+//! The rule it keeps: referral never decides what of an intake a recipient may see. It asks intake with a
+//! service token acting for the recipient organization and the user who asked, and intake releases only
+//! the categories the client consented to share with that organization (`NOT_FOUND` when none), writing
+//! one audit row for the read (that user, that organization, purpose `care_coordination`).
+
+use continuum_proto::intake::v1 as pb;
+use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use continuum_runtime::PeerChannel;
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+
+use crate::error::{Error, Result};
+
+/// The purpose of use intake records for a handoff read.
+pub const PURPOSE: &str = "care_coordination";
+
+/// A lazily connected client of the intake service.
+#[derive(Clone, Debug)]
+pub struct IntakePeer {
+    client: IntakeServiceClient<PeerChannel>,
+}
+
+/// How a refused read maps to our error: intake's `NOT_FOUND` (no such intake, or nothing consented for
+/// this organization) is the packet's `NOT_FOUND`; transient failures are `UNAVAILABLE` (retry); anything
+/// else is unexpected.
+fn read_error(code: Code, referral_id: &str) -> Error {
+    match code {
+        Code::NotFound => Error::not_found("handoff_packet", referral_id),
+        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted | Code::Cancelled => {
+            Error::Unavailable(format!("intake answered {code:?}"))
+        }
+        code => Error::Unexpected(anyhow::anyhow!("intake refused a handoff read with {code:?}")),
+    }
+}
+
+impl IntakePeer {
+    /// A client of intake at `addr` (`host:port` or URL). Connects on first use, so an intake service that
+    /// is down at start-up is not an error.
+    pub fn connect_lazy(addr: &str, common: &continuum_runtime::CommonSettings) -> anyhow::Result<Self> {
+        Ok(Self { client: IntakeServiceClient::new(common.authed_peer(addr, "referral")?) })
+    }
+
+    /// Reads `intake_id` as intake releases it to `recipient_organization_id`, on behalf of `user_id`.
+    pub async fn read_for_recipient(&self, referral_id: &str, intake_id: &str, recipient_organization_id: &str, user_id: &str) -> Result<pb::Intake> {
+        let mut req = continuum_auth::on_behalf_of(pb::GetIntakeRequest { intake_id: intake_id.to_owned() }, recipient_organization_id, Some(user_id));
+        req.metadata_mut().insert("x-continuum-purpose", MetadataValue::from_static(PURPOSE));
+        let mut client = self.client.clone();
+        match client.get_intake(req).await {
+            Ok(resp) => resp.into_inner().intake.ok_or_else(|| Error::Unexpected(anyhow::anyhow!("intake answered without an intake"))),
+            Err(s) => {
+                tracing::info!(referral_id = %referral_id, intake_id = %intake_id, code = ?s.code(), "handoff read refused by intake");
+                Err(read_error(s.code(), referral_id))
+            }
+        }
+    }
+}
+
+/// The consent categories whose information `intake` (as released to a recipient) carries, in category
+/// order. Intake clears every category not consented; a consented category with nothing recorded is not
+/// listed, because it carries nothing.
+pub fn shared_categories(intake: &pb::Intake) -> Vec<pb::ConsentCategory> {
+    use pb::ConsentCategory as C;
+    let present = [
+        (C::IdentityAndContact, intake.client.is_some()),
+        (C::ScreeningAndAssessment, intake.screeners.is_some() || intake.assessment.is_some() || intake.dysregulation.is_some()),
+        (C::PresentingConcerns, !intake.presenting_concerns_text.is_empty() || !intake.presenting_concerns.is_empty()),
+        (C::TreatmentHistory, !intake.treatment_history.is_empty()),
+        (C::SocialContext, !intake.stressors.is_empty() || !intake.supports.is_empty() || intake.preferences.is_some()),
+        (C::SubstanceUse, intake.substance_use != 0),
+    ];
+    present.into_iter().filter(|(_, p)| *p).map(|(c, _)| c).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn categories_follow_what_intake_released() {
+        assert!(shared_categories(&pb::Intake::default()).is_empty());
+        let i = pb::Intake {
+            client: Some(pb::ClientDetails::default()),
+            assessment: Some(pb::Assessment::default()),
+            presenting_concerns: vec![pb::PresentingConcern::Depression as i32],
+            ..Default::default()
+        };
+        assert_eq!(
+            shared_categories(&i),
+            vec![pb::ConsentCategory::IdentityAndContact, pb::ConsentCategory::ScreeningAndAssessment, pb::ConsentCategory::PresentingConcerns]
+        );
+        let j = pb::Intake { preferences: Some(pb::Preferences::default()), substance_use: 2, ..Default::default() };
+        assert_eq!(shared_categories(&j), vec![pb::ConsentCategory::SocialContext, pb::ConsentCategory::SubstanceUse]);
+    }
+
+    #[test]
+    fn maps_intake_refusals() {
+        assert!(matches!(read_error(Code::NotFound, "r"), Error::NotFound { .. }));
+        assert!(matches!(read_error(Code::Unavailable, "r"), Error::Unavailable(_)));
+        assert!(matches!(read_error(Code::DeadlineExceeded, "r"), Error::Unavailable(_)));
+        assert!(matches!(read_error(Code::PermissionDenied, "r"), Error::Unexpected(_)));
+        assert!(matches!(read_error(Code::InvalidArgument, "r"), Error::Unexpected(_)));
+    }
+}
