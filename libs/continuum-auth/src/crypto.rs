@@ -25,11 +25,13 @@ pub struct CryptoSettings {
     pub encryption_active_key: Option<String>,
 }
 
-/// Encrypts and decrypts fields.
+/// Encrypts and decrypts fields, and computes blind indexes (keyed hashes) for identifiers that must be
+/// looked up by equality without being stored in clear.
 pub struct FieldCipher {
     keys: HashMap<String, LessSafeKey>,
     active: String,
     rng: SystemRandom,
+    index_key: ring::hmac::Key,
 }
 
 impl std::fmt::Debug for FieldCipher {
@@ -54,14 +56,19 @@ fn parse_keys(spec: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
 
 impl FieldCipher {
     /// A cipher over `keys` (id, 32-byte key) writing with `active`.
+    /// The first key listed also keys the blind indexes (HMAC-SHA256 over a derived key), so lookups keep
+    /// working across rotations: rotate by adding keys, never by removing the first.
     pub fn new(keys: Vec<(String, Vec<u8>)>, active: &str) -> anyhow::Result<Self> {
+        let first = keys.first().map(|(_, b)| b.clone()).ok_or_else(|| anyhow::anyhow!("no encryption key"))?;
+        let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &first);
+        let index_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, ring::hmac::sign(&derive, b"continuum-blind-index-v1").as_ref());
         let mut map = HashMap::new();
         for (id, bytes) in keys {
             let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| anyhow::anyhow!("bad key {id}"))?;
             map.insert(id, LessSafeKey::new(key));
         }
         anyhow::ensure!(map.contains_key(active), "the active encryption key {active} is not configured");
-        Ok(Self { keys: map, active: active.to_owned(), rng: SystemRandom::new() })
+        Ok(Self { keys: map, active: active.to_owned(), rng: SystemRandom::new(), index_key })
     }
 
     /// From settings, or — when none are configured — from a key file under `data_dir` created on first
@@ -124,6 +131,18 @@ impl FieldCipher {
         Ok(plain.to_vec())
     }
 
+    /// A deterministic keyed hash of `value` for the field `purpose` (`bix:v1:<hex>`): equal inputs give
+    /// equal outputs, so a column can be searched by equality without holding the value.
+    pub fn blind_index(&self, purpose: &str, value: &str) -> String {
+        let mut ctx = ring::hmac::Context::with_key(&self.index_key);
+        ctx.update(purpose.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value.as_bytes());
+        let tag = ctx.sign();
+        let hex: String = tag.as_ref().iter().take(20).map(|b| format!("{b:02x}")).collect();
+        format!("bix:v1:{hex}")
+    }
+
     /// The key id a stored value was written with.
     pub fn key_id_of(stored: &str) -> Option<&str> {
         stored.strip_prefix(PREFIX).and_then(|r| r.split_once(':')).map(|(k, _)| k)
@@ -163,6 +182,17 @@ mod tests {
         let stored_new = rotated.encrypt("intake.submission", b"John Roe").unwrap();
         assert_eq!(FieldCipher::key_id_of(&stored_new), Some("k2"));
         assert!(old.decrypt("intake.submission", &stored_new).is_err(), "an old deployment cannot read new keys");
+    }
+
+    #[test]
+    fn blind_indexes_are_stable_across_rotation_and_hide_the_value() {
+        let a = FieldCipher::new(vec![("k1".into(), key(1))], "k1").unwrap();
+        let b = FieldCipher::new(vec![("k1".into(), key(1)), ("k2".into(), key(2))], "k2").unwrap();
+        let x = a.blind_index("intake.external_client_id", "MRN-001");
+        assert_eq!(x, b.blind_index("intake.external_client_id", "MRN-001"));
+        assert_ne!(x, a.blind_index("intake.external_client_id", "MRN-002"));
+        assert_ne!(x, a.blind_index("other.field", "MRN-001"));
+        assert!(!x.contains("MRN") && x.len() <= 64);
     }
 
     #[test]

@@ -33,6 +33,8 @@ use continuum_auth::crypto::FieldCipher;
 
 /// The purpose string bound into the submission ciphertext.
 const SUBMISSION_FIELD: &str = "intake.submission";
+/// The purpose string of the clinic client id's blind index.
+const EXTERNAL_ID_FIELD: &str = "intake.external_client_id";
 /// The purpose string bound into a reassessment override reason's ciphertext.
 const OVERRIDE_REASON_FIELD: &str = "intake.assessment.override_reason";
 
@@ -250,7 +252,7 @@ impl Store {
         } else {
             intake::Entity::find()
                 .filter(intake::Column::OrganizationId.eq(submission.organization_id.clone()))
-                .filter(intake::Column::ExternalClientId.eq(submission.external_client_id.clone()))
+                .filter(intake::Column::ExternalClientId.eq(self.cipher.blind_index(EXTERNAL_ID_FIELD, &submission.external_client_id)))
                 .one(&txn)
                 .await?
                 .map(|m| m.client_id)
@@ -263,7 +265,13 @@ impl Store {
             idempotency_key: Set(submission.idempotency_key.clone()),
             request_fingerprint: Set(fingerprint.clone()),
             client_id: Set(client_id.clone()),
-            external_client_id: Set(submission.external_client_id.clone()),
+            // Only a keyed hash: the clinic's own client id is an identifier (it is kept, encrypted, in the
+            // submission).
+            external_client_id: Set(if submission.external_client_id.is_empty() {
+                String::new()
+            } else {
+                self.cipher.blind_index(EXTERNAL_ID_FIELD, &submission.external_client_id)
+            }),
             received_at_ms: Set(now_ms),
             risk_level: Set(assessment.risk_level.code().to_owned()),
             level_of_care: Set(assessment.level_of_care.code().to_owned()),

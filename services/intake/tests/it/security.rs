@@ -94,6 +94,7 @@ async fn rows_hold_no_plaintext_personal_information() {
     c.email = "zebulon.q@example.org".into();
     c.phone = "+1 555 867 5309".into();
     s.presenting_concerns_text = "distinctive-free-text-4711".into();
+    s.external_client_id = "MRN-ZQ-99881".into();
     let intake = app.client.submit_intake(s).await.unwrap().into_inner().intake.unwrap();
     // Read back through the API: decrypted for the owner.
     let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id }).await.unwrap().into_inner().intake.unwrap();
@@ -119,7 +120,7 @@ async fn rows_hold_no_plaintext_personal_information() {
         }
     }
     assert!(dump.contains("enc:v1:"), "the submission is stored encrypted");
-    for needle in ["Zebulon", "Quintessence", "zebulon.q@example.org", "867 5309", "distinctive-free-text-4711", "1990-04-12"] {
+    for needle in ["Zebulon", "Quintessence", "zebulon.q@example.org", "867 5309", "distinctive-free-text-4711", "1990-04-12", "MRN-ZQ-99881"] {
         assert!(!dump.contains(needle), "{needle} found in plaintext in the database");
     }
 }
