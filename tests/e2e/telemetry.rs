@@ -101,6 +101,8 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
     let stack = Stack::start_with(vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://{otlp}")),
         ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+        ("CONTINUUM_SWEEP_INTERVAL_SECS".into(), "1".into()),
+        ("CONTINUUM_DEADLINE_SWEEP_SECS".into(), "1".into()),
     ])
     .await;
 
@@ -172,6 +174,22 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
             exported.push_str(a);
         }
     }
+    // The business gauges appear once each worker has run.
+    let gauges = [("intake", "continuum_routings_pending"), ("waitlist", "continuum_offers_pending"), ("referral", "continuum_referrals_overdue")];
+    let metrics_addrs = stack.metrics.clone();
+    let seen = eventually(Duration::from_secs(20), || {
+        let addrs = metrics_addrs.clone();
+        async move {
+            for (svc, name) in gauges {
+                if !crate::stack::scrape(&addrs[svc]).await.contains(name) {
+                    return None;
+                }
+            }
+            Some(())
+        }
+    })
+    .await;
+    assert!(seen.is_some(), "business gauges are exported: {gauges:?}");
     let logs: String = crate::stack::SERVICES.iter().map(|s| stack.log(s)).collect();
     let mut scraped = String::new();
     for s in crate::stack::SERVICES {

@@ -230,7 +230,11 @@ impl Deadlines {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(every) => {}
             }
-            match self.sweep(Utc::now()).await {
+            let now = Utc::now();
+            if let Ok(n) = self.store.count_overdue(now).await {
+                metrics::gauge!("continuum_referrals_overdue").set(n as f64);
+            }
+            match self.sweep(now).await {
                 Ok(s) if !(s.escalated.is_empty() && s.expired.is_empty() && s.rerouted.is_empty()) => {
                     tracing::info!(escalated = s.escalated.len(), expired = s.expired.len(), rerouted = s.rerouted.len(), "deadline sweep")
                 }

@@ -46,11 +46,37 @@ impl Sweeper {
             );
             done.push(freed);
         }
+        metrics::counter!("continuum_offers_expired_total").increment(done.len() as u64);
         Ok(done)
+    }
+
+    /// Sets the waitlist gauges: entries waiting per band and organization, and offers pending. Label sets
+    /// that emptied since the last report are set to 0 rather than left at their last value.
+    async fn report(&self, reported: &mut std::collections::HashSet<(&'static str, String)>) {
+        let Ok(entries) = self.store.active_entries(&crate::store::EntryFilter::default()).await else { return };
+        let mut counts: std::collections::HashMap<(&'static str, String), u64> = std::collections::HashMap::new();
+        let mut offered = 0u64;
+        for e in &entries {
+            *counts.entry((e.band.code(), e.organization_id.clone())).or_default() += 1;
+            if e.status == crate::domain::EntryStatus::Offered {
+                offered += 1;
+            }
+        }
+        for key in reported.iter() {
+            if !counts.contains_key(key) {
+                metrics::gauge!("continuum_waitlist_length", "band" => key.0, "organization" => key.1.clone()).set(0.0);
+            }
+        }
+        for ((band, org), n) in &counts {
+            metrics::gauge!("continuum_waitlist_length", "band" => *band, "organization" => org.clone()).set(*n as f64);
+        }
+        *reported = counts.into_keys().collect();
+        metrics::gauge!("continuum_offers_pending").set(offered as f64);
     }
 
     /// Sweeps every `every` until `shutdown` is cancelled. Errors are logged and the next round retries.
     pub async fn run(self, every: Duration, shutdown: Shutdown) {
+        let mut reported = std::collections::HashSet::new();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -59,6 +85,7 @@ impl Sweeper {
             if let Err(e) = self.sweep_expired(self.clock.now()).await {
                 tracing::warn!(error = %e, "offer sweep failed; retrying next round");
             }
+            self.report(&mut reported).await;
         }
         tracing::info!("offer sweeper stopped");
     }

@@ -428,6 +428,16 @@ impl Store {
             .collect()
     }
 
+    /// How many referrals are still requested past their response deadline at `now` (the overdue gauge).
+    pub async fn count_overdue(&self, now: DateTime<Utc>) -> Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(referral::Entity::find()
+            .filter(referral::Column::Status.eq(Status::Requested.code()))
+            .filter(referral::Column::ResponseDueAtMs.lt(time::to_ms(now)))
+            .count(&self.db)
+            .await?)
+    }
+
     /// Up to `limit` referrals owing a re-route, without events.
     pub async fn owing_reroute(&self, limit: u64) -> Result<Vec<Referral>> {
         referral::Entity::find()
