@@ -116,17 +116,17 @@ impl Stack {
         let deadline = Instant::now() + Duration::from_secs(60);
         let addr = self.addrs[service].clone();
         loop {
-            if let Some(child) = self.procs.get_mut(service) {
-                if let Some(status) = child.try_wait().unwrap() {
-                    panic!("{service} exited with {status} during start-up; log:\n{}", self.log(service));
-                }
+            if let Some(child) = self.procs.get_mut(service)
+                && let Some(status) = child.try_wait().unwrap()
+            {
+                panic!("{service} exited with {status} during start-up; log:\n{}", self.log(service));
             }
             if let Ok(ch) = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await {
                 let mut h = HealthClient::new(ch);
-                if let Ok(r) = h.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await {
-                    if r.into_inner().status == ServingStatus::Serving as i32 {
-                        return;
-                    }
+                if let Ok(r) = h.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await
+                    && r.into_inner().status == ServingStatus::Serving as i32
+                {
+                    return;
                 }
             }
             assert!(Instant::now() < deadline, "{service} did not become SERVING; log:\n{}", self.log(service));

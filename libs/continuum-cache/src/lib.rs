@@ -80,11 +80,10 @@ impl Cache for InProcessCache {
 
     async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
         let k = format!("{}{key}", self.prefix);
-        Ok(self.with(|m| {
-            if m.contains_key(&k) {
-                false
-            } else {
-                m.insert(k, (value.to_owned(), Instant::now() + ttl));
+        Ok(self.with(|m| match m.entry(k) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert((value.to_owned(), Instant::now() + ttl));
                 true
             }
         }))
@@ -240,6 +239,7 @@ impl Lock {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
