@@ -277,6 +277,44 @@ coded_enum! {
     }
 }
 
+coded_enum! {
+    /// A problem domain: what a client presents with (intake's presenting concerns) and what a provider's
+    /// outcomes are measured in (matching). One vocabulary mirrored by both protos' enums
+    /// (`continuum.intake.v1.PresentingConcern` and `continuum.matching.v1.ProblemDomain`).
+    ProblemDomain {
+        /// Depression.
+        Depression => "depression",
+        /// Generalised anxiety.
+        Anxiety => "anxiety",
+        /// Panic and phobias.
+        Panic => "panic",
+        /// Trauma and PTSD.
+        Trauma => "trauma",
+        /// Substance use.
+        SubstanceUse => "substance_use",
+        /// Suicidality and self-harm.
+        Suicidality => "suicidality",
+        /// Psychosis.
+        Psychosis => "psychosis",
+        /// Mania.
+        Mania => "mania",
+        /// Eating disorders.
+        Eating => "eating",
+        /// OCD.
+        Ocd => "ocd",
+        /// Sleep.
+        Sleep => "sleep",
+        /// Social and relationship conflict.
+        SocialConflict => "social_conflict",
+        /// Emotion regulation.
+        EmotionRegulation => "emotion_regulation",
+        /// Grief and loss.
+        Grief => "grief",
+        /// Quality of life.
+        QualityOfLife => "quality_of_life",
+    }
+}
+
 /// Relational style on the four Cooper-Norcross dimensions, each -3..=3.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelationalStyle {
@@ -380,6 +418,9 @@ mod tests {
         assert_mirrors_proto(&codes(Modality::ALL, Modality::code), |n| pb::Modality::try_from(n).ok().map(|e| e.as_str_name()));
         assert_mirrors_proto(&codes(PaymentOption::ALL, PaymentOption::code), |n| pb::PaymentOption::try_from(n).ok().map(|e| e.as_str_name()));
         assert_mirrors_proto(&codes(CareFormat::ALL, CareFormat::code), |n| pb::CareFormat::try_from(n).ok().map(|e| e.as_str_name()));
+        let domains = codes(ProblemDomain::ALL, ProblemDomain::code);
+        assert_mirrors_proto(&domains, |n| continuum_proto::matching::v1::ProblemDomain::try_from(n).ok().map(|e| e.as_str_name()));
+        assert_mirrors_proto(&domains, |n| continuum_proto::intake::v1::PresentingConcern::try_from(n).ok().map(|e| e.as_str_name()));
     }
 
     #[test]

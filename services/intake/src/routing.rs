@@ -351,13 +351,8 @@ pub fn recommend_request(intake: &Intake) -> mpb::RecommendForClientRequest {
     };
     let to_proto = |ms: &[Modality]| ms.iter().map(|m| m.to_proto()).collect::<Vec<_>>();
     let fit = mpb::ClientFit {
-        // Presenting concerns and matching's problem domains share their codes.
-        problem_domains: s
-            .presenting_concerns
-            .iter()
-            .filter_map(|c| mpb::ProblemDomain::from_str_name(&format!("PROBLEM_DOMAIN_{}", c.code().to_uppercase())))
-            .map(|d| d as i32)
-            .collect(),
+        // Presenting concerns are problem domains (one vocabulary, mirrored by both protos).
+        problem_domains: s.presenting_concerns.iter().map(|c| c.to_proto()).collect(),
         modalities_wanted: to_proto(&s.preferences.modalities_wanted),
         modalities_tried_without_help: to_proto(&a.modalities_to_avoid),
         identity_preferences: s.preferences.identity_preferences.clone(),

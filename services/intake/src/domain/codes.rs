@@ -3,41 +3,8 @@
 //! proto number minus one (the adapter converts, domain code never sees prost types).
 
 
-continuum_vocab::coded_enum! {
-    /// A coded presenting concern.
-    Concern {
-        /// Depression.
-        Depression => "depression",
-        /// Anxiety.
-        Anxiety => "anxiety",
-        /// Panic.
-        Panic => "panic",
-        /// Trauma.
-        Trauma => "trauma",
-        /// Substance use.
-        SubstanceUse => "substance_use",
-        /// Suicidality.
-        Suicidality => "suicidality",
-        /// Psychosis.
-        Psychosis => "psychosis",
-        /// Mania.
-        Mania => "mania",
-        /// Eating.
-        Eating => "eating",
-        /// OCD.
-        Ocd => "ocd",
-        /// Sleep.
-        Sleep => "sleep",
-        /// Social conflict.
-        SocialConflict => "social_conflict",
-        /// Emotion regulation.
-        EmotionRegulation => "emotion_regulation",
-        /// Grief.
-        Grief => "grief",
-        /// Quality of life.
-        QualityOfLife => "quality_of_life",
-    }
-}
+/// A coded presenting concern: the problem domains matching measures outcomes in.
+pub use continuum_vocab::ProblemDomain as Concern;
 
 continuum_vocab::coded_enum! {
     /// How often (past month), ordered.
@@ -261,7 +228,6 @@ mod proto_mirror_tests {
 
     #[test]
     fn intake_vocabularies_mirror_their_protos() {
-        continuum_vocab::assert_mirrors_proto(&Concern::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::PresentingConcern::try_from(n).ok().map(|e| e.as_str_name()));
         continuum_vocab::assert_mirrors_proto(&Frequency::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::Frequency::try_from(n).ok().map(|e| e.as_str_name()));
         continuum_vocab::assert_mirrors_proto(&WindowRating::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::WindowOfTolerance::try_from(n).ok().map(|e| e.as_str_name()));
         continuum_vocab::assert_mirrors_proto(&Impairment::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::FunctionalImpairment::try_from(n).ok().map(|e| e.as_str_name()));

@@ -81,41 +81,8 @@ impl ProviderKind {
     }
 }
 
-continuum_vocab::coded_enum! {
-    /// A problem domain in which outcomes are measured.
-    ProblemDomain {
-        /// Depression.
-        Depression => "depression",
-        /// Generalised anxiety.
-        Anxiety => "anxiety",
-        /// Panic and phobias.
-        Panic => "panic",
-        /// Trauma and PTSD.
-        Trauma => "trauma",
-        /// Substance use.
-        SubstanceUse => "substance_use",
-        /// Suicidality and self-harm.
-        Suicidality => "suicidality",
-        /// Psychosis.
-        Psychosis => "psychosis",
-        /// Mania.
-        Mania => "mania",
-        /// Eating disorders.
-        Eating => "eating",
-        /// OCD.
-        Ocd => "ocd",
-        /// Sleep.
-        Sleep => "sleep",
-        /// Social and relationship conflict.
-        SocialConflict => "social_conflict",
-        /// Emotion regulation.
-        EmotionRegulation => "emotion_regulation",
-        /// Grief and loss.
-        Grief => "grief",
-        /// Quality of life.
-        QualityOfLife => "quality_of_life",
-    }
-}
+/// The problem domains outcomes are measured in (shared with intake's presenting concerns).
+pub use continuum_vocab::ProblemDomain;
 
 continuum_vocab::coded_enum! {
     /// A measured outcome rating in one domain.
@@ -486,7 +453,6 @@ mod tests {
 
     #[test]
     fn matching_vocabularies_mirror_their_protos() {
-        continuum_vocab::assert_mirrors_proto(&ProblemDomain::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::ProblemDomain::try_from(n).ok().map(|e| e.as_str_name()));
         continuum_vocab::assert_mirrors_proto(&OutcomeRating::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::OutcomeRating::try_from(n).ok().map(|e| e.as_str_name()));
         continuum_vocab::assert_mirrors_proto(&ScheduleWindow::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::ScheduleWindow::try_from(n).ok().map(|e| e.as_str_name()));
     }
