@@ -205,22 +205,7 @@ where
 
 /// An adult outpatient CBT clinician of the provider organization (US-CA, English, self-pay, video).
 pub fn clinician(name: &str, slots: i32) -> continuum_proto::matching::v1::Provider {
-    use continuum_proto::common::v1 as common;
-    continuum_proto::matching::v1::Provider {
-        organization_id: PROVIDER_ORG.into(),
-        display_name: name.into(),
-        kind: continuum_proto::matching::v1::ProviderKind::Clinician as i32,
-        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
-        age_groups: vec![common::AgeGroup::Adult as i32],
-        jurisdictions: vec!["US-CA".into()],
-        languages: vec!["en".into()],
-        modalities: vec![common::Modality::Cbt as i32],
-        payment_options: vec![common::PaymentOption::SelfPay as i32],
-        formats: vec![common::CareFormat::Video as i32],
-        accepting_new_clients: true,
-        open_slots: slots,
-        ..Default::default()
-    }
+    continuum_testkit::clinician(PROVIDER_ORG, name, &[continuum_proto::common::v1::Modality::Cbt], slots)
 }
 
 /// A complete adult intake of the clinic with moderate depression, which that clinician fits.

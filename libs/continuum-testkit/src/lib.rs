@@ -210,3 +210,29 @@ pub type AuthedChannel = tonic::service::interceptor::InterceptedService<tonic::
 pub fn tls_cert_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("certs")
 }
+
+/// An accepting adult outpatient clinician of `organization_id`: US-CA, English, self-pay, video, offering
+/// `modalities`, with `slots` open slots. The directory entry most tests start from.
+pub fn clinician(
+    organization_id: &str,
+    name: &str,
+    modalities: &[continuum_proto::common::v1::Modality],
+    slots: i32,
+) -> continuum_proto::matching::v1::Provider {
+    use continuum_proto::common::v1 as common;
+    continuum_proto::matching::v1::Provider {
+        organization_id: organization_id.into(),
+        display_name: name.into(),
+        kind: continuum_proto::matching::v1::ProviderKind::Clinician as i32,
+        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
+        age_groups: vec![common::AgeGroup::Adult as i32],
+        jurisdictions: vec!["US-CA".into()],
+        languages: vec!["en".into()],
+        modalities: modalities.iter().map(|m| *m as i32).collect(),
+        payment_options: vec![common::PaymentOption::SelfPay as i32],
+        formats: vec![common::CareFormat::Video as i32],
+        accepting_new_clients: true,
+        open_slots: slots,
+        ..Default::default()
+    }
+}

@@ -196,21 +196,7 @@ pub fn submission(key: &str) -> pb::SubmitIntakeRequest {
 /// An accepting adult outpatient clinician of the provider organization in US-CA, English, self-pay, video,
 /// with `modalities` and `slots` open slots.
 pub fn clinician(name: &str, modalities: &[common::Modality], slots: i32) -> mpb::Provider {
-    mpb::Provider {
-        organization_id: PROVIDER_ORG.into(),
-        display_name: name.into(),
-        kind: mpb::ProviderKind::Clinician as i32,
-        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
-        age_groups: vec![common::AgeGroup::Adult as i32],
-        jurisdictions: vec!["US-CA".into()],
-        languages: vec!["en".into()],
-        modalities: modalities.iter().map(|m| *m as i32).collect(),
-        payment_options: vec![common::PaymentOption::SelfPay as i32],
-        formats: vec![common::CareFormat::Video as i32],
-        accepting_new_clients: true,
-        open_slots: slots,
-        ..Default::default()
-    }
+    continuum_testkit::clinician(PROVIDER_ORG, name, modalities, slots)
 }
 
 /// A PCL-5 with the given total (items filled from the first, 4 at most each).

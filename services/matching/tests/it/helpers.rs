@@ -40,21 +40,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// A valid adult outpatient clinician in US-CA speaking English, open for self-pay video clients.
 pub fn clinician(name: &str, slots: i32) -> pb::Provider {
-    pb::Provider {
-        organization_id: ORG_A.into(),
-        display_name: name.into(),
-        kind: pb::ProviderKind::Clinician as i32,
-        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
-        age_groups: vec![common::AgeGroup::Adult as i32],
-        jurisdictions: vec!["US-CA".into()],
-        languages: vec!["en".into()],
-        modalities: vec![common::Modality::Cbt as i32],
-        payment_options: vec![common::PaymentOption::SelfPay as i32],
-        formats: vec![common::CareFormat::Video as i32],
-        accepting_new_clients: true,
-        open_slots: slots,
-        ..Default::default()
-    }
+    continuum_testkit::clinician(ORG_A, name, &[common::Modality::Cbt], slots)
 }
 
 pub fn adult_profile() -> pb::ClientProfile {

@@ -191,21 +191,7 @@ impl TestApp {
 
 /// A valid adult outpatient clinician of the recipient organization.
 pub fn clinician(name: &str, slots: i32) -> mpb::Provider {
-    mpb::Provider {
-        organization_id: RECIPIENT.into(),
-        display_name: name.into(),
-        kind: mpb::ProviderKind::Clinician as i32,
-        levels_of_care: vec![common::LevelOfCare::Outpatient as i32],
-        age_groups: vec![common::AgeGroup::Adult as i32],
-        jurisdictions: vec!["US-CA".into()],
-        languages: vec!["en".into()],
-        modalities: vec![common::Modality::Cbt as i32],
-        payment_options: vec![common::PaymentOption::SelfPay as i32],
-        formats: vec![common::CareFormat::Video as i32],
-        accepting_new_clients: true,
-        open_slots: slots,
-        ..Default::default()
-    }
+    continuum_testkit::clinician(RECIPIENT, name, &[common::Modality::Cbt], slots)
 }
 
 pub fn create_request(key: &str, provider_id: &str) -> pb::CreateReferralRequest {
