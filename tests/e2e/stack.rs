@@ -36,9 +36,14 @@ pub struct Stack {
     pub metrics: HashMap<&'static str, String>,
 }
 
-async fn free_port() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap().port()
+/// `n` distinct free loopback addresses. All listeners are held until every port is picked, so no
+/// address repeats within a stack (a gRPC port of one service reused as another's metrics port).
+async fn free_addrs(n: usize) -> Vec<String> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        held.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    held.iter().map(|l| l.local_addr().unwrap().to_string()).collect()
 }
 
 impl Stack {
@@ -50,13 +55,16 @@ impl Stack {
     /// Like [`Stack::start`], with extra environment variables for every process.
     pub async fn start_with(extra_env: Vec<(String, String)>) -> Stack {
         let backing = Backing::fresh().await;
+        let mut free = free_addrs(2 * SERVICES.len()).await.into_iter();
         let mut addrs = HashMap::new();
+        let mut metrics = HashMap::new();
         for s in SERVICES {
-            addrs.insert(s, format!("127.0.0.1:{}", free_port().await));
+            addrs.insert(s, free.next().unwrap());
+            metrics.insert(s, free.next().unwrap());
         }
         let log_dir = backing.data_dir().join("logs");
         std::fs::create_dir_all(&log_dir).unwrap();
-        let mut stack = Stack { backing, addrs, procs: HashMap::new(), log_dir, extra_env, metrics: HashMap::new() };
+        let mut stack = Stack { backing, addrs, procs: HashMap::new(), log_dir, extra_env, metrics };
         for s in SERVICES {
             stack.start_service(s).await;
         }
@@ -66,8 +74,7 @@ impl Stack {
     /// Starts (or restarts) one service process and waits for SERVING.
     pub async fn start_service(&mut self, service: &'static str) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_dir.join(format!("{service}.log"))).unwrap();
-        let metrics_addr = format!("127.0.0.1:{}", free_port().await);
-        self.metrics.insert(service, metrics_addr.clone());
+        let metrics_addr = self.metrics[service].clone();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_continuum"));
         cmd.arg("serve")
             .arg(service)
