@@ -50,7 +50,7 @@ RUN_AS_USER = 10001
 OPTIONAL_SECRETS = {"continuum-auth-files"}
 # What the services refuse to start without (continuum-runtime, continuum-auth, intake with PostgreSQL).
 AUTH_REQUIRED = ["CONTINUUM_AUTH_SERVICE_SECRET", "CONTINUUM_ENCRYPTION_KEYS"]
-AUTH_ONE_OF = ["CONTINUUM_AUTH_JWKS_FILE", "CONTINUUM_AUTH_DEV_SECRET"]
+AUTH_ONE_OF = ["CONTINUUM_AUTH_JWKS_URL", "CONTINUUM_AUTH_JWKS_FILE", "CONTINUUM_AUTH_DEV_SECRET"]
 
 OVERLAYS = {
     "dev": {"namespace": "continuum-dev", "replicas": 1, "hpa": False, "pdb": False, "external": set(),

@@ -1,7 +1,8 @@
 //! One client's whole journey over real gRPC, through all four services: intake -> waitlisted (the only
-//! fitting provider has no slot) -> a check-in re-screened through intake -> the provider's admin raises capacity in matching and a coordinator
-//! opens the slot on the waitlist -> offer -> accepted -> a referral created as scheduled -> the recipient
-//! records the first appointment attended -> the care timeline shows each referral step in order, and the
+//! fitting provider has no slot) -> a check-in re-screened through intake -> the provider's admin raises capacity in matching, whose
+//! capacity event makes the waitlist offer the slot (nobody calls OpenSlots; the slot is held in matching) -> accepted -> a referral created as scheduled -> the recipient
+//! records the first appointment attended -> the provider's clinician rates the session -> the care
+//! timeline shows every step from all four services in order (each organization its own), and the
 //! waitlist entry is placed with the accepted offer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -56,7 +57,9 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
     assert_eq!(reassessed.assessment.unwrap().id, checked.assessment_id);
     assert_eq!(checked.entry.unwrap().status, wpb::EntryStatus::Waiting as i32);
 
-    // 2. Capacity opens: the provider's admin raises it in matching, a coordinator opens the slot.
+    // 2. Capacity opens: the provider's admin raises it in matching; matching's capacity-event worker tells
+    //    the waitlist, which takes the slot in matching and offers it to the waiting client (nobody calls
+    //    OpenSlots).
     let mut admin = MatchingServiceClient::new(stack.channel_as("matching", PROVIDER_ORG, &[Role::ProviderAdmin]));
     admin
         .update_capacity(mpb::UpdateCapacityRequest {
@@ -66,15 +69,25 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
         })
         .await
         .unwrap();
-    let offers = coordinator
-        .open_slots(wpb::OpenSlotsRequest { provider_id: provider.id.clone(), slots: 1 })
-        .await
-        .unwrap()
-        .into_inner()
-        .offers;
-    assert_eq!(offers.len(), 1);
-    let offer = &offers[0];
+    let waiting = coordinator.clone();
+    let offer = crate::stack::eventually(std::time::Duration::from_secs(20), || {
+        let mut c = waiting.clone();
+        let id = entry_id.clone();
+        async move {
+            let e = c.get_entry(wpb::GetEntryRequest { entry_id: id }).await.ok()?.into_inner().entry?;
+            e.offers.into_iter().find(|o| o.status == wpb::OfferStatus::Pending as i32)
+        }
+    })
+    .await
+    .expect("the capacity event makes an offer");
+    let offer = &offer;
     assert_eq!((offer.entry_id.as_str(), offer.status), (entry_id.as_str(), wpb::OfferStatus::Pending as i32));
+    let open_now = |admin: &mut MatchingServiceClient<_>| {
+        let mut admin = admin.clone();
+        let id = provider.id.clone();
+        async move { admin.get_provider(mpb::GetProviderRequest { provider_id: id }).await.unwrap().into_inner().provider.unwrap().open_slots }
+    };
+    assert_eq!(open_now(&mut admin).await, 0, "the offered slot is held in matching, invisible to new intakes");
 
     // 3. The client accepts: the waitlist creates the referral, already scheduled.
     let accepted = coordinator
@@ -91,6 +104,9 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
     assert_eq!((referral.provider_id.as_str(), referral.recipient_organization_id.as_str()), (provider.id.as_str(), PROVIDER_ORG));
     assert_eq!((referral.client_id.as_str(), referral.intake_id.as_str()), (intake.client_id.as_str(), intake.id.as_str()));
     assert!(referral.events.iter().any(|e| e.action == rpb::ReferralAction::Schedule as i32), "created as scheduled");
+    // The referral used the slot the offer held: no second take, no overbooking.
+    assert!(!referral.overbooked);
+    assert_eq!(open_now(&mut admin).await, 0);
 
     // 4. The recipient records the first appointment attended: the loop closes.
     let mut recipient = ReferralServiceClient::new(stack.channel_as("referral", PROVIDER_ORG, &[Role::Clinician, Role::Coordinator]));
@@ -109,28 +125,99 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
         .referral
         .unwrap();
     assert_eq!(attended.status, rpb::ReferralStatus::InProgress as i32);
-
-    // 5. The client's care timeline shows each referral step, in order.
-    let timeline = clinic_referrals
-        .get_care_timeline(rpb::GetCareTimelineRequest { client_id: intake.client_id.clone() })
+    let second = recipient
+        .transition_referral(rpb::TransitionReferralRequest {
+            referral_id: referral_id.clone(),
+            expected_version: attended.version,
+            action: rpb::ReferralAction::RecordSecondAppointmentAttended as i32,
+            actor_role: rpb::ActorRole::Recipient as i32,
+            actor_organization_id: PROVIDER_ORG.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
-        .entries;
-    let kinds: Vec<&str> = timeline.iter().filter(|t| t.referral_id == referral_id).map(|t| t.kind.as_str()).collect();
-    let expected = ["referral.created", "referral.scheduled", "referral.first_appointment_attended"];
+        .referral
+        .unwrap();
+    assert_eq!(second.status, rpb::ReferralStatus::InProgress as i32, "an event: care goes on");
+
+    // The waitlist's follow-up reads the referral and reports the time to the second appointment (the
+    // hidden wait) in its metrics, without anyone telling it.
+    let mut seen = 0;
+    for _ in 0..100 {
+        let m = coordinator.get_waitlist_metrics(wpb::GetWaitlistMetricsRequest { organization_id: CLINIC.into() }).await.unwrap().into_inner();
+        seen = m.organizations.iter().find(|o| o.organization_id == CLINIC).map_or(0, |o| o.second_appointments_recorded);
+        if seen > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, 1, "the second appointment reached the waitlist metrics");
+
+    // 5. The provider's clinician rates the first session (session feedback lives in matching).
+    let mut provider_clinician = MatchingServiceClient::new(stack.channel_as("matching", PROVIDER_ORG, &[Role::Clinician]));
+    let feedback = provider_clinician
+        .record_session_feedback(mpb::RecordSessionFeedbackRequest {
+            provider_id: provider.id.clone(),
+            client_id: intake.client_id.clone(),
+            session_number: 1,
+            srs_items: vec![9.0, 9.5, 9.0, 9.5],
+            ors_items: vec![5.0, 5.0, 5.0, 5.0],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // 6. The clinic's care timeline shows the whole path in order, read from all four services: its
+    //    intake, assessment, re-screen and routing; the waitlist entry, check-in, offer and acceptance;
+    //    each referral step. Session feedback belongs to the provider organization and is not in it.
+    let answer = clinic_referrals.get_care_timeline(rpb::GetCareTimelineRequest { client_id: intake.client_id.clone() }).await.unwrap().into_inner();
+    assert!(answer.unavailable_sources.is_empty(), "every service answered: {:?}", answer.unavailable_sources);
+    let timeline = answer.entries;
+    let steps: Vec<(&str, &str)> = timeline.iter().map(|t| (t.source.as_str(), t.kind.as_str())).collect();
+    // The steps of one path, in order (steps made inside another call, such as the routing decision
+    // around the enqueue or the re-screen inside the check-in, are checked for presence below).
+    let expected = [
+        ("intake", "intake.received"),
+        ("waitlist", "waitlist.enqueued"),
+        ("waitlist", "waitlist.check_in"),
+        ("waitlist", "waitlist.offer_made"),
+        ("referral", "referral.created"),
+        ("referral", "referral.scheduled"),
+        ("referral", "referral.first_appointment_attended"),
+        ("referral", "referral.second_appointment_attended"),
+    ];
     let mut at = 0;
-    for k in &kinds {
-        if at < expected.len() && *k == expected[at] {
+    for step in &steps {
+        if at < expected.len() && *step == expected[at] {
             at += 1;
         }
     }
-    assert_eq!(at, expected.len(), "timeline steps out of order or missing: {kinds:?}");
+    assert_eq!(at, expected.len(), "timeline steps out of order or missing (matched {at}): {steps:#?}");
+    for step in [("intake", "intake.assessed"), ("intake", "intake.routed"), ("intake", "intake.reassessed"), ("waitlist", "waitlist.offer_accepted")] {
+        assert!(steps.contains(&step), "{step:?} missing: {steps:#?}");
+    }
+    assert!(!steps.iter().any(|(source, _)| *source == "matching"), "the clinic sees no other organization's feedback");
     let times: Vec<_> = timeline.iter().map(|t| t.occurred_at.map(|ts| (ts.seconds, ts.nanos))).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "timeline in time order");
-    assert!(timeline.iter().all(|t| t.provider_id == provider.id));
+    assert!(timeline.iter().filter(|t| t.source == "referral").all(|t| t.provider_id == provider.id && t.referral_id == referral_id));
+    let routed = timeline.iter().find(|t| t.kind == "intake.routed").unwrap();
+    assert_eq!((routed.details["routing_status"].as_str(), routed.details["waitlist_entry_id"].as_str()), ("waitlisted", entry_id.as_str()));
+    let accepted_step = timeline.iter().find(|t| t.kind == "waitlist.offer_accepted").unwrap();
+    assert_eq!((accepted_step.record_id.as_str(), accepted_step.referral_id.as_str()), (offer.id.as_str(), referral_id.as_str()));
+    let reassessed_step = timeline.iter().find(|t| t.kind == "intake.reassessed").unwrap();
+    assert_eq!(reassessed_step.record_id, checked.assessment_id);
 
-    // 6. The waitlist entry is placed, with the accepted offer and its referral.
+    // The provider organization's timeline: the referral steps and its own session feedback, nothing of
+    // the clinic's intake or waitlist.
+    let theirs = recipient.get_care_timeline(rpb::GetCareTimelineRequest { client_id: intake.client_id.clone() }).await.unwrap().into_inner().entries;
+    let their_sources: std::collections::BTreeSet<&str> = theirs.iter().map(|t| t.source.as_str()).collect();
+    assert_eq!(their_sources, ["matching", "referral"].into_iter().collect(), "{theirs:#?}");
+    let rated = theirs.iter().find(|t| t.kind == "feedback.recorded").unwrap();
+    assert_eq!((rated.record_id.as_str(), rated.details["srs_total"].as_str()), (feedback.feedback_id.as_str(), "37.0"));
+
+    // 7. The waitlist entry is placed, with the accepted offer and its referral.
     let placed = coordinator.get_entry(wpb::GetEntryRequest { entry_id }).await.unwrap().into_inner().entry.unwrap();
     assert_eq!(placed.status, wpb::EntryStatus::Placed as i32);
     let accepted_offer = placed.offers.iter().find(|o| o.id == offer.id).unwrap();

@@ -88,6 +88,19 @@ async fn fixture(stack: &Stack) -> Fixture {
     let referred = stack.intake().submit_intake(intake_request("matrix-1")).await.unwrap().into_inner().intake.unwrap();
     let r = referred.routing.clone().unwrap();
     assert_eq!(r.status, ipb::RoutingStatus::Referred as i32, "{}", r.reason);
+    // The provider organization's clinician rates a session with the referred client (matching's
+    // ListCareEvents returns it to that organization only).
+    MatchingServiceClient::new(stack.channel_as("matching", PROVIDER_ORG, &[Role::Clinician]))
+        .record_session_feedback(mpb::RecordSessionFeedbackRequest {
+            provider_id: p.id.clone(),
+            client_id: referred.client_id.clone(),
+            session_number: 1,
+            srs_items: vec![9.0; 4],
+            ors_items: vec![5.0; 4],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let waiting = stack.intake().submit_intake(intake_request("matrix-2")).await.unwrap().into_inner().intake.unwrap();
     let w = waiting.routing.clone().unwrap();
     assert_eq!(w.status, ipb::RoutingStatus::Waitlisted as i32, "{}", w.reason);
@@ -126,6 +139,18 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             })
             .await
             .map(|_| true),
+        ("intake", "ListCareEvents") => IntakeServiceClient::new(ch)
+            .list_care_events(ipb::ListCareEventsRequest { client_id: fx.client_id.clone() })
+            .await
+            .map(|r| !r.into_inner().events.is_empty()),
+        ("matching", "ListCareEvents") => MatchingServiceClient::new(ch)
+            .list_care_events(mpb::ListCareEventsRequest { client_id: fx.client_id.clone() })
+            .await
+            .map(|r| !r.into_inner().events.is_empty()),
+        ("waitlist", "ListCareEvents") => WaitlistServiceClient::new(ch)
+            .list_care_events(wpb::ListCareEventsRequest { client_id: fx.waiting_client_id.clone() })
+            .await
+            .map(|r| !r.into_inner().events.is_empty()),
         ("intake", "ListAuditEvents") => IntakeServiceClient::new(ch)
             .list_audit_events(ipb::ListAuditEventsRequest { client_id: fx.client_id.clone(), ..Default::default() })
             .await
@@ -258,7 +283,7 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             .await
             .map(|r| !r.into_inner().entries.is_empty()),
         ("waitlist", "OpenSlots") => WaitlistServiceClient::new(ch)
-            .open_slots(wpb::OpenSlotsRequest { provider_id: uuid::Uuid::now_v7().to_string(), slots: 1 })
+            .open_slots(wpb::OpenSlotsRequest { provider_id: uuid::Uuid::now_v7().to_string(), slots: 1, ..Default::default() })
             .await
             .map(|_| true),
         ("waitlist", "RespondToOffer") => WaitlistServiceClient::new(ch)

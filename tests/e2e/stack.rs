@@ -85,6 +85,7 @@ impl Stack {
             .env("CONTINUUM_REFERRAL_ADDR", &self.addrs["referral"])
             .env("CONTINUUM_WAITLIST_ADDR", &self.addrs["waitlist"])
             .env("CONTINUUM_ROUTING_POLL_MS", "100")
+            .env("CONTINUUM_FOLLOWUP_INTERVAL_SECS", "1")
             .env("CONTINUUM_ROUTING_MAX_BACKOFF_SECS", "1")
             .env("CONTINUUM_SHUTDOWN_GRACE_SECS", "2")
             .env("RUST_LOG", "info,sqlx=warn")

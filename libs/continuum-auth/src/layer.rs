@@ -23,7 +23,7 @@ pub struct AuthLayer {
 }
 
 struct State {
-    verifier: Verifier,
+    verifier: Arc<Verifier>,
     cache: SharedCache,
     per_minute: u64,
 }
@@ -37,8 +37,8 @@ impl std::fmt::Debug for AuthLayer {
 impl AuthLayer {
     /// A layer verifying with `verifier` and counting requests in `cache` (shared across replicas when
     /// it is Redis).
-    pub fn new(verifier: Verifier, cache: SharedCache, per_minute: u64) -> Self {
-        Self { state: Arc::new(State { verifier, cache, per_minute }) }
+    pub fn new(verifier: impl Into<Arc<Verifier>>, cache: SharedCache, per_minute: u64) -> Self {
+        Self { state: Arc::new(State { verifier: verifier.into(), cache, per_minute }) }
     }
 }
 

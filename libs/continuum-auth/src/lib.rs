@@ -1,7 +1,7 @@
 //! Who is calling, and what they may do.
 //!
-//! - [`token`]: bearer JWTs. User tokens are verified against an asymmetric key set (JWKS file) or, for
-//!   local development only, a symmetric secret; service tokens (service-to-service calls) are signed with
+//! - [`token`]: bearer JWTs. User tokens are verified against an asymmetric key set (JWKS file or URL) or, for
+//!   local development only, a symmetric secret ([`jwks`] fetches a key set from a URL); service tokens (service-to-service calls) are signed with
 //!   the service secret and carry the organization they act for and the original user.
 //! - [`policy`]: the table of which role may call which RPC (mirrored in `docs/security.md`).
 //! - [`layer`]: the one tower layer every server runs: authenticates, checks the policy, applies the
@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod crypto;
+pub mod jwks;
 pub mod layer;
 pub mod phi;
 pub mod policy;

@@ -14,6 +14,7 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.intake.v1.IntakeService/ListAuditEvents", &[OP]),
     ("/continuum.intake.v1.IntakeService/RecordConsent", &[IC, CL, CO]),
     ("/continuum.intake.v1.IntakeService/RevokeConsent", &[IC, CL, CO]),
+    ("/continuum.intake.v1.IntakeService/ListCareEvents", &[CL, CO, SV]),
     ("/continuum.matching.v1.MatchingService/UpsertProvider", &[PA]),
     ("/continuum.matching.v1.MatchingService/ImportProviders", &[PA]),
     ("/continuum.matching.v1.MatchingService/GetProvider", &[IC, CL, CO, PA, SV]),
@@ -23,6 +24,7 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.matching.v1.MatchingService/RecommendForClient", &[CL, CO, SV]),
     ("/continuum.matching.v1.MatchingService/AssignBatch", &[CO, SV]),
     ("/continuum.matching.v1.MatchingService/RecordSessionFeedback", &[CL, SV]),
+    ("/continuum.matching.v1.MatchingService/ListCareEvents", &[CL, CO, SV]),
     ("/continuum.referral.v1.ReferralService/CreateReferral", &[CL, CO, SV]),
     ("/continuum.referral.v1.ReferralService/GetReferral", &[CL, CO, SV]),
     ("/continuum.referral.v1.ReferralService/ListReferrals", &[CL, CO, SV]),
@@ -39,6 +41,7 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.waitlist.v1.WaitlistService/EstimateWait", &[CL, CO, SV]),
     ("/continuum.waitlist.v1.WaitlistService/RemoveEntry", &[CO, SV]),
     ("/continuum.waitlist.v1.WaitlistService/GetWaitlistMetrics", &[CO, OP, SV]),
+    ("/continuum.waitlist.v1.WaitlistService/ListCareEvents", &[CL, CO, SV]),
 ];
 
 /// Paths served without credentials: health checking (probes) and reflection (API discovery, no data).

@@ -1,13 +1,15 @@
 //! Bearer tokens: settings, claims, verification and minting.
 //!
 //! User tokens are JWTs signed by the organization's identity provider with an asymmetric key (RS256,
-//! ES256 or EdDSA) from a JWKS file; a symmetric HS256 "dev secret" is accepted only when configured, for
+//! ES256 or EdDSA) from a JWKS file or a JWKS URL (fetched at start-up and refreshed in the background, so
+//! the identity provider can rotate keys without a restart); a symmetric HS256 "dev secret" is accepted only when configured, for
 //! local development (`continuum up` generates one). Service tokens are short-lived HS256 JWTs signed
 //! with the service secret shared by the Continuum services; they carry a `svc` claim, the organization
 //! acted for, and the original user. Only a token verified with the service secret can hold the `service`
 //! role.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,6 +24,17 @@ pub struct AuthSettings {
     /// JWKS file with the public keys that sign user tokens (RS256, ES256, EdDSA).
     #[arg(long, env = "CONTINUUM_AUTH_JWKS_FILE")]
     pub jwks_file: Option<PathBuf>,
+    /// JWKS URL (https; http on loopback only) with the public keys that sign user tokens; fetched at
+    /// start-up (a failure stops the start) and refreshed every `jwks_refresh_secs` (a failed refresh
+    /// keeps the keys already loaded).
+    #[arg(long, env = "CONTINUUM_AUTH_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Extra CA certificate (PEM) trusted for the JWKS URL, for an identity provider with a private CA.
+    #[arg(long, env = "CONTINUUM_AUTH_JWKS_CA_FILE")]
+    pub jwks_ca_file: Option<PathBuf>,
+    /// Seconds between two fetches of the JWKS URL.
+    #[arg(long, env = "CONTINUUM_AUTH_JWKS_REFRESH_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub jwks_refresh_secs: u64,
     /// Symmetric HS256 secret accepted for user tokens: local development only.
     #[arg(long, env = "CONTINUUM_AUTH_DEV_SECRET", hide_env_values = true)]
     pub dev_secret: Option<String>,
@@ -44,6 +57,9 @@ impl AuthSettings {
     pub fn dev(secret: &str) -> Self {
         Self {
             jwks_file: None,
+            jwks_url: None,
+            jwks_ca_file: None,
+            jwks_refresh_secs: 300,
             dev_secret: Some(secret.to_owned()),
             service_secret: None,
             issuer: "continuum".into(),
@@ -113,6 +129,8 @@ struct KeyEntry {
 /// Verifies bearer tokens.
 pub struct Verifier {
     user_keys: Vec<KeyEntry>,
+    /// Keys from the JWKS URL, replaced whole by each successful refresh.
+    url_keys: std::sync::RwLock<Arc<Vec<KeyEntry>>>,
     dev: Option<DecodingKey>,
     service: Option<DecodingKey>,
     issuer: String,
@@ -147,31 +165,90 @@ fn algorithm_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
     }
 }
 
+/// The asymmetric keys of a JWKS document (`what` names it in errors); symmetric keys are ignored.
+fn parse_key_set(text: &str, what: &str) -> anyhow::Result<Vec<KeyEntry>> {
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(text).with_context(|| format!("parsing the {what}"))?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let Some(alg) = algorithm_of(jwk) else { continue };
+        if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+            continue; // symmetric keys never come from a key set
+        }
+        let key = DecodingKey::from_jwk(jwk).with_context(|| format!("a key of the {what}"))?;
+        keys.push(KeyEntry { kid: jwk.common.key_id.clone(), alg, key });
+    }
+    anyhow::ensure!(!keys.is_empty(), "the {what} has no usable asymmetric key");
+    Ok(keys)
+}
+
 impl Verifier {
-    /// Builds a verifier; fails when no way to verify user tokens or service tokens is configured.
+    /// Builds a verifier from the JWKS file and secrets; fails when no way to verify user tokens or
+    /// service tokens is configured. Keys from a JWKS URL are loaded by [`Verifier::load`].
     pub fn from_settings(s: &AuthSettings) -> anyhow::Result<Self> {
         let mut user_keys = Vec::new();
         if let Some(path) = &s.jwks_file {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading JWKS file {}", path.display()))?;
-            let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&text).context("parsing the JWKS file")?;
-            for jwk in &set.keys {
-                let Some(alg) = algorithm_of(jwk) else { continue };
-                if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-                    continue; // symmetric keys never come from a key set
-                }
-                let key = DecodingKey::from_jwk(jwk).context("a JWKS key")?;
-                user_keys.push(KeyEntry { kid: jwk.common.key_id.clone(), alg, key });
-            }
-            anyhow::ensure!(!user_keys.is_empty(), "the JWKS file has no usable asymmetric key");
+            user_keys = parse_key_set(&text, "JWKS file")?;
         }
         let dev = s.dev_secret.as_deref().filter(|x| !x.is_empty()).map(|x| DecodingKey::from_secret(x.as_bytes()));
         anyhow::ensure!(
-            !user_keys.is_empty() || dev.is_some(),
-            "authentication is not configured: set CONTINUUM_AUTH_JWKS_FILE (or CONTINUUM_AUTH_DEV_SECRET for local development)"
+            !user_keys.is_empty() || s.jwks_url.is_some() || dev.is_some(),
+            "authentication is not configured: set CONTINUUM_AUTH_JWKS_URL or CONTINUUM_AUTH_JWKS_FILE (or CONTINUUM_AUTH_DEV_SECRET for local development)"
         );
         let service = s.service_secret().map(|x| DecodingKey::from_secret(x.as_bytes()));
         anyhow::ensure!(service.is_some(), "CONTINUUM_AUTH_SERVICE_SECRET is required for service-to-service calls");
-        Ok(Self { user_keys, dev, service, issuer: s.issuer.clone(), audience: s.audience.clone() })
+        Ok(Self {
+            user_keys,
+            url_keys: std::sync::RwLock::new(Arc::new(Vec::new())),
+            dev,
+            service,
+            issuer: s.issuer.clone(),
+            audience: s.audience.clone(),
+        })
+    }
+
+    /// Builds a verifier and, with a JWKS URL, fetches its keys (a failure is an error: a service that
+    /// cannot verify anyone should not start) and keeps refreshing them in the background every
+    /// `jwks_refresh_secs` for as long as the verifier lives; a failed refresh keeps the last keys.
+    pub async fn load(s: &AuthSettings) -> anyhow::Result<Arc<Self>> {
+        let verifier = Arc::new(Self::from_settings(s)?);
+        let Some(url) = s.jwks_url.clone() else { return Ok(verifier) };
+        let ca = s.jwks_ca_file.clone();
+        let text = crate::jwks::fetch(&url, ca.as_deref()).await.context("fetching CONTINUUM_AUTH_JWKS_URL")?;
+        let keys = parse_key_set(&text, "JWKS at CONTINUUM_AUTH_JWKS_URL")?;
+        tracing::info!(keys = keys.len(), "JWKS loaded from its URL");
+        verifier.set_url_keys(keys);
+        let weak = Arc::downgrade(&verifier);
+        let every = Duration::from_secs(s.jwks_refresh_secs.max(1));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(v) = weak.upgrade() else { break };
+                match crate::jwks::fetch(&url, ca.as_deref()).await.and_then(|t| parse_key_set(&t, "JWKS at CONTINUUM_AUTH_JWKS_URL")) {
+                    Ok(keys) => {
+                        tracing::debug!(keys = keys.len(), "JWKS refreshed");
+                        v.set_url_keys(keys);
+                    }
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "JWKS refresh failed; keeping the keys already loaded"),
+                }
+            }
+        });
+        Ok(verifier)
+    }
+
+    fn set_url_keys(&self, keys: Vec<KeyEntry>) {
+        let keys = Arc::new(keys);
+        match self.url_keys.write() {
+            Ok(mut guard) => *guard = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+    }
+
+    fn current_url_keys(&self) -> Arc<Vec<KeyEntry>> {
+        match self.url_keys.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
@@ -219,7 +296,8 @@ impl Verifier {
             alg => {
                 let mut last = TokenError::Algorithm;
                 let mut found = None;
-                for k in self.user_keys.iter().filter(|k| k.alg == alg && (header.kid.is_none() || k.kid == header.kid)) {
+                let url_keys = self.current_url_keys();
+                for k in self.user_keys.iter().chain(url_keys.iter()).filter(|k| k.alg == alg && (header.kid.is_none() || k.kid == header.kid)) {
                     match self.check(token, alg, &k.key) {
                         Ok(c) => {
                             found = Some(c);
@@ -464,5 +542,98 @@ mod tests {
         let mut s = AuthSettings::dev(SECRET);
         s.dev_secret = None;
         assert!(Verifier::from_settings(&s).is_err());
+    }
+
+    /// Serves `body()` over HTTPS with the test certificate for `localhost`, answering every request with
+    /// the current key set (or 500 while `fail` is set).
+    async fn serve_jwks(body: Arc<std::sync::Mutex<String>>, fail: Arc<std::sync::atomic::AtomicBool>) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../continuum-testkit/certs");
+        let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(dir.join("localhost.crt")).unwrap().map(Result::unwrap).collect();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("localhost.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let (acceptor, body, fail) = (acceptor.clone(), body.clone(), fail.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let mut buf = vec![0u8; 4096];
+                    let _ = tls.read(&mut buf).await;
+                    let response = if fail.load(std::sync::atomic::Ordering::SeqCst) {
+                        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+                    } else {
+                        let b = body.lock().unwrap().clone();
+                        format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}", b.len())
+                    };
+                    let _ = tls.write_all(response.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        port
+    }
+
+    fn jwks_of(x: &str, kid: &str) -> String {
+        serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"}]}).to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keys_from_a_jwks_url_are_loaded_refreshed_and_kept_through_a_failed_refresh() {
+        let (first, x1) = ed_keypair();
+        let (second, x2) = ed_keypair();
+        let body = Arc::new(std::sync::Mutex::new(jwks_of(&x1, "k1")));
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let port = serve_jwks(body.clone(), fail.clone()).await;
+        let mut s = AuthSettings::dev(SECRET);
+        s.dev_secret = None;
+        s.service_secret = Some("service-secret".into());
+        s.jwks_url = Some(format!("https://localhost:{port}/.well-known/jwks.json"));
+        s.jwks_refresh_secs = 1;
+
+        // Without trusting the test CA the TLS check fails, so nothing starts.
+        assert!(Verifier::load(&s).await.is_err(), "an untrusted certificate is refused");
+        s.jwks_ca_file = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../continuum-testkit/certs/localhost.crt"));
+        let v = Verifier::load(&s).await.unwrap();
+        let signed = |key: &EncodingKey, kid: &str| {
+            let mut h = Header::new(Algorithm::EdDSA);
+            h.kid = Some(kid.into());
+            jsonwebtoken::encode(&h, &claims(600, None), key).unwrap()
+        };
+        assert_eq!(v.verify(&signed(&first, "k1")).unwrap().organization_id, "org-1");
+        assert!(v.verify(&signed(&second, "k2")).is_err(), "not published yet");
+
+        // A failed refresh keeps the keys already loaded.
+        fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(v.verify(&signed(&first, "k1")).is_ok(), "kept through a failed refresh");
+
+        // The identity provider rotates: the next refresh picks up the new key and drops the old one.
+        *body.lock().unwrap() = jwks_of(&x2, "k2");
+        fail.store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut rotated = false;
+        for _ in 0..50 {
+            if v.verify(&signed(&second, "k2")).is_ok() {
+                rotated = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(rotated, "the rotated key was fetched");
+        assert!(v.verify(&signed(&first, "k1")).is_err(), "the retired key no longer verifies");
+
+        // A URL answering an error at start-up stops the start.
+        fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(Verifier::load(&s).await.is_err());
     }
 }

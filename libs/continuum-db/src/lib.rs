@@ -64,21 +64,60 @@ async fn connect_sqlite_url(url: &str) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// The advisory-lock key that serialises schema creation and migrations of `service` across processes.
+fn migration_lock_key(service: &str) -> i64 {
+    // FNV-1a: stable across builds and platforms (unlike the std hasher).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in format!("continuum-migrate:{service}").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+/// A single admin connection (no schema path) to `url`.
+async fn admin_connection(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(1).connect_timeout(Duration::from_secs(10)).sqlx_logging(false);
+    Database::connect(opts).await.context("connecting to PostgreSQL")
+}
+
+/// Runs `work` while holding `service`'s migration lock on the admin connection `admin`: replicas that
+/// start together (a first install with several replicas) create the schema and migrate one at a time
+/// instead of racing on `CREATE SCHEMA` and on the migration table.
+async fn with_migration_lock<T, F>(admin: &DatabaseConnection, service: &str, work: F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let key = migration_lock_key(service);
+    admin.execute_unprepared(&format!("SELECT pg_advisory_lock({key})")).await.context("taking the migration lock")?;
+    let result = work.await;
+    if let Err(e) = admin.execute_unprepared(&format!("SELECT pg_advisory_unlock({key})")).await {
+        tracing::warn!(error = %e, "releasing the migration lock failed; it goes with the connection");
+    }
+    result
+}
+
 async fn connect_postgres(service: &str, url: &str) -> anyhow::Result<DatabaseConnection> {
     anyhow::ensure!(
         service.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
         "service name must be a plain identifier"
     );
-    {
-        let mut opts = ConnectOptions::new(url.to_owned());
-        opts.max_connections(1).connect_timeout(Duration::from_secs(10)).sqlx_logging(false);
-        let admin = Database::connect(opts).await.context("connecting to PostgreSQL")?;
+    let admin = admin_connection(url).await?;
+    let created = with_migration_lock(&admin, service, async {
         admin
             .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {service}"))
             .await
             .context("creating the service schema")?;
-        admin.close().await.ok();
-    }
+        Ok(())
+    })
+    .await;
+    admin.close().await.ok();
+    created?;
+    pool_postgres(service, url).await
+}
+
+async fn pool_postgres(service: &str, url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(16)
         .min_connections(1)
@@ -89,13 +128,21 @@ async fn connect_postgres(service: &str, url: &str) -> anyhow::Result<DatabaseCo
     Database::connect(opts).await.context("connecting to PostgreSQL")
 }
 
-/// Connects and brings the schema up to date with `M`'s migrations.
+/// Connects and brings the schema up to date with `M`'s migrations. On PostgreSQL the schema creation and
+/// the migrations run under a per-service advisory lock, so replicas starting together never race.
 pub async fn connect_and_migrate<M: MigratorTrait>(
     service: &str,
     settings: &DbSettings,
 ) -> anyhow::Result<DatabaseConnection> {
     let db = connect(service, settings).await?;
-    migrate::<M>(&db).await?;
+    if let (Some(url), DbBackend::Postgres) = (&settings.database_url, db.get_database_backend()) {
+        let admin = admin_connection(url).await?;
+        let migrated = with_migration_lock(&admin, service, migrate::<M>(&db)).await;
+        admin.close().await.ok();
+        migrated?;
+    } else {
+        migrate::<M>(&db).await?;
+    }
     Ok(db)
 }
 

@@ -25,8 +25,9 @@ use tonic_health::server::HealthReporter;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
-/// A channel to a peer service that signs every call with a service token.
-pub type PeerChannel = tonic::service::interceptor::InterceptedService<Channel, ServiceAuth>;
+/// A channel to a peer service: every call runs in a `grpc.client` span (the parent of the peer's server
+/// span) and carries a service token and the W3C trace context.
+pub type PeerChannel = continuum_telemetry::ClientTrace<tonic::service::interceptor::InterceptedService<Channel, ServiceAuth>>;
 
 /// Settings every service reads from the environment. Service-specific settings flatten this.
 #[derive(Clone, Debug, clap::Args)]
@@ -88,14 +89,18 @@ impl CommonSettings {
     /// The auth layer for a server: token verification, the role policy and the per-organization rate
     /// limit (counted in Redis when configured, so the limit holds across replicas).
     pub async fn auth_layer(&self, service: &str) -> anyhow::Result<AuthLayer> {
-        let verifier = Verifier::from_settings(&self.auth)?;
+        let verifier = Verifier::load(&self.auth).await?;
         let cache = self.open_cache(&format!("{service}-auth")).await?;
         Ok(AuthLayer::new(verifier, cache, self.auth.rate_limit_per_minute))
     }
 
-    /// A channel to a peer at `addr` whose every call carries a service token of `service`.
+    /// A channel to a peer at `addr` whose every call carries a service token of `service` and runs in a
+    /// client span.
     pub fn authed_peer(&self, addr: &str, service: &'static str) -> anyhow::Result<PeerChannel> {
-        Ok(tonic::service::interceptor::InterceptedService::new(self.peer(addr)?, self.service_auth(service)?))
+        Ok(continuum_telemetry::ClientTrace::new(tonic::service::interceptor::InterceptedService::new(
+            self.peer(addr)?,
+            self.service_auth(service)?,
+        )))
     }
 
     /// The cache of `service`: Redis when configured, in-process otherwise; keys under the namespace.
@@ -150,11 +155,11 @@ impl CommonSettings {
 
 /// Installs logging and tracing for `service` (see `continuum-telemetry`): JSON lines with trace ids by
 /// default (`CONTINUUM_LOG_FORMAT=text` for humans), filtered by `RUST_LOG`, spans exported over OTLP when
-/// the standard `OTEL_*` variables name an endpoint. Call `shutdown` on the result before exiting.
+/// the standard `OTEL_*` variables name an endpoint; metrics on the Prometheus endpoint
+/// (`CONTINUUM_METRICS_ADDR`) and over OTLP under the same condition. Call `shutdown` on the result before
+/// exiting.
 pub fn init_tracing(service: &str) -> continuum_telemetry::Telemetry {
-    let telemetry = continuum_telemetry::init(service);
-    continuum_telemetry::rpc_metrics::install_from_env();
-    telemetry
+    continuum_telemetry::init(service)
 }
 
 /// Completes on SIGINT or SIGTERM.

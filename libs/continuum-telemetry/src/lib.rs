@@ -7,14 +7,23 @@
 //! is not `none`); `OTEL_SERVICE_NAME` overrides the service name. A tracer provider is installed either
 //! way, so trace ids exist (and propagate) even without an exporter.
 //!
+//! Metrics go through the `metrics` facade to the Prometheus endpoint and, with an OTLP endpoint, over
+//! OTLP too ([`metrics_export`]). Outgoing calls get client spans ([`client`]).
+//!
 //! Span and log fields carry ids and codes only, never personal health information: the span per RPC
-//! records the method name, and handlers add ids.
+//! records the method name and the gRPC status code, and handlers add ids.
 
 use std::fmt;
+
+pub mod client;
+pub mod metrics_export;
+
+pub use client::{ClientTrace, ClientTraceLayer};
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::{Event, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -25,10 +34,12 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Keeps the tracer provider alive; call [`Telemetry::shutdown`] before exit to flush spans.
+/// Keeps the tracer and meter providers alive; call [`Telemetry::shutdown`] before exit to flush spans
+/// and metrics.
 #[derive(Debug)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
 }
 
 fn exporter_configured() -> bool {
@@ -37,13 +48,14 @@ fn exporter_configured() -> bool {
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
-/// Installs logging and tracing for `service` (must run inside the Tokio runtime: the OTLP exporter
-/// uses it). A second call in the same process (the all-in-one binary, tests) keeps the first setup.
+/// Installs logging, tracing and metrics for `service` (must run inside the Tokio runtime: the OTLP
+/// exporters and the Prometheus listener use it). A second call in the same process (the all-in-one
+/// binary, tests) keeps the first setup.
 pub fn init(service: &str) -> Telemetry {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let name = std::env::var("OTEL_SERVICE_NAME").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| service.to_owned());
     let resource = opentelemetry_sdk::Resource::builder().with_service_name(name.clone()).build();
-    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    let mut builder = SdkTracerProvider::builder().with_resource(resource.clone());
     let mut export_error = None;
     if exporter_configured() {
         match opentelemetry_otlp::SpanExporter::builder().with_tonic().build() {
@@ -65,25 +77,41 @@ pub fn init(service: &str) -> Telemetry {
     };
     if installed.is_err() {
         // Someone installed a subscriber first (tests, the all-in-one binary): keep theirs.
-        return Telemetry { provider: None };
+        return Telemetry { provider: None, meters: metrics_export::install(resource) };
     }
     opentelemetry::global::set_tracer_provider(provider.clone());
     if let Some(e) = export_error {
         tracing::warn!(error = %e, "OTLP exporter could not be built; spans are not exported");
     }
-    Telemetry { provider: Some(provider) }
+    Telemetry { provider: Some(provider), meters: metrics_export::install(resource) }
+}
+
+/// A subscriber that only gives spans their OpenTelemetry trace and span ids (no log output, no export):
+/// for checking trace propagation (`current_traceparent`, `continue_trace`) in tests and tools.
+pub fn ids_only_subscriber() -> impl Subscriber + Send + Sync {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let tracer = SdkTracerProvider::builder().build().tracer("ids-only");
+    tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer))
 }
 
 impl Telemetry {
     /// Flushes and stops span export (blocking work runs off the async threads).
     pub async fn shutdown(self) {
-        if let Some(p) = self.provider {
-            let _ = tokio_spawn_blocking(move || {
+        let (provider, meters) = (self.provider, self.meters);
+        if provider.is_none() && meters.is_none() {
+            return;
+        }
+        let _ = tokio_spawn_blocking(move || {
+            if let Some(p) = provider {
                 let _ = p.force_flush();
                 let _ = p.shutdown();
-            })
-            .await;
-        }
+            }
+            if let Some(m) = meters {
+                let _ = m.force_flush();
+                let _ = m.shutdown();
+            }
+        })
+        .await;
     }
 }
 
@@ -143,6 +171,8 @@ pub fn server_span<B>(req: &http::Request<B>) -> tracing::Span {
         rpc.system = "grpc",
         rpc.service = %service,
         rpc.method = %method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
     );
     let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
     if parent.span().span_context().is_valid() {
@@ -218,55 +248,18 @@ where
     }
 }
 
-/// Prometheus scrape endpoint and per-RPC metrics.
+/// Per-RPC metrics, and the gRPC status on the server span.
 ///
-/// `CONTINUUM_METRICS_ADDR` (default `0.0.0.0:9464`, `off` to disable) serves `/metrics`. Every server
-/// records, per service, method and gRPC status code: `grpc_server_requests_total` and
-/// `grpc_server_request_duration_seconds` (a histogram). Labels are method names and codes only.
+/// Every server records, per service, method and gRPC status code: `grpc_server_requests_total` and
+/// `grpc_server_request_duration_seconds` (a histogram), exported as set up by [`metrics_export`]
+/// (Prometheus on `CONTINUUM_METRICS_ADDR`, OTLP when configured). Labels are method names and codes only.
+/// The same layer records `rpc.grpc.status_code` (and `otel.status_code=ERROR` unless OK) on the server
+/// span it runs in.
 pub mod rpc_metrics {
     use std::future::Future;
-    use std::net::SocketAddr;
     use std::pin::Pin;
     use std::task::{Context, Poll};
     use std::time::Instant;
-
-    /// Installs the process-wide Prometheus recorder and its HTTP listener from `CONTINUUM_METRICS_ADDR`.
-    /// Returns the address served, or `None` when disabled or already installed.
-    pub fn install_from_env() -> Option<SocketAddr> {
-        let raw = std::env::var("CONTINUUM_METRICS_ADDR").unwrap_or_else(|_| "0.0.0.0:9464".to_owned());
-        if raw.trim() == "off" {
-            return None;
-        }
-        let addr: SocketAddr = match raw.parse() {
-            Ok(a) => a,
-            Err(_) => {
-                tracing::warn!(value = %raw, "CONTINUUM_METRICS_ADDR is not an address; metrics endpoint disabled");
-                return None;
-            }
-        };
-        let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-        let builder = metrics_exporter_prometheus::PrometheusBuilder::new().with_http_listener(addr);
-        let builder = match builder.set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full("grpc_server_request_duration_seconds".into()),
-            &buckets,
-        ) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics buckets");
-                return None;
-            }
-        };
-        match builder.install() {
-            Ok(()) => {
-                tracing::info!(addr = %addr, "metrics endpoint serving /metrics");
-                Some(addr)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics endpoint not started");
-                None
-            }
-        }
-    }
 
     /// Tower layer recording per-RPC counts and durations.
     #[derive(Clone, Copy, Debug, Default)]
@@ -307,13 +300,13 @@ pub mod rpc_metrics {
                 let started = Instant::now();
                 let result = inner.call(req).await;
                 let (service, method) = path.split_once('/').map_or((path.clone(), String::new()), |(s, m)| (s.to_owned(), m.to_owned()));
+                // A unary error travels as "trailers-only" (status in the headers); success puts it in the
+                // trailers, so a missing header here means OK.
+                let status = result.as_ref().map_or(13, crate::client::status_of);
+                // Polled inside the server span (tonic's `trace_fn`).
+                crate::client::record_status(&tracing::Span::current(), status);
                 if !service.starts_with("grpc.") {
-                    // A unary error travels as "trailers-only" (status in the headers); success puts it in
-                    // the trailers, so a missing header here means OK.
-                    let code = match &result {
-                        Ok(resp) => resp.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0").to_owned(),
-                        Err(_) => "13".to_owned(),
-                    };
+                    let code = status.to_string();
                     let labels = [("service", service), ("method", method), ("code", code)];
                     metrics::counter!("grpc_server_requests_total", &labels).increment(1);
                     metrics::histogram!("grpc_server_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());

@@ -65,14 +65,16 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut common = args.common.clone();
     crate::dev_auth::ensure_dev_secret(&mut common)?;
 
-    let matching = matching::startup::Application::build(matching::config::Settings::new(addrs.matching, common.clone()))
-        .await
-        .context("starting matching")?;
+    let mut matching_settings = matching::config::Settings::new(addrs.matching, common.clone());
+    // Capacity rising in matching makes waitlist offers (the capacity-event worker).
+    matching_settings.waitlist_addr = Some(dial(addrs.waitlist));
+    let matching = matching::startup::Application::build(matching_settings).await.context("starting matching")?;
 
     let mut referral_settings = referral::config::Settings::try_parse_from(["referral"])?;
     referral_settings.listen_addr = addrs.referral;
     referral_settings.matching_addr = dial(addrs.matching);
     referral_settings.intake_addr = dial(addrs.intake);
+    referral_settings.waitlist_addr = dial(addrs.waitlist);
     referral_settings.common = common.clone();
     let referral = referral::startup::Application::build(referral_settings).await.context("starting referral")?;
 
@@ -80,6 +82,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     waitlist_settings.listen_addr = addrs.waitlist;
     waitlist_settings.referral_addr = dial(addrs.referral);
     waitlist_settings.intake_addr = dial(addrs.intake);
+    waitlist_settings.matching_addr = dial(addrs.matching);
     waitlist_settings.common = common.clone();
     let waitlist = waitlist::startup::Application::build(waitlist_settings).await.context("starting waitlist")?;
 

@@ -31,6 +31,7 @@ const RPC_LIST: &str = "continuum.intake.v1.IntakeService/ListIntakes";
 const RPC_REASSESS: &str = "continuum.intake.v1.IntakeService/RecordReassessment";
 const RPC_RECORD_CONSENT: &str = "continuum.intake.v1.IntakeService/RecordConsent";
 const RPC_REVOKE_CONSENT: &str = "continuum.intake.v1.IntakeService/RevokeConsent";
+const RPC_CARE_EVENTS: &str = "continuum.intake.v1.IntakeService/ListCareEvents";
 
 /// The purpose of use recorded with each audit row: the caller's `x-continuum-purpose` header when it is
 /// a plain code, otherwise the default for the caller's role.
@@ -998,6 +999,21 @@ impl IntakeService for IntakeApi {
         self.store.audit(vec![ctx.row("write", "consent", &intake, RPC_REVOKE_CONSENT)]).await?;
         tracing::info!(intake_id = %intake.id, grants = consent.grants.len(), "consent revoked");
         Ok(Response::new(pb::RevokeConsentResponse { consent: Some(consent_to_proto(&intake.submission.consent)) }))
+    }
+
+    async fn list_care_events(&self, req: Request<pb::ListCareEventsRequest>) -> Result<Response<pb::ListCareEventsResponse>, Status> {
+        let ctx = Context::of(&req)?;
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let client_id = v.require_uuid("client_id", &req.client_id);
+        let client_id = v.finish(client_id)?.unwrap_or_default();
+        // Only the caller's own organization's intakes: another organization's steps are not shown at all.
+        let history = self.store.client_history(&ctx.caller.organization_id, &client_id).await?;
+        self.store.audit(history.iter().map(|(intake, _)| ctx.row("read", "intake", intake, RPC_CARE_EVENTS)).collect()).await?;
+        let mut events: Vec<_> = history.iter().flat_map(|(intake, assessments)| crate::care_events::of_intake(intake, assessments)).collect();
+        events.sort_by_key(|e| e.occurred_at.map(|t| (t.seconds, t.nanos)));
+        tracing::info!(client_id = %client_id, intakes = history.len(), events = events.len(), "care events listed");
+        Ok(Response::new(pb::ListCareEventsResponse { events }))
     }
 
     async fn list_audit_events(&self, req: Request<pb::ListAuditEventsRequest>) -> Result<Response<pb::ListAuditEventsResponse>, Status> {

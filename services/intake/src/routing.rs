@@ -222,6 +222,7 @@ impl Router {
                     allow_overbook: plan.crisis,
                     scheduled_at: None,
                     alternative_provider_ids: alternatives,
+                    capacity_hold_key: String::new(),
                 };
                 match self.peers.referral.clone().create_referral(on_behalf_of(req, org, None)).await {
                     Ok(r) => {
@@ -272,6 +273,13 @@ impl Router {
             candidate_provider_ids: plan.candidates.iter().filter(|c| c.consented).map(|c| c.provider_id.clone()).collect(),
             level_of_care: intake.assessment.level_of_care.to_proto(),
             age_group: intake.assessment.age_group.to_proto(),
+            // Codes only: what the waitlist needs to choose a bridge program from matching's directory.
+            bridge_needs: Some(wpb::BridgeNeeds {
+                jurisdiction: intake.submission.client.jurisdiction.clone(),
+                language: intake.submission.client.preferred_language.clone(),
+                payment_option: intake.submission.client.payment_option.to_proto(),
+                formats: intake.submission.preferences.formats.iter().map(|f| f.to_proto()).collect(),
+            }),
         };
         match self.peers.waitlist.clone().enqueue(on_behalf_of(req, org, None)).await {
             Ok(r) => {

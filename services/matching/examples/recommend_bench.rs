@@ -10,6 +10,9 @@
 //! `/proc/thread-self/status`) and the share of wall time the thread had a core: on a shared machine the
 //! all-requests tail measures the neighbours, the unpreempted one the work on one core.
 //!
+//! Generated providers carry session ratings by client segment (age group, and age group with main
+//! concern), so alliance learning from similar clients is part of the measured path.
+//!
 //! `--broad` makes every provider pass every hard constraint for every client (the worst case: all
 //! 20,000 are scored). `--import` also times importing the directory into a fresh SQLite database through the store's
 //! batched import (the path `ImportProviders` takes) and the full snapshot load from it.
@@ -21,6 +24,7 @@ use std::time::Instant;
 use chrono::Utc;
 use continuum_vocab::{AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle};
 use matching::domain::directory::Directory;
+use matching::domain::alliance::{ClientSegment, SegmentStats};
 use matching::domain::{
     AllianceStats, ClientFit, ClientNeeds, Cohort, Location, OutcomeRating, OutcomeStrength, ProblemDomain, Profile, Provider, ProviderDraft,
     ProviderKind, ScheduleWindow, Weights,
@@ -122,8 +126,17 @@ fn draft(r: &mut Rng, i: usize, now_ms: i64) -> ProviderDraft {
 
 fn provider(d: ProviderDraft, r: &mut Rng) -> Provider {
     let mut alliance = AllianceStats::default();
+    // Each rating also counts for its client's segment (age group, and age group with main concern).
+    let mut segments: std::collections::BTreeMap<String, SegmentStats> = std::collections::BTreeMap::new();
     for _ in 0..r.below(20) {
-        alliance = alliance.with(28.0 + r.below(13) as f64, Some(r.style()));
+        let srs = 28.0 + r.below(13) as f64;
+        alliance = alliance.with(srs, Some(r.style()));
+        let age = r.pick(&d.profile.age_groups);
+        let segment = ClientSegment::of(age, &[r.pick(ProblemDomain::ALL)]);
+        for code in segment.recorded_codes() {
+            let e = segments.entry(code).or_default();
+            *e = e.with(srs);
+        }
     }
     Provider {
         id: d.id.unwrap_or_default(),
@@ -136,6 +149,7 @@ fn provider(d: ProviderDraft, r: &mut Rng) -> Provider {
         version: 1,
         updated_at: Utc::now(),
         alliance,
+        alliance_segments: segments.into_iter().collect(),
     }
 }
 

@@ -30,6 +30,13 @@ pub struct Settings {
     /// How often (ms) Recommend picks up directory writes made by other replicas.
     #[arg(long, env = "CONTINUUM_MATCHING_DIRECTORY_REFRESH_MS", default_value_t = 1000)]
     pub directory_refresh_ms: u64,
+    /// Address of the waitlist service (`host:port` or URL), told when a provider's capacity rises. Unset:
+    /// the capacity events are kept and not delivered (a warning and the pending gauge say so).
+    #[arg(long, env = "CONTINUUM_WAITLIST_ADDR")]
+    pub waitlist_addr: Option<String>,
+    /// How often (ms) the capacity-event worker looks for events to deliver.
+    #[arg(long, env = "CONTINUUM_CAPACITY_EVENT_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub capacity_event_poll_ms: u64,
 }
 
 /// The fit model's configuration, loaded once at start-up.
@@ -57,7 +64,15 @@ impl Settings {
 
     /// Embedded settings on `listen_addr` with data under `common`.
     pub fn new(listen_addr: SocketAddr, common: CommonSettings) -> Self {
-        Self { listen_addr, common, weights_file: None, stuck_after_sessions: 6, directory_refresh_ms: 1000 }
+        Self {
+            listen_addr,
+            common,
+            weights_file: None,
+            stuck_after_sessions: 6,
+            directory_refresh_ms: 1000,
+            waitlist_addr: None,
+            capacity_event_poll_ms: 1000,
+        }
     }
 
     /// Loads the fit model (reads and checks the weights file, if any).

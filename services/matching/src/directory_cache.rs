@@ -103,10 +103,18 @@ impl DirectoryCache {
     }
 
     /// Patches providers just written by this process into the snapshot (no-op before the first load).
+    /// Their per-segment alliance ratings are read first (writes return the provider row only); if that
+    /// read fails the patch is skipped and the next delta refresh brings the providers in.
     pub async fn apply(&self, providers: Vec<Provider>) {
         let _w = self.writer.lock().await;
         if let Some(d) = self.loaded() {
-            let newer: Vec<Provider> = providers.into_iter().filter(|p| is_newer(p, d.get(&p.id))).collect();
+            let mut newer: Vec<Provider> = providers.into_iter().filter(|p| is_newer(p, d.get(&p.id))).collect();
+            if newer.iter().any(|p| p.alliance.ratings > 0 && p.alliance_segments.is_empty())
+                && let Err(e) = self.store.attach_alliance_segments(&mut newer).await
+            {
+                tracing::warn!(error = %e, "alliance segments not read; the next directory refresh applies the write");
+                return;
+            }
             if !newer.is_empty() {
                 self.set(d.patched(newer, &self.weights));
             }

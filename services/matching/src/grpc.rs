@@ -4,7 +4,7 @@
 use continuum_errors::Violations;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_server::MatchingService;
-use continuum_vocab::{LevelOfCare, Modality, RelationalStyle};
+use continuum_vocab::{AgeGroup, LevelOfCare, Modality, ProblemDomain, RelationalStyle};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::config::FitModel;
@@ -13,7 +13,7 @@ use crate::directory_cache::DirectoryCache;
 use crate::domain::alliance::{self, StuckAction};
 use crate::domain::{self, ClientNeeds, ProviderDraft, ProviderKind};
 use crate::error::{Error, Result};
-use crate::store::{ImportResult, NewFeedback, ProviderFilter, Store};
+use crate::store::{CapacityChange, ImportResult, NewFeedback, ProviderFilter, Store};
 
 /// The gRPC face of the matching service.
 #[derive(Clone, Debug)]
@@ -200,7 +200,14 @@ impl MatchingService for MatchingApi {
         let mut v = Violations::default();
         let id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
         v.optional_str("hold_key", &req.hold_key, 160);
+        v.optional_str("gives_back_hold_key", &req.gives_back_hold_key, 160);
+        let cohort_code_ok = |c: &str| c.len() <= 64 && c.chars().all(|x| x.is_ascii_alphanumeric() || matches!(x, '-' | '_'));
+        if !cohort_code_ok(&req.cohort_code) {
+            v.add("cohort_code", "must be letters, digits, '-', '_', up to 64 characters");
+        }
         let hold = (!req.hold_key.is_empty()).then_some(req.hold_key.as_str());
+        let cohort_code = (!req.cohort_code.is_empty()).then_some(req.cohort_code.as_str());
+        let gives_back = (!req.gives_back_hold_key.is_empty()).then_some(req.gives_back_hold_key.as_str());
         match req.change {
             None => v.add("change", "one of delta or set_open_slots is required"),
             Some(pb::update_capacity_request::Change::Delta(0)) => v.add("delta", "must not be 0"),
@@ -210,6 +217,12 @@ impl MatchingService for MatchingApi {
             Some(pb::update_capacity_request::Change::SetOpenSlots(n)) if !(0..=domain::MAX_SLOTS).contains(&n) => {
                 v.add("set_open_slots", format!("must be between 0 and {}", domain::MAX_SLOTS))
             }
+            Some(pb::update_capacity_request::Change::Delta(d)) if d < 0 && gives_back.is_some() => {
+                v.add("gives_back_hold_key", "only a positive delta gives capacity back")
+            }
+            Some(pb::update_capacity_request::Change::SetOpenSlots(_)) if gives_back.is_some() => {
+                v.add("gives_back_hold_key", "only a positive delta gives capacity back")
+            }
             Some(_) => {}
         }
         v.finish(())?;
@@ -217,8 +230,11 @@ impl MatchingService for MatchingApi {
             check_owner(&caller, &self.store.get_provider(&id).await?.organization_id)?;
         }
         let (p, applied) = match req.change {
-            Some(pb::update_capacity_request::Change::Delta(d)) => self.store.change_capacity(&id, d, hold, req.allow_overbook).await?,
-            Some(pb::update_capacity_request::Change::SetOpenSlots(n)) => (self.store.set_capacity(&id, n).await?, true),
+            Some(pb::update_capacity_request::Change::Delta(delta)) => {
+                let change = CapacityChange { provider_id: &id, delta, hold_key: hold, allow_overbook: req.allow_overbook, cohort_code, gives_back };
+                self.store.change_capacity(change).await?
+            }
+            Some(pb::update_capacity_request::Change::SetOpenSlots(n)) => (self.store.set_capacity(&id, n, cohort_code).await?, true),
             None => return Err(Error::invalid("change", "is required").into()),
         };
         tracing::info!(provider_id = %p.id, open_slots = p.open_slots, applied, "capacity changed");
@@ -300,6 +316,31 @@ impl MatchingService for MatchingApi {
         }))
     }
 
+    async fn list_care_events(&self, req: Request<pb::ListCareEventsRequest>) -> Result<Response<pb::ListCareEventsResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let client_id = v.require_uuid("client_id", &req.client_id).unwrap_or_default();
+        v.finish(())?;
+        let mut feedback = self.store.client_feedback(&client_id).await?;
+        // Only feedback with providers of the caller's organization (a peer service acts for one too).
+        let mut orgs: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+        for f in &feedback {
+            if !orgs.contains_key(&f.provider_id) {
+                let own = match self.store.get_provider(&f.provider_id).await {
+                    Ok(p) => p.organization_id.eq_ignore_ascii_case(&caller.organization_id),
+                    Err(Error::NotFound { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                };
+                orgs.insert(f.provider_id.clone(), own);
+            }
+        }
+        feedback.retain(|f| orgs.get(&f.provider_id).copied().unwrap_or(false));
+        let events = crate::care_events::of_feedback(&feedback, &caller.organization_id.to_ascii_lowercase(), &self.model.stuck);
+        tracing::info!(client_id = %client_id, events = events.len(), "care events listed");
+        Ok(Response::new(pb::ListCareEventsResponse { events }))
+    }
+
     async fn record_session_feedback(
         &self,
         req: Request<pb::RecordSessionFeedbackRequest>,
@@ -323,6 +364,7 @@ impl MatchingService for MatchingApi {
             }
         }
         let modality = Modality::optional(&mut v, "modality", req.modality);
+        let segment = feedback_segment(&mut v, &req);
         let client_style = req.client_relational_style.as_ref().map(|s| RelationalStyle::from_proto(&mut v, "client_relational_style", Some(s)));
         let needs = match req.client {
             Some(c) => match needs_from_proto(Some(c), req.fit, "") {
@@ -346,7 +388,7 @@ impl MatchingService for MatchingApi {
         let (id, provider, history) = self
             .store
             .record_feedback(
-                NewFeedback { provider_id: provider_id.clone(), client_id, session_number: req.session_number, srs: req.srs_items, ors: req.ors_items, client_style },
+                NewFeedback { provider_id: provider_id.clone(), client_id, session_number: req.session_number, srs: req.srs_items, ors: req.ors_items, client_style, segment },
                 srs_total,
                 ors_total,
             )
@@ -389,8 +431,37 @@ impl MatchingService for MatchingApi {
             pair_sessions: i32::try_from(history.len()).unwrap_or(i32::MAX),
             observed_relational_style: Some(provider.alliance.observed_style(provider.profile.relational_style).to_proto()),
             provider_feedback_count: i32::try_from(provider.alliance.ratings).unwrap_or(i32::MAX),
+            client_segment: segment.map(|s| s.code()).unwrap_or_default(),
+            segment_feedback_count: segment
+                .and_then(|s| provider.segment_stats(&s.code()))
+                .map_or(0, |s| i32::try_from(s.ratings).unwrap_or(i32::MAX)),
         }))
     }
+}
+
+/// The client segment of a feedback request: `client_age_group` and `client_main_problem_domain` when
+/// given, else derived from `client.age_group` and `fit.problem_domains[0]`. An explicit value that
+/// disagrees with the derived one, or a main concern without any age group, is a bad field.
+fn feedback_segment(v: &mut Violations, req: &pb::RecordSessionFeedbackRequest) -> Option<alliance::ClientSegment> {
+    let age = AgeGroup::optional(v, "client_age_group", req.client_age_group);
+    let domain = ProblemDomain::optional(v, "client_main_problem_domain", req.client_main_problem_domain);
+    let derived_age = req.client.as_ref().and_then(|c| AgeGroup::from_proto(c.age_group));
+    let derived_domain = req.fit.as_ref().and_then(|f| f.problem_domains.first()).and_then(|d| ProblemDomain::from_proto(*d));
+    if let (Some(a), Some(b)) = (age, derived_age)
+        && a != b
+    {
+        v.add("client_age_group", "differs from client.age_group");
+    }
+    if let (Some(a), Some(b)) = (domain, derived_domain)
+        && a != b
+    {
+        v.add("client_main_problem_domain", "differs from fit.problem_domains[0]");
+    }
+    let age = age.or(derived_age);
+    if domain.is_some() && age.is_none() {
+        v.add("client_main_problem_domain", "needs client_age_group (or client.age_group)");
+    }
+    age.map(|age_group| alliance::ClientSegment { age_group, main_domain: domain.or(derived_domain) })
 }
 
 fn top_k(k: i32) -> Result<usize> {

@@ -49,6 +49,13 @@ impl Application {
         // Load the directory snapshot in the background so the first Recommend does not pay for it.
         let warm = api.clone();
         tokio::spawn(async move { warm.warm_directory().await });
+        let relay = crate::capacity_events::Relay::new(
+            self.store.clone(),
+            self.settings.waitlist_addr.as_deref(),
+            &self.settings.common,
+            std::time::Duration::from_millis(self.settings.capacity_event_poll_ms),
+        )?;
+        tokio::spawn(relay.run(shutdown.clone()));
         let routes = Routes::new(MatchingServiceServer::new(api).max_decoding_message_size(64 * 1024 * 1024));
         let options = ServeOptions::new(continuum_proto::service_names::MATCHING, &self.settings.common)?;
         let auth = self.settings.common.auth_layer(SERVICE).await?;

@@ -19,6 +19,10 @@ pub struct Settings {
     /// lazily.
     #[arg(long, env = "CONTINUUM_INTAKE_ADDR", default_value = "127.0.0.1:50051")]
     pub intake_addr: String,
+    /// Address of the waitlist service (`host:port` or an `http://` URL), read for the care timeline;
+    /// connected lazily.
+    #[arg(long, env = "CONTINUUM_WAITLIST_ADDR", default_value = "127.0.0.1:50054")]
+    pub waitlist_addr: String,
     /// Seconds between two runs of the deadline sweeper (escalation, expiry, re-routing).
     #[arg(long, env = "CONTINUUM_DEADLINE_SWEEP_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub deadline_sweep_secs: u64,
@@ -36,13 +40,22 @@ impl Settings {
     /// Settings on `listen_addr` talking to matching at `matching_addr` (and to intake at its default
     /// address; see [`Settings::with_intake_addr`]), with data under `common`.
     pub fn new(listen_addr: SocketAddr, matching_addr: impl Into<String>, common: CommonSettings) -> Self {
-        Self { listen_addr, matching_addr: matching_addr.into(), intake_addr: "127.0.0.1:50051".to_owned(), deadline_sweep_secs: 60, common }
+        Self { listen_addr, matching_addr: matching_addr.into(), intake_addr: "127.0.0.1:50051".to_owned(),
+            waitlist_addr: "127.0.0.1:50054".to_owned(),
+            deadline_sweep_secs: 60, common }
     }
 
     /// These settings, talking to intake at `intake_addr`.
     #[must_use]
     pub fn with_intake_addr(mut self, intake_addr: impl Into<String>) -> Self {
         self.intake_addr = intake_addr.into();
+        self
+    }
+
+    /// These settings, talking to waitlist at `waitlist_addr` (read for the care timeline).
+    #[must_use]
+    pub fn with_waitlist_addr(mut self, waitlist_addr: impl Into<String>) -> Self {
+        self.waitlist_addr = waitlist_addr.into();
         self
     }
 }

@@ -13,12 +13,17 @@
 //! Every step is a conditional update (version check, or `needs_reroute = true`), so several replicas may
 //! sweep at once and each step happens once; a recipient answering at the same moment wins or loses
 //! cleanly. Logs carry ids and codes only.
+//!
+//! Each referral's step runs in a `referral.deadline` span that continues the trace of the request that
+//! created the referral (its stored `traceparent`), so an escalation, expiry or re-route done later by the
+//! sweeper — and the outbox row and new referral it creates — belong to the original intake's trace.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use continuum_runtime::Shutdown;
 use continuum_vocab::Urgency;
+use tracing::Instrument;
 
 use crate::domain::{self, Action, Actor, ActorRole, DeadlineStep, NewReferral, Referral, Status};
 use crate::error::{Error, Result};
@@ -82,14 +87,14 @@ impl Deadlines {
                 Some(DeadlineStep::Expire) => (Action::Expire, Status::Failed, "second_deadline_passed"),
                 None => continue,
             };
-            if !self.step(&r, action, to, now).await? {
+            if !self.step(&r, action, to, now).instrument(self.span_for(&r.id, "deadline").await).await? {
                 continue;
             }
             tracing::warn!(referral_id = %r.id, action = action.code(), reason, "silent referral swept");
             if action == Action::Escalate { swept.escalated.push(r.id.clone()) } else { swept.expired.push(r.id.clone()) }
         }
         for r in self.store.owing_reroute(BATCH).await? {
-            match self.reroute(&r, now).await {
+            match self.reroute(&r, now).instrument(self.span_for(&r.id, "reroute").await).await {
                 Ok(Some(settled)) => swept.rerouted.push(settled),
                 Ok(None) => {}
                 // Matching unreachable: the re-route stays owed and the next round retries it.
@@ -99,6 +104,16 @@ impl Deadlines {
             }
         }
         Ok(swept)
+    }
+
+    /// The span of one sweeper step on `referral_id`, continuing the trace of the request that created it.
+    async fn span_for(&self, referral_id: &str, step: &'static str) -> tracing::Span {
+        let span = tracing::info_span!("referral.deadline", referral_id = %referral_id, step);
+        match self.store.referral_trace_parent(referral_id).await {
+            Ok(parent) => continuum_telemetry::continue_trace(&span, &parent),
+            Err(e) => tracing::debug!(referral_id = %referral_id, error = %e, "no stored trace to continue"),
+        }
+        span
     }
 
     /// Applies a system step on `r` at its current version; `false` when someone changed it meanwhile.

@@ -95,6 +95,8 @@ coded! {
         CancelAppointment => "cancel_appointment",
         /// Recipient records the first appointment attended: the loop closes.
         RecordFirstAppointmentAttended => "record_first_appointment_attended",
+        /// Recipient records the second appointment attended (event only; the hidden wait ends).
+        RecordSecondAppointmentAttended => "record_second_appointment_attended",
         /// Recipient completes care.
         Complete => "complete",
         /// Recipient records failure.
@@ -130,6 +132,7 @@ impl Action {
             Action::RecordNoShow => "referral.no_show",
             Action::CancelAppointment => "referral.appointment_cancelled",
             Action::RecordFirstAppointmentAttended => "referral.first_appointment_attended",
+            Action::RecordSecondAppointmentAttended => "referral.second_appointment_attended",
             Action::Complete => "referral.completed",
             Action::Fail => "referral.failed",
             Action::Hold => "referral.on_hold",
@@ -155,6 +158,7 @@ impl Action {
             | Action::RecordNoShow
             | Action::CancelAppointment
             | Action::RecordFirstAppointmentAttended
+            | Action::RecordSecondAppointmentAttended
             | Action::Complete
             | Action::Fail => Side::Recipient,
             Action::Hold | Action::Resume | Action::EnterInError => Side::Either,
@@ -164,7 +168,14 @@ impl Action {
 
     /// Whether the action is about an appointment (and may carry an appointment time).
     pub fn concerns_appointment(self) -> bool {
-        matches!(self, Action::Schedule | Action::RecordNoShow | Action::CancelAppointment | Action::RecordFirstAppointmentAttended)
+        matches!(
+            self,
+            Action::Schedule
+                | Action::RecordNoShow
+                | Action::CancelAppointment
+                | Action::RecordFirstAppointmentAttended
+                | Action::RecordSecondAppointmentAttended
+        )
     }
 }
 
@@ -251,6 +262,7 @@ pub fn target(status: Status, action: Action, care_started: bool) -> Option<Stat
         (A::Reject, S::Requested) => Some(S::Rejected),
         (A::Schedule | A::RecordNoShow | A::CancelAppointment, S::Accepted) => Some(S::Accepted),
         (A::RecordFirstAppointmentAttended, S::Accepted) => Some(S::InProgress),
+        (A::RecordSecondAppointmentAttended, S::InProgress) => Some(S::InProgress),
         (A::Complete, S::InProgress) => Some(S::Completed),
         (A::Fail, S::Accepted | S::InProgress) => Some(S::Failed),
         (A::Hold, S::Accepted | S::InProgress) => Some(S::OnHold),
@@ -619,6 +631,7 @@ mod tests {
             (A::RecordNoShow, &[S::Accepted], S::Accepted),
             (A::CancelAppointment, &[S::Accepted], S::Accepted),
             (A::RecordFirstAppointmentAttended, &[S::Accepted], S::InProgress),
+            (A::RecordSecondAppointmentAttended, &[S::InProgress], S::InProgress),
             (A::Complete, &[S::InProgress], S::Completed),
             (A::Fail, &[S::Accepted, S::InProgress], S::Failed),
             (A::Hold, &[S::Accepted, S::InProgress], S::OnHold),
@@ -647,7 +660,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(allowed, 23, "number of allowed (status, action) pairs");
+        assert_eq!(allowed, 24, "number of allowed (status, action) pairs");
     }
 
     #[test]

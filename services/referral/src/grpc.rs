@@ -25,7 +25,8 @@ use crate::error::{Error, Result};
 use crate::intake::IntakePeer;
 use crate::matching::MatchingPeer;
 use crate::outbox::Relay;
-use crate::store::{Change, EventDraft, ReferralDraft, ReferralFilter, Store};
+use crate::store::{Change, EventDraft, FeedPosition, ReferralDraft, ReferralFilter, Store};
+use crate::timeline::CareSources;
 
 /// Longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY: usize = 128;
@@ -45,6 +46,7 @@ pub struct ReferralApi {
     relay: Relay,
     deadlines: Deadlines,
     shutdown: Shutdown,
+    sources: Option<CareSources>,
 }
 
 impl ReferralApi {
@@ -52,7 +54,15 @@ impl ReferralApi {
     /// giving slots back through `relay`, re-routing through `deadlines`; watch streams end when
     /// `shutdown` is cancelled.
     pub fn new(store: Store, matching: MatchingPeer, intake: IntakePeer, relay: Relay, deadlines: Deadlines, shutdown: Shutdown) -> Self {
-        Self { store, matching, intake, relay, deadlines, shutdown }
+        Self { store, matching, intake, relay, deadlines, shutdown, sources: None }
+    }
+
+    /// This adapter, adding the intake, waitlist and feedback steps read from `sources` to care timelines
+    /// (without them a timeline holds the referral steps only).
+    #[must_use]
+    pub fn with_care_sources(mut self, sources: CareSources) -> Self {
+        self.sources = Some(sources);
+        self
     }
 }
 
@@ -104,6 +114,7 @@ fn action_to_proto(a: Action) -> i32 {
         Action::RecordNoShow => P::RecordNoShow,
         Action::CancelAppointment => P::CancelAppointment,
         Action::RecordFirstAppointmentAttended => P::RecordFirstAppointmentAttended,
+        Action::RecordSecondAppointmentAttended => P::RecordSecondAppointmentAttended,
         Action::Complete => P::Complete,
         Action::Fail => P::Fail,
         Action::Hold => P::Hold,
@@ -129,6 +140,7 @@ fn action_from_proto(v: i32) -> Option<Action> {
         P::RecordNoShow => Action::RecordNoShow,
         P::CancelAppointment => Action::CancelAppointment,
         P::RecordFirstAppointmentAttended => Action::RecordFirstAppointmentAttended,
+        P::RecordSecondAppointmentAttended => Action::RecordSecondAppointmentAttended,
         P::Complete => Action::Complete,
         P::Fail => Action::Fail,
         P::Hold => Action::Hold,
@@ -446,11 +458,23 @@ impl ReferralApi {
         }
     }
 
-    async fn create(&self, new: NewReferral) -> Result<pb::CreateReferralResponse> {
+    /// Creates a referral; with `held`, the provider's slot was already taken in matching under that hold
+    /// key (an accepted waitlist offer), so no capacity is taken again.
+    async fn create_held(&self, new: NewReferral, held: Option<String>) -> Result<pb::CreateReferralResponse> {
         if let Some(existing) = self.store.find_by_idempotency_key(&new.idempotency_key).await? {
+            if let Some(key) = &held {
+                // A retry after a failure to record the key below records it now.
+                self.store.record_capacity_hold(&existing.id, key).await?;
+            }
             return replayed(existing, &new);
         }
-        let taken = self.matching.take_slot(&new.provider_id, &domain::take_hold_key(&new.idempotency_key), new.allow_overbook).await?;
+        let taken = match &held {
+            Some(_) => {
+                tracing::info!(provider_id = %new.provider_id, "slot already held in matching; not taken again");
+                self.matching.held_slot(&new.provider_id).await?
+            }
+            None => self.matching.take_slot(&new.provider_id, &domain::take_hold_key(&new.idempotency_key), new.allow_overbook).await?,
+        };
         let now = Utc::now();
         let status = domain::initial_status(new.scheduled_at.is_some());
         let mut events = vec![EventDraft {
@@ -487,6 +511,9 @@ impl ReferralApi {
         };
         match self.store.create_referral(draft).await {
             Ok(r) => {
+                if let Some(key) = &held {
+                    self.store.record_capacity_hold(&r.id, key).await?;
+                }
                 tracing::Span::current().record("referral_id", tracing::field::display(&r.id));
                 tracing::info!(
                     referral_id = %r.id,
@@ -592,57 +619,31 @@ pub const WATCH_POLL: std::time::Duration = std::time::Duration::from_millis(500
 /// Most events a watch reads per query.
 pub const WATCH_BATCH: u64 = 200;
 
-/// How far back a watch looks again for events that committed late (another replica, a slow
-/// transaction): an event with an id up to this much older than the newest one sent is still delivered.
-pub const WATCH_LOOKBACK_MS: i64 = 5_000;
-
-/// The millisecond timestamp of a UUIDv7 id (its first 48 bits).
-fn v7_ms(id: &str) -> Option<i64> {
-    let hex: String = id.chars().filter(|c| *c != '-').take(12).collect();
-    if hex.len() != 12 {
-        return None;
-    }
-    i64::from_str_radix(&hex, 16).ok()
-}
-
-/// The smallest UUIDv7 id of millisecond `ms` (ids compare as lowercase strings, like the stored ones).
-fn v7_floor(ms: i64) -> String {
-    let hex = format!("{:012x}", ms.clamp(0, 0xffff_ffff_ffff));
-    format!("{}-{}-7000-8000-000000000000", &hex[..8], &hex[8..])
-}
-
-/// Where a watch round starts reading: a little before the newest event sent (to catch late commits),
-/// never before the cursor the client resumed from (it has everything up to there).
-fn watch_floor(resumed_from: Option<&str>, newest_sent: Option<&str>) -> Option<String> {
-    let lookback = newest_sent.and_then(v7_ms).map(|ms| v7_floor(ms.saturating_sub(WATCH_LOOKBACK_MS)));
-    match (resumed_from, lookback) {
-        (Some(r), Some(l)) => Some(if l.as_str() > r { l } else { r.to_owned() }),
-        (Some(r), None) => Some(r.to_owned()),
-        (None, l) => l,
-    }
-}
-
-/// Streams `organization_id`'s referral events after `cursor` into `tx`: the backlog first, then live
-/// events, until the client goes away or the service shuts down. The cursor of each message is its event
-/// id (UUIDv7, in creation order); a resumed watch starts strictly after the client's cursor. Each round
-/// re-reads the last [`WATCH_LOOKBACK_MS`] before the newest event sent and skips what it already sent, so
-/// an event another replica committed a little late is still delivered (once); one later than that is
-/// only visible through `GetReferral`/`ListReferrals` (a known limit).
+/// Streams `organization_id`'s referral events after `resumed_from` into `tx`: the backlog first, then
+/// live events, until the client goes away or the service shuts down. Events go out in feed order (commit
+/// order, see `store::migration_feed`), each with its event id as cursor; a resumed watch starts strictly
+/// after the cursor's feed position. Each round reads only below the feed horizon (on PostgreSQL the
+/// oldest transaction still running), so an event another replica commits late — however late — waits
+/// for its turn instead of being skipped, and nothing is sent twice.
 async fn watch(
     store: Store,
     organization_id: String,
-    resumed_from: Option<String>,
+    resumed_from: Option<FeedPosition>,
     tx: tokio::sync::mpsc::Sender<Result<pb::WatchReferralsResponse, Status>>,
     stop: Shutdown,
 ) {
     let mut changes = store.subscribe();
-    let mut newest: Option<String> = None;
-    // Ids sent within the look-back window (pruned as the window moves).
-    let mut recent: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut last = resumed_from;
     loop {
-        let mut from = watch_floor(resumed_from.as_deref(), newest.as_deref());
+        let horizon = match store.feed_horizon().await {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+        };
         loop {
-            let events = match store.events_after(&organization_id, from.as_deref(), WATCH_BATCH).await {
+            let events = match store.events_after(&organization_id, last.as_ref(), horizon, WATCH_BATCH).await {
                 Ok(events) => events,
                 Err(e) => {
                     let _ = tx.send(Err(e.into())).await;
@@ -650,19 +651,13 @@ async fn watch(
                 }
             };
             let full = events.len() as u64 >= WATCH_BATCH;
-            for e in events {
-                from = Some(e.id.clone());
-                if !recent.insert(e.id.clone()) {
-                    continue;
-                }
-                if newest.as_deref().is_none_or(|n| e.id.as_str() > n) {
-                    newest = Some(e.id.clone());
-                }
+            for (at, e) in events {
                 let item = pb::WatchReferralsResponse {
                     referral_id: e.referral_id.clone(),
                     cursor: e.id.clone(),
                     event: Some(event_to_proto(&e)),
                 };
+                last = Some(at);
                 if tx.send(Ok(item)).await.is_err() {
                     return;
                 }
@@ -670,9 +665,6 @@ async fn watch(
             if !full {
                 break;
             }
-        }
-        if let Some(floor) = watch_floor(None, newest.as_deref()) {
-            recent = recent.split_off(&floor);
         }
         tokio::select! {
             () = stop.cancelled() => return,
@@ -706,6 +698,19 @@ impl ReferralService for ReferralApi {
             }
         };
         let org = v.finish(org)?.unwrap_or_default();
+        let cursor = match cursor {
+            None => None,
+            Some(id) => match self.store.feed_position(&id).await? {
+                Some(at) => Some(at),
+                None => {
+                    // A well-formed id that names no event: refused like any other bad cursor.
+                    let mut v = Violations::default();
+                    v.add("cursor", "is not a cursor from an earlier response");
+                    v.finish(())?;
+                    None
+                }
+            },
+        };
         tracing::info!(organization_id = %org, resumed = cursor.is_some(), "watch started");
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::spawn(watch(self.store.clone(), org, cursor, tx, self.shutdown.clone()));
@@ -715,11 +720,27 @@ impl ReferralService for ReferralApi {
     #[tracing::instrument(name = "CreateReferral", skip_all, fields(referral_id))]
     async fn create_referral(&self, req: Request<pb::CreateReferralRequest>) -> Result<Response<pb::CreateReferralResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
-        let new = new_referral_from_proto(req.into_inner())?;
+        let mut req = req.into_inner();
+        let held = std::mem::take(&mut req.capacity_hold_key);
+        let new = match (new_referral_from_proto(req), held.len() > 160) {
+            (Ok(new), false) => new,
+            (Ok(_), true) => return Err(Error::invalid("capacity_hold_key", "must be at most 160 characters").into()),
+            (Err(Error::InvalidArgument(mut v)), too_long) => {
+                if too_long {
+                    v.add("capacity_hold_key", "must be at most 160 characters");
+                }
+                return Err(Error::InvalidArgument(v).into());
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
         if !caller.may_access(&new.referrer_organization_id) {
             return Err(Error::PermissionDenied("you may only refer on behalf of your own organization".to_owned()).into());
         }
-        Ok(Response::new(self.create(new).await?))
+        if !held.is_empty() && !caller.is_service() {
+            // Naming a hold skips the capacity take: only Continuum's own services (the waitlist) may.
+            return Err(Error::PermissionDenied("only a Continuum service may name a capacity hold".to_owned()).into());
+        }
+        Ok(Response::new(self.create_held(new, (!held.is_empty()).then_some(held)).await?))
     }
 
     #[tracing::instrument(name = "GetReferral", skip_all, fields(referral_id))]
@@ -813,20 +834,24 @@ impl ReferralService for ReferralApi {
         let mut v = Violations::default();
         let client_id = v.require_uuid("client_id", &req.client_id);
         let client_id = v.finish(client_id)?.unwrap_or_default();
-        let items = self.store.timeline(&client_id).await?;
+        let (items, peers) = match &self.sources {
+            Some(sources) => {
+                let (items, peers) = tokio::join!(self.store.timeline(&client_id), sources.steps(&client_id, &caller));
+                (items?, peers)
+            }
+            None => (self.store.timeline(&client_id).await?, crate::timeline::PeerSteps::default()),
+        };
+        let referral_steps = items
+            .iter()
+            // A human sees only the steps of referrals their organization is a party to.
+            .filter(|i| sees(&caller, &i.referrer_organization_id, &i.recipient_organization_id))
+            .map(crate::timeline::referral_entry)
+            .collect();
+        let entries = crate::timeline::merge(referral_steps, peers.events);
+        tracing::info!(client_id = %client_id, entries = entries.len(), unavailable = peers.unavailable.len(), "care timeline read");
         Ok(Response::new(pb::GetCareTimelineResponse {
-            entries: items
-                .iter()
-                // A human sees only the steps of referrals their organization is a party to.
-                .filter(|i| sees(&caller, &i.referrer_organization_id, &i.recipient_organization_id))
-                .map(|i| pb::TimelineEntry {
-                    occurred_at: Some(time::to_proto(i.event.occurred_at)),
-                    referral_id: i.event.referral_id.clone(),
-                    organization_id: i.event.actor_organization_id.clone(),
-                    kind: i.event.kind().to_owned(),
-                    provider_id: i.provider_id.clone(),
-                })
-                .collect(),
+            entries,
+            unavailable_sources: peers.unavailable.iter().map(|s| (*s).to_owned()).collect(),
         }))
     }
 }
@@ -876,6 +901,7 @@ mod tests {
             allow_overbook: false,
             scheduled_at: Some(prost_types::Timestamp { seconds: 0, nanos: -1 }),
             alternative_provider_ids: vec!["x".into(), ID.into(), ID.into()],
+            capacity_hold_key: String::new(),
         };
         let got = fields(new_referral_from_proto(req).unwrap_err());
         assert_eq!(
@@ -985,24 +1011,6 @@ mod tests {
         // A peer service is trusted as it says, user included.
         let svc = scope_command(&person(C, &[Role::Service]), cmd(B, ActorRole::Recipient)).unwrap();
         assert_eq!(svc.actor.user_id.as_deref(), Some("someone-else"));
-    }
-
-    #[test]
-    fn watch_cursors_look_back_but_never_before_the_resume_point() {
-        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
-        let ms = v7_ms(id).unwrap();
-        assert_eq!(ms, 0x0190_a1b2_c3d4);
-        assert_eq!(v7_floor(ms), "0190a1b2-c3d4-7000-8000-000000000000");
-        assert!(v7_floor(ms).as_str() <= id);
-        let back = v7_floor(ms - WATCH_LOOKBACK_MS);
-        assert_eq!(watch_floor(None, Some(id)), Some(back.clone()));
-        assert_eq!(watch_floor(None, None), None);
-        // Resumed from a cursor: never before it, even when looking back.
-        assert_eq!(watch_floor(Some(id), None).as_deref(), Some(id));
-        assert_eq!(watch_floor(Some(id), Some(id)).as_deref(), Some(id));
-        let older = "0190a1b2-0000-7e5f-8a9b-0c1d2e3f4a5b";
-        assert_eq!(watch_floor(Some(older), Some(id)), Some(back));
-        assert_eq!(v7_ms("short"), None);
     }
 
     #[test]

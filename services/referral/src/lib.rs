@@ -8,7 +8,8 @@
 //! table, response deadlines, retry delays), `store` (every database query), `matching` (the client of the
 //! matching service and how its answers map to ours), `intake` (the client of the intake service that
 //! reads a referral's consent-limited handoff packet for its recipient), `outbox` (delivering capacity releases with retries),
-//! `deadlines` (escalating silent referrals and re-routing after a "no") and `error`.
+//! `deadlines` (escalating silent referrals and re-routing after a "no"), `timeline` (the care timeline:
+//! referral steps merged with the intake, waitlist and feedback steps read from those services) and `error`.
 
 pub mod config;
 pub mod deadlines;
@@ -20,3 +21,4 @@ pub mod matching;
 pub mod outbox;
 pub mod startup;
 pub mod store;
+pub mod timeline;

@@ -71,6 +71,17 @@ impl MatchingPeer {
     }
 
     async fn change(&self, provider_id: &str, delta: i32, hold_key: &str, allow_overbook: bool) -> Result<pb::Provider, Status> {
+        self.change_giving_back(provider_id, delta, hold_key, allow_overbook, "").await
+    }
+
+    async fn change_giving_back(
+        &self,
+        provider_id: &str,
+        delta: i32,
+        hold_key: &str,
+        allow_overbook: bool,
+        gives_back: &str,
+    ) -> Result<pb::Provider, Status> {
         let mut client = self.client.clone();
         let resp = client
             .update_capacity(continuum_auth::on_behalf_of(
@@ -79,6 +90,8 @@ impl MatchingPeer {
                     change: Some(pb::update_capacity_request::Change::Delta(delta)),
                     hold_key: hold_key.to_owned(),
                     allow_overbook,
+                    gives_back_hold_key: gives_back.to_owned(),
+                    ..Default::default()
                 },
                 continuum_auth::client::SYSTEM_ORGANIZATION,
                 None,
@@ -129,9 +142,17 @@ impl MatchingPeer {
         Ok(Taken { recipient_organization_id: provider.organization_id, overbooked })
     }
 
-    /// Gives one slot of `provider_id` back under `hold_key` (at most once per key).
-    pub async fn release_slot(&self, provider_id: &str, delta: i32, hold_key: &str) -> Result<(), ReleaseError> {
-        match self.change(provider_id, delta, hold_key, false).await {
+    /// A slot of `provider_id` that is already taken in matching (under a hold key of the caller's, such as
+    /// an accepted waitlist offer's): nothing is taken; matching is read for the provider's organization.
+    pub async fn held_slot(&self, provider_id: &str) -> Result<Taken> {
+        let provider = self.provider(provider_id).await.map_err(|s| take_error(&s))?;
+        Ok(Taken { recipient_organization_id: provider.organization_id, overbooked: false })
+    }
+
+    /// Gives one slot of `provider_id` back under `hold_key` (at most once per key). `taken_under` names the
+    /// hold key the slot was taken under, so matching returns a program's seat to the cohort it came from.
+    pub async fn release_slot(&self, provider_id: &str, delta: i32, hold_key: &str, taken_under: Option<&str>) -> Result<(), ReleaseError> {
+        match self.change_giving_back(provider_id, delta, hold_key, false, taken_under.unwrap_or_default()).await {
             Ok(_) => Ok(()),
             // The same release applied concurrently: done.
             Err(s) if s.code() == Code::AlreadyExists => Ok(()),

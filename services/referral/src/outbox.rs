@@ -5,11 +5,16 @@
 //! each with a lease so two replicas do not send the same row at the same time, and retries failures with
 //! exponential backoff. Matching applies each release at most once per hold key, so a row delivered twice
 //! (a lease that ran out mid-call) is harmless.
+//!
+//! Each row keeps the `traceparent` of the request whose change created it; a delivery by the worker runs
+//! in an `outbox.deliver` span that continues that trace, so a slot given back later is found from the
+//! original `TransitionReferral` (or sweep).
 
 use std::time::Duration;
 
 use chrono::Utc;
 use continuum_runtime::Shutdown;
+use tracing::Instrument;
 
 use crate::domain;
 use crate::matching::{MatchingPeer, ReleaseError};
@@ -66,7 +71,9 @@ impl Relay {
                             // Unsent claimed rows come back to everyone when their lease runs out.
                             break;
                         }
-                        self.deliver(item).await;
+                        let span = tracing::info_span!("outbox.deliver", outbox_id = %item.id, referral_id = %item.referral_id, attempt = item.attempts + 1);
+                        continuum_telemetry::continue_trace(&span, &item.trace_parent);
+                        self.deliver(item).instrument(span).await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),
@@ -77,7 +84,9 @@ impl Relay {
 
     /// Sends one claimed row and records the outcome.
     async fn deliver(&self, item: OutboxItem) {
-        let outcome = self.matching.release_slot(&item.provider_id, item.delta, &item.hold_key).await;
+        // The hold the slot was taken under (a failure to read it only loses the cohort preference).
+        let taken_under = self.store.taken_under(&item.referral_id).await.ok().flatten();
+        let outcome = self.matching.release_slot(&item.provider_id, item.delta, &item.hold_key, taken_under.as_deref()).await;
         let now = Utc::now();
         let recorded = match outcome {
             Ok(()) => {

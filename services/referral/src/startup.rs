@@ -16,6 +16,7 @@ use crate::intake::IntakePeer;
 use crate::matching::MatchingPeer;
 use crate::outbox::Relay;
 use crate::store::{Migrator, Store};
+use crate::timeline::CareSources;
 
 /// Service name used for the database schema and SQLite file.
 pub const SERVICE: &str = "referral";
@@ -66,7 +67,8 @@ impl Application {
         let deadlines = Deadlines::new(self.store.clone(), self.matching.clone(), relay.clone());
         let sweep_every = Duration::from_secs(self.settings.deadline_sweep_secs.max(1));
         let sweeper = tokio::spawn(deadlines.clone().run(sweep_every, worker_stop.clone()));
-        let api = ReferralApi::new(self.store.clone(), self.matching, self.intake, relay, deadlines, worker_stop.clone());
+        let sources = CareSources::connect_lazy(&self.settings.intake_addr, &self.settings.matching_addr, &self.settings.waitlist_addr, &self.settings.common)?;
+        let api = ReferralApi::new(self.store.clone(), self.matching, self.intake, relay, deadlines, worker_stop.clone()).with_care_sources(sources);
         let routes = Routes::new(ReferralServiceServer::new(api));
         let options = ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("referral").await?;

@@ -20,6 +20,15 @@ pub struct Settings {
     /// Address of the intake service (`host:port` or an `http://` URL), called to re-screen check-in answers.
     #[arg(long, env = "CONTINUUM_INTAKE_ADDR", default_value = "127.0.0.1:50051")]
     pub intake_addr: String,
+    /// Address of the matching service (`host:port` or an `http://` URL): offers for a matching capacity
+    /// event take their slot there, a slot nobody takes goes back there, and each new entry's bridge program
+    /// is chosen from its directory.
+    #[arg(long, env = "CONTINUUM_MATCHING_ADDR", default_value = "127.0.0.1:50052")]
+    pub matching_addr: String,
+    /// Seconds before a bridge choice that matching could not answer is retried (doubling per failure, at
+    /// most an hour); also how often the background retry runs.
+    #[arg(long, env = "CONTINUUM_BRIDGE_RETRY_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub bridge_retry_secs: u64,
     /// How long an offer holds its slot, in hours.
     #[arg(long, env = "CONTINUUM_OFFER_HOLD_HOURS", default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub offer_hold_hours: u32,
@@ -29,6 +38,10 @@ pub struct Settings {
     /// Seconds between two runs of the offer-expiry sweeper.
     #[arg(long, env = "CONTINUUM_SWEEP_INTERVAL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub sweep_interval_secs: u64,
+    /// Seconds between two runs of the placement follow-up (reading placed clients' referrals for their
+    /// first and second appointments).
+    #[arg(long, env = "CONTINUUM_FOLLOWUP_INTERVAL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub followup_interval_secs: u64,
     /// Maximum acceptable wait of the urgent band, in days.
     #[arg(long, env = "CONTINUUM_BAND_URGENT_MAX_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub urgent_max_days: u32,
@@ -49,17 +62,20 @@ impl Settings {
         Ok(Self::try_parse_from(["waitlist"])?)
     }
 
-    /// Embedded settings on `listen_addr`, calling referral at `referral_addr` (and intake at its default
-    /// address; set `intake_addr` to change it), with data under `common` and every waitlist rule at its
+    /// Embedded settings on `listen_addr`, calling referral at `referral_addr` (and intake and matching at
+    /// their default addresses; set `intake_addr` and `matching_addr` to change them), with data under `common` and every waitlist rule at its
     /// default.
     pub fn new(listen_addr: SocketAddr, referral_addr: impl Into<String>, common: CommonSettings) -> Self {
         Self {
             listen_addr,
             referral_addr: referral_addr.into(),
             intake_addr: "127.0.0.1:50051".to_owned(),
+            bridge_retry_secs: 30,
+            matching_addr: "127.0.0.1:50052".to_owned(),
             offer_hold_hours: 48,
             check_in_days: 14,
             sweep_interval_secs: 30,
+            followup_interval_secs: 300,
             urgent_max_days: 7,
             soon_max_days: 28,
             routine_max_days: 42,

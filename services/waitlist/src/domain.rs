@@ -372,6 +372,10 @@ pub struct Offer {
     pub responded_at: Option<DateTime<Utc>>,
     /// The referral created on acceptance.
     pub referral_id: Option<String>,
+    /// The matching hold key of the slot, when the slot is real capacity taken in matching (offers made
+    /// for a matching capacity event, and their successors). Accepting passes it to the referral, which
+    /// then does not take capacity again.
+    pub slot_key: Option<String>,
 }
 
 /// A support offered to every waiting client from enqueue until care starts (CLINICAL.md, "Waitlists").
@@ -1182,6 +1186,7 @@ mod tests {
             expires_at: t0() + TimeDelta::hours(48),
             responded_at: None,
             referral_id: None,
+            slot_key: None,
         };
         assert!(answerable(&o, t0()).is_ok());
         let reason = |r: Result<()>| match r {

@@ -12,6 +12,11 @@
 //! any organization; a person enqueues and lists only for their own organization and reads or changes
 //! only its entries and offers (another organization's are `NOT_FOUND`). `OpenSlots` announces capacity
 //! and answers with offers only, so any role the policy allows may call it.
+//!
+//! Capacity events: an `OpenSlots` with an `event_id` comes from matching's capacity-event worker. Its
+//! slots are real capacity in matching, so each offered slot is taken there first under its own hold key
+//! (`matching`), the offer carries that key to its successors and, when accepted, to the referral
+//! (`capacity_hold_key`: not taken again); an event makes its offers once.
 
 use std::collections::HashSet;
 
@@ -25,13 +30,16 @@ use continuum_proto::referral::v1::referral_service_client::ReferralServiceClien
 use continuum_proto::waitlist::v1 as pb;
 use continuum_proto::waitlist::v1::waitlist_service_server::WaitlistService;
 use continuum_runtime::PeerChannel;
-use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, Urgency, time};
+use continuum_vocab::{AgeGroup, CareFormat, LevelOfCare, PaymentOption, RiskLevel, Urgency, time};
 use tonic::{Code, Request, Response, Status};
 
+use crate::bridge::{self, BridgeNeeds, BridgeRecord, BridgeStatus};
+use crate::bridge_filler::BridgeFiller;
 use crate::clock::SharedClock;
 use crate::domain::{self, Band, BandLimits, Entry, NewEntry, Offer};
 use crate::error::{Error, Result};
 use crate::holds::Holds;
+use crate::matching::{MatchingPeer, Take};
 use crate::store::{CheckInRecord, EntryFilter, Store};
 
 /// Default and largest `ListWaitlist` page.
@@ -46,6 +54,9 @@ pub struct WaitlistApi {
     clock: SharedClock,
     referral: ReferralServiceClient<PeerChannel>,
     intake: IntakeServiceClient<PeerChannel>,
+    bridges: Option<BridgeFiller>,
+    /// Matching, for the slots of capacity events (`OpenSlots` with an `event_id`).
+    capacity: Option<MatchingPeer>,
 }
 
 /// What became of the re-screen of a check-in's answers.
@@ -68,7 +79,86 @@ impl WaitlistApi {
         referral: ReferralServiceClient<PeerChannel>,
         intake: IntakeServiceClient<PeerChannel>,
     ) -> Self {
-        Self { store, holds, clock, referral, intake }
+        Self { store, holds, clock, referral, intake, bridges: None, capacity: None }
+    }
+
+    /// Takes the slots of matching capacity events in matching through `matching` (without it an
+    /// `OpenSlots` with an `event_id` is answered `UNAVAILABLE`).
+    pub fn with_capacity(self, matching: MatchingPeer) -> Self {
+        Self { capacity: Some(matching), ..self }
+    }
+
+    /// The offers of matching capacity event `event_id`: under the provider's lock, one slot per waiting
+    /// entry (at most `slots`) is taken in matching under its own hold key before it is offered, so a new
+    /// intake cannot take it while the offer is pending; the offers and the event are recorded together
+    /// (an event makes its offers once). Nobody waiting: no take, no offer (so a slot given back by a chain
+    /// that found nobody does not loop).
+    async fn open_event_slots(&self, provider_id: &str, event_id: &str, slots: usize) -> Result<Vec<Offer>> {
+        let Some(matching) = &self.capacity else {
+            return Err(Error::Unavailable("matching is not configured for capacity events".to_owned()));
+        };
+        let now = self.clock.now();
+        if self.store.event_seen(event_id).await? {
+            return Ok(Vec::new());
+        }
+        let want = slots.min(self.store.eligible_count(provider_id, now).await?);
+        let mut keys = Vec::with_capacity(want);
+        for n in 0..want {
+            let key = crate::matching::slot_key(event_id, n);
+            match matching.take(provider_id, &key).await {
+                Take::Taken => keys.push(key),
+                Take::NoCapacity => break,
+                Take::Unavailable(code) if keys.is_empty() => {
+                    return Err(Error::Unavailable(format!("matching answered {code:?} taking a slot")));
+                }
+                Take::Unavailable(_) => break,
+            }
+        }
+        if keys.is_empty() {
+            self.store.event_without_offers(provider_id, event_id, now).await?;
+            return Ok(Vec::new());
+        }
+        // A replica that handled the same event first made the offers with the same slot keys.
+        Ok(self.store.open_event_slots(provider_id, event_id, &keys, now).await?.unwrap_or_default())
+    }
+
+    /// The same adapter choosing each new entry's bridge program from matching's directory through
+    /// `bridges` (without it, entries get the rule-based kind and their choice stays pending).
+    pub fn with_bridges(self, bridges: BridgeFiller) -> Self {
+        Self { bridges: Some(bridges), ..self }
+    }
+
+    /// Stores the bridge record of a just-enqueued (or replayed) entry and, when the directory can be
+    /// asked, asks matching now within a short limit. A failure here never fails the enqueue: the entry
+    /// is stored and keeps its rule-based kind; a store error is logged and the replay of the same key
+    /// creates the record.
+    async fn bridge_at_enqueue(&self, entry: &Entry, needs: Option<&BridgeNeeds>) -> Option<BridgeRecord> {
+        let now = self.clock.now();
+        let rule = entry.bridge_support.unwrap_or_else(|| domain::bridge_support(entry.age_group, entry.band));
+        let askable = needs.is_some() && entry.age_group.is_some();
+        let (status, reason) = if askable {
+            (BridgeStatus::Pending, bridge::pending_reason(rule, entry.age_group, entry.band))
+        } else {
+            (BridgeStatus::NotRequested, bridge::not_requested_reason(rule, entry.age_group, entry.band, needs.is_some()))
+        };
+        let record = match self.store.ensure_bridge(&entry.id, status, rule, needs.filter(|_| askable), &reason, now).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(entry_id = %entry.id, error = %e, "bridge record not stored; a replay of the enqueue stores it");
+                return None;
+            }
+        };
+        if record.status != BridgeStatus::Pending {
+            return Some(record);
+        }
+        let Some(bridges) = &self.bridges else { return Some(record) };
+        match bridges.choose_now(entry, &record, crate::bridge_filler::ENQUEUE_WAIT).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(entry_id = %entry.id, error = %e, "bridge choice not recorded; the background retry makes it");
+                Some(record)
+            }
+        }
     }
 
     /// Re-screens a check-in's answers through intake's `RecordReassessment` for the entry's intake, with a
@@ -121,7 +211,11 @@ impl WaitlistApi {
     /// The proto form of an entry with its offers, as of now.
     async fn entry_with_offers(&self, e: &Entry) -> Result<pb::WaitlistEntry> {
         let offers = self.store.offers_of(&e.id).await?;
-        Ok(entry_to_proto(e, &offers, self.clock.now(), &self.limits()))
+        let mut p = entry_to_proto(e, &offers, self.clock.now(), &self.limits());
+        if let Some(r) = self.store.bridge_of(&e.id).await? {
+            apply_bridge(&mut p, &r);
+        }
+        Ok(p)
     }
 
     /// Calls referral's `CreateReferral` for an accepted offer; returns the referral id.
@@ -145,6 +239,8 @@ impl WaitlistApi {
             scheduled_at: Some(time::to_proto(scheduled_at)),
             // A placement from the waitlist is already accepted; there is nothing to re-route to.
             alternative_provider_ids: Vec::new(),
+            // A slot of a matching capacity event is already taken in matching under this key.
+            capacity_hold_key: offer.slot_key.clone().unwrap_or_default(),
         };
         let mut client = self.referral.clone();
         match client.create_referral(continuum_auth::on_behalf_of(req, &entry.organization_id, Some(user))).await {
@@ -216,6 +312,47 @@ pub fn entry_to_proto(e: &Entry, offers: &[Offer], now: chrono::DateTime<chrono:
         version: e.version,
         bridge_support: e.bridge_support.map(|b| b.code().to_owned()).unwrap_or_default(),
         interlock_required: e.interlock_required,
+        // Filled from the entry's bridge record by `apply_bridge` when it has one.
+        bridge_provider_id: String::new(),
+        bridge_provider_kind: String::new(),
+        bridge_reason: String::new(),
+        bridge_status: 0,
+    }
+}
+
+/// Sets the bridge fields of an entry's proto from its bridge record: the kind of support given (the
+/// chosen program's, else the rule's), the chosen provider and kind, the reason and the status.
+pub fn apply_bridge(p: &mut pb::WaitlistEntry, r: &BridgeRecord) {
+    p.bridge_support = r.support.code().to_owned();
+    p.bridge_provider_id = r.provider_id.clone().unwrap_or_default();
+    p.bridge_provider_kind = r.provider_kind.map(|k| k.code().to_owned()).unwrap_or_default();
+    p.bridge_reason = r.reason.clone();
+    p.bridge_status = r.status.to_proto();
+}
+
+/// Validates the optional bridge needs of an enqueue, naming each bad field under `bridge_needs.`.
+pub fn bridge_needs_from_proto(v: &mut Violations, needs: Option<pb::BridgeNeeds>) -> Option<BridgeNeeds> {
+    let n = needs?;
+    continuum_vocab::check_jurisdiction(v, "bridge_needs.jurisdiction", &n.jurisdiction);
+    continuum_vocab::check_language(v, "bridge_needs.language", &n.language);
+    let payment_option = PaymentOption::require(v, "bridge_needs.payment_option", n.payment_option);
+    let formats = CareFormat::list(v, "bridge_needs.formats", &n.formats);
+    Some(BridgeNeeds { jurisdiction: n.jurisdiction, language: n.language, payment_option: payment_option?, formats })
+}
+
+/// Validates an enqueue request with its bridge needs, naming every bad field of both in one error.
+pub fn enqueue_from_proto(mut req: pb::EnqueueRequest) -> Result<(NewEntry, Option<BridgeNeeds>)> {
+    let mut bv = Violations::default();
+    let needs = bridge_needs_from_proto(&mut bv, req.bridge_needs.take());
+    match (new_entry_from_proto(req), bv.finish(needs)) {
+        (Ok(new), Ok(needs)) => Ok((new, needs)),
+        (Err(Error::InvalidArgument(mut a)), Err(Error::InvalidArgument(b))) => {
+            for f in b.iter() {
+                a.add(f.field.clone(), f.description.clone());
+            }
+            Err(Error::InvalidArgument(a))
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
     }
 }
 
@@ -341,7 +478,7 @@ fn screener(v: &mut Violations, field: &str, items: &[i32], expected: usize, ans
 impl WaitlistService for WaitlistApi {
     async fn enqueue(&self, req: Request<pb::EnqueueRequest>) -> Result<Response<pb::EnqueueResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
-        let new = new_entry_from_proto(req.into_inner())?;
+        let (new, needs) = enqueue_from_proto(req.into_inner())?;
         if !caller.may_access(&new.organization_id) && !same_org(&caller.organization_id, &new.organization_id) {
             return Err(Error::PermissionDenied("you may only enqueue for your own organization".to_owned()).into());
         }
@@ -362,7 +499,12 @@ impl WaitlistService for WaitlistApi {
             replayed,
             "enqueued"
         );
-        let entry = self.entry_with_offers(&entry).await?;
+        let bridge = self.bridge_at_enqueue(&entry, needs.as_ref()).await;
+        let offers = self.store.offers_of(&entry.id).await?;
+        let mut entry = entry_to_proto(&entry, &offers, self.clock.now(), &self.limits());
+        if let Some(r) = &bridge {
+            apply_bridge(&mut entry, r);
+        }
         Ok(Response::new(pb::EnqueueResponse { entry: Some(entry), replayed }))
     }
 
@@ -408,25 +550,44 @@ impl WaitlistService for WaitlistApi {
         let filter = EntryFilter { organization_id, provider_id, band };
         let ordered = domain::prioritize(self.store.active_entries(&filter).await?, now, &limits);
         let (page, next) = domain::page(ordered, offset, size);
+        let bridges = self.store.bridges_of(&page.iter().map(|e| e.id.clone()).collect::<Vec<_>>()).await?;
         // Listed entries carry no offers (GetEntry has them), to keep pages small.
         Ok(Response::new(pb::ListWaitlistResponse {
-            entries: page.iter().map(|e| entry_to_proto(e, &[], now, &limits)).collect(),
+            entries: page
+                .iter()
+                .map(|e| {
+                    let mut p = entry_to_proto(e, &[], now, &limits);
+                    if let Some(r) = bridges.get(&e.id) {
+                        apply_bridge(&mut p, r);
+                    }
+                    p
+                })
+                .collect(),
             next_page_token: next.map(|n| n.to_string()).unwrap_or_default(),
         }))
     }
 
     async fn open_slots(&self, req: Request<pb::OpenSlotsRequest>) -> Result<Response<pb::OpenSlotsResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let provider_id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
         if !(1..=domain::MAX_SLOTS).contains(&req.slots) {
             v.add("slots", format!("must be between 1 and {}", domain::MAX_SLOTS));
         }
+        let event_id = if req.event_id.is_empty() { None } else { v.require_uuid("event_id", &req.event_id) };
         v.finish(())?;
+        if event_id.is_some() && !caller.is_service() {
+            // Capacity events come from matching; a person opening slots leaves out `event_id`.
+            return Err(Error::PermissionDenied("only a Continuum service may send a capacity event".to_owned()).into());
+        }
         let slots = usize::try_from(req.slots).unwrap_or(0);
         let lock = self.holds.lock_provider(&provider_id).await;
         let now = self.clock.now();
-        let result = self.store.open_slots(&provider_id, slots, now).await;
+        let result = match &event_id {
+            Some(event_id) => self.open_event_slots(&provider_id, event_id, slots).await,
+            None => self.store.open_slots(&provider_id, slots, now).await,
+        };
         self.holds.unlock(lock).await;
         let offers = result?;
         for o in &offers {
@@ -633,6 +794,20 @@ impl WaitlistService for WaitlistApi {
             "entry removed"
         );
         Ok(Response::new(pb::RemoveEntryResponse { entry: Some(self.entry_with_offers(&removed.entry).await?) }))
+    }
+
+    async fn list_care_events(&self, req: Request<pb::ListCareEventsRequest>) -> Result<Response<pb::ListCareEventsResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let client_id = v.require_uuid("client_id", &req.client_id);
+        let client_id = v.finish(client_id)?.unwrap_or_default();
+        // Only the caller's organization's entries (a peer service acts for one organization too).
+        let history = self.store.client_history(&caller.organization_id.to_ascii_lowercase(), &client_id).await?;
+        let mut events: Vec<_> = history.iter().flat_map(crate::care_events::of_entry).collect();
+        events.sort_by_key(|e| e.occurred_at.map(|t| (t.seconds, t.nanos)));
+        tracing::info!(client_id = %client_id, entries = history.len(), events = events.len(), "care events listed");
+        Ok(Response::new(pb::ListCareEventsResponse { events }))
     }
 
     async fn get_waitlist_metrics(

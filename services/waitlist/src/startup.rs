@@ -1,20 +1,23 @@
 //! Builds the waitlist service (binds the listener, opens and migrates the database, opens the cache,
-//! prepares the referral and intake channels) and runs it, with the offer-expiry sweeper, until the shutdown token is
-//! cancelled.
+//! prepares the referral and intake channels) and runs it, with the offer-expiry sweeper, the placement
+//! follow-up and the bridge-program retry, until the shutdown token is cancelled.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1::waitlist_service_server::WaitlistServiceServer;
 use continuum_runtime::{ServeOptions, Shutdown};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
+use crate::bridge_filler::BridgeFiller;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
+use crate::followup::FollowUp;
 use crate::grpc::WaitlistApi;
 use crate::holds::Holds;
 use crate::store::{Migrator, Store};
@@ -45,6 +48,7 @@ impl Application {
         // Fail on a bad peer address before binding anything; the channel itself connects lazily.
         continuum_runtime::peer_channel(&settings.referral_addr)?;
         continuum_runtime::peer_channel(&settings.intake_addr)?;
+        continuum_runtime::peer_channel(&settings.matching_addr)?;
         let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
         let cache = settings.common.open_cache(SERVICE).await?;
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
@@ -71,16 +75,48 @@ impl Application {
         Sweeper::new(self.store.clone(), self.holds.clone(), self.clock.clone())
     }
 
+    /// A handle on the placement follow-up, reading referrals through `referral` (tests call
+    /// `follow_up` with a chosen time).
+    pub fn followup(&self, referral: ReferralServiceClient<continuum_runtime::PeerChannel>) -> FollowUp {
+        FollowUp::new(self.store.clone(), referral, self.clock.clone(), Duration::from_secs(self.settings.followup_interval_secs.max(1)))
+    }
+
+    /// A handle on the bridge-program chooser, asking matching's directory (tests call `fill_due` with a
+    /// chosen time).
+    pub fn bridge_filler(&self) -> anyhow::Result<BridgeFiller> {
+        let matching = MatchingServiceClient::new(self.settings.common.authed_peer(&self.settings.matching_addr, "waitlist")?);
+        Ok(BridgeFiller::new(self.store.clone(), matching, self.clock.clone(), self.settings.bridge_retry_secs))
+    }
+
+    /// A client of the referral service as this service calls it.
+    pub fn referral_client(&self) -> anyhow::Result<ReferralServiceClient<continuum_runtime::PeerChannel>> {
+        Ok(ReferralServiceClient::new(self.settings.common.authed_peer(&self.settings.referral_addr, "waitlist")?))
+    }
+
+    /// The matching client of capacity-event slots (taking them, and giving unoffered ones back).
+    pub fn matching_peer(&self) -> anyhow::Result<crate::matching::MatchingPeer> {
+        crate::matching::MatchingPeer::connect_lazy(&self.settings.matching_addr, &self.settings.common)
+    }
+
     /// Serves until `shutdown` is cancelled, then drains; the sweeper stops on the same token.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let referral = ReferralServiceClient::new(self.settings.common.authed_peer(&self.settings.referral_addr, "waitlist")?);
+        let referral = self.referral_client()?;
         let sweeper = self.sweeper();
         let every = Duration::from_secs(self.settings.sweep_interval_secs.max(1));
         // A child token: cancelled with `shutdown`, and by us alone when the server stops on its own.
         let sweep_stop = shutdown.child_token();
         let sweep_task = tokio::spawn(sweeper.run(every, sweep_stop.clone()));
+        let followup_task = tokio::spawn(self.followup(referral.clone()).run(sweep_stop.clone()));
+        let bridges = self.bridge_filler()?;
+        let bridge_task = tokio::spawn(bridges.clone().run(Duration::from_secs(self.settings.bridge_retry_secs.max(1)), sweep_stop.clone()));
         let intake = IntakeServiceClient::new(self.settings.common.authed_peer(&self.settings.intake_addr, "waitlist")?);
-        let api = WaitlistApi::new(self.store.clone(), self.holds.clone(), self.clock.clone(), referral, intake);
+        let capacity = self.matching_peer()?;
+        let release_task = tokio::spawn(
+            crate::slot_releases::Releaser::new(self.store.clone(), capacity.clone()).run(Duration::from_secs(1), sweep_stop.clone()),
+        );
+        let api = WaitlistApi::new(self.store.clone(), self.holds.clone(), self.clock.clone(), referral, intake)
+            .with_bridges(bridges)
+            .with_capacity(capacity);
         let routes = Routes::new(WaitlistServiceServer::new(api));
         let options = ServeOptions::new(continuum_proto::service_names::WAITLIST, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("waitlist").await?;
@@ -89,6 +125,15 @@ impl Application {
         sweep_stop.cancel();
         if let Err(e) = sweep_task.await {
             tracing::warn!(error = %e, "offer sweeper ended abnormally");
+        }
+        if let Err(e) = release_task.await {
+            tracing::warn!(error = %e, "slot-release worker ended abnormally");
+        }
+        if let Err(e) = bridge_task.await {
+            tracing::warn!(error = %e, "bridge retry ended abnormally");
+        }
+        if let Err(e) = followup_task.await {
+            tracing::warn!(error = %e, "placement follow-up ended abnormally");
         }
         served
     }

@@ -2,11 +2,16 @@
 //! until shutdown; tests call it directly with a chosen "now". Every replica may sweep at the same time:
 //! each offer is expired by a conditional update, so exactly one sweep handles it, and its freed slot goes
 //! to the next best eligible entry in the same transaction.
+//!
+//! Each expiry runs in an `offer.expire` span that continues the trace of the request that made the offer
+//! (its stored `traceparent`); the next offer made in that step stores this span's context in turn, so a
+//! chain of expiries stays in the trace of the `OpenSlots` (or `Enqueue`) that started it.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use continuum_runtime::Shutdown;
+use tracing::Instrument;
 
 use crate::clock::SharedClock;
 use crate::error::Result;
@@ -32,7 +37,12 @@ impl Sweeper {
     pub async fn sweep_expired(&self, now: DateTime<Utc>) -> Result<Vec<Freed>> {
         let mut done = Vec::new();
         for o in self.store.expired_offers(now).await? {
-            let Some(freed) = self.store.expire(&o.id, now).await? else { continue };
+            let span = tracing::info_span!("offer.expire", offer_id = %o.id, entry_id = %o.entry_id);
+            match self.store.offer_trace_parent(&o.id).await {
+                Ok(parent) => continuum_telemetry::continue_trace(&span, &parent),
+                Err(e) => tracing::debug!(offer_id = %o.id, error = %e, "no stored trace to continue"),
+            }
+            let Some(freed) = self.store.expire(&o.id, now).instrument(span).await? else { continue };
             self.holds.release(&freed.offer.id).await;
             if let Some(next) = &freed.next_offer {
                 self.holds.record(next, now).await;

@@ -544,6 +544,32 @@ impl Store {
         Ok(true)
     }
 
+    /// One client's intakes submitted by `organization_id`, oldest first, each with every assessment made
+    /// of it (the first and each reassessment), oldest first: what the care timeline shows of intake.
+    pub async fn client_history(&self, organization_id: &str, client_id: &str) -> Result<Vec<(Intake, Vec<Assessment>)>> {
+        let rows = intake::Entity::find()
+            .filter(intake::Column::OrganizationId.eq(organization_id.to_owned()))
+            .filter(intake::Column::ClientId.eq(client_id.to_owned()))
+            .order_by_asc(intake::Column::Id)
+            .limit(200)
+            .all(&self.db)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for m in rows {
+            let assessments = assessment::Entity::find()
+                .filter(assessment::Column::IntakeId.eq(m.id.clone()))
+                .order_by_asc(assessment::Column::AssessedAtMs)
+                .order_by_asc(assessment::Column::Id)
+                .all(&self.db)
+                .await?
+                .iter()
+                .map(|a| parse(&a.body, "assessment"))
+                .collect::<Result<Vec<Assessment>>>()?;
+            out.push((self.load(m).await?, assessments));
+        }
+        Ok(out)
+    }
+
     /// Stores a reassessment and makes it the intake's latest; a clinician override's reason is encrypted.
     pub async fn insert_reassessment(&self, intake: &Intake, a: &Assessment, override_reason: Option<&str>) -> Result<()> {
         let sealed = override_reason
@@ -573,13 +599,14 @@ impl Store {
 }
 
 /// The RPC names the intake service records (stored as text; mapped back to the static names).
-pub const AUDITED_RPCS: [&str; 6] = [
+pub const AUDITED_RPCS: [&str; 7] = [
     "continuum.intake.v1.IntakeService/SubmitIntake",
     "continuum.intake.v1.IntakeService/GetIntake",
     "continuum.intake.v1.IntakeService/ListIntakes",
     "continuum.intake.v1.IntakeService/RecordReassessment",
     "continuum.intake.v1.IntakeService/RecordConsent",
     "continuum.intake.v1.IntakeService/RevokeConsent",
+    "continuum.intake.v1.IntakeService/ListCareEvents",
 ];
 
 fn rpc_name(stored: &str) -> &'static str {

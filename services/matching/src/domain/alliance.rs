@@ -1,14 +1,16 @@
 //! What session feedback teaches (pure, no I/O).
 //!
 //! Three rules, each documented where it is implemented:
-//! - **Alliance learning** ([`AllianceStats::shrunk_srs`]): a provider's mean SRS total, shrunk toward a
-//!   prior mean so that a provider with two ratings is not ranked on them alone.
+//! - **Alliance learning** ([`AllianceStats::shrunk_srs`], [`segment_srs`]): the mean SRS total given to a
+//!   provider by clients *similar to the one being matched* ([`ClientSegment`]: same age group and, when
+//!   known, same main concern), shrunk first toward the provider's overall estimate and that one toward a
+//!   global prior, so that a thin segment (or a provider with two ratings) is not ranked on them alone.
 //! - **Corrected relational style** ([`AllianceStats::observed_style`]): the self-reported style, pulled
 //!   toward the stated preferences of clients who rated the alliance well.
 //! - **Stuck signal** ([`assess`]): two SRS totals below 36 for one client-provider pair, or no reliable ORS
 //!   improvement after N sessions; the first signal suggests a repair, a later one a re-match.
 
-use continuum_vocab::RelationalStyle;
+use continuum_vocab::{AgeGroup, ProblemDomain, RelationalStyle};
 use serde::{Deserialize, Serialize};
 
 /// SRS total below which the alliance is a concern (CLINICAL.md, "verify": configurable in `StuckPolicy`).
@@ -87,6 +89,86 @@ impl AllianceStats {
         }
         RelationalStyle { directiveness: out[0], emotional_intensity: out[1], past_orientation: out[2], challenge: out[3] }
     }
+}
+
+/// Which clients count as similar for alliance learning: the same age group and, when the main concern is
+/// known, the same main concern (the first problem domain). Deliberately small and explainable: two
+/// codes, no identity, no free text. Each rating is counted in two segments — the age group alone
+/// (`"adult"`) and the age group with the main concern (`"adult/depression"`) — so that a client whose
+/// main concern is not given still learns from the age group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientSegment {
+    /// Age group.
+    pub age_group: AgeGroup,
+    /// Main concern, when known.
+    pub main_domain: Option<ProblemDomain>,
+}
+
+impl ClientSegment {
+    /// The segment of a client with this age group and problem domains (main one first).
+    pub fn of(age_group: AgeGroup, problem_domains: &[ProblemDomain]) -> Self {
+        Self { age_group, main_domain: problem_domains.first().copied() }
+    }
+
+    /// The stable code of the segment (stored): `"adult"` or `"adult/depression"`.
+    pub fn code(&self) -> String {
+        match self.main_domain {
+            Some(d) => format!("{}/{}", self.age_group.code(), d.code()),
+            None => self.age_group.code().to_owned(),
+        }
+    }
+
+    /// The codes one rating of a client in this segment is counted under: the age group alone, and the
+    /// age group with the main concern when it is known.
+    pub fn recorded_codes(&self) -> Vec<String> {
+        let mut out = vec![self.age_group.code().to_owned()];
+        if self.main_domain.is_some() {
+            out.push(self.code());
+        }
+        out
+    }
+
+    /// Plain-language description of the clients in this segment (codes only).
+    pub fn describe(&self) -> String {
+        let age = self.age_group.code().replace('_', " ");
+        match self.main_domain {
+            Some(d) => format!("clients with the same main concern ({}) and age group ({age})", d.code().replace('_', " ")),
+            None => format!("clients in the same age group ({age})"),
+        }
+    }
+}
+
+/// Ratings one provider received from one client segment (kept by the store with atomic increments).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SegmentStats {
+    /// Ratings recorded.
+    pub ratings: i64,
+    /// Sum of SRS totals.
+    pub srs_sum: f64,
+}
+
+impl SegmentStats {
+    /// The stats after one more rating (mirrors the store's increments; used by tests).
+    pub fn with(mut self, srs_total: f64) -> Self {
+        self.ratings += 1;
+        self.srs_sum += srs_total;
+        self
+    }
+
+    /// Mean SRS total, if any rating exists.
+    pub fn mean_srs(&self) -> Option<f64> {
+        (self.ratings > 0).then(|| self.srs_sum / self.ratings as f64)
+    }
+}
+
+/// The alliance estimate for clients of one segment with a provider, by two-level shrinkage:
+/// `(seg_sum + segment_prior_ratings * provider_estimate) / (seg_ratings + segment_prior_ratings)`, where
+/// `provider_estimate` is the provider's overall mean already shrunk toward the global prior
+/// ([`AllianceStats::shrunk_srs`]). With no segment ratings it is the provider's estimate; with many it
+/// approaches the segment's own mean.
+pub fn segment_srs(seg: SegmentStats, provider_estimate: f64, segment_prior_ratings: f64) -> f64 {
+    let n = seg.ratings as f64 + segment_prior_ratings;
+    if n <= 0.0 { provider_estimate } else { (seg.srs_sum + segment_prior_ratings * provider_estimate) / n }
 }
 
 fn dims(s: RelationalStyle) -> [f64; 4] {
@@ -245,6 +327,40 @@ mod tests {
             many = many.with(20.0, None);
         }
         assert!(many.shrunk_srs(36.0, 5.0) < 21.0);
+    }
+
+    #[test]
+    fn segments_shrink_toward_the_provider_then_the_prior() {
+        // Provider overall: 10 ratings of 30 -> shrunk toward 36 with 5 prior ratings = 32.
+        let mut overall = AllianceStats::default();
+        for _ in 0..10 {
+            overall = overall.with(30.0, None);
+        }
+        let provider = overall.shrunk_srs(36.0, 5.0);
+        assert!((provider - 32.0).abs() < 1e-9);
+        // No segment ratings: the provider's estimate.
+        assert!((segment_srs(SegmentStats::default(), provider, 5.0) - provider).abs() < 1e-9);
+        // One 40 from the segment moves it a sixth of the way.
+        let one = SegmentStats::default().with(40.0);
+        assert!((segment_srs(one, provider, 5.0) - (40.0 + 5.0 * 32.0) / 6.0).abs() < 1e-9);
+        // Many 40s dominate.
+        let mut many = SegmentStats::default();
+        for _ in 0..200 {
+            many = many.with(40.0);
+        }
+        assert!(segment_srs(many, provider, 5.0) > 39.5);
+        assert_eq!(many.mean_srs(), Some(40.0));
+    }
+
+    #[test]
+    fn segment_codes_and_descriptions() {
+        let s = ClientSegment::of(AgeGroup::OlderAdult, &[ProblemDomain::Depression, ProblemDomain::Sleep]);
+        assert_eq!(s.code(), "older_adult/depression");
+        assert_eq!(s.recorded_codes(), vec!["older_adult".to_owned(), "older_adult/depression".to_owned()]);
+        assert_eq!(s.describe(), "clients with the same main concern (depression) and age group (older adult)");
+        let a = ClientSegment::of(AgeGroup::Adult, &[]);
+        assert_eq!(a.recorded_codes(), vec!["adult".to_owned()]);
+        assert_eq!(a.describe(), "clients in the same age group (adult)");
     }
 
     #[test]

@@ -101,7 +101,13 @@ pub struct Compiled {
     pub(crate) coordinates: Option<super::PreparedPoint>,
     pub(crate) long_term: bool,
     pub(crate) style: RelationalStyle,
+    /// Alliance value from all the provider's ratings (used when the client's segment has none).
     pub(crate) alliance_value: f64,
+    /// (interned segment id, alliance value for clients of that segment), for segments with ratings.
+    pub(crate) alliance_segments: Box<[(u32, f64)]>,
+    /// Bit `id` set for each segment id below `INLINE_IDS` in `alliance_segments`, so ranking skips the
+    /// pointer chase for the many providers without ratings from the client's segment.
+    pub(crate) segment_mask: u128,
     pub(crate) open_slots: i32,
     /// (start ms, open seats) of cohorts with open seats, by start.
     pub(crate) cohorts: Box<[(i64, i32)]>,
@@ -125,6 +131,7 @@ pub struct Directory {
     codes: Interner,
     jurisdiction_codes: Interner,
     language_codes: Interner,
+    segment_codes: Interner,
     watermark_ms: i64,
     version: i64,
 }
@@ -158,6 +165,26 @@ pub struct Query {
     pub(crate) style: RelationalStyle,
     pub(crate) programs_cycled: i32,
     pub(crate) now_ms: i64,
+    /// Interned id of the client's segment, when some provider has ratings from it.
+    pub(crate) segment: Option<u32>,
+    /// The client's segment code ([`super::alliance::ClientSegment::code`]).
+    pub(crate) segment_code: Option<String>,
+    /// Plain-language description of the client's segment (for the reason).
+    pub(crate) segment_label: Option<String>,
+}
+
+impl Compiled {
+    /// The alliance-learning value for a client of `segment`: the segment's shrunk estimate when the
+    /// provider has ratings from it, else the provider's overall one. A short linear scan (providers have
+    /// ratings from few segments), no allocation.
+    #[inline]
+    pub(crate) fn alliance_for(&self, segment: Option<u32>) -> f64 {
+        let Some(id) = segment else { return self.alliance_value };
+        if id < INLINE_IDS && self.segment_mask & (1u128 << id) == 0 {
+            return self.alliance_value;
+        }
+        self.alliance_segments.iter().find(|(s, _)| *s == id).map_or(self.alliance_value, |(_, v)| *v)
+    }
 }
 
 impl Directory {
@@ -240,6 +267,15 @@ impl Directory {
             prof.languages.iter().map(|l| continuum_vocab::primary_language(l)).map(|l| self.language_codes.intern(&l)).collect::<Vec<_>>(),
         );
         let jurisdictions = IdSet::of(prof.jurisdictions.iter().map(|j| self.jurisdiction_codes.intern(j)).collect::<Vec<_>>());
+        let overall = p.alliance.shrunk_srs(w.srs_prior_mean, w.srs_prior_ratings);
+        let alliance_segments: Box<[(u32, f64)]> = p
+            .alliance_segments
+            .iter()
+            .filter(|(_, s)| s.ratings > 0)
+            .map(|(code, s)| {
+                (self.segment_codes.intern(code), fit::alliance_value(super::alliance::segment_srs(*s, overall, w.srs_segment_prior_ratings)))
+            })
+            .collect();
         Compiled {
             accepting: p.accepting_new_clients,
             levels: mask(&prof.levels_of_care, |x| x.to_proto()),
@@ -264,7 +300,9 @@ impl Directory {
             coordinates: prof.location.coordinates.map(super::prepare_point),
             long_term: p.kind == ProviderKind::Clinician && prof.modalities.iter().any(|m| LONG_TERM.contains(m)),
             style: p.alliance.observed_style(prof.relational_style),
-            alliance_value: fit::alliance_value(p.alliance.shrunk_srs(w.srs_prior_mean, w.srs_prior_ratings)),
+            alliance_value: fit::alliance_value(overall),
+            segment_mask: alliance_segments.iter().filter(|(id, _)| *id < INLINE_IDS).fold(0u128, |m, (id, _)| m | (1u128 << id)),
+            alliance_segments,
             open_slots: p.open_slots,
             cohorts: cohorts.into_boxed_slice(),
             typical_wait_days: prof.typical_wait_days,
@@ -278,6 +316,7 @@ impl Directory {
         let domains = c.fit.problem_domains.iter().fold(0, |m, d| m | (1u32 << d.index()));
         let main_domain = c.fit.problem_domains.first().map_or(0, |d| 1u32 << d.index());
         let telehealth = [CareFormat::Video, CareFormat::Phone];
+        let segment = super::alliance::ClientSegment::of(c.age_group, &c.fit.problem_domains);
         Query {
             level: bit(c.level_of_care.to_proto()),
             age: bit(c.age_group.to_proto()),
@@ -307,6 +346,9 @@ impl Directory {
             style: c.relational_style,
             programs_cycled: c.fit.programs_cycled,
             now_ms,
+            segment: self.segment_codes.get(&segment.code()),
+            segment_code: Some(segment.code()),
+            segment_label: Some(segment.describe()),
         }
     }
 

@@ -12,7 +12,7 @@
 //! | relational_fit | similarity of the client's preferred Cooper-Norcross style to the provider's style as corrected by feedback |
 //! | preference_fit | share of stated preferences met: formats, modality wishes, identity, faith, cultural options |
 //! | history_fit | 1 - share of the provider's modalities the client already tried without progress (0 when only those); after 2+ programs cycled, longer-term attachment/trauma-informed care counts 40% |
-//! | alliance_learning | mean SRS of the provider's rated sessions, shrunk toward a prior, mapped 30..40 -> 0..1 |
+//! | alliance_learning | mean SRS given to the provider by similar clients (same age group and main concern; the age group alone when the concern is unknown), shrunk toward the provider's overall mean, itself shrunk toward a prior; mapped 30..40 -> 0..1 |
 //! | logistics | access (70%): in-person site within 10 km (falling to 0.2 at 60 km) or in the client's region, or telehealth (0.8); schedule overlap (30%) |
 //! | expected_wait | 1 with an open slot now; else 1 - days/max_wait_days to the next open cohort or the typical wait |
 
@@ -59,14 +59,22 @@ pub struct Weights {
     pub srs_prior_mean: f64,
     /// How many ratings the prior counts as.
     pub srs_prior_ratings: f64,
+    /// How many ratings the provider's overall estimate counts as when the ratings of similar clients
+    /// (same age group and main concern) are shrunk toward it (optional in a weights file; default 5).
+    #[serde(default = "default_segment_prior_ratings")]
+    pub srs_segment_prior_ratings: f64,
     /// Wait (days) at which the expected-wait value reaches 0 (routine band maximum).
     pub max_wait_days: f64,
+}
+
+fn default_segment_prior_ratings() -> f64 {
+    5.0
 }
 
 impl Default for Weights {
     fn default() -> Self {
         Self {
-            version: "fit-weights/2026-11-25.2".into(),
+            version: "fit-weights/2026-11-26.1".into(),
             clinical_fit: 0.20,
             outcome_strength: 0.20,
             relational_fit: 0.15,
@@ -77,6 +85,7 @@ impl Default for Weights {
             expected_wait: 0.10,
             srs_prior_mean: 36.0,
             srs_prior_ratings: 5.0,
+            srs_segment_prior_ratings: default_segment_prior_ratings(),
             max_wait_days: 42.0,
         }
     }
@@ -119,6 +128,9 @@ impl Weights {
         }
         if !(self.srs_prior_ratings.is_finite() && self.srs_prior_ratings >= 0.0) {
             anyhow::bail!("weights: srs_prior_ratings must be >= 0");
+        }
+        if !(self.srs_segment_prior_ratings.is_finite() && self.srs_segment_prior_ratings >= 0.0) {
+            anyhow::bail!("weights: srs_segment_prior_ratings must be >= 0");
         }
         if !(self.max_wait_days.is_finite() && self.max_wait_days > 0.0) {
             anyhow::bail!("weights: max_wait_days must be > 0");
@@ -232,8 +244,8 @@ fn schedule(p: &Compiled, q: &Query) -> f64 {
 }
 
 const DAY_MS: i64 = 86_400_000;
-/// A cohort that started at most this long ago can still be joined.
-const JOIN_WINDOW_MS: i64 = 7 * DAY_MS;
+/// A cohort that started at most this long ago can still be joined (the same window capacity takes use).
+use super::capacity::JOIN_WINDOW_MS;
 
 /// Expected wait in days: `Some(0)` with an open slot now (and no cohorts), else days to the next cohort
 /// with open seats, else the typical wait; `None` when unknown.
@@ -266,7 +278,7 @@ pub fn values(p: &Compiled, q: &Query, w: &Weights) -> [f64; 8] {
         if q.style.is_neutral() { 0.5 } else { q.style.similarity(p.style) },
         preference(p, q),
         history(p, q),
-        p.alliance_value,
+        p.alliance_for(q.segment),
         0.7 * access(p, q) + 0.3 * schedule(p, q),
         wait_value(wait_days(p, q), w),
     ]
@@ -275,6 +287,29 @@ pub fn values(p: &Compiled, q: &Query, w: &Weights) -> [f64; 8] {
 fn names(mask: u32) -> String {
     let v: Vec<&str> = ProblemDomain::ALL.iter().filter(|d| mask & (1u32 << d.index()) != 0).map(|d| d.code()).collect();
     v.join(", ")
+}
+
+/// What the alliance-learning value was based on: similar clients' ratings when there are any, else the
+/// provider's overall ratings, else the prior.
+fn alliance_reason(provider: &Provider, q: &Query, w: &Weights) -> String {
+    let overall = provider.alliance.shrunk_srs(w.srs_prior_mean, w.srs_prior_ratings);
+    let seg = q.segment_code.as_deref().and_then(|code| provider.segment_stats(code));
+    let overall_text = match provider.alliance.mean_srs() {
+        None => format!("no session ratings yet; prior SRS {:.0}", w.srs_prior_mean),
+        Some(m) => format!(
+            "all clients rated the alliance {m:.1}/40 over {} session(s), {overall:.1} after shrinking toward the prior {:.0}",
+            provider.alliance.ratings, w.srs_prior_mean
+        ),
+    };
+    match (seg.and_then(|s| s.mean_srs().map(|m| (s, m))), &q.segment_label) {
+        (Some((s, m)), Some(label)) => format!(
+            "{label} rated the alliance {m:.1}/40 over {} session(s); {:.1} after shrinking toward this provider's overall estimate ({overall_text})",
+            s.ratings,
+            super::alliance::segment_srs(s, overall, w.srs_segment_prior_ratings)
+        ),
+        (_, Some(label)) if provider.alliance.ratings > 0 => format!("no ratings yet from {label}; {overall_text}"),
+        _ => overall_text,
+    }
 }
 
 /// The components of `provider` for `q` with their reasons (for the top k).
@@ -367,15 +402,7 @@ pub fn explain(provider: &Provider, p: &Compiled, q: &Query, w: &Weights) -> Vec
         r
     });
 
-    reasons.push(match provider.alliance.mean_srs() {
-        None => format!("no session ratings yet; prior SRS {:.0}", w.srs_prior_mean),
-        Some(m) => format!(
-            "mean SRS {m:.1} over {} rated session(s), {:.1} after shrinking toward {:.0}",
-            provider.alliance.ratings,
-            provider.alliance.shrunk_srs(w.srs_prior_mean, w.srs_prior_ratings),
-            w.srs_prior_mean
-        ),
-    });
+    reasons.push(alliance_reason(provider, q, w));
 
     reasons.push({
         let a = access(p, q);

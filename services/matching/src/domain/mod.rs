@@ -3,9 +3,11 @@
 //!
 //! Submodules: `fit` (the versioned weights and the named score components), `directory` (the in-memory,
 //! precompiled snapshot of the directory that ranking runs over) and `alliance` (what session feedback
-//! teaches: the corrected relational style, the shrunk alliance estimate and the stuck signal).
+//! teaches: the corrected relational style, the shrunk alliance estimate and the stuck signal) and `capacity`
+//! (program capacity as cohort seats).
 
 pub mod alliance;
+pub mod capacity;
 pub mod directory;
 pub mod fit;
 
@@ -240,6 +242,16 @@ pub struct Provider {
     pub updated_at: DateTime<Utc>,
     /// What session feedback has taught about this provider so far.
     pub alliance: AllianceStats,
+    /// Session ratings by client segment code ([`alliance::ClientSegment::code`]), sorted by code (alliance
+    /// learning from similar clients).
+    pub alliance_segments: Vec<(String, alliance::SegmentStats)>,
+}
+
+impl Provider {
+    /// The ratings this provider received from clients of `segment_code`, if any.
+    pub fn segment_stats(&self, segment_code: &str) -> Option<alliance::SegmentStats> {
+        self.alliance_segments.iter().find(|(c, _)| c == segment_code).map(|(_, s)| *s)
+    }
 }
 
 impl Provider {
@@ -480,6 +492,7 @@ mod tests {
             version: 1,
             updated_at: Utc::now(),
             alliance: AllianceStats::default(),
+            alliance_segments: Vec::new(),
         }
     }
 

@@ -71,6 +71,8 @@ pub mod capacity_hold {
         pub delta: i32,
         /// When applied.
         pub applied_at_ms: i64,
+        /// The program cohort the seats came from or went back to (programs with cohorts only).
+        pub cohort_code: Option<String>,
     }
 
     /// No relations.
@@ -105,6 +107,110 @@ pub mod session_feedback {
         pub items: String,
         /// When recorded.
         pub recorded_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `cohorts`: a program's cohorts with their seat counts (the source of truth for open seats; the
+/// profile JSON keeps the rest of the directory entry).
+pub mod cohort {
+    use sea_orm::entity::prelude::*;
+
+    /// A cohort row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cohorts")]
+    pub struct Model {
+        /// Program.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub provider_id: String,
+        /// Cohort code, unique within the program.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code: String,
+        /// Start, ms since the epoch.
+        pub start_ms: i64,
+        /// Seats.
+        pub seats: i32,
+        /// Seats still open.
+        pub open_seats: i32,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `capacity_events`: the outbox of "a provider's capacity rose" events for the waitlist.
+pub mod capacity_event {
+    use sea_orm::entity::prelude::*;
+
+    /// An event row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "capacity_events")]
+    pub struct Model {
+        /// Event id (the waitlist's idempotency key).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Provider whose capacity rose.
+        pub provider_id: String,
+        /// The provider's organization.
+        pub organization_id: String,
+        /// Slots (or seats) opened.
+        pub slots: i32,
+        /// W3C traceparent of the change that opened them.
+        pub traceparent: Option<String>,
+        /// "pending", "delivered" or "dead".
+        pub state: String,
+        /// Delivery attempts so far.
+        pub attempts: i32,
+        /// Next attempt, ms since the epoch.
+        pub next_attempt_at_ms: i64,
+        /// Replica holding the delivery lease.
+        pub lease_owner: Option<String>,
+        /// Lease end, ms since the epoch.
+        pub lease_until_ms: i64,
+        /// Last failure (a status code name).
+        pub last_error: Option<String>,
+        /// When written.
+        pub created_at_ms: i64,
+        /// When delivered or given up.
+        pub finished_at_ms: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `alliance_segments`: SRS ratings per provider and client segment (alliance learning from similar
+/// clients).
+pub mod alliance_segment {
+    use sea_orm::entity::prelude::*;
+
+    /// A segment row.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alliance_segments")]
+    pub struct Model {
+        /// Provider.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub provider_id: String,
+        /// Segment code ("adult", "adult/depression").
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub segment: String,
+        /// Ratings recorded.
+        pub ratings: i64,
+        /// Sum of SRS totals.
+        pub srs_sum: f64,
+        /// When last changed, ms since the epoch.
+        pub updated_at_ms: i64,
     }
 
     /// No relations.

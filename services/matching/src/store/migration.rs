@@ -10,7 +10,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Directory), Box::new(M0002AllianceStats)]
+        vec![
+            Box::new(M0001Directory),
+            Box::new(M0002AllianceStats),
+            Box::new(super::migration_capacity::M0003CohortSeats),
+            Box::new(super::migration_alliance_segments::M0004AllianceSegments),
+        ]
     }
 }
 

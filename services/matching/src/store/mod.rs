@@ -1,9 +1,15 @@
 //! All database access of the matching service. Handlers call these functions with domain types; no
 //! other module touches sea-orm. Capacity changes are single conditional UPDATEs inside a transaction
-//! with their idempotency record, so two concurrent callers can never take the same last slot.
+//! with their idempotency record, so two concurrent callers can never take the same last slot (see
+//! `seats`: program cohorts' seats, the hold's cohort, and the capacity-event outbox).
 
+mod alliance_segments;
+pub mod care;
 pub mod entities;
 pub mod migration;
+mod migration_alliance_segments;
+mod migration_capacity;
+mod seats;
 
 use chrono::Utc;
 use continuum_vocab::time;
@@ -16,9 +22,10 @@ use sea_orm::{
 use crate::domain::alliance::{PairSession, style_evidence_weight};
 use crate::domain::{AllianceStats, Profile, Provider, ProviderDraft, ProviderKind};
 use crate::error::{Error, Result};
-use entities::{capacity_hold, provider, session_feedback};
+use entities::{provider, session_feedback};
 
 pub use migration::Migrator;
+pub use seats::{CapacityChange, CapacityEvent};
 
 /// The matching store.
 #[derive(Clone, Debug)]
@@ -46,6 +53,7 @@ fn to_domain(m: provider::Model) -> Result<Provider> {
             style_sum: [m.style_dir_sum, m.style_int_sum, m.style_past_sum, m.style_chal_sum],
             changed_ms: m.stats_updated_at_ms,
         },
+        alliance_segments: Vec::new(),
     })
 }
 
@@ -144,6 +152,8 @@ pub struct NewFeedback {
     pub ors: Vec<f64>,
     /// The client's stated relational style, if given (style evidence).
     pub client_style: Option<continuum_vocab::RelationalStyle>,
+    /// The client's segment, if known (alliance learning from similar clients).
+    pub segment: Option<crate::domain::alliance::ClientSegment>,
 }
 
 impl Store {
@@ -164,17 +174,31 @@ impl Store {
         let txn = self.db.begin().await?;
         let id = draft.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let existing = provider::Entity::find_by_id(id.clone()).one(&txn).await?;
+        let cohorts = draft.profile.cohorts.clone();
+        let mut before = None;
         let model = match plan_write(existing.as_ref(), &draft, &id)? {
-            None => new_model(id, draft, profile, now).insert(&txn).await?,
+            None => new_model(id.clone(), draft, profile, now).insert(&txn).await?,
             Some(v) => {
+                if let Some(m) = existing {
+                    let mut cur = [to_domain(m)?];
+                    seats::attach(&txn, &mut cur).await?;
+                    before = Some(cur[0].open_slots);
+                }
                 if !replace(&txn, &id, v, draft, profile, now).await? {
                     return Err(Error::version_mismatch("provider", v, v + 1));
                 }
-                provider::Entity::find_by_id(id.clone()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", id))?
+                provider::Entity::find_by_id(id.clone()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", id.clone()))?
             }
         };
+        seats::sync_cohorts(&txn, &id, &cohorts).await?;
+        let mut written = [to_domain(model)?];
+        seats::attach(&txn, &mut written).await?;
+        if let Some(before) = before {
+            seats::record_rise(&txn, &written[0], before, now).await?;
+        }
         txn.commit().await?;
-        to_domain(model)
+        let [out] = written;
+        Ok(out)
     }
 
     /// Imports a batch of validated providers in one transaction: creates go in multi-row INSERTs, replaces
@@ -193,20 +217,28 @@ impl Store {
                 existing.insert(m.id.clone(), m);
             }
         }
+        // Open capacity before the import, for the capacity events of replaced providers.
+        let mut before_list = existing.values().cloned().map(to_domain).collect::<Result<Vec<_>>>()?;
+        seats::attach(&txn, &mut before_list).await?;
+        let before: std::collections::HashMap<String, i32> = before_list.into_iter().map(|p| (p.id, p.open_slots)).collect();
         let mut results = Vec::with_capacity(drafts.len());
         let mut inserts = Vec::new();
+        let mut cohort_inserts = Vec::new();
         let mut written = Vec::new();
         for (id, draft) in drafts {
             let profile = serde_json::to_string(&draft.profile).map_err(|e| Error::Unexpected(e.into()))?;
             match plan_write(existing.get(&id), &draft, &id) {
                 Err(e) => results.push(ImportResult::Failed(e)),
                 Ok(None) => {
+                    cohort_inserts.extend(draft.profile.cohorts.iter().map(|c| seats::cohort_row(&id, c)));
                     inserts.push(new_model(id.clone(), draft, profile, now));
                     written.push(id);
                     results.push(ImportResult::Created);
                 }
                 Ok(Some(v)) => {
+                    let cohorts = draft.profile.cohorts.clone();
                     if replace(&txn, &id, v, draft, profile, now).await? {
+                        seats::sync_cohorts(&txn, &id, &cohorts).await?;
                         written.push(id);
                         results.push(ImportResult::Updated);
                     } else {
@@ -219,10 +251,20 @@ impl Store {
             let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
             provider::Entity::insert_many(std::mem::replace(&mut inserts, rest)).exec_without_returning(&txn).await?;
         }
+        while !cohort_inserts.is_empty() {
+            let rest = cohort_inserts.split_off(cohort_inserts.len().min(INSERT_CHUNK));
+            entities::cohort::Entity::insert_many(std::mem::replace(&mut cohort_inserts, rest)).exec_without_returning(&txn).await?;
+        }
         let mut stored = Vec::with_capacity(written.len());
         for chunk in written.chunks(INSERT_CHUNK) {
             for m in provider::Entity::find().filter(provider::Column::Id.is_in(chunk.to_vec())).all(&txn).await? {
                 stored.push(to_domain(m)?);
+            }
+        }
+        seats::attach(&txn, &mut stored).await?;
+        for p in &stored {
+            if let Some(b) = before.get(&p.id) {
+                seats::record_rise(&txn, p, *b, now).await?;
             }
         }
         txn.commit().await?;
@@ -231,19 +273,25 @@ impl Store {
 
     /// Providers written, or whose feedback statistics changed, at or after `since_ms`.
     pub async fn changed_since(&self, since_ms: i64) -> Result<Vec<Provider>> {
-        provider::Entity::find()
+        let mut out = provider::Entity::find()
             .filter(Condition::any().add(provider::Column::UpdatedAtMs.gte(since_ms)).add(provider::Column::StatsUpdatedAtMs.gte(since_ms)))
             .all(&self.db)
             .await?
             .into_iter()
             .map(to_domain)
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        alliance_segments::attach(&self.db, &mut out).await?;
+        seats::attach(&self.db, &mut out).await?;
+        Ok(out)
     }
 
     /// One provider.
     pub async fn get_provider(&self, id: &str) -> Result<Provider> {
         let m = provider::Entity::find_by_id(id.to_owned()).one(&self.db).await?.ok_or_else(|| Error::not_found("provider", id))?;
-        to_domain(m)
+        let mut out = [to_domain(m)?];
+        seats::attach(&self.db, &mut out).await?;
+        let [p] = out;
+        Ok(p)
     }
 
     /// A page of providers ordered by id, after `after` (exclusive).
@@ -258,93 +306,22 @@ impl Store {
         if let Some(after) = after {
             q = q.filter(provider::Column::Id.gt(after.to_owned()));
         }
-        q.all(&self.db).await?.into_iter().map(to_domain).collect()
+        let mut out = q.all(&self.db).await?.into_iter().map(to_domain).collect::<Result<Vec<_>>>()?;
+        seats::attach(&self.db, &mut out).await?;
+        Ok(out)
     }
 
     /// Every provider (the candidate set for ranking).
     pub async fn all_providers(&self) -> Result<Vec<Provider>> {
-        provider::Entity::find().all(&self.db).await?.into_iter().map(to_domain).collect()
+        let mut out = provider::Entity::find().all(&self.db).await?.into_iter().map(to_domain).collect::<Result<Vec<_>>>()?;
+        alliance_segments::attach_all(&self.db, &mut out).await?;
+        seats::attach_all(&self.db, &mut out).await?;
+        Ok(out)
     }
 
     /// Whether the directory is empty (the demo seeds only then).
     pub async fn is_empty(&self) -> Result<bool> {
         Ok(provider::Entity::find().limit(1).one(&self.db).await?.is_none())
-    }
-
-    /// Adds `delta` to a provider's open slots atomically. Taking more than is open fails with
-    /// `NO_CAPACITY` unless `allow_overbook` (then the count stops at 0). With a `hold_key` the change
-    /// applies at most once; the boolean says whether it applied this time.
-    pub async fn change_capacity(
-        &self,
-        provider_id: &str,
-        delta: i32,
-        hold_key: Option<&str>,
-        allow_overbook: bool,
-    ) -> Result<(Provider, bool)> {
-        let now = time::to_ms(Utc::now());
-        let txn = self.db.begin().await?;
-        if let Some(key) = hold_key
-            && capacity_hold::Entity::find_by_id(key.to_owned()).one(&txn).await?.is_some()
-        {
-            txn.rollback().await?;
-            return Ok((self.get_provider(provider_id).await?, false));
-        }
-        let slots = Expr::col(provider::Column::OpenSlots).add(delta);
-        let new_value = if allow_overbook {
-            Expr::case(slots.clone().lt(0), 0).finally(slots.clone()).into()
-        } else {
-            slots.clone()
-        };
-        let mut update = provider::Entity::update_many()
-            .col_expr(provider::Column::OpenSlots, new_value)
-            .col_expr(provider::Column::Version, Expr::col(provider::Column::Version).add(1))
-            .col_expr(provider::Column::UpdatedAtMs, Expr::value(now))
-            .filter(provider::Column::Id.eq(provider_id.to_owned()));
-        if !allow_overbook && delta < 0 {
-            update = update.filter(slots.gte(0));
-        }
-        if delta > 0 {
-            update = update.filter(Expr::col(provider::Column::OpenSlots).lte(crate::domain::MAX_SLOTS - delta));
-        }
-        let res = update.exec(&txn).await?;
-        if res.rows_affected != 1 {
-            txn.rollback().await?;
-            let p = self.get_provider(provider_id).await?;
-            return Err(if delta < 0 {
-                Error::precondition("NO_CAPACITY", format!("provider has {} open slot(s)", p.open_slots))
-            } else {
-                Error::precondition("CAPACITY_LIMIT", "open slots would exceed the maximum")
-            });
-        }
-        if let Some(key) = hold_key {
-            capacity_hold::ActiveModel {
-                hold_key: Set(key.to_owned()),
-                provider_id: Set(provider_id.to_owned()),
-                delta: Set(delta),
-                applied_at_ms: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-        }
-        let m = provider::Entity::find_by_id(provider_id.to_owned()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", provider_id))?;
-        txn.commit().await?;
-        Ok((to_domain(m)?, true))
-    }
-
-    /// Sets a provider's open slots.
-    pub async fn set_capacity(&self, provider_id: &str, open_slots: i32) -> Result<Provider> {
-        let now = time::to_ms(Utc::now());
-        let res = provider::Entity::update_many()
-            .col_expr(provider::Column::OpenSlots, Expr::value(open_slots))
-            .col_expr(provider::Column::Version, Expr::col(provider::Column::Version).add(1))
-            .col_expr(provider::Column::UpdatedAtMs, Expr::value(now))
-            .filter(provider::Column::Id.eq(provider_id.to_owned()))
-            .exec(&self.db)
-            .await?;
-        if res.rows_affected != 1 {
-            return Err(Error::not_found("provider", provider_id));
-        }
-        self.get_provider(provider_id).await
     }
 
     /// Stores one session's feedback and adds it to the provider's alliance statistics in the same
@@ -378,6 +355,9 @@ impl Store {
             txn.rollback().await?;
             return Err(Error::not_found("provider", f.provider_id));
         }
+        if let Some(seg) = f.segment {
+            alliance_segments::increment(&txn, &f.provider_id, &seg.recorded_codes(), srs_total, now).await?;
+        }
         session_feedback::ActiveModel {
             id: Set(id.clone()),
             provider_id: Set(f.provider_id.clone()),
@@ -402,7 +382,11 @@ impl Store {
             .map(|m| PairSession { session_number: m.session_number, srs: m.srs_total, ors: m.ors_total })
             .collect();
         let m = provider::Entity::find_by_id(f.provider_id.clone()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", f.provider_id))?;
+        let mut stored = [to_domain(m)?];
+        alliance_segments::attach(&txn, &mut stored).await?;
+        seats::attach(&txn, &mut stored).await?;
         txn.commit().await?;
-        Ok((id, to_domain(m)?, history))
+        let [p] = stored;
+        Ok((id, p, history))
     }
 }

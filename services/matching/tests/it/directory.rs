@@ -74,6 +74,7 @@ async fn concurrent_takes_never_oversell_the_last_slot() {
                 change: Some(pb::update_capacity_request::Change::Delta(-1)),
                 hold_key: format!("take-{i}"),
                 allow_overbook: false,
+                ..Default::default()
             })
             .await
         }));
@@ -104,6 +105,7 @@ async fn a_hold_key_applies_once() {
         change: Some(pb::update_capacity_request::Change::Delta(-1)),
         hold_key: "referral-1".into(),
         allow_overbook: false,
+        ..Default::default()
     };
     let first = app.client.update_capacity(req.clone()).await.unwrap().into_inner();
     let second = app.client.update_capacity(req).await.unwrap().into_inner();

@@ -3,6 +3,8 @@
 //! client.
 
 mod helpers;
+mod alliance;
+mod capacity;
 mod directory;
 mod fit;
 mod tls;

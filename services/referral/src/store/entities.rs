@@ -51,6 +51,8 @@ pub mod referral {
         pub rerouted_to_referral_id: Option<String>,
         /// The referral this one re-routes (M0002).
         pub rerouted_from_referral_id: Option<String>,
+        /// `traceparent` of the creating request, empty when unknown (`migration_trace`).
+        pub trace_parent: String,
     }
 
     /// No relations.
@@ -95,6 +97,8 @@ pub mod referral_event {
         pub appointment_at_ms: Option<i64>,
         /// When it happened.
         pub occurred_at_ms: i64,
+        /// Position in the commit-ordered feed (see `migration_feed`).
+        pub seq: i64,
     }
 
     /// No relations.
@@ -142,6 +146,32 @@ pub mod outbox {
         pub created_at_ms: i64,
         /// Delivered (or given up).
         pub finished_at_ms: Option<i64>,
+        /// `traceparent` of the request whose change created the row, empty when unknown (`migration_trace`).
+        pub trace_parent: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `referral_capacity_holds`: the matching hold key of a referral's slot taken by someone else.
+pub mod capacity_hold {
+    use sea_orm::entity::prelude::*;
+
+    /// A hold row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "referral_capacity_holds")]
+    pub struct Model {
+        /// Referral.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub referral_id: String,
+        /// Matching hold key.
+        pub hold_key: String,
+        /// When recorded.
+        pub created_at_ms: i64,
     }
 
     /// No relations.

@@ -5,6 +5,10 @@
 
 pub mod entities;
 pub mod migration;
+pub mod migration_feed;
+pub mod migration_trace;
+pub mod migration_capacity;
+mod capacity_holds;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -139,6 +143,16 @@ pub struct TimelineItem {
     pub recipient_organization_id: String,
 }
 
+/// A position in the commit-ordered event feed: the event's `seq`, then its id among events of one
+/// transaction (and among events older than the feed).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FeedPosition {
+    /// Feed sequence (a transaction id on PostgreSQL; a counter on SQLite; 0 before the feed existed).
+    pub seq: i64,
+    /// Event id.
+    pub id: String,
+}
+
 /// An outbox row claimed for delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxItem {
@@ -154,6 +168,8 @@ pub struct OutboxItem {
     pub hold_key: String,
     /// Failed deliveries so far.
     pub attempts: i32,
+    /// `traceparent` of the request whose change created the row (empty when unknown).
+    pub trace_parent: String,
 }
 
 fn corrupt(what: &str, value: &str) -> Error {
@@ -224,6 +240,7 @@ fn outbox_to_domain(m: outbox::Model) -> OutboxItem {
         delta: m.delta,
         hold_key: m.hold_key,
         attempts: m.attempts,
+        trace_parent: m.trace_parent,
     }
 }
 
@@ -242,7 +259,26 @@ fn event_row(referral_id: &str, client_id: &str, e: EventDraft, now_ms: i64) -> 
         note: Set(e.note),
         appointment_at_ms: Set(e.appointment_at.map(time::to_ms)),
         occurred_at_ms: Set(now_ms),
+        seq: sea_orm::ActiveValue::NotSet,
     }
+}
+
+/// Inserts an event inside `txn`, giving it its feed position: on PostgreSQL the column's default (the
+/// transaction id); on SQLite, where one transaction writes at a time, the next number.
+async fn insert_event<C: ConnectionTrait>(txn: &C, mut row: referral_event::ActiveModel) -> Result<()> {
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        let top = referral_event::Entity::find()
+            .select_only()
+            .column_as(Expr::from(sea_orm::sea_query::Func::max(Expr::col(referral_event::Column::Seq))), "top")
+            .into_tuple::<Option<i64>>()
+            .one(txn)
+            .await?
+            .flatten()
+            .unwrap_or(0);
+        row.seq = Set(top + 1);
+    }
+    row.insert(txn).await?;
+    Ok(())
 }
 
 fn ms(d: Duration) -> i64 {
@@ -301,6 +337,13 @@ impl Store {
         referral_to_domain(m, events).map(Some)
     }
 
+    /// The `traceparent` of the request that created referral `id` (empty when unknown), for the deadline
+    /// sweeper to continue that trace.
+    pub async fn referral_trace_parent(&self, id: &str) -> Result<String> {
+        let row = referral::Entity::find_by_id(id.to_owned()).one(&self.db).await?;
+        Ok(row.map(|r| r.trace_parent).unwrap_or_default())
+    }
+
     /// One referral with its events, oldest first.
     pub async fn get_referral(&self, id: &str) -> Result<Referral> {
         load(&self.db, id).await?.ok_or_else(|| Error::not_found("referral", id))
@@ -334,11 +377,12 @@ impl Store {
             version: Set(1),
             created_at_ms: Set(now),
             updated_at_ms: Set(now),
+            trace_parent: Set(continuum_telemetry::current_traceparent()),
         }
         .insert(&txn)
         .await?;
         for e in draft.events {
-            event_row(&id, &new.client_id, e, now).insert(&txn).await?;
+            insert_event(&txn, event_row(&id, &new.client_id, e, now)).await?;
         }
         let created = load(&txn, &id).await?.ok_or_else(|| Error::Unexpected(anyhow::anyhow!("inserted referral vanished")))?;
         txn.commit().await?;
@@ -376,9 +420,9 @@ impl Store {
             .one(&txn)
             .await?
             .ok_or_else(|| Error::not_found("referral", change.referral_id.clone()))?;
-        event_row(&change.referral_id, &current.client_id, change.event, now).insert(&txn).await?;
+        insert_event(&txn, event_row(&change.referral_id, &current.client_id, change.event, now)).await?;
         for e in change.extra_events {
-            event_row(&change.referral_id, &current.client_id, e, now).insert(&txn).await?;
+            insert_event(&txn, event_row(&change.referral_id, &current.client_id, e, now)).await?;
         }
         let outbox_id = match change.release_provider_id {
             Some(provider_id) => {
@@ -400,6 +444,7 @@ impl Store {
                     last_error: Set(None),
                     created_at_ms: Set(now),
                     finished_at_ms: Set(None),
+                    trace_parent: Set(continuum_telemetry::current_traceparent()),
                 }
                 .insert(&txn)
                 .await?;
@@ -473,15 +518,38 @@ impl Store {
             .one(&txn)
             .await?
             .ok_or_else(|| Error::not_found("referral", referral_id.to_owned()))?;
-        event_row(referral_id, &current.client_id, event, now_ms).insert(&txn).await?;
+        insert_event(&txn, event_row(referral_id, &current.client_id, event, now_ms)).await?;
         txn.commit().await?;
         self.committed();
         Ok(true)
     }
 
-    /// Up to `limit` events after `cursor` (an event id; ids are UUIDv7, so in creation order) of referrals
-    /// where `organization_id` is referrer or recipient, oldest first.
-    pub async fn events_after(&self, organization_id: &str, cursor: Option<&str>, limit: u64) -> Result<Vec<Event>> {
+    /// The feed position of event `id`, or `None` when there is no such event.
+    pub async fn feed_position(&self, id: &str) -> Result<Option<FeedPosition>> {
+        Ok(referral_event::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(|m| FeedPosition { seq: m.seq, id: m.id }))
+    }
+
+    /// How far the feed may be read now: on PostgreSQL, the oldest transaction id still running (every
+    /// event below it is committed, and none can appear there any more); `None` (no limit) on SQLite, where
+    /// positions are handed out in commit order.
+    pub async fn feed_horizon(&self) -> Result<Option<i64>> {
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(None);
+        }
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon",
+            ))
+            .await?
+            .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("no snapshot horizon")))?;
+        Ok(Some(row.try_get::<i64>("", "horizon")?))
+    }
+
+    /// Up to `limit` events of referrals where `organization_id` is referrer or recipient, in feed order
+    /// (commit order), strictly after `after` and below `horizon` (see [`Store::feed_horizon`]).
+    pub async fn events_after(&self, organization_id: &str, after: Option<&FeedPosition>, horizon: Option<i64>, limit: u64) -> Result<Vec<(FeedPosition, Event)>> {
         use sea_orm::sea_query::Query;
         let parties = Query::select()
             .column(referral::Column::Id)
@@ -494,12 +562,27 @@ impl Store {
             .to_owned();
         let mut q = referral_event::Entity::find()
             .filter(referral_event::Column::ReferralId.in_subquery(parties))
+            .order_by_asc(referral_event::Column::Seq)
             .order_by_asc(referral_event::Column::Id)
             .limit(limit);
-        if let Some(c) = cursor {
-            q = q.filter(referral_event::Column::Id.gt(c.to_owned()));
+        if let Some(a) = after {
+            q = q.filter(
+                Condition::any().add(referral_event::Column::Seq.gt(a.seq)).add(
+                    Condition::all().add(referral_event::Column::Seq.eq(a.seq)).add(referral_event::Column::Id.gt(a.id.clone())),
+                ),
+            );
         }
-        q.all(&self.db).await?.into_iter().map(event_to_domain).collect()
+        if let Some(h) = horizon {
+            q = q.filter(referral_event::Column::Seq.lt(h));
+        }
+        q.all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let at = FeedPosition { seq: m.seq, id: m.id.clone() };
+                event_to_domain(m).map(|e| (at, e))
+            })
+            .collect()
     }
 
     /// A page of referrals (without events), newest first, strictly older than `before` (an id: ids are

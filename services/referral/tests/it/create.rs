@@ -158,6 +158,7 @@ async fn invalid_input_names_every_bad_field() {
         allow_overbook: false,
         scheduled_at: Some(prost_types::Timestamp { seconds: 0, nanos: 2_000_000_000 }),
         alternative_provider_ids: vec![],
+        capacity_hold_key: String::new(),
     };
     let err = app.client.create_referral(req).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);

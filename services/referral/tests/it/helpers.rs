@@ -89,7 +89,8 @@ pub async fn spawn_app() -> TestApp {
         l.local_addr().unwrap()
     };
     let settings = referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), matching_addr.to_string(), backing.common())
-        .with_intake_addr(closed_intake.to_string());
+        .with_intake_addr(closed_intake.to_string())
+        .with_waitlist_addr(closed_intake.to_string());
     let app = referral::startup::Application::build(settings).await.expect("build referral");
     let addr = app.local_addr();
     let store = app.store().clone();
@@ -205,6 +206,7 @@ pub fn create_request(key: &str, provider_id: &str) -> pb::CreateReferralRequest
         allow_overbook: false,
         scheduled_at: None,
         alternative_provider_ids: vec![],
+        capacity_hold_key: String::new(),
     }
 }
 

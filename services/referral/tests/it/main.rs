@@ -4,9 +4,12 @@
 
 mod create;
 mod deadlines;
+mod held;
 mod helpers;
+mod migrations;
 mod outbox;
 mod queries;
 mod scoping;
+mod trace;
 mod transitions;
 mod watch;

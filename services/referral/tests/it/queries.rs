@@ -179,6 +179,14 @@ async fn the_care_timeline_is_in_time_order_across_referrals() {
     );
     let times: Vec<_> = entries.iter().map(|e| e.occurred_at.unwrap()).map(|t| (t.seconds, t.nanos)).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
+    assert!(entries.iter().all(|e| e.source == "referral" && !e.record_id.is_empty()));
+    assert_eq!(entries[1].details.get("rejection_reason").map(String::as_str), Some("no_capacity"), "{:?}", entries[1].details);
+
+    // Intake and waitlist are down here (their ports refuse): the timeline still answers, names them, and
+    // matching (up) answered with nothing for this client.
+    let answer = app.client.get_care_timeline(pb::GetCareTimelineRequest { client_id: CLIENT.into() }).await.unwrap().into_inner();
+    assert_eq!(answer.unavailable_sources, vec!["intake".to_string(), "waitlist".to_string()]);
+    assert_eq!(answer.entries.len(), entries.len());
 
     let err = app.client.get_care_timeline(pb::GetCareTimelineRequest { client_id: "x".into() }).await.unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["client_id".to_string()]);

@@ -82,3 +82,63 @@ async fn watching_is_for_coordinators_of_their_own_organization() {
     let err = app.anonymous_client().watch_referrals(watch_request("", "")).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
 }
+
+/// An event another replica commits late — here one whose id (its creation time) is a minute older than
+/// the events already sent, like a transaction that ran for a minute — is still delivered, once. On
+/// PostgreSQL the transaction is really held open while a newer event commits: the watch holds the newer
+/// one back until the older transaction ends, then sends both in commit-feed order.
+#[tokio::test]
+async fn an_event_committed_late_by_another_writer_is_delivered_not_skipped() {
+    use referral::store::entities::referral_event;
+    use sea_orm::{ActiveModelTrait, ActiveValue, DbBackend, TransactionTrait};
+
+    let mut app = spawn_app().await;
+    let p = app.provider(5).await;
+    let r = app.create("late", &p.id).await;
+    let mut coordinator = app.client_as(RECIPIENT, &[Role::Coordinator]);
+    let mut stream = coordinator.watch_referrals(watch_request("", "")).await.unwrap().into_inner();
+    assert_eq!(next(&mut stream).await.referral_id, r.id);
+
+    let minute_ago = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, (chrono::Utc::now().timestamp() - 60) as u64, 0));
+    let late_id = minute_ago.to_string();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let row = |seq: ActiveValue<i64>| referral_event::ActiveModel {
+        id: ActiveValue::Set(late_id.clone()),
+        referral_id: ActiveValue::Set(r.id.clone()),
+        client_id: ActiveValue::Set(r.client_id.clone()),
+        action: ActiveValue::Set(Some("mark_received".into())),
+        from_status: ActiveValue::Set(Some("requested".into())),
+        to_status: ActiveValue::Set("requested".into()),
+        actor_role: ActiveValue::Set("recipient".into()),
+        actor_organization_id: ActiveValue::Set(RECIPIENT.into()),
+        actor_user_id: ActiveValue::Set(None),
+        rejection_reason: ActiveValue::Set(None),
+        note: ActiveValue::Set(None),
+        appointment_at_ms: ActiveValue::Set(None),
+        occurred_at_ms: ActiveValue::Set(now_ms - 60_000),
+        seq,
+    };
+    let db = app.store.connection().clone();
+    if db.get_database_backend() == DbBackend::Postgres {
+        // The other writer's transaction starts first and stays open while a newer event commits.
+        let txn = db.begin().await.unwrap();
+        row(ActiveValue::NotSet).insert(&txn).await.unwrap();
+        app.act(&r, A::Accept, R::Recipient).await.unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(1500), stream.message()).await;
+        assert!(early.is_err(), "the newer event waits for the older transaction: {early:?}");
+        txn.commit().await.unwrap();
+    } else {
+        // SQLite has one writer at a time: the late row simply commits after the newer event.
+        app.act(&r, A::Accept, R::Recipient).await.unwrap();
+        assert_eq!(next(&mut stream).await.event.unwrap().action, A::Accept as i32);
+        row(ActiveValue::Set(i64::MAX / 2)).insert(&db).await.unwrap();
+    }
+    // Delivered, not skipped: on PostgreSQL first (its transaction began first), then the newer event.
+    assert_eq!(next(&mut stream).await.cursor, late_id, "the late event was delivered");
+    if db.get_database_backend() == DbBackend::Postgres {
+        assert_eq!(next(&mut stream).await.event.unwrap().action, A::Accept as i32);
+    }
+    // Nothing is sent twice.
+    let again = tokio::time::timeout(Duration::from_millis(1200), stream.message()).await;
+    assert!(again.is_err(), "no duplicate: {again:?}");
+}

@@ -87,6 +87,10 @@ pub mod offer {
         pub referral_id: Option<String>,
         /// First appointment of an accepted offer (M0002).
         pub appointment_at_ms: Option<i64>,
+        /// `traceparent` of the request that made the offer, empty when unknown (`migration_trace`).
+        pub trace_parent: String,
+        /// Matching hold key of the slot the offer holds, when it was taken there (`migration_capacity`).
+        pub slot_key: Option<String>,
     }
 
     /// No relations.
@@ -129,6 +133,70 @@ pub mod check_in {
         pub interlock: bool,
         /// When recorded.
         pub recorded_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `capacity_events_seen`: matching capacity events already turned into offers (idempotency).
+pub mod capacity_event_seen {
+    use sea_orm::entity::prelude::*;
+
+    /// A seen-event row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "capacity_events_seen")]
+    pub struct Model {
+        /// Matching's event id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: String,
+        /// Provider.
+        pub provider_id: String,
+        /// Offers made.
+        pub offers: i32,
+        /// When handled.
+        pub received_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `slot_releases`: slots to give back to matching (an offer chain ended with nobody eligible).
+pub mod slot_release {
+    use sea_orm::entity::prelude::*;
+
+    /// A release row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "slot_releases")]
+    pub struct Model {
+        /// Matching hold key the slot was taken under.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub slot_key: String,
+        /// Provider.
+        pub provider_id: String,
+        /// "pending", "delivered" or "dead".
+        pub state: String,
+        /// Attempts so far.
+        pub attempts: i32,
+        /// Next attempt, ms since the epoch.
+        pub next_attempt_at_ms: i64,
+        /// Replica holding the lease.
+        pub lease_owner: Option<String>,
+        /// Lease end, ms since the epoch.
+        pub lease_until_ms: i64,
+        /// Last failure.
+        pub last_error: Option<String>,
+        /// Written.
+        pub created_at_ms: i64,
+        /// Delivered or given up.
+        pub finished_at_ms: Option<i64>,
     }
 
     /// No relations.

@@ -8,8 +8,16 @@
 //! IMMEDIATE` on SQLite, so two replicas sharing a SQLite file queue on the write lock (busy timeout)
 //! instead of failing on a stale read snapshot; PostgreSQL ignores the mode and relies on row locks.
 
+mod bridge;
 pub mod entities;
 pub mod migration;
+mod migration_bridge_choices;
+pub mod migration_trace;
+pub mod migration_placements;
+pub mod migration_capacity;
+mod capacity;
+pub use capacity::SlotRelease;
+pub mod placements;
 
 use chrono::{DateTime, Utc};
 use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, time};
@@ -102,6 +110,42 @@ pub struct Removed {
     pub next_offers: Vec<Offer>,
 }
 
+/// One check-in as the care timeline shows it (scores and codes; the answers stay in the store).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckInStep {
+    /// Check-in id.
+    pub id: String,
+    /// When recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// Whether the client answered.
+    pub answered: bool,
+    /// PHQ-9 total, when re-screened.
+    pub phq9_total: Option<i32>,
+    /// GAD-7 total, when re-screened.
+    pub gad7_total: Option<i32>,
+    /// Band code before.
+    pub band_before: String,
+    /// Band code after.
+    pub band_after: String,
+    /// Whether it opened outreach.
+    pub outreach_opened: bool,
+    /// Whether it showed a rise in risk (the crisis interlock).
+    pub interlock: bool,
+}
+
+/// One waitlist entry with its offers and check-ins, oldest first.
+#[derive(Clone, Debug)]
+pub struct EntryHistory {
+    /// The entry.
+    pub entry: Entry,
+    /// Its offers.
+    pub offers: Vec<Offer>,
+    /// Its check-ins.
+    pub check_ins: Vec<CheckInStep>,
+    /// Its bridge support, when one was asked for.
+    pub bridge: Option<crate::bridge::BridgeRecord>,
+}
+
 fn corrupt(what: &str) -> Error {
     Error::Unexpected(anyhow::anyhow!("stored {what} is not valid"))
 }
@@ -155,6 +199,7 @@ fn offer_to_domain(m: offer::Model) -> Result<Offer> {
         expires_at: time::from_ms(m.expires_at_ms),
         responded_at: m.responded_at_ms.map(time::from_ms),
         referral_id: m.referral_id.filter(|s| !s.is_empty()),
+        slot_key: m.slot_key.filter(|s| !s.is_empty()),
     })
 }
 
@@ -191,14 +236,16 @@ async fn waiting_for<C: ConnectionTrait>(c: &C, provider_id: &str) -> Result<Vec
     Ok(out)
 }
 
-/// Moves one entry WAITING -> OFFERED (conditionally) and inserts its pending offer. `None` when the entry
-/// is no longer waiting (another caller or replica got there first). Must run inside a write transaction.
+/// Moves one entry WAITING -> OFFERED (conditionally) and inserts its pending offer (holding the matching
+/// slot `slot_key`, if any). `None` when the entry is no longer waiting (another caller or replica got
+/// there first). Must run inside a write transaction.
 async fn try_offer<C: ConnectionTrait>(
     c: &C,
     entry_id: &str,
     provider_id: &str,
     now: DateTime<Utc>,
     policy: &Policy,
+    slot_key: Option<&str>,
 ) -> Result<Option<Offer>> {
     let now_ms = time::to_ms(now);
     let res = entry::Entity::update_many()
@@ -223,26 +270,33 @@ async fn try_offer<C: ConnectionTrait>(
         responded_at_ms: Set(None),
         referral_id: Set(None),
         appointment_at_ms: Set(None),
+        trace_parent: Set(continuum_telemetry::current_traceparent()),
+        slot_key: Set(slot_key.map(str::to_owned)),
     }
     .insert(c)
     .await?;
     Ok(Some(offer_to_domain(m)?))
 }
 
-/// Offers a freed slot of `provider_id` to the best WAITING entry other than `exclude`. Must run inside
-/// a write transaction.
+/// Offers a freed slot of `provider_id` to the best WAITING entry other than `exclude`; the successor
+/// offer holds the same matching slot (`slot_key`). When nobody is eligible a matching slot is queued to
+/// go back to matching (`slot_releases`). Must run inside a write transaction.
 async fn offer_next<C: ConnectionTrait>(
     c: &C,
     provider_id: &str,
     exclude: &str,
     now: DateTime<Utc>,
     policy: &Policy,
+    slot_key: Option<&str>,
 ) -> Result<Option<Offer>> {
     let waiting: Vec<Entry> = waiting_for(c, provider_id).await?.into_iter().filter(|e| e.id != exclude).collect();
     for e in domain::prioritize(waiting, now, &policy.bands) {
-        if let Some(o) = try_offer(c, &e.id, provider_id, now, policy).await? {
+        if let Some(o) = try_offer(c, &e.id, provider_id, now, policy, slot_key).await? {
             return Ok(Some(o));
         }
+    }
+    if let Some(key) = slot_key {
+        capacity::queue_release(c, provider_id, key, now).await?;
     }
     Ok(None)
 }
@@ -276,7 +330,7 @@ async fn withdraw_pending<C: ConnectionTrait>(
             continue;
         }
         let o = find_offer(c, &m.id).await?;
-        if let Some(next) = offer_next(c, &o.provider_id, entry_id, now, policy).await? {
+        if let Some(next) = offer_next(c, &o.provider_id, entry_id, now, policy, o.slot_key.as_deref()).await? {
             next_offers.push(next);
         }
         withdrawn.push(o);
@@ -371,6 +425,47 @@ impl Store {
         }
     }
 
+    /// One client's entries owned by `organization_id`, oldest first, each with its offers and check-ins
+    /// (oldest first): what the care timeline shows of the waitlist.
+    pub async fn client_history(&self, organization_id: &str, client_id: &str) -> Result<Vec<EntryHistory>> {
+        let entries = entry::Entity::find()
+            .filter(entry::Column::OrganizationId.eq(organization_id.to_owned()))
+            .filter(entry::Column::ClientId.eq(client_id.to_owned()))
+            .order_by_asc(entry::Column::EnqueuedAtMs)
+            .order_by_asc(entry::Column::Id)
+            .limit(200)
+            .all(&self.db)
+            .await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for m in entries {
+            let entry = entry_to_domain(m)?;
+            let mut offers = self.offers_of(&entry.id).await?;
+            offers.reverse();
+            let check_ins = check_in::Entity::find()
+                .filter(check_in::Column::EntryId.eq(entry.id.clone()))
+                .order_by_asc(check_in::Column::RecordedAtMs)
+                .order_by_asc(check_in::Column::Id)
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|c| CheckInStep {
+                    id: c.id,
+                    recorded_at: time::from_ms(c.recorded_at_ms),
+                    answered: c.answered,
+                    phq9_total: c.phq9_total,
+                    gad7_total: c.gad7_total,
+                    band_before: c.band_before,
+                    band_after: c.band_after,
+                    outreach_opened: c.outreach_opened,
+                    interlock: c.interlock,
+                })
+                .collect();
+            let bridge = self.bridge_of(&entry.id).await?;
+            out.push(EntryHistory { entry, offers, check_ins, bridge });
+        }
+        Ok(out)
+    }
+
     /// One entry.
     pub async fn get_entry(&self, id: &str) -> Result<Entry> {
         find_entry(&self.db, id).await
@@ -431,7 +526,7 @@ impl Store {
             let plan = domain::assign_slots(&waiting, &[(provider_id.to_owned(), slots)], now, &self.policy.bands)?;
             for (entry_id, provider) in plan {
                 tried.insert(entry_id.clone());
-                if let Some(o) = try_offer(&txn, &entry_id, &provider, now, &self.policy).await? {
+                if let Some(o) = try_offer(&txn, &entry_id, &provider, now, &self.policy, None).await? {
                     offers.push(o);
                 }
             }
@@ -443,7 +538,7 @@ impl Store {
             if tried.contains(&e.id) {
                 continue;
             }
-            if let Some(o) = try_offer(&txn, &e.id, provider_id, now, &self.policy).await? {
+            if let Some(o) = try_offer(&txn, &e.id, provider_id, now, &self.policy, None).await? {
                 offers.push(o);
             }
         }
@@ -482,7 +577,7 @@ impl Store {
         }
         let o = find_offer(&txn, offer_id).await?;
         release_entry(&txn, &o.entry_id, EntryStatus::Waiting, now).await?;
-        let next_offer = offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy).await?;
+        let next_offer = offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy, o.slot_key.as_deref()).await?;
         let entry = find_entry(&txn, &o.entry_id).await?;
         txn.commit().await?;
         Ok(Freed { offer: o, entry, next_offer })
@@ -526,6 +621,13 @@ impl Store {
         Ok((o, entry))
     }
 
+    /// The `traceparent` of the request that made offer `id` (empty when unknown), for the sweeper to
+    /// continue that trace when the offer expires.
+    pub async fn offer_trace_parent(&self, id: &str) -> Result<String> {
+        let row = offer::Entity::find_by_id(id.to_owned()).one(&self.db).await?;
+        Ok(row.map(|o| o.trace_parent).unwrap_or_default())
+    }
+
     /// Pending offers whose hold ended at or before `now`, oldest first (at most [`SWEEP_BATCH`]).
     pub async fn expired_offers(&self, now: DateTime<Utc>) -> Result<Vec<Offer>> {
         offer::Entity::find()
@@ -561,7 +663,7 @@ impl Store {
         }
         let o = find_offer(&txn, offer_id).await?;
         release_entry(&txn, &o.entry_id, EntryStatus::Waiting, now).await?;
-        let next_offer = offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy).await?;
+        let next_offer = offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy, o.slot_key.as_deref()).await?;
         let entry = find_entry(&txn, &o.entry_id).await?;
         txn.commit().await?;
         Ok(Some(Freed { offer: o, entry, next_offer }))
@@ -704,14 +806,24 @@ impl Store {
                 });
             }
         }
+        // Attended appointments the follow-up worker learned from referral: an attended first
+        // appointment replaces the scheduled time, and the second is known only from there.
+        let mut second: HashMap<String, i64> = HashMap::new();
+        for (entry_id, first_attended, second_attended) in self.attended_by_entry(&ids).await? {
+            if let Some(at) = first_attended {
+                first.insert(entry_id.clone(), at);
+            }
+            if let Some(at) = second_attended {
+                second.insert(entry_id, at);
+            }
+        }
         let mut facts = Vec::with_capacity(entries.len());
         for e in entries {
             facts.push(WaitFacts {
                 status: EntryStatus::from_code(&e.status).ok_or_else(|| corrupt("entry status"))?,
                 enqueued_at: time::from_ms(e.enqueued_at_ms),
                 first_appointment_at: first.get(&e.id).copied().map(time::from_ms),
-                // The waitlist is not told of later appointments yet.
-                second_appointment_at: None,
+                second_appointment_at: second.get(&e.id).copied().map(time::from_ms),
                 organization_id: e.organization_id,
             });
         }

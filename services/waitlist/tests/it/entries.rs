@@ -73,6 +73,7 @@ async fn invalid_enqueue_names_every_bad_field() {
         candidate_provider_ids: vec!["not-a-uuid".into(), good.clone(), good],
         level_of_care: 42,
         age_group: 0,
+        bridge_needs: Some(pb::BridgeNeeds { jurisdiction: "California".into(), language: String::new(), payment_option: 0, formats: vec![1, 77] }),
     };
     let err = app.client.enqueue(req).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -88,6 +89,10 @@ async fn invalid_enqueue_names_every_bad_field() {
         "level_of_care",
         "candidate_provider_ids[0]",
         "candidate_provider_ids[2]",
+        "bridge_needs.jurisdiction",
+        "bridge_needs.language",
+        "bridge_needs.payment_option",
+        "bridge_needs.formats[1]",
     ];
     expected.sort();
     assert_eq!(fields, expected);
@@ -112,9 +117,9 @@ async fn invalid_enqueue_names_every_bad_field() {
     assert_eq!(bad_fields_of(&err), vec!["entry_id".to_string()]);
     let err = app.client.get_entry(pb::GetEntryRequest { entry_id: id() }).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let err = app.client.open_slots(pb::OpenSlotsRequest { provider_id: String::new(), slots: 1001 }).await.unwrap_err();
+    let err = app.client.open_slots(pb::OpenSlotsRequest { provider_id: String::new(), slots: 1001, ..Default::default() }).await.unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["provider_id".to_string(), "slots".to_string()]);
-    let err = app.client.open_slots(pb::OpenSlotsRequest { provider_id: id(), slots: 0 }).await.unwrap_err();
+    let err = app.client.open_slots(pb::OpenSlotsRequest { provider_id: id(), slots: 0, ..Default::default() }).await.unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["slots".to_string()]);
 }
 

@@ -175,6 +175,12 @@ pub struct TestApp {
     pub backing: Arc<Backing>,
     /// The real intake service, when started (`Options::intake_up`).
     pub intake: Option<IntakePeer>,
+    /// Where the waitlist calls matching (the real matching service runs there once started).
+    pub matching_addr: SocketAddr,
+    /// The real matching service, when started (`Options::matching_up` or `start_matching`).
+    pub matching: Option<MatchingPeer>,
+    /// The bridge-program chooser of this app (tests run its background round with `fill_due`).
+    pub bridges: waitlist::bridge_filler::BridgeFiller,
 }
 
 impl Drop for TestApp {
@@ -190,11 +196,14 @@ pub struct Options {
     /// Start the real intake service in-process, trusting the waitlist's service secret (false: its
     /// address refuses connections, as with an intake service that is down).
     pub intake_up: bool,
+    /// Start the real matching service in-process (false: its address refuses connections, as with a
+    /// matching service that is down, until `start_matching`).
+    pub matching_up: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { referral_up: true, intake_up: false }
+        Self { referral_up: true, intake_up: false, matching_up: false }
     }
 }
 
@@ -203,6 +212,26 @@ pub struct IntakePeer {
     pub addr: SocketAddr,
     /// Keeps intake's data alive for the test.
     pub backing: Backing,
+}
+
+/// The real matching service running beside a test waitlist (its own database, the waitlist's secret).
+pub struct MatchingPeer {
+    pub addr: SocketAddr,
+    /// Keeps matching's data alive for the test.
+    pub backing: Backing,
+}
+
+/// Starts the real matching service on `addr` (port 0 picks one) on its own fresh backing store, trusting
+/// the waitlist's service secret so the waitlist's service tokens (and test tokens) are accepted.
+async fn spawn_matching(waitlist_backing: &Backing, addr: SocketAddr, shutdown: Shutdown) -> MatchingPeer {
+    let backing = Backing::fresh().await;
+    let mut common = backing.common();
+    common.auth = waitlist_backing.common().auth;
+    let settings = matching::config::Settings::new(addr, common);
+    let app = matching::startup::Application::build(settings).await.expect("build matching");
+    let addr = app.local_addr();
+    tokio::spawn(app.run(shutdown));
+    MatchingPeer { addr, backing }
 }
 
 /// An address where nothing listens (connections are refused).
@@ -258,11 +287,17 @@ async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options)
         drop(listener);
     }
     let intake = if opts.intake_up { Some(spawn_intake(&backing, shutdown.clone()).await) } else { None };
+    let matching = if opts.matching_up { Some(spawn_matching(&backing, "127.0.0.1:0".parse().unwrap(), shutdown.clone()).await) } else { None };
+    let matching_addr = match &matching {
+        Some(m) => m.addr,
+        None => refused_addr().await,
+    };
     let mut settings = waitlist::config::Settings::new("127.0.0.1:0".parse().unwrap(), referral_addr.to_string(), backing.common());
     settings.intake_addr = match &intake {
         Some(i) => i.addr.to_string(),
         None => refused_addr().await.to_string(),
     };
+    settings.matching_addr = matching_addr.to_string();
     // Expiry is driven by the tests through `sweeper.sweep_expired`; the background round never interferes.
     settings.sweep_interval_secs = 3600;
     let app = waitlist::startup::Application::build_with_clock(settings, clock.clone()).await.expect("build");
@@ -270,11 +305,12 @@ async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options)
     let sweeper = app.sweeper();
     let holds = app.holds().clone();
     let store = app.store().clone();
+    let bridges = app.bridge_filler().expect("bridge filler");
     assert_eq!(holds.kind(), if backing.redis_url().is_some() { "redis" } else { "in-process" });
     tokio::spawn(app.run(shutdown.clone()));
     let token = backing.service_token(ORG_A);
     let client = WaitlistServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr.to_string()).unwrap(), Bearer::new(&token));
-    TestApp { client, addr, shutdown, clock, sweeper, holds, store, referral, referral_addr, backing, intake }
+    TestApp { client, addr, shutdown, clock, sweeper, holds, store, referral, referral_addr, backing, intake, matching_addr, matching, bridges }
 }
 
 impl TestApp {
@@ -314,6 +350,21 @@ impl TestApp {
         self.referral.serve(listener, self.shutdown.clone());
     }
 
+    /// Starts the real matching service at this app's matching address (after a test kept it down).
+    pub async fn start_matching(&mut self) {
+        let peer = spawn_matching(&self.backing, self.matching_addr, self.shutdown.clone()).await;
+        self.matching = Some(peer);
+    }
+
+    /// A matching client calling the in-process matching as a provider administrator of `org`.
+    pub fn matching_client(&self, org: &str) -> continuum_proto::matching::v1::matching_service_client::MatchingServiceClient<AuthedChannel> {
+        let token = self.backing.token(org, &[Role::ProviderAdmin, Role::Coordinator]);
+        continuum_proto::matching::v1::matching_service_client::MatchingServiceClient::with_interceptor(
+            continuum_runtime::peer_channel(&self.matching_addr.to_string()).unwrap(),
+            Bearer::new(&token),
+        )
+    }
+
     /// Enqueues a valid entry for `providers` in `band`.
     pub async fn enqueue(&mut self, band: pb::Band, providers: &[&str]) -> pb::WaitlistEntry {
         let req = enqueue_request(band, providers);
@@ -326,7 +377,7 @@ impl TestApp {
 
     pub async fn open(&mut self, provider_id: &str, slots: i32) -> Vec<pb::Offer> {
         self.client
-            .open_slots(pb::OpenSlotsRequest { provider_id: provider_id.to_owned(), slots })
+            .open_slots(pb::OpenSlotsRequest { provider_id: provider_id.to_owned(), slots, ..Default::default() })
             .await
             .expect("open slots")
             .into_inner()
@@ -357,6 +408,7 @@ pub fn enqueue_request(band: pb::Band, providers: &[&str]) -> pb::EnqueueRequest
         candidate_provider_ids: providers.iter().map(|p| (*p).to_owned()).collect(),
         level_of_care: continuum_proto::common::v1::LevelOfCare::Outpatient as i32,
         age_group: continuum_proto::common::v1::AgeGroup::Adult as i32,
+        bridge_needs: None,
     }
 }
 

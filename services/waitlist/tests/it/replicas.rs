@@ -36,8 +36,8 @@ async fn concurrent_open_slots_on_two_replicas_never_double_offer() {
     // 4 + 4 slots opened at once on the two replicas, 6 eligible entries: exactly 6 offers.
     let (mut ca, mut cb) = (a.client.clone(), b.client.clone());
     let (ra, rb) = tokio::join!(
-        ca.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 4 }),
-        cb.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 4 }),
+        ca.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 4, ..Default::default() }),
+        cb.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 4, ..Default::default() }),
     );
     let offers: Vec<pb::Offer> = ra.unwrap().into_inner().offers.into_iter().chain(rb.unwrap().into_inner().offers).collect();
     assert_eq!(offers.len(), 6);
@@ -56,7 +56,7 @@ async fn concurrent_open_slots_on_two_replicas_never_double_offer() {
     for i in 0..12 {
         let mut c = if i % 2 == 0 { a.client.clone() } else { b.client.clone() };
         let q = q.clone();
-        tasks.push(tokio::spawn(async move { c.open_slots(pb::OpenSlotsRequest { provider_id: q, slots: 1 }).await }));
+        tasks.push(tokio::spawn(async move { c.open_slots(pb::OpenSlotsRequest { provider_id: q, slots: 1, ..Default::default() }).await }));
     }
     let mut made = Vec::new();
     for t in tasks {

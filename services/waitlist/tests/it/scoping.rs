@@ -46,7 +46,7 @@ async fn another_organizations_entries_and_offers_are_not_found() {
 
     // OpenSlots announces capacity and may be called by any allowed role; it returns offer ids only.
     let mut admin = app.client_as(ORG_B, &[Role::ProviderAdmin]);
-    let offers = admin.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 1 }).await.unwrap().into_inner().offers;
+    let offers = admin.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 1, ..Default::default() }).await.unwrap().into_inner().offers;
     assert_eq!(offers.len(), 1);
     for accept in [true, false] {
         let answer = pb::RespondToOfferRequest { offer_id: offers[0].id.clone(), accept, appointment_at: None };

@@ -1,0 +1,498 @@
+//! Capacity queries: open slots of clinicians, cohort seats of programs, and the capacity-event outbox.
+//!
+//! A program with cohorts keeps each cohort's seat counts in a `cohorts` row (its profile JSON keeps the
+//! rest of the entry). A take is a conditional UPDATE on the chosen cohort's row (`open_seats >= n`), so
+//! two concurrent takes of the last seat never both succeed; the hold row records the cohort, so giving
+//! the capacity back (`gives_back`) refills the same cohort. Every read overlays the rows on the profile
+//! ([`attach`]), so the directory snapshot, Recommend and AssignBatch see the live counts, and a program's
+//! `open_slots` is the open seats of its joinable cohorts.
+//!
+//! Every rise of a provider's open capacity writes a `capacity_events` row in the transaction that made
+//! it ([`record_rise`]); the worker in `crate::capacity_events` delivers those rows to the waitlist.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use continuum_vocab::time;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+
+use super::entities::{capacity_event, capacity_hold, cohort, provider};
+use super::{Store, to_domain};
+use crate::domain::capacity;
+use crate::domain::{Cohort, Provider};
+use crate::error::{Error, Result};
+
+/// Provider ids per `IN (...)` query.
+const CHUNK: usize = 500;
+/// Attempts of a take when concurrent takes empty the chosen cohort first.
+const TAKE_ATTEMPTS: usize = 4;
+
+/// Capacity-event states.
+pub const EVENT_PENDING: &str = "pending";
+/// Delivered to the waitlist.
+pub const EVENT_DELIVERED: &str = "delivered";
+/// Refused for good by the waitlist.
+pub const EVENT_DEAD: &str = "dead";
+
+/// One capacity change (UpdateCapacity with a delta).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CapacityChange<'a> {
+    /// Provider.
+    pub provider_id: &'a str,
+    /// Negative takes, positive gives back.
+    pub delta: i32,
+    /// Idempotency key: applied at most once.
+    pub hold_key: Option<&'a str>,
+    /// Take even when nothing is open (the count stops at 0).
+    pub allow_overbook: bool,
+    /// Programs: this cohort instead of the one the rules pick.
+    pub cohort_code: Option<&'a str>,
+    /// A give-back of the capacity taken under this hold key (seats go back to its cohort).
+    pub gives_back: Option<&'a str>,
+}
+
+/// A capacity event claimed for delivery.
+#[derive(Clone, Debug)]
+pub struct CapacityEvent {
+    /// Event id (the waitlist's idempotency key).
+    pub id: String,
+    /// Provider.
+    pub provider_id: String,
+    /// The provider's organization.
+    pub organization_id: String,
+    /// Slots opened.
+    pub slots: i32,
+    /// The opening change's traceparent ("" when none).
+    pub traceparent: String,
+    /// Attempts before this one.
+    pub attempts: i32,
+}
+
+fn to_cohort(r: &cohort::Model) -> Cohort {
+    Cohort { code: r.code.clone(), start_ms: r.start_ms, seats: r.seats, open_seats: r.open_seats }
+}
+
+/// Puts the stored seat counts on `p`'s profile cohorts; a program with cohorts has as many open slots
+/// as its joinable cohorts have open seats.
+fn overlay(p: &mut Provider, rows: &[cohort::Model], now_ms: i64) {
+    for c in &mut p.profile.cohorts {
+        if let Some(r) = rows.iter().find(|r| r.code == c.code) {
+            *c = to_cohort(r);
+        }
+    }
+    if !p.profile.cohorts.is_empty() {
+        p.open_slots = capacity::open_seats_now(&p.profile.cohorts, now_ms);
+    }
+}
+
+fn group(rows: Vec<cohort::Model>) -> HashMap<String, Vec<cohort::Model>> {
+    let mut by: HashMap<String, Vec<cohort::Model>> = HashMap::new();
+    for r in rows {
+        by.entry(r.provider_id.clone()).or_default().push(r);
+    }
+    by
+}
+
+/// Overlays the cohort rows of the programs among `providers`.
+pub(super) async fn attach<C: ConnectionTrait>(db: &C, providers: &mut [Provider]) -> Result<()> {
+    let now = time::to_ms(Utc::now());
+    let ids: Vec<String> = providers.iter().filter(|p| !p.profile.cohorts.is_empty()).map(|p| p.id.clone()).collect();
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        rows.extend(cohort::Entity::find().filter(cohort::Column::ProviderId.is_in(chunk.to_vec())).all(db).await?);
+    }
+    let by = group(rows);
+    for p in providers.iter_mut().filter(|p| !p.profile.cohorts.is_empty()) {
+        overlay(p, by.get(&p.id).map_or(&[][..], Vec::as_slice), now);
+    }
+    Ok(())
+}
+
+/// [`attach`] for the whole directory (one query).
+pub(super) async fn attach_all<C: ConnectionTrait>(db: &C, providers: &mut [Provider]) -> Result<()> {
+    let now = time::to_ms(Utc::now());
+    let by = group(cohort::Entity::find().all(db).await?);
+    for p in providers.iter_mut().filter(|p| !p.profile.cohorts.is_empty()) {
+        overlay(p, by.get(&p.id).map_or(&[][..], Vec::as_slice), now);
+    }
+    Ok(())
+}
+
+/// One provider row with its cohort seats.
+async fn load<C: ConnectionTrait>(db: &C, provider_id: &str) -> Result<Provider> {
+    let m = provider::Entity::find_by_id(provider_id.to_owned()).one(db).await?.ok_or_else(|| Error::not_found("provider", provider_id))?;
+    let mut out = [to_domain(m)?];
+    attach(db, &mut out).await?;
+    let [p] = out;
+    Ok(p)
+}
+
+/// A new cohort row (its open seats as given).
+pub(super) fn cohort_row(provider_id: &str, c: &Cohort) -> cohort::ActiveModel {
+    cohort::ActiveModel {
+        provider_id: Set(provider_id.to_owned()),
+        code: Set(c.code.clone()),
+        start_ms: Set(c.start_ms),
+        seats: Set(c.seats),
+        open_seats: Set(c.open_seats),
+    }
+}
+
+/// Writes a program's cohorts after an upsert. The rule for existing cohorts: the seats taken stay
+/// taken, so their open count moves by the change in seats (`domain::capacity::reseat`, evaluated in SQL
+/// against the row's current values: an upsert never clobbers a seat taken concurrently), and the
+/// `open_seats` of the upsert is used only for a cohort it creates. Cohorts it no longer lists go.
+pub(super) async fn sync_cohorts<C: ConnectionTrait>(db: &C, provider_id: &str, cohorts: &[Cohort]) -> Result<()> {
+    let existing: Vec<String> =
+        cohort::Entity::find().filter(cohort::Column::ProviderId.eq(provider_id.to_owned())).all(db).await?.into_iter().map(|r| r.code).collect();
+    for c in cohorts {
+        if existing.contains(&c.code) {
+            let open = Expr::col(cohort::Column::OpenSeats).add(c.seats).sub(Expr::col(cohort::Column::Seats));
+            let reseated = Expr::case(open.clone().lt(0), 0).case(open.clone().gt(c.seats), c.seats).finally(open);
+            cohort::Entity::update_many()
+                .col_expr(cohort::Column::OpenSeats, reseated.into())
+                .col_expr(cohort::Column::Seats, Expr::value(c.seats))
+                .col_expr(cohort::Column::StartMs, Expr::value(c.start_ms))
+                .filter(cohort::Column::ProviderId.eq(provider_id.to_owned()))
+                .filter(cohort::Column::Code.eq(c.code.clone()))
+                .exec(db)
+                .await?;
+        } else {
+            cohort_row(provider_id, c).insert(db).await?;
+        }
+    }
+    let gone: Vec<String> = existing.into_iter().filter(|code| !cohorts.iter().any(|c| &c.code == code)).collect();
+    if !gone.is_empty() {
+        cohort::Entity::delete_many()
+            .filter(cohort::Column::ProviderId.eq(provider_id.to_owned()))
+            .filter(cohort::Column::Code.is_in(gone))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes a capacity event when `p`'s open capacity is above `before` (in the caller's transaction).
+pub(super) async fn record_rise<C: ConnectionTrait>(db: &C, p: &Provider, before: i32, now_ms: i64) -> Result<Option<String>> {
+    let opened = p.open_slots.saturating_sub(Ord::max(before, 0));
+    if opened <= 0 || !p.accepting_new_clients {
+        return Ok(None);
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    let traceparent = continuum_telemetry::current_traceparent();
+    capacity_event::ActiveModel {
+        id: Set(id.clone()),
+        provider_id: Set(p.id.clone()),
+        organization_id: Set(p.organization_id.clone()),
+        slots: Set(opened),
+        traceparent: Set((!traceparent.is_empty()).then_some(traceparent)),
+        state: Set(EVENT_PENDING.to_owned()),
+        attempts: Set(0),
+        next_attempt_at_ms: Set(now_ms),
+        lease_owner: Set(None),
+        lease_until_ms: Set(0),
+        last_error: Set(None),
+        created_at_ms: Set(now_ms),
+        finished_at_ms: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(Some(id))
+}
+
+fn no_capacity(open: i32) -> Error {
+    Error::precondition("NO_CAPACITY", format!("provider has {open} open slot(s)"))
+}
+
+impl Store {
+    /// Adds `c.delta` to a provider's open capacity atomically: a clinician's open slots, or the seats of
+    /// one of a program's cohorts (a take uses the earliest joinable cohort with open seats, or
+    /// `c.cohort_code`; a give-back goes to the cohort of the take named by `c.gives_back`, else
+    /// `c.cohort_code`, else the earliest joinable cohort with a seat taken). Taking more than is open
+    /// fails with `NO_CAPACITY` unless `allow_overbook` (then the count stops at 0). With a `hold_key` the
+    /// change applies at most once; the boolean says whether it applied this time. A rise of the open
+    /// capacity writes a capacity event in the same transaction.
+    pub async fn change_capacity(&self, c: CapacityChange<'_>) -> Result<(Provider, bool)> {
+        let now = time::to_ms(Utc::now());
+        let id = c.provider_id;
+        let txn = self.db.begin().await?;
+        if let Some(key) = c.hold_key
+            && capacity_hold::Entity::find_by_id(key.to_owned()).one(&txn).await?.is_some()
+        {
+            txn.rollback().await?;
+            return Ok((self.get_provider(id).await?, false));
+        }
+        // Lock the provider row first (every writer of a provider does), then read the count before the
+        // change (current, since concurrent writers wait on the lock), then change it.
+        let res = provider::Entity::update_many()
+            .col_expr(provider::Column::Version, Expr::col(provider::Column::Version).add(1))
+            .col_expr(provider::Column::UpdatedAtMs, Expr::value(now))
+            .filter(provider::Column::Id.eq(id.to_owned()))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            return Err(Error::not_found("provider", id));
+        }
+        let before = load(&txn, id).await?;
+        let rows = cohort::Entity::find().filter(cohort::Column::ProviderId.eq(id.to_owned())).all(&txn).await?;
+        let cohort_code = if rows.is_empty() {
+            if c.cohort_code.is_some() {
+                return Err(Error::invalid("cohort_code", "the provider has no cohorts"));
+            }
+            change_slots(&txn, &c, before.open_slots).await?;
+            None
+        } else if c.delta < 0 {
+            Some(take_seats(&txn, &c, rows, now).await?)
+        } else {
+            Some(give_seats(&txn, &c, &rows, now).await?)
+        };
+        if let Some(key) = c.hold_key {
+            capacity_hold::ActiveModel {
+                hold_key: Set(key.to_owned()),
+                provider_id: Set(id.to_owned()),
+                delta: Set(c.delta),
+                applied_at_ms: Set(now),
+                cohort_code: Set(cohort_code),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        let after = load(&txn, id).await?;
+        record_rise(&txn, &after, before.open_slots, now).await?;
+        txn.commit().await?;
+        Ok((after, true))
+    }
+
+    /// Sets a provider's open slots, or with `cohort_code` one cohort's open seats (at most its seats).
+    /// A program with cohorts needs the cohort; a rise writes a capacity event.
+    pub async fn set_capacity(&self, provider_id: &str, open_slots: i32, cohort_code: Option<&str>) -> Result<Provider> {
+        let now = time::to_ms(Utc::now());
+        let txn = self.db.begin().await?;
+        // Lock the provider row first, then read the count before the change.
+        let res = provider::Entity::update_many()
+            .col_expr(provider::Column::Version, Expr::col(provider::Column::Version).add(1))
+            .col_expr(provider::Column::UpdatedAtMs, Expr::value(now))
+            .filter(provider::Column::Id.eq(provider_id.to_owned()))
+            .exec(&txn)
+            .await?;
+        if res.rows_affected != 1 {
+            return Err(Error::not_found("provider", provider_id));
+        }
+        let before = load(&txn, provider_id).await?;
+        let mut update = provider::Entity::update_many().filter(provider::Column::Id.eq(provider_id.to_owned()));
+        let rows = cohort::Entity::find().filter(cohort::Column::ProviderId.eq(provider_id.to_owned())).count(&txn).await?;
+        match (cohort_code, rows) {
+            (None, 0) => {
+                update = update.col_expr(provider::Column::OpenSlots, Expr::value(open_slots));
+                update.exec(&txn).await?;
+            }
+            (None, _) => return Err(Error::invalid("cohort_code", "is required for a program with cohorts")),
+            (Some(_), 0) => return Err(Error::invalid("cohort_code", "the provider has no cohorts")),
+            (Some(_), _) => {}
+        }
+        if let Some(code) = cohort_code {
+            let row = cohort::Entity::find_by_id((provider_id.to_owned(), code.to_owned()))
+                .one(&txn)
+                .await?
+                .ok_or_else(|| Error::invalid("cohort_code", "is not a cohort of the provider"))?;
+            if open_slots > row.seats {
+                return Err(Error::invalid("set_open_slots", format!("must be at most the cohort's {} seat(s)", row.seats)));
+            }
+            cohort::Entity::update_many()
+                .col_expr(cohort::Column::OpenSeats, Expr::value(open_slots))
+                .filter(cohort::Column::ProviderId.eq(provider_id.to_owned()))
+                .filter(cohort::Column::Code.eq(code.to_owned()))
+                .exec(&txn)
+                .await?;
+        }
+        let after = load(&txn, provider_id).await?;
+        record_rise(&txn, &after, before.open_slots, now).await?;
+        txn.commit().await?;
+        Ok(after)
+    }
+
+    /// The cohort a hold took from (`None`: no such hold, or not a program's).
+    pub async fn hold_cohort(&self, hold_key: &str) -> Result<Option<String>> {
+        Ok(capacity_hold::Entity::find_by_id(hold_key.to_owned()).one(&self.db).await?.and_then(|h| h.cohort_code))
+    }
+
+    /// Claims up to `limit` due capacity events for `owner` (a lease of `lease_ms`), oldest first. A row
+    /// is claimed by a conditional UPDATE, so two replicas never deliver the same row at the same time.
+    pub async fn claim_due_events(&self, owner: &str, lease_ms: i64, limit: u64) -> Result<Vec<CapacityEvent>> {
+        let now = time::to_ms(Utc::now());
+        let due = capacity_event::Entity::find()
+            .filter(capacity_event::Column::State.eq(EVENT_PENDING))
+            .filter(capacity_event::Column::NextAttemptAtMs.lte(now))
+            .filter(capacity_event::Column::LeaseUntilMs.lte(now))
+            .order_by_asc(capacity_event::Column::CreatedAtMs)
+            .order_by_asc(capacity_event::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let mut out = Vec::with_capacity(due.len());
+        for e in due {
+            let res = capacity_event::Entity::update_many()
+                .col_expr(capacity_event::Column::LeaseOwner, Expr::value(owner.to_owned()))
+                .col_expr(capacity_event::Column::LeaseUntilMs, Expr::value(now + lease_ms))
+                .filter(capacity_event::Column::Id.eq(e.id.clone()))
+                .filter(capacity_event::Column::State.eq(EVENT_PENDING))
+                .filter(capacity_event::Column::LeaseUntilMs.lte(now))
+                .exec(&self.db)
+                .await?;
+            if res.rows_affected == 1 {
+                out.push(CapacityEvent {
+                    id: e.id,
+                    provider_id: e.provider_id,
+                    organization_id: e.organization_id,
+                    slots: e.slots,
+                    traceparent: e.traceparent.unwrap_or_default(),
+                    attempts: e.attempts,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn finish_event(&self, id: &str, owner: &str, state: &str, error: Option<&str>) -> Result<()> {
+        let now = time::to_ms(Utc::now());
+        capacity_event::Entity::update_many()
+            .col_expr(capacity_event::Column::State, Expr::value(state.to_owned()))
+            .col_expr(capacity_event::Column::FinishedAtMs, Expr::value(now))
+            .col_expr(capacity_event::Column::LastError, Expr::value(error.map(str::to_owned)))
+            .col_expr(capacity_event::Column::LeaseUntilMs, Expr::value(0))
+            .col_expr(capacity_event::Column::Attempts, Expr::col(capacity_event::Column::Attempts).add(1))
+            .filter(capacity_event::Column::Id.eq(id.to_owned()))
+            .filter(capacity_event::Column::LeaseOwner.eq(owner.to_owned()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a claimed event delivered.
+    pub async fn event_delivered(&self, id: &str, owner: &str) -> Result<()> {
+        self.finish_event(id, owner, EVENT_DELIVERED, None).await
+    }
+
+    /// Marks a claimed event refused for good.
+    pub async fn event_dead(&self, id: &str, owner: &str, error: &str) -> Result<()> {
+        self.finish_event(id, owner, EVENT_DEAD, Some(error)).await
+    }
+
+    /// Puts a claimed event back for another attempt after `delay_ms`.
+    pub async fn event_retry_later(&self, id: &str, owner: &str, attempts: i32, delay_ms: i64, error: &str) -> Result<()> {
+        let now = time::to_ms(Utc::now());
+        capacity_event::Entity::update_many()
+            .col_expr(capacity_event::Column::Attempts, Expr::value(attempts))
+            .col_expr(capacity_event::Column::NextAttemptAtMs, Expr::value(now + delay_ms))
+            .col_expr(capacity_event::Column::LeaseUntilMs, Expr::value(0))
+            .col_expr(capacity_event::Column::LastError, Expr::value(Some(error.to_owned())))
+            .filter(capacity_event::Column::Id.eq(id.to_owned()))
+            .filter(capacity_event::Column::LeaseOwner.eq(owner.to_owned()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Capacity events not delivered yet.
+    pub async fn pending_events(&self) -> Result<u64> {
+        Ok(capacity_event::Entity::find()
+            .filter(Condition::all().add(capacity_event::Column::State.eq(EVENT_PENDING)))
+            .count(&self.db)
+            .await?)
+    }
+}
+
+/// A clinician's (or cohortless program's) slots: one conditional UPDATE.
+async fn change_slots<C: ConnectionTrait>(txn: &C, c: &CapacityChange<'_>, open: i32) -> Result<()> {
+    let slots = Expr::col(provider::Column::OpenSlots).add(c.delta);
+    let new_value = if c.allow_overbook { Expr::case(slots.clone().lt(0), 0).finally(slots.clone()).into() } else { slots.clone() };
+    let mut update =
+        provider::Entity::update_many().col_expr(provider::Column::OpenSlots, new_value).filter(provider::Column::Id.eq(c.provider_id.to_owned()));
+    if !c.allow_overbook && c.delta < 0 {
+        update = update.filter(slots.gte(0));
+    }
+    if c.delta > 0 {
+        update = update.filter(Expr::col(provider::Column::OpenSlots).lte(crate::domain::MAX_SLOTS - c.delta));
+    }
+    if update.exec(txn).await?.rows_affected != 1 {
+        return Err(if c.delta < 0 { no_capacity(open) } else { Error::precondition("CAPACITY_LIMIT", "open slots would exceed the maximum") });
+    }
+    Ok(())
+}
+
+/// Takes `-c.delta` seats from one cohort; returns its code. A cohort emptied by a concurrent take
+/// between the read and the UPDATE is skipped and the next one tried.
+async fn take_seats<C: ConnectionTrait>(txn: &C, c: &CapacityChange<'_>, mut rows: Vec<cohort::Model>, now: i64) -> Result<String> {
+    let seats = -c.delta;
+    for _ in 0..TAKE_ATTEMPTS {
+        let cohorts: Vec<Cohort> = rows.iter().map(to_cohort).collect();
+        let code = match c.cohort_code {
+            Some(code) => {
+                if !cohorts.iter().any(|x| x.code == code) {
+                    return Err(Error::invalid("cohort_code", "is not a cohort of the provider"));
+                }
+                code.to_owned()
+            }
+            None => match capacity::pick_take(&cohorts, now, seats, c.allow_overbook) {
+                Some(x) => x.code.clone(),
+                None => return Err(no_capacity(capacity::open_seats_now(&cohorts, now))),
+            },
+        };
+        let open = Expr::col(cohort::Column::OpenSeats).sub(seats);
+        let new_value = if c.allow_overbook { Expr::case(open.clone().lt(0), 0).finally(open.clone()).into() } else { open.clone() };
+        let mut update = cohort::Entity::update_many()
+            .col_expr(cohort::Column::OpenSeats, new_value)
+            .filter(cohort::Column::ProviderId.eq(c.provider_id.to_owned()))
+            .filter(cohort::Column::Code.eq(code.clone()));
+        if !c.allow_overbook {
+            update = update.filter(open.gte(0));
+        }
+        if update.exec(txn).await?.rows_affected == 1 {
+            return Ok(code);
+        }
+        if c.cohort_code.is_some() {
+            let left = rows.iter().find(|r| r.code == code).map_or(0, |r| r.open_seats);
+            return Err(no_capacity(left));
+        }
+        rows = cohort::Entity::find().filter(cohort::Column::ProviderId.eq(c.provider_id.to_owned())).all(txn).await?;
+    }
+    Err(no_capacity(0))
+}
+
+/// Gives `c.delta` seats back to one cohort (never above its seats); returns its code.
+async fn give_seats<C: ConnectionTrait>(txn: &C, c: &CapacityChange<'_>, rows: &[cohort::Model], now: i64) -> Result<String> {
+    let exists = |code: &str| rows.iter().any(|r| r.code == code);
+    let taken_from = match c.gives_back {
+        Some(key) => capacity_hold::Entity::find_by_id(key.to_owned())
+            .one(txn)
+            .await?
+            .filter(|h| h.provider_id == c.provider_id && h.delta < 0)
+            .and_then(|h| h.cohort_code)
+            .filter(|code| exists(code)),
+        None => None,
+    };
+    let code = match (taken_from, c.cohort_code) {
+        (Some(code), _) => code,
+        (None, Some(code)) if exists(code) => code.to_owned(),
+        (None, Some(_)) => return Err(Error::invalid("cohort_code", "is not a cohort of the provider")),
+        (None, None) => {
+            let cohorts: Vec<Cohort> = rows.iter().map(to_cohort).collect();
+            capacity::pick_give(&cohorts, now)
+                .map(|x| x.code.clone())
+                .ok_or_else(|| Error::precondition("CAPACITY_LIMIT", "every cohort of the program has all its seats open"))?
+        }
+    };
+    let open = Expr::col(cohort::Column::OpenSeats).add(c.delta);
+    let clamped = Expr::case(open.clone().gt(Expr::col(cohort::Column::Seats)), Expr::col(cohort::Column::Seats)).finally(open);
+    cohort::Entity::update_many()
+        .col_expr(cohort::Column::OpenSeats, clamped.into())
+        .filter(cohort::Column::ProviderId.eq(c.provider_id.to_owned()))
+        .filter(cohort::Column::Code.eq(code.clone()))
+        .exec(txn)
+        .await?;
+    Ok(code)
+}

@@ -1,0 +1,235 @@
+//! Program capacity as cohort seats over real gRPC: atomic takes of the last seat, give-backs to the
+//! same cohort, hold-key idempotency, the upsert rule for seats, and the capacity events a rise writes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use continuum_errors::reason_of;
+use continuum_proto::matching::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::*;
+
+const DAY_S: i64 = 86_400;
+
+fn ts(days_from_now: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: chrono::Utc::now().timestamp() + days_from_now * DAY_S, nanos: 0 }
+}
+
+fn cohort(code: &str, days_from_now: i64, seats: i32, open: i32) -> pb::Cohort {
+    pb::Cohort { code: code.into(), start_date: Some(ts(days_from_now)), seats, open_seats: open }
+}
+
+/// An adult outpatient IOP of ORG_A with `cohorts`.
+fn program(name: &str, cohorts: Vec<pb::Cohort>) -> pb::Provider {
+    let mut p = clinician(name, 0);
+    p.kind = pb::ProviderKind::Iop as i32;
+    p.cohorts = cohorts;
+    p
+}
+
+fn delta(provider_id: &str, d: i32, hold_key: &str) -> pb::UpdateCapacityRequest {
+    pb::UpdateCapacityRequest {
+        provider_id: provider_id.into(),
+        change: Some(pb::update_capacity_request::Change::Delta(d)),
+        hold_key: hold_key.into(),
+        ..Default::default()
+    }
+}
+
+async fn get(app: &mut TestApp, id: &str) -> pb::Provider {
+    app.client.get_provider(pb::GetProviderRequest { provider_id: id.into() }).await.unwrap().into_inner().provider.unwrap()
+}
+
+fn open_of(p: &pb::Provider, code: &str) -> i32 {
+    p.cohorts.iter().find(|c| c.code == code).unwrap().open_seats
+}
+
+#[tokio::test]
+async fn concurrent_takes_of_the_last_cohort_seat_sell_it_once() {
+    let mut app = spawn_app().await;
+    // The past cohort (beyond the joining window) has seats but cannot be joined; "next" has the last
+    // joinable seat; "full" has none.
+    let p = create(&mut app, program("Last seat IOP", vec![cohort("past", -30, 5, 5), cohort("next", 3, 10, 1), cohort("full", 20, 8, 0)])).await;
+    assert_eq!(p.open_slots, 1, "a program's capacity is its joinable cohorts' open seats");
+    let before = app.client.recommend(pb::RecommendRequest { client: Some(adult_profile()), top_k: 5 }).await.unwrap().into_inner();
+    assert!(before.options.iter().any(|o| o.provider.as_ref().unwrap().id == p.id && o.has_capacity));
+
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let mut c = app.client.clone();
+        let req = delta(&p.id, -1, &format!("take-{i}"));
+        tasks.push(tokio::spawn(async move { c.update_capacity(req).await }));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(s) => {
+                assert_eq!(s.code(), Code::FailedPrecondition);
+                assert_eq!(reason_of(&s).as_deref(), Some("NO_CAPACITY"));
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((ok, refused), (1, 7));
+    let after = get(&mut app, &p.id).await;
+    assert_eq!((open_of(&after, "past"), open_of(&after, "next"), open_of(&after, "full")), (5, 0, 0));
+    assert_eq!(after.open_slots, 0);
+    // Recommend (the in-memory directory) sees the seat gone.
+    let r = app.client.recommend(pb::RecommendRequest { client: Some(adult_profile()), top_k: 5 }).await.unwrap().into_inner();
+    let option = r.options.iter().find(|o| o.provider.as_ref().unwrap().id == p.id).unwrap();
+    assert!(!option.has_capacity);
+    assert_eq!(open_of(option.provider.as_ref().unwrap(), "next"), 0);
+
+    // Overbooking is allowed only when asked for, and stops at 0.
+    let mut crisis = delta(&p.id, -1, "crisis-1");
+    crisis.allow_overbook = true;
+    let resp = app.client.update_capacity(crisis).await.unwrap().into_inner();
+    assert!(resp.applied);
+    assert_eq!(open_of(resp.provider.as_ref().unwrap(), "next"), 0);
+}
+
+#[tokio::test]
+async fn a_give_back_restores_the_cohort_its_take_used() {
+    let mut app = spawn_app().await;
+    let p = create(&mut app, program("Two cohorts", vec![cohort("a", 2, 1, 1), cohort("b", 9, 5, 5)])).await;
+    // The first take empties "a", the second comes from "b".
+    app.client.update_capacity(delta(&p.id, -1, "t1")).await.unwrap();
+    let second = app.client.update_capacity(delta(&p.id, -1, "t2")).await.unwrap().into_inner().provider.unwrap();
+    assert_eq!((open_of(&second, "a"), open_of(&second, "b")), (0, 4));
+    // Giving back the second take refills "b", not the earliest cohort with a taken seat.
+    let mut give = delta(&p.id, 1, "give-t2");
+    give.gives_back_hold_key = "t2".into();
+    let back = app.client.update_capacity(give.clone()).await.unwrap().into_inner();
+    assert!(back.applied);
+    let back = back.provider.unwrap();
+    assert_eq!((open_of(&back, "a"), open_of(&back, "b")), (0, 5));
+    assert_eq!(back.open_slots, 5);
+    // The same give-back again changes nothing.
+    let again = app.client.update_capacity(give).await.unwrap().into_inner();
+    assert!(!again.applied);
+    assert_eq!(open_of(again.provider.as_ref().unwrap(), "b"), 5);
+    // A give-back without a known take goes to the earliest joinable cohort with a seat taken.
+    let plain = app.client.update_capacity(delta(&p.id, 1, "give-t1")).await.unwrap().into_inner().provider.unwrap();
+    assert_eq!((open_of(&plain, "a"), open_of(&plain, "b")), (1, 5));
+    // Nothing is taken any more: a further give-back is refused.
+    let err = app.client.update_capacity(delta(&p.id, 1, "give-extra")).await.unwrap_err();
+    assert_eq!(reason_of(&err).as_deref(), Some("CAPACITY_LIMIT"));
+}
+
+#[tokio::test]
+async fn a_cohort_hold_key_applies_once_and_names_the_cohort() {
+    let mut app = spawn_app().await;
+    let p = create(&mut app, program("Keyed", vec![cohort("a", 2, 3, 3), cohort("b", 9, 5, 5)])).await;
+    let mut req = delta(&p.id, -1, "referral:k1");
+    req.cohort_code = "b".into();
+    let first = app.client.update_capacity(req.clone()).await.unwrap().into_inner();
+    let second = app.client.update_capacity(req).await.unwrap().into_inner();
+    assert!(first.applied && !second.applied);
+    let now = second.provider.unwrap();
+    assert_eq!((open_of(&now, "a"), open_of(&now, "b")), (3, 4));
+    // A cohort the program does not have, or a cohort for a clinician, is bad input naming the field.
+    let mut bad = delta(&p.id, -1, "x");
+    bad.cohort_code = "nope".into();
+    let err = app.client.update_capacity(bad).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("cohort_code") || format!("{:?}", err.details()).contains("cohort_code"));
+    let c = create(&mut app, clinician("Solo", 1)).await;
+    let mut bad = delta(&c.id, -1, "y");
+    bad.cohort_code = "a".into();
+    assert_eq!(app.client.update_capacity(bad).await.unwrap_err().code(), Code::InvalidArgument);
+    // set_open_slots on a program needs the cohort, and stays within its seats.
+    let set = |code: &str, n: i32| pb::UpdateCapacityRequest {
+        provider_id: p.id.clone(),
+        change: Some(pb::update_capacity_request::Change::SetOpenSlots(n)),
+        cohort_code: code.into(),
+        ..Default::default()
+    };
+    assert_eq!(app.client.update_capacity(set("", 1)).await.unwrap_err().code(), Code::InvalidArgument);
+    assert_eq!(app.client.update_capacity(set("a", 4)).await.unwrap_err().code(), Code::InvalidArgument);
+    let set_a = app.client.update_capacity(set("a", 1)).await.unwrap().into_inner().provider.unwrap();
+    assert_eq!(open_of(&set_a, "a"), 1);
+}
+
+#[tokio::test]
+async fn an_upsert_moves_open_seats_by_the_change_in_seats() {
+    let mut app = spawn_app().await;
+    let p = create(&mut app, program("Reseated", vec![cohort("a", 2, 10, 3)])).await;
+    app.client.update_capacity(delta(&p.id, -1, "t1")).await.unwrap();
+    let cur = get(&mut app, &p.id).await;
+    assert_eq!(open_of(&cur, "a"), 2);
+    // The owner adds 2 seats and (stale) sends the open count it read before the take: the seat taken
+    // stays taken, the 2 new seats are open, and a new cohort starts with the open seats given.
+    let mut changed = cur.clone();
+    changed.cohorts = vec![cohort("a", 2, 12, 3), cohort("new", 30, 6, 4)];
+    let written = app
+        .client
+        .upsert_provider(pb::UpsertProviderRequest { provider: Some(changed.clone()), expected_version: cur.version })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
+    assert_eq!((open_of(&written, "a"), open_of(&written, "new")), (4, 4));
+    assert_eq!(written.open_slots, 8);
+    // A take bumps the version, so an upsert built from an older read is refused, never applied.
+    app.client.update_capacity(delta(&p.id, -1, "t2")).await.unwrap();
+    let stale = app
+        .client
+        .upsert_provider(pb::UpsertProviderRequest { provider: Some(changed), expected_version: written.version })
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+    // Shrinking below the seats taken leaves none open; dropping a cohort removes it.
+    let cur = get(&mut app, &p.id).await;
+    let mut shrunk = cur.clone();
+    shrunk.cohorts = vec![cohort("a", 2, 1, 1)];
+    let written = app
+        .client
+        .upsert_provider(pb::UpsertProviderRequest { provider: Some(shrunk), expected_version: cur.version })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
+    assert_eq!(written.cohorts.len(), 1);
+    assert_eq!(open_of(&written, "a"), 0);
+}
+
+#[tokio::test]
+async fn every_rise_of_open_capacity_writes_one_capacity_event() {
+    let mut app = spawn_app().await;
+    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>("matching", &app.backing.common().db()).await.unwrap();
+    let store = matching::store::Store::new(db);
+    let c = create(&mut app, clinician("Events", 1)).await;
+    let p = create(&mut app, program("Event IOP", vec![cohort("a", 2, 4, 1)])).await;
+    assert_eq!(store.pending_events().await.unwrap(), 0, "creating a provider is not a rise");
+    // Takes lower capacity: no event.
+    app.client.update_capacity(delta(&c.id, -1, "t1")).await.unwrap();
+    app.client.update_capacity(delta(&p.id, -1, "t2")).await.unwrap();
+    assert_eq!(store.pending_events().await.unwrap(), 0);
+    // A give-back, a count set higher, more seats by upsert: one event each.
+    let mut give = delta(&p.id, 1, "g2");
+    give.gives_back_hold_key = "t2".into();
+    app.client.update_capacity(give.clone()).await.unwrap();
+    assert_eq!(store.pending_events().await.unwrap(), 1);
+    app.client.update_capacity(give).await.unwrap();
+    assert_eq!(store.pending_events().await.unwrap(), 1, "a replayed give-back opens nothing");
+    let set = pb::UpdateCapacityRequest {
+        provider_id: c.id.clone(),
+        change: Some(pb::update_capacity_request::Change::SetOpenSlots(3)),
+        ..Default::default()
+    };
+    app.client.update_capacity(set.clone()).await.unwrap();
+    app.client.update_capacity(set).await.unwrap();
+    assert_eq!(store.pending_events().await.unwrap(), 2, "setting the same count again opens nothing");
+    let cur = get(&mut app, &p.id).await;
+    let mut more = cur.clone();
+    more.cohorts = vec![cohort("a", 2, 6, 1)];
+    app.client.upsert_provider(pb::UpsertProviderRequest { provider: Some(more), expected_version: cur.version }).await.unwrap();
+    assert_eq!(store.pending_events().await.unwrap(), 3);
+    // Without a waitlist address the worker keeps them.
+    let relay = matching::capacity_events::Relay::new(store.clone(), None, &app.backing.common(), std::time::Duration::from_secs(3600)).unwrap();
+    assert_eq!(relay.deliver_due(&continuum_runtime::Shutdown::new()).await, 0);
+    assert_eq!(store.pending_events().await.unwrap(), 3);
+}

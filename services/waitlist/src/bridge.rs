@@ -1,0 +1,376 @@
+//! Choosing a waiting client's bridge program from matching's directory (pure, no I/O).
+//!
+//! At enqueue every entry gets a rule-based bridge kind ([`crate::domain::bridge_support`]); when the
+//! enqueue carries the client's [`BridgeNeeds`] (jurisdiction, language, payment, formats: codes only) the
+//! waitlist also asks matching's `RecommendForClient` for bridge-type programs that pass matching's hard
+//! constraints for the client (age group, jurisdiction, language, payment, format, accepting new clients)
+//! at the low-intensity levels of care bridge programs offer ([`BRIDGE_LEVELS`]), and [`choose`] picks one:
+//!
+//! 1. only bridge-type programs count ([`ProgramKind`]: matching's `bridge_support` kind — single-session
+//!    interventions and parent sessions — skills groups and peer support);
+//! 2. the kind the rule prefers first (a parent session is a `bridge_support` program with family
+//!    involvement), then, for a child, any other program with family involvement, then any bridge program;
+//! 3. within a tier, a program with an open slot now before one without, then matching's ranking.
+//!
+//! When matching cannot be asked the entry is still accepted with the rule-based kind and the choice stays
+//! [`BridgeStatus::Pending`] until a background retry makes it; nothing about the enqueue waits on it.
+
+use continuum_vocab::{AgeGroup, CareFormat, LevelOfCare, PaymentOption};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Band, BridgeSupport};
+
+/// Levels of care asked, in order: bridge programs are low-intensity (peer and community supports are
+/// "self-guided / peer"; single sessions and skills groups are outpatient).
+pub const BRIDGE_LEVELS: [LevelOfCare; 2] = [LevelOfCare::SelfGuidedPeer, LevelOfCare::Outpatient];
+
+/// Options asked of matching per level (its maximum).
+pub const OPTIONS_PER_LEVEL: i32 = 50;
+
+/// What the waitlist needs to ask the directory for a bridge program (validated codes, no identity).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeNeeds {
+    /// Jurisdiction, ISO 3166-2.
+    pub jurisdiction: String,
+    /// Language of care, BCP-47.
+    pub language: String,
+    /// Payment option.
+    pub payment_option: PaymentOption,
+    /// Formats the client can attend (empty = any).
+    pub formats: Vec<CareFormat>,
+}
+
+/// The matching provider kinds that are bridge-type programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramKind {
+    /// Matching's `bridge_support` kind: single-session interventions and parent sessions.
+    BridgeSupport,
+    /// A skills group.
+    SkillsGroup,
+    /// Peer support.
+    PeerSupport,
+}
+
+impl ProgramKind {
+    /// Every kind.
+    pub const ALL: [ProgramKind; 3] = [ProgramKind::BridgeSupport, ProgramKind::SkillsGroup, ProgramKind::PeerSupport];
+
+    /// Matching's `ProviderKind` code of this kind.
+    pub fn code(self) -> &'static str {
+        match self {
+            ProgramKind::BridgeSupport => "bridge_support",
+            ProgramKind::SkillsGroup => "skills_group",
+            ProgramKind::PeerSupport => "peer_support",
+        }
+    }
+
+    /// The kind for a stored code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+}
+
+/// One bridge-type option matching returned, in its rank order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// Provider id.
+    pub provider_id: String,
+    /// Public display name (a professional listing, not client data).
+    pub display_name: String,
+    /// Kind.
+    pub kind: ProgramKind,
+    /// Whether the program involves the family (parents of children).
+    pub family_involvement: bool,
+    /// Whether it has an open slot now.
+    pub has_capacity: bool,
+}
+
+/// Where the choice of a bridge program stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BridgeStatus {
+    /// Matching could not be asked yet; retried in the background.
+    Pending,
+    /// A program is chosen.
+    Chosen,
+    /// No bridge program in the directory fits: a coordinator books the rule-based kind.
+    NoneFits,
+    /// The enqueue carried no bridge needs (or no age group): the rule-based kind only.
+    NotRequested,
+    /// The entry left the waitlist while the choice was pending.
+    Closed,
+}
+
+impl BridgeStatus {
+    /// Every status.
+    pub const ALL: [BridgeStatus; 5] =
+        [BridgeStatus::Pending, BridgeStatus::Chosen, BridgeStatus::NoneFits, BridgeStatus::NotRequested, BridgeStatus::Closed];
+
+    /// The stable code (stored).
+    pub fn code(self) -> &'static str {
+        match self {
+            BridgeStatus::Pending => "pending",
+            BridgeStatus::Chosen => "chosen",
+            BridgeStatus::NoneFits => "none_fits",
+            BridgeStatus::NotRequested => "not_requested",
+            BridgeStatus::Closed => "closed",
+        }
+    }
+
+    /// The status for a stored code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// The proto number (`continuum.waitlist.v1.BridgeStatus`).
+    pub fn to_proto(self) -> i32 {
+        match self {
+            BridgeStatus::Pending => 1,
+            BridgeStatus::Chosen => 2,
+            BridgeStatus::NoneFits => 3,
+            BridgeStatus::NotRequested => 4,
+            BridgeStatus::Closed => 5,
+        }
+    }
+}
+
+/// An entry's bridge support as stored: the kind given, and the directory program when chosen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BridgeRecord {
+    /// The entry.
+    pub entry_id: String,
+    /// Where the choice stands.
+    pub status: BridgeStatus,
+    /// The kind of support given (the rule's until a program is chosen, then the program's).
+    pub support: BridgeSupport,
+    /// The client's needs, when given (kept so a pending choice can be made later).
+    pub needs: Option<BridgeNeeds>,
+    /// The chosen provider.
+    pub provider_id: Option<String>,
+    /// The chosen provider's kind.
+    pub provider_kind: Option<ProgramKind>,
+    /// Plain-language reason.
+    pub reason: String,
+    /// Failed attempts to ask matching.
+    pub attempts: i32,
+    /// When the next attempt is due, ms since the epoch.
+    pub next_attempt_at_ms: i64,
+}
+
+/// The outcome of a choice (what the store records over a pending record).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BridgeChoice {
+    /// `Chosen` or `NoneFits`.
+    pub status: BridgeStatus,
+    /// Kind of support given.
+    pub support: BridgeSupport,
+    /// The chosen provider.
+    pub provider_id: Option<String>,
+    /// Its kind.
+    pub provider_kind: Option<ProgramKind>,
+    /// Plain-language reason.
+    pub reason: String,
+}
+
+/// Why the rule picked `support` (for reasons).
+pub fn rule_context(support: BridgeSupport, age_group: Option<AgeGroup>, band: Band) -> String {
+    match (support, age_group) {
+        (BridgeSupport::ParentSession, _) => "the parent-focused session the rule gives children".to_owned(),
+        (BridgeSupport::SingleSession, Some(AgeGroup::Adolescent)) => "the single-session intervention the rule gives adolescents".to_owned(),
+        (s, _) => format!("the {} the rule gives the {} band", label(s), band.code()),
+    }
+}
+
+fn label(s: BridgeSupport) -> &'static str {
+    match s {
+        BridgeSupport::SingleSession => "single-session intervention",
+        BridgeSupport::SkillsGroup => "skills group",
+        BridgeSupport::PeerSupport => "peer support",
+        BridgeSupport::ParentSession => "parent-focused session",
+    }
+}
+
+/// Whether `c` gives the support the rule prefers.
+fn is_preferred(c: &Candidate, rule: BridgeSupport) -> bool {
+    match rule {
+        BridgeSupport::SingleSession => c.kind == ProgramKind::BridgeSupport,
+        BridgeSupport::ParentSession => c.kind == ProgramKind::BridgeSupport && c.family_involvement,
+        BridgeSupport::SkillsGroup => c.kind == ProgramKind::SkillsGroup,
+        BridgeSupport::PeerSupport => c.kind == ProgramKind::PeerSupport,
+    }
+}
+
+/// The support a chosen program gives.
+fn support_of(c: &Candidate, rule: BridgeSupport, child: bool) -> BridgeSupport {
+    match c.kind {
+        ProgramKind::BridgeSupport if c.family_involvement && (child || rule == BridgeSupport::ParentSession) => BridgeSupport::ParentSession,
+        ProgramKind::BridgeSupport => BridgeSupport::SingleSession,
+        ProgramKind::SkillsGroup => BridgeSupport::SkillsGroup,
+        ProgramKind::PeerSupport => BridgeSupport::PeerSupport,
+    }
+}
+
+/// What the hard constraints were (for reasons).
+const CONSTRAINTS_TEXT: &str = "the client's age group, jurisdiction, language, payment and format";
+
+/// Chooses a bridge program among `candidates` (bridge-type options in matching's rank order, duplicates
+/// allowed) for an entry whose rule-based kind is `rule`. See the module docs for the order.
+pub fn choose(rule: BridgeSupport, age_group: Option<AgeGroup>, band: Band, candidates: &[Candidate]) -> BridgeChoice {
+    let child = age_group == Some(AgeGroup::Child);
+    let mut unique: Vec<&Candidate> = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        if !unique.iter().any(|u| u.provider_id == c.provider_id) {
+            unique.push(c);
+        }
+    }
+    let tier = |c: &Candidate| -> u8 {
+        if is_preferred(c, rule) {
+            0
+        } else if !child || c.family_involvement {
+            1
+        } else {
+            2
+        }
+    };
+    let best = unique.iter().enumerate().min_by_key(|(rank, c)| (tier(c), !c.has_capacity, *rank));
+    let context = rule_context(rule, age_group, band);
+    let Some((rank, c)) = best else {
+        return BridgeChoice {
+            status: BridgeStatus::NoneFits,
+            support: rule,
+            provider_id: None,
+            provider_kind: None,
+            reason: format!(
+                "no bridge program in the directory fits {CONSTRAINTS_TEXT}: a coordinator books {context}"
+            ),
+        };
+    };
+    let why = match tier(c) {
+        0 => format!("the kind of support preferred ({context})"),
+        1 if child => format!("no program fits as {context}, so the best program that involves the family"),
+        1 => format!("no program fits as {context}, so the best other bridge program"),
+        _ => format!("no program fits as {context} or involves the family, so the best other bridge program"),
+    };
+    let capacity = if c.has_capacity { "open slot now" } else { "no open slot now" };
+    BridgeChoice {
+        status: BridgeStatus::Chosen,
+        support: support_of(c, rule, child),
+        provider_id: Some(c.provider_id.clone()),
+        provider_kind: Some(c.kind),
+        reason: format!(
+            "{} ({}): {why}; ranked {} of {} bridge program(s) matching found for {CONSTRAINTS_TEXT}; {capacity}",
+            c.display_name,
+            c.kind.code(),
+            rank + 1,
+            unique.len()
+        ),
+    }
+}
+
+/// The reason of a record whose choice is still pending.
+pub fn pending_reason(rule: BridgeSupport, age_group: Option<AgeGroup>, band: Band) -> String {
+    format!(
+        "matching's directory could not be asked yet: {} for now; a bridge program is chosen as soon as matching answers",
+        rule_context(rule, age_group, band)
+    )
+}
+
+/// The reason of a record for which the directory cannot be asked (`needs` or the age group missing).
+pub fn not_requested_reason(rule: BridgeSupport, age_group: Option<AgeGroup>, band: Band, has_needs: bool) -> String {
+    let missing = if has_needs { "the enqueue gave no age group" } else { "the enqueue gave no bridge_needs (jurisdiction, language, payment)" };
+    format!("{missing}, so the directory was not asked: a coordinator books {}", rule_context(rule, age_group, band))
+}
+
+/// How long to wait before the next attempt after `attempts` failed ones: `base_secs` doubling, at most
+/// an hour.
+pub fn retry_delay_ms(attempts: i32, base_secs: u64) -> i64 {
+    let factor = 1u64 << u32::try_from(attempts.clamp(0, 12)).unwrap_or(0);
+    let secs = base_secs.max(1).saturating_mul(factor).min(3600);
+    i64::try_from(secs * 1000).unwrap_or(3_600_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(id: &str, kind: ProgramKind, family: bool, open: bool) -> Candidate {
+        Candidate { provider_id: id.into(), display_name: format!("Program {id}"), kind, family_involvement: family, has_capacity: open }
+    }
+
+    #[test]
+    fn the_preferred_kind_wins_over_a_better_ranked_other_kind() {
+        let cs = [cand("a", ProgramKind::SkillsGroup, false, true), cand("b", ProgramKind::PeerSupport, false, true)];
+        let c = choose(BridgeSupport::PeerSupport, Some(AgeGroup::Adult), Band::Routine, &cs);
+        assert_eq!(c.status, BridgeStatus::Chosen);
+        assert_eq!(c.provider_id.as_deref(), Some("b"));
+        assert_eq!(c.support, BridgeSupport::PeerSupport);
+        assert!(c.reason.starts_with("Program b (peer_support): the kind of support preferred (the peer support the rule gives the routine band); ranked 2 of 2"), "{}", c.reason);
+    }
+
+    #[test]
+    fn otherwise_the_best_other_bridge_program_and_its_support() {
+        let cs = [cand("a", ProgramKind::SkillsGroup, false, true)];
+        let c = choose(BridgeSupport::PeerSupport, Some(AgeGroup::Adult), Band::Routine, &cs);
+        assert_eq!((c.provider_id.as_deref(), c.support), (Some("a"), BridgeSupport::SkillsGroup));
+        assert!(c.reason.contains("so the best other bridge program"), "{}", c.reason);
+    }
+
+    #[test]
+    fn open_capacity_first_within_a_tier_then_rank_and_duplicates_count_once() {
+        let cs = [
+            cand("full", ProgramKind::BridgeSupport, false, false),
+            cand("open", ProgramKind::BridgeSupport, false, true),
+            cand("full", ProgramKind::BridgeSupport, false, false),
+        ];
+        let c = choose(BridgeSupport::SingleSession, Some(AgeGroup::Adult), Band::Urgent, &cs);
+        assert_eq!(c.provider_id.as_deref(), Some("open"));
+        assert!(c.reason.contains("ranked 2 of 2"), "{}", c.reason);
+    }
+
+    #[test]
+    fn children_get_a_parent_session_or_a_family_program() {
+        let cs = [
+            cand("single", ProgramKind::BridgeSupport, false, true),
+            cand("family-group", ProgramKind::SkillsGroup, true, true),
+            cand("parents", ProgramKind::BridgeSupport, true, false),
+        ];
+        let c = choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs);
+        assert_eq!((c.provider_id.as_deref(), c.support), (Some("parents"), BridgeSupport::ParentSession));
+        let c = choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs[..2]);
+        assert_eq!(c.provider_id.as_deref(), Some("family-group"));
+        assert!(c.reason.contains("the best program that involves the family"), "{}", c.reason);
+        let c = choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs[..1]);
+        assert_eq!((c.provider_id.as_deref(), c.support), (Some("single"), BridgeSupport::SingleSession));
+    }
+
+    #[test]
+    fn none_fits_keeps_the_rule_kind() {
+        let c = choose(BridgeSupport::SkillsGroup, Some(AgeGroup::Adult), Band::Soon, &[]);
+        assert_eq!((c.status, c.support, c.provider_id), (BridgeStatus::NoneFits, BridgeSupport::SkillsGroup, None));
+        assert_eq!(
+            c.reason,
+            "no bridge program in the directory fits the client's age group, jurisdiction, language, payment and format: a coordinator books the skills group the rule gives the soon band"
+        );
+    }
+
+    #[test]
+    fn statuses_mirror_the_proto_enum() {
+        let codes: Vec<&str> = BridgeStatus::ALL.iter().map(|s| s.code()).collect();
+        continuum_vocab::assert_mirrors_proto(&codes, |n| continuum_proto::waitlist::v1::BridgeStatus::try_from(n).ok().map(|e| e.as_str_name()));
+        for s in BridgeStatus::ALL {
+            assert_eq!(usize::try_from(s.to_proto()).ok().and_then(|n| BridgeStatus::ALL.get(n - 1)), Some(&s));
+        }
+    }
+
+    #[test]
+    fn codes_round_trip_and_back_off_doubles_to_an_hour() {
+        for s in BridgeStatus::ALL {
+            assert_eq!(BridgeStatus::from_code(s.code()), Some(s));
+        }
+        for k in ProgramKind::ALL {
+            assert_eq!(ProgramKind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(retry_delay_ms(0, 30), 30_000);
+        assert_eq!(retry_delay_ms(3, 30), 240_000);
+        assert_eq!(retry_delay_ms(50, 30), 3_600_000);
+    }
+}

@@ -1,0 +1,97 @@
+//! The waitlist's client of the matching service: taking the slot an offer holds when the slots came
+//! from a matching capacity event (so new intakes cannot take it while the offer is pending), and giving
+//! it back when the offer chain ends with nobody eligible. Both calls carry a hold key, so matching
+//! applies each at most once and every call here is safe to retry.
+
+use continuum_proto::matching::v1 as pb;
+use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
+use continuum_runtime::PeerChannel;
+use tonic::{Code, Status};
+
+/// A lazily connected client of the matching service.
+#[derive(Clone, Debug)]
+pub struct MatchingPeer {
+    client: MatchingServiceClient<PeerChannel>,
+}
+
+/// How a take ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Take {
+    /// The slot is held under the key (now or by an earlier call with the same key).
+    Taken,
+    /// Nothing is open any more (an intake took it first): no offer for this slot.
+    NoCapacity,
+    /// Matching could not be asked; try again later.
+    Unavailable(Code),
+}
+
+/// The hold key of slot `n` of capacity event `event_id`.
+pub fn slot_key(event_id: &str, n: usize) -> String {
+    format!("waitlist-slot:{event_id}:{n}")
+}
+
+/// The hold key of giving slot `slot_key` back.
+pub fn release_key(slot_key: &str) -> String {
+    format!("waitlist-slot-release:{slot_key}")
+}
+
+/// Whether a failed call may succeed later.
+pub fn is_transient(code: Code) -> bool {
+    !matches!(code, Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::OutOfRange)
+}
+
+impl MatchingPeer {
+    /// A client of matching at `addr` (`host:port` or URL). Connects on first use.
+    pub fn connect_lazy(addr: &str, common: &continuum_runtime::CommonSettings) -> anyhow::Result<Self> {
+        Ok(Self { client: MatchingServiceClient::new(common.authed_peer(addr, "waitlist")?) })
+    }
+
+    async fn change(&self, provider_id: &str, delta: i32, hold_key: &str, gives_back: &str) -> Result<(), Status> {
+        let mut client = self.client.clone();
+        client
+            .update_capacity(continuum_auth::on_behalf_of(
+                pb::UpdateCapacityRequest {
+                    provider_id: provider_id.to_owned(),
+                    change: Some(pb::update_capacity_request::Change::Delta(delta)),
+                    hold_key: hold_key.to_owned(),
+                    gives_back_hold_key: gives_back.to_owned(),
+                    ..Default::default()
+                },
+                continuum_auth::client::SYSTEM_ORGANIZATION,
+                None,
+            ))
+            .await
+            .map(|_| ())
+    }
+
+    /// Takes one slot of `provider_id` under `slot_key`.
+    pub async fn take(&self, provider_id: &str, slot_key: &str) -> Take {
+        match self.change(provider_id, -1, slot_key, "").await {
+            Ok(()) => Take::Taken,
+            Err(s) if s.code() == Code::AlreadyExists => Take::Taken,
+            Err(s) if s.code() == Code::FailedPrecondition || s.code() == Code::NotFound => Take::NoCapacity,
+            Err(s) => Take::Unavailable(s.code()),
+        }
+    }
+
+    /// Gives the slot taken under `slot_key` back (to the same cohort for a program).
+    pub async fn give_back(&self, provider_id: &str, slot_key: &str) -> Result<(), Code> {
+        match self.change(provider_id, 1, &release_key(slot_key), slot_key).await {
+            Ok(()) => Ok(()),
+            Err(s) if s.code() == Code::AlreadyExists => Ok(()),
+            Err(s) => Err(s.code()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert_eq!(slot_key("e1", 0), "waitlist-slot:e1:0");
+        assert_eq!(release_key("waitlist-slot:e1:0"), "waitlist-slot-release:waitlist-slot:e1:0");
+        assert!(is_transient(Code::Unavailable) && !is_transient(Code::NotFound));
+    }
+}

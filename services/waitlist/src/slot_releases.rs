@@ -1,0 +1,96 @@
+//! Gives matching slots back: when the offer chain of a slot taken in matching (a capacity event's
+//! offer, passed on after declines and expiries) ends with nobody eligible, the change that ended it
+//! queues a `slot_releases` row in its transaction, and this worker calls matching's `UpdateCapacity`
+//! (+1, giving back the capacity taken under the slot's key, so a program's seat returns to its
+//! cohort). Rows are claimed with a lease (two replicas never send the same one at the same time),
+//! failures retry with exponential backoff, and matching applies each give-back once per key.
+
+use std::time::Duration;
+
+use continuum_runtime::Shutdown;
+
+use crate::matching::{MatchingPeer, is_transient};
+use crate::store::{SlotRelease, Store};
+
+/// How many rows one round claims.
+pub const BATCH: u64 = 32;
+/// How long a claim keeps other replicas off a row.
+pub const LEASE_MS: i64 = 30_000;
+
+/// Wait before attempt `attempts + 1`: 1 s doubling, at most 5 minutes.
+pub fn retry_delay_ms(attempts: i32) -> i64 {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    1000i64.saturating_mul(1i64 << exponent).min(300_000)
+}
+
+/// Delivers slot releases to matching.
+#[derive(Clone, Debug)]
+pub struct Releaser {
+    store: Store,
+    matching: MatchingPeer,
+    owner: String,
+}
+
+impl Releaser {
+    /// A releaser for this replica.
+    pub fn new(store: Store, matching: MatchingPeer) -> Self {
+        Self { store, matching, owner: uuid::Uuid::new_v4().to_string() }
+    }
+
+    /// Delivers due rows every `poll` until `shutdown` is cancelled.
+    pub async fn run(self, poll: Duration, shutdown: Shutdown) {
+        tracing::info!("slot-release worker started");
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(poll) => {}
+            }
+            self.deliver_due(&shutdown).await;
+            if let Ok(n) = self.store.pending_releases().await {
+                metrics::gauge!("continuum_slot_releases_pending").set(n as f64);
+            }
+        }
+        tracing::info!("slot-release worker stopped");
+    }
+
+    /// One round: claims the due rows and delivers them; returns how many were tried.
+    pub async fn deliver_due(&self, shutdown: &Shutdown) -> usize {
+        let items = match self.store.claim_due_releases(&self.owner, LEASE_MS, BATCH).await {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the slot releases failed");
+                return 0;
+            }
+        };
+        let mut n = 0;
+        for item in items {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            self.deliver(item).await;
+            n += 1;
+        }
+        n
+    }
+
+    async fn deliver(&self, item: SlotRelease) {
+        let attempts = item.attempts.saturating_add(1);
+        let outcome = match self.matching.give_back(&item.provider_id, &item.slot_key).await {
+            Ok(()) => {
+                tracing::info!(provider_id = %item.provider_id, attempts, "unoffered slot given back to matching");
+                Ok(())
+            }
+            Err(code) if is_transient(code) => {
+                tracing::warn!(provider_id = %item.provider_id, code = ?code, attempts, "giving a slot back failed; will retry");
+                Err((true, format!("{code:?}")))
+            }
+            Err(code) => {
+                tracing::error!(provider_id = %item.provider_id, code = ?code, "matching refused a slot back; giving up");
+                Err((false, format!("{code:?}")))
+            }
+        };
+        if let Err(e) = self.store.finish_release(&item.slot_key, &self.owner, outcome, attempts, retry_delay_ms(attempts)).await {
+            tracing::warn!(error = %e, "recording a slot release failed; the lease runs out and it is sent again");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Queries of the bridge programs chosen from matching's directory (`bridge_choices`, one row per entry).
+//! A row is created at enqueue (pending, or not requested), and a pending row becomes chosen or none-fits
+//! by a conditional UPDATE (`WHERE status = 'pending'`), so two replicas retrying the same choice never
+//! overwrite each other.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use continuum_vocab::time;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+
+use super::Store;
+use crate::bridge::{BridgeChoice, BridgeNeeds, BridgeRecord, BridgeStatus, ProgramKind};
+use crate::domain::BridgeSupport;
+use crate::error::{Error, Result};
+
+/// `bridge_choices`: the bridge program of each entry.
+pub mod bridge_choice {
+    use sea_orm::entity::prelude::*;
+
+    /// A bridge choice row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bridge_choices")]
+    pub struct Model {
+        /// The entry.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub entry_id: String,
+        /// Status code.
+        pub status: String,
+        /// Support code given.
+        pub support: String,
+        /// The client's bridge needs as JSON (codes), when given.
+        pub needs: Option<String>,
+        /// Chosen provider.
+        pub provider_id: Option<String>,
+        /// Chosen provider's kind code.
+        pub provider_kind: Option<String>,
+        /// Plain-language reason.
+        pub reason: String,
+        /// Failed attempts to ask matching.
+        pub attempts: i32,
+        /// When the next attempt is due.
+        pub next_attempt_at_ms: i64,
+        /// Last change.
+        pub updated_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Unexpected(anyhow::anyhow!("stored bridge {what} is not valid"))
+}
+
+fn to_domain(m: bridge_choice::Model) -> Result<BridgeRecord> {
+    Ok(BridgeRecord {
+        status: BridgeStatus::from_code(&m.status).ok_or_else(|| corrupt("status"))?,
+        support: BridgeSupport::from_code(&m.support).ok_or_else(|| corrupt("support"))?,
+        needs: match m.needs.as_deref() {
+            Some(j) => Some(serde_json::from_str::<BridgeNeeds>(j).map_err(|_| corrupt("needs"))?),
+            None => None,
+        },
+        provider_kind: match m.provider_kind.as_deref() {
+            Some(k) => Some(ProgramKind::from_code(k).ok_or_else(|| corrupt("provider kind"))?),
+            None => None,
+        },
+        provider_id: m.provider_id,
+        reason: m.reason,
+        attempts: m.attempts,
+        next_attempt_at_ms: m.next_attempt_at_ms,
+        entry_id: m.entry_id,
+    })
+}
+
+impl Store {
+    /// The entry's bridge record, creating it when absent (at enqueue, and on a replayed enqueue whose
+    /// first attempt stored the entry but not this row): `status` with `support`, `needs` and `reason`.
+    pub async fn ensure_bridge(
+        &self,
+        entry_id: &str,
+        status: BridgeStatus,
+        support: BridgeSupport,
+        needs: Option<&BridgeNeeds>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<BridgeRecord> {
+        let now_ms = time::to_ms(now);
+        let needs = needs.map(serde_json::to_string).transpose().map_err(|e| Error::Unexpected(e.into()))?;
+        let row = bridge_choice::ActiveModel {
+            entry_id: Set(entry_id.to_owned()),
+            status: Set(status.code().to_owned()),
+            support: Set(support.code().to_owned()),
+            needs: Set(needs),
+            provider_id: Set(None),
+            provider_kind: Set(None),
+            reason: Set(reason.to_owned()),
+            attempts: Set(0),
+            next_attempt_at_ms: Set(now_ms),
+            updated_at_ms: Set(now_ms),
+        };
+        bridge_choice::Entity::insert(row)
+            .on_conflict(OnConflict::column(bridge_choice::Column::EntryId).do_nothing().to_owned())
+            .exec_without_returning(&self.db)
+            .await?;
+        self.bridge_of(entry_id).await?.ok_or_else(|| Error::Unexpected(anyhow::anyhow!("bridge record missing after insert")))
+    }
+
+    /// The entry's bridge record, if any.
+    pub async fn bridge_of(&self, entry_id: &str) -> Result<Option<BridgeRecord>> {
+        bridge_choice::Entity::find_by_id(entry_id.to_owned()).one(&self.db).await?.map(to_domain).transpose()
+    }
+
+    /// The bridge records of `entry_ids`, by entry id.
+    pub async fn bridges_of(&self, entry_ids: &[String]) -> Result<HashMap<String, BridgeRecord>> {
+        let mut out = HashMap::new();
+        for chunk in entry_ids.chunks(500) {
+            for m in bridge_choice::Entity::find().filter(bridge_choice::Column::EntryId.is_in(chunk.to_vec())).all(&self.db).await? {
+                let r = to_domain(m)?;
+                out.insert(r.entry_id.clone(), r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records `choice` over a pending record (conditional: a record another replica already settled is
+    /// left alone). Returns the record as stored.
+    pub async fn settle_bridge(&self, entry_id: &str, choice: &BridgeChoice, now: DateTime<Utc>) -> Result<Option<BridgeRecord>> {
+        self.settle(entry_id, choice.status, choice.support, choice.provider_id.clone(), choice.provider_kind, &choice.reason, now).await
+    }
+
+    /// Marks a pending record closed (its entry left the waitlist before a program was chosen).
+    pub async fn close_bridge(&self, record: &BridgeRecord, reason: &str, now: DateTime<Utc>) -> Result<Option<BridgeRecord>> {
+        self.settle(&record.entry_id, BridgeStatus::Closed, record.support, None, None, reason, now).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
+        &self,
+        entry_id: &str,
+        status: BridgeStatus,
+        support: BridgeSupport,
+        provider_id: Option<String>,
+        provider_kind: Option<ProgramKind>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<BridgeRecord>> {
+        bridge_choice::Entity::update_many()
+            .col_expr(bridge_choice::Column::Status, Expr::value(status.code()))
+            .col_expr(bridge_choice::Column::Support, Expr::value(support.code()))
+            .col_expr(bridge_choice::Column::ProviderId, Expr::value(provider_id))
+            .col_expr(bridge_choice::Column::ProviderKind, Expr::value(provider_kind.map(|k| k.code().to_owned())))
+            .col_expr(bridge_choice::Column::Reason, Expr::value(reason.to_owned()))
+            .col_expr(bridge_choice::Column::UpdatedAtMs, Expr::value(time::to_ms(now)))
+            .filter(bridge_choice::Column::EntryId.eq(entry_id.to_owned()))
+            .filter(bridge_choice::Column::Status.eq(BridgeStatus::Pending.code()))
+            .exec(&self.db)
+            .await?;
+        self.bridge_of(entry_id).await
+    }
+
+    /// Counts a failed attempt on a pending record and sets when to try again.
+    pub async fn retry_bridge_later(&self, entry_id: &str, next_attempt_at: i64, now: DateTime<Utc>) -> Result<()> {
+        bridge_choice::Entity::update_many()
+            .col_expr(bridge_choice::Column::Attempts, Expr::col(bridge_choice::Column::Attempts).add(1))
+            .col_expr(bridge_choice::Column::NextAttemptAtMs, Expr::value(next_attempt_at))
+            .col_expr(bridge_choice::Column::UpdatedAtMs, Expr::value(time::to_ms(now)))
+            .filter(bridge_choice::Column::EntryId.eq(entry_id.to_owned()))
+            .filter(bridge_choice::Column::Status.eq(BridgeStatus::Pending.code()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Pending records due at `now`, oldest due first, at most `limit`.
+    pub async fn due_bridges(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<BridgeRecord>> {
+        bridge_choice::Entity::find()
+            .filter(bridge_choice::Column::Status.eq(BridgeStatus::Pending.code()))
+            .filter(bridge_choice::Column::NextAttemptAtMs.lte(time::to_ms(now)))
+            .order_by_asc(bridge_choice::Column::NextAttemptAtMs)
+            .order_by_asc(bridge_choice::Column::EntryId)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+}

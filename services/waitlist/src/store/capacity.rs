@@ -1,0 +1,205 @@
+//! Queries of offers for matching capacity events: the offers of one event (made once: the event id is
+//! recorded with them in one transaction), and the outbox of matching slots to give back when an offer
+//! chain ends with nobody eligible.
+
+use chrono::{DateTime, Utc};
+use continuum_vocab::time;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
+
+use super::entities::{capacity_event_seen, offer, slot_release};
+use super::{Store, try_offer, waiting_for};
+use crate::domain::{self, Entry, Offer, OfferStatus, Policy};
+use crate::error::Result;
+
+/// Release states.
+const PENDING: &str = "pending";
+const DELIVERED: &str = "delivered";
+const DEAD: &str = "dead";
+
+/// A slot to give back to matching.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotRelease {
+    /// Matching hold key it was taken under.
+    pub slot_key: String,
+    /// Provider.
+    pub provider_id: String,
+    /// Attempts before this one.
+    pub attempts: i32,
+}
+
+/// Queues the matching slot `slot_key` to go back to matching (at most once per key). Runs in the
+/// caller's transaction, together with the change that ended the offer chain.
+pub(super) async fn queue_release<C: ConnectionTrait>(c: &C, provider_id: &str, slot_key: &str, now: DateTime<Utc>) -> Result<()> {
+    let now_ms = Ord::min(time::to_ms(now), time::to_ms(Utc::now()));
+    let row = slot_release::ActiveModel {
+        slot_key: Set(slot_key.to_owned()),
+        provider_id: Set(provider_id.to_owned()),
+        state: Set(PENDING.to_owned()),
+        attempts: Set(0),
+        next_attempt_at_ms: Set(now_ms),
+        lease_owner: Set(None),
+        lease_until_ms: Set(0),
+        last_error: Set(None),
+        created_at_ms: Set(now_ms),
+        finished_at_ms: Set(None),
+    };
+    slot_release::Entity::insert(row)
+        .on_conflict(OnConflict::column(slot_release::Column::SlotKey).do_nothing().to_owned())
+        .exec_without_returning(c)
+        .await?;
+    Ok(())
+}
+
+/// The WAITING entries a capacity event of `provider_id` may offer to, best first: those waiting for
+/// it, less those that declined or let expire an offer of this provider within the last hold period (so
+/// a slot given back after such a chain does not come straight back to them, and never loops).
+async fn eligible_for_event<C: ConnectionTrait>(c: &C, provider_id: &str, now: DateTime<Utc>, policy: &Policy) -> Result<Vec<Entry>> {
+    let since = time::to_ms(now.checked_sub_signed(policy.hold()).unwrap_or(now));
+    let recent: Vec<String> = offer::Entity::find()
+        .filter(offer::Column::ProviderId.eq(provider_id.to_owned()))
+        .filter(offer::Column::Status.is_in([OfferStatus::Declined.code(), OfferStatus::Expired.code()]))
+        .filter(offer::Column::RespondedAtMs.gte(since))
+        .all(c)
+        .await?
+        .into_iter()
+        .map(|o| o.entry_id)
+        .collect();
+    let waiting = waiting_for(c, provider_id).await?.into_iter().filter(|e| !recent.contains(&e.id)).collect();
+    Ok(domain::prioritize(waiting, now, &policy.bands))
+}
+
+impl Store {
+    /// Whether capacity event `event_id` was already turned into offers.
+    pub async fn event_seen(&self, event_id: &str) -> Result<bool> {
+        Ok(capacity_event_seen::Entity::find_by_id(event_id.to_owned()).one(&self.db).await?.is_some())
+    }
+
+    /// How many entries a capacity event of `provider_id` may offer to at `now` (how many of its slots
+    /// are worth taking in matching).
+    pub async fn eligible_count(&self, provider_id: &str, now: DateTime<Utc>) -> Result<usize> {
+        Ok(eligible_for_event(&self.db, provider_id, now, &self.policy).await?.len())
+    }
+
+    /// Makes the offers of capacity event `event_id`: each slot in `slot_keys` (already taken in
+    /// matching) goes to the best WAITING entry for the provider, in priority order, and holds its key;
+    /// a slot nobody can take is queued to go back to matching. The event is recorded in the same
+    /// transaction, so its offers are made once: `None` when it was handled already (by a replica, or an
+    /// earlier delivery of the same event).
+    pub async fn open_event_slots(&self, provider_id: &str, event_id: &str, slot_keys: &[String], now: DateTime<Utc>) -> Result<Option<Vec<Offer>>> {
+        let txn = self.write_txn().await?;
+        // The event row first: a replica handling the same event at the same time waits on it here and
+        // then finds it recorded (nothing inserted), instead of making offers it would have to undo.
+        let inserted = capacity_event_seen::Entity::insert(capacity_event_seen::ActiveModel {
+            event_id: Set(event_id.to_owned()),
+            provider_id: Set(provider_id.to_owned()),
+            offers: Set(0),
+            received_at_ms: Set(time::to_ms(now)),
+        })
+        .on_conflict(OnConflict::column(capacity_event_seen::Column::EventId).do_nothing().to_owned())
+        .exec_without_returning(&txn)
+        .await?;
+        if inserted == 0 {
+            txn.rollback().await?;
+            return Ok(None);
+        }
+        let mut waiting = eligible_for_event(&txn, provider_id, now, &self.policy).await?.into_iter();
+        let mut offers = Vec::new();
+        for key in slot_keys {
+            let mut made = None;
+            for e in waiting.by_ref() {
+                if let Some(o) = try_offer(&txn, &e.id, provider_id, now, &self.policy, Some(key)).await? {
+                    made = Some(o);
+                    break;
+                }
+            }
+            match made {
+                Some(o) => offers.push(o),
+                None => queue_release(&txn, provider_id, key, now).await?,
+            }
+        }
+        capacity_event_seen::Entity::update_many()
+            .col_expr(capacity_event_seen::Column::Offers, Expr::value(i32::try_from(offers.len()).unwrap_or(i32::MAX)))
+            .filter(capacity_event_seen::Column::EventId.eq(event_id.to_owned()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(Some(offers))
+    }
+
+    /// Records capacity event `event_id` as handled without offers (nobody was waiting, or matching had
+    /// nothing left to take). `false` when it was recorded already.
+    pub async fn event_without_offers(&self, provider_id: &str, event_id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let res = capacity_event_seen::Entity::insert(capacity_event_seen::ActiveModel {
+            event_id: Set(event_id.to_owned()),
+            provider_id: Set(provider_id.to_owned()),
+            offers: Set(0),
+            received_at_ms: Set(time::to_ms(now)),
+        })
+        .on_conflict(OnConflict::column(capacity_event_seen::Column::EventId).do_nothing().to_owned())
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(res > 0)
+    }
+
+    /// Claims up to `limit` due slot releases for `owner` (a lease of `lease_ms`): a conditional UPDATE
+    /// per row, so two replicas never send the same release at the same time.
+    pub async fn claim_due_releases(&self, owner: &str, lease_ms: i64, limit: u64) -> Result<Vec<SlotRelease>> {
+        let now = time::to_ms(Utc::now());
+        let due = slot_release::Entity::find()
+            .filter(slot_release::Column::State.eq(PENDING))
+            .filter(slot_release::Column::NextAttemptAtMs.lte(now))
+            .filter(slot_release::Column::LeaseUntilMs.lte(now))
+            .order_by_asc(slot_release::Column::CreatedAtMs)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        let mut out = Vec::new();
+        for r in due {
+            let res = slot_release::Entity::update_many()
+                .col_expr(slot_release::Column::LeaseOwner, Expr::value(owner.to_owned()))
+                .col_expr(slot_release::Column::LeaseUntilMs, Expr::value(now + lease_ms))
+                .filter(slot_release::Column::SlotKey.eq(r.slot_key.clone()))
+                .filter(slot_release::Column::State.eq(PENDING))
+                .filter(slot_release::Column::LeaseUntilMs.lte(now))
+                .exec(&self.db)
+                .await?;
+            if res.rows_affected == 1 {
+                out.push(SlotRelease { slot_key: r.slot_key, provider_id: r.provider_id, attempts: r.attempts });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records the outcome of a claimed release: done (`Ok`), retry after `delay_ms`, or given up.
+    pub async fn finish_release(&self, slot_key: &str, owner: &str, outcome: std::result::Result<(), (bool, String)>, attempts: i32, delay_ms: i64) -> Result<()> {
+        let now = time::to_ms(Utc::now());
+        let txn = self.db.begin().await?;
+        let mut update = slot_release::Entity::update_many()
+            .col_expr(slot_release::Column::Attempts, Expr::value(attempts))
+            .col_expr(slot_release::Column::LeaseUntilMs, Expr::value(0))
+            .filter(slot_release::Column::SlotKey.eq(slot_key.to_owned()))
+            .filter(slot_release::Column::LeaseOwner.eq(owner.to_owned()));
+        update = match outcome {
+            Ok(()) => update
+                .col_expr(slot_release::Column::State, Expr::value(DELIVERED))
+                .col_expr(slot_release::Column::FinishedAtMs, Expr::value(now)),
+            Err((true, e)) => update
+                .col_expr(slot_release::Column::NextAttemptAtMs, Expr::value(now + delay_ms))
+                .col_expr(slot_release::Column::LastError, Expr::value(e)),
+            Err((false, e)) => update
+                .col_expr(slot_release::Column::State, Expr::value(DEAD))
+                .col_expr(slot_release::Column::FinishedAtMs, Expr::value(now))
+                .col_expr(slot_release::Column::LastError, Expr::value(e)),
+        };
+        update.exec(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Slot releases not delivered yet.
+    pub async fn pending_releases(&self) -> Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(slot_release::Entity::find().filter(slot_release::Column::State.eq(PENDING)).count(&self.db).await?)
+    }
+}
