@@ -1,9 +1,10 @@
 //! One client's whole journey over real gRPC, through all four services: intake -> waitlisted (the only
-//! fitting provider has no slot) -> a check-in re-screened through intake -> the provider's admin raises capacity in matching, whose
-//! capacity event makes the waitlist offer the slot (nobody calls OpenSlots; the slot is held in matching) -> accepted -> a referral created as scheduled -> the recipient
-//! records the first appointment attended -> the provider's clinician rates the session -> the care
-//! timeline shows every step from all four services in order (each organization its own), and the
-//! waitlist entry is placed with the accepted offer.
+//! fitting provider has no slot) -> a check-in re-screened through intake -> the provider's admin raises
+//! capacity in matching, whose capacity event makes the waitlist offer the slot (nobody calls OpenSlots;
+//! the slot is held in matching) -> accepted -> a referral created as scheduled -> the recipient records
+//! the first and second appointments attended (the waitlist's follow-up learns the second on its own) ->
+//! the provider's clinician rates the session -> the care timeline shows every step from all four services
+//! in order (each organization its own), and the waitlist entry is placed with the accepted offer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

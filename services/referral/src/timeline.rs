@@ -15,7 +15,6 @@ use continuum_proto::intake::v1 as ipb;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use continuum_proto::matching::v1 as mpb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
-use continuum_proto::referral::v1 as pb;
 use continuum_proto::waitlist::v1 as wpb;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
 use continuum_runtime::PeerChannel;
@@ -108,7 +107,7 @@ impl CareSources {
 }
 
 /// One referral step as a timeline entry.
-pub fn referral_entry(i: &TimelineItem) -> pb::TimelineEntry {
+pub fn referral_entry(i: &TimelineItem) -> CareEvent {
     let mut details = std::collections::HashMap::new();
     details.insert("status".to_owned(), i.event.to_status.code().to_owned());
     if let Some(reason) = i.event.rejection_reason {
@@ -117,7 +116,7 @@ pub fn referral_entry(i: &TimelineItem) -> pb::TimelineEntry {
     if let Some(t) = i.event.appointment_at {
         details.insert("appointment_at".to_owned(), t.to_rfc3339());
     }
-    pb::TimelineEntry {
+    CareEvent {
         occurred_at: Some(time::to_proto(i.event.occurred_at)),
         referral_id: i.event.referral_id.clone(),
         organization_id: i.event.actor_organization_id.clone(),
@@ -129,30 +128,16 @@ pub fn referral_entry(i: &TimelineItem) -> pb::TimelineEntry {
     }
 }
 
-/// A peer's step as a timeline entry.
-pub fn peer_entry(e: CareEvent) -> pb::TimelineEntry {
-    pb::TimelineEntry {
-        occurred_at: e.occurred_at,
-        referral_id: e.referral_id,
-        organization_id: e.organization_id,
-        kind: e.kind,
-        provider_id: e.provider_id,
-        source: e.source,
-        record_id: e.record_id,
-        details: e.details,
-    }
-}
-
 /// The whole timeline in time order. Steps at the same instant keep the order of a client's path
 /// (intake, matching, waitlist, then referral) and, within a source, the order they were given in.
-pub fn merge(referral_steps: Vec<pb::TimelineEntry>, peer_steps: Vec<CareEvent>) -> Vec<pb::TimelineEntry> {
+pub fn merge(referral_steps: Vec<CareEvent>, peer_steps: Vec<CareEvent>) -> Vec<CareEvent> {
     let rank = |source: &str| match source {
         "intake" => 0,
         "matching" => 1,
         "waitlist" => 2,
         _ => 3,
     };
-    let mut all: Vec<pb::TimelineEntry> = peer_steps.into_iter().map(peer_entry).chain(referral_steps).collect();
+    let mut all: Vec<CareEvent> = peer_steps.into_iter().chain(referral_steps).collect();
     all.sort_by_key(|e| (e.occurred_at.map(|t| (t.seconds, t.nanos)), rank(&e.source)));
     all
 }
@@ -161,17 +146,12 @@ pub fn merge(referral_steps: Vec<pb::TimelineEntry>, peer_steps: Vec<CareEvent>)
 mod tests {
     use super::*;
 
-    fn at(seconds: i64, source: &str, kind: &str) -> pb::TimelineEntry {
-        pb::TimelineEntry {
-            occurred_at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
-            source: source.into(),
-            kind: kind.into(),
-            ..Default::default()
-        }
+    fn at(seconds: i64, source: &str, kind: &str) -> CareEvent {
+        CareEvent { occurred_at: Some(prost_types::Timestamp { seconds, nanos: 0 }), source: source.into(), kind: kind.into(), ..Default::default() }
     }
 
     fn peer(seconds: i64, source: &str, kind: &str) -> CareEvent {
-        CareEvent { occurred_at: Some(prost_types::Timestamp { seconds, nanos: 0 }), source: source.into(), kind: kind.into(), ..Default::default() }
+        at(seconds, source, kind)
     }
 
     #[test]

@@ -103,7 +103,18 @@ impl Store {
             txn.rollback().await?;
             return Ok(None);
         }
-        let mut waiting = eligible_for_event(&txn, provider_id, now, &self.policy).await?.into_iter();
+        let eligible = eligible_for_event(&txn, provider_id, now, &self.policy).await?;
+        // Several slots at once: the batch assigner chooses who gets them (priority x fit), as for a
+        // coordinator's OpenSlots; whoever it passes over still follows in priority order if an offer fails.
+        let order = if slot_keys.len() > 1 && eligible.len() > slot_keys.len() {
+            let plan = domain::assign_slots(&eligible, &[(provider_id.to_owned(), slot_keys.len())], now, &self.policy.bands)?;
+            let chosen: std::collections::HashSet<String> = plan.into_iter().map(|(entry_id, _)| entry_id).collect();
+            let (first, rest): (Vec<Entry>, Vec<Entry>) = eligible.into_iter().partition(|e| chosen.contains(&e.id));
+            first.into_iter().chain(rest).collect()
+        } else {
+            eligible
+        };
+        let mut waiting = order.into_iter();
         let mut offers = Vec::new();
         for key in slot_keys {
             let mut made = None;

@@ -173,3 +173,31 @@ async fn only_a_service_may_send_a_capacity_event() {
     let err = coordinator.open_slots(pb::OpenSlotsRequest { provider_id: id(), slots: 1, event_id: id() }).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn several_slots_of_one_event_go_through_the_batch_assigner() {
+    use chrono::TimeDelta;
+    let mut app = spawn_app_with(Options { matching_up: true, ..Options::default() }).await;
+    let p = provider(&app).await;
+    let q = id();
+    // As for a coordinator's OpenSlots: p is `older`'s second choice but the first choice of the two newer
+    // entries, all in the same band; taking "the first two in line" would pass over a first choice.
+    let older = app.enqueue(pb::Band::Routine, &[&q, &p]).await;
+    app.advance(TimeDelta::days(1));
+    let first = app.enqueue(pb::Band::Routine, &[&p]).await;
+    app.advance(TimeDelta::days(1));
+    let also_first = app.enqueue(pb::Band::Routine, &[&p]).await;
+    app.advance(TimeDelta::hours(1));
+    give_back(&app, &p, "referral-release:b1").await;
+    give_back(&app, &p, "referral-release:b2").await;
+
+    let req = pb::OpenSlotsRequest { provider_id: p.clone(), slots: 2, event_id: id() };
+    let offers = app.client.open_slots(req).await.unwrap().into_inner().offers;
+    let mut offered: Vec<_> = offers.iter().map(|o| o.entry_id.clone()).collect();
+    offered.sort();
+    let mut expected = vec![first.id.clone(), also_first.id.clone()];
+    expected.sort();
+    assert_eq!(offered, expected, "the batch gives p's slots to those who want p most");
+    assert!(pending_offer(&mut app, &older.id).await.is_none());
+    assert_eq!(open_slots(&app, &p).await, 0, "both slots held in matching");
+}
