@@ -154,6 +154,8 @@ pub struct BridgeRecord {
     pub attempts: i32,
     /// When the next attempt is due, ms since the epoch.
     pub next_attempt_at_ms: i64,
+    /// `traceparent` of the enqueue that asked for it ("" when unknown): background retries continue it.
+    pub trace_parent: String,
 }
 
 /// The outcome of a choice (what the store records over a pending record).

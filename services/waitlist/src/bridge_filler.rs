@@ -8,7 +8,8 @@
 //! hour) on failure. Replicas may retry the same record: the store settles a record only while pending.
 //!
 //! Matching is asked with a service token acting for the entry's organization, through
-//! `RecommendForClient` for each bridge level of care ([`crate::bridge::BRIDGE_LEVELS`]); the pure choice is
+//! `RecommendForClient` for each bridge level of care (a background retry runs in a `bridge.retry` span that
+//! continues the enqueue's trace) ([`crate::bridge::BRIDGE_LEVELS`]); the pure choice is
 //! [`crate::bridge::choose`]. Logs carry ids and codes only.
 
 use std::time::Duration;
@@ -18,6 +19,7 @@ use continuum_proto::matching::v1 as mpb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_runtime::{PeerChannel, Shutdown};
 use continuum_vocab::time;
+use tracing::Instrument;
 
 use crate::bridge::{self, BridgeChoice, BridgeNeeds, BridgeRecord, BridgeStatus, Candidate, ProgramKind};
 use crate::clock::SharedClock;
@@ -153,8 +155,11 @@ impl BridgeFiller {
     pub async fn fill_due(&self, now: DateTime<Utc>) -> Result<Vec<BridgeRecord>> {
         let mut out = Vec::new();
         for record in self.store.due_bridges(now, ROUND).await? {
-            let entry = self.store.get_entry(&record.entry_id).await?;
-            out.push(self.choose_now(&entry, &record, ENQUEUE_WAIT).await?);
+            // A retry continues the trace of the enqueue that asked for the program.
+            let span = tracing::info_span!("bridge.retry", entry_id = %record.entry_id);
+            continuum_telemetry::continue_trace(&span, &record.trace_parent);
+            let entry = self.store.get_entry(&record.entry_id).instrument(span.clone()).await?;
+            out.push(self.choose_now(&entry, &record, ENQUEUE_WAIT).instrument(span).await?);
         }
         Ok(out)
     }

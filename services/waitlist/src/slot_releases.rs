@@ -3,11 +3,13 @@
 //! queues a `slot_releases` row in its transaction, and this worker calls matching's `UpdateCapacity`
 //! (+1, giving back the capacity taken under the slot's key, so a program's seat returns to its
 //! cohort). Rows are claimed with a lease (two replicas never send the same one at the same time),
-//! failures retry with exponential backoff, and matching applies each give-back once per key.
+//! failures retry with exponential backoff, and matching applies each give-back once per key. Each
+//! delivery runs in a `slot.release` span continuing the trace of the change that queued it.
 
 use std::time::Duration;
 
 use continuum_runtime::Shutdown;
+use tracing::Instrument;
 
 use crate::matching::{MatchingPeer, is_transient};
 use crate::store::{SlotRelease, Store};
@@ -67,7 +69,10 @@ impl Releaser {
             if shutdown.is_cancelled() {
                 break;
             }
-            self.deliver(item).await;
+            // Each delivery continues the trace of the change that ended the offer chain.
+            let span = tracing::info_span!("slot.release", provider_id = %item.provider_id);
+            continuum_telemetry::continue_trace(&span, &item.trace_parent);
+            self.deliver(item).instrument(span).await;
             n += 1;
         }
         n

@@ -44,6 +44,8 @@ pub mod bridge_choice {
         pub next_attempt_at_ms: i64,
         /// Last change.
         pub updated_at_ms: i64,
+        /// `traceparent` of the enqueue that asked for it ("" when unknown).
+        pub trace_parent: String,
     }
 
     /// No relations.
@@ -73,6 +75,7 @@ fn to_domain(m: bridge_choice::Model) -> Result<BridgeRecord> {
         reason: m.reason,
         attempts: m.attempts,
         next_attempt_at_ms: m.next_attempt_at_ms,
+        trace_parent: m.trace_parent,
         entry_id: m.entry_id,
     })
 }
@@ -102,6 +105,7 @@ impl Store {
             attempts: Set(0),
             next_attempt_at_ms: Set(now_ms),
             updated_at_ms: Set(now_ms),
+            trace_parent: Set(continuum_telemetry::current_traceparent()),
         };
         bridge_choice::Entity::insert(row)
             .on_conflict(OnConflict::column(bridge_choice::Column::EntryId).do_nothing().to_owned())

@@ -26,6 +26,8 @@ pub struct SlotRelease {
     pub provider_id: String,
     /// Attempts before this one.
     pub attempts: i32,
+    /// `traceparent` of the change that queued it ("" when unknown).
+    pub trace_parent: String,
 }
 
 /// Queues the matching slot `slot_key` to go back to matching (at most once per key). Runs in the
@@ -43,6 +45,7 @@ pub(super) async fn queue_release<C: ConnectionTrait>(c: &C, provider_id: &str, 
         last_error: Set(None),
         created_at_ms: Set(now_ms),
         finished_at_ms: Set(None),
+        trace_parent: Set(continuum_telemetry::current_traceparent()),
     };
     slot_release::Entity::insert(row)
         .on_conflict(OnConflict::column(slot_release::Column::SlotKey).do_nothing().to_owned())
@@ -176,7 +179,7 @@ impl Store {
                 .exec(&self.db)
                 .await?;
             if res.rows_affected == 1 {
-                out.push(SlotRelease { slot_key: r.slot_key, provider_id: r.provider_id, attempts: r.attempts });
+                out.push(SlotRelease { slot_key: r.slot_key, provider_id: r.provider_id, attempts: r.attempts, trace_parent: r.trace_parent });
             }
         }
         Ok(out)

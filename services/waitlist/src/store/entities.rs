@@ -197,6 +197,8 @@ pub mod slot_release {
         pub created_at_ms: i64,
         /// Delivered or given up.
         pub finished_at_ms: Option<i64>,
+        /// `traceparent` of the change that ended the offer chain ("" when unknown).
+        pub trace_parent: String,
     }
 
     /// No relations.

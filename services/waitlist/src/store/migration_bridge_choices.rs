@@ -18,6 +18,7 @@ enum BridgeChoices {
     Attempts,
     NextAttemptAtMs,
     UpdatedAtMs,
+    TraceParent,
 }
 
 /// Creates `bridge_choices` and its index of pending choices by due time.
@@ -47,6 +48,7 @@ impl MigrationTrait for BridgeChoicesMigration {
                 .col(integer(BridgeChoices::Attempts).default(0))
                 .col(big_integer(BridgeChoices::NextAttemptAtMs))
                 .col(big_integer(BridgeChoices::UpdatedAtMs))
+                .col(string_len(BridgeChoices::TraceParent, 64).default(""))
                 .to_owned(),
         )
         .await?;

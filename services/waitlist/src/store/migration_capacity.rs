@@ -35,6 +35,7 @@ enum SlotReleases {
     LastError,
     CreatedAtMs,
     FinishedAtMs,
+    TraceParent,
 }
 
 /// `offers.slot_key`, `capacity_events_seen` and `slot_releases`.
@@ -76,6 +77,7 @@ impl MigrationTrait for CapacitySlotsMigration {
                 .col(string_len_null(SlotReleases::LastError, 200))
                 .col(big_integer(SlotReleases::CreatedAtMs))
                 .col(big_integer_null(SlotReleases::FinishedAtMs))
+                .col(string_len(SlotReleases::TraceParent, 64).default(""))
                 .to_owned(),
         )
         .await
