@@ -381,7 +381,15 @@ impl Directory {
         let options = best
             .into_iter()
             .filter_map(|(s, i)| self.entries.get(i).map(|e| (s, e)))
-            .map(|(s, e)| Scored { provider: (*e.provider).clone(), score: s, components: fit::explain(&e.provider, &e.compiled, &q, weights) })
+            .map(|(s, e)| {
+                let mut provider = (*e.provider).clone();
+                // A program's open capacity is its joinable cohorts' open seats as of this query, not as of
+                // the last write: a cohort that left the joining window since then no longer counts.
+                if !provider.profile.cohorts.is_empty() {
+                    provider.open_slots = super::capacity::open_seats_now(&provider.profile.cohorts, q.now_ms);
+                }
+                Scored { provider, score: s, components: fit::explain(&e.provider, &e.compiled, &q, weights) }
+            })
             .collect();
         Ranking {
             options,

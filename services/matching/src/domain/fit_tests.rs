@@ -123,6 +123,22 @@ fn cohorts_give_an_expected_wait() {
 }
 
 #[test]
+fn a_programs_open_capacity_is_counted_at_query_time() {
+    let now = Utc::now().timestamp_millis();
+    let mut program = provider("program");
+    program.kind = ProviderKind::Iop;
+    // Written when the cohort could still be joined: 3 open seats then.
+    program.profile.cohorts = vec![Cohort { code: "c1".into(), start_ms: now - 6 * 86_400_000, seats: 10, open_seats: 3 }];
+    program.open_slots = 3;
+    let d = Directory::build([program], &Weights::default());
+    let today = d.rank(&needs(), &Weights::default(), 10, now);
+    assert_eq!(today.options[0].provider.open_slots, 3);
+    // Two days later, with no write in between, the cohort started 8 days ago: nothing can be joined.
+    let later = d.rank(&needs(), &Weights::default(), 10, now + 2 * 86_400_000);
+    assert_eq!(later.options[0].provider.open_slots, 0, "the snapshot's count no longer offers the seats");
+}
+
+#[test]
 fn weights_load_from_json_and_are_checked() {
     let text = serde_json::to_string(&Weights::default()).unwrap_or_default();
     assert_eq!(Weights::from_json(&text).ok(), Some(Weights::default()));
