@@ -190,7 +190,8 @@ impl Deadlines {
         for provider_id in &candidates {
             // A crisis client is never left without a place: the first alternative takes them over capacity.
             let overbook = old.urgency == Urgency::Emergency;
-            let taken = match self.matching.take_slot(provider_id, &domain::reroute_hold_key(&old.id, provider_id), overbook).await {
+            let hold_key = domain::reroute_hold_key(&old.id, provider_id);
+            let taken = match self.matching.take_slot(provider_id, &hold_key, overbook).await {
                 Ok(t) => t,
                 Err(Error::FailedPrecondition { reason, .. }) => {
                     tracing::info!(referral_id = %old.id, provider_id = %provider_id, reason, "alternative cannot take the client");
@@ -227,12 +228,18 @@ impl Deadlines {
                 }],
                 rerouted_from: Some(old.id.clone()),
             };
-            return match self.store.create_referral(draft).await {
-                Ok(r) => Ok(Some(r)),
+            let created = match self.store.create_referral(draft).await {
+                Ok(r) => Some(r),
                 // Another replica created it first (matching took its slot only once per hold key).
-                Err(Error::AlreadyExists { .. }) => self.store.find_by_idempotency_key(key).await,
-                Err(e) => Err(e),
+                Err(Error::AlreadyExists { .. }) => self.store.find_by_idempotency_key(key).await?,
+                Err(e) => return Err(e),
             };
+            if let Some(r) = &created {
+                // The slot was taken under the re-route's key, not the referral's own: recorded, so giving it
+                // back later refills the cohort it came from.
+                self.store.record_capacity_hold(&r.id, &hold_key).await?;
+            }
+            return Ok(created);
         }
         Ok(None)
     }

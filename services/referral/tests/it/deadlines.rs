@@ -198,3 +198,40 @@ async fn a_crisis_referral_is_rerouted_even_when_the_alternative_is_full() {
     assert_eq!(next.provider_id, full.id);
     assert!(next.overbooked);
 }
+
+#[tokio::test]
+async fn a_rerouted_referrals_seat_goes_back_to_the_cohort_it_came_from() {
+    use continuum_proto::matching::v1 as mpb;
+    let mut app = spawn_app().await;
+    let a = app.provider(1).await;
+    // A program whose earlier cohort is full (someone else holds its seat) and whose later one has a seat.
+    let start = |days: i64| prost_types::Timestamp { seconds: (Utc::now() + TimeDelta::days(days)).timestamp(), nanos: 0 };
+    let mut program = clinician("IOP", 0);
+    program.kind = mpb::ProviderKind::Iop as i32;
+    program.cohorts = vec![
+        mpb::Cohort { code: "early".into(), start_date: Some(start(3)), seats: 1, open_seats: 0 },
+        mpb::Cohort { code: "late".into(), start_date: Some(start(20)), seats: 1, open_seats: 1 },
+    ];
+    let b = app.matching_client.upsert_provider(mpb::UpsertProviderRequest { provider: Some(program), expected_version: 0 }).await.unwrap().into_inner().provider.unwrap();
+    let seats = |p: &mpb::Provider| p.cohorts.iter().map(|c| (c.code.clone(), c.open_seats)).collect::<Vec<_>>();
+    let r = create_with_alternatives(&mut app, "to-program", &a.id, &[&b.id]).await;
+    let rejected = app.act(&r, A::Reject, R::Recipient).await.unwrap();
+    let second = app.get(&rejected.rerouted_to_referral_id).await;
+    assert_eq!(second.provider_id, b.id);
+    let now_b = app.matching_client.get_provider(mpb::GetProviderRequest { provider_id: b.id.clone() }).await.unwrap().into_inner().provider.unwrap();
+    assert_eq!(seats(&now_b), vec![("early".to_string(), 0), ("late".to_string(), 0)], "the re-route took the late cohort's seat");
+
+    // The referrer cancels the re-routed referral: its seat goes back to the late cohort, not to the
+    // earliest cohort with a seat taken.
+    app.act(&second, A::Cancel, R::Referrer).await.unwrap();
+    let mut back = Vec::new();
+    for _ in 0..100 {
+        let p = app.matching_client.get_provider(mpb::GetProviderRequest { provider_id: b.id.clone() }).await.unwrap().into_inner().provider.unwrap();
+        back = seats(&p);
+        if back.iter().any(|(_, open)| *open > 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(back, vec![("early".to_string(), 0), ("late".to_string(), 1)]);
+}
