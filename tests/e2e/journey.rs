@@ -31,6 +31,21 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
         .provider
         .unwrap();
 
+    // A peer-support circle in the directory: not a place for this client's level of care (so not a routing
+    // option), but the bridge support the waitlist chooses for the wait.
+    let mut circle = clinician("Peer Circle", 10);
+    circle.kind = mpb::ProviderKind::PeerSupport as i32;
+    circle.levels_of_care = vec![continuum_proto::common::v1::LevelOfCare::SelfGuidedPeer as i32];
+    circle.modalities = vec![continuum_proto::common::v1::Modality::PeerSupport as i32];
+    let circle = stack
+        .matching()
+        .upsert_provider(mpb::UpsertProviderRequest { provider: Some(circle), expected_version: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
+
     // 1. Intake: the only fitting provider has no slot, so the client is waitlisted.
     let intake = stack.intake().submit_intake(intake_request("journey")).await.unwrap().into_inner().intake.unwrap();
     let routing = intake.routing.clone().unwrap();
@@ -40,6 +55,9 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
     let entry = coordinator.get_entry(wpb::GetEntryRequest { entry_id: entry_id.clone() }).await.unwrap().into_inner().entry.unwrap();
     assert_eq!((entry.status, entry.client_id.as_str()), (wpb::EntryStatus::Waiting as i32, intake.client_id.as_str()));
     assert_eq!(entry.candidate_provider_ids, vec![provider.id.clone()]);
+    // The bridge support for the wait is a real program from the directory, chosen at enqueue.
+    assert_eq!(entry.bridge_status, wpb::BridgeStatus::Chosen as i32, "{}", entry.bridge_reason);
+    assert_eq!((entry.bridge_provider_id.as_str(), entry.bridge_support.as_str()), (circle.id.as_str(), "peer_support"));
 
     // While waiting, a check-in re-screens through intake (a new assessment there); mild scores keep the band.
     let checked = coordinator
@@ -203,6 +221,8 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
     let times: Vec<_> = timeline.iter().map(|t| t.occurred_at.map(|ts| (ts.seconds, ts.nanos))).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "timeline in time order");
     assert!(timeline.iter().filter(|t| t.source == "referral").all(|t| t.provider_id == provider.id && t.referral_id == referral_id));
+    let enqueued = timeline.iter().find(|t| t.kind == "waitlist.enqueued").unwrap();
+    assert_eq!(enqueued.details.get("bridge_provider_id"), Some(&circle.id), "{:?}", enqueued.details);
     let routed = timeline.iter().find(|t| t.kind == "intake.routed").unwrap();
     assert_eq!((routed.details["routing_status"].as_str(), routed.details["waitlist_entry_id"].as_str()), ("waitlisted", entry_id.as_str()));
     let accepted_step = timeline.iter().find(|t| t.kind == "waitlist.offer_accepted").unwrap();
