@@ -1,5 +1,5 @@
 //! One client's whole journey over real gRPC, through all four services: intake -> waitlisted (the only
-//! fitting provider has no slot) -> a check-in re-screened through intake -> the provider's admin raises
+//! fitting provider has no slot), with a peer-support circle from the directory as bridge support -> a check-in re-screened through intake -> the provider's admin raises
 //! capacity in matching, whose capacity event makes the waitlist offer the slot (nobody calls OpenSlots;
 //! the slot is held in matching) -> accepted -> a referral created as scheduled -> the recipient records
 //! the first and second appointments attended (the waitlist's follow-up learns the second on its own) ->
