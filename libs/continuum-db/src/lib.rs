@@ -99,22 +99,33 @@ where
 }
 
 async fn connect_postgres(service: &str, url: &str) -> anyhow::Result<DatabaseConnection> {
+    postgres_under_lock(service, url, async |_: &DatabaseConnection| Ok(())).await
+}
+
+/// Under `service`'s migration lock: creates the service schema, opens the pool on it and runs `then`
+/// on the pool, on one admin connection that holds the lock throughout.
+async fn postgres_under_lock(
+    service: &str,
+    url: &str,
+    then: impl AsyncFnOnce(&DatabaseConnection) -> anyhow::Result<()>,
+) -> anyhow::Result<DatabaseConnection> {
     anyhow::ensure!(
         service.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
         "service name must be a plain identifier"
     );
     let admin = admin_connection(url).await?;
-    let created = with_migration_lock(&admin, service, async {
+    let result = with_migration_lock(&admin, service, async {
         admin
             .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {service}"))
             .await
             .context("creating the service schema")?;
-        Ok(())
+        let db = pool_postgres(service, url).await?;
+        then(&db).await?;
+        Ok(db)
     })
     .await;
     admin.close().await.ok();
-    created?;
-    pool_postgres(service, url).await
+    result
 }
 
 async fn pool_postgres(service: &str, url: &str) -> anyhow::Result<DatabaseConnection> {
@@ -134,16 +145,16 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     service: &str,
     settings: &DbSettings,
 ) -> anyhow::Result<DatabaseConnection> {
-    let db = connect(service, settings).await?;
-    if let (Some(url), DbBackend::Postgres) = (&settings.database_url, db.get_database_backend()) {
-        let admin = admin_connection(url).await?;
-        let migrated = with_migration_lock(&admin, service, migrate::<M>(&db)).await;
-        admin.close().await.ok();
-        migrated?;
-    } else {
-        migrate::<M>(&db).await?;
+    match &settings.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            postgres_under_lock(service, url, async |db: &DatabaseConnection| migrate::<M>(db).await).await
+        }
+        _ => {
+            let db = connect(service, settings).await?;
+            migrate::<M>(&db).await?;
+            Ok(db)
+        }
     }
-    Ok(db)
 }
 
 /// Applies every pending migration of `M`.
