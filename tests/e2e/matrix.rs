@@ -119,6 +119,20 @@ fn key() -> String {
     format!("matrix-{}", uuid::Uuid::new_v4())
 }
 
+/// A fresh routine entry for the waiting fixture client (its own key each time).
+fn enqueue_request(fx: &Fixture) -> wpb::EnqueueRequest {
+    wpb::EnqueueRequest {
+        idempotency_key: key(),
+        client_id: fx.waiting_client_id.clone(),
+        intake_id: fx.waiting_intake_id.clone(),
+        organization_id: CLINIC.into(),
+        band: wpb::Band::Routine as i32,
+        risk_level: common::RiskLevel::None as i32,
+        candidate_provider_ids: vec![fx.provider_id.clone()],
+        ..Default::default()
+    }
+}
+
 /// Calls `rpc` as `role` of `org`. `Ok(true)`: the answer carried (or changed) the owner's data.
 async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> Result<bool, tonic::Status> {
     let method = rpc.rsplit('/').next().unwrap_or_default();
@@ -265,16 +279,7 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             .await
             .map(|r| r.into_inner().packet.and_then(|p| p.intake).is_some()),
         ("waitlist", "Enqueue") => WaitlistServiceClient::new(ch)
-            .enqueue(wpb::EnqueueRequest {
-                idempotency_key: key(),
-                client_id: fx.waiting_client_id.clone(),
-                intake_id: fx.waiting_intake_id.clone(),
-                organization_id: CLINIC.into(),
-                band: wpb::Band::Routine as i32,
-                risk_level: common::RiskLevel::None as i32,
-                candidate_provider_ids: vec![fx.provider_id.clone()],
-                ..Default::default()
-            })
+            .enqueue(enqueue_request(fx))
             .await
             .map(|_| true),
         ("waitlist", "GetEntry") => WaitlistServiceClient::new(ch).get_entry(wpb::GetEntryRequest { entry_id: fx.entry_id.clone() }).await.map(|_| true),
@@ -301,16 +306,7 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             // Removal is tried on an entry of its own, so the fixture stays in place.
             let entry = stack
                 .waitlist()
-                .enqueue(wpb::EnqueueRequest {
-                    idempotency_key: key(),
-                    client_id: fx.waiting_client_id.clone(),
-                    intake_id: fx.waiting_intake_id.clone(),
-                    organization_id: CLINIC.into(),
-                    band: wpb::Band::Routine as i32,
-                    risk_level: common::RiskLevel::None as i32,
-                    candidate_provider_ids: vec![fx.provider_id.clone()],
-                    ..Default::default()
-                })
+                .enqueue(enqueue_request(fx))
                 .await
                 .unwrap()
                 .into_inner()

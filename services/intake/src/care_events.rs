@@ -42,9 +42,16 @@ fn assessment_details(a: &Assessment) -> HashMap<String, String> {
     d
 }
 
-/// The steps of one intake, in time order: received, assessed (the first assessment), each
-/// reassessment, the routing decision once made, and each consent change after the intake.
-pub fn of_intake(intake: &Intake, assessments: &[Assessment]) -> Vec<CareEvent> {
+/// A client's steps over all their intakes (each with its assessments), in time order.
+pub fn of_client(history: &[(Intake, Vec<Assessment>)]) -> Vec<CareEvent> {
+    let mut out: Vec<CareEvent> = history.iter().flat_map(|(intake, assessments)| of_intake(intake, assessments)).collect();
+    out.sort_by_key(|e| e.occurred_at.map(|t| (t.seconds, t.nanos)));
+    out
+}
+
+/// The steps of one intake: received, assessed (the first assessment), each reassessment, the routing
+/// decision once made, and each consent change after the intake.
+fn of_intake(intake: &Intake, assessments: &[Assessment]) -> Vec<CareEvent> {
     let mut out = vec![event(intake.received_at, "intake.received", intake, &intake.id)];
     for (n, a) in assessments.iter().enumerate() {
         let kind = if n == 0 { "intake.assessed" } else { "intake.reassessed" };
@@ -78,6 +85,5 @@ pub fn of_intake(intake: &Intake, assessments: &[Assessment]) -> Vec<CareEvent> 
         e.details.insert("categories".to_owned(), if categories.is_empty() { "all".to_owned() } else { categories.join(",") });
         out.push(e);
     }
-    out.sort_by_key(|e| e.occurred_at.map(|t| (t.seconds, t.nanos)));
     out
 }

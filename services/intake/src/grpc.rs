@@ -1010,8 +1010,7 @@ impl IntakeService for IntakeApi {
         // Only the caller's own organization's intakes: another organization's steps are not shown at all.
         let history = self.store.client_history(&ctx.caller.organization_id, &client_id).await?;
         self.store.audit(history.iter().map(|(intake, _)| ctx.row("read", "intake", intake, RPC_CARE_EVENTS)).collect()).await?;
-        let mut events: Vec<_> = history.iter().flat_map(|(intake, assessments)| crate::care_events::of_intake(intake, assessments)).collect();
-        events.sort_by_key(|e| e.occurred_at.map(|t| (t.seconds, t.nanos)));
+        let events = crate::care_events::of_client(&history);
         tracing::info!(client_id = %client_id, intakes = history.len(), events = events.len(), "care events listed");
         Ok(Response::new(pb::ListCareEventsResponse { events }))
     }

@@ -24,8 +24,15 @@ fn event(at: DateTime<Utc>, kind: &str, organization_id: &str, record_id: &str) 
     }
 }
 
-/// The steps of one entry, in time order.
-pub fn of_entry(h: &EntryHistory) -> Vec<CareEvent> {
+/// A client's steps over all their entries, in time order.
+pub fn of_client(history: &[EntryHistory]) -> Vec<CareEvent> {
+    let mut out: Vec<CareEvent> = history.iter().flat_map(of_entry).collect();
+    out.sort_by_key(|ev| ev.occurred_at.map(|t| (t.seconds, t.nanos)));
+    out
+}
+
+/// The steps of one entry.
+fn of_entry(h: &EntryHistory) -> Vec<CareEvent> {
     let e = &h.entry;
     let org = e.organization_id.as_str();
     let mut enqueued = event(e.enqueued_at, "waitlist.enqueued", org, &e.id);
@@ -92,6 +99,5 @@ pub fn of_entry(h: &EntryHistory) -> Vec<CareEvent> {
         }
         out.push(removed);
     }
-    out.sort_by_key(|ev| ev.occurred_at.map(|t| (t.seconds, t.nanos)));
     out
 }

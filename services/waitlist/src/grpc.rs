@@ -804,8 +804,7 @@ impl WaitlistService for WaitlistApi {
         let client_id = v.finish(client_id)?.unwrap_or_default();
         // Only the caller's organization's entries (a peer service acts for one organization too).
         let history = self.store.client_history(&caller.organization_id.to_ascii_lowercase(), &client_id).await?;
-        let mut events: Vec<_> = history.iter().flat_map(crate::care_events::of_entry).collect();
-        events.sort_by_key(|e| e.occurred_at.map(|t| (t.seconds, t.nanos)));
+        let events = crate::care_events::of_client(&history);
         tracing::info!(client_id = %client_id, entries = history.len(), events = events.len(), "care events listed");
         Ok(Response::new(pb::ListCareEventsResponse { events }))
     }

@@ -168,11 +168,6 @@ impl Store {
         Ok(())
     }
 
-    /// The placement of an accepted offer, when followed.
-    pub async fn placement(&self, offer_id: &str) -> Result<Option<Placement>> {
-        Ok(placement::Entity::find_by_id(offer_id.to_owned()).one(&self.db).await?.map(to_domain))
-    }
-
     /// First and second attended appointments per entry (earliest placement of each entry).
     pub(super) async fn attended_by_entry(&self, entry_ids: &[String]) -> Result<Vec<(String, Option<i64>, Option<i64>)>> {
         let mut out = Vec::new();
