@@ -75,6 +75,13 @@ pub struct RulerBand {
     pub stage: StageOfChange,
 }
 
+impl RulerBand {
+    /// Whether `rating` falls in this band.
+    pub fn contains(&self, rating: u8) -> bool {
+        self.min <= rating && rating <= self.max
+    }
+}
+
 /// PCL-5 cluster minimums for the DSM-5 rule.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +108,13 @@ pub struct Scoring {
     pub pcl5_cluster_minimums: ClusterMinimums,
     /// Readiness ruler bands, covering 0..=10 without gaps.
     pub readiness_stages: Vec<RulerBand>,
+}
+
+impl Scoring {
+    /// The stage of change for a readiness rating (the band it falls in).
+    pub fn stage_for(&self, rating: u8) -> Option<StageOfChange> {
+        self.readiness_stages.iter().find(|b| b.contains(rating)).map(|b| b.stage)
+    }
 }
 
 /// Level-of-care parameters.
@@ -269,7 +283,7 @@ impl Rules {
             anyhow::bail!("rules file: PCL-5 cluster minimums exceed the cluster sizes");
         }
         for rating in 0..=10u8 {
-            let n = sc.readiness_stages.iter().filter(|b| b.min <= rating && rating <= b.max).count();
+            let n = sc.readiness_stages.iter().filter(|b| b.contains(rating)).count();
             if n != 1 {
                 anyhow::bail!("rules file: readiness rating {rating} is in {n} bands (needs exactly 1)");
             }
@@ -294,11 +308,6 @@ impl Rules {
     /// The description of a rule id (empty when undocumented, which `check` rules out).
     pub fn describe(&self, id: &str) -> String {
         self.rules.iter().find(|r| r.id == id).map(|r| r.description.clone()).unwrap_or_default()
-    }
-
-    /// The stage for a readiness rating.
-    pub fn stage_for_ruler(&self, rating: u8) -> Option<StageOfChange> {
-        self.scoring.readiness_stages.iter().find(|b| b.min <= rating && rating <= b.max).map(|b| b.stage)
     }
 
     /// The engagement approach for a stage.

@@ -205,7 +205,7 @@ pub fn score_pcl5(items: &[u8], p: &Scoring) -> ScreenerScore {
 
 /// Readiness ruler: the rating as total and the stage of change (per the rules' bands) as band.
 pub fn score_readiness(rating: u8, p: &Scoring) -> (ScreenerScore, Option<StageOfChange>) {
-    let stage = p.readiness_stages.iter().find(|b| b.min <= rating && rating <= b.max).map(|b| b.stage);
+    let stage = p.stage_for(rating);
     let score = ScreenerScore {
         instrument: Instrument::ReadinessRuler,
         total: i32::from(rating),

@@ -315,11 +315,6 @@ impl Store {
         Ok(after)
     }
 
-    /// The cohort a hold took from (`None`: no such hold, or not a program's).
-    pub async fn hold_cohort(&self, hold_key: &str) -> Result<Option<String>> {
-        Ok(capacity_hold::Entity::find_by_id(hold_key.to_owned()).one(&self.db).await?.and_then(|h| h.cohort_code))
-    }
-
     /// Claims up to `limit` due capacity events for `owner` (a lease of `lease_ms`), oldest first. A row
     /// is claimed by a conditional UPDATE, so two replicas never deliver the same row at the same time.
     pub async fn claim_due_events(&self, owner: &str, lease_ms: i64, limit: u64) -> Result<Vec<CapacityEvent>> {
