@@ -68,7 +68,7 @@ async fn intake_is_referred_when_an_option_has_capacity() {
     assert_eq!(referral.recipient_organization_id, PROVIDER_ORG);
     assert_eq!(open_slots(&stack, &provider.id).await, 1, "exactly one slot taken");
 
-    let read_back = stack.intake().get_intake(ipb::GetIntakeRequest { intake_id: intake.id }).await.unwrap().into_inner().intake.unwrap();
+    let read_back = stack.intake().get_intake(ipb::GetIntakeRequest { intake_id: intake.id, ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(read_back.routing.unwrap().referral_id, routing.referral_id);
 }
 
@@ -113,7 +113,7 @@ async fn an_outage_leaves_the_intake_pending_then_routes_it_exactly_once() {
         let mut c = client.clone();
         let id = id.clone();
         async move {
-            let i = c.get_intake(ipb::GetIntakeRequest { intake_id: id }).await.ok()?.into_inner().intake?;
+            let i = c.get_intake(ipb::GetIntakeRequest { intake_id: id, ..Default::default() }).await.ok()?.into_inner().intake?;
             let r = i.routing?;
             (r.status != ipb::RoutingStatus::Pending as i32).then_some(r)
         }
@@ -128,7 +128,7 @@ async fn an_outage_leaves_the_intake_pending_then_routes_it_exactly_once() {
     assert_eq!(referrals.len(), 1, "routed exactly once");
     assert_eq!(referrals[0].intake_id, intake.id);
     assert_eq!(open_slots(&stack, &provider.id).await, 2);
-    let final_state = client.get_intake(ipb::GetIntakeRequest { intake_id: intake.id }).await.unwrap().into_inner().intake.unwrap();
+    let final_state = client.get_intake(ipb::GetIntakeRequest { intake_id: intake.id, ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(final_state.routing.unwrap().referral_id, routed.referral_id);
 }
 

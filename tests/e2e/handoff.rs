@@ -20,7 +20,7 @@ const STRANGER: &str = "0190d5a0-0000-7000-8000-0000000000e7";
 const GET_INTAKE: &str = "continuum.intake.v1.IntakeService/GetIntake";
 
 fn grant(categories: &[ipb::ConsentCategory]) -> ipb::ConsentGrant {
-    ipb::ConsentGrant { recipient_organization_id: PROVIDER_ORG.into(), categories: categories.iter().map(|c| *c as i32).collect() }
+    ipb::ConsentGrant { recipient_organization_id: PROVIDER_ORG.into(), categories: categories.iter().map(|c| *c as i32).collect(), ..Default::default() }
 }
 
 async fn packet(stack: &Stack, org: &str, role: Role, referral_id: &str) -> Result<rpb::HandoffPacket, tonic::Status> {
@@ -109,6 +109,7 @@ async fn the_recipient_reads_only_the_consented_categories_until_consent_is_revo
             intake_id: intake.id.clone(),
             recipient_organization_id: PROVIDER_ORG.into(),
             categories: vec![C::PresentingConcerns as i32],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -119,7 +120,7 @@ async fn the_recipient_reads_only_the_consented_categories_until_consent_is_revo
     // Revoking everything for the recipient: it reads nothing new.
     stack
         .intake()
-        .revoke_consent(ipb::RevokeConsentRequest { intake_id: intake.id.clone(), recipient_organization_id: PROVIDER_ORG.into(), categories: vec![] })
+        .revoke_consent(ipb::RevokeConsentRequest { intake_id: intake.id.clone(), recipient_organization_id: PROVIDER_ORG.into(), categories: vec![], ..Default::default() })
         .await
         .unwrap();
     let err = packet(&stack, PROVIDER_ORG, Role::Clinician, &referral_id).await.unwrap_err();

@@ -72,7 +72,7 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
         .into_inner();
     assert!(!checked.rescreen_pending, "intake re-screened the check-in");
     assert!(!checked.interlock_required);
-    let reassessed = stack.intake().get_intake(ipb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap().into_inner().intake.unwrap();
+    let reassessed = stack.intake().get_intake(ipb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(reassessed.assessment.unwrap().id, checked.assessment_id);
     assert_eq!(checked.entry.unwrap().status, wpb::EntryStatus::Waiting as i32);
 

@@ -153,6 +153,20 @@ impl Stack {
         tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(&self.backing.token(org, roles)))
     }
 
+    /// A channel to `service` calling with a validly signed token of `org` that is not registered (an
+    /// organization this deployment does not serve, unless registered otherwise).
+    pub fn channel_unregistered(&self, service: &str, org: &str, roles: &[Role]) -> AuthedChannel {
+        let channel = continuum_runtime::peer_channel(&self.addrs[service]).unwrap();
+        tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(&self.backing.unregistered_token(org, roles)))
+    }
+
+    /// A channel to `service` calling as a peer service acting for a user of `org` (what another
+    /// Continuum service sends on that user's behalf).
+    pub fn channel_as_service(&self, service: &str, org: &str) -> AuthedChannel {
+        let channel = continuum_runtime::peer_channel(&self.addrs[service]).unwrap();
+        tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(&self.backing.service_token(org)))
+    }
+
     /// Intake, as the clinic's intake clerk, clinician and coordinator.
     pub fn intake(&self) -> IntakeServiceClient<AuthedChannel> {
         IntakeServiceClient::new(self.channel_as("intake", CLINIC, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]))

@@ -1,6 +1,10 @@
-//! Calling a peer service: every outgoing request carries a short-lived service token that names the
-//! organization the work is for and the user who started it, and the W3C trace context of the caller. Callers attach [`OnBehalfOf`] to the
-//! request (see [`on_behalf_of`]); the [`ServiceAuth`] interceptor on the channel mints the token.
+//! Calling a peer service: every outgoing request carries a short-lived service token that names the end
+//! user on whose behalf the call is made — their organization and user id, or for background work the
+//! organization (and user) recorded when the work was accepted — and the W3C trace context of the caller.
+//! The receiving service decides access for that organization exactly as for the user calling it
+//! directly. Callers attach [`OnBehalfOf`] to the request (see [`on_behalf_of`]); the [`ServiceAuth`]
+//! interceptor on the channel mints the token. There is no "system" organization: work that acts for
+//! nobody in particular does not exist.
 
 use std::time::Duration;
 
@@ -9,10 +13,6 @@ use tonic::{Request, Status};
 
 use crate::token::Minter;
 
-/// The organization named in service tokens for background work that acts for no single tenant (for
-/// example giving a provider's slot back). Receivers trust the `service` role, not this value.
-pub const SYSTEM_ORGANIZATION: &str = "continuum-system";
-
 /// Whom an outgoing request is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OnBehalfOf {
@@ -20,6 +20,24 @@ pub struct OnBehalfOf {
     pub organization_id: String,
     /// The user who started it, if any (background work has none).
     pub user_id: Option<String>,
+}
+
+impl OnBehalfOf {
+    /// The end user behind `caller`: their organization and user id (for a peer service, the user it acts
+    /// for), so a call made while serving `caller` is decided downstream exactly as for them.
+    pub fn caller(caller: &crate::Caller) -> Self {
+        Self { organization_id: caller.organization_id.clone(), user_id: Some(caller.audit_user().to_owned()) }
+    }
+
+    /// Background work for `organization_id` and the user recorded when the work was accepted, if any.
+    pub fn recorded(organization_id: &str, user_id: Option<&str>) -> Self {
+        Self { organization_id: organization_id.to_owned(), user_id: user_id.filter(|u| !u.is_empty()).map(str::to_owned) }
+    }
+
+    /// Wraps `message` in a request made for this end user.
+    pub fn request<T>(&self, message: T) -> Request<T> {
+        on_behalf_of(message, &self.organization_id, self.user_id.as_deref())
+    }
 }
 
 /// Wraps `message` in a request marked as made for `organization_id` (and `user_id`).

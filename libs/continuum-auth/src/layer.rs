@@ -1,6 +1,7 @@
 //! The one auth layer every Continuum server runs, in front of every RPC: it authenticates the bearer
-//! token, checks the method against the role policy, applies the per-organization rate limit, and puts
-//! the [`Caller`] in the request extensions for the handler. Health checking and reflection stay open
+//! token, refuses organizations the registry does not list, checks the method against the role policy,
+//! applies the per-organization rate limit, and puts the [`Caller`] in the request extensions for the
+//! handler. Health checking and reflection stay open
 //! (probes, API discovery); every other path needs a token, and a method missing from the policy is
 //! refused.
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use continuum_cache::SharedCache;
 use tonic::Status;
 
+use crate::registry::Registry;
 use crate::token::{TokenError, Verifier};
 use crate::{Caller, policy};
 
@@ -24,6 +26,7 @@ pub struct AuthLayer {
 
 struct State {
     verifier: Arc<Verifier>,
+    registry: Arc<Registry>,
     cache: SharedCache,
     per_minute: u64,
 }
@@ -35,10 +38,10 @@ impl std::fmt::Debug for AuthLayer {
 }
 
 impl AuthLayer {
-    /// A layer verifying with `verifier` and counting requests in `cache` (shared across replicas when
-    /// it is Redis).
-    pub fn new(verifier: impl Into<Arc<Verifier>>, cache: SharedCache, per_minute: u64) -> Self {
-        Self { state: Arc::new(State { verifier: verifier.into(), cache, per_minute }) }
+    /// A layer verifying with `verifier`, accepting the organizations of `registry`, and counting
+    /// requests in `cache` (shared across replicas when it is Redis).
+    pub fn new(verifier: impl Into<Arc<Verifier>>, registry: impl Into<Arc<Registry>>, cache: SharedCache, per_minute: u64) -> Self {
+        Self { state: Arc::new(State { verifier: verifier.into(), registry: registry.into(), cache, per_minute }) }
     }
 }
 
@@ -61,6 +64,11 @@ impl State {
                 tracing::info!(rpc = path, reason = %e, "unauthenticated call refused");
                 Status::unauthenticated(e.to_string())
             })?;
+        if !self.registry.knows(&caller.organization_id) {
+            // Validly signed, but not for an organization this deployment serves.
+            tracing::info!(rpc = path, "call for an unknown organization refused");
+            return Err(Status::unauthenticated("the token's organization is not served here"));
+        }
         let Some(allowed) = policy::allowed(path) else {
             return Err(Status::permission_denied("this method is not available to any caller"));
         };

@@ -3,15 +3,21 @@
 //! - [`token`]: bearer JWTs. User tokens are verified against an asymmetric key set (JWKS file or URL) or, for
 //!   local development only, a symmetric secret ([`jwks`] fetches a key set from a URL); service tokens (service-to-service calls) are signed with
 //!   the service secret and carry the organization they act for and the original user.
+//! - [`registry`]: the organizations the deployment serves; a token naming any other is refused.
 //! - [`policy`]: the table of which role may call which RPC (mirrored in `docs/security.md`).
-//! - [`layer`]: the one tower layer every server runs: authenticates, checks the policy, applies the
-//!   per-organization rate limit, and hands the [`Caller`] to handlers through request extensions.
-//! - [`client`]: the interceptor peers use to call each other with a service token.
+//! - [`layer`]: the one tower layer every server runs: authenticates, checks the organization and the
+//!   policy, applies the per-organization rate limit, and hands the [`Caller`] to handlers through request
+//!   extensions.
+//! - [`client`]: the interceptor peers use to call each other with a service token that carries the end
+//!   user (organization and user id) on whose behalf the call is made.
 //! - [`phi`]: a wrapper for personal health information whose `Debug`/`Display` print a redaction.
 //! - [`crypto`]: AES-GCM field encryption with key ids and rotation.
 //!
-//! Handlers scope every store query with [`Caller::organization_id`]; only the `service` role (a peer
-//! service acting for the organization named in its token) is trusted across organizations.
+//! The rule every service keeps (docs/security.md, "Care relationships"): access is decided for the
+//! organization in [`Caller::organization_id`] — for a peer service, the organization of the end user it
+//! acts for, never the service itself. The `service` role opens a few service-only operations (naming a
+//! capacity hold, delivering a capacity event, asking intake about a care relationship); it never widens
+//! whose records a call may reach.
 
 pub mod client;
 pub mod crypto;
@@ -19,6 +25,7 @@ pub mod jwks;
 pub mod layer;
 pub mod phi;
 pub mod policy;
+pub mod registry;
 pub mod token;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use client::{OnBehalfOf, ServiceAuth, on_behalf_of};
 pub use layer::AuthLayer;
 pub use phi::Phi;
+pub use registry::Registry;
 pub use token::{AuthSettings, Claims, Minter, Verifier};
 
 /// A role a caller holds.
@@ -42,7 +50,7 @@ pub enum Role {
     ProviderAdmin,
     /// Operations: health, metrics and the audit log; never clinical records.
     Ops,
-    /// Another Continuum service acting for the organization named in its token.
+    /// Another Continuum service acting for a user of the organization named in its token.
     Service,
 }
 
@@ -73,7 +81,8 @@ impl Role {
 pub struct Caller {
     /// User id (`sub`), or `service:<name>` for a peer service.
     pub user_id: String,
-    /// The organization the caller belongs to, or acts for (service tokens).
+    /// The organization the caller belongs to, or whose user a peer service acts for; always lowercase.
+    /// Every access decision is made for this organization.
     pub organization_id: String,
     /// Roles held.
     pub roles: Vec<Role>,
@@ -87,14 +96,16 @@ impl Caller {
         self.roles.contains(&role)
     }
 
-    /// Whether this is a peer service (trusted to act for the organization in its token).
+    /// Whether this is a peer service acting for a user of [`Caller::organization_id`]. It opens
+    /// service-only operations; it never widens whose records the call reaches.
     pub fn is_service(&self) -> bool {
         self.has(Role::Service)
     }
 
-    /// Whether the caller may see or change data owned by `organization_id`.
-    pub fn may_access(&self, organization_id: &str) -> bool {
-        self.is_service() || self.organization_id == organization_id
+    /// Whether the caller belongs to (or, as a peer service, acts for) `organization_id`. The same answer
+    /// for people and services: there is no organization a service may reach that its user could not.
+    pub fn belongs_to(&self, organization_id: &str) -> bool {
+        self.organization_id.eq_ignore_ascii_case(organization_id)
     }
 
     /// The user to record in audit rows and events.

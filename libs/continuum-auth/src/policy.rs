@@ -1,7 +1,7 @@
 //! Which role may call which RPC. This table is the single source the auth layer enforces and is
 //! mirrored, row for row, in `docs/security.md` (a test checks they agree). Which organization's data a
-//! permitted caller sees is decided by the handlers: their own organization's, or what was shared with
-//! it by a referral the client consented to.
+//! permitted caller sees is decided by each service's `app::access`: their own organization's, or what
+//! the owner shared with it through a live referral the client consented to.
 
 use crate::Role::{self, Clinician as CL, Coordinator as CO, IntakeClerk as IC, Ops as OP, ProviderAdmin as PA, Service as SV};
 
@@ -15,6 +15,7 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.intake.v1.IntakeService/RecordConsent", &[IC, CL, CO]),
     ("/continuum.intake.v1.IntakeService/RevokeConsent", &[IC, CL, CO]),
     ("/continuum.intake.v1.IntakeService/ListCareEvents", &[CL, CO, SV]),
+    ("/continuum.intake.v1.IntakeService/CheckCareRelationship", &[SV]),
     ("/continuum.matching.v1.MatchingService/UpsertProvider", &[PA]),
     ("/continuum.matching.v1.MatchingService/ImportProviders", &[PA]),
     ("/continuum.matching.v1.MatchingService/GetProvider", &[IC, CL, CO, PA, SV]),

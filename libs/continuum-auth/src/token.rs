@@ -47,6 +47,10 @@ pub struct AuthSettings {
     /// Expected token audience.
     #[arg(long, env = "CONTINUUM_AUTH_AUDIENCE", default_value = "continuum")]
     pub audience: String,
+    /// The organization registry (JSON; see `continuum_auth::registry`). Unset: `organizations.json` in
+    /// the data directory. A token naming an organization not listed there is refused.
+    #[arg(long, env = "CONTINUUM_ORGANIZATIONS_FILE")]
+    pub organizations_file: Option<PathBuf>,
     /// Requests per minute allowed per organization (service calls are exempt).
     #[arg(long, env = "CONTINUUM_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
     pub rate_limit_per_minute: u64,
@@ -64,6 +68,7 @@ impl AuthSettings {
             service_secret: None,
             issuer: "continuum".into(),
             audience: "continuum".into(),
+            organizations_file: None,
             rate_limit_per_minute: 1200,
         }
     }
@@ -288,7 +293,16 @@ impl Verifier {
                     let key = self.service.as_ref().ok_or(TokenError::Algorithm)?;
                     let c = self.check(token, Algorithm::HS256, key)?;
                     let svc = c.svc.clone().unwrap_or_default();
-                    return Ok(Caller { user_id: format!("service:{svc}"), organization_id: c.org, roles: vec![Role::Service], acting_for: c.act });
+                    if c.org.is_empty() {
+                        return Err(TokenError::Invalid("missing organization"));
+                    }
+                    // Organization ids are compared as written by the registry and requests: lowercase.
+                    return Ok(Caller {
+                        user_id: format!("service:{svc}"),
+                        organization_id: c.org.to_ascii_lowercase(),
+                        roles: vec![Role::Service],
+                        acting_for: c.act,
+                    });
                 }
                 let key = self.dev.as_ref().ok_or(TokenError::Algorithm)?;
                 self.check(token, Algorithm::HS256, key)?
@@ -313,7 +327,7 @@ impl Verifier {
             return Err(TokenError::Invalid("missing organization"));
         }
         let roles: Vec<Role> = claims.roles.iter().filter_map(|r| Role::from_code(r)).filter(|r| *r != Role::Service).collect();
-        Ok(Caller { user_id: claims.sub, organization_id: claims.org, roles, acting_for: None })
+        Ok(Caller { user_id: claims.sub, organization_id: claims.org.to_ascii_lowercase(), roles, acting_for: None })
     }
 }
 

@@ -1,6 +1,7 @@
 //! What every Continuum service process shares: settings common to all services, structured logging,
-//! serving a gRPC service with health checking and reflection, graceful shutdown, and lazily connecting
-//! channels to peer services.
+//! serving a gRPC service with health checking and reflection, graceful shutdown, lazily connecting
+//! channels to peer services, and [`care`]: asking intake whether the caller's organization may act for a
+//! client.
 //!
 //! A service crate builds its own `tonic` service and hands it to [`serve`]; everything around it (health,
 //! reflection, authentication and the role policy, TLS, keepalives, draining on SIGTERM) is the same for
@@ -22,6 +23,8 @@ use tonic::service::Routes;
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+pub mod care;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
@@ -86,12 +89,20 @@ impl CommonSettings {
         }
     }
 
-    /// The auth layer for a server: token verification, the role policy and the per-organization rate
-    /// limit (counted in Redis when configured, so the limit holds across replicas).
+    /// The auth layer for a server: token verification, the organization registry, the role policy and
+    /// the per-organization rate limit (counted in Redis when configured, so the limit holds across
+    /// replicas).
     pub async fn auth_layer(&self, service: &str) -> anyhow::Result<AuthLayer> {
         let verifier = Verifier::load(&self.auth).await?;
+        let registry = continuum_auth::Registry::load(self.organizations_file())?;
         let cache = self.open_cache(&format!("{service}-auth")).await?;
-        Ok(AuthLayer::new(verifier, cache, self.auth.rate_limit_per_minute))
+        Ok(AuthLayer::new(verifier, registry, cache, self.auth.rate_limit_per_minute))
+    }
+
+    /// The organization registry file: `CONTINUUM_ORGANIZATIONS_FILE`, else `organizations.json` in the
+    /// data directory.
+    pub fn organizations_file(&self) -> PathBuf {
+        self.auth.organizations_file.clone().unwrap_or_else(|| self.data_dir.join("organizations.json"))
     }
 
     /// A channel to a peer at `addr` whose every call carries a service token of `service` and runs in a

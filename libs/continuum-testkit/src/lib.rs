@@ -1,4 +1,6 @@
-//! Test helpers shared by every crate's tests: a fresh, isolated backing store per test.
+//! Test helpers shared by every crate's tests: a fresh, isolated backing store per test (with its own
+//! organization registry: every token minted here registers its organization), and [`intake_double`], a
+//! test double of intake's care-relationship answers for the component tests of its peers.
 //!
 //! On the embedded default a test gets a temporary data directory (SQLite files, in-process cache). When
 //! the test configuration names servers — `CONTINUUM_TEST_DATABASE_URL` (a PostgreSQL URL whose user may
@@ -7,6 +9,8 @@
 //! the test loudly; it is never skipped.
 
 #![allow(clippy::expect_used)]
+
+pub mod intake_double;
 
 use std::path::Path;
 
@@ -20,6 +24,8 @@ use sea_orm::{ConnectionTrait, Database};
 pub const DATABASE_ENV: &str = "CONTINUUM_TEST_DATABASE_URL";
 /// Env var naming the Redis server for server-backed test runs.
 pub const REDIS_ENV: &str = "CONTINUUM_TEST_REDIS_URL";
+/// The organization registry's file name in a backing's data directory (the services' default).
+pub const ORGANIZATIONS_FILE: &str = "organizations.json";
 
 /// An isolated place for one test's data. Dropping it removes the data (and drops the PostgreSQL database).
 #[derive(Debug)]
@@ -48,7 +54,20 @@ impl Backing {
             }
             None => (None, None),
         };
+        // The organization registry starts empty; every token minted here registers its organization.
+        std::fs::write(dir.path().join(ORGANIZATIONS_FILE), r#"{"organizations": []}"#).expect("writing the organization registry");
         Backing { dir, secret: continuum_auth::token::random_secret(), database_url, redis_url, pg }
+    }
+
+    /// Adds `organization_id` to this backing's organization registry (services see it at its first call).
+    pub fn register(&self, organization_id: &str) {
+        continuum_auth::registry::RegistryFile::add(&self.organizations_file(), organization_id, "test organization")
+            .expect("registering a test organization");
+    }
+
+    /// This backing's organization registry.
+    pub fn organizations_file(&self) -> std::path::PathBuf {
+        self.dir.path().join(ORGANIZATIONS_FILE)
     }
 
     /// Settings for a service under test pointing at this backing store.
@@ -58,6 +77,8 @@ impl Backing {
         c.redis_url = self.redis_url.clone();
         c.cache_namespace = self.namespace();
         c.crypto.encryption_keys = Some(self.encryption_keys());
+        // Named explicitly, so a peer given these auth settings shares this backing's registry.
+        c.auth.organizations_file = Some(self.organizations_file());
         c.shutdown_grace_secs = 2;
         c
     }
@@ -84,6 +105,7 @@ impl Backing {
             ("CONTINUUM_AUTH_DEV_SECRET".to_owned(), self.secret.clone()),
             ("CONTINUUM_CACHE_NAMESPACE".to_owned(), self.namespace()),
             ("CONTINUUM_ENCRYPTION_KEYS".to_owned(), self.encryption_keys()),
+            ("CONTINUUM_ORGANIZATIONS_FILE".to_owned(), self.organizations_file().display().to_string()),
         ];
         if let Some(u) = &self.database_url {
             env.push(("CONTINUUM_DATABASE_URL".to_owned(), u.clone()));
@@ -107,14 +129,24 @@ impl Backing {
         format!("test-1:{}", base64::engine::general_purpose::STANDARD.encode(digest.as_ref()))
     }
 
-    /// A user token for `organization_id` with `roles`, signed with this backing's development secret.
+    /// A user token for `organization_id` with `roles`, signed with this backing's development secret;
+    /// the organization is registered first.
     pub fn token(&self, organization_id: &str, roles: &[Role]) -> String {
+        self.register(organization_id);
+        self.unregistered_token(organization_id, roles)
+    }
+
+    /// A validly signed user token for `organization_id` without registering it (an organization this
+    /// deployment does not serve, unless registered otherwise).
+    pub fn unregistered_token(&self, organization_id: &str, roles: &[Role]) -> String {
         self.minter().dev_user_token("test-user", organization_id, roles, Duration::from_secs(3600)).expect("minting a test token")
     }
 
-    /// A service token acting for `organization_id` (what a peer service sends).
+    /// A service token acting for a user of `organization_id` (what a peer service sends); the
+    /// organization is registered first.
     pub fn service_token(&self, organization_id: &str) -> String {
-        self.minter().service_token("test", organization_id, None, Duration::from_secs(3600)).expect("minting a service token")
+        self.register(organization_id);
+        self.minter().service_token("test", organization_id, Some("test-user"), Duration::from_secs(3600)).expect("minting a service token")
     }
 
     fn minter(&self) -> Minter {

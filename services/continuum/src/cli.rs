@@ -52,6 +52,13 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The organization registry: the organizations this deployment serves (a token naming any other is
+    /// refused).
+    Org {
+        /// What to do with the registry.
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
     /// Benchmark the exact batch assigner on an instance file (format of shared/bench/assign).
     AssignBench {
         /// Instance file.
@@ -81,6 +88,30 @@ pub enum TokenCommand {
         #[arg(long, default_value_t = 3600)]
         ttl_secs: u64,
         /// Storage settings (the data directory holds the development secret).
+        #[command(flatten)]
+        common: CommonSettings,
+    },
+}
+
+/// `continuum org ...`.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Add an organization to the registry (`CONTINUUM_ORGANIZATIONS_FILE`, or `organizations.json` in the
+    /// data directory); running services see it at its first call.
+    Add {
+        /// Organization id (UUID, as in tokens' `org` claim).
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Where the registry is.
+        #[command(flatten)]
+        common: CommonSettings,
+    },
+    /// List the organizations in the registry.
+    List {
+        /// Where the registry is.
         #[command(flatten)]
         common: CommonSettings,
     },
@@ -145,8 +176,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     Some(role) => parsed.push(role),
                 }
             }
+            let registry = common.organizations_file();
+            let known = continuum_auth::registry::RegistryFile::read(&registry)
+                .map(|f| f.organizations.iter().any(|o| o.id.eq_ignore_ascii_case(&org)))
+                .unwrap_or(false);
+            anyhow::ensure!(
+                known,
+                "organization {org} is not in the registry {} (the services would refuse its tokens): add it with `continuum org add --id {org} --name ...`",
+                registry.display()
+            );
             let minter = continuum_auth::Minter::from_settings(&common.auth)?;
             println!("{}", minter.dev_user_token(&user, &org, &parsed, std::time::Duration::from_secs(ttl_secs))?);
+            Ok(())
+        }
+        Command::Org { command: OrgCommand::Add { id, name, common } } => {
+            let path = common.organizations_file();
+            if continuum_auth::registry::RegistryFile::add(&path, &id, &name)? {
+                println!("added {id} ({name}) to {}", path.display());
+            } else {
+                println!("{id} is already in {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Org { command: OrgCommand::List { common } } => {
+            let path = common.organizations_file();
+            for o in continuum_auth::registry::RegistryFile::read(&path)?.organizations {
+                println!("{}\t{}", o.id, o.name);
+            }
             Ok(())
         }
         Command::AssignBench { file, reps } => {

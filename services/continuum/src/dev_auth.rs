@@ -1,6 +1,7 @@
-//! The local development secret: `continuum up` and `continuum token mint` share one HS256 secret kept
-//! in the data directory (created on first use, readable only by its owner), unless the environment
-//! configures authentication. Production configures a JWKS file and a service secret instead.
+//! The local development setup: `continuum up` and `continuum token mint` share one HS256 secret kept in
+//! the data directory (created on first use, readable only by its owner), unless the environment
+//! configures authentication, and `up` registers the demo organizations in the data directory's
+//! organization registry. Production configures a JWKS, a service secret and its own registry instead.
 
 use anyhow::Context;
 use continuum_runtime::CommonSettings;
@@ -22,6 +23,18 @@ pub fn ensure_dev_secret(common: &mut CommonSettings) -> anyhow::Result<()> {
         }
     };
     common.auth.dev_secret = Some(secret);
+    Ok(())
+}
+
+/// Makes sure the organization registry lists the demo organizations (creating the file when missing):
+/// `up` prints a token of the demo organization, which must be served. Only for the development setup.
+pub fn ensure_demo_organizations(common: &CommonSettings) -> anyhow::Result<()> {
+    let path = common.organizations_file();
+    for (id, name) in [(crate::demo::HARBOR_ORG, "Harbor Community Mental Health"), (crate::demo::RIVERBEND_ORG, "Riverbend Youth & Family Services")] {
+        if continuum_auth::registry::RegistryFile::add(&path, id, name)? {
+            tracing::info!(organization_id = id, "demo organization registered");
+        }
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //! - `continuum migrate`: runs every service's migrations against the configured database.
 //! - `continuum assign-bench FILE`: the batch-assigner benchmark on an instance file.
 //! - `continuum token mint`: development tokens (signed with the local development secret).
+//! - `continuum org add | list`: the organization registry (organizations the deployment serves).
 
 pub mod cli;
 pub mod demo;

@@ -64,6 +64,10 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     };
     let mut common = args.common.clone();
     crate::dev_auth::ensure_dev_secret(&mut common)?;
+    if common.auth.dev_secret.is_some() {
+        // The development setup serves the demo organizations (the token printed below is one of theirs).
+        crate::dev_auth::ensure_demo_organizations(&common)?;
+    }
 
     let mut matching_settings = matching::config::Settings::new(addrs.matching, common.clone());
     // Capacity rising in matching makes waitlist offers (the capacity-event worker).

@@ -19,6 +19,8 @@ use crate::domain::{
     NewIntake, OverrideRequest, Preferences, RoutingDecision, RoutingStatus, Rules, Screeners, Setting, StageOfChange, Stressor, SubstanceUse,
     Support, TreatmentEpisode, TreatmentOutcome, WindowRating,
 };
+use crate::app::access::{self, Relationship};
+use crate::app::referrals::ReferralPeer;
 use crate::error::{Error, Result};
 use crate::routing::{LEASE, Router};
 use crate::store::{AuditRecord, Inserted, IntakeFilter, Store};
@@ -69,6 +71,7 @@ impl Context {
         AuditRecord {
             user_id: self.caller.audit_user().to_owned(),
             organization_id: self.caller.organization_id.clone(),
+            owner_organization_id: intake.submission.organization_id.clone(),
             action,
             record_type,
             record_id: if record_type == "assessment" { intake.assessment.id.clone() } else { intake.id.clone() },
@@ -76,15 +79,6 @@ impl Context {
             rpc,
             purpose: self.purpose.clone(),
             trace_id: continuum_telemetry::current_trace_id(),
-        }
-    }
-
-    /// An intake of another organization is reported as not found: existence does not leak.
-    fn check_owner(&self, intake: &Intake) -> Result<()> {
-        if self.caller.may_access(&intake.submission.organization_id) {
-            Ok(())
-        } else {
-            Err(Error::not_found("intake", intake.id.clone()))
         }
     }
 }
@@ -99,12 +93,14 @@ pub struct IntakeApi {
     router: Router,
     cache: SharedCache,
     rules: Arc<Rules>,
+    referrals: ReferralPeer,
 }
 
 impl IntakeApi {
-    /// An adapter over the store, router and cache, assessing with `rules`.
-    pub fn new(store: Store, router: Router, cache: SharedCache, rules: Arc<Rules>) -> Self {
-        Self { store, router, cache, rules }
+    /// An adapter over the store, router and cache, assessing with `rules` and asking `referrals` about
+    /// the referrals a recipient's access rests on.
+    pub fn new(store: Store, router: Router, cache: SharedCache, rules: Arc<Rules>, referrals: ReferralPeer) -> Self {
+        Self { store, router, cache, rules, referrals }
     }
 }
 
@@ -253,6 +249,7 @@ fn grant_to_proto(g: &ConsentGrant) -> pb::ConsentGrant {
     pb::ConsentGrant {
         recipient_organization_id: g.recipient_organization_id.clone().unwrap_or_default(),
         categories: g.categories.iter().map(|c| c.to_proto()).collect(),
+        referral_id: g.referral_id.clone().unwrap_or_default(),
     }
 }
 
@@ -270,6 +267,7 @@ pub fn consent_to_proto(c: &Consent) -> pb::ConsentRecord {
                 recipient_organization_id: h.recipient_organization_id.clone().unwrap_or_default(),
                 categories: h.categories.iter().map(|c| c.to_proto()).collect(),
                 user_id: h.user_id.clone(),
+                referral_id: h.referral_id.clone().unwrap_or_default(),
             })
             .collect(),
     }
@@ -283,6 +281,7 @@ fn grants_from_proto(v: &mut Violations, grants: &[pb::ConsentGrant]) -> Vec<Con
     for (i, g) in grants.iter().enumerate() {
         let f = format!("consent_grants[{i}]");
         let recipient = v.optional_uuid(&format!("{f}.recipient_organization_id"), &g.recipient_organization_id);
+        let referral_id = v.optional_uuid(&format!("{f}.referral_id"), &g.referral_id);
         let categories = code_list!(ConsentCategory, v, format!("{f}.categories"), g.categories);
         if g.categories.is_empty() {
             v.add(format!("{f}.categories"), "at least one category is required");
@@ -296,7 +295,7 @@ fn grants_from_proto(v: &mut Violations, grants: &[pb::ConsentGrant]) -> Vec<Con
                 v.add(format!("{f}.recipient_organization_id"), "a substance-use grant must name its recipient organization");
             }
         }
-        out.push(ConsentGrant { recipient_organization_id: recipient, categories });
+        out.push(ConsentGrant { recipient_organization_id: recipient, referral_id, categories });
     }
     out
 }
@@ -725,8 +724,7 @@ impl IntakeApi {
                 "this idempotency key was used for a different intake; use a new key",
             ));
         }
-        let intake = self.store.get_intake(intake_id).await?;
-        ctx.check_owner(&intake)?;
+        let intake = access::owned(&ctx.caller, self.store.get_intake(intake_id).await?)?;
         self.store.audit(vec![ctx.row("read", "intake", &intake, RPC_SUBMIT)]).await?;
         tracing::info!(intake_id, routing = intake.routing.status.code(), "submission replayed");
         Ok(pb::SubmitIntakeResponse { intake: Some(intake_to_proto(&intake)), replayed: true })
@@ -735,7 +733,7 @@ impl IntakeApi {
     async fn submit(&self, ctx: &Context, req: pb::SubmitIntakeRequest) -> Result<pb::SubmitIntakeResponse> {
         let fingerprint = domain::fingerprint(&req.encode_to_vec());
         let submission = submission_from_proto(req)?;
-        if !ctx.caller.may_access(&submission.organization_id) {
+        if !ctx.caller.belongs_to(&submission.organization_id) {
             return Err(Error::PermissionDenied("intakes can be submitted only for your own organization".into()));
         }
         let cache_key = format!("idempotency:{}:{}", submission.organization_id, submission.idempotency_key);
@@ -759,7 +757,7 @@ impl IntakeApi {
         let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
         let inserted = self
             .store
-            .insert_intake(id, submission, fingerprint.clone(), assessment, pending, now, self.router.owner(), lease_until)
+            .insert_intake(id, submission, fingerprint.clone(), assessment, pending, now, self.router.owner(), lease_until, ctx.caller.audit_user())
             .await?;
         let mut intake = match inserted {
             Inserted::Replayed { intake_id, fingerprint: stored } => return self.replay(ctx, &intake_id, &stored, &fingerprint).await,
@@ -798,19 +796,28 @@ impl IntakeService for IntakeApi {
         let req = req.into_inner();
         let mut v = Violations::default();
         let id = v.require_uuid("intake_id", &req.intake_id);
+        let referral_id = v.optional_uuid("referral_id", &req.referral_id);
         let id = v.finish(id)?.unwrap_or_default();
-        let intake = self.store.get_intake(&id).await?;
-        ctx.check_owner(&intake)?;
-        let full = intake_to_proto(&intake);
-        let shared = if ctx.caller.is_service() && ctx.caller.organization_id != intake.submission.organization_id {
-            // A peer acting for another organization: only what the client consented to share with it
-            // (revoking consent stops this at once).
-            let categories = intake.submission.consent.categories_for(&ctx.caller.organization_id);
-            let substance_supports: Vec<String> =
-                self.rules.supports.iter().filter(|r| r.when_substance_use_at.is_some()).flat_map(|r| r.add.iter().cloned()).collect();
-            limit_to_consent(full, &categories, &substance_supports).ok_or_else(|| Error::not_found("intake", id.clone()))?
-        } else {
-            full
+        let found = self.store.get_intake(&id).await;
+        let (shared, intake) = match found {
+            Ok(intake) if ctx.caller.belongs_to(&intake.submission.organization_id) => (intake_to_proto(&intake), intake),
+            other => {
+                // Anyone but the owner reads only as the recipient of a live referral the owner made, and
+                // only what the client consented to share with it (revoking consent stops this at once).
+                // Referral is asked before the intake's absence is told, so another organization's intake
+                // and one that does not exist are answered alike, even while referral is down.
+                let referral = match &referral_id {
+                    Some(r) => self.referrals.get(&ctx.caller, r).await?,
+                    None => None,
+                };
+                let intake = other?;
+                let categories = access::recipient_categories(&ctx.caller, &intake, referral.as_ref())?;
+                let substance_supports: Vec<String> =
+                    self.rules.supports.iter().filter(|r| r.when_substance_use_at.is_some()).flat_map(|r| r.add.iter().cloned()).collect();
+                let limited = limit_to_consent(intake_to_proto(&intake), &categories, &substance_supports)
+                    .ok_or_else(|| Error::not_found("intake", id.clone()))?;
+                (limited, intake)
+            }
         };
         self.store.audit(vec![ctx.row("read", "intake", &intake, RPC_GET)]).await?;
         Ok(Response::new(pb::GetIntakeResponse { intake: Some(shared) }))
@@ -863,7 +870,7 @@ impl IntakeService for IntakeApi {
             }
         };
         let org = v.finish(org)?.unwrap_or_default();
-        if !ctx.caller.may_access(&org) {
+        if !ctx.caller.belongs_to(&org) {
             return Err(Error::PermissionDenied("you may list only your own organization's intakes".into()).into());
         }
         let filter = IntakeFilter {
@@ -900,8 +907,7 @@ impl IntakeService for IntakeApi {
         let dysregulation = dysregulation_from_proto(&mut v, "dysregulation", req.dysregulation.as_ref());
         let clinician_override = override_from_proto(&mut v, "clinician_override", req.clinician_override.as_ref());
         let id = v.finish(id)?.unwrap_or_default();
-        let mut intake = self.store.get_intake(&id).await?;
-        ctx.check_owner(&intake)?;
+        let mut intake = access::owned(&ctx.caller, self.store.get_intake(&id).await?)?;
         // The re-screen replaces the screeners and, when given, the dysregulation signs; everything else
         // (history, stressors, preferences) is the intake's. The intake's override is not carried over: a
         // reassessment stands on the rules unless the clinician overrides again with this request.
@@ -931,7 +937,7 @@ impl IntakeService for IntakeApi {
             pending.crisis_resources = domain::crisis_resources(&intake.submission.client.jurisdiction);
             pending.reroute_for_assessment = Some(assessment.id.clone());
             let lease_until = Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
-            if self.store.reopen_routing(&intake.id, &pending, self.router.owner(), lease_until).await? {
+            if self.store.reopen_routing(&intake.id, &pending, self.router.owner(), lease_until, ctx.caller.audit_user()).await? {
                 rerouted = true;
                 intake.routing = pending;
                 tracing::warn!(intake_id = %intake.id, risk = assessment.risk_level.code(), "risk rose to the crisis pathway: re-routing");
@@ -973,8 +979,7 @@ impl IntakeService for IntakeApi {
             v.add("grants", "give at least one grant or share_with_referral_recipient");
         }
         let id = v.finish(id)?.unwrap_or_default();
-        let intake = self.store.get_intake(&id).await?;
-        ctx.check_owner(&intake)?;
+        let intake = access::owned(&ctx.caller, self.store.get_intake(&id).await?)?;
         let mut consent = intake.submission.consent.clone();
         consent.record(grants, req.share_with_referral_recipient, Utc::now(), ctx.caller.audit_user());
         let intake = self.store.update_consent(&id, &consent).await?;
@@ -989,12 +994,12 @@ impl IntakeService for IntakeApi {
         let mut v = Violations::default();
         let id = v.require_uuid("intake_id", &req.intake_id);
         let recipient = v.optional_uuid("recipient_organization_id", &req.recipient_organization_id);
+        let referral = v.optional_uuid("referral_id", &req.referral_id);
         let categories = code_list!(ConsentCategory, v, "categories", req.categories);
         let id = v.finish(id)?.unwrap_or_default();
-        let intake = self.store.get_intake(&id).await?;
-        ctx.check_owner(&intake)?;
+        let intake = access::owned(&ctx.caller, self.store.get_intake(&id).await?)?;
         let mut consent = intake.submission.consent.clone();
-        consent.revoke(recipient.as_deref(), &categories, Utc::now(), ctx.caller.audit_user());
+        consent.revoke(recipient.as_deref(), referral.as_deref(), &categories, Utc::now(), ctx.caller.audit_user());
         let intake = self.store.update_consent(&id, &consent).await?;
         self.store.audit(vec![ctx.row("write", "consent", &intake, RPC_REVOKE_CONSENT)]).await?;
         tracing::info!(intake_id = %intake.id, grants = consent.grants.len(), "consent revoked");
@@ -1016,6 +1021,7 @@ impl IntakeService for IntakeApi {
     }
 
     async fn list_audit_events(&self, req: Request<pb::ListAuditEventsRequest>) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let client = v.optional_uuid("client_id", &req.client_id);
@@ -1034,7 +1040,8 @@ impl IntakeService for IntakeApi {
         }
         v.finish(())?;
         let user = (!req.user_id.is_empty()).then_some(req.user_id.as_str());
-        let mut events = self.store.list_audit(client.as_deref(), user, after.as_deref(), limit + 1).await?;
+        // The events about the caller's own organization's records, whoever read or wrote them.
+        let mut events = self.store.list_audit(&caller.organization_id, client.as_deref(), user, after.as_deref(), limit + 1).await?;
         let next = if events.len() as u64 > limit {
             events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             events.last().map(|e| e.id.clone()).unwrap_or_default()
@@ -1049,6 +1056,7 @@ impl IntakeService for IntakeApi {
                     occurred_at: Some(time::to_proto(e.occurred_at)),
                     user_id: e.record.user_id,
                     organization_id: e.record.organization_id,
+                    owner_organization_id: e.record.owner_organization_id,
                     action: e.record.action.to_owned(),
                     record_type: e.record.record_type.to_owned(),
                     record_id: e.record.record_id,
@@ -1060,5 +1068,30 @@ impl IntakeService for IntakeApi {
                 .collect(),
             next_page_token: next,
         }))
+    }
+
+    async fn check_care_relationship(
+        &self,
+        req: Request<pb::CheckCareRelationshipRequest>,
+    ) -> Result<Response<pb::CheckCareRelationshipResponse>, Status> {
+        let caller = continuum_auth::caller(&req)?;
+        let req = req.into_inner();
+        let mut v = Violations::default();
+        let client_id = v.require_uuid("client_id", &req.client_id);
+        let intake_id = v.optional_uuid("intake_id", &req.intake_id);
+        let client_id = v.finish(client_id)?.unwrap_or_default();
+        let intakes = self.store.ownership_of_client(&client_id).await?;
+        let owner = intakes.first().map(|i| i.organization_id.clone()).unwrap_or_default();
+        // Referral is asked only when the caller's organization could be a recipient: never for the owner or
+        // an owner-only question. A client nobody took is asked about too, so another organization's client
+        // and one that does not exist are answered alike, even while referral is down.
+        let asks_referral = !caller.belongs_to(&owner) && !req.owner_only;
+        let referrals = if asks_referral { self.referrals.of_client(&caller, &client_id).await? } else { Vec::new() };
+        let found = access::relationship(&caller, &client_id, &intakes, intake_id.as_deref(), req.owner_only, &referrals)?;
+        let (relationship, referral_ids) = match found {
+            Relationship::Owner => (pb::CareRelationship::Owner, Vec::new()),
+            Relationship::Recipient(ids) => (pb::CareRelationship::ReferralRecipient, ids),
+        };
+        Ok(Response::new(pb::CheckCareRelationshipResponse { relationship: relationship as i32, owner_organization_id: owner, referral_ids }))
     }
 }

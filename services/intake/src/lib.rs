@@ -3,12 +3,14 @@
 //! exactly once — to a referral when an option has capacity, to the waitlist when none has — finishing in
 //! the background when a downstream service is unavailable.
 //!
-//! Layout: `care_events` (what the care timeline shows of intake), `config`, `startup`, `grpc` (proto <-> domain, validation, consent-limited reads), `domain`
+//! Layout: `app` (who may read or change which intake: care-relationship access), `care_events` (what the
+//! care timeline shows of intake), `config`, `startup`, `grpc` (proto <-> domain, validation, consent-limited reads), `domain`
 //! (scoring, assessment, the rules file that parameterises them, consent scope: pure), `routing` (the
 //! orchestration over matching, referral and waitlist, and its worker), `store` (every query), `error`.
 //! The clinical rules are data (`rules/intake-rules.json`), explained rule by rule in
 //! `docs/clinical-rules.md`.
 
+pub mod app;
 pub mod care_events;
 pub mod config;
 pub mod domain;

@@ -160,7 +160,7 @@ impl Router {
         let intake = &task.intake;
         let mut plan = match &task.plan {
             Some(p) => p.clone(),
-            None => match self.plan(intake).await {
+            None => match self.plan(task).await {
                 Ok(p) => {
                     if let Err(e) = self.store.save_plan(&intake.id, &self.owner, &p).await {
                         tracing::warn!(intake_id = %intake.id, error = %e, "saving routing plan failed");
@@ -196,7 +196,10 @@ impl Router {
             return Step::Done(decision);
         }
         let urgency = intake.assessment.urgency;
+        // Every peer call acts for the organization that took the intake and the user who submitted it
+        // (recorded with the task), so the peers decide access for them.
         let org = intake.submission.organization_id.as_str();
+        let user = Some(task.acting_user_id.as_str()).filter(|u| !u.is_empty());
         while plan.next < plan.candidates.len() {
             let c = plan.candidates[plan.next].clone();
             // Outside the crisis pathway only providers with an open slot, whose organization the client
@@ -224,7 +227,7 @@ impl Router {
                     alternative_provider_ids: alternatives,
                     capacity_hold_key: String::new(),
                 };
-                match self.peers.referral.clone().create_referral(on_behalf_of(req, org, None)).await {
+                match self.peers.referral.clone().create_referral(on_behalf_of(req, org, user)).await {
                     Ok(r) => {
                         let r = r.into_inner().referral.unwrap_or_default();
                         decision.status = RoutingStatus::Referred;
@@ -281,7 +284,7 @@ impl Router {
                 formats: intake.submission.preferences.formats.iter().map(|f| f.to_proto()).collect(),
             }),
         };
-        match self.peers.waitlist.clone().enqueue(on_behalf_of(req, org, None)).await {
+        match self.peers.waitlist.clone().enqueue(on_behalf_of(req, org, user)).await {
             Ok(r) => {
                 let e = r.into_inner().entry.unwrap_or_default();
                 decision.status = RoutingStatus::Waitlisted;
@@ -296,8 +299,10 @@ impl Router {
         }
     }
 
-    async fn plan(&self, intake: &Intake) -> std::result::Result<RoutingPlan, &'static str> {
-        let req = on_behalf_of(recommend_request(intake), &intake.submission.organization_id, None);
+    async fn plan(&self, task: &RoutingTask) -> std::result::Result<RoutingPlan, &'static str> {
+        let intake = &task.intake;
+        let user = Some(task.acting_user_id.as_str()).filter(|u| !u.is_empty());
+        let req = on_behalf_of(recommend_request(intake), &intake.submission.organization_id, user);
         match self.peers.matching.clone().recommend_for_client(req).await {
             Ok(r) => Ok(plan_from(intake, r.into_inner().ranking.unwrap_or_default())),
             Err(s) => {

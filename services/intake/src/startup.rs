@@ -12,6 +12,7 @@ use continuum_runtime::{ServeOptions, Shutdown};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
+use crate::app::referrals::ReferralPeer;
 use crate::config::Settings;
 use crate::domain::Rules;
 use crate::grpc::IntakeApi;
@@ -47,8 +48,9 @@ impl Application {
         let cipher = FieldCipher::from_settings_or_file(&common.crypto, &common.data_dir.join("intake.keys"))?;
         let store = Store::new(db, Arc::new(cipher));
         let peers = Peers::connect(&settings)?;
+        let referrals = ReferralPeer::new(peers.referral.clone());
         let router = Router::new(store.clone(), peers, Duration::from_secs(settings.routing_max_backoff_secs.max(1)));
-        let api = IntakeApi::new(store.clone(), router.clone(), cache, rules);
+        let api = IntakeApi::new(store.clone(), router.clone(), cache, rules, referrals);
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
         Ok(Self { listener, store, api, router, settings })
     }

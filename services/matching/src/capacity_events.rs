@@ -124,8 +124,12 @@ impl Relay {
         async {
             let mut client = client.clone();
             let req = wpb::OpenSlotsRequest { provider_id: item.provider_id.clone(), slots: item.slots.clamp(1, 1000), event_id: item.id.clone() };
+            // The event acts for the provider's organization (whose capacity rose), which the waitlist checks.
             let (outcome, offers) = match client.open_slots(continuum_auth::on_behalf_of(req, &item.organization_id, None)).await {
-                Ok(resp) => (Outcome::Delivered, resp.into_inner().offers.len()),
+                Ok(resp) => {
+                    let r = resp.into_inner();
+                    (Outcome::Delivered, r.offers.len() + usize::try_from(r.offers_to_other_organizations).unwrap_or(0))
+                }
                 Err(s) => (classify(s.code()), 0),
             };
             let attempts = item.attempts.saturating_add(1);

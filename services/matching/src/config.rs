@@ -34,6 +34,10 @@ pub struct Settings {
     /// the capacity events are kept and not delivered (a warning and the pending gauge say so).
     #[arg(long, env = "CONTINUUM_WAITLIST_ADDR")]
     pub waitlist_addr: Option<String>,
+    /// Address of the intake service (`host:port` or URL): asked whether the organization recording session
+    /// feedback may act for the client.
+    #[arg(long, env = "CONTINUUM_INTAKE_ADDR", default_value = "127.0.0.1:50051")]
+    pub intake_addr: String,
     /// How often (ms) the capacity-event worker looks for events to deliver.
     #[arg(long, env = "CONTINUUM_CAPACITY_EVENT_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
     pub capacity_event_poll_ms: u64,
@@ -71,6 +75,7 @@ impl Settings {
             stuck_after_sessions: 6,
             directory_refresh_ms: 1000,
             waitlist_addr: None,
+            intake_addr: "127.0.0.1:50051".to_owned(),
             capacity_event_poll_ms: 1000,
         }
     }

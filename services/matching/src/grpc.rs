@@ -1,12 +1,15 @@
 //! The tonic adapter of the matching service: converts protos to domain types (validating every field and
-//! naming each bad one), calls the store and domain, and converts back. No business rule lives here.
+//! naming each bad one), asks `app::access` who may do what, calls the store and domain, and converts
+//! back. No business rule lives here.
 
 use continuum_errors::Violations;
+use continuum_runtime::care::{CareRelationships, Needs};
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_server::MatchingService;
 use continuum_vocab::{AgeGroup, LevelOfCare, Modality, ProblemDomain, RelationalStyle};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::app::access::{self, CapacityAsk};
 use crate::config::FitModel;
 use crate::convert::{needs_from_proto, ranking_to_proto, scored_to_proto};
 use crate::directory_cache::DirectoryCache;
@@ -21,6 +24,7 @@ pub struct MatchingApi {
     store: Store,
     model: FitModel,
     cache: std::sync::Arc<DirectoryCache>,
+    intake: CareRelationships,
 }
 
 /// Valid items per import transaction.
@@ -29,17 +33,17 @@ const IMPORT_BATCH: usize = 1000;
 const MAX_IMPORT_ERRORS: usize = 1000;
 
 impl MatchingApi {
-    /// An adapter over `store` with the default fit model.
-    pub fn new(store: Store) -> Self {
+    /// An adapter over `store` with the default fit model, asking `intake` about care relationships.
+    pub fn new(store: Store, intake: CareRelationships) -> Self {
         let model = FitModel::default();
         let cache = std::sync::Arc::new(DirectoryCache::new(store.clone(), model.weights.clone(), model.refresh));
-        Self { store, model, cache }
+        Self { store, model, cache, intake }
     }
 
     /// The same adapter with `model` (weights, stuck policy, refresh interval).
     pub fn with_model(self, model: FitModel) -> Self {
         let cache = std::sync::Arc::new(DirectoryCache::new(self.store.clone(), model.weights.clone(), model.refresh));
-        Self { store: self.store, model, cache }
+        Self { store: self.store, model, cache, intake: self.intake }
     }
 
     /// Loads the directory snapshot now (start-up warm-up); a failure is logged and retried by the first
@@ -114,12 +118,12 @@ fn import_error(summary: &mut pb::ImportProvidersResponse, index: usize, provide
 
 pub use crate::convert::{provider_to_proto, provider_from_proto};
 
-/// Directory entries are written only by their own organization (or by a peer service acting for it).
-fn check_owner(caller: &continuum_auth::Caller, organization_id: &str) -> Result<()> {
-    if caller.may_access(organization_id) {
+/// A listing's organization must be the caller's: naming another one in a write is refused.
+fn check_listing_organization(caller: &continuum_auth::Caller, organization_id: &str) -> Result<()> {
+    if caller.belongs_to(organization_id) {
         Ok(())
     } else {
-        Err(Error::PermissionDenied("only the provider's own organization may change it".into()))
+        Err(Error::PermissionDenied("providers can be written only for your own organization".into()))
     }
 }
 
@@ -140,7 +144,7 @@ impl MatchingService for MatchingApi {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let draft = provider_from_proto(req.provider, req.expected_version)?;
-        check_owner(&caller, &draft.organization_id)?;
+        check_listing_organization(&caller, &draft.organization_id)?;
         let p = self.store.upsert_provider(draft).await?;
         tracing::info!(provider_id = %p.id, version = p.version, "provider stored");
         self.cache.apply(vec![p.clone()]).await;
@@ -226,9 +230,17 @@ impl MatchingService for MatchingApi {
             Some(_) => {}
         }
         v.finish(())?;
-        if !caller.is_service() {
-            check_owner(&caller, &self.store.get_provider(&id).await?.organization_id)?;
-        }
+        let provider = self.store.get_provider(&id).await?;
+        let delta = match req.change {
+            Some(pb::update_capacity_request::Change::Delta(d)) => Some(d),
+            _ => None,
+        };
+        let gives_back_here = match gives_back {
+            Some(key) if !caller.belongs_to(&provider.organization_id) => Some(self.store.holds(&id, key).await?),
+            Some(_) => Some(true),
+            None => None,
+        };
+        access::may_change_capacity(&caller, &id, &provider.organization_id, CapacityAsk::of(delta, hold.is_some(), gives_back_here))?;
         let (p, applied) = match req.change {
             Some(pb::update_capacity_request::Change::Delta(delta)) => {
                 let change = CapacityChange { provider_id: &id, delta, hold_key: hold, allow_overbook: req.allow_overbook, cohort_code, gives_back };
@@ -275,7 +287,7 @@ impl MatchingService for MatchingApi {
             let id = item.provider.as_ref().map(|p| p.id.clone()).unwrap_or_default();
             match provider_from_proto(item.provider, item.expected_version) {
                 Err(e) => import_error(&mut summary, index, id, e),
-                Ok(draft) if check_owner(&caller, &draft.organization_id).is_err() => {
+                Ok(draft) if check_listing_organization(&caller, &draft.organization_id).is_err() => {
                     import_error(&mut summary, index, id, Error::PermissionDenied("providers can be imported only for your own organization".into()))
                 }
                 Ok(draft) => {
@@ -380,9 +392,9 @@ impl MatchingService for MatchingApi {
             None => None,
         };
         v.finish(())?;
-        if !caller.is_service() {
-            check_owner(&caller, &self.store.get_provider(&provider_id).await?.organization_id)?;
-        }
+        // The provider's organization records feedback, about a client intake says it may act for.
+        access::owns_provider(&caller, &provider_id, &self.store.get_provider(&provider_id).await?.organization_id)?;
+        self.intake.check(&caller, &client_id, None, Needs::OwnerOrRecipient).await?;
         let srs_total: f64 = req.srs_items.iter().sum();
         let ors_total: f64 = req.ors_items.iter().sum();
         let (id, provider, history) = self

@@ -6,6 +6,7 @@
 //! scoring), `convert` (proto <-> domain with validation), `directory_cache` (the in-memory directory
 //! snapshot Recommend ranks), `store` (every database query) and `error`.
 
+pub mod app;
 pub mod batch;
 pub mod capacity_events;
 pub mod care_events;

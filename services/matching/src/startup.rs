@@ -45,7 +45,8 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let api = MatchingApi::new(self.store.clone()).with_model(self.model.clone());
+        let intake = continuum_runtime::care::CareRelationships::connect_lazy(&self.settings.common, &self.settings.intake_addr, SERVICE)?;
+        let api = MatchingApi::new(self.store.clone(), intake).with_model(self.model.clone());
         // Load the directory snapshot in the background so the first Recommend does not pay for it.
         let warm = api.clone();
         tokio::spawn(async move { warm.warm_directory().await });

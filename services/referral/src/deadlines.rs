@@ -21,6 +21,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use continuum_auth::OnBehalfOf;
 use continuum_runtime::Shutdown;
 use continuum_vocab::Urgency;
 use tracing::Instrument;
@@ -160,7 +161,7 @@ impl Deadlines {
     async fn reroute(&self, old: &Referral, now: DateTime<Utc>) -> Result<Option<(String, Option<String>)>> {
         let key = domain::reroute_key(&old.id);
         // A crash after the new referral was created but before the old one was linked: link it now.
-        let new = match self.store.find_by_idempotency_key(&key).await? {
+        let new = match self.store.find_by_idempotency_key(&old.referrer_organization_id, &key).await? {
             Some(existing) => Some(existing),
             None => self.create_at_next_alternative(old, &key, now).await?,
         };
@@ -191,7 +192,9 @@ impl Deadlines {
             // A crisis client is never left without a place: the first alternative takes them over capacity.
             let overbook = old.urgency == Urgency::Emergency;
             let hold_key = domain::reroute_hold_key(&old.id, provider_id);
-            let taken = match self.matching.take_slot(provider_id, &hold_key, overbook).await {
+            // The re-route is the referring organization's: Continuum acts for it.
+            let who = OnBehalfOf::recorded(&old.referrer_organization_id, None);
+            let taken = match self.matching.take_slot(&who, provider_id, &hold_key, overbook).await {
                 Ok(t) => t,
                 Err(Error::FailedPrecondition { reason, .. }) => {
                     tracing::info!(referral_id = %old.id, provider_id = %provider_id, reason, "alternative cannot take the client");
@@ -231,7 +234,7 @@ impl Deadlines {
             let created = match self.store.create_referral(draft).await {
                 Ok(r) => Some(r),
                 // Another replica created it first (matching took its slot only once per hold key).
-                Err(Error::AlreadyExists { .. }) => self.store.find_by_idempotency_key(key).await?,
+                Err(Error::AlreadyExists { .. }) => self.store.find_by_idempotency_key(&old.referrer_organization_id, key).await?,
                 Err(e) => return Err(e),
             };
             if let Some(r) = &created {

@@ -568,9 +568,17 @@ impl NewReferral {
     }
 }
 
-/// The matching hold key of a referral's slot (idempotent per creation key).
-pub fn take_hold_key(idempotency_key: &str) -> String {
-    format!("referral:{idempotency_key}")
+/// The matching hold key of a referral's slot (idempotent per creation key), from the key as stored
+/// ([`scoped_key`]), so two organizations' referrals under the same key never share a hold.
+pub fn take_hold_key(stored_key: &str) -> String {
+    format!("referral:{stored_key}")
+}
+
+/// The stored form of a referrer's idempotency key: unique per referring organization, not across them
+/// (one organization's key never collides with, or reveals, another's, in referral or in matching's hold
+/// keys). Rows written before keys were scoped keep their bare keys.
+pub fn scoped_key(referrer_organization_id: &str, key: &str) -> String {
+    format!("{referrer_organization_id}:{key}")
 }
 
 /// The matching hold key of giving a referral's slot back (applied at most once per referral).
@@ -846,6 +854,8 @@ mod tests {
     #[test]
     fn hold_keys() {
         assert_eq!(take_hold_key("k-1"), "referral:k-1");
+        assert_eq!(take_hold_key(&scoped_key("org-a", "k-1")), "referral:org-a:k-1");
+        assert_ne!(take_hold_key(&scoped_key("org-a", "k-1")), take_hold_key(&scoped_key("org-b", "k-1")));
         assert_eq!(release_hold_key("r-1"), "referral-release:r-1");
         assert_eq!(initial_status(true), Status::Accepted);
         assert_eq!(initial_status(false), Status::Requested);

@@ -11,14 +11,16 @@
 //! releases to that organization under the client's consent (see `intake`).
 
 use chrono::Utc;
-use continuum_auth::{Caller, Role};
+use continuum_auth::{Caller, OnBehalfOf};
 use continuum_errors::Violations;
 use continuum_proto::referral::v1 as pb;
 use continuum_proto::referral::v1::referral_service_server::ReferralService;
 use continuum_runtime::Shutdown;
+use continuum_runtime::care::{CareRelationships, Needs};
 use continuum_vocab::{Urgency, time};
 use tonic::{Request, Response, Status};
 
+use crate::app::access::{self, list_organization, reads_packet, scope_command, sees};
 use crate::deadlines::Deadlines;
 use crate::domain::{self, Action, Actor, ActorRole, Command, Event, NewReferral, Referral, Refusal, RejectionReason};
 use crate::error::{Error, Result};
@@ -43,18 +45,30 @@ pub struct ReferralApi {
     store: Store,
     matching: MatchingPeer,
     intake: IntakePeer,
+    relationships: CareRelationships,
     relay: Relay,
     deadlines: Deadlines,
     shutdown: Shutdown,
     sources: Option<CareSources>,
 }
 
+/// The services a referral API calls: matching (slots), intake (handoff packets, care relationships).
+#[derive(Clone, Debug)]
+pub struct ReferralPeers {
+    /// Matching: slots taken and given back.
+    pub matching: MatchingPeer,
+    /// Intake: handoff packets.
+    pub intake: IntakePeer,
+    /// Intake: whether the caller's organization owns a client.
+    pub relationships: CareRelationships,
+}
+
 impl ReferralApi {
-    /// An adapter over `store`, taking slots through `matching`, reading handoff packets through `intake`,
-    /// giving slots back through `relay`, re-routing through `deadlines`; watch streams end when
-    /// `shutdown` is cancelled.
-    pub fn new(store: Store, matching: MatchingPeer, intake: IntakePeer, relay: Relay, deadlines: Deadlines, shutdown: Shutdown) -> Self {
-        Self { store, matching, intake, relay, deadlines, shutdown, sources: None }
+    /// An adapter over `store`, calling `peers`, giving slots back through `relay`, re-routing through
+    /// `deadlines`; watch streams end when `shutdown` is cancelled.
+    pub fn new(store: Store, peers: ReferralPeers, relay: Relay, deadlines: Deadlines, shutdown: Shutdown) -> Self {
+        let ReferralPeers { matching, intake, relationships } = peers;
+        Self { store, matching, intake, relationships, relay, deadlines, shutdown, sources: None }
     }
 
     /// This adapter, adding the intake, waitlist and feedback steps read from `sources` to care timelines
@@ -391,77 +405,16 @@ fn replayed(existing: Referral, new: &NewReferral) -> Result<pb::CreateReferralR
     Ok(pb::CreateReferralResponse { referral: Some(referral_to_proto(&existing)), replayed: true })
 }
 
-// ----- tenant scoping -----
-
-/// Whether `caller` may see a referral between `referrer` and `recipient`: a peer service always (it acts
-/// for the organization named in its token), a person only when their organization is one of the parties.
-pub fn sees(caller: &Caller, referrer: &str, recipient: &str) -> bool {
-    caller.is_service() || same_org(&caller.organization_id, referrer) || same_org(&caller.organization_id, recipient)
-}
-
-/// Organization ids are UUIDs; requests are lowercased on validation, tokens may not be.
-fn same_org(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
-}
-
-/// Whether `caller` may read the handoff packet of a referral to `recipient`: a person of the recipient
-/// organization, or a peer service acting for it. The referrer already holds the whole intake; nobody else
-/// may see it through the referral.
-pub fn reads_packet(caller: &Caller, recipient: &str) -> bool {
-    same_org(&caller.organization_id, recipient)
-}
-
-/// The organization a `ListReferrals` call lists. A person lists their own organization (empty means
-/// theirs; another one is `PERMISSION_DENIED`); a peer service must name one (it acts for many).
-fn list_organization(v: &mut Violations, caller: &Caller, requested: &str) -> Result<Option<String>> {
-    if caller.is_service() {
-        return Ok(v.require_uuid("organization_id", requested));
-    }
-    if requested.trim().is_empty() {
-        return Ok(Some(caller.organization_id.clone()));
-    }
-    let org = v.require_uuid("organization_id", requested);
-    match org {
-        Some(o) if !same_org(&o, &caller.organization_id) => {
-            Err(Error::PermissionDenied("you may only list your own organization's referrals".to_owned()))
-        }
-        other => Ok(other),
-    }
-}
-
-/// Binds a transition to its caller. A person acts only for their own organization
-/// (`PERMISSION_DENIED` otherwise), is recorded as themselves whatever the request says, and acts as a
-/// coordinator only when they hold the coordinator role. A peer service is trusted as it says.
-fn scope_command(caller: &Caller, mut cmd: Command) -> Result<Command> {
-    if caller.is_service() {
-        return Ok(cmd);
-    }
-    if !same_org(&cmd.actor.organization_id, &caller.organization_id) {
-        return Err(Error::PermissionDenied("you may only act for your own organization".to_owned()));
-    }
-    if cmd.actor.role == ActorRole::Coordinator && !caller.has(Role::Coordinator) {
-        return Err(Error::PermissionDenied("only a coordinator may act as the coordinator".to_owned()));
-    }
-    cmd.actor.user_id = Some(caller.user_id.clone());
-    Ok(cmd)
-}
-
 impl ReferralApi {
     /// The referral `id` if `caller` may see it; `NOT_FOUND` otherwise, so its existence does not leak.
     async fn visible_referral(&self, caller: &Caller, id: &str) -> Result<Referral> {
-        let r = self.store.get_referral(id).await?;
-        if sees(caller, &r.referrer_organization_id, &r.recipient_organization_id) {
-            Ok(r)
-        } else {
-            tracing::info!(referral_id = %id, organization_id = %caller.organization_id, "referral hidden from another organization");
-            Err(Error::not_found("referral", id))
-        }
+        access::visible(caller, self.store.get_referral(id).await?)
     }
 
     /// Creates a referral; with `held`, the provider's slot was already taken in matching under that hold
     /// key (an accepted waitlist offer), so no capacity is taken again.
-    async fn create_held(&self, new: NewReferral, held: Option<String>) -> Result<pb::CreateReferralResponse> {
-        if let Some(existing) = self.store.find_by_idempotency_key(&new.idempotency_key).await? {
+    async fn create_held(&self, caller: &Caller, new: NewReferral, held: Option<String>) -> Result<pb::CreateReferralResponse> {
+        if let Some(existing) = self.store.find_by_idempotency_key(&new.referrer_organization_id, &new.idempotency_key).await? {
             if let Some(key) = &held {
                 // A retry after a failure to record the key below records it now.
                 self.store.record_capacity_hold(&existing.id, key).await?;
@@ -471,9 +424,9 @@ impl ReferralApi {
         let taken = match &held {
             Some(_) => {
                 tracing::info!(provider_id = %new.provider_id, "slot already held in matching; not taken again");
-                self.matching.held_slot(&new.provider_id).await?
+                self.matching.held_slot(&OnBehalfOf::caller(caller), &new.provider_id).await?
             }
-            None => self.matching.take_slot(&new.provider_id, &domain::take_hold_key(&new.idempotency_key), new.allow_overbook).await?,
+            None => self.matching.take_slot(&OnBehalfOf::caller(caller), &new.provider_id, &domain::take_hold_key(&domain::scoped_key(&new.referrer_organization_id, &new.idempotency_key)), new.allow_overbook).await?,
         };
         let now = Utc::now();
         let status = domain::initial_status(new.scheduled_at.is_some());
@@ -529,7 +482,7 @@ impl ReferralApi {
             Err(Error::AlreadyExists { .. }) => {
                 let existing = self
                     .store
-                    .find_by_idempotency_key(&new.idempotency_key)
+                    .find_by_idempotency_key(&new.referrer_organization_id, &new.idempotency_key)
                     .await?
                     .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("unique idempotency key without a referral")))?;
                 replayed(existing, &new)
@@ -538,8 +491,9 @@ impl ReferralApi {
         }
     }
 
-    async fn transition(&self, cmd: Command) -> Result<Referral> {
-        let current = self.store.get_referral(&cmd.referral_id).await?;
+    async fn transition(&self, caller: &Caller, cmd: Command) -> Result<Referral> {
+        // Another organization's referral is not found, before anything about it is checked.
+        let current = self.visible_referral(caller, &cmd.referral_id).await?;
         if !domain::actor_belongs(
             cmd.actor.role,
             &cmd.actor.organization_id,
@@ -733,14 +687,15 @@ impl ReferralService for ReferralApi {
             }
             (Err(e), _) => return Err(e.into()),
         };
-        if !caller.may_access(&new.referrer_organization_id) {
-            return Err(Error::PermissionDenied("you may only refer on behalf of your own organization".to_owned()).into());
-        }
+        access::refers_for_own_organization(&caller, &new.referrer_organization_id)?;
         if !held.is_empty() && !caller.is_service() {
             // Naming a hold skips the capacity take: only Continuum's own services (the waitlist) may.
             return Err(Error::PermissionDenied("only a Continuum service may name a capacity hold".to_owned()).into());
         }
-        Ok(Response::new(self.create_held(new, (!held.is_empty()).then_some(held)).await?))
+        // Only the organization that took the client's intake refers the client (intake decides; another
+        // organization's client and a client that does not exist are both NOT_FOUND).
+        self.relationships.check(&caller, &new.client_id, Some(&new.intake_id), Needs::Owner).await?;
+        Ok(Response::new(self.create_held(&caller, new, (!held.is_empty()).then_some(held)).await?))
     }
 
     #[tracing::instrument(name = "GetReferral", skip_all, fields(referral_id))]
@@ -771,7 +726,7 @@ impl ReferralService for ReferralApi {
         if !r.status.shares_packet() {
             return Err(Error::precondition("REFERRAL_CLOSED", format!("a referral in status {} shares no handoff packet", r.status)).into());
         }
-        let intake = self.intake.read_for_recipient(&r.id, &r.intake_id, &r.recipient_organization_id, caller.audit_user()).await?;
+        let intake = self.intake.read_for_recipient(&caller, &r.id, &r.intake_id).await?;
         let shared_categories: Vec<i32> = crate::intake::shared_categories(&intake).into_iter().map(|c| c as i32).collect();
         tracing::info!(referral_id = %r.id, intake_id = %r.intake_id, categories = shared_categories.len(), "handoff packet read");
         Ok(Response::new(pb::GetHandoffPacketResponse {
@@ -802,8 +757,9 @@ impl ReferralService for ReferralApi {
                 None
             }
         };
+        let client_id = v.optional_uuid("client_id", &req.client_id);
         let org = v.finish(org)?.unwrap_or_default();
-        let filter = ReferralFilter { organization_id: org, status, urgency, overdue_at: req.overdue_only.then(Utc::now) };
+        let filter = ReferralFilter { organization_id: org, status, urgency, overdue_at: req.overdue_only.then(Utc::now), client_id };
         // One more than the page tells whether another page follows.
         let mut page = self.store.list_referrals(&filter, before.as_deref(), limit.saturating_add(1)).await?;
         let next_page_token = if page.len() as u64 > limit {
@@ -823,7 +779,7 @@ impl ReferralService for ReferralApi {
         let caller = continuum_auth::caller(&req)?;
         let cmd = scope_command(&caller, command_from_proto(req.into_inner())?)?;
         tracing::Span::current().record("referral_id", tracing::field::display(&cmd.referral_id));
-        let r = self.transition(cmd).await?;
+        let r = self.transition(&caller, cmd).await?;
         Ok(Response::new(pb::TransitionReferralResponse { referral: Some(referral_to_proto(&r)) }))
     }
 
@@ -950,67 +906,6 @@ mod tests {
         let cmd = command_from_proto(ok).unwrap();
         assert_eq!(cmd.rejection_reason, Some(RejectionReason::Payment));
         assert_eq!(cmd.note, None);
-    }
-
-    fn person(org: &str, roles: &[Role]) -> Caller {
-        Caller { user_id: "u-1".into(), organization_id: org.into(), roles: roles.to_vec(), acting_for: None }
-    }
-
-    const A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
-    const B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
-    const C: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000c";
-
-    #[test]
-    fn people_see_only_their_organizations_referrals() {
-        assert!(sees(&person(A, &[Role::Clinician]), A, B));
-        assert!(sees(&person(&B.to_uppercase(), &[Role::Clinician]), A, B));
-        assert!(!sees(&person(C, &[Role::Coordinator]), A, B));
-        assert!(sees(&person(C, &[Role::Service]), A, B));
-    }
-
-    #[test]
-    fn only_the_recipient_reads_the_packet() {
-        assert!(reads_packet(&person(B, &[Role::Clinician]), B));
-        assert!(reads_packet(&person(&B.to_uppercase(), &[Role::Coordinator]), B));
-        // The referrer, a stranger, and a peer service acting for someone else do not.
-        assert!(!reads_packet(&person(A, &[Role::Coordinator]), B));
-        assert!(!reads_packet(&person(C, &[Role::Clinician]), B));
-        assert!(!reads_packet(&person(C, &[Role::Service]), B));
-        assert!(reads_packet(&person(B, &[Role::Service]), B));
-    }
-
-    #[test]
-    fn list_scope_defaults_to_the_callers_organization() {
-        let mut v = Violations::default();
-        assert_eq!(list_organization(&mut v, &person(A, &[Role::Coordinator]), "").unwrap(), Some(A.to_owned()));
-        assert_eq!(list_organization(&mut v, &person(A, &[Role::Coordinator]), A).unwrap(), Some(A.to_owned()));
-        assert!(matches!(list_organization(&mut v, &person(A, &[Role::Coordinator]), B), Err(Error::PermissionDenied(_))));
-        assert!(v.is_empty());
-        // A peer service must name the organization.
-        assert_eq!(list_organization(&mut v, &person(A, &[Role::Service]), B).unwrap(), Some(B.to_owned()));
-        assert_eq!(list_organization(&mut v, &person(A, &[Role::Service]), "").unwrap(), None);
-        assert_eq!(v.iter().map(|f| f.field.clone()).collect::<Vec<_>>(), vec!["organization_id"]);
-    }
-
-    #[test]
-    fn people_act_as_themselves_for_their_own_organization() {
-        let cmd = |org: &str, role: ActorRole| Command {
-            referral_id: ID.into(),
-            expected_version: 1,
-            action: Action::Accept,
-            actor: Actor { role, organization_id: org.into(), user_id: Some("someone-else".into()) },
-            rejection_reason: None,
-            note: None,
-            appointment_at: None,
-        };
-        let scoped = scope_command(&person(B, &[Role::Clinician]), cmd(B, ActorRole::Recipient)).unwrap();
-        assert_eq!(scoped.actor.user_id.as_deref(), Some("u-1"));
-        assert!(matches!(scope_command(&person(C, &[Role::Clinician]), cmd(B, ActorRole::Recipient)), Err(Error::PermissionDenied(_))));
-        assert!(matches!(scope_command(&person(B, &[Role::Clinician]), cmd(B, ActorRole::Coordinator)), Err(Error::PermissionDenied(_))));
-        assert!(scope_command(&person(B, &[Role::Coordinator]), cmd(B, ActorRole::Coordinator)).is_ok());
-        // A peer service is trusted as it says, user included.
-        let svc = scope_command(&person(C, &[Role::Service]), cmd(B, ActorRole::Recipient)).unwrap();
-        assert_eq!(svc.actor.user_id.as_deref(), Some("someone-else"));
     }
 
     #[test]

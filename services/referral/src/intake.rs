@@ -1,11 +1,15 @@
 //! The referral service's client of the intake service: reading a referral's intake for its recipient
-//! organization (the handoff packet), and the one place where intake's answers become ours.
+//! organization (the handoff packet), and the one place where intake's answers become ours. (Whether the
+//! caller's organization owns a client, which only the owner's referrals need, is
+//! `continuum_runtime::care`.)
 //!
-//! The rule it keeps: referral never decides what of an intake a recipient may see. It asks intake with a
-//! service token acting for the recipient organization and the user who asked, and intake releases only
-//! the categories the client consented to share with that organization (`NOT_FOUND` when none), writing
-//! one audit row for the read (that user, that organization, purpose `care_coordination`).
+//! The rule it keeps: referral never decides who may act for a client or what of an intake a recipient may
+//! see. It asks intake with a service token acting for the caller's organization and user; intake decides
+//! from the care relationship (it asks referral back about the referral named) and releases only the
+//! categories the client consented to share with that recipient (`NOT_FOUND` when none), writing one audit
+//! row for the read (that user, that organization, purpose `care_coordination`).
 
+use continuum_auth::{Caller, OnBehalfOf};
 use continuum_proto::intake::v1 as pb;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use continuum_runtime::PeerChannel;
@@ -43,9 +47,11 @@ impl IntakePeer {
         Ok(Self { client: IntakeServiceClient::new(common.authed_peer(addr, "referral")?) })
     }
 
-    /// Reads `intake_id` as intake releases it to `recipient_organization_id`, on behalf of `user_id`.
-    pub async fn read_for_recipient(&self, referral_id: &str, intake_id: &str, recipient_organization_id: &str, user_id: &str) -> Result<pb::Intake> {
-        let mut req = continuum_auth::on_behalf_of(pb::GetIntakeRequest { intake_id: intake_id.to_owned() }, recipient_organization_id, Some(user_id));
+    /// Reads `intake_id` as intake releases it to the caller's organization as the recipient of
+    /// `referral_id`, on behalf of the caller's user.
+    pub async fn read_for_recipient(&self, caller: &Caller, referral_id: &str, intake_id: &str) -> Result<pb::Intake> {
+        let mut req = OnBehalfOf::caller(caller)
+            .request(pb::GetIntakeRequest { intake_id: intake_id.to_owned(), referral_id: referral_id.to_owned() });
         req.metadata_mut().insert("x-continuum-purpose", MetadataValue::from_static(PURPOSE));
         let mut client = self.client.clone();
         match client.get_intake(req).await {

@@ -1,11 +1,14 @@
 //! The referral service's client of the matching service: taking a provider's slot when a referral is
 //! created and giving it back when a referral ends before care started, and the one place where matching's
 //! answers become ours. Both calls carry a hold key, so matching applies each at most once and every call
-//! here is safe to retry.
+//! here is safe to retry. Every call acts for the referring organization (and its user, when one started
+//! the work): matching lets another organization take one slot under a hold key and give back one slot
+//! taken on the same provider, nothing more.
 
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_runtime::PeerChannel;
+use continuum_auth::OnBehalfOf;
 use tonic::{Code, Status};
 
 use crate::error::{Error, Result};
@@ -70,12 +73,13 @@ impl MatchingPeer {
         Ok(Self { client: MatchingServiceClient::new(common.authed_peer(addr, "referral")?) })
     }
 
-    async fn change(&self, provider_id: &str, delta: i32, hold_key: &str, allow_overbook: bool) -> Result<pb::Provider, Status> {
-        self.change_giving_back(provider_id, delta, hold_key, allow_overbook, "").await
+    async fn change(&self, who: &OnBehalfOf, provider_id: &str, delta: i32, hold_key: &str, allow_overbook: bool) -> Result<pb::Provider, Status> {
+        self.change_giving_back(who, provider_id, delta, hold_key, allow_overbook, "").await
     }
 
     async fn change_giving_back(
         &self,
+        who: &OnBehalfOf,
         provider_id: &str,
         delta: i32,
         hold_key: &str,
@@ -84,33 +88,22 @@ impl MatchingPeer {
     ) -> Result<pb::Provider, Status> {
         let mut client = self.client.clone();
         let resp = client
-            .update_capacity(continuum_auth::on_behalf_of(
-                pb::UpdateCapacityRequest {
-                    provider_id: provider_id.to_owned(),
-                    change: Some(pb::update_capacity_request::Change::Delta(delta)),
-                    hold_key: hold_key.to_owned(),
-                    allow_overbook,
-                    gives_back_hold_key: gives_back.to_owned(),
-                    ..Default::default()
-                },
-                continuum_auth::client::SYSTEM_ORGANIZATION,
-                None,
-            ))
+            .update_capacity(who.request(pb::UpdateCapacityRequest {
+                provider_id: provider_id.to_owned(),
+                change: Some(pb::update_capacity_request::Change::Delta(delta)),
+                hold_key: hold_key.to_owned(),
+                allow_overbook,
+                gives_back_hold_key: gives_back.to_owned(),
+                ..Default::default()
+            }))
             .await?
             .into_inner();
         resp.provider.ok_or_else(|| Status::internal("matching answered without a provider"))
     }
 
-    async fn provider(&self, provider_id: &str) -> Result<pb::Provider, Status> {
+    async fn provider(&self, who: &OnBehalfOf, provider_id: &str) -> Result<pb::Provider, Status> {
         let mut client = self.client.clone();
-        let resp = client
-            .get_provider(continuum_auth::on_behalf_of(
-                pb::GetProviderRequest { provider_id: provider_id.to_owned() },
-                continuum_auth::client::SYSTEM_ORGANIZATION,
-                None,
-            ))
-            .await?
-            .into_inner();
+        let resp = client.get_provider(who.request(pb::GetProviderRequest { provider_id: provider_id.to_owned() })).await?.into_inner();
         resp.provider.ok_or_else(|| Status::internal("matching answered without a provider"))
     }
 
@@ -121,14 +114,14 @@ impl MatchingPeer {
     /// and not when an urgent referral took the provider's last real slot (matching's answer alone, zero
     /// open slots afterwards, cannot tell the two apart). A refused take records nothing in matching, so
     /// the second call under the same hold key is still a first application.
-    pub async fn take_slot(&self, provider_id: &str, hold_key: &str, allow_overbook: bool) -> Result<Taken> {
-        let (result, overbooked) = match self.change(provider_id, -1, hold_key, false).await {
+    pub async fn take_slot(&self, who: &OnBehalfOf, provider_id: &str, hold_key: &str, allow_overbook: bool) -> Result<Taken> {
+        let (result, overbooked) = match self.change(who, provider_id, -1, hold_key, false).await {
             Err(s)
                 if allow_overbook
                     && s.code() == Code::FailedPrecondition
                     && continuum_errors::reason_of(&s).as_deref() == Some("NO_CAPACITY") =>
             {
-                (self.change(provider_id, -1, hold_key, true).await, true)
+                (self.change(who, provider_id, -1, hold_key, true).await, true)
             }
             other => (other, false),
         };
@@ -136,7 +129,7 @@ impl MatchingPeer {
             Ok(p) => p,
             // A concurrent twin of this request applied the same hold key a moment earlier: the slot is
             // taken once, which is what we want; read the provider for its organization.
-            Err(s) if s.code() == Code::AlreadyExists => self.provider(provider_id).await.map_err(|s| take_error(&s))?,
+            Err(s) if s.code() == Code::AlreadyExists => self.provider(who, provider_id).await.map_err(|s| take_error(&s))?,
             Err(s) => return Err(take_error(&s)),
         };
         Ok(Taken { recipient_organization_id: provider.organization_id, overbooked })
@@ -144,15 +137,22 @@ impl MatchingPeer {
 
     /// A slot of `provider_id` that is already taken in matching (under a hold key of the caller's, such as
     /// an accepted waitlist offer's): nothing is taken; matching is read for the provider's organization.
-    pub async fn held_slot(&self, provider_id: &str) -> Result<Taken> {
-        let provider = self.provider(provider_id).await.map_err(|s| take_error(&s))?;
+    pub async fn held_slot(&self, who: &OnBehalfOf, provider_id: &str) -> Result<Taken> {
+        let provider = self.provider(who, provider_id).await.map_err(|s| take_error(&s))?;
         Ok(Taken { recipient_organization_id: provider.organization_id, overbooked: false })
     }
 
     /// Gives one slot of `provider_id` back under `hold_key` (at most once per key). `taken_under` names the
     /// hold key the slot was taken under, so matching returns a program's seat to the cohort it came from.
-    pub async fn release_slot(&self, provider_id: &str, delta: i32, hold_key: &str, taken_under: Option<&str>) -> Result<(), ReleaseError> {
-        match self.change_giving_back(provider_id, delta, hold_key, false, taken_under.unwrap_or_default()).await {
+    pub async fn release_slot(
+        &self,
+        who: &OnBehalfOf,
+        provider_id: &str,
+        delta: i32,
+        hold_key: &str,
+        taken_under: Option<&str>,
+    ) -> Result<(), ReleaseError> {
+        match self.change_giving_back(who, provider_id, delta, hold_key, false, taken_under.unwrap_or_default()).await {
             Ok(_) => Ok(()),
             // The same release applied concurrently: done.
             Err(s) if s.code() == Code::AlreadyExists => Ok(()),

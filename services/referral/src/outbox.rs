@@ -86,7 +86,21 @@ impl Relay {
     async fn deliver(&self, item: OutboxItem) {
         // The hold the slot was taken under (a failure to read it only loses the cohort preference).
         let taken_under = self.store.taken_under(&item.referral_id).await.ok().flatten();
-        let outcome = self.matching.release_slot(&item.provider_id, item.delta, &item.hold_key, taken_under.as_deref()).await;
+        // The give-back acts for the referring organization, whose referral ended.
+        let referrer = match self.store.referrer_of(&item.referral_id).await {
+            Ok(Some(org)) => org,
+            Ok(None) => {
+                tracing::error!(referral_id = %item.referral_id, "outbox row of a referral that does not exist; giving up");
+                let _ = self.store.outbox_dead(&item.id, &self.owner, "REFERRAL_GONE", Utc::now()).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(outbox_id = %item.id, error = %e, "reading the referral of an outbox row failed; the lease runs out and it is sent again");
+                return;
+            }
+        };
+        let who = continuum_auth::OnBehalfOf::recorded(&referrer, None);
+        let outcome = self.matching.release_slot(&who, &item.provider_id, item.delta, &item.hold_key, taken_under.as_deref()).await;
         let now = Utc::now();
         let recorded = match outcome {
             Ok(()) => {

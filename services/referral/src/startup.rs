@@ -11,7 +11,7 @@ use tonic::service::Routes;
 
 use crate::config::Settings;
 use crate::deadlines::Deadlines;
-use crate::grpc::ReferralApi;
+use crate::grpc::{ReferralApi, ReferralPeers};
 use crate::intake::IntakePeer;
 use crate::matching::MatchingPeer;
 use crate::outbox::Relay;
@@ -68,7 +68,9 @@ impl Application {
         let sweep_every = Duration::from_secs(self.settings.deadline_sweep_secs.max(1));
         let sweeper = tokio::spawn(deadlines.clone().run(sweep_every, worker_stop.clone()));
         let sources = CareSources::connect_lazy(&self.settings.intake_addr, &self.settings.matching_addr, &self.settings.waitlist_addr, &self.settings.common)?;
-        let api = ReferralApi::new(self.store.clone(), self.matching, self.intake, relay, deadlines, worker_stop.clone()).with_care_sources(sources);
+        let relationships = continuum_runtime::care::CareRelationships::connect_lazy(&self.settings.common, &self.settings.intake_addr, SERVICE)?;
+        let peers = ReferralPeers { matching: self.matching, intake: self.intake, relationships };
+        let api = ReferralApi::new(self.store.clone(), peers, relay, deadlines, worker_stop.clone()).with_care_sources(sources);
         let routes = Routes::new(ReferralServiceServer::new(api));
         let options = ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("referral").await?;

@@ -8,10 +8,10 @@
 //! transaction; intake's risk and urgency then feed the domain rules. When intake cannot answer, the
 //! check-in is still recorded on the waitlist's own rules and the response says the re-screen is pending.
 //!
-//! Tenant scoping (every handler, from `continuum_auth::caller`): a peer service (`service` role) acts for
-//! any organization; a person enqueues and lists only for their own organization and reads or changes
-//! only its entries and offers (another organization's are `NOT_FOUND`). `OpenSlots` announces capacity
-//! and answers with offers only, so any role the policy allows may call it.
+//! Access (every handler, from `continuum_auth::caller`) is decided in `app::access`: the caller's
+//! organization — for a peer service, the organization of the user it acts for — enqueues only clients it
+//! owns (intake says so), reads and changes only its own entries and offers (another organization's are
+//! `NOT_FOUND`), and opens only its own providers' slots.
 //!
 //! Capacity events: an `OpenSlots` with an `event_id` comes from matching's capacity-event worker. Its
 //! slots are real capacity in matching, so each offered slot is taken there first under its own hold key
@@ -21,7 +21,7 @@
 use std::collections::HashSet;
 
 use chrono::TimeDelta;
-use continuum_auth::Caller;
+use continuum_auth::{Caller, OnBehalfOf};
 use continuum_errors::Violations;
 use continuum_proto::intake::v1 as intake_pb;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
@@ -30,9 +30,11 @@ use continuum_proto::referral::v1::referral_service_client::ReferralServiceClien
 use continuum_proto::waitlist::v1 as pb;
 use continuum_proto::waitlist::v1::waitlist_service_server::WaitlistService;
 use continuum_runtime::PeerChannel;
+use continuum_runtime::care::{CareRelationships, Needs};
 use continuum_vocab::{AgeGroup, CareFormat, LevelOfCare, PaymentOption, RiskLevel, Urgency, time};
 use tonic::{Code, Request, Response, Status};
 
+use crate::app::access;
 use crate::bridge::{self, BridgeNeeds, BridgeRecord, BridgeStatus};
 use crate::bridge_filler::BridgeFiller;
 use crate::clock::SharedClock;
@@ -55,8 +57,10 @@ pub struct WaitlistApi {
     referral: ReferralServiceClient<PeerChannel>,
     intake: IntakeServiceClient<PeerChannel>,
     bridges: Option<BridgeFiller>,
-    /// Matching, for the slots of capacity events (`OpenSlots` with an `event_id`).
+    /// Matching, for whose provider a slot is and the slots of capacity events (`OpenSlots`).
     capacity: Option<MatchingPeer>,
+    /// Intake, for whether the caller's organization owns a client it enqueues.
+    relationships: Option<CareRelationships>,
 }
 
 /// What became of the re-screen of a check-in's answers.
@@ -79,13 +83,24 @@ impl WaitlistApi {
         referral: ReferralServiceClient<PeerChannel>,
         intake: IntakeServiceClient<PeerChannel>,
     ) -> Self {
-        Self { store, holds, clock, referral, intake, bridges: None, capacity: None }
+        Self { store, holds, clock, referral, intake, bridges: None, capacity: None, relationships: None }
     }
 
-    /// Takes the slots of matching capacity events in matching through `matching` (without it an
-    /// `OpenSlots` with an `event_id` is answered `UNAVAILABLE`).
+    /// Asks matching through `matching` whose provider a slot is, and takes the slots of capacity events
+    /// there (without it `OpenSlots` is answered `UNAVAILABLE`).
     pub fn with_capacity(self, matching: MatchingPeer) -> Self {
         Self { capacity: Some(matching), ..self }
+    }
+
+    /// Asks intake through `relationships` whether the caller's organization owns a client it enqueues
+    /// (without it `Enqueue` is answered `UNAVAILABLE`).
+    pub fn with_relationships(self, relationships: CareRelationships) -> Self {
+        Self { relationships: Some(relationships), ..self }
+    }
+
+    /// The matching client, or `UNAVAILABLE` when none is configured.
+    fn matching(&self) -> Result<&MatchingPeer> {
+        self.capacity.as_ref().ok_or_else(|| Error::Unavailable("matching is not configured".to_owned()))
     }
 
     /// The offers of matching capacity event `event_id`: under the provider's lock, one slot per waiting
@@ -93,10 +108,10 @@ impl WaitlistApi {
     /// intake cannot take it while the offer is pending; the offers and the event are recorded together
     /// (an event makes its offers once). Nobody waiting: no take, no offer (so a slot given back by a chain
     /// that found nobody does not loop).
-    async fn open_event_slots(&self, provider_id: &str, event_id: &str, slots: usize) -> Result<Vec<Offer>> {
-        let Some(matching) = &self.capacity else {
-            return Err(Error::Unavailable("matching is not configured for capacity events".to_owned()));
-        };
+    async fn open_event_slots(&self, caller: &Caller, provider_id: &str, event_id: &str, slots: usize) -> Result<Vec<Offer>> {
+        let matching = self.matching()?;
+        // The slots are taken for the organization the event acts for: the provider's.
+        let who = OnBehalfOf::caller(caller);
         let now = self.clock.now();
         if self.store.event_seen(event_id).await? {
             return Ok(Vec::new());
@@ -105,7 +120,7 @@ impl WaitlistApi {
         let mut keys = Vec::with_capacity(want);
         for n in 0..want {
             let key = crate::matching::slot_key(event_id, n);
-            match matching.take(provider_id, &key).await {
+            match matching.take(&who, provider_id, &key).await {
                 Take::Taken => keys.push(key),
                 Take::NoCapacity => break,
                 Take::Unavailable(code) if keys.is_empty() => {
@@ -115,11 +130,11 @@ impl WaitlistApi {
             }
         }
         if keys.is_empty() {
-            self.store.event_without_offers(provider_id, event_id, now).await?;
+            self.store.event_without_offers(&caller.organization_id, provider_id, event_id, now).await?;
             return Ok(Vec::new());
         }
         // A replica that handled the same event first made the offers with the same slot keys.
-        Ok(self.store.open_event_slots(provider_id, event_id, &keys, now).await?.unwrap_or_default())
+        Ok(self.store.open_event_slots(&caller.organization_id, provider_id, event_id, &keys, now).await?.unwrap_or_default())
     }
 
     /// The same adapter choosing each new entry's bridge program from matching's directory through
@@ -400,50 +415,17 @@ pub fn new_entry_from_proto(req: pb::EnqueueRequest) -> Result<NewEntry> {
     }
 }
 
-/// Organization ids are UUIDs; requests are lowercased on validation, tokens may not be.
-fn same_org(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
-}
-
-/// `entry` when `caller` may see it: a peer service always, a person only for their own organization's
-/// entries; otherwise `NOT_FOUND`, so another organization's entries do not even show that they exist.
-fn visible(caller: &Caller, entry: Entry) -> Result<Entry> {
-    if caller.is_service() || same_org(&caller.organization_id, &entry.organization_id) {
-        Ok(entry)
-    } else {
-        tracing::info!(entry_id = %entry.id, organization_id = %caller.organization_id, "entry hidden from another organization");
-        Err(Error::not_found("waitlist entry", entry.id))
-    }
-}
-
-/// The organization a `ListWaitlist` call may list: a person their own (empty means theirs, another one is
-/// `PERMISSION_DENIED`); a peer service what it asks for (empty means every organization).
-fn list_scope(caller: &Caller, requested: Option<String>) -> Result<Option<String>> {
-    if caller.is_service() {
-        return Ok(requested);
-    }
-    match requested {
-        None => Ok(Some(caller.organization_id.to_ascii_lowercase())),
-        Some(o) if same_org(&o, &caller.organization_id) => Ok(Some(o)),
-        Some(_) => Err(Error::PermissionDenied("you may only list your own organization's waitlist".to_owned())),
-    }
-}
-
 impl WaitlistApi {
     /// The entry `id` if `caller` may see it (`NOT_FOUND` otherwise).
     async fn visible_entry(&self, caller: &Caller, id: &str) -> Result<Entry> {
-        visible(caller, self.store.get_entry(id).await?)
+        access::visible(caller, self.store.get_entry(id).await?)
     }
 
     /// The offer `id` if `caller` may see the entry it was made to (`NOT_FOUND` otherwise).
     async fn visible_offer(&self, caller: &Caller, id: &str) -> Result<(Offer, Entry)> {
         let offer = self.store.get_offer(id).await?;
         let entry = self.store.get_entry(&offer.entry_id).await?;
-        if caller.is_service() || same_org(&caller.organization_id, &entry.organization_id) {
-            Ok((offer, entry))
-        } else {
-            Err(Error::not_found("offer", id))
-        }
+        access::visible_offer(caller, offer, entry)
     }
 }
 
@@ -479,9 +461,11 @@ impl WaitlistService for WaitlistApi {
     async fn enqueue(&self, req: Request<pb::EnqueueRequest>) -> Result<Response<pb::EnqueueResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let (new, needs) = enqueue_from_proto(req.into_inner())?;
-        if !caller.may_access(&new.organization_id) && !same_org(&caller.organization_id, &new.organization_id) {
-            return Err(Error::PermissionDenied("you may only enqueue for your own organization".to_owned()).into());
-        }
+        access::enqueues_for_own_organization(&caller, &new.organization_id)?;
+        // Only the organization that took the client's intake enqueues the client (intake decides; another
+        // organization's client and one that does not exist are both NOT_FOUND).
+        let relationships = self.relationships.as_ref().ok_or_else(|| Error::Unavailable("intake is not configured".to_owned()))?;
+        relationships.check(&caller, &new.client_id, Some(&new.intake_id), Needs::Owner).await?;
         if let Err(e) = domain::crisis_interlock(new.risk_level) {
             tracing::warn!(client_id = %new.client_id, intake_id = %new.intake_id, reason = "HIGH_RISK_NOT_WAITLISTED", "enqueue refused");
             return Err(e.into());
@@ -544,7 +528,7 @@ impl WaitlistService for WaitlistApi {
             }
         };
         v.finish(())?;
-        let organization_id = list_scope(&caller, organization_id)?;
+        let organization_id = Some(access::own_scope(&caller, organization_id)?);
         let now = self.clock.now();
         let limits = self.limits();
         let filter = EntryFilter { organization_id, provider_id, band };
@@ -581,20 +565,34 @@ impl WaitlistService for WaitlistApi {
             // Capacity events come from matching; a person opening slots leaves out `event_id`.
             return Err(Error::PermissionDenied("only a Continuum service may send a capacity event".to_owned()).into());
         }
+        // Only the provider's own organization opens its slots (a capacity event acts for it too).
+        let owner = self.matching()?.provider_organization(&OnBehalfOf::caller(&caller), &provider_id).await.map_err(|code| {
+            tracing::warn!(peer = "matching", code = ?code, "matching could not say whose provider this is");
+            Error::Unavailable(format!("matching answered {code:?}"))
+        })?;
+        access::opens_slots_of(&caller, &provider_id, owner.as_deref())?;
         let slots = usize::try_from(req.slots).unwrap_or(0);
         let lock = self.holds.lock_provider(&provider_id).await;
         let now = self.clock.now();
         let result = match &event_id {
-            Some(event_id) => self.open_event_slots(&provider_id, event_id, slots).await,
+            Some(event_id) => self.open_event_slots(&caller, &provider_id, event_id, slots).await,
             None => self.store.open_slots(&provider_id, slots, now).await,
         };
         self.holds.unlock(lock).await;
         let offers = result?;
-        for o in &offers {
-            self.holds.record(o, now).await;
+        let mut with_org = Vec::with_capacity(offers.len());
+        for o in offers {
+            self.holds.record(&o, now).await;
+            let org = self.store.get_entry(&o.entry_id).await?.organization_id;
+            with_org.push((o, org));
         }
-        tracing::info!(provider_id = %provider_id, slots, offers = offers.len(), "slots opened");
-        Ok(Response::new(pb::OpenSlotsResponse { offers: offers.iter().map(offer_to_proto).collect() }))
+        // The caller sees the offers to its own waiting clients; other organizations' are only counted.
+        let (shown, elsewhere) = access::offers_shown(&caller, with_org);
+        tracing::info!(provider_id = %provider_id, slots, offers = shown.len() + elsewhere, "slots opened");
+        Ok(Response::new(pb::OpenSlotsResponse {
+            offers: shown.iter().map(offer_to_proto).collect(),
+            offers_to_other_organizations: i32::try_from(elsewhere).unwrap_or(i32::MAX),
+        }))
     }
 
     async fn respond_to_offer(&self, req: Request<pb::RespondToOfferRequest>) -> Result<Response<pb::RespondToOfferResponse>, Status> {
@@ -818,14 +816,12 @@ impl WaitlistService for WaitlistApi {
         let mut v = Violations::default();
         let organization_id = v.optional_uuid("organization_id", &req.organization_id);
         v.finish(())?;
-        let organization_id = list_scope(&caller, organization_id)?;
-        let (entries, check_ins) = self.store.metrics_facts(organization_id.as_deref()).await?;
+        let organization_id = access::own_scope(&caller, organization_id)?;
+        let (entries, check_ins) = self.store.metrics_facts(Some(&organization_id)).await?;
         let mut rows = domain::wait_metrics(&entries, &check_ins, self.clock.now());
-        if rows.is_empty()
-            && let Some(org) = organization_id
-        {
+        if rows.is_empty() {
             // An organization with no entries yet still gets its (empty) row.
-            rows.push(domain::OrgMetrics { organization_id: org, ..Default::default() });
+            rows.push(domain::OrgMetrics { organization_id, ..Default::default() });
         }
         Ok(Response::new(pb::GetWaitlistMetricsResponse {
             organizations: rows
@@ -844,31 +840,5 @@ impl WaitlistService for WaitlistApi {
                 })
                 .collect(),
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use continuum_auth::Role;
-
-    use super::*;
-
-    const A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
-    const B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
-
-    fn caller(org: &str, role: Role) -> Caller {
-        Caller { user_id: "u".into(), organization_id: org.into(), roles: vec![role], acting_for: None }
-    }
-
-    #[test]
-    fn people_list_only_their_own_organization() {
-        assert_eq!(list_scope(&caller(A, Role::Coordinator), None).unwrap(), Some(A.to_owned()));
-        assert_eq!(list_scope(&caller(&A.to_uppercase(), Role::Coordinator), Some(A.to_owned())).unwrap(), Some(A.to_owned()));
-        assert!(matches!(list_scope(&caller(A, Role::Coordinator), Some(B.to_owned())), Err(Error::PermissionDenied(_))));
-        // A peer service lists what it asks for; nothing named means every organization.
-        assert_eq!(list_scope(&caller(A, Role::Service), None).unwrap(), None);
-        assert_eq!(list_scope(&caller(A, Role::Service), Some(B.to_owned())).unwrap(), Some(B.to_owned()));
     }
 }

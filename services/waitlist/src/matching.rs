@@ -1,11 +1,14 @@
-//! The waitlist's client of the matching service: taking the slot an offer holds when the slots came
-//! from a matching capacity event (so new intakes cannot take it while the offer is pending), and giving
-//! it back when the offer chain ends with nobody eligible. Both calls carry a hold key, so matching
-//! applies each at most once and every call here is safe to retry.
+//! The waitlist's client of the matching service: whose provider a slot is (only the provider's own
+//! organization opens its slots), taking the slot an offer holds when the slots came from a matching
+//! capacity event (so new intakes cannot take it while the offer is pending), and giving it back when the
+//! offer chain ends with nobody eligible. Takes and give-backs carry a hold key, so matching applies each
+//! at most once and every call here is safe to retry; they act for the provider's organization, the one
+//! the capacity event was for.
 
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_runtime::PeerChannel;
+use continuum_auth::OnBehalfOf;
 use tonic::{Code, Status};
 
 /// A lazily connected client of the matching service.
@@ -46,27 +49,33 @@ impl MatchingPeer {
         Ok(Self { client: MatchingServiceClient::new(common.authed_peer(addr, "waitlist")?) })
     }
 
-    async fn change(&self, provider_id: &str, delta: i32, hold_key: &str, gives_back: &str) -> Result<(), Status> {
+    async fn change(&self, who: &OnBehalfOf, provider_id: &str, delta: i32, hold_key: &str, gives_back: &str) -> Result<(), Status> {
         let mut client = self.client.clone();
         client
-            .update_capacity(continuum_auth::on_behalf_of(
-                pb::UpdateCapacityRequest {
-                    provider_id: provider_id.to_owned(),
-                    change: Some(pb::update_capacity_request::Change::Delta(delta)),
-                    hold_key: hold_key.to_owned(),
-                    gives_back_hold_key: gives_back.to_owned(),
-                    ..Default::default()
-                },
-                continuum_auth::client::SYSTEM_ORGANIZATION,
-                None,
-            ))
+            .update_capacity(who.request(pb::UpdateCapacityRequest {
+                provider_id: provider_id.to_owned(),
+                change: Some(pb::update_capacity_request::Change::Delta(delta)),
+                hold_key: hold_key.to_owned(),
+                gives_back_hold_key: gives_back.to_owned(),
+                ..Default::default()
+            }))
             .await
             .map(|_| ())
     }
 
-    /// Takes one slot of `provider_id` under `slot_key`.
-    pub async fn take(&self, provider_id: &str, slot_key: &str) -> Take {
-        match self.change(provider_id, -1, slot_key, "").await {
+    /// The organization of `provider_id` as matching's directory lists it; `None` when there is no such
+    /// provider.
+    pub async fn provider_organization(&self, who: &OnBehalfOf, provider_id: &str) -> Result<Option<String>, Code> {
+        match self.client.clone().get_provider(who.request(pb::GetProviderRequest { provider_id: provider_id.to_owned() })).await {
+            Ok(r) => Ok(r.into_inner().provider.map(|p| p.organization_id)),
+            Err(s) if s.code() == Code::NotFound => Ok(None),
+            Err(s) => Err(s.code()),
+        }
+    }
+
+    /// Takes one slot of `provider_id` under `slot_key`, for `who` (the provider's organization).
+    pub async fn take(&self, who: &OnBehalfOf, provider_id: &str, slot_key: &str) -> Take {
+        match self.change(who, provider_id, -1, slot_key, "").await {
             Ok(()) => Take::Taken,
             Err(s) if s.code() == Code::AlreadyExists => Take::Taken,
             Err(s) if s.code() == Code::FailedPrecondition || s.code() == Code::NotFound => Take::NoCapacity,
@@ -74,9 +83,9 @@ impl MatchingPeer {
         }
     }
 
-    /// Gives the slot taken under `slot_key` back (to the same cohort for a program).
-    pub async fn give_back(&self, provider_id: &str, slot_key: &str) -> Result<(), Code> {
-        match self.change(provider_id, 1, &release_key(slot_key), slot_key).await {
+    /// Gives the slot taken under `slot_key` back (to the same cohort for a program), for `who`.
+    pub async fn give_back(&self, who: &OnBehalfOf, provider_id: &str, slot_key: &str) -> Result<(), Code> {
+        match self.change(who, provider_id, 1, &release_key(slot_key), slot_key).await {
             Ok(()) => Ok(()),
             Err(s) if s.code() == Code::AlreadyExists => Ok(()),
             Err(s) => Err(s.code()),

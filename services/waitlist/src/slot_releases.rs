@@ -80,7 +80,17 @@ impl Releaser {
 
     async fn deliver(&self, item: SlotRelease) {
         let attempts = item.attempts.saturating_add(1);
-        let outcome = match self.matching.give_back(&item.provider_id, &item.slot_key).await {
+        if item.organization_id.is_empty() {
+            // Queued before capacity events recorded whom they acted for: nobody to act for.
+            tracing::error!(provider_id = %item.provider_id, "slot queued without the organization it was taken for; give it back by hand");
+            if let Err(e) = self.store.finish_release(&item.slot_key, &self.owner, Err((false, "NO_ORGANIZATION".to_owned())), attempts, 0).await {
+                tracing::warn!(error = %e, "recording a slot release failed");
+            }
+            return;
+        }
+        // The give-back acts for the organization the slot was taken for (the provider's).
+        let who = continuum_auth::OnBehalfOf::recorded(&item.organization_id, None);
+        let outcome = match self.matching.give_back(&who, &item.provider_id, &item.slot_key).await {
             Ok(()) => {
                 tracing::info!(provider_id = %item.provider_id, attempts, "unoffered slot given back to matching");
                 Ok(())

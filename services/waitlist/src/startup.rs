@@ -114,9 +114,11 @@ impl Application {
         let release_task = tokio::spawn(
             crate::slot_releases::Releaser::new(self.store.clone(), capacity.clone()).run(Duration::from_secs(1), sweep_stop.clone()),
         );
+        let relationships = continuum_runtime::care::CareRelationships::connect_lazy(&self.settings.common, &self.settings.intake_addr, "waitlist")?;
         let api = WaitlistApi::new(self.store.clone(), self.holds.clone(), self.clock.clone(), referral, intake)
             .with_bridges(bridges)
-            .with_capacity(capacity);
+            .with_capacity(capacity)
+            .with_relationships(relationships);
         let routes = Routes::new(WaitlistServiceServer::new(api));
         let options = ServeOptions::new(continuum_proto::service_names::WAITLIST, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("waitlist").await?;

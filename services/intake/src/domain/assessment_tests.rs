@@ -2,10 +2,8 @@
 
 use super::*;
 use crate::domain::{
-    ClientDetails, Consent, CssrsAnswers, Dysregulation, Frequency, Impairment, OverrideRequest, Preferences, Screeners, Stressor, SubstanceUse,
-    TreatmentEpisode, WindowRating,
+    CssrsAnswers, Dysregulation, Frequency, Impairment, OverrideRequest, Screeners, Stressor, SubstanceUse, TreatmentEpisode, WindowRating,
 };
-use continuum_vocab::PaymentOption;
 
 fn rules() -> Rules {
     Rules::embedded().unwrap_or_else(|e| panic!("{e}"))
@@ -20,37 +18,7 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 fn intake(screeners: Screeners) -> NewIntake {
-    NewIntake {
-        idempotency_key: "k".into(),
-        organization_id: "org".into(),
-        submitting_clinician_id: String::new(),
-        external_client_id: String::new(),
-        client: ClientDetails {
-            given_name: String::from("A").into(),
-            family_name: String::from("B").into(),
-            date_of_birth: date(1990, 1, 1).into(),
-            email: String::new().into(),
-            phone: String::new().into(),
-            pronouns: String::new().into(),
-            preferred_language: "en".into(),
-            jurisdiction: "US-CA".into(),
-            payment_option: PaymentOption::SelfPay,
-        },
-        presenting_concerns_text: String::new().into(),
-        screeners,
-        preferences: Preferences::default(),
-        consent: Consent::default(),
-        clinician_reports_imminent_risk: false,
-        presenting_concerns: Vec::new(),
-        dysregulation: None,
-        functional_impairment: None,
-        substance_use: None,
-        stressors: Vec::new(),
-        supports: Vec::new(),
-        treatment_history: Vec::new(),
-        stage_of_change: None,
-        clinician_override: None,
-    }
+    crate::domain::testing::new_intake(screeners)
 }
 
 fn run(i: &NewIntake) -> Assessment {

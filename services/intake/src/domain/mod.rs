@@ -6,6 +6,8 @@ pub mod assessment;
 pub mod codes;
 pub mod rules;
 pub mod scoring;
+#[cfg(test)]
+pub mod testing;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use continuum_auth::Phi;
@@ -110,13 +112,29 @@ pub struct OverrideRequest {
     pub clinician_id: String,
 }
 
-/// Consent to share categories with one recipient organization (`None`: the referral recipient).
+/// Consent to share categories with one recipient: an organization (`None`: whichever organization the
+/// owner refers the client to), optionally only as the recipient of one referral. Consent only ever says
+/// *what* may be shared; *whether* anything is shared at all is the care relationship (a live referral the
+/// owner made to the recipient), decided in `app::access`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentGrant {
-    /// Recipient organization, or any organization Continuum refers the client to.
+    /// Recipient organization, or any organization the owner refers the client to.
     pub recipient_organization_id: Option<String>,
+    /// Only the recipient of this referral (the grant ends with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_id: Option<String>,
     /// Categories.
     pub categories: Vec<ConsentCategory>,
+}
+
+impl ConsentGrant {
+    /// Whether the grant covers a recipient `organization_id` reading under `referral_id` (`None`: before
+    /// any referral exists, as when routing checks whom it may refer to).
+    fn covers(&self, organization_id: &str, referral_id: Option<&str>) -> bool {
+        let org_ok = self.recipient_organization_id.as_deref().is_none_or(|o| o.eq_ignore_ascii_case(organization_id));
+        let referral_ok = self.referral_id.as_deref().is_none_or(|r| Some(r) == referral_id);
+        org_ok && referral_ok
+    }
 }
 
 /// Categories a referral needs the client's consent for.
@@ -189,6 +207,9 @@ pub struct ConsentChange {
     pub action: String,
     /// Recipient named.
     pub recipient_organization_id: Option<String>,
+    /// Referral named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral_id: Option<String>,
     /// Categories named (empty: all).
     pub categories: Vec<ConsentCategory>,
     /// Who.
@@ -200,13 +221,21 @@ impl Consent {
     pub fn record(&mut self, grants: Vec<ConsentGrant>, share: bool, at: DateTime<Utc>, user_id: &str) {
         if share {
             self.share_with_referral_recipient = true;
-            self.history.push(ConsentChange { changed_at: at, action: "recorded".into(), recipient_organization_id: None, categories: STANDARD_CATEGORIES.to_vec(), user_id: user_id.to_owned() });
+            self.history.push(ConsentChange {
+                changed_at: at,
+                action: "recorded".into(),
+                recipient_organization_id: None,
+                referral_id: None,
+                categories: STANDARD_CATEGORIES.to_vec(),
+                user_id: user_id.to_owned(),
+            });
         }
         for g in grants {
             self.history.push(ConsentChange {
                 changed_at: at,
                 action: "recorded".into(),
                 recipient_organization_id: g.recipient_organization_id.clone(),
+                referral_id: g.referral_id.clone(),
                 categories: g.categories.clone(),
                 user_id: user_id.to_owned(),
             });
@@ -214,14 +243,17 @@ impl Consent {
         }
     }
 
-    /// Revokes `categories` (all when empty) for `recipient` (every recipient, and the simple consent, when
-    /// `None`). Grants left without categories are dropped.
-    pub fn revoke(&mut self, recipient: Option<&str>, categories: &[ConsentCategory], at: DateTime<Utc>, user_id: &str) {
-        if recipient.is_none() {
+    /// Revokes `categories` (all when empty) for `recipient` and `referral` (every recipient, and the simple
+    /// consent, when neither is named; with only a referral, the grants naming that referral). Grants left
+    /// without categories are dropped.
+    pub fn revoke(&mut self, recipient: Option<&str>, referral: Option<&str>, categories: &[ConsentCategory], at: DateTime<Utc>, user_id: &str) {
+        if recipient.is_none() && referral.is_none() {
             self.share_with_referral_recipient = false;
         }
         for g in &mut self.grants {
-            if recipient.is_none() || g.recipient_organization_id.as_deref() == recipient {
+            let org_hit = recipient.is_none_or(|r| g.recipient_organization_id.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(r)));
+            let referral_hit = referral.is_none_or(|r| g.referral_id.as_deref() == Some(r));
+            if org_hit && referral_hit {
                 g.categories.retain(|c| !categories.is_empty() && !categories.contains(c));
             }
         }
@@ -230,23 +262,24 @@ impl Consent {
             changed_at: at,
             action: "revoked".into(),
             recipient_organization_id: recipient.map(str::to_owned),
+            referral_id: referral.map(str::to_owned),
             categories: categories.to_vec(),
             user_id: user_id.to_owned(),
         });
     }
 
-    /// The categories that may be shared with `organization_id` when the client is referred there.
-    /// Substance-use information only ever comes from a grant naming that organization.
-    pub fn categories_for(&self, organization_id: &str) -> Vec<ConsentCategory> {
+    /// The categories that may be shared with `organization_id` as the recipient of `referral_id` (`None`:
+    /// before the referral exists). Substance-use information only ever comes from a grant naming that
+    /// organization. Only what may be shared: that a live referral of the owner's makes the organization a
+    /// recipient at all is checked apart (`app::access`).
+    pub fn categories_for(&self, organization_id: &str, referral_id: Option<&str>) -> Vec<ConsentCategory> {
         let mut out: Vec<ConsentCategory> = Vec::new();
         if self.share_with_referral_recipient {
             out.extend(STANDARD_CATEGORIES);
         }
-        for g in &self.grants {
-            let named = g.recipient_organization_id.as_deref() == Some(organization_id);
-            if named || g.recipient_organization_id.is_none() {
-                out.extend(g.categories.iter().copied().filter(|c| named || *c != ConsentCategory::SubstanceUse));
-            }
+        for g in self.grants.iter().filter(|g| g.covers(organization_id, referral_id)) {
+            let named = g.recipient_organization_id.is_some();
+            out.extend(g.categories.iter().copied().filter(|c| named || *c != ConsentCategory::SubstanceUse));
         }
         out.sort();
         out.dedup();
@@ -255,7 +288,7 @@ impl Consent {
 
     /// Whether the client consented to a referral to `organization_id` (identity and assessment may go).
     pub fn allows_referral_to(&self, organization_id: &str) -> bool {
-        let cats = self.categories_for(organization_id);
+        let cats = self.categories_for(organization_id, None);
         REFERRAL_CATEGORIES.iter().all(|c| cats.contains(c))
     }
 }
@@ -449,23 +482,49 @@ mod tests {
         let org = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
         let other = "0190a1b2-c3d4-7e5f-8a9b-0000000000d4";
         let now = Utc::now();
+        let grant = |org: Option<&str>, referral: Option<&str>, categories: Vec<ConsentCategory>| ConsentGrant {
+            recipient_organization_id: org.map(str::to_owned),
+            referral_id: referral.map(str::to_owned),
+            categories,
+        };
         let mut c = Consent::default();
         assert!(!c.allows_referral_to(org));
-        c.record(vec![ConsentGrant { recipient_organization_id: Some(org.into()), categories: REFERRAL_CATEGORIES.to_vec() }], false, now, "u");
-        c.record(vec![ConsentGrant { recipient_organization_id: Some(org.into()), categories: vec![ConsentCategory::SubstanceUse] }], false, now, "u");
+        c.record(vec![grant(Some(org), None, REFERRAL_CATEGORIES.to_vec())], false, now, "u");
+        c.record(vec![grant(Some(org), None, vec![ConsentCategory::SubstanceUse])], false, now, "u");
         assert!(c.allows_referral_to(org) && !c.allows_referral_to(other));
-        assert!(c.categories_for(org).contains(&ConsentCategory::SubstanceUse));
+        assert!(c.categories_for(org, Some("r1")).contains(&ConsentCategory::SubstanceUse));
         // The simple consent never carries substance use, and an unnamed grant cannot either.
         let mut simple = Consent { share_with_referral_recipient: true, ..Default::default() };
-        simple.grants.push(ConsentGrant { recipient_organization_id: None, categories: vec![ConsentCategory::SubstanceUse] });
-        assert!(simple.allows_referral_to(other) && !simple.categories_for(other).contains(&ConsentCategory::SubstanceUse));
+        simple.grants.push(grant(None, None, vec![ConsentCategory::SubstanceUse]));
+        assert!(simple.allows_referral_to(other) && !simple.categories_for(other, None).contains(&ConsentCategory::SubstanceUse));
         // Revoking one category for one organization.
-        c.revoke(Some(org), &[ConsentCategory::SubstanceUse], now, "u");
-        assert!(c.allows_referral_to(org) && !c.categories_for(org).contains(&ConsentCategory::SubstanceUse));
+        c.revoke(Some(org), None, &[ConsentCategory::SubstanceUse], now, "u");
+        assert!(c.allows_referral_to(org) && !c.categories_for(org, None).contains(&ConsentCategory::SubstanceUse));
         // Revoking everything.
-        c.revoke(None, &[], now, "u");
+        c.revoke(None, None, &[], now, "u");
         assert!(!c.allows_referral_to(org) && c.grants.is_empty());
         assert_eq!(c.history.iter().map(|h| h.action.as_str()).collect::<Vec<_>>(), vec!["recorded", "recorded", "revoked", "revoked"]);
+    }
+
+    #[test]
+    fn a_grant_naming_a_referral_covers_that_referral_only() {
+        let org = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
+        let now = Utc::now();
+        let mut c = Consent::default();
+        c.record(
+            vec![ConsentGrant { recipient_organization_id: None, referral_id: Some("r1".into()), categories: vec![ConsentCategory::TreatmentHistory] }],
+            false,
+            now,
+            "u",
+        );
+        assert_eq!(c.categories_for(org, Some("r1")), vec![ConsentCategory::TreatmentHistory]);
+        assert!(c.categories_for(org, Some("r2")).is_empty(), "another referral of the same recipient");
+        assert!(c.categories_for(org, None).is_empty(), "before the referral exists");
+        // Revoking by referral ends it (and leaves the simple consent alone).
+        c.share_with_referral_recipient = true;
+        c.revoke(None, Some("r1"), &[], now, "u");
+        assert!(c.grants.is_empty() && c.share_with_referral_recipient);
+        assert_eq!(c.history.last().and_then(|h| h.referral_id.as_deref()), Some("r1"));
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub mod routing {
         pub updated_at_ms: i64,
         /// `traceparent` of the request that created the task.
         pub trace_parent: String,
+        /// The user who submitted the intake (or asked for the re-route): the peer calls act for them.
+        pub acting_user_id: String,
     }
 
     /// No relations.
@@ -143,6 +145,8 @@ pub mod audit_event {
         pub purpose: String,
         /// Trace id.
         pub trace_id: String,
+        /// The organization that owns the record.
+        pub owner_organization_id: String,
     }
 
     /// No relations.

@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Intakes), Box::new(M0002Audit), Box::new(M0003OverrideReason), Box::new(M0004TraceParent)]
+        vec![Box::new(M0001Intakes), Box::new(M0002Audit), Box::new(M0003OverrideReason), Box::new(M0004TraceParent), Box::new(M0005CareRelationships)]
     }
 }
 
@@ -56,6 +56,7 @@ enum Routings {
     LastError,
     UpdatedAtMs,
     TraceParent,
+    ActingUserId,
 }
 
 /// Intakes, their assessments, and the routing task (the transactional outbox of routing).
@@ -193,6 +194,7 @@ enum AuditEvents {
     Rpc,
     Purpose,
     TraceId,
+    OwnerOrganizationId,
 }
 
 /// The append-only audit log of every read and write of personal health information.
@@ -273,5 +275,50 @@ impl MigrationTrait for M0004TraceParent {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.alter_table(Table::alter().table(Routings::Table).drop_column(Routings::TraceParent).to_owned()).await
+    }
+}
+
+/// Care relationships: audit rows name the organization that owns the record (its ops read them), intakes
+/// are found by client (who owns a client), and a routing task records the user who submitted the intake
+/// (its peer calls act for that user).
+struct M0005CareRelationships;
+
+impl MigrationName for M0005CareRelationships {
+    fn name(&self) -> &str {
+        "m0005_care_relationships"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0005CareRelationships {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table(AuditEvents::Table).add_column(string_len(AuditEvents::OwnerOrganizationId, 64).default("")).to_owned())
+            .await?;
+        // Rows written before: the owner is the organization of the client's intakes.
+        m.get_connection()
+            .execute_unprepared(
+                "UPDATE audit_events SET owner_organization_id = \
+                 COALESCE((SELECT i.organization_id FROM intakes i WHERE i.client_id = audit_events.client_id LIMIT 1), organization_id)",
+            )
+            .await?;
+        m.create_index(
+            Index::create()
+                .name("audit_owner")
+                .table(AuditEvents::Table)
+                .col(AuditEvents::OwnerOrganizationId)
+                .col(AuditEvents::Id)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(Index::create().name("intakes_client").table(Intakes::Table).col(Intakes::ClientId).if_not_exists().to_owned()).await?;
+        m.alter_table(Table::alter().table(Routings::Table).add_column(string_len(Routings::ActingUserId, 200).default("")).to_owned()).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(Table::alter().table(Routings::Table).drop_column(Routings::ActingUserId).to_owned()).await?;
+        m.drop_index(Index::drop().name("intakes_client").table(Intakes::Table).to_owned()).await?;
+        m.drop_index(Index::drop().name("audit_owner").table(AuditEvents::Table).to_owned()).await?;
+        m.alter_table(Table::alter().table(AuditEvents::Table).drop_column(AuditEvents::OwnerOrganizationId).to_owned()).await
     }
 }

@@ -52,8 +52,10 @@ pub struct Store {
 pub struct AuditRecord {
     /// Who.
     pub user_id: String,
-    /// Caller's organization.
+    /// Caller's organization (the reader's or writer's).
     pub organization_id: String,
+    /// The organization that owns the record (took the intake).
+    pub owner_organization_id: String,
     /// "read" or "write".
     pub action: &'static str,
     /// Record kind.
@@ -106,6 +108,9 @@ pub struct RoutingTask {
     pub attempts: i32,
     /// `traceparent` of the request that created the task.
     pub trace_parent: String,
+    /// The user who submitted the intake (or asked for the re-route), empty when unknown: peer calls act
+    /// for them and the intake's organization.
+    pub acting_user_id: String,
 }
 
 /// Filters for listing intakes.
@@ -166,14 +171,26 @@ impl Store {
             rpc: Set(r.rpc.to_owned()),
             purpose: Set(r.purpose),
             trace_id: Set(r.trace_id),
+            owner_organization_id: Set(r.owner_organization_id),
         });
         audit_event::Entity::insert_many(rows).exec(&self.db).await?;
         Ok(())
     }
 
-    /// Audit events by client and/or user, oldest first, after `after` (an event id).
-    pub async fn list_audit(&self, client_id: Option<&str>, user_id: Option<&str>, after: Option<&str>, limit: u64) -> Result<Vec<AuditEvent>> {
-        let mut q = audit_event::Entity::find().order_by_asc(audit_event::Column::Id).limit(limit);
+    /// Audit events about the records of `owner_organization_id`, by client and/or user, oldest first,
+    /// after `after` (an event id).
+    pub async fn list_audit(
+        &self,
+        owner_organization_id: &str,
+        client_id: Option<&str>,
+        user_id: Option<&str>,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<AuditEvent>> {
+        let mut q = audit_event::Entity::find()
+            .filter(audit_event::Column::OwnerOrganizationId.eq(owner_organization_id))
+            .order_by_asc(audit_event::Column::Id)
+            .limit(limit);
         if let Some(c) = client_id {
             q = q.filter(audit_event::Column::ClientId.eq(c));
         }
@@ -192,6 +209,7 @@ impl Store {
                 record: AuditRecord {
                     user_id: m.user_id,
                     organization_id: m.organization_id,
+                    owner_organization_id: m.owner_organization_id,
                     action: if m.action == "write" { "write" } else { "read" },
                     record_type: match m.record_type.as_str() {
                         "assessment" => "assessment",
@@ -224,7 +242,8 @@ impl Store {
     }
 
     /// Stores a new intake, its assessment and a pending routing task leased to `lease_owner` until
-    /// `lease_until`, all in one transaction — or reports the earlier intake with the same key.
+    /// `lease_until` (its peer calls acting for `acting_user_id`), all in one transaction — or reports the
+    /// earlier intake with the same key.
     #[allow(clippy::too_many_arguments)]
     pub async fn insert_intake(
         &self,
@@ -236,6 +255,7 @@ impl Store {
         now: DateTime<Utc>,
         lease_owner: &str,
         lease_until: DateTime<Utc>,
+        acting_user_id: &str,
     ) -> Result<Inserted> {
         let txn = self.db.begin().await?;
         if let Some(m) = intake::Entity::find()
@@ -314,6 +334,7 @@ impl Store {
             last_error: Set(String::new()),
             updated_at_ms: Set(now_ms),
             trace_parent: Set(continuum_telemetry::current_traceparent()),
+            acting_user_id: Set(acting_user_id.to_owned()),
         }
         .insert(&txn)
         .await?;
@@ -411,7 +432,7 @@ impl Store {
         let r = routing::Entity::find_by_id(intake_id.to_owned()).one(&self.db).await?.ok_or_else(|| Error::not_found("routing", intake_id))?;
         let plan = r.plan.as_deref().map(|p| parse(p, "routing plan")).transpose()?;
         let intake = self.get_intake(intake_id).await?;
-        Ok(Some(RoutingTask { intake, plan, attempts: r.attempts, trace_parent: r.trace_parent }))
+        Ok(Some(RoutingTask { intake, plan, attempts: r.attempts, trace_parent: r.trace_parent, acting_user_id: r.acting_user_id }))
     }
 
     /// Pending routing tasks due at `now` and not leased, oldest first.
@@ -514,7 +535,14 @@ impl Store {
     /// Opens the routing of an intake again (a reassessment put the client on the crisis pathway): the task
     /// is pending with no plan and `decision`, leased to `owner` until `lease_until`. Done in one
     /// statement on the finished task, so two reassessments cannot both reopen it.
-    pub async fn reopen_routing(&self, intake_id: &str, decision: &RoutingDecision, owner: &str, lease_until: DateTime<Utc>) -> Result<bool> {
+    pub async fn reopen_routing(
+        &self,
+        intake_id: &str,
+        decision: &RoutingDecision,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        acting_user_id: &str,
+    ) -> Result<bool> {
         let now = time::to_ms(Utc::now());
         let txn = self.db.begin().await?;
         let res = routing::Entity::update_many()
@@ -527,6 +555,7 @@ impl Store {
             .col_expr(routing::Column::LeaseOwner, Expr::value(owner))
             .col_expr(routing::Column::LastError, Expr::value(""))
             .col_expr(routing::Column::UpdatedAtMs, Expr::value(now))
+            .col_expr(routing::Column::ActingUserId, Expr::value(acting_user_id))
             .filter(routing::Column::IntakeId.eq(intake_id))
             .filter(routing::Column::Status.ne(RoutingStatus::Pending.code()))
             .exec(&txn)
@@ -542,6 +571,23 @@ impl Store {
             .await?;
         txn.commit().await?;
         Ok(true)
+    }
+
+    /// Who took each intake of `client_id` (every organization's: this is what access is decided from,
+    /// and it carries ids only), oldest first.
+    pub async fn ownership_of_client(&self, client_id: &str) -> Result<Vec<crate::app::access::Owned>> {
+        Ok(intake::Entity::find()
+            .select_only()
+            .columns([intake::Column::Id, intake::Column::ClientId, intake::Column::OrganizationId])
+            .filter(intake::Column::ClientId.eq(client_id.to_owned()))
+            .order_by_asc(intake::Column::Id)
+            .limit(200)
+            .into_tuple::<(String, String, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|(intake_id, client_id, organization_id)| crate::app::access::Owned { intake_id, client_id, organization_id })
+            .collect())
     }
 
     /// One client's intakes submitted by `organization_id`, oldest first, each with every assessment made

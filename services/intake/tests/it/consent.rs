@@ -30,9 +30,11 @@ async fn direct_api(backing: &continuum_testkit::Backing) -> intake::grpc::Intak
     let db = continuum_db::connect_and_migrate::<intake::store::Migrator>("intake", &common.db()).await.unwrap();
     let cipher = continuum_auth::crypto::FieldCipher::from_settings_or_file(&common.crypto, &common.data_dir.join("intake.keys")).unwrap();
     let store = intake::store::Store::new(db, Arc::new(cipher));
-    let router = intake::routing::Router::new(store.clone(), intake::routing::Peers::connect(&settings).unwrap(), Duration::from_secs(1));
+    let peers = intake::routing::Peers::connect(&settings).unwrap();
+    let referrals = intake::app::referrals::ReferralPeer::new(peers.referral.clone());
+    let router = intake::routing::Router::new(store.clone(), peers, Duration::from_secs(1));
     let cache = common.open_cache("intake").await.unwrap();
-    intake::grpc::IntakeApi::new(store, router, cache, Arc::new(intake::domain::Rules::embedded().unwrap()))
+    intake::grpc::IntakeApi::new(store, router, cache, Arc::new(intake::domain::Rules::embedded().unwrap()), referrals)
 }
 
 #[tokio::test]
@@ -44,7 +46,7 @@ async fn consent_is_recorded_scoped_and_revoked() {
     s.clinician_reports_imminent_risk = false;
     let intake = tokio::time::timeout(Duration::from_secs(30), api.submit_intake(as_clinician(s, ORG))).await.unwrap().unwrap().into_inner().intake.unwrap();
 
-    let grant = |cats: &[pb::ConsentCategory]| pb::ConsentGrant { recipient_organization_id: RECIPIENT.into(), categories: cats.iter().map(|c| *c as i32).collect() };
+    let grant = |cats: &[pb::ConsentCategory]| pb::ConsentGrant { recipient_organization_id: RECIPIENT.into(), categories: cats.iter().map(|c| *c as i32).collect(), ..Default::default() };
     let recorded = api
         .record_consent(as_clinician(
             pb::RecordConsentRequest {
@@ -85,7 +87,7 @@ async fn consent_is_recorded_scoped_and_revoked() {
 
     let revoked = api
         .revoke_consent(as_clinician(
-            pb::RevokeConsentRequest { intake_id: intake.id.clone(), recipient_organization_id: RECIPIENT.into(), categories: vec![pb::ConsentCategory::SubstanceUse as i32] },
+            pb::RevokeConsentRequest { intake_id: intake.id.clone(), recipient_organization_id: RECIPIENT.into(), categories: vec![pb::ConsentCategory::SubstanceUse as i32], ..Default::default() },
             ORG,
         ))
         .await
@@ -105,7 +107,7 @@ async fn consent_is_recorded_scoped_and_revoked() {
     assert_eq!(all.history.last().unwrap().action, "revoked");
 
     // Read back: the consent is stored (encrypted with the submission).
-    let got = api.get_intake(as_clinician(pb::GetIntakeRequest { intake_id: intake.id.clone() }, ORG)).await.unwrap().into_inner().intake.unwrap();
+    let got = api.get_intake(as_clinician(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }, ORG)).await.unwrap().into_inner().intake.unwrap();
     assert!(got.consent_grants.is_empty());
 }
 
@@ -131,10 +133,21 @@ async fn consent_rpcs_over_grpc() {
     assert_eq!(events.last().unwrap().record_type, "consent");
 }
 
+/// The referral a routed intake made (the routing decision names it).
+fn referral_of(intake: &pb::Intake) -> String {
+    let r = intake.routing.as_ref().unwrap();
+    assert_eq!(r.status, pb::RoutingStatus::Referred as i32, "{}", r.reason);
+    r.referral_id.clone()
+}
+
 #[tokio::test]
-async fn a_recipient_service_reads_only_what_the_client_consented_to() {
-    let mut app = spawn_app().await;
-    let grant = |cats: &[pb::ConsentCategory]| pb::ConsentGrant { recipient_organization_id: RECIPIENT.into(), categories: cats.iter().map(|c| *c as i32).collect() };
+async fn a_recipient_reads_only_what_the_client_consented_to_and_only_under_a_live_referral() {
+    let mut app = spawn_with_matching_and_referral().await;
+    // Substance-use dependence steps the level up: the recipient offers outpatient and intensive outpatient.
+    let mut p = clinician("Dr Recipient", &[continuum_proto::common::v1::Modality::Cbt], 5);
+    p.levels_of_care.push(continuum_proto::common::v1::LevelOfCare::IntensiveOutpatient as i32);
+    app.add_provider(p).await;
+    let grant = |cats: &[pb::ConsentCategory]| pb::ConsentGrant { recipient_organization_id: RECIPIENT.into(), categories: cats.iter().map(|c| *c as i32).collect(), ..Default::default() };
     let mut s = submission("shared");
     s.consent = None;
     s.consent_grants = vec![grant(&[pb::ConsentCategory::IdentityAndContact, pb::ConsentCategory::ScreeningAndAssessment])];
@@ -142,12 +155,16 @@ async fn a_recipient_service_reads_only_what_the_client_consented_to() {
     s.presenting_concerns = vec![pb::PresentingConcern::Depression as i32, pb::PresentingConcern::SubstanceUse as i32];
     s.stressors = vec![pb::Stressor::Legal as i32];
     let intake = app.client.submit_intake(s).await.unwrap().into_inner().intake.unwrap();
+    let referral_id = referral_of(&intake);
     let a = intake.assessment.as_ref().unwrap();
     assert!(a.fired_rules.iter().any(|r| r.rule_id == "level.step_up_substance_use"));
     assert!(a.supports_to_add.contains(&"mutual_help_group".to_owned()));
 
+    // The recipient's service (acting for one of its users) reads under the referral its organization
+    // received: only what the client consented to share with it.
     let mut recipient = app.client_with(continuum_testkit::Bearer::new(&app.backing.service_token(RECIPIENT)));
-    let got = recipient.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap().into_inner().intake.unwrap();
+    let read = |intake_id: &str, referral_id: &str| pb::GetIntakeRequest { intake_id: intake_id.into(), referral_id: referral_id.into() };
+    let got = recipient.get_intake(read(&intake.id, &referral_id)).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(got.client.as_ref().unwrap().given_name, "Avery", "identity was consented");
     assert!(got.assessment.is_some(), "assessment was consented");
     assert!(got.presenting_concerns_text.is_empty() && got.presenting_concerns.is_empty(), "presenting concerns were not");
@@ -158,8 +175,16 @@ async fn a_recipient_service_reads_only_what_the_client_consented_to() {
     assert!(!ga.supports_to_add.contains(&"mutual_help_group".to_owned()));
     assert!(got.consent_grants.is_empty());
 
+    // Consent alone opens nothing: without the referral, under a referral that does not exist, or as an
+    // organization that received no referral, the intake is not found.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for referral in ["", unknown.as_str()] {
+        assert_eq!(recipient.get_intake(read(&intake.id, referral)).await.unwrap_err().code(), Code::NotFound, "{referral:?}");
+    }
     let mut stranger = app.client_with(continuum_testkit::Bearer::new(&app.backing.service_token("0190a1b2-c3d4-7e5f-8a9b-0000000000ff")));
-    assert_eq!(stranger.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(stranger.get_intake(read(&intake.id, &referral_id)).await.unwrap_err().code(), Code::NotFound);
+    let mut stranger_person = app.client_as("0190a1b2-c3d4-7e5f-8a9b-0000000000ff", &[Role::Coordinator, Role::Clinician]);
+    assert_eq!(stranger_person.get_intake(read(&intake.id, &referral_id)).await.unwrap_err().code(), Code::NotFound);
 
     // With a substance-use grant of its own, the recipient sees it.
     let mut s = submission("shared-su");
@@ -170,6 +195,29 @@ async fn a_recipient_service_reads_only_what_the_client_consented_to() {
     ];
     s.substance_use = pb::SubstanceUse::Dependence as i32;
     let intake = app.client.submit_intake(s).await.unwrap().into_inner().intake.unwrap();
-    let got = recipient.get_intake(pb::GetIntakeRequest { intake_id: intake.id }).await.unwrap().into_inner().intake.unwrap();
+    let referral_id = referral_of(&intake);
+    let got = recipient.get_intake(read(&intake.id, &referral_id)).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(got.substance_use, pb::SubstanceUse::Dependence as i32);
+
+    // Once the referrer cancels, the referral is no longer live and carries no access.
+    let mut referrer = app.referral_coordinator();
+    let r = referrer
+        .get_referral(continuum_proto::referral::v1::GetReferralRequest { referral_id: referral_id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    referrer
+        .transition_referral(continuum_proto::referral::v1::TransitionReferralRequest {
+            referral_id: referral_id.clone(),
+            expected_version: r.version,
+            action: continuum_proto::referral::v1::ReferralAction::Cancel as i32,
+            actor_role: continuum_proto::referral::v1::ActorRole::Referrer as i32,
+            actor_organization_id: ORG.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(recipient.get_intake(read(&intake.id, &referral_id)).await.unwrap_err().code(), Code::NotFound);
 }

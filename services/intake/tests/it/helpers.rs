@@ -88,13 +88,16 @@ pub async fn spawn_with_matching_and_referral() -> TestApp {
     tokio::spawn(mapp.run(msd.clone()));
     let mut rcommon = rb.common();
     rcommon.auth = backing.common().auth;
-    let rapp = referral::startup::Application::build(referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), maddr.clone(), rcommon))
-        .await
-        .unwrap();
+    // Referral asks intake whether the referring organization owns the client: intake's address is picked
+    // before either is built.
+    let intake_addr = closed_addr().await;
+    let mut rsettings = referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), maddr.clone(), rcommon);
+    rsettings.intake_addr = intake_addr.clone();
+    let rapp = referral::startup::Application::build(rsettings).await.unwrap();
     let raddr = rapp.local_addr().to_string();
     let rsd = Shutdown::new();
     tokio::spawn(rapp.run(rsd.clone()));
-    let mut app = spawn_with(backing, [maddr.clone(), raddr.clone(), closed_addr().await], Some(msd), Some(mb)).await;
+    let mut app = spawn_on(intake_addr.parse().unwrap(), backing, [maddr.clone(), raddr.clone(), closed_addr().await], Some(msd), Some(mb)).await;
     app.matching_addr = Some(maddr);
     app.referral_addr = Some(raddr);
     app.peer_shutdowns.push(rsd);
@@ -103,7 +106,17 @@ pub async fn spawn_with_matching_and_referral() -> TestApp {
 }
 
 async fn spawn_with(backing: Backing, peers: [String; 3], matching_shutdown: Option<Shutdown>, matching_backing: Option<Backing>) -> TestApp {
-    let mut settings = intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, backing.common());
+    spawn_on("127.0.0.1:0".parse().unwrap(), backing, peers, matching_shutdown, matching_backing).await
+}
+
+async fn spawn_on(
+    listen: std::net::SocketAddr,
+    backing: Backing,
+    peers: [String; 3],
+    matching_shutdown: Option<Shutdown>,
+    matching_backing: Option<Backing>,
+) -> TestApp {
+    let mut settings = intake::config::Settings::new(listen, peers, backing.common());
     settings.routing_poll_ms = 50;
     let app = intake::startup::Application::build(settings).await.expect("build");
     let addr = app.local_addr();

@@ -234,7 +234,7 @@ async fn f_a_clinician_override_is_recorded_with_its_reason_and_changes_the_rout
     let r = routing(&intake);
     assert!(trauma.contains(&r.provider_id), "the override changes the routing: {}", r.reason);
     // Read back: the reason is returned to the owner.
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap().into_inner().intake.unwrap();
+    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
     assert!(assessment(&got).clinician_override.as_ref().unwrap().reason.contains("supervised EMDR"));
 }
 
@@ -249,7 +249,7 @@ async fn consent_scope_decides_where_a_referral_may_go() {
     assert_eq!(routing(&i).status, pb::RoutingStatus::NeedsCoordinator as i32);
     assert!(routing(&i).reason.contains("consent"), "{}", routing(&i).reason);
 
-    let grant = |org: &str, cats: &[pb::ConsentCategory]| pb::ConsentGrant { recipient_organization_id: org.into(), categories: cats.iter().map(|c| *c as i32).collect() };
+    let grant = |org: &str, cats: &[pb::ConsentCategory]| pb::ConsentGrant { recipient_organization_id: org.into(), categories: cats.iter().map(|c| *c as i32).collect(), ..Default::default() };
     let basics = [pb::ConsentCategory::IdentityAndContact, pb::ConsentCategory::ScreeningAndAssessment];
     let mut elsewhere = submission("consent-elsewhere");
     elsewhere.consent = None;
@@ -350,7 +350,7 @@ async fn a_reassessment_that_raises_risk_to_crisis_re_routes_to_crisis_care() {
     assert_eq!(routed.provider_id, crisis);
     assert_ne!(routed.referral_id, first_referral, "a new, urgent referral");
     assert!(routed.crisis_resources.iter().any(|c| c.contains("988")));
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap().into_inner().intake.unwrap();
+    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(routing(&got).provider_id, crisis);
     // A further crisis re-screen does not route again.
     let again = app
@@ -390,7 +390,7 @@ async fn a_reassessment_override_is_recorded_encrypted_and_returned() {
     let a = r.assessment.unwrap();
     assert_eq!(a.phase, common::CarePhase::TraumaProcessing as i32);
     assert_eq!(a.clinician_override.unwrap().reason, "distinctive-override-4712");
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap().into_inner().intake.unwrap();
+    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(assessment(&got).clinician_override.as_ref().unwrap().reason, "distinctive-override-4712");
     // A reassessment without an override stands on the rules again.
     let bad = app

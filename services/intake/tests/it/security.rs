@@ -17,7 +17,7 @@ async fn another_organization_sees_nothing() {
     let mut app = spawn_app().await;
     let intake = app.client.submit_intake(submission("mine")).await.unwrap().into_inner().intake.unwrap();
     let mut other = app.client_as(OTHER_ORG, &[Role::Clinician, Role::Coordinator, Role::IntakeClerk]);
-    let get = other.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap_err();
+    let get = other.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap_err();
     assert_eq!(get.code(), Code::NotFound, "another organization cannot even learn the intake exists");
     let list = other.list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), ..Default::default() }).await.unwrap_err();
     assert_eq!(list.code(), Code::PermissionDenied);
@@ -55,7 +55,7 @@ async fn credentials_and_roles_are_checked() {
 async fn every_phi_read_and_write_leaves_one_audit_row() {
     let mut app = spawn_app().await;
     let intake = app.client.submit_intake(submission("audited")).await.unwrap().into_inner().intake.unwrap();
-    app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap();
+    app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap();
     app.client.list_intakes(pb::ListIntakesRequest::default()).await.unwrap();
     let mut ops = app.client_as(ORG, &[Role::Ops]);
     let events = ops
@@ -97,7 +97,7 @@ async fn rows_hold_no_plaintext_personal_information() {
     s.external_client_id = "MRN-ZQ-99881".into();
     let intake = app.client.submit_intake(s).await.unwrap().into_inner().intake.unwrap();
     // Read back through the API: decrypted for the owner.
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id }).await.unwrap().into_inner().intake.unwrap();
+    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id, ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(got.client.unwrap().family_name, "Quintessence");
     // Read the tables directly.
     let db = continuum_db::connect("intake", &app.backing.common().db()).await.unwrap();
@@ -162,4 +162,57 @@ async fn an_oversized_message_is_refused() {
     s.presenting_concerns_text = "x".repeat(5 * 1024 * 1024);
     let err = app.client.submit_intake(s).await.unwrap_err();
     assert!(matches!(err.code(), Code::OutOfRange | Code::ResourceExhausted | Code::InvalidArgument), "{:?}", err.code());
+}
+
+#[tokio::test]
+async fn a_peer_service_reaches_only_the_intakes_of_the_organization_it_acts_for() {
+    // Referral runs: intake asks it whether the other organization received a referral of the client.
+    let mut app = spawn_with_matching_and_referral().await;
+    let intake = app.client.submit_intake(submission("service-scope")).await.unwrap().into_inner().intake.unwrap();
+    let mut peer = app.client_with(Bearer::new(&app.backing.service_token(OTHER_ORG)));
+    let get = peer.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap_err();
+    assert_eq!(get.code(), Code::NotFound, "the service role is no way around the owner check");
+    let re = peer
+        .record_reassessment(pb::RecordReassessmentRequest {
+            intake_id: intake.id.clone(),
+            clinician_reports_imminent_risk: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(re.code(), Code::NotFound);
+    let relationship = |client: &str, owner_only| pb::CheckCareRelationshipRequest { client_id: client.into(), intake_id: String::new(), owner_only };
+    let elsewhere = peer.check_care_relationship(relationship(&intake.client_id, false)).await.unwrap_err();
+    let nowhere = peer.check_care_relationship(relationship(&uuid::Uuid::now_v7().to_string(), false)).await.unwrap_err();
+    assert_eq!((elsewhere.code(), elsewhere.message()), (Code::NotFound, nowhere.message()));
+    // Acting for the owner, the same service is told the owner owns it.
+    let mut own = app.client_with(Bearer::new(&app.backing.service_token(ORG)));
+    let r = own.check_care_relationship(relationship(&intake.client_id, true)).await.unwrap().into_inner();
+    assert_eq!((r.relationship, r.owner_organization_id.as_str()), (pb::CareRelationship::Owner as i32, ORG));
+    // Nothing changed: one assessment, the intake's own.
+    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id, ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
+    assert_eq!(got.assessment.unwrap().id, intake.assessment.unwrap().id);
+}
+
+#[tokio::test]
+async fn an_unknown_organization_is_refused_and_ops_read_only_their_own_audit() {
+    let mut app = spawn_app().await;
+    let intake = app.client.submit_intake(submission("unknown-org")).await.unwrap().into_inner().intake.unwrap();
+    // A validly signed token of an organization the registry does not list.
+    let stranger = "0190a1b2-c3d4-7e5f-8a9b-0000000000e9";
+    let token = app.backing.unregistered_token(stranger, &[Role::Clinician, Role::Ops]);
+    let err = app.client_with(Bearer::new(&token)).list_intakes(pb::ListIntakesRequest::default()).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    // Registered, the same organization is served at its first call.
+    app.backing.register(stranger);
+    app.client_with(Bearer::new(&token)).list_intakes(pb::ListIntakesRequest::default()).await.unwrap();
+
+    let audit = |org: &str| {
+        let mut ops = app.client_as(org, &[Role::Ops]);
+        let client_id = intake.client_id.clone();
+        async move { ops.list_audit_events(pb::ListAuditEventsRequest { client_id, ..Default::default() }).await.unwrap().into_inner().events }
+    };
+    let own = audit(ORG).await;
+    assert!(!own.is_empty() && own.iter().all(|e| e.owner_organization_id == ORG));
+    assert!(audit(OTHER_ORG).await.is_empty(), "another organization's ops read nothing about this client");
 }

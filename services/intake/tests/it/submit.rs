@@ -25,7 +25,7 @@ async fn accepted_and_scored_even_with_every_peer_down() {
     assert_eq!(routing.status, pb::RoutingStatus::Pending as i32);
     assert!(routing.attempts >= 1);
 
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap().into_inner().intake.unwrap();
+    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(got.client.unwrap().given_name, "Avery");
     assert_eq!(got.routing.unwrap().status, pb::RoutingStatus::Pending as i32);
 }
@@ -205,7 +205,7 @@ async fn reassessment_reports_rising_risk() {
         .into_inner();
     assert!(r.risk_increased);
     assert_eq!(r.assessment.unwrap().risk_level, common::RiskLevel::Moderate as i32);
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id }).await.unwrap().into_inner().intake.unwrap();
+    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id, ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(got.assessment.unwrap().risk_level, common::RiskLevel::Moderate as i32);
     let missing = app
         .client

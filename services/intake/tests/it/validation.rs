@@ -42,10 +42,11 @@ async fn every_bad_field_of_the_full_record_is_named() {
         },
     ];
     bad.consent_grants = vec![
-        pb::ConsentGrant { recipient_organization_id: "nope".into(), categories: vec![] },
+        pb::ConsentGrant { recipient_organization_id: "nope".into(), categories: vec![], ..Default::default() },
         pb::ConsentGrant {
             recipient_organization_id: String::new(),
             categories: vec![pb::ConsentCategory::SubstanceUse as i32, pb::ConsentCategory::IdentityAndContact as i32],
+            ..Default::default()
         },
     ];
     bad.clinician_override = Some(pb::AssessmentOverride { level_of_care: 77, ..Default::default() });
@@ -150,7 +151,7 @@ async fn the_full_record_round_trips_and_is_assessed() {
     let pcl = a.scores.iter().find(|x| x.instrument == pb::Instrument::Pcl5 as i32).unwrap();
     assert_eq!(pcl.subscales.values().sum::<i32>(), 20);
     assert!(a.fired_rules.iter().all(|r| !r.description.is_empty()));
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id }).await.unwrap().into_inner().intake.unwrap();
+    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id, ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(got.presenting_concerns, intake.presenting_concerns);
     assert_eq!(got.treatment_history, intake.treatment_history);
     assert_eq!(got.stressors.len(), 2);

@@ -86,13 +86,10 @@ fn plan_write(existing: Option<&provider::Model>, draft: &ProviderDraft, id: &st
         (None, 0) => Ok(None),
         (None, _) => Err(Error::not_found("provider", id)),
         (Some(cur), 0) => Err(Error::AlreadyExists { resource_type: "provider", id: cur.id.clone() }),
+        // Another organization's entry is not this organization's to change: as if it did not exist.
+        (Some(cur), _) if !cur.organization_id.eq_ignore_ascii_case(&draft.organization_id) => Err(Error::not_found("provider", id)),
         (Some(cur), v) if cur.version != v => Err(Error::version_mismatch("provider", v, cur.version)),
-        (Some(cur), v) => {
-            if cur.organization_id != draft.organization_id {
-                return Err(Error::precondition("ORGANIZATION_IMMUTABLE", "a provider cannot move to another organization"));
-            }
-            Ok(Some(v))
-        }
+        (Some(_), v) => Ok(Some(v)),
     }
 }
 
@@ -283,6 +280,14 @@ impl Store {
         alliance_segments::attach(&self.db, &mut out).await?;
         seats::attach(&self.db, &mut out).await?;
         Ok(out)
+    }
+
+    /// Whether a slot of `provider_id` was taken under `hold_key` (a give-back may name it).
+    pub async fn holds(&self, provider_id: &str, hold_key: &str) -> Result<bool> {
+        Ok(entities::capacity_hold::Entity::find_by_id(hold_key.to_owned())
+            .one(&self.db)
+            .await?
+            .is_some_and(|h| h.provider_id == provider_id && h.delta < 0))
     }
 
     /// One provider.

@@ -11,6 +11,8 @@ use crate::helpers::*;
 
 const CLIENT_A: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a01";
 const CLIENT_B: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a02";
+/// The clients of `ORG_A` the tests rate sessions with.
+const CLIENTS: [&str; 2] = [CLIENT_A, CLIENT_B];
 
 fn feedback(provider_id: &str, client_id: &str, n: i32, srs: f64, domain: pb::ProblemDomain) -> pb::RecordSessionFeedbackRequest {
     pb::RecordSessionFeedbackRequest {
@@ -54,6 +56,9 @@ fn names(r: &pb::RecommendResponse) -> Vec<String> {
 #[tokio::test]
 async fn a_provider_rated_well_by_similar_clients_ranks_higher_for_them_than_for_dissimilar_ones() {
     let mut app = spawn_app().await;
+    for c in CLIENTS {
+        client_of_org_a(c);
+    }
     let a = create(&mut app, clinician("A rated by segment", 3)).await;
     create(&mut app, clinician("B unrated", 3)).await;
     // Depressed adults rate A highly; anxious adults rate it poorly.
@@ -83,6 +88,9 @@ async fn a_provider_rated_well_by_similar_clients_ranks_higher_for_them_than_for
 #[tokio::test]
 async fn the_segment_is_derived_from_the_client_profile_and_disagreements_are_bad_fields() {
     let mut app = spawn_app().await;
+    for c in CLIENTS {
+        client_of_org_a(c);
+    }
     let a = create(&mut app, clinician("Derived", 3)).await;
     let derived = pb::RecordSessionFeedbackRequest {
         provider_id: a.id.clone(),
@@ -131,6 +139,9 @@ async fn the_segment_is_derived_from_the_client_profile_and_disagreements_are_ba
 #[tokio::test]
 async fn segment_ratings_survive_a_directory_reload_and_other_writes() {
     let mut app = spawn_app().await;
+    for c in CLIENTS {
+        client_of_org_a(c);
+    }
     let a = create(&mut app, clinician("Reloaded", 3)).await;
     for n in 1..=6 {
         app.client.record_session_feedback(feedback(&a.id, CLIENT_A, n, 40.0, pb::ProblemDomain::Depression)).await.unwrap();

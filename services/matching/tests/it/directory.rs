@@ -186,11 +186,12 @@ async fn assign_batch_is_optimal() {
 async fn session_feedback_flags_a_weak_alliance() {
     let mut app = spawn_app().await;
     let p = create(&mut app, clinician("Dr F", 1)).await;
+    let client = client_of_org_a("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");
     let r = app
         .client
         .record_session_feedback(pb::RecordSessionFeedbackRequest {
             provider_id: p.id.clone(),
-            client_id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
+            client_id: client.into(),
             session_number: 1,
             srs_items: vec![8.0, 8.0, 9.0, 9.0],
             ors_items: vec![5.0, 5.0, 5.0, 5.0],

@@ -189,7 +189,7 @@ async fn two_low_srs_ratings_raise_stuck_then_rematch_avoids_the_modality() {
 
     let feedback = |n: i32, srs: f64| pb::RecordSessionFeedbackRequest {
         provider_id: current.id.clone(),
-        client_id: CLIENT.into(),
+        client_id: client_of_org_a(CLIENT).into(),
         session_number: n,
         srs_items: vec![srs / 4.0; 4],
         ors_items: vec![5.0; 4],
@@ -232,7 +232,7 @@ async fn feedback_with_client_styles_corrects_the_observed_style() {
             .client
             .record_session_feedback(pb::RecordSessionFeedbackRequest {
                 provider_id: p.id.clone(),
-                client_id: CLIENT.into(),
+                client_id: client_of_org_a(CLIENT).into(),
                 session_number: n,
                 srs_items: vec![10.0; 4],
                 ors_items: vec![(4.0 + f64::from(n) / 2.0).min(10.0); 4],

@@ -12,6 +12,15 @@ use continuum_testkit::{Backing, Bearer};
 pub const ORG_A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
 pub const ORG_B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
 
+pub use continuum_testkit::intake_double::own;
+
+/// Records `client_id` as a client of `ORG_A` (the organization the tests call as), so intake would let
+/// `ORG_A` record session feedback about it.
+pub fn client_of_org_a(client_id: &str) -> &str {
+    own(ORG_A, client_id, client_id);
+    client_id
+}
+
 pub struct TestApp {
     pub client: MatchingServiceClient<continuum_testkit::AuthedChannel>,
     pub addr: std::net::SocketAddr,
@@ -27,10 +36,12 @@ impl Drop for TestApp {
 
 pub async fn spawn_app() -> TestApp {
     let backing = Backing::fresh().await;
-    let settings = matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), backing.common());
+    let shutdown = Shutdown::new();
+    let mut settings = matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), backing.common());
+    // Intake's answers about clients come from the intake double (what `own` recorded).
+    settings.intake_addr = continuum_testkit::intake_double::serve(shutdown.clone()).await.to_string();
     let app = matching::startup::Application::build(settings).await.expect("build");
     let addr = app.local_addr();
-    let shutdown = Shutdown::new();
     tokio::spawn(app.run(shutdown.clone()));
     // Calls go in as a provider administrator, coordinator and clinician of ORG_A.
     let token = backing.token(ORG_A, &[Role::ProviderAdmin, Role::Coordinator, Role::Clinician]);

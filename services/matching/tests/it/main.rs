@@ -3,6 +3,7 @@
 //! client.
 
 mod helpers;
+mod access;
 mod alliance;
 mod capacity;
 mod directory;

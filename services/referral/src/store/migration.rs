@@ -10,7 +10,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Referrals), Box::new(M0002Deadlines), Box::new(super::migration_trace::TraceParentMigration), Box::new(super::migration_feed::FeedSeqMigration), Box::new(super::migration_capacity::CapacityHoldsMigration)]
+        vec![Box::new(M0001Referrals), Box::new(M0002Deadlines), Box::new(super::migration_trace::TraceParentMigration), Box::new(super::migration_feed::FeedSeqMigration), Box::new(super::migration_capacity::CapacityHoldsMigration), Box::new(super::migration_keys::ScopedKeysMigration)]
     }
 }
 

@@ -8,6 +8,7 @@ pub mod migration;
 pub mod migration_feed;
 pub mod migration_trace;
 pub mod migration_capacity;
+pub mod migration_keys;
 mod capacity_holds;
 
 use std::collections::HashMap;
@@ -128,6 +129,8 @@ pub struct ReferralFilter {
     pub urgency: Option<Urgency>,
     /// Only referrals still requested and past their deadline at this time.
     pub overdue_at: Option<DateTime<Utc>>,
+    /// Only referrals of this client.
+    pub client_id: Option<String>,
 }
 
 /// One step of a client's care timeline.
@@ -198,11 +201,13 @@ fn event_to_domain(m: referral_event::Model) -> Result<Event> {
 }
 
 fn referral_to_domain(m: referral::Model, events: Vec<Event>) -> Result<Referral> {
+    let prefix = format!("{}:", m.referrer_organization_id);
+    let idempotency_key = m.idempotency_key.strip_prefix(&prefix).map(str::to_owned).unwrap_or(m.idempotency_key);
     Ok(Referral {
         status: Status::from_code(&m.status).ok_or_else(|| corrupt("status", &m.status))?,
         urgency: Urgency::from_code(&m.urgency).ok_or_else(|| corrupt("urgency", &m.urgency))?,
         id: m.id,
-        idempotency_key: m.idempotency_key,
+        idempotency_key,
         client_id: m.client_id,
         intake_id: m.intake_id,
         referrer_organization_id: m.referrer_organization_id,
@@ -328,13 +333,25 @@ impl Store {
         &self.db
     }
 
-    /// The referral created under `key`, with its events.
-    pub async fn find_by_idempotency_key(&self, key: &str) -> Result<Option<Referral>> {
-        let Some(m) = referral::Entity::find().filter(referral::Column::IdempotencyKey.eq(key.to_owned())).one(&self.db).await? else {
+    /// The referral `referrer_organization_id` created under `key`, with its events. Keys are the
+    /// referrer's own: another organization's referral under the same key is not found (rows written before
+    /// keys were scoped are found by their bare key and their referrer).
+    pub async fn find_by_idempotency_key(&self, referrer_organization_id: &str, key: &str) -> Result<Option<Referral>> {
+        let Some(m) = referral::Entity::find()
+            .filter(referral::Column::IdempotencyKey.is_in([crate::domain::scoped_key(referrer_organization_id, key), key.to_owned()]))
+            .filter(referral::Column::ReferrerOrganizationId.eq(referrer_organization_id.to_owned()))
+            .one(&self.db)
+            .await?
+        else {
             return Ok(None);
         };
         let events = events_of(&self.db, &m.id).await?;
         referral_to_domain(m, events).map(Some)
+    }
+
+    /// The referring organization of referral `id`, when it exists.
+    pub async fn referrer_of(&self, id: &str) -> Result<Option<String>> {
+        Ok(referral::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(|r| r.referrer_organization_id))
     }
 
     /// The `traceparent` of the request that created referral `id` (empty when unknown), for the deadline
@@ -358,7 +375,7 @@ impl Store {
         let txn = self.db.begin().await?;
         referral::ActiveModel {
             id: Set(id.clone()),
-            idempotency_key: Set(new.idempotency_key),
+            idempotency_key: Set(crate::domain::scoped_key(&new.referrer_organization_id, &new.idempotency_key)),
             client_id: Set(new.client_id.clone()),
             intake_id: Set(new.intake_id),
             referrer_organization_id: Set(new.referrer_organization_id),
@@ -606,6 +623,9 @@ impl Store {
             q = q
                 .filter(referral::Column::Status.eq(Status::Requested.code()))
                 .filter(referral::Column::ResponseDueAtMs.lt(time::to_ms(now)));
+        }
+        if let Some(client_id) = &filter.client_id {
+            q = q.filter(referral::Column::ClientId.eq(client_id.clone()));
         }
         if let Some(before) = before {
             q = q.filter(referral::Column::Id.lt(before.to_owned()));

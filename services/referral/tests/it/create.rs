@@ -73,13 +73,23 @@ async fn concurrent_twins_take_one_slot() {
 async fn a_key_reused_for_another_referral_is_refused() {
     let mut app = spawn_app().await;
     let p = app.provider(3).await;
+    let q = app.provider(3).await;
     app.create("reused", &p.id).await;
-    let mut other = create_request("reused", &p.id);
-    other.referrer_organization_id = OTHER_ORG.into();
-    let err = app.client.create_referral(other).await.unwrap_err();
+    let err = app.client.create_referral(create_request("reused", &q.id)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason_of(&err).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
-    assert_eq!(app.open_slots(&p.id).await, 2);
+    assert_eq!((app.open_slots(&p.id).await, app.open_slots(&q.id).await), (2, 3));
+
+    // Keys are each organization's own: another organization's referral under the same key is its own
+    // referral (and takes its own slot), never a replay of, or a refusal naming, someone else's.
+    let (client, intake) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    own(OTHER_ORG, &client, &intake);
+    let mut theirs = create_request("reused", &p.id);
+    (theirs.client_id, theirs.intake_id, theirs.referrer_organization_id) = (client, intake, OTHER_ORG.into());
+    let made = app.service_for(OTHER_ORG).create_referral(theirs).await.unwrap().into_inner();
+    assert!(!made.replayed);
+    assert_eq!(made.referral.unwrap().referrer_organization_id, OTHER_ORG);
+    assert_eq!(app.open_slots(&p.id).await, 1);
 }
 
 #[tokio::test]

@@ -13,10 +13,20 @@ use crate::helpers::*;
 #[tokio::test]
 async fn a_held_slot_is_not_taken_again_and_is_given_back_once() {
     let mut app = spawn_app().await;
-    // One open slot: as if the waitlist had taken the second under its key already.
-    let p = app.provider(1).await;
+    // Two slots, the second taken by the waitlist (for the provider's organization) under its key.
+    let p = app.provider(2).await;
+    let held = "waitlist-slot:0190a1b2-c3d4-7e5f-8a9b-0000000000e1:0";
+    app.matching_client
+        .update_capacity(continuum_proto::matching::v1::UpdateCapacityRequest {
+            provider_id: p.id.clone(),
+            change: Some(continuum_proto::matching::v1::update_capacity_request::Change::Delta(-1)),
+            hold_key: held.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let mut req = create_request("offer:held-1", &p.id);
-    req.capacity_hold_key = "waitlist-slot:0190a1b2-c3d4-7e5f-8a9b-0000000000e1:0".into();
+    req.capacity_hold_key = held.into();
     let r = app.client.create_referral(req.clone()).await.unwrap().into_inner().referral.unwrap();
     assert_eq!(r.recipient_organization_id, RECIPIENT);
     assert!(!r.overbooked);

@@ -23,6 +23,8 @@ pub const OTHER_ORG: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000c";
 pub const CLIENT: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000c1";
 pub const INTAKE: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000d1";
 
+pub use continuum_testkit::intake_double::own;
+
 /// A running matching service.
 pub struct Matching {
     pub addr: SocketAddr,
@@ -52,7 +54,7 @@ impl Matching {
 }
 
 pub struct TestApp {
-    /// Calls as a peer service (passes every role check, acts for any organization).
+    /// Calls as a peer service acting for a user of the referring organization.
     pub client: ReferralServiceClient<AuthedChannel>,
     /// Calls matching as a provider administrator of the recipient organization.
     pub matching_client: MatchingServiceClient<AuthedChannel>,
@@ -82,20 +84,22 @@ pub async fn spawn_app() -> TestApp {
     let m = Matching::start(&matching_backing, backing.common().auth, "127.0.0.1:0".parse().unwrap()).await;
     let matching_addr = m.addr;
 
-    // No intake runs here: handoff reads reach a closed port (UNAVAILABLE); the end-to-end tests read
-    // real packets.
-    let closed_intake = {
+    // The intake double answers who owns a client (the referrer owns CLIENT's INTAKE); handoff reads are
+    // unavailable there (the end-to-end tests read real packets). The waitlist is down.
+    let shutdown = Shutdown::new();
+    let intake = continuum_testkit::intake_double::serve(shutdown.clone()).await;
+    own(REFERRER, CLIENT, INTAKE);
+    let closed = {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         l.local_addr().unwrap()
     };
     let settings = referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), matching_addr.to_string(), backing.common())
-        .with_intake_addr(closed_intake.to_string())
-        .with_waitlist_addr(closed_intake.to_string());
+        .with_intake_addr(intake.to_string())
+        .with_waitlist_addr(closed.to_string());
     let app = referral::startup::Application::build(settings).await.expect("build referral");
     let addr = app.local_addr();
     let store = app.store().clone();
     let deadlines = app.deadlines();
-    let shutdown = Shutdown::new();
     tokio::spawn(app.run(shutdown.clone()));
 
     let client = ReferralServiceClient::with_interceptor(channel(addr), Bearer::new(&backing.service_token(REFERRER)));
@@ -180,9 +184,16 @@ impl TestApp {
         self.client.create_referral(create_request(key, provider_id)).await.expect("create referral").into_inner().referral.unwrap()
     }
 
-    /// Applies `action` as `role` (from the matching organization) at the referral's current version.
+    /// A referral client calling as a peer service acting for a user of `org`.
+    pub fn service_for(&self, org: &str) -> ReferralServiceClient<AuthedChannel> {
+        ReferralServiceClient::with_interceptor(channel(self.addr), Bearer::new(&self.backing.service_token(org)))
+    }
+
+    /// Applies `action` as `role`, through a peer service acting for that side's organization, at the
+    /// referral's current version.
     pub async fn act(&mut self, r: &pb::Referral, action: pb::ReferralAction, role: pb::ActorRole) -> Result<pb::Referral, tonic::Status> {
-        self.client.transition_referral(action_request(r, action, role)).await.map(|x| x.into_inner().referral.unwrap())
+        let mut side = self.service_for(org_of(role));
+        side.transition_referral(action_request(r, action, role)).await.map(|x| x.into_inner().referral.unwrap())
     }
 
     pub async fn get(&mut self, id: &str) -> pb::Referral {

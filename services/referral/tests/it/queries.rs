@@ -16,8 +16,10 @@ fn list(org: &str) -> pb::ListReferralsRequest {
     pb::ListReferralsRequest { organization_id: org.into(), ..Default::default() }
 }
 
+/// The referrals `req` lists, asked by a peer service acting for the organization it names.
 async fn ids(app: &mut TestApp, req: pb::ListReferralsRequest) -> Vec<String> {
-    app.client.list_referrals(req).await.unwrap().into_inner().referrals.into_iter().map(|r| r.id).collect()
+    let mut client = app.service_for(&req.organization_id);
+    client.list_referrals(req).await.unwrap().into_inner().referrals.into_iter().map(|r| r.id).collect()
 }
 
 #[tokio::test]
@@ -128,18 +130,19 @@ async fn bad_list_requests_name_their_fields() {
     let err = app
         .client
         .list_referrals(pb::ListReferralsRequest {
-            organization_id: String::new(),
+            organization_id: "nope".into(),
             status: 42,
             urgency: 42,
             page_size: 201,
             page_token: "garbage".into(),
             overdue_only: false,
+            client_id: "nope".into(),
         })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let fields = bad_fields_of(&err);
-    for f in ["organization_id", "status", "urgency", "page_size", "page_token"] {
+    for f in ["organization_id", "status", "urgency", "page_size", "page_token", "client_id"] {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }
     let err = app.client.list_referrals(pb::ListReferralsRequest { page_token: "x".into(), ..list(REFERRER) }).await.unwrap_err();
@@ -159,6 +162,7 @@ async fn the_care_timeline_is_in_time_order_across_referrals() {
     // Another client's referral stays out of this timeline.
     let mut other = create_request("t-other", &first_provider.id);
     other.client_id = "0190a1b2-c3d4-7e5f-8a9b-0000000000c2".into();
+    own(REFERRER, &other.client_id, INTAKE);
     app.client.create_referral(other).await.unwrap();
 
     let entries = app.client.get_care_timeline(pb::GetCareTimelineRequest { client_id: CLIENT.into() }).await.unwrap().into_inner().entries;

@@ -109,7 +109,8 @@ async fn the_loop_closes_and_every_step_is_an_event() {
     assert_eq!(scheduled.appointment_at.unwrap().seconds, 1_900_000_000);
     assert_eq!(scheduled.actor_role, R::Recipient as i32);
     assert_eq!(scheduled.actor_organization_id, RECIPIENT);
-    assert_eq!(scheduled.actor_user_id, "user-7");
+    // The actor is the caller (the user the recipient's service acted for), whatever the request says.
+    assert_eq!(scheduled.actor_user_id, "test-user");
     // Care happened: the slot stays taken.
     assert_eq!(app.open_slots(&p.id).await, 1);
 }
@@ -122,11 +123,11 @@ async fn a_rejection_records_who_and_why() {
     let mut req = action_request(&r, A::Reject, R::Recipient);
     req.rejection_reason = pb::RejectionReason::LevelOfCareNotOffered as i32;
     req.note = "needs a higher level of care".into();
-    let after = app.client.transition_referral(req).await.unwrap().into_inner().referral.unwrap();
+    let after = app.service_for(RECIPIENT).transition_referral(req).await.unwrap().into_inner().referral.unwrap();
     let e = after.events.last().unwrap();
     assert_eq!(e.rejection_reason, pb::RejectionReason::LevelOfCareNotOffered as i32);
     assert_eq!(e.note, "needs a higher level of care");
-    assert_eq!((e.actor_role, e.actor_organization_id.as_str(), e.actor_user_id.as_str()), (R::Recipient as i32, RECIPIENT, "user-7"));
+    assert_eq!((e.actor_role, e.actor_organization_id.as_str(), e.actor_user_id.as_str()), (R::Recipient as i32, RECIPIENT, "test-user"));
     assert!(e.occurred_at.is_some());
     // Read back from storage, not just from the response.
     assert_eq!(app.get(&r.id).await.events, after.events);
@@ -169,27 +170,38 @@ async fn actors_must_be_allowed_and_speak_for_their_side() {
     let mut app = spawn_app().await;
     let p = app.provider(10).await;
     let r = app.create("actors", &p.id).await;
-    // The wrong side for the action.
-    for (action, role) in [(A::Accept, R::Referrer), (A::Reject, R::Referrer), (A::Cancel, R::Recipient), (A::Accept, R::System)] {
+    // The wrong side for the action (each side calling for itself).
+    for (action, role, org) in [(A::Accept, R::Referrer, REFERRER), (A::Reject, R::Referrer, REFERRER), (A::Cancel, R::Recipient, RECIPIENT), (A::Accept, R::System, RECIPIENT)] {
         let mut req = action_request(&r, action, role);
-        if role == R::System {
-            req.actor_organization_id = RECIPIENT.into();
-        }
-        let err = app.client.transition_referral(req).await.unwrap_err();
+        req.actor_organization_id = org.into();
+        let err = app.service_for(org).transition_referral(req).await.unwrap_err();
         assert_refused(&err, Code::FailedPrecondition, "ACTOR_NOT_ALLOWED");
     }
-    // The right role but the wrong organization.
-    for (role, org) in [(R::Recipient, REFERRER), (R::Referrer, RECIPIENT), (R::Recipient, OTHER_ORG), (R::Coordinator, OTHER_ORG)] {
+    // The right role but the wrong party.
+    for (role, org) in [(R::Recipient, REFERRER), (R::Referrer, RECIPIENT)] {
         let mut req = action_request(&r, A::Accept, role);
         req.actor_organization_id = org.into();
-        let err = app.client.transition_referral(req).await.unwrap_err();
+        let err = app.service_for(org).transition_referral(req).await.unwrap_err();
         assert_refused(&err, Code::FailedPrecondition, "ACTOR_NOT_ALLOWED");
+    }
+    // Speaking for an organization other than one's own is refused; a third organization does not even
+    // learn that the referral exists (as for an id that names nothing).
+    let mut req = action_request(&r, A::Accept, R::Recipient);
+    req.actor_organization_id = RECIPIENT.into();
+    assert_eq!(app.service_for(OTHER_ORG).transition_referral(req).await.unwrap_err().code(), Code::PermissionDenied);
+    for role in [R::Recipient, R::Coordinator] {
+        let mut req = action_request(&r, A::Accept, role);
+        req.actor_organization_id = OTHER_ORG.into();
+        let err = app.service_for(OTHER_ORG).transition_referral(req.clone()).await.unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{err:?}");
+        req.referral_id = uuid::Uuid::now_v7().to_string();
+        assert_eq!(app.service_for(OTHER_ORG).transition_referral(req).await.unwrap_err().code(), Code::NotFound);
     }
     assert_eq!(app.get(&r.id).await.version, 1);
     // A coordinator from the recipient's side may act for the referrer.
     let mut req = action_request(&r, A::Cancel, R::Coordinator);
     req.actor_organization_id = RECIPIENT.into();
-    let after = app.client.transition_referral(req).await.unwrap().into_inner().referral.unwrap();
+    let after = app.service_for(RECIPIENT).transition_referral(req).await.unwrap().into_inner().referral.unwrap();
     assert_eq!(status(&after), S::Cancelled);
 }
 
@@ -250,7 +262,7 @@ async fn concurrent_actions_on_one_version_apply_once() {
     let r = app.create("race", &p.id).await;
     let mut tasks = Vec::new();
     for i in 0..6 {
-        let mut c = app.client.clone();
+        let mut c = app.service_for(RECIPIENT);
         let action = if i % 2 == 0 { A::Accept } else { A::Reject };
         let req = action_request(&r, action, R::Recipient);
         tasks.push(tokio::spawn(async move { c.transition_referral(req).await }));

@@ -63,7 +63,9 @@ async fn another_organization_sees_only_its_own_referrals() {
     app.create("not-theirs", &p.id).await;
     let mut theirs = create_request("theirs", &p.id);
     theirs.referrer_organization_id = OTHER_ORG.into();
-    let own = app.client.create_referral(theirs).await.unwrap().into_inner().referral.unwrap();
+    theirs.client_id = uuid::Uuid::now_v7().to_string();
+    own(OTHER_ORG, &theirs.client_id, INTAKE);
+    let own = app.service_for(OTHER_ORG).create_referral(theirs).await.unwrap().into_inner().referral.unwrap();
     let mut other = app.client_as(OTHER_ORG, &[Role::Coordinator]);
     let mut stream = other.watch_referrals(watch_request("", "")).await.unwrap().into_inner();
     let first = next(&mut stream).await;

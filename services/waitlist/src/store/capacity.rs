@@ -24,6 +24,9 @@ pub struct SlotRelease {
     pub slot_key: String,
     /// Provider.
     pub provider_id: String,
+    /// The organization the slot was taken for (the provider's, as its capacity event said; empty for a
+    /// slot queued before events recorded it).
+    pub organization_id: String,
     /// Attempts before this one.
     pub attempts: i32,
     /// `traceparent` of the change that queued it ("" when unknown).
@@ -89,7 +92,14 @@ impl Store {
     /// a slot nobody can take is queued to go back to matching. The event is recorded in the same
     /// transaction, so its offers are made once: `None` when it was handled already (by a replica, or an
     /// earlier delivery of the same event).
-    pub async fn open_event_slots(&self, provider_id: &str, event_id: &str, slot_keys: &[String], now: DateTime<Utc>) -> Result<Option<Vec<Offer>>> {
+    pub async fn open_event_slots(
+        &self,
+        organization_id: &str,
+        provider_id: &str,
+        event_id: &str,
+        slot_keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<Offer>>> {
         let txn = self.write_txn().await?;
         // The event row first: a replica handling the same event at the same time waits on it here and
         // then finds it recorded (nothing inserted), instead of making offers it would have to undo.
@@ -98,6 +108,7 @@ impl Store {
             provider_id: Set(provider_id.to_owned()),
             offers: Set(0),
             received_at_ms: Set(time::to_ms(now)),
+            organization_id: Set(organization_id.to_owned()),
         })
         .on_conflict(OnConflict::column(capacity_event_seen::Column::EventId).do_nothing().to_owned())
         .exec_without_returning(&txn)
@@ -143,12 +154,13 @@ impl Store {
 
     /// Records capacity event `event_id` as handled without offers (nobody was waiting, or matching had
     /// nothing left to take). `false` when it was recorded already.
-    pub async fn event_without_offers(&self, provider_id: &str, event_id: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn event_without_offers(&self, organization_id: &str, provider_id: &str, event_id: &str, now: DateTime<Utc>) -> Result<bool> {
         let res = capacity_event_seen::Entity::insert(capacity_event_seen::ActiveModel {
             event_id: Set(event_id.to_owned()),
             provider_id: Set(provider_id.to_owned()),
             offers: Set(0),
             received_at_ms: Set(time::to_ms(now)),
+            organization_id: Set(organization_id.to_owned()),
         })
         .on_conflict(OnConflict::column(capacity_event_seen::Column::EventId).do_nothing().to_owned())
         .exec_without_returning(&self.db)
@@ -179,7 +191,21 @@ impl Store {
                 .exec(&self.db)
                 .await?;
             if res.rows_affected == 1 {
-                out.push(SlotRelease { slot_key: r.slot_key, provider_id: r.provider_id, attempts: r.attempts, trace_parent: r.trace_parent });
+                // The organization its capacity event acted for (every event of a provider is its own).
+                let organization_id = capacity_event_seen::Entity::find()
+                    .filter(capacity_event_seen::Column::ProviderId.eq(r.provider_id.clone()))
+                    .filter(capacity_event_seen::Column::OrganizationId.ne(""))
+                    .one(&self.db)
+                    .await?
+                    .map(|e| e.organization_id)
+                    .unwrap_or_default();
+                out.push(SlotRelease {
+                    slot_key: r.slot_key,
+                    provider_id: r.provider_id,
+                    organization_id,
+                    attempts: r.attempts,
+                    trace_parent: r.trace_parent,
+                });
             }
         }
         Ok(out)

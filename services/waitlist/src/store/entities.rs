@@ -159,6 +159,8 @@ pub mod capacity_event_seen {
         pub offers: i32,
         /// When handled.
         pub received_at_ms: i64,
+        /// The organization the event acted for (the provider's): its slots are given back for it.
+        pub organization_id: String,
     }
 
     /// No relations.

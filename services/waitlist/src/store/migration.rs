@@ -13,7 +13,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Waitlist), Box::new(M0002BridgeAndInterlock), Box::new(super::migration_trace::TraceParentMigration), Box::new(super::migration_placements::PlacementsMigration), Box::new(super::migration_capacity::CapacitySlotsMigration), Box::new(super::migration_bridge_choices::BridgeChoicesMigration)]
+        vec![Box::new(M0001Waitlist), Box::new(M0002BridgeAndInterlock), Box::new(super::migration_trace::TraceParentMigration), Box::new(super::migration_placements::PlacementsMigration), Box::new(super::migration_capacity::CapacitySlotsMigration), Box::new(super::migration_bridge_choices::BridgeChoicesMigration), Box::new(super::migration_relationships::RelationshipsMigration)]
     }
 }
 

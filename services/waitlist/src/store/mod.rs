@@ -12,6 +12,7 @@ mod bridge;
 pub mod entities;
 pub mod migration;
 mod migration_bridge_choices;
+mod migration_relationships;
 pub mod migration_trace;
 pub mod migration_placements;
 pub mod migration_capacity;
@@ -150,7 +151,15 @@ fn corrupt(what: &str) -> Error {
     Error::Unexpected(anyhow::anyhow!("stored {what} is not valid"))
 }
 
+/// The stored form of an idempotency key: unique per organization, not across them (one organization's
+/// key never collides with, or reveals, another's).
+fn scoped_key(organization_id: &str, key: &str) -> String {
+    format!("{organization_id}:{key}")
+}
+
 fn entry_to_domain(m: entry::Model) -> Result<Entry> {
+    let prefix = format!("{}:", m.organization_id);
+    let idempotency_key = m.idempotency_key.strip_prefix(&prefix).map(str::to_owned).unwrap_or_else(|| m.idempotency_key.clone());
     let candidates: Vec<String> = serde_json::from_str(&m.candidate_provider_ids).map_err(|_| corrupt("candidate list"))?;
     let opt = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
     Ok(Entry {
@@ -170,7 +179,7 @@ fn entry_to_domain(m: entry::Model) -> Result<Entry> {
         },
         removal_reason: m.removal_reason,
         id: m.id,
-        idempotency_key: m.idempotency_key,
+        idempotency_key,
         client_id: m.client_id,
         intake_id: m.intake_id,
         organization_id: m.organization_id,
@@ -374,8 +383,15 @@ impl Store {
         Ok(self.db.begin_with_options(options).await?)
     }
 
-    async fn find_by_key(&self, key: &str) -> Result<Option<Entry>> {
-        match entry::Entity::find().filter(entry::Column::IdempotencyKey.eq(key.to_owned())).one(&self.db).await? {
+    /// The entry `organization_id` enqueued under `key` (rows written before keys were scoped are found by
+    /// their bare key and their organization).
+    async fn find_by_key(&self, organization_id: &str, key: &str) -> Result<Option<Entry>> {
+        match entry::Entity::find()
+            .filter(entry::Column::IdempotencyKey.is_in([scoped_key(organization_id, key), key.to_owned()]))
+            .filter(entry::Column::OrganizationId.eq(organization_id.to_owned()))
+            .one(&self.db)
+            .await?
+        {
             Some(m) => Ok(Some(entry_to_domain(m)?)),
             None => Ok(None),
         }
@@ -384,11 +400,11 @@ impl Store {
     /// Stores a new WAITING entry, or returns the one an earlier call with the same idempotency key created
     /// (`true` = replayed).
     pub async fn enqueue(&self, new: NewEntry, now: DateTime<Utc>) -> Result<(Entry, bool)> {
-        if let Some(e) = self.find_by_key(&new.idempotency_key).await? {
+        if let Some(e) = self.find_by_key(&new.organization_id, &new.idempotency_key).await? {
             return Ok((e, true));
         }
         let now_ms = time::to_ms(now);
-        let key = new.idempotency_key.clone();
+        let (org, key) = (new.organization_id.clone(), new.idempotency_key.clone());
         let candidates = serde_json::to_string(&new.candidate_provider_ids).map_err(|e| Error::Unexpected(e.into()))?;
         let next_check_in = now.checked_add_signed(self.policy.check_in_interval()).unwrap_or(now);
         let bridge = domain::bridge_support(new.age_group, new.band);
@@ -396,7 +412,7 @@ impl Store {
             bridge_support: Set(Some(bridge.code().to_owned())),
             interlock_required: Set(false),
             id: Set(uuid::Uuid::now_v7().to_string()),
-            idempotency_key: Set(new.idempotency_key),
+            idempotency_key: Set(scoped_key(&new.organization_id, &new.idempotency_key)),
             client_id: Set(new.client_id),
             intake_id: Set(new.intake_id),
             organization_id: Set(new.organization_id),
@@ -417,7 +433,7 @@ impl Store {
         match row.insert(&self.db).await {
             Ok(m) => Ok((entry_to_domain(m)?, false)),
             // A concurrent call with the same key won the insert: answer with its entry.
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => match self.find_by_key(&key).await? {
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => match self.find_by_key(&org, &key).await? {
                 Some(existing) => Ok((existing, true)),
                 None => Err(e.into()),
             },

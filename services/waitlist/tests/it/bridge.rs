@@ -22,17 +22,6 @@ fn program(name: &str, kind: mpb::ProviderKind, level: common::LevelOfCare, ages
     p
 }
 
-async fn add(app: &TestApp, p: mpb::Provider) -> String {
-    app.matching_client(ORG_A)
-        .upsert_provider(mpb::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
-        .await
-        .expect("create provider")
-        .into_inner()
-        .provider
-        .unwrap()
-        .id
-}
-
 fn needs(language: &str) -> pb::BridgeNeeds {
     pb::BridgeNeeds {
         jurisdiction: "US-CA".into(),
@@ -57,13 +46,13 @@ fn status(e: &pb::WaitlistEntry) -> pb::BridgeStatus {
 async fn enqueue_chooses_a_bridge_program_that_fits_the_client_from_the_directory() {
     use common::AgeGroup::{Adolescent, Adult};
     use common::LevelOfCare::{Outpatient, SelfGuidedPeer};
-    let mut app = spawn_app_with(Options { matching_up: true, ..Options::default() }).await;
-    let peer_en = add(&app, program("Peer Circle (English)", mpb::ProviderKind::PeerSupport, SelfGuidedPeer, &[Adult], &["en"])).await;
-    let peer_es = add(&app, program("Círculo de apoyo (español)", mpb::ProviderKind::PeerSupport, SelfGuidedPeer, &[Adult], &["es"])).await;
-    let skills = add(&app, program("Coping Skills Group", mpb::ProviderKind::SkillsGroup, Outpatient, &[Adult], &["en"])).await;
-    let teen = add(&app, program("Teen Single Session", mpb::ProviderKind::BridgeSupport, Outpatient, &[Adolescent], &["en"])).await;
+    let mut app = spawn_app().await;
+    let peer_en = app.add_provider(program("Peer Circle (English)", mpb::ProviderKind::PeerSupport, SelfGuidedPeer, &[Adult], &["en"])).await;
+    let peer_es = app.add_provider(program("Círculo de apoyo (español)", mpb::ProviderKind::PeerSupport, SelfGuidedPeer, &[Adult], &["es"])).await;
+    let skills = app.add_provider(program("Coping Skills Group", mpb::ProviderKind::SkillsGroup, Outpatient, &[Adult], &["en"])).await;
+    let teen = app.add_provider(program("Teen Single Session", mpb::ProviderKind::BridgeSupport, Outpatient, &[Adolescent], &["en"])).await;
     // A clinician is not a bridge program, however well it fits.
-    add(&app, program("Dr Fit", mpb::ProviderKind::Clinician, SelfGuidedPeer, &[Adult, Adolescent], &["en", "es"])).await;
+    app.add_provider(program("Dr Fit", mpb::ProviderKind::Clinician, SelfGuidedPeer, &[Adult, Adolescent], &["en", "es"])).await;
 
     // Routine adult: peer support is the preferred kind; the Spanish circle fails the language constraint.
     let e = enqueue_with(&mut app, pb::Band::Routine, Adult, "en").await;
@@ -98,10 +87,10 @@ async fn enqueue_chooses_a_bridge_program_that_fits_the_client_from_the_director
 
 #[tokio::test]
 async fn a_child_gets_a_parent_session_and_nothing_fitting_is_said_plainly() {
-    let mut app = spawn_app_with(Options { matching_up: true, ..Options::default() }).await;
+    let mut app = spawn_app().await;
     let mut parents = program("Parents of Anxious Children (one session)", mpb::ProviderKind::BridgeSupport, common::LevelOfCare::Outpatient, &[common::AgeGroup::Child], &["en"]);
     parents.family_involvement = true;
-    let parents = add(&app, parents).await;
+    let parents = app.add_provider(parents).await;
     let e = enqueue_with(&mut app, pb::Band::Routine, common::AgeGroup::Child, "en").await;
     assert_eq!((e.bridge_provider_id.as_str(), e.bridge_support.as_str()), (parents.as_str(), "parent_session"));
 
@@ -120,7 +109,7 @@ async fn a_child_gets_a_parent_session_and_nothing_fitting_is_said_plainly() {
 
 #[tokio::test]
 async fn with_matching_down_the_entry_is_accepted_pending_and_the_program_is_chosen_later() {
-    let mut app = spawn_app().await;
+    let mut app = spawn_app_with(Options { matching_up: false, ..Options::default() }).await;
     let mut req = enqueue_request(pb::Band::Routine, &[&id()]);
     req.bridge_needs = Some(needs("en"));
     let e = app.client.enqueue(req.clone()).await.expect("enqueue with matching down").into_inner().entry.unwrap();
@@ -140,7 +129,7 @@ async fn with_matching_down_the_entry_is_accepted_pending_and_the_program_is_cho
 
     // Matching comes up with a fitting program; the next due round chooses it.
     app.start_matching().await;
-    let peer = add(&app, program("Peer Circle", mpb::ProviderKind::PeerSupport, common::LevelOfCare::SelfGuidedPeer, &[common::AgeGroup::Adult], &["en"])).await;
+    let peer = app.add_provider(program("Peer Circle", mpb::ProviderKind::PeerSupport, common::LevelOfCare::SelfGuidedPeer, &[common::AgeGroup::Adult], &["en"])).await;
     app.advance(TimeDelta::seconds(30));
     let round = app.bridges.fill_due(app.clock_now()).await.unwrap();
     assert_eq!(round.len(), 1);
@@ -158,7 +147,7 @@ async fn with_matching_down_the_entry_is_accepted_pending_and_the_program_is_cho
 
 #[tokio::test]
 async fn an_entry_that_leaves_while_its_bridge_is_pending_is_closed_not_chosen() {
-    let mut app = spawn_app().await;
+    let mut app = spawn_app_with(Options { matching_up: false, ..Options::default() }).await;
     let mut req = enqueue_request(pb::Band::Routine, &[&id()]);
     req.bridge_needs = Some(needs("en"));
     let e = app.client.enqueue(req).await.unwrap().into_inner().entry.unwrap();

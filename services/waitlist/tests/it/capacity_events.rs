@@ -56,18 +56,12 @@ async fn until_open(app: &TestApp, provider_id: &str, want: i32) {
     panic!("matching never showed {want} open slot(s)");
 }
 
-async fn provider(app: &TestApp) -> String {
-    let mut m = app.matching_client(ORG_A);
-    let p = continuum_testkit::clinician(ORG_A, "Dr Event", &[continuum_proto::common::v1::Modality::Cbt], 0);
-    m.upsert_provider(mpb::UpsertProviderRequest { provider: Some(p), expected_version: 0 }).await.unwrap().into_inner().provider.unwrap().id
-}
-
 #[tokio::test]
 async fn a_slot_given_back_in_matching_is_offered_held_and_given_back_when_declined() {
-    let mut app = spawn_app_with(Options { matching_up: true, ..Options::default() }).await;
+    let mut app = spawn_app().await;
     let relay = relay(&app).await;
     let stop = Shutdown::new();
-    let pid = provider(&app).await;
+    let pid = app.provider().await;
     let entry = app.enqueue(pb::Band::Routine, &[&pid]).await;
 
     // A referral elsewhere gave its slot back: matching's count rises and the worker tells the waitlist.
@@ -89,10 +83,10 @@ async fn a_slot_given_back_in_matching_is_offered_held_and_given_back_when_decli
 
 #[tokio::test]
 async fn a_declined_event_slot_passes_on_with_its_key_and_an_accept_does_not_take_capacity_again() {
-    let mut app = spawn_app_with(Options { matching_up: true, ..Options::default() }).await;
+    let mut app = spawn_app().await;
     let relay = relay(&app).await;
     let stop = Shutdown::new();
-    let pid = provider(&app).await;
+    let pid = app.provider().await;
     let first = app.enqueue(pb::Band::Urgent, &[&pid]).await;
     let second = app.enqueue(pb::Band::Routine, &[&pid]).await;
 
@@ -118,8 +112,8 @@ async fn a_declined_event_slot_passes_on_with_its_key_and_an_accept_does_not_tak
 
 #[tokio::test]
 async fn an_event_makes_its_offers_once() {
-    let mut app = spawn_app_with(Options { matching_up: true, ..Options::default() }).await;
-    let pid = provider(&app).await;
+    let mut app = spawn_app().await;
+    let pid = app.provider().await;
     let a = app.enqueue(pb::Band::Routine, &[&pid]).await;
     let b = app.enqueue(pb::Band::Routine, &[&pid]).await;
     give_back(&app, &pid, "referral-release:r3").await;
@@ -151,7 +145,7 @@ async fn two_replicas_handling_one_event_make_its_offers_once() {
     let event = id();
     let keys: Vec<String> = (0..2).map(|n| waitlist::matching::slot_key(&event, n)).collect();
     let now = app.clock_now();
-    let (a, b) = tokio::join!(app.store.open_event_slots(&pid, &event, &keys, now), other.open_event_slots(&pid, &event, &keys, now));
+    let (a, b) = tokio::join!(app.store.open_event_slots(ORG_A, &pid, &event, &keys, now), other.open_event_slots(ORG_A, &pid, &event, &keys, now));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(a.is_some() != b.is_some(), "exactly one replica handles the event");
     let offers = a.or(b).unwrap();
@@ -177,8 +171,8 @@ async fn only_a_service_may_send_a_capacity_event() {
 #[tokio::test]
 async fn several_slots_of_one_event_go_through_the_batch_assigner() {
     use chrono::TimeDelta;
-    let mut app = spawn_app_with(Options { matching_up: true, ..Options::default() }).await;
-    let p = provider(&app).await;
+    let mut app = spawn_app().await;
+    let p = app.provider().await;
     let q = id();
     // As for a coordinator's OpenSlots: p is `older`'s second choice but the first choice of the two newer
     // entries, all in the same band; taking "the first two in line" would pass over a first choice.

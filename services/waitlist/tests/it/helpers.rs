@@ -1,8 +1,10 @@
 //! `spawn_app`: builds the waitlist service on port 0 over a fresh backing store, on a manual clock, with a
-//! test double of the referral peer, and returns a connected client. `spawn_replicas` builds two waitlist
-//! services over the same backing store (same database; same Redis when configured). With
-//! `Options::intake_up` the real intake service runs beside it (check-ins re-screen through it); otherwise
-//! the intake address refuses connections, as with intake down.
+//! test double of the referral peer and the real matching service (its own database), and returns a
+//! connected client. `spawn_replicas` builds two waitlist services over the same backing store (same
+//! database; same Redis when configured) and one matching. With `Options::intake_up` the real intake
+//! service runs beside it (check-ins re-screen through it, and it decides who owns a client); otherwise a
+//! test double of intake answers care-relationship questions from what the test recorded (`own`, and every
+//! `enqueue_request`) and is down for everything else, as an intake that cannot re-screen.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -14,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use continuum_auth::Role;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
+pub use continuum_testkit::intake_double::own;
 use continuum_proto::referral::v1 as referral_pb;
 use continuum_proto::referral::v1::referral_service_server::{ReferralService, ReferralServiceServer};
 use continuum_proto::waitlist::v1 as pb;
@@ -193,8 +196,8 @@ impl Drop for TestApp {
 pub struct Options {
     /// Start the referral double (false: its address refuses connections).
     pub referral_up: bool,
-    /// Start the real intake service in-process, trusting the waitlist's service secret (false: its
-    /// address refuses connections, as with an intake service that is down).
+    /// Start the real intake service in-process, trusting the waitlist's service secret (false: the intake
+    /// double answers care-relationship questions and is down for re-screens).
     pub intake_up: bool,
     /// Start the real matching service in-process (false: its address refuses connections, as with a
     /// matching service that is down, until `start_matching`).
@@ -203,7 +206,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { referral_up: true, intake_up: false, matching_up: false }
+        Self { referral_up: true, intake_up: false, matching_up: true }
     }
 }
 
@@ -263,19 +266,20 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(opts: Options) -> TestApp {
     let backing = Arc::new(Backing::fresh().await);
     let clock = ManualClock::new(start());
-    spawn_on(backing, clock, opts).await
+    spawn_on(backing, clock, opts, None).await
 }
 
-/// Two waitlist services over one backing store and one clock, each with its own referral double.
+/// Two waitlist services over one backing store, one clock and one matching, each with its own referral
+/// double.
 pub async fn spawn_replicas() -> (TestApp, TestApp) {
     let backing = Arc::new(Backing::fresh().await);
     let clock = ManualClock::new(start());
-    let a = spawn_on(backing.clone(), clock.clone(), Options::default()).await;
-    let b = spawn_on(backing, clock, Options::default()).await;
+    let a = spawn_on(backing.clone(), clock.clone(), Options::default(), None).await;
+    let b = spawn_on(backing, clock, Options { matching_up: false, ..Options::default() }, Some(a.matching_addr)).await;
     (a, b)
 }
 
-async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options) -> TestApp {
+async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options, shared_matching: Option<SocketAddr>) -> TestApp {
     let shutdown = Shutdown::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let referral_addr = listener.local_addr().unwrap();
@@ -288,14 +292,17 @@ async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options)
     }
     let intake = if opts.intake_up { Some(spawn_intake(&backing, shutdown.clone()).await) } else { None };
     let matching = if opts.matching_up { Some(spawn_matching(&backing, "127.0.0.1:0".parse().unwrap(), shutdown.clone()).await) } else { None };
-    let matching_addr = match &matching {
-        Some(m) => m.addr,
-        None => refused_addr().await,
+    let matching_addr = match (&matching, shared_matching) {
+        (Some(m), _) => m.addr,
+        (None, Some(addr)) => addr,
+        (None, None) => refused_addr().await,
     };
     let mut settings = waitlist::config::Settings::new("127.0.0.1:0".parse().unwrap(), referral_addr.to_string(), backing.common());
     settings.intake_addr = match &intake {
         Some(i) => i.addr.to_string(),
-        None => refused_addr().await.to_string(),
+        None => {
+            continuum_testkit::intake_double::serve(shutdown.clone()).await.to_string()
+        }
     };
     settings.matching_addr = matching_addr.to_string();
     // Expiry is driven by the tests through `sweeper.sweep_expired`; the background round never interferes.
@@ -365,6 +372,23 @@ impl TestApp {
         )
     }
 
+    /// A provider of `ORG_A` in matching's directory (accepting, no open slots), whose slots `ORG_A` opens.
+    pub async fn provider(&self) -> String {
+        self.add_provider(continuum_testkit::clinician(ORG_A, "Dr Waitlist", &[continuum_proto::common::v1::Modality::Cbt], 0)).await
+    }
+
+    /// Adds `p` to matching's directory as `ORG_A`'s provider administrator; returns its id.
+    pub async fn add_provider(&self, p: continuum_proto::matching::v1::Provider) -> String {
+        self.matching_client(ORG_A)
+            .upsert_provider(continuum_proto::matching::v1::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
+            .await
+            .expect("create provider")
+            .into_inner()
+            .provider
+            .unwrap()
+            .id
+    }
+
     /// Enqueues a valid entry for `providers` in `band`.
     pub async fn enqueue(&mut self, band: pb::Band, providers: &[&str]) -> pb::WaitlistEntry {
         let req = enqueue_request(band, providers);
@@ -396,12 +420,15 @@ impl TestApp {
     }
 }
 
-/// A valid enqueue request with a fresh key, client and intake.
+/// A valid enqueue request of `ORG_A` with a fresh key, client and intake (recorded as `ORG_A`'s with the
+/// intake double).
 pub fn enqueue_request(band: pb::Band, providers: &[&str]) -> pb::EnqueueRequest {
+    let (client_id, intake_id) = (id(), id());
+    own(ORG_A, &client_id, &intake_id);
     pb::EnqueueRequest {
         idempotency_key: format!("intake-{}", id()),
-        client_id: id(),
-        intake_id: id(),
+        client_id,
+        intake_id,
         organization_id: ORG_A.into(),
         band: band as i32,
         risk_level: continuum_proto::common::v1::RiskLevel::Low as i32,

@@ -15,8 +15,8 @@ use crate::helpers::*;
 #[tokio::test]
 async fn open_slots_offers_the_best_eligible_entries_only() {
     let mut app = spawn_app().await;
-    let p = id();
-    let q = id();
+    let p = app.provider().await;
+    let q = app.provider().await;
     // Oldest first: `only_q` waited longest but does not wait for p. Everyone else wants p first, so the
     // batch of two follows the fair-aging order.
     let only_q = app.enqueue(pb::Band::Routine, &[&q]).await;
@@ -53,8 +53,8 @@ async fn open_slots_offers_the_best_eligible_entries_only() {
 #[tokio::test]
 async fn several_slots_at_once_weigh_each_clients_preference_with_the_batch_assigner() {
     let mut app = spawn_app().await;
-    let p = id();
-    let q = id();
+    let p = app.provider().await;
+    let q = app.provider().await;
     // Same priority band of fair aging (a few days of a 42-day wait): p is `older`'s second choice but the
     // first choice of the two newer entries. Greedy "first two" would offer to `older` and `first`.
     let older = app.enqueue(pb::Band::Routine, &[&q, &p]).await;
@@ -85,7 +85,7 @@ async fn several_slots_at_once_weigh_each_clients_preference_with_the_batch_assi
 #[tokio::test]
 async fn a_declined_slot_goes_at_once_to_the_next_in_line() {
     let mut app = spawn_app().await;
-    let p = id();
+    let p = app.provider().await;
     let a = app.enqueue(pb::Band::Soon, &[&p]).await;
     app.advance(TimeDelta::days(1));
     let b = app.enqueue(pb::Band::Soon, &[&p]).await;
@@ -120,7 +120,7 @@ async fn a_declined_slot_goes_at_once_to_the_next_in_line() {
     let a_now = app.get(&a.id).await;
     assert_eq!(a_now.offers.iter().map(|o| o.id.clone()).collect::<Vec<_>>(), vec![back.id.clone(), offer.id.clone()]);
     // Declining with nobody else waiting for the provider leaves the slot unoffered.
-    let lone_provider = id();
+    let lone_provider = app.provider().await;
     let lone = app.enqueue(pb::Band::Routine, &[&lone_provider]).await;
     let lone_offer = app.open(&lone_provider, 1).await.remove(0);
     let r = app.respond(&lone_offer.id, false).await.unwrap();
@@ -134,7 +134,7 @@ async fn a_declined_slot_goes_at_once_to_the_next_in_line() {
 #[tokio::test]
 async fn an_expired_offer_goes_to_the_next_in_line_on_the_sweep() {
     let mut app = spawn_app().await;
-    let p = id();
+    let p = app.provider().await;
     let a = app.enqueue(pb::Band::Urgent, &[&p]).await;
     app.advance(TimeDelta::hours(1));
     let b = app.enqueue(pb::Band::Urgent, &[&p]).await;
@@ -168,7 +168,7 @@ async fn an_expired_offer_goes_to_the_next_in_line_on_the_sweep() {
 #[tokio::test]
 async fn accepting_creates_one_referral_and_places_the_entry() {
     let mut app = spawn_app().await;
-    let p = id();
+    let p = app.provider().await;
     let mut req = enqueue_request(pb::Band::Urgent, &[&p]);
     req.risk_level = common::RiskLevel::Moderate as i32;
     let entry = app.client.enqueue(req.clone()).await.unwrap().into_inner().entry.unwrap();
@@ -218,7 +218,7 @@ async fn accepting_creates_one_referral_and_places_the_entry() {
 #[tokio::test]
 async fn a_referral_peer_that_is_down_changes_nothing_and_a_retry_succeeds() {
     let mut app = spawn_app_with(Options { referral_up: false, ..Options::default() }).await;
-    let p = id();
+    let p = app.provider().await;
     let entry = app.enqueue(pb::Band::Soon, &[&p]).await;
     let offer = app.open(&p, 1).await.remove(0);
 
@@ -244,7 +244,7 @@ async fn a_referral_peer_that_is_down_changes_nothing_and_a_retry_succeeds() {
 #[tokio::test]
 async fn a_refused_referral_changes_nothing() {
     let mut app = spawn_app().await;
-    let p = id();
+    let p = app.provider().await;
     let entry = app.enqueue(pb::Band::Routine, &[&p]).await;
     let offer = app.open(&p, 1).await.remove(0);
     app.referral.refuse();

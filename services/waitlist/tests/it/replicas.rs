@@ -26,7 +26,7 @@ async fn pending_offers(app: &mut TestApp, entry_ids: &[String]) -> usize {
 #[tokio::test]
 async fn concurrent_open_slots_on_two_replicas_never_double_offer() {
     let (mut a, mut b) = spawn_replicas().await;
-    let p = id();
+    let p = a.provider().await;
     let mut entries = Vec::new();
     for _ in 0..6 {
         entries.push(a.enqueue(pb::Band::Routine, &[&p]).await.id);
@@ -46,7 +46,7 @@ async fn concurrent_open_slots_on_two_replicas_never_double_offer() {
     assert_eq!(pending_offers(&mut b, &entries).await, 6);
 
     // Many single slots at once across both replicas, fewer entries than slots: min(slots, entries).
-    let q = id();
+    let q = a.provider().await;
     let mut q_entries = Vec::new();
     for _ in 0..5 {
         q_entries.push(b.enqueue(pb::Band::Soon, &[&q]).await.id);
@@ -71,7 +71,7 @@ async fn concurrent_open_slots_on_two_replicas_never_double_offer() {
 async fn the_database_alone_prevents_double_offers_without_the_cache_lock() {
     // The stores of both replicas, called directly: no open-slots lock, only the conditional updates.
     let (mut a, b) = spawn_replicas().await;
-    let p = id();
+    let p = a.provider().await;
     let mut entries = Vec::new();
     for _ in 0..7 {
         entries.push(a.enqueue(pb::Band::Urgent, &[&p]).await.id);
@@ -96,7 +96,7 @@ async fn the_database_alone_prevents_double_offers_without_the_cache_lock() {
 #[tokio::test]
 async fn sweeps_on_two_replicas_expire_each_offer_once() {
     let (mut a, mut b) = spawn_replicas().await;
-    let p = id();
+    let p = a.provider().await;
     let mut entries = Vec::new();
     for _ in 0..5 {
         entries.push(a.enqueue(pb::Band::Soon, &[&p]).await.id);

@@ -35,7 +35,8 @@ fn submission() -> ipb::SubmitIntakeRequest {
 /// Submits an intake to the in-process intake and enqueues its client (routine band) on one provider.
 async fn waiting_client(app: &mut TestApp) -> (pb::WaitlistEntry, ipb::Intake) {
     let intake = app.intake_client(ORG_A).submit_intake(submission()).await.expect("submit intake").into_inner().intake.unwrap();
-    let mut req = enqueue_request(pb::Band::Routine, &[&id()]);
+    let provider = app.provider().await;
+    let mut req = enqueue_request(pb::Band::Routine, &[&provider]);
     req.client_id = intake.client_id.clone();
     req.intake_id = intake.id.clone();
     let entry = app.client.enqueue(req).await.expect("enqueue").into_inner().entry.unwrap();
@@ -65,7 +66,7 @@ async fn severe_scores_reband_through_intakes_reassessment() {
     assert_eq!(status_of(&e), pb::EntryStatus::Waiting);
 
     // Intake holds the new assessment beside the intake's own.
-    let stored = app.intake_client(ORG_A).get_intake(ipb::GetIntakeRequest { intake_id: intake.id.clone() }).await.unwrap().into_inner();
+    let stored = app.intake_client(ORG_A).get_intake(ipb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap().into_inner();
     let latest = stored.intake.unwrap().assessment.unwrap();
     assert_eq!(latest.id, r.assessment_id);
 
@@ -85,8 +86,11 @@ async fn a_rise_onto_the_crisis_pathway_at_intake_takes_the_entry_through_the_in
     let (entry, _) = waiting_client(&mut app).await;
     // The entry holds an offer: the interlock withdraws it and the slot goes to the next in line.
     let provider = entry.candidate_provider_ids[0].clone();
+    let next = app.intake_client(ORG_A).submit_intake(submission()).await.expect("submit intake").into_inner().intake.unwrap();
     let mut other = enqueue_request(pb::Band::Routine, &[&provider]);
     other.idempotency_key = format!("other-{}", id());
+    other.client_id = next.client_id;
+    other.intake_id = next.id;
     let other = app.client.enqueue(other).await.unwrap().into_inner().entry.unwrap();
     let offers = app.open(&provider, 1).await;
     assert_eq!(offers[0].entry_id, entry.id);

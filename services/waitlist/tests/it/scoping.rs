@@ -1,6 +1,7 @@
-//! Tenant scoping (issue 7, item 2): a person sees and changes only their own organization's entries;
-//! another organization's entries are NOT_FOUND; a peer service acts for any. Missing tokens are
-//! UNAUTHENTICATED; roles outside the policy are PERMISSION_DENIED.
+//! Tenant scoping: a caller — a person, or a peer service acting for one — sees and changes only its own
+//! organization's entries; another organization's entries and offers are NOT_FOUND; only the organization
+//! that took a client's intake enqueues the client; only a provider's organization opens its slots.
+//! Missing tokens are UNAUTHENTICATED; roles outside the policy are PERMISSION_DENIED.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,12 +18,20 @@ fn nf<T>(r: Result<T, tonic::Status>) -> Code {
 #[tokio::test]
 async fn a_person_enqueues_and_lists_only_for_their_organization() {
     let app = spawn_app().await;
-    let p = id();
+    let p = app.provider().await;
     let mut a = app.client_as(ORG_A, &[Role::Coordinator]);
     let mine = a.enqueue(enqueue_request(pb::Band::Soon, &[&p])).await.unwrap().into_inner().entry.unwrap();
     let mut b = app.client_as(ORG_B, &[Role::Coordinator]);
     let err = b.enqueue(enqueue_request(pb::Band::Soon, &[&p])).await.unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.code(), Code::PermissionDenied, "naming another organization");
+    // Naming itself but another organization's client: not found, as for a client that does not exist.
+    let mut theirs = enqueue_request(pb::Band::Soon, &[&p]);
+    theirs.organization_id = ORG_B.into();
+    assert_eq!(nf(b.enqueue(theirs).await), Code::NotFound);
+    let mut nobodys = enqueue_request(pb::Band::Soon, &[&p]);
+    nobodys.organization_id = ORG_B.into();
+    nobodys.client_id = id();
+    assert_eq!(nf(b.enqueue(nobodys).await), Code::NotFound);
 
     let listed = a.list_waitlist(pb::ListWaitlistRequest::default()).await.unwrap().into_inner();
     assert_eq!(ids_of(&listed.entries), vec![mine.id.clone()]);
@@ -35,7 +44,7 @@ async fn a_person_enqueues_and_lists_only_for_their_organization() {
 #[tokio::test]
 async fn another_organizations_entries_and_offers_are_not_found() {
     let mut app = spawn_app().await;
-    let p = id();
+    let p = app.provider().await;
     let e = app.enqueue(pb::Band::Soon, &[&p]).await;
     let mut b = app.client_as(ORG_B, &[Role::Coordinator, Role::Clinician]);
     assert_eq!(nf(b.get_entry(pb::GetEntryRequest { entry_id: e.id.clone() }).await), Code::NotFound);
@@ -44,9 +53,15 @@ async fn another_organizations_entries_and_offers_are_not_found() {
     assert_eq!(nf(b.record_check_in(check_in).await), Code::NotFound);
     assert_eq!(nf(b.remove_entry(pb::RemoveEntryRequest { entry_id: e.id.clone(), reason: "x".into() }).await), Code::NotFound);
 
-    // OpenSlots announces capacity and may be called by any allowed role; it returns offer ids only.
+    // Only the provider's own organization opens its slots: for another, the provider is not found and
+    // nobody is offered anything.
     let mut admin = app.client_as(ORG_B, &[Role::ProviderAdmin]);
-    let offers = admin.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 1, ..Default::default() }).await.unwrap().into_inner().offers;
+    assert_eq!(nf(admin.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 1, ..Default::default() }).await), Code::NotFound);
+    let unknown = pb::OpenSlotsRequest { provider_id: id(), slots: 1, ..Default::default() };
+    assert_eq!(nf(admin.open_slots(unknown).await), Code::NotFound);
+    assert_eq!(status_of(&app.get(&e.id).await), pb::EntryStatus::Waiting);
+    let mut owner = app.client_as(ORG_A, &[Role::ProviderAdmin]);
+    let offers = owner.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 1, ..Default::default() }).await.unwrap().into_inner().offers;
     assert_eq!(offers.len(), 1);
     for accept in [true, false] {
         let answer = pb::RespondToOfferRequest { offer_id: offers[0].id.clone(), accept, appointment_at: None };

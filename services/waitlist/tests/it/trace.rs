@@ -20,7 +20,7 @@ async fn the_offer_sweeper_continues_the_trace_of_the_request_that_made_the_offe
     // default misses callsites whose interest other test threads cached first.
     let _ = tracing::subscriber::set_global_default(continuum_telemetry::ids_only_subscriber());
     let mut app = spawn_app().await;
-    let p = id();
+    let p = app.provider().await;
     let a = app.enqueue(pb::Band::Urgent, &[&p]).await;
     app.advance(TimeDelta::hours(1));
     let b = app.enqueue(pb::Band::Urgent, &[&p]).await;

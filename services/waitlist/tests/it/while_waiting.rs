@@ -22,7 +22,7 @@ async fn enqueue_as(app: &mut TestApp, band: pb::Band, age: common::AgeGroup, pr
 #[tokio::test]
 async fn every_entry_gets_a_bridge_support_at_enqueue() {
     let mut app = spawn_app().await;
-    let p = id();
+    let p = app.provider().await;
     let cases = [
         (pb::Band::Routine, common::AgeGroup::Child, "parent_session"),
         (pb::Band::Routine, common::AgeGroup::Adolescent, "single_session"),
@@ -48,7 +48,7 @@ fn item9(score: i32) -> Vec<i32> {
 #[tokio::test]
 async fn a_risk_rise_takes_the_client_off_the_list_into_the_interlock_and_passes_the_slot_on() {
     let mut app = spawn_app().await;
-    let p = id();
+    let p = app.provider().await;
     let first = app.enqueue(pb::Band::Soon, &[&p]).await;
     app.advance(TimeDelta::hours(1));
     let second = app.enqueue(pb::Band::Soon, &[&p]).await;
@@ -113,7 +113,7 @@ async fn a_high_risk_reassessment_also_requires_the_interlock() {
 #[tokio::test]
 async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
     let mut app = spawn_app().await;
-    let p = id();
+    let p = app.provider().await;
     // Seen: enqueued, offered after 10 days, first appointment 3 days after accepting.
     let seen = app.enqueue(pb::Band::Routine, &[&p]).await;
     let worse = app.enqueue(pb::Band::Routine, &[&id()]).await;
@@ -135,7 +135,8 @@ async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
     // Another organization's entry, waiting 50 days by the end.
     let mut other = enqueue_request(pb::Band::Routine, &[&id()]);
     other.organization_id = ORG_B.into();
-    app.client.enqueue(other).await.unwrap();
+    own(ORG_B, &other.client_id, &other.intake_id);
+    app.client_as(ORG_B, &[Role::Coordinator]).enqueue(other).await.unwrap();
     app.advance(TimeDelta::days(50));
 
     let (entries, check_ins) = app.store.metrics_facts(Some(ORG_A)).await.unwrap();
@@ -159,8 +160,13 @@ async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
         assert_eq!((rows[0].organization_id.as_str(), rows[0].placed, rows[0].crisis_events), (ORG_A, 1, 1));
         let err = coordinator.get_waitlist_metrics(pb::GetWaitlistMetricsRequest { organization_id: ORG_B.into() }).await.unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied);
-        let all = app.client.get_waitlist_metrics(pb::GetWaitlistMetricsRequest::default()).await.unwrap().into_inner();
-        assert_eq!(all.organizations.len(), 2);
+        // A peer service reads its user's organization only, as does ops.
+        let own_only = app.client.get_waitlist_metrics(pb::GetWaitlistMetricsRequest::default()).await.unwrap().into_inner();
+        assert_eq!(own_only.organizations.iter().map(|o| o.organization_id.as_str()).collect::<Vec<_>>(), vec![ORG_A]);
+        let ops = app.client_as(ORG_B, &[Role::Ops]).get_waitlist_metrics(pb::GetWaitlistMetricsRequest::default()).await.unwrap().into_inner();
+        assert_eq!(ops.organizations.iter().map(|o| (o.organization_id.as_str(), o.waiting)).collect::<Vec<_>>(), vec![(ORG_B, 1)]);
+        let err = app.client_as(ORG_B, &[Role::Ops]).get_waitlist_metrics(pb::GetWaitlistMetricsRequest { organization_id: ORG_A.into() }).await.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied);
     } else {
         assert_eq!(got.unwrap_err().code(), Code::PermissionDenied, "not in the role policy yet");
     }

@@ -1,0 +1,68 @@
+//! Intake's questions to referral about referrals, asked on the caller's behalf (a service token for the
+//! caller's organization and user), so referral shows only what that organization is party to. Referral
+//! owns referrals; intake, which owns the client, decides what they allow (`access`).
+
+use continuum_auth::Caller;
+use continuum_proto::referral::v1 as rpb;
+use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
+use continuum_runtime::PeerChannel;
+use tonic::Code;
+
+use super::access::ReferralFacts;
+use crate::error::{Error, Result};
+
+/// Most referrals of one client read for a relationship check (a client has a handful).
+const MOST: usize = 200;
+
+/// A lazily connected client of the referral service for access questions.
+#[derive(Clone, Debug)]
+pub struct ReferralPeer {
+    client: ReferralServiceClient<PeerChannel>,
+}
+
+/// Referral could not answer: the caller may retry.
+fn unavailable(status: &tonic::Status) -> Error {
+    tracing::warn!(peer = "referral", code = ?status.code(), "referral could not answer an access question");
+    Error::Unavailable(format!("referral answered {:?}", status.code()))
+}
+
+impl ReferralPeer {
+    /// Over `client` (the channel routing already uses).
+    pub fn new(client: ReferralServiceClient<PeerChannel>) -> Self {
+        Self { client }
+    }
+
+    /// Referral `referral_id` as the caller's organization sees it; `None` when referral answers NOT_FOUND
+    /// (no such referral, or the caller's organization is not party to it).
+    pub async fn get(&self, caller: &Caller, referral_id: &str) -> Result<Option<ReferralFacts>> {
+        let req = continuum_auth::on_behalf_of(
+            rpb::GetReferralRequest { referral_id: referral_id.to_owned() },
+            &caller.organization_id,
+            Some(caller.audit_user()),
+        );
+        match self.client.clone().get_referral(req).await {
+            Ok(r) => Ok(r.into_inner().referral.as_ref().map(ReferralFacts::from)),
+            Err(s) if s.code() == Code::NotFound || s.code() == Code::InvalidArgument => Ok(None),
+            Err(s) => Err(unavailable(&s)),
+        }
+    }
+
+    /// The referrals of `client_id` the caller's organization is party to.
+    pub async fn of_client(&self, caller: &Caller, client_id: &str) -> Result<Vec<ReferralFacts>> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let req = continuum_auth::on_behalf_of(
+                rpb::ListReferralsRequest { client_id: client_id.to_owned(), page_size: 200, page_token: page_token.clone(), ..Default::default() },
+                &caller.organization_id,
+                Some(caller.audit_user()),
+            );
+            let page = self.client.clone().list_referrals(req).await.map_err(|s| unavailable(&s))?.into_inner();
+            out.extend(page.referrals.iter().map(ReferralFacts::from));
+            if page.next_page_token.is_empty() || out.len() >= MOST {
+                return Ok(out);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+}

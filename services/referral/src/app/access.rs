@@ -1,0 +1,150 @@
+//! Who may see or act on which referral: the one place the referral service decides access
+//! (docs/security.md, "Care relationships").
+//!
+//! - A referral is seen and acted on by its two parties only: the referring organization and the
+//!   recipient organization. For anyone else it is `NOT_FOUND`, reads and writes alike.
+//! - A referral is created only by the organization that took the client's intake (intake answers that,
+//!   on the caller's behalf), as the referrer.
+//! - The handoff packet goes to the recipient organization only; what it carries intake decides.
+//! - Lists and watches are of the caller's own organization.
+//!
+//! A peer service's call is decided exactly like its user's: its token names the organization of the user
+//! it acts for, and the `service` role widens nothing here. Pure functions; no I/O here.
+
+use continuum_auth::{Caller, Role};
+use continuum_errors::Violations;
+
+use crate::domain::{ActorRole, Command, Referral};
+use crate::error::{Error, Result};
+
+/// Whether the caller's organization is a party to a referral between `referrer` and `recipient`.
+pub fn sees(caller: &Caller, referrer: &str, recipient: &str) -> bool {
+    caller.belongs_to(referrer) || caller.belongs_to(recipient)
+}
+
+/// `referral` when the caller's organization is a party to it; `NOT_FOUND` otherwise, so its existence
+/// does not leak.
+pub fn visible(caller: &Caller, referral: Referral) -> Result<Referral> {
+    if sees(caller, &referral.referrer_organization_id, &referral.recipient_organization_id) {
+        Ok(referral)
+    } else {
+        tracing::info!(referral_id = %referral.id, organization_id = %caller.organization_id, "referral hidden from another organization");
+        Err(Error::not_found("referral", referral.id))
+    }
+}
+
+/// Whether the caller may read the handoff packet of a referral to `recipient`: the recipient
+/// organization only. The referrer already holds the whole intake; nobody else may see it through the
+/// referral.
+pub fn reads_packet(caller: &Caller, recipient: &str) -> bool {
+    caller.belongs_to(recipient)
+}
+
+/// A new referral's referring organization must be the caller's.
+pub fn refers_for_own_organization(caller: &Caller, referrer: &str) -> Result<()> {
+    if caller.belongs_to(referrer) {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied("you may only refer on behalf of your own organization".to_owned()))
+    }
+}
+
+/// The organization a `ListReferrals` or `WatchReferrals` call reads: the caller's own (empty means theirs;
+/// another one is `PERMISSION_DENIED`).
+pub fn list_organization(v: &mut Violations, caller: &Caller, requested: &str) -> Result<Option<String>> {
+    if requested.trim().is_empty() {
+        return Ok(Some(caller.organization_id.clone()));
+    }
+    match v.require_uuid("organization_id", requested) {
+        Some(o) if !caller.belongs_to(&o) => Err(Error::PermissionDenied("you may only list your own organization's referrals".to_owned())),
+        other => Ok(other),
+    }
+}
+
+/// Binds a transition to its caller: the caller acts only for their own organization
+/// (`PERMISSION_DENIED` otherwise), is recorded as themselves (a peer service as the user it acts for)
+/// whatever the request says, and acts as a coordinator only when they hold the coordinator role (a peer
+/// service acting for a coordinator does).
+pub fn scope_command(caller: &Caller, mut cmd: Command) -> Result<Command> {
+    if !caller.belongs_to(&cmd.actor.organization_id) {
+        return Err(Error::PermissionDenied("you may only act for your own organization".to_owned()));
+    }
+    if cmd.actor.role == ActorRole::Coordinator && !(caller.has(Role::Coordinator) || caller.is_service()) {
+        return Err(Error::PermissionDenied("only a coordinator may act as the coordinator".to_owned()));
+    }
+    cmd.actor.organization_id = caller.organization_id.clone();
+    cmd.actor.user_id = Some(caller.audit_user().to_owned());
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::domain::{Action, Actor};
+
+    const A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
+    const B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
+    const C: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000c";
+    const ID: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+
+    fn person(org: &str, roles: &[Role]) -> Caller {
+        Caller { user_id: "u-1".into(), organization_id: org.into(), roles: roles.to_vec(), acting_for: None }
+    }
+
+    #[test]
+    fn only_the_parties_see_a_referral_and_a_service_is_no_exception() {
+        assert!(sees(&person(A, &[Role::Clinician]), A, B));
+        assert!(sees(&person(&B.to_uppercase(), &[Role::Clinician]), A, B));
+        assert!(!sees(&person(C, &[Role::Coordinator]), A, B));
+        assert!(!sees(&person(C, &[Role::Service]), A, B), "a peer acting for a third organization");
+        assert!(sees(&person(B, &[Role::Service]), A, B));
+    }
+
+    #[test]
+    fn only_the_recipient_reads_the_packet() {
+        assert!(reads_packet(&person(B, &[Role::Clinician]), B));
+        assert!(reads_packet(&person(&B.to_uppercase(), &[Role::Coordinator]), B));
+        assert!(!reads_packet(&person(A, &[Role::Coordinator]), B));
+        assert!(!reads_packet(&person(C, &[Role::Clinician]), B));
+        assert!(!reads_packet(&person(C, &[Role::Service]), B));
+        assert!(reads_packet(&person(B, &[Role::Service]), B));
+    }
+
+    #[test]
+    fn lists_are_of_the_callers_own_organization() {
+        let mut v = Violations::default();
+        for role in [Role::Coordinator, Role::Service] {
+            assert_eq!(list_organization(&mut v, &person(A, &[role]), "").unwrap(), Some(A.to_owned()));
+            assert_eq!(list_organization(&mut v, &person(A, &[role]), A).unwrap(), Some(A.to_owned()));
+            assert!(matches!(list_organization(&mut v, &person(A, &[role]), B), Err(Error::PermissionDenied(_))), "{role:?}");
+        }
+        assert!(v.is_empty());
+        list_organization(&mut v, &person(A, &[Role::Coordinator]), "nope").unwrap();
+        assert_eq!(v.iter().map(|f| f.field.clone()).collect::<Vec<_>>(), vec!["organization_id"]);
+    }
+
+    #[test]
+    fn callers_act_as_themselves_for_their_own_organization() {
+        let cmd = |org: &str, role: ActorRole| Command {
+            referral_id: ID.into(),
+            expected_version: 1,
+            action: Action::Accept,
+            actor: Actor { role, organization_id: org.into(), user_id: Some("someone-else".into()) },
+            rejection_reason: None,
+            note: None,
+            appointment_at: None,
+        };
+        let scoped = scope_command(&person(B, &[Role::Clinician]), cmd(&B.to_uppercase(), ActorRole::Recipient)).unwrap();
+        assert_eq!(scoped.actor.user_id.as_deref(), Some("u-1"));
+        assert_eq!(scoped.actor.organization_id, B);
+        assert!(matches!(scope_command(&person(C, &[Role::Clinician]), cmd(B, ActorRole::Recipient)), Err(Error::PermissionDenied(_))));
+        assert!(matches!(scope_command(&person(B, &[Role::Clinician]), cmd(B, ActorRole::Coordinator)), Err(Error::PermissionDenied(_))));
+        assert!(scope_command(&person(B, &[Role::Coordinator]), cmd(B, ActorRole::Coordinator)).is_ok());
+        // A peer service acts for its user's organization only, and is recorded as that user.
+        assert!(matches!(scope_command(&person(C, &[Role::Service]), cmd(B, ActorRole::Recipient)), Err(Error::PermissionDenied(_))));
+        let svc = Caller { acting_for: Some("the-user".into()), ..person(B, &[Role::Service]) };
+        assert_eq!(scope_command(&svc, cmd(B, ActorRole::Recipient)).unwrap().actor.user_id.as_deref(), Some("the-user"));
+    }
+}
