@@ -16,7 +16,10 @@ use crate::stack::{CLINIC, PROVIDER_ORG, Stack, clinician, eventually, intake_re
 async fn add_clinician(stack: &Stack, name: &str, slots: i32) -> mpb::Provider {
     stack
         .matching()
-        .upsert_provider(mpb::UpsertProviderRequest { provider: Some(clinician(name, slots)), expected_version: 0 })
+        .upsert_provider(mpb::UpsertProviderRequest {
+            provider: Some(clinician(name, slots)),
+            expected_version: 0,
+        })
         .await
         .unwrap()
         .into_inner()
@@ -39,7 +42,11 @@ async fn open_slots(stack: &Stack, provider_id: &str) -> i32 {
 async fn referrals_of_clinic(stack: &Stack) -> Vec<rpb::Referral> {
     stack
         .referral()
-        .list_referrals(rpb::ListReferralsRequest { organization_id: CLINIC.into(), page_size: 200, ..Default::default() })
+        .list_referrals(rpb::ListReferralsRequest {
+            organization_id: CLINIC.into(),
+            page_size: 200,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -50,7 +57,14 @@ async fn referrals_of_clinic(stack: &Stack) -> Vec<rpb::Referral> {
 async fn intake_is_referred_when_an_option_has_capacity() {
     let stack = Stack::start().await;
     let provider = add_clinician(&stack, "Dr Open", 2).await;
-    let intake = stack.intake().submit_intake(intake_request("flow-referral")).await.unwrap().into_inner().intake.unwrap();
+    let intake = stack
+        .intake()
+        .submit_intake(intake_request("flow-referral"))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     let routing = intake.routing.unwrap();
     assert_eq!(routing.status, ipb::RoutingStatus::Referred as i32, "reason: {}", routing.reason);
     assert_eq!(routing.provider_id, provider.id);
@@ -68,7 +82,14 @@ async fn intake_is_referred_when_an_option_has_capacity() {
     assert_eq!(referral.recipient_organization_id, PROVIDER_ORG);
     assert_eq!(open_slots(&stack, &provider.id).await, 1, "exactly one slot taken");
 
-    let read_back = stack.intake().get_intake(ipb::GetIntakeRequest { intake_id: intake.id, ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
+    let read_back = stack
+        .intake()
+        .get_intake(ipb::GetIntakeRequest { intake_id: intake.id, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     assert_eq!(read_back.routing.unwrap().referral_id, routing.referral_id);
 }
 
@@ -76,7 +97,14 @@ async fn intake_is_referred_when_an_option_has_capacity() {
 async fn intake_is_waitlisted_when_no_option_has_capacity() {
     let stack = Stack::start().await;
     let full = add_clinician(&stack, "Dr Full", 0).await;
-    let intake = stack.intake().submit_intake(intake_request("flow-waitlist")).await.unwrap().into_inner().intake.unwrap();
+    let intake = stack
+        .intake()
+        .submit_intake(intake_request("flow-waitlist"))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     let routing = intake.routing.unwrap();
     assert_eq!(routing.status, ipb::RoutingStatus::Waitlisted as i32, "reason: {}", routing.reason);
     let entry = stack
@@ -99,10 +127,22 @@ async fn an_outage_leaves_the_intake_pending_then_routes_it_exactly_once() {
     let provider = add_clinician(&stack, "Dr Later", 3).await;
     stack.stop_service("matching").await;
 
-    let intake = stack.intake().submit_intake(intake_request("flow-outage")).await.unwrap().into_inner().intake.unwrap();
-    assert_eq!(intake.routing.as_ref().unwrap().status, ipb::RoutingStatus::Pending as i32, "accepted while matching is down");
+    let intake = stack
+        .intake()
+        .submit_intake(intake_request("flow-outage"))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
+    assert_eq!(
+        intake.routing.as_ref().unwrap().status,
+        ipb::RoutingStatus::Pending as i32,
+        "accepted while matching is down"
+    );
     // Resubmitting while still pending neither duplicates the intake nor routes it.
-    let again = stack.intake().submit_intake(intake_request("flow-outage")).await.unwrap().into_inner();
+    let again =
+        stack.intake().submit_intake(intake_request("flow-outage")).await.unwrap().into_inner();
     assert!(again.replayed);
     assert_eq!(again.intake.unwrap().id, intake.id);
 
@@ -113,7 +153,12 @@ async fn an_outage_leaves_the_intake_pending_then_routes_it_exactly_once() {
         let mut c = client.clone();
         let id = id.clone();
         async move {
-            let i = c.get_intake(ipb::GetIntakeRequest { intake_id: id, ..Default::default() }).await.ok()?.into_inner().intake?;
+            let i = c
+                .get_intake(ipb::GetIntakeRequest { intake_id: id, ..Default::default() })
+                .await
+                .ok()?
+                .into_inner()
+                .intake?;
             let r = i.routing?;
             (r.status != ipb::RoutingStatus::Pending as i32).then_some(r)
         }
@@ -128,7 +173,13 @@ async fn an_outage_leaves_the_intake_pending_then_routes_it_exactly_once() {
     assert_eq!(referrals.len(), 1, "routed exactly once");
     assert_eq!(referrals[0].intake_id, intake.id);
     assert_eq!(open_slots(&stack, &provider.id).await, 2);
-    let final_state = client.get_intake(ipb::GetIntakeRequest { intake_id: intake.id, ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
+    let final_state = client
+        .get_intake(ipb::GetIntakeRequest { intake_id: intake.id, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     assert_eq!(final_state.routing.unwrap().referral_id, routed.referral_id);
 }
 
@@ -151,10 +202,17 @@ async fn two_concurrent_intakes_never_take_the_last_seat_twice() {
     let stack = Stack::start().await;
     let provider = add_clinician(&stack, "Dr Last Seat", 1).await;
     let (mut a, mut b) = (stack.intake(), stack.intake());
-    let (ra, rb) = tokio::join!(a.submit_intake(intake_request("seat-a")), b.submit_intake(intake_request("seat-b")));
-    let statuses: Vec<i32> = [ra, rb].into_iter().map(|r| r.unwrap().into_inner().intake.unwrap().routing.unwrap().status).collect();
+    let (ra, rb) = tokio::join!(
+        a.submit_intake(intake_request("seat-a")),
+        b.submit_intake(intake_request("seat-b"))
+    );
+    let statuses: Vec<i32> = [ra, rb]
+        .into_iter()
+        .map(|r| r.unwrap().into_inner().intake.unwrap().routing.unwrap().status)
+        .collect();
     let referred = statuses.iter().filter(|s| **s == ipb::RoutingStatus::Referred as i32).count();
-    let waitlisted = statuses.iter().filter(|s| **s == ipb::RoutingStatus::Waitlisted as i32).count();
+    let waitlisted =
+        statuses.iter().filter(|s| **s == ipb::RoutingStatus::Waitlisted as i32).count();
     assert_eq!((referred, waitlisted), (1, 1), "statuses {statuses:?}");
     assert_eq!(open_slots(&stack, &provider.id).await, 0);
 }

@@ -20,12 +20,23 @@ const STRANGER: &str = "0190d5a0-0000-7000-8000-0000000000e7";
 const GET_INTAKE: &str = "continuum.intake.v1.IntakeService/GetIntake";
 
 fn grant(categories: &[ipb::ConsentCategory]) -> ipb::ConsentGrant {
-    ipb::ConsentGrant { recipient_organization_id: PROVIDER_ORG.into(), categories: categories.iter().map(|c| *c as i32).collect(), ..Default::default() }
+    ipb::ConsentGrant {
+        recipient_organization_id: PROVIDER_ORG.into(),
+        categories: categories.iter().map(|c| *c as i32).collect(),
+        ..Default::default()
+    }
 }
 
-async fn packet(stack: &Stack, org: &str, role: Role, referral_id: &str) -> Result<rpb::HandoffPacket, tonic::Status> {
+async fn packet(
+    stack: &Stack,
+    org: &str,
+    role: Role,
+    referral_id: &str,
+) -> Result<rpb::HandoffPacket, tonic::Status> {
     let mut client = ReferralServiceClient::new(stack.channel_as("referral", org, &[role]));
-    let r = client.get_handoff_packet(rpb::GetHandoffPacketRequest { referral_id: referral_id.into() }).await?;
+    let r = client
+        .get_handoff_packet(rpb::GetHandoffPacketRequest { referral_id: referral_id.into() })
+        .await?;
     Ok(r.into_inner().packet.expect("a packet"))
 }
 
@@ -33,7 +44,11 @@ async fn packet(stack: &Stack, org: &str, role: Role, referral_id: &str) -> Resu
 async fn recipient_reads(stack: &Stack, client_id: &str) -> Vec<ipb::AuditEvent> {
     let mut ops = IntakeServiceClient::new(stack.channel_as("intake", CLINIC, &[Role::Ops]));
     let events = ops
-        .list_audit_events(ipb::ListAuditEventsRequest { client_id: client_id.into(), page_size: 500, ..Default::default() })
+        .list_audit_events(ipb::ListAuditEventsRequest {
+            client_id: client_id.into(),
+            page_size: 500,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -51,7 +66,10 @@ async fn the_recipient_reads_only_the_consented_categories_until_consent_is_revo
     let stack = Stack::start().await;
     stack
         .matching()
-        .upsert_provider(mpb::UpsertProviderRequest { provider: Some(clinician("Dr Handoff", 2)), expected_version: 0 })
+        .upsert_provider(mpb::UpsertProviderRequest {
+            provider: Some(clinician("Dr Handoff", 2)),
+            expected_version: 0,
+        })
         .await
         .unwrap();
 
@@ -61,7 +79,8 @@ async fn the_recipient_reads_only_the_consented_categories_until_consent_is_revo
     submission.consent = None;
     submission.consent_grants = vec![grant(&[C::IdentityAndContact, C::ScreeningAndAssessment])];
     submission.presenting_concerns_text = "low mood since spring".into();
-    let intake = stack.intake().submit_intake(submission).await.unwrap().into_inner().intake.unwrap();
+    let intake =
+        stack.intake().submit_intake(submission).await.unwrap().into_inner().intake.unwrap();
     let routing = intake.routing.clone().unwrap();
     assert_eq!(routing.status, ipb::RoutingStatus::Referred as i32, "reason: {}", routing.reason);
     let referral_id = routing.referral_id;
@@ -69,22 +88,41 @@ async fn the_recipient_reads_only_the_consented_categories_until_consent_is_revo
     // Later the clinic records consent for the presenting concerns too; nothing else.
     stack
         .intake()
-        .record_consent(ipb::RecordConsentRequest { intake_id: intake.id.clone(), grants: vec![grant(&[C::PresentingConcerns])], share_with_referral_recipient: false })
+        .record_consent(ipb::RecordConsentRequest {
+            intake_id: intake.id.clone(),
+            grants: vec![grant(&[C::PresentingConcerns])],
+            share_with_referral_recipient: false,
+        })
         .await
         .unwrap();
-    assert!(recipient_reads(&stack, &intake.client_id).await.is_empty(), "nothing read for the recipient yet");
+    assert!(
+        recipient_reads(&stack, &intake.client_id).await.is_empty(),
+        "nothing read for the recipient yet"
+    );
 
     // The recipient's clinician reads exactly the consented categories.
     let p = packet(&stack, PROVIDER_ORG, Role::Clinician, &referral_id).await.unwrap();
     assert_eq!(p.referral_id, referral_id);
     assert_eq!(p.recipient_organization_id, PROVIDER_ORG);
-    assert_eq!(categories(&p), vec![C::IdentityAndContact, C::ScreeningAndAssessment, C::PresentingConcerns]);
+    assert_eq!(
+        categories(&p),
+        vec![C::IdentityAndContact, C::ScreeningAndAssessment, C::PresentingConcerns]
+    );
     let shared = p.intake.clone().unwrap();
     assert_eq!(shared.id, intake.id);
     assert_eq!(shared.client.as_ref().unwrap().given_name, "Robin", "identity was consented");
-    assert!(shared.screeners.is_some() && shared.assessment.is_some(), "screening and assessment were consented");
-    assert_eq!(shared.presenting_concerns_text, "low mood since spring", "presenting concerns were consented");
-    assert!(shared.preferences.is_none() && shared.stressors.is_empty() && shared.supports.is_empty(), "social context was not");
+    assert!(
+        shared.screeners.is_some() && shared.assessment.is_some(),
+        "screening and assessment were consented"
+    );
+    assert_eq!(
+        shared.presenting_concerns_text, "low mood since spring",
+        "presenting concerns were consented"
+    );
+    assert!(
+        shared.preferences.is_none() && shared.stressors.is_empty() && shared.supports.is_empty(),
+        "social context was not"
+    );
     assert!(shared.treatment_history.is_empty(), "treatment history was not");
     assert_eq!(shared.substance_use, 0, "substance use was not");
     assert!(shared.consent_grants.is_empty(), "the grants themselves stay with the clinic");
@@ -115,12 +153,20 @@ async fn the_recipient_reads_only_the_consented_categories_until_consent_is_revo
         .unwrap();
     let p3 = packet(&stack, PROVIDER_ORG, Role::Clinician, &referral_id).await.unwrap();
     assert_eq!(categories(&p3), vec![C::IdentityAndContact, C::ScreeningAndAssessment]);
-    assert!(p3.intake.unwrap().presenting_concerns_text.is_empty(), "a revoked category is not read again");
+    assert!(
+        p3.intake.unwrap().presenting_concerns_text.is_empty(),
+        "a revoked category is not read again"
+    );
 
     // Revoking everything for the recipient: it reads nothing new.
     stack
         .intake()
-        .revoke_consent(ipb::RevokeConsentRequest { intake_id: intake.id.clone(), recipient_organization_id: PROVIDER_ORG.into(), categories: vec![], ..Default::default() })
+        .revoke_consent(ipb::RevokeConsentRequest {
+            intake_id: intake.id.clone(),
+            recipient_organization_id: PROVIDER_ORG.into(),
+            categories: vec![],
+            ..Default::default()
+        })
         .await
         .unwrap();
     let err = packet(&stack, PROVIDER_ORG, Role::Clinician, &referral_id).await.unwrap_err();
@@ -145,16 +191,36 @@ async fn a_rejected_referral_shares_nothing_more() {
     let stack = Stack::start().await;
     stack
         .matching()
-        .upsert_provider(mpb::UpsertProviderRequest { provider: Some(clinician("Dr No", 1)), expected_version: 0 })
+        .upsert_provider(mpb::UpsertProviderRequest {
+            provider: Some(clinician("Dr No", 1)),
+            expected_version: 0,
+        })
         .await
         .unwrap();
-    let intake = stack.intake().submit_intake(intake_request("handoff-reject")).await.unwrap().into_inner().intake.unwrap();
+    let intake = stack
+        .intake()
+        .submit_intake(intake_request("handoff-reject"))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     let routing = intake.routing.unwrap();
     assert_eq!(routing.status, ipb::RoutingStatus::Referred as i32, "reason: {}", routing.reason);
     assert!(packet(&stack, PROVIDER_ORG, Role::Coordinator, &routing.referral_id).await.is_ok());
 
-    let mut recipient = ReferralServiceClient::new(stack.channel_as("referral", PROVIDER_ORG, &[Role::Coordinator]));
-    let r = recipient.get_referral(rpb::GetReferralRequest { referral_id: routing.referral_id.clone() }).await.unwrap().into_inner().referral.unwrap();
+    let mut recipient = ReferralServiceClient::new(stack.channel_as(
+        "referral",
+        PROVIDER_ORG,
+        &[Role::Coordinator],
+    ));
+    let r = recipient
+        .get_referral(rpb::GetReferralRequest { referral_id: routing.referral_id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
     recipient
         .transition_referral(rpb::TransitionReferralRequest {
             referral_id: r.id.clone(),

@@ -27,7 +27,8 @@ use tonic::Code;
 use crate::stack::{CLINIC, PROVIDER_ORG, Stack, clinician as provider, intake_request};
 
 const OTHER: &str = "0190d5a0-0000-7000-8000-0000000000d9";
-const HUMAN_ROLES: [Role; 5] = [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops];
+const HUMAN_ROLES: [Role; 5] =
+    [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops];
 
 /// RPCs whose data is not any one organization's (the shared directory, request-supplied batches).
 const PUBLIC: [&str; 5] = [
@@ -40,7 +41,10 @@ const PUBLIC: [&str; 5] = [
 
 /// RPCs whose data belongs to the provider organization: the handoff packet released to the referral's
 /// recipient (the handoff flow test checks the referrer), and the provider's slots.
-const PROVIDER_ORG_OWNED: [&str; 2] = ["continuum.referral.v1.ReferralService/GetHandoffPacket", "continuum.waitlist.v1.WaitlistService/OpenSlots"];
+const PROVIDER_ORG_OWNED: [&str; 2] = [
+    "continuum.referral.v1.ReferralService/GetHandoffPacket",
+    "continuum.waitlist.v1.WaitlistService/OpenSlots",
+];
 
 /// An organization the registry does not list (its tokens are validly signed).
 const UNKNOWN: &str = "0190d5a0-0000-7000-8000-0000000000e7";
@@ -48,12 +52,24 @@ const UNKNOWN: &str = "0190d5a0-0000-7000-8000-0000000000e7";
 /// The role table of docs/security.md: (rpc, allowed roles).
 fn documented_table() -> Vec<(String, Vec<Role>)> {
     let doc = include_str!("../../docs/security.md");
-    let order = [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops, Role::Service];
+    let order = [
+        Role::IntakeClerk,
+        Role::Clinician,
+        Role::Coordinator,
+        Role::ProviderAdmin,
+        Role::Ops,
+        Role::Service,
+    ];
     doc.lines()
         .filter(|l| l.starts_with("| `continuum."))
         .map(|line| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            let roles = order.iter().zip(&cells[2..8]).filter(|(_, c)| **c == "yes").map(|(r, _)| *r).collect();
+            let roles = order
+                .iter()
+                .zip(&cells[2..8])
+                .filter(|(_, c)| **c == "yes")
+                .map(|(r, _)| *r)
+                .collect();
             (cells[1].trim_matches('`').to_owned(), roles)
         })
         .collect()
@@ -83,13 +99,23 @@ fn profile() -> mpb::ClientProfile {
 async fn fixture(stack: &Stack) -> Fixture {
     let p = stack
         .matching()
-        .upsert_provider(mpb::UpsertProviderRequest { provider: Some(provider("Dr Matrix", 1)), expected_version: 0 })
+        .upsert_provider(mpb::UpsertProviderRequest {
+            provider: Some(provider("Dr Matrix", 1)),
+            expected_version: 0,
+        })
         .await
         .unwrap()
         .into_inner()
         .provider
         .unwrap();
-    let referred = stack.intake().submit_intake(intake_request("matrix-1")).await.unwrap().into_inner().intake.unwrap();
+    let referred = stack
+        .intake()
+        .submit_intake(intake_request("matrix-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     let r = referred.routing.clone().unwrap();
     assert_eq!(r.status, ipb::RoutingStatus::Referred as i32, "{}", r.reason);
     // The provider organization's clinician rates a session with the referred client (matching's
@@ -105,7 +131,14 @@ async fn fixture(stack: &Stack) -> Fixture {
         })
         .await
         .unwrap();
-    let waiting = stack.intake().submit_intake(intake_request("matrix-2")).await.unwrap().into_inner().intake.unwrap();
+    let waiting = stack
+        .intake()
+        .submit_intake(intake_request("matrix-2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     let w = waiting.routing.clone().unwrap();
     assert_eq!(w.status, ipb::RoutingStatus::Waitlisted as i32, "{}", w.reason);
     Fixture {
@@ -138,21 +171,45 @@ fn enqueue_request(fx: &Fixture) -> wpb::EnqueueRequest {
 }
 
 /// Calls `rpc` as `role` of `org`. `Ok(true)`: the answer carried (or changed) the owner's data.
-async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> Result<bool, tonic::Status> {
+async fn call(
+    stack: &Stack,
+    fx: &Fixture,
+    rpc: &str,
+    org: &str,
+    role: Role,
+) -> Result<bool, tonic::Status> {
     let method = rpc.rsplit('/').next().unwrap_or_default();
     let service = rpc.split('.').nth(1).unwrap_or_default();
-    let ch = if org == UNKNOWN { stack.channel_unregistered(service, org, &[role]) } else { stack.channel_as(service, org, &[role]) };
+    let ch = if org == UNKNOWN {
+        stack.channel_unregistered(service, org, &[role])
+    } else {
+        stack.channel_as(service, org, &[role])
+    };
     match (service, method) {
-        ("intake", "SubmitIntake") => IntakeServiceClient::new(ch).submit_intake(intake_request(&key())).await.map(|_| true),
-        ("intake", "GetIntake") => IntakeServiceClient::new(ch).get_intake(ipb::GetIntakeRequest { intake_id: fx.intake_id.clone(), ..Default::default() }).await.map(|_| true),
+        ("intake", "SubmitIntake") => {
+            IntakeServiceClient::new(ch).submit_intake(intake_request(&key())).await.map(|_| true)
+        }
+        ("intake", "GetIntake") => IntakeServiceClient::new(ch)
+            .get_intake(ipb::GetIntakeRequest {
+                intake_id: fx.intake_id.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| true),
         ("intake", "ListIntakes") => IntakeServiceClient::new(ch)
-            .list_intakes(ipb::ListIntakesRequest { organization_id: CLINIC.into(), ..Default::default() })
+            .list_intakes(ipb::ListIntakesRequest {
+                organization_id: CLINIC.into(),
+                ..Default::default()
+            })
             .await
             .map(|r| !r.into_inner().intakes.is_empty()),
         ("intake", "RecordReassessment") => IntakeServiceClient::new(ch)
             .record_reassessment(ipb::RecordReassessmentRequest {
                 intake_id: fx.intake_id.clone(),
-                screeners: Some(ipb::Screeners { phq9: Some(ipb::Phq9 { items: vec![1; 9] }), ..Default::default() }),
+                screeners: Some(ipb::Screeners {
+                    phq9: Some(ipb::Phq9 { items: vec![1; 9] }),
+                    ..Default::default()
+                }),
                 ..Default::default()
             })
             .await
@@ -166,15 +223,23 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             .await
             .map(|r| !r.into_inner().events.is_empty()),
         ("waitlist", "ListCareEvents") => WaitlistServiceClient::new(ch)
-            .list_care_events(wpb::ListCareEventsRequest { client_id: fx.waiting_client_id.clone() })
+            .list_care_events(wpb::ListCareEventsRequest {
+                client_id: fx.waiting_client_id.clone(),
+            })
             .await
             .map(|r| !r.into_inner().events.is_empty()),
         ("intake", "CheckCareRelationship") => IntakeServiceClient::new(ch)
-            .check_care_relationship(ipb::CheckCareRelationshipRequest { client_id: fx.client_id.clone(), ..Default::default() })
+            .check_care_relationship(ipb::CheckCareRelationshipRequest {
+                client_id: fx.client_id.clone(),
+                ..Default::default()
+            })
             .await
             .map(|_| true),
         ("intake", "ListAuditEvents") => IntakeServiceClient::new(ch)
-            .list_audit_events(ipb::ListAuditEventsRequest { client_id: fx.client_id.clone(), ..Default::default() })
+            .list_audit_events(ipb::ListAuditEventsRequest {
+                client_id: fx.client_id.clone(),
+                ..Default::default()
+            })
             .await
             .map(|r| !r.into_inner().events.is_empty()),
         ("intake", "RecordConsent") => IntakeServiceClient::new(ch)
@@ -199,17 +264,27 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             .await
             .map(|_| true),
         ("matching", "UpsertProvider") => MatchingServiceClient::new(ch)
-            .upsert_provider(mpb::UpsertProviderRequest { provider: Some(provider("Dr Added", 1)), expected_version: 0 })
+            .upsert_provider(mpb::UpsertProviderRequest {
+                provider: Some(provider("Dr Added", 1)),
+                expected_version: 0,
+            })
             .await
             .map(|_| true),
         ("matching", "ImportProviders") => MatchingServiceClient::new(ch)
-            .import_providers(tokio_stream::iter(vec![mpb::UpsertProviderRequest { provider: Some(provider("Dr Imported", 1)), expected_version: 0 }]))
+            .import_providers(tokio_stream::iter(vec![mpb::UpsertProviderRequest {
+                provider: Some(provider("Dr Imported", 1)),
+                expected_version: 0,
+            }]))
             .await
             .map(|r| r.into_inner().created > 0),
-        ("matching", "GetProvider") => {
-            MatchingServiceClient::new(ch).get_provider(mpb::GetProviderRequest { provider_id: fx.provider_id.clone() }).await.map(|_| true)
-        }
-        ("matching", "ListProviders") => MatchingServiceClient::new(ch).list_providers(mpb::ListProvidersRequest::default()).await.map(|_| true),
+        ("matching", "GetProvider") => MatchingServiceClient::new(ch)
+            .get_provider(mpb::GetProviderRequest { provider_id: fx.provider_id.clone() })
+            .await
+            .map(|_| true),
+        ("matching", "ListProviders") => MatchingServiceClient::new(ch)
+            .list_providers(mpb::ListProvidersRequest::default())
+            .await
+            .map(|_| true),
         ("matching", "UpdateCapacity") => MatchingServiceClient::new(ch)
             .update_capacity(mpb::UpdateCapacityRequest {
                 provider_id: fx.provider_id.clone(),
@@ -223,10 +298,17 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             .await
             .map(|_| true),
         ("matching", "RecommendForClient") => MatchingServiceClient::new(ch)
-            .recommend_for_client(mpb::RecommendForClientRequest { client: Some(profile()), top_k: 5, ..Default::default() })
+            .recommend_for_client(mpb::RecommendForClientRequest {
+                client: Some(profile()),
+                top_k: 5,
+                ..Default::default()
+            })
             .await
             .map(|_| true),
-        ("matching", "AssignBatch") => MatchingServiceClient::new(ch).assign_batch(mpb::AssignBatchRequest::default()).await.map(|_| true),
+        ("matching", "AssignBatch") => MatchingServiceClient::new(ch)
+            .assign_batch(mpb::AssignBatchRequest::default())
+            .await
+            .map(|_| true),
         ("matching", "RecordSessionFeedback") => MatchingServiceClient::new(ch)
             .record_session_feedback(mpb::RecordSessionFeedbackRequest {
                 provider_id: fx.provider_id.clone(),
@@ -251,11 +333,15 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             })
             .await
             .map(|_| true),
-        ("referral", "GetReferral") => {
-            ReferralServiceClient::new(ch).get_referral(rpb::GetReferralRequest { referral_id: fx.referral_id.clone() }).await.map(|_| true)
-        }
+        ("referral", "GetReferral") => ReferralServiceClient::new(ch)
+            .get_referral(rpb::GetReferralRequest { referral_id: fx.referral_id.clone() })
+            .await
+            .map(|_| true),
         ("referral", "ListReferrals") => ReferralServiceClient::new(ch)
-            .list_referrals(rpb::ListReferralsRequest { organization_id: CLINIC.into(), ..Default::default() })
+            .list_referrals(rpb::ListReferralsRequest {
+                organization_id: CLINIC.into(),
+                ..Default::default()
+            })
             .await
             .map(|r| !r.into_inner().referrals.is_empty()),
         ("referral", "TransitionReferral") => ReferralServiceClient::new(ch)
@@ -275,7 +361,10 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             .map(|r| !r.into_inner().entries.is_empty()),
         ("referral", "WatchReferrals") => {
             let mut stream = ReferralServiceClient::new(ch)
-                .watch_referrals(rpb::WatchReferralsRequest { organization_id: CLINIC.into(), ..Default::default() })
+                .watch_referrals(rpb::WatchReferralsRequest {
+                    organization_id: CLINIC.into(),
+                    ..Default::default()
+                })
                 .await?
                 .into_inner();
             match tokio::time::timeout(Duration::from_secs(2), stream.message()).await {
@@ -285,33 +374,53 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
             }
         }
         ("referral", "GetHandoffPacket") => ReferralServiceClient::new(ch)
-            .get_handoff_packet(rpb::GetHandoffPacketRequest { referral_id: fx.referral_id.clone() })
+            .get_handoff_packet(rpb::GetHandoffPacketRequest {
+                referral_id: fx.referral_id.clone(),
+            })
             .await
             .map(|r| r.into_inner().packet.and_then(|p| p.intake).is_some()),
-        ("waitlist", "Enqueue") => WaitlistServiceClient::new(ch)
-            .enqueue(enqueue_request(fx))
+        ("waitlist", "Enqueue") => {
+            WaitlistServiceClient::new(ch).enqueue(enqueue_request(fx)).await.map(|_| true)
+        }
+        ("waitlist", "GetEntry") => WaitlistServiceClient::new(ch)
+            .get_entry(wpb::GetEntryRequest { entry_id: fx.entry_id.clone() })
             .await
             .map(|_| true),
-        ("waitlist", "GetEntry") => WaitlistServiceClient::new(ch).get_entry(wpb::GetEntryRequest { entry_id: fx.entry_id.clone() }).await.map(|_| true),
         ("waitlist", "ListWaitlist") => WaitlistServiceClient::new(ch)
-            .list_waitlist(wpb::ListWaitlistRequest { organization_id: CLINIC.into(), ..Default::default() })
+            .list_waitlist(wpb::ListWaitlistRequest {
+                organization_id: CLINIC.into(),
+                ..Default::default()
+            })
             .await
             .map(|r| !r.into_inner().entries.is_empty()),
         ("waitlist", "OpenSlots") => WaitlistServiceClient::new(ch)
-            .open_slots(wpb::OpenSlotsRequest { provider_id: fx.provider_id.clone(), slots: 1, ..Default::default() })
+            .open_slots(wpb::OpenSlotsRequest {
+                provider_id: fx.provider_id.clone(),
+                slots: 1,
+                ..Default::default()
+            })
             .await
             .map(|_| true),
         ("waitlist", "RespondToOffer") => WaitlistServiceClient::new(ch)
-            .respond_to_offer(wpb::RespondToOfferRequest { offer_id: uuid::Uuid::now_v7().to_string(), accept: false, ..Default::default() })
+            .respond_to_offer(wpb::RespondToOfferRequest {
+                offer_id: uuid::Uuid::now_v7().to_string(),
+                accept: false,
+                ..Default::default()
+            })
             .await
             .map(|_| true),
         ("waitlist", "RecordCheckIn") => WaitlistServiceClient::new(ch)
-            .record_check_in(wpb::RecordCheckInRequest { entry_id: fx.entry_id.clone(), answered: true, ..Default::default() })
+            .record_check_in(wpb::RecordCheckInRequest {
+                entry_id: fx.entry_id.clone(),
+                answered: true,
+                ..Default::default()
+            })
             .await
             .map(|_| true),
-        ("waitlist", "EstimateWait") => {
-            WaitlistServiceClient::new(ch).estimate_wait(wpb::EstimateWaitRequest { entry_id: fx.entry_id.clone() }).await.map(|_| true)
-        }
+        ("waitlist", "EstimateWait") => WaitlistServiceClient::new(ch)
+            .estimate_wait(wpb::EstimateWaitRequest { entry_id: fx.entry_id.clone() })
+            .await
+            .map(|_| true),
         ("waitlist", "RemoveEntry") => {
             // Removal is tried on an entry of its own, so the fixture stays in place.
             let entry = stack
@@ -323,7 +432,10 @@ async fn call(stack: &Stack, fx: &Fixture, rpc: &str, org: &str, role: Role) -> 
                 .entry
                 .unwrap();
             WaitlistServiceClient::new(ch)
-                .remove_entry(wpb::RemoveEntryRequest { entry_id: entry.id, reason: "matrix test".into() })
+                .remove_entry(wpb::RemoveEntryRequest {
+                    entry_id: entry.id,
+                    reason: "matrix test".into(),
+                })
                 .await
                 .map(|_| true)
         }
@@ -345,7 +457,13 @@ async fn every_rpc_as_every_role_from_both_organizations_matches_docs_security_m
     let mut leaks = 0;
     let mut calls = 0;
     for (rpc, allowed) in &table {
-        let owner = if rpc.starts_with("continuum.matching.") || PROVIDER_ORG_OWNED.contains(&rpc.as_str()) { PROVIDER_ORG } else { CLINIC };
+        let owner = if rpc.starts_with("continuum.matching.")
+            || PROVIDER_ORG_OWNED.contains(&rpc.as_str())
+        {
+            PROVIDER_ORG
+        } else {
+            CLINIC
+        };
         let public = PUBLIC.contains(&rpc.as_str());
         for role in HUMAN_ROLES {
             for org in [owner, OTHER, UNKNOWN] {
@@ -368,7 +486,8 @@ async fn every_rpc_as_every_role_from_both_organizations_matches_docs_security_m
                     }
                 } else if org == owner || public {
                     if matches!(code, Some(Code::PermissionDenied | Code::Unauthenticated)) {
-                        problems.push(format!("{who}: allowed by the table but refused with {code:?}"));
+                        problems
+                            .push(format!("{who}: allowed by the table but refused with {code:?}"));
                     }
                 } else if matches!(result, Ok(true)) {
                     leaks += 1;
@@ -386,7 +505,8 @@ async fn every_rpc_as_every_role_from_both_organizations_matches_docs_security_m
 /// routing, consent), its referrals, its waiting entry, and the provider's listing. A chain by another
 /// organization must leave all of it as it was.
 async fn owners_view(stack: &Stack, fx: &Fixture) -> Vec<String> {
-    let clinic = |s| stack.channel_as(s, CLINIC, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]);
+    let clinic =
+        |s| stack.channel_as(s, CLINIC, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]);
     let mut out = Vec::new();
     for id in [&fx.intake_id, &fx.waiting_intake_id] {
         let i = IntakeServiceClient::new(clinic("intake"))
@@ -396,7 +516,13 @@ async fn owners_view(stack: &Stack, fx: &Fixture) -> Vec<String> {
             .into_inner()
             .intake
             .unwrap();
-        out.push(format!("intake {} assessment {:?} routing {:?} grants {:?}", i.id, i.assessment.map(|a| a.id), i.routing, i.consent_grants));
+        out.push(format!(
+            "intake {} assessment {:?} routing {:?} grants {:?}",
+            i.id,
+            i.assessment.map(|a| a.id),
+            i.routing,
+            i.consent_grants
+        ));
     }
     let referrals = ReferralServiceClient::new(clinic("referral"))
         .list_referrals(rpb::ListReferralsRequest::default())
@@ -404,7 +530,9 @@ async fn owners_view(stack: &Stack, fx: &Fixture) -> Vec<String> {
         .unwrap()
         .into_inner()
         .referrals;
-    out.extend(referrals.iter().map(|r| format!("referral {} v{} status {}", r.id, r.version, r.status)));
+    out.extend(
+        referrals.iter().map(|r| format!("referral {} v{} status {}", r.id, r.version, r.status)),
+    );
     let entry = WaitlistServiceClient::new(clinic("waitlist"))
         .get_entry(wpb::GetEntryRequest { entry_id: fx.entry_id.clone() })
         .await
@@ -412,19 +540,39 @@ async fn owners_view(stack: &Stack, fx: &Fixture) -> Vec<String> {
         .into_inner()
         .entry
         .unwrap();
-    out.push(format!("entry {} v{} status {} offers {}", entry.id, entry.version, entry.status, entry.offers.len()));
-    let p = stack.matching().get_provider(mpb::GetProviderRequest { provider_id: fx.provider_id.clone() }).await.unwrap().into_inner().provider.unwrap();
+    out.push(format!(
+        "entry {} v{} status {} offers {}",
+        entry.id,
+        entry.version,
+        entry.status,
+        entry.offers.len()
+    ));
+    let p = stack
+        .matching()
+        .get_provider(mpb::GetProviderRequest { provider_id: fx.provider_id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
     out.push(format!("provider {} v{} open {}", p.id, p.version, p.open_slots));
     out
 }
 
 /// An answer as another organization sees it: the code, the message and the kind of record named.
-fn shape(r: Result<(), tonic::Status>) -> (Code, String, String) {
+type Shape = (Code, String, String);
+
+/// The shape of an answer.
+fn shape(r: Result<(), tonic::Status>) -> Shape {
     use tonic_types::StatusExt;
     match r {
         Ok(()) => (Code::Ok, String::new(), String::new()),
         Err(s) => {
-            let kind = s.get_error_details().resource_info().map(|i| i.resource_type.clone()).unwrap_or_default();
+            let kind = s
+                .get_error_details()
+                .resource_info()
+                .map(|i| i.resource_type.clone())
+                .unwrap_or_default();
             (s.code(), s.message().to_owned(), kind)
         }
     }
@@ -441,22 +589,37 @@ async fn another_organization_reaches_nothing_of_the_owners_through_chains() {
     // The other organization has a provider of its own, so its referrals and feedback name its own.
     let mut own_listing = provider("Dr Elsewhere", 3);
     own_listing.organization_id = OTHER.into();
-    let their_provider = MatchingServiceClient::new(stack.channel_as("matching", OTHER, &[Role::ProviderAdmin]))
-        .upsert_provider(mpb::UpsertProviderRequest { provider: Some(own_listing), expected_version: 0 })
-        .await
-        .unwrap()
-        .into_inner()
-        .provider
-        .unwrap()
-        .id;
+    let their_provider =
+        MatchingServiceClient::new(stack.channel_as("matching", OTHER, &[Role::ProviderAdmin]))
+            .upsert_provider(mpb::UpsertProviderRequest {
+                provider: Some(own_listing),
+                expected_version: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .provider
+            .unwrap()
+            .id;
     let before = owners_view(&stack, &fx).await;
-    let everything = [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops];
+    let everything =
+        [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops];
     let mut chains = 0;
     for as_service in [false, true] {
-        let ch = |s: &str| if as_service { stack.channel_as_service(s, OTHER) } else { stack.channel_as(s, OTHER, &everything) };
-        let who = if as_service { "a service acting for another organization" } else { "a person of another organization" };
+        let ch = |s: &str| {
+            if as_service {
+                stack.channel_as_service(s, OTHER)
+            } else {
+                stack.channel_as(s, OTHER, &everything)
+            }
+        };
+        let who = if as_service {
+            "a service acting for another organization"
+        } else {
+            "a person of another organization"
+        };
         // Each step: the owner's record, and the same call naming a record that does not exist.
-        let mut pairs: Vec<(&str, (Code, String, String), (Code, String, String))> = Vec::new();
+        let mut pairs: Vec<(&str, Shape, Shape)> = Vec::new();
 
         // 1. Refer the owner's client as its own referral, to its own provider, then read the packet.
         let refer = |client: &str, intake: &str| rpb::CreateReferralRequest {
@@ -505,17 +668,31 @@ async fn another_organization_reaches_nothing_of_the_owners_through_chains() {
         };
         pairs.push((
             "Enqueue naming the owner's client",
-            shape(waitlist.enqueue(enqueue(&fx.waiting_client_id, &fx.waiting_intake_id)).await.map(|_| ())),
+            shape(
+                waitlist
+                    .enqueue(enqueue(&fx.waiting_client_id, &fx.waiting_intake_id))
+                    .await
+                    .map(|_| ()),
+            ),
             shape(waitlist.enqueue(enqueue(&fresh(), &fresh())).await.map(|_| ())),
         ));
-        let check_in = |id: &str| wpb::RecordCheckInRequest { entry_id: id.into(), answered: true, clinician_reports_imminent_risk: true, ..Default::default() };
+        let check_in = |id: &str| wpb::RecordCheckInRequest {
+            entry_id: id.into(),
+            answered: true,
+            clinician_reports_imminent_risk: true,
+            ..Default::default()
+        };
         pairs.push((
             "RecordCheckIn of the owner's entry",
             shape(waitlist.record_check_in(check_in(&fx.entry_id)).await.map(|_| ())),
             shape(waitlist.record_check_in(check_in(&fresh())).await.map(|_| ())),
         ));
         // 4. Open the owner's provider's slots, and change its capacity.
-        let open = |id: &str| wpb::OpenSlotsRequest { provider_id: id.into(), slots: 1, ..Default::default() };
+        let open = |id: &str| wpb::OpenSlotsRequest {
+            provider_id: id.into(),
+            slots: 1,
+            ..Default::default()
+        };
         pairs.push((
             "OpenSlots of the owner's provider",
             shape(waitlist.open_slots(open(&fx.provider_id)).await.map(|_| ())),
@@ -548,23 +725,34 @@ async fn another_organization_reaches_nothing_of_the_owners_through_chains() {
         ));
         // 6. Read the owner's intake under the owner's referral, as if its recipient.
         let mut intake = IntakeServiceClient::new(ch("intake"));
-        let read = |id: &str| ipb::GetIntakeRequest { intake_id: id.into(), referral_id: fx.referral_id.clone() };
+        let read = |id: &str| ipb::GetIntakeRequest {
+            intake_id: id.into(),
+            referral_id: fx.referral_id.clone(),
+        };
         pairs.push((
             "GetIntake under the owner's referral",
             shape(intake.get_intake(read(&fx.intake_id)).await.map(|_| ())),
             shape(intake.get_intake(read(&fresh())).await.map(|_| ())),
         ));
         if as_service {
-            let relationship = |client: &str| ipb::CheckCareRelationshipRequest { client_id: client.into(), ..Default::default() };
+            let relationship = |client: &str| ipb::CheckCareRelationshipRequest {
+                client_id: client.into(),
+                ..Default::default()
+            };
             pairs.push((
                 "CheckCareRelationship of the owner's client",
-                shape(intake.check_care_relationship(relationship(&fx.client_id)).await.map(|_| ())),
+                shape(
+                    intake.check_care_relationship(relationship(&fx.client_id)).await.map(|_| ()),
+                ),
                 shape(intake.check_care_relationship(relationship(&fresh())).await.map(|_| ())),
             ));
         } else {
             // Its ops read no audit row about the owner's client.
             let audit = intake
-                .list_audit_events(ipb::ListAuditEventsRequest { client_id: fx.client_id.clone(), ..Default::default() })
+                .list_audit_events(ipb::ListAuditEventsRequest {
+                    client_id: fx.client_id.clone(),
+                    ..Default::default()
+                })
                 .await
                 .unwrap()
                 .into_inner();
@@ -573,7 +761,10 @@ async fn another_organization_reaches_nothing_of_the_owners_through_chains() {
         for (step, elsewhere, nowhere) in pairs {
             chains += 1;
             assert_eq!(elsewhere.0, Code::NotFound, "{who}: {step}: {elsewhere:?}");
-            assert_eq!(elsewhere, nowhere, "{who}: {step}: the owner's record answers unlike one that does not exist");
+            assert_eq!(
+                elsewhere, nowhere,
+                "{who}: {step}: the owner's record answers unlike one that does not exist"
+            );
         }
     }
     assert!(chains >= 19, "{chains} steps");
@@ -581,19 +772,30 @@ async fn another_organization_reaches_nothing_of_the_owners_through_chains() {
 
     // The legitimate relationship still works: the recipient reads the packet of the referral it received,
     // and the owner's ops read that read in their audit log.
-    let packet = ReferralServiceClient::new(stack.channel_as("referral", PROVIDER_ORG, &[Role::Clinician]))
-        .get_handoff_packet(rpb::GetHandoffPacketRequest { referral_id: fx.referral_id.clone() })
-        .await
-        .unwrap()
-        .into_inner()
-        .packet
-        .unwrap();
+    let packet =
+        ReferralServiceClient::new(stack.channel_as("referral", PROVIDER_ORG, &[Role::Clinician]))
+            .get_handoff_packet(rpb::GetHandoffPacketRequest {
+                referral_id: fx.referral_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .packet
+            .unwrap();
     assert_eq!(packet.intake.unwrap().id, fx.intake_id);
     let audit = IntakeServiceClient::new(stack.channel_as("intake", CLINIC, &[Role::Ops]))
-        .list_audit_events(ipb::ListAuditEventsRequest { client_id: fx.client_id.clone(), ..Default::default() })
+        .list_audit_events(ipb::ListAuditEventsRequest {
+            client_id: fx.client_id.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
         .events;
-    assert!(audit.iter().any(|e| e.organization_id == PROVIDER_ORG && e.owner_organization_id == CLINIC), "the recipient's read is in the owner's audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.organization_id == PROVIDER_ORG && e.owner_organization_id == CLINIC),
+        "the recipient's read is in the owner's audit"
+    );
 }

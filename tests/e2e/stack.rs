@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use continuum_auth::Role;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
-use continuum_auth::Role;
 use continuum_testkit::{AuthedChannel, Backing, Bearer};
 use tonic::transport::Channel;
 
@@ -64,7 +64,8 @@ impl Stack {
         }
         let log_dir = backing.data_dir().join("logs");
         std::fs::create_dir_all(&log_dir).unwrap();
-        let mut stack = Stack { backing, addrs, procs: HashMap::new(), log_dir, extra_env, metrics };
+        let mut stack =
+            Stack { backing, addrs, procs: HashMap::new(), log_dir, extra_env, metrics };
         for s in SERVICES {
             stack.start_service(s).await;
         }
@@ -73,7 +74,11 @@ impl Stack {
 
     /// Starts (or restarts) one service process and waits for SERVING.
     pub async fn start_service(&mut self, service: &'static str) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_dir.join(format!("{service}.log"))).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_dir.join(format!("{service}.log")))
+            .unwrap();
         let metrics_addr = self.metrics[service].clone();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_continuum"));
         cmd.arg("serve")
@@ -127,17 +132,26 @@ impl Stack {
             if let Some(child) = self.procs.get_mut(service)
                 && let Some(status) = child.try_wait().unwrap()
             {
-                panic!("{service} exited with {status} during start-up; log:\n{}", self.log(service));
+                panic!(
+                    "{service} exited with {status} during start-up; log:\n{}",
+                    self.log(service)
+                );
             }
-            if let Ok(ch) = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await {
+            if let Ok(ch) = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await
+            {
                 let mut h = HealthClient::new(ch);
-                if let Ok(r) = h.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await
+                if let Ok(r) =
+                    h.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await
                     && r.into_inner().status == ServingStatus::Serving as i32
                 {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "{service} did not become SERVING; log:\n{}", self.log(service));
+            assert!(
+                Instant::now() < deadline,
+                "{service} did not become SERVING; log:\n{}",
+                self.log(service)
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -150,31 +164,48 @@ impl Stack {
     /// A channel to `service` calling as `roles` of `org`.
     pub fn channel_as(&self, service: &str, org: &str, roles: &[Role]) -> AuthedChannel {
         let channel = continuum_runtime::peer_channel(&self.addrs[service]).unwrap();
-        tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(&self.backing.token(org, roles)))
+        tonic::service::interceptor::InterceptedService::new(
+            channel,
+            Bearer::new(&self.backing.token(org, roles)),
+        )
     }
 
     /// A channel to `service` calling with a validly signed token of `org` that is not registered (an
     /// organization this deployment does not serve, unless registered otherwise).
     pub fn channel_unregistered(&self, service: &str, org: &str, roles: &[Role]) -> AuthedChannel {
         let channel = continuum_runtime::peer_channel(&self.addrs[service]).unwrap();
-        tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(&self.backing.unregistered_token(org, roles)))
+        tonic::service::interceptor::InterceptedService::new(
+            channel,
+            Bearer::new(&self.backing.unregistered_token(org, roles)),
+        )
     }
 
     /// A channel to `service` calling as a peer service acting for a user of `org` (what another
     /// Continuum service sends on that user's behalf).
     pub fn channel_as_service(&self, service: &str, org: &str) -> AuthedChannel {
         let channel = continuum_runtime::peer_channel(&self.addrs[service]).unwrap();
-        tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(&self.backing.service_token(org)))
+        tonic::service::interceptor::InterceptedService::new(
+            channel,
+            Bearer::new(&self.backing.service_token(org)),
+        )
     }
 
     /// Intake, as the clinic's intake clerk, clinician and coordinator.
     pub fn intake(&self) -> IntakeServiceClient<AuthedChannel> {
-        IntakeServiceClient::new(self.channel_as("intake", CLINIC, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]))
+        IntakeServiceClient::new(self.channel_as(
+            "intake",
+            CLINIC,
+            &[Role::IntakeClerk, Role::Clinician, Role::Coordinator],
+        ))
     }
 
     /// Matching, as the provider organization's administrator.
     pub fn matching(&self) -> MatchingServiceClient<AuthedChannel> {
-        MatchingServiceClient::new(self.channel_as("matching", PROVIDER_ORG, &[Role::ProviderAdmin]))
+        MatchingServiceClient::new(self.channel_as(
+            "matching",
+            PROVIDER_ORG,
+            &[Role::ProviderAdmin],
+        ))
     }
 
     /// Referral, as the clinic's coordinator.
@@ -227,7 +258,12 @@ where
 
 /// An adult outpatient CBT clinician of the provider organization (US-CA, English, self-pay, video).
 pub fn clinician(name: &str, slots: i32) -> continuum_proto::matching::v1::Provider {
-    continuum_testkit::clinician(PROVIDER_ORG, name, &[continuum_proto::common::v1::Modality::Cbt], slots)
+    continuum_testkit::clinician(
+        PROVIDER_ORG,
+        name,
+        &[continuum_proto::common::v1::Modality::Cbt],
+        slots,
+    )
 }
 
 /// A complete adult intake of the clinic with moderate depression, which that clinician fits.
@@ -246,7 +282,10 @@ pub fn intake_request(key: &str) -> continuum_proto::intake::v1::SubmitIntakeReq
             payment_option: common::PaymentOption::SelfPay as i32,
             ..Default::default()
         }),
-        screeners: Some(ipb::Screeners { phq9: Some(ipb::Phq9 { items: vec![2, 2, 1, 1, 1, 1, 1, 2, 0] }), ..Default::default() }),
+        screeners: Some(ipb::Screeners {
+            phq9: Some(ipb::Phq9 { items: vec![2, 2, 1, 1, 1, 1, 1, 2, 0] }),
+            ..Default::default()
+        }),
         consent: Some(ipb::Consent { share_with_referral_recipient: true }),
         ..Default::default()
     }

@@ -15,10 +15,18 @@ use continuum_proto::common::v1 as common;
 use continuum_proto::intake::v1 as ipb;
 use continuum_proto::matching::v1 as mpb;
 use continuum_proto::referral::v1 as rpb;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -60,7 +68,10 @@ struct Receiver {
 }
 
 fn service_name(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
-    resource.and_then(|r| r.attributes.iter().find(|a| a.key == "service.name")).map(|a| text(&a.value)).unwrap_or_default()
+    resource
+        .and_then(|r| r.attributes.iter().find(|a| a.key == "service.name"))
+        .map(|a| text(&a.value))
+        .unwrap_or_default()
 }
 
 fn pairs(attributes: &[KeyValue]) -> Vec<String> {
@@ -78,7 +89,10 @@ fn text(v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> String 
 
 #[tonic::async_trait]
 impl TraceService for Receiver {
-    async fn export(&self, req: tonic::Request<ExportTraceServiceRequest>) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let mut out = self.spans.lock().unwrap();
         for rs in req.into_inner().resource_spans {
             let service = service_name(rs.resource.as_ref());
@@ -103,20 +117,33 @@ impl TraceService for Receiver {
 
 #[tonic::async_trait]
 impl MetricsService for Receiver {
-    async fn export(&self, req: tonic::Request<ExportMetricsServiceRequest>) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         let mut out = self.metrics.lock().unwrap();
         for rm in req.into_inner().resource_metrics {
             let service = service_name(rm.resource.as_ref());
             for sm in rm.scope_metrics {
                 for m in sm.metrics {
                     let points: Vec<Vec<String>> = match &m.data {
-                        Some(Data::Sum(d)) => d.data_points.iter().map(|p| pairs(&p.attributes)).collect(),
-                        Some(Data::Gauge(d)) => d.data_points.iter().map(|p| pairs(&p.attributes)).collect(),
-                        Some(Data::Histogram(d)) => d.data_points.iter().map(|p| pairs(&p.attributes)).collect(),
+                        Some(Data::Sum(d)) => {
+                            d.data_points.iter().map(|p| pairs(&p.attributes)).collect()
+                        }
+                        Some(Data::Gauge(d)) => {
+                            d.data_points.iter().map(|p| pairs(&p.attributes)).collect()
+                        }
+                        Some(Data::Histogram(d)) => {
+                            d.data_points.iter().map(|p| pairs(&p.attributes)).collect()
+                        }
                         _ => vec![Vec::new()],
                     };
                     for attributes in points {
-                        out.push(ReceivedMetric { service: service.clone(), name: m.name.clone(), attributes });
+                        out.push(ReceivedMetric {
+                            service: service.clone(),
+                            name: m.name.clone(),
+                            attributes,
+                        });
                     }
                 }
             }
@@ -131,19 +158,40 @@ fn parent_of(spans: &[ReceivedSpan], span: &ReceivedSpan) -> Option<ReceivedSpan
 }
 
 /// Asserts that `server`'s parent is `caller`'s client span for the same RPC, inside `ancestor`.
-fn assert_called_through_client_span(spans: &[ReceivedSpan], server: &ReceivedSpan, caller: &str, ancestor: &ReceivedSpan) {
-    let client = parent_of(spans, server).unwrap_or_else(|| panic!("{}: parent span not exported", server.name));
+fn assert_called_through_client_span(
+    spans: &[ReceivedSpan],
+    server: &ReceivedSpan,
+    caller: &str,
+    ancestor: &ReceivedSpan,
+) {
+    let client = parent_of(spans, server)
+        .unwrap_or_else(|| panic!("{}: parent span not exported", server.name));
     assert_eq!(client.service, caller, "{}: called by {caller}", server.name);
-    assert_eq!(client.kind, SpanKind::Client as i32, "{}: the parent is a client span", server.name);
+    assert_eq!(
+        client.kind,
+        SpanKind::Client as i32,
+        "{}: the parent is a client span",
+        server.name
+    );
     assert_eq!(client.name, server.name, "the client span names the RPC");
-    assert!(client.has("rpc.system=grpc") && client.has("rpc.grpc.status_code=0"), "client span attributes: {:?}", client.attributes);
-    assert!(descends_from(spans, &client, ancestor), "{}: the client span is inside {}", server.name, ancestor.name);
+    assert!(
+        client.has("rpc.system=grpc") && client.has("rpc.grpc.status_code=0"),
+        "client span attributes: {:?}",
+        client.attributes
+    );
+    assert!(
+        descends_from(spans, &client, ancestor),
+        "{}: the client span is inside {}",
+        server.name,
+        ancestor.name
+    );
     assert_eq!(server.kind, SpanKind::Server as i32);
 }
 
 /// Whether `ancestor` is `span` or one of its parents among the received spans.
 fn descends_from(spans: &[ReceivedSpan], span: &ReceivedSpan, ancestor: &ReceivedSpan) -> bool {
-    let by_id: HashMap<&[u8], &ReceivedSpan> = spans.iter().map(|s| (s.span_id.as_slice(), s)).collect();
+    let by_id: HashMap<&[u8], &ReceivedSpan> =
+        spans.iter().map(|s| (s.span_id.as_slice(), s)).collect();
     let mut cur = Some(span);
     let mut hops = 0;
     while let Some(s) = cur {
@@ -182,10 +230,24 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
     .await;
 
     let provider = crate::stack::clinician("Dr Traced", 3);
-    stack.matching().upsert_provider(mpb::UpsertProviderRequest { provider: Some(provider), expected_version: 0 }).await.unwrap();
+    stack
+        .matching()
+        .upsert_provider(mpb::UpsertProviderRequest {
+            provider: Some(provider),
+            expected_version: 0,
+        })
+        .await
+        .unwrap();
 
     // Distinctive personal information that must appear nowhere but in the answer.
-    let secrets = ["Xanthippe", "Quillfeather", "xq.private@example.org", "+1 555 013 2468", "1979-03-17", "my-distinctive-free-text-5521"];
+    let secrets = [
+        "Xanthippe",
+        "Quillfeather",
+        "xq.private@example.org",
+        "+1 555 013 2468",
+        "1979-03-17",
+        "my-distinctive-free-text-5521",
+    ];
     let req = ipb::SubmitIntakeRequest {
         idempotency_key: "trace-1".into(),
         organization_id: CLINIC.into(),
@@ -201,15 +263,26 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
             ..Default::default()
         }),
         presenting_concerns_text: secrets[5].into(),
-        screeners: Some(ipb::Screeners { phq9: Some(ipb::Phq9 { items: vec![2, 2, 1, 1, 1, 1, 1, 2, 0] }), ..Default::default() }),
+        screeners: Some(ipb::Screeners {
+            phq9: Some(ipb::Phq9 { items: vec![2, 2, 1, 1, 1, 1, 1, 2, 0] }),
+            ..Default::default()
+        }),
         consent: Some(ipb::Consent { share_with_referral_recipient: true }),
         ..Default::default()
     };
     let intake = stack.intake().submit_intake(req).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(intake.routing.as_ref().unwrap().status, ipb::RoutingStatus::Referred as i32);
     // A bad request too: its error must not echo what was sent.
-    let mut bad = ipb::SubmitIntakeRequest { idempotency_key: "trace-2".into(), organization_id: CLINIC.into(), ..Default::default() };
-    bad.client = Some(ipb::ClientDetails { given_name: secrets[0].into(), email: "Quillfeather-not-an-email".into(), ..Default::default() });
+    let mut bad = ipb::SubmitIntakeRequest {
+        idempotency_key: "trace-2".into(),
+        organization_id: CLINIC.into(),
+        ..Default::default()
+    };
+    bad.client = Some(ipb::ClientDetails {
+        given_name: secrets[0].into(),
+        email: "Quillfeather-not-an-email".into(),
+        ..Default::default()
+    });
     let err = stack.intake().submit_intake(bad).await.unwrap_err();
     for s in secrets.iter().chain(["Quillfeather-not-an-email"].iter()) {
         assert!(!err.message().contains(s), "error message echoes {s}");
@@ -223,14 +296,27 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
     ];
     let spans = eventually(Duration::from_secs(20), || {
         let spans = receiver.spans.lock().unwrap().clone();
-        async move { wanted.iter().all(|(svc, name)| spans.iter().any(|s| s.service == *svc && s.name == *name)).then_some(spans) }
+        async move {
+            wanted
+                .iter()
+                .all(|(svc, name)| spans.iter().any(|s| s.service == *svc && s.name == *name))
+                .then_some(spans)
+        }
     })
     .await
     .unwrap_or_else(|| {
-        let got: Vec<(String, String)> = receiver.spans.lock().unwrap().iter().map(|s| (s.service.clone(), s.name.clone())).collect();
+        let got: Vec<(String, String)> = receiver
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| (s.service.clone(), s.name.clone()))
+            .collect();
         panic!("missing spans; received {got:?}")
     });
-    let find = |svc: &str, name: &str| spans.iter().find(|s| s.service == svc && s.name == name).unwrap().clone();
+    let find = |svc: &str, name: &str| {
+        spans.iter().find(|s| s.service == svc && s.name == name).unwrap().clone()
+    };
     let submit = find("intake", wanted[0].1);
     let recommend = find("matching", wanted[1].1);
     let create = find("referral", wanted[2].1);
@@ -246,10 +332,18 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
     assert_called_through_client_span(&spans, &create, "intake", &submit);
     assert_called_through_client_span(&spans, &take, "referral", &create);
     // Status codes: OK on the accepted intake, INVALID_ARGUMENT (3) and ERROR on the bad one.
-    assert!(submit.has("rpc.grpc.status_code=0") && submit.status != StatusCode::Error as i32, "{:?}", submit.attributes);
+    assert!(
+        submit.has("rpc.grpc.status_code=0") && submit.status != StatusCode::Error as i32,
+        "{:?}",
+        submit.attributes
+    );
     let rejected = eventually(Duration::from_secs(10), || {
         let spans = receiver.spans.lock().unwrap().clone();
-        async move { spans.into_iter().find(|s| s.service == "intake" && s.name == wanted[0].1 && s.has("rpc.grpc.status_code=3")) }
+        async move {
+            spans.into_iter().find(|s| {
+                s.service == "intake" && s.name == wanted[0].1 && s.has("rpc.grpc.status_code=3")
+            })
+        }
     })
     .await
     .expect("the rejected SubmitIntake span records its status");
@@ -263,7 +357,11 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
         }
     }
     // The business gauges appear once each worker has run.
-    let gauges = [("intake", "continuum_routings_pending"), ("waitlist", "continuum_offers_pending"), ("referral", "continuum_referrals_overdue")];
+    let gauges = [
+        ("intake", "continuum_routings_pending"),
+        ("waitlist", "continuum_offers_pending"),
+        ("referral", "continuum_referrals_overdue"),
+    ];
     let metrics_addrs = stack.metrics.clone();
     let seen = eventually(Duration::from_secs(20), || {
         let addrs = metrics_addrs.clone();
@@ -284,7 +382,8 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
         scraped.push_str(&crate::stack::scrape(&stack.metrics[s]).await);
     }
     assert!(
-        scraped.contains("grpc_server_requests_total{") && scraped.contains("method=\"SubmitIntake\""),
+        scraped.contains("grpc_server_requests_total{")
+            && scraped.contains("method=\"SubmitIntake\""),
         "per-RPC metrics are scraped"
     );
     assert!(logs.contains("trace_id"), "log lines carry trace ids");
@@ -304,20 +403,39 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
             otlp_wanted
                 .iter()
                 .all(|(svc, name, attr)| {
-                    metrics.iter().any(|m| m.service == *svc && m.name == *name && attr.is_none_or(|a| m.attributes.iter().any(|x| x == a)))
+                    metrics.iter().any(|m| {
+                        m.service == *svc
+                            && m.name == *name
+                            && attr.is_none_or(|a| m.attributes.iter().any(|x| x == a))
+                    })
                 })
                 .then_some(metrics)
         }
     })
     .await
     .unwrap_or_else(|| {
-        let got: std::collections::BTreeSet<(String, String)> =
-            receiver.metrics.lock().unwrap().iter().map(|m| (m.service.clone(), m.name.clone())).collect();
+        let got: std::collections::BTreeSet<(String, String)> = receiver
+            .metrics
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| (m.service.clone(), m.name.clone()))
+            .collect();
         panic!("missing OTLP metrics {otlp_wanted:?}; received {got:?}")
     });
-    let requests = received.iter().find(|m| m.service == "intake" && m.name == "grpc_server_requests_total").unwrap();
-    assert!(requests.attributes.iter().any(|a| a.starts_with("code=")), "per-RPC metrics carry the code: {:?}", requests.attributes);
-    let metric_text: String = received.iter().flat_map(|m| std::iter::once(m.name.clone()).chain(m.attributes.iter().cloned())).collect();
+    let requests = received
+        .iter()
+        .find(|m| m.service == "intake" && m.name == "grpc_server_requests_total")
+        .unwrap();
+    assert!(
+        requests.attributes.iter().any(|a| a.starts_with("code=")),
+        "per-RPC metrics carry the code: {:?}",
+        requests.attributes
+    );
+    let metric_text: String = received
+        .iter()
+        .flat_map(|m| std::iter::once(m.name.clone()).chain(m.attributes.iter().cloned()))
+        .collect();
 
     for s in secrets {
         assert!(!exported.contains(s), "{s} found in an exported span");
@@ -331,7 +449,12 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
     // span of the cancel's trace, and matching's UpdateCapacity is a child of that (through a client span).
     let referral_id = intake.routing.clone().unwrap().referral_id;
     stack.stop_service("matching").await;
-    let current = stack.referral().get_referral(rpb::GetReferralRequest { referral_id: referral_id.clone() }).await.unwrap().into_inner();
+    let current = stack
+        .referral()
+        .get_referral(rpb::GetReferralRequest { referral_id: referral_id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
     let current = current.referral.unwrap();
     stack
         .referral()
@@ -350,23 +473,48 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
     let found = eventually(Duration::from_secs(30), || {
         let spans = receiver.spans.lock().unwrap().clone();
         async move {
-            let cancel = spans.iter().find(|s| s.service == "referral" && s.name == cancel_name)?.clone();
-            let deliver = spans.iter().find(|s| s.service == "referral" && s.name == "outbox.deliver" && s.trace_id == cancel.trace_id)?.clone();
+            let cancel =
+                spans.iter().find(|s| s.service == "referral" && s.name == cancel_name)?.clone();
+            let deliver = spans
+                .iter()
+                .find(|s| {
+                    s.service == "referral"
+                        && s.name == "outbox.deliver"
+                        && s.trace_id == cancel.trace_id
+                })?
+                .clone();
             let release = spans
                 .iter()
-                .find(|s| s.service == "matching" && s.name == wanted[3].1 && descends_from(&spans, s, &deliver))?
+                .find(|s| {
+                    s.service == "matching"
+                        && s.name == wanted[3].1
+                        && descends_from(&spans, s, &deliver)
+                })?
                 .clone();
             Some((spans, cancel, deliver, release))
         }
     })
     .await;
-    let (spans, cancel, deliver, release) = found.unwrap_or_else(|| panic!("the outbox delivery did not join the cancel's trace; referral log:\n{}", stack.log("referral")));
-    assert!(descends_from(&spans, &deliver, &cancel), "the worker's span is a child of the request that created the work");
+    let (spans, cancel, deliver, release) = found.unwrap_or_else(|| {
+        panic!(
+            "the outbox delivery did not join the cancel's trace; referral log:\n{}",
+            stack.log("referral")
+        )
+    });
+    assert!(
+        descends_from(&spans, &deliver, &cancel),
+        "the worker's span is a child of the request that created the work"
+    );
     assert_called_through_client_span(&spans, &release, "referral", &deliver);
     // The attempt made while matching was down shows as a failed client span in the cancel's trace.
     let failed = spans
         .iter()
-        .find(|s| s.service == "referral" && s.kind == SpanKind::Client as i32 && s.name == wanted[3].1 && s.has("rpc.grpc.status_code=14"))
+        .find(|s| {
+            s.service == "referral"
+                && s.kind == SpanKind::Client as i32
+                && s.name == wanted[3].1
+                && s.has("rpc.grpc.status_code=14")
+        })
         .expect("the failed release attempt has a client span with UNAVAILABLE");
     assert_eq!(failed.status, StatusCode::Error as i32);
     assert_eq!(failed.trace_id, cancel.trace_id);

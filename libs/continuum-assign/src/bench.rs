@@ -66,11 +66,7 @@ pub(crate) fn median(xs: &mut [f64]) -> f64 {
     }
     xs.sort_by(f64::total_cmp);
     let k = xs.len() / 2;
-    if xs.len() % 2 == 1 {
-        xs[k]
-    } else {
-        (xs[k - 1] + xs[k]) / 2.0
-    }
+    if xs.len() % 2 == 1 { xs[k] } else { (xs[k - 1] + xs[k]) / 2.0 }
 }
 
 /// Reads and parses `path`, then times `reps` (at least 1) runs of `Solver::new` + `solve`.

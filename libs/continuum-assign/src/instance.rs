@@ -45,10 +45,7 @@ pub struct ParseError {
 
 impl ParseError {
     fn new(line: usize, message: impl Into<String>) -> Self {
-        ParseError {
-            line,
-            message: message.into(),
-        }
+        ParseError { line, message: message.into() }
     }
 }
 
@@ -70,18 +67,12 @@ fn fields<const K: usize>(line_no: usize, line: &str, what: &str) -> Result<[u32
     let mut it = line.split_ascii_whitespace();
     for (k, slot) in out.iter_mut().enumerate() {
         let tok = it.next().ok_or_else(|| {
-            ParseError::new(
-                line_no,
-                format!("{what}: expected {K} integer(s), found {k}"),
-            )
+            ParseError::new(line_no, format!("{what}: expected {K} integer(s), found {k}"))
         })?;
         *slot = tok.parse::<u32>().map_err(|_| {
             ParseError::new(
                 line_no,
-                format!(
-                    "{what}: `{}` is not a non-negative 32-bit integer",
-                    clip(tok)
-                ),
+                format!("{what}: `{}` is not a non-negative 32-bit integer", clip(tok)),
             )
         })?;
     }
@@ -151,11 +142,7 @@ impl Instance {
                 )
             })?;
             let [client, provider, score] = fields::<3>(no, line, "pair `client provider score`")?;
-            edges.push(Edge {
-                client,
-                provider,
-                score,
-            });
+            edges.push(Edge { client, provider, score });
         }
         for (no, line) in lines {
             if !line.trim().is_empty() {
@@ -165,11 +152,7 @@ impl Instance {
                 ));
             }
         }
-        let inst = Instance {
-            capacities,
-            priorities,
-            edges,
-        };
+        let inst = Instance { capacities, priorities, edges };
         inst.validate()?;
         Ok(inst)
     }
@@ -203,10 +186,7 @@ impl Instance {
             if ed.provider as usize >= m {
                 return Err(ParseError::new(
                     line,
-                    format!(
-                        "provider {} out of range (there are {m} providers)",
-                        ed.provider
-                    ),
+                    format!("provider {} out of range (there are {m} providers)", ed.provider),
                 ));
             }
             if ed.score > MAX_SCORE {
@@ -220,17 +200,11 @@ impl Instance {
                 if key == pk {
                     return Err(ParseError::new(
                         line,
-                        format!(
-                            "duplicate pair (client {}, provider {})",
-                            ed.client, ed.provider
-                        ),
+                        format!("duplicate pair (client {}, provider {})", ed.client, ed.provider),
                     ));
                 }
                 if key < pk {
-                    return Err(ParseError::new(
-                        line,
-                        "pairs not sorted by client then provider",
-                    ));
+                    return Err(ParseError::new(line, "pairs not sorted by client then provider"));
                 }
             }
             prev = Some(key);
@@ -252,9 +226,7 @@ impl Instance {
         let mut total = 0i64;
         for (c, a) in assignment.iter().enumerate() {
             let Some(p) = *a else { continue };
-            let lo = self
-                .edges
-                .partition_point(|e| (e.client, e.provider) < (c as u32, p));
+            let lo = self.edges.partition_point(|e| (e.client, e.provider) < (c as u32, p));
             match self.edges.get(lo) {
                 Some(e) if e.client == c as u32 && e.provider == p => {
                     total += i64::from(self.priorities[c]) * i64::from(e.score);
@@ -278,13 +250,8 @@ impl Instance {
     pub fn to_text(&self) -> String {
         use fmt::Write as _;
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{} {} {}",
-            self.priorities.len(),
-            self.capacities.len(),
-            self.edges.len()
-        );
+        let _ =
+            writeln!(s, "{} {} {}", self.priorities.len(), self.capacities.len(), self.edges.len());
         for c in &self.capacities {
             let _ = writeln!(s, "{c}");
         }

@@ -24,11 +24,7 @@ impl BucketQueue {
     /// Inserts `item` with `key`; keys pushed after a pop must not be below the last popped key.
     #[inline]
     pub(crate) fn push(&mut self, key: usize, item: u32) {
-        debug_assert!(
-            key >= self.cursor,
-            "non-monotone push {key} < {}",
-            self.cursor
-        );
+        debug_assert!(key >= self.cursor, "non-monotone push {key} < {}", self.cursor);
         self.buckets[key].push(item);
         self.bits[key >> 6] |= 1u64 << (key & 63);
         if key > self.hi {

@@ -141,14 +141,7 @@ impl Solver {
             p_off[p + 1] += p_off[p];
         }
         let mut fill = p_off.clone();
-        let mut p_arcs = vec![
-            PArc {
-                to: 0,
-                w: 0,
-                key: 0
-            };
-            p_off[m]
-        ];
+        let mut p_arcs = vec![PArc { to: 0, w: 0, key: 0 }; p_off[m]];
         let mut max_w = 0u32;
         for e in &instance.edges {
             if e.score > 0 {
@@ -156,18 +149,13 @@ impl Solver {
                 let w = instance.priorities[e.client as usize] * e.score;
                 max_w = max_w.max(w);
                 let f = &mut fill[e.provider as usize];
-                p_arcs[*f] = PArc {
-                    to: e.client,
-                    w: w as u16,
-                    key: -(w as i16),
-                };
+                p_arcs[*f] = PArc { to: e.client, w: w as u16, key: -(w as i16) };
                 *f += 1;
             }
         }
         let cap: Vec<u64> = instance.capacities.iter().map(|&c| u64::from(c)).collect();
-        let cap_eff: Vec<u32> = (0..m)
-            .map(|p| cap[p].min((p_off[p + 1] - p_off[p]) as u64) as u32)
-            .collect();
+        let cap_eff: Vec<u32> =
+            (0..m).map(|p| cap[p].min((p_off[p + 1] - p_off[p]) as u64) as u32).collect();
         let mut slot_off = vec![0usize; m + 1];
         for p in 0..m {
             slot_off[p + 1] = slot_off[p] + cap_eff[p] as usize;
@@ -191,10 +179,7 @@ impl Solver {
             u: vec![0; n],
             ps: vec![PState { v: 0, dist: INF }; m],
             solved: false,
-            sol: Solution {
-                assignment: vec![None; n],
-                objective: 0,
-            },
+            sol: Solution { assignment: vec![None; n], objective: 0 },
             pred: vec![NONE; m],
             touched: Vec::new(),
             finalized: Vec::new(),
@@ -333,12 +318,8 @@ impl Solver {
             let ps = &mut self.ps;
             let (p_off, arcs, waste) = (&self.p_off, &mut self.p_arcs, &mut self.waste);
             let (u, prov_of) = (&self.u, &self.prov_of);
-            let (pred, touched, finalized, queue) = (
-                &mut self.pred,
-                &mut self.touched,
-                &mut self.finalized,
-                &mut self.queue,
-            );
+            let (pred, touched, finalized, queue) =
+                (&mut self.pred, &mut self.touched, &mut self.finalized, &mut self.queue);
             let (cpred, cpred_w) = (&mut self.cpred, &mut self.cpred_w);
             ps[p0].dist = 0;
             touched.push(p0 as u32);

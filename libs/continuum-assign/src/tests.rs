@@ -14,37 +14,19 @@ fn build(caps: Vec<u32>, prios: Vec<u32>, scores: &[Vec<Option<u32>>]) -> Instan
     for (c, row) in scores.iter().enumerate() {
         for (p, s) in row.iter().enumerate() {
             if let Some(score) = *s {
-                edges.push(Edge {
-                    client: c as u32,
-                    provider: p as u32,
-                    score,
-                });
+                edges.push(Edge { client: c as u32, provider: p as u32, score });
             }
         }
     }
-    Instance {
-        capacities: caps,
-        priorities: prios,
-        edges,
-    }
+    Instance { capacities: caps, priorities: prios, edges }
 }
 
 /// The instance after the given capacity increments and client removals.
 fn modified(inst: &Instance, extra: &[u32], removed: &[bool]) -> Instance {
     Instance {
-        capacities: inst
-            .capacities
-            .iter()
-            .zip(extra)
-            .map(|(c, e)| c + e)
-            .collect(),
+        capacities: inst.capacities.iter().zip(extra).map(|(c, e)| c + e).collect(),
         priorities: inst.priorities.clone(),
-        edges: inst
-            .edges
-            .iter()
-            .copied()
-            .filter(|e| !removed[e.client as usize])
-            .collect(),
+        edges: inst.edges.iter().copied().filter(|e| !removed[e.client as usize]).collect(),
     }
 }
 
@@ -179,16 +161,8 @@ fn run_ops(inst: &Instance, ops: &[Op], exact: impl Fn(&Instance) -> i64) {
         let now = modified(inst, &extra, &removed);
         check_solution(&now, &s);
         let fresh = solve(&now);
-        assert_eq!(
-            s.objective(),
-            fresh.objective,
-            "incremental != re-solve after {op:?}"
-        );
-        assert_eq!(
-            s.objective(),
-            exact(&now),
-            "incremental != exact after {op:?}"
-        );
+        assert_eq!(s.objective(), fresh.objective, "incremental != re-solve after {op:?}");
+        assert_eq!(s.objective(), exact(&now), "incremental != exact after {op:?}");
     }
 }
 
@@ -275,18 +249,10 @@ fn random_instance(seed: u64, n: usize, m: usize, deg: usize, max_cap: u32) -> I
         ps.sort_unstable();
         ps.dedup();
         for p in ps {
-            edges.push(Edge {
-                client: c as u32,
-                provider: p,
-                score: rnd(1001) as u32,
-            });
+            edges.push(Edge { client: c as u32, provider: p, score: rnd(1001) as u32 });
         }
     }
-    Instance {
-        capacities,
-        priorities,
-        edges,
-    }
+    Instance { capacities, priorities, edges }
 }
 
 #[test]
@@ -352,11 +318,7 @@ fn zero_capacity_provider_opens_up() {
     let inst = build(
         vec![0, 1],
         vec![1, 1, 1],
-        &[
-            vec![Some(100), Some(50)],
-            vec![Some(90), Some(10)],
-            vec![None, Some(60)],
-        ],
+        &[vec![Some(100), Some(50)], vec![Some(90), Some(10)], vec![None, Some(60)]],
     );
     let mut s = Solver::new(&inst);
     assert_eq!(s.solve().objective, 60);
@@ -368,10 +330,7 @@ fn zero_capacity_provider_opens_up() {
     s.remove_client(2);
     assert_eq!(s.objective(), 190); // c0 and c1 both at provider 0
     let now = modified(
-        &Instance {
-            capacities: vec![6, 1],
-            ..inst.clone()
-        },
+        &Instance { capacities: vec![6, 1], ..inst.clone() },
         &[0, 0],
         &[false, false, true],
     );
@@ -419,25 +378,12 @@ fn parse_errors_name_the_line() {
     for &(text, line, needle) in cases {
         let err = Instance::parse(text).expect_err(text);
         assert_eq!(err.line, line, "{text:?}: {err}");
-        assert!(
-            err.to_string().contains(needle),
-            "{text:?}: {err} (wanted {needle:?})"
-        );
-        assert!(
-            err.to_string().starts_with(&format!("line {line}:")),
-            "{err}"
-        );
+        assert!(err.to_string().contains(needle), "{text:?}: {err} (wanted {needle:?})");
+        assert!(err.to_string().starts_with(&format!("line {line}:")), "{err}");
     }
     // CRLF and trailing blank lines are fine
     let inst = Instance::parse("1 1 1\r\n2\r\n3\r\n0 0 5\r\n\r\n\n").unwrap();
-    assert_eq!(
-        inst.edges,
-        vec![Edge {
-            client: 0,
-            provider: 0,
-            score: 5
-        }]
-    );
+    assert_eq!(inst.edges, vec![Edge { client: 0, provider: 0, score: 5 }]);
 }
 
 #[test]
@@ -445,11 +391,7 @@ fn try_new_rejects_invalid_instances() {
     let bad = Instance {
         capacities: vec![1],
         priorities: vec![1],
-        edges: vec![Edge {
-            client: 0,
-            provider: 3,
-            score: 1,
-        }],
+        edges: vec![Edge { client: 0, provider: 3, score: 1 }],
     };
     let err = Solver::try_new(&bad).unwrap_err();
     assert_eq!(err.line, 4);
@@ -472,9 +414,8 @@ fn bench_report_json() {
 }
 
 fn shared_instance(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/bench/assign")
-        .join(name);
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/bench/assign").join(name);
     p.exists().then_some(p)
 }
 
@@ -485,10 +426,7 @@ fn small_benchmark_instance_reaches_known_optimum() {
         return;
     };
     let inst = Instance::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(
-        (inst.clients(), inst.providers(), inst.edges.len()),
-        (1000, 200, 2312)
-    );
+    assert_eq!((inst.clients(), inst.providers(), inst.edges.len()), (1000, 200, 2312));
     let mut s = Solver::new(&inst);
     assert_eq!(s.solve().objective, 954_609);
     check_solution(&inst, &s);

@@ -26,12 +26,18 @@ impl OnBehalfOf {
     /// The end user behind `caller`: their organization and user id (for a peer service, the user it acts
     /// for), so a call made while serving `caller` is decided downstream exactly as for them.
     pub fn caller(caller: &crate::Caller) -> Self {
-        Self { organization_id: caller.organization_id.clone(), user_id: Some(caller.audit_user().to_owned()) }
+        Self {
+            organization_id: caller.organization_id.clone(),
+            user_id: Some(caller.audit_user().to_owned()),
+        }
     }
 
     /// Background work for `organization_id` and the user recorded when the work was accepted, if any.
     pub fn recorded(organization_id: &str, user_id: Option<&str>) -> Self {
-        Self { organization_id: organization_id.to_owned(), user_id: user_id.filter(|u| !u.is_empty()).map(str::to_owned) }
+        Self {
+            organization_id: organization_id.to_owned(),
+            user_id: user_id.filter(|u| !u.is_empty()).map(str::to_owned),
+        }
     }
 
     /// Wraps `message` in a request made for this end user.
@@ -43,7 +49,10 @@ impl OnBehalfOf {
 /// Wraps `message` in a request marked as made for `organization_id` (and `user_id`).
 pub fn on_behalf_of<T>(message: T, organization_id: &str, user_id: Option<&str>) -> Request<T> {
     let mut req = Request::new(message);
-    req.extensions_mut().insert(OnBehalfOf { organization_id: organization_id.to_owned(), user_id: user_id.map(str::to_owned) });
+    req.extensions_mut().insert(OnBehalfOf {
+        organization_id: organization_id.to_owned(),
+        user_id: user_id.map(str::to_owned),
+    });
     req
 }
 
@@ -63,16 +72,20 @@ impl ServiceAuth {
 
 impl tonic::service::Interceptor for ServiceAuth {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        let who = req
-            .extensions()
-            .get::<OnBehalfOf>()
-            .cloned()
-            .ok_or_else(|| Status::internal("outgoing call without an organization (on_behalf_of missing)"))?;
+        let who = req.extensions().get::<OnBehalfOf>().cloned().ok_or_else(|| {
+            Status::internal("outgoing call without an organization (on_behalf_of missing)")
+        })?;
         let token = self
             .minter
-            .service_token(self.service, &who.organization_id, who.user_id.as_deref(), Duration::from_secs(120))
+            .service_token(
+                self.service,
+                &who.organization_id,
+                who.user_id.as_deref(),
+                Duration::from_secs(120),
+            )
             .map_err(|_| Status::internal("minting a service token failed"))?;
-        let value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| Status::internal("service token is not a header value"))?;
+        let value = MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| Status::internal("service token is not a header value"))?;
         req.metadata_mut().insert("authorization", value);
         // The callee's span joins the caller's trace (W3C trace context).
         continuum_telemetry::inject(req.metadata_mut());

@@ -36,7 +36,10 @@ pub struct FieldCipher {
 
 impl std::fmt::Debug for FieldCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FieldCipher").field("active", &self.active).field("keys", &self.keys.len()).finish()
+        f.debug_struct("FieldCipher")
+            .field("active", &self.active)
+            .field("keys", &self.keys.len())
+            .finish()
     }
 }
 
@@ -45,9 +48,16 @@ const PREFIX: &str = "enc:v1:";
 fn parse_keys(spec: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (id, b64) = part.split_once(':').context("each encryption key must be written id:base64key")?;
-        anyhow::ensure!(!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "key ids are letters, digits, - and _");
-        let bytes = STANDARD.decode(b64).or_else(|_| URL_SAFE_NO_PAD.decode(b64)).context("an encryption key is not base64")?;
+        let (id, b64) =
+            part.split_once(':').context("each encryption key must be written id:base64key")?;
+        anyhow::ensure!(
+            !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "key ids are letters, digits, - and _"
+        );
+        let bytes = STANDARD
+            .decode(b64)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(b64))
+            .context("an encryption key is not base64")?;
         anyhow::ensure!(bytes.len() == 32, "encryption key {id} must be 32 bytes");
         out.push((id.to_owned(), bytes));
     }
@@ -59,15 +69,25 @@ impl FieldCipher {
     /// The first key listed also keys the blind indexes (HMAC-SHA256 over a derived key), so lookups keep
     /// working across rotations: rotate by adding keys, never by removing the first.
     pub fn new(keys: Vec<(String, Vec<u8>)>, active: &str) -> anyhow::Result<Self> {
-        let first = keys.first().map(|(_, b)| b.clone()).ok_or_else(|| anyhow::anyhow!("no encryption key"))?;
+        let first = keys
+            .first()
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| anyhow::anyhow!("no encryption key"))?;
         let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &first);
-        let index_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, ring::hmac::sign(&derive, b"continuum-blind-index-v1").as_ref());
+        let index_key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            ring::hmac::sign(&derive, b"continuum-blind-index-v1").as_ref(),
+        );
         let mut map = HashMap::new();
         for (id, bytes) in keys {
-            let key = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| anyhow::anyhow!("bad key {id}"))?;
+            let key = UnboundKey::new(&AES_256_GCM, &bytes)
+                .map_err(|_| anyhow::anyhow!("bad key {id}"))?;
             map.insert(id, LessSafeKey::new(key));
         }
-        anyhow::ensure!(map.contains_key(active), "the active encryption key {active} is not configured");
+        anyhow::ensure!(
+            map.contains_key(active),
+            "the active encryption key {active} is not configured"
+        );
         Ok(Self { keys: map, active: active.to_owned(), rng: SystemRandom::new(), index_key })
     }
 
@@ -76,14 +96,20 @@ impl FieldCipher {
     pub fn from_settings_or_file(s: &CryptoSettings, key_file: &Path) -> anyhow::Result<Self> {
         if let Some(spec) = s.encryption_keys.as_deref().filter(|x| !x.trim().is_empty()) {
             let keys = parse_keys(spec)?;
-            let active = s.encryption_active_key.clone().or_else(|| keys.last().map(|(id, _)| id.clone())).context("no encryption key")?;
+            let active = s
+                .encryption_active_key
+                .clone()
+                .or_else(|| keys.last().map(|(id, _)| id.clone()))
+                .context("no encryption key")?;
             return Self::new(keys, &active);
         }
         let spec = match std::fs::read_to_string(key_file) {
             Ok(s) => s,
             Err(_) => {
                 let mut key = [0u8; 32];
-                SystemRandom::new().fill(&mut key).map_err(|_| anyhow::anyhow!("no randomness for a new key"))?;
+                SystemRandom::new()
+                    .fill(&mut key)
+                    .map_err(|_| anyhow::anyhow!("no randomness for a new key"))?;
                 let spec = format!("local-1:{}", STANDARD.encode(key));
                 if let Some(dir) = key_file.parent() {
                     std::fs::create_dir_all(dir)?;
@@ -109,8 +135,12 @@ impl FieldCipher {
         self.rng.fill(&mut nonce).map_err(|_| anyhow::anyhow!("no randomness for a nonce"))?;
         let mut data = plaintext.to_vec();
         let aad = format!("{}|{purpose}", self.active);
-        key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad.as_bytes()), &mut data)
-            .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad.as_bytes()),
+            &mut data,
+        )
+        .map_err(|_| anyhow::anyhow!("encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&data);
         Ok(format!("{PREFIX}{}:{}", self.active, URL_SAFE_NO_PAD.encode(out)))
@@ -120,14 +150,20 @@ impl FieldCipher {
     pub fn decrypt(&self, purpose: &str, stored: &str) -> anyhow::Result<Vec<u8>> {
         let rest = stored.strip_prefix(PREFIX).context("value is not encrypted")?;
         let (kid, b64) = rest.split_once(':').context("malformed encrypted value")?;
-        let key = self.keys.get(kid).with_context(|| format!("encryption key {kid} is not configured"))?;
+        let key = self
+            .keys
+            .get(kid)
+            .with_context(|| format!("encryption key {kid} is not configured"))?;
         let raw = URL_SAFE_NO_PAD.decode(b64).context("malformed encrypted value")?;
         anyhow::ensure!(raw.len() > NONCE_LEN, "malformed encrypted value");
         let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
         let mut data = sealed.to_vec();
         let aad = format!("{kid}|{purpose}");
-        let plain = key.open_in_place(nonce, Aad::from(aad.as_bytes()), &mut data).map_err(|_| anyhow::anyhow!("decryption failed"))?;
+        let plain = key
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut data)
+            .map_err(|_| anyhow::anyhow!("decryption failed"))?;
         Ok(plain.to_vec())
     }
 
@@ -153,7 +189,12 @@ impl FieldCipher {
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().create_new(true).write(true).mode(0o600).open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(contents.as_bytes())?;
     Ok(())
 }
@@ -177,11 +218,15 @@ mod tests {
         let old = FieldCipher::new(vec![("k1".into(), key(1))], "k1").unwrap();
         let stored_old = old.encrypt("intake.submission", b"Jane Doe").unwrap();
         assert!(!stored_old.contains("Jane"));
-        let rotated = FieldCipher::new(vec![("k1".into(), key(1)), ("k2".into(), key(2))], "k2").unwrap();
+        let rotated =
+            FieldCipher::new(vec![("k1".into(), key(1)), ("k2".into(), key(2))], "k2").unwrap();
         assert_eq!(rotated.decrypt("intake.submission", &stored_old).unwrap(), b"Jane Doe");
         let stored_new = rotated.encrypt("intake.submission", b"John Roe").unwrap();
         assert_eq!(FieldCipher::key_id_of(&stored_new), Some("k2"));
-        assert!(old.decrypt("intake.submission", &stored_new).is_err(), "an old deployment cannot read new keys");
+        assert!(
+            old.decrypt("intake.submission", &stored_new).is_err(),
+            "an old deployment cannot read new keys"
+        );
     }
 
     #[test]
@@ -210,7 +255,11 @@ mod tests {
     #[test]
     fn parses_key_lists() {
         let spec = format!("a:{},b:{}", STANDARD.encode(key(3)), STANDARD.encode(key(4)));
-        let c = FieldCipher::from_settings_or_file(&CryptoSettings { encryption_keys: Some(spec), encryption_active_key: None }, Path::new("/nonexistent")).unwrap();
+        let c = FieldCipher::from_settings_or_file(
+            &CryptoSettings { encryption_keys: Some(spec), encryption_active_key: None },
+            Path::new("/nonexistent"),
+        )
+        .unwrap();
         assert_eq!(c.active_key(), "b");
         assert!(parse_keys("x:short").is_err());
     }

@@ -23,17 +23,21 @@ pub const MAX_BYTES: usize = 1 << 20;
 
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Checks a JWKS URL without fetching it: `https://host/...`, or `http://` on loopback only.
 pub fn check_url(url: &str) -> anyhow::Result<http::Uri> {
-    let uri: http::Uri = url.parse().with_context(|| format!("CONTINUUM_AUTH_JWKS_URL is not a URL: {url}"))?;
+    let uri: http::Uri =
+        url.parse().with_context(|| format!("CONTINUUM_AUTH_JWKS_URL is not a URL: {url}"))?;
     let host = uri.host().context("the JWKS URL has no host")?;
     match uri.scheme_str() {
         Some("https") => Ok(uri),
         Some("http") if is_loopback(host) => Ok(uri),
-        Some("http") => bail!("the JWKS URL must use https (plain http is allowed on loopback only)"),
+        Some("http") => {
+            bail!("the JWKS URL must use https (plain http is allowed on loopback only)")
+        }
         _ => bail!("the JWKS URL must start with https://"),
     }
 }
@@ -41,10 +45,13 @@ pub fn check_url(url: &str) -> anyhow::Result<http::Uri> {
 fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path).with_context(|| format!("reading the JWKS CA file {}", path.display()))?;
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading the JWKS CA file {}", path.display()))?;
         let mut added = 0;
         for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-            roots.add(cert.context("a certificate in the JWKS CA file")?).context("adding the JWKS CA")?;
+            roots
+                .add(cert.context("a certificate in the JWKS CA file")?)
+                .context("adding the JWKS CA")?;
             added += 1;
         }
         anyhow::ensure!(added > 0, "the JWKS CA file {} holds no certificate", path.display());
@@ -61,7 +68,9 @@ async fn get<S>(io: S, uri: &http::Uri) -> anyhow::Result<String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.context("HTTP handshake with the JWKS host")?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .context("HTTP handshake with the JWKS host")?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "JWKS connection ended");
@@ -88,21 +97,31 @@ where
 /// Fetches the key set at `url` (see the module notes for what is accepted).
 pub async fn fetch(url: &str, ca_file: Option<&Path>) -> anyhow::Result<String> {
     let uri = check_url(url)?;
-    let host = uri.host().context("the JWKS URL has no host")?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = uri
+        .host()
+        .context("the JWKS URL has no host")?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     let https = uri.scheme_str() == Some("https");
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let work = async {
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.with_context(|| format!("connecting to the JWKS host {host}:{port}"))?;
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .with_context(|| format!("connecting to the JWKS host {host}:{port}"))?;
         if https {
             let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(ca_file)?));
-            let name = rustls::pki_types::ServerName::try_from(host.clone()).context("the JWKS host name")?;
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .context("the JWKS host name")?;
             let tls = connector.connect(name, tcp).await.context("TLS with the JWKS host")?;
             get(tls, &uri).await
         } else {
             get(tcp, &uri).await
         }
     };
-    tokio::time::timeout(FETCH_TIMEOUT, work).await.map_err(|_| anyhow::anyhow!("the JWKS URL did not answer within {FETCH_TIMEOUT:?}"))?
+    tokio::time::timeout(FETCH_TIMEOUT, work)
+        .await
+        .map_err(|_| anyhow::anyhow!("the JWKS URL did not answer within {FETCH_TIMEOUT:?}"))?
 }
 
 #[cfg(test)]

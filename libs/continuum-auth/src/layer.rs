@@ -33,22 +33,39 @@ struct State {
 
 impl std::fmt::Debug for AuthLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthLayer").field("per_minute", &self.state.per_minute).finish_non_exhaustive()
+        f.debug_struct("AuthLayer")
+            .field("per_minute", &self.state.per_minute)
+            .finish_non_exhaustive()
     }
 }
 
 impl AuthLayer {
     /// A layer verifying with `verifier`, accepting the organizations of `registry`, and counting
     /// requests in `cache` (shared across replicas when it is Redis).
-    pub fn new(verifier: impl Into<Arc<Verifier>>, registry: impl Into<Arc<Registry>>, cache: SharedCache, per_minute: u64) -> Self {
-        Self { state: Arc::new(State { verifier: verifier.into(), registry: registry.into(), cache, per_minute }) }
+    pub fn new(
+        verifier: impl Into<Arc<Verifier>>,
+        registry: impl Into<Arc<Registry>>,
+        cache: SharedCache,
+        per_minute: u64,
+    ) -> Self {
+        Self {
+            state: Arc::new(State {
+                verifier: verifier.into(),
+                registry: registry.into(),
+                cache,
+                per_minute,
+            }),
+        }
     }
 }
 
 fn bearer(headers: &http::HeaderMap) -> Result<&str, TokenError> {
     let value = headers.get(http::header::AUTHORIZATION).ok_or(TokenError::Missing)?;
     let value = value.to_str().map_err(|_| TokenError::Malformed)?;
-    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).ok_or(TokenError::Malformed)?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or(TokenError::Malformed)?;
     if token.is_empty() { Err(TokenError::Missing) } else { Ok(token.trim()) }
 }
 
@@ -58,12 +75,10 @@ impl State {
         if policy::is_public(path) {
             return Ok(None);
         }
-        let caller = bearer(headers)
-            .and_then(|t| self.verifier.verify(t))
-            .map_err(|e| {
-                tracing::info!(rpc = path, reason = %e, "unauthenticated call refused");
-                Status::unauthenticated(e.to_string())
-            })?;
+        let caller = bearer(headers).and_then(|t| self.verifier.verify(t)).map_err(|e| {
+            tracing::info!(rpc = path, reason = %e, "unauthenticated call refused");
+            Status::unauthenticated(e.to_string())
+        })?;
         if !self.registry.knows(&caller.organization_id) {
             // Validly signed, but not for an organization this deployment serves.
             tracing::info!(rpc = path, "call for an unknown organization refused");
@@ -82,7 +97,9 @@ impl State {
             match self.cache.incr(&key, Duration::from_secs(120)).await {
                 Ok(n) if u64::try_from(n).unwrap_or(0) > self.per_minute => {
                     tracing::warn!(organization_id = %caller.organization_id, "rate limit exceeded");
-                    return Err(Status::resource_exhausted("request rate limit for your organization exceeded; retry in a minute"));
+                    return Err(Status::resource_exhausted(
+                        "request rate limit for your organization exceeded; retry in a minute",
+                    ));
                 }
                 Ok(_) => {}
                 // A cache outage must not take the service down: the limit fails open and says so.
@@ -116,7 +133,10 @@ impl<S> std::fmt::Debug for AuthService<S> {
 
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for AuthService<S>
 where
-    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
     ResBody: Default + Send + 'static,

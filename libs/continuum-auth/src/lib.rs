@@ -56,7 +56,14 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 6] = [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops, Role::Service];
+    pub const ALL: [Role; 6] = [
+        Role::IntakeClerk,
+        Role::Clinician,
+        Role::Coordinator,
+        Role::ProviderAdmin,
+        Role::Ops,
+        Role::Service,
+    ];
 
     /// Stable code (as in tokens).
     pub fn code(self) -> &'static str {
@@ -117,5 +124,8 @@ impl Caller {
 /// The caller the auth layer attached to `req`; `UNAUTHENTICATED` when there is none (a server built
 /// without the layer, which production never is).
 pub fn caller<T>(req: &tonic::Request<T>) -> Result<Caller, tonic::Status> {
-    req.extensions().get::<Caller>().cloned().ok_or_else(|| tonic::Status::unauthenticated("missing credentials"))
+    req.extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| tonic::Status::unauthenticated("missing credentials"))
 }

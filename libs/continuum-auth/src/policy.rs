@@ -3,7 +3,10 @@
 //! permitted caller sees is decided by each service's `app::access`: their own organization's, or what
 //! the owner shared with it through a live referral the client consented to.
 
-use crate::Role::{self, Clinician as CL, Coordinator as CO, IntakeClerk as IC, Ops as OP, ProviderAdmin as PA, Service as SV};
+use crate::Role::{
+    self, Clinician as CL, Coordinator as CO, IntakeClerk as IC, Ops as OP, ProviderAdmin as PA,
+    Service as SV,
+};
 
 /// (full gRPC method path, roles allowed).
 pub const POLICY: &[(&str, &[Role])] = &[
@@ -84,17 +87,30 @@ mod docs {
     #[test]
     fn docs_table_matches_policy() {
         let doc = include_str!("../../../docs/security.md");
-        let order = [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops, Role::Service];
+        let order = [
+            Role::IntakeClerk,
+            Role::Clinician,
+            Role::Coordinator,
+            Role::ProviderAdmin,
+            Role::Ops,
+            Role::Service,
+        ];
         let mut documented = Vec::new();
         for line in doc.lines().filter(|l| l.starts_with("| `continuum.")) {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             let path = format!("/{}", cells[1].trim_matches('`'));
-            let roles: Vec<Role> = order.iter().zip(&cells[2..8]).filter(|(_, c)| **c == "yes").map(|(r, _)| *r).collect();
+            let roles: Vec<Role> = order
+                .iter()
+                .zip(&cells[2..8])
+                .filter(|(_, c)| **c == "yes")
+                .map(|(r, _)| *r)
+                .collect();
             documented.push((path, roles));
         }
         assert_eq!(documented.len(), POLICY.len(), "every RPC has one row");
         for (path, roles) in &documented {
-            let allowed = allowed(path).unwrap_or_else(|| panic!("{path} is documented but not enforced"));
+            let allowed =
+                allowed(path).unwrap_or_else(|| panic!("{path} is documented but not enforced"));
             let mut a: Vec<Role> = allowed.to_vec();
             let mut b = roles.clone();
             a.sort_by_key(|r| r.code());

@@ -45,12 +45,22 @@ pub struct RegistryFile {
 impl RegistryFile {
     /// Reads and checks a registry file (every id a UUID, none twice).
     pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading the organization registry {}", path.display()))?;
-        let file: RegistryFile = serde_json::from_str(&text).with_context(|| format!("parsing the organization registry {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the organization registry {}", path.display()))?;
+        let file: RegistryFile = serde_json::from_str(&text)
+            .with_context(|| format!("parsing the organization registry {}", path.display()))?;
         let mut seen = std::collections::HashSet::new();
         for o in &file.organizations {
-            anyhow::ensure!(uuid::Uuid::parse_str(&o.id).is_ok(), "organization registry: {:?} is not a UUID", o.id);
-            anyhow::ensure!(seen.insert(o.id.to_ascii_lowercase()), "organization registry: {} is listed twice", o.id);
+            anyhow::ensure!(
+                uuid::Uuid::parse_str(&o.id).is_ok(),
+                "organization registry: {:?} is not a UUID",
+                o.id
+            );
+            anyhow::ensure!(
+                seen.insert(o.id.to_ascii_lowercase()),
+                "organization registry: {} is listed twice",
+                o.id
+            );
         }
         Ok(file)
     }
@@ -70,7 +80,8 @@ impl RegistryFile {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let aside = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::write(&aside, serde_json::to_vec_pretty(&file)?).with_context(|| format!("writing {}", aside.display()))?;
+        std::fs::write(&aside, serde_json::to_vec_pretty(&file)?)
+            .with_context(|| format!("writing {}", aside.display()))?;
         std::fs::rename(&aside, path).with_context(|| format!("replacing {}", path.display()))?;
         Ok(true)
     }
@@ -109,7 +120,9 @@ impl Registry {
 
     fn read(path: &Path) -> anyhow::Result<Snapshot> {
         let before = stamp(path);
-        let file = RegistryFile::read(path).with_context(|| "set CONTINUUM_ORGANIZATIONS_FILE, or add an organization with `continuum org add`")?;
+        let file = RegistryFile::read(path).with_context(
+            || "set CONTINUUM_ORGANIZATIONS_FILE, or add an organization with `continuum org add`",
+        )?;
         let ids = file.organizations.into_iter().map(|o| (o.id.to_ascii_lowercase(), o)).collect();
         Ok(Snapshot { ids, stamp: before, checked: Instant::now() })
     }
@@ -178,7 +191,10 @@ mod tests {
         let path = dir.path().join("organizations.json");
         assert!(Registry::load(&path).is_err(), "a missing registry is an error");
         assert!(RegistryFile::add(&path, A, "A").unwrap());
-        assert!(!RegistryFile::add(&path, &A.to_uppercase(), "A again").unwrap(), "an id is listed once");
+        assert!(
+            !RegistryFile::add(&path, &A.to_uppercase(), "A again").unwrap(),
+            "an id is listed once"
+        );
         let r = Registry::load(&path).unwrap();
         assert!(r.knows(A) && r.knows(&A.to_uppercase()));
         assert!(!r.knows(B));
@@ -203,7 +219,11 @@ mod tests {
         let path = dir.path().join("organizations.json");
         std::fs::write(&path, r#"{"organizations":[{"id":"nope"}]}"#).unwrap();
         assert!(Registry::load(&path).is_err());
-        std::fs::write(&path, format!(r#"{{"organizations":[{{"id":"{A}"}},{{"id":"{}"}}]}}"#, A.to_uppercase())).unwrap();
+        std::fs::write(
+            &path,
+            format!(r#"{{"organizations":[{{"id":"{A}"}},{{"id":"{}"}}]}}"#, A.to_uppercase()),
+        )
+        .unwrap();
         assert!(Registry::load(&path).is_err(), "an id listed twice");
         assert!(RegistryFile::add(&path.with_file_name("x.json"), "nope", "x").is_err());
     }

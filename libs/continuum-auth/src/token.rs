@@ -144,7 +144,10 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier").field("user_keys", &self.user_keys.len()).field("dev", &self.dev.is_some()).finish_non_exhaustive()
+        f.debug_struct("Verifier")
+            .field("user_keys", &self.user_keys.len())
+            .field("dev", &self.dev.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -164,7 +167,9 @@ fn algorithm_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
     }
     match &jwk.algorithm {
         AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Some(Algorithm::ES256),
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+            Some(Algorithm::ES256)
+        }
         AlgorithmParameters::OctetKeyPair(_) => Some(Algorithm::EdDSA),
         _ => None,
     }
@@ -172,7 +177,8 @@ fn algorithm_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
 
 /// The asymmetric keys of a JWKS document (`what` names it in errors); symmetric keys are ignored.
 fn parse_key_set(text: &str, what: &str) -> anyhow::Result<Vec<KeyEntry>> {
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(text).with_context(|| format!("parsing the {what}"))?;
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_str(text).with_context(|| format!("parsing the {what}"))?;
     let mut keys = Vec::new();
     for jwk in &set.keys {
         let Some(alg) = algorithm_of(jwk) else { continue };
@@ -192,16 +198,24 @@ impl Verifier {
     pub fn from_settings(s: &AuthSettings) -> anyhow::Result<Self> {
         let mut user_keys = Vec::new();
         if let Some(path) = &s.jwks_file {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading JWKS file {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading JWKS file {}", path.display()))?;
             user_keys = parse_key_set(&text, "JWKS file")?;
         }
-        let dev = s.dev_secret.as_deref().filter(|x| !x.is_empty()).map(|x| DecodingKey::from_secret(x.as_bytes()));
+        let dev = s
+            .dev_secret
+            .as_deref()
+            .filter(|x| !x.is_empty())
+            .map(|x| DecodingKey::from_secret(x.as_bytes()));
         anyhow::ensure!(
             !user_keys.is_empty() || s.jwks_url.is_some() || dev.is_some(),
             "authentication is not configured: set CONTINUUM_AUTH_JWKS_URL or CONTINUUM_AUTH_JWKS_FILE (or CONTINUUM_AUTH_DEV_SECRET for local development)"
         );
         let service = s.service_secret().map(|x| DecodingKey::from_secret(x.as_bytes()));
-        anyhow::ensure!(service.is_some(), "CONTINUUM_AUTH_SERVICE_SECRET is required for service-to-service calls");
+        anyhow::ensure!(
+            service.is_some(),
+            "CONTINUUM_AUTH_SERVICE_SECRET is required for service-to-service calls"
+        );
         Ok(Self {
             user_keys,
             url_keys: std::sync::RwLock::new(Arc::new(Vec::new())),
@@ -219,7 +233,9 @@ impl Verifier {
         let verifier = Arc::new(Self::from_settings(s)?);
         let Some(url) = s.jwks_url.clone() else { return Ok(verifier) };
         let ca = s.jwks_ca_file.clone();
-        let text = crate::jwks::fetch(&url, ca.as_deref()).await.context("fetching CONTINUUM_AUTH_JWKS_URL")?;
+        let text = crate::jwks::fetch(&url, ca.as_deref())
+            .await
+            .context("fetching CONTINUUM_AUTH_JWKS_URL")?;
         let keys = parse_key_set(&text, "JWKS at CONTINUUM_AUTH_JWKS_URL")?;
         tracing::info!(keys = keys.len(), "JWKS loaded from its URL");
         verifier.set_url_keys(keys);
@@ -229,12 +245,17 @@ impl Verifier {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(v) = weak.upgrade() else { break };
-                match crate::jwks::fetch(&url, ca.as_deref()).await.and_then(|t| parse_key_set(&t, "JWKS at CONTINUUM_AUTH_JWKS_URL")) {
+                match crate::jwks::fetch(&url, ca.as_deref())
+                    .await
+                    .and_then(|t| parse_key_set(&t, "JWKS at CONTINUUM_AUTH_JWKS_URL"))
+                {
                     Ok(keys) => {
                         tracing::debug!(keys = keys.len(), "JWKS refreshed");
                         v.set_url_keys(keys);
                     }
-                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "JWKS refresh failed; keeping the keys already loaded"),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "JWKS refresh failed; keeping the keys already loaded")
+                    }
                 }
             }
         });
@@ -268,16 +289,18 @@ impl Verifier {
 
     fn check(&self, token: &str, alg: Algorithm, key: &DecodingKey) -> Result<Claims, TokenError> {
         use jsonwebtoken::errors::ErrorKind as K;
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation(alg)).map(|d| d.claims).map_err(|e| match e.kind() {
-            K::ExpiredSignature => TokenError::Invalid("expired"),
-            K::ImmatureSignature => TokenError::Invalid("not yet valid"),
-            K::InvalidSignature => TokenError::Invalid("bad signature"),
-            K::InvalidIssuer => TokenError::Invalid("wrong issuer"),
-            K::InvalidAudience => TokenError::Invalid("wrong audience"),
-            K::InvalidAlgorithm => TokenError::Algorithm,
-            K::MissingRequiredClaim(_) => TokenError::Invalid("missing claim"),
-            _ => TokenError::Malformed,
-        })
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation(alg)).map(|d| d.claims).map_err(
+            |e| match e.kind() {
+                K::ExpiredSignature => TokenError::Invalid("expired"),
+                K::ImmatureSignature => TokenError::Invalid("not yet valid"),
+                K::InvalidSignature => TokenError::Invalid("bad signature"),
+                K::InvalidIssuer => TokenError::Invalid("wrong issuer"),
+                K::InvalidAudience => TokenError::Invalid("wrong audience"),
+                K::InvalidAlgorithm => TokenError::Algorithm,
+                K::MissingRequiredClaim(_) => TokenError::Invalid("missing claim"),
+                _ => TokenError::Malformed,
+            },
+        )
     }
 
     /// Verifies a bearer token and returns the caller.
@@ -287,7 +310,10 @@ impl Verifier {
             Algorithm::HS256 => {
                 // A service token (svc claim) must verify with the service secret; anything else with the
                 // dev secret, and never with service powers.
-                let insecure: Option<Claims> = jsonwebtoken::dangerous::insecure_decode::<Claims>(token).ok().map(|d| d.claims);
+                let insecure: Option<Claims> =
+                    jsonwebtoken::dangerous::insecure_decode::<Claims>(token)
+                        .ok()
+                        .map(|d| d.claims);
                 let is_service = insecure.as_ref().is_some_and(|c| c.svc.is_some());
                 if is_service {
                     let key = self.service.as_ref().ok_or(TokenError::Algorithm)?;
@@ -311,7 +337,12 @@ impl Verifier {
                 let mut last = TokenError::Algorithm;
                 let mut found = None;
                 let url_keys = self.current_url_keys();
-                for k in self.user_keys.iter().chain(url_keys.iter()).filter(|k| k.alg == alg && (header.kid.is_none() || k.kid == header.kid)) {
+                for k in self
+                    .user_keys
+                    .iter()
+                    .chain(url_keys.iter())
+                    .filter(|k| k.alg == alg && (header.kid.is_none() || k.kid == header.kid))
+                {
                     match self.check(token, alg, &k.key) {
                         Ok(c) => {
                             found = Some(c);
@@ -326,8 +357,18 @@ impl Verifier {
         if claims.org.is_empty() {
             return Err(TokenError::Invalid("missing organization"));
         }
-        let roles: Vec<Role> = claims.roles.iter().filter_map(|r| Role::from_code(r)).filter(|r| *r != Role::Service).collect();
-        Ok(Caller { user_id: claims.sub, organization_id: claims.org.to_ascii_lowercase(), roles, acting_for: None })
+        let roles: Vec<Role> = claims
+            .roles
+            .iter()
+            .filter_map(|r| Role::from_code(r))
+            .filter(|r| *r != Role::Service)
+            .collect();
+        Ok(Caller {
+            user_id: claims.sub,
+            organization_id: claims.org.to_ascii_lowercase(),
+            roles,
+            acting_for: None,
+        })
     }
 }
 
@@ -356,7 +397,11 @@ impl Minter {
         let service = s.service_secret().context("CONTINUUM_AUTH_SERVICE_SECRET is required")?;
         Ok(Self {
             service: EncodingKey::from_secret(service.as_bytes()),
-            dev: s.dev_secret.as_deref().filter(|x| !x.is_empty()).map(|x| EncodingKey::from_secret(x.as_bytes())),
+            dev: s
+                .dev_secret
+                .as_deref()
+                .filter(|x| !x.is_empty())
+                .map(|x| EncodingKey::from_secret(x.as_bytes())),
             issuer: s.issuer.clone(),
             audience: s.audience.clone(),
         })
@@ -367,7 +412,13 @@ impl Minter {
     }
 
     /// A service token for `service` acting for `organization_id` (and `acting_for`, the original user).
-    pub fn service_token(&self, service: &str, organization_id: &str, acting_for: Option<&str>, ttl: Duration) -> anyhow::Result<String> {
+    pub fn service_token(
+        &self,
+        service: &str,
+        organization_id: &str,
+        acting_for: Option<&str>,
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
         let now = now_secs();
         self.sign(
             &Claims {
@@ -387,8 +438,16 @@ impl Minter {
     }
 
     /// A development user token (needs the dev secret).
-    pub fn dev_user_token(&self, user: &str, organization_id: &str, roles: &[Role], ttl: Duration) -> anyhow::Result<String> {
-        let key = self.dev.as_ref().context("minting user tokens needs CONTINUUM_AUTH_DEV_SECRET (local development only)")?;
+    pub fn dev_user_token(
+        &self,
+        user: &str,
+        organization_id: &str,
+        roles: &[Role],
+        ttl: Duration,
+    ) -> anyhow::Result<String> {
+        let key = self.dev.as_ref().context(
+            "minting user tokens needs CONTINUUM_AUTH_DEV_SECRET (local development only)",
+        )?;
         let now = now_secs();
         self.sign(
             &Claims {
@@ -447,7 +506,12 @@ mod tests {
     }
 
     fn hs(c: &Claims, secret: &str) -> String {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), c, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            c,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn ed_keypair() -> (EncodingKey, String) {
@@ -489,15 +553,28 @@ mod tests {
         let v = Verifier::from_settings(&AuthSettings::dev(SECRET)).unwrap();
         let caller = v.verify(&hs(&claims(600, None), SECRET)).unwrap();
         assert_eq!(caller.organization_id, "org-1");
-        assert_eq!(caller.roles, vec![Role::Coordinator], "only the service secret grants the service role");
+        assert_eq!(
+            caller.roles,
+            vec![Role::Coordinator],
+            "only the service secret grants the service role"
+        );
     }
 
     #[test]
     fn bad_tokens_are_refused() {
         let v = Verifier::from_settings(&AuthSettings::dev(SECRET)).unwrap();
-        assert_eq!(v.verify(&hs(&claims(-3600, None), SECRET)), Err(TokenError::Invalid("expired")));
-        assert_eq!(v.verify(&hs(&claims(3600, Some(1800)), SECRET)), Err(TokenError::Invalid("not yet valid")));
-        assert_eq!(v.verify(&hs(&claims(600, None), "another-secret")), Err(TokenError::Invalid("bad signature")));
+        assert_eq!(
+            v.verify(&hs(&claims(-3600, None), SECRET)),
+            Err(TokenError::Invalid("expired"))
+        );
+        assert_eq!(
+            v.verify(&hs(&claims(3600, Some(1800)), SECRET)),
+            Err(TokenError::Invalid("not yet valid"))
+        );
+        assert_eq!(
+            v.verify(&hs(&claims(600, None), "another-secret")),
+            Err(TokenError::Invalid("bad signature"))
+        );
         assert_eq!(v.verify("not.a.jwt"), Err(TokenError::Malformed));
         assert_eq!(v.verify(""), Err(TokenError::Malformed));
         // Tampered payload: swap the organization, keep the signature.
@@ -505,14 +582,17 @@ mod tests {
         let parts: Vec<&str> = good.split('.').collect();
         let mut c = claims(600, None);
         c.org = "org-2".into();
-        let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
+        let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&c).unwrap());
         let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
         assert_eq!(v.verify(&forged), Err(TokenError::Invalid("bad signature")));
         // alg "none" and an asymmetric token with no configured key.
-        let none_header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let none_header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert!(v.verify(&format!("{none_header}.{}.", parts[1])).is_err());
         let (ed, _) = ed_keypair();
-        let ed_token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims(600, None), &ed).unwrap();
+        let ed_token =
+            jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims(600, None), &ed).unwrap();
         assert_eq!(v.verify(&ed_token), Err(TokenError::Algorithm));
         // Wrong issuer / audience.
         let mut c = claims(600, None);
@@ -560,19 +640,30 @@ mod tests {
 
     /// Serves `body()` over HTTPS with the test certificate for `localhost`, answering every request with
     /// the current key set (or 500 while `fail` is set).
-    async fn serve_jwks(body: Arc<std::sync::Mutex<String>>, fail: Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    async fn serve_jwks(
+        body: Arc<std::sync::Mutex<String>>,
+        fail: Arc<std::sync::atomic::AtomicBool>,
+    ) -> u16 {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         use tokio_rustls::rustls;
         use tokio_rustls::rustls::pki_types::pem::PemObject;
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../continuum-testkit/certs");
-        let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(dir.join("localhost.crt")).unwrap().map(Result::unwrap).collect();
-        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("localhost.key")).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../continuum-testkit/certs");
+        let certs: Vec<_> =
+            rustls::pki_types::CertificateDer::pem_file_iter(dir.join("localhost.crt"))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        let key =
+            rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join("localhost.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -588,7 +679,10 @@ mod tests {
                         "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
                     } else {
                         let b = body.lock().unwrap().clone();
-                        format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}", b.len())
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                            b.len()
+                        )
                     };
                     let _ = tls.write_all(response.as_bytes()).await;
                     let _ = tls.shutdown().await;
@@ -617,7 +711,10 @@ mod tests {
 
         // Without trusting the test CA the TLS check fails, so nothing starts.
         assert!(Verifier::load(&s).await.is_err(), "an untrusted certificate is refused");
-        s.jwks_ca_file = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../continuum-testkit/certs/localhost.crt"));
+        s.jwks_ca_file = Some(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../continuum-testkit/certs/localhost.crt"),
+        );
         let v = Verifier::load(&s).await.unwrap();
         let signed = |key: &EncodingKey, kid: &str| {
             let mut h = Header::new(Algorithm::EdDSA);

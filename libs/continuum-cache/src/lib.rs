@@ -141,10 +141,13 @@ impl RedisCache {
     /// Connects to `url` (`redis://host:port/db`).
     pub async fn connect(url: &str, namespace: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("parsing the Redis URL")?;
-        let conn = tokio::time::timeout(Duration::from_secs(10), redis::aio::ConnectionManager::new(client))
-            .await
-            .context("connecting to Redis timed out")?
-            .context("connecting to Redis")?;
+        let conn = tokio::time::timeout(
+            Duration::from_secs(10),
+            redis::aio::ConnectionManager::new(client),
+        )
+        .await
+        .context("connecting to Redis timed out")?
+        .context("connecting to Redis")?;
         Ok(Self { prefix: format!("{namespace}:"), conn })
     }
 
@@ -166,20 +169,36 @@ impl Cache for RedisCache {
 
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()> {
         let mut c = self.conn.clone();
-        let _: () = redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl)).query_async(&mut c).await?;
+        let _: () = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut c)
+            .await?;
         Ok(())
     }
 
     async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
         let mut c = self.conn.clone();
-        let r: Option<String> =
-            redis::cmd("SET").arg(self.key(key)).arg(value).arg("NX").arg("PX").arg(millis(ttl)).query_async(&mut c).await?;
+        let r: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut c)
+            .await?;
         Ok(r.is_some())
     }
 
     async fn delete_if_equals(&self, key: &str, value: &str) -> anyhow::Result<bool> {
         let mut c = self.conn.clone();
-        let n: i64 = redis::Script::new(DELETE_IF_EQUALS).key(self.key(key)).arg(value).invoke_async(&mut c).await?;
+        let n: i64 = redis::Script::new(DELETE_IF_EQUALS)
+            .key(self.key(key))
+            .arg(value)
+            .invoke_async(&mut c)
+            .await?;
         Ok(n == 1)
     }
 
@@ -222,7 +241,11 @@ pub struct Lock {
 
 impl Lock {
     /// Tries once to take the lock named `name` for `ttl`; `None` when someone else holds it.
-    pub async fn try_acquire(cache: &SharedCache, name: &str, ttl: Duration) -> anyhow::Result<Option<Lock>> {
+    pub async fn try_acquire(
+        cache: &SharedCache,
+        name: &str,
+        ttl: Duration,
+    ) -> anyhow::Result<Option<Lock>> {
         let key = format!("lock:{name}");
         let token = uuid::Uuid::new_v4().to_string();
         if cache.set_if_absent(&key, &token, ttl).await? {

@@ -42,13 +42,16 @@ pub async fn connect(service: &str, settings: &DbSettings) -> anyhow::Result<Dat
             connect_postgres(service, url).await
         }
         Some(url) if url.starts_with("sqlite:") => connect_sqlite_url(url).await,
-        Some(_) => anyhow::bail!("database URL must start with postgres://, postgresql:// or sqlite:"),
+        Some(_) => {
+            anyhow::bail!("database URL must start with postgres://, postgresql:// or sqlite:")
+        }
         None => connect_sqlite(service, &settings.data_dir).await,
     }
 }
 
 async fn connect_sqlite(service: &str, data_dir: &Path) -> anyhow::Result<DatabaseConnection> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let file = data_dir.join(format!("{service}.db"));
     connect_sqlite_url(&format!("sqlite://{}?mode=rwc", file.display())).await
 }
@@ -56,11 +59,16 @@ async fn connect_sqlite(service: &str, data_dir: &Path) -> anyhow::Result<Databa
 async fn connect_sqlite_url(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(url.to_owned());
     // SQLite allows one writer; one connection keeps writes serialised and transactions honest.
-    opts.max_connections(1).min_connections(1).acquire_timeout(Duration::from_secs(30)).sqlx_logging(false);
+    opts.max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
     let db = Database::connect(opts).await.context("opening SQLite database")?;
-    db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
-        .await
-        .context("configuring SQLite")?;
+    db.execute_unprepared(
+        "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+    )
+    .await
+    .context("configuring SQLite")?;
     Ok(db)
 }
 
@@ -85,12 +93,19 @@ async fn admin_connection(url: &str) -> anyhow::Result<DatabaseConnection> {
 /// Runs `work` while holding `service`'s migration lock on the admin connection `admin`: replicas that
 /// start together (a first install with several replicas) create the schema and migrate one at a time
 /// instead of racing on `CREATE SCHEMA` and on the migration table.
-async fn with_migration_lock<T, F>(admin: &DatabaseConnection, service: &str, work: F) -> anyhow::Result<T>
+async fn with_migration_lock<T, F>(
+    admin: &DatabaseConnection,
+    service: &str,
+    work: F,
+) -> anyhow::Result<T>
 where
     F: std::future::Future<Output = anyhow::Result<T>>,
 {
     let key = migration_lock_key(service);
-    admin.execute_unprepared(&format!("SELECT pg_advisory_lock({key})")).await.context("taking the migration lock")?;
+    admin
+        .execute_unprepared(&format!("SELECT pg_advisory_lock({key})"))
+        .await
+        .context("taking the migration lock")?;
     let result = work.await;
     if let Err(e) = admin.execute_unprepared(&format!("SELECT pg_advisory_unlock({key})")).await {
         tracing::warn!(error = %e, "releasing the migration lock failed; it goes with the connection");
@@ -147,7 +162,10 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
 ) -> anyhow::Result<DatabaseConnection> {
     match &settings.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            postgres_under_lock(service, url, async |db: &DatabaseConnection| migrate::<M>(db).await).await
+            postgres_under_lock(service, url, async |db: &DatabaseConnection| {
+                migrate::<M>(db).await
+            })
+            .await
         }
         _ => {
             let db = connect(service, settings).await?;

@@ -196,21 +196,39 @@ impl From<Error> for Status {
             Error::NotFound { resource_type, id } => {
                 let mut details = ErrorDetails::new();
                 details.set_resource_info(resource_type, id, "", "not found");
-                Status::with_error_details(Code::NotFound, format!("{resource_type} not found"), details)
+                Status::with_error_details(
+                    Code::NotFound,
+                    format!("{resource_type} not found"),
+                    details,
+                )
             }
             Error::AlreadyExists { resource_type, id } => {
                 let mut details = ErrorDetails::new();
                 details.set_resource_info(resource_type, id, "", "already exists");
-                Status::with_error_details(Code::AlreadyExists, format!("{resource_type} already exists"), details)
+                Status::with_error_details(
+                    Code::AlreadyExists,
+                    format!("{resource_type} already exists"),
+                    details,
+                )
             }
             Error::FailedPrecondition { reason, message } => {
                 Status::with_error_details(Code::FailedPrecondition, message, info(reason))
             }
-            Error::Aborted { reason, message } => Status::with_error_details(Code::Aborted, message, info(reason)),
-            Error::PermissionDenied(message) => Status::with_error_details(Code::PermissionDenied, message, info("PERMISSION_DENIED")),
+            Error::Aborted { reason, message } => {
+                Status::with_error_details(Code::Aborted, message, info(reason))
+            }
+            Error::PermissionDenied(message) => Status::with_error_details(
+                Code::PermissionDenied,
+                message,
+                info("PERMISSION_DENIED"),
+            ),
             Error::Unavailable(message) => {
                 tracing::warn!(error = %message, "dependency unavailable");
-                Status::with_error_details(Code::Unavailable, "a dependency is unavailable; retry later", info("UNAVAILABLE"))
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "a dependency is unavailable; retry later",
+                    info("UNAVAILABLE"),
+                )
             }
             Error::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "unexpected error");
@@ -232,7 +250,9 @@ impl From<sea_orm::DbErr> for Error {
             return Error::AlreadyExists { resource_type: "record", id: String::new() };
         }
         match err {
-            sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_) => Error::Unavailable(format!("database: {err}")),
+            sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_) => {
+                Error::Unavailable(format!("database: {err}"))
+            }
             other => Error::Unexpected(anyhow::Error::new(other).context("database")),
         }
     }

@@ -40,7 +40,8 @@ pub mod waitlist {
 }
 
 /// The encoded `FileDescriptorSet` of every Continuum proto (for server reflection).
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/continuum_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/continuum_descriptor.bin"));
 
 /// Fully qualified names of the four services, as health checking and reflection list them.
 pub mod service_names {

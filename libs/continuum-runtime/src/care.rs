@@ -30,7 +30,11 @@ pub struct CareRelationships {
 
 impl CareRelationships {
     /// Asks intake at `addr` (`host:port` or URL), signing calls as `service`; connects on first use.
-    pub fn connect_lazy(common: &crate::CommonSettings, addr: &str, service: &'static str) -> anyhow::Result<Self> {
+    pub fn connect_lazy(
+        common: &crate::CommonSettings,
+        addr: &str,
+        service: &'static str,
+    ) -> anyhow::Result<Self> {
         Ok(Self { client: IntakeServiceClient::new(common.authed_peer(addr, service)?) })
     }
 
@@ -38,7 +42,13 @@ impl CareRelationships {
     /// given, `intake_id` is that client's intake it covers). `NOT_FOUND` otherwise — naming the intake when
     /// one was given, else the client — so another organization's client and one that does not exist are
     /// answered alike. `UNAVAILABLE` when intake cannot answer (the caller may retry).
-    pub async fn check(&self, caller: &Caller, client_id: &str, intake_id: Option<&str>, needs: Needs) -> Result<()> {
+    pub async fn check(
+        &self,
+        caller: &Caller,
+        client_id: &str,
+        intake_id: Option<&str>,
+        needs: Needs,
+    ) -> Result<()> {
         let req = OnBehalfOf::caller(caller).request(ipb::CheckCareRelationshipRequest {
             client_id: client_id.to_owned(),
             intake_id: intake_id.unwrap_or_default().to_owned(),
@@ -46,10 +56,12 @@ impl CareRelationships {
         });
         match self.client.clone().check_care_relationship(req).await {
             Ok(_) => Ok(()),
-            Err(s) if s.code() == Code::NotFound || s.code() == Code::InvalidArgument => Err(match intake_id {
-                Some(id) => Error::not_found("intake", id),
-                None => Error::not_found("client", client_id),
-            }),
+            Err(s) if s.code() == Code::NotFound || s.code() == Code::InvalidArgument => {
+                Err(match intake_id {
+                    Some(id) => Error::not_found("intake", id),
+                    None => Error::not_found("client", client_id),
+                })
+            }
             Err(s) => {
                 tracing::warn!(peer = "intake", code = ?s.code(), "intake could not answer a care-relationship question");
                 Err(Error::Unavailable(format!("intake answered {:?}", s.code())))

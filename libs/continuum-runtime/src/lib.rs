@@ -30,7 +30,9 @@ pub use tokio_util::sync::CancellationToken as Shutdown;
 
 /// A channel to a peer service: every call runs in a `grpc.client` span (the parent of the peer's server
 /// span) and carries a service token and the W3C trace context.
-pub type PeerChannel = continuum_telemetry::ClientTrace<tonic::service::interceptor::InterceptedService<Channel, ServiceAuth>>;
+pub type PeerChannel = continuum_telemetry::ClientTrace<
+    tonic::service::interceptor::InterceptedService<Channel, ServiceAuth>,
+>;
 
 /// Settings every service reads from the environment. Service-specific settings flatten this.
 #[derive(Clone, Debug, clap::Args)]
@@ -102,21 +104,30 @@ impl CommonSettings {
     /// The organization registry file: `CONTINUUM_ORGANIZATIONS_FILE`, else `organizations.json` in the
     /// data directory.
     pub fn organizations_file(&self) -> PathBuf {
-        self.auth.organizations_file.clone().unwrap_or_else(|| self.data_dir.join("organizations.json"))
+        self.auth
+            .organizations_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("organizations.json"))
     }
 
     /// A channel to a peer at `addr` whose every call carries a service token of `service` and runs in a
     /// client span.
     pub fn authed_peer(&self, addr: &str, service: &'static str) -> anyhow::Result<PeerChannel> {
-        Ok(continuum_telemetry::ClientTrace::new(tonic::service::interceptor::InterceptedService::new(
-            self.peer(addr)?,
-            self.service_auth(service)?,
-        )))
+        Ok(continuum_telemetry::ClientTrace::new(
+            tonic::service::interceptor::InterceptedService::new(
+                self.peer(addr)?,
+                self.service_auth(service)?,
+            ),
+        ))
     }
 
     /// The cache of `service`: Redis when configured, in-process otherwise; keys under the namespace.
     pub async fn open_cache(&self, service: &str) -> anyhow::Result<continuum_cache::SharedCache> {
-        continuum_cache::open(self.redis_url.as_deref(), &format!("{}:{service}", self.cache_namespace)).await
+        continuum_cache::open(
+            self.redis_url.as_deref(),
+            &format!("{}:{service}", self.cache_namespace),
+        )
+        .await
     }
 
     /// The interceptor that signs this service's calls to its peers.
@@ -152,9 +163,14 @@ impl CommonSettings {
             (Some(c), Some(k)) => {
                 let cert = std::fs::read(c).with_context(|| format!("reading {}", c.display()))?;
                 let key = std::fs::read(k).with_context(|| format!("reading {}", k.display()))?;
-                Ok(Some(tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key))))
+                Ok(Some(
+                    tonic::transport::ServerTlsConfig::new()
+                        .identity(tonic::transport::Identity::from_pem(cert, key)),
+                ))
             }
-            _ => anyhow::bail!("set both CONTINUUM_TLS_CERT_FILE and CONTINUUM_TLS_KEY_FILE, or neither"),
+            _ => anyhow::bail!(
+                "set both CONTINUUM_TLS_CERT_FILE and CONTINUUM_TLS_KEY_FILE, or neither"
+            ),
         }
     }
 
@@ -268,7 +284,10 @@ where
         .build_v1alpha()
         .context("building reflection v1alpha")?;
 
-    let routes = routes.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
+    let routes = routes
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
 
     let local = listener.local_addr().ok();
     tracing::info!(service = options.service_name, addr = ?local, "serving");
@@ -289,7 +308,8 @@ where
                 let ok = probe().await;
                 if ok != serving {
                     serving = ok;
-                    let status = if ok { ServingStatus::Serving } else { ServingStatus::NotServing };
+                    let status =
+                        if ok { ServingStatus::Serving } else { ServingStatus::NotServing };
                     tracing::warn!(service = name, serving = ok, "readiness changed");
                     if !token.is_cancelled() {
                         set_status(&reporter, name, status).await;
@@ -355,7 +375,11 @@ async fn set_overall(reporter: &HealthReporter, status: ServingStatus) {
 /// A channel to a peer service at `addr` (`host:port` or a full `http://` URL) that connects on first use
 /// and reconnects by itself, so a peer that is down at start-up is not an error.
 pub fn peer_channel(addr: &str) -> anyhow::Result<Channel> {
-    let url = if addr.starts_with("http://") || addr.starts_with("https://") { addr.to_owned() } else { format!("http://{addr}") };
+    let url = if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    };
     Ok(Endpoint::from_shared(url)
         .context("peer address")?
         .connect_timeout(Duration::from_secs(2))
@@ -365,11 +389,15 @@ pub fn peer_channel(addr: &str) -> anyhow::Result<Channel> {
 }
 
 /// A database readiness probe for [`serve`].
-pub fn db_probe(db: sea_orm::DatabaseConnection) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + 'static {
+pub fn db_probe(
+    db: sea_orm::DatabaseConnection,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + 'static {
     move || {
         let db = db.clone();
         Box::pin(async move {
-            tokio::time::timeout(Duration::from_secs(2), continuum_db::ping(&db)).await.unwrap_or(false)
+            tokio::time::timeout(Duration::from_secs(2), continuum_db::ping(&db))
+                .await
+                .unwrap_or(false)
         })
     }
 }

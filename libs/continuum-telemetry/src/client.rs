@@ -16,7 +16,11 @@ use tracing::Instrument;
 /// The gRPC status code of a response, read from its headers: an error answer is "trailers-only", so a
 /// missing `grpc-status` header means OK (the status follows in the trailers of a successful call).
 pub fn status_of<B>(resp: &http::Response<B>) -> i32 {
-    resp.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    resp.headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Records a gRPC status code on an RPC span (server or client): `rpc.grpc.status_code`, and

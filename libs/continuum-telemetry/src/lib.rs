@@ -22,8 +22,8 @@ pub use client::{ClientTrace, ClientTraceLayer};
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::{Event, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -53,7 +53,10 @@ fn exporter_configured() -> bool {
 /// binary, tests) keeps the first setup.
 pub fn init(service: &str) -> Telemetry {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let name = std::env::var("OTEL_SERVICE_NAME").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| service.to_owned());
+    let name = std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| service.to_owned());
     let resource = opentelemetry_sdk::Resource::builder().with_service_name(name.clone()).build();
     let mut builder = SdkTracerProvider::builder().with_resource(resource.clone());
     let mut export_error = None;
@@ -174,7 +177,9 @@ pub fn server_span<B>(req: &http::Request<B>) -> tracing::Span {
         rpc.grpc.status_code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HeaderExtractor(req.headers()))
+    });
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
     }
@@ -185,7 +190,9 @@ struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
 
 impl Injector for MetadataInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(k), Ok(v)) = (tonic::metadata::MetadataKey::from_bytes(key.as_bytes()), value.parse()) {
+        if let (Ok(k), Ok(v)) =
+            (tonic::metadata::MetadataKey::from_bytes(key.as_bytes()), value.parse())
+        {
             self.0.insert(k, v);
         }
     }
@@ -194,7 +201,9 @@ impl Injector for MetadataInjector<'_> {
 /// Adds the current span's W3C trace context to an outgoing request's metadata.
 pub fn inject(metadata: &mut tonic::metadata::MetadataMap) {
     let cx = tracing::Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut MetadataInjector(metadata)));
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&cx, &mut MetadataInjector(metadata))
+    });
 }
 
 /// JSON lines with the event's fields, level, target, time, and the trace and span ids of the current
@@ -229,9 +238,17 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let mut map = serde_json::Map::new();
-        map.insert("timestamp".into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into());
+        map.insert(
+            "timestamp".into(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into(),
+        );
         map.insert("level".into(), event.metadata().level().as_str().into());
         map.insert("target".into(), event.metadata().target().into());
         event.record(&mut Fields(&mut map));
@@ -280,7 +297,10 @@ pub mod rpc_metrics {
 
     impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for RpcMetrics<S>
     where
-        S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+        S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
+            + Clone
+            + Send
+            + 'static,
         S::Future: Send + 'static,
         ReqBody: Send + 'static,
     {
@@ -299,7 +319,9 @@ pub mod rpc_metrics {
             Box::pin(async move {
                 let started = Instant::now();
                 let result = inner.call(req).await;
-                let (service, method) = path.split_once('/').map_or((path.clone(), String::new()), |(s, m)| (s.to_owned(), m.to_owned()));
+                let (service, method) = path
+                    .split_once('/')
+                    .map_or((path.clone(), String::new()), |(s, m)| (s.to_owned(), m.to_owned()));
                 // A unary error travels as "trailers-only" (status in the headers); success puts it in the
                 // trailers, so a missing header here means OK.
                 let status = result.as_ref().map_or(13, crate::client::status_of);
@@ -309,7 +331,8 @@ pub mod rpc_metrics {
                     let code = status.to_string();
                     let labels = [("service", service), ("method", method), ("code", code)];
                     metrics::counter!("grpc_server_requests_total", &labels).increment(1);
-                    metrics::histogram!("grpc_server_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());
+                    metrics::histogram!("grpc_server_request_duration_seconds", &labels[..2])
+                        .record(started.elapsed().as_secs_f64());
                 }
                 result
             })

@@ -16,14 +16,18 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use metrics::{Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
+};
 use metrics_exporter_prometheus::PrometheusRecorder;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Meter, MeterProvider as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 /// Bucket bounds (seconds) of `grpc_server_request_duration_seconds`, on both paths.
-pub const RPC_DURATION_BUCKETS: [f64; 13] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const RPC_DURATION_BUCKETS: [f64; 13] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// Name of the RPC duration histogram.
 pub const RPC_DURATION: &str = "grpc_server_request_duration_seconds";
@@ -43,7 +47,12 @@ pub fn install(resource: opentelemetry_sdk::Resource) -> Option<SdkMeterProvider
     let prometheus = prometheus_from_env();
     let provider = if otlp_configured() {
         match opentelemetry_otlp::MetricExporter::builder().with_tonic().build() {
-            Ok(exporter) => Some(SdkMeterProvider::builder().with_resource(resource).with_periodic_exporter(exporter).build()),
+            Ok(exporter) => Some(
+                SdkMeterProvider::builder()
+                    .with_resource(resource)
+                    .with_periodic_exporter(exporter)
+                    .build(),
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, "OTLP metric exporter could not be built; metrics are not exported over OTLP");
                 None
@@ -84,7 +93,10 @@ fn prometheus_from_env() -> Option<PrometheusRecorder> {
     };
     let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
-        .set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Full(RPC_DURATION.into()), &RPC_DURATION_BUCKETS);
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full(RPC_DURATION.into()),
+            &RPC_DURATION_BUCKETS,
+        );
     let built = match builder {
         Ok(b) => {
             let _entered = handle.enter();
@@ -116,7 +128,10 @@ pub struct FanOut {
 
 impl std::fmt::Debug for FanOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FanOut").field("prometheus", &self.prometheus.is_some()).field("otlp", &self.otel.is_some()).finish()
+        f.debug_struct("FanOut")
+            .field("prometheus", &self.prometheus.is_some())
+            .field("otlp", &self.otel.is_some())
+            .finish()
     }
 }
 
@@ -241,7 +256,10 @@ impl Recorder for FanOut {
     }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        let prometheus = self.prometheus.as_ref().map_or_else(Counter::noop, |p| p.register_counter(key, metadata));
+        let prometheus = self
+            .prometheus
+            .as_ref()
+            .map_or_else(Counter::noop, |p| p.register_counter(key, metadata));
         let otel = self.otel.as_ref().map(|o| {
             let name = key.name();
             let c = cached(&o.counters, name, || o.meter.u64_counter(name.to_owned()).build());
@@ -251,23 +269,37 @@ impl Recorder for FanOut {
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        let prometheus = self.prometheus.as_ref().map_or_else(Gauge::noop, |p| p.register_gauge(key, metadata));
+        let prometheus =
+            self.prometheus.as_ref().map_or_else(Gauge::noop, |p| p.register_gauge(key, metadata));
         let otel = self.otel.as_ref().map(|o| {
             let name = key.name();
             let g = cached(&o.gauges, name, || o.meter.f64_gauge(name.to_owned()).build());
-            let value = o.gauge_values.lock().unwrap_or_else(PoisonError::into_inner).entry(key.clone()).or_default().clone();
+            let value = o
+                .gauge_values
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(key.clone())
+                .or_default()
+                .clone();
             (g, attributes(key), value)
         });
         Gauge::from_arc(Arc::new(FanGauge { prometheus, otel }))
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        let prometheus = self.prometheus.as_ref().map_or_else(Histogram::noop, |p| p.register_histogram(key, metadata));
+        let prometheus = self
+            .prometheus
+            .as_ref()
+            .map_or_else(Histogram::noop, |p| p.register_histogram(key, metadata));
         let otel = self.otel.as_ref().map(|o| {
             let name = key.name();
             let h = cached(&o.histograms, name, || {
                 let b = o.meter.f64_histogram(name.to_owned());
-                if name == RPC_DURATION { b.with_boundaries(RPC_DURATION_BUCKETS.to_vec()).build() } else { b.build() }
+                if name == RPC_DURATION {
+                    b.with_boundaries(RPC_DURATION_BUCKETS.to_vec()).build()
+                } else {
+                    b.build()
+                }
             });
             (h, attributes(key))
         });
@@ -283,7 +315,10 @@ mod tests {
     #[test]
     fn every_record_reaches_prometheus_and_gauges_keep_their_value_across_handles() {
         let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
-            .set_buckets_for_metric(metrics_exporter_prometheus::Matcher::Full(RPC_DURATION.into()), &RPC_DURATION_BUCKETS)
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(RPC_DURATION.into()),
+                &RPC_DURATION_BUCKETS,
+            )
             .unwrap()
             .build_recorder();
         let handle = prometheus.handle();
@@ -299,11 +334,19 @@ mod tests {
         let text = handle.render();
         assert!(text.contains("t_requests_total{code=\"0\"} 2"), "{text}");
         assert!(text.contains("t_pending{band=\"urgent\"} 6"), "{text}");
-        assert!(text.contains("grpc_server_request_duration_seconds_bucket{method=\"M\",le=\"0.025\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                "grpc_server_request_duration_seconds_bucket{method=\"M\",le=\"0.025\"} 1"
+            ),
+            "{text}"
+        );
         let otel = recorder.otel.as_ref().unwrap();
         let key = Key::from_parts("t_pending", vec![metrics::Label::new("band", "urgent")]);
         let value = otel.gauge_values.lock().unwrap()[&key].load(Ordering::Acquire);
-        assert!((f64::from_bits(value) - 6.0).abs() < f64::EPSILON, "the OTel side follows increments");
+        assert!(
+            (f64::from_bits(value) - 6.0).abs() < f64::EPSILON,
+            "the OTel side follows increments"
+        );
         assert_eq!(otel.counters.lock().unwrap().len(), 1);
     }
 }

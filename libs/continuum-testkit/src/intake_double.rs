@@ -21,13 +21,17 @@ static OWNED: LazyLock<Mutex<HashMap<String, (String, String)>>> = LazyLock::new
 /// Records that `organization_id` took intake `intake_id` of client `client_id`.
 pub fn own(organization_id: &str, client_id: &str, intake_id: &str) {
     if let Ok(mut owned) = OWNED.lock() {
-        owned.insert(client_id.to_ascii_lowercase(), (organization_id.to_ascii_lowercase(), intake_id.to_ascii_lowercase()));
+        owned.insert(
+            client_id.to_ascii_lowercase(),
+            (organization_id.to_ascii_lowercase(), intake_id.to_ascii_lowercase()),
+        );
     }
 }
 
 /// Serves the double on a fresh loopback port until `shutdown`; returns its address.
 pub async fn serve(shutdown: Shutdown) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the intake double");
+    let listener =
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the intake double");
     let addr = listener.local_addr().expect("the intake double's address");
     // Whom the caller asks for: the organization of its (unverified) service token.
     let svc = IntakeServiceServer::with_interceptor(IntakeDouble, |mut req: Request<()>| {
@@ -36,7 +40,9 @@ pub async fn serve(shutdown: Shutdown) -> SocketAddr {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|t| jsonwebtoken::dangerous::insecure_decode::<continuum_auth::Claims>(t).ok())
+            .and_then(|t| {
+                jsonwebtoken::dangerous::insecure_decode::<continuum_auth::Claims>(t).ok()
+            })
             .map(|d| d.claims.org.to_ascii_lowercase())
             .unwrap_or_default();
         req.extensions_mut().insert(AskedFor(org));
@@ -45,7 +51,10 @@ pub async fn serve(shutdown: Shutdown) -> SocketAddr {
     tokio::spawn(async move {
         let _ = tonic::transport::Server::builder()
             .add_service(svc)
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown.cancelled_owned())
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                shutdown.cancelled_owned(),
+            )
             .await;
     });
     addr
@@ -70,9 +79,13 @@ impl IntakeService for IntakeDouble {
     ) -> Result<Response<pb::CheckCareRelationshipResponse>, Status> {
         let asked_for = req.extensions().get::<AskedFor>().map(|a| a.0.clone()).unwrap_or_default();
         let r = req.into_inner();
-        let found = OWNED.lock().ok().and_then(|o| o.get(&r.client_id.to_ascii_lowercase()).cloned());
+        let found =
+            OWNED.lock().ok().and_then(|o| o.get(&r.client_id.to_ascii_lowercase()).cloned());
         match found {
-            Some((org, intake)) if org == asked_for && (r.intake_id.is_empty() || intake == r.intake_id.to_ascii_lowercase()) => {
+            Some((org, intake))
+                if org == asked_for
+                    && (r.intake_id.is_empty() || intake == r.intake_id.to_ascii_lowercase()) =>
+            {
                 Ok(Response::new(pb::CheckCareRelationshipResponse {
                     relationship: pb::CareRelationship::Owner as i32,
                     owner_organization_id: org,
@@ -83,35 +96,59 @@ impl IntakeService for IntakeDouble {
         }
     }
 
-    async fn submit_intake(&self, _: Request<pb::SubmitIntakeRequest>) -> Result<Response<pb::SubmitIntakeResponse>, Status> {
+    async fn submit_intake(
+        &self,
+        _: Request<pb::SubmitIntakeRequest>,
+    ) -> Result<Response<pb::SubmitIntakeResponse>, Status> {
         unavailable()
     }
 
-    async fn get_intake(&self, _: Request<pb::GetIntakeRequest>) -> Result<Response<pb::GetIntakeResponse>, Status> {
+    async fn get_intake(
+        &self,
+        _: Request<pb::GetIntakeRequest>,
+    ) -> Result<Response<pb::GetIntakeResponse>, Status> {
         unavailable()
     }
 
-    async fn list_intakes(&self, _: Request<pb::ListIntakesRequest>) -> Result<Response<pb::ListIntakesResponse>, Status> {
+    async fn list_intakes(
+        &self,
+        _: Request<pb::ListIntakesRequest>,
+    ) -> Result<Response<pb::ListIntakesResponse>, Status> {
         unavailable()
     }
 
-    async fn record_reassessment(&self, _: Request<pb::RecordReassessmentRequest>) -> Result<Response<pb::RecordReassessmentResponse>, Status> {
+    async fn record_reassessment(
+        &self,
+        _: Request<pb::RecordReassessmentRequest>,
+    ) -> Result<Response<pb::RecordReassessmentResponse>, Status> {
         unavailable()
     }
 
-    async fn list_audit_events(&self, _: Request<pb::ListAuditEventsRequest>) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+    async fn list_audit_events(
+        &self,
+        _: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
         unavailable()
     }
 
-    async fn record_consent(&self, _: Request<pb::RecordConsentRequest>) -> Result<Response<pb::RecordConsentResponse>, Status> {
+    async fn record_consent(
+        &self,
+        _: Request<pb::RecordConsentRequest>,
+    ) -> Result<Response<pb::RecordConsentResponse>, Status> {
         unavailable()
     }
 
-    async fn revoke_consent(&self, _: Request<pb::RevokeConsentRequest>) -> Result<Response<pb::RevokeConsentResponse>, Status> {
+    async fn revoke_consent(
+        &self,
+        _: Request<pb::RevokeConsentRequest>,
+    ) -> Result<Response<pb::RevokeConsentResponse>, Status> {
         unavailable()
     }
 
-    async fn list_care_events(&self, _: Request<pb::ListCareEventsRequest>) -> Result<Response<pb::ListCareEventsResponse>, Status> {
+    async fn list_care_events(
+        &self,
+        _: Request<pb::ListCareEventsRequest>,
+    ) -> Result<Response<pb::ListCareEventsResponse>, Status> {
         unavailable()
     }
 }

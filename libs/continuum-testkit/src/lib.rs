@@ -45,24 +45,32 @@ impl Backing {
         let (database_url, pg) = match std::env::var(DATABASE_ENV).ok().filter(|s| !s.is_empty()) {
             Some(admin_url) => {
                 let name = format!("continuum_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(admin_url.as_str())
+                let admin = Database::connect(admin_url.as_str()).await.unwrap_or_else(|e| {
+                    panic!("{DATABASE_ENV} is set but PostgreSQL cannot be reached: {e}")
+                });
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
-                    .unwrap_or_else(|e| panic!("{DATABASE_ENV} is set but PostgreSQL cannot be reached: {e}"));
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("creating a test database");
+                    .expect("creating a test database");
                 admin.close().await.ok();
                 (Some(with_database(&admin_url, &name)), Some((admin_url, name)))
             }
             None => (None, None),
         };
         // The organization registry starts empty; every token minted here registers its organization.
-        std::fs::write(dir.path().join(ORGANIZATIONS_FILE), r#"{"organizations": []}"#).expect("writing the organization registry");
+        std::fs::write(dir.path().join(ORGANIZATIONS_FILE), r#"{"organizations": []}"#)
+            .expect("writing the organization registry");
         Backing { dir, secret: continuum_auth::token::random_secret(), database_url, redis_url, pg }
     }
 
     /// Adds `organization_id` to this backing's organization registry (services see it at its first call).
     pub fn register(&self, organization_id: &str) {
-        continuum_auth::registry::RegistryFile::add(&self.organizations_file(), organization_id, "test organization")
-            .expect("registering a test organization");
+        continuum_auth::registry::RegistryFile::add(
+            &self.organizations_file(),
+            organization_id,
+            "test organization",
+        )
+        .expect("registering a test organization");
     }
 
     /// This backing's organization registry.
@@ -105,7 +113,10 @@ impl Backing {
             ("CONTINUUM_AUTH_DEV_SECRET".to_owned(), self.secret.clone()),
             ("CONTINUUM_CACHE_NAMESPACE".to_owned(), self.namespace()),
             ("CONTINUUM_ENCRYPTION_KEYS".to_owned(), self.encryption_keys()),
-            ("CONTINUUM_ORGANIZATIONS_FILE".to_owned(), self.organizations_file().display().to_string()),
+            (
+                "CONTINUUM_ORGANIZATIONS_FILE".to_owned(),
+                self.organizations_file().display().to_string(),
+            ),
         ];
         if let Some(u) = &self.database_url {
             env.push(("CONTINUUM_DATABASE_URL".to_owned(), u.clone()));
@@ -118,7 +129,12 @@ impl Backing {
 
     /// A cache namespace of this test's own, so tests sharing a Redis server never see each other's keys.
     fn namespace(&self) -> String {
-        let dir = self.dir.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir = self
+            .dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         format!("test-{dir}")
     }
 
@@ -139,14 +155,18 @@ impl Backing {
     /// A validly signed user token for `organization_id` without registering it (an organization this
     /// deployment does not serve, unless registered otherwise).
     pub fn unregistered_token(&self, organization_id: &str, roles: &[Role]) -> String {
-        self.minter().dev_user_token("test-user", organization_id, roles, Duration::from_secs(3600)).expect("minting a test token")
+        self.minter()
+            .dev_user_token("test-user", organization_id, roles, Duration::from_secs(3600))
+            .expect("minting a test token")
     }
 
     /// A service token acting for a user of `organization_id` (what a peer service sends); the
     /// organization is registered first.
     pub fn service_token(&self, organization_id: &str) -> String {
         self.register(organization_id);
-        self.minter().service_token("test", organization_id, Some("test-user"), Duration::from_secs(3600)).expect("minting a service token")
+        self.minter()
+            .service_token("test", organization_id, Some("test-user"), Duration::from_secs(3600))
+            .expect("minting a service token")
     }
 
     fn minter(&self) -> Minter {
@@ -168,10 +188,17 @@ impl Drop for Backing {
         if let Some((admin_url, name)) = self.pg.take() {
             // Drop runs outside async context; a short-lived runtime on its own thread does the cleanup.
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+                else {
+                    return;
+                };
                 rt.block_on(async move {
                     if let Ok(admin) = Database::connect(admin_url.as_str()).await {
-                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
                         admin.close().await.ok();
                     }
                 });
@@ -204,8 +231,14 @@ mod tests {
 
     #[test]
     fn replaces_database_name() {
-        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/test", "x"), "postgres://postgres@127.0.0.1:5432/x");
-        assert_eq!(with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }
@@ -236,7 +269,8 @@ impl tonic::service::Interceptor for Bearer {
 }
 
 /// A test channel with `token` on every call.
-pub type AuthedChannel = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
+pub type AuthedChannel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
 
 /// The folder holding the self-signed `localhost` certificate and key used by the TLS tests.
 pub fn tls_cert_dir() -> std::path::PathBuf {

@@ -96,7 +96,10 @@ pub fn assert_mirrors_proto(codes: &[&str], proto_name: impl Fn(i32) -> Option<&
     for (i, code) in codes.iter().enumerate() {
         let n = i32::try_from(i + 1).unwrap_or(i32::MAX);
         let name = proto_name(n).unwrap_or_else(|| panic!("no proto value {n} for {code}"));
-        assert!(name.ends_with(&format!("_{}", code.to_uppercase())), "proto value {n} is {name}, not {code}");
+        assert!(
+            name.ends_with(&format!("_{}", code.to_uppercase())),
+            "proto value {n} is {name}, not {code}"
+        );
     }
     let past = i32::try_from(codes.len() + 1).unwrap_or(i32::MAX);
     assert!(proto_name(past).is_none(), "the proto enum has more values than the domain enum");
@@ -245,7 +248,10 @@ coded_enum! {
 impl Modality {
     /// Whether this modality processes trauma memories (gated by the phase of care).
     pub fn is_trauma_processing(self) -> bool {
-        matches!(self, Modality::Emdr | Modality::ProlongedExposure | Modality::Cpt | Modality::TfCbt)
+        matches!(
+            self,
+            Modality::Emdr | Modality::ProlongedExposure | Modality::Cpt | Modality::TfCbt
+        )
     }
 }
 
@@ -375,7 +381,8 @@ impl RelationalStyle {
 
 /// Validates a BCP-47-like language tag ("en", "es-MX"): letters and hyphens, 2..=35 characters.
 pub fn check_language(v: &mut Violations, field: &str, value: &str) {
-    let ok = (2..=35).contains(&value.len()) && value.split('-').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    let ok = (2..=35).contains(&value.len())
+        && value.split('-').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()));
     if value.is_empty() {
         v.add(field, "is required");
     } else if !ok {
@@ -386,7 +393,12 @@ pub fn check_language(v: &mut Violations, field: &str, value: &str) {
 /// Validates an ISO 3166-2 subdivision code ("US-CA") or country code ("GB").
 pub fn check_jurisdiction(v: &mut Violations, field: &str, value: &str) {
     let ok = match value.split_once('-') {
-        Some((c, s)) => c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase()) && (1..=3).contains(&s.len()) && s.chars().all(|x| x.is_ascii_alphanumeric()),
+        Some((c, s)) => {
+            c.len() == 2
+                && c.chars().all(|x| x.is_ascii_uppercase())
+                && (1..=3).contains(&s.len())
+                && s.chars().all(|x| x.is_ascii_alphanumeric())
+        }
         None => value.len() == 2 && value.chars().all(|x| x.is_ascii_uppercase()),
     };
     if value.is_empty() {
@@ -410,17 +422,39 @@ mod tests {
         fn codes<T: Copy>(all: &[T], code: impl Fn(T) -> &'static str) -> Vec<&'static str> {
             all.iter().map(|x| code(*x)).collect()
         }
-        assert_mirrors_proto(&codes(LevelOfCare::ALL, LevelOfCare::code), |n| pb::LevelOfCare::try_from(n).ok().map(|e| e.as_str_name()));
-        assert_mirrors_proto(&codes(AgeGroup::ALL, AgeGroup::code), |n| pb::AgeGroup::try_from(n).ok().map(|e| e.as_str_name()));
-        assert_mirrors_proto(&codes(RiskLevel::ALL, RiskLevel::code), |n| pb::RiskLevel::try_from(n).ok().map(|e| e.as_str_name()));
-        assert_mirrors_proto(&codes(CarePhase::ALL, CarePhase::code), |n| pb::CarePhase::try_from(n).ok().map(|e| e.as_str_name()));
-        assert_mirrors_proto(&codes(Urgency::ALL, Urgency::code), |n| pb::Urgency::try_from(n).ok().map(|e| e.as_str_name()));
-        assert_mirrors_proto(&codes(Modality::ALL, Modality::code), |n| pb::Modality::try_from(n).ok().map(|e| e.as_str_name()));
-        assert_mirrors_proto(&codes(PaymentOption::ALL, PaymentOption::code), |n| pb::PaymentOption::try_from(n).ok().map(|e| e.as_str_name()));
-        assert_mirrors_proto(&codes(CareFormat::ALL, CareFormat::code), |n| pb::CareFormat::try_from(n).ok().map(|e| e.as_str_name()));
+        assert_mirrors_proto(&codes(LevelOfCare::ALL, LevelOfCare::code), |n| {
+            pb::LevelOfCare::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(&codes(AgeGroup::ALL, AgeGroup::code), |n| {
+            pb::AgeGroup::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(&codes(RiskLevel::ALL, RiskLevel::code), |n| {
+            pb::RiskLevel::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(&codes(CarePhase::ALL, CarePhase::code), |n| {
+            pb::CarePhase::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(&codes(Urgency::ALL, Urgency::code), |n| {
+            pb::Urgency::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(&codes(Modality::ALL, Modality::code), |n| {
+            pb::Modality::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(&codes(PaymentOption::ALL, PaymentOption::code), |n| {
+            pb::PaymentOption::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(&codes(CareFormat::ALL, CareFormat::code), |n| {
+            pb::CareFormat::try_from(n).ok().map(|e| e.as_str_name())
+        });
         let domains = codes(ProblemDomain::ALL, ProblemDomain::code);
-        assert_mirrors_proto(&domains, |n| continuum_proto::matching::v1::ProblemDomain::try_from(n).ok().map(|e| e.as_str_name()));
-        assert_mirrors_proto(&domains, |n| continuum_proto::intake::v1::PresentingConcern::try_from(n).ok().map(|e| e.as_str_name()));
+        assert_mirrors_proto(&domains, |n| {
+            continuum_proto::matching::v1::ProblemDomain::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(&domains, |n| {
+            continuum_proto::intake::v1::PresentingConcern::try_from(n)
+                .ok()
+                .map(|e| e.as_str_name())
+        });
     }
 
     #[test]
@@ -459,8 +493,18 @@ mod tests {
 
     #[test]
     fn style_similarity() {
-        let a = RelationalStyle { directiveness: 3, emotional_intensity: 3, past_orientation: 3, challenge: 3 };
-        let b = RelationalStyle { directiveness: -3, emotional_intensity: -3, past_orientation: -3, challenge: -3 };
+        let a = RelationalStyle {
+            directiveness: 3,
+            emotional_intensity: 3,
+            past_orientation: 3,
+            challenge: 3,
+        };
+        let b = RelationalStyle {
+            directiveness: -3,
+            emotional_intensity: -3,
+            past_orientation: -3,
+            challenge: -3,
+        };
         assert!((a.similarity(a) - 1.0).abs() < 1e-9);
         assert!(a.similarity(b).abs() < 1e-9);
     }
@@ -483,7 +527,10 @@ pub mod time {
 
     /// The proto form of `t`.
     pub fn to_proto(t: DateTime<Utc>) -> prost_types::Timestamp {
-        prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+        prost_types::Timestamp {
+            seconds: t.timestamp(),
+            nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+        }
     }
 
     /// The proto form of a stored millisecond time.

@@ -137,15 +137,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let shutdown = Shutdown::new();
             continuum_runtime::cancel_on_signal(shutdown.clone());
             let result = match service {
-                Service::Intake => intake::startup::Application::build(intake::config::Settings::from_env()?).await?.run(shutdown).await,
+                Service::Intake => {
+                    intake::startup::Application::build(intake::config::Settings::from_env()?)
+                        .await?
+                        .run(shutdown)
+                        .await
+                }
                 Service::Matching => {
-                    matching::startup::Application::build(matching::config::Settings::from_env()?).await?.run(shutdown).await
+                    matching::startup::Application::build(matching::config::Settings::from_env()?)
+                        .await?
+                        .run(shutdown)
+                        .await
                 }
                 Service::Referral => {
-                    referral::startup::Application::build(referral::config::Settings::from_env()?).await?.run(shutdown).await
+                    referral::startup::Application::build(referral::config::Settings::from_env()?)
+                        .await?
+                        .run(shutdown)
+                        .await
                 }
                 Service::Waitlist => {
-                    waitlist::startup::Application::build(waitlist::config::Settings::from_env()?).await?.run(shutdown).await
+                    waitlist::startup::Application::build(waitlist::config::Settings::from_env()?)
+                        .await?
+                        .run(shutdown)
+                        .await
                 }
             };
             telemetry.shutdown().await;
@@ -158,21 +172,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = common.db();
             for s in chosen {
                 match s {
-                    Service::Intake => continuum_db_migrate::<intake::store::Migrator>("intake", &db).await?,
-                    Service::Matching => continuum_db_migrate::<matching::store::Migrator>("matching", &db).await?,
-                    Service::Referral => continuum_db_migrate::<referral::store::Migrator>("referral", &db).await?,
-                    Service::Waitlist => continuum_db_migrate::<waitlist::store::Migrator>("waitlist", &db).await?,
+                    Service::Intake => {
+                        continuum_db_migrate::<intake::store::Migrator>("intake", &db).await?
+                    }
+                    Service::Matching => {
+                        continuum_db_migrate::<matching::store::Migrator>("matching", &db).await?
+                    }
+                    Service::Referral => {
+                        continuum_db_migrate::<referral::store::Migrator>("referral", &db).await?
+                    }
+                    Service::Waitlist => {
+                        continuum_db_migrate::<waitlist::store::Migrator>("waitlist", &db).await?
+                    }
                 }
                 println!("migrated {s:?} on {}", db.engine());
             }
             Ok(())
         }
-        Command::Token { command: TokenCommand::Mint { org, roles, user, ttl_secs, mut common } } => {
+        Command::Token {
+            command: TokenCommand::Mint { org, roles, user, ttl_secs, mut common },
+        } => {
             crate::dev_auth::ensure_dev_secret(&mut common)?;
             let mut parsed = Vec::new();
             for r in &roles {
                 match continuum_auth::Role::from_code(r) {
-                    Some(continuum_auth::Role::Service) | None => anyhow::bail!("unknown role {r}: use intake_clerk, clinician, coordinator, provider_admin or ops"),
+                    Some(continuum_auth::Role::Service) | None => anyhow::bail!(
+                        "unknown role {r}: use intake_clerk, clinician, coordinator, provider_admin or ops"
+                    ),
                     Some(role) => parsed.push(role),
                 }
             }
@@ -186,7 +212,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 registry.display()
             );
             let minter = continuum_auth::Minter::from_settings(&common.auth)?;
-            println!("{}", minter.dev_user_token(&user, &org, &parsed, std::time::Duration::from_secs(ttl_secs))?);
+            println!(
+                "{}",
+                minter.dev_user_token(
+                    &user,
+                    &org,
+                    &parsed,
+                    std::time::Duration::from_secs(ttl_secs)
+                )?
+            );
             Ok(())
         }
         Command::Org { command: OrgCommand::Add { id, name, common } } => {
@@ -206,14 +240,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::AssignBench { file, reps } => {
-            let report = continuum_assign::bench_file(&file, reps.max(1)).map_err(|e| anyhow::anyhow!(e))?;
+            let report =
+                continuum_assign::bench_file(&file, reps.max(1)).map_err(|e| anyhow::anyhow!(e))?;
             println!("{}", report.to_json_line());
             Ok(())
         }
     }
 }
 
-async fn continuum_db_migrate<M: sea_orm_migration::MigratorTrait>(service: &str, db: &continuum_db::DbSettings) -> anyhow::Result<()> {
+async fn continuum_db_migrate<M: sea_orm_migration::MigratorTrait>(
+    service: &str,
+    db: &continuum_db::DbSettings,
+) -> anyhow::Result<()> {
     continuum_db::connect_and_migrate::<M>(service, db).await?.close().await?;
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! crisis service and peer support. Seeded through the public `UpsertProvider` RPC, so it passes the same
 //! validation as any clinic's data.
 
-use continuum_proto::common::v1::{AgeGroup, CareFormat, LevelOfCare, Modality, PaymentOption, RelationalStyle};
+use continuum_proto::common::v1::{
+    AgeGroup, CareFormat, LevelOfCare, Modality, PaymentOption, RelationalStyle,
+};
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 
@@ -12,7 +14,12 @@ pub const HARBOR_ORG: &str = "0190d5a0-0000-7000-8000-000000000001";
 /// Riverbend Youth & Family Services (adolescent IOP, trauma-focused IOP, peer support).
 pub const RIVERBEND_ORG: &str = "0190d5a0-0000-7000-8000-000000000002";
 
-fn style(directiveness: i32, emotional_intensity: i32, past_orientation: i32, challenge: i32) -> Option<RelationalStyle> {
+fn style(
+    directiveness: i32,
+    emotional_intensity: i32,
+    past_orientation: i32,
+    challenge: i32,
+) -> Option<RelationalStyle> {
     Some(RelationalStyle { directiveness, emotional_intensity, past_orientation, challenge })
 }
 
@@ -176,11 +183,17 @@ pub async fn seed_if_empty(addr: &str, minter: &continuum_auth::Minter) -> anyho
     use continuum_auth::Role;
     let channel = continuum_runtime::peer_channel(addr)?;
     let ttl = std::time::Duration::from_secs(300);
-    let bearer = |org: &str| -> anyhow::Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
-        Ok(format!("Bearer {}", minter.dev_user_token("demo-seed", org, &[Role::ProviderAdmin], ttl)?).parse()?)
-    };
+    let bearer =
+        |org: &str| -> anyhow::Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+            Ok(format!(
+                "Bearer {}",
+                minter.dev_user_token("demo-seed", org, &[Role::ProviderAdmin], ttl)?
+            )
+            .parse()?)
+        };
     let mut client = MatchingServiceClient::new(channel);
-    let mut list = tonic::Request::new(pb::ListProvidersRequest { page_size: 1, ..Default::default() });
+    let mut list =
+        tonic::Request::new(pb::ListProvidersRequest { page_size: 1, ..Default::default() });
     list.metadata_mut().insert("authorization", bearer(HARBOR_ORG)?);
     let existing = client.list_providers(list).await?.into_inner();
     if !existing.providers.is_empty() {
@@ -191,7 +204,10 @@ pub async fn seed_if_empty(addr: &str, minter: &continuum_auth::Minter) -> anyho
     for p in providers {
         // Each organization's administrator writes its own entries.
         let value = bearer(&p.organization_id)?;
-        let mut req = tonic::Request::new(pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 });
+        let mut req = tonic::Request::new(pb::UpsertProviderRequest {
+            provider: Some(p),
+            expected_version: 0,
+        });
         req.metadata_mut().insert("authorization", value);
         client.upsert_provider(req).await?;
     }
@@ -229,7 +245,8 @@ mod tests {
         for k in [K::Clinician, K::SkillsGroup, K::Iop, K::TraumaIop, K::CrisisService] {
             assert!(d.iter().any(|p| p.kind == k as i32), "{k:?} missing");
         }
-        let orgs: std::collections::HashSet<_> = d.iter().map(|p| p.organization_id.clone()).collect();
+        let orgs: std::collections::HashSet<_> =
+            d.iter().map(|p| p.organization_id.clone()).collect();
         assert_eq!(orgs.len(), 2);
     }
 }

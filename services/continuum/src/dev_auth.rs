@@ -12,7 +12,8 @@ pub fn ensure_dev_secret(common: &mut CommonSettings) -> anyhow::Result<()> {
     if common.auth.dev_secret.is_some() || common.auth.jwks_file.is_some() {
         return Ok(());
     }
-    std::fs::create_dir_all(&common.data_dir).with_context(|| format!("creating {}", common.data_dir.display()))?;
+    std::fs::create_dir_all(&common.data_dir)
+        .with_context(|| format!("creating {}", common.data_dir.display()))?;
     let path = common.data_dir.join("dev-auth.secret");
     let secret = match std::fs::read_to_string(&path) {
         Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
@@ -30,7 +31,10 @@ pub fn ensure_dev_secret(common: &mut CommonSettings) -> anyhow::Result<()> {
 /// `up` prints a token of the demo organization, which must be served. Only for the development setup.
 pub fn ensure_demo_organizations(common: &CommonSettings) -> anyhow::Result<()> {
     let path = common.organizations_file();
-    for (id, name) in [(crate::demo::HARBOR_ORG, "Harbor Community Mental Health"), (crate::demo::RIVERBEND_ORG, "Riverbend Youth & Family Services")] {
+    for (id, name) in [
+        (crate::demo::HARBOR_ORG, "Harbor Community Mental Health"),
+        (crate::demo::RIVERBEND_ORG, "Riverbend Youth & Family Services"),
+    ] {
         if continuum_auth::registry::RegistryFile::add(&path, id, name)? {
             tracing::info!(organization_id = id, "demo organization registered");
         }
@@ -42,7 +46,12 @@ pub fn ensure_demo_organizations(common: &CommonSettings) -> anyhow::Result<()> 
 fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents.as_bytes())?;
     Ok(())
 }

@@ -72,7 +72,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let mut matching_settings = matching::config::Settings::new(addrs.matching, common.clone());
     // Capacity rising in matching makes waitlist offers (the capacity-event worker).
     matching_settings.waitlist_addr = Some(dial(addrs.waitlist));
-    let matching = matching::startup::Application::build(matching_settings).await.context("starting matching")?;
+    let matching = matching::startup::Application::build(matching_settings)
+        .await
+        .context("starting matching")?;
 
     let mut referral_settings = referral::config::Settings::try_parse_from(["referral"])?;
     referral_settings.listen_addr = addrs.referral;
@@ -80,7 +82,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     referral_settings.intake_addr = dial(addrs.intake);
     referral_settings.waitlist_addr = dial(addrs.waitlist);
     referral_settings.common = common.clone();
-    let referral = referral::startup::Application::build(referral_settings).await.context("starting referral")?;
+    let referral = referral::startup::Application::build(referral_settings)
+        .await
+        .context("starting referral")?;
 
     let mut waitlist_settings = waitlist::config::Settings::try_parse_from(["waitlist"])?;
     waitlist_settings.listen_addr = addrs.waitlist;
@@ -88,7 +92,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     waitlist_settings.intake_addr = dial(addrs.intake);
     waitlist_settings.matching_addr = dial(addrs.matching);
     waitlist_settings.common = common.clone();
-    let waitlist = waitlist::startup::Application::build(waitlist_settings).await.context("starting waitlist")?;
+    let waitlist = waitlist::startup::Application::build(waitlist_settings)
+        .await
+        .context("starting waitlist")?;
 
     let intake = intake::startup::Application::build(intake::config::Settings::new(
         addrs.intake,
@@ -104,16 +110,24 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     tasks.spawn(waitlist.run(shutdown.clone()));
     tasks.spawn(intake.run(shutdown.clone()));
 
-    let storage = if common.database_url.is_some() { "PostgreSQL".to_owned() } else { format!("SQLite under {}", common.data_dir.display()) };
+    let storage = if common.database_url.is_some() {
+        "PostgreSQL".to_owned()
+    } else {
+        format!("SQLite under {}", common.data_dir.display())
+    };
     let cache = if common.redis_url.is_some() { "Redis" } else { "in-process" };
-    println!("Continuum is up ({storage}; {cache} cache). Plaintext gRPC on loopback: TLS is off on this local setup.");
+    println!(
+        "Continuum is up ({storage}; {cache} cache). Plaintext gRPC on loopback: TLS is off on this local setup."
+    );
     println!("  intake   {}", dial(addrs.intake));
     println!("  matching {}", dial(addrs.matching));
     println!("  referral {}", dial(addrs.referral));
     println!("  waitlist {}", dial(addrs.waitlist));
     let minter = continuum_auth::Minter::from_settings(&common.auth)?;
     if args.demo {
-        let seeded = crate::demo::seed_if_empty(&dial(addrs.matching), &minter).await.context("seeding the demo directory")?;
+        let seeded = crate::demo::seed_if_empty(&dial(addrs.matching), &minter)
+            .await
+            .context("seeding the demo directory")?;
         if seeded > 0 {
             println!("Seeded a demo directory of {seeded} providers in two organizations.");
         } else {
@@ -125,12 +139,20 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         let token = minter.dev_user_token(
             "demo-coordinator",
             crate::demo::HARBOR_ORG,
-            &[continuum_auth::Role::Coordinator, continuum_auth::Role::Clinician, continuum_auth::Role::IntakeClerk],
+            &[
+                continuum_auth::Role::Coordinator,
+                continuum_auth::Role::Clinician,
+                continuum_auth::Role::IntakeClerk,
+            ],
             std::time::Duration::from_secs(12 * 3600),
         )?;
-        println!("\nA development token (coordinator, clinician and intake clerk of the demo organization, valid 12 hours):");
+        println!(
+            "\nA development token (coordinator, clinician and intake clerk of the demo organization, valid 12 hours):"
+        );
         println!("  export TOKEN={token}");
-        println!("Send it as: grpcurl -H \"authorization: Bearer $TOKEN\" ...   (mint others with `continuum token mint`)");
+        println!(
+            "Send it as: grpcurl -H \"authorization: Bearer $TOKEN\" ...   (mint others with `continuum token mint`)"
+        );
     }
     println!("Press Ctrl-C to stop.");
 

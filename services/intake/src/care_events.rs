@@ -12,7 +12,12 @@ use crate::domain::{Assessment, Intake, RoutingStatus};
 /// The source name intake's steps carry.
 pub const SOURCE: &str = "intake";
 
-fn event(at: chrono::DateTime<chrono::Utc>, kind: &str, intake: &Intake, record_id: &str) -> CareEvent {
+fn event(
+    at: chrono::DateTime<chrono::Utc>,
+    kind: &str,
+    intake: &Intake,
+    record_id: &str,
+) -> CareEvent {
     CareEvent {
         occurred_at: Some(time::to_proto(at)),
         source: SOURCE.to_owned(),
@@ -44,7 +49,8 @@ fn assessment_details(a: &Assessment) -> HashMap<String, String> {
 
 /// A client's steps over all their intakes (each with its assessments), in time order.
 pub fn of_client(history: &[(Intake, Vec<Assessment>)]) -> Vec<CareEvent> {
-    let mut out: Vec<CareEvent> = history.iter().flat_map(|(intake, assessments)| of_intake(intake, assessments)).collect();
+    let mut out: Vec<CareEvent> =
+        history.iter().flat_map(|(intake, assessments)| of_intake(intake, assessments)).collect();
     out.sort_by_key(|e| e.occurred_at.map(|t| (t.seconds, t.nanos)));
     out
 }
@@ -82,7 +88,10 @@ fn of_intake(intake: &Intake, assessments: &[Assessment]) -> Vec<CareEvent> {
             e.details.insert("recipient_organization_id".to_owned(), org.clone());
         }
         let categories: Vec<&str> = c.categories.iter().map(|k| k.code()).collect();
-        e.details.insert("categories".to_owned(), if categories.is_empty() { "all".to_owned() } else { categories.join(",") });
+        e.details.insert(
+            "categories".to_owned(),
+            if categories.is_empty() { "all".to_owned() } else { categories.join(",") },
+        );
         out.push(e);
     }
     out

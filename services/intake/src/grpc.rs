@@ -10,17 +10,20 @@ use continuum_cache::SharedCache;
 use continuum_errors::Violations;
 use continuum_proto::intake::v1 as pb;
 use continuum_proto::intake::v1::intake_service_server::IntakeService;
-use continuum_vocab::{CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle, RiskLevel, time};
+use continuum_vocab::{
+    CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle, RiskLevel, time,
+};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{
-    self, Approach, Availability, ClientDetails, Concern, Consent, ConsentCategory, ConsentGrant, CssrsAnswers, Dysregulation, Frequency, Impairment, Intake,
-    NewIntake, OverrideRequest, Preferences, RoutingDecision, RoutingStatus, Rules, Screeners, Setting, StageOfChange, Stressor, SubstanceUse,
-    Support, TreatmentEpisode, TreatmentOutcome, WindowRating,
-};
 use crate::app::access::{self, Relationship};
 use crate::app::referrals::ReferralPeer;
+use crate::domain::{
+    self, Approach, Availability, ClientDetails, Concern, Consent, ConsentCategory, ConsentGrant,
+    CssrsAnswers, Dysregulation, Frequency, Impairment, Intake, NewIntake, OverrideRequest,
+    Preferences, RoutingDecision, RoutingStatus, Rules, Screeners, Setting, StageOfChange,
+    Stressor, SubstanceUse, Support, TreatmentEpisode, TreatmentOutcome, WindowRating,
+};
 use crate::error::{Error, Result};
 use crate::routing::{LEASE, Router};
 use crate::store::{AuditRecord, Inserted, IntakeFilter, Store};
@@ -67,14 +70,24 @@ impl Context {
         Ok(Self { caller, purpose })
     }
 
-    fn row(&self, action: &'static str, record_type: &'static str, intake: &Intake, rpc: &'static str) -> AuditRecord {
+    fn row(
+        &self,
+        action: &'static str,
+        record_type: &'static str,
+        intake: &Intake,
+        rpc: &'static str,
+    ) -> AuditRecord {
         AuditRecord {
             user_id: self.caller.audit_user().to_owned(),
             organization_id: self.caller.organization_id.clone(),
             owner_organization_id: intake.submission.organization_id.clone(),
             action,
             record_type,
-            record_id: if record_type == "assessment" { intake.assessment.id.clone() } else { intake.id.clone() },
+            record_id: if record_type == "assessment" {
+                intake.assessment.id.clone()
+            } else {
+                intake.id.clone()
+            },
             client_id: intake.client_id.clone(),
             rpc,
             purpose: self.purpose.clone(),
@@ -99,7 +112,13 @@ pub struct IntakeApi {
 impl IntakeApi {
     /// An adapter over the store, router and cache, assessing with `rules` and asking `referrals` about
     /// the referrals a recipient's access rests on.
-    pub fn new(store: Store, router: Router, cache: SharedCache, rules: Arc<Rules>, referrals: ReferralPeer) -> Self {
+    pub fn new(
+        store: Store,
+        router: Router,
+        cache: SharedCache,
+        rules: Arc<Rules>,
+        referrals: ReferralPeer,
+    ) -> Self {
         Self { store, router, cache, rules, referrals }
     }
 }
@@ -138,7 +157,11 @@ macro_rules! code_list {
     }};
 }
 
-fn optional_date(v: &mut Violations, field: &str, d: Option<&continuum_proto::common::v1::Date>) -> Option<NaiveDate> {
+fn optional_date(
+    v: &mut Violations,
+    field: &str,
+    d: Option<&continuum_proto::common::v1::Date>,
+) -> Option<NaiveDate> {
     d.and_then(|d| date(v, field, Some(d)))
 }
 
@@ -158,26 +181,44 @@ fn code_strings(v: &mut Violations, field: &str, values: &[String]) -> Vec<Strin
     }
     let mut out = Vec::new();
     for (i, c) in values.iter().enumerate() {
-        let ok = (1..=64).contains(&c.len()) && c.chars().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || ":_-".contains(x));
+        let ok = (1..=64).contains(&c.len())
+            && c.chars().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || ":_-".contains(x));
         if ok {
             if !out.contains(c) {
                 out.push(c.clone());
             }
         } else {
-            v.add(format!("{field}[{i}]"), "must be a lowercase code (a-z, 0-9, ':', '_', '-'; up to 64)");
+            v.add(
+                format!("{field}[{i}]"),
+                "must be a lowercase code (a-z, 0-9, ':', '_', '-'; up to 64)",
+            );
         }
     }
     out
 }
 
-fn dysregulation_from_proto(v: &mut Violations, prefix: &str, d: Option<&pb::DysregulationSigns>) -> Option<Dysregulation> {
+fn dysregulation_from_proto(
+    v: &mut Violations,
+    prefix: &str,
+    d: Option<&pb::DysregulationSigns>,
+) -> Option<Dysregulation> {
     let d = d?;
     Some(Dysregulation {
         overwhelm: optional_code!(Frequency, v, format!("{prefix}.overwhelm"), d.overwhelm),
         shutdown: optional_code!(Frequency, v, format!("{prefix}.shutdown"), d.shutdown),
-        dissociation: optional_code!(Frequency, v, format!("{prefix}.dissociation"), d.dissociation),
+        dissociation: optional_code!(
+            Frequency,
+            v,
+            format!("{prefix}.dissociation"),
+            d.dissociation
+        ),
         recent_self_harm: d.recent_self_harm,
-        clinician_window: optional_code!(WindowRating, v, format!("{prefix}.clinician_window_rating"), d.clinician_window_rating),
+        clinician_window: optional_code!(
+            WindowRating,
+            v,
+            format!("{prefix}.clinician_window_rating"),
+            d.clinician_window_rating
+        ),
     })
 }
 
@@ -191,7 +232,11 @@ fn dysregulation_to_proto(d: &Dysregulation) -> pb::DysregulationSigns {
     }
 }
 
-fn override_from_proto(v: &mut Violations, prefix: &str, o: Option<&pb::AssessmentOverride>) -> Option<OverrideRequest> {
+fn override_from_proto(
+    v: &mut Violations,
+    prefix: &str,
+    o: Option<&pb::AssessmentOverride>,
+) -> Option<OverrideRequest> {
     let o = o?;
     let level = LevelOfCare::optional(v, &format!("{prefix}.level_of_care"), o.level_of_care);
     let phase = CarePhase::optional(v, &format!("{prefix}.phase"), o.phase);
@@ -200,7 +245,12 @@ fn override_from_proto(v: &mut Violations, prefix: &str, o: Option<&pb::Assessme
     }
     v.require_str(&format!("{prefix}.reason"), &o.reason, 2000);
     v.require_str(&format!("{prefix}.clinician_id"), &o.clinician_id, 128);
-    Some(OverrideRequest { level_of_care: level, phase, reason: o.reason.trim().to_owned(), clinician_id: o.clinician_id.trim().to_owned() })
+    Some(OverrideRequest {
+        level_of_care: level,
+        phase,
+        reason: o.reason.trim().to_owned(),
+        clinician_id: o.clinician_id.trim().to_owned(),
+    })
 }
 
 fn override_to_proto(o: &OverrideRequest) -> pb::AssessmentOverride {
@@ -212,7 +262,10 @@ fn override_to_proto(o: &OverrideRequest) -> pb::AssessmentOverride {
     }
 }
 
-fn history_from_proto(v: &mut Violations, episodes: &[pb::TreatmentEpisode]) -> Vec<TreatmentEpisode> {
+fn history_from_proto(
+    v: &mut Violations,
+    episodes: &[pb::TreatmentEpisode],
+) -> Vec<TreatmentEpisode> {
     if episodes.len() > 50 {
         v.add("treatment_history", "at most 50 episodes");
     }
@@ -222,7 +275,10 @@ fn history_from_proto(v: &mut Violations, episodes: &[pb::TreatmentEpisode]) -> 
         let modality = Modality::optional(v, &format!("{f}.modality"), e.modality);
         let level = LevelOfCare::optional(v, &format!("{f}.level_of_care"), e.level_of_care);
         if e.modality == 0 && e.level_of_care == 0 {
-            v.add(format!("{f}.modality"), "an episode needs a modality or a program level of care");
+            v.add(
+                format!("{f}.modality"),
+                "an episode needs a modality or a program level of care",
+            );
         }
         let started = date(v, &format!("{f}.started"), e.started.as_ref());
         let ended = optional_date(v, &format!("{f}.ended"), e.ended.as_ref());
@@ -234,7 +290,10 @@ fn history_from_proto(v: &mut Violations, episodes: &[pb::TreatmentEpisode]) -> 
         let outcome = match TreatmentOutcome::from_proto(e.outcome) {
             Some(o) => Some(o),
             None => {
-                v.add(format!("{f}.outcome"), if e.outcome == 0 { "is required" } else { "is not a known value" });
+                v.add(
+                    format!("{f}.outcome"),
+                    if e.outcome == 0 { "is required" } else { "is not a known value" },
+                );
                 None
             }
         };
@@ -280,7 +339,8 @@ fn grants_from_proto(v: &mut Violations, grants: &[pb::ConsentGrant]) -> Vec<Con
     let mut out = Vec::new();
     for (i, g) in grants.iter().enumerate() {
         let f = format!("consent_grants[{i}]");
-        let recipient = v.optional_uuid(&format!("{f}.recipient_organization_id"), &g.recipient_organization_id);
+        let recipient = v
+            .optional_uuid(&format!("{f}.recipient_organization_id"), &g.recipient_organization_id);
         let referral_id = v.optional_uuid(&format!("{f}.referral_id"), &g.referral_id);
         let categories = code_list!(ConsentCategory, v, format!("{f}.categories"), g.categories);
         if g.categories.is_empty() {
@@ -289,10 +349,16 @@ fn grants_from_proto(v: &mut Violations, grants: &[pb::ConsentGrant]) -> Vec<Con
         if categories.contains(&ConsentCategory::SubstanceUse) {
             // 42 CFR Part 2: substance-use information goes only under a consent of its own, naming whom.
             if categories.len() > 1 {
-                v.add(format!("{f}.categories"), "substance-use information needs a grant of its own (SUBSTANCE_USE only)");
+                v.add(
+                    format!("{f}.categories"),
+                    "substance-use information needs a grant of its own (SUBSTANCE_USE only)",
+                );
             }
             if g.recipient_organization_id.is_empty() {
-                v.add(format!("{f}.recipient_organization_id"), "a substance-use grant must name its recipient organization");
+                v.add(
+                    format!("{f}.recipient_organization_id"),
+                    "a substance-use grant must name its recipient organization",
+                );
             }
         }
         out.push(ConsentGrant { recipient_organization_id: recipient, referral_id, categories });
@@ -300,7 +366,11 @@ fn grants_from_proto(v: &mut Violations, grants: &[pb::ConsentGrant]) -> Vec<Con
     out
 }
 
-fn date(v: &mut Violations, field: &str, d: Option<&continuum_proto::common::v1::Date>) -> Option<NaiveDate> {
+fn date(
+    v: &mut Violations,
+    field: &str,
+    d: Option<&continuum_proto::common::v1::Date>,
+) -> Option<NaiveDate> {
     let Some(d) = d else {
         v.add(field, "is required");
         return None;
@@ -323,7 +393,13 @@ fn date(v: &mut Violations, field: &str, d: Option<&continuum_proto::common::v1:
     }
 }
 
-fn items(v: &mut Violations, field: &str, values: &[i32], count: usize, max: i32) -> Option<Vec<u8>> {
+fn items(
+    v: &mut Violations,
+    field: &str,
+    values: &[i32],
+    count: usize,
+    max: i32,
+) -> Option<Vec<u8>> {
     let mut ok = true;
     if values.len() != count {
         v.add(field, format!("must have exactly {count} items, got {}", values.len()));
@@ -339,11 +415,21 @@ fn items(v: &mut Violations, field: &str, values: &[i32], count: usize, max: i32
 }
 
 /// Validates screeners under `prefix` (for example `screeners`).
-pub fn screeners_from_proto(v: &mut Violations, prefix: &str, s: Option<&pb::Screeners>) -> Screeners {
+pub fn screeners_from_proto(
+    v: &mut Violations,
+    prefix: &str,
+    s: Option<&pb::Screeners>,
+) -> Screeners {
     let Some(s) = s else { return Screeners::default() };
     Screeners {
-        phq9: s.phq9.as_ref().and_then(|p| items(v, &format!("{prefix}.phq9.items"), &p.items, 9, 3)),
-        gad7: s.gad7.as_ref().and_then(|g| items(v, &format!("{prefix}.gad7.items"), &g.items, 7, 3)),
+        phq9: s
+            .phq9
+            .as_ref()
+            .and_then(|p| items(v, &format!("{prefix}.phq9.items"), &p.items, 9, 3)),
+        gad7: s
+            .gad7
+            .as_ref()
+            .and_then(|g| items(v, &format!("{prefix}.gad7.items"), &g.items, 7, 3)),
         cssrs: s.cssrs.as_ref().map(|c| CssrsAnswers {
             wish_to_be_dead: c.wish_to_be_dead,
             suicidal_thoughts: c.suicidal_thoughts,
@@ -353,7 +439,10 @@ pub fn screeners_from_proto(v: &mut Violations, prefix: &str, s: Option<&pb::Scr
             suicidal_behaviour: c.suicidal_behaviour,
             behaviour_past_three_months: c.behaviour_past_three_months,
         }),
-        pcl5: s.pcl5.as_ref().and_then(|p| items(v, &format!("{prefix}.pcl5.items"), &p.items, 20, 4)),
+        pcl5: s
+            .pcl5
+            .as_ref()
+            .and_then(|p| items(v, &format!("{prefix}.pcl5.items"), &p.items, 20, 4)),
         readiness_ruler: s.readiness_ruler.as_ref().and_then(|r| {
             if (0..=10).contains(&r.rating) {
                 u8::try_from(r.rating).ok()
@@ -369,7 +458,11 @@ fn check_email(v: &mut Violations, field: &str, s: &str) {
     if s.is_empty() {
         return;
     }
-    let ok = s.len() <= 254 && s.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.') && !b.starts_with('.') && !b.ends_with('.')) && !s.contains(char::is_whitespace);
+    let ok = s.len() <= 254
+        && s.split_once('@').is_some_and(|(a, b)| {
+            !a.is_empty() && b.contains('.') && !b.starts_with('.') && !b.ends_with('.')
+        })
+        && !s.contains(char::is_whitespace);
     if !ok {
         v.add(field, "must be an e-mail address");
     }
@@ -380,7 +473,8 @@ fn check_phone(v: &mut Violations, field: &str, s: &str) {
         return;
     }
     let digits = s.chars().filter(char::is_ascii_digit).count();
-    let ok = s.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) && (6..=20).contains(&digits);
+    let ok =
+        s.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) && (6..=20).contains(&digits);
     if !ok {
         v.add(field, "must be a phone number (digits, spaces, + - ( ) .)");
     }
@@ -406,7 +500,11 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
             check_email(&mut v, "client.email", &c.email);
             check_phone(&mut v, "client.phone", &c.phone);
             v.optional_str("client.pronouns", &c.pronouns, 64);
-            continuum_vocab::check_language(&mut v, "client.preferred_language", &c.preferred_language);
+            continuum_vocab::check_language(
+                &mut v,
+                "client.preferred_language",
+                &c.preferred_language,
+            );
             continuum_vocab::check_jurisdiction(&mut v, "client.jurisdiction", &c.jurisdiction);
             let pay = PaymentOption::require(&mut v, "client.payment_option", c.payment_option);
             dob.zip(pay).map(|(date_of_birth, payment_option)| ClientDetails {
@@ -424,25 +522,56 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
     };
     let screeners = screeners_from_proto(&mut v, "screeners", r.screeners.as_ref());
     if screeners.is_empty() && !r.clinician_reports_imminent_risk {
-        v.add("screeners", "at least one screener (PHQ-9, GAD-7, C-SSRS, PCL-5 or readiness ruler) is required");
+        v.add(
+            "screeners",
+            "at least one screener (PHQ-9, GAD-7, C-SSRS, PCL-5 or readiness ruler) is required",
+        );
     }
     let prefs = r.preferences.unwrap_or_default();
     if prefs.additional_languages.len() > 10 {
         v.add("preferences.additional_languages", "at most 10 languages");
     }
     for (i, l) in prefs.additional_languages.iter().enumerate() {
-        continuum_vocab::check_language(&mut v, &format!("preferences.additional_languages[{i}]"), l);
+        continuum_vocab::check_language(
+            &mut v,
+            &format!("preferences.additional_languages[{i}]"),
+            l,
+        );
     }
     let preferences = Preferences {
-        modalities_avoided: Modality::list(&mut v, "preferences.modalities_avoided", &prefs.modalities_avoided),
+        modalities_avoided: Modality::list(
+            &mut v,
+            "preferences.modalities_avoided",
+            &prefs.modalities_avoided,
+        ),
         formats: CareFormat::list(&mut v, "preferences.formats", &prefs.formats),
-        relational_style: RelationalStyle::from_proto(&mut v, "preferences.relational_style", prefs.relational_style.as_ref()),
-        modalities_wanted: Modality::list(&mut v, "preferences.modalities_wanted", &prefs.modalities_wanted),
+        relational_style: RelationalStyle::from_proto(
+            &mut v,
+            "preferences.relational_style",
+            prefs.relational_style.as_ref(),
+        ),
+        modalities_wanted: Modality::list(
+            &mut v,
+            "preferences.modalities_wanted",
+            &prefs.modalities_wanted,
+        ),
         approach: optional_code!(Approach, v, "preferences.approach", prefs.approach),
         setting: optional_code!(Setting, v, "preferences.setting", prefs.setting),
-        identity_preferences: code_strings(&mut v, "preferences.identity_preferences", &prefs.identity_preferences),
-        faith_preferences: code_strings(&mut v, "preferences.faith_preferences", &prefs.faith_preferences),
-        cultural_preferences: code_strings(&mut v, "preferences.cultural_preferences", &prefs.cultural_preferences),
+        identity_preferences: code_strings(
+            &mut v,
+            "preferences.identity_preferences",
+            &prefs.identity_preferences,
+        ),
+        faith_preferences: code_strings(
+            &mut v,
+            "preferences.faith_preferences",
+            &prefs.faith_preferences,
+        ),
+        cultural_preferences: code_strings(
+            &mut v,
+            "preferences.cultural_preferences",
+            &prefs.cultural_preferences,
+        ),
         additional_languages: prefs.additional_languages.clone(),
         availability: code_list!(Availability, v, "preferences.availability", prefs.availability),
     };
@@ -453,13 +582,15 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
     };
     let presenting_concerns = code_list!(Concern, v, "presenting_concerns", r.presenting_concerns);
     let dysregulation = dysregulation_from_proto(&mut v, "dysregulation", r.dysregulation.as_ref());
-    let functional_impairment = optional_code!(Impairment, v, "functional_impairment", r.functional_impairment);
+    let functional_impairment =
+        optional_code!(Impairment, v, "functional_impairment", r.functional_impairment);
     let substance_use = optional_code!(SubstanceUse, v, "substance_use", r.substance_use);
     let stressors = code_list!(Stressor, v, "stressors", r.stressors);
     let supports = code_list!(Support, v, "supports", r.supports);
     let treatment_history = history_from_proto(&mut v, &r.treatment_history);
     let stage_of_change = optional_code!(StageOfChange, v, "stage_of_change", r.stage_of_change);
-    let clinician_override = override_from_proto(&mut v, "clinician_override", r.clinician_override.as_ref());
+    let clinician_override =
+        override_from_proto(&mut v, "clinician_override", r.clinician_override.as_ref());
     let (Some(organization_id), Some(client)) = (org, client) else {
         return Err(Error::InvalidArgument(v));
     };
@@ -488,8 +619,14 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
 
 fn screeners_to_proto(s: &Screeners) -> pb::Screeners {
     pb::Screeners {
-        phq9: s.phq9.as_ref().map(|i| pb::Phq9 { items: i.iter().map(|x| i32::from(*x)).collect() }),
-        gad7: s.gad7.as_ref().map(|i| pb::Gad7 { items: i.iter().map(|x| i32::from(*x)).collect() }),
+        phq9: s
+            .phq9
+            .as_ref()
+            .map(|i| pb::Phq9 { items: i.iter().map(|x| i32::from(*x)).collect() }),
+        gad7: s
+            .gad7
+            .as_ref()
+            .map(|i| pb::Gad7 { items: i.iter().map(|x| i32::from(*x)).collect() }),
         cssrs: s.cssrs.map(|c| pb::Cssrs {
             wish_to_be_dead: c.wish_to_be_dead,
             suicidal_thoughts: c.suicidal_thoughts,
@@ -499,7 +636,10 @@ fn screeners_to_proto(s: &Screeners) -> pb::Screeners {
             suicidal_behaviour: c.suicidal_behaviour,
             behaviour_past_three_months: c.behaviour_past_three_months,
         }),
-        pcl5: s.pcl5.as_ref().map(|i| pb::Pcl5 { items: i.iter().map(|x| i32::from(*x)).collect() }),
+        pcl5: s
+            .pcl5
+            .as_ref()
+            .map(|i| pb::Pcl5 { items: i.iter().map(|x| i32::from(*x)).collect() }),
         readiness_ruler: s.readiness_ruler.map(|r| pb::ReadinessRuler { rating: i32::from(r) }),
     }
 }
@@ -516,7 +656,10 @@ fn instrument_to_proto(i: domain::Instrument) -> pb::Instrument {
 
 /// The proto form of an assessment; `override_reason` is the recorded reason of its clinician override
 /// (kept in the encrypted submission, given only to the owner's reads).
-pub fn assessment_to_proto(a: &domain::Assessment, override_reason: Option<&str>) -> pb::Assessment {
+pub fn assessment_to_proto(
+    a: &domain::Assessment,
+    override_reason: Option<&str>,
+) -> pb::Assessment {
     pb::Assessment {
         trauma_focused_indicated: a.trauma_focused_indicated,
         stage_of_change: a.stage_of_change.map_or(0, StageOfChange::to_proto),
@@ -596,7 +739,11 @@ pub fn routing_to_proto(d: &RoutingDecision) -> pb::RoutingDecision {
 /// under its own grant (and every rule and support that would reveal it is removed without it). Free-text
 /// override reasons and other organizations' grants never leave the owner. `None` when the client did not
 /// consent to share anything with that organization.
-pub fn limit_to_consent(mut p: pb::Intake, categories: &[ConsentCategory], substance_supports: &[String]) -> Option<pb::Intake> {
+pub fn limit_to_consent(
+    mut p: pb::Intake,
+    categories: &[ConsentCategory],
+    substance_supports: &[String],
+) -> Option<pb::Intake> {
     use ConsentCategory as C;
     if categories.is_empty() {
         return None;
@@ -645,7 +792,11 @@ pub fn limit_to_consent(mut p: pb::Intake, categories: &[ConsentCategory], subst
 /// when it came with one, else the submission's.
 fn override_reason(i: &Intake) -> Option<&str> {
     i.assessment.clinician_override.as_ref()?;
-    i.latest_override_reason.as_deref().or(i.submission.clinician_override.as_ref().map(|o| o.reason.as_str()))
+    i.latest_override_reason.as_deref().or(i
+        .submission
+        .clinician_override
+        .as_ref()
+        .map(|o| o.reason.as_str()))
 }
 
 /// `intake` as it stood with `assessment` as its latest (for the override reason of a previous one).
@@ -677,10 +828,20 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
         presenting_concerns_text: s.presenting_concerns_text.expose().clone(),
         screeners: Some(screeners_to_proto(&s.screeners)),
         preferences: Some(pb::Preferences {
-            modalities_avoided: s.preferences.modalities_avoided.iter().map(|m| m.to_proto()).collect(),
+            modalities_avoided: s
+                .preferences
+                .modalities_avoided
+                .iter()
+                .map(|m| m.to_proto())
+                .collect(),
             formats: s.preferences.formats.iter().map(|f| f.to_proto()).collect(),
             relational_style: Some(s.preferences.relational_style.to_proto()),
-            modalities_wanted: s.preferences.modalities_wanted.iter().map(|m| m.to_proto()).collect(),
+            modalities_wanted: s
+                .preferences
+                .modalities_wanted
+                .iter()
+                .map(|m| m.to_proto())
+                .collect(),
             approach: s.preferences.approach.map_or(0, Approach::to_proto),
             setting: s.preferences.setting.map_or(0, Setting::to_proto),
             identity_preferences: s.preferences.identity_preferences.clone(),
@@ -689,7 +850,9 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
             additional_languages: s.preferences.additional_languages.clone(),
             availability: s.preferences.availability.iter().map(|a| a.to_proto()).collect(),
         }),
-        consent: Some(pb::Consent { share_with_referral_recipient: s.consent.share_with_referral_recipient }),
+        consent: Some(pb::Consent {
+            share_with_referral_recipient: s.consent.share_with_referral_recipient,
+        }),
         assessment: Some(assessment_to_proto(&i.assessment, override_reason(i))),
         routing: Some(routing_to_proto(&i.routing)),
         received_at: Some(time::to_proto(i.received_at)),
@@ -717,7 +880,13 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
 }
 
 impl IntakeApi {
-    async fn replay(&self, ctx: &Context, intake_id: &str, stored_fingerprint: &str, fingerprint: &str) -> Result<pb::SubmitIntakeResponse> {
+    async fn replay(
+        &self,
+        ctx: &Context,
+        intake_id: &str,
+        stored_fingerprint: &str,
+        fingerprint: &str,
+    ) -> Result<pb::SubmitIntakeResponse> {
         if stored_fingerprint != fingerprint {
             return Err(Error::precondition(
                 "IDEMPOTENCY_KEY_REUSED",
@@ -730,13 +899,20 @@ impl IntakeApi {
         Ok(pb::SubmitIntakeResponse { intake: Some(intake_to_proto(&intake)), replayed: true })
     }
 
-    async fn submit(&self, ctx: &Context, req: pb::SubmitIntakeRequest) -> Result<pb::SubmitIntakeResponse> {
+    async fn submit(
+        &self,
+        ctx: &Context,
+        req: pb::SubmitIntakeRequest,
+    ) -> Result<pb::SubmitIntakeResponse> {
         let fingerprint = domain::fingerprint(&req.encode_to_vec());
         let submission = submission_from_proto(req)?;
         if !ctx.caller.belongs_to(&submission.organization_id) {
-            return Err(Error::PermissionDenied("intakes can be submitted only for your own organization".into()));
+            return Err(Error::PermissionDenied(
+                "intakes can be submitted only for your own organization".into(),
+            ));
         }
-        let cache_key = format!("idempotency:{}:{}", submission.organization_id, submission.idempotency_key);
+        let cache_key =
+            format!("idempotency:{}:{}", submission.organization_id, submission.idempotency_key);
         // Fast path for client retries; the unique index in the database stays the authority.
         // A stale hint (for example a key whose intake is gone) falls through to the database.
         if let Ok(Some(hit)) = self.cache.get(&cache_key).await
@@ -749,7 +925,8 @@ impl IntakeApi {
         }
         let now = Utc::now();
         let id = uuid::Uuid::now_v7().to_string();
-        let assessment = domain::assess(uuid::Uuid::now_v7().to_string(), &submission, &self.rules, now, None);
+        let assessment =
+            domain::assess(uuid::Uuid::now_v7().to_string(), &submission, &self.rules, now, None);
         let mut pending = RoutingDecision::pending("routing in progress");
         if assessment.risk_level.is_crisis() {
             pending.crisis_resources = domain::crisis_resources(&submission.client.jurisdiction);
@@ -757,16 +934,32 @@ impl IntakeApi {
         let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
         let inserted = self
             .store
-            .insert_intake(id, submission, fingerprint.clone(), assessment, pending, now, self.router.owner(), lease_until, ctx.caller.audit_user())
+            .insert_intake(
+                id,
+                submission,
+                fingerprint.clone(),
+                assessment,
+                pending,
+                now,
+                self.router.owner(),
+                lease_until,
+                ctx.caller.audit_user(),
+            )
             .await?;
         let mut intake = match inserted {
-            Inserted::Replayed { intake_id, fingerprint: stored } => return self.replay(ctx, &intake_id, &stored, &fingerprint).await,
+            Inserted::Replayed { intake_id, fingerprint: stored } => {
+                return self.replay(ctx, &intake_id, &stored, &fingerprint).await;
+            }
             Inserted::Created(intake) => *intake,
         };
         self.store.audit(vec![ctx.row("write", "intake", &intake, RPC_SUBMIT)]).await?;
         let _ = self
             .cache
-            .set(&cache_key, &format!("{}/{fingerprint}", intake.id), Duration::from_secs(24 * 3600))
+            .set(
+                &cache_key,
+                &format!("{}/{fingerprint}", intake.id),
+                Duration::from_secs(24 * 3600),
+            )
             .await;
         tracing::info!(
             intake_id = %intake.id,
@@ -777,8 +970,12 @@ impl IntakeApi {
         // Route now; a slow or absent peer leaves the routing pending for the worker.
         match tokio::time::timeout(INLINE_ROUTING_BUDGET, self.router.route(&intake.id)).await {
             Ok(Ok(decision)) => intake.routing = decision,
-            Ok(Err(e)) => tracing::warn!(intake_id = %intake.id, error = %e, "inline routing failed; left pending"),
-            Err(_) => tracing::warn!(intake_id = %intake.id, "inline routing timed out; left pending"),
+            Ok(Err(e)) => {
+                tracing::warn!(intake_id = %intake.id, error = %e, "inline routing failed; left pending")
+            }
+            Err(_) => {
+                tracing::warn!(intake_id = %intake.id, "inline routing timed out; left pending")
+            }
         }
         Ok(pb::SubmitIntakeResponse { intake: Some(intake_to_proto(&intake)), replayed: false })
     }
@@ -786,12 +983,18 @@ impl IntakeApi {
 
 #[tonic::async_trait]
 impl IntakeService for IntakeApi {
-    async fn submit_intake(&self, req: Request<pb::SubmitIntakeRequest>) -> Result<Response<pb::SubmitIntakeResponse>, Status> {
+    async fn submit_intake(
+        &self,
+        req: Request<pb::SubmitIntakeRequest>,
+    ) -> Result<Response<pb::SubmitIntakeResponse>, Status> {
         let ctx = Context::of(&req)?;
         Ok(Response::new(self.submit(&ctx, req.into_inner()).await?))
     }
 
-    async fn get_intake(&self, req: Request<pb::GetIntakeRequest>) -> Result<Response<pb::GetIntakeResponse>, Status> {
+    async fn get_intake(
+        &self,
+        req: Request<pb::GetIntakeRequest>,
+    ) -> Result<Response<pb::GetIntakeResponse>, Status> {
         let ctx = Context::of(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -800,7 +1003,9 @@ impl IntakeService for IntakeApi {
         let id = v.finish(id)?.unwrap_or_default();
         let found = self.store.get_intake(&id).await;
         let (shared, intake) = match found {
-            Ok(intake) if ctx.caller.belongs_to(&intake.submission.organization_id) => (intake_to_proto(&intake), intake),
+            Ok(intake) if ctx.caller.belongs_to(&intake.submission.organization_id) => {
+                (intake_to_proto(&intake), intake)
+            }
             other => {
                 // Anyone but the owner reads only as the recipient of a live referral the owner made, and
                 // only what the client consented to share with it (revoking consent stops this at once).
@@ -811,11 +1016,18 @@ impl IntakeService for IntakeApi {
                     None => None,
                 };
                 let intake = other?;
-                let categories = access::recipient_categories(&ctx.caller, &intake, referral.as_ref())?;
-                let substance_supports: Vec<String> =
-                    self.rules.supports.iter().filter(|r| r.when_substance_use_at.is_some()).flat_map(|r| r.add.iter().cloned()).collect();
-                let limited = limit_to_consent(intake_to_proto(&intake), &categories, &substance_supports)
-                    .ok_or_else(|| Error::not_found("intake", id.clone()))?;
+                let categories =
+                    access::recipient_categories(&ctx.caller, &intake, referral.as_ref())?;
+                let substance_supports: Vec<String> = self
+                    .rules
+                    .supports
+                    .iter()
+                    .filter(|r| r.when_substance_use_at.is_some())
+                    .flat_map(|r| r.add.iter().cloned())
+                    .collect();
+                let limited =
+                    limit_to_consent(intake_to_proto(&intake), &categories, &substance_supports)
+                        .ok_or_else(|| Error::not_found("intake", id.clone()))?;
                 (limited, intake)
             }
         };
@@ -823,7 +1035,10 @@ impl IntakeService for IntakeApi {
         Ok(Response::new(pb::GetIntakeResponse { intake: Some(shared) }))
     }
 
-    async fn list_intakes(&self, req: Request<pb::ListIntakesRequest>) -> Result<Response<pb::ListIntakesResponse>, Status> {
+    async fn list_intakes(
+        &self,
+        req: Request<pb::ListIntakesRequest>,
+    ) -> Result<Response<pb::ListIntakesResponse>, Status> {
         let ctx = Context::of(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -871,7 +1086,10 @@ impl IntakeService for IntakeApi {
         };
         let org = v.finish(org)?.unwrap_or_default();
         if !ctx.caller.belongs_to(&org) {
-            return Err(Error::PermissionDenied("you may list only your own organization's intakes".into()).into());
+            return Err(Error::PermissionDenied(
+                "you may list only your own organization's intakes".into(),
+            )
+            .into());
         }
         let filter = IntakeFilter {
             organization_id: org,
@@ -888,8 +1106,13 @@ impl IntakeService for IntakeApi {
         } else {
             String::new()
         };
-        self.store.audit(rows.iter().map(|i| ctx.row("read", "intake", i, RPC_LIST)).collect()).await?;
-        Ok(Response::new(pb::ListIntakesResponse { intakes: rows.iter().map(intake_to_proto).collect(), next_page_token: next }))
+        self.store
+            .audit(rows.iter().map(|i| ctx.row("read", "intake", i, RPC_LIST)).collect())
+            .await?;
+        Ok(Response::new(pb::ListIntakesResponse {
+            intakes: rows.iter().map(intake_to_proto).collect(),
+            next_page_token: next,
+        }))
     }
 
     async fn record_reassessment(
@@ -904,8 +1127,10 @@ impl IntakeService for IntakeApi {
         if screeners.is_empty() && !req.clinician_reports_imminent_risk {
             v.add("screeners", "at least one screener is required");
         }
-        let dysregulation = dysregulation_from_proto(&mut v, "dysregulation", req.dysregulation.as_ref());
-        let clinician_override = override_from_proto(&mut v, "clinician_override", req.clinician_override.as_ref());
+        let dysregulation =
+            dysregulation_from_proto(&mut v, "dysregulation", req.dysregulation.as_ref());
+        let clinician_override =
+            override_from_proto(&mut v, "clinician_override", req.clinician_override.as_ref());
         let id = v.finish(id)?.unwrap_or_default();
         let mut intake = access::owned(&ctx.caller, self.store.get_intake(&id).await?)?;
         // The re-screen replaces the screeners and, when given, the dysregulation signs; everything else
@@ -919,7 +1144,13 @@ impl IntakeService for IntakeApi {
         if dysregulation.is_some() {
             rescreen.dysregulation = dysregulation;
         }
-        let assessment = domain::assess(uuid::Uuid::now_v7().to_string(), &rescreen, &self.rules, Utc::now(), Some(&intake.assessment));
+        let assessment = domain::assess(
+            uuid::Uuid::now_v7().to_string(),
+            &rescreen,
+            &self.rules,
+            Utc::now(),
+            Some(&intake.assessment),
+        );
         self.store.insert_reassessment(&intake, &assessment, reason.as_deref()).await?;
         let previous = std::mem::replace(&mut intake.assessment, assessment.clone());
         let previous_reason = override_reason(&intake_with(&intake, &previous)).map(str::to_owned);
@@ -932,24 +1163,49 @@ impl IntakeService for IntakeApi {
         // Re-route when risk rises onto the crisis pathway: crisis-capable care at once (an earlier routing
         // was made for lower risk). Other rises are reported (`risk_increased`) for the waitlist to re-band.
         let mut rerouted = false;
-        if assessment.risk_level.is_crisis() && !previous.risk_level.is_crisis() && intake.routing.status != RoutingStatus::Pending {
-            let mut pending = RoutingDecision::pending("re-routing: risk rose to the crisis pathway (reassessment.reroute_on_crisis)");
-            pending.crisis_resources = domain::crisis_resources(&intake.submission.client.jurisdiction);
+        if assessment.risk_level.is_crisis()
+            && !previous.risk_level.is_crisis()
+            && intake.routing.status != RoutingStatus::Pending
+        {
+            let mut pending = RoutingDecision::pending(
+                "re-routing: risk rose to the crisis pathway (reassessment.reroute_on_crisis)",
+            );
+            pending.crisis_resources =
+                domain::crisis_resources(&intake.submission.client.jurisdiction);
             pending.reroute_for_assessment = Some(assessment.id.clone());
             let lease_until = Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
-            if self.store.reopen_routing(&intake.id, &pending, self.router.owner(), lease_until, ctx.caller.audit_user()).await? {
+            if self
+                .store
+                .reopen_routing(
+                    &intake.id,
+                    &pending,
+                    self.router.owner(),
+                    lease_until,
+                    ctx.caller.audit_user(),
+                )
+                .await?
+            {
                 rerouted = true;
                 intake.routing = pending;
                 tracing::warn!(intake_id = %intake.id, risk = assessment.risk_level.code(), "risk rose to the crisis pathway: re-routing");
-                match tokio::time::timeout(INLINE_ROUTING_BUDGET, self.router.route(&intake.id)).await {
+                match tokio::time::timeout(INLINE_ROUTING_BUDGET, self.router.route(&intake.id))
+                    .await
+                {
                     Ok(Ok(decision)) => intake.routing = decision,
-                    Ok(Err(e)) => tracing::warn!(intake_id = %intake.id, error = %e, "inline re-routing failed; left pending"),
-                    Err(_) => tracing::warn!(intake_id = %intake.id, "inline re-routing timed out; left pending"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(intake_id = %intake.id, error = %e, "inline re-routing failed; left pending")
+                    }
+                    Err(_) => {
+                        tracing::warn!(intake_id = %intake.id, "inline re-routing timed out; left pending")
+                    }
                 }
             }
         }
         Ok(Response::new(pb::RecordReassessmentResponse {
-            assessment: Some(assessment_to_proto(&assessment, intake.latest_override_reason.as_deref())),
+            assessment: Some(assessment_to_proto(
+                &assessment,
+                intake.latest_override_reason.as_deref(),
+            )),
             previous: Some(assessment_to_proto(&previous, previous_reason.as_deref())),
             risk_increased,
             rerouted,
@@ -969,7 +1225,10 @@ impl IntakeService for IntakeApi {
         }))
     }
 
-    async fn record_consent(&self, req: Request<pb::RecordConsentRequest>) -> Result<Response<pb::RecordConsentResponse>, Status> {
+    async fn record_consent(
+        &self,
+        req: Request<pb::RecordConsentRequest>,
+    ) -> Result<Response<pb::RecordConsentResponse>, Status> {
         let ctx = Context::of(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -981,32 +1240,54 @@ impl IntakeService for IntakeApi {
         let id = v.finish(id)?.unwrap_or_default();
         let intake = access::owned(&ctx.caller, self.store.get_intake(&id).await?)?;
         let mut consent = intake.submission.consent.clone();
-        consent.record(grants, req.share_with_referral_recipient, Utc::now(), ctx.caller.audit_user());
+        consent.record(
+            grants,
+            req.share_with_referral_recipient,
+            Utc::now(),
+            ctx.caller.audit_user(),
+        );
         let intake = self.store.update_consent(&id, &consent).await?;
         self.store.audit(vec![ctx.row("write", "consent", &intake, RPC_RECORD_CONSENT)]).await?;
         tracing::info!(intake_id = %intake.id, grants = consent.grants.len(), "consent recorded");
-        Ok(Response::new(pb::RecordConsentResponse { consent: Some(consent_to_proto(&intake.submission.consent)) }))
+        Ok(Response::new(pb::RecordConsentResponse {
+            consent: Some(consent_to_proto(&intake.submission.consent)),
+        }))
     }
 
-    async fn revoke_consent(&self, req: Request<pb::RevokeConsentRequest>) -> Result<Response<pb::RevokeConsentResponse>, Status> {
+    async fn revoke_consent(
+        &self,
+        req: Request<pb::RevokeConsentRequest>,
+    ) -> Result<Response<pb::RevokeConsentResponse>, Status> {
         let ctx = Context::of(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let id = v.require_uuid("intake_id", &req.intake_id);
-        let recipient = v.optional_uuid("recipient_organization_id", &req.recipient_organization_id);
+        let recipient =
+            v.optional_uuid("recipient_organization_id", &req.recipient_organization_id);
         let referral = v.optional_uuid("referral_id", &req.referral_id);
         let categories = code_list!(ConsentCategory, v, "categories", req.categories);
         let id = v.finish(id)?.unwrap_or_default();
         let intake = access::owned(&ctx.caller, self.store.get_intake(&id).await?)?;
         let mut consent = intake.submission.consent.clone();
-        consent.revoke(recipient.as_deref(), referral.as_deref(), &categories, Utc::now(), ctx.caller.audit_user());
+        consent.revoke(
+            recipient.as_deref(),
+            referral.as_deref(),
+            &categories,
+            Utc::now(),
+            ctx.caller.audit_user(),
+        );
         let intake = self.store.update_consent(&id, &consent).await?;
         self.store.audit(vec![ctx.row("write", "consent", &intake, RPC_REVOKE_CONSENT)]).await?;
         tracing::info!(intake_id = %intake.id, grants = consent.grants.len(), "consent revoked");
-        Ok(Response::new(pb::RevokeConsentResponse { consent: Some(consent_to_proto(&intake.submission.consent)) }))
+        Ok(Response::new(pb::RevokeConsentResponse {
+            consent: Some(consent_to_proto(&intake.submission.consent)),
+        }))
     }
 
-    async fn list_care_events(&self, req: Request<pb::ListCareEventsRequest>) -> Result<Response<pb::ListCareEventsResponse>, Status> {
+    async fn list_care_events(
+        &self,
+        req: Request<pb::ListCareEventsRequest>,
+    ) -> Result<Response<pb::ListCareEventsResponse>, Status> {
         let ctx = Context::of(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -1014,13 +1295,23 @@ impl IntakeService for IntakeApi {
         let client_id = v.finish(client_id)?.unwrap_or_default();
         // Only the caller's own organization's intakes: another organization's steps are not shown at all.
         let history = self.store.client_history(&ctx.caller.organization_id, &client_id).await?;
-        self.store.audit(history.iter().map(|(intake, _)| ctx.row("read", "intake", intake, RPC_CARE_EVENTS)).collect()).await?;
+        self.store
+            .audit(
+                history
+                    .iter()
+                    .map(|(intake, _)| ctx.row("read", "intake", intake, RPC_CARE_EVENTS))
+                    .collect(),
+            )
+            .await?;
         let events = crate::care_events::of_client(&history);
         tracing::info!(client_id = %client_id, intakes = history.len(), events = events.len(), "care events listed");
         Ok(Response::new(pb::ListCareEventsResponse { events }))
     }
 
-    async fn list_audit_events(&self, req: Request<pb::ListAuditEventsRequest>) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+    async fn list_audit_events(
+        &self,
+        req: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -1041,7 +1332,16 @@ impl IntakeService for IntakeApi {
         v.finish(())?;
         let user = (!req.user_id.is_empty()).then_some(req.user_id.as_str());
         // The events about the caller's own organization's records, whoever read or wrote them.
-        let mut events = self.store.list_audit(&caller.organization_id, client.as_deref(), user, after.as_deref(), limit + 1).await?;
+        let mut events = self
+            .store
+            .list_audit(
+                &caller.organization_id,
+                client.as_deref(),
+                user,
+                after.as_deref(),
+                limit + 1,
+            )
+            .await?;
         let next = if events.len() as u64 > limit {
             events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             events.last().map(|e| e.id.clone()).unwrap_or_default()
@@ -1086,12 +1386,27 @@ impl IntakeService for IntakeApi {
         // an owner-only question. A client nobody took is asked about too, so another organization's client
         // and one that does not exist are answered alike, even while referral is down.
         let asks_referral = !caller.belongs_to(&owner) && !req.owner_only;
-        let referrals = if asks_referral { self.referrals.of_client(&caller, &client_id).await? } else { Vec::new() };
-        let found = access::relationship(&caller, &client_id, &intakes, intake_id.as_deref(), req.owner_only, &referrals)?;
+        let referrals = if asks_referral {
+            self.referrals.of_client(&caller, &client_id).await?
+        } else {
+            Vec::new()
+        };
+        let found = access::relationship(
+            &caller,
+            &client_id,
+            &intakes,
+            intake_id.as_deref(),
+            req.owner_only,
+            &referrals,
+        )?;
         let (relationship, referral_ids) = match found {
             Relationship::Owner => (pb::CareRelationship::Owner, Vec::new()),
             Relationship::Recipient(ids) => (pb::CareRelationship::ReferralRecipient, ids),
         };
-        Ok(Response::new(pb::CheckCareRelationshipResponse { relationship: relationship as i32, owner_organization_id: owner, referral_ids }))
+        Ok(Response::new(pb::CheckCareRelationshipResponse {
+            relationship: relationship as i32,
+            owner_organization_id: owner,
+            referral_ids,
+        }))
     }
 }

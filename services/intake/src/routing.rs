@@ -13,19 +13,21 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use continuum_auth::on_behalf_of;
 use continuum_proto::matching::v1 as mpb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_proto::referral::v1 as rpb;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1 as wpb;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
-use continuum_auth::on_behalf_of;
+use continuum_runtime::PeerChannel;
 use continuum_runtime::Shutdown;
 use continuum_vocab::{CarePhase, LevelOfCare, Modality, Urgency};
 use tonic::Code;
-use continuum_runtime::PeerChannel;
 
-use crate::domain::{Candidate, Intake, RoutingDecision, RoutingPlan, RoutingStatus, order_candidates};
+use crate::domain::{
+    Candidate, Intake, RoutingDecision, RoutingPlan, RoutingStatus, order_candidates,
+};
 use crate::error::Result;
 use crate::store::{RoutingTask, Store};
 
@@ -80,7 +82,10 @@ fn key(intake: &Intake) -> String {
 /// Whether a peer's answer is a definite "this candidate cannot take the client" (nothing was created).
 fn is_definite_refusal(s: &tonic::Status) -> bool {
     s.code() == Code::FailedPrecondition
-        && matches!(continuum_errors::reason_of(s).as_deref(), Some("NO_CAPACITY" | "PROVIDER_NOT_FOUND"))
+        && matches!(
+            continuum_errors::reason_of(s).as_deref(),
+            Some("NO_CAPACITY" | "PROVIDER_NOT_FOUND")
+        )
 }
 
 fn band_for(urgency: Urgency) -> wpb::Band {
@@ -120,7 +125,8 @@ impl Router {
         use tracing::Instrument;
         let now = Utc::now();
         let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-        let Some(task) = self.store.claim_routing(intake_id, &self.owner, now, lease_until).await? else {
+        let Some(task) = self.store.claim_routing(intake_id, &self.owner, now, lease_until).await?
+        else {
             return Ok(self.store.get_intake(intake_id).await?.routing);
         };
         let attempts = task.attempts + 1;
@@ -137,7 +143,8 @@ impl Router {
                 decision.attempts = attempts;
                 decision.decided_at = Some(Utc::now());
                 self.store.finish_routing(intake_id, &self.owner, &decision).await?;
-                metrics::counter!("continuum_routings_total", "status" => decision.status.code()).increment(1);
+                metrics::counter!("continuum_routings_total", "status" => decision.status.code())
+                    .increment(1);
                 if task.intake.assessment.risk_level.is_crisis() {
                     metrics::counter!("continuum_crisis_routings_total").increment(1);
                 }
@@ -148,7 +155,9 @@ impl Router {
                 let mut decision = task.intake.routing.clone();
                 decision.attempts = attempts;
                 decision.reason = format!("routing pending: {code}; retrying");
-                let next: DateTime<Utc> = Utc::now() + chrono::Duration::from_std(backoff(attempts, self.max_backoff)).unwrap_or_default();
+                let next: DateTime<Utc> = Utc::now()
+                    + chrono::Duration::from_std(backoff(attempts, self.max_backoff))
+                        .unwrap_or_default();
                 self.store.retry_later(intake_id, &self.owner, &decision, next, code).await?;
                 tracing::warn!(intake_id, error = code, attempts, "routing deferred");
                 Ok(decision)
@@ -178,12 +187,25 @@ impl Router {
             }
         }
         let mut decision = intake.routing.clone();
-        decision.candidate_provider_ids = plan.candidates.iter().map(|c| c.provider_id.clone()).collect();
-        let applied = if plan.rules_applied.is_empty() { String::new() } else { format!(" [rules: {}]", plan.rules_applied.join(", ")) };
+        decision.candidate_provider_ids =
+            plan.candidates.iter().map(|c| c.provider_id.clone()).collect();
+        let applied = if plan.rules_applied.is_empty() {
+            String::new()
+        } else {
+            format!(" [rules: {}]", plan.rules_applied.join(", "))
+        };
         if plan.candidates.is_empty() {
             decision.status = RoutingStatus::NeedsCoordinator;
-            let excluded: Vec<String> = plan.exclusions.iter().filter(|(_, n)| *n > 0).map(|(c, n)| format!("{c}={n}")).collect();
-            decision.reason = format!("no provider passed the hard constraints (excluded: {}){applied}", excluded.join(", "));
+            let excluded: Vec<String> = plan
+                .exclusions
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(c, n)| format!("{c}={n}"))
+                .collect();
+            decision.reason = format!(
+                "no provider passed the hard constraints (excluded: {}){applied}",
+                excluded.join(", ")
+            );
             return Step::Done(decision);
         }
         if !plan.crisis && !plan.candidates.iter().any(|c| c.consented) {
@@ -227,13 +249,23 @@ impl Router {
                     alternative_provider_ids: alternatives,
                     capacity_hold_key: String::new(),
                 };
-                match self.peers.referral.clone().create_referral(on_behalf_of(req, org, user)).await {
+                match self
+                    .peers
+                    .referral
+                    .clone()
+                    .create_referral(on_behalf_of(req, org, user))
+                    .await
+                {
                     Ok(r) => {
                         let r = r.into_inner().referral.unwrap_or_default();
                         decision.status = RoutingStatus::Referred;
                         decision.referral_id = Some(r.id);
                         decision.provider_id = Some(c.provider_id.clone());
-                        let exception = if plan.crisis && !c.consented { " without recorded consent (routing.crisis_consent_exception: coordinator to confirm consent)" } else { "" };
+                        let exception = if plan.crisis && !c.consented {
+                            " without recorded consent (routing.crisis_consent_exception: coordinator to confirm consent)"
+                        } else {
+                            ""
+                        };
                         decision.reason = if plan.crisis {
                             format!(
                                 "crisis pathway: urgent referral to crisis-capable option {} of {}{exception}{applied}",
@@ -241,7 +273,11 @@ impl Router {
                                 plan.candidates.len()
                             )
                         } else {
-                            format!("referred to ranked option {} of {} with an open slot{applied}", plan.next + 1, plan.candidates.len())
+                            format!(
+                                "referred to ranked option {} of {} with an open slot{applied}",
+                                plan.next + 1,
+                                plan.candidates.len()
+                            )
                         };
                         return Step::Done(decision);
                     }
@@ -273,7 +309,12 @@ impl Router {
             band: band_for(urgency) as i32,
             risk_level: intake.assessment.risk_level.to_proto(),
             // Only options the client consented to be referred to are offered from the waitlist.
-            candidate_provider_ids: plan.candidates.iter().filter(|c| c.consented).map(|c| c.provider_id.clone()).collect(),
+            candidate_provider_ids: plan
+                .candidates
+                .iter()
+                .filter(|c| c.consented)
+                .map(|c| c.provider_id.clone())
+                .collect(),
             level_of_care: intake.assessment.level_of_care.to_proto(),
             age_group: intake.assessment.age_group.to_proto(),
             // Codes only: what the waitlist needs to choose a bridge program from matching's directory.
@@ -281,7 +322,13 @@ impl Router {
                 jurisdiction: intake.submission.client.jurisdiction.clone(),
                 language: intake.submission.client.preferred_language.clone(),
                 payment_option: intake.submission.client.payment_option.to_proto(),
-                formats: intake.submission.preferences.formats.iter().map(|f| f.to_proto()).collect(),
+                formats: intake
+                    .submission
+                    .preferences
+                    .formats
+                    .iter()
+                    .map(|f| f.to_proto())
+                    .collect(),
             }),
         };
         match self.peers.waitlist.clone().enqueue(on_behalf_of(req, org, user)).await {
@@ -289,7 +336,10 @@ impl Router {
                 let e = r.into_inner().entry.unwrap_or_default();
                 decision.status = RoutingStatus::Waitlisted;
                 decision.waitlist_entry_id = Some(e.id);
-                decision.reason = format!("no ranked option had an open slot; waitlisted for {} option(s){applied}", plan.candidates.iter().filter(|c| c.consented).count());
+                decision.reason = format!(
+                    "no ranked option had an open slot; waitlisted for {} option(s){applied}",
+                    plan.candidates.iter().filter(|c| c.consented).count()
+                );
                 Step::Done(decision)
             }
             Err(s) => {
@@ -351,7 +401,11 @@ pub fn recommend_request(intake: &Intake) -> mpb::RecommendForClientRequest {
     // a provider offering only those ranks lower but is not hidden.
     let avoid = &s.preferences.modalities_avoided;
     let profile = mpb::ClientProfile {
-        level_of_care: if crisis { LevelOfCare::Crisis.to_proto() } else { a.level_of_care.to_proto() },
+        level_of_care: if crisis {
+            LevelOfCare::Crisis.to_proto()
+        } else {
+            a.level_of_care.to_proto()
+        },
         age_group: a.age_group.to_proto(),
         jurisdiction: s.client.jurisdiction.clone(),
         language: s.client.preferred_language.clone(),
@@ -393,13 +447,19 @@ pub fn plan_from(intake: &Intake, r: mpb::RecommendResponse) -> RoutingPlan {
                 consented: intake.submission.consent.allows_referral_to(&p.organization_id),
                 family_involvement: p.family_involvement,
                 trauma_processing: p.kind == mpb::ProviderKind::TraumaIop as i32
-                    || p.modalities.iter().any(|m| Modality::from_proto(*m).is_some_and(Modality::is_trauma_processing)),
+                    || p.modalities.iter().any(|m| {
+                        Modality::from_proto(*m).is_some_and(Modality::is_trauma_processing)
+                    }),
             })
         })
         .collect();
     let trauma_first = !crisis && a.phase == Some(CarePhase::TraumaProcessing);
     let family_first = a.family_involvement || a.age_group.is_youth();
-    let mut rules_applied: Vec<String> = order_candidates(&mut candidates, family_first, trauma_first).into_iter().map(str::to_owned).collect();
+    let mut rules_applied: Vec<String> =
+        order_candidates(&mut candidates, family_first, trauma_first)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
     if crisis {
         rules_applied.insert(0, "routing.crisis_interlock".to_owned());
     }
@@ -433,7 +493,12 @@ mod tests {
 
     #[test]
     fn ordering_is_stable_and_only_moves_what_the_assessment_asks_for() {
-        let base = vec![cand("a", false, false), cand("b", true, false), cand("c", false, true), cand("d", true, true)];
+        let base = vec![
+            cand("a", false, false),
+            cand("b", true, false),
+            cand("c", false, true),
+            cand("d", true, true),
+        ];
         let mut c = base.clone();
         assert!(order_candidates(&mut c, false, false).is_empty());
         assert_eq!(ids(&c), vec!["a", "b", "c", "d"], "matching's order is kept");

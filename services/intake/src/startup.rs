@@ -39,17 +39,27 @@ impl Application {
         // The rules first: a bad rules file stops start-up before anything is bound or migrated.
         let rules = Arc::new(Rules::load(settings.rules_file.as_deref())?);
         tracing::info!(rules_version = %rules.version, custom = settings.rules_file.is_some(), "intake rules loaded");
-        let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
+        let db =
+            continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
         let cache = settings.common.open_cache(SERVICE).await?;
         let common = &settings.common;
         if common.database_url.is_some() && common.crypto.encryption_keys.is_none() {
-            anyhow::bail!("CONTINUUM_ENCRYPTION_KEYS is required with a database URL (the key file fallback is for the embedded setup only)");
+            anyhow::bail!(
+                "CONTINUUM_ENCRYPTION_KEYS is required with a database URL (the key file fallback is for the embedded setup only)"
+            );
         }
-        let cipher = FieldCipher::from_settings_or_file(&common.crypto, &common.data_dir.join("intake.keys"))?;
+        let cipher = FieldCipher::from_settings_or_file(
+            &common.crypto,
+            &common.data_dir.join("intake.keys"),
+        )?;
         let store = Store::new(db, Arc::new(cipher));
         let peers = Peers::connect(&settings)?;
         let referrals = ReferralPeer::new(peers.referral.clone());
-        let router = Router::new(store.clone(), peers, Duration::from_secs(settings.routing_max_backoff_secs.max(1)));
+        let router = Router::new(
+            store.clone(),
+            peers,
+            Duration::from_secs(settings.routing_max_backoff_secs.max(1)),
+        );
         let api = IntakeApi::new(store.clone(), router.clone(), cache, rules, referrals);
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
         Ok(Self { listener, store, api, router, settings })
@@ -62,12 +72,19 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then stops the worker and drains.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let worker = tokio::spawn(self.router.clone().run_worker(shutdown.clone(), self.settings.routing_poll()));
-        let routes = Routes::new(IntakeServiceServer::new(self.api).max_decoding_message_size(4 * 1024 * 1024));
-        let options = ServeOptions::new(continuum_proto::service_names::INTAKE, &self.settings.common)?;
+        let worker = tokio::spawn(
+            self.router.clone().run_worker(shutdown.clone(), self.settings.routing_poll()),
+        );
+        let routes = Routes::new(
+            IntakeServiceServer::new(self.api).max_decoding_message_size(4 * 1024 * 1024),
+        );
+        let options =
+            ServeOptions::new(continuum_proto::service_names::INTAKE, &self.settings.common)?;
         let auth = self.settings.common.auth_layer(SERVICE).await?;
         let probe = continuum_runtime::db_probe(self.store.connection().clone());
-        let served = continuum_runtime::serve(self.listener, routes, auth, options, shutdown.clone(), probe).await;
+        let served =
+            continuum_runtime::serve(self.listener, routes, auth, options, shutdown.clone(), probe)
+                .await;
         shutdown.cancel();
         let _ = worker.await;
         served

@@ -17,17 +17,24 @@
 //! 20,000 are scored). `--import` also times importing the directory into a fresh SQLite database through the store's
 //! batched import (the path `ImportProviders` takes) and the full snapshot load from it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::cast_possible_truncation)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::cast_possible_truncation
+)]
 
 use std::time::Instant;
 
 use chrono::Utc;
-use continuum_vocab::{AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle};
-use matching::domain::directory::Directory;
+use continuum_vocab::{
+    AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle,
+};
 use matching::domain::alliance::{ClientSegment, SegmentStats};
+use matching::domain::directory::Directory;
 use matching::domain::{
-    AllianceStats, ClientFit, ClientNeeds, Cohort, Location, OutcomeRating, OutcomeStrength, ProblemDomain, Profile, Provider, ProviderDraft,
-    ProviderKind, ScheduleWindow, Weights,
+    AllianceStats, ClientFit, ClientNeeds, Cohort, Location, OutcomeRating, OutcomeStrength,
+    ProblemDomain, Profile, Provider, ProviderDraft, ProviderKind, ScheduleWindow, Weights,
 };
 
 /// xorshift64*: deterministic, dependency-free.
@@ -62,7 +69,12 @@ impl Rng {
     }
     fn style(&mut self) -> RelationalStyle {
         let mut d = || (self.below(7) as i8) - 3;
-        RelationalStyle { directiveness: d(), emotional_intensity: d(), past_orientation: d(), challenge: d() }
+        RelationalStyle {
+            directiveness: d(),
+            emotional_intensity: d(),
+            past_orientation: d(),
+            challenge: d(),
+        }
     }
 }
 
@@ -87,7 +99,14 @@ fn draft(r: &mut Rng, i: usize, now_ms: i64) -> ProviderDraft {
     let cohorts = if kind == ProviderKind::Clinician {
         vec![]
     } else {
-        (0..3).map(|k| Cohort { code: format!("c{k}"), start_ms: now_ms + (r.below(60) as i64) * 86_400_000, seats: 12, open_seats: r.below(13) as i32 }).collect()
+        (0..3)
+            .map(|k| Cohort {
+                code: format!("c{k}"),
+                start_ms: now_ms + (r.below(60) as i64) * 86_400_000,
+                seats: 12,
+                open_seats: r.below(13) as i32,
+            })
+            .collect()
     };
     ProviderDraft {
         id: Some(uuid::Uuid::now_v7().to_string()),
@@ -110,11 +129,17 @@ fn draft(r: &mut Rng, i: usize, now_ms: i64) -> ProviderDraft {
             identity: r.chance(0.3).then(|| vec![r.pick(&IDENTITY).to_owned()]),
             location: Location {
                 region: format!("{}-{}", r.pick(&STATES[..5]), r.below(5)),
-                coordinates: r.chance(0.5).then(|| (34.0 + r.below(400) as f64 / 100.0, -122.0 + r.below(400) as f64 / 100.0)),
+                coordinates: r.chance(0.5).then(|| {
+                    (34.0 + r.below(400) as f64 / 100.0, -122.0 + r.below(400) as f64 / 100.0)
+                }),
             },
             cohorts,
             faith_options: if r.chance(0.2) { vec![r.pick(&FAITH).to_owned()] } else { vec![] },
-            cultural_options: if r.chance(0.3) { vec![r.pick(&CULTURE).to_owned()] } else { vec![] },
+            cultural_options: if r.chance(0.3) {
+                vec![r.pick(&CULTURE).to_owned()]
+            } else {
+                vec![]
+            },
             schedule: r.some(ScheduleWindow::ALL, 2),
             typical_wait_days: r.below(60) as i32,
         },
@@ -127,7 +152,8 @@ fn draft(r: &mut Rng, i: usize, now_ms: i64) -> ProviderDraft {
 fn provider(d: ProviderDraft, r: &mut Rng) -> Provider {
     let mut alliance = AllianceStats::default();
     // Each rating also counts for its client's segment (age group, and age group with main concern).
-    let mut segments: std::collections::BTreeMap<String, SegmentStats> = std::collections::BTreeMap::new();
+    let mut segments: std::collections::BTreeMap<String, SegmentStats> =
+        std::collections::BTreeMap::new();
     for _ in 0..r.below(20) {
         let srs = 28.0 + r.below(13) as f64;
         alliance = alliance.with(srs, Some(r.style()));
@@ -156,7 +182,11 @@ fn provider(d: ProviderDraft, r: &mut Rng) -> Provider {
 fn client(r: &mut Rng) -> ClientNeeds {
     // Mostly the common case (adult outpatient, English, US-CA or NY) so most providers reach scoring.
     ClientNeeds {
-        level_of_care: if r.chance(0.8) { LevelOfCare::Outpatient } else { r.pick(LevelOfCare::ALL) },
+        level_of_care: if r.chance(0.8) {
+            LevelOfCare::Outpatient
+        } else {
+            r.pick(LevelOfCare::ALL)
+        },
         age_group: if r.chance(0.8) { AgeGroup::Adult } else { r.pick(AgeGroup::ALL) },
         jurisdiction: r.pick(&STATES[..5]).to_owned(),
         language: r.pick(&LANGS).to_owned(),
@@ -170,14 +200,24 @@ fn client(r: &mut Rng) -> ClientNeeds {
             problem_domains: r.some(ProblemDomain::ALL, 3),
             modalities_wanted: if r.chance(0.5) { r.some(Modality::ALL, 2) } else { vec![] },
             modalities_tried: if r.chance(0.5) { r.some(Modality::ALL, 2) } else { vec![] },
-            identity_preferences: if r.chance(0.3) { vec![r.pick(&IDENTITY).to_owned()] } else { vec![] },
+            identity_preferences: if r.chance(0.3) {
+                vec![r.pick(&IDENTITY).to_owned()]
+            } else {
+                vec![]
+            },
             faith_preferences: if r.chance(0.2) { vec![r.pick(&FAITH).to_owned()] } else { vec![] },
-            cultural_preferences: if r.chance(0.3) { vec![r.pick(&CULTURE).to_owned()] } else { vec![] },
+            cultural_preferences: if r.chance(0.3) {
+                vec![r.pick(&CULTURE).to_owned()]
+            } else {
+                vec![]
+            },
             region: format!("{}-{}", r.pick(&STATES[..5]), r.below(5)),
             schedule: if r.chance(0.5) { r.some(ScheduleWindow::ALL, 2) } else { vec![] },
             excluded_provider_ids: vec![],
             programs_cycled: r.below(3) as i32,
-            location: r.chance(0.5).then(|| (34.0 + r.below(400) as f64 / 100.0, -122.0 + r.below(400) as f64 / 100.0)),
+            location: r.chance(0.5).then(|| {
+                (34.0 + r.below(400) as f64 / 100.0, -122.0 + r.below(400) as f64 / 100.0)
+            }),
         },
     }
 }
@@ -186,16 +226,28 @@ fn client(r: &mut Rng) -> ClientNeeds {
 /// shared machine the wall-clock tail is dominated by other processes taking the core.
 fn preemptions() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
-    status.lines().find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:")).and_then(|v| v.trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// CPU time this thread has run, ns (Linux scheduler statistics).
 fn cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -233,7 +285,11 @@ async fn main() -> anyhow::Result<()> {
     if args.iter().any(|a| a == "--import") {
         let dir = std::env::temp_dir().join(format!("recommend-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let db = continuum_db::connect_and_migrate::<matching::store::Migrator>("matching", &continuum_db::DbSettings::sqlite(&dir)).await?;
+        let db = continuum_db::connect_and_migrate::<matching::store::Migrator>(
+            "matching",
+            &continuum_db::DbSettings::sqlite(&dir),
+        )
+        .await?;
         let store = matching::store::Store::new(db);
         let t = Instant::now();
         for chunk in drafts.chunks(1000) {
@@ -279,7 +335,8 @@ async fn main() -> anyhow::Result<()> {
             unpreempted.push(took);
         }
         ms.push(took);
-        eligible += (ranking.considered - ranking.exclusions.iter().map(|(_, x)| x).sum::<i32>()) as u64;
+        eligible +=
+            (ranking.considered - ranking.exclusions.iter().map(|(_, x)| x).sum::<i32>()) as u64;
         std::hint::black_box(ranking);
     }
     let wall_s = wall.elapsed().as_secs_f64();

@@ -52,7 +52,8 @@ pub fn batch_from_proto(req: &pb::AssignBatchRequest) -> Result<Batch> {
             v.add(format!("capacities[{i}].provider_id"), "is listed twice");
             continue;
         }
-        provider_index.insert(c.provider_id.as_str(), u32::try_from(provider_ids.len()).unwrap_or(u32::MAX));
+        provider_index
+            .insert(c.provider_id.as_str(), u32::try_from(provider_ids.len()).unwrap_or(u32::MAX));
         provider_ids.push(c.provider_id.clone());
         capacities.push(u32::try_from(c.capacity).unwrap_or(0));
     }
@@ -80,9 +81,16 @@ pub fn batch_from_proto(req: &pb::AssignBatchRequest) -> Result<Batch> {
                 None => {}
                 Some(p) => {
                     if row.iter().any(|e| e.provider == *p) {
-                        v.add(format!("clients[{ci}].candidates[{k}].provider_id"), "is listed twice for this client");
+                        v.add(
+                            format!("clients[{ci}].candidates[{k}].provider_id"),
+                            "is listed twice for this client",
+                        );
                     } else {
-                        row.push(Edge { client, provider: *p, score: u32::try_from(cand.score).unwrap_or(0) });
+                        row.push(Edge {
+                            client,
+                            provider: *p,
+                            score: u32::try_from(cand.score).unwrap_or(0),
+                        });
                     }
                 }
             }
@@ -95,14 +103,22 @@ pub fn batch_from_proto(req: &pb::AssignBatchRequest) -> Result<Batch> {
     if edges.len() > MAX_PAIRS {
         v.add("clients", format!("at most {MAX_PAIRS} eligible pairs per batch"));
     }
-    v.finish(Batch { instance: Instance { capacities, priorities, edges }, client_ids, provider_ids })
+    v.finish(Batch {
+        instance: Instance { capacities, priorities, edges },
+        client_ids,
+        provider_ids,
+    })
 }
 
 /// Solves the batch exactly.
 pub fn solve_batch(batch: &Batch) -> Result<Solved> {
     // `try_new` re-validates the instance, so no input can reach the solver's panicking path.
-    let mut solver = continuum_assign::Solver::try_new(&batch.instance)
-        .map_err(|e| crate::error::Error::invalid("clients", format!("batch is not a valid assignment instance: {}", e.message)))?;
+    let mut solver = continuum_assign::Solver::try_new(&batch.instance).map_err(|e| {
+        crate::error::Error::invalid(
+            "clients",
+            format!("batch is not a valid assignment instance: {}", e.message),
+        )
+    })?;
     let solution = solver.solve().clone();
     let mut assignments = Vec::new();
     let mut unassigned = Vec::new();

@@ -52,14 +52,21 @@ pub enum Outcome {
 pub fn classify(code: Code) -> Outcome {
     match code {
         Code::Ok => Outcome::Delivered,
-        Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::OutOfRange => Outcome::Dead(code),
+        Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::OutOfRange => {
+            Outcome::Dead(code)
+        }
         other => Outcome::Retry(other),
     }
 }
 
 impl Relay {
     /// A relay for this replica, delivering to `waitlist_addr` (none: keep the events). Connects lazily.
-    pub fn new(store: Store, waitlist_addr: Option<&str>, common: &continuum_runtime::CommonSettings, poll: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Store,
+        waitlist_addr: Option<&str>,
+        common: &continuum_runtime::CommonSettings,
+        poll: Duration,
+    ) -> anyhow::Result<Self> {
         let waitlist = match waitlist_addr {
             Some(addr) => Some(WaitlistServiceClient::new(common.authed_peer(addr, "matching")?)),
             None => None,
@@ -70,7 +77,9 @@ impl Relay {
     /// Delivers due rows until `shutdown` is cancelled.
     pub async fn run(self, shutdown: Shutdown) {
         if self.waitlist.is_none() {
-            tracing::warn!("no waitlist address (CONTINUUM_WAITLIST_ADDR): capacity events are kept, not delivered");
+            tracing::warn!(
+                "no waitlist address (CONTINUUM_WAITLIST_ADDR): capacity events are kept, not delivered"
+            );
         }
         tracing::info!("capacity-event worker started");
         let mut rounds: u64 = 0;

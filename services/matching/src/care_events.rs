@@ -16,12 +16,20 @@ pub const SOURCE: &str = "matching";
 /// The steps of `feedback` (one client's, oldest first) with providers of `organization_id`: one
 /// `feedback.recorded` per session, and a `feedback.stuck` beside each session that raised the stuck
 /// signal (with the action it suggested).
-pub fn of_feedback(feedback: &[FeedbackStep], organization_id: &str, stuck: &StuckPolicy) -> Vec<CareEvent> {
+pub fn of_feedback(
+    feedback: &[FeedbackStep],
+    organization_id: &str,
+    stuck: &StuckPolicy,
+) -> Vec<CareEvent> {
     let mut pairs: HashMap<&str, Vec<PairSession>> = HashMap::new();
     let mut out = Vec::new();
     for f in feedback {
         let history = pairs.entry(f.provider_id.as_str()).or_default();
-        history.push(PairSession { session_number: f.session_number, srs: f.srs_total, ors: f.ors_total });
+        history.push(PairSession {
+            session_number: f.session_number,
+            srs: f.srs_total,
+            ors: f.ors_total,
+        });
         history.sort_by_key(|s| s.session_number);
         let base = CareEvent {
             occurred_at: Some(time::to_proto(f.recorded_at)),

@@ -56,7 +56,11 @@ pub struct FitModel {
 
 impl Default for FitModel {
     fn default() -> Self {
-        Self { weights: Arc::new(Weights::default()), stuck: StuckPolicy::default(), refresh: Duration::from_millis(1000) }
+        Self {
+            weights: Arc::new(Weights::default()),
+            stuck: StuckPolicy::default(),
+            refresh: Duration::from_millis(1000),
+        }
     }
 }
 
@@ -85,13 +89,18 @@ impl Settings {
         let weights = match &self.weights_file {
             None => Weights::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading weights file {}: {e}", path.display()))?;
-                Weights::from_json(&text).map_err(|e| anyhow::anyhow!("weights file {}: {e}", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading weights file {}: {e}", path.display()))?;
+                Weights::from_json(&text)
+                    .map_err(|e| anyhow::anyhow!("weights file {}: {e}", path.display()))?
             }
         };
         Ok(FitModel {
             weights: Arc::new(weights),
-            stuck: StuckPolicy { sessions_without_change: self.stuck_after_sessions as usize, ..StuckPolicy::default() },
+            stuck: StuckPolicy {
+                sessions_without_change: self.stuck_after_sessions as usize,
+                ..StuckPolicy::default()
+            },
             refresh: Duration::from_millis(self.directory_refresh_ms),
         })
     }
@@ -105,10 +114,20 @@ mod tests {
     fn a_weights_file_is_loaded_and_checked_before_start() {
         let dir = std::env::temp_dir().join(format!("matching-weights-{}", std::process::id()));
         std::fs::create_dir_all(&dir).ok();
-        let mut s = Settings::new("127.0.0.1:0".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))), CommonSettings::embedded(&dir, "test"));
-        assert_eq!(s.fit_model().map(|m| m.weights.version.clone()).ok(), Some(Weights::default().version));
+        let mut s = Settings::new(
+            "127.0.0.1:0".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
+            CommonSettings::embedded(&dir, "test"),
+        );
+        assert_eq!(
+            s.fit_model().map(|m| m.weights.version.clone()).ok(),
+            Some(Weights::default().version)
+        );
         let good = dir.join("good.json");
-        let custom = Weights { version: "fit-weights/custom.1".into(), relational_fit: 0.4, ..Weights::default() };
+        let custom = Weights {
+            version: "fit-weights/custom.1".into(),
+            relational_fit: 0.4,
+            ..Weights::default()
+        };
         std::fs::write(&good, serde_json::to_string(&custom).unwrap_or_default()).ok();
         s.weights_file = Some(good);
         assert_eq!(s.fit_model().map(|m| m.weights.relational_fit).ok(), Some(0.4));

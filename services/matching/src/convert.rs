@@ -3,11 +3,13 @@
 
 use continuum_errors::{Error, Result, Violations};
 use continuum_proto::matching::v1 as pb;
-use continuum_vocab::{AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle, time};
+use continuum_vocab::{
+    AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle, time,
+};
 
 use crate::domain::{
-    self, ClientFit, ClientNeeds, Cohort, Location, OutcomeRating, OutcomeStrength, ProblemDomain, Profile, Provider, ProviderDraft,
-    ProviderKind, ScheduleWindow,
+    self, ClientFit, ClientNeeds, Cohort, Location, OutcomeRating, OutcomeStrength, ProblemDomain,
+    Profile, Provider, ProviderDraft, ProviderKind, ScheduleWindow,
 };
 
 /// Largest number of past cases an outcome rating may claim.
@@ -39,17 +41,34 @@ pub fn provider_to_proto(p: &Provider) -> pb::Provider {
         outcome_strengths: prof
             .outcome_strengths
             .iter()
-            .map(|o| pb::OutcomeStrength { domain: o.domain.to_proto(), rating: o.rating.to_proto(), cases: o.cases })
+            .map(|o| pb::OutcomeStrength {
+                domain: o.domain.to_proto(),
+                rating: o.rating.to_proto(),
+                cases: o.cases,
+            })
             .collect(),
-        identity: prof.identity.as_ref().map(|codes| pb::IdentitySelfDescription { codes: codes.clone() }),
-        location: (!prof.location.region.is_empty() || prof.location.coordinates.is_some()).then(|| pb::Location {
-            region: prof.location.region.clone(),
-            coordinates: prof.location.coordinates.map(|(latitude, longitude)| pb::Coordinates { latitude, longitude }),
-        }),
+        identity: prof
+            .identity
+            .as_ref()
+            .map(|codes| pb::IdentitySelfDescription { codes: codes.clone() }),
+        location: (!prof.location.region.is_empty() || prof.location.coordinates.is_some()).then(
+            || pb::Location {
+                region: prof.location.region.clone(),
+                coordinates: prof
+                    .location
+                    .coordinates
+                    .map(|(latitude, longitude)| pb::Coordinates { latitude, longitude }),
+            },
+        ),
         cohorts: prof
             .cohorts
             .iter()
-            .map(|c| pb::Cohort { code: c.code.clone(), start_date: Some(time::ms_to_proto(c.start_ms)), seats: c.seats, open_seats: c.open_seats })
+            .map(|c| pb::Cohort {
+                code: c.code.clone(),
+                start_date: Some(time::ms_to_proto(c.start_ms)),
+                seats: c.seats,
+                open_seats: c.open_seats,
+            })
             .collect(),
         faith_options: prof.faith_options.clone(),
         cultural_options: prof.cultural_options.clone(),
@@ -57,7 +76,9 @@ pub fn provider_to_proto(p: &Provider) -> pb::Provider {
         typical_wait_days: prof.typical_wait_days,
         offers_trauma_processing: p.offers_trauma_processing(),
         offers_telehealth: prof.offers_telehealth(),
-        observed_relational_style: Some(p.alliance.observed_style(prof.relational_style).to_proto()),
+        observed_relational_style: Some(
+            p.alliance.observed_style(prof.relational_style).to_proto(),
+        ),
         feedback_count: i32::try_from(p.alliance.ratings).unwrap_or(i32::MAX),
         mean_srs: p.alliance.mean_srs().unwrap_or(0.0),
     }
@@ -70,9 +91,15 @@ fn codes(v: &mut Violations, field: &str, xs: &[String]) -> Vec<String> {
     }
     let mut out: Vec<String> = Vec::with_capacity(xs.len());
     for (i, x) in xs.iter().enumerate() {
-        let ok = (1..=64).contains(&x.len()) && x.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, ':' | '-' | '_'));
+        let ok = (1..=64).contains(&x.len())
+            && x.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, ':' | '-' | '_')
+            });
         if !ok {
-            v.add(format!("{field}[{i}]"), "must be a lowercase code (letters, digits, ':', '-', '_'; up to 64 characters)");
+            v.add(
+                format!("{field}[{i}]"),
+                "must be a lowercase code (letters, digits, ':', '-', '_'; up to 64 characters)",
+            );
         } else if !out.contains(x) {
             out.push(x.clone());
         }
@@ -86,8 +113,10 @@ fn check_region(v: &mut Violations, field: &str, region: &str) {
         return;
     }
     let mut parts = region.split('-');
-    let country_ok = parts.next().is_some_and(|c| c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase()));
-    let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|x| x.is_ascii_alphanumeric()));
+    let country_ok =
+        parts.next().is_some_and(|c| c.len() == 2 && c.chars().all(|x| x.is_ascii_uppercase()));
+    let rest_ok =
+        parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|x| x.is_ascii_alphanumeric()));
     if !country_ok || !rest_ok || region.len() > 64 {
         v.add(field, "must be a region code such as \"US-CA\" or \"US-CA-SF\"");
     }
@@ -135,15 +164,22 @@ fn profile_extras(v: &mut Violations, p: &pb::Provider, kind: Option<ProviderKin
     }
     for (i, c) in p.cohorts.iter().enumerate() {
         let f = format!("provider.cohorts[{i}]");
-        let code_ok = (1..=64).contains(&c.code.len()) && c.code.chars().all(|x| x.is_ascii_alphanumeric() || matches!(x, '-' | '_'));
+        let code_ok = (1..=64).contains(&c.code.len())
+            && c.code.chars().all(|x| x.is_ascii_alphanumeric() || matches!(x, '-' | '_'));
         if !code_ok {
-            v.add(format!("{f}.code"), "is required: letters, digits, '-', '_', up to 64 characters");
+            v.add(
+                format!("{f}.code"),
+                "is required: letters, digits, '-', '_', up to 64 characters",
+            );
         } else if cohorts.iter().any(|x| x.code == c.code) {
             v.add(format!("{f}.code"), "is listed twice");
         }
         let start = c.start_date.as_ref().and_then(time::from_proto);
         if start.is_none() {
-            v.add(format!("{f}.start_date"), if c.start_date.is_none() { "is required" } else { "is not a valid time" });
+            v.add(
+                format!("{f}.start_date"),
+                if c.start_date.is_none() { "is required" } else { "is not a valid time" },
+            );
         }
         if !(1..=domain::MAX_SLOTS).contains(&c.seats) {
             v.add(format!("{f}.seats"), format!("must be between 1 and {}", domain::MAX_SLOTS));
@@ -151,7 +187,12 @@ fn profile_extras(v: &mut Violations, p: &pb::Provider, kind: Option<ProviderKin
         if c.open_seats < 0 || c.open_seats > c.seats {
             v.add(format!("{f}.open_seats"), "must be between 0 and seats");
         }
-        cohorts.push(Cohort { code: c.code.clone(), start_ms: start.map_or(0, time::to_ms), seats: c.seats, open_seats: c.open_seats });
+        cohorts.push(Cohort {
+            code: c.code.clone(),
+            start_ms: start.map_or(0, time::to_ms),
+            seats: c.seats,
+            open_seats: c.open_seats,
+        });
     }
     let faith_options = codes(v, "provider.faith_options", &p.faith_options);
     let cultural_options = codes(v, "provider.cultural_options", &p.cultural_options);
@@ -175,7 +216,10 @@ fn profile_extras(v: &mut Violations, p: &pb::Provider, kind: Option<ProviderKin
 
 /// Validates a proto provider into a draft, naming every bad field under `provider.`. Output-only fields
 /// (version, updated_at, derived flags, feedback statistics) are ignored.
-pub fn provider_from_proto(p: Option<pb::Provider>, expected_version: i64) -> Result<ProviderDraft> {
+pub fn provider_from_proto(
+    p: Option<pb::Provider>,
+    expected_version: i64,
+) -> Result<ProviderDraft> {
     let mut v = Violations::default();
     let Some(p) = p else {
         return Err(Error::invalid("provider", "is required"));
@@ -225,7 +269,11 @@ pub fn provider_from_proto(p: Option<pb::Provider>, expected_version: i64) -> Re
     if !(0..=domain::MAX_SLOTS).contains(&p.open_slots) {
         v.add("provider.open_slots", format!("must be between 0 and {}", domain::MAX_SLOTS));
     }
-    let style = RelationalStyle::from_proto(&mut v, "provider.relational_style", p.relational_style.as_ref());
+    let style = RelationalStyle::from_proto(
+        &mut v,
+        "provider.relational_style",
+        p.relational_style.as_ref(),
+    );
     let extras = profile_extras(&mut v, &p, kind);
     let (Some(org), Some(kind)) = (org, kind) else {
         return Err(Error::InvalidArgument(v));
@@ -256,7 +304,11 @@ pub fn provider_from_proto(p: Option<pb::Provider>, expected_version: i64) -> Re
 
 /// Validates a client profile (and optional fit profile) into needs, naming bad fields under `client.`
 /// and `fit.` (with `prefix` in front, for messages that nest them).
-pub fn needs_from_proto(c: Option<pb::ClientProfile>, fit: Option<pb::ClientFit>, prefix: &str) -> Result<ClientNeeds> {
+pub fn needs_from_proto(
+    c: Option<pb::ClientProfile>,
+    fit: Option<pb::ClientFit>,
+    prefix: &str,
+) -> Result<ClientNeeds> {
     let Some(c) = c else {
         return Err(Error::invalid(format!("{prefix}client"), "is required"));
     };
@@ -270,7 +322,8 @@ pub fn needs_from_proto(c: Option<pb::ClientProfile>, fit: Option<pb::ClientFit>
     let formats = CareFormat::list(&mut v, &f("formats"), &c.formats);
     let avoided = Modality::list(&mut v, &f("modalities_avoided"), &c.modalities_avoided);
     let phase = CarePhase::optional(&mut v, &f("phase"), c.phase);
-    let style = RelationalStyle::from_proto(&mut v, &f("relational_style"), c.relational_style.as_ref());
+    let style =
+        RelationalStyle::from_proto(&mut v, &f("relational_style"), c.relational_style.as_ref());
     let fit = fit.map(|x| fit_from_proto(&mut v, x, &format!("{prefix}fit."))).unwrap_or_default();
     match (level, age, pay) {
         (Some(level_of_care), Some(age_group), Some(payment_option)) => v.finish(ClientNeeds {
@@ -318,7 +371,11 @@ fn fit_from_proto(v: &mut Violations, x: pb::ClientFit, prefix: &str) -> ClientF
     ClientFit {
         problem_domains: domains,
         modalities_wanted: Modality::list(v, &f("modalities_wanted"), &x.modalities_wanted),
-        modalities_tried: Modality::list(v, &f("modalities_tried_without_help"), &x.modalities_tried_without_help),
+        modalities_tried: Modality::list(
+            v,
+            &f("modalities_tried_without_help"),
+            &x.modalities_tried_without_help,
+        ),
         identity_preferences: codes(v, &f("identity_preferences"), &x.identity_preferences),
         faith_preferences: codes(v, &f("faith_preferences"), &x.faith_preferences),
         cultural_preferences: codes(v, &f("cultural_preferences"), &x.cultural_preferences),
@@ -331,10 +388,18 @@ fn fit_from_proto(v: &mut Violations, x: pb::ClientFit, prefix: &str) -> ClientF
 }
 
 /// The proto form of a ranking.
-pub fn ranking_to_proto(r: &domain::Ranking, weights_version: &str, directory_version: i64) -> pb::RecommendResponse {
+pub fn ranking_to_proto(
+    r: &domain::Ranking,
+    weights_version: &str,
+    directory_version: i64,
+) -> pb::RecommendResponse {
     pb::RecommendResponse {
         options: r.options.iter().map(scored_to_proto).collect(),
-        exclusions: r.exclusions.iter().map(|(c, n)| pb::ConstraintExclusion { constraint: (*c).to_owned(), excluded: *n }).collect(),
+        exclusions: r
+            .exclusions
+            .iter()
+            .map(|(c, n)| pb::ConstraintExclusion { constraint: (*c).to_owned(), excluded: *n })
+            .collect(),
         considered: r.considered,
         weights_version: weights_version.to_owned(),
         directory_version,
@@ -349,7 +414,12 @@ pub fn scored_to_proto(s: &domain::Scored) -> pb::Recommendation {
         components: s
             .components
             .iter()
-            .map(|c| pb::ScoreComponent { name: c.name.to_owned(), weight: c.weight, value: c.value, reason: c.reason.clone() })
+            .map(|c| pb::ScoreComponent {
+                name: c.name.to_owned(),
+                weight: c.weight,
+                value: c.value,
+                reason: c.reason.clone(),
+            })
             .collect(),
         has_capacity: s.provider.open_slots > 0,
     }

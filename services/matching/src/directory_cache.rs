@@ -31,7 +31,9 @@ pub struct DirectoryCache {
 }
 
 fn is_newer(incoming: &Provider, current: Option<&Arc<Provider>>) -> bool {
-    current.is_none_or(|c| (incoming.version, incoming.alliance.ratings) > (c.version, c.alliance.ratings))
+    current.is_none_or(|c| {
+        (incoming.version, incoming.alliance.ratings) > (c.version, c.alliance.ratings)
+    })
 }
 
 impl DirectoryCache {
@@ -85,12 +87,17 @@ impl DirectoryCache {
                 let started = Instant::now();
                 let all = self.store.all_providers().await?;
                 let d = Directory::build(all, &self.weights);
-                tracing::info!(providers = d.len(), load_ms = started.elapsed().as_millis() as u64, "directory loaded");
+                tracing::info!(
+                    providers = d.len(),
+                    load_ms = started.elapsed().as_millis() as u64,
+                    "directory loaded"
+                );
                 self.set(d);
             }
             Some(d) if self.due() => {
                 let changed = self.store.changed_since(d.watermark_ms() - SKEW_MS).await?;
-                let newer: Vec<Provider> = changed.into_iter().filter(|p| is_newer(p, d.get(&p.id))).collect();
+                let newer: Vec<Provider> =
+                    changed.into_iter().filter(|p| is_newer(p, d.get(&p.id))).collect();
                 if !newer.is_empty() {
                     tracing::debug!(providers = newer.len(), "directory delta applied");
                     self.set(d.patched(newer, &self.weights));
@@ -99,7 +106,11 @@ impl DirectoryCache {
             Some(_) => {}
         }
         self.mark_refreshed();
-        self.loaded().ok_or_else(|| crate::error::Error::Unexpected(anyhow::anyhow!("directory snapshot missing after load")))
+        self.loaded().ok_or_else(|| {
+            crate::error::Error::Unexpected(anyhow::anyhow!(
+                "directory snapshot missing after load"
+            ))
+        })
     }
 
     /// Patches providers just written by this process into the snapshot (no-op before the first load).
@@ -108,7 +119,8 @@ impl DirectoryCache {
     pub async fn apply(&self, providers: Vec<Provider>) {
         let _w = self.writer.lock().await;
         if let Some(d) = self.loaded() {
-            let mut newer: Vec<Provider> = providers.into_iter().filter(|p| is_newer(p, d.get(&p.id))).collect();
+            let mut newer: Vec<Provider> =
+                providers.into_iter().filter(|p| is_newer(p, d.get(&p.id))).collect();
             if newer.iter().any(|p| p.alliance.ratings > 0 && p.alliance_segments.is_empty())
                 && let Err(e) = self.store.attach_alliance_segments(&mut newer).await
             {

@@ -3,9 +3,9 @@
 //! back. No business rule lives here.
 
 use continuum_errors::Violations;
-use continuum_runtime::care::{CareRelationships, Needs};
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_server::MatchingService;
+use continuum_runtime::care::{CareRelationships, Needs};
 use continuum_vocab::{AgeGroup, LevelOfCare, Modality, ProblemDomain, RelationalStyle};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -36,13 +36,21 @@ impl MatchingApi {
     /// An adapter over `store` with the default fit model, asking `intake` about care relationships.
     pub fn new(store: Store, intake: CareRelationships) -> Self {
         let model = FitModel::default();
-        let cache = std::sync::Arc::new(DirectoryCache::new(store.clone(), model.weights.clone(), model.refresh));
+        let cache = std::sync::Arc::new(DirectoryCache::new(
+            store.clone(),
+            model.weights.clone(),
+            model.refresh,
+        ));
         Self { store, model, cache, intake }
     }
 
     /// The same adapter with `model` (weights, stuck policy, refresh interval).
     pub fn with_model(self, model: FitModel) -> Self {
-        let cache = std::sync::Arc::new(DirectoryCache::new(self.store.clone(), model.weights.clone(), model.refresh));
+        let cache = std::sync::Arc::new(DirectoryCache::new(
+            self.store.clone(),
+            model.weights.clone(),
+            model.refresh,
+        ));
         Self { store: self.store, model, cache, intake: self.intake }
     }
 
@@ -69,7 +77,11 @@ impl MatchingApi {
         Ok(ranking_to_proto(&ranking, &w.version, dir.version()))
     }
 
-    async fn import_flush(&self, batch: &mut Vec<(usize, ProviderDraft)>, summary: &mut pb::ImportProvidersResponse) -> Result<()> {
+    async fn import_flush(
+        &self,
+        batch: &mut Vec<(usize, ProviderDraft)>,
+        summary: &mut pb::ImportProvidersResponse,
+    ) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -89,14 +101,20 @@ impl MatchingApi {
     }
 }
 
-fn import_error(summary: &mut pb::ImportProvidersResponse, index: usize, provider_id: String, e: Error) {
+fn import_error(
+    summary: &mut pb::ImportProvidersResponse,
+    index: usize,
+    provider_id: String,
+    e: Error,
+) {
     summary.failed += 1;
     if summary.errors.len() >= MAX_IMPORT_ERRORS {
         return;
     }
     let status = Status::from(e);
     let fields = continuum_errors::bad_fields_of(&status);
-    let reason = continuum_errors::reason_of(&status).unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
+    let reason = continuum_errors::reason_of(&status)
+        .unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
     let code = match status.code() {
         tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
         tonic::Code::NotFound => "NOT_FOUND",
@@ -110,20 +128,29 @@ fn import_error(summary: &mut pb::ImportProvidersResponse, index: usize, provide
         index: i32::try_from(index).unwrap_or(i32::MAX),
         provider_id,
         code: code.to_owned(),
-        reason: if code == "INVALID_ARGUMENT" || code == "NOT_FOUND" || code == "ALREADY_EXISTS" { code.to_owned() } else { reason },
+        reason: if code == "INVALID_ARGUMENT" || code == "NOT_FOUND" || code == "ALREADY_EXISTS" {
+            code.to_owned()
+        } else {
+            reason
+        },
         fields,
         message: status.message().to_owned(),
     });
 }
 
-pub use crate::convert::{provider_to_proto, provider_from_proto};
+pub use crate::convert::{provider_from_proto, provider_to_proto};
 
 /// A listing's organization must be the caller's: naming another one in a write is refused.
-fn check_listing_organization(caller: &continuum_auth::Caller, organization_id: &str) -> Result<()> {
+fn check_listing_organization(
+    caller: &continuum_auth::Caller,
+    organization_id: &str,
+) -> Result<()> {
     if caller.belongs_to(organization_id) {
         Ok(())
     } else {
-        Err(Error::PermissionDenied("providers can be written only for your own organization".into()))
+        Err(Error::PermissionDenied(
+            "providers can be written only for your own organization".into(),
+        ))
     }
 }
 
@@ -140,7 +167,10 @@ fn page_size(v: &mut Violations, field: &str, requested: i32, default: u64, max:
 
 #[tonic::async_trait]
 impl MatchingService for MatchingApi {
-    async fn upsert_provider(&self, req: Request<pb::UpsertProviderRequest>) -> Result<Response<pb::UpsertProviderResponse>, Status> {
+    async fn upsert_provider(
+        &self,
+        req: Request<pb::UpsertProviderRequest>,
+    ) -> Result<Response<pb::UpsertProviderResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let draft = provider_from_proto(req.provider, req.expected_version)?;
@@ -151,7 +181,10 @@ impl MatchingService for MatchingApi {
         Ok(Response::new(pb::UpsertProviderResponse { provider: Some(provider_to_proto(&p)) }))
     }
 
-    async fn get_provider(&self, req: Request<pb::GetProviderRequest>) -> Result<Response<pb::GetProviderResponse>, Status> {
+    async fn get_provider(
+        &self,
+        req: Request<pb::GetProviderRequest>,
+    ) -> Result<Response<pb::GetProviderResponse>, Status> {
         let req = req.into_inner();
         let mut v = Violations::default();
         let id = v.require_uuid("provider_id", &req.provider_id);
@@ -160,7 +193,10 @@ impl MatchingService for MatchingApi {
         Ok(Response::new(pb::GetProviderResponse { provider: Some(provider_to_proto(&p)) }))
     }
 
-    async fn list_providers(&self, req: Request<pb::ListProvidersRequest>) -> Result<Response<pb::ListProvidersResponse>, Status> {
+    async fn list_providers(
+        &self,
+        req: Request<pb::ListProvidersRequest>,
+    ) -> Result<Response<pb::ListProvidersResponse>, Status> {
         let req = req.into_inner();
         let mut v = Violations::default();
         let org = v.optional_uuid("organization_id", &req.organization_id);
@@ -187,7 +223,11 @@ impl MatchingService for MatchingApi {
             let batch = self.store.list_providers(&filter, cursor.as_deref(), limit).await?;
             more = batch.len() as u64 == limit;
             cursor = batch.last().map(|p| p.id.clone());
-            out.extend(batch.into_iter().filter(|p| level.is_none_or(|l| p.profile.levels_of_care.contains(&l))));
+            out.extend(
+                batch
+                    .into_iter()
+                    .filter(|p| level.is_none_or(|l| p.profile.levels_of_care.contains(&l))),
+            );
         }
         let next = if out.len() as u64 >= limit {
             out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -195,33 +235,46 @@ impl MatchingService for MatchingApi {
         } else {
             String::new()
         };
-        Ok(Response::new(pb::ListProvidersResponse { providers: out.iter().map(provider_to_proto).collect(), next_page_token: next }))
+        Ok(Response::new(pb::ListProvidersResponse {
+            providers: out.iter().map(provider_to_proto).collect(),
+            next_page_token: next,
+        }))
     }
 
-    async fn update_capacity(&self, req: Request<pb::UpdateCapacityRequest>) -> Result<Response<pb::UpdateCapacityResponse>, Status> {
+    async fn update_capacity(
+        &self,
+        req: Request<pb::UpdateCapacityRequest>,
+    ) -> Result<Response<pb::UpdateCapacityResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
         v.optional_str("hold_key", &req.hold_key, 160);
         v.optional_str("gives_back_hold_key", &req.gives_back_hold_key, 160);
-        let cohort_code_ok = |c: &str| c.len() <= 64 && c.chars().all(|x| x.is_ascii_alphanumeric() || matches!(x, '-' | '_'));
+        let cohort_code_ok = |c: &str| {
+            c.len() <= 64 && c.chars().all(|x| x.is_ascii_alphanumeric() || matches!(x, '-' | '_'))
+        };
         if !cohort_code_ok(&req.cohort_code) {
             v.add("cohort_code", "must be letters, digits, '-', '_', up to 64 characters");
         }
         let hold = (!req.hold_key.is_empty()).then_some(req.hold_key.as_str());
         let cohort_code = (!req.cohort_code.is_empty()).then_some(req.cohort_code.as_str());
-        let gives_back = (!req.gives_back_hold_key.is_empty()).then_some(req.gives_back_hold_key.as_str());
+        let gives_back =
+            (!req.gives_back_hold_key.is_empty()).then_some(req.gives_back_hold_key.as_str());
         match req.change {
             None => v.add("change", "one of delta or set_open_slots is required"),
             Some(pb::update_capacity_request::Change::Delta(0)) => v.add("delta", "must not be 0"),
             Some(pb::update_capacity_request::Change::Delta(d)) if d.abs() > domain::MAX_SLOTS => {
                 v.add("delta", format!("must be between -{0} and {0}", domain::MAX_SLOTS))
             }
-            Some(pb::update_capacity_request::Change::SetOpenSlots(n)) if !(0..=domain::MAX_SLOTS).contains(&n) => {
+            Some(pb::update_capacity_request::Change::SetOpenSlots(n))
+                if !(0..=domain::MAX_SLOTS).contains(&n) =>
+            {
                 v.add("set_open_slots", format!("must be between 0 and {}", domain::MAX_SLOTS))
             }
-            Some(pb::update_capacity_request::Change::Delta(d)) if d < 0 && gives_back.is_some() => {
+            Some(pb::update_capacity_request::Change::Delta(d))
+                if d < 0 && gives_back.is_some() =>
+            {
                 v.add("gives_back_hold_key", "only a positive delta gives capacity back")
             }
             Some(pb::update_capacity_request::Change::SetOpenSlots(_)) if gives_back.is_some() => {
@@ -236,25 +289,47 @@ impl MatchingService for MatchingApi {
             _ => None,
         };
         let gives_back_here = match gives_back {
-            Some(key) if !caller.belongs_to(&provider.organization_id) => Some(self.store.holds(&id, key).await?),
+            Some(key) if !caller.belongs_to(&provider.organization_id) => {
+                Some(self.store.holds(&id, key).await?)
+            }
             Some(_) => Some(true),
             None => None,
         };
-        access::may_change_capacity(&caller, &id, &provider.organization_id, CapacityAsk::of(delta, hold.is_some(), gives_back_here))?;
+        access::may_change_capacity(
+            &caller,
+            &id,
+            &provider.organization_id,
+            CapacityAsk::of(delta, hold.is_some(), gives_back_here),
+        )?;
         let (p, applied) = match req.change {
             Some(pb::update_capacity_request::Change::Delta(delta)) => {
-                let change = CapacityChange { provider_id: &id, delta, hold_key: hold, allow_overbook: req.allow_overbook, cohort_code, gives_back };
+                let change = CapacityChange {
+                    provider_id: &id,
+                    delta,
+                    hold_key: hold,
+                    allow_overbook: req.allow_overbook,
+                    cohort_code,
+                    gives_back,
+                };
                 self.store.change_capacity(change).await?
             }
-            Some(pb::update_capacity_request::Change::SetOpenSlots(n)) => (self.store.set_capacity(&id, n, cohort_code).await?, true),
+            Some(pb::update_capacity_request::Change::SetOpenSlots(n)) => {
+                (self.store.set_capacity(&id, n, cohort_code).await?, true)
+            }
             None => return Err(Error::invalid("change", "is required").into()),
         };
         tracing::info!(provider_id = %p.id, open_slots = p.open_slots, applied, "capacity changed");
         self.cache.apply(vec![p.clone()]).await;
-        Ok(Response::new(pb::UpdateCapacityResponse { provider: Some(provider_to_proto(&p)), applied }))
+        Ok(Response::new(pb::UpdateCapacityResponse {
+            provider: Some(provider_to_proto(&p)),
+            applied,
+        }))
     }
 
-    async fn recommend(&self, req: Request<pb::RecommendRequest>) -> Result<Response<pb::RecommendResponse>, Status> {
+    async fn recommend(
+        &self,
+        req: Request<pb::RecommendRequest>,
+    ) -> Result<Response<pb::RecommendResponse>, Status> {
         let req = req.into_inner();
         let needs = needs_from_proto(req.client, None, "")?;
         let top_k = top_k(req.top_k)?;
@@ -269,7 +344,9 @@ impl MatchingService for MatchingApi {
         let needs = needs_from_proto(req.client, req.fit, "");
         let top_k = top_k(req.top_k);
         let (needs, top_k) = merge(needs, top_k)?;
-        Ok(Response::new(pb::RecommendForClientResponse { ranking: Some(self.rank(&needs, top_k).await?) }))
+        Ok(Response::new(pb::RecommendForClientResponse {
+            ranking: Some(self.rank(&needs, top_k).await?),
+        }))
     }
 
     async fn import_providers(
@@ -287,8 +364,17 @@ impl MatchingService for MatchingApi {
             let id = item.provider.as_ref().map(|p| p.id.clone()).unwrap_or_default();
             match provider_from_proto(item.provider, item.expected_version) {
                 Err(e) => import_error(&mut summary, index, id, e),
-                Ok(draft) if check_listing_organization(&caller, &draft.organization_id).is_err() => {
-                    import_error(&mut summary, index, id, Error::PermissionDenied("providers can be imported only for your own organization".into()))
+                Ok(draft)
+                    if check_listing_organization(&caller, &draft.organization_id).is_err() =>
+                {
+                    import_error(
+                        &mut summary,
+                        index,
+                        id,
+                        Error::PermissionDenied(
+                            "providers can be imported only for your own organization".into(),
+                        ),
+                    )
                 }
                 Ok(draft) => {
                     // An id repeated within a batch is written in the next one, so its second write sees the first.
@@ -309,11 +395,20 @@ impl MatchingService for MatchingApi {
             index += 1;
         }
         self.import_flush(&mut batch, &mut summary).await?;
-        tracing::info!(received = summary.received, created = summary.created, updated = summary.updated, failed = summary.failed, "providers imported");
+        tracing::info!(
+            received = summary.received,
+            created = summary.created,
+            updated = summary.updated,
+            failed = summary.failed,
+            "providers imported"
+        );
         Ok(Response::new(summary))
     }
 
-    async fn assign_batch(&self, req: Request<pb::AssignBatchRequest>) -> Result<Response<pb::AssignBatchResponse>, Status> {
+    async fn assign_batch(
+        &self,
+        req: Request<pb::AssignBatchRequest>,
+    ) -> Result<Response<pb::AssignBatchResponse>, Status> {
         let req = req.into_inner();
         let batch = crate::batch::batch_from_proto(&req)?;
         let solved = crate::batch::solve_batch(&batch)?;
@@ -328,7 +423,10 @@ impl MatchingService for MatchingApi {
         }))
     }
 
-    async fn list_care_events(&self, req: Request<pb::ListCareEventsRequest>) -> Result<Response<pb::ListCareEventsResponse>, Status> {
+    async fn list_care_events(
+        &self,
+        req: Request<pb::ListCareEventsRequest>,
+    ) -> Result<Response<pb::ListCareEventsResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -348,7 +446,11 @@ impl MatchingService for MatchingApi {
             }
         }
         feedback.retain(|f| orgs.get(&f.provider_id).copied().unwrap_or(false));
-        let events = crate::care_events::of_feedback(&feedback, &caller.organization_id.to_ascii_lowercase(), &self.model.stuck);
+        let events = crate::care_events::of_feedback(
+            &feedback,
+            &caller.organization_id.to_ascii_lowercase(),
+            &self.model.stuck,
+        );
         tracing::info!(client_id = %client_id, events = events.len(), "care events listed");
         Ok(Response::new(pb::ListCareEventsResponse { events }))
     }
@@ -377,7 +479,10 @@ impl MatchingService for MatchingApi {
         }
         let modality = Modality::optional(&mut v, "modality", req.modality);
         let segment = feedback_segment(&mut v, &req);
-        let client_style = req.client_relational_style.as_ref().map(|s| RelationalStyle::from_proto(&mut v, "client_relational_style", Some(s)));
+        let client_style = req
+            .client_relational_style
+            .as_ref()
+            .map(|s| RelationalStyle::from_proto(&mut v, "client_relational_style", Some(s)));
         let needs = match req.client {
             Some(c) => match needs_from_proto(Some(c), req.fit, "") {
                 Ok(n) => Some(n),
@@ -393,14 +498,26 @@ impl MatchingService for MatchingApi {
         };
         v.finish(())?;
         // The provider's organization records feedback, about a client intake says it may act for.
-        access::owns_provider(&caller, &provider_id, &self.store.get_provider(&provider_id).await?.organization_id)?;
+        access::owns_provider(
+            &caller,
+            &provider_id,
+            &self.store.get_provider(&provider_id).await?.organization_id,
+        )?;
         self.intake.check(&caller, &client_id, None, Needs::OwnerOrRecipient).await?;
         let srs_total: f64 = req.srs_items.iter().sum();
         let ors_total: f64 = req.ors_items.iter().sum();
         let (id, provider, history) = self
             .store
             .record_feedback(
-                NewFeedback { provider_id: provider_id.clone(), client_id, session_number: req.session_number, srs: req.srs_items, ors: req.ors_items, client_style, segment },
+                NewFeedback {
+                    provider_id: provider_id.clone(),
+                    client_id,
+                    session_number: req.session_number,
+                    srs: req.srs_items,
+                    ors: req.ors_items,
+                    client_style,
+                    segment,
+                },
                 srs_total,
                 ors_total,
             )
@@ -421,7 +538,8 @@ impl MatchingService for MatchingApi {
                 needs.fit.modalities_tried.push(m);
             }
             let dir = self.cache.snapshot().await?;
-            let ranking = dir.rank(&needs, self.cache.weights(), 5, chrono::Utc::now().timestamp_millis());
+            let ranking =
+                dir.rank(&needs, self.cache.weights(), 5, chrono::Utc::now().timestamp_millis());
             rematch_options = ranking.options.iter().map(scored_to_proto).collect();
         }
         let action = match signal.action {
@@ -441,7 +559,9 @@ impl MatchingService for MatchingApi {
             suggestion: alliance::suggestion(signal.action).to_owned(),
             rematch_options,
             pair_sessions: i32::try_from(history.len()).unwrap_or(i32::MAX),
-            observed_relational_style: Some(provider.alliance.observed_style(provider.profile.relational_style).to_proto()),
+            observed_relational_style: Some(
+                provider.alliance.observed_style(provider.profile.relational_style).to_proto(),
+            ),
             provider_feedback_count: i32::try_from(provider.alliance.ratings).unwrap_or(i32::MAX),
             client_segment: segment.map(|s| s.code()).unwrap_or_default(),
             segment_feedback_count: segment
@@ -454,11 +574,19 @@ impl MatchingService for MatchingApi {
 /// The client segment of a feedback request: `client_age_group` and `client_main_problem_domain` when
 /// given, else derived from `client.age_group` and `fit.problem_domains[0]`. An explicit value that
 /// disagrees with the derived one, or a main concern without any age group, is a bad field.
-fn feedback_segment(v: &mut Violations, req: &pb::RecordSessionFeedbackRequest) -> Option<alliance::ClientSegment> {
+fn feedback_segment(
+    v: &mut Violations,
+    req: &pb::RecordSessionFeedbackRequest,
+) -> Option<alliance::ClientSegment> {
     let age = AgeGroup::optional(v, "client_age_group", req.client_age_group);
-    let domain = ProblemDomain::optional(v, "client_main_problem_domain", req.client_main_problem_domain);
+    let domain =
+        ProblemDomain::optional(v, "client_main_problem_domain", req.client_main_problem_domain);
     let derived_age = req.client.as_ref().and_then(|c| AgeGroup::from_proto(c.age_group));
-    let derived_domain = req.fit.as_ref().and_then(|f| f.problem_domains.first()).and_then(|d| ProblemDomain::from_proto(*d));
+    let derived_domain = req
+        .fit
+        .as_ref()
+        .and_then(|f| f.problem_domains.first())
+        .and_then(|d| ProblemDomain::from_proto(*d));
     if let (Some(a), Some(b)) = (age, derived_age)
         && a != b
     {
@@ -473,7 +601,10 @@ fn feedback_segment(v: &mut Violations, req: &pb::RecordSessionFeedbackRequest) 
     if domain.is_some() && age.is_none() {
         v.add("client_main_problem_domain", "needs client_age_group (or client.age_group)");
     }
-    age.map(|age_group| alliance::ClientSegment { age_group, main_domain: domain.or(derived_domain) })
+    age.map(|age_group| alliance::ClientSegment {
+        age_group,
+        main_domain: domain.or(derived_domain),
+    })
 }
 
 fn top_k(k: i32) -> Result<usize> {

@@ -28,7 +28,8 @@ impl Application {
     /// Binds the listener (port 0 picks a free one) and prepares the database.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let model = settings.fit_model()?;
-        let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
+        let db =
+            continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
         Ok(Self { listener, store: Store::new(db), settings, model })
     }
@@ -45,7 +46,11 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let intake = continuum_runtime::care::CareRelationships::connect_lazy(&self.settings.common, &self.settings.intake_addr, SERVICE)?;
+        let intake = continuum_runtime::care::CareRelationships::connect_lazy(
+            &self.settings.common,
+            &self.settings.intake_addr,
+            SERVICE,
+        )?;
         let api = MatchingApi::new(self.store.clone(), intake).with_model(self.model.clone());
         // Load the directory snapshot in the background so the first Recommend does not pay for it.
         let warm = api.clone();
@@ -57,8 +62,11 @@ impl Application {
             std::time::Duration::from_millis(self.settings.capacity_event_poll_ms),
         )?;
         tokio::spawn(relay.run(shutdown.clone()));
-        let routes = Routes::new(MatchingServiceServer::new(api).max_decoding_message_size(64 * 1024 * 1024));
-        let options = ServeOptions::new(continuum_proto::service_names::MATCHING, &self.settings.common)?;
+        let routes = Routes::new(
+            MatchingServiceServer::new(api).max_decoding_message_size(64 * 1024 * 1024),
+        );
+        let options =
+            ServeOptions::new(continuum_proto::service_names::MATCHING, &self.settings.common)?;
         let auth = self.settings.common.auth_layer(SERVICE).await?;
         let probe = continuum_runtime::db_probe(self.store.connection().clone());
         continuum_runtime::serve(self.listener, routes, auth, options, shutdown, probe).await

@@ -39,10 +39,19 @@ impl Settings {
 
     /// Settings on `listen_addr` talking to matching at `matching_addr` (and to intake at its default
     /// address; see [`Settings::with_intake_addr`]), with data under `common`.
-    pub fn new(listen_addr: SocketAddr, matching_addr: impl Into<String>, common: CommonSettings) -> Self {
-        Self { listen_addr, matching_addr: matching_addr.into(), intake_addr: "127.0.0.1:50051".to_owned(),
+    pub fn new(
+        listen_addr: SocketAddr,
+        matching_addr: impl Into<String>,
+        common: CommonSettings,
+    ) -> Self {
+        Self {
+            listen_addr,
+            matching_addr: matching_addr.into(),
+            intake_addr: "127.0.0.1:50051".to_owned(),
             waitlist_addr: "127.0.0.1:50054".to_owned(),
-            deadline_sweep_secs: 60, common }
+            deadline_sweep_secs: 60,
+            common,
+        }
     }
 
     /// These settings, talking to intake at `intake_addr`.

@@ -83,16 +83,34 @@ impl Deadlines {
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Swept> {
         let mut swept = Swept::default();
         for r in self.store.past_deadline(now, BATCH).await? {
-            let (action, to, reason) = match domain::deadline_step(r.status, r.urgency, r.response_due_at, r.escalated_at, now) {
-                Some(DeadlineStep::Escalate) => (Action::Escalate, Status::Requested, "response_deadline_passed"),
-                Some(DeadlineStep::Expire) => (Action::Expire, Status::Failed, "second_deadline_passed"),
+            let (action, to, reason) = match domain::deadline_step(
+                r.status,
+                r.urgency,
+                r.response_due_at,
+                r.escalated_at,
+                now,
+            ) {
+                Some(DeadlineStep::Escalate) => {
+                    (Action::Escalate, Status::Requested, "response_deadline_passed")
+                }
+                Some(DeadlineStep::Expire) => {
+                    (Action::Expire, Status::Failed, "second_deadline_passed")
+                }
                 None => continue,
             };
-            if !self.step(&r, action, to, now).instrument(self.span_for(&r.id, "deadline").await).await? {
+            if !self
+                .step(&r, action, to, now)
+                .instrument(self.span_for(&r.id, "deadline").await)
+                .await?
+            {
                 continue;
             }
             tracing::warn!(referral_id = %r.id, action = action.code(), reason, "silent referral swept");
-            if action == Action::Escalate { swept.escalated.push(r.id.clone()) } else { swept.expired.push(r.id.clone()) }
+            if action == Action::Escalate {
+                swept.escalated.push(r.id.clone())
+            } else {
+                swept.expired.push(r.id.clone())
+            }
         }
         for r in self.store.owing_reroute(BATCH).await? {
             match self.reroute(&r, now).instrument(self.span_for(&r.id, "reroute").await).await {
@@ -112,21 +130,33 @@ impl Deadlines {
         let span = tracing::info_span!("referral.deadline", referral_id = %referral_id, step);
         match self.store.referral_trace_parent(referral_id).await {
             Ok(parent) => continuum_telemetry::continue_trace(&span, &parent),
-            Err(e) => tracing::debug!(referral_id = %referral_id, error = %e, "no stored trace to continue"),
+            Err(e) => {
+                tracing::debug!(referral_id = %referral_id, error = %e, "no stored trace to continue")
+            }
         }
         span
     }
 
     /// Applies a system step on `r` at its current version; `false` when someone changed it meanwhile.
-    async fn step(&self, r: &Referral, action: Action, to: Status, now: DateTime<Utc>) -> Result<bool> {
+    async fn step(
+        &self,
+        r: &Referral,
+        action: Action,
+        to: Status,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let expire = action == Action::Expire;
         let change = Change {
             referral_id: r.id.clone(),
             expected_version: r.version,
             to,
             starts_care: false,
-            event: EventDraft { to_status: to, ..system_event(action, r.status, &r.referrer_organization_id, None) },
-            release_provider_id: (expire && domain::releases_slot(to, r.care_started())).then(|| r.provider_id.clone()),
+            event: EventDraft {
+                to_status: to,
+                ..system_event(action, r.status, &r.referrer_organization_id, None)
+            },
+            release_provider_id: (expire && domain::releases_slot(to, r.care_started()))
+                .then(|| r.provider_id.clone()),
             now,
             escalate: action == Action::Escalate,
             needs_reroute: expire && domain::reroutes(action, &r.alternative_provider_ids),
@@ -158,16 +188,31 @@ impl Deadlines {
 
     /// Re-routes the client of `old` to the first alternative with an open slot. `Ok(None)` when another
     /// replica settled it first; an `Unavailable` error leaves the re-route owed.
-    async fn reroute(&self, old: &Referral, now: DateTime<Utc>) -> Result<Option<(String, Option<String>)>> {
+    async fn reroute(
+        &self,
+        old: &Referral,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, Option<String>)>> {
         let key = domain::reroute_key(&old.id);
         // A crash after the new referral was created but before the old one was linked: link it now.
-        let new = match self.store.find_by_idempotency_key(&old.referrer_organization_id, &key).await? {
-            Some(existing) => Some(existing),
-            None => self.create_at_next_alternative(old, &key, now).await?,
-        };
+        let new =
+            match self.store.find_by_idempotency_key(&old.referrer_organization_id, &key).await? {
+                Some(existing) => Some(existing),
+                None => self.create_at_next_alternative(old, &key, now).await?,
+            };
         let event = match &new {
-            Some(n) => system_event(Action::Reroute, old.status, &old.referrer_organization_id, Some(&n.id)),
-            None => system_event(Action::Escalate, old.status, &old.referrer_organization_id, Some(NO_ALTERNATIVE)),
+            Some(n) => system_event(
+                Action::Reroute,
+                old.status,
+                &old.referrer_organization_id,
+                Some(&n.id),
+            ),
+            None => system_event(
+                Action::Escalate,
+                old.status,
+                &old.referrer_organization_id,
+                Some(NO_ALTERNATIVE),
+            ),
         };
         let new_id = new.map(|n| n.id);
         if !self.store.settle_reroute(&old.id, new_id.as_deref(), event, now).await? {
@@ -186,15 +231,22 @@ impl Deadlines {
 
     /// Takes a slot at the first alternative that has one and creates the new referral there; `None` when
     /// no alternative has a slot (or none is left).
-    async fn create_at_next_alternative(&self, old: &Referral, key: &str, now: DateTime<Utc>) -> Result<Option<Referral>> {
-        let candidates = domain::reroute_candidates(&old.alternative_provider_ids, &old.provider_id);
+    async fn create_at_next_alternative(
+        &self,
+        old: &Referral,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Referral>> {
+        let candidates =
+            domain::reroute_candidates(&old.alternative_provider_ids, &old.provider_id);
         for provider_id in &candidates {
             // A crisis client is never left without a place: the first alternative takes them over capacity.
             let overbook = old.urgency == Urgency::Emergency;
             let hold_key = domain::reroute_hold_key(&old.id, provider_id);
             // The re-route is the referring organization's: Continuum acts for it.
             let who = OnBehalfOf::recorded(&old.referrer_organization_id, None);
-            let taken = match self.matching.take_slot(&who, provider_id, &hold_key, overbook).await {
+            let taken = match self.matching.take_slot(&who, provider_id, &hold_key, overbook).await
+            {
                 Ok(t) => t,
                 Err(Error::FailedPrecondition { reason, .. }) => {
                     tracing::info!(referral_id = %old.id, provider_id = %provider_id, reason, "alternative cannot take the client");
@@ -234,7 +286,9 @@ impl Deadlines {
             let created = match self.store.create_referral(draft).await {
                 Ok(r) => Some(r),
                 // Another replica created it first (matching took its slot only once per hold key).
-                Err(Error::AlreadyExists { .. }) => self.store.find_by_idempotency_key(&old.referrer_organization_id, key).await?,
+                Err(Error::AlreadyExists { .. }) => {
+                    self.store.find_by_idempotency_key(&old.referrer_organization_id, key).await?
+                }
                 Err(e) => return Err(e),
             };
             if let Some(r) = &created {
@@ -260,8 +314,17 @@ impl Deadlines {
                 metrics::gauge!("continuum_referrals_overdue").set(n as f64);
             }
             match self.sweep(now).await {
-                Ok(s) if !(s.escalated.is_empty() && s.expired.is_empty() && s.rerouted.is_empty()) => {
-                    tracing::info!(escalated = s.escalated.len(), expired = s.expired.len(), rerouted = s.rerouted.len(), "deadline sweep")
+                Ok(s)
+                    if !(s.escalated.is_empty()
+                        && s.expired.is_empty()
+                        && s.rerouted.is_empty()) =>
+                {
+                    tracing::info!(
+                        escalated = s.escalated.len(),
+                        expired = s.expired.len(),
+                        rerouted = s.rerouted.len(),
+                        "deadline sweep"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "deadline sweep failed; retrying next round"),

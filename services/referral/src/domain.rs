@@ -67,12 +67,26 @@ impl Status {
     /// with it or care went ahead (requested, accepted, in progress, on hold, completed). A draft was never
     /// sent; after a "no", a cancellation, a failure or an error nothing more is shared.
     pub fn shares_packet(self) -> bool {
-        matches!(self, Status::Requested | Status::Accepted | Status::InProgress | Status::OnHold | Status::Completed)
+        matches!(
+            self,
+            Status::Requested
+                | Status::Accepted
+                | Status::InProgress
+                | Status::OnHold
+                | Status::Completed
+        )
     }
 
     /// Whether no action can move the referral on any more.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Rejected | Status::Cancelled | Status::Failed | Status::Completed | Status::EnteredInError)
+        matches!(
+            self,
+            Status::Rejected
+                | Status::Cancelled
+                | Status::Failed
+                | Status::Completed
+                | Status::EnteredInError
+        )
     }
 }
 
@@ -162,7 +176,9 @@ impl Action {
             | Action::Complete
             | Action::Fail => Side::Recipient,
             Action::Hold | Action::Resume | Action::EnterInError => Side::Either,
-            Action::Escalate | Action::Expire | Action::Reroute | Action::NotifyReferrer => Side::System,
+            Action::Escalate | Action::Expire | Action::Reroute | Action::NotifyReferrer => {
+                Side::System
+            }
         }
     }
 
@@ -238,7 +254,12 @@ pub fn role_may(role: ActorRole, action: Action) -> bool {
 /// Whether an actor of `role` from `actor_org` speaks for that role on a referral between
 /// `referrer_org` and `recipient_org`. A coordinator must belong to one of the two organizations (tenancy:
 /// nobody acts on another organization's referrals).
-pub fn actor_belongs(role: ActorRole, actor_org: &str, referrer_org: &str, recipient_org: &str) -> bool {
+pub fn actor_belongs(
+    role: ActorRole,
+    actor_org: &str,
+    referrer_org: &str,
+    recipient_org: &str,
+) -> bool {
     match role {
         ActorRole::Referrer => actor_org == referrer_org,
         ActorRole::Recipient => actor_org == recipient_org,
@@ -303,12 +324,22 @@ pub enum Refusal {
 }
 
 /// Decides `action` by `role` on a referral in `status`.
-pub fn decide(status: Status, care_started: bool, action: Action, role: ActorRole) -> Result<Decision, Refusal> {
-    let to = target(status, action, care_started).ok_or(Refusal::TransitionNotAllowed { status, action })?;
+pub fn decide(
+    status: Status,
+    care_started: bool,
+    action: Action,
+    role: ActorRole,
+) -> Result<Decision, Refusal> {
+    let to = target(status, action, care_started)
+        .ok_or(Refusal::TransitionNotAllowed { status, action })?;
     if !role_may(role, action) {
         return Err(Refusal::ActorNotAllowed { role, action });
     }
-    Ok(Decision { to, starts_care: action == Action::RecordFirstAppointmentAttended, releases_slot: releases_slot(to, care_started) })
+    Ok(Decision {
+        to,
+        starts_care: action == Action::RecordFirstAppointmentAttended,
+        releases_slot: releases_slot(to, care_started),
+    })
 }
 
 /// Whether moving to `to` ends the referral without care having started (REJECT, CANCEL, ENTER_IN_ERROR,
@@ -316,7 +347,11 @@ pub fn decide(status: Status, care_started: bool, action: Action, role: ActorRol
 /// referral takes its slot when it is created (drafts are not created through the API today); if drafts
 /// ever are, they must take the slot on SEND or this rule must also ask whether a slot was taken.
 pub fn releases_slot(to: Status, care_started: bool) -> bool {
-    !care_started && matches!(to, Status::Rejected | Status::Cancelled | Status::Failed | Status::EnteredInError)
+    !care_started
+        && matches!(
+            to,
+            Status::Rejected | Status::Cancelled | Status::Failed | Status::EnteredInError
+        )
 }
 
 /// The status of a new referral: accepted when it arrives already scheduled (an accepted waitlist offer),
@@ -623,7 +658,8 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    const ROLES: [ActorRole; 4] = [ActorRole::Referrer, ActorRole::Recipient, ActorRole::Coordinator, ActorRole::System];
+    const ROLES: [ActorRole; 4] =
+        [ActorRole::Referrer, ActorRole::Recipient, ActorRole::Coordinator, ActorRole::System];
 
     /// The whole table, written out once more by hand: (action, from, to before care, allowed sides).
     fn expected(action: Action, from: Status, care_started: bool) -> Option<Status> {
@@ -644,7 +680,11 @@ mod tests {
             (A::Fail, &[S::Accepted, S::InProgress], S::Failed),
             (A::Hold, &[S::Accepted, S::InProgress], S::OnHold),
             (A::Resume, &[S::OnHold], S::Accepted),
-            (A::EnterInError, &[S::Draft, S::Requested, S::Accepted, S::InProgress, S::OnHold], S::EnteredInError),
+            (
+                A::EnterInError,
+                &[S::Draft, S::Requested, S::Accepted, S::InProgress, S::OnHold],
+                S::EnteredInError,
+            ),
         ];
         allowed
             .iter()
@@ -658,7 +698,11 @@ mod tests {
         for &status in Status::ALL {
             for &action in Action::ALL {
                 for care in [false, true] {
-                    assert_eq!(target(status, action, care), expected(action, status, care), "{status} x {action} (care {care})");
+                    assert_eq!(
+                        target(status, action, care),
+                        expected(action, status, care),
+                        "{status} x {action} (care {care})"
+                    );
                     if care {
                         continue;
                     }
@@ -673,10 +717,26 @@ mod tests {
 
     #[test]
     fn the_packet_is_shared_only_while_the_referral_is_open_or_care_went_ahead() {
-        let shared: Vec<Status> = Status::ALL.iter().copied().filter(|s| s.shares_packet()).collect();
-        assert_eq!(shared, vec![Status::Requested, Status::Accepted, Status::InProgress, Status::OnHold, Status::Completed]);
+        let shared: Vec<Status> =
+            Status::ALL.iter().copied().filter(|s| s.shares_packet()).collect();
+        assert_eq!(
+            shared,
+            vec![
+                Status::Requested,
+                Status::Accepted,
+                Status::InProgress,
+                Status::OnHold,
+                Status::Completed
+            ]
+        );
         // Every end without care, and a draft never sent, share nothing.
-        for s in [Status::Draft, Status::Rejected, Status::Cancelled, Status::Failed, Status::EnteredInError] {
+        for s in [
+            Status::Draft,
+            Status::Rejected,
+            Status::Cancelled,
+            Status::Failed,
+            Status::EnteredInError,
+        ] {
             assert!(!s.shares_packet(), "{s}");
         }
     }
@@ -741,13 +801,20 @@ mod tests {
         );
         let d = decide(Status::Requested, false, Action::Accept, ActorRole::Coordinator).unwrap();
         assert_eq!(d, Decision { to: Status::Accepted, starts_care: false, releases_slot: false });
-        let d = decide(Status::Accepted, false, Action::RecordFirstAppointmentAttended, ActorRole::Recipient).unwrap();
+        let d = decide(
+            Status::Accepted,
+            false,
+            Action::RecordFirstAppointmentAttended,
+            ActorRole::Recipient,
+        )
+        .unwrap();
         assert_eq!(d, Decision { to: Status::InProgress, starts_care: true, releases_slot: false });
     }
 
     #[test]
     fn slot_goes_back_only_when_ending_before_care() {
-        let r = |status, care, action, role| decide(status, care, action, role).unwrap().releases_slot;
+        let r =
+            |status, care, action, role| decide(status, care, action, role).unwrap().releases_slot;
         assert!(r(Status::Requested, false, Action::Reject, ActorRole::Recipient));
         assert!(r(Status::Requested, false, Action::Cancel, ActorRole::Referrer));
         assert!(r(Status::Accepted, false, Action::Cancel, ActorRole::Referrer));
@@ -809,7 +876,10 @@ mod tests {
         assert_eq!(response_due_at(Urgency::Urgent, friday), at(2026, 1, 12, 15));
         assert_eq!(response_due_at(Urgency::Soon, friday), at(2026, 1, 13, 15));
         assert_eq!(response_due_at(Urgency::Routine, friday), at(2026, 1, 13, 15));
-        assert_eq!(response_due_at(Urgency::Emergency, DateTime::<Utc>::MAX_UTC), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            response_due_at(Urgency::Emergency, DateTime::<Utc>::MAX_UTC),
+            DateTime::<Utc>::MAX_UTC
+        );
     }
 
     #[test]
@@ -846,7 +916,10 @@ mod tests {
         for r in RejectionReason::ALL {
             assert_eq!(RejectionReason::from_code(r.code()), Some(*r));
         }
-        assert_eq!(Action::RecordFirstAppointmentAttended.event_kind(), "referral.first_appointment_attended");
+        assert_eq!(
+            Action::RecordFirstAppointmentAttended.event_kind(),
+            "referral.first_appointment_attended"
+        );
         assert_eq!(Action::Accept.event_kind(), "referral.accepted");
         assert_eq!(Status::from_code("nope"), None);
     }
@@ -855,7 +928,10 @@ mod tests {
     fn hold_keys() {
         assert_eq!(take_hold_key("k-1"), "referral:k-1");
         assert_eq!(take_hold_key(&scoped_key("org-a", "k-1")), "referral:org-a:k-1");
-        assert_ne!(take_hold_key(&scoped_key("org-a", "k-1")), take_hold_key(&scoped_key("org-b", "k-1")));
+        assert_ne!(
+            take_hold_key(&scoped_key("org-a", "k-1")),
+            take_hold_key(&scoped_key("org-b", "k-1"))
+        );
         assert_eq!(release_hold_key("r-1"), "referral-release:r-1");
         assert_eq!(initial_status(true), Status::Accepted);
         assert_eq!(initial_status(false), Status::Requested);
@@ -865,7 +941,8 @@ mod tests {
     fn deadlines_escalate_then_expire() {
         let created = at(2026, 1, 5, 9); // Monday
         let due = response_due_at(Urgency::Routine, created); // Wednesday 09:00
-        let step = |status, escalated, now| deadline_step(status, Urgency::Routine, due, escalated, now);
+        let step =
+            |status, escalated, now| deadline_step(status, Urgency::Routine, due, escalated, now);
         assert_eq!(step(Status::Requested, None, at(2026, 1, 7, 8)), None);
         assert_eq!(step(Status::Requested, None, at(2026, 1, 7, 10)), Some(DeadlineStep::Escalate));
         assert_eq!(step(Status::Accepted, None, at(2026, 1, 7, 10)), None);
@@ -873,12 +950,21 @@ mod tests {
         // The second window is two more business days from the escalation: Friday 10:00.
         assert_eq!(second_deadline(Urgency::Routine, at(2026, 1, 7, 10)), at(2026, 1, 9, 10));
         assert_eq!(step(Status::Requested, escalated, at(2026, 1, 9, 9)), None);
-        assert_eq!(step(Status::Requested, escalated, at(2026, 1, 9, 11)), Some(DeadlineStep::Expire));
+        assert_eq!(
+            step(Status::Requested, escalated, at(2026, 1, 9, 11)),
+            Some(DeadlineStep::Expire)
+        );
         assert_eq!(step(Status::Rejected, escalated, at(2026, 1, 9, 11)), None);
         // Crisis referrals escalate within hours.
         let crisis_due = response_due_at(Urgency::Emergency, created);
         assert_eq!(
-            deadline_step(Status::Requested, Urgency::Emergency, crisis_due, None, at(2026, 1, 5, 14)),
+            deadline_step(
+                Status::Requested,
+                Urgency::Emergency,
+                crisis_due,
+                None,
+                at(2026, 1, 5, 14)
+            ),
             Some(DeadlineStep::Escalate)
         );
     }

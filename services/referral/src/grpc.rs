@@ -22,7 +22,9 @@ use tonic::{Request, Response, Status};
 
 use crate::app::access::{self, list_organization, reads_packet, scope_command, sees};
 use crate::deadlines::Deadlines;
-use crate::domain::{self, Action, Actor, ActorRole, Command, Event, NewReferral, Referral, Refusal, RejectionReason};
+use crate::domain::{
+    self, Action, Actor, ActorRole, Command, Event, NewReferral, Referral, Refusal, RejectionReason,
+};
 use crate::error::{Error, Result};
 use crate::intake::IntakePeer;
 use crate::matching::MatchingPeer;
@@ -66,7 +68,13 @@ pub struct ReferralPeers {
 impl ReferralApi {
     /// An adapter over `store`, calling `peers`, giving slots back through `relay`, re-routing through
     /// `deadlines`; watch streams end when `shutdown` is cancelled.
-    pub fn new(store: Store, peers: ReferralPeers, relay: Relay, deadlines: Deadlines, shutdown: Shutdown) -> Self {
+    pub fn new(
+        store: Store,
+        peers: ReferralPeers,
+        relay: Relay,
+        deadlines: Deadlines,
+        shutdown: Shutdown,
+    ) -> Self {
         let ReferralPeers { matching, intake, relationships } = peers;
         Self { store, matching, intake, relationships, relay, deadlines, shutdown, sources: None }
     }
@@ -213,7 +221,12 @@ fn reason_from_proto(v: i32) -> Option<RejectionReason> {
 }
 
 /// Reads a required enum field through `parse`, naming `field` when unset or unknown.
-fn require_enum<T>(v: &mut Violations, field: &str, value: i32, parse: fn(i32) -> Option<T>) -> Option<T> {
+fn require_enum<T>(
+    v: &mut Violations,
+    field: &str,
+    value: i32,
+    parse: fn(i32) -> Option<T>,
+) -> Option<T> {
     let r = parse(value);
     if r.is_none() {
         v.add(field, if value == 0 { "is required" } else { "is not a known value" });
@@ -222,7 +235,12 @@ fn require_enum<T>(v: &mut Violations, field: &str, value: i32, parse: fn(i32) -
 }
 
 /// Reads an optional enum field (0 means absent) through `parse`, naming `field` when unknown.
-fn optional_enum<T>(v: &mut Violations, field: &str, value: i32, parse: fn(i32) -> Option<T>) -> Option<T> {
+fn optional_enum<T>(
+    v: &mut Violations,
+    field: &str,
+    value: i32,
+    parse: fn(i32) -> Option<T>,
+) -> Option<T> {
     if value == 0 {
         return None;
     }
@@ -234,7 +252,11 @@ fn optional_enum<T>(v: &mut Violations, field: &str, value: i32, parse: fn(i32) 
 }
 
 /// Reads an optional timestamp, naming `field` when it is not a valid time.
-fn optional_time(v: &mut Violations, field: &str, value: Option<&prost_types::Timestamp>) -> Option<chrono::DateTime<Utc>> {
+fn optional_time(
+    v: &mut Violations,
+    field: &str,
+    value: Option<&prost_types::Timestamp>,
+) -> Option<chrono::DateTime<Utc>> {
     let t = value?;
     let r = time::from_proto(t);
     if r.is_none() {
@@ -273,7 +295,10 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
     let urgency = Urgency::require(&mut v, "urgency", req.urgency);
     let scheduled_at = optional_time(&mut v, "scheduled_at", req.scheduled_at.as_ref());
     if req.alternative_provider_ids.len() > domain::MAX_ALTERNATIVES {
-        v.add("alternative_provider_ids", format!("must list at most {} providers", domain::MAX_ALTERNATIVES));
+        v.add(
+            "alternative_provider_ids",
+            format!("must list at most {} providers", domain::MAX_ALTERNATIVES),
+        );
     }
     let mut alternatives: Vec<String> = Vec::with_capacity(req.alternative_provider_ids.len());
     for (i, p) in req.alternative_provider_ids.iter().enumerate() {
@@ -287,7 +312,13 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
         }
     }
     match (client_id, intake_id, referrer, provider_id, urgency) {
-        (Some(client_id), Some(intake_id), Some(referrer_organization_id), Some(provider_id), Some(urgency)) => v.finish(NewReferral {
+        (
+            Some(client_id),
+            Some(intake_id),
+            Some(referrer_organization_id),
+            Some(provider_id),
+            Some(urgency),
+        ) => v.finish(NewReferral {
             idempotency_key: req.idempotency_key,
             client_id,
             intake_id,
@@ -314,7 +345,8 @@ pub fn command_from_proto(req: pb::TransitionReferralRequest) -> Result<Command>
     let org = v.require_uuid("actor_organization_id", &req.actor_organization_id);
     v.optional_str("actor_user_id", &req.actor_user_id, MAX_USER_ID);
     v.optional_str("note", &req.note, MAX_NOTE);
-    let rejection_reason = optional_enum(&mut v, "rejection_reason", req.rejection_reason, reason_from_proto);
+    let rejection_reason =
+        optional_enum(&mut v, "rejection_reason", req.rejection_reason, reason_from_proto);
     let appointment_at = optional_time(&mut v, "appointment_at", req.appointment_at.as_ref());
     if let Some(action) = action {
         if action == Action::Reject && req.rejection_reason == 0 {
@@ -388,18 +420,23 @@ pub fn referral_to_proto(r: &Referral) -> pb::Referral {
 
 fn refusal_to_error(r: Refusal) -> Error {
     match r {
-        Refusal::TransitionNotAllowed { status, action } => {
-            Error::precondition("TRANSITION_NOT_ALLOWED", format!("a referral in status {status} does not allow {action}"))
-        }
-        Refusal::ActorNotAllowed { role, action } => {
-            Error::precondition("ACTOR_NOT_ALLOWED", format!("the {role} may not {action} a referral"))
-        }
+        Refusal::TransitionNotAllowed { status, action } => Error::precondition(
+            "TRANSITION_NOT_ALLOWED",
+            format!("a referral in status {status} does not allow {action}"),
+        ),
+        Refusal::ActorNotAllowed { role, action } => Error::precondition(
+            "ACTOR_NOT_ALLOWED",
+            format!("the {role} may not {action} a referral"),
+        ),
     }
 }
 
 fn replayed(existing: Referral, new: &NewReferral) -> Result<pb::CreateReferralResponse> {
     if !new.same_as(&existing) {
-        return Err(Error::precondition("IDEMPOTENCY_KEY_REUSED", "the idempotency key was already used for a different referral"));
+        return Err(Error::precondition(
+            "IDEMPOTENCY_KEY_REUSED",
+            "the idempotency key was already used for a different referral",
+        ));
     }
     tracing::info!(referral_id = %existing.id, status = existing.status.code(), "referral replayed");
     Ok(pb::CreateReferralResponse { referral: Some(referral_to_proto(&existing)), replayed: true })
@@ -413,8 +450,17 @@ impl ReferralApi {
 
     /// Creates a referral; with `held`, the provider's slot was already taken in matching under that hold
     /// key (an accepted waitlist offer), so no capacity is taken again.
-    async fn create_held(&self, caller: &Caller, new: NewReferral, held: Option<String>) -> Result<pb::CreateReferralResponse> {
-        if let Some(existing) = self.store.find_by_idempotency_key(&new.referrer_organization_id, &new.idempotency_key).await? {
+    async fn create_held(
+        &self,
+        caller: &Caller,
+        new: NewReferral,
+        held: Option<String>,
+    ) -> Result<pb::CreateReferralResponse> {
+        if let Some(existing) = self
+            .store
+            .find_by_idempotency_key(&new.referrer_organization_id, &new.idempotency_key)
+            .await?
+        {
             if let Some(key) = &held {
                 // A retry after a failure to record the key below records it now.
                 self.store.record_capacity_hold(&existing.id, key).await?;
@@ -426,7 +472,19 @@ impl ReferralApi {
                 tracing::info!(provider_id = %new.provider_id, "slot already held in matching; not taken again");
                 self.matching.held_slot(&OnBehalfOf::caller(caller), &new.provider_id).await?
             }
-            None => self.matching.take_slot(&OnBehalfOf::caller(caller), &new.provider_id, &domain::take_hold_key(&domain::scoped_key(&new.referrer_organization_id, &new.idempotency_key)), new.allow_overbook).await?,
+            None => {
+                self.matching
+                    .take_slot(
+                        &OnBehalfOf::caller(caller),
+                        &new.provider_id,
+                        &domain::take_hold_key(&domain::scoped_key(
+                            &new.referrer_organization_id,
+                            &new.idempotency_key,
+                        )),
+                        new.allow_overbook,
+                    )
+                    .await?
+            }
         };
         let now = Utc::now();
         let status = domain::initial_status(new.scheduled_at.is_some());
@@ -434,7 +492,11 @@ impl ReferralApi {
             action: None,
             from_status: None,
             to_status: status,
-            actor: Actor { role: ActorRole::Referrer, organization_id: new.referrer_organization_id.clone(), user_id: None },
+            actor: Actor {
+                role: ActorRole::Referrer,
+                organization_id: new.referrer_organization_id.clone(),
+                user_id: None,
+            },
             rejection_reason: None,
             note: None,
             appointment_at: None,
@@ -446,7 +508,11 @@ impl ReferralApi {
                 action: Some(Action::Schedule),
                 from_status: Some(status),
                 to_status: status,
-                actor: Actor { role: ActorRole::System, organization_id: taken.recipient_organization_id.clone(), user_id: None },
+                actor: Actor {
+                    role: ActorRole::System,
+                    organization_id: taken.recipient_organization_id.clone(),
+                    user_id: None,
+                },
                 rejection_reason: None,
                 note: None,
                 appointment_at: Some(at),
@@ -476,7 +542,10 @@ impl ReferralApi {
                     overbooked = r.overbooked,
                     "referral created"
                 );
-                Ok(pb::CreateReferralResponse { referral: Some(referral_to_proto(&r)), replayed: false })
+                Ok(pb::CreateReferralResponse {
+                    referral: Some(referral_to_proto(&r)),
+                    replayed: false,
+                })
             }
             // A concurrent twin with the same key committed first; matching took the slot only once.
             Err(Error::AlreadyExists { .. }) => {
@@ -484,7 +553,11 @@ impl ReferralApi {
                     .store
                     .find_by_idempotency_key(&new.referrer_organization_id, &new.idempotency_key)
                     .await?
-                    .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("unique idempotency key without a referral")))?;
+                    .ok_or_else(|| {
+                        Error::Unexpected(anyhow::anyhow!(
+                            "unique idempotency key without a referral"
+                        ))
+                    })?;
                 replayed(existing, &new)
             }
             Err(e) => Err(e),
@@ -508,7 +581,9 @@ impl ReferralApi {
         if current.version != cmd.expected_version {
             return Err(Error::version_mismatch("referral", cmd.expected_version, current.version));
         }
-        let decision = domain::decide(current.status, current.care_started(), cmd.action, cmd.actor.role).map_err(refusal_to_error)?;
+        let decision =
+            domain::decide(current.status, current.care_started(), cmd.action, cmd.actor.role)
+                .map_err(refusal_to_error)?;
         let now = Utc::now();
         // The loop closes when the first appointment is attended: the referrer is told (an event their
         // coordinators see in WatchReferrals), in the same transaction.
@@ -517,7 +592,11 @@ impl ReferralApi {
                 action: Some(Action::NotifyReferrer),
                 from_status: Some(decision.to),
                 to_status: decision.to,
-                actor: Actor { role: ActorRole::System, organization_id: current.referrer_organization_id.clone(), user_id: None },
+                actor: Actor {
+                    role: ActorRole::System,
+                    organization_id: current.referrer_organization_id.clone(),
+                    user_id: None,
+                },
                 rejection_reason: None,
                 note: None,
                 appointment_at: None,
@@ -597,7 +676,10 @@ async fn watch(
             }
         };
         loop {
-            let events = match store.events_after(&organization_id, last.as_ref(), horizon, WATCH_BATCH).await {
+            let events = match store
+                .events_after(&organization_id, last.as_ref(), horizon, WATCH_BATCH)
+                .await
+            {
                 Ok(events) => events,
                 Err(e) => {
                     let _ = tx.send(Err(e.into())).await;
@@ -635,10 +717,14 @@ async fn watch(
 
 #[tonic::async_trait]
 impl ReferralService for ReferralApi {
-    type WatchReferralsStream = tokio_stream::wrappers::ReceiverStream<Result<pb::WatchReferralsResponse, Status>>;
+    type WatchReferralsStream =
+        tokio_stream::wrappers::ReceiverStream<Result<pb::WatchReferralsResponse, Status>>;
 
     #[tracing::instrument(name = "WatchReferrals", skip_all)]
-    async fn watch_referrals(&self, req: Request<pb::WatchReferralsRequest>) -> Result<Response<Self::WatchReferralsStream>, Status> {
+    async fn watch_referrals(
+        &self,
+        req: Request<pb::WatchReferralsRequest>,
+    ) -> Result<Response<Self::WatchReferralsStream>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -672,13 +758,20 @@ impl ReferralService for ReferralApi {
     }
 
     #[tracing::instrument(name = "CreateReferral", skip_all, fields(referral_id))]
-    async fn create_referral(&self, req: Request<pb::CreateReferralRequest>) -> Result<Response<pb::CreateReferralResponse>, Status> {
+    async fn create_referral(
+        &self,
+        req: Request<pb::CreateReferralRequest>,
+    ) -> Result<Response<pb::CreateReferralResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let mut req = req.into_inner();
         let held = std::mem::take(&mut req.capacity_hold_key);
         let new = match (new_referral_from_proto(req), held.len() > 160) {
             (Ok(new), false) => new,
-            (Ok(_), true) => return Err(Error::invalid("capacity_hold_key", "must be at most 160 characters").into()),
+            (Ok(_), true) => {
+                return Err(
+                    Error::invalid("capacity_hold_key", "must be at most 160 characters").into()
+                );
+            }
             (Err(Error::InvalidArgument(mut v)), too_long) => {
                 if too_long {
                     v.add("capacity_hold_key", "must be at most 160 characters");
@@ -690,16 +783,24 @@ impl ReferralService for ReferralApi {
         access::refers_for_own_organization(&caller, &new.referrer_organization_id)?;
         if !held.is_empty() && !caller.is_service() {
             // Naming a hold skips the capacity take: only Continuum's own services (the waitlist) may.
-            return Err(Error::PermissionDenied("only a Continuum service may name a capacity hold".to_owned()).into());
+            return Err(Error::PermissionDenied(
+                "only a Continuum service may name a capacity hold".to_owned(),
+            )
+            .into());
         }
         // Only the organization that took the client's intake refers the client (intake decides; another
         // organization's client and a client that does not exist are both NOT_FOUND).
-        self.relationships.check(&caller, &new.client_id, Some(&new.intake_id), Needs::Owner).await?;
+        self.relationships
+            .check(&caller, &new.client_id, Some(&new.intake_id), Needs::Owner)
+            .await?;
         Ok(Response::new(self.create_held(&caller, new, (!held.is_empty()).then_some(held)).await?))
     }
 
     #[tracing::instrument(name = "GetReferral", skip_all, fields(referral_id))]
-    async fn get_referral(&self, req: Request<pb::GetReferralRequest>) -> Result<Response<pb::GetReferralResponse>, Status> {
+    async fn get_referral(
+        &self,
+        req: Request<pb::GetReferralRequest>,
+    ) -> Result<Response<pb::GetReferralResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -711,7 +812,10 @@ impl ReferralService for ReferralApi {
     }
 
     #[tracing::instrument(name = "GetHandoffPacket", skip_all, fields(referral_id))]
-    async fn get_handoff_packet(&self, req: Request<pb::GetHandoffPacketRequest>) -> Result<Response<pb::GetHandoffPacketResponse>, Status> {
+    async fn get_handoff_packet(
+        &self,
+        req: Request<pb::GetHandoffPacketRequest>,
+    ) -> Result<Response<pb::GetHandoffPacketResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -724,10 +828,15 @@ impl ReferralService for ReferralApi {
             return Err(Error::not_found("referral", id).into());
         }
         if !r.status.shares_packet() {
-            return Err(Error::precondition("REFERRAL_CLOSED", format!("a referral in status {} shares no handoff packet", r.status)).into());
+            return Err(Error::precondition(
+                "REFERRAL_CLOSED",
+                format!("a referral in status {} shares no handoff packet", r.status),
+            )
+            .into());
         }
         let intake = self.intake.read_for_recipient(&caller, &r.id, &r.intake_id).await?;
-        let shared_categories: Vec<i32> = crate::intake::shared_categories(&intake).into_iter().map(|c| c as i32).collect();
+        let shared_categories: Vec<i32> =
+            crate::intake::shared_categories(&intake).into_iter().map(|c| c as i32).collect();
         tracing::info!(referral_id = %r.id, intake_id = %r.intake_id, categories = shared_categories.len(), "handoff packet read");
         Ok(Response::new(pb::GetHandoffPacketResponse {
             packet: Some(pb::HandoffPacket {
@@ -741,7 +850,10 @@ impl ReferralService for ReferralApi {
     }
 
     #[tracing::instrument(name = "ListReferrals", skip_all)]
-    async fn list_referrals(&self, req: Request<pb::ListReferralsRequest>) -> Result<Response<pb::ListReferralsResponse>, Status> {
+    async fn list_referrals(
+        &self,
+        req: Request<pb::ListReferralsRequest>,
+    ) -> Result<Response<pb::ListReferralsResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -759,16 +871,26 @@ impl ReferralService for ReferralApi {
         };
         let client_id = v.optional_uuid("client_id", &req.client_id);
         let org = v.finish(org)?.unwrap_or_default();
-        let filter = ReferralFilter { organization_id: org, status, urgency, overdue_at: req.overdue_only.then(Utc::now), client_id };
+        let filter = ReferralFilter {
+            organization_id: org,
+            status,
+            urgency,
+            overdue_at: req.overdue_only.then(Utc::now),
+            client_id,
+        };
         // One more than the page tells whether another page follows.
-        let mut page = self.store.list_referrals(&filter, before.as_deref(), limit.saturating_add(1)).await?;
+        let mut page =
+            self.store.list_referrals(&filter, before.as_deref(), limit.saturating_add(1)).await?;
         let next_page_token = if page.len() as u64 > limit {
             page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             page.last().map(|r| r.id.clone()).unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(Response::new(pb::ListReferralsResponse { referrals: page.iter().map(referral_to_proto).collect(), next_page_token }))
+        Ok(Response::new(pb::ListReferralsResponse {
+            referrals: page.iter().map(referral_to_proto).collect(),
+            next_page_token,
+        }))
     }
 
     #[tracing::instrument(name = "TransitionReferral", skip_all, fields(referral_id))]
@@ -784,7 +906,10 @@ impl ReferralService for ReferralApi {
     }
 
     #[tracing::instrument(name = "GetCareTimeline", skip_all)]
-    async fn get_care_timeline(&self, req: Request<pb::GetCareTimelineRequest>) -> Result<Response<pb::GetCareTimelineResponse>, Status> {
+    async fn get_care_timeline(
+        &self,
+        req: Request<pb::GetCareTimelineRequest>,
+    ) -> Result<Response<pb::GetCareTimelineResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -792,7 +917,10 @@ impl ReferralService for ReferralApi {
         let client_id = v.finish(client_id)?.unwrap_or_default();
         let (items, peers) = match &self.sources {
             Some(sources) => {
-                let (items, peers) = tokio::join!(self.store.timeline(&client_id), sources.steps(&client_id, &caller));
+                let (items, peers) = tokio::join!(
+                    self.store.timeline(&client_id),
+                    sources.steps(&client_id, &caller)
+                );
                 (items?, peers)
             }
             None => (self.store.timeline(&client_id).await?, crate::timeline::PeerSteps::default()),
@@ -887,7 +1015,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(fields(command_from_proto(base.clone()).unwrap_err()), vec!["rejection_reason"]);
-        let schedule = pb::TransitionReferralRequest { action: pb::ReferralAction::Schedule as i32, ..base.clone() };
+        let schedule = pb::TransitionReferralRequest {
+            action: pb::ReferralAction::Schedule as i32,
+            ..base.clone()
+        };
         assert_eq!(fields(command_from_proto(schedule).unwrap_err()), vec!["appointment_at"]);
         let bad = pb::TransitionReferralRequest {
             referral_id: String::new(),
@@ -900,9 +1031,20 @@ mod tests {
         };
         assert_eq!(
             fields(command_from_proto(bad).unwrap_err()),
-            vec!["referral_id", "expected_version", "action", "actor_role", "actor_organization_id", "note"]
+            vec![
+                "referral_id",
+                "expected_version",
+                "action",
+                "actor_role",
+                "actor_organization_id",
+                "note"
+            ]
         );
-        let ok = pb::TransitionReferralRequest { rejection_reason: pb::RejectionReason::Payment as i32, note: "  ".into(), ..base };
+        let ok = pb::TransitionReferralRequest {
+            rejection_reason: pb::RejectionReason::Payment as i32,
+            note: "  ".into(),
+            ..base
+        };
         let cmd = command_from_proto(ok).unwrap();
         assert_eq!(cmd.rejection_reason, Some(RejectionReason::Payment));
         assert_eq!(cmd.note, None);

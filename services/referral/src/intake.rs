@@ -33,9 +33,11 @@ pub struct IntakePeer {
 fn read_error(code: Code, referral_id: &str) -> Error {
     match code {
         Code::NotFound => Error::not_found("handoff_packet", referral_id),
-        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted | Code::Cancelled => {
-            Error::Unavailable(format!("intake answered {code:?}"))
-        }
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::Cancelled => Error::Unavailable(format!("intake answered {code:?}")),
         code => Error::Unexpected(anyhow::anyhow!("intake refused a handoff read with {code:?}")),
     }
 }
@@ -43,19 +45,31 @@ fn read_error(code: Code, referral_id: &str) -> Error {
 impl IntakePeer {
     /// A client of intake at `addr` (`host:port` or URL). Connects on first use, so an intake service that
     /// is down at start-up is not an error.
-    pub fn connect_lazy(addr: &str, common: &continuum_runtime::CommonSettings) -> anyhow::Result<Self> {
+    pub fn connect_lazy(
+        addr: &str,
+        common: &continuum_runtime::CommonSettings,
+    ) -> anyhow::Result<Self> {
         Ok(Self { client: IntakeServiceClient::new(common.authed_peer(addr, "referral")?) })
     }
 
     /// Reads `intake_id` as intake releases it to the caller's organization as the recipient of
     /// `referral_id`, on behalf of the caller's user.
-    pub async fn read_for_recipient(&self, caller: &Caller, referral_id: &str, intake_id: &str) -> Result<pb::Intake> {
-        let mut req = OnBehalfOf::caller(caller)
-            .request(pb::GetIntakeRequest { intake_id: intake_id.to_owned(), referral_id: referral_id.to_owned() });
+    pub async fn read_for_recipient(
+        &self,
+        caller: &Caller,
+        referral_id: &str,
+        intake_id: &str,
+    ) -> Result<pb::Intake> {
+        let mut req = OnBehalfOf::caller(caller).request(pb::GetIntakeRequest {
+            intake_id: intake_id.to_owned(),
+            referral_id: referral_id.to_owned(),
+        });
         req.metadata_mut().insert("x-continuum-purpose", MetadataValue::from_static(PURPOSE));
         let mut client = self.client.clone();
         match client.get_intake(req).await {
-            Ok(resp) => resp.into_inner().intake.ok_or_else(|| Error::Unexpected(anyhow::anyhow!("intake answered without an intake"))),
+            Ok(resp) => resp.into_inner().intake.ok_or_else(|| {
+                Error::Unexpected(anyhow::anyhow!("intake answered without an intake"))
+            }),
             Err(s) => {
                 tracing::info!(referral_id = %referral_id, intake_id = %intake_id, code = ?s.code(), "handoff read refused by intake");
                 Err(read_error(s.code(), referral_id))
@@ -71,10 +85,23 @@ pub fn shared_categories(intake: &pb::Intake) -> Vec<pb::ConsentCategory> {
     use pb::ConsentCategory as C;
     let present = [
         (C::IdentityAndContact, intake.client.is_some()),
-        (C::ScreeningAndAssessment, intake.screeners.is_some() || intake.assessment.is_some() || intake.dysregulation.is_some()),
-        (C::PresentingConcerns, !intake.presenting_concerns_text.is_empty() || !intake.presenting_concerns.is_empty()),
+        (
+            C::ScreeningAndAssessment,
+            intake.screeners.is_some()
+                || intake.assessment.is_some()
+                || intake.dysregulation.is_some(),
+        ),
+        (
+            C::PresentingConcerns,
+            !intake.presenting_concerns_text.is_empty() || !intake.presenting_concerns.is_empty(),
+        ),
         (C::TreatmentHistory, !intake.treatment_history.is_empty()),
-        (C::SocialContext, !intake.stressors.is_empty() || !intake.supports.is_empty() || intake.preferences.is_some()),
+        (
+            C::SocialContext,
+            !intake.stressors.is_empty()
+                || !intake.supports.is_empty()
+                || intake.preferences.is_some(),
+        ),
         (C::SubstanceUse, intake.substance_use != 0),
     ];
     present.into_iter().filter(|(_, p)| *p).map(|(c, _)| c).collect()
@@ -97,10 +124,21 @@ mod tests {
         };
         assert_eq!(
             shared_categories(&i),
-            vec![pb::ConsentCategory::IdentityAndContact, pb::ConsentCategory::ScreeningAndAssessment, pb::ConsentCategory::PresentingConcerns]
+            vec![
+                pb::ConsentCategory::IdentityAndContact,
+                pb::ConsentCategory::ScreeningAndAssessment,
+                pb::ConsentCategory::PresentingConcerns
+            ]
         );
-        let j = pb::Intake { preferences: Some(pb::Preferences::default()), substance_use: 2, ..Default::default() };
-        assert_eq!(shared_categories(&j), vec![pb::ConsentCategory::SocialContext, pb::ConsentCategory::SubstanceUse]);
+        let j = pb::Intake {
+            preferences: Some(pb::Preferences::default()),
+            substance_use: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            shared_categories(&j),
+            vec![pb::ConsentCategory::SocialContext, pb::ConsentCategory::SubstanceUse]
+        );
     }
 
     #[test]

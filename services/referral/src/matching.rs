@@ -5,10 +5,10 @@
 //! the work): matching lets another organization take one slot under a hold key and give back one slot
 //! taken on the same provider, nothing more.
 
+use continuum_auth::OnBehalfOf;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_runtime::PeerChannel;
-use continuum_auth::OnBehalfOf;
 use tonic::{Code, Status};
 
 use crate::error::{Error, Result};
@@ -57,23 +57,39 @@ fn is_transient(code: Code) -> bool {
 /// anything transient is `Unavailable` so the caller retries with the same idempotency key.
 fn take_error(status: &Status) -> Error {
     match status.code() {
-        Code::FailedPrecondition if continuum_errors::reason_of(status).as_deref() == Some("NO_CAPACITY") => {
+        Code::FailedPrecondition
+            if continuum_errors::reason_of(status).as_deref() == Some("NO_CAPACITY") =>
+        {
             Error::precondition("NO_CAPACITY", "the provider has no open slot")
         }
-        Code::NotFound => Error::precondition("PROVIDER_NOT_FOUND", "the provider is not in the directory"),
+        Code::NotFound => {
+            Error::precondition("PROVIDER_NOT_FOUND", "the provider is not in the directory")
+        }
         code if is_transient(code) => Error::Unavailable(format!("matching answered {code:?}")),
-        code => Error::Unexpected(anyhow::anyhow!("matching refused a capacity take with {code:?}")),
+        code => {
+            Error::Unexpected(anyhow::anyhow!("matching refused a capacity take with {code:?}"))
+        }
     }
 }
 
 impl MatchingPeer {
     /// A client of matching at `addr` (`host:port` or URL). Connects on first use, so a matching service
     /// that is down at start-up is not an error.
-    pub fn connect_lazy(addr: &str, common: &continuum_runtime::CommonSettings) -> anyhow::Result<Self> {
+    pub fn connect_lazy(
+        addr: &str,
+        common: &continuum_runtime::CommonSettings,
+    ) -> anyhow::Result<Self> {
         Ok(Self { client: MatchingServiceClient::new(common.authed_peer(addr, "referral")?) })
     }
 
-    async fn change(&self, who: &OnBehalfOf, provider_id: &str, delta: i32, hold_key: &str, allow_overbook: bool) -> Result<pb::Provider, Status> {
+    async fn change(
+        &self,
+        who: &OnBehalfOf,
+        provider_id: &str,
+        delta: i32,
+        hold_key: &str,
+        allow_overbook: bool,
+    ) -> Result<pb::Provider, Status> {
         self.change_giving_back(who, provider_id, delta, hold_key, allow_overbook, "").await
     }
 
@@ -103,7 +119,12 @@ impl MatchingPeer {
 
     async fn provider(&self, who: &OnBehalfOf, provider_id: &str) -> Result<pb::Provider, Status> {
         let mut client = self.client.clone();
-        let resp = client.get_provider(who.request(pb::GetProviderRequest { provider_id: provider_id.to_owned() })).await?.into_inner();
+        let resp = client
+            .get_provider(
+                who.request(pb::GetProviderRequest { provider_id: provider_id.to_owned() }),
+            )
+            .await?
+            .into_inner();
         resp.provider.ok_or_else(|| Status::internal("matching answered without a provider"))
     }
 
@@ -114,7 +135,13 @@ impl MatchingPeer {
     /// and not when an urgent referral took the provider's last real slot (matching's answer alone, zero
     /// open slots afterwards, cannot tell the two apart). A refused take records nothing in matching, so
     /// the second call under the same hold key is still a first application.
-    pub async fn take_slot(&self, who: &OnBehalfOf, provider_id: &str, hold_key: &str, allow_overbook: bool) -> Result<Taken> {
+    pub async fn take_slot(
+        &self,
+        who: &OnBehalfOf,
+        provider_id: &str,
+        hold_key: &str,
+        allow_overbook: bool,
+    ) -> Result<Taken> {
         let (result, overbooked) = match self.change(who, provider_id, -1, hold_key, false).await {
             Err(s)
                 if allow_overbook
@@ -129,7 +156,9 @@ impl MatchingPeer {
             Ok(p) => p,
             // A concurrent twin of this request applied the same hold key a moment earlier: the slot is
             // taken once, which is what we want; read the provider for its organization.
-            Err(s) if s.code() == Code::AlreadyExists => self.provider(who, provider_id).await.map_err(|s| take_error(&s))?,
+            Err(s) if s.code() == Code::AlreadyExists => {
+                self.provider(who, provider_id).await.map_err(|s| take_error(&s))?
+            }
             Err(s) => return Err(take_error(&s)),
         };
         Ok(Taken { recipient_organization_id: provider.organization_id, overbooked })
@@ -152,7 +181,17 @@ impl MatchingPeer {
         hold_key: &str,
         taken_under: Option<&str>,
     ) -> Result<(), ReleaseError> {
-        match self.change_giving_back(who, provider_id, delta, hold_key, false, taken_under.unwrap_or_default()).await {
+        match self
+            .change_giving_back(
+                who,
+                provider_id,
+                delta,
+                hold_key,
+                false,
+                taken_under.unwrap_or_default(),
+            )
+            .await
+        {
             Ok(_) => Ok(()),
             // The same release applied concurrently: done.
             Err(s) if s.code() == Code::AlreadyExists => Ok(()),

@@ -48,7 +48,9 @@ impl Relay {
             match self.store.claim_outbox(id, &self.owner, Utc::now()).await {
                 Ok(Some(item)) => self.deliver(item).await,
                 Ok(None) => {}
-                Err(e) => tracing::warn!(outbox_id = %id, error = %e, "claiming an outbox row failed; the worker will retry"),
+                Err(e) => {
+                    tracing::warn!(outbox_id = %id, error = %e, "claiming an outbox row failed; the worker will retry")
+                }
             }
         };
         if tokio::time::timeout(IMMEDIATE_ATTEMPT_TIMEOUT, attempt).await.is_err() {
@@ -91,7 +93,10 @@ impl Relay {
             Ok(Some(org)) => org,
             Ok(None) => {
                 tracing::error!(referral_id = %item.referral_id, "outbox row of a referral that does not exist; giving up");
-                let _ = self.store.outbox_dead(&item.id, &self.owner, "REFERRAL_GONE", Utc::now()).await;
+                let _ = self
+                    .store
+                    .outbox_dead(&item.id, &self.owner, "REFERRAL_GONE", Utc::now())
+                    .await;
                 return;
             }
             Err(e) => {
@@ -100,7 +105,16 @@ impl Relay {
             }
         };
         let who = continuum_auth::OnBehalfOf::recorded(&referrer, None);
-        let outcome = self.matching.release_slot(&who, &item.provider_id, item.delta, &item.hold_key, taken_under.as_deref()).await;
+        let outcome = self
+            .matching
+            .release_slot(
+                &who,
+                &item.provider_id,
+                item.delta,
+                &item.hold_key,
+                taken_under.as_deref(),
+            )
+            .await;
         let now = Utc::now();
         let recorded = match outcome {
             Ok(()) => {
@@ -122,7 +136,16 @@ impl Relay {
                     retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                     "giving the provider slot back failed; will retry"
                 );
-                self.store.outbox_retry_later(&item.id, &self.owner, attempts, delay, &format!("{code:?}"), now).await
+                self.store
+                    .outbox_retry_later(
+                        &item.id,
+                        &self.owner,
+                        attempts,
+                        delay,
+                        &format!("{code:?}"),
+                        now,
+                    )
+                    .await
             }
             Err(ReleaseError::GiveUp(code)) => {
                 tracing::error!(referral_id = %item.referral_id, code = ?code, "matching refused to take the slot back; giving up");

@@ -37,7 +37,8 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let matching = MatchingPeer::connect_lazy(&settings.matching_addr, &settings.common)?;
         let intake = IntakePeer::connect_lazy(&settings.intake_addr, &settings.common)?;
-        let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
+        let db =
+            continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
         Ok(Self { listener, store: Store::new(db), matching, intake, settings })
     }
@@ -54,7 +55,11 @@ impl Application {
 
     /// A handle on the deadline sweep (tests call `sweep` with a chosen time).
     pub fn deadlines(&self) -> Deadlines {
-        Deadlines::new(self.store.clone(), self.matching.clone(), Relay::new(self.store.clone(), self.matching.clone()))
+        Deadlines::new(
+            self.store.clone(),
+            self.matching.clone(),
+            Relay::new(self.store.clone(), self.matching.clone()),
+        )
     }
 
     /// Serves until `shutdown` is cancelled, then drains; the outbox worker stops with the same token.
@@ -67,15 +72,28 @@ impl Application {
         let deadlines = Deadlines::new(self.store.clone(), self.matching.clone(), relay.clone());
         let sweep_every = Duration::from_secs(self.settings.deadline_sweep_secs.max(1));
         let sweeper = tokio::spawn(deadlines.clone().run(sweep_every, worker_stop.clone()));
-        let sources = CareSources::connect_lazy(&self.settings.intake_addr, &self.settings.matching_addr, &self.settings.waitlist_addr, &self.settings.common)?;
-        let relationships = continuum_runtime::care::CareRelationships::connect_lazy(&self.settings.common, &self.settings.intake_addr, SERVICE)?;
+        let sources = CareSources::connect_lazy(
+            &self.settings.intake_addr,
+            &self.settings.matching_addr,
+            &self.settings.waitlist_addr,
+            &self.settings.common,
+        )?;
+        let relationships = continuum_runtime::care::CareRelationships::connect_lazy(
+            &self.settings.common,
+            &self.settings.intake_addr,
+            SERVICE,
+        )?;
         let peers = ReferralPeers { matching: self.matching, intake: self.intake, relationships };
-        let api = ReferralApi::new(self.store.clone(), peers, relay, deadlines, worker_stop.clone()).with_care_sources(sources);
+        let api =
+            ReferralApi::new(self.store.clone(), peers, relay, deadlines, worker_stop.clone())
+                .with_care_sources(sources);
         let routes = Routes::new(ReferralServiceServer::new(api));
-        let options = ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common)?;
+        let options =
+            ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("referral").await?;
         let probe = continuum_runtime::db_probe(self.store.connection().clone());
-        let served = continuum_runtime::serve(self.listener, routes, auth, options, shutdown, probe).await;
+        let served =
+            continuum_runtime::serve(self.listener, routes, auth, options, shutdown, probe).await;
         worker_stop.cancel();
         if let Err(e) = worker.await {
             tracing::warn!(error = %e, "outbox worker ended abnormally");

@@ -47,14 +47,18 @@ pub struct PeerSteps {
 }
 
 fn ask<T>(message: T, caller: &Caller) -> tonic::Request<T> {
-    let mut req = continuum_auth::on_behalf_of(message, &caller.organization_id, Some(caller.audit_user()));
+    let mut req =
+        continuum_auth::on_behalf_of(message, &caller.organization_id, Some(caller.audit_user()));
     req.set_timeout(PEER_DEADLINE);
     req.metadata_mut().insert("x-continuum-purpose", MetadataValue::from_static(PURPOSE));
     req
 }
 
 /// The steps of one peer, or the source's name when it cannot give them now.
-fn settle(source: &'static str, answer: Result<Result<Vec<CareEvent>, tonic::Status>, tokio::time::error::Elapsed>) -> Result<Vec<CareEvent>, &'static str> {
+fn settle(
+    source: &'static str,
+    answer: Result<Result<Vec<CareEvent>, tonic::Status>, tokio::time::error::Elapsed>,
+) -> Result<Vec<CareEvent>, &'static str> {
     match answer {
         Ok(Ok(events)) => Ok(events),
         Ok(Err(status)) => {
@@ -71,7 +75,12 @@ fn settle(source: &'static str, answer: Result<Result<Vec<CareEvent>, tonic::Sta
 impl CareSources {
     /// Clients of intake, matching and waitlist at these addresses (`host:port` or URL); each connects on
     /// first use, so a peer that is down at start-up is not an error.
-    pub fn connect_lazy(intake_addr: &str, matching_addr: &str, waitlist_addr: &str, common: &continuum_runtime::CommonSettings) -> anyhow::Result<Self> {
+    pub fn connect_lazy(
+        intake_addr: &str,
+        matching_addr: &str,
+        waitlist_addr: &str,
+        common: &continuum_runtime::CommonSettings,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             intake: IntakeServiceClient::new(common.authed_peer(intake_addr, "referral")?),
             matching: MatchingServiceClient::new(common.authed_peer(matching_addr, "referral")?),
@@ -81,18 +90,37 @@ impl CareSources {
 
     /// Asks the three peers at once for `client_id`'s steps, as `caller`.
     pub async fn steps(&self, client_id: &str, caller: &Caller) -> PeerSteps {
-        let (mut intake, mut matching, mut waitlist) = (self.intake.clone(), self.matching.clone(), self.waitlist.clone());
+        let (mut intake, mut matching, mut waitlist) =
+            (self.intake.clone(), self.matching.clone(), self.waitlist.clone());
         let id = client_id.to_owned();
         let limit = PEER_DEADLINE + Duration::from_millis(500);
         let (i, m, w) = tokio::join!(
             tokio::time::timeout(limit, async {
-                intake.list_care_events(ask(ipb::ListCareEventsRequest { client_id: id.clone() }, caller)).await.map(|r| r.into_inner().events)
+                intake
+                    .list_care_events(ask(
+                        ipb::ListCareEventsRequest { client_id: id.clone() },
+                        caller,
+                    ))
+                    .await
+                    .map(|r| r.into_inner().events)
             }),
             tokio::time::timeout(limit, async {
-                matching.list_care_events(ask(mpb::ListCareEventsRequest { client_id: id.clone() }, caller)).await.map(|r| r.into_inner().events)
+                matching
+                    .list_care_events(ask(
+                        mpb::ListCareEventsRequest { client_id: id.clone() },
+                        caller,
+                    ))
+                    .await
+                    .map(|r| r.into_inner().events)
             }),
             tokio::time::timeout(limit, async {
-                waitlist.list_care_events(ask(wpb::ListCareEventsRequest { client_id: id.clone() }, caller)).await.map(|r| r.into_inner().events)
+                waitlist
+                    .list_care_events(ask(
+                        wpb::ListCareEventsRequest { client_id: id.clone() },
+                        caller,
+                    ))
+                    .await
+                    .map(|r| r.into_inner().events)
             }),
         );
         let mut out = PeerSteps::default();
@@ -147,7 +175,12 @@ mod tests {
     use super::*;
 
     fn at(seconds: i64, source: &str, kind: &str) -> CareEvent {
-        CareEvent { occurred_at: Some(prost_types::Timestamp { seconds, nanos: 0 }), source: source.into(), kind: kind.into(), ..Default::default() }
+        CareEvent {
+            occurred_at: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+            source: source.into(),
+            kind: kind.into(),
+            ..Default::default()
+        }
     }
 
     fn peer(seconds: i64, source: &str, kind: &str) -> CareEvent {
@@ -158,10 +191,23 @@ mod tests {
     fn merges_in_time_order_and_keeps_the_path_order_at_the_same_instant() {
         let merged = merge(
             vec![at(30, "referral", "referral.requested"), at(10, "referral", "referral.created")],
-            vec![peer(10, "waitlist", "waitlist.enqueued"), peer(5, "intake", "intake.received"), peer(10, "intake", "intake.routed")],
+            vec![
+                peer(10, "waitlist", "waitlist.enqueued"),
+                peer(5, "intake", "intake.received"),
+                peer(10, "intake", "intake.routed"),
+            ],
         );
         let kinds: Vec<&str> = merged.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, ["intake.received", "intake.routed", "waitlist.enqueued", "referral.created", "referral.requested"]);
+        assert_eq!(
+            kinds,
+            [
+                "intake.received",
+                "intake.routed",
+                "waitlist.enqueued",
+                "referral.created",
+                "referral.requested"
+            ]
+        );
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub enum ProgramKind {
 
 impl ProgramKind {
     /// Every kind.
-    pub const ALL: [ProgramKind; 3] = [ProgramKind::BridgeSupport, ProgramKind::SkillsGroup, ProgramKind::PeerSupport];
+    pub const ALL: [ProgramKind; 3] =
+        [ProgramKind::BridgeSupport, ProgramKind::SkillsGroup, ProgramKind::PeerSupport];
 
     /// Matching's `ProviderKind` code of this kind.
     pub fn code(self) -> &'static str {
@@ -102,8 +103,13 @@ pub enum BridgeStatus {
 
 impl BridgeStatus {
     /// Every status.
-    pub const ALL: [BridgeStatus; 5] =
-        [BridgeStatus::Pending, BridgeStatus::Chosen, BridgeStatus::NoneFits, BridgeStatus::NotRequested, BridgeStatus::Closed];
+    pub const ALL: [BridgeStatus; 5] = [
+        BridgeStatus::Pending,
+        BridgeStatus::Chosen,
+        BridgeStatus::NoneFits,
+        BridgeStatus::NotRequested,
+        BridgeStatus::Closed,
+    ];
 
     /// The stable code (stored).
     pub fn code(self) -> &'static str {
@@ -176,8 +182,12 @@ pub struct BridgeChoice {
 /// Why the rule picked `support` (for reasons).
 pub fn rule_context(support: BridgeSupport, age_group: Option<AgeGroup>, band: Band) -> String {
     match (support, age_group) {
-        (BridgeSupport::ParentSession, _) => "the parent-focused session the rule gives children".to_owned(),
-        (BridgeSupport::SingleSession, Some(AgeGroup::Adolescent)) => "the single-session intervention the rule gives adolescents".to_owned(),
+        (BridgeSupport::ParentSession, _) => {
+            "the parent-focused session the rule gives children".to_owned()
+        }
+        (BridgeSupport::SingleSession, Some(AgeGroup::Adolescent)) => {
+            "the single-session intervention the rule gives adolescents".to_owned()
+        }
         (s, _) => format!("the {} the rule gives the {} band", label(s), band.code()),
     }
 }
@@ -195,7 +205,9 @@ fn label(s: BridgeSupport) -> &'static str {
 fn is_preferred(c: &Candidate, rule: BridgeSupport) -> bool {
     match rule {
         BridgeSupport::SingleSession => c.kind == ProgramKind::BridgeSupport,
-        BridgeSupport::ParentSession => c.kind == ProgramKind::BridgeSupport && c.family_involvement,
+        BridgeSupport::ParentSession => {
+            c.kind == ProgramKind::BridgeSupport && c.family_involvement
+        }
         BridgeSupport::SkillsGroup => c.kind == ProgramKind::SkillsGroup,
         BridgeSupport::PeerSupport => c.kind == ProgramKind::PeerSupport,
     }
@@ -204,7 +216,11 @@ fn is_preferred(c: &Candidate, rule: BridgeSupport) -> bool {
 /// The support a chosen program gives.
 fn support_of(c: &Candidate, rule: BridgeSupport, child: bool) -> BridgeSupport {
     match c.kind {
-        ProgramKind::BridgeSupport if c.family_involvement && (child || rule == BridgeSupport::ParentSession) => BridgeSupport::ParentSession,
+        ProgramKind::BridgeSupport
+            if c.family_involvement && (child || rule == BridgeSupport::ParentSession) =>
+        {
+            BridgeSupport::ParentSession
+        }
         ProgramKind::BridgeSupport => BridgeSupport::SingleSession,
         ProgramKind::SkillsGroup => BridgeSupport::SkillsGroup,
         ProgramKind::PeerSupport => BridgeSupport::PeerSupport,
@@ -216,7 +232,12 @@ const CONSTRAINTS_TEXT: &str = "the client's age group, jurisdiction, language, 
 
 /// Chooses a bridge program among `candidates` (bridge-type options in matching's rank order, duplicates
 /// allowed) for an entry whose rule-based kind is `rule`. See the module docs for the order.
-pub fn choose(rule: BridgeSupport, age_group: Option<AgeGroup>, band: Band, candidates: &[Candidate]) -> BridgeChoice {
+pub fn choose(
+    rule: BridgeSupport,
+    age_group: Option<AgeGroup>,
+    band: Band,
+    candidates: &[Candidate],
+) -> BridgeChoice {
     let child = age_group == Some(AgeGroup::Child);
     let mut unique: Vec<&Candidate> = Vec::with_capacity(candidates.len());
     for c in candidates {
@@ -248,9 +269,13 @@ pub fn choose(rule: BridgeSupport, age_group: Option<AgeGroup>, band: Band, cand
     };
     let why = match tier(c) {
         0 => format!("the kind of support preferred ({context})"),
-        1 if child => format!("no program fits as {context}, so the best program that involves the family"),
+        1 if child => {
+            format!("no program fits as {context}, so the best program that involves the family")
+        }
         1 => format!("no program fits as {context}, so the best other bridge program"),
-        _ => format!("no program fits as {context} or involves the family, so the best other bridge program"),
+        _ => format!(
+            "no program fits as {context} or involves the family, so the best other bridge program"
+        ),
     };
     let capacity = if c.has_capacity { "open slot now" } else { "no open slot now" };
     BridgeChoice {
@@ -277,9 +302,21 @@ pub fn pending_reason(rule: BridgeSupport, age_group: Option<AgeGroup>, band: Ba
 }
 
 /// The reason of a record for which the directory cannot be asked (`needs` or the age group missing).
-pub fn not_requested_reason(rule: BridgeSupport, age_group: Option<AgeGroup>, band: Band, has_needs: bool) -> String {
-    let missing = if has_needs { "the enqueue gave no age group" } else { "the enqueue gave no bridge_needs (jurisdiction, language, payment)" };
-    format!("{missing}, so the directory was not asked: a coordinator books {}", rule_context(rule, age_group, band))
+pub fn not_requested_reason(
+    rule: BridgeSupport,
+    age_group: Option<AgeGroup>,
+    band: Band,
+    has_needs: bool,
+) -> String {
+    let missing = if has_needs {
+        "the enqueue gave no age group"
+    } else {
+        "the enqueue gave no bridge_needs (jurisdiction, language, payment)"
+    };
+    format!(
+        "{missing}, so the directory was not asked: a coordinator books {}",
+        rule_context(rule, age_group, band)
+    )
 }
 
 /// How long to wait before the next attempt after `attempts` failed ones: `base_secs` doubling, at most
@@ -295,12 +332,21 @@ mod tests {
     use super::*;
 
     fn cand(id: &str, kind: ProgramKind, family: bool, open: bool) -> Candidate {
-        Candidate { provider_id: id.into(), display_name: format!("Program {id}"), kind, family_involvement: family, has_capacity: open }
+        Candidate {
+            provider_id: id.into(),
+            display_name: format!("Program {id}"),
+            kind,
+            family_involvement: family,
+            has_capacity: open,
+        }
     }
 
     #[test]
     fn the_preferred_kind_wins_over_a_better_ranked_other_kind() {
-        let cs = [cand("a", ProgramKind::SkillsGroup, false, true), cand("b", ProgramKind::PeerSupport, false, true)];
+        let cs = [
+            cand("a", ProgramKind::SkillsGroup, false, true),
+            cand("b", ProgramKind::PeerSupport, false, true),
+        ];
         let c = choose(BridgeSupport::PeerSupport, Some(AgeGroup::Adult), Band::Routine, &cs);
         assert_eq!(c.status, BridgeStatus::Chosen);
         assert_eq!(c.provider_id.as_deref(), Some("b"));
@@ -336,18 +382,29 @@ mod tests {
             cand("parents", ProgramKind::BridgeSupport, true, false),
         ];
         let c = choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs);
-        assert_eq!((c.provider_id.as_deref(), c.support), (Some("parents"), BridgeSupport::ParentSession));
-        let c = choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs[..2]);
+        assert_eq!(
+            (c.provider_id.as_deref(), c.support),
+            (Some("parents"), BridgeSupport::ParentSession)
+        );
+        let c =
+            choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs[..2]);
         assert_eq!(c.provider_id.as_deref(), Some("family-group"));
         assert!(c.reason.contains("the best program that involves the family"), "{}", c.reason);
-        let c = choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs[..1]);
-        assert_eq!((c.provider_id.as_deref(), c.support), (Some("single"), BridgeSupport::SingleSession));
+        let c =
+            choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs[..1]);
+        assert_eq!(
+            (c.provider_id.as_deref(), c.support),
+            (Some("single"), BridgeSupport::SingleSession)
+        );
     }
 
     #[test]
     fn none_fits_keeps_the_rule_kind() {
         let c = choose(BridgeSupport::SkillsGroup, Some(AgeGroup::Adult), Band::Soon, &[]);
-        assert_eq!((c.status, c.support, c.provider_id), (BridgeStatus::NoneFits, BridgeSupport::SkillsGroup, None));
+        assert_eq!(
+            (c.status, c.support, c.provider_id),
+            (BridgeStatus::NoneFits, BridgeSupport::SkillsGroup, None)
+        );
         assert_eq!(
             c.reason,
             "no bridge program in the directory fits the client's age group, jurisdiction, language, payment and format: a coordinator books the skills group the rule gives the soon band"
@@ -357,9 +414,14 @@ mod tests {
     #[test]
     fn statuses_mirror_the_proto_enum() {
         let codes: Vec<&str> = BridgeStatus::ALL.iter().map(|s| s.code()).collect();
-        continuum_vocab::assert_mirrors_proto(&codes, |n| continuum_proto::waitlist::v1::BridgeStatus::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(&codes, |n| {
+            continuum_proto::waitlist::v1::BridgeStatus::try_from(n).ok().map(|e| e.as_str_name())
+        });
         for s in BridgeStatus::ALL {
-            assert_eq!(usize::try_from(s.to_proto()).ok().and_then(|n| BridgeStatus::ALL.get(n - 1)), Some(&s));
+            assert_eq!(
+                usize::try_from(s.to_proto()).ok().and_then(|n| BridgeStatus::ALL.get(n - 1)),
+                Some(&s)
+            );
         }
     }
 

@@ -21,7 +21,9 @@ use continuum_runtime::{PeerChannel, Shutdown};
 use continuum_vocab::time;
 use tracing::Instrument;
 
-use crate::bridge::{self, BridgeChoice, BridgeNeeds, BridgeRecord, BridgeStatus, Candidate, ProgramKind};
+use crate::bridge::{
+    self, BridgeChoice, BridgeNeeds, BridgeRecord, BridgeStatus, Candidate, ProgramKind,
+};
 use crate::clock::SharedClock;
 use crate::domain::Entry;
 use crate::error::Result;
@@ -63,7 +65,12 @@ fn program_kind(kind: i32) -> Option<ProgramKind> {
 impl BridgeFiller {
     /// A filler asking `matching`, recording in `store`, reading time from `clock`, backing off from
     /// `retry_secs`.
-    pub fn new(store: Store, matching: MatchingServiceClient<PeerChannel>, clock: SharedClock, retry_secs: u64) -> Self {
+    pub fn new(
+        store: Store,
+        matching: MatchingServiceClient<PeerChannel>,
+        clock: SharedClock,
+        retry_secs: u64,
+    ) -> Self {
         Self { store, matching, clock, retry_secs }
     }
 
@@ -86,10 +93,16 @@ impl BridgeFiller {
                 top_k: bridge::OPTIONS_PER_LEVEL,
             };
             let mut client = self.matching.clone();
-            let call = client.recommend_for_client(continuum_auth::on_behalf_of(req, &entry.organization_id, None));
+            let call = client.recommend_for_client(continuum_auth::on_behalf_of(
+                req,
+                &entry.organization_id,
+                None,
+            ));
             let ranking = match tokio::time::timeout(wait, call).await {
                 Ok(Ok(r)) => r.into_inner().ranking.unwrap_or_default(),
-                Ok(Err(s)) if s.code() == tonic::Code::InvalidArgument => return Asked::Refused(s.code()),
+                Ok(Err(s)) if s.code() == tonic::Code::InvalidArgument => {
+                    return Asked::Refused(s.code());
+                }
                 Ok(Err(s)) => return Asked::Unavailable(s.code()),
                 Err(_) => return Asked::Unavailable(tonic::Code::DeadlineExceeded),
             };
@@ -111,13 +124,25 @@ impl BridgeFiller {
 
     /// Asks matching for `entry`'s pending `record` within `wait` and records the outcome: the choice, or
     /// a later retry when matching could not answer. Returns the record as stored.
-    pub async fn choose_now(&self, entry: &Entry, record: &BridgeRecord, wait: Duration) -> Result<BridgeRecord> {
+    pub async fn choose_now(
+        &self,
+        entry: &Entry,
+        record: &BridgeRecord,
+        wait: Duration,
+    ) -> Result<BridgeRecord> {
         let now = self.clock.now();
         let rule = record.support;
         let Some(needs) = record.needs.as_ref() else { return Ok(record.clone()) };
         if !entry.status.is_active() {
-            let reason = format!("the entry left the waitlist before a bridge program was chosen: {}", bridge::rule_context(rule, entry.age_group, entry.band));
-            return Ok(self.store.close_bridge(record, &reason, now).await?.unwrap_or_else(|| record.clone()));
+            let reason = format!(
+                "the entry left the waitlist before a bridge program was chosen: {}",
+                bridge::rule_context(rule, entry.age_group, entry.band)
+            );
+            return Ok(self
+                .store
+                .close_bridge(record, &reason, now)
+                .await?
+                .unwrap_or_else(|| record.clone()));
         }
         let choice = match self.ask(entry, needs, wait).await {
             Asked::Options(options) => bridge::choose(rule, entry.age_group, entry.band, &options),
@@ -132,13 +157,22 @@ impl BridgeFiller {
                 ),
             },
             Asked::Unavailable(code) => {
-                let next = time::to_ms(now) + bridge::retry_delay_ms(record.attempts, self.retry_secs);
+                let next =
+                    time::to_ms(now) + bridge::retry_delay_ms(record.attempts, self.retry_secs);
                 tracing::warn!(entry_id = %entry.id, peer = "matching", code = ?code, attempts = record.attempts + 1, "bridge program not chosen yet; retrying later");
                 self.store.retry_bridge_later(&entry.id, next, now).await?;
-                return Ok(self.store.bridge_of(&entry.id).await?.unwrap_or_else(|| record.clone()));
+                return Ok(self
+                    .store
+                    .bridge_of(&entry.id)
+                    .await?
+                    .unwrap_or_else(|| record.clone()));
             }
         };
-        let stored = self.store.settle_bridge(&entry.id, &choice, now).await?.unwrap_or_else(|| record.clone());
+        let stored = self
+            .store
+            .settle_bridge(&entry.id, &choice, now)
+            .await?
+            .unwrap_or_else(|| record.clone());
         tracing::info!(
             entry_id = %entry.id,
             status = stored.status.code(),
@@ -146,7 +180,8 @@ impl BridgeFiller {
             provider_id = stored.provider_id.as_deref().unwrap_or(""),
             "bridge support chosen"
         );
-        metrics::counter!("continuum_bridge_choices_total", "status" => stored.status.code()).increment(1);
+        metrics::counter!("continuum_bridge_choices_total", "status" => stored.status.code())
+            .increment(1);
         Ok(stored)
     }
 

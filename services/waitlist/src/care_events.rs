@@ -74,7 +74,12 @@ fn of_entry(h: &EntryHistory) -> Vec<CareEvent> {
         }
     }
     for c in &h.check_ins {
-        let mut ev = event(c.recorded_at, if c.answered { "waitlist.check_in" } else { "waitlist.check_in_missed" }, org, &c.id);
+        let mut ev = event(
+            c.recorded_at,
+            if c.answered { "waitlist.check_in" } else { "waitlist.check_in_missed" },
+            org,
+            &c.id,
+        );
         ev.details.insert("entry_id".to_owned(), e.id.clone());
         ev.details.insert("band_before".to_owned(), c.band_before.clone());
         ev.details.insert("band_after".to_owned(), c.band_after.clone());

@@ -65,7 +65,11 @@ impl Settings {
     /// Embedded settings on `listen_addr`, calling referral at `referral_addr` (and intake and matching at
     /// their default addresses; set `intake_addr` and `matching_addr` to change them), with data under `common` and every waitlist rule at its
     /// default.
-    pub fn new(listen_addr: SocketAddr, referral_addr: impl Into<String>, common: CommonSettings) -> Self {
+    pub fn new(
+        listen_addr: SocketAddr,
+        referral_addr: impl Into<String>,
+        common: CommonSettings,
+    ) -> Self {
         Self {
             listen_addr,
             referral_addr: referral_addr.into(),
@@ -88,7 +92,11 @@ impl Settings {
         Policy {
             offer_hold_hours: self.offer_hold_hours,
             check_in_days: self.check_in_days,
-            bands: BandLimits { urgent_days: self.urgent_max_days, soon_days: self.soon_max_days, routine_days: self.routine_max_days },
+            bands: BandLimits {
+                urgent_days: self.urgent_max_days,
+                soon_days: self.soon_max_days,
+                routine_days: self.routine_max_days,
+            },
         }
     }
 }
@@ -99,7 +107,11 @@ mod tests {
 
     #[test]
     fn defaults_match_the_clinical_rules() {
-        let s = Settings::new(SocketAddr::from(([127, 0, 0, 1], 0)), "127.0.0.1:50053", CommonSettings::embedded(".", "dev-secret"));
+        let s = Settings::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            "127.0.0.1:50053",
+            CommonSettings::embedded(".", "dev-secret"),
+        );
         let p = s.policy();
         assert_eq!((p.offer_hold_hours, p.check_in_days), (48, 14));
         assert_eq!((p.bands.urgent_days, p.bands.soon_days, p.bands.routine_days), (7, 28, 42));

@@ -47,7 +47,10 @@ impl Band {
 
     /// The band for a proto number; `None` for unspecified or unknown.
     pub fn from_proto(v: i32) -> Option<Self> {
-        usize::try_from(v).ok().and_then(|i| i.checked_sub(1)).and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(v)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| Self::ALL.get(i).copied())
     }
 
     /// The proto number.
@@ -144,7 +147,9 @@ impl EntryStatus {
 
     /// The status for a stored code.
     pub fn from_code(code: &str) -> Option<Self> {
-        [EntryStatus::Waiting, EntryStatus::Offered, EntryStatus::Placed, EntryStatus::Removed].into_iter().find(|s| s.code() == code)
+        [EntryStatus::Waiting, EntryStatus::Offered, EntryStatus::Placed, EntryStatus::Removed]
+            .into_iter()
+            .find(|s| s.code() == code)
     }
 
     /// The proto number.
@@ -189,7 +194,9 @@ impl OfferStatus {
 
     /// The status for a stored code.
     pub fn from_code(code: &str) -> Option<Self> {
-        [OfferStatus::Pending, OfferStatus::Accepted, OfferStatus::Declined, OfferStatus::Expired].into_iter().find(|s| s.code() == code)
+        [OfferStatus::Pending, OfferStatus::Accepted, OfferStatus::Declined, OfferStatus::Expired]
+            .into_iter()
+            .find(|s| s.code() == code)
     }
 
     /// The proto number.
@@ -394,8 +401,12 @@ pub enum BridgeSupport {
 
 impl BridgeSupport {
     /// Every support.
-    pub const ALL: [BridgeSupport; 4] =
-        [BridgeSupport::SingleSession, BridgeSupport::SkillsGroup, BridgeSupport::PeerSupport, BridgeSupport::ParentSession];
+    pub const ALL: [BridgeSupport; 4] = [
+        BridgeSupport::SingleSession,
+        BridgeSupport::SkillsGroup,
+        BridgeSupport::PeerSupport,
+        BridgeSupport::ParentSession,
+    ];
 
     /// The stable code (stored, and sent in `WaitlistEntry.bridge_support`).
     pub fn code(self) -> &'static str {
@@ -440,7 +451,8 @@ pub const RISK_RISE_REASON: &str = "risk_rise_interlock";
 /// whatever the total), so it errs to the interlock. A severe score without either re-bands to urgent but
 /// keeps the client waiting. When intake did re-screen, [`rescreen_rise`] decides instead.
 pub fn risk_rise(phq9: Option<&[i32]>, risk: Option<RiskLevel>) -> bool {
-    phq9.and_then(|items| items.get(8)).is_some_and(|x| *x > 0) || risk.is_some_and(RiskLevel::is_crisis)
+    phq9.and_then(|items| items.get(8)).is_some_and(|x| *x > 0)
+        || risk.is_some_and(RiskLevel::is_crisis)
 }
 
 /// What intake's re-screen (`RecordReassessment`) of a check-in said.
@@ -491,7 +503,9 @@ pub fn crisis_interlock(risk: Option<RiskLevel>) -> Result<()> {
 /// client, intake and organization. A key reused for another client is refused, never answered with
 /// someone else's entry.
 pub fn same_request(existing: &Entry, new: &NewEntry) -> bool {
-    existing.client_id == new.client_id && existing.intake_id == new.intake_id && existing.organization_id == new.organization_id
+    existing.client_id == new.client_id
+        && existing.intake_id == new.intake_id
+        && existing.organization_id == new.organization_id
 }
 
 /// Whether an offer can be answered at `now`: only a pending offer whose hold has not ended
@@ -508,7 +522,12 @@ pub fn answerable(offer: &Offer, now: DateTime<Utc>) -> Result<()> {
 
 /// The fraction of `band`'s maximum wait already waited between `enqueued_at` and `now` (0 when `now` is
 /// before `enqueued_at`; above 1 means overdue).
-pub fn wait_fraction(enqueued_at: DateTime<Utc>, band: Band, now: DateTime<Utc>, limits: &BandLimits) -> f64 {
+pub fn wait_fraction(
+    enqueued_at: DateTime<Utc>,
+    band: Band,
+    now: DateTime<Utc>,
+    limits: &BandLimits,
+) -> f64 {
     let waited = (now - enqueued_at).num_milliseconds().max(0);
     let max = limits.max(band).num_milliseconds().max(1);
     // Both are far below 2^53 ms for any real date, so the conversion is exact.
@@ -526,7 +545,8 @@ pub fn priority_cmp(a: (f64, &Entry), b: (f64, &Entry)) -> Ordering {
 
 /// `entries` in priority order at `now`.
 pub fn prioritize(entries: Vec<Entry>, now: DateTime<Utc>, limits: &BandLimits) -> Vec<Entry> {
-    let mut keyed: Vec<(f64, Entry)> = entries.into_iter().map(|e| (e.wait_fraction(now, limits), e)).collect();
+    let mut keyed: Vec<(f64, Entry)> =
+        entries.into_iter().map(|e| (e.wait_fraction(now, limits), e)).collect();
     keyed.sort_by(|a, b| priority_cmp((a.0, &a.1), (b.0, &b.1)));
     keyed.into_iter().map(|(_, e)| e).collect()
 }
@@ -559,7 +579,12 @@ pub fn batch_score(rank: usize) -> u32 {
 /// not wait for a provider are not eligible for it. Among choices of equal weight the earlier entry in
 /// priority order wins (an exchange that keeps the optimum), so the result is deterministic and as fair
 /// as the optimum allows. Returns (entry id, provider id) pairs, in priority order of the entries.
-pub fn assign_slots(waiting: &[Entry], slots: &[(String, usize)], now: DateTime<Utc>, limits: &BandLimits) -> Result<Vec<(String, String)>> {
+pub fn assign_slots(
+    waiting: &[Entry],
+    slots: &[(String, usize)],
+    now: DateTime<Utc>,
+    limits: &BandLimits,
+) -> Result<Vec<(String, String)>> {
     use continuum_assign::{Edge, Instance, Solver};
     let weight_of = |c: usize, p: usize| -> Option<u32> {
         let e = waiting.get(c)?;
@@ -567,12 +592,18 @@ pub fn assign_slots(waiting: &[Entry], slots: &[(String, usize)], now: DateTime<
         let rank = e.candidate_provider_ids.iter().position(|x| x == provider)?;
         Some(batch_priority(e.wait_fraction(now, limits)) * batch_score(rank))
     };
-    let to_u32 = |n: usize| u32::try_from(n).map_err(|_| Error::Unexpected(anyhow::anyhow!("slot batch too large")));
+    let to_u32 = |n: usize| {
+        u32::try_from(n).map_err(|_| Error::Unexpected(anyhow::anyhow!("slot batch too large")))
+    };
     let mut edges = Vec::new();
     for (c, e) in waiting.iter().enumerate() {
         for (p, (provider, _)) in slots.iter().enumerate() {
             if let Some(rank) = e.candidate_provider_ids.iter().position(|x| x == provider) {
-                edges.push(Edge { client: to_u32(c)?, provider: to_u32(p)?, score: batch_score(rank) });
+                edges.push(Edge {
+                    client: to_u32(c)?,
+                    provider: to_u32(p)?,
+                    score: batch_score(rank),
+                });
             }
         }
     }
@@ -581,19 +612,28 @@ pub fn assign_slots(waiting: &[Entry], slots: &[(String, usize)], now: DateTime<
         priorities: waiting.iter().map(|e| batch_priority(e.wait_fraction(now, limits))).collect(),
         edges,
     };
-    let mut solver = Solver::try_new(&instance).map_err(|e| Error::Unexpected(anyhow::anyhow!("slot batch instance: {}", e.message)))?;
-    let mut chosen: Vec<Option<usize>> = solver.solve().assignment.iter().map(|a| a.and_then(|p| usize::try_from(p).ok())).collect();
+    let mut solver = Solver::try_new(&instance)
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("slot batch instance: {}", e.message)))?;
+    let mut chosen: Vec<Option<usize>> =
+        solver.solve().assignment.iter().map(|a| a.and_then(|p| usize::try_from(p).ok())).collect();
     // Tie-break by priority order: at each provider, the offers of one weight go to the earliest entries
     // of that weight among those holding them and those left without any offer. Swapping equal weights
     // keeps the sum, each entry's single offer and each provider's slot count.
     for p in 0..slots.len() {
-        let mut weights: Vec<u32> = (0..waiting.len()).filter(|&c| chosen[c] == Some(p)).filter_map(|c| weight_of(c, p)).collect();
+        let mut weights: Vec<u32> = (0..waiting.len())
+            .filter(|&c| chosen[c] == Some(p))
+            .filter_map(|c| weight_of(c, p))
+            .collect();
         weights.sort_unstable();
         weights.dedup();
         for w in weights {
-            let holders: Vec<usize> = (0..waiting.len()).filter(|&c| chosen[c] == Some(p) && weight_of(c, p) == Some(w)).collect();
+            let holders: Vec<usize> = (0..waiting.len())
+                .filter(|&c| chosen[c] == Some(p) && weight_of(c, p) == Some(w))
+                .collect();
             let pool: Vec<usize> = (0..waiting.len())
-                .filter(|&c| (chosen[c] == Some(p) || chosen[c].is_none()) && weight_of(c, p) == Some(w))
+                .filter(|&c| {
+                    (chosen[c] == Some(p) || chosen[c].is_none()) && weight_of(c, p) == Some(w)
+                })
                 .take(holders.len())
                 .collect();
             for c in holders {
@@ -744,7 +784,10 @@ pub fn check_in_rescreened(
     policy: &Policy,
 ) -> Result<CheckInOutcome> {
     if !entry.status.is_active() {
-        return Err(Error::precondition("ENTRY_NOT_WAITING", format!("entry is {}", entry.status.code())));
+        return Err(Error::precondition(
+            "ENTRY_NOT_WAITING",
+            format!("entry is {}", entry.status.code()),
+        ));
     }
     let next_check_in_at = now.checked_add_signed(policy.check_in_interval()).unwrap_or(now);
     if answered {
@@ -879,19 +922,34 @@ fn share_within(entries: &[&WaitFacts], weeks: i64, now: DateTime<Utc>) -> f64 {
 }
 
 /// Metrics per organization (ordered by organization id) from every entry and check-in, at `now`.
-pub fn wait_metrics(entries: &[WaitFacts], check_ins: &[CheckInFacts], now: DateTime<Utc>) -> Vec<OrgMetrics> {
+pub fn wait_metrics(
+    entries: &[WaitFacts],
+    check_ins: &[CheckInFacts],
+    now: DateTime<Utc>,
+) -> Vec<OrgMetrics> {
     let mut orgs: Vec<&str> = entries.iter().map(|e| e.organization_id.as_str()).collect();
     orgs.sort_unstable();
     orgs.dedup();
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     orgs.into_iter()
         .map(|org| {
-            let mine: Vec<&WaitFacts> = entries.iter().filter(|e| e.organization_id == org).collect();
-            let placed: Vec<&WaitFacts> =
-                mine.iter().copied().filter(|e| e.status == EntryStatus::Placed && e.first_appointment_at.is_some()).collect();
-            let firsts = placed.iter().filter_map(|e| e.first_appointment_at.map(|f| days(e.enqueued_at, f))).collect();
-            let seconds: Vec<f64> = mine.iter().filter_map(|e| e.second_appointment_at.map(|s| days(e.enqueued_at, s))).collect();
-            let checks: Vec<&CheckInFacts> = check_ins.iter().filter(|c| c.organization_id == org).collect();
+            let mine: Vec<&WaitFacts> =
+                entries.iter().filter(|e| e.organization_id == org).collect();
+            let placed: Vec<&WaitFacts> = mine
+                .iter()
+                .copied()
+                .filter(|e| e.status == EntryStatus::Placed && e.first_appointment_at.is_some())
+                .collect();
+            let firsts = placed
+                .iter()
+                .filter_map(|e| e.first_appointment_at.map(|f| days(e.enqueued_at, f)))
+                .collect();
+            let seconds: Vec<f64> = mine
+                .iter()
+                .filter_map(|e| e.second_appointment_at.map(|s| days(e.enqueued_at, s)))
+                .collect();
+            let checks: Vec<&CheckInFacts> =
+                check_ins.iter().filter(|c| c.organization_id == org).collect();
             OrgMetrics {
                 organization_id: org.to_owned(),
                 placed: count(placed.len()),
@@ -924,7 +982,11 @@ pub struct Estimate {
 /// How many active entries are ahead of `entry` in priority order and wait for at least one of its
 /// providers. `prioritized` is every active entry in priority order (it may include `entry` itself).
 pub fn position(entry: &Entry, prioritized: &[Entry]) -> usize {
-    prioritized.iter().take_while(|e| e.id != entry.id).filter(|e| e.shares_provider_with(entry)).count()
+    prioritized
+        .iter()
+        .take_while(|e| e.id != entry.id)
+        .filter(|e| e.shares_provider_with(entry))
+        .count()
 }
 
 /// Whole days left before `entry` reaches its band's maximum wait at `now` (0 when overdue).
@@ -1027,8 +1089,13 @@ mod tests {
     #[test]
     fn wait_fraction_is_waited_over_band_max() {
         let l = BandLimits::default();
-        assert!((wait_fraction(t0() - TimeDelta::days(7), Band::Urgent, t0(), &l) - 1.0).abs() < 1e-12);
-        assert!((wait_fraction(t0() - TimeDelta::days(21), Band::Routine, t0(), &l) - 0.5).abs() < 1e-12);
+        assert!(
+            (wait_fraction(t0() - TimeDelta::days(7), Band::Urgent, t0(), &l) - 1.0).abs() < 1e-12
+        );
+        assert!(
+            (wait_fraction(t0() - TimeDelta::days(21), Band::Routine, t0(), &l) - 0.5).abs()
+                < 1e-12
+        );
         assert_eq!(wait_fraction(t0() + TimeDelta::days(1), Band::Soon, t0(), &l), 0.0);
     }
 
@@ -1104,7 +1171,10 @@ mod tests {
         // Never lowered: an urgent entry with mild scores stays urgent, and soon stays soon.
         let calm = reband(Band::Urgent, Some(&phq(2)), Some(&gad(1)));
         assert_eq!(calm, Reband { band: Band::Urgent, rules: vec![] });
-        assert_eq!(reband(Band::Soon, Some(&phq(16)), None), Reband { band: Band::Soon, rules: vec![] });
+        assert_eq!(
+            reband(Band::Soon, Some(&phq(16)), None),
+            Reband { band: Band::Soon, rules: vec![] }
+        );
         let r = reband(Band::Routine, Some(&phq(21)), Some(&gad(16)));
         assert_eq!(r.band, Band::Urgent);
         assert!(r.rules.contains(&"reband.phq9_severe"));
@@ -1120,19 +1190,31 @@ mod tests {
         let p = Policy::default();
         let mut e = entry("e", Band::Soon, 3, &["p"]);
         let first = check_in(&e, false, None, None, t0(), &p).unwrap();
-        assert_eq!((first.missed_check_ins, first.outreach_open, first.outreach_opened), (1, false, false));
+        assert_eq!(
+            (first.missed_check_ins, first.outreach_open, first.outreach_opened),
+            (1, false, false)
+        );
         e.missed_check_ins = first.missed_check_ins;
         let second = check_in(&e, false, None, None, t0(), &p).unwrap();
-        assert_eq!((second.missed_check_ins, second.outreach_open, second.outreach_opened), (2, true, true));
+        assert_eq!(
+            (second.missed_check_ins, second.outreach_open, second.outreach_opened),
+            (2, true, true)
+        );
         e.missed_check_ins = second.missed_check_ins;
         e.outreach_open = true;
         let third = check_in(&e, false, None, None, t0(), &p).unwrap();
-        assert_eq!((third.missed_check_ins, third.outreach_open, third.outreach_opened), (3, true, false));
+        assert_eq!(
+            (third.missed_check_ins, third.outreach_open, third.outreach_opened),
+            (3, true, false)
+        );
         let answered = check_in(&e, true, None, None, t0(), &p).unwrap();
         assert_eq!((answered.missed_check_ins, answered.outreach_open), (0, false));
         assert_eq!(answered.next_check_in_at, t0() + TimeDelta::days(14));
         e.status = EntryStatus::Placed;
-        assert!(matches!(check_in(&e, true, None, None, t0(), &p), Err(Error::FailedPrecondition { reason: "ENTRY_NOT_WAITING", .. })));
+        assert!(matches!(
+            check_in(&e, true, None, None, t0(), &p),
+            Err(Error::FailedPrecondition { reason: "ENTRY_NOT_WAITING", .. })
+        ));
     }
 
     #[test]
@@ -1228,11 +1310,19 @@ mod tests {
         let e = entry("e", Band::Routine, 3, &["p"]);
         let mut item9 = vec![0; 9];
         item9[8] = 1;
-        assert!(check_in_with_risk(&e, true, Some(&item9), None, None, t0(), &p).unwrap().interlock);
-        assert!(check_in_with_risk(&e, true, None, None, Some(RiskLevel::High), t0(), &p).unwrap().interlock);
+        assert!(
+            check_in_with_risk(&e, true, Some(&item9), None, None, t0(), &p).unwrap().interlock
+        );
+        assert!(
+            check_in_with_risk(&e, true, None, None, Some(RiskLevel::High), t0(), &p)
+                .unwrap()
+                .interlock
+        );
         // Severe but without self-harm thoughts or a high-risk re-screen: expedited, still waiting.
         let severe = vec![3, 3, 3, 3, 3, 3, 3, 0, 0];
-        let out = check_in_with_risk(&e, true, Some(&severe), None, Some(RiskLevel::Moderate), t0(), &p).unwrap();
+        let out =
+            check_in_with_risk(&e, true, Some(&severe), None, Some(RiskLevel::Moderate), t0(), &p)
+                .unwrap();
         assert!(!out.interlock);
         assert_eq!(out.band, Band::Urgent);
         assert!(!check_in(&e, false, None, None, t0(), &p).unwrap().interlock);
@@ -1242,8 +1332,11 @@ mod tests {
     fn greedy(waiting: &[Entry], slots: &[(String, usize)]) -> Vec<(String, String)> {
         let mut taken: Vec<(String, String)> = Vec::new();
         for (p, n) in slots {
-            let mine: Vec<&Entry> =
-                waiting.iter().filter(|e| e.waits_for(p) && !taken.iter().any(|(id, _)| *id == e.id)).take(*n).collect();
+            let mine: Vec<&Entry> = waiting
+                .iter()
+                .filter(|e| e.waits_for(p) && !taken.iter().any(|(id, _)| *id == e.id))
+                .take(*n)
+                .collect();
             taken.extend(mine.into_iter().map(|e| (e.id.clone(), p.clone())));
         }
         taken
@@ -1270,7 +1363,10 @@ mod tests {
         let l = BandLimits::default();
         // Both overdue; "flexible" (older) waits for P then Q, "only-p" waits for P alone. One slot each.
         let waiting = prioritize(
-            vec![entry("flexible", Band::Routine, 50, &["P", "Q"]), entry("only-p", Band::Routine, 45, &["P"])],
+            vec![
+                entry("flexible", Band::Routine, 50, &["P", "Q"]),
+                entry("only-p", Band::Routine, 45, &["P"]),
+            ],
             t0(),
             &l,
         );
@@ -1279,7 +1375,10 @@ mod tests {
         // Greedy gives P to the older entry, and Q finds nobody left: one slot stays empty.
         assert_eq!(g, vec![("flexible".to_owned(), "P".to_owned())]);
         let b = assign_slots(&waiting, &slots, t0(), &l).unwrap();
-        assert_eq!(b, vec![("flexible".to_owned(), "Q".to_owned()), ("only-p".to_owned(), "P".to_owned())]);
+        assert_eq!(
+            b,
+            vec![("flexible".to_owned(), "Q".to_owned()), ("only-p".to_owned(), "P".to_owned())]
+        );
         assert!(weight(&waiting, &b, &l) > weight(&waiting, &g, &l));
         // No entry gets two offers, no provider more than its slots, every pair eligible.
         let mut ids: Vec<&str> = b.iter().map(|(e, _)| e.as_str()).collect();
@@ -1314,11 +1413,21 @@ mod tests {
         let slots = vec![("P".to_owned(), 2)];
         let g = greedy(&waiting, &slots);
         let b = assign_slots(&waiting, &slots, t0(), &l).unwrap();
-        assert_eq!(g.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(), vec!["long-overdue-ish", "late-choice"]);
-        assert_eq!(b.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(), vec!["long-overdue-ish", "first-choice"]);
+        assert_eq!(
+            g.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(),
+            vec!["long-overdue-ish", "late-choice"]
+        );
+        assert_eq!(
+            b.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(),
+            vec!["long-overdue-ish", "first-choice"]
+        );
         // Equal weights go down the priority order (deterministic tie-break).
         let tied = prioritize(
-            vec![entry("a", Band::Routine, 3, &["P"]), entry("b", Band::Routine, 2, &["P"]), entry("c", Band::Routine, 1, &["P"])],
+            vec![
+                entry("a", Band::Routine, 3, &["P"]),
+                entry("b", Band::Routine, 2, &["P"]),
+                entry("c", Band::Routine, 1, &["P"]),
+            ],
             t0(),
             &l,
         );
@@ -1331,26 +1440,96 @@ mod tests {
     fn intakes_rescreen_rebands_and_only_the_crisis_pathway_takes_the_entry_off() {
         let p = Policy::default();
         let e = entry("e", Band::Routine, 3, &["p"]);
-        let rs = |risk, urgency| Rescreen { assessment_id: "a".into(), risk, urgency, risk_increased: false, rerouted: false };
+        let rs = |risk, urgency| Rescreen {
+            assessment_id: "a".into(),
+            risk,
+            urgency,
+            risk_increased: false,
+            rerouted: false,
+        };
         let mut item9 = vec![0; 9];
         item9[8] = 1;
         // Moderate risk (item 9 without a C-SSRS): intake asks for urgent; the client keeps their place.
-        let out = check_in_rescreened(&e, true, Some(&item9), None, None, Some(&rs(RiskLevel::Moderate, Urgency::Urgent)), t0(), &p).unwrap();
+        let out = check_in_rescreened(
+            &e,
+            true,
+            Some(&item9),
+            None,
+            None,
+            Some(&rs(RiskLevel::Moderate, Urgency::Urgent)),
+            t0(),
+            &p,
+        )
+        .unwrap();
         assert!(!out.interlock);
         assert_eq!(out.band, Band::Urgent);
         // Intake's urgency alone raises the band (mild scores locally), under its own rule id.
-        let out = check_in_rescreened(&e, true, Some(&[1, 1, 1, 1, 1, 1, 1, 1, 0][..]), None, None, Some(&rs(RiskLevel::None, Urgency::Soon)), t0(), &p).unwrap();
+        let out = check_in_rescreened(
+            &e,
+            true,
+            Some(&[1, 1, 1, 1, 1, 1, 1, 1, 0][..]),
+            None,
+            None,
+            Some(&rs(RiskLevel::None, Urgency::Soon)),
+            t0(),
+            &p,
+        )
+        .unwrap();
         assert_eq!((out.band, out.rules.clone()), (Band::Soon, vec!["reband.intake_urgency"]));
         // Never lowered by a calmer re-screen.
         let urgent = entry("u", Band::Urgent, 1, &["p"]);
-        assert_eq!(check_in_rescreened(&urgent, true, None, None, None, Some(&rs(RiskLevel::None, Urgency::Routine)), t0(), &p).unwrap().band, Band::Urgent);
+        assert_eq!(
+            check_in_rescreened(
+                &urgent,
+                true,
+                None,
+                None,
+                None,
+                Some(&rs(RiskLevel::None, Urgency::Routine)),
+                t0(),
+                &p
+            )
+            .unwrap()
+            .band,
+            Band::Urgent
+        );
         // The crisis pathway (intake's high or imminent, or a given high risk) takes the entry off.
         for r in [RiskLevel::High, RiskLevel::Imminent] {
-            assert!(check_in_rescreened(&e, true, None, None, None, Some(&rs(r, Urgency::Emergency)), t0(), &p).unwrap().interlock);
+            assert!(
+                check_in_rescreened(
+                    &e,
+                    true,
+                    None,
+                    None,
+                    None,
+                    Some(&rs(r, Urgency::Emergency)),
+                    t0(),
+                    &p
+                )
+                .unwrap()
+                .interlock
+            );
         }
-        assert!(check_in_rescreened(&e, true, None, None, Some(RiskLevel::High), Some(&rs(RiskLevel::Low, Urgency::Routine)), t0(), &p).unwrap().interlock);
+        assert!(
+            check_in_rescreened(
+                &e,
+                true,
+                None,
+                None,
+                Some(RiskLevel::High),
+                Some(&rs(RiskLevel::Low, Urgency::Routine)),
+                t0(),
+                &p
+            )
+            .unwrap()
+            .interlock
+        );
         // Without intake's answer the local rule errs to the interlock on item 9.
-        assert!(check_in_rescreened(&e, true, Some(&item9), None, None, None, t0(), &p).unwrap().interlock);
+        assert!(
+            check_in_rescreened(&e, true, Some(&item9), None, None, None, t0(), &p)
+                .unwrap()
+                .interlock
+        );
         assert_eq!(band_for_urgency(Urgency::Emergency), Band::Urgent);
     }
 
@@ -1360,7 +1539,8 @@ mod tests {
             organization_id: org.into(),
             enqueued_at: t0() - TimeDelta::days(waited_days),
             status,
-            first_appointment_at: first_after.map(|d| t0() - TimeDelta::days(waited_days) + TimeDelta::days(d)),
+            first_appointment_at: first_after
+                .map(|d| t0() - TimeDelta::days(waited_days) + TimeDelta::days(d)),
             second_appointment_at: None,
         };
         let entries = vec![
@@ -1389,7 +1569,10 @@ mod tests {
         assert_eq!((a.second_recorded, a.median_days_to_second), (0, 0.0));
         assert_eq!((a.deterioration_events, a.crisis_events), (2, 1));
         let b = &m[1];
-        assert_eq!((b.placed, b.waiting, b.within_6_weeks, b.median_days_to_first), (0, 1, 0.0, 0.0));
+        assert_eq!(
+            (b.placed, b.waiting, b.within_6_weeks, b.median_days_to_first),
+            (0, 1, 0.0, 0.0)
+        );
         assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), 2.5);
     }
 }

@@ -43,10 +43,16 @@ pub struct Conclusion {
 
 /// What `referral` (as read now) says of its appointments. An attended appointment's time is its
 /// appointment time when recorded with one, else when it was recorded; the first record of each counts.
-pub fn conclude(referral: &referral_pb::Referral, placed_at: DateTime<Utc>, now: DateTime<Utc>) -> Conclusion {
+pub fn conclude(
+    referral: &referral_pb::Referral,
+    placed_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Conclusion {
     use referral_pb::{ReferralAction as A, ReferralStatus as S};
     let when = |action: A| {
-        referral.events.iter().filter(|e| e.action == action as i32).find_map(|e| e.appointment_at.as_ref().or(e.occurred_at.as_ref()).and_then(time::from_proto))
+        referral.events.iter().filter(|e| e.action == action as i32).find_map(|e| {
+            e.appointment_at.as_ref().or(e.occurred_at.as_ref()).and_then(time::from_proto)
+        })
     };
     let first_attended_at = when(A::RecordFirstAppointmentAttended);
     let second_attended_at = when(A::RecordSecondAppointmentAttended);
@@ -54,7 +60,11 @@ pub fn conclude(referral: &referral_pb::Referral, placed_at: DateTime<Utc>, now:
         S::try_from(referral.status),
         Ok(S::Rejected | S::Cancelled | S::Failed | S::Completed | S::EnteredInError)
     );
-    Conclusion { first_attended_at, second_attended_at, closed: second_attended_at.is_some() || ended || now - placed_at >= FOLLOW_FOR }
+    Conclusion {
+        first_attended_at,
+        second_attended_at,
+        closed: second_attended_at.is_some() || ended || now - placed_at >= FOLLOW_FOR,
+    }
 }
 
 /// The follow-up worker.
@@ -68,19 +78,37 @@ pub struct FollowUp {
 
 impl FollowUp {
     /// A worker reading referrals through `referral`, looking at each open placement every `every`.
-    pub fn new(store: Store, referral: ReferralServiceClient<PeerChannel>, clock: SharedClock, every: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        referral: ReferralServiceClient<PeerChannel>,
+        clock: SharedClock,
+        every: Duration,
+    ) -> Self {
         Self { store, referral, clock, every }
     }
 
     async fn check(&self, p: &Placement, now: DateTime<Utc>) -> Result<()> {
-        let req = continuum_auth::on_behalf_of(referral_pb::GetReferralRequest { referral_id: p.referral_id.clone() }, &p.organization_id, None);
-        let next = now + chrono::Duration::from_std(self.every).unwrap_or(chrono::Duration::minutes(5));
+        let req = continuum_auth::on_behalf_of(
+            referral_pb::GetReferralRequest { referral_id: p.referral_id.clone() },
+            &p.organization_id,
+            None,
+        );
+        let next =
+            now + chrono::Duration::from_std(self.every).unwrap_or(chrono::Duration::minutes(5));
         let mut client = self.referral.clone();
         match client.get_referral(req).await {
             Ok(resp) => {
                 let Some(r) = resp.into_inner().referral else { return Ok(()) };
                 let c = conclude(&r, p.created_at, now);
-                self.store.record_placement_check(&p.offer_id, c.first_attended_at, c.second_attended_at, c.closed, next).await?;
+                self.store
+                    .record_placement_check(
+                        &p.offer_id,
+                        c.first_attended_at,
+                        c.second_attended_at,
+                        c.closed,
+                        next,
+                    )
+                    .await?;
                 if c.second_attended_at.is_some() && p.second_attended_at.is_none() {
                     tracing::info!(offer_id = %p.offer_id, referral_id = %p.referral_id, "second appointment attended");
                 }
@@ -88,8 +116,17 @@ impl FollowUp {
             Err(status) => {
                 // Referral down or the referral gone: look again next round (a gone one closes at FOLLOW_FOR).
                 tracing::warn!(offer_id = %p.offer_id, referral_id = %p.referral_id, code = ?status.code(), "placement follow-up read failed");
-                let closed = status.code() == tonic::Code::NotFound && now - p.created_at >= FOLLOW_FOR;
-                self.store.record_placement_check(&p.offer_id, p.first_attended_at, p.second_attended_at, closed, next).await?;
+                let closed =
+                    status.code() == tonic::Code::NotFound && now - p.created_at >= FOLLOW_FOR;
+                self.store
+                    .record_placement_check(
+                        &p.offer_id,
+                        p.first_attended_at,
+                        p.second_attended_at,
+                        closed,
+                        next,
+                    )
+                    .await?;
             }
         }
         Ok(())
@@ -139,7 +176,11 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 3, day, 10, 0, 0).unwrap()
     }
 
-    fn event(action: A, occurred: DateTime<Utc>, appointment: Option<DateTime<Utc>>) -> referral_pb::ReferralEvent {
+    fn event(
+        action: A,
+        occurred: DateTime<Utc>,
+        appointment: Option<DateTime<Utc>>,
+    ) -> referral_pb::ReferralEvent {
         referral_pb::ReferralEvent {
             action: action as i32,
             occurred_at: Some(time::to_proto(occurred)),
@@ -154,17 +195,37 @@ mod tests {
 
     #[test]
     fn nothing_attended_yet_keeps_following() {
-        let c = conclude(&referral(S::Accepted, vec![event(A::Schedule, at(2), Some(at(9)))]), at(1), at(3));
-        assert_eq!(c, Conclusion { first_attended_at: None, second_attended_at: None, closed: false });
+        let c = conclude(
+            &referral(S::Accepted, vec![event(A::Schedule, at(2), Some(at(9)))]),
+            at(1),
+            at(3),
+        );
+        assert_eq!(
+            c,
+            Conclusion { first_attended_at: None, second_attended_at: None, closed: false }
+        );
     }
 
     #[test]
     fn the_first_appointment_alone_keeps_following_and_the_second_closes() {
         let first = event(A::RecordFirstAppointmentAttended, at(10), Some(at(9)));
         let c = conclude(&referral(S::InProgress, vec![first.clone()]), at(1), at(11));
-        assert_eq!((c.first_attended_at, c.second_attended_at, c.closed), (Some(at(9)), None, false));
-        let c = conclude(&referral(S::InProgress, vec![first, event(A::RecordSecondAppointmentAttended, at(20), None)]), at(1), at(21));
-        assert_eq!((c.first_attended_at, c.second_attended_at, c.closed), (Some(at(9)), Some(at(20)), true));
+        assert_eq!(
+            (c.first_attended_at, c.second_attended_at, c.closed),
+            (Some(at(9)), None, false)
+        );
+        let c = conclude(
+            &referral(
+                S::InProgress,
+                vec![first, event(A::RecordSecondAppointmentAttended, at(20), None)],
+            ),
+            at(1),
+            at(21),
+        );
+        assert_eq!(
+            (c.first_attended_at, c.second_attended_at, c.closed),
+            (Some(at(9)), Some(at(20)), true)
+        );
     }
 
     #[test]

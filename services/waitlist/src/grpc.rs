@@ -83,7 +83,16 @@ impl WaitlistApi {
         referral: ReferralServiceClient<PeerChannel>,
         intake: IntakeServiceClient<PeerChannel>,
     ) -> Self {
-        Self { store, holds, clock, referral, intake, bridges: None, capacity: None, relationships: None }
+        Self {
+            store,
+            holds,
+            clock,
+            referral,
+            intake,
+            bridges: None,
+            capacity: None,
+            relationships: None,
+        }
     }
 
     /// Asks matching through `matching` whose provider a slot is, and takes the slots of capacity events
@@ -100,7 +109,9 @@ impl WaitlistApi {
 
     /// The matching client, or `UNAVAILABLE` when none is configured.
     fn matching(&self) -> Result<&MatchingPeer> {
-        self.capacity.as_ref().ok_or_else(|| Error::Unavailable("matching is not configured".to_owned()))
+        self.capacity
+            .as_ref()
+            .ok_or_else(|| Error::Unavailable("matching is not configured".to_owned()))
     }
 
     /// The offers of matching capacity event `event_id`: under the provider's lock, one slot per waiting
@@ -108,7 +119,13 @@ impl WaitlistApi {
     /// intake cannot take it while the offer is pending; the offers and the event are recorded together
     /// (an event makes its offers once). Nobody waiting: no take, no offer (so a slot given back by a chain
     /// that found nobody does not loop).
-    async fn open_event_slots(&self, caller: &Caller, provider_id: &str, event_id: &str, slots: usize) -> Result<Vec<Offer>> {
+    async fn open_event_slots(
+        &self,
+        caller: &Caller,
+        provider_id: &str,
+        event_id: &str,
+        slots: usize,
+    ) -> Result<Vec<Offer>> {
         let matching = self.matching()?;
         // The slots are taken for the organization the event acts for: the provider's.
         let who = OnBehalfOf::caller(caller);
@@ -124,17 +141,25 @@ impl WaitlistApi {
                 Take::Taken => keys.push(key),
                 Take::NoCapacity => break,
                 Take::Unavailable(code) if keys.is_empty() => {
-                    return Err(Error::Unavailable(format!("matching answered {code:?} taking a slot")));
+                    return Err(Error::Unavailable(format!(
+                        "matching answered {code:?} taking a slot"
+                    )));
                 }
                 Take::Unavailable(_) => break,
             }
         }
         if keys.is_empty() {
-            self.store.event_without_offers(&caller.organization_id, provider_id, event_id, now).await?;
+            self.store
+                .event_without_offers(&caller.organization_id, provider_id, event_id, now)
+                .await?;
             return Ok(Vec::new());
         }
         // A replica that handled the same event first made the offers with the same slot keys.
-        Ok(self.store.open_event_slots(&caller.organization_id, provider_id, event_id, &keys, now).await?.unwrap_or_default())
+        Ok(self
+            .store
+            .open_event_slots(&caller.organization_id, provider_id, event_id, &keys, now)
+            .await?
+            .unwrap_or_default())
     }
 
     /// The same adapter choosing each new entry's bridge program from matching's directory through
@@ -147,16 +172,29 @@ impl WaitlistApi {
     /// asked, asks matching now within a short limit. A failure here never fails the enqueue: the entry
     /// is stored and keeps its rule-based kind; a store error is logged and the replay of the same key
     /// creates the record.
-    async fn bridge_at_enqueue(&self, entry: &Entry, needs: Option<&BridgeNeeds>) -> Option<BridgeRecord> {
+    async fn bridge_at_enqueue(
+        &self,
+        entry: &Entry,
+        needs: Option<&BridgeNeeds>,
+    ) -> Option<BridgeRecord> {
         let now = self.clock.now();
-        let rule = entry.bridge_support.unwrap_or_else(|| domain::bridge_support(entry.age_group, entry.band));
+        let rule = entry
+            .bridge_support
+            .unwrap_or_else(|| domain::bridge_support(entry.age_group, entry.band));
         let askable = needs.is_some() && entry.age_group.is_some();
         let (status, reason) = if askable {
             (BridgeStatus::Pending, bridge::pending_reason(rule, entry.age_group, entry.band))
         } else {
-            (BridgeStatus::NotRequested, bridge::not_requested_reason(rule, entry.age_group, entry.band, needs.is_some()))
+            (
+                BridgeStatus::NotRequested,
+                bridge::not_requested_reason(rule, entry.age_group, entry.band, needs.is_some()),
+            )
         };
-        let record = match self.store.ensure_bridge(&entry.id, status, rule, needs.filter(|_| askable), &reason, now).await {
+        let record = match self
+            .store
+            .ensure_bridge(&entry.id, status, rule, needs.filter(|_| askable), &reason, now)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(entry_id = %entry.id, error = %e, "bridge record not stored; a replay of the enqueue stores it");
@@ -180,7 +218,14 @@ impl WaitlistApi {
     /// service token acting for the entry's organization (and the user who recorded the check-in). Intake
     /// stores the new assessment and, when risk rises onto the crisis pathway, routes the client to crisis
     /// care itself. Any failure leaves the re-screen pending: the check-in is still recorded.
-    async fn rescreen(&self, entry: &Entry, phq9: Option<&[i32]>, gad7: Option<&[i32]>, imminent: bool, user: &str) -> RescreenResult {
+    async fn rescreen(
+        &self,
+        entry: &Entry,
+        phq9: Option<&[i32]>,
+        gad7: Option<&[i32]>,
+        imminent: bool,
+        user: &str,
+    ) -> RescreenResult {
         let req = intake_pb::RecordReassessmentRequest {
             intake_id: entry.intake_id.clone(),
             screeners: Some(intake_pb::Screeners {
@@ -192,7 +237,14 @@ impl WaitlistApi {
             ..Default::default()
         };
         let mut client = self.intake.clone();
-        let resp = match client.record_reassessment(continuum_auth::on_behalf_of(req, &entry.organization_id, Some(user))).await {
+        let resp = match client
+            .record_reassessment(continuum_auth::on_behalf_of(
+                req,
+                &entry.organization_id,
+                Some(user),
+            ))
+            .await
+        {
             Ok(resp) => resp.into_inner(),
             Err(status) => {
                 // Only the code: the peer's message may describe the answers.
@@ -258,10 +310,15 @@ impl WaitlistApi {
             capacity_hold_key: offer.slot_key.clone().unwrap_or_default(),
         };
         let mut client = self.referral.clone();
-        match client.create_referral(continuum_auth::on_behalf_of(req, &entry.organization_id, Some(user))).await {
+        match client
+            .create_referral(continuum_auth::on_behalf_of(req, &entry.organization_id, Some(user)))
+            .await
+        {
             Ok(resp) => match resp.into_inner().referral {
                 Some(r) if !r.id.is_empty() => Ok(r.id),
-                _ => Err(Error::Unexpected(anyhow::anyhow!("referral service answered without a referral"))),
+                _ => Err(Error::Unexpected(anyhow::anyhow!(
+                    "referral service answered without a referral"
+                ))),
             },
             Err(status) => Err(peer_error(&status)),
         }
@@ -276,9 +333,12 @@ fn peer_error(status: &Status) -> Error {
     let code = status.code();
     tracing::warn!(peer = "referral", code = ?code, "CreateReferral failed");
     match code {
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted | Code::Aborted | Code::Unknown => {
-            Error::Unavailable(format!("referral service: {code:?}"))
-        }
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::ResourceExhausted
+        | Code::Aborted
+        | Code::Unknown => Error::Unavailable(format!("referral service: {code:?}")),
         Code::FailedPrecondition
         | Code::InvalidArgument
         | Code::NotFound
@@ -287,7 +347,10 @@ fn peer_error(status: &Status) -> Error {
         | Code::OutOfRange => {
             // The peer's stable reason code (never its message) tells the coordinator why.
             let why = continuum_errors::reason_of(status).unwrap_or_default();
-            Error::precondition("REFERRAL_REFUSED", format!("the referral service refused the referral ({code:?} {why})"))
+            Error::precondition(
+                "REFERRAL_REFUSED",
+                format!("the referral service refused the referral ({code:?} {why})"),
+            )
         }
         _ => Error::Unexpected(anyhow::anyhow!("referral service answered {code:?}")),
     }
@@ -307,7 +370,12 @@ pub fn offer_to_proto(o: &Offer) -> pb::Offer {
 }
 
 /// The proto form of an entry with `offers` (newest first), its wait fraction as of `now`.
-pub fn entry_to_proto(e: &Entry, offers: &[Offer], now: chrono::DateTime<chrono::Utc>, limits: &BandLimits) -> pb::WaitlistEntry {
+pub fn entry_to_proto(
+    e: &Entry,
+    offers: &[Offer],
+    now: chrono::DateTime<chrono::Utc>,
+    limits: &BandLimits,
+) -> pb::WaitlistEntry {
     pb::WaitlistEntry {
         id: e.id.clone(),
         client_id: e.client_id.clone(),
@@ -346,13 +414,21 @@ pub fn apply_bridge(p: &mut pb::WaitlistEntry, r: &BridgeRecord) {
 }
 
 /// Validates the optional bridge needs of an enqueue, naming each bad field under `bridge_needs.`.
-pub fn bridge_needs_from_proto(v: &mut Violations, needs: Option<pb::BridgeNeeds>) -> Option<BridgeNeeds> {
+pub fn bridge_needs_from_proto(
+    v: &mut Violations,
+    needs: Option<pb::BridgeNeeds>,
+) -> Option<BridgeNeeds> {
     let n = needs?;
     continuum_vocab::check_jurisdiction(v, "bridge_needs.jurisdiction", &n.jurisdiction);
     continuum_vocab::check_language(v, "bridge_needs.language", &n.language);
     let payment_option = PaymentOption::require(v, "bridge_needs.payment_option", n.payment_option);
     let formats = CareFormat::list(v, "bridge_needs.formats", &n.formats);
-    Some(BridgeNeeds { jurisdiction: n.jurisdiction, language: n.language, payment_option: payment_option?, formats })
+    Some(BridgeNeeds {
+        jurisdiction: n.jurisdiction,
+        language: n.language,
+        payment_option: payment_option?,
+        formats,
+    })
 }
 
 /// Validates an enqueue request with its bridge needs, naming every bad field of both in one error.
@@ -385,7 +461,10 @@ pub fn new_entry_from_proto(req: pb::EnqueueRequest) -> Result<NewEntry> {
     if req.candidate_provider_ids.is_empty() {
         v.add("candidate_provider_ids", "must list at least one provider");
     } else if req.candidate_provider_ids.len() > domain::MAX_CANDIDATES {
-        v.add("candidate_provider_ids", format!("must list at most {} providers", domain::MAX_CANDIDATES));
+        v.add(
+            "candidate_provider_ids",
+            format!("must list at most {} providers", domain::MAX_CANDIDATES),
+        );
     }
     let mut seen = HashSet::new();
     let mut candidates = Vec::with_capacity(req.candidate_provider_ids.len());
@@ -400,17 +479,19 @@ pub fn new_entry_from_proto(req: pb::EnqueueRequest) -> Result<NewEntry> {
         }
     }
     match (client_id, intake_id, organization_id, band) {
-        (Some(client_id), Some(intake_id), Some(organization_id), Some(band)) => v.finish(NewEntry {
-            idempotency_key: req.idempotency_key,
-            client_id,
-            intake_id,
-            organization_id,
-            band,
-            risk_level,
-            candidate_provider_ids: candidates,
-            level_of_care,
-            age_group,
-        }),
+        (Some(client_id), Some(intake_id), Some(organization_id), Some(band)) => {
+            v.finish(NewEntry {
+                idempotency_key: req.idempotency_key,
+                client_id,
+                intake_id,
+                organization_id,
+                band,
+                risk_level,
+                candidate_provider_ids: candidates,
+                level_of_care,
+                age_group,
+            })
+        }
         _ => Err(Error::InvalidArgument(v)),
     }
 }
@@ -437,7 +518,13 @@ fn required_id(field: &str, value: &str) -> Result<String> {
 }
 
 /// Validates one optional screener of a check-in: `expected` items, each 0..=3, only when answered.
-fn screener(v: &mut Violations, field: &str, items: &[i32], expected: usize, answered: bool) -> Option<Vec<i32>> {
+fn screener(
+    v: &mut Violations,
+    field: &str,
+    items: &[i32],
+    expected: usize,
+    answered: bool,
+) -> Option<Vec<i32>> {
     if items.is_empty() {
         return None;
     }
@@ -458,13 +545,19 @@ fn screener(v: &mut Violations, field: &str, items: &[i32], expected: usize, ans
 
 #[tonic::async_trait]
 impl WaitlistService for WaitlistApi {
-    async fn enqueue(&self, req: Request<pb::EnqueueRequest>) -> Result<Response<pb::EnqueueResponse>, Status> {
+    async fn enqueue(
+        &self,
+        req: Request<pb::EnqueueRequest>,
+    ) -> Result<Response<pb::EnqueueResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let (new, needs) = enqueue_from_proto(req.into_inner())?;
         access::enqueues_for_own_organization(&caller, &new.organization_id)?;
         // Only the organization that took the client's intake enqueues the client (intake decides; another
         // organization's client and one that does not exist are both NOT_FOUND).
-        let relationships = self.relationships.as_ref().ok_or_else(|| Error::Unavailable("intake is not configured".to_owned()))?;
+        let relationships = self
+            .relationships
+            .as_ref()
+            .ok_or_else(|| Error::Unavailable("intake is not configured".to_owned()))?;
         relationships.check(&caller, &new.client_id, Some(&new.intake_id), Needs::Owner).await?;
         if let Err(e) = domain::crisis_interlock(new.risk_level) {
             tracing::warn!(client_id = %new.client_id, intake_id = %new.intake_id, reason = "HIGH_RISK_NOT_WAITLISTED", "enqueue refused");
@@ -473,7 +566,11 @@ impl WaitlistService for WaitlistApi {
         let now = self.clock.now();
         let (entry, replayed) = self.store.enqueue(new.clone(), now).await?;
         if replayed && !domain::same_request(&entry, &new) {
-            return Err(Error::precondition("IDEMPOTENCY_KEY_REUSED", "the idempotency key was already used for another enqueue").into());
+            return Err(Error::precondition(
+                "IDEMPOTENCY_KEY_REUSED",
+                "the idempotency key was already used for another enqueue",
+            )
+            .into());
         }
         tracing::info!(
             entry_id = %entry.id,
@@ -492,14 +589,22 @@ impl WaitlistService for WaitlistApi {
         Ok(Response::new(pb::EnqueueResponse { entry: Some(entry), replayed }))
     }
 
-    async fn get_entry(&self, req: Request<pb::GetEntryRequest>) -> Result<Response<pb::GetEntryResponse>, Status> {
+    async fn get_entry(
+        &self,
+        req: Request<pb::GetEntryRequest>,
+    ) -> Result<Response<pb::GetEntryResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let id = required_id("entry_id", &req.into_inner().entry_id)?;
         let entry = self.visible_entry(&caller, &id).await?;
-        Ok(Response::new(pb::GetEntryResponse { entry: Some(self.entry_with_offers(&entry).await?) }))
+        Ok(Response::new(pb::GetEntryResponse {
+            entry: Some(self.entry_with_offers(&entry).await?),
+        }))
     }
 
-    async fn list_waitlist(&self, req: Request<pb::ListWaitlistRequest>) -> Result<Response<pb::ListWaitlistResponse>, Status> {
+    async fn list_waitlist(
+        &self,
+        req: Request<pb::ListWaitlistRequest>,
+    ) -> Result<Response<pb::ListWaitlistResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -534,7 +639,8 @@ impl WaitlistService for WaitlistApi {
         let filter = EntryFilter { organization_id, provider_id, band };
         let ordered = domain::prioritize(self.store.active_entries(&filter).await?, now, &limits);
         let (page, next) = domain::page(ordered, offset, size);
-        let bridges = self.store.bridges_of(&page.iter().map(|e| e.id.clone()).collect::<Vec<_>>()).await?;
+        let bridges =
+            self.store.bridges_of(&page.iter().map(|e| e.id.clone()).collect::<Vec<_>>()).await?;
         // Listed entries carry no offers (GetEntry has them), to keep pages small.
         Ok(Response::new(pb::ListWaitlistResponse {
             entries: page
@@ -551,7 +657,10 @@ impl WaitlistService for WaitlistApi {
         }))
     }
 
-    async fn open_slots(&self, req: Request<pb::OpenSlotsRequest>) -> Result<Response<pb::OpenSlotsResponse>, Status> {
+    async fn open_slots(
+        &self,
+        req: Request<pb::OpenSlotsRequest>,
+    ) -> Result<Response<pb::OpenSlotsResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -559,11 +668,15 @@ impl WaitlistService for WaitlistApi {
         if !(1..=domain::MAX_SLOTS).contains(&req.slots) {
             v.add("slots", format!("must be between 1 and {}", domain::MAX_SLOTS));
         }
-        let event_id = if req.event_id.is_empty() { None } else { v.require_uuid("event_id", &req.event_id) };
+        let event_id =
+            if req.event_id.is_empty() { None } else { v.require_uuid("event_id", &req.event_id) };
         v.finish(())?;
         if event_id.is_some() && !caller.is_service() {
             // Capacity events come from matching; a person opening slots leaves out `event_id`.
-            return Err(Error::PermissionDenied("only a Continuum service may send a capacity event".to_owned()).into());
+            return Err(Error::PermissionDenied(
+                "only a Continuum service may send a capacity event".to_owned(),
+            )
+            .into());
         }
         // Only the provider's own organization opens its slots (a capacity event acts for it too).
         let owner = self.matching()?.provider_organization(&OnBehalfOf::caller(&caller), &provider_id).await.map_err(|code| {
@@ -595,7 +708,10 @@ impl WaitlistService for WaitlistApi {
         }))
     }
 
-    async fn respond_to_offer(&self, req: Request<pb::RespondToOfferRequest>) -> Result<Response<pb::RespondToOfferResponse>, Status> {
+    async fn respond_to_offer(
+        &self,
+        req: Request<pb::RespondToOfferRequest>,
+    ) -> Result<Response<pb::RespondToOfferResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -636,10 +752,13 @@ impl WaitlistService for WaitlistApi {
 
         let now = self.clock.now();
         domain::answerable(&offer, now)?;
-        let scheduled_at = appointment_at
-            .unwrap_or_else(|| now.checked_add_signed(TimeDelta::days(domain::DEFAULT_APPOINTMENT_AFTER_DAYS)).unwrap_or(now));
+        let scheduled_at = appointment_at.unwrap_or_else(|| {
+            now.checked_add_signed(TimeDelta::days(domain::DEFAULT_APPOINTMENT_AFTER_DAYS))
+                .unwrap_or(now)
+        });
         // No transaction is open across this call; if it fails nothing here has changed.
-        let referral_id = self.create_referral(&offer, &entry, scheduled_at, caller.audit_user()).await?;
+        let referral_id =
+            self.create_referral(&offer, &entry, scheduled_at, caller.audit_user()).await?;
         let (offer, entry) = self.store.accept(&offer.id, &referral_id, scheduled_at, self.clock.now()).await.inspect_err(|_| {
             // The referral exists but the offer could not be accepted (it expired or was answered meanwhile):
             // a coordinator must cancel the referral.
@@ -654,7 +773,10 @@ impl WaitlistService for WaitlistApi {
         }))
     }
 
-    async fn record_check_in(&self, req: Request<pb::RecordCheckInRequest>) -> Result<Response<pb::RecordCheckInResponse>, Status> {
+    async fn record_check_in(
+        &self,
+        req: Request<pb::RecordCheckInRequest>,
+    ) -> Result<Response<pb::RecordCheckInResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -667,7 +789,10 @@ impl WaitlistService for WaitlistApi {
         }
         let imminent = req.clinician_reports_imminent_risk;
         if imminent && !req.answered {
-            v.add("clinician_reports_imminent_risk", "must be false when the check-in was not answered");
+            v.add(
+                "clinician_reports_imminent_risk",
+                "must be false when the check-in was not answered",
+            );
         }
         v.finish(())?;
         // A clinician's judgement of imminent risk is imminent risk, whether or not intake can re-screen.
@@ -678,7 +803,8 @@ impl WaitlistService for WaitlistApi {
         // refused below without troubling intake.
         let wants_rescreen = answered && (phq9.is_some() || gad7.is_some() || imminent);
         let rescreen = if wants_rescreen && current.status.is_active() {
-            self.rescreen(&current, phq9.as_deref(), gad7.as_deref(), imminent, caller.audit_user()).await
+            self.rescreen(&current, phq9.as_deref(), gad7.as_deref(), imminent, caller.audit_user())
+                .await
         } else {
             RescreenResult::NotAsked
         };
@@ -702,7 +828,16 @@ impl WaitlistService for WaitlistApi {
         let checked = self
             .store
             .check_in(&entry_id, record, now, |e| {
-                domain::check_in_rescreened(e, answered, phq9.as_deref(), gad7.as_deref(), risk, done.as_ref(), now, &policy)
+                domain::check_in_rescreened(
+                    e,
+                    answered,
+                    phq9.as_deref(),
+                    gad7.as_deref(),
+                    risk,
+                    done.as_ref(),
+                    now,
+                    &policy,
+                )
             })
             .await?;
         for o in &checked.withdrawn {
@@ -747,20 +882,33 @@ impl WaitlistService for WaitlistApi {
         }))
     }
 
-    async fn estimate_wait(&self, req: Request<pb::EstimateWaitRequest>) -> Result<Response<pb::EstimateWaitResponse>, Status> {
+    async fn estimate_wait(
+        &self,
+        req: Request<pb::EstimateWaitRequest>,
+    ) -> Result<Response<pb::EstimateWaitResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let id = required_id("entry_id", &req.into_inner().entry_id)?;
         let now = self.clock.now();
         let limits = self.limits();
         let entry = self.visible_entry(&caller, &id).await?;
         if !entry.status.is_active() {
-            return Err(Error::precondition("ENTRY_NOT_WAITING", format!("entry is {}", entry.status.code())).into());
+            return Err(Error::precondition(
+                "ENTRY_NOT_WAITING",
+                format!("entry is {}", entry.status.code()),
+            )
+            .into());
         }
-        let ordered = domain::prioritize(self.store.active_entries(&EntryFilter::default()).await?, now, &limits);
+        let ordered = domain::prioritize(
+            self.store.active_entries(&EntryFilter::default()).await?,
+            now,
+            &limits,
+        );
         let position = domain::position(&entry, &ordered);
-        let since = now.checked_sub_signed(TimeDelta::days(domain::THROUGHPUT_WINDOW_DAYS)).unwrap_or(now);
+        let since =
+            now.checked_sub_signed(TimeDelta::days(domain::THROUGHPUT_WINDOW_DAYS)).unwrap_or(now);
         let accepted = self.store.accepted_since(&entry.candidate_provider_ids, since).await?;
-        let est = domain::estimate(position, accepted, domain::days_left_in_band(&entry, now, &limits));
+        let est =
+            domain::estimate(position, accepted, domain::days_left_in_band(&entry, now, &limits));
         Ok(Response::new(pb::EstimateWaitResponse {
             position: est.position,
             low_days: est.low_days,
@@ -769,7 +917,10 @@ impl WaitlistService for WaitlistApi {
         }))
     }
 
-    async fn remove_entry(&self, req: Request<pb::RemoveEntryRequest>) -> Result<Response<pb::RemoveEntryResponse>, Status> {
+    async fn remove_entry(
+        &self,
+        req: Request<pb::RemoveEntryRequest>,
+    ) -> Result<Response<pb::RemoveEntryResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
@@ -791,17 +942,25 @@ impl WaitlistService for WaitlistApi {
             next_offers = removed.next_offers.len(),
             "entry removed"
         );
-        Ok(Response::new(pb::RemoveEntryResponse { entry: Some(self.entry_with_offers(&removed.entry).await?) }))
+        Ok(Response::new(pb::RemoveEntryResponse {
+            entry: Some(self.entry_with_offers(&removed.entry).await?),
+        }))
     }
 
-    async fn list_care_events(&self, req: Request<pb::ListCareEventsRequest>) -> Result<Response<pb::ListCareEventsResponse>, Status> {
+    async fn list_care_events(
+        &self,
+        req: Request<pb::ListCareEventsRequest>,
+    ) -> Result<Response<pb::ListCareEventsResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let req = req.into_inner();
         let mut v = Violations::default();
         let client_id = v.require_uuid("client_id", &req.client_id);
         let client_id = v.finish(client_id)?.unwrap_or_default();
         // Only the caller's organization's entries (a peer service acts for one organization too).
-        let history = self.store.client_history(&caller.organization_id.to_ascii_lowercase(), &client_id).await?;
+        let history = self
+            .store
+            .client_history(&caller.organization_id.to_ascii_lowercase(), &client_id)
+            .await?;
         let events = crate::care_events::of_client(&history);
         tracing::info!(client_id = %client_id, entries = history.len(), events = events.len(), "care events listed");
         Ok(Response::new(pb::ListCareEventsResponse { events }))

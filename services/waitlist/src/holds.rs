@@ -44,7 +44,8 @@ impl Holds {
 
     /// Records `offer`'s hold until its expiry (measured from `now`, the service clock).
     pub async fn record(&self, offer: &Offer, now: DateTime<Utc>) {
-        let ttl = (offer.expires_at - now).to_std().unwrap_or(Duration::ZERO).max(Duration::from_secs(1));
+        let ttl =
+            (offer.expires_at - now).to_std().unwrap_or(Duration::ZERO).max(Duration::from_secs(1));
         if let Err(e) = self.cache.set(&Self::key(&offer.id), &offer.entry_id, ttl).await {
             tracing::warn!(offer_id = %offer.id, error = %e, "could not record the offer hold in the cache");
         }
@@ -71,7 +72,9 @@ impl Holds {
         loop {
             match Lock::try_acquire(&self.cache, &name, LOCK_TTL).await {
                 Ok(Some(lock)) => return Some(lock),
-                Ok(None) if tokio::time::Instant::now() < deadline => tokio::time::sleep(LOCK_POLL).await,
+                Ok(None) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(LOCK_POLL).await
+                }
                 Ok(None) => {
                     tracing::warn!(provider_id = %provider_id, "open-slots lock still held elsewhere; relying on the database guard");
                     return None;

@@ -24,7 +24,7 @@ pub mod followup;
 pub mod grpc;
 pub mod holds;
 pub mod matching;
-pub mod startup;
 pub mod slot_releases;
+pub mod startup;
 pub mod store;
 pub mod sweeper;

@@ -5,10 +5,10 @@
 //! at most once and every call here is safe to retry; they act for the provider's organization, the one
 //! the capacity event was for.
 
+use continuum_auth::OnBehalfOf;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_runtime::PeerChannel;
-use continuum_auth::OnBehalfOf;
 use tonic::{Code, Status};
 
 /// A lazily connected client of the matching service.
@@ -40,16 +40,29 @@ pub fn release_key(slot_key: &str) -> String {
 
 /// Whether a failed call may succeed later.
 pub fn is_transient(code: Code) -> bool {
-    !matches!(code, Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::OutOfRange)
+    !matches!(
+        code,
+        Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::OutOfRange
+    )
 }
 
 impl MatchingPeer {
     /// A client of matching at `addr` (`host:port` or URL). Connects on first use.
-    pub fn connect_lazy(addr: &str, common: &continuum_runtime::CommonSettings) -> anyhow::Result<Self> {
+    pub fn connect_lazy(
+        addr: &str,
+        common: &continuum_runtime::CommonSettings,
+    ) -> anyhow::Result<Self> {
         Ok(Self { client: MatchingServiceClient::new(common.authed_peer(addr, "waitlist")?) })
     }
 
-    async fn change(&self, who: &OnBehalfOf, provider_id: &str, delta: i32, hold_key: &str, gives_back: &str) -> Result<(), Status> {
+    async fn change(
+        &self,
+        who: &OnBehalfOf,
+        provider_id: &str,
+        delta: i32,
+        hold_key: &str,
+        gives_back: &str,
+    ) -> Result<(), Status> {
         let mut client = self.client.clone();
         client
             .update_capacity(who.request(pb::UpdateCapacityRequest {
@@ -65,8 +78,19 @@ impl MatchingPeer {
 
     /// The organization of `provider_id` as matching's directory lists it; `None` when there is no such
     /// provider.
-    pub async fn provider_organization(&self, who: &OnBehalfOf, provider_id: &str) -> Result<Option<String>, Code> {
-        match self.client.clone().get_provider(who.request(pb::GetProviderRequest { provider_id: provider_id.to_owned() })).await {
+    pub async fn provider_organization(
+        &self,
+        who: &OnBehalfOf,
+        provider_id: &str,
+    ) -> Result<Option<String>, Code> {
+        match self
+            .client
+            .clone()
+            .get_provider(
+                who.request(pb::GetProviderRequest { provider_id: provider_id.to_owned() }),
+            )
+            .await
+        {
             Ok(r) => Ok(r.into_inner().provider.map(|p| p.organization_id)),
             Err(s) if s.code() == Code::NotFound => Ok(None),
             Err(s) => Err(s.code()),
@@ -78,13 +102,20 @@ impl MatchingPeer {
         match self.change(who, provider_id, -1, slot_key, "").await {
             Ok(()) => Take::Taken,
             Err(s) if s.code() == Code::AlreadyExists => Take::Taken,
-            Err(s) if s.code() == Code::FailedPrecondition || s.code() == Code::NotFound => Take::NoCapacity,
+            Err(s) if s.code() == Code::FailedPrecondition || s.code() == Code::NotFound => {
+                Take::NoCapacity
+            }
             Err(s) => Take::Unavailable(s.code()),
         }
     }
 
     /// Gives the slot taken under `slot_key` back (to the same cohort for a program), for `who`.
-    pub async fn give_back(&self, who: &OnBehalfOf, provider_id: &str, slot_key: &str) -> Result<(), Code> {
+    pub async fn give_back(
+        &self,
+        who: &OnBehalfOf,
+        provider_id: &str,
+        slot_key: &str,
+    ) -> Result<(), Code> {
         match self.change(who, provider_id, 1, &release_key(slot_key), slot_key).await {
             Ok(()) => Ok(()),
             Err(s) if s.code() == Code::AlreadyExists => Ok(()),

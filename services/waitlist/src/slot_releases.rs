@@ -83,7 +83,17 @@ impl Releaser {
         if item.organization_id.is_empty() {
             // Queued before capacity events recorded whom they acted for: nobody to act for.
             tracing::error!(provider_id = %item.provider_id, "slot queued without the organization it was taken for; give it back by hand");
-            if let Err(e) = self.store.finish_release(&item.slot_key, &self.owner, Err((false, "NO_ORGANIZATION".to_owned())), attempts, 0).await {
+            if let Err(e) = self
+                .store
+                .finish_release(
+                    &item.slot_key,
+                    &self.owner,
+                    Err((false, "NO_ORGANIZATION".to_owned())),
+                    attempts,
+                    0,
+                )
+                .await
+            {
                 tracing::warn!(error = %e, "recording a slot release failed");
             }
             return;
@@ -104,7 +114,17 @@ impl Releaser {
                 Err((false, format!("{code:?}")))
             }
         };
-        if let Err(e) = self.store.finish_release(&item.slot_key, &self.owner, outcome, attempts, retry_delay_ms(attempts)).await {
+        if let Err(e) = self
+            .store
+            .finish_release(
+                &item.slot_key,
+                &self.owner,
+                outcome,
+                attempts,
+                retry_delay_ms(attempts),
+            )
+            .await
+        {
             tracing::warn!(error = %e, "recording a slot release failed; the lease runs out and it is sent again");
         }
     }

@@ -49,10 +49,17 @@ impl Application {
         continuum_runtime::peer_channel(&settings.referral_addr)?;
         continuum_runtime::peer_channel(&settings.intake_addr)?;
         continuum_runtime::peer_channel(&settings.matching_addr)?;
-        let db = continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
+        let db =
+            continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
         let cache = settings.common.open_cache(SERVICE).await?;
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
-        Ok(Self { listener, store: Store::new(db, settings.policy()), holds: Holds::new(cache), clock, settings })
+        Ok(Self {
+            listener,
+            store: Store::new(db, settings.policy()),
+            holds: Holds::new(cache),
+            clock,
+            settings,
+        })
     }
 
     /// The bound address.
@@ -77,25 +84,47 @@ impl Application {
 
     /// A handle on the placement follow-up, reading referrals through `referral` (tests call
     /// `follow_up` with a chosen time).
-    pub fn followup(&self, referral: ReferralServiceClient<continuum_runtime::PeerChannel>) -> FollowUp {
-        FollowUp::new(self.store.clone(), referral, self.clock.clone(), Duration::from_secs(self.settings.followup_interval_secs.max(1)))
+    pub fn followup(
+        &self,
+        referral: ReferralServiceClient<continuum_runtime::PeerChannel>,
+    ) -> FollowUp {
+        FollowUp::new(
+            self.store.clone(),
+            referral,
+            self.clock.clone(),
+            Duration::from_secs(self.settings.followup_interval_secs.max(1)),
+        )
     }
 
     /// A handle on the bridge-program chooser, asking matching's directory (tests call `fill_due` with a
     /// chosen time).
     pub fn bridge_filler(&self) -> anyhow::Result<BridgeFiller> {
-        let matching = MatchingServiceClient::new(self.settings.common.authed_peer(&self.settings.matching_addr, "waitlist")?);
-        Ok(BridgeFiller::new(self.store.clone(), matching, self.clock.clone(), self.settings.bridge_retry_secs))
+        let matching = MatchingServiceClient::new(
+            self.settings.common.authed_peer(&self.settings.matching_addr, "waitlist")?,
+        );
+        Ok(BridgeFiller::new(
+            self.store.clone(),
+            matching,
+            self.clock.clone(),
+            self.settings.bridge_retry_secs,
+        ))
     }
 
     /// A client of the referral service as this service calls it.
-    pub fn referral_client(&self) -> anyhow::Result<ReferralServiceClient<continuum_runtime::PeerChannel>> {
-        Ok(ReferralServiceClient::new(self.settings.common.authed_peer(&self.settings.referral_addr, "waitlist")?))
+    pub fn referral_client(
+        &self,
+    ) -> anyhow::Result<ReferralServiceClient<continuum_runtime::PeerChannel>> {
+        Ok(ReferralServiceClient::new(
+            self.settings.common.authed_peer(&self.settings.referral_addr, "waitlist")?,
+        ))
     }
 
     /// The matching client of capacity-event slots (taking them, and giving unoffered ones back).
     pub fn matching_peer(&self) -> anyhow::Result<crate::matching::MatchingPeer> {
-        crate::matching::MatchingPeer::connect_lazy(&self.settings.matching_addr, &self.settings.common)
+        crate::matching::MatchingPeer::connect_lazy(
+            &self.settings.matching_addr,
+            &self.settings.common,
+        )
     }
 
     /// Serves until `shutdown` is cancelled, then drains; the sweeper stops on the same token.
@@ -108,22 +137,42 @@ impl Application {
         let sweep_task = tokio::spawn(sweeper.run(every, sweep_stop.clone()));
         let followup_task = tokio::spawn(self.followup(referral.clone()).run(sweep_stop.clone()));
         let bridges = self.bridge_filler()?;
-        let bridge_task = tokio::spawn(bridges.clone().run(Duration::from_secs(self.settings.bridge_retry_secs.max(1)), sweep_stop.clone()));
-        let intake = IntakeServiceClient::new(self.settings.common.authed_peer(&self.settings.intake_addr, "waitlist")?);
+        let bridge_task =
+            tokio::spawn(bridges.clone().run(
+                Duration::from_secs(self.settings.bridge_retry_secs.max(1)),
+                sweep_stop.clone(),
+            ));
+        let intake = IntakeServiceClient::new(
+            self.settings.common.authed_peer(&self.settings.intake_addr, "waitlist")?,
+        );
         let capacity = self.matching_peer()?;
         let release_task = tokio::spawn(
-            crate::slot_releases::Releaser::new(self.store.clone(), capacity.clone()).run(Duration::from_secs(1), sweep_stop.clone()),
+            crate::slot_releases::Releaser::new(self.store.clone(), capacity.clone())
+                .run(Duration::from_secs(1), sweep_stop.clone()),
         );
-        let relationships = continuum_runtime::care::CareRelationships::connect_lazy(&self.settings.common, &self.settings.intake_addr, "waitlist")?;
-        let api = WaitlistApi::new(self.store.clone(), self.holds.clone(), self.clock.clone(), referral, intake)
-            .with_bridges(bridges)
-            .with_capacity(capacity)
-            .with_relationships(relationships);
+        let relationships = continuum_runtime::care::CareRelationships::connect_lazy(
+            &self.settings.common,
+            &self.settings.intake_addr,
+            "waitlist",
+        )?;
+        let api = WaitlistApi::new(
+            self.store.clone(),
+            self.holds.clone(),
+            self.clock.clone(),
+            referral,
+            intake,
+        )
+        .with_bridges(bridges)
+        .with_capacity(capacity)
+        .with_relationships(relationships);
         let routes = Routes::new(WaitlistServiceServer::new(api));
-        let options = ServeOptions::new(continuum_proto::service_names::WAITLIST, &self.settings.common)?;
+        let options =
+            ServeOptions::new(continuum_proto::service_names::WAITLIST, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("waitlist").await?;
         let probe = continuum_runtime::db_probe(self.store.connection().clone());
-        let served = continuum_runtime::serve(self.listener, routes, auth, options, shutdown.clone(), probe).await;
+        let served =
+            continuum_runtime::serve(self.listener, routes, auth, options, shutdown.clone(), probe)
+                .await;
         sweep_stop.cancel();
         if let Err(e) = sweep_task.await {
             tracing::warn!(error = %e, "offer sweeper ended abnormally");

@@ -37,12 +37,17 @@ impl Sweeper {
     pub async fn sweep_expired(&self, now: DateTime<Utc>) -> Result<Vec<Freed>> {
         let mut done = Vec::new();
         for o in self.store.expired_offers(now).await? {
-            let span = tracing::info_span!("offer.expire", offer_id = %o.id, entry_id = %o.entry_id);
+            let span =
+                tracing::info_span!("offer.expire", offer_id = %o.id, entry_id = %o.entry_id);
             match self.store.offer_trace_parent(&o.id).await {
                 Ok(parent) => continuum_telemetry::continue_trace(&span, &parent),
-                Err(e) => tracing::debug!(offer_id = %o.id, error = %e, "no stored trace to continue"),
+                Err(e) => {
+                    tracing::debug!(offer_id = %o.id, error = %e, "no stored trace to continue")
+                }
             }
-            let Some(freed) = self.store.expire(&o.id, now).instrument(span).await? else { continue };
+            let Some(freed) = self.store.expire(&o.id, now).instrument(span).await? else {
+                continue;
+            };
             self.holds.release(&freed.offer.id).await;
             if let Some(next) = &freed.next_offer {
                 self.holds.record(next, now).await;
@@ -63,8 +68,12 @@ impl Sweeper {
     /// Sets the waitlist gauges: entries waiting per band and organization, and offers pending. Label sets
     /// that emptied since the last report are set to 0 rather than left at their last value.
     async fn report(&self, reported: &mut std::collections::HashSet<(&'static str, String)>) {
-        let Ok(entries) = self.store.active_entries(&crate::store::EntryFilter::default()).await else { return };
-        let mut counts: std::collections::HashMap<(&'static str, String), u64> = std::collections::HashMap::new();
+        let Ok(entries) = self.store.active_entries(&crate::store::EntryFilter::default()).await
+        else {
+            return;
+        };
+        let mut counts: std::collections::HashMap<(&'static str, String), u64> =
+            std::collections::HashMap::new();
         let mut offered = 0u64;
         for e in &entries {
             *counts.entry((e.band.code(), e.organization_id.clone())).or_default() += 1;

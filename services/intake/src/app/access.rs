@@ -39,7 +39,10 @@ pub struct ReferralFacts {
 /// referrals carry none.
 pub fn is_live(status: i32) -> bool {
     use rpb::ReferralStatus as S;
-    matches!(S::try_from(status), Ok(S::Requested | S::Accepted | S::InProgress | S::OnHold | S::Completed))
+    matches!(
+        S::try_from(status),
+        Ok(S::Requested | S::Accepted | S::InProgress | S::OnHold | S::Completed)
+    )
 }
 
 impl From<&rpb::Referral> for ReferralFacts {
@@ -68,7 +71,11 @@ pub struct Owned {
 
 impl From<&Intake> for Owned {
     fn from(i: &Intake) -> Self {
-        Self { intake_id: i.id.clone(), client_id: i.client_id.clone(), organization_id: i.submission.organization_id.clone() }
+        Self {
+            intake_id: i.id.clone(),
+            client_id: i.client_id.clone(),
+            organization_id: i.submission.organization_id.clone(),
+        }
     }
 }
 
@@ -104,11 +111,16 @@ fn receives(caller: &Caller, intake: &Owned, referral: &ReferralFacts) -> bool {
 /// The categories of `intake` the caller may read as the recipient of `referral` (what referral answered
 /// for that id, on the caller's behalf; `None` when it answered NOT_FOUND). `NOT_FOUND` when the referral
 /// does not make the caller a recipient of this intake, or the client consented to share nothing with it.
-pub fn recipient_categories(caller: &Caller, intake: &Intake, referral: Option<&ReferralFacts>) -> Result<Vec<ConsentCategory>> {
+pub fn recipient_categories(
+    caller: &Caller,
+    intake: &Intake,
+    referral: Option<&ReferralFacts>,
+) -> Result<Vec<ConsentCategory>> {
     let Some(referral) = referral.filter(|r| receives(caller, &Owned::from(intake), r)) else {
         return Err(hidden("intake", &intake.id, caller));
     };
-    let categories = intake.submission.consent.categories_for(&caller.organization_id, Some(&referral.id));
+    let categories =
+        intake.submission.consent.categories_for(&caller.organization_id, Some(&referral.id));
     if categories.is_empty() {
         return Err(hidden("intake", &intake.id, caller));
     }
@@ -129,7 +141,8 @@ pub fn relationship(
     referrals: &[ReferralFacts],
 ) -> Result<Relationship> {
     let Some(first) = intakes.first() else { return Err(hidden("client", client_id, caller)) };
-    let covered: Vec<&Owned> = intakes.iter().filter(|i| intake_id.is_none_or(|id| i.intake_id == id)).collect();
+    let covered: Vec<&Owned> =
+        intakes.iter().filter(|i| intake_id.is_none_or(|id| i.intake_id == id)).collect();
     if covered.is_empty() {
         return Err(hidden("client", client_id, caller));
     }
@@ -139,8 +152,16 @@ pub fn relationship(
     if owner_only {
         return Err(hidden("client", client_id, caller));
     }
-    let ids: Vec<String> = referrals.iter().filter(|r| covered.iter().any(|i| receives(caller, i, r))).map(|r| r.id.clone()).collect();
-    if ids.is_empty() { Err(hidden("client", client_id, caller)) } else { Ok(Relationship::Recipient(ids)) }
+    let ids: Vec<String> = referrals
+        .iter()
+        .filter(|r| covered.iter().any(|i| receives(caller, i, r)))
+        .map(|r| r.id.clone())
+        .collect();
+    if ids.is_empty() {
+        Err(hidden("client", client_id, caller))
+    } else {
+        Ok(Relationship::Recipient(ids))
+    }
 }
 
 /// The answer for a record the caller may not see: `NOT_FOUND`, logged with ids only.
@@ -163,7 +184,12 @@ mod tests {
     const OTHER: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
 
     fn caller(org: &str, role: Role) -> Caller {
-        Caller { user_id: "u".into(), organization_id: org.into(), roles: vec![role], acting_for: None }
+        Caller {
+            user_id: "u".into(),
+            organization_id: org.into(),
+            roles: vec![role],
+            acting_for: None,
+        }
     }
 
     fn referral(intake: &Intake, from: &str, to: &str, live: bool) -> ReferralFacts {
@@ -183,7 +209,10 @@ mod tests {
         assert!(owned(&caller(OWNER, Role::Clinician), i.clone()).is_ok());
         assert!(owned(&caller(&OWNER.to_uppercase(), Role::Clinician), i.clone()).is_ok());
         for role in [Role::Coordinator, Role::Service] {
-            assert!(matches!(owned(&caller(OTHER, role), i.clone()), Err(Error::NotFound { .. })), "{role:?}");
+            assert!(
+                matches!(owned(&caller(OTHER, role), i.clone()), Err(Error::NotFound { .. })),
+                "{role:?}"
+            );
         }
     }
 
@@ -191,23 +220,46 @@ mod tests {
     fn a_recipient_reads_under_a_live_referral_the_owner_made() {
         let i = intake_of(OWNER, true);
         let them = caller(RECIPIENT, Role::Service);
-        assert!(!recipient_categories(&them, &i, Some(&referral(&i, OWNER, RECIPIENT, true))).unwrap().is_empty());
+        assert!(
+            !recipient_categories(&them, &i, Some(&referral(&i, OWNER, RECIPIENT, true)))
+                .unwrap()
+                .is_empty()
+        );
         // Every broken link of the chain hides the intake.
         let cases = [
             None,
-            Some(referral(&i, OWNER, RECIPIENT, false)),                       // closed
-            Some(referral(&i, RECIPIENT, RECIPIENT, true)),                    // made by the recipient itself
-            Some(referral(&i, OTHER, RECIPIENT, true)),                        // made by a third organization
-            Some(referral(&i, OWNER, OTHER, true)),                            // received by someone else
-            Some(ReferralFacts { intake_id: "another".into(), ..referral(&i, OWNER, RECIPIENT, true) }),
-            Some(ReferralFacts { client_id: "another".into(), ..referral(&i, OWNER, RECIPIENT, true) }),
+            Some(referral(&i, OWNER, RECIPIENT, false)), // closed
+            Some(referral(&i, RECIPIENT, RECIPIENT, true)), // made by the recipient itself
+            Some(referral(&i, OTHER, RECIPIENT, true)),  // made by a third organization
+            Some(referral(&i, OWNER, OTHER, true)),      // received by someone else
+            Some(ReferralFacts {
+                intake_id: "another".into(),
+                ..referral(&i, OWNER, RECIPIENT, true)
+            }),
+            Some(ReferralFacts {
+                client_id: "another".into(),
+                ..referral(&i, OWNER, RECIPIENT, true)
+            }),
         ];
         for case in cases {
-            assert!(matches!(recipient_categories(&them, &i, case.as_ref()), Err(Error::NotFound { .. })), "{case:?}");
+            assert!(
+                matches!(
+                    recipient_categories(&them, &i, case.as_ref()),
+                    Err(Error::NotFound { .. })
+                ),
+                "{case:?}"
+            );
         }
         // Consent decides what: none at all hides the intake too.
         let unconsented = intake_of(OWNER, false);
-        assert!(matches!(recipient_categories(&them, &unconsented, Some(&referral(&unconsented, OWNER, RECIPIENT, true))), Err(Error::NotFound { .. })));
+        assert!(matches!(
+            recipient_categories(
+                &them,
+                &unconsented,
+                Some(&referral(&unconsented, OWNER, RECIPIENT, true))
+            ),
+            Err(Error::NotFound { .. })
+        ));
     }
 
     #[test]
@@ -216,15 +268,53 @@ mod tests {
         let all = [Owned::from(&i)];
         let all = &all[..];
         let live = [referral(&i, OWNER, RECIPIENT, true)];
-        assert_eq!(relationship(&caller(OWNER, Role::Service), &i.client_id, all, Some(&i.id), true, &[]).unwrap(), Relationship::Owner);
         assert_eq!(
-            relationship(&caller(RECIPIENT, Role::Service), &i.client_id, all, None, false, &live).unwrap(),
+            relationship(&caller(OWNER, Role::Service), &i.client_id, all, Some(&i.id), true, &[])
+                .unwrap(),
+            Relationship::Owner
+        );
+        assert_eq!(
+            relationship(&caller(RECIPIENT, Role::Service), &i.client_id, all, None, false, &live)
+                .unwrap(),
             Relationship::Recipient(vec!["r1".into()])
         );
         let not_found = |r: Result<Relationship>| matches!(r, Err(Error::NotFound { .. }));
-        assert!(not_found(relationship(&caller(RECIPIENT, Role::Service), &i.client_id, all, None, true, &live)), "owner only");
-        assert!(not_found(relationship(&caller(OTHER, Role::Service), &i.client_id, all, None, false, &live)), "a third organization");
-        assert!(not_found(relationship(&caller(OWNER, Role::Service), &i.client_id, all, Some("another"), false, &[])), "not the client's intake");
-        assert!(not_found(relationship(&caller(OWNER, Role::Service), "nobody", &[], None, false, &[])), "no such client");
+        assert!(
+            not_found(relationship(
+                &caller(RECIPIENT, Role::Service),
+                &i.client_id,
+                all,
+                None,
+                true,
+                &live
+            )),
+            "owner only"
+        );
+        assert!(
+            not_found(relationship(
+                &caller(OTHER, Role::Service),
+                &i.client_id,
+                all,
+                None,
+                false,
+                &live
+            )),
+            "a third organization"
+        );
+        assert!(
+            not_found(relationship(
+                &caller(OWNER, Role::Service),
+                &i.client_id,
+                all,
+                Some("another"),
+                false,
+                &[]
+            )),
+            "not the client's intake"
+        );
+        assert!(
+            not_found(relationship(&caller(OWNER, Role::Service), "nobody", &[], None, false, &[])),
+            "no such client"
+        );
     }
 }

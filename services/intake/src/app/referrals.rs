@@ -53,11 +53,22 @@ impl ReferralPeer {
         let mut page_token = String::new();
         loop {
             let req = continuum_auth::on_behalf_of(
-                rpb::ListReferralsRequest { client_id: client_id.to_owned(), page_size: 200, page_token: page_token.clone(), ..Default::default() },
+                rpb::ListReferralsRequest {
+                    client_id: client_id.to_owned(),
+                    page_size: 200,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                },
                 &caller.organization_id,
                 Some(caller.audit_user()),
             );
-            let page = self.client.clone().list_referrals(req).await.map_err(|s| unavailable(&s))?.into_inner();
+            let page = self
+                .client
+                .clone()
+                .list_referrals(req)
+                .await
+                .map_err(|s| unavailable(&s))?
+                .into_inner();
             out.extend(page.referrals.iter().map(ReferralFacts::from));
             if page.next_page_token.is_empty() || out.len() >= MOST {
                 return Ok(out);

@@ -135,10 +135,16 @@ impl ScoreChange {
 }
 
 /// Reliable change on every instrument with a threshold in the rules and a score in both assessments.
-pub fn reliable_changes(previous: &Assessment, current: &Assessment, rules: &Rules) -> Vec<ScoreChange> {
+pub fn reliable_changes(
+    previous: &Assessment,
+    current: &Assessment,
+    rules: &Rules,
+) -> Vec<ScoreChange> {
     let mut out = Vec::new();
     for instrument in [Instrument::Phq9, Instrument::Gad7, Instrument::Pcl5] {
-        let Some(threshold) = rules.reliable_change.get(instrument.code()).copied() else { continue };
+        let Some(threshold) = rules.reliable_change.get(instrument.code()).copied() else {
+            continue;
+        };
         if let (Some(p), Some(c)) = (previous.score(instrument), current.score(instrument)) {
             out.push(ScoreChange {
                 instrument,
@@ -187,7 +193,13 @@ fn days_between(a: NaiveDate, b: NaiveDate) -> i64 {
 }
 
 /// Assesses an intake at `now` with `rules`; `previous` is the assessment a reassessment replaces.
-pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>, previous: Option<&Assessment>) -> Assessment {
+pub fn assess(
+    id: String,
+    intake: &NewIntake,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    previous: Option<&Assessment>,
+) -> Assessment {
     let mut t = Trace { rules, fired: Vec::new() };
     let today = now.date_naive();
     let sc = &intake.screeners;
@@ -200,7 +212,11 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
     let cssrs = sc.cssrs.as_ref().map(scoring::cssrs_level);
     let pcl = sc.pcl5.as_ref().map(|i| scoring::score_pcl5(i, params));
     let ruler = sc.readiness_ruler.map(|r| scoring::score_readiness(r, params));
-    let scores: Vec<ScreenerScore> = [phq.clone(), gad.clone(), cssrs_score, pcl.clone(), ruler.as_ref().map(|r| r.0.clone())].into_iter().flatten().collect();
+    let scores: Vec<ScreenerScore> =
+        [phq.clone(), gad.clone(), cssrs_score, pcl.clone(), ruler.as_ref().map(|r| r.0.clone())]
+            .into_iter()
+            .flatten()
+            .collect();
 
     // Population.
     let age_group = AgeGroup::from_age(age_on(*intake.client.date_of_birth.expose(), today));
@@ -232,7 +248,10 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
         None => {
             if phq.as_ref().is_some_and(|p| p.flags.iter().any(|f| f == "phq9_item9_positive")) {
                 risk = risk.max(RiskLevel::Moderate);
-                t.fire("risk.phq9_item9_without_cssrs", &[("phq9_item9", "positive".into()), ("cssrs", "absent".into())]);
+                t.fire(
+                    "risk.phq9_item9_without_cssrs",
+                    &[("phq9_item9", "positive".into()), ("cssrs", "absent".into())],
+                );
             }
         }
     }
@@ -244,15 +263,26 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
     let pcl_total = pcl.as_ref().map(|p| p.total);
     let probable_ptsd = pcl.as_ref().is_some_and(|p| p.positive);
     let symptom_inputs = || {
-        vec![("phq9_total", opt(phq_total)), ("gad7_total", opt(gad_total)), ("pcl5_total", opt(pcl_total)), ("risk_level", risk.code().to_owned())]
+        vec![
+            ("phq9_total", opt(phq_total)),
+            ("gad7_total", opt(gad_total)),
+            ("pcl5_total", opt(pcl_total)),
+            ("risk_level", risk.code().to_owned()),
+        ]
     };
     let mut level = if risk.is_crisis() {
         t.fire("level.crisis", &[("risk_level", risk.code().into())]);
         LevelOfCare::Crisis
-    } else if phq_total.is_some_and(|x| x >= lp.severe_phq9_at) || gad_total.is_some_and(|x| x >= lp.severe_gad7_at) {
+    } else if phq_total.is_some_and(|x| x >= lp.severe_phq9_at)
+        || gad_total.is_some_and(|x| x >= lp.severe_gad7_at)
+    {
         t.fire("level.severe_symptoms", &symptom_inputs());
         LevelOfCare::IntensiveOutpatient
-    } else if phq_total.is_some_and(|x| x >= lp.symptomatic_phq9_at) || gad_total.is_some_and(|x| x >= lp.symptomatic_gad7_at) || probable_ptsd || risk >= RiskLevel::Low {
+    } else if phq_total.is_some_and(|x| x >= lp.symptomatic_phq9_at)
+        || gad_total.is_some_and(|x| x >= lp.symptomatic_gad7_at)
+        || probable_ptsd
+        || risk >= RiskLevel::Low
+    {
         t.fire("level.outpatient", &symptom_inputs());
         LevelOfCare::Outpatient
     } else {
@@ -263,18 +293,35 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
         if let Some(imp) = intake.functional_impairment.filter(|i| *i >= lp.impairment_step_up_at) {
             let from = level;
             level = level_up(level, lp.step_up_cap);
-            t.fire("level.step_up_impairment", &[("functional_impairment", imp.code().into()), ("from", from.code().into()), ("to", level.code().into())]);
+            t.fire(
+                "level.step_up_impairment",
+                &[
+                    ("functional_impairment", imp.code().into()),
+                    ("from", from.code().into()),
+                    ("to", level.code().into()),
+                ],
+            );
         }
         if let Some(su) = intake.substance_use.filter(|s| *s >= lp.substance_step_up_at) {
             let from = level;
             level = level_up(level, lp.step_up_cap);
-            t.fire("level.step_up_substance_use", &[("substance_use", su.code().into()), ("from", from.code().into()), ("to", level.code().into())]);
+            t.fire(
+                "level.step_up_substance_use",
+                &[
+                    ("substance_use", su.code().into()),
+                    ("from", from.code().into()),
+                    ("to", level.code().into()),
+                ],
+            );
         }
         let failed_program = intake
             .treatment_history
             .iter()
             .filter(|e| e.outcome == TreatmentOutcome::DidNotHelp)
-            .filter(|e| days_between(e.ended.unwrap_or(e.started).min(today), today) <= lp.treatment_history_window_days)
+            .filter(|e| {
+                days_between(e.ended.unwrap_or(e.started).min(today), today)
+                    <= lp.treatment_history_window_days
+            })
             .filter_map(|e| e.level_of_care)
             .filter(|l| *l != LevelOfCare::Crisis)
             .max();
@@ -282,7 +329,14 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
             let from = level;
             level = level_up(tried, lp.step_up_cap).max(level);
             if level != from {
-                t.fire("level.step_up_treatment_history", &[("tried_without_progress", tried.code().into()), ("from", from.code().into()), ("to", level.code().into())]);
+                t.fire(
+                    "level.step_up_treatment_history",
+                    &[
+                        ("tried_without_progress", tried.code().into()),
+                        ("from", from.code().into()),
+                        ("to", level.code().into()),
+                    ],
+                );
             }
         }
     }
@@ -305,9 +359,18 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
     let d = intake.dysregulation.unwrap_or_default();
     let frequent = |f: Option<super::Frequency>| f.is_some_and(|f| f >= pp.frequent_at);
     let outside = d.clinician_window.is_some_and(|w| pp.outside_window.contains(&w));
-    let unsafe_stressors: Vec<&str> = intake.stressors.iter().filter(|s| pp.unsafe_stressors.contains(s)).map(|s| s.code()).collect();
+    let unsafe_stressors: Vec<&str> = intake
+        .stressors
+        .iter()
+        .filter(|s| pp.unsafe_stressors.contains(s))
+        .map(|s| s.code())
+        .collect();
     let unsafe_risk = risk >= pp.stabilise_at_risk;
-    let dysregulated = frequent(d.overwhelm) || frequent(d.shutdown) || frequent(d.dissociation) || d.recent_self_harm || outside;
+    let dysregulated = frequent(d.overwhelm)
+        || frequent(d.shutdown)
+        || frequent(d.dissociation)
+        || d.recent_self_harm
+        || outside;
     // A re-screen without a PCL-5 keeps the previous assessment's PCL-5 for the phase decision.
     let carried = pcl.is_none().then(|| previous.and_then(|p| p.score(Instrument::Pcl5))).flatten();
     let probable_ptsd = probable_ptsd || carried.is_some_and(|p| p.positive);
@@ -323,12 +386,21 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
                 ("dissociation", opt(d.dissociation.map(|f| f.code()))),
                 ("recent_self_harm", d.recent_self_harm.to_string()),
                 ("clinician_window", opt(d.clinician_window.map(|w| w.code()))),
-                ("unsafe_stressors", if unsafe_stressors.is_empty() { "none".into() } else { unsafe_stressors.join(",") }),
+                (
+                    "unsafe_stressors",
+                    if unsafe_stressors.is_empty() {
+                        "none".into()
+                    } else {
+                        unsafe_stressors.join(",")
+                    },
+                ),
                 ("risk_level", risk.code().into()),
                 ("pcl5_total", opt(pcl_total)),
             ],
         );
-    } else if let Some(prev) = previous.filter(|p| p.phase == Some(CarePhase::TraumaProcessing) || p.phase == Some(CarePhase::Integration)) {
+    } else if let Some(prev) = previous.filter(|p| {
+        p.phase == Some(CarePhase::TraumaProcessing) || p.phase == Some(CarePhase::Integration)
+    }) {
         // After processing: a reliable PCL-5 improvement to below the cut-off moves on to integration.
         let threshold = rules.reliable_change.get("pcl5").copied().unwrap_or(10);
         let improved = match (prev.score(Instrument::Pcl5), pcl.as_ref()) {
@@ -337,34 +409,60 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
         };
         if improved || prev.phase == Some(CarePhase::Integration) && !probable_ptsd {
             phase = Some(CarePhase::Integration);
-            t.fire("phase.integration", &[("previous_phase", opt(prev.phase.map(|p| p.code()))), ("pcl5_total", opt(pcl_total))]);
+            t.fire(
+                "phase.integration",
+                &[
+                    ("previous_phase", opt(prev.phase.map(|p| p.code()))),
+                    ("pcl5_total", opt(pcl_total)),
+                ],
+            );
         } else if probable_ptsd {
             phase = Some(CarePhase::TraumaProcessing);
-            t.fire("phase.trauma_processing", &[("pcl5_total", opt(pcl_total)), ("dysregulated", "false".into())]);
+            t.fire(
+                "phase.trauma_processing",
+                &[("pcl5_total", opt(pcl_total)), ("dysregulated", "false".into())],
+            );
         }
     } else if probable_ptsd {
         phase = Some(CarePhase::TraumaProcessing);
-        t.fire("phase.trauma_processing", &[("pcl5_total", opt(pcl_total)), ("dysregulated", "false".into())]);
+        t.fire(
+            "phase.trauma_processing",
+            &[("pcl5_total", opt(pcl_total)), ("dysregulated", "false".into())],
+        );
     }
 
     // Stage of change and engagement.
     let stage = if let Some(s) = intake.stage_of_change {
-        t.fire("stage.clinician", &[("stage_of_change", s.code().into()), ("readiness_ruler", opt(sc.readiness_ruler))]);
+        t.fire(
+            "stage.clinician",
+            &[("stage_of_change", s.code().into()), ("readiness_ruler", opt(sc.readiness_ruler))],
+        );
         Some(s)
     } else if let Some((_, Some(s))) = &ruler {
-        t.fire("stage.readiness_ruler", &[("readiness_ruler", opt(sc.readiness_ruler)), ("stage_of_change", s.code().into())]);
+        t.fire(
+            "stage.readiness_ruler",
+            &[("readiness_ruler", opt(sc.readiness_ruler)), ("stage_of_change", s.code().into())],
+        );
         Some(*s)
     } else {
         None
     };
     let engagement = stage.and_then(|s| rules.engagement_for(s));
     if let (Some(s), Some(e)) = (stage, engagement) {
-        t.fire("engagement.from_stage", &[("stage_of_change", s.code().into()), ("engagement", e.code().into())]);
+        t.fire(
+            "engagement.from_stage",
+            &[("stage_of_change", s.code().into()), ("engagement", e.code().into())],
+        );
     }
 
     // History: modalities to avoid, program cycling.
     let mut avoid: Vec<Modality> = Vec::new();
-    let failed: Vec<Modality> = intake.treatment_history.iter().filter(|e| e.outcome == TreatmentOutcome::DidNotHelp).filter_map(|e| e.modality).collect();
+    let failed: Vec<Modality> = intake
+        .treatment_history
+        .iter()
+        .filter(|e| e.outcome == TreatmentOutcome::DidNotHelp)
+        .filter_map(|e| e.modality)
+        .collect();
     for m in &failed {
         if !avoid.contains(m) {
             avoid.push(*m);
@@ -372,10 +470,17 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
     }
     if !avoid.is_empty() {
         let codes: Vec<&str> = avoid.iter().map(|m| m.code()).collect();
-        t.fire("history.avoid_repeating", &[("tried_without_help", codes.join(",")), ("episodes_without_help", failed.len().to_string())]);
+        t.fire(
+            "history.avoid_repeating",
+            &[
+                ("tried_without_help", codes.join(",")),
+                ("episodes_without_help", failed.len().to_string()),
+            ],
+        );
     }
     if !intake.preferences.modalities_avoided.is_empty() {
-        let codes: Vec<&str> = intake.preferences.modalities_avoided.iter().map(|m| m.code()).collect();
+        let codes: Vec<&str> =
+            intake.preferences.modalities_avoided.iter().map(|m| m.code()).collect();
         t.fire("preferences.exclusions", &[("modalities_avoided", codes.join(","))]);
         for m in &intake.preferences.modalities_avoided {
             if !avoid.contains(m) {
@@ -387,7 +492,11 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
     let programs = intake
         .treatment_history
         .iter()
-        .filter(|e| e.level_of_care.is_some() && e.started <= today && days_between(e.started, today) <= cp.window_days)
+        .filter(|e| {
+            e.level_of_care.is_some()
+                && e.started <= today
+                && days_between(e.started, today) <= cp.window_days
+        })
         .count();
     let program_cycling = programs >= cp.min_programs;
     let mut care_emphases = Vec::new();
@@ -401,7 +510,13 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
     }
     if program_cycling {
         care_emphases.extend(cp.emphases.iter().cloned());
-        t.fire("history.program_cycling", &[("programs_in_window", programs.to_string()), ("window_days", cp.window_days.to_string())]);
+        t.fire(
+            "history.program_cycling",
+            &[
+                ("programs_in_window", programs.to_string()),
+                ("window_days", cp.window_days.to_string()),
+            ],
+        );
     }
 
     // Supports to add.
@@ -414,7 +529,10 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
         } else if s.when_youth {
             (family_involvement, ("age_group", age_group.code().to_owned()))
         } else if let Some(at) = s.when_substance_use_at {
-            (intake.substance_use.is_some_and(|u| u >= at), ("substance_use", opt(intake.substance_use.map(|u| u.code()))))
+            (
+                intake.substance_use.is_some_and(|u| u >= at),
+                ("substance_use", opt(intake.substance_use.map(|u| u.code()))),
+            )
         } else {
             (false, ("", String::new()))
         };
@@ -439,11 +557,26 @@ pub fn assess(id: String, intake: &NewIntake, rules: &Rules, now: DateTime<Utc>,
             clinician_id: o.clinician_id.clone(),
         };
         if let Some(l) = o.level_of_care {
-            t.fire("override.level", &[("from", level.code().into()), ("to", l.code().into()), ("clinician_id", o.clinician_id.clone()), ("risk_level", risk.code().into())]);
+            t.fire(
+                "override.level",
+                &[
+                    ("from", level.code().into()),
+                    ("to", l.code().into()),
+                    ("clinician_id", o.clinician_id.clone()),
+                    ("risk_level", risk.code().into()),
+                ],
+            );
             level = l;
         }
         if let Some(p) = o.phase {
-            t.fire("override.phase", &[("from", opt(phase.map(|x| x.code()))), ("to", p.code().into()), ("clinician_id", o.clinician_id.clone())]);
+            t.fire(
+                "override.phase",
+                &[
+                    ("from", opt(phase.map(|x| x.code()))),
+                    ("to", p.code().into()),
+                    ("clinician_id", o.clinician_id.clone()),
+                ],
+            );
             phase = Some(p);
         }
         applied = Some(rec);

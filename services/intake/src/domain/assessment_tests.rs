@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::domain::{
-    CssrsAnswers, Dysregulation, Frequency, Impairment, OverrideRequest, Screeners, Stressor, SubstanceUse, TreatmentEpisode, WindowRating,
+    CssrsAnswers, Dysregulation, Frequency, Impairment, OverrideRequest, Screeners, Stressor,
+    SubstanceUse, TreatmentEpisode, WindowRating,
 };
 
 fn rules() -> Rules {
@@ -10,7 +11,9 @@ fn rules() -> Rules {
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").map(|d| d.with_timezone(&Utc)).unwrap_or_default()
+    DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_default()
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -54,8 +57,14 @@ fn phq(total: u8) -> Screeners {
 
 #[test]
 fn cssrs_intent_is_crisis() {
-    let a = run(&intake(Screeners { cssrs: Some(CssrsAnswers { intent_without_plan: true, ..Default::default() }), ..Default::default() }));
-    assert_eq!((a.risk_level, a.level_of_care, a.urgency), (RiskLevel::High, LevelOfCare::Crisis, Urgency::Emergency));
+    let a = run(&intake(Screeners {
+        cssrs: Some(CssrsAnswers { intent_without_plan: true, ..Default::default() }),
+        ..Default::default()
+    }));
+    assert_eq!(
+        (a.risk_level, a.level_of_care, a.urgency),
+        (RiskLevel::High, LevelOfCare::Crisis, Urgency::Emergency)
+    );
     assert!(fired(&a, "risk.cssrs_high") && fired(&a, "level.crisis"));
     assert_eq!(a.phase, Some(CarePhase::Stabilisation), "no basic safety: stabilisation");
 }
@@ -105,15 +114,27 @@ fn level_bands_at_every_boundary() {
         }
         run(&intake(Screeners { gad7: Some(v), ..Default::default() })).level_of_care
     };
-    assert_eq!((gad(4), gad(5), gad(14), gad(15)), (LevelOfCare::SelfGuidedPeer, LevelOfCare::Outpatient, LevelOfCare::Outpatient, LevelOfCare::IntensiveOutpatient));
+    assert_eq!(
+        (gad(4), gad(5), gad(14), gad(15)),
+        (
+            LevelOfCare::SelfGuidedPeer,
+            LevelOfCare::Outpatient,
+            LevelOfCare::Outpatient,
+            LevelOfCare::IntensiveOutpatient
+        )
+    );
 }
 
 #[test]
 fn severe_depression_goes_to_iop_and_youth_gets_family_involvement() {
-    let mut i = intake(Screeners { phq9: Some(vec![3, 3, 3, 3, 3, 3, 2, 2, 0]), ..Default::default() });
+    let mut i =
+        intake(Screeners { phq9: Some(vec![3, 3, 3, 3, 3, 3, 2, 2, 0]), ..Default::default() });
     i.client.date_of_birth = date(2010, 1, 1).into();
     let a = run(&i);
-    assert_eq!((a.level_of_care, a.age_group), (LevelOfCare::IntensiveOutpatient, AgeGroup::Adolescent));
+    assert_eq!(
+        (a.level_of_care, a.age_group),
+        (LevelOfCare::IntensiveOutpatient, AgeGroup::Adolescent)
+    );
     assert!(a.family_involvement && fired(&a, "population.youth"));
     assert!(a.supports_to_add.contains(&"parent_sessions".to_owned()));
 }
@@ -148,7 +169,12 @@ fn every_dysregulation_sign_gates_to_stabilisation() {
     }
     // Below the frequency threshold and within the window: regulated.
     let mut i = intake(base.clone());
-    i.dysregulation = Some(Dysregulation { overwhelm: Some(Frequency::Monthly), dissociation: Some(Frequency::Rarely), clinician_window: Some(WindowRating::Within), ..Default::default() });
+    i.dysregulation = Some(Dysregulation {
+        overwhelm: Some(Frequency::Monthly),
+        dissociation: Some(Frequency::Rarely),
+        clinician_window: Some(WindowRating::Within),
+        ..Default::default()
+    });
     assert_eq!(run(&i).phase, Some(CarePhase::TraumaProcessing));
     // No basic safety.
     let mut i = intake(base);
@@ -174,7 +200,11 @@ fn step_ups_and_cap() {
         ended: Some(date(2026, 3, 1)),
         outcome: TreatmentOutcome::DidNotHelp,
     }];
-    assert_eq!(run(&i).level_of_care, LevelOfCare::PartialHospitalization, "capped at the rules' step-up cap");
+    assert_eq!(
+        run(&i).level_of_care,
+        LevelOfCare::PartialHospitalization,
+        "capped at the rules' step-up cap"
+    );
 }
 
 #[test]
@@ -202,19 +232,44 @@ fn a_lower_level_tried_without_progress_steps_up() {
 #[test]
 fn modalities_tried_without_help_and_exclusions_are_avoided() {
     let mut i = intake(phq(11));
-    let cbt = |outcome| TreatmentEpisode { modality: Some(Modality::Cbt), level_of_care: None, started: date(2025, 1, 1), ended: Some(date(2025, 4, 1)), outcome };
-    i.treatment_history = vec![cbt(TreatmentOutcome::DidNotHelp), cbt(TreatmentOutcome::DidNotHelp), TreatmentEpisode { modality: Some(Modality::Act), ..cbt(TreatmentOutcome::Helped) }];
+    let cbt = |outcome| TreatmentEpisode {
+        modality: Some(Modality::Cbt),
+        level_of_care: None,
+        started: date(2025, 1, 1),
+        ended: Some(date(2025, 4, 1)),
+        outcome,
+    };
+    i.treatment_history = vec![
+        cbt(TreatmentOutcome::DidNotHelp),
+        cbt(TreatmentOutcome::DidNotHelp),
+        TreatmentEpisode { modality: Some(Modality::Act), ..cbt(TreatmentOutcome::Helped) },
+    ];
     i.preferences.modalities_avoided = vec![Modality::Emdr];
     let a = run(&i);
     assert_eq!(a.modalities_to_avoid, vec![Modality::Cbt, Modality::Emdr]);
-    assert_eq!(a.level_of_care, LevelOfCare::Outpatient, "a modality without help asks for another modality, not a higher level");
-    let r = a.fired_rules.iter().find(|r| r.rule_id == "history.avoid_repeating").map(|r| r.inputs.clone()).unwrap_or_default();
+    assert_eq!(
+        a.level_of_care,
+        LevelOfCare::Outpatient,
+        "a modality without help asks for another modality, not a higher level"
+    );
+    let r = a
+        .fired_rules
+        .iter()
+        .find(|r| r.rule_id == "history.avoid_repeating")
+        .map(|r| r.inputs.clone())
+        .unwrap_or_default();
     assert_eq!(r.get("episodes_without_help").map(String::as_str), Some("2"));
 }
 
 #[test]
 fn program_cycling_at_two_programs_in_twelve_months() {
-    let program = |started| TreatmentEpisode { modality: None, level_of_care: Some(LevelOfCare::Outpatient), started, ended: None, outcome: TreatmentOutcome::Partly };
+    let program = |started| TreatmentEpisode {
+        modality: None,
+        level_of_care: Some(LevelOfCare::Outpatient),
+        started,
+        ended: None,
+        outcome: TreatmentOutcome::Partly,
+    };
     let mut i = intake(phq(11));
     i.treatment_history = vec![program(date(2026, 1, 10))];
     assert!(!run(&i).program_cycling);
@@ -237,7 +292,11 @@ fn stage_and_engagement() {
         let mut s = phq(6);
         s.readiness_ruler = Some(rating);
         let a = run(&intake(s));
-        assert_eq!((a.stage_of_change, a.engagement), (Some(stage), Some(engagement)), "ruler {rating}");
+        assert_eq!(
+            (a.stage_of_change, a.engagement),
+            (Some(stage), Some(engagement)),
+            "ruler {rating}"
+        );
     }
     let mut i = intake(phq(6));
     i.screeners.readiness_ruler = Some(10);
@@ -250,12 +309,24 @@ fn stage_and_engagement() {
 #[test]
 fn override_changes_level_and_phase_but_not_risk() {
     let mut i = intake(Screeners { pcl5: Some(pcl5(45)), ..Default::default() });
-    i.dysregulation = Some(Dysregulation { dissociation: Some(Frequency::Weekly), ..Default::default() });
-    i.clinician_override = Some(OverrideRequest { level_of_care: Some(LevelOfCare::IntensiveOutpatient), phase: Some(CarePhase::TraumaProcessing), reason: "r".into(), clinician_id: "c-1".into() });
+    i.dysregulation =
+        Some(Dysregulation { dissociation: Some(Frequency::Weekly), ..Default::default() });
+    i.clinician_override = Some(OverrideRequest {
+        level_of_care: Some(LevelOfCare::IntensiveOutpatient),
+        phase: Some(CarePhase::TraumaProcessing),
+        reason: "r".into(),
+        clinician_id: "c-1".into(),
+    });
     let a = run(&i);
-    assert_eq!((a.level_of_care, a.phase), (LevelOfCare::IntensiveOutpatient, Some(CarePhase::TraumaProcessing)));
+    assert_eq!(
+        (a.level_of_care, a.phase),
+        (LevelOfCare::IntensiveOutpatient, Some(CarePhase::TraumaProcessing))
+    );
     let o = a.clinician_override.clone().unwrap_or_else(|| panic!("override recorded"));
-    assert_eq!((o.assessed_level_of_care, o.assessed_phase), (LevelOfCare::Outpatient, Some(CarePhase::Stabilisation)));
+    assert_eq!(
+        (o.assessed_level_of_care, o.assessed_phase),
+        (LevelOfCare::Outpatient, Some(CarePhase::Stabilisation))
+    );
     assert!(fired(&a, "override.level") && fired(&a, "override.phase"));
     // The reason never enters the assessment (it is stored encrypted with the submission).
     assert!(!serde_json::to_string(&a).unwrap_or_default().contains("\"r\""));
@@ -271,11 +342,13 @@ fn reliable_change_thresholds() {
     };
     let prev = a(15, 50);
     let changes = reliable_changes(&prev, &a(11, 41), &r);
-    let get = |i| changes.iter().find(|c| c.instrument == i).cloned().unwrap_or_else(|| panic!("change"));
+    let get =
+        |i| changes.iter().find(|c| c.instrument == i).cloned().unwrap_or_else(|| panic!("change"));
     assert_eq!((get(Instrument::Phq9).change(), get(Instrument::Phq9).reliable), (-4, false));
     assert_eq!((get(Instrument::Pcl5).change(), get(Instrument::Pcl5).reliable), (-9, false));
     let changes = reliable_changes(&prev, &a(10, 40), &r);
-    let get = |i| changes.iter().find(|c| c.instrument == i).cloned().unwrap_or_else(|| panic!("change"));
+    let get =
+        |i| changes.iter().find(|c| c.instrument == i).cloned().unwrap_or_else(|| panic!("change"));
     assert_eq!(get(Instrument::Phq9).direction(), "improved");
     assert_eq!(get(Instrument::Pcl5).direction(), "improved");
     let worse = reliable_changes(&prev, &a(20, 60), &r);
@@ -287,16 +360,35 @@ fn integration_after_processing_when_pcl5_improves_reliably() {
     let r = rules();
     let prev = run(&intake(Screeners { pcl5: Some(pcl5(45)), ..Default::default() }));
     assert_eq!(prev.phase, Some(CarePhase::TraumaProcessing));
-    let now_ = assess("b".into(), &intake(Screeners { pcl5: Some(pcl5(25)), ..Default::default() }), &r, now(), Some(&prev));
+    let now_ = assess(
+        "b".into(),
+        &intake(Screeners { pcl5: Some(pcl5(25)), ..Default::default() }),
+        &r,
+        now(),
+        Some(&prev),
+    );
     assert_eq!(now_.phase, Some(CarePhase::Integration));
-    let still = assess("c".into(), &intake(Screeners { pcl5: Some(pcl5(40)), ..Default::default() }), &r, now(), Some(&prev));
+    let still = assess(
+        "c".into(),
+        &intake(Screeners { pcl5: Some(pcl5(40)), ..Default::default() }),
+        &r,
+        now(),
+        Some(&prev),
+    );
     assert_eq!(still.phase, Some(CarePhase::TraumaProcessing));
 }
 
 #[test]
 fn minimal_symptoms_are_self_guided_and_isolation_adds_peer_support() {
-    let a = run(&intake(Screeners { phq9: Some(vec![0; 9]), gad7: Some(vec![1, 0, 0, 0, 0, 0, 0]), ..Default::default() }));
-    assert_eq!((a.level_of_care, a.risk_level, a.urgency), (LevelOfCare::SelfGuidedPeer, RiskLevel::None, Urgency::Routine));
+    let a = run(&intake(Screeners {
+        phq9: Some(vec![0; 9]),
+        gad7: Some(vec![1, 0, 0, 0, 0, 0, 0]),
+        ..Default::default()
+    }));
+    assert_eq!(
+        (a.level_of_care, a.risk_level, a.urgency),
+        (LevelOfCare::SelfGuidedPeer, RiskLevel::None, Urgency::Routine)
+    );
     assert!(a.supports_to_add.contains(&"peer_support".to_owned()));
 }
 

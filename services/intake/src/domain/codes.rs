@@ -2,7 +2,6 @@
 //! enums. Each is stored and written in rules as a stable lowercase code; its position in `ALL` is its
 //! proto number minus one (the adapter converts, domain code never sees prost types).
 
-
 /// A coded presenting concern: the problem domains matching measures outcomes in.
 pub use continuum_vocab::ProblemDomain as Concern;
 
@@ -228,18 +227,57 @@ mod proto_mirror_tests {
 
     #[test]
     fn intake_vocabularies_mirror_their_protos() {
-        continuum_vocab::assert_mirrors_proto(&Frequency::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::Frequency::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&WindowRating::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::WindowOfTolerance::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&Impairment::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::FunctionalImpairment::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&SubstanceUse::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::SubstanceUse::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&Stressor::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::Stressor::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&Support::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::Support::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&TreatmentOutcome::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::TreatmentOutcome::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&StageOfChange::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::StageOfChange::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&Engagement::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::EngagementApproach::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&ConsentCategory::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::ConsentCategory::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&Approach::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::ApproachPreference::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&Setting::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::SettingPreference::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&Availability::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::Availability::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(
+            &Frequency::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::Frequency::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &WindowRating::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::WindowOfTolerance::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &Impairment::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::FunctionalImpairment::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &SubstanceUse::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::SubstanceUse::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &Stressor::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::Stressor::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &Support::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::Support::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &TreatmentOutcome::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::TreatmentOutcome::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &StageOfChange::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::StageOfChange::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &Engagement::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::EngagementApproach::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &ConsentCategory::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::ConsentCategory::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &Approach::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::ApproachPreference::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &Setting::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::SettingPreference::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &Availability::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::Availability::try_from(n).ok().map(|e| e.as_str_name()),
+        );
     }
 }

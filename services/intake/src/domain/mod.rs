@@ -11,13 +11,17 @@ pub mod testing;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use continuum_auth::Phi;
-use continuum_vocab::{CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle};
+use continuum_vocab::{
+    CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle,
+};
 use serde::{Deserialize, Serialize};
 
-pub use assessment::{AppliedOverride, Assessment, FiredRule, ScoreChange, assess, reliable_changes};
+pub use assessment::{
+    AppliedOverride, Assessment, FiredRule, ScoreChange, assess, reliable_changes,
+};
 pub use codes::{
-    Approach, Availability, Concern, ConsentCategory, Engagement, Frequency, Impairment, Setting, StageOfChange, Stressor, SubstanceUse, Support,
-    TreatmentOutcome, WindowRating,
+    Approach, Availability, Concern, ConsentCategory, Engagement, Frequency, Impairment, Setting,
+    StageOfChange, Stressor, SubstanceUse, Support, TreatmentOutcome, WindowRating,
 };
 pub use rules::Rules;
 pub use scoring::{CssrsAnswers, Instrument, ScreenerScore};
@@ -65,7 +69,11 @@ pub struct Screeners {
 impl Screeners {
     /// Whether no instrument was given.
     pub fn is_empty(&self) -> bool {
-        self.phq9.is_none() && self.gad7.is_none() && self.cssrs.is_none() && self.pcl5.is_none() && self.readiness_ruler.is_none()
+        self.phq9.is_none()
+            && self.gad7.is_none()
+            && self.cssrs.is_none()
+            && self.pcl5.is_none()
+            && self.readiness_ruler.is_none()
     }
 }
 
@@ -131,14 +139,18 @@ impl ConsentGrant {
     /// Whether the grant covers a recipient `organization_id` reading under `referral_id` (`None`: before
     /// any referral exists, as when routing checks whom it may refer to).
     fn covers(&self, organization_id: &str, referral_id: Option<&str>) -> bool {
-        let org_ok = self.recipient_organization_id.as_deref().is_none_or(|o| o.eq_ignore_ascii_case(organization_id));
+        let org_ok = self
+            .recipient_organization_id
+            .as_deref()
+            .is_none_or(|o| o.eq_ignore_ascii_case(organization_id));
         let referral_ok = self.referral_id.as_deref().is_none_or(|r| Some(r) == referral_id);
         org_ok && referral_ok
     }
 }
 
 /// Categories a referral needs the client's consent for.
-pub const REFERRAL_CATEGORIES: [ConsentCategory; 2] = [ConsentCategory::IdentityAndContact, ConsentCategory::ScreeningAndAssessment];
+pub const REFERRAL_CATEGORIES: [ConsentCategory; 2] =
+    [ConsentCategory::IdentityAndContact, ConsentCategory::ScreeningAndAssessment];
 
 /// The standard categories (everything but substance use), granted by the simple consent flag.
 pub const STANDARD_CATEGORIES: [ConsentCategory; 5] = [
@@ -218,7 +230,13 @@ pub struct ConsentChange {
 
 impl Consent {
     /// Adds grants (and the simple referral-recipient consent when `share` is set).
-    pub fn record(&mut self, grants: Vec<ConsentGrant>, share: bool, at: DateTime<Utc>, user_id: &str) {
+    pub fn record(
+        &mut self,
+        grants: Vec<ConsentGrant>,
+        share: bool,
+        at: DateTime<Utc>,
+        user_id: &str,
+    ) {
         if share {
             self.share_with_referral_recipient = true;
             self.history.push(ConsentChange {
@@ -246,12 +264,21 @@ impl Consent {
     /// Revokes `categories` (all when empty) for `recipient` and `referral` (every recipient, and the simple
     /// consent, when neither is named; with only a referral, the grants naming that referral). Grants left
     /// without categories are dropped.
-    pub fn revoke(&mut self, recipient: Option<&str>, referral: Option<&str>, categories: &[ConsentCategory], at: DateTime<Utc>, user_id: &str) {
+    pub fn revoke(
+        &mut self,
+        recipient: Option<&str>,
+        referral: Option<&str>,
+        categories: &[ConsentCategory],
+        at: DateTime<Utc>,
+        user_id: &str,
+    ) {
         if recipient.is_none() && referral.is_none() {
             self.share_with_referral_recipient = false;
         }
         for g in &mut self.grants {
-            let org_hit = recipient.is_none_or(|r| g.recipient_organization_id.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(r)));
+            let org_hit = recipient.is_none_or(|r| {
+                g.recipient_organization_id.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(r))
+            });
             let referral_hit = referral.is_none_or(|r| g.referral_id.as_deref() == Some(r));
             if org_hit && referral_hit {
                 g.categories.retain(|c| !categories.is_empty() && !categories.contains(c));
@@ -272,14 +299,23 @@ impl Consent {
     /// before the referral exists). Substance-use information only ever comes from a grant naming that
     /// organization. Only what may be shared: that a live referral of the owner's makes the organization a
     /// recipient at all is checked apart (`app::access`).
-    pub fn categories_for(&self, organization_id: &str, referral_id: Option<&str>) -> Vec<ConsentCategory> {
+    pub fn categories_for(
+        &self,
+        organization_id: &str,
+        referral_id: Option<&str>,
+    ) -> Vec<ConsentCategory> {
         let mut out: Vec<ConsentCategory> = Vec::new();
         if self.share_with_referral_recipient {
             out.extend(STANDARD_CATEGORIES);
         }
         for g in self.grants.iter().filter(|g| g.covers(organization_id, referral_id)) {
             let named = g.recipient_organization_id.is_some();
-            out.extend(g.categories.iter().copied().filter(|c| named || *c != ConsentCategory::SubstanceUse));
+            out.extend(
+                g.categories
+                    .iter()
+                    .copied()
+                    .filter(|c| named || *c != ConsentCategory::SubstanceUse),
+            );
         }
         out.sort();
         out.dedup();
@@ -392,9 +428,14 @@ impl RoutingStatus {
 
     /// From a stable code.
     pub fn from_code(code: &str) -> Option<Self> {
-        [RoutingStatus::Pending, RoutingStatus::Referred, RoutingStatus::Waitlisted, RoutingStatus::NeedsCoordinator]
-            .into_iter()
-            .find(|s| s.code() == code)
+        [
+            RoutingStatus::Pending,
+            RoutingStatus::Referred,
+            RoutingStatus::Waitlisted,
+            RoutingStatus::NeedsCoordinator,
+        ]
+        .into_iter()
+        .find(|s| s.code() == code)
     }
 }
 
@@ -482,7 +523,9 @@ mod tests {
         let org = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
         let other = "0190a1b2-c3d4-7e5f-8a9b-0000000000d4";
         let now = Utc::now();
-        let grant = |org: Option<&str>, referral: Option<&str>, categories: Vec<ConsentCategory>| ConsentGrant {
+        let grant = |org: Option<&str>,
+                     referral: Option<&str>,
+                     categories: Vec<ConsentCategory>| ConsentGrant {
             recipient_organization_id: org.map(str::to_owned),
             referral_id: referral.map(str::to_owned),
             categories,
@@ -490,20 +533,34 @@ mod tests {
         let mut c = Consent::default();
         assert!(!c.allows_referral_to(org));
         c.record(vec![grant(Some(org), None, REFERRAL_CATEGORIES.to_vec())], false, now, "u");
-        c.record(vec![grant(Some(org), None, vec![ConsentCategory::SubstanceUse])], false, now, "u");
+        c.record(
+            vec![grant(Some(org), None, vec![ConsentCategory::SubstanceUse])],
+            false,
+            now,
+            "u",
+        );
         assert!(c.allows_referral_to(org) && !c.allows_referral_to(other));
         assert!(c.categories_for(org, Some("r1")).contains(&ConsentCategory::SubstanceUse));
         // The simple consent never carries substance use, and an unnamed grant cannot either.
         let mut simple = Consent { share_with_referral_recipient: true, ..Default::default() };
         simple.grants.push(grant(None, None, vec![ConsentCategory::SubstanceUse]));
-        assert!(simple.allows_referral_to(other) && !simple.categories_for(other, None).contains(&ConsentCategory::SubstanceUse));
+        assert!(
+            simple.allows_referral_to(other)
+                && !simple.categories_for(other, None).contains(&ConsentCategory::SubstanceUse)
+        );
         // Revoking one category for one organization.
         c.revoke(Some(org), None, &[ConsentCategory::SubstanceUse], now, "u");
-        assert!(c.allows_referral_to(org) && !c.categories_for(org, None).contains(&ConsentCategory::SubstanceUse));
+        assert!(
+            c.allows_referral_to(org)
+                && !c.categories_for(org, None).contains(&ConsentCategory::SubstanceUse)
+        );
         // Revoking everything.
         c.revoke(None, None, &[], now, "u");
         assert!(!c.allows_referral_to(org) && c.grants.is_empty());
-        assert_eq!(c.history.iter().map(|h| h.action.as_str()).collect::<Vec<_>>(), vec!["recorded", "recorded", "revoked", "revoked"]);
+        assert_eq!(
+            c.history.iter().map(|h| h.action.as_str()).collect::<Vec<_>>(),
+            vec!["recorded", "recorded", "revoked", "revoked"]
+        );
     }
 
     #[test]
@@ -512,13 +569,20 @@ mod tests {
         let now = Utc::now();
         let mut c = Consent::default();
         c.record(
-            vec![ConsentGrant { recipient_organization_id: None, referral_id: Some("r1".into()), categories: vec![ConsentCategory::TreatmentHistory] }],
+            vec![ConsentGrant {
+                recipient_organization_id: None,
+                referral_id: Some("r1".into()),
+                categories: vec![ConsentCategory::TreatmentHistory],
+            }],
             false,
             now,
             "u",
         );
         assert_eq!(c.categories_for(org, Some("r1")), vec![ConsentCategory::TreatmentHistory]);
-        assert!(c.categories_for(org, Some("r2")).is_empty(), "another referral of the same recipient");
+        assert!(
+            c.categories_for(org, Some("r2")).is_empty(),
+            "another referral of the same recipient"
+        );
         assert!(c.categories_for(org, None).is_empty(), "before the referral exists");
         // Revoking by referral ends it (and leaves the simple consent alone).
         c.share_with_referral_recipient = true;
@@ -542,7 +606,12 @@ mod tests {
 
     #[test]
     fn routing_status_codes_round_trip() {
-        for s in [RoutingStatus::Pending, RoutingStatus::Referred, RoutingStatus::Waitlisted, RoutingStatus::NeedsCoordinator] {
+        for s in [
+            RoutingStatus::Pending,
+            RoutingStatus::Referred,
+            RoutingStatus::Waitlisted,
+            RoutingStatus::NeedsCoordinator,
+        ] {
             assert_eq!(RoutingStatus::from_code(s.code()), Some(s));
         }
     }
@@ -577,8 +646,14 @@ fn yes() -> bool {
 /// stable sort): youth first to options with family involvement (`routing.youth_family_first`), then,
 /// when trauma-focused care is indicated, options offering trauma processing first
 /// (`routing.trauma_focused_first`). Returns the ids of the rules applied.
-pub fn order_candidates(candidates: &mut [Candidate], family_first: bool, trauma_first: bool) -> Vec<&'static str> {
-    candidates.sort_by_key(|c| (family_first && !c.family_involvement, trauma_first && !c.trauma_processing));
+pub fn order_candidates(
+    candidates: &mut [Candidate],
+    family_first: bool,
+    trauma_first: bool,
+) -> Vec<&'static str> {
+    candidates.sort_by_key(|c| {
+        (family_first && !c.family_involvement, trauma_first && !c.trauma_processing)
+    });
     let mut applied = Vec::new();
     if family_first {
         applied.push("routing.youth_family_first");

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use continuum_vocab::{LevelOfCare, RiskLevel};
 use serde::{Deserialize, Serialize};
 
-use super::codes::{Engagement, Frequency, Impairment, StageOfChange, Stressor, SubstanceUse, WindowRating};
+use super::codes::{
+    Engagement, Frequency, Impairment, StageOfChange, Stressor, SubstanceUse, WindowRating,
+};
 
 /// The default rules, compiled in.
 pub const DEFAULT_RULES: &str = include_str!("../../rules/intake-rules.json");
@@ -224,7 +226,8 @@ pub struct Rules {
 impl Rules {
     /// Parses and checks a rules file.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let rules: Rules = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("rules file: {e}"))?;
+        let rules: Rules =
+            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("rules file: {e}"))?;
         rules.check()?;
         Ok(rules)
     }
@@ -239,7 +242,8 @@ impl Rules {
         match path {
             None => Self::embedded(),
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("reading rules file {}: {e}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("reading rules file {}: {e}", p.display()))?;
                 Self::parse(&text)
             }
         }
@@ -264,9 +268,15 @@ impl Rules {
             if !ids.contains(s.id.as_str()) {
                 anyhow::bail!("rules file: support rule {} is not documented", s.id);
             }
-            let conditions = usize::from(s.when_stressor.is_some()) + usize::from(s.when_no_supports) + usize::from(s.when_youth) + usize::from(s.when_substance_use_at.is_some());
+            let conditions = usize::from(s.when_stressor.is_some())
+                + usize::from(s.when_no_supports)
+                + usize::from(s.when_youth)
+                + usize::from(s.when_substance_use_at.is_some());
             if conditions != 1 || s.add.is_empty() {
-                anyhow::bail!("rules file: support rule {} needs exactly one condition and something to add", s.id);
+                anyhow::bail!(
+                    "rules file: support rule {} needs exactly one condition and something to add",
+                    s.id
+                );
             }
         }
         for id in &ids {
@@ -275,7 +285,9 @@ impl Rules {
             }
         }
         let sc = &self.scoring;
-        if !(0..=80).contains(&sc.pcl5_provisional_ptsd_at) || !(1..=4).contains(&sc.pcl5_item_counts_at) {
+        if !(0..=80).contains(&sc.pcl5_provisional_ptsd_at)
+            || !(1..=4).contains(&sc.pcl5_item_counts_at)
+        {
             anyhow::bail!("rules file: PCL-5 thresholds out of range");
         }
         let m = &sc.pcl5_cluster_minimums;
@@ -285,7 +297,9 @@ impl Rules {
         for rating in 0..=10u8 {
             let n = sc.readiness_stages.iter().filter(|b| b.contains(rating)).count();
             if n != 1 {
-                anyhow::bail!("rules file: readiness rating {rating} is in {n} bands (needs exactly 1)");
+                anyhow::bail!(
+                    "rules file: readiness rating {rating} is in {n} bands (needs exactly 1)"
+                );
             }
         }
         for stage in StageOfChange::ALL {
@@ -295,11 +309,17 @@ impl Rules {
         }
         for (instrument, t) in &self.reliable_change {
             if !["phq9", "gad7", "pcl5"].contains(&instrument.as_str()) || *t <= 0 {
-                anyhow::bail!("rules file: reliable change for {instrument} must be a positive threshold of phq9, gad7 or pcl5");
+                anyhow::bail!(
+                    "rules file: reliable change for {instrument} must be a positive threshold of phq9, gad7 or pcl5"
+                );
             }
         }
         let l = &self.level;
-        if l.step_up_cap == LevelOfCare::Crisis || l.treatment_history_window_days <= 0 || self.program_cycling.window_days <= 0 || self.program_cycling.min_programs == 0 {
+        if l.step_up_cap == LevelOfCare::Crisis
+            || l.treatment_history_window_days <= 0
+            || self.program_cycling.window_days <= 0
+            || self.program_cycling.min_programs == 0
+        {
             anyhow::bail!("rules file: level or cycling parameters out of range");
         }
         Ok(())
@@ -348,7 +368,11 @@ mod tests {
         let docs = include_str!("../../../../docs/clinical-rules.md");
         let rules = Rules::embedded().unwrap_or_else(|e| panic!("{e}"));
         for r in &rules.rules {
-            assert!(docs.contains(&format!("`{}`", r.id)), "docs/clinical-rules.md does not explain {}", r.id);
+            assert!(
+                docs.contains(&format!("`{}`", r.id)),
+                "docs/clinical-rules.md does not explain {}",
+                r.id
+            );
         }
         assert!(docs.contains(&rules.version), "docs name the rules version");
     }

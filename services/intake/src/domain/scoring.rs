@@ -103,7 +103,10 @@ impl CssrsLevel {
 
 /// The C-SSRS screener level.
 pub fn cssrs_level(a: &CssrsAnswers) -> CssrsLevel {
-    if a.intent_without_plan || a.intent_with_plan || (a.suicidal_behaviour && a.behaviour_past_three_months) {
+    if a.intent_without_plan
+        || a.intent_with_plan
+        || (a.suicidal_behaviour && a.behaviour_past_three_months)
+    {
         CssrsLevel::High
     } else if a.thoughts_with_method {
         CssrsLevel::Moderate
@@ -133,7 +136,14 @@ pub fn score_phq9(items: &[u8]) -> ScreenerScore {
     if items.get(8).copied().unwrap_or(0) > 0 {
         flags.push("phq9_item9_positive".to_owned());
     }
-    ScreenerScore { instrument: Instrument::Phq9, total: t, band: band.to_owned(), positive: t >= 10, flags, subscales: BTreeMap::new() }
+    ScreenerScore {
+        instrument: Instrument::Phq9,
+        total: t,
+        band: band.to_owned(),
+        positive: t >= 10,
+        flags,
+        subscales: BTreeMap::new(),
+    }
 }
 
 /// GAD-7: 0-4 minimal, 5-9 mild, 10-14 moderate, 15-21 severe; >= 10 positive.
@@ -145,7 +155,14 @@ pub fn score_gad7(items: &[u8]) -> ScreenerScore {
         10..=14 => "moderate",
         _ => "severe",
     };
-    ScreenerScore { instrument: Instrument::Gad7, total: t, band: band.to_owned(), positive: t >= 10, flags: Vec::new(), subscales: BTreeMap::new() }
+    ScreenerScore {
+        instrument: Instrument::Gad7,
+        total: t,
+        band: band.to_owned(),
+        positive: t >= 10,
+        flags: Vec::new(),
+        subscales: BTreeMap::new(),
+    }
 }
 
 /// C-SSRS screener: a level, positive from "low" up, with a flag per "yes" item.
@@ -165,11 +182,19 @@ pub fn score_cssrs(a: &CssrsAnswers) -> ScreenerScore {
             flags.push(name.to_owned());
         }
     }
-    ScreenerScore { instrument: Instrument::Cssrs, total: 0, band: level.code().to_owned(), positive: level > CssrsLevel::None, flags, subscales: BTreeMap::new() }
+    ScreenerScore {
+        instrument: Instrument::Cssrs,
+        total: 0,
+        band: level.code().to_owned(),
+        positive: level > CssrsLevel::None,
+        flags,
+        subscales: BTreeMap::new(),
+    }
 }
 
 /// PCL-5 clusters as item ranges (0-based, end exclusive): B 1-5, C 6-7, D 8-14, E 15-20.
-pub const PCL5_CLUSTERS: [(&str, usize, usize); 4] = [("cluster_b", 0, 5), ("cluster_c", 5, 7), ("cluster_d", 7, 14), ("cluster_e", 14, 20)];
+pub const PCL5_CLUSTERS: [(&str, usize, usize); 4] =
+    [("cluster_b", 0, 5), ("cluster_c", 5, 7), ("cluster_d", 7, 14), ("cluster_e", 14, 20)];
 
 /// PCL-5: total 0-80; provisional PTSD at the rules' cut-off (33); cluster subtotals; the DSM-5 rule (an
 /// item at or above 2 counts as a symptom; at least 1 B, 1 C, 2 D and 2 E) as the flag
@@ -248,7 +273,11 @@ mod tests {
             (27, "severe", true),
         ] {
             let s = score_phq9(&items(9, t));
-            assert_eq!((s.total, s.band.as_str(), s.positive), (i32::from(t), band, positive), "total {t}");
+            assert_eq!(
+                (s.total, s.band.as_str(), s.positive),
+                (i32::from(t), band, positive),
+                "total {t}"
+            );
         }
     }
 
@@ -274,7 +303,11 @@ mod tests {
             (21, "severe", true),
         ] {
             let s = score_gad7(&items(7, t));
-            assert_eq!((s.total, s.band.as_str(), s.positive), (i32::from(t), band, positive), "total {t}");
+            assert_eq!(
+                (s.total, s.band.as_str(), s.positive),
+                (i32::from(t), band, positive),
+                "total {t}"
+            );
         }
     }
 
@@ -284,12 +317,25 @@ mod tests {
         assert_eq!(cssrs_level(&none), CssrsLevel::None);
         assert_eq!(cssrs_level(&CssrsAnswers { wish_to_be_dead: true, ..none }), CssrsLevel::Low);
         assert_eq!(cssrs_level(&CssrsAnswers { suicidal_thoughts: true, ..none }), CssrsLevel::Low);
-        assert_eq!(cssrs_level(&CssrsAnswers { thoughts_with_method: true, ..none }), CssrsLevel::Moderate);
-        assert_eq!(cssrs_level(&CssrsAnswers { intent_without_plan: true, ..none }), CssrsLevel::High);
-        assert_eq!(cssrs_level(&CssrsAnswers { intent_with_plan: true, ..none }), CssrsLevel::High);
-        assert_eq!(cssrs_level(&CssrsAnswers { suicidal_behaviour: true, ..none }), CssrsLevel::None);
         assert_eq!(
-            cssrs_level(&CssrsAnswers { suicidal_behaviour: true, behaviour_past_three_months: true, ..none }),
+            cssrs_level(&CssrsAnswers { thoughts_with_method: true, ..none }),
+            CssrsLevel::Moderate
+        );
+        assert_eq!(
+            cssrs_level(&CssrsAnswers { intent_without_plan: true, ..none }),
+            CssrsLevel::High
+        );
+        assert_eq!(cssrs_level(&CssrsAnswers { intent_with_plan: true, ..none }), CssrsLevel::High);
+        assert_eq!(
+            cssrs_level(&CssrsAnswers { suicidal_behaviour: true, ..none }),
+            CssrsLevel::None
+        );
+        assert_eq!(
+            cssrs_level(&CssrsAnswers {
+                suicidal_behaviour: true,
+                behaviour_past_three_months: true,
+                ..none
+            }),
             CssrsLevel::High
         );
     }
@@ -313,9 +359,18 @@ mod tests {
     #[test]
     fn pcl5_cutoff_boundary() {
         let p = params();
-        for (t, band, positive) in [(0, "below_cutoff", false), (32, "below_cutoff", false), (33, "probable_ptsd", true), (80, "probable_ptsd", true)] {
+        for (t, band, positive) in [
+            (0, "below_cutoff", false),
+            (32, "below_cutoff", false),
+            (33, "probable_ptsd", true),
+            (80, "probable_ptsd", true),
+        ] {
             let s = score_pcl5(&pcl5_with(t), &p);
-            assert_eq!((s.total, s.band.as_str(), s.positive), (i32::from(t), band, positive), "total {t}");
+            assert_eq!(
+                (s.total, s.band.as_str(), s.positive),
+                (i32::from(t), band, positive),
+                "total {t}"
+            );
             assert_eq!(s.flags.contains(&"pcl5_provisional_ptsd".to_owned()), positive);
         }
     }

@@ -3,7 +3,10 @@
 use chrono::{NaiveDate, Utc};
 use continuum_vocab::PaymentOption;
 
-use super::{ClientDetails, Consent, Intake, NewIntake, Preferences, Rules, RoutingDecision, Screeners, assess};
+use super::{
+    ClientDetails, Consent, Intake, NewIntake, Preferences, RoutingDecision, Rules, Screeners,
+    assess,
+};
 
 /// A minimal adult submission (US-CA, English, self-pay) of organization `"org"` with `screeners`.
 pub fn new_intake(screeners: Screeners) -> NewIntake {

@@ -10,7 +10,13 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Intakes), Box::new(M0002Audit), Box::new(M0003OverrideReason), Box::new(M0004TraceParent), Box::new(M0005CareRelationships)]
+        vec![
+            Box::new(M0001Intakes),
+            Box::new(M0002Audit),
+            Box::new(M0003OverrideReason),
+            Box::new(M0004TraceParent),
+            Box::new(M0005CareRelationships),
+        ]
     }
 }
 
@@ -227,8 +233,19 @@ impl MigrationTrait for M0002Audit {
                 .to_owned(),
         )
         .await?;
-        for (name, col) in [("audit_client", AuditEvents::ClientId), ("audit_user", AuditEvents::UserId)] {
-            m.create_index(Index::create().name(name).table(AuditEvents::Table).col(col).col(AuditEvents::Id).if_not_exists().to_owned()).await?;
+        for (name, col) in
+            [("audit_client", AuditEvents::ClientId), ("audit_user", AuditEvents::UserId)]
+        {
+            m.create_index(
+                Index::create()
+                    .name(name)
+                    .table(AuditEvents::Table)
+                    .col(col)
+                    .col(AuditEvents::Id)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -250,11 +267,23 @@ impl MigrationName for M0003OverrideReason {
 #[async_trait::async_trait]
 impl MigrationTrait for M0003OverrideReason {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Assessments::Table).add_column(text_null(Assessments::SealedOverrideReason)).to_owned()).await
+        m.alter_table(
+            Table::alter()
+                .table(Assessments::Table)
+                .add_column(text_null(Assessments::SealedOverrideReason))
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Assessments::Table).drop_column(Assessments::SealedOverrideReason).to_owned()).await
+        m.alter_table(
+            Table::alter()
+                .table(Assessments::Table)
+                .drop_column(Assessments::SealedOverrideReason)
+                .to_owned(),
+        )
+        .await
     }
 }
 
@@ -270,11 +299,20 @@ impl MigrationName for M0004TraceParent {
 #[async_trait::async_trait]
 impl MigrationTrait for M0004TraceParent {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Routings::Table).add_column(string_len(Routings::TraceParent, 64).default("")).to_owned()).await
+        m.alter_table(
+            Table::alter()
+                .table(Routings::Table)
+                .add_column(string_len(Routings::TraceParent, 64).default(""))
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Routings::Table).drop_column(Routings::TraceParent).to_owned()).await
+        m.alter_table(
+            Table::alter().table(Routings::Table).drop_column(Routings::TraceParent).to_owned(),
+        )
+        .await
     }
 }
 
@@ -292,8 +330,13 @@ impl MigrationName for M0005CareRelationships {
 #[async_trait::async_trait]
 impl MigrationTrait for M0005CareRelationships {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(AuditEvents::Table).add_column(string_len(AuditEvents::OwnerOrganizationId, 64).default("")).to_owned())
-            .await?;
+        m.alter_table(
+            Table::alter()
+                .table(AuditEvents::Table)
+                .add_column(string_len(AuditEvents::OwnerOrganizationId, 64).default(""))
+                .to_owned(),
+        )
+        .await?;
         // Rows written before: the owner is the organization of the client's intakes.
         m.get_connection()
             .execute_unprepared(
@@ -311,14 +354,38 @@ impl MigrationTrait for M0005CareRelationships {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("intakes_client").table(Intakes::Table).col(Intakes::ClientId).if_not_exists().to_owned()).await?;
-        m.alter_table(Table::alter().table(Routings::Table).add_column(string_len(Routings::ActingUserId, 200).default("")).to_owned()).await
+        m.create_index(
+            Index::create()
+                .name("intakes_client")
+                .table(Intakes::Table)
+                .col(Intakes::ClientId)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Routings::Table)
+                .add_column(string_len(Routings::ActingUserId, 200).default(""))
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Routings::Table).drop_column(Routings::ActingUserId).to_owned()).await?;
+        m.alter_table(
+            Table::alter().table(Routings::Table).drop_column(Routings::ActingUserId).to_owned(),
+        )
+        .await?;
         m.drop_index(Index::drop().name("intakes_client").table(Intakes::Table).to_owned()).await?;
-        m.drop_index(Index::drop().name("audit_owner").table(AuditEvents::Table).to_owned()).await?;
-        m.alter_table(Table::alter().table(AuditEvents::Table).drop_column(AuditEvents::OwnerOrganizationId).to_owned()).await
+        m.drop_index(Index::drop().name("audit_owner").table(AuditEvents::Table).to_owned())
+            .await?;
+        m.alter_table(
+            Table::alter()
+                .table(AuditEvents::Table)
+                .drop_column(AuditEvents::OwnerOrganizationId)
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use continuum_vocab::{LevelOfCare, RiskLevel, time};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::domain::{Assessment, Intake, NewIntake, RoutingDecision, RoutingPlan, RoutingStatus};
@@ -145,12 +145,18 @@ impl Store {
     }
 
     fn seal(&self, submission: &NewIntake) -> Result<String> {
-        self.cipher.encrypt(SUBMISSION_FIELD, json(submission)?.as_bytes()).map_err(Error::Unexpected)
+        self.cipher
+            .encrypt(SUBMISSION_FIELD, json(submission)?.as_bytes())
+            .map_err(Error::Unexpected)
     }
 
     fn open(&self, stored: &str) -> Result<NewIntake> {
-        let plain = self.cipher.decrypt(SUBMISSION_FIELD, stored).map_err(|e| Error::Unexpected(e.context("decrypting a submission")))?;
-        serde_json::from_slice(&plain).map_err(|e| Error::Unexpected(anyhow::anyhow!("stored submission: {e}")))
+        let plain = self
+            .cipher
+            .decrypt(SUBMISSION_FIELD, stored)
+            .map_err(|e| Error::Unexpected(e.context("decrypting a submission")))?;
+        serde_json::from_slice(&plain)
+            .map_err(|e| Error::Unexpected(anyhow::anyhow!("stored submission: {e}")))
     }
 
     /// Appends audit rows.
@@ -232,7 +238,11 @@ impl Store {
     }
 
     /// The intake stored under an idempotency key, if any: (id, body fingerprint).
-    pub async fn find_by_key(&self, organization_id: &str, key: &str) -> Result<Option<(String, String)>> {
+    pub async fn find_by_key(
+        &self,
+        organization_id: &str,
+        key: &str,
+    ) -> Result<Option<(String, String)>> {
         Ok(intake::Entity::find()
             .filter(intake::Column::OrganizationId.eq(organization_id))
             .filter(intake::Column::IdempotencyKey.eq(key))
@@ -267,17 +277,20 @@ impl Store {
             return Ok(Inserted::Replayed { intake_id: m.id, fingerprint: m.request_fingerprint });
         }
         // The same clinic client (by the clinic's own id) keeps one Continuum client id.
-        let client_id = if submission.external_client_id.is_empty() {
-            None
-        } else {
-            intake::Entity::find()
-                .filter(intake::Column::OrganizationId.eq(submission.organization_id.clone()))
-                .filter(intake::Column::ExternalClientId.eq(self.cipher.blind_index(EXTERNAL_ID_FIELD, &submission.external_client_id)))
-                .one(&txn)
-                .await?
-                .map(|m| m.client_id)
-        }
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let client_id =
+            if submission.external_client_id.is_empty() {
+                None
+            } else {
+                intake::Entity::find()
+                    .filter(intake::Column::OrganizationId.eq(submission.organization_id.clone()))
+                    .filter(intake::Column::ExternalClientId.eq(
+                        self.cipher.blind_index(EXTERNAL_ID_FIELD, &submission.external_client_id),
+                    ))
+                    .one(&txn)
+                    .await?
+                    .map(|m| m.client_id)
+            }
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let now_ms = time::to_ms(now);
         let inserted = intake::ActiveModel {
             id: Set(id.clone()),
@@ -306,7 +319,10 @@ impl Store {
             let err = Error::from(e);
             if matches!(err, Error::AlreadyExists { .. }) {
                 drop(txn);
-                if let Some((intake_id, fingerprint)) = self.find_by_key(&submission.organization_id, &submission.idempotency_key).await? {
+                if let Some((intake_id, fingerprint)) = self
+                    .find_by_key(&submission.organization_id, &submission.idempotency_key)
+                    .await?
+                {
                     return Ok(Inserted::Replayed { intake_id, fingerprint });
                 }
             }
@@ -339,7 +355,15 @@ impl Store {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        Ok(Inserted::Created(Box::new(Intake { id, client_id, submission, assessment, latest_override_reason: None, routing: decision, received_at: now })))
+        Ok(Inserted::Created(Box::new(Intake {
+            id,
+            client_id,
+            submission,
+            assessment,
+            latest_override_reason: None,
+            routing: decision,
+            received_at: now,
+        })))
     }
 
     async fn load(&self, m: intake::Model) -> Result<Intake> {
@@ -374,12 +398,20 @@ impl Store {
 
     /// One intake with its latest assessment and routing decision.
     pub async fn get_intake(&self, id: &str) -> Result<Intake> {
-        let m = intake::Entity::find_by_id(id.to_owned()).one(&self.db).await?.ok_or_else(|| Error::not_found("intake", id))?;
+        let m = intake::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::not_found("intake", id))?;
         self.load(m).await
     }
 
     /// A page of intakes, newest first, strictly older than `before_id` when given.
-    pub async fn list_intakes(&self, f: &IntakeFilter, before_id: Option<&str>, limit: u64) -> Result<Vec<Intake>> {
+    pub async fn list_intakes(
+        &self,
+        f: &IntakeFilter,
+        before_id: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Intake>> {
         let mut q = intake::Entity::find()
             .filter(intake::Column::OrganizationId.eq(f.organization_id.clone()))
             .order_by_desc(intake::Column::Id)
@@ -413,7 +445,13 @@ impl Store {
     /// Claims the routing task of `intake_id` for `owner` until `lease_until`, when it is still pending and
     /// either unleased, lease-expired, or already leased to `owner`. `None` when someone else holds it or it
     /// is finished.
-    pub async fn claim_routing(&self, intake_id: &str, owner: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Option<RoutingTask>> {
+    pub async fn claim_routing(
+        &self,
+        intake_id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<RoutingTask>> {
         let res = routing::Entity::update_many()
             .col_expr(routing::Column::LeaseOwner, Expr::value(owner))
             .col_expr(routing::Column::LeaseUntilMs, Expr::value(time::to_ms(lease_until)))
@@ -429,10 +467,19 @@ impl Store {
         if res.rows_affected != 1 {
             return Ok(None);
         }
-        let r = routing::Entity::find_by_id(intake_id.to_owned()).one(&self.db).await?.ok_or_else(|| Error::not_found("routing", intake_id))?;
+        let r = routing::Entity::find_by_id(intake_id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::not_found("routing", intake_id))?;
         let plan = r.plan.as_deref().map(|p| parse(p, "routing plan")).transpose()?;
         let intake = self.get_intake(intake_id).await?;
-        Ok(Some(RoutingTask { intake, plan, attempts: r.attempts, trace_parent: r.trace_parent, acting_user_id: r.acting_user_id }))
+        Ok(Some(RoutingTask {
+            intake,
+            plan,
+            attempts: r.attempts,
+            trace_parent: r.trace_parent,
+            acting_user_id: r.acting_user_id,
+        }))
     }
 
     /// Pending routing tasks due at `now` and not leased, oldest first.
@@ -454,7 +501,10 @@ impl Store {
     /// Number of routings still pending (for logs and metrics).
     pub async fn pending_routings(&self) -> Result<u64> {
         use sea_orm::PaginatorTrait;
-        Ok(routing::Entity::find().filter(routing::Column::Status.eq(RoutingStatus::Pending.code())).count(&self.db).await?)
+        Ok(routing::Entity::find()
+            .filter(routing::Column::Status.eq(RoutingStatus::Pending.code()))
+            .count(&self.db)
+            .await?)
     }
 
     /// Saves the plan of a task the caller holds.
@@ -470,7 +520,12 @@ impl Store {
     }
 
     /// Records the final decision of a task the caller holds, on the task and on the intake.
-    pub async fn finish_routing(&self, intake_id: &str, owner: &str, decision: &RoutingDecision) -> Result<bool> {
+    pub async fn finish_routing(
+        &self,
+        intake_id: &str,
+        owner: &str,
+        decision: &RoutingDecision,
+    ) -> Result<bool> {
         let now = time::to_ms(Utc::now());
         let txn = self.db.begin().await?;
         let res = routing::Entity::update_many()
@@ -499,7 +554,14 @@ impl Store {
     }
 
     /// Releases a task for a later attempt at `next_at`, recording the attempt count and an error code.
-    pub async fn retry_later(&self, intake_id: &str, owner: &str, decision: &RoutingDecision, next_at: DateTime<Utc>, error_code: &str) -> Result<()> {
+    pub async fn retry_later(
+        &self,
+        intake_id: &str,
+        owner: &str,
+        decision: &RoutingDecision,
+        next_at: DateTime<Utc>,
+        error_code: &str,
+    ) -> Result<()> {
         routing::Entity::update_many()
             .col_expr(routing::Column::Decision, Expr::value(json(decision)?))
             .col_expr(routing::Column::Attempts, Expr::value(decision.attempts))
@@ -518,9 +580,16 @@ impl Store {
     /// Replaces the consent of an intake (re-encrypting its submission). The caller read the intake just
     /// before; a concurrent consent change in between is lost to the last writer (consent changes are rare
     /// and every one is in the audit log).
-    pub async fn update_consent(&self, intake_id: &str, consent: &crate::domain::Consent) -> Result<Intake> {
+    pub async fn update_consent(
+        &self,
+        intake_id: &str,
+        consent: &crate::domain::Consent,
+    ) -> Result<Intake> {
         let txn = self.db.begin().await?;
-        let m = intake::Entity::find_by_id(intake_id.to_owned()).one(&txn).await?.ok_or_else(|| Error::not_found("intake", intake_id))?;
+        let m = intake::Entity::find_by_id(intake_id.to_owned())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::not_found("intake", intake_id))?;
         let mut submission = self.open(&m.submission)?;
         submission.consent = consent.clone();
         intake::Entity::update_many()
@@ -575,7 +644,10 @@ impl Store {
 
     /// Who took each intake of `client_id` (every organization's: this is what access is decided from,
     /// and it carries ids only), oldest first.
-    pub async fn ownership_of_client(&self, client_id: &str) -> Result<Vec<crate::app::access::Owned>> {
+    pub async fn ownership_of_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<crate::app::access::Owned>> {
         Ok(intake::Entity::find()
             .select_only()
             .columns([intake::Column::Id, intake::Column::ClientId, intake::Column::OrganizationId])
@@ -586,13 +658,21 @@ impl Store {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|(intake_id, client_id, organization_id)| crate::app::access::Owned { intake_id, client_id, organization_id })
+            .map(|(intake_id, client_id, organization_id)| crate::app::access::Owned {
+                intake_id,
+                client_id,
+                organization_id,
+            })
             .collect())
     }
 
     /// One client's intakes submitted by `organization_id`, oldest first, each with every assessment made
     /// of it (the first and each reassessment), oldest first: what the care timeline shows of intake.
-    pub async fn client_history(&self, organization_id: &str, client_id: &str) -> Result<Vec<(Intake, Vec<Assessment>)>> {
+    pub async fn client_history(
+        &self,
+        organization_id: &str,
+        client_id: &str,
+    ) -> Result<Vec<(Intake, Vec<Assessment>)>> {
         let rows = intake::Entity::find()
             .filter(intake::Column::OrganizationId.eq(organization_id.to_owned()))
             .filter(intake::Column::ClientId.eq(client_id.to_owned()))
@@ -617,9 +697,16 @@ impl Store {
     }
 
     /// Stores a reassessment and makes it the intake's latest; a clinician override's reason is encrypted.
-    pub async fn insert_reassessment(&self, intake: &Intake, a: &Assessment, override_reason: Option<&str>) -> Result<()> {
+    pub async fn insert_reassessment(
+        &self,
+        intake: &Intake,
+        a: &Assessment,
+        override_reason: Option<&str>,
+    ) -> Result<()> {
         let sealed = override_reason
-            .map(|r| self.cipher.encrypt(OVERRIDE_REASON_FIELD, r.as_bytes()).map_err(Error::Unexpected))
+            .map(|r| {
+                self.cipher.encrypt(OVERRIDE_REASON_FIELD, r.as_bytes()).map_err(Error::Unexpected)
+            })
             .transpose()?;
         let txn = self.db.begin().await?;
         assessment::ActiveModel {

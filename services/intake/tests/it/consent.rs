@@ -18,23 +18,41 @@ const RECIPIENT: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
 
 fn as_clinician<T>(message: T, org: &str) -> Request<T> {
     let mut r = Request::new(message);
-    r.extensions_mut().insert(Caller { user_id: "clin-9".into(), organization_id: org.into(), roles: vec![Role::Clinician], acting_for: None });
+    r.extensions_mut().insert(Caller {
+        user_id: "clin-9".into(),
+        organization_id: org.into(),
+        roles: vec![Role::Clinician],
+        acting_for: None,
+    });
     r
 }
 
 /// The handler over a real store, without the auth layer (the caller is attached by hand).
 async fn direct_api(backing: &continuum_testkit::Backing) -> intake::grpc::IntakeApi {
     let peers = [closed_addr().await, closed_addr().await, closed_addr().await];
-    let settings = intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, backing.common());
+    let settings =
+        intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, backing.common());
     let common = &settings.common;
-    let db = continuum_db::connect_and_migrate::<intake::store::Migrator>("intake", &common.db()).await.unwrap();
-    let cipher = continuum_auth::crypto::FieldCipher::from_settings_or_file(&common.crypto, &common.data_dir.join("intake.keys")).unwrap();
+    let db = continuum_db::connect_and_migrate::<intake::store::Migrator>("intake", &common.db())
+        .await
+        .unwrap();
+    let cipher = continuum_auth::crypto::FieldCipher::from_settings_or_file(
+        &common.crypto,
+        &common.data_dir.join("intake.keys"),
+    )
+    .unwrap();
     let store = intake::store::Store::new(db, Arc::new(cipher));
     let peers = intake::routing::Peers::connect(&settings).unwrap();
     let referrals = intake::app::referrals::ReferralPeer::new(peers.referral.clone());
     let router = intake::routing::Router::new(store.clone(), peers, Duration::from_secs(1));
     let cache = common.open_cache("intake").await.unwrap();
-    intake::grpc::IntakeApi::new(store, router, cache, Arc::new(intake::domain::Rules::embedded().unwrap()), referrals)
+    intake::grpc::IntakeApi::new(
+        store,
+        router,
+        cache,
+        Arc::new(intake::domain::Rules::embedded().unwrap()),
+        referrals,
+    )
 }
 
 #[tokio::test]
@@ -44,15 +62,29 @@ async fn consent_is_recorded_scoped_and_revoked() {
     let mut s = submission("consent-rpc");
     s.consent = Some(pb::Consent { share_with_referral_recipient: false });
     s.clinician_reports_imminent_risk = false;
-    let intake = tokio::time::timeout(Duration::from_secs(30), api.submit_intake(as_clinician(s, ORG))).await.unwrap().unwrap().into_inner().intake.unwrap();
+    let intake =
+        tokio::time::timeout(Duration::from_secs(30), api.submit_intake(as_clinician(s, ORG)))
+            .await
+            .unwrap()
+            .unwrap()
+            .into_inner()
+            .intake
+            .unwrap();
 
-    let grant = |cats: &[pb::ConsentCategory]| pb::ConsentGrant { recipient_organization_id: RECIPIENT.into(), categories: cats.iter().map(|c| *c as i32).collect(), ..Default::default() };
+    let grant = |cats: &[pb::ConsentCategory]| pb::ConsentGrant {
+        recipient_organization_id: RECIPIENT.into(),
+        categories: cats.iter().map(|c| *c as i32).collect(),
+        ..Default::default()
+    };
     let recorded = api
         .record_consent(as_clinician(
             pb::RecordConsentRequest {
                 intake_id: intake.id.clone(),
                 grants: vec![
-                    grant(&[pb::ConsentCategory::IdentityAndContact, pb::ConsentCategory::ScreeningAndAssessment]),
+                    grant(&[
+                        pb::ConsentCategory::IdentityAndContact,
+                        pb::ConsentCategory::ScreeningAndAssessment,
+                    ]),
                     grant(&[pb::ConsentCategory::SubstanceUse]),
                 ],
                 share_with_referral_recipient: false,
@@ -71,23 +103,41 @@ async fn consent_is_recorded_scoped_and_revoked() {
     // Substance use mixed into another grant is refused, by field.
     let err = api
         .record_consent(as_clinician(
-            pb::RecordConsentRequest { intake_id: intake.id.clone(), grants: vec![grant(&[pb::ConsentCategory::SubstanceUse, pb::ConsentCategory::TreatmentHistory])], ..Default::default() },
+            pb::RecordConsentRequest {
+                intake_id: intake.id.clone(),
+                grants: vec![grant(&[
+                    pb::ConsentCategory::SubstanceUse,
+                    pb::ConsentCategory::TreatmentHistory,
+                ])],
+                ..Default::default()
+            },
             ORG,
         ))
         .await
         .unwrap_err();
-    assert_eq!(continuum_errors::bad_fields_of(&err), vec!["consent_grants[0].categories".to_owned()]);
+    assert_eq!(
+        continuum_errors::bad_fields_of(&err),
+        vec!["consent_grants[0].categories".to_owned()]
+    );
 
     // Another organization cannot touch it.
     let other = api
-        .revoke_consent(as_clinician(pb::RevokeConsentRequest { intake_id: intake.id.clone(), ..Default::default() }, "0190a1b2-c3d4-7e5f-8a9b-0000000000ff"))
+        .revoke_consent(as_clinician(
+            pb::RevokeConsentRequest { intake_id: intake.id.clone(), ..Default::default() },
+            "0190a1b2-c3d4-7e5f-8a9b-0000000000ff",
+        ))
         .await
         .unwrap_err();
     assert_eq!(other.code(), Code::NotFound);
 
     let revoked = api
         .revoke_consent(as_clinician(
-            pb::RevokeConsentRequest { intake_id: intake.id.clone(), recipient_organization_id: RECIPIENT.into(), categories: vec![pb::ConsentCategory::SubstanceUse as i32], ..Default::default() },
+            pb::RevokeConsentRequest {
+                intake_id: intake.id.clone(),
+                recipient_organization_id: RECIPIENT.into(),
+                categories: vec![pb::ConsentCategory::SubstanceUse as i32],
+                ..Default::default()
+            },
             ORG,
         ))
         .await
@@ -97,7 +147,10 @@ async fn consent_is_recorded_scoped_and_revoked() {
         .unwrap();
     assert_eq!(revoked.grants.len(), 1, "the substance-use grant is gone");
     let all = api
-        .revoke_consent(as_clinician(pb::RevokeConsentRequest { intake_id: intake.id.clone(), ..Default::default() }, ORG))
+        .revoke_consent(as_clinician(
+            pb::RevokeConsentRequest { intake_id: intake.id.clone(), ..Default::default() },
+            ORG,
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -107,24 +160,46 @@ async fn consent_is_recorded_scoped_and_revoked() {
     assert_eq!(all.history.last().unwrap().action, "revoked");
 
     // Read back: the consent is stored (encrypted with the submission).
-    let got = api.get_intake(as_clinician(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }, ORG)).await.unwrap().into_inner().intake.unwrap();
+    let got = api
+        .get_intake(as_clinician(
+            pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() },
+            ORG,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     assert!(got.consent_grants.is_empty());
 }
 
 #[tokio::test]
 async fn consent_rpcs_over_grpc() {
     let mut app = spawn_app().await;
-    let intake = app.client.submit_intake(submission("consent-grpc")).await.unwrap().into_inner().intake.unwrap();
+    let intake = app
+        .client
+        .submit_intake(submission("consent-grpc"))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     let r = app
         .client
-        .revoke_consent(pb::RevokeConsentRequest { intake_id: intake.id.clone(), ..Default::default() })
+        .revoke_consent(pb::RevokeConsentRequest {
+            intake_id: intake.id.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert!(!r.consent.unwrap().share_with_referral_recipient);
     let mut ops = app.client_as(ORG, &[Role::Ops]);
     let events = ops
-        .list_audit_events(pb::ListAuditEventsRequest { client_id: intake.client_id, ..Default::default() })
+        .list_audit_events(pb::ListAuditEventsRequest {
+            client_id: intake.client_id,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -147,12 +222,20 @@ async fn a_recipient_reads_only_what_the_client_consented_to_and_only_under_a_li
     let mut p = clinician("Dr Recipient", &[continuum_proto::common::v1::Modality::Cbt], 5);
     p.levels_of_care.push(continuum_proto::common::v1::LevelOfCare::IntensiveOutpatient as i32);
     app.add_provider(p).await;
-    let grant = |cats: &[pb::ConsentCategory]| pb::ConsentGrant { recipient_organization_id: RECIPIENT.into(), categories: cats.iter().map(|c| *c as i32).collect(), ..Default::default() };
+    let grant = |cats: &[pb::ConsentCategory]| pb::ConsentGrant {
+        recipient_organization_id: RECIPIENT.into(),
+        categories: cats.iter().map(|c| *c as i32).collect(),
+        ..Default::default()
+    };
     let mut s = submission("shared");
     s.consent = None;
-    s.consent_grants = vec![grant(&[pb::ConsentCategory::IdentityAndContact, pb::ConsentCategory::ScreeningAndAssessment])];
+    s.consent_grants = vec![grant(&[
+        pb::ConsentCategory::IdentityAndContact,
+        pb::ConsentCategory::ScreeningAndAssessment,
+    ])];
     s.substance_use = pb::SubstanceUse::Dependence as i32;
-    s.presenting_concerns = vec![pb::PresentingConcern::Depression as i32, pb::PresentingConcern::SubstanceUse as i32];
+    s.presenting_concerns =
+        vec![pb::PresentingConcern::Depression as i32, pb::PresentingConcern::SubstanceUse as i32];
     s.stressors = vec![pb::Stressor::Legal as i32];
     let intake = app.client.submit_intake(s).await.unwrap().into_inner().intake.unwrap();
     let referral_id = referral_of(&intake);
@@ -162,12 +245,25 @@ async fn a_recipient_reads_only_what_the_client_consented_to_and_only_under_a_li
 
     // The recipient's service (acting for one of its users) reads under the referral its organization
     // received: only what the client consented to share with it.
-    let mut recipient = app.client_with(continuum_testkit::Bearer::new(&app.backing.service_token(RECIPIENT)));
-    let read = |intake_id: &str, referral_id: &str| pb::GetIntakeRequest { intake_id: intake_id.into(), referral_id: referral_id.into() };
-    let got = recipient.get_intake(read(&intake.id, &referral_id)).await.unwrap().into_inner().intake.unwrap();
+    let mut recipient =
+        app.client_with(continuum_testkit::Bearer::new(&app.backing.service_token(RECIPIENT)));
+    let read = |intake_id: &str, referral_id: &str| pb::GetIntakeRequest {
+        intake_id: intake_id.into(),
+        referral_id: referral_id.into(),
+    };
+    let got = recipient
+        .get_intake(read(&intake.id, &referral_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     assert_eq!(got.client.as_ref().unwrap().given_name, "Avery", "identity was consented");
     assert!(got.assessment.is_some(), "assessment was consented");
-    assert!(got.presenting_concerns_text.is_empty() && got.presenting_concerns.is_empty(), "presenting concerns were not");
+    assert!(
+        got.presenting_concerns_text.is_empty() && got.presenting_concerns.is_empty(),
+        "presenting concerns were not"
+    );
     assert!(got.stressors.is_empty() && got.preferences.is_none(), "social context was not");
     assert_eq!(got.substance_use, 0, "substance use only under its own grant");
     let ga = got.assessment.unwrap();
@@ -179,30 +275,54 @@ async fn a_recipient_reads_only_what_the_client_consented_to_and_only_under_a_li
     // organization that received no referral, the intake is not found.
     let unknown = uuid::Uuid::now_v7().to_string();
     for referral in ["", unknown.as_str()] {
-        assert_eq!(recipient.get_intake(read(&intake.id, referral)).await.unwrap_err().code(), Code::NotFound, "{referral:?}");
+        assert_eq!(
+            recipient.get_intake(read(&intake.id, referral)).await.unwrap_err().code(),
+            Code::NotFound,
+            "{referral:?}"
+        );
     }
-    let mut stranger = app.client_with(continuum_testkit::Bearer::new(&app.backing.service_token("0190a1b2-c3d4-7e5f-8a9b-0000000000ff")));
-    assert_eq!(stranger.get_intake(read(&intake.id, &referral_id)).await.unwrap_err().code(), Code::NotFound);
-    let mut stranger_person = app.client_as("0190a1b2-c3d4-7e5f-8a9b-0000000000ff", &[Role::Coordinator, Role::Clinician]);
-    assert_eq!(stranger_person.get_intake(read(&intake.id, &referral_id)).await.unwrap_err().code(), Code::NotFound);
+    let mut stranger = app.client_with(continuum_testkit::Bearer::new(
+        &app.backing.service_token("0190a1b2-c3d4-7e5f-8a9b-0000000000ff"),
+    ));
+    assert_eq!(
+        stranger.get_intake(read(&intake.id, &referral_id)).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let mut stranger_person = app
+        .client_as("0190a1b2-c3d4-7e5f-8a9b-0000000000ff", &[Role::Coordinator, Role::Clinician]);
+    assert_eq!(
+        stranger_person.get_intake(read(&intake.id, &referral_id)).await.unwrap_err().code(),
+        Code::NotFound
+    );
 
     // With a substance-use grant of its own, the recipient sees it.
     let mut s = submission("shared-su");
     s.consent = None;
     s.consent_grants = vec![
-        grant(&[pb::ConsentCategory::IdentityAndContact, pb::ConsentCategory::ScreeningAndAssessment]),
+        grant(&[
+            pb::ConsentCategory::IdentityAndContact,
+            pb::ConsentCategory::ScreeningAndAssessment,
+        ]),
         grant(&[pb::ConsentCategory::SubstanceUse]),
     ];
     s.substance_use = pb::SubstanceUse::Dependence as i32;
     let intake = app.client.submit_intake(s).await.unwrap().into_inner().intake.unwrap();
     let referral_id = referral_of(&intake);
-    let got = recipient.get_intake(read(&intake.id, &referral_id)).await.unwrap().into_inner().intake.unwrap();
+    let got = recipient
+        .get_intake(read(&intake.id, &referral_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     assert_eq!(got.substance_use, pb::SubstanceUse::Dependence as i32);
 
     // Once the referrer cancels, the referral is no longer live and carries no access.
     let mut referrer = app.referral_coordinator();
     let r = referrer
-        .get_referral(continuum_proto::referral::v1::GetReferralRequest { referral_id: referral_id.clone() })
+        .get_referral(continuum_proto::referral::v1::GetReferralRequest {
+            referral_id: referral_id.clone(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -219,5 +339,8 @@ async fn a_recipient_reads_only_what_the_client_consented_to_and_only_under_a_li
         })
         .await
         .unwrap();
-    assert_eq!(recipient.get_intake(read(&intake.id, &referral_id)).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        recipient.get_intake(read(&intake.id, &referral_id)).await.unwrap_err().code(),
+        Code::NotFound
+    );
 }

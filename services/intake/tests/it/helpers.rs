@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use continuum_auth::Role;
 use continuum_proto::common::v1 as common;
 use continuum_proto::intake::v1 as pb;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
@@ -9,7 +10,6 @@ use continuum_proto::matching::v1 as mpb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_runtime::Shutdown;
-use continuum_auth::Role;
 use continuum_testkit::{AuthedChannel, Backing, Bearer};
 
 pub const ORG: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000a1";
@@ -69,7 +69,13 @@ pub async fn spawn_with_matching() -> TestApp {
     let maddr = mapp.local_addr().to_string();
     let msd = Shutdown::new();
     tokio::spawn(mapp.run(msd.clone()));
-    let mut app = spawn_with(backing, [maddr.clone(), closed_addr().await, closed_addr().await], Some(msd), Some(mb)).await;
+    let mut app = spawn_with(
+        backing,
+        [maddr.clone(), closed_addr().await, closed_addr().await],
+        Some(msd),
+        Some(mb),
+    )
+    .await;
     app.matching_addr = Some(maddr);
     app
 }
@@ -82,7 +88,12 @@ pub async fn spawn_with_matching_and_referral() -> TestApp {
     let rb = Backing::fresh().await;
     let mut mcommon = mb.common();
     mcommon.auth = backing.common().auth;
-    let mapp = matching::startup::Application::build(matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), mcommon)).await.unwrap();
+    let mapp = matching::startup::Application::build(matching::config::Settings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        mcommon,
+    ))
+    .await
+    .unwrap();
     let maddr = mapp.local_addr().to_string();
     let msd = Shutdown::new();
     tokio::spawn(mapp.run(msd.clone()));
@@ -91,13 +102,21 @@ pub async fn spawn_with_matching_and_referral() -> TestApp {
     // Referral asks intake whether the referring organization owns the client: intake's address is picked
     // before either is built.
     let intake_addr = closed_addr().await;
-    let mut rsettings = referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), maddr.clone(), rcommon);
+    let mut rsettings =
+        referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), maddr.clone(), rcommon);
     rsettings.intake_addr = intake_addr.clone();
     let rapp = referral::startup::Application::build(rsettings).await.unwrap();
     let raddr = rapp.local_addr().to_string();
     let rsd = Shutdown::new();
     tokio::spawn(rapp.run(rsd.clone()));
-    let mut app = spawn_on(intake_addr.parse().unwrap(), backing, [maddr.clone(), raddr.clone(), closed_addr().await], Some(msd), Some(mb)).await;
+    let mut app = spawn_on(
+        intake_addr.parse().unwrap(),
+        backing,
+        [maddr.clone(), raddr.clone(), closed_addr().await],
+        Some(msd),
+        Some(mb),
+    )
+    .await;
     app.matching_addr = Some(maddr);
     app.referral_addr = Some(raddr);
     app.peer_shutdowns.push(rsd);
@@ -105,8 +124,14 @@ pub async fn spawn_with_matching_and_referral() -> TestApp {
     app
 }
 
-async fn spawn_with(backing: Backing, peers: [String; 3], matching_shutdown: Option<Shutdown>, matching_backing: Option<Backing>) -> TestApp {
-    spawn_on("127.0.0.1:0".parse().unwrap(), backing, peers, matching_shutdown, matching_backing).await
+async fn spawn_with(
+    backing: Backing,
+    peers: [String; 3],
+    matching_shutdown: Option<Shutdown>,
+    matching_backing: Option<Backing>,
+) -> TestApp {
+    spawn_on("127.0.0.1:0".parse().unwrap(), backing, peers, matching_shutdown, matching_backing)
+        .await
 }
 
 async fn spawn_on(
@@ -123,7 +148,10 @@ async fn spawn_on(
     let shutdown = Shutdown::new();
     tokio::spawn(app.run(shutdown.clone()));
     let token = backing.token(ORG, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]);
-    let client = IntakeServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr.to_string()).unwrap(), Bearer::new(&token));
+    let client = IntakeServiceClient::with_interceptor(
+        continuum_runtime::peer_channel(&addr.to_string()).unwrap(),
+        Bearer::new(&token),
+    );
     TestApp {
         client,
         addr: addr.to_string(),
@@ -142,19 +170,28 @@ impl TestApp {
     /// A client calling as `roles` of `org`.
     pub fn client_as(&self, org: &str, roles: &[Role]) -> IntakeServiceClient<AuthedChannel> {
         let token = self.backing.token(org, roles);
-        IntakeServiceClient::with_interceptor(continuum_runtime::peer_channel(&self.addr).unwrap(), Bearer::new(&token))
+        IntakeServiceClient::with_interceptor(
+            continuum_runtime::peer_channel(&self.addr).unwrap(),
+            Bearer::new(&token),
+        )
     }
 
     /// A matching client acting as the provider organization's admin.
     pub fn matching_admin(&self) -> MatchingServiceClient<AuthedChannel> {
         let token = self.backing.token(PROVIDER_ORG, &[Role::ProviderAdmin]);
-        MatchingServiceClient::with_interceptor(continuum_runtime::peer_channel(self.matching_addr.as_deref().unwrap()).unwrap(), Bearer::new(&token))
+        MatchingServiceClient::with_interceptor(
+            continuum_runtime::peer_channel(self.matching_addr.as_deref().unwrap()).unwrap(),
+            Bearer::new(&token),
+        )
     }
 
     /// A referral client acting as the clinic's coordinator.
     pub fn referral_coordinator(&self) -> ReferralServiceClient<AuthedChannel> {
         let token = self.backing.token(ORG, &[Role::Coordinator, Role::Clinician]);
-        ReferralServiceClient::with_interceptor(continuum_runtime::peer_channel(self.referral_addr.as_deref().unwrap()).unwrap(), Bearer::new(&token))
+        ReferralServiceClient::with_interceptor(
+            continuum_runtime::peer_channel(self.referral_addr.as_deref().unwrap()).unwrap(),
+            Bearer::new(&token),
+        )
     }
 
     /// Adds a provider to the directory and returns its id.
@@ -171,7 +208,10 @@ impl TestApp {
 
     /// A client sending `bearer` as is.
     pub fn client_with(&self, bearer: Bearer) -> IntakeServiceClient<AuthedChannel> {
-        IntakeServiceClient::with_interceptor(continuum_runtime::peer_channel(&self.addr).unwrap(), bearer)
+        IntakeServiceClient::with_interceptor(
+            continuum_runtime::peer_channel(&self.addr).unwrap(),
+            bearer,
+        )
     }
 }
 

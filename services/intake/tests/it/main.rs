@@ -2,9 +2,9 @@
 //! called through the generated client. Peers are either absent (closed ports) or the real matching
 //! service started in-process; the whole four-service flow is covered by the end-to-end tests in `tests/`.
 
-mod helpers;
-mod submit;
-mod security;
-mod scenarios;
-mod validation;
 mod consent;
+mod helpers;
+mod scenarios;
+mod security;
+mod submit;
+mod validation;

@@ -8,11 +8,11 @@
 
 use std::collections::HashSet;
 
+use common::Modality as M;
 use continuum_proto::common::v1 as common;
 use continuum_proto::intake::v1 as pb;
 use continuum_proto::matching::v1 as mpb;
 use continuum_proto::referral::v1 as rpb;
-use common::Modality as M;
 
 use crate::helpers::*;
 
@@ -45,18 +45,30 @@ async fn a_cssrs_intent_gets_an_urgent_crisis_referral_even_when_the_crisis_serv
             ..clinician("Mobile crisis team", &[], 0)
         })
         .await;
-    let open_outpatient = app.add_provider(clinician("Open outpatient", &[M::Cbt, M::Act], 5)).await;
+    let open_outpatient =
+        app.add_provider(clinician("Open outpatient", &[M::Cbt, M::Act], 5)).await;
     let mut s = submission("crisis-a");
-    s.screeners.as_mut().unwrap().cssrs = Some(pb::Cssrs { intent_without_plan: true, ..Default::default() });
+    s.screeners.as_mut().unwrap().cssrs =
+        Some(pb::Cssrs { intent_without_plan: true, ..Default::default() });
     let intake = submit(&mut app, s).await;
     assert_eq!(assessment(&intake).risk_level, common::RiskLevel::High as i32);
     let r = routing(&intake);
     assert_eq!(r.status, pb::RoutingStatus::Referred as i32, "reason: {}", r.reason);
-    assert_eq!(r.provider_id, crisis, "only the crisis-capable service, never the open outpatient {open_outpatient}");
+    assert_eq!(
+        r.provider_id, crisis,
+        "only the crisis-capable service, never the open outpatient {open_outpatient}"
+    );
     assert!(r.waitlist_entry_id.is_empty(), "never waitlisted");
     assert!(r.crisis_resources.iter().any(|c| c.contains("988")));
     assert!(r.reason.contains("routing.crisis_interlock"), "{}", r.reason);
-    let referral = app.referral_coordinator().get_referral(rpb::GetReferralRequest { referral_id: r.referral_id.clone() }).await.unwrap().into_inner().referral.unwrap();
+    let referral = app
+        .referral_coordinator()
+        .get_referral(rpb::GetReferralRequest { referral_id: r.referral_id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
     assert_eq!(referral.urgency, common::Urgency::Emergency as i32);
     assert!(referral.overbooked, "made although the crisis service had no capacity");
 }
@@ -65,24 +77,35 @@ async fn a_cssrs_intent_gets_an_urgent_crisis_referral_even_when_the_crisis_serv
 /// track, and three stabilising options, all with open slots. Returns (trauma ids, stabilising ids).
 async fn trauma_directory(app: &TestApp) -> (HashSet<String>, HashSet<String>) {
     let mut trauma = HashSet::new();
-    for (name, m) in [("EMDR clinician", M::Emdr), ("PE clinician", M::ProlongedExposure), ("CPT clinician", M::Cpt)] {
+    for (name, m) in [
+        ("EMDR clinician", M::Emdr),
+        ("PE clinician", M::ProlongedExposure),
+        ("CPT clinician", M::Cpt),
+    ] {
         trauma.insert(app.add_provider(clinician(name, &[m], 3)).await);
     }
     trauma.insert(
         app.add_provider(mpb::Provider {
             kind: mpb::ProviderKind::TraumaIop as i32,
-            levels_of_care: vec![common::LevelOfCare::Outpatient as i32, common::LevelOfCare::IntensiveOutpatient as i32],
+            levels_of_care: vec![
+                common::LevelOfCare::Outpatient as i32,
+                common::LevelOfCare::IntensiveOutpatient as i32,
+            ],
             ..clinician("Trauma IOP track", &[M::SkillsTraining, M::Somatic], 3)
         })
         .await,
     );
     let mut stabilising = HashSet::new();
     stabilising.insert(
-        app.add_provider(mpb::Provider { kind: mpb::ProviderKind::SkillsGroup as i32, ..clinician("DBT skills group", &[M::Dbt, M::SkillsTraining], 3) })
-            .await,
+        app.add_provider(mpb::Provider {
+            kind: mpb::ProviderKind::SkillsGroup as i32,
+            ..clinician("DBT skills group", &[M::Dbt, M::SkillsTraining], 3)
+        })
+        .await,
     );
     stabilising.insert(app.add_provider(clinician("Somatic clinician", &[M::Somatic], 3)).await);
-    stabilising.insert(app.add_provider(clinician("ACT clinician", &[M::Act, M::PersonCentred], 3)).await);
+    stabilising
+        .insert(app.add_provider(clinician("ACT clinician", &[M::Act, M::PersonCentred], 3)).await);
     (trauma, stabilising)
 }
 
@@ -90,7 +113,8 @@ fn ptsd_submission(key: &str, dissociation: pb::Frequency) -> pb::SubmitIntakeRe
     let mut s = submission(key);
     s.screeners.as_mut().unwrap().pcl5 = Some(pcl5(45));
     s.presenting_concerns = vec![pb::PresentingConcern::Trauma as i32];
-    s.dysregulation = Some(pb::DysregulationSigns { dissociation: dissociation as i32, ..Default::default() });
+    s.dysregulation =
+        Some(pb::DysregulationSigns { dissociation: dissociation as i32, ..Default::default() });
     s
 }
 
@@ -98,7 +122,8 @@ fn ptsd_submission(key: &str, dissociation: pb::Frequency) -> pb::SubmitIntakeRe
 async fn b_weekly_dissociation_means_stabilisation_and_no_trauma_processing_offered() {
     let mut app = spawn_with_matching_and_referral().await;
     let (trauma, stabilising) = trauma_directory(&app).await;
-    let intake = submit(&mut app, ptsd_submission("ptsd-dysregulated", pb::Frequency::Weekly)).await;
+    let intake =
+        submit(&mut app, ptsd_submission("ptsd-dysregulated", pb::Frequency::Weekly)).await;
     let a = assessment(&intake);
     assert_eq!(a.phase, common::CarePhase::Stabilisation as i32);
     assert!(!a.trauma_focused_indicated);
@@ -127,13 +152,17 @@ async fn c_a_regulated_client_with_the_same_pcl5_gets_trauma_focused_options_fir
     assert_eq!(r.status, pb::RoutingStatus::Referred as i32, "reason: {}", r.reason);
     let firsts: Vec<bool> = r.candidate_provider_ids.iter().map(|id| trauma.contains(id)).collect();
     assert!(firsts.len() > trauma.len(), "stabilising options are still offered, after");
-    assert!(firsts[..trauma.len()].iter().all(|x| *x), "trauma-focused options rank first: {firsts:?}");
+    assert!(
+        firsts[..trauma.len()].iter().all(|x| *x),
+        "trauma-focused options rank first: {firsts:?}"
+    );
     assert!(trauma.contains(&r.provider_id));
     assert!(r.reason.contains("routing.trauma_focused_first"));
 }
 
 #[tokio::test]
-async fn d_a_cycling_sixteen_year_old_with_severe_depression_goes_to_an_adolescent_iop_with_family() {
+async fn d_a_cycling_sixteen_year_old_with_severe_depression_goes_to_an_adolescent_iop_with_family()
+{
     let mut app = spawn_with_matching_and_referral().await;
     let iop = |name: &str, ages: &[common::AgeGroup], family: bool| mpb::Provider {
         kind: mpb::ProviderKind::Iop as i32,
@@ -143,20 +172,38 @@ async fn d_a_cycling_sixteen_year_old_with_severe_depression_goes_to_an_adolesce
         ..clinician(name, &[M::Dbt, M::SkillsTraining], 4)
     };
     let adult = app.add_provider(iop("Adult IOP", &[common::AgeGroup::Adult], false)).await;
-    let teen_no_family = app.add_provider(iop("Teen IOP", &[common::AgeGroup::Adolescent], false)).await;
-    let teen_family = app.add_provider(iop("Teen IOP with family track", &[common::AgeGroup::Adolescent], true)).await;
-    let teen_outpatient = app.add_provider(mpb::Provider { age_groups: vec![common::AgeGroup::Adolescent as i32], ..clinician("Teen outpatient", &[M::Cbt], 4) }).await;
+    let teen_no_family =
+        app.add_provider(iop("Teen IOP", &[common::AgeGroup::Adolescent], false)).await;
+    let teen_family = app
+        .add_provider(iop("Teen IOP with family track", &[common::AgeGroup::Adolescent], true))
+        .await;
+    let teen_outpatient = app
+        .add_provider(mpb::Provider {
+            age_groups: vec![common::AgeGroup::Adolescent as i32],
+            ..clinician("Teen outpatient", &[M::Cbt], 4)
+        })
+        .await;
 
     let today = chrono::Utc::now().date_naive();
     let months_ago = |m: i64| {
         let d = today - chrono::Duration::days(30 * m);
-        common::Date { year: chrono::Datelike::year(&d), month: chrono::Datelike::month(&d) as i32, day: chrono::Datelike::day(&d) as i32 }
+        common::Date {
+            year: chrono::Datelike::year(&d),
+            month: chrono::Datelike::month(&d) as i32,
+            day: chrono::Datelike::day(&d) as i32,
+        }
     };
     let dob = today - chrono::Duration::days(16 * 365 + 30);
     let mut s = submission("teen");
-    s.client.as_mut().unwrap().date_of_birth =
-        Some(common::Date { year: chrono::Datelike::year(&dob), month: chrono::Datelike::month(&dob) as i32, day: chrono::Datelike::day(&dob) as i32 });
-    s.screeners = Some(pb::Screeners { phq9: Some(pb::Phq9 { items: vec![3, 3, 3, 3, 3, 2, 2, 2, 0] }), ..Default::default() });
+    s.client.as_mut().unwrap().date_of_birth = Some(common::Date {
+        year: chrono::Datelike::year(&dob),
+        month: chrono::Datelike::month(&dob) as i32,
+        day: chrono::Datelike::day(&dob) as i32,
+    });
+    s.screeners = Some(pb::Screeners {
+        phq9: Some(pb::Phq9 { items: vec![3, 3, 3, 3, 3, 2, 2, 2, 0] }),
+        ..Default::default()
+    });
     let program = |started, ended| pb::TreatmentEpisode {
         level_of_care: common::LevelOfCare::Outpatient as i32,
         modality: M::SkillsTraining as i32,
@@ -164,7 +211,8 @@ async fn d_a_cycling_sixteen_year_old_with_severe_depression_goes_to_an_adolesce
         ended: Some(ended),
         outcome: pb::TreatmentOutcome::Partly as i32,
     };
-    s.treatment_history = vec![program(months_ago(10), months_ago(8)), program(months_ago(5), months_ago(3))];
+    s.treatment_history =
+        vec![program(months_ago(10), months_ago(8)), program(months_ago(5), months_ago(3))];
     let intake = submit(&mut app, s).await;
     let a = assessment(&intake);
     assert_eq!(a.level_of_care, common::LevelOfCare::IntensiveOutpatient as i32);
@@ -175,7 +223,10 @@ async fn d_a_cycling_sixteen_year_old_with_severe_depression_goes_to_an_adolesce
     let r = routing(&intake);
     assert_eq!(r.status, pb::RoutingStatus::Referred as i32, "reason: {}", r.reason);
     assert_eq!(r.provider_id, teen_family, "adolescent IOP with family involvement");
-    assert!(!r.candidate_provider_ids.contains(&adult) && !r.candidate_provider_ids.contains(&teen_outpatient));
+    assert!(
+        !r.candidate_provider_ids.contains(&adult)
+            && !r.candidate_provider_ids.contains(&teen_outpatient)
+    );
     assert!(r.candidate_provider_ids.contains(&teen_no_family));
 }
 
@@ -197,14 +248,22 @@ async fn e_cbt_tried_twice_without_help_ranks_below_other_modalities() {
     let intake = submit(&mut app, s).await;
     let a = assessment(&intake);
     assert_eq!(a.modalities_to_avoid, vec![M::Cbt as i32]);
-    assert_eq!(a.level_of_care, common::LevelOfCare::Outpatient as i32, "a modality without help asks for another modality, not a higher level");
+    assert_eq!(
+        a.level_of_care,
+        common::LevelOfCare::Outpatient as i32,
+        "a modality without help asks for another modality, not a higher level"
+    );
     let r = routing(&intake);
     assert_eq!(r.status, pb::RoutingStatus::Referred as i32, "reason: {}", r.reason);
     let pos = |id: &String| r.candidate_provider_ids.iter().position(|x| x == id);
     assert!(pos(&cbt_and_act).is_some() && pos(&psychodynamic).is_some());
     // CBT-only is still offered (the client may choose it) but ranks below every option that is not CBT-only.
     let p = pos(&cbt_only).expect("CBT-only stays an option");
-    assert!(p > pos(&cbt_and_act).unwrap().max(pos(&psychodynamic).unwrap()), "{:?}", r.candidate_provider_ids);
+    assert!(
+        p > pos(&cbt_and_act).unwrap().max(pos(&psychodynamic).unwrap()),
+        "{:?}",
+        r.candidate_provider_ids
+    );
     assert_ne!(r.provider_id, cbt_only);
 }
 
@@ -226,16 +285,31 @@ async fn f_a_clinician_override_is_recorded_with_its_reason_and_changes_the_rout
     let intake = submit(&mut app, s).await;
     let a = assessment(&intake);
     assert_eq!(a.phase, common::CarePhase::TraumaProcessing as i32);
-    assert!(fired(&intake, "override.phase") && fired(&intake, "phase.stabilisation"), "both the rule and the override are visible");
+    assert!(
+        fired(&intake, "override.phase") && fired(&intake, "phase.stabilisation"),
+        "both the rule and the override are visible"
+    );
     let o = a.clinician_override.as_ref().unwrap();
-    assert_eq!((o.assessed_phase, o.phase), (common::CarePhase::Stabilisation as i32, common::CarePhase::TraumaProcessing as i32));
+    assert_eq!(
+        (o.assessed_phase, o.phase),
+        (common::CarePhase::Stabilisation as i32, common::CarePhase::TraumaProcessing as i32)
+    );
     assert!(o.reason.contains("supervised EMDR"));
     assert_eq!(o.clinician_id, "clin-7");
     let r = routing(&intake);
     assert!(trauma.contains(&r.provider_id), "the override changes the routing: {}", r.reason);
     // Read back: the reason is returned to the owner.
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
-    assert!(assessment(&got).clinician_override.as_ref().unwrap().reason.contains("supervised EMDR"));
+    let got = app
+        .client
+        .get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
+    assert!(
+        assessment(&got).clinician_override.as_ref().unwrap().reason.contains("supervised EMDR")
+    );
 }
 
 #[tokio::test]
@@ -249,16 +323,27 @@ async fn consent_scope_decides_where_a_referral_may_go() {
     assert_eq!(routing(&i).status, pb::RoutingStatus::NeedsCoordinator as i32);
     assert!(routing(&i).reason.contains("consent"), "{}", routing(&i).reason);
 
-    let grant = |org: &str, cats: &[pb::ConsentCategory]| pb::ConsentGrant { recipient_organization_id: org.into(), categories: cats.iter().map(|c| *c as i32).collect(), ..Default::default() };
-    let basics = [pb::ConsentCategory::IdentityAndContact, pb::ConsentCategory::ScreeningAndAssessment];
+    let grant = |org: &str, cats: &[pb::ConsentCategory]| pb::ConsentGrant {
+        recipient_organization_id: org.into(),
+        categories: cats.iter().map(|c| *c as i32).collect(),
+        ..Default::default()
+    };
+    let basics =
+        [pb::ConsentCategory::IdentityAndContact, pb::ConsentCategory::ScreeningAndAssessment];
     let mut elsewhere = submission("consent-elsewhere");
     elsewhere.consent = None;
     elsewhere.consent_grants = vec![grant("0190a1b2-c3d4-7e5f-8a9b-0000000000ee", &basics)];
-    assert_eq!(routing(&submit(&mut app, elsewhere).await).status, pb::RoutingStatus::NeedsCoordinator as i32);
+    assert_eq!(
+        routing(&submit(&mut app, elsewhere).await).status,
+        pb::RoutingStatus::NeedsCoordinator as i32
+    );
 
     let mut scoped = submission("consent-scoped");
     scoped.consent = None;
-    scoped.consent_grants = vec![grant(PROVIDER_ORG, &basics), grant(PROVIDER_ORG, &[pb::ConsentCategory::SubstanceUse])];
+    scoped.consent_grants = vec![
+        grant(PROVIDER_ORG, &basics),
+        grant(PROVIDER_ORG, &[pb::ConsentCategory::SubstanceUse]),
+    ];
     let i = submit(&mut app, scoped).await;
     assert_eq!(routing(&i).status, pb::RoutingStatus::Referred as i32, "{}", routing(&i).reason);
     assert_eq!(routing(&i).provider_id, provider);
@@ -285,31 +370,53 @@ async fn reassessment_reports_reliable_change_and_keeps_the_gate_until_regulated
     let mut app = spawn_app().await;
     let intake = submit(&mut app, ptsd_submission("re-ptsd", pb::Frequency::Daily)).await;
     assert_eq!(assessment(&intake).phase, common::CarePhase::Stabilisation as i32);
-    let re = |screeners: pb::Screeners, d: Option<pb::DysregulationSigns>| pb::RecordReassessmentRequest {
-        intake_id: intake.id.clone(),
-        screeners: Some(screeners),
-        dysregulation: d,
-        ..Default::default()
+    let re = |screeners: pb::Screeners, d: Option<pb::DysregulationSigns>| {
+        pb::RecordReassessmentRequest {
+            intake_id: intake.id.clone(),
+            screeners: Some(screeners),
+            dysregulation: d,
+            ..Default::default()
+        }
     };
     // PHQ-9 11 -> 5 (reliable improvement), PCL-5 45 -> 38 (not reliable); still dissociating daily.
     let r = app
         .client
-        .record_reassessment(re(pb::Screeners { phq9: Some(pb::Phq9 { items: vec![1, 1, 1, 1, 1, 0, 0, 0, 0] }), pcl5: Some(pcl5(38)), ..Default::default() }, None))
+        .record_reassessment(re(
+            pb::Screeners {
+                phq9: Some(pb::Phq9 { items: vec![1, 1, 1, 1, 1, 0, 0, 0, 0] }),
+                pcl5: Some(pcl5(38)),
+                ..Default::default()
+            },
+            None,
+        ))
         .await
         .unwrap()
         .into_inner();
-    let get = |changes: &[pb::ScoreChange], i: pb::Instrument| changes.iter().find(|c| c.instrument == i as i32).cloned().unwrap();
+    let get = |changes: &[pb::ScoreChange], i: pb::Instrument| {
+        changes.iter().find(|c| c.instrument == i as i32).cloned().unwrap()
+    };
     let phq = get(&r.changes, pb::Instrument::Phq9);
-    assert_eq!((phq.previous_total, phq.current_total, phq.change, phq.reliable, phq.direction.as_str()), (11, 5, -6, true, "improved"));
+    assert_eq!(
+        (phq.previous_total, phq.current_total, phq.change, phq.reliable, phq.direction.as_str()),
+        (11, 5, -6, true, "improved")
+    );
     let pcl = get(&r.changes, pb::Instrument::Pcl5);
     assert_eq!((pcl.change, pcl.reliable, pcl.threshold), (-7, false, 10));
-    assert_eq!(r.assessment.as_ref().unwrap().phase, common::CarePhase::Stabilisation as i32, "the intake's dysregulation still holds");
+    assert_eq!(
+        r.assessment.as_ref().unwrap().phase,
+        common::CarePhase::Stabilisation as i32,
+        "the intake's dysregulation still holds"
+    );
     // Now regulated: trauma-focused care is indicated.
     let r = app
         .client
         .record_reassessment(re(
             pb::Screeners { pcl5: Some(pcl5(40)), ..Default::default() },
-            Some(pb::DysregulationSigns { dissociation: pb::Frequency::Rarely as i32, clinician_window_rating: pb::WindowOfTolerance::Within as i32, ..Default::default() }),
+            Some(pb::DysregulationSigns {
+                dissociation: pb::Frequency::Rarely as i32,
+                clinician_window_rating: pb::WindowOfTolerance::Within as i32,
+                ..Default::default()
+            }),
         ))
         .await
         .unwrap()
@@ -338,7 +445,10 @@ async fn a_reassessment_that_raises_risk_to_crisis_re_routes_to_crisis_care() {
         .client
         .record_reassessment(pb::RecordReassessmentRequest {
             intake_id: intake.id.clone(),
-            screeners: Some(pb::Screeners { cssrs: Some(pb::Cssrs { intent_with_plan: true, ..Default::default() }), ..Default::default() }),
+            screeners: Some(pb::Screeners {
+                cssrs: Some(pb::Cssrs { intent_with_plan: true, ..Default::default() }),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .await
@@ -350,14 +460,24 @@ async fn a_reassessment_that_raises_risk_to_crisis_re_routes_to_crisis_care() {
     assert_eq!(routed.provider_id, crisis);
     assert_ne!(routed.referral_id, first_referral, "a new, urgent referral");
     assert!(routed.crisis_resources.iter().any(|c| c.contains("988")));
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
+    let got = app
+        .client
+        .get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     assert_eq!(routing(&got).provider_id, crisis);
     // A further crisis re-screen does not route again.
     let again = app
         .client
         .record_reassessment(pb::RecordReassessmentRequest {
             intake_id: intake.id,
-            screeners: Some(pb::Screeners { cssrs: Some(pb::Cssrs { intent_with_plan: true, ..Default::default() }), ..Default::default() }),
+            screeners: Some(pb::Screeners {
+                cssrs: Some(pb::Cssrs { intent_with_plan: true, ..Default::default() }),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .await
@@ -390,8 +510,18 @@ async fn a_reassessment_override_is_recorded_encrypted_and_returned() {
     let a = r.assessment.unwrap();
     assert_eq!(a.phase, common::CarePhase::TraumaProcessing as i32);
     assert_eq!(a.clinician_override.unwrap().reason, "distinctive-override-4712");
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
-    assert_eq!(assessment(&got).clinician_override.as_ref().unwrap().reason, "distinctive-override-4712");
+    let got = app
+        .client
+        .get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
+    assert_eq!(
+        assessment(&got).clinician_override.as_ref().unwrap().reason,
+        "distinctive-override-4712"
+    );
     // A reassessment without an override stands on the rules again.
     let bad = app
         .client
@@ -404,7 +534,11 @@ async fn a_reassessment_override_is_recorded_encrypted_and_returned() {
         .await
         .unwrap_err();
     let fields = continuum_errors::bad_fields_of(&bad);
-    assert!(fields.contains(&"clinician_override.phase".to_owned()) && fields.contains(&"clinician_override.reason".to_owned()), "{fields:?}");
+    assert!(
+        fields.contains(&"clinician_override.phase".to_owned())
+            && fields.contains(&"clinician_override.reason".to_owned()),
+        "{fields:?}"
+    );
     let plain = app
         .client
         .record_reassessment(pb::RecordReassessmentRequest {
@@ -416,15 +550,28 @@ async fn a_reassessment_override_is_recorded_encrypted_and_returned() {
         .unwrap()
         .into_inner();
     assert_eq!(plain.assessment.unwrap().phase, common::CarePhase::Stabilisation as i32);
-    assert_eq!(plain.previous.unwrap().clinician_override.unwrap().reason, "distinctive-override-4712");
+    assert_eq!(
+        plain.previous.unwrap().clinician_override.unwrap().reason,
+        "distinctive-override-4712"
+    );
     // The reason is stored encrypted.
     let db = continuum_db::connect("intake", &app.backing.common().db()).await.unwrap();
     let backend = db.get_database_backend();
-    let rows = db.query_all_raw(Statement::from_string(backend, "SELECT body, sealed_override_reason FROM assessments".to_owned())).await.unwrap();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT body, sealed_override_reason FROM assessments".to_owned(),
+        ))
+        .await
+        .unwrap();
     let mut dump = String::new();
     for row in rows {
         dump.push_str(&row.try_get::<String>("", "body").unwrap());
-        dump.push_str(&row.try_get::<Option<String>>("", "sealed_override_reason").unwrap().unwrap_or_default());
+        dump.push_str(
+            &row.try_get::<Option<String>>("", "sealed_override_reason")
+                .unwrap()
+                .unwrap_or_default(),
+        );
     }
     assert!(dump.contains("enc:v1:") && !dump.contains("distinctive-override-4712"));
 }

@@ -25,7 +25,14 @@ async fn accepted_and_scored_even_with_every_peer_down() {
     assert_eq!(routing.status, pb::RoutingStatus::Pending as i32);
     assert!(routing.attempts >= 1);
 
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
+    let got = app
+        .client
+        .get_intake(pb::GetIntakeRequest { intake_id: intake.id.clone(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     assert_eq!(got.client.unwrap().given_name, "Avery");
     assert_eq!(got.routing.unwrap().status, pb::RoutingStatus::Pending as i32);
 }
@@ -44,7 +51,12 @@ async fn the_same_key_replays_and_a_reused_key_is_refused() {
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason_of(&err).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
 
-    let list = app.client.list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), ..Default::default() }).await.unwrap().into_inner();
+    let list = app
+        .client
+        .list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(list.intakes.len(), 1);
 }
 
@@ -54,7 +66,9 @@ async fn concurrent_resubmissions_store_one_intake() {
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let mut c = app.client.clone();
-        tasks.push(tokio::spawn(async move { c.submit_intake(submission("race")).await.unwrap().into_inner() }));
+        tasks.push(tokio::spawn(async move {
+            c.submit_intake(submission("race")).await.unwrap().into_inner()
+        }));
     }
     let mut ids = std::collections::HashSet::new();
     for t in tasks {
@@ -106,9 +120,17 @@ async fn bad_input_names_every_field_and_stores_nothing() {
     no_client.screeners = None;
     let err = app.client.submit_intake(no_client).await.unwrap_err();
     let fields = bad_fields_of(&err);
-    assert!(fields.contains(&"client".to_owned()) && fields.contains(&"screeners".to_owned()), "{fields:?}");
+    assert!(
+        fields.contains(&"client".to_owned()) && fields.contains(&"screeners".to_owned()),
+        "{fields:?}"
+    );
 
-    let list = app.client.list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), ..Default::default() }).await.unwrap().into_inner();
+    let list = app
+        .client
+        .list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(list.intakes.is_empty(), "nothing partial is stored");
 }
 
@@ -125,7 +147,8 @@ async fn future_birth_date_is_rejected() {
 async fn crisis_resources_come_back_at_once() {
     let mut app = spawn_app().await;
     let mut s = submission("crisis");
-    s.screeners.as_mut().unwrap().cssrs = Some(pb::Cssrs { intent_with_plan: true, ..Default::default() });
+    s.screeners.as_mut().unwrap().cssrs =
+        Some(pb::Cssrs { intent_with_plan: true, ..Default::default() });
     let intake = app.client.submit_intake(s).await.unwrap().into_inner().intake.unwrap();
     assert_eq!(intake.assessment.unwrap().risk_level, common::RiskLevel::High as i32);
     let routing = intake.routing.unwrap();
@@ -135,7 +158,14 @@ async fn crisis_resources_come_back_at_once() {
 #[tokio::test]
 async fn no_eligible_provider_needs_a_coordinator() {
     let mut app = spawn_with_matching().await;
-    let intake = app.client.submit_intake(submission("empty-directory")).await.unwrap().into_inner().intake.unwrap();
+    let intake = app
+        .client
+        .submit_intake(submission("empty-directory"))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     let routing = intake.routing.unwrap();
     assert_eq!(routing.status, pb::RoutingStatus::NeedsCoordinator as i32);
     assert!(routing.reason.contains("hard constraints"));
@@ -147,16 +177,31 @@ async fn list_filters_and_pages() {
     for i in 0..5 {
         let mut s = submission(&format!("page-{i}"));
         if i == 0 {
-            s.screeners.as_mut().unwrap().phq9 = Some(pb::Phq9 { items: vec![3, 3, 3, 3, 3, 3, 3, 0, 0] });
+            s.screeners.as_mut().unwrap().phq9 =
+                Some(pb::Phq9 { items: vec![3, 3, 3, 3, 3, 3, 3, 0, 0] });
         }
         app.client.submit_intake(s).await.unwrap();
     }
-    let page1 = app.client.list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), page_size: 3, ..Default::default() }).await.unwrap().into_inner();
+    let page1 = app
+        .client
+        .list_intakes(pb::ListIntakesRequest {
+            organization_id: ORG.into(),
+            page_size: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(page1.intakes.len(), 3);
     assert!(!page1.next_page_token.is_empty());
     let page2 = app
         .client
-        .list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), page_size: 3, page_token: page1.next_page_token, ..Default::default() })
+        .list_intakes(pb::ListIntakesRequest {
+            organization_id: ORG.into(),
+            page_size: 3,
+            page_token: page1.next_page_token,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -175,28 +220,44 @@ async fn list_filters_and_pages() {
     assert_eq!(iop.intakes.len(), 1);
     let other_org = app
         .client
-        .list_intakes(pb::ListIntakesRequest { organization_id: "0190a1b2-c3d4-7e5f-8a9b-0000000000ff".into(), ..Default::default() })
+        .list_intakes(pb::ListIntakesRequest {
+            organization_id: "0190a1b2-c3d4-7e5f-8a9b-0000000000ff".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(other_org.code(), Code::PermissionDenied);
     let err = app
         .client
-        .list_intakes(pb::ListIntakesRequest { organization_id: "not-a-uuid".into(), page_size: 1000, page_token: "x".into(), ..Default::default() })
+        .list_intakes(pb::ListIntakesRequest {
+            organization_id: "not-a-uuid".into(),
+            page_size: 1000,
+            page_token: "x".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     let fields = bad_fields_of(&err);
-    assert!(fields.contains(&"organization_id".to_owned()) && fields.contains(&"page_size".to_owned()) && fields.contains(&"page_token".to_owned()));
+    assert!(
+        fields.contains(&"organization_id".to_owned())
+            && fields.contains(&"page_size".to_owned())
+            && fields.contains(&"page_token".to_owned())
+    );
 }
 
 #[tokio::test]
 async fn reassessment_reports_rising_risk() {
     let mut app = spawn_app().await;
-    let intake = app.client.submit_intake(submission("re")).await.unwrap().into_inner().intake.unwrap();
+    let intake =
+        app.client.submit_intake(submission("re")).await.unwrap().into_inner().intake.unwrap();
     let r = app
         .client
         .record_reassessment(pb::RecordReassessmentRequest {
             intake_id: intake.id.clone(),
-            screeners: Some(pb::Screeners { cssrs: Some(pb::Cssrs { thoughts_with_method: true, ..Default::default() }), ..Default::default() }),
+            screeners: Some(pb::Screeners {
+                cssrs: Some(pb::Cssrs { thoughts_with_method: true, ..Default::default() }),
+                ..Default::default()
+            }),
             clinician_reports_imminent_risk: false,
             ..Default::default()
         })
@@ -205,13 +266,23 @@ async fn reassessment_reports_rising_risk() {
         .into_inner();
     assert!(r.risk_increased);
     assert_eq!(r.assessment.unwrap().risk_level, common::RiskLevel::Moderate as i32);
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id, ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
+    let got = app
+        .client
+        .get_intake(pb::GetIntakeRequest { intake_id: intake.id, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     assert_eq!(got.assessment.unwrap().risk_level, common::RiskLevel::Moderate as i32);
     let missing = app
         .client
         .record_reassessment(pb::RecordReassessmentRequest {
             intake_id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
-            screeners: Some(pb::Screeners { phq9: Some(pb::Phq9 { items: vec![0; 9] }), ..Default::default() }),
+            screeners: Some(pb::Screeners {
+                phq9: Some(pb::Phq9 { items: vec![0; 9] }),
+                ..Default::default()
+            }),
             clinician_reports_imminent_risk: false,
             ..Default::default()
         })

@@ -18,7 +18,11 @@ async fn every_bad_field_of_the_full_record_is_named() {
     s.pcl5 = Some(pb::Pcl5 { items: vec![0; 19] });
     s.readiness_ruler = Some(pb::ReadinessRuler { rating: 11 });
     bad.presenting_concerns = vec![pb::PresentingConcern::Trauma as i32, 99];
-    bad.dysregulation = Some(pb::DysregulationSigns { overwhelm: 9, clinician_window_rating: 7, ..Default::default() });
+    bad.dysregulation = Some(pb::DysregulationSigns {
+        overwhelm: 9,
+        clinician_window_rating: 7,
+        ..Default::default()
+    });
     bad.functional_impairment = 12;
     bad.substance_use = -1;
     bad.stressors = vec![pb::Stressor::Bereavement as i32, 0];
@@ -42,14 +46,22 @@ async fn every_bad_field_of_the_full_record_is_named() {
         },
     ];
     bad.consent_grants = vec![
-        pb::ConsentGrant { recipient_organization_id: "nope".into(), categories: vec![], ..Default::default() },
+        pb::ConsentGrant {
+            recipient_organization_id: "nope".into(),
+            categories: vec![],
+            ..Default::default()
+        },
         pb::ConsentGrant {
             recipient_organization_id: String::new(),
-            categories: vec![pb::ConsentCategory::SubstanceUse as i32, pb::ConsentCategory::IdentityAndContact as i32],
+            categories: vec![
+                pb::ConsentCategory::SubstanceUse as i32,
+                pb::ConsentCategory::IdentityAndContact as i32,
+            ],
             ..Default::default()
         },
     ];
-    bad.clinician_override = Some(pb::AssessmentOverride { level_of_care: 77, ..Default::default() });
+    bad.clinician_override =
+        Some(pb::AssessmentOverride { level_of_care: 77, ..Default::default() });
     bad.preferences = Some(pb::Preferences {
         approach: 5,
         setting: 9,
@@ -96,9 +108,19 @@ async fn every_bad_field_of_the_full_record_is_named() {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }
     let mut items = submission("bad-items");
-    items.screeners.as_mut().unwrap().pcl5 = Some(pb::Pcl5 { items: { let mut v = vec![0; 20]; v[3] = 5; v[19] = -1; v } });
+    items.screeners.as_mut().unwrap().pcl5 = Some(pb::Pcl5 {
+        items: {
+            let mut v = vec![0; 20];
+            v[3] = 5;
+            v[19] = -1;
+            v
+        },
+    });
     let fields = bad_fields_of(&app.client.submit_intake(items).await.unwrap_err());
-    assert_eq!(fields, vec!["screeners.pcl5.items[3]".to_owned(), "screeners.pcl5.items[19]".to_owned()]);
+    assert_eq!(
+        fields,
+        vec!["screeners.pcl5.items[3]".to_owned(), "screeners.pcl5.items[19]".to_owned()]
+    );
     let mut future = submission("bad-future");
     future.treatment_history = vec![pb::TreatmentEpisode {
         modality: common::Modality::Act as i32,
@@ -106,9 +128,13 @@ async fn every_bad_field_of_the_full_record_is_named() {
         outcome: pb::TreatmentOutcome::Helped as i32,
         ..Default::default()
     }];
-    assert_eq!(bad_fields_of(&app.client.submit_intake(future).await.unwrap_err()), vec!["treatment_history[0].started".to_owned()]);
+    assert_eq!(
+        bad_fields_of(&app.client.submit_intake(future).await.unwrap_err()),
+        vec!["treatment_history[0].started".to_owned()]
+    );
 
-    let list = app.client.list_intakes(pb::ListIntakesRequest::default()).await.unwrap().into_inner();
+    let list =
+        app.client.list_intakes(pb::ListIntakesRequest::default()).await.unwrap().into_inner();
     assert!(list.intakes.is_empty(), "nothing partial is stored");
 }
 
@@ -119,8 +145,12 @@ async fn the_full_record_round_trips_and_is_assessed() {
     let sc = s.screeners.as_mut().unwrap();
     sc.pcl5 = Some(pcl5(20));
     sc.readiness_ruler = Some(pb::ReadinessRuler { rating: 5 });
-    s.presenting_concerns = vec![pb::PresentingConcern::Depression as i32, pb::PresentingConcern::Grief as i32];
-    s.dysregulation = Some(pb::DysregulationSigns { overwhelm: pb::Frequency::Monthly as i32, ..Default::default() });
+    s.presenting_concerns =
+        vec![pb::PresentingConcern::Depression as i32, pb::PresentingConcern::Grief as i32];
+    s.dysregulation = Some(pb::DysregulationSigns {
+        overwhelm: pb::Frequency::Monthly as i32,
+        ..Default::default()
+    });
     s.functional_impairment = pb::FunctionalImpairment::Moderate as i32;
     s.substance_use = pb::SubstanceUse::LowRisk as i32;
     s.stressors = vec![pb::Stressor::Bereavement as i32, pb::Stressor::Caregiving as i32];
@@ -146,12 +176,22 @@ async fn the_full_record_round_trips_and_is_assessed() {
     assert_eq!(a.stage_of_change, pb::StageOfChange::Contemplation as i32);
     assert_eq!(a.engagement, pb::EngagementApproach::EngagementFirst as i32);
     assert_eq!(a.modalities_to_avoid, vec![common::Modality::Cbt as i32]);
-    assert!(a.supports_to_add.contains(&"grief_support_group".to_owned()) && a.supports_to_add.contains(&"caregiver_support".to_owned()));
+    assert!(
+        a.supports_to_add.contains(&"grief_support_group".to_owned())
+            && a.supports_to_add.contains(&"caregiver_support".to_owned())
+    );
     assert!(a.rules_version.starts_with("intake-rules/"));
     let pcl = a.scores.iter().find(|x| x.instrument == pb::Instrument::Pcl5 as i32).unwrap();
     assert_eq!(pcl.subscales.values().sum::<i32>(), 20);
     assert!(a.fired_rules.iter().all(|r| !r.description.is_empty()));
-    let got = app.client.get_intake(pb::GetIntakeRequest { intake_id: intake.id, ..Default::default() }).await.unwrap().into_inner().intake.unwrap();
+    let got = app
+        .client
+        .get_intake(pb::GetIntakeRequest { intake_id: intake.id, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     assert_eq!(got.presenting_concerns, intake.presenting_concerns);
     assert_eq!(got.treatment_history, intake.treatment_history);
     assert_eq!(got.stressors.len(), 2);
@@ -168,10 +208,12 @@ async fn a_bad_rules_file_stops_start_up_and_a_good_one_is_used() {
     let path = dir.path().join("rules.json");
     std::fs::write(&path, "{\"version\": \"x\"}").unwrap();
     let peers = [closed_addr().await, closed_addr().await, closed_addr().await];
-    let mut settings = intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, backing.common());
+    let mut settings =
+        intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, backing.common());
     settings.rules_file = Some(path.clone());
     assert!(intake::startup::Application::build(settings.clone()).await.is_err());
-    let mut custom: serde_json::Value = serde_json::from_str(intake::domain::rules::DEFAULT_RULES).unwrap();
+    let mut custom: serde_json::Value =
+        serde_json::from_str(intake::domain::rules::DEFAULT_RULES).unwrap();
     custom["version"] = serde_json::json!("intake-rules/custom-test");
     std::fs::write(&path, custom.to_string()).unwrap();
     let app = intake::startup::Application::build(settings).await.unwrap();
@@ -183,7 +225,13 @@ async fn a_bad_rules_file_stops_start_up_and_a_good_one_is_used() {
         continuum_runtime::peer_channel(&addr).unwrap(),
         continuum_testkit::Bearer::new(&token),
     );
-    let intake = client.submit_intake(submission("custom-rules")).await.unwrap().into_inner().intake.unwrap();
+    let intake = client
+        .submit_intake(submission("custom-rules"))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
     assert_eq!(intake.assessment.unwrap().rules_version, "intake-rules/custom-test");
     shutdown.cancel();
 }

@@ -48,7 +48,11 @@ impl CapacityAsk {
 
 /// The entry of `provider_organization_id` (`provider_id`) when the caller's organization owns it;
 /// `NOT_FOUND` otherwise (a write to another organization's entry looks like one to no entry).
-pub fn owns_provider(caller: &Caller, provider_id: &str, provider_organization_id: &str) -> Result<()> {
+pub fn owns_provider(
+    caller: &Caller,
+    provider_id: &str,
+    provider_organization_id: &str,
+) -> Result<()> {
     if caller.belongs_to(provider_organization_id) {
         Ok(())
     } else {
@@ -58,12 +62,21 @@ pub fn owns_provider(caller: &Caller, provider_id: &str, provider_organization_i
 }
 
 /// Whether the caller may make `ask` on the capacity of a provider of `provider_organization_id`.
-pub fn may_change_capacity(caller: &Caller, provider_id: &str, provider_organization_id: &str, ask: CapacityAsk) -> Result<()> {
+pub fn may_change_capacity(
+    caller: &Caller,
+    provider_id: &str,
+    provider_organization_id: &str,
+    ask: CapacityAsk,
+) -> Result<()> {
     if caller.belongs_to(provider_organization_id) {
         return Ok(());
     }
     match ask {
-        CapacityAsk::TakeOne | CapacityAsk::GiveBackOne { held_here: true } if caller.is_service() => Ok(()),
+        CapacityAsk::TakeOne | CapacityAsk::GiveBackOne { held_here: true }
+            if caller.is_service() =>
+        {
+            Ok(())
+        }
         _ => owns_provider(caller, provider_id, provider_organization_id),
     }
 }
@@ -80,17 +93,33 @@ mod tests {
     const OTHER: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000b2";
 
     fn caller(org: &str, role: Role) -> Caller {
-        Caller { user_id: "u".into(), organization_id: org.into(), roles: vec![role], acting_for: None }
+        Caller {
+            user_id: "u".into(),
+            organization_id: org.into(),
+            roles: vec![role],
+            acting_for: None,
+        }
     }
 
     #[test]
     fn asks_are_classified_narrowly() {
         assert_eq!(CapacityAsk::of(Some(-1), true, None), CapacityAsk::TakeOne);
-        assert_eq!(CapacityAsk::of(Some(-1), false, None), CapacityAsk::Other, "a take without a key");
+        assert_eq!(
+            CapacityAsk::of(Some(-1), false, None),
+            CapacityAsk::Other,
+            "a take without a key"
+        );
         assert_eq!(CapacityAsk::of(Some(-2), true, None), CapacityAsk::Other, "more than one slot");
-        assert_eq!(CapacityAsk::of(Some(1), true, Some(true)), CapacityAsk::GiveBackOne { held_here: true });
+        assert_eq!(
+            CapacityAsk::of(Some(1), true, Some(true)),
+            CapacityAsk::GiveBackOne { held_here: true }
+        );
         assert_eq!(CapacityAsk::of(Some(2), true, Some(true)), CapacityAsk::Other);
-        assert_eq!(CapacityAsk::of(Some(1), true, None), CapacityAsk::Other, "a rise naming no hold");
+        assert_eq!(
+            CapacityAsk::of(Some(1), true, None),
+            CapacityAsk::Other,
+            "a rise naming no hold"
+        );
         assert_eq!(CapacityAsk::of(None, false, None), CapacityAsk::Other, "setting the count");
     }
 
@@ -103,11 +132,22 @@ mod tests {
         let peer = caller(OTHER, Role::Service);
         assert!(ok(&peer, CapacityAsk::TakeOne));
         assert!(ok(&peer, CapacityAsk::GiveBackOne { held_here: true }));
-        assert!(!ok(&peer, CapacityAsk::GiveBackOne { held_here: false }), "a hold of another provider");
+        assert!(
+            !ok(&peer, CapacityAsk::GiveBackOne { held_here: false }),
+            "a hold of another provider"
+        );
         assert!(!ok(&peer, CapacityAsk::Other));
         let person = caller(OTHER, Role::ProviderAdmin);
-        for ask in [CapacityAsk::TakeOne, CapacityAsk::GiveBackOne { held_here: true }, CapacityAsk::Other] {
-            assert!(matches!(may_change_capacity(&person, "p", OWNER, ask), Err(Error::NotFound { .. })), "{ask:?}");
+        for ask in
+            [CapacityAsk::TakeOne, CapacityAsk::GiveBackOne { held_here: true }, CapacityAsk::Other]
+        {
+            assert!(
+                matches!(
+                    may_change_capacity(&person, "p", OWNER, ask),
+                    Err(Error::NotFound { .. })
+                ),
+                "{ask:?}"
+            );
         }
     }
 }

@@ -81,13 +81,19 @@ impl AllianceStats {
         let own = dims(self_reported);
         let mut out = [0i8; 4];
         for i in 0..4 {
-            let x = (STYLE_PRIOR_WEIGHT * own[i] + self.style_sum[i]) / (STYLE_PRIOR_WEIGHT + self.style_weight);
+            let x = (STYLE_PRIOR_WEIGHT * own[i] + self.style_sum[i])
+                / (STYLE_PRIOR_WEIGHT + self.style_weight);
             // The clamp keeps the value in -3..=3, so the cast cannot overflow.
             #[allow(clippy::cast_possible_truncation)]
             let r = x.round().clamp(-3.0, 3.0) as i8;
             out[i] = r;
         }
-        RelationalStyle { directiveness: out[0], emotional_intensity: out[1], past_orientation: out[2], challenge: out[3] }
+        RelationalStyle {
+            directiveness: out[0],
+            emotional_intensity: out[1],
+            past_orientation: out[2],
+            challenge: out[3],
+        }
     }
 }
 
@@ -132,7 +138,10 @@ impl ClientSegment {
     pub fn describe(&self) -> String {
         let age = self.age_group.code().replace('_', " ");
         match self.main_domain {
-            Some(d) => format!("clients with the same main concern ({}) and age group ({age})", d.code().replace('_', " ")),
+            Some(d) => format!(
+                "clients with the same main concern ({}) and age group ({age})",
+                d.code().replace('_', " ")
+            ),
             None => format!("clients in the same age group ({age})"),
         }
     }
@@ -168,11 +177,20 @@ impl SegmentStats {
 /// approaches the segment's own mean.
 pub fn segment_srs(seg: SegmentStats, provider_estimate: f64, segment_prior_ratings: f64) -> f64 {
     let n = seg.ratings as f64 + segment_prior_ratings;
-    if n <= 0.0 { provider_estimate } else { (seg.srs_sum + segment_prior_ratings * provider_estimate) / n }
+    if n <= 0.0 {
+        provider_estimate
+    } else {
+        (seg.srs_sum + segment_prior_ratings * provider_estimate) / n
+    }
 }
 
 fn dims(s: RelationalStyle) -> [f64; 4] {
-    [s.directiveness.into(), s.emotional_intensity.into(), s.past_orientation.into(), s.challenge.into()]
+    [
+        s.directiveness.into(),
+        s.emotional_intensity.into(),
+        s.past_orientation.into(),
+        s.challenge.into(),
+    ]
 }
 
 /// One session of a client-provider pair.
@@ -201,7 +219,12 @@ pub struct StuckPolicy {
 
 impl Default for StuckPolicy {
     fn default() -> Self {
-        Self { srs_concern_below: SRS_CONCERN_BELOW, low_srs_count: 2, ors_reliable_change: 5.0, sessions_without_change: 6 }
+        Self {
+            srs_concern_below: SRS_CONCERN_BELOW,
+            low_srs_count: 2,
+            ors_reliable_change: 5.0,
+            sessions_without_change: 6,
+        }
     }
 }
 
@@ -232,7 +255,10 @@ pub struct StuckSignal {
 /// - `two_low_srs`: this session's SRS is low and, with it, at least `low_srs_count` sessions were low.
 /// - `no_reliable_ors_change`: at least `sessions_without_change` sessions so far, and this session's ORS is
 ///   less than `ors_reliable_change` above the first session's.
-fn fired_each<'a>(history: &'a [PairSession], p: &'a StuckPolicy) -> impl Iterator<Item = Vec<&'static str>> + 'a {
+fn fired_each<'a>(
+    history: &'a [PairSession],
+    p: &'a StuckPolicy,
+) -> impl Iterator<Item = Vec<&'static str>> + 'a {
     let first_ors = history.first().map_or(0.0, |s| s.ors);
     let mut low = 0usize;
     history.iter().enumerate().map(move |(i, s)| {
@@ -266,7 +292,11 @@ pub fn assess(history: &[PairSession], p: &StuckPolicy) -> StuckSignal {
     if last.is_empty() {
         return StuckSignal { stuck: false, reasons: last, action: StuckAction::None };
     }
-    StuckSignal { stuck: true, reasons: last, action: if stuck_before { StuckAction::Rematch } else { StuckAction::Repair } }
+    StuckSignal {
+        stuck: true,
+        reasons: last,
+        action: if stuck_before { StuckAction::Rematch } else { StuckAction::Repair },
+    }
 }
 
 /// A plain-language suggestion for an action.
@@ -354,10 +384,19 @@ mod tests {
 
     #[test]
     fn segment_codes_and_descriptions() {
-        let s = ClientSegment::of(AgeGroup::OlderAdult, &[ProblemDomain::Depression, ProblemDomain::Sleep]);
+        let s = ClientSegment::of(
+            AgeGroup::OlderAdult,
+            &[ProblemDomain::Depression, ProblemDomain::Sleep],
+        );
         assert_eq!(s.code(), "older_adult/depression");
-        assert_eq!(s.recorded_codes(), vec!["older_adult".to_owned(), "older_adult/depression".to_owned()]);
-        assert_eq!(s.describe(), "clients with the same main concern (depression) and age group (older adult)");
+        assert_eq!(
+            s.recorded_codes(),
+            vec!["older_adult".to_owned(), "older_adult/depression".to_owned()]
+        );
+        assert_eq!(
+            s.describe(),
+            "clients with the same main concern (depression) and age group (older adult)"
+        );
         let a = ClientSegment::of(AgeGroup::Adult, &[]);
         assert_eq!(a.recorded_codes(), vec!["adult".to_owned()]);
         assert_eq!(a.describe(), "clients in the same age group (adult)");
@@ -366,7 +405,12 @@ mod tests {
     #[test]
     fn well_rated_preferences_pull_the_style() {
         let own = RelationalStyle::default();
-        let pref = RelationalStyle { directiveness: 3, emotional_intensity: 0, past_orientation: 0, challenge: -3 };
+        let pref = RelationalStyle {
+            directiveness: 3,
+            emotional_intensity: 0,
+            past_orientation: 0,
+            challenge: -3,
+        };
         let mut st = AllianceStats::default();
         for _ in 0..10 {
             st = st.with(40.0, Some(pref));
@@ -381,7 +425,9 @@ mod tests {
     fn naive_fired(h: &[PairSession], p: &StuckPolicy) -> Vec<&'static str> {
         let mut out = Vec::new();
         let (Some(first), Some(last)) = (h.first(), h.last()) else { return out };
-        if last.srs < p.srs_concern_below && h.iter().filter(|s| s.srs < p.srs_concern_below).count() >= p.low_srs_count {
+        if last.srs < p.srs_concern_below
+            && h.iter().filter(|s| s.srs < p.srs_concern_below).count() >= p.low_srs_count
+        {
             out.push("two_low_srs");
         }
         if h.len() >= p.sessions_without_change && last.ors - first.ors < p.ors_reliable_change {

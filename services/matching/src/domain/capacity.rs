@@ -20,7 +20,11 @@ pub fn joinable(start_ms: i64, now_ms: i64) -> bool {
 
 /// Open seats a client can take now: the sum over joinable cohorts.
 pub fn open_seats_now(cohorts: &[Cohort], now_ms: i64) -> i32 {
-    cohorts.iter().filter(|c| joinable(c.start_ms, now_ms)).map(|c| c.open_seats.max(0)).fold(0, i32::saturating_add)
+    cohorts
+        .iter()
+        .filter(|c| joinable(c.start_ms, now_ms))
+        .map(|c| c.open_seats.max(0))
+        .fold(0, i32::saturating_add)
 }
 
 /// Ordered by start, then code (the order takes and give-backs walk).
@@ -33,8 +37,13 @@ fn by_start(cohorts: &[Cohort]) -> Vec<&Cohort> {
 /// The cohort a take of `seats` uses: the earliest joinable one with that many open seats. With
 /// `overbook` and none open, the earliest joinable cohort (its count stops at 0); `None` when nothing fits.
 pub fn pick_take(cohorts: &[Cohort], now_ms: i64, seats: i32, overbook: bool) -> Option<&Cohort> {
-    let joinable: Vec<&Cohort> = by_start(cohorts).into_iter().filter(|c| joinable(c.start_ms, now_ms)).collect();
-    joinable.iter().find(|c| c.open_seats >= seats).copied().or_else(|| if overbook { joinable.first().copied() } else { None })
+    let joinable: Vec<&Cohort> =
+        by_start(cohorts).into_iter().filter(|c| joinable(c.start_ms, now_ms)).collect();
+    joinable
+        .iter()
+        .find(|c| c.open_seats >= seats)
+        .copied()
+        .or_else(|| if overbook { joinable.first().copied() } else { None })
 }
 
 /// The cohort a give-back without a recorded cohort refills: the earliest joinable cohort with a taken
@@ -81,7 +90,12 @@ mod tests {
 
     #[test]
     fn take_uses_earliest_joinable_with_seats() {
-        let cs = vec![c("late", 130, 5, 5), c("past", 80, 5, 5), c("soon", 105, 5, 0), c("now", 98, 5, 1)];
+        let cs = vec![
+            c("late", 130, 5, 5),
+            c("past", 80, 5, 5),
+            c("soon", 105, 5, 0),
+            c("now", 98, 5, 1),
+        ];
         assert_eq!(pick_take(&cs, NOW, 1, false).map(|c| c.code.as_str()), Some("now"));
         assert_eq!(pick_take(&cs, NOW, 2, false).map(|c| c.code.as_str()), Some("late"));
         let full = vec![c("a", 101, 5, 0), c("b", 102, 5, 0)];

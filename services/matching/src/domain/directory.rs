@@ -14,7 +14,7 @@ use std::sync::Arc;
 use continuum_vocab::{CareFormat, CarePhase, Modality, RelationalStyle};
 
 use super::fit::{self, Weights};
-use super::{ClientNeeds, CONSTRAINTS, OutcomeRating, Provider, ProviderKind, Ranking, Scored};
+use super::{CONSTRAINTS, ClientNeeds, OutcomeRating, Provider, ProviderKind, Ranking, Scored};
 
 /// Interned codes (jurisdictions, primary language subtags, identity/faith/cultural codes).
 #[derive(Clone, Debug, Default)]
@@ -59,7 +59,10 @@ impl IdSet {
 
     /// Whether the two sets share an id.
     fn meets(&self, other: &IdSet) -> bool {
-        self.mask & other.mask != 0 || (!self.rest.is_empty() && !other.rest.is_empty() && self.rest.iter().any(|x| other.rest.contains(x)))
+        self.mask & other.mask != 0
+            || (!self.rest.is_empty()
+                && !other.rest.is_empty()
+                && self.rest.iter().any(|x| other.rest.contains(x)))
     }
 }
 
@@ -73,7 +76,8 @@ fn mask<T: Copy>(xs: &[T], f: impl Fn(T) -> i32) -> u32 {
 
 /// Modalities that suit longer-term, attachment- and trauma-informed work (history fit after program
 /// cycling).
-const LONG_TERM: [Modality; 4] = [Modality::Psychodynamic, Modality::Mentalization, Modality::Ifs, Modality::Somatic];
+const LONG_TERM: [Modality; 4] =
+    [Modality::Psychodynamic, Modality::Mentalization, Modality::Ifs, Modality::Somatic];
 
 /// A provider compiled for fast checks and scoring.
 #[derive(Clone, Debug)]
@@ -183,7 +187,10 @@ impl Compiled {
         if id < INLINE_IDS && self.segment_mask & (1u128 << id) == 0 {
             return self.alliance_value;
         }
-        self.alliance_segments.iter().find(|(s, _)| *s == id).map_or(self.alliance_value, |(_, v)| *v)
+        self.alliance_segments
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map_or(self.alliance_value, |(_, v)| *v)
     }
 }
 
@@ -196,7 +203,11 @@ impl Directory {
     }
 
     /// A copy of this snapshot with `providers` inserted or replaced (copy-on-write for readers).
-    pub fn patched(&self, providers: impl IntoIterator<Item = Provider>, weights: &Weights) -> Self {
+    pub fn patched(
+        &self,
+        providers: impl IntoIterator<Item = Provider>,
+        weights: &Weights,
+    ) -> Self {
         let mut d = self.clone();
         d.upsert_all(providers, weights);
         d
@@ -204,7 +215,8 @@ impl Directory {
 
     fn upsert_all(&mut self, providers: impl IntoIterator<Item = Provider>, weights: &Weights) {
         for p in providers {
-            self.watermark_ms = self.watermark_ms.max(p.updated_at.timestamp_millis()).max(p.alliance.changed_ms);
+            self.watermark_ms =
+                self.watermark_ms.max(p.updated_at.timestamp_millis()).max(p.alliance.changed_ms);
             let compiled = self.compile(&p, weights);
             let entry = Entry { provider: Arc::new(p), compiled };
             match self.index.get(&entry.provider.id) {
@@ -249,7 +261,9 @@ impl Directory {
 
     fn compile(&mut self, p: &Provider, w: &Weights) -> Compiled {
         let prof = &p.profile;
-        let ids = |codes: &mut Interner, xs: &[String]| -> Box<[u32]> { xs.iter().map(|x| codes.intern(x)).collect() };
+        let ids = |codes: &mut Interner, xs: &[String]| -> Box<[u32]> {
+            xs.iter().map(|x| codes.intern(x)).collect()
+        };
         let mut effective = 0;
         let mut ineffective = 0;
         for o in prof.outcome_strengths.iter().filter(|o| o.counts()) {
@@ -261,19 +275,40 @@ impl Directory {
                 OutcomeRating::Ineffective => ineffective |= b,
             }
         }
-        let mut cohorts: Vec<(i64, i32)> = prof.cohorts.iter().filter(|c| c.open_seats > 0).map(|c| (c.start_ms, c.open_seats)).collect();
+        let mut cohorts: Vec<(i64, i32)> = prof
+            .cohorts
+            .iter()
+            .filter(|c| c.open_seats > 0)
+            .map(|c| (c.start_ms, c.open_seats))
+            .collect();
         cohorts.sort_unstable();
         let languages = IdSet::of(
-            prof.languages.iter().map(|l| continuum_vocab::primary_language(l)).map(|l| self.language_codes.intern(&l)).collect::<Vec<_>>(),
+            prof.languages
+                .iter()
+                .map(|l| continuum_vocab::primary_language(l))
+                .map(|l| self.language_codes.intern(&l))
+                .collect::<Vec<_>>(),
         );
-        let jurisdictions = IdSet::of(prof.jurisdictions.iter().map(|j| self.jurisdiction_codes.intern(j)).collect::<Vec<_>>());
+        let jurisdictions = IdSet::of(
+            prof.jurisdictions
+                .iter()
+                .map(|j| self.jurisdiction_codes.intern(j))
+                .collect::<Vec<_>>(),
+        );
         let overall = p.alliance.shrunk_srs(w.srs_prior_mean, w.srs_prior_ratings);
         let alliance_segments: Box<[(u32, f64)]> = p
             .alliance_segments
             .iter()
             .filter(|(_, s)| s.ratings > 0)
             .map(|(code, s)| {
-                (self.segment_codes.intern(code), fit::alliance_value(super::alliance::segment_srs(*s, overall, w.srs_segment_prior_ratings)))
+                (
+                    self.segment_codes.intern(code),
+                    fit::alliance_value(super::alliance::segment_srs(
+                        *s,
+                        overall,
+                        w.srs_segment_prior_ratings,
+                    )),
+                )
             })
             .collect();
         Compiled {
@@ -298,10 +333,14 @@ impl Directory {
             in_person: prof.formats.contains(&CareFormat::InPerson),
             region: prof.location.region.as_str().into(),
             coordinates: prof.location.coordinates.map(super::prepare_point),
-            long_term: p.kind == ProviderKind::Clinician && prof.modalities.iter().any(|m| LONG_TERM.contains(m)),
+            long_term: p.kind == ProviderKind::Clinician
+                && prof.modalities.iter().any(|m| LONG_TERM.contains(m)),
             style: p.alliance.observed_style(prof.relational_style),
             alliance_value: fit::alliance_value(overall),
-            segment_mask: alliance_segments.iter().filter(|(id, _)| *id < INLINE_IDS).fold(0u128, |m, (id, _)| m | (1u128 << id)),
+            segment_mask: alliance_segments
+                .iter()
+                .filter(|(id, _)| *id < INLINE_IDS)
+                .fold(0u128, |m, (id, _)| m | (1u128 << id)),
             alliance_segments,
             open_slots: p.open_slots,
             cohorts: cohorts.into_boxed_slice(),
@@ -321,17 +360,30 @@ impl Directory {
             level: bit(c.level_of_care.to_proto()),
             age: bit(c.age_group.to_proto()),
             jurisdictions: IdSet::of(
-                [self.jurisdiction_codes.get(&c.jurisdiction), country.and_then(|x| self.jurisdiction_codes.get(x))].into_iter().flatten(),
+                [
+                    self.jurisdiction_codes.get(&c.jurisdiction),
+                    country.and_then(|x| self.jurisdiction_codes.get(x)),
+                ]
+                .into_iter()
+                .flatten(),
             ),
-            language: IdSet::of(self.language_codes.get(&continuum_vocab::primary_language(&c.language))),
+            language: IdSet::of(
+                self.language_codes.get(&continuum_vocab::primary_language(&c.language)),
+            ),
             payment: bit(c.payment_option.to_proto()),
             needs_crisis: c.needs_crisis_capable,
             stabilisation: c.phase == Some(CarePhase::Stabilisation),
             formats: mask(&c.formats, |x| x.to_proto()),
             avoided: mask(&c.modalities_avoided, |x| x.to_proto()),
-            tried: mask(&c.fit.modalities_tried, |x| x.to_proto()) | mask(&c.modalities_avoided, |x| x.to_proto()),
+            tried: mask(&c.fit.modalities_tried, |x| x.to_proto())
+                | mask(&c.modalities_avoided, |x| x.to_proto()),
             wanted: mask(&c.fit.modalities_wanted, |x| x.to_proto()),
-            excluded: c.fit.excluded_provider_ids.iter().filter_map(|id| self.index.get(id).copied()).collect(),
+            excluded: c
+                .fit
+                .excluded_provider_ids
+                .iter()
+                .filter_map(|id| self.index.get(id).copied())
+                .collect(),
             domains,
             main_domain,
             other_domains: domains & !main_domain,
@@ -340,7 +392,8 @@ impl Directory {
             cultural: lookup(&c.fit.cultural_preferences),
             schedule: c.fit.schedule.iter().fold(0, |m, s| m | (1u32 << s.index())),
             accepts_in_person: c.formats.is_empty() || c.formats.contains(&CareFormat::InPerson),
-            accepts_telehealth: c.formats.is_empty() || c.formats.iter().any(|f| telehealth.contains(f)),
+            accepts_telehealth: c.formats.is_empty()
+                || c.formats.iter().any(|f| telehealth.contains(f)),
             region: c.fit.region.clone(),
             location: c.fit.location.map(super::prepare_point),
             style: c.relational_style,
@@ -386,9 +439,14 @@ impl Directory {
                 // A program's open capacity is its joinable cohorts' open seats as of this query, not as of
                 // the last write: a cohort that left the joining window since then no longer counts.
                 if !provider.profile.cohorts.is_empty() {
-                    provider.open_slots = super::capacity::open_seats_now(&provider.profile.cohorts, q.now_ms);
+                    provider.open_slots =
+                        super::capacity::open_seats_now(&provider.profile.cohorts, q.now_ms);
                 }
-                Scored { provider, score: s, components: fit::explain(&e.provider, &e.compiled, &q, weights) }
+                Scored {
+                    provider,
+                    score: s,
+                    components: fit::explain(&e.provider, &e.compiled, &q, weights),
+                }
             })
             .collect();
         Ranking {

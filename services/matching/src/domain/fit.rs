@@ -170,7 +170,8 @@ fn outcome(p: &Compiled, q: &Query) -> f64 {
     if q.domains == 0 {
         return 0.5;
     }
-    let per = |mask: u32| ones(p.effective & mask) + 0.5 * ones(mask & !(p.effective | p.ineffective));
+    let per =
+        |mask: u32| ones(p.effective & mask) + 0.5 * ones(mask & !(p.effective | p.ineffective));
     (2.0 * per(q.main_domain) + per(q.other_domains)) / (2.0 + ones(q.other_domains))
 }
 
@@ -185,7 +186,9 @@ fn preference(p: &Compiled, q: &Query) -> f64 {
         sum += ones(p.modalities & q.wanted) / ones(q.wanted);
         n += 1.0;
     }
-    for (wanted, offered) in [(&q.identity, &p.identity), (&q.faith, &p.faith), (&q.cultural, &p.cultural)] {
+    for (wanted, offered) in
+        [(&q.identity, &p.identity), (&q.faith, &p.faith), (&q.cultural, &p.cultural)]
+    {
         if !wanted.is_empty() {
             sum += share(wanted, offered);
             n += 1.0;
@@ -198,7 +201,11 @@ fn history(p: &Compiled, q: &Query) -> f64 {
     let offered = ones(p.modalities);
     let tried = ones(p.modalities & q.tried);
     let base = if offered == 0.0 { 1.0 } else { 1.0 - tried / offered };
-    if q.programs_cycled >= 2 { 0.6 * base + 0.4 * if p.long_term { 1.0 } else { 0.0 } } else { base }
+    if q.programs_cycled >= 2 {
+        0.6 * base + 0.4 * if p.long_term { 1.0 } else { 0.0 }
+    } else {
+        base
+    }
 }
 
 /// In-person sites this close (km) count fully; the value falls linearly to 0.2 at `FAR_KM`.
@@ -285,7 +292,11 @@ pub fn values(p: &Compiled, q: &Query, w: &Weights) -> [f64; 8] {
 }
 
 fn names(mask: u32) -> String {
-    let v: Vec<&str> = ProblemDomain::ALL.iter().filter(|d| mask & (1u32 << d.index()) != 0).map(|d| d.code()).collect();
+    let v: Vec<&str> = ProblemDomain::ALL
+        .iter()
+        .filter(|d| mask & (1u32 << d.index()) != 0)
+        .map(|d| d.code())
+        .collect();
     v.join(", ")
 }
 
@@ -307,7 +318,9 @@ fn alliance_reason(provider: &Provider, q: &Query, w: &Weights) -> String {
             s.ratings,
             super::alliance::segment_srs(s, overall, w.srs_segment_prior_ratings)
         ),
-        (_, Some(label)) if provider.alliance.ratings > 0 => format!("no ratings yet from {label}; {overall_text}"),
+        (_, Some(label)) if provider.alliance.ratings > 0 => {
+            format!("no ratings yet from {label}; {overall_text}")
+        }
         _ => overall_text,
     }
 }
@@ -331,7 +344,11 @@ pub fn explain(provider: &Provider, p: &Compiled, q: &Query, w: &Weights) -> Vec
         if q.other_domains == 0 {
             lead
         } else {
-            format!("{lead}; {} of {} other concerns", (p.specialties & q.other_domains).count_ones(), q.other_domains.count_ones())
+            format!(
+                "{lead}; {} of {} other concerns",
+                (p.specialties & q.other_domains).count_ones(),
+                q.other_domains.count_ones()
+            )
         }
     });
 
@@ -352,7 +369,11 @@ pub fn explain(provider: &Provider, p: &Compiled, q: &Query, w: &Weights) -> Vec
                     d.code(),
                     o.cases
                 ),
-                None => format!("{} not measured (fewer than {} cases)", d.code(), super::MIN_OUTCOME_CASES),
+                None => format!(
+                    "{} not measured (fewer than {} cases)",
+                    d.code(),
+                    super::MIN_OUTCOME_CASES
+                ),
             })
             .collect();
         parts.join("; ")
@@ -369,18 +390,34 @@ pub fn explain(provider: &Provider, p: &Compiled, q: &Query, w: &Weights) -> Vec
     reasons.push({
         let mut parts = Vec::new();
         if q.formats != 0 {
-            parts.push(format!("{} of {} formats", (p.formats & q.formats).count_ones(), q.formats.count_ones()));
+            parts.push(format!(
+                "{} of {} formats",
+                (p.formats & q.formats).count_ones(),
+                q.formats.count_ones()
+            ));
         }
         if q.wanted != 0 {
-            parts.push(format!("{} of {} wished modalities", (p.modalities & q.wanted).count_ones(), q.wanted.count_ones()));
+            parts.push(format!(
+                "{} of {} wished modalities",
+                (p.modalities & q.wanted).count_ones(),
+                q.wanted.count_ones()
+            ));
         }
-        for (label, wanted, offered) in [("identity", &q.identity, &p.identity), ("faith", &q.faith, &p.faith), ("cultural", &q.cultural, &p.cultural)] {
+        for (label, wanted, offered) in [
+            ("identity", &q.identity, &p.identity),
+            ("faith", &q.faith, &p.faith),
+            ("cultural", &q.cultural, &p.cultural),
+        ] {
             if !wanted.is_empty() {
                 let hit = wanted.iter().filter(|x| x.is_some_and(|x| offered.contains(&x))).count();
                 parts.push(format!("{hit} of {} {label} preferences", wanted.len()));
             }
         }
-        if parts.is_empty() { "client stated no format, modality, identity, faith or cultural preference".to_owned() } else { format!("meets {}", parts.join(", ")) }
+        if parts.is_empty() {
+            "client stated no format, modality, identity, faith or cultural preference".to_owned()
+        } else {
+            format!("meets {}", parts.join(", "))
+        }
     });
 
     reasons.push({

@@ -1,7 +1,9 @@
 //! Scenario and property tests of the fit model and the compiled directory.
 
 use chrono::Utc;
-use continuum_vocab::{AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle};
+use continuum_vocab::{
+    AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle,
+};
 use proptest::prelude::*;
 
 use super::directory::Directory;
@@ -23,14 +25,29 @@ fn ids(r: &Ranking) -> Vec<&str> {
 #[test]
 fn relational_preference_reorders_equal_clinicians() {
     let mut a = provider("a");
-    a.profile.relational_style = RelationalStyle { directiveness: -2, emotional_intensity: -2, past_orientation: 0, challenge: -2 };
+    a.profile.relational_style = RelationalStyle {
+        directiveness: -2,
+        emotional_intensity: -2,
+        past_orientation: 0,
+        challenge: -2,
+    };
     let mut b = provider("b");
-    b.profile.relational_style = RelationalStyle { directiveness: 2, emotional_intensity: 2, past_orientation: 0, challenge: 2 };
+    b.profile.relational_style = RelationalStyle {
+        directiveness: 2,
+        emotional_intensity: 2,
+        past_orientation: 0,
+        challenge: 2,
+    };
     let ps = [a, b];
     let mut c = needs();
     // Without a preference the tie goes to the smaller id.
     assert_eq!(ids(&rank(&ps, &c, 10)), vec!["a", "b"]);
-    c.relational_style = RelationalStyle { directiveness: 3, emotional_intensity: 2, past_orientation: 0, challenge: 2 };
+    c.relational_style = RelationalStyle {
+        directiveness: 3,
+        emotional_intensity: 2,
+        past_orientation: 0,
+        challenge: 2,
+    };
     let r = rank(&ps, &c, 10);
     assert_eq!(ids(&r), vec!["b", "a"]);
     let rel = r.options[0].components.iter().find(|x| x.name == "relational_fit").map(|x| x.value);
@@ -41,15 +58,28 @@ fn relational_preference_reorders_equal_clinicians() {
 fn ineffective_in_main_domain_ranks_below_neutral() {
     let mut a = provider("a");
     a.profile.specialties = vec![ProblemDomain::Depression];
-    a.profile.outcome_strengths = vec![OutcomeStrength { domain: ProblemDomain::Depression, rating: OutcomeRating::Ineffective, cases: 40 }];
+    a.profile.outcome_strengths = vec![OutcomeStrength {
+        domain: ProblemDomain::Depression,
+        rating: OutcomeRating::Ineffective,
+        cases: 40,
+    }];
     let mut b = provider("b");
     b.profile.specialties = vec![ProblemDomain::Depression];
-    b.profile.outcome_strengths = vec![OutcomeStrength { domain: ProblemDomain::Depression, rating: OutcomeRating::Neutral, cases: 40 }];
+    b.profile.outcome_strengths = vec![OutcomeStrength {
+        domain: ProblemDomain::Depression,
+        rating: OutcomeRating::Neutral,
+        cases: 40,
+    }];
     let mut c = needs();
     c.fit.problem_domains = vec![ProblemDomain::Depression, ProblemDomain::Anxiety];
     let r = rank(&[a.clone(), b], &c, 10);
     assert_eq!(ids(&r), vec!["b", "a"]);
-    let reason = &r.options[1].components.iter().find(|x| x.name == "outcome_strength").map(|x| x.reason.clone()).unwrap_or_default();
+    let reason = &r.options[1]
+        .components
+        .iter()
+        .find(|x| x.name == "outcome_strength")
+        .map(|x| x.reason.clone())
+        .unwrap_or_default();
     assert!(reason.contains("ineffective in depression (40 cases)"), "{reason}");
     // Below 15 cases the rating does not count: then a ties with an unmeasured provider.
     a.profile.outcome_strengths[0].cases = 14;
@@ -87,7 +117,12 @@ fn alliance_learning_prefers_well_rated_providers_but_shrinks_few_ratings() {
     let mut one = provider("c");
     one.alliance = one.alliance.with(20.0, None);
     let r = rank(&[one], &needs(), 1);
-    let v = r.options[0].components.iter().find(|x| x.name == "alliance_learning").map(|x| x.value).unwrap_or(0.0);
+    let v = r.options[0]
+        .components
+        .iter()
+        .find(|x| x.name == "alliance_learning")
+        .map(|x| x.value)
+        .unwrap_or(0.0);
     assert!(v > 0.3, "{v}");
 }
 
@@ -112,13 +147,23 @@ fn cohorts_give_an_expected_wait() {
     let now = Utc::now().timestamp_millis();
     let mut soon = provider("soon");
     soon.kind = ProviderKind::Iop;
-    soon.profile.cohorts = vec![Cohort { code: "c1".into(), start_ms: now + 7 * 86_400_000, seats: 10, open_seats: 2 }];
+    soon.profile.cohorts = vec![Cohort {
+        code: "c1".into(),
+        start_ms: now + 7 * 86_400_000,
+        seats: 10,
+        open_seats: 2,
+    }];
     let mut late = soon.clone();
     late.id = "late".into();
     late.profile.cohorts[0].start_ms = now + 35 * 86_400_000;
     let r = rank_with(&[late, soon], &needs(), &Weights::default(), 10, now);
     assert_eq!(ids(&r), vec!["soon", "late"]);
-    let reason = r.options[0].components.iter().find(|x| x.name == "expected_wait").map(|x| x.reason.clone()).unwrap_or_default();
+    let reason = r.options[0]
+        .components
+        .iter()
+        .find(|x| x.name == "expected_wait")
+        .map(|x| x.reason.clone())
+        .unwrap_or_default();
     assert!(reason.contains("7 day"), "{reason}");
 }
 
@@ -128,14 +173,22 @@ fn a_programs_open_capacity_is_counted_at_query_time() {
     let mut program = provider("program");
     program.kind = ProviderKind::Iop;
     // Written when the cohort could still be joined: 3 open seats then.
-    program.profile.cohorts = vec![Cohort { code: "c1".into(), start_ms: now - 6 * 86_400_000, seats: 10, open_seats: 3 }];
+    program.profile.cohorts = vec![Cohort {
+        code: "c1".into(),
+        start_ms: now - 6 * 86_400_000,
+        seats: 10,
+        open_seats: 3,
+    }];
     program.open_slots = 3;
     let d = Directory::build([program], &Weights::default());
     let today = d.rank(&needs(), &Weights::default(), 10, now);
     assert_eq!(today.options[0].provider.open_slots, 3);
     // Two days later, with no write in between, the cohort started 8 days ago: nothing can be joined.
     let later = d.rank(&needs(), &Weights::default(), 10, now + 2 * 86_400_000);
-    assert_eq!(later.options[0].provider.open_slots, 0, "the snapshot's count no longer offers the seats");
+    assert_eq!(
+        later.options[0].provider.open_slots, 0,
+        "the snapshot's count no longer offers the seats"
+    );
 }
 
 #[test]
@@ -165,38 +218,80 @@ fn arb_provider() -> impl Strategy<Value = Provider> {
         (any::<bool>(), 0usize..3, 0usize..2, 0usize..3, 0usize..2, 0usize..2),
         (any::<bool>(), 0usize..3, 0usize..4, 0usize..3, 0u8..3, 0usize..6),
     )
-        .prop_map(|((accepting, level, age, jur, lang, pay), (crisis, fmt, mods, slots, style, id))| {
-            let mut p = provider(&format!("p{id}"));
-            p.accepting_new_clients = accepting;
-            p.profile.levels_of_care = vec![[LevelOfCare::Outpatient, LevelOfCare::IntensiveOutpatient, LevelOfCare::Crisis][level]];
-            p.profile.age_groups = vec![[AgeGroup::Adult, AgeGroup::Adolescent][age]];
-            p.profile.jurisdictions = vec![["US-CA", "US", "US-NY"][jur].into()];
-            p.profile.languages = vec![["en", "es-MX"][lang].into()];
-            p.profile.payment_options = vec![[PaymentOption::SelfPay, PaymentOption::PublicInsurance][pay]];
-            p.profile.crisis_capable = crisis;
-            p.profile.formats = vec![[CareFormat::Video, CareFormat::InPerson, CareFormat::Phone][fmt]];
-            p.profile.modalities = [vec![], vec![Modality::Cbt], vec![Modality::Emdr, Modality::Cbt], vec![Modality::Act]][mods].clone();
-            p.open_slots = i32::try_from(slots).unwrap_or(0);
-            let x = i8::try_from(style).unwrap_or(0) - 1;
-            p.profile.relational_style = RelationalStyle { directiveness: x, emotional_intensity: -x, past_orientation: 0, challenge: x };
-            p
-        })
+        .prop_map(
+            |((accepting, level, age, jur, lang, pay), (crisis, fmt, mods, slots, style, id))| {
+                let mut p = provider(&format!("p{id}"));
+                p.accepting_new_clients = accepting;
+                p.profile.levels_of_care = vec![
+                    [
+                        LevelOfCare::Outpatient,
+                        LevelOfCare::IntensiveOutpatient,
+                        LevelOfCare::Crisis,
+                    ][level],
+                ];
+                p.profile.age_groups = vec![[AgeGroup::Adult, AgeGroup::Adolescent][age]];
+                p.profile.jurisdictions = vec![["US-CA", "US", "US-NY"][jur].into()];
+                p.profile.languages = vec![["en", "es-MX"][lang].into()];
+                p.profile.payment_options =
+                    vec![[PaymentOption::SelfPay, PaymentOption::PublicInsurance][pay]];
+                p.profile.crisis_capable = crisis;
+                p.profile.formats =
+                    vec![[CareFormat::Video, CareFormat::InPerson, CareFormat::Phone][fmt]];
+                p.profile.modalities = [
+                    vec![],
+                    vec![Modality::Cbt],
+                    vec![Modality::Emdr, Modality::Cbt],
+                    vec![Modality::Act],
+                ][mods]
+                    .clone();
+                p.open_slots = i32::try_from(slots).unwrap_or(0);
+                let x = i8::try_from(style).unwrap_or(0) - 1;
+                p.profile.relational_style = RelationalStyle {
+                    directiveness: x,
+                    emotional_intensity: -x,
+                    past_orientation: 0,
+                    challenge: x,
+                };
+                p
+            },
+        )
 }
 
 fn arb_needs() -> impl Strategy<Value = ClientNeeds> {
-    (0usize..3, 0usize..2, 0usize..3, 0usize..2, any::<bool>(), any::<bool>(), 0usize..3, 0usize..3, 0usize..6)
+    (
+        0usize..3,
+        0usize..2,
+        0usize..3,
+        0usize..2,
+        any::<bool>(),
+        any::<bool>(),
+        0usize..3,
+        0usize..3,
+        0usize..6,
+    )
         .prop_map(|(level, jur, lang, pay, crisis, stab, fmt, avoid, excl)| {
             let mut c = needs();
-            c.level_of_care = [LevelOfCare::Outpatient, LevelOfCare::IntensiveOutpatient, LevelOfCare::Crisis][level];
+            c.level_of_care =
+                [LevelOfCare::Outpatient, LevelOfCare::IntensiveOutpatient, LevelOfCare::Crisis]
+                    [level];
             c.jurisdiction = ["US-CA", "US-NY"][jur].into();
             c.language = ["en", "es", "fr"][lang].into();
             c.payment_option = [PaymentOption::SelfPay, PaymentOption::PublicInsurance][pay];
             c.needs_crisis_capable = crisis;
             c.phase = stab.then_some(CarePhase::Stabilisation);
-            c.formats = [vec![], vec![CareFormat::Video], vec![CareFormat::InPerson, CareFormat::Phone]][fmt].clone();
-            c.modalities_avoided = [vec![], vec![Modality::Cbt], vec![Modality::Act, Modality::Emdr]][avoid].clone();
+            c.formats =
+                [vec![], vec![CareFormat::Video], vec![CareFormat::InPerson, CareFormat::Phone]]
+                    [fmt]
+                    .clone();
+            c.modalities_avoided =
+                [vec![], vec![Modality::Cbt], vec![Modality::Act, Modality::Emdr]][avoid].clone();
             c.fit.excluded_provider_ids = vec![format!("p{excl}")];
-            c.relational_style = RelationalStyle { directiveness: 1, emotional_intensity: 0, past_orientation: 0, challenge: -1 };
+            c.relational_style = RelationalStyle {
+                directiveness: 1,
+                emotional_intensity: 0,
+                past_orientation: 0,
+                challenge: -1,
+            };
             c
         })
 }
@@ -290,7 +385,12 @@ fn nearer_in_person_sites_score_higher_when_both_have_coordinates() {
     c.fit.location = Some((37.78, -122.41));
     let r = rank(&[far, near], &c, 10);
     assert_eq!(ids(&r), vec!["b-near", "a-far"]);
-    let reason = r.options[0].components.iter().find(|x| x.name == "logistics").map(|x| x.reason.clone()).unwrap_or_default();
+    let reason = r.options[0]
+        .components
+        .iter()
+        .find(|x| x.name == "logistics")
+        .map(|x| x.reason.clone())
+        .unwrap_or_default();
     assert!(reason.contains("about 1 km away"), "{reason}");
     let (a, b) = ((37.77, -122.42), (38.58, -121.49));
     let exact = distance_km(a, b);
@@ -298,7 +398,9 @@ fn nearer_in_person_sites_score_higher_when_both_have_coordinates() {
     assert!((approx_distance_km(prepare_point(a), prepare_point(b)) - exact).abs() < 0.01 * exact);
     // Across the antimeridian.
     let (c, d) = ((0.0, 179.9), (0.0, -179.9));
-    assert!((approx_distance_km(prepare_point(c), prepare_point(d)) - distance_km(c, d)).abs() < 0.5);
+    assert!(
+        (approx_distance_km(prepare_point(c), prepare_point(d)) - distance_km(c, d)).abs() < 0.5
+    );
 }
 
 #[test]
@@ -317,7 +419,9 @@ fn rated(mut p: Provider, segment: alliance::ClientSegment, srs: f64, n: usize) 
         for code in segment.recorded_codes() {
             match p.alliance_segments.iter_mut().find(|(c, _)| *c == code) {
                 Some((_, s)) => *s = s.with(srs),
-                None => p.alliance_segments.push((code, alliance::SegmentStats::default().with(srs))),
+                None => {
+                    p.alliance_segments.push((code, alliance::SegmentStats::default().with(srs)))
+                }
             }
         }
     }
@@ -326,7 +430,11 @@ fn rated(mut p: Provider, segment: alliance::ClientSegment, srs: f64, n: usize) 
 }
 
 fn alliance_component(r: &Ranking, id: &str) -> Component {
-    let found = r.options.iter().find(|o| o.provider.id == id).and_then(|o| o.components.iter().find(|x| x.name == "alliance_learning").cloned());
+    let found = r
+        .options
+        .iter()
+        .find(|o| o.provider.id == id)
+        .and_then(|o| o.components.iter().find(|x| x.name == "alliance_learning").cloned());
     assert!(found.is_some(), "no alliance component for {id}");
     found.unwrap_or(Component { name: "", weight: 0.0, value: 0.0, reason: String::new() })
 }
@@ -359,20 +467,36 @@ fn alliance_learning_uses_ratings_of_similar_clients() {
     let r = rank(&ps, &anxious, 10);
     assert_eq!(ids(&r), vec!["b", "a"], "similar clients rated a poorly");
     let c = alliance_component(&r, "a");
-    assert!(c.reason.contains("(anxiety) and age group (adult) rated the alliance 31.0/40 over 20 session(s)"), "{}", c.reason);
+    assert!(
+        c.reason.contains(
+            "(anxiety) and age group (adult) rated the alliance 31.0/40 over 20 session(s)"
+        ),
+        "{}",
+        c.reason
+    );
     assert!(for_similar > c.value + 0.5, "{for_similar} vs {}", c.value);
 
     // A client with another main concern has no segment ratings: the provider's overall estimate.
     let mut grieving = needs();
     grieving.fit.problem_domains = vec![ProblemDomain::Grief];
     let c = alliance_component(&rank(&ps, &grieving, 10), "a");
-    assert!(c.reason.starts_with("no ratings yet from clients with the same main concern (grief)"), "{}", c.reason);
+    assert!(
+        c.reason.starts_with("no ratings yet from clients with the same main concern (grief)"),
+        "{}",
+        c.reason
+    );
     let overall = fit::alliance_value(ps[0].alliance.shrunk_srs(36.0, 5.0));
     assert!((c.value - overall).abs() < 1e-12);
 
     // Without a main concern the age group alone is the segment (all 40 ratings here).
     let c = alliance_component(&rank(&ps, &needs(), 10), "a");
-    assert!(c.reason.starts_with("clients in the same age group (adult) rated the alliance 35.0/40 over 40 session(s)"), "{}", c.reason);
+    assert!(
+        c.reason.starts_with(
+            "clients in the same age group (adult) rated the alliance 35.0/40 over 40 session(s)"
+        ),
+        "{}",
+        c.reason
+    );
     // "b" has no ratings at all: the prior.
     let c = alliance_component(&rank(&ps, &depressed, 10), "b");
     assert_eq!(c.reason, "no session ratings yet; prior SRS 36");

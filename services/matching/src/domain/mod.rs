@@ -12,7 +12,9 @@ pub mod directory;
 pub mod fit;
 
 use chrono::{DateTime, Utc};
-use continuum_vocab::{AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle};
+use continuum_vocab::{
+    AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle,
+};
 use serde::{Deserialize, Serialize};
 
 pub use alliance::AllianceStats;
@@ -55,7 +57,10 @@ impl ProviderKind {
 
     /// The kind for a proto number; `None` for unspecified or unknown.
     pub fn from_proto(v: i32) -> Option<Self> {
-        usize::try_from(v).ok().and_then(|i| i.checked_sub(1)).and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(v)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| Self::ALL.get(i).copied())
     }
 
     /// The proto number.
@@ -158,7 +163,10 @@ pub fn regions_overlap(a: &str, b: &str) -> bool {
     if a.is_empty() || b.is_empty() {
         return false;
     }
-    let within = |outer: &str, inner: &str| inner == outer || (inner.starts_with(outer) && inner.as_bytes().get(outer.len()) == Some(&b'-'));
+    let within = |outer: &str, inner: &str| {
+        inner == outer
+            || (inner.starts_with(outer) && inner.as_bytes().get(outer.len()) == Some(&b'-'))
+    };
     within(a, b) || within(b, a)
 }
 
@@ -257,7 +265,8 @@ impl Provider {
 impl Provider {
     /// Whether the provider offers trauma processing (a trauma-processing modality or track).
     pub fn offers_trauma_processing(&self) -> bool {
-        self.kind == ProviderKind::TraumaIop || self.profile.modalities.iter().any(|m| m.is_trauma_processing())
+        self.kind == ProviderKind::TraumaIop
+            || self.profile.modalities.iter().any(|m| m.is_trauma_processing())
     }
 }
 
@@ -362,8 +371,10 @@ pub fn approx_distance_km(a: PreparedPoint, b: PreparedPoint) -> f64 {
 
 /// Great-circle distance in km between two (latitude, longitude) points (haversine).
 pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1, la2, lo2) = (a.0.to_radians(), a.1.to_radians(), b.0.to_radians(), b.1.to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2) + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    let (la1, lo1, la2, lo2) =
+        (a.0.to_radians(), a.1.to_radians(), b.0.to_radians(), b.1.to_radians());
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
     2.0 * 6371.0 * h.sqrt().min(1.0).asin()
 }
 
@@ -392,7 +403,9 @@ pub fn failed_constraint(p: &Provider, c: &ClientNeeds) -> Option<&'static str> 
         ("age_group", prof.age_groups.contains(&c.age_group)),
         (
             "jurisdiction",
-            prof.jurisdictions.iter().any(|j| j == &c.jurisdiction || c.jurisdiction.starts_with(&format!("{j}-"))),
+            prof.jurisdictions
+                .iter()
+                .any(|j| j == &c.jurisdiction || c.jurisdiction.starts_with(&format!("{j}-"))),
         ),
         ("language", prof.languages.iter().any(|l| continuum_vocab::primary_language(l) == lang)),
         ("payment_option", prof.payment_options.contains(&c.payment_option)),
@@ -401,7 +414,8 @@ pub fn failed_constraint(p: &Provider, c: &ClientNeeds) -> Option<&'static str> 
         ("format", c.formats.is_empty() || prof.formats.iter().any(|f| c.formats.contains(f))),
         (
             "client_exclusions",
-            (prof.modalities.is_empty() || !prof.modalities.iter().all(|m| c.modalities_avoided.contains(m)))
+            (prof.modalities.is_empty()
+                || !prof.modalities.iter().all(|m| c.modalities_avoided.contains(m)))
                 && !c.fit.excluded_provider_ids.contains(&p.id),
         ),
     ];
@@ -445,7 +459,13 @@ pub struct Ranking {
 
 /// Ranks `providers` for `c` with `weights` at `now_ms` (builds a throwaway snapshot; the service keeps
 /// a long-lived one instead).
-pub fn rank_with(providers: &[Provider], c: &ClientNeeds, weights: &Weights, top_k: usize, now_ms: i64) -> Ranking {
+pub fn rank_with(
+    providers: &[Provider],
+    c: &ClientNeeds,
+    weights: &Weights,
+    top_k: usize,
+    now_ms: i64,
+) -> Ranking {
     directory::Directory::build(providers.iter().cloned(), weights).rank(c, weights, top_k, now_ms)
 }
 
@@ -465,8 +485,14 @@ mod tests {
 
     #[test]
     fn matching_vocabularies_mirror_their_protos() {
-        continuum_vocab::assert_mirrors_proto(&OutcomeRating::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::OutcomeRating::try_from(n).ok().map(|e| e.as_str_name()));
-        continuum_vocab::assert_mirrors_proto(&ScheduleWindow::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(), |n| pb::ScheduleWindow::try_from(n).ok().map(|e| e.as_str_name()));
+        continuum_vocab::assert_mirrors_proto(
+            &OutcomeRating::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::OutcomeRating::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+        continuum_vocab::assert_mirrors_proto(
+            &ScheduleWindow::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
+            |n| pb::ScheduleWindow::try_from(n).ok().map(|e| e.as_str_name()),
+        );
     }
     use super::*;
 

@@ -18,7 +18,13 @@ const CHUNK: usize = 500;
 
 /// Adds one SRS rating to each of `segments` of a provider: one `INSERT .. ON CONFLICT DO UPDATE` per
 /// segment, so concurrent feedback never loses an increment.
-pub(super) async fn increment<C: ConnectionTrait>(db: &C, provider_id: &str, segments: &[String], srs_total: f64, now_ms: i64) -> Result<()> {
+pub(super) async fn increment<C: ConnectionTrait>(
+    db: &C,
+    provider_id: &str,
+    segments: &[String],
+    srs_total: f64,
+    now_ms: i64,
+) -> Result<()> {
     for code in segments {
         let row = alliance_segment::ActiveModel {
             provider_id: Set(provider_id.to_owned()),
@@ -27,12 +33,24 @@ pub(super) async fn increment<C: ConnectionTrait>(db: &C, provider_id: &str, seg
             srs_sum: Set(srs_total),
             updated_at_ms: Set(now_ms),
         };
-        let on_conflict = OnConflict::columns([alliance_segment::Column::ProviderId, alliance_segment::Column::Segment])
-            .value(alliance_segment::Column::Ratings, Expr::col((alliance_segment::Entity, alliance_segment::Column::Ratings)).add(1))
-            .value(alliance_segment::Column::SrsSum, Expr::col((alliance_segment::Entity, alliance_segment::Column::SrsSum)).add(srs_total))
-            .value(alliance_segment::Column::UpdatedAtMs, Expr::value(now_ms))
-            .to_owned();
-        alliance_segment::Entity::insert(row).on_conflict(on_conflict).exec_without_returning(db).await?;
+        let on_conflict = OnConflict::columns([
+            alliance_segment::Column::ProviderId,
+            alliance_segment::Column::Segment,
+        ])
+        .value(
+            alliance_segment::Column::Ratings,
+            Expr::col((alliance_segment::Entity, alliance_segment::Column::Ratings)).add(1),
+        )
+        .value(
+            alliance_segment::Column::SrsSum,
+            Expr::col((alliance_segment::Entity, alliance_segment::Column::SrsSum)).add(srs_total),
+        )
+        .value(alliance_segment::Column::UpdatedAtMs, Expr::value(now_ms))
+        .to_owned();
+        alliance_segment::Entity::insert(row)
+            .on_conflict(on_conflict)
+            .exec_without_returning(db)
+            .await?;
     }
     Ok(())
 }
@@ -40,7 +58,9 @@ pub(super) async fn increment<C: ConnectionTrait>(db: &C, provider_id: &str, seg
 fn group(rows: Vec<alliance_segment::Model>) -> HashMap<String, Vec<(String, SegmentStats)>> {
     let mut out: HashMap<String, Vec<(String, SegmentStats)>> = HashMap::new();
     for r in rows {
-        out.entry(r.provider_id).or_default().push((r.segment, SegmentStats { ratings: r.ratings, srs_sum: r.srs_sum }));
+        out.entry(r.provider_id)
+            .or_default()
+            .push((r.segment, SegmentStats { ratings: r.ratings, srs_sum: r.srs_sum }));
     }
     out
 }
@@ -66,8 +86,14 @@ pub(super) async fn attach<C: ConnectionTrait>(db: &C, providers: &mut [Provider
 }
 
 /// Fills `alliance_segments` of every provider from one scan of the table (a full directory load).
-pub(super) async fn attach_all<C: ConnectionTrait>(db: &C, providers: &mut [Provider]) -> Result<()> {
-    let rows = alliance_segment::Entity::find().order_by_asc(alliance_segment::Column::Segment).all(db).await?;
+pub(super) async fn attach_all<C: ConnectionTrait>(
+    db: &C,
+    providers: &mut [Provider],
+) -> Result<()> {
+    let rows = alliance_segment::Entity::find()
+        .order_by_asc(alliance_segment::Column::Segment)
+        .all(db)
+        .await?;
     fill(providers, rows);
     Ok(())
 }

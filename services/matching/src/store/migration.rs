@@ -158,21 +158,57 @@ impl MigrationName for M0002AllianceStats {
 impl MigrationTrait for M0002AllianceStats {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for col in [Providers::FeedbackCount, Providers::StatsUpdatedAtMs] {
-            m.alter_table(Table::alter().table(Providers::Table).add_column(big_integer(col).default(0)).to_owned()).await?;
+            m.alter_table(
+                Table::alter()
+                    .table(Providers::Table)
+                    .add_column(big_integer(col).default(0))
+                    .to_owned(),
+            )
+            .await?;
         }
-        for col in [Providers::SrsSum, Providers::StyleWeight, Providers::StyleDirSum, Providers::StyleIntSum, Providers::StylePastSum, Providers::StyleChalSum] {
-            m.alter_table(Table::alter().table(Providers::Table).add_column(double(col).default(0.0)).to_owned()).await?;
+        for col in [
+            Providers::SrsSum,
+            Providers::StyleWeight,
+            Providers::StyleDirSum,
+            Providers::StyleIntSum,
+            Providers::StylePastSum,
+            Providers::StyleChalSum,
+        ] {
+            m.alter_table(
+                Table::alter()
+                    .table(Providers::Table)
+                    .add_column(double(col).default(0.0))
+                    .to_owned(),
+            )
+            .await?;
         }
-        m.create_index(Index::create().name("providers_updated").table(Providers::Table).col(Providers::UpdatedAtMs).if_not_exists().to_owned()).await?;
         m.create_index(
-            Index::create().name("providers_stats_updated").table(Providers::Table).col(Providers::StatsUpdatedAtMs).if_not_exists().to_owned(),
+            Index::create()
+                .name("providers_updated")
+                .table(Providers::Table)
+                .col(Providers::UpdatedAtMs)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("providers_stats_updated")
+                .table(Providers::Table)
+                .col(Providers::StatsUpdatedAtMs)
+                .if_not_exists()
+                .to_owned(),
         )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_index(Index::drop().name("providers_stats_updated").table(Providers::Table).to_owned()).await?;
-        m.drop_index(Index::drop().name("providers_updated").table(Providers::Table).to_owned()).await?;
+        m.drop_index(
+            Index::drop().name("providers_stats_updated").table(Providers::Table).to_owned(),
+        )
+        .await?;
+        m.drop_index(Index::drop().name("providers_updated").table(Providers::Table).to_owned())
+            .await?;
         for col in [
             Providers::FeedbackCount,
             Providers::StatsUpdatedAtMs,
@@ -183,7 +219,8 @@ impl MigrationTrait for M0002AllianceStats {
             Providers::StylePastSum,
             Providers::StyleChalSum,
         ] {
-            m.alter_table(Table::alter().table(Providers::Table).drop_column(col).to_owned()).await?;
+            m.alter_table(Table::alter().table(Providers::Table).drop_column(col).to_owned())
+                .await?;
         }
         Ok(())
     }

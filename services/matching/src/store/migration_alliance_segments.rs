@@ -39,7 +39,11 @@ impl MigrationTrait for M0004AllianceSegments {
                 .col(big_integer(AllianceSegments::Ratings).default(0))
                 .col(double(AllianceSegments::SrsSum).default(0.0))
                 .col(big_integer(AllianceSegments::UpdatedAtMs))
-                .primary_key(Index::create().col(AllianceSegments::ProviderId).col(AllianceSegments::Segment))
+                .primary_key(
+                    Index::create()
+                        .col(AllianceSegments::ProviderId)
+                        .col(AllianceSegments::Segment),
+                )
                 .to_owned(),
         )
         .await

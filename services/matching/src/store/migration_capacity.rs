@@ -74,7 +74,13 @@ impl MigrationTrait for M0003CohortSeats {
                 .to_owned(),
         )
         .await?;
-        m.alter_table(Table::alter().table(CapacityHolds::Table).add_column(string_len_null(CapacityHolds::CohortCode, 64)).to_owned()).await?;
+        m.alter_table(
+            Table::alter()
+                .table(CapacityHolds::Table)
+                .add_column(string_len_null(CapacityHolds::CohortCode, 64))
+                .to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(CapacityEvents::Table)
@@ -107,7 +113,14 @@ impl MigrationTrait for M0003CohortSeats {
         .await?;
         // Seed the cohort rows from the profiles written before this migration.
         let db = m.get_connection();
-        let rows = db.query_all(&Query::select().columns([Providers::Id, Providers::Profile]).from(Providers::Table).to_owned()).await?;
+        let rows = db
+            .query_all(
+                &Query::select()
+                    .columns([Providers::Id, Providers::Profile])
+                    .from(Providers::Table)
+                    .to_owned(),
+            )
+            .await?;
         for row in rows {
             let id: String = row.try_get("", "id")?;
             let profile: String = row.try_get("", "profile")?;
@@ -116,16 +129,32 @@ impl MigrationTrait for M0003CohortSeats {
                 let (Some(code), Some(start), Some(seats), Some(open)) = (
                     c.get("code").and_then(|v| v.as_str()),
                     c.get("start_ms").and_then(serde_json::Value::as_i64),
-                    c.get("seats").and_then(serde_json::Value::as_i64).and_then(|v| <i32 as std::convert::TryFrom<i64>>::try_from(v).ok()),
-                    c.get("open_seats").and_then(serde_json::Value::as_i64).and_then(|v| <i32 as std::convert::TryFrom<i64>>::try_from(v).ok()),
+                    c.get("seats")
+                        .and_then(serde_json::Value::as_i64)
+                        .and_then(|v| <i32 as std::convert::TryFrom<i64>>::try_from(v).ok()),
+                    c.get("open_seats")
+                        .and_then(serde_json::Value::as_i64)
+                        .and_then(|v| <i32 as std::convert::TryFrom<i64>>::try_from(v).ok()),
                 ) else {
                     continue;
                 };
                 m.exec_stmt(
                     Query::insert()
                         .into_table(Cohorts::Table)
-                        .columns([Cohorts::ProviderId, Cohorts::Code, Cohorts::StartMs, Cohorts::Seats, Cohorts::OpenSeats])
-                        .values_panic([id.clone().into(), code.to_owned().into(), start.into(), seats.into(), open.into()])
+                        .columns([
+                            Cohorts::ProviderId,
+                            Cohorts::Code,
+                            Cohorts::StartMs,
+                            Cohorts::Seats,
+                            Cohorts::OpenSeats,
+                        ])
+                        .values_panic([
+                            id.clone().into(),
+                            code.to_owned().into(),
+                            start.into(),
+                            seats.into(),
+                            open.into(),
+                        ])
                         .to_owned(),
                 )
                 .await?;
@@ -135,9 +164,18 @@ impl MigrationTrait for M0003CohortSeats {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_index(Index::drop().name("capacity_events_due").table(CapacityEvents::Table).to_owned()).await?;
+        m.drop_index(
+            Index::drop().name("capacity_events_due").table(CapacityEvents::Table).to_owned(),
+        )
+        .await?;
         m.drop_table(Table::drop().table(CapacityEvents::Table).to_owned()).await?;
-        m.alter_table(Table::alter().table(CapacityHolds::Table).drop_column(CapacityHolds::CohortCode).to_owned()).await?;
+        m.alter_table(
+            Table::alter()
+                .table(CapacityHolds::Table)
+                .drop_column(CapacityHolds::CohortCode)
+                .to_owned(),
+        )
+        .await?;
         m.drop_table(Table::drop().table(Cohorts::Table).to_owned()).await
     }
 }

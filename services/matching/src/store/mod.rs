@@ -15,8 +15,8 @@ use chrono::Utc;
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::domain::alliance::{PairSession, style_evidence_weight};
@@ -34,8 +34,10 @@ pub struct Store {
 }
 
 fn to_domain(m: provider::Model) -> Result<Provider> {
-    let profile: Profile = serde_json::from_str(&m.profile).map_err(|e| Error::Unexpected(anyhow::anyhow!("stored provider profile: {e}")))?;
-    let kind = ProviderKind::from_code(&m.kind).ok_or_else(|| Error::Unexpected(anyhow::anyhow!("stored provider kind {}", m.kind)))?;
+    let profile: Profile = serde_json::from_str(&m.profile)
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("stored provider profile: {e}")))?;
+    let kind = ProviderKind::from_code(&m.kind)
+        .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("stored provider kind {}", m.kind)))?;
     Ok(Provider {
         id: m.id,
         organization_id: m.organization_id,
@@ -81,21 +83,38 @@ fn new_model(id: String, draft: ProviderDraft, profile: String, now: i64) -> pro
 }
 
 /// What a write of `draft` over `existing` does: `Ok(None)` creates, `Ok(Some(v))` replaces version `v`.
-fn plan_write(existing: Option<&provider::Model>, draft: &ProviderDraft, id: &str) -> Result<Option<i64>> {
+fn plan_write(
+    existing: Option<&provider::Model>,
+    draft: &ProviderDraft,
+    id: &str,
+) -> Result<Option<i64>> {
     match (existing, draft.expected_version) {
         (None, 0) => Ok(None),
         (None, _) => Err(Error::not_found("provider", id)),
-        (Some(cur), 0) => Err(Error::AlreadyExists { resource_type: "provider", id: cur.id.clone() }),
+        (Some(cur), 0) => {
+            Err(Error::AlreadyExists { resource_type: "provider", id: cur.id.clone() })
+        }
         // Another organization's entry is not this organization's to change: as if it did not exist.
-        (Some(cur), _) if !cur.organization_id.eq_ignore_ascii_case(&draft.organization_id) => Err(Error::not_found("provider", id)),
-        (Some(cur), v) if cur.version != v => Err(Error::version_mismatch("provider", v, cur.version)),
+        (Some(cur), _) if !cur.organization_id.eq_ignore_ascii_case(&draft.organization_id) => {
+            Err(Error::not_found("provider", id))
+        }
+        (Some(cur), v) if cur.version != v => {
+            Err(Error::version_mismatch("provider", v, cur.version))
+        }
         (Some(_), v) => Ok(Some(v)),
     }
 }
 
 /// Replaces provider `id` at version `v` (the version in the WHERE clause makes it safe against a
 /// concurrent writer). Returns whether the row was replaced.
-async fn replace<C: ConnectionTrait>(db: &C, id: &str, v: i64, draft: ProviderDraft, profile: String, now: i64) -> Result<bool> {
+async fn replace<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    v: i64,
+    draft: ProviderDraft,
+    profile: String,
+    now: i64,
+) -> Result<bool> {
     let res = provider::Entity::update_many()
         .col_expr(provider::Column::DisplayName, Expr::value(draft.display_name))
         .col_expr(provider::Column::Kind, Expr::value(draft.kind.code()))
@@ -167,7 +186,8 @@ impl Store {
     /// Creates (expected_version 0) or replaces a provider with optimistic concurrency.
     pub async fn upsert_provider(&self, draft: ProviderDraft) -> Result<Provider> {
         let now = time::to_ms(Utc::now());
-        let profile = serde_json::to_string(&draft.profile).map_err(|e| Error::Unexpected(e.into()))?;
+        let profile =
+            serde_json::to_string(&draft.profile).map_err(|e| Error::Unexpected(e.into()))?;
         let txn = self.db.begin().await?;
         let id = draft.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let existing = provider::Entity::find_by_id(id.clone()).one(&txn).await?;
@@ -184,7 +204,10 @@ impl Store {
                 if !replace(&txn, &id, v, draft, profile, now).await? {
                     return Err(Error::version_mismatch("provider", v, v + 1));
                 }
-                provider::Entity::find_by_id(id.clone()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", id.clone()))?
+                provider::Entity::find_by_id(id.clone())
+                    .one(&txn)
+                    .await?
+                    .ok_or_else(|| Error::not_found("provider", id.clone()))?
             }
         };
         seats::sync_cohorts(&txn, &id, &cohorts).await?;
@@ -202,32 +225,46 @@ impl Store {
     /// are conditional UPDATEs. Each item gets its own result (a stale version or a duplicate fails that
     /// item only); the stored providers are returned for the in-memory directory. Ids must be distinct
     /// within a batch (the caller splits batches on a repeated id).
-    pub async fn import_batch(&self, drafts: Vec<ProviderDraft>) -> Result<(Vec<ImportResult>, Vec<Provider>)> {
+    pub async fn import_batch(
+        &self,
+        drafts: Vec<ProviderDraft>,
+    ) -> Result<(Vec<ImportResult>, Vec<Provider>)> {
         let now = time::to_ms(Utc::now());
-        let drafts: Vec<(String, ProviderDraft)> =
-            drafts.into_iter().map(|d| (d.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string()), d)).collect();
+        let drafts: Vec<(String, ProviderDraft)> = drafts
+            .into_iter()
+            .map(|d| (d.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string()), d))
+            .collect();
         let txn = self.db.begin().await?;
         let mut existing = std::collections::HashMap::new();
-        let ids: Vec<String> = drafts.iter().filter(|(_, d)| d.id.is_some()).map(|(id, _)| id.clone()).collect();
+        let ids: Vec<String> =
+            drafts.iter().filter(|(_, d)| d.id.is_some()).map(|(id, _)| id.clone()).collect();
         for chunk in ids.chunks(INSERT_CHUNK) {
-            for m in provider::Entity::find().filter(provider::Column::Id.is_in(chunk.to_vec())).all(&txn).await? {
+            for m in provider::Entity::find()
+                .filter(provider::Column::Id.is_in(chunk.to_vec()))
+                .all(&txn)
+                .await?
+            {
                 existing.insert(m.id.clone(), m);
             }
         }
         // Open capacity before the import, for the capacity events of replaced providers.
-        let mut before_list = existing.values().cloned().map(to_domain).collect::<Result<Vec<_>>>()?;
+        let mut before_list =
+            existing.values().cloned().map(to_domain).collect::<Result<Vec<_>>>()?;
         seats::attach(&txn, &mut before_list).await?;
-        let before: std::collections::HashMap<String, i32> = before_list.into_iter().map(|p| (p.id, p.open_slots)).collect();
+        let before: std::collections::HashMap<String, i32> =
+            before_list.into_iter().map(|p| (p.id, p.open_slots)).collect();
         let mut results = Vec::with_capacity(drafts.len());
         let mut inserts = Vec::new();
         let mut cohort_inserts = Vec::new();
         let mut written = Vec::new();
         for (id, draft) in drafts {
-            let profile = serde_json::to_string(&draft.profile).map_err(|e| Error::Unexpected(e.into()))?;
+            let profile =
+                serde_json::to_string(&draft.profile).map_err(|e| Error::Unexpected(e.into()))?;
             match plan_write(existing.get(&id), &draft, &id) {
                 Err(e) => results.push(ImportResult::Failed(e)),
                 Ok(None) => {
-                    cohort_inserts.extend(draft.profile.cohorts.iter().map(|c| seats::cohort_row(&id, c)));
+                    cohort_inserts
+                        .extend(draft.profile.cohorts.iter().map(|c| seats::cohort_row(&id, c)));
                     inserts.push(new_model(id.clone(), draft, profile, now));
                     written.push(id);
                     results.push(ImportResult::Created);
@@ -239,22 +276,34 @@ impl Store {
                         written.push(id);
                         results.push(ImportResult::Updated);
                     } else {
-                        results.push(ImportResult::Failed(Error::version_mismatch("provider", v, v + 1)));
+                        results.push(ImportResult::Failed(Error::version_mismatch(
+                            "provider",
+                            v,
+                            v + 1,
+                        )));
                     }
                 }
             }
         }
         while !inserts.is_empty() {
             let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
-            provider::Entity::insert_many(std::mem::replace(&mut inserts, rest)).exec_without_returning(&txn).await?;
+            provider::Entity::insert_many(std::mem::replace(&mut inserts, rest))
+                .exec_without_returning(&txn)
+                .await?;
         }
         while !cohort_inserts.is_empty() {
             let rest = cohort_inserts.split_off(cohort_inserts.len().min(INSERT_CHUNK));
-            entities::cohort::Entity::insert_many(std::mem::replace(&mut cohort_inserts, rest)).exec_without_returning(&txn).await?;
+            entities::cohort::Entity::insert_many(std::mem::replace(&mut cohort_inserts, rest))
+                .exec_without_returning(&txn)
+                .await?;
         }
         let mut stored = Vec::with_capacity(written.len());
         for chunk in written.chunks(INSERT_CHUNK) {
-            for m in provider::Entity::find().filter(provider::Column::Id.is_in(chunk.to_vec())).all(&txn).await? {
+            for m in provider::Entity::find()
+                .filter(provider::Column::Id.is_in(chunk.to_vec()))
+                .all(&txn)
+                .await?
+            {
                 stored.push(to_domain(m)?);
             }
         }
@@ -271,7 +320,11 @@ impl Store {
     /// Providers written, or whose feedback statistics changed, at or after `since_ms`.
     pub async fn changed_since(&self, since_ms: i64) -> Result<Vec<Provider>> {
         let mut out = provider::Entity::find()
-            .filter(Condition::any().add(provider::Column::UpdatedAtMs.gte(since_ms)).add(provider::Column::StatsUpdatedAtMs.gte(since_ms)))
+            .filter(
+                Condition::any()
+                    .add(provider::Column::UpdatedAtMs.gte(since_ms))
+                    .add(provider::Column::StatsUpdatedAtMs.gte(since_ms)),
+            )
             .all(&self.db)
             .await?
             .into_iter()
@@ -292,7 +345,10 @@ impl Store {
 
     /// One provider.
     pub async fn get_provider(&self, id: &str) -> Result<Provider> {
-        let m = provider::Entity::find_by_id(id.to_owned()).one(&self.db).await?.ok_or_else(|| Error::not_found("provider", id))?;
+        let m = provider::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::not_found("provider", id))?;
         let mut out = [to_domain(m)?];
         seats::attach(&self.db, &mut out).await?;
         let [p] = out;
@@ -300,7 +356,12 @@ impl Store {
     }
 
     /// A page of providers ordered by id, after `after` (exclusive).
-    pub async fn list_providers(&self, filter: &ProviderFilter, after: Option<&str>, limit: u64) -> Result<Vec<Provider>> {
+    pub async fn list_providers(
+        &self,
+        filter: &ProviderFilter,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Provider>> {
         let mut q = provider::Entity::find().order_by_asc(provider::Column::Id).limit(limit);
         if let Some(org) = &filter.organization_id {
             q = q.filter(provider::Column::OrganizationId.eq(org.clone()));
@@ -311,14 +372,20 @@ impl Store {
         if let Some(after) = after {
             q = q.filter(provider::Column::Id.gt(after.to_owned()));
         }
-        let mut out = q.all(&self.db).await?.into_iter().map(to_domain).collect::<Result<Vec<_>>>()?;
+        let mut out =
+            q.all(&self.db).await?.into_iter().map(to_domain).collect::<Result<Vec<_>>>()?;
         seats::attach(&self.db, &mut out).await?;
         Ok(out)
     }
 
     /// Every provider (the candidate set for ranking).
     pub async fn all_providers(&self) -> Result<Vec<Provider>> {
-        let mut out = provider::Entity::find().all(&self.db).await?.into_iter().map(to_domain).collect::<Result<Vec<_>>>()?;
+        let mut out = provider::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<Vec<_>>>()?;
         alliance_segments::attach_all(&self.db, &mut out).await?;
         seats::attach_all(&self.db, &mut out).await?;
         Ok(out)
@@ -332,7 +399,12 @@ impl Store {
     /// Stores one session's feedback and adds it to the provider's alliance statistics in the same
     /// transaction (atomic increments). Returns the feedback id, the provider after the change and the
     /// pair's sessions in order (this one included).
-    pub async fn record_feedback(&self, f: NewFeedback, srs_total: f64, ors_total: f64) -> Result<(String, Provider, Vec<PairSession>)> {
+    pub async fn record_feedback(
+        &self,
+        f: NewFeedback,
+        srs_total: f64,
+        ors_total: f64,
+    ) -> Result<(String, Provider, Vec<PairSession>)> {
         let id = uuid::Uuid::now_v7().to_string();
         let now = time::to_ms(Utc::now());
         let items = serde_json::json!({ "srs": f.srs, "ors": f.ors }).to_string();
@@ -340,18 +412,44 @@ impl Store {
         let (w, pref) = match f.client_style.filter(|s| !s.is_neutral()) {
             Some(s) => {
                 let w = style_evidence_weight(srs_total);
-                (w, [f64::from(s.directiveness), f64::from(s.emotional_intensity), f64::from(s.past_orientation), f64::from(s.challenge)])
+                (
+                    w,
+                    [
+                        f64::from(s.directiveness),
+                        f64::from(s.emotional_intensity),
+                        f64::from(s.past_orientation),
+                        f64::from(s.challenge),
+                    ],
+                )
             }
             None => (0.0, [0.0; 4]),
         };
         let res = provider::Entity::update_many()
-            .col_expr(provider::Column::FeedbackCount, Expr::col(provider::Column::FeedbackCount).add(1))
+            .col_expr(
+                provider::Column::FeedbackCount,
+                Expr::col(provider::Column::FeedbackCount).add(1),
+            )
             .col_expr(provider::Column::SrsSum, Expr::col(provider::Column::SrsSum).add(srs_total))
-            .col_expr(provider::Column::StyleWeight, Expr::col(provider::Column::StyleWeight).add(w))
-            .col_expr(provider::Column::StyleDirSum, Expr::col(provider::Column::StyleDirSum).add(w * pref[0]))
-            .col_expr(provider::Column::StyleIntSum, Expr::col(provider::Column::StyleIntSum).add(w * pref[1]))
-            .col_expr(provider::Column::StylePastSum, Expr::col(provider::Column::StylePastSum).add(w * pref[2]))
-            .col_expr(provider::Column::StyleChalSum, Expr::col(provider::Column::StyleChalSum).add(w * pref[3]))
+            .col_expr(
+                provider::Column::StyleWeight,
+                Expr::col(provider::Column::StyleWeight).add(w),
+            )
+            .col_expr(
+                provider::Column::StyleDirSum,
+                Expr::col(provider::Column::StyleDirSum).add(w * pref[0]),
+            )
+            .col_expr(
+                provider::Column::StyleIntSum,
+                Expr::col(provider::Column::StyleIntSum).add(w * pref[1]),
+            )
+            .col_expr(
+                provider::Column::StylePastSum,
+                Expr::col(provider::Column::StylePastSum).add(w * pref[2]),
+            )
+            .col_expr(
+                provider::Column::StyleChalSum,
+                Expr::col(provider::Column::StyleChalSum).add(w * pref[3]),
+            )
             .col_expr(provider::Column::StatsUpdatedAtMs, Expr::value(now))
             .filter(provider::Column::Id.eq(f.provider_id.clone()))
             .exec(&txn)
@@ -361,7 +459,14 @@ impl Store {
             return Err(Error::not_found("provider", f.provider_id));
         }
         if let Some(seg) = f.segment {
-            alliance_segments::increment(&txn, &f.provider_id, &seg.recorded_codes(), srs_total, now).await?;
+            alliance_segments::increment(
+                &txn,
+                &f.provider_id,
+                &seg.recorded_codes(),
+                srs_total,
+                now,
+            )
+            .await?;
         }
         session_feedback::ActiveModel {
             id: Set(id.clone()),
@@ -384,9 +489,16 @@ impl Store {
             .all(&txn)
             .await?
             .into_iter()
-            .map(|m| PairSession { session_number: m.session_number, srs: m.srs_total, ors: m.ors_total })
+            .map(|m| PairSession {
+                session_number: m.session_number,
+                srs: m.srs_total,
+                ors: m.ors_total,
+            })
             .collect();
-        let m = provider::Entity::find_by_id(f.provider_id.clone()).one(&txn).await?.ok_or_else(|| Error::not_found("provider", f.provider_id))?;
+        let m = provider::Entity::find_by_id(f.provider_id.clone())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| Error::not_found("provider", f.provider_id))?;
         let mut stored = [to_domain(m)?];
         alliance_segments::attach(&txn, &mut stored).await?;
         seats::attach(&txn, &mut stored).await?;

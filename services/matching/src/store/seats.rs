@@ -16,8 +16,8 @@ use chrono::Utc;
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::entities::{capacity_event, capacity_hold, cohort, provider};
@@ -100,10 +100,16 @@ fn group(rows: Vec<cohort::Model>) -> HashMap<String, Vec<cohort::Model>> {
 /// Overlays the cohort rows of the programs among `providers`.
 pub(super) async fn attach<C: ConnectionTrait>(db: &C, providers: &mut [Provider]) -> Result<()> {
     let now = time::to_ms(Utc::now());
-    let ids: Vec<String> = providers.iter().filter(|p| !p.profile.cohorts.is_empty()).map(|p| p.id.clone()).collect();
+    let ids: Vec<String> =
+        providers.iter().filter(|p| !p.profile.cohorts.is_empty()).map(|p| p.id.clone()).collect();
     let mut rows = Vec::new();
     for chunk in ids.chunks(CHUNK) {
-        rows.extend(cohort::Entity::find().filter(cohort::Column::ProviderId.is_in(chunk.to_vec())).all(db).await?);
+        rows.extend(
+            cohort::Entity::find()
+                .filter(cohort::Column::ProviderId.is_in(chunk.to_vec()))
+                .all(db)
+                .await?,
+        );
     }
     let by = group(rows);
     for p in providers.iter_mut().filter(|p| !p.profile.cohorts.is_empty()) {
@@ -113,7 +119,10 @@ pub(super) async fn attach<C: ConnectionTrait>(db: &C, providers: &mut [Provider
 }
 
 /// [`attach`] for the whole directory (one query).
-pub(super) async fn attach_all<C: ConnectionTrait>(db: &C, providers: &mut [Provider]) -> Result<()> {
+pub(super) async fn attach_all<C: ConnectionTrait>(
+    db: &C,
+    providers: &mut [Provider],
+) -> Result<()> {
     let now = time::to_ms(Utc::now());
     let by = group(cohort::Entity::find().all(db).await?);
     for p in providers.iter_mut().filter(|p| !p.profile.cohorts.is_empty()) {
@@ -124,7 +133,10 @@ pub(super) async fn attach_all<C: ConnectionTrait>(db: &C, providers: &mut [Prov
 
 /// One provider row with its cohort seats.
 async fn load<C: ConnectionTrait>(db: &C, provider_id: &str) -> Result<Provider> {
-    let m = provider::Entity::find_by_id(provider_id.to_owned()).one(db).await?.ok_or_else(|| Error::not_found("provider", provider_id))?;
+    let m = provider::Entity::find_by_id(provider_id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found("provider", provider_id))?;
     let mut out = [to_domain(m)?];
     attach(db, &mut out).await?;
     let [p] = out;
@@ -146,13 +158,26 @@ pub(super) fn cohort_row(provider_id: &str, c: &Cohort) -> cohort::ActiveModel {
 /// taken, so their open count moves by the change in seats (`domain::capacity::reseat`, evaluated in SQL
 /// against the row's current values: an upsert never clobbers a seat taken concurrently), and the
 /// `open_seats` of the upsert is used only for a cohort it creates. Cohorts it no longer lists go.
-pub(super) async fn sync_cohorts<C: ConnectionTrait>(db: &C, provider_id: &str, cohorts: &[Cohort]) -> Result<()> {
-    let existing: Vec<String> =
-        cohort::Entity::find().filter(cohort::Column::ProviderId.eq(provider_id.to_owned())).all(db).await?.into_iter().map(|r| r.code).collect();
+pub(super) async fn sync_cohorts<C: ConnectionTrait>(
+    db: &C,
+    provider_id: &str,
+    cohorts: &[Cohort],
+) -> Result<()> {
+    let existing: Vec<String> = cohort::Entity::find()
+        .filter(cohort::Column::ProviderId.eq(provider_id.to_owned()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.code)
+        .collect();
     for c in cohorts {
         if existing.contains(&c.code) {
-            let open = Expr::col(cohort::Column::OpenSeats).add(c.seats).sub(Expr::col(cohort::Column::Seats));
-            let reseated = Expr::case(open.clone().lt(0), 0).case(open.clone().gt(c.seats), c.seats).finally(open);
+            let open = Expr::col(cohort::Column::OpenSeats)
+                .add(c.seats)
+                .sub(Expr::col(cohort::Column::Seats));
+            let reseated = Expr::case(open.clone().lt(0), 0)
+                .case(open.clone().gt(c.seats), c.seats)
+                .finally(open);
             cohort::Entity::update_many()
                 .col_expr(cohort::Column::OpenSeats, reseated.into())
                 .col_expr(cohort::Column::Seats, Expr::value(c.seats))
@@ -165,7 +190,8 @@ pub(super) async fn sync_cohorts<C: ConnectionTrait>(db: &C, provider_id: &str, 
             cohort_row(provider_id, c).insert(db).await?;
         }
     }
-    let gone: Vec<String> = existing.into_iter().filter(|code| !cohorts.iter().any(|c| &c.code == code)).collect();
+    let gone: Vec<String> =
+        existing.into_iter().filter(|code| !cohorts.iter().any(|c| &c.code == code)).collect();
     if !gone.is_empty() {
         cohort::Entity::delete_many()
             .filter(cohort::Column::ProviderId.eq(provider_id.to_owned()))
@@ -177,7 +203,12 @@ pub(super) async fn sync_cohorts<C: ConnectionTrait>(db: &C, provider_id: &str, 
 }
 
 /// Writes a capacity event when `p`'s open capacity is above `before` (in the caller's transaction).
-pub(super) async fn record_rise<C: ConnectionTrait>(db: &C, p: &Provider, before: i32, now_ms: i64) -> Result<Option<String>> {
+pub(super) async fn record_rise<C: ConnectionTrait>(
+    db: &C,
+    p: &Provider,
+    before: i32,
+    now_ms: i64,
+) -> Result<Option<String>> {
     let opened = p.open_slots.saturating_sub(Ord::max(before, 0));
     if opened <= 0 || !p.accepting_new_clients {
         return Ok(None);
@@ -238,7 +269,10 @@ impl Store {
             return Err(Error::not_found("provider", id));
         }
         let before = load(&txn, id).await?;
-        let rows = cohort::Entity::find().filter(cohort::Column::ProviderId.eq(id.to_owned())).all(&txn).await?;
+        let rows = cohort::Entity::find()
+            .filter(cohort::Column::ProviderId.eq(id.to_owned()))
+            .all(&txn)
+            .await?;
         let cohort_code = if rows.is_empty() {
             if c.cohort_code.is_some() {
                 return Err(Error::invalid("cohort_code", "the provider has no cohorts"));
@@ -269,7 +303,12 @@ impl Store {
 
     /// Sets a provider's open slots, or with `cohort_code` one cohort's open seats (at most its seats).
     /// A program with cohorts needs the cohort; a rise writes a capacity event.
-    pub async fn set_capacity(&self, provider_id: &str, open_slots: i32, cohort_code: Option<&str>) -> Result<Provider> {
+    pub async fn set_capacity(
+        &self,
+        provider_id: &str,
+        open_slots: i32,
+        cohort_code: Option<&str>,
+    ) -> Result<Provider> {
         let now = time::to_ms(Utc::now());
         let txn = self.db.begin().await?;
         // Lock the provider row first, then read the count before the change.
@@ -283,15 +322,26 @@ impl Store {
             return Err(Error::not_found("provider", provider_id));
         }
         let before = load(&txn, provider_id).await?;
-        let mut update = provider::Entity::update_many().filter(provider::Column::Id.eq(provider_id.to_owned()));
-        let rows = cohort::Entity::find().filter(cohort::Column::ProviderId.eq(provider_id.to_owned())).count(&txn).await?;
+        let mut update =
+            provider::Entity::update_many().filter(provider::Column::Id.eq(provider_id.to_owned()));
+        let rows = cohort::Entity::find()
+            .filter(cohort::Column::ProviderId.eq(provider_id.to_owned()))
+            .count(&txn)
+            .await?;
         match (cohort_code, rows) {
             (None, 0) => {
                 update = update.col_expr(provider::Column::OpenSlots, Expr::value(open_slots));
                 update.exec(&txn).await?;
             }
-            (None, _) => return Err(Error::invalid("cohort_code", "is required for a program with cohorts")),
-            (Some(_), 0) => return Err(Error::invalid("cohort_code", "the provider has no cohorts")),
+            (None, _) => {
+                return Err(Error::invalid(
+                    "cohort_code",
+                    "is required for a program with cohorts",
+                ));
+            }
+            (Some(_), 0) => {
+                return Err(Error::invalid("cohort_code", "the provider has no cohorts"));
+            }
             (Some(_), _) => {}
         }
         if let Some(code) = cohort_code {
@@ -300,7 +350,10 @@ impl Store {
                 .await?
                 .ok_or_else(|| Error::invalid("cohort_code", "is not a cohort of the provider"))?;
             if open_slots > row.seats {
-                return Err(Error::invalid("set_open_slots", format!("must be at most the cohort's {} seat(s)", row.seats)));
+                return Err(Error::invalid(
+                    "set_open_slots",
+                    format!("must be at most the cohort's {} seat(s)", row.seats),
+                ));
             }
             cohort::Entity::update_many()
                 .col_expr(cohort::Column::OpenSeats, Expr::value(open_slots))
@@ -317,7 +370,12 @@ impl Store {
 
     /// Claims up to `limit` due capacity events for `owner` (a lease of `lease_ms`), oldest first. A row
     /// is claimed by a conditional UPDATE, so two replicas never deliver the same row at the same time.
-    pub async fn claim_due_events(&self, owner: &str, lease_ms: i64, limit: u64) -> Result<Vec<CapacityEvent>> {
+    pub async fn claim_due_events(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<CapacityEvent>> {
         let now = time::to_ms(Utc::now());
         let due = capacity_event::Entity::find()
             .filter(capacity_event::Column::State.eq(EVENT_PENDING))
@@ -352,14 +410,23 @@ impl Store {
         Ok(out)
     }
 
-    async fn finish_event(&self, id: &str, owner: &str, state: &str, error: Option<&str>) -> Result<()> {
+    async fn finish_event(
+        &self,
+        id: &str,
+        owner: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
         let now = time::to_ms(Utc::now());
         capacity_event::Entity::update_many()
             .col_expr(capacity_event::Column::State, Expr::value(state.to_owned()))
             .col_expr(capacity_event::Column::FinishedAtMs, Expr::value(now))
             .col_expr(capacity_event::Column::LastError, Expr::value(error.map(str::to_owned)))
             .col_expr(capacity_event::Column::LeaseUntilMs, Expr::value(0))
-            .col_expr(capacity_event::Column::Attempts, Expr::col(capacity_event::Column::Attempts).add(1))
+            .col_expr(
+                capacity_event::Column::Attempts,
+                Expr::col(capacity_event::Column::Attempts).add(1),
+            )
             .filter(capacity_event::Column::Id.eq(id.to_owned()))
             .filter(capacity_event::Column::LeaseOwner.eq(owner.to_owned()))
             .exec(&self.db)
@@ -378,7 +445,14 @@ impl Store {
     }
 
     /// Puts a claimed event back for another attempt after `delay_ms`.
-    pub async fn event_retry_later(&self, id: &str, owner: &str, attempts: i32, delay_ms: i64, error: &str) -> Result<()> {
+    pub async fn event_retry_later(
+        &self,
+        id: &str,
+        owner: &str,
+        attempts: i32,
+        delay_ms: i64,
+        error: &str,
+    ) -> Result<()> {
         let now = time::to_ms(Utc::now());
         capacity_event::Entity::update_many()
             .col_expr(capacity_event::Column::Attempts, Expr::value(attempts))
@@ -402,26 +476,45 @@ impl Store {
 }
 
 /// A clinician's (or cohortless program's) slots: one conditional UPDATE.
-async fn change_slots<C: ConnectionTrait>(txn: &C, c: &CapacityChange<'_>, open: i32) -> Result<()> {
+async fn change_slots<C: ConnectionTrait>(
+    txn: &C,
+    c: &CapacityChange<'_>,
+    open: i32,
+) -> Result<()> {
     let slots = Expr::col(provider::Column::OpenSlots).add(c.delta);
-    let new_value = if c.allow_overbook { Expr::case(slots.clone().lt(0), 0).finally(slots.clone()).into() } else { slots.clone() };
-    let mut update =
-        provider::Entity::update_many().col_expr(provider::Column::OpenSlots, new_value).filter(provider::Column::Id.eq(c.provider_id.to_owned()));
+    let new_value = if c.allow_overbook {
+        Expr::case(slots.clone().lt(0), 0).finally(slots.clone()).into()
+    } else {
+        slots.clone()
+    };
+    let mut update = provider::Entity::update_many()
+        .col_expr(provider::Column::OpenSlots, new_value)
+        .filter(provider::Column::Id.eq(c.provider_id.to_owned()));
     if !c.allow_overbook && c.delta < 0 {
         update = update.filter(slots.gte(0));
     }
     if c.delta > 0 {
-        update = update.filter(Expr::col(provider::Column::OpenSlots).lte(crate::domain::MAX_SLOTS - c.delta));
+        update = update
+            .filter(Expr::col(provider::Column::OpenSlots).lte(crate::domain::MAX_SLOTS - c.delta));
     }
     if update.exec(txn).await?.rows_affected != 1 {
-        return Err(if c.delta < 0 { no_capacity(open) } else { Error::precondition("CAPACITY_LIMIT", "open slots would exceed the maximum") });
+        return Err(if c.delta < 0 {
+            no_capacity(open)
+        } else {
+            Error::precondition("CAPACITY_LIMIT", "open slots would exceed the maximum")
+        });
     }
     Ok(())
 }
 
 /// Takes `-c.delta` seats from one cohort; returns its code. A cohort emptied by a concurrent take
 /// between the read and the UPDATE is skipped and the next one tried.
-async fn take_seats<C: ConnectionTrait>(txn: &C, c: &CapacityChange<'_>, mut rows: Vec<cohort::Model>, now: i64) -> Result<String> {
+async fn take_seats<C: ConnectionTrait>(
+    txn: &C,
+    c: &CapacityChange<'_>,
+    mut rows: Vec<cohort::Model>,
+    now: i64,
+) -> Result<String> {
     let seats = -c.delta;
     for _ in 0..TAKE_ATTEMPTS {
         let cohorts: Vec<Cohort> = rows.iter().map(to_cohort).collect();
@@ -438,7 +531,11 @@ async fn take_seats<C: ConnectionTrait>(txn: &C, c: &CapacityChange<'_>, mut row
             },
         };
         let open = Expr::col(cohort::Column::OpenSeats).sub(seats);
-        let new_value = if c.allow_overbook { Expr::case(open.clone().lt(0), 0).finally(open.clone()).into() } else { open.clone() };
+        let new_value = if c.allow_overbook {
+            Expr::case(open.clone().lt(0), 0).finally(open.clone()).into()
+        } else {
+            open.clone()
+        };
         let mut update = cohort::Entity::update_many()
             .col_expr(cohort::Column::OpenSeats, new_value)
             .filter(cohort::Column::ProviderId.eq(c.provider_id.to_owned()))
@@ -453,13 +550,21 @@ async fn take_seats<C: ConnectionTrait>(txn: &C, c: &CapacityChange<'_>, mut row
             let left = rows.iter().find(|r| r.code == code).map_or(0, |r| r.open_seats);
             return Err(no_capacity(left));
         }
-        rows = cohort::Entity::find().filter(cohort::Column::ProviderId.eq(c.provider_id.to_owned())).all(txn).await?;
+        rows = cohort::Entity::find()
+            .filter(cohort::Column::ProviderId.eq(c.provider_id.to_owned()))
+            .all(txn)
+            .await?;
     }
     Err(no_capacity(0))
 }
 
 /// Gives `c.delta` seats back to one cohort (never above its seats); returns its code.
-async fn give_seats<C: ConnectionTrait>(txn: &C, c: &CapacityChange<'_>, rows: &[cohort::Model], now: i64) -> Result<String> {
+async fn give_seats<C: ConnectionTrait>(
+    txn: &C,
+    c: &CapacityChange<'_>,
+    rows: &[cohort::Model],
+    now: i64,
+) -> Result<String> {
     let exists = |code: &str| rows.iter().any(|r| r.code == code);
     let taken_from = match c.gives_back {
         Some(key) => capacity_hold::Entity::find_by_id(key.to_owned())
@@ -473,16 +578,25 @@ async fn give_seats<C: ConnectionTrait>(txn: &C, c: &CapacityChange<'_>, rows: &
     let code = match (taken_from, c.cohort_code) {
         (Some(code), _) => code,
         (None, Some(code)) if exists(code) => code.to_owned(),
-        (None, Some(_)) => return Err(Error::invalid("cohort_code", "is not a cohort of the provider")),
+        (None, Some(_)) => {
+            return Err(Error::invalid("cohort_code", "is not a cohort of the provider"));
+        }
         (None, None) => {
             let cohorts: Vec<Cohort> = rows.iter().map(to_cohort).collect();
-            capacity::pick_give(&cohorts, now)
-                .map(|x| x.code.clone())
-                .ok_or_else(|| Error::precondition("CAPACITY_LIMIT", "every cohort of the program has all its seats open"))?
+            capacity::pick_give(&cohorts, now).map(|x| x.code.clone()).ok_or_else(|| {
+                Error::precondition(
+                    "CAPACITY_LIMIT",
+                    "every cohort of the program has all its seats open",
+                )
+            })?
         }
     };
     let open = Expr::col(cohort::Column::OpenSeats).add(c.delta);
-    let clamped = Expr::case(open.clone().gt(Expr::col(cohort::Column::Seats)), Expr::col(cohort::Column::Seats)).finally(open);
+    let clamped = Expr::case(
+        open.clone().gt(Expr::col(cohort::Column::Seats)),
+        Expr::col(cohort::Column::Seats),
+    )
+    .finally(open);
     cohort::Entity::update_many()
         .col_expr(cohort::Column::OpenSeats, clamped.into())
         .filter(cohort::Column::ProviderId.eq(c.provider_id.to_owned()))

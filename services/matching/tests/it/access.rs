@@ -14,12 +14,27 @@ use tonic::Code;
 
 use crate::helpers::*;
 
-fn as_org_b(app: &TestApp, service: bool) -> MatchingServiceClient<continuum_testkit::AuthedChannel> {
-    let token = if service { app.backing.service_token(ORG_B) } else { app.backing.token(ORG_B, &[Role::ProviderAdmin, Role::Clinician]) };
-    MatchingServiceClient::with_interceptor(continuum_runtime::peer_channel(&app.addr.to_string()).unwrap(), Bearer::new(&token))
+fn as_org_b(
+    app: &TestApp,
+    service: bool,
+) -> MatchingServiceClient<continuum_testkit::AuthedChannel> {
+    let token = if service {
+        app.backing.service_token(ORG_B)
+    } else {
+        app.backing.token(ORG_B, &[Role::ProviderAdmin, Role::Clinician])
+    };
+    MatchingServiceClient::with_interceptor(
+        continuum_runtime::peer_channel(&app.addr.to_string()).unwrap(),
+        Bearer::new(&token),
+    )
 }
 
-fn delta(provider_id: &str, delta: i32, hold_key: &str, gives_back: &str) -> pb::UpdateCapacityRequest {
+fn delta(
+    provider_id: &str,
+    delta: i32,
+    hold_key: &str,
+    gives_back: &str,
+) -> pb::UpdateCapacityRequest {
     pb::UpdateCapacityRequest {
         provider_id: provider_id.into(),
         change: Some(pb::update_capacity_request::Change::Delta(delta)),
@@ -30,7 +45,11 @@ fn delta(provider_id: &str, delta: i32, hold_key: &str, gives_back: &str) -> pb:
 }
 
 fn set(provider_id: &str, n: i32) -> pb::UpdateCapacityRequest {
-    pb::UpdateCapacityRequest { provider_id: provider_id.into(), change: Some(pb::update_capacity_request::Change::SetOpenSlots(n)), ..Default::default() }
+    pb::UpdateCapacityRequest {
+        provider_id: provider_id.into(),
+        change: Some(pb::update_capacity_request::Change::SetOpenSlots(n)),
+        ..Default::default()
+    }
 }
 
 fn fresh() -> String {
@@ -44,34 +63,77 @@ async fn another_organization_writes_nothing_of_a_provider_but_the_referral_flow
     for service in [false, true] {
         let mut b = as_org_b(&app, service);
         // Anything but a one-slot take under a key: NOT_FOUND, as for a provider that does not exist.
-        for (req, what) in [(set(&p.id, 9), "set"), (delta(&p.id, 2, "", ""), "raise"), (delta(&p.id, -2, "k-two", ""), "take two"), (delta(&p.id, -1, "", ""), "take without a key")] {
+        for (req, what) in [
+            (set(&p.id, 9), "set"),
+            (delta(&p.id, 2, "", ""), "raise"),
+            (delta(&p.id, -2, "k-two", ""), "take two"),
+            (delta(&p.id, -1, "", ""), "take without a key"),
+        ] {
             let mut unknown = req.clone();
             unknown.provider_id = fresh();
             let elsewhere = b.update_capacity(req).await.unwrap_err();
             let nowhere = b.update_capacity(unknown).await.unwrap_err();
-            assert_eq!((elsewhere.code(), elsewhere.message()), (Code::NotFound, nowhere.message()), "{what} (service: {service})");
+            assert_eq!(
+                (elsewhere.code(), elsewhere.message()),
+                (Code::NotFound, nowhere.message()),
+                "{what} (service: {service})"
+            );
         }
         // A listing update naming the provider (provider administrators only): NOT_FOUND too.
         if !service {
             let mut listing = clinician("Dr Taken Over", 3);
             listing.id = p.id.clone();
             listing.organization_id = ORG_B.into();
-            let err = b.upsert_provider(pb::UpsertProviderRequest { provider: Some(listing), expected_version: p.version }).await.unwrap_err();
+            let err = b
+                .upsert_provider(pb::UpsertProviderRequest {
+                    provider: Some(listing),
+                    expected_version: p.version,
+                })
+                .await
+                .unwrap_err();
             assert_eq!(err.code(), Code::NotFound);
         }
     }
-    assert_eq!(app.client.get_provider(pb::GetProviderRequest { provider_id: p.id.clone() }).await.unwrap().into_inner().provider.unwrap().open_slots, 3);
+    assert_eq!(
+        app.client
+            .get_provider(pb::GetProviderRequest { provider_id: p.id.clone() })
+            .await
+            .unwrap()
+            .into_inner()
+            .provider
+            .unwrap()
+            .open_slots,
+        3
+    );
 
     // A person of another organization may not even take one slot; a peer service acting for it may (the
     // referral it makes), and may give back that slot, but not capacity no hold took.
-    let err = as_org_b(&app, false).update_capacity(delta(&p.id, -1, "referral:b-1", "")).await.unwrap_err();
+    let err = as_org_b(&app, false)
+        .update_capacity(delta(&p.id, -1, "referral:b-1", ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let mut peer = as_org_b(&app, true);
-    let taken = peer.update_capacity(delta(&p.id, -1, "referral:b-1", "")).await.unwrap().into_inner().provider.unwrap();
+    let taken = peer
+        .update_capacity(delta(&p.id, -1, "referral:b-1", ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
     assert_eq!(taken.open_slots, 2);
-    let err = peer.update_capacity(delta(&p.id, 1, "release:bogus", "referral:nobody")).await.unwrap_err();
+    let err = peer
+        .update_capacity(delta(&p.id, 1, "release:bogus", "referral:nobody"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound, "a give-back naming no hold of this provider");
-    let back = peer.update_capacity(delta(&p.id, 1, "release:b-1", "referral:b-1")).await.unwrap().into_inner().provider.unwrap();
+    let back = peer
+        .update_capacity(delta(&p.id, 1, "release:b-1", "referral:b-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
     assert_eq!(back.open_slots, 3);
 }
 
@@ -97,8 +159,17 @@ async fn feedback_is_recorded_by_the_providers_organization_about_a_client_it_ma
     assert_eq!((elsewhere.code(), elsewhere.message()), (Code::NotFound, nowhere.message()));
     // Another organization's provider is not found either, even about its own client.
     let mut b = as_org_b(&app, false);
-    assert_eq!(b.record_session_feedback(feedback(&p.id, &theirs)).await.unwrap_err().code(), Code::NotFound);
+    assert_eq!(
+        b.record_session_feedback(feedback(&p.id, &theirs)).await.unwrap_err().code(),
+        Code::NotFound
+    );
     // Nothing of it shows on the client's timeline in matching.
-    let events = app.client.list_care_events(pb::ListCareEventsRequest { client_id: theirs.clone() }).await.unwrap().into_inner().events;
+    let events = app
+        .client
+        .list_care_events(pb::ListCareEventsRequest { client_id: theirs.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
     assert!(events.is_empty());
 }

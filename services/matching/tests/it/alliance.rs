@@ -14,7 +14,13 @@ const CLIENT_B: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a02";
 /// The clients of `ORG_A` the tests rate sessions with.
 const CLIENTS: [&str; 2] = [CLIENT_A, CLIENT_B];
 
-fn feedback(provider_id: &str, client_id: &str, n: i32, srs: f64, domain: pb::ProblemDomain) -> pb::RecordSessionFeedbackRequest {
+fn feedback(
+    provider_id: &str,
+    client_id: &str,
+    n: i32,
+    srs: f64,
+    domain: pb::ProblemDomain,
+) -> pb::RecordSessionFeedbackRequest {
     pb::RecordSessionFeedbackRequest {
         provider_id: provider_id.into(),
         client_id: client_id.into(),
@@ -63,10 +69,24 @@ async fn a_provider_rated_well_by_similar_clients_ranks_higher_for_them_than_for
     create(&mut app, clinician("B unrated", 3)).await;
     // Depressed adults rate A highly; anxious adults rate it poorly.
     for n in 1..=12 {
-        let r = app.client.record_session_feedback(feedback(&a.id, CLIENT_A, n, 39.0, pb::ProblemDomain::Depression)).await.unwrap().into_inner();
+        let r = app
+            .client
+            .record_session_feedback(feedback(
+                &a.id,
+                CLIENT_A,
+                n,
+                39.0,
+                pb::ProblemDomain::Depression,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(r.client_segment, "adult/depression");
         assert_eq!(r.segment_feedback_count, n);
-        app.client.record_session_feedback(feedback(&a.id, CLIENT_B, n, 31.0, pb::ProblemDomain::Anxiety)).await.unwrap();
+        app.client
+            .record_session_feedback(feedback(&a.id, CLIENT_B, n, 31.0, pb::ProblemDomain::Anxiety))
+            .await
+            .unwrap();
     }
 
     let for_depression = ranked(&mut app, pb::ProblemDomain::Depression).await;
@@ -81,7 +101,11 @@ async fn a_provider_rated_well_by_similar_clients_ranks_higher_for_them_than_for
     let for_anxiety = ranked(&mut app, pb::ProblemDomain::Anxiety).await;
     assert_eq!(names(&for_anxiety), vec!["B unrated", "A rated by segment"]);
     let dissimilar = alliance_of(&for_anxiety, "A rated by segment");
-    assert!(dissimilar.reason.contains("rated the alliance 31.0/40 over 12 session(s)"), "{}", dissimilar.reason);
+    assert!(
+        dissimilar.reason.contains("rated the alliance 31.0/40 over 12 session(s)"),
+        "{}",
+        dissimilar.reason
+    );
     assert!(similar.value > dissimilar.value + 0.4, "{} vs {}", similar.value, dissimilar.value);
 }
 
@@ -99,16 +123,27 @@ async fn the_segment_is_derived_from_the_client_profile_and_disagreements_are_ba
         srs_items: vec![9.5; 4],
         ors_items: vec![5.0; 4],
         client: Some(adult_profile()),
-        fit: Some(pb::ClientFit { problem_domains: vec![pb::ProblemDomain::Trauma as i32], ..Default::default() }),
+        fit: Some(pb::ClientFit {
+            problem_domains: vec![pb::ProblemDomain::Trauma as i32],
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let r = app.client.record_session_feedback(derived.clone()).await.unwrap().into_inner();
     assert_eq!((r.client_segment.as_str(), r.segment_feedback_count), ("adult/trauma", 1));
 
     // No client information: counted overall only.
-    let bare = pb::RecordSessionFeedbackRequest { client: None, fit: None, session_number: 2, ..derived.clone() };
+    let bare = pb::RecordSessionFeedbackRequest {
+        client: None,
+        fit: None,
+        session_number: 2,
+        ..derived.clone()
+    };
     let r = app.client.record_session_feedback(bare).await.unwrap().into_inner();
-    assert_eq!((r.client_segment.as_str(), r.segment_feedback_count, r.provider_feedback_count), ("", 0, 2));
+    assert_eq!(
+        (r.client_segment.as_str(), r.segment_feedback_count, r.provider_feedback_count),
+        ("", 0, 2)
+    );
 
     let bad = pb::RecordSessionFeedbackRequest {
         session_number: 3,
@@ -144,17 +179,41 @@ async fn segment_ratings_survive_a_directory_reload_and_other_writes() {
     }
     let a = create(&mut app, clinician("Reloaded", 3)).await;
     for n in 1..=6 {
-        app.client.record_session_feedback(feedback(&a.id, CLIENT_A, n, 40.0, pb::ProblemDomain::Depression)).await.unwrap();
+        app.client
+            .record_session_feedback(feedback(
+                &a.id,
+                CLIENT_A,
+                n,
+                40.0,
+                pb::ProblemDomain::Depression,
+            ))
+            .await
+            .unwrap();
     }
     // A later write of the provider (which returns the row only) must keep the segment ratings.
     let mut again = a.clone();
     again.display_name = "Reloaded".into();
-    app.client.upsert_provider(pb::UpsertProviderRequest { provider: Some(again), expected_version: a.version }).await.unwrap();
+    app.client
+        .upsert_provider(pb::UpsertProviderRequest {
+            provider: Some(again),
+            expected_version: a.version,
+        })
+        .await
+        .unwrap();
     let r = ranked(&mut app, pb::ProblemDomain::Depression).await;
-    assert!(alliance_of(&r, "Reloaded").reason.contains("rated the alliance 40.0/40 over 6 session(s)"), "{}", alliance_of(&r, "Reloaded").reason);
+    assert!(
+        alliance_of(&r, "Reloaded").reason.contains("rated the alliance 40.0/40 over 6 session(s)"),
+        "{}",
+        alliance_of(&r, "Reloaded").reason
+    );
 
     // A fresh snapshot loaded from the store sees the same.
-    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>("matching", &app.backing.common().db()).await.unwrap();
+    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>(
+        "matching",
+        &app.backing.common().db(),
+    )
+    .await
+    .unwrap();
     let store = matching::store::Store::new(db);
     let all = store.all_providers().await.unwrap();
     let p = all.iter().find(|p| p.id == a.id).unwrap();

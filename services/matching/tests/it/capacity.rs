@@ -12,7 +12,10 @@ use crate::helpers::*;
 const DAY_S: i64 = 86_400;
 
 fn ts(days_from_now: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: chrono::Utc::now().timestamp() + days_from_now * DAY_S, nanos: 0 }
+    prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() + days_from_now * DAY_S,
+        nanos: 0,
+    }
 }
 
 fn cohort(code: &str, days_from_now: i64, seats: i32, open: i32) -> pb::Cohort {
@@ -37,7 +40,13 @@ fn delta(provider_id: &str, d: i32, hold_key: &str) -> pb::UpdateCapacityRequest
 }
 
 async fn get(app: &mut TestApp, id: &str) -> pb::Provider {
-    app.client.get_provider(pb::GetProviderRequest { provider_id: id.into() }).await.unwrap().into_inner().provider.unwrap()
+    app.client
+        .get_provider(pb::GetProviderRequest { provider_id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap()
 }
 
 fn open_of(p: &pb::Provider, code: &str) -> i32 {
@@ -49,10 +58,24 @@ async fn concurrent_takes_of_the_last_cohort_seat_sell_it_once() {
     let mut app = spawn_app().await;
     // The past cohort (beyond the joining window) has seats but cannot be joined; "next" has the last
     // joinable seat; "full" has none.
-    let p = create(&mut app, program("Last seat IOP", vec![cohort("past", -30, 5, 5), cohort("next", 3, 10, 1), cohort("full", 20, 8, 0)])).await;
+    let p = create(
+        &mut app,
+        program(
+            "Last seat IOP",
+            vec![cohort("past", -30, 5, 5), cohort("next", 3, 10, 1), cohort("full", 20, 8, 0)],
+        ),
+    )
+    .await;
     assert_eq!(p.open_slots, 1, "a program's capacity is its joinable cohorts' open seats");
-    let before = app.client.recommend(pb::RecommendRequest { client: Some(adult_profile()), top_k: 5 }).await.unwrap().into_inner();
-    assert!(before.options.iter().any(|o| o.provider.as_ref().unwrap().id == p.id && o.has_capacity));
+    let before = app
+        .client
+        .recommend(pb::RecommendRequest { client: Some(adult_profile()), top_k: 5 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        before.options.iter().any(|o| o.provider.as_ref().unwrap().id == p.id && o.has_capacity)
+    );
 
     let mut tasks = Vec::new();
     for i in 0..8 {
@@ -73,10 +96,18 @@ async fn concurrent_takes_of_the_last_cohort_seat_sell_it_once() {
     }
     assert_eq!((ok, refused), (1, 7));
     let after = get(&mut app, &p.id).await;
-    assert_eq!((open_of(&after, "past"), open_of(&after, "next"), open_of(&after, "full")), (5, 0, 0));
+    assert_eq!(
+        (open_of(&after, "past"), open_of(&after, "next"), open_of(&after, "full")),
+        (5, 0, 0)
+    );
     assert_eq!(after.open_slots, 0);
     // Recommend (the in-memory directory) sees the seat gone.
-    let r = app.client.recommend(pb::RecommendRequest { client: Some(adult_profile()), top_k: 5 }).await.unwrap().into_inner();
+    let r = app
+        .client
+        .recommend(pb::RecommendRequest { client: Some(adult_profile()), top_k: 5 })
+        .await
+        .unwrap()
+        .into_inner();
     let option = r.options.iter().find(|o| o.provider.as_ref().unwrap().id == p.id).unwrap();
     assert!(!option.has_capacity);
     assert_eq!(open_of(option.provider.as_ref().unwrap(), "next"), 0);
@@ -92,10 +123,19 @@ async fn concurrent_takes_of_the_last_cohort_seat_sell_it_once() {
 #[tokio::test]
 async fn a_give_back_restores_the_cohort_its_take_used() {
     let mut app = spawn_app().await;
-    let p = create(&mut app, program("Two cohorts", vec![cohort("a", 2, 1, 1), cohort("b", 9, 5, 5)])).await;
+    let p =
+        create(&mut app, program("Two cohorts", vec![cohort("a", 2, 1, 1), cohort("b", 9, 5, 5)]))
+            .await;
     // The first take empties "a", the second comes from "b".
     app.client.update_capacity(delta(&p.id, -1, "t1")).await.unwrap();
-    let second = app.client.update_capacity(delta(&p.id, -1, "t2")).await.unwrap().into_inner().provider.unwrap();
+    let second = app
+        .client
+        .update_capacity(delta(&p.id, -1, "t2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
     assert_eq!((open_of(&second, "a"), open_of(&second, "b")), (0, 4));
     // Giving back the second take refills "b", not the earliest cohort with a taken seat.
     let mut give = delta(&p.id, 1, "give-t2");
@@ -110,7 +150,14 @@ async fn a_give_back_restores_the_cohort_its_take_used() {
     assert!(!again.applied);
     assert_eq!(open_of(again.provider.as_ref().unwrap(), "b"), 5);
     // A give-back without a known take goes to the earliest joinable cohort with a seat taken.
-    let plain = app.client.update_capacity(delta(&p.id, 1, "give-t1")).await.unwrap().into_inner().provider.unwrap();
+    let plain = app
+        .client
+        .update_capacity(delta(&p.id, 1, "give-t1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
     assert_eq!((open_of(&plain, "a"), open_of(&plain, "b")), (1, 5));
     // Nothing is taken any more: a further give-back is refused.
     let err = app.client.update_capacity(delta(&p.id, 1, "give-extra")).await.unwrap_err();
@@ -120,7 +167,8 @@ async fn a_give_back_restores_the_cohort_its_take_used() {
 #[tokio::test]
 async fn a_cohort_hold_key_applies_once_and_names_the_cohort() {
     let mut app = spawn_app().await;
-    let p = create(&mut app, program("Keyed", vec![cohort("a", 2, 3, 3), cohort("b", 9, 5, 5)])).await;
+    let p =
+        create(&mut app, program("Keyed", vec![cohort("a", 2, 3, 3), cohort("b", 9, 5, 5)])).await;
     let mut req = delta(&p.id, -1, "referral:k1");
     req.cohort_code = "b".into();
     let first = app.client.update_capacity(req.clone()).await.unwrap().into_inner();
@@ -133,7 +181,10 @@ async fn a_cohort_hold_key_applies_once_and_names_the_cohort() {
     bad.cohort_code = "nope".into();
     let err = app.client.update_capacity(bad).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(err.message().contains("cohort_code") || format!("{:?}", err.details()).contains("cohort_code"));
+    assert!(
+        err.message().contains("cohort_code")
+            || format!("{:?}", err.details()).contains("cohort_code")
+    );
     let c = create(&mut app, clinician("Solo", 1)).await;
     let mut bad = delta(&c.id, -1, "y");
     bad.cohort_code = "a".into();
@@ -145,9 +196,16 @@ async fn a_cohort_hold_key_applies_once_and_names_the_cohort() {
         cohort_code: code.into(),
         ..Default::default()
     };
-    assert_eq!(app.client.update_capacity(set("", 1)).await.unwrap_err().code(), Code::InvalidArgument);
-    assert_eq!(app.client.update_capacity(set("a", 4)).await.unwrap_err().code(), Code::InvalidArgument);
-    let set_a = app.client.update_capacity(set("a", 1)).await.unwrap().into_inner().provider.unwrap();
+    assert_eq!(
+        app.client.update_capacity(set("", 1)).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        app.client.update_capacity(set("a", 4)).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    let set_a =
+        app.client.update_capacity(set("a", 1)).await.unwrap().into_inner().provider.unwrap();
     assert_eq!(open_of(&set_a, "a"), 1);
 }
 
@@ -164,7 +222,10 @@ async fn an_upsert_moves_open_seats_by_the_change_in_seats() {
     changed.cohorts = vec![cohort("a", 2, 12, 3), cohort("new", 30, 6, 4)];
     let written = app
         .client
-        .upsert_provider(pb::UpsertProviderRequest { provider: Some(changed.clone()), expected_version: cur.version })
+        .upsert_provider(pb::UpsertProviderRequest {
+            provider: Some(changed.clone()),
+            expected_version: cur.version,
+        })
         .await
         .unwrap()
         .into_inner()
@@ -176,7 +237,10 @@ async fn an_upsert_moves_open_seats_by_the_change_in_seats() {
     app.client.update_capacity(delta(&p.id, -1, "t2")).await.unwrap();
     let stale = app
         .client
-        .upsert_provider(pb::UpsertProviderRequest { provider: Some(changed), expected_version: written.version })
+        .upsert_provider(pb::UpsertProviderRequest {
+            provider: Some(changed),
+            expected_version: written.version,
+        })
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
@@ -186,7 +250,10 @@ async fn an_upsert_moves_open_seats_by_the_change_in_seats() {
     shrunk.cohorts = vec![cohort("a", 2, 1, 1)];
     let written = app
         .client
-        .upsert_provider(pb::UpsertProviderRequest { provider: Some(shrunk), expected_version: cur.version })
+        .upsert_provider(pb::UpsertProviderRequest {
+            provider: Some(shrunk),
+            expected_version: cur.version,
+        })
         .await
         .unwrap()
         .into_inner()
@@ -199,7 +266,12 @@ async fn an_upsert_moves_open_seats_by_the_change_in_seats() {
 #[tokio::test]
 async fn every_rise_of_open_capacity_writes_one_capacity_event() {
     let mut app = spawn_app().await;
-    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>("matching", &app.backing.common().db()).await.unwrap();
+    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>(
+        "matching",
+        &app.backing.common().db(),
+    )
+    .await
+    .unwrap();
     let store = matching::store::Store::new(db);
     let c = create(&mut app, clinician("Events", 1)).await;
     let p = create(&mut app, program("Event IOP", vec![cohort("a", 2, 4, 1)])).await;
@@ -222,14 +294,30 @@ async fn every_rise_of_open_capacity_writes_one_capacity_event() {
     };
     app.client.update_capacity(set.clone()).await.unwrap();
     app.client.update_capacity(set).await.unwrap();
-    assert_eq!(store.pending_events().await.unwrap(), 2, "setting the same count again opens nothing");
+    assert_eq!(
+        store.pending_events().await.unwrap(),
+        2,
+        "setting the same count again opens nothing"
+    );
     let cur = get(&mut app, &p.id).await;
     let mut more = cur.clone();
     more.cohorts = vec![cohort("a", 2, 6, 1)];
-    app.client.upsert_provider(pb::UpsertProviderRequest { provider: Some(more), expected_version: cur.version }).await.unwrap();
+    app.client
+        .upsert_provider(pb::UpsertProviderRequest {
+            provider: Some(more),
+            expected_version: cur.version,
+        })
+        .await
+        .unwrap();
     assert_eq!(store.pending_events().await.unwrap(), 3);
     // Without a waitlist address the worker keeps them.
-    let relay = matching::capacity_events::Relay::new(store.clone(), None, &app.backing.common(), std::time::Duration::from_secs(3600)).unwrap();
+    let relay = matching::capacity_events::Relay::new(
+        store.clone(),
+        None,
+        &app.backing.common(),
+        std::time::Duration::from_secs(3600),
+    )
+    .unwrap();
     assert_eq!(relay.deliver_due(&continuum_runtime::Shutdown::new()).await, 0);
     assert_eq!(store.pending_events().await.unwrap(), 3);
 }

@@ -14,21 +14,33 @@ async fn create_get_and_replace_with_version_check() {
     let mut app = spawn_app().await;
     let p = create(&mut app, clinician("Dr A", 2)).await;
     assert_eq!(p.version, 1);
-    let got = app.client.get_provider(pb::GetProviderRequest { provider_id: p.id.clone() }).await.unwrap().into_inner();
+    let got = app
+        .client
+        .get_provider(pb::GetProviderRequest { provider_id: p.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(got.provider.as_ref().unwrap().display_name, "Dr A");
 
     let mut changed = p.clone();
     changed.display_name = "Dr A (groups)".into();
     let v2 = app
         .client
-        .upsert_provider(pb::UpsertProviderRequest { provider: Some(changed.clone()), expected_version: 1 })
+        .upsert_provider(pb::UpsertProviderRequest {
+            provider: Some(changed.clone()),
+            expected_version: 1,
+        })
         .await
         .unwrap()
         .into_inner()
         .provider
         .unwrap();
     assert_eq!(v2.version, 2);
-    let stale = app.client.upsert_provider(pb::UpsertProviderRequest { provider: Some(changed), expected_version: 1 }).await.unwrap_err();
+    let stale = app
+        .client
+        .upsert_provider(pb::UpsertProviderRequest { provider: Some(changed), expected_version: 1 })
+        .await
+        .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
     assert_eq!(reason_of(&stale).as_deref(), Some("VERSION_MISMATCH"));
 }
@@ -41,10 +53,20 @@ async fn invalid_provider_names_every_bad_field() {
     p.languages = vec!["e n".into()];
     p.modalities = vec![99];
     p.open_slots = -1;
-    let err = app.client.upsert_provider(pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 }).await.unwrap_err();
+    let err = app
+        .client
+        .upsert_provider(pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let fields = bad_fields_of(&err);
-    for f in ["provider.organization_id", "provider.display_name", "provider.languages[0]", "provider.modalities[0]", "provider.open_slots"] {
+    for f in [
+        "provider.organization_id",
+        "provider.display_name",
+        "provider.languages[0]",
+        "provider.modalities[0]",
+        "provider.open_slots",
+    ] {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }
 }
@@ -54,7 +76,9 @@ async fn missing_provider_is_not_found() {
     let mut app = spawn_app().await;
     let err = app
         .client
-        .get_provider(pb::GetProviderRequest { provider_id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into() })
+        .get_provider(pb::GetProviderRequest {
+            provider_id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -92,7 +116,14 @@ async fn concurrent_takes_never_oversell_the_last_slot() {
         }
     }
     assert_eq!((ok, refused), (1, 7));
-    let after = app.client.get_provider(pb::GetProviderRequest { provider_id: p.id }).await.unwrap().into_inner().provider.unwrap();
+    let after = app
+        .client
+        .get_provider(pb::GetProviderRequest { provider_id: p.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
     assert_eq!(after.open_slots, 0);
 }
 
@@ -137,7 +168,8 @@ async fn recommend_filters_ranks_and_explains() {
     assert_eq!(ids, vec![open.id, full.id]);
     assert!(r.options[0].has_capacity && !r.options[1].has_capacity);
     assert!(!r.options[0].components.is_empty());
-    let excluded = |name: &str| r.exclusions.iter().find(|e| e.constraint == name).unwrap().excluded;
+    let excluded =
+        |name: &str| r.exclusions.iter().find(|e| e.constraint == name).unwrap().excluded;
     assert_eq!(excluded("age_group"), 1);
     assert_eq!(excluded("language"), 1);
     assert_eq!(r.considered, 4);
@@ -153,7 +185,13 @@ async fn recommend_rejects_an_incomplete_profile() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let fields = bad_fields_of(&err);
-    for f in ["client.level_of_care", "client.age_group", "client.jurisdiction", "client.language", "client.payment_option"] {
+    for f in [
+        "client.level_of_care",
+        "client.age_group",
+        "client.jurisdiction",
+        "client.language",
+        "client.payment_option",
+    ] {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }
 }
@@ -173,9 +211,16 @@ async fn assign_batch_is_optimal() {
                     pb::BatchCandidate { provider_id: "y".into(), score: 9 },
                 ],
             },
-            pb::BatchClient { client_id: "c2".into(), priority: 1, candidates: vec![pb::BatchCandidate { provider_id: "x".into(), score: 10 }] },
+            pb::BatchClient {
+                client_id: "c2".into(),
+                priority: 1,
+                candidates: vec![pb::BatchCandidate { provider_id: "x".into(), score: 10 }],
+            },
         ],
-        capacities: vec![pb::BatchCapacity { provider_id: "x".into(), capacity: 1 }, pb::BatchCapacity { provider_id: "y".into(), capacity: 1 }],
+        capacities: vec![
+            pb::BatchCapacity { provider_id: "x".into(), capacity: 1 },
+            pb::BatchCapacity { provider_id: "y".into(), capacity: 1 },
+        ],
     };
     let r = app.client.assign_batch(req).await.unwrap().into_inner();
     assert_eq!(r.objective, 28);

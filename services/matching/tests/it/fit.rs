@@ -13,9 +13,17 @@ fn upsert(p: pb::Provider) -> pb::UpsertProviderRequest {
     pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 }
 }
 
-async fn recommend_for(app: &mut TestApp, client: pb::ClientProfile, fit: pb::ClientFit) -> pb::RecommendResponse {
+async fn recommend_for(
+    app: &mut TestApp,
+    client: pb::ClientProfile,
+    fit: pb::ClientFit,
+) -> pb::RecommendResponse {
     app.client
-        .recommend_for_client(pb::RecommendForClientRequest { client: Some(client), fit: Some(fit), top_k: 10 })
+        .recommend_for_client(pb::RecommendForClientRequest {
+            client: Some(client),
+            fit: Some(fit),
+            top_k: 10,
+        })
         .await
         .unwrap()
         .into_inner()
@@ -33,7 +41,11 @@ async fn import_reports_bad_items_by_index_and_stores_the_good() {
     let existing = create(&mut app, clinician("Existing", 1)).await;
     let mut bad = clinician("Bad", 1);
     bad.languages = vec!["e n".into()];
-    bad.outcome_strengths = vec![pb::OutcomeStrength { domain: pb::ProblemDomain::Depression as i32, rating: 0, cases: -1 }];
+    bad.outcome_strengths = vec![pb::OutcomeStrength {
+        domain: pb::ProblemDomain::Depression as i32,
+        rating: 0,
+        cases: -1,
+    }];
     let mut stale = existing.clone();
     stale.display_name = "Stale".into();
     let mut program = clinician("Program", 0);
@@ -51,19 +63,29 @@ async fn import_reports_bad_items_by_index_and_stores_the_good() {
         pb::UpsertProviderRequest { provider: Some(stale), expected_version: 7 },
         upsert(clinician("Good 4", 2)),
     ];
-    let summary = app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();
+    let summary =
+        app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();
     assert_eq!((summary.received, summary.created, summary.updated, summary.failed), (5, 3, 0, 2));
     let by_index: Vec<i32> = summary.errors.iter().map(|e| e.index).collect();
     assert_eq!(by_index, vec![1, 3]);
     let bad = &summary.errors[0];
     assert_eq!(bad.code, "INVALID_ARGUMENT");
-    for f in ["provider.languages[0]", "provider.outcome_strengths[0].rating", "provider.outcome_strengths[0].cases"] {
+    for f in [
+        "provider.languages[0]",
+        "provider.outcome_strengths[0].rating",
+        "provider.outcome_strengths[0].cases",
+    ] {
         assert!(bad.fields.iter().any(|x| x == f), "{f} missing from {:?}", bad.fields);
     }
     assert_eq!(summary.errors[1].reason, "VERSION_MISMATCH");
     assert_eq!(summary.errors[1].provider_id, existing.id);
 
-    let listed = app.client.list_providers(pb::ListProvidersRequest { page_size: 50, ..Default::default() }).await.unwrap().into_inner();
+    let listed = app
+        .client
+        .list_providers(pb::ListProvidersRequest { page_size: 50, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     let mut got: Vec<String> = listed.providers.iter().map(|p| p.display_name.clone()).collect();
     got.sort();
     assert_eq!(got, vec!["Existing", "Good 0", "Good 4", "Program"]);
@@ -76,12 +98,24 @@ async fn import_reports_bad_items_by_index_and_stores_the_good() {
 async fn import_spans_batches_and_imported_providers_are_recommended() {
     let mut app = spawn_app().await;
     // Load the directory snapshot first, so the import must patch it.
-    let before = app.client.recommend(pb::RecommendRequest { client: Some(adult_profile()), top_k: 5 }).await.unwrap().into_inner();
+    let before = app
+        .client
+        .recommend(pb::RecommendRequest { client: Some(adult_profile()), top_k: 5 })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(before.considered, 0);
-    let items: Vec<_> = (0..2_500).map(|i| upsert(clinician(&format!("Clinician {i:04}"), 1))).collect();
-    let summary = app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();
+    let items: Vec<_> =
+        (0..2_500).map(|i| upsert(clinician(&format!("Clinician {i:04}"), 1))).collect();
+    let summary =
+        app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();
     assert_eq!((summary.created, summary.failed), (2_500, 0));
-    let after = app.client.recommend(pb::RecommendRequest { client: Some(adult_profile()), top_k: 5 }).await.unwrap().into_inner();
+    let after = app
+        .client
+        .recommend(pb::RecommendRequest { client: Some(adult_profile()), top_k: 5 })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(after.considered, 2_500);
     assert_eq!(after.options.len(), 5);
     assert!(after.directory_version > before.directory_version);
@@ -91,23 +125,62 @@ async fn import_spans_batches_and_imported_providers_are_recommended() {
 async fn relational_preference_changes_the_order_of_equal_clinicians() {
     let mut app = spawn_app().await;
     let mut warm = clinician("Warm", 1);
-    warm.relational_style = Some(common::RelationalStyle { directiveness: -2, emotional_intensity: 0, past_orientation: 0, challenge: -3 });
+    warm.relational_style = Some(common::RelationalStyle {
+        directiveness: -2,
+        emotional_intensity: 0,
+        past_orientation: 0,
+        challenge: -3,
+    });
     let mut challenging = clinician("Challenging", 1);
-    challenging.relational_style = Some(common::RelationalStyle { directiveness: 2, emotional_intensity: 0, past_orientation: 0, challenge: 3 });
+    challenging.relational_style = Some(common::RelationalStyle {
+        directiveness: 2,
+        emotional_intensity: 0,
+        past_orientation: 0,
+        challenge: 3,
+    });
     create(&mut app, warm).await;
     create(&mut app, challenging).await;
 
     let mut client = adult_profile();
-    client.relational_style = Some(common::RelationalStyle { directiveness: -3, emotional_intensity: 0, past_orientation: 0, challenge: -2 });
-    let r = app.client.recommend(pb::RecommendRequest { client: Some(client.clone()), top_k: 10 }).await.unwrap().into_inner();
+    client.relational_style = Some(common::RelationalStyle {
+        directiveness: -3,
+        emotional_intensity: 0,
+        past_orientation: 0,
+        challenge: -2,
+    });
+    let r = app
+        .client
+        .recommend(pb::RecommendRequest { client: Some(client.clone()), top_k: 10 })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(names(&r), vec!["Warm", "Challenging"]);
-    client.relational_style = Some(common::RelationalStyle { directiveness: 3, emotional_intensity: 0, past_orientation: 0, challenge: 3 });
-    let r = app.client.recommend(pb::RecommendRequest { client: Some(client), top_k: 10 }).await.unwrap().into_inner();
+    client.relational_style = Some(common::RelationalStyle {
+        directiveness: 3,
+        emotional_intensity: 0,
+        past_orientation: 0,
+        challenge: 3,
+    });
+    let r = app
+        .client
+        .recommend(pb::RecommendRequest { client: Some(client), top_k: 10 })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(names(&r), vec!["Challenging", "Warm"]);
     let names_of: Vec<&str> = r.options[0].components.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names_of,
-        vec!["clinical_fit", "outcome_strength", "relational_fit", "preference_fit", "history_fit", "alliance_learning", "logistics", "expected_wait"]
+        vec![
+            "clinical_fit",
+            "outcome_strength",
+            "relational_fit",
+            "preference_fit",
+            "history_fit",
+            "alliance_learning",
+            "logistics",
+            "expected_wait"
+        ]
     );
     assert!(r.options[0].components.iter().all(|c| !c.reason.is_empty()));
     assert!(!r.weights_version.is_empty());
@@ -116,7 +189,11 @@ async fn relational_preference_changes_the_order_of_equal_clinicians() {
 #[tokio::test]
 async fn ineffective_in_the_main_domain_ranks_below_neutral() {
     let mut app = spawn_app().await;
-    let strength = |rating: pb::OutcomeRating| pb::OutcomeStrength { domain: pb::ProblemDomain::Depression as i32, rating: rating as i32, cases: 30 };
+    let strength = |rating: pb::OutcomeRating| pb::OutcomeStrength {
+        domain: pb::ProblemDomain::Depression as i32,
+        rating: rating as i32,
+        cases: 30,
+    };
     // "A" would win the id tie-break; its ineffective rating must put it second.
     let mut a = clinician("A ineffective", 1);
     a.specialties = vec![pb::ProblemDomain::Depression as i32];
@@ -126,7 +203,13 @@ async fn ineffective_in_the_main_domain_ranks_below_neutral() {
     b.outcome_strengths = vec![strength(pb::OutcomeRating::Neutral)];
     create(&mut app, a).await;
     create(&mut app, b).await;
-    let fit = pb::ClientFit { problem_domains: vec![pb::ProblemDomain::Depression as i32, pb::ProblemDomain::Sleep as i32], ..Default::default() };
+    let fit = pb::ClientFit {
+        problem_domains: vec![
+            pb::ProblemDomain::Depression as i32,
+            pb::ProblemDomain::Sleep as i32,
+        ],
+        ..Default::default()
+    };
     let r = recommend_for(&mut app, adult_profile(), fit).await;
     assert_eq!(names(&r), vec!["B neutral", "A ineffective"]);
     let outcome = r.options[1].components.iter().find(|c| c.name == "outcome_strength").unwrap();
@@ -162,11 +245,13 @@ async fn hard_constraint_exclusions_are_counted() {
     let mut client = adult_profile();
     client.phase = common::CarePhase::Stabilisation as i32;
     client.formats = vec![common::CareFormat::Video as i32];
-    let fit = pb::ClientFit { excluded_provider_ids: vec![excluded.id.clone()], ..Default::default() };
+    let fit =
+        pb::ClientFit { excluded_provider_ids: vec![excluded.id.clone()], ..Default::default() };
     let r = recommend_for(&mut app, client, fit).await;
     let ids: Vec<_> = r.options.iter().map(|o| o.provider.as_ref().unwrap().id.clone()).collect();
     assert_eq!(ids, vec![ok.id]);
-    let excluded_by = |name: &str| r.exclusions.iter().find(|e| e.constraint == name).unwrap().excluded;
+    let excluded_by =
+        |name: &str| r.exclusions.iter().find(|e| e.constraint == name).unwrap().excluded;
     assert_eq!(excluded_by("accepting_new_clients"), 1);
     assert_eq!(excluded_by("level_of_care"), 1);
     assert_eq!(excluded_by("jurisdiction"), 1);
@@ -211,12 +296,22 @@ async fn two_low_srs_ratings_raise_stuck_then_rematch_avoids_the_modality() {
     let third = app.client.record_session_feedback(feedback(3, 31.0)).await.unwrap().into_inner();
     assert_eq!(third.action, pb::StuckAction::Rematch as i32);
     assert_eq!(third.pair_sessions, 3);
-    let ids: Vec<_> = third.rematch_options.iter().map(|o| o.provider.as_ref().unwrap().id.clone()).collect();
+    let ids: Vec<_> =
+        third.rematch_options.iter().map(|o| o.provider.as_ref().unwrap().id.clone()).collect();
     assert_eq!(ids, vec![act.id]);
-    assert!(third.rematch_options.iter().all(|o| !o.provider.as_ref().unwrap().modalities.contains(&(common::Modality::Cbt as i32))));
+    assert!(third.rematch_options.iter().all(|o| {
+        !o.provider.as_ref().unwrap().modalities.contains(&(common::Modality::Cbt as i32))
+    }));
 
     // The provider's alliance estimate now reflects the three ratings.
-    let p = app.client.get_provider(pb::GetProviderRequest { provider_id: current.id }).await.unwrap().into_inner().provider.unwrap();
+    let p = app
+        .client
+        .get_provider(pb::GetProviderRequest { provider_id: current.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
     assert_eq!(p.feedback_count, 3);
     assert!((p.mean_srs - 31.0).abs() < 1e-9);
 }
@@ -225,7 +320,12 @@ async fn two_low_srs_ratings_raise_stuck_then_rematch_avoids_the_modality() {
 async fn feedback_with_client_styles_corrects_the_observed_style() {
     let mut app = spawn_app().await;
     let p = create(&mut app, clinician("Dr Style", 3)).await;
-    let preferred = common::RelationalStyle { directiveness: 3, emotional_intensity: 0, past_orientation: -3, challenge: 0 };
+    let preferred = common::RelationalStyle {
+        directiveness: 3,
+        emotional_intensity: 0,
+        past_orientation: -3,
+        challenge: 0,
+    };
     let mut last = None;
     for n in 1..=10 {
         let r = app
@@ -262,12 +362,23 @@ async fn bad_fit_profile_names_every_field() {
     };
     let err = app
         .client
-        .recommend_for_client(pb::RecommendForClientRequest { client: Some(client), fit: Some(fit), top_k: 99 })
+        .recommend_for_client(pb::RecommendForClientRequest {
+            client: Some(client),
+            fit: Some(fit),
+            top_k: 99,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     let fields = continuum_errors::bad_fields_of(&err);
-    for f in ["client.language", "fit.problem_domains[0]", "fit.region", "fit.excluded_provider_ids[0]", "fit.identity_preferences[0]", "top_k"] {
+    for f in [
+        "client.language",
+        "fit.problem_domains[0]",
+        "fit.region",
+        "fit.excluded_provider_ids[0]",
+        "fit.identity_preferences[0]",
+        "top_k",
+    ] {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }
 }
@@ -277,7 +388,12 @@ async fn the_directory_snapshot_picks_up_other_replicas_writes_after_the_refresh
     use matching::directory_cache::DirectoryCache;
     use std::time::Duration;
     let backing = continuum_testkit::Backing::fresh().await;
-    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>("matching", &backing.common().db()).await.unwrap();
+    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>(
+        "matching",
+        &backing.common().db(),
+    )
+    .await
+    .unwrap();
     let store = matching::store::Store::new(db);
     let weights = std::sync::Arc::new(matching::domain::Weights::default());
     let eager = DirectoryCache::new(store.clone(), weights.clone(), Duration::ZERO);
@@ -304,9 +420,25 @@ async fn an_id_repeated_in_one_import_is_created_then_replaced() {
     first.id = id.clone();
     let mut second = first.clone();
     second.display_name = "Second name".into();
-    let items = vec![upsert(first), pb::UpsertProviderRequest { provider: Some(second), expected_version: 1 }];
-    let summary = app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();
-    assert_eq!((summary.created, summary.updated, summary.failed), (1, 1, 0), "{:?}", summary.errors);
-    let p = app.client.get_provider(pb::GetProviderRequest { provider_id: id }).await.unwrap().into_inner().provider.unwrap();
+    let items = vec![
+        upsert(first),
+        pb::UpsertProviderRequest { provider: Some(second), expected_version: 1 },
+    ];
+    let summary =
+        app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();
+    assert_eq!(
+        (summary.created, summary.updated, summary.failed),
+        (1, 1, 0),
+        "{:?}",
+        summary.errors
+    );
+    let p = app
+        .client
+        .get_provider(pb::GetProviderRequest { provider_id: id })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
     assert_eq!((p.display_name.as_str(), p.version), ("Second name", 2));
 }

@@ -2,11 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use continuum_auth::Role;
 use continuum_proto::common::v1 as common;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_runtime::Shutdown;
-use continuum_auth::Role;
 use continuum_testkit::{Backing, Bearer};
 
 pub const ORG_A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
@@ -37,15 +37,20 @@ impl Drop for TestApp {
 pub async fn spawn_app() -> TestApp {
     let backing = Backing::fresh().await;
     let shutdown = Shutdown::new();
-    let mut settings = matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), backing.common());
+    let mut settings =
+        matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), backing.common());
     // Intake's answers about clients come from the intake double (what `own` recorded).
-    settings.intake_addr = continuum_testkit::intake_double::serve(shutdown.clone()).await.to_string();
+    settings.intake_addr =
+        continuum_testkit::intake_double::serve(shutdown.clone()).await.to_string();
     let app = matching::startup::Application::build(settings).await.expect("build");
     let addr = app.local_addr();
     tokio::spawn(app.run(shutdown.clone()));
     // Calls go in as a provider administrator, coordinator and clinician of ORG_A.
     let token = backing.token(ORG_A, &[Role::ProviderAdmin, Role::Coordinator, Role::Clinician]);
-    let client = MatchingServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr.to_string()).unwrap(), Bearer::new(&token));
+    let client = MatchingServiceClient::with_interceptor(
+        continuum_runtime::peer_channel(&addr.to_string()).unwrap(),
+        Bearer::new(&token),
+    );
     TestApp { client, addr, shutdown, backing }
 }
 

@@ -2,10 +2,10 @@
 //! (SQLite by default, PostgreSQL when the test configuration names one), called through the generated
 //! client.
 
-mod helpers;
 mod access;
 mod alliance;
 mod capacity;
 mod directory;
 mod fit;
+mod helpers;
 mod tls;

@@ -18,7 +18,12 @@ async fn tls_serves_verified_clients_only() {
     let mut common = backing.common();
     common.tls_cert_file = Some(certs.join("localhost.crt"));
     common.tls_key_file = Some(certs.join("localhost.key"));
-    let app = matching::startup::Application::build(matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), common)).await.unwrap();
+    let app = matching::startup::Application::build(matching::config::Settings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        common,
+    ))
+    .await
+    .unwrap();
     let port = app.local_addr().port();
     let shutdown = Shutdown::new();
     tokio::spawn(app.run(shutdown.clone()));
@@ -28,16 +33,26 @@ async fn tls_serves_verified_clients_only() {
     client_settings.tls_ca_file = Some(certs.join("localhost.crt"));
     let secure = client_settings.peer(&format!("localhost:{port}")).unwrap();
     let mut client = MatchingServiceClient::with_interceptor(secure, Bearer::new(&token));
-    client.list_providers(pb::ListProvidersRequest::default()).await.expect("a verified TLS client gets through");
+    client
+        .list_providers(pb::ListProvidersRequest::default())
+        .await
+        .expect("a verified TLS client gets through");
 
     let plain = continuum_runtime::peer_channel(&format!("127.0.0.1:{port}")).unwrap();
     let mut plain = MatchingServiceClient::with_interceptor(plain, Bearer::new(&token));
-    assert!(plain.list_providers(pb::ListProvidersRequest::default()).await.is_err(), "plaintext is refused");
+    assert!(
+        plain.list_providers(pb::ListProvidersRequest::default()).await.is_err(),
+        "plaintext is refused"
+    );
     shutdown.cancel();
 
     let mut half = backing.common();
     half.tls_cert_file = Some(certs.join("localhost.crt"));
-    let built = matching::startup::Application::build(matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), half)).await;
+    let built = matching::startup::Application::build(matching::config::Settings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        half,
+    ))
+    .await;
     let run = match built {
         Ok(app) => app.run(Shutdown::new()).await,
         Err(e) => Err(e),

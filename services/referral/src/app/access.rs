@@ -45,18 +45,26 @@ pub fn refers_for_own_organization(caller: &Caller, referrer: &str) -> Result<()
     if caller.belongs_to(referrer) {
         Ok(())
     } else {
-        Err(Error::PermissionDenied("you may only refer on behalf of your own organization".to_owned()))
+        Err(Error::PermissionDenied(
+            "you may only refer on behalf of your own organization".to_owned(),
+        ))
     }
 }
 
 /// The organization a `ListReferrals` or `WatchReferrals` call reads: the caller's own (empty means theirs;
 /// another one is `PERMISSION_DENIED`).
-pub fn list_organization(v: &mut Violations, caller: &Caller, requested: &str) -> Result<Option<String>> {
+pub fn list_organization(
+    v: &mut Violations,
+    caller: &Caller,
+    requested: &str,
+) -> Result<Option<String>> {
     if requested.trim().is_empty() {
         return Ok(Some(caller.organization_id.clone()));
     }
     match v.require_uuid("organization_id", requested) {
-        Some(o) if !caller.belongs_to(&o) => Err(Error::PermissionDenied("you may only list your own organization's referrals".to_owned())),
+        Some(o) if !caller.belongs_to(&o) => Err(Error::PermissionDenied(
+            "you may only list your own organization's referrals".to_owned(),
+        )),
         other => Ok(other),
     }
 }
@@ -67,10 +75,16 @@ pub fn list_organization(v: &mut Violations, caller: &Caller, requested: &str) -
 /// service acting for a coordinator does).
 pub fn scope_command(caller: &Caller, mut cmd: Command) -> Result<Command> {
     if !caller.belongs_to(&cmd.actor.organization_id) {
-        return Err(Error::PermissionDenied("you may only act for your own organization".to_owned()));
+        return Err(Error::PermissionDenied(
+            "you may only act for your own organization".to_owned(),
+        ));
     }
-    if cmd.actor.role == ActorRole::Coordinator && !(caller.has(Role::Coordinator) || caller.is_service()) {
-        return Err(Error::PermissionDenied("only a coordinator may act as the coordinator".to_owned()));
+    if cmd.actor.role == ActorRole::Coordinator
+        && !(caller.has(Role::Coordinator) || caller.is_service())
+    {
+        return Err(Error::PermissionDenied(
+            "only a coordinator may act as the coordinator".to_owned(),
+        ));
     }
     cmd.actor.organization_id = caller.organization_id.clone();
     cmd.actor.user_id = Some(caller.audit_user().to_owned());
@@ -90,7 +104,12 @@ mod tests {
     const ID: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
     fn person(org: &str, roles: &[Role]) -> Caller {
-        Caller { user_id: "u-1".into(), organization_id: org.into(), roles: roles.to_vec(), acting_for: None }
+        Caller {
+            user_id: "u-1".into(),
+            organization_id: org.into(),
+            roles: roles.to_vec(),
+            acting_for: None,
+        }
     }
 
     #[test]
@@ -98,7 +117,10 @@ mod tests {
         assert!(sees(&person(A, &[Role::Clinician]), A, B));
         assert!(sees(&person(&B.to_uppercase(), &[Role::Clinician]), A, B));
         assert!(!sees(&person(C, &[Role::Coordinator]), A, B));
-        assert!(!sees(&person(C, &[Role::Service]), A, B), "a peer acting for a third organization");
+        assert!(
+            !sees(&person(C, &[Role::Service]), A, B),
+            "a peer acting for a third organization"
+        );
         assert!(sees(&person(B, &[Role::Service]), A, B));
     }
 
@@ -116,9 +138,21 @@ mod tests {
     fn lists_are_of_the_callers_own_organization() {
         let mut v = Violations::default();
         for role in [Role::Coordinator, Role::Service] {
-            assert_eq!(list_organization(&mut v, &person(A, &[role]), "").unwrap(), Some(A.to_owned()));
-            assert_eq!(list_organization(&mut v, &person(A, &[role]), A).unwrap(), Some(A.to_owned()));
-            assert!(matches!(list_organization(&mut v, &person(A, &[role]), B), Err(Error::PermissionDenied(_))), "{role:?}");
+            assert_eq!(
+                list_organization(&mut v, &person(A, &[role]), "").unwrap(),
+                Some(A.to_owned())
+            );
+            assert_eq!(
+                list_organization(&mut v, &person(A, &[role]), A).unwrap(),
+                Some(A.to_owned())
+            );
+            assert!(
+                matches!(
+                    list_organization(&mut v, &person(A, &[role]), B),
+                    Err(Error::PermissionDenied(_))
+                ),
+                "{role:?}"
+            );
         }
         assert!(v.is_empty());
         list_organization(&mut v, &person(A, &[Role::Coordinator]), "nope").unwrap();
@@ -131,20 +165,42 @@ mod tests {
             referral_id: ID.into(),
             expected_version: 1,
             action: Action::Accept,
-            actor: Actor { role, organization_id: org.into(), user_id: Some("someone-else".into()) },
+            actor: Actor {
+                role,
+                organization_id: org.into(),
+                user_id: Some("someone-else".into()),
+            },
             rejection_reason: None,
             note: None,
             appointment_at: None,
         };
-        let scoped = scope_command(&person(B, &[Role::Clinician]), cmd(&B.to_uppercase(), ActorRole::Recipient)).unwrap();
+        let scoped = scope_command(
+            &person(B, &[Role::Clinician]),
+            cmd(&B.to_uppercase(), ActorRole::Recipient),
+        )
+        .unwrap();
         assert_eq!(scoped.actor.user_id.as_deref(), Some("u-1"));
         assert_eq!(scoped.actor.organization_id, B);
-        assert!(matches!(scope_command(&person(C, &[Role::Clinician]), cmd(B, ActorRole::Recipient)), Err(Error::PermissionDenied(_))));
-        assert!(matches!(scope_command(&person(B, &[Role::Clinician]), cmd(B, ActorRole::Coordinator)), Err(Error::PermissionDenied(_))));
-        assert!(scope_command(&person(B, &[Role::Coordinator]), cmd(B, ActorRole::Coordinator)).is_ok());
+        assert!(matches!(
+            scope_command(&person(C, &[Role::Clinician]), cmd(B, ActorRole::Recipient)),
+            Err(Error::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            scope_command(&person(B, &[Role::Clinician]), cmd(B, ActorRole::Coordinator)),
+            Err(Error::PermissionDenied(_))
+        ));
+        assert!(
+            scope_command(&person(B, &[Role::Coordinator]), cmd(B, ActorRole::Coordinator)).is_ok()
+        );
         // A peer service acts for its user's organization only, and is recorded as that user.
-        assert!(matches!(scope_command(&person(C, &[Role::Service]), cmd(B, ActorRole::Recipient)), Err(Error::PermissionDenied(_))));
+        assert!(matches!(
+            scope_command(&person(C, &[Role::Service]), cmd(B, ActorRole::Recipient)),
+            Err(Error::PermissionDenied(_))
+        ));
         let svc = Caller { acting_for: Some("the-user".into()), ..person(B, &[Role::Service]) };
-        assert_eq!(scope_command(&svc, cmd(B, ActorRole::Recipient)).unwrap().actor.user_id.as_deref(), Some("the-user"));
+        assert_eq!(
+            scope_command(&svc, cmd(B, ActorRole::Recipient)).unwrap().actor.user_id.as_deref(),
+            Some("the-user")
+        );
     }
 }

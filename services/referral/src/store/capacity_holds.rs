@@ -21,7 +21,9 @@ impl Store {
             created_at_ms: Set(time::to_ms(Utc::now())),
         };
         capacity_hold::Entity::insert(row)
-            .on_conflict(OnConflict::column(capacity_hold::Column::ReferralId).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::column(capacity_hold::Column::ReferralId).do_nothing().to_owned(),
+            )
             .exec_without_returning(&self.db)
             .await?;
         Ok(())
@@ -30,9 +32,14 @@ impl Store {
     /// The matching hold key the slot of `referral_id` was taken under: the recorded one, else the key of
     /// the referral's own take (`domain::take_hold_key`). `None` when the referral is unknown.
     pub async fn taken_under(&self, referral_id: &str) -> Result<Option<String>> {
-        if let Some(h) = capacity_hold::Entity::find_by_id(referral_id.to_owned()).one(&self.db).await? {
+        if let Some(h) =
+            capacity_hold::Entity::find_by_id(referral_id.to_owned()).one(&self.db).await?
+        {
             return Ok(Some(h.hold_key));
         }
-        Ok(referral::Entity::find_by_id(referral_id.to_owned()).one(&self.db).await?.map(|r| crate::domain::take_hold_key(&r.idempotency_key)))
+        Ok(referral::Entity::find_by_id(referral_id.to_owned())
+            .one(&self.db)
+            .await?
+            .map(|r| crate::domain::take_hold_key(&r.idempotency_key)))
     }
 }

@@ -10,7 +10,14 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Referrals), Box::new(M0002Deadlines), Box::new(super::migration_trace::TraceParentMigration), Box::new(super::migration_feed::FeedSeqMigration), Box::new(super::migration_capacity::CapacityHoldsMigration), Box::new(super::migration_keys::ScopedKeysMigration)]
+        vec![
+            Box::new(M0001Referrals),
+            Box::new(M0002Deadlines),
+            Box::new(super::migration_trace::TraceParentMigration),
+            Box::new(super::migration_feed::FeedSeqMigration),
+            Box::new(super::migration_capacity::CapacityHoldsMigration),
+            Box::new(super::migration_keys::ScopedKeysMigration),
+        ]
     }
 }
 
@@ -110,8 +117,16 @@ impl MigrationTrait for M0001Referrals {
             ("referrals_recipient", Referrals::RecipientOrganizationId),
             ("referrals_client", Referrals::ClientId),
         ] {
-            m.create_index(Index::create().name(name).table(Referrals::Table).col(col).col(Referrals::Id).if_not_exists().to_owned())
-                .await?;
+            m.create_index(
+                Index::create()
+                    .name(name)
+                    .table(Referrals::Table)
+                    .col(col)
+                    .col(Referrals::Id)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
         }
         m.create_index(
             Index::create()
@@ -143,8 +158,10 @@ impl MigrationTrait for M0001Referrals {
                 .to_owned(),
         )
         .await?;
-        for (name, col) in [("referral_events_referral", ReferralEvents::ReferralId), ("referral_events_client", ReferralEvents::ClientId)]
-        {
+        for (name, col) in [
+            ("referral_events_referral", ReferralEvents::ReferralId),
+            ("referral_events_client", ReferralEvents::ClientId),
+        ] {
             m.create_index(
                 Index::create()
                     .name(name)
@@ -219,16 +236,25 @@ impl MigrationTrait for M0002Deadlines {
             string_len_null(Referrals::ReroutedFromReferralId, 36),
         ];
         for mut col in columns {
-            m.alter_table(Table::alter().table(Referrals::Table).add_column(&mut col).to_owned()).await?;
+            m.alter_table(Table::alter().table(Referrals::Table).add_column(&mut col).to_owned())
+                .await?;
         }
         m.create_index(
-            Index::create().name("referrals_needs_reroute").table(Referrals::Table).col(Referrals::NeedsReroute).if_not_exists().to_owned(),
+            Index::create()
+                .name("referrals_needs_reroute")
+                .table(Referrals::Table)
+                .col(Referrals::NeedsReroute)
+                .if_not_exists()
+                .to_owned(),
         )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_index(Index::drop().name("referrals_needs_reroute").table(Referrals::Table).to_owned()).await?;
+        m.drop_index(
+            Index::drop().name("referrals_needs_reroute").table(Referrals::Table).to_owned(),
+        )
+        .await?;
         for col in [
             Referrals::ReroutedFromReferralId,
             Referrals::ReroutedToReferralId,
@@ -236,7 +262,8 @@ impl MigrationTrait for M0002Deadlines {
             Referrals::AlternativeProviderIds,
             Referrals::EscalatedAtMs,
         ] {
-            m.alter_table(Table::alter().table(Referrals::Table).drop_column(col).to_owned()).await?;
+            m.alter_table(Table::alter().table(Referrals::Table).drop_column(col).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -29,20 +29,37 @@ impl MigrationName for FeedSeqMigration {
 #[async_trait::async_trait]
 impl MigrationTrait for FeedSeqMigration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(ReferralEvents::Table).add_column(big_integer(ReferralEvents::Seq).default(0)).to_owned()).await?;
+        m.alter_table(
+            Table::alter()
+                .table(ReferralEvents::Table)
+                .add_column(big_integer(ReferralEvents::Seq).default(0))
+                .to_owned(),
+        )
+        .await?;
         if m.get_database_backend() == DbBackend::Postgres {
             m.get_connection()
                 .execute_unprepared("ALTER TABLE referral_events ALTER COLUMN seq SET DEFAULT (pg_current_xact_id()::text::bigint)")
                 .await?;
         }
         m.create_index(
-            Index::create().name("idx_referral_events_feed").table(ReferralEvents::Table).col(ReferralEvents::Seq).col(ReferralEvents::Id).to_owned(),
+            Index::create()
+                .name("idx_referral_events_feed")
+                .table(ReferralEvents::Table)
+                .col(ReferralEvents::Seq)
+                .col(ReferralEvents::Id)
+                .to_owned(),
         )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_index(Index::drop().name("idx_referral_events_feed").table(ReferralEvents::Table).to_owned()).await?;
-        m.alter_table(Table::alter().table(ReferralEvents::Table).drop_column(ReferralEvents::Seq).to_owned()).await
+        m.drop_index(
+            Index::drop().name("idx_referral_events_feed").table(ReferralEvents::Table).to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter().table(ReferralEvents::Table).drop_column(ReferralEvents::Seq).to_owned(),
+        )
+        .await
     }
 }

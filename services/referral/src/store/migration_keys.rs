@@ -20,14 +20,22 @@ impl MigrationName for ScopedKeysMigration {
 impl MigrationTrait for ScopedKeysMigration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         if m.get_database_backend() == DbBackend::Postgres {
-            m.get_connection().execute_unprepared("ALTER TABLE referrals ALTER COLUMN idempotency_key TYPE varchar(200)").await?;
+            m.get_connection()
+                .execute_unprepared(
+                    "ALTER TABLE referrals ALTER COLUMN idempotency_key TYPE varchar(200)",
+                )
+                .await?;
         }
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         if m.get_database_backend() == DbBackend::Postgres {
-            m.get_connection().execute_unprepared("ALTER TABLE referrals ALTER COLUMN idempotency_key TYPE varchar(128)").await?;
+            m.get_connection()
+                .execute_unprepared(
+                    "ALTER TABLE referrals ALTER COLUMN idempotency_key TYPE varchar(128)",
+                )
+                .await?;
         }
         Ok(())
     }

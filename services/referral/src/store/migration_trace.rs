@@ -32,13 +32,30 @@ impl MigrationName for TraceParentMigration {
 #[async_trait::async_trait]
 impl MigrationTrait for TraceParentMigration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Referrals::Table).add_column(string_len(Referrals::TraceParent, 64).default("")).to_owned())
-            .await?;
-        m.alter_table(Table::alter().table(Outbox::Table).add_column(string_len(Outbox::TraceParent, 64).default("")).to_owned()).await
+        m.alter_table(
+            Table::alter()
+                .table(Referrals::Table)
+                .add_column(string_len(Referrals::TraceParent, 64).default(""))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Outbox::Table)
+                .add_column(string_len(Outbox::TraceParent, 64).default(""))
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Outbox::Table).drop_column(Outbox::TraceParent).to_owned()).await?;
-        m.alter_table(Table::alter().table(Referrals::Table).drop_column(Referrals::TraceParent).to_owned()).await
+        m.alter_table(
+            Table::alter().table(Outbox::Table).drop_column(Outbox::TraceParent).to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter().table(Referrals::Table).drop_column(Referrals::TraceParent).to_owned(),
+        )
+        .await
     }
 }

@@ -3,13 +3,13 @@
 //! committed together with its event and, when a slot goes back to matching, its outbox row: a change is
 //! never recorded without its history, and a release is never lost.
 
+mod capacity_holds;
 pub mod entities;
 pub mod migration;
-pub mod migration_feed;
-pub mod migration_trace;
 pub mod migration_capacity;
+pub mod migration_feed;
 pub mod migration_keys;
-mod capacity_holds;
+pub mod migration_trace;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,11 +18,13 @@ use chrono::{DateTime, Utc};
 use continuum_vocab::{Urgency, time};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
-use crate::domain::{Action, Actor, ActorRole, Event, NewReferral, Referral, RejectionReason, Status};
+use crate::domain::{
+    Action, Actor, ActorRole, Event, NewReferral, Referral, RejectionReason, Status,
+};
 use crate::error::{Error, Result};
 use entities::{outbox, referral, referral_event};
 
@@ -180,17 +182,30 @@ fn corrupt(what: &str, value: &str) -> Error {
 }
 
 fn event_to_domain(m: referral_event::Model) -> Result<Event> {
-    let action = m.action.as_deref().map(|a| Action::from_code(a).ok_or_else(|| corrupt("action", a))).transpose()?;
-    let from_status = m.from_status.as_deref().map(|s| Status::from_code(s).ok_or_else(|| corrupt("status", s))).transpose()?;
-    let rejection_reason =
-        m.rejection_reason.as_deref().map(|r| RejectionReason::from_code(r).ok_or_else(|| corrupt("rejection reason", r))).transpose()?;
+    let action = m
+        .action
+        .as_deref()
+        .map(|a| Action::from_code(a).ok_or_else(|| corrupt("action", a)))
+        .transpose()?;
+    let from_status = m
+        .from_status
+        .as_deref()
+        .map(|s| Status::from_code(s).ok_or_else(|| corrupt("status", s)))
+        .transpose()?;
+    let rejection_reason = m
+        .rejection_reason
+        .as_deref()
+        .map(|r| RejectionReason::from_code(r).ok_or_else(|| corrupt("rejection reason", r)))
+        .transpose()?;
     Ok(Event {
         id: m.id,
         referral_id: m.referral_id,
         action,
         from_status,
-        to_status: Status::from_code(&m.to_status).ok_or_else(|| corrupt("status", &m.to_status))?,
-        actor_role: ActorRole::from_code(&m.actor_role).ok_or_else(|| corrupt("actor role", &m.actor_role))?,
+        to_status: Status::from_code(&m.to_status)
+            .ok_or_else(|| corrupt("status", &m.to_status))?,
+        actor_role: ActorRole::from_code(&m.actor_role)
+            .ok_or_else(|| corrupt("actor role", &m.actor_role))?,
         actor_organization_id: m.actor_organization_id,
         actor_user_id: m.actor_user_id,
         rejection_reason,
@@ -202,7 +217,8 @@ fn event_to_domain(m: referral_event::Model) -> Result<Event> {
 
 fn referral_to_domain(m: referral::Model, events: Vec<Event>) -> Result<Referral> {
     let prefix = format!("{}:", m.referrer_organization_id);
-    let idempotency_key = m.idempotency_key.strip_prefix(&prefix).map(str::to_owned).unwrap_or(m.idempotency_key);
+    let idempotency_key =
+        m.idempotency_key.strip_prefix(&prefix).map(str::to_owned).unwrap_or(m.idempotency_key);
     Ok(Referral {
         status: Status::from_code(&m.status).ok_or_else(|| corrupt("status", &m.status))?,
         urgency: Urgency::from_code(&m.urgency).ok_or_else(|| corrupt("urgency", &m.urgency))?,
@@ -230,7 +246,13 @@ fn referral_to_domain(m: referral::Model, events: Vec<Event>) -> Result<Referral
 
 /// Provider ids stored comma-separated (validated UUIDs contain no commas).
 fn split_ids(stored: Option<&str>) -> Vec<String> {
-    stored.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    stored
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn join_ids(ids: &[String]) -> Option<String> {
@@ -249,7 +271,12 @@ fn outbox_to_domain(m: outbox::Model) -> OutboxItem {
     }
 }
 
-fn event_row(referral_id: &str, client_id: &str, e: EventDraft, now_ms: i64) -> referral_event::ActiveModel {
+fn event_row(
+    referral_id: &str,
+    client_id: &str,
+    e: EventDraft,
+    now_ms: i64,
+) -> referral_event::ActiveModel {
     referral_event::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         referral_id: Set(referral_id.to_owned()),
@@ -270,11 +297,17 @@ fn event_row(referral_id: &str, client_id: &str, e: EventDraft, now_ms: i64) -> 
 
 /// Inserts an event inside `txn`, giving it its feed position: on PostgreSQL the column's default (the
 /// transaction id); on SQLite, where one transaction writes at a time, the next number.
-async fn insert_event<C: ConnectionTrait>(txn: &C, mut row: referral_event::ActiveModel) -> Result<()> {
+async fn insert_event<C: ConnectionTrait>(
+    txn: &C,
+    mut row: referral_event::ActiveModel,
+) -> Result<()> {
     if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
         let top = referral_event::Entity::find()
             .select_only()
-            .column_as(Expr::from(sea_orm::sea_query::Func::max(Expr::col(referral_event::Column::Seq))), "top")
+            .column_as(
+                Expr::from(sea_orm::sea_query::Func::max(Expr::col(referral_event::Column::Seq))),
+                "top",
+            )
             .into_tuple::<Option<i64>>()
             .one(txn)
             .await?
@@ -336,10 +369,21 @@ impl Store {
     /// The referral `referrer_organization_id` created under `key`, with its events. Keys are the
     /// referrer's own: another organization's referral under the same key is not found (rows written before
     /// keys were scoped are found by their bare key and their referrer).
-    pub async fn find_by_idempotency_key(&self, referrer_organization_id: &str, key: &str) -> Result<Option<Referral>> {
+    pub async fn find_by_idempotency_key(
+        &self,
+        referrer_organization_id: &str,
+        key: &str,
+    ) -> Result<Option<Referral>> {
         let Some(m) = referral::Entity::find()
-            .filter(referral::Column::IdempotencyKey.is_in([crate::domain::scoped_key(referrer_organization_id, key), key.to_owned()]))
-            .filter(referral::Column::ReferrerOrganizationId.eq(referrer_organization_id.to_owned()))
+            .filter(
+                referral::Column::IdempotencyKey.is_in([
+                    crate::domain::scoped_key(referrer_organization_id, key),
+                    key.to_owned(),
+                ]),
+            )
+            .filter(
+                referral::Column::ReferrerOrganizationId.eq(referrer_organization_id.to_owned()),
+            )
             .one(&self.db)
             .await?
         else {
@@ -351,7 +395,10 @@ impl Store {
 
     /// The referring organization of referral `id`, when it exists.
     pub async fn referrer_of(&self, id: &str) -> Result<Option<String>> {
-        Ok(referral::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(|r| r.referrer_organization_id))
+        Ok(referral::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .map(|r| r.referrer_organization_id))
     }
 
     /// The `traceparent` of the request that created referral `id` (empty when unknown), for the deadline
@@ -375,7 +422,10 @@ impl Store {
         let txn = self.db.begin().await?;
         referral::ActiveModel {
             id: Set(id.clone()),
-            idempotency_key: Set(crate::domain::scoped_key(&new.referrer_organization_id, &new.idempotency_key)),
+            idempotency_key: Set(crate::domain::scoped_key(
+                &new.referrer_organization_id,
+                &new.idempotency_key,
+            )),
             client_id: Set(new.client_id.clone()),
             intake_id: Set(new.intake_id),
             referrer_organization_id: Set(new.referrer_organization_id),
@@ -401,7 +451,9 @@ impl Store {
         for e in draft.events {
             insert_event(&txn, event_row(&id, &new.client_id, e, now)).await?;
         }
-        let created = load(&txn, &id).await?.ok_or_else(|| Error::Unexpected(anyhow::anyhow!("inserted referral vanished")))?;
+        let created = load(&txn, &id)
+            .await?
+            .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("inserted referral vanished")))?;
         txn.commit().await?;
         self.committed();
         Ok(created)
@@ -414,7 +466,10 @@ impl Store {
         let txn = self.db.begin().await?;
         let mut update = referral::Entity::update_many()
             .col_expr(referral::Column::Status, Expr::value(change.to.code()))
-            .col_expr(referral::Column::Version, Expr::value(change.expected_version.saturating_add(1)))
+            .col_expr(
+                referral::Column::Version,
+                Expr::value(change.expected_version.saturating_add(1)),
+            )
             .col_expr(referral::Column::UpdatedAtMs, Expr::value(now))
             .filter(referral::Column::Id.eq(change.referral_id.clone()))
             .filter(referral::Column::Version.eq(change.expected_version));
@@ -431,13 +486,18 @@ impl Store {
         if res.rows_affected != 1 {
             txn.rollback().await?;
             let current = self.get_referral(&change.referral_id).await?;
-            return Err(Error::version_mismatch("referral", change.expected_version, current.version));
+            return Err(Error::version_mismatch(
+                "referral",
+                change.expected_version,
+                current.version,
+            ));
         }
         let current = referral::Entity::find_by_id(change.referral_id.clone())
             .one(&txn)
             .await?
             .ok_or_else(|| Error::not_found("referral", change.referral_id.clone()))?;
-        insert_event(&txn, event_row(&change.referral_id, &current.client_id, change.event, now)).await?;
+        insert_event(&txn, event_row(&change.referral_id, &current.client_id, change.event, now))
+            .await?;
         for e in change.extra_events {
             insert_event(&txn, event_row(&change.referral_id, &current.client_id, e, now)).await?;
         }
@@ -469,7 +529,9 @@ impl Store {
             }
             None => None,
         };
-        let referral = load(&txn, &change.referral_id).await?.ok_or_else(|| Error::not_found("referral", change.referral_id.clone()))?;
+        let referral = load(&txn, &change.referral_id)
+            .await?
+            .ok_or_else(|| Error::not_found("referral", change.referral_id.clone()))?;
         txn.commit().await?;
         self.committed();
         Ok(Applied { referral, outbox_id })
@@ -516,7 +578,13 @@ impl Store {
     /// Settles the re-route owed by `referral_id`: links it to `to` (the new referral; `None` when no
     /// alternative could take the client) and records `event`, in one transaction. `false` when the
     /// re-route was already settled (by another replica).
-    pub async fn settle_reroute(&self, referral_id: &str, to: Option<&str>, event: EventDraft, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn settle_reroute(
+        &self,
+        referral_id: &str,
+        to: Option<&str>,
+        event: EventDraft,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let now_ms = time::to_ms(now);
         let txn = self.db.begin().await?;
         let res = referral::Entity::update_many()
@@ -543,7 +611,10 @@ impl Store {
 
     /// The feed position of event `id`, or `None` when there is no such event.
     pub async fn feed_position(&self, id: &str) -> Result<Option<FeedPosition>> {
-        Ok(referral_event::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(|m| FeedPosition { seq: m.seq, id: m.id }))
+        Ok(referral_event::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .map(|m| FeedPosition { seq: m.seq, id: m.id }))
     }
 
     /// How far the feed may be read now: on PostgreSQL, the oldest transaction id still running (every
@@ -566,7 +637,13 @@ impl Store {
 
     /// Up to `limit` events of referrals where `organization_id` is referrer or recipient, in feed order
     /// (commit order), strictly after `after` and below `horizon` (see [`Store::feed_horizon`]).
-    pub async fn events_after(&self, organization_id: &str, after: Option<&FeedPosition>, horizon: Option<i64>, limit: u64) -> Result<Vec<(FeedPosition, Event)>> {
+    pub async fn events_after(
+        &self,
+        organization_id: &str,
+        after: Option<&FeedPosition>,
+        horizon: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<(FeedPosition, Event)>> {
         use sea_orm::sea_query::Query;
         let parties = Query::select()
             .column(referral::Column::Id)
@@ -585,7 +662,9 @@ impl Store {
         if let Some(a) = after {
             q = q.filter(
                 Condition::any().add(referral_event::Column::Seq.gt(a.seq)).add(
-                    Condition::all().add(referral_event::Column::Seq.eq(a.seq)).add(referral_event::Column::Id.gt(a.id.clone())),
+                    Condition::all()
+                        .add(referral_event::Column::Seq.eq(a.seq))
+                        .add(referral_event::Column::Id.gt(a.id.clone())),
                 ),
             );
         }
@@ -604,12 +683,22 @@ impl Store {
 
     /// A page of referrals (without events), newest first, strictly older than `before` (an id: ids are
     /// UUIDv7 and so ordered by creation time).
-    pub async fn list_referrals(&self, filter: &ReferralFilter, before: Option<&str>, limit: u64) -> Result<Vec<Referral>> {
+    pub async fn list_referrals(
+        &self,
+        filter: &ReferralFilter,
+        before: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Referral>> {
         let mut q = referral::Entity::find()
             .filter(
                 Condition::any()
-                    .add(referral::Column::ReferrerOrganizationId.eq(filter.organization_id.clone()))
-                    .add(referral::Column::RecipientOrganizationId.eq(filter.organization_id.clone())),
+                    .add(
+                        referral::Column::ReferrerOrganizationId.eq(filter.organization_id.clone()),
+                    )
+                    .add(
+                        referral::Column::RecipientOrganizationId
+                            .eq(filter.organization_id.clone()),
+                    ),
             )
             .order_by_desc(referral::Column::Id)
             .limit(limit);
@@ -652,7 +741,8 @@ impl Store {
             .into_iter()
             .map(|m| {
                 let r = referrals.get(&m.referral_id);
-                let field = |f: fn(&referral::Model) -> &String| r.map(f).cloned().unwrap_or_default();
+                let field =
+                    |f: fn(&referral::Model) -> &String| r.map(f).cloned().unwrap_or_default();
                 Ok(TimelineItem {
                     provider_id: field(|r| &r.provider_id),
                     referrer_organization_id: field(|r| &r.referrer_organization_id),
@@ -664,11 +754,19 @@ impl Store {
     }
 
     /// Claims one pending outbox row for `owner` if it is due and nobody holds a live lease on it.
-    pub async fn claim_outbox(&self, id: &str, owner: &str, now: DateTime<Utc>) -> Result<Option<OutboxItem>> {
+    pub async fn claim_outbox(
+        &self,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxItem>> {
         let now = time::to_ms(now);
         let res = outbox::Entity::update_many()
             .col_expr(outbox::Column::LeaseOwner, Expr::value(owner.to_owned()))
-            .col_expr(outbox::Column::LeaseUntilMs, Expr::value(now.saturating_add(ms(Self::LEASE))))
+            .col_expr(
+                outbox::Column::LeaseUntilMs,
+                Expr::value(now.saturating_add(ms(Self::LEASE))),
+            )
             .filter(outbox::Column::Id.eq(id.to_owned()))
             .filter(outbox::Column::State.eq(PENDING))
             .filter(outbox::Column::NextAttemptAtMs.lte(now))
@@ -682,7 +780,12 @@ impl Store {
     }
 
     /// Claims up to `limit` due outbox rows for `owner`, oldest due first.
-    pub async fn claim_due_outbox(&self, owner: &str, now: DateTime<Utc>, limit: u64) -> Result<Vec<OutboxItem>> {
+    pub async fn claim_due_outbox(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<OutboxItem>> {
         let now_ms = time::to_ms(now);
         let candidates: Vec<String> = outbox::Entity::find()
             .select_only()
@@ -711,11 +814,24 @@ impl Store {
     }
 
     /// Records that a claimed row can never be delivered (the peer refused it for good).
-    pub async fn outbox_dead(&self, id: &str, owner: &str, error_code: &str, now: DateTime<Utc>) -> Result<()> {
+    pub async fn outbox_dead(
+        &self,
+        id: &str,
+        owner: &str,
+        error_code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         self.finish_outbox(id, owner, DEAD, Some(error_code), now).await
     }
 
-    async fn finish_outbox(&self, id: &str, owner: &str, state: &str, error: Option<&str>, now: DateTime<Utc>) -> Result<()> {
+    async fn finish_outbox(
+        &self,
+        id: &str,
+        owner: &str,
+        state: &str,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         outbox::Entity::update_many()
             .col_expr(outbox::Column::State, Expr::value(state))
             .col_expr(outbox::Column::FinishedAtMs, Expr::value(time::to_ms(now)))
@@ -741,7 +857,10 @@ impl Store {
     ) -> Result<()> {
         outbox::Entity::update_many()
             .col_expr(outbox::Column::Attempts, Expr::value(attempts))
-            .col_expr(outbox::Column::NextAttemptAtMs, Expr::value(time::to_ms(now).saturating_add(ms(delay))))
+            .col_expr(
+                outbox::Column::NextAttemptAtMs,
+                Expr::value(time::to_ms(now).saturating_add(ms(delay))),
+            )
             .col_expr(outbox::Column::LastError, Expr::value(error_code.to_owned()))
             .col_expr(outbox::Column::LeaseOwner, Expr::value(Option::<String>::None))
             .col_expr(outbox::Column::LeaseUntilMs, Expr::value(0i64))

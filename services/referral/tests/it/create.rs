@@ -13,13 +13,17 @@ use crate::helpers::*;
 async fn create_takes_exactly_one_slot() {
     let mut app = spawn_app().await;
     let p = app.provider(3).await;
-    let resp = app.client.create_referral(create_request("key-1", &p.id)).await.unwrap().into_inner();
+    let resp =
+        app.client.create_referral(create_request("key-1", &p.id)).await.unwrap().into_inner();
     assert!(!resp.replayed);
     let r = resp.referral.unwrap();
     assert_eq!(status(&r), pb::ReferralStatus::Requested);
     assert_eq!(r.recipient_organization_id, RECIPIENT);
     assert_eq!(r.referrer_organization_id, REFERRER);
-    assert_eq!((r.client_id.as_str(), r.intake_id.as_str(), r.provider_id.as_str()), (CLIENT, INTAKE, p.id.as_str()));
+    assert_eq!(
+        (r.client_id.as_str(), r.intake_id.as_str(), r.provider_id.as_str()),
+        (CLIENT, INTAKE, p.id.as_str())
+    );
     assert_eq!(r.version, 1);
     assert!(!r.overbooked);
     assert_eq!(r.events.len(), 1);
@@ -37,8 +41,10 @@ async fn create_takes_exactly_one_slot() {
 async fn the_same_key_twice_is_one_referral_and_one_slot() {
     let mut app = spawn_app().await;
     let p = app.provider(3).await;
-    let first = app.client.create_referral(create_request("same", &p.id)).await.unwrap().into_inner();
-    let second = app.client.create_referral(create_request("same", &p.id)).await.unwrap().into_inner();
+    let first =
+        app.client.create_referral(create_request("same", &p.id)).await.unwrap().into_inner();
+    let second =
+        app.client.create_referral(create_request("same", &p.id)).await.unwrap().into_inner();
     assert!(!first.replayed);
     assert!(second.replayed);
     assert_eq!(first.referral.as_ref().unwrap().id, second.referral.as_ref().unwrap().id);
@@ -54,7 +60,9 @@ async fn concurrent_twins_take_one_slot() {
     for _ in 0..6 {
         let mut c = app.client.clone();
         let req = create_request("twin", &p.id);
-        tasks.push(tokio::spawn(async move { c.create_referral(req).await.map(|r| r.into_inner()) }));
+        tasks.push(tokio::spawn(
+            async move { c.create_referral(req).await.map(|r| r.into_inner()) },
+        ));
     }
     let mut ids = Vec::new();
     let mut fresh = 0;
@@ -85,7 +93,8 @@ async fn a_key_reused_for_another_referral_is_refused() {
     let (client, intake) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
     own(OTHER_ORG, &client, &intake);
     let mut theirs = create_request("reused", &p.id);
-    (theirs.client_id, theirs.intake_id, theirs.referrer_organization_id) = (client, intake, OTHER_ORG.into());
+    (theirs.client_id, theirs.intake_id, theirs.referrer_organization_id) =
+        (client, intake, OTHER_ORG.into());
     let made = app.service_for(OTHER_ORG).create_referral(theirs).await.unwrap().into_inner();
     assert!(!made.replayed);
     assert_eq!(made.referral.unwrap().referrer_organization_id, OTHER_ORG);
@@ -101,7 +110,10 @@ async fn no_capacity_is_refused_and_nothing_is_stored() {
     assert_eq!(reason_of(&err).as_deref(), Some("NO_CAPACITY"));
     let list = app
         .client
-        .list_referrals(pb::ListReferralsRequest { organization_id: REFERRER.into(), ..Default::default() })
+        .list_referrals(pb::ListReferralsRequest {
+            organization_id: REFERRER.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -112,7 +124,11 @@ async fn no_capacity_is_refused_and_nothing_is_stored() {
 #[tokio::test]
 async fn an_unknown_provider_is_a_precondition_failure() {
     let mut app = spawn_app().await;
-    let err = app.client.create_referral(create_request("ghost", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")).await.unwrap_err();
+    let err = app
+        .client
+        .create_referral(create_request("ghost", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason_of(&err).as_deref(), Some("PROVIDER_NOT_FOUND"));
 }
@@ -173,7 +189,15 @@ async fn invalid_input_names_every_bad_field() {
     let err = app.client.create_referral(req).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let fields = bad_fields_of(&err);
-    for f in ["idempotency_key", "client_id", "intake_id", "referrer_organization_id", "provider_id", "urgency", "scheduled_at"] {
+    for f in [
+        "idempotency_key",
+        "client_id",
+        "intake_id",
+        "referrer_organization_id",
+        "provider_id",
+        "urgency",
+        "scheduled_at",
+    ] {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }
     let mut long = create_request(&"k".repeat(129), "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");

@@ -20,7 +20,12 @@ fn actions(r: &pb::Referral) -> Vec<i32> {
     r.events.iter().map(|e| e.action).collect()
 }
 
-async fn create_with_alternatives(app: &mut TestApp, key: &str, provider: &str, alternatives: &[&str]) -> pb::Referral {
+async fn create_with_alternatives(
+    app: &mut TestApp,
+    key: &str,
+    provider: &str,
+    alternatives: &[&str],
+) -> pb::Referral {
     let mut req = create_request(key, provider);
     req.alternative_provider_ids = alternatives.iter().map(|s| (*s).to_owned()).collect();
     app.client.create_referral(req).await.unwrap().into_inner().referral.unwrap()
@@ -68,7 +73,11 @@ async fn silence_escalates_then_expires_and_reroutes_to_the_next_alternative_wit
     assert_eq!(new.provider_id, next.id);
     assert_eq!(new.rerouted_from_referral_id, r.id);
     assert_eq!((new.client_id.as_str(), new.referrer_organization_id.as_str()), (CLIENT, REFERRER));
-    assert_eq!(new.alternative_provider_ids, vec![full.id.clone()], "what is left stays for the next no");
+    assert_eq!(
+        new.alternative_provider_ids,
+        vec![full.id.clone()],
+        "what is left stays for the next no"
+    );
     assert_eq!(app.open_slots(&next.id).await, 1);
     assert_eq!(app.open_slots(&full.id).await, 0);
     // Idempotent: nothing is owed any more.
@@ -99,11 +108,22 @@ async fn a_rejection_reroutes_at_once_and_never_back_to_the_start() {
     // The third says no and nobody is left: a coordinator is alerted, nothing is created.
     let rejected = app.act(&third, A::Reject, R::Recipient).await.unwrap();
     assert!(rejected.rerouted_to_referral_id.is_empty());
-    let list =
-        app.client.list_referrals(pb::ListReferralsRequest { organization_id: REFERRER.into(), ..Default::default() }).await.unwrap();
+    let list = app
+        .client
+        .list_referrals(pb::ListReferralsRequest {
+            organization_id: REFERRER.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(list.into_inner().referrals.len(), 3);
     // Timeline: one client's path across the three providers, in order.
-    let timeline = app.client.get_care_timeline(pb::GetCareTimelineRequest { client_id: CLIENT.into() }).await.unwrap().into_inner();
+    let timeline = app
+        .client
+        .get_care_timeline(pb::GetCareTimelineRequest { client_id: CLIENT.into() })
+        .await
+        .unwrap()
+        .into_inner();
     let kinds: Vec<&str> = timeline.entries.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "referral.rerouted").count(), 2);
 }
@@ -160,7 +180,10 @@ async fn bad_alternatives_are_named() {
     let mut req = create_request("alts", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");
     req.alternative_provider_ids = vec!["nope".into()];
     let err = app.client.create_referral(req).await.unwrap_err();
-    assert_eq!(continuum_errors::bad_fields_of(&err), vec!["alternative_provider_ids[0]".to_string()]);
+    assert_eq!(
+        continuum_errors::bad_fields_of(&err),
+        vec!["alternative_provider_ids[0]".to_string()]
+    );
 }
 
 #[tokio::test]
@@ -205,28 +228,61 @@ async fn a_rerouted_referrals_seat_goes_back_to_the_cohort_it_came_from() {
     let mut app = spawn_app().await;
     let a = app.provider(1).await;
     // A program whose earlier cohort is full (someone else holds its seat) and whose later one has a seat.
-    let start = |days: i64| prost_types::Timestamp { seconds: (Utc::now() + TimeDelta::days(days)).timestamp(), nanos: 0 };
+    let start = |days: i64| prost_types::Timestamp {
+        seconds: (Utc::now() + TimeDelta::days(days)).timestamp(),
+        nanos: 0,
+    };
     let mut program = clinician("IOP", 0);
     program.kind = mpb::ProviderKind::Iop as i32;
     program.cohorts = vec![
         mpb::Cohort { code: "early".into(), start_date: Some(start(3)), seats: 1, open_seats: 0 },
         mpb::Cohort { code: "late".into(), start_date: Some(start(20)), seats: 1, open_seats: 1 },
     ];
-    let b = app.matching_client.upsert_provider(mpb::UpsertProviderRequest { provider: Some(program), expected_version: 0 }).await.unwrap().into_inner().provider.unwrap();
-    let seats = |p: &mpb::Provider| p.cohorts.iter().map(|c| (c.code.clone(), c.open_seats)).collect::<Vec<_>>();
+    let b = app
+        .matching_client
+        .upsert_provider(mpb::UpsertProviderRequest {
+            provider: Some(program),
+            expected_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
+    let seats = |p: &mpb::Provider| {
+        p.cohorts.iter().map(|c| (c.code.clone(), c.open_seats)).collect::<Vec<_>>()
+    };
     let r = create_with_alternatives(&mut app, "to-program", &a.id, &[&b.id]).await;
     let rejected = app.act(&r, A::Reject, R::Recipient).await.unwrap();
     let second = app.get(&rejected.rerouted_to_referral_id).await;
     assert_eq!(second.provider_id, b.id);
-    let now_b = app.matching_client.get_provider(mpb::GetProviderRequest { provider_id: b.id.clone() }).await.unwrap().into_inner().provider.unwrap();
-    assert_eq!(seats(&now_b), vec![("early".to_string(), 0), ("late".to_string(), 0)], "the re-route took the late cohort's seat");
+    let now_b = app
+        .matching_client
+        .get_provider(mpb::GetProviderRequest { provider_id: b.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap();
+    assert_eq!(
+        seats(&now_b),
+        vec![("early".to_string(), 0), ("late".to_string(), 0)],
+        "the re-route took the late cohort's seat"
+    );
 
     // The referrer cancels the re-routed referral: its seat goes back to the late cohort, not to the
     // earliest cohort with a seat taken.
     app.act(&second, A::Cancel, R::Referrer).await.unwrap();
     let mut back = Vec::new();
     for _ in 0..100 {
-        let p = app.matching_client.get_provider(mpb::GetProviderRequest { provider_id: b.id.clone() }).await.unwrap().into_inner().provider.unwrap();
+        let p = app
+            .matching_client
+            .get_provider(mpb::GetProviderRequest { provider_id: b.id.clone() })
+            .await
+            .unwrap()
+            .into_inner()
+            .provider
+            .unwrap();
         back = seats(&p);
         if back.iter().any(|(_, open)| *open > 0) {
             break;

@@ -56,7 +56,10 @@ async fn a_too_long_hold_key_is_named_with_the_other_bad_fields() {
 fn cohort(code: &str, days_from_now: i64, seats: i32) -> continuum_proto::matching::v1::Cohort {
     continuum_proto::matching::v1::Cohort {
         code: code.into(),
-        start_date: Some(prost_types::Timestamp { seconds: chrono::Utc::now().timestamp() + days_from_now * 86_400, nanos: 0 }),
+        start_date: Some(prost_types::Timestamp {
+            seconds: chrono::Utc::now().timestamp() + days_from_now * 86_400,
+            nanos: 0,
+        }),
         seats,
         open_seats: seats,
     }
@@ -73,14 +76,28 @@ async fn a_rejected_referral_gives_its_seat_back_to_the_cohort_it_came_from() {
     let mut program = clinician("Cohort IOP", 0);
     program.kind = mpb::ProviderKind::Iop as i32;
     program.cohorts = vec![cohort("a", 2, 1), cohort("b", 9, 5)];
-    let p = app.matching_client.upsert_provider(mpb::UpsertProviderRequest { provider: Some(program), expected_version: 0 }).await.unwrap();
+    let p = app
+        .matching_client
+        .upsert_provider(mpb::UpsertProviderRequest {
+            provider: Some(program),
+            expected_version: 0,
+        })
+        .await
+        .unwrap();
     let p = p.into_inner().provider.unwrap();
     let _first = app.create("cohort-1", &p.id).await;
     let second = app.create("cohort-2", &p.id).await;
     let get = |app: &mut TestApp| {
         let mut m = app.matching_client.clone();
         let id = p.id.clone();
-        async move { m.get_provider(mpb::GetProviderRequest { provider_id: id }).await.unwrap().into_inner().provider.unwrap() }
+        async move {
+            m.get_provider(mpb::GetProviderRequest { provider_id: id })
+                .await
+                .unwrap()
+                .into_inner()
+                .provider
+                .unwrap()
+        }
     };
     assert_eq!(seats_of(&get(&mut app).await), vec![("a".to_owned(), 0), ("b".to_owned(), 4)]);
     // The second referral's seat came from "b": rejected, it goes back there, not to the earlier "a".

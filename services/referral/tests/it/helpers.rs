@@ -35,7 +35,11 @@ pub struct Matching {
 impl Matching {
     /// Builds and starts matching on `addr` over `backing`, verifying tokens with `auth` (the referral
     /// backing's development secret, so both services trust the same tokens).
-    async fn start(backing: &Backing, auth: continuum_auth::AuthSettings, addr: SocketAddr) -> Matching {
+    async fn start(
+        backing: &Backing,
+        auth: continuum_auth::AuthSettings,
+        addr: SocketAddr,
+    ) -> Matching {
         let mut common = backing.common();
         common.auth = auth;
         let settings = matching::config::Settings::new(addr, common);
@@ -81,7 +85,9 @@ impl Drop for TestApp {
 pub async fn spawn_app() -> TestApp {
     let backing = Backing::fresh().await;
     let matching_backing = Backing::fresh().await;
-    let m = Matching::start(&matching_backing, backing.common().auth, "127.0.0.1:0".parse().unwrap()).await;
+    let m =
+        Matching::start(&matching_backing, backing.common().auth, "127.0.0.1:0".parse().unwrap())
+            .await;
     let matching_addr = m.addr;
 
     // The intake double answers who owns a client (the referrer owns CLIENT's INTAKE); handoff reads are
@@ -93,19 +99,39 @@ pub async fn spawn_app() -> TestApp {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         l.local_addr().unwrap()
     };
-    let settings = referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), matching_addr.to_string(), backing.common())
-        .with_intake_addr(intake.to_string())
-        .with_waitlist_addr(closed.to_string());
+    let settings = referral::config::Settings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        matching_addr.to_string(),
+        backing.common(),
+    )
+    .with_intake_addr(intake.to_string())
+    .with_waitlist_addr(closed.to_string());
     let app = referral::startup::Application::build(settings).await.expect("build referral");
     let addr = app.local_addr();
     let store = app.store().clone();
     let deadlines = app.deadlines();
     tokio::spawn(app.run(shutdown.clone()));
 
-    let client = ReferralServiceClient::with_interceptor(channel(addr), Bearer::new(&backing.service_token(REFERRER)));
-    let admin = backing.token(RECIPIENT, &[Role::ProviderAdmin, Role::Coordinator, Role::Clinician]);
-    let matching_client = MatchingServiceClient::with_interceptor(channel(matching_addr), Bearer::new(&admin));
-    TestApp { client, matching_client, addr, matching: Some(m), matching_addr, store, deadlines, shutdown, backing, matching_backing }
+    let client = ReferralServiceClient::with_interceptor(
+        channel(addr),
+        Bearer::new(&backing.service_token(REFERRER)),
+    );
+    let admin =
+        backing.token(RECIPIENT, &[Role::ProviderAdmin, Role::Coordinator, Role::Clinician]);
+    let matching_client =
+        MatchingServiceClient::with_interceptor(channel(matching_addr), Bearer::new(&admin));
+    TestApp {
+        client,
+        matching_client,
+        addr,
+        matching: Some(m),
+        matching_addr,
+        store,
+        deadlines,
+        shutdown,
+        backing,
+        matching_backing,
+    }
 }
 
 fn channel(addr: SocketAddr) -> tonic::transport::Channel {
@@ -123,12 +149,18 @@ impl TestApp {
     /// Starts a new matching on the address and backing store of the first one.
     pub async fn restart_matching(&mut self) {
         assert!(self.matching.is_none(), "matching is still running");
-        self.matching = Some(Matching::start(&self.matching_backing, self.backing.common().auth, self.matching_addr).await);
+        self.matching = Some(
+            Matching::start(&self.matching_backing, self.backing.common().auth, self.matching_addr)
+                .await,
+        );
     }
 
     /// A referral client calling as a person of `org` with `roles`.
     pub fn client_as(&self, org: &str, roles: &[Role]) -> ReferralServiceClient<AuthedChannel> {
-        ReferralServiceClient::with_interceptor(channel(self.addr), Bearer::new(&self.backing.token(org, roles)))
+        ReferralServiceClient::with_interceptor(
+            channel(self.addr),
+            Bearer::new(&self.backing.token(org, roles)),
+        )
     }
 
     /// A referral client sending no credentials.
@@ -139,7 +171,10 @@ impl TestApp {
     /// Creates a provider of the recipient organization with `slots` open slots.
     pub async fn provider(&mut self, slots: i32) -> mpb::Provider {
         self.matching_client
-            .upsert_provider(mpb::UpsertProviderRequest { provider: Some(clinician("Dr R", slots)), expected_version: 0 })
+            .upsert_provider(mpb::UpsertProviderRequest {
+                provider: Some(clinician("Dr R", slots)),
+                expected_version: 0,
+            })
             .await
             .expect("create provider")
             .into_inner()
@@ -159,7 +194,12 @@ impl TestApp {
     }
 
     /// Polls matching for up to `within` until the provider has `slots` open slots.
-    pub async fn wait_for_slots(&mut self, provider_id: &str, slots: i32, within: Duration) -> bool {
+    pub async fn wait_for_slots(
+        &mut self,
+        provider_id: &str,
+        slots: i32,
+        within: Duration,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let got = self
@@ -181,23 +221,45 @@ impl TestApp {
 
     /// Creates a referral to `provider_id` under `key`.
     pub async fn create(&mut self, key: &str, provider_id: &str) -> pb::Referral {
-        self.client.create_referral(create_request(key, provider_id)).await.expect("create referral").into_inner().referral.unwrap()
+        self.client
+            .create_referral(create_request(key, provider_id))
+            .await
+            .expect("create referral")
+            .into_inner()
+            .referral
+            .unwrap()
     }
 
     /// A referral client calling as a peer service acting for a user of `org`.
     pub fn service_for(&self, org: &str) -> ReferralServiceClient<AuthedChannel> {
-        ReferralServiceClient::with_interceptor(channel(self.addr), Bearer::new(&self.backing.service_token(org)))
+        ReferralServiceClient::with_interceptor(
+            channel(self.addr),
+            Bearer::new(&self.backing.service_token(org)),
+        )
     }
 
     /// Applies `action` as `role`, through a peer service acting for that side's organization, at the
     /// referral's current version.
-    pub async fn act(&mut self, r: &pb::Referral, action: pb::ReferralAction, role: pb::ActorRole) -> Result<pb::Referral, tonic::Status> {
+    pub async fn act(
+        &mut self,
+        r: &pb::Referral,
+        action: pb::ReferralAction,
+        role: pb::ActorRole,
+    ) -> Result<pb::Referral, tonic::Status> {
         let mut side = self.service_for(org_of(role));
-        side.transition_referral(action_request(r, action, role)).await.map(|x| x.into_inner().referral.unwrap())
+        side.transition_referral(action_request(r, action, role))
+            .await
+            .map(|x| x.into_inner().referral.unwrap())
     }
 
     pub async fn get(&mut self, id: &str) -> pb::Referral {
-        self.client.get_referral(pb::GetReferralRequest { referral_id: id.to_owned() }).await.expect("get").into_inner().referral.unwrap()
+        self.client
+            .get_referral(pb::GetReferralRequest { referral_id: id.to_owned() })
+            .await
+            .expect("get")
+            .into_inner()
+            .referral
+            .unwrap()
     }
 }
 
@@ -229,7 +291,11 @@ pub fn org_of(role: pb::ActorRole) -> &'static str {
     }
 }
 
-pub fn action_request(r: &pb::Referral, action: pb::ReferralAction, role: pb::ActorRole) -> pb::TransitionReferralRequest {
+pub fn action_request(
+    r: &pb::Referral,
+    action: pb::ReferralAction,
+    role: pb::ActorRole,
+) -> pb::TransitionReferralRequest {
     let mut req = pb::TransitionReferralRequest {
         referral_id: r.id.clone(),
         expected_version: r.version,
@@ -241,7 +307,9 @@ pub fn action_request(r: &pb::Referral, action: pb::ReferralAction, role: pb::Ac
     };
     match action {
         pb::ReferralAction::Reject => req.rejection_reason = pb::RejectionReason::NoCapacity as i32,
-        pb::ReferralAction::Schedule => req.appointment_at = Some(prost_types::Timestamp { seconds: 1_900_000_000, nanos: 0 }),
+        pb::ReferralAction::Schedule => {
+            req.appointment_at = Some(prost_types::Timestamp { seconds: 1_900_000_000, nanos: 0 })
+        }
         _ => {}
     }
     req

@@ -15,7 +15,9 @@ async fn replicas_starting_together_all_migrate_and_a_second_run_changes_nothing
         let starts: Vec<_> = (0..4)
             .map(|_| {
                 let s = settings.clone();
-                tokio::spawn(async move { continuum_db::connect_and_migrate::<Migrator>("referral", &s).await.map(|_| ()) })
+                tokio::spawn(async move {
+                    continuum_db::connect_and_migrate::<Migrator>("referral", &s).await.map(|_| ())
+                })
             })
             .collect();
         for s in starts {
@@ -26,5 +28,8 @@ async fn replicas_starting_together_all_migrate_and_a_second_run_changes_nothing
     let again = continuum_db::connect_and_migrate::<Migrator>("referral", &settings).await.unwrap();
     use sea_orm_migration::MigratorTrait;
     assert!(Migrator::get_pending_migrations(&db).await.unwrap().is_empty());
-    assert_eq!(Migrator::get_applied_migrations(&again).await.unwrap().len(), Migrator::migrations().len());
+    assert_eq!(
+        Migrator::get_applied_migrations(&again).await.unwrap().len(),
+        Migrator::migrations().len()
+    );
 }

@@ -34,12 +34,18 @@ async fn a_rejection_while_matching_is_down_returns_the_slot_when_it_is_back() {
     assert_eq!(app.open_slots(&p.id).await, 0);
 
     app.stop_matching().await;
-    let after = app.act(&r, pb::ReferralAction::Reject, pb::ActorRole::Recipient).await.expect("rejection succeeds without matching");
+    let after = app
+        .act(&r, pb::ReferralAction::Reject, pb::ActorRole::Recipient)
+        .await
+        .expect("rejection succeeds without matching");
     assert_eq!(status(&after), pb::ReferralStatus::Rejected);
     assert_eq!(app.store.outbox_pending().await.unwrap(), 1, "the release waits in the outbox");
 
     app.restart_matching().await;
-    assert!(app.wait_for_slots(&p.id, 1, Duration::from_secs(10)).await, "slot given back after matching came back");
+    assert!(
+        app.wait_for_slots(&p.id, 1, Duration::from_secs(10)).await,
+        "slot given back after matching came back"
+    );
     assert_eq!(app.store.outbox_pending().await.unwrap(), 0);
     // Still exactly once.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -56,7 +62,8 @@ async fn creating_while_matching_is_down_is_unavailable_and_retryable() {
     assert_eq!(reason_of(&err).as_deref(), Some("UNAVAILABLE"));
 
     app.restart_matching().await;
-    let resp = app.client.create_referral(create_request("retry-me", &p.id)).await.unwrap().into_inner();
+    let resp =
+        app.client.create_referral(create_request("retry-me", &p.id)).await.unwrap().into_inner();
     assert!(!resp.replayed);
     assert_eq!(app.open_slots(&p.id).await, 1);
 }

@@ -19,7 +19,15 @@ fn list(org: &str) -> pb::ListReferralsRequest {
 /// The referrals `req` lists, asked by a peer service acting for the organization it names.
 async fn ids(app: &mut TestApp, req: pb::ListReferralsRequest) -> Vec<String> {
     let mut client = app.service_for(&req.organization_id);
-    client.list_referrals(req).await.unwrap().into_inner().referrals.into_iter().map(|r| r.id).collect()
+    client
+        .list_referrals(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .referrals
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
 }
 
 #[tokio::test]
@@ -35,15 +43,20 @@ async fn list_filters_by_organization_status_and_urgency() {
 
     // Both sides see them, newest first, without events; a third organization sees nothing.
     let all = app.client.list_referrals(list(REFERRER)).await.unwrap().into_inner();
-    assert_eq!(all.referrals.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![c.id.clone(), b.id.clone(), a.id.clone()]);
+    assert_eq!(
+        all.referrals.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        vec![c.id.clone(), b.id.clone(), a.id.clone()]
+    );
     assert!(all.referrals.iter().all(|r| r.events.is_empty()));
     assert!(all.next_page_token.is_empty());
     assert_eq!(ids(&mut app, list(RECIPIENT)).await.len(), 3);
     assert!(ids(&mut app, list(OTHER_ORG)).await.is_empty());
 
-    let accepted = pb::ListReferralsRequest { status: pb::ReferralStatus::Accepted as i32, ..list(RECIPIENT) };
+    let accepted =
+        pb::ListReferralsRequest { status: pb::ReferralStatus::Accepted as i32, ..list(RECIPIENT) };
     assert_eq!(ids(&mut app, accepted).await, vec![b.id.clone()]);
-    let urgent = pb::ListReferralsRequest { urgency: common::Urgency::Urgent as i32, ..list(REFERRER) };
+    let urgent =
+        pb::ListReferralsRequest { urgency: common::Urgency::Urgent as i32, ..list(REFERRER) };
     assert_eq!(ids(&mut app, urgent).await, vec![c.id.clone()]);
     // Nothing created through the API is overdue yet.
     let overdue = pb::ListReferralsRequest { overdue_only: true, ..list(REFERRER) };
@@ -79,7 +92,11 @@ async fn overdue_means_still_requested_after_the_deadline() {
                 action: None,
                 from_status: None,
                 to_status: status,
-                actor: Actor { role: ActorRole::Referrer, organization_id: REFERRER.into(), user_id: None },
+                actor: Actor {
+                    role: ActorRole::Referrer,
+                    organization_id: REFERRER.into(),
+                    user_id: None,
+                },
                 rejection_reason: None,
                 note: None,
                 appointment_at: None,
@@ -108,7 +125,11 @@ async fn pages_cover_everything_once_newest_first() {
     loop {
         let page = app
             .client
-            .list_referrals(pb::ListReferralsRequest { page_size: 2, page_token: token.clone(), ..list(REFERRER) })
+            .list_referrals(pb::ListReferralsRequest {
+                page_size: 2,
+                page_token: token.clone(),
+                ..list(REFERRER)
+            })
             .await
             .unwrap()
             .into_inner();
@@ -145,7 +166,11 @@ async fn bad_list_requests_name_their_fields() {
     for f in ["organization_id", "status", "urgency", "page_size", "page_token", "client_id"] {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }
-    let err = app.client.list_referrals(pb::ListReferralsRequest { page_token: "x".into(), ..list(REFERRER) }).await.unwrap_err();
+    let err = app
+        .client
+        .list_referrals(pb::ListReferralsRequest { page_token: "x".into(), ..list(REFERRER) })
+        .await
+        .unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["page_token".to_string()]);
 }
 
@@ -155,20 +180,45 @@ async fn the_care_timeline_is_in_time_order_across_referrals() {
     let first_provider = app.provider(5).await;
     let second_provider = app.provider(5).await;
     let first = app.create("t-1", &first_provider.id).await;
-    let first = app.act(&first, pb::ReferralAction::Reject, pb::ActorRole::Recipient).await.unwrap();
+    let first =
+        app.act(&first, pb::ReferralAction::Reject, pb::ActorRole::Recipient).await.unwrap();
     let second = app.create("t-2", &second_provider.id).await;
-    let second = app.act(&second, pb::ReferralAction::Accept, pb::ActorRole::Recipient).await.unwrap();
-    let second = app.act(&second, pb::ReferralAction::RecordFirstAppointmentAttended, pb::ActorRole::Recipient).await.unwrap();
+    let second =
+        app.act(&second, pb::ReferralAction::Accept, pb::ActorRole::Recipient).await.unwrap();
+    let second = app
+        .act(&second, pb::ReferralAction::RecordFirstAppointmentAttended, pb::ActorRole::Recipient)
+        .await
+        .unwrap();
     // Another client's referral stays out of this timeline.
     let mut other = create_request("t-other", &first_provider.id);
     other.client_id = "0190a1b2-c3d4-7e5f-8a9b-0000000000c2".into();
     own(REFERRER, &other.client_id, INTAKE);
     app.client.create_referral(other).await.unwrap();
 
-    let entries = app.client.get_care_timeline(pb::GetCareTimelineRequest { client_id: CLIENT.into() }).await.unwrap().into_inner().entries;
-    let got: Vec<(&str, &str, &str, &str)> =
-        entries.iter().map(|e| (e.kind.as_str(), e.referral_id.as_str(), e.organization_id.as_str(), e.provider_id.as_str())).collect();
-    let (f, s, fp, sp) = (first.id.as_str(), second.id.as_str(), first_provider.id.as_str(), second_provider.id.as_str());
+    let entries = app
+        .client
+        .get_care_timeline(pb::GetCareTimelineRequest { client_id: CLIENT.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let got: Vec<(&str, &str, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.kind.as_str(),
+                e.referral_id.as_str(),
+                e.organization_id.as_str(),
+                e.provider_id.as_str(),
+            )
+        })
+        .collect();
+    let (f, s, fp, sp) = (
+        first.id.as_str(),
+        second.id.as_str(),
+        first_provider.id.as_str(),
+        second_provider.id.as_str(),
+    );
     assert_eq!(
         got,
         vec![
@@ -181,22 +231,39 @@ async fn the_care_timeline_is_in_time_order_across_referrals() {
             ("referral.referrer_notified", s, REFERRER, sp),
         ]
     );
-    let times: Vec<_> = entries.iter().map(|e| e.occurred_at.unwrap()).map(|t| (t.seconds, t.nanos)).collect();
+    let times: Vec<_> =
+        entries.iter().map(|e| e.occurred_at.unwrap()).map(|t| (t.seconds, t.nanos)).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
     assert!(entries.iter().all(|e| e.source == "referral" && !e.record_id.is_empty()));
-    assert_eq!(entries[1].details.get("rejection_reason").map(String::as_str), Some("no_capacity"), "{:?}", entries[1].details);
+    assert_eq!(
+        entries[1].details.get("rejection_reason").map(String::as_str),
+        Some("no_capacity"),
+        "{:?}",
+        entries[1].details
+    );
 
     // Intake and waitlist are down here (their ports refuse): the timeline still answers, names them, and
     // matching (up) answered with nothing for this client.
-    let answer = app.client.get_care_timeline(pb::GetCareTimelineRequest { client_id: CLIENT.into() }).await.unwrap().into_inner();
+    let answer = app
+        .client
+        .get_care_timeline(pb::GetCareTimelineRequest { client_id: CLIENT.into() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(answer.unavailable_sources, vec!["intake".to_string(), "waitlist".to_string()]);
     assert_eq!(answer.entries.len(), entries.len());
 
-    let err = app.client.get_care_timeline(pb::GetCareTimelineRequest { client_id: "x".into() }).await.unwrap_err();
+    let err = app
+        .client
+        .get_care_timeline(pb::GetCareTimelineRequest { client_id: "x".into() })
+        .await
+        .unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["client_id".to_string()]);
     let none = app
         .client
-        .get_care_timeline(pb::GetCareTimelineRequest { client_id: "0190a1b2-c3d4-7e5f-8a9b-0000000000ff".into() })
+        .get_care_timeline(pb::GetCareTimelineRequest {
+            client_id: "0190a1b2-c3d4-7e5f-8a9b-0000000000ff".into(),
+        })
         .await
         .unwrap()
         .into_inner();

@@ -27,7 +27,11 @@ async fn the_deadline_sweeper_continues_the_trace_of_the_request_that_created_th
     let r = app.client.create_referral(req).await.unwrap().into_inner().referral.unwrap();
 
     let created = app.store.referral_trace_parent(&r.id).await.unwrap();
-    assert_eq!(trace_id(&created).len(), 32, "the creating request's traceparent is stored: {created:?}");
+    assert_eq!(
+        trace_id(&created).len(),
+        32,
+        "the creating request's traceparent is stored: {created:?}"
+    );
     assert_ne!(trace_id(&created), "0".repeat(32));
 
     // Escalation, then expiry and the re-route, all by the sweeper outside any request.

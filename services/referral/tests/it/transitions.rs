@@ -16,15 +16,23 @@ use crate::helpers::*;
 async fn reach(app: &mut TestApp, key: &str, provider_id: &str, path: &[(A, R)]) -> pb::Referral {
     let mut r = app.create(key, provider_id).await;
     for (action, role) in path {
-        r = app.act(&r, *action, *role).await.unwrap_or_else(|e| panic!("{action:?} by {role:?}: {e:?}"));
+        r = app
+            .act(&r, *action, *role)
+            .await
+            .unwrap_or_else(|e| panic!("{action:?} by {role:?}: {e:?}"));
     }
     r
 }
 
 const ACCEPTED: &[(A, R)] = &[(A::Accept, R::Recipient)];
-const IN_PROGRESS: &[(A, R)] = &[(A::Accept, R::Recipient), (A::RecordFirstAppointmentAttended, R::Recipient)];
+const IN_PROGRESS: &[(A, R)] =
+    &[(A::Accept, R::Recipient), (A::RecordFirstAppointmentAttended, R::Recipient)];
 const ON_HOLD: &[(A, R)] = &[(A::Accept, R::Recipient), (A::Hold, R::Referrer)];
-const ON_HOLD_IN_CARE: &[(A, R)] = &[(A::Accept, R::Recipient), (A::RecordFirstAppointmentAttended, R::Recipient), (A::Hold, R::Recipient)];
+const ON_HOLD_IN_CARE: &[(A, R)] = &[
+    (A::Accept, R::Recipient),
+    (A::RecordFirstAppointmentAttended, R::Recipient),
+    (A::Hold, R::Recipient),
+];
 
 /// (path to the start status, action, role, status after, whether the slot goes back)
 type Case = (&'static [(A, R)], A, R, S, bool);
@@ -66,18 +74,29 @@ async fn every_allowed_transition_and_its_slot() {
     for (i, (path, action, role, to, releases)) in cases.iter().enumerate() {
         let r = reach(&mut app, &format!("case-{i}"), &p.id, path).await;
         let from = status(&r);
-        let after = app.act(&r, *action, *role).await.unwrap_or_else(|e| panic!("case {i}: {action:?} by {role:?}: {e:?}"));
+        let after = app
+            .act(&r, *action, *role)
+            .await
+            .unwrap_or_else(|e| panic!("case {i}: {action:?} by {role:?}: {e:?}"));
         assert_eq!(status(&after), *to, "case {i}: {action:?} from {from:?}");
         assert_eq!(after.version, r.version + 1, "case {i}");
         // Closing the loop also records the referrer's notification, right after the action's own event.
         let own = if *action == A::RecordFirstAppointmentAttended { 2 } else { 1 };
         let last = &after.events[after.events.len() - own];
-        assert_eq!((last.action, last.from_status, last.to_status), (*action as i32, from as i32, *to as i32), "case {i}");
+        assert_eq!(
+            (last.action, last.from_status, last.to_status),
+            (*action as i32, from as i32, *to as i32),
+            "case {i}"
+        );
         open -= 1;
         if *releases {
             open += 1;
         }
-        assert_eq!(app.open_slots(&p.id).await, open, "case {i}: {action:?} from {from:?} (releases: {releases})");
+        assert_eq!(
+            app.open_slots(&p.id).await,
+            open,
+            "case {i}: {action:?} from {from:?} (releases: {releases})"
+        );
     }
 }
 
@@ -104,7 +123,10 @@ async fn the_loop_closes_and_every_step_is_an_event() {
     expected.insert(7, A::NotifyReferrer as i32);
     assert_eq!(actions, expected, "events oldest first");
     let notified = &r.events[7];
-    assert_eq!((notified.actor_role, notified.actor_organization_id.as_str()), (R::System as i32, REFERRER));
+    assert_eq!(
+        (notified.actor_role, notified.actor_organization_id.as_str()),
+        (R::System as i32, REFERRER)
+    );
     let scheduled = &r.events[3];
     assert_eq!(scheduled.appointment_at.unwrap().seconds, 1_900_000_000);
     assert_eq!(scheduled.actor_role, R::Recipient as i32);
@@ -123,11 +145,21 @@ async fn a_rejection_records_who_and_why() {
     let mut req = action_request(&r, A::Reject, R::Recipient);
     req.rejection_reason = pb::RejectionReason::LevelOfCareNotOffered as i32;
     req.note = "needs a higher level of care".into();
-    let after = app.service_for(RECIPIENT).transition_referral(req).await.unwrap().into_inner().referral.unwrap();
+    let after = app
+        .service_for(RECIPIENT)
+        .transition_referral(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
     let e = after.events.last().unwrap();
     assert_eq!(e.rejection_reason, pb::RejectionReason::LevelOfCareNotOffered as i32);
     assert_eq!(e.note, "needs a higher level of care");
-    assert_eq!((e.actor_role, e.actor_organization_id.as_str(), e.actor_user_id.as_str()), (R::Recipient as i32, RECIPIENT, "test-user"));
+    assert_eq!(
+        (e.actor_role, e.actor_organization_id.as_str(), e.actor_user_id.as_str()),
+        (R::Recipient as i32, RECIPIENT, "test-user")
+    );
     assert!(e.occurred_at.is_some());
     // Read back from storage, not just from the response.
     assert_eq!(app.get(&r.id).await.events, after.events);
@@ -143,20 +175,35 @@ async fn transitions_not_in_the_table_are_refused() {
     let mut app = spawn_app().await;
     let p = app.provider(10).await;
     let requested = app.create("requested", &p.id).await;
-    for action in [A::Complete, A::Schedule, A::Resume, A::Send, A::RecordFirstAppointmentAttended, A::Fail, A::Hold] {
+    for action in [
+        A::Complete,
+        A::Schedule,
+        A::Resume,
+        A::Send,
+        A::RecordFirstAppointmentAttended,
+        A::Fail,
+        A::Hold,
+    ] {
         let err = app.act(&requested, action, R::Coordinator).await.unwrap_err();
         assert_refused(&err, Code::FailedPrecondition, "TRANSITION_NOT_ALLOWED");
     }
     let accepted = reach(&mut app, "accepted", &p.id, ACCEPTED).await;
-    for (action, role) in
-        [(A::Accept, R::Recipient), (A::Reject, R::Recipient), (A::MarkReceived, R::Recipient), (A::Complete, R::Recipient)]
-    {
+    for (action, role) in [
+        (A::Accept, R::Recipient),
+        (A::Reject, R::Recipient),
+        (A::MarkReceived, R::Recipient),
+        (A::Complete, R::Recipient),
+    ] {
         let err = app.act(&accepted, action, role).await.unwrap_err();
         assert_refused(&err, Code::FailedPrecondition, "TRANSITION_NOT_ALLOWED");
     }
     let rejected = reach(&mut app, "rejected", &p.id, &[(A::Reject, R::Recipient)]).await;
-    for (action, role) in [(A::Accept, R::Recipient), (A::Cancel, R::Referrer), (A::EnterInError, R::Coordinator), (A::Resume, R::Referrer)]
-    {
+    for (action, role) in [
+        (A::Accept, R::Recipient),
+        (A::Cancel, R::Referrer),
+        (A::EnterInError, R::Coordinator),
+        (A::Resume, R::Referrer),
+    ] {
         let err = app.act(&rejected, action, role).await.unwrap_err();
         assert_refused(&err, Code::FailedPrecondition, "TRANSITION_NOT_ALLOWED");
     }
@@ -171,7 +218,12 @@ async fn actors_must_be_allowed_and_speak_for_their_side() {
     let p = app.provider(10).await;
     let r = app.create("actors", &p.id).await;
     // The wrong side for the action (each side calling for itself).
-    for (action, role, org) in [(A::Accept, R::Referrer, REFERRER), (A::Reject, R::Referrer, REFERRER), (A::Cancel, R::Recipient, RECIPIENT), (A::Accept, R::System, RECIPIENT)] {
+    for (action, role, org) in [
+        (A::Accept, R::Referrer, REFERRER),
+        (A::Reject, R::Referrer, REFERRER),
+        (A::Cancel, R::Recipient, RECIPIENT),
+        (A::Accept, R::System, RECIPIENT),
+    ] {
         let mut req = action_request(&r, action, role);
         req.actor_organization_id = org.into();
         let err = app.service_for(org).transition_referral(req).await.unwrap_err();
@@ -188,20 +240,33 @@ async fn actors_must_be_allowed_and_speak_for_their_side() {
     // learn that the referral exists (as for an id that names nothing).
     let mut req = action_request(&r, A::Accept, R::Recipient);
     req.actor_organization_id = RECIPIENT.into();
-    assert_eq!(app.service_for(OTHER_ORG).transition_referral(req).await.unwrap_err().code(), Code::PermissionDenied);
+    assert_eq!(
+        app.service_for(OTHER_ORG).transition_referral(req).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
     for role in [R::Recipient, R::Coordinator] {
         let mut req = action_request(&r, A::Accept, role);
         req.actor_organization_id = OTHER_ORG.into();
         let err = app.service_for(OTHER_ORG).transition_referral(req.clone()).await.unwrap_err();
         assert_eq!(err.code(), Code::NotFound, "{err:?}");
         req.referral_id = uuid::Uuid::now_v7().to_string();
-        assert_eq!(app.service_for(OTHER_ORG).transition_referral(req).await.unwrap_err().code(), Code::NotFound);
+        assert_eq!(
+            app.service_for(OTHER_ORG).transition_referral(req).await.unwrap_err().code(),
+            Code::NotFound
+        );
     }
     assert_eq!(app.get(&r.id).await.version, 1);
     // A coordinator from the recipient's side may act for the referrer.
     let mut req = action_request(&r, A::Cancel, R::Coordinator);
     req.actor_organization_id = RECIPIENT.into();
-    let after = app.service_for(RECIPIENT).transition_referral(req).await.unwrap().into_inner().referral.unwrap();
+    let after = app
+        .service_for(RECIPIENT)
+        .transition_referral(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
     assert_eq!(status(&after), S::Cancelled);
 }
 
@@ -237,7 +302,9 @@ async fn bad_transition_requests_name_their_fields() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let fields = bad_fields_of(&err);
-    for f in ["referral_id", "expected_version", "action", "actor_role", "actor_organization_id", "note"] {
+    for f in
+        ["referral_id", "expected_version", "action", "actor_role", "actor_organization_id", "note"]
+    {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }
 }
@@ -282,9 +349,17 @@ async fn concurrent_actions_on_one_version_apply_once() {
 #[tokio::test]
 async fn an_unknown_referral_is_not_found() {
     let mut app = spawn_app().await;
-    let missing = pb::Referral { id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(), version: 1, ..Default::default() };
+    let missing = pb::Referral {
+        id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
+        version: 1,
+        ..Default::default()
+    };
     let err = app.act(&missing, A::Accept, R::Recipient).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let err = app.client.get_referral(pb::GetReferralRequest { referral_id: missing.id.clone() }).await.unwrap_err();
+    let err = app
+        .client
+        .get_referral(pb::GetReferralRequest { referral_id: missing.id.clone() })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 }

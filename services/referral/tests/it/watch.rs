@@ -16,7 +16,11 @@ use crate::helpers::*;
 
 /// The next message of `stream`, failing the test if none arrives within 10 s (a bound, not a sleep).
 async fn next(stream: &mut Streaming<pb::WatchReferralsResponse>) -> pb::WatchReferralsResponse {
-    tokio::time::timeout(Duration::from_secs(10), stream.message()).await.expect("an event in time").unwrap().expect("stream open")
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("an event in time")
+        .unwrap()
+        .expect("stream open")
 }
 
 fn watch_request(org: &str, cursor: &str) -> pb::WatchReferralsRequest {
@@ -48,12 +52,20 @@ async fn backlog_then_live_events_and_resume_from_a_cursor() {
     drop(stream);
 
     // Resume after the creation: everything since, in order, from the store.
-    let mut resumed = coordinator.watch_referrals(watch_request(RECIPIENT, &created.cursor)).await.unwrap().into_inner();
-    let again: Vec<i32> = [next(&mut resumed).await, next(&mut resumed).await, next(&mut resumed).await]
-        .iter()
-        .map(|m| m.event.as_ref().unwrap().action)
-        .collect();
-    assert_eq!(again, vec![A::Accept as i32, A::RecordFirstAppointmentAttended as i32, A::NotifyReferrer as i32]);
+    let mut resumed = coordinator
+        .watch_referrals(watch_request(RECIPIENT, &created.cursor))
+        .await
+        .unwrap()
+        .into_inner();
+    let again: Vec<i32> =
+        [next(&mut resumed).await, next(&mut resumed).await, next(&mut resumed).await]
+            .iter()
+            .map(|m| m.event.as_ref().unwrap().action)
+            .collect();
+    assert_eq!(
+        again,
+        vec![A::Accept as i32, A::RecordFirstAppointmentAttended as i32, A::NotifyReferrer as i32]
+    );
 }
 
 #[tokio::test]
@@ -65,7 +77,14 @@ async fn another_organization_sees_only_its_own_referrals() {
     theirs.referrer_organization_id = OTHER_ORG.into();
     theirs.client_id = uuid::Uuid::now_v7().to_string();
     own(OTHER_ORG, &theirs.client_id, INTAKE);
-    let own = app.service_for(OTHER_ORG).create_referral(theirs).await.unwrap().into_inner().referral.unwrap();
+    let own = app
+        .service_for(OTHER_ORG)
+        .create_referral(theirs)
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
     let mut other = app.client_as(OTHER_ORG, &[Role::Coordinator]);
     let mut stream = other.watch_referrals(watch_request("", "")).await.unwrap().into_inner();
     let first = next(&mut stream).await;
@@ -75,11 +94,23 @@ async fn another_organization_sees_only_its_own_referrals() {
 #[tokio::test]
 async fn watching_is_for_coordinators_of_their_own_organization() {
     let app = spawn_app().await;
-    let err = app.client_as(REFERRER, &[Role::Clinician]).watch_referrals(watch_request("", "")).await.unwrap_err();
+    let err = app
+        .client_as(REFERRER, &[Role::Clinician])
+        .watch_referrals(watch_request("", ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
-    let err = app.client_as(REFERRER, &[Role::Coordinator]).watch_referrals(watch_request(RECIPIENT, "")).await.unwrap_err();
+    let err = app
+        .client_as(REFERRER, &[Role::Coordinator])
+        .watch_referrals(watch_request(RECIPIENT, ""))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
-    let err = app.client_as(REFERRER, &[Role::Coordinator]).watch_referrals(watch_request("", "nope")).await.unwrap_err();
+    let err = app
+        .client_as(REFERRER, &[Role::Coordinator])
+        .watch_referrals(watch_request("", "nope"))
+        .await
+        .unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["cursor".to_string()]);
     let err = app.anonymous_client().watch_referrals(watch_request("", "")).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
@@ -101,7 +132,11 @@ async fn an_event_committed_late_by_another_writer_is_delivered_not_skipped() {
     let mut stream = coordinator.watch_referrals(watch_request("", "")).await.unwrap().into_inner();
     assert_eq!(next(&mut stream).await.referral_id, r.id);
 
-    let minute_ago = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, (chrono::Utc::now().timestamp() - 60) as u64, 0));
+    let minute_ago = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        (chrono::Utc::now().timestamp() - 60) as u64,
+        0,
+    ));
     let late_id = minute_ago.to_string();
     let now_ms = chrono::Utc::now().timestamp_millis();
     let row = |seq: ActiveValue<i64>| referral_event::ActiveModel {

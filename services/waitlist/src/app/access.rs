@@ -44,7 +44,9 @@ pub fn own_scope(caller: &Caller, requested: Option<String>) -> Result<String> {
     match requested {
         None => Ok(caller.organization_id.clone()),
         Some(o) if caller.belongs_to(&o) => Ok(caller.organization_id.clone()),
-        Some(_) => Err(Error::PermissionDenied("you may only read your own organization's waitlist".to_owned())),
+        Some(_) => Err(Error::PermissionDenied(
+            "you may only read your own organization's waitlist".to_owned(),
+        )),
     }
 }
 
@@ -60,7 +62,11 @@ pub fn enqueues_for_own_organization(caller: &Caller, organization_id: &str) -> 
 /// Whether the caller may open the slots of `provider_id`, listed in matching's directory under
 /// `provider_organization_id` (`None`: no such provider): only its own organization; `NOT_FOUND` for
 /// anyone else, as for a provider that does not exist.
-pub fn opens_slots_of(caller: &Caller, provider_id: &str, provider_organization_id: Option<&str>) -> Result<()> {
+pub fn opens_slots_of(
+    caller: &Caller,
+    provider_id: &str,
+    provider_organization_id: Option<&str>,
+) -> Result<()> {
     match provider_organization_id {
         Some(org) if caller.belongs_to(org) => Ok(()),
         _ => {
@@ -73,7 +79,8 @@ pub fn opens_slots_of(caller: &Caller, provider_id: &str, provider_organization_
 /// Splits the offers a slot opening made (each with the organization of the entry it went to) into those
 /// the caller may see (its own organization's waiting clients) and a count of the others.
 pub fn offers_shown(caller: &Caller, offers: Vec<(Offer, String)>) -> (Vec<Offer>, usize) {
-    let (own, other): (Vec<_>, Vec<_>) = offers.into_iter().partition(|(_, org)| caller.belongs_to(org));
+    let (own, other): (Vec<_>, Vec<_>) =
+        offers.into_iter().partition(|(_, org)| caller.belongs_to(org));
     (own.into_iter().map(|(o, _)| o).collect(), other.len())
 }
 
@@ -89,7 +96,12 @@ mod tests {
     const B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
 
     fn caller(org: &str, role: Role) -> Caller {
-        Caller { user_id: "u".into(), organization_id: org.into(), roles: vec![role], acting_for: None }
+        Caller {
+            user_id: "u".into(),
+            organization_id: org.into(),
+            roles: vec![role],
+            acting_for: None,
+        }
     }
 
     #[test]
@@ -97,7 +109,13 @@ mod tests {
         for role in [Role::Coordinator, Role::Ops, Role::Service] {
             assert_eq!(own_scope(&caller(A, role), None).unwrap(), A);
             assert_eq!(own_scope(&caller(A, role), Some(A.to_uppercase())).unwrap(), A);
-            assert!(matches!(own_scope(&caller(A, role), Some(B.to_owned())), Err(Error::PermissionDenied(_))), "{role:?}");
+            assert!(
+                matches!(
+                    own_scope(&caller(A, role), Some(B.to_owned())),
+                    Err(Error::PermissionDenied(_))
+                ),
+                "{role:?}"
+            );
         }
     }
 
@@ -105,8 +123,15 @@ mod tests {
     fn only_the_providers_organization_opens_its_slots() {
         assert!(opens_slots_of(&caller(A, Role::ProviderAdmin), "p", Some(A)).is_ok());
         assert!(opens_slots_of(&caller(A, Role::Service), "p", Some(A)).is_ok());
-        for (who, org) in [(caller(B, Role::Coordinator), Some(A)), (caller(B, Role::Service), Some(A)), (caller(A, Role::Coordinator), None)] {
-            assert!(matches!(opens_slots_of(&who, "p", org), Err(Error::NotFound { .. })), "{who:?} {org:?}");
+        for (who, org) in [
+            (caller(B, Role::Coordinator), Some(A)),
+            (caller(B, Role::Service), Some(A)),
+            (caller(A, Role::Coordinator), None),
+        ] {
+            assert!(
+                matches!(opens_slots_of(&who, "p", org), Err(Error::NotFound { .. })),
+                "{who:?} {org:?}"
+            );
         }
     }
 }

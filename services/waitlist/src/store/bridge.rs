@@ -93,7 +93,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<BridgeRecord> {
         let now_ms = time::to_ms(now);
-        let needs = needs.map(serde_json::to_string).transpose().map_err(|e| Error::Unexpected(e.into()))?;
+        let needs = needs
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::Unexpected(e.into()))?;
         let row = bridge_choice::ActiveModel {
             entry_id: Set(entry_id.to_owned()),
             status: Set(status.code().to_owned()),
@@ -111,19 +114,29 @@ impl Store {
             .on_conflict(OnConflict::column(bridge_choice::Column::EntryId).do_nothing().to_owned())
             .exec_without_returning(&self.db)
             .await?;
-        self.bridge_of(entry_id).await?.ok_or_else(|| Error::Unexpected(anyhow::anyhow!("bridge record missing after insert")))
+        self.bridge_of(entry_id)
+            .await?
+            .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("bridge record missing after insert")))
     }
 
     /// The entry's bridge record, if any.
     pub async fn bridge_of(&self, entry_id: &str) -> Result<Option<BridgeRecord>> {
-        bridge_choice::Entity::find_by_id(entry_id.to_owned()).one(&self.db).await?.map(to_domain).transpose()
+        bridge_choice::Entity::find_by_id(entry_id.to_owned())
+            .one(&self.db)
+            .await?
+            .map(to_domain)
+            .transpose()
     }
 
     /// The bridge records of `entry_ids`, by entry id.
     pub async fn bridges_of(&self, entry_ids: &[String]) -> Result<HashMap<String, BridgeRecord>> {
         let mut out = HashMap::new();
         for chunk in entry_ids.chunks(500) {
-            for m in bridge_choice::Entity::find().filter(bridge_choice::Column::EntryId.is_in(chunk.to_vec())).all(&self.db).await? {
+            for m in bridge_choice::Entity::find()
+                .filter(bridge_choice::Column::EntryId.is_in(chunk.to_vec()))
+                .all(&self.db)
+                .await?
+            {
                 let r = to_domain(m)?;
                 out.insert(r.entry_id.clone(), r);
             }
@@ -133,13 +146,33 @@ impl Store {
 
     /// Records `choice` over a pending record (conditional: a record another replica already settled is
     /// left alone). Returns the record as stored.
-    pub async fn settle_bridge(&self, entry_id: &str, choice: &BridgeChoice, now: DateTime<Utc>) -> Result<Option<BridgeRecord>> {
-        self.settle(entry_id, choice.status, choice.support, choice.provider_id.clone(), choice.provider_kind, &choice.reason, now).await
+    pub async fn settle_bridge(
+        &self,
+        entry_id: &str,
+        choice: &BridgeChoice,
+        now: DateTime<Utc>,
+    ) -> Result<Option<BridgeRecord>> {
+        self.settle(
+            entry_id,
+            choice.status,
+            choice.support,
+            choice.provider_id.clone(),
+            choice.provider_kind,
+            &choice.reason,
+            now,
+        )
+        .await
     }
 
     /// Marks a pending record closed (its entry left the waitlist before a program was chosen).
-    pub async fn close_bridge(&self, record: &BridgeRecord, reason: &str, now: DateTime<Utc>) -> Result<Option<BridgeRecord>> {
-        self.settle(&record.entry_id, BridgeStatus::Closed, record.support, None, None, reason, now).await
+    pub async fn close_bridge(
+        &self,
+        record: &BridgeRecord,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<BridgeRecord>> {
+        self.settle(&record.entry_id, BridgeStatus::Closed, record.support, None, None, reason, now)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -157,7 +190,10 @@ impl Store {
             .col_expr(bridge_choice::Column::Status, Expr::value(status.code()))
             .col_expr(bridge_choice::Column::Support, Expr::value(support.code()))
             .col_expr(bridge_choice::Column::ProviderId, Expr::value(provider_id))
-            .col_expr(bridge_choice::Column::ProviderKind, Expr::value(provider_kind.map(|k| k.code().to_owned())))
+            .col_expr(
+                bridge_choice::Column::ProviderKind,
+                Expr::value(provider_kind.map(|k| k.code().to_owned())),
+            )
             .col_expr(bridge_choice::Column::Reason, Expr::value(reason.to_owned()))
             .col_expr(bridge_choice::Column::UpdatedAtMs, Expr::value(time::to_ms(now)))
             .filter(bridge_choice::Column::EntryId.eq(entry_id.to_owned()))
@@ -168,9 +204,17 @@ impl Store {
     }
 
     /// Counts a failed attempt on a pending record and sets when to try again.
-    pub async fn retry_bridge_later(&self, entry_id: &str, next_attempt_at: i64, now: DateTime<Utc>) -> Result<()> {
+    pub async fn retry_bridge_later(
+        &self,
+        entry_id: &str,
+        next_attempt_at: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         bridge_choice::Entity::update_many()
-            .col_expr(bridge_choice::Column::Attempts, Expr::col(bridge_choice::Column::Attempts).add(1))
+            .col_expr(
+                bridge_choice::Column::Attempts,
+                Expr::col(bridge_choice::Column::Attempts).add(1),
+            )
             .col_expr(bridge_choice::Column::NextAttemptAtMs, Expr::value(next_attempt_at))
             .col_expr(bridge_choice::Column::UpdatedAtMs, Expr::value(time::to_ms(now)))
             .filter(bridge_choice::Column::EntryId.eq(entry_id.to_owned()))

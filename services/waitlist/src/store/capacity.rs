@@ -5,7 +5,10 @@
 use chrono::{DateTime, Utc};
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
 
 use super::entities::{capacity_event_seen, offer, slot_release};
 use super::{Store, try_offer, waiting_for};
@@ -35,7 +38,12 @@ pub struct SlotRelease {
 
 /// Queues the matching slot `slot_key` to go back to matching (at most once per key). Runs in the
 /// caller's transaction, together with the change that ended the offer chain.
-pub(super) async fn queue_release<C: ConnectionTrait>(c: &C, provider_id: &str, slot_key: &str, now: DateTime<Utc>) -> Result<()> {
+pub(super) async fn queue_release<C: ConnectionTrait>(
+    c: &C,
+    provider_id: &str,
+    slot_key: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let now_ms = Ord::min(time::to_ms(now), time::to_ms(Utc::now()));
     let row = slot_release::ActiveModel {
         slot_key: Set(slot_key.to_owned()),
@@ -60,25 +68,40 @@ pub(super) async fn queue_release<C: ConnectionTrait>(c: &C, provider_id: &str, 
 /// The WAITING entries a capacity event of `provider_id` may offer to, best first: those waiting for
 /// it, less those that declined or let expire an offer of this provider within the last hold period (so
 /// a slot given back after such a chain does not come straight back to them, and never loops).
-async fn eligible_for_event<C: ConnectionTrait>(c: &C, provider_id: &str, now: DateTime<Utc>, policy: &Policy) -> Result<Vec<Entry>> {
+async fn eligible_for_event<C: ConnectionTrait>(
+    c: &C,
+    provider_id: &str,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Vec<Entry>> {
     let since = time::to_ms(now.checked_sub_signed(policy.hold()).unwrap_or(now));
     let recent: Vec<String> = offer::Entity::find()
         .filter(offer::Column::ProviderId.eq(provider_id.to_owned()))
-        .filter(offer::Column::Status.is_in([OfferStatus::Declined.code(), OfferStatus::Expired.code()]))
+        .filter(
+            offer::Column::Status
+                .is_in([OfferStatus::Declined.code(), OfferStatus::Expired.code()]),
+        )
         .filter(offer::Column::RespondedAtMs.gte(since))
         .all(c)
         .await?
         .into_iter()
         .map(|o| o.entry_id)
         .collect();
-    let waiting = waiting_for(c, provider_id).await?.into_iter().filter(|e| !recent.contains(&e.id)).collect();
+    let waiting = waiting_for(c, provider_id)
+        .await?
+        .into_iter()
+        .filter(|e| !recent.contains(&e.id))
+        .collect();
     Ok(domain::prioritize(waiting, now, &policy.bands))
 }
 
 impl Store {
     /// Whether capacity event `event_id` was already turned into offers.
     pub async fn event_seen(&self, event_id: &str) -> Result<bool> {
-        Ok(capacity_event_seen::Entity::find_by_id(event_id.to_owned()).one(&self.db).await?.is_some())
+        Ok(capacity_event_seen::Entity::find_by_id(event_id.to_owned())
+            .one(&self.db)
+            .await?
+            .is_some())
     }
 
     /// How many entries a capacity event of `provider_id` may offer to at `now` (how many of its slots
@@ -110,7 +133,9 @@ impl Store {
             received_at_ms: Set(time::to_ms(now)),
             organization_id: Set(organization_id.to_owned()),
         })
-        .on_conflict(OnConflict::column(capacity_event_seen::Column::EventId).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(capacity_event_seen::Column::EventId).do_nothing().to_owned(),
+        )
         .exec_without_returning(&txn)
         .await?;
         if inserted == 0 {
@@ -121,9 +146,16 @@ impl Store {
         // Several slots at once: the batch assigner chooses who gets them (priority x fit), as for a
         // coordinator's OpenSlots; whoever it passes over still follows in priority order if an offer fails.
         let order = if slot_keys.len() > 1 && eligible.len() > slot_keys.len() {
-            let plan = domain::assign_slots(&eligible, &[(provider_id.to_owned(), slot_keys.len())], now, &self.policy.bands)?;
-            let chosen: std::collections::HashSet<String> = plan.into_iter().map(|(entry_id, _)| entry_id).collect();
-            let (first, rest): (Vec<Entry>, Vec<Entry>) = eligible.into_iter().partition(|e| chosen.contains(&e.id));
+            let plan = domain::assign_slots(
+                &eligible,
+                &[(provider_id.to_owned(), slot_keys.len())],
+                now,
+                &self.policy.bands,
+            )?;
+            let chosen: std::collections::HashSet<String> =
+                plan.into_iter().map(|(entry_id, _)| entry_id).collect();
+            let (first, rest): (Vec<Entry>, Vec<Entry>) =
+                eligible.into_iter().partition(|e| chosen.contains(&e.id));
             first.into_iter().chain(rest).collect()
         } else {
             eligible
@@ -133,7 +165,9 @@ impl Store {
         for key in slot_keys {
             let mut made = None;
             for e in waiting.by_ref() {
-                if let Some(o) = try_offer(&txn, &e.id, provider_id, now, &self.policy, Some(key)).await? {
+                if let Some(o) =
+                    try_offer(&txn, &e.id, provider_id, now, &self.policy, Some(key)).await?
+                {
                     made = Some(o);
                     break;
                 }
@@ -144,7 +178,10 @@ impl Store {
             }
         }
         capacity_event_seen::Entity::update_many()
-            .col_expr(capacity_event_seen::Column::Offers, Expr::value(i32::try_from(offers.len()).unwrap_or(i32::MAX)))
+            .col_expr(
+                capacity_event_seen::Column::Offers,
+                Expr::value(i32::try_from(offers.len()).unwrap_or(i32::MAX)),
+            )
             .filter(capacity_event_seen::Column::EventId.eq(event_id.to_owned()))
             .exec(&txn)
             .await?;
@@ -154,7 +191,13 @@ impl Store {
 
     /// Records capacity event `event_id` as handled without offers (nobody was waiting, or matching had
     /// nothing left to take). `false` when it was recorded already.
-    pub async fn event_without_offers(&self, organization_id: &str, provider_id: &str, event_id: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn event_without_offers(
+        &self,
+        organization_id: &str,
+        provider_id: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let res = capacity_event_seen::Entity::insert(capacity_event_seen::ActiveModel {
             event_id: Set(event_id.to_owned()),
             provider_id: Set(provider_id.to_owned()),
@@ -162,7 +205,9 @@ impl Store {
             received_at_ms: Set(time::to_ms(now)),
             organization_id: Set(organization_id.to_owned()),
         })
-        .on_conflict(OnConflict::column(capacity_event_seen::Column::EventId).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(capacity_event_seen::Column::EventId).do_nothing().to_owned(),
+        )
         .exec_without_returning(&self.db)
         .await?;
         Ok(res > 0)
@@ -170,7 +215,12 @@ impl Store {
 
     /// Claims up to `limit` due slot releases for `owner` (a lease of `lease_ms`): a conditional UPDATE
     /// per row, so two replicas never send the same release at the same time.
-    pub async fn claim_due_releases(&self, owner: &str, lease_ms: i64, limit: u64) -> Result<Vec<SlotRelease>> {
+    pub async fn claim_due_releases(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: u64,
+    ) -> Result<Vec<SlotRelease>> {
         let now = time::to_ms(Utc::now());
         let due = slot_release::Entity::find()
             .filter(slot_release::Column::State.eq(PENDING))
@@ -212,7 +262,14 @@ impl Store {
     }
 
     /// Records the outcome of a claimed release: done (`Ok`), retry after `delay_ms`, or given up.
-    pub async fn finish_release(&self, slot_key: &str, owner: &str, outcome: std::result::Result<(), (bool, String)>, attempts: i32, delay_ms: i64) -> Result<()> {
+    pub async fn finish_release(
+        &self,
+        slot_key: &str,
+        owner: &str,
+        outcome: std::result::Result<(), (bool, String)>,
+        attempts: i32,
+        delay_ms: i64,
+    ) -> Result<()> {
         let now = time::to_ms(Utc::now());
         let txn = self.db.begin().await?;
         let mut update = slot_release::Entity::update_many()
@@ -240,6 +297,9 @@ impl Store {
     /// Slot releases not delivered yet.
     pub async fn pending_releases(&self) -> Result<u64> {
         use sea_orm::PaginatorTrait;
-        Ok(slot_release::Entity::find().filter(slot_release::Column::State.eq(PENDING)).count(&self.db).await?)
+        Ok(slot_release::Entity::find()
+            .filter(slot_release::Column::State.eq(PENDING))
+            .count(&self.db)
+            .await?)
     }
 }

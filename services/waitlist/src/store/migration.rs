@@ -13,7 +13,15 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Waitlist), Box::new(M0002BridgeAndInterlock), Box::new(super::migration_trace::TraceParentMigration), Box::new(super::migration_placements::PlacementsMigration), Box::new(super::migration_capacity::CapacitySlotsMigration), Box::new(super::migration_bridge_choices::BridgeChoicesMigration), Box::new(super::migration_relationships::RelationshipsMigration)]
+        vec![
+            Box::new(M0001Waitlist),
+            Box::new(M0002BridgeAndInterlock),
+            Box::new(super::migration_trace::TraceParentMigration),
+            Box::new(super::migration_placements::PlacementsMigration),
+            Box::new(super::migration_capacity::CapacitySlotsMigration),
+            Box::new(super::migration_bridge_choices::BridgeChoicesMigration),
+            Box::new(super::migration_relationships::RelationshipsMigration),
+        ]
     }
 }
 
@@ -130,7 +138,15 @@ impl MigrationTrait for M0001Waitlist {
                 .to_owned(),
         )
         .await?;
-        m.create_index(Index::create().name("offers_entry").table(Offers::Table).col(Offers::EntryId).if_not_exists().to_owned()).await?;
+        m.create_index(
+            Index::create()
+                .name("offers_entry")
+                .table(Offers::Table)
+                .col(Offers::EntryId)
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
         m.create_index(
             Index::create()
                 .name("offers_status_expiry")
@@ -210,21 +226,57 @@ impl MigrationName for M0002BridgeAndInterlock {
 impl MigrationTrait for M0002BridgeAndInterlock {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.alter_table(
-            Table::alter().table(WaitlistEntries::Table).add_column(string_len_null(WaitlistEntries::BridgeSupport, 32)).to_owned(),
+            Table::alter()
+                .table(WaitlistEntries::Table)
+                .add_column(string_len_null(WaitlistEntries::BridgeSupport, 32))
+                .to_owned(),
         )
         .await?;
         m.alter_table(
-            Table::alter().table(WaitlistEntries::Table).add_column(boolean(WaitlistEntries::InterlockRequired).default(false)).to_owned(),
+            Table::alter()
+                .table(WaitlistEntries::Table)
+                .add_column(boolean(WaitlistEntries::InterlockRequired).default(false))
+                .to_owned(),
         )
         .await?;
-        m.alter_table(Table::alter().table(Offers::Table).add_column(big_integer_null(Offers::AppointmentAtMs)).to_owned()).await?;
-        m.alter_table(Table::alter().table(CheckIns::Table).add_column(boolean(CheckIns::Interlock).default(false)).to_owned()).await
+        m.alter_table(
+            Table::alter()
+                .table(Offers::Table)
+                .add_column(big_integer_null(Offers::AppointmentAtMs))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(CheckIns::Table)
+                .add_column(boolean(CheckIns::Interlock).default(false))
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(CheckIns::Table).drop_column(CheckIns::Interlock).to_owned()).await?;
-        m.alter_table(Table::alter().table(Offers::Table).drop_column(Offers::AppointmentAtMs).to_owned()).await?;
-        m.alter_table(Table::alter().table(WaitlistEntries::Table).drop_column(WaitlistEntries::InterlockRequired).to_owned()).await?;
-        m.alter_table(Table::alter().table(WaitlistEntries::Table).drop_column(WaitlistEntries::BridgeSupport).to_owned()).await
+        m.alter_table(
+            Table::alter().table(CheckIns::Table).drop_column(CheckIns::Interlock).to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter().table(Offers::Table).drop_column(Offers::AppointmentAtMs).to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(WaitlistEntries::Table)
+                .drop_column(WaitlistEntries::InterlockRequired)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(WaitlistEntries::Table)
+                .drop_column(WaitlistEntries::BridgeSupport)
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -51,7 +51,13 @@ impl MigrationName for CapacitySlotsMigration {
 #[async_trait::async_trait]
 impl MigrationTrait for CapacitySlotsMigration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Offers::Table).add_column(string_len_null(Offers::SlotKey, 160)).to_owned()).await?;
+        m.alter_table(
+            Table::alter()
+                .table(Offers::Table)
+                .add_column(string_len_null(Offers::SlotKey, 160))
+                .to_owned(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(CapacityEventsSeen::Table)
@@ -86,6 +92,7 @@ impl MigrationTrait for CapacitySlotsMigration {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(SlotReleases::Table).to_owned()).await?;
         m.drop_table(Table::drop().table(CapacityEventsSeen::Table).to_owned()).await?;
-        m.alter_table(Table::alter().table(Offers::Table).drop_column(Offers::SlotKey).to_owned()).await
+        m.alter_table(Table::alter().table(Offers::Table).drop_column(Offers::SlotKey).to_owned())
+            .await
     }
 }

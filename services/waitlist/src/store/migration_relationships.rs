@@ -27,18 +27,35 @@ impl MigrationName for RelationshipsMigration {
 impl MigrationTrait for RelationshipsMigration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         if m.get_database_backend() == DbBackend::Postgres {
-            m.get_connection().execute_unprepared("ALTER TABLE waitlist_entries ALTER COLUMN idempotency_key TYPE varchar(200)").await?;
+            m.get_connection()
+                .execute_unprepared(
+                    "ALTER TABLE waitlist_entries ALTER COLUMN idempotency_key TYPE varchar(200)",
+                )
+                .await?;
         }
         m.alter_table(
-            Table::alter().table(CapacityEventsSeen::Table).add_column(string_len(CapacityEventsSeen::OrganizationId, 36).default("")).to_owned(),
+            Table::alter()
+                .table(CapacityEventsSeen::Table)
+                .add_column(string_len(CapacityEventsSeen::OrganizationId, 36).default(""))
+                .to_owned(),
         )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(CapacityEventsSeen::Table).drop_column(CapacityEventsSeen::OrganizationId).to_owned()).await?;
+        m.alter_table(
+            Table::alter()
+                .table(CapacityEventsSeen::Table)
+                .drop_column(CapacityEventsSeen::OrganizationId)
+                .to_owned(),
+        )
+        .await?;
         if m.get_database_backend() == DbBackend::Postgres {
-            m.get_connection().execute_unprepared("ALTER TABLE waitlist_entries ALTER COLUMN idempotency_key TYPE varchar(128)").await?;
+            m.get_connection()
+                .execute_unprepared(
+                    "ALTER TABLE waitlist_entries ALTER COLUMN idempotency_key TYPE varchar(128)",
+                )
+                .await?;
         }
         Ok(())
     }

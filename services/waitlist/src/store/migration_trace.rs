@@ -24,10 +24,19 @@ impl MigrationName for TraceParentMigration {
 #[async_trait::async_trait]
 impl MigrationTrait for TraceParentMigration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Offers::Table).add_column(string_len(Offers::TraceParent, 64).default("")).to_owned()).await
+        m.alter_table(
+            Table::alter()
+                .table(Offers::Table)
+                .add_column(string_len(Offers::TraceParent, 64).default(""))
+                .to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(Table::alter().table(Offers::Table).drop_column(Offers::TraceParent).to_owned()).await
+        m.alter_table(
+            Table::alter().table(Offers::Table).drop_column(Offers::TraceParent).to_owned(),
+        )
+        .await
     }
 }

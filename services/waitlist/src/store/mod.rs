@@ -9,14 +9,14 @@
 //! instead of failing on a stale read snapshot; PostgreSQL ignores the mode and relies on row locks.
 
 mod bridge;
+mod capacity;
 pub mod entities;
 pub mod migration;
 mod migration_bridge_choices;
+pub mod migration_capacity;
+pub mod migration_placements;
 mod migration_relationships;
 pub mod migration_trace;
-pub mod migration_placements;
-pub mod migration_capacity;
-mod capacity;
 pub use capacity::SlotRelease;
 pub mod placements;
 
@@ -24,12 +24,14 @@ use chrono::{DateTime, Utc};
 use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, time};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::domain::{
-    self, Band, BridgeSupport, CheckInFacts, CheckInOutcome, Entry, EntryStatus, NewEntry, Offer, OfferStatus, Policy, WaitFacts,
+    self, Band, BridgeSupport, CheckInFacts, CheckInOutcome, Entry, EntryStatus, NewEntry, Offer,
+    OfferStatus, Policy, WaitFacts,
 };
 use crate::error::{Error, Result};
 use entities::{check_in, entry, offer};
@@ -159,8 +161,13 @@ fn scoped_key(organization_id: &str, key: &str) -> String {
 
 fn entry_to_domain(m: entry::Model) -> Result<Entry> {
     let prefix = format!("{}:", m.organization_id);
-    let idempotency_key = m.idempotency_key.strip_prefix(&prefix).map(str::to_owned).unwrap_or_else(|| m.idempotency_key.clone());
-    let candidates: Vec<String> = serde_json::from_str(&m.candidate_provider_ids).map_err(|_| corrupt("candidate list"))?;
+    let idempotency_key = m
+        .idempotency_key
+        .strip_prefix(&prefix)
+        .map(str::to_owned)
+        .unwrap_or_else(|| m.idempotency_key.clone());
+    let candidates: Vec<String> =
+        serde_json::from_str(&m.candidate_provider_ids).map_err(|_| corrupt("candidate list"))?;
     let opt = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
     Ok(Entry {
         band: Band::from_code(&m.band).ok_or_else(|| corrupt("band"))?,
@@ -219,12 +226,18 @@ fn candidate_pattern(provider_id: &str) -> String {
 }
 
 async fn find_entry<C: ConnectionTrait>(c: &C, id: &str) -> Result<Entry> {
-    let m = entry::Entity::find_by_id(id.to_owned()).one(c).await?.ok_or_else(|| Error::not_found("waitlist entry", id))?;
+    let m = entry::Entity::find_by_id(id.to_owned())
+        .one(c)
+        .await?
+        .ok_or_else(|| Error::not_found("waitlist entry", id))?;
     entry_to_domain(m)
 }
 
 async fn find_offer<C: ConnectionTrait>(c: &C, id: &str) -> Result<Offer> {
-    let m = offer::Entity::find_by_id(id.to_owned()).one(c).await?.ok_or_else(|| Error::not_found("offer", id))?;
+    let m = offer::Entity::find_by_id(id.to_owned())
+        .one(c)
+        .await?
+        .ok_or_else(|| Error::not_found("offer", id))?;
     offer_to_domain(m)
 }
 
@@ -298,7 +311,8 @@ async fn offer_next<C: ConnectionTrait>(
     policy: &Policy,
     slot_key: Option<&str>,
 ) -> Result<Option<Offer>> {
-    let waiting: Vec<Entry> = waiting_for(c, provider_id).await?.into_iter().filter(|e| e.id != exclude).collect();
+    let waiting: Vec<Entry> =
+        waiting_for(c, provider_id).await?.into_iter().filter(|e| e.id != exclude).collect();
     for e in domain::prioritize(waiting, now, &policy.bands) {
         if let Some(o) = try_offer(c, &e.id, provider_id, now, policy, slot_key).await? {
             return Ok(Some(o));
@@ -339,7 +353,9 @@ async fn withdraw_pending<C: ConnectionTrait>(
             continue;
         }
         let o = find_offer(c, &m.id).await?;
-        if let Some(next) = offer_next(c, &o.provider_id, entry_id, now, policy, o.slot_key.as_deref()).await? {
+        if let Some(next) =
+            offer_next(c, &o.provider_id, entry_id, now, policy, o.slot_key.as_deref()).await?
+        {
             next_offers.push(next);
         }
         withdrawn.push(o);
@@ -348,7 +364,12 @@ async fn withdraw_pending<C: ConnectionTrait>(
 }
 
 /// Moves an entry OFFERED -> `to` (conditionally).
-async fn release_entry<C: ConnectionTrait>(c: &C, entry_id: &str, to: EntryStatus, now: DateTime<Utc>) -> Result<bool> {
+async fn release_entry<C: ConnectionTrait>(
+    c: &C,
+    entry_id: &str,
+    to: EntryStatus,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let res = entry::Entity::update_many()
         .col_expr(entry::Column::Status, Expr::value(to.code()))
         .col_expr(entry::Column::Version, Expr::col(entry::Column::Version).add(1))
@@ -378,8 +399,10 @@ impl Store {
 
     /// A write transaction (`BEGIN IMMEDIATE` on SQLite; see the module docs).
     async fn write_txn(&self) -> Result<DatabaseTransaction> {
-        let options =
-            TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..TransactionOptions::default() };
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
         Ok(self.db.begin_with_options(options).await?)
     }
 
@@ -387,7 +410,10 @@ impl Store {
     /// their bare key and their organization).
     async fn find_by_key(&self, organization_id: &str, key: &str) -> Result<Option<Entry>> {
         match entry::Entity::find()
-            .filter(entry::Column::IdempotencyKey.is_in([scoped_key(organization_id, key), key.to_owned()]))
+            .filter(
+                entry::Column::IdempotencyKey
+                    .is_in([scoped_key(organization_id, key), key.to_owned()]),
+            )
             .filter(entry::Column::OrganizationId.eq(organization_id.to_owned()))
             .one(&self.db)
             .await?
@@ -405,7 +431,8 @@ impl Store {
         }
         let now_ms = time::to_ms(now);
         let (org, key) = (new.organization_id.clone(), new.idempotency_key.clone());
-        let candidates = serde_json::to_string(&new.candidate_provider_ids).map_err(|e| Error::Unexpected(e.into()))?;
+        let candidates = serde_json::to_string(&new.candidate_provider_ids)
+            .map_err(|e| Error::Unexpected(e.into()))?;
         let next_check_in = now.checked_add_signed(self.policy.check_in_interval()).unwrap_or(now);
         let bridge = domain::bridge_support(new.age_group, new.band);
         let row = entry::ActiveModel {
@@ -433,17 +460,23 @@ impl Store {
         match row.insert(&self.db).await {
             Ok(m) => Ok((entry_to_domain(m)?, false)),
             // A concurrent call with the same key won the insert: answer with its entry.
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => match self.find_by_key(&org, &key).await? {
-                Some(existing) => Ok((existing, true)),
-                None => Err(e.into()),
-            },
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                match self.find_by_key(&org, &key).await? {
+                    Some(existing) => Ok((existing, true)),
+                    None => Err(e.into()),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     /// One client's entries owned by `organization_id`, oldest first, each with its offers and check-ins
     /// (oldest first): what the care timeline shows of the waitlist.
-    pub async fn client_history(&self, organization_id: &str, client_id: &str) -> Result<Vec<EntryHistory>> {
+    pub async fn client_history(
+        &self,
+        organization_id: &str,
+        client_id: &str,
+    ) -> Result<Vec<EntryHistory>> {
         let entries = entry::Entity::find()
             .filter(entry::Column::OrganizationId.eq(organization_id.to_owned()))
             .filter(entry::Column::ClientId.eq(client_id.to_owned()))
@@ -507,7 +540,9 @@ impl Store {
 
     /// WAITING and OFFERED entries matching `filter`, in no particular order (callers prioritize).
     pub async fn active_entries(&self, filter: &EntryFilter) -> Result<Vec<Entry>> {
-        let mut q = entry::Entity::find().filter(entry::Column::Status.is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]));
+        let mut q = entry::Entity::find().filter(
+            entry::Column::Status.is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
+        );
         if let Some(org) = &filter.organization_id {
             q = q.filter(entry::Column::OrganizationId.eq(org.clone()));
         }
@@ -533,16 +568,29 @@ impl Store {
     /// preference for the provider); should a chosen entry have been moved meanwhile, the slots left go
     /// down the priority order. An entry a concurrent caller (or replica) moved first is skipped by the
     /// conditional update, so no entry ever gets two offers and no slot is offered twice.
-    pub async fn open_slots(&self, provider_id: &str, slots: usize, now: DateTime<Utc>) -> Result<Vec<Offer>> {
+    pub async fn open_slots(
+        &self,
+        provider_id: &str,
+        slots: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Offer>> {
         let txn = self.write_txn().await?;
-        let waiting = domain::prioritize(waiting_for(&txn, provider_id).await?, now, &self.policy.bands);
+        let waiting =
+            domain::prioritize(waiting_for(&txn, provider_id).await?, now, &self.policy.bands);
         let mut offers = Vec::new();
         let mut tried = std::collections::HashSet::new();
         if slots > 1 && waiting.len() > slots {
-            let plan = domain::assign_slots(&waiting, &[(provider_id.to_owned(), slots)], now, &self.policy.bands)?;
+            let plan = domain::assign_slots(
+                &waiting,
+                &[(provider_id.to_owned(), slots)],
+                now,
+                &self.policy.bands,
+            )?;
             for (entry_id, provider) in plan {
                 tried.insert(entry_id.clone());
-                if let Some(o) = try_offer(&txn, &entry_id, &provider, now, &self.policy, None).await? {
+                if let Some(o) =
+                    try_offer(&txn, &entry_id, &provider, now, &self.policy, None).await?
+                {
                     offers.push(o);
                 }
             }
@@ -568,7 +616,9 @@ impl Store {
             Ok(o) => match domain::answerable(&o, now) {
                 Err(e) => e,
                 // Answerable now but the conditional update missed: a concurrent answer won.
-                Ok(()) => Error::precondition("OFFER_NOT_PENDING", "the offer was answered concurrently"),
+                Ok(()) => {
+                    Error::precondition("OFFER_NOT_PENDING", "the offer was answered concurrently")
+                }
             },
             Err(e) => e,
         }
@@ -593,7 +643,9 @@ impl Store {
         }
         let o = find_offer(&txn, offer_id).await?;
         release_entry(&txn, &o.entry_id, EntryStatus::Waiting, now).await?;
-        let next_offer = offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy, o.slot_key.as_deref()).await?;
+        let next_offer =
+            offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy, o.slot_key.as_deref())
+                .await?;
         let entry = find_entry(&txn, &o.entry_id).await?;
         txn.commit().await?;
         Ok(Freed { offer: o, entry, next_offer })
@@ -630,7 +682,9 @@ impl Store {
         let o = find_offer(&txn, offer_id).await?;
         if !release_entry(&txn, &o.entry_id, EntryStatus::Placed, now).await? {
             txn.rollback().await?;
-            return Err(Error::Unexpected(anyhow::anyhow!("entry of a pending offer was not offered")));
+            return Err(Error::Unexpected(anyhow::anyhow!(
+                "entry of a pending offer was not offered"
+            )));
         }
         let entry = find_entry(&txn, &o.entry_id).await?;
         txn.commit().await?;
@@ -679,7 +733,9 @@ impl Store {
         }
         let o = find_offer(&txn, offer_id).await?;
         release_entry(&txn, &o.entry_id, EntryStatus::Waiting, now).await?;
-        let next_offer = offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy, o.slot_key.as_deref()).await?;
+        let next_offer =
+            offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy, o.slot_key.as_deref())
+                .await?;
         let entry = find_entry(&txn, &o.entry_id).await?;
         txn.commit().await?;
         Ok(Some(Freed { offer: o, entry, next_offer }))
@@ -689,7 +745,13 @@ impl Store {
     /// entry changed in between (an offer, another check-in) the entry is re-read and `apply` runs again.
     /// A check-in showing a rise in risk removes the entry (reason [`domain::RISK_RISE_REASON`],
     /// `interlock_required` set) and passes any offer it held to the next in line, in the same transaction.
-    pub async fn check_in<F>(&self, entry_id: &str, record: CheckInRecord, now: DateTime<Utc>, apply: F) -> Result<CheckedIn>
+    pub async fn check_in<F>(
+        &self,
+        entry_id: &str,
+        record: CheckInRecord,
+        now: DateTime<Utc>,
+        apply: F,
+    ) -> Result<CheckedIn>
     where
         F: Fn(&Entry) -> Result<CheckInOutcome>,
     {
@@ -709,12 +771,18 @@ impl Store {
                 .col_expr(entry::Column::Band, Expr::value(outcome.band.code()))
                 .col_expr(entry::Column::MissedCheckIns, Expr::value(outcome.missed_check_ins))
                 .col_expr(entry::Column::OutreachOpen, Expr::value(outcome.outreach_open))
-                .col_expr(entry::Column::NextCheckInAtMs, Expr::value(time::to_ms(outcome.next_check_in_at)))
+                .col_expr(
+                    entry::Column::NextCheckInAtMs,
+                    Expr::value(time::to_ms(outcome.next_check_in_at)),
+                )
                 .col_expr(entry::Column::Version, Expr::col(entry::Column::Version).add(1))
                 .col_expr(entry::Column::UpdatedAtMs, Expr::value(now_ms))
                 .filter(entry::Column::Id.eq(entry_id.to_owned()))
                 .filter(entry::Column::Version.eq(current.version))
-                .filter(entry::Column::Status.is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]))
+                .filter(
+                    entry::Column::Status
+                        .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
+                )
                 .exec(&txn)
                 .await?;
             if res.rows_affected != 1 {
@@ -750,19 +818,30 @@ impl Store {
             }
             .insert(&txn)
             .await?;
-            let (withdrawn, next_offers) =
-                if outcome.interlock { withdraw_pending(&txn, entry_id, now, &self.policy).await? } else { (Vec::new(), Vec::new()) };
+            let (withdrawn, next_offers) = if outcome.interlock {
+                withdraw_pending(&txn, entry_id, now, &self.policy).await?
+            } else {
+                (Vec::new(), Vec::new())
+            };
             let entry = find_entry(&txn, entry_id).await?;
             txn.commit().await?;
             return Ok(CheckedIn { entry, outcome, withdrawn, next_offers });
         }
-        Err(Error::Aborted { reason: "VERSION_MISMATCH", message: "the entry kept changing during the check-in; retry".to_owned() })
+        Err(Error::Aborted {
+            reason: "VERSION_MISMATCH",
+            message: "the entry kept changing during the check-in; retry".to_owned(),
+        })
     }
 
     /// Removes a WAITING or OFFERED entry with `reason`. Its pending offer (at most one) is withdrawn —
     /// recorded as DECLINED, since the client no longer takes the slot — and the slot goes at once to the
     /// next best WAITING entry for that provider, in the same transaction.
-    pub async fn remove(&self, entry_id: &str, reason: &str, now: DateTime<Utc>) -> Result<Removed> {
+    pub async fn remove(
+        &self,
+        entry_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Removed> {
         let now_ms = time::to_ms(now);
         let txn = self.write_txn().await?;
         let res = entry::Entity::update_many()
@@ -771,13 +850,19 @@ impl Store {
             .col_expr(entry::Column::Version, Expr::col(entry::Column::Version).add(1))
             .col_expr(entry::Column::UpdatedAtMs, Expr::value(now_ms))
             .filter(entry::Column::Id.eq(entry_id.to_owned()))
-            .filter(entry::Column::Status.is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]))
+            .filter(
+                entry::Column::Status
+                    .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
+            )
             .exec(&txn)
             .await?;
         if res.rows_affected != 1 {
             txn.rollback().await?;
             let e = self.get_entry(entry_id).await?;
-            return Err(Error::precondition("ENTRY_NOT_WAITING", format!("entry is {}", e.status.code())));
+            return Err(Error::precondition(
+                "ENTRY_NOT_WAITING",
+                format!("entry is {}", e.status.code()),
+            ));
         }
         let (withdrawn, next_offers) = withdraw_pending(&txn, entry_id, now, &self.policy).await?;
         let entry = find_entry(&txn, entry_id).await?;
@@ -788,14 +873,18 @@ impl Store {
     /// The facts the waiting-time metrics need: every entry of `organization_id` (every organization when
     /// `None`) with its first appointment (the accepted offer's, or the acceptance time for offers accepted
     /// before appointments were stored), and every check-in of those entries.
-    pub async fn metrics_facts(&self, organization_id: Option<&str>) -> Result<(Vec<WaitFacts>, Vec<CheckInFacts>)> {
+    pub async fn metrics_facts(
+        &self,
+        organization_id: Option<&str>,
+    ) -> Result<(Vec<WaitFacts>, Vec<CheckInFacts>)> {
         use std::collections::HashMap;
         let mut q = entry::Entity::find();
         if let Some(org) = organization_id {
             q = q.filter(entry::Column::OrganizationId.eq(org.to_owned()));
         }
         let entries = q.all(&self.db).await?;
-        let org_of: HashMap<String, String> = entries.iter().map(|e| (e.id.clone(), e.organization_id.clone())).collect();
+        let org_of: HashMap<String, String> =
+            entries.iter().map(|e| (e.id.clone(), e.organization_id.clone())).collect();
         let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
         let mut first: HashMap<String, i64> = HashMap::new();
         let mut check_ins = Vec::new();
@@ -812,7 +901,11 @@ impl Store {
                     *slot = Ord::min(*slot, at);
                 }
             }
-            for c in check_in::Entity::find().filter(check_in::Column::EntryId.is_in(chunk.iter().cloned())).all(&self.db).await? {
+            for c in check_in::Entity::find()
+                .filter(check_in::Column::EntryId.is_in(chunk.iter().cloned()))
+                .all(&self.db)
+                .await?
+            {
                 let before = Band::from_code(&c.band_before).ok_or_else(|| corrupt("band"))?;
                 let after = Band::from_code(&c.band_after).ok_or_else(|| corrupt("band"))?;
                 check_ins.push(CheckInFacts {
@@ -847,7 +940,11 @@ impl Store {
     }
 
     /// Offers accepted for any of `provider_ids` at or after `since`.
-    pub async fn accepted_since(&self, provider_ids: &[String], since: DateTime<Utc>) -> Result<u64> {
+    pub async fn accepted_since(
+        &self,
+        provider_ids: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<u64> {
         if provider_ids.is_empty() {
             return Ok(0);
         }

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use super::entities::{entry, offer};
 use super::{Store, corrupt};
@@ -87,7 +89,8 @@ fn to_domain(m: placement::Model) -> Placement {
 impl Store {
     /// Starts following every accepted offer with a referral that is not followed yet; returns how many.
     pub async fn discover_placements(&self, now: DateTime<Utc>) -> Result<u64> {
-        let followed = Query::select().column(placement::Column::OfferId).from(placement::Entity).to_owned();
+        let followed =
+            Query::select().column(placement::Column::OfferId).from(placement::Entity).to_owned();
         let offers = offer::Entity::find()
             .filter(offer::Column::Status.eq(OfferStatus::Accepted.code()))
             .filter(offer::Column::ReferralId.is_not_null())
@@ -98,7 +101,10 @@ impl Store {
         let mut made = 0;
         for o in offers {
             let Some(referral_id) = o.referral_id else { continue };
-            let e = entry::Entity::find_by_id(o.entry_id.clone()).one(&self.db).await?.ok_or_else(|| corrupt("offer entry"))?;
+            let e = entry::Entity::find_by_id(o.entry_id.clone())
+                .one(&self.db)
+                .await?
+                .ok_or_else(|| corrupt("offer entry"))?;
             let row = placement::ActiveModel {
                 offer_id: Set(o.id),
                 referral_id: Set(referral_id),
@@ -113,7 +119,11 @@ impl Store {
             };
             // Another replica may have made it in between: that is the same row, not an error.
             let inserted = placement::Entity::insert(row)
-                .on_conflict(sea_orm::sea_query::OnConflict::column(placement::Column::OfferId).do_nothing().to_owned())
+                .on_conflict(
+                    sea_orm::sea_query::OnConflict::column(placement::Column::OfferId)
+                        .do_nothing()
+                        .to_owned(),
+                )
                 .exec_without_returning(&self.db)
                 .await?;
             made += inserted;
@@ -123,7 +133,12 @@ impl Store {
 
     /// Claims up to `limit` open placements due at `now`, moving each one's next check to `lease_until`
     /// (a claim another replica loses); returns the claimed ones.
-    pub async fn claim_due_placements(&self, now: DateTime<Utc>, lease_until: DateTime<Utc>, limit: u64) -> Result<Vec<Placement>> {
+    pub async fn claim_due_placements(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Placement>> {
         let due = placement::Entity::find()
             .filter(placement::Column::Closed.eq(false))
             .filter(placement::Column::NextCheckAtMs.lte(time::to_ms(now)))
@@ -156,7 +171,10 @@ impl Store {
         closed: bool,
         next_check_at: DateTime<Utc>,
     ) -> Result<()> {
-        let Some(m) = placement::Entity::find_by_id(offer_id.to_owned()).one(&self.db).await? else { return Ok(()) };
+        let Some(m) = placement::Entity::find_by_id(offer_id.to_owned()).one(&self.db).await?
+        else {
+            return Ok(());
+        };
         let checks = m.checks.saturating_add(1);
         let mut row: placement::ActiveModel = m.into();
         row.first_attended_at_ms = Set(first_attended_at.map(time::to_ms));
@@ -169,10 +187,17 @@ impl Store {
     }
 
     /// First and second attended appointments per entry (earliest placement of each entry).
-    pub(super) async fn attended_by_entry(&self, entry_ids: &[String]) -> Result<Vec<(String, Option<i64>, Option<i64>)>> {
+    pub(super) async fn attended_by_entry(
+        &self,
+        entry_ids: &[String],
+    ) -> Result<Vec<(String, Option<i64>, Option<i64>)>> {
         let mut out = Vec::new();
         for chunk in entry_ids.chunks(500) {
-            for p in placement::Entity::find().filter(placement::Column::EntryId.is_in(chunk.iter().cloned())).all(&self.db).await? {
+            for p in placement::Entity::find()
+                .filter(placement::Column::EntryId.is_in(chunk.iter().cloned()))
+                .all(&self.db)
+                .await?
+            {
                 out.push((p.entry_id, p.first_attended_at_ms, p.second_attended_at_ms));
             }
         }

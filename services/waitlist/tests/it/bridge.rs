@@ -12,13 +12,20 @@ use continuum_proto::waitlist::v1 as pb;
 
 use crate::helpers::*;
 
-fn program(name: &str, kind: mpb::ProviderKind, level: common::LevelOfCare, ages: &[common::AgeGroup], languages: &[&str]) -> mpb::Provider {
+fn program(
+    name: &str,
+    kind: mpb::ProviderKind,
+    level: common::LevelOfCare,
+    ages: &[common::AgeGroup],
+    languages: &[&str],
+) -> mpb::Provider {
     let mut p = continuum_testkit::clinician(ORG_A, name, &[common::Modality::PeerSupport], 5);
     p.kind = kind as i32;
     p.levels_of_care = vec![level as i32];
     p.age_groups = ages.iter().map(|a| *a as i32).collect();
     p.languages = languages.iter().map(|l| (*l).to_owned()).collect();
-    p.payment_options = vec![common::PaymentOption::SelfPay as i32, common::PaymentOption::Free as i32];
+    p.payment_options =
+        vec![common::PaymentOption::SelfPay as i32, common::PaymentOption::Free as i32];
     p
 }
 
@@ -31,7 +38,12 @@ fn needs(language: &str) -> pb::BridgeNeeds {
     }
 }
 
-async fn enqueue_with(app: &mut TestApp, band: pb::Band, age: common::AgeGroup, language: &str) -> pb::WaitlistEntry {
+async fn enqueue_with(
+    app: &mut TestApp,
+    band: pb::Band,
+    age: common::AgeGroup,
+    language: &str,
+) -> pb::WaitlistEntry {
     let mut req = enqueue_request(band, &[&id()]);
     req.age_group = age as i32;
     req.bridge_needs = Some(needs(language));
@@ -47,24 +59,83 @@ async fn enqueue_chooses_a_bridge_program_that_fits_the_client_from_the_director
     use common::AgeGroup::{Adolescent, Adult};
     use common::LevelOfCare::{Outpatient, SelfGuidedPeer};
     let mut app = spawn_app().await;
-    let peer_en = app.add_provider(program("Peer Circle (English)", mpb::ProviderKind::PeerSupport, SelfGuidedPeer, &[Adult], &["en"])).await;
-    let peer_es = app.add_provider(program("Círculo de apoyo (español)", mpb::ProviderKind::PeerSupport, SelfGuidedPeer, &[Adult], &["es"])).await;
-    let skills = app.add_provider(program("Coping Skills Group", mpb::ProviderKind::SkillsGroup, Outpatient, &[Adult], &["en"])).await;
-    let teen = app.add_provider(program("Teen Single Session", mpb::ProviderKind::BridgeSupport, Outpatient, &[Adolescent], &["en"])).await;
+    let peer_en = app
+        .add_provider(program(
+            "Peer Circle (English)",
+            mpb::ProviderKind::PeerSupport,
+            SelfGuidedPeer,
+            &[Adult],
+            &["en"],
+        ))
+        .await;
+    let peer_es = app
+        .add_provider(program(
+            "Círculo de apoyo (español)",
+            mpb::ProviderKind::PeerSupport,
+            SelfGuidedPeer,
+            &[Adult],
+            &["es"],
+        ))
+        .await;
+    let skills = app
+        .add_provider(program(
+            "Coping Skills Group",
+            mpb::ProviderKind::SkillsGroup,
+            Outpatient,
+            &[Adult],
+            &["en"],
+        ))
+        .await;
+    let teen = app
+        .add_provider(program(
+            "Teen Single Session",
+            mpb::ProviderKind::BridgeSupport,
+            Outpatient,
+            &[Adolescent],
+            &["en"],
+        ))
+        .await;
     // A clinician is not a bridge program, however well it fits.
-    app.add_provider(program("Dr Fit", mpb::ProviderKind::Clinician, SelfGuidedPeer, &[Adult, Adolescent], &["en", "es"])).await;
+    app.add_provider(program(
+        "Dr Fit",
+        mpb::ProviderKind::Clinician,
+        SelfGuidedPeer,
+        &[Adult, Adolescent],
+        &["en", "es"],
+    ))
+    .await;
 
     // Routine adult: peer support is the preferred kind; the Spanish circle fails the language constraint.
     let e = enqueue_with(&mut app, pb::Band::Routine, Adult, "en").await;
     assert_eq!(status(&e), pb::BridgeStatus::Chosen, "{}", e.bridge_reason);
-    assert_eq!((e.bridge_provider_id.as_str(), e.bridge_provider_kind.as_str(), e.bridge_support.as_str()), (peer_en.as_str(), "peer_support", "peer_support"));
-    assert!(e.bridge_reason.starts_with("Peer Circle (English) (peer_support): the kind of support preferred"), "{}", e.bridge_reason);
-    assert!(e.bridge_reason.contains("age group, jurisdiction, language, payment and format"), "{}", e.bridge_reason);
+    assert_eq!(
+        (e.bridge_provider_id.as_str(), e.bridge_provider_kind.as_str(), e.bridge_support.as_str()),
+        (peer_en.as_str(), "peer_support", "peer_support")
+    );
+    assert!(
+        e.bridge_reason
+            .starts_with("Peer Circle (English) (peer_support): the kind of support preferred"),
+        "{}",
+        e.bridge_reason
+    );
+    assert!(
+        e.bridge_reason.contains("age group, jurisdiction, language, payment and format"),
+        "{}",
+        e.bridge_reason
+    );
     // Stored: GetEntry and ListWaitlist show the same choice.
     let got = app.get(&e.id).await;
-    assert_eq!((got.bridge_provider_id, got.bridge_status, got.bridge_reason), (peer_en.clone(), e.bridge_status, e.bridge_reason.clone()));
-    let listed = app.list(pb::ListWaitlistRequest { organization_id: ORG_A.into(), ..Default::default() }).await;
-    assert_eq!(listed.entries.iter().find(|x| x.id == e.id).map(|x| x.bridge_provider_id.clone()), Some(peer_en.clone()));
+    assert_eq!(
+        (got.bridge_provider_id, got.bridge_status, got.bridge_reason),
+        (peer_en.clone(), e.bridge_status, e.bridge_reason.clone())
+    );
+    let listed = app
+        .list(pb::ListWaitlistRequest { organization_id: ORG_A.into(), ..Default::default() })
+        .await;
+    assert_eq!(
+        listed.entries.iter().find(|x| x.id == e.id).map(|x| x.bridge_provider_id.clone()),
+        Some(peer_en.clone())
+    );
 
     // Spanish-speaking adult: the Spanish circle.
     let e = enqueue_with(&mut app, pb::Band::Routine, Adult, "es-MX").await;
@@ -72,11 +143,17 @@ async fn enqueue_chooses_a_bridge_program_that_fits_the_client_from_the_director
 
     // Soon band: the skills group the rule prefers.
     let e = enqueue_with(&mut app, pb::Band::Soon, Adult, "en").await;
-    assert_eq!((e.bridge_provider_id.as_str(), e.bridge_support.as_str()), (skills.as_str(), "skills_group"));
+    assert_eq!(
+        (e.bridge_provider_id.as_str(), e.bridge_support.as_str()),
+        (skills.as_str(), "skills_group")
+    );
 
     // Adolescent: the single-session program that serves adolescents (the adult programs fail age group).
     let e = enqueue_with(&mut app, pb::Band::Routine, Adolescent, "en").await;
-    assert_eq!((e.bridge_provider_id.as_str(), e.bridge_provider_kind.as_str(), e.bridge_support.as_str()), (teen.as_str(), "bridge_support", "single_session"));
+    assert_eq!(
+        (e.bridge_provider_id.as_str(), e.bridge_provider_kind.as_str(), e.bridge_support.as_str()),
+        (teen.as_str(), "bridge_support", "single_session")
+    );
 
     // Urgent adult: no single-session program serves adults, so the best other bridge program.
     let e = enqueue_with(&mut app, pb::Band::Urgent, Adult, "en").await;
@@ -88,17 +165,30 @@ async fn enqueue_chooses_a_bridge_program_that_fits_the_client_from_the_director
 #[tokio::test]
 async fn a_child_gets_a_parent_session_and_nothing_fitting_is_said_plainly() {
     let mut app = spawn_app().await;
-    let mut parents = program("Parents of Anxious Children (one session)", mpb::ProviderKind::BridgeSupport, common::LevelOfCare::Outpatient, &[common::AgeGroup::Child], &["en"]);
+    let mut parents = program(
+        "Parents of Anxious Children (one session)",
+        mpb::ProviderKind::BridgeSupport,
+        common::LevelOfCare::Outpatient,
+        &[common::AgeGroup::Child],
+        &["en"],
+    );
     parents.family_involvement = true;
     let parents = app.add_provider(parents).await;
     let e = enqueue_with(&mut app, pb::Band::Routine, common::AgeGroup::Child, "en").await;
-    assert_eq!((e.bridge_provider_id.as_str(), e.bridge_support.as_str()), (parents.as_str(), "parent_session"));
+    assert_eq!(
+        (e.bridge_provider_id.as_str(), e.bridge_support.as_str()),
+        (parents.as_str(), "parent_session")
+    );
 
     // Nothing in the directory serves older adults: the rule's kind, and a coordinator books it.
     let e = enqueue_with(&mut app, pb::Band::Routine, common::AgeGroup::OlderAdult, "en").await;
     assert_eq!(status(&e), pb::BridgeStatus::NoneFits);
     assert_eq!((e.bridge_provider_id.as_str(), e.bridge_support.as_str()), ("", "peer_support"));
-    assert!(e.bridge_reason.starts_with("no bridge program in the directory fits"), "{}", e.bridge_reason);
+    assert!(
+        e.bridge_reason.starts_with("no bridge program in the directory fits"),
+        "{}",
+        e.bridge_reason
+    );
 
     // Without bridge needs the directory is not asked; the rule's kind only.
     let e = app.enqueue(pb::Band::Soon, &[&id()]).await;
@@ -112,10 +202,21 @@ async fn with_matching_down_the_entry_is_accepted_pending_and_the_program_is_cho
     let mut app = spawn_app_with(Options { matching_up: false, ..Options::default() }).await;
     let mut req = enqueue_request(pb::Band::Routine, &[&id()]);
     req.bridge_needs = Some(needs("en"));
-    let e = app.client.enqueue(req.clone()).await.expect("enqueue with matching down").into_inner().entry.unwrap();
+    let e = app
+        .client
+        .enqueue(req.clone())
+        .await
+        .expect("enqueue with matching down")
+        .into_inner()
+        .entry
+        .unwrap();
     assert_eq!(status(&e), pb::BridgeStatus::Pending);
     assert_eq!((e.bridge_support.as_str(), e.bridge_provider_id.as_str()), ("peer_support", ""));
-    assert!(e.bridge_reason.starts_with("matching's directory could not be asked yet"), "{}", e.bridge_reason);
+    assert!(
+        e.bridge_reason.starts_with("matching's directory could not be asked yet"),
+        "{}",
+        e.bridge_reason
+    );
     assert_eq!(status_of(&e), pb::EntryStatus::Waiting);
 
     // Not due before the back-off (30 s after the failed attempt); a second failure doubles it.
@@ -129,7 +230,15 @@ async fn with_matching_down_the_entry_is_accepted_pending_and_the_program_is_cho
 
     // Matching comes up with a fitting program; the next due round chooses it.
     app.start_matching().await;
-    let peer = app.add_provider(program("Peer Circle", mpb::ProviderKind::PeerSupport, common::LevelOfCare::SelfGuidedPeer, &[common::AgeGroup::Adult], &["en"])).await;
+    let peer = app
+        .add_provider(program(
+            "Peer Circle",
+            mpb::ProviderKind::PeerSupport,
+            common::LevelOfCare::SelfGuidedPeer,
+            &[common::AgeGroup::Adult],
+            &["en"],
+        ))
+        .await;
     app.advance(TimeDelta::seconds(30));
     let round = app.bridges.fill_due(app.clock_now()).await.unwrap();
     assert_eq!(round.len(), 1);
@@ -151,7 +260,13 @@ async fn an_entry_that_leaves_while_its_bridge_is_pending_is_closed_not_chosen()
     let mut req = enqueue_request(pb::Band::Routine, &[&id()]);
     req.bridge_needs = Some(needs("en"));
     let e = app.client.enqueue(req).await.unwrap().into_inner().entry.unwrap();
-    app.client.remove_entry(pb::RemoveEntryRequest { entry_id: e.id.clone(), reason: "client found care elsewhere".into() }).await.unwrap();
+    app.client
+        .remove_entry(pb::RemoveEntryRequest {
+            entry_id: e.id.clone(),
+            reason: "client found care elsewhere".into(),
+        })
+        .await
+        .unwrap();
     app.start_matching().await;
     app.advance(TimeDelta::minutes(1));
     let round = app.bridges.fill_due(app.clock_now()).await.unwrap();

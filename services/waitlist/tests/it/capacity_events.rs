@@ -18,15 +18,32 @@ use crate::helpers::*;
 /// matching service has no waitlist address, so only this relay delivers, when the test says so).
 async fn relay(app: &TestApp) -> matching::capacity_events::Relay {
     let peer = app.matching.as_ref().expect("matching started");
-    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>("matching", &peer.backing.common().db()).await.unwrap();
+    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>(
+        "matching",
+        &peer.backing.common().db(),
+    )
+    .await
+    .unwrap();
     let mut common = peer.backing.common();
     common.auth = app.backing.common().auth;
-    matching::capacity_events::Relay::new(matching::store::Store::new(db), Some(&app.addr.to_string()), &common, Duration::from_secs(3600)).unwrap()
+    matching::capacity_events::Relay::new(
+        matching::store::Store::new(db),
+        Some(&app.addr.to_string()),
+        &common,
+        Duration::from_secs(3600),
+    )
+    .unwrap()
 }
 
 async fn open_slots(app: &TestApp, provider_id: &str) -> i32 {
     let mut m = app.matching_client(ORG_A);
-    m.get_provider(mpb::GetProviderRequest { provider_id: provider_id.into() }).await.unwrap().into_inner().provider.unwrap().open_slots
+    m.get_provider(mpb::GetProviderRequest { provider_id: provider_id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap()
+        .open_slots
 }
 
 async fn give_back(app: &TestApp, provider_id: &str, key: &str) {
@@ -67,7 +84,9 @@ async fn a_slot_given_back_in_matching_is_offered_held_and_given_back_when_decli
     // A referral elsewhere gave its slot back: matching's count rises and the worker tells the waitlist.
     give_back(&app, &pid, "referral-release:r1").await;
     assert_eq!(relay.deliver_due(&stop).await, 1);
-    let offer = pending_offer(&mut app, &entry.id).await.expect("an offer without anyone calling OpenSlots");
+    let offer = pending_offer(&mut app, &entry.id)
+        .await
+        .expect("an offer without anyone calling OpenSlots");
     // The offered slot is taken in matching: Recommend and new intakes do not see it.
     assert_eq!(open_slots(&app, &pid).await, 0);
     assert_eq!(relay.deliver_due(&stop).await, 0, "the taken slot opens nothing");
@@ -106,7 +125,11 @@ async fn a_declined_event_slot_passes_on_with_its_key_and_an_accept_does_not_tak
     app.respond(&next.id, true).await.unwrap();
     let calls = app.referral.calls();
     let call = calls.last().expect("a referral was created");
-    assert!(call.capacity_hold_key.starts_with("waitlist-slot:"), "hold key {:?}", call.capacity_hold_key);
+    assert!(
+        call.capacity_hold_key.starts_with("waitlist-slot:"),
+        "hold key {:?}",
+        call.capacity_hold_key
+    );
     assert_eq!(open_slots(&app, &pid).await, 0);
 }
 
@@ -124,10 +147,17 @@ async fn an_event_makes_its_offers_once() {
     assert_eq!(first.len(), 2);
     let again = app.client.open_slots(req).await.unwrap().into_inner().offers;
     assert!(again.is_empty());
-    assert!(pending_offer(&mut app, &a.id).await.is_some() && pending_offer(&mut app, &b.id).await.is_some());
+    assert!(
+        pending_offer(&mut app, &a.id).await.is_some()
+            && pending_offer(&mut app, &b.id).await.is_some()
+    );
     assert_eq!(open_slots(&app, &pid).await, 0);
     // A bad event id is named.
-    let err = app.client.open_slots(pb::OpenSlotsRequest { provider_id: pid, slots: 1, event_id: "nope".into() }).await.unwrap_err();
+    let err = app
+        .client
+        .open_slots(pb::OpenSlotsRequest { provider_id: pid, slots: 1, event_id: "nope".into() })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 }
 
@@ -140,12 +170,20 @@ async fn two_replicas_handling_one_event_make_its_offers_once() {
         entries.push(app.enqueue(pb::Band::Routine, &[&pid]).await.id);
     }
     // A second replica's store over the same database.
-    let db = continuum_db::connect_and_migrate::<waitlist::store::Migrator>("waitlist", &app.backing.common().db()).await.unwrap();
+    let db = continuum_db::connect_and_migrate::<waitlist::store::Migrator>(
+        "waitlist",
+        &app.backing.common().db(),
+    )
+    .await
+    .unwrap();
     let other = waitlist::store::Store::new(db, *app.store.policy());
     let event = id();
     let keys: Vec<String> = (0..2).map(|n| waitlist::matching::slot_key(&event, n)).collect();
     let now = app.clock_now();
-    let (a, b) = tokio::join!(app.store.open_event_slots(ORG_A, &pid, &event, &keys, now), other.open_event_slots(ORG_A, &pid, &event, &keys, now));
+    let (a, b) = tokio::join!(
+        app.store.open_event_slots(ORG_A, &pid, &event, &keys, now),
+        other.open_event_slots(ORG_A, &pid, &event, &keys, now)
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(a.is_some() != b.is_some(), "exactly one replica handles the event");
     let offers = a.or(b).unwrap();
@@ -164,7 +202,10 @@ async fn two_replicas_handling_one_event_make_its_offers_once() {
 async fn only_a_service_may_send_a_capacity_event() {
     let app = spawn_app().await;
     let mut coordinator = app.client_as(ORG_A, &[continuum_auth::Role::Coordinator]);
-    let err = coordinator.open_slots(pb::OpenSlotsRequest { provider_id: id(), slots: 1, event_id: id() }).await.unwrap_err();
+    let err = coordinator
+        .open_slots(pb::OpenSlotsRequest { provider_id: id(), slots: 1, event_id: id() })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
 }
 

@@ -38,8 +38,19 @@ fn gad7(total: i32) -> Vec<i32> {
         .collect()
 }
 
-fn answered(entry_id: &str, phq9_items: Vec<i32>, gad7_items: Vec<i32>) -> pb::RecordCheckInRequest {
-    pb::RecordCheckInRequest { entry_id: entry_id.to_owned(), answered: true, phq9_items, gad7_items, risk_level: 0, ..Default::default() }
+fn answered(
+    entry_id: &str,
+    phq9_items: Vec<i32>,
+    gad7_items: Vec<i32>,
+) -> pb::RecordCheckInRequest {
+    pb::RecordCheckInRequest {
+        entry_id: entry_id.to_owned(),
+        answered: true,
+        phq9_items,
+        gad7_items,
+        risk_level: 0,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -49,18 +60,21 @@ async fn answered_check_ins_reband_up_but_never_down() {
     app.advance(TimeDelta::days(14));
 
     // PHQ-9 16 (moderately severe): at least soon.
-    let r = app.client.record_check_in(answered(&e.id, phq9(16), gad7(4))).await.unwrap().into_inner();
+    let r =
+        app.client.record_check_in(answered(&e.id, phq9(16), gad7(4))).await.unwrap().into_inner();
     let entry = r.entry.unwrap();
     assert_eq!(entry.band, pb::Band::Soon as i32);
     assert!(!r.outreach_opened);
     assert_eq!(entry.next_check_in_at, Some(time::to_proto(app.clock_now() + TimeDelta::days(14))));
 
     // GAD-7 16 (severe): urgent.
-    let r = app.client.record_check_in(answered(&e.id, vec![], gad7(16))).await.unwrap().into_inner();
+    let r =
+        app.client.record_check_in(answered(&e.id, vec![], gad7(16))).await.unwrap().into_inner();
     assert_eq!(r.entry.unwrap().band, pb::Band::Urgent as i32);
 
     // Better scores never lower the band automatically.
-    let r = app.client.record_check_in(answered(&e.id, phq9(2), gad7(1))).await.unwrap().into_inner();
+    let r =
+        app.client.record_check_in(answered(&e.id, phq9(2), gad7(1))).await.unwrap().into_inner();
     assert_eq!(r.entry.unwrap().band, pb::Band::Urgent as i32);
 
     // PHQ-9 >= 20 on another routine entry: straight to urgent. An answered check-in without screeners
@@ -68,7 +82,8 @@ async fn answered_check_ins_reband_up_but_never_down() {
     let f = app.enqueue(pb::Band::Routine, &[&id()]).await;
     let r = app.client.record_check_in(answered(&f.id, vec![], vec![])).await.unwrap().into_inner();
     assert_eq!(r.entry.unwrap().band, pb::Band::Routine as i32);
-    let r = app.client.record_check_in(answered(&f.id, phq9(21), vec![])).await.unwrap().into_inner();
+    let r =
+        app.client.record_check_in(answered(&f.id, phq9(21), vec![])).await.unwrap().into_inner();
     assert_eq!(r.entry.unwrap().band, pb::Band::Urgent as i32);
 }
 
@@ -76,7 +91,8 @@ async fn answered_check_ins_reband_up_but_never_down() {
 async fn two_missed_check_ins_open_outreach_and_nobody_is_removed() {
     let mut app = spawn_app().await;
     let e = app.enqueue(pb::Band::Soon, &[&id()]).await;
-    let missed = pb::RecordCheckInRequest { entry_id: e.id.clone(), answered: false, ..Default::default() };
+    let missed =
+        pb::RecordCheckInRequest { entry_id: e.id.clone(), answered: false, ..Default::default() };
 
     app.advance(TimeDelta::days(14));
     let first = app.client.record_check_in(missed.clone()).await.unwrap().into_inner();
@@ -94,7 +110,8 @@ async fn two_missed_check_ins_open_outreach_and_nobody_is_removed() {
     let third = app.client.record_check_in(missed).await.unwrap().into_inner();
     assert!(!third.outreach_opened);
     assert_eq!(third.entry.unwrap().missed_check_ins, 3);
-    let back = app.client.record_check_in(answered(&e.id, vec![], vec![])).await.unwrap().into_inner();
+    let back =
+        app.client.record_check_in(answered(&e.id, vec![], vec![])).await.unwrap().into_inner();
     assert_eq!(back.entry.unwrap().missed_check_ins, 0);
 }
 
@@ -112,17 +129,32 @@ async fn bad_screeners_name_each_bad_item_and_closed_entries_cannot_check_in() {
     };
     let err = app.client.record_check_in(req).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(bad_fields_of(&err), vec!["phq9_items".to_string(), "phq9_items[2]".to_string(), "gad7_items[0]".to_string()]);
+    assert_eq!(
+        bad_fields_of(&err),
+        vec!["phq9_items".to_string(), "phq9_items[2]".to_string(), "gad7_items[0]".to_string()]
+    );
 
-    let unanswered_with_items =
-        pb::RecordCheckInRequest { entry_id: "x".into(), answered: false, phq9_items: phq9(3), gad7_items: vec![], risk_level: 0, ..Default::default() };
+    let unanswered_with_items = pb::RecordCheckInRequest {
+        entry_id: "x".into(),
+        answered: false,
+        phq9_items: phq9(3),
+        gad7_items: vec![],
+        risk_level: 0,
+        ..Default::default()
+    };
     let err = app.client.record_check_in(unanswered_with_items).await.unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["entry_id".to_string(), "phq9_items".to_string()]);
 
     let err = app.client.record_check_in(answered(&id(), vec![], vec![])).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 
-    app.client.remove_entry(pb::RemoveEntryRequest { entry_id: e.id.clone(), reason: "declined care".into() }).await.unwrap();
+    app.client
+        .remove_entry(pb::RemoveEntryRequest {
+            entry_id: e.id.clone(),
+            reason: "declined care".into(),
+        })
+        .await
+        .unwrap();
     let err = app.client.record_check_in(answered(&e.id, vec![], vec![])).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason_of(&err).as_deref(), Some("ENTRY_NOT_WAITING"));

@@ -74,7 +74,12 @@ async fn invalid_enqueue_names_every_bad_field() {
         candidate_provider_ids: vec!["not-a-uuid".into(), good.clone(), good],
         level_of_care: 42,
         age_group: 0,
-        bridge_needs: Some(pb::BridgeNeeds { jurisdiction: "California".into(), language: String::new(), payment_option: 0, formats: vec![1, 77] }),
+        bridge_needs: Some(pb::BridgeNeeds {
+            jurisdiction: "California".into(),
+            language: String::new(),
+            payment_option: 0,
+            formats: vec![1, 77],
+        }),
     };
     let err = app.client.enqueue(req).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -108,7 +113,10 @@ async fn invalid_enqueue_names_every_bad_field() {
         (pb::ListWaitlistRequest { page_token: "abc".into(), ..Default::default() }, "page_token"),
         (pb::ListWaitlistRequest { page_size: 201, ..Default::default() }, "page_size"),
         (pb::ListWaitlistRequest { page_size: -1, ..Default::default() }, "page_size"),
-        (pb::ListWaitlistRequest { provider_id: "x".into(), band: 9, ..Default::default() }, "band"),
+        (
+            pb::ListWaitlistRequest { provider_id: "x".into(), band: 9, ..Default::default() },
+            "band",
+        ),
     ] {
         let err = app.client.list_waitlist(req).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
@@ -118,9 +126,21 @@ async fn invalid_enqueue_names_every_bad_field() {
     assert_eq!(bad_fields_of(&err), vec!["entry_id".to_string()]);
     let err = app.client.get_entry(pb::GetEntryRequest { entry_id: id() }).await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let err = app.client.open_slots(pb::OpenSlotsRequest { provider_id: String::new(), slots: 1001, ..Default::default() }).await.unwrap_err();
+    let err = app
+        .client
+        .open_slots(pb::OpenSlotsRequest {
+            provider_id: String::new(),
+            slots: 1001,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["provider_id".to_string(), "slots".to_string()]);
-    let err = app.client.open_slots(pb::OpenSlotsRequest { provider_id: id(), slots: 0, ..Default::default() }).await.unwrap_err();
+    let err = app
+        .client
+        .open_slots(pb::OpenSlotsRequest { provider_id: id(), slots: 0, ..Default::default() })
+        .await
+        .unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["slots".to_string()]);
 }
 
@@ -145,22 +165,41 @@ async fn the_list_is_in_fair_aging_order_across_bands_and_ages() {
     app.advance(TimeDelta::days(2));
     let later = app.enqueue(pb::Band::Urgent, &[&p]).await;
     let all = app.list(pb::ListWaitlistRequest::default()).await;
-    assert_eq!(ids_of(&all.entries), vec![urgent.id.clone(), soon.id.clone(), routine.id.clone(), later.id.clone()]);
+    assert_eq!(
+        ids_of(&all.entries),
+        vec![urgent.id.clone(), soon.id.clone(), routine.id.clone(), later.id.clone()]
+    );
 
     // Filters: by provider, band and organization.
-    let for_p = app.list(pb::ListWaitlistRequest { provider_id: p.clone(), ..Default::default() }).await;
+    let for_p =
+        app.list(pb::ListWaitlistRequest { provider_id: p.clone(), ..Default::default() }).await;
     assert_eq!(ids_of(&for_p.entries), vec![soon.id.clone(), routine.id.clone(), later.id.clone()]);
-    let urgent_only = app.list(pb::ListWaitlistRequest { band: pb::Band::Urgent as i32, ..Default::default() }).await;
+    let urgent_only = app
+        .list(pb::ListWaitlistRequest { band: pb::Band::Urgent as i32, ..Default::default() })
+        .await;
     assert_eq!(ids_of(&urgent_only.entries), vec![urgent.id.clone(), later.id.clone()]);
     // Another organization's list is not the caller's to read, for a peer service as for a person.
-    let err = app.client.list_waitlist(pb::ListWaitlistRequest { organization_id: ORG_B.into(), ..Default::default() }).await.unwrap_err();
+    let err = app
+        .client
+        .list_waitlist(pb::ListWaitlistRequest {
+            organization_id: ORG_B.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
 
     // Pages of two.
     let first = app.list(pb::ListWaitlistRequest { page_size: 2, ..Default::default() }).await;
     assert_eq!(ids_of(&first.entries), vec![urgent.id.clone(), soon.id.clone()]);
     assert!(!first.next_page_token.is_empty());
-    let second = app.list(pb::ListWaitlistRequest { page_size: 2, page_token: first.next_page_token, ..Default::default() }).await;
+    let second = app
+        .list(pb::ListWaitlistRequest {
+            page_size: 2,
+            page_token: first.next_page_token,
+            ..Default::default()
+        })
+        .await;
     assert_eq!(ids_of(&second.entries), vec![routine.id, later.id]);
     assert!(second.next_page_token.is_empty());
 }
@@ -178,7 +217,12 @@ async fn estimate_counts_who_is_ahead_and_uses_recent_placements() {
     app.advance(TimeDelta::days(2));
 
     // No placements yet: low 0, high = days left in the routine band (42 - 2).
-    let est = app.client.estimate_wait(pb::EstimateWaitRequest { entry_id: me.id.clone() }).await.unwrap().into_inner();
+    let est = app
+        .client
+        .estimate_wait(pb::EstimateWaitRequest { entry_id: me.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((est.position, est.low_days, est.high_days), (2, 0, 40));
     assert!(est.basis.contains("no placements"), "{}", est.basis);
 
@@ -186,7 +230,12 @@ async fn estimate_counts_who_is_ahead_and_uses_recent_placements() {
     let offers = app.open(&p, 1).await;
     assert_eq!(offers[0].entry_id, first.id);
     app.respond(&offers[0].id, true).await.unwrap();
-    let est = app.client.estimate_wait(pb::EstimateWaitRequest { entry_id: me.id.clone() }).await.unwrap().into_inner();
+    let est = app
+        .client
+        .estimate_wait(pb::EstimateWaitRequest { entry_id: me.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
     // One ahead now (the entry waiting for q); one placement in 90 days: rate 1/90 a day.
     let rate: f64 = 1.0 / 90.0;
     assert_eq!(est.position, 1);
@@ -194,7 +243,8 @@ async fn estimate_counts_who_is_ahead_and_uses_recent_placements() {
     assert_eq!(est.high_days, (2.0 / (rate * 0.5)).ceil() as i32);
     assert!(est.basis.contains("1 placements"), "{}", est.basis);
 
-    let err = app.client.estimate_wait(pb::EstimateWaitRequest { entry_id: first.id }).await.unwrap_err();
+    let err =
+        app.client.estimate_wait(pb::EstimateWaitRequest { entry_id: first.id }).await.unwrap_err();
     assert_eq!(reason_of(&err).as_deref(), Some("ENTRY_NOT_WAITING"));
 }
 
@@ -208,12 +258,19 @@ async fn remove_keeps_a_reason_and_passes_a_held_slot_on() {
     let offer = app.open(&p, 1).await.remove(0);
     assert_eq!(offer.entry_id, a.id);
 
-    let err = app.client.remove_entry(pb::RemoveEntryRequest { entry_id: a.id.clone(), reason: "  ".into() }).await.unwrap_err();
+    let err = app
+        .client
+        .remove_entry(pb::RemoveEntryRequest { entry_id: a.id.clone(), reason: "  ".into() })
+        .await
+        .unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["reason".to_string()]);
 
     let removed = app
         .client
-        .remove_entry(pb::RemoveEntryRequest { entry_id: a.id.clone(), reason: "moved out of area".into() })
+        .remove_entry(pb::RemoveEntryRequest {
+            entry_id: a.id.clone(),
+            reason: "moved out of area".into(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -228,11 +285,19 @@ async fn remove_keeps_a_reason_and_passes_a_held_slot_on() {
     assert_eq!(b.offers[0].provider_id, p);
     assert!(app.holds.holder(&offer.id).await.unwrap().is_none());
 
-    let again = app.client.remove_entry(pb::RemoveEntryRequest { entry_id: a.id.clone(), reason: "twice".into() }).await.unwrap_err();
+    let again = app
+        .client
+        .remove_entry(pb::RemoveEntryRequest { entry_id: a.id.clone(), reason: "twice".into() })
+        .await
+        .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
     assert_eq!(reason_of(&again).as_deref(), Some("ENTRY_NOT_WAITING"));
     let listed = app.list(pb::ListWaitlistRequest::default()).await;
     assert_eq!(ids_of(&listed.entries), vec![b.id]);
-    let missing = app.client.remove_entry(pb::RemoveEntryRequest { entry_id: id(), reason: "x".into() }).await.unwrap_err();
+    let missing = app
+        .client
+        .remove_entry(pb::RemoveEntryRequest { entry_id: id(), reason: "x".into() })
+        .await
+        .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 }

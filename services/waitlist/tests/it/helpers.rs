@@ -16,13 +16,15 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use continuum_auth::Role;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
-pub use continuum_testkit::intake_double::own;
 use continuum_proto::referral::v1 as referral_pb;
-use continuum_proto::referral::v1::referral_service_server::{ReferralService, ReferralServiceServer};
+use continuum_proto::referral::v1::referral_service_server::{
+    ReferralService, ReferralServiceServer,
+};
 use continuum_proto::waitlist::v1 as pb;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
 use continuum_runtime::Shutdown;
 use continuum_testkit::Backing;
+pub use continuum_testkit::intake_double::own;
 use continuum_testkit::{AuthedChannel, Bearer};
 use continuum_vocab::time;
 use tokio::net::TcpListener;
@@ -74,7 +76,10 @@ impl FakeReferral {
         tokio::spawn(async move {
             let _ = Server::builder()
                 .add_service(svc)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(listener),
+                    shutdown.cancelled_owned(),
+                )
                 .await;
         });
     }
@@ -82,7 +87,8 @@ impl FakeReferral {
 
 #[tonic::async_trait]
 impl ReferralService for FakeReferral {
-    type WatchReferralsStream = tokio_stream::Empty<Result<referral_pb::WatchReferralsResponse, Status>>;
+    type WatchReferralsStream =
+        tokio_stream::Empty<Result<referral_pb::WatchReferralsResponse, Status>>;
 
     async fn watch_referrals(
         &self,
@@ -99,8 +105,16 @@ impl ReferralService for FakeReferral {
         self.calls.lock().unwrap().push(r.clone());
         if self.refuse.load(Ordering::SeqCst) {
             let mut details = tonic_types::ErrorDetails::new();
-            details.set_error_info("PROVIDER_NOT_FOUND", "continuum.health", HashMap::<String, String>::new());
-            return Err(Status::with_error_details(tonic::Code::FailedPrecondition, "no such provider", details));
+            details.set_error_info(
+                "PROVIDER_NOT_FOUND",
+                "continuum.health",
+                HashMap::<String, String>::new(),
+            );
+            return Err(Status::with_error_details(
+                tonic::Code::FailedPrecondition,
+                "no such provider",
+                details,
+            ));
         }
         let (rid, replayed) = {
             let mut ids = self.ids.lock().unwrap();
@@ -226,7 +240,11 @@ pub struct MatchingPeer {
 
 /// Starts the real matching service on `addr` (port 0 picks one) on its own fresh backing store, trusting
 /// the waitlist's service secret so the waitlist's service tokens (and test tokens) are accepted.
-async fn spawn_matching(waitlist_backing: &Backing, addr: SocketAddr, shutdown: Shutdown) -> MatchingPeer {
+async fn spawn_matching(
+    waitlist_backing: &Backing,
+    addr: SocketAddr,
+    shutdown: Shutdown,
+) -> MatchingPeer {
     let backing = Backing::fresh().await;
     let mut common = backing.common();
     common.auth = waitlist_backing.common().auth;
@@ -251,7 +269,11 @@ async fn spawn_intake(waitlist_backing: &Backing, shutdown: Shutdown) -> IntakeP
     let backing = Backing::fresh().await;
     let mut common = backing.common();
     common.auth = waitlist_backing.common().auth;
-    let peers = [refused_addr().await.to_string(), refused_addr().await.to_string(), refused_addr().await.to_string()];
+    let peers = [
+        refused_addr().await.to_string(),
+        refused_addr().await.to_string(),
+        refused_addr().await.to_string(),
+    ];
     let settings = intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, common);
     let app = intake::startup::Application::build(settings).await.expect("build intake");
     let addr = app.local_addr();
@@ -275,11 +297,22 @@ pub async fn spawn_replicas() -> (TestApp, TestApp) {
     let backing = Arc::new(Backing::fresh().await);
     let clock = ManualClock::new(start());
     let a = spawn_on(backing.clone(), clock.clone(), Options::default(), None).await;
-    let b = spawn_on(backing, clock, Options { matching_up: false, ..Options::default() }, Some(a.matching_addr)).await;
+    let b = spawn_on(
+        backing,
+        clock,
+        Options { matching_up: false, ..Options::default() },
+        Some(a.matching_addr),
+    )
+    .await;
     (a, b)
 }
 
-async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options, shared_matching: Option<SocketAddr>) -> TestApp {
+async fn spawn_on(
+    backing: Arc<Backing>,
+    clock: Arc<ManualClock>,
+    opts: Options,
+    shared_matching: Option<SocketAddr>,
+) -> TestApp {
     let shutdown = Shutdown::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let referral_addr = listener.local_addr().unwrap();
@@ -290,24 +323,33 @@ async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options,
         // Nothing listens there any more: connections are refused, as with a referral service that is down.
         drop(listener);
     }
-    let intake = if opts.intake_up { Some(spawn_intake(&backing, shutdown.clone()).await) } else { None };
-    let matching = if opts.matching_up { Some(spawn_matching(&backing, "127.0.0.1:0".parse().unwrap(), shutdown.clone()).await) } else { None };
+    let intake =
+        if opts.intake_up { Some(spawn_intake(&backing, shutdown.clone()).await) } else { None };
+    let matching = if opts.matching_up {
+        Some(spawn_matching(&backing, "127.0.0.1:0".parse().unwrap(), shutdown.clone()).await)
+    } else {
+        None
+    };
     let matching_addr = match (&matching, shared_matching) {
         (Some(m), _) => m.addr,
         (None, Some(addr)) => addr,
         (None, None) => refused_addr().await,
     };
-    let mut settings = waitlist::config::Settings::new("127.0.0.1:0".parse().unwrap(), referral_addr.to_string(), backing.common());
+    let mut settings = waitlist::config::Settings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        referral_addr.to_string(),
+        backing.common(),
+    );
     settings.intake_addr = match &intake {
         Some(i) => i.addr.to_string(),
-        None => {
-            continuum_testkit::intake_double::serve(shutdown.clone()).await.to_string()
-        }
+        None => continuum_testkit::intake_double::serve(shutdown.clone()).await.to_string(),
     };
     settings.matching_addr = matching_addr.to_string();
     // Expiry is driven by the tests through `sweeper.sweep_expired`; the background round never interferes.
     settings.sweep_interval_secs = 3600;
-    let app = waitlist::startup::Application::build_with_clock(settings, clock.clone()).await.expect("build");
+    let app = waitlist::startup::Application::build_with_clock(settings, clock.clone())
+        .await
+        .expect("build");
     let addr = app.local_addr();
     let sweeper = app.sweeper();
     let holds = app.holds().clone();
@@ -316,8 +358,26 @@ async fn spawn_on(backing: Arc<Backing>, clock: Arc<ManualClock>, opts: Options,
     assert_eq!(holds.kind(), if backing.redis_url().is_some() { "redis" } else { "in-process" });
     tokio::spawn(app.run(shutdown.clone()));
     let token = backing.service_token(ORG_A);
-    let client = WaitlistServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr.to_string()).unwrap(), Bearer::new(&token));
-    TestApp { client, addr, shutdown, clock, sweeper, holds, store, referral, referral_addr, backing, intake, matching_addr, matching, bridges }
+    let client = WaitlistServiceClient::with_interceptor(
+        continuum_runtime::peer_channel(&addr.to_string()).unwrap(),
+        Bearer::new(&token),
+    );
+    TestApp {
+        client,
+        addr,
+        shutdown,
+        clock,
+        sweeper,
+        holds,
+        store,
+        referral,
+        referral_addr,
+        backing,
+        intake,
+        matching_addr,
+        matching,
+        bridges,
+    }
 }
 
 impl TestApp {
@@ -330,20 +390,30 @@ impl TestApp {
     /// A waitlist client calling as a person of `org` with `roles`.
     pub fn client_as(&self, org: &str, roles: &[Role]) -> WaitlistServiceClient<AuthedChannel> {
         let channel = continuum_runtime::peer_channel(&self.addr.to_string()).unwrap();
-        WaitlistServiceClient::with_interceptor(channel, Bearer::new(&self.backing.token(org, roles)))
+        WaitlistServiceClient::with_interceptor(
+            channel,
+            Bearer::new(&self.backing.token(org, roles)),
+        )
     }
 
     /// An intake client calling the in-process intake as an intake clerk, clinician and coordinator of
     /// `org` (tokens signed with the shared secret).
     pub fn intake_client(&self, org: &str) -> IntakeServiceClient<AuthedChannel> {
         let addr = self.intake.as_ref().expect("intake started").addr.to_string();
-        let token = self.backing.token(org, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]);
-        IntakeServiceClient::with_interceptor(continuum_runtime::peer_channel(&addr).unwrap(), Bearer::new(&token))
+        let token =
+            self.backing.token(org, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]);
+        IntakeServiceClient::with_interceptor(
+            continuum_runtime::peer_channel(&addr).unwrap(),
+            Bearer::new(&token),
+        )
     }
 
     /// A waitlist client sending no credentials.
     pub fn anonymous_client(&self) -> WaitlistServiceClient<AuthedChannel> {
-        WaitlistServiceClient::with_interceptor(continuum_runtime::peer_channel(&self.addr.to_string()).unwrap(), Bearer::none())
+        WaitlistServiceClient::with_interceptor(
+            continuum_runtime::peer_channel(&self.addr.to_string()).unwrap(),
+            Bearer::none(),
+        )
     }
 
     /// Moves the shared clock forward.
@@ -353,7 +423,8 @@ impl TestApp {
 
     /// Starts the referral double at this app's referral address (after a test kept it down).
     pub async fn start_referral(&self) {
-        let listener = TcpListener::bind(self.referral_addr).await.expect("rebinding the referral address");
+        let listener =
+            TcpListener::bind(self.referral_addr).await.expect("rebinding the referral address");
         self.referral.serve(listener, self.shutdown.clone());
     }
 
@@ -364,7 +435,11 @@ impl TestApp {
     }
 
     /// A matching client calling the in-process matching as a provider administrator of `org`.
-    pub fn matching_client(&self, org: &str) -> continuum_proto::matching::v1::matching_service_client::MatchingServiceClient<AuthedChannel> {
+    pub fn matching_client(
+        &self,
+        org: &str,
+    ) -> continuum_proto::matching::v1::matching_service_client::MatchingServiceClient<AuthedChannel>
+    {
         let token = self.backing.token(org, &[Role::ProviderAdmin, Role::Coordinator]);
         continuum_proto::matching::v1::matching_service_client::MatchingServiceClient::with_interceptor(
             continuum_runtime::peer_channel(&self.matching_addr.to_string()).unwrap(),
@@ -374,13 +449,22 @@ impl TestApp {
 
     /// A provider of `ORG_A` in matching's directory (accepting, no open slots), whose slots `ORG_A` opens.
     pub async fn provider(&self) -> String {
-        self.add_provider(continuum_testkit::clinician(ORG_A, "Dr Waitlist", &[continuum_proto::common::v1::Modality::Cbt], 0)).await
+        self.add_provider(continuum_testkit::clinician(
+            ORG_A,
+            "Dr Waitlist",
+            &[continuum_proto::common::v1::Modality::Cbt],
+            0,
+        ))
+        .await
     }
 
     /// Adds `p` to matching's directory as `ORG_A`'s provider administrator; returns its id.
     pub async fn add_provider(&self, p: continuum_proto::matching::v1::Provider) -> String {
         self.matching_client(ORG_A)
-            .upsert_provider(continuum_proto::matching::v1::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
+            .upsert_provider(continuum_proto::matching::v1::UpsertProviderRequest {
+                provider: Some(p),
+                expected_version: 0,
+            })
             .await
             .expect("create provider")
             .into_inner()
@@ -396,21 +480,39 @@ impl TestApp {
     }
 
     pub async fn get(&mut self, entry_id: &str) -> pb::WaitlistEntry {
-        self.client.get_entry(pb::GetEntryRequest { entry_id: entry_id.to_owned() }).await.expect("get entry").into_inner().entry.unwrap()
+        self.client
+            .get_entry(pb::GetEntryRequest { entry_id: entry_id.to_owned() })
+            .await
+            .expect("get entry")
+            .into_inner()
+            .entry
+            .unwrap()
     }
 
     pub async fn open(&mut self, provider_id: &str, slots: i32) -> Vec<pb::Offer> {
         self.client
-            .open_slots(pb::OpenSlotsRequest { provider_id: provider_id.to_owned(), slots, ..Default::default() })
+            .open_slots(pb::OpenSlotsRequest {
+                provider_id: provider_id.to_owned(),
+                slots,
+                ..Default::default()
+            })
             .await
             .expect("open slots")
             .into_inner()
             .offers
     }
 
-    pub async fn respond(&mut self, offer_id: &str, accept: bool) -> Result<pb::RespondToOfferResponse, Status> {
+    pub async fn respond(
+        &mut self,
+        offer_id: &str,
+        accept: bool,
+    ) -> Result<pb::RespondToOfferResponse, Status> {
         self.client
-            .respond_to_offer(pb::RespondToOfferRequest { offer_id: offer_id.to_owned(), accept, appointment_at: None })
+            .respond_to_offer(pb::RespondToOfferRequest {
+                offer_id: offer_id.to_owned(),
+                accept,
+                appointment_at: None,
+            })
             .await
             .map(Response::into_inner)
     }

@@ -77,7 +77,13 @@ async fn several_slots_at_once_weigh_each_clients_preference_with_the_batch_assi
     assert_eq!(one.iter().map(|o| o.entry_id.clone()).collect::<Vec<_>>(), vec![older.id.clone()]);
     // Nobody holds two offers.
     for e in [&older, &first, &also_first] {
-        let pending = app.get(&e.id).await.offers.iter().filter(|o| offer_status(o) == pb::OfferStatus::Pending).count();
+        let pending = app
+            .get(&e.id)
+            .await
+            .offers
+            .iter()
+            .filter(|o| offer_status(o) == pb::OfferStatus::Pending)
+            .count();
         assert_eq!(pending, 1);
     }
 }
@@ -118,7 +124,10 @@ async fn a_declined_slot_goes_at_once_to_the_next_in_line() {
     assert_eq!(back.entry_id, a.id);
     // GetEntry lists a's offers newest first.
     let a_now = app.get(&a.id).await;
-    assert_eq!(a_now.offers.iter().map(|o| o.id.clone()).collect::<Vec<_>>(), vec![back.id.clone(), offer.id.clone()]);
+    assert_eq!(
+        a_now.offers.iter().map(|o| o.id.clone()).collect::<Vec<_>>(),
+        vec![back.id.clone(), offer.id.clone()]
+    );
     // Declining with nobody else waiting for the provider leaves the slot unoffered.
     let lone_provider = app.provider().await;
     let lone = app.enqueue(pb::Band::Routine, &[&lone_provider]).await;
@@ -210,7 +219,10 @@ async fn accepting_creates_one_referral_and_places_the_entry() {
     let err = app.respond(&offer.id, true).await.unwrap_err();
     assert_eq!(reason_of(&err).as_deref(), Some("OFFER_NOT_PENDING"));
     assert_eq!(app.referral.calls().len(), 1);
-    assert!(app.list(pb::ListWaitlistRequest::default()).await.entries.is_empty(), "placed entries leave the list");
+    assert!(
+        app.list(pb::ListWaitlistRequest::default()).await.entries.is_empty(),
+        "placed entries leave the list"
+    );
     assert_eq!(app.get(&entry.id).await.offers[0].referral_id, accepted.referral_id);
     assert!(app.holds.holder(&offer.id).await.unwrap().is_none());
 }

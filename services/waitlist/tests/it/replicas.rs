@@ -15,9 +15,14 @@ async fn pending_offers(app: &mut TestApp, entry_ids: &[String]) -> usize {
     let mut total = 0;
     for id in entry_ids {
         let e = app.get(id).await;
-        let pending = e.offers.iter().filter(|o| offer_status(o) == pb::OfferStatus::Pending).count();
+        let pending =
+            e.offers.iter().filter(|o| offer_status(o) == pb::OfferStatus::Pending).count();
         assert!(pending <= 1, "entry {id} holds {pending} offers");
-        assert_eq!(pending == 1, status_of(&e) == pb::EntryStatus::Offered, "entry {id}: status and offers disagree");
+        assert_eq!(
+            pending == 1,
+            status_of(&e) == pb::EntryStatus::Offered,
+            "entry {id}: status and offers disagree"
+        );
         total += pending;
     }
     total
@@ -36,10 +41,24 @@ async fn concurrent_open_slots_on_two_replicas_never_double_offer() {
     // 4 + 4 slots opened at once on the two replicas, 6 eligible entries: exactly 6 offers.
     let (mut ca, mut cb) = (a.client.clone(), b.client.clone());
     let (ra, rb) = tokio::join!(
-        ca.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 4, ..Default::default() }),
-        cb.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 4, ..Default::default() }),
+        ca.open_slots(pb::OpenSlotsRequest {
+            provider_id: p.clone(),
+            slots: 4,
+            ..Default::default()
+        }),
+        cb.open_slots(pb::OpenSlotsRequest {
+            provider_id: p.clone(),
+            slots: 4,
+            ..Default::default()
+        }),
     );
-    let offers: Vec<pb::Offer> = ra.unwrap().into_inner().offers.into_iter().chain(rb.unwrap().into_inner().offers).collect();
+    let offers: Vec<pb::Offer> = ra
+        .unwrap()
+        .into_inner()
+        .offers
+        .into_iter()
+        .chain(rb.unwrap().into_inner().offers)
+        .collect();
     assert_eq!(offers.len(), 6);
     let offered: HashSet<_> = offers.iter().map(|o| o.entry_id.clone()).collect();
     assert_eq!(offered.len(), 6, "no entry got two offers");
@@ -56,7 +75,10 @@ async fn concurrent_open_slots_on_two_replicas_never_double_offer() {
     for i in 0..12 {
         let mut c = if i % 2 == 0 { a.client.clone() } else { b.client.clone() };
         let q = q.clone();
-        tasks.push(tokio::spawn(async move { c.open_slots(pb::OpenSlotsRequest { provider_id: q, slots: 1, ..Default::default() }).await }));
+        tasks.push(tokio::spawn(async move {
+            c.open_slots(pb::OpenSlotsRequest { provider_id: q, slots: 1, ..Default::default() })
+                .await
+        }));
     }
     let mut made = Vec::new();
     for t in tasks {

@@ -20,7 +20,13 @@ async fn a_person_enqueues_and_lists_only_for_their_organization() {
     let app = spawn_app().await;
     let p = app.provider().await;
     let mut a = app.client_as(ORG_A, &[Role::Coordinator]);
-    let mine = a.enqueue(enqueue_request(pb::Band::Soon, &[&p])).await.unwrap().into_inner().entry.unwrap();
+    let mine = a
+        .enqueue(enqueue_request(pb::Band::Soon, &[&p]))
+        .await
+        .unwrap()
+        .into_inner()
+        .entry
+        .unwrap();
     let mut b = app.client_as(ORG_B, &[Role::Coordinator]);
     let err = b.enqueue(enqueue_request(pb::Band::Soon, &[&p])).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied, "naming another organization");
@@ -37,7 +43,13 @@ async fn a_person_enqueues_and_lists_only_for_their_organization() {
     assert_eq!(ids_of(&listed.entries), vec![mine.id.clone()]);
     let empty = b.list_waitlist(pb::ListWaitlistRequest::default()).await.unwrap().into_inner();
     assert!(empty.entries.is_empty(), "empty means the caller's own organization");
-    let err = b.list_waitlist(pb::ListWaitlistRequest { organization_id: ORG_A.into(), ..Default::default() }).await.unwrap_err();
+    let err = b
+        .list_waitlist(pb::ListWaitlistRequest {
+            organization_id: ORG_A.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
 }
 
@@ -47,42 +59,90 @@ async fn another_organizations_entries_and_offers_are_not_found() {
     let p = app.provider().await;
     let e = app.enqueue(pb::Band::Soon, &[&p]).await;
     let mut b = app.client_as(ORG_B, &[Role::Coordinator, Role::Clinician]);
-    assert_eq!(nf(b.get_entry(pb::GetEntryRequest { entry_id: e.id.clone() }).await), Code::NotFound);
-    assert_eq!(nf(b.estimate_wait(pb::EstimateWaitRequest { entry_id: e.id.clone() }).await), Code::NotFound);
-    let check_in = pb::RecordCheckInRequest { entry_id: e.id.clone(), answered: false, ..Default::default() };
+    assert_eq!(
+        nf(b.get_entry(pb::GetEntryRequest { entry_id: e.id.clone() }).await),
+        Code::NotFound
+    );
+    assert_eq!(
+        nf(b.estimate_wait(pb::EstimateWaitRequest { entry_id: e.id.clone() }).await),
+        Code::NotFound
+    );
+    let check_in =
+        pb::RecordCheckInRequest { entry_id: e.id.clone(), answered: false, ..Default::default() };
     assert_eq!(nf(b.record_check_in(check_in).await), Code::NotFound);
-    assert_eq!(nf(b.remove_entry(pb::RemoveEntryRequest { entry_id: e.id.clone(), reason: "x".into() }).await), Code::NotFound);
+    assert_eq!(
+        nf(b.remove_entry(pb::RemoveEntryRequest { entry_id: e.id.clone(), reason: "x".into() })
+            .await),
+        Code::NotFound
+    );
 
     // Only the provider's own organization opens its slots: for another, the provider is not found and
     // nobody is offered anything.
     let mut admin = app.client_as(ORG_B, &[Role::ProviderAdmin]);
-    assert_eq!(nf(admin.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 1, ..Default::default() }).await), Code::NotFound);
+    assert_eq!(
+        nf(admin
+            .open_slots(pb::OpenSlotsRequest {
+                provider_id: p.clone(),
+                slots: 1,
+                ..Default::default()
+            })
+            .await),
+        Code::NotFound
+    );
     let unknown = pb::OpenSlotsRequest { provider_id: id(), slots: 1, ..Default::default() };
     assert_eq!(nf(admin.open_slots(unknown).await), Code::NotFound);
     assert_eq!(status_of(&app.get(&e.id).await), pb::EntryStatus::Waiting);
     let mut owner = app.client_as(ORG_A, &[Role::ProviderAdmin]);
-    let offers = owner.open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 1, ..Default::default() }).await.unwrap().into_inner().offers;
+    let offers = owner
+        .open_slots(pb::OpenSlotsRequest { provider_id: p.clone(), slots: 1, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .offers;
     assert_eq!(offers.len(), 1);
     for accept in [true, false] {
-        let answer = pb::RespondToOfferRequest { offer_id: offers[0].id.clone(), accept, appointment_at: None };
+        let answer = pb::RespondToOfferRequest {
+            offer_id: offers[0].id.clone(),
+            accept,
+            appointment_at: None,
+        };
         assert_eq!(nf(b.respond_to_offer(answer).await), Code::NotFound);
     }
     // Nothing changed; the owner still reads it and may answer.
     let mut a = app.client_as(ORG_A, &[Role::Coordinator]);
-    let own = a.get_entry(pb::GetEntryRequest { entry_id: e.id.clone() }).await.unwrap().into_inner().entry.unwrap();
+    let own = a
+        .get_entry(pb::GetEntryRequest { entry_id: e.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .entry
+        .unwrap();
     assert_eq!(status_of(&own), pb::EntryStatus::Offered);
     assert!(app.referral.calls().is_empty());
-    let answer = pb::RespondToOfferRequest { offer_id: offers[0].id.clone(), accept: false, appointment_at: None };
+    let answer = pb::RespondToOfferRequest {
+        offer_id: offers[0].id.clone(),
+        accept: false,
+        appointment_at: None,
+    };
     a.respond_to_offer(answer).await.unwrap();
 }
 
 #[tokio::test]
 async fn no_token_is_unauthenticated_and_a_role_outside_the_policy_is_denied() {
     let app = spawn_app().await;
-    let err = app.anonymous_client().list_waitlist(pb::ListWaitlistRequest::default()).await.unwrap_err();
+    let err =
+        app.anonymous_client().list_waitlist(pb::ListWaitlistRequest::default()).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
-    let err = app.client_as(ORG_A, &[Role::Ops]).list_waitlist(pb::ListWaitlistRequest::default()).await.unwrap_err();
+    let err = app
+        .client_as(ORG_A, &[Role::Ops])
+        .list_waitlist(pb::ListWaitlistRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
-    let err = app.client_as(ORG_A, &[Role::Clinician]).enqueue(enqueue_request(pb::Band::Soon, &[&id()])).await.unwrap_err();
+    let err = app
+        .client_as(ORG_A, &[Role::Clinician])
+        .enqueue(enqueue_request(pb::Band::Soon, &[&id()]))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
 }

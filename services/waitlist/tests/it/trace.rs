@@ -34,6 +34,10 @@ async fn the_offer_sweeper_continues_the_trace_of_the_request_that_made_the_offe
     let next = swept[0].next_offer.clone().expect("the slot moves on");
     assert_eq!(next.entry_id, b.id);
     let moved = app.store.offer_trace_parent(&next.id).await.unwrap();
-    assert_eq!(trace_id(&moved), trace_id(&made), "the expiry and the next offer joined the original trace");
+    assert_eq!(
+        trace_id(&moved),
+        trace_id(&made),
+        "the expiry and the next offer joined the original trace"
+    );
     assert_ne!(moved, made, "under the sweeper's own span, not the original one");
 }

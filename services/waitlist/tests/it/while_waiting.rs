@@ -13,7 +13,12 @@ use tonic::Code;
 
 use crate::helpers::*;
 
-async fn enqueue_as(app: &mut TestApp, band: pb::Band, age: common::AgeGroup, providers: &[&str]) -> pb::WaitlistEntry {
+async fn enqueue_as(
+    app: &mut TestApp,
+    band: pb::Band,
+    age: common::AgeGroup,
+    providers: &[&str],
+) -> pb::WaitlistEntry {
     let mut req = enqueue_request(band, providers);
     req.age_group = age as i32;
     app.client.enqueue(req).await.unwrap().into_inner().entry.unwrap()
@@ -56,7 +61,12 @@ async fn a_risk_rise_takes_the_client_off_the_list_into_the_interlock_and_passes
     assert_eq!(offer.entry_id, first.id);
 
     app.advance(TimeDelta::days(1));
-    let req = pb::RecordCheckInRequest { entry_id: first.id.clone(), answered: true, phq9_items: item9(1), ..Default::default() };
+    let req = pb::RecordCheckInRequest {
+        entry_id: first.id.clone(),
+        answered: true,
+        phq9_items: item9(1),
+        ..Default::default()
+    };
     let r = app.client.record_check_in(req).await.unwrap().into_inner();
     assert!(r.interlock_required, "never silent: the caller is told");
     let entry = r.entry.unwrap();
@@ -68,10 +78,19 @@ async fn a_risk_rise_takes_the_client_off_the_list_into_the_interlock_and_passes
     let next = app.get(&second.id).await;
     assert_eq!(status_of(&next), pb::EntryStatus::Offered);
     assert!(app.holds.holder(&offer.id).await.unwrap().is_none());
-    assert!(app.list(pb::ListWaitlistRequest::default()).await.entries.iter().all(|e| e.id != first.id));
+    assert!(
+        app.list(pb::ListWaitlistRequest::default()).await.entries.iter().all(|e| e.id != first.id)
+    );
     // A removed entry takes no more check-ins.
-    let again = pb::RecordCheckInRequest { entry_id: first.id.clone(), answered: true, ..Default::default() };
-    assert_eq!(app.client.record_check_in(again).await.unwrap_err().code(), Code::FailedPrecondition);
+    let again = pb::RecordCheckInRequest {
+        entry_id: first.id.clone(),
+        answered: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        app.client.record_check_in(again).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
 }
 
 #[tokio::test]
@@ -105,9 +124,20 @@ async fn a_high_risk_reassessment_also_requires_the_interlock() {
         risk_level: common::RiskLevel::High as i32,
         ..Default::default()
     };
-    assert_eq!(bad_fields_of(&app.client.record_check_in(bad).await.unwrap_err()), vec!["risk_level".to_string()]);
-    let unknown = pb::RecordCheckInRequest { entry_id: f.id, answered: true, risk_level: 42, ..Default::default() };
-    assert_eq!(bad_fields_of(&app.client.record_check_in(unknown).await.unwrap_err()), vec!["risk_level".to_string()]);
+    assert_eq!(
+        bad_fields_of(&app.client.record_check_in(bad).await.unwrap_err()),
+        vec!["risk_level".to_string()]
+    );
+    let unknown = pb::RecordCheckInRequest {
+        entry_id: f.id,
+        answered: true,
+        risk_level: 42,
+        ..Default::default()
+    };
+    assert_eq!(
+        bad_fields_of(&app.client.record_check_in(unknown).await.unwrap_err()),
+        vec!["risk_level".to_string()]
+    );
 }
 
 #[tokio::test]
@@ -123,14 +153,28 @@ async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
     assert_eq!(offer.entry_id, seen.id);
     let appointment = app.clock_now() + TimeDelta::days(3);
     app.client
-        .respond_to_offer(pb::RespondToOfferRequest { offer_id: offer.id, accept: true, appointment_at: Some(time::to_proto(appointment)) })
+        .respond_to_offer(pb::RespondToOfferRequest {
+            offer_id: offer.id,
+            accept: true,
+            appointment_at: Some(time::to_proto(appointment)),
+        })
         .await
         .unwrap();
     // Deterioration: a re-screen raises the band. Crisis: a risk rise.
     let phq9_severe = vec![3, 3, 3, 3, 3, 3, 3, 0, 0];
-    let req = pb::RecordCheckInRequest { entry_id: worse.id.clone(), answered: true, phq9_items: phq9_severe, ..Default::default() };
+    let req = pb::RecordCheckInRequest {
+        entry_id: worse.id.clone(),
+        answered: true,
+        phq9_items: phq9_severe,
+        ..Default::default()
+    };
     app.client.record_check_in(req).await.unwrap();
-    let req = pb::RecordCheckInRequest { entry_id: crisis.id.clone(), answered: true, phq9_items: item9(2), ..Default::default() };
+    let req = pb::RecordCheckInRequest {
+        entry_id: crisis.id.clone(),
+        answered: true,
+        phq9_items: item9(2),
+        ..Default::default()
+    };
     app.client.record_check_in(req).await.unwrap();
     // Another organization's entry, waiting 50 days by the end.
     let mut other = enqueue_request(pb::Band::Routine, &[&id()]);
@@ -148,7 +192,11 @@ async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
     assert!((a.within_6_weeks - 0.5).abs() < 1e-9, "{a:?}");
     assert!((a.within_18_weeks - 1.0).abs() < 1e-9, "{a:?}");
     assert!((a.median_days_to_first - 13.0).abs() < 1e-9, "{a:?}");
-    assert_eq!((a.deterioration_events, a.crisis_events), (2, 1), "the crisis re-screen also raised the band");
+    assert_eq!(
+        (a.deterioration_events, a.crisis_events),
+        (2, 1),
+        "the crisis re-screen also raised the band"
+    );
 
     // Over gRPC, once the role policy lists the method (libs/continuum-auth/src/policy.rs).
     let path = "/continuum.waitlist.v1.WaitlistService/GetWaitlistMetrics";
@@ -157,15 +205,44 @@ async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
     if continuum_auth::policy::allowed(path).is_some() {
         let rows = got.unwrap().into_inner().organizations;
         assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].organization_id.as_str(), rows[0].placed, rows[0].crisis_events), (ORG_A, 1, 1));
-        let err = coordinator.get_waitlist_metrics(pb::GetWaitlistMetricsRequest { organization_id: ORG_B.into() }).await.unwrap_err();
+        assert_eq!(
+            (rows[0].organization_id.as_str(), rows[0].placed, rows[0].crisis_events),
+            (ORG_A, 1, 1)
+        );
+        let err = coordinator
+            .get_waitlist_metrics(pb::GetWaitlistMetricsRequest { organization_id: ORG_B.into() })
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied);
         // A peer service reads its user's organization only, as does ops.
-        let own_only = app.client.get_waitlist_metrics(pb::GetWaitlistMetricsRequest::default()).await.unwrap().into_inner();
-        assert_eq!(own_only.organizations.iter().map(|o| o.organization_id.as_str()).collect::<Vec<_>>(), vec![ORG_A]);
-        let ops = app.client_as(ORG_B, &[Role::Ops]).get_waitlist_metrics(pb::GetWaitlistMetricsRequest::default()).await.unwrap().into_inner();
-        assert_eq!(ops.organizations.iter().map(|o| (o.organization_id.as_str(), o.waiting)).collect::<Vec<_>>(), vec![(ORG_B, 1)]);
-        let err = app.client_as(ORG_B, &[Role::Ops]).get_waitlist_metrics(pb::GetWaitlistMetricsRequest { organization_id: ORG_A.into() }).await.unwrap_err();
+        let own_only = app
+            .client
+            .get_waitlist_metrics(pb::GetWaitlistMetricsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            own_only.organizations.iter().map(|o| o.organization_id.as_str()).collect::<Vec<_>>(),
+            vec![ORG_A]
+        );
+        let ops = app
+            .client_as(ORG_B, &[Role::Ops])
+            .get_waitlist_metrics(pb::GetWaitlistMetricsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            ops.organizations
+                .iter()
+                .map(|o| (o.organization_id.as_str(), o.waiting))
+                .collect::<Vec<_>>(),
+            vec![(ORG_B, 1)]
+        );
+        let err = app
+            .client_as(ORG_B, &[Role::Ops])
+            .get_waitlist_metrics(pb::GetWaitlistMetricsRequest { organization_id: ORG_A.into() })
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied);
     } else {
         assert_eq!(got.unwrap_err().code(), Code::PermissionDenied, "not in the role policy yet");
