@@ -235,5 +235,8 @@ async fn a_rejected_referral_shares_nothing_more() {
         .unwrap();
     let err = packet(&stack, PROVIDER_ORG, Role::Coordinator, &r.id).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(continuum_errors::reason_of(&err).as_deref(), Some("REFERRAL_CLOSED"));
+    assert_eq!(
+        continuum_errors::reason_of(&err).map(continuum_errors::reason_code),
+        Some("REFERRAL_CLOSED")
+    );
 }

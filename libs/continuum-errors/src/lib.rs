@@ -4,9 +4,13 @@
 //! Handlers return [`Error`]; the tonic adapter converts with `Status::from`. Internal errors are logged
 //! with their cause chain and answered with a generic message, so no database text or personal health
 //! information ever reaches a caller.
+//!
+//! Reasons are [`ErrorReason`] values (`continuum.common.v1.ErrorReason`), never strings; a peer's error
+//! becomes a [`PeerError`] in one place, and [`PeerError::is_retryable`] is the one retry policy.
 
 use std::fmt;
 
+pub use continuum_proto::common::v1::ErrorReason;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -38,19 +42,19 @@ pub enum Error {
         /// Its id, when known.
         id: String,
     },
-    /// A business rule refuses the request; `reason` is a stable UPPER_SNAKE code.
-    #[error("{reason}: {message}")]
+    /// A business rule refuses the request, for a stable reason.
+    #[error("{}: {message}", reason_code(*reason))]
     FailedPrecondition {
         /// Stable machine-readable reason (`ErrorInfo.reason`).
-        reason: &'static str,
+        reason: ErrorReason,
         /// Human-readable explanation (never personal health information).
         message: String,
     },
     /// A concurrent change won (optimistic concurrency): re-read and retry.
-    #[error("{reason}: {message}")]
+    #[error("{}: {message}", reason_code(*reason))]
     Aborted {
         /// Stable reason, usually `VERSION_MISMATCH`.
-        reason: &'static str,
+        reason: ErrorReason,
         /// Human-readable explanation.
         message: String,
     },
@@ -73,14 +77,19 @@ impl Error {
     }
 
     /// A `FAILED_PRECONDITION` with a stable reason.
-    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn precondition(reason: ErrorReason, message: impl Into<String>) -> Self {
         Self::FailedPrecondition { reason, message: message.into() }
+    }
+
+    /// Whether this is a `FAILED_PRECONDITION` for `reason`.
+    pub fn is_refusal(&self, reason: ErrorReason) -> bool {
+        matches!(self, Self::FailedPrecondition { reason: r, .. } if *r == reason)
     }
 
     /// An `ABORTED` for a stale version.
     pub fn version_mismatch(resource_type: &'static str, expected: i64, actual: i64) -> Self {
         Self::Aborted {
-            reason: "VERSION_MISMATCH",
+            reason: ErrorReason::VersionMismatch,
             message: format!("{resource_type} is at version {actual}, not {expected}"),
         }
     }
@@ -220,14 +229,14 @@ impl From<Error> for Status {
             Error::PermissionDenied(message) => Status::with_error_details(
                 Code::PermissionDenied,
                 message,
-                info("PERMISSION_DENIED"),
+                info(ErrorReason::PermissionDenied),
             ),
             Error::Unavailable(message) => {
                 tracing::warn!(error = %message, "dependency unavailable");
                 Status::with_error_details(
                     Code::Unavailable,
                     "a dependency is unavailable; retry later",
-                    info("UNAVAILABLE"),
+                    info(ErrorReason::Unavailable),
                 )
             }
             Error::Unexpected(e) => {
@@ -238,10 +247,26 @@ impl From<Error> for Status {
     }
 }
 
-fn info(reason: &str) -> ErrorDetails {
+fn info(reason: ErrorReason) -> ErrorDetails {
     let mut details = ErrorDetails::new();
-    details.set_error_info(reason, DOMAIN, std::collections::HashMap::<String, String>::new());
+    details.set_error_info(
+        reason_code(reason),
+        DOMAIN,
+        std::collections::HashMap::<String, String>::new(),
+    );
     details
+}
+
+/// The wire form of a reason in `ErrorInfo.reason`: the value's name without the `ERROR_REASON_` prefix.
+pub fn reason_code(reason: ErrorReason) -> &'static str {
+    let name = reason.as_str_name();
+    name.strip_prefix("ERROR_REASON_").unwrap_or(name)
+}
+
+/// The reason an `ErrorInfo.reason` names, when it is one of ours.
+pub fn reason_from_code(code: &str) -> Option<ErrorReason> {
+    ErrorReason::from_str_name(&format!("ERROR_REASON_{code}"))
+        .filter(|r| *r != ErrorReason::Unspecified)
 }
 
 impl From<sea_orm::DbErr> for Error {
@@ -258,9 +283,84 @@ impl From<sea_orm::DbErr> for Error {
     }
 }
 
-/// Reads the stable reason of a status's `ErrorInfo`, if any (for clients and tests).
-pub fn reason_of(status: &Status) -> Option<String> {
-    status.get_details_error_info().map(|i| i.reason)
+/// Reads the stable reason of a status's `ErrorInfo`, if it is one of ours.
+pub fn reason_of(status: &Status) -> Option<ErrorReason> {
+    status.get_details_error_info().and_then(|i| reason_from_code(&i.reason))
+}
+
+/// A failed call to a peer service, as the caller needs it: the code and the stable reason the peer
+/// named (never its message, which may describe the request), and whether trying again may succeed.
+/// Built from a `Status` in exactly one place; [`PeerError::is_retryable`] is the one retry policy of
+/// every service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerError {
+    /// The gRPC code the peer answered.
+    pub code: Code,
+    /// The peer's stable reason, when it gave one of ours.
+    pub reason: Option<ErrorReason>,
+}
+
+impl From<&Status> for PeerError {
+    fn from(status: &Status) -> Self {
+        Self { code: status.code(), reason: reason_of(status) }
+    }
+}
+
+impl From<Status> for PeerError {
+    fn from(status: Status) -> Self {
+        Self::from(&status)
+    }
+}
+
+impl PeerError {
+    /// Whether the same call (with the same idempotency key) may succeed later: the peer or the network
+    /// failed, was busy or not yet configured (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED,
+    /// CANCELLED, UNKNOWN, INTERNAL, UNAUTHENTICATED, UNIMPLEMENTED — the last two while a secret or a
+    /// rolling upgrade is being fixed). A refusal for a reason, a bad request, a record not found, a role
+    /// without the permission are answers: repeating the call changes nothing.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.code,
+            Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::ResourceExhausted
+                | Code::Aborted
+                | Code::Cancelled
+                | Code::Unknown
+                | Code::Internal
+                | Code::Unauthenticated
+                | Code::Unimplemented
+        )
+    }
+
+    /// Whether the peer refused for `reason`.
+    pub fn is(&self, reason: ErrorReason) -> bool {
+        self.reason == Some(reason)
+    }
+
+    /// Whether the peer answered NOT_FOUND.
+    pub fn is_not_found(&self) -> bool {
+        self.code == Code::NotFound
+    }
+
+    /// Whether the peer answered ALREADY_EXISTS (an idempotent change it had applied already).
+    pub fn already_applied(&self) -> bool {
+        self.code == Code::AlreadyExists
+    }
+
+    /// This failure as our own error when nothing more specific applies: retryable failures are
+    /// `UNAVAILABLE` (the caller may retry), anything else is unexpected (logged, answered INTERNAL).
+    pub fn into_error(self, peer: &'static str) -> Error {
+        if self.is_retryable() {
+            Error::Unavailable(format!("{peer} answered {:?}", self.code))
+        } else {
+            Error::Unexpected(anyhow::anyhow!(
+                "{peer} answered {:?} ({:?})",
+                self.code,
+                self.reason
+            ))
+        }
+    }
 }
 
 /// Reads the field paths of a status's `BadRequest`, if any (for clients and tests).
@@ -287,9 +387,66 @@ mod tests {
 
     #[test]
     fn precondition_carries_reason() {
-        let status = Status::from(Error::precondition("NO_CAPACITY", "full"));
+        let status = Status::from(Error::precondition(ErrorReason::NoCapacity, "full"));
         assert_eq!(status.code(), Code::FailedPrecondition);
-        assert_eq!(reason_of(&status).as_deref(), Some("NO_CAPACITY"));
+        assert_eq!(
+            status.get_details_error_info().map(|i| i.reason).as_deref(),
+            Some("NO_CAPACITY")
+        );
+        assert_eq!(reason_of(&status), Some(ErrorReason::NoCapacity));
+        let peer = PeerError::from(&status);
+        assert!(peer.is(ErrorReason::NoCapacity) && !peer.is_retryable());
+    }
+
+    #[test]
+    fn every_reason_has_a_code_that_reads_back() {
+        let mut r = 1;
+        while let Ok(reason) = ErrorReason::try_from(r) {
+            let code = reason_code(reason);
+            assert!(
+                !code.starts_with("ERROR_REASON_")
+                    && code.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            );
+            assert_eq!(reason_from_code(code), Some(reason));
+            r += 1;
+        }
+        assert!(r > 15, "every reason is listed");
+        assert_eq!(reason_from_code("UNSPECIFIED"), None);
+        assert_eq!(reason_from_code("SOMETHING_ELSE"), None);
+    }
+
+    #[test]
+    fn one_retry_policy() {
+        let retry = [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::ResourceExhausted,
+            Code::Aborted,
+            Code::Internal,
+            Code::Unauthenticated,
+        ];
+        for code in retry {
+            assert!(PeerError::from(Status::new(code, "x")).is_retryable(), "{code:?}");
+        }
+        let answers = [
+            Code::InvalidArgument,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::PermissionDenied,
+            Code::FailedPrecondition,
+            Code::OutOfRange,
+        ];
+        for code in answers {
+            assert!(!PeerError::from(Status::new(code, "x")).is_retryable(), "{code:?}");
+        }
+        assert!(matches!(
+            PeerError::from(Status::unavailable("x")).into_error("matching"),
+            Error::Unavailable(_)
+        ));
+        assert!(matches!(
+            PeerError::from(Status::not_found("x")).into_error("matching"),
+            Error::Unexpected(_)
+        ));
     }
 
     #[test]

@@ -6,10 +6,9 @@
 //! caller's organization and user — never for the asking service.
 
 use continuum_auth::{Caller, OnBehalfOf};
-use continuum_errors::{Error, Result};
+use continuum_errors::{Error, PeerError, Result};
 use continuum_proto::intake::v1 as ipb;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
-use tonic::Code;
 
 use crate::PeerChannel;
 
@@ -56,16 +55,16 @@ impl CareRelationships {
         });
         match self.client.clone().check_care_relationship(req).await {
             Ok(_) => Ok(()),
-            Err(s) if s.code() == Code::NotFound || s.code() == Code::InvalidArgument => {
-                Err(match intake_id {
+            Err(s) => match PeerError::from(&s) {
+                e if e.is_not_found() => Err(match intake_id {
                     Some(id) => Error::not_found("intake", id),
                     None => Error::not_found("client", client_id),
-                })
-            }
-            Err(s) => {
-                tracing::warn!(peer = "intake", code = ?s.code(), "intake could not answer a care-relationship question");
-                Err(Error::Unavailable(format!("intake answered {:?}", s.code())))
-            }
+                }),
+                e => {
+                    tracing::warn!(peer = "intake", code = ?e.code, "intake could not answer a care-relationship question");
+                    Err(e.into_error("intake"))
+                }
+            },
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::domain::{
     Preferences, RoutingDecision, RoutingStatus, Rules, Screeners, Setting, StageOfChange,
     Stressor, SubstanceUse, Support, TreatmentEpisode, TreatmentOutcome, WindowRating,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorReason, Result};
 use crate::routing::{LEASE, Router};
 use crate::store::{AuditRecord, Inserted, IntakeFilter, Store};
 
@@ -889,7 +889,7 @@ impl IntakeApi {
     ) -> Result<pb::SubmitIntakeResponse> {
         if stored_fingerprint != fingerprint {
             return Err(Error::precondition(
-                "IDEMPOTENCY_KEY_REUSED",
+                ErrorReason::IdempotencyKeyReused,
                 "this idempotency key was used for a different intake; use a new key",
             ));
         }

@@ -28,7 +28,7 @@ use tonic::Code;
 use crate::domain::{
     Candidate, Intake, RoutingDecision, RoutingPlan, RoutingStatus, order_candidates,
 };
-use crate::error::Result;
+use crate::error::{ErrorReason, PeerError, Result};
 use crate::store::{RoutingTask, Store};
 
 /// How long one routing attempt may hold its lease.
@@ -80,12 +80,24 @@ fn key(intake: &Intake) -> String {
 }
 
 /// Whether a peer's answer is a definite "this candidate cannot take the client" (nothing was created).
-fn is_definite_refusal(s: &tonic::Status) -> bool {
-    s.code() == Code::FailedPrecondition
-        && matches!(
-            continuum_errors::reason_of(s).as_deref(),
-            Some("NO_CAPACITY" | "PROVIDER_NOT_FOUND")
-        )
+fn is_definite_refusal(e: &PeerError) -> bool {
+    e.code == Code::FailedPrecondition
+        && (e.is(ErrorReason::NoCapacity) || e.is(ErrorReason::ProviderNotFound))
+}
+
+/// The step after a peer's failure that is neither a definite refusal nor worth retrying (a bad request,
+/// a record the peer does not let us reach): a coordinator decides; nothing is retried forever.
+fn refused_by(
+    peer: &'static str,
+    e: PeerError,
+    mut decision: RoutingDecision,
+    intake_id: &str,
+) -> Step {
+    tracing::error!(intake_id, peer, code = ?e.code, reason = ?e.reason, "a peer refused the routing for good; coordinator needed");
+    decision.status = RoutingStatus::NeedsCoordinator;
+    decision.reason =
+        format!("{peer} refused the routing ({:?}); a coordinator must route this client", e.code);
+    Step::Done(decision)
 }
 
 fn band_for(urgency: Urgency) -> wpb::Band {
@@ -177,7 +189,8 @@ impl Router {
                     }
                     p
                 }
-                Err(code) => return Step::Retry(code),
+                Err(e) if e.is_retryable() => return Step::Retry("matching_unavailable"),
+                Err(e) => return refused_by("matching", e, intake.routing.clone(), &intake.id),
             },
         };
         // Consent may have changed since the plan was made (recorded or revoked): re-check it now.
@@ -281,10 +294,15 @@ impl Router {
                         };
                         return Step::Done(decision);
                     }
-                    Err(s) if is_definite_refusal(&s) => {}
                     Err(s) => {
-                        tracing::warn!(intake_id = %intake.id, code = ?s.code(), "referral call failed");
-                        return Step::Retry("referral_unavailable");
+                        let e = PeerError::from(&s);
+                        if e.is_retryable() {
+                            tracing::warn!(intake_id = %intake.id, code = ?e.code, "referral call failed");
+                            return Step::Retry("referral_unavailable");
+                        }
+                        if !is_definite_refusal(&e) {
+                            return refused_by("referral", e, decision, &intake.id);
+                        }
                     }
                 }
             }
@@ -343,13 +361,18 @@ impl Router {
                 Step::Done(decision)
             }
             Err(s) => {
-                tracing::warn!(intake_id = %intake.id, code = ?s.code(), "waitlist call failed");
-                Step::Retry("waitlist_unavailable")
+                let e = PeerError::from(&s);
+                if e.is_retryable() {
+                    tracing::warn!(intake_id = %intake.id, code = ?e.code, "waitlist call failed");
+                    Step::Retry("waitlist_unavailable")
+                } else {
+                    refused_by("waitlist", e, decision, &intake.id)
+                }
             }
         }
     }
 
-    async fn plan(&self, task: &RoutingTask) -> std::result::Result<RoutingPlan, &'static str> {
+    async fn plan(&self, task: &RoutingTask) -> std::result::Result<RoutingPlan, PeerError> {
         let intake = &task.intake;
         let user = Some(task.acting_user_id.as_str()).filter(|u| !u.is_empty());
         let req = on_behalf_of(recommend_request(intake), &intake.submission.organization_id, user);
@@ -357,7 +380,7 @@ impl Router {
             Ok(r) => Ok(plan_from(intake, r.into_inner().ranking.unwrap_or_default())),
             Err(s) => {
                 tracing::warn!(intake_id = %intake.id, code = ?s.code(), "recommend failed");
-                Err("matching_unavailable")
+                Err(PeerError::from(&s))
             }
         }
     }

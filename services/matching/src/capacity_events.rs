@@ -47,15 +47,16 @@ pub enum Outcome {
     Dead(Code),
 }
 
-/// How a waitlist answer maps to an outcome: bad input, an unknown provider or a refusal never gets
-/// better by retrying; anything else might.
+/// How a waitlist answer maps to an outcome: the one retry policy (`PeerError::is_retryable`) decides
+/// between trying again later and giving up.
 pub fn classify(code: Code) -> Outcome {
-    match code {
-        Code::Ok => Outcome::Delivered,
-        Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::OutOfRange => {
-            Outcome::Dead(code)
-        }
-        other => Outcome::Retry(other),
+    if code == Code::Ok {
+        return Outcome::Delivered;
+    }
+    if continuum_errors::PeerError::from(tonic::Status::new(code, "")).is_retryable() {
+        Outcome::Retry(code)
+    } else {
+        Outcome::Dead(code)
     }
 }
 
@@ -177,6 +178,7 @@ mod tests {
         assert_eq!(classify(Code::Ok), Outcome::Delivered);
         assert_eq!(classify(Code::InvalidArgument), Outcome::Dead(Code::InvalidArgument));
         assert_eq!(classify(Code::Unavailable), Outcome::Retry(Code::Unavailable));
-        assert_eq!(classify(Code::PermissionDenied), Outcome::Retry(Code::PermissionDenied));
+        assert_eq!(classify(Code::PermissionDenied), Outcome::Dead(Code::PermissionDenied));
+        assert_eq!(classify(Code::Unauthenticated), Outcome::Retry(Code::Unauthenticated));
     }
 }

@@ -114,6 +114,7 @@ fn import_error(
     let status = Status::from(e);
     let fields = continuum_errors::bad_fields_of(&status);
     let reason = continuum_errors::reason_of(&status)
+        .map(|r| continuum_errors::reason_code(r).to_owned())
         .unwrap_or_else(|| format!("{:?}", status.code()).to_uppercase());
     let code = match status.code() {
         tonic::Code::InvalidArgument => "INVALID_ARGUMENT",

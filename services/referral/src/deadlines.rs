@@ -249,7 +249,7 @@ impl Deadlines {
             {
                 Ok(t) => t,
                 Err(Error::FailedPrecondition { reason, .. }) => {
-                    tracing::info!(referral_id = %old.id, provider_id = %provider_id, reason, "alternative cannot take the client");
+                    tracing::info!(referral_id = %old.id, provider_id = %provider_id, reason = continuum_errors::reason_code(reason), "alternative cannot take the client");
                     continue;
                 }
                 Err(e) => return Err(e),

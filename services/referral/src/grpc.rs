@@ -25,7 +25,7 @@ use crate::deadlines::Deadlines;
 use crate::domain::{
     self, Action, Actor, ActorRole, Command, Event, NewReferral, Referral, Refusal, RejectionReason,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorReason, Result};
 use crate::intake::IntakePeer;
 use crate::matching::MatchingPeer;
 use crate::outbox::Relay;
@@ -421,11 +421,11 @@ pub fn referral_to_proto(r: &Referral) -> pb::Referral {
 fn refusal_to_error(r: Refusal) -> Error {
     match r {
         Refusal::TransitionNotAllowed { status, action } => Error::precondition(
-            "TRANSITION_NOT_ALLOWED",
+            ErrorReason::TransitionNotAllowed,
             format!("a referral in status {status} does not allow {action}"),
         ),
         Refusal::ActorNotAllowed { role, action } => Error::precondition(
-            "ACTOR_NOT_ALLOWED",
+            ErrorReason::ActorNotAllowed,
             format!("the {role} may not {action} a referral"),
         ),
     }
@@ -434,7 +434,7 @@ fn refusal_to_error(r: Refusal) -> Error {
 fn replayed(existing: Referral, new: &NewReferral) -> Result<pb::CreateReferralResponse> {
     if !new.same_as(&existing) {
         return Err(Error::precondition(
-            "IDEMPOTENCY_KEY_REUSED",
+            ErrorReason::IdempotencyKeyReused,
             "the idempotency key was already used for a different referral",
         ));
     }
@@ -574,7 +574,7 @@ impl ReferralApi {
             &current.recipient_organization_id,
         ) {
             return Err(Error::precondition(
-                "ACTOR_NOT_ALLOWED",
+                ErrorReason::ActorNotAllowed,
                 format!("the acting organization is not this referral's {}", cmd.actor.role),
             ));
         }
@@ -829,7 +829,7 @@ impl ReferralService for ReferralApi {
         }
         if !r.status.shares_packet() {
             return Err(Error::precondition(
-                "REFERRAL_CLOSED",
+                ErrorReason::ReferralClosed,
                 format!("a referral in status {} shares no handoff packet", r.status),
             )
             .into());

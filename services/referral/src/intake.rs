@@ -13,10 +13,9 @@ use continuum_auth::{Caller, OnBehalfOf};
 use continuum_proto::intake::v1 as pb;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use continuum_runtime::PeerChannel;
-use tonic::Code;
 use tonic::metadata::MetadataValue;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PeerError, Result};
 
 /// The purpose of use intake records for a handoff read.
 pub const PURPOSE: &str = "care_coordination";
@@ -27,18 +26,14 @@ pub struct IntakePeer {
     client: IntakeServiceClient<PeerChannel>,
 }
 
-/// How a refused read maps to our error: intake's `NOT_FOUND` (no such intake, or nothing consented for
-/// this organization) is the packet's `NOT_FOUND`; transient failures are `UNAVAILABLE` (retry); anything
-/// else is unexpected.
-fn read_error(code: Code, referral_id: &str) -> Error {
-    match code {
-        Code::NotFound => Error::not_found("handoff_packet", referral_id),
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Cancelled => Error::Unavailable(format!("intake answered {code:?}")),
-        code => Error::Unexpected(anyhow::anyhow!("intake refused a handoff read with {code:?}")),
+/// How a refused read maps to our error: intake's `NOT_FOUND` (no such intake, no live referral of it to
+/// this organization, or nothing consented to it) is the packet's `NOT_FOUND`; retryable failures are
+/// `UNAVAILABLE`; anything else is unexpected.
+fn read_error(e: PeerError, referral_id: &str) -> Error {
+    if e.is_not_found() {
+        Error::not_found("handoff_packet", referral_id)
+    } else {
+        e.into_error("intake")
     }
 }
 
@@ -72,7 +67,7 @@ impl IntakePeer {
             }),
             Err(s) => {
                 tracing::info!(referral_id = %referral_id, intake_id = %intake_id, code = ?s.code(), "handoff read refused by intake");
-                Err(read_error(s.code(), referral_id))
+                Err(read_error(s.into(), referral_id))
             }
         }
     }
@@ -143,10 +138,11 @@ mod tests {
 
     #[test]
     fn maps_intake_refusals() {
-        assert!(matches!(read_error(Code::NotFound, "r"), Error::NotFound { .. }));
-        assert!(matches!(read_error(Code::Unavailable, "r"), Error::Unavailable(_)));
-        assert!(matches!(read_error(Code::DeadlineExceeded, "r"), Error::Unavailable(_)));
-        assert!(matches!(read_error(Code::PermissionDenied, "r"), Error::Unexpected(_)));
-        assert!(matches!(read_error(Code::InvalidArgument, "r"), Error::Unexpected(_)));
+        let read = |code| read_error(PeerError::from(tonic::Status::new(code, "x")), "r");
+        assert!(matches!(read(tonic::Code::NotFound), Error::NotFound { .. }));
+        assert!(matches!(read(tonic::Code::Unavailable), Error::Unavailable(_)));
+        assert!(matches!(read(tonic::Code::DeadlineExceeded), Error::Unavailable(_)));
+        assert!(matches!(read(tonic::Code::PermissionDenied), Error::Unexpected(_)));
+        assert!(matches!(read(tonic::Code::InvalidArgument), Error::Unexpected(_)));
     }
 }

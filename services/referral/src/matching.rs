@@ -11,7 +11,7 @@ use continuum_proto::matching::v1::matching_service_client::MatchingServiceClien
 use continuum_runtime::PeerChannel;
 use tonic::{Code, Status};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorReason, PeerError, Result};
 
 /// A lazily connected client of the matching service.
 #[derive(Clone, Debug)]
@@ -32,43 +32,20 @@ pub struct Taken {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReleaseError {
     /// Matching is unreachable or failed transiently: try again later.
-    Retry(Code),
+    Retry(PeerError),
     /// Matching refused the release for good (the provider is gone, or the count is at its maximum).
-    GiveUp(Code),
-}
-
-fn is_transient(code: Code) -> bool {
-    matches!(
-        code,
-        Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::Unknown
-            | Code::Cancelled
-            | Code::ResourceExhausted
-            | Code::Aborted
-            | Code::Internal
-            | Code::Unauthenticated
-            | Code::PermissionDenied
-            | Code::Unimplemented
-    )
+    GiveUp(PeerError),
 }
 
 /// How a refused take maps to our error: no capacity and an unknown provider are business refusals;
-/// anything transient is `Unavailable` so the caller retries with the same idempotency key.
-fn take_error(status: &Status) -> Error {
-    match status.code() {
-        Code::FailedPrecondition
-            if continuum_errors::reason_of(status).as_deref() == Some("NO_CAPACITY") =>
-        {
-            Error::precondition("NO_CAPACITY", "the provider has no open slot")
-        }
-        Code::NotFound => {
-            Error::precondition("PROVIDER_NOT_FOUND", "the provider is not in the directory")
-        }
-        code if is_transient(code) => Error::Unavailable(format!("matching answered {code:?}")),
-        code => {
-            Error::Unexpected(anyhow::anyhow!("matching refused a capacity take with {code:?}"))
-        }
+/// anything retryable is `Unavailable` so the caller retries with the same idempotency key.
+fn take_error(e: PeerError) -> Error {
+    if e.code == Code::FailedPrecondition && e.is(ErrorReason::NoCapacity) {
+        Error::precondition(ErrorReason::NoCapacity, "the provider has no open slot")
+    } else if e.is_not_found() {
+        Error::precondition(ErrorReason::ProviderNotFound, "the provider is not in the directory")
+    } else {
+        e.into_error("matching")
     }
 }
 
@@ -143,11 +120,7 @@ impl MatchingPeer {
         allow_overbook: bool,
     ) -> Result<Taken> {
         let (result, overbooked) = match self.change(who, provider_id, -1, hold_key, false).await {
-            Err(s)
-                if allow_overbook
-                    && s.code() == Code::FailedPrecondition
-                    && continuum_errors::reason_of(&s).as_deref() == Some("NO_CAPACITY") =>
-            {
+            Err(s) if allow_overbook && PeerError::from(&s).is(ErrorReason::NoCapacity) => {
                 (self.change(who, provider_id, -1, hold_key, true).await, true)
             }
             other => (other, false),
@@ -156,10 +129,10 @@ impl MatchingPeer {
             Ok(p) => p,
             // A concurrent twin of this request applied the same hold key a moment earlier: the slot is
             // taken once, which is what we want; read the provider for its organization.
-            Err(s) if s.code() == Code::AlreadyExists => {
-                self.provider(who, provider_id).await.map_err(|s| take_error(&s))?
+            Err(s) if PeerError::from(&s).already_applied() => {
+                self.provider(who, provider_id).await.map_err(|s| take_error(s.into()))?
             }
-            Err(s) => return Err(take_error(&s)),
+            Err(s) => return Err(take_error(s.into())),
         };
         Ok(Taken { recipient_organization_id: provider.organization_id, overbooked })
     }
@@ -167,7 +140,7 @@ impl MatchingPeer {
     /// A slot of `provider_id` that is already taken in matching (under a hold key of the caller's, such as
     /// an accepted waitlist offer's): nothing is taken; matching is read for the provider's organization.
     pub async fn held_slot(&self, who: &OnBehalfOf, provider_id: &str) -> Result<Taken> {
-        let provider = self.provider(who, provider_id).await.map_err(|s| take_error(&s))?;
+        let provider = self.provider(who, provider_id).await.map_err(|s| take_error(s.into()))?;
         Ok(Taken { recipient_organization_id: provider.organization_id, overbooked: false })
     }
 
@@ -193,10 +166,12 @@ impl MatchingPeer {
             .await
         {
             Ok(_) => Ok(()),
-            // The same release applied concurrently: done.
-            Err(s) if s.code() == Code::AlreadyExists => Ok(()),
-            Err(s) if is_transient(s.code()) => Err(ReleaseError::Retry(s.code())),
-            Err(s) => Err(ReleaseError::GiveUp(s.code())),
+            Err(s) => match PeerError::from(&s) {
+                // The same release applied concurrently: done.
+                e if e.already_applied() => Ok(()),
+                e if e.is_retryable() => Err(ReleaseError::Retry(e)),
+                e => Err(ReleaseError::GiveUp(e)),
+            },
         }
     }
 }
@@ -206,33 +181,19 @@ mod tests {
     use super::*;
 
     /// A refusal built the way matching builds it (through `continuum-errors`), without a network.
-    fn status_with_reason(reason: &'static str) -> Status {
-        Status::from(Error::precondition(reason, "x"))
-    }
-
-    fn reason(e: &Error) -> Option<&'static str> {
-        match e {
-            Error::FailedPrecondition { reason, .. } => Some(reason),
-            _ => None,
-        }
+    fn refusal(reason: ErrorReason) -> PeerError {
+        PeerError::from(Status::from(Error::precondition(reason, "x")))
     }
 
     #[test]
     fn maps_matching_refusals() {
-        assert_eq!(reason(&take_error(&status_with_reason("NO_CAPACITY"))), Some("NO_CAPACITY"));
-        assert_eq!(reason(&take_error(&Status::not_found("x"))), Some("PROVIDER_NOT_FOUND"));
-        assert!(matches!(take_error(&Status::unavailable("x")), Error::Unavailable(_)));
-        assert!(matches!(take_error(&Status::deadline_exceeded("x")), Error::Unavailable(_)));
-        assert!(matches!(take_error(&status_with_reason("CAPACITY_LIMIT")), Error::Unexpected(_)));
-        assert!(matches!(take_error(&Status::invalid_argument("x")), Error::Unexpected(_)));
-    }
-
-    #[test]
-    fn transient_codes_retry() {
-        assert!(is_transient(Code::Unavailable));
-        assert!(is_transient(Code::Internal));
-        assert!(!is_transient(Code::NotFound));
-        assert!(!is_transient(Code::FailedPrecondition));
-        assert!(!is_transient(Code::InvalidArgument));
+        assert!(take_error(refusal(ErrorReason::NoCapacity)).is_refusal(ErrorReason::NoCapacity));
+        assert!(
+            take_error(Status::not_found("x").into()).is_refusal(ErrorReason::ProviderNotFound)
+        );
+        assert!(matches!(take_error(Status::unavailable("x").into()), Error::Unavailable(_)));
+        assert!(matches!(take_error(Status::deadline_exceeded("x").into()), Error::Unavailable(_)));
+        assert!(matches!(take_error(refusal(ErrorReason::CapacityLimit)), Error::Unexpected(_)));
+        assert!(matches!(take_error(Status::invalid_argument("x").into()), Error::Unexpected(_)));
     }
 }

@@ -126,7 +126,8 @@ impl Relay {
                 );
                 self.store.outbox_delivered(&item.id, &self.owner, now).await
             }
-            Err(ReleaseError::Retry(code)) => {
+            Err(ReleaseError::Retry(e)) => {
+                let code = e.code;
                 let attempts = item.attempts.saturating_add(1);
                 let delay = domain::retry_delay(u32::try_from(attempts).unwrap_or(u32::MAX));
                 tracing::warn!(
@@ -147,7 +148,8 @@ impl Relay {
                     )
                     .await
             }
-            Err(ReleaseError::GiveUp(code)) => {
+            Err(ReleaseError::GiveUp(e)) => {
+                let code = e.code;
                 tracing::error!(referral_id = %item.referral_id, code = ?code, "matching refused to take the slot back; giving up");
                 self.store.outbox_dead(&item.id, &self.owner, &format!("{code:?}"), now).await
             }

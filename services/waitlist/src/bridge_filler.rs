@@ -100,10 +100,15 @@ impl BridgeFiller {
             ));
             let ranking = match tokio::time::timeout(wait, call).await {
                 Ok(Ok(r)) => r.into_inner().ranking.unwrap_or_default(),
-                Ok(Err(s)) if s.code() == tonic::Code::InvalidArgument => {
-                    return Asked::Refused(s.code());
+                Ok(Err(s)) => {
+                    // Only a failure worth retrying is retried; any other answer is definite.
+                    let e = continuum_errors::PeerError::from(&s);
+                    return if e.is_retryable() {
+                        Asked::Unavailable(e.code)
+                    } else {
+                        Asked::Refused(e.code)
+                    };
                 }
-                Ok(Err(s)) => return Asked::Unavailable(s.code()),
                 Err(_) => return Asked::Unavailable(tonic::Code::DeadlineExceeded),
             };
             for o in ranking.options {

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use continuum_errors::Violations;
 use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, Urgency};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorReason, Result};
 
 /// Version of the rules below (re-banding, outreach, estimates); stored with every check-in.
 pub const RULES_VERSION: &str = "waitlist-rules/2026-11-25.1";
@@ -492,7 +492,7 @@ pub fn band_for_urgency(urgency: Urgency) -> Band {
 pub fn crisis_interlock(risk: Option<RiskLevel>) -> Result<()> {
     match risk {
         Some(r) if r.is_crisis() => Err(Error::precondition(
-            "HIGH_RISK_NOT_WAITLISTED",
+            ErrorReason::HighRiskNotWaitlisted,
             "a client at high or imminent risk is routed to crisis care, not put on a waitlist",
         )),
         _ => Ok(()),
@@ -512,9 +512,12 @@ pub fn same_request(existing: &Entry, new: &NewEntry) -> bool {
 /// (`OFFER_NOT_PENDING`, `OFFER_EXPIRED`).
 pub fn answerable(offer: &Offer, now: DateTime<Utc>) -> Result<()> {
     if offer.status != OfferStatus::Pending {
-        Err(Error::precondition("OFFER_NOT_PENDING", format!("offer is {}", offer.status.code())))
+        Err(Error::precondition(
+            ErrorReason::OfferNotPending,
+            format!("offer is {}", offer.status.code()),
+        ))
     } else if offer.expires_at <= now {
-        Err(Error::precondition("OFFER_EXPIRED", "the offer's hold has ended"))
+        Err(Error::precondition(ErrorReason::OfferExpired, "the offer's hold has ended"))
     } else {
         Ok(())
     }
@@ -785,7 +788,7 @@ pub fn check_in_rescreened(
 ) -> Result<CheckInOutcome> {
     if !entry.status.is_active() {
         return Err(Error::precondition(
-            "ENTRY_NOT_WAITING",
+            ErrorReason::EntryNotWaiting,
             format!("entry is {}", entry.status.code()),
         ));
     }
@@ -1135,7 +1138,7 @@ mod tests {
         for r in [RiskLevel::High, RiskLevel::Imminent] {
             match crisis_interlock(Some(r)) {
                 Err(Error::FailedPrecondition { reason, .. }) => {
-                    assert_eq!(reason, "HIGH_RISK_NOT_WAITLISTED")
+                    assert_eq!(reason, ErrorReason::HighRiskNotWaitlisted)
                 }
                 other => panic!("expected a refusal, got {other:?}"),
             }
@@ -1213,7 +1216,7 @@ mod tests {
         e.status = EntryStatus::Placed;
         assert!(matches!(
             check_in(&e, true, None, None, t0(), &p),
-            Err(Error::FailedPrecondition { reason: "ENTRY_NOT_WAITING", .. })
+            Err(Error::FailedPrecondition { reason: ErrorReason::EntryNotWaiting, .. })
         ));
     }
 
@@ -1275,9 +1278,9 @@ mod tests {
             Err(Error::FailedPrecondition { reason, .. }) => reason,
             other => panic!("expected a refusal, got {other:?}"),
         };
-        assert_eq!(reason(answerable(&o, t0() + TimeDelta::hours(48))), "OFFER_EXPIRED");
+        assert_eq!(reason(answerable(&o, t0() + TimeDelta::hours(48))), ErrorReason::OfferExpired);
         o.status = OfferStatus::Declined;
-        assert_eq!(reason(answerable(&o, t0())), "OFFER_NOT_PENDING");
+        assert_eq!(reason(answerable(&o, t0())), ErrorReason::OfferNotPending);
     }
 
     #[test]

@@ -116,8 +116,8 @@ impl FollowUp {
             Err(status) => {
                 // Referral down or the referral gone: look again next round (a gone one closes at FOLLOW_FOR).
                 tracing::warn!(offer_id = %p.offer_id, referral_id = %p.referral_id, code = ?status.code(), "placement follow-up read failed");
-                let closed =
-                    status.code() == tonic::Code::NotFound && now - p.created_at >= FOLLOW_FOR;
+                let closed = continuum_errors::PeerError::from(&status).is_not_found()
+                    && now - p.created_at >= FOLLOW_FOR;
                 self.store
                     .record_placement_check(
                         &p.offer_id,

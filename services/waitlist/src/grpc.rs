@@ -32,14 +32,14 @@ use continuum_proto::waitlist::v1::waitlist_service_server::WaitlistService;
 use continuum_runtime::PeerChannel;
 use continuum_runtime::care::{CareRelationships, Needs};
 use continuum_vocab::{AgeGroup, CareFormat, LevelOfCare, PaymentOption, RiskLevel, Urgency, time};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use crate::app::access;
 use crate::bridge::{self, BridgeNeeds, BridgeRecord, BridgeStatus};
 use crate::bridge_filler::BridgeFiller;
 use crate::clock::SharedClock;
 use crate::domain::{self, Band, BandLimits, Entry, NewEntry, Offer};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorReason, PeerError, Result};
 use crate::holds::Holds;
 use crate::matching::{MatchingPeer, Take};
 use crate::store::{CheckInRecord, EntryFilter, Store};
@@ -140,11 +140,7 @@ impl WaitlistApi {
             match matching.take(&who, provider_id, &key).await {
                 Take::Taken => keys.push(key),
                 Take::NoCapacity => break,
-                Take::Unavailable(code) if keys.is_empty() => {
-                    return Err(Error::Unavailable(format!(
-                        "matching answered {code:?} taking a slot"
-                    )));
-                }
+                Take::Unavailable(e) if keys.is_empty() => return Err(e.into_error("matching")),
                 Take::Unavailable(_) => break,
             }
         }
@@ -320,40 +316,26 @@ impl WaitlistApi {
                     "referral service answered without a referral"
                 ))),
             },
-            Err(status) => Err(peer_error(&status)),
+            Err(status) => Err(peer_error(status.into())),
         }
     }
 }
 
 /// How a failed call to the referral service is answered: retryable failures are `UNAVAILABLE` (nothing was
-/// changed here, and the idempotency key makes the retry safe); refusals are `FAILED_PRECONDITION`
-/// `REFERRAL_REFUSED`. Only the status code and the peer's stable reason are kept: the peer's message is
-/// not passed on or logged.
-fn peer_error(status: &Status) -> Error {
-    let code = status.code();
-    tracing::warn!(peer = "referral", code = ?code, "CreateReferral failed");
-    match code {
-        Code::Unavailable
-        | Code::DeadlineExceeded
-        | Code::Cancelled
-        | Code::ResourceExhausted
-        | Code::Aborted
-        | Code::Unknown => Error::Unavailable(format!("referral service: {code:?}")),
-        Code::FailedPrecondition
-        | Code::InvalidArgument
-        | Code::NotFound
-        | Code::AlreadyExists
-        | Code::PermissionDenied
-        | Code::OutOfRange => {
-            // The peer's stable reason code (never its message) tells the coordinator why.
-            let why = continuum_errors::reason_of(status).unwrap_or_default();
-            Error::precondition(
-                "REFERRAL_REFUSED",
-                format!("the referral service refused the referral ({code:?} {why})"),
-            )
-        }
-        _ => Error::Unexpected(anyhow::anyhow!("referral service answered {code:?}")),
+/// changed here, and the idempotency key makes the retry safe); every other answer is a refusal,
+/// `FAILED_PRECONDITION` `REFERRAL_REFUSED`. Only the status code and the peer's stable reason are kept:
+/// the peer's message is not passed on or logged.
+fn peer_error(e: PeerError) -> Error {
+    tracing::warn!(peer = "referral", code = ?e.code, "CreateReferral failed");
+    if e.is_retryable() {
+        return Error::Unavailable(format!("referral service: {:?}", e.code));
     }
+    // The peer's stable reason code (never its message) tells the coordinator why.
+    let why = e.reason.map(continuum_errors::reason_code).unwrap_or_default();
+    Error::precondition(
+        ErrorReason::ReferralRefused,
+        format!("the referral service refused the referral ({:?} {why})", e.code),
+    )
 }
 
 /// The proto form of an offer.
@@ -567,7 +549,7 @@ impl WaitlistService for WaitlistApi {
         let (entry, replayed) = self.store.enqueue(new.clone(), now).await?;
         if replayed && !domain::same_request(&entry, &new) {
             return Err(Error::precondition(
-                "IDEMPOTENCY_KEY_REUSED",
+                ErrorReason::IdempotencyKeyReused,
                 "the idempotency key was already used for another enqueue",
             )
             .into());
@@ -679,9 +661,9 @@ impl WaitlistService for WaitlistApi {
             .into());
         }
         // Only the provider's own organization opens its slots (a capacity event acts for it too).
-        let owner = self.matching()?.provider_organization(&OnBehalfOf::caller(&caller), &provider_id).await.map_err(|code| {
-            tracing::warn!(peer = "matching", code = ?code, "matching could not say whose provider this is");
-            Error::Unavailable(format!("matching answered {code:?}"))
+        let owner = self.matching()?.provider_organization(&OnBehalfOf::caller(&caller), &provider_id).await.map_err(|e| {
+            tracing::warn!(peer = "matching", code = ?e.code, "matching could not say whose provider this is");
+            e.into_error("matching")
         })?;
         access::opens_slots_of(&caller, &provider_id, owner.as_deref())?;
         let slots = usize::try_from(req.slots).unwrap_or(0);
@@ -893,7 +875,7 @@ impl WaitlistService for WaitlistApi {
         let entry = self.visible_entry(&caller, &id).await?;
         if !entry.status.is_active() {
             return Err(Error::precondition(
-                "ENTRY_NOT_WAITING",
+                ErrorReason::EntryNotWaiting,
                 format!("entry is {}", entry.status.code()),
             )
             .into());

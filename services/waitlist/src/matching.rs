@@ -6,10 +6,11 @@
 //! the capacity event was for.
 
 use continuum_auth::OnBehalfOf;
+use continuum_errors::PeerError;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_runtime::PeerChannel;
-use tonic::{Code, Status};
+use tonic::Status;
 
 /// A lazily connected client of the matching service.
 #[derive(Clone, Debug)]
@@ -25,7 +26,7 @@ pub enum Take {
     /// Nothing is open any more (an intake took it first): no offer for this slot.
     NoCapacity,
     /// Matching could not be asked; try again later.
-    Unavailable(Code),
+    Unavailable(PeerError),
 }
 
 /// The hold key of slot `n` of capacity event `event_id`.
@@ -36,14 +37,6 @@ pub fn slot_key(event_id: &str, n: usize) -> String {
 /// The hold key of giving slot `slot_key` back.
 pub fn release_key(slot_key: &str) -> String {
     format!("waitlist-slot-release:{slot_key}")
-}
-
-/// Whether a failed call may succeed later.
-pub fn is_transient(code: Code) -> bool {
-    !matches!(
-        code,
-        Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::OutOfRange
-    )
 }
 
 impl MatchingPeer {
@@ -82,7 +75,7 @@ impl MatchingPeer {
         &self,
         who: &OnBehalfOf,
         provider_id: &str,
-    ) -> Result<Option<String>, Code> {
+    ) -> Result<Option<String>, PeerError> {
         match self
             .client
             .clone()
@@ -92,8 +85,10 @@ impl MatchingPeer {
             .await
         {
             Ok(r) => Ok(r.into_inner().provider.map(|p| p.organization_id)),
-            Err(s) if s.code() == Code::NotFound => Ok(None),
-            Err(s) => Err(s.code()),
+            Err(s) => match PeerError::from(&s) {
+                e if e.is_not_found() => Ok(None),
+                e => Err(e),
+            },
         }
     }
 
@@ -101,11 +96,12 @@ impl MatchingPeer {
     pub async fn take(&self, who: &OnBehalfOf, provider_id: &str, slot_key: &str) -> Take {
         match self.change(who, provider_id, -1, slot_key, "").await {
             Ok(()) => Take::Taken,
-            Err(s) if s.code() == Code::AlreadyExists => Take::Taken,
-            Err(s) if s.code() == Code::FailedPrecondition || s.code() == Code::NotFound => {
-                Take::NoCapacity
-            }
-            Err(s) => Take::Unavailable(s.code()),
+            Err(s) => match PeerError::from(&s) {
+                e if e.already_applied() => Take::Taken,
+                e if e.is_retryable() => Take::Unavailable(e),
+                // No slot to take (or no such provider any more): no offer for this slot.
+                _ => Take::NoCapacity,
+            },
         }
     }
 
@@ -115,11 +111,13 @@ impl MatchingPeer {
         who: &OnBehalfOf,
         provider_id: &str,
         slot_key: &str,
-    ) -> Result<(), Code> {
+    ) -> Result<(), PeerError> {
         match self.change(who, provider_id, 1, &release_key(slot_key), slot_key).await {
             Ok(()) => Ok(()),
-            Err(s) if s.code() == Code::AlreadyExists => Ok(()),
-            Err(s) => Err(s.code()),
+            Err(s) => match PeerError::from(&s) {
+                e if e.already_applied() => Ok(()),
+                e => Err(e),
+            },
         }
     }
 }
@@ -132,6 +130,5 @@ mod tests {
     fn keys() {
         assert_eq!(slot_key("e1", 0), "waitlist-slot:e1:0");
         assert_eq!(release_key("waitlist-slot:e1:0"), "waitlist-slot-release:waitlist-slot:e1:0");
-        assert!(is_transient(Code::Unavailable) && !is_transient(Code::NotFound));
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use continuum_runtime::Shutdown;
 use tracing::Instrument;
 
-use crate::matching::{MatchingPeer, is_transient};
+use crate::matching::MatchingPeer;
 use crate::store::{SlotRelease, Store};
 
 /// How many rows one round claims.
@@ -105,13 +105,13 @@ impl Releaser {
                 tracing::info!(provider_id = %item.provider_id, attempts, "unoffered slot given back to matching");
                 Ok(())
             }
-            Err(code) if is_transient(code) => {
-                tracing::warn!(provider_id = %item.provider_id, code = ?code, attempts, "giving a slot back failed; will retry");
-                Err((true, format!("{code:?}")))
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(provider_id = %item.provider_id, code = ?e.code, attempts, "giving a slot back failed; will retry");
+                Err((true, format!("{:?}", e.code)))
             }
-            Err(code) => {
-                tracing::error!(provider_id = %item.provider_id, code = ?code, "matching refused a slot back; giving up");
-                Err((false, format!("{code:?}")))
+            Err(e) => {
+                tracing::error!(provider_id = %item.provider_id, code = ?e.code, "matching refused a slot back; giving up");
+                Err((false, format!("{:?}", e.code)))
             }
         };
         if let Err(e) = self

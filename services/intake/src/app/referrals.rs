@@ -2,14 +2,12 @@
 //! caller's organization and user), so referral shows only what that organization is party to. Referral
 //! owns referrals; intake, which owns the client, decides what they allow (`access`).
 
+use super::access::ReferralFacts;
+use crate::error::{Error, PeerError, Result};
 use continuum_auth::Caller;
 use continuum_proto::referral::v1 as rpb;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_runtime::PeerChannel;
-use tonic::Code;
-
-use super::access::ReferralFacts;
-use crate::error::{Error, Result};
 
 /// Most referrals of one client read for a relationship check (a client has a handful).
 const MOST: usize = 200;
@@ -20,10 +18,10 @@ pub struct ReferralPeer {
     client: ReferralServiceClient<PeerChannel>,
 }
 
-/// Referral could not answer: the caller may retry.
-fn unavailable(status: &tonic::Status) -> Error {
-    tracing::warn!(peer = "referral", code = ?status.code(), "referral could not answer an access question");
-    Error::Unavailable(format!("referral answered {:?}", status.code()))
+/// Referral could not answer: `UNAVAILABLE` when a retry may succeed, unexpected otherwise.
+fn failed(e: PeerError) -> Error {
+    tracing::warn!(peer = "referral", code = ?e.code, "referral could not answer an access question");
+    e.into_error("referral")
 }
 
 impl ReferralPeer {
@@ -42,8 +40,11 @@ impl ReferralPeer {
         );
         match self.client.clone().get_referral(req).await {
             Ok(r) => Ok(r.into_inner().referral.as_ref().map(ReferralFacts::from)),
-            Err(s) if s.code() == Code::NotFound || s.code() == Code::InvalidArgument => Ok(None),
-            Err(s) => Err(unavailable(&s)),
+            Err(s) => match PeerError::from(&s) {
+                // No such referral, or not one the caller's organization is party to.
+                e if e.is_not_found() => Ok(None),
+                e => Err(failed(e)),
+            },
         }
     }
 
@@ -67,7 +68,7 @@ impl ReferralPeer {
                 .clone()
                 .list_referrals(req)
                 .await
-                .map_err(|s| unavailable(&s))?
+                .map_err(|s| failed(s.into()))?
                 .into_inner();
             out.extend(page.referrals.iter().map(ReferralFacts::from));
             if page.next_page_token.is_empty() || out.len() >= MOST {

@@ -49,7 +49,7 @@ async fn the_same_key_replays_and_a_reused_key_is_refused() {
     different.presenting_concerns_text = "something else".into();
     let err = app.client.submit_intake(different).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(reason_of(&err).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("IDEMPOTENCY_KEY_REUSED"));
 
     let list = app
         .client

@@ -24,7 +24,7 @@ use super::entities::{capacity_event, capacity_hold, cohort, provider};
 use super::{Store, to_domain};
 use crate::domain::capacity;
 use crate::domain::{Cohort, Provider};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorReason, Result};
 
 /// Provider ids per `IN (...)` query.
 const CHUNK: usize = 500;
@@ -236,7 +236,7 @@ pub(super) async fn record_rise<C: ConnectionTrait>(
 }
 
 fn no_capacity(open: i32) -> Error {
-    Error::precondition("NO_CAPACITY", format!("provider has {open} open slot(s)"))
+    Error::precondition(ErrorReason::NoCapacity, format!("provider has {open} open slot(s)"))
 }
 
 impl Store {
@@ -501,7 +501,7 @@ async fn change_slots<C: ConnectionTrait>(
         return Err(if c.delta < 0 {
             no_capacity(open)
         } else {
-            Error::precondition("CAPACITY_LIMIT", "open slots would exceed the maximum")
+            Error::precondition(ErrorReason::CapacityLimit, "open slots would exceed the maximum")
         });
     }
     Ok(())
@@ -585,7 +585,7 @@ async fn give_seats<C: ConnectionTrait>(
             let cohorts: Vec<Cohort> = rows.iter().map(to_cohort).collect();
             capacity::pick_give(&cohorts, now).map(|x| x.code.clone()).ok_or_else(|| {
                 Error::precondition(
-                    "CAPACITY_LIMIT",
+                    ErrorReason::CapacityLimit,
                     "every cohort of the program has all its seats open",
                 )
             })?

@@ -89,7 +89,7 @@ async fn concurrent_takes_of_the_last_cohort_seat_sell_it_once() {
             Ok(_) => ok += 1,
             Err(s) => {
                 assert_eq!(s.code(), Code::FailedPrecondition);
-                assert_eq!(reason_of(&s).as_deref(), Some("NO_CAPACITY"));
+                assert_eq!(reason_of(&s).map(continuum_errors::reason_code), Some("NO_CAPACITY"));
                 refused += 1;
             }
         }
@@ -161,7 +161,7 @@ async fn a_give_back_restores_the_cohort_its_take_used() {
     assert_eq!((open_of(&plain, "a"), open_of(&plain, "b")), (1, 5));
     // Nothing is taken any more: a further give-back is refused.
     let err = app.client.update_capacity(delta(&p.id, 1, "give-extra")).await.unwrap_err();
-    assert_eq!(reason_of(&err).as_deref(), Some("CAPACITY_LIMIT"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("CAPACITY_LIMIT"));
 }
 
 #[tokio::test]

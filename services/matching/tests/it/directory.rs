@@ -42,7 +42,7 @@ async fn create_get_and_replace_with_version_check() {
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::Aborted);
-    assert_eq!(reason_of(&stale).as_deref(), Some("VERSION_MISMATCH"));
+    assert_eq!(reason_of(&stale).map(continuum_errors::reason_code), Some("VERSION_MISMATCH"));
 }
 
 #[tokio::test]
@@ -110,7 +110,7 @@ async fn concurrent_takes_never_oversell_the_last_slot() {
             Ok(_) => ok += 1,
             Err(s) => {
                 assert_eq!(s.code(), Code::FailedPrecondition);
-                assert_eq!(reason_of(&s).as_deref(), Some("NO_CAPACITY"));
+                assert_eq!(reason_of(&s).map(continuum_errors::reason_code), Some("NO_CAPACITY"));
                 refused += 1;
             }
         }

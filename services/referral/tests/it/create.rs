@@ -85,7 +85,7 @@ async fn a_key_reused_for_another_referral_is_refused() {
     app.create("reused", &p.id).await;
     let err = app.client.create_referral(create_request("reused", &q.id)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(reason_of(&err).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("IDEMPOTENCY_KEY_REUSED"));
     assert_eq!((app.open_slots(&p.id).await, app.open_slots(&q.id).await), (2, 3));
 
     // Keys are each organization's own: another organization's referral under the same key is its own
@@ -107,7 +107,7 @@ async fn no_capacity_is_refused_and_nothing_is_stored() {
     let p = app.provider(0).await;
     let err = app.client.create_referral(create_request("full", &p.id)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(reason_of(&err).as_deref(), Some("NO_CAPACITY"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("NO_CAPACITY"));
     let list = app
         .client
         .list_referrals(pb::ListReferralsRequest {
@@ -130,7 +130,7 @@ async fn an_unknown_provider_is_a_precondition_failure() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(reason_of(&err).as_deref(), Some("PROVIDER_NOT_FOUND"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("PROVIDER_NOT_FOUND"));
 }
 
 #[tokio::test]

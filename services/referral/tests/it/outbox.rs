@@ -59,7 +59,7 @@ async fn creating_while_matching_is_down_is_unavailable_and_retryable() {
     app.stop_matching().await;
     let err = app.client.create_referral(create_request("retry-me", &p.id)).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
-    assert_eq!(reason_of(&err).as_deref(), Some("UNAVAILABLE"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("UNAVAILABLE"));
 
     app.restart_matching().await;
     let resp =

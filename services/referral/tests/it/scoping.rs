@@ -209,5 +209,8 @@ async fn only_the_recipient_reads_the_handoff_packet() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(continuum_errors::reason_of(&err).as_deref(), Some("REFERRAL_CLOSED"));
+    assert_eq!(
+        continuum_errors::reason_of(&err).map(continuum_errors::reason_code),
+        Some("REFERRAL_CLOSED")
+    );
 }

@@ -33,7 +33,7 @@ use crate::domain::{
     self, Band, BridgeSupport, CheckInFacts, CheckInOutcome, Entry, EntryStatus, NewEntry, Offer,
     OfferStatus, Policy, WaitFacts,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorReason, Result};
 use entities::{check_in, entry, offer};
 
 pub use migration::Migrator;
@@ -616,9 +616,10 @@ impl Store {
             Ok(o) => match domain::answerable(&o, now) {
                 Err(e) => e,
                 // Answerable now but the conditional update missed: a concurrent answer won.
-                Ok(()) => {
-                    Error::precondition("OFFER_NOT_PENDING", "the offer was answered concurrently")
-                }
+                Ok(()) => Error::precondition(
+                    ErrorReason::OfferNotPending,
+                    "the offer was answered concurrently",
+                ),
             },
             Err(e) => e,
         }
@@ -828,7 +829,7 @@ impl Store {
             return Ok(CheckedIn { entry, outcome, withdrawn, next_offers });
         }
         Err(Error::Aborted {
-            reason: "VERSION_MISMATCH",
+            reason: ErrorReason::VersionMismatch,
             message: "the entry kept changing during the check-in; retry".to_owned(),
         })
     }
@@ -860,7 +861,7 @@ impl Store {
             txn.rollback().await?;
             let e = self.get_entry(entry_id).await?;
             return Err(Error::precondition(
-                "ENTRY_NOT_WAITING",
+                ErrorReason::EntryNotWaiting,
                 format!("entry is {}", e.status.code()),
             ));
         }

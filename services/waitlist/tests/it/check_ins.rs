@@ -157,5 +157,5 @@ async fn bad_screeners_name_each_bad_item_and_closed_entries_cannot_check_in() {
         .unwrap();
     let err = app.client.record_check_in(answered(&e.id, vec![], vec![])).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(reason_of(&err).as_deref(), Some("ENTRY_NOT_WAITING"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("ENTRY_NOT_WAITING"));
 }

@@ -40,7 +40,7 @@ async fn enqueue_creates_a_waiting_entry_and_replays_on_the_same_key() {
     own(ORG_A, &other.client_id, &other.intake_id);
     let err = app.client.enqueue(other).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(reason_of(&err).as_deref(), Some("IDEMPOTENCY_KEY_REUSED"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("IDEMPOTENCY_KEY_REUSED"));
 }
 
 #[tokio::test]
@@ -51,7 +51,10 @@ async fn high_risk_clients_are_never_waitlisted() {
         req.risk_level = risk as i32;
         let err = app.client.enqueue(req).await.unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition);
-        assert_eq!(reason_of(&err).as_deref(), Some("HIGH_RISK_NOT_WAITLISTED"));
+        assert_eq!(
+            reason_of(&err).map(continuum_errors::reason_code),
+            Some("HIGH_RISK_NOT_WAITLISTED")
+        );
     }
     assert!(app.list(pb::ListWaitlistRequest::default()).await.entries.is_empty());
     // Moderate risk waits (in the band the caller chose).
@@ -245,7 +248,7 @@ async fn estimate_counts_who_is_ahead_and_uses_recent_placements() {
 
     let err =
         app.client.estimate_wait(pb::EstimateWaitRequest { entry_id: first.id }).await.unwrap_err();
-    assert_eq!(reason_of(&err).as_deref(), Some("ENTRY_NOT_WAITING"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("ENTRY_NOT_WAITING"));
 }
 
 #[tokio::test]
@@ -291,7 +294,7 @@ async fn remove_keeps_a_reason_and_passes_a_held_slot_on() {
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
-    assert_eq!(reason_of(&again).as_deref(), Some("ENTRY_NOT_WAITING"));
+    assert_eq!(reason_of(&again).map(continuum_errors::reason_code), Some("ENTRY_NOT_WAITING"));
     let listed = app.list(pb::ListWaitlistRequest::default()).await;
     assert_eq!(ids_of(&listed.entries), vec![b.id]);
     let missing = app

@@ -116,7 +116,7 @@ async fn a_declined_slot_goes_at_once_to_the_next_in_line() {
     // An answered offer cannot be answered again.
     let err = app.respond(&offer.id, true).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(reason_of(&err).as_deref(), Some("OFFER_NOT_PENDING"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("OFFER_NOT_PENDING"));
 
     // b declines too; a is the only one left and gets the slot back.
     let r = app.respond(&next.id, false).await.unwrap();
@@ -157,7 +157,7 @@ async fn an_expired_offer_goes_to_the_next_in_line_on_the_sweep() {
     app.advance(TimeDelta::hours(1));
     // The hold has ended: the offer can no longer be answered, even before the sweep.
     let err = app.respond(&offer.id, true).await.unwrap_err();
-    assert_eq!(reason_of(&err).as_deref(), Some("OFFER_EXPIRED"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("OFFER_EXPIRED"));
     assert!(app.referral.calls().is_empty());
 
     let swept = app.sweeper.sweep_expired(app.clock_now()).await.unwrap();
@@ -171,7 +171,7 @@ async fn an_expired_offer_goes_to_the_next_in_line_on_the_sweep() {
     // A second sweep finds nothing more; the answer to the expired offer still says so.
     assert!(app.sweeper.sweep_expired(app.clock_now()).await.unwrap().is_empty());
     let err = app.respond(&offer.id, false).await.unwrap_err();
-    assert_eq!(reason_of(&err).as_deref(), Some("OFFER_NOT_PENDING"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("OFFER_NOT_PENDING"));
 }
 
 #[tokio::test]
@@ -217,7 +217,7 @@ async fn accepting_creates_one_referral_and_places_the_entry() {
 
     // Answering again is refused and calls nobody.
     let err = app.respond(&offer.id, true).await.unwrap_err();
-    assert_eq!(reason_of(&err).as_deref(), Some("OFFER_NOT_PENDING"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("OFFER_NOT_PENDING"));
     assert_eq!(app.referral.calls().len(), 1);
     assert!(
         app.list(pb::ListWaitlistRequest::default()).await.entries.is_empty(),
@@ -263,7 +263,7 @@ async fn a_refused_referral_changes_nothing() {
     let before = app.get(&entry.id).await;
     let err = app.respond(&offer.id, true).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(reason_of(&err).as_deref(), Some("REFERRAL_REFUSED"));
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("REFERRAL_REFUSED"));
     assert!(err.message().contains("PROVIDER_NOT_FOUND"));
     assert_eq!(app.get(&entry.id).await, before);
     // The client can still decline, and the slot is free for others.
