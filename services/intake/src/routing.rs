@@ -33,6 +33,8 @@ use crate::store::{RoutingTask, Store};
 
 /// How long one routing attempt may hold its lease.
 pub const LEASE: Duration = Duration::from_secs(30);
+/// How many due routings the worker claims (and routes at once) per round.
+pub const WORKER_BATCH: usize = 32;
 
 /// Clients of the three downstream services.
 #[derive(Clone, Debug)]
@@ -108,10 +110,11 @@ fn band_for(urgency: Urgency) -> wpb::Band {
     }
 }
 
-/// Back-off before attempt `attempts + 1`: 0.5 s doubling, capped.
+/// Back-off before attempt `attempts + 1` (the shared policy): 0.5 s after the first attempt, doubling,
+/// capped at `max`.
 pub fn backoff(attempts: i32, max: Duration) -> Duration {
-    let exp = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
-    Duration::from_millis(500u64.saturating_mul(1u64 << exp)).min(max)
+    continuum_outbox::Backoff::new(Duration::from_millis(500), max)
+        .after(u32::try_from(attempts.max(0) + 1).unwrap_or(u32::MAX))
 }
 
 impl Router {
@@ -385,31 +388,42 @@ impl Router {
         }
     }
 
-    /// Runs due routing tasks until `shutdown`, polling every `poll`.
+    /// Runs due routing tasks until `shutdown`, looking every `poll`: each round claims a batch (leased to
+    /// this router, so no other replica takes them) and routes them concurrently; a full batch is followed
+    /// at once by the next, so a backlog drains as fast as the peers answer.
     pub async fn run_worker(self, shutdown: Shutdown, poll: Duration) {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(poll) => {}
-            }
-            if let Ok(n) = self.store.pending_routings().await {
-                metrics::gauge!("continuum_routings_pending").set(n as f64);
-            }
-            match self.store.due_routings(Utc::now(), 32).await {
-                Ok(ids) => {
-                    for id in ids {
-                        if shutdown.is_cancelled() {
-                            break;
-                        }
-                        if let Err(e) = self.route_with(&id, true).await {
-                            tracing::warn!(intake_id = %id, error = %e, "routing attempt failed");
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "listing due routings failed"),
-            }
+        continuum_outbox::drain_every("routing", poll, WORKER_BATCH, shutdown, || self.round())
+            .await;
+    }
+
+    /// One round of the worker: claims up to [`WORKER_BATCH`] due tasks and routes them concurrently;
+    /// returns how many it claimed.
+    pub async fn round(&self) -> usize {
+        if let Ok(n) = self.store.pending_routings().await {
+            metrics::gauge!("continuum_routings_pending").set(n as f64);
         }
-        tracing::info!("routing worker stopped");
+        let ids = match self
+            .store
+            .claim_due_routings(&self.owner, Utc::now(), LEASE, WORKER_BATCH as u64)
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming due routings failed");
+                return 0;
+            }
+        };
+        let mut routing = tokio::task::JoinSet::new();
+        for id in ids.iter().cloned() {
+            let router = self.clone();
+            routing.spawn(async move {
+                if let Err(e) = router.route_with(&id, true).await {
+                    tracing::warn!(intake_id = %id, error = %e, "routing attempt failed");
+                }
+            });
+        }
+        while routing.join_next().await.is_some() {}
+        ids.len()
     }
 }
 

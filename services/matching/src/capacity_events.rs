@@ -3,9 +3,9 @@
 //! worker hands each row to the waitlist's `OpenSlots` with the event id, so the clients waiting for
 //! that provider get offers without anyone calling OpenSlots.
 //!
-//! The worker polls for due rows and claims each with a lease (a conditional UPDATE), so several replicas
-//! never send the same row at the same time; a failure is retried with exponential backoff, a definite
-//! refusal ends the row as dead. The waitlist makes the offers of one event once, so a row delivered twice
+//! The worker claims due rows in batches with a lease (`continuum_outbox`), so several replicas never send
+//! the same row at the same time; a failure worth retrying is retried with the shared back-off, any other
+//! answer ends the row as dead. The waitlist makes the offers of one event once, so a row delivered twice
 //! (a lease that ran out mid-call) is harmless. Calls go out with the service identity on behalf of the
 //! provider's organization, in the trace of the change that opened the capacity. Without a waitlist
 //! address the rows are kept (the `continuum_capacity_events_pending` gauge shows them) and a warning is
@@ -19,8 +19,11 @@ use continuum_runtime::{PeerChannel, Shutdown};
 use tonic::Code;
 use tracing::Instrument;
 
-use crate::domain::capacity::retry_delay_ms;
 use crate::store::{CapacityEvent, Store};
+
+/// Retry delays of a delivery: 1 s doubling, at most 5 minutes.
+pub const BACKOFF: continuum_outbox::Backoff =
+    continuum_outbox::Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
 
 /// How many rows the worker claims per round.
 pub const BATCH: u64 = 32;
@@ -82,26 +85,24 @@ impl Relay {
                 "no waitlist address (CONTINUUM_WAITLIST_ADDR): capacity events are kept, not delivered"
             );
         }
-        tracing::info!("capacity-event worker started");
         let mut rounds: u64 = 0;
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(self.poll) => {}
-            }
+        let stop = shutdown.clone();
+        continuum_outbox::run_every("capacity-event", self.poll, shutdown, || {
             rounds = rounds.wrapping_add(1);
-            if let Ok(n) = self.store.pending_events().await {
-                metrics::gauge!("continuum_capacity_events_pending").set(n as f64);
-                if self.waitlist.is_none() && n > 0 && rounds % 60 == 1 {
-                    tracing::warn!(pending = n, "capacity events wait for a waitlist address");
+            let (this, stop, round) = (&self, &stop, rounds);
+            async move {
+                if let Ok(n) = this.store.pending_events().await {
+                    metrics::gauge!("continuum_capacity_events_pending").set(n as f64);
+                    if this.waitlist.is_none() && n > 0 && round % 60 == 1 {
+                        tracing::warn!(pending = n, "capacity events wait for a waitlist address");
+                    }
+                }
+                if this.waitlist.is_some() {
+                    this.deliver_due(stop).await;
                 }
             }
-            if self.waitlist.is_none() {
-                continue;
-            }
-            self.deliver_due(&shutdown).await;
-        }
-        tracing::info!("capacity-event worker stopped");
+        })
+        .await;
     }
 
     /// One round: claims due rows and delivers them (also used by tests).
@@ -129,8 +130,10 @@ impl Relay {
 
     async fn deliver(&self, item: CapacityEvent) {
         let Some(client) = &self.waitlist else { return };
-        let span = tracing::info_span!("capacity_event.deliver", event_id = %item.id, provider_id = %item.provider_id);
-        continuum_telemetry::continue_trace(&span, &item.traceparent);
+        let span = continuum_outbox::continue_trace(
+            tracing::info_span!("capacity_event.deliver", event_id = %item.id, provider_id = %item.provider_id),
+            &item.traceparent,
+        );
         async {
             let mut client = client.clone();
             let req = wpb::OpenSlotsRequest { provider_id: item.provider_id.clone(), slots: item.slots.clamp(1, 1000), event_id: item.id.clone() };
@@ -147,17 +150,17 @@ impl Relay {
                 Outcome::Delivered => {
                     metrics::counter!("continuum_capacity_events_delivered_total").increment(1);
                     tracing::info!(slots = item.slots, offers, attempts, "capacity event delivered to the waitlist");
-                    self.store.event_delivered(&item.id, &self.owner).await
+                    self.store.event_delivered(&item.id, &self.owner, attempts).await
                 }
                 Outcome::Retry(code) => {
-                    let delay = retry_delay_ms(attempts);
+                    let delay = BACKOFF.after_ms(u32::try_from(attempts).unwrap_or(u32::MAX));
                     tracing::warn!(code = ?code, attempts, retry_in_ms = delay, "delivering a capacity event failed; will retry");
                     self.store.event_retry_later(&item.id, &self.owner, attempts, delay, &format!("{code:?}")).await
                 }
                 Outcome::Dead(code) => {
                     metrics::counter!("continuum_capacity_events_dead_total").increment(1);
                     tracing::error!(code = ?code, attempts, "the waitlist refused a capacity event; giving up");
-                    self.store.event_dead(&item.id, &self.owner, &format!("{code:?}")).await
+                    self.store.event_dead(&item.id, &self.owner, attempts, &format!("{code:?}")).await
                 }
             };
             if let Err(e) = recorded {

@@ -303,33 +303,25 @@ impl Deadlines {
 
     /// Sweeps every `every` until `shutdown` is cancelled. Errors are logged and the next round retries.
     pub async fn run(self, every: Duration, shutdown: Shutdown) {
-        tracing::info!("deadline sweeper started");
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(every) => {}
-            }
-            let now = Utc::now();
-            if let Ok(n) = self.store.count_overdue(now).await {
-                metrics::gauge!("continuum_referrals_overdue").set(n as f64);
-            }
-            match self.sweep(now).await {
-                Ok(s)
-                    if !(s.escalated.is_empty()
-                        && s.expired.is_empty()
-                        && s.rerouted.is_empty()) =>
-                {
-                    tracing::info!(
-                        escalated = s.escalated.len(),
-                        expired = s.expired.len(),
-                        rerouted = s.rerouted.len(),
-                        "deadline sweep"
-                    )
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "deadline sweep failed; retrying next round"),
-            }
+        continuum_outbox::run_every("deadline sweeper", every, shutdown, || self.round()).await;
+    }
+
+    async fn round(&self) {
+        let now = Utc::now();
+        if let Ok(n) = self.store.count_overdue(now).await {
+            metrics::gauge!("continuum_referrals_overdue").set(n as f64);
         }
-        tracing::info!("deadline sweeper stopped");
+        match self.sweep(now).await {
+            Ok(s) if !(s.escalated.is_empty() && s.expired.is_empty() && s.rerouted.is_empty()) => {
+                tracing::info!(
+                    escalated = s.escalated.len(),
+                    expired = s.expired.len(),
+                    rerouted = s.rerouted.len(),
+                    "deadline sweep"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "deadline sweep failed; retrying next round"),
+        }
     }
 }

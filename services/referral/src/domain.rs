@@ -466,17 +466,9 @@ pub fn reroute_hold_key(referral_id: &str, provider_id: &str) -> String {
 /// Most alternatives one referral may carry.
 pub const MAX_ALTERNATIVES: usize = 20;
 
-/// First retry delay of an outbox delivery.
-pub const RETRY_BASE: Duration = Duration::from_secs(1);
-/// Longest retry delay of an outbox delivery.
-pub const RETRY_MAX: Duration = Duration::from_secs(60);
-
-/// How long to wait before the next delivery after `attempts` failed ones: exponential backoff from
-/// [`RETRY_BASE`], doubling each time, capped at [`RETRY_MAX`].
-pub fn retry_delay(attempts: u32) -> Duration {
-    let exponent = attempts.saturating_sub(1).min(16);
-    RETRY_BASE.saturating_mul(1u32 << exponent).min(RETRY_MAX)
-}
+/// Retry delays of an outbox delivery: 1 s doubling, at most a minute.
+pub const RETRY: continuum_outbox::Backoff =
+    continuum_outbox::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 
 /// A referral as the domain sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -888,17 +880,6 @@ mod tests {
         assert!(is_overdue(Status::Requested, due, at(2026, 1, 9, 16)));
         assert!(!is_overdue(Status::Requested, due, at(2026, 1, 9, 14)));
         assert!(!is_overdue(Status::Accepted, due, at(2026, 1, 9, 16)));
-    }
-
-    #[test]
-    fn retry_backoff_doubles_up_to_the_cap() {
-        assert_eq!(retry_delay(0), Duration::from_secs(1));
-        assert_eq!(retry_delay(1), Duration::from_secs(1));
-        assert_eq!(retry_delay(2), Duration::from_secs(2));
-        assert_eq!(retry_delay(3), Duration::from_secs(4));
-        assert_eq!(retry_delay(6), Duration::from_secs(32));
-        assert_eq!(retry_delay(7), RETRY_MAX);
-        assert_eq!(retry_delay(u32::MAX), RETRY_MAX);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Delivers the outbox: capacity releases committed together with the status change that caused them.
 //!
 //! A handler tries a row once right after its commit ([`Relay::deliver_now`]); whatever is left (matching
-//! down, a crash in between) is picked up by the worker ([`Relay::run`]), which polls for due rows, claims
-//! each with a lease so two replicas do not send the same row at the same time, and retries failures with
-//! exponential backoff. Matching applies each release at most once per hold key, so a row delivered twice
+//! down, a crash in between) is picked up by the worker ([`Relay::run`]), which claims due rows in batches
+//! under a lease (`continuum_outbox`) so two replicas do not send the same row at the same time, and
+//! retries failures with the shared back-off. Matching applies each release at most once per hold key, so a row delivered twice
 //! (a lease that ran out mid-call) is harmless.
 //!
 //! Each row keeps the `traceparent` of the request whose change created it; a delivery by the worker runs
@@ -60,28 +60,29 @@ impl Relay {
 
     /// Delivers due rows until `shutdown` is cancelled.
     pub async fn run(self, shutdown: Shutdown) {
-        tracing::info!("outbox worker started");
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(POLL_INTERVAL) => {}
-            }
-            match self.store.claim_due_outbox(&self.owner, Utc::now(), BATCH).await {
-                Ok(items) => {
-                    for item in items {
-                        if shutdown.is_cancelled() {
-                            // Unsent claimed rows come back to everyone when their lease runs out.
-                            break;
-                        }
-                        let span = tracing::info_span!("outbox.deliver", outbox_id = %item.id, referral_id = %item.referral_id, attempt = item.attempts + 1);
-                        continuum_telemetry::continue_trace(&span, &item.trace_parent);
-                        self.deliver(item).instrument(span).await;
+        let stop = shutdown.clone();
+        continuum_outbox::run_every("outbox", POLL_INTERVAL, shutdown, || self.deliver_due(&stop))
+            .await;
+    }
+
+    /// One round: claims due rows and delivers them, each in the trace of the change that queued it.
+    async fn deliver_due(&self, shutdown: &Shutdown) {
+        match self.store.claim_due_outbox(&self.owner, Utc::now(), BATCH).await {
+            Ok(items) => {
+                for item in items {
+                    if shutdown.is_cancelled() {
+                        // Unsent claimed rows come back to everyone when their lease runs out.
+                        break;
                     }
+                    let span = continuum_outbox::continue_trace(
+                        tracing::info_span!("outbox.deliver", outbox_id = %item.id, referral_id = %item.referral_id, attempt = item.attempts + 1),
+                        &item.trace_parent,
+                    );
+                    self.deliver(item).instrument(span).await;
                 }
-                Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),
             }
+            Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),
         }
-        tracing::info!("outbox worker stopped");
     }
 
     /// Sends one claimed row and records the outcome.
@@ -129,7 +130,7 @@ impl Relay {
             Err(ReleaseError::Retry(e)) => {
                 let code = e.code;
                 let attempts = item.attempts.saturating_add(1);
-                let delay = domain::retry_delay(u32::try_from(attempts).unwrap_or(u32::MAX));
+                let delay = domain::RETRY.after(u32::try_from(attempts).unwrap_or(u32::MAX));
                 tracing::warn!(
                     referral_id = %item.referral_id,
                     code = ?code,

@@ -320,11 +320,13 @@ pub fn not_requested_reason(
 }
 
 /// How long to wait before the next attempt after `attempts` failed ones: `base_secs` doubling, at most
-/// an hour.
+/// an hour (the shared back-off).
 pub fn retry_delay_ms(attempts: i32, base_secs: u64) -> i64 {
-    let factor = 1u64 << u32::try_from(attempts.clamp(0, 12)).unwrap_or(0);
-    let secs = base_secs.max(1).saturating_mul(factor).min(3600);
-    i64::try_from(secs * 1000).unwrap_or(3_600_000)
+    let backoff = continuum_outbox::Backoff::new(
+        std::time::Duration::from_secs(base_secs.max(1)),
+        std::time::Duration::from_secs(3600),
+    );
+    backoff.after_ms(u32::try_from(attempts.saturating_add(1)).unwrap_or(1))
 }
 
 #[cfg(test)]

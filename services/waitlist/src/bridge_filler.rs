@@ -207,15 +207,11 @@ impl BridgeFiller {
     /// Runs [`BridgeFiller::fill_due`] every `every` until `shutdown`. Errors are logged; the next round
     /// retries.
     pub async fn run(self, every: Duration, shutdown: Shutdown) {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(every) => {
-                    if let Err(e) = self.fill_due(self.clock.now()).await {
-                        tracing::warn!(error = %e, "bridge retry round failed; retrying next round");
-                    }
-                }
+        continuum_outbox::run_every("bridge retry", every, shutdown, || async {
+            if let Err(e) = self.fill_due(self.clock.now()).await {
+                tracing::warn!(error = %e, "bridge retry round failed; retrying next round");
             }
-        }
+        })
+        .await;
     }
 }

@@ -74,6 +74,8 @@ pub struct FollowUp {
     referral: ReferralServiceClient<PeerChannel>,
     clock: SharedClock,
     every: Duration,
+    /// This replica's lease owner id.
+    owner: String,
 }
 
 impl FollowUp {
@@ -84,7 +86,7 @@ impl FollowUp {
         clock: SharedClock,
         every: Duration,
     ) -> Self {
-        Self { store, referral, clock, every }
+        Self { store, referral, clock, every, owner: uuid::Uuid::new_v4().to_string() }
     }
 
     async fn check(&self, p: &Placement, now: DateTime<Utc>) -> Result<()> {
@@ -102,7 +104,8 @@ impl FollowUp {
                 let c = conclude(&r, p.created_at, now);
                 self.store
                     .record_placement_check(
-                        &p.offer_id,
+                        p,
+                        &self.owner,
                         c.first_attended_at,
                         c.second_attended_at,
                         c.closed,
@@ -120,7 +123,8 @@ impl FollowUp {
                     && now - p.created_at >= FOLLOW_FOR;
                 self.store
                     .record_placement_check(
-                        &p.offer_id,
+                        p,
+                        &self.owner,
                         p.first_attended_at,
                         p.second_attended_at,
                         closed,
@@ -136,14 +140,16 @@ impl FollowUp {
     /// referral. Returns how many placements were checked.
     pub async fn follow_up(&self, now: DateTime<Utc>) -> Result<usize> {
         self.store.discover_placements(now).await?;
-        let due = self.store.claim_due_placements(now, now + CLAIM, BATCH).await?;
+        let lease = CLAIM.num_milliseconds();
+        let due = self.store.claim_due_placements(&self.owner, now, lease, BATCH).await?;
         for p in &due {
             // Each read joins the trace of the request that made the offer, so a placement's whole story
             // (OpenSlots, the acceptance, every follow-up) is one trace.
-            let span = tracing::info_span!("placement.follow_up", offer_id = %p.offer_id, referral_id = %p.referral_id);
-            if let Ok(parent) = self.store.offer_trace_parent(&p.offer_id).await {
-                continuum_telemetry::continue_trace(&span, &parent);
-            }
+            let parent = self.store.offer_trace_parent(&p.offer_id).await.unwrap_or_default();
+            let span = continuum_outbox::continue_trace(
+                tracing::info_span!("placement.follow_up", offer_id = %p.offer_id, referral_id = %p.referral_id),
+                &parent,
+            );
             self.check(p, now).instrument(span).await?;
         }
         Ok(due.len())
@@ -151,16 +157,12 @@ impl FollowUp {
 
     /// Runs rounds every `every` until `shutdown` is cancelled; a failed round is logged and retried.
     pub async fn run(self, shutdown: Shutdown) {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(self.every) => {}
-            }
+        continuum_outbox::run_every("placement follow-up", self.every, shutdown, || async {
             if let Err(e) = self.follow_up(self.clock.now()).await {
                 tracing::warn!(error = %e, "placement follow-up failed; retrying next round");
             }
-        }
-        tracing::info!("placement follow-up stopped");
+        })
+        .await;
     }
 }
 

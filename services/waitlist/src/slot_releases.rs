@@ -19,11 +19,9 @@ pub const BATCH: u64 = 32;
 /// How long a claim keeps other replicas off a row.
 pub const LEASE_MS: i64 = 30_000;
 
-/// Wait before attempt `attempts + 1`: 1 s doubling, at most 5 minutes.
-pub fn retry_delay_ms(attempts: i32) -> i64 {
-    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    1000i64.saturating_mul(1i64 << exponent).min(300_000)
-}
+/// Retry delays of a give-back: 1 s doubling, at most 5 minutes.
+pub const BACKOFF: continuum_outbox::Backoff =
+    continuum_outbox::Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
 
 /// Delivers slot releases to matching.
 #[derive(Clone, Debug)]
@@ -41,18 +39,14 @@ impl Releaser {
 
     /// Delivers due rows every `poll` until `shutdown` is cancelled.
     pub async fn run(self, poll: Duration, shutdown: Shutdown) {
-        tracing::info!("slot-release worker started");
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(poll) => {}
-            }
-            self.deliver_due(&shutdown).await;
+        let stop = shutdown.clone();
+        continuum_outbox::run_every("slot-release", poll, shutdown, || async {
+            self.deliver_due(&stop).await;
             if let Ok(n) = self.store.pending_releases().await {
                 metrics::gauge!("continuum_slot_releases_pending").set(n as f64);
             }
-        }
-        tracing::info!("slot-release worker stopped");
+        })
+        .await;
     }
 
     /// One round: claims the due rows and delivers them; returns how many were tried.
@@ -70,8 +64,10 @@ impl Releaser {
                 break;
             }
             // Each delivery continues the trace of the change that ended the offer chain.
-            let span = tracing::info_span!("slot.release", provider_id = %item.provider_id);
-            continuum_telemetry::continue_trace(&span, &item.trace_parent);
+            let span = continuum_outbox::continue_trace(
+                tracing::info_span!("slot.release", provider_id = %item.provider_id),
+                &item.trace_parent,
+            );
             self.deliver(item).instrument(span).await;
             n += 1;
         }
@@ -121,7 +117,7 @@ impl Releaser {
                 &self.owner,
                 outcome,
                 attempts,
-                retry_delay_ms(attempts),
+                BACKOFF.after_ms(u32::try_from(attempts).unwrap_or(u32::MAX)),
             )
             .await
         {

@@ -95,17 +95,13 @@ impl Sweeper {
 
     /// Sweeps every `every` until `shutdown` is cancelled. Errors are logged and the next round retries.
     pub async fn run(self, every: Duration, shutdown: Shutdown) {
-        let mut reported = std::collections::HashSet::new();
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(every) => {}
-            }
+        let reported = tokio::sync::Mutex::new(std::collections::HashSet::new());
+        continuum_outbox::run_every("offer sweeper", every, shutdown, || async {
             if let Err(e) = self.sweep_expired(self.clock.now()).await {
                 tracing::warn!(error = %e, "offer sweep failed; retrying next round");
             }
-            self.report(&mut reported).await;
-        }
-        tracing::info!("offer sweeper stopped");
+            self.report(&mut *reported.lock().await).await;
+        })
+        .await;
     }
 }

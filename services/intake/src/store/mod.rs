@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use continuum_vocab::{LevelOfCare, RiskLevel, time};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
 };
 
 use crate::domain::{Assessment, Intake, NewIntake, RoutingDecision, RoutingPlan, RoutingStatus};
@@ -39,6 +39,17 @@ const EXTERNAL_ID_FIELD: &str = "intake.external_client_id";
 const OVERRIDE_REASON_FIELD: &str = "intake.assessment.override_reason";
 
 pub use migration::Migrator;
+
+/// The routing tasks as a leased queue (`continuum_outbox`).
+const ROUTINGS: continuum_outbox::Queue = continuum_outbox::Queue {
+    name: "routings",
+    table: "routings",
+    key: "intake_id",
+    pending: "status = 'pending'",
+    due: "next_attempt_at_ms",
+    lease_owner: "lease_owner",
+    lease_until: "lease_until_ms",
+};
 
 /// The intake store.
 #[derive(Clone, Debug)]
@@ -452,19 +463,8 @@ impl Store {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> Result<Option<RoutingTask>> {
-        let res = routing::Entity::update_many()
-            .col_expr(routing::Column::LeaseOwner, Expr::value(owner))
-            .col_expr(routing::Column::LeaseUntilMs, Expr::value(time::to_ms(lease_until)))
-            .filter(routing::Column::IntakeId.eq(intake_id))
-            .filter(routing::Column::Status.eq(RoutingStatus::Pending.code()))
-            .filter(
-                Condition::any()
-                    .add(routing::Column::LeaseUntilMs.lt(time::to_ms(now)))
-                    .add(routing::Column::LeaseOwner.eq(owner)),
-            )
-            .exec(&self.db)
-            .await?;
-        if res.rows_affected != 1 {
+        let (now, lease_ms) = (time::to_ms(now), time::to_ms(lease_until) - time::to_ms(now));
+        if !ROUTINGS.claim_one(&self.db, intake_id, owner, now, lease_ms).await? {
             return Ok(None);
         }
         let r = routing::Entity::find_by_id(intake_id.to_owned())
@@ -482,29 +482,23 @@ impl Store {
         }))
     }
 
-    /// Pending routing tasks due at `now` and not leased, oldest first.
-    pub async fn due_routings(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<String>> {
-        let now = time::to_ms(now);
-        Ok(routing::Entity::find()
-            .filter(routing::Column::Status.eq(RoutingStatus::Pending.code()))
-            .filter(routing::Column::NextAttemptAtMs.lte(now))
-            .filter(routing::Column::LeaseUntilMs.lt(now))
-            .order_by_asc(routing::Column::NextAttemptAtMs)
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|r| r.intake_id)
-            .collect())
+    /// Claims up to `limit` pending routing tasks due at `now` for `owner` (a lease of `lease`) in one
+    /// statement (`continuum_outbox`: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas split a
+    /// backlog); returns their intake ids.
+    pub async fn claim_due_routings(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: u64,
+    ) -> Result<Vec<String>> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        Ok(ROUTINGS.claim_due(&self.db, owner, time::to_ms(now), lease_ms, limit).await?)
     }
 
     /// Number of routings still pending (for logs and metrics).
     pub async fn pending_routings(&self) -> Result<u64> {
-        use sea_orm::PaginatorTrait;
-        Ok(routing::Entity::find()
-            .filter(routing::Column::Status.eq(RoutingStatus::Pending.code()))
-            .count(&self.db)
-            .await?)
+        Ok(ROUTINGS.pending_count(&self.db).await?)
     }
 
     /// Saves the plan of a task the caller holds.
@@ -528,19 +522,14 @@ impl Store {
     ) -> Result<bool> {
         let now = time::to_ms(Utc::now());
         let txn = self.db.begin().await?;
-        let res = routing::Entity::update_many()
-            .col_expr(routing::Column::Status, Expr::value(decision.status.code()))
-            .col_expr(routing::Column::Decision, Expr::value(json(decision)?))
-            .col_expr(routing::Column::Attempts, Expr::value(decision.attempts))
-            .col_expr(routing::Column::LeaseUntilMs, Expr::value(0i64))
-            .col_expr(routing::Column::LastError, Expr::value(""))
-            .col_expr(routing::Column::UpdatedAtMs, Expr::value(now))
-            .filter(routing::Column::IntakeId.eq(intake_id))
-            .filter(routing::Column::LeaseOwner.eq(owner))
-            .filter(routing::Column::Status.eq(RoutingStatus::Pending.code()))
-            .exec(&txn)
-            .await?;
-        if res.rows_affected != 1 {
+        let sets = vec![
+            ("status", decision.status.code().into()),
+            ("decision", json(decision)?.into()),
+            ("attempts", decision.attempts.into()),
+            ("last_error", "".into()),
+            ("updated_at_ms", now.into()),
+        ];
+        if !ROUTINGS.release(&txn, intake_id, owner, sets).await? {
             txn.rollback().await?;
             return Ok(false);
         }
@@ -562,18 +551,14 @@ impl Store {
         next_at: DateTime<Utc>,
         error_code: &str,
     ) -> Result<()> {
-        routing::Entity::update_many()
-            .col_expr(routing::Column::Decision, Expr::value(json(decision)?))
-            .col_expr(routing::Column::Attempts, Expr::value(decision.attempts))
-            .col_expr(routing::Column::NextAttemptAtMs, Expr::value(time::to_ms(next_at)))
-            .col_expr(routing::Column::LeaseUntilMs, Expr::value(0i64))
-            .col_expr(routing::Column::LastError, Expr::value(error_code))
-            .col_expr(routing::Column::UpdatedAtMs, Expr::value(time::to_ms(Utc::now())))
-            .filter(routing::Column::IntakeId.eq(intake_id))
-            .filter(routing::Column::LeaseOwner.eq(owner))
-            .filter(routing::Column::Status.eq(RoutingStatus::Pending.code()))
-            .exec(&self.db)
-            .await?;
+        let sets = vec![
+            ("decision", json(decision)?.into()),
+            ("attempts", decision.attempts.into()),
+            ("next_attempt_at_ms", time::to_ms(next_at).into()),
+            ("last_error", error_code.into()),
+            ("updated_at_ms", time::to_ms(Utc::now()).into()),
+        ];
+        ROUTINGS.release(&self.db, intake_id, owner, sets).await?;
         Ok(())
     }
 

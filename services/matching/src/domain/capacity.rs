@@ -65,12 +65,6 @@ pub fn reseat(open_seats: i32, old_seats: i32, new_seats: i32) -> i32 {
     open_seats.saturating_add(new_seats.saturating_sub(old_seats)).clamp(0, new_seats.max(0))
 }
 
-/// Wait before delivery attempt `attempts + 1` of a capacity event: 1 s doubling, at most 5 minutes.
-pub fn retry_delay_ms(attempts: i32) -> i64 {
-    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    1000i64.saturating_mul(1i64 << exponent).min(300_000)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,13 +106,6 @@ mod tests {
         let only_past = vec![c("past", 80, 5, 4), c("b", 110, 5, 5)];
         assert_eq!(pick_give(&only_past, NOW).map(|c| c.code.as_str()), Some("past"));
         assert!(pick_give(&[c("b", 110, 5, 5)], NOW).is_none());
-    }
-
-    #[test]
-    fn retries_back_off() {
-        assert_eq!(retry_delay_ms(1), 1000);
-        assert_eq!(retry_delay_ms(3), 4000);
-        assert_eq!(retry_delay_ms(40), 300_000);
     }
 
     #[test]

@@ -16,8 +16,8 @@ use chrono::Utc;
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    TransactionTrait,
 };
 
 use super::entities::{capacity_event, capacity_hold, cohort, provider};
@@ -368,8 +368,8 @@ impl Store {
         Ok(after)
     }
 
-    /// Claims up to `limit` due capacity events for `owner` (a lease of `lease_ms`), oldest first. A row
-    /// is claimed by a conditional UPDATE, so two replicas never deliver the same row at the same time.
+    /// Claims up to `limit` due capacity events for `owner` (a lease of `lease_ms`), in one statement
+    /// (`continuum_outbox`): two replicas never deliver the same row at the same time.
     pub async fn claim_due_events(
         &self,
         owner: &str,
@@ -377,37 +377,23 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<CapacityEvent>> {
         let now = time::to_ms(Utc::now());
-        let due = capacity_event::Entity::find()
-            .filter(capacity_event::Column::State.eq(EVENT_PENDING))
-            .filter(capacity_event::Column::NextAttemptAtMs.lte(now))
-            .filter(capacity_event::Column::LeaseUntilMs.lte(now))
-            .order_by_asc(capacity_event::Column::CreatedAtMs)
-            .order_by_asc(capacity_event::Column::Id)
-            .limit(limit)
+        let ids = CAPACITY_EVENTS.claim_due(&self.db, owner, now, lease_ms, limit).await?;
+        let mut rows = capacity_event::Entity::find()
+            .filter(capacity_event::Column::Id.is_in(ids))
             .all(&self.db)
             .await?;
-        let mut out = Vec::with_capacity(due.len());
-        for e in due {
-            let res = capacity_event::Entity::update_many()
-                .col_expr(capacity_event::Column::LeaseOwner, Expr::value(owner.to_owned()))
-                .col_expr(capacity_event::Column::LeaseUntilMs, Expr::value(now + lease_ms))
-                .filter(capacity_event::Column::Id.eq(e.id.clone()))
-                .filter(capacity_event::Column::State.eq(EVENT_PENDING))
-                .filter(capacity_event::Column::LeaseUntilMs.lte(now))
-                .exec(&self.db)
-                .await?;
-            if res.rows_affected == 1 {
-                out.push(CapacityEvent {
-                    id: e.id,
-                    provider_id: e.provider_id,
-                    organization_id: e.organization_id,
-                    slots: e.slots,
-                    traceparent: e.traceparent.unwrap_or_default(),
-                    attempts: e.attempts,
-                });
-            }
-        }
-        Ok(out)
+        rows.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        Ok(rows
+            .into_iter()
+            .map(|e| CapacityEvent {
+                id: e.id,
+                provider_id: e.provider_id,
+                organization_id: e.organization_id,
+                slots: e.slots,
+                traceparent: e.traceparent.unwrap_or_default(),
+                attempts: e.attempts,
+            })
+            .collect())
     }
 
     async fn finish_event(
@@ -415,33 +401,34 @@ impl Store {
         id: &str,
         owner: &str,
         state: &str,
+        attempts: i32,
         error: Option<&str>,
     ) -> Result<()> {
         let now = time::to_ms(Utc::now());
-        capacity_event::Entity::update_many()
-            .col_expr(capacity_event::Column::State, Expr::value(state.to_owned()))
-            .col_expr(capacity_event::Column::FinishedAtMs, Expr::value(now))
-            .col_expr(capacity_event::Column::LastError, Expr::value(error.map(str::to_owned)))
-            .col_expr(capacity_event::Column::LeaseUntilMs, Expr::value(0))
-            .col_expr(
-                capacity_event::Column::Attempts,
-                Expr::col(capacity_event::Column::Attempts).add(1),
-            )
-            .filter(capacity_event::Column::Id.eq(id.to_owned()))
-            .filter(capacity_event::Column::LeaseOwner.eq(owner.to_owned()))
-            .exec(&self.db)
-            .await?;
+        let sets = vec![
+            ("state", state.into()),
+            ("finished_at_ms", now.into()),
+            ("last_error", error.map(str::to_owned).into()),
+            ("attempts", attempts.into()),
+        ];
+        CAPACITY_EVENTS.release(&self.db, id, owner, sets).await?;
         Ok(())
     }
 
-    /// Marks a claimed event delivered.
-    pub async fn event_delivered(&self, id: &str, owner: &str) -> Result<()> {
-        self.finish_event(id, owner, EVENT_DELIVERED, None).await
+    /// Marks a claimed event delivered (after `attempts` attempts).
+    pub async fn event_delivered(&self, id: &str, owner: &str, attempts: i32) -> Result<()> {
+        self.finish_event(id, owner, EVENT_DELIVERED, attempts, None).await
     }
 
-    /// Marks a claimed event refused for good.
-    pub async fn event_dead(&self, id: &str, owner: &str, error: &str) -> Result<()> {
-        self.finish_event(id, owner, EVENT_DEAD, Some(error)).await
+    /// Marks a claimed event refused for good (after `attempts` attempts).
+    pub async fn event_dead(
+        &self,
+        id: &str,
+        owner: &str,
+        attempts: i32,
+        error: &str,
+    ) -> Result<()> {
+        self.finish_event(id, owner, EVENT_DEAD, attempts, Some(error)).await
     }
 
     /// Puts a claimed event back for another attempt after `delay_ms`.
@@ -454,26 +441,31 @@ impl Store {
         error: &str,
     ) -> Result<()> {
         let now = time::to_ms(Utc::now());
-        capacity_event::Entity::update_many()
-            .col_expr(capacity_event::Column::Attempts, Expr::value(attempts))
-            .col_expr(capacity_event::Column::NextAttemptAtMs, Expr::value(now + delay_ms))
-            .col_expr(capacity_event::Column::LeaseUntilMs, Expr::value(0))
-            .col_expr(capacity_event::Column::LastError, Expr::value(Some(error.to_owned())))
-            .filter(capacity_event::Column::Id.eq(id.to_owned()))
-            .filter(capacity_event::Column::LeaseOwner.eq(owner.to_owned()))
-            .exec(&self.db)
-            .await?;
+        let sets = vec![
+            ("attempts", attempts.into()),
+            ("next_attempt_at_ms", (now + delay_ms).into()),
+            ("last_error", Some(error.to_owned()).into()),
+        ];
+        CAPACITY_EVENTS.release(&self.db, id, owner, sets).await?;
         Ok(())
     }
 
     /// Capacity events not delivered yet.
     pub async fn pending_events(&self) -> Result<u64> {
-        Ok(capacity_event::Entity::find()
-            .filter(Condition::all().add(capacity_event::Column::State.eq(EVENT_PENDING)))
-            .count(&self.db)
-            .await?)
+        Ok(CAPACITY_EVENTS.pending_count(&self.db).await?)
     }
 }
+
+/// The capacity events as a leased queue.
+const CAPACITY_EVENTS: continuum_outbox::Queue = continuum_outbox::Queue {
+    name: "capacity_events",
+    table: "capacity_events",
+    key: "id",
+    pending: "state = 'pending'",
+    due: "next_attempt_at_ms",
+    lease_owner: "lease_owner",
+    lease_until: "lease_until_ms",
+};
 
 /// A clinician's (or cohortless program's) slots: one conditional UPDATE.
 async fn change_slots<C: ConnectionTrait>(

@@ -37,6 +37,17 @@ const PENDING: &str = "pending";
 const DELIVERED: &str = "delivered";
 const DEAD: &str = "dead";
 
+/// The outbox as a leased queue (`continuum_outbox`).
+const OUTBOX: continuum_outbox::Queue = continuum_outbox::Queue {
+    name: "referral_outbox",
+    table: "outbox",
+    key: "id",
+    pending: "state = 'pending'",
+    due: "next_attempt_at_ms",
+    lease_owner: "lease_owner",
+    lease_until: "lease_until_ms",
+};
+
 /// The referral store.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -753,59 +764,33 @@ impl Store {
             .collect()
     }
 
-    /// Claims one pending outbox row for `owner` if it is due and nobody holds a live lease on it.
+    /// Claims one pending outbox row for `owner` if nobody holds a live lease on it.
     pub async fn claim_outbox(
         &self,
         id: &str,
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<OutboxItem>> {
-        let now = time::to_ms(now);
-        let res = outbox::Entity::update_many()
-            .col_expr(outbox::Column::LeaseOwner, Expr::value(owner.to_owned()))
-            .col_expr(
-                outbox::Column::LeaseUntilMs,
-                Expr::value(now.saturating_add(ms(Self::LEASE))),
-            )
-            .filter(outbox::Column::Id.eq(id.to_owned()))
-            .filter(outbox::Column::State.eq(PENDING))
-            .filter(outbox::Column::NextAttemptAtMs.lte(now))
-            .filter(outbox::Column::LeaseUntilMs.lte(now))
-            .exec(&self.db)
-            .await?;
-        if res.rows_affected != 1 {
+        if !OUTBOX.claim_one(&self.db, id, owner, time::to_ms(now), ms(Self::LEASE)).await? {
             return Ok(None);
         }
         Ok(outbox::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(outbox_to_domain))
     }
 
-    /// Claims up to `limit` due outbox rows for `owner`, oldest due first.
+    /// Claims up to `limit` due outbox rows for `owner` in one statement (`continuum_outbox`), oldest due
+    /// first.
     pub async fn claim_due_outbox(
         &self,
         owner: &str,
         now: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<OutboxItem>> {
-        let now_ms = time::to_ms(now);
-        let candidates: Vec<String> = outbox::Entity::find()
-            .select_only()
-            .column(outbox::Column::Id)
-            .filter(outbox::Column::State.eq(PENDING))
-            .filter(outbox::Column::NextAttemptAtMs.lte(now_ms))
-            .filter(outbox::Column::LeaseUntilMs.lte(now_ms))
-            .order_by_asc(outbox::Column::NextAttemptAtMs)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        let mut claimed = Vec::with_capacity(candidates.len());
-        for id in candidates {
-            // Another replica may win the row between the read and the conditional update; then skip it.
-            if let Some(item) = self.claim_outbox(&id, owner, now).await? {
-                claimed.push(item);
-            }
-        }
-        Ok(claimed)
+        let ids =
+            OUTBOX.claim_due(&self.db, owner, time::to_ms(now), ms(Self::LEASE), limit).await?;
+        let mut rows =
+            outbox::Entity::find().filter(outbox::Column::Id.is_in(ids)).all(&self.db).await?;
+        rows.sort_by(|a, b| (a.next_attempt_at_ms, &a.id).cmp(&(b.next_attempt_at_ms, &b.id)));
+        Ok(rows.into_iter().map(outbox_to_domain).collect())
     }
 
     /// Records that `owner` delivered a claimed row.
@@ -832,16 +817,12 @@ impl Store {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::State, Expr::value(state))
-            .col_expr(outbox::Column::FinishedAtMs, Expr::value(time::to_ms(now)))
-            .col_expr(outbox::Column::LastError, Expr::value(error.map(str::to_owned)))
-            .col_expr(outbox::Column::LeaseOwner, Expr::value(Option::<String>::None))
-            .col_expr(outbox::Column::LeaseUntilMs, Expr::value(0i64))
-            .filter(outbox::Column::Id.eq(id.to_owned()))
-            .filter(outbox::Column::LeaseOwner.eq(owner.to_owned()))
-            .exec(&self.db)
-            .await?;
+        let sets = vec![
+            ("state", state.into()),
+            ("finished_at_ms", time::to_ms(now).into()),
+            ("last_error", error.map(str::to_owned).into()),
+        ];
+        OUTBOX.release(&self.db, id, owner, sets).await?;
         Ok(())
     }
 
@@ -855,25 +836,17 @@ impl Store {
         error_code: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        outbox::Entity::update_many()
-            .col_expr(outbox::Column::Attempts, Expr::value(attempts))
-            .col_expr(
-                outbox::Column::NextAttemptAtMs,
-                Expr::value(time::to_ms(now).saturating_add(ms(delay))),
-            )
-            .col_expr(outbox::Column::LastError, Expr::value(error_code.to_owned()))
-            .col_expr(outbox::Column::LeaseOwner, Expr::value(Option::<String>::None))
-            .col_expr(outbox::Column::LeaseUntilMs, Expr::value(0i64))
-            .filter(outbox::Column::Id.eq(id.to_owned()))
-            .filter(outbox::Column::LeaseOwner.eq(owner.to_owned()))
-            .exec(&self.db)
-            .await?;
+        let sets = vec![
+            ("attempts", attempts.into()),
+            ("next_attempt_at_ms", time::to_ms(now).saturating_add(ms(delay)).into()),
+            ("last_error", Some(error_code.to_owned()).into()),
+        ];
+        OUTBOX.release(&self.db, id, owner, sets).await?;
         Ok(())
     }
 
     /// How many outbox rows are still waiting for delivery (for health output and tests).
     pub async fn outbox_pending(&self) -> Result<u64> {
-        use sea_orm::PaginatorTrait;
-        Ok(outbox::Entity::find().filter(outbox::Column::State.eq(PENDING)).count(&self.db).await?)
+        Ok(OUTBOX.pending_count(&self.db).await?)
     }
 }

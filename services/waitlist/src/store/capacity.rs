@@ -5,10 +5,7 @@
 use chrono::{DateTime, Utc};
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::entities::{capacity_event_seen, offer, slot_release};
 use super::{Store, try_offer, waiting_for};
@@ -213,8 +210,8 @@ impl Store {
         Ok(res > 0)
     }
 
-    /// Claims up to `limit` due slot releases for `owner` (a lease of `lease_ms`): a conditional UPDATE
-    /// per row, so two replicas never send the same release at the same time.
+    /// Claims up to `limit` due slot releases for `owner` (a lease of `lease_ms`) in one statement
+    /// (`continuum_outbox`), so two replicas never send the same release at the same time.
     pub async fn claim_due_releases(
         &self,
         owner: &str,
@@ -222,41 +219,29 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<SlotRelease>> {
         let now = time::to_ms(Utc::now());
-        let due = slot_release::Entity::find()
-            .filter(slot_release::Column::State.eq(PENDING))
-            .filter(slot_release::Column::NextAttemptAtMs.lte(now))
-            .filter(slot_release::Column::LeaseUntilMs.lte(now))
-            .order_by_asc(slot_release::Column::CreatedAtMs)
-            .limit(limit)
+        let keys = SLOT_RELEASES.claim_due(&self.db, owner, now, lease_ms, limit).await?;
+        let mut rows = slot_release::Entity::find()
+            .filter(slot_release::Column::SlotKey.is_in(keys))
             .all(&self.db)
             .await?;
-        let mut out = Vec::new();
-        for r in due {
-            let res = slot_release::Entity::update_many()
-                .col_expr(slot_release::Column::LeaseOwner, Expr::value(owner.to_owned()))
-                .col_expr(slot_release::Column::LeaseUntilMs, Expr::value(now + lease_ms))
-                .filter(slot_release::Column::SlotKey.eq(r.slot_key.clone()))
-                .filter(slot_release::Column::State.eq(PENDING))
-                .filter(slot_release::Column::LeaseUntilMs.lte(now))
-                .exec(&self.db)
-                .await?;
-            if res.rows_affected == 1 {
-                // The organization its capacity event acted for (every event of a provider is its own).
-                let organization_id = capacity_event_seen::Entity::find()
-                    .filter(capacity_event_seen::Column::ProviderId.eq(r.provider_id.clone()))
-                    .filter(capacity_event_seen::Column::OrganizationId.ne(""))
-                    .one(&self.db)
-                    .await?
-                    .map(|e| e.organization_id)
-                    .unwrap_or_default();
-                out.push(SlotRelease {
-                    slot_key: r.slot_key,
-                    provider_id: r.provider_id,
-                    organization_id,
-                    attempts: r.attempts,
-                    trace_parent: r.trace_parent,
-                });
-            }
+        rows.sort_by(|a, b| (a.created_at_ms, &a.slot_key).cmp(&(b.created_at_ms, &b.slot_key)));
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            // The organization its capacity event acted for (every event of a provider is its own).
+            let organization_id = capacity_event_seen::Entity::find()
+                .filter(capacity_event_seen::Column::ProviderId.eq(r.provider_id.clone()))
+                .filter(capacity_event_seen::Column::OrganizationId.ne(""))
+                .one(&self.db)
+                .await?
+                .map(|e| e.organization_id)
+                .unwrap_or_default();
+            out.push(SlotRelease {
+                slot_key: r.slot_key,
+                provider_id: r.provider_id,
+                organization_id,
+                attempts: r.attempts,
+                trace_parent: r.trace_parent,
+            });
         }
         Ok(out)
     }
@@ -271,35 +256,36 @@ impl Store {
         delay_ms: i64,
     ) -> Result<()> {
         let now = time::to_ms(Utc::now());
-        let txn = self.db.begin().await?;
-        let mut update = slot_release::Entity::update_many()
-            .col_expr(slot_release::Column::Attempts, Expr::value(attempts))
-            .col_expr(slot_release::Column::LeaseUntilMs, Expr::value(0))
-            .filter(slot_release::Column::SlotKey.eq(slot_key.to_owned()))
-            .filter(slot_release::Column::LeaseOwner.eq(owner.to_owned()));
-        update = match outcome {
-            Ok(()) => update
-                .col_expr(slot_release::Column::State, Expr::value(DELIVERED))
-                .col_expr(slot_release::Column::FinishedAtMs, Expr::value(now)),
-            Err((true, e)) => update
-                .col_expr(slot_release::Column::NextAttemptAtMs, Expr::value(now + delay_ms))
-                .col_expr(slot_release::Column::LastError, Expr::value(e)),
-            Err((false, e)) => update
-                .col_expr(slot_release::Column::State, Expr::value(DEAD))
-                .col_expr(slot_release::Column::FinishedAtMs, Expr::value(now))
-                .col_expr(slot_release::Column::LastError, Expr::value(e)),
-        };
-        update.exec(&txn).await?;
-        txn.commit().await?;
+        let mut sets = vec![("attempts", attempts.into())];
+        match outcome {
+            Ok(()) => sets.extend([("state", DELIVERED.into()), ("finished_at_ms", now.into())]),
+            Err((true, e)) => sets.extend([
+                ("next_attempt_at_ms", (now + delay_ms).into()),
+                ("last_error", e.into()),
+            ]),
+            Err((false, e)) => sets.extend([
+                ("state", DEAD.into()),
+                ("finished_at_ms", now.into()),
+                ("last_error", e.into()),
+            ]),
+        }
+        SLOT_RELEASES.release(&self.db, slot_key, owner, sets).await?;
         Ok(())
     }
 
     /// Slot releases not delivered yet.
     pub async fn pending_releases(&self) -> Result<u64> {
-        use sea_orm::PaginatorTrait;
-        Ok(slot_release::Entity::find()
-            .filter(slot_release::Column::State.eq(PENDING))
-            .count(&self.db)
-            .await?)
+        Ok(SLOT_RELEASES.pending_count(&self.db).await?)
     }
 }
+
+/// The slot releases as a leased queue (`continuum_outbox`).
+const SLOT_RELEASES: continuum_outbox::Queue = continuum_outbox::Queue {
+    name: "slot_releases",
+    table: "slot_releases",
+    key: "slot_key",
+    pending: "state = 'pending'",
+    due: "next_attempt_at_ms",
+    lease_owner: "lease_owner",
+    lease_until: "lease_until_ms",
+};

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_capacity::CapacitySlotsMigration),
             Box::new(super::migration_bridge_choices::BridgeChoicesMigration),
             Box::new(super::migration_relationships::RelationshipsMigration),
+            Box::new(super::migration_placement_lease::PlacementLeaseMigration),
         ]
     }
 }

@@ -14,6 +14,7 @@ pub mod entities;
 pub mod migration;
 mod migration_bridge_choices;
 pub mod migration_capacity;
+mod migration_placement_lease;
 pub mod migration_placements;
 mod migration_relationships;
 pub mod migration_trace;

@@ -4,10 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use continuum_vocab::time;
-use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
 use super::entities::{entry, offer};
 use super::{Store, corrupt};
@@ -43,6 +41,10 @@ pub mod placement {
         pub checks: i32,
         /// When the row was made.
         pub created_at_ms: i64,
+        /// Which replica's follow-up holds the row (`continuum_outbox` lease).
+        pub lease_owner: String,
+        /// Until when it holds it (0: nobody).
+        pub lease_until_ms: i64,
     }
 
     /// No relations.
@@ -116,6 +118,8 @@ impl Store {
                 next_check_at_ms: Set(time::to_ms(now)),
                 checks: Set(0),
                 created_at_ms: Set(time::to_ms(now)),
+                lease_owner: Set(String::new()),
+                lease_until_ms: Set(0),
             };
             // Another replica may have made it in between: that is the same row, not an error.
             let inserted = placement::Entity::insert(row)
@@ -131,58 +135,45 @@ impl Store {
         Ok(made)
     }
 
-    /// Claims up to `limit` open placements due at `now`, moving each one's next check to `lease_until`
-    /// (a claim another replica loses); returns the claimed ones.
+    /// Claims up to `limit` open placements due at `now` for `owner` (a lease of `lease_ms`) in one
+    /// statement (`continuum_outbox`); returns the claimed ones, earliest due first.
     pub async fn claim_due_placements(
         &self,
+        owner: &str,
         now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
+        lease_ms: i64,
         limit: u64,
     ) -> Result<Vec<Placement>> {
-        let due = placement::Entity::find()
-            .filter(placement::Column::Closed.eq(false))
-            .filter(placement::Column::NextCheckAtMs.lte(time::to_ms(now)))
-            .order_by_asc(placement::Column::NextCheckAtMs)
-            .limit(limit)
+        let keys = PLACEMENTS.claim_due(&self.db, owner, time::to_ms(now), lease_ms, limit).await?;
+        let mut rows = placement::Entity::find()
+            .filter(placement::Column::OfferId.is_in(keys))
             .all(&self.db)
             .await?;
-        let mut claimed = Vec::with_capacity(due.len());
-        for m in due {
-            let res = placement::Entity::update_many()
-                .col_expr(placement::Column::NextCheckAtMs, Expr::value(time::to_ms(lease_until)))
-                .filter(placement::Column::OfferId.eq(m.offer_id.clone()))
-                .filter(placement::Column::NextCheckAtMs.eq(m.next_check_at_ms))
-                .exec(&self.db)
-                .await?;
-            if res.rows_affected == 1 {
-                claimed.push(to_domain(m));
-            }
-        }
-        Ok(claimed)
+        rows.sort_by(|a, b| {
+            (a.next_check_at_ms, &a.offer_id).cmp(&(b.next_check_at_ms, &b.offer_id))
+        });
+        Ok(rows.into_iter().map(to_domain).collect())
     }
 
-    /// Stores what a check learned: the attended appointments, whether following is over, and when to
-    /// look again.
+    /// Stores what a check of claimed placement `p` learned (ending `owner`'s lease): the attended
+    /// appointments, whether following is over, and when to look again.
     pub async fn record_placement_check(
         &self,
-        offer_id: &str,
+        p: &Placement,
+        owner: &str,
         first_attended_at: Option<DateTime<Utc>>,
         second_attended_at: Option<DateTime<Utc>>,
         closed: bool,
         next_check_at: DateTime<Utc>,
     ) -> Result<()> {
-        let Some(m) = placement::Entity::find_by_id(offer_id.to_owned()).one(&self.db).await?
-        else {
-            return Ok(());
-        };
-        let checks = m.checks.saturating_add(1);
-        let mut row: placement::ActiveModel = m.into();
-        row.first_attended_at_ms = Set(first_attended_at.map(time::to_ms));
-        row.second_attended_at_ms = Set(second_attended_at.map(time::to_ms));
-        row.closed = Set(closed);
-        row.next_check_at_ms = Set(time::to_ms(next_check_at));
-        row.checks = Set(checks);
-        row.update(&self.db).await?;
+        let sets = vec![
+            ("first_attended_at_ms", first_attended_at.map(time::to_ms).into()),
+            ("second_attended_at_ms", second_attended_at.map(time::to_ms).into()),
+            ("closed", closed.into()),
+            ("next_check_at_ms", time::to_ms(next_check_at).into()),
+            ("checks", p.checks.saturating_add(1).into()),
+        ];
+        PLACEMENTS.release(&self.db, &p.offer_id, owner, sets).await?;
         Ok(())
     }
 
@@ -204,3 +195,14 @@ impl Store {
         Ok(out)
     }
 }
+
+/// The placements as a leased queue (`continuum_outbox`).
+const PLACEMENTS: continuum_outbox::Queue = continuum_outbox::Queue {
+    name: "placements",
+    table: "placements",
+    key: "offer_id",
+    pending: "closed = false",
+    due: "next_check_at_ms",
+    lease_owner: "lease_owner",
+    lease_until: "lease_until_ms",
+};
