@@ -6,7 +6,8 @@ disagree, which is how this module is kept honest.
 
 Supported (anything else in a kustomization.yaml is an error, never silently ignored):
   resources (files and folders holding a kustomization.yaml), namespace, labels (pairs, includeSelectors,
-  includeTemplates), commonLabels, images (name, newName, newTag, digest), patches (strategic merge, from
+  includeTemplates; selectors of workloads, Services, PodDisruptionBudgets and NetworkPolicies), commonLabels,
+  images (name, newName, newTag, digest), patches (strategic merge, from
   `path` or inline `patch`, optional `target` by kind / name / labelSelector, `$patch: delete`),
   configMapGenerator and secretGenerator (literals, files, envs; behavior create / merge / replace; type),
   generatorOptions.disableNameSuffixHash.
@@ -277,6 +278,17 @@ def _add_labels(resources: list[Obj], pairs: dict[str, str], selectors: bool, te
                 spec.setdefault("selector", {}).update(pairs)
             elif r["kind"] in WORKLOADS - {"Job"} or r["kind"] == "PodDisruptionBudget":
                 spec.setdefault("selector", {}).setdefault("matchLabels", {}).update(pairs)
+            elif r["kind"] == "NetworkPolicy":
+                # Kustomize's field specs for NetworkPolicy have create: false: only an existing matchLabels
+                # gets the labels (an empty podSelector {} still selects every pod; namespaceSelector untouched).
+                selectors = [spec.get("podSelector")]
+                for rule in spec.get("ingress") or []:
+                    selectors += [peer.get("podSelector") for peer in rule.get("from") or []]
+                for rule in spec.get("egress") or []:
+                    selectors += [peer.get("podSelector") for peer in rule.get("to") or []]
+                for sel in selectors:
+                    if isinstance(sel, dict) and isinstance(sel.get("matchLabels"), dict):
+                        sel["matchLabels"].update(pairs)
             if tmpl is not None:
                 for c in tmpl.get("spec", {}).get("topologySpreadConstraints") or []:
                     c.setdefault("labelSelector", {}).setdefault("matchLabels", {}).update(pairs)
@@ -315,7 +327,10 @@ def _images(kust: Obj, resources: list[Obj]) -> None:
                 if name != img["name"]:
                     continue
                 name = img.get("newName", name)
-                if "digest" in img:
+                if "digest" in img and "newTag" in img:
+                    # Kustomize keeps both: name:tag@digest (the runtime pulls by digest).
+                    c["image"] = f"{name}:{img['newTag']}@{img['digest']}"
+                elif "digest" in img:
                     c["image"] = f"{name}@{img['digest']}"
                 elif "newTag" in img:
                     c["image"] = f"{name}:{img['newTag']}"

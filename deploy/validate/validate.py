@@ -9,8 +9,15 @@
      (Pod Security "restricted"), references to ConfigMaps and Secrets, Service selectors, peer addresses,
      replicas / autoscaler / disruption budget per overlay.
   4. Checks compose.yaml (services present, build or image, every ${VARIABLE} defined in .env, unique host
-     ports, peers and URLs pointing at real compose services), the collector configuration (pipelines refer
-     to defined components; the dev overlay's copy is identical), and the Dockerfile.
+     ports, peers and URLs pointing at real compose services; Prometheus and Grafana wired to deploy/prometheus
+     and deploy/grafana), the collector configuration (pipelines refer to defined components, traces only;
+     the dev overlay's copy is identical), and the Dockerfile.
+  5. The operations checks in ops_checks.py: the PrometheusRule (a CRD kubernetes-validate has no schema for:
+     validated structurally, and identical to deploy/prometheus/alerts.yaml + slo.yaml), the NetworkPolicies
+     (each service reachable only from its callers, the ingress and, on its metrics port, the monitoring
+     namespace), one metrics path (OTEL_METRICS_EXPORTER=none, no collector metrics pipeline), secrets as
+     mounted files where the binaries read files, production images on a release tag and renderable pinned by
+     digest.
 
 Prints one line on success; every problem, one per line, and exits 1 otherwise.
 """
@@ -34,6 +41,7 @@ REPO = os.path.dirname(DEPLOY)
 sys.path.insert(0, HERE)
 
 import kustomize_lite  # noqa: E402
+import ops_checks  # noqa: E402
 
 Obj = dict[str, Any]
 
@@ -59,7 +67,8 @@ OVERLAYS = {
                    "external": {"continuum-secrets", "continuum-auth"}, "collector_in_cluster": False},
 }
 
-COMPOSE_REQUIRED = ["intake", "matching", "referral", "waitlist", "postgres", "redis", "otel-collector", "jaeger"]
+COMPOSE_REQUIRED = ["intake", "matching", "referral", "waitlist", "postgres", "redis", "otel-collector", "jaeger",
+                    "prometheus", "grafana"]
 COMPOSE_TOP_KEYS = {"name", "services", "volumes", "networks", "configs", "secrets", "include", "version"}
 COMPOSE_SERVICE_KEYS = {
     "annotations", "attach", "blkio_config", "build", "cap_add", "cap_drop", "cgroup", "cgroup_parent", "command",
@@ -164,6 +173,11 @@ def schema_validate(docs: Iterable[Obj], where: str, versions: list[str], proble
     for doc in docs:
         n += 1
         name = f"{doc.get('kind', '?')}/{doc.get('metadata', {}).get('name', '?')}"
+        custom = ops_checks.CUSTOM_KINDS.get((doc.get("apiVersion", ""), doc.get("kind", "")))
+        if custom is not None:
+            # A custom resource (CRD) the Kubernetes schemas do not have: validated structurally instead.
+            custom(doc, f"{where} {name}", problems.add)
+            continue
         for version in versions:
             try:
                 kv.validate(doc, version, strict=True)
@@ -373,6 +387,14 @@ def check_overlay(name: str, docs: list[Obj], problems: Problems) -> None:
         if svc is None or u.port not in [p["port"] for p in svc["spec"]["ports"]]:
             problems.add(f"{where0} continuum-config", f"OTEL_EXPORTER_OTLP_ENDPOINT {endpoint} is no Service here")
     grace = int(config.get("CONTINUUM_SHUTDOWN_GRACE_SECS", "10"))
+
+    # Operations: NetworkPolicies, one metrics path, secrets as files, the rules, production images.
+    ops_checks.check_network_policies(name, docs, SERVICES, METRICS_PORT, pod_template, problems.add)
+    ops_checks.check_metrics_path(name, config, docs, SERVICES, METRICS_PORT, problems.add)
+    ops_checks.check_file_settings(name, config, docs, SERVICES, name == "production", problems.add)
+    ops_checks.check_rules_copy(DEPLOY, name, docs, problems.add)
+    if name == "production":
+        ops_checks.check_production_images(docs, SERVICES, problems.add)
 
     # The four services.
     for svc_name, (port, health) in SERVICES.items():
@@ -656,6 +678,7 @@ def check_compose(problems: Problems) -> tuple[int, int]:
     for name in ("postgres", "redis"):
         if isinstance(services.get(name), dict) and not services[name].get("healthcheck"):
             problems.add(f"{where} services.{name}", "needs a healthcheck (the services wait for it)")
+    ops_checks.check_compose_monitoring(DEPLOY, services, env, METRICS_PORT, interpolate, problems.add)
     collector = services.get("otel-collector") or {}
     if not any(str(v).startswith("./otel-collector.yaml:") for v in collector.get("volumes") or []):
         problems.add(f"{where} services.otel-collector", "must mount ./otel-collector.yaml")
@@ -684,9 +707,9 @@ def check_collector_config(path: str, problems: Problems) -> None:
         if ext not in (cfg.get("extensions") or {}):
             problems.add(where, f"service.extensions uses undefined extension {ext!r}")
     pipelines = service.get("pipelines") or {}
-    for signal in ("traces", "metrics"):
-        if signal not in pipelines:
-            problems.add(where, f"has no {signal} pipeline")
+    if "traces" not in pipelines:
+        problems.add(where, "has no traces pipeline")
+    ops_checks.check_collector_metrics_free(where, cfg, problems.add)
     used: set[tuple[str, str]] = set()
     for pname, p in pipelines.items():
         if pname.split("/")[0] not in ("traces", "metrics", "logs"):
@@ -782,7 +805,19 @@ def main() -> int:
         counts[name] = schema_validate(docs, f"overlays/{name}", versions, problems)
         check_overlay(name, docs, problems)
 
+    # Production as the release pipeline renders it: every image pinned by digest.
+    if rendered:
+        tmp, pinned_dir = ops_checks.pin_production_copy(DEPLOY)
+        try:
+            pinned = kustomize_lite.render(pinned_dir) if renderer.startswith("kustomize_lite") else render_kubectl(pinned_dir)
+            ops_checks.check_pinned_render(pinned, SERVICES, problems.add)
+        except (kustomize_lite.KustomizeError, OSError, yaml.YAMLError) as e:
+            problems.add("overlays/production (pinned by digest)", f"cannot be rendered: {e}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     examples_dir = os.path.join(DEPLOY, "k8s", "examples")
+    ops_checks.check_example_secrets(examples_dir, problems.add)
     n_examples = 0
     for fname in sorted(os.listdir(examples_dir)) if os.path.isdir(examples_dir) else []:
         if fname.endswith((".yaml", ".yml")):
@@ -812,7 +847,8 @@ def main() -> int:
     objects = ", ".join(f"{k} {v} objects" for k, v in counts.items())
     print(f"validate-deploy: OK - overlays ({objects}) rendered by {renderer} and valid against Kubernetes "
           f"{', '.join(versions)} (strict); {n_examples} example objects; compose.yaml {n_compose} services with "
-          f"{n_env} variables from .env; collector config; Dockerfile")
+          f"{n_env} variables from .env; collector config; Dockerfile; NetworkPolicies, PrometheusRule, one "
+          f"metrics path, secrets as files, production pinnable by digest")
     return 0
 
 
