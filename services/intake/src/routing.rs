@@ -413,8 +413,9 @@ impl Router {
                 return 0;
             }
         };
+        let claimed = ids.len();
         let mut routing = tokio::task::JoinSet::new();
-        for id in ids.iter().cloned() {
+        for id in ids {
             let router = self.clone();
             routing.spawn(async move {
                 if let Err(e) = router.route_with(&id, true).await {
@@ -423,7 +424,7 @@ impl Router {
             });
         }
         while routing.join_next().await.is_some() {}
-        ids.len()
+        claimed
     }
 }
 
