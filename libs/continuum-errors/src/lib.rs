@@ -8,6 +8,8 @@
 //! Reasons are [`ErrorReason`] values (`continuum.common.v1.ErrorReason`), never strings; a peer's error
 //! becomes a [`PeerError`] in one place, and [`PeerError::is_retryable`] is the one retry policy.
 
+pub mod page;
+
 use std::fmt;
 
 pub use continuum_proto::common::v1::ErrorReason;

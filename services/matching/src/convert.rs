@@ -1,6 +1,7 @@
 //! Proto <-> domain conversions of the matching service. Validation happens here and collects every bad
 //! field by its proto path; domain and store code never see prost types.
 
+use continuum_errors::page::Paging;
 use continuum_errors::{Error, Result, Violations};
 use continuum_proto::matching::v1 as pb;
 use continuum_vocab::{
@@ -11,6 +12,9 @@ use crate::domain::{
     self, ClientFit, ClientNeeds, Cohort, Location, OutcomeRating, OutcomeStrength, ProblemDomain,
     Profile, Provider, ProviderDraft, ProviderKind, ScheduleWindow,
 };
+
+/// Page sizes of `ListProviders`.
+pub const PAGING: Paging = Paging::new(100, 500);
 
 /// Largest number of past cases an outcome rating may claim.
 const MAX_CASES: i32 = 1_000_000;
@@ -422,5 +426,299 @@ pub fn scored_to_proto(s: &domain::Scored) -> pb::Recommendation {
             })
             .collect(),
         has_capacity: s.provider.open_slots > 0,
+    }
+}
+
+/// Item failures listed in an import summary (the counts stay exact).
+pub const MAX_IMPORT_ERRORS: usize = 1000;
+
+/// A required id named `field`.
+fn required_id(field: &str, value: &str) -> Result<String> {
+    let mut v = Violations::default();
+    let id = v.require_uuid(field, value);
+    v.finish(id.unwrap_or_default())
+}
+
+/// A required provider id.
+pub fn provider_id(value: &str) -> Result<String> {
+    required_id("provider_id", value)
+}
+
+/// A required client id.
+pub fn client_id(value: &str) -> Result<String> {
+    required_id("client_id", value)
+}
+
+/// A `ListProviders` request as a directory query.
+pub fn provider_query(req: &pb::ListProvidersRequest) -> Result<crate::app::ProviderQuery> {
+    let mut v = Violations::default();
+    let organization_id = v.optional_uuid("organization_id", &req.organization_id);
+    let kind = match req.kind {
+        0 => None,
+        k => {
+            let kind = ProviderKind::from_proto(k);
+            if kind.is_none() {
+                v.add("kind", "is not a known value");
+            }
+            kind
+        }
+    };
+    let level = LevelOfCare::optional(&mut v, "level_of_care", req.level_of_care);
+    let page = PAGING.read(&mut v, req.page_size, &req.page_token);
+    v.finish(crate::app::ProviderQuery {
+        filter: crate::store::ProviderFilter { organization_id, kind },
+        level,
+        page,
+    })
+}
+
+/// An `UpdateCapacity` request as a command, naming every bad field.
+pub fn capacity_command(req: pb::UpdateCapacityRequest) -> Result<crate::app::CapacityCommand> {
+    use crate::app::CapacityMove;
+    use pb::update_capacity_request::Change;
+    let mut v = Violations::default();
+    let provider_id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
+    v.optional_str("hold_key", &req.hold_key, 160);
+    v.optional_str("gives_back_hold_key", &req.gives_back_hold_key, 160);
+    let cohort_code_ok = |c: &str| {
+        c.len() <= 64 && c.chars().all(|x| x.is_ascii_alphanumeric() || matches!(x, '-' | '_'))
+    };
+    if !cohort_code_ok(&req.cohort_code) {
+        v.add("cohort_code", "must be letters, digits, '-', '_', up to 64 characters");
+    }
+    let gives_back = !req.gives_back_hold_key.is_empty();
+    let change = match req.change {
+        None => {
+            v.add("change", "one of delta or set_open_slots is required");
+            CapacityMove::Delta(0)
+        }
+        Some(Change::Delta(0)) => {
+            v.add("delta", "must not be 0");
+            CapacityMove::Delta(0)
+        }
+        Some(Change::Delta(d)) if d.abs() > domain::MAX_SLOTS => {
+            v.add("delta", format!("must be between -{0} and {0}", domain::MAX_SLOTS));
+            CapacityMove::Delta(d)
+        }
+        Some(Change::SetOpenSlots(n)) if !(0..=domain::MAX_SLOTS).contains(&n) => {
+            v.add("set_open_slots", format!("must be between 0 and {}", domain::MAX_SLOTS));
+            CapacityMove::Set(n)
+        }
+        Some(Change::Delta(d)) => CapacityMove::Delta(d),
+        Some(Change::SetOpenSlots(n)) => CapacityMove::Set(n),
+    };
+    let gives_back_wrongly = match change {
+        CapacityMove::Delta(d) => d < 0,
+        CapacityMove::Set(_) => true,
+    };
+    if gives_back && gives_back_wrongly {
+        v.add("gives_back_hold_key", "only a positive delta gives capacity back");
+    }
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    v.finish(crate::app::CapacityCommand {
+        provider_id,
+        change,
+        hold_key: some(req.hold_key),
+        gives_back: some(req.gives_back_hold_key),
+        cohort_code: some(req.cohort_code),
+        allow_overbook: req.allow_overbook,
+    })
+}
+
+/// The number of options asked for (0: 10), 1..50.
+pub fn top_k(k: i32) -> Result<usize> {
+    match k {
+        0 => Ok(10),
+        k @ 1..=50 => Ok(usize::try_from(k).unwrap_or(10)),
+        _ => Err(Error::invalid("top_k", "must be between 1 and 50")),
+    }
+}
+
+/// Both results, or one INVALID_ARGUMENT listing the bad fields of both.
+pub fn merge<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(Error::InvalidArgument(mut x)), Err(Error::InvalidArgument(y))) => {
+            for f in y.iter() {
+                x.add(f.field.clone(), f.description.clone());
+            }
+            Err(Error::InvalidArgument(x))
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}
+
+/// The proto form of a recommendation.
+pub fn recommendation_to_proto(r: &crate::app::Recommendation) -> pb::RecommendResponse {
+    ranking_to_proto(&r.ranking, &r.weights_version, r.directory_version)
+}
+
+/// The client segment of a feedback request: `client_age_group` and `client_main_problem_domain` when
+/// given, else derived from `client.age_group` and `fit.problem_domains[0]`. An explicit value that
+/// disagrees with the derived one, or a main concern without any age group, is a bad field.
+fn feedback_segment(
+    v: &mut Violations,
+    req: &pb::RecordSessionFeedbackRequest,
+) -> Option<domain::alliance::ClientSegment> {
+    let age = AgeGroup::optional(v, "client_age_group", req.client_age_group);
+    let main =
+        ProblemDomain::optional(v, "client_main_problem_domain", req.client_main_problem_domain);
+    let derived_age = req.client.as_ref().and_then(|c| AgeGroup::from_proto(c.age_group));
+    let derived_domain = req
+        .fit
+        .as_ref()
+        .and_then(|f| f.problem_domains.first())
+        .and_then(|d| ProblemDomain::from_proto(*d));
+    if let (Some(a), Some(b)) = (age, derived_age)
+        && a != b
+    {
+        v.add("client_age_group", "differs from client.age_group");
+    }
+    if let (Some(a), Some(b)) = (main, derived_domain)
+        && a != b
+    {
+        v.add("client_main_problem_domain", "differs from fit.problem_domains[0]");
+    }
+    let age = age.or(derived_age);
+    if main.is_some() && age.is_none() {
+        v.add("client_main_problem_domain", "needs client_age_group (or client.age_group)");
+    }
+    age.map(|age_group| domain::alliance::ClientSegment {
+        age_group,
+        main_domain: main.or(derived_domain),
+    })
+}
+
+/// A `RecordSessionFeedback` request as a command, naming every bad field.
+pub fn feedback_command(
+    req: pb::RecordSessionFeedbackRequest,
+) -> Result<crate::app::FeedbackCommand> {
+    let mut v = Violations::default();
+    let provider_id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
+    let client_id = v.require_uuid("client_id", &req.client_id).unwrap_or_default();
+    if req.session_number < 1 {
+        v.add("session_number", "must be 1 or more");
+    }
+    for (name, items) in [("srs_items", &req.srs_items), ("ors_items", &req.ors_items)] {
+        if items.len() != 4 {
+            v.add(name, "must have exactly 4 items");
+        }
+        for (i, x) in items.iter().enumerate() {
+            if !(0.0..=10.0).contains(x) {
+                v.add(format!("{name}[{i}]"), "must be between 0 and 10");
+            }
+        }
+    }
+    let modality = Modality::optional(&mut v, "modality", req.modality);
+    let segment = feedback_segment(&mut v, &req);
+    let client_style = req
+        .client_relational_style
+        .as_ref()
+        .map(|s| RelationalStyle::from_proto(&mut v, "client_relational_style", Some(s)));
+    let needs = match req.client {
+        Some(c) => match needs_from_proto(Some(c), req.fit, "") {
+            Ok(n) => Some(n),
+            Err(Error::InvalidArgument(more)) => {
+                for f in more.iter() {
+                    v.add(f.field.clone(), f.description.clone());
+                }
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    v.finish(crate::app::FeedbackCommand {
+        provider_id,
+        client_id,
+        session_number: req.session_number,
+        srs: req.srs_items,
+        ors: req.ors_items,
+        modality,
+        segment,
+        client_style,
+        needs,
+    })
+}
+
+/// The proto form of recorded feedback.
+pub fn feedback_outcome_to_proto(
+    o: &crate::app::FeedbackOutcome,
+) -> pb::RecordSessionFeedbackResponse {
+    use domain::alliance::{self, StuckAction};
+    let action = match o.signal.action {
+        StuckAction::None => pb::StuckAction::Unspecified,
+        StuckAction::Repair => pb::StuckAction::Repair,
+        StuckAction::Rematch => pb::StuckAction::Rematch,
+    };
+    let p = &o.provider;
+    pb::RecordSessionFeedbackResponse {
+        feedback_id: o.feedback_id.clone(),
+        srs_total: o.srs_total,
+        ors_total: o.ors_total,
+        alliance_concern: o.alliance_concern,
+        stuck: o.signal.stuck,
+        stuck_reasons: o.signal.reasons.iter().map(|r| (*r).to_owned()).collect(),
+        action: action as i32,
+        suggestion: alliance::suggestion(o.signal.action).to_owned(),
+        rematch_options: o
+            .rematch
+            .iter()
+            .flat_map(|r| r.options.iter().map(scored_to_proto))
+            .collect(),
+        pair_sessions: i32::try_from(o.pair_sessions).unwrap_or(i32::MAX),
+        observed_relational_style: Some(
+            p.alliance.observed_style(p.profile.relational_style).to_proto(),
+        ),
+        provider_feedback_count: i32::try_from(p.alliance.ratings).unwrap_or(i32::MAX),
+        client_segment: o.segment.map(|s| s.code()).unwrap_or_default(),
+        segment_feedback_count: o
+            .segment
+            .and_then(|s| p.segment_stats(&s.code()))
+            .map_or(0, |s| i32::try_from(s.ratings).unwrap_or(i32::MAX)),
+    }
+}
+
+/// The proto form of an import's counts, listing the first [`MAX_IMPORT_ERRORS`] failures with their
+/// code, stable reason and bad fields.
+pub fn import_summary_to_proto(s: crate::app::ImportSummary) -> pb::ImportProvidersResponse {
+    let errors = s
+        .failures
+        .into_iter()
+        .take(MAX_IMPORT_ERRORS)
+        .map(|f| {
+            let status = tonic::Status::from(f.error);
+            let fields = continuum_errors::bad_fields_of(&status);
+            let code = match status.code() {
+                tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
+                tonic::Code::NotFound => "NOT_FOUND",
+                tonic::Code::AlreadyExists => "ALREADY_EXISTS",
+                tonic::Code::Aborted => "ABORTED",
+                tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
+                tonic::Code::PermissionDenied => "PERMISSION_DENIED",
+                _ => "INTERNAL",
+            };
+            let reason = match (code, continuum_errors::reason_of(&status)) {
+                ("INVALID_ARGUMENT" | "NOT_FOUND" | "ALREADY_EXISTS", _) | (_, None) => {
+                    code.to_owned()
+                }
+                (_, Some(r)) => continuum_errors::reason_code(r).to_owned(),
+            };
+            pb::ImportItemError {
+                index: i32::try_from(f.index).unwrap_or(i32::MAX),
+                provider_id: f.provider_id,
+                code: code.to_owned(),
+                reason,
+                fields,
+                message: status.message().to_owned(),
+            }
+        })
+        .collect();
+    pb::ImportProvidersResponse {
+        received: s.received,
+        created: s.created,
+        updated: s.updated,
+        failed: s.failed,
+        errors,
     }
 }

@@ -1,14 +1,15 @@
 //! The matching service: owns the provider directory (clinicians and programs), their capacity and session
 //! feedback, and ranks providers for a client with an explained score.
 //!
-//! Layout: `capacity_events` (the worker telling the waitlist when capacity rises), `care_events` (what the care timeline shows of session feedback), `config` (settings from the environment), `startup` (build and run the server), `grpc` (the
-//! tonic adapter: proto <-> domain, nothing else), `domain` (pure rules: validation, hard constraints,
-//! scoring), `convert` (proto <-> domain with validation), `directory_cache` (the in-memory directory
-//! snapshot Recommend ranks), `store` (every database query) and `error`.
+//! Layout (the same names in every service): `grpc` (the tonic adapter: decode, call `app`, encode),
+//! `convert` (proto <-> domain, validating every field), `app` (the use cases: access, ports), `domain`
+//! (pure rules: validation, hard constraints, scoring, alliance), `store` (every database query),
+//! `workers` (background work on the shared outbox runner), plus `config`, `startup` and `error`.
+//! Matching's own pieces: `batch` (the batch assignment request), `care_events` (what the care timeline
+//! shows of session feedback) and `directory_cache` (the in-memory directory snapshot Recommend ranks).
 
 pub mod app;
 pub mod batch;
-pub mod capacity_events;
 pub mod care_events;
 pub mod config;
 pub mod convert;
@@ -18,3 +19,4 @@ pub mod error;
 pub mod grpc;
 pub mod startup;
 pub mod store;
+pub mod workers;

@@ -51,11 +51,12 @@ impl Application {
             &self.settings.intake_addr,
             SERVICE,
         )?;
-        let api = MatchingApi::new(self.store.clone(), intake).with_model(self.model.clone());
+        let app = crate::app::App::new(self.store.clone(), self.model.clone(), intake);
         // Load the directory snapshot in the background so the first Recommend does not pay for it.
-        let warm = api.clone();
+        let warm = app.clone();
         tokio::spawn(async move { warm.warm_directory().await });
-        let relay = crate::capacity_events::Relay::new(
+        let api = MatchingApi::new(app);
+        let relay = crate::workers::capacity_events::Relay::new(
             self.store.clone(),
             self.settings.waitlist_addr.as_deref(),
             &self.settings.common,

@@ -3,24 +3,21 @@
 //! matching when a referral is created and gives it back, through a transactional outbox, when a referral
 //! ends before care started.
 //!
-//! Layout: `app` (who may see or act on which referral: care-relationship access), `config` (settings
-//! from the environment), `startup` (build and run the server and the outbox
-//! worker), `grpc` (the tonic adapter: proto <-> domain, nothing else), `domain` (pure rules: the transition
-//! table, response deadlines, retry delays), `store` (every database query), `matching` (the client of the
-//! matching service and how its answers map to ours), `intake` (the client of the intake service that
-//! reads a referral's consent-limited handoff packet for its recipient), `outbox` (delivering capacity releases with retries),
-//! `deadlines` (escalating silent referrals and re-routing after a "no"), `timeline` (the care timeline:
-//! referral steps merged with the intake, waitlist and feedback steps read from those services) and `error`.
+//! Layout (the same in every service): `grpc` (the tonic adapter: decode, call `app`, encode) ->
+//! `convert` (proto <-> domain, naming every bad field) -> `app` (the use cases: who may see or act on
+//! which referral, and the calls to the ports, watches included) -> `domain` (pure rules: the lifecycle
+//! and its transition table, deadlines and re-routing) and `store` (every database query). Beside them:
+//! `peers` (clients of matching, intake and the timeline sources, and how their answers map to ours),
+//! `workers` (the outbox relay that gives slots back, the deadline sweeper that escalates and
+//! re-routes), `config`, `startup` and `error`.
 
 pub mod app;
 pub mod config;
-pub mod deadlines;
+pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod grpc;
-pub mod intake;
-pub mod matching;
-pub mod outbox;
+pub mod peers;
 pub mod startup;
 pub mod store;
-pub mod timeline;
+pub mod workers;

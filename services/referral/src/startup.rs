@@ -9,14 +9,15 @@ use continuum_runtime::{ServeOptions, Shutdown};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
+use crate::app::{App, ReferralPeers};
 use crate::config::Settings;
-use crate::deadlines::Deadlines;
-use crate::grpc::{ReferralApi, ReferralPeers};
-use crate::intake::IntakePeer;
-use crate::matching::MatchingPeer;
-use crate::outbox::Relay;
+use crate::grpc::ReferralApi;
+use crate::peers::intake::IntakePeer;
+use crate::peers::matching::MatchingPeer;
+use crate::peers::timeline::CareSources;
 use crate::store::{Migrator, Store};
-use crate::timeline::CareSources;
+use crate::workers::deadlines::Deadlines;
+use crate::workers::outbox::Relay;
 
 /// Service name used for the database schema and SQLite file.
 pub const SERVICE: &str = "referral";
@@ -84,9 +85,9 @@ impl Application {
             SERVICE,
         )?;
         let peers = ReferralPeers { matching: self.matching, intake: self.intake, relationships };
-        let api =
-            ReferralApi::new(self.store.clone(), peers, relay, deadlines, worker_stop.clone())
-                .with_care_sources(sources);
+        let app = App::new(self.store.clone(), peers, relay, deadlines, worker_stop.clone())
+            .with_care_sources(sources);
+        let api = ReferralApi::new(app);
         let routes = Routes::new(ReferralServiceServer::new(api));
         let options =
             ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common)?;

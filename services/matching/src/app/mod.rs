@@ -1,5 +1,459 @@
-//! The matching service's application layer: what its use cases may do for whom. `access` decides who may
-//! write which directory entry and record what about which client (the only place that does); whether the
-//! caller's organization may act for a client intake answers (`continuum_runtime::care`).
+//! The matching service's use cases: the only place that decides access (`access`) and talks to the
+//! ports — the store, the in-memory directory (`DirectoryCache`) and intake (who may act for a client).
+//! The gRPC adapter decodes a request into one of the commands here, calls the use case with the caller,
+//! and encodes the outcome; the domain stays pure.
 
 pub mod access;
+
+use std::sync::Arc;
+
+use continuum_auth::Caller;
+use continuum_errors::page::Page;
+use continuum_runtime::care::{CareRelationships, Needs};
+use continuum_vocab::{LevelOfCare, Modality, RelationalStyle};
+
+use self::access::CapacityAsk;
+use crate::config::FitModel;
+use crate::directory_cache::DirectoryCache;
+use crate::domain::alliance::{self, ClientSegment, StuckAction, StuckSignal};
+use crate::domain::{ClientNeeds, Provider, ProviderDraft, Ranking};
+use crate::error::{Error, Result};
+use crate::store::{CapacityChange, ImportResult, NewFeedback, ProviderFilter, Store};
+
+/// Valid items per import transaction.
+pub const IMPORT_BATCH: usize = 1000;
+
+/// A page of the directory to list.
+#[derive(Clone, Debug)]
+pub struct ProviderQuery {
+    /// Organization and kind.
+    pub filter: ProviderFilter,
+    /// Only providers offering this level of care.
+    pub level: Option<LevelOfCare>,
+    /// The page.
+    pub page: Page,
+}
+
+/// How a capacity changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapacityMove {
+    /// Open slots move by this much.
+    Delta(i32),
+    /// Open slots (or a cohort's open seats) become this.
+    Set(i32),
+}
+
+/// A capacity change of one provider.
+#[derive(Clone, Debug)]
+pub struct CapacityCommand {
+    /// The provider.
+    pub provider_id: String,
+    /// The change.
+    pub change: CapacityMove,
+    /// Applies once per key.
+    pub hold_key: Option<String>,
+    /// Gives back the capacity taken under this key.
+    pub gives_back: Option<String>,
+    /// The cohort (programs).
+    pub cohort_code: Option<String>,
+    /// A take may go below zero (crisis).
+    pub allow_overbook: bool,
+}
+
+/// One session's feedback.
+#[derive(Clone, Debug)]
+pub struct FeedbackCommand {
+    /// The provider.
+    pub provider_id: String,
+    /// The client.
+    pub client_id: String,
+    /// Session number.
+    pub session_number: i32,
+    /// SRS items.
+    pub srs: Vec<f64>,
+    /// ORS items.
+    pub ors: Vec<f64>,
+    /// The modality of the sessions, when given.
+    pub modality: Option<Modality>,
+    /// The client's segment for alliance learning.
+    pub segment: Option<ClientSegment>,
+    /// The client's relational style as rated, when given.
+    pub client_style: Option<RelationalStyle>,
+    /// The client's needs, for re-match options when the pair is stuck.
+    pub needs: Option<ClientNeeds>,
+}
+
+/// What recording feedback came to.
+#[derive(Clone, Debug)]
+pub struct FeedbackOutcome {
+    /// The stored row.
+    pub feedback_id: String,
+    /// SRS total.
+    pub srs_total: f64,
+    /// ORS total.
+    pub ors_total: f64,
+    /// SRS below the concern line.
+    pub alliance_concern: bool,
+    /// The stuck signal of the pair.
+    pub signal: StuckSignal,
+    /// Other options when a re-match is suggested.
+    pub rematch: Option<Ranking>,
+    /// Sessions of the pair so far.
+    pub pair_sessions: usize,
+    /// The provider after the feedback.
+    pub provider: Provider,
+    /// The client's segment.
+    pub segment: Option<ClientSegment>,
+}
+
+/// A ranking with the versions it was made with.
+#[derive(Clone, Debug)]
+pub struct Recommendation {
+    /// Options, exclusions.
+    pub ranking: Ranking,
+    /// Version of the fit weights.
+    pub weights_version: String,
+    /// Version of the directory snapshot.
+    pub directory_version: i64,
+}
+
+/// One item of an import that failed, with its place in the stream.
+#[derive(Debug)]
+pub struct ImportFailure {
+    /// Position in the stream.
+    pub index: usize,
+    /// The provider id the item named.
+    pub provider_id: String,
+    /// Why.
+    pub error: Error,
+}
+
+/// The counts of an import.
+#[derive(Debug, Default)]
+pub struct ImportSummary {
+    /// Items received.
+    pub received: i32,
+    /// Created.
+    pub created: i32,
+    /// Updated.
+    pub updated: i32,
+    /// Failed.
+    pub failed: i32,
+    /// The failures (every one; the adapter lists a bounded number).
+    pub failures: Vec<ImportFailure>,
+}
+
+/// The matching service's use cases.
+#[derive(Clone, Debug)]
+pub struct App {
+    store: Store,
+    model: FitModel,
+    cache: Arc<DirectoryCache>,
+    intake: CareRelationships,
+}
+
+/// A listing's organization must be the caller's: naming another one in a write is refused.
+fn check_listing_organization(caller: &Caller, organization_id: &str) -> Result<()> {
+    if caller.belongs_to(organization_id) {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied(
+            "providers can be written only for your own organization".into(),
+        ))
+    }
+}
+
+impl App {
+    /// Use cases over `store` with fit model `model`, asking `intake` about care relationships.
+    pub fn new(store: Store, model: FitModel, intake: CareRelationships) -> Self {
+        let cache =
+            Arc::new(DirectoryCache::new(store.clone(), model.weights.clone(), model.refresh));
+        Self { store, model, cache, intake }
+    }
+
+    /// Loads the directory snapshot now (start-up warm-up); a failure is logged and retried by the first
+    /// Recommend.
+    pub async fn warm_directory(&self) {
+        if let Err(e) = self.cache.snapshot().await {
+            tracing::warn!(error = %e, "directory warm-up failed; the first Recommend will load it");
+        }
+    }
+
+    /// Creates or replaces a listing of the caller's organization.
+    pub async fn upsert_provider(&self, caller: &Caller, draft: ProviderDraft) -> Result<Provider> {
+        check_listing_organization(caller, &draft.organization_id)?;
+        let p = self.store.upsert_provider(draft).await?;
+        tracing::info!(provider_id = %p.id, version = p.version, "provider stored");
+        self.cache.apply(vec![p.clone()]).await;
+        Ok(p)
+    }
+
+    /// One listing (the directory is shared).
+    pub async fn get_provider(&self, id: &str) -> Result<Provider> {
+        self.store.get_provider(id).await
+    }
+
+    /// A page of the directory, and the token of the next (empty on the last).
+    pub async fn list_providers(&self, q: ProviderQuery) -> Result<(Vec<Provider>, String)> {
+        // The level filter reads the profile, so pages are filled by scanning forward.
+        let want = q.page.fetch();
+        let mut out = Vec::new();
+        let mut cursor = q.page.after.clone();
+        let mut more = true;
+        while more && (out.len() as u64) < want {
+            let batch = self.store.list_providers(&q.filter, cursor.as_deref(), want).await?;
+            more = batch.len() as u64 == want;
+            cursor = batch.last().map(|p| p.id.clone());
+            let level = q.level;
+            out.extend(
+                batch
+                    .into_iter()
+                    .filter(|p| level.is_none_or(|l| p.profile.levels_of_care.contains(&l))),
+            );
+        }
+        let next = q.page.finish(&mut out, |p| p.id.clone());
+        Ok((out, next))
+    }
+
+    /// Changes a provider's capacity, when `access` allows the caller this change; the provider after
+    /// it and whether it applied (a hold key applies once).
+    pub async fn update_capacity(
+        &self,
+        caller: &Caller,
+        cmd: CapacityCommand,
+    ) -> Result<(Provider, bool)> {
+        let id = cmd.provider_id.as_str();
+        let provider = self.store.get_provider(id).await?;
+        let delta = match cmd.change {
+            CapacityMove::Delta(d) => Some(d),
+            CapacityMove::Set(_) => None,
+        };
+        let gives_back_here = match &cmd.gives_back {
+            Some(key) if !caller.belongs_to(&provider.organization_id) => {
+                Some(self.store.holds(id, key).await?)
+            }
+            Some(_) => Some(true),
+            None => None,
+        };
+        let ask = CapacityAsk::of(delta, cmd.hold_key.is_some(), gives_back_here);
+        access::may_change_capacity(caller, id, &provider.organization_id, ask)?;
+        let (p, applied) = match cmd.change {
+            CapacityMove::Delta(delta) => {
+                let change = CapacityChange {
+                    provider_id: id,
+                    delta,
+                    hold_key: cmd.hold_key.as_deref(),
+                    allow_overbook: cmd.allow_overbook,
+                    cohort_code: cmd.cohort_code.as_deref(),
+                    gives_back: cmd.gives_back.as_deref(),
+                };
+                self.store.change_capacity(change).await?
+            }
+            CapacityMove::Set(n) => {
+                (self.store.set_capacity(id, n, cmd.cohort_code.as_deref()).await?, true)
+            }
+        };
+        tracing::info!(provider_id = %p.id, open_slots = p.open_slots, applied, "capacity changed");
+        self.cache.apply(vec![p.clone()]).await;
+        Ok((p, applied))
+    }
+
+    /// The best `top_k` options for `needs` from the directory, explained.
+    pub async fn recommend(&self, needs: &ClientNeeds, top_k: usize) -> Result<Recommendation> {
+        let dir = self.cache.snapshot().await?;
+        let w = self.cache.weights();
+        let ranking = dir.rank(needs, w, top_k, chrono::Utc::now().timestamp_millis());
+        tracing::info!(
+            level = needs.level_of_care.code(),
+            age_group = needs.age_group.code(),
+            considered = ranking.considered,
+            options = ranking.options.len(),
+            weights_version = %w.version,
+            "recommended"
+        );
+        Ok(Recommendation {
+            ranking,
+            weights_version: w.version.clone(),
+            directory_version: dir.version(),
+        })
+    }
+
+    /// An import of listings for `caller`'s organization, fed item by item.
+    pub fn importer<'a>(&'a self, caller: &'a Caller) -> Importer<'a> {
+        Importer {
+            app: self,
+            caller,
+            batch: Vec::new(),
+            ids: std::collections::HashSet::new(),
+            summary: ImportSummary::default(),
+        }
+    }
+
+    /// The client's session feedback with providers of the caller's organization, as care events.
+    pub async fn care_events(
+        &self,
+        caller: &Caller,
+        client_id: &str,
+    ) -> Result<Vec<continuum_proto::common::v1::CareEvent>> {
+        let mut feedback = self.store.client_feedback(client_id).await?;
+        let mut own: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+        for f in &feedback {
+            if !own.contains_key(&f.provider_id) {
+                let mine = match self.store.get_provider(&f.provider_id).await {
+                    Ok(p) => caller.belongs_to(&p.organization_id),
+                    Err(Error::NotFound { .. }) => false,
+                    Err(e) => return Err(e),
+                };
+                own.insert(f.provider_id.clone(), mine);
+            }
+        }
+        feedback.retain(|f| own.get(&f.provider_id).copied().unwrap_or(false));
+        let events =
+            crate::care_events::of_feedback(&feedback, &caller.organization_id, &self.model.stuck);
+        tracing::info!(client_id = %client_id, events = events.len(), "care events listed");
+        Ok(events)
+    }
+
+    /// Records one session's feedback: by the provider's organization, about a client intake says it may
+    /// act for; learns the alliance, and suggests a repair or a re-match when the pair is stuck.
+    pub async fn record_feedback(
+        &self,
+        caller: &Caller,
+        cmd: FeedbackCommand,
+    ) -> Result<FeedbackOutcome> {
+        let owner = self.store.get_provider(&cmd.provider_id).await?.organization_id;
+        access::owns_provider(caller, &cmd.provider_id, &owner)?;
+        self.intake.check(caller, &cmd.client_id, None, Needs::OwnerOrRecipient).await?;
+        let srs_total: f64 = cmd.srs.iter().sum();
+        let ors_total: f64 = cmd.ors.iter().sum();
+        let new = NewFeedback {
+            provider_id: cmd.provider_id.clone(),
+            client_id: cmd.client_id,
+            session_number: cmd.session_number,
+            srs: cmd.srs,
+            ors: cmd.ors,
+            client_style: cmd.client_style,
+            segment: cmd.segment,
+        };
+        let (feedback_id, provider, history) =
+            self.store.record_feedback(new, srs_total, ors_total).await?;
+        self.cache.apply(vec![provider.clone()]).await;
+        let signal = alliance::assess(&history, &self.model.stuck);
+        let rematch = match (signal.action, cmd.needs) {
+            (StuckAction::Rematch, Some(mut needs)) => {
+                // A different modality or clinician: the current provider is excluded, the current
+                // modality is ruled out (providers offering only it fail "client_exclusions") and counts
+                // as tried.
+                needs.fit.excluded_provider_ids.push(cmd.provider_id.clone());
+                if let Some(m) = cmd.modality {
+                    if !needs.modalities_avoided.contains(&m) {
+                        needs.modalities_avoided.push(m);
+                    }
+                    needs.fit.modalities_tried.push(m);
+                }
+                let dir = self.cache.snapshot().await?;
+                Some(dir.rank(
+                    &needs,
+                    self.cache.weights(),
+                    5,
+                    chrono::Utc::now().timestamp_millis(),
+                ))
+            }
+            _ => None,
+        };
+        tracing::info!(feedback_id = %feedback_id, provider_id = %cmd.provider_id, stuck = signal.stuck, action = ?signal.action, "session feedback recorded");
+        Ok(FeedbackOutcome {
+            feedback_id,
+            srs_total,
+            ors_total,
+            alliance_concern: srs_total < self.model.stuck.srs_concern_below,
+            signal,
+            rematch,
+            pair_sessions: history.len(),
+            provider,
+            segment: cmd.segment,
+        })
+    }
+}
+
+/// An import in progress: valid items are written in batches of [`IMPORT_BATCH`] (an id repeated within
+/// a batch starts the next one, so its second write sees the first); every failure is counted.
+#[derive(Debug)]
+pub struct Importer<'a> {
+    app: &'a App,
+    caller: &'a Caller,
+    batch: Vec<(usize, ProviderDraft)>,
+    ids: std::collections::HashSet<String>,
+    summary: ImportSummary,
+}
+
+impl Importer<'_> {
+    /// Takes item `index` of the stream: its validated draft, or why it is invalid.
+    pub async fn add(
+        &mut self,
+        index: usize,
+        provider_id: String,
+        item: Result<ProviderDraft>,
+    ) -> Result<()> {
+        self.summary.received += 1;
+        let draft = match item
+            .and_then(|d| check_listing_organization(self.caller, &d.organization_id).map(|()| d))
+        {
+            Ok(d) => d,
+            Err(error) => {
+                self.fail(index, provider_id, error);
+                return Ok(());
+            }
+        };
+        if let Some(id) = &draft.id
+            && !self.ids.insert(id.clone())
+        {
+            self.flush().await?;
+            self.ids.insert(id.clone());
+        }
+        self.batch.push((index, draft));
+        if self.batch.len() >= IMPORT_BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and returns the counts.
+    pub async fn finish(mut self) -> Result<ImportSummary> {
+        self.flush().await?;
+        let s = &self.summary;
+        tracing::info!(
+            received = s.received,
+            created = s.created,
+            updated = s.updated,
+            failed = s.failed,
+            "providers imported"
+        );
+        Ok(self.summary)
+    }
+
+    fn fail(&mut self, index: usize, provider_id: String, error: Error) {
+        self.summary.failed += 1;
+        self.summary.failures.push(ImportFailure { index, provider_id, error });
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        self.ids.clear();
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let (indices, drafts): (Vec<usize>, Vec<ProviderDraft>) =
+            std::mem::take(&mut self.batch).into_iter().unzip();
+        let ids: Vec<String> = drafts.iter().map(|d| d.id.clone().unwrap_or_default()).collect();
+        let (results, stored) = self.app.store.import_batch(drafts).await?;
+        for ((index, id), r) in indices.into_iter().zip(ids).zip(results) {
+            match r {
+                ImportResult::Created => self.summary.created += 1,
+                ImportResult::Updated => self.summary.updated += 1,
+                ImportResult::Failed(e) => self.fail(index, id, e),
+            }
+        }
+        self.app.cache.apply(stored).await;
+        Ok(())
+    }
+}

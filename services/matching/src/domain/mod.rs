@@ -10,6 +10,7 @@ pub mod alliance;
 pub mod capacity;
 pub mod directory;
 pub mod fit;
+pub mod geo;
 
 use chrono::{DateTime, Utc};
 use continuum_vocab::{
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use alliance::AllianceStats;
 pub use fit::Weights;
+pub use geo::{PreparedPoint, approx_distance_km, distance_km, prepare_point};
 
 /// What kind of provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,36 +350,6 @@ pub struct ClientFit {
     pub location: Option<(f64, f64)>,
 }
 
-/// A point prepared for fast distances: (latitude rad, longitude rad, cos latitude).
-pub type PreparedPoint = (f64, f64, f64);
-
-/// Prepares a (latitude, longitude) point in degrees for [`approx_distance_km`].
-pub fn prepare_point(p: (f64, f64)) -> PreparedPoint {
-    let lat = p.0.to_radians();
-    (lat, p.1.to_radians(), lat.cos())
-}
-
-/// Equirectangular distance in km: within 1% of the great-circle distance at travel scales (hundreds of
-/// km), with no trigonometry per pair (ranking computes it for every candidate).
-pub fn approx_distance_km(a: PreparedPoint, b: PreparedPoint) -> f64 {
-    let mut dlon = (b.1 - a.1).abs();
-    if dlon > std::f64::consts::PI {
-        dlon = 2.0 * std::f64::consts::PI - dlon;
-    }
-    let x = dlon * 0.5 * (a.2 + b.2);
-    let y = b.0 - a.0;
-    6371.0 * (x * x + y * y).sqrt()
-}
-
-/// Great-circle distance in km between two (latitude, longitude) points (haversine).
-pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1, la2, lo2) =
-        (a.0.to_radians(), a.1.to_radians(), b.0.to_radians(), b.1.to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
-}
-
 /// The hard constraints, in the order they are checked. A provider is counted under the first it fails.
 pub const CONSTRAINTS: [&str; 10] = [
     "accepting_new_clients",
@@ -480,112 +452,4 @@ pub use alliance::SRS_CONCERN_BELOW;
 mod fit_tests;
 
 #[cfg(test)]
-mod tests {
-    use continuum_proto::matching::v1 as pb;
-
-    #[test]
-    fn matching_vocabularies_mirror_their_protos() {
-        continuum_vocab::assert_mirrors_proto(
-            &OutcomeRating::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
-            |n| pb::OutcomeRating::try_from(n).ok().map(|e| e.as_str_name()),
-        );
-        continuum_vocab::assert_mirrors_proto(
-            &ScheduleWindow::ALL.iter().map(|x| x.code()).collect::<Vec<_>>(),
-            |n| pb::ScheduleWindow::try_from(n).ok().map(|e| e.as_str_name()),
-        );
-    }
-    use super::*;
-
-    /// An adult outpatient clinician in US-CA (English, self-pay, video; CBT and ACT) with one slot.
-    pub(super) fn provider(id: &str) -> Provider {
-        Provider {
-            id: id.to_owned(),
-            organization_id: "org".into(),
-            display_name: id.into(),
-            kind: ProviderKind::Clinician,
-            profile: Profile {
-                levels_of_care: vec![LevelOfCare::Outpatient],
-                age_groups: vec![AgeGroup::Adult],
-                jurisdictions: vec!["US-CA".into()],
-                languages: vec!["en".into()],
-                modalities: vec![Modality::Cbt, Modality::Act],
-                payment_options: vec![PaymentOption::SelfPay],
-                formats: vec![CareFormat::Video],
-                ..Profile::default()
-            },
-            accepting_new_clients: true,
-            open_slots: 1,
-            version: 1,
-            updated_at: Utc::now(),
-            alliance: AllianceStats::default(),
-            alliance_segments: Vec::new(),
-        }
-    }
-
-    /// An adult outpatient client in US-CA that `provider` fits.
-    pub(super) fn needs() -> ClientNeeds {
-        ClientNeeds {
-            level_of_care: LevelOfCare::Outpatient,
-            age_group: AgeGroup::Adult,
-            jurisdiction: "US-CA".into(),
-            language: "en-US".into(),
-            payment_option: PaymentOption::SelfPay,
-            formats: vec![],
-            modalities_avoided: vec![],
-            needs_crisis_capable: false,
-            phase: None,
-            relational_style: RelationalStyle::default(),
-            fit: ClientFit::default(),
-        }
-    }
-
-    #[test]
-    fn each_constraint_excludes_and_is_counted_once() {
-        let mut ps = vec![provider("a")];
-        let mut b = provider("b");
-        b.profile.age_groups = vec![AgeGroup::Adolescent];
-        ps.push(b);
-        let mut c = provider("c");
-        c.accepting_new_clients = false;
-        c.profile.age_groups = vec![AgeGroup::Adolescent];
-        ps.push(c);
-        let mut d = provider("d");
-        d.profile.modalities = vec![Modality::Emdr];
-        ps.push(d);
-        let mut need = needs();
-        need.phase = Some(CarePhase::Stabilisation);
-        let r = rank(&ps, &need, 10);
-        assert_eq!(r.options.len(), 1);
-        assert_eq!(r.options[0].provider.id, "a");
-        let get = |n: &str| r.exclusions.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
-        assert_eq!(get("age_group"), Some(1));
-        assert_eq!(get("accepting_new_clients"), Some(1));
-        assert_eq!(get("phase_gate"), Some(1));
-        assert_eq!(r.considered, 4);
-    }
-
-    #[test]
-    fn capacity_ranks_first_then_id() {
-        let a = provider("a");
-        let mut b = provider("b");
-        b.open_slots = 0;
-        let r = rank(&[b, a], &needs(), 10);
-        assert_eq!(r.options[0].provider.id, "a");
-    }
-
-    #[test]
-    fn avoided_only_modalities_are_excluded() {
-        let mut need = needs();
-        need.modalities_avoided = vec![Modality::Cbt, Modality::Act];
-        assert_eq!(failed_constraint(&provider("a"), &need), Some("client_exclusions"));
-    }
-
-    #[test]
-    fn kinds_round_trip() {
-        for k in ProviderKind::ALL {
-            assert_eq!(ProviderKind::from_proto(k.to_proto()), Some(k));
-            assert_eq!(ProviderKind::from_code(k.code()), Some(k));
-        }
-        assert_eq!(ProviderKind::from_proto(0), None);
-    }
-}
+mod tests;

@@ -311,7 +311,7 @@ async fn every_rise_of_open_capacity_writes_one_capacity_event() {
         .unwrap();
     assert_eq!(store.pending_events().await.unwrap(), 3);
     // Without a waitlist address the worker keeps them.
-    let relay = matching::capacity_events::Relay::new(
+    let relay = matching::workers::capacity_events::Relay::new(
         store.clone(),
         None,
         &app.backing.common(),

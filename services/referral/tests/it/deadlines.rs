@@ -11,7 +11,7 @@ use continuum_proto::referral::v1 as pb;
 use pb::ActorRole as R;
 use pb::ReferralAction as A;
 use pb::ReferralStatus as S;
-use referral::deadlines::NO_ALTERNATIVE;
+use referral::workers::deadlines::NO_ALTERNATIVE;
 use tonic::Code;
 
 use crate::helpers::*;

@@ -67,7 +67,7 @@ pub struct TestApp {
     pub matching_addr: SocketAddr,
     pub store: referral::store::Store,
     /// The deadline sweeper of the referral under test (call `sweep` with a chosen time).
-    pub deadlines: referral::deadlines::Deadlines,
+    pub deadlines: referral::workers::deadlines::Deadlines,
     pub shutdown: Shutdown,
     pub backing: Backing,
     pub matching_backing: Backing,

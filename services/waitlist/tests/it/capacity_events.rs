@@ -16,7 +16,7 @@ use crate::helpers::*;
 
 /// The event worker of the test's matching service, delivering to this app's waitlist (the running
 /// matching service has no waitlist address, so only this relay delivers, when the test says so).
-async fn relay(app: &TestApp) -> matching::capacity_events::Relay {
+async fn relay(app: &TestApp) -> matching::workers::capacity_events::Relay {
     let peer = app.matching.as_ref().expect("matching started");
     let db = continuum_db::connect_and_migrate::<matching::store::Migrator>(
         "matching",
@@ -26,7 +26,7 @@ async fn relay(app: &TestApp) -> matching::capacity_events::Relay {
     .unwrap();
     let mut common = peer.backing.common();
     common.auth = app.backing.common().auth;
-    matching::capacity_events::Relay::new(
+    matching::workers::capacity_events::Relay::new(
         matching::store::Store::new(db),
         Some(&app.addr.to_string()),
         &common,

@@ -17,7 +17,7 @@ use continuum_runtime::Shutdown;
 use tracing::Instrument;
 
 use crate::domain;
-use crate::matching::{MatchingPeer, ReleaseError};
+use crate::peers::matching::{MatchingPeer, ReleaseError};
 use crate::store::{OutboxItem, Store};
 
 /// How often the worker looks for due rows.

@@ -28,9 +28,9 @@ use tracing::Instrument;
 
 use crate::domain::{self, Action, Actor, ActorRole, DeadlineStep, NewReferral, Referral, Status};
 use crate::error::{Error, Result};
-use crate::matching::MatchingPeer;
-use crate::outbox::Relay;
+use crate::peers::matching::MatchingPeer;
 use crate::store::{Change, EventDraft, ReferralDraft, Store};
+use crate::workers::outbox::Relay;
 
 /// Most referrals one sweep round handles per kind of work (the next round takes the rest).
 pub const BATCH: u64 = 200;

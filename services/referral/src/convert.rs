@@ -1,0 +1,372 @@
+//! Proto <-> domain conversions of the referral service. Decoding validates every field and names each
+//! bad one by its proto path; enums map by position (`continuum_vocab::coded_enum!`, checked against the
+//! generated names below); domain, app and store code never see prost types.
+
+use chrono::Utc;
+use continuum_errors::page::{Page, Paging};
+use continuum_errors::{Error, Result, Violations};
+use continuum_proto::referral::v1 as pb;
+use continuum_vocab::{Urgency, time};
+
+use crate::app::{ReferralQuery, WatchFrom};
+use crate::domain::Command;
+use crate::domain::{
+    self, Action, Actor, ActorRole, Event, NewReferral, Referral, RejectionReason, Status,
+};
+
+/// Longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+/// Longest capacity hold key (a waitlist offer's).
+pub const MAX_HOLD_KEY: usize = 160;
+/// Longest note on an event.
+pub const MAX_NOTE: usize = 500;
+/// Longest actor user id.
+pub const MAX_USER_ID: usize = 128;
+/// Page sizes of `ListReferrals`.
+pub const PAGING: Paging = Paging::new(50, 200);
+
+/// Reads an optional timestamp, naming `field` when it is not a valid time.
+fn optional_time(
+    v: &mut Violations,
+    field: &str,
+    value: Option<&prost_types::Timestamp>,
+) -> Option<chrono::DateTime<Utc>> {
+    let t = value?;
+    let r = time::from_proto(t);
+    if r.is_none() {
+        v.add(field, "is not a valid timestamp");
+    }
+    r
+}
+
+fn optional_text(value: &str) -> Option<String> {
+    let t = value.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// A required referral id named `referral_id`.
+pub fn referral_id(value: &str) -> Result<String> {
+    let mut v = Violations::default();
+    let id = v.require_uuid("referral_id", value);
+    v.finish(id.unwrap_or_default())
+}
+
+/// A required client id named `client_id`.
+pub fn client_id(value: &str) -> Result<String> {
+    let mut v = Violations::default();
+    let id = v.require_uuid("client_id", value);
+    v.finish(id.unwrap_or_default())
+}
+
+/// A create request: the new referral and the capacity hold it names (a waitlist offer's), if any.
+pub fn create_from_proto(
+    mut req: pb::CreateReferralRequest,
+) -> Result<(NewReferral, Option<String>)> {
+    let held = std::mem::take(&mut req.capacity_hold_key);
+    let too_long = held.chars().count() > MAX_HOLD_KEY;
+    match new_referral_from_proto(req) {
+        Ok(_) if too_long => Err(Error::invalid(
+            "capacity_hold_key",
+            format!("must be at most {MAX_HOLD_KEY} characters"),
+        )),
+        Ok(new) => Ok((new, (!held.is_empty()).then_some(held))),
+        Err(Error::InvalidArgument(mut v)) => {
+            if too_long {
+                v.add("capacity_hold_key", format!("must be at most {MAX_HOLD_KEY} characters"));
+            }
+            Err(Error::InvalidArgument(v))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Validates a create request, naming every bad field.
+pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewReferral> {
+    let mut v = Violations::default();
+    v.require_str("idempotency_key", &req.idempotency_key, MAX_IDEMPOTENCY_KEY);
+    let client_id = v.require_uuid("client_id", &req.client_id);
+    let intake_id = v.require_uuid("intake_id", &req.intake_id);
+    let referrer = v.require_uuid("referrer_organization_id", &req.referrer_organization_id);
+    let provider_id = v.require_uuid("provider_id", &req.provider_id);
+    let urgency = Urgency::require(&mut v, "urgency", req.urgency);
+    let scheduled_at = optional_time(&mut v, "scheduled_at", req.scheduled_at.as_ref());
+    if req.alternative_provider_ids.len() > domain::MAX_ALTERNATIVES {
+        v.add(
+            "alternative_provider_ids",
+            format!("must list at most {} providers", domain::MAX_ALTERNATIVES),
+        );
+    }
+    let mut alternatives: Vec<String> = Vec::with_capacity(req.alternative_provider_ids.len());
+    for (i, p) in req.alternative_provider_ids.iter().enumerate() {
+        let field = format!("alternative_provider_ids[{i}]");
+        if let Some(id) = v.require_uuid(&field, p) {
+            if alternatives.contains(&id) {
+                v.add(field, "is listed twice");
+            } else {
+                alternatives.push(id);
+            }
+        }
+    }
+    match (client_id, intake_id, referrer, provider_id, urgency) {
+        (
+            Some(client_id),
+            Some(intake_id),
+            Some(referrer_organization_id),
+            Some(provider_id),
+            Some(urgency),
+        ) => v.finish(NewReferral {
+            idempotency_key: req.idempotency_key,
+            client_id,
+            intake_id,
+            referrer_organization_id,
+            provider_id,
+            urgency,
+            allow_overbook: req.allow_overbook,
+            scheduled_at,
+            alternative_provider_ids: alternatives,
+        }),
+        _ => Err(Error::InvalidArgument(v)),
+    }
+}
+
+/// Validates a transition request, naming every bad field.
+pub fn command_from_proto(req: pb::TransitionReferralRequest) -> Result<Command> {
+    let mut v = Violations::default();
+    let referral_id = v.require_uuid("referral_id", &req.referral_id);
+    if req.expected_version < 1 {
+        v.add("expected_version", "must be 1 or more");
+    }
+    let action = Action::require(&mut v, "action", req.action);
+    let role = ActorRole::require(&mut v, "actor_role", req.actor_role);
+    let org = v.require_uuid("actor_organization_id", &req.actor_organization_id);
+    v.optional_str("actor_user_id", &req.actor_user_id, MAX_USER_ID);
+    v.optional_str("note", &req.note, MAX_NOTE);
+    let rejection_reason =
+        RejectionReason::optional(&mut v, "rejection_reason", req.rejection_reason);
+    let appointment_at = optional_time(&mut v, "appointment_at", req.appointment_at.as_ref());
+    if let Some(action) = action {
+        if action == Action::Reject && req.rejection_reason == 0 {
+            v.add("rejection_reason", "is required when rejecting");
+        }
+        if action != Action::Reject && req.rejection_reason != 0 {
+            v.add("rejection_reason", "is only allowed when rejecting");
+        }
+        if action == Action::Schedule && req.appointment_at.is_none() {
+            v.add("appointment_at", "is required when scheduling");
+        }
+        if !action.concerns_appointment() && req.appointment_at.is_some() {
+            v.add("appointment_at", "is only allowed on appointment actions");
+        }
+    }
+    match (referral_id, action, role, org) {
+        (Some(referral_id), Some(action), Some(role), Some(organization_id)) => v.finish(Command {
+            referral_id,
+            expected_version: req.expected_version,
+            action,
+            actor: Actor { role, organization_id, user_id: optional_text(&req.actor_user_id) },
+            rejection_reason,
+            note: optional_text(&req.note),
+            appointment_at,
+        }),
+        _ => Err(Error::InvalidArgument(v)),
+    }
+}
+
+/// A list request: whose referrals (empty: the caller's organization), which, and which page.
+pub fn query_from_proto(req: &pb::ListReferralsRequest) -> Result<(ReferralQuery, Page)> {
+    let mut v = Violations::default();
+    let organization_id = v.optional_uuid("organization_id", &req.organization_id);
+    let status = Status::optional(&mut v, "status", req.status);
+    let urgency = Urgency::optional(&mut v, "urgency", req.urgency);
+    let page = PAGING.read(&mut v, req.page_size, &req.page_token);
+    let client_id = v.optional_uuid("client_id", &req.client_id);
+    v.finish((
+        ReferralQuery {
+            organization_id,
+            status,
+            urgency,
+            overdue_only: req.overdue_only,
+            client_id,
+        },
+        page,
+    ))
+}
+
+/// A watch request: whose events (empty: the caller's organization) and the cursor to resume after.
+pub fn watch_from_proto(req: &pb::WatchReferralsRequest) -> Result<WatchFrom> {
+    let mut v = Violations::default();
+    let organization_id = v.optional_uuid("organization_id", &req.organization_id);
+    let cursor = match req.cursor.as_str() {
+        "" => None,
+        t if continuum_errors::is_uuid(t) => Some(t.to_ascii_lowercase()),
+        _ => {
+            v.add("cursor", "is not a cursor from an earlier response");
+            None
+        }
+    };
+    v.finish(WatchFrom { organization_id, cursor })
+}
+
+// ----- domain -> protos -----
+
+/// The proto form of an event.
+pub fn event_to_proto(e: &Event) -> pb::ReferralEvent {
+    pb::ReferralEvent {
+        id: e.id.clone(),
+        action: e.action.map_or(0, Action::to_proto),
+        from_status: e.from_status.map_or(0, Status::to_proto),
+        to_status: e.to_status.to_proto(),
+        actor_role: e.actor_role.to_proto(),
+        actor_organization_id: e.actor_organization_id.clone(),
+        actor_user_id: e.actor_user_id.clone().unwrap_or_default(),
+        rejection_reason: e.rejection_reason.map_or(0, RejectionReason::to_proto),
+        note: e.note.clone().unwrap_or_default(),
+        occurred_at: Some(time::to_proto(e.occurred_at)),
+        appointment_at: e.appointment_at.map(time::to_proto),
+    }
+}
+
+/// The proto form of a referral (with its events when they were loaded).
+pub fn referral_to_proto(r: &Referral) -> pb::Referral {
+    pb::Referral {
+        id: r.id.clone(),
+        client_id: r.client_id.clone(),
+        intake_id: r.intake_id.clone(),
+        referrer_organization_id: r.referrer_organization_id.clone(),
+        recipient_organization_id: r.recipient_organization_id.clone(),
+        provider_id: r.provider_id.clone(),
+        status: r.status.to_proto(),
+        urgency: r.urgency.to_proto(),
+        response_due_at: Some(time::to_proto(r.response_due_at)),
+        created_at: Some(time::to_proto(r.created_at)),
+        updated_at: Some(time::to_proto(r.updated_at)),
+        version: r.version,
+        events: r.events.iter().map(event_to_proto).collect(),
+        overbooked: r.overbooked,
+        escalated_at: r.escalated_at.map(time::to_proto),
+        rerouted_to_referral_id: r.rerouted_to_referral_id.clone().unwrap_or_default(),
+        rerouted_from_referral_id: r.rerouted_from_referral_id.clone().unwrap_or_default(),
+        alternative_provider_ids: r.alternative_provider_ids.clone(),
+    }
+}
+
+/// The proto form of a watched event.
+pub fn watched_to_proto(e: &Event) -> pb::WatchReferralsResponse {
+    pb::WatchReferralsResponse {
+        referral_id: e.referral_id.clone(),
+        cursor: e.id.clone(),
+        event: Some(event_to_proto(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    const ID: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+
+    fn fields(e: Error) -> Vec<String> {
+        match e {
+            Error::InvalidArgument(v) => v.iter().map(|f| f.field.clone()).collect(),
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn enums_mirror_their_protos() {
+        use continuum_vocab::assert_mirrors_proto;
+        let codes = |all: Vec<&'static str>| all;
+        assert_mirrors_proto(&codes(Status::ALL.iter().map(|s| s.code()).collect()), |n| {
+            pb::ReferralStatus::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(&codes(Action::ALL.iter().map(|s| s.code()).collect()), |n| {
+            pb::ReferralAction::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(&codes(ActorRole::ALL.iter().map(|s| s.code()).collect()), |n| {
+            pb::ActorRole::try_from(n).ok().map(|e| e.as_str_name())
+        });
+        assert_mirrors_proto(
+            &codes(RejectionReason::ALL.iter().map(|s| s.code()).collect()),
+            |n| pb::RejectionReason::try_from(n).ok().map(|e| e.as_str_name()),
+        );
+    }
+
+    #[test]
+    fn create_names_every_bad_field() {
+        let req = pb::CreateReferralRequest {
+            idempotency_key: "k".repeat(129),
+            client_id: "x".into(),
+            intake_id: String::new(),
+            referrer_organization_id: "nope".into(),
+            provider_id: "also nope".into(),
+            urgency: 0,
+            allow_overbook: false,
+            scheduled_at: Some(prost_types::Timestamp { seconds: 0, nanos: -1 }),
+            alternative_provider_ids: vec!["x".into(), ID.into(), ID.into()],
+            capacity_hold_key: String::new(),
+        };
+        let got = fields(new_referral_from_proto(req).unwrap_err());
+        assert_eq!(
+            got,
+            vec![
+                "idempotency_key",
+                "client_id",
+                "intake_id",
+                "referrer_organization_id",
+                "provider_id",
+                "urgency",
+                "scheduled_at",
+                "alternative_provider_ids[0]",
+                "alternative_provider_ids[2]"
+            ]
+        );
+    }
+
+    #[test]
+    fn transition_checks_conditional_fields() {
+        let base = pb::TransitionReferralRequest {
+            referral_id: ID.into(),
+            expected_version: 1,
+            action: pb::ReferralAction::Reject as i32,
+            actor_role: pb::ActorRole::Recipient as i32,
+            actor_organization_id: ID.into(),
+            ..Default::default()
+        };
+        assert_eq!(fields(command_from_proto(base.clone()).unwrap_err()), vec!["rejection_reason"]);
+        let schedule = pb::TransitionReferralRequest {
+            action: pb::ReferralAction::Schedule as i32,
+            ..base.clone()
+        };
+        assert_eq!(fields(command_from_proto(schedule).unwrap_err()), vec!["appointment_at"]);
+        let bad = pb::TransitionReferralRequest {
+            referral_id: String::new(),
+            expected_version: 0,
+            action: 0,
+            actor_role: 42,
+            actor_organization_id: "x".into(),
+            note: "n".repeat(501),
+            ..Default::default()
+        };
+        assert_eq!(
+            fields(command_from_proto(bad).unwrap_err()),
+            vec![
+                "referral_id",
+                "expected_version",
+                "action",
+                "actor_role",
+                "actor_organization_id",
+                "note"
+            ]
+        );
+        let ok = pb::TransitionReferralRequest {
+            rejection_reason: pb::RejectionReason::Payment as i32,
+            note: "  ".into(),
+            ..base
+        };
+        let cmd = command_from_proto(ok).unwrap();
+        assert_eq!(cmd.rejection_reason, Some(RejectionReason::Payment));
+        assert_eq!(cmd.note, None);
+    }
+}

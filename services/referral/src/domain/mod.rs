@@ -1,0 +1,201 @@
+//! Pure referral rules: the statuses and actions (FHIR Task as used for referrals, CLINICAL.md
+//! "Referrals"), the explicit transition table with who may do what, response deadlines with their
+//! escalation and expiry, the choice of the next alternative after a "no", and the retry schedule of the
+//! outbox. System events (escalate, expire, re-route, referrer notified) are recorded by Continuum only and
+//! are outside the transition table. No I/O here; the store persists, `convert` maps protos.
+//!
+//! Split by topic: `lifecycle` (statuses, actions, the transition table), `deadlines` (response windows,
+//! escalation, re-routing); the records (`Referral`, `Event`, commands) and key formats live here.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use continuum_vocab::Urgency;
+
+mod deadlines;
+mod lifecycle;
+#[cfg(test)]
+mod tests;
+
+pub use deadlines::*;
+pub use lifecycle::*;
+
+/// Most alternatives one referral may carry.
+pub const MAX_ALTERNATIVES: usize = 20;
+
+/// Retry delays of an outbox delivery: 1 s doubling, at most a minute.
+pub const RETRY: continuum_outbox::Backoff =
+    continuum_outbox::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+
+/// A referral as the domain sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Referral {
+    /// Id (UUIDv7).
+    pub id: String,
+    /// Idempotency key of its creation.
+    pub idempotency_key: String,
+    /// Client.
+    pub client_id: String,
+    /// Intake it came from.
+    pub intake_id: String,
+    /// Referring organization.
+    pub referrer_organization_id: String,
+    /// Recipient organization (the provider's).
+    pub recipient_organization_id: String,
+    /// Provider referred to.
+    pub provider_id: String,
+    /// Current status.
+    pub status: Status,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Whether the slot was taken over capacity.
+    pub overbooked: bool,
+    /// Response deadline.
+    pub response_due_at: DateTime<Utc>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When the first appointment was attended, once it was.
+    pub care_started_at: Option<DateTime<Utc>>,
+    /// Optimistic-concurrency version (1 at creation, +1 per action).
+    pub version: i64,
+    /// When the silent referral was escalated to a coordinator.
+    pub escalated_at: Option<DateTime<Utc>>,
+    /// Ranked alternatives a "no" re-routes to (provider ids, best first).
+    pub alternative_provider_ids: Vec<String>,
+    /// Whether a re-route is owed (rejected or expired with alternatives, not yet re-routed).
+    pub needs_reroute: bool,
+    /// The referral this one was re-routed to.
+    pub rerouted_to_referral_id: Option<String>,
+    /// The referral this one re-routes.
+    pub rerouted_from_referral_id: Option<String>,
+    /// Events, oldest first (empty when listed).
+    pub events: Vec<Event>,
+}
+
+impl Referral {
+    /// Whether care has started (the loop is closed).
+    pub fn care_started(&self) -> bool {
+        self.care_started_at.is_some()
+    }
+}
+
+/// Something that happened to a referral: who, when, why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Id (UUIDv7).
+    pub id: String,
+    /// Referral.
+    pub referral_id: String,
+    /// The action; `None` for the creation event.
+    pub action: Option<Action>,
+    /// Status before (`None` for the creation event).
+    pub from_status: Option<Status>,
+    /// Status after.
+    pub to_status: Status,
+    /// Acting role.
+    pub actor_role: ActorRole,
+    /// Acting organization.
+    pub actor_organization_id: String,
+    /// Acting user, if known.
+    pub actor_user_id: Option<String>,
+    /// Rejection reason, when rejecting.
+    pub rejection_reason: Option<RejectionReason>,
+    /// Operational note.
+    pub note: Option<String>,
+    /// Appointment time, for appointment events.
+    pub appointment_at: Option<DateTime<Utc>>,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl Event {
+    /// The stable timeline kind ("referral.created", "referral.accepted" ...).
+    pub fn kind(&self) -> &'static str {
+        self.action.map_or(CREATED_KIND, Action::event_kind)
+    }
+}
+
+/// A validated request to create a referral.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewReferral {
+    /// Idempotency key (1..128 characters).
+    pub idempotency_key: String,
+    /// Client.
+    pub client_id: String,
+    /// Intake.
+    pub intake_id: String,
+    /// Referring organization.
+    pub referrer_organization_id: String,
+    /// Provider.
+    pub provider_id: String,
+    /// Urgency.
+    pub urgency: Urgency,
+    /// Take the slot even when none is open.
+    pub allow_overbook: bool,
+    /// First appointment, when created already scheduled.
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// Ranked alternatives a "no" re-routes to (provider ids, best first).
+    pub alternative_provider_ids: Vec<String>,
+}
+
+impl NewReferral {
+    /// Whether `existing` (found under the same idempotency key) is the referral this request describes.
+    /// A key reused for a different client, intake, provider or referrer is refused rather than answered
+    /// with another organization's referral.
+    pub fn same_as(&self, existing: &Referral) -> bool {
+        existing.client_id == self.client_id
+            && existing.intake_id == self.intake_id
+            && existing.referrer_organization_id == self.referrer_organization_id
+            && existing.provider_id == self.provider_id
+    }
+}
+
+/// The matching hold key of a referral's slot (idempotent per creation key), from the key as stored
+/// ([`scoped_key`]), so two organizations' referrals under the same key never share a hold.
+pub fn take_hold_key(stored_key: &str) -> String {
+    format!("referral:{stored_key}")
+}
+
+/// The stored form of a referrer's idempotency key: unique per referring organization, not across them
+/// (one organization's key never collides with, or reveals, another's, in referral or in matching's hold
+/// keys). Rows written before keys were scoped keep their bare keys.
+pub fn scoped_key(referrer_organization_id: &str, key: &str) -> String {
+    format!("{referrer_organization_id}:{key}")
+}
+
+/// The matching hold key of giving a referral's slot back (applied at most once per referral).
+pub fn release_hold_key(referral_id: &str) -> String {
+    format!("referral-release:{referral_id}")
+}
+
+/// Who acts on a referral.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// Role.
+    pub role: ActorRole,
+    /// Organization.
+    pub organization_id: String,
+    /// User, if known.
+    pub user_id: Option<String>,
+}
+
+/// A validated request to apply one action.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Command {
+    /// Referral.
+    pub referral_id: String,
+    /// Version being changed.
+    pub expected_version: i64,
+    /// Action.
+    pub action: Action,
+    /// Who acts.
+    pub actor: Actor,
+    /// Rejection reason (only when rejecting, and then required).
+    pub rejection_reason: Option<RejectionReason>,
+    /// Operational note (up to 500 characters).
+    pub note: Option<String>,
+    /// Appointment time (required when scheduling).
+    pub appointment_at: Option<DateTime<Utc>>,
+}
