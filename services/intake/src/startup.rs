@@ -12,11 +12,13 @@ use continuum_runtime::{ServeOptions, Shutdown};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
-use crate::app::referrals::ReferralPeer;
+use crate::app::App;
+use crate::app::routing::Router;
 use crate::config::Settings;
 use crate::domain::Rules;
 use crate::grpc::IntakeApi;
-use crate::routing::{Peers, Router};
+use crate::peers::Peers;
+use crate::peers::referral::ReferralPeer;
 use crate::store::{Migrator, Store};
 
 /// Service name used for the database schema, SQLite file and cache namespace.
@@ -60,7 +62,7 @@ impl Application {
             peers,
             Duration::from_secs(settings.routing_max_backoff_secs.max(1)),
         );
-        let api = IntakeApi::new(store.clone(), router.clone(), cache, rules, referrals);
+        let api = IntakeApi::new(App::new(store.clone(), router.clone(), cache, rules, referrals));
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
         Ok(Self { listener, store, api, router, settings })
     }
@@ -72,9 +74,11 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then stops the worker and drains.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let worker = tokio::spawn(
-            self.router.clone().run_worker(shutdown.clone(), self.settings.routing_poll()),
-        );
+        let worker = tokio::spawn(crate::workers::routing::run(
+            self.router.clone(),
+            shutdown.clone(),
+            self.settings.routing_poll(),
+        ));
         let routes = Routes::new(
             IntakeServiceServer::new(self.api).max_decoding_message_size(4 * 1024 * 1024),
         );

@@ -103,68 +103,13 @@ impl Assessment {
     }
 }
 
-/// Change on one instrument between two assessments.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScoreChange {
-    /// Instrument.
-    pub instrument: Instrument,
-    /// Previous total.
-    pub previous_total: i32,
-    /// Current total.
-    pub current_total: i32,
-    /// Whether |change| reaches the threshold.
-    pub reliable: bool,
-    /// The threshold.
-    pub threshold: i32,
-}
-
-impl ScoreChange {
-    /// Current minus previous.
-    pub fn change(&self) -> i32 {
-        self.current_total - self.previous_total
-    }
-
-    /// "improved", "deteriorated" or "no_reliable_change" (lower scores are better on every instrument).
-    pub fn direction(&self) -> &'static str {
-        match (self.reliable, self.change() < 0) {
-            (false, _) => "no_reliable_change",
-            (true, true) => "improved",
-            (true, false) => "deteriorated",
-        }
-    }
-}
-
-/// Reliable change on every instrument with a threshold in the rules and a score in both assessments.
-pub fn reliable_changes(
-    previous: &Assessment,
-    current: &Assessment,
-    rules: &Rules,
-) -> Vec<ScoreChange> {
-    let mut out = Vec::new();
-    for instrument in [Instrument::Phq9, Instrument::Gad7, Instrument::Pcl5] {
-        let Some(threshold) = rules.reliable_change.get(instrument.code()).copied() else {
-            continue;
-        };
-        if let (Some(p), Some(c)) = (previous.score(instrument), current.score(instrument)) {
-            out.push(ScoreChange {
-                instrument,
-                previous_total: p.total,
-                current_total: c.total,
-                reliable: (c.total - p.total).abs() >= threshold,
-                threshold,
-            });
-        }
-    }
-    out
-}
-
-struct Trace<'r> {
-    rules: &'r Rules,
-    fired: Vec<FiredRule>,
+pub(super) struct Trace<'r> {
+    pub(super) rules: &'r Rules,
+    pub(super) fired: Vec<FiredRule>,
 }
 
 impl Trace<'_> {
-    fn fire(&mut self, id: &str, inputs: &[(&str, String)]) {
+    pub(super) fn fire(&mut self, id: &str, inputs: &[(&str, String)]) {
         self.fired.push(FiredRule {
             rule_id: id.to_owned(),
             description: self.rules.describe(id),
@@ -173,7 +118,7 @@ impl Trace<'_> {
     }
 }
 
-fn opt<T: ToString>(x: Option<T>) -> String {
+pub(super) fn opt<T: ToString>(x: Option<T>) -> String {
     x.map_or_else(|| "absent".to_owned(), |v| v.to_string())
 }
 
@@ -355,81 +300,12 @@ pub fn assess(
     };
 
     // Phase of care.
-    let pp = &rules.phase;
-    let d = intake.dysregulation.unwrap_or_default();
-    let frequent = |f: Option<super::Frequency>| f.is_some_and(|f| f >= pp.frequent_at);
-    let outside = d.clinician_window.is_some_and(|w| pp.outside_window.contains(&w));
-    let unsafe_stressors: Vec<&str> = intake
-        .stressors
-        .iter()
-        .filter(|s| pp.unsafe_stressors.contains(s))
-        .map(|s| s.code())
-        .collect();
-    let unsafe_risk = risk >= pp.stabilise_at_risk;
-    let dysregulated = frequent(d.overwhelm)
-        || frequent(d.shutdown)
-        || frequent(d.dissociation)
-        || d.recent_self_harm
-        || outside;
-    // A re-screen without a PCL-5 keeps the previous assessment's PCL-5 for the phase decision.
-    let carried = pcl.is_none().then(|| previous.and_then(|p| p.score(Instrument::Pcl5))).flatten();
-    let probable_ptsd = probable_ptsd || carried.is_some_and(|p| p.positive);
-    let pcl_total = pcl_total.or(carried.map(|p| p.total));
-    let mut phase = None;
-    if dysregulated || !unsafe_stressors.is_empty() || unsafe_risk {
-        phase = Some(CarePhase::Stabilisation);
-        t.fire(
-            "phase.stabilisation",
-            &[
-                ("overwhelm", opt(d.overwhelm.map(|f| f.code()))),
-                ("shutdown", opt(d.shutdown.map(|f| f.code()))),
-                ("dissociation", opt(d.dissociation.map(|f| f.code()))),
-                ("recent_self_harm", d.recent_self_harm.to_string()),
-                ("clinician_window", opt(d.clinician_window.map(|w| w.code()))),
-                (
-                    "unsafe_stressors",
-                    if unsafe_stressors.is_empty() {
-                        "none".into()
-                    } else {
-                        unsafe_stressors.join(",")
-                    },
-                ),
-                ("risk_level", risk.code().into()),
-                ("pcl5_total", opt(pcl_total)),
-            ],
-        );
-    } else if let Some(prev) = previous.filter(|p| {
-        p.phase == Some(CarePhase::TraumaProcessing) || p.phase == Some(CarePhase::Integration)
-    }) {
-        // After processing: a reliable PCL-5 improvement to below the cut-off moves on to integration.
-        let threshold = rules.reliable_change.get("pcl5").copied().unwrap_or(10);
-        let improved = match (prev.score(Instrument::Pcl5), pcl.as_ref()) {
-            (Some(p), Some(c)) => p.total - c.total >= threshold && !c.positive,
-            _ => false,
-        };
-        if improved || prev.phase == Some(CarePhase::Integration) && !probable_ptsd {
-            phase = Some(CarePhase::Integration);
-            t.fire(
-                "phase.integration",
-                &[
-                    ("previous_phase", opt(prev.phase.map(|p| p.code()))),
-                    ("pcl5_total", opt(pcl_total)),
-                ],
-            );
-        } else if probable_ptsd {
-            phase = Some(CarePhase::TraumaProcessing);
-            t.fire(
-                "phase.trauma_processing",
-                &[("pcl5_total", opt(pcl_total)), ("dysregulated", "false".into())],
-            );
-        }
-    } else if probable_ptsd {
-        phase = Some(CarePhase::TraumaProcessing);
-        t.fire(
-            "phase.trauma_processing",
-            &[("pcl5_total", opt(pcl_total)), ("dysregulated", "false".into())],
-        );
-    }
+    let mut phase = super::phase::phase_of(
+        &mut t,
+        intake,
+        super::phase::PhaseInputs { risk, pcl: pcl.as_ref(), probable_ptsd, pcl_total },
+        previous,
+    );
 
     // Stage of change and engagement.
     let stage = if let Some(s) = intake.stage_of_change {
@@ -520,31 +396,7 @@ pub fn assess(
     }
 
     // Supports to add.
-    let mut supports_to_add: Vec<String> = Vec::new();
-    for s in &rules.supports {
-        let (fires, input) = if let Some(st) = s.when_stressor {
-            (intake.stressors.contains(&st), ("stressor", st.code().to_owned()))
-        } else if s.when_no_supports {
-            (intake.supports.is_empty(), ("supports", "none".to_owned()))
-        } else if s.when_youth {
-            (family_involvement, ("age_group", age_group.code().to_owned()))
-        } else if let Some(at) = s.when_substance_use_at {
-            (
-                intake.substance_use.is_some_and(|u| u >= at),
-                ("substance_use", opt(intake.substance_use.map(|u| u.code()))),
-            )
-        } else {
-            (false, ("", String::new()))
-        };
-        if fires {
-            t.fire(&s.id, &[input]);
-            for a in &s.add {
-                if !supports_to_add.contains(a) {
-                    supports_to_add.push(a.clone());
-                }
-            }
-        }
-    }
+    let supports_to_add = supports_for(&mut t, intake, family_involvement, age_group);
 
     // Clinician override, last.
     let mut applied = None;
@@ -608,3 +460,40 @@ pub fn assess(
 #[cfg(test)]
 #[path = "assessment_tests.rs"]
 mod tests;
+
+/// The supports the rules add for this intake (stressors, no supports, youth, substance use), each rule
+/// fired with the input it read.
+fn supports_for(
+    t: &mut Trace<'_>,
+    intake: &NewIntake,
+    family_involvement: bool,
+    age_group: AgeGroup,
+) -> Vec<String> {
+    let rules = t.rules;
+    let mut supports_to_add: Vec<String> = Vec::new();
+    for s in &rules.supports {
+        let (fires, input) = if let Some(st) = s.when_stressor {
+            (intake.stressors.contains(&st), ("stressor", st.code().to_owned()))
+        } else if s.when_no_supports {
+            (intake.supports.is_empty(), ("supports", "none".to_owned()))
+        } else if s.when_youth {
+            (family_involvement, ("age_group", age_group.code().to_owned()))
+        } else if let Some(at) = s.when_substance_use_at {
+            (
+                intake.substance_use.is_some_and(|u| u >= at),
+                ("substance_use", opt(intake.substance_use.map(|u| u.code()))),
+            )
+        } else {
+            (false, ("", String::new()))
+        };
+        if fires {
+            t.fire(&s.id, &[input]);
+            for a in &s.add {
+                if !supports_to_add.contains(a) {
+                    supports_to_add.push(a.clone());
+                }
+            }
+        }
+    }
+    supports_to_add
+}

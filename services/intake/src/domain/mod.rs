@@ -3,11 +3,17 @@
 //! types. No I/O; everything here is deterministic given its inputs.
 
 pub mod assessment;
+pub mod change;
 pub mod codes;
+pub mod consent;
+mod phase;
+pub mod routing;
 pub mod rules;
 pub mod scoring;
 #[cfg(test)]
 pub mod testing;
+#[cfg(test)]
+mod tests;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use continuum_auth::Phi;
@@ -16,13 +22,14 @@ use continuum_vocab::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use assessment::{
-    AppliedOverride, Assessment, FiredRule, ScoreChange, assess, reliable_changes,
-};
+pub use assessment::{AppliedOverride, Assessment, FiredRule, assess};
+pub use change::{ScoreChange, reliable_changes};
 pub use codes::{
     Approach, Availability, Concern, ConsentCategory, Engagement, Frequency, Impairment, Setting,
     StageOfChange, Stressor, SubstanceUse, Support, TreatmentOutcome, WindowRating,
 };
+pub use consent::{Consent, ConsentChange, ConsentGrant, REFERRAL_CATEGORIES, STANDARD_CATEGORIES};
+pub use routing::{Candidate, RoutingDecision, RoutingPlan, RoutingStatus, order_candidates};
 pub use rules::Rules;
 pub use scoring::{CssrsAnswers, Instrument, ScreenerScore};
 
@@ -120,47 +127,6 @@ pub struct OverrideRequest {
     pub clinician_id: String,
 }
 
-/// Consent to share categories with one recipient: an organization (`None`: whichever organization the
-/// owner refers the client to), optionally only as the recipient of one referral. Consent only ever says
-/// *what* may be shared; *whether* anything is shared at all is the care relationship (a live referral the
-/// owner made to the recipient), decided in `app::access`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsentGrant {
-    /// Recipient organization, or any organization the owner refers the client to.
-    pub recipient_organization_id: Option<String>,
-    /// Only the recipient of this referral (the grant ends with it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referral_id: Option<String>,
-    /// Categories.
-    pub categories: Vec<ConsentCategory>,
-}
-
-impl ConsentGrant {
-    /// Whether the grant covers a recipient `organization_id` reading under `referral_id` (`None`: before
-    /// any referral exists, as when routing checks whom it may refer to).
-    fn covers(&self, organization_id: &str, referral_id: Option<&str>) -> bool {
-        let org_ok = self
-            .recipient_organization_id
-            .as_deref()
-            .is_none_or(|o| o.eq_ignore_ascii_case(organization_id));
-        let referral_ok = self.referral_id.as_deref().is_none_or(|r| Some(r) == referral_id);
-        org_ok && referral_ok
-    }
-}
-
-/// Categories a referral needs the client's consent for.
-pub const REFERRAL_CATEGORIES: [ConsentCategory; 2] =
-    [ConsentCategory::IdentityAndContact, ConsentCategory::ScreeningAndAssessment];
-
-/// The standard categories (everything but substance use), granted by the simple consent flag.
-pub const STANDARD_CATEGORIES: [ConsentCategory; 5] = [
-    ConsentCategory::IdentityAndContact,
-    ConsentCategory::ScreeningAndAssessment,
-    ConsentCategory::PresentingConcerns,
-    ConsentCategory::TreatmentHistory,
-    ConsentCategory::SocialContext,
-];
-
 /// What the client wants from care.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Preferences {
@@ -194,139 +160,6 @@ pub struct Preferences {
     /// When the client can attend (empty = any).
     #[serde(default)]
     pub availability: Vec<Availability>,
-}
-
-/// What the client consents to.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Consent {
-    /// Share the intake (standard categories, never substance use) with the organization the client is
-    /// referred to.
-    pub share_with_referral_recipient: bool,
-    /// Scoped grants.
-    #[serde(default)]
-    pub grants: Vec<ConsentGrant>,
-    /// Changes after the intake, oldest first.
-    #[serde(default)]
-    pub history: Vec<ConsentChange>,
-}
-
-/// One change of consent after the intake.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsentChange {
-    /// When.
-    pub changed_at: DateTime<Utc>,
-    /// "recorded" or "revoked".
-    pub action: String,
-    /// Recipient named.
-    pub recipient_organization_id: Option<String>,
-    /// Referral named.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referral_id: Option<String>,
-    /// Categories named (empty: all).
-    pub categories: Vec<ConsentCategory>,
-    /// Who.
-    pub user_id: String,
-}
-
-impl Consent {
-    /// Adds grants (and the simple referral-recipient consent when `share` is set).
-    pub fn record(
-        &mut self,
-        grants: Vec<ConsentGrant>,
-        share: bool,
-        at: DateTime<Utc>,
-        user_id: &str,
-    ) {
-        if share {
-            self.share_with_referral_recipient = true;
-            self.history.push(ConsentChange {
-                changed_at: at,
-                action: "recorded".into(),
-                recipient_organization_id: None,
-                referral_id: None,
-                categories: STANDARD_CATEGORIES.to_vec(),
-                user_id: user_id.to_owned(),
-            });
-        }
-        for g in grants {
-            self.history.push(ConsentChange {
-                changed_at: at,
-                action: "recorded".into(),
-                recipient_organization_id: g.recipient_organization_id.clone(),
-                referral_id: g.referral_id.clone(),
-                categories: g.categories.clone(),
-                user_id: user_id.to_owned(),
-            });
-            self.grants.push(g);
-        }
-    }
-
-    /// Revokes `categories` (all when empty) for `recipient` and `referral` (every recipient, and the simple
-    /// consent, when neither is named; with only a referral, the grants naming that referral). Grants left
-    /// without categories are dropped.
-    pub fn revoke(
-        &mut self,
-        recipient: Option<&str>,
-        referral: Option<&str>,
-        categories: &[ConsentCategory],
-        at: DateTime<Utc>,
-        user_id: &str,
-    ) {
-        if recipient.is_none() && referral.is_none() {
-            self.share_with_referral_recipient = false;
-        }
-        for g in &mut self.grants {
-            let org_hit = recipient.is_none_or(|r| {
-                g.recipient_organization_id.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(r))
-            });
-            let referral_hit = referral.is_none_or(|r| g.referral_id.as_deref() == Some(r));
-            if org_hit && referral_hit {
-                g.categories.retain(|c| !categories.is_empty() && !categories.contains(c));
-            }
-        }
-        self.grants.retain(|g| !g.categories.is_empty());
-        self.history.push(ConsentChange {
-            changed_at: at,
-            action: "revoked".into(),
-            recipient_organization_id: recipient.map(str::to_owned),
-            referral_id: referral.map(str::to_owned),
-            categories: categories.to_vec(),
-            user_id: user_id.to_owned(),
-        });
-    }
-
-    /// The categories that may be shared with `organization_id` as the recipient of `referral_id` (`None`:
-    /// before the referral exists). Substance-use information only ever comes from a grant naming that
-    /// organization. Only what may be shared: that a live referral of the owner's makes the organization a
-    /// recipient at all is checked apart (`app::access`).
-    pub fn categories_for(
-        &self,
-        organization_id: &str,
-        referral_id: Option<&str>,
-    ) -> Vec<ConsentCategory> {
-        let mut out: Vec<ConsentCategory> = Vec::new();
-        if self.share_with_referral_recipient {
-            out.extend(STANDARD_CATEGORIES);
-        }
-        for g in self.grants.iter().filter(|g| g.covers(organization_id, referral_id)) {
-            let named = g.recipient_organization_id.is_some();
-            out.extend(
-                g.categories
-                    .iter()
-                    .copied()
-                    .filter(|c| named || *c != ConsentCategory::SubstanceUse),
-            );
-        }
-        out.sort();
-        out.dedup();
-        out
-    }
-
-    /// Whether the client consented to a referral to `organization_id` (identity and assessment may go).
-    pub fn allows_referral_to(&self, organization_id: &str) -> bool {
-        let cats = self.categories_for(organization_id, None);
-        REFERRAL_CATEGORIES.iter().all(|c| cats.contains(c))
-    }
 }
 
 /// A validated intake submission.
@@ -401,86 +234,16 @@ pub struct Intake {
     pub received_at: DateTime<Utc>,
 }
 
-/// Where routing stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoutingStatus {
-    /// Still being completed.
-    Pending,
-    /// Referred.
-    Referred,
-    /// Waitlisted.
-    Waitlisted,
-    /// No option passed the hard constraints: a coordinator must act.
-    NeedsCoordinator,
-}
-
-impl RoutingStatus {
-    /// Stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            RoutingStatus::Pending => "pending",
-            RoutingStatus::Referred => "referred",
-            RoutingStatus::Waitlisted => "waitlisted",
-            RoutingStatus::NeedsCoordinator => "needs_coordinator",
-        }
-    }
-
-    /// From a stable code.
-    pub fn from_code(code: &str) -> Option<Self> {
-        [
-            RoutingStatus::Pending,
-            RoutingStatus::Referred,
-            RoutingStatus::Waitlisted,
-            RoutingStatus::NeedsCoordinator,
-        ]
-        .into_iter()
-        .find(|s| s.code() == code)
-    }
-}
-
-/// The routing decision (stored as JSON beside the routing task).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RoutingDecision {
-    /// Status.
-    pub status: RoutingStatus,
-    /// Referral made.
-    pub referral_id: Option<String>,
-    /// Provider referred to.
-    pub provider_id: Option<String>,
-    /// Waitlist entry made.
-    pub waitlist_entry_id: Option<String>,
-    /// Ranked candidate providers.
-    pub candidate_provider_ids: Vec<String>,
-    /// Reason (codes and counts only).
-    pub reason: String,
-    /// Attempts so far.
-    pub attempts: i32,
-    /// When decided.
-    pub decided_at: Option<DateTime<Utc>>,
-    /// Crisis resources handed to the client.
-    pub crisis_resources: Vec<String>,
-    /// Set when this routing re-routes the client after a reassessment raised risk to the crisis
-    /// pathway: that assessment's id (it makes the downstream idempotency keys new).
-    #[serde(default)]
-    pub reroute_for_assessment: Option<String>,
-}
-
-impl RoutingDecision {
-    /// A decision still pending.
-    pub fn pending(reason: impl Into<String>) -> Self {
-        Self {
-            status: RoutingStatus::Pending,
-            referral_id: None,
-            provider_id: None,
-            waitlist_entry_id: None,
-            candidate_provider_ids: Vec::new(),
-            reason: reason.into(),
-            attempts: 0,
-            decided_at: None,
-            crisis_resources: Vec::new(),
-            reroute_for_assessment: None,
-        }
+impl Intake {
+    /// The recorded reason of the override applied to the latest assessment: the reassessment's own
+    /// when it came with one, else the submission's.
+    pub fn override_reason(&self) -> Option<&str> {
+        self.assessment.clinician_override.as_ref()?;
+        self.latest_override_reason.as_deref().or(self
+            .submission
+            .clinician_override
+            .as_ref()
+            .map(|o| o.reason.as_str()))
     }
 }
 
@@ -512,175 +275,6 @@ pub fn fingerprint(bytes: &[u8]) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn consent_scope_record_and_revoke() {
-        let org = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
-        let other = "0190a1b2-c3d4-7e5f-8a9b-0000000000d4";
-        let now = Utc::now();
-        let grant = |org: Option<&str>,
-                     referral: Option<&str>,
-                     categories: Vec<ConsentCategory>| ConsentGrant {
-            recipient_organization_id: org.map(str::to_owned),
-            referral_id: referral.map(str::to_owned),
-            categories,
-        };
-        let mut c = Consent::default();
-        assert!(!c.allows_referral_to(org));
-        c.record(vec![grant(Some(org), None, REFERRAL_CATEGORIES.to_vec())], false, now, "u");
-        c.record(
-            vec![grant(Some(org), None, vec![ConsentCategory::SubstanceUse])],
-            false,
-            now,
-            "u",
-        );
-        assert!(c.allows_referral_to(org) && !c.allows_referral_to(other));
-        assert!(c.categories_for(org, Some("r1")).contains(&ConsentCategory::SubstanceUse));
-        // The simple consent never carries substance use, and an unnamed grant cannot either.
-        let mut simple = Consent { share_with_referral_recipient: true, ..Default::default() };
-        simple.grants.push(grant(None, None, vec![ConsentCategory::SubstanceUse]));
-        assert!(
-            simple.allows_referral_to(other)
-                && !simple.categories_for(other, None).contains(&ConsentCategory::SubstanceUse)
-        );
-        // Revoking one category for one organization.
-        c.revoke(Some(org), None, &[ConsentCategory::SubstanceUse], now, "u");
-        assert!(
-            c.allows_referral_to(org)
-                && !c.categories_for(org, None).contains(&ConsentCategory::SubstanceUse)
-        );
-        // Revoking everything.
-        c.revoke(None, None, &[], now, "u");
-        assert!(!c.allows_referral_to(org) && c.grants.is_empty());
-        assert_eq!(
-            c.history.iter().map(|h| h.action.as_str()).collect::<Vec<_>>(),
-            vec!["recorded", "recorded", "revoked", "revoked"]
-        );
-    }
-
-    #[test]
-    fn a_grant_naming_a_referral_covers_that_referral_only() {
-        let org = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
-        let now = Utc::now();
-        let mut c = Consent::default();
-        c.record(
-            vec![ConsentGrant {
-                recipient_organization_id: None,
-                referral_id: Some("r1".into()),
-                categories: vec![ConsentCategory::TreatmentHistory],
-            }],
-            false,
-            now,
-            "u",
-        );
-        assert_eq!(c.categories_for(org, Some("r1")), vec![ConsentCategory::TreatmentHistory]);
-        assert!(
-            c.categories_for(org, Some("r2")).is_empty(),
-            "another referral of the same recipient"
-        );
-        assert!(c.categories_for(org, None).is_empty(), "before the referral exists");
-        // Revoking by referral ends it (and leaves the simple consent alone).
-        c.share_with_referral_recipient = true;
-        c.revoke(None, Some("r1"), &[], now, "u");
-        assert!(c.grants.is_empty() && c.share_with_referral_recipient);
-        assert_eq!(c.history.last().and_then(|h| h.referral_id.as_deref()), Some("r1"));
-    }
-
-    #[test]
-    fn age_counts_birthdays() {
-        let dob = NaiveDate::from_ymd_opt(2010, 6, 15).unwrap_or_default();
-        assert_eq!(age_on(dob, NaiveDate::from_ymd_opt(2026, 6, 14).unwrap_or_default()), 15);
-        assert_eq!(age_on(dob, NaiveDate::from_ymd_opt(2026, 6, 15).unwrap_or_default()), 16);
-    }
-
-    #[test]
-    fn fingerprint_is_stable() {
-        assert_eq!(fingerprint(b""), "cbf29ce484222325");
-        assert_ne!(fingerprint(b"a"), fingerprint(b"b"));
-    }
-
-    #[test]
-    fn routing_status_codes_round_trip() {
-        for s in [
-            RoutingStatus::Pending,
-            RoutingStatus::Referred,
-            RoutingStatus::Waitlisted,
-            RoutingStatus::NeedsCoordinator,
-        ] {
-            assert_eq!(RoutingStatus::from_code(s.code()), Some(s));
-        }
-    }
-}
-
-/// One ranked option matching returned.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Candidate {
-    /// Provider id.
-    pub provider_id: String,
-    /// Whether it had an open slot when ranked.
-    pub has_capacity: bool,
-    /// The provider's organization.
-    #[serde(default)]
-    pub organization_id: String,
-    /// Whether the client consented to a referral to that organization.
-    #[serde(default = "yes")]
-    pub consented: bool,
-    /// Whether the program involves the family.
-    #[serde(default)]
-    pub family_involvement: bool,
-    /// Whether the provider offers trauma processing (a trauma-processing modality or track).
-    #[serde(default)]
-    pub trauma_processing: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// Orders matching's ranking by what the assessment asks for, keeping matching's order otherwise (a
-/// stable sort): youth first to options with family involvement (`routing.youth_family_first`), then,
-/// when trauma-focused care is indicated, options offering trauma processing first
-/// (`routing.trauma_focused_first`). Returns the ids of the rules applied.
-pub fn order_candidates(
-    candidates: &mut [Candidate],
-    family_first: bool,
-    trauma_first: bool,
-) -> Vec<&'static str> {
-    candidates.sort_by_key(|c| {
-        (family_first && !c.family_involvement, trauma_first && !c.trauma_processing)
-    });
-    let mut applied = Vec::new();
-    if family_first {
-        applied.push("routing.youth_family_first");
-    }
-    if trauma_first {
-        applied.push("routing.trauma_focused_first");
-    }
-    applied
-}
-
-/// The routing plan: matching's ranked options, stored before any downstream call so that every retry
-/// follows the same plan, and how far it has been followed. A candidate is skipped only on a definite
-/// "no capacity" (nothing was created), never on an unavailable service: that is what keeps one intake
-/// from being routed twice.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoutingPlan {
-    /// Ranked candidates.
-    pub candidates: Vec<Candidate>,
-    /// Index of the next candidate to try.
-    pub next: usize,
-    /// Crisis pathway (crisis-capable only, never waitlisted, referral made even when full).
-    pub crisis: bool,
-    /// Exclusion counts by hard constraint, for the reason text.
-    pub exclusions: Vec<(String, i32)>,
-    /// Routing rules applied to the ranking and the referral (ids from the rules file).
-    #[serde(default)]
-    pub rules_applied: Vec<String>,
 }
 
 #[cfg(test)]

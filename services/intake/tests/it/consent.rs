@@ -42,17 +42,17 @@ async fn direct_api(backing: &continuum_testkit::Backing) -> intake::grpc::Intak
     )
     .unwrap();
     let store = intake::store::Store::new(db, Arc::new(cipher));
-    let peers = intake::routing::Peers::connect(&settings).unwrap();
-    let referrals = intake::app::referrals::ReferralPeer::new(peers.referral.clone());
-    let router = intake::routing::Router::new(store.clone(), peers, Duration::from_secs(1));
+    let peers = intake::peers::Peers::connect(&settings).unwrap();
+    let referrals = intake::peers::referral::ReferralPeer::new(peers.referral.clone());
+    let router = intake::app::routing::Router::new(store.clone(), peers, Duration::from_secs(1));
     let cache = common.open_cache("intake").await.unwrap();
-    intake::grpc::IntakeApi::new(
+    intake::grpc::IntakeApi::new(intake::app::App::new(
         store,
         router,
         cache,
         Arc::new(intake::domain::Rules::embedded().unwrap()),
         referrals,
-    )
+    ))
 }
 
 #[tokio::test]

@@ -15,13 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use continuum_auth::on_behalf_of;
 use continuum_proto::matching::v1 as mpb;
-use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_proto::referral::v1 as rpb;
-use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1 as wpb;
-use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
-use continuum_runtime::PeerChannel;
-use continuum_runtime::Shutdown;
 use continuum_vocab::{CarePhase, LevelOfCare, Modality, Urgency};
 use tonic::Code;
 
@@ -29,35 +24,11 @@ use crate::domain::{
     Candidate, Intake, RoutingDecision, RoutingPlan, RoutingStatus, order_candidates,
 };
 use crate::error::{ErrorReason, PeerError, Result};
+pub use crate::peers::Peers;
 use crate::store::{RoutingTask, Store};
 
 /// How long one routing attempt may hold its lease.
 pub const LEASE: Duration = Duration::from_secs(30);
-/// How many due routings the worker claims (and routes at once) per round.
-pub const WORKER_BATCH: usize = 32;
-
-/// Clients of the three downstream services.
-#[derive(Clone, Debug)]
-pub struct Peers {
-    /// Matching.
-    pub matching: MatchingServiceClient<PeerChannel>,
-    /// Referral.
-    pub referral: ReferralServiceClient<PeerChannel>,
-    /// Waitlist.
-    pub waitlist: WaitlistServiceClient<PeerChannel>,
-}
-
-impl Peers {
-    /// Lazily connecting clients for the three peers, signing calls as the intake service.
-    pub fn connect(settings: &crate::config::Settings) -> anyhow::Result<Self> {
-        let c = &settings.common;
-        Ok(Self {
-            matching: MatchingServiceClient::new(c.authed_peer(&settings.matching_addr, "intake")?),
-            referral: ReferralServiceClient::new(c.authed_peer(&settings.referral_addr, "intake")?),
-            waitlist: WaitlistServiceClient::new(c.authed_peer(&settings.waitlist_addr, "intake")?),
-        })
-    }
-}
 
 /// Runs routing tasks.
 #[derive(Clone, Debug)]
@@ -128,6 +99,11 @@ impl Router {
         &self.owner
     }
 
+    /// The store routing reads and writes (the worker claims through it).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Runs the routing task of `intake_id` once if this router can claim it, and returns the decision as
     /// it stands afterwards (possibly still pending).
     pub async fn route(&self, intake_id: &str) -> Result<RoutingDecision> {
@@ -136,7 +112,11 @@ impl Router {
 
     /// `route`, from the background worker: the attempt runs in a span that joins the trace of the
     /// request that accepted the intake.
-    async fn route_with(&self, intake_id: &str, background: bool) -> Result<RoutingDecision> {
+    pub(crate) async fn route_with(
+        &self,
+        intake_id: &str,
+        background: bool,
+    ) -> Result<RoutingDecision> {
         use tracing::Instrument;
         let now = Utc::now();
         let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
@@ -386,45 +366,6 @@ impl Router {
                 Err(PeerError::from(&s))
             }
         }
-    }
-
-    /// Runs due routing tasks until `shutdown`, looking every `poll`: each round claims a batch (leased to
-    /// this router, so no other replica takes them) and routes them concurrently; a full batch is followed
-    /// at once by the next, so a backlog drains as fast as the peers answer.
-    pub async fn run_worker(self, shutdown: Shutdown, poll: Duration) {
-        continuum_outbox::drain_every("routing", poll, WORKER_BATCH, shutdown, || self.round())
-            .await;
-    }
-
-    /// One round of the worker: claims up to [`WORKER_BATCH`] due tasks and routes them concurrently;
-    /// returns how many it claimed.
-    pub async fn round(&self) -> usize {
-        if let Ok(n) = self.store.pending_routings().await {
-            metrics::gauge!("continuum_routings_pending").set(n as f64);
-        }
-        let ids = match self
-            .store
-            .claim_due_routings(&self.owner, Utc::now(), LEASE, WORKER_BATCH as u64)
-            .await
-        {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::warn!(error = %e, "claiming due routings failed");
-                return 0;
-            }
-        };
-        let claimed = ids.len();
-        let mut routing = tokio::task::JoinSet::new();
-        for id in ids {
-            let router = self.clone();
-            routing.spawn(async move {
-                if let Err(e) = router.route_with(&id, true).await {
-                    tracing::warn!(intake_id = %id, error = %e, "routing attempt failed");
-                }
-            });
-        }
-        while routing.join_next().await.is_some() {}
-        claimed
     }
 }
 

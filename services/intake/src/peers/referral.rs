@@ -2,7 +2,7 @@
 //! caller's organization and user), so referral shows only what that organization is party to. Referral
 //! owns referrals; intake, which owns the client, decides what they allow (`access`).
 
-use super::access::ReferralFacts;
+use crate::app::access::ReferralFacts;
 use crate::error::{Error, PeerError, Result};
 use continuum_auth::Caller;
 use continuum_proto::referral::v1 as rpb;
