@@ -1,27 +1,32 @@
 //! Builds the waitlist service (binds the listener, opens and migrates the database, opens the cache,
-//! prepares the referral and intake channels) and runs it, with the offer-expiry sweeper, the placement
-//! follow-up and the bridge-program retry, until the shutdown token is cancelled.
+//! prepares the referral, intake and matching channels) and runs it, with its workers (the offer-expiry
+//! sweeper, the slot releases, the placement follow-up and the bridge-program retry), until the shutdown
+//! token is cancelled.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
-use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_proto::waitlist::v1::waitlist_service_server::WaitlistServiceServer;
 use continuum_runtime::{ServeOptions, Shutdown};
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
-use crate::bridge_filler::BridgeFiller;
+use crate::app::{App, WaitlistPeers};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
-use crate::followup::FollowUp;
 use crate::grpc::WaitlistApi;
 use crate::holds::Holds;
+use crate::peers::intake::IntakePeer;
+use crate::peers::matching::MatchingPeer;
+use crate::peers::referral::ReferralPeer;
 use crate::store::{Migrator, Store};
-use crate::sweeper::Sweeper;
+use crate::workers::bridge_filler::BridgeFiller;
+use crate::workers::followup::FollowUp;
+use crate::workers::slot_releases::Releaser;
+use crate::workers::sweeper::Sweeper;
 
 /// Service name used for the database schema, SQLite file and cache namespace.
 pub const SERVICE: &str = "waitlist";
@@ -90,7 +95,7 @@ impl Application {
     ) -> FollowUp {
         FollowUp::new(
             self.store.clone(),
-            referral,
+            ReferralPeer::new(referral),
             self.clock.clone(),
             Duration::from_secs(self.settings.followup_interval_secs.max(1)),
         )
@@ -99,12 +104,9 @@ impl Application {
     /// A handle on the bridge-program chooser, asking matching's directory (tests call `fill_due` with a
     /// chosen time).
     pub fn bridge_filler(&self) -> anyhow::Result<BridgeFiller> {
-        let matching = MatchingServiceClient::new(
-            self.settings.common.authed_peer(&self.settings.matching_addr, "waitlist")?,
-        );
         Ok(BridgeFiller::new(
             self.store.clone(),
-            matching,
+            self.matching_peer()?,
             self.clock.clone(),
             self.settings.bridge_retry_secs,
         ))
@@ -119,12 +121,10 @@ impl Application {
         ))
     }
 
-    /// The matching client of capacity-event slots (taking them, and giving unoffered ones back).
-    pub fn matching_peer(&self) -> anyhow::Result<crate::matching::MatchingPeer> {
-        crate::matching::MatchingPeer::connect_lazy(
-            &self.settings.matching_addr,
-            &self.settings.common,
-        )
+    /// The matching client: whose provider a slot is, capacity-event slots (taking them, and giving
+    /// unoffered ones back) and bridge programs.
+    pub fn matching_peer(&self) -> anyhow::Result<MatchingPeer> {
+        MatchingPeer::connect_lazy(&self.settings.matching_addr, &self.settings.common)
     }
 
     /// Serves until `shutdown` is cancelled, then drains; the sweeper stops on the same token.
@@ -147,7 +147,7 @@ impl Application {
         );
         let capacity = self.matching_peer()?;
         let release_task = tokio::spawn(
-            crate::slot_releases::Releaser::new(self.store.clone(), capacity.clone())
+            Releaser::new(self.store.clone(), capacity.clone())
                 .run(Duration::from_secs(1), sweep_stop.clone()),
         );
         let relationships = continuum_runtime::care::CareRelationships::connect_lazy(
@@ -155,17 +155,15 @@ impl Application {
             &self.settings.intake_addr,
             "waitlist",
         )?;
-        let api = WaitlistApi::new(
-            self.store.clone(),
-            self.holds.clone(),
-            self.clock.clone(),
-            referral,
-            intake,
-        )
-        .with_bridges(bridges)
-        .with_capacity(capacity)
-        .with_relationships(relationships);
-        let routes = Routes::new(WaitlistServiceServer::new(api));
+        let peers = WaitlistPeers {
+            referral: ReferralPeer::new(referral),
+            intake: IntakePeer::new(intake),
+            matching: capacity,
+            relationships,
+        };
+        let app =
+            App::new(self.store.clone(), self.holds.clone(), self.clock.clone(), peers, bridges);
+        let routes = Routes::new(WaitlistServiceServer::new(WaitlistApi::new(app)));
         let options =
             ServeOptions::new(continuum_proto::service_names::WAITLIST, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("waitlist").await?;

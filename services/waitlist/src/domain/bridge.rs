@@ -1,10 +1,12 @@
-//! Choosing a waiting client's bridge program from matching's directory (pure, no I/O).
+//! Bridge support while waiting (CLINICAL.md, "Waitlists"), pure and without I/O: the kind of support
+//! the rule gives every new entry ([`bridge_support`]), and the choice of a concrete bridge program among
+//! the options matching's directory returns ([`choose`]).
 //!
-//! At enqueue every entry gets a rule-based bridge kind ([`crate::domain::bridge_support`]); when the
-//! enqueue carries the client's [`BridgeNeeds`] (jurisdiction, language, payment, formats: codes only) the
-//! waitlist also asks matching's `RecommendForClient` for bridge-type programs that pass matching's hard
-//! constraints for the client (age group, jurisdiction, language, payment, format, accepting new clients)
-//! at the low-intensity levels of care bridge programs offer ([`BRIDGE_LEVELS`]), and [`choose`] picks one:
+//! At enqueue every entry gets a rule-based bridge kind ([`bridge_support`]); when the enqueue carries
+//! the client's [`BridgeNeeds`] (jurisdiction, language, payment, formats: codes only) the waitlist also
+//! asks matching's `RecommendForClient` for bridge-type programs that pass matching's hard constraints
+//! for the client (age group, jurisdiction, language, payment, format, accepting new clients) at the
+//! low-intensity levels of care bridge programs offer ([`BRIDGE_LEVELS`]), and [`choose`] picks one:
 //!
 //! 1. only bridge-type programs count ([`ProgramKind`]: matching's `bridge_support` kind — single-session
 //!    interventions and parent sessions — skills groups and peer support);
@@ -13,12 +15,69 @@
 //! 3. within a tier, a program with an open slot now before one without, then matching's ranking.
 //!
 //! When matching cannot be asked the entry is still accepted with the rule-based kind and the choice stays
-//! [`BridgeStatus::Pending`] until a background retry makes it; nothing about the enqueue waits on it.
+//! [`BridgeStatus::Pending`] until a background retry (`crate::workers::bridge_filler`) makes it; nothing
+//! about the enqueue waits on it.
 
 use continuum_vocab::{AgeGroup, CareFormat, LevelOfCare, PaymentOption};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Band, BridgeSupport};
+use super::Band;
+
+/// A support offered to every waiting client from enqueue until care starts (CLINICAL.md, "Waitlists").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BridgeSupport {
+    /// A single-session intervention: one structured session, available at once.
+    SingleSession,
+    /// A skills group (coping, behavioural activation, anxiety management).
+    SkillsGroup,
+    /// Peer support.
+    PeerSupport,
+    /// A parent-focused session (for children: one bridge session with parents of anxious children cut
+    /// child anxiety until treatment began).
+    ParentSession,
+}
+
+impl BridgeSupport {
+    /// Every support.
+    pub const ALL: [BridgeSupport; 4] = [
+        BridgeSupport::SingleSession,
+        BridgeSupport::SkillsGroup,
+        BridgeSupport::PeerSupport,
+        BridgeSupport::ParentSession,
+    ];
+
+    /// The stable code (stored, and sent in `WaitlistEntry.bridge_support`).
+    pub fn code(self) -> &'static str {
+        match self {
+            BridgeSupport::SingleSession => "single_session",
+            BridgeSupport::SkillsGroup => "skills_group",
+            BridgeSupport::PeerSupport => "peer_support",
+            BridgeSupport::ParentSession => "parent_session",
+        }
+    }
+
+    /// The support for a stored code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.code() == code)
+    }
+}
+
+/// The bridge support of a new entry, chosen from its age group and band. The waitlist has no directory
+/// lookup of its own (matching owns the directory), so this rule picks the kind of support and the
+/// coordinator books a concrete one:
+/// - children: a parent-focused session (the evidence is for parents of anxious children);
+/// - adolescents: a single-session intervention (effective and available at once at that age);
+/// - adults and older adults (or unknown age) by band: urgent -> single session (it can happen this week,
+///   before the short wait ends), soon -> skills group, routine -> peer support (the longest wait needs
+///   the most sustained contact).
+pub fn bridge_support(age_group: Option<AgeGroup>, band: Band) -> BridgeSupport {
+    match (age_group, band) {
+        (Some(AgeGroup::Child), _) => BridgeSupport::ParentSession,
+        (Some(AgeGroup::Adolescent), _) | (_, Band::Urgent) => BridgeSupport::SingleSession,
+        (_, Band::Soon) => BridgeSupport::SkillsGroup,
+        (_, Band::Routine) => BridgeSupport::PeerSupport,
+    }
+}
 
 /// Levels of care asked, in order: bridge programs are low-intensity (peer and community supports are
 /// "self-guided / peer"; single sessions and skills groups are outpatient).
@@ -34,7 +93,7 @@ pub struct BridgeNeeds {
     pub jurisdiction: String,
     /// Language of care, BCP-47.
     pub language: String,
-    /// Payment option.
+    /// How the client pays.
     pub payment_option: PaymentOption,
     /// Formats the client can attend (empty = any).
     pub formats: Vec<CareFormat>,
@@ -74,11 +133,11 @@ impl ProgramKind {
 /// One bridge-type option matching returned, in its rank order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
-    /// Provider id.
+    /// The program's provider id in matching's directory.
     pub provider_id: String,
     /// Public display name (a professional listing, not client data).
     pub display_name: String,
-    /// Kind.
+    /// The kind of bridge program.
     pub kind: ProgramKind,
     /// Whether the program involves the family (parents of children).
     pub family_involvement: bool,
@@ -86,56 +145,19 @@ pub struct Candidate {
     pub has_capacity: bool,
 }
 
-/// Where the choice of a bridge program stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BridgeStatus {
-    /// Matching could not be asked yet; retried in the background.
-    Pending,
-    /// A program is chosen.
-    Chosen,
-    /// No bridge program in the directory fits: a coordinator books the rule-based kind.
-    NoneFits,
-    /// The enqueue carried no bridge needs (or no age group): the rule-based kind only.
-    NotRequested,
-    /// The entry left the waitlist while the choice was pending.
-    Closed,
-}
-
-impl BridgeStatus {
-    /// Every status.
-    pub const ALL: [BridgeStatus; 5] = [
-        BridgeStatus::Pending,
-        BridgeStatus::Chosen,
-        BridgeStatus::NoneFits,
-        BridgeStatus::NotRequested,
-        BridgeStatus::Closed,
-    ];
-
-    /// The stable code (stored).
-    pub fn code(self) -> &'static str {
-        match self {
-            BridgeStatus::Pending => "pending",
-            BridgeStatus::Chosen => "chosen",
-            BridgeStatus::NoneFits => "none_fits",
-            BridgeStatus::NotRequested => "not_requested",
-            BridgeStatus::Closed => "closed",
-        }
-    }
-
-    /// The status for a stored code.
-    pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.code() == code)
-    }
-
-    /// The proto number (`continuum.waitlist.v1.BridgeStatus`).
-    pub fn to_proto(self) -> i32 {
-        match self {
-            BridgeStatus::Pending => 1,
-            BridgeStatus::Chosen => 2,
-            BridgeStatus::NoneFits => 3,
-            BridgeStatus::NotRequested => 4,
-            BridgeStatus::Closed => 5,
-        }
+continuum_vocab::coded_enum! {
+    /// Where the choice of a bridge program stands; mirrors `continuum.waitlist.v1.BridgeStatus`.
+    BridgeStatus {
+        /// Matching could not be asked yet; retried in the background.
+        Pending => "pending",
+        /// A program is chosen.
+        Chosen => "chosen",
+        /// No bridge program in the directory fits: a coordinator books the rule-based kind.
+        NoneFits => "none_fits",
+        /// The enqueue carried no bridge needs (or no age group): the rule-based kind only.
+        NotRequested => "not_requested",
+        /// The entry left the waitlist while the choice was pending.
+        Closed => "closed",
     }
 }
 
@@ -327,116 +349,4 @@ pub fn retry_delay_ms(attempts: i32, base_secs: u64) -> i64 {
         std::time::Duration::from_secs(3600),
     );
     backoff.after_ms(u32::try_from(attempts.saturating_add(1)).unwrap_or(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cand(id: &str, kind: ProgramKind, family: bool, open: bool) -> Candidate {
-        Candidate {
-            provider_id: id.into(),
-            display_name: format!("Program {id}"),
-            kind,
-            family_involvement: family,
-            has_capacity: open,
-        }
-    }
-
-    #[test]
-    fn the_preferred_kind_wins_over_a_better_ranked_other_kind() {
-        let cs = [
-            cand("a", ProgramKind::SkillsGroup, false, true),
-            cand("b", ProgramKind::PeerSupport, false, true),
-        ];
-        let c = choose(BridgeSupport::PeerSupport, Some(AgeGroup::Adult), Band::Routine, &cs);
-        assert_eq!(c.status, BridgeStatus::Chosen);
-        assert_eq!(c.provider_id.as_deref(), Some("b"));
-        assert_eq!(c.support, BridgeSupport::PeerSupport);
-        assert!(c.reason.starts_with("Program b (peer_support): the kind of support preferred (the peer support the rule gives the routine band); ranked 2 of 2"), "{}", c.reason);
-    }
-
-    #[test]
-    fn otherwise_the_best_other_bridge_program_and_its_support() {
-        let cs = [cand("a", ProgramKind::SkillsGroup, false, true)];
-        let c = choose(BridgeSupport::PeerSupport, Some(AgeGroup::Adult), Band::Routine, &cs);
-        assert_eq!((c.provider_id.as_deref(), c.support), (Some("a"), BridgeSupport::SkillsGroup));
-        assert!(c.reason.contains("so the best other bridge program"), "{}", c.reason);
-    }
-
-    #[test]
-    fn open_capacity_first_within_a_tier_then_rank_and_duplicates_count_once() {
-        let cs = [
-            cand("full", ProgramKind::BridgeSupport, false, false),
-            cand("open", ProgramKind::BridgeSupport, false, true),
-            cand("full", ProgramKind::BridgeSupport, false, false),
-        ];
-        let c = choose(BridgeSupport::SingleSession, Some(AgeGroup::Adult), Band::Urgent, &cs);
-        assert_eq!(c.provider_id.as_deref(), Some("open"));
-        assert!(c.reason.contains("ranked 2 of 2"), "{}", c.reason);
-    }
-
-    #[test]
-    fn children_get_a_parent_session_or_a_family_program() {
-        let cs = [
-            cand("single", ProgramKind::BridgeSupport, false, true),
-            cand("family-group", ProgramKind::SkillsGroup, true, true),
-            cand("parents", ProgramKind::BridgeSupport, true, false),
-        ];
-        let c = choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs);
-        assert_eq!(
-            (c.provider_id.as_deref(), c.support),
-            (Some("parents"), BridgeSupport::ParentSession)
-        );
-        let c =
-            choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs[..2]);
-        assert_eq!(c.provider_id.as_deref(), Some("family-group"));
-        assert!(c.reason.contains("the best program that involves the family"), "{}", c.reason);
-        let c =
-            choose(BridgeSupport::ParentSession, Some(AgeGroup::Child), Band::Routine, &cs[..1]);
-        assert_eq!(
-            (c.provider_id.as_deref(), c.support),
-            (Some("single"), BridgeSupport::SingleSession)
-        );
-    }
-
-    #[test]
-    fn none_fits_keeps_the_rule_kind() {
-        let c = choose(BridgeSupport::SkillsGroup, Some(AgeGroup::Adult), Band::Soon, &[]);
-        assert_eq!(
-            (c.status, c.support, c.provider_id),
-            (BridgeStatus::NoneFits, BridgeSupport::SkillsGroup, None)
-        );
-        assert_eq!(
-            c.reason,
-            "no bridge program in the directory fits the client's age group, jurisdiction, language, payment and format: a coordinator books the skills group the rule gives the soon band"
-        );
-    }
-
-    #[test]
-    fn statuses_mirror_the_proto_enum() {
-        let codes: Vec<&str> = BridgeStatus::ALL.iter().map(|s| s.code()).collect();
-        continuum_vocab::assert_mirrors_proto(&codes, |n| {
-            continuum_proto::waitlist::v1::BridgeStatus::try_from(n).ok().map(|e| e.as_str_name())
-        });
-        for s in BridgeStatus::ALL {
-            assert_eq!(
-                usize::try_from(s.to_proto()).ok().and_then(|n| BridgeStatus::ALL.get(n - 1)),
-                Some(&s)
-            );
-        }
-    }
-
-    #[test]
-    fn codes_round_trip_and_back_off_doubles_to_an_hour() {
-        for s in BridgeStatus::ALL {
-            assert_eq!(BridgeStatus::from_code(s.code()), Some(s));
-        }
-        for k in ProgramKind::ALL {
-            assert_eq!(ProgramKind::from_code(k.code()), Some(k));
-        }
-        assert_eq!(retry_delay_ms(0, 30), 30_000);
-        assert_eq!(retry_delay_ms(3, 30), 240_000);
-        assert_eq!(retry_delay_ms(50, 30), 3_600_000);
-    }
 }

@@ -1,16 +1,21 @@
 //! The waitlist's client of the matching service: whose provider a slot is (only the provider's own
 //! organization opens its slots), taking the slot an offer holds when the slots came from a matching
-//! capacity event (so new intakes cannot take it while the offer is pending), and giving it back when the
-//! offer chain ends with nobody eligible. Takes and give-backs carry a hold key, so matching applies each
-//! at most once and every call here is safe to retry; they act for the provider's organization, the one
-//! the capacity event was for.
+//! capacity event (so new intakes cannot take it while the offer is pending), giving it back when the
+//! offer chain ends with nobody eligible, and the bridge-type programs its directory ranks for a waiting
+//! client. Takes and give-backs carry a hold key, so matching applies each at most once and every call
+//! here is safe to retry; they act for the provider's organization, the one the capacity event was for.
+
+use std::time::Duration;
 
 use continuum_auth::OnBehalfOf;
 use continuum_errors::PeerError;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_runtime::PeerChannel;
+use continuum_vocab::AgeGroup;
 use tonic::Status;
+
+use crate::domain::bridge::{self, BridgeNeeds, Candidate, ProgramKind};
 
 /// A lazily connected client of the matching service.
 #[derive(Clone, Debug)]
@@ -27,6 +32,27 @@ pub enum Take {
     NoCapacity,
     /// Matching could not be asked; try again later.
     Unavailable(PeerError),
+}
+
+/// What matching's directory answered when asked for a client's bridge programs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BridgeOptions {
+    /// Bridge-type options in rank order (possibly none).
+    Options(Vec<Candidate>),
+    /// Matching refused the profile outright (a definite answer: nothing to retry).
+    Refused(tonic::Code),
+    /// Matching could not answer now (retry later).
+    Unavailable(tonic::Code),
+}
+
+/// The bridge-type program kind of a matching `ProviderKind`; `None` for every other kind.
+fn program_kind(kind: i32) -> Option<ProgramKind> {
+    match pb::ProviderKind::try_from(kind).ok()? {
+        pb::ProviderKind::BridgeSupport => Some(ProgramKind::BridgeSupport),
+        pb::ProviderKind::SkillsGroup => Some(ProgramKind::SkillsGroup),
+        pb::ProviderKind::PeerSupport => Some(ProgramKind::PeerSupport),
+        _ => None,
+    }
 }
 
 /// The hold key of slot `n` of capacity event `event_id`.
@@ -119,6 +145,68 @@ impl MatchingPeer {
                 e => Err(e),
             },
         }
+    }
+}
+
+impl MatchingPeer {
+    /// The bridge-type options matching ranks for a client of `age_group` with `needs`, over every bridge
+    /// level of care ([`bridge::BRIDGE_LEVELS`]), asked for `organization_id` (the entry's) with at most
+    /// `wait` per call.
+    pub async fn bridge_options(
+        &self,
+        organization_id: &str,
+        age_group: AgeGroup,
+        needs: &BridgeNeeds,
+        wait: Duration,
+    ) -> BridgeOptions {
+        let mut out = Vec::new();
+        for level in bridge::BRIDGE_LEVELS {
+            let req = pb::RecommendForClientRequest {
+                client: Some(pb::ClientProfile {
+                    level_of_care: level.to_proto(),
+                    age_group: age_group.to_proto(),
+                    jurisdiction: needs.jurisdiction.clone(),
+                    language: needs.language.clone(),
+                    payment_option: needs.payment_option.to_proto(),
+                    formats: needs.formats.iter().map(|f| f.to_proto()).collect(),
+                    ..Default::default()
+                }),
+                fit: None,
+                top_k: bridge::OPTIONS_PER_LEVEL,
+            };
+            let mut client = self.client.clone();
+            let call = client.recommend_for_client(continuum_auth::on_behalf_of(
+                req,
+                organization_id,
+                None,
+            ));
+            let ranking = match tokio::time::timeout(wait, call).await {
+                Ok(Ok(r)) => r.into_inner().ranking.unwrap_or_default(),
+                Ok(Err(s)) => {
+                    // Only a failure worth retrying is retried; any other answer is definite.
+                    let e = PeerError::from(&s);
+                    return if e.is_retryable() {
+                        BridgeOptions::Unavailable(e.code)
+                    } else {
+                        BridgeOptions::Refused(e.code)
+                    };
+                }
+                Err(_) => return BridgeOptions::Unavailable(tonic::Code::DeadlineExceeded),
+            };
+            for o in ranking.options {
+                let Some(p) = o.provider else { continue };
+                if let Some(kind) = program_kind(p.kind) {
+                    out.push(Candidate {
+                        provider_id: p.id,
+                        display_name: p.display_name,
+                        kind,
+                        family_involvement: p.family_involvement,
+                        has_capacity: o.has_capacity,
+                    });
+                }
+            }
+        }
+        BridgeOptions::Options(out)
     }
 }
 

@@ -11,8 +11,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::Store;
-use crate::bridge::{BridgeChoice, BridgeNeeds, BridgeRecord, BridgeStatus, ProgramKind};
 use crate::domain::BridgeSupport;
+use crate::domain::bridge::{BridgeChoice, BridgeNeeds, BridgeRecord, BridgeStatus, ProgramKind};
 use crate::error::{Error, Result};
 
 /// `bridge_choices`: the bridge program of each entry.

@@ -22,7 +22,7 @@ const DEAD: &str = "dead";
 pub struct SlotRelease {
     /// Matching hold key it was taken under.
     pub slot_key: String,
-    /// Provider.
+    /// The provider whose slot goes back.
     pub provider_id: String,
     /// The organization the slot was taken for (the provider's, as its capacity event said; empty for a
     /// slot queued before events recorded it).

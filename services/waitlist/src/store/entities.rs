@@ -9,15 +9,15 @@ pub mod entry {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "waitlist_entries")]
     pub struct Model {
-        /// Id.
+        /// Entry id (UUIDv7).
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
         /// Idempotency key of the enqueue (unique).
         #[sea_orm(unique)]
         pub idempotency_key: String,
-        /// Client.
+        /// The waiting client.
         pub client_id: String,
-        /// Intake.
+        /// Intake the client came from.
         pub intake_id: String,
         /// Owning organization.
         pub organization_id: String,
@@ -41,11 +41,11 @@ pub mod entry {
         pub outreach_open: bool,
         /// Next check-in due.
         pub next_check_in_at_ms: i64,
-        /// Enqueued.
+        /// When enqueued, ms since the epoch.
         pub enqueued_at_ms: i64,
         /// Last change.
         pub updated_at_ms: i64,
-        /// Version.
+        /// Optimistic-concurrency version.
         pub version: i64,
         /// Bridge support code chosen at enqueue (M0002).
         pub bridge_support: Option<String>,
@@ -68,7 +68,7 @@ pub mod offer {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "offers")]
     pub struct Model {
-        /// Id.
+        /// Offer id (UUIDv7).
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
         /// Entry offered to.
@@ -77,7 +77,7 @@ pub mod offer {
         pub provider_id: String,
         /// Status code.
         pub status: String,
-        /// Made.
+        /// When the offer was made, ms since the epoch.
         pub offered_at_ms: i64,
         /// Hold ends.
         pub expires_at_ms: i64,
@@ -108,10 +108,10 @@ pub mod check_in {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "check_ins")]
     pub struct Model {
-        /// Id.
+        /// Check-in id (UUIDv7).
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        /// Entry.
+        /// The entry checked in with.
         pub entry_id: String,
         /// Whether the client answered.
         pub answered: bool,
@@ -153,7 +153,7 @@ pub mod capacity_event_seen {
         /// Matching's event id.
         #[sea_orm(primary_key, auto_increment = false)]
         pub event_id: String,
-        /// Provider.
+        /// The provider whose slots the event opened.
         pub provider_id: String,
         /// Offers made.
         pub offers: i32,
@@ -181,7 +181,7 @@ pub mod slot_release {
         /// Matching hold key the slot was taken under.
         #[sea_orm(primary_key, auto_increment = false)]
         pub slot_key: String,
-        /// Provider.
+        /// The provider whose slot goes back.
         pub provider_id: String,
         /// "pending", "delivered" or "dead".
         pub state: String,
@@ -195,7 +195,7 @@ pub mod slot_release {
         pub lease_until_ms: i64,
         /// Last failure.
         pub last_error: Option<String>,
-        /// Written.
+        /// When the row was written, ms since the epoch.
         pub created_at_ms: i64,
         /// Delivered or given up.
         pub finished_at_ms: Option<i64>,

@@ -1,5 +1,5 @@
-//! All database access of the waitlist service. Handlers call these functions with domain types; no other
-//! module touches sea-orm.
+//! All database access of the waitlist service. The use cases (`app`) and the workers call these
+//! functions with domain types; no other module touches sea-orm.
 //!
 //! The rule this module keeps: an entry holds at most one pending offer and a slot is offered at most once,
 //! even with several replicas on one database. Every state change is a conditional UPDATE (`WHERE status =
@@ -147,7 +147,7 @@ pub struct EntryHistory {
     /// Its check-ins.
     pub check_ins: Vec<CheckInStep>,
     /// Its bridge support, when one was asked for.
-    pub bridge: Option<crate::bridge::BridgeRecord>,
+    pub bridge: Option<crate::domain::bridge::BridgeRecord>,
 }
 
 fn corrupt(what: &str) -> Error {

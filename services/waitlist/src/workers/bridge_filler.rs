@@ -8,25 +8,22 @@
 //! hour) on failure. Replicas may retry the same record: the store settles a record only while pending.
 //!
 //! Matching is asked with a service token acting for the entry's organization, through
-//! `RecommendForClient` for each bridge level of care (a background retry runs in a `bridge.retry` span that
-//! continues the enqueue's trace) ([`crate::bridge::BRIDGE_LEVELS`]); the pure choice is
-//! [`crate::bridge::choose`]. Logs carry ids and codes only.
+//! `RecommendForClient` for each bridge level of care ([`crate::peers::matching::MatchingPeer::bridge_options`];
+//! a background retry runs in a `bridge.retry` span that continues the enqueue's trace); the pure choice
+//! is [`crate::domain::bridge::choose`]. Logs carry ids and codes only.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use continuum_proto::matching::v1 as mpb;
-use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
-use continuum_runtime::{PeerChannel, Shutdown};
+use continuum_runtime::Shutdown;
 use continuum_vocab::time;
 use tracing::Instrument;
 
-use crate::bridge::{
-    self, BridgeChoice, BridgeNeeds, BridgeRecord, BridgeStatus, Candidate, ProgramKind,
-};
 use crate::clock::SharedClock;
 use crate::domain::Entry;
+use crate::domain::bridge::{self, BridgeChoice, BridgeNeeds, BridgeRecord, BridgeStatus};
 use crate::error::Result;
+use crate::peers::matching::{BridgeOptions, MatchingPeer};
 use crate::store::Store;
 
 /// How long `Enqueue` waits for matching before answering with the choice pending.
@@ -38,93 +35,22 @@ const ROUND: u64 = 50;
 #[derive(Clone, Debug)]
 pub struct BridgeFiller {
     store: Store,
-    matching: MatchingServiceClient<PeerChannel>,
+    matching: MatchingPeer,
     clock: SharedClock,
     retry_secs: u64,
-}
-
-/// Why matching gave no options.
-enum Asked {
-    /// Bridge-type options in rank order (possibly none).
-    Options(Vec<Candidate>),
-    /// Matching refused the profile outright (a definite answer: nothing to retry).
-    Refused(tonic::Code),
-    /// Matching could not answer now (retry later).
-    Unavailable(tonic::Code),
-}
-
-fn program_kind(kind: i32) -> Option<ProgramKind> {
-    match mpb::ProviderKind::try_from(kind).ok()? {
-        mpb::ProviderKind::BridgeSupport => Some(ProgramKind::BridgeSupport),
-        mpb::ProviderKind::SkillsGroup => Some(ProgramKind::SkillsGroup),
-        mpb::ProviderKind::PeerSupport => Some(ProgramKind::PeerSupport),
-        _ => None,
-    }
 }
 
 impl BridgeFiller {
     /// A filler asking `matching`, recording in `store`, reading time from `clock`, backing off from
     /// `retry_secs`.
-    pub fn new(
-        store: Store,
-        matching: MatchingServiceClient<PeerChannel>,
-        clock: SharedClock,
-        retry_secs: u64,
-    ) -> Self {
+    pub fn new(store: Store, matching: MatchingPeer, clock: SharedClock, retry_secs: u64) -> Self {
         Self { store, matching, clock, retry_secs }
     }
 
-    /// The bridge-type options matching ranks for the entry, over every bridge level of care.
-    async fn ask(&self, entry: &Entry, needs: &BridgeNeeds, wait: Duration) -> Asked {
-        let Some(age) = entry.age_group else { return Asked::Options(Vec::new()) };
-        let mut out = Vec::new();
-        for level in bridge::BRIDGE_LEVELS {
-            let req = mpb::RecommendForClientRequest {
-                client: Some(mpb::ClientProfile {
-                    level_of_care: level.to_proto(),
-                    age_group: age.to_proto(),
-                    jurisdiction: needs.jurisdiction.clone(),
-                    language: needs.language.clone(),
-                    payment_option: needs.payment_option.to_proto(),
-                    formats: needs.formats.iter().map(|f| f.to_proto()).collect(),
-                    ..Default::default()
-                }),
-                fit: None,
-                top_k: bridge::OPTIONS_PER_LEVEL,
-            };
-            let mut client = self.matching.clone();
-            let call = client.recommend_for_client(continuum_auth::on_behalf_of(
-                req,
-                &entry.organization_id,
-                None,
-            ));
-            let ranking = match tokio::time::timeout(wait, call).await {
-                Ok(Ok(r)) => r.into_inner().ranking.unwrap_or_default(),
-                Ok(Err(s)) => {
-                    // Only a failure worth retrying is retried; any other answer is definite.
-                    let e = continuum_errors::PeerError::from(&s);
-                    return if e.is_retryable() {
-                        Asked::Unavailable(e.code)
-                    } else {
-                        Asked::Refused(e.code)
-                    };
-                }
-                Err(_) => return Asked::Unavailable(tonic::Code::DeadlineExceeded),
-            };
-            for o in ranking.options {
-                let Some(p) = o.provider else { continue };
-                if let Some(kind) = program_kind(p.kind) {
-                    out.push(Candidate {
-                        provider_id: p.id,
-                        display_name: p.display_name,
-                        kind,
-                        family_involvement: p.family_involvement,
-                        has_capacity: o.has_capacity,
-                    });
-                }
-            }
-        }
-        Asked::Options(out)
+    /// The bridge-type options matching ranks for the entry (none without an age group).
+    async fn ask(&self, entry: &Entry, needs: &BridgeNeeds, wait: Duration) -> BridgeOptions {
+        let Some(age) = entry.age_group else { return BridgeOptions::Options(Vec::new()) };
+        self.matching.bridge_options(&entry.organization_id, age, needs, wait).await
     }
 
     /// Asks matching for `entry`'s pending `record` within `wait` and records the outcome: the choice, or
@@ -150,8 +76,10 @@ impl BridgeFiller {
                 .unwrap_or_else(|| record.clone()));
         }
         let choice = match self.ask(entry, needs, wait).await {
-            Asked::Options(options) => bridge::choose(rule, entry.age_group, entry.band, &options),
-            Asked::Refused(code) => BridgeChoice {
+            BridgeOptions::Options(options) => {
+                bridge::choose(rule, entry.age_group, entry.band, &options)
+            }
+            BridgeOptions::Refused(code) => BridgeChoice {
                 status: BridgeStatus::NoneFits,
                 support: rule,
                 provider_id: None,
@@ -161,7 +89,7 @@ impl BridgeFiller {
                     bridge::rule_context(rule, entry.age_group, entry.band)
                 ),
             },
-            Asked::Unavailable(code) => {
+            BridgeOptions::Unavailable(code) => {
                 let next =
                     time::to_ms(now) + bridge::retry_delay_ms(record.attempts, self.retry_secs);
                 tracing::warn!(entry_id = %entry.id, peer = "matching", code = ?code, attempts = record.attempts + 1, "bridge program not chosen yet; retrying later");

@@ -6,20 +6,18 @@
 //!
 //! Each read runs in a `placement.follow_up` span that continues the trace of the request that made the
 //! offer. Every replica may run it: each due placement is claimed with a conditional update (see
-//! `store::placements`), and reading a referral twice is harmless. What to conclude from a referral is the
-//! pure [`conclude`].
+//! `store::placements`), and reading a referral twice is harmless. What a referral shows is read by
+//! `crate::peers::referral`; what to conclude from it is the pure [`conclude`].
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use continuum_proto::referral::v1 as referral_pb;
-use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
-use continuum_runtime::{PeerChannel, Shutdown};
-use continuum_vocab::time;
+use continuum_runtime::Shutdown;
 use tracing::Instrument;
 
 use crate::clock::SharedClock;
 use crate::error::Result;
+use crate::peers::referral::{Attended, ReferralPeer};
 use crate::store::Store;
 use crate::store::placements::Placement;
 
@@ -41,29 +39,15 @@ pub struct Conclusion {
     pub closed: bool,
 }
 
-/// What `referral` (as read now) says of its appointments. An attended appointment's time is its
-/// appointment time when recorded with one, else when it was recorded; the first record of each counts.
-pub fn conclude(
-    referral: &referral_pb::Referral,
-    placed_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Conclusion {
-    use referral_pb::{ReferralAction as A, ReferralStatus as S};
-    let when = |action: A| {
-        referral.events.iter().filter(|e| e.action == action as i32).find_map(|e| {
-            e.appointment_at.as_ref().or(e.occurred_at.as_ref()).and_then(time::from_proto)
-        })
-    };
-    let first_attended_at = when(A::RecordFirstAppointmentAttended);
-    let second_attended_at = when(A::RecordSecondAppointmentAttended);
-    let ended = matches!(
-        S::try_from(referral.status),
-        Ok(S::Rejected | S::Cancelled | S::Failed | S::Completed | S::EnteredInError)
-    );
+/// What a placement made at `placed_at` concludes at `now` from what its referral shows (`attended`):
+/// following closes once the second appointment is known, the referral ended, or [`FOLLOW_FOR`] passed.
+pub fn conclude(attended: &Attended, placed_at: DateTime<Utc>, now: DateTime<Utc>) -> Conclusion {
     Conclusion {
-        first_attended_at,
-        second_attended_at,
-        closed: second_attended_at.is_some() || ended || now - placed_at >= FOLLOW_FOR,
+        first_attended_at: attended.first_attended_at,
+        second_attended_at: attended.second_attended_at,
+        closed: attended.second_attended_at.is_some()
+            || attended.ended
+            || now - placed_at >= FOLLOW_FOR,
     }
 }
 
@@ -71,7 +55,7 @@ pub fn conclude(
 #[derive(Clone, Debug)]
 pub struct FollowUp {
     store: Store,
-    referral: ReferralServiceClient<PeerChannel>,
+    referral: ReferralPeer,
     clock: SharedClock,
     every: Duration,
     /// This replica's lease owner id.
@@ -80,28 +64,17 @@ pub struct FollowUp {
 
 impl FollowUp {
     /// A worker reading referrals through `referral`, looking at each open placement every `every`.
-    pub fn new(
-        store: Store,
-        referral: ReferralServiceClient<PeerChannel>,
-        clock: SharedClock,
-        every: Duration,
-    ) -> Self {
+    pub fn new(store: Store, referral: ReferralPeer, clock: SharedClock, every: Duration) -> Self {
         Self { store, referral, clock, every, owner: uuid::Uuid::new_v4().to_string() }
     }
 
+    /// Reads placement `p`'s referral at `now` and records what it shows, or when it could not be read.
     async fn check(&self, p: &Placement, now: DateTime<Utc>) -> Result<()> {
-        let req = continuum_auth::on_behalf_of(
-            referral_pb::GetReferralRequest { referral_id: p.referral_id.clone() },
-            &p.organization_id,
-            None,
-        );
         let next =
             now + chrono::Duration::from_std(self.every).unwrap_or(chrono::Duration::minutes(5));
-        let mut client = self.referral.clone();
-        match client.get_referral(req).await {
-            Ok(resp) => {
-                let Some(r) = resp.into_inner().referral else { return Ok(()) };
-                let c = conclude(&r, p.created_at, now);
+        match self.referral.attended(&p.referral_id, &p.organization_id).await {
+            Ok(Some(attended)) => {
+                let c = conclude(&attended, p.created_at, now);
                 self.store
                     .record_placement_check(
                         p,
@@ -116,11 +89,11 @@ impl FollowUp {
                     tracing::info!(offer_id = %p.offer_id, referral_id = %p.referral_id, "second appointment attended");
                 }
             }
-            Err(status) => {
+            Ok(None) => {}
+            Err(e) => {
                 // Referral down or the referral gone: look again next round (a gone one closes at FOLLOW_FOR).
-                tracing::warn!(offer_id = %p.offer_id, referral_id = %p.referral_id, code = ?status.code(), "placement follow-up read failed");
-                let closed = continuum_errors::PeerError::from(&status).is_not_found()
-                    && now - p.created_at >= FOLLOW_FOR;
+                tracing::warn!(offer_id = %p.offer_id, referral_id = %p.referral_id, code = ?e.code, "placement follow-up read failed");
+                let closed = e.is_not_found() && now - p.created_at >= FOLLOW_FOR;
                 self.store
                     .record_placement_check(
                         p,
@@ -170,9 +143,13 @@ impl FollowUp {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use super::*;
     use chrono::TimeZone;
+    use continuum_proto::referral::v1 as referral_pb;
+    use continuum_vocab::time;
     use referral_pb::{ReferralAction as A, ReferralStatus as S};
+
+    use super::*;
+    use crate::peers::referral::attended;
 
     fn at(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, day, 10, 0, 0).unwrap()
@@ -191,8 +168,9 @@ mod tests {
         }
     }
 
-    fn referral(status: S, events: Vec<referral_pb::ReferralEvent>) -> referral_pb::Referral {
-        referral_pb::Referral { status: status as i32, events, ..Default::default() }
+    /// What a referral with `status` and `events` shows, as the follow-up reads it.
+    fn referral(status: S, events: Vec<referral_pb::ReferralEvent>) -> Attended {
+        attended(&referral_pb::Referral { status: status as i32, events, ..Default::default() })
     }
 
     #[test]

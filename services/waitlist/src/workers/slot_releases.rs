@@ -11,7 +11,7 @@ use std::time::Duration;
 use continuum_runtime::Shutdown;
 use tracing::Instrument;
 
-use crate::matching::MatchingPeer;
+use crate::peers::matching::MatchingPeer;
 use crate::store::{SlotRelease, Store};
 
 /// How many rows one round claims.

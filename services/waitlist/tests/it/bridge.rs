@@ -224,7 +224,7 @@ async fn with_matching_down_the_entry_is_accepted_pending_and_the_program_is_cho
     app.advance(TimeDelta::seconds(31));
     let round = app.bridges.fill_due(app.clock_now()).await.unwrap();
     assert_eq!(round.len(), 1);
-    assert_eq!((round[0].attempts, round[0].status), (2, waitlist::bridge::BridgeStatus::Pending));
+    assert_eq!((round[0].attempts, round[0].status), (2, waitlist::domain::BridgeStatus::Pending));
     app.advance(TimeDelta::seconds(31));
     assert!(app.bridges.fill_due(app.clock_now()).await.unwrap().is_empty(), "backed off for 60 s");
 
@@ -271,6 +271,6 @@ async fn an_entry_that_leaves_while_its_bridge_is_pending_is_closed_not_chosen()
     app.advance(TimeDelta::minutes(1));
     let round = app.bridges.fill_due(app.clock_now()).await.unwrap();
     assert_eq!(round.len(), 1);
-    assert_eq!(round[0].status, waitlist::bridge::BridgeStatus::Closed);
+    assert_eq!(round[0].status, waitlist::domain::BridgeStatus::Closed);
     assert_eq!(status(&app.get(&e.id).await), pb::BridgeStatus::Closed);
 }

@@ -178,7 +178,8 @@ async fn two_replicas_handling_one_event_make_its_offers_once() {
     .unwrap();
     let other = waitlist::store::Store::new(db, *app.store.policy());
     let event = id();
-    let keys: Vec<String> = (0..2).map(|n| waitlist::matching::slot_key(&event, n)).collect();
+    let keys: Vec<String> =
+        (0..2).map(|n| waitlist::peers::matching::slot_key(&event, n)).collect();
     let now = app.clock_now();
     let (a, b) = tokio::join!(
         app.store.open_event_slots(ORG_A, &pid, &event, &keys, now),

@@ -35,7 +35,7 @@ use tonic_types::StatusExt;
 use waitlist::clock::ManualClock;
 use waitlist::holds::Holds;
 use waitlist::store::Store;
-use waitlist::sweeper::Sweeper;
+use waitlist::workers::sweeper::Sweeper;
 
 pub const ORG_A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
 pub const ORG_B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
@@ -197,7 +197,7 @@ pub struct TestApp {
     /// The real matching service, when started (`Options::matching_up` or `start_matching`).
     pub matching: Option<MatchingPeer>,
     /// The bridge-program chooser of this app (tests run its background round with `fill_due`).
-    pub bridges: waitlist::bridge_filler::BridgeFiller,
+    pub bridges: waitlist::workers::bridge_filler::BridgeFiller,
 }
 
 impl Drop for TestApp {
