@@ -222,15 +222,11 @@ async fn a_rejected_referral_shares_nothing_more() {
         .referral
         .unwrap();
     recipient
-        .transition_referral(rpb::TransitionReferralRequest {
-            referral_id: r.id.clone(),
-            expected_version: r.version,
-            action: rpb::ReferralAction::Reject as i32,
-            actor_role: rpb::ActorRole::Recipient as i32,
-            actor_organization_id: PROVIDER_ORG.into(),
-            rejection_reason: rpb::RejectionReason::NoCapacity as i32,
-            ..Default::default()
-        })
+        .transition_referral(continuum_testkit::requests::transition(
+            &r.id,
+            r.version,
+            rpb::ReferralAction::Reject,
+        ))
         .await
         .unwrap();
     let err = packet(&stack, PROVIDER_ORG, Role::Coordinator, &r.id).await.unwrap_err();

@@ -163,8 +163,9 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
     let accepted = coordinator
         .respond_to_offer(wpb::RespondToOfferRequest {
             offer_id: offer.id.clone(),
-            accept: true,
-            appointment_at: None,
+            answer: Some(wpb::respond_to_offer_request::Answer::Accept(
+                wpb::respond_to_offer_request::Accept { appointment_at: None },
+            )),
         })
         .await
         .unwrap()
@@ -204,14 +205,11 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
         &[Role::Clinician, Role::Coordinator],
     ));
     let attended = recipient
-        .transition_referral(rpb::TransitionReferralRequest {
-            referral_id: referral_id.clone(),
-            expected_version: referral.version,
-            action: rpb::ReferralAction::RecordFirstAppointmentAttended as i32,
-            actor_role: rpb::ActorRole::Recipient as i32,
-            actor_organization_id: PROVIDER_ORG.into(),
-            ..Default::default()
-        })
+        .transition_referral(continuum_testkit::requests::transition(
+            &referral_id,
+            referral.version,
+            rpb::ReferralAction::RecordFirstAppointmentAttended,
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -219,14 +217,11 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
         .unwrap();
     assert_eq!(attended.status, rpb::ReferralStatus::InProgress as i32);
     let second = recipient
-        .transition_referral(rpb::TransitionReferralRequest {
-            referral_id: referral_id.clone(),
-            expected_version: attended.version,
-            action: rpb::ReferralAction::RecordSecondAppointmentAttended as i32,
-            actor_role: rpb::ActorRole::Recipient as i32,
-            actor_organization_id: PROVIDER_ORG.into(),
-            ..Default::default()
-        })
+        .transition_referral(continuum_testkit::requests::transition(
+            &referral_id,
+            attended.version,
+            rpb::ReferralAction::RecordSecondAppointmentAttended,
+        ))
         .await
         .unwrap()
         .into_inner()

@@ -271,7 +271,7 @@ async fn call(
             .await
             .map(|_| true),
         ("matching", "ImportProviders") => MatchingServiceClient::new(ch)
-            .import_providers(tokio_stream::iter(vec![mpb::UpsertProviderRequest {
+            .import_providers(tokio_stream::iter(vec![mpb::ImportProvidersRequest {
                 provider: Some(provider("Dr Imported", 1)),
                 expected_version: 0,
             }]))
@@ -345,14 +345,11 @@ async fn call(
             .await
             .map(|r| !r.into_inner().referrals.is_empty()),
         ("referral", "TransitionReferral") => ReferralServiceClient::new(ch)
-            .transition_referral(rpb::TransitionReferralRequest {
-                referral_id: fx.referral_id.clone(),
-                expected_version: 999,
-                action: rpb::ReferralAction::MarkReceived as i32,
-                actor_role: rpb::ActorRole::Recipient as i32,
-                actor_organization_id: org.into(),
-                ..Default::default()
-            })
+            .transition_referral(continuum_testkit::requests::transition(
+                &fx.referral_id,
+                999,
+                rpb::ReferralAction::MarkReceived,
+            ))
             .await
             .map(|_| true),
         ("referral", "GetCareTimeline") => ReferralServiceClient::new(ch)
@@ -404,8 +401,9 @@ async fn call(
         ("waitlist", "RespondToOffer") => WaitlistServiceClient::new(ch)
             .respond_to_offer(wpb::RespondToOfferRequest {
                 offer_id: uuid::Uuid::now_v7().to_string(),
-                accept: false,
-                ..Default::default()
+                answer: Some(wpb::respond_to_offer_request::Answer::Decline(
+                    wpb::respond_to_offer_request::Decline {},
+                )),
             })
             .await
             .map(|_| true),
@@ -435,6 +433,7 @@ async fn call(
                 .remove_entry(wpb::RemoveEntryRequest {
                     entry_id: entry.id,
                     reason: "matrix test".into(),
+                    expected_version: None,
                 })
                 .await
                 .map(|_| true)
@@ -644,14 +643,8 @@ async fn another_organization_reaches_nothing_of_the_owners_through_chains() {
             shape(referral.get_handoff_packet(packet(&fresh())).await.map(|_| ())),
         ));
         // 2. Transition the owner's referral as if a party to it.
-        let transition = |id: &str| rpb::TransitionReferralRequest {
-            referral_id: id.into(),
-            expected_version: 1,
-            action: rpb::ReferralAction::Accept as i32,
-            actor_role: rpb::ActorRole::Recipient as i32,
-            actor_organization_id: OTHER.into(),
-            ..Default::default()
-        };
+        let transition =
+            |id: &str| continuum_testkit::requests::transition(id, 1, rpb::ReferralAction::Accept);
         pairs.push((
             "TransitionReferral of the owner's referral",
             shape(referral.transition_referral(transition(&fx.referral_id)).await.map(|_| ())),

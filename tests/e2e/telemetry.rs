@@ -458,14 +458,11 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
     let current = current.referral.unwrap();
     stack
         .referral()
-        .transition_referral(rpb::TransitionReferralRequest {
-            referral_id: referral_id.clone(),
-            expected_version: current.version,
-            action: rpb::ReferralAction::Cancel as i32,
-            actor_role: rpb::ActorRole::Referrer as i32,
-            actor_organization_id: CLINIC.into(),
-            ..Default::default()
-        })
+        .transition_referral(continuum_testkit::requests::transition(
+            &referral_id,
+            current.version,
+            rpb::ReferralAction::Cancel,
+        ))
         .await
         .unwrap();
     stack.start_service("matching").await;

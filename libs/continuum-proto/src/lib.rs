@@ -39,6 +39,13 @@ pub mod waitlist {
     }
 }
 
+/// `google.api`: the `field_behavior` annotation (REQUIRED, OUTPUT_ONLY ...) the request fields carry.
+pub mod google {
+    pub mod api {
+        tonic::include_proto!("google.api");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every Continuum proto (for server reflection).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/continuum_descriptor.bin"));

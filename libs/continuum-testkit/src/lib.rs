@@ -11,6 +11,7 @@
 #![allow(clippy::expect_used)]
 
 pub mod intake_double;
+pub mod requests;
 
 use std::path::Path;
 

@@ -96,7 +96,7 @@ impl MatchingService for MatchingApi {
 
     async fn import_providers(
         &self,
-        req: Request<Streaming<pb::UpsertProviderRequest>>,
+        req: Request<Streaming<pb::ImportProvidersRequest>>,
     ) -> Result<Response<pb::ImportProvidersResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
         let mut stream = req.into_inner();

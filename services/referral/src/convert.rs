@@ -10,9 +10,7 @@ use continuum_vocab::{Urgency, time};
 
 use crate::app::{ReferralQuery, WatchFrom};
 use crate::domain::Command;
-use crate::domain::{
-    self, Action, Actor, ActorRole, Event, NewReferral, Referral, RejectionReason, Status,
-};
+use crate::domain::{self, Action, Event, NewReferral, Referral, RejectionReason, Status};
 
 /// Longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY: usize = 128;
@@ -20,8 +18,6 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 128;
 pub const MAX_HOLD_KEY: usize = 160;
 /// Longest note on an event.
 pub const MAX_NOTE: usize = 500;
-/// Longest actor user id.
-pub const MAX_USER_ID: usize = 128;
 /// Page sizes of `ListReferrals`.
 pub const PAGING: Paging = Paging::new(50, 200);
 
@@ -129,41 +125,71 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
     }
 }
 
-/// Validates a transition request, naming every bad field.
+/// Validates a transition request, naming every bad field (inside the action by its oneof member:
+/// `reject.reason`, `schedule.appointment_at`).
 pub fn command_from_proto(req: pb::TransitionReferralRequest) -> Result<Command> {
+    use pb::transition_referral_request::Action as A;
     let mut v = Violations::default();
     let referral_id = v.require_uuid("referral_id", &req.referral_id);
     if req.expected_version < 1 {
         v.add("expected_version", "must be 1 or more");
     }
-    let action = Action::require(&mut v, "action", req.action);
-    let role = ActorRole::require(&mut v, "actor_role", req.actor_role);
-    let org = v.require_uuid("actor_organization_id", &req.actor_organization_id);
-    v.optional_str("actor_user_id", &req.actor_user_id, MAX_USER_ID);
     v.optional_str("note", &req.note, MAX_NOTE);
-    let rejection_reason =
-        RejectionReason::optional(&mut v, "rejection_reason", req.rejection_reason);
-    let appointment_at = optional_time(&mut v, "appointment_at", req.appointment_at.as_ref());
-    if let Some(action) = action {
-        if action == Action::Reject && req.rejection_reason == 0 {
-            v.add("rejection_reason", "is required when rejecting");
+    let mut rejection_reason = None;
+    let mut appointment_at = None;
+    let mut appointment =
+        |v: &mut Violations, field: &str, a: &pb::transition_referral_request::Appointment| {
+            appointment_at = optional_time(v, field, a.appointment_at.as_ref());
+        };
+    let action = match &req.action {
+        None => {
+            v.add("action", "is required: set exactly one action");
+            None
         }
-        if action != Action::Reject && req.rejection_reason != 0 {
-            v.add("rejection_reason", "is only allowed when rejecting");
+        Some(A::MarkReceived(_)) => Some(Action::MarkReceived),
+        Some(A::Accept(_)) => Some(Action::Accept),
+        Some(A::Reject(r)) => {
+            rejection_reason = RejectionReason::require(&mut v, "reject.reason", r.reason);
+            Some(Action::Reject)
         }
-        if action == Action::Schedule && req.appointment_at.is_none() {
-            v.add("appointment_at", "is required when scheduling");
+        Some(A::Cancel(_)) => Some(Action::Cancel),
+        Some(A::Schedule(s)) => {
+            match &s.appointment_at {
+                None => v.add("schedule.appointment_at", "is required"),
+                Some(t) => {
+                    appointment_at = optional_time(&mut v, "schedule.appointment_at", Some(t))
+                }
+            }
+            Some(Action::Schedule)
         }
-        if !action.concerns_appointment() && req.appointment_at.is_some() {
-            v.add("appointment_at", "is only allowed on appointment actions");
+        Some(A::RecordNoShow(a)) => {
+            appointment(&mut v, "record_no_show.appointment_at", a);
+            Some(Action::RecordNoShow)
         }
-    }
-    match (referral_id, action, role, org) {
-        (Some(referral_id), Some(action), Some(role), Some(organization_id)) => v.finish(Command {
+        Some(A::CancelAppointment(a)) => {
+            appointment(&mut v, "cancel_appointment.appointment_at", a);
+            Some(Action::CancelAppointment)
+        }
+        Some(A::RecordFirstAppointmentAttended(a)) => {
+            appointment(&mut v, "record_first_appointment_attended.appointment_at", a);
+            Some(Action::RecordFirstAppointmentAttended)
+        }
+        Some(A::RecordSecondAppointmentAttended(a)) => {
+            appointment(&mut v, "record_second_appointment_attended.appointment_at", a);
+            Some(Action::RecordSecondAppointmentAttended)
+        }
+        Some(A::Complete(_)) => Some(Action::Complete),
+        Some(A::Fail(_)) => Some(Action::Fail),
+        Some(A::Hold(_)) => Some(Action::Hold),
+        Some(A::Resume(_)) => Some(Action::Resume),
+        Some(A::Send(_)) => Some(Action::Send),
+        Some(A::EnterInError(_)) => Some(Action::EnterInError),
+    };
+    match (referral_id, action) {
+        (Some(referral_id), Some(action)) => v.finish(Command {
             referral_id,
             expected_version: req.expected_version,
             action,
-            actor: Actor { role, organization_id, user_id: optional_text(&req.actor_user_id) },
             rejection_reason,
             note: optional_text(&req.note),
             appointment_at,
@@ -264,6 +290,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use crate::domain::ActorRole;
 
     const ID: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
@@ -325,47 +352,40 @@ mod tests {
     }
 
     #[test]
-    fn transition_checks_conditional_fields() {
+    fn transition_names_bad_fields_inside_the_action() {
+        use pb::transition_referral_request::{Action as A, Reject, Schedule};
         let base = pb::TransitionReferralRequest {
             referral_id: ID.into(),
             expected_version: 1,
-            action: pb::ReferralAction::Reject as i32,
-            actor_role: pb::ActorRole::Recipient as i32,
-            actor_organization_id: ID.into(),
+            action: Some(A::Reject(Reject { reason: 0 })),
             ..Default::default()
         };
-        assert_eq!(fields(command_from_proto(base.clone()).unwrap_err()), vec!["rejection_reason"]);
+        assert_eq!(fields(command_from_proto(base.clone()).unwrap_err()), vec!["reject.reason"]);
         let schedule = pb::TransitionReferralRequest {
-            action: pb::ReferralAction::Schedule as i32,
+            action: Some(A::Schedule(Schedule { appointment_at: None })),
             ..base.clone()
         };
-        assert_eq!(fields(command_from_proto(schedule).unwrap_err()), vec!["appointment_at"]);
+        assert_eq!(
+            fields(command_from_proto(schedule).unwrap_err()),
+            vec!["schedule.appointment_at"]
+        );
         let bad = pb::TransitionReferralRequest {
             referral_id: String::new(),
             expected_version: 0,
-            action: 0,
-            actor_role: 42,
-            actor_organization_id: "x".into(),
+            action: None,
             note: "n".repeat(501),
-            ..Default::default()
         };
         assert_eq!(
             fields(command_from_proto(bad).unwrap_err()),
-            vec![
-                "referral_id",
-                "expected_version",
-                "action",
-                "actor_role",
-                "actor_organization_id",
-                "note"
-            ]
+            vec!["referral_id", "expected_version", "note", "action"]
         );
         let ok = pb::TransitionReferralRequest {
-            rejection_reason: pb::RejectionReason::Payment as i32,
+            action: Some(A::Reject(Reject { reason: pb::RejectionReason::Payment as i32 })),
             note: "  ".into(),
             ..base
         };
         let cmd = command_from_proto(ok).unwrap();
+        assert_eq!(cmd.action, Action::Reject);
         assert_eq!(cmd.rejection_reason, Some(RejectionReason::Payment));
         assert_eq!(cmd.note, None);
     }

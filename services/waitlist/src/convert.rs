@@ -150,21 +150,29 @@ pub fn open_slots_from_proto(req: &pb::OpenSlotsRequest) -> Result<OpenSlots> {
     v.finish(OpenSlots { provider_id, slots, event_id })
 }
 
-/// Validates an answer to an offer; the appointment time is read only when accepting.
+/// Validates an answer to an offer (exactly one of `accept` and `decline`).
 pub fn answer_from_proto(req: &pb::RespondToOfferRequest) -> Result<OfferAnswer> {
+    use pb::respond_to_offer_request::Answer;
     let mut v = Violations::default();
     let offer_id = v.require_uuid("offer_id", &req.offer_id).unwrap_or_default();
-    let appointment_at = match req.appointment_at.as_ref() {
-        Some(t) if req.accept => {
-            let parsed = time::from_proto(t);
-            if parsed.is_none() {
-                v.add("appointment_at", "is not a valid timestamp");
-            }
-            parsed
+    let (accept, appointment_at) = match &req.answer {
+        None => {
+            v.add("answer", "is required: set accept or decline");
+            (false, None)
         }
-        _ => None,
+        Some(Answer::Decline(_)) => (false, None),
+        Some(Answer::Accept(a)) => {
+            let parsed = a.appointment_at.as_ref().and_then(|t| {
+                let parsed = time::from_proto(t);
+                if parsed.is_none() {
+                    v.add("accept.appointment_at", "is not a valid timestamp");
+                }
+                parsed
+            });
+            (true, parsed)
+        }
     };
-    v.finish(OfferAnswer { offer_id, accept: req.accept, appointment_at })
+    v.finish(OfferAnswer { offer_id, accept, appointment_at })
 }
 
 /// Validates one optional screener of a check-in: `expected` items, each 0..=3, only when answered.
@@ -210,7 +218,16 @@ pub fn check_in_from_proto(req: &pb::RecordCheckInRequest) -> Result<CheckIn> {
             "must be false when the check-in was not answered",
         );
     }
-    v.finish(CheckIn { entry_id, answered: req.answered, phq9, gad7, risk, imminent })
+    let expected_version = expected_version(&mut v, req.expected_version);
+    v.finish(CheckIn {
+        entry_id,
+        answered: req.answered,
+        phq9,
+        gad7,
+        risk,
+        imminent,
+        expected_version,
+    })
 }
 
 /// Validates a removal, naming every bad field; the reason is kept trimmed.
@@ -218,7 +235,16 @@ pub fn removal_from_proto(req: &pb::RemoveEntryRequest) -> Result<Removal> {
     let mut v = Violations::default();
     let entry_id = v.require_uuid("entry_id", &req.entry_id).unwrap_or_default();
     v.require_str("reason", &req.reason, MAX_REASON);
-    v.finish(Removal { entry_id, reason: req.reason.trim().to_owned() })
+    let expected_version = expected_version(&mut v, req.expected_version);
+    v.finish(Removal { entry_id, reason: req.reason.trim().to_owned(), expected_version })
+}
+
+/// An optional entry-version precondition: when given, 1 or more.
+fn expected_version(v: &mut Violations, value: Option<i64>) -> Option<i64> {
+    if value.is_some_and(|n| n < 1) {
+        v.add("expected_version", "must be 1 or more when set");
+    }
+    value
 }
 
 /// A metrics request: whose metrics (empty: the caller's organization).
@@ -405,10 +431,17 @@ mod tests {
             gad7_items: vec![],
             risk_level: 99,
             clinician_reports_imminent_risk: true,
+            expected_version: Some(0),
         };
         assert_eq!(
             fields(check_in_from_proto(&req).unwrap_err()),
-            vec!["entry_id", "phq9_items", "risk_level", "clinician_reports_imminent_risk"]
+            vec![
+                "entry_id",
+                "phq9_items",
+                "risk_level",
+                "clinician_reports_imminent_risk",
+                "expected_version"
+            ]
         );
         let answered = pb::RecordCheckInRequest {
             entry_id: ID.into(),

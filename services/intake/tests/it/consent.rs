@@ -329,14 +329,11 @@ async fn a_recipient_reads_only_what_the_client_consented_to_and_only_under_a_li
         .referral
         .unwrap();
     referrer
-        .transition_referral(continuum_proto::referral::v1::TransitionReferralRequest {
-            referral_id: referral_id.clone(),
-            expected_version: r.version,
-            action: continuum_proto::referral::v1::ReferralAction::Cancel as i32,
-            actor_role: continuum_proto::referral::v1::ActorRole::Referrer as i32,
-            actor_organization_id: ORG.into(),
-            ..Default::default()
-        })
+        .transition_referral(continuum_testkit::requests::transition(
+            &referral_id,
+            r.version,
+            continuum_proto::referral::v1::ReferralAction::Cancel,
+        ))
         .await
         .unwrap();
     assert_eq!(

@@ -9,8 +9,8 @@ use crate::helpers::*;
 
 const CLIENT: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
-fn upsert(p: pb::Provider) -> pb::UpsertProviderRequest {
-    pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 }
+fn import_item(p: pb::Provider) -> pb::ImportProvidersRequest {
+    pb::ImportProvidersRequest { provider: Some(p), expected_version: 0 }
 }
 
 async fn recommend_for(
@@ -57,11 +57,11 @@ async fn import_reports_bad_items_by_index_and_stores_the_good() {
         open_seats: 12,
     }];
     let items = vec![
-        upsert(clinician("Good 0", 1)),
-        upsert(bad),
-        upsert(program),
-        pb::UpsertProviderRequest { provider: Some(stale), expected_version: 7 },
-        upsert(clinician("Good 4", 2)),
+        import_item(clinician("Good 0", 1)),
+        import_item(bad),
+        import_item(program),
+        pb::ImportProvidersRequest { provider: Some(stale), expected_version: 7 },
+        import_item(clinician("Good 4", 2)),
     ];
     let summary =
         app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();
@@ -106,7 +106,7 @@ async fn import_spans_batches_and_imported_providers_are_recommended() {
         .into_inner();
     assert_eq!(before.considered, 0);
     let items: Vec<_> =
-        (0..2_500).map(|i| upsert(clinician(&format!("Clinician {i:04}"), 1))).collect();
+        (0..2_500).map(|i| import_item(clinician(&format!("Clinician {i:04}"), 1))).collect();
     let summary =
         app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();
     assert_eq!((summary.created, summary.failed), (2_500, 0));
@@ -421,8 +421,8 @@ async fn an_id_repeated_in_one_import_is_created_then_replaced() {
     let mut second = first.clone();
     second.display_name = "Second name".into();
     let items = vec![
-        upsert(first),
-        pb::UpsertProviderRequest { provider: Some(second), expected_version: 1 },
+        import_item(first),
+        pb::ImportProvidersRequest { provider: Some(second), expected_version: 1 },
     ];
     let summary =
         app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();

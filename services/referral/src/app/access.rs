@@ -13,7 +13,7 @@
 
 use continuum_auth::{Caller, Role};
 
-use crate::domain::{ActorRole, Command, Referral};
+use crate::domain::{self, Action, Actor, Referral};
 use crate::error::{Error, Result};
 
 /// Whether the caller's organization is a party to a referral between `referrer` and `recipient`.
@@ -62,26 +62,29 @@ pub fn list_organization(caller: &Caller, requested: Option<String>) -> Result<S
     }
 }
 
-/// Binds a transition to its caller: the caller acts only for their own organization
-/// (`PERMISSION_DENIED` otherwise), is recorded as themselves (a peer service as the user it acts for)
-/// whatever the request says, and acts as a coordinator only when they hold the coordinator role (a peer
-/// service acting for a coordinator does).
-pub fn scope_command(caller: &Caller, mut cmd: Command) -> Result<Command> {
-    if !caller.belongs_to(&cmd.actor.organization_id) {
-        return Err(Error::PermissionDenied(
-            "you may only act for your own organization".to_owned(),
-        ));
-    }
-    if cmd.actor.role == ActorRole::Coordinator
-        && !(caller.has(Role::Coordinator) || caller.is_service())
-    {
-        return Err(Error::PermissionDenied(
-            "only a coordinator may act as the coordinator".to_owned(),
-        ));
-    }
-    cmd.actor.organization_id = caller.organization_id.clone();
-    cmd.actor.user_id = Some(caller.audit_user().to_owned());
-    Ok(cmd)
+/// The actor of a transition, from the caller alone (the request names no actor): their organization's
+/// side on the referral (`domain::acting_role`: recipient, referrer, then coordinator when they hold the
+/// coordinator role — a peer service's token does not), recorded as themselves (a peer service as the user
+/// it acts for). A caller whose organization is on neither side was already answered NOT_FOUND
+/// when the referral was read; answering PERMISSION_DENIED here too keeps that true if the order changes.
+pub fn actor_for(
+    caller: &Caller,
+    action: Action,
+    referrer: &str,
+    recipient: &str,
+) -> Result<Actor> {
+    let organization_id = caller.organization_id.to_ascii_lowercase();
+    let role = domain::acting_role(
+        action,
+        &organization_id,
+        caller.has(Role::Coordinator),
+        referrer,
+        recipient,
+    )
+    .ok_or_else(|| {
+        Error::PermissionDenied("you may only act on your own organization's referrals".to_owned())
+    })?;
+    Ok(Actor { role, organization_id, user_id: Some(caller.audit_user().to_owned()) })
 }
 
 #[cfg(test)]
@@ -89,12 +92,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::domain::{Action, Actor};
+    use crate::domain::ActorRole;
 
     const A: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000a";
     const B: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000b";
     const C: &str = "0190a1b2-c3d4-7e5f-8a9b-00000000000c";
-    const ID: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
     fn person(org: &str, roles: &[Role]) -> Caller {
         Caller {
@@ -143,46 +145,43 @@ mod tests {
     }
 
     #[test]
-    fn callers_act_as_themselves_for_their_own_organization() {
-        let cmd = |org: &str, role: ActorRole| Command {
-            referral_id: ID.into(),
-            expected_version: 1,
-            action: Action::Accept,
-            actor: Actor {
-                role,
-                organization_id: org.into(),
-                user_id: Some("someone-else".into()),
-            },
-            rejection_reason: None,
-            note: None,
-            appointment_at: None,
+    fn callers_act_as_themselves_for_their_own_side() {
+        let ab = (A, B);
+        let actor = |caller: &Caller, action, (referrer, recipient): &(&str, &str)| {
+            actor_for(caller, action, referrer, recipient)
         };
-        let scoped = scope_command(
-            &person(B, &[Role::Clinician]),
-            cmd(&B.to_uppercase(), ActorRole::Recipient),
-        )
-        .unwrap();
-        assert_eq!(scoped.actor.user_id.as_deref(), Some("u-1"));
-        assert_eq!(scoped.actor.organization_id, B);
-        assert!(matches!(
-            scope_command(&person(C, &[Role::Clinician]), cmd(B, ActorRole::Recipient)),
-            Err(Error::PermissionDenied(_))
-        ));
-        assert!(matches!(
-            scope_command(&person(B, &[Role::Clinician]), cmd(B, ActorRole::Coordinator)),
-            Err(Error::PermissionDenied(_))
-        ));
-        assert!(
-            scope_command(&person(B, &[Role::Coordinator]), cmd(B, ActorRole::Coordinator)).is_ok()
+        let b_clinician = person(&B.to_uppercase(), &[Role::Clinician]);
+        let actor = actor(&b_clinician, Action::Accept, &ab).unwrap();
+        assert_eq!((actor.role, actor.organization_id.as_str()), (ActorRole::Recipient, B));
+        assert_eq!(actor.user_id.as_deref(), Some("u-1"));
+        // The referrer may not accept: the refusal names the side it holds.
+        let role = |caller: &Caller, action, (referrer, recipient): &(&str, &str)| {
+            actor_for(caller, action, referrer, recipient).unwrap().role
+        };
+        assert_eq!(role(&person(A, &[Role::Clinician]), Action::Accept, &ab), ActorRole::Referrer);
+        assert_eq!(role(&person(A, &[Role::Clinician]), Action::Cancel, &ab), ActorRole::Referrer);
+        // A coordinator of either side acts as coordinator where that side may not act.
+        assert_eq!(
+            role(&person(A, &[Role::Coordinator]), Action::Accept, &ab),
+            ActorRole::Coordinator
         );
-        // A peer service acts for its user's organization only, and is recorded as that user.
+        assert_eq!(
+            role(&person(A, &[Role::Coordinator]), Action::Cancel, &ab),
+            ActorRole::Referrer
+        );
+        // Both sides in one organization: the side that may act.
+        let aa = (A, A);
+        assert_eq!(role(&person(A, &[Role::Clinician]), Action::Cancel, &aa), ActorRole::Referrer);
+        assert_eq!(role(&person(A, &[Role::Clinician]), Action::Accept, &aa), ActorRole::Recipient);
+        // A third organization is on neither side, whatever its roles.
         assert!(matches!(
-            scope_command(&person(C, &[Role::Service]), cmd(B, ActorRole::Recipient)),
+            actor_for(&person(C, &[Role::Coordinator]), Action::Cancel, A, B),
             Err(Error::PermissionDenied(_))
         ));
+        // A peer service acts for its user's organization, recorded as that user.
         let svc = Caller { acting_for: Some("the-user".into()), ..person(B, &[Role::Service]) };
         assert_eq!(
-            scope_command(&svc, cmd(B, ActorRole::Recipient)).unwrap().actor.user_id.as_deref(),
+            actor_for(&svc, Action::Accept, A, B).unwrap().user_id.as_deref(),
             Some("the-user")
         );
     }

@@ -320,25 +320,19 @@ impl App {
 
     /// Applies one action to a referral for the caller, recorded as the caller.
     pub async fn transition(&self, caller: &Caller, cmd: Command) -> Result<Referral> {
-        let cmd = access::scope_command(caller, cmd)?;
         // Another organization's referral is not found, before anything about it is checked.
         let current = self.get_referral(caller, &cmd.referral_id).await?;
-        if !domain::actor_belongs(
-            cmd.actor.role,
-            &cmd.actor.organization_id,
+        let actor = access::actor_for(
+            caller,
+            cmd.action,
             &current.referrer_organization_id,
             &current.recipient_organization_id,
-        ) {
-            return Err(Error::precondition(
-                ErrorReason::ActorNotAllowed,
-                format!("the acting organization is not this referral's {}", cmd.actor.role),
-            ));
-        }
+        )?;
         if current.version != cmd.expected_version {
             return Err(Error::version_mismatch("referral", cmd.expected_version, current.version));
         }
         let decision =
-            domain::decide(current.status, current.care_started(), cmd.action, cmd.actor.role)
+            domain::decide(current.status, current.care_started(), cmd.action, actor.role)
                 .map_err(refusal_to_error)?;
         let now = Utc::now();
         // The loop closes when the first appointment is attended: the referrer is told (an event their
@@ -370,7 +364,7 @@ impl App {
                 action: Some(cmd.action),
                 from_status: Some(current.status),
                 to_status: decision.to,
-                actor: cmd.actor,
+                actor,
                 rejection_reason: cmd.rejection_reason,
                 note: cmd.note,
                 appointment_at: cmd.appointment_at,

@@ -235,6 +235,34 @@ pub fn actor_belongs(
     }
 }
 
+/// The role a caller from `caller_org` acts in for `action` on a referral between `referrer_org` and
+/// `recipient_org`, taken from who they are and never from the request: the sides their organization holds
+/// (recipient first, then referrer), then the coordinator when `may_coordinate` (the caller holds the
+/// coordinator role) — the first of those that may take the action, or else the first they hold (so the
+/// refusal names a role). `None` when the caller's organization is on neither side.
+pub fn acting_role(
+    action: Action,
+    caller_org: &str,
+    may_coordinate: bool,
+    referrer_org: &str,
+    recipient_org: &str,
+) -> Option<ActorRole> {
+    let held = [ActorRole::Recipient, ActorRole::Referrer, ActorRole::Coordinator]
+        .into_iter()
+        .filter(|&role| {
+            (role != ActorRole::Coordinator || may_coordinate)
+                && actor_belongs(role, caller_org, referrer_org, recipient_org)
+        });
+    let mut first = None;
+    for role in held {
+        if role_may(role, action) {
+            return Some(role);
+        }
+        first.get_or_insert(role);
+    }
+    first
+}
+
 /// The transition table: the status `action` leads to from `status`, or `None` when the action is not
 /// allowed there. Event-only actions keep the status. `care_started` says whether the first appointment
 /// was attended: resuming a hold goes back to where the referral was (accepted before care started,

@@ -190,8 +190,6 @@ pub struct Command {
     pub expected_version: i64,
     /// Action.
     pub action: Action,
-    /// Who acts.
-    pub actor: Actor,
     /// Rejection reason (only when rejecting, and then required).
     pub rejection_reason: Option<RejectionReason>,
     /// Operational note (up to 500 characters).

@@ -238,18 +238,23 @@ impl TestApp {
         )
     }
 
-    /// Applies `action` as `role`, through a peer service acting for that side's organization, at the
-    /// referral's current version.
+    /// Applies `action` as `role` at the referral's current version: the recipient or the referrer through
+    /// a peer service acting for that side's organization, the coordinator as a coordinator of the
+    /// referrer's organization (the acting side comes from the caller, never from the request).
     pub async fn act(
         &mut self,
         r: &pb::Referral,
         action: pb::ReferralAction,
         role: pb::ActorRole,
     ) -> Result<pb::Referral, tonic::Status> {
-        let mut side = self.service_for(org_of(role));
-        side.transition_referral(action_request(r, action, role))
-            .await
-            .map(|x| x.into_inner().referral.unwrap())
+        let req = action_request(r, action);
+        let reply = match role {
+            pb::ActorRole::Coordinator => {
+                self.client_as(REFERRER, &[Role::Coordinator]).transition_referral(req).await
+            }
+            _ => self.service_for(org_of(role)).transition_referral(req).await,
+        };
+        reply.map(|x| x.into_inner().referral.unwrap())
     }
 
     pub async fn get(&mut self, id: &str) -> pb::Referral {
@@ -291,28 +296,12 @@ pub fn org_of(role: pb::ActorRole) -> &'static str {
     }
 }
 
+/// A request applying `action` to `r` at its current version (the caller is whoever sends it).
 pub fn action_request(
     r: &pb::Referral,
     action: pb::ReferralAction,
-    role: pb::ActorRole,
 ) -> pb::TransitionReferralRequest {
-    let mut req = pb::TransitionReferralRequest {
-        referral_id: r.id.clone(),
-        expected_version: r.version,
-        action: action as i32,
-        actor_role: role as i32,
-        actor_organization_id: org_of(role).into(),
-        actor_user_id: "user-7".into(),
-        ..Default::default()
-    };
-    match action {
-        pb::ReferralAction::Reject => req.rejection_reason = pb::RejectionReason::NoCapacity as i32,
-        pb::ReferralAction::Schedule => {
-            req.appointment_at = Some(prost_types::Timestamp { seconds: 1_900_000_000, nanos: 0 })
-        }
-        _ => {}
-    }
-    req
+    continuum_testkit::requests::transition(&r.id, r.version, action)
 }
 
 pub fn status(r: &pb::Referral) -> pb::ReferralStatus {

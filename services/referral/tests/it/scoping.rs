@@ -90,25 +90,19 @@ async fn a_person_acts_only_for_their_organization_and_as_themselves() {
     let mut app = spawn_app().await;
     let p = app.provider(5).await;
     let r = app.create("act", &p.id).await;
-    // Someone of another organization claiming to be the recipient.
+    // Someone of another organization: the referral is not found for them.
     let mut outsider = app.client_as(OTHER_ORG, &[Role::Coordinator]);
-    let err = outsider
-        .transition_referral(action_request(&r, A::Accept, R::Recipient))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Code::PermissionDenied);
-    // A clinician may not act as the coordinator.
-    let mut clinician = app.client_as(RECIPIENT, &[Role::Clinician]);
-    let mut as_coordinator = action_request(&r, A::Accept, R::Coordinator);
-    as_coordinator.actor_organization_id = RECIPIENT.into();
-    assert_eq!(
-        clinician.transition_referral(as_coordinator).await.unwrap_err().code(),
-        Code::PermissionDenied
-    );
+    let err = outsider.transition_referral(action_request(&r, A::Accept)).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    // The referrer's clinician may not accept (only a coordinator may act beyond their side).
+    let mut referrer = app.client_as(REFERRER, &[Role::Clinician]);
+    let err = referrer.transition_referral(action_request(&r, A::Accept)).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(app.get(&r.id).await.version, 1, "refusals change nothing");
-    // The recipient's clinician accepts; the event names the caller, not the user in the request.
+    // The recipient's clinician accepts; the event names the caller.
+    let mut clinician = app.client_as(RECIPIENT, &[Role::Clinician]);
     let after = clinician
-        .transition_referral(action_request(&r, A::Accept, R::Recipient))
+        .transition_referral(action_request(&r, A::Accept))
         .await
         .unwrap()
         .into_inner()

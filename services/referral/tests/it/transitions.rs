@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use continuum_auth::Role;
 use continuum_errors::{bad_fields_of, reason_of};
 use continuum_proto::referral::v1 as pb;
 use pb::ActorRole as R;
@@ -142,8 +143,12 @@ async fn a_rejection_records_who_and_why() {
     let mut app = spawn_app().await;
     let p = app.provider(1).await;
     let r = app.create("why", &p.id).await;
-    let mut req = action_request(&r, A::Reject, R::Recipient);
-    req.rejection_reason = pb::RejectionReason::LevelOfCareNotOffered as i32;
+    let mut req = action_request(&r, A::Reject);
+    req.action = Some(pb::transition_referral_request::Action::Reject(
+        pb::transition_referral_request::Reject {
+            reason: pb::RejectionReason::LevelOfCareNotOffered as i32,
+        },
+    ));
     req.note = "needs a higher level of care".into();
     let after = app
         .service_for(RECIPIENT)
@@ -213,100 +218,77 @@ async fn transitions_not_in_the_table_are_refused() {
 }
 
 #[tokio::test]
-async fn actors_must_be_allowed_and_speak_for_their_side() {
+async fn the_acting_side_comes_from_the_caller() {
     let mut app = spawn_app().await;
     let p = app.provider(10).await;
     let r = app.create("actors", &p.id).await;
-    // The wrong side for the action (each side calling for itself).
-    for (action, role, org) in [
-        (A::Accept, R::Referrer, REFERRER),
-        (A::Reject, R::Referrer, REFERRER),
-        (A::Cancel, R::Recipient, RECIPIENT),
-        (A::Accept, R::System, RECIPIENT),
-    ] {
-        let mut req = action_request(&r, action, role);
-        req.actor_organization_id = org.into();
-        let err = app.service_for(org).transition_referral(req).await.unwrap_err();
+    // The wrong side for the action (each side calling for itself, without the coordinator role).
+    for (action, org) in [(A::Accept, REFERRER), (A::Reject, REFERRER), (A::Cancel, RECIPIENT)] {
+        let err = app.service_for(org).transition_referral(action_request(&r, action)).await;
+        assert_refused(&err.unwrap_err(), Code::FailedPrecondition, "ACTOR_NOT_ALLOWED");
+        let mut clinician = app.client_as(org, &[Role::Clinician]);
+        let err = clinician.transition_referral(action_request(&r, action)).await.unwrap_err();
         assert_refused(&err, Code::FailedPrecondition, "ACTOR_NOT_ALLOWED");
     }
-    // The right role but the wrong party.
-    for (role, org) in [(R::Recipient, REFERRER), (R::Referrer, RECIPIENT)] {
-        let mut req = action_request(&r, A::Accept, role);
-        req.actor_organization_id = org.into();
-        let err = app.service_for(org).transition_referral(req).await.unwrap_err();
-        assert_refused(&err, Code::FailedPrecondition, "ACTOR_NOT_ALLOWED");
-    }
-    // Speaking for an organization other than one's own is refused; a third organization does not even
-    // learn that the referral exists (as for an id that names nothing).
-    let mut req = action_request(&r, A::Accept, R::Recipient);
-    req.actor_organization_id = RECIPIENT.into();
-    assert_eq!(
-        app.service_for(OTHER_ORG).transition_referral(req).await.unwrap_err().code(),
-        Code::PermissionDenied
-    );
-    for role in [R::Recipient, R::Coordinator] {
-        let mut req = action_request(&r, A::Accept, role);
-        req.actor_organization_id = OTHER_ORG.into();
-        let err = app.service_for(OTHER_ORG).transition_referral(req.clone()).await.unwrap_err();
+    // A third organization does not even learn that the referral exists, whatever its roles (as for an
+    // id that names nothing).
+    for roles in [&[Role::Clinician][..], &[Role::Coordinator]] {
+        let mut outsider = app.client_as(OTHER_ORG, roles);
+        let mut req = action_request(&r, A::Accept);
+        let err = outsider.transition_referral(req.clone()).await.unwrap_err();
         assert_eq!(err.code(), Code::NotFound, "{err:?}");
         req.referral_id = uuid::Uuid::now_v7().to_string();
-        assert_eq!(
-            app.service_for(OTHER_ORG).transition_referral(req).await.unwrap_err().code(),
-            Code::NotFound
-        );
+        assert_eq!(outsider.transition_referral(req).await.unwrap_err().code(), Code::NotFound);
     }
-    assert_eq!(app.get(&r.id).await.version, 1);
-    // A coordinator from the recipient's side may act for the referrer.
-    let mut req = action_request(&r, A::Cancel, R::Coordinator);
-    req.actor_organization_id = RECIPIENT.into();
-    let after = app
-        .service_for(RECIPIENT)
-        .transition_referral(req)
+    assert_eq!(app.get(&r.id).await.version, 1, "refusals change nothing");
+    // A coordinator of the recipient's organization may cancel for the referrer: recorded as the
+    // coordinator, of their own organization, as themselves.
+    let mut coordinator = app.client_as(RECIPIENT, &[Role::Coordinator]);
+    let after = coordinator
+        .transition_referral(action_request(&r, A::Cancel))
         .await
         .unwrap()
         .into_inner()
         .referral
         .unwrap();
     assert_eq!(status(&after), S::Cancelled);
+    let e = after.events.last().unwrap();
+    assert_eq!(
+        (e.actor_role, e.actor_organization_id.as_str(), e.actor_user_id.as_str()),
+        (R::Coordinator as i32, RECIPIENT, "test-user")
+    );
 }
 
 #[tokio::test]
 async fn bad_transition_requests_name_their_fields() {
+    use pb::transition_referral_request::{Action, Reject, Schedule};
     let mut app = spawn_app().await;
     let p = app.provider(10).await;
     let r = app.create("fields", &p.id).await;
-    let mut reject = action_request(&r, A::Reject, R::Recipient);
-    reject.rejection_reason = 0;
+    let mut reject = action_request(&r, A::Reject);
+    reject.action = Some(Action::Reject(Reject { reason: 0 }));
     let err = app.client.transition_referral(reject).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert_eq!(bad_fields_of(&err), vec!["rejection_reason".to_string()]);
+    assert_eq!(bad_fields_of(&err), vec!["reject.reason".to_string()]);
 
     let accepted = app.act(&r, A::Accept, R::Recipient).await.unwrap();
-    let mut schedule = action_request(&accepted, A::Schedule, R::Recipient);
-    schedule.appointment_at = None;
+    let mut schedule = action_request(&accepted, A::Schedule);
+    schedule.action = Some(Action::Schedule(Schedule { appointment_at: None }));
     let err = app.client.transition_referral(schedule).await.unwrap_err();
-    assert_eq!(bad_fields_of(&err), vec!["appointment_at".to_string()]);
+    assert_eq!(bad_fields_of(&err), vec!["schedule.appointment_at".to_string()]);
 
     let err = app
         .client
         .transition_referral(pb::TransitionReferralRequest {
             referral_id: "nope".into(),
             expected_version: -1,
-            action: 77,
-            actor_role: 0,
-            actor_organization_id: String::new(),
+            action: None,
             note: "x".repeat(501),
-            ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    let fields = bad_fields_of(&err);
-    for f in
-        ["referral_id", "expected_version", "action", "actor_role", "actor_organization_id", "note"]
-    {
-        assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
-    }
+    assert_eq!(bad_fields_of(&err), vec!["referral_id", "expected_version", "note", "action"]);
 }
 
 #[tokio::test]
@@ -331,7 +313,7 @@ async fn concurrent_actions_on_one_version_apply_once() {
     for i in 0..6 {
         let mut c = app.service_for(RECIPIENT);
         let action = if i % 2 == 0 { A::Accept } else { A::Reject };
-        let req = action_request(&r, action, R::Recipient);
+        let req = action_request(&r, action);
         tasks.push(tokio::spawn(async move { c.transition_referral(req).await }));
     }
     let mut ok = 0;

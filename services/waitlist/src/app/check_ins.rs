@@ -27,10 +27,12 @@ impl App {
     /// re-banded (never lowered), outreach opened after missed check-ins, and the entry taken off the list
     /// into the crisis interlock when risk rose (never silently: the answer says so).
     pub async fn record_check_in(&self, caller: &Caller, cmd: CheckIn) -> Result<CheckedIn> {
-        let CheckIn { entry_id, answered, phq9, gad7, risk, imminent } = cmd;
+        let CheckIn { entry_id, answered, phq9, gad7, risk, imminent, expected_version } = cmd;
         // A clinician's judgement of imminent risk is imminent risk, whether or not intake can re-screen.
         let risk = if imminent { Some(RiskLevel::Imminent) } else { risk };
         let current = self.visible_entry(caller, &entry_id).await?;
+        // A stale precondition is refused before intake is troubled, and again inside the write below.
+        domain::check_version(&current, expected_version)?;
         // Re-screen through intake first (no transaction is open across the call). A closed entry is
         // refused below without troubling intake.
         let wants_rescreen = answered && (phq9.is_some() || gad7.is_some() || imminent);
@@ -63,6 +65,7 @@ impl App {
         let checked = self
             .store
             .check_in(&entry_id, record, now, |e| {
+                domain::check_version(e, expected_version)?;
                 domain::check_in_rescreened(
                     e,
                     answered,

@@ -169,7 +169,10 @@ impl App {
     pub async fn remove_entry(&self, caller: &Caller, removal: Removal) -> Result<EntryView> {
         self.visible_entry(caller, &removal.entry_id).await?;
         let now = self.clock.now();
-        let removed = self.store.remove(&removal.entry_id, &removal.reason, now).await?;
+        let removed = self
+            .store
+            .remove(&removal.entry_id, &removal.reason, removal.expected_version, now)
+            .await?;
         for o in &removed.withdrawn {
             self.holds.release(&o.id).await;
         }

@@ -112,6 +112,8 @@ pub struct CheckIn {
     pub risk: Option<RiskLevel>,
     /// Whether a clinician reports imminent risk (only when answered).
     pub imminent: bool,
+    /// The entry version the check-in was made against, when the caller sets the precondition.
+    pub expected_version: Option<i64>,
 }
 
 /// What a check-in did.
@@ -136,6 +138,8 @@ pub struct Removal {
     pub entry_id: String,
     /// Why, in the coordinator's words (trimmed, up to 200 characters).
     pub reason: String,
+    /// The entry version being removed, when the caller sets the precondition.
+    pub expected_version: Option<i64>,
 }
 
 /// The services the waitlist calls.

@@ -312,3 +312,12 @@ pub fn answerable(offer: &Offer, now: DateTime<Utc>) -> Result<()> {
         Ok(())
     }
 }
+
+/// The entry-version precondition of a change: none, or the entry still at `expected`
+/// (`ABORTED`, `VERSION_MISMATCH` otherwise).
+pub fn check_version(entry: &Entry, expected: Option<i64>) -> Result<()> {
+    match expected {
+        Some(v) if v != entry.version => Err(Error::version_mismatch("entry", v, entry.version)),
+        _ => Ok(()),
+    }
+}

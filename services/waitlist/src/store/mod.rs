@@ -842,11 +842,16 @@ impl Store {
         &self,
         entry_id: &str,
         reason: &str,
+        expected_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Removed> {
         let now_ms = time::to_ms(now);
         let txn = self.write_txn().await?;
-        let res = entry::Entity::update_many()
+        let mut update = entry::Entity::update_many();
+        if let Some(version) = expected_version {
+            update = update.filter(entry::Column::Version.eq(version));
+        }
+        let res = update
             .col_expr(entry::Column::Status, Expr::value(EntryStatus::Removed.code()))
             .col_expr(entry::Column::RemovalReason, Expr::value(reason.to_owned()))
             .col_expr(entry::Column::Version, Expr::col(entry::Column::Version).add(1))
@@ -861,6 +866,7 @@ impl Store {
         if res.rows_affected != 1 {
             txn.rollback().await?;
             let e = self.get_entry(entry_id).await?;
+            domain::check_version(&e, expected_version)?;
             return Err(Error::precondition(
                 ErrorReason::EntryNotWaiting,
                 format!("entry is {}", e.status.code()),

@@ -264,6 +264,7 @@ async fn an_entry_that_leaves_while_its_bridge_is_pending_is_closed_not_chosen()
         .remove_entry(pb::RemoveEntryRequest {
             entry_id: e.id.clone(),
             reason: "client found care elsewhere".into(),
+            expected_version: None,
         })
         .await
         .unwrap();

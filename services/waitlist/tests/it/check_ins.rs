@@ -97,7 +97,14 @@ async fn two_missed_check_ins_open_outreach_and_nobody_is_removed() {
     app.advance(TimeDelta::days(14));
     let first = app.client.record_check_in(missed.clone()).await.unwrap().into_inner();
     assert!(!first.outreach_opened);
-    assert_eq!(first.entry.unwrap().missed_check_ins, 1);
+    let first = first.entry.unwrap();
+    assert_eq!(first.missed_check_ins, 1);
+    // A check-in made against the version before the first one is refused and records nothing.
+    let stale = pb::RecordCheckInRequest { expected_version: Some(e.version), ..missed.clone() };
+    let err = app.client.record_check_in(stale).await.unwrap_err();
+    assert_eq!(err.code(), Code::Aborted);
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("VERSION_MISMATCH"));
+    assert_eq!(app.get(&e.id).await.missed_check_ins, 1);
 
     app.advance(TimeDelta::days(14));
     let second = app.client.record_check_in(missed.clone()).await.unwrap().into_inner();
@@ -152,6 +159,7 @@ async fn bad_screeners_name_each_bad_item_and_closed_entries_cannot_check_in() {
         .remove_entry(pb::RemoveEntryRequest {
             entry_id: e.id.clone(),
             reason: "declined care".into(),
+            expected_version: None,
         })
         .await
         .unwrap();

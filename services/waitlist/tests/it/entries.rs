@@ -263,16 +263,35 @@ async fn remove_keeps_a_reason_and_passes_a_held_slot_on() {
 
     let err = app
         .client
-        .remove_entry(pb::RemoveEntryRequest { entry_id: a.id.clone(), reason: "  ".into() })
+        .remove_entry(pb::RemoveEntryRequest {
+            entry_id: a.id.clone(),
+            reason: "  ".into(),
+            expected_version: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["reason".to_string()]);
 
+    // The version precondition: a stale one changes nothing, the current one removes.
+    let version = app.get(&a.id).await.version;
+    let stale = app
+        .client
+        .remove_entry(pb::RemoveEntryRequest {
+            entry_id: a.id.clone(),
+            reason: "moved out of area".into(),
+            expected_version: Some(version + 1),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted);
+    assert_eq!(reason_of(&stale).map(continuum_errors::reason_code), Some("VERSION_MISMATCH"));
+    assert_eq!(status_of(&app.get(&a.id).await), pb::EntryStatus::Offered);
     let removed = app
         .client
         .remove_entry(pb::RemoveEntryRequest {
             entry_id: a.id.clone(),
             reason: "moved out of area".into(),
+            expected_version: Some(version),
         })
         .await
         .unwrap()
@@ -290,7 +309,11 @@ async fn remove_keeps_a_reason_and_passes_a_held_slot_on() {
 
     let again = app
         .client
-        .remove_entry(pb::RemoveEntryRequest { entry_id: a.id.clone(), reason: "twice".into() })
+        .remove_entry(pb::RemoveEntryRequest {
+            entry_id: a.id.clone(),
+            reason: "twice".into(),
+            expected_version: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
@@ -299,7 +322,11 @@ async fn remove_keeps_a_reason_and_passes_a_held_slot_on() {
     assert_eq!(ids_of(&listed.entries), vec![b.id]);
     let missing = app
         .client
-        .remove_entry(pb::RemoveEntryRequest { entry_id: id(), reason: "x".into() })
+        .remove_entry(pb::RemoveEntryRequest {
+            entry_id: id(),
+            reason: "x".into(),
+            expected_version: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);

@@ -510,8 +510,15 @@ impl TestApp {
         self.client
             .respond_to_offer(pb::RespondToOfferRequest {
                 offer_id: offer_id.to_owned(),
-                accept,
-                appointment_at: None,
+                answer: Some(if accept {
+                    pb::respond_to_offer_request::Answer::Accept(
+                        pb::respond_to_offer_request::Accept { appointment_at: None },
+                    )
+                } else {
+                    pb::respond_to_offer_request::Answer::Decline(
+                        pb::respond_to_offer_request::Decline {},
+                    )
+                }),
             })
             .await
             .map(Response::into_inner)

@@ -190,8 +190,11 @@ async fn accepting_creates_one_referral_and_places_the_entry() {
         .client
         .respond_to_offer(pb::RespondToOfferRequest {
             offer_id: offer.id.clone(),
-            accept: true,
-            appointment_at: Some(time::to_proto(appointment)),
+            answer: Some(pb::respond_to_offer_request::Answer::Accept(
+                pb::respond_to_offer_request::Accept {
+                    appointment_at: Some(time::to_proto(appointment)),
+                },
+            )),
         })
         .await
         .unwrap()

@@ -71,8 +71,12 @@ async fn another_organizations_entries_and_offers_are_not_found() {
         pb::RecordCheckInRequest { entry_id: e.id.clone(), answered: false, ..Default::default() };
     assert_eq!(nf(b.record_check_in(check_in).await), Code::NotFound);
     assert_eq!(
-        nf(b.remove_entry(pb::RemoveEntryRequest { entry_id: e.id.clone(), reason: "x".into() })
-            .await),
+        nf(b.remove_entry(pb::RemoveEntryRequest {
+            entry_id: e.id.clone(),
+            reason: "x".into(),
+            expected_version: None
+        })
+        .await),
         Code::NotFound
     );
 
@@ -103,8 +107,15 @@ async fn another_organizations_entries_and_offers_are_not_found() {
     for accept in [true, false] {
         let answer = pb::RespondToOfferRequest {
             offer_id: offers[0].id.clone(),
-            accept,
-            appointment_at: None,
+            answer: Some(if accept {
+                pb::respond_to_offer_request::Answer::Accept(pb::respond_to_offer_request::Accept {
+                    appointment_at: None,
+                })
+            } else {
+                pb::respond_to_offer_request::Answer::Decline(
+                    pb::respond_to_offer_request::Decline {},
+                )
+            }),
         };
         assert_eq!(nf(b.respond_to_offer(answer).await), Code::NotFound);
     }
@@ -121,8 +132,9 @@ async fn another_organizations_entries_and_offers_are_not_found() {
     assert!(app.referral.calls().is_empty());
     let answer = pb::RespondToOfferRequest {
         offer_id: offers[0].id.clone(),
-        accept: false,
-        appointment_at: None,
+        answer: Some(pb::respond_to_offer_request::Answer::Decline(
+            pb::respond_to_offer_request::Decline {},
+        )),
     };
     a.respond_to_offer(answer).await.unwrap();
 }

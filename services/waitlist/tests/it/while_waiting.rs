@@ -155,8 +155,11 @@ async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
     app.client
         .respond_to_offer(pb::RespondToOfferRequest {
             offer_id: offer.id,
-            accept: true,
-            appointment_at: Some(time::to_proto(appointment)),
+            answer: Some(pb::respond_to_offer_request::Answer::Accept(
+                pb::respond_to_offer_request::Accept {
+                    appointment_at: Some(time::to_proto(appointment)),
+                },
+            )),
         })
         .await
         .unwrap();
