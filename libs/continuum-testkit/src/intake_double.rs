@@ -52,7 +52,7 @@ pub async fn serve(shutdown: Shutdown) -> SocketAddr {
         let _ = tonic::transport::Server::builder()
             .add_service(svc)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                continuum_runtime::incoming(listener),
                 shutdown.cancelled_owned(),
             )
             .await;

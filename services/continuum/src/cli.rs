@@ -59,6 +59,12 @@ pub enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// Load benchmarks against a running stack.
+    Bench {
+        /// Which benchmark.
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Benchmark the exact batch assigner on an instance file (format of shared/bench/assign).
     AssignBench {
         /// Instance file.
@@ -67,6 +73,14 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         reps: usize,
     },
+}
+
+/// `continuum bench ...`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Submit intakes at a fixed number in flight; print throughput, latency percentiles and the routing
+    /// mix, with pgbench's one-row insert at the same concurrency as the same run's reference.
+    Intake(crate::bench::IntakeBenchArgs),
 }
 
 /// `continuum token ...`.
@@ -238,6 +252,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}\t{}", o.id, o.name);
             }
             Ok(())
+        }
+        Command::Bench { command: BenchCommand::Intake(args) } => {
+            crate::bench::intake_bench(args).await
         }
         Command::AssignBench { file, reps } => {
             let report =

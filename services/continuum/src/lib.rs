@@ -6,10 +6,12 @@
 //! - `continuum serve <service>`: one service, configured from the environment exactly like its own
 //!   binary (used by the end-to-end tests to run each service as a separate process).
 //! - `continuum migrate`: runs every service's migrations against the configured database.
+//! - `continuum bench intake`: the end-to-end load benchmark (with pgbench as the same run's reference).
 //! - `continuum assign-bench FILE`: the batch-assigner benchmark on an instance file.
 //! - `continuum token mint`: development tokens (signed with the local development secret).
 //! - `continuum org add | list`: the organization registry (organizations the deployment serves).
 
+pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod dev_auth;

@@ -28,7 +28,6 @@ pub use continuum_testkit::intake_double::own;
 use continuum_testkit::{AuthedChannel, Bearer};
 use continuum_vocab::time;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 use tonic_types::StatusExt;
@@ -77,7 +76,7 @@ impl FakeReferral {
             let _ = Server::builder()
                 .add_service(svc)
                 .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(listener),
+                    continuum_runtime::incoming(listener),
                     shutdown.cancelled_owned(),
                 )
                 .await;
