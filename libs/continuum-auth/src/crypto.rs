@@ -13,13 +13,14 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
+use secrecy::{ExposeSecret, SecretString};
 
 /// Encryption settings (environment variables).
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct CryptoSettings {
     /// Keys as `id:base64key` pairs separated by commas (32-byte keys).
     #[arg(long, env = "CONTINUUM_ENCRYPTION_KEYS", hide_env_values = true)]
-    pub encryption_keys: Option<String>,
+    pub encryption_keys: Option<SecretString>,
     /// The key id new writes use (default: the last key listed).
     #[arg(long, env = "CONTINUUM_ENCRYPTION_ACTIVE_KEY")]
     pub encryption_active_key: Option<String>,
@@ -94,7 +95,12 @@ impl FieldCipher {
     /// From settings, or — when none are configured — from a key file under `data_dir` created on first
     /// use (the embedded local setup; production configures keys).
     pub fn from_settings_or_file(s: &CryptoSettings, key_file: &Path) -> anyhow::Result<Self> {
-        if let Some(spec) = s.encryption_keys.as_deref().filter(|x| !x.trim().is_empty()) {
+        if let Some(spec) = s
+            .encryption_keys
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
+            .filter(|x| !x.trim().is_empty())
+        {
             let keys = parse_keys(spec)?;
             let active = s
                 .encryption_active_key
@@ -256,7 +262,7 @@ mod tests {
     fn parses_key_lists() {
         let spec = format!("a:{},b:{}", STANDARD.encode(key(3)), STANDARD.encode(key(4)));
         let c = FieldCipher::from_settings_or_file(
-            &CryptoSettings { encryption_keys: Some(spec), encryption_active_key: None },
+            &CryptoSettings { encryption_keys: Some(spec.into()), encryption_active_key: None },
             Path::new("/nonexistent"),
         )
         .unwrap();

@@ -2,17 +2,15 @@
 //!
 //! `https://` is verified against the Mozilla roots (webpki-roots) plus an optional private CA
 //! (`CONTINUUM_AUTH_JWKS_CA_FILE`); plain `http://` is refused except on loopback (a local identity
-//! provider in development). One GET with HTTP/1.1 (hyper), a 10 s deadline, a 1 MiB body limit and status
-//! 200 required. The refresh loop lives with the verifier (`token.rs`); this module only fetches.
+//! provider in development). One GET through reqwest (with our own rustls configuration: the ring provider
+//! and those roots), no redirects followed, a 10 s deadline, a 1 MiB body limit and status 200 required.
+//! The refresh loop lives with the verifier (`token.rs`); this module only fetches.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 
@@ -64,69 +62,113 @@ fn tls_config(ca_file: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
         .with_no_client_auth())
 }
 
-async fn get<S>(io: S, uri: &http::Uri) -> anyhow::Result<String>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .context("HTTP handshake with the JWKS host")?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "JWKS connection ended");
-        }
-    });
-    let authority = uri.authority().context("the JWKS URL has no host")?.as_str().to_owned();
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let req = http::Request::get(path)
-        .header(http::header::HOST, authority)
-        .header(http::header::ACCEPT, "application/json")
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
-        .context("building the JWKS request")?;
-    let resp = sender.send_request(req).await.context("requesting the JWKS")?;
-    let status = resp.status();
-    anyhow::ensure!(status == http::StatusCode::OK, "the JWKS URL answered HTTP {status}");
-    let body = http_body_util::Limited::new(resp.into_body(), MAX_BYTES)
-        .collect()
-        .await
-        .map_err(|e| anyhow::anyhow!("reading the JWKS body: {e}"))?
-        .to_bytes();
-    String::from_utf8(body.to_vec()).context("the JWKS is not UTF-8")
-}
-
 /// Fetches the key set at `url` (see the module notes for what is accepted).
 pub async fn fetch(url: &str, ca_file: Option<&Path>) -> anyhow::Result<String> {
-    let uri = check_url(url)?;
-    let host = uri
-        .host()
-        .context("the JWKS URL has no host")?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    let work = async {
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .with_context(|| format!("connecting to the JWKS host {host}:{port}"))?;
-        if https {
-            let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(ca_file)?));
-            let name = rustls::pki_types::ServerName::try_from(host.clone())
-                .context("the JWKS host name")?;
-            let tls = connector.connect(name, tcp).await.context("TLS with the JWKS host")?;
-            get(tls, &uri).await
-        } else {
-            get(tcp, &uri).await
-        }
-    };
-    tokio::time::timeout(FETCH_TIMEOUT, work)
+    check_url(url)?;
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls_config(ca_file)?)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(FETCH_TIMEOUT)
+        .build()
+        .context("building the JWKS client")?;
+    let mut resp = client
+        .get(url)
+        .header(http::header::ACCEPT, "application/json")
+        .send()
         .await
-        .map_err(|_| anyhow::anyhow!("the JWKS URL did not answer within {FETCH_TIMEOUT:?}"))?
+        .map_err(|e| anyhow::anyhow!("requesting the JWKS: {}", without_url(&e)))?;
+    let status = resp.status();
+    anyhow::ensure!(status == reqwest::StatusCode::OK, "the JWKS URL answered HTTP {status}");
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the JWKS body: {}", without_url(&e)))?
+    {
+        anyhow::ensure!(
+            body.len() + chunk.len() <= MAX_BYTES,
+            "the JWKS is larger than {MAX_BYTES} bytes"
+        );
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).context("the JWKS is not UTF-8")
+}
+
+/// A reqwest error's text without the URL (query strings can carry secrets).
+fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        format!("no answer within {FETCH_TIMEOUT:?}")
+    } else if e.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        "transfer failed".to_owned()
+    };
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{kind} ({cause})"),
+        None => kind,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
+
+    /// A loopback HTTP server answering every request with `response` (raw HTTP/1.1); its base URL.
+    async fn serve(response: Vec<u8>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = socket.write_all(&response).await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn http(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[tokio::test]
+    async fn fetches_a_key_set_and_refuses_what_is_not_one() {
+        let keys = br#"{"keys":[]}"#;
+        let ok = serve(http("200 OK", "content-type: application/json\r\n", keys)).await;
+        assert_eq!(fetch(&format!("{ok}/jwks"), None).await.unwrap(), r#"{"keys":[]}"#);
+
+        let missing = serve(http("404 Not Found", "", b"")).await;
+        let err = fetch(&format!("{missing}/jwks"), None).await.unwrap_err();
+        assert!(err.to_string().contains("404"), "{err}");
+
+        // A redirect is not followed (it could lead off loopback or to plain http).
+        let moved = serve(http("302 Found", "location: http://example.org/jwks\r\n", b"")).await;
+        let err = fetch(&format!("{moved}/jwks"), None).await.unwrap_err();
+        assert!(err.to_string().contains("302"), "{err}");
+
+        let huge = serve(http("200 OK", "", &vec![b' '; MAX_BYTES + 1])).await;
+        let err = fetch(&format!("{huge}/jwks"), None).await.unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
 
     #[test]
     fn urls_must_be_https_except_on_loopback() {

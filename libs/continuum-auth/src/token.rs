@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::{Caller, Role};
@@ -37,10 +38,10 @@ pub struct AuthSettings {
     pub jwks_refresh_secs: u64,
     /// Symmetric HS256 secret accepted for user tokens: local development only.
     #[arg(long, env = "CONTINUUM_AUTH_DEV_SECRET", hide_env_values = true)]
-    pub dev_secret: Option<String>,
+    pub dev_secret: Option<SecretString>,
     /// HS256 secret for service-to-service tokens (defaults to the dev secret).
     #[arg(long, env = "CONTINUUM_AUTH_SERVICE_SECRET", hide_env_values = true)]
-    pub service_secret: Option<String>,
+    pub service_secret: Option<SecretString>,
     /// Expected token issuer.
     #[arg(long, env = "CONTINUUM_AUTH_ISSUER", default_value = "continuum")]
     pub issuer: String,
@@ -64,7 +65,7 @@ impl AuthSettings {
             jwks_url: None,
             jwks_ca_file: None,
             jwks_refresh_secs: 300,
-            dev_secret: Some(secret.to_owned()),
+            dev_secret: Some(secret.into()),
             service_secret: None,
             issuer: "continuum".into(),
             audience: "continuum".into(),
@@ -74,7 +75,11 @@ impl AuthSettings {
     }
 
     fn service_secret(&self) -> Option<&str> {
-        self.service_secret.as_deref().or(self.dev_secret.as_deref()).filter(|s| !s.is_empty())
+        self.service_secret
+            .as_ref()
+            .or(self.dev_secret.as_ref())
+            .map(ExposeSecret::expose_secret)
+            .filter(|s| !s.is_empty())
     }
 }
 
@@ -204,7 +209,8 @@ impl Verifier {
         }
         let dev = s
             .dev_secret
-            .as_deref()
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
             .filter(|x| !x.is_empty())
             .map(|x| DecodingKey::from_secret(x.as_bytes()));
         anyhow::ensure!(
@@ -399,7 +405,8 @@ impl Minter {
             service: EncodingKey::from_secret(service.as_bytes()),
             dev: s
                 .dev_secret
-                .as_deref()
+                .as_ref()
+                .map(ExposeSecret::expose_secret)
                 .filter(|x| !x.is_empty())
                 .map(|x| EncodingKey::from_secret(x.as_bytes())),
             issuer: s.issuer.clone(),
@@ -527,7 +534,7 @@ mod tests {
         let path = tempfile_path::TempPath::new(&jwks.to_string());
         let mut s = AuthSettings::dev(SECRET);
         s.dev_secret = None;
-        s.service_secret = Some("service-secret".into());
+        s.service_secret = Some(SecretString::from("service-secret"));
         s.jwks_file = Some(path.0.clone());
         (Verifier::from_settings(&s).unwrap(), path)
     }
@@ -546,6 +553,22 @@ mod tests {
                 let _ = std::fs::remove_file(&self.0);
             }
         }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let mut s = AuthSettings::dev("dev-secret-value");
+        s.service_secret = Some(SecretString::from("service-secret-value"));
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("dev-secret-value") && !shown.contains("service-secret-value"),
+            "{shown}"
+        );
+        let keys = crate::crypto::CryptoSettings {
+            encryption_keys: Some(SecretString::from("k1:c2VjcmV0LWtleQ==")),
+            encryption_active_key: None,
+        };
+        assert!(!format!("{keys:?}").contains("c2VjcmV0"));
     }
 
     #[test]
@@ -626,7 +649,7 @@ mod tests {
         assert_eq!((c.organization_id.as_str(), c.acting_for.as_deref()), ("org-9", Some("u7")));
         // A service token signed with anything but the service secret is refused.
         let mut s2 = AuthSettings::dev(SECRET);
-        s2.service_secret = Some("different-service-secret".into());
+        s2.service_secret = Some(SecretString::from("different-service-secret"));
         let v2 = Verifier::from_settings(&s2).unwrap();
         assert_eq!(v2.verify(&t), Err(TokenError::Invalid("bad signature")));
     }
@@ -705,7 +728,7 @@ mod tests {
         let port = serve_jwks(body.clone(), fail.clone()).await;
         let mut s = AuthSettings::dev(SECRET);
         s.dev_secret = None;
-        s.service_secret = Some("service-secret".into());
+        s.service_secret = Some(SecretString::from("service-secret"));
         s.jwks_url = Some(format!("https://localhost:{port}/.well-known/jwks.json"));
         s.jwks_refresh_secs = 1;
 

@@ -13,12 +13,14 @@ use sea_orm_migration::MigratorTrait;
 
 pub use sea_orm;
 pub use sea_orm_migration;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Where a service's data lives.
 #[derive(Clone, Debug)]
 pub struct DbSettings {
-    /// A `postgres://` URL. When absent, SQLite files under `data_dir` are used.
-    pub database_url: Option<String>,
+    /// A `postgres://` URL (it may carry a password: never printed). When absent, SQLite files under
+    /// `data_dir` are used.
+    pub database_url: Option<SecretString>,
     /// Folder for SQLite files (created when missing).
     pub data_dir: PathBuf,
 }
@@ -37,7 +39,7 @@ impl DbSettings {
 
 /// Opens the connection pool for `service` (its own SQLite file, or its own PostgreSQL schema).
 pub async fn connect(service: &str, settings: &DbSettings) -> anyhow::Result<DatabaseConnection> {
-    match &settings.database_url {
+    match settings.database_url.as_ref().map(ExposeSecret::expose_secret) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             connect_postgres(service, url).await
         }
@@ -160,7 +162,7 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     service: &str,
     settings: &DbSettings,
 ) -> anyhow::Result<DatabaseConnection> {
-    match &settings.database_url {
+    match settings.database_url.as_ref().map(ExposeSecret::expose_secret) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             postgres_under_lock(service, url, async |db: &DatabaseConnection| {
                 migrate::<M>(db).await

@@ -16,6 +16,7 @@ use anyhow::Context;
 use continuum_auth::crypto::CryptoSettings;
 use continuum_auth::{AuthLayer, AuthSettings, Minter, ServiceAuth, Verifier};
 use continuum_db::DbSettings;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
@@ -39,12 +40,14 @@ pub struct CommonSettings {
     /// Folder for the embedded SQLite files.
     #[arg(long, env = "CONTINUUM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// PostgreSQL URL; when set the service uses its own schema there instead of SQLite.
-    #[arg(long, env = "CONTINUUM_DATABASE_URL")]
-    pub database_url: Option<String>,
-    /// Redis URL; when set, holds, locks and idempotency hints live in Redis instead of in-process.
-    #[arg(long, env = "CONTINUUM_REDIS_URL")]
-    pub redis_url: Option<String>,
+    /// PostgreSQL URL; when set the service uses its own schema there instead of SQLite. Never printed
+    /// (it may carry a password).
+    #[arg(long, env = "CONTINUUM_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<SecretString>,
+    /// Redis URL; when set, holds, locks and idempotency hints live in Redis instead of in-process. Never
+    /// printed (it may carry a password).
+    #[arg(long, env = "CONTINUUM_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
     /// Prefix of every cache key (lets several deployments, or test runs, share one Redis).
     #[arg(long, env = "CONTINUUM_CACHE_NAMESPACE", default_value = "continuum")]
     pub cache_namespace: String,
@@ -123,7 +126,7 @@ impl CommonSettings {
     /// The cache of `service`: Redis when configured, in-process otherwise; keys under the namespace.
     pub async fn open_cache(&self, service: &str) -> anyhow::Result<continuum_cache::SharedCache> {
         continuum_cache::open(
-            self.redis_url.as_deref(),
+            self.redis_url.as_ref().map(ExposeSecret::expose_secret),
             &format!("{}:{service}", self.cache_namespace),
         )
         .await

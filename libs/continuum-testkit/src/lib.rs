@@ -82,10 +82,10 @@ impl Backing {
     /// Settings for a service under test pointing at this backing store.
     pub fn common(&self) -> CommonSettings {
         let mut c = CommonSettings::embedded(self.dir.path(), &self.secret);
-        c.database_url = self.database_url.clone();
-        c.redis_url = self.redis_url.clone();
+        c.database_url = self.database_url.clone().map(Into::into);
+        c.redis_url = self.redis_url.clone().map(Into::into);
         c.cache_namespace = self.namespace();
-        c.crypto.encryption_keys = Some(self.encryption_keys());
+        c.crypto.encryption_keys = Some(self.encryption_keys().into());
         // Named explicitly, so a peer given these auth settings shares this backing's registry.
         c.auth.organizations_file = Some(self.organizations_file());
         c.shutdown_grace_secs = 2;

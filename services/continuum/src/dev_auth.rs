@@ -23,7 +23,7 @@ pub fn ensure_dev_secret(common: &mut CommonSettings) -> anyhow::Result<()> {
             s
         }
     };
-    common.auth.dev_secret = Some(secret);
+    common.auth.dev_secret = Some(secret.into());
     Ok(())
 }
 
