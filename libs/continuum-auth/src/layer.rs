@@ -103,6 +103,12 @@ impl State {
                 }
                 Ok(_) => {}
                 // A cache outage must not take the service down: the limit fails open and says so.
+                // While the cache's circuit is open its breaker has said so once; no line per call.
+                Err(e) if e.is::<continuum_cache::breaker::Unavailable>() => {
+                    tracing::debug!(
+                        "rate limit unavailable (cache circuit open); allowing the call"
+                    )
+                }
                 Err(e) => tracing::warn!(error = %e, "rate limit unavailable; allowing the call"),
             }
         }

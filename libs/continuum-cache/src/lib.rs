@@ -1,7 +1,10 @@
 //! A small cache and lock abstraction with two implementations: Redis (chosen by a Redis URL; shared by
 //! every replica) and in-process (the embedded default). Redis never holds the only copy of anything that
 //! matters: callers keep the source of truth in their database and use this for fast paths, holds that
-//! expire, and locks.
+//! expire, and locks. Redis calls are bounded in time and guarded by a circuit breaker ([`breaker`]), so
+//! a Redis outage costs callers nothing but their fallback.
+
+pub mod breaker;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -122,11 +125,13 @@ impl Cache for InProcessCache {
     }
 }
 
-/// Redis through a reconnecting connection manager.
+/// Redis through a reconnecting connection manager, every operation under [`breaker::OP_TIMEOUT`] and the
+/// circuit breaker.
 #[derive(Clone)]
 pub struct RedisCache {
     prefix: String,
     conn: redis::aio::ConnectionManager,
+    breaker: Arc<breaker::Breaker>,
 }
 
 impl fmt::Debug for RedisCache {
@@ -141,14 +146,61 @@ impl RedisCache {
     /// Connects to `url` (`redis://host:port/db`).
     pub async fn connect(url: &str, namespace: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("parsing the Redis URL")?;
+        // Reconnects are quick and few: the breaker, not a long retry cycle inside one call, decides when
+        // to try again.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(breaker::OP_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
         let conn = tokio::time::timeout(
             Duration::from_secs(10),
-            redis::aio::ConnectionManager::new(client),
+            redis::aio::ConnectionManager::new_with_config(client, config),
         )
         .await
         .context("connecting to Redis timed out")?
         .context("connecting to Redis")?;
-        Ok(Self { prefix: format!("{namespace}:"), conn })
+        Ok(Self { prefix: format!("{namespace}:"), conn, breaker: Arc::default() })
+    }
+
+    /// Runs one Redis operation under the deadline and the breaker: refused at once while the circuit is
+    /// open ([`breaker::Unavailable`]); a timeout or a connection error counts against Redis, a command
+    /// error (a bug of ours) does not.
+    async fn guarded<T>(
+        &self,
+        op: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> anyhow::Result<T> {
+        if !self.breaker.admit(Instant::now()) {
+            return Err(breaker::Unavailable.into());
+        }
+        match tokio::time::timeout(breaker::OP_TIMEOUT, op).await {
+            Ok(Ok(v)) => {
+                self.breaker.success();
+                Ok(v)
+            }
+            Ok(Err(e))
+                if e.is_io_error()
+                    || e.is_connection_refusal()
+                    || e.is_connection_dropped()
+                    || e.is_timeout() =>
+            {
+                self.breaker.failure(Instant::now(), &e);
+                Err(e.into())
+            }
+            Ok(Err(e)) => {
+                self.breaker.success();
+                Err(e.into())
+            }
+            Err(_) => {
+                self.breaker.failure(Instant::now(), &"no answer within the deadline");
+                Err(breaker::Unavailable.into())
+            }
+        }
+    }
+
+    /// Whether the circuit is open (Redis was found unavailable and is not being used just now).
+    pub fn circuit_open(&self) -> bool {
+        self.breaker.is_open()
     }
 
     fn key(&self, key: &str) -> String {
@@ -164,54 +216,47 @@ fn millis(ttl: Duration) -> u64 {
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> anyhow::Result<Option<String>> {
         let mut c = self.conn.clone();
-        Ok(c.get(self.key(key)).await?)
+        self.guarded(c.get(self.key(key))).await
     }
 
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()> {
         let mut c = self.conn.clone();
-        let _: () = redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("PX")
-            .arg(millis(ttl))
-            .query_async(&mut c)
-            .await?;
-        Ok(())
+        let cmd =
+            redis::cmd("SET").arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl)).clone();
+        self.guarded(cmd.query_async::<()>(&mut c)).await
     }
 
     async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
         let mut c = self.conn.clone();
-        let r: Option<String> = redis::cmd("SET")
+        let cmd = redis::cmd("SET")
             .arg(self.key(key))
             .arg(value)
             .arg("NX")
             .arg("PX")
             .arg(millis(ttl))
-            .query_async(&mut c)
-            .await?;
+            .clone();
+        let r: Option<String> = self.guarded(cmd.query_async(&mut c)).await?;
         Ok(r.is_some())
     }
 
     async fn delete_if_equals(&self, key: &str, value: &str) -> anyhow::Result<bool> {
         let mut c = self.conn.clone();
-        let n: i64 = redis::Script::new(DELETE_IF_EQUALS)
-            .key(self.key(key))
-            .arg(value)
-            .invoke_async(&mut c)
-            .await?;
+        let script = redis::Script::new(DELETE_IF_EQUALS);
+        let mut invocation = script.key(self.key(key));
+        invocation.arg(value);
+        let n: i64 = self.guarded(invocation.invoke_async(&mut c)).await?;
         Ok(n == 1)
     }
 
     async fn delete(&self, key: &str) -> anyhow::Result<()> {
         let mut c = self.conn.clone();
-        let _: () = c.del(self.key(key)).await?;
-        Ok(())
+        self.guarded(c.del::<_, ()>(self.key(key))).await
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64> {
         let mut c = self.conn.clone();
         let k = self.key(key);
-        let (n,): (i64,) = redis::pipe()
+        let pipe = redis::pipe()
             .atomic()
             .cmd("INCR")
             .arg(&k)
@@ -220,8 +265,8 @@ impl Cache for RedisCache {
             .arg(millis(ttl))
             .arg("NX")
             .ignore()
-            .query_async(&mut c)
-            .await?;
+            .clone();
+        let (n,): (i64,) = self.guarded(pipe.query_async(&mut c)).await?;
         Ok(n)
     }
 
@@ -262,7 +307,7 @@ impl Lock {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -290,6 +335,88 @@ mod tests {
     #[tokio::test]
     async fn in_process_cache_semantics() {
         exercise(open(None, "t").await.unwrap()).await;
+    }
+
+    /// A TCP relay to `upstream` that can be paused: while paused it holds every byte (as a Redis that is
+    /// stopped, SIGSTOP or a stalled host, would: connections stay open, nothing is answered, and what
+    /// was sent is answered in order after). The worst case for callers: nothing fails, it just hangs.
+    async fn relay(upstream: String) -> (String, Arc<std::sync::atomic::AtomicBool>) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let paused = Arc::new(AtomicBool::new(false));
+        let hole = paused.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let (h1, h2) = (hole.clone(), hole.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        while h1.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = sr.read(&mut buf).await {
+                        while h2.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (format!("redis://{addr}/"), paused)
+    }
+
+    #[tokio::test]
+    async fn a_redis_that_stops_answering_costs_callers_no_time() {
+        // Runs against Redis when the test configuration names one (CI's second pass).
+        let Ok(url) = std::env::var("CONTINUUM_TEST_REDIS_URL") else { return };
+        let upstream = url.trim_start_matches("redis://").trim_end_matches('/').to_owned();
+        let upstream = upstream.split('/').next().unwrap_or(&upstream).to_owned();
+        let (via, paused) = relay(upstream).await;
+        let cache = RedisCache::connect(&via, "t").await.unwrap();
+        let key = format!("test:{}", uuid::Uuid::new_v4());
+        cache.set(&key, "v", Duration::from_secs(30)).await.unwrap();
+
+        paused.store(true, std::sync::atomic::Ordering::SeqCst);
+        let started = Instant::now();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let answer = tokio::time::timeout(Duration::from_secs(5), cache.get(&key)).await;
+            assert!(answer.expect("a call hung").is_err(), "no answer is an error, not a value");
+            assert!(t.elapsed() < Duration::from_secs(1), "one call waited {:?}", t.elapsed());
+        }
+        // Three calls wait for the deadline; the circuit then refuses the rest at once.
+        assert!(cache.circuit_open());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "20 calls took {:?}",
+            started.elapsed()
+        );
+
+        paused.store(false, std::sync::atomic::Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if cache.get(&key).await.ok().flatten().as_deref() == Some("v") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the cache never came back");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(!cache.circuit_open());
     }
 
     #[tokio::test]
