@@ -276,12 +276,36 @@ impl From<sea_orm::DbErr> for Error {
         if let Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
             return Error::AlreadyExists { resource_type: "record", id: String::new() };
         }
-        match err {
-            sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_) => {
-                Error::Unavailable(format!("database: {err}"))
-            }
-            other => Error::Unexpected(anyhow::Error::new(other).context("database")),
+        if db_unreachable(&err) {
+            return Error::Unavailable(format!("database: {err}"));
         }
+        Error::Unexpected(anyhow::Error::new(err).context("database"))
+    }
+}
+
+/// Whether a database error says the database could not be reached or went away (a restart, a cut
+/// connection, a full pool): the call may succeed when retried, so it answers UNAVAILABLE, never INTERNAL.
+/// A statement the database refused for what it says (a constraint, a syntax error) is not one of these.
+pub fn db_unreachable(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{DbErr, RuntimeErr};
+    let sqlx = match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed
+        | Sqlx::Protocol(_) => true,
+        // Class 08: connection exception; 57P01-57P03: the server is shutting down, crashed or starting.
+        Sqlx::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 
@@ -376,6 +400,26 @@ pub fn bad_fields_of(status: &Status) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_that_went_away_is_unavailable_not_internal() {
+        use sea_orm::sqlx::Error as Sqlx;
+        use sea_orm::{DbErr, RuntimeErr};
+        use std::sync::Arc;
+        let exec = |e: Sqlx| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)));
+        let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        for err in [
+            exec(Sqlx::Io(cut)),
+            exec(Sqlx::PoolTimedOut),
+            DbErr::Query(RuntimeErr::SqlxError(Arc::new(Sqlx::PoolClosed))),
+            exec(Sqlx::Protocol("unexpected end of stream".into())),
+        ] {
+            assert!(matches!(Error::from(err), Error::Unavailable(_)));
+        }
+        let refused = exec(Sqlx::ColumnNotFound("x".into()));
+        assert!(matches!(Error::from(refused), Error::Unexpected(_)));
+        assert_eq!(Status::from(Error::from(exec(Sqlx::PoolTimedOut))).code(), Code::Unavailable);
+    }
 
     #[test]
     fn invalid_argument_lists_every_field() {
