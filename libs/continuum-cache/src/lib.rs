@@ -30,6 +30,10 @@ pub trait Cache: Send + Sync + fmt::Debug {
     async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64>;
     /// Which implementation this is ("redis" or "in-process").
     fn kind(&self) -> &'static str;
+    /// Whether the backing store answers now (the in-process cache always does).
+    async fn ping(&self) -> bool {
+        true
+    }
 }
 
 /// A shareable cache handle.
@@ -227,6 +231,13 @@ impl Cache for RedisCache {
 
     fn kind(&self) -> &'static str {
         "redis"
+    }
+
+    async fn ping(&self) -> bool {
+        let mut c = self.conn.clone();
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<String>(&mut c);
+        matches!(tokio::time::timeout(Duration::from_secs(2), ping).await, Ok(Ok(_)))
     }
 }
 
