@@ -443,11 +443,12 @@ pub fn db_probe(
     move || {
         let db = db.clone();
         Box::pin(async move {
+            // Sampled before the ping, whose own connection would otherwise still count as in use.
+            record_db_pool(&db);
             let up = tokio::time::timeout(Duration::from_secs(2), continuum_db::ping(&db))
                 .await
                 .unwrap_or(false);
             continuum_telemetry::names::set_dependency_up("database", up);
-            record_db_pool(&db);
             up
         })
     }
