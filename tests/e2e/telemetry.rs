@@ -1,9 +1,13 @@
-//! Ops can follow one intake: an OTLP receiver (traces and metrics) runs inside the test, the four
-//! services export to it as separate processes, and one submitted intake arrives as one trace with the
-//! intake server → intake client → matching / referral server chain, gRPC status codes on the spans, and
-//! the per-RPC and business metrics of every service under its `service.name`. A capacity release that the
-//! outbox worker delivers later (matching was down) joins the trace of the request that caused it. The same
-//! run checks that no personal health information reaches a span, a log line or a metric.
+//! Ops can follow one intake: an OTLP trace receiver runs inside the test, the four services export to it
+//! as separate processes, and one submitted intake arrives as one trace with the intake server → intake
+//! client → matching / referral server chain and gRPC status codes on the spans; the per-RPC, client and
+//! business metrics are scraped from each service's `/metrics` (metrics take that one path, never OTLP).
+//! A capacity release that the outbox worker delivers later (matching was down) joins the trace of the
+//! request that caused it. The same run checks that no personal health information reaches a span, a log
+//! line or a metric, and that no log line's `level` is anything but a severity.
+//!
+//! The other tests here: a quiet process already exports every metric it can, each with `# HELP`; made-up
+//! gRPC paths answer UNIMPLEMENTED and add no metric series.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,12 +19,6 @@ use continuum_proto::common::v1 as common;
 use continuum_proto::intake::v1 as ipb;
 use continuum_proto::matching::v1 as mpb;
 use continuum_proto::referral::v1 as rpb;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -29,7 +27,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
@@ -53,18 +50,9 @@ impl ReceivedSpan {
     }
 }
 
-/// One data point of one exported metric.
-#[derive(Clone, Debug)]
-struct ReceivedMetric {
-    service: String,
-    name: String,
-    attributes: Vec<String>,
-}
-
 #[derive(Clone, Default)]
 struct Receiver {
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
-    metrics: Arc<Mutex<Vec<ReceivedMetric>>>,
 }
 
 fn service_name(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
@@ -112,43 +100,6 @@ impl TraceService for Receiver {
             }
         }
         Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
-    }
-}
-
-#[tonic::async_trait]
-impl MetricsService for Receiver {
-    async fn export(
-        &self,
-        req: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        let mut out = self.metrics.lock().unwrap();
-        for rm in req.into_inner().resource_metrics {
-            let service = service_name(rm.resource.as_ref());
-            for sm in rm.scope_metrics {
-                for m in sm.metrics {
-                    let points: Vec<Vec<String>> = match &m.data {
-                        Some(Data::Sum(d)) => {
-                            d.data_points.iter().map(|p| pairs(&p.attributes)).collect()
-                        }
-                        Some(Data::Gauge(d)) => {
-                            d.data_points.iter().map(|p| pairs(&p.attributes)).collect()
-                        }
-                        Some(Data::Histogram(d)) => {
-                            d.data_points.iter().map(|p| pairs(&p.attributes)).collect()
-                        }
-                        _ => vec![Vec::new()],
-                    };
-                    for attributes in points {
-                        out.push(ReceivedMetric {
-                            service: service.clone(),
-                            name: m.name.clone(),
-                            attributes,
-                        });
-                    }
-                }
-            }
-        }
-        Ok(tonic::Response::new(ExportMetricsServiceResponse { partial_success: None }))
     }
 }
 
@@ -215,15 +166,13 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
     let server = receiver.clone();
     tokio::spawn(async move {
         tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(server.clone()))
-            .add_service(MetricsServiceServer::new(server))
+            .add_service(TraceServiceServer::new(server))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
             .await
     });
     let mut stack = Stack::start_with(vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://{otlp}")),
         ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
-        ("OTEL_METRIC_EXPORT_INTERVAL".into(), "500".into()),
         ("CONTINUUM_SWEEP_INTERVAL_SECS".into(), "1".into()),
         ("CONTINUUM_DEADLINE_SWEEP_SECS".into(), "1".into()),
     ])
@@ -388,60 +337,37 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
     );
     assert!(logs.contains("trace_id"), "log lines carry trace ids");
 
-    // The same metrics arrive over OTLP, each under its service's name.
-    let otlp_wanted = [
-        ("intake", "grpc_server_requests_total", Some("method=SubmitIntake")),
-        ("intake", "grpc_server_request_duration_seconds", Some("method=SubmitIntake")),
-        ("matching", "grpc_server_requests_total", Some("method=RecommendForClient")),
-        ("intake", "continuum_routings_pending", None),
-        ("waitlist", "continuum_offers_pending", None),
-        ("referral", "continuum_referrals_overdue", None),
-    ];
-    let received = eventually(Duration::from_secs(20), || {
-        let metrics = receiver.metrics.lock().unwrap().clone();
-        async move {
-            otlp_wanted
-                .iter()
-                .all(|(svc, name, attr)| {
-                    metrics.iter().any(|m| {
-                        m.service == *svc
-                            && m.name == *name
-                            && attr.is_none_or(|a| m.attributes.iter().any(|x| x == a))
-                    })
-                })
-                .then_some(metrics)
-        }
-    })
-    .await
-    .unwrap_or_else(|| {
-        let got: std::collections::BTreeSet<(String, String)> = receiver
-            .metrics
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|m| (m.service.clone(), m.name.clone()))
-            .collect();
-        panic!("missing OTLP metrics {otlp_wanted:?}; received {got:?}")
-    });
-    let requests = received
-        .iter()
-        .find(|m| m.service == "intake" && m.name == "grpc_server_requests_total")
-        .unwrap();
+    // Metrics take one path: the scrape. Intake's calls to its peers are counted by peer and code.
     assert!(
-        requests.attributes.iter().any(|a| a.starts_with("code=")),
-        "per-RPC metrics carry the code: {:?}",
-        requests.attributes
+        scraped.contains(
+            r#"grpc_client_requests_total{peer="matching",method="RecommendForClient",code="0"} "#
+        ),
+        "client metrics are scraped"
     );
-    let metric_text: String = received
-        .iter()
-        .flat_map(|m| std::iter::once(m.name.clone()).chain(m.attributes.iter().cloned()))
-        .collect();
+    assert!(
+        scraped.contains(r#"grpc_client_request_duration_seconds_count{peer="matching",method="RecommendForClient"} "#),
+        "client durations are scraped"
+    );
+    assert!(scraped.contains(r#"continuum_dependency_up{dependency="matching"} 1"#));
+    assert!(
+        scraped.contains(r#"continuum_routings_total{status="referred"} 1"#),
+        "the routing counted"
+    );
+    // A log line's `level` is its severity, never a field of the event (the level of care).
+    for line in logs.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let level = v["level"].as_str().unwrap_or_default();
+        assert!(
+            ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&level),
+            "a log line whose level is not a severity: {line}"
+        );
+    }
+    assert!(logs.contains(r#""level_of_care":"#), "the level of care is logged as level_of_care");
 
     for s in secrets {
         assert!(!exported.contains(s), "{s} found in an exported span");
         assert!(!logs.contains(s), "{s} found in a log line");
         assert!(!scraped.contains(s), "{s} found in a metric");
-        assert!(!metric_text.contains(s), "{s} found in an OTLP metric attribute");
     }
 
     // Work finished later joins its trace: with matching down, cancelling the referral leaves its capacity
@@ -515,4 +441,143 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
         .expect("the failed release attempt has a client span with UNAVAILABLE");
     assert_eq!(failed.status, StatusCode::Error as i32);
     assert_eq!(failed.trace_id, cancel.trace_id);
+}
+
+/// The metric series of a scrape (the lines that are not comments).
+fn series(scrape: &str) -> Vec<&str> {
+    scrape
+        .lines()
+        .skip_while(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+/// Every metric family in a scrape has its `# HELP` line.
+fn assert_every_metric_has_help(service: &str, scrape: &str) {
+    for line in scrape.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split_whitespace().nth(2).unwrap();
+        assert!(
+            scrape.contains(&format!("# HELP {name} ")),
+            "{service}: {name} has no # HELP line"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_process_exports_every_metric_it_can_with_help() {
+    let stack = Stack::start().await;
+    let common = [
+        "continuum_dependency_up{dependency=\"database\"} 1",
+        "continuum_db_pool_connections{state=\"in_use\"}",
+        "continuum_db_pool_connections{state=\"idle\"}",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+    ];
+    let own: [(&str, &[&str]); 4] = [
+        (
+            "intake",
+            &[
+                "continuum_crisis_unreferred_total 0",
+                "continuum_crisis_routings_total 0",
+                "continuum_routings_total{status=\"referred\"} 0",
+                "continuum_routings_total{status=\"needs_coordinator\"} 0",
+                "continuum_intake_routed_seconds_bucket{le=\"300\"} 0",
+                "continuum_intake_routed_seconds_count 0",
+            ],
+        ),
+        (
+            "matching",
+            &[
+                "continuum_capacity_events_delivered_total 0",
+                "continuum_capacity_events_dead_total 0",
+            ],
+        ),
+        ("referral", &["continuum_referrals_overdue 0"]),
+        (
+            "waitlist",
+            &[
+                "continuum_offers_expired_total 0",
+                "continuum_offers_pending 0",
+                "continuum_bridge_choices_total{status=\"chosen\"} 0",
+                "continuum_time_to_first_offer_seconds_bucket{le=\"3628800\"} 0",
+            ],
+        ),
+    ];
+    for (service, wanted) in own {
+        let build = format!(
+            "continuum_build_info{{service=\"{service}\",version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let all: Vec<String> =
+            common.iter().chain(wanted.iter()).map(|w| (*w).to_owned()).chain([build]).collect();
+        let addr = stack.metrics[service].clone();
+        // The workers' start-up reports race the first scrape by a few milliseconds.
+        let scrape = eventually(Duration::from_secs(10), || {
+            let (addr, all) = (addr.clone(), all.clone());
+            async move {
+                let scrape = crate::stack::scrape(&addr).await;
+                all.iter().all(|w| scrape.contains(w.as_str())).then_some(scrape)
+            }
+        })
+        .await;
+        let scrape = match scrape {
+            Some(s) => s,
+            None => {
+                let s = crate::stack::scrape(&addr).await;
+                let missing: Vec<&String> =
+                    all.iter().filter(|w| !s.contains(w.as_str())).collect();
+                panic!("{service}: missing {missing:?} in\n{s}")
+            }
+        };
+        assert_every_metric_has_help(service, &scrape);
+    }
+}
+
+/// Calls `path` on `addr` without a token, with an empty message, and returns the status.
+async fn call_made_up(addr: &str, path: &'static str) -> tonic::Status {
+    let channel = continuum_runtime::peer_channel(addr).unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    grpc.unary(tonic::Request::new(()), path, codec).await.unwrap_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_paths_answer_unimplemented_and_add_no_series() {
+    let stack = Stack::start().await;
+    let (addr, metrics) = (&stack.addrs["intake"], &stack.metrics["intake"]);
+    // The first unknown call creates the one `unknown` series of each metric.
+    let first = call_made_up(addr, "/x.Warmup/First").await;
+    assert_eq!(first.code(), tonic::Code::Unimplemented, "{first:?}");
+    let before = crate::stack::scrape(metrics).await;
+    for path in [
+        "/x.Bogus/Nope",
+        "/continuum.intake.v1.IntakeService/DropAll",
+        "/grpc.health.v1.Health/Bogus",
+    ] {
+        let status = call_made_up(addr, path).await;
+        assert_eq!(status.code(), tonic::Code::Unimplemented, "{path}: {status:?}");
+    }
+    let after = crate::stack::scrape(metrics).await;
+    let unknown: Vec<&str> =
+        series(&after).into_iter().filter(|l| l.contains("method=\"unknown\"")).collect();
+    assert!(!unknown.is_empty(), "unknown paths are counted under method=\"unknown\"");
+    for made_up in ["Bogus", "Nope", "DropAll", "Warmup"] {
+        assert!(!after.contains(made_up), "{made_up} became a label:\n{after}");
+    }
+    // The RPC series (a worker's gauge may appear between the two scrapes on a slow start).
+    let names = |scrape: &str| -> std::collections::BTreeSet<String> {
+        series(scrape)
+            .iter()
+            .filter(|l| l.starts_with("grpc_"))
+            .map(|l| l.rsplit_once(' ').unwrap().0.to_owned())
+            .collect()
+    };
+    assert_eq!(names(&before), names(&after), "made-up paths added series");
+    let counted = after
+        .lines()
+        .find(|l| l.starts_with("grpc_server_requests_total") && l.contains("method=\"unknown\""))
+        .unwrap();
+    assert!(counted.ends_with(" 4"), "all four calls under one series: {counted}");
 }

@@ -2,8 +2,9 @@
 //! token, refuses organizations the registry does not list, checks the method against the role policy,
 //! applies the per-organization rate limit, and puts the [`Caller`] in the request extensions for the
 //! handler. Health checking and reflection stay open
-//! (probes, API discovery); every other path needs a token, and a method missing from the policy is
-//! refused.
+//! (probes, API discovery); every other RPC of the policy needs a token. A path that is not a method of
+//! any Continuum server (a made-up service, an unknown method) answers UNIMPLEMENTED before anything else,
+//! as gRPC says it should, token or not.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -72,6 +73,9 @@ fn bearer(headers: &http::HeaderMap) -> Result<&str, TokenError> {
 impl State {
     /// `Ok(None)` for public paths, `Ok(Some(caller))` when allowed, `Err(status)` otherwise.
     async fn check(&self, path: &str, headers: &http::HeaderMap) -> Result<Option<Caller>, Status> {
+        if !policy::is_known(path) {
+            return Err(Status::unimplemented("no such method"));
+        }
         if policy::is_public(path) {
             return Ok(None);
         }
@@ -85,7 +89,8 @@ impl State {
             return Err(Status::unauthenticated("the token's organization is not served here"));
         }
         let Some(allowed) = policy::allowed(path) else {
-            return Err(Status::permission_denied("this method is not available to any caller"));
+            // Public methods returned above; every other known path is in the table.
+            return Err(Status::unimplemented("no such method"));
         };
         if !caller.roles.iter().any(|r| allowed.contains(r)) {
             tracing::info!(rpc = path, organization_id = %caller.organization_id, "call refused by role policy");

@@ -48,9 +48,26 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.waitlist.v1.WaitlistService/ListCareEvents", &[CL, CO, SV]),
 ];
 
+/// The methods served without credentials: health checking (probes) and reflection (API discovery, no
+/// data), in both reflection versions.
+pub const PUBLIC: &[&str] = &[
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
 /// Paths served without credentials: health checking (probes) and reflection (API discovery, no data).
 pub fn is_public(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.") || path.starts_with("/grpc.reflection.")
+}
+
+/// Whether `path` is a method some Continuum server serves: an RPC of the table, or a public method. Any
+/// other path (a made-up service, an unknown method of a known one) is answered UNIMPLEMENTED before
+/// authentication and recorded under one fixed label, so callers cannot create metric series or span
+/// names at will.
+pub fn is_known(path: &str) -> bool {
+    PUBLIC.contains(&path) || allowed(path).is_some()
 }
 
 /// The roles allowed to call `path`; `None` for a method not in the table (denied).
@@ -76,6 +93,25 @@ mod tests {
         assert!(allowed("/continuum.intake.v1.IntakeService/DropAll").is_none());
         assert!(is_public("/grpc.health.v1.Health/Check"));
         assert!(!is_public("/continuum.intake.v1.IntakeService/GetIntake"));
+    }
+
+    #[test]
+    fn only_served_methods_are_known() {
+        for (p, _) in POLICY {
+            assert!(is_known(p), "{p}");
+        }
+        for p in PUBLIC {
+            assert!(is_known(p) && is_public(p), "{p}");
+        }
+        for p in [
+            "/x.Bogus/Nope",
+            "/continuum.intake.v1.IntakeService/DropAll",
+            "/grpc.health.v1.Health/Bogus",
+            "/",
+            "",
+        ] {
+            assert!(!is_known(p), "{p}");
+        }
     }
 }
 

@@ -33,6 +33,10 @@ pub trait Cache: Send + Sync + fmt::Debug {
     async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64>;
     /// Which implementation this is ("redis" or "in-process").
     fn kind(&self) -> &'static str;
+    /// Whether the backing store answers now (the in-process cache always does).
+    async fn ping(&self) -> bool {
+        true
+    }
 }
 
 /// A shareable cache handle.
@@ -272,6 +276,14 @@ impl Cache for RedisCache {
 
     fn kind(&self) -> &'static str {
         "redis"
+    }
+
+    /// A PING through the breaker: false at once while the circuit is open, and a successful PING after
+    /// the cool-down is the probe that closes it.
+    async fn ping(&self) -> bool {
+        let mut c = self.conn.clone();
+        let cmd = redis::cmd("PING");
+        self.guarded(cmd.query_async::<String>(&mut c)).await.is_ok()
     }
 }
 

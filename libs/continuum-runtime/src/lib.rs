@@ -123,13 +123,18 @@ impl CommonSettings {
         ))
     }
 
-    /// The cache of `service`: Redis when configured, in-process otherwise; keys under the namespace.
+    /// The cache of `service`: Redis when configured, in-process otherwise; keys under the namespace. A
+    /// Redis cache is watched for `continuum_dependency_up{dependency="redis"}` ([`watch_redis`]).
     pub async fn open_cache(&self, service: &str) -> anyhow::Result<continuum_cache::SharedCache> {
-        continuum_cache::open(
+        let cache = continuum_cache::open(
             self.redis_url.as_ref().map(ExposeSecret::expose_secret),
             &format!("{}:{service}", self.cache_namespace),
         )
-        .await
+        .await?;
+        if cache.kind() == "redis" {
+            watch_redis(&cache, REDIS_PING_EVERY);
+        }
+        Ok(cache)
     }
 
     /// The interceptor that signs this service's calls to its peers.
@@ -185,8 +190,7 @@ impl CommonSettings {
 /// Installs logging and tracing for `service` (see `continuum-telemetry`): JSON lines with trace ids by
 /// default (`CONTINUUM_LOG_FORMAT=text` for humans), filtered by `RUST_LOG`, spans exported over OTLP when
 /// the standard `OTEL_*` variables name an endpoint; metrics on the Prometheus endpoint
-/// (`CONTINUUM_METRICS_ADDR`) and over OTLP under the same condition. Call `shutdown` on the result before
-/// exiting.
+/// (`CONTINUUM_METRICS_ADDR`) only, for scraping. Call `shutdown` on the result before exiting.
 pub fn init_tracing(service: &str) -> continuum_telemetry::Telemetry {
     continuum_telemetry::init(service)
 }
@@ -341,11 +345,15 @@ where
         builder = builder.tls_config(tls).context("server TLS")?;
     }
     let server = builder
-        .trace_fn(|req: &http::Request<()>| continuum_telemetry::server_span(req))
+        .trace_fn(|req: &http::Request<()>| {
+            continuum_telemetry::server_span(req, continuum_auth::policy::is_known)
+        })
         .timeout(options.request_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .layer(continuum_telemetry::rpc_metrics::RpcMetricsLayer)
+        .layer(continuum_telemetry::rpc_metrics::RpcMetricsLayer::new(
+            continuum_auth::policy::is_known,
+        ))
         .layer(auth)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), signal);
@@ -400,16 +408,60 @@ pub fn peer_channel(addr: &str) -> anyhow::Result<Channel> {
         .connect_lazy())
 }
 
-/// A database readiness probe for [`serve`].
+/// How often a Redis cache is pinged for `continuum_dependency_up{dependency="redis"}`.
+const REDIS_PING_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps `continuum_dependency_up{dependency="redis"}` current: 1 now (the cache just connected), then
+/// the result of a PING every `every`, for as long as the cache is in use.
+pub fn watch_redis(cache: &continuum_cache::SharedCache, every: Duration) {
+    continuum_telemetry::names::set_dependency_up("redis", true);
+    let weak = std::sync::Arc::downgrade(cache);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(cache) = weak.upgrade() else { break };
+            let up = cache.ping().await;
+            continuum_telemetry::names::set_dependency_up("redis", up);
+        }
+    });
+}
+
+/// Sets `continuum_db_pool_connections` from the connection's pool (in use = open minus idle).
+pub fn record_db_pool(db: &sea_orm::DatabaseConnection) {
+    use sea_orm::DatabaseConnectionType as T;
+    let (size, idle) = match &db.inner {
+        T::SqlxPostgresPoolConnection(_) => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        T::SqlxSqlitePoolConnection(_) => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => return,
+    };
+    let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+    continuum_telemetry::names::set_db_pool(size - idle, idle);
+}
+
+/// A database readiness probe for [`serve`]. Each run also sets `continuum_dependency_up{dependency=
+/// "database"}` and `continuum_db_pool_connections`; both are set once when the probe is made (the
+/// service has just connected and migrated), so a quiet process exports them from the start.
 pub fn db_probe(
     db: sea_orm::DatabaseConnection,
 ) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + 'static {
+    continuum_telemetry::names::set_dependency_up("database", true);
+    record_db_pool(&db);
     move || {
         let db = db.clone();
         Box::pin(async move {
-            tokio::time::timeout(Duration::from_secs(2), continuum_db::ping(&db))
+            // Sampled before the ping, whose own connection would otherwise still count as in use.
+            record_db_pool(&db);
+            let up = tokio::time::timeout(Duration::from_secs(2), continuum_db::ping(&db))
                 .await
-                .unwrap_or(false)
+                .unwrap_or(false);
+            continuum_telemetry::names::set_dependency_up("database", up);
+            up
         })
     }
 }

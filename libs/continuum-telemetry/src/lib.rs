@@ -7,8 +7,13 @@
 //! is not `none`); `OTEL_SERVICE_NAME` overrides the service name. A tracer provider is installed either
 //! way, so trace ids exist (and propagate) even without an exporter.
 //!
-//! Metrics go through the `metrics` facade to the Prometheus endpoint and, with an OTLP endpoint, over
-//! OTLP too ([`metrics_export`]). Outgoing calls get client spans ([`client`]).
+//! Metrics take one path: the `metrics` facade to the Prometheus endpoint on `CONTINUUM_METRICS_ADDR`,
+//! scraped ([`prometheus`]); they are never pushed over OTLP. [`names`] describes the metrics every process
+//! exports, [`process`] samples CPU and memory. Outgoing calls get client spans and metrics ([`client`]).
+//!
+//! Log lines are JSON objects whose reserved keys (`timestamp`, `level` — the severity —, `target`,
+//! `span`, `trace_id`, `span_id`) an event's own fields never overwrite: a field with a reserved name is
+//! written as `field.<name>`. Name fields so that this never happens (`level_of_care`, not `level`).
 //!
 //! Span and log fields carry ids and codes only, never personal health information: the span per RPC
 //! records the method name and the gRPC status code, and handlers add ids.
@@ -16,13 +21,14 @@
 use std::fmt;
 
 pub mod client;
-pub mod metrics_export;
+pub mod names;
+pub mod process;
+pub mod prometheus;
 
 pub use client::{ClientTrace, ClientTraceLayer};
 
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::{Event, Subscriber};
@@ -34,12 +40,10 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Keeps the tracer and meter providers alive; call [`Telemetry::shutdown`] before exit to flush spans
-/// and metrics.
+/// Keeps the tracer provider alive; call [`Telemetry::shutdown`] before exit to flush spans.
 #[derive(Debug)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
-    meters: Option<SdkMeterProvider>,
 }
 
 fn exporter_configured() -> bool {
@@ -48,8 +52,8 @@ fn exporter_configured() -> bool {
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
-/// Installs logging, tracing and metrics for `service` (must run inside the Tokio runtime: the OTLP
-/// exporters and the Prometheus listener use it). A second call in the same process (the all-in-one
+/// Installs logging, tracing and metrics for `service` (must run inside the Tokio runtime: the OTLP span
+/// exporter and the Prometheus listener use it). A second call in the same process (the all-in-one
 /// binary, tests) keeps the first setup.
 pub fn init(service: &str) -> Telemetry {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
@@ -58,7 +62,7 @@ pub fn init(service: &str) -> Telemetry {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| service.to_owned());
     let resource = opentelemetry_sdk::Resource::builder().with_service_name(name.clone()).build();
-    let mut builder = SdkTracerProvider::builder().with_resource(resource.clone());
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
     let mut export_error = None;
     if exporter_configured() {
         match opentelemetry_otlp::SpanExporter::builder().with_tonic().build() {
@@ -80,13 +84,15 @@ pub fn init(service: &str) -> Telemetry {
     };
     if installed.is_err() {
         // Someone installed a subscriber first (tests, the all-in-one binary): keep theirs.
-        return Telemetry { provider: None, meters: metrics_export::install(resource) };
+        prometheus::install();
+        return Telemetry { provider: None };
     }
     opentelemetry::global::set_tracer_provider(provider.clone());
     if let Some(e) = export_error {
         tracing::warn!(error = %e, "OTLP exporter could not be built; spans are not exported");
     }
-    Telemetry { provider: Some(provider), meters: metrics_export::install(resource) }
+    prometheus::install();
+    Telemetry { provider: Some(provider) }
 }
 
 /// A subscriber that only gives spans their OpenTelemetry trace and span ids (no log output, no export):
@@ -100,19 +106,12 @@ pub fn ids_only_subscriber() -> impl Subscriber + Send + Sync {
 impl Telemetry {
     /// Flushes and stops span export (blocking work runs off the async threads).
     pub async fn shutdown(self) {
-        let (provider, meters) = (self.provider, self.meters);
-        if provider.is_none() && meters.is_none() {
+        let Some(provider) = self.provider else {
             return;
-        }
+        };
         let _ = tokio_spawn_blocking(move || {
-            if let Some(p) = provider {
-                let _ = p.force_flush();
-                let _ = p.shutdown();
-            }
-            if let Some(m) = meters {
-                let _ = m.force_flush();
-                let _ = m.shutdown();
-            }
+            let _ = provider.force_flush();
+            let _ = provider.shutdown();
         })
         .await;
     }
@@ -162,14 +161,30 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
+/// Whether a request path is a method some server serves (`continuum_auth::policy::is_known`): paths it
+/// rejects are recorded under the fixed name [`names::UNKNOWN`], so made-up paths create no span names
+/// or metric series.
+pub type KnownPath = fn(&str) -> bool;
+
+/// The service and method of `path` for spans and metric labels: taken from the path when `known` says it
+/// is served, `("unknown", "unknown")` otherwise.
+pub fn rpc_names(path: &str, known: KnownPath) -> (String, String) {
+    let full = path.trim_start_matches('/');
+    match full.split_once('/') {
+        Some((service, method)) if known(path) => (service.to_owned(), method.to_owned()),
+        _ => (names::UNKNOWN.to_owned(), names::UNKNOWN.to_owned()),
+    }
+}
+
 /// The span of one incoming RPC, child of the caller's span when the request carries trace context.
-/// Used as the server's `trace_fn`.
-pub fn server_span<B>(req: &http::Request<B>) -> tracing::Span {
-    let path = req.uri().path();
-    let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+/// Used as the server's `trace_fn`; a path `known` rejects is named `unknown`.
+pub fn server_span<B>(req: &http::Request<B>, known: KnownPath) -> tracing::Span {
+    let (service, method) = rpc_names(req.uri().path(), known);
+    let name =
+        if service == names::UNKNOWN { service.clone() } else { format!("{service}/{method}") };
     let span = tracing::info_span!(
         "grpc.server",
-        otel.name = %path.trim_start_matches('/'),
+        otel.name = %name,
         otel.kind = "server",
         rpc.system = "grpc",
         rpc.service = %service,
@@ -210,6 +225,10 @@ pub fn inject(metadata: &mut tonic::metadata::MetadataMap) {
 /// span.
 struct JsonWithTrace;
 
+/// Keys of a JSON log line that belong to the formatter, not to the event's fields.
+pub const RESERVED_KEYS: [&str; 6] =
+    ["timestamp", "level", "target", "span", "trace_id", "span_id"];
+
 struct Fields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
 
 impl tracing::field::Visit for Fields<'_> {
@@ -249,9 +268,15 @@ where
             "timestamp".into(),
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into(),
         );
+        let mut fields = serde_json::Map::new();
+        event.record(&mut Fields(&mut fields));
+        for (k, v) in fields {
+            // An event field never overwrites a reserved key (the severity above all).
+            let key = if RESERVED_KEYS.contains(&k.as_str()) { format!("field.{k}") } else { k };
+            map.insert(key, v);
+        }
         map.insert("level".into(), event.metadata().level().as_str().into());
         map.insert("target".into(), event.metadata().target().into());
-        event.record(&mut Fields(&mut map));
         if let Some(span) = ctx.lookup_current() {
             map.insert("span".into(), span.name().into());
         }
@@ -268,8 +293,9 @@ where
 /// Per-RPC metrics, and the gRPC status on the server span.
 ///
 /// Every server records, per service, method and gRPC status code: `grpc_server_requests_total` and
-/// `grpc_server_request_duration_seconds` (a histogram), exported as set up by [`metrics_export`]
-/// (Prometheus on `CONTINUUM_METRICS_ADDR`, OTLP when configured). Labels are method names and codes only.
+/// `grpc_server_request_duration_seconds` (a histogram), scraped from the Prometheus endpoint
+/// ([`crate::prometheus`]). Labels are method names and codes only; every path the [`crate::KnownPath`]
+/// check rejects is counted under `service="unknown", method="unknown"`, so callers cannot add series.
 /// The same layer records `rpc.grpc.status_code` (and `otel.status_code=ERROR` unless OK) on the server
 /// span it runs in.
 pub mod rpc_metrics {
@@ -279,13 +305,22 @@ pub mod rpc_metrics {
     use std::time::Instant;
 
     /// Tower layer recording per-RPC counts and durations.
-    #[derive(Clone, Copy, Debug, Default)]
-    pub struct RpcMetricsLayer;
+    #[derive(Clone, Copy, Debug)]
+    pub struct RpcMetricsLayer {
+        known: crate::KnownPath,
+    }
+
+    impl RpcMetricsLayer {
+        /// A layer labelling the paths `known` rejects `unknown`.
+        pub fn new(known: crate::KnownPath) -> Self {
+            Self { known }
+        }
+    }
 
     impl<S> tower::Layer<S> for RpcMetricsLayer {
         type Service = RpcMetrics<S>;
         fn layer(&self, inner: S) -> Self::Service {
-            RpcMetrics { inner }
+            RpcMetrics { inner, known: self.known }
         }
     }
 
@@ -293,6 +328,7 @@ pub mod rpc_metrics {
     #[derive(Clone, Debug)]
     pub struct RpcMetrics<S> {
         inner: S,
+        known: crate::KnownPath,
     }
 
     impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for RpcMetrics<S>
@@ -315,13 +351,10 @@ pub mod rpc_metrics {
         fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
             let clone = self.inner.clone();
             let mut inner = std::mem::replace(&mut self.inner, clone);
-            let path = req.uri().path().trim_start_matches('/').to_owned();
+            let (service, method) = crate::rpc_names(req.uri().path(), self.known);
             Box::pin(async move {
                 let started = Instant::now();
                 let result = inner.call(req).await;
-                let (service, method) = path
-                    .split_once('/')
-                    .map_or((path.clone(), String::new()), |(s, m)| (s.to_owned(), m.to_owned()));
                 // A unary error travels as "trailers-only" (status in the headers); success puts it in the
                 // trailers, so a missing header here means OK.
                 let status = result.as_ref().map_or(13, crate::client::status_of);
@@ -330,12 +363,72 @@ pub mod rpc_metrics {
                 if !service.starts_with("grpc.") {
                     let code = status.to_string();
                     let labels = [("service", service), ("method", method), ("code", code)];
-                    metrics::counter!("grpc_server_requests_total", &labels).increment(1);
-                    metrics::histogram!("grpc_server_request_duration_seconds", &labels[..2])
+                    metrics::counter!(crate::names::GRPC_SERVER_REQUESTS, &labels).increment(1);
+                    metrics::histogram!(crate::names::GRPC_SERVER_DURATION, &labels[..2])
                         .record(started.elapsed().as_secs_f64());
                 }
                 result
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The JSON lines `f` logs.
+    fn json_lines(f: impl FnOnce()) -> Vec<serde_json::Value> {
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .event_format(JsonWithTrace)
+                .with_writer(move || out.clone()),
+        );
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn an_event_field_never_overwrites_the_severity() {
+        let lines = json_lines(|| {
+            tracing::info!(level = "crisis", target = "x", "intake accepted");
+            tracing::warn!(level_of_care = "crisis", "recommended");
+        });
+        assert_eq!(lines[0]["level"], "INFO", "{}", lines[0]);
+        assert_eq!(lines[0]["field.level"], "crisis");
+        assert_eq!(lines[0]["field.target"], "x");
+        assert_eq!(lines[1]["level"], "WARN");
+        assert_eq!(lines[1]["level_of_care"], "crisis");
+        assert_eq!(lines[1]["message"], "recommended");
+    }
+
+    #[test]
+    fn unknown_paths_have_one_name() {
+        let known: KnownPath = |p| p == "/a.B/C";
+        assert_eq!(rpc_names("/a.B/C", known), ("a.B".to_owned(), "C".to_owned()));
+        for p in ["/x.Bogus/Nope", "/a.B/D", "/", "nothing"] {
+            assert_eq!(rpc_names(p, known), ("unknown".to_owned(), "unknown".to_owned()), "{p}");
         }
     }
 }

@@ -9,7 +9,8 @@
 //! orchestration over matching, referral and waitlist)) -> `domain` (scoring, assessment, the rules file
 //! that parameterises them, consent scope: pure) and `store` (every query). Beside them: `peers`
 //! (clients of matching, referral and waitlist), `workers` (the routing worker), `care_events` (what the
-//! care timeline shows of intake), `config`, `startup` and `error`.
+//! care timeline shows of intake), `telemetry` (the metrics it exports), `config`, `startup` and
+//! `error`.
 //! The clinical rules are data (`rules/intake-rules.json`), explained rule by rule in
 //! `docs/clinical-rules.md`.
 
@@ -23,4 +24,5 @@ pub mod grpc;
 pub mod peers;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod workers;

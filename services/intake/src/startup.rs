@@ -74,6 +74,8 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then stops the worker and drains.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        continuum_telemetry::names::register_service(SERVICE, env!("CARGO_PKG_VERSION"));
+        crate::telemetry::register();
         let worker = tokio::spawn(crate::workers::routing::run(
             self.router.clone(),
             shutdown.clone(),

@@ -46,6 +46,8 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        continuum_telemetry::names::register_service(SERVICE, env!("CARGO_PKG_VERSION"));
+        crate::telemetry::register();
         let intake = continuum_runtime::care::CareRelationships::connect_lazy(
             &self.settings.common,
             &self.settings.intake_addr,

@@ -9,7 +9,7 @@
 //! and its transition table, deadlines and re-routing) and `store` (every database query). Beside them:
 //! `peers` (clients of matching, intake and the timeline sources, and how their answers map to ours),
 //! `workers` (the outbox relay that gives slots back, the deadline sweeper that escalates and
-//! re-routes), `config`, `startup` and `error`.
+//! re-routes), `telemetry` (the metrics it exports), `config`, `startup` and `error`.
 
 pub mod app;
 pub mod config;
@@ -20,4 +20,5 @@ pub mod grpc;
 pub mod peers;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod workers;

@@ -65,6 +65,8 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains; the outbox worker stops with the same token.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        continuum_telemetry::names::register_service(SERVICE, env!("CARGO_PKG_VERSION"));
+        crate::telemetry::register();
         let relay = Relay::new(self.store.clone(), self.matching.clone());
         // A child token: cancelled with `shutdown`, and on its own when the server ends by itself, without
         // cancelling the caller's token (the all-in-one binary shares it between services).

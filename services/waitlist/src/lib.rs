@@ -11,8 +11,8 @@
 //! query). Beside them: `peers` (clients of matching, referral and intake, and how their answers map to
 //! ours), `workers` (the offer-expiry sweeper, the slot releases to matching, the placement follow-up and
 //! the bridge-program retry), `holds` (the cache: offer holds and the open-slots lock), `care_events`
-//! (what the care timeline shows of the waitlist), `clock` (injectable time), `config`, `startup` and
-//! `error`.
+//! (what the care timeline shows of the waitlist), `clock` (injectable time), `telemetry` (the metrics
+//! it exports), `config`, `startup` and `error`.
 
 pub mod app;
 pub mod care_events;
@@ -26,4 +26,5 @@ pub mod holds;
 pub mod peers;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod workers;

@@ -129,6 +129,8 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains; the sweeper stops on the same token.
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        continuum_telemetry::names::register_service(SERVICE, env!("CARGO_PKG_VERSION"));
+        crate::telemetry::register();
         let referral = self.referral_client()?;
         let sweeper = self.sweeper();
         let every = Duration::from_secs(self.settings.sweep_interval_secs.max(1));

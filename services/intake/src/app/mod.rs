@@ -281,7 +281,7 @@ impl App {
         tracing::info!(
             intake_id = %intake.id,
             risk = intake.assessment.risk_level.code(),
-            level = intake.assessment.level_of_care.code(),
+            level_of_care = intake.assessment.level_of_care.code(),
             "intake accepted"
         );
         // Route now; a slow or absent peer leaves the routing pending for the worker.

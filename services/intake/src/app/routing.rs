@@ -138,11 +138,13 @@ impl Router {
                 decision.attempts = attempts;
                 decision.decided_at = Some(Utc::now());
                 self.store.finish_routing(intake_id, &self.owner, &decision).await?;
-                metrics::counter!("continuum_routings_total", "status" => decision.status.code())
-                    .increment(1);
-                if task.intake.assessment.risk_level.is_crisis() {
-                    metrics::counter!("continuum_crisis_routings_total").increment(1);
-                }
+                let waited = Utc::now() - task.intake.received_at;
+                #[allow(clippy::cast_precision_loss)]
+                crate::telemetry::routed(
+                    decision.status,
+                    task.intake.assessment.risk_level.is_crisis(),
+                    waited.num_milliseconds() as f64 / 1000.0,
+                );
                 tracing::info!(intake_id, status = decision.status.code(), attempts, "routed");
                 Ok(decision)
             }

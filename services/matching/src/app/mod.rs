@@ -264,7 +264,7 @@ impl App {
         let w = self.cache.weights();
         let ranking = dir.rank(needs, w, top_k, chrono::Utc::now().timestamp_millis());
         tracing::info!(
-            level = needs.level_of_care.code(),
+            level_of_care = needs.level_of_care.code(),
             age_group = needs.age_group.code(),
             considered = ranking.considered,
             options = ranking.options.len(),

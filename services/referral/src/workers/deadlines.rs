@@ -303,14 +303,20 @@ impl Deadlines {
 
     /// Sweeps every `every` until `shutdown` is cancelled. Errors are logged and the next round retries.
     pub async fn run(self, every: Duration, shutdown: Shutdown) {
+        // The gauge exists from start-up, not only after the first interval.
+        self.report_overdue(Utc::now()).await;
         continuum_outbox::run_every("deadline sweeper", every, shutdown, || self.round()).await;
+    }
+
+    async fn report_overdue(&self, now: DateTime<Utc>) {
+        if let Ok(n) = self.store.count_overdue(now).await {
+            metrics::gauge!("continuum_referrals_overdue").set(n as f64);
+        }
     }
 
     async fn round(&self) {
         let now = Utc::now();
-        if let Ok(n) = self.store.count_overdue(now).await {
-            metrics::gauge!("continuum_referrals_overdue").set(n as f64);
-        }
+        self.report_overdue(now).await;
         match self.sweep(now).await {
             Ok(s) if !(s.escalated.is_empty() && s.expired.is_empty() && s.rerouted.is_empty()) => {
                 tracing::info!(

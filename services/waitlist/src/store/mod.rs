@@ -282,6 +282,16 @@ async fn try_offer<C: ConnectionTrait>(
     if res.rows_affected != 1 {
         return Ok(None);
     }
+    // The entry's first offer: how long it waited for one (the time-to-first-offer SLO).
+    let earlier = offer::Entity::find()
+        .filter(offer::Column::EntryId.eq(entry_id.to_owned()))
+        .count(c)
+        .await?;
+    if earlier == 0
+        && let Some(e) = entry::Entity::find_by_id(entry_id.to_owned()).one(c).await?
+    {
+        crate::telemetry::first_offer(now_ms - e.enqueued_at_ms);
+    }
     let expires_at = now.checked_add_signed(policy.hold()).unwrap_or(now);
     let m = offer::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),

@@ -65,18 +65,26 @@ impl Sweeper {
         Ok(done)
     }
 
-    /// Sets the waitlist gauges: entries waiting per band and organization, and offers pending. Label sets
-    /// that emptied since the last report are set to 0 rather than left at their last value.
+    /// Sets the waitlist gauges: entries waiting and entries waiting beyond 18 weeks per band and
+    /// organization, offers pending, and the median time to the first and second appointment per
+    /// organization. Label sets that emptied since the last report are set to 0 rather than left at their
+    /// last value.
     async fn report(&self, reported: &mut std::collections::HashSet<(&'static str, String)>) {
         let Ok(entries) = self.store.active_entries(&crate::store::EntryFilter::default()).await
         else {
             return;
         };
-        let mut counts: std::collections::HashMap<(&'static str, String), u64> =
+        let now = self.clock.now();
+        let long = chrono::Duration::days(crate::telemetry::OVER_18_WEEKS_DAYS);
+        let mut counts: std::collections::HashMap<(&'static str, String), (u64, u64)> =
             std::collections::HashMap::new();
         let mut offered = 0u64;
         for e in &entries {
-            *counts.entry((e.band.code(), e.organization_id.clone())).or_default() += 1;
+            let n = counts.entry((e.band.code(), e.organization_id.clone())).or_default();
+            n.0 += 1;
+            if now - e.enqueued_at > long {
+                n.1 += 1;
+            }
             if e.status == crate::domain::EntryStatus::Offered {
                 offered += 1;
             }
@@ -84,18 +92,30 @@ impl Sweeper {
         for key in reported.iter() {
             if !counts.contains_key(key) {
                 metrics::gauge!("continuum_waitlist_length", "band" => key.0, "organization" => key.1.clone()).set(0.0);
+                metrics::gauge!("continuum_waitlist_over_18_weeks", "band" => key.0, "organization" => key.1.clone()).set(0.0);
             }
         }
-        for ((band, org), n) in &counts {
+        for ((band, org), (n, over)) in &counts {
             metrics::gauge!("continuum_waitlist_length", "band" => *band, "organization" => org.clone()).set(*n as f64);
+            metrics::gauge!("continuum_waitlist_over_18_weeks", "band" => *band, "organization" => org.clone()).set(*over as f64);
         }
         *reported = counts.into_keys().collect();
         metrics::gauge!("continuum_offers_pending").set(offered as f64);
+        if let Ok((facts, check_ins)) = self.store.metrics_facts(None).await {
+            for m in crate::domain::wait_metrics(&facts, &check_ins, now) {
+                metrics::gauge!("continuum_time_to_appointment_days", "appointment" => "first", "organization" => m.organization_id.clone())
+                    .set(m.median_days_to_first);
+                metrics::gauge!("continuum_time_to_appointment_days", "appointment" => "second", "organization" => m.organization_id)
+                    .set(m.median_days_to_second);
+            }
+        }
     }
 
     /// Sweeps every `every` until `shutdown` is cancelled. Errors are logged and the next round retries.
     pub async fn run(self, every: Duration, shutdown: Shutdown) {
         let reported = tokio::sync::Mutex::new(std::collections::HashSet::new());
+        // The gauges exist from start-up, not only after the first interval.
+        self.report(&mut *reported.lock().await).await;
         continuum_outbox::run_every("offer sweeper", every, shutdown, || async {
             if let Err(e) = self.sweep_expired(self.clock.now()).await {
                 tracing::warn!(error = %e, "offer sweep failed; retrying next round");
