@@ -267,6 +267,7 @@ impl App {
                 self.router.owner(),
                 lease_until,
                 ctx.caller.audit_user(),
+                |intake| ctx.row("write", "intake", intake, RPC_SUBMIT),
             )
             .await?;
         let mut intake = match inserted {
@@ -275,7 +276,6 @@ impl App {
             }
             Inserted::Created(intake) => *intake,
         };
-        self.store.audit(vec![ctx.row("write", "intake", &intake, RPC_SUBMIT)]).await?;
         let hint = format!("{}/{fingerprint}", intake.id);
         let _ = self.cache.set(&cache_key, &hint, IDEMPOTENCY_HINT_TTL).await;
         tracing::info!(

@@ -172,26 +172,7 @@ impl Store {
 
     /// Appends audit rows.
     pub async fn audit(&self, records: Vec<AuditRecord>) -> Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let now = time::to_ms(Utc::now());
-        let rows = records.into_iter().map(|r| audit_event::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            occurred_at_ms: Set(now),
-            user_id: Set(r.user_id),
-            organization_id: Set(r.organization_id),
-            action: Set(r.action.to_owned()),
-            record_type: Set(r.record_type.to_owned()),
-            record_id: Set(r.record_id),
-            client_id: Set(r.client_id),
-            rpc: Set(r.rpc.to_owned()),
-            purpose: Set(r.purpose),
-            trace_id: Set(r.trace_id),
-            owner_organization_id: Set(r.owner_organization_id),
-        });
-        audit_event::Entity::insert_many(rows).exec(&self.db).await?;
-        Ok(())
+        insert_audit(&self.db, records).await
     }
 
     /// Audit events about the records of `owner_organization_id`, by client and/or user, oldest first,
@@ -277,6 +258,7 @@ impl Store {
         lease_owner: &str,
         lease_until: DateTime<Utc>,
         acting_user_id: &str,
+        audit: impl FnOnce(&Intake) -> AuditRecord + Send,
     ) -> Result<Inserted> {
         let txn = self.db.begin().await?;
         if let Some(m) = intake::Entity::find()
@@ -365,8 +347,7 @@ impl Store {
         }
         .insert(&txn)
         .await?;
-        txn.commit().await?;
-        Ok(Inserted::Created(Box::new(Intake {
+        let intake = Intake {
             id,
             client_id,
             submission,
@@ -374,7 +355,12 @@ impl Store {
             latest_override_reason: None,
             routing: decision,
             received_at: now,
-        })))
+        };
+        // The audit row commits with the intake: once the intake is stored, nothing after can fail the
+        // call (issue 12), and no stored intake lacks its audit row.
+        insert_audit(&txn, vec![audit(&intake)]).await?;
+        txn.commit().await?;
+        Ok(Inserted::Created(Box::new(intake)))
     }
 
     async fn load(&self, m: intake::Model) -> Result<Intake> {
@@ -729,4 +715,31 @@ pub const AUDITED_RPCS: [&str; 7] = [
 
 fn rpc_name(stored: &str) -> &'static str {
     AUDITED_RPCS.iter().copied().find(|r| *r == stored).unwrap_or("unknown")
+}
+
+/// Writes audit rows on `conn` (the pool, or the transaction of the change they record).
+async fn insert_audit<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    records: Vec<AuditRecord>,
+) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let now = time::to_ms(Utc::now());
+    let rows = records.into_iter().map(|r| audit_event::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        occurred_at_ms: Set(now),
+        user_id: Set(r.user_id),
+        organization_id: Set(r.organization_id),
+        action: Set(r.action.to_owned()),
+        record_type: Set(r.record_type.to_owned()),
+        record_id: Set(r.record_id),
+        client_id: Set(r.client_id),
+        rpc: Set(r.rpc.to_owned()),
+        purpose: Set(r.purpose),
+        trace_id: Set(r.trace_id),
+        owner_organization_id: Set(r.owner_organization_id),
+    });
+    audit_event::Entity::insert_many(rows).exec(conn).await?;
+    Ok(())
 }
