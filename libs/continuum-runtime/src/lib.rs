@@ -25,6 +25,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 pub mod care;
+pub mod decode;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
@@ -355,6 +356,7 @@ where
             continuum_auth::policy::is_known,
         ))
         .layer(auth)
+        .layer(decode::DecodeErrorLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), signal);
     tokio::pin!(server);

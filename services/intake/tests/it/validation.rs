@@ -235,3 +235,29 @@ async fn a_bad_rules_file_stops_start_up_and_a_good_one_is_used() {
     assert_eq!(intake.assessment.unwrap().rules_version, "intake-rules/custom-test");
     shutdown.cancel();
 }
+
+/// A message of the wrong shape for `GetIntake`: field 1 as a number where the id (a string) is expected.
+#[derive(Clone, PartialEq, prost::Message)]
+struct WrongShape {
+    #[prost(uint64, tag = "1")]
+    intake_id: u64,
+}
+
+/// Issue 17: an undecodable request is the client's bad input (INVALID_ARGUMENT naming the field the
+/// decoder names), not the service's fault (INTERNAL, which pages on-call).
+#[tokio::test]
+async fn undecodable_requests_are_invalid_argument_naming_the_field() {
+    let app = spawn_app().await;
+    let token = app.backing.token(ORG, &[continuum_auth::Role::Clinician]);
+    let mut grpc = tonic::client::Grpc::new(continuum_runtime::peer_channel(&app.addr).unwrap());
+    grpc.ready().await.unwrap();
+    let mut req = tonic::Request::new(WrongShape { intake_id: 7 });
+    req.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/continuum.intake.v1.IntakeService/GetIntake",
+    );
+    let codec = tonic_prost::ProstCodec::<WrongShape, pb::GetIntakeResponse>::default();
+    let err = grpc.unary(req, path, codec).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(bad_fields_of(&err), vec!["intake_id".to_string()]);
+}
