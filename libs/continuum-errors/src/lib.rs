@@ -187,6 +187,72 @@ pub fn is_uuid(s: &str) -> bool {
         })
 }
 
+/// Most violations one answer lists (the message gives the full count).
+pub const MAX_LISTED_VIOLATIONS: usize = 100;
+/// Budget of the listed violations' text (fields and descriptions), so that the encoded status details
+/// stay well under 8 KB: default clients refuse larger metadata and would never see the INVALID_ARGUMENT.
+pub const VIOLATIONS_TEXT_BUDGET: usize = 4 * 1024;
+/// Longest field path and description listed.
+const MAX_FIELD_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 300;
+/// Budget of the field names in the status message.
+const MESSAGE_BUDGET: usize = 1024;
+
+fn clip(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((at, _)) => format!("{}...", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
+impl Violations {
+    /// How many violations were recorded.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The violations one answer lists — the first [`MAX_LISTED_VIOLATIONS`], within
+    /// [`VIOLATIONS_TEXT_BUDGET`] — and the status message, which names the listed fields within its own
+    /// budget and says how many were left out. A hostile request with thousands of bad elements gets a
+    /// small, complete-enough answer instead of megabytes of trailers.
+    pub fn bounded(&self) -> (&[FieldViolation], String) {
+        let mut text = 0;
+        let mut n = 0;
+        for v in self.0.iter().take(MAX_LISTED_VIOLATIONS) {
+            let size = v.field.len().min(MAX_FIELD_CHARS * 4)
+                + v.description.len().min(MAX_DESCRIPTION_CHARS * 4)
+                + 8;
+            if n > 0 && text + size > VIOLATIONS_TEXT_BUDGET {
+                break;
+            }
+            text += size;
+            n += 1;
+        }
+        let listed = &self.0[..n];
+        let mut message = String::from("bad fields: ");
+        let mut named = 0;
+        for v in listed {
+            let field = clip(&v.field, MAX_FIELD_CHARS);
+            if named > 0 && message.len() + field.len() + 2 > MESSAGE_BUDGET {
+                break;
+            }
+            if named > 0 {
+                message.push_str(", ");
+            }
+            message.push_str(&field);
+            named += 1;
+        }
+        if named < self.0.len() {
+            message.push_str(&format!(
+                " ... ({} bad fields in all; the first {} are listed in the details)",
+                self.0.len(),
+                n
+            ));
+        }
+        (listed, message)
+    }
+}
+
 impl fmt::Display for Violations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let fields: Vec<&str> = self.0.iter().map(|v| v.field.as_str()).collect();
@@ -198,11 +264,15 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::InvalidArgument(v) => {
+                let (listed, message) = v.bounded();
                 let mut details = ErrorDetails::new();
-                for fv in v.iter() {
-                    details.add_bad_request_violation(fv.field.clone(), fv.description.clone());
+                for fv in listed {
+                    details.add_bad_request_violation(
+                        clip(&fv.field, MAX_FIELD_CHARS),
+                        clip(&fv.description, MAX_DESCRIPTION_CHARS),
+                    );
                 }
-                Status::with_error_details(Code::InvalidArgument, v.to_string(), details)
+                Status::with_error_details(Code::InvalidArgument, message, details)
             }
             Error::NotFound { resource_type, id } => {
                 let mut details = ErrorDetails::new();
@@ -400,6 +470,31 @@ pub fn bad_fields_of(status: &Status) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_violations_gets_a_small_answer_that_says_how_many() {
+        let mut v = Violations::default();
+        for i in 0..1_000 {
+            v.add(format!("grants[0].categories[{i}]"), "is not a known value");
+        }
+        let status = Status::from(Error::InvalidArgument(v));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let fields = bad_fields_of(&status);
+        assert!(!fields.is_empty() && fields.len() <= MAX_LISTED_VIOLATIONS, "{}", fields.len());
+        assert_eq!(fields[0], "grants[0].categories[0]");
+        assert!(status.message().contains("1000 bad fields in all"), "{}", status.message());
+        // grpc-status-details-bin is the base64 of the details; the message travels beside it.
+        let header_bytes = status.details().len().div_ceil(3) * 4 + status.message().len();
+        assert!(header_bytes < 8 * 1024, "{header_bytes} bytes of status metadata");
+
+        let mut long = Violations::default();
+        for i in 0..50 {
+            long.add(format!("{}{i}", "x".repeat(5_000)), "y".repeat(5_000));
+        }
+        let status = Status::from(Error::InvalidArgument(long));
+        assert!(status.details().len().div_ceil(3) * 4 + status.message().len() < 8 * 1024);
+        assert!(!bad_fields_of(&status).is_empty());
+    }
 
     #[test]
     fn a_database_that_went_away_is_unavailable_not_internal() {
