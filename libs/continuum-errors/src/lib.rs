@@ -67,6 +67,12 @@ pub enum Error {
     /// A dependency (database, peer service) is unavailable; retrying later may succeed.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The request message is larger than the service accepts (`limit` bytes); it was not read.
+    #[error("request larger than {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// Anything unexpected. Logged in full, answered generically.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -311,6 +317,9 @@ impl From<Error> for Status {
                     info(ErrorReason::Unavailable),
                 )
             }
+            Error::TooLarge { limit } => Status::resource_exhausted(format!(
+                "the request message is larger than the {limit}-byte limit; send less per call"
+            )),
             Error::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "unexpected error");
                 Status::internal("internal error")

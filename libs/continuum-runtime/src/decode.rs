@@ -5,7 +5,8 @@
 //! counts `INTERNAL`, so one client sending garbage would page on-call. This layer, innermost in every
 //! service's stack, turns exactly those answers into `INVALID_ARGUMENT` with a `google.rpc.BadRequest`
 //! naming the field the decoder names (`client.given_name`), through the one error mapping
-//! (`continuum_errors`). Every other `INTERNAL` stays what it is. Nothing of the request is echoed: the
+//! (`continuum_errors`); a message over the size limit, which tonic answers `OUT_OF_RANGE`, answers
+//! `RESOURCE_EXHAUSTED` as gRPC's convention has it. Every other `INTERNAL` stays what it is. Nothing of the request is echoed: the
 //! decoder's text names message and field types only.
 
 use std::future::Future;
@@ -17,6 +18,8 @@ use tonic::Code;
 
 /// What prost prefixes to every decode error.
 const DECODE_PREFIX: &str = "failed to decode Protobuf message: ";
+/// tonic's answer to a message over the decoding limit.
+const TOO_LARGE_PREFIX: &str = "Error, decoded message length too large";
 /// tonic's answer to a unary call whose body carried no message.
 const MISSING_MESSAGE: &str = "Missing request message.";
 
@@ -94,6 +97,11 @@ where
             let Some(status) = tonic::Status::from_header_map(res.headers()) else {
                 return Ok(res);
             };
+            // tonic answers an oversized message OUT_OF_RANGE; gRPC's own convention is RESOURCE_EXHAUSTED.
+            if status.code() == Code::OutOfRange && status.message().starts_with(TOO_LARGE_PREFIX) {
+                let limit = crate::MAX_MESSAGE_BYTES;
+                return Ok(tonic::Status::from(Error::TooLarge { limit }).into_http());
+            }
             if status.code() != Code::Internal {
                 return Ok(res);
             }

@@ -375,6 +375,11 @@ where
 
 /// Sets the service's own status. The overall status ("") follows only start-up and shutdown, never
 /// readiness: liveness probes check "" and must not restart a pod because its database is failing over.
+/// Largest request message every service accepts (a bigger one is refused with RESOURCE_EXHAUSTED before
+/// it is decoded). One limit for the four services: matching accepted 64 MiB, which let a hostile client
+/// hold that much memory per call (issue 17). An AssignBatch of about 100,000 candidate pairs fits.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// The accepted connections of `listener`, with TCP_NODELAY and keepalive set on each. A gRPC answer is
 /// several small writes (headers, message, trailers): with Nagle's algorithm on, the second waits for the
 /// peer's delayed ACK (40 ms on Linux), which cost every loopback hop tens of milliseconds (issue 12).

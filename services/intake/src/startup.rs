@@ -82,7 +82,8 @@ impl Application {
             self.settings.routing_poll(),
         ));
         let routes = Routes::new(
-            IntakeServiceServer::new(self.api).max_decoding_message_size(4 * 1024 * 1024),
+            IntakeServiceServer::new(self.api)
+                .max_decoding_message_size(continuum_runtime::MAX_MESSAGE_BYTES),
         );
         let options =
             ServeOptions::new(continuum_proto::service_names::INTAKE, &self.settings.common)?;

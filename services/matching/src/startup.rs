@@ -66,7 +66,8 @@ impl Application {
         )?;
         tokio::spawn(relay.run(shutdown.clone()));
         let routes = Routes::new(
-            MatchingServiceServer::new(api).max_decoding_message_size(64 * 1024 * 1024),
+            MatchingServiceServer::new(api)
+                .max_decoding_message_size(continuum_runtime::MAX_MESSAGE_BYTES),
         );
         let options =
             ServeOptions::new(continuum_proto::service_names::MATCHING, &self.settings.common)?;

@@ -90,7 +90,10 @@ impl Application {
         let app = App::new(self.store.clone(), peers, relay, deadlines, worker_stop.clone())
             .with_care_sources(sources);
         let api = ReferralApi::new(app);
-        let routes = Routes::new(ReferralServiceServer::new(api));
+        let routes = Routes::new(
+            ReferralServiceServer::new(api)
+                .max_decoding_message_size(continuum_runtime::MAX_MESSAGE_BYTES),
+        );
         let options =
             ServeOptions::new(continuum_proto::service_names::REFERRAL, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("referral").await?;

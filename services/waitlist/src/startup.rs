@@ -85,6 +85,7 @@ impl Application {
     /// A handle on the offer-expiry sweep (tests call `sweep_expired` with a chosen time).
     pub fn sweeper(&self) -> Sweeper {
         Sweeper::new(self.store.clone(), self.holds.clone(), self.clock.clone())
+            .with_registry(self.settings.common.organizations_file())
     }
 
     /// A handle on the placement follow-up, reading referrals through `referral` (tests call
@@ -165,7 +166,10 @@ impl Application {
         };
         let app =
             App::new(self.store.clone(), self.holds.clone(), self.clock.clone(), peers, bridges);
-        let routes = Routes::new(WaitlistServiceServer::new(WaitlistApi::new(app)));
+        let routes = Routes::new(
+            WaitlistServiceServer::new(WaitlistApi::new(app))
+                .max_decoding_message_size(continuum_runtime::MAX_MESSAGE_BYTES),
+        );
         let options =
             ServeOptions::new(continuum_proto::service_names::WAITLIST, &self.settings.common)?;
         let auth = self.settings.common.auth_layer("waitlist").await?;

@@ -264,3 +264,20 @@ async fn session_feedback_flags_a_weak_alliance() {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }
 }
+
+/// Issue 17: matching takes the same message limit as the other services (it accepted 64 MiB): a
+/// request over 4 MiB is refused before it is decoded, and nothing is stored.
+#[tokio::test]
+async fn a_request_over_the_message_limit_is_refused_unread() {
+    let mut app = spawn_app().await;
+    let mut p = clinician("Dr Oversized", 1);
+    p.display_name = "x".repeat(continuum_runtime::MAX_MESSAGE_BYTES + 1);
+    let err = app
+        .client
+        .upsert_provider(pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    let listed = app.client.list_providers(pb::ListProvidersRequest::default()).await.unwrap();
+    assert!(listed.into_inner().providers.is_empty());
+}

@@ -24,12 +24,30 @@ pub struct Sweeper {
     store: Store,
     holds: Holds,
     clock: SharedClock,
+    /// The organization registry: every organization served gets its gauges (0 when it has no one
+    /// waiting), so a dashboard shows 0 rather than no data and a quiet process exports the series.
+    registry: Option<std::path::PathBuf>,
 }
 
 impl Sweeper {
     /// A sweeper over `store`, releasing holds in `holds`, reading time from `clock`.
     pub fn new(store: Store, holds: Holds, clock: SharedClock) -> Self {
-        Self { store, holds, clock }
+        Self { store, holds, clock, registry: None }
+    }
+
+    /// Reports gauges for every organization in the registry at `path`, not only those with entries.
+    pub fn with_registry(mut self, path: std::path::PathBuf) -> Self {
+        self.registry = Some(path);
+        self
+    }
+
+    /// The organizations of the registry (none when there is no registry or it cannot be read now).
+    fn served_organizations(&self) -> Vec<String> {
+        self.registry
+            .as_deref()
+            .and_then(|p| continuum_auth::registry::RegistryFile::read(p).ok())
+            .map(|r| r.organizations.into_iter().map(|o| o.id.to_ascii_lowercase()).collect())
+            .unwrap_or_default()
     }
 
     /// Expires every pending offer whose hold ended at or before `now` and offers each freed slot to the
@@ -79,6 +97,12 @@ impl Sweeper {
         let mut counts: std::collections::HashMap<(&'static str, String), (u64, u64)> =
             std::collections::HashMap::new();
         let mut offered = 0u64;
+        let served = self.served_organizations();
+        for org in &served {
+            for band in crate::domain::Band::ALL {
+                counts.entry((band.code(), org.clone())).or_default();
+            }
+        }
         for e in &entries {
             let n = counts.entry((e.band.code(), e.organization_id.clone())).or_default();
             n.0 += 1;
@@ -102,6 +126,13 @@ impl Sweeper {
         *reported = counts.into_keys().collect();
         metrics::gauge!("continuum_offers_pending").set(offered as f64);
         if let Ok((facts, check_ins)) = self.store.metrics_facts(None).await {
+            // No appointment yet: no median (NaN, shown as a gap), but the series exists.
+            for org in &served {
+                for appointment in ["first", "second"] {
+                    metrics::gauge!("continuum_time_to_appointment_days", "appointment" => appointment, "organization" => org.clone())
+                        .set(f64::NAN);
+                }
+            }
             for m in crate::domain::wait_metrics(&facts, &check_ins, now) {
                 metrics::gauge!("continuum_time_to_appointment_days", "appointment" => "first", "organization" => m.organization_id.clone())
                     .set(m.median_days_to_first);
