@@ -286,6 +286,14 @@ async fn one_intake_is_one_trace_across_the_four_services_and_carries_no_phi() {
         "{:?}",
         submit.attributes
     );
+    // The intake's own span is found by the intake it made (issue 14, point 5).
+    assert!(
+        submit.attributes.iter().any(|a| a.starts_with("continuum.intake_id=") && a.len() > 30)
+            && submit.attributes.iter().any(|a| a.starts_with("continuum.organization_id="))
+            && submit.attributes.iter().any(|a| a.starts_with("continuum.routing_status=")),
+        "{:?}",
+        submit.attributes
+    );
     let rejected = eventually(Duration::from_secs(10), || {
         let spans = receiver.spans.lock().unwrap().clone();
         async move {

@@ -201,6 +201,16 @@ pub fn server_span<B>(req: &http::Request<B>, known: KnownPath) -> tracing::Span
     span
 }
 
+/// Adds attributes to the current span (a handler's: the call's server span), so that backends that
+/// search span attributes find a call by the record it made (`continuum.intake_id`). Ids and codes only,
+/// never personal health information.
+pub fn annotate(attributes: &[(&'static str, &str)]) {
+    let span = tracing::Span::current();
+    for (key, value) in attributes {
+        span.set_attribute(*key, (*value).to_owned());
+    }
+}
+
 struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
 
 impl Injector for MetadataInjector<'_> {

@@ -43,6 +43,11 @@ impl IntakeService for IntakeApi {
         let fingerprint = crate::domain::fingerprint(&req.encode_to_vec());
         let submission = convert::submission_from_proto(req)?;
         let (intake, replayed) = self.app.submit(&ctx, submission, fingerprint).await?;
+        continuum_telemetry::annotate(&[
+            ("continuum.intake_id", &intake.id),
+            ("continuum.organization_id", &intake.submission.organization_id),
+            ("continuum.routing_status", intake.routing.status.code()),
+        ]);
         Ok(Response::new(pb::SubmitIntakeResponse {
             intake: Some(intake_to_proto(&intake)),
             replayed,
