@@ -9,7 +9,11 @@ use continuum_runtime::CommonSettings;
 
 /// Intake service settings.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "intake", about = "Continuum intake service")]
+#[command(
+    name = "intake",
+    version,
+    about = "Continuum intake service: every setting is a flag or its environment variable"
+)]
 pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "CONTINUUM_LISTEN_ADDR", default_value = "0.0.0.0:50051")]

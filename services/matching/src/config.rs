@@ -13,7 +13,11 @@ use crate::domain::alliance::StuckPolicy;
 
 /// Matching service settings.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "matching", about = "Continuum matching service")]
+#[command(
+    name = "matching",
+    version,
+    about = "Continuum matching service: every setting is a flag or its environment variable"
+)]
 pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "CONTINUUM_LISTEN_ADDR", default_value = "0.0.0.0:50052")]

@@ -7,7 +7,11 @@ use continuum_runtime::CommonSettings;
 
 /// Referral service settings.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "referral", about = "Continuum referral service")]
+#[command(
+    name = "referral",
+    version,
+    about = "Continuum referral service: every setting is a flag or its environment variable"
+)]
 pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "CONTINUUM_LISTEN_ADDR", default_value = "0.0.0.0:50053")]

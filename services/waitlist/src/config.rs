@@ -9,7 +9,11 @@ use crate::domain::{BandLimits, Policy};
 
 /// Waitlist service settings.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "waitlist", about = "Continuum waitlist service")]
+#[command(
+    name = "waitlist",
+    version,
+    about = "Continuum waitlist service: every setting is a flag or its environment variable"
+)]
 pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "CONTINUUM_LISTEN_ADDR", default_value = "0.0.0.0:50054")]

@@ -1,9 +1,10 @@
-//! The `waitlist` binary: configuration from the environment, then the service until SIGTERM/SIGINT.
+//! The `waitlist` binary: configuration from flags or the environment (`--help` lists it), then the service until SIGTERM/SIGINT.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Flags and environment alike; `--help` lists every setting and starts nothing.
+    let settings = <waitlist::config::Settings as clap::Parser>::parse();
     let telemetry = continuum_runtime::init_tracing("waitlist");
-    let settings = waitlist::config::Settings::from_env()?;
     let shutdown = continuum_runtime::Shutdown::new();
     continuum_runtime::cancel_on_signal(shutdown.clone());
     let result = waitlist::startup::Application::build(settings).await?.run(shutdown).await;

@@ -2,6 +2,7 @@
 //! called through the generated client. Peers are either absent (closed ports) or the real matching
 //! service started in-process; the whole four-service flow is covered by the end-to-end tests in `tests/`.
 
+mod cli;
 mod consent;
 mod helpers;
 mod scenarios;
