@@ -72,10 +72,28 @@ pub fn install() -> bool {
     true
 }
 
+/// Where `/metrics` listens when `CONTINUUM_METRICS_ADDR` is unset, when a command chose (see
+/// [`set_default_addr`]).
+static DEFAULT_ADDR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets where `/metrics` listens when `CONTINUUM_METRICS_ADDR` is unset, before telemetry starts:
+/// `continuum up` binds it on its own host (loopback by default, like its gRPC ports) instead of every
+/// interface. The first call wins.
+pub fn set_default_addr(addr: String) {
+    let _ = DEFAULT_ADDR.set(addr);
+}
+
+/// The address `/metrics` listens on: the variable when set, else the chosen default, else every
+/// interface on 9464 (a pod is scraped from outside it).
+fn metrics_addr(variable: Option<String>) -> String {
+    variable
+        .unwrap_or_else(|| DEFAULT_ADDR.get().cloned().unwrap_or_else(|| "0.0.0.0:9464".to_owned()))
+}
+
 /// The Prometheus recorder with its HTTP listener spawned on the current Tokio runtime, or `None` when
 /// disabled, misconfigured, or outside a runtime.
 fn recorder_from_env() -> Option<PrometheusRecorder> {
-    let raw = std::env::var("CONTINUUM_METRICS_ADDR").unwrap_or_else(|_| "0.0.0.0:9464".to_owned());
+    let raw = metrics_addr(std::env::var("CONTINUUM_METRICS_ADDR").ok());
     if raw.trim() == "off" {
         return None;
     }
@@ -101,5 +119,18 @@ fn recorder_from_env() -> Option<PrometheusRecorder> {
             tracing::warn!(error = %e, "metrics endpoint not started");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_variable_wins_then_the_chosen_default_then_every_interface() {
+        assert_eq!(super::metrics_addr(Some("127.0.0.1:1".into())), "127.0.0.1:1");
+        // No other test in this crate sets the default; this one sets it for the process.
+        assert_eq!(super::metrics_addr(None), "0.0.0.0:9464");
+        super::set_default_addr("127.0.0.1:9464".into());
+        assert_eq!(super::metrics_addr(None), "127.0.0.1:9464");
+        assert_eq!(super::metrics_addr(Some("[::1]:2".into())), "[::1]:2");
     }
 }

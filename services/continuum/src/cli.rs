@@ -135,6 +135,10 @@ pub enum OrgCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => {
+            // /metrics on the stack's own host (loopback by default), like its gRPC ports.
+            continuum_telemetry::prometheus::set_default_addr(
+                std::net::SocketAddr::new(args.host, 9464).to_string(),
+            );
             let telemetry = continuum_runtime::init_tracing("continuum");
             let result = crate::up::up(args).await;
             telemetry.shutdown().await;
