@@ -51,6 +51,22 @@ impl Holds {
         }
     }
 
+    /// Mirrors a change that ended some offers and made others: the ended ones' holds are released and
+    /// the new ones recorded.
+    pub async fn pass_on<'a>(
+        &self,
+        ended: impl IntoIterator<Item = &'a Offer>,
+        made: impl IntoIterator<Item = &'a Offer>,
+        now: DateTime<Utc>,
+    ) {
+        for o in ended {
+            self.release(&o.id).await;
+        }
+        for o in made {
+            self.record(o, now).await;
+        }
+    }
+
     /// Drops the hold of an offer that was answered, withdrawn or expired.
     pub async fn release(&self, offer_id: &str) {
         if let Err(e) = self.cache.delete(&Self::key(offer_id)).await {

@@ -78,12 +78,7 @@ impl App {
                 )
             })
             .await?;
-        for o in &checked.withdrawn {
-            self.holds.release(&o.id).await;
-        }
-        for o in &checked.next_offers {
-            self.holds.record(o, now).await;
-        }
+        self.holds.pass_on(&checked.withdrawn, &checked.next_offers, now).await;
         let (entry, outcome) = (checked.entry, checked.outcome);
         let pending = matches!(rescreen, RescreenResult::Pending);
         tracing::info!(

@@ -173,12 +173,7 @@ impl App {
             .store
             .remove(&removal.entry_id, &removal.reason, removal.expected_version, now)
             .await?;
-        for o in &removed.withdrawn {
-            self.holds.release(&o.id).await;
-        }
-        for o in &removed.next_offers {
-            self.holds.record(o, now).await;
-        }
+        self.holds.pass_on(&removed.withdrawn, &removed.next_offers, now).await;
         tracing::info!(
             entry_id = %removed.entry.id,
             withdrawn_offers = removed.withdrawn.len(),

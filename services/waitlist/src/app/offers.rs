@@ -103,10 +103,7 @@ impl App {
         if !answer.accept {
             let now = self.clock.now();
             let freed = self.store.decline(&answer.offer_id, now).await?;
-            self.holds.release(&freed.offer.id).await;
-            if let Some(next) = &freed.next_offer {
-                self.holds.record(next, now).await;
-            }
+            self.holds.pass_on([&freed.offer], &freed.next_offer, now).await;
             tracing::info!(
                 offer_id = %freed.offer.id,
                 entry_id = %freed.entry.id,

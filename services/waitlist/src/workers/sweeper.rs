@@ -66,10 +66,7 @@ impl Sweeper {
             let Some(freed) = self.store.expire(&o.id, now).instrument(span).await? else {
                 continue;
             };
-            self.holds.release(&freed.offer.id).await;
-            if let Some(next) = &freed.next_offer {
-                self.holds.record(next, now).await;
-            }
+            self.holds.pass_on([&freed.offer], &freed.next_offer, now).await;
             tracing::info!(
                 offer_id = %freed.offer.id,
                 entry_id = %freed.entry.id,
