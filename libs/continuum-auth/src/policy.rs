@@ -19,6 +19,8 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.intake.v1.IntakeService/RevokeConsent", &[IC, CL, CO]),
     ("/continuum.intake.v1.IntakeService/ListCareEvents", &[CL, CO, SV]),
     ("/continuum.intake.v1.IntakeService/CheckCareRelationship", &[SV]),
+    ("/continuum.intake.v1.IntakeService/ListClinicalTasks", &[CL, CO]),
+    ("/continuum.intake.v1.IntakeService/CompleteClinicalTask", &[CL, CO]),
     ("/continuum.matching.v1.MatchingService/UpsertProvider", &[PA]),
     ("/continuum.matching.v1.MatchingService/ImportProviders", &[PA]),
     ("/continuum.matching.v1.MatchingService/GetProvider", &[IC, CL, CO, PA, SV]),

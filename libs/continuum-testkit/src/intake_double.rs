@@ -151,4 +151,18 @@ impl IntakeService for IntakeDouble {
     ) -> Result<Response<pb::ListCareEventsResponse>, Status> {
         unavailable()
     }
+
+    async fn list_clinical_tasks(
+        &self,
+        _: Request<pb::ListClinicalTasksRequest>,
+    ) -> Result<Response<pb::ListClinicalTasksResponse>, Status> {
+        unavailable()
+    }
+
+    async fn complete_clinical_task(
+        &self,
+        _: Request<pb::CompleteClinicalTaskRequest>,
+    ) -> Result<Response<pb::CompleteClinicalTaskResponse>, Status> {
+        unavailable()
+    }
 }

@@ -246,6 +246,12 @@ coded_enum! {
 }
 
 impl Modality {
+    /// Whether the modality is regulation-focused (stabilisation-phase care: DBT, skills training,
+    /// somatic work).
+    pub fn is_regulation_focused(self) -> bool {
+        matches!(self, Modality::Dbt | Modality::SkillsTraining | Modality::Somatic)
+    }
+
     /// Whether this modality processes trauma memories (gated by the phase of care).
     pub fn is_trauma_processing(self) -> bool {
         matches!(
@@ -268,6 +274,22 @@ coded_enum! {
         SlidingScale => "sliding_scale",
         /// Free.
         Free => "free",
+    }
+}
+
+impl PaymentOption {
+    /// The providers' payment options a client paying this way can use: their own, a free service (free
+    /// accepts everyone), and for a self-paying client a sliding scale too. A provider accepting any of
+    /// these passes matching's payment constraint.
+    pub fn usable(self) -> &'static [PaymentOption] {
+        use PaymentOption as P;
+        match self {
+            P::CommercialInsurance => &[P::CommercialInsurance, P::Free],
+            P::PublicInsurance => &[P::PublicInsurance, P::Free],
+            P::SelfPay => &[P::SelfPay, P::SlidingScale, P::Free],
+            P::SlidingScale => &[P::SlidingScale, P::Free],
+            P::Free => &[P::Free],
+        }
     }
 }
 

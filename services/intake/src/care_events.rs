@@ -1,5 +1,5 @@
 //! What the care timeline shows of intake: one client's intakes, assessments (the first and every
-//! reassessment), routing decisions and consent changes, as coded [`CareEvent`]s. Pure: the store reads,
+//! reassessment), routing decisions, clinical tasks (opened, escalated, completed) and consent changes, as coded [`CareEvent`]s. Pure: the store reads,
 //! this decides what is shown. Codes, ids and scores only — never a name, contact detail or free text.
 
 use std::collections::HashMap;
@@ -81,6 +81,20 @@ fn of_intake(intake: &Intake, assessments: &[Assessment]) -> Vec<CareEvent> {
         }
         e.details.insert("attempts".to_owned(), r.attempts.to_string());
         out.push(e);
+    }
+    for t in &intake.tasks {
+        let steps = [
+            ("task.opened", Some(t.opened_at)),
+            ("task.escalated", t.escalated_at),
+            ("task.completed", t.completed_at),
+        ];
+        for (kind, at) in steps {
+            let Some(at) = at else { continue };
+            let mut e = event(at, kind, intake, &t.id);
+            e.details.insert("task_kind".to_owned(), t.kind.code().to_owned());
+            e.details.insert("due_at".to_owned(), t.due_at.to_rfc3339());
+            out.push(e);
+        }
     }
     for c in &intake.submission.consent.history {
         let mut e = event(c.changed_at, &format!("consent.{}", c.action), intake, &intake.id);

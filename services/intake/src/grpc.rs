@@ -153,4 +153,30 @@ impl IntakeService for IntakeApi {
             referral_ids,
         }))
     }
+
+    async fn list_clinical_tasks(
+        &self,
+        req: Request<pb::ListClinicalTasksRequest>,
+    ) -> Result<Response<pb::ListClinicalTasksResponse>, Status> {
+        let ctx = context(&req)?;
+        let (organization_id, filter, page) = convert::task_query_from_proto(req.get_ref())?;
+        let (tasks, next_page_token) =
+            self.app.list_tasks(&ctx, &organization_id, filter, &page).await?;
+        Ok(Response::new(pb::ListClinicalTasksResponse {
+            tasks: tasks.iter().map(convert::task_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn complete_clinical_task(
+        &self,
+        req: Request<pb::CompleteClinicalTaskRequest>,
+    ) -> Result<Response<pb::CompleteClinicalTaskResponse>, Status> {
+        let ctx = context(&req)?;
+        let (id, expected_version) = convert::complete_task_from_proto(req.get_ref())?;
+        let task = self.app.complete_task(&ctx, &id, expected_version).await?;
+        Ok(Response::new(pb::CompleteClinicalTaskResponse {
+            task: Some(convert::task_to_proto(&task)),
+        }))
+    }
 }

@@ -60,6 +60,7 @@ impl Application {
         let router = Router::new(
             store.clone(),
             peers,
+            rules.clone(),
             Duration::from_secs(settings.routing_max_backoff_secs.max(1)),
         );
         let api = IntakeApi::new(App::new(store.clone(), router.clone(), cache, rules, referrals));
@@ -81,6 +82,8 @@ impl Application {
             shutdown.clone(),
             self.settings.routing_poll(),
         ));
+        let sweeper =
+            tokio::spawn(crate::workers::tasks::run(self.store.clone(), shutdown.clone()));
         let routes = Routes::new(
             IntakeServiceServer::new(self.api)
                 .max_decoding_message_size(continuum_runtime::MAX_MESSAGE_BYTES),
@@ -94,6 +97,7 @@ impl Application {
                 .await;
         shutdown.cancel();
         let _ = worker.await;
+        let _ = sweeper.await;
         served
     }
 }

@@ -5,7 +5,7 @@
 
 use metrics::Unit;
 
-use crate::domain::RoutingStatus;
+use crate::domain::{RoutingStatus, TaskKind};
 
 /// The routing outcomes counted in `continuum_routings_total`.
 pub const FINAL_STATUSES: [RoutingStatus; 3] =
@@ -38,6 +38,22 @@ pub fn register() {
         Unit::Seconds,
         "Time from SubmitIntake accepting an intake to its routing being finished"
     );
+    metrics::describe_counter!(
+        "continuum_clinical_tasks_opened_total",
+        Unit::Count,
+        "Clinical tasks opened, by kind (same_day_risk_assessment, risk_review, crisis_coordination)"
+    );
+    metrics::describe_counter!(
+        "continuum_clinical_tasks_escalated_total",
+        Unit::Count,
+        "Clinical tasks still open at their deadline and escalated to a coordinator, by kind"
+    );
+    for kind in TaskKind::ALL {
+        metrics::counter!("continuum_clinical_tasks_opened_total", "kind" => kind.code())
+            .increment(0);
+        metrics::counter!("continuum_clinical_tasks_escalated_total", "kind" => kind.code())
+            .increment(0);
+    }
     for status in FINAL_STATUSES {
         metrics::counter!("continuum_routings_total", "status" => status.code()).increment(0);
     }
@@ -58,4 +74,15 @@ pub fn routed(status: RoutingStatus, crisis: bool, seconds_since_accepted: f64) 
     }
     metrics::histogram!(continuum_telemetry::names::INTAKE_ROUTED)
         .record(seconds_since_accepted.max(0.0));
+}
+
+/// Counts one clinical task opened.
+pub fn task_opened(kind: TaskKind) {
+    metrics::counter!("continuum_clinical_tasks_opened_total", "kind" => kind.code()).increment(1);
+}
+
+/// Counts one clinical task escalated at its deadline.
+pub fn task_escalated(kind: TaskKind) {
+    metrics::counter!("continuum_clinical_tasks_escalated_total", "kind" => kind.code())
+        .increment(1);
 }

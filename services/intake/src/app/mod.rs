@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod routing;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -250,10 +251,12 @@ impl App {
         let id = uuid::Uuid::now_v7().to_string();
         let assessment =
             domain::assess(uuid::Uuid::now_v7().to_string(), &submission, &self.rules, now, None);
+        self.check_override(&assessment, submission.clinician_override.as_ref())?;
         let mut pending = RoutingDecision::pending("routing in progress");
-        if assessment.risk_level.is_crisis() {
+        if assessment.carries_crisis_resources() {
             pending.crisis_resources = domain::crisis_resources(&submission.client.jurisdiction);
         }
+        let tasks = domain::tasks::opened_by(&assessment, &self.rules, now);
         let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
         let inserted = self
             .store
@@ -267,6 +270,7 @@ impl App {
                 self.router.owner(),
                 lease_until,
                 ctx.caller.audit_user(),
+                &tasks,
                 |intake| ctx.row("write", "intake", intake, RPC_SUBMIT),
             )
             .await?;
@@ -289,6 +293,23 @@ impl App {
             intake.routing = decision;
         }
         Ok((intake, false))
+    }
+
+    /// Refuses a clinician override that lowers the level of care below what the assessed risk requires
+    /// unless the clinician acknowledged it (`override.below_risk_acknowledged`).
+    fn check_override(
+        &self,
+        assessment: &domain::Assessment,
+        o: Option<&domain::OverrideRequest>,
+    ) -> Result<()> {
+        match o.and_then(|o| {
+            domain::assessment::override_needs_acknowledgement(assessment, o, &self.rules)
+        }) {
+            Some((field, message)) => {
+                Err(Error::invalid(format!("clinician_override.{field}"), message))
+            }
+            None => Ok(()),
+        }
     }
 
     async fn replay(
@@ -415,7 +436,9 @@ impl App {
             Utc::now(),
             Some(&intake.assessment),
         );
-        self.store.insert_reassessment(&intake, &assessment, reason.as_deref()).await?;
+        self.check_override(&assessment, rescreen.clinician_override.as_ref())?;
+        let tasks = domain::tasks::opened_by(&assessment, &self.rules, assessment.assessed_at);
+        self.store.insert_reassessment(&intake, &assessment, reason.as_deref(), &tasks).await?;
         let previous = std::mem::replace(&mut intake.assessment, assessment.clone());
         let previous_reason = Intake { assessment: previous.clone(), ..intake.clone() }
             .override_reason()

@@ -21,7 +21,8 @@ use continuum_vocab::{CarePhase, LevelOfCare, Modality, Urgency};
 use tonic::Code;
 
 use crate::domain::{
-    Candidate, Intake, RoutingDecision, RoutingPlan, RoutingStatus, order_candidates,
+    Candidate, Intake, Priorities, RoutingDecision, RoutingPlan, RoutingStatus, Rules,
+    explain_choice, order_candidates,
 };
 use crate::error::{ErrorReason, PeerError, Result};
 pub use crate::peers::Peers;
@@ -35,12 +36,13 @@ pub const LEASE: Duration = Duration::from_secs(30);
 pub struct Router {
     store: Store,
     peers: Peers,
+    rules: std::sync::Arc<Rules>,
     owner: String,
     max_backoff: Duration,
 }
 
 enum Step {
-    Done(RoutingDecision),
+    Done(Box<RoutingDecision>),
     Retry(&'static str),
 }
 
@@ -70,7 +72,7 @@ fn refused_by(
     decision.status = RoutingStatus::NeedsCoordinator;
     decision.reason =
         format!("{peer} refused the routing ({:?}); a coordinator must route this client", e.code);
-    Step::Done(decision)
+    Step::Done(Box::new(decision))
 }
 
 fn band_for(urgency: Urgency) -> wpb::Band {
@@ -90,8 +92,13 @@ pub fn backoff(attempts: i32, max: Duration) -> Duration {
 
 impl Router {
     /// A router whose leases are held under a fresh owner id.
-    pub fn new(store: Store, peers: Peers, max_backoff: Duration) -> Self {
-        Self { store, peers, owner: uuid::Uuid::now_v7().to_string(), max_backoff }
+    pub fn new(
+        store: Store,
+        peers: Peers,
+        rules: std::sync::Arc<Rules>,
+        max_backoff: Duration,
+    ) -> Self {
+        Self { store, peers, rules, owner: uuid::Uuid::now_v7().to_string(), max_backoff }
     }
 
     /// The lease owner id of this router (the submitting request creates tasks leased to it).
@@ -134,17 +141,32 @@ impl Router {
         };
         let step = self.attempt(&task).instrument(span).await;
         match step {
-            Step::Done(mut decision) => {
+            Step::Done(decision) => {
+                let mut decision = *decision;
                 decision.attempts = attempts;
                 decision.decided_at = Some(Utc::now());
-                self.store.finish_routing(intake_id, &self.owner, &decision).await?;
+                decision.rules_version.clone_from(&task.intake.assessment.rules_version);
+                let crisis = task.intake.assessment.risk_level.is_crisis();
+                // CLINICAL.md, Risk: a crisis-pathway client is routed to crisis care at once; when
+                // routing could not refer them, a coordinator acts now — whatever the cause.
+                let unreferred = crisis && decision.status != RoutingStatus::Referred;
+                let open = unreferred
+                    .then(|| crate::domain::tasks::crisis_unreferred(&self.rules, Utc::now()));
+                self.store.finish_routing(&task.intake, &self.owner, &decision, open).await?;
                 let waited = Utc::now() - task.intake.received_at;
                 #[allow(clippy::cast_precision_loss)]
                 crate::telemetry::routed(
                     decision.status,
-                    task.intake.assessment.risk_level.is_crisis(),
+                    crisis,
                     waited.num_milliseconds() as f64 / 1000.0,
                 );
+                if unreferred {
+                    tracing::error!(
+                        intake_id,
+                        status = decision.status.code(),
+                        "crisis client without a crisis referral: coordinator task opened"
+                    );
+                }
                 tracing::info!(intake_id, status = decision.status.code(), attempts, "routed");
                 Ok(decision)
             }
@@ -187,6 +209,7 @@ impl Router {
         let mut decision = intake.routing.clone();
         decision.candidate_provider_ids =
             plan.candidates.iter().map(|c| c.provider_id.clone()).collect();
+        decision.rules_applied.clone_from(&plan.rules_applied);
         let applied = if plan.rules_applied.is_empty() {
             String::new()
         } else {
@@ -201,10 +224,14 @@ impl Router {
                 .map(|(c, n)| format!("{c}={n}"))
                 .collect();
             decision.reason = format!(
-                "no provider passed the hard constraints (excluded: {}){applied}",
+                "{}no provider passed the hard constraints (excluded: {}){applied}",
+                if plan.crisis { "crisis pathway: " } else { "" },
                 excluded.join(", ")
             );
-            return Step::Done(decision);
+            if plan.crisis {
+                decision.reason.push_str("; coordinator alerted");
+            }
+            return Step::Done(Box::new(decision));
         }
         if !plan.crisis && !plan.candidates.iter().any(|c| c.consented) {
             // routing.consent_required: nothing is shared with an organization the client did not consent to.
@@ -213,7 +240,7 @@ impl Router {
                 "no consent to share with the organization of any of {} ranked option(s); a coordinator must record consent{applied}",
                 plan.candidates.len()
             );
-            return Step::Done(decision);
+            return Step::Done(Box::new(decision));
         }
         let urgency = intake.assessment.urgency;
         // Every peer call acts for the organization that took the intake and the user who submitted it
@@ -259,6 +286,7 @@ impl Router {
                         decision.status = RoutingStatus::Referred;
                         decision.referral_id = Some(r.id);
                         decision.provider_id = Some(c.provider_id.clone());
+                        decision.explanation = explain_choice(&plan, &c);
                         let exception = if plan.crisis && !c.consented {
                             " without recorded consent (routing.crisis_consent_exception: coordinator to confirm consent)"
                         } else {
@@ -272,12 +300,13 @@ impl Router {
                             )
                         } else {
                             format!(
-                                "referred to ranked option {} of {} with an open slot{applied}",
+                                "referred to ranked option {} of {} with an open slot: {}{applied}",
                                 plan.next + 1,
-                                plan.candidates.len()
+                                plan.candidates.len(),
+                                decision.explanation.join("; ")
                             )
                         };
-                        return Step::Done(decision);
+                        return Step::Done(Box::new(decision));
                     }
                     Err(s) => {
                         let e = PeerError::from(&s);
@@ -301,8 +330,7 @@ impl Router {
             // now; a crisis client is never only waitlisted.
             decision.status = RoutingStatus::NeedsCoordinator;
             decision.reason = "crisis pathway: no crisis-capable option could be referred to; coordinator alerted".to_owned();
-            tracing::error!(intake_id = %intake.id, "crisis client without a crisis referral: coordinator alerted");
-            return Step::Done(decision);
+            return Step::Done(Box::new(decision));
         }
         let req = wpb::EnqueueRequest {
             idempotency_key: key(intake),
@@ -339,11 +367,18 @@ impl Router {
                 let e = r.into_inner().entry.unwrap_or_default();
                 decision.status = RoutingStatus::Waitlisted;
                 decision.waitlist_entry_id = Some(e.id);
+                decision.next_check_in_at =
+                    e.next_check_in_at.as_ref().and_then(continuum_vocab::time::from_proto);
+                let check_in = match decision.next_check_in_at {
+                    Some(at) => format!("; first check-in due {}", at.format("%Y-%m-%d")),
+                    None => String::new(),
+                };
                 decision.reason = format!(
-                    "no ranked option had an open slot; waitlisted for {} option(s){applied}",
+                    "no ranked option had an open slot; waitlisted ({} band) for {} option(s){check_in}{applied}",
+                    urgency.code(),
                     plan.candidates.iter().filter(|c| c.consented).count()
                 );
-                Step::Done(decision)
+                Step::Done(Box::new(decision))
             }
             Err(s) => {
                 let e = PeerError::from(&s);
@@ -412,6 +447,22 @@ pub fn recommend_request(intake: &Intake) -> mpb::RecommendForClientRequest {
     mpb::RecommendForClientRequest { client: Some(profile), fit: Some(fit), top_k: 10 }
 }
 
+/// Most fit reasons a decision quotes for the chosen option.
+const TOP_REASONS: usize = 3;
+
+/// Matching's strongest fit reasons for one option: the components that added most to its score, in
+/// plain words ("relational fit: relational style 90% similar to the client's preference").
+fn top_reasons(components: &[mpb::ScoreComponent]) -> Vec<String> {
+    let mut by_weight: Vec<&mpb::ScoreComponent> =
+        components.iter().filter(|c| !c.reason.is_empty() && c.weight * c.value > 0.0).collect();
+    by_weight.sort_by(|a, b| (b.weight * b.value).total_cmp(&(a.weight * a.value)));
+    by_weight
+        .into_iter()
+        .take(TOP_REASONS)
+        .map(|c| format!("{}: {}", c.name.replace('_', " "), c.reason))
+        .collect()
+}
+
 /// The routing plan from matching's answer: candidates with their organization, consent and program
 /// features, ordered by what the assessment asks for.
 pub fn plan_from(intake: &Intake, r: mpb::RecommendResponse) -> RoutingPlan {
@@ -422,6 +473,11 @@ pub fn plan_from(intake: &Intake, r: mpb::RecommendResponse) -> RoutingPlan {
         .iter()
         .filter_map(|o| {
             o.provider.as_ref().map(|p| Candidate {
+                regulation_focused: p.kind == mpb::ProviderKind::SkillsGroup as i32
+                    || p.modalities.iter().any(|m| {
+                        Modality::from_proto(*m).is_some_and(Modality::is_regulation_focused)
+                    }),
+                reasons: top_reasons(&o.components),
                 provider_id: p.id.clone(),
                 has_capacity: o.has_capacity,
                 organization_id: p.organization_id.clone(),
@@ -434,13 +490,13 @@ pub fn plan_from(intake: &Intake, r: mpb::RecommendResponse) -> RoutingPlan {
             })
         })
         .collect();
-    let trauma_first = !crisis && a.phase == Some(CarePhase::TraumaProcessing);
-    let family_first = a.family_involvement || a.age_group.is_youth();
+    let priorities = Priorities {
+        family_first: a.family_involvement || a.age_group.is_youth(),
+        regulation_first: !crisis && a.phase == Some(CarePhase::Stabilisation),
+        trauma_first: !crisis && a.phase == Some(CarePhase::TraumaProcessing),
+    };
     let mut rules_applied: Vec<String> =
-        order_candidates(&mut candidates, family_first, trauma_first)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        order_candidates(&mut candidates, priorities).into_iter().map(str::to_owned).collect();
     if crisis {
         rules_applied.insert(0, "routing.crisis_interlock".to_owned());
     }
@@ -465,7 +521,13 @@ mod tests {
             consented: true,
             family_involvement: family,
             trauma_processing: trauma,
+            regulation_focused: id == "b",
+            reasons: Vec::new(),
         }
+    }
+
+    fn by(family_first: bool, trauma_first: bool) -> Priorities {
+        Priorities { family_first, trauma_first, regulation_first: false }
     }
 
     fn ids(c: &[Candidate]) -> Vec<&str> {
@@ -481,16 +543,27 @@ mod tests {
             cand("d", true, true),
         ];
         let mut c = base.clone();
-        assert!(order_candidates(&mut c, false, false).is_empty());
+        assert!(order_candidates(&mut c, by(false, false)).is_empty());
         assert_eq!(ids(&c), vec!["a", "b", "c", "d"], "matching's order is kept");
         let mut c = base.clone();
-        assert_eq!(order_candidates(&mut c, true, false), vec!["routing.youth_family_first"]);
+        assert_eq!(order_candidates(&mut c, by(true, false)), vec!["routing.youth_family_first"]);
         assert_eq!(ids(&c), vec!["b", "d", "a", "c"]);
         let mut c = base.clone();
-        order_candidates(&mut c, false, true);
+        order_candidates(&mut c, by(false, true));
         assert_eq!(ids(&c), vec!["c", "d", "a", "b"]);
+        let mut c = base.clone();
+        let stabilise = Priorities { regulation_first: true, ..Priorities::default() };
+        assert_eq!(
+            order_candidates(&mut c, stabilise),
+            vec!["routing.stabilisation_regulation_first"]
+        );
+        assert_eq!(
+            ids(&c),
+            vec!["b", "a", "c", "d"],
+            "regulation-focused first, order kept otherwise"
+        );
         let mut c = base;
-        order_candidates(&mut c, true, true);
+        order_candidates(&mut c, by(true, true));
         assert_eq!(ids(&c), vec!["d", "b", "c", "a"], "family first, then trauma-focused within");
     }
 

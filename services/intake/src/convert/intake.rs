@@ -7,9 +7,9 @@ use continuum_vocab::{CarePhase, LevelOfCare, Modality, time};
 
 use crate::app::Shared;
 use crate::domain::{
-    self, Approach, Consent, ConsentCategory, ConsentGrant, Dysregulation, Frequency, Impairment,
-    Intake, OverrideRequest, RoutingDecision, RoutingStatus, Screeners, Setting, StageOfChange,
-    SubstanceUse, WindowRating,
+    self, Approach, ClinicalTask, Consent, ConsentCategory, ConsentGrant, Dysregulation, Frequency,
+    Impairment, Intake, OverrideRequest, RoutingDecision, RoutingStatus, Screeners, Setting,
+    StageOfChange, SubstanceUse, TaskStatus, WindowRating,
 };
 
 fn date_to_proto(d: NaiveDate) -> continuum_proto::common::v1::Date {
@@ -37,6 +37,7 @@ fn override_to_proto(o: &OverrideRequest) -> pb::AssessmentOverride {
         phase: o.phase.map_or(0, CarePhase::to_proto),
         reason: o.reason.clone(),
         clinician_id: o.clinician_id.clone(),
+        acknowledge_below_risk: o.acknowledge_below_risk,
     }
 }
 
@@ -157,6 +158,7 @@ pub fn assessment_to_proto(
             .collect(),
         rules_version: a.rules_version.clone(),
         assessed_at: Some(time::to_proto(a.assessed_at)),
+        warnings: a.warnings.clone(),
     }
 }
 
@@ -181,6 +183,37 @@ pub fn routing_to_proto(d: &RoutingDecision) -> pb::RoutingDecision {
         attempts: d.attempts,
         decided_at: d.decided_at.map(time::to_proto),
         crisis_resources: d.crisis_resources.clone(),
+        explanation: d.explanation.clone(),
+        rules_applied: d.rules_applied.clone(),
+        rules_version: d.rules_version.clone(),
+        next_check_in_at: d.next_check_in_at.map(time::to_proto),
+    }
+}
+
+fn task_status_to_proto(s: TaskStatus) -> pb::ClinicalTaskStatus {
+    match s {
+        TaskStatus::Open => pb::ClinicalTaskStatus::Open,
+        TaskStatus::Overdue => pb::ClinicalTaskStatus::Overdue,
+        TaskStatus::Completed => pb::ClinicalTaskStatus::Completed,
+    }
+}
+
+/// The proto form of a clinical task.
+pub fn task_to_proto(t: &ClinicalTask) -> pb::ClinicalTask {
+    pb::ClinicalTask {
+        id: t.id.clone(),
+        kind: t.kind.to_proto(),
+        status: task_status_to_proto(t.status()) as i32,
+        intake_id: t.intake_id.clone(),
+        client_id: t.client_id.clone(),
+        organization_id: t.organization_id.clone(),
+        assessment_id: t.assessment_id.clone(),
+        opened_at: Some(time::to_proto(t.opened_at)),
+        due_at: Some(time::to_proto(t.due_at)),
+        escalated_at: t.escalated_at.map(time::to_proto),
+        completed_at: t.completed_at.map(time::to_proto),
+        completed_by: t.completed_by.clone(),
+        version: t.version,
     }
 }
 
@@ -311,6 +344,7 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
         stage_of_change: s.stage_of_change.map_or(0, StageOfChange::to_proto),
         consent_grants: s.consent.grants.iter().map(grant_to_proto).collect(),
         clinician_override: s.clinician_override.as_ref().map(override_to_proto),
+        tasks: i.tasks.iter().map(task_to_proto).collect(),
     }
 }
 

@@ -14,7 +14,8 @@ use continuum_vocab::{LevelOfCare, RiskLevel, time};
 use crate::app::{
     AuditQuery, ConsentChange, IntakeQuery, Reassessed, Reassessment, RelationshipQuestion,
 };
-use crate::domain::{ConsentCategory, RoutingStatus};
+use crate::domain::{ConsentCategory, RoutingStatus, TaskStatus};
+use crate::store::tasks::TaskFilter;
 use crate::store::{AuditEvent, IntakeFilter};
 
 /// Reads an optional intake-vocabulary enum (0 = absent); unknown numbers are violations.
@@ -57,7 +58,7 @@ mod submission;
 use intake::instrument_to_proto;
 pub use intake::{
     assessment_to_proto, consent_to_proto, intake_to_proto, limit_to_consent, routing_to_proto,
-    shared_intake_to_proto,
+    shared_intake_to_proto, task_to_proto,
 };
 use submission::{dysregulation_from_proto, grants_from_proto, override_from_proto};
 pub use submission::{screeners_from_proto, submission_from_proto};
@@ -131,6 +132,40 @@ pub fn query_from_proto(req: &pb::ListIntakesRequest) -> Result<(IntakeQuery, Pa
         },
         page,
     ))
+}
+
+/// Page sizes of `ListClinicalTasks`.
+pub const TASK_PAGING: Paging = Paging::new(50, 200);
+
+/// A `ListClinicalTasks` request: the organization, which tasks, and which page.
+pub fn task_query_from_proto(
+    req: &pb::ListClinicalTasksRequest,
+) -> Result<(String, TaskFilter, Page)> {
+    let mut v = Violations::default();
+    let organization_id = v.require_uuid("organization_id", &req.organization_id);
+    let intake_id = v.optional_uuid("intake_id", &req.intake_id);
+    let status = match pb::ClinicalTaskStatus::try_from(req.status) {
+        Ok(pb::ClinicalTaskStatus::Unspecified) => None,
+        Ok(pb::ClinicalTaskStatus::Open) => Some(TaskStatus::Open),
+        Ok(pb::ClinicalTaskStatus::Overdue) => Some(TaskStatus::Overdue),
+        Ok(pb::ClinicalTaskStatus::Completed) => Some(TaskStatus::Completed),
+        Err(_) => {
+            v.add("status", "is not a known value");
+            None
+        }
+    };
+    let page = TASK_PAGING.read(&mut v, req.page_size, &req.page_token);
+    v.finish((organization_id.unwrap_or_default(), TaskFilter { status, intake_id }, page))
+}
+
+/// A `CompleteClinicalTask` request: the task id and the version read.
+pub fn complete_task_from_proto(req: &pb::CompleteClinicalTaskRequest) -> Result<(String, i64)> {
+    let mut v = Violations::default();
+    let id = v.require_uuid("task_id", &req.task_id);
+    if req.expected_version < 1 {
+        v.add("expected_version", "is required (the version read, 1 or more)");
+    }
+    v.finish((id.unwrap_or_default(), req.expected_version))
 }
 
 /// A `RecordReassessment` request, naming every bad field.

@@ -90,6 +90,7 @@ pub(super) fn override_from_proto(
         phase,
         reason: o.reason.trim().to_owned(),
         clinician_id: o.clinician_id.trim().to_owned(),
+        acknowledge_below_risk: o.acknowledge_below_risk,
     })
 }
 
@@ -327,7 +328,15 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
         }
     };
     let screeners = screeners_from_proto(&mut v, "screeners", r.screeners.as_ref());
-    if screeners.is_empty() && !r.clinician_reports_imminent_risk {
+    // Only when none was given at all: a screener given but invalid has its own violations already.
+    let given = r.screeners.as_ref().is_some_and(|s| {
+        s.phq9.is_some()
+            || s.gad7.is_some()
+            || s.cssrs.is_some()
+            || s.pcl5.is_some()
+            || s.readiness_ruler.is_some()
+    });
+    if screeners.is_empty() && !given && !r.clinician_reports_imminent_risk {
         v.add(
             "screeners",
             "at least one screener (PHQ-9, GAD-7, C-SSRS, PCL-5 or readiness ruler) is required",

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::{Engagement, StageOfChange, TreatmentOutcome};
 use super::rules::Rules;
-use super::scoring::{self, CssrsLevel, Instrument, ScreenerScore};
+use super::scoring::{self, CssrsAnswers, CssrsLevel, Instrument, ScreenerScore};
 use super::{NewIntake, age_on};
 
 /// A rule that fired.
@@ -94,12 +94,24 @@ pub struct Assessment {
     /// Clinician override applied.
     #[serde(default)]
     pub clinician_override: Option<AppliedOverride>,
+    /// Plain-language warnings about this assessment (an acknowledged override below what risk requires).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 impl Assessment {
     /// The score of `instrument`, if it was given.
     pub fn score(&self, instrument: Instrument) -> Option<&ScreenerScore> {
         self.scores.iter().find(|s| s.instrument == instrument)
+    }
+
+    /// Whether the answer must carry crisis resources: the crisis pathway, any risk at moderate or above
+    /// (C-SSRS thoughts with method, recent self-harm), or PHQ-9 item 9 above 0 whatever else was found.
+    pub fn carries_crisis_resources(&self) -> bool {
+        self.risk_level >= RiskLevel::Moderate
+            || self
+                .score(Instrument::Phq9)
+                .is_some_and(|p| p.flags.iter().any(|f| f == "phq9_item9_positive"))
     }
 }
 
@@ -179,6 +191,15 @@ pub fn assess(
     match cssrs {
         Some(CssrsLevel::High) => {
             risk = risk.max(RiskLevel::High);
+            if sc.cssrs.as_ref().is_some_and(CssrsAnswers::recency_implies_behaviour) {
+                t.fire(
+                    "risk.cssrs_recency_implies_behaviour",
+                    &[
+                        ("behaviour_past_three_months", "true".into()),
+                        ("suicidal_behaviour", "false".into()),
+                    ],
+                );
+            }
             t.fire("risk.cssrs_high", &[("cssrs_level", "high".into())]);
         }
         Some(CssrsLevel::Moderate) => {
@@ -199,6 +220,13 @@ pub fn assess(
                 );
             }
         }
+    }
+
+    if intake.dysregulation.as_ref().is_some_and(|d| d.recent_self_harm)
+        && risk < RiskLevel::Moderate
+    {
+        risk = RiskLevel::Moderate;
+        t.fire("risk.recent_self_harm", &[("recent_self_harm", "true".into())]);
     }
 
     // Level of care.
@@ -400,6 +428,7 @@ pub fn assess(
 
     // Clinician override, last.
     let mut applied = None;
+    let mut warnings = Vec::new();
     if let Some(o) = &intake.clinician_override {
         let rec = AppliedOverride {
             assessed_level_of_care: level,
@@ -409,6 +438,24 @@ pub fn assess(
             clinician_id: o.clinician_id.clone(),
         };
         if let Some(l) = o.level_of_care {
+            if let Some(required) = rules.level_required_by(risk).filter(|r| l < *r) {
+                // Refused upstream unless acknowledged (`override_needs_acknowledgement`).
+                t.fire(
+                    "override.below_risk_acknowledged",
+                    &[
+                        ("risk_level", risk.code().into()),
+                        ("required_level", required.code().into()),
+                        ("to", l.code().into()),
+                        ("acknowledged", o.acknowledge_below_risk.to_string()),
+                    ],
+                );
+                warnings.push(format!(
+                    "the clinician override sets {} below the {} that {} risk requires; acknowledged by the clinician and recorded",
+                    l.code(),
+                    required.code(),
+                    risk.code()
+                ));
+            }
             t.fire(
                 "override.level",
                 &[
@@ -454,7 +501,31 @@ pub fn assess(
         family_involvement,
         care_emphases,
         clinician_override: applied,
+        warnings,
     }
+}
+
+/// Why an override must be refused: it lowers the level of care below what the assessed risk requires
+/// (`override.below_risk_acknowledged` in the rules) without the clinician's acknowledgement. Returns the
+/// field to name and the message.
+pub fn override_needs_acknowledgement(
+    a: &Assessment,
+    o: &super::OverrideRequest,
+    rules: &Rules,
+) -> Option<(&'static str, String)> {
+    let to = o.level_of_care?;
+    let required = rules.level_required_by(a.risk_level)?;
+    (to < required && !o.acknowledge_below_risk).then(|| {
+        (
+            "acknowledge_below_risk",
+            format!(
+                "the override sets {} below the {} that {} risk requires; set acknowledge_below_risk to confirm",
+                to.code(),
+                required.code(),
+                a.risk_level.code()
+            ),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod phase;
 pub mod routing;
 pub mod rules;
 pub mod scoring;
+pub mod tasks;
 #[cfg(test)]
 pub mod testing;
 #[cfg(test)]
@@ -29,9 +30,13 @@ pub use codes::{
     StageOfChange, Stressor, SubstanceUse, Support, TreatmentOutcome, WindowRating,
 };
 pub use consent::{Consent, ConsentChange, ConsentGrant, REFERRAL_CATEGORIES, STANDARD_CATEGORIES};
-pub use routing::{Candidate, RoutingDecision, RoutingPlan, RoutingStatus, order_candidates};
+pub use routing::{
+    Candidate, Priorities, RoutingDecision, RoutingPlan, RoutingStatus, explain_choice,
+    order_candidates,
+};
 pub use rules::Rules;
 pub use scoring::{CssrsAnswers, Instrument, ScreenerScore};
+pub use tasks::{ClinicalTask, TaskKind, TaskStatus, TaskToOpen};
 
 /// Who the client is (personal health information: stored, never logged).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,6 +130,10 @@ pub struct OverrideRequest {
     pub reason: String,
     /// Who.
     pub clinician_id: String,
+    /// The clinician acknowledges that the override lowers the level of care below what the risk level
+    /// requires (`override.below_risk_acknowledged`); without it such an override is refused.
+    #[serde(default)]
+    pub acknowledge_below_risk: bool,
 }
 
 /// What the client wants from care.
@@ -232,6 +241,8 @@ pub struct Intake {
     pub routing: RoutingDecision,
     /// When received.
     pub received_at: DateTime<Utc>,
+    /// The clinical tasks opened for this intake (open, overdue and completed), oldest first.
+    pub tasks: Vec<ClinicalTask>,
 }
 
 impl Intake {

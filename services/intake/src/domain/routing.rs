@@ -67,6 +67,19 @@ pub struct RoutingDecision {
     /// pathway: that assessment's id (it makes the downstream idempotency keys new).
     #[serde(default)]
     pub reroute_for_assessment: Option<String>,
+    /// Why this option, in plain words a coordinator can read to the client: what the routing rules
+    /// asked for and whether the option meets it, then the chosen option's strongest fit reasons.
+    #[serde(default)]
+    pub explanation: Vec<String>,
+    /// The routing rule ids applied (from the rules file).
+    #[serde(default)]
+    pub rules_applied: Vec<String>,
+    /// Version of the rules file the decision followed.
+    #[serde(default)]
+    pub rules_version: String,
+    /// When waitlisted: the first check-in the waitlist scheduled (the check-in plan).
+    #[serde(default)]
+    pub next_check_in_at: Option<DateTime<Utc>>,
 }
 
 impl RoutingDecision {
@@ -83,6 +96,10 @@ impl RoutingDecision {
             decided_at: None,
             crisis_resources: Vec::new(),
             reroute_for_assessment: None,
+            explanation: Vec::new(),
+            rules_applied: Vec::new(),
+            rules_version: String::new(),
+            next_check_in_at: None,
         }
     }
 }
@@ -106,32 +123,75 @@ pub struct Candidate {
     /// Whether the provider offers trauma processing (a trauma-processing modality or track).
     #[serde(default)]
     pub trauma_processing: bool,
+    /// Whether the provider offers regulation-focused care (a skills group, DBT, skills training, somatic).
+    #[serde(default)]
+    pub regulation_focused: bool,
+    /// Matching's strongest fit reasons for this option, plain words ("relational fit: ...").
+    #[serde(default)]
+    pub reasons: Vec<String>,
 }
 
 fn yes() -> bool {
     true
 }
 
+/// What the assessment asks routing to try first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Priorities {
+    /// Youth: options with family involvement (`routing.youth_family_first`).
+    pub family_first: bool,
+    /// Stabilisation phase: regulation-focused options (`routing.stabilisation_regulation_first`).
+    pub regulation_first: bool,
+    /// Trauma-focused care indicated: options offering trauma processing (`routing.trauma_focused_first`).
+    pub trauma_first: bool,
+}
+
+/// The ordering rules: id, whether it applies, whether a candidate meets it, and how to say so.
+type OrderingRule = (&'static str, bool, fn(&Candidate) -> bool, &'static str);
+
+fn ordering_rules(p: Priorities) -> [OrderingRule; 3] {
+    [
+        ("routing.youth_family_first", p.family_first, |c| c.family_involvement, "family-involved"),
+        (
+            "routing.stabilisation_regulation_first",
+            p.regulation_first,
+            |c| c.regulation_focused,
+            "regulation-focused (skills, DBT-informed, somatic)",
+        ),
+        ("routing.trauma_focused_first", p.trauma_first, |c| c.trauma_processing, "trauma-focused"),
+    ]
+}
+
 /// Orders matching's ranking by what the assessment asks for, keeping matching's order otherwise (a
-/// stable sort): youth first to options with family involvement (`routing.youth_family_first`), then,
-/// when trauma-focused care is indicated, options offering trauma processing first
-/// (`routing.trauma_focused_first`). Returns the ids of the rules applied.
-pub fn order_candidates(
-    candidates: &mut [Candidate],
-    family_first: bool,
-    trauma_first: bool,
-) -> Vec<&'static str> {
-    candidates.sort_by_key(|c| {
-        (family_first && !c.family_involvement, trauma_first && !c.trauma_processing)
-    });
-    let mut applied = Vec::new();
-    if family_first {
-        applied.push("routing.youth_family_first");
+/// stable sort): youth first to options with family involvement, then, in the stabilisation phase,
+/// regulation-focused options, or, when trauma-focused care is indicated, options offering trauma
+/// processing. Returns the ids of the rules applied.
+pub fn order_candidates(candidates: &mut [Candidate], p: Priorities) -> Vec<&'static str> {
+    let rules = ordering_rules(p);
+    candidates.sort_by_key(|c| rules.map(|(_, on, meets, _)| on && !meets(c)));
+    rules.iter().filter(|r| r.1).map(|r| r.0).collect()
+}
+
+/// Why `chosen` (one of `plan`'s candidates), in plain words: for each ordering rule the plan applied,
+/// whether the chosen option meets it or why not (none in the ranking, or none that could take the client
+/// now), then the chosen option's strongest fit reasons from matching.
+pub fn explain_choice(plan: &RoutingPlan, chosen: &Candidate) -> Vec<String> {
+    let p = plan.priorities();
+    let mut out = Vec::new();
+    for (id, on, meets, what) in ordering_rules(p) {
+        if !on {
+            continue;
+        }
+        out.push(if meets(chosen) {
+            format!("a {what} option, as {id} asks")
+        } else if plan.candidates.iter().any(meets) {
+            format!("no {what} option could take the client now; next best option ({id})")
+        } else {
+            format!("no {what} option at this level of care; next best option ({id})")
+        });
     }
-    if trauma_first {
-        applied.push("routing.trauma_focused_first");
-    }
-    applied
+    out.extend(chosen.reasons.iter().cloned());
+    out
 }
 
 /// The routing plan: matching's ranked options, stored before any downstream call so that every retry
@@ -151,4 +211,16 @@ pub struct RoutingPlan {
     /// Routing rules applied to the ranking and the referral (ids from the rules file).
     #[serde(default)]
     pub rules_applied: Vec<String>,
+}
+
+impl RoutingPlan {
+    /// The ordering priorities this plan was made with (from its rules).
+    pub fn priorities(&self) -> Priorities {
+        let has = |id: &str| self.rules_applied.iter().any(|r| r == id);
+        Priorities {
+            family_first: has("routing.youth_family_first"),
+            regulation_first: has("routing.stabilisation_regulation_first"),
+            trauma_first: has("routing.trauma_focused_first"),
+        }
+    }
 }

@@ -24,6 +24,8 @@ pub const CODE_RULE_IDS: &[&str] = &[
     "risk.cssrs_moderate",
     "risk.cssrs_low",
     "risk.phq9_item9_without_cssrs",
+    "risk.cssrs_recency_implies_behaviour",
+    "risk.recent_self_harm",
     "level.crisis",
     "level.severe_symptoms",
     "level.outpatient",
@@ -44,11 +46,16 @@ pub const CODE_RULE_IDS: &[&str] = &[
     "history.program_cycling",
     "override.level",
     "override.phase",
+    "override.below_risk_acknowledged",
+    "task.same_day_risk_assessment",
+    "task.risk_review",
+    "task.crisis_coordination",
     "routing.crisis_interlock",
     "routing.consent_required",
     "routing.crisis_consent_exception",
     "routing.youth_family_first",
     "routing.trauma_focused_first",
+    "routing.stabilisation_regulation_first",
     "reassessment.reroute_on_crisis",
     "reassessment.reliable_change",
 ];
@@ -199,6 +206,28 @@ pub struct SupportRule {
     pub add: Vec<String>,
 }
 
+/// The lowest level of care a risk level requires: a clinician override below it must be acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskFloor {
+    /// From this risk level up.
+    pub risk: RiskLevel,
+    /// At least this level of care.
+    pub level: LevelOfCare,
+}
+
+/// A tracked clinical task and its deadline (when it is opened is the code's: see `domain::tasks`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRule {
+    /// Rule id (`task.<kind>`).
+    pub id: String,
+    /// Task kind.
+    pub kind: super::tasks::TaskKind,
+    /// Due this many minutes after it is opened; escalated to a coordinator when still open then.
+    pub due_minutes: i64,
+}
+
 /// The whole rules file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -221,6 +250,10 @@ pub struct Rules {
     pub program_cycling: CyclingParams,
     /// Supports to add.
     pub supports: Vec<SupportRule>,
+    /// The lowest level of care per risk level (for overrides).
+    pub risk_floors: Vec<RiskFloor>,
+    /// Tracked clinical tasks, one per kind.
+    pub tasks: Vec<TaskRule>,
 }
 
 impl Rules {
@@ -322,7 +355,28 @@ impl Rules {
         {
             anyhow::bail!("rules file: level or cycling parameters out of range");
         }
+        for kind in super::tasks::TaskKind::ALL {
+            let rule = self.tasks.iter().filter(|t| t.kind == *kind).collect::<Vec<_>>();
+            match rule.as_slice() {
+                [t] if t.due_minutes > 0 && t.id == format!("task.{}", kind.code()) => {}
+                _ => anyhow::bail!(
+                    "rules file: task {} needs exactly one entry with id task.{} and due_minutes above 0",
+                    kind.code(),
+                    kind.code()
+                ),
+            }
+        }
         Ok(())
+    }
+
+    /// The lowest level of care `risk` requires, when the rules set one.
+    pub fn level_required_by(&self, risk: RiskLevel) -> Option<LevelOfCare> {
+        self.risk_floors.iter().filter(|f| f.risk <= risk).map(|f| f.level).max()
+    }
+
+    /// The deadline rule of a task kind (`check` makes sure there is one).
+    pub fn task(&self, kind: super::tasks::TaskKind) -> Option<&TaskRule> {
+        self.tasks.iter().find(|t| t.kind == kind)
     }
 
     /// The description of a rule id (empty when undocumented, which `check` rules out).

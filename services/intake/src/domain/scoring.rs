@@ -89,6 +89,20 @@ pub enum CssrsLevel {
     High,
 }
 
+impl CssrsAnswers {
+    /// Behaviour within 3 months answered yes while "any suicidal behaviour" is no: a contradiction whose
+    /// only reading is the risky one (recent behaviour is behaviour), so it is scored as yes to 6 within 3
+    /// months and flagged `cssrs_item6_implied_by_recency` (docs/clinical-rules.md, Scoring).
+    pub fn recency_implies_behaviour(&self) -> bool {
+        self.behaviour_past_three_months && !self.suicidal_behaviour
+    }
+
+    /// Item 6 as read: any suicidal behaviour, stated or implied by the recency answer.
+    pub fn any_behaviour(&self) -> bool {
+        self.suicidal_behaviour || self.behaviour_past_three_months
+    }
+}
+
 impl CssrsLevel {
     /// Stable code.
     pub fn code(self) -> &'static str {
@@ -103,10 +117,7 @@ impl CssrsLevel {
 
 /// The C-SSRS screener level.
 pub fn cssrs_level(a: &CssrsAnswers) -> CssrsLevel {
-    if a.intent_without_plan
-        || a.intent_with_plan
-        || (a.suicidal_behaviour && a.behaviour_past_three_months)
-    {
+    if a.intent_without_plan || a.intent_with_plan || a.behaviour_past_three_months {
         CssrsLevel::High
     } else if a.thoughts_with_method {
         CssrsLevel::Moderate
@@ -175,8 +186,9 @@ pub fn score_cssrs(a: &CssrsAnswers) -> ScreenerScore {
         (a.thoughts_with_method, "cssrs_item3"),
         (a.intent_without_plan, "cssrs_item4"),
         (a.intent_with_plan, "cssrs_item5"),
-        (a.suicidal_behaviour, "cssrs_item6"),
-        (a.suicidal_behaviour && a.behaviour_past_three_months, "cssrs_behaviour_past_3_months"),
+        (a.any_behaviour(), "cssrs_item6"),
+        (a.behaviour_past_three_months, "cssrs_behaviour_past_3_months"),
+        (a.recency_implies_behaviour(), "cssrs_item6_implied_by_recency"),
     ] {
         if yes {
             flags.push(name.to_owned());
@@ -338,6 +350,24 @@ mod tests {
             }),
             CssrsLevel::High
         );
+    }
+
+    #[test]
+    fn recency_without_behaviour_is_read_as_recent_behaviour() {
+        // Issue 13.1: a form that fills only the recency flag must not lose the high-risk signal.
+        let only_recency = CssrsAnswers { behaviour_past_three_months: true, ..Default::default() };
+        assert!(only_recency.recency_implies_behaviour());
+        assert_eq!(cssrs_level(&only_recency), CssrsLevel::High);
+        let s = score_cssrs(&only_recency);
+        assert_eq!((s.band.as_str(), s.positive), ("high", true));
+        for flag in
+            ["cssrs_item6", "cssrs_behaviour_past_3_months", "cssrs_item6_implied_by_recency"]
+        {
+            assert!(s.flags.iter().any(|f| f == flag), "{flag} in {:?}", s.flags);
+        }
+        let stated = CssrsAnswers { suicidal_behaviour: true, ..only_recency };
+        assert!(!stated.recency_implies_behaviour());
+        assert!(!score_cssrs(&stated).flags.iter().any(|f| f == "cssrs_item6_implied_by_recency"));
     }
 
     fn params() -> Scoring {

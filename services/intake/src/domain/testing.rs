@@ -59,5 +59,6 @@ pub fn intake_of(organization_id: &str, share: bool) -> Intake {
         latest_override_reason: None,
         routing: RoutingDecision::pending("test"),
         received_at: Utc::now(),
+        tasks: Vec::new(),
     }
 }

@@ -155,3 +155,47 @@ pub mod audit_event {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `clinical_tasks`: follow-ups with deadlines (codes and ids only).
+pub mod clinical_task {
+    use sea_orm::entity::prelude::*;
+
+    /// A clinical task row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "clinical_tasks")]
+    pub struct Model {
+        /// Id (UUIDv7).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// Kind code.
+        pub kind: String,
+        /// Intake.
+        pub intake_id: String,
+        /// Client.
+        pub client_id: String,
+        /// The organization that must do it.
+        pub organization_id: String,
+        /// The assessment that opened it (empty for a routing task).
+        pub assessment_id: String,
+        /// Opened, ms.
+        pub opened_at_ms: i64,
+        /// Deadline, ms.
+        pub due_at_ms: i64,
+        /// Escalated, ms.
+        pub escalated_at_ms: Option<i64>,
+        /// Completed, ms.
+        pub completed_at_ms: Option<i64>,
+        /// Who completed it.
+        pub completed_by: String,
+        /// Version.
+        pub version: i64,
+        /// W3C traceparent of the request that opened it (the sweep continues that trace).
+        pub trace_parent: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

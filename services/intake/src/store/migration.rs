@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003OverrideReason),
             Box::new(M0004TraceParent),
             Box::new(M0005CareRelationships),
+            Box::new(M0006ClinicalTasks),
         ]
     }
 }
@@ -387,5 +388,78 @@ impl MigrationTrait for M0005CareRelationships {
                 .to_owned(),
         )
         .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum ClinicalTasks {
+    Table,
+    Id,
+    Kind,
+    IntakeId,
+    ClientId,
+    OrganizationId,
+    AssessmentId,
+    OpenedAtMs,
+    DueAtMs,
+    EscalatedAtMs,
+    CompletedAtMs,
+    CompletedBy,
+    Version,
+    TraceParent,
+}
+
+/// Clinical tasks with deadlines (a same-day risk assessment, a risk review, a coordinator's crisis task;
+/// issue 13), swept for escalation by due time.
+struct M0006ClinicalTasks;
+
+impl MigrationName for M0006ClinicalTasks {
+    fn name(&self) -> &str {
+        "m0006_clinical_tasks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0006ClinicalTasks {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(ClinicalTasks::Table)
+                .if_not_exists()
+                .col(string_len(ClinicalTasks::Id, 64).primary_key())
+                .col(string_len(ClinicalTasks::Kind, 64))
+                .col(string_len(ClinicalTasks::IntakeId, 64))
+                .col(string_len(ClinicalTasks::ClientId, 64))
+                .col(string_len(ClinicalTasks::OrganizationId, 64))
+                .col(string_len(ClinicalTasks::AssessmentId, 64))
+                .col(big_integer(ClinicalTasks::OpenedAtMs))
+                .col(big_integer(ClinicalTasks::DueAtMs))
+                .col(big_integer_null(ClinicalTasks::EscalatedAtMs))
+                .col(big_integer_null(ClinicalTasks::CompletedAtMs))
+                .col(string_len(ClinicalTasks::CompletedBy, 200).default(""))
+                .col(big_integer(ClinicalTasks::Version))
+                .col(string_len(ClinicalTasks::TraceParent, 128).default(""))
+                .to_owned(),
+        )
+        .await?;
+        // The sweep: open tasks by deadline; the worklist: an organization's tasks by id; the timeline: a
+        // client's tasks.
+        for (name, cols) in [
+            ("clinical_tasks_due", vec![ClinicalTasks::CompletedAtMs, ClinicalTasks::DueAtMs]),
+            ("clinical_tasks_org", vec![ClinicalTasks::OrganizationId, ClinicalTasks::Id]),
+            ("clinical_tasks_intake", vec![ClinicalTasks::IntakeId]),
+        ] {
+            let mut idx = Index::create();
+            idx.name(name).table(ClinicalTasks::Table).if_not_exists();
+            for c in cols {
+                idx.col(c);
+            }
+            m.create_index(idx.to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(ClinicalTasks::Table).to_owned()).await
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod entities;
 pub mod migration;
+pub mod tasks;
 
 use chrono::{DateTime, Utc};
 use continuum_vocab::{LevelOfCare, RiskLevel, time};
@@ -23,7 +24,9 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
-use crate::domain::{Assessment, Intake, NewIntake, RoutingDecision, RoutingPlan, RoutingStatus};
+use crate::domain::{
+    Assessment, Intake, NewIntake, RoutingDecision, RoutingPlan, RoutingStatus, TaskToOpen,
+};
 use crate::error::{Error, Result};
 use entities::{assessment, audit_event, intake, routing};
 
@@ -258,6 +261,7 @@ impl Store {
         lease_owner: &str,
         lease_until: DateTime<Utc>,
         acting_user_id: &str,
+        tasks: &[TaskToOpen],
         audit: impl FnOnce(&Intake) -> AuditRecord + Send,
     ) -> Result<Inserted> {
         let txn = self.db.begin().await?;
@@ -347,6 +351,18 @@ impl Store {
         }
         .insert(&txn)
         .await?;
+        let tasks = tasks::open(
+            &txn,
+            &tasks::TaskOwner {
+                intake_id: &id,
+                client_id: &client_id,
+                organization_id: &submission.organization_id,
+                assessment_id: &assessment.id,
+            },
+            tasks,
+            now,
+        )
+        .await?;
         let intake = Intake {
             id,
             client_id,
@@ -355,6 +371,7 @@ impl Store {
             latest_override_reason: None,
             routing: decision,
             received_at: now,
+            tasks,
         };
         // The audit row commits with the intake: once the intake is stored, nothing after can fail the
         // call (issue 12), and no stored intake lacks its audit row.
@@ -382,7 +399,9 @@ impl Store {
                 Some(String::from_utf8(plain).map_err(|e| Error::Unexpected(e.into()))?)
             }
         };
+        let tasks = self.tasks_of_intake(&m.id).await?;
         Ok(Intake {
+            tasks,
             id: m.id,
             client_id: m.client_id,
             submission: self.open(&m.submission)?,
@@ -499,13 +518,17 @@ impl Store {
         Ok(())
     }
 
-    /// Records the final decision of a task the caller holds, on the task and on the intake.
+    /// Records the final decision of a task the caller holds, on the task and on the intake, and opens
+    /// the clinical task the decision calls for (a crisis client left without a crisis referral), in one
+    /// transaction.
     pub async fn finish_routing(
         &self,
-        intake_id: &str,
+        intake: &Intake,
         owner: &str,
         decision: &RoutingDecision,
+        open_task: Option<TaskToOpen>,
     ) -> Result<bool> {
+        let intake_id = intake.id.as_str();
         let now = time::to_ms(Utc::now());
         let txn = self.db.begin().await?;
         let sets = vec![
@@ -524,6 +547,15 @@ impl Store {
             .filter(intake::Column::Id.eq(intake_id))
             .exec(&txn)
             .await?;
+        if let Some(t) = open_task {
+            let owner = tasks::TaskOwner {
+                intake_id,
+                client_id: &intake.client_id,
+                organization_id: &intake.submission.organization_id,
+                assessment_id: "",
+            };
+            tasks::open(&txn, &owner, &[t], Utc::now()).await?;
+        }
         txn.commit().await?;
         Ok(true)
     }
@@ -673,6 +705,7 @@ impl Store {
         intake: &Intake,
         a: &Assessment,
         override_reason: Option<&str>,
+        open_tasks: &[TaskToOpen],
     ) -> Result<()> {
         let sealed = override_reason
             .map(|r| {
@@ -697,6 +730,13 @@ impl Store {
             .filter(intake::Column::Id.eq(intake.id.clone()))
             .exec(&txn)
             .await?;
+        let owner = tasks::TaskOwner {
+            intake_id: &intake.id,
+            client_id: &intake.client_id,
+            organization_id: &intake.submission.organization_id,
+            assessment_id: &a.id,
+        };
+        tasks::open(&txn, &owner, open_tasks, a.assessed_at).await?;
         txn.commit().await?;
         Ok(())
     }

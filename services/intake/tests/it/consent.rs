@@ -33,26 +33,18 @@ async fn direct_api(backing: &continuum_testkit::Backing) -> intake::grpc::Intak
     let settings =
         intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, backing.common());
     let common = &settings.common;
-    let db = continuum_db::connect_and_migrate::<intake::store::Migrator>("intake", &common.db())
-        .await
-        .unwrap();
-    let cipher = continuum_auth::crypto::FieldCipher::from_settings_or_file(
-        &common.crypto,
-        &common.data_dir.join("intake.keys"),
-    )
-    .unwrap();
-    let store = intake::store::Store::new(db, Arc::new(cipher));
+    let store = open_store(backing).await;
     let peers = intake::peers::Peers::connect(&settings).unwrap();
     let referrals = intake::peers::referral::ReferralPeer::new(peers.referral.clone());
-    let router = intake::app::routing::Router::new(store.clone(), peers, Duration::from_secs(1));
+    let rules = Arc::new(intake::domain::Rules::embedded().unwrap());
+    let router = intake::app::routing::Router::new(
+        store.clone(),
+        peers,
+        rules.clone(),
+        Duration::from_secs(1),
+    );
     let cache = common.open_cache("intake").await.unwrap();
-    intake::grpc::IntakeApi::new(intake::app::App::new(
-        store,
-        router,
-        cache,
-        Arc::new(intake::domain::Rules::embedded().unwrap()),
-        referrals,
-    ))
+    intake::grpc::IntakeApi::new(intake::app::App::new(store, router, cache, rules, referrals))
 }
 
 #[tokio::test]

@@ -215,6 +215,21 @@ impl TestApp {
     }
 }
 
+/// The intake store over `backing`'s database (as the service opens it), for tests that drive a worker
+/// with a chosen "now" or read what a call left behind.
+pub async fn open_store(backing: &Backing) -> intake::store::Store {
+    let common = backing.common();
+    let db = continuum_db::connect_and_migrate::<intake::store::Migrator>("intake", &common.db())
+        .await
+        .unwrap();
+    let cipher = continuum_auth::crypto::FieldCipher::from_settings_or_file(
+        &common.crypto,
+        &common.data_dir.join("intake.keys"),
+    )
+    .unwrap();
+    intake::store::Store::new(db, std::sync::Arc::new(cipher))
+}
+
 /// A complete, valid adult submission with moderate depression.
 pub fn submission(key: &str) -> pb::SubmitIntakeRequest {
     pb::SubmitIntakeRequest {

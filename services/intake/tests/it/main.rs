@@ -5,6 +5,7 @@
 mod cli;
 mod consent;
 mod helpers;
+mod safety;
 mod scenarios;
 mod security;
 mod submit;

@@ -370,7 +370,7 @@ impl Directory {
             language: IdSet::of(
                 self.language_codes.get(&continuum_vocab::primary_language(&c.language)),
             ),
-            payment: bit(c.payment_option.to_proto()),
+            payment: mask(c.payment_option.usable(), |x| x.to_proto()),
             needs_crisis: c.needs_crisis_capable,
             stabilisation: c.phase == Some(CarePhase::Stabilisation),
             formats: mask(&c.formats, |x| x.to_proto()),

@@ -143,6 +143,30 @@ fn exclusion_counts_and_explicit_exclusions() {
 }
 
 #[test]
+fn payment_is_what_the_client_can_use() {
+    // Issue 13.4: a free service takes everyone; a sliding scale takes self-pay; insurance stays exact.
+    let mut ps =
+        vec![provider("free"), provider("sliding"), provider("insured"), provider("public")];
+    ps[0].profile.payment_options = vec![PaymentOption::Free];
+    ps[1].profile.payment_options = vec![PaymentOption::SlidingScale];
+    ps[2].profile.payment_options = vec![PaymentOption::CommercialInsurance];
+    ps[3].profile.payment_options = vec![PaymentOption::PublicInsurance];
+    let offered = |pay: PaymentOption| {
+        let mut c = needs();
+        c.payment_option = pay;
+        let r = rank(&ps, &c, 10);
+        let mut got: Vec<String> = ids(&r).into_iter().map(str::to_owned).collect();
+        got.sort_unstable();
+        got
+    };
+    assert_eq!(offered(PaymentOption::SelfPay), vec!["free", "sliding"]);
+    assert_eq!(offered(PaymentOption::SlidingScale), vec!["free", "sliding"]);
+    assert_eq!(offered(PaymentOption::Free), vec!["free"]);
+    assert_eq!(offered(PaymentOption::CommercialInsurance), vec!["free", "insured"]);
+    assert_eq!(offered(PaymentOption::PublicInsurance), vec!["free", "public"]);
+}
+
+#[test]
 fn cohorts_give_an_expected_wait() {
     let now = Utc::now().timestamp_millis();
     let mut soon = provider("soon");

@@ -380,7 +380,10 @@ pub fn failed_constraint(p: &Provider, c: &ClientNeeds) -> Option<&'static str> 
                 .any(|j| j == &c.jurisdiction || c.jurisdiction.starts_with(&format!("{j}-"))),
         ),
         ("language", prof.languages.iter().any(|l| continuum_vocab::primary_language(l) == lang)),
-        ("payment_option", prof.payment_options.contains(&c.payment_option)),
+        (
+            "payment_option",
+            prof.payment_options.iter().any(|o| c.payment_option.usable().contains(o)),
+        ),
         ("crisis_capability", !c.needs_crisis_capable || prof.crisis_capable),
         ("phase_gate", c.phase != Some(CarePhase::Stabilisation) || !p.offers_trauma_processing()),
         ("format", c.formats.is_empty() || prof.formats.iter().any(|f| c.formats.contains(f))),
