@@ -235,6 +235,49 @@ async fn call(
             })
             .await
             .map(|_| true),
+        ("intake", "ListClinicalTasks") => IntakeServiceClient::new(ch)
+            .list_clinical_tasks(ipb::ListClinicalTasksRequest {
+                organization_id: CLINIC.into(),
+                ..Default::default()
+            })
+            .await
+            .map(|r| !r.into_inner().tasks.is_empty()),
+        ("intake", "CompleteClinicalTask") => {
+            // The owner's clinician re-screens with PHQ-9 item 9 above 0, which opens a same-day risk
+            // assessment task; then the caller tries to complete it.
+            let owner = || stack.channel_as("intake", CLINIC, &[Role::Clinician]);
+            IntakeServiceClient::new(owner())
+                .record_reassessment(ipb::RecordReassessmentRequest {
+                    intake_id: fx.intake_id.clone(),
+                    screeners: Some(ipb::Screeners {
+                        phq9: Some(ipb::Phq9 { items: vec![1; 9] }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let task = IntakeServiceClient::new(owner())
+                .list_clinical_tasks(ipb::ListClinicalTasksRequest {
+                    organization_id: CLINIC.into(),
+                    status: ipb::ClinicalTaskStatus::Open as i32,
+                    intake_id: fx.intake_id.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .tasks
+                .pop()
+                .unwrap();
+            IntakeServiceClient::new(ch)
+                .complete_clinical_task(ipb::CompleteClinicalTaskRequest {
+                    task_id: task.id,
+                    expected_version: task.version,
+                })
+                .await
+                .map(|_| true)
+        }
         ("intake", "ListAuditEvents") => IntakeServiceClient::new(ch)
             .list_audit_events(ipb::ListAuditEventsRequest {
                 client_id: fx.client_id.clone(),
