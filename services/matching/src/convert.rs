@@ -9,8 +9,8 @@ use continuum_vocab::{
 };
 
 use crate::domain::{
-    self, ClientFit, ClientNeeds, Cohort, Location, OutcomeRating, OutcomeStrength, ProblemDomain,
-    Profile, Provider, ProviderDraft, ProviderKind, ScheduleWindow,
+    self, ClientFit, ClientNeeds, Cohort, ImportItem, Location, OutcomeRating, OutcomeStrength,
+    ProblemDomain, Profile, Provider, ProviderDraft, ProviderKind, ScheduleWindow,
 };
 
 /// Page sizes of `ListProviders`.
@@ -430,7 +430,34 @@ pub fn scored_to_proto(s: &domain::Scored) -> pb::Recommendation {
 }
 
 /// Item failures listed in an import summary (the counts stay exact).
-pub const MAX_IMPORT_ERRORS: usize = 1000;
+pub use crate::app::MAX_IMPORT_ERRORS;
+
+/// Longest `import_key`, in characters.
+pub const MAX_IMPORT_KEY_CHARS: usize = 128;
+
+/// One import item as a validated [`ImportItem`], with every bad field named (`provider.*`, `import_key`,
+/// `expected_version`).
+pub fn import_item_from_proto(item: pb::ImportProvidersRequest) -> Result<ImportItem> {
+    let mut v = Violations::default();
+    v.require_str("import_key", &item.import_key, MAX_IMPORT_KEY_CHARS);
+    let draft = match provider_from_proto(item.provider, item.expected_version) {
+        Ok(d) => Some(d),
+        Err(Error::InvalidArgument(more)) => {
+            for f in more.iter() {
+                v.add(f.field.clone(), f.description.clone());
+            }
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    match draft {
+        Some(draft) if v.is_empty() => {
+            let fingerprint = draft.fingerprint().map_err(|e| Error::Unexpected(e.into()))?;
+            Ok(ImportItem { key: item.import_key, fingerprint, draft })
+        }
+        _ => Err(Error::InvalidArgument(v)),
+    }
+}
 
 /// A required id named `field`.
 fn required_id(field: &str, value: &str) -> Result<String> {
@@ -679,8 +706,8 @@ pub fn feedback_outcome_to_proto(
     }
 }
 
-/// The proto form of an import's counts, listing the first [`MAX_IMPORT_ERRORS`] failures with their
-/// code, stable reason and bad fields.
+/// The proto form of an import's summary: the exact counts, every stored item, and the first
+/// [`MAX_IMPORT_ERRORS`] failures with their code, stable reason and bad fields.
 pub fn import_summary_to_proto(s: crate::app::ImportSummary) -> pb::ImportProvidersResponse {
     let errors = s
         .failures
@@ -714,11 +741,28 @@ pub fn import_summary_to_proto(s: crate::app::ImportSummary) -> pb::ImportProvid
             }
         })
         .collect();
+    let imported = s
+        .stored
+        .into_iter()
+        .map(|x| pb::ImportedProvider {
+            index: i32::try_from(x.index).unwrap_or(i32::MAX),
+            import_key: x.key,
+            provider_id: x.item.provider_id,
+            version: x.item.version,
+            outcome: match x.item.outcome {
+                domain::ImportOutcome::Created => pb::ImportOutcome::Created,
+                domain::ImportOutcome::Updated => pb::ImportOutcome::Updated,
+                domain::ImportOutcome::Unchanged => pb::ImportOutcome::Unchanged,
+            } as i32,
+        })
+        .collect();
     pb::ImportProvidersResponse {
         received: s.received,
         created: s.created,
         updated: s.updated,
         failed: s.failed,
         errors,
+        unchanged: s.unchanged,
+        imported,
     }
 }
