@@ -176,6 +176,12 @@ impl Violations {
         }
     }
 
+    /// The items of the repeated field `field` to validate one by one: all of them within the documented
+    /// maximum `max`, none over it (then [`Violations::within_limit`] records the one violation).
+    pub fn capped<'a, T>(&mut self, field: &str, items: &'a [T], max: usize) -> &'a [T] {
+        if self.within_limit(field, items, max) { items } else { &[] }
+    }
+
     /// Parses a required UUID, recording a violation when it is missing or malformed.
     pub fn require_uuid(&mut self, field: &str, value: &str) -> Option<String> {
         if value.is_empty() {
@@ -507,6 +513,16 @@ mod tests {
             v.iter().map(|f| (f.field.as_str(), f.description.as_str())).collect::<Vec<_>>(),
             vec![("languages", "must have at most 20 items")]
         );
+    }
+
+    #[test]
+    fn capped_hands_out_the_items_within_the_limit_and_none_over_it() {
+        let mut v = Violations::default();
+        assert_eq!(v.capped("ids", &[1, 2, 3], 3), &[1, 2, 3]);
+        assert!(v.is_empty());
+        assert!(v.capped("ids", &[1, 2, 3, 4], 3).is_empty());
+        assert_eq!(v.len(), 1);
+        assert_eq!(v.iter().next().map(|f| f.field.as_str()), Some("ids"));
     }
 
     #[test]
