@@ -317,6 +317,7 @@ async fn call(
             .import_providers(tokio_stream::iter(vec![mpb::ImportProvidersRequest {
                 provider: Some(provider("Dr Imported", 1)),
                 expected_version: 0,
+                import_key: format!("matrix:{}", uuid::Uuid::now_v7()),
             }]))
             .await
             .map(|r| r.into_inner().created > 0),

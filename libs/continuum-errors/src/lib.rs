@@ -73,6 +73,10 @@ pub enum Error {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// A call went over a documented limit of the API (items in one stream, bytes held for one call);
+    /// nothing of it was applied. The message names the limit.
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
     /// Anything unexpected. Logged in full, answered generically.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -158,6 +162,24 @@ impl Violations {
         if value.chars().count() > max {
             self.add(field, format!("must be at most {max} characters"));
         }
+    }
+
+    /// Whether the repeated field `field` is within its documented maximum of `max` items. Over it, records
+    /// ONE violation on the field itself ("must have at most N items") and answers false: the caller then
+    /// skips validating the elements, so a hostile list of thousands costs one check, not thousands.
+    pub fn within_limit<T>(&mut self, field: &str, items: &[T], max: usize) -> bool {
+        if items.len() > max {
+            self.add(field, format!("must have at most {max} items"));
+            false
+        } else {
+            true
+        }
+    }
+
+    /// The items of the repeated field `field` to validate one by one: all of them within the documented
+    /// maximum `max`, none over it (then [`Violations::within_limit`] records the one violation).
+    pub fn capped<'a, T>(&mut self, field: &str, items: &'a [T], max: usize) -> &'a [T] {
+        if self.within_limit(field, items, max) { items } else { &[] }
     }
 
     /// Parses a required UUID, recording a violation when it is missing or malformed.
@@ -320,6 +342,7 @@ impl From<Error> for Status {
             Error::TooLarge { limit } => Status::resource_exhausted(format!(
                 "the request message is larger than the {limit}-byte limit; send less per call"
             )),
+            Error::LimitExceeded(message) => Status::resource_exhausted(message),
             Error::Unexpected(e) => {
                 tracing::error!(error = format!("{e:#}"), "unexpected error");
                 Status::internal("internal error")
@@ -479,6 +502,35 @@ pub fn bad_fields_of(status: &Status) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_over_its_limit_is_one_violation_on_the_field() {
+        let mut v = Violations::default();
+        assert!(v.within_limit("languages", &[0u8; 20], 20));
+        assert!(v.is_empty());
+        assert!(!v.within_limit("languages", &vec![0u8; 10_000], 20));
+        assert_eq!(
+            v.iter().map(|f| (f.field.as_str(), f.description.as_str())).collect::<Vec<_>>(),
+            vec![("languages", "must have at most 20 items")]
+        );
+    }
+
+    #[test]
+    fn capped_hands_out_the_items_within_the_limit_and_none_over_it() {
+        let mut v = Violations::default();
+        assert_eq!(v.capped("ids", &[1, 2, 3], 3), &[1, 2, 3]);
+        assert!(v.is_empty());
+        assert!(v.capped("ids", &[1, 2, 3, 4], 3).is_empty());
+        assert_eq!(v.len(), 1);
+        assert_eq!(v.iter().next().map(|f| f.field.as_str()), Some("ids"));
+    }
+
+    #[test]
+    fn a_limit_exceeded_is_resource_exhausted_with_its_message() {
+        let status = Status::from(Error::LimitExceeded("more than 10000 items".into()));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.message(), "more than 10000 items");
+    }
 
     #[test]
     fn a_flood_of_violations_gets_a_small_answer_that_says_how_many() {

@@ -26,6 +26,7 @@ use tonic_health::server::HealthReporter;
 
 pub mod care;
 pub mod decode;
+pub mod stream_end;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
@@ -357,6 +358,7 @@ where
         ))
         .layer(auth)
         .layer(decode::DecodeErrorLayer)
+        .layer(stream_end::StreamEndLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), signal);
     tokio::pin!(server);

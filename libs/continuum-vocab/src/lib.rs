@@ -70,8 +70,11 @@ macro_rules! coded_enum {
                 r
             }
 
-            /// Reads a repeated enum field, recording a violation at `field[i]` for each bad entry.
+            /// Reads a repeated enum field, recording a violation at `field[i]` for each bad entry. At most
+            /// one item per value (`ALL.len()`): a longer list is one violation on the field, its entries
+            /// unread.
             pub fn list(v: &mut $crate::Violations, field: &str, values: &[i32]) -> Vec<Self> {
+                let values = v.capped(field, values, Self::ALL.len());
                 let mut out = Vec::with_capacity(values.len());
                 for (i, value) in values.iter().enumerate() {
                     match Self::from_proto(*value) {
@@ -490,6 +493,15 @@ mod tests {
         }
         assert_eq!(LevelOfCare::from_proto(0), None);
         assert_eq!(LevelOfCare::from_proto(99), None);
+    }
+
+    #[test]
+    fn a_list_longer_than_the_values_is_one_violation_and_unread() {
+        let mut v = Violations::default();
+        let got = Modality::list(&mut v, "m", &vec![99; 10_000]);
+        assert!(got.is_empty());
+        assert_eq!(v.len(), 1);
+        assert_eq!(v.iter().next().map(|f| f.field.as_str()), Some("m"));
     }
 
     #[test]

@@ -292,8 +292,19 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         let store = matching::store::Store::new(db);
         let t = Instant::now();
-        for chunk in drafts.chunks(1000) {
-            store.import_batch(chunk.to_vec()).await?;
+        for (n, chunk) in drafts.chunks(1000).enumerate() {
+            let items = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    Ok(matching::domain::ImportItem {
+                        key: format!("bench:{n}:{i}"),
+                        fingerprint: d.fingerprint()?,
+                        draft: d.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, serde_json::Error>>()?;
+            store.import(&chunk[0].organization_id, items).await?;
         }
         import_s = Some(t.elapsed().as_secs_f64());
         let t = Instant::now();

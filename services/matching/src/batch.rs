@@ -34,13 +34,20 @@ pub struct Solved {
     pub unassigned: Vec<String>,
 }
 
+/// Most providers (`capacities`) one AssignBatch may list.
+pub const MAX_BATCH_PROVIDERS: usize = 20_000;
+/// Most clients one AssignBatch may list.
+pub const MAX_BATCH_CLIENTS: usize = 20_000;
+/// Most candidates one client of an AssignBatch may list.
+pub const MAX_BATCH_CANDIDATES: usize = 1_000;
+
 /// Validates the request and builds the instance.
 pub fn batch_from_proto(req: &pb::AssignBatchRequest) -> Result<Batch> {
     let mut v = Violations::default();
     let mut provider_index: HashMap<&str, u32> = HashMap::new();
     let mut provider_ids = Vec::new();
     let mut capacities = Vec::new();
-    for (i, c) in req.capacities.iter().enumerate() {
+    for (i, c) in v.capped("capacities", &req.capacities, MAX_BATCH_PROVIDERS).iter().enumerate() {
         if c.provider_id.is_empty() {
             v.add(format!("capacities[{i}].provider_id"), "is required");
             continue;
@@ -61,7 +68,7 @@ pub fn batch_from_proto(req: &pb::AssignBatchRequest) -> Result<Batch> {
     let mut priorities = Vec::with_capacity(req.clients.len());
     let mut edges = Vec::new();
     let mut seen_clients = std::collections::HashSet::new();
-    for (ci, c) in req.clients.iter().enumerate() {
+    for (ci, c) in v.capped("clients", &req.clients, MAX_BATCH_CLIENTS).iter().enumerate() {
         if c.client_id.is_empty() {
             v.add(format!("clients[{ci}].client_id"), "is required");
         } else if !seen_clients.insert(c.client_id.as_str()) {
@@ -72,7 +79,9 @@ pub fn batch_from_proto(req: &pb::AssignBatchRequest) -> Result<Batch> {
         }
         let client = u32::try_from(client_ids.len()).unwrap_or(u32::MAX);
         let mut row: Vec<Edge> = Vec::with_capacity(c.candidates.len());
-        for (k, cand) in c.candidates.iter().enumerate() {
+        let candidates =
+            v.capped(&format!("clients[{ci}].candidates"), &c.candidates, MAX_BATCH_CANDIDATES);
+        for (k, cand) in candidates.iter().enumerate() {
             if !(0..=1000).contains(&cand.score) {
                 v.add(format!("clients[{ci}].candidates[{k}].score"), "must be between 0 and 1000");
             }

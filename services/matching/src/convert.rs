@@ -9,8 +9,8 @@ use continuum_vocab::{
 };
 
 use crate::domain::{
-    self, ClientFit, ClientNeeds, Cohort, Location, OutcomeRating, OutcomeStrength, ProblemDomain,
-    Profile, Provider, ProviderDraft, ProviderKind, ScheduleWindow,
+    self, ClientFit, ClientNeeds, Cohort, ImportItem, Location, OutcomeRating, OutcomeStrength,
+    ProblemDomain, Profile, Provider, ProviderDraft, ProviderKind, ScheduleWindow,
 };
 
 /// Page sizes of `ListProviders`.
@@ -90,11 +90,8 @@ pub fn provider_to_proto(p: &Provider) -> pb::Provider {
 
 /// Checks a list of codes (lowercase letters, digits, ':', '-', '_', 1..=64 characters; at most 50).
 fn codes(v: &mut Violations, field: &str, xs: &[String]) -> Vec<String> {
-    if xs.len() > 50 {
-        v.add(field, "must have at most 50 codes");
-    }
-    let mut out: Vec<String> = Vec::with_capacity(xs.len());
-    for (i, x) in xs.iter().enumerate() {
+    let mut out: Vec<String> = Vec::with_capacity(xs.len().min(50));
+    for (i, x) in v.capped(field, xs, 50).iter().enumerate() {
         let ok = (1..=64).contains(&x.len())
             && x.chars().all(|c| {
                 c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, ':' | '-' | '_')
@@ -128,8 +125,10 @@ fn check_region(v: &mut Violations, field: &str, region: &str) {
 
 fn profile_extras(v: &mut Violations, p: &pb::Provider, kind: Option<ProviderKind>) -> Profile {
     let specialties = ProblemDomain::list(v, "provider.specialties", &p.specialties);
-    let mut outcomes: Vec<OutcomeStrength> = Vec::with_capacity(p.outcome_strengths.len());
-    for (i, o) in p.outcome_strengths.iter().enumerate() {
+    let strengths =
+        v.capped("provider.outcome_strengths", &p.outcome_strengths, ProblemDomain::ALL.len());
+    let mut outcomes: Vec<OutcomeStrength> = Vec::with_capacity(strengths.len());
+    for (i, o) in strengths.iter().enumerate() {
         let f = format!("provider.outcome_strengths[{i}]");
         let domain = ProblemDomain::require(v, &format!("{f}.domain"), o.domain);
         let rating = OutcomeRating::require(v, &format!("{f}.rating"), o.rating);
@@ -163,10 +162,7 @@ fn profile_extras(v: &mut Violations, p: &pb::Provider, kind: Option<ProviderKin
     if !p.cohorts.is_empty() && kind == Some(ProviderKind::Clinician) {
         v.add("provider.cohorts", "only programs have cohorts; clinicians use open_slots");
     }
-    if p.cohorts.len() > 200 {
-        v.add("provider.cohorts", "must have at most 200 cohorts");
-    }
-    for (i, c) in p.cohorts.iter().enumerate() {
+    for (i, c) in v.capped("provider.cohorts", &p.cohorts, 200).iter().enumerate() {
         let f = format!("provider.cohorts[{i}]");
         let code_ok = (1..=64).contains(&c.code.len())
             && c.code.chars().all(|x| x.is_ascii_alphanumeric() || matches!(x, '-' | '_'));
@@ -252,13 +248,13 @@ pub fn provider_from_proto(
     if p.jurisdictions.is_empty() {
         v.add("provider.jurisdictions", "must name at least one jurisdiction");
     }
-    for (i, j) in p.jurisdictions.iter().enumerate() {
+    for (i, j) in v.capped("provider.jurisdictions", &p.jurisdictions, 50).iter().enumerate() {
         continuum_vocab::check_jurisdiction(&mut v, &format!("provider.jurisdictions[{i}]"), j);
     }
     if p.languages.is_empty() {
         v.add("provider.languages", "must name at least one language");
     }
-    for (i, l) in p.languages.iter().enumerate() {
+    for (i, l) in v.capped("provider.languages", &p.languages, 20).iter().enumerate() {
         continuum_vocab::check_language(&mut v, &format!("provider.languages[{i}]"), l);
     }
     let modalities = Modality::list(&mut v, "provider.modalities", &p.modalities);
@@ -351,11 +347,9 @@ fn fit_from_proto(v: &mut Violations, x: pb::ClientFit, prefix: &str) -> ClientF
     let f = |name: &str| format!("{prefix}{name}");
     let domains = ProblemDomain::list(v, &f("problem_domains"), &x.problem_domains);
     check_region(v, &f("region"), &x.region);
-    if x.excluded_provider_ids.len() > 1000 {
-        v.add(f("excluded_provider_ids"), "must have at most 1000 ids");
-    }
-    let mut excluded = Vec::with_capacity(x.excluded_provider_ids.len());
-    for (i, id) in x.excluded_provider_ids.iter().enumerate() {
+    let ids = v.capped(&f("excluded_provider_ids"), &x.excluded_provider_ids, 1000);
+    let mut excluded = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
         if let Some(id) = v.require_uuid(&format!("{prefix}excluded_provider_ids[{i}]"), id) {
             excluded.push(id);
         }
@@ -430,7 +424,34 @@ pub fn scored_to_proto(s: &domain::Scored) -> pb::Recommendation {
 }
 
 /// Item failures listed in an import summary (the counts stay exact).
-pub const MAX_IMPORT_ERRORS: usize = 1000;
+pub use crate::app::MAX_IMPORT_ERRORS;
+
+/// Longest `import_key`, in characters.
+pub const MAX_IMPORT_KEY_CHARS: usize = 128;
+
+/// One import item as a validated [`ImportItem`], with every bad field named (`provider.*`, `import_key`,
+/// `expected_version`).
+pub fn import_item_from_proto(item: pb::ImportProvidersRequest) -> Result<ImportItem> {
+    let mut v = Violations::default();
+    v.require_str("import_key", &item.import_key, MAX_IMPORT_KEY_CHARS);
+    let draft = match provider_from_proto(item.provider, item.expected_version) {
+        Ok(d) => Some(d),
+        Err(Error::InvalidArgument(more)) => {
+            for f in more.iter() {
+                v.add(f.field.clone(), f.description.clone());
+            }
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    match draft {
+        Some(draft) if v.is_empty() => {
+            let fingerprint = draft.fingerprint().map_err(|e| Error::Unexpected(e.into()))?;
+            Ok(ImportItem { key: item.import_key, fingerprint, draft })
+        }
+        _ => Err(Error::InvalidArgument(v)),
+    }
+}
 
 /// A required id named `field`.
 fn required_id(field: &str, value: &str) -> Result<String> {
@@ -603,7 +624,8 @@ pub fn feedback_command(
         if items.len() != 4 {
             v.add(name, "must have exactly 4 items");
         }
-        for (i, x) in items.iter().enumerate() {
+        // More than 4: the one violation above, the items unread.
+        for (i, x) in items.iter().take(4).enumerate() {
             if !(0.0..=10.0).contains(x) {
                 v.add(format!("{name}[{i}]"), "must be between 0 and 10");
             }
@@ -679,8 +701,8 @@ pub fn feedback_outcome_to_proto(
     }
 }
 
-/// The proto form of an import's counts, listing the first [`MAX_IMPORT_ERRORS`] failures with their
-/// code, stable reason and bad fields.
+/// The proto form of an import's summary: the exact counts, every stored item, and the first
+/// [`MAX_IMPORT_ERRORS`] failures with their code, stable reason and bad fields.
 pub fn import_summary_to_proto(s: crate::app::ImportSummary) -> pb::ImportProvidersResponse {
     let errors = s
         .failures
@@ -714,11 +736,28 @@ pub fn import_summary_to_proto(s: crate::app::ImportSummary) -> pb::ImportProvid
             }
         })
         .collect();
+    let imported = s
+        .stored
+        .into_iter()
+        .map(|x| pb::ImportedProvider {
+            index: i32::try_from(x.index).unwrap_or(i32::MAX),
+            import_key: x.key,
+            provider_id: x.item.provider_id,
+            version: x.item.version,
+            outcome: match x.item.outcome {
+                domain::ImportOutcome::Created => pb::ImportOutcome::Created,
+                domain::ImportOutcome::Updated => pb::ImportOutcome::Updated,
+                domain::ImportOutcome::Unchanged => pb::ImportOutcome::Unchanged,
+            } as i32,
+        })
+        .collect();
     pb::ImportProvidersResponse {
         received: s.received,
         created: s.created,
         updated: s.updated,
         failed: s.failed,
         errors,
+        unchanged: s.unchanged,
+        imported,
     }
 }

@@ -99,17 +99,20 @@ impl MatchingService for MatchingApi {
         req: Request<Streaming<pb::ImportProvidersRequest>>,
     ) -> Result<Response<pb::ImportProvidersResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
-        let mut stream = req.into_inner();
+        let (_, extensions, mut stream) = req.into_parts();
         let mut import = self.app.importer(&caller);
         let mut index = 0usize;
+        // An error from the stream (undecodable item, transport error, cancel, deadline) or a broken limit
+        // returns here and drops the import: nothing of the stream is stored.
         while let Some(item) = stream.message().await? {
+            let size = prost::Message::encoded_len(&item);
             let id = item.provider.as_ref().map(|p| p.id.clone()).unwrap_or_default();
-            import
-                .add(index, id, provider_from_proto(item.provider, item.expected_version))
-                .await?;
+            import.add(index, size, id, convert::import_item_from_proto(item))?;
             index += 1;
         }
-        Ok(Response::new(convert::import_summary_to_proto(import.finish().await?)))
+        // tonic ends a cancelled request stream like a complete one; only a complete one commits.
+        continuum_runtime::stream_end::StreamEnd::check(&extensions)?;
+        Ok(Response::new(convert::import_summary_to_proto(import.commit().await?)))
     }
 
     async fn assign_batch(

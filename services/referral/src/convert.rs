@@ -93,7 +93,13 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
         );
     }
     let mut alternatives: Vec<String> = Vec::with_capacity(req.alternative_provider_ids.len());
-    for (i, p) in req.alternative_provider_ids.iter().enumerate() {
+    // Over the limit: the one violation above, the ids unread.
+    let alternative_ids = if req.alternative_provider_ids.len() > domain::MAX_ALTERNATIVES {
+        &[][..]
+    } else {
+        &req.alternative_provider_ids[..]
+    };
+    for (i, p) in alternative_ids.iter().enumerate() {
         let field = format!("alternative_provider_ids[{i}]");
         if let Some(id) = v.require_uuid(&field, p) {
             if alternatives.contains(&id) {

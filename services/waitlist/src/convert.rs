@@ -94,7 +94,13 @@ pub fn new_entry_from_proto(req: pb::EnqueueRequest) -> Result<NewEntry> {
     }
     let mut seen = HashSet::new();
     let mut candidates = Vec::with_capacity(req.candidate_provider_ids.len());
-    for (i, p) in req.candidate_provider_ids.iter().enumerate() {
+    // Over the limit: the one violation above, the ids unread.
+    let candidate_ids = if req.candidate_provider_ids.len() > domain::MAX_CANDIDATES {
+        &[][..]
+    } else {
+        &req.candidate_provider_ids[..]
+    };
+    for (i, p) in candidate_ids.iter().enumerate() {
         let field = format!("candidate_provider_ids[{i}]");
         if let Some(id) = v.require_uuid(&field, p) {
             if seen.insert(id.clone()) {
@@ -193,7 +199,8 @@ fn screener(
     if items.len() != expected {
         v.add(field, format!("must have exactly {expected} items"));
     }
-    for (i, x) in items.iter().enumerate() {
+    // More than expected: the one violation above, the items unread.
+    for (i, x) in items.iter().take(expected).enumerate() {
         if !(0..=3).contains(x) {
             v.add(format!("{field}[{i}]"), "must be between 0 and 3");
         }

@@ -34,18 +34,20 @@ macro_rules! optional_code {
     }};
 }
 
-/// Reads a repeated intake-vocabulary enum, naming each bad entry; duplicates are dropped.
+/// Reads a repeated intake-vocabulary enum, naming each bad entry; duplicates are dropped. At most one item
+/// per value: a longer list is one violation on the field, its entries unread.
 macro_rules! code_list {
     ($ty:ty, $v:expr, $field:expr, $values:expr) => {{
         let mut out: Vec<$ty> = Vec::new();
-        for (i, value) in $values.iter().enumerate() {
+        let field = $field;
+        for (i, value) in $v.capped(&field, &$values, <$ty>::ALL.len()).iter().enumerate() {
             match <$ty>::from_proto(*value) {
                 Some(x) => {
                     if !out.contains(&x) {
                         out.push(x)
                     }
                 }
-                None => $v.add(format!("{}[{i}]", $field), "is not a known value"),
+                None => $v.add(format!("{}[{i}]", field), "is not a known value"),
             }
         }
         out

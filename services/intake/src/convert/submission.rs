@@ -26,11 +26,8 @@ fn optional_date(
 
 /// Short lowercase codes (identity, faith, cultural preferences): at most 20, each 1..64 of [a-z0-9:_-].
 fn code_strings(v: &mut Violations, field: &str, values: &[String]) -> Vec<String> {
-    if values.len() > 20 {
-        v.add(field, "at most 20 codes");
-    }
     let mut out = Vec::new();
-    for (i, c) in values.iter().enumerate() {
+    for (i, c) in v.capped(field, values, 20).iter().enumerate() {
         let ok = (1..=64).contains(&c.len())
             && c.chars().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || ":_-".contains(x));
         if ok {
@@ -98,11 +95,8 @@ fn history_from_proto(
     v: &mut Violations,
     episodes: &[pb::TreatmentEpisode],
 ) -> Vec<TreatmentEpisode> {
-    if episodes.len() > 50 {
-        v.add("treatment_history", "at most 50 episodes");
-    }
     let mut out = Vec::new();
-    for (i, e) in episodes.iter().enumerate() {
+    for (i, e) in v.capped("treatment_history", episodes, 50).iter().enumerate() {
         let f = format!("treatment_history[{i}]");
         let modality = Modality::optional(v, &format!("{f}.modality"), e.modality);
         let level = LevelOfCare::optional(v, &format!("{f}.level_of_care"), e.level_of_care);
@@ -140,11 +134,8 @@ pub(super) fn grants_from_proto(
     v: &mut Violations,
     grants: &[pb::ConsentGrant],
 ) -> Vec<ConsentGrant> {
-    if grants.len() > 50 {
-        v.add("consent_grants", "at most 50 grants");
-    }
     let mut out = Vec::new();
-    for (i, g) in grants.iter().enumerate() {
+    for (i, g) in v.capped("consent_grants", grants, 50).iter().enumerate() {
         let f = format!("consent_grants[{i}]");
         let recipient = v
             .optional_uuid(&format!("{f}.recipient_organization_id"), &g.recipient_organization_id);
@@ -212,7 +203,9 @@ fn items(
         v.add(field, format!("must have exactly {count} items, got {}", values.len()));
         ok = false;
     }
-    for (i, x) in values.iter().enumerate() {
+    // More than `count` items: the one violation above, the items unread.
+    let values_to_check = if values.len() > count { &[][..] } else { values };
+    for (i, x) in values_to_check.iter().enumerate() {
         if !(0..=max).contains(x) {
             v.add(format!("{field}[{i}]"), format!("must be between 0 and {max}"));
             ok = false;
@@ -343,10 +336,11 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
         );
     }
     let prefs = r.preferences.unwrap_or_default();
-    if prefs.additional_languages.len() > 10 {
-        v.add("preferences.additional_languages", "at most 10 languages");
-    }
-    for (i, l) in prefs.additional_languages.iter().enumerate() {
+    for (i, l) in v
+        .capped("preferences.additional_languages", &prefs.additional_languages, 10)
+        .iter()
+        .enumerate()
+    {
         continuum_vocab::check_language(
             &mut v,
             &format!("preferences.additional_languages[{i}]"),

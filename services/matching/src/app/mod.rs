@@ -16,12 +16,19 @@ use self::access::CapacityAsk;
 use crate::config::FitModel;
 use crate::directory_cache::DirectoryCache;
 use crate::domain::alliance::{self, ClientSegment, StuckAction, StuckSignal};
-use crate::domain::{ClientNeeds, Provider, ProviderDraft, Ranking};
+use crate::domain::{
+    ClientNeeds, ImportItem, ImportOutcome, ImportedItem, Provider, ProviderDraft, Ranking,
+};
 use crate::error::{Error, Result};
 use crate::store::{CapacityChange, ImportResult, NewFeedback, ProviderFilter, Store};
 
-/// Valid items per import transaction.
-pub const IMPORT_BATCH: usize = 1000;
+/// Most items one ImportProviders stream may carry (the proto documents it); one more refuses the stream.
+pub const MAX_IMPORT_ITEMS: usize = 10_000;
+/// Most bytes of items (encoded) one ImportProviders stream may carry: bounds what an import holds in
+/// memory until its stream ends.
+pub const MAX_IMPORT_BYTES: usize = 16 * 1024 * 1024;
+/// Most failures an import keeps (and lists); the counts stay exact.
+pub const MAX_IMPORT_ERRORS: usize = 1000;
 
 /// A page of the directory to list.
 #[derive(Clone, Debug)]
@@ -128,7 +135,18 @@ pub struct ImportFailure {
     pub error: Error,
 }
 
-/// The counts of an import.
+/// One stored item of an import, with its place in the stream.
+#[derive(Debug)]
+pub struct ImportStored {
+    /// Position in the stream.
+    pub index: usize,
+    /// The item's import key.
+    pub key: String,
+    /// How, and the provider and version written.
+    pub item: ImportedItem,
+}
+
+/// What an import stored and refused.
 #[derive(Debug, Default)]
 pub struct ImportSummary {
     /// Items received.
@@ -137,10 +155,14 @@ pub struct ImportSummary {
     pub created: i32,
     /// Updated.
     pub updated: i32,
+    /// Imported before under the same key.
+    pub unchanged: i32,
     /// Failed.
     pub failed: i32,
-    /// The failures (every one; the adapter lists a bounded number).
+    /// The first [`MAX_IMPORT_ERRORS`] failures, by index.
     pub failures: Vec<ImportFailure>,
+    /// Every stored item, by index.
+    pub stored: Vec<ImportStored>,
 }
 
 /// The matching service's use cases.
@@ -283,8 +305,9 @@ impl App {
         Importer {
             app: self,
             caller,
-            batch: Vec::new(),
-            ids: std::collections::HashSet::new(),
+            items: Vec::new(),
+            keys: std::collections::HashSet::new(),
+            bytes: 0,
             summary: ImportSummary::default(),
         }
     }
@@ -376,56 +399,97 @@ impl App {
     }
 }
 
-/// An import in progress: valid items are written in batches of [`IMPORT_BATCH`] (an id repeated within
-/// a batch starts the next one, so its second write sees the first); every failure is counted.
+/// An import in progress: items are validated as they arrive and the valid ones held (within
+/// [`MAX_IMPORT_ITEMS`] and [`MAX_IMPORT_BYTES`]); nothing is written until [`Importer::commit`], which
+/// stores them all in one transaction. Dropping the importer (the stream failed, was cancelled, or broke a
+/// limit) stores nothing.
 #[derive(Debug)]
 pub struct Importer<'a> {
     app: &'a App,
     caller: &'a Caller,
-    batch: Vec<(usize, ProviderDraft)>,
-    ids: std::collections::HashSet<String>,
+    items: Vec<(usize, ImportItem)>,
+    keys: std::collections::HashSet<String>,
+    bytes: usize,
     summary: ImportSummary,
 }
 
 impl Importer<'_> {
-    /// Takes item `index` of the stream: its validated draft, or why it is invalid.
-    pub async fn add(
+    /// Takes item `index` of the stream, `size` bytes on the wire: its validated form, or why it is
+    /// invalid. An error here (a limit broken) ends the import with nothing stored.
+    pub fn add(
         &mut self,
         index: usize,
+        size: usize,
         provider_id: String,
-        item: Result<ProviderDraft>,
+        item: Result<ImportItem>,
     ) -> Result<()> {
         self.summary.received += 1;
-        let draft = match item
-            .and_then(|d| check_listing_organization(self.caller, &d.organization_id).map(|()| d))
-        {
-            Ok(d) => d,
-            Err(error) => {
-                self.fail(index, provider_id, error);
-                return Ok(());
-            }
-        };
-        if let Some(id) = &draft.id
-            && !self.ids.insert(id.clone())
-        {
-            self.flush().await?;
-            self.ids.insert(id.clone());
+        self.bytes = self.bytes.saturating_add(size);
+        if self.summary.received as usize > MAX_IMPORT_ITEMS {
+            return Err(Error::LimitExceeded(format!(
+                "an import stream may carry at most {MAX_IMPORT_ITEMS} items; nothing was stored, \
+                 send the directory in several streams"
+            )));
         }
-        self.batch.push((index, draft));
-        if self.batch.len() >= IMPORT_BATCH {
-            self.flush().await?;
+        if self.bytes > MAX_IMPORT_BYTES {
+            return Err(Error::LimitExceeded(format!(
+                "an import stream may carry at most {} MiB of items; nothing was stored, send the \
+                 directory in several streams",
+                MAX_IMPORT_BYTES / (1024 * 1024)
+            )));
+        }
+        let checked = item
+            .and_then(|i| {
+                check_listing_organization(self.caller, &i.draft.organization_id).map(|()| i)
+            })
+            .and_then(|i| {
+                if self.keys.insert(i.key.clone()) {
+                    Ok(i)
+                } else {
+                    Err(Error::invalid("import_key", "is used by an earlier item of this stream"))
+                }
+            });
+        match checked {
+            Ok(i) => self.items.push((index, i)),
+            Err(error) => self.fail(index, provider_id, error),
         }
         Ok(())
     }
 
-    /// Writes what is left and returns the counts.
-    pub async fn finish(mut self) -> Result<ImportSummary> {
-        self.flush().await?;
+    /// Stores every valid item in one transaction (the stream ended cleanly) and returns what was stored
+    /// and refused. The in-memory directory takes the stored providers after the commit.
+    pub async fn commit(mut self) -> Result<ImportSummary> {
+        let (indices, items): (Vec<usize>, Vec<ImportItem>) =
+            std::mem::take(&mut self.items).into_iter().unzip();
+        let keys: Vec<(String, String)> =
+            items.iter().map(|i| (i.key.clone(), i.draft.id.clone().unwrap_or_default())).collect();
+        let organization = self.caller.organization_id.to_ascii_lowercase();
+        let (results, stored) = if items.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            self.app.store.import(&organization, items).await?
+        };
+        for ((index, (key, id)), r) in indices.into_iter().zip(keys).zip(results) {
+            match r {
+                ImportResult::Stored(item) => {
+                    match item.outcome {
+                        ImportOutcome::Created => self.summary.created += 1,
+                        ImportOutcome::Updated => self.summary.updated += 1,
+                        ImportOutcome::Unchanged => self.summary.unchanged += 1,
+                    }
+                    self.summary.stored.push(ImportStored { index, key, item });
+                }
+                ImportResult::Failed(e) => self.fail(index, id, e),
+            }
+        }
+        self.summary.failures.sort_by_key(|f| f.index);
+        self.app.cache.apply(stored).await;
         let s = &self.summary;
         tracing::info!(
             received = s.received,
             created = s.created,
             updated = s.updated,
+            unchanged = s.unchanged,
             failed = s.failed,
             "providers imported"
         );
@@ -434,26 +498,8 @@ impl Importer<'_> {
 
     fn fail(&mut self, index: usize, provider_id: String, error: Error) {
         self.summary.failed += 1;
-        self.summary.failures.push(ImportFailure { index, provider_id, error });
-    }
-
-    async fn flush(&mut self) -> Result<()> {
-        self.ids.clear();
-        if self.batch.is_empty() {
-            return Ok(());
+        if self.summary.failures.len() < MAX_IMPORT_ERRORS {
+            self.summary.failures.push(ImportFailure { index, provider_id, error });
         }
-        let (indices, drafts): (Vec<usize>, Vec<ProviderDraft>) =
-            std::mem::take(&mut self.batch).into_iter().unzip();
-        let ids: Vec<String> = drafts.iter().map(|d| d.id.clone().unwrap_or_default()).collect();
-        let (results, stored) = self.app.store.import_batch(drafts).await?;
-        for ((index, id), r) in indices.into_iter().zip(ids).zip(results) {
-            match r {
-                ImportResult::Created => self.summary.created += 1,
-                ImportResult::Updated => self.summary.updated += 1,
-                ImportResult::Failed(e) => self.fail(index, id, e),
-            }
-        }
-        self.app.cache.apply(stored).await;
-        Ok(())
     }
 }

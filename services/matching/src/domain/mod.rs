@@ -293,6 +293,72 @@ pub struct ProviderDraft {
     pub expected_version: i64,
 }
 
+impl ProviderDraft {
+    /// A digest (SHA-256, hex) of everything the draft writes — its id, organization, fields, profile and
+    /// the version it replaces — so that an import key re-sent with the same item is told apart from the
+    /// same key re-used for a different one. Equal drafts have equal fingerprints, however the proto was
+    /// encoded.
+    pub fn fingerprint(&self) -> serde_json::Result<String> {
+        use sha2::{Digest, Sha256};
+        #[derive(Serialize)]
+        struct Written<'a> {
+            id: Option<&'a str>,
+            organization_id: &'a str,
+            display_name: &'a str,
+            kind: &'static str,
+            profile: &'a Profile,
+            accepting_new_clients: bool,
+            open_slots: i32,
+            expected_version: i64,
+        }
+        let doc = serde_json::to_vec(&Written {
+            id: self.id.as_deref(),
+            organization_id: &self.organization_id,
+            display_name: &self.display_name,
+            kind: self.kind.code(),
+            profile: &self.profile,
+            accepting_new_clients: self.accepting_new_clients,
+            open_slots: self.open_slots,
+            expected_version: self.expected_version,
+        })?;
+        Ok(Sha256::digest(&doc).iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// One valid item of a provider import: the caller's key for it, the fingerprint of what it writes and
+/// the draft.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportItem {
+    /// The caller's key, unique within the organization.
+    pub key: String,
+    /// [`ProviderDraft::fingerprint`] of `draft`.
+    pub fingerprint: String,
+    /// What to write.
+    pub draft: ProviderDraft,
+}
+
+/// What an import did with an item that is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Created by this import.
+    Created,
+    /// Replaced by this import.
+    Updated,
+    /// Its key was imported before with the same item: nothing written now.
+    Unchanged,
+}
+
+/// An item of an import that is stored: how, and the provider and version it wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedItem {
+    /// Created, updated or unchanged.
+    pub outcome: ImportOutcome,
+    /// The provider written.
+    pub provider_id: String,
+    /// Its version after the write.
+    pub version: i64,
+}
+
 /// Maximum open slots a provider can list.
 pub const MAX_SLOTS: i32 = 100_000;
 

@@ -219,3 +219,34 @@ pub mod alliance_segment {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `provider_import_keys`: what each import key of an organization wrote (see `ImportProviders`).
+pub mod import_key {
+    use sea_orm::entity::prelude::*;
+
+    /// One imported item's key.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "provider_import_keys")]
+    pub struct Model {
+        /// The importing organization.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub organization_id: String,
+        /// The caller's key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub import_key: String,
+        /// Fingerprint of the item (SHA-256 hex of what it writes).
+        pub fingerprint: String,
+        /// The provider it wrote.
+        pub provider_id: String,
+        /// The provider's version after the write.
+        pub version: i64,
+        /// When, ms since the epoch.
+        pub imported_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002AllianceStats),
             Box::new(super::migration_capacity::M0003CohortSeats),
             Box::new(super::migration_alliance_segments::M0004AllianceSegments),
+            Box::new(super::migration_import_keys::M0005ImportKeys),
         ]
     }
 }

@@ -9,6 +9,7 @@ pub mod entities;
 pub mod migration;
 mod migration_alliance_segments;
 mod migration_capacity;
+mod migration_import_keys;
 mod seats;
 
 use chrono::Utc;
@@ -20,7 +21,10 @@ use sea_orm::{
 };
 
 use crate::domain::alliance::{PairSession, style_evidence_weight};
-use crate::domain::{AllianceStats, Profile, Provider, ProviderDraft, ProviderKind};
+use crate::domain::{
+    AllianceStats, ImportItem, ImportOutcome, ImportedItem, Profile, Provider, ProviderDraft,
+    ProviderKind,
+};
 use crate::error::{Error, Result};
 use entities::{provider, session_feedback};
 
@@ -133,13 +137,22 @@ async fn replace<C: ConnectionTrait>(
 /// The outcome of one import item.
 #[derive(Debug)]
 pub enum ImportResult {
-    /// Created.
-    Created,
-    /// Replaced.
-    Updated,
-    /// Refused, with the error UpsertProvider would have returned.
+    /// Stored: created, replaced, or written before under the same key.
+    Stored(ImportedItem),
+    /// Refused, with the error UpsertProvider would have returned (or a key reused for another item).
     Failed(Error),
 }
+
+/// How one write of an import round went.
+#[derive(Debug)]
+enum Written {
+    Created,
+    Updated,
+    Failed(Error),
+}
+
+/// How long an organization's import keys are remembered (a retry within it is answered "unchanged").
+pub const IMPORT_KEY_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 
 /// Rows per multi-row INSERT in an import (well under SQLite's and PostgreSQL's parameter limits).
 const INSERT_CHUNK: usize = 500;
@@ -221,100 +234,126 @@ impl Store {
         Ok(out)
     }
 
-    /// Imports a batch of validated providers in one transaction: creates go in multi-row INSERTs, replaces
-    /// are conditional UPDATEs. Each item gets its own result (a stale version or a duplicate fails that
-    /// item only); the stored providers are returned for the in-memory directory. Ids must be distinct
-    /// within a batch (the caller splits batches on a repeated id).
-    pub async fn import_batch(
+    /// Imports the valid items of one `ImportProviders` stream in ONE transaction: all of it is stored, or
+    /// (on any database error) nothing. An item whose key `organization_id` imported before (within
+    /// [`IMPORT_KEY_RETENTION_MS`]) is not written again: with the same fingerprint it is `Unchanged`
+    /// (the provider and version it wrote then), with another it fails `IDEMPOTENCY_KEY_REUSED`. The
+    /// others are written in rounds (an id repeated in the stream starts the next round, so its second
+    /// write sees the first) and their keys recorded. Each item gets its own result, in order; the
+    /// stored providers (latest version of each) are returned for the in-memory directory.
+    pub async fn import(
         &self,
-        drafts: Vec<ProviderDraft>,
+        organization_id: &str,
+        items: Vec<ImportItem>,
     ) -> Result<(Vec<ImportResult>, Vec<Provider>)> {
+        use entities::import_key;
         let now = time::to_ms(Utc::now());
-        let drafts: Vec<(String, ProviderDraft)> = drafts
-            .into_iter()
-            .map(|d| (d.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string()), d))
-            .collect();
         let txn = self.db.begin().await?;
-        let mut existing = std::collections::HashMap::new();
-        let ids: Vec<String> =
-            drafts.iter().filter(|(_, d)| d.id.is_some()).map(|(id, _)| id.clone()).collect();
-        for chunk in ids.chunks(INSERT_CHUNK) {
-            for m in provider::Entity::find()
-                .filter(provider::Column::Id.is_in(chunk.to_vec()))
+        import_key::Entity::delete_many()
+            .filter(import_key::Column::OrganizationId.eq(organization_id))
+            .filter(import_key::Column::ImportedAtMs.lt(now - IMPORT_KEY_RETENTION_MS))
+            .exec(&txn)
+            .await?;
+        let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
+        let mut known = std::collections::HashMap::new();
+        for chunk in keys.chunks(INSERT_CHUNK) {
+            for m in import_key::Entity::find()
+                .filter(import_key::Column::OrganizationId.eq(organization_id))
+                .filter(import_key::Column::ImportKey.is_in(chunk.to_vec()))
                 .all(&txn)
                 .await?
             {
-                existing.insert(m.id.clone(), m);
+                known.insert(m.import_key.clone(), m);
             }
         }
-        // Open capacity before the import, for the capacity events of replaced providers.
-        let mut before_list =
-            existing.values().cloned().map(to_domain).collect::<Result<Vec<_>>>()?;
-        seats::attach(&txn, &mut before_list).await?;
-        let before: std::collections::HashMap<String, i32> =
-            before_list.into_iter().map(|p| (p.id, p.open_slots)).collect();
-        let mut results = Vec::with_capacity(drafts.len());
-        let mut inserts = Vec::new();
-        let mut cohort_inserts = Vec::new();
-        let mut written = Vec::new();
-        for (id, draft) in drafts {
-            let profile =
-                serde_json::to_string(&draft.profile).map_err(|e| Error::Unexpected(e.into()))?;
-            match plan_write(existing.get(&id), &draft, &id) {
-                Err(e) => results.push(ImportResult::Failed(e)),
-                Ok(None) => {
-                    cohort_inserts
-                        .extend(draft.profile.cohorts.iter().map(|c| seats::cohort_row(&id, c)));
-                    inserts.push(new_model(id.clone(), draft, profile, now));
-                    written.push(id);
-                    results.push(ImportResult::Created);
+        let mut results: Vec<Option<ImportResult>> = items.iter().map(|_| None).collect();
+        // The rounds to write: (position, id, item); ids are distinct within a round.
+        let mut rounds: Vec<Vec<(usize, String, ImportItem)>> = vec![Vec::new()];
+        let mut round_ids = std::collections::HashSet::new();
+        for (at, item) in items.into_iter().enumerate() {
+            match known.get(&item.key) {
+                Some(k) if k.fingerprint == item.fingerprint => {
+                    results[at] = Some(ImportResult::Stored(ImportedItem {
+                        outcome: ImportOutcome::Unchanged,
+                        provider_id: k.provider_id.clone(),
+                        version: k.version,
+                    }));
                 }
-                Ok(Some(v)) => {
-                    let cohorts = draft.profile.cohorts.clone();
-                    if replace(&txn, &id, v, draft, profile, now).await? {
-                        seats::sync_cohorts(&txn, &id, &cohorts).await?;
-                        written.push(id);
-                        results.push(ImportResult::Updated);
-                    } else {
-                        results.push(ImportResult::Failed(Error::version_mismatch(
-                            "provider",
-                            v,
-                            v + 1,
-                        )));
+                Some(_) => {
+                    results[at] = Some(ImportResult::Failed(Error::precondition(
+                        crate::error::ErrorReason::IdempotencyKeyReused,
+                        "import_key was imported before with a different item",
+                    )));
+                }
+                None => {
+                    let id =
+                        item.draft.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+                    if !round_ids.insert(id.clone()) {
+                        rounds.push(Vec::new());
+                        round_ids.clear();
+                        round_ids.insert(id.clone());
+                    }
+                    if let Some(round) = rounds.last_mut() {
+                        round.push((at, id, item));
                     }
                 }
             }
         }
-        while !inserts.is_empty() {
-            let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
-            provider::Entity::insert_many(std::mem::replace(&mut inserts, rest))
+        let mut latest: std::collections::HashMap<String, Provider> =
+            std::collections::HashMap::new();
+        let mut key_rows = Vec::new();
+        for round in rounds.into_iter().filter(|r| !r.is_empty()) {
+            let (meta, drafts): (Vec<_>, Vec<_>) = round
+                .into_iter()
+                .map(|(at, id, item)| ((at, item.key, item.fingerprint), (id, item.draft)))
+                .unzip();
+            let ids: Vec<String> = drafts.iter().map(|(id, _)| id.clone()).collect();
+            let (written, stored) = write_round(&txn, drafts, now).await?;
+            let versions: std::collections::HashMap<&str, i64> =
+                stored.iter().map(|p| (p.id.as_str(), p.version)).collect();
+            for (((at, key, fingerprint), id), w) in meta.into_iter().zip(ids).zip(written) {
+                let outcome = match w {
+                    Written::Created => ImportOutcome::Created,
+                    Written::Updated => ImportOutcome::Updated,
+                    Written::Failed(e) => {
+                        results[at] = Some(ImportResult::Failed(e));
+                        continue;
+                    }
+                };
+                let version = versions.get(id.as_str()).copied().ok_or_else(|| {
+                    Error::Unexpected(anyhow::anyhow!("imported provider not read back"))
+                })?;
+                key_rows.push(import_key::ActiveModel {
+                    organization_id: Set(organization_id.to_owned()),
+                    import_key: Set(key),
+                    fingerprint: Set(fingerprint),
+                    provider_id: Set(id.clone()),
+                    version: Set(version),
+                    imported_at_ms: Set(now),
+                });
+                results[at] =
+                    Some(ImportResult::Stored(ImportedItem { outcome, provider_id: id, version }));
+            }
+            for p in stored {
+                if latest.get(&p.id).is_none_or(|q| q.version < p.version) {
+                    latest.insert(p.id.clone(), p);
+                }
+            }
+        }
+        while !key_rows.is_empty() {
+            let rest = key_rows.split_off(key_rows.len().min(INSERT_CHUNK));
+            import_key::Entity::insert_many(std::mem::replace(&mut key_rows, rest))
                 .exec_without_returning(&txn)
                 .await?;
         }
-        while !cohort_inserts.is_empty() {
-            let rest = cohort_inserts.split_off(cohort_inserts.len().min(INSERT_CHUNK));
-            entities::cohort::Entity::insert_many(std::mem::replace(&mut cohort_inserts, rest))
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        let mut stored = Vec::with_capacity(written.len());
-        for chunk in written.chunks(INSERT_CHUNK) {
-            for m in provider::Entity::find()
-                .filter(provider::Column::Id.is_in(chunk.to_vec()))
-                .all(&txn)
-                .await?
-            {
-                stored.push(to_domain(m)?);
-            }
-        }
-        seats::attach(&txn, &mut stored).await?;
-        for p in &stored {
-            if let Some(b) = before.get(&p.id) {
-                seats::record_rise(&txn, p, *b, now).await?;
-            }
-        }
+        let results = results
+            .into_iter()
+            .map(|r| {
+                r.ok_or_else(|| Error::Unexpected(anyhow::anyhow!("import item without a result")))
+            })
+            .collect::<Result<Vec<_>>>()?;
         txn.commit().await?;
-        Ok((results, stored))
+        Ok((results, latest.into_values().collect()))
     }
 
     /// Providers written, or whose feedback statistics changed, at or after `since_ms`.
@@ -506,4 +545,89 @@ impl Store {
         let [p] = stored;
         Ok((id, p, history))
     }
+}
+
+/// Writes one round of an import inside `txn`: creates in multi-row INSERTs, replaces as conditional
+/// UPDATEs (with the capacity events of rises). Each draft gets its own result (a stale version or a
+/// duplicate fails that draft only); the written providers are read back. Ids must be distinct within a
+/// round.
+async fn write_round<C: ConnectionTrait>(
+    txn: &C,
+    drafts: Vec<(String, ProviderDraft)>,
+    now: i64,
+) -> Result<(Vec<Written>, Vec<Provider>)> {
+    let mut existing = std::collections::HashMap::new();
+    let ids: Vec<String> =
+        drafts.iter().filter(|(_, d)| d.id.is_some()).map(|(id, _)| id.clone()).collect();
+    for chunk in ids.chunks(INSERT_CHUNK) {
+        for m in provider::Entity::find()
+            .filter(provider::Column::Id.is_in(chunk.to_vec()))
+            .all(txn)
+            .await?
+        {
+            existing.insert(m.id.clone(), m);
+        }
+    }
+    // Open capacity before the import, for the capacity events of replaced providers.
+    let mut before_list = existing.values().cloned().map(to_domain).collect::<Result<Vec<_>>>()?;
+    seats::attach(txn, &mut before_list).await?;
+    let before: std::collections::HashMap<String, i32> =
+        before_list.into_iter().map(|p| (p.id, p.open_slots)).collect();
+    let mut results = Vec::with_capacity(drafts.len());
+    let mut inserts = Vec::new();
+    let mut cohort_inserts = Vec::new();
+    let mut written = Vec::new();
+    for (id, draft) in drafts {
+        let profile =
+            serde_json::to_string(&draft.profile).map_err(|e| Error::Unexpected(e.into()))?;
+        match plan_write(existing.get(&id), &draft, &id) {
+            Err(e) => results.push(Written::Failed(e)),
+            Ok(None) => {
+                cohort_inserts
+                    .extend(draft.profile.cohorts.iter().map(|c| seats::cohort_row(&id, c)));
+                inserts.push(new_model(id.clone(), draft, profile, now));
+                written.push(id);
+                results.push(Written::Created);
+            }
+            Ok(Some(v)) => {
+                let cohorts = draft.profile.cohorts.clone();
+                if replace(txn, &id, v, draft, profile, now).await? {
+                    seats::sync_cohorts(txn, &id, &cohorts).await?;
+                    written.push(id);
+                    results.push(Written::Updated);
+                } else {
+                    results.push(Written::Failed(Error::version_mismatch("provider", v, v + 1)));
+                }
+            }
+        }
+    }
+    while !inserts.is_empty() {
+        let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
+        provider::Entity::insert_many(std::mem::replace(&mut inserts, rest))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    while !cohort_inserts.is_empty() {
+        let rest = cohort_inserts.split_off(cohort_inserts.len().min(INSERT_CHUNK));
+        entities::cohort::Entity::insert_many(std::mem::replace(&mut cohort_inserts, rest))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let mut stored = Vec::with_capacity(written.len());
+    for chunk in written.chunks(INSERT_CHUNK) {
+        for m in provider::Entity::find()
+            .filter(provider::Column::Id.is_in(chunk.to_vec()))
+            .all(txn)
+            .await?
+        {
+            stored.push(to_domain(m)?);
+        }
+    }
+    seats::attach(txn, &mut stored).await?;
+    for p in &stored {
+        if let Some(b) = before.get(&p.id) {
+            seats::record_rise(txn, p, *b, now).await?;
+        }
+    }
+    Ok((results, stored))
 }

@@ -45,6 +45,26 @@ async fn create_get_and_replace_with_version_check() {
     assert_eq!(reason_of(&stale).map(continuum_errors::reason_code), Some("VERSION_MISMATCH"));
 }
 
+/// Issue 17: a list over its documented maximum is one violation on the list, its elements unread (not
+/// 10,000 violations, one per bad element).
+#[tokio::test]
+async fn a_list_over_its_limit_is_one_bad_field_on_the_list() {
+    let mut app = spawn_app().await;
+    let mut p = clinician("Many languages", 1);
+    p.languages = vec!["e n".into(); 10_000];
+    p.modalities = vec![99; 10_000];
+    let err = app
+        .client
+        .upsert_provider(pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(
+        bad_fields_of(&err),
+        vec!["provider.languages".to_owned(), "provider.modalities".to_owned()]
+    );
+}
+
 #[tokio::test]
 async fn invalid_provider_names_every_bad_field() {
     let mut app = spawn_app().await;

@@ -10,7 +10,8 @@ use crate::helpers::*;
 const CLIENT: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
 fn import_item(p: pb::Provider) -> pb::ImportProvidersRequest {
-    pb::ImportProvidersRequest { provider: Some(p), expected_version: 0 }
+    let import_key = format!("fit:{}", p.display_name);
+    pb::ImportProvidersRequest { provider: Some(p), expected_version: 0, import_key }
 }
 
 async fn recommend_for(
@@ -60,7 +61,11 @@ async fn import_reports_bad_items_by_index_and_stores_the_good() {
         import_item(clinician("Good 0", 1)),
         import_item(bad),
         import_item(program),
-        pb::ImportProvidersRequest { provider: Some(stale), expected_version: 7 },
+        pb::ImportProvidersRequest {
+            provider: Some(stale),
+            expected_version: 7,
+            import_key: "fit:stale".into(),
+        },
         import_item(clinician("Good 4", 2)),
     ];
     let summary =
@@ -422,7 +427,11 @@ async fn an_id_repeated_in_one_import_is_created_then_replaced() {
     second.display_name = "Second name".into();
     let items = vec![
         import_item(first),
-        pb::ImportProvidersRequest { provider: Some(second), expected_version: 1 },
+        pb::ImportProvidersRequest {
+            provider: Some(second),
+            expected_version: 1,
+            import_key: "fit:second".into(),
+        },
     ];
     let summary =
         app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();

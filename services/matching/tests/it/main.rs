@@ -8,4 +8,5 @@ mod capacity;
 mod directory;
 mod fit;
 mod helpers;
+mod import;
 mod tls;
