@@ -81,6 +81,9 @@ pub enum BenchCommand {
     /// Submit intakes at a fixed number in flight; print throughput, latency percentiles and the routing
     /// mix, with pgbench's one-row insert at the same concurrency as the same run's reference.
     Intake(crate::bench::IntakeBenchArgs),
+    /// Import a large synthetic directory (20,000 providers by default) through ImportProviders, so the
+    /// intake benchmark ranks a realistic directory.
+    Directory(crate::bench_directory::DirectoryArgs),
 }
 
 /// `continuum token ...`.
@@ -259,6 +262,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { command: BenchCommand::Intake(args) } => {
             crate::bench::intake_bench(args).await
+        }
+        Command::Bench { command: BenchCommand::Directory(args) } => {
+            crate::bench_directory::seed_directory(args).await
         }
         Command::AssignBench { file, reps } => {
             let report =

@@ -12,6 +12,7 @@
 //! - `continuum org add | list`: the organization registry (organizations the deployment serves).
 
 pub mod bench;
+pub mod bench_directory;
 pub mod cli;
 pub mod demo;
 pub mod dev_auth;

@@ -303,7 +303,7 @@ impl App {
         o: Option<&domain::OverrideRequest>,
     ) -> Result<()> {
         match o.and_then(|o| {
-            domain::assessment::override_needs_acknowledgement(assessment, o, &self.rules)
+            domain::overrides::override_needs_acknowledgement(assessment, o, &self.rules)
         }) {
             Some((field, message)) => {
                 Err(Error::invalid(format!("clinician_override.{field}"), message))

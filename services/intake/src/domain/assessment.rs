@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codes::{Engagement, StageOfChange, TreatmentOutcome};
 use super::rules::Rules;
-use super::scoring::{self, CssrsAnswers, CssrsLevel, Instrument, ScreenerScore};
+use super::scoring::{self, Instrument, ScreenerScore};
 use super::{NewIntake, age_on};
 
 /// A rule that fired.
@@ -166,7 +166,6 @@ pub fn assess(
     let phq = sc.phq9.as_ref().map(|i| scoring::score_phq9(i));
     let gad = sc.gad7.as_ref().map(|i| scoring::score_gad7(i));
     let cssrs_score = sc.cssrs.as_ref().map(scoring::score_cssrs);
-    let cssrs = sc.cssrs.as_ref().map(scoring::cssrs_level);
     let pcl = sc.pcl5.as_ref().map(|i| scoring::score_pcl5(i, params));
     let ruler = sc.readiness_ruler.map(|r| scoring::score_readiness(r, params));
     let scores: Vec<ScreenerScore> =
@@ -183,51 +182,7 @@ pub fn assess(
     }
 
     // Risk.
-    let mut risk = RiskLevel::None;
-    if intake.clinician_reports_imminent_risk {
-        risk = RiskLevel::Imminent;
-        t.fire("risk.clinician_imminent", &[("clinician_reports_imminent_risk", "true".into())]);
-    }
-    match cssrs {
-        Some(CssrsLevel::High) => {
-            risk = risk.max(RiskLevel::High);
-            if sc.cssrs.as_ref().is_some_and(CssrsAnswers::recency_implies_behaviour) {
-                t.fire(
-                    "risk.cssrs_recency_implies_behaviour",
-                    &[
-                        ("behaviour_past_three_months", "true".into()),
-                        ("suicidal_behaviour", "false".into()),
-                    ],
-                );
-            }
-            t.fire("risk.cssrs_high", &[("cssrs_level", "high".into())]);
-        }
-        Some(CssrsLevel::Moderate) => {
-            risk = risk.max(RiskLevel::Moderate);
-            t.fire("risk.cssrs_moderate", &[("cssrs_level", "moderate".into())]);
-        }
-        Some(CssrsLevel::Low) => {
-            risk = risk.max(RiskLevel::Low);
-            t.fire("risk.cssrs_low", &[("cssrs_level", "low".into())]);
-        }
-        Some(CssrsLevel::None) => {}
-        None => {
-            if phq.as_ref().is_some_and(|p| p.flags.iter().any(|f| f == "phq9_item9_positive")) {
-                risk = risk.max(RiskLevel::Moderate);
-                t.fire(
-                    "risk.phq9_item9_without_cssrs",
-                    &[("phq9_item9", "positive".into()), ("cssrs", "absent".into())],
-                );
-            }
-        }
-    }
-
-    if intake.dysregulation.as_ref().is_some_and(|d| d.recent_self_harm)
-        && risk < RiskLevel::Moderate
-    {
-        risk = RiskLevel::Moderate;
-        t.fire("risk.recent_self_harm", &[("recent_self_harm", "true".into())]);
-    }
+    let risk = super::risk::risk_of(&mut t, intake, phq.as_ref());
 
     // Level of care.
     let lp = &rules.level;
@@ -427,59 +382,7 @@ pub fn assess(
     let supports_to_add = supports_for(&mut t, intake, family_involvement, age_group);
 
     // Clinician override, last.
-    let mut applied = None;
-    let mut warnings = Vec::new();
-    if let Some(o) = &intake.clinician_override {
-        let rec = AppliedOverride {
-            assessed_level_of_care: level,
-            level_of_care: o.level_of_care,
-            assessed_phase: phase,
-            phase: o.phase,
-            clinician_id: o.clinician_id.clone(),
-        };
-        if let Some(l) = o.level_of_care {
-            if let Some(required) = rules.level_required_by(risk).filter(|r| l < *r) {
-                // Refused upstream unless acknowledged (`override_needs_acknowledgement`).
-                t.fire(
-                    "override.below_risk_acknowledged",
-                    &[
-                        ("risk_level", risk.code().into()),
-                        ("required_level", required.code().into()),
-                        ("to", l.code().into()),
-                        ("acknowledged", o.acknowledge_below_risk.to_string()),
-                    ],
-                );
-                warnings.push(format!(
-                    "the clinician override sets {} below the {} that {} risk requires; acknowledged by the clinician and recorded",
-                    l.code(),
-                    required.code(),
-                    risk.code()
-                ));
-            }
-            t.fire(
-                "override.level",
-                &[
-                    ("from", level.code().into()),
-                    ("to", l.code().into()),
-                    ("clinician_id", o.clinician_id.clone()),
-                    ("risk_level", risk.code().into()),
-                ],
-            );
-            level = l;
-        }
-        if let Some(p) = o.phase {
-            t.fire(
-                "override.phase",
-                &[
-                    ("from", opt(phase.map(|x| x.code()))),
-                    ("to", p.code().into()),
-                    ("clinician_id", o.clinician_id.clone()),
-                ],
-            );
-            phase = Some(p);
-        }
-        applied = Some(rec);
-    }
+    let (applied, warnings) = super::overrides::apply(&mut t, intake, risk, &mut level, &mut phase);
 
     Assessment {
         id,
@@ -503,29 +406,6 @@ pub fn assess(
         clinician_override: applied,
         warnings,
     }
-}
-
-/// Why an override must be refused: it lowers the level of care below what the assessed risk requires
-/// (`override.below_risk_acknowledged` in the rules) without the clinician's acknowledgement. Returns the
-/// field to name and the message.
-pub fn override_needs_acknowledgement(
-    a: &Assessment,
-    o: &super::OverrideRequest,
-    rules: &Rules,
-) -> Option<(&'static str, String)> {
-    let to = o.level_of_care?;
-    let required = rules.level_required_by(a.risk_level)?;
-    (to < required && !o.acknowledge_below_risk).then(|| {
-        (
-            "acknowledge_below_risk",
-            format!(
-                "the override sets {} below the {} that {} risk requires; set acknowledge_below_risk to confirm",
-                to.code(),
-                required.code(),
-                a.risk_level.code()
-            ),
-        )
-    })
 }
 
 #[cfg(test)]

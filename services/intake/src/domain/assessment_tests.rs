@@ -1,6 +1,7 @@
 //! Table-driven tests of the assessment rules (with the embedded rules file).
 
 use super::*;
+use crate::domain::overrides::override_needs_acknowledgement;
 use crate::domain::reliable_changes;
 use crate::domain::{
     CssrsAnswers, Dysregulation, Frequency, Impairment, OverrideRequest, Screeners, Stressor,

@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod directory;
 pub mod fit;
 pub mod geo;
+pub mod import;
 
 use chrono::{DateTime, Utc};
 use continuum_vocab::{
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use alliance::AllianceStats;
 pub use fit::Weights;
 pub use geo::{PreparedPoint, approx_distance_km, distance_km, prepare_point};
+pub use import::{ImportItem, ImportOutcome, ImportedItem};
 
 /// What kind of provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -323,40 +325,6 @@ impl ProviderDraft {
         })?;
         Ok(Sha256::digest(&doc).iter().map(|b| format!("{b:02x}")).collect())
     }
-}
-
-/// One valid item of a provider import: the caller's key for it, the fingerprint of what it writes and
-/// the draft.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ImportItem {
-    /// The caller's key, unique within the organization.
-    pub key: String,
-    /// [`ProviderDraft::fingerprint`] of `draft`.
-    pub fingerprint: String,
-    /// What to write.
-    pub draft: ProviderDraft,
-}
-
-/// What an import did with an item that is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImportOutcome {
-    /// Created by this import.
-    Created,
-    /// Replaced by this import.
-    Updated,
-    /// Its key was imported before with the same item: nothing written now.
-    Unchanged,
-}
-
-/// An item of an import that is stored: how, and the provider and version it wrote.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImportedItem {
-    /// Created, updated or unchanged.
-    pub outcome: ImportOutcome,
-    /// The provider written.
-    pub provider_id: String,
-    /// Its version after the write.
-    pub version: i64,
 }
 
 /// Maximum open slots a provider can list.
