@@ -26,6 +26,7 @@ use tonic_health::server::HealthReporter;
 
 pub mod care;
 pub mod decode;
+pub mod inflight;
 pub mod stream_end;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
@@ -59,6 +60,12 @@ pub struct CommonSettings {
     /// Per-request timeout in seconds.
     #[arg(long, env = "CONTINUUM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
+    /// Request bytes all calls of one service may hold at once (a call past it: RESOURCE_EXHAUSTED).
+    #[arg(long, env = "CONTINUUM_INFLIGHT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub inflight_bytes: usize,
+    /// Request bytes the calls of one connection may hold at once.
+    #[arg(long, env = "CONTINUUM_INFLIGHT_BYTES_PER_CONNECTION", default_value_t = 16 * 1024 * 1024)]
+    pub inflight_bytes_per_connection: usize,
     /// PEM certificate chain for TLS on the gRPC port (TLS is off when unset: local setups only).
     #[arg(long, env = "CONTINUUM_TLS_CERT_FILE")]
     pub tls_cert_file: Option<PathBuf>,
@@ -87,6 +94,8 @@ impl CommonSettings {
             cache_namespace: "continuum".to_owned(),
             shutdown_grace_secs: 10,
             request_timeout_secs: 30,
+            inflight_bytes: inflight::InFlightLimits::default().process_bytes,
+            inflight_bytes_per_connection: inflight::InFlightLimits::default().connection_bytes,
             tls_cert_file: None,
             tls_key_file: None,
             tls_ca_file: None,
@@ -245,6 +254,8 @@ pub struct ServeOptions {
     pub probe_interval: Duration,
     /// TLS on the gRPC port, when configured.
     pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Budgets of request bytes in flight.
+    pub inflight: inflight::InFlightLimits,
 }
 
 impl ServeOptions {
@@ -256,6 +267,10 @@ impl ServeOptions {
             request_timeout: Duration::from_secs(common.request_timeout_secs),
             probe_interval: Duration::from_secs(2),
             tls: common.server_tls()?,
+            inflight: inflight::InFlightLimits {
+                process_bytes: common.inflight_bytes,
+                connection_bytes: common.inflight_bytes_per_connection,
+            },
         })
     }
 }
@@ -358,6 +373,7 @@ where
         ))
         .layer(auth)
         .layer(decode::DecodeErrorLayer)
+        .layer(inflight::InFlightLayer::new(options.inflight))
         .layer(stream_end::StreamEndLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), signal);

@@ -35,10 +35,16 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// `spawn_app` with `adjust` applied to the settings first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut matching::config::Settings)) -> TestApp {
     let backing = Backing::fresh().await;
     let shutdown = Shutdown::new();
     let mut settings =
         matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), backing.common());
+    adjust(&mut settings);
     // Intake's answers about clients come from the intake double (what `own` recorded).
     settings.intake_addr =
         continuum_testkit::intake_double::serve(shutdown.clone()).await.to_string();
