@@ -121,10 +121,13 @@ impl App {
         let limits = self.limits();
         let filter =
             EntryFilter { organization_id, provider_id: query.provider_id, band: query.band };
-        let ordered = domain::prioritize(self.store.active_entries(&filter).await?, now, &limits);
         // `convert` accepts only tokens whose position is a number.
         let offset = page.after.as_deref().and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
         let size = usize::try_from(page.size).unwrap_or(usize::MAX);
+        // Only the heads of the bands can be on this page (or show there is a next one).
+        let per_band = u64::from(offset) + page.size + 1;
+        let heads = self.store.active_heads(&filter, per_band).await?;
+        let ordered = domain::prioritize(heads, now, &limits);
         let (rows, next) =
             domain::page(ordered, usize::try_from(offset).unwrap_or(usize::MAX), size);
         let mut bridges =

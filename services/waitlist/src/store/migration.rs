@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_bridge_choices::BridgeChoicesMigration),
             Box::new(super::migration_relationships::RelationshipsMigration),
             Box::new(super::migration_placement_lease::PlacementLeaseMigration),
+            Box::new(super::migration_order_index::OrderIndexMigration),
         ]
     }
 }

@@ -14,6 +14,7 @@ pub mod entities;
 pub mod migration;
 mod migration_bridge_choices;
 pub mod migration_capacity;
+mod migration_order_index;
 mod migration_placement_lease;
 pub mod migration_placements;
 mod migration_relationships;
@@ -568,6 +569,49 @@ impl Store {
             let e = entry_to_domain(m)?;
             if filter.provider_id.as_deref().is_none_or(|p| e.waits_for(p)) {
                 out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The heads of the active entries matching `filter`: in each band, the first `per_band` in the band's
+    /// own order (earliest arrival, then id). Within a band the fair-aging order is exactly that order
+    /// (everyone in a band ages at the same rate), so the first `per_band` entries of the whole list are
+    /// among these heads: a page at `offset` of `size` needs `per_band = offset + size + 1` (the one more
+    /// tells whether a next page exists), whatever the length of the list.
+    pub async fn active_heads(&self, filter: &EntryFilter, per_band: u64) -> Result<Vec<Entry>> {
+        let bands: Vec<Band> = filter.band.map_or_else(|| Band::ALL.to_vec(), |b| vec![b]);
+        let mut out = Vec::new();
+        for band in bands {
+            let mut q = entry::Entity::find().filter(entry::Column::Band.eq(band.code())).filter(
+                entry::Column::Status
+                    .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
+            );
+            if let Some(org) = &filter.organization_id {
+                q = q.filter(entry::Column::OrganizationId.eq(org.clone()));
+            }
+            if let Some(p) = &filter.provider_id {
+                q = q.filter(entry::Column::CandidateProviderIds.contains(candidate_pattern(p)));
+            }
+            let q = q.order_by_asc(entry::Column::EnqueuedAtMs).order_by_asc(entry::Column::Id);
+            // The pattern may match more than the provider's own id (the exact check follows), so read
+            // on until `per_band` entries passed it or the band is exhausted.
+            let mut taken = 0;
+            let mut skip = 0;
+            while taken < per_band {
+                let rows = q.clone().offset(skip).limit(per_band - taken).all(&self.db).await?;
+                let got = rows.len() as u64;
+                skip += got;
+                for m in rows {
+                    let e = entry_to_domain(m)?;
+                    if filter.provider_id.as_deref().is_none_or(|p| e.waits_for(p)) {
+                        out.push(e);
+                        taken += 1;
+                    }
+                }
+                if got < per_band {
+                    break;
+                }
             }
         }
         Ok(out)

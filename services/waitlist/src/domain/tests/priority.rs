@@ -158,3 +158,41 @@ fn one_provider_batches_weigh_preference_against_a_small_priority_gap() {
     assert_eq!(b.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
     assert!(assign_slots(&[], &slots, t0(), &l).unwrap().is_empty());
 }
+
+#[test]
+fn the_first_entries_of_the_list_are_among_the_heads_of_the_bands() {
+    // What `Store::active_heads` relies on: within a band the fair-aging order is arrival order (then id),
+    // so the first k of the whole list are among the first k of each band, whatever the mix.
+    let l = BandLimits::default();
+    let mut seed = 0x2545_f491_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..50 {
+        let entries: Vec<Entry> = (0..60)
+            .map(|i| {
+                let band = Band::ALL[usize::try_from(next() % 3).unwrap_or(0)];
+                let mut e = entry(&format!("e{round}-{i:02}"), band, 0, &["p"]);
+                // Arrivals to the millisecond over 200 days, some at the same instant.
+                let ms = i64::try_from(next() % 17_280_000).unwrap_or(0) * 1000;
+                e.enqueued_at = t0() - TimeDelta::milliseconds(ms);
+                e
+            })
+            .collect();
+        let full = prioritize(entries.clone(), t0(), &l);
+        for k in [1usize, 2, 5, 10, 25, 60] {
+            let mut heads = Vec::new();
+            for band in Band::ALL {
+                let mut in_band: Vec<Entry> =
+                    entries.iter().filter(|e| e.band == *band).cloned().collect();
+                in_band.sort_by(|a, b| a.enqueued_at.cmp(&b.enqueued_at).then(a.id.cmp(&b.id)));
+                heads.extend(in_band.into_iter().take(k));
+            }
+            let merged = prioritize(heads, t0(), &l);
+            assert_eq!(ids(&merged[..k]), ids(&full[..k]), "round {round}, k {k}");
+        }
+    }
+}
