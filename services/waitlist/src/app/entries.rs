@@ -155,12 +155,8 @@ impl App {
                 format!("entry is {}", entry.status.code()),
             ));
         }
-        let ordered = domain::prioritize(
-            self.store.active_entries(&EntryFilter::default()).await?,
-            now,
-            &limits,
-        );
-        let position = domain::position(&entry, &ordered);
+        let position = usize::try_from(self.store.count_ahead(&entry, now, &limits).await?)
+            .unwrap_or(usize::MAX);
         let since =
             now.checked_sub_signed(TimeDelta::days(domain::THROUGHPUT_WINDOW_DAYS)).unwrap_or(now);
         let accepted = self.store.accepted_since(&entry.candidate_provider_ids, since).await?;

@@ -157,16 +157,6 @@ pub struct Estimate {
     pub basis: String,
 }
 
-/// How many active entries are ahead of `entry` in priority order and wait for at least one of its
-/// providers. `prioritized` is every active entry in priority order (it may include `entry` itself).
-pub fn position(entry: &Entry, prioritized: &[Entry]) -> usize {
-    prioritized
-        .iter()
-        .take_while(|e| e.id != entry.id)
-        .filter(|e| e.shares_provider_with(entry))
-        .count()
-}
-
 /// Whole days left before `entry` reaches its band's maximum wait at `now` (0 when overdue).
 pub fn days_left_in_band(entry: &Entry, now: DateTime<Utc>, limits: &BandLimits) -> i64 {
     let left_ms = (limits.max(entry.band) - (now - entry.enqueued_at)).num_milliseconds().max(0);

@@ -40,6 +40,63 @@ pub fn prioritize(entries: Vec<Entry>, now: DateTime<Utc>, limits: &BandLimits) 
     keyed.into_iter().map(|(_, e)| e).collect()
 }
 
+/// Which entries of one band come before an entry in the priority order, as a bound on their arrival
+/// that a store can count with an index instead of sorting the whole list ([`ahead_in_band`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AheadOf {
+    /// Every entry of the band.
+    All,
+    /// Entries that arrived at or before this instant (in milliseconds).
+    ArrivedBy(i64),
+    /// Entries of the entry's own band that arrived before it (arrival, then id).
+    Before {
+        /// The entry's arrival (ms).
+        enqueued_at_ms: i64,
+        /// The entry's id.
+        id: String,
+    },
+}
+
+impl AheadOf {
+    /// Whether `e` (an active entry of the band this bound is for) is ahead.
+    pub fn holds_for(&self, e: &Entry) -> bool {
+        let at = continuum_vocab::time::to_ms(e.enqueued_at);
+        match self {
+            AheadOf::All => true,
+            AheadOf::ArrivedBy(t) => at <= *t,
+            AheadOf::Before { enqueued_at_ms, id } => {
+                (at, e.id.as_str()) < (*enqueued_at_ms, id.as_str())
+            }
+        }
+    }
+}
+
+/// The entries of `band` ahead of the active entry `x` at `now`, exactly as [`priority_cmp`] orders them:
+/// in `x`'s own band those that arrived before it; in another band those whose wait fraction is larger
+/// (`waited_e / max_b > waited_x / max_x`, in whole milliseconds, so the bound is exact), or equal when
+/// that band is more urgent.
+pub fn ahead_in_band(x: &Entry, band: Band, now: DateTime<Utc>, limits: &BandLimits) -> AheadOf {
+    let enq_x = continuum_vocab::time::to_ms(x.enqueued_at);
+    if band == x.band {
+        return AheadOf::Before { enqueued_at_ms: enq_x, id: x.id.clone() };
+    }
+    let now = continuum_vocab::time::to_ms(now);
+    let waited_x = i128::from((now - enq_x).max(0));
+    let max_x = i128::from(limits.max(x.band).num_milliseconds().max(1));
+    let max_b = i128::from(limits.max(band).num_milliseconds().max(1));
+    let w = waited_x * max_b;
+    let ties_win = band.rank() < x.band.rank();
+    if w == 0 && ties_win {
+        // x has waited nothing: every entry of a more urgent band is at least level with it.
+        return AheadOf::All;
+    }
+    // e is strictly ahead iff waited_e * max_x > w, i.e. waited_e >= q + 1; level iff waited_e * max_x == w.
+    let q = w / max_x;
+    let level_counts = ties_win && w % max_x == 0;
+    let bound = i128::from(now) - q - if level_counts { 0 } else { 1 };
+    AheadOf::ArrivedBy(i64::try_from(bound).unwrap_or(i64::MIN))
+}
+
 /// The batch priority of an entry for the slot assigner, from its fair-aging wait fraction: 5 when
 /// overdue (fraction >= 1), 4 from 0.75, 3 from 0.5, 2 from 0.25, 1 below.
 pub fn batch_priority(wait_fraction: f64) -> u32 {

@@ -617,6 +617,48 @@ impl Store {
         Ok(out)
     }
 
+    /// How many active entries (of any organization) that wait for one of `x`'s providers are ahead of
+    /// `x` in the priority order at `now`: one count per band with the exact arrival bound of
+    /// [`domain::ahead_in_band`], so an estimate never loads the list.
+    pub async fn count_ahead(
+        &self,
+        x: &Entry,
+        now: DateTime<Utc>,
+        limits: &domain::BandLimits,
+    ) -> Result<u64> {
+        use sea_orm::Condition;
+        if x.candidate_provider_ids.is_empty() {
+            return Ok(0);
+        }
+        let shares = x.candidate_provider_ids.iter().fold(Condition::any(), |c, p| {
+            c.add(entry::Column::CandidateProviderIds.contains(candidate_pattern(p)))
+        });
+        let mut total = 0;
+        for &band in Band::ALL {
+            let mut q = entry::Entity::find()
+                .filter(entry::Column::Band.eq(band.code()))
+                .filter(
+                    entry::Column::Status
+                        .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
+                )
+                .filter(entry::Column::Id.ne(x.id.clone()))
+                .filter(shares.clone());
+            q = match domain::ahead_in_band(x, band, now, limits) {
+                domain::AheadOf::All => q,
+                domain::AheadOf::ArrivedBy(t) => q.filter(entry::Column::EnqueuedAtMs.lte(t)),
+                domain::AheadOf::Before { enqueued_at_ms, id } => q.filter(
+                    Condition::any().add(entry::Column::EnqueuedAtMs.lt(enqueued_at_ms)).add(
+                        Condition::all()
+                            .add(entry::Column::EnqueuedAtMs.eq(enqueued_at_ms))
+                            .add(entry::Column::Id.lt(id)),
+                    ),
+                ),
+            };
+            total += q.count(&self.db).await?;
+        }
+        Ok(total)
+    }
+
     /// Opens `slots` slots at `provider_id`, in one transaction (all offers or none). One slot goes to the
     /// best WAITING entry (priority order at `now`) that waits for the provider. Several slots are filled
     /// with the batch assigner ([`domain::assign_slots`]: priority by fair aging times the entry's

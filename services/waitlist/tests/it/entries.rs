@@ -212,7 +212,10 @@ async fn estimate_counts_who_is_ahead_and_uses_recent_placements() {
     let mut app = spawn_app().await;
     let p = app.provider().await;
     let q = app.provider().await;
+    let r = app.provider().await;
     let first = app.enqueue(pb::Band::Routine, &[&p]).await;
+    // Ahead of everyone but waiting for another provider: never counted.
+    let _unrelated = app.enqueue(pb::Band::Urgent, &[&r]).await;
     app.advance(TimeDelta::days(1));
     let _elsewhere = app.enqueue(pb::Band::Routine, &[&q]).await;
     app.advance(TimeDelta::days(1));

@@ -3,24 +3,6 @@
 use super::*;
 
 #[test]
-fn position_counts_only_entries_ahead_sharing_a_provider() {
-    let l = BandLimits::default();
-    let all = prioritize(
-        vec![
-            entry("a", Band::Routine, 40, &["p1"]),
-            entry("b", Band::Routine, 30, &["p2"]),
-            entry("c", Band::Routine, 20, &["p1", "p2"]),
-            entry("me", Band::Routine, 10, &["p1"]),
-            entry("d", Band::Routine, 5, &["p1"]),
-        ],
-        t0(),
-        &l,
-    );
-    let me = all.iter().find(|e| e.id == "me").unwrap().clone();
-    assert_eq!(position(&me, &all), 2);
-}
-
-#[test]
 fn estimate_follows_the_documented_rule() {
     // 45 placements in 90 days = 0.5 a day; 3 ahead: low = floor(3 / 0.75) = 4, high = ceil(4 / 0.25) = 16.
     let e = estimate(3, 45, 10);

@@ -196,3 +196,38 @@ fn the_first_entries_of_the_list_are_among_the_heads_of_the_bands() {
         }
     }
 }
+
+#[test]
+fn the_bound_of_who_is_ahead_agrees_with_the_priority_order() {
+    // What `Store::count_ahead` relies on: for every band, `ahead_in_band` picks exactly the entries that
+    // `priority_cmp` puts before the entry, ties included.
+    let l = BandLimits::default();
+    let mut seed = 0x9e37_79b9_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..40 {
+        let entries: Vec<Entry> = (0..50)
+            .map(|i| {
+                let band = Band::ALL[usize::try_from(next() % 3).unwrap_or(0)];
+                let mut e = entry(&format!("e{round}-{i:02}"), band, 0, &["p"]);
+                // Whole days and weeks make exact ties across bands (7/28/42-day maximums); some arrive now.
+                let days = i64::try_from(next() % 50).unwrap_or(0);
+                let ms = if next() % 2 == 0 { days * 86_400_000 } else { days * 3_600_000 + 17 };
+                e.enqueued_at = t0() - TimeDelta::milliseconds(ms);
+                e
+            })
+            .collect();
+        for x in &entries {
+            let fx = x.wait_fraction(t0(), &l);
+            for e in entries.iter().filter(|e| e.id != x.id) {
+                let expected = priority_cmp((e.wait_fraction(t0(), &l), e), (fx, x)).is_lt();
+                let bound = ahead_in_band(x, e.band, t0(), &l);
+                assert_eq!(bound.holds_for(e), expected, "{} vs {} ({bound:?})", e.id, x.id);
+            }
+        }
+    }
+}
