@@ -550,30 +550,6 @@ impl Store {
             .collect()
     }
 
-    /// WAITING and OFFERED entries matching `filter`, in no particular order (callers prioritize).
-    pub async fn active_entries(&self, filter: &EntryFilter) -> Result<Vec<Entry>> {
-        let mut q = entry::Entity::find().filter(
-            entry::Column::Status.is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
-        );
-        if let Some(org) = &filter.organization_id {
-            q = q.filter(entry::Column::OrganizationId.eq(org.clone()));
-        }
-        if let Some(band) = filter.band {
-            q = q.filter(entry::Column::Band.eq(band.code()));
-        }
-        if let Some(p) = &filter.provider_id {
-            q = q.filter(entry::Column::CandidateProviderIds.contains(candidate_pattern(p)));
-        }
-        let mut out = Vec::new();
-        for m in q.all(&self.db).await? {
-            let e = entry_to_domain(m)?;
-            if filter.provider_id.as_deref().is_none_or(|p| e.waits_for(p)) {
-                out.push(e);
-            }
-        }
-        Ok(out)
-    }
-
     /// The heads of the active entries matching `filter`: in each band, the first `per_band` in the band's
     /// own order (earliest arrival, then id). Within a band the fair-aging order is exactly that order
     /// (everyone in a band ages at the same rate), so the first `per_band` entries of the whole list are
@@ -615,6 +591,46 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Active entries by band and organization: how many, and how many arrived before `long_ago` (the
+    /// waitlist gauges), counted by the database, not loaded; and how many hold a pending offer.
+    pub async fn active_counts(
+        &self,
+        long_ago: DateTime<Utc>,
+    ) -> Result<(Vec<(Band, String, u64, u64)>, u64)> {
+        use sea_orm::sea_query::Expr as E;
+        let active = || {
+            entry::Entity::find().filter(
+                entry::Column::Status
+                    .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
+            )
+        };
+        let grouped = |q: sea_orm::Select<entry::Entity>| {
+            q.select_only()
+                .column(entry::Column::Band)
+                .column(entry::Column::OrganizationId)
+                .column_as(E::col(entry::Column::Id).count(), "n")
+                .group_by(entry::Column::Band)
+                .group_by(entry::Column::OrganizationId)
+                .into_tuple::<(String, String, i64)>()
+        };
+        let all = grouped(active()).all(&self.db).await?;
+        let over = grouped(active().filter(entry::Column::EnqueuedAtMs.lt(time::to_ms(long_ago))))
+            .all(&self.db)
+            .await?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        let mut out = Vec::with_capacity(all.len());
+        for (band, org, n) in all {
+            let Some(b) = Band::from_code(&band) else { continue };
+            let o = over.iter().find(|(ob, oo, _)| *ob == band && *oo == org).map_or(0, |x| x.2);
+            out.push((b, org, count(n), count(o)));
+        }
+        let offered = entry::Entity::find()
+            .filter(entry::Column::Status.eq(EntryStatus::Offered.code()))
+            .count(&self.db)
+            .await?;
+        Ok((out, offered))
     }
 
     /// How many active entries (of any organization) that wait for one of `x`'s providers are ahead of

@@ -85,30 +85,21 @@ impl Sweeper {
     /// organization. Label sets that emptied since the last report are set to 0 rather than left at their
     /// last value.
     async fn report(&self, reported: &mut std::collections::HashSet<(&'static str, String)>) {
-        let Ok(entries) = self.store.active_entries(&crate::store::EntryFilter::default()).await
-        else {
-            return;
-        };
         let now = self.clock.now();
         let long = chrono::Duration::days(crate::telemetry::OVER_18_WEEKS_DAYS);
+        let Ok((active, offered)) = self.store.active_counts(now - long).await else {
+            return;
+        };
         let mut counts: std::collections::HashMap<(&'static str, String), (u64, u64)> =
             std::collections::HashMap::new();
-        let mut offered = 0u64;
         let served = self.served_organizations();
         for org in &served {
             for band in crate::domain::Band::ALL {
                 counts.entry((band.code(), org.clone())).or_default();
             }
         }
-        for e in &entries {
-            let n = counts.entry((e.band.code(), e.organization_id.clone())).or_default();
-            n.0 += 1;
-            if now - e.enqueued_at > long {
-                n.1 += 1;
-            }
-            if e.status == crate::domain::EntryStatus::Offered {
-                offered += 1;
-            }
+        for (band, org, n, over) in active {
+            counts.insert((band.code(), org), (n, over));
         }
         for key in reported.iter() {
             if !counts.contains_key(key) {
