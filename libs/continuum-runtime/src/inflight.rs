@@ -49,18 +49,28 @@ struct Budget {
 }
 
 impl Budget {
-    /// Takes `n` bytes for `conn` when both budgets allow it.
-    fn take(&self, conn: Option<SocketAddr>, n: usize) -> bool {
-        let Ok(mut held) = self.held.lock() else { return false };
+    /// Takes `n` bytes for `conn` when both budgets allow it; otherwise says which budget is full.
+    fn take(&self, conn: Option<SocketAddr>, n: usize) -> Result<(), String> {
+        let mib = |b: usize| b / (1024 * 1024);
+        let Ok(mut held) = self.held.lock() else {
+            return Err("the request byte budget is unavailable".to_owned());
+        };
         let on_conn = held.connections.get(&conn).copied().unwrap_or(0);
-        if held.process + n > self.limits.process_bytes
-            || on_conn + n > self.limits.connection_bytes
-        {
-            return false;
+        if on_conn + n > self.limits.connection_bytes {
+            return Err(format!(
+                "more than {} MiB of request bytes in flight on this connection; retry later",
+                mib(self.limits.connection_bytes)
+            ));
+        }
+        if held.process + n > self.limits.process_bytes {
+            return Err(format!(
+                "more than {} MiB of request bytes in flight on this server; retry later",
+                mib(self.limits.process_bytes)
+            ));
         }
         held.process += n;
         held.connections.insert(conn, on_conn + n);
-        true
+        Ok(())
     }
 
     fn give_back(&self, conn: Option<SocketAddr>, n: usize) {
@@ -188,12 +198,12 @@ where
             Poll::Ready(Some(Ok(frame))) => {
                 let n = frame.data_ref().map_or(0, Bytes::len);
                 let conn = self.conn;
-                if n > 0 && !self.budget.take(conn, n) {
+                if n > 0
+                    && let Err(full) = self.budget.take(conn, n)
+                {
                     self.refused = true;
                     tracing::warn!(bytes = n, "request refused: too many request bytes in flight");
-                    return Poll::Ready(Some(Err(tonic::Status::resource_exhausted(
-                        "too many request bytes in flight on this server or connection; retry later",
-                    ))));
+                    return Poll::Ready(Some(Err(tonic::Status::resource_exhausted(full))));
                 }
                 self.held += n;
                 Poll::Ready(Some(Ok(frame)))

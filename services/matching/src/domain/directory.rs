@@ -16,10 +16,11 @@ use continuum_vocab::{CareFormat, CarePhase, Modality, RelationalStyle};
 use super::fit::{self, Weights};
 use super::{CONSTRAINTS, ClientNeeds, OutcomeRating, Provider, ProviderKind, Ranking, Scored};
 
-/// Interned codes (jurisdictions, primary language subtags, identity/faith/cultural codes).
+/// Interned codes (jurisdictions, primary language subtags, identity/faith/cultural codes), shared
+/// between snapshots until a new code is added.
 #[derive(Clone, Debug, Default)]
 struct Interner {
-    ids: HashMap<String, u32>,
+    ids: Arc<HashMap<String, u32>>,
 }
 
 impl Interner {
@@ -28,7 +29,7 @@ impl Interner {
             return *id;
         }
         let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
-        self.ids.insert(code.to_owned(), id);
+        Arc::make_mut(&mut self.ids).insert(code.to_owned(), id);
         id
     }
 
@@ -127,11 +128,56 @@ pub struct Entry {
     pub compiled: Compiled,
 }
 
+/// Entries per chunk of a snapshot: a patch copies the one chunk it changes, not the directory.
+const CHUNK: usize = 256;
+
+/// The entries of a snapshot in chunks shared between snapshots (copy-on-write per chunk): patching one
+/// provider of a 20,000-provider directory copies 256 entries and a few dozen pointers, not 20,000 entries
+/// (every referral changes a provider's capacity), while ranking still walks contiguous memory.
+#[derive(Clone, Debug, Default)]
+struct Entries {
+    chunks: Vec<Arc<Vec<Entry>>>,
+    len: usize,
+}
+
+impl Entries {
+    fn get(&self, i: usize) -> Option<&Entry> {
+        self.chunks.get(i / CHUNK).and_then(|c| c.get(i % CHUNK))
+    }
+
+    fn set(&mut self, i: usize, e: Entry) {
+        if let Some(slot) =
+            self.chunks.get_mut(i / CHUNK).and_then(|c| Arc::make_mut(c).get_mut(i % CHUNK))
+        {
+            *slot = e;
+        }
+    }
+
+    fn push(&mut self, e: Entry) {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
+        }
+        if let Some(last) = self.chunks.last_mut() {
+            Arc::make_mut(last).push(e);
+            self.len += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// An immutable snapshot of the directory.
 #[derive(Clone, Debug, Default)]
 pub struct Directory {
-    entries: Vec<Entry>,
-    index: HashMap<String, usize>,
+    entries: Entries,
+    /// Position of each provider id in `entries`, shared between snapshots until a provider is added.
+    index: Arc<HashMap<String, usize>>,
     codes: Interner,
     jurisdiction_codes: Interner,
     language_codes: Interner,
@@ -219,14 +265,11 @@ impl Directory {
                 self.watermark_ms.max(p.updated_at.timestamp_millis()).max(p.alliance.changed_ms);
             let compiled = self.compile(&p, weights);
             let entry = Entry { provider: Arc::new(p), compiled };
-            match self.index.get(&entry.provider.id) {
-                Some(i) => {
-                    if let Some(slot) = self.entries.get_mut(*i) {
-                        *slot = entry;
-                    }
-                }
+            match self.index.get(&entry.provider.id).copied() {
+                Some(i) => self.entries.set(i, entry),
                 None => {
-                    self.index.insert(entry.provider.id.clone(), self.entries.len());
+                    Arc::make_mut(&mut self.index)
+                        .insert(entry.provider.id.clone(), self.entries.len());
                     self.entries.push(entry);
                 }
             }
@@ -241,7 +284,7 @@ impl Directory {
 
     /// Whether the snapshot is empty.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// The latest write time (ms) the snapshot has seen (delta refreshes start from it).
