@@ -20,6 +20,7 @@
 
 use std::fmt;
 
+pub mod capture;
 pub mod client;
 pub mod names;
 pub mod process;
@@ -199,6 +200,17 @@ pub fn server_span<B>(req: &http::Request<B>, known: KnownPath) -> tracing::Span
         let _ = span.set_parent(parent);
     }
     span
+}
+
+/// Sets the OpenTelemetry status of `span` (a background step's, such as `outbox.deliver`): `Ok` when
+/// `outcome` is `Ok`, `Error` with the code as its description otherwise. The code is a short
+/// machine-readable one (`UNAVAILABLE`, `REFERRAL_GONE`), never a message that could carry personal data.
+pub fn set_outcome(span: &tracing::Span, outcome: Result<(), &str>) {
+    use opentelemetry::trace::Status;
+    span.set_status(match outcome {
+        Ok(()) => Status::Ok,
+        Err(code) => Status::error(code.to_owned()),
+    });
 }
 
 /// Adds attributes to the current span (a handler's: the call's server span), so that backends that
