@@ -9,4 +9,5 @@ mod directory;
 mod fit;
 mod helpers;
 mod import;
+mod reflection;
 mod tls;
