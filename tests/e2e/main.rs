@@ -7,5 +7,6 @@ mod handoff;
 mod health;
 mod journey;
 mod matrix;
+mod reflection;
 mod stack;
 mod telemetry;

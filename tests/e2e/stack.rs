@@ -54,6 +54,12 @@ impl Stack {
 
     /// Like [`Stack::start`], with extra environment variables for every process.
     pub async fn start_with(extra_env: Vec<(String, String)>) -> Stack {
+        Self::start_only(&SERVICES, extra_env).await
+    }
+
+    /// Starts only `services` (the others' addresses are reserved, nothing listens there), with extra
+    /// environment variables.
+    pub async fn start_only(services: &[&'static str], extra_env: Vec<(String, String)>) -> Stack {
         let backing = Backing::fresh().await;
         let mut free = free_addrs(2 * SERVICES.len()).await.into_iter();
         let mut addrs = HashMap::new();
@@ -66,7 +72,7 @@ impl Stack {
         std::fs::create_dir_all(&log_dir).unwrap();
         let mut stack =
             Stack { backing, addrs, procs: HashMap::new(), log_dir, extra_env, metrics };
-        for s in SERVICES {
+        for s in services {
             stack.start_service(s).await;
         }
         stack

@@ -589,3 +589,67 @@ async fn made_up_paths_answer_unimplemented_and_add_no_series() {
         .unwrap();
     assert!(counted.ends_with(" 4"), "all four calls under one series: {counted}");
 }
+
+/// Issue 14, point 6: a collector that is down (closed port) or does not answer (accepts connections,
+/// never replies) neither holds up a process's exit nor floods its log. The process exits within 5 s of
+/// SIGTERM (the span export at shutdown is bounded), and the failing exports are reported in one ERROR
+/// line per interval, not one per batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_collector_neither_holds_up_shutdown_nor_floods_the_log() {
+    let closed = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let silent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = silent_listener.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent_listener.accept().await {
+            held.push(socket);
+        }
+    });
+    for (collector, endpoint) in [("closed", closed), ("silent", silent)] {
+        let mut stack = Stack::start_only(
+            &["matching"],
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://{endpoint}")),
+                ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+            ],
+        )
+        .await;
+        // Spans in several export intervals.
+        for _ in 0..6 {
+            stack
+                .matching()
+                .list_providers(continuum_proto::matching::v1::ListProvidersRequest::default())
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        let started = std::time::Instant::now();
+        stack.stop_service("matching").await;
+        let took = started.elapsed();
+        let log = stack.log("matching");
+        println!("{collector} collector: exit {took:?} after SIGTERM");
+        for line in log.lines().filter(|l| l.contains("span export")) {
+            println!("  {line}");
+        }
+        assert!(took < Duration::from_secs(5), "{collector}: exit took {took:?}; log:\n{log}");
+        assert!(log.contains("\"message\":\"stopped\""), "{collector}: a clean exit; log:\n{log}");
+        let errors: Vec<&str> = log.lines().filter(|l| l.contains(r#""level":"ERROR""#)).collect();
+        let reports: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("span export") && !l.contains(r#""level":"INFO""#))
+            .collect();
+        if collector == "closed" {
+            // Refused at once: exports fail all along, reported once (the interval is a minute).
+            assert_eq!(errors.len(), 1, "{collector}: one ERROR line; log:\n{log}");
+            assert!(errors[0].contains("span export"), "{}", errors[0]);
+        } else {
+            // No answer: the exports hang until shutdown gives up on them, which says so.
+            assert!(errors.len() <= 1, "{collector}: at most one ERROR line; log:\n{log}");
+        }
+        assert!(!reports.is_empty(), "{collector}: export failures are not silent; log:\n{log}");
+    }
+    holder.abort();
+}

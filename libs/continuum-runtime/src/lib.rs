@@ -241,6 +241,13 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
 }
 
+/// The gRPC health service every port serves.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+/// Server reflection, v1.
+pub const REFLECTION_V1_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
+/// Server reflection, v1alpha (grpcio's reflection client speaks only this one).
+pub const REFLECTION_V1ALPHA_SERVICE: &str = "grpc.reflection.v1alpha.ServerReflection";
+
 /// How one service is served.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -275,8 +282,9 @@ impl ServeOptions {
     }
 }
 
-/// Serves `routes` on `listener` with gRPC health (per service and overall) and reflection (v1 and v1alpha)
-/// until `shutdown` is cancelled; then reports NOT_SERVING, stops accepting, and drains in-flight calls for
+/// Serves `routes` on `listener` with gRPC health (per service and overall) and reflection (v1 and v1alpha,
+/// listing exactly the services this port serves: `options.service_name`, health and reflection) until
+/// `shutdown` is cancelled; then reports NOT_SERVING, stops accepting, and drains in-flight calls for
 /// at most the grace period. `probe` is polled while serving: when it answers false (database unreachable)
 /// the service reports NOT_SERVING until it answers true again.
 pub async fn serve<P, F>(
@@ -295,17 +303,25 @@ where
     set_status(&reporter, options.service_name, ServingStatus::Serving).await;
     set_overall(&reporter, ServingStatus::Serving).await;
 
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(continuum_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building reflection v1")?;
+    // Reflection lists what this port serves, and only that: the service, health and reflection (the
+    // descriptor set describes all four services, which `continuum up` serves on four ports).
+    let listed =
+        [options.service_name, HEALTH_SERVICE, REFLECTION_V1_SERVICE, REFLECTION_V1ALPHA_SERVICE];
+    let reflection = || {
+        listed.iter().fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(continuum_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                ),
+            |builder, name| builder.with_service_name(*name),
+        )
+    };
+    let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
     // Python's grpcio reflection client speaks only v1alpha (DEPENDENCIES.md trap 3).
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(continuum_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .context("building reflection v1alpha")?;
+    let reflection_v1alpha = reflection().build_v1alpha().context("building reflection v1alpha")?;
 
     let routes = routes
         .add_service(health_service)

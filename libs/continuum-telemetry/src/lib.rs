@@ -16,10 +16,18 @@
 //! written as `field.<name>`. Name fields so that this never happens (`level_of_care`, not `level`).
 //!
 //! Span and log fields carry ids and codes only, never personal health information: the span per RPC
-//! records the method name and the gRPC status code, and handlers add ids.
+//! records the method name and the gRPC status code, and handlers add ids. Health checks and reflection
+//! calls get no span ([`is_untraced`]): probes would otherwise export a root trace every few seconds.
+//!
+//! A collector that is down or does not answer costs little: failed exports are reported at ERROR at most
+//! once per [`EXPORT_ERROR_EVERY`] (with the number of failures since the last report), and
+//! [`Telemetry::shutdown`] waits at most [`SHUTDOWN_EXPORT_BUDGET`] for the last spans.
 
 use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
+pub mod capture;
 pub mod client;
 pub mod names;
 pub mod process;
@@ -30,7 +38,7 @@ pub use client::{ClientTrace, ClientTraceLayer};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use tracing::{Event, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::EnvFilter;
@@ -66,7 +74,10 @@ pub fn init(service: &str) -> Telemetry {
     let mut export_error = None;
     if exporter_configured() {
         match opentelemetry_otlp::SpanExporter::builder().with_tonic().build() {
-            Ok(exporter) => builder = builder.with_batch_exporter(exporter),
+            Ok(exporter) => {
+                builder =
+                    builder.with_batch_exporter(ReportedExporter::new(exporter, EXPORT_ERROR_EVERY))
+            }
             Err(e) => export_error = Some(e.to_string()),
         }
     }
@@ -76,7 +87,10 @@ pub fn init(service: &str) -> Telemetry {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,h2=warn,tower=warn,opentelemetry=warn"));
     let text = std::env::var("CONTINUUM_LOG_FORMAT").is_ok_and(|v| v == "text");
     let otel = tracing_opentelemetry::layer().with_tracer(tracer);
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::filter::filter_fn(|m| !SDK_EXPORT_EVENTS.contains(&m.name())))
+        .with(otel);
     let installed = if text {
         registry.with(tracing_subscriber::fmt::layer().with_target(true)).try_init()
     } else {
@@ -103,23 +117,118 @@ pub fn ids_only_subscriber() -> impl Subscriber + Send + Sync {
     tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer))
 }
 
+/// The longest [`Telemetry::shutdown`] waits for the last spans to reach the collector. A collector that
+/// is down or does not answer must not hold up a pod's exit (the OTLP exporter retries each batch for up
+/// to its own timeout, 10 s by default).
+pub const SHUTDOWN_EXPORT_BUDGET: Duration = Duration::from_secs(2);
+
+/// At most one ERROR line per this interval reports failing span exports.
+pub const EXPORT_ERROR_EVERY: Duration = Duration::from_secs(60);
+
+/// The SDK's own log events about failed exports: one per failed batch, and one more when shutdown times
+/// out. [`ReportedExporter`] reports failures instead, at most once per interval.
+const SDK_EXPORT_EVENTS: [&str; 2] =
+    ["BatchSpanProcessor.ExportError", "BatchSpanProcessor.Shutdown.Timeout"];
+
 impl Telemetry {
-    /// Flushes and stops span export (blocking work runs off the async threads).
+    /// Exports the spans still queued and stops span export, waiting at most
+    /// [`SHUTDOWN_EXPORT_BUDGET`]: what is not exported by then is lost (and said so in a WARN line).
     pub async fn shutdown(self) {
         let Some(provider) = self.provider else {
             return;
         };
-        let _ = tokio_spawn_blocking(move || {
-            let _ = provider.force_flush();
-            let _ = provider.shutdown();
-        })
-        .await;
+        let (done, finished) = tokio::sync::oneshot::channel();
+        // A plain thread, not `spawn_blocking`: an export stuck on a collector that does not answer must
+        // not keep the runtime (whose drop waits for its blocking threads) and so the process alive.
+        let spawned =
+            std::thread::Builder::new().name("telemetry-shutdown".into()).spawn(move || {
+                // Shutdown exports the queued spans itself; a separate flush would wait for a second export.
+                let _ = done.send(provider.shutdown_with_timeout(SHUTDOWN_EXPORT_BUDGET));
+            });
+        if spawned.is_err() {
+            return;
+        }
+        let grace = SHUTDOWN_EXPORT_BUDGET + Duration::from_millis(200);
+        match tokio::time::timeout(grace, finished).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "span export did not finish at shutdown; queued spans are lost")
+            }
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!("span export did not finish at shutdown; queued spans are lost")
+            }
+        }
     }
 }
 
-async fn tokio_spawn_blocking<F: FnOnce() + Send + 'static>(f: F) -> Result<(), ()> {
-    // Kept in a helper so the crate's only runtime dependency is here.
-    tokio::task::spawn_blocking(f).await.map_err(|_| ())
+/// Reports the failures of a span exporter: an ERROR line at most once per interval, carrying the number
+/// of failed exports (and of spans in them) since the previous line, so a dead collector neither floods
+/// the log nor goes unnoticed.
+#[derive(Debug)]
+pub struct ReportedExporter<E> {
+    inner: E,
+    every: Duration,
+    failures: Mutex<ExportFailures>,
+}
+
+#[derive(Debug, Default)]
+struct ExportFailures {
+    last_report: Option<Instant>,
+    exports: u64,
+    spans: u64,
+}
+
+impl<E> ReportedExporter<E> {
+    /// Wraps `inner`, reporting failures at most once per `every`.
+    pub fn new(inner: E, every: Duration) -> Self {
+        Self { inner, every, failures: Mutex::new(ExportFailures::default()) }
+    }
+
+    fn failed(&self, spans: usize, error: &str) {
+        let Ok(mut f) = self.failures.lock() else { return };
+        f.exports += 1;
+        f.spans += spans as u64;
+        if f.last_report.is_some_and(|t| t.elapsed() < self.every) {
+            return;
+        }
+        tracing::error!(
+            failed_exports = f.exports,
+            spans_lost = f.spans,
+            error,
+            report_every_secs = self.every.as_secs(),
+            "span export to the OTLP collector failed"
+        );
+        f.last_report = Some(Instant::now());
+        f.exports = 0;
+        f.spans = 0;
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for ReportedExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+        let n = batch.len();
+        let result = self.inner.export(batch).await;
+        if let Err(e) = &result {
+            self.failed(n, &e.to_string());
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn shutdown(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown()
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
 }
 
 /// The `traceparent` of the current span, for work finished later (stored with a task, restored by the
@@ -176,9 +285,19 @@ pub fn rpc_names(path: &str, known: KnownPath) -> (String, String) {
     }
 }
 
+/// Whether calls to `path` go untraced: gRPC health checks and server reflection. Probes call health every
+/// few seconds per pod, and each call would be an exported root trace of no interest (issue 14).
+pub fn is_untraced(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}
+
 /// The span of one incoming RPC, child of the caller's span when the request carries trace context.
-/// Used as the server's `trace_fn`; a path `known` rejects is named `unknown`.
+/// Used as the server's `trace_fn`; a path `known` rejects is named `unknown`. Health checks and
+/// reflection calls get no span ([`is_untraced`]); they are still counted in the metrics.
 pub fn server_span<B>(req: &http::Request<B>, known: KnownPath) -> tracing::Span {
+    if is_untraced(req.uri().path()) {
+        return tracing::Span::none();
+    }
     let (service, method) = rpc_names(req.uri().path(), known);
     let name =
         if service == names::UNKNOWN { service.clone() } else { format!("{service}/{method}") };
@@ -199,6 +318,17 @@ pub fn server_span<B>(req: &http::Request<B>, known: KnownPath) -> tracing::Span
         let _ = span.set_parent(parent);
     }
     span
+}
+
+/// Sets the OpenTelemetry status of `span` (a background step's, such as `outbox.deliver`): `Ok` when
+/// `outcome` is `Ok`, `Error` with the code as its description otherwise. The code is a short
+/// machine-readable one (`UNAVAILABLE`, `REFERRAL_GONE`), never a message that could carry personal data.
+pub fn set_outcome(span: &tracing::Span, outcome: Result<(), &str>) {
+    use opentelemetry::trace::Status;
+    span.set_status(match outcome {
+        Ok(()) => Status::Ok,
+        Err(code) => Status::error(code.to_owned()),
+    });
 }
 
 /// Adds attributes to the current span (a handler's: the call's server span), so that backends that
@@ -431,6 +561,58 @@ mod tests {
         assert_eq!(lines[1]["level"], "WARN");
         assert_eq!(lines[1]["level_of_care"], "crisis");
         assert_eq!(lines[1]["message"], "recommended");
+    }
+
+    /// An exporter whose every export fails, as against a collector that is down.
+    #[derive(Debug)]
+    struct DeadCollector;
+
+    impl SpanExporter for DeadCollector {
+        async fn export(&self, _batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+            Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+                "connection refused".into(),
+            ))
+        }
+    }
+
+    #[test]
+    fn failing_exports_are_reported_once_per_interval_with_their_count() {
+        let exporter = ReportedExporter::new(DeadCollector, Duration::from_secs(60));
+        let lines = json_lines(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            for _ in 0..5 {
+                assert!(runtime.block_on(exporter.export(Vec::new())).is_err());
+            }
+        });
+        assert_eq!(lines.len(), 1, "one line for five failed exports: {lines:?}");
+        assert_eq!(lines[0]["level"], "ERROR");
+        assert_eq!(lines[0]["failed_exports"], 1);
+        assert!(lines[0]["error"].as_str().unwrap().contains("connection refused"));
+
+        // Once the interval has passed, the next failure is reported with the ones held back.
+        let exporter = ReportedExporter::new(DeadCollector, Duration::ZERO);
+        let lines = json_lines(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            for _ in 0..3 {
+                let _ = runtime.block_on(exporter.export(Vec::new()));
+            }
+        });
+        assert_eq!(lines.len(), 3, "{lines:?}");
+    }
+
+    #[test]
+    fn health_and_reflection_are_untraced_and_nothing_else() {
+        for p in [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert!(is_untraced(p), "{p}");
+        }
+        for p in ["/continuum.intake.v1.IntakeService/SubmitIntake", "/x.Bogus/Nope", "/grpc.x/Y"] {
+            assert!(!is_untraced(p), "{p}");
+        }
     }
 
     #[test]

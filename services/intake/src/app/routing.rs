@@ -117,8 +117,9 @@ impl Router {
         self.route_with(intake_id, false).await
     }
 
-    /// `route`, from the background worker: the attempt runs in a span that joins the trace of the
-    /// request that accepted the intake.
+    /// `route`, from the background worker: the attempt and its outcome (the final "routed" or "routing
+    /// deferred" line, or the failure) run in a span that joins the trace of the request that accepted the
+    /// intake, so those log lines carry that trace id.
     pub(crate) async fn route_with(
         &self,
         intake_id: &str,
@@ -127,19 +128,38 @@ impl Router {
         use tracing::Instrument;
         let now = Utc::now();
         let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-        let Some(task) = self.store.claim_routing(intake_id, &self.owner, now, lease_until).await?
-        else {
-            return Ok(self.store.get_intake(intake_id).await?.routing);
+        let claimed = self.store.claim_routing(intake_id, &self.owner, now, lease_until).await;
+        let task = match claimed {
+            Ok(Some(task)) => task,
+            Ok(None) => return Ok(self.store.get_intake(intake_id).await?.routing),
+            Err(e) => {
+                if background {
+                    tracing::warn!(intake_id, error = %e, "routing attempt failed");
+                }
+                return Err(e);
+            }
         };
+        if !background {
+            return self.attempt_and_record(&task).await;
+        }
+        let span = tracing::info_span!("routing.retry", intake_id, attempt = task.attempts + 1);
+        continuum_telemetry::continue_trace(&span, &task.trace_parent);
+        async {
+            let result = self.attempt_and_record(&task).await;
+            if let Err(e) = &result {
+                tracing::warn!(intake_id, error = %e, "routing attempt failed");
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// One attempt at a claimed task, and its outcome stored and logged (in the caller's span).
+    async fn attempt_and_record(&self, task: &RoutingTask) -> Result<RoutingDecision> {
+        let intake_id = task.intake.id.as_str();
         let attempts = task.attempts + 1;
-        let span = if background {
-            let span = tracing::info_span!("routing.retry", intake_id, attempt = attempts);
-            continuum_telemetry::continue_trace(&span, &task.trace_parent);
-            span
-        } else {
-            tracing::Span::current()
-        };
-        let step = self.attempt(&task).instrument(span).await;
+        let step = self.attempt(task).await;
         match step {
             Step::Done(decision) => {
                 let mut decision = *decision;

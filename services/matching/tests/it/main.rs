@@ -10,4 +10,5 @@ mod fit;
 mod helpers;
 mod import;
 mod limits;
+mod reflection;
 mod tls;

@@ -98,14 +98,14 @@ impl Deadlines {
                 }
                 None => continue,
             };
-            if !self
-                .step(&r, action, to, now)
-                .instrument(self.span_for(&r.id, "deadline").await)
-                .await?
-            {
+            let span = self.span_for(&r.id, "deadline").await;
+            if !self.step(&r, action, to, now).instrument(span.clone()).await? {
                 continue;
             }
-            tracing::warn!(referral_id = %r.id, action = action.code(), reason, "silent referral swept");
+            // In the step's span, so the line carries the trace of the request that made the referral.
+            span.in_scope(|| {
+                tracing::warn!(referral_id = %r.id, action = action.code(), reason, "silent referral swept")
+            });
             if action == Action::Escalate {
                 swept.escalated.push(r.id.clone())
             } else {
@@ -113,13 +113,14 @@ impl Deadlines {
             }
         }
         for r in self.store.owing_reroute(BATCH).await? {
-            match self.reroute(&r, now).instrument(self.span_for(&r.id, "reroute").await).await {
+            let span = self.span_for(&r.id, "reroute").await;
+            match self.reroute(&r, now).instrument(span.clone()).await {
                 Ok(Some(settled)) => swept.rerouted.push(settled),
                 Ok(None) => {}
                 // Matching unreachable: the re-route stays owed and the next round retries it.
-                Err(e) => {
+                Err(e) => span.in_scope(|| {
                     tracing::warn!(referral_id = %r.id, error = %e, "re-route failed; will retry")
-                }
+                }),
             }
         }
         Ok(swept)

@@ -8,7 +8,8 @@
 //!
 //! Each row keeps the `traceparent` of the request whose change created it; a delivery by the worker runs
 //! in an `outbox.deliver` span that continues that trace, so a slot given back later is found from the
-//! original `TransitionReferral` (or sweep).
+//! original `TransitionReferral` (or sweep). The span's status is `Ok` when the row was delivered and
+//! recorded, `Error` with a short code (the gRPC code, `REFERRAL_GONE`, `STORE_UNAVAILABLE`) otherwise.
 
 use std::time::Duration;
 
@@ -46,7 +47,10 @@ impl Relay {
     pub async fn deliver_now(&self, id: &str) {
         let attempt = async {
             match self.store.claim_outbox(id, &self.owner, Utc::now()).await {
-                Ok(Some(item)) => self.deliver(item).await,
+                Ok(Some(item)) => {
+                    // The outcome is logged; the caller's span is the request's, whose status is its own.
+                    let _ = self.deliver(item).await;
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(outbox_id = %id, error = %e, "claiming an outbox row failed; the worker will retry")
@@ -78,15 +82,17 @@ impl Relay {
                         tracing::info_span!("outbox.deliver", outbox_id = %item.id, referral_id = %item.referral_id, attempt = item.attempts + 1),
                         &item.trace_parent,
                     );
-                    self.deliver(item).instrument(span).await;
+                    let outcome = self.deliver(item).instrument(span.clone()).await;
+                    continuum_telemetry::set_outcome(&span, outcome);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reading the outbox failed"),
         }
     }
 
-    /// Sends one claimed row and records the outcome.
-    async fn deliver(&self, item: OutboxItem) {
+    /// Sends one claimed row and records the outcome: `Err` with a short code unless the row was
+    /// delivered and recorded.
+    async fn deliver(&self, item: OutboxItem) -> Result<(), &'static str> {
         // The hold the slot was taken under (a failure to read it only loses the cohort preference).
         let taken_under = self.store.taken_under(&item.referral_id).await.ok().flatten();
         // The give-back acts for the referring organization, whose referral ended.
@@ -98,11 +104,11 @@ impl Relay {
                     .store
                     .outbox_dead(&item.id, &self.owner, "REFERRAL_GONE", Utc::now())
                     .await;
-                return;
+                return Err("REFERRAL_GONE");
             }
             Err(e) => {
                 tracing::warn!(outbox_id = %item.id, error = %e, "reading the referral of an outbox row failed; the lease runs out and it is sent again");
-                return;
+                return Err(STORE_UNAVAILABLE);
             }
         };
         let who = continuum_auth::OnBehalfOf::recorded(&referrer, None);
@@ -117,6 +123,10 @@ impl Relay {
             )
             .await;
         let now = Utc::now();
+        let sent = match &outcome {
+            Ok(()) => Ok(()),
+            Err(ReleaseError::Retry(e) | ReleaseError::GiveUp(e)) => Err(grpc_code(e.code)),
+        };
         let recorded = match outcome {
             Ok(()) => {
                 tracing::info!(
@@ -158,6 +168,35 @@ impl Relay {
         if let Err(e) = recorded {
             // The lease runs out and the row is sent again; the hold key makes that harmless.
             tracing::warn!(outbox_id = %item.id, error = %e, "recording an outbox delivery failed");
+            return sent.and(Err(STORE_UNAVAILABLE));
         }
+        sent
+    }
+}
+
+/// The span status of a delivery whose outcome could not be read or stored.
+const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
+
+/// The canonical name of a gRPC code (`UNAVAILABLE`), as a span status description.
+fn grpc_code(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "OK",
+        C::Cancelled => "CANCELLED",
+        C::Unknown => "UNKNOWN",
+        C::InvalidArgument => "INVALID_ARGUMENT",
+        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        C::NotFound => "NOT_FOUND",
+        C::AlreadyExists => "ALREADY_EXISTS",
+        C::PermissionDenied => "PERMISSION_DENIED",
+        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        C::FailedPrecondition => "FAILED_PRECONDITION",
+        C::Aborted => "ABORTED",
+        C::OutOfRange => "OUT_OF_RANGE",
+        C::Unimplemented => "UNIMPLEMENTED",
+        C::Internal => "INTERNAL",
+        C::Unavailable => "UNAVAILABLE",
+        C::DataLoss => "DATA_LOSS",
+        C::Unauthenticated => "UNAUTHENTICATED",
     }
 }

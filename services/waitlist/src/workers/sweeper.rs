@@ -63,17 +63,23 @@ impl Sweeper {
                     tracing::debug!(offer_id = %o.id, error = %e, "no stored trace to continue")
                 }
             }
-            let Some(freed) = self.store.expire(&o.id, now).instrument(span).await? else {
+            let Some(freed) = self.store.expire(&o.id, now).instrument(span.clone()).await? else {
                 continue;
             };
-            self.holds.pass_on([&freed.offer], &freed.next_offer, now).await;
-            tracing::info!(
-                offer_id = %freed.offer.id,
-                entry_id = %freed.entry.id,
-                provider_id = %freed.offer.provider_id,
-                next_offer_id = freed.next_offer.as_ref().map(|n| n.id.as_str()).unwrap_or(""),
-                "offer expired"
-            );
+            self.holds
+                .pass_on([&freed.offer], &freed.next_offer, now)
+                .instrument(span.clone())
+                .await;
+            // In the offer's span, so the line carries the trace of the request that made the offer.
+            span.in_scope(|| {
+                tracing::info!(
+                    offer_id = %freed.offer.id,
+                    entry_id = %freed.entry.id,
+                    provider_id = %freed.offer.provider_id,
+                    next_offer_id = freed.next_offer.as_ref().map(|n| n.id.as_str()).unwrap_or(""),
+                    "offer expired"
+                )
+            });
             done.push(freed);
         }
         metrics::counter!("continuum_offers_expired_total").increment(done.len() as u64);
