@@ -105,7 +105,7 @@ impl Relay {
                 return;
             }
         };
-        let who = continuum_auth::OnBehalfOf::recorded(&referrer, None);
+        let who = continuum_auth::OnBehalfOf::recorded(referrer.as_str(), None);
         let outcome = self
             .matching
             .release_slot(
