@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::{EntryId, ProviderId};
 
 use super::{Band, BandLimits, Entry};
 use crate::error::{Error, Result};
@@ -70,10 +71,10 @@ pub fn batch_score(rank: usize) -> u32 {
 /// as the optimum allows. Returns (entry id, provider id) pairs, in priority order of the entries.
 pub fn assign_slots(
     waiting: &[Entry],
-    slots: &[(String, usize)],
+    slots: &[(ProviderId, usize)],
     now: DateTime<Utc>,
     limits: &BandLimits,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<(EntryId, ProviderId)>> {
     use continuum_assign::{Edge, Instance, Solver};
     let weight_of = |c: usize, p: usize| -> Option<u32> {
         let e = waiting.get(c)?;

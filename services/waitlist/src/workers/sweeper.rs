@@ -101,7 +101,7 @@ impl Sweeper {
             }
         }
         for e in &entries {
-            let n = counts.entry((e.band.code(), e.organization_id.clone())).or_default();
+            let n = counts.entry((e.band.code(), e.organization_id.to_string())).or_default();
             n.0 += 1;
             if now - e.enqueued_at > long {
                 n.1 += 1;

@@ -16,7 +16,7 @@ fn position_counts_only_entries_ahead_sharing_a_provider() {
         t0(),
         &l,
     );
-    let me = all.iter().find(|e| e.id == "me").unwrap().clone();
+    let me = all.iter().find(|e| name_of(e.id.as_str()) == "me").unwrap().clone();
     assert_eq!(position(&me, &all), 2);
 }
 
