@@ -181,28 +181,6 @@ impl Violations {
     pub fn capped<'a, T>(&mut self, field: &str, items: &'a [T], max: usize) -> &'a [T] {
         if self.within_limit(field, items, max) { items } else { &[] }
     }
-
-    /// Parses a required UUID, recording a violation when it is missing or malformed.
-    pub fn require_uuid(&mut self, field: &str, value: &str) -> Option<String> {
-        if value.is_empty() {
-            self.add(field, "is required");
-            return None;
-        }
-        self.optional_uuid(field, value)
-    }
-
-    /// Parses an optional UUID (empty means absent), recording a violation when malformed.
-    pub fn optional_uuid(&mut self, field: &str, value: &str) -> Option<String> {
-        if value.is_empty() {
-            return None;
-        }
-        if is_uuid(value) {
-            Some(value.to_ascii_lowercase())
-        } else {
-            self.add(field, "must be a UUID");
-            None
-        }
-    }
 }
 
 /// Whether `s` is a hyphenated UUID (8-4-4-4-12 hex digits).

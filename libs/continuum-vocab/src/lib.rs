@@ -4,6 +4,8 @@
 //! value at the boundary (`from_proto` rejects `*_UNSPECIFIED` and unknown numbers, so validation can name
 //! the field), back to proto with `to_proto`, and is stored as a stable lowercase code (`code`, serde).
 
+pub mod ids;
+
 pub use continuum_errors::Violations;
 use continuum_proto::common::v1 as pb;
 use serde::{Deserialize, Serialize};

@@ -22,7 +22,7 @@ fn event(
         occurred_at: Some(time::to_proto(at)),
         source: SOURCE.to_owned(),
         kind: kind.to_owned(),
-        organization_id: intake.submission.organization_id.clone(),
+        organization_id: intake.submission.organization_id.to_string(),
         record_id: record_id.to_owned(),
         ..Default::default()
     }
@@ -58,7 +58,7 @@ pub fn of_client(history: &[(Intake, Vec<Assessment>)]) -> Vec<CareEvent> {
 /// The steps of one intake: received, assessed (the first assessment), each reassessment, the routing
 /// decision once made, and each consent change after the intake.
 fn of_intake(intake: &Intake, assessments: &[Assessment]) -> Vec<CareEvent> {
-    let mut out = vec![event(intake.received_at, "intake.received", intake, &intake.id)];
+    let mut out = vec![event(intake.received_at, "intake.received", intake, intake.id.as_str())];
     for (n, a) in assessments.iter().enumerate() {
         let kind = if n == 0 { "intake.assessed" } else { "intake.reassessed" };
         let mut e = event(a.assessed_at, kind, intake, &a.id);
@@ -72,7 +72,7 @@ fn of_intake(intake: &Intake, assessments: &[Assessment]) -> Vec<CareEvent> {
     }
     let r = &intake.routing;
     if let (Some(at), false) = (r.decided_at, r.status == RoutingStatus::Pending) {
-        let mut e = event(at, "intake.routed", intake, &intake.id);
+        let mut e = event(at, "intake.routed", intake, intake.id.as_str());
         e.provider_id = r.provider_id.clone().unwrap_or_default();
         e.referral_id = r.referral_id.clone().unwrap_or_default();
         e.details.insert("routing_status".to_owned(), r.status.code().to_owned());
@@ -90,14 +90,15 @@ fn of_intake(intake: &Intake, assessments: &[Assessment]) -> Vec<CareEvent> {
         ];
         for (kind, at) in steps {
             let Some(at) = at else { continue };
-            let mut e = event(at, kind, intake, &t.id);
+            let mut e = event(at, kind, intake, t.id.as_str());
             e.details.insert("task_kind".to_owned(), t.kind.code().to_owned());
             e.details.insert("due_at".to_owned(), t.due_at.to_rfc3339());
             out.push(e);
         }
     }
     for c in &intake.submission.consent.history {
-        let mut e = event(c.changed_at, &format!("consent.{}", c.action), intake, &intake.id);
+        let mut e =
+            event(c.changed_at, &format!("consent.{}", c.action), intake, intake.id.as_str());
         if let Some(org) = &c.recipient_organization_id {
             e.details.insert("recipient_organization_id".to_owned(), org.clone());
         }

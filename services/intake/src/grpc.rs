@@ -44,8 +44,8 @@ impl IntakeService for IntakeApi {
         let submission = convert::submission_from_proto(req)?;
         let (intake, replayed) = self.app.submit(&ctx, submission, fingerprint).await?;
         continuum_telemetry::annotate(&[
-            ("continuum.intake_id", &intake.id),
-            ("continuum.organization_id", &intake.submission.organization_id),
+            ("continuum.intake_id", intake.id.as_str()),
+            ("continuum.organization_id", intake.submission.organization_id.as_str()),
             ("continuum.routing_status", intake.routing.status.code()),
         ]);
         Ok(Response::new(pb::SubmitIntakeResponse {
@@ -60,7 +60,7 @@ impl IntakeService for IntakeApi {
     ) -> Result<Response<pb::GetIntakeResponse>, Status> {
         let ctx = context(&req)?;
         let (id, referral_id) = convert::get_from_proto(req.get_ref())?;
-        let (intake, shared) = self.app.get_intake(&ctx, &id, referral_id.as_deref()).await?;
+        let (intake, shared) = self.app.get_intake(&ctx, &id, referral_id.as_ref()).await?;
         Ok(Response::new(pb::GetIntakeResponse {
             intake: Some(convert::shared_intake_to_proto(&intake, shared.as_ref())),
         }))
@@ -118,7 +118,7 @@ impl IntakeService for IntakeApi {
         req: Request<pb::ListCareEventsRequest>,
     ) -> Result<Response<pb::ListCareEventsResponse>, Status> {
         let ctx = context(&req)?;
-        let client_id = convert::required_id("client_id", &req.get_ref().client_id)?;
+        let client_id = convert::client_id(&req.get_ref().client_id)?;
         let events = self.app.care_events(&ctx, &client_id).await?;
         Ok(Response::new(pb::ListCareEventsResponse { events }))
     }

@@ -74,3 +74,24 @@ async fn the_routing_workers_final_line_carries_the_intakes_trace_id() {
         assert_eq!(line["trace_id"], submit_trace.as_str(), "{line}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crisis_client_with_no_crisis_service_pages_with_its_line() {
+    // Issue 13.10 / 14: a crisis-pathway client with no crisis provider in reach (an empty directory)
+    // writes the ERROR page line, not only an INFO "routed".
+    let captured = captured();
+    let mut app = helpers::spawn_with_matching().await;
+    let mut s = submission("crisis-no-service");
+    s.screeners = Some(pb::Screeners {
+        cssrs: Some(pb::Cssrs { intent_with_plan: true, ..Default::default() }),
+        ..Default::default()
+    });
+    let intake = app.client.submit_intake(s).await.unwrap().into_inner().intake.unwrap();
+    assert_eq!(intake.routing.unwrap().status, pb::RoutingStatus::NeedsCoordinator as i32);
+    let page = captured.log_lines().into_iter().find(|l| {
+        l["intake_id"] == intake.id.as_str()
+            && l["message"] == "crisis client without a crisis referral: coordinator task opened"
+    });
+    let page = page.unwrap_or_else(|| panic!("no page line: {:?}", captured.log_lines()));
+    assert_eq!(page["level"], "ERROR", "{page}");
+}

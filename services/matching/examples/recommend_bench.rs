@@ -27,6 +27,7 @@
 use std::time::Instant;
 
 use chrono::Utc;
+use continuum_vocab::ids::{OrganizationId, ProviderId};
 use continuum_vocab::{
     AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle,
 };
@@ -109,8 +110,12 @@ fn draft(r: &mut Rng, i: usize, now_ms: i64) -> ProviderDraft {
             .collect()
     };
     ProviderDraft {
-        id: Some(uuid::Uuid::now_v7().to_string()),
-        organization_id: format!("0190a1b2-c3d4-7e5f-8a9b-{:012x}", i % 200),
+        id: Some(ProviderId::new_v7()),
+        organization_id: OrganizationId::parse(&format!(
+            "0190a1b2-c3d4-7e5f-8a9b-{:012x}",
+            i % 200
+        ))
+        .unwrap_or_else(OrganizationId::new_v7),
         display_name: format!("Provider {i}"),
         kind,
         profile: Profile {
@@ -165,8 +170,8 @@ fn provider(d: ProviderDraft, r: &mut Rng) -> Provider {
         }
     }
     Provider {
-        id: d.id.unwrap_or_default(),
-        organization_id: d.organization_id,
+        id: d.id.map(String::from).unwrap_or_default(),
+        organization_id: d.organization_id.into_string(),
         display_name: d.display_name,
         kind: d.kind,
         profile: d.profile,
@@ -304,7 +309,7 @@ async fn main() -> anyhow::Result<()> {
                     })
                 })
                 .collect::<Result<Vec<_>, serde_json::Error>>()?;
-            store.import(&chunk[0].organization_id, items).await?;
+            store.import(chunk[0].organization_id.as_str(), items).await?;
         }
         import_s = Some(t.elapsed().as_secs_f64());
         let t = Instant::now();

@@ -36,7 +36,7 @@ pub fn of_feedback(
             source: SOURCE.to_owned(),
             organization_id: organization_id.to_owned(),
             record_id: f.id.clone(),
-            provider_id: f.provider_id.clone(),
+            provider_id: f.provider_id.to_string(),
             ..Default::default()
         };
         let mut recorded = CareEvent { kind: "feedback.recorded".to_owned(), ..base.clone() };

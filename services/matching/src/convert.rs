@@ -4,6 +4,7 @@
 use continuum_errors::page::Paging;
 use continuum_errors::{Error, Result, Violations};
 use continuum_proto::matching::v1 as pb;
+use continuum_vocab::ids::{ClientId, OrganizationId, ProviderId};
 use continuum_vocab::{
     AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle, time,
 };
@@ -224,14 +225,14 @@ pub fn provider_from_proto(
     let Some(p) = p else {
         return Err(Error::invalid("provider", "is required"));
     };
-    let id = v.optional_uuid("provider.id", &p.id);
+    let id = ProviderId::optional(&mut v, "provider.id", &p.id);
     if expected_version < 0 {
         v.add("expected_version", "must be 0 (create) or a positive version");
     }
     if expected_version > 0 && p.id.is_empty() {
         v.add("provider.id", "is required when replacing a provider");
     }
-    let org = v.require_uuid("provider.organization_id", &p.organization_id);
+    let org = OrganizationId::require(&mut v, "provider.organization_id", &p.organization_id);
     v.require_str("provider.display_name", &p.display_name, 200);
     let kind = ProviderKind::from_proto(p.kind);
     if kind.is_none() {
@@ -350,8 +351,9 @@ fn fit_from_proto(v: &mut Violations, x: pb::ClientFit, prefix: &str) -> ClientF
     let ids = v.capped(&f("excluded_provider_ids"), &x.excluded_provider_ids, 1000);
     let mut excluded = Vec::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
-        if let Some(id) = v.require_uuid(&format!("{prefix}excluded_provider_ids[{i}]"), id) {
-            excluded.push(id);
+        if let Some(id) = ProviderId::require(v, &format!("{prefix}excluded_provider_ids[{i}]"), id)
+        {
+            excluded.push(id.into_string());
         }
     }
     let location = x.location.as_ref().map(|c| {
@@ -453,27 +455,22 @@ pub fn import_item_from_proto(item: pb::ImportProvidersRequest) -> Result<Import
     }
 }
 
-/// A required id named `field`.
-fn required_id(field: &str, value: &str) -> Result<String> {
-    let mut v = Violations::default();
-    let id = v.require_uuid(field, value);
-    v.finish(id.unwrap_or_default())
-}
-
 /// A required provider id.
-pub fn provider_id(value: &str) -> Result<String> {
-    required_id("provider_id", value)
+pub fn provider_id(value: &str) -> Result<ProviderId> {
+    let mut v = Violations::default();
+    ProviderId::require(&mut v, "provider_id", value).ok_or(Error::InvalidArgument(v))
 }
 
 /// A required client id.
-pub fn client_id(value: &str) -> Result<String> {
-    required_id("client_id", value)
+pub fn client_id(value: &str) -> Result<ClientId> {
+    let mut v = Violations::default();
+    ClientId::require(&mut v, "client_id", value).ok_or(Error::InvalidArgument(v))
 }
 
 /// A `ListProviders` request as a directory query.
 pub fn provider_query(req: &pb::ListProvidersRequest) -> Result<crate::app::ProviderQuery> {
     let mut v = Violations::default();
-    let organization_id = v.optional_uuid("organization_id", &req.organization_id);
+    let organization_id = OrganizationId::optional(&mut v, "organization_id", &req.organization_id);
     let kind = match req.kind {
         0 => None,
         k => {
@@ -498,7 +495,7 @@ pub fn capacity_command(req: pb::UpdateCapacityRequest) -> Result<crate::app::Ca
     use crate::app::CapacityMove;
     use pb::update_capacity_request::Change;
     let mut v = Violations::default();
-    let provider_id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
+    let provider_id = ProviderId::require(&mut v, "provider_id", &req.provider_id);
     v.optional_str("hold_key", &req.hold_key, 160);
     v.optional_str("gives_back_hold_key", &req.gives_back_hold_key, 160);
     let cohort_code_ok = |c: &str| {
@@ -536,6 +533,9 @@ pub fn capacity_command(req: pb::UpdateCapacityRequest) -> Result<crate::app::Ca
         v.add("gives_back_hold_key", "only a positive delta gives capacity back");
     }
     let some = |s: String| (!s.is_empty()).then_some(s);
+    let Some(provider_id) = provider_id else {
+        return Err(Error::InvalidArgument(v));
+    };
     v.finish(crate::app::CapacityCommand {
         provider_id,
         change,
@@ -615,8 +615,8 @@ pub fn feedback_command(
     req: pb::RecordSessionFeedbackRequest,
 ) -> Result<crate::app::FeedbackCommand> {
     let mut v = Violations::default();
-    let provider_id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
-    let client_id = v.require_uuid("client_id", &req.client_id).unwrap_or_default();
+    let provider_id = ProviderId::require(&mut v, "provider_id", &req.provider_id);
+    let client_id = ClientId::require(&mut v, "client_id", &req.client_id);
     if req.session_number < 1 {
         v.add("session_number", "must be 1 or more");
     }
@@ -649,6 +649,9 @@ pub fn feedback_command(
             Err(e) => return Err(e),
         },
         None => None,
+    };
+    let (Some(provider_id), Some(client_id)) = (provider_id, client_id) else {
+        return Err(Error::InvalidArgument(v));
     };
     v.finish(crate::app::FeedbackCommand {
         provider_id,

@@ -6,6 +6,7 @@ use chrono::Utc;
 use continuum_errors::page::{Page, Paging};
 use continuum_errors::{Error, Result, Violations};
 use continuum_proto::referral::v1 as pb;
+use continuum_vocab::ids::{ClientId, IntakeId, OrganizationId, ProviderId, ReferralId};
 use continuum_vocab::{Urgency, time};
 
 use crate::app::{ReferralQuery, WatchFrom};
@@ -41,17 +42,21 @@ fn optional_text(value: &str) -> Option<String> {
 }
 
 /// A required referral id named `referral_id`.
-pub fn referral_id(value: &str) -> Result<String> {
+pub fn referral_id(value: &str) -> Result<ReferralId> {
     let mut v = Violations::default();
-    let id = v.require_uuid("referral_id", value);
-    v.finish(id.unwrap_or_default())
+    match ReferralId::require(&mut v, "referral_id", value) {
+        Some(id) => Ok(id),
+        None => Err(Error::InvalidArgument(v)),
+    }
 }
 
 /// A required client id named `client_id`.
-pub fn client_id(value: &str) -> Result<String> {
+pub fn client_id(value: &str) -> Result<ClientId> {
     let mut v = Violations::default();
-    let id = v.require_uuid("client_id", value);
-    v.finish(id.unwrap_or_default())
+    match ClientId::require(&mut v, "client_id", value) {
+        Some(id) => Ok(id),
+        None => Err(Error::InvalidArgument(v)),
+    }
 }
 
 /// A create request: the new referral and the capacity hold it names (a waitlist offer's), if any.
@@ -80,10 +85,11 @@ pub fn create_from_proto(
 pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewReferral> {
     let mut v = Violations::default();
     v.require_str("idempotency_key", &req.idempotency_key, MAX_IDEMPOTENCY_KEY);
-    let client_id = v.require_uuid("client_id", &req.client_id);
-    let intake_id = v.require_uuid("intake_id", &req.intake_id);
-    let referrer = v.require_uuid("referrer_organization_id", &req.referrer_organization_id);
-    let provider_id = v.require_uuid("provider_id", &req.provider_id);
+    let client_id = ClientId::require(&mut v, "client_id", &req.client_id);
+    let intake_id = IntakeId::require(&mut v, "intake_id", &req.intake_id);
+    let referrer =
+        OrganizationId::require(&mut v, "referrer_organization_id", &req.referrer_organization_id);
+    let provider_id = ProviderId::require(&mut v, "provider_id", &req.provider_id);
     let urgency = Urgency::require(&mut v, "urgency", req.urgency);
     let scheduled_at = optional_time(&mut v, "scheduled_at", req.scheduled_at.as_ref());
     if req.alternative_provider_ids.len() > domain::MAX_ALTERNATIVES {
@@ -92,7 +98,7 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
             format!("must list at most {} providers", domain::MAX_ALTERNATIVES),
         );
     }
-    let mut alternatives: Vec<String> = Vec::with_capacity(req.alternative_provider_ids.len());
+    let mut alternatives: Vec<ProviderId> = Vec::with_capacity(req.alternative_provider_ids.len());
     // Over the limit: the one violation above, the ids unread.
     let alternative_ids = if req.alternative_provider_ids.len() > domain::MAX_ALTERNATIVES {
         &[][..]
@@ -101,7 +107,7 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
     };
     for (i, p) in alternative_ids.iter().enumerate() {
         let field = format!("alternative_provider_ids[{i}]");
-        if let Some(id) = v.require_uuid(&field, p) {
+        if let Some(id) = ProviderId::require(&mut v, &field, p) {
             if alternatives.contains(&id) {
                 v.add(field, "is listed twice");
             } else {
@@ -136,7 +142,7 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
 pub fn command_from_proto(req: pb::TransitionReferralRequest) -> Result<Command> {
     use pb::transition_referral_request::Action as A;
     let mut v = Violations::default();
-    let referral_id = v.require_uuid("referral_id", &req.referral_id);
+    let referral_id = ReferralId::require(&mut v, "referral_id", &req.referral_id);
     if req.expected_version < 1 {
         v.add("expected_version", "must be 1 or more");
     }
@@ -207,11 +213,11 @@ pub fn command_from_proto(req: pb::TransitionReferralRequest) -> Result<Command>
 /// A list request: whose referrals (empty: the caller's organization), which, and which page.
 pub fn query_from_proto(req: &pb::ListReferralsRequest) -> Result<(ReferralQuery, Page)> {
     let mut v = Violations::default();
-    let organization_id = v.optional_uuid("organization_id", &req.organization_id);
+    let organization_id = OrganizationId::optional(&mut v, "organization_id", &req.organization_id);
     let status = Status::optional(&mut v, "status", req.status);
     let urgency = Urgency::optional(&mut v, "urgency", req.urgency);
     let page = PAGING.read(&mut v, req.page_size, &req.page_token);
-    let client_id = v.optional_uuid("client_id", &req.client_id);
+    let client_id = ClientId::optional(&mut v, "client_id", &req.client_id);
     v.finish((
         ReferralQuery {
             organization_id,
@@ -227,7 +233,7 @@ pub fn query_from_proto(req: &pb::ListReferralsRequest) -> Result<(ReferralQuery
 /// A watch request: whose events (empty: the caller's organization) and the cursor to resume after.
 pub fn watch_from_proto(req: &pb::WatchReferralsRequest) -> Result<WatchFrom> {
     let mut v = Violations::default();
-    let organization_id = v.optional_uuid("organization_id", &req.organization_id);
+    let organization_id = OrganizationId::optional(&mut v, "organization_id", &req.organization_id);
     let cursor = match req.cursor.as_str() {
         "" => None,
         t if continuum_errors::is_uuid(t) => Some(t.to_ascii_lowercase()),
@@ -261,12 +267,12 @@ pub fn event_to_proto(e: &Event) -> pb::ReferralEvent {
 /// The proto form of a referral (with its events when they were loaded).
 pub fn referral_to_proto(r: &Referral) -> pb::Referral {
     pb::Referral {
-        id: r.id.clone(),
-        client_id: r.client_id.clone(),
-        intake_id: r.intake_id.clone(),
-        referrer_organization_id: r.referrer_organization_id.clone(),
-        recipient_organization_id: r.recipient_organization_id.clone(),
-        provider_id: r.provider_id.clone(),
+        id: r.id.to_string(),
+        client_id: r.client_id.to_string(),
+        intake_id: r.intake_id.to_string(),
+        referrer_organization_id: r.referrer_organization_id.to_string(),
+        recipient_organization_id: r.recipient_organization_id.to_string(),
+        provider_id: r.provider_id.to_string(),
         status: r.status.to_proto(),
         urgency: r.urgency.to_proto(),
         response_due_at: Some(time::to_proto(r.response_due_at)),
@@ -276,16 +282,28 @@ pub fn referral_to_proto(r: &Referral) -> pb::Referral {
         events: r.events.iter().map(event_to_proto).collect(),
         overbooked: r.overbooked,
         escalated_at: r.escalated_at.map(time::to_proto),
-        rerouted_to_referral_id: r.rerouted_to_referral_id.clone().unwrap_or_default(),
-        rerouted_from_referral_id: r.rerouted_from_referral_id.clone().unwrap_or_default(),
-        alternative_provider_ids: r.alternative_provider_ids.clone(),
+        rerouted_to_referral_id: r
+            .rerouted_to_referral_id
+            .as_ref()
+            .map(ReferralId::to_string)
+            .unwrap_or_default(),
+        rerouted_from_referral_id: r
+            .rerouted_from_referral_id
+            .as_ref()
+            .map(ReferralId::to_string)
+            .unwrap_or_default(),
+        alternative_provider_ids: r
+            .alternative_provider_ids
+            .iter()
+            .map(ProviderId::to_string)
+            .collect(),
     }
 }
 
 /// The proto form of a watched event.
 pub fn watched_to_proto(e: &Event) -> pb::WatchReferralsResponse {
     pb::WatchReferralsResponse {
-        referral_id: e.referral_id.clone(),
+        referral_id: e.referral_id.to_string(),
         cursor: e.id.clone(),
         event: Some(event_to_proto(e)),
     }

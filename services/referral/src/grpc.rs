@@ -6,6 +6,7 @@ use std::pin::Pin;
 
 use continuum_proto::referral::v1 as pb;
 use continuum_proto::referral::v1::referral_service_server::ReferralService;
+use continuum_vocab::ids::ReferralId;
 use continuum_vocab::time;
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
@@ -27,7 +28,7 @@ impl ReferralApi {
 }
 
 /// Records the referral an RPC is about on its span.
-fn record_referral(id: &str) {
+fn record_referral(id: &ReferralId) {
     tracing::Span::current().record("referral_id", tracing::field::display(id));
 }
 
@@ -86,8 +87,8 @@ impl ReferralService for ReferralApi {
         let p = self.app.handoff_packet(&caller, &id).await?;
         Ok(Response::new(pb::GetHandoffPacketResponse {
             packet: Some(pb::HandoffPacket {
-                referral_id: p.referral.id,
-                recipient_organization_id: p.referral.recipient_organization_id,
+                referral_id: p.referral.id.into_string(),
+                recipient_organization_id: p.referral.recipient_organization_id.into_string(),
                 shared_categories: p.shared_categories,
                 intake: Some(p.intake),
                 read_at: Some(time::to_proto(chrono::Utc::now())),

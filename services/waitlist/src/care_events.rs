@@ -35,8 +35,8 @@ pub fn of_client(history: &[EntryHistory]) -> Vec<CareEvent> {
 fn of_entry(h: &EntryHistory) -> Vec<CareEvent> {
     let e = &h.entry;
     let org = e.organization_id.as_str();
-    let mut enqueued = event(e.enqueued_at, "waitlist.enqueued", org, &e.id);
-    enqueued.details.insert("intake_id".to_owned(), e.intake_id.clone());
+    let mut enqueued = event(e.enqueued_at, "waitlist.enqueued", org, e.id.as_str());
+    enqueued.details.insert("intake_id".to_owned(), e.intake_id.to_string());
     enqueued.details.insert("band".to_owned(), e.band.code().to_owned());
     match &h.bridge {
         Some(b) => {
@@ -54,9 +54,9 @@ fn of_entry(h: &EntryHistory) -> Vec<CareEvent> {
     }
     let mut out = vec![enqueued];
     for o in &h.offers {
-        let mut made = event(o.offered_at, "waitlist.offer_made", org, &o.id);
-        made.provider_id = o.provider_id.clone();
-        made.details.insert("entry_id".to_owned(), e.id.clone());
+        let mut made = event(o.offered_at, "waitlist.offer_made", org, o.id.as_str());
+        made.provider_id = o.provider_id.to_string();
+        made.details.insert("entry_id".to_owned(), e.id.to_string());
         made.details.insert("expires_at".to_owned(), o.expires_at.to_rfc3339());
         out.push(made);
         let answer = match o.status {
@@ -66,10 +66,10 @@ fn of_entry(h: &EntryHistory) -> Vec<CareEvent> {
             OfferStatus::Expired => Some("waitlist.offer_expired"),
         };
         if let (Some(kind), Some(at)) = (answer, o.responded_at) {
-            let mut a = event(at, kind, org, &o.id);
-            a.provider_id = o.provider_id.clone();
-            a.referral_id = o.referral_id.clone().unwrap_or_default();
-            a.details.insert("entry_id".to_owned(), e.id.clone());
+            let mut a = event(at, kind, org, o.id.as_str());
+            a.provider_id = o.provider_id.to_string();
+            a.referral_id = o.referral_id.as_ref().map(ToString::to_string).unwrap_or_default();
+            a.details.insert("entry_id".to_owned(), e.id.to_string());
             out.push(a);
         }
     }
@@ -80,7 +80,7 @@ fn of_entry(h: &EntryHistory) -> Vec<CareEvent> {
             org,
             &c.id,
         );
-        ev.details.insert("entry_id".to_owned(), e.id.clone());
+        ev.details.insert("entry_id".to_owned(), e.id.to_string());
         ev.details.insert("band_before".to_owned(), c.band_before.clone());
         ev.details.insert("band_after".to_owned(), c.band_after.clone());
         if let Some(t) = c.phq9_total {
@@ -98,7 +98,7 @@ fn of_entry(h: &EntryHistory) -> Vec<CareEvent> {
         out.push(ev);
     }
     if e.status == EntryStatus::Removed {
-        let mut removed = event(e.updated_at, "waitlist.removed", org, &e.id);
+        let mut removed = event(e.updated_at, "waitlist.removed", org, e.id.as_str());
         if e.interlock_required {
             removed.details.insert("crisis_interlock".to_owned(), "true".to_owned());
         }

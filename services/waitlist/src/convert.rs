@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use continuum_errors::page::{Page, Paging};
 use continuum_errors::{Error, Result, Violations};
 use continuum_proto::waitlist::v1 as pb;
+use continuum_vocab::ids::{ClientId, EntryId, IntakeId, OfferId, OrganizationId, ProviderId};
 use continuum_vocab::{AgeGroup, CareFormat, LevelOfCare, PaymentOption, RiskLevel, time};
 
 use crate::app::{
@@ -22,21 +23,16 @@ pub const MAX_REASON: usize = 200;
 /// Page sizes of `ListWaitlist`.
 pub const PAGING: Paging = Paging::new(50, 200);
 
-/// A required id named `field`.
-pub fn required_id(field: &str, value: &str) -> Result<String> {
-    let mut v = Violations::default();
-    let id = v.require_uuid(field, value);
-    v.finish(id.unwrap_or_default())
-}
-
 /// A required entry id named `entry_id`.
-pub fn entry_id(value: &str) -> Result<String> {
-    required_id("entry_id", value)
+pub fn entry_id(value: &str) -> Result<EntryId> {
+    let mut v = Violations::default();
+    EntryId::require(&mut v, "entry_id", value).ok_or(Error::InvalidArgument(v))
 }
 
 /// A required client id named `client_id`.
-pub fn client_id(value: &str) -> Result<String> {
-    required_id("client_id", value)
+pub fn client_id(value: &str) -> Result<ClientId> {
+    let mut v = Violations::default();
+    ClientId::require(&mut v, "client_id", value).ok_or(Error::InvalidArgument(v))
 }
 
 /// Validates the optional bridge needs of an enqueue, naming each bad field under `bridge_needs.`.
@@ -77,9 +73,9 @@ pub fn enqueue_from_proto(mut req: pb::EnqueueRequest) -> Result<(NewEntry, Opti
 pub fn new_entry_from_proto(req: pb::EnqueueRequest) -> Result<NewEntry> {
     let mut v = Violations::default();
     v.require_str("idempotency_key", &req.idempotency_key, MAX_IDEMPOTENCY_KEY);
-    let client_id = v.require_uuid("client_id", &req.client_id);
-    let intake_id = v.require_uuid("intake_id", &req.intake_id);
-    let organization_id = v.require_uuid("organization_id", &req.organization_id);
+    let client_id = ClientId::require(&mut v, "client_id", &req.client_id);
+    let intake_id = IntakeId::require(&mut v, "intake_id", &req.intake_id);
+    let organization_id = OrganizationId::require(&mut v, "organization_id", &req.organization_id);
     let band = Band::require(&mut v, "band", req.band);
     let risk_level = RiskLevel::optional(&mut v, "risk_level", req.risk_level);
     let level_of_care = LevelOfCare::optional(&mut v, "level_of_care", req.level_of_care);
@@ -102,7 +98,7 @@ pub fn new_entry_from_proto(req: pb::EnqueueRequest) -> Result<NewEntry> {
     };
     for (i, p) in candidate_ids.iter().enumerate() {
         let field = format!("candidate_provider_ids[{i}]");
-        if let Some(id) = v.require_uuid(&field, p) {
+        if let Some(id) = ProviderId::require(&mut v, &field, p) {
             if seen.insert(id.clone()) {
                 candidates.push(id);
             } else {
@@ -136,8 +132,8 @@ fn is_offset(position: &str) -> bool {
 /// A list request: whose entries (empty: the caller's organization), which, and which page.
 pub fn list_from_proto(req: &pb::ListWaitlistRequest) -> Result<(WaitlistQuery, Page)> {
     let mut v = Violations::default();
-    let organization_id = v.optional_uuid("organization_id", &req.organization_id);
-    let provider_id = v.optional_uuid("provider_id", &req.provider_id);
+    let organization_id = OrganizationId::optional(&mut v, "organization_id", &req.organization_id);
+    let provider_id = ProviderId::optional(&mut v, "provider_id", &req.provider_id);
     let band = Band::optional(&mut v, "band", req.band);
     let page = PAGING.read_with(&mut v, req.page_size, &req.page_token, is_offset);
     v.finish((WaitlistQuery { organization_id, provider_id, band }, page))
@@ -146,21 +142,31 @@ pub fn list_from_proto(req: &pb::ListWaitlistRequest) -> Result<(WaitlistQuery, 
 /// Validates an open-slots request, naming every bad field.
 pub fn open_slots_from_proto(req: &pb::OpenSlotsRequest) -> Result<OpenSlots> {
     let mut v = Violations::default();
-    let provider_id = v.require_uuid("provider_id", &req.provider_id).unwrap_or_default();
+    let provider_id = ProviderId::require(&mut v, "provider_id", &req.provider_id);
     if !(1..=domain::MAX_SLOTS).contains(&req.slots) {
         v.add("slots", format!("must be between 1 and {}", domain::MAX_SLOTS));
     }
-    let event_id =
-        if req.event_id.is_empty() { None } else { v.require_uuid("event_id", &req.event_id) };
+    // A matching capacity event id: validated as a UUID, kept as matching's string.
+    let event_id = match req.event_id.as_str() {
+        "" => None,
+        e if continuum_vocab::ids::is_uuid(e) => Some(e.to_ascii_lowercase()),
+        _ => {
+            v.add("event_id", "must be a UUID");
+            None
+        }
+    };
     let slots = usize::try_from(req.slots).unwrap_or(0);
-    v.finish(OpenSlots { provider_id, slots, event_id })
+    match provider_id {
+        Some(provider_id) => v.finish(OpenSlots { provider_id, slots, event_id }),
+        None => Err(Error::InvalidArgument(v)),
+    }
 }
 
 /// Validates an answer to an offer (exactly one of `accept` and `decline`).
 pub fn answer_from_proto(req: &pb::RespondToOfferRequest) -> Result<OfferAnswer> {
     use pb::respond_to_offer_request::Answer;
     let mut v = Violations::default();
-    let offer_id = v.require_uuid("offer_id", &req.offer_id).unwrap_or_default();
+    let offer_id = OfferId::require(&mut v, "offer_id", &req.offer_id);
     let (accept, appointment_at) = match &req.answer {
         None => {
             v.add("answer", "is required: set accept or decline");
@@ -178,7 +184,10 @@ pub fn answer_from_proto(req: &pb::RespondToOfferRequest) -> Result<OfferAnswer>
             (true, parsed)
         }
     };
-    v.finish(OfferAnswer { offer_id, accept, appointment_at })
+    match offer_id {
+        Some(offer_id) => v.finish(OfferAnswer { offer_id, accept, appointment_at }),
+        None => Err(Error::InvalidArgument(v)),
+    }
 }
 
 /// Validates one optional screener of a check-in: `expected` items, each 0..=3, only when answered.
@@ -211,7 +220,7 @@ fn screener(
 /// Validates a check-in, naming every bad field.
 pub fn check_in_from_proto(req: &pb::RecordCheckInRequest) -> Result<CheckIn> {
     let mut v = Violations::default();
-    let entry_id = v.require_uuid("entry_id", &req.entry_id).unwrap_or_default();
+    let entry_id = EntryId::require(&mut v, "entry_id", &req.entry_id);
     let phq9 = screener(&mut v, "phq9_items", &req.phq9_items, 9, req.answered);
     let gad7 = screener(&mut v, "gad7_items", &req.gad7_items, 7, req.answered);
     let risk = RiskLevel::optional(&mut v, "risk_level", req.risk_level);
@@ -226,6 +235,9 @@ pub fn check_in_from_proto(req: &pb::RecordCheckInRequest) -> Result<CheckIn> {
         );
     }
     let expected_version = expected_version(&mut v, req.expected_version);
+    let Some(entry_id) = entry_id else {
+        return Err(Error::InvalidArgument(v));
+    };
     v.finish(CheckIn {
         entry_id,
         answered: req.answered,
@@ -240,10 +252,15 @@ pub fn check_in_from_proto(req: &pb::RecordCheckInRequest) -> Result<CheckIn> {
 /// Validates a removal, naming every bad field; the reason is kept trimmed.
 pub fn removal_from_proto(req: &pb::RemoveEntryRequest) -> Result<Removal> {
     let mut v = Violations::default();
-    let entry_id = v.require_uuid("entry_id", &req.entry_id).unwrap_or_default();
+    let entry_id = EntryId::require(&mut v, "entry_id", &req.entry_id);
     v.require_str("reason", &req.reason, MAX_REASON);
     let expected_version = expected_version(&mut v, req.expected_version);
-    v.finish(Removal { entry_id, reason: req.reason.trim().to_owned(), expected_version })
+    match entry_id {
+        Some(entry_id) => {
+            v.finish(Removal { entry_id, reason: req.reason.trim().to_owned(), expected_version })
+        }
+        None => Err(Error::InvalidArgument(v)),
+    }
 }
 
 /// An optional entry-version precondition: when given, 1 or more.
@@ -255,9 +272,9 @@ fn expected_version(v: &mut Violations, value: Option<i64>) -> Option<i64> {
 }
 
 /// A metrics request: whose metrics (empty: the caller's organization).
-pub fn metrics_from_proto(req: &pb::GetWaitlistMetricsRequest) -> Result<Option<String>> {
+pub fn metrics_from_proto(req: &pb::GetWaitlistMetricsRequest) -> Result<Option<OrganizationId>> {
     let mut v = Violations::default();
-    let organization_id = v.optional_uuid("organization_id", &req.organization_id);
+    let organization_id = OrganizationId::optional(&mut v, "organization_id", &req.organization_id);
     v.finish(organization_id)
 }
 
@@ -266,13 +283,13 @@ pub fn metrics_from_proto(req: &pb::GetWaitlistMetricsRequest) -> Result<Option<
 /// The proto form of an offer.
 pub fn offer_to_proto(o: &Offer) -> pb::Offer {
     pb::Offer {
-        id: o.id.clone(),
-        entry_id: o.entry_id.clone(),
-        provider_id: o.provider_id.clone(),
+        id: o.id.to_string(),
+        entry_id: o.entry_id.to_string(),
+        provider_id: o.provider_id.to_string(),
         status: o.status.to_proto(),
         offered_at: Some(time::to_proto(o.offered_at)),
         expires_at: Some(time::to_proto(o.expires_at)),
-        referral_id: o.referral_id.clone().unwrap_or_default(),
+        referral_id: o.referral_id.as_ref().map(ToString::to_string).unwrap_or_default(),
     }
 }
 
@@ -280,12 +297,12 @@ pub fn offer_to_proto(o: &Offer) -> pb::Offer {
 pub fn entry_to_proto(view: &EntryView) -> pb::WaitlistEntry {
     let e = &view.entry;
     let mut p = pb::WaitlistEntry {
-        id: e.id.clone(),
-        client_id: e.client_id.clone(),
-        intake_id: e.intake_id.clone(),
-        organization_id: e.organization_id.clone(),
+        id: e.id.to_string(),
+        client_id: e.client_id.to_string(),
+        intake_id: e.intake_id.to_string(),
+        organization_id: e.organization_id.to_string(),
         band: e.band.to_proto(),
-        candidate_provider_ids: e.candidate_provider_ids.clone(),
+        candidate_provider_ids: e.candidate_provider_ids.iter().map(ToString::to_string).collect(),
         status: e.status.to_proto(),
         enqueued_at: Some(time::to_proto(e.enqueued_at)),
         wait_fraction: view.wait_fraction,

@@ -46,7 +46,9 @@ impl Holds {
     pub async fn record(&self, offer: &Offer, now: DateTime<Utc>) {
         let ttl =
             (offer.expires_at - now).to_std().unwrap_or(Duration::ZERO).max(Duration::from_secs(1));
-        if let Err(e) = self.cache.set(&Self::key(&offer.id), &offer.entry_id, ttl).await {
+        if let Err(e) =
+            self.cache.set(&Self::key(offer.id.as_str()), offer.entry_id.as_str(), ttl).await
+        {
             tracing::warn!(offer_id = %offer.id, error = %e, "could not record the offer hold in the cache");
         }
     }
@@ -60,7 +62,7 @@ impl Holds {
         now: DateTime<Utc>,
     ) {
         for o in ended {
-            self.release(&o.id).await;
+            self.release(o.id.as_str()).await;
         }
         for o in made {
             self.record(o, now).await;

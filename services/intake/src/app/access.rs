@@ -72,9 +72,9 @@ pub struct Owned {
 impl From<&Intake> for Owned {
     fn from(i: &Intake) -> Self {
         Self {
-            intake_id: i.id.clone(),
-            client_id: i.client_id.clone(),
-            organization_id: i.submission.organization_id.clone(),
+            intake_id: i.id.to_string(),
+            client_id: i.client_id.to_string(),
+            organization_id: i.submission.organization_id.to_string(),
         }
     }
 }
@@ -90,10 +90,10 @@ pub enum Relationship {
 
 /// The intake when the caller's organization took it; `NOT_FOUND` otherwise.
 pub fn owned(caller: &Caller, intake: Intake) -> Result<Intake> {
-    if caller.belongs_to(&intake.submission.organization_id) {
+    if caller.belongs_to(intake.submission.organization_id.as_str()) {
         Ok(intake)
     } else {
-        Err(hidden("intake", &intake.id, caller))
+        Err(hidden("intake", intake.id.as_str(), caller))
     }
 }
 
@@ -117,12 +117,12 @@ pub fn recipient_categories(
     referral: Option<&ReferralFacts>,
 ) -> Result<Vec<ConsentCategory>> {
     let Some(referral) = referral.filter(|r| receives(caller, &Owned::from(intake), r)) else {
-        return Err(hidden("intake", &intake.id, caller));
+        return Err(hidden("intake", intake.id.as_str(), caller));
     };
     let categories =
         intake.submission.consent.categories_for(&caller.organization_id, Some(&referral.id));
     if categories.is_empty() {
-        return Err(hidden("intake", &intake.id, caller));
+        return Err(hidden("intake", intake.id.as_str(), caller));
     }
     Ok(categories)
 }
@@ -195,8 +195,8 @@ mod tests {
     fn referral(intake: &Intake, from: &str, to: &str, live: bool) -> ReferralFacts {
         ReferralFacts {
             id: "r1".into(),
-            intake_id: intake.id.clone(),
-            client_id: intake.client_id.clone(),
+            intake_id: intake.id.to_string(),
+            client_id: intake.client_id.to_string(),
             referrer_organization_id: from.into(),
             recipient_organization_id: to.into(),
             live,
@@ -269,20 +269,34 @@ mod tests {
         let all = &all[..];
         let live = [referral(&i, OWNER, RECIPIENT, true)];
         assert_eq!(
-            relationship(&caller(OWNER, Role::Service), &i.client_id, all, Some(&i.id), true, &[])
-                .unwrap(),
+            relationship(
+                &caller(OWNER, Role::Service),
+                i.client_id.as_str(),
+                all,
+                Some(i.id.as_str()),
+                true,
+                &[]
+            )
+            .unwrap(),
             Relationship::Owner
         );
         assert_eq!(
-            relationship(&caller(RECIPIENT, Role::Service), &i.client_id, all, None, false, &live)
-                .unwrap(),
+            relationship(
+                &caller(RECIPIENT, Role::Service),
+                i.client_id.as_str(),
+                all,
+                None,
+                false,
+                &live
+            )
+            .unwrap(),
             Relationship::Recipient(vec!["r1".into()])
         );
         let not_found = |r: Result<Relationship>| matches!(r, Err(Error::NotFound { .. }));
         assert!(
             not_found(relationship(
                 &caller(RECIPIENT, Role::Service),
-                &i.client_id,
+                i.client_id.as_str(),
                 all,
                 None,
                 true,
@@ -293,7 +307,7 @@ mod tests {
         assert!(
             not_found(relationship(
                 &caller(OTHER, Role::Service),
-                &i.client_id,
+                i.client_id.as_str(),
                 all,
                 None,
                 false,
@@ -304,7 +318,7 @@ mod tests {
         assert!(
             not_found(relationship(
                 &caller(OWNER, Role::Service),
-                &i.client_id,
+                i.client_id.as_str(),
                 all,
                 Some("another"),
                 false,

@@ -16,6 +16,7 @@ use continuum_auth::{Caller, Role};
 use continuum_cache::SharedCache;
 use continuum_errors::page::Page;
 use continuum_proto::common::v1::CareEvent;
+use continuum_vocab::ids::{ClientId, IntakeId, OrganizationId, ReferralId};
 
 use self::access::Relationship;
 use self::routing::{LEASE, Router};
@@ -81,15 +82,15 @@ impl Context {
         AuditRecord {
             user_id: self.caller.audit_user().to_owned(),
             organization_id: self.caller.organization_id.clone(),
-            owner_organization_id: intake.submission.organization_id.clone(),
+            owner_organization_id: intake.submission.organization_id.to_string(),
             action,
             record_type,
             record_id: if record_type == "assessment" {
                 intake.assessment.id.clone()
             } else {
-                intake.id.clone()
+                intake.id.to_string()
             },
-            client_id: intake.client_id.clone(),
+            client_id: intake.client_id.to_string(),
             rpc,
             purpose: self.purpose.clone(),
             trace_id: continuum_telemetry::current_trace_id(),
@@ -111,7 +112,7 @@ pub struct Shared {
 #[derive(Clone, Debug)]
 pub struct IntakeQuery {
     /// Whose (the caller's own organization when absent).
-    pub organization_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     /// The filters (its organization is set from the above).
     pub filter: IntakeFilter,
 }
@@ -120,7 +121,7 @@ pub struct IntakeQuery {
 #[derive(Clone, Debug)]
 pub struct Reassessment {
     /// The intake.
-    pub intake_id: String,
+    pub intake_id: IntakeId,
     /// The new screeners (they replace the intake's).
     pub screeners: Screeners,
     /// The clinician reports imminent risk.
@@ -158,7 +159,7 @@ pub enum ConsentChange {
     /// Grants recorded.
     Record {
         /// The intake.
-        intake_id: String,
+        intake_id: IntakeId,
         /// New grants.
         grants: Vec<ConsentGrant>,
         /// The blanket share with any referral recipient.
@@ -167,11 +168,11 @@ pub enum ConsentChange {
     /// Grants revoked (all matching the filters; none given means all).
     Revoke {
         /// The intake.
-        intake_id: String,
+        intake_id: IntakeId,
         /// Only grants to this organization.
-        recipient_organization_id: Option<String>,
+        recipient_organization_id: Option<OrganizationId>,
         /// Only grants for this referral.
-        referral_id: Option<String>,
+        referral_id: Option<ReferralId>,
         /// Only these categories.
         categories: Vec<ConsentCategory>,
     },
@@ -181,7 +182,7 @@ pub enum ConsentChange {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditQuery {
     /// About this client.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
     /// By this user.
     pub user_id: Option<String>,
 }
@@ -190,9 +191,9 @@ pub struct AuditQuery {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelationshipQuestion {
     /// The client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The intake the caller acts on, when one.
-    pub intake_id: Option<String>,
+    pub intake_id: Option<IntakeId>,
     /// Only the owner counts (referral recipients do not).
     pub owner_only: bool,
 }
@@ -230,7 +231,7 @@ impl App {
         submission: NewIntake,
         fingerprint: String,
     ) -> Result<(Intake, bool)> {
-        if !ctx.caller.belongs_to(&submission.organization_id) {
+        if !ctx.caller.belongs_to(submission.organization_id.as_str()) {
             return Err(Error::PermissionDenied(
                 "intakes can be submitted only for your own organization".into(),
             ));
@@ -325,22 +326,31 @@ impl App {
                 "this idempotency key was used for a different intake; use a new key",
             ));
         }
-        let intake = access::owned(&ctx.caller, self.store.get_intake(intake_id).await?)?;
+        let intake = access::owned(
+            &ctx.caller,
+            self.store.get_intake(&IntakeId::from_stored(intake_id)?).await?,
+        )?;
         self.store.audit(vec![ctx.row("read", "intake", &intake, RPC_SUBMIT)]).await?;
         tracing::info!(intake_id, routing = intake.routing.status.code(), "submission replayed");
         Ok((intake, true))
     }
 
     /// Routes `intake_id` now, within [`INLINE_ROUTING_BUDGET`]; `None` leaves it pending for the worker.
-    async fn route_inline(&self, intake_id: &str, what: &'static str) -> Option<RoutingDecision> {
-        match tokio::time::timeout(INLINE_ROUTING_BUDGET, self.router.route(intake_id)).await {
+    async fn route_inline(
+        &self,
+        intake_id: &IntakeId,
+        what: &'static str,
+    ) -> Option<RoutingDecision> {
+        match tokio::time::timeout(INLINE_ROUTING_BUDGET, self.router.route(intake_id.as_str()))
+            .await
+        {
             Ok(Ok(decision)) => Some(decision),
             Ok(Err(e)) => {
-                tracing::warn!(intake_id, error = %e, what, "inline routing failed; left pending");
+                tracing::warn!(intake_id = %intake_id, error = %e, what, "inline routing failed; left pending");
                 None
             }
             Err(_) => {
-                tracing::warn!(intake_id, what, "inline routing timed out; left pending");
+                tracing::warn!(intake_id = %intake_id, what, "inline routing timed out; left pending");
                 None
             }
         }
@@ -353,12 +363,13 @@ impl App {
     pub async fn get_intake(
         &self,
         ctx: &Context,
-        id: &str,
-        referral_id: Option<&str>,
+        id: &IntakeId,
+        referral_id: Option<&ReferralId>,
     ) -> Result<(Intake, Option<Shared>)> {
+        let referral_id = referral_id.map(ReferralId::as_str);
         let found = self.store.get_intake(id).await;
         let (intake, shared) = match found {
-            Ok(intake) if ctx.caller.belongs_to(&intake.submission.organization_id) => {
+            Ok(intake) if ctx.caller.belongs_to(intake.submission.organization_id.as_str()) => {
                 (intake, None)
             }
             other => {
@@ -373,7 +384,7 @@ impl App {
                 let categories =
                     access::recipient_categories(&ctx.caller, &intake, referral.as_ref())?;
                 if categories.is_empty() {
-                    return Err(Error::not_found("intake", id));
+                    return Err(Error::not_found("intake", id.as_str()));
                 }
                 let substance_supports = self
                     .rules
@@ -396,8 +407,10 @@ impl App {
         query: IntakeQuery,
         page: &Page,
     ) -> Result<(Vec<Intake>, String)> {
-        let organization_id =
-            query.organization_id.unwrap_or_else(|| ctx.caller.organization_id.clone());
+        let organization_id = query
+            .organization_id
+            .map(String::from)
+            .unwrap_or_else(|| ctx.caller.organization_id.clone());
         if !ctx.caller.belongs_to(&organization_id) {
             return Err(Error::PermissionDenied(
                 "you may list only your own organization's intakes".into(),
@@ -406,7 +419,7 @@ impl App {
         let filter = IntakeFilter { organization_id, ..query.filter };
         let mut rows =
             self.store.list_intakes(&filter, page.after.as_deref(), page.fetch()).await?;
-        let next = page.finish(&mut rows, |i| i.id.clone());
+        let next = page.finish(&mut rows, |i| i.id.to_string());
         self.store
             .audit(rows.iter().map(|i| ctx.row("read", "intake", i, RPC_LIST)).collect())
             .await?;
@@ -464,7 +477,7 @@ impl App {
             if self
                 .store
                 .reopen_routing(
-                    &intake.id,
+                    intake.id.as_str(),
                     &pending,
                     self.router.owner(),
                     lease_until,
@@ -511,8 +524,8 @@ impl App {
                 recipient_organization_id, referral_id, categories, ..
             } => {
                 consent.revoke(
-                    recipient_organization_id.as_deref(),
-                    referral_id.as_deref(),
+                    recipient_organization_id.as_ref().map(OrganizationId::as_str),
+                    referral_id.as_ref().map(ReferralId::as_str),
                     &categories,
                     now,
                     user,
@@ -528,7 +541,7 @@ impl App {
 
     /// What the care timeline shows of `client_id`'s intakes to the caller: only their own
     /// organization's (another organization's steps are not shown at all).
-    pub async fn care_events(&self, ctx: &Context, client_id: &str) -> Result<Vec<CareEvent>> {
+    pub async fn care_events(&self, ctx: &Context, client_id: &ClientId) -> Result<Vec<CareEvent>> {
         let history = self.store.client_history(&ctx.caller.organization_id, client_id).await?;
         self.store
             .audit(
@@ -555,7 +568,7 @@ impl App {
             .store
             .list_audit(
                 &caller.organization_id,
-                query.client_id.as_deref(),
+                query.client_id.as_ref(),
                 query.user_id.as_deref(),
                 page.after.as_deref(),
                 page.fetch(),
@@ -581,15 +594,15 @@ impl App {
         // down.
         let asks_referral = !caller.belongs_to(&owner) && !q.owner_only;
         let referrals = if asks_referral {
-            self.referrals.of_client(caller, &q.client_id).await?
+            self.referrals.of_client(caller, q.client_id.as_str()).await?
         } else {
             Vec::new()
         };
         let found = access::relationship(
             caller,
-            &q.client_id,
+            q.client_id.as_str(),
             &intakes,
-            q.intake_id.as_deref(),
+            q.intake_id.as_ref().map(IntakeId::as_str),
             q.owner_only,
             &referrals,
         )?;

@@ -10,6 +10,7 @@
 //! calls carry the idempotency key `intake:<id>`, so a call repeated after a lost answer returns what the
 //! first one made instead of making a second.
 
+use continuum_vocab::ids::IntakeId;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -131,7 +132,14 @@ impl Router {
         let claimed = self.store.claim_routing(intake_id, &self.owner, now, lease_until).await;
         let task = match claimed {
             Ok(Some(task)) => task,
-            Ok(None) => return Ok(self.store.get_intake(intake_id).await?.routing),
+            Ok(None) => {
+                // The queue is keyed by the stored intake id.
+                return Ok(self
+                    .store
+                    .get_intake(&IntakeId::from_stored(intake_id)?)
+                    .await?
+                    .routing);
+            }
             Err(e) => {
                 if background {
                     tracing::warn!(intake_id, error = %e, "routing attempt failed");
@@ -210,14 +218,17 @@ impl Router {
             Some(p) => p.clone(),
             None => match self.plan(task).await {
                 Ok(p) => {
-                    if let Err(e) = self.store.save_plan(&intake.id, &self.owner, &p).await {
+                    if let Err(e) = self.store.save_plan(intake.id.as_str(), &self.owner, &p).await
+                    {
                         tracing::warn!(intake_id = %intake.id, error = %e, "saving routing plan failed");
                         return Step::Retry("store_unavailable");
                     }
                     p
                 }
                 Err(e) if e.is_retryable() => return Step::Retry("matching_unavailable"),
-                Err(e) => return refused_by("matching", e, intake.routing.clone(), &intake.id),
+                Err(e) => {
+                    return refused_by("matching", e, intake.routing.clone(), intake.id.as_str());
+                }
             },
         };
         // Consent may have changed since the plan was made (recorded or revoked): re-check it now.
@@ -284,9 +295,9 @@ impl Router {
                     .collect();
                 let req = rpb::CreateReferralRequest {
                     idempotency_key: key(intake),
-                    client_id: intake.client_id.clone(),
-                    intake_id: intake.id.clone(),
-                    referrer_organization_id: intake.submission.organization_id.clone(),
+                    client_id: intake.client_id.to_string(),
+                    intake_id: intake.id.to_string(),
+                    referrer_organization_id: intake.submission.organization_id.to_string(),
                     provider_id: c.provider_id.clone(),
                     urgency: urgency.to_proto(),
                     allow_overbook: plan.crisis,
@@ -335,13 +346,13 @@ impl Router {
                             return Step::Retry("referral_unavailable");
                         }
                         if !is_definite_refusal(&e) {
-                            return refused_by("referral", e, decision, &intake.id);
+                            return refused_by("referral", e, decision, intake.id.as_str());
                         }
                     }
                 }
             }
             plan.next += 1;
-            if self.store.save_plan(&intake.id, &self.owner, &plan).await.is_err() {
+            if self.store.save_plan(intake.id.as_str(), &self.owner, &plan).await.is_err() {
                 return Step::Retry("store_unavailable");
             }
         }
@@ -354,9 +365,9 @@ impl Router {
         }
         let req = wpb::EnqueueRequest {
             idempotency_key: key(intake),
-            client_id: intake.client_id.clone(),
-            intake_id: intake.id.clone(),
-            organization_id: intake.submission.organization_id.clone(),
+            client_id: intake.client_id.to_string(),
+            intake_id: intake.id.to_string(),
+            organization_id: intake.submission.organization_id.to_string(),
             band: band_for(urgency) as i32,
             risk_level: intake.assessment.risk_level.to_proto(),
             // Only options the client consented to be referred to are offered from the waitlist.
@@ -406,7 +417,7 @@ impl Router {
                     tracing::warn!(intake_id = %intake.id, code = ?e.code, "waitlist call failed");
                     Step::Retry("waitlist_unavailable")
                 } else {
-                    refused_by("waitlist", e, decision, &intake.id)
+                    refused_by("waitlist", e, decision, intake.id.as_str())
                 }
             }
         }
@@ -415,7 +426,11 @@ impl Router {
     async fn plan(&self, task: &RoutingTask) -> std::result::Result<RoutingPlan, PeerError> {
         let intake = &task.intake;
         let user = Some(task.acting_user_id.as_str()).filter(|u| !u.is_empty());
-        let req = on_behalf_of(recommend_request(intake), &intake.submission.organization_id, user);
+        let req = on_behalf_of(
+            recommend_request(intake),
+            intake.submission.organization_id.as_str(),
+            user,
+        );
         match self.peers.matching.clone().recommend_for_client(req).await {
             Ok(r) => Ok(plan_from(intake, r.into_inner().ranking.unwrap_or_default())),
             Err(s) => {

@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 use continuum_errors::page::Page;
+use continuum_vocab::ids::{ClinicalTaskId, OrganizationId};
 
 use super::{App, Context};
 use crate::domain::ClinicalTask;
@@ -19,11 +20,11 @@ impl Context {
         AuditRecord {
             user_id: self.caller.audit_user().to_owned(),
             organization_id: self.caller.organization_id.clone(),
-            owner_organization_id: t.organization_id.clone(),
+            owner_organization_id: t.organization_id.to_string(),
             action,
             record_type: "clinical_task",
-            record_id: t.id.clone(),
-            client_id: t.client_id.clone(),
+            record_id: t.id.to_string(),
+            client_id: t.client_id.to_string(),
             rpc,
             purpose: self.purpose.clone(),
             trace_id: continuum_telemetry::current_trace_id(),
@@ -36,10 +37,11 @@ impl App {
     pub async fn list_tasks(
         &self,
         ctx: &Context,
-        organization_id: &str,
+        organization_id: &OrganizationId,
         filter: TaskFilter,
         page: &Page,
     ) -> Result<(Vec<ClinicalTask>, String)> {
+        let organization_id = organization_id.as_str();
         if !ctx.caller.belongs_to(organization_id) {
             return Err(Error::PermissionDenied(
                 "you may list only your own organization's clinical tasks".into(),
@@ -49,7 +51,7 @@ impl App {
             .store
             .list_tasks(organization_id, &filter, page.after.as_deref(), page.fetch())
             .await?;
-        let next = page.finish(&mut rows, |t| t.id.clone());
+        let next = page.finish(&mut rows, |t| t.id.to_string());
         self.store
             .audit(rows.iter().map(|t| ctx.task_row("read", t, RPC_LIST_TASKS)).collect())
             .await?;
@@ -60,12 +62,12 @@ impl App {
     pub async fn complete_task(
         &self,
         ctx: &Context,
-        id: &str,
+        id: &ClinicalTaskId,
         expected_version: i64,
     ) -> Result<ClinicalTask> {
         let task = self.store.get_task(id).await?;
-        if !ctx.caller.belongs_to(&task.organization_id) {
-            return Err(Error::not_found("clinical task", id));
+        if !ctx.caller.belongs_to(task.organization_id.as_str()) {
+            return Err(Error::not_found("clinical task", id.as_str()));
         }
         let done = self
             .store

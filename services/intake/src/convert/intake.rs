@@ -43,9 +43,13 @@ fn override_to_proto(o: &OverrideRequest) -> pb::AssessmentOverride {
 
 fn grant_to_proto(g: &ConsentGrant) -> pb::ConsentGrant {
     pb::ConsentGrant {
-        recipient_organization_id: g.recipient_organization_id.clone().unwrap_or_default(),
+        recipient_organization_id: g
+            .recipient_organization_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         categories: g.categories.iter().map(|c| c.to_proto()).collect(),
-        referral_id: g.referral_id.clone().unwrap_or_default(),
+        referral_id: g.referral_id.as_ref().map(ToString::to_string).unwrap_or_default(),
     }
 }
 
@@ -201,12 +205,12 @@ fn task_status_to_proto(s: TaskStatus) -> pb::ClinicalTaskStatus {
 /// The proto form of a clinical task.
 pub fn task_to_proto(t: &ClinicalTask) -> pb::ClinicalTask {
     pb::ClinicalTask {
-        id: t.id.clone(),
+        id: t.id.to_string(),
         kind: t.kind.to_proto(),
         status: task_status_to_proto(t.status()) as i32,
-        intake_id: t.intake_id.clone(),
-        client_id: t.client_id.clone(),
-        organization_id: t.organization_id.clone(),
+        intake_id: t.intake_id.to_string(),
+        client_id: t.client_id.to_string(),
+        organization_id: t.organization_id.to_string(),
         assessment_id: t.assessment_id.clone(),
         opened_at: Some(time::to_proto(t.opened_at)),
         due_at: Some(time::to_proto(t.due_at)),
@@ -277,9 +281,9 @@ pub fn intake_to_proto(i: &Intake) -> pb::Intake {
     let s = &i.submission;
     let c = &s.client;
     pb::Intake {
-        id: i.id.clone(),
-        organization_id: s.organization_id.clone(),
-        client_id: i.client_id.clone(),
+        id: i.id.to_string(),
+        organization_id: s.organization_id.to_string(),
+        client_id: i.client_id.to_string(),
         submitting_clinician_id: s.submitting_clinician_id.clone(),
         external_client_id: s.external_client_id.clone(),
         client: Some(pb::ClientDetails {

@@ -9,6 +9,7 @@
 use continuum_errors::page::{Page, Paging};
 use continuum_errors::{Result, Violations};
 use continuum_proto::intake::v1 as pb;
+use continuum_vocab::ids::{ClientId, ClinicalTaskId, IntakeId, OrganizationId, ReferralId};
 use continuum_vocab::{LevelOfCare, RiskLevel, time};
 
 use crate::app::{
@@ -71,19 +72,21 @@ pub const INTAKE_PAGING: Paging = Paging::new(50, 200);
 /// Page sizes of `ListAuditEvents`.
 pub const AUDIT_PAGING: Paging = Paging::new(100, 500);
 
-/// A required id named `field`.
-pub fn required_id(field: &str, value: &str) -> Result<String> {
+/// A required client id named `client_id`.
+pub fn client_id(value: &str) -> Result<ClientId> {
     let mut v = Violations::default();
-    let id = v.require_uuid(field, value);
-    v.finish(id.unwrap_or_default())
+    ClientId::require(&mut v, "client_id", value).ok_or(crate::error::Error::InvalidArgument(v))
 }
 
 /// A `GetIntake` request: the intake, and the referral a recipient reads it through.
-pub fn get_from_proto(req: &pb::GetIntakeRequest) -> Result<(String, Option<String>)> {
+pub fn get_from_proto(req: &pb::GetIntakeRequest) -> Result<(IntakeId, Option<ReferralId>)> {
     let mut v = Violations::default();
-    let id = v.require_uuid("intake_id", &req.intake_id);
-    let referral_id = v.optional_uuid("referral_id", &req.referral_id);
-    v.finish((id.unwrap_or_default(), referral_id))
+    let id = IntakeId::require(&mut v, "intake_id", &req.intake_id);
+    let referral_id = ReferralId::optional(&mut v, "referral_id", &req.referral_id);
+    match id {
+        Some(id) => v.finish((id, referral_id)),
+        None => Err(crate::error::Error::InvalidArgument(v)),
+    }
 }
 
 /// Reads an optional timestamp, naming `field` when it is not a valid time.
@@ -103,7 +106,7 @@ fn optional_time(
 /// A `ListIntakes` request: which intakes, and which page.
 pub fn query_from_proto(req: &pb::ListIntakesRequest) -> Result<(IntakeQuery, Page)> {
     let mut v = Violations::default();
-    let organization_id = v.optional_uuid("organization_id", &req.organization_id);
+    let organization_id = OrganizationId::optional(&mut v, "organization_id", &req.organization_id);
     let risk_level = RiskLevel::optional(&mut v, "risk_level", req.risk_level);
     let level_of_care = LevelOfCare::optional(&mut v, "level_of_care", req.level_of_care);
     let routing_status = match pb::RoutingStatus::try_from(req.routing_status) {
@@ -142,10 +145,10 @@ pub const TASK_PAGING: Paging = Paging::new(50, 200);
 /// A `ListClinicalTasks` request: the organization, which tasks, and which page.
 pub fn task_query_from_proto(
     req: &pb::ListClinicalTasksRequest,
-) -> Result<(String, TaskFilter, Page)> {
+) -> Result<(OrganizationId, TaskFilter, Page)> {
     let mut v = Violations::default();
-    let organization_id = v.require_uuid("organization_id", &req.organization_id);
-    let intake_id = v.optional_uuid("intake_id", &req.intake_id);
+    let organization_id = OrganizationId::require(&mut v, "organization_id", &req.organization_id);
+    let intake_id = IntakeId::optional(&mut v, "intake_id", &req.intake_id);
     let status = match pb::ClinicalTaskStatus::try_from(req.status) {
         Ok(pb::ClinicalTaskStatus::Unspecified) => None,
         Ok(pb::ClinicalTaskStatus::Open) => Some(TaskStatus::Open),
@@ -157,23 +160,33 @@ pub fn task_query_from_proto(
         }
     };
     let page = TASK_PAGING.read(&mut v, req.page_size, &req.page_token);
-    v.finish((organization_id.unwrap_or_default(), TaskFilter { status, intake_id }, page))
+    match organization_id {
+        Some(organization_id) => {
+            v.finish((organization_id, TaskFilter { status, intake_id }, page))
+        }
+        None => Err(crate::error::Error::InvalidArgument(v)),
+    }
 }
 
 /// A `CompleteClinicalTask` request: the task id and the version read.
-pub fn complete_task_from_proto(req: &pb::CompleteClinicalTaskRequest) -> Result<(String, i64)> {
+pub fn complete_task_from_proto(
+    req: &pb::CompleteClinicalTaskRequest,
+) -> Result<(ClinicalTaskId, i64)> {
     let mut v = Violations::default();
-    let id = v.require_uuid("task_id", &req.task_id);
+    let id = ClinicalTaskId::require(&mut v, "task_id", &req.task_id);
     if req.expected_version < 1 {
         v.add("expected_version", "is required (the version read, 1 or more)");
     }
-    v.finish((id.unwrap_or_default(), req.expected_version))
+    match id {
+        Some(id) => v.finish((id, req.expected_version)),
+        None => Err(crate::error::Error::InvalidArgument(v)),
+    }
 }
 
 /// A `RecordReassessment` request, naming every bad field.
 pub fn reassessment_from_proto(req: &pb::RecordReassessmentRequest) -> Result<Reassessment> {
     let mut v = Violations::default();
-    let id = v.require_uuid("intake_id", &req.intake_id);
+    let id = IntakeId::require(&mut v, "intake_id", &req.intake_id);
     let screeners = screeners_from_proto(&mut v, "screeners", req.screeners.as_ref());
     if screeners.is_empty() && !req.clinician_reports_imminent_risk {
         v.add("screeners", "at least one screener is required");
@@ -182,8 +195,11 @@ pub fn reassessment_from_proto(req: &pb::RecordReassessmentRequest) -> Result<Re
         dysregulation_from_proto(&mut v, "dysregulation", req.dysregulation.as_ref());
     let clinician_override =
         override_from_proto(&mut v, "clinician_override", req.clinician_override.as_ref());
+    let Some(id) = id else {
+        return Err(crate::error::Error::InvalidArgument(v));
+    };
     v.finish(Reassessment {
-        intake_id: id.unwrap_or_default(),
+        intake_id: id,
         screeners,
         clinician_reports_imminent_risk: req.clinician_reports_imminent_risk,
         dysregulation,
@@ -218,13 +234,16 @@ pub fn reassessed_to_proto(r: &Reassessed) -> pb::RecordReassessmentResponse {
 /// A `RecordConsent` request, naming every bad field.
 pub fn consent_from_proto(req: &pb::RecordConsentRequest) -> Result<ConsentChange> {
     let mut v = Violations::default();
-    let id = v.require_uuid("intake_id", &req.intake_id);
+    let id = IntakeId::require(&mut v, "intake_id", &req.intake_id);
     let grants = grants_from_proto(&mut v, &req.grants);
     if grants.is_empty() && req.grants.is_empty() && !req.share_with_referral_recipient {
         v.add("grants", "give at least one grant or share_with_referral_recipient");
     }
+    let Some(id) = id else {
+        return Err(crate::error::Error::InvalidArgument(v));
+    };
     v.finish(ConsentChange::Record {
-        intake_id: id.unwrap_or_default(),
+        intake_id: id,
         grants,
         share_with_referral_recipient: req.share_with_referral_recipient,
     })
@@ -233,12 +252,19 @@ pub fn consent_from_proto(req: &pb::RecordConsentRequest) -> Result<ConsentChang
 /// A `RevokeConsent` request, naming every bad field.
 pub fn revocation_from_proto(req: &pb::RevokeConsentRequest) -> Result<ConsentChange> {
     let mut v = Violations::default();
-    let id = v.require_uuid("intake_id", &req.intake_id);
-    let recipient = v.optional_uuid("recipient_organization_id", &req.recipient_organization_id);
-    let referral = v.optional_uuid("referral_id", &req.referral_id);
+    let id = IntakeId::require(&mut v, "intake_id", &req.intake_id);
+    let recipient = OrganizationId::optional(
+        &mut v,
+        "recipient_organization_id",
+        &req.recipient_organization_id,
+    );
+    let referral = ReferralId::optional(&mut v, "referral_id", &req.referral_id);
     let categories = code_list!(ConsentCategory, v, "categories", req.categories);
+    let Some(id) = id else {
+        return Err(crate::error::Error::InvalidArgument(v));
+    };
     v.finish(ConsentChange::Revoke {
-        intake_id: id.unwrap_or_default(),
+        intake_id: id,
         recipient_organization_id: recipient,
         referral_id: referral,
         categories,
@@ -248,7 +274,7 @@ pub fn revocation_from_proto(req: &pb::RevokeConsentRequest) -> Result<ConsentCh
 /// A `ListAuditEvents` request: whose events, and which page.
 pub fn audit_query_from_proto(req: &pb::ListAuditEventsRequest) -> Result<(AuditQuery, Page)> {
     let mut v = Violations::default();
-    let client_id = v.optional_uuid("client_id", &req.client_id);
+    let client_id = ClientId::optional(&mut v, "client_id", &req.client_id);
     v.optional_str("user_id", &req.user_id, 200);
     let page = AUDIT_PAGING.read(&mut v, req.page_size, &req.page_token);
     if client_id.is_none() && req.user_id.is_empty() {
@@ -281,11 +307,10 @@ pub fn relationship_from_proto(
     req: &pb::CheckCareRelationshipRequest,
 ) -> Result<RelationshipQuestion> {
     let mut v = Violations::default();
-    let client_id = v.require_uuid("client_id", &req.client_id);
-    let intake_id = v.optional_uuid("intake_id", &req.intake_id);
-    v.finish(RelationshipQuestion {
-        client_id: client_id.unwrap_or_default(),
-        intake_id,
-        owner_only: req.owner_only,
-    })
+    let client_id = ClientId::require(&mut v, "client_id", &req.client_id);
+    let intake_id = IntakeId::optional(&mut v, "intake_id", &req.intake_id);
+    let Some(client_id) = client_id else {
+        return Err(crate::error::Error::InvalidArgument(v));
+    };
+    v.finish(RelationshipQuestion { client_id, intake_id, owner_only: req.owner_only })
 }

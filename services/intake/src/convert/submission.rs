@@ -5,6 +5,7 @@ use chrono::{NaiveDate, Utc};
 use continuum_auth::Phi;
 use continuum_errors::{Error, Result, Violations};
 use continuum_proto::intake::v1 as pb;
+use continuum_vocab::ids::{OrganizationId, ReferralId};
 use continuum_vocab::{
     CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle,
 };
@@ -137,9 +138,12 @@ pub(super) fn grants_from_proto(
     let mut out = Vec::new();
     for (i, g) in v.capped("consent_grants", grants, 50).iter().enumerate() {
         let f = format!("consent_grants[{i}]");
-        let recipient = v
-            .optional_uuid(&format!("{f}.recipient_organization_id"), &g.recipient_organization_id);
-        let referral_id = v.optional_uuid(&format!("{f}.referral_id"), &g.referral_id);
+        let recipient = OrganizationId::optional(
+            v,
+            &format!("{f}.recipient_organization_id"),
+            &g.recipient_organization_id,
+        );
+        let referral_id = ReferralId::optional(v, &format!("{f}.referral_id"), &g.referral_id);
         let categories = code_list!(ConsentCategory, v, format!("{f}.categories"), g.categories);
         if g.categories.is_empty() {
             v.add(format!("{f}.categories"), "at least one category is required");
@@ -284,7 +288,7 @@ fn check_phone(v: &mut Violations, field: &str, s: &str) {
 pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
     let mut v = Violations::default();
     v.require_str("idempotency_key", &r.idempotency_key, 128);
-    let org = v.require_uuid("organization_id", &r.organization_id);
+    let org = OrganizationId::require(&mut v, "organization_id", &r.organization_id);
     v.optional_str("submitting_clinician_id", &r.submitting_clinician_id, 128);
     v.optional_str("external_client_id", &r.external_client_id, 128);
     v.optional_str("presenting_concerns_text", &r.presenting_concerns_text, 10_000);

@@ -4,6 +4,7 @@
 //! relationship, decided in `app::access`.
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::{OrganizationId, ReferralId};
 use serde::{Deserialize, Serialize};
 
 use super::ConsentCategory;
@@ -15,10 +16,10 @@ use super::ConsentCategory;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentGrant {
     /// Recipient organization, or any organization the owner refers the client to.
-    pub recipient_organization_id: Option<String>,
+    pub recipient_organization_id: Option<OrganizationId>,
     /// Only the recipient of this referral (the grant ends with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub referral_id: Option<String>,
+    pub referral_id: Option<ReferralId>,
     /// Categories.
     pub categories: Vec<ConsentCategory>,
 }
@@ -29,9 +30,9 @@ impl ConsentGrant {
     fn covers(&self, organization_id: &str, referral_id: Option<&str>) -> bool {
         let org_ok = self
             .recipient_organization_id
-            .as_deref()
-            .is_none_or(|o| o.eq_ignore_ascii_case(organization_id));
-        let referral_ok = self.referral_id.as_deref().is_none_or(|r| Some(r) == referral_id);
+            .as_ref()
+            .is_none_or(|o| o.as_str().eq_ignore_ascii_case(organization_id));
+        let referral_ok = self.referral_id.as_ref().is_none_or(|r| Some(r.as_str()) == referral_id);
         org_ok && referral_ok
     }
 }
@@ -105,8 +106,11 @@ impl Consent {
             self.history.push(ConsentChange {
                 changed_at: at,
                 action: "recorded".into(),
-                recipient_organization_id: g.recipient_organization_id.clone(),
-                referral_id: g.referral_id.clone(),
+                recipient_organization_id: g
+                    .recipient_organization_id
+                    .as_ref()
+                    .map(ToString::to_string),
+                referral_id: g.referral_id.as_ref().map(ToString::to_string),
                 categories: g.categories.clone(),
                 user_id: user_id.to_owned(),
             });
@@ -130,9 +134,12 @@ impl Consent {
         }
         for g in &mut self.grants {
             let org_hit = recipient.is_none_or(|r| {
-                g.recipient_organization_id.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(r))
+                g.recipient_organization_id
+                    .as_ref()
+                    .is_some_and(|o| o.as_str().eq_ignore_ascii_case(r))
             });
-            let referral_hit = referral.is_none_or(|r| g.referral_id.as_deref() == Some(r));
+            let referral_hit =
+                referral.is_none_or(|r| g.referral_id.as_ref().map(ReferralId::as_str) == Some(r));
             if org_hit && referral_hit {
                 g.categories.retain(|c| !categories.is_empty() && !categories.contains(c));
             }

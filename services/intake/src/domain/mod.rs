@@ -20,6 +20,7 @@ mod tests;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use continuum_auth::Phi;
+use continuum_vocab::ids::{ClientId, IntakeId, OrganizationId};
 use continuum_vocab::{
     CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle,
 };
@@ -179,7 +180,7 @@ pub struct NewIntake {
     /// Idempotency key (unique per organization).
     pub idempotency_key: String,
     /// Submitting organization.
-    pub organization_id: String,
+    pub organization_id: OrganizationId,
     /// Submitting clinician, may be empty.
     pub submitting_clinician_id: String,
     /// The clinic's own client id, may be empty.
@@ -229,9 +230,9 @@ pub struct NewIntake {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Intake {
     /// Id.
-    pub id: String,
+    pub id: IntakeId,
     /// Client id.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The submission.
     pub submission: NewIntake,
     /// Latest assessment.

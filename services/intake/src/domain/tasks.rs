@@ -6,6 +6,7 @@
 //! tasks an assessment opens and what escalation does; the store keeps them and a worker sweeps.
 
 use chrono::{DateTime, Duration, Utc};
+use continuum_vocab::ids::{ClientId, ClinicalTaskId, IntakeId, OrganizationId};
 use serde::{Deserialize, Serialize};
 
 use super::assessment::Assessment;
@@ -51,15 +52,15 @@ impl TaskStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClinicalTask {
     /// Id (UUIDv7).
-    pub id: String,
+    pub id: ClinicalTaskId,
     /// What it asks for.
     pub kind: TaskKind,
     /// The intake it belongs to.
-    pub intake_id: String,
+    pub intake_id: IntakeId,
     /// The client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The organization that must do it (the one that took the intake).
-    pub organization_id: String,
+    pub organization_id: OrganizationId,
     /// The assessment that opened it (empty for a routing task).
     pub assessment_id: String,
     /// When opened.
@@ -193,11 +194,11 @@ mod tests {
         let t = crisis_unreferred(&r, now);
         assert_eq!(t.due_at - now, Duration::minutes(60));
         let mut task = ClinicalTask {
-            id: "t".into(),
+            id: ClinicalTaskId::new_v7(),
             kind: t.kind,
-            intake_id: "i".into(),
-            client_id: "c".into(),
-            organization_id: "o".into(),
+            intake_id: IntakeId::new_v7(),
+            client_id: ClientId::new_v7(),
+            organization_id: OrganizationId::new_v7(),
             assessment_id: String::new(),
             opened_at: now,
             due_at: t.due_at,

@@ -1,6 +1,11 @@
 //! Consent scope, routing codes and the other record rules of the intake domain.
 
+use continuum_vocab::ids::{OrganizationId, ReferralId};
+
 use super::*;
+
+/// A referral id of the tests.
+const R1: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000e1";
 
 #[test]
 fn consent_scope_record_and_revoke() {
@@ -9,8 +14,8 @@ fn consent_scope_record_and_revoke() {
     let now = Utc::now();
     let grant = |org: Option<&str>, referral: Option<&str>, categories: Vec<ConsentCategory>| {
         ConsentGrant {
-            recipient_organization_id: org.map(str::to_owned),
-            referral_id: referral.map(str::to_owned),
+            recipient_organization_id: org.and_then(OrganizationId::parse),
+            referral_id: referral.and_then(ReferralId::parse),
             categories,
         }
     };
@@ -50,21 +55,21 @@ fn a_grant_naming_a_referral_covers_that_referral_only() {
     c.record(
         vec![ConsentGrant {
             recipient_organization_id: None,
-            referral_id: Some("r1".into()),
+            referral_id: ReferralId::parse(R1),
             categories: vec![ConsentCategory::TreatmentHistory],
         }],
         false,
         now,
         "u",
     );
-    assert_eq!(c.categories_for(org, Some("r1")), vec![ConsentCategory::TreatmentHistory]);
+    assert_eq!(c.categories_for(org, Some(R1)), vec![ConsentCategory::TreatmentHistory]);
     assert!(c.categories_for(org, Some("r2")).is_empty(), "another referral of the same recipient");
     assert!(c.categories_for(org, None).is_empty(), "before the referral exists");
     // Revoking by referral ends it (and leaves the simple consent alone).
     c.share_with_referral_recipient = true;
-    c.revoke(None, Some("r1"), &[], now, "u");
+    c.revoke(None, Some(R1), &[], now, "u");
     assert!(c.grants.is_empty() && c.share_with_referral_recipient);
-    assert_eq!(c.history.last().and_then(|h| h.referral_id.as_deref()), Some("r1"));
+    assert_eq!(c.history.last().and_then(|h| h.referral_id.as_deref()), Some(R1));
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub mod migration;
 pub mod tasks;
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::{ClientId, IntakeId};
 use continuum_vocab::{LevelOfCare, RiskLevel, time};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -183,11 +184,12 @@ impl Store {
     pub async fn list_audit(
         &self,
         owner_organization_id: &str,
-        client_id: Option<&str>,
+        client_id: Option<&ClientId>,
         user_id: Option<&str>,
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<AuditEvent>> {
+        let client_id = client_id.map(ClientId::as_str);
         let mut q = audit_event::Entity::find()
             .filter(audit_event::Column::OwnerOrganizationId.eq(owner_organization_id))
             .order_by_asc(audit_event::Column::Id)
@@ -266,7 +268,7 @@ impl Store {
     ) -> Result<Inserted> {
         let txn = self.db.begin().await?;
         if let Some(m) = intake::Entity::find()
-            .filter(intake::Column::OrganizationId.eq(submission.organization_id.clone()))
+            .filter(intake::Column::OrganizationId.eq(submission.organization_id.as_str()))
             .filter(intake::Column::IdempotencyKey.eq(submission.idempotency_key.clone()))
             .one(&txn)
             .await?
@@ -279,7 +281,7 @@ impl Store {
                 None
             } else {
                 intake::Entity::find()
-                    .filter(intake::Column::OrganizationId.eq(submission.organization_id.clone()))
+                    .filter(intake::Column::OrganizationId.eq(submission.organization_id.as_str()))
                     .filter(intake::Column::ExternalClientId.eq(
                         self.cipher.blind_index(EXTERNAL_ID_FIELD, &submission.external_client_id),
                     ))
@@ -291,7 +293,7 @@ impl Store {
         let now_ms = time::to_ms(now);
         let inserted = intake::ActiveModel {
             id: Set(id.clone()),
-            organization_id: Set(submission.organization_id.clone()),
+            organization_id: Set(submission.organization_id.to_string()),
             idempotency_key: Set(submission.idempotency_key.clone()),
             request_fingerprint: Set(fingerprint.clone()),
             client_id: Set(client_id.clone()),
@@ -317,7 +319,7 @@ impl Store {
             if matches!(err, Error::AlreadyExists { .. }) {
                 drop(txn);
                 if let Some((intake_id, fingerprint)) = self
-                    .find_by_key(&submission.organization_id, &submission.idempotency_key)
+                    .find_by_key(submission.organization_id.as_str(), &submission.idempotency_key)
                     .await?
                 {
                     return Ok(Inserted::Replayed { intake_id, fingerprint });
@@ -356,7 +358,7 @@ impl Store {
             &tasks::TaskOwner {
                 intake_id: &id,
                 client_id: &client_id,
-                organization_id: &submission.organization_id,
+                organization_id: submission.organization_id.as_str(),
                 assessment_id: &assessment.id,
             },
             tasks,
@@ -364,8 +366,8 @@ impl Store {
         )
         .await?;
         let intake = Intake {
-            id,
-            client_id,
+            id: IntakeId::from_stored(&id)?,
+            client_id: ClientId::from_stored(&client_id)?,
             submission,
             assessment,
             latest_override_reason: None,
@@ -399,11 +401,12 @@ impl Store {
                 Some(String::from_utf8(plain).map_err(|e| Error::Unexpected(e.into()))?)
             }
         };
-        let tasks = self.tasks_of_intake(&m.id).await?;
+        let id = IntakeId::from_stored(&m.id)?;
+        let tasks = self.tasks_of_intake(&id).await?;
         Ok(Intake {
             tasks,
-            id: m.id,
-            client_id: m.client_id,
+            id,
+            client_id: ClientId::from_stored(&m.client_id)?,
             submission: self.open(&m.submission)?,
             assessment: parse(&a.body, "assessment")?,
             latest_override_reason,
@@ -413,7 +416,12 @@ impl Store {
     }
 
     /// One intake with its latest assessment and routing decision.
-    pub async fn get_intake(&self, id: &str) -> Result<Intake> {
+    pub async fn get_intake(&self, id: &IntakeId) -> Result<Intake> {
+        self.load_intake(id.as_str()).await
+    }
+
+    /// One intake by its stored id (the routing queue's key).
+    async fn load_intake(&self, id: &str) -> Result<Intake> {
         let m = intake::Entity::find_by_id(id.to_owned())
             .one(&self.db)
             .await?
@@ -477,7 +485,7 @@ impl Store {
             .await?
             .ok_or_else(|| Error::not_found("routing", intake_id))?;
         let plan = r.plan.as_deref().map(|p| parse(p, "routing plan")).transpose()?;
-        let intake = self.get_intake(intake_id).await?;
+        let intake = self.load_intake(intake_id).await?;
         Ok(Some(RoutingTask {
             intake,
             plan,
@@ -550,8 +558,8 @@ impl Store {
         if let Some(t) = open_task {
             let owner = tasks::TaskOwner {
                 intake_id,
-                client_id: &intake.client_id,
-                organization_id: &intake.submission.organization_id,
+                client_id: intake.client_id.as_str(),
+                organization_id: intake.submission.organization_id.as_str(),
                 assessment_id: "",
             };
             tasks::open(&txn, &owner, &[t], Utc::now()).await?;
@@ -585,9 +593,10 @@ impl Store {
     /// and every one is in the audit log).
     pub async fn update_consent(
         &self,
-        intake_id: &str,
+        intake_id: &IntakeId,
         consent: &crate::domain::Consent,
     ) -> Result<Intake> {
+        let intake_id = intake_id.as_str();
         let txn = self.db.begin().await?;
         let m = intake::Entity::find_by_id(intake_id.to_owned())
             .one(&txn)
@@ -601,7 +610,7 @@ impl Store {
             .exec(&txn)
             .await?;
         txn.commit().await?;
-        self.get_intake(intake_id).await
+        self.load_intake(intake_id).await
     }
 
     /// Opens the routing of an intake again (a reassessment put the client on the crisis pathway): the task
@@ -649,8 +658,9 @@ impl Store {
     /// and it carries ids only), oldest first.
     pub async fn ownership_of_client(
         &self,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Vec<crate::app::access::Owned>> {
+        let client_id = client_id.as_str();
         Ok(intake::Entity::find()
             .select_only()
             .columns([intake::Column::Id, intake::Column::ClientId, intake::Column::OrganizationId])
@@ -674,8 +684,9 @@ impl Store {
     pub async fn client_history(
         &self,
         organization_id: &str,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Vec<(Intake, Vec<Assessment>)>> {
+        let client_id = client_id.as_str();
         let rows = intake::Entity::find()
             .filter(intake::Column::OrganizationId.eq(organization_id.to_owned()))
             .filter(intake::Column::ClientId.eq(client_id.to_owned()))
@@ -715,8 +726,8 @@ impl Store {
         let txn = self.db.begin().await?;
         assessment::ActiveModel {
             id: Set(a.id.clone()),
-            intake_id: Set(intake.id.clone()),
-            client_id: Set(intake.client_id.clone()),
+            intake_id: Set(intake.id.to_string()),
+            client_id: Set(intake.client_id.to_string()),
             assessed_at_ms: Set(time::to_ms(a.assessed_at)),
             body: Set(json(a)?),
             sealed_override_reason: Set(sealed),
@@ -727,13 +738,13 @@ impl Store {
             .col_expr(intake::Column::AssessmentId, Expr::value(a.id.clone()))
             .col_expr(intake::Column::RiskLevel, Expr::value(a.risk_level.code()))
             .col_expr(intake::Column::LevelOfCare, Expr::value(a.level_of_care.code()))
-            .filter(intake::Column::Id.eq(intake.id.clone()))
+            .filter(intake::Column::Id.eq(intake.id.as_str()))
             .exec(&txn)
             .await?;
         let owner = tasks::TaskOwner {
-            intake_id: &intake.id,
-            client_id: &intake.client_id,
-            organization_id: &intake.submission.organization_id,
+            intake_id: intake.id.as_str(),
+            client_id: intake.client_id.as_str(),
+            organization_id: intake.submission.organization_id.as_str(),
             assessment_id: &a.id,
         };
         tasks::open(&txn, &owner, open_tasks, a.assessed_at).await?;

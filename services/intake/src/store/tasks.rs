@@ -4,6 +4,7 @@
 //! task once).
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::{ClientId, ClinicalTaskId, IntakeId, OrganizationId};
 use continuum_vocab::time;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -32,18 +33,18 @@ pub struct TaskFilter {
     /// Only tasks in this state.
     pub status: Option<TaskStatus>,
     /// Only tasks of this intake.
-    pub intake_id: Option<String>,
+    pub intake_id: Option<IntakeId>,
 }
 
 fn from_row(m: clinical_task::Model) -> Result<ClinicalTask> {
     let kind = TaskKind::from_code(&m.kind)
         .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("unknown task kind {:?}", m.kind)))?;
     Ok(ClinicalTask {
-        id: m.id,
+        id: ClinicalTaskId::from_stored(&m.id)?,
         kind,
-        intake_id: m.intake_id,
-        client_id: m.client_id,
-        organization_id: m.organization_id,
+        intake_id: IntakeId::from_stored(&m.intake_id)?,
+        client_id: ClientId::from_stored(&m.client_id)?,
+        organization_id: OrganizationId::from_stored(&m.organization_id)?,
         assessment_id: m.assessment_id,
         opened_at: time::from_ms(m.opened_at_ms),
         due_at: time::from_ms(m.due_at_ms),
@@ -94,7 +95,8 @@ pub(super) async fn open<C: ConnectionTrait>(
 
 impl Store {
     /// The tasks of one intake, oldest first.
-    pub async fn tasks_of_intake(&self, intake_id: &str) -> Result<Vec<ClinicalTask>> {
+    pub async fn tasks_of_intake(&self, intake_id: &IntakeId) -> Result<Vec<ClinicalTask>> {
+        let intake_id = intake_id.as_str();
         clinical_task::Entity::find()
             .filter(clinical_task::Column::IntakeId.eq(intake_id.to_owned()))
             .order_by_asc(clinical_task::Column::Id)
@@ -106,7 +108,12 @@ impl Store {
     }
 
     /// One task.
-    pub async fn get_task(&self, id: &str) -> Result<ClinicalTask> {
+    pub async fn get_task(&self, id: &ClinicalTaskId) -> Result<ClinicalTask> {
+        self.load_task(id.as_str()).await
+    }
+
+    /// One task by its stored id.
+    async fn load_task(&self, id: &str) -> Result<ClinicalTask> {
         clinical_task::Entity::find_by_id(id.to_owned())
             .one(self.connection())
             .await?
@@ -128,7 +135,7 @@ impl Store {
             q = q.filter(clinical_task::Column::Id.gt(after.to_owned()));
         }
         if let Some(intake) = &filter.intake_id {
-            q = q.filter(clinical_task::Column::IntakeId.eq(intake.clone()));
+            q = q.filter(clinical_task::Column::IntakeId.eq(intake.as_str()));
         }
         q = match filter.status {
             None => q,
@@ -155,11 +162,12 @@ impl Store {
     /// version or a task already completed fails with ABORTED / FAILED_PRECONDITION.
     pub async fn complete_task(
         &self,
-        id: &str,
+        id: &ClinicalTaskId,
         expected_version: i64,
         user: &str,
         now: DateTime<Utc>,
     ) -> Result<ClinicalTask> {
+        let id = id.as_str();
         let res = clinical_task::Entity::update_many()
             .col_expr(clinical_task::Column::CompletedAtMs, Expr::value(time::to_ms(now)))
             .col_expr(clinical_task::Column::CompletedBy, Expr::value(user))
@@ -169,7 +177,7 @@ impl Store {
             .filter(clinical_task::Column::CompletedAtMs.is_null())
             .exec(self.connection())
             .await?;
-        let task = self.get_task(id).await?;
+        let task = self.load_task(id).await?;
         if res.rows_affected == 1 {
             return Ok(task);
         }
@@ -226,8 +234,9 @@ impl Store {
     pub async fn tasks_of_client(
         &self,
         organization_id: &str,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Vec<ClinicalTask>> {
+        let client_id = client_id.as_str();
         clinical_task::Entity::find()
             .filter(clinical_task::Column::OrganizationId.eq(organization_id.to_owned()))
             .filter(clinical_task::Column::ClientId.eq(client_id.to_owned()))

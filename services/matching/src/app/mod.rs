@@ -10,6 +10,7 @@ use std::sync::Arc;
 use continuum_auth::Caller;
 use continuum_errors::page::Page;
 use continuum_runtime::care::{CareRelationships, Needs};
+use continuum_vocab::ids::{ClientId, ProviderId};
 use continuum_vocab::{LevelOfCare, Modality, RelationalStyle};
 
 use self::access::CapacityAsk;
@@ -54,7 +55,7 @@ pub enum CapacityMove {
 #[derive(Clone, Debug)]
 pub struct CapacityCommand {
     /// The provider.
-    pub provider_id: String,
+    pub provider_id: ProviderId,
     /// The change.
     pub change: CapacityMove,
     /// Applies once per key.
@@ -71,9 +72,9 @@ pub struct CapacityCommand {
 #[derive(Clone, Debug)]
 pub struct FeedbackCommand {
     /// The provider.
-    pub provider_id: String,
+    pub provider_id: ProviderId,
     /// The client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Session number.
     pub session_number: i32,
     /// SRS items.
@@ -203,7 +204,7 @@ impl App {
 
     /// Creates or replaces a listing of the caller's organization.
     pub async fn upsert_provider(&self, caller: &Caller, draft: ProviderDraft) -> Result<Provider> {
-        check_listing_organization(caller, &draft.organization_id)?;
+        check_listing_organization(caller, draft.organization_id.as_str())?;
         let p = self.store.upsert_provider(draft).await?;
         tracing::info!(provider_id = %p.id, version = p.version, "provider stored");
         self.cache.apply(vec![p.clone()]).await;
@@ -211,7 +212,7 @@ impl App {
     }
 
     /// One listing (the directory is shared).
-    pub async fn get_provider(&self, id: &str) -> Result<Provider> {
+    pub async fn get_provider(&self, id: &ProviderId) -> Result<Provider> {
         self.store.get_provider(id).await
     }
 
@@ -244,7 +245,7 @@ impl App {
         caller: &Caller,
         cmd: CapacityCommand,
     ) -> Result<(Provider, bool)> {
-        let id = cmd.provider_id.as_str();
+        let id = &cmd.provider_id;
         let provider = self.store.get_provider(id).await?;
         let delta = match cmd.change {
             CapacityMove::Delta(d) => Some(d),
@@ -258,11 +259,11 @@ impl App {
             None => None,
         };
         let ask = CapacityAsk::of(delta, cmd.hold_key.is_some(), gives_back_here);
-        access::may_change_capacity(caller, id, &provider.organization_id, ask)?;
+        access::may_change_capacity(caller, id.as_str(), &provider.organization_id, ask)?;
         let (p, applied) = match cmd.change {
             CapacityMove::Delta(delta) => {
                 let change = CapacityChange {
-                    provider_id: id,
+                    provider_id: id.as_str(),
                     delta,
                     hold_key: cmd.hold_key.as_deref(),
                     allow_overbook: cmd.allow_overbook,
@@ -316,10 +317,10 @@ impl App {
     pub async fn care_events(
         &self,
         caller: &Caller,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Vec<continuum_proto::common::v1::CareEvent>> {
         let mut feedback = self.store.client_feedback(client_id).await?;
-        let mut own: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+        let mut own: std::collections::HashMap<ProviderId, bool> = std::collections::HashMap::new();
         for f in &feedback {
             if !own.contains_key(&f.provider_id) {
                 let mine = match self.store.get_provider(&f.provider_id).await {
@@ -345,8 +346,8 @@ impl App {
         cmd: FeedbackCommand,
     ) -> Result<FeedbackOutcome> {
         let owner = self.store.get_provider(&cmd.provider_id).await?.organization_id;
-        access::owns_provider(caller, &cmd.provider_id, &owner)?;
-        self.intake.check(caller, &cmd.client_id, None, Needs::OwnerOrRecipient).await?;
+        access::owns_provider(caller, cmd.provider_id.as_str(), &owner)?;
+        self.intake.check(caller, cmd.client_id.as_str(), None, Needs::OwnerOrRecipient).await?;
         let srs_total: f64 = cmd.srs.iter().sum();
         let ors_total: f64 = cmd.ors.iter().sum();
         let new = NewFeedback {
@@ -367,7 +368,7 @@ impl App {
                 // A different modality or clinician: the current provider is excluded, the current
                 // modality is ruled out (providers offering only it fail "client_exclusions") and counts
                 // as tried.
-                needs.fit.excluded_provider_ids.push(cmd.provider_id.clone());
+                needs.fit.excluded_provider_ids.push(cmd.provider_id.to_string());
                 if let Some(m) = cmd.modality {
                     if !needs.modalities_avoided.contains(&m) {
                         needs.modalities_avoided.push(m);
@@ -440,7 +441,8 @@ impl Importer<'_> {
         }
         let checked = item
             .and_then(|i| {
-                check_listing_organization(self.caller, &i.draft.organization_id).map(|()| i)
+                check_listing_organization(self.caller, i.draft.organization_id.as_str())
+                    .map(|()| i)
             })
             .and_then(|i| {
                 if self.keys.insert(i.key.clone()) {
@@ -461,8 +463,12 @@ impl Importer<'_> {
     pub async fn commit(mut self) -> Result<ImportSummary> {
         let (indices, items): (Vec<usize>, Vec<ImportItem>) =
             std::mem::take(&mut self.items).into_iter().unzip();
-        let keys: Vec<(String, String)> =
-            items.iter().map(|i| (i.key.clone(), i.draft.id.clone().unwrap_or_default())).collect();
+        let keys: Vec<(String, String)> = items
+            .iter()
+            .map(|i| {
+                (i.key.clone(), i.draft.id.as_ref().map(ToString::to_string).unwrap_or_default())
+            })
+            .collect();
         let organization = self.caller.organization_id.to_ascii_lowercase();
         let (results, stored) = if items.is_empty() {
             (Vec::new(), Vec::new())

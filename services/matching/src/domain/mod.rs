@@ -14,6 +14,7 @@ pub mod geo;
 pub mod import;
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::{OrganizationId, ProviderId};
 use continuum_vocab::{
     AgeGroup, CareFormat, CarePhase, LevelOfCare, Modality, PaymentOption, RelationalStyle,
 };
@@ -278,9 +279,9 @@ impl Provider {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProviderDraft {
     /// Id to use (given by the caller on replace, or generated).
-    pub id: Option<String>,
+    pub id: Option<ProviderId>,
     /// Owning organization.
-    pub organization_id: String,
+    pub organization_id: OrganizationId,
     /// Display name.
     pub display_name: String,
     /// Kind.
@@ -314,8 +315,8 @@ impl ProviderDraft {
             expected_version: i64,
         }
         let doc = serde_json::to_vec(&Written {
-            id: self.id.as_deref(),
-            organization_id: &self.organization_id,
+            id: self.id.as_ref().map(ProviderId::as_str),
+            organization_id: self.organization_id.as_str(),
             display_name: &self.display_name,
             kind: self.kind.code(),
             profile: &self.profile,

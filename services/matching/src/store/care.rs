@@ -1,6 +1,7 @@
 //! The care timeline's read of session feedback: one client's ratings, oldest first.
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::{ClientId, ProviderId};
 use continuum_vocab::time;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -14,7 +15,7 @@ pub struct FeedbackStep {
     /// Feedback id.
     pub id: String,
     /// Provider rated.
-    pub provider_id: String,
+    pub provider_id: ProviderId,
     /// Session number.
     pub session_number: i32,
     /// SRS total, 0..40.
@@ -27,8 +28,9 @@ pub struct FeedbackStep {
 
 impl Store {
     /// Every feedback row of `client_id` (at most 1,000), oldest first.
-    pub async fn client_feedback(&self, client_id: &str) -> Result<Vec<FeedbackStep>> {
-        Ok(session_feedback::Entity::find()
+    pub async fn client_feedback(&self, client_id: &ClientId) -> Result<Vec<FeedbackStep>> {
+        let client_id = client_id.as_str();
+        session_feedback::Entity::find()
             .filter(session_feedback::Column::ClientId.eq(client_id.to_owned()))
             .order_by_asc(session_feedback::Column::RecordedAtMs)
             .order_by_asc(session_feedback::Column::Id)
@@ -36,14 +38,16 @@ impl Store {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|m| FeedbackStep {
-                id: m.id,
-                provider_id: m.provider_id,
-                session_number: m.session_number,
-                srs_total: m.srs_total,
-                ors_total: m.ors_total,
-                recorded_at: time::from_ms(m.recorded_at_ms),
+            .map(|m| {
+                Ok(FeedbackStep {
+                    provider_id: ProviderId::from_stored(&m.provider_id)?,
+                    id: m.id,
+                    session_number: m.session_number,
+                    srs_total: m.srs_total,
+                    ors_total: m.ors_total,
+                    recorded_at: time::from_ms(m.recorded_at_ms),
+                })
             })
-            .collect())
+            .collect()
     }
 }

@@ -13,6 +13,7 @@ mod migration_import_keys;
 mod seats;
 
 use chrono::Utc;
+use continuum_vocab::ids::{ClientId, OrganizationId, ProviderId};
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -66,7 +67,7 @@ fn to_domain(m: provider::Model) -> Result<Provider> {
 fn new_model(id: String, draft: ProviderDraft, profile: String, now: i64) -> provider::ActiveModel {
     provider::ActiveModel {
         id: Set(id),
-        organization_id: Set(draft.organization_id),
+        organization_id: Set(draft.organization_id.into_string()),
         display_name: Set(draft.display_name),
         kind: Set(draft.kind.code().to_owned()),
         profile: Set(profile),
@@ -99,7 +100,9 @@ fn plan_write(
             Err(Error::AlreadyExists { resource_type: "provider", id: cur.id.clone() })
         }
         // Another organization's entry is not this organization's to change: as if it did not exist.
-        (Some(cur), _) if !cur.organization_id.eq_ignore_ascii_case(&draft.organization_id) => {
+        (Some(cur), _)
+            if !cur.organization_id.eq_ignore_ascii_case(draft.organization_id.as_str()) =>
+        {
             Err(Error::not_found("provider", id))
         }
         (Some(cur), v) if cur.version != v => {
@@ -161,7 +164,7 @@ const INSERT_CHUNK: usize = 500;
 #[derive(Clone, Debug, Default)]
 pub struct ProviderFilter {
     /// Only this organization.
-    pub organization_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     /// Only this kind.
     pub kind: Option<ProviderKind>,
 }
@@ -170,9 +173,9 @@ pub struct ProviderFilter {
 #[derive(Clone, Debug)]
 pub struct NewFeedback {
     /// Provider.
-    pub provider_id: String,
+    pub provider_id: ProviderId,
     /// Client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Session number.
     pub session_number: i32,
     /// SRS items.
@@ -183,6 +186,18 @@ pub struct NewFeedback {
     pub client_style: Option<continuum_vocab::RelationalStyle>,
     /// The client's segment, if known (alliance learning from similar clients).
     pub segment: Option<crate::domain::alliance::ClientSegment>,
+}
+
+/// One provider, by its stored id.
+async fn get_provider<C: ConnectionTrait>(db: &C, id: &str) -> Result<Provider> {
+    let m = provider::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found("provider", id))?;
+    let mut out = [to_domain(m)?];
+    seats::attach(db, &mut out).await?;
+    let [p] = out;
+    Ok(p)
 }
 
 impl Store {
@@ -202,7 +217,7 @@ impl Store {
         let profile =
             serde_json::to_string(&draft.profile).map_err(|e| Error::Unexpected(e.into()))?;
         let txn = self.db.begin().await?;
-        let id = draft.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let id = draft.id.clone().unwrap_or_else(ProviderId::new_v7).into_string();
         let existing = provider::Entity::find_by_id(id.clone()).one(&txn).await?;
         let cohorts = draft.profile.cohorts.clone();
         let mut before = None;
@@ -286,8 +301,7 @@ impl Store {
                     )));
                 }
                 None => {
-                    let id =
-                        item.draft.id.clone().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+                    let id = item.draft.id.clone().unwrap_or_else(ProviderId::new_v7).into_string();
                     if !round_ids.insert(id.clone()) {
                         rounds.push(Vec::new());
                         round_ids.clear();
@@ -375,7 +389,8 @@ impl Store {
     }
 
     /// Whether a slot of `provider_id` was taken under `hold_key` (a give-back may name it).
-    pub async fn holds(&self, provider_id: &str, hold_key: &str) -> Result<bool> {
+    pub async fn holds(&self, provider_id: &ProviderId, hold_key: &str) -> Result<bool> {
+        let provider_id = provider_id.as_str();
         Ok(entities::capacity_hold::Entity::find_by_id(hold_key.to_owned())
             .one(&self.db)
             .await?
@@ -383,15 +398,8 @@ impl Store {
     }
 
     /// One provider.
-    pub async fn get_provider(&self, id: &str) -> Result<Provider> {
-        let m = provider::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| Error::not_found("provider", id))?;
-        let mut out = [to_domain(m)?];
-        seats::attach(&self.db, &mut out).await?;
-        let [p] = out;
-        Ok(p)
+    pub async fn get_provider(&self, id: &ProviderId) -> Result<Provider> {
+        get_provider(&self.db, id.as_str()).await
     }
 
     /// A page of providers ordered by id, after `after` (exclusive).
@@ -403,7 +411,7 @@ impl Store {
     ) -> Result<Vec<Provider>> {
         let mut q = provider::Entity::find().order_by_asc(provider::Column::Id).limit(limit);
         if let Some(org) = &filter.organization_id {
-            q = q.filter(provider::Column::OrganizationId.eq(org.clone()));
+            q = q.filter(provider::Column::OrganizationId.eq(org.as_str()));
         }
         if let Some(kind) = filter.kind {
             q = q.filter(provider::Column::Kind.eq(kind.code()));
@@ -490,7 +498,7 @@ impl Store {
                 Expr::col(provider::Column::StyleChalSum).add(w * pref[3]),
             )
             .col_expr(provider::Column::StatsUpdatedAtMs, Expr::value(now))
-            .filter(provider::Column::Id.eq(f.provider_id.clone()))
+            .filter(provider::Column::Id.eq(f.provider_id.as_str()))
             .exec(&txn)
             .await?;
         if res.rows_affected != 1 {
@@ -500,7 +508,7 @@ impl Store {
         if let Some(seg) = f.segment {
             alliance_segments::increment(
                 &txn,
-                &f.provider_id,
+                f.provider_id.as_str(),
                 &seg.recorded_codes(),
                 srs_total,
                 now,
@@ -509,8 +517,8 @@ impl Store {
         }
         session_feedback::ActiveModel {
             id: Set(id.clone()),
-            provider_id: Set(f.provider_id.clone()),
-            client_id: Set(f.client_id.clone()),
+            provider_id: Set(f.provider_id.to_string()),
+            client_id: Set(f.client_id.to_string()),
             session_number: Set(f.session_number),
             srs_total: Set(srs_total),
             ors_total: Set(ors_total),
@@ -520,8 +528,8 @@ impl Store {
         .insert(&txn)
         .await?;
         let history = session_feedback::Entity::find()
-            .filter(session_feedback::Column::ProviderId.eq(f.provider_id.clone()))
-            .filter(session_feedback::Column::ClientId.eq(f.client_id))
+            .filter(session_feedback::Column::ProviderId.eq(f.provider_id.as_str()))
+            .filter(session_feedback::Column::ClientId.eq(f.client_id.as_str()))
             .order_by_asc(session_feedback::Column::SessionNumber)
             .order_by_asc(session_feedback::Column::RecordedAtMs)
             .order_by_asc(session_feedback::Column::Id)

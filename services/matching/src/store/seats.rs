@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
+use continuum_vocab::ids::ProviderId;
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -255,7 +256,7 @@ impl Store {
             && capacity_hold::Entity::find_by_id(key.to_owned()).one(&txn).await?.is_some()
         {
             txn.rollback().await?;
-            return Ok((self.get_provider(id).await?, false));
+            return Ok((super::get_provider(&self.db, id).await?, false));
         }
         // Lock the provider row first (every writer of a provider does), then read the count before the
         // change (current, since concurrent writers wait on the lock), then change it.
@@ -305,10 +306,11 @@ impl Store {
     /// A program with cohorts needs the cohort; a rise writes a capacity event.
     pub async fn set_capacity(
         &self,
-        provider_id: &str,
+        provider_id: &ProviderId,
         open_slots: i32,
         cohort_code: Option<&str>,
     ) -> Result<Provider> {
+        let provider_id = provider_id.as_str();
         let now = time::to_ms(Utc::now());
         let txn = self.db.begin().await?;
         // Lock the provider row first, then read the count before the change.

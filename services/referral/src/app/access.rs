@@ -24,7 +24,11 @@ pub fn sees(caller: &Caller, referrer: &str, recipient: &str) -> bool {
 /// `referral` when the caller's organization is a party to it; `NOT_FOUND` otherwise, so its existence
 /// does not leak.
 pub fn visible(caller: &Caller, referral: Referral) -> Result<Referral> {
-    if sees(caller, &referral.referrer_organization_id, &referral.recipient_organization_id) {
+    if sees(
+        caller,
+        referral.referrer_organization_id.as_str(),
+        referral.recipient_organization_id.as_str(),
+    ) {
         Ok(referral)
     } else {
         tracing::info!(referral_id = %referral.id, organization_id = %caller.organization_id, "referral hidden from another organization");

@@ -15,6 +15,7 @@ use continuum_proto::intake::v1::Intake;
 use continuum_runtime::Shutdown;
 use continuum_runtime::care::{CareRelationships, Needs};
 use continuum_vocab::Urgency;
+use continuum_vocab::ids::{ClientId, OrganizationId, ReferralId};
 
 pub use self::watch::{WATCH_BATCH, WATCH_POLL, Watched};
 use crate::domain::{
@@ -32,7 +33,7 @@ use crate::workers::outbox::Relay;
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReferralQuery {
     /// Whose (the caller's own organization when absent).
-    pub organization_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     /// Only this status.
     pub status: Option<Status>,
     /// Only this urgency.
@@ -40,14 +41,14 @@ pub struct ReferralQuery {
     /// Only referrals still requested and past their deadline now.
     pub overdue_only: bool,
     /// Only referrals of this client.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
 }
 
 /// Where a watch starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchFrom {
     /// Whose events (the caller's own organization when absent).
-    pub organization_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     /// Resume strictly after this event id.
     pub cursor: Option<String>,
 }
@@ -119,7 +120,7 @@ impl App {
     }
 
     /// The referral `id` if `caller` may see it; `NOT_FOUND` otherwise, so its existence does not leak.
-    pub async fn get_referral(&self, caller: &Caller, id: &str) -> Result<Referral> {
+    pub async fn get_referral(&self, caller: &Caller, id: &ReferralId) -> Result<Referral> {
         access::visible(caller, self.store.get_referral(id).await?)
     }
 
@@ -133,7 +134,7 @@ impl App {
         new: NewReferral,
         held: Option<String>,
     ) -> Result<(Referral, bool)> {
-        access::refers_for_own_organization(caller, &new.referrer_organization_id)?;
+        access::refers_for_own_organization(caller, new.referrer_organization_id.as_str())?;
         if held.is_some() && !caller.is_service() {
             // Naming a hold skips the capacity take: only Continuum's own services (the waitlist) may.
             return Err(Error::PermissionDenied(
@@ -143,7 +144,7 @@ impl App {
         // Only the organization that took the client's intake refers the client (intake decides; another
         // organization's client and a client that does not exist are both NOT_FOUND).
         self.relationships
-            .check(caller, &new.client_id, Some(&new.intake_id), Needs::Owner)
+            .check(caller, new.client_id.as_str(), Some(new.intake_id.as_str()), Needs::Owner)
             .await?;
         self.create_held(caller, new, held).await
     }
@@ -194,7 +195,7 @@ impl App {
             to_status: status,
             actor: Actor {
                 role: ActorRole::Referrer,
-                organization_id: new.referrer_organization_id.clone(),
+                organization_id: new.referrer_organization_id.to_string(),
                 user_id: None,
             },
             rejection_reason: None,
@@ -210,7 +211,7 @@ impl App {
                 to_status: status,
                 actor: Actor {
                     role: ActorRole::System,
-                    organization_id: taken.recipient_organization_id.clone(),
+                    organization_id: taken.recipient_organization_id.to_string(),
                     user_id: None,
                 },
                 rejection_reason: None,
@@ -262,11 +263,11 @@ impl App {
 
     /// The handoff packet of referral `id` for its recipient: `NOT_FOUND` for anyone else, refused once
     /// the referral no longer shares it; its content is what intake releases under the client's consent.
-    pub async fn handoff_packet(&self, caller: &Caller, id: &str) -> Result<Packet> {
+    pub async fn handoff_packet(&self, caller: &Caller, id: &ReferralId) -> Result<Packet> {
         let r = self.store.get_referral(id).await?;
-        if !access::reads_packet(caller, &r.recipient_organization_id) {
+        if !access::reads_packet(caller, r.recipient_organization_id.as_str()) {
             tracing::info!(referral_id = %id, organization_id = %caller.organization_id, "handoff packet hidden from a non-recipient");
-            return Err(Error::not_found("referral", id));
+            return Err(Error::not_found("referral", id.as_str()));
         }
         if !r.status.shares_packet() {
             return Err(Error::precondition(
@@ -290,7 +291,8 @@ impl App {
         query: ReferralQuery,
         page: &Page,
     ) -> Result<(Vec<Referral>, String)> {
-        let organization_id = access::list_organization(caller, query.organization_id)?;
+        let organization_id =
+            access::list_organization(caller, query.organization_id.map(String::from))?;
         let filter = ReferralFilter {
             organization_id,
             status: query.status,
@@ -300,13 +302,14 @@ impl App {
         };
         let mut rows =
             self.store.list_referrals(&filter, page.after.as_deref(), page.fetch()).await?;
-        let next = page.finish(&mut rows, |r| r.id.clone());
+        let next = page.finish(&mut rows, |r| r.id.to_string());
         Ok((rows, next))
     }
 
     /// Starts a watch of the caller's organization's referral events (see [`Watched`]).
     pub async fn watch(&self, caller: &Caller, from: WatchFrom) -> Result<Watched> {
-        let organization_id = access::list_organization(caller, from.organization_id)?;
+        let organization_id =
+            access::list_organization(caller, from.organization_id.map(String::from))?;
         let cursor = match from.cursor {
             None => None,
             // A well-formed id that names no event: refused like any other bad cursor.
@@ -325,8 +328,8 @@ impl App {
         let actor = access::actor_for(
             caller,
             cmd.action,
-            &current.referrer_organization_id,
-            &current.recipient_organization_id,
+            current.referrer_organization_id.as_str(),
+            current.recipient_organization_id.as_str(),
         )?;
         if current.version != cmd.expected_version {
             return Err(Error::version_mismatch("referral", cmd.expected_version, current.version));
@@ -344,7 +347,7 @@ impl App {
                 to_status: decision.to,
                 actor: Actor {
                     role: ActorRole::System,
-                    organization_id: current.referrer_organization_id.clone(),
+                    organization_id: current.referrer_organization_id.to_string(),
                     user_id: None,
                 },
                 rejection_reason: None,
@@ -398,7 +401,7 @@ impl App {
 
     /// The care timeline of `client_id` as the caller may see it: the steps of referrals their
     /// organization is a party to, merged with what the other services show them.
-    pub async fn care_timeline(&self, caller: &Caller, client_id: &str) -> Result<Timeline> {
+    pub async fn care_timeline(&self, caller: &Caller, client_id: &ClientId) -> Result<Timeline> {
         let (items, peers) = match &self.sources {
             Some(sources) => {
                 let (items, peers) =

@@ -1,6 +1,8 @@
 //! Response deadlines (CLINICAL.md, "Referrals"): when a recipient must answer, what the sweeper does to
 //! a silent referral (escalate, then expire), and which alternative a "no" re-routes the client to.
 
+use std::fmt::Display;
+
 use chrono::{DateTime, Datelike, TimeDelta, Utc, Weekday};
 use continuum_vocab::Urgency;
 
@@ -76,14 +78,18 @@ pub fn deadline_step(
 /// Whether a referral ending in `to` by `action` re-routes the client: a rejection, or an expiry after a
 /// second silence, while alternatives remain. (A cancellation is the referrer's own choice; a failure
 /// after acceptance is for the coordinator to judge.)
-pub fn reroutes(action: Action, alternatives: &[String]) -> bool {
+pub fn reroutes<P>(action: Action, alternatives: &[P]) -> bool {
     matches!(action, Action::Reject | Action::Expire) && !alternatives.is_empty()
 }
 
 /// The providers a re-route tries, best first: the alternatives without the provider that just said no
 /// (nor any duplicate).
-pub fn reroute_candidates(alternatives: &[String], refused_provider: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(alternatives.len());
+pub fn reroute_candidates<P, Q>(alternatives: &[P], refused_provider: &Q) -> Vec<P>
+where
+    P: Clone + PartialEq + PartialEq<Q>,
+    Q: ?Sized,
+{
+    let mut out: Vec<P> = Vec::with_capacity(alternatives.len());
     for p in alternatives {
         if p != refused_provider && !out.contains(p) {
             out.push(p.clone());
@@ -94,17 +100,21 @@ pub fn reroute_candidates(alternatives: &[String], refused_provider: &str) -> Ve
 
 /// The alternatives the new referral carries after re-routing to `chosen`: every other candidate, in the
 /// same order (one without a slot today may have one when the next "no" comes).
-pub fn remaining_after(candidates: &[String], chosen: &str) -> Vec<String> {
-    candidates.iter().filter(|p| p.as_str() != chosen).cloned().collect()
+pub fn remaining_after<P, Q>(candidates: &[P], chosen: &Q) -> Vec<P>
+where
+    P: Clone + PartialEq<Q>,
+    Q: ?Sized,
+{
+    candidates.iter().filter(|p| *p != chosen).cloned().collect()
 }
 
 /// The idempotency key of the referral that re-routes `referral_id`.
-pub fn reroute_key(referral_id: &str) -> String {
+pub fn reroute_key(referral_id: impl Display) -> String {
     format!("reroute:{referral_id}")
 }
 
 /// The matching hold key of a re-route's slot at `provider_id` (one per provider tried, so a refused take
 /// at one provider never blocks the take at the next).
-pub fn reroute_hold_key(referral_id: &str, provider_id: &str) -> String {
+pub fn reroute_hold_key(referral_id: impl Display, provider_id: impl Display) -> String {
     format!("referral:reroute:{referral_id}:{provider_id}")
 }

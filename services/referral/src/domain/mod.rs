@@ -10,7 +10,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use std::fmt::Display;
+
 use continuum_vocab::Urgency;
+use continuum_vocab::ids::{ClientId, IntakeId, OrganizationId, ProviderId, ReferralId};
 
 mod deadlines;
 mod lifecycle;
@@ -31,19 +34,19 @@ pub const RETRY: continuum_outbox::Backoff =
 #[derive(Clone, Debug, PartialEq)]
 pub struct Referral {
     /// Id (UUIDv7).
-    pub id: String,
+    pub id: ReferralId,
     /// Idempotency key of its creation.
     pub idempotency_key: String,
     /// Client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Intake it came from.
-    pub intake_id: String,
+    pub intake_id: IntakeId,
     /// Referring organization.
-    pub referrer_organization_id: String,
+    pub referrer_organization_id: OrganizationId,
     /// Recipient organization (the provider's).
-    pub recipient_organization_id: String,
+    pub recipient_organization_id: OrganizationId,
     /// Provider referred to.
-    pub provider_id: String,
+    pub provider_id: ProviderId,
     /// Current status.
     pub status: Status,
     /// Urgency.
@@ -63,13 +66,13 @@ pub struct Referral {
     /// When the silent referral was escalated to a coordinator.
     pub escalated_at: Option<DateTime<Utc>>,
     /// Ranked alternatives a "no" re-routes to (provider ids, best first).
-    pub alternative_provider_ids: Vec<String>,
+    pub alternative_provider_ids: Vec<ProviderId>,
     /// Whether a re-route is owed (rejected or expired with alternatives, not yet re-routed).
     pub needs_reroute: bool,
     /// The referral this one was re-routed to.
-    pub rerouted_to_referral_id: Option<String>,
+    pub rerouted_to_referral_id: Option<ReferralId>,
     /// The referral this one re-routes.
-    pub rerouted_from_referral_id: Option<String>,
+    pub rerouted_from_referral_id: Option<ReferralId>,
     /// Events, oldest first (empty when listed).
     pub events: Vec<Event>,
 }
@@ -87,7 +90,7 @@ pub struct Event {
     /// Id (UUIDv7).
     pub id: String,
     /// Referral.
-    pub referral_id: String,
+    pub referral_id: ReferralId,
     /// The action; `None` for the creation event.
     pub action: Option<Action>,
     /// Status before (`None` for the creation event).
@@ -123,13 +126,13 @@ pub struct NewReferral {
     /// Idempotency key (1..128 characters).
     pub idempotency_key: String,
     /// Client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Intake.
-    pub intake_id: String,
+    pub intake_id: IntakeId,
     /// Referring organization.
-    pub referrer_organization_id: String,
+    pub referrer_organization_id: OrganizationId,
     /// Provider.
-    pub provider_id: String,
+    pub provider_id: ProviderId,
     /// Urgency.
     pub urgency: Urgency,
     /// Take the slot even when none is open.
@@ -137,7 +140,7 @@ pub struct NewReferral {
     /// First appointment, when created already scheduled.
     pub scheduled_at: Option<DateTime<Utc>>,
     /// Ranked alternatives a "no" re-routes to (provider ids, best first).
-    pub alternative_provider_ids: Vec<String>,
+    pub alternative_provider_ids: Vec<ProviderId>,
 }
 
 impl NewReferral {
@@ -161,12 +164,12 @@ pub fn take_hold_key(stored_key: &str) -> String {
 /// The stored form of a referrer's idempotency key: unique per referring organization, not across them
 /// (one organization's key never collides with, or reveals, another's, in referral or in matching's hold
 /// keys). Rows written before keys were scoped keep their bare keys.
-pub fn scoped_key(referrer_organization_id: &str, key: &str) -> String {
+pub fn scoped_key(referrer_organization_id: impl Display, key: &str) -> String {
     format!("{referrer_organization_id}:{key}")
 }
 
 /// The matching hold key of giving a referral's slot back (applied at most once per referral).
-pub fn release_hold_key(referral_id: &str) -> String {
+pub fn release_hold_key(referral_id: impl Display) -> String {
     format!("referral-release:{referral_id}")
 }
 
@@ -185,7 +188,7 @@ pub struct Actor {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Command {
     /// Referral.
-    pub referral_id: String,
+    pub referral_id: ReferralId,
     /// Version being changed.
     pub expected_version: i64,
     /// Action.

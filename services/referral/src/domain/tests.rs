@@ -296,7 +296,7 @@ fn reroutes_go_to_the_next_alternatives_in_order() {
     assert!(reroutes(Action::Reject, &alts));
     assert!(reroutes(Action::Expire, &alts));
     assert!(!reroutes(Action::Cancel, &alts));
-    assert!(!reroutes(Action::Reject, &[]));
+    assert!(!reroutes::<String>(Action::Reject, &[]));
     let c = reroute_candidates(&alts, "b");
     assert_eq!(c, vec!["a".to_owned(), "c".to_owned()]);
     assert_eq!(remaining_after(&c, "a"), vec!["c".to_owned()]);

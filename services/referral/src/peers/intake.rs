@@ -13,6 +13,7 @@ use continuum_auth::{Caller, OnBehalfOf};
 use continuum_proto::intake::v1 as pb;
 use continuum_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use continuum_runtime::PeerChannel;
+use continuum_vocab::ids::{IntakeId, ReferralId};
 use tonic::metadata::MetadataValue;
 
 use crate::error::{Error, PeerError, Result};
@@ -52,12 +53,12 @@ impl IntakePeer {
     pub async fn read_for_recipient(
         &self,
         caller: &Caller,
-        referral_id: &str,
-        intake_id: &str,
+        referral_id: &ReferralId,
+        intake_id: &IntakeId,
     ) -> Result<pb::Intake> {
         let mut req = OnBehalfOf::caller(caller).request(pb::GetIntakeRequest {
-            intake_id: intake_id.to_owned(),
-            referral_id: referral_id.to_owned(),
+            intake_id: intake_id.to_string(),
+            referral_id: referral_id.to_string(),
         });
         req.metadata_mut().insert("x-continuum-purpose", MetadataValue::from_static(PURPOSE));
         let mut client = self.client.clone();
@@ -67,7 +68,7 @@ impl IntakePeer {
             }),
             Err(s) => {
                 tracing::info!(referral_id = %referral_id, intake_id = %intake_id, code = ?s.code(), "handoff read refused by intake");
-                Err(read_error(s.into(), referral_id))
+                Err(read_error(s.into(), referral_id.as_str()))
             }
         }
     }

@@ -9,6 +9,7 @@ use continuum_auth::OnBehalfOf;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
 use continuum_runtime::PeerChannel;
+use continuum_vocab::ids::{OrganizationId, ProviderId};
 use tonic::{Code, Status};
 
 use crate::error::{Error, ErrorReason, PeerError, Result};
@@ -23,7 +24,7 @@ pub struct MatchingPeer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Taken {
     /// The provider's organization: the referral's recipient.
-    pub recipient_organization_id: String,
+    pub recipient_organization_id: OrganizationId,
     /// Whether the slot was taken although none was open.
     pub overbooked: bool,
 }
@@ -115,10 +116,11 @@ impl MatchingPeer {
     pub async fn take_slot(
         &self,
         who: &OnBehalfOf,
-        provider_id: &str,
+        provider_id: &ProviderId,
         hold_key: &str,
         allow_overbook: bool,
     ) -> Result<Taken> {
+        let provider_id = provider_id.as_str();
         let (result, overbooked) = match self.change(who, provider_id, -1, hold_key, false).await {
             Err(s) if allow_overbook && PeerError::from(&s).is(ErrorReason::NoCapacity) => {
                 (self.change(who, provider_id, -1, hold_key, true).await, true)
@@ -134,14 +136,21 @@ impl MatchingPeer {
             }
             Err(s) => return Err(take_error(s.into())),
         };
-        Ok(Taken { recipient_organization_id: provider.organization_id, overbooked })
+        Ok(Taken {
+            recipient_organization_id: OrganizationId::from_stored(&provider.organization_id)?,
+            overbooked,
+        })
     }
 
     /// A slot of `provider_id` that is already taken in matching (under a hold key of the caller's, such as
     /// an accepted waitlist offer's): nothing is taken; matching is read for the provider's organization.
-    pub async fn held_slot(&self, who: &OnBehalfOf, provider_id: &str) -> Result<Taken> {
-        let provider = self.provider(who, provider_id).await.map_err(|s| take_error(s.into()))?;
-        Ok(Taken { recipient_organization_id: provider.organization_id, overbooked: false })
+    pub async fn held_slot(&self, who: &OnBehalfOf, provider_id: &ProviderId) -> Result<Taken> {
+        let provider =
+            self.provider(who, provider_id.as_str()).await.map_err(|s| take_error(s.into()))?;
+        Ok(Taken {
+            recipient_organization_id: OrganizationId::from_stored(&provider.organization_id)?,
+            overbooked: false,
+        })
     }
 
     /// Gives one slot of `provider_id` back under `hold_key` (at most once per key). `taken_under` names the
@@ -149,7 +158,7 @@ impl MatchingPeer {
     pub async fn release_slot(
         &self,
         who: &OnBehalfOf,
-        provider_id: &str,
+        provider_id: &ProviderId,
         delta: i32,
         hold_key: &str,
         taken_under: Option<&str>,
@@ -157,7 +166,7 @@ impl MatchingPeer {
         match self
             .change_giving_back(
                 who,
-                provider_id,
+                provider_id.as_str(),
                 delta,
                 hold_key,
                 false,

@@ -18,6 +18,7 @@ use continuum_proto::matching::v1::matching_service_client::MatchingServiceClien
 use continuum_proto::waitlist::v1 as wpb;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
 use continuum_runtime::PeerChannel;
+use continuum_vocab::ids::ClientId;
 use continuum_vocab::time;
 use tonic::metadata::MetadataValue;
 
@@ -89,10 +90,10 @@ impl CareSources {
     }
 
     /// Asks the three peers at once for `client_id`'s steps, as `caller`.
-    pub async fn steps(&self, client_id: &str, caller: &Caller) -> PeerSteps {
+    pub async fn steps(&self, client_id: &ClientId, caller: &Caller) -> PeerSteps {
         let (mut intake, mut matching, mut waitlist) =
             (self.intake.clone(), self.matching.clone(), self.waitlist.clone());
-        let id = client_id.to_owned();
+        let id = client_id.to_string();
         let limit = PEER_DEADLINE + Duration::from_millis(500);
         let (i, m, w) = tokio::join!(
             tokio::time::timeout(limit, async {
@@ -146,10 +147,10 @@ pub fn referral_entry(i: &TimelineItem) -> CareEvent {
     }
     CareEvent {
         occurred_at: Some(time::to_proto(i.event.occurred_at)),
-        referral_id: i.event.referral_id.clone(),
+        referral_id: i.event.referral_id.to_string(),
         organization_id: i.event.actor_organization_id.clone(),
         kind: i.event.kind().to_owned(),
-        provider_id: i.provider_id.clone(),
+        provider_id: i.provider_id.to_string(),
         source: "referral".to_owned(),
         record_id: i.event.id.clone(),
         details,

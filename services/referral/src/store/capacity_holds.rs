@@ -3,6 +3,7 @@
 //! program's seat to the cohort the take used.
 
 use chrono::Utc;
+use continuum_vocab::ids::ReferralId;
 use continuum_vocab::time;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{EntityTrait, Set};
@@ -14,9 +15,13 @@ use crate::error::Result;
 impl Store {
     /// Records that referral `referral_id`'s slot is held in matching under `hold_key` (once; a replay
     /// keeps the first key).
-    pub async fn record_capacity_hold(&self, referral_id: &str, hold_key: &str) -> Result<()> {
+    pub async fn record_capacity_hold(
+        &self,
+        referral_id: &ReferralId,
+        hold_key: &str,
+    ) -> Result<()> {
         let row = capacity_hold::ActiveModel {
-            referral_id: Set(referral_id.to_owned()),
+            referral_id: Set(referral_id.to_string()),
             hold_key: Set(hold_key.to_owned()),
             created_at_ms: Set(time::to_ms(Utc::now())),
         };
@@ -31,13 +36,13 @@ impl Store {
 
     /// The matching hold key the slot of `referral_id` was taken under: the recorded one, else the key of
     /// the referral's own take (`domain::take_hold_key`). `None` when the referral is unknown.
-    pub async fn taken_under(&self, referral_id: &str) -> Result<Option<String>> {
+    pub async fn taken_under(&self, referral_id: &ReferralId) -> Result<Option<String>> {
         if let Some(h) =
-            capacity_hold::Entity::find_by_id(referral_id.to_owned()).one(&self.db).await?
+            capacity_hold::Entity::find_by_id(referral_id.to_string()).one(&self.db).await?
         {
             return Ok(Some(h.hold_key));
         }
-        Ok(referral::Entity::find_by_id(referral_id.to_owned())
+        Ok(referral::Entity::find_by_id(referral_id.to_string())
             .one(&self.db)
             .await?
             .map(|r| crate::domain::take_hold_key(&r.idempotency_key)))

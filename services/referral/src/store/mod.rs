@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::{ClientId, IntakeId, OrganizationId, ProviderId, ReferralId};
 use continuum_vocab::{Urgency, time};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -82,7 +83,7 @@ pub struct ReferralDraft {
     /// The validated request.
     pub new: NewReferral,
     /// The provider's organization.
-    pub recipient_organization_id: String,
+    pub recipient_organization_id: OrganizationId,
     /// Whether the slot was taken over capacity.
     pub overbooked: bool,
     /// Initial status.
@@ -94,14 +95,14 @@ pub struct ReferralDraft {
     /// Events, in order.
     pub events: Vec<EventDraft>,
     /// The referral this one re-routes, if any.
-    pub rerouted_from: Option<String>,
+    pub rerouted_from: Option<ReferralId>,
 }
 
 /// A decided status change to apply.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     /// Referral.
-    pub referral_id: String,
+    pub referral_id: ReferralId,
     /// The version the decision was made on.
     pub expected_version: i64,
     /// Status after.
@@ -111,7 +112,7 @@ pub struct Change {
     /// The event recording it.
     pub event: EventDraft,
     /// When set, give this provider's slot back through the outbox.
-    pub release_provider_id: Option<String>,
+    pub release_provider_id: Option<ProviderId>,
     /// When.
     pub now: DateTime<Utc>,
     /// Record the escalation time (the first silence).
@@ -143,7 +144,7 @@ pub struct ReferralFilter {
     /// Only referrals still requested and past their deadline at this time.
     pub overdue_at: Option<DateTime<Utc>>,
     /// Only referrals of this client.
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientId>,
 }
 
 /// One step of a client's care timeline.
@@ -175,9 +176,9 @@ pub struct OutboxItem {
     /// Id.
     pub id: String,
     /// Referral that caused it.
-    pub referral_id: String,
+    pub referral_id: ReferralId,
     /// Provider.
-    pub provider_id: String,
+    pub provider_id: ProviderId,
     /// Capacity delta.
     pub delta: i32,
     /// Idempotency key in matching.
@@ -209,8 +210,8 @@ fn event_to_domain(m: referral_event::Model) -> Result<Event> {
         .map(|r| RejectionReason::from_code(r).ok_or_else(|| corrupt("rejection reason", r)))
         .transpose()?;
     Ok(Event {
+        referral_id: ReferralId::from_stored(&m.referral_id)?,
         id: m.id,
-        referral_id: m.referral_id,
         action,
         from_status,
         to_status: Status::from_code(&m.to_status)
@@ -233,13 +234,13 @@ fn referral_to_domain(m: referral::Model, events: Vec<Event>) -> Result<Referral
     Ok(Referral {
         status: Status::from_code(&m.status).ok_or_else(|| corrupt("status", &m.status))?,
         urgency: Urgency::from_code(&m.urgency).ok_or_else(|| corrupt("urgency", &m.urgency))?,
-        id: m.id,
+        id: ReferralId::from_stored(&m.id)?,
         idempotency_key,
-        client_id: m.client_id,
-        intake_id: m.intake_id,
-        referrer_organization_id: m.referrer_organization_id,
-        recipient_organization_id: m.recipient_organization_id,
-        provider_id: m.provider_id,
+        client_id: ClientId::from_stored(&m.client_id)?,
+        intake_id: IntakeId::from_stored(&m.intake_id)?,
+        referrer_organization_id: OrganizationId::from_stored(&m.referrer_organization_id)?,
+        recipient_organization_id: OrganizationId::from_stored(&m.recipient_organization_id)?,
+        provider_id: ProviderId::from_stored(&m.provider_id)?,
         overbooked: m.overbooked,
         response_due_at: time::from_ms(m.response_due_at_ms),
         created_at: time::from_ms(m.created_at_ms),
@@ -247,50 +248,55 @@ fn referral_to_domain(m: referral::Model, events: Vec<Event>) -> Result<Referral
         care_started_at: m.care_started_at_ms.map(time::from_ms),
         version: m.version,
         escalated_at: m.escalated_at_ms.map(time::from_ms),
-        alternative_provider_ids: split_ids(m.alternative_provider_ids.as_deref()),
+        alternative_provider_ids: split_ids(m.alternative_provider_ids.as_deref())?,
         needs_reroute: m.needs_reroute,
-        rerouted_to_referral_id: m.rerouted_to_referral_id.filter(|s| !s.is_empty()),
-        rerouted_from_referral_id: m.rerouted_from_referral_id.filter(|s| !s.is_empty()),
+        rerouted_to_referral_id: optional_id(m.rerouted_to_referral_id)?,
+        rerouted_from_referral_id: optional_id(m.rerouted_from_referral_id)?,
         events,
     })
 }
 
 /// Provider ids stored comma-separated (validated UUIDs contain no commas).
-fn split_ids(stored: Option<&str>) -> Vec<String> {
+fn split_ids(stored: Option<&str>) -> Result<Vec<ProviderId>> {
     stored
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+        .map(ProviderId::from_stored)
         .collect()
 }
 
-fn join_ids(ids: &[String]) -> Option<String> {
-    (!ids.is_empty()).then(|| ids.join(","))
+fn join_ids(ids: &[ProviderId]) -> Option<String> {
+    (!ids.is_empty()).then(|| ids.iter().map(ProviderId::as_str).collect::<Vec<_>>().join(","))
 }
 
-fn outbox_to_domain(m: outbox::Model) -> OutboxItem {
-    OutboxItem {
+/// A nullable referral id column (empty counts as absent).
+fn optional_id(stored: Option<String>) -> Result<Option<ReferralId>> {
+    stored.filter(|s| !s.is_empty()).map(ReferralId::from_stored).transpose()
+}
+
+fn outbox_to_domain(m: outbox::Model) -> Result<OutboxItem> {
+    Ok(OutboxItem {
+        referral_id: ReferralId::from_stored(&m.referral_id)?,
+        provider_id: ProviderId::from_stored(&m.provider_id)?,
         id: m.id,
-        referral_id: m.referral_id,
-        provider_id: m.provider_id,
         delta: m.delta,
         hold_key: m.hold_key,
         attempts: m.attempts,
         trace_parent: m.trace_parent,
-    }
+    })
 }
 
 fn event_row(
-    referral_id: &str,
+    referral_id: &ReferralId,
     client_id: &str,
     e: EventDraft,
     now_ms: i64,
 ) -> referral_event::ActiveModel {
     referral_event::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
-        referral_id: Set(referral_id.to_owned()),
+        referral_id: Set(referral_id.to_string()),
         client_id: Set(client_id.to_owned()),
         action: Set(e.action.map(|a| a.code().to_owned())),
         from_status: Set(e.from_status.map(|s| s.code().to_owned())),
@@ -382,7 +388,7 @@ impl Store {
     /// keys were scoped are found by their bare key and their referrer).
     pub async fn find_by_idempotency_key(
         &self,
-        referrer_organization_id: &str,
+        referrer_organization_id: &OrganizationId,
         key: &str,
     ) -> Result<Option<Referral>> {
         let Some(m) = referral::Entity::find()
@@ -392,9 +398,7 @@ impl Store {
                     key.to_owned(),
                 ]),
             )
-            .filter(
-                referral::Column::ReferrerOrganizationId.eq(referrer_organization_id.to_owned()),
-            )
+            .filter(referral::Column::ReferrerOrganizationId.eq(referrer_organization_id.as_str()))
             .one(&self.db)
             .await?
         else {
@@ -405,48 +409,49 @@ impl Store {
     }
 
     /// The referring organization of referral `id`, when it exists.
-    pub async fn referrer_of(&self, id: &str) -> Result<Option<String>> {
-        Ok(referral::Entity::find_by_id(id.to_owned())
+    pub async fn referrer_of(&self, id: &ReferralId) -> Result<Option<OrganizationId>> {
+        referral::Entity::find_by_id(id.to_string())
             .one(&self.db)
             .await?
-            .map(|r| r.referrer_organization_id))
+            .map(|r| OrganizationId::from_stored(&r.referrer_organization_id))
+            .transpose()
     }
 
     /// The `traceparent` of the request that created referral `id` (empty when unknown), for the deadline
-    /// sweeper to continue that trace.
+    /// sweeper to continue that trace. Any string is looked up (an unknown one has no trace).
     pub async fn referral_trace_parent(&self, id: &str) -> Result<String> {
         let row = referral::Entity::find_by_id(id.to_owned()).one(&self.db).await?;
         Ok(row.map(|r| r.trace_parent).unwrap_or_default())
     }
 
     /// One referral with its events, oldest first.
-    pub async fn get_referral(&self, id: &str) -> Result<Referral> {
-        load(&self.db, id).await?.ok_or_else(|| Error::not_found("referral", id))
+    pub async fn get_referral(&self, id: &ReferralId) -> Result<Referral> {
+        load(&self.db, id.as_str()).await?.ok_or_else(|| Error::not_found("referral", id.as_str()))
     }
 
     /// Inserts a referral and its first events in one transaction. A concurrent creation with the same
     /// idempotency key makes this fail with `AlreadyExists` (the unique key), and the caller re-reads.
     pub async fn create_referral(&self, draft: ReferralDraft) -> Result<Referral> {
         let now = time::to_ms(draft.now);
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = ReferralId::new_v7();
         let new = draft.new;
         let txn = self.db.begin().await?;
         referral::ActiveModel {
-            id: Set(id.clone()),
+            id: Set(id.to_string()),
             idempotency_key: Set(crate::domain::scoped_key(
                 &new.referrer_organization_id,
                 &new.idempotency_key,
             )),
-            client_id: Set(new.client_id.clone()),
-            intake_id: Set(new.intake_id),
-            referrer_organization_id: Set(new.referrer_organization_id),
-            recipient_organization_id: Set(draft.recipient_organization_id),
-            provider_id: Set(new.provider_id),
+            client_id: Set(new.client_id.to_string()),
+            intake_id: Set(new.intake_id.into_string()),
+            referrer_organization_id: Set(new.referrer_organization_id.into_string()),
+            recipient_organization_id: Set(draft.recipient_organization_id.into_string()),
+            provider_id: Set(new.provider_id.into_string()),
             escalated_at_ms: Set(None),
             alternative_provider_ids: Set(join_ids(&new.alternative_provider_ids)),
             needs_reroute: Set(false),
             rerouted_to_referral_id: Set(None),
-            rerouted_from_referral_id: Set(draft.rerouted_from),
+            rerouted_from_referral_id: Set(draft.rerouted_from.map(String::from)),
             status: Set(draft.status.code().to_owned()),
             urgency: Set(new.urgency.code().to_owned()),
             overbooked: Set(draft.overbooked),
@@ -460,9 +465,9 @@ impl Store {
         .insert(&txn)
         .await?;
         for e in draft.events {
-            insert_event(&txn, event_row(&id, &new.client_id, e, now)).await?;
+            insert_event(&txn, event_row(&id, new.client_id.as_str(), e, now)).await?;
         }
-        let created = load(&txn, &id)
+        let created = load(&txn, id.as_str())
             .await?
             .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("inserted referral vanished")))?;
         txn.commit().await?;
@@ -482,7 +487,7 @@ impl Store {
                 Expr::value(change.expected_version.saturating_add(1)),
             )
             .col_expr(referral::Column::UpdatedAtMs, Expr::value(now))
-            .filter(referral::Column::Id.eq(change.referral_id.clone()))
+            .filter(referral::Column::Id.eq(change.referral_id.as_str()))
             .filter(referral::Column::Version.eq(change.expected_version));
         if change.starts_care {
             update = update.col_expr(referral::Column::CareStartedAtMs, Expr::value(now));
@@ -503,10 +508,10 @@ impl Store {
                 current.version,
             ));
         }
-        let current = referral::Entity::find_by_id(change.referral_id.clone())
+        let current = referral::Entity::find_by_id(change.referral_id.to_string())
             .one(&txn)
             .await?
-            .ok_or_else(|| Error::not_found("referral", change.referral_id.clone()))?;
+            .ok_or_else(|| Error::not_found("referral", change.referral_id.as_str()))?;
         insert_event(&txn, event_row(&change.referral_id, &current.client_id, change.event, now))
             .await?;
         for e in change.extra_events {
@@ -518,8 +523,8 @@ impl Store {
                 outbox::ActiveModel {
                     id: Set(id.clone()),
                     kind: Set(CAPACITY_RELEASE.to_owned()),
-                    referral_id: Set(change.referral_id.clone()),
-                    provider_id: Set(provider_id),
+                    referral_id: Set(change.referral_id.to_string()),
+                    provider_id: Set(provider_id.into_string()),
                     delta: Set(1),
                     hold_key: Set(crate::domain::release_hold_key(&change.referral_id)),
                     state: Set(PENDING.to_owned()),
@@ -540,9 +545,9 @@ impl Store {
             }
             None => None,
         };
-        let referral = load(&txn, &change.referral_id)
+        let referral = load(&txn, change.referral_id.as_str())
             .await?
-            .ok_or_else(|| Error::not_found("referral", change.referral_id.clone()))?;
+            .ok_or_else(|| Error::not_found("referral", change.referral_id.as_str()))?;
         txn.commit().await?;
         self.committed();
         Ok(Applied { referral, outbox_id })
@@ -591,8 +596,8 @@ impl Store {
     /// re-route was already settled (by another replica).
     pub async fn settle_reroute(
         &self,
-        referral_id: &str,
-        to: Option<&str>,
+        referral_id: &ReferralId,
+        to: Option<&ReferralId>,
         event: EventDraft,
         now: DateTime<Utc>,
     ) -> Result<bool> {
@@ -600,9 +605,12 @@ impl Store {
         let txn = self.db.begin().await?;
         let res = referral::Entity::update_many()
             .col_expr(referral::Column::NeedsReroute, Expr::value(false))
-            .col_expr(referral::Column::ReroutedToReferralId, Expr::value(to.map(str::to_owned)))
+            .col_expr(
+                referral::Column::ReroutedToReferralId,
+                Expr::value(to.map(ReferralId::to_string)),
+            )
             .col_expr(referral::Column::UpdatedAtMs, Expr::value(now_ms))
-            .filter(referral::Column::Id.eq(referral_id.to_owned()))
+            .filter(referral::Column::Id.eq(referral_id.as_str()))
             .filter(referral::Column::NeedsReroute.eq(true))
             .exec(&txn)
             .await?;
@@ -610,10 +618,10 @@ impl Store {
             txn.rollback().await?;
             return Ok(false);
         }
-        let current = referral::Entity::find_by_id(referral_id.to_owned())
+        let current = referral::Entity::find_by_id(referral_id.to_string())
             .one(&txn)
             .await?
-            .ok_or_else(|| Error::not_found("referral", referral_id.to_owned()))?;
+            .ok_or_else(|| Error::not_found("referral", referral_id.as_str()))?;
         insert_event(&txn, event_row(referral_id, &current.client_id, event, now_ms)).await?;
         txn.commit().await?;
         self.committed();
@@ -725,7 +733,7 @@ impl Store {
                 .filter(referral::Column::ResponseDueAtMs.lt(time::to_ms(now)));
         }
         if let Some(client_id) = &filter.client_id {
-            q = q.filter(referral::Column::ClientId.eq(client_id.clone()));
+            q = q.filter(referral::Column::ClientId.eq(client_id.as_str()));
         }
         if let Some(before) = before {
             q = q.filter(referral::Column::Id.lt(before.to_owned()));
@@ -734,16 +742,16 @@ impl Store {
     }
 
     /// Every event of every referral of `client_id`, in time order, with the provider of each referral.
-    pub async fn timeline(&self, client_id: &str) -> Result<Vec<TimelineItem>> {
+    pub async fn timeline(&self, client_id: &ClientId) -> Result<Vec<TimelineItem>> {
         let referrals: HashMap<String, referral::Model> = referral::Entity::find()
-            .filter(referral::Column::ClientId.eq(client_id.to_owned()))
+            .filter(referral::Column::ClientId.eq(client_id.as_str()))
             .all(&self.db)
             .await?
             .into_iter()
             .map(|m| (m.id.clone(), m))
             .collect();
         let events = referral_event::Entity::find()
-            .filter(referral_event::Column::ClientId.eq(client_id.to_owned()))
+            .filter(referral_event::Column::ClientId.eq(client_id.as_str()))
             .order_by_asc(referral_event::Column::OccurredAtMs)
             .order_by_asc(referral_event::Column::Id)
             .all(&self.db)
@@ -774,7 +782,11 @@ impl Store {
         if !OUTBOX.claim_one(&self.db, id, owner, time::to_ms(now), ms(Self::LEASE)).await? {
             return Ok(None);
         }
-        Ok(outbox::Entity::find_by_id(id.to_owned()).one(&self.db).await?.map(outbox_to_domain))
+        outbox::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .map(outbox_to_domain)
+            .transpose()
     }
 
     /// Claims up to `limit` due outbox rows for `owner` in one statement (`continuum_outbox`), oldest due
@@ -790,7 +802,7 @@ impl Store {
         let mut rows =
             outbox::Entity::find().filter(outbox::Column::Id.is_in(ids)).all(&self.db).await?;
         rows.sort_by(|a, b| (a.next_attempt_at_ms, &a.id).cmp(&(b.next_attempt_at_ms, &b.id)));
-        Ok(rows.into_iter().map(outbox_to_domain).collect())
+        rows.into_iter().map(outbox_to_domain).collect()
     }
 
     /// Records that `owner` delivered a claimed row.

@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use continuum_auth::OnBehalfOf;
 use continuum_runtime::Shutdown;
 use continuum_vocab::Urgency;
+use continuum_vocab::ids::ReferralId;
 use tracing::Instrument;
 
 use crate::domain::{self, Action, Actor, ActorRole, DeadlineStep, NewReferral, Referral, Status};
@@ -107,9 +108,9 @@ impl Deadlines {
                 tracing::warn!(referral_id = %r.id, action = action.code(), reason, "silent referral swept")
             });
             if action == Action::Escalate {
-                swept.escalated.push(r.id.clone())
+                swept.escalated.push(r.id.to_string())
             } else {
-                swept.expired.push(r.id.clone())
+                swept.expired.push(r.id.to_string())
             }
         }
         for r in self.store.owing_reroute(BATCH).await? {
@@ -127,9 +128,9 @@ impl Deadlines {
     }
 
     /// The span of one sweeper step on `referral_id`, continuing the trace of the request that created it.
-    async fn span_for(&self, referral_id: &str, step: &'static str) -> tracing::Span {
+    async fn span_for(&self, referral_id: &ReferralId, step: &'static str) -> tracing::Span {
         let span = tracing::info_span!("referral.deadline", referral_id = %referral_id, step);
-        match self.store.referral_trace_parent(referral_id).await {
+        match self.store.referral_trace_parent(referral_id.as_str()).await {
             Ok(parent) => continuum_telemetry::continue_trace(&span, &parent),
             Err(e) => {
                 tracing::debug!(referral_id = %referral_id, error = %e, "no stored trace to continue")
@@ -154,7 +155,7 @@ impl Deadlines {
             starts_care: false,
             event: EventDraft {
                 to_status: to,
-                ..system_event(action, r.status, &r.referrer_organization_id, None)
+                ..system_event(action, r.status, r.referrer_organization_id.as_str(), None)
             },
             release_provider_id: (expire && domain::releases_slot(to, r.care_started()))
                 .then(|| r.provider_id.clone()),
@@ -177,7 +178,7 @@ impl Deadlines {
 
     /// Settles the re-route `referral_id` owes, right after the change that caused it (best effort: what
     /// fails here is retried by the worker).
-    pub async fn reroute_now(&self, referral_id: &str, now: DateTime<Utc>) {
+    pub async fn reroute_now(&self, referral_id: &ReferralId, now: DateTime<Utc>) {
         let attempt = async {
             let r = self.store.get_referral(referral_id).await?;
             if r.needs_reroute { self.reroute(&r, now).await.map(|_| ()) } else { Ok(()) }
@@ -205,18 +206,18 @@ impl Deadlines {
             Some(n) => system_event(
                 Action::Reroute,
                 old.status,
-                &old.referrer_organization_id,
-                Some(&n.id),
+                old.referrer_organization_id.as_str(),
+                Some(n.id.as_str()),
             ),
             None => system_event(
                 Action::Escalate,
                 old.status,
-                &old.referrer_organization_id,
+                old.referrer_organization_id.as_str(),
                 Some(NO_ALTERNATIVE),
             ),
         };
         let new_id = new.map(|n| n.id);
-        if !self.store.settle_reroute(&old.id, new_id.as_deref(), event, now).await? {
+        if !self.store.settle_reroute(&old.id, new_id.as_ref(), event, now).await? {
             return Ok(None);
         }
         match &new_id {
@@ -227,7 +228,7 @@ impl Deadlines {
                 tracing::warn!(referral_id = %old.id, reason = NO_ALTERNATIVE, "re-route impossible; escalated to a coordinator")
             }
         }
-        Ok(Some((old.id.clone(), new_id)))
+        Ok(Some((old.id.to_string(), new_id.map(String::from))))
     }
 
     /// Takes a slot at the first alternative that has one and creates the new referral there; `None` when
@@ -245,7 +246,7 @@ impl Deadlines {
             let overbook = old.urgency == Urgency::Emergency;
             let hold_key = domain::reroute_hold_key(&old.id, provider_id);
             // The re-route is the referring organization's: Continuum acts for it.
-            let who = OnBehalfOf::recorded(&old.referrer_organization_id, None);
+            let who = OnBehalfOf::recorded(old.referrer_organization_id.as_str(), None);
             let taken = match self.matching.take_slot(&who, provider_id, &hold_key, overbook).await
             {
                 Ok(t) => t,
@@ -277,7 +278,7 @@ impl Deadlines {
                     action: None,
                     from_status: None,
                     to_status: status,
-                    actor: system(&old.referrer_organization_id),
+                    actor: system(old.referrer_organization_id.as_str()),
                     rejection_reason: None,
                     note: Some(format!("rerouted_from:{}", old.id)),
                     appointment_at: None,

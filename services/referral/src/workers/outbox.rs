@@ -111,7 +111,7 @@ impl Relay {
                 return Err(STORE_UNAVAILABLE);
             }
         };
-        let who = continuum_auth::OnBehalfOf::recorded(&referrer, None);
+        let who = continuum_auth::OnBehalfOf::recorded(referrer.as_str(), None);
         let outcome = self
             .matching
             .release_slot(

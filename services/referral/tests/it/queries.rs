@@ -6,6 +6,7 @@ use chrono::{TimeDelta, Utc};
 use continuum_errors::bad_fields_of;
 use continuum_proto::common::v1 as common;
 use continuum_proto::referral::v1 as pb;
+use continuum_vocab::ids::{ClientId, IntakeId, OrganizationId, ProviderId};
 use referral::domain::{Actor, ActorRole, NewReferral, Status};
 use referral::store::{EventDraft, ReferralDraft};
 use tonic::Code;
@@ -74,16 +75,16 @@ async fn overdue_means_still_requested_after_the_deadline() {
         ReferralDraft {
             new: NewReferral {
                 idempotency_key: key.into(),
-                client_id: CLIENT.into(),
-                intake_id: INTAKE.into(),
-                referrer_organization_id: REFERRER.into(),
-                provider_id: p.id.clone(),
+                client_id: ClientId::parse(CLIENT).unwrap(),
+                intake_id: IntakeId::parse(INTAKE).unwrap(),
+                referrer_organization_id: OrganizationId::parse(REFERRER).unwrap(),
+                provider_id: ProviderId::parse(&p.id).unwrap(),
                 urgency: continuum_vocab::Urgency::Routine,
                 allow_overbook: false,
                 scheduled_at: None,
                 alternative_provider_ids: vec![],
             },
-            recipient_organization_id: RECIPIENT.into(),
+            recipient_organization_id: OrganizationId::parse(RECIPIENT).unwrap(),
             overbooked: false,
             status,
             response_due_at: now + TimeDelta::days(2),

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 
 /// `entry` when the caller's organization enqueued it; `NOT_FOUND` otherwise.
 pub fn visible(caller: &Caller, entry: Entry) -> Result<Entry> {
-    if caller.belongs_to(&entry.organization_id) {
+    if caller.belongs_to(entry.organization_id.as_str()) {
         Ok(entry)
     } else {
         tracing::info!(entry_id = %entry.id, organization_id = %caller.organization_id, "entry hidden from another organization");
@@ -30,7 +30,7 @@ pub fn visible(caller: &Caller, entry: Entry) -> Result<Entry> {
 /// `offer` (to `entry`) when the caller's organization enqueued the entry; `NOT_FOUND` (the offer)
 /// otherwise.
 pub fn visible_offer(caller: &Caller, offer: Offer, entry: Entry) -> Result<(Offer, Entry)> {
-    if caller.belongs_to(&entry.organization_id) {
+    if caller.belongs_to(entry.organization_id.as_str()) {
         Ok((offer, entry))
     } else {
         tracing::info!(offer_id = %offer.id, organization_id = %caller.organization_id, "offer hidden from another organization");

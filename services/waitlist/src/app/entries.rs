@@ -6,6 +6,7 @@ use continuum_auth::Caller;
 use continuum_errors::page::{self, Page};
 use continuum_proto::common::v1::CareEvent;
 use continuum_runtime::care::Needs;
+use continuum_vocab::ids::{ClientId, EntryId, OrganizationId};
 
 use super::{App, EntryView, Removal, WaitlistQuery, access};
 use crate::domain::bridge::{self, BridgeNeeds, BridgeRecord, BridgeStatus};
@@ -24,11 +25,11 @@ impl App {
         new: NewEntry,
         needs: Option<BridgeNeeds>,
     ) -> Result<(EntryView, bool)> {
-        access::enqueues_for_own_organization(caller, &new.organization_id)?;
+        access::enqueues_for_own_organization(caller, new.organization_id.as_str())?;
         // Only the organization that took the client's intake enqueues the client (intake decides; another
         // organization's client and one that does not exist are both NOT_FOUND).
         self.relationships
-            .check(caller, &new.client_id, Some(&new.intake_id), Needs::Owner)
+            .check(caller, new.client_id.as_str(), Some(new.intake_id.as_str()), Needs::Owner)
             .await?;
         if let Err(e) = domain::crisis_interlock(new.risk_level) {
             tracing::warn!(client_id = %new.client_id, intake_id = %new.intake_id, reason = "HIGH_RISK_NOT_WAITLISTED", "enqueue refused");
@@ -102,7 +103,7 @@ impl App {
     }
 
     /// The entry `id` with its offers, if `caller` may see it (`NOT_FOUND` otherwise).
-    pub async fn get_entry(&self, caller: &Caller, id: &str) -> Result<EntryView> {
+    pub async fn get_entry(&self, caller: &Caller, id: &EntryId) -> Result<EntryView> {
         let entry = self.visible_entry(caller, id).await?;
         self.view(entry).await
     }
@@ -116,7 +117,8 @@ impl App {
         query: WaitlistQuery,
         page: &Page,
     ) -> Result<(Vec<EntryView>, String)> {
-        let organization_id = Some(access::own_scope(caller, query.organization_id)?);
+        let organization_id =
+            Some(access::own_scope(caller, query.organization_id.map(String::from))?);
         let now = self.clock.now();
         let limits = self.limits();
         let filter =
@@ -145,7 +147,7 @@ impl App {
     }
 
     /// The estimated wait of entry `id` (still on the list) if `caller` may see it.
-    pub async fn estimate_wait(&self, caller: &Caller, id: &str) -> Result<Estimate> {
+    pub async fn estimate_wait(&self, caller: &Caller, id: &EntryId) -> Result<Estimate> {
         let now = self.clock.now();
         let limits = self.limits();
         let entry = self.visible_entry(caller, id).await?;
@@ -183,7 +185,11 @@ impl App {
     }
 
     /// The care events of `client_id` that the caller's organization's entries show.
-    pub async fn care_events(&self, caller: &Caller, client_id: &str) -> Result<Vec<CareEvent>> {
+    pub async fn care_events(
+        &self,
+        caller: &Caller,
+        client_id: &ClientId,
+    ) -> Result<Vec<CareEvent>> {
         // Only the caller's organization's entries (a peer service acts for one organization too).
         let history = self
             .store
@@ -198,9 +204,9 @@ impl App {
     pub async fn metrics(
         &self,
         caller: &Caller,
-        organization_id: Option<String>,
+        organization_id: Option<OrganizationId>,
     ) -> Result<Vec<OrgMetrics>> {
-        let organization_id = access::own_scope(caller, organization_id)?;
+        let organization_id = access::own_scope(caller, organization_id.map(String::from))?;
         let (entries, check_ins) = self.store.metrics_facts(Some(&organization_id)).await?;
         let mut rows = domain::wait_metrics(&entries, &check_ins, self.clock.now());
         if rows.is_empty() {

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use continuum_auth::Caller;
 use continuum_runtime::care::CareRelationships;
 use continuum_vocab::RiskLevel;
+use continuum_vocab::ids::{EntryId, OfferId, OrganizationId, ProviderId};
 
 use crate::clock::SharedClock;
 use crate::domain::{Band, BandLimits, BridgeRecord, Entry, Offer, Rescreen};
@@ -48,9 +49,9 @@ pub struct EntryView {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WaitlistQuery {
     /// Whose entries (the caller's own organization when absent).
-    pub organization_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
     /// Only entries waiting for this provider.
-    pub provider_id: Option<String>,
+    pub provider_id: Option<ProviderId>,
     /// Only entries in this band.
     pub band: Option<Band>,
 }
@@ -59,7 +60,7 @@ pub struct WaitlistQuery {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenSlots {
     /// The provider whose slots opened.
-    pub provider_id: String,
+    pub provider_id: ProviderId,
     /// How many slots opened (1 to `domain::MAX_SLOTS`).
     pub slots: usize,
     /// The matching capacity event these slots come from; `None` when a person opens them.
@@ -79,7 +80,7 @@ pub struct OpenedSlots {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OfferAnswer {
     /// The offer answered.
-    pub offer_id: String,
+    pub offer_id: OfferId,
     /// Accepted (a referral is created) or declined (the slot goes to the next entry).
     pub accept: bool,
     /// The first appointment of an accepted offer, when given (otherwise a week after accepting).
@@ -101,7 +102,7 @@ pub struct Answered {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckIn {
     /// The entry checked in with.
-    pub entry_id: String,
+    pub entry_id: EntryId,
     /// Whether the client answered.
     pub answered: bool,
     /// PHQ-9 items (9, each 0..=3), when answered.
@@ -135,7 +136,7 @@ pub struct CheckedIn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Removal {
     /// The entry removed.
-    pub entry_id: String,
+    pub entry_id: EntryId,
     /// Why, in the coordinator's words (trimmed, up to 200 characters).
     pub reason: String,
     /// The entry version being removed, when the caller sets the precondition.
@@ -188,12 +189,12 @@ impl App {
     }
 
     /// The entry `id` if `caller` may see it (`NOT_FOUND` otherwise).
-    async fn visible_entry(&self, caller: &Caller, id: &str) -> Result<Entry> {
+    async fn visible_entry(&self, caller: &Caller, id: &EntryId) -> Result<Entry> {
         access::visible(caller, self.store.get_entry(id).await?)
     }
 
     /// The offer `id` if `caller` may see the entry it was made to (`NOT_FOUND` otherwise).
-    async fn visible_offer(&self, caller: &Caller, id: &str) -> Result<(Offer, Entry)> {
+    async fn visible_offer(&self, caller: &Caller, id: &OfferId) -> Result<(Offer, Entry)> {
         let offer = self.store.get_offer(id).await?;
         let entry = self.store.get_entry(&offer.entry_id).await?;
         access::visible_offer(caller, offer, entry)

@@ -4,6 +4,7 @@
 
 use chrono::TimeDelta;
 use continuum_auth::{Caller, OnBehalfOf};
+use continuum_vocab::ids::ProviderId;
 
 use super::{Answered, App, OfferAnswer, OpenSlots, OpenedSlots, access};
 use crate::domain::{self, Offer};
@@ -24,24 +25,24 @@ impl App {
         }
         let provider_id = cmd.provider_id;
         // Only the provider's own organization opens its slots (a capacity event acts for it too).
-        let owner = self.matching.provider_organization(&OnBehalfOf::caller(caller), &provider_id).await.map_err(|e| {
+        let owner = self.matching.provider_organization(&OnBehalfOf::caller(caller), provider_id.as_str()).await.map_err(|e| {
             tracing::warn!(peer = "matching", code = ?e.code, "matching could not say whose provider this is");
             e.into_error("matching")
         })?;
-        access::opens_slots_of(caller, &provider_id, owner.as_deref())?;
+        access::opens_slots_of(caller, provider_id.as_str(), owner.as_deref())?;
         let slots = cmd.slots;
-        let lock = self.holds.lock_provider(&provider_id).await;
+        let lock = self.holds.lock_provider(provider_id.as_str()).await;
         let now = self.clock.now();
         let result = match &cmd.event_id {
             Some(event_id) => self.open_event_slots(caller, &provider_id, event_id, slots).await,
-            None => self.store.open_slots(&provider_id, slots, now).await,
+            None => self.store.open_slots(provider_id.as_str(), slots, now).await,
         };
         self.holds.unlock(lock).await;
         let offers = result?;
         let mut with_org = Vec::with_capacity(offers.len());
         for o in offers {
             self.holds.record(&o, now).await;
-            let org = self.store.get_entry(&o.entry_id).await?.organization_id;
+            let org = self.store.get_entry(&o.entry_id).await?.organization_id.into_string();
             with_org.push((o, org));
         }
         // The caller sees the offers to its own waiting clients; other organizations' are only counted.
@@ -58,7 +59,7 @@ impl App {
     async fn open_event_slots(
         &self,
         caller: &Caller,
-        provider_id: &str,
+        provider_id: &ProviderId,
         event_id: &str,
         slots: usize,
     ) -> Result<Vec<Offer>> {
@@ -72,7 +73,7 @@ impl App {
         let mut keys = Vec::with_capacity(want);
         for n in 0..want {
             let key = matching::slot_key(event_id, n);
-            match self.matching.take(&who, provider_id, &key).await {
+            match self.matching.take(&who, provider_id.as_str(), &key).await {
                 Take::Taken => keys.push(key),
                 Take::NoCapacity => break,
                 Take::Unavailable(e) if keys.is_empty() => return Err(e.into_error("matching")),
@@ -81,14 +82,14 @@ impl App {
         }
         if keys.is_empty() {
             self.store
-                .event_without_offers(&caller.organization_id, provider_id, event_id, now)
+                .event_without_offers(&caller.organization_id, provider_id.as_str(), event_id, now)
                 .await?;
             return Ok(Vec::new());
         }
         // A replica that handled the same event first made the offers with the same slot keys.
         Ok(self
             .store
-            .open_event_slots(&caller.organization_id, provider_id, event_id, &keys, now)
+            .open_event_slots(&caller.organization_id, provider_id.as_str(), event_id, &keys, now)
             .await?
             .unwrap_or_default())
     }
@@ -133,7 +134,7 @@ impl App {
             // a coordinator must cancel the referral.
             tracing::warn!(offer_id = %offer.id, referral_id = %referral_id, "referral created for an offer that could not be accepted");
         })?;
-        self.holds.release(&offer.id).await;
+        self.holds.release(offer.id.as_str()).await;
         tracing::info!(offer_id = %offer.id, entry_id = %entry.id, referral_id = %referral_id, "offer accepted; entry placed");
         Ok(Answered { offer, entry: self.view(entry).await?, next_offer: None })
     }

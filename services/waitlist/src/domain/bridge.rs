@@ -18,6 +18,7 @@
 //! [`BridgeStatus::Pending`] until a background retry (`crate::workers::bridge_filler`) makes it; nothing
 //! about the enqueue waits on it.
 
+use continuum_vocab::ids::EntryId;
 use continuum_vocab::{AgeGroup, CareFormat, LevelOfCare, PaymentOption};
 use serde::{Deserialize, Serialize};
 
@@ -165,7 +166,7 @@ continuum_vocab::coded_enum! {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BridgeRecord {
     /// The entry.
-    pub entry_id: String,
+    pub entry_id: EntryId,
     /// Where the choice stands.
     pub status: BridgeStatus,
     /// The kind of support given (the rule's until a program is chosen, then the program's).

@@ -10,6 +10,9 @@
 //! re-exported, so `crate::domain::X` names any of it.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use continuum_vocab::ids::{
+    ClientId, EntryId, IntakeId, OfferId, OrganizationId, ProviderId, ReferralId,
+};
 use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, Urgency};
 
 use crate::error::{Error, ErrorReason, Result};
@@ -181,21 +184,21 @@ impl Policy {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
     /// The entry's id (UUIDv7).
-    pub id: String,
+    pub id: EntryId,
     /// Idempotency key of the enqueue that created it.
     pub idempotency_key: String,
     /// The waiting client.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Intake the client came from.
-    pub intake_id: String,
+    pub intake_id: IntakeId,
     /// Owning (referring) organization.
-    pub organization_id: String,
+    pub organization_id: OrganizationId,
     /// The band the entry waits in now.
     pub band: Band,
     /// Risk level given at enqueue, if any.
     pub risk_level: Option<RiskLevel>,
     /// Providers the client waits for, best first (lowercase UUIDs).
-    pub candidate_provider_ids: Vec<String>,
+    pub candidate_provider_ids: Vec<ProviderId>,
     /// Where the entry stands.
     pub status: EntryStatus,
     /// When enqueued (the start of the wait).
@@ -224,7 +227,10 @@ pub struct Entry {
 
 impl Entry {
     /// Whether the client waits for `provider_id`.
-    pub fn waits_for(&self, provider_id: &str) -> bool {
+    pub fn waits_for<Q: ?Sized>(&self, provider_id: &Q) -> bool
+    where
+        ProviderId: PartialEq<Q>,
+    {
         self.candidate_provider_ids.iter().any(|p| p == provider_id)
     }
 
@@ -247,17 +253,17 @@ pub struct NewEntry {
     /// Idempotency key of the enqueue (1..128 characters).
     pub idempotency_key: String,
     /// The client to put on the list.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// Intake the client came from.
-    pub intake_id: String,
+    pub intake_id: IntakeId,
     /// Owning (referring) organization.
-    pub organization_id: String,
+    pub organization_id: OrganizationId,
     /// The band to wait in.
     pub band: Band,
     /// Risk level, if given.
     pub risk_level: Option<RiskLevel>,
     /// Candidate providers, best first.
-    pub candidate_provider_ids: Vec<String>,
+    pub candidate_provider_ids: Vec<ProviderId>,
     /// Level of care needed, when given.
     pub level_of_care: Option<LevelOfCare>,
     /// The client's age group, when given.
@@ -268,11 +274,11 @@ pub struct NewEntry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Offer {
     /// The offer's id (UUIDv7).
-    pub id: String,
+    pub id: OfferId,
     /// The entry offered to.
-    pub entry_id: String,
+    pub entry_id: EntryId,
     /// The provider whose slot it is.
-    pub provider_id: String,
+    pub provider_id: ProviderId,
     /// Where the offer stands.
     pub status: OfferStatus,
     /// When the offer was made.
@@ -282,7 +288,7 @@ pub struct Offer {
     /// When answered (accepted, declined, withdrawn) or expired.
     pub responded_at: Option<DateTime<Utc>>,
     /// The referral created on acceptance.
-    pub referral_id: Option<String>,
+    pub referral_id: Option<ReferralId>,
     /// The matching hold key of the slot, when the slot is real capacity taken in matching (offers made
     /// for a matching capacity event, and their successors). Accepting passes it to the referral, which
     /// then does not take capacity again.

@@ -5,6 +5,7 @@
 use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::{EntryId, ProviderId};
 
 use super::{Band, BandLimits, Entry};
 use crate::error::{Error, Result};
@@ -78,7 +79,7 @@ impl AheadOf {
 pub fn ahead_in_band(x: &Entry, band: Band, now: DateTime<Utc>, limits: &BandLimits) -> AheadOf {
     let enq_x = continuum_vocab::time::to_ms(x.enqueued_at);
     if band == x.band {
-        return AheadOf::Before { enqueued_at_ms: enq_x, id: x.id.clone() };
+        return AheadOf::Before { enqueued_at_ms: enq_x, id: x.id.to_string() };
     }
     let now = continuum_vocab::time::to_ms(now);
     let waited_x = i128::from((now - enq_x).max(0));
@@ -127,10 +128,10 @@ pub fn batch_score(rank: usize) -> u32 {
 /// as the optimum allows. Returns (entry id, provider id) pairs, in priority order of the entries.
 pub fn assign_slots(
     waiting: &[Entry],
-    slots: &[(String, usize)],
+    slots: &[(ProviderId, usize)],
     now: DateTime<Utc>,
     limits: &BandLimits,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<(EntryId, ProviderId)>> {
     use continuum_assign::{Edge, Instance, Solver};
     let weight_of = |c: usize, p: usize| -> Option<u32> {
         let e = waiting.get(c)?;

@@ -43,7 +43,7 @@ impl IntakePeer {
         user: &str,
     ) -> Option<Rescreen> {
         let req = pb::RecordReassessmentRequest {
-            intake_id: entry.intake_id.clone(),
+            intake_id: entry.intake_id.to_string(),
             screeners: Some(pb::Screeners {
                 phq9: answers.phq9.map(|items| pb::Phq9 { items: items.to_vec() }),
                 gad7: answers.gad7.map(|items| pb::Gad7 { items: items.to_vec() }),
@@ -56,7 +56,7 @@ impl IntakePeer {
         let resp = match client
             .record_reassessment(continuum_auth::on_behalf_of(
                 req,
-                &entry.organization_id,
+                entry.organization_id.as_str(),
                 Some(user),
             ))
             .await

@@ -8,6 +8,7 @@ use continuum_errors::PeerError;
 use continuum_proto::referral::v1 as pb;
 use continuum_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use continuum_runtime::PeerChannel;
+use continuum_vocab::ids::ReferralId;
 use continuum_vocab::time;
 
 use crate::domain::{Entry, Offer};
@@ -44,14 +45,14 @@ impl ReferralPeer {
         entry: &Entry,
         scheduled_at: DateTime<Utc>,
         user: &str,
-    ) -> Result<String> {
+    ) -> Result<ReferralId> {
         let req = pb::CreateReferralRequest {
             // The same offer always makes the same key, so a retry after UNAVAILABLE never creates a second one.
             idempotency_key: format!("offer:{}", offer.id),
-            client_id: entry.client_id.clone(),
-            intake_id: entry.intake_id.clone(),
-            referrer_organization_id: entry.organization_id.clone(),
-            provider_id: offer.provider_id.clone(),
+            client_id: entry.client_id.to_string(),
+            intake_id: entry.intake_id.to_string(),
+            referrer_organization_id: entry.organization_id.to_string(),
+            provider_id: offer.provider_id.to_string(),
             urgency: entry.band.urgency().to_proto(),
             // The slot opened for this offer is the one being taken.
             allow_overbook: true,
@@ -63,11 +64,15 @@ impl ReferralPeer {
         };
         let mut client = self.client.clone();
         match client
-            .create_referral(continuum_auth::on_behalf_of(req, &entry.organization_id, Some(user)))
+            .create_referral(continuum_auth::on_behalf_of(
+                req,
+                entry.organization_id.as_str(),
+                Some(user),
+            ))
             .await
         {
             Ok(resp) => match resp.into_inner().referral {
-                Some(r) if !r.id.is_empty() => Ok(r.id),
+                Some(r) if !r.id.is_empty() => ReferralId::from_stored(&r.id),
                 _ => Err(Error::Unexpected(anyhow::anyhow!(
                     "referral service answered without a referral"
                 ))),

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::EntryId;
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -76,7 +77,7 @@ fn to_domain(m: bridge_choice::Model) -> Result<BridgeRecord> {
         attempts: m.attempts,
         next_attempt_at_ms: m.next_attempt_at_ms,
         trace_parent: m.trace_parent,
-        entry_id: m.entry_id,
+        entry_id: EntryId::from_stored(&m.entry_id)?,
     })
 }
 
@@ -85,7 +86,7 @@ impl Store {
     /// first attempt stored the entry but not this row): `status` with `support`, `needs` and `reason`.
     pub async fn ensure_bridge(
         &self,
-        entry_id: &str,
+        entry_id: &EntryId,
         status: BridgeStatus,
         support: BridgeSupport,
         needs: Option<&BridgeNeeds>,
@@ -98,7 +99,7 @@ impl Store {
             .transpose()
             .map_err(|e| Error::Unexpected(e.into()))?;
         let row = bridge_choice::ActiveModel {
-            entry_id: Set(entry_id.to_owned()),
+            entry_id: Set(entry_id.to_string()),
             status: Set(status.code().to_owned()),
             support: Set(support.code().to_owned()),
             needs: Set(needs),
@@ -120,7 +121,8 @@ impl Store {
     }
 
     /// The entry's bridge record, if any.
-    pub async fn bridge_of(&self, entry_id: &str) -> Result<Option<BridgeRecord>> {
+    pub async fn bridge_of(&self, entry_id: &EntryId) -> Result<Option<BridgeRecord>> {
+        let entry_id = entry_id.as_str();
         bridge_choice::Entity::find_by_id(entry_id.to_owned())
             .one(&self.db)
             .await?
@@ -129,11 +131,14 @@ impl Store {
     }
 
     /// The bridge records of `entry_ids`, by entry id.
-    pub async fn bridges_of(&self, entry_ids: &[String]) -> Result<HashMap<String, BridgeRecord>> {
+    pub async fn bridges_of(
+        &self,
+        entry_ids: &[EntryId],
+    ) -> Result<HashMap<EntryId, BridgeRecord>> {
         let mut out = HashMap::new();
         for chunk in entry_ids.chunks(500) {
             for m in bridge_choice::Entity::find()
-                .filter(bridge_choice::Column::EntryId.is_in(chunk.to_vec()))
+                .filter(bridge_choice::Column::EntryId.is_in(chunk.iter().map(EntryId::as_str)))
                 .all(&self.db)
                 .await?
             {
@@ -148,7 +153,7 @@ impl Store {
     /// left alone). Returns the record as stored.
     pub async fn settle_bridge(
         &self,
-        entry_id: &str,
+        entry_id: &EntryId,
         choice: &BridgeChoice,
         now: DateTime<Utc>,
     ) -> Result<Option<BridgeRecord>> {
@@ -178,7 +183,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     async fn settle(
         &self,
-        entry_id: &str,
+        entry_id: &EntryId,
         status: BridgeStatus,
         support: BridgeSupport,
         provider_id: Option<String>,
@@ -196,7 +201,7 @@ impl Store {
             )
             .col_expr(bridge_choice::Column::Reason, Expr::value(reason.to_owned()))
             .col_expr(bridge_choice::Column::UpdatedAtMs, Expr::value(time::to_ms(now)))
-            .filter(bridge_choice::Column::EntryId.eq(entry_id.to_owned()))
+            .filter(bridge_choice::Column::EntryId.eq(entry_id.as_str()))
             .filter(bridge_choice::Column::Status.eq(BridgeStatus::Pending.code()))
             .exec(&self.db)
             .await?;
@@ -206,10 +211,11 @@ impl Store {
     /// Counts a failed attempt on a pending record and sets when to try again.
     pub async fn retry_bridge_later(
         &self,
-        entry_id: &str,
+        entry_id: &EntryId,
         next_attempt_at: i64,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let entry_id = entry_id.as_str();
         bridge_choice::Entity::update_many()
             .col_expr(
                 bridge_choice::Column::Attempts,

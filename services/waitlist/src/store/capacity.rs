@@ -3,6 +3,7 @@
 //! chain ends with nobody eligible.
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::{EntryId, ProviderId};
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
@@ -87,7 +88,7 @@ async fn eligible_for_event<C: ConnectionTrait>(
     let waiting = waiting_for(c, provider_id)
         .await?
         .into_iter()
-        .filter(|e| !recent.contains(&e.id))
+        .filter(|e| !recent.iter().any(|r| e.id == *r))
         .collect();
     Ok(domain::prioritize(waiting, now, &policy.bands))
 }
@@ -103,7 +104,12 @@ impl Store {
 
     /// How many entries a capacity event of `provider_id` may offer to at `now` (how many of its slots
     /// are worth taking in matching).
-    pub async fn eligible_count(&self, provider_id: &str, now: DateTime<Utc>) -> Result<usize> {
+    pub async fn eligible_count(
+        &self,
+        provider_id: &ProviderId,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let provider_id = provider_id.as_str();
         Ok(eligible_for_event(&self.db, provider_id, now, &self.policy).await?.len())
     }
 
@@ -145,11 +151,11 @@ impl Store {
         let order = if slot_keys.len() > 1 && eligible.len() > slot_keys.len() {
             let plan = domain::assign_slots(
                 &eligible,
-                &[(provider_id.to_owned(), slot_keys.len())],
+                &[(ProviderId::from_stored(provider_id)?, slot_keys.len())],
                 now,
                 &self.policy.bands,
             )?;
-            let chosen: std::collections::HashSet<String> =
+            let chosen: std::collections::HashSet<EntryId> =
                 plan.into_iter().map(|(entry_id, _)| entry_id).collect();
             let (first, rest): (Vec<Entry>, Vec<Entry>) =
                 eligible.into_iter().partition(|e| chosen.contains(&e.id));
@@ -163,7 +169,8 @@ impl Store {
             let mut made = None;
             for e in waiting.by_ref() {
                 if let Some(o) =
-                    try_offer(&txn, &e.id, provider_id, now, &self.policy, Some(key)).await?
+                    try_offer(&txn, e.id.as_str(), provider_id, now, &self.policy, Some(key))
+                        .await?
                 {
                     made = Some(o);
                     break;

@@ -23,6 +23,9 @@ pub use capacity::SlotRelease;
 pub mod placements;
 
 use chrono::{DateTime, Utc};
+use continuum_vocab::ids::{
+    ClientId, EntryId, IntakeId, OfferId, OrganizationId, ProviderId, ReferralId,
+};
 use continuum_vocab::{AgeGroup, LevelOfCare, RiskLevel, time};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -59,7 +62,7 @@ pub struct EntryFilter {
     /// Only this organization.
     pub organization_id: Option<String>,
     /// Only entries waiting for this provider.
-    pub provider_id: Option<String>,
+    pub provider_id: Option<ProviderId>,
     /// Only this band.
     pub band: Option<Band>,
 }
@@ -170,6 +173,8 @@ fn entry_to_domain(m: entry::Model) -> Result<Entry> {
         .unwrap_or_else(|| m.idempotency_key.clone());
     let candidates: Vec<String> =
         serde_json::from_str(&m.candidate_provider_ids).map_err(|_| corrupt("candidate list"))?;
+    let candidates =
+        candidates.iter().map(ProviderId::from_stored).collect::<Result<Vec<ProviderId>>>()?;
     let opt = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
     Ok(Entry {
         band: Band::from_code(&m.band).ok_or_else(|| corrupt("band"))?,
@@ -187,11 +192,11 @@ fn entry_to_domain(m: entry::Model) -> Result<Entry> {
             None => None,
         },
         removal_reason: m.removal_reason,
-        id: m.id,
+        id: EntryId::from_stored(&m.id)?,
         idempotency_key,
-        client_id: m.client_id,
-        intake_id: m.intake_id,
-        organization_id: m.organization_id,
+        client_id: ClientId::from_stored(&m.client_id)?,
+        intake_id: IntakeId::from_stored(&m.intake_id)?,
+        organization_id: OrganizationId::from_stored(&m.organization_id)?,
         candidate_provider_ids: candidates,
         enqueued_at: time::from_ms(m.enqueued_at_ms),
         missed_check_ins: m.missed_check_ins,
@@ -210,13 +215,17 @@ fn entry_to_domain(m: entry::Model) -> Result<Entry> {
 fn offer_to_domain(m: offer::Model) -> Result<Offer> {
     Ok(Offer {
         status: OfferStatus::from_code(&m.status).ok_or_else(|| corrupt("offer status"))?,
-        id: m.id,
-        entry_id: m.entry_id,
-        provider_id: m.provider_id,
+        id: OfferId::from_stored(&m.id)?,
+        entry_id: EntryId::from_stored(&m.entry_id)?,
+        provider_id: ProviderId::from_stored(&m.provider_id)?,
         offered_at: time::from_ms(m.offered_at_ms),
         expires_at: time::from_ms(m.expires_at_ms),
         responded_at: m.responded_at_ms.map(time::from_ms),
-        referral_id: m.referral_id.filter(|s| !s.is_empty()),
+        referral_id: m
+            .referral_id
+            .filter(|s| !s.is_empty())
+            .map(ReferralId::from_stored)
+            .transpose()?,
         slot_key: m.slot_key.filter(|s| !s.is_empty()),
     })
 }
@@ -326,7 +335,7 @@ async fn offer_next<C: ConnectionTrait>(
     let waiting: Vec<Entry> =
         waiting_for(c, provider_id).await?.into_iter().filter(|e| e.id != exclude).collect();
     for e in domain::prioritize(waiting, now, &policy.bands) {
-        if let Some(o) = try_offer(c, &e.id, provider_id, now, policy, slot_key).await? {
+        if let Some(o) = try_offer(c, e.id.as_str(), provider_id, now, policy, slot_key).await? {
             return Ok(Some(o));
         }
     }
@@ -366,7 +375,8 @@ async fn withdraw_pending<C: ConnectionTrait>(
         }
         let o = find_offer(c, &m.id).await?;
         if let Some(next) =
-            offer_next(c, &o.provider_id, entry_id, now, policy, o.slot_key.as_deref()).await?
+            offer_next(c, o.provider_id.as_str(), entry_id, now, policy, o.slot_key.as_deref())
+                .await?
         {
             next_offers.push(next);
         }
@@ -438,7 +448,9 @@ impl Store {
     /// Stores a new WAITING entry, or returns the one an earlier call with the same idempotency key created
     /// (`true` = replayed).
     pub async fn enqueue(&self, new: NewEntry, now: DateTime<Utc>) -> Result<(Entry, bool)> {
-        if let Some(e) = self.find_by_key(&new.organization_id, &new.idempotency_key).await? {
+        if let Some(e) =
+            self.find_by_key(new.organization_id.as_str(), &new.idempotency_key).await?
+        {
             return Ok((e, true));
         }
         let now_ms = time::to_ms(now);
@@ -451,10 +463,10 @@ impl Store {
             bridge_support: Set(Some(bridge.code().to_owned())),
             interlock_required: Set(false),
             id: Set(uuid::Uuid::now_v7().to_string()),
-            idempotency_key: Set(scoped_key(&new.organization_id, &new.idempotency_key)),
-            client_id: Set(new.client_id),
-            intake_id: Set(new.intake_id),
-            organization_id: Set(new.organization_id),
+            idempotency_key: Set(scoped_key(new.organization_id.as_str(), &new.idempotency_key)),
+            client_id: Set(new.client_id.into_string()),
+            intake_id: Set(new.intake_id.into_string()),
+            organization_id: Set(new.organization_id.into_string()),
             band: Set(new.band.code().to_owned()),
             risk_level: Set(new.risk_level.map(|r| r.code().to_owned())),
             candidate_provider_ids: Set(candidates),
@@ -473,7 +485,7 @@ impl Store {
             Ok(m) => Ok((entry_to_domain(m)?, false)),
             // A concurrent call with the same key won the insert: answer with its entry.
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                match self.find_by_key(&org, &key).await? {
+                match self.find_by_key(org.as_str(), &key).await? {
                     Some(existing) => Ok((existing, true)),
                     None => Err(e.into()),
                 }
@@ -487,8 +499,9 @@ impl Store {
     pub async fn client_history(
         &self,
         organization_id: &str,
-        client_id: &str,
+        client_id: &ClientId,
     ) -> Result<Vec<EntryHistory>> {
+        let client_id = client_id.as_str();
         let entries = entry::Entity::find()
             .filter(entry::Column::OrganizationId.eq(organization_id.to_owned()))
             .filter(entry::Column::ClientId.eq(client_id.to_owned()))
@@ -503,7 +516,7 @@ impl Store {
             let mut offers = self.offers_of(&entry.id).await?;
             offers.reverse();
             let check_ins = check_in::Entity::find()
-                .filter(check_in::Column::EntryId.eq(entry.id.clone()))
+                .filter(check_in::Column::EntryId.eq(entry.id.as_str()))
                 .order_by_asc(check_in::Column::RecordedAtMs)
                 .order_by_asc(check_in::Column::Id)
                 .all(&self.db)
@@ -528,17 +541,20 @@ impl Store {
     }
 
     /// One entry.
-    pub async fn get_entry(&self, id: &str) -> Result<Entry> {
+    pub async fn get_entry(&self, id: &EntryId) -> Result<Entry> {
+        let id = id.as_str();
         find_entry(&self.db, id).await
     }
 
     /// One offer.
-    pub async fn get_offer(&self, id: &str) -> Result<Offer> {
+    pub async fn get_offer(&self, id: &OfferId) -> Result<Offer> {
+        let id = id.as_str();
         find_offer(&self.db, id).await
     }
 
     /// The offers made to an entry, newest first.
-    pub async fn offers_of(&self, entry_id: &str) -> Result<Vec<Offer>> {
+    pub async fn offers_of(&self, entry_id: &EntryId) -> Result<Vec<Offer>> {
+        let entry_id = entry_id.as_str();
         offer::Entity::find()
             .filter(offer::Column::EntryId.eq(entry_id.to_owned()))
             .order_by_desc(offer::Column::OfferedAtMs)
@@ -567,7 +583,9 @@ impl Store {
                 q = q.filter(entry::Column::OrganizationId.eq(org.clone()));
             }
             if let Some(p) = &filter.provider_id {
-                q = q.filter(entry::Column::CandidateProviderIds.contains(candidate_pattern(p)));
+                q = q.filter(
+                    entry::Column::CandidateProviderIds.contains(candidate_pattern(p.as_str())),
+                );
             }
             let q = q.order_by_asc(entry::Column::EnqueuedAtMs).order_by_asc(entry::Column::Id);
             // The pattern may match more than the provider's own id (the exact check follows), so read
@@ -580,7 +598,7 @@ impl Store {
                 skip += got;
                 for m in rows {
                     let e = entry_to_domain(m)?;
-                    if filter.provider_id.as_deref().is_none_or(|p| e.waits_for(p)) {
+                    if filter.provider_id.as_ref().is_none_or(|p| e.waits_for(p)) {
                         out.push(e);
                         taken += 1;
                     }
@@ -647,7 +665,7 @@ impl Store {
             return Ok(0);
         }
         let shares = x.candidate_provider_ids.iter().fold(Condition::any(), |c, p| {
-            c.add(entry::Column::CandidateProviderIds.contains(candidate_pattern(p)))
+            c.add(entry::Column::CandidateProviderIds.contains(candidate_pattern(p.as_str())))
         });
         let mut total = 0;
         for &band in Band::ALL {
@@ -657,7 +675,7 @@ impl Store {
                     entry::Column::Status
                         .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
                 )
-                .filter(entry::Column::Id.ne(x.id.clone()))
+                .filter(entry::Column::Id.ne(x.id.as_str()))
                 .filter(shares.clone());
             q = match domain::ahead_in_band(x, band, now, limits) {
                 domain::AheadOf::All => q,
@@ -680,7 +698,8 @@ impl Store {
     /// with the batch assigner ([`domain::assign_slots`]: priority by fair aging times the entry's
     /// preference for the provider); should a chosen entry have been moved meanwhile, the slots left go
     /// down the priority order. An entry a concurrent caller (or replica) moved first is skipped by the
-    /// conditional update, so no entry ever gets two offers and no slot is offered twice.
+    /// conditional update, so no entry ever gets two offers and no slot is offered twice. `provider_id` is
+    /// taken as its canonical string (a `ProviderId`'s, or the wire id the integration tests pass in).
     pub async fn open_slots(
         &self,
         provider_id: &str,
@@ -695,14 +714,15 @@ impl Store {
         if slots > 1 && waiting.len() > slots {
             let plan = domain::assign_slots(
                 &waiting,
-                &[(provider_id.to_owned(), slots)],
+                &[(ProviderId::from_stored(provider_id)?, slots)],
                 now,
                 &self.policy.bands,
             )?;
             for (entry_id, provider) in plan {
                 tried.insert(entry_id.clone());
                 if let Some(o) =
-                    try_offer(&txn, &entry_id, &provider, now, &self.policy, None).await?
+                    try_offer(&txn, entry_id.as_str(), provider.as_str(), now, &self.policy, None)
+                        .await?
                 {
                     offers.push(o);
                 }
@@ -715,7 +735,9 @@ impl Store {
             if tried.contains(&e.id) {
                 continue;
             }
-            if let Some(o) = try_offer(&txn, &e.id, provider_id, now, &self.policy, None).await? {
+            if let Some(o) =
+                try_offer(&txn, e.id.as_str(), provider_id, now, &self.policy, None).await?
+            {
                 offers.push(o);
             }
         }
@@ -725,7 +747,7 @@ impl Store {
 
     /// The refusal for answering `offer_id` at `now`: not found, not pending, or expired.
     async fn refusal(&self, offer_id: &str, now: DateTime<Utc>) -> Error {
-        match self.get_offer(offer_id).await {
+        match find_offer(&self.db, offer_id).await {
             Ok(o) => match domain::answerable(&o, now) {
                 Err(e) => e,
                 // Answerable now but the conditional update missed: a concurrent answer won.
@@ -740,7 +762,8 @@ impl Store {
 
     /// Declines a pending, unexpired offer: the entry goes back to WAITING and the slot goes at once to the
     /// next best WAITING entry for the provider (not the one that declined), all in one transaction.
-    pub async fn decline(&self, offer_id: &str, now: DateTime<Utc>) -> Result<Freed> {
+    pub async fn decline(&self, offer_id: &OfferId, now: DateTime<Utc>) -> Result<Freed> {
+        let offer_id = offer_id.as_str();
         let now_ms = time::to_ms(now);
         let txn = self.write_txn().await?;
         let res = offer::Entity::update_many()
@@ -756,11 +779,17 @@ impl Store {
             return Err(self.refusal(offer_id, now).await);
         }
         let o = find_offer(&txn, offer_id).await?;
-        release_entry(&txn, &o.entry_id, EntryStatus::Waiting, now).await?;
-        let next_offer =
-            offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy, o.slot_key.as_deref())
-                .await?;
-        let entry = find_entry(&txn, &o.entry_id).await?;
+        release_entry(&txn, o.entry_id.as_str(), EntryStatus::Waiting, now).await?;
+        let next_offer = offer_next(
+            &txn,
+            o.provider_id.as_str(),
+            o.entry_id.as_str(),
+            now,
+            &self.policy,
+            o.slot_key.as_deref(),
+        )
+        .await?;
+        let entry = find_entry(&txn, o.entry_id.as_str()).await?;
         txn.commit().await?;
         Ok(Freed { offer: o, entry, next_offer })
     }
@@ -769,11 +798,12 @@ impl Store {
     /// (same referral) answers with the stored result.
     pub async fn accept(
         &self,
-        offer_id: &str,
-        referral_id: &str,
+        offer_id: &OfferId,
+        referral_id: &ReferralId,
         appointment_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(Offer, Entry)> {
+        let (offer_id, referral_id) = (offer_id.as_str(), referral_id.as_str());
         let txn = self.write_txn().await?;
         let res = offer::Entity::update_many()
             .col_expr(offer::Column::Status, Expr::value(OfferStatus::Accepted.code()))
@@ -786,29 +816,31 @@ impl Store {
             .await?;
         if res.rows_affected != 1 {
             txn.rollback().await?;
-            let o = self.get_offer(offer_id).await?;
-            if o.status == OfferStatus::Accepted && o.referral_id.as_deref() == Some(referral_id) {
+            let o = find_offer(&self.db, offer_id).await?;
+            if o.status == OfferStatus::Accepted
+                && o.referral_id.as_ref().map(ReferralId::as_str) == Some(referral_id)
+            {
                 let entry = self.get_entry(&o.entry_id).await?;
                 return Ok((o, entry));
             }
             return Err(self.refusal(offer_id, now).await);
         }
         let o = find_offer(&txn, offer_id).await?;
-        if !release_entry(&txn, &o.entry_id, EntryStatus::Placed, now).await? {
+        if !release_entry(&txn, o.entry_id.as_str(), EntryStatus::Placed, now).await? {
             txn.rollback().await?;
             return Err(Error::Unexpected(anyhow::anyhow!(
                 "entry of a pending offer was not offered"
             )));
         }
-        let entry = find_entry(&txn, &o.entry_id).await?;
+        let entry = find_entry(&txn, o.entry_id.as_str()).await?;
         txn.commit().await?;
         Ok((o, entry))
     }
 
     /// The `traceparent` of the request that made offer `id` (empty when unknown), for the sweeper to
     /// continue that trace when the offer expires.
-    pub async fn offer_trace_parent(&self, id: &str) -> Result<String> {
-        let row = offer::Entity::find_by_id(id.to_owned()).one(&self.db).await?;
+    pub async fn offer_trace_parent(&self, id: &(impl AsRef<str> + ?Sized)) -> Result<String> {
+        let row = offer::Entity::find_by_id(id.as_ref().to_owned()).one(&self.db).await?;
         Ok(row.map(|o| o.trace_parent).unwrap_or_default())
     }
 
@@ -830,7 +862,8 @@ impl Store {
     /// Expires one pending offer whose hold has ended: the entry goes back to WAITING and the slot goes to
     /// the next best WAITING entry (not the one whose offer expired). `None` when someone else already
     /// resolved it (another replica's sweeper, or an answer that came first).
-    pub async fn expire(&self, offer_id: &str, now: DateTime<Utc>) -> Result<Option<Freed>> {
+    pub async fn expire(&self, offer_id: &OfferId, now: DateTime<Utc>) -> Result<Option<Freed>> {
+        let offer_id = offer_id.as_str();
         let now_ms = time::to_ms(now);
         let txn = self.write_txn().await?;
         let res = offer::Entity::update_many()
@@ -846,11 +879,17 @@ impl Store {
             return Ok(None);
         }
         let o = find_offer(&txn, offer_id).await?;
-        release_entry(&txn, &o.entry_id, EntryStatus::Waiting, now).await?;
-        let next_offer =
-            offer_next(&txn, &o.provider_id, &o.entry_id, now, &self.policy, o.slot_key.as_deref())
-                .await?;
-        let entry = find_entry(&txn, &o.entry_id).await?;
+        release_entry(&txn, o.entry_id.as_str(), EntryStatus::Waiting, now).await?;
+        let next_offer = offer_next(
+            &txn,
+            o.provider_id.as_str(),
+            o.entry_id.as_str(),
+            now,
+            &self.policy,
+            o.slot_key.as_deref(),
+        )
+        .await?;
+        let entry = find_entry(&txn, o.entry_id.as_str()).await?;
         txn.commit().await?;
         Ok(Some(Freed { offer: o, entry, next_offer }))
     }
@@ -861,7 +900,7 @@ impl Store {
     /// `interlock_required` set) and passes any offer it held to the next in line, in the same transaction.
     pub async fn check_in<F>(
         &self,
-        entry_id: &str,
+        entry_id: &EntryId,
         record: CheckInRecord,
         now: DateTime<Utc>,
         apply: F,
@@ -869,9 +908,10 @@ impl Store {
     where
         F: Fn(&Entry) -> Result<CheckInOutcome>,
     {
+        let entry_id = entry_id.as_str();
         let now_ms = time::to_ms(now);
         for _ in 0..CHECK_IN_ATTEMPTS {
-            let current = self.get_entry(entry_id).await?;
+            let current = find_entry(&self.db, entry_id).await?;
             let outcome = apply(&current)?;
             let txn = self.write_txn().await?;
             let mut update = entry::Entity::update_many();
@@ -952,11 +992,12 @@ impl Store {
     /// next best WAITING entry for that provider, in the same transaction.
     pub async fn remove(
         &self,
-        entry_id: &str,
+        entry_id: &EntryId,
         reason: &str,
         expected_version: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<Removed> {
+        let entry_id = entry_id.as_str();
         let now_ms = time::to_ms(now);
         let txn = self.write_txn().await?;
         let mut update = entry::Entity::update_many();
@@ -977,7 +1018,7 @@ impl Store {
             .await?;
         if res.rows_affected != 1 {
             txn.rollback().await?;
-            let e = self.get_entry(entry_id).await?;
+            let e = find_entry(&self.db, entry_id).await?;
             domain::check_version(&e, expected_version)?;
             return Err(Error::precondition(
                 ErrorReason::EntryNotWaiting,
@@ -1062,7 +1103,7 @@ impl Store {
     /// Offers accepted for any of `provider_ids` at or after `since`.
     pub async fn accepted_since(
         &self,
-        provider_ids: &[String],
+        provider_ids: &[ProviderId],
         since: DateTime<Utc>,
     ) -> Result<u64> {
         if provider_ids.is_empty() {
@@ -1070,7 +1111,7 @@ impl Store {
         }
         Ok(offer::Entity::find()
             .filter(offer::Column::Status.eq(OfferStatus::Accepted.code()))
-            .filter(offer::Column::ProviderId.is_in(provider_ids.iter().cloned()))
+            .filter(offer::Column::ProviderId.is_in(provider_ids.iter().map(ProviderId::as_str)))
             .filter(offer::Column::RespondedAtMs.gte(time::to_ms(since)))
             .count(&self.db)
             .await?)

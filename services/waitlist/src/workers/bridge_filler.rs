@@ -50,7 +50,7 @@ impl BridgeFiller {
     /// The bridge-type options matching ranks for the entry (none without an age group).
     async fn ask(&self, entry: &Entry, needs: &BridgeNeeds, wait: Duration) -> BridgeOptions {
         let Some(age) = entry.age_group else { return BridgeOptions::Options(Vec::new()) };
-        self.matching.bridge_options(&entry.organization_id, age, needs, wait).await
+        self.matching.bridge_options(entry.organization_id.as_str(), age, needs, wait).await
     }
 
     /// Asks matching for `entry`'s pending `record` within `wait` and records the outcome: the choice, or

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, TimeDelta, Utc};
+use continuum_vocab::ids::{ClientId, EntryId, IntakeId, OfferId, OrganizationId, ProviderId};
 use continuum_vocab::time;
 
 use super::*;
@@ -17,16 +18,41 @@ fn t0() -> DateTime<Utc> {
     time::from_ms(1_764_000_000_000)
 }
 
+/// The UUID that stands for the test name `name` (at most 16 bytes): its bytes, zero-padded, so that ids
+/// sort like their names.
+fn uuid_of(name: &str) -> String {
+    let mut b = [0u8; 16];
+    for (i, c) in name.bytes().take(16).enumerate() {
+        b[i] = c;
+    }
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// The test name a [`uuid_of`] id stands for.
+fn name_of(id: &str) -> String {
+    let h: String = id.chars().filter(|c| *c != '-').collect();
+    let bytes: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap())
+        .filter(|b| *b != 0)
+        .collect();
+    String::from_utf8(bytes).unwrap()
+}
+
+fn pid(name: &str) -> ProviderId {
+    ProviderId::parse(&uuid_of(name)).unwrap()
+}
+
 fn entry(id: &str, band: Band, enqueued_days_ago: i64, providers: &[&str]) -> Entry {
     Entry {
-        id: id.to_owned(),
+        id: EntryId::parse(&uuid_of(id)).unwrap(),
         idempotency_key: format!("k-{id}"),
-        client_id: "c".into(),
-        intake_id: "i".into(),
-        organization_id: "o".into(),
+        client_id: ClientId::parse(&uuid_of("c")).unwrap(),
+        intake_id: IntakeId::parse(&uuid_of("i")).unwrap(),
+        organization_id: OrganizationId::parse(&uuid_of("o")).unwrap(),
         band,
         risk_level: None,
-        candidate_provider_ids: providers.iter().map(|p| (*p).to_owned()).collect(),
+        candidate_provider_ids: providers.iter().map(|p| pid(p)).collect(),
         status: EntryStatus::Waiting,
         enqueued_at: t0() - TimeDelta::days(enqueued_days_ago),
         level_of_care: None,
@@ -42,8 +68,8 @@ fn entry(id: &str, band: Band, enqueued_days_ago: i64, providers: &[&str]) -> En
     }
 }
 
-fn ids(v: &[Entry]) -> Vec<&str> {
-    v.iter().map(|e| e.id.as_str()).collect()
+fn ids(v: &[Entry]) -> Vec<String> {
+    v.iter().map(|e| name_of(e.id.as_str())).collect()
 }
 
 #[test]
@@ -62,9 +88,9 @@ fn band_round_trips() {
 #[test]
 fn only_pending_unexpired_offers_can_be_answered() {
     let mut o = Offer {
-        id: "o".into(),
-        entry_id: "e".into(),
-        provider_id: "p".into(),
+        id: OfferId::parse(&uuid_of("o")).unwrap(),
+        entry_id: EntryId::parse(&uuid_of("e")).unwrap(),
+        provider_id: pid("p"),
         status: OfferStatus::Pending,
         offered_at: t0(),
         expires_at: t0() + TimeDelta::hours(48),

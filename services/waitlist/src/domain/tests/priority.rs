@@ -52,8 +52,8 @@ fn pages_by_offset() {
 }
 
 /// Greedy "first N": each provider in turn takes its best WAITING entries in priority order.
-fn greedy(waiting: &[Entry], slots: &[(String, usize)]) -> Vec<(String, String)> {
-    let mut taken: Vec<(String, String)> = Vec::new();
+fn greedy(waiting: &[Entry], slots: &[(ProviderId, usize)]) -> Vec<(EntryId, ProviderId)> {
+    let mut taken: Vec<(EntryId, ProviderId)> = Vec::new();
     for (p, n) in slots {
         let mine: Vec<&Entry> = waiting
             .iter()
@@ -65,7 +65,12 @@ fn greedy(waiting: &[Entry], slots: &[(String, usize)]) -> Vec<(String, String)>
     taken
 }
 
-fn weight(waiting: &[Entry], plan: &[(String, String)], l: &BandLimits) -> u32 {
+/// A plan with the test names of its entries and providers.
+fn names(plan: &[(EntryId, ProviderId)]) -> Vec<(String, String)> {
+    plan.iter().map(|(e, p)| (name_of(e.as_str()), name_of(p.as_str()))).collect()
+}
+
+fn weight(waiting: &[Entry], plan: &[(EntryId, ProviderId)], l: &BandLimits) -> u32 {
     plan.iter()
         .map(|(id, p)| {
             let e = waiting.iter().find(|e| e.id == *id).unwrap();
@@ -93,13 +98,13 @@ fn the_batch_assigner_fills_slots_greedy_leaves_empty_and_gives_no_entry_two_off
         t0(),
         &l,
     );
-    let slots = vec![("P".to_owned(), 1), ("Q".to_owned(), 1)];
+    let slots = vec![(pid("P"), 1), (pid("Q"), 1)];
     let g = greedy(&waiting, &slots);
     // Greedy gives P to the older entry, and Q finds nobody left: one slot stays empty.
-    assert_eq!(g, vec![("flexible".to_owned(), "P".to_owned())]);
+    assert_eq!(names(&g), vec![("flexible".to_owned(), "P".to_owned())]);
     let b = assign_slots(&waiting, &slots, t0(), &l).unwrap();
     assert_eq!(
-        b,
+        names(&b),
         vec![("flexible".to_owned(), "Q".to_owned()), ("only-p".to_owned(), "P".to_owned())]
     );
     assert!(weight(&waiting, &b, &l) > weight(&waiting, &g, &l));
@@ -133,15 +138,15 @@ fn one_provider_batches_weigh_preference_against_a_small_priority_gap() {
         &l,
     );
     assert_eq!(ids(&waiting), vec!["long-overdue-ish", "late-choice", "first-choice"]);
-    let slots = vec![("P".to_owned(), 2)];
+    let slots = vec![(pid("P"), 2)];
     let g = greedy(&waiting, &slots);
     let b = assign_slots(&waiting, &slots, t0(), &l).unwrap();
     assert_eq!(
-        g.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(),
+        g.iter().map(|(e, _)| name_of(e.as_str())).collect::<Vec<_>>(),
         vec!["long-overdue-ish", "late-choice"]
     );
     assert_eq!(
-        b.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(),
+        b.iter().map(|(e, _)| name_of(e.as_str())).collect::<Vec<_>>(),
         vec!["long-overdue-ish", "first-choice"]
     );
     // Equal weights go down the priority order (deterministic tie-break).
@@ -155,7 +160,7 @@ fn one_provider_batches_weigh_preference_against_a_small_priority_gap() {
         &l,
     );
     let b = assign_slots(&tied, &slots, t0(), &l).unwrap();
-    assert_eq!(b.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+    assert_eq!(b.iter().map(|(e, _)| name_of(e.as_str())).collect::<Vec<_>>(), vec!["a", "b"]);
     assert!(assign_slots(&[], &slots, t0(), &l).unwrap().is_empty());
 }
 
