@@ -18,6 +18,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use crate::body::{BoxError, WrapBody, WrapBodyService};
+
 /// The two budgets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InFlightLimits {
@@ -115,51 +117,32 @@ impl InFlightLayer {
 }
 
 impl<S> tower::Layer<S> for InFlightLayer {
-    type Service = InFlightService<S>;
+    type Service = WrapBodyService<S, InFlightLayer>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        InFlightService { inner, budget: self.budget.clone() }
+        WrapBodyService::new(inner, self.clone())
     }
-}
-
-/// See [`InFlightLayer`].
-#[derive(Clone, Debug)]
-pub struct InFlightService<S> {
-    inner: S,
-    budget: Arc<Budget>,
 }
 
 /// The peer address of a request served from a TCP (or TLS over TCP) listener.
-fn peer_of<B>(req: &http::Request<B>) -> Option<SocketAddr> {
+fn peer_of(parts: &http::request::Parts) -> Option<SocketAddr> {
     use tonic::transport::server::TcpConnectInfo;
-    req.extensions().get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr)
+    parts.extensions.get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr)
 }
 
-impl<S, B> tower::Service<http::Request<B>> for InFlightService<S>
-where
-    S: tower::Service<http::Request<tonic::body::Body>>,
-    B: Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let conn = peer_of(&req);
-        let (parts, body) = req.into_parts();
-        let body = tonic::body::Body::new(Budgeted {
+impl WrapBody for InFlightLayer {
+    fn wrap<B>(&self, parts: &mut http::request::Parts, body: B) -> tonic::body::Body
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        tonic::body::Body::new(Budgeted {
             inner: body,
             budget: self.budget.clone(),
-            conn,
+            conn: peer_of(parts),
             held: 0,
             refused: false,
-        });
-        self.inner.call(http::Request::from_parts(parts, body))
+        })
     }
 }
 
@@ -182,7 +165,7 @@ impl<B> Drop for Budgeted<B> {
 impl<B> Body for Budgeted<B>
 where
     B: Body<Data = Bytes> + Unpin,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B::Error: Into<BoxError>,
 {
     type Data = Bytes;
     type Error = tonic::Status;

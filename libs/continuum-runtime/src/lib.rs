@@ -24,6 +24,7 @@ use tonic::transport::{Channel, Endpoint, Server};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+pub mod body;
 pub mod care;
 pub mod decode;
 pub mod inflight;

@@ -15,6 +15,8 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use crate::body::{BoxError, WrapBody, WrapBodyService};
+
 /// Whether the request body of this call ended cleanly (END_STREAM), shared between the body and the
 /// handler through the request's extensions.
 #[derive(Clone, Debug, Default)]
@@ -43,39 +45,22 @@ impl StreamEnd {
 pub struct StreamEndLayer;
 
 impl<S> tower::Layer<S> for StreamEndLayer {
-    type Service = StreamEndService<S>;
+    type Service = WrapBodyService<S, StreamEndLayer>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        StreamEndService { inner }
+        WrapBodyService::new(inner, *self)
     }
 }
 
-/// See [`StreamEndLayer`].
-#[derive(Clone, Debug)]
-pub struct StreamEndService<S> {
-    inner: S,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for StreamEndService<S>
-where
-    S: tower::Service<http::Request<tonic::body::Body>>,
-    B: Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+impl WrapBody for StreamEndLayer {
+    fn wrap<B>(&self, parts: &mut http::request::Parts, body: B) -> tonic::body::Body
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
         let end = StreamEnd::default();
-        let (mut parts, body) = req.into_parts();
         parts.extensions.insert(end.clone());
-        let body = tonic::body::Body::new(Watched { inner: body, end });
-        self.inner.call(http::Request::from_parts(parts, body))
+        tonic::body::Body::new(Watched { inner: body, end })
     }
 }
 

@@ -84,6 +84,19 @@ impl Captured {
     }
 }
 
+/// The capture of this whole process: installs [`capture`]'s subscriber as the global default on first
+/// use (a test binary of its own, where nothing else installs one) and returns what it captured.
+pub fn global() -> &'static Captured {
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let (subscriber, captured) = capture();
+        if tracing::subscriber::set_global_default(subscriber).is_err() {
+            tracing::warn!("a global subscriber was already installed; nothing will be captured");
+        }
+        captured
+    })
+}
+
 /// A subscriber that logs JSON lines (the format [`crate::init`] installs) and exports every span as it
 /// ends, both into the returned [`Captured`].
 pub fn capture() -> (impl Subscriber + Send + Sync, Captured) {

@@ -11,7 +11,6 @@
 #[path = "it/helpers.rs"]
 mod helpers;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use continuum_proto::intake::v1 as pb;
@@ -21,12 +20,7 @@ use crate::helpers::{spawn_app, submission};
 
 /// What every test of this binary logged and exported.
 fn captured() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED.get_or_init(|| {
-        let (subscriber, captured) = continuum_telemetry::capture::capture();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        captured
-    })
+    continuum_telemetry::capture::global()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

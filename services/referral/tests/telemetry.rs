@@ -9,7 +9,6 @@
 #[path = "it/helpers.rs"]
 mod helpers;
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use continuum_proto::referral::v1 as pb;
@@ -19,12 +18,7 @@ use crate::helpers::*;
 
 /// What every test of this binary logged and exported.
 fn captured() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED.get_or_init(|| {
-        let (subscriber, captured) = continuum_telemetry::capture::capture();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        captured
-    })
+    continuum_telemetry::capture::global()
 }
 
 /// Waits (at most 20 s) for an `outbox.deliver` span of `referral_id` with `status`.

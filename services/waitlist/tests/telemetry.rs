@@ -9,8 +9,6 @@
 #[path = "it/helpers.rs"]
 mod helpers;
 
-use std::sync::OnceLock;
-
 use chrono::TimeDelta;
 use continuum_proto::waitlist::v1 as pb;
 use continuum_telemetry::capture::Captured;
@@ -19,12 +17,7 @@ use crate::helpers::*;
 
 /// What every test of this binary logged and exported.
 fn captured() -> &'static Captured {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED.get_or_init(|| {
-        let (subscriber, captured) = continuum_telemetry::capture::capture();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        captured
-    })
+    continuum_telemetry::capture::global()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

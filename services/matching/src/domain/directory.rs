@@ -14,29 +14,8 @@ use std::sync::Arc;
 use continuum_vocab::{CareFormat, CarePhase, Modality, RelationalStyle};
 
 use super::fit::{self, Weights};
+use super::snapshot_store::{Entries, Interner};
 use super::{CONSTRAINTS, ClientNeeds, OutcomeRating, Provider, ProviderKind, Ranking, Scored};
-
-/// Interned codes (jurisdictions, primary language subtags, identity/faith/cultural codes), shared
-/// between snapshots until a new code is added.
-#[derive(Clone, Debug, Default)]
-struct Interner {
-    ids: Arc<HashMap<String, u32>>,
-}
-
-impl Interner {
-    fn intern(&mut self, code: &str) -> u32 {
-        if let Some(id) = self.ids.get(code) {
-            return *id;
-        }
-        let id = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
-        Arc::make_mut(&mut self.ids).insert(code.to_owned(), id);
-        id
-    }
-
-    fn get(&self, code: &str) -> Option<u32> {
-        self.ids.get(code).copied()
-    }
-}
 
 /// Interned ids below this are kept inline as a bitmask (no pointer chase); the rest in a slice.
 const INLINE_IDS: u32 = 128;
@@ -126,50 +105,6 @@ pub struct Entry {
     pub provider: Arc<Provider>,
     /// Its compiled form.
     pub compiled: Compiled,
-}
-
-/// Entries per chunk of a snapshot: a patch copies the one chunk it changes, not the directory.
-const CHUNK: usize = 256;
-
-/// The entries of a snapshot in chunks shared between snapshots (copy-on-write per chunk): patching one
-/// provider of a 20,000-provider directory copies 256 entries and a few dozen pointers, not 20,000 entries
-/// (every referral changes a provider's capacity), while ranking still walks contiguous memory.
-#[derive(Clone, Debug, Default)]
-struct Entries {
-    chunks: Vec<Arc<Vec<Entry>>>,
-    len: usize,
-}
-
-impl Entries {
-    fn get(&self, i: usize) -> Option<&Entry> {
-        self.chunks.get(i / CHUNK).and_then(|c| c.get(i % CHUNK))
-    }
-
-    fn set(&mut self, i: usize, e: Entry) {
-        if let Some(slot) =
-            self.chunks.get_mut(i / CHUNK).and_then(|c| Arc::make_mut(c).get_mut(i % CHUNK))
-        {
-            *slot = e;
-        }
-    }
-
-    fn push(&mut self, e: Entry) {
-        if self.len.is_multiple_of(CHUNK) {
-            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
-        }
-        if let Some(last) = self.chunks.last_mut() {
-            Arc::make_mut(last).push(e);
-            self.len += 1;
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.chunks.iter().flat_map(|c| c.iter())
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
 }
 
 /// An immutable snapshot of the directory.

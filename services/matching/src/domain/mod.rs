@@ -12,6 +12,7 @@ pub mod directory;
 pub mod fit;
 pub mod geo;
 pub mod import;
+mod snapshot_store;
 
 use chrono::{DateTime, Utc};
 use continuum_vocab::ids::{OrganizationId, ProviderId};

@@ -778,20 +778,9 @@ impl Store {
             txn.rollback().await?;
             return Err(self.refusal(offer_id, now).await);
         }
-        let o = find_offer(&txn, offer_id).await?;
-        release_entry(&txn, o.entry_id.as_str(), EntryStatus::Waiting, now).await?;
-        let next_offer = offer_next(
-            &txn,
-            o.provider_id.as_str(),
-            o.entry_id.as_str(),
-            now,
-            &self.policy,
-            o.slot_key.as_deref(),
-        )
-        .await?;
-        let entry = find_entry(&txn, o.entry_id.as_str()).await?;
+        let freed = self.pass_slot_on(&txn, offer_id, now).await?;
         txn.commit().await?;
-        Ok(Freed { offer: o, entry, next_offer })
+        Ok(freed)
     }
 
     /// Records an accepted offer with its referral and places the entry. Replaying the same acceptance
@@ -878,10 +867,23 @@ impl Store {
             txn.rollback().await?;
             return Ok(None);
         }
-        let o = find_offer(&txn, offer_id).await?;
-        release_entry(&txn, o.entry_id.as_str(), EntryStatus::Waiting, now).await?;
+        let freed = self.pass_slot_on(&txn, offer_id, now).await?;
+        txn.commit().await?;
+        Ok(Some(freed))
+    }
+
+    /// After an offer was declined or expired (in `txn`): its entry waits again and its slot goes to the
+    /// next best waiting entry for the provider (not that one).
+    async fn pass_slot_on<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        offer_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Freed> {
+        let o = find_offer(txn, offer_id).await?;
+        release_entry(txn, o.entry_id.as_str(), EntryStatus::Waiting, now).await?;
         let next_offer = offer_next(
-            &txn,
+            txn,
             o.provider_id.as_str(),
             o.entry_id.as_str(),
             now,
@@ -889,9 +891,8 @@ impl Store {
             o.slot_key.as_deref(),
         )
         .await?;
-        let entry = find_entry(&txn, o.entry_id.as_str()).await?;
-        txn.commit().await?;
-        Ok(Some(Freed { offer: o, entry, next_offer }))
+        let entry = find_entry(txn, o.entry_id.as_str()).await?;
+        Ok(Freed { offer: o, entry, next_offer })
     }
 
     /// Applies a check-in computed by `apply` from the current entry, with optimistic concurrency: when the

@@ -169,13 +169,7 @@ fn the_first_entries_of_the_list_are_among_the_heads_of_the_bands() {
     // What `Store::active_heads` relies on: within a band the fair-aging order is arrival order (then id),
     // so the first k of the whole list are among the first k of each band, whatever the mix.
     let l = BandLimits::default();
-    let mut seed = 0x2545_f491_u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x2545_f491_u64);
     for round in 0..50 {
         let entries: Vec<Entry> = (0..60)
             .map(|i| {
@@ -207,13 +201,7 @@ fn the_bound_of_who_is_ahead_agrees_with_the_priority_order() {
     // What `Store::count_ahead` relies on: for every band, `ahead_in_band` picks exactly the entries that
     // `priority_cmp` puts before the entry, ties included.
     let l = BandLimits::default();
-    let mut seed = 0x9e37_79b9_u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x9e37_79b9_u64);
     for round in 0..40 {
         let entries: Vec<Entry> = (0..50)
             .map(|i| {
@@ -221,7 +209,11 @@ fn the_bound_of_who_is_ahead_agrees_with_the_priority_order() {
                 let mut e = entry(&format!("e{round}-{i:02}"), band, 0, &["p"]);
                 // Whole days and weeks make exact ties across bands (7/28/42-day maximums); some arrive now.
                 let days = i64::try_from(next() % 50).unwrap_or(0);
-                let ms = if next() % 2 == 0 { days * 86_400_000 } else { days * 3_600_000 + 17 };
+                let ms = if next().is_multiple_of(2) {
+                    days * 86_400_000
+                } else {
+                    days * 3_600_000 + 17
+                };
                 e.enqueued_at = t0() - TimeDelta::milliseconds(ms);
                 e
             })
@@ -234,5 +226,15 @@ fn the_bound_of_who_is_ahead_agrees_with_the_priority_order() {
                 assert_eq!(bound.holds_for(e), expected, "{} vs {} ({bound:?})", e.id, x.id);
             }
         }
+    }
+}
+
+/// A small deterministic generator for the randomised order checks.
+fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
     }
 }
