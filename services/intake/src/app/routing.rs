@@ -282,7 +282,8 @@ impl Router {
             let c = plan.candidates[plan.next].clone();
             // Outside the crisis pathway only providers with an open slot, whose organization the client
             // consented to, are referred to directly.
-            if plan.crisis || (c.has_capacity && c.consented) {
+            let called = plan.crisis || (c.has_capacity && c.consented);
+            if called {
                 // The rest of the plan the client consented to (every crisis-capable option on the crisis
                 // pathway), so referral can re-route after a "no" without starting over.
                 let alternatives: Vec<String> = plan
@@ -352,7 +353,12 @@ impl Router {
                 }
             }
             plan.next += 1;
-            if self.store.save_plan(intake.id.as_str(), &self.owner, &plan).await.is_err() {
+            // Only a definite refusal from referral must be remembered before going on (a retry must not
+            // ask that candidate again); a candidate passed over here without a call (no open slot, no
+            // consent) is passed over again the same way on a retry, so nothing is written for it.
+            if called
+                && self.store.save_plan(intake.id.as_str(), &self.owner, &plan).await.is_err()
+            {
                 return Step::Retry("store_unavailable");
             }
         }
