@@ -356,8 +356,7 @@ impl Router {
             // Only a definite refusal from referral must be remembered before going on (a retry must not
             // ask that candidate again); a candidate passed over here without a call (no open slot, no
             // consent) is passed over again the same way on a retry, so nothing is written for it.
-            if called
-                && self.store.save_plan(intake.id.as_str(), &self.owner, &plan).await.is_err()
+            if called && self.store.save_plan(intake.id.as_str(), &self.owner, &plan).await.is_err()
             {
                 return Step::Retry("store_unavailable");
             }

@@ -410,7 +410,7 @@ pub fn assess(
 
 #[cfg(test)]
 #[path = "assessment_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 
 /// The supports the rules add for this intake (stressors, no supports, youth, substance use), each rule
 /// fired with the input it read.

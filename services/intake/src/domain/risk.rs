@@ -63,3 +63,7 @@ pub(super) fn risk_of(
     }
     risk
 }
+
+#[cfg(test)]
+#[path = "risk_tests.rs"]
+mod tests;

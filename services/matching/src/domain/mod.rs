@@ -488,6 +488,8 @@ pub fn rank(providers: &[Provider], c: &ClientNeeds, top_k: usize) -> Ranking {
 pub use alliance::SRS_CONCERN_BELOW;
 
 #[cfg(test)]
+mod alliance_fit_tests;
+#[cfg(test)]
 mod fit_tests;
 
 #[cfg(test)]
