@@ -290,7 +290,8 @@ impl App {
             "intake accepted"
         );
         // Route now; a slow or absent peer leaves the routing pending for the worker.
-        if let Some(decision) = self.route_inline(&intake.id, "routing").await {
+        let routing = self.router.route_created(&intake, ctx.caller.audit_user());
+        if let Some(decision) = self.within_budget(&intake.id, "routing", routing).await {
             intake.routing = decision;
         }
         Ok((intake, false))
@@ -341,9 +342,18 @@ impl App {
         intake_id: &IntakeId,
         what: &'static str,
     ) -> Option<RoutingDecision> {
-        match tokio::time::timeout(INLINE_ROUTING_BUDGET, self.router.route(intake_id.as_str()))
-            .await
-        {
+        self.within_budget(intake_id, what, self.router.route(intake_id.as_str())).await
+    }
+
+    /// `routing` (of `intake_id`) within [`INLINE_ROUTING_BUDGET`]; `None` leaves it pending for the
+    /// worker.
+    async fn within_budget(
+        &self,
+        intake_id: &IntakeId,
+        what: &'static str,
+        routing: impl std::future::Future<Output = Result<RoutingDecision>>,
+    ) -> Option<RoutingDecision> {
+        match tokio::time::timeout(INLINE_ROUTING_BUDGET, routing).await {
             Ok(Ok(decision)) => Some(decision),
             Ok(Err(e)) => {
                 tracing::warn!(intake_id = %intake_id, error = %e, what, "inline routing failed; left pending");

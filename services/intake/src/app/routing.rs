@@ -163,6 +163,25 @@ impl Router {
         .await
     }
 
+    /// Runs the routing task that SubmitIntake has just created for `intake` in the intake's own
+    /// transaction, leased to this router (as `acting_user_id`): nothing needs claiming or reading back,
+    /// which saves a claim and four reads per intake on the hot path. Should the lease have lapsed
+    /// meanwhile, finishing is refused by the lease check and the task stays with whoever holds it.
+    pub async fn route_created(
+        &self,
+        intake: &Intake,
+        acting_user_id: &str,
+    ) -> Result<RoutingDecision> {
+        let task = RoutingTask {
+            intake: intake.clone(),
+            plan: None,
+            attempts: 0,
+            trace_parent: String::new(),
+            acting_user_id: acting_user_id.to_owned(),
+        };
+        self.attempt_and_record(&task).await
+    }
+
     /// One attempt at a claimed task, and its outcome stored and logged (in the caller's span).
     async fn attempt_and_record(&self, task: &RoutingTask) -> Result<RoutingDecision> {
         let intake_id = task.intake.id.as_str();
