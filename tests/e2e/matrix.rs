@@ -170,6 +170,18 @@ fn enqueue_request(fx: &Fixture) -> wpb::EnqueueRequest {
     }
 }
 
+/// A re-screen of the fixture intake with PHQ-9 item 9 above 0 (it opens a same-day risk assessment task).
+fn rescreen(fx: &Fixture) -> ipb::RecordReassessmentRequest {
+    ipb::RecordReassessmentRequest {
+        intake_id: fx.intake_id.clone(),
+        screeners: Some(ipb::Screeners {
+            phq9: Some(ipb::Phq9 { items: vec![1; 9] }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// Calls `rpc` as `role` of `org`. `Ok(true)`: the answer carried (or changed) the owner's data.
 async fn call(
     stack: &Stack,
@@ -203,17 +215,9 @@ async fn call(
             })
             .await
             .map(|r| !r.into_inner().intakes.is_empty()),
-        ("intake", "RecordReassessment") => IntakeServiceClient::new(ch)
-            .record_reassessment(ipb::RecordReassessmentRequest {
-                intake_id: fx.intake_id.clone(),
-                screeners: Some(ipb::Screeners {
-                    phq9: Some(ipb::Phq9 { items: vec![1; 9] }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            })
-            .await
-            .map(|_| true),
+        ("intake", "RecordReassessment") => {
+            IntakeServiceClient::new(ch).record_reassessment(rescreen(fx)).await.map(|_| true)
+        }
         ("intake", "ListCareEvents") => IntakeServiceClient::new(ch)
             .list_care_events(ipb::ListCareEventsRequest { client_id: fx.client_id.clone() })
             .await
@@ -246,17 +250,7 @@ async fn call(
             // The owner's clinician re-screens with PHQ-9 item 9 above 0, which opens a same-day risk
             // assessment task; then the caller tries to complete it.
             let owner = || stack.channel_as("intake", CLINIC, &[Role::Clinician]);
-            IntakeServiceClient::new(owner())
-                .record_reassessment(ipb::RecordReassessmentRequest {
-                    intake_id: fx.intake_id.clone(),
-                    screeners: Some(ipb::Screeners {
-                        phq9: Some(ipb::Phq9 { items: vec![1; 9] }),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
+            IntakeServiceClient::new(owner()).record_reassessment(rescreen(fx)).await.unwrap();
             let task = IntakeServiceClient::new(owner())
                 .list_clinical_tasks(ipb::ListClinicalTasksRequest {
                     organization_id: CLINIC.into(),

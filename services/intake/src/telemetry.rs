@@ -64,13 +64,13 @@ pub fn register() {
 
 /// Records one finished routing: its outcome, whether it was a crisis client (and left unreferred), and
 /// how long after acceptance it finished.
-pub fn routed(status: RoutingStatus, crisis: bool, seconds_since_accepted: f64) {
+pub fn routed(status: RoutingStatus, crisis: bool, unreferred: bool, seconds_since_accepted: f64) {
     metrics::counter!("continuum_routings_total", "status" => status.code()).increment(1);
     if crisis {
         metrics::counter!("continuum_crisis_routings_total").increment(1);
-        if status != RoutingStatus::Referred {
-            metrics::counter!("continuum_crisis_unreferred_total").increment(1);
-        }
+    }
+    if unreferred {
+        metrics::counter!("continuum_crisis_unreferred_total").increment(1);
     }
     metrics::histogram!(continuum_telemetry::names::INTAKE_ROUTED)
         .record(seconds_since_accepted.max(0.0));

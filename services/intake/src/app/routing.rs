@@ -205,6 +205,7 @@ impl Router {
                 crate::telemetry::routed(
                     decision.status,
                     crisis,
+                    unreferred,
                     waited.num_milliseconds() as f64 / 1000.0,
                 );
                 if unreferred {

@@ -229,23 +229,4 @@ impl Store {
         }
         Ok(out)
     }
-
-    /// The tasks of a client's intakes taken by `organization_id`, oldest first (the care timeline).
-    pub async fn tasks_of_client(
-        &self,
-        organization_id: &str,
-        client_id: &ClientId,
-    ) -> Result<Vec<ClinicalTask>> {
-        let client_id = client_id.as_str();
-        clinical_task::Entity::find()
-            .filter(clinical_task::Column::OrganizationId.eq(organization_id.to_owned()))
-            .filter(clinical_task::Column::ClientId.eq(client_id.to_owned()))
-            .order_by_asc(clinical_task::Column::Id)
-            .limit(500)
-            .all(self.connection())
-            .await?
-            .into_iter()
-            .map(from_row)
-            .collect()
-    }
 }

@@ -232,6 +232,16 @@ fn offer_to_domain(m: offer::Model) -> Result<Offer> {
 
 /// The LIKE pattern that finds a provider id in a JSON candidate list (ids are validated lowercase UUIDs,
 /// so they contain no LIKE wildcards); callers re-check the decoded list.
+/// The condition "the entry is on the list": its status is active ([`EntryStatus::is_active`]).
+fn on_the_list() -> sea_orm::sea_query::SimpleExpr {
+    entry::Column::Status.is_in(EntryStatus::ALL.iter().filter(|s| s.is_active()).map(|s| s.code()))
+}
+
+/// The entries on the list in `band`.
+fn on_the_list_in(band: Band) -> sea_orm::Select<entry::Entity> {
+    entry::Entity::find().filter(entry::Column::Band.eq(band.code())).filter(on_the_list())
+}
+
 fn candidate_pattern(provider_id: &str) -> String {
     format!("\"{provider_id}\"")
 }
@@ -575,10 +585,7 @@ impl Store {
         let bands: Vec<Band> = filter.band.map_or_else(|| Band::ALL.to_vec(), |b| vec![b]);
         let mut out = Vec::new();
         for band in bands {
-            let mut q = entry::Entity::find().filter(entry::Column::Band.eq(band.code())).filter(
-                entry::Column::Status
-                    .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
-            );
+            let mut q = on_the_list_in(band);
             if let Some(org) = &filter.organization_id {
                 q = q.filter(entry::Column::OrganizationId.eq(org.clone()));
             }
@@ -618,12 +625,7 @@ impl Store {
         long_ago: DateTime<Utc>,
     ) -> Result<(Vec<(Band, String, u64, u64)>, u64)> {
         use sea_orm::sea_query::Expr as E;
-        let active = || {
-            entry::Entity::find().filter(
-                entry::Column::Status
-                    .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
-            )
-        };
+        let active = || entry::Entity::find().filter(on_the_list());
         let grouped = |q: sea_orm::Select<entry::Entity>| {
             q.select_only()
                 .column(entry::Column::Band)
@@ -669,12 +671,7 @@ impl Store {
         });
         let mut total = 0;
         for &band in Band::ALL {
-            let mut q = entry::Entity::find()
-                .filter(entry::Column::Band.eq(band.code()))
-                .filter(
-                    entry::Column::Status
-                        .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
-                )
+            let mut q = on_the_list_in(band)
                 .filter(entry::Column::Id.ne(x.id.as_str()))
                 .filter(shares.clone());
             q = match domain::ahead_in_band(x, band, now, limits) {
@@ -934,10 +931,7 @@ impl Store {
                 .col_expr(entry::Column::UpdatedAtMs, Expr::value(now_ms))
                 .filter(entry::Column::Id.eq(entry_id.to_owned()))
                 .filter(entry::Column::Version.eq(current.version))
-                .filter(
-                    entry::Column::Status
-                        .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
-                )
+                .filter(on_the_list())
                 .exec(&txn)
                 .await?;
             if res.rows_affected != 1 {
@@ -1011,10 +1005,7 @@ impl Store {
             .col_expr(entry::Column::Version, Expr::col(entry::Column::Version).add(1))
             .col_expr(entry::Column::UpdatedAtMs, Expr::value(now_ms))
             .filter(entry::Column::Id.eq(entry_id.to_owned()))
-            .filter(
-                entry::Column::Status
-                    .is_in([EntryStatus::Waiting.code(), EntryStatus::Offered.code()]),
-            )
+            .filter(on_the_list())
             .exec(&txn)
             .await?;
         if res.rows_affected != 1 {
