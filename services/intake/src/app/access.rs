@@ -14,7 +14,7 @@
 use continuum_auth::Caller;
 use continuum_proto::referral::v1 as rpb;
 
-use crate::domain::{ConsentCategory, Intake};
+use crate::domain::{ClinicalTask, ConsentCategory, Intake};
 use crate::error::{Error, Result};
 
 /// A referral as referral answered it: what a recipient's access rests on.
@@ -86,6 +86,16 @@ pub enum Relationship {
     Owner,
     /// It received these live referrals of the client from the owner (ids).
     Recipient(Vec<String>),
+}
+
+/// The clinical task when the caller's organization must do it (it took the intake); `NOT_FOUND`
+/// otherwise, like the intake itself.
+pub fn owned_task(caller: &Caller, task: ClinicalTask) -> Result<ClinicalTask> {
+    if caller.belongs_to(task.organization_id.as_str()) {
+        Ok(task)
+    } else {
+        Err(hidden("clinical task", task.id.as_str(), caller))
+    }
 }
 
 /// The intake when the caller's organization took it; `NOT_FOUND` otherwise.

@@ -6,7 +6,7 @@ use chrono::Utc;
 use continuum_errors::page::Page;
 use continuum_vocab::ids::{ClinicalTaskId, OrganizationId};
 
-use super::{App, Context};
+use super::{App, Context, access};
 use crate::domain::ClinicalTask;
 use crate::error::{Error, Result};
 use crate::store::AuditRecord;
@@ -65,10 +65,7 @@ impl App {
         id: &ClinicalTaskId,
         expected_version: i64,
     ) -> Result<ClinicalTask> {
-        let task = self.store.get_task(id).await?;
-        if !ctx.caller.belongs_to(task.organization_id.as_str()) {
-            return Err(Error::not_found("clinical task", id.as_str()));
-        }
+        access::owned_task(&ctx.caller, self.store.get_task(id).await?)?;
         let done = self
             .store
             .complete_task(id, expected_version, ctx.caller.audit_user(), Utc::now())
