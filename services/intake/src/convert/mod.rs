@@ -64,7 +64,7 @@ pub use intake::{
     shared_intake_to_proto, task_to_proto,
 };
 use submission::{dysregulation_from_proto, grants_from_proto, override_from_proto};
-pub use submission::{screeners_from_proto, submission_from_proto};
+pub use submission::{screeners_from_proto, screeners_given, submission_from_proto};
 
 /// Page sizes of `ListIntakes`.
 pub const INTAKE_PAGING: Paging = Paging::new(50, 200);
@@ -188,7 +188,7 @@ pub fn reassessment_from_proto(req: &pb::RecordReassessmentRequest) -> Result<Re
     let mut v = Violations::default();
     let id = IntakeId::require(&mut v, "intake_id", &req.intake_id);
     let screeners = screeners_from_proto(&mut v, "screeners", req.screeners.as_ref());
-    if screeners.is_empty() && !req.clinician_reports_imminent_risk {
+    if !screeners_given(req.screeners.as_ref()) && !req.clinician_reports_imminent_risk {
         v.add("screeners", "at least one screener is required");
     }
     let dysregulation =

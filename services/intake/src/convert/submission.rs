@@ -218,6 +218,18 @@ fn items(
     ok.then(|| values.iter().map(|x| u8::try_from(*x).unwrap_or(0)).collect())
 }
 
+/// Whether any screener was given at all, valid or not: "at least one screener is required" is said only
+/// when none was (a screener given but invalid has its own violations already).
+pub fn screeners_given(s: Option<&pb::Screeners>) -> bool {
+    s.is_some_and(|s| {
+        s.phq9.is_some()
+            || s.gad7.is_some()
+            || s.cssrs.is_some()
+            || s.pcl5.is_some()
+            || s.readiness_ruler.is_some()
+    })
+}
+
 /// Validates screeners under `prefix` (for example `screeners`).
 pub fn screeners_from_proto(
     v: &mut Violations,
@@ -325,15 +337,7 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
         }
     };
     let screeners = screeners_from_proto(&mut v, "screeners", r.screeners.as_ref());
-    // Only when none was given at all: a screener given but invalid has its own violations already.
-    let given = r.screeners.as_ref().is_some_and(|s| {
-        s.phq9.is_some()
-            || s.gad7.is_some()
-            || s.cssrs.is_some()
-            || s.pcl5.is_some()
-            || s.readiness_ruler.is_some()
-    });
-    if screeners.is_empty() && !given && !r.clinician_reports_imminent_risk {
+    if !screeners_given(r.screeners.as_ref()) && !r.clinician_reports_imminent_risk {
         v.add(
             "screeners",
             "at least one screener (PHQ-9, GAD-7, C-SSRS, PCL-5 or readiness ruler) is required",

@@ -301,3 +301,26 @@ async fn a_youth_without_a_family_involved_option_is_told_so() {
     );
     assert!(!r.explanation[0].starts_with("a family-involved option"));
 }
+
+#[tokio::test]
+async fn an_invalid_re_screen_lists_only_its_own_violations() {
+    // The twin of issue 13.9 in RecordReassessment.
+    let mut app = spawn_app().await;
+    let i = submit(&mut app, submission("rescreen-bad")).await;
+    let err = app
+        .client
+        .record_reassessment(pb::RecordReassessmentRequest {
+            intake_id: i.id.clone(),
+            screeners: Some(pb::Screeners {
+                phq9: Some(pb::Phq9 { items: vec![1, 2, 3] }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let fields = continuum_errors::bad_fields_of(&err);
+    assert!(!fields.iter().any(|f| f == "screeners"), "no false 'screener required': {fields:?}");
+    assert!(fields.iter().any(|f| f.starts_with("screeners.phq9")), "{fields:?}");
+}
