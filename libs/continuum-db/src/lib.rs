@@ -187,6 +187,51 @@ pub async fn ping(db: &DatabaseConnection) -> bool {
     db.ping().await.is_ok()
 }
 
+/// How many rows a table may change, beyond a tenth of its size, before its planner statistics count as
+/// stale: PostgreSQL's own `autovacuum_analyze_threshold` default.
+const ANALYZE_THRESHOLD: i64 = 50;
+
+/// Refreshes the planner statistics of this connection's own tables (its service schema) that changed by
+/// more than 50 rows plus a tenth of their size since they were last analyzed, by autovacuum or by an
+/// earlier call, and answers which tables it analyzed. A no-op on SQLite.
+///
+/// Why the services do this themselves: PostgreSQL caches a generic plan per prepared statement and
+/// connection, made from the statistics of the moment. A plan made while a table was empty (every index
+/// looks equally cheap, so `organization_id = $1 AND idempotency_key = $2` may walk an index that only
+/// starts with the organization) stays until the table is analyzed again, and on a server with
+/// autovacuum turned off, that is never: every lookup then reads the whole organization (issue 12: a
+/// long-running process fell from 258 to 109 intakes/s). An `ANALYZE` invalidates those cached plans on
+/// every connection. Where autovacuum runs, it usually analyzes first and this finds nothing to do.
+pub async fn refresh_statistics(db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
+    use sea_orm::Statement;
+    if backend(db) != DbBackend::Postgres {
+        return Ok(Vec::new());
+    }
+    let stale = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT relname FROM pg_stat_user_tables \
+                 WHERE schemaname = current_schema() \
+                   AND n_mod_since_analyze > {ANALYZE_THRESHOLD} + n_live_tup / 10 \
+                 ORDER BY relname"
+            ),
+        ))
+        .await
+        .context("reading table statistics")?;
+    let mut analyzed = Vec::with_capacity(stale.len());
+    for row in stale {
+        let table: String = row.try_get("", "relname").context("reading a table name")?;
+        // A table name from the catalog, quoted as an identifier.
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        db.execute_unprepared(&format!("ANALYZE {quoted}"))
+            .await
+            .with_context(|| format!("analyzing {table}"))?;
+        analyzed.push(table);
+    }
+    Ok(analyzed)
+}
+
 /// The backend of a connection (some queries differ between SQLite and PostgreSQL).
 pub fn backend(db: &DatabaseConnection) -> DbBackend {
     db.get_database_backend()

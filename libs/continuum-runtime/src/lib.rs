@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -488,14 +489,17 @@ pub fn record_db_pool(db: &sea_orm::DatabaseConnection) {
 
 /// A database readiness probe for [`serve`]. Each run also sets `continuum_dependency_up{dependency=
 /// "database"}` and `continuum_db_pool_connections`; both are set once when the probe is made (the
-/// service has just connected and migrated), so a quiet process exports them from the start.
+/// service has just connected and migrated), so a quiet process exports them from the start. While the
+/// database answers, each run also starts a refresh of stale planner statistics ([`keep_statistics`]).
 pub fn db_probe(
     db: sea_orm::DatabaseConnection,
 ) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + 'static {
     continuum_telemetry::names::set_dependency_up("database", true);
     record_db_pool(&db);
+    let analyzing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     move || {
         let db = db.clone();
+        let analyzing = analyzing.clone();
         Box::pin(async move {
             // Sampled before the ping, whose own connection would otherwise still count as in use.
             record_db_pool(&db);
@@ -503,9 +507,32 @@ pub fn db_probe(
                 .await
                 .unwrap_or(false);
             continuum_telemetry::names::set_dependency_up("database", up);
+            if up {
+                keep_statistics(db, analyzing);
+            }
             up
         })
     }
+}
+
+/// Refreshes the planner statistics of the service's tables that changed a lot since they were last
+/// analyzed ([`continuum_db::refresh_statistics`]), beside the probe so that readiness never waits for an
+/// `ANALYZE`; one refresh at a time.
+fn keep_statistics(db: sea_orm::DatabaseConnection, analyzing: Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    if analyzing.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    tokio::spawn(async move {
+        match continuum_db::refresh_statistics(&db).await {
+            Ok(tables) if !tables.is_empty() => {
+                tracing::debug!(tables = ?tables, "refreshed planner statistics");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "refreshing planner statistics failed"),
+        }
+        analyzing.store(false, Ordering::Release);
+    });
 }
 
 #[cfg(test)]
