@@ -183,6 +183,71 @@ async fn an_outage_leaves_the_intake_pending_then_routes_it_exactly_once() {
     assert_eq!(final_state.routing.unwrap().referral_id, routed.referral_id);
 }
 
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    i64::try_from(since.as_millis()).unwrap()
+}
+
+/// Issue 12: routings deferred while a peer was down are due again as soon as the peer answers (a
+/// success after deferrals brings them forward), not after their back-off, which a long outage makes long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_routing_is_due_again_once_the_peer_answers_not_after_its_backoff() {
+    use sea_orm::ConnectionTrait;
+    let mut stack = Stack::start().await;
+    add_clinician(&stack, "Dr Backlog", 5).await;
+    stack.stop_service("matching").await;
+    let deferred = stack
+        .intake()
+        .submit_intake(intake_request("backlog-a"))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
+    assert_eq!(deferred.routing.unwrap().status, ipb::RoutingStatus::Pending as i32);
+
+    // As after a long outage: the next attempt an hour away (set while no worker holds the task).
+    let db = continuum_db::connect("intake", &stack.backing.common().db()).await.unwrap();
+    let later = now_ms() + 3_600_000;
+    let pushed = eventually(Duration::from_secs(10), || {
+        let (db, id) = (db.clone(), deferred.id.clone());
+        async move {
+            let sql = format!(
+                "UPDATE routings SET next_attempt_at_ms = {later} WHERE intake_id = '{id}' \
+                 AND status = 'pending' AND lease_until_ms < {}",
+                now_ms()
+            );
+            (db.execute_unprepared(&sql).await.ok()?.rows_affected() == 1).then_some(())
+        }
+    })
+    .await;
+    assert!(pushed.is_some(), "the deferred task is released between attempts");
+
+    stack.start_service("matching").await;
+    let next =
+        stack.intake().submit_intake(intake_request("backlog-b")).await.unwrap().into_inner();
+    assert_eq!(next.intake.unwrap().routing.unwrap().status, ipb::RoutingStatus::Referred as i32);
+    let client = stack.intake();
+    let routed = eventually(Duration::from_secs(10), || {
+        let mut c = client.clone();
+        let id = deferred.id.clone();
+        async move {
+            let r = c
+                .get_intake(ipb::GetIntakeRequest { intake_id: id, ..Default::default() })
+                .await
+                .ok()?
+                .into_inner()
+                .intake?
+                .routing?;
+            (r.status != ipb::RoutingStatus::Pending as i32).then_some(r)
+        }
+    })
+    .await
+    .expect("the deferred intake is routed once matching answers, not an hour later");
+    assert_eq!(routed.status, ipb::RoutingStatus::Referred as i32, "reason: {}", routed.reason);
+    db.close().await.ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resubmission_with_the_same_key_returns_the_same_answer() {
     let stack = Stack::start().await;

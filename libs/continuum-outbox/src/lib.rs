@@ -10,6 +10,7 @@
 //! - [`Queue::claim_one`] claims one row by key (the request that wrote it works on it at once).
 //! - [`Queue::release`] ends a lease with the caller's outcome columns, only while the caller still holds
 //!   it (a replica whose lease ran out changes nothing).
+//! - [`Queue::expedite`] makes every deferred row due now (the dependency it waited for answers again).
 //! - [`Backoff`] is the one retry delay policy; [`run_every`] the one worker loop (stops on the shutdown
 //!   token); [`continue_trace`] makes each item's span a child of the request that queued it.
 //!
@@ -148,6 +149,17 @@ impl Queue {
             assignments.join(", ")
         );
         Ok(db.execute_raw(statement(backend, &sql, values)).await?.rows_affected() == 1)
+    }
+
+    /// Makes every row with work to do whose next attempt is later than `now_ms` due at `now_ms`, and
+    /// answers how many: a dependency that failed answers again, so what waited for it need not wait out
+    /// its back-off (a backlog drains at once instead of over the longest back-off). Leases are untouched.
+    pub async fn expedite<C: ConnectionTrait>(&self, db: &C, now_ms: i64) -> Result<u64, DbErr> {
+        let backend = db.get_database_backend();
+        let Queue { table, pending, due, .. } = *self;
+        let sql = format!("UPDATE {table} SET {due} = ? WHERE {pending} AND {due} > ?");
+        let values = vec![now_ms.into(), now_ms.into()];
+        Ok(db.execute_raw(statement(backend, &sql, values)).await?.rows_affected())
     }
 
     /// How many rows still have work to do (for the pending gauges).

@@ -53,6 +53,10 @@ pub struct IntakeBenchArgs {
     /// Seconds the pgbench reference runs.
     #[arg(long, default_value_t = 10)]
     pub pgbench_secs: u64,
+    /// Times a call answered UNAVAILABLE is sent again with the same idempotency key (after 200 ms), as
+    /// a clinic's client does: for runs where a dependency blinks. The latency counts every attempt.
+    #[arg(long, default_value_t = 0)]
+    pub retries: usize,
 }
 
 /// Latency percentiles and throughput of one measured run.
@@ -60,8 +64,10 @@ pub struct IntakeBenchArgs {
 pub struct Summary {
     /// Calls answered OK.
     pub ok: usize,
-    /// Calls answered with an error, by gRPC code name.
+    /// Calls answered with an error, by gRPC code name (after any retries).
     pub errors: BTreeMap<String, usize>,
+    /// Calls sent again after an UNAVAILABLE answer (`--retries`).
+    pub retried: usize,
     /// Intakes by routing status.
     pub routed: BTreeMap<String, usize>,
     /// Completed calls per second over the run.
@@ -141,12 +147,24 @@ async fn drive(
                 if i >= count {
                     break;
                 }
-                let mut req = tonic::Request::new(intake(&args, &run, first + i));
-                req.metadata_mut().insert("authorization", bearer.clone());
                 let t = Instant::now();
-                let reply = client.submit_intake(req).await;
+                let mut attempts = 0;
+                let reply = loop {
+                    let mut req = tonic::Request::new(intake(&args, &run, first + i));
+                    req.metadata_mut().insert("authorization", bearer.clone());
+                    match client.submit_intake(req).await {
+                        Err(e)
+                            if e.code() == tonic::Code::Unavailable && attempts < args.retries =>
+                        {
+                            attempts += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        reply => break reply,
+                    }
+                };
                 let took = t.elapsed();
                 let mut r = results.lock().await;
+                r.1.retried += usize::from(attempts > 0);
                 match reply {
                     Ok(reply) => {
                         r.0.push(took);
@@ -210,6 +228,7 @@ impl Summary {
         Self {
             ok: 0,
             errors: BTreeMap::new(),
+            retried: 0,
             routed: BTreeMap::new(),
             throughput: 0.0,
             p50_ms: 0.0,
@@ -308,11 +327,14 @@ pub async fn intake_bench(args: IntakeBenchArgs) -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let routed =
         summary.routed.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
-    let errors = if summary.errors.is_empty() {
+    let mut errors = if summary.errors.is_empty() {
         "0".to_owned()
     } else {
         summary.errors.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
     };
+    if summary.retried > 0 {
+        errors.push_str(&format!(" ({} retried)", summary.retried));
+    }
     let (reference, ratio) = match reference {
         Some((tps, lat)) => {
             (format!("{tps:.0} ({lat:.2} ms avg)"), format!("{:.3}", summary.throughput / tps))
@@ -367,6 +389,7 @@ mod tests {
             warmup: 0,
             pgbench_url: None,
             pgbench_secs: 1,
+            retries: 0,
         };
         let (a, b) = (intake(&args, "r", 1), intake(&args, "r", 2));
         assert_ne!(a.idempotency_key, b.idempotency_key);

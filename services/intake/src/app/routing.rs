@@ -40,6 +40,9 @@ pub struct Router {
     rules: std::sync::Arc<Rules>,
     owner: String,
     max_backoff: Duration,
+    /// Whether an attempt of this router was deferred since its last success: the next success means the
+    /// peers answer again, and the deferred routings are brought forward ([`Store::expedite_routings`]).
+    deferred: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 enum Step {
@@ -99,7 +102,14 @@ impl Router {
         rules: std::sync::Arc<Rules>,
         max_backoff: Duration,
     ) -> Self {
-        Self { store, peers, rules, owner: uuid::Uuid::now_v7().to_string(), max_backoff }
+        Self {
+            store,
+            peers,
+            rules,
+            owner: uuid::Uuid::now_v7().to_string(),
+            max_backoff,
+            deferred: std::sync::Arc::default(),
+        }
     }
 
     /// The lease owner id of this router (the submitting request creates tasks leased to it).
@@ -216,6 +226,7 @@ impl Router {
                     );
                 }
                 tracing::info!(intake_id, status = decision.status.code(), attempts, "routed");
+                self.expedite_if_recovered().await;
                 Ok(decision)
             }
             Step::Retry(code) => {
@@ -226,8 +237,25 @@ impl Router {
                     + chrono::Duration::from_std(backoff(attempts, self.max_backoff))
                         .unwrap_or_default();
                 self.store.retry_later(intake_id, &self.owner, &decision, next, code).await?;
+                self.deferred.store(true, std::sync::atomic::Ordering::Release);
                 tracing::warn!(intake_id, error = code, attempts, "routing deferred");
                 Ok(decision)
+            }
+        }
+    }
+
+    /// After a success that follows deferrals: the peers answer again, so every deferred routing is made
+    /// due now instead of waiting out its back-off (issue 12: a backlog drains in seconds, not over the
+    /// longest back-off). The worker then drains them a batch at a time.
+    async fn expedite_if_recovered(&self) {
+        if !self.deferred.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        match self.store.expedite_routings(Utc::now()).await {
+            Ok(n) => tracing::info!(routings = n, "peers answer again: deferred routings due now"),
+            Err(e) => {
+                self.deferred.store(true, std::sync::atomic::Ordering::Release);
+                tracing::warn!(error = %e, "bringing deferred routings forward failed");
             }
         }
     }

@@ -588,6 +588,11 @@ impl Store {
         Ok(())
     }
 
+    /// Makes every deferred routing due now (a peer that failed answers again); how many.
+    pub async fn expedite_routings(&self, now: DateTime<Utc>) -> Result<u64> {
+        Ok(ROUTINGS.expedite(&self.db, time::to_ms(now)).await?)
+    }
+
     /// Replaces the consent of an intake (re-encrypting its submission). The caller read the intake just
     /// before; a concurrent consent change in between is lost to the last writer (consent changes are rare
     /// and every one is in the audit log).
