@@ -52,7 +52,8 @@ impl App {
             "enqueued"
         );
         let bridge = self.bridge_at_enqueue(&entry, needs.as_ref()).await;
-        let offers = self.store.offers_of(&entry.id).await?;
+        // A new entry is answered as stored, before any offer (an offer made since shows in GetEntry).
+        let offers = if replayed { self.store.offers_of(&entry.id).await? } else { Vec::new() };
         let wait_fraction = entry.wait_fraction(self.clock.now(), &self.limits());
         Ok((EntryView { entry, offers, bridge, wait_fraction }, replayed))
     }

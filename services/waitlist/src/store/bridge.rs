@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use continuum_vocab::ids::EntryId;
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TryInsertResult,
+};
 
 use super::Store;
 use crate::domain::BridgeSupport;
@@ -111,10 +114,17 @@ impl Store {
             updated_at_ms: Set(now_ms),
             trace_parent: Set(continuum_telemetry::current_traceparent()),
         };
-        bridge_choice::Entity::insert(row)
+        let insert = bridge_choice::Entity::insert(row)
             .on_conflict(OnConflict::column(bridge_choice::Column::EntryId).do_nothing().to_owned())
-            .exec_without_returning(&self.db)
-            .await?;
+            .try_insert();
+        // The new row comes back from the insert itself (RETURNING); a replay inserts nothing and reads
+        // the row it finds.
+        match insert.exec_with_returning(&self.db).await {
+            Ok(TryInsertResult::Inserted(m)) => return to_domain(m),
+            Ok(TryInsertResult::Conflicted | TryInsertResult::Empty)
+            | Err(sea_orm::DbErr::RecordNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         self.bridge_of(entry_id)
             .await?
             .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("bridge record missing after insert")))
@@ -191,7 +201,7 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<BridgeRecord>> {
-        bridge_choice::Entity::update_many()
+        let updated = bridge_choice::Entity::update_many()
             .col_expr(bridge_choice::Column::Status, Expr::value(status.code()))
             .col_expr(bridge_choice::Column::Support, Expr::value(support.code()))
             .col_expr(bridge_choice::Column::ProviderId, Expr::value(provider_id))
@@ -202,9 +212,16 @@ impl Store {
             .col_expr(bridge_choice::Column::Reason, Expr::value(reason.to_owned()))
             .col_expr(bridge_choice::Column::UpdatedAtMs, Expr::value(time::to_ms(now)))
             .filter(bridge_choice::Column::EntryId.eq(entry_id.as_str()))
-            .filter(bridge_choice::Column::Status.eq(BridgeStatus::Pending.code()))
-            .exec(&self.db)
-            .await?;
+            .filter(bridge_choice::Column::Status.eq(BridgeStatus::Pending.code()));
+        // Where the database returns updated rows (PostgreSQL, SQLite 3.35+), the settled row comes
+        // back from the update; a record settled before is read as it stands.
+        if self.db.support_returning() {
+            if let Some(m) = updated.exec_with_returning(&self.db).await?.into_iter().next() {
+                return to_domain(m).map(Some);
+            }
+        } else {
+            updated.exec(&self.db).await?;
+        }
         self.bridge_of(entry_id).await
     }
 
