@@ -92,6 +92,38 @@ impl ProtoPaths {
     }
 }
 
+impl ProtoPaths {
+    /// Like [`ProtoPaths::resolve`], for the paths the decoder names (`continuum_runtime::decode`): prost
+    /// reports an error inside a `oneof` member under the `oneof`'s name (`action.appointment_at`, not
+    /// `schedule.appointment_at`) and its text does not say which member, so a `oneof` name may also
+    /// stand for any of its message members on the way down.
+    pub fn resolve_decoded(&self, message: &str, path: &str) -> Result<(), String> {
+        let Some((head, rest)) = path.split_once('.') else {
+            return self.resolve(message, path);
+        };
+        let m = self.messages.get(message).ok_or_else(|| format!("no message {message}"))?;
+        if let Some(f) = m.field.iter().find(|f| f.name() == head) {
+            if f.r#type() != Type::Message {
+                return Err(format!("`{path}`: `{head}` is not a message; it has no fields"));
+            }
+            return self.resolve_decoded(f.type_name().trim_start_matches('.'), rest);
+        }
+        let Some(o) = m.oneof_decl.iter().position(|o| o.name() == head) else {
+            return Err(format!("`{path}`: {} has no field or oneof `{head}`", m.name()));
+        };
+        let o = i32::try_from(o).unwrap_or(-1);
+        let members = m.field.iter().filter(|f| f.oneof_index == Some(o));
+        let mut why = format!("`{path}`: no member of oneof `{head}` has `{rest}`");
+        for f in members.filter(|f| f.r#type() == Type::Message) {
+            match self.resolve_decoded(f.type_name().trim_start_matches('.'), rest) {
+                Ok(()) => return Ok(()),
+                Err(e) => why = e,
+            }
+        }
+        Err(why)
+    }
+}
+
 /// `name` or `name[i]` (i decimal): the name and whether it was indexed.
 fn split_index(segment: &str) -> Option<(&str, bool)> {
     let (name, indexed) = match segment.strip_suffix(']') {
@@ -168,6 +200,11 @@ mod tests {
             assert!(p.resolve(SUBMIT, path).is_err(), "{path} resolved");
         }
         assert!(p.resolve(TRANSITION, "action.reason").is_err());
+        // The decoder's view: a oneof stands for its members.
+        assert_eq!(p.resolve_decoded(TRANSITION, "action.appointment_at.seconds"), Ok(()));
+        assert_eq!(p.resolve_decoded(TRANSITION, "action.reason"), Ok(()));
+        assert!(p.resolve_decoded(TRANSITION, "action.nothing").is_err());
+        assert_eq!(p.resolve_decoded(SUBMIT, "client.given_name"), Ok(()));
         assert!(p.resolve("continuum.intake.v1.NoSuchRequest", "x").is_err());
     }
 
