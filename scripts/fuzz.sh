@@ -21,6 +21,9 @@ CARGO_FUZZ_VERSION=0.13.2
 RUNS="${FUZZ_RUNS:-50000}"   # per request target; intake_rules (a few assessments per input) gets half
 ALL_TARGETS=(intake_requests matching_requests referral_requests waitlist_requests intake_rules)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
+for t in "${TARGETS[@]}"; do
+  [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || { echo "FATAL: no fuzz target $t (${ALL_TARGETS[*]})" >&2; exit 2; }
+done
 if [ -n "${CARGO_TARGET_DIR:-}" ]; then default_dir="$CARGO_TARGET_DIR/fuzz"
 else default_dir="${XDG_CACHE_HOME:-$HOME/.cache}/continuum/fuzz-target"; fi
 TARGET_DIR="${FUZZ_TARGET_DIR:-$default_dir}"
