@@ -7,8 +7,8 @@
 //! before the use case: prost's decoder, then the service's `convert` validator. Whatever the bytes:
 //! - nothing panics (libFuzzer reports a crash), and no input overflows arithmetic (debug assertions on);
 //! - bytes that do not decode answer `INVALID_ARGUMENT` naming a field the request message has (or
-//!   `request` when the decoder names none), as `continuum_runtime::decode` does on the wire (inside a
-//!   `oneof` member prost names the `oneof`, not the member: `ProtoPaths::resolve_decoded`);
+//!   `request` when the decoder names none), as `continuum_runtime::decode` does on the wire (a `oneof`
+//!   whose member the decoder's text cannot single out keeps its name: `ProtoPaths::resolve_decoded`);
 //! - a request that decodes converts, or is refused with `INVALID_ARGUMENT` — never another error — whose
 //!   violations each name a field path that exists in the proto, field by field
 //!   (`continuum_testkit::proto_paths`), in an answer that lists at most 100 of them in under 8 KiB

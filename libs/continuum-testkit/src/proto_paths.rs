@@ -94,9 +94,9 @@ impl ProtoPaths {
 
 impl ProtoPaths {
     /// Like [`ProtoPaths::resolve`], for the paths the decoder names (`continuum_runtime::decode`): prost
-    /// reports an error inside a `oneof` member under the `oneof`'s name (`action.appointment_at`, not
-    /// `schedule.appointment_at`) and its text does not say which member, so a `oneof` name may also
-    /// stand for any of its message members on the way down.
+    /// reports an error inside a `oneof` member under the `oneof`'s name, and when several members share
+    /// the message type the text cannot say which (`action.appointment_at`: one of four `Appointment`
+    /// members), so a `oneof` name may also stand for any of its message members on the way down.
     pub fn resolve_decoded(&self, message: &str, path: &str) -> Result<(), String> {
         let Some((head, rest)) = path.split_once('.') else {
             return self.resolve(message, path);
