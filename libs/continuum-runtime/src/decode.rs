@@ -55,7 +55,76 @@ pub fn decode_violation(message: &str) -> Option<(String, String)> {
     }
     fields.reverse();
     let path = if fields.is_empty() { "request".to_owned() } else { fields.join(".") };
+    let path = name_oneof_members(message, path);
     Some((path, format!("could not be decoded ({reason})")))
+}
+
+/// The (message, field) frames of a decoder's text, outermost first.
+fn frames(message: &str) -> Vec<(&str, &str)> {
+    let Some(rest) = message.strip_prefix(DECODE_PREFIX) else { return Vec::new() };
+    let mut out: Vec<(&str, &str)> = rest
+        .split(": ")
+        .filter_map(|part| part.split_once('.'))
+        .filter(|(m, f)| {
+            !m.is_empty()
+                && !f.is_empty()
+                && m.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Names the `oneof` members in a decoder's path: prost reports an error inside a `oneof` member under
+/// the `oneof`'s name (`TransitionReferralRequest.action`), which is no field of the request; the next
+/// frame names the member's message type (`Schedule`), and when exactly one member of the `oneof` has
+/// that type the path names that member (`schedule.appointment_at`). A member the text cannot single out
+/// (several members of one type, or a scalar member) keeps the `oneof`'s name.
+fn name_oneof_members(message: &str, path: String) -> String {
+    use prost::Message as _;
+    use std::sync::OnceLock;
+    static SET: OnceLock<Option<prost_types::FileDescriptorSet>> = OnceLock::new();
+    let Some(set) = SET
+        .get_or_init(|| {
+            prost_types::FileDescriptorSet::decode(continuum_proto::FILE_DESCRIPTOR_SET).ok()
+        })
+        .as_ref()
+    else {
+        return path;
+    };
+    let find = |name: &str| {
+        fn walk<'a>(
+            ms: &'a [prost_types::DescriptorProto],
+            name: &str,
+        ) -> Option<&'a prost_types::DescriptorProto> {
+            ms.iter()
+                .find(|m| m.name() == name)
+                .or_else(|| ms.iter().find_map(|m| walk(&m.nested_type, name)))
+        }
+        set.file.iter().find_map(|f| walk(&f.message_type, name))
+    };
+    let frames = frames(message);
+    let mut segments: Vec<String> = path.split('.').map(str::to_owned).collect();
+    if segments.len() != frames.len() {
+        return path;
+    }
+    for (i, (msg, field)) in frames.iter().enumerate() {
+        let Some((next_type, _)) = frames.get(i + 1) else { break };
+        let Some(m) = find(msg) else { continue };
+        if m.field.iter().any(|f| f.name() == *field) {
+            continue;
+        }
+        let Some(o) = m.oneof_decl.iter().position(|o| o.name() == *field) else { continue };
+        let o = i32::try_from(o).unwrap_or(-1);
+        let mut members = m.field.iter().filter(|f| {
+            f.oneof_index == Some(o) && f.type_name().rsplit('.').next() == Some(*next_type)
+        });
+        if let (Some(member), None) = (members.next(), members.next()) {
+            segments[i] = member.name().to_owned();
+        }
+    }
+    segments.join(".")
 }
 
 /// The [`DecodeErrorService`] layer.
@@ -135,5 +204,19 @@ mod tests {
         let (field, _) = decode_violation(MISSING_MESSAGE).unwrap_or_default();
         assert_eq!(field, "request");
         assert_eq!(decode_violation("database: connection reset"), None);
+    }
+
+    #[test]
+    fn an_error_inside_a_oneof_member_names_the_member_when_its_type_says_which() {
+        let schedule = "failed to decode Protobuf message: Timestamp.seconds: Schedule.appointment_at: TransitionReferralRequest.action: invalid wire type: LengthDelimited (expected Varint)";
+        let (field, _) = decode_violation(schedule).unwrap_or_default();
+        assert_eq!(field, "schedule.appointment_at.seconds");
+        let accept = "failed to decode Protobuf message: Accept.appointment_at: RespondToOfferRequest.answer: buffer underflow";
+        let (field, _) = decode_violation(accept).unwrap_or_default();
+        assert_eq!(field, "accept.appointment_at");
+        // Four members are Appointments: the text cannot say which, so the oneof keeps its name.
+        let appointment = "failed to decode Protobuf message: Appointment.appointment_at: TransitionReferralRequest.action: buffer underflow";
+        let (field, _) = decode_violation(appointment).unwrap_or_default();
+        assert_eq!(field, "action.appointment_at");
     }
 }

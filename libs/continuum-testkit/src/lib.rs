@@ -11,7 +11,9 @@
 #![allow(clippy::expect_used)]
 
 pub mod intake_double;
+pub mod proto_paths;
 pub mod requests;
+pub mod wire;
 
 use std::path::Path;
 

@@ -514,7 +514,9 @@ pub fn capacity_command(req: pb::UpdateCapacityRequest) -> Result<crate::app::Ca
             v.add("delta", "must not be 0");
             CapacityMove::Delta(0)
         }
-        Some(Change::Delta(d)) if d.abs() > domain::MAX_SLOTS => {
+        // A range, not `d.abs()`: i32::MIN has no absolute value (a panic with overflow checks on, a
+        // negative "absolute value" that passed the check without them).
+        Some(Change::Delta(d)) if !(-domain::MAX_SLOTS..=domain::MAX_SLOTS).contains(&d) => {
             v.add("delta", format!("must be between -{0} and {0}", domain::MAX_SLOTS));
             CapacityMove::Delta(d)
         }
@@ -764,3 +766,7 @@ pub fn import_summary_to_proto(s: crate::app::ImportSummary) -> pb::ImportProvid
         imported,
     }
 }
+
+#[cfg(test)]
+#[path = "convert_proptests.rs"]
+mod proptests;

@@ -414,3 +414,7 @@ mod tests {
         assert_eq!(cmd.note, None);
     }
 }
+
+#[cfg(test)]
+#[path = "convert_proptests.rs"]
+mod proptests;

@@ -235,7 +235,7 @@ pub fn reassessed_to_proto(r: &Reassessed) -> pb::RecordReassessmentResponse {
 pub fn consent_from_proto(req: &pb::RecordConsentRequest) -> Result<ConsentChange> {
     let mut v = Violations::default();
     let id = IntakeId::require(&mut v, "intake_id", &req.intake_id);
-    let grants = grants_from_proto(&mut v, &req.grants);
+    let grants = grants_from_proto(&mut v, "grants", &req.grants);
     if grants.is_empty() && req.grants.is_empty() && !req.share_with_referral_recipient {
         v.add("grants", "give at least one grant or share_with_referral_recipient");
     }
@@ -314,3 +314,6 @@ pub fn relationship_from_proto(
     };
     v.finish(RelationshipQuestion { client_id, intake_id, owner_only: req.owner_only })
 }
+
+#[cfg(test)]
+mod proptests;

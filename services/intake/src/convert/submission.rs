@@ -131,13 +131,16 @@ fn history_from_proto(
     out
 }
 
+/// Consent grants of the repeated field `field` (`consent_grants` of a submission, `grants` of a
+/// `RecordConsent`), each bad one named under that field.
 pub(super) fn grants_from_proto(
     v: &mut Violations,
+    field: &str,
     grants: &[pb::ConsentGrant],
 ) -> Vec<ConsentGrant> {
     let mut out = Vec::new();
-    for (i, g) in v.capped("consent_grants", grants, 50).iter().enumerate() {
-        let f = format!("consent_grants[{i}]");
+    for (i, g) in v.capped(field, grants, 50).iter().enumerate() {
+        let f = format!("{field}[{i}]");
         let recipient = OrganizationId::optional(
             v,
             &format!("{f}.recipient_organization_id"),
@@ -394,7 +397,7 @@ pub fn submission_from_proto(r: pb::SubmitIntakeRequest) -> Result<NewIntake> {
     };
     let consent = Consent {
         share_with_referral_recipient: r.consent.is_some_and(|c| c.share_with_referral_recipient),
-        grants: grants_from_proto(&mut v, &r.consent_grants),
+        grants: grants_from_proto(&mut v, "consent_grants", &r.consent_grants),
         history: Vec::new(),
     };
     let presenting_concerns = code_list!(Concern, v, "presenting_concerns", r.presenting_concerns);

@@ -107,10 +107,7 @@ async fn consent_is_recorded_scoped_and_revoked() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(
-        continuum_errors::bad_fields_of(&err),
-        vec!["consent_grants[0].categories".to_owned()]
-    );
+    assert_eq!(continuum_errors::bad_fields_of(&err), vec!["grants[0].categories".to_owned()]);
 
     // Another organization cannot touch it.
     let other = api
