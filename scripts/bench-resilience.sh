@@ -29,12 +29,12 @@ pg_up() { for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 && return 0; sleep
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 redis-cli -h 127.0.0.1 flushdb >/dev/null
-export CONTINUUM_DATABASE_URL="$PG/$DB" CONTINUUM_REDIS_URL=redis://127.0.0.1:6379/
+export CONTINUUM_DATABASE_URL="$PG/$DB" CONTINUUM_REDIS_URL=redis://127.0.0.1:6379/ CONTINUUM_RATE_LIMIT_PER_MINUTE=100000000
 CONTINUUM_ENCRYPTION_KEYS="k1:$(head -c 32 /dev/urandom | base64)"
 export CONTINUUM_ENCRYPTION_KEYS
 dir=/tmp/bench-resilience
 rm -rf "$dir"
-CONTINUUM_RATE_LIMIT_PER_MINUTE=100000000 CONTINUUM_METRICS_ADDR=127.0.0.1:19991 RUST_LOG=warn \
+CONTINUUM_METRICS_ADDR=127.0.0.1:19991 RUST_LOG=warn \
   "$BIN" up --demo --data-dir "$dir" >/tmp/bench-resilience-up.log 2>&1 &
 UP=$!
 trap 'kill $UP 2>/dev/null || true' EXIT
