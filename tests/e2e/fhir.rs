@@ -346,6 +346,31 @@ async fn bad_answers_come_back_at_the_element_that_carried_them() {
         400
     );
 
+    // The gateway reports its upstreams; with referral down it says so, and answers 503 (transient).
+    let health = http(&gw, "GET", "/healthz", &[], b"").await.unwrap();
+    assert_eq!(health.status, 200);
+    let h = health.json();
+    for s in ["intake", "matching", "referral", "waitlist"] {
+        assert_eq!(h["upstreams"][s], "SERVING", "{h}");
+    }
+    stack.stop_service("referral").await;
+    let health = http(&gw, "GET", "/healthz", &[], b"").await.unwrap();
+    assert_eq!(health.status, 503);
+    let h = health.json();
+    assert_ne!(h["upstreams"]["referral"], "SERVING", "{h}");
+    assert_eq!(h["upstreams"]["intake"], "SERVING", "{h}");
+    let unavailable = call(
+        &gw,
+        "GET",
+        "/fhir/Task/0190d5a0-0000-7000-8000-0000000000aa",
+        Some(&clinic),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(unavailable.status, 503, "{}", String::from_utf8_lossy(&unavailable.body));
+    assert_eq!(fhir_json(&unavailable)["issue"][0]["code"], "transient");
+
     // Nothing was accepted: no intake exists for the clinic.
     let intakes = stack
         .intake()
