@@ -714,6 +714,36 @@ mod tests {
     }
 
     #[test]
+    fn clinician_ratings_come_from_observations() {
+        let mut b = bundle(&[1; 9]);
+        let rating = |code: &str, value: serde_json::Value| {
+            let mut o = serde_json::json!({"resourceType": "Observation", "status": "final",
+                "code": {"coding": [{"system": "https://continuum.example.org/fhir/CodeSystem/clinician-rating", "code": code}]}});
+            o.as_object_mut().unwrap().extend(value.as_object().unwrap().clone());
+            serde_json::json!({"request": {"method": "POST", "url": "Observation"}, "resource": o})
+        };
+        let entries = b["entry"].as_array_mut().unwrap();
+        entries.push(rating("imminent-risk", serde_json::json!({"valueBoolean": true})));
+        entries.push(rating(
+            "functional-impairment",
+            serde_json::json!({"valueCodeableConcept": {"coding": [{"code": "severe"}]}}),
+        ));
+        let c = convert(&b, &HeaderMap::new(), None).unwrap();
+        assert!(c.request.clinician_reports_imminent_risk);
+        assert_eq!(c.request.functional_impairment, ipb::FunctionalImpairment::Severe as i32);
+        assert_eq!(
+            c.fields.expression_for("functional_impairment").as_deref(),
+            Some("Bundle.entry[4].resource.valueCodeableConcept")
+        );
+        b["entry"]
+            .as_array_mut()
+            .unwrap()
+            .push(rating("mood", serde_json::json!({"valueInteger": 3})));
+        let issues = convert(&b, &HeaderMap::new(), None).unwrap_err();
+        assert_eq!(issues[0].expression.as_deref(), Some("Bundle.entry[5].resource.code"));
+    }
+
+    #[test]
     fn what_the_gateway_cannot_map_is_a_400_issue_at_its_element() {
         let mut b = bundle(&[1; 9]);
         b["entry"][0]["resource"]["extension"][0]["valueCode"] = "barter".into();
