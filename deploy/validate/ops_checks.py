@@ -30,10 +30,10 @@ Obj = dict[str, Any]
 # Who calls whom: the peers each service is configured with (CONTINUUM_*_ADDR in services/*/src/config.rs).
 # The NetworkPolicy of a service must admit exactly these on its gRPC port.
 CALLERS = {
-    "intake": {"matching", "referral", "waitlist"},
-    "matching": {"intake", "referral", "waitlist"},
-    "referral": {"intake", "waitlist"},
-    "waitlist": {"intake", "matching", "referral"},
+    "intake": {"matching", "referral", "waitlist", "gateway"},
+    "matching": {"intake", "referral", "waitlist", "gateway"},
+    "referral": {"intake", "waitlist", "gateway"},
+    "waitlist": {"intake", "matching", "referral", "gateway"},
 }
 INGRESS_NS = "ingress-nginx"      # placeholder namespaces of the base NetworkPolicies
 MONITORING_NS = "monitoring"

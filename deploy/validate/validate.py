@@ -52,6 +52,10 @@ SERVICES = {
     "referral": (50053, "continuum.referral.v1.ReferralService"),
     "waitlist": (50054, "continuum.waitlist.v1.WaitlistService"),
 }
+# The HTTP gateway (FHIR edge): its HTTP port. No database, no secrets; probes over HTTP (/livez, /healthz).
+HTTP_SERVICES = {"gateway": 8080}
+# Every workload Prometheus scrapes (the one metrics path).
+SCRAPED = {**SERVICES, **{name: (port, None) for name, port in HTTP_SERVICES.items()}}
 METRICS_PORT = 9464
 RUN_AS_USER = 10001
 # Optional Secret: files for authentication / TLS (JWKS, certificates); the dev overlay needs none.
@@ -67,7 +71,7 @@ OVERLAYS = {
                    "external": {"continuum-secrets", "continuum-auth"}, "collector_in_cluster": False},
 }
 
-COMPOSE_REQUIRED = ["intake", "matching", "referral", "waitlist", "postgres", "redis", "otel-collector", "jaeger",
+COMPOSE_REQUIRED = ["intake", "matching", "referral", "waitlist", "gateway", "postgres", "redis", "otel-collector", "jaeger",
                     "prometheus", "grafana"]
 COMPOSE_TOP_KEYS = {"name", "services", "volumes", "networks", "configs", "secrets", "include", "version"}
 COMPOSE_SERVICE_KEYS = {
@@ -82,7 +86,7 @@ COMPOSE_SERVICE_KEYS = {
     "secrets", "security_opt", "shm_size", "stdin_open", "stop_grace_period", "stop_signal", "storage_opt",
     "sysctls", "tmpfs", "tty", "ulimits", "user", "userns_mode", "uts", "volumes", "volumes_from", "working_dir",
 }
-DOCKERFILE_SERVICES = set(SERVICES) | {"continuum"}
+DOCKERFILE_SERVICES = set(SERVICES) | set(HTTP_SERVICES) | {"continuum"}
 
 
 class Problems:
@@ -390,11 +394,12 @@ def check_overlay(name: str, docs: list[Obj], problems: Problems) -> None:
 
     # Operations: NetworkPolicies, one metrics path, secrets as files, the rules, production images.
     ops_checks.check_network_policies(name, docs, SERVICES, METRICS_PORT, pod_template, problems.add)
-    ops_checks.check_metrics_path(name, config, docs, SERVICES, METRICS_PORT, problems.add)
+    ops_checks.check_metrics_path(name, config, docs, SCRAPED, METRICS_PORT, problems.add)
     ops_checks.check_file_settings(name, config, docs, SERVICES, name == "production", problems.add)
     ops_checks.check_rules_copy(DEPLOY, name, docs, problems.add)
     if name == "production":
-        ops_checks.check_production_images(docs, SERVICES, problems.add)
+        ops_checks.check_production_images(docs, SCRAPED, problems.add)
+    check_gateway(name, index, services, cfg, grace, problems)
 
     # The four services.
     for svc_name, (port, health) in SERVICES.items():
@@ -493,6 +498,76 @@ def check_overlay(name: str, docs: list[Obj], problems: Problems) -> None:
                    if m.get("type") == "Resource" and m["resource"].get("name") == "cpu"]
             if not cpu or cpu[0]["resource"]["target"].get("averageUtilization") != 70:
                 problems.add(w, "HorizontalPodAutoscaler must target 70% CPU")
+
+
+def check_gateway(name: str, index: dict[tuple[str, str], Obj], services: dict[str, Obj], cfg: dict[str, Any],
+                  grace: int, problems: Problems) -> None:
+    """The HTTP gateway: named after itself, HTTP probes, its ports, the overlay's replicas/HPA/PDB, and a
+    NetworkPolicy admitting only the ingress namespace (HTTP) and the monitoring namespace (metrics)."""
+    for gw_name, port in HTTP_SERVICES.items():
+        w = f"overlays/{name} {gw_name}"
+        dep = index.get(("Deployment", gw_name))
+        if dep is None:
+            problems.add(w, "no Deployment")
+            continue
+        if dep["spec"].get("replicas") != cfg["replicas"]:
+            problems.add(w, f"replicas is {dep['spec'].get('replicas')}, expected {cfg['replicas']}")
+        pod = dep["spec"]["template"]["spec"]
+        if pod.get("serviceAccountName") != gw_name or pod.get("automountServiceAccountToken") is not False:
+            problems.add(w, "must run as its own ServiceAccount without a mounted token")
+        containers = pod.get("containers") or []
+        if len(containers) != 1 or containers[0].get("name") != gw_name:
+            problems.add(w, "must have exactly one container named after the service")
+            continue
+        c = containers[0]
+        image = c.get("image", "")
+        if image.split("@")[0].rsplit(":", 1)[0].rsplit("/", 1)[-1] != gw_name:
+            problems.add(w, f"image {image!r} is not named after the service")
+        ports = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
+        if ports.get("http") != port or ports.get("metrics") != METRICS_PORT:
+            problems.add(w, f"container ports must be http={port} and metrics={METRICS_PORT}, got {ports}")
+        if env_value(c, "OTEL_SERVICE_NAME") != gw_name:
+            problems.add(w, "OTEL_SERVICE_NAME differs from the service name")
+        if (env_value(c, "CONTINUUM_LISTEN_ADDR") or "").rpartition(":")[2] != str(port):
+            problems.add(w, f"CONTINUUM_LISTEN_ADDR must listen on {port}")
+        froms = [ef.get("configMapRef", ef.get("secretRef", {})).get("name", "") for ef in c.get("envFrom") or []]
+        if not any(re.fullmatch(r"continuum-config(-[a-z0-9]{10})?", f) for f in froms):
+            problems.add(w, "envFrom must include continuum-config (the services' addresses)")
+        if any("secretRef" in ef for ef in c.get("envFrom") or []):
+            problems.add(w, "the gateway holds no secrets: no secretRef in envFrom")
+        for probe, path in (("readinessProbe", "/healthz"), ("livenessProbe", "/livez"), ("startupProbe", "/livez")):
+            get = (c.get(probe) or {}).get("httpGet") or {}
+            if get.get("path") != path or get.get("port") not in ("http", port):
+                problems.add(w, f"{probe} must be an HTTP GET of {path} on the http port")
+        pre_stop = (((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
+        if pre_stop + grace >= pod.get("terminationGracePeriodSeconds", 30):
+            problems.add(w, "preStop + CONTINUUM_SHUTDOWN_GRACE_SECS must be < terminationGracePeriodSeconds")
+        svc = services.get(gw_name)
+        sp = {p.get("name"): p for p in (svc or {}).get("spec", {}).get("ports") or []}
+        if svc is None or (sp.get("http") or {}).get("port") != port or (sp.get("metrics") or {}).get("port") != METRICS_PORT:
+            problems.add(w, f"Service must expose http {port} and metrics {METRICS_PORT}")
+        pdb = index.get(("PodDisruptionBudget", gw_name))
+        hpa = index.get(("HorizontalPodAutoscaler", gw_name))
+        if bool(pdb) != cfg["pdb"]:
+            problems.add(w, "PodDisruptionBudget present" if pdb else "no PodDisruptionBudget")
+        if bool(hpa) != cfg["hpa"]:
+            problems.add(w, "unexpected HorizontalPodAutoscaler" if hpa else "no HorizontalPodAutoscaler")
+        elif hpa is not None and hpa["spec"].get("minReplicas") != cfg["replicas"]:
+            problems.add(w, f"HorizontalPodAutoscaler minReplicas must be {cfg['replicas']}")
+        labels = dep["spec"]["template"]["metadata"].get("labels", {})
+        admitted: set[tuple[Any, str]] = set()
+        for (kind, _), pol in index.items():
+            spec = pol.get("spec") or {}
+            if kind != "NetworkPolicy" or not selector_matches((spec.get("podSelector") or {}).get("matchLabels") or {}, labels):
+                continue
+            for rule in spec.get("ingress") or []:
+                for peer in rule.get("from") or []:
+                    who = str(((peer.get("namespaceSelector") or {}).get("matchLabels") or {}).get(ops_checks.NS_LABEL))
+                    for rp in rule.get("ports") or []:
+                        admitted.add((rp.get("port"), who))
+        want = {("http", ops_checks.INGRESS_NS), ("metrics", ops_checks.MONITORING_NS)}
+        if admitted != want:
+            problems.add(w, f"NetworkPolicy admits {sorted(map(str, admitted))}, expected {sorted(map(str, want))}")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -759,7 +834,7 @@ def check_dockerfile(problems: Problems) -> None:
     if not entry or not entry[-1].startswith("["):
         problems.add(where, "needs an exec-form ENTRYPOINT")
     exposed = {int(p.split("/")[0]) for i, a in instr if i == "EXPOSE" for p in a.split()}
-    for port in [p for p, _ in SERVICES.values()] + [METRICS_PORT]:
+    for port in [p for p, _ in SERVICES.values()] + list(HTTP_SERVICES.values()) + [METRICS_PORT]:
         if port not in exposed:
             problems.add(where, f"does not EXPOSE {port}")
     if "--locked" not in logical or "--release" not in logical:
@@ -769,7 +844,7 @@ def check_dockerfile(problems: Problems) -> None:
             for src in a.split()[:-1]:
                 if not src.startswith("--") and not os.path.exists(os.path.join(REPO, src)):
                     problems.add(where, f"COPY {src}: not in the repository")
-    names = set(re.findall(r"\b(intake|matching|referral|waitlist|continuum)\b(?=[|)])", logical))
+    names = set(re.findall(r"\b(intake|matching|referral|waitlist|gateway|continuum)\b(?=[|)])", logical))
     if names != DOCKERFILE_SERVICES:
         problems.add(where, f"the SERVICE check must accept exactly {sorted(DOCKERFILE_SERVICES)}, found {sorted(names)}")
     for name in DOCKERFILE_SERVICES:

@@ -112,6 +112,50 @@ impl Stack {
         self.wait_serving(service).await;
     }
 
+    /// Starts the HTTP gateway (`continuum serve gateway`) in front of the four services, on a free port, and
+    /// waits until its `/healthz` says all four are serving; returns its address.
+    pub async fn start_gateway(&mut self) -> String {
+        let addr = free_addrs(1).await.remove(0);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_dir.join("gateway.log"))
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_continuum"));
+        cmd.arg("serve")
+            .arg("gateway")
+            .env_clear()
+            .env("CONTINUUM_LISTEN_ADDR", &addr)
+            .env("CONTINUUM_INTAKE_ADDR", &self.addrs["intake"])
+            .env("CONTINUUM_MATCHING_ADDR", &self.addrs["matching"])
+            .env("CONTINUUM_REFERRAL_ADDR", &self.addrs["referral"])
+            .env("CONTINUUM_WAITLIST_ADDR", &self.addrs["waitlist"])
+            .env("CONTINUUM_SHUTDOWN_GRACE_SECS", "2")
+            .env("CONTINUUM_METRICS_ADDR", "off")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log));
+        self.procs.insert("gateway", cmd.spawn().expect("spawning the gateway"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(child) = self.procs.get_mut("gateway")
+                && let Some(status) = child.try_wait().unwrap()
+            {
+                panic!("the gateway exited with {status}; log:\n{}", self.log("gateway"));
+            }
+            if http(&addr, "GET", "/healthz", &[], b"").await.is_some_and(|r| r.status == 200) {
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not become ready; log:\n{}",
+                self.log("gateway")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops one service process (SIGTERM, then SIGKILL if it does not exit) and waits until it is gone.
     pub async fn stop_service(&mut self, service: &'static str) {
         if let Some(mut child) = self.procs.remove(service) {
@@ -241,6 +285,84 @@ pub async fn scrape(addr: &str) -> String {
     let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await;
     let mut out = String::new();
     let _ = s.read_to_string(&mut out).await;
+    out
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers (names lowercase).
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh loopback connection (`Connection: close`, the body read to the end): a
+/// client with nothing of our code in it, as a clinic's would be. `None` when nothing answers.
+pub async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<HttpResponse> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).await.ok()?;
+    s.write_all(body).await.ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        body = dechunk(&body);
+    }
+    Some(HttpResponse { status, headers, body })
+}
+
+/// The payload of a chunked body.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&raw[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        out.extend_from_slice(&raw[start..(start + size).min(raw.len())]);
+        raw = &raw[(start + size + 2).min(raw.len())..];
+    }
     out
 }
 

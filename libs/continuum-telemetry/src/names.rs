@@ -16,6 +16,11 @@ pub const GRPC_SERVER_DURATION: &str = "grpc_server_request_duration_seconds";
 pub const GRPC_CLIENT_REQUESTS: &str = "grpc_client_requests_total";
 /// Histogram of call durations to peers by `peer`, `method`.
 pub const GRPC_CLIENT_DURATION: &str = "grpc_client_request_duration_seconds";
+/// Counter of HTTP requests the gateway served by `route` (the route template, never the path), `method`,
+/// `code` (the HTTP status).
+pub const HTTP_SERVER_REQUESTS: &str = "http_server_requests_total";
+/// Histogram of HTTP request durations by `route`, `method`.
+pub const HTTP_SERVER_DURATION: &str = "http_server_request_duration_seconds";
 /// Gauge 1 with `service` and `version`.
 pub const BUILD_INFO: &str = "continuum_build_info";
 /// Gauge 0/1 by `dependency`.

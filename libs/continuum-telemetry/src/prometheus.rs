@@ -34,9 +34,10 @@ pub const FIRST_OFFER_BUCKETS: [f64; 11] = [
 ];
 
 /// The buckets of every histogram Continuum records; any other histogram gets the exporter's summary.
-pub fn buckets() -> [(&'static str, &'static [f64]); 4] {
+pub fn buckets() -> [(&'static str, &'static [f64]); 5] {
     [
         (crate::names::GRPC_SERVER_DURATION, &RPC_DURATION_BUCKETS),
+        (crate::names::HTTP_SERVER_DURATION, &RPC_DURATION_BUCKETS),
         (crate::names::GRPC_CLIENT_DURATION, &RPC_DURATION_BUCKETS),
         (crate::names::INTAKE_ROUTED, &ROUTED_BUCKETS),
         (crate::names::TIME_TO_FIRST_OFFER, &FIRST_OFFER_BUCKETS),

@@ -25,6 +25,8 @@ pub enum Service {
     Referral,
     /// Waitlist (50054).
     Waitlist,
+    /// The HTTP gateway (8080): FHIR R4 at /fhir in front of the four services. It has no tables.
+    Gateway,
 }
 
 /// Subcommands.
@@ -153,6 +155,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Service::Matching => "matching",
                 Service::Referral => "referral",
                 Service::Waitlist => "waitlist",
+                Service::Gateway => "gateway",
             };
             let telemetry = continuum_runtime::init_tracing(name);
             let shutdown = Shutdown::new();
@@ -182,6 +185,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .run(shutdown)
                         .await
                 }
+                Service::Gateway => {
+                    gateway::startup::Application::build(gateway::config::Settings::from_env()?)
+                        .await?
+                        .run(shutdown)
+                        .await
+                }
             };
             telemetry.shutdown().await;
             result
@@ -204,6 +213,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     Service::Waitlist => {
                         continuum_db_migrate::<waitlist::store::Migrator>("waitlist", &db).await?
+                    }
+                    Service::Gateway => {
+                        println!("gateway has no tables; nothing to migrate");
+                        continue;
                     }
                 }
                 println!("migrated {s:?} on {}", db.engine());

@@ -1,7 +1,7 @@
 //! The all-in-one Continuum binary and operator CLI.
 //!
 //! - `continuum up [--demo]`: all four services in one process on the embedded default (SQLite files under
-//!   a data directory, in-process cache), on ports 50051-50054; `--demo` seeds a demo directory when the
+//!   a data directory, in-process cache), on ports 50051-50054, and the HTTP gateway on 8080; `--demo` seeds a demo directory when the
 //!   directory is empty and prints how to call the stack.
 //! - `continuum serve <service>`: one service, configured from the environment exactly like its own
 //!   binary (used by the end-to-end tests to run each service as a separate process).

@@ -1,5 +1,5 @@
 //! `continuum up`: the four services in one process, each on its own port with its own health and
-//! reflection, sharing one shutdown signal. Storage is the embedded default unless the environment names a
+//! reflection, and the HTTP gateway (FHIR R4 at /fhir) in front of them, sharing one shutdown signal. Storage is the embedded default unless the environment names a
 //! PostgreSQL or Redis URL.
 
 use std::net::{IpAddr, SocketAddr};
@@ -29,6 +29,9 @@ pub struct UpArgs {
     /// Waitlist port.
     #[arg(long, default_value_t = 50054)]
     pub waitlist_port: u16,
+    /// Gateway (HTTP, FHIR R4 at /fhir) port; 0 picks a free one (printed).
+    #[arg(long, default_value_t = 8080)]
+    pub gateway_port: u16,
     /// Storage and shutdown settings shared by the four services.
     #[command(flatten)]
     pub common: CommonSettings,
@@ -104,11 +107,20 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     .await
     .context("starting intake")?;
 
+    let gateway = gateway::startup::Application::build(gateway::config::Settings::new(
+        SocketAddr::new(args.host, args.gateway_port),
+        [dial(addrs.intake), dial(addrs.matching), dial(addrs.referral), dial(addrs.waitlist)],
+    ))
+    .await
+    .context("starting the gateway")?;
+    let gateway_addr = dial(gateway.local_addr()?);
+
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(matching.run(shutdown.clone()));
     tasks.spawn(referral.run(shutdown.clone()));
     tasks.spawn(waitlist.run(shutdown.clone()));
     tasks.spawn(intake.run(shutdown.clone()));
+    tasks.spawn(gateway.run(shutdown.clone()));
 
     let storage = if common.database_url.is_some() {
         "PostgreSQL".to_owned()
@@ -123,6 +135,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("  matching {}", dial(addrs.matching));
     println!("  referral {}", dial(addrs.referral));
     println!("  waitlist {}", dial(addrs.waitlist));
+    println!("  gateway  http://{gateway_addr}  (FHIR R4: http://{gateway_addr}/fhir/metadata)");
     let minter = continuum_auth::Minter::from_settings(&common.auth)?;
     if args.demo {
         let seeded = crate::demo::seed_if_empty(&dial(addrs.matching), &minter)

@@ -1,0 +1,85 @@
+//! Settings of the gateway, read once from flags or the environment in `main` (or set by `continuum up`) and
+//! passed down. The gateway keeps nothing on disk: its settings are where it listens and where the four
+//! services are.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Gateway settings.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "gateway",
+    version,
+    about = "Continuum gateway (HTTP edge, FHIR R4 at /fhir): every setting is a flag or its environment variable"
+)]
+pub struct Settings {
+    /// Address to listen on (HTTP).
+    #[arg(long, env = "CONTINUUM_LISTEN_ADDR", default_value = "0.0.0.0:8080")]
+    pub listen_addr: SocketAddr,
+    /// Address of the intake service.
+    #[arg(long, env = "CONTINUUM_INTAKE_ADDR", default_value = "127.0.0.1:50051")]
+    pub intake_addr: String,
+    /// Address of the matching service.
+    #[arg(long, env = "CONTINUUM_MATCHING_ADDR", default_value = "127.0.0.1:50052")]
+    pub matching_addr: String,
+    /// Address of the referral service.
+    #[arg(long, env = "CONTINUUM_REFERRAL_ADDR", default_value = "127.0.0.1:50053")]
+    pub referral_addr: String,
+    /// Address of the waitlist service.
+    #[arg(long, env = "CONTINUUM_WAITLIST_ADDR", default_value = "127.0.0.1:50054")]
+    pub waitlist_addr: String,
+    /// PEM CA bundle used to verify the services when they serve TLS (their addresses then use https).
+    #[arg(long, env = "CONTINUUM_TLS_CA_FILE")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Seconds to let in-flight requests finish after a shutdown signal.
+    #[arg(long, env = "CONTINUUM_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+    /// Per-request timeout in seconds (one HTTP request, all of its upstream calls included).
+    #[arg(long, env = "CONTINUUM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Largest request body accepted, in bytes (a larger one is refused with 413 before it is read whole).
+    #[arg(long, env = "CONTINUUM_GATEWAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// The base URL clients reach the gateway at (used in `Bundle.link` and `fullUrl`), for example
+    /// `https://continuum.example.org`; empty: relative references only.
+    #[arg(long, env = "CONTINUUM_GATEWAY_BASE_URL", default_value = "")]
+    pub base_url: String,
+}
+
+impl Settings {
+    /// Reads settings from environment variables only.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self::try_parse_from(["gateway"])?)
+    }
+
+    /// Settings on `listen_addr` in front of the four services at `upstreams` (intake, matching, referral,
+    /// waitlist), defaults otherwise (tests and the all-in-one binary).
+    pub fn new(listen_addr: SocketAddr, upstreams: [String; 4]) -> Self {
+        let [intake_addr, matching_addr, referral_addr, waitlist_addr] = upstreams;
+        Self {
+            listen_addr,
+            intake_addr,
+            matching_addr,
+            referral_addr,
+            waitlist_addr,
+            tls_ca_file: None,
+            shutdown_grace_secs: 10,
+            request_timeout_secs: 30,
+            max_body_bytes: 1024 * 1024,
+            base_url: String::new(),
+        }
+    }
+
+    /// The grace period after a shutdown signal.
+    pub fn grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The per-request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+}

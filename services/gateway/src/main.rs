@@ -1,0 +1,13 @@
+//! The `gateway` binary: configuration from flags or the environment (`--help` lists it), then the HTTP edge
+//! until SIGTERM/SIGINT.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = <gateway::config::Settings as clap::Parser>::parse();
+    let telemetry = continuum_telemetry::init("gateway");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    gateway::startup::cancel_on_signal(shutdown.clone());
+    let result = gateway::startup::Application::build(settings).await?.run(shutdown).await;
+    telemetry.shutdown().await;
+    result
+}

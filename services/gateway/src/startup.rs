@@ -1,0 +1,123 @@
+//! Building and running the gateway: bind first (port 0 picks a free port, so tests never wait on a
+//! server), then serve the router until the shutdown token is cancelled, letting in-flight requests finish
+//! within the grace period.
+//!
+//! Routes: `/healthz` (readiness: the four services), `/livez` (liveness), `/fhir/...` (see `crate::fhir`).
+//! A coordinator console (`/`) and HSDS import (`/hsds`) are further modules merged here beside `fhir`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::upstream::Upstreams;
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The four services.
+    pub upstreams: Upstreams,
+    /// The base URL clients reach the gateway at (empty: relative references only).
+    pub base_url: Arc<str>,
+    /// The per-request timeout.
+    pub request_timeout: Duration,
+}
+
+/// The gateway's routes over `state`.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(crate::health::readiness))
+        .route("/livez", get(crate::health::liveness))
+        .merge(crate::fhir::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::telemetry::observe))
+        .fallback(crate::telemetry::not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+/// A bound, ready-to-run gateway.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    grace: Duration,
+}
+
+impl Application {
+    /// Binds the listener and builds the clients (they connect on first use).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let upstreams = Upstreams::connect_lazy(&settings)?;
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.listen_addr))?;
+        crate::telemetry::register();
+        let state = AppState {
+            upstreams,
+            base_url: Arc::from(settings.base_url.trim_end_matches('/')),
+            request_timeout: settings.request_timeout(),
+        };
+        Ok(Self {
+            listener,
+            router: router(state, settings.max_body_bytes),
+            grace: settings.grace(),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests for at most the grace period.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let addr = self.listener.local_addr().ok();
+        tracing::info!(service = "gateway", addr = ?addr, "serving HTTP");
+        let token = shutdown.clone();
+        let server = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .into_future();
+        tokio::pin!(server);
+        let result = tokio::select! {
+            r = &mut server => r.context("HTTP server failed"),
+            () = async { shutdown.cancelled().await; tokio::time::sleep(self.grace).await } => {
+                tracing::warn!(service = "gateway", "grace period over; closing remaining requests");
+                Ok(())
+            }
+        };
+        tracing::info!(service = "gateway", "stopped");
+        result
+    }
+}
+
+/// Cancels `token` on SIGINT or SIGTERM. (The same as `continuum-runtime`'s, which the gateway does not
+/// depend on: that crate carries the services' database and gRPC server, none of which the gateway has.)
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+            () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
+        }
+        token.cancel();
+    });
+}
