@@ -3,7 +3,8 @@
 //! A message may be up to [`crate::MAX_MESSAGE_BYTES`], and the decoder buffers a whole message before
 //! the handler sees it, so a few clients sending many large messages at once could hold hundreds of
 //! megabytes. Every request body is counted as its frames arrive against two budgets — one for the
-//! connection it came on, one for the whole process — and the bytes are given back when the call's body
+//! connection it came on, one for the whole process (shared by every service the process serves: the
+//! all-in-one `continuum up` has one budget for its four services, not four) — and the bytes are given back when the call's body
 //! is dropped (the call finished, failed or was cancelled). A frame that would go over either budget ends
 //! that call at once with `RESOURCE_EXHAUSTED` (retryable later; nothing of it reaches the handler), so
 //! memory stays bounded and no call waits on another (waiting could deadlock: every call holding part of
@@ -108,6 +109,21 @@ impl InFlightLayer {
     /// A layer with its own budgets.
     pub fn new(limits: InFlightLimits) -> Self {
         Self { budget: Arc::new(Budget { limits, held: Mutex::default() }) }
+    }
+
+    /// A layer whose budgets every `process_wide` layer of this process with the same limits shares: the
+    /// one every server uses, so several services in one process hold at most `process_bytes` together.
+    pub fn process_wide(limits: InFlightLimits) -> Self {
+        static SHARED: Mutex<Vec<Arc<Budget>>> = Mutex::new(Vec::new());
+        let Ok(mut shared) = SHARED.lock() else {
+            return Self::new(limits);
+        };
+        if let Some(budget) = shared.iter().find(|b| b.limits == limits) {
+            return Self { budget: budget.clone() };
+        }
+        let layer = Self::new(limits);
+        shared.push(layer.budget.clone());
+        layer
     }
 
     /// Bytes held now, by the process and by the connection from `peer` (for tests and metrics).
@@ -275,6 +291,28 @@ mod tests {
         assert_eq!(layer.held(peer(1)), (40, 0), "given back when the calls end");
         let mut c = body(&layer, 1, &[40]);
         assert_eq!(drain(&mut c), Ok(40));
+    }
+
+    #[test]
+    fn services_of_one_process_share_the_process_budget() {
+        let limits = InFlightLimits { process_bytes: 70, connection_bytes: 41 };
+        let (intake, matching) =
+            (InFlightLayer::process_wide(limits), InFlightLayer::process_wide(limits));
+        let mut a = body(&intake, 1, &[40]);
+        assert_eq!(drain(&mut a), Ok(40));
+        let mut b = body(&matching, 2, &[40]);
+        assert_eq!(
+            drain(&mut b),
+            Err(tonic::Code::ResourceExhausted),
+            "40 + 40 > 70 across both services"
+        );
+        let other =
+            InFlightLayer::process_wide(InFlightLimits { process_bytes: 71, connection_bytes: 41 });
+        let mut c = body(&other, 3, &[40]);
+        assert_eq!(drain(&mut c), Ok(40), "other limits: another budget");
+        drop(a);
+        let mut d = body(&matching, 2, &[40]);
+        assert_eq!(drain(&mut d), Ok(40), "given back across services");
     }
 
     #[test]

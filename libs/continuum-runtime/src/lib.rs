@@ -5,7 +5,7 @@
 //!
 //! A service crate builds its own `tonic` service and hands it to [`serve`]; everything around it (health,
 //! reflection, authentication and the role policy, TLS, keepalives, draining on SIGTERM) is the same for
-//! all four and lives here.
+//! all four and lives here. [`memory::tune_allocator`] is the first call of every binary's `main`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,6 +29,7 @@ pub mod body;
 pub mod care;
 pub mod decode;
 pub mod inflight;
+pub mod memory;
 pub mod stream_end;
 
 pub use tokio_util::sync::CancellationToken as Shutdown;
@@ -391,7 +392,7 @@ where
         ))
         .layer(auth)
         .layer(decode::DecodeErrorLayer)
-        .layer(inflight::InFlightLayer::new(options.inflight))
+        .layer(inflight::InFlightLayer::process_wide(options.inflight))
         .layer(stream_end::StreamEndLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming(listener), signal);

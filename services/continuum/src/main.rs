@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    continuum_runtime::memory::tune_allocator();
     let cli = continuum::cli::Cli::parse();
     continuum::cli::run(cli).await
 }

@@ -2,6 +2,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    continuum_runtime::memory::tune_allocator();
     // Flags and environment alike; `--help` lists every setting and starts nothing.
     let settings = <waitlist::config::Settings as clap::Parser>::parse();
     let telemetry = continuum_runtime::init_tracing("waitlist");
