@@ -75,6 +75,7 @@ async fn a_community_directory_imports_through_the_gateway_and_is_matched() {
     assert_eq!(import(&gw, Some(&clerk), FIXTURE.as_bytes()).await.status, 403);
     assert_eq!(import(&gw, Some(&admin), b"{not json").await.status, 400);
     assert_eq!(import(&gw, Some(&admin), b"{\"a\": 1}").await.status, 400);
+    assert_eq!(http(&gw, "GET", "/hsds/export", &[], b"").await.unwrap().status, 401);
     assert_eq!(
         ranked_for_spanish_speaking_adult_on_medicaid(&stack).await,
         Vec::<String>::new(),

@@ -207,3 +207,59 @@ where
     }
     Ok(plan.summary())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::config::Settings;
+    use crate::upstream::Upstreams;
+
+    /// The gateway's router with a body limit of `max` bytes, in front of services that are not there
+    /// (every case below is answered before any upstream call).
+    fn app(max: usize) -> Router {
+        let nowhere = || "127.0.0.1:1".to_owned();
+        let settings = Settings::new(
+            "127.0.0.1:0".parse().unwrap(),
+            [nowhere(), nowhere(), nowhere(), nowhere()],
+        );
+        let state = AppState {
+            upstreams: Upstreams::connect_lazy(&settings).unwrap(),
+            base_url: Arc::from(""),
+            request_timeout: Duration::from_secs(5),
+        };
+        crate::startup::router(state, max)
+    }
+
+    fn token(claims: &str) -> String {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
+        format!("Bearer x.{payload}.y")
+    }
+
+    async fn post(max: usize, auth: Option<&str>, body: Vec<u8>) -> StatusCode {
+        let mut req = http::Request::post("/hsds/import")
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(a) = auth {
+            req = req.header(http::header::AUTHORIZATION, a);
+        }
+        app(max).oneshot(req.body(axum::body::Body::from(body)).unwrap()).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn refusals_before_any_call_follow_the_gateway_mapping() {
+        let admin = token(r#"{"org":"0190d5a0-0000-7000-8000-000000000001"}"#);
+        let doc = br#"[{"id": "s", "name": "x", "status": "active"}]"#.to_vec();
+        // Over the body limit: refused unread.
+        assert_eq!(post(16, Some(&admin), doc.clone()).await, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(post(1024, None, doc.clone()).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(post(1024, Some(&token("{}")), doc).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(post(1024, Some(&admin), b"[1, 2".to_vec()).await, StatusCode::BAD_REQUEST);
+        assert_eq!(post(1024, Some(&admin), b"{}".to_vec()).await, StatusCode::BAD_REQUEST);
+    }
+}
