@@ -204,6 +204,98 @@ mod tests {
         assert_eq!(m.unmapped.count("organization.name"), 6, "each organization once");
     }
 
+    /// JSON built from HSDS keys and awkward values (wrong types, empty, huge numbers, non-ASCII days).
+    fn awkward_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let keys = proptest::sample::select(vec![
+            "id",
+            "name",
+            "status",
+            "services",
+            "service_at_locations",
+            "location",
+            "locations",
+            "schedules",
+            "byday",
+            "opens_at",
+            "closes_at",
+            "languages",
+            "code",
+            "service_areas",
+            "cost_options",
+            "option",
+            "amount",
+            "attributes",
+            "taxonomy_term",
+            "taxonomy",
+            "minimum_age",
+            "maximum_age",
+            "wait_time",
+            "addresses",
+            "state_province",
+            "country",
+            "latitude",
+            "longitude",
+            "location_type",
+            "contents",
+            "service_id",
+            "location_id",
+            "link_id",
+            "taxonomy_term_id",
+            "organization",
+            "phones",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            any::<i64>().prop_map(Value::from),
+            proptest::sample::select(vec![
+                "",
+                "active",
+                "physical",
+                "virtual",
+                "MO,ÄÖ",
+                "é",
+                "25:99",
+                "NaN",
+                "-1e999",
+                "US-CA",
+                "kind:iop",
+                "continuum",
+                "12 weeks",
+                "Free",
+                "s1",
+                "l1",
+                "continuum:level:crisis",
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((keys.clone(), inner), 0..6).prop_map(|kv| {
+                    Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Any JSON is read, refused as a document, or refused item by item: never a panic, and every
+        /// listing is accounted for in the plan.
+        #[test]
+        fn any_document_is_read_or_refused_without_panicking(doc in awkward_json()) {
+            if let Ok(m) = read_value(doc, ORG) {
+                let plan = plan_import(&m, &[]);
+                let s = plan.summary();
+                proptest::prop_assert_eq!(s.listings, m.listings.len());
+                proptest::prop_assert_eq!(s.created + s.updated + s.unchanged + s.refused, s.listings);
+            }
+        }
+    }
+
     #[test]
     fn tables_map_like_nested_services() {
         let nested: Vec<Value> = serde_json::from_str(FIXTURE).unwrap();
