@@ -6,6 +6,7 @@ mod fhir;
 mod flow;
 mod handoff;
 mod health;
+mod hsds;
 mod journey;
 mod matrix;
 mod reflection;

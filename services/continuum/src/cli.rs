@@ -67,6 +67,12 @@ pub enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// The provider directory in a published format (HSDS 3.0): import a file, export the directory.
+    Directory {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::directory::DirectoryCommand,
+    },
     /// Benchmark the exact batch assigner on an instance file (format of shared/bench/assign).
     AssignBench {
         /// Instance file.
@@ -279,6 +285,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { command: BenchCommand::Directory(args) } => {
             crate::bench_directory::seed_directory(args).await
         }
+        Command::Directory { command } => crate::directory::run(command).await,
         Command::AssignBench { file, reps } => {
             let report =
                 continuum_assign::bench_file(&file, reps.max(1)).map_err(|e| anyhow::anyhow!(e))?;

@@ -9,6 +9,7 @@
 //! - `continuum bench intake`: the end-to-end load benchmark (with pgbench as the same run's reference).
 //! - `continuum assign-bench FILE`: the batch-assigner benchmark on an instance file.
 //! - `continuum token mint`: development tokens (signed with the local development secret).
+//! - `continuum directory import | export | sample --format hsds`: the provider directory as HSDS 3.0.
 //! - `continuum org add | list`: the organization registry (organizations the deployment serves).
 
 pub mod bench;
@@ -16,4 +17,5 @@ pub mod bench_directory;
 pub mod cli;
 pub mod demo;
 pub mod dev_auth;
+pub mod directory;
 pub mod up;

@@ -6,19 +6,21 @@
 //!
 //! - [`fhir`]: FHIR R4 at `/fhir` (CapabilityStatement, the instruments as Questionnaires, intake Bundles,
 //!   referrals as Tasks).
+//! - [`hsds`]: HSDS 3.0 directory import and export at `/hsds`.
 //! - [`health`]: `/healthz` (the four services' health) and `/livez`.
 //! - [`telemetry`]: one span per request, request metrics, the request timeout.
 //! - [`error`]: the one mapping of every failure to an OperationOutcome and an HTTP status.
 //! - [`upstream`]: the gRPC clients and the caller's credentials they forward.
 //! - [`config`] and [`startup`]: settings, binding, serving, graceful shutdown.
 //!
-//! Further edges (HSDS import at `/hsds`, the coordinator console at `/`) are modules beside [`fhir`],
-//! merged into the router in [`startup::router`].
+//! Further edges (the coordinator console at `/`) are modules beside [`fhir`] and [`hsds`], merged into the
+//! router in [`startup::router`].
 
 pub mod config;
 pub mod error;
 pub mod fhir;
 pub mod health;
+pub mod hsds;
 pub mod startup;
 pub mod telemetry;
 pub mod upstream;

@@ -2,8 +2,8 @@
 //! server), then serve the router until the shutdown token is cancelled, letting in-flight requests finish
 //! within the grace period.
 //!
-//! Routes: `/healthz` (readiness: the four services), `/livez` (liveness), `/fhir/...` (see `crate::fhir`).
-//! A coordinator console (`/`) and HSDS import (`/hsds`) are further modules merged here beside `fhir`.
+//! Routes: `/healthz` (readiness: the four services), `/livez` (liveness), `/fhir/...` (see `crate::fhir`),
+//! `/hsds/...` (see `crate::hsds`). A coordinator console (`/`) is a further module merged here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +36,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(crate::health::readiness))
         .route("/livez", get(crate::health::liveness))
         .merge(crate::fhir::router())
+        .merge(crate::hsds::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::telemetry::observe))
         .fallback(crate::telemetry::not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -78,6 +78,15 @@ impl Caller {
         Ok(Self { authorization, organization_hint: organization_claim(token) })
     }
 
+    /// The caller holding bearer `token` (the CLI's `--token`).
+    pub fn bearer(token: &str) -> Result<Self, CredentialsError> {
+        let value = http::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|_| CredentialsError::Malformed)?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, value);
+        Self::from_headers(&headers)
+    }
+
     /// The organization the token names (its `org` claim), read WITHOUT verifying the token: only a default
     /// for a field the called service then checks against the verified token (an intake submitted for an
     /// organization the caller does not belong to is refused there). Never an access decision.
