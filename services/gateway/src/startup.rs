@@ -2,8 +2,9 @@
 //! server), then serve the router until the shutdown token is cancelled, letting in-flight requests finish
 //! within the grace period.
 //!
-//! Routes: `/healthz` (readiness: the four services), `/livez` (liveness), `/fhir/...` (see `crate::fhir`).
-//! A coordinator console (`/`) and HSDS import (`/hsds`) are further modules merged here beside `fhir`.
+//! Routes: `/healthz` (readiness: the four services), `/livez` (liveness), `/fhir/...` (see `crate::fhir`),
+//! and the coordinator console at `/` (see `crate::console`). HSDS import (`/hsds`) is a further module
+//! merged here beside them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub base_url: Arc<str>,
     /// The per-request timeout.
     pub request_timeout: Duration,
+    /// The coordinator console's sessions and sign-in.
+    pub console: crate::console::Console,
 }
 
 /// The gateway's routes over `state`.
@@ -36,6 +39,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(crate::health::readiness))
         .route("/livez", get(crate::health::liveness))
         .merge(crate::fhir::router())
+        .merge(crate::console::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::telemetry::observe))
         .fallback(crate::telemetry::not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -62,6 +66,11 @@ impl Application {
             upstreams,
             base_url: Arc::from(settings.base_url.trim_end_matches('/')),
             request_timeout: settings.request_timeout(),
+            console: crate::console::Console::new(
+                settings.console_lifetimes(),
+                settings.secure_cookies(),
+                settings.dev_sign_in.clone(),
+            ),
         };
         Ok(Self {
             listener,

@@ -78,6 +78,17 @@ impl Caller {
         Ok(Self { authorization, organization_hint: organization_claim(token) })
     }
 
+    /// The caller holding bearer `token` (the console's session keeps the token and calls as its user).
+    pub fn bearer(token: &str) -> Result<Self, CredentialsError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(CredentialsError::Missing);
+        }
+        let authorization = MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| CredentialsError::Malformed)?;
+        Ok(Self { authorization, organization_hint: organization_claim(token) })
+    }
+
     /// The organization the token names (its `org` claim), read WITHOUT verifying the token: only a default
     /// for a field the called service then checks against the verified token (an intake submitted for an
     /// organization the caller does not belong to is refused there). Never an access decision.
