@@ -214,6 +214,57 @@ pub async fn seed_if_empty(addr: &str, minter: &continuum_auth::Minter) -> anyho
     Ok(n)
 }
 
+/// How long a token of the console's development sign-in lives.
+pub const DEV_SIGN_IN_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The console's development sign-in under `up --demo`: a coordinator of each demo organization and a
+/// Harbor clinician, with short-lived tokens minted by `minter` (the local development secret).
+pub fn dev_sign_in(minter: continuum_auth::Minter) -> gateway::console::DevSignIn {
+    use continuum_auth::Role;
+    let user = |key: &str, label: &str, org: &str, org_name: &str, roles: &[Role]| {
+        gateway::console::DevUser {
+            key: key.to_owned(),
+            label: label.to_owned(),
+            organization_id: org.to_owned(),
+            organization_name: org_name.to_owned(),
+            roles: roles.iter().map(|r| r.code().to_owned()).collect(),
+        }
+    };
+    let users = vec![
+        user(
+            "harbor-coordinator",
+            "Harbor coordinator",
+            HARBOR_ORG,
+            "Harbor Community Mental Health",
+            &[Role::Coordinator],
+        ),
+        user(
+            "riverbend-coordinator",
+            "Riverbend coordinator",
+            RIVERBEND_ORG,
+            "Riverbend Youth & Family Services",
+            &[Role::Coordinator],
+        ),
+        user(
+            "harbor-clinician",
+            "Harbor clinician",
+            HARBOR_ORG,
+            "Harbor Community Mental Health",
+            &[Role::Clinician],
+        ),
+    ];
+    let mint = std::sync::Arc::new(move |u: &gateway::console::DevUser| {
+        let roles: Vec<Role> = u.roles.iter().filter_map(|r| Role::from_code(r)).collect();
+        minter.dev_user_token(
+            &format!("demo-{}", u.key),
+            &u.organization_id,
+            &roles,
+            DEV_SIGN_IN_TTL,
+        )
+    });
+    gateway::console::DevSignIn { users, mint }
+}
+
 /// Example calls to paste (grpcurl through server reflection).
 pub fn how_to_call(intake: &str, matching: &str) -> String {
     format!(

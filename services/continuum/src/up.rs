@@ -1,5 +1,6 @@
 //! `continuum up`: the four services in one process, each on its own port with its own health and
-//! reflection, and the HTTP gateway (FHIR R4 at /fhir) in front of them, sharing one shutdown signal. Storage is the embedded default unless the environment names a
+//! reflection, and the HTTP gateway (FHIR R4 at /fhir, the coordinator console at /) in front of them,
+//! sharing one shutdown signal. Under `--demo` the console offers a development sign-in as demo users. Storage is the embedded default unless the environment names a
 //! PostgreSQL or Redis URL.
 
 use std::net::{IpAddr, SocketAddr};
@@ -107,12 +108,19 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     .await
     .context("starting intake")?;
 
-    let gateway = gateway::startup::Application::build(gateway::config::Settings::new(
+    let minter = continuum_auth::Minter::from_settings(&common.auth)?;
+    let mut gateway_settings = gateway::config::Settings::new(
         SocketAddr::new(args.host, args.gateway_port),
         [dial(addrs.intake), dial(addrs.matching), dial(addrs.referral), dial(addrs.waitlist)],
-    ))
-    .await
-    .context("starting the gateway")?;
+    );
+    if args.demo && common.auth.dev_secret.is_some() {
+        // The console's development sign-in: demo users, tokens minted here with the local development
+        // secret (the gateway gets a minting function, never the secret). Only `up --demo` does this.
+        gateway_settings.dev_sign_in = Some(crate::demo::dev_sign_in(minter.clone()));
+    }
+    let gateway = gateway::startup::Application::build(gateway_settings)
+        .await
+        .context("starting the gateway")?;
     let gateway_addr = dial(gateway.local_addr()?);
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -136,7 +144,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("  referral {}", dial(addrs.referral));
     println!("  waitlist {}", dial(addrs.waitlist));
     println!("  gateway  http://{gateway_addr}  (FHIR R4: http://{gateway_addr}/fhir/metadata)");
-    let minter = continuum_auth::Minter::from_settings(&common.auth)?;
+    println!(
+        "  console  http://{gateway_addr}/  (coordinator console: worklist, waitlist board, client path)"
+    );
     if args.demo {
         let seeded = crate::demo::seed_if_empty(&dial(addrs.matching), &minter)
             .await

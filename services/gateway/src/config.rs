@@ -47,6 +47,17 @@ pub struct Settings {
     /// `https://continuum.example.org`; empty: relative references only.
     #[arg(long, env = "CONTINUUM_GATEWAY_BASE_URL", default_value = "")]
     pub base_url: String,
+    /// Console sessions end after this many seconds without a request.
+    #[arg(long, env = "CONTINUUM_CONSOLE_IDLE_SECS", default_value_t = 30 * 60, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub console_idle_secs: u64,
+    /// Console sessions end this many seconds after sign-in, whatever happens (and never after the
+    /// token's own expiry).
+    #[arg(long, env = "CONTINUUM_CONSOLE_SESSION_SECS", default_value_t = 8 * 3600, value_parser = clap::value_parser!(u64).range(60..=7 * 86_400))]
+    pub console_session_secs: u64,
+    /// The development sign-in of the console: set only by `continuum up --demo` (never from flags or the
+    /// environment, so a production gateway cannot have it).
+    #[arg(skip)]
+    pub dev_sign_in: Option<crate::console::DevSignIn>,
 }
 
 impl Settings {
@@ -70,12 +81,29 @@ impl Settings {
             request_timeout_secs: 30,
             max_body_bytes: 1024 * 1024,
             base_url: String::new(),
+            console_idle_secs: 30 * 60,
+            console_session_secs: 8 * 3600,
+            dev_sign_in: None,
         }
     }
 
     /// The grace period after a shutdown signal.
     pub fn grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The console's session lifetimes.
+    pub fn console_lifetimes(&self) -> crate::console::session::Lifetimes {
+        crate::console::session::Lifetimes {
+            idle: Duration::from_secs(self.console_idle_secs),
+            absolute: Duration::from_secs(self.console_session_secs),
+        }
+    }
+
+    /// Whether console cookies carry `Secure`: always, unless the gateway listens on loopback only (plain
+    /// HTTP on 127.0.0.1 under `continuum up`, where a browser would not send a `Secure` cookie).
+    pub fn secure_cookies(&self) -> bool {
+        !self.listen_addr.ip().is_loopback()
     }
 
     /// The per-request timeout.

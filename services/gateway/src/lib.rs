@@ -7,16 +7,19 @@
 //! - [`fhir`]: FHIR R4 at `/fhir` (CapabilityStatement, the instruments as Questionnaires, intake Bundles,
 //!   referrals as Tasks).
 //! - [`hsds`]: HSDS 3.0 directory import and export at `/hsds`.
+//! - [`console`]: the coordinator console at `/` (worklist, waitlist board, client path, wait metrics, live
+//!   updates), server-rendered HTML over the same services with the signed-in user's token.
 //! - [`health`]: `/healthz` (the four services' health) and `/livez`.
 //! - [`telemetry`]: one span per request, request metrics, the request timeout.
 //! - [`error`]: the one mapping of every failure to an OperationOutcome and an HTTP status.
 //! - [`upstream`]: the gRPC clients and the caller's credentials they forward.
 //! - [`config`] and [`startup`]: settings, binding, serving, graceful shutdown.
 //!
-//! Further edges (the coordinator console at `/`) are modules beside [`fhir`] and [`hsds`], merged into the
+//! Edges are modules ([`fhir`], [`hsds`], [`console`]), each merged into the
 //! router in [`startup::router`].
 
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod fhir;
 pub mod health;

@@ -3,7 +3,7 @@
 //! within the grace period.
 //!
 //! Routes: `/healthz` (readiness: the four services), `/livez` (liveness), `/fhir/...` (see `crate::fhir`),
-//! `/hsds/...` (see `crate::hsds`). A coordinator console (`/`) is a further module merged here.
+//! `/hsds/...` (see `crate::hsds`) and the coordinator console at `/` (see `crate::console`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub struct AppState {
     pub base_url: Arc<str>,
     /// The per-request timeout.
     pub request_timeout: Duration,
+    /// The coordinator console's sessions and sign-in.
+    pub console: crate::console::Console,
 }
 
 /// The gateway's routes over `state`.
@@ -37,6 +39,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/livez", get(crate::health::liveness))
         .merge(crate::fhir::router())
         .merge(crate::hsds::router())
+        .merge(crate::console::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::telemetry::observe))
         .fallback(crate::telemetry::not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -63,6 +66,11 @@ impl Application {
             upstreams,
             base_url: Arc::from(settings.base_url.trim_end_matches('/')),
             request_timeout: settings.request_timeout(),
+            console: crate::console::Console::new(
+                settings.console_lifetimes(),
+                settings.secure_cookies(),
+                settings.dev_sign_in.clone(),
+            ),
         };
         Ok(Self {
             listener,

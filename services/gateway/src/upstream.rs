@@ -78,13 +78,15 @@ impl Caller {
         Ok(Self { authorization, organization_hint: organization_claim(token) })
     }
 
-    /// The caller holding bearer `token` (the CLI's `--token`).
+    /// The caller holding bearer `token` (the console's session keeps the token and calls as its user).
     pub fn bearer(token: &str) -> Result<Self, CredentialsError> {
-        let value = http::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(CredentialsError::Missing);
+        }
+        let authorization = MetadataValue::try_from(format!("Bearer {token}"))
             .map_err(|_| CredentialsError::Malformed)?;
-        let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::AUTHORIZATION, value);
-        Self::from_headers(&headers)
+        Ok(Self { authorization, organization_hint: organization_claim(token) })
     }
 
     /// The organization the token names (its `org` claim), read WITHOUT verifying the token: only a default

@@ -30,6 +30,11 @@ pub struct Settings {
     /// Seconds between two runs of the deadline sweeper (escalation, expiry, re-routing).
     #[arg(long, env = "CONTINUUM_DEADLINE_SWEEP_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub deadline_sweep_secs: u64,
+    /// A fixed response window in seconds for every referral (first and second deadline), instead of the
+    /// clinical defaults (4 hours for emergencies, 1 or 2 business days otherwise). For demos and browser
+    /// tests, where a deadline must pass within minutes; unset in any real deployment.
+    #[arg(long, env = "CONTINUUM_REFERRAL_RESPONSE_WINDOW_SECS", value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    pub response_window_secs: Option<u64>,
     /// Settings shared by every service.
     #[command(flatten)]
     pub common: CommonSettings,
@@ -54,8 +59,14 @@ impl Settings {
             intake_addr: "127.0.0.1:50051".to_owned(),
             waitlist_addr: "127.0.0.1:50054".to_owned(),
             deadline_sweep_secs: 60,
+            response_window_secs: None,
             common,
         }
+    }
+
+    /// The fixed response window, when configured.
+    pub fn response_window(&self) -> Option<std::time::Duration> {
+        self.response_window_secs.map(std::time::Duration::from_secs)
     }
 
     /// These settings, talking to intake at `intake_addr`.

@@ -61,6 +61,7 @@ impl Application {
             self.matching.clone(),
             Relay::new(self.store.clone(), self.matching.clone()),
         )
+        .with_response_window(self.settings.response_window())
     }
 
     /// Serves until `shutdown` is cancelled, then drains; the outbox worker stops with the same token.
@@ -72,7 +73,8 @@ impl Application {
         // cancelling the caller's token (the all-in-one binary shares it between services).
         let worker_stop = shutdown.child_token();
         let worker = tokio::spawn(relay.clone().run(worker_stop.clone()));
-        let deadlines = Deadlines::new(self.store.clone(), self.matching.clone(), relay.clone());
+        let deadlines = Deadlines::new(self.store.clone(), self.matching.clone(), relay.clone())
+            .with_response_window(self.settings.response_window());
         let sweep_every = Duration::from_secs(self.settings.deadline_sweep_secs.max(1));
         let sweeper = tokio::spawn(deadlines.clone().run(sweep_every, worker_stop.clone()));
         let sources = CareSources::connect_lazy(

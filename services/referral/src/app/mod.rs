@@ -220,7 +220,7 @@ impl App {
             });
         }
         let draft = ReferralDraft {
-            response_due_at: domain::response_due_at(new.urgency, now),
+            response_due_at: self.deadlines.response_due_at(new.urgency, now),
             recipient_organization_id: taken.recipient_organization_id,
             overbooked: taken.overbooked,
             status,

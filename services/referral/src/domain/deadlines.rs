@@ -56,6 +56,20 @@ pub fn second_deadline(urgency: Urgency, escalated_at: DateTime<Utc>) -> DateTim
     response_due_at(urgency, escalated_at)
 }
 
+/// [`response_due_at`], or `created + window` for every urgency when a fixed window is configured
+/// (`CONTINUUM_REFERRAL_RESPONSE_WINDOW_SECS`: demos and browser tests, where a deadline must pass within
+/// minutes; never a clinical setting).
+pub fn response_due_within(
+    urgency: Urgency,
+    created: DateTime<Utc>,
+    window: Option<TimeDelta>,
+) -> DateTime<Utc> {
+    match window {
+        Some(w) => created.checked_add_signed(w).unwrap_or(created),
+        None => response_due_at(urgency, created),
+    }
+}
+
 /// What the sweeper does at `now` to a referral in `status`: only an unanswered (requested) referral past
 /// its deadline is touched: escalated first, expired after a second silence.
 pub fn deadline_step(
@@ -65,12 +79,25 @@ pub fn deadline_step(
     escalated_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Option<DeadlineStep> {
+    deadline_step_within(status, urgency, response_due_at, escalated_at, now, None)
+}
+
+/// [`deadline_step`] with the second window fixed to `window` when one is configured (see
+/// [`response_due_within`]).
+pub fn deadline_step_within(
+    status: Status,
+    urgency: Urgency,
+    response_due_at: DateTime<Utc>,
+    escalated_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    window: Option<TimeDelta>,
+) -> Option<DeadlineStep> {
     if status != Status::Requested {
         return None;
     }
     match escalated_at {
         None if response_due_at < now => Some(DeadlineStep::Escalate),
-        Some(at) if second_deadline(urgency, at) < now => Some(DeadlineStep::Expire),
+        Some(at) if response_due_within(urgency, at, window) < now => Some(DeadlineStep::Expire),
         _ => None,
     }
 }

@@ -291,6 +291,26 @@ fn deadlines_escalate_then_expire() {
 }
 
 #[test]
+fn a_fixed_response_window_replaces_both_deadlines() {
+    let created = at(2026, 1, 9, 17); // Friday: the business-day rule would jump the weekend
+    let window = Some(chrono::TimeDelta::seconds(45));
+    let due = response_due_within(Urgency::Routine, created, window);
+    assert_eq!(due, created + chrono::TimeDelta::seconds(45));
+    assert_eq!(response_due_within(Urgency::Routine, created, None), at(2026, 1, 13, 17));
+    let step = |escalated, now| {
+        deadline_step_within(Status::Requested, Urgency::Routine, due, escalated, now, window)
+    };
+    assert_eq!(step(None, created + chrono::TimeDelta::seconds(44)), None);
+    assert_eq!(step(None, created + chrono::TimeDelta::seconds(46)), Some(DeadlineStep::Escalate));
+    let escalated = created + chrono::TimeDelta::seconds(50);
+    assert_eq!(step(Some(escalated), escalated + chrono::TimeDelta::seconds(40)), None);
+    assert_eq!(
+        step(Some(escalated), escalated + chrono::TimeDelta::seconds(46)),
+        Some(DeadlineStep::Expire)
+    );
+}
+
+#[test]
 fn reroutes_go_to_the_next_alternatives_in_order() {
     let alts: Vec<String> = ["a", "b", "a", "c"].iter().map(|s| (*s).to_owned()).collect();
     assert!(reroutes(Action::Reject, &alts));

@@ -56,6 +56,8 @@ pub struct Deadlines {
     store: Store,
     matching: MatchingPeer,
     relay: Relay,
+    /// A fixed response window for every urgency (demos and tests), instead of the clinical defaults.
+    window: Option<chrono::TimeDelta>,
 }
 
 fn system(organization_id: &str) -> Actor {
@@ -77,19 +79,33 @@ fn system_event(action: Action, status: Status, actor_org: &str, note: Option<&s
 impl Deadlines {
     /// A sweeper over `store`, taking slots through `matching` and giving them back through `relay`.
     pub fn new(store: Store, matching: MatchingPeer, relay: Relay) -> Self {
-        Self { store, matching, relay }
+        Self { store, matching, relay, window: None }
+    }
+
+    /// This sweeper with every response window (first and second) fixed to `window`, when set
+    /// (`CONTINUUM_REFERRAL_RESPONSE_WINDOW_SECS`; demos and browser tests only).
+    #[must_use]
+    pub fn with_response_window(mut self, window: Option<Duration>) -> Self {
+        self.window = window.and_then(|w| chrono::TimeDelta::from_std(w).ok());
+        self
+    }
+
+    /// When the recipient of a referral of `urgency` created at `created` must answer.
+    pub fn response_due_at(&self, urgency: Urgency, created: DateTime<Utc>) -> DateTime<Utc> {
+        domain::response_due_within(urgency, created, self.window)
     }
 
     /// Escalates and expires what is due at `now`, then settles every owed re-route.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<Swept> {
         let mut swept = Swept::default();
         for r in self.store.past_deadline(now, BATCH).await? {
-            let (action, to, reason) = match domain::deadline_step(
+            let (action, to, reason) = match domain::deadline_step_within(
                 r.status,
                 r.urgency,
                 r.response_due_at,
                 r.escalated_at,
                 now,
+                self.window,
             ) {
                 Some(DeadlineStep::Escalate) => {
                     (Action::Escalate, Status::Requested, "response_deadline_passed")
@@ -272,7 +288,7 @@ impl Deadlines {
                 recipient_organization_id: taken.recipient_organization_id,
                 overbooked: taken.overbooked,
                 status,
-                response_due_at: domain::response_due_at(old.urgency, now),
+                response_due_at: self.response_due_at(old.urgency, now),
                 now,
                 events: vec![EventDraft {
                     action: None,

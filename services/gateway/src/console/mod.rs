@@ -1,0 +1,324 @@
+//! The coordinator console at `/`: server-rendered HTML for referral coordinators, in front of the four
+//! services.
+//!
+//! | page | reads (with the signed-in user's own token) |
+//! |---|---|
+//! | `/` worklist ([`worklist`]) | `ListReferrals` of the user's organization, `ListProviders` for names; actions are `TransitionReferral` at the version shown |
+//! | `/referrals/{id}` ([`worklist`]) | `GetReferral`: events and every action the status allows |
+//! | `/waitlist` board ([`waitlist`]) | `ListWaitlist`, `EstimateWait`, `ListProviders`; `OpenSlots`, `RespondToOffer` |
+//! | `/clients/{id}` client path ([`client`]) | `GetCareTimeline` (the four services' steps), `ListReferrals` of the client |
+//! | `/wait-metrics` ([`metrics`]) | `GetWaitlistMetrics`, `ListWaitlist` (the length by band over time) |
+//! | `/events` ([`events`]) | `WatchReferrals` of the user's organization, as server-sent events |
+//! | `/sign-in`, `/sign-out` ([`auth`]) | bearer-token sign-in (any token the services accept), the development sign-in under `up --demo` |
+//!
+//! Rules it keeps: no database and no personal health information in the gateway (every page is read from
+//! the services at request time, the session holds only the token, see [`session`]); every interpolated
+//! value is HTML-escaped ([`html`]); every POST carries the session's CSRF token (403 otherwise); pages are
+//! `Cache-Control: no-store` under a strict Content-Security-Policy (scripts and styles from `/console/`
+//! only); one mapping from an upstream status to an HTML error page or flash ([`error`]). Logs and spans
+//! carry route templates, codes and reasons only.
+
+// First: its `html!` macro is used by the modules below.
+#[macro_use]
+pub mod html;
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod events;
+pub mod metrics;
+pub mod session;
+pub mod waitlist;
+pub mod worklist;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use http::request::Parts;
+use http::{HeaderValue, StatusCode};
+
+pub use self::auth::{DevSignIn, DevUser};
+use self::error::ConsoleError;
+use self::html::{Markup, e};
+use self::session::{Flash, Session, Sessions};
+use crate::startup::AppState;
+use crate::upstream::Caller;
+
+/// The console's shared state: the session store and, under `continuum up --demo` only, the development
+/// sign-in.
+#[derive(Clone, Debug)]
+pub struct Console {
+    /// Sessions.
+    pub sessions: Sessions,
+    /// The development sign-in (`None` in production: `continuum serve gateway` never has it).
+    pub dev: Option<Arc<DevSignIn>>,
+}
+
+impl Console {
+    /// A console whose cookies are `Secure` when `secure_cookie`.
+    pub fn new(lifetimes: session::Lifetimes, secure_cookie: bool, dev: Option<DevSignIn>) -> Self {
+        Self { sessions: Sessions::new(lifetimes, secure_cookie), dev: dev.map(Arc::new) }
+    }
+}
+
+/// The console's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(worklist::page))
+        .route("/referrals/{id}", get(worklist::detail))
+        .route("/referrals/{id}/transition", post(worklist::transition))
+        .route("/waitlist", get(waitlist::page))
+        .route("/waitlist/open-slots", post(waitlist::open_slots))
+        .route("/waitlist/offers/{id}/respond", post(waitlist::respond))
+        .route("/clients", get(client::find))
+        .route("/clients/{id}", get(client::page))
+        .route("/wait-metrics", get(metrics::page))
+        .route("/events", get(events::stream))
+        .route("/sign-in", get(auth::page).post(auth::sign_in))
+        .route("/sign-in/dev", post(auth::dev_sign_in))
+        .route("/sign-out", post(auth::sign_out))
+        .route("/console/console.css", get(css))
+        .route("/console/console.js", get(js))
+}
+
+async fn css() -> Response {
+    asset("text/css; charset=utf-8", include_str!("assets/console.css"))
+}
+
+async fn js() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("assets/console.js"))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (http::header::CONTENT_TYPE, content_type),
+            (http::header::CACHE_CONTROL, "public, max-age=300"),
+            (http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A request from a signed-in user.
+#[derive(Clone, Debug)]
+pub struct Signed {
+    /// The session id (the cookie's value).
+    pub id: String,
+    /// The session.
+    pub session: Session,
+    /// The flash message to show, taken from the session.
+    pub flash: Option<Flash>,
+    /// The user as a caller of the services.
+    pub caller: Caller,
+}
+
+impl Signed {
+    /// The user's organization (from the token; the services check it).
+    pub fn org(&self) -> &str {
+        &self.session.identity.organization_id
+    }
+
+    /// Sets the flash shown on the next page.
+    pub fn flash(&self, console: &Console, level: &'static str, text: impl Into<String>) {
+        console.sessions.flash(&self.id, level, text);
+    }
+
+    /// Checks the CSRF token a form posted.
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), ConsoleError> {
+        if Sessions::check_csrf(&self.session, sent) { Ok(()) } else { Err(ConsoleError::Csrf) }
+    }
+}
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let found = session::cookie_value(&parts.headers)
+            .and_then(|id| state.console.sessions.get(&id, Utc::now()).map(|s| (id, s)));
+        let Some((id, (session, flash))) = found else {
+            if parts.method == http::Method::GET && parts.uri.path() != "/events" {
+                let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                return Err(see_other(&format!("/sign-in?next={}", url_encode(next))));
+            }
+            return Err(ConsoleError::SignedOut.into_response());
+        };
+        let caller = session.caller().ok_or(ConsoleError::SignedOut.into_response())?;
+        Ok(Self { id, session, flash, caller })
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A local path to go back to after a form (anything else: `/`), so no form sends a user off-site.
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control) =>
+        {
+            p.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// A 303 to `location` (after a POST: the browser then GETs it).
+pub fn see_other(location: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(http::header::LOCATION, v);
+    }
+    r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Which navigation entry a page is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nav {
+    /// The worklist.
+    Worklist,
+    /// The waitlist board.
+    Waitlist,
+    /// A client's path.
+    Clients,
+    /// Wait metrics.
+    Metrics,
+    /// None (sign-in, errors).
+    None,
+}
+
+/// The security headers of every console page.
+fn secure(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(http::header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(http::header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    r
+}
+
+/// A whole page: skip link, header with navigation and the user, the flash, `<main>` with `body`.
+pub fn page(
+    status: StatusCode,
+    title: &str,
+    nav: Nav,
+    signed: Option<&Signed>,
+    body: &Markup,
+) -> Response {
+    let mut m = Markup::new();
+    html!(
+        m,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · Continuum console</title>\
+         <link rel=\"stylesheet\" href=\"/console/console.css\">\
+         <script src=\"/console/console.js\" defer></script></head>\
+         <body><a class=\"skip\" href=\"#main\">Skip to main content</a>\
+         <header class=\"top\"><p class=\"brand\"><a href=\"/\">Continuum</a> <span>coordinator console</span></p>",
+        e(title)
+    );
+    if let Some(s) = signed {
+        let item = |m: &mut Markup, which: Nav, href: &str, label: &str| {
+            let current = if which == nav { " aria-current=\"page\"" } else { "" };
+            html!(m, "<li><a href=\"{href}\"{current}>{label}</a></li>");
+        };
+        html!(m, "<nav aria-label=\"Console\"><ul>");
+        item(&mut m, Nav::Worklist, "/", "Worklist");
+        item(&mut m, Nav::Waitlist, "/waitlist", "Waitlist board");
+        item(&mut m, Nav::Clients, "/clients", "Client path");
+        item(&mut m, Nav::Metrics, "/wait-metrics", "Wait metrics");
+        html!(m, "</ul></nav>");
+        let id = &s.session.identity;
+        let org = id.organization_name.clone().unwrap_or_else(|| id.organization_id.clone());
+        html!(
+            m,
+            "<div class=\"who\"><p>Signed in as <strong>{}</strong> ({}) · {}</p>\
+             <form method=\"post\" action=\"/sign-out\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\" class=\"link\">Sign out</button></form></div>",
+            e(&id.user),
+            e(&id.roles.join(", ")),
+            e(&org),
+            e(&s.session.csrf)
+        );
+    }
+    html!(m, "</header><main id=\"main\" tabindex=\"-1\"><h1>{}</h1>", e(title));
+    if let Some(f) = signed.and_then(|s| s.flash.as_ref()) {
+        let role = if f.level == "ok" { "status" } else { "alert" };
+        html!(m, "<div class=\"flash {}\" role=\"{role}\"><p>{}</p></div>", e(f.level), e(&f.text));
+    }
+    html!(
+        m,
+        "{body}</main><footer><p>Every page is read from the Continuum services with your own sign-in; \
+         nothing is kept in the console.</p></footer></body></html>"
+    );
+    secure(
+        (status, [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")], m.0).into_response(),
+    )
+}
+
+/// A form's hidden CSRF field.
+pub fn csrf_field(s: &Signed) -> String {
+    format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", e(&s.session.csrf))
+}
+
+/// Provider names of the user's directory view (a professional listing, not client data), by id.
+pub async fn provider_names(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<std::collections::HashMap<String, (String, String)>, ConsoleError> {
+    use continuum_proto::matching::v1 as mpb;
+    let mut out = std::collections::HashMap::new();
+    let mut token = String::new();
+    for _ in 0..10 {
+        let page = state
+            .upstreams
+            .matching
+            .clone()
+            .list_providers(caller.request(mpb::ListProvidersRequest {
+                page_size: 500,
+                page_token: token.clone(),
+                ..Default::default()
+            }))
+            .await?
+            .into_inner();
+        for p in page.providers {
+            out.insert(p.id, (p.display_name, p.organization_id));
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,267 @@
+// Real-browser tests of the coordinator console, run by scripts/browser-tests.sh against a running
+// `continuum up --demo` (a short referral response window, so a deadline really passes).
+//
+// Debian's Chromium, driven by playwright-core over the DevTools protocol; axe-core checks every page and
+// fails on any serious or critical violation. Everything the console shows was made through the real
+// system: intakes submitted to the gateway's FHIR endpoint, routed by the services to referrals and to the
+// waitlist; the deadline sweeper escalates the unanswered referrals. Screenshots go to $SCREENSHOTS.
+//
+//   CONSOLE_URL=http://127.0.0.1:8080 CONTINUUM_TOKEN=<Harbor intake token> SCREENSHOTS=docs/console \
+//     node --test tests/browser/console.test.js
+
+"use strict";
+
+const { test } = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+const axe = require("axe-core");
+
+const BASE = process.env.CONSOLE_URL;
+const TOKEN = process.env.CONTINUUM_TOKEN;
+const SHOTS = process.env.SCREENSHOTS || path.join(__dirname, "..", "..", "docs", "console");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const OVERDUE_WAIT_MS = Number(process.env.OVERDUE_WAIT_SECS || 120) * 1000;
+const CANONICAL = "https://continuum.example.org/fhir";
+
+if (!BASE || !TOKEN) {
+  console.error("set CONSOLE_URL and CONTINUUM_TOKEN");
+  process.exit(2);
+}
+fs.mkdirSync(SHOTS, { recursive: true });
+
+/** One intake Bundle (PHQ-9 moderate: outpatient care), as a clinic's FHIR client sends it. */
+function intakeBundle(key, { language = "en", payment = "self-pay" } = {}) {
+  const patient = "urn:uuid:7c1e2d3f-0000-4000-8000-" + String(Math.floor(Math.random() * 1e12)).padStart(12, "0");
+  const items = [2, 2, 1, 1, 1, 1, 1, 2, 0].map((v, i) => ({ linkId: String(i + 1), answer: [{ valueInteger: v }] }));
+  return {
+    resourceType: "Bundle", type: "transaction",
+    identifier: { system: "urn:example:browser-test", value: key },
+    entry: [
+      { fullUrl: patient, request: { method: "POST", url: "Patient" },
+        resource: { resourceType: "Patient", name: [{ given: ["Browser"], family: "Test" }], birthDate: "1988-05-06",
+          address: [{ country: "US", state: "CA" }],
+          communication: [{ language: { coding: [{ system: "urn:ietf:bcp:47", code: language }] }, preferred: true }],
+          extension: [{ url: `${CANONICAL}/StructureDefinition/payment-option`, valueCode: payment }] } },
+      { request: { method: "POST", url: "QuestionnaireResponse" },
+        resource: { resourceType: "QuestionnaireResponse", status: "completed",
+          questionnaire: `${CANONICAL}/Questionnaire/phq-9`, subject: { reference: patient }, item: items } },
+      { request: { method: "POST", url: "Consent" },
+        resource: { resourceType: "Consent", status: "active",
+          scope: { coding: [{ system: "http://terminology.hl7.org/CodeSystem/consentscope", code: "patient-privacy" }] },
+          category: [{ coding: [{ system: "http://loinc.org", code: "59284-0" }] }], provision: { type: "permit" } } },
+    ],
+  };
+}
+
+/** Submits an intake; returns the { task, appointment, client } ids of the transaction-response. */
+async function submit(key, opts) {
+  const r = await fetch(`${BASE}/fhir`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/fhir+json" },
+    body: JSON.stringify(intakeBundle(key, opts)),
+  });
+  const body = await r.json();
+  assert.equal(r.status, 200, `intake ${key}: ${JSON.stringify(body).slice(0, 400)}`);
+  const out = { task: null, appointment: null, client: null };
+  for (const e of body.entry || []) {
+    const loc = (e.response && e.response.location) || "";
+    if (loc.startsWith("Task/")) out.task = loc.split("/")[1];
+    if (loc.startsWith("Patient/")) out.client = loc.split("/")[1];
+    if (e.resource && e.resource.resourceType === "Appointment") out.appointment = e.resource.id;
+  }
+  return out;
+}
+
+/** Runs axe-core on the page; fails on serious or critical violations, returns the counts. */
+async function checkA11y(page, name) {
+  await page.evaluate(axe.source);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  const summary = result.violations.map((v) => `${v.impact}:${v.id}(${v.nodes.length})`).join(", ");
+  console.log(`axe ${name}: ${result.violations.length} violations${summary ? " — " + summary : ""}`);
+  assert.equal(bad.length, 0, `${name}: serious/critical axe violations: ` +
+    JSON.stringify(bad.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target) }))));
+  return result.violations.length;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function signIn(browser, label, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, ...options });
+  const page = await context.newPage();
+  await page.goto(`${BASE}/`);
+  assert.match(page.url(), /\/sign-in\?next=/, "a page without a session sends you to sign in");
+  await page.getByRole("button", { name: `Sign in as ${label}` }).click();
+  await page.waitForURL(`${BASE}/`);
+  await page.getByRole("heading", { level: 1, name: "Worklist" }).waitFor();
+  return { context, page };
+}
+
+test("the coordinator console in a real browser", { timeout: 300_000 }, async (t) => {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+  });
+  t.after(() => browser.close());
+  const run = Date.now();
+  const axeCounts = {};
+
+  // The real system makes the data: intakes through FHIR. Chinese-speaking clients with commercial
+  // insurance fit one Harbor clinician only (3 slots in the demo directory): the first ones are referred
+  // (their referrals will pass the short response window), the next is waitlisted.
+  const referred = [];
+  let waitlisted = null;
+  for (let i = 0; i < 8 && !waitlisted; i++) {
+    const out = await submit(`browser-${run}-${i}`, { language: "zh", payment: "commercial-insurance" });
+    if (out.task) referred.push(out.task);
+    if (out.appointment) waitlisted = out.appointment;
+  }
+  assert.ok(referred.length > 0, "at least one intake was referred");
+  assert.ok(waitlisted, "an intake was waitlisted once the clinician was full");
+  const submittedAt = Date.now();
+
+  await t.test("sign-in page", async () => {
+    const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${BASE}/sign-in`);
+    await page.getByLabel("Bearer token").waitFor();
+    axeCounts["sign-in"] = await checkA11y(page, "sign-in");
+    await shot(page, "sign-in");
+    // Keyboard: the skip link is the first stop and reveals itself.
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to main content");
+    await context.close();
+  });
+
+  const { context: harborCtx, page } = await signIn(browser, "Harbor coordinator");
+  t.after(() => harborCtx.close());
+
+  await t.test("worklist: the overdue referral, acted on; another coordinator's stale row", async () => {
+    // A second Harbor coordinator with live updates, and a third without script (a stale page).
+    const { context: liveCtx, page: live } = await signIn(browser, "Harbor coordinator");
+    const { context: staleCtx, page: stale } = await signIn(browser, "Harbor coordinator", { javaScriptEnabled: false });
+    t.after(() => liveCtx.close());
+    t.after(() => staleCtx.close());
+
+    // Wait for the real deadline to pass (the referral service's response window) and the sweeper to escalate.
+    const deadline = submittedAt + OVERDUE_WAIT_MS;
+    let overdueRow = null;
+    while (Date.now() < deadline) {
+      await page.goto(`${BASE}/?overdue=1`);
+      const rows = page.locator("tr.late", { has: page.getByText("Escalated") });
+      if ((await rows.count()) > 0) { overdueRow = rows.first(); break; }
+      await page.waitForTimeout(2000);
+    }
+    assert.ok(overdueRow, "a referral became overdue and was escalated");
+    const id = await overdueRow.getAttribute("data-referral-id");
+    assert.ok(referred.includes(id), "it is one of the referrals the intakes made");
+    await page.goto(`${BASE}/`);
+    const row = page.locator(`tr[data-referral-id="${id}"]`);
+    assert.match(await row.innerText(), /Overdue by/);
+    axeCounts["worklist"] = await checkA11y(page, "worklist");
+    await shot(page, "worklist");
+
+    await live.goto(`${BASE}/`);
+    await live.waitForFunction(() => document.body.getAttribute("data-live-connected") === "yes");
+    await stale.goto(`${BASE}/`);
+
+    // Act: accept it, with a note (the recipient's answer).
+    await row.locator("summary").click();
+    const accept = row.locator('form[data-action="accept"]');
+    await accept.getByLabel(/Note/).fill("accepted from the console");
+    await accept.getByRole("button", { name: "Accept" }).click();
+    await page.getByText(/Accept: done on referral .* \(now accepted/).waitFor();
+    assert.doesNotMatch(await page.locator(`tr[data-referral-id="${id}"]`).innerText(), /Overdue by/);
+
+    // The other coordinator's page learned of it (WatchReferrals over SSE) and refreshed the row.
+    await live.waitForFunction(() => document.body.hasAttribute("data-refreshed"), null, { timeout: 15_000 });
+    assert.match(await live.locator(`tr[data-referral-id="${id}"]`).innerText(), /accepted/);
+
+    // The page without script still shows the old version: acting on it is refused plainly.
+    const staleRow = stale.locator(`tr[data-referral-id="${id}"]`);
+    await staleRow.locator("summary").click();
+    await staleRow.locator('form[data-action="mark_received"]').getByRole("button").click();
+    await stale.getByText("Changed by someone else.").waitFor();
+    await shot(stale, "conflict");
+    // axe needs script: check the same HTML in a page of the same origin that runs it.
+    const conflictHtml = await stale.content();
+    await page.goto(`${BASE}/livez`);
+    await page.setContent(conflictHtml, { waitUntil: "load" });
+    axeCounts["conflict"] = await checkA11y(page, "conflict");
+
+    await page.goto(`${BASE}/referrals/${id}`);
+    await page.getByText("accepted from the console").waitFor();
+    axeCounts["referral"] = await checkA11y(page, "referral");
+    await shot(page, "referral");
+  });
+
+
+  await t.test("waitlist board: open a slot and see the offer appear", async () => {
+    await page.getByRole("link", { name: "Waitlist board" }).click();
+    await page.getByRole("heading", { level: 1, name: "Waitlist board" }).waitFor();
+    const rows = page.locator("tr[data-entry-id]");
+    assert.ok((await rows.count()) >= 1, "the waitlisted client is on the board");
+    axeCounts["waitlist"] = await checkA11y(page, "waitlist");
+    await shot(page, "waitlist");
+    const before = await page.getByText("Offer pending").count();
+    await page.getByLabel("Provider").selectOption({ label: "Dr. Maya Chen (CBT, ACT; structured, present-focused)" });
+    await page.getByLabel("Slots").fill("1");
+    await page.getByRole("button", { name: "Open and offer" }).click();
+    await page.getByText("Slot opened and offered").waitFor();
+    assert.equal(await page.getByText("Offer pending").count(), before + 1, "the new offer is on the board");
+    await shot(page, "waitlist-offer");
+  });
+
+  let clientPath = null;
+  await t.test("client path: the care timeline across the four services", async () => {
+    const row = page.locator("tr[data-entry-id]", { has: page.getByText("Offer pending") }).first();
+    await row.getByRole("link", { name: /Client path of client/ }).click();
+    await page.getByRole("heading", { level: 1, name: /Client path/ }).waitFor();
+    clientPath = new URL(page.url()).pathname;
+    const timeline = await page.locator("ol.timeline").innerText();
+    assert.match(timeline, /intake received/i, "intake's steps");
+    assert.match(timeline, /waitlist/i, "the waitlist's steps");
+    assert.match(timeline, /offer made/i, "the offer just made");
+    axeCounts["client-path"] = await checkA11y(page, "client-path");
+    await shot(page, "client-path");
+  });
+
+  await t.test("wait metrics as charts", async () => {
+    await page.getByRole("link", { name: "Wait metrics" }).click();
+    await page.getByRole("heading", { level: 1, name: "Wait metrics" }).waitFor();
+    assert.equal(await page.locator("svg.chart[role=img]").count(), 3);
+    axeCounts["wait-metrics"] = await checkA11y(page, "wait-metrics");
+    await shot(page, "wait-metrics");
+  });
+
+  await t.test("tenancy: another organization's coordinator sees none of it", async () => {
+    const { context, page: other } = await signIn(browser, "Riverbend coordinator");
+    t.after(() => context.close());
+    const worklist = await other.content();
+    for (const id of referred) assert.ok(!worklist.includes(id), `Harbor's referral ${id} not on Riverbend's worklist`);
+    await shot(other, "tenancy-riverbend");
+    const r = await other.goto(`${BASE}/referrals/${referred[0]}`);
+    assert.equal(r.status(), 404, "another organization's referral is not found");
+    await other.goto(`${BASE}/waitlist`);
+    assert.equal(await other.locator("tr[data-entry-id]").count(), 0, "no Harbor entry on Riverbend's board");
+    const c = await other.goto(`${BASE}${clientPath}`);
+    const text = await other.locator("main").innerText();
+    assert.ok(c.status() === 404 || /No step visible/.test(text), "Harbor's client path shows Riverbend nothing");
+    assert.doesNotMatch(text, /intake received/i);
+    axeCounts["tenancy"] = await checkA11y(other, "tenancy");
+  });
+
+  await t.test("signing out ends the session", async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByText("You are signed out.").waitFor();
+    await page.goto(`${BASE}/waitlist`);
+    assert.match(page.url(), /\/sign-in/);
+  });
+
+  console.log("axe violations (none serious or critical) by page:", JSON.stringify(axeCounts));
+});
