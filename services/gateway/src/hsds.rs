@@ -212,14 +212,11 @@ where
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::time::Duration;
-
     use base64::Engine as _;
     use tower::ServiceExt as _;
 
     use super::*;
     use crate::config::Settings;
-    use crate::upstream::Upstreams;
 
     /// The gateway's router with a body limit of `max` bytes, in front of services that are not there
     /// (every case below is answered before any upstream call).
@@ -229,12 +226,7 @@ mod tests {
             "127.0.0.1:0".parse().unwrap(),
             [nowhere(), nowhere(), nowhere(), nowhere()],
         );
-        let state = AppState {
-            upstreams: Upstreams::connect_lazy(&settings).unwrap(),
-            base_url: Arc::from(""),
-            request_timeout: Duration::from_secs(5),
-        };
-        crate::startup::router(state, max)
+        crate::startup::router(AppState::from_settings(&settings).unwrap(), max)
     }
 
     fn token(claims: &str) -> String {

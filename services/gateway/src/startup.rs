@@ -32,6 +32,22 @@ pub struct AppState {
     pub console: crate::console::Console,
 }
 
+impl AppState {
+    /// The state of a gateway with `settings` (the upstream clients connect on first use).
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            upstreams: Upstreams::connect_lazy(settings)?,
+            base_url: Arc::from(settings.base_url.trim_end_matches('/')),
+            request_timeout: settings.request_timeout(),
+            console: crate::console::Console::new(
+                settings.console_lifetimes(),
+                settings.secure_cookies(),
+                settings.dev_sign_in.clone(),
+            ),
+        })
+    }
+}
+
 /// The gateway's routes over `state`.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
@@ -57,21 +73,11 @@ pub struct Application {
 impl Application {
     /// Binds the listener and builds the clients (they connect on first use).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let upstreams = Upstreams::connect_lazy(&settings)?;
+        let state = AppState::from_settings(&settings)?;
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;
         crate::telemetry::register();
-        let state = AppState {
-            upstreams,
-            base_url: Arc::from(settings.base_url.trim_end_matches('/')),
-            request_timeout: settings.request_timeout(),
-            console: crate::console::Console::new(
-                settings.console_lifetimes(),
-                settings.secure_cookies(),
-                settings.dev_sign_in.clone(),
-            ),
-        };
         Ok(Self {
             listener,
             router: router(state, settings.max_body_bytes),
