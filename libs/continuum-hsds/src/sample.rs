@@ -9,19 +9,41 @@ use serde_json::{Value, json};
 use crate::facets::attribute;
 use crate::ids::derived_uuid;
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
+/// A small deterministic generator (xorshift64*), dependency-free: the one the synthetic directories
+/// (this HSDS sample and `continuum directory sample`'s providers) are drawn with.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
+    /// An index below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next_u64() % (n.max(1) as u64)).unwrap_or(0)
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
+    }
+
+    /// One to `max` distinct picks of `from` (which must hold `max` distinct values).
+    pub fn some<T: Copy + PartialEq>(&mut self, from: &[T], max: usize) -> Vec<T> {
+        let n = 1 + self.below(max.min(from.len()));
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let x = from[self.below(from.len())];
+            if !out.contains(&x) {
+                out.push(x);
+            }
+        }
+        out
     }
 }
 

@@ -6,6 +6,7 @@
 //! jurisdictions, relational styles and open slots. No person is described.
 
 use clap::Args;
+use continuum_hsds::sample::Rng;
 use continuum_proto::common::v1 as common;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
@@ -32,41 +33,6 @@ pub struct DirectoryArgs {
     /// Seed of the synthetic directory (same seed, same providers, same import keys).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-}
-
-/// A small deterministic generator (xorshift64*), enough to vary synthetic providers.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// An index below `n`.
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n.max(1) as u64).unwrap_or(0)
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    /// One to `max` distinct picks of `from`.
-    fn some<T: Copy + PartialEq>(&mut self, from: &[T], max: usize) -> Vec<T> {
-        let n = 1 + self.below(max.min(from.len()));
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            let x = from[self.below(from.len())];
-            if !out.contains(&x) {
-                out.push(x);
-            }
-        }
-        out
-    }
 }
 
 /// Synthetic provider number `n` of the directory of `seed`.
