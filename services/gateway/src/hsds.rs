@@ -25,6 +25,7 @@ use continuum_proto::matching::v1::matching_service_client::MatchingServiceClien
 use fhir_model::r4b::codes::IssueType;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
+use serde_json::Value;
 use tonic::codegen::{Body, Bytes as GrpcBytes, StdError};
 
 use crate::error::{Error, Issue, Result};
@@ -95,26 +96,30 @@ pub struct ExportQuery {
     pub organization_id: Option<String>,
 }
 
+/// The caller's view of the directory (of `?organization_id=` when given) as HSDS services.
+async fn exported(state: &AppState, headers: &HeaderMap, q: &ExportQuery) -> Result<Vec<Value>> {
+    let caller = Caller::from_headers(headers)?;
+    let mut client = state.upstreams.matching.clone();
+    let providers = list_providers(&mut client, &caller, q.organization_id.as_deref()).await?;
+    Ok(continuum_hsds::export_services(&providers))
+}
+
+/// `GET /hsds/export`: the services as one JSON array (the file `directory import --format hsds` reads).
 async fn export_route(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response> {
-    let caller = Caller::from_headers(&headers)?;
-    let mut client = state.upstreams.matching.clone();
-    let providers = list_providers(&mut client, &caller, q.organization_id.as_deref()).await?;
-    Ok(json(StatusCode::OK, &continuum_hsds::export_services(&providers)))
+    Ok(json(StatusCode::OK, &exported(&state, &headers, &q).await?))
 }
 
+/// `GET /hsds/services`: the same services as one page of the HSDS API's paginated list.
 async fn services_route(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response> {
-    let caller = Caller::from_headers(&headers)?;
-    let mut client = state.upstreams.matching.clone();
-    let providers = list_providers(&mut client, &caller, q.organization_id.as_deref()).await?;
-    let contents = continuum_hsds::export_services(&providers);
+    let contents = exported(&state, &headers, &q).await?;
     let n = contents.len();
     Ok(json(
         StatusCode::OK,
