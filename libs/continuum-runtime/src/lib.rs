@@ -29,9 +29,9 @@ pub mod body;
 pub mod care;
 pub mod decode;
 pub mod inflight;
-pub mod memory;
 pub mod stream_end;
 
+pub use continuum_process::{cancel_on_signal, memory, shutdown_signal};
 pub use tokio_util::sync::CancellationToken as Shutdown;
 
 /// A channel to a peer service: every call runs in a `grpc.client` span (the parent of the peer's server
@@ -207,36 +207,6 @@ impl CommonSettings {
 /// (`CONTINUUM_METRICS_ADDR`) only, for scraping. Call `shutdown` on the result before exiting.
 pub fn init_tracing(service: &str) -> continuum_telemetry::Telemetry {
     continuum_telemetry::init(service)
-}
-
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
-        () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
-    }
-}
-
-/// Cancels `token` when the process receives SIGINT or SIGTERM.
-pub fn cancel_on_signal(token: CancellationToken) {
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        token.cancel();
-    });
 }
 
 /// Binds `addr` (port 0 picks a free port) before anything is spawned, so tests never wait on a server.

@@ -3,10 +3,11 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    continuum_process::memory::tune_allocator();
     let settings = <gateway::config::Settings as clap::Parser>::parse();
     let telemetry = continuum_telemetry::init("gateway");
     let shutdown = tokio_util::sync::CancellationToken::new();
-    gateway::startup::cancel_on_signal(shutdown.clone());
+    continuum_process::cancel_on_signal(shutdown.clone());
     let result = gateway::startup::Application::build(settings).await?.run(shutdown).await;
     telemetry.shutdown().await;
     result

@@ -110,29 +110,3 @@ impl Application {
         result
     }
 }
-
-/// Cancels `token` on SIGINT or SIGTERM. (The same as `continuum-runtime`'s, which the gateway does not
-/// depend on: that crate carries the services' database and gRPC server, none of which the gateway has.)
-pub fn cancel_on_signal(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
-            () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
-        }
-        token.cancel();
-    });
-}
