@@ -402,7 +402,7 @@ fn waitlist() -> Vec<Seed> {
             rpcs,
             "GetWaitlistMetrics",
             "",
-            &wpb::GetWaitlistMetricsRequest { organization_id: r::ORG.into() },
+            &wpb::GetWaitlistMetricsRequest { organization_id: r::ORG.into(), length_weeks: 12 },
         ),
     ]
 }

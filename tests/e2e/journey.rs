@@ -234,7 +234,10 @@ async fn one_client_from_intake_through_the_waitlist_to_the_first_appointment() 
     let mut seen = 0;
     for _ in 0..100 {
         let m = coordinator
-            .get_waitlist_metrics(wpb::GetWaitlistMetricsRequest { organization_id: CLINIC.into() })
+            .get_waitlist_metrics(wpb::GetWaitlistMetricsRequest {
+                organization_id: CLINIC.into(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();

@@ -477,7 +477,10 @@ async fn call(
                 .map(|_| true)
         }
         ("waitlist", "GetWaitlistMetrics") => WaitlistServiceClient::new(ch)
-            .get_waitlist_metrics(wpb::GetWaitlistMetricsRequest { organization_id: CLINIC.into() })
+            .get_waitlist_metrics(wpb::GetWaitlistMetricsRequest {
+                organization_id: CLINIC.into(),
+                ..Default::default()
+            })
             .await
             .map(|r| r.into_inner().organizations.iter().any(|o| o.organization_id == CLINIC)),
         _ => panic!("the matrix does not know how to call {rpc}; add it"),

@@ -271,11 +271,19 @@ fn expected_version(v: &mut Violations, value: Option<i64>) -> Option<i64> {
     value
 }
 
-/// A metrics request: whose metrics (empty: the caller's organization).
-pub fn metrics_from_proto(req: &pb::GetWaitlistMetricsRequest) -> Result<Option<OrganizationId>> {
+/// A metrics request: whose metrics (empty: the caller's organization) and how many weeks of the length
+/// series (0 to [`crate::domain::MAX_LENGTH_WEEKS`]).
+pub fn metrics_from_proto(
+    req: &pb::GetWaitlistMetricsRequest,
+) -> Result<(Option<OrganizationId>, u32)> {
     let mut v = Violations::default();
     let organization_id = OrganizationId::optional(&mut v, "organization_id", &req.organization_id);
-    v.finish(organization_id)
+    let max = crate::domain::MAX_LENGTH_WEEKS;
+    let weeks = u32::try_from(req.length_weeks).ok().filter(|w| *w <= max);
+    if weeks.is_none() {
+        v.add("length_weeks", format!("must be 0 to {max}"));
+    }
+    v.finish((organization_id, weeks.unwrap_or(0)))
 }
 
 // ----- domain -> protos -----
@@ -392,6 +400,16 @@ pub fn metrics_to_proto(m: OrgMetrics) -> pb::OrganizationWaitMetrics {
         second_appointments_recorded: m.second_recorded,
         deterioration_events: m.deterioration_events,
         crisis_events: m.crisis_events,
+        length_by_band: m
+            .length_by_band
+            .into_iter()
+            .map(|p| pb::WaitlistLengthPoint {
+                at: Some(time::to_proto(p.at)),
+                urgent: p.urgent,
+                soon: p.soon,
+                routine: p.routine,
+            })
+            .collect(),
     }
 }
 

@@ -122,8 +122,8 @@ impl WaitlistService for WaitlistApi {
         req: Request<pb::GetWaitlistMetricsRequest>,
     ) -> Result<Response<pb::GetWaitlistMetricsResponse>, Status> {
         let caller = continuum_auth::caller(&req)?;
-        let organization_id = convert::metrics_from_proto(req.get_ref())?;
-        let rows = self.app.metrics(&caller, organization_id).await?;
+        let (organization_id, length_weeks) = convert::metrics_from_proto(req.get_ref())?;
+        let rows = self.app.metrics(&caller, organization_id, length_weeks).await?;
         Ok(Response::new(pb::GetWaitlistMetricsResponse {
             organizations: rows.into_iter().map(convert::metrics_to_proto).collect(),
         }))

@@ -3,10 +3,9 @@
 //! - % seen within 6 and 18 weeks, against the NHS Talking Therapies standards (75 % and 95 %), and the
 //!   median days to the first and to the second appointment: `GetWaitlistMetrics` of the user's
 //!   organization.
-//! - Waitlist length by band over time: the waitlist API has no history, so the series is built from what
-//!   it exposes, and says so: for each of the last 12 weeks, how many of the entries waiting *now* were
-//!   already waiting then (from their enqueue time). Entries that have since left the list are not in it,
-//!   so past weeks are a lower bound; nothing is invented.
+//! - Waitlist length by band over time, week by week for the last 12 weeks: the `length_by_band` series of
+//!   the same call, which the waitlist rebuilds from every entry's enqueue, re-banding check-ins and
+//!   leaving (so clients who have since been placed or removed count in the weeks they waited).
 //!
 //! Charts are inline SVG drawn here (no script): each has a `<title>` and `<desc>` and a table of the same
 //! numbers as its text alternative.
@@ -15,7 +14,7 @@ use std::fmt::Write as _;
 
 use axum::extract::State;
 use axum::response::Response;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use continuum_proto::waitlist::v1 as wpb;
 use http::StatusCode;
 
@@ -26,7 +25,7 @@ use super::{Nav, Signed, page as render};
 use crate::startup::AppState;
 
 /// Weeks the length-over-time chart covers.
-const WEEKS: i64 = 12;
+const WEEKS: i32 = 12;
 
 /// Band colours and dash patterns (told apart without colour too).
 const BAND_STYLE: [(&str, &str); 3] = [("#9f1239", ""), ("#92400e", "6 3"), ("#1e40af", "2 3")];
@@ -79,26 +78,12 @@ pub fn bar_chart(
     s
 }
 
-/// The length of the waitlist by band at each of the last [`WEEKS`] weeks (oldest first), counting the
-/// entries waiting now that were enqueued by then.
-pub fn length_by_band(
-    entries: &[wpb::WaitlistEntry],
-    now: DateTime<Utc>,
-) -> Vec<(DateTime<Utc>, [usize; 3])> {
-    (0..=WEEKS)
-        .rev()
-        .map(|k| {
-            let at = now - TimeDelta::weeks(k);
-            let mut counts = [0usize; 3];
-            for (i, (band, _, _)) in BANDS.iter().enumerate() {
-                counts[i] = entries
-                    .iter()
-                    .filter(|en| en.band == *band as i32)
-                    .filter(|en| ts(en.enqueued_at.as_ref()).is_some_and(|t| t <= at))
-                    .count();
-            }
-            (at, counts)
-        })
+/// The series as (moment, [urgent, soon, routine]), oldest first.
+pub fn length_by_band(points: &[wpb::WaitlistLengthPoint]) -> Vec<(DateTime<Utc>, [usize; 3])> {
+    let n = |x: i32| usize::try_from(x).unwrap_or(0);
+    points
+        .iter()
+        .filter_map(|p| Some((ts(p.at.as_ref())?, [n(p.urgent), n(p.soon), n(p.routine)])))
         .collect()
 }
 
@@ -168,18 +153,16 @@ pub fn line_chart(
 
 /// `GET /wait-metrics`.
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Response> {
-    let now = Utc::now();
-    let metrics =
-        state
-            .upstreams
-            .waitlist
-            .clone()
-            .get_waitlist_metrics(signed.caller.request(wpb::GetWaitlistMetricsRequest {
-                organization_id: signed.org().to_owned(),
-            }))
-            .await?
-            .into_inner();
-    let entries = super::waitlist::entries(&state, &signed).await?;
+    let metrics = state
+        .upstreams
+        .waitlist
+        .clone()
+        .get_waitlist_metrics(signed.caller.request(wpb::GetWaitlistMetricsRequest {
+            organization_id: signed.org().to_owned(),
+            length_weeks: WEEKS,
+        }))
+        .await?
+        .into_inner();
     let mine = metrics
         .organizations
         .into_iter()
@@ -250,13 +233,13 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Respo
         mine.second_appointments_recorded
     );
 
-    let series = length_by_band(&entries, now);
+    let series = length_by_band(&mine.length_by_band);
     let last = series.last().map(|(_, c)| *c).unwrap_or_default();
     let lines = line_chart(
         "length",
         "Waitlist length by band, last 12 weeks",
         &format!(
-            "Entries waiting now, counted back to when they joined: today urgent {}, soon {}, routine {}.",
+            "Entries on the waitlist each week by band: today urgent {}, soon {}, routine {}.",
             last[0], last[1], last[2]
         ),
         &series,
@@ -264,9 +247,9 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Respo
     html!(
         m,
         "<section aria-labelledby=\"len-h\"><h2 id=\"len-h\">Waitlist length by band over time</h2><figure>{lines}\
-         <figcaption>Built from the entries waiting now (the waitlist keeps no history of its length): each week \
-         counts those already waiting then. Clients who have since left the list are not counted, so past weeks \
-         are a lower bound. Lines: urgent solid, soon dashed, routine dotted.</figcaption></figure>\
+         <figcaption>Each week counts the clients on the list then, in the band they were in then (a check-in that \
+         re-banded a client moves them between lines; clients since placed or removed count in the weeks they \
+         waited). Lines: urgent solid, soon dashed, routine dotted.</figcaption></figure>\
          <table><caption>Waitlist length by band (the chart's numbers)</caption><thead><tr><th scope=\"col\">Week of</th>\
          <th scope=\"col\">Urgent</th><th scope=\"col\">Soon</th><th scope=\"col\">Routine</th></tr></thead><tbody>"
     );
@@ -291,26 +274,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_length_series_counts_only_entries_already_waiting() {
-        let now = DateTime::from_timestamp(100 * 86_400, 0).unwrap();
-        let at = |days_ago: i64| {
-            Some(prost_types::Timestamp { seconds: (100 - days_ago) * 86_400, nanos: 0 })
+    fn the_length_series_keeps_the_waitlists_points_in_order() {
+        let point = |day: i64, urgent, soon, routine| wpb::WaitlistLengthPoint {
+            at: Some(prost_types::Timestamp { seconds: day * 86_400, nanos: 0 }),
+            urgent,
+            soon,
+            routine,
         };
-        let entry = |band: wpb::Band, days_ago: i64| wpb::WaitlistEntry {
-            band: band as i32,
-            enqueued_at: at(days_ago),
-            ..Default::default()
-        };
-        let entries = vec![
-            entry(wpb::Band::Urgent, 1),
-            entry(wpb::Band::Routine, 20),
-            entry(wpb::Band::Routine, 60),
-        ];
-        let series = length_by_band(&entries, now);
-        assert_eq!(series.len(), 13);
-        assert_eq!(series.last().unwrap().1, [1, 0, 2]);
-        assert_eq!(series[series.len() - 2].1, [0, 0, 2], "a week ago");
-        assert_eq!(series[0].1, [0, 0, 0], "twelve weeks ago nobody now waiting had joined");
+        let series = length_by_band(&[point(1, 1, 0, 2), point(8, 0, 3, -1), point(15, 2, 2, 2)]);
+        assert_eq!(series.len(), 3);
+        assert_eq!(series[0].0, DateTime::from_timestamp(86_400, 0).unwrap());
+        assert_eq!(series[0].1, [1, 0, 2]);
+        assert_eq!(series[1].1, [0, 3, 0], "a negative count (never sent) is shown as 0");
+        assert_eq!(series[2].1, [2, 2, 2]);
     }
 
     #[test]

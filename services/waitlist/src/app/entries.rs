@@ -201,18 +201,25 @@ impl App {
         Ok(events)
     }
 
-    /// The waiting-time metrics of the caller's own organization (a row even before its first entry).
+    /// The waiting-time metrics of the caller's own organization (a row even before its first entry),
+    /// with `length_weeks` weeks of its length by band.
     pub async fn metrics(
         &self,
         caller: &Caller,
         organization_id: Option<OrganizationId>,
+        length_weeks: u32,
     ) -> Result<Vec<OrgMetrics>> {
         let organization_id = access::own_scope(caller, organization_id.map(String::from))?;
         let (entries, check_ins) = self.store.metrics_facts(Some(&organization_id)).await?;
-        let mut rows = domain::wait_metrics(&entries, &check_ins, self.clock.now());
+        let now = self.clock.now();
+        let mut rows = domain::wait_metrics(&entries, &check_ins, now, length_weeks);
         if rows.is_empty() {
-            // An organization with no entries yet still gets its (empty) row.
-            rows.push(OrgMetrics { organization_id, ..Default::default() });
+            // An organization with no entries yet still gets its (empty) row, and a flat series.
+            rows.push(OrgMetrics {
+                organization_id,
+                length_by_band: domain::length_by_band(&[], now, length_weeks),
+                ..Default::default()
+            });
         }
         Ok(rows)
     }

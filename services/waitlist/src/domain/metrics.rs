@@ -1,10 +1,11 @@
 //! What waiting looks like in numbers: wait estimates for one entry (position among those waiting for
 //! the same providers, a range from recent placements) and the waiting-time metrics of each organization
-//! (NHS Talking Therapies style: share seen within 6 and 18 weeks, time to first and second appointment).
+//! (NHS Talking Therapies style: share seen within 6 and 18 weeks, time to first and second appointment,
+//! and the waitlist's length by band week by week, rebuilt from every entry's span and re-bandings).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{BandLimits, Entry, EntryStatus};
+use super::{Band, BandLimits, Entry, EntryStatus};
 
 /// Days of accepted offers the wait estimate looks back over.
 pub const THROUGHPUT_WINDOW_DAYS: i64 = 90;
@@ -25,6 +26,66 @@ pub struct WaitFacts {
     pub first_appointment_at: Option<DateTime<Utc>>,
     /// Second appointment, when recorded.
     pub second_appointment_at: Option<DateTime<Utc>>,
+    /// When the entry left the list (placed, removed, expired; its last change), `None` while on it.
+    pub left_at: Option<DateTime<Utc>>,
+    /// The entry's band from each moment on, oldest first: the band at enqueue (at `enqueued_at`), then
+    /// the band after each check-in that re-banded it.
+    pub bands: Vec<(DateTime<Utc>, Band)>,
+}
+
+impl WaitFacts {
+    /// Whether the entry was on the list at `t` (enqueued at or before, not yet left).
+    fn waiting_at(&self, t: DateTime<Utc>) -> bool {
+        self.enqueued_at <= t && self.left_at.is_none_or(|left| t < left)
+    }
+
+    /// The entry's band at `t` (its first band before any change).
+    fn band_at(&self, t: DateTime<Utc>) -> Option<Band> {
+        let first = self.bands.first().map(|(_, b)| *b);
+        self.bands.iter().take_while(|(from, _)| *from <= t).last().map(|(_, b)| *b).or(first)
+    }
+}
+
+/// Weeks of history the length series covers at most (two years).
+pub const MAX_LENGTH_WEEKS: u32 = 104;
+
+/// How many entries were on the list in each band at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LengthPoint {
+    /// The moment.
+    pub at: DateTime<Utc>,
+    /// Entries in the urgent band.
+    pub urgent: i32,
+    /// Entries in the soon band.
+    pub soon: i32,
+    /// Entries in the routine band.
+    pub routine: i32,
+}
+
+/// The list's length by band at `weeks + 1` weekly points ending at `now`, oldest first (none when
+/// `weeks` is 0). An entry counts at a point when it had been enqueued and had not yet left, in the band
+/// it was in then, so a re-banded entry moves between lines at its check-in and nothing is counted from
+/// today's state backwards.
+pub fn length_by_band(entries: &[&WaitFacts], now: DateTime<Utc>, weeks: u32) -> Vec<LengthPoint> {
+    if weeks == 0 {
+        return Vec::new();
+    }
+    (0..=weeks.min(MAX_LENGTH_WEEKS))
+        .rev()
+        .map(|back| {
+            let at = now - TimeDelta::weeks(i64::from(back));
+            let mut point = LengthPoint { at, urgent: 0, soon: 0, routine: 0 };
+            for e in entries.iter().filter(|e| e.waiting_at(at)) {
+                match e.band_at(at) {
+                    Some(Band::Urgent) => point.urgent += 1,
+                    Some(Band::Soon) => point.soon += 1,
+                    Some(Band::Routine) => point.routine += 1,
+                    None => {}
+                }
+            }
+            point
+        })
+        .collect()
 }
 
 /// What the metrics need of one check-in.
@@ -61,6 +122,8 @@ pub struct OrgMetrics {
     pub deterioration_events: i32,
     /// Crisis events while waiting.
     pub crisis_events: i32,
+    /// The list's length by band, weekly (empty unless asked for).
+    pub length_by_band: Vec<LengthPoint>,
 }
 
 fn days(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
@@ -99,11 +162,13 @@ fn share_within(entries: &[&WaitFacts], weeks: i64, now: DateTime<Utc>) -> f64 {
     if total == 0 { 0.0 } else { f64::from(within) / f64::from(total) }
 }
 
-/// Metrics per organization (ordered by organization id) from every entry and check-in, at `now`.
+/// Metrics per organization (ordered by organization id) from every entry and check-in, at `now`, with
+/// `length_weeks` weeks of the length series ([`length_by_band`]).
 pub fn wait_metrics(
     entries: &[WaitFacts],
     check_ins: &[CheckInFacts],
     now: DateTime<Utc>,
+    length_weeks: u32,
 ) -> Vec<OrgMetrics> {
     let mut orgs: Vec<&str> = entries.iter().map(|e| e.organization_id.as_str()).collect();
     orgs.sort_unstable();
@@ -139,6 +204,7 @@ pub fn wait_metrics(
                 median_days_to_second: median(seconds),
                 deterioration_events: count(checks.iter().filter(|c| c.deteriorated).count()),
                 crisis_events: count(checks.iter().filter(|c| c.crisis).count()),
+                length_by_band: length_by_band(&mine, now, length_weeks),
             }
         })
         .collect()

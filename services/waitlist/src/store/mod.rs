@@ -1041,6 +1041,8 @@ impl Store {
         let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
         let mut first: HashMap<String, i64> = HashMap::new();
         let mut check_ins = Vec::new();
+        // Per entry, the check-ins that changed its band: (when, before, after).
+        let mut rebanded: HashMap<String, Vec<(i64, Band, Band)>> = HashMap::new();
         // Bounded IN lists keep every database happy with many entries.
         for chunk in ids.chunks(500) {
             for o in offer::Entity::find()
@@ -1061,6 +1063,13 @@ impl Store {
             {
                 let before = Band::from_code(&c.band_before).ok_or_else(|| corrupt("band"))?;
                 let after = Band::from_code(&c.band_after).ok_or_else(|| corrupt("band"))?;
+                if before != after {
+                    rebanded.entry(c.entry_id.clone()).or_default().push((
+                        c.recorded_at_ms,
+                        before,
+                        after,
+                    ));
+                }
                 check_ins.push(CheckInFacts {
                     organization_id: org_of.get(&c.entry_id).cloned().unwrap_or_default(),
                     deteriorated: after.rank() < before.rank(),
@@ -1081,8 +1090,21 @@ impl Store {
         }
         let mut facts = Vec::with_capacity(entries.len());
         for e in entries {
+            let status =
+                EntryStatus::from_code(&e.status).ok_or_else(|| corrupt("entry status"))?;
+            let band = Band::from_code(&e.band).ok_or_else(|| corrupt("band"))?;
+            let mut changes = rebanded.remove(&e.id).unwrap_or_default();
+            changes.sort_by_key(|(at, _, _)| *at);
+            // The band at enqueue is the one before the first re-banding (today's band when none).
+            let mut bands = vec![(
+                time::from_ms(e.enqueued_at_ms),
+                changes.first().map_or(band, |(_, before, _)| *before),
+            )];
+            bands.extend(changes.iter().map(|(at, _, after)| (time::from_ms(*at), *after)));
             facts.push(WaitFacts {
-                status: EntryStatus::from_code(&e.status).ok_or_else(|| corrupt("entry status"))?,
+                status,
+                left_at: (!status.is_active()).then(|| time::from_ms(e.updated_at_ms)),
+                bands,
                 enqueued_at: time::from_ms(e.enqueued_at_ms),
                 first_appointment_at: first.get(&e.id).copied().map(time::from_ms),
                 second_appointment_at: second.get(&e.id).copied().map(time::from_ms),

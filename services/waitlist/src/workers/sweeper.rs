@@ -127,7 +127,7 @@ impl Sweeper {
                         .set(f64::NAN);
                 }
             }
-            for m in crate::domain::wait_metrics(&facts, &check_ins, now) {
+            for m in crate::domain::wait_metrics(&facts, &check_ins, now, 0) {
                 metrics::gauge!("continuum_time_to_appointment_days", "appointment" => "first", "organization" => m.organization_id.clone())
                     .set(m.median_days_to_first);
                 metrics::gauge!("continuum_time_to_appointment_days", "appointment" => "second", "organization" => m.organization_id)

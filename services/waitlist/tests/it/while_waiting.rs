@@ -187,10 +187,20 @@ async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
     app.advance(TimeDelta::days(50));
 
     let (entries, check_ins) = app.store.metrics_facts(Some(ORG_A)).await.unwrap();
-    let m = waitlist::domain::wait_metrics(&entries, &check_ins, app.clock_now());
+    let m = waitlist::domain::wait_metrics(&entries, &check_ins, app.clock_now(), 9);
     assert_eq!(m.len(), 1);
     let a = &m[0];
     assert_eq!((a.placed, a.waiting), (1, 1));
+    // The length series, week by week over the 60 days: nobody 9 weeks ago, the three routine entries
+    // 8 weeks ago (day 4), and since day 10 only the re-banded one (placed and interlocked ones left).
+    let counts: Vec<(i32, i32, i32)> =
+        a.length_by_band.iter().map(|p| (p.urgent, p.soon, p.routine)).collect();
+    assert_eq!(counts.len(), 10);
+    assert_eq!(counts[0], (0, 0, 0), "{counts:?}");
+    assert_eq!(counts[1], (0, 0, 3), "{counts:?}");
+    let today = counts[9];
+    assert_eq!((today.0 + today.1, today.2), (1, 0), "re-banded out of routine: {counts:?}");
+    assert!(counts[2..].iter().all(|c| *c == today), "{counts:?}");
     // Seen within 6 weeks: the placed one (13 days); the one still waiting 60 days counts against.
     assert!((a.within_6_weeks - 0.5).abs() < 1e-9, "{a:?}");
     assert!((a.within_18_weeks - 1.0).abs() < 1e-9, "{a:?}");
@@ -208,12 +218,41 @@ async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
     if continuum_auth::policy::allowed(path).is_some() {
         let rows = got.unwrap().into_inner().organizations;
         assert_eq!(rows.len(), 1);
+        assert!(rows[0].length_by_band.is_empty(), "no series unless asked for");
+        let series = coordinator
+            .get_waitlist_metrics(pb::GetWaitlistMetricsRequest {
+                length_weeks: 9,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .organizations
+            .remove(0)
+            .length_by_band;
+        assert_eq!(
+            series.iter().map(|p| (p.urgent, p.soon, p.routine)).collect::<Vec<_>>(),
+            counts,
+            "the same series over gRPC"
+        );
+        let err = coordinator
+            .get_waitlist_metrics(pb::GetWaitlistMetricsRequest {
+                length_weeks: 105,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert!(err.message().contains("length_weeks"), "{}", err.message());
         assert_eq!(
             (rows[0].organization_id.as_str(), rows[0].placed, rows[0].crisis_events),
             (ORG_A, 1, 1)
         );
         let err = coordinator
-            .get_waitlist_metrics(pb::GetWaitlistMetricsRequest { organization_id: ORG_B.into() })
+            .get_waitlist_metrics(pb::GetWaitlistMetricsRequest {
+                organization_id: ORG_B.into(),
+                ..Default::default()
+            })
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied);
@@ -243,7 +282,10 @@ async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
         );
         let err = app
             .client_as(ORG_B, &[Role::Ops])
-            .get_waitlist_metrics(pb::GetWaitlistMetricsRequest { organization_id: ORG_A.into() })
+            .get_waitlist_metrics(pb::GetWaitlistMetricsRequest {
+                organization_id: ORG_A.into(),
+                ..Default::default()
+            })
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied);

@@ -33,6 +33,8 @@ fn metrics_tell_the_truth_about_waiting() {
         first_appointment_at: first_after
             .map(|d| t0() - TimeDelta::days(waited_days) + TimeDelta::days(d)),
         second_appointment_at: None,
+        left_at: None,
+        bands: vec![(t0() - TimeDelta::days(waited_days), Band::Routine)],
     };
     let entries = vec![
         fact("a", 100, EntryStatus::Placed, Some(20)),
@@ -49,7 +51,7 @@ fn metrics_tell_the_truth_about_waiting() {
         CheckInFacts { organization_id: "a".into(), deteriorated: true, crisis: true },
         CheckInFacts { organization_id: "b".into(), deteriorated: false, crisis: false },
     ];
-    let m = wait_metrics(&entries, &checks, t0());
+    let m = wait_metrics(&entries, &checks, t0(), 0);
     assert_eq!(m.len(), 2);
     let a = &m[0];
     assert_eq!((a.organization_id.as_str(), a.placed, a.waiting), ("a", 3, 2));
@@ -62,4 +64,47 @@ fn metrics_tell_the_truth_about_waiting() {
     let b = &m[1];
     assert_eq!((b.placed, b.waiting, b.within_6_weeks, b.median_days_to_first), (0, 1, 0.0, 0.0));
     assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), 2.5);
+}
+
+#[test]
+fn the_length_series_follows_each_entry_through_its_bands_and_its_leaving() {
+    let at = |days_ago: i64| t0() - TimeDelta::days(days_ago);
+    let fact = |enqueued: i64, left: Option<i64>, bands: &[(i64, Band)]| WaitFacts {
+        organization_id: "a".into(),
+        enqueued_at: at(enqueued),
+        status: if left.is_some() { EntryStatus::Placed } else { EntryStatus::Waiting },
+        first_appointment_at: None,
+        second_appointment_at: None,
+        left_at: left.map(at),
+        bands: bands.iter().map(|(d, b)| (at(*d), *b)).collect(),
+    };
+    let entries = [
+        // Routine from 30 days ago, re-banded urgent 10 days ago, still waiting.
+        fact(30, None, &[(30, Band::Routine), (10, Band::Urgent)]),
+        // Soon from 20 days ago, placed 5 days ago.
+        fact(20, Some(5), &[(20, Band::Soon)]),
+        // Joined 2 days ago.
+        fact(2, None, &[(2, Band::Routine)]),
+        // Came and went before the series starts.
+        fact(60, Some(40), &[(60, Band::Urgent)]),
+    ];
+    let refs: Vec<&WaitFacts> = entries.iter().collect();
+    let series = length_by_band(&refs, t0(), 4);
+    let counts: Vec<(i64, i32, i32, i32)> =
+        series.iter().map(|p| ((t0() - p.at).num_days(), p.urgent, p.soon, p.routine)).collect();
+    assert_eq!(
+        counts,
+        vec![
+            (28, 0, 0, 1), // only the first entry, routine
+            (21, 0, 0, 1), // the soon entry joins a day later
+            (14, 0, 1, 1),
+            (7, 1, 1, 0), // the first entry re-banded urgent
+            (0, 1, 0, 1), // the soon entry placed; the new one routine
+        ]
+    );
+    assert!(length_by_band(&refs, t0(), 0).is_empty(), "0 weeks: no series");
+    assert_eq!(length_by_band(&refs, t0(), 1000).len(), MAX_LENGTH_WEEKS as usize + 1);
+    // Metrics carry the series of each organization's own entries.
+    let m = wait_metrics(&entries, &[], t0(), 4);
+    assert_eq!(m[0].length_by_band, series);
 }
