@@ -114,15 +114,16 @@ test("the coordinator console in a real browser", { timeout: 300_000 }, async (t
   // The real system makes the data: intakes through FHIR. Chinese-speaking clients with commercial
   // insurance fit one Harbor clinician only (3 slots in the demo directory): the first ones are referred
   // (their referrals will pass the short response window), the next is waitlisted.
+  // Three are waitlisted: one for the slot offer, one for a check-in and a removal, one left waiting.
   const referred = [];
-  let waitlisted = null;
-  for (let i = 0; i < 8 && !waitlisted; i++) {
+  const waitlisted = [];
+  for (let i = 0; i < 12 && waitlisted.length < 3; i++) {
     const out = await submit(`browser-${run}-${i}`, { language: "zh", payment: "commercial-insurance" });
     if (out.task) referred.push(out.task);
-    if (out.appointment) waitlisted = out.appointment;
+    if (out.appointment) waitlisted.push(out.appointment);
   }
   assert.ok(referred.length > 0, "at least one intake was referred");
-  assert.ok(waitlisted, "an intake was waitlisted once the clinician was full");
+  assert.equal(waitlisted.length, 3, "intakes were waitlisted once the clinician was full");
   const submittedAt = Date.now();
 
   await t.test("sign-in page", async () => {
@@ -198,6 +199,17 @@ test("the coordinator console in a real browser", { timeout: 300_000 }, async (t
     await page.getByText("accepted from the console").waitFor();
     axeCounts["referral"] = await checkA11y(page, "referral");
     await shot(page, "referral");
+
+    // The rest of the closed loop from the referral's page: schedule, then the first visit attended.
+    const schedule = page.locator('form[data-action="schedule"]');
+    await schedule.getByLabel("Appointment (UTC)").fill("2030-01-15T10:30");
+    await schedule.getByRole("button", { name: "Schedule first appointment" }).click();
+    await page.getByText(/Schedule first appointment: done on referral .* \(now accepted/).waitFor();
+    await page.getByText(/appointment 2030-01-15 10:30 UTC/).first().waitFor();
+    const attended = page.locator('form[data-action="record_first_appointment_attended"]');
+    await attended.getByRole("button", { name: "Record first appointment attended" }).click();
+    await page.getByText(/Record first appointment attended: done on referral .* \(now in progress/).waitFor();
+    assert.match(await page.locator("dl.facts").innerText(), /in progress/, "care has started");
   });
 
 
@@ -231,10 +243,60 @@ test("the coordinator console in a real browser", { timeout: 300_000 }, async (t
     await shot(page, "client-path");
   });
 
+  await t.test("waitlist entry: a check-in re-screens, a removal takes the client off the list", async () => {
+    await page.goto(`${BASE}/waitlist`);
+    // A waiting client without an offer.
+    const row = page.locator("tr[data-entry-id]", { hasNot: page.getByText("Offer pending") }).first();
+    const entryId = await row.getAttribute("data-entry-id");
+    await row.getByRole("link", { name: /Check-in or remove/ }).click();
+    await page.getByRole("heading", { level: 1, name: "Waitlist entry" }).waitFor();
+    axeCounts["waitlist-entry"] = await checkA11y(page, "waitlist-entry");
+
+    // A partial re-screen is refused with the items named, nothing recorded.
+    const form = page.locator('form[data-action="check-in"]');
+    await form.getByLabel("Answered", { exact: true }).check();
+    await form.getByLabel("Item 1: interest or pleasure in doing things").selectOption("3");
+    await form.getByRole("button", { name: "Record check-in" }).click();
+    await page.getByText(/PHQ-9: answer all 9 items or none \(item 2, 3, 4, 5, 6, 7, 8, 9 not answered\)/).waitFor();
+
+    // A whole PHQ-9 that is much worse (severe, item 9 at 0): the band rises.
+    const phq9 = [3, 3, 3, 3, 3, 3, 3, 3, 0];
+    const items = page.locator('form[data-action="check-in"] fieldset.items').first().locator("select");
+    assert.equal(await items.count(), 9);
+    for (let i = 0; i < 9; i++) await items.nth(i).selectOption(String(phq9[i]));
+    await shot(page, "waitlist-entry");
+    await page.getByRole("button", { name: "Record check-in" }).click();
+    const flash = page.getByText(/Check-in recorded: band now (urgent|soon)\./);
+    await flash.waitFor();
+    const band = (await flash.innerText()).match(/band now (urgent|soon)/)[1];
+    assert.match(await page.locator("dl.facts").innerText(), new RegExp(`Band\\s+${band}`, "i"));
+
+    // Removal, with the reason the API requires.
+    await page.getByLabel("Reason (required, not clinical)").fill("moved out of the area");
+    await page.getByRole("button", { name: "Remove from the waitlist" }).click();
+    await page.getByText(/Removed from the waitlist: client/).waitFor();
+    assert.equal(await page.locator(`tr[data-entry-id="${entryId}"]`).count(), 0, "off the board");
+  });
+
+  await t.test("the client accepts the offer: placed, and the referral is made", async () => {
+    await page.goto(`${BASE}/waitlist`);
+    const offer = page.locator("div.offer").first();
+    await offer.getByRole("button", { name: /Client accepts/ }).click();
+    await page.getByText(/Offer accepted: referral .* created, scheduled\./).waitFor();
+  });
+
   await t.test("wait metrics as charts", async () => {
+    await page.goto(`${BASE}/waitlist`);
+    const onTheBoard = Number((await page.locator("p.summary").innerText()).match(/(\d+) waiting/)[1]);
     await page.getByRole("link", { name: "Wait metrics" }).click();
     await page.getByRole("heading", { level: 1, name: "Wait metrics" }).waitFor();
     assert.equal(await page.locator("svg.chart[role=img]").count(), 3);
+    // The length series is the waitlist's own (13 weekly rows); today's row counts exactly the clients on
+    // the board (the removed and the placed ones are gone from both).
+    const rows = page.locator("table", { has: page.getByText("Waitlist length by band (the chart's numbers)") }).locator("tbody tr");
+    assert.equal(await rows.count(), 13);
+    const today = (await rows.last().locator("td").allInnerTexts()).map(Number);
+    assert.equal(today.reduce((a, b) => a + b, 0), onTheBoard, `today's row ${today}, board ${onTheBoard}`);
     axeCounts["wait-metrics"] = await checkA11y(page, "wait-metrics");
     await shot(page, "wait-metrics");
   });

@@ -138,3 +138,33 @@ impl IntoResponse for ConsoleError {
 
 /// The result of a console handler.
 pub type Result<T> = std::result::Result<T, ConsoleError>;
+
+/// Answers a form whose upstream call failed. A refusal the coordinator can read and act on (a rule, a
+/// missing record, their role, a stale version) becomes a flash message, `"{what}: {title}. {text}"`, on
+/// the page they came from (`back`); anything else (the services down, a bug) is the error page.
+pub fn refused(
+    signed: &super::Signed,
+    console: &super::Console,
+    status: tonic::Status,
+    what: &str,
+    back: &str,
+) -> Result<Response> {
+    if !matches!(
+        status.code(),
+        Code::FailedPrecondition
+            | Code::NotFound
+            | Code::InvalidArgument
+            | Code::PermissionDenied
+            | Code::Aborted
+    ) {
+        return Err(status.into());
+    }
+    let (_, title, text) = explain(&status);
+    tracing::info!(
+        grpc_code = ?status.code(),
+        reason = %crate::error::reason_of(&status).unwrap_or_default(),
+        "console: action refused"
+    );
+    signed.flash(console, "error", format!("{what}: {title}. {text}"));
+    Ok(super::see_other(back))
+}

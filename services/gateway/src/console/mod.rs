@@ -6,8 +6,9 @@
 //! | `/` worklist ([`worklist`]) | `ListReferrals` of the user's organization, `ListProviders` for names; actions are `TransitionReferral` at the version shown |
 //! | `/referrals/{id}` ([`worklist`]) | `GetReferral`: events and every action the status allows |
 //! | `/waitlist` board ([`waitlist`]) | `ListWaitlist`, `EstimateWait`, `ListProviders`; `OpenSlots`, `RespondToOffer` |
+//! | `/waitlist/entries/{id}` ([`entry`]) | `GetEntry`; `RecordCheckIn` (answered or missed, optional re-screen), `RemoveEntry` |
 //! | `/clients/{id}` client path ([`client`]) | `GetCareTimeline` (the four services' steps), `ListReferrals` of the client |
-//! | `/wait-metrics` ([`metrics`]) | `GetWaitlistMetrics`, `ListWaitlist` (the length by band over time) |
+//! | `/wait-metrics` ([`metrics`]) | `GetWaitlistMetrics` with 12 weeks of the length by band |
 //! | `/events` ([`events`]) | `WatchReferrals` of the user's organization, as server-sent events |
 //! | `/sign-in`, `/sign-out` ([`auth`]) | bearer-token sign-in (any token the services accept), the development sign-in under `up --demo` |
 //!
@@ -24,6 +25,7 @@ pub mod html;
 
 pub mod auth;
 pub mod client;
+pub mod entry;
 pub mod error;
 pub mod events;
 pub mod metrics;
@@ -74,6 +76,9 @@ pub fn router() -> Router<AppState> {
         .route("/waitlist", get(waitlist::page))
         .route("/waitlist/open-slots", post(waitlist::open_slots))
         .route("/waitlist/offers/{id}/respond", post(waitlist::respond))
+        .route("/waitlist/entries/{id}", get(entry::page))
+        .route("/waitlist/entries/{id}/check-in", post(entry::check_in))
+        .route("/waitlist/entries/{id}/remove", post(entry::remove))
         .route("/clients", get(client::find))
         .route("/clients/{id}", get(client::page))
         .route("/wait-metrics", get(metrics::page))

@@ -217,6 +217,9 @@ async fn every_form_is_refused_without_the_sessions_csrf_token() {
         ),
         ("/waitlist/open-slots", "provider_id=p&slots=1".to_owned()),
         ("/waitlist/offers/o1/respond", "csrf=&answer=accept".to_owned()),
+        ("/waitlist/entries/e1/check-in", "answered=no&version=1".to_owned()),
+        ("/waitlist/entries/e1/check-in", "csrf=wrong&answered=no".to_owned()),
+        ("/waitlist/entries/e1/remove", "reason=moved&version=1".to_owned()),
     ] {
         let r = app(&s).oneshot(form_post(uri, &cookie, &form)).await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{uri} {form}");

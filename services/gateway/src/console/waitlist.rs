@@ -2,7 +2,8 @@
 //! (`ListWaitlist`), each with its weeks waited against the 6- and 18-week marks, the share of its band's
 //! maximum wait already used (the priority), the wait estimate (`EstimateWait`), the next check-in, the
 //! bridge support, and its pending offers with their expiry (answered for the client with
-//! `RespondToOffer`). A coordinator opens slots at one of their organization's providers (`OpenSlots`) and
+//! `RespondToOffer`), and a link to the entry's page for check-ins and removal ([`super::entry`]). A
+//! coordinator opens slots at one of their organization's providers (`OpenSlots`) and
 //! sees at once whom they were offered to.
 
 use std::collections::HashMap;
@@ -269,6 +270,12 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Respo
             if en.missed_check_ins > 0 {
                 html!(m, "<br><strong>{} missed</strong>", en.missed_check_ins);
             }
+            html!(
+                m,
+                "<br><a href=\"/waitlist/entries/{}\">Check-in or remove<span class=\"sr-only\"> for client {}</span></a>",
+                e(&en.id),
+                e(short(&en.client_id))
+            );
             html!(m, "</td><td>{}</td><td>", e(&bridge(en, &names)));
             let offers: Vec<&wpb::Offer> =
                 en.offers.iter().filter(|o| o.status == wpb::OfferStatus::Pending as i32).collect();
@@ -363,20 +370,7 @@ pub async fn open_slots(
             signed.flash(&state.console, "ok", text);
             Ok(see_other("/waitlist"))
         }
-        Err(s)
-            if matches!(
-                s.code(),
-                tonic::Code::FailedPrecondition
-                    | tonic::Code::NotFound
-                    | tonic::Code::InvalidArgument
-                    | tonic::Code::PermissionDenied
-            ) =>
-        {
-            let (_, title, text) = super::error::explain(&s);
-            signed.flash(&state.console, "error", format!("No slot opened: {title}. {text}"));
-            Ok(see_other("/waitlist"))
-        }
-        Err(s) => Err(s.into()),
+        Err(s) => super::error::refused(&signed, &state.console, s, "No slot opened", "/waitlist"),
     }
 }
 
@@ -427,17 +421,9 @@ pub async fn respond(
             signed.flash(&state.console, "ok", text);
             Ok(see_other("/waitlist"))
         }
-        Err(s)
-            if matches!(
-                s.code(),
-                tonic::Code::FailedPrecondition | tonic::Code::NotFound | tonic::Code::Aborted
-            ) =>
-        {
-            let (_, title, text) = super::error::explain(&s);
-            signed.flash(&state.console, "error", format!("Offer not answered: {title}. {text}"));
-            Ok(see_other("/waitlist"))
+        Err(s) => {
+            super::error::refused(&signed, &state.console, s, "Offer not answered", "/waitlist")
         }
-        Err(s) => Err(s.into()),
     }
 }
 

@@ -663,21 +663,9 @@ pub async fn transition(
             let names = provider_names(&state, &signed.caller).await?;
             Ok(detail_page(&signed, &current, &names, true))
         }
-        Err(s)
-            if matches!(
-                s.code(),
-                tonic::Code::FailedPrecondition
-                    | tonic::Code::InvalidArgument
-                    | tonic::Code::PermissionDenied
-                    | tonic::Code::NotFound
-            ) =>
-        {
-            let (_, title, text) = super::error::explain(&s);
-            tracing::info!(grpc_code = ?s.code(), reason = %crate::error::reason_of(&s).unwrap_or_default(), "console: transition refused");
-            signed.flash(&state.console, "error", format!("{label} not done: {title}. {text}"));
-            Ok(see_other(&back))
+        Err(s) => {
+            super::error::refused(&signed, &state.console, s, &format!("{label} not done"), &back)
         }
-        Err(s) => Err(s.into()),
     }
 }
 
