@@ -1030,11 +1030,26 @@ impl Store {
         &self,
         organization_id: Option<&str>,
     ) -> Result<(Vec<WaitFacts>, Vec<CheckInFacts>)> {
-        use std::collections::HashMap;
         let mut q = entry::Entity::find();
         if let Some(org) = organization_id {
             q = q.filter(entry::Column::OrganizationId.eq(org.to_owned()));
         }
+        self.facts_of(q).await
+    }
+
+    /// The facts of the placed entries of every organization: what the time-to-appointment gauges need,
+    /// without reading the entries still waiting (the sweeper asks every round; the list may be long).
+    pub async fn placed_facts(&self) -> Result<Vec<WaitFacts>> {
+        let q = entry::Entity::find().filter(entry::Column::Status.eq(EntryStatus::Placed.code()));
+        Ok(self.facts_of(q).await?.0)
+    }
+
+    /// [`Self::metrics_facts`] of the entries `q` selects.
+    async fn facts_of(
+        &self,
+        q: sea_orm::Select<entry::Entity>,
+    ) -> Result<(Vec<WaitFacts>, Vec<CheckInFacts>)> {
+        use std::collections::HashMap;
         let entries = q.all(&self.db).await?;
         let org_of: HashMap<String, String> =
             entries.iter().map(|e| (e.id.clone(), e.organization_id.clone())).collect();

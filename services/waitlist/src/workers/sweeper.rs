@@ -119,7 +119,7 @@ impl Sweeper {
         }
         *reported = counts.into_keys().collect();
         metrics::gauge!("continuum_offers_pending").set(offered as f64);
-        if let Ok((facts, check_ins)) = self.store.metrics_facts(None).await {
+        if let Ok(facts) = self.store.placed_facts().await {
             // No appointment yet: no median (NaN, shown as a gap), but the series exists.
             for org in &served {
                 for appointment in ["first", "second"] {
@@ -127,7 +127,7 @@ impl Sweeper {
                         .set(f64::NAN);
                 }
             }
-            for m in crate::domain::wait_metrics(&facts, &check_ins, now, 0) {
+            for m in crate::domain::wait_metrics(&facts, &[], now, 0) {
                 metrics::gauge!("continuum_time_to_appointment_days", "appointment" => "first", "organization" => m.organization_id.clone())
                     .set(m.median_days_to_first);
                 metrics::gauge!("continuum_time_to_appointment_days", "appointment" => "second", "organization" => m.organization_id)

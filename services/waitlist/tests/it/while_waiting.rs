@@ -187,6 +187,10 @@ async fn metrics_show_who_was_seen_in_time_and_what_happened_while_waiting() {
     app.advance(TimeDelta::days(50));
 
     let (entries, check_ins) = app.store.metrics_facts(Some(ORG_A)).await.unwrap();
+    // The gauges' read: the placed entries only (of every organization), not the waiting list.
+    let placed = app.store.placed_facts().await.unwrap();
+    assert_eq!(placed.len(), 1, "{placed:?}");
+    assert!(placed[0].first_appointment_at.is_some() && placed[0].left_at.is_some());
     let m = waitlist::domain::wait_metrics(&entries, &check_ins, app.clock_now(), 9);
     assert_eq!(m.len(), 1);
     let a = &m[0];
