@@ -92,6 +92,9 @@ pub enum BenchCommand {
     /// Import a large synthetic directory (20,000 providers by default) through ImportProviders, so the
     /// intake benchmark ranks a realistic directory.
     Directory(crate::bench_directory::DirectoryArgs),
+    /// Time a coordinator's reads of a (long) waitlist: the board's first page, a wait estimate, the wait
+    /// metrics with 12 weeks of the length series.
+    Waitlist(crate::bench_waitlist::WaitlistBenchArgs),
 }
 
 /// `continuum token ...`.
@@ -284,6 +287,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { command: BenchCommand::Directory(args) } => {
             crate::bench_directory::seed_directory(args).await
+        }
+        Command::Bench { command: BenchCommand::Waitlist(args) } => {
+            crate::bench_waitlist::waitlist_bench(args).await
         }
         Command::Directory { command } => crate::directory::run(command).await,
         Command::AssignBench { file, reps } => {
