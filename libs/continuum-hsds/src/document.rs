@@ -6,10 +6,11 @@
 //!   service object;
 //! - tables: an object of table arrays (`services`, `organizations`, `locations`, `service_at_locations`,
 //!   `schedules`, `languages`, `service_areas`, `cost_options`, `addresses`, `attributes`,
-//!   `taxonomy_terms`, ...; names may end in `.csv` as in the HSDS tabular example) linked by ids. The
-//!   tables the mapping reads are nested into their services here; rows of the others (phones, contacts,
-//!   funding, organizations ...) are reported field by field as unmapped, and rows of read tables that link
-//!   to no service are reported as such.
+//!   `taxonomy_terms`, `taxonomies`, ...; names may end in `.csv` as in the HSDS tabular example) linked by
+//!   ids (a term's `taxonomies` row becomes its `taxonomy_detail`, as nested). The tables the mapping reads
+//!   are nested into their services here; rows of the others (phones, contacts, funding, organizations ...)
+//!   are reported field by field as unmapped, and rows of read tables that link to no service are reported
+//!   as such.
 
 use std::collections::HashMap;
 
@@ -128,6 +129,7 @@ fn from_tables(tables: HashMap<String, Value>) -> Result<Document, DocumentError
         "cost_options",
         "attributes",
         "taxonomy_terms",
+        "taxonomies",
     ];
     // Tables the mapping never reads: every field of every row is unmapped.
     let mut others: Vec<&String> = tables.keys().filter(|k| !read.contains(&k.as_str())).collect();
@@ -144,10 +146,28 @@ fn from_tables(tables: HashMap<String, Value>) -> Result<Document, DocumentError
         }
     }
 
-    let terms: HashMap<String, Value> = rows(&tables, "taxonomy_terms")
+    // A term's taxonomy row (`taxonomy_id`) is nested as its `taxonomy_detail`, as in the nested shape (the
+    // crosswalk reads which taxonomy a term is of from it).
+    let taxonomies: HashMap<String, Value> = rows(&tables, "taxonomies")
         .into_iter()
         .filter_map(|t| id_of(&t).map(|id| (id.to_owned(), t.clone())))
         .collect();
+    let mut used_taxonomies = std::collections::HashSet::new();
+    let terms: HashMap<String, Value> = rows(&tables, "taxonomy_terms")
+        .into_iter()
+        .filter_map(|mut t| {
+            if let Some(tx) = fk(&t, "taxonomy_id").and_then(|x| taxonomies.get(x)) {
+                used_taxonomies.insert(id_of(tx).unwrap_or_default().to_owned());
+                if let Some(map) = t.as_object_mut() {
+                    map.entry("taxonomy_detail".to_owned()).or_insert_with(|| tx.clone());
+                }
+            }
+            id_of(&t).map(|id| (id.to_owned(), t.clone()))
+        })
+        .collect();
+    for _ in taxonomies.keys().filter(|id| !used_taxonomies.contains(*id)) {
+        unmapped.add("taxonomy (linked to no taxonomy term)");
+    }
     let mut locations: HashMap<String, Value> = HashMap::new();
     for l in rows(&tables, "locations") {
         if let Some(id) = id_of(&l) {

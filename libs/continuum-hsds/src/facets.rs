@@ -18,7 +18,9 @@
 //! | `region` | a region finer than the address (`region:US-CA-SF`) |
 //! | `flag` | `crisis_capable`, `family_involvement` |
 //!
-//! Attributes of any other taxonomy (AIRS/211, Open Eligibility ...) are reported as unmapped by taxonomy.
+//! Attributes of any other taxonomy (AIRS/211, Open Eligibility ...) are read through the taxonomy crosswalk
+//! ([`crate::crosswalk`]) when it knows their term (filling only the facets these attributes leave empty, each
+//! named in the listing's `defaults`), and otherwise reported as unmapped by taxonomy.
 
 use continuum_proto::common::v1 as common;
 use continuum_proto::matching::v1 as pb;

@@ -8,8 +8,13 @@
 //!   `organizations`, `locations`, `service_at_locations`, `schedules`, `languages`, ...; `.csv` suffixes
 //!   accepted) linked by ids, which is nested first — so both shapes map the same way.
 //! - [`mapping`]: one HSDS service (× each of its locations) becomes one provider listing; what a listing
-//!   needs and the service does not say is refused with reasons, never guessed (the one default, the adult
-//!   age groups when no age is stated, is named in the outcome).
+//!   needs and the service does not say is refused with reasons, never guessed silently (the adult age
+//!   groups when no age is stated, and every facet the crosswalk infers, are named in the outcome's
+//!   `defaults`).
+//! - [`crosswalk`]: a real directory's AIRS/211 codes and Open Eligibility terms (a 211 export, an Open
+//!   Referral feed: no `continuum` attributes) imply the kind, levels of care, modalities and specialties
+//!   the `continuum` attributes do not state (longest AIRS code prefix wins; explicit attributes win over
+//!   it); a service whose terms imply no kind is refused with the terms it had.
 //! - [`unmapped`]: every HSDS field present in the document that has no counterpart in a provider is
 //!   reported by name (`location.transportation`) with a count. Nothing is dropped silently.
 //! - [`plan`]: the stable keys (the HSDS ids make the provider id, so a re-import updates, never duplicates),
@@ -19,6 +24,7 @@
 //!   of the `continuum` taxonomy, see [`facets`]).
 //! - [`sample`]: a deterministic synthetic directory for benchmarks and tests.
 
+pub mod crosswalk;
 pub mod document;
 pub mod export;
 pub mod facets;
@@ -124,7 +130,17 @@ mod tests {
                 let tid = term["id"].as_str().unwrap();
                 row(&mut t, "attributes.csv", a, &[("taxonomy_term_id", tid)]);
                 if seen.insert(tid.to_owned()) {
-                    row(&mut t, "taxonomy_terms.csv", term, &[]);
+                    // A nested `taxonomy_detail` is a row of `taxonomies`, linked by `taxonomy_id`.
+                    match term.get("taxonomy_detail") {
+                        Some(d) => {
+                            let did = d["id"].as_str().unwrap();
+                            row(&mut t, "taxonomy_terms.csv", term, &[("taxonomy_id", did)]);
+                            if seen.insert(did.to_owned()) {
+                                row(&mut t, "taxonomies.csv", d, &[]);
+                            }
+                        }
+                        None => row(&mut t, "taxonomy_terms.csv", term, &[]),
+                    }
                 }
             }
             for sal in mapping::objects(s, "service_at_locations") {
@@ -294,6 +310,98 @@ mod tests {
                 proptest::prop_assert_eq!(s.created + s.updated + s.unchanged + s.refused, s.listings);
             }
         }
+    }
+
+    const EXPORT_211: &str = include_str!("../tests/fixtures/hsds_211_export.json");
+
+    /// A 211 export (AIRS codes and an Open Eligibility term, no continuum attributes) imports through
+    /// the crosswalk, the same in both shapes, with every inferred facet named.
+    #[test]
+    fn a_211_export_imports_through_the_crosswalk_in_both_shapes() {
+        let nested: Vec<Value> = serde_json::from_str(EXPORT_211).unwrap();
+        let a = read(EXPORT_211.as_bytes(), ORG).unwrap();
+        let b = read_value(as_tables(&nested), ORG).unwrap();
+        assert_eq!(a.services, 6);
+        assert_eq!(b.services, 6);
+        assert_eq!(a.listings, b.listings, "tables map like nested services");
+        assert_eq!(a.listings.len(), 6);
+        for m in [&a, &b] {
+            assert_eq!(
+                m.unmapped.count("attribute (taxonomy \"AIRS/211 LA County\")"),
+                1,
+                "only the food pantry's term has no counterpart: {:?}",
+                m.unmapped.fields()
+            );
+        }
+        let ok: Vec<&Listing> = a.listings.iter().filter_map(|l| l.as_ref().ok()).collect();
+        let by_name = |n: &str| *ok.iter().find(|l| l.provider.display_name == n).unwrap();
+        let grief = "AIRS RP-1400.8000-100 \"Bereavement and Grief Counseling\"";
+
+        let g = by_name("Grief and Loss Counseling");
+        assert_eq!(g.provider.kind, 1, "clinician");
+        assert_eq!(g.provider.levels_of_care, vec![2], "outpatient");
+        assert_eq!(g.provider.specialties, vec![14], "grief");
+        assert!(g.provider.modalities.is_empty());
+        assert_eq!(g.provider.formats, vec![1], "in person, from the location");
+        assert_eq!(
+            g.defaults,
+            vec![
+                format!("kind: clinician (from {grief})"),
+                format!("levels_of_care: outpatient (from {grief})"),
+                format!("specialties: grief (from {grief})"),
+            ]
+        );
+
+        // RP-1400.8000-050 is not in the table: its nearest known ancestor, RP-1400, answers.
+        let y = by_name("Teen Counseling");
+        assert_eq!((y.provider.kind, y.provider.levels_of_care.clone()), (1, vec![2]));
+        assert!(y.provider.specialties.is_empty());
+        assert_eq!(y.provider.age_groups, vec![2]);
+        assert_eq!(
+            y.defaults[0],
+            "kind: clinician (from AIRS RP-1400.8000-050 \"Adolescent/Youth Counseling\")"
+        );
+
+        let line = by_name("Suicide Prevention Crisis Line");
+        assert_eq!(line.provider.kind, 6, "crisis service");
+        assert_eq!(line.provider.levels_of_care, vec![6], "crisis");
+        assert_eq!(line.provider.modalities, vec![17], "crisis intervention");
+        assert_eq!(line.provider.specialties, vec![6], "suicidality");
+        assert_eq!(line.provider.formats, vec![3], "phone: a hotline with no location");
+        assert!(line.provider.crisis_capable);
+        assert_eq!(line.provider.jurisdictions, vec!["US-CA"]);
+        let hotline = "AIRS RP-1500.1400-800 \"Suicide Prevention Hotlines\"";
+        assert!(
+            line.defaults.contains(&format!("formats: phone (from {hotline})")),
+            "{:?}",
+            line.defaults
+        );
+        assert!(line.defaults.contains(&format!("kind: crisis_service (from {hotline})")));
+        assert!(
+            line.defaults.iter().any(|d| d.starts_with("age_groups: adult, older_adult")),
+            "the age default is still named"
+        );
+
+        let groups = by_name("Alcohol Recovery Support Groups");
+        assert_eq!(groups.provider.kind, 7, "peer support");
+        assert_eq!(groups.provider.levels_of_care, vec![1], "self-guided / peer");
+        assert_eq!(groups.provider.modalities, vec![16], "peer support");
+        assert_eq!(groups.provider.specialties, vec![5], "substance use");
+        assert_eq!(groups.provider.payment_options, vec![5], "free");
+
+        // Open Eligibility, recognised by its taxonomy (nested `taxonomy_detail`, or the `taxonomies` row).
+        let peer = by_name("Peer Recovery Circle");
+        assert_eq!((peer.provider.kind, peer.provider.levels_of_care.clone()), (7, vec![1]));
+        assert_eq!(peer.provider.modalities, vec![16]);
+        assert_eq!(peer.defaults[0], "kind: peer_support (from Open Eligibility \"Peer Support\")");
+
+        let refused: Vec<&Refusal> = a.listings.iter().filter_map(|l| l.as_ref().err()).collect();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].name, "Community Food Pantry");
+        assert_eq!(refused[0].reasons.len(), 1, "{:?}", refused[0].reasons);
+        let why = &refused[0].reasons[0];
+        assert!(why.starts_with("no provider kind: none of its taxonomy terms (AIRS BD-1800.2000 \"Food Pantries\") maps"), "{why}");
+        assert!(why.contains("kind:<clinician|"), "says how to tag it: {why}");
     }
 
     #[test]

@@ -15,14 +15,18 @@
 //! | `schedules[]` (`byday`, `opens_at`, `closes_at`; service, service-at-location and location) | `schedule` windows (weekday daytime, weekday evening from 17:00, weekend) |
 //! | `service.wait_time` (`"10 days"`, `"2 weeks"`) | `typical_wait_days` |
 //! | `attributes[]` of the `continuum` taxonomy | kind, levels of care, modalities, specialties, ... ([`crate::facets`]) |
+//! | `attributes[]` with AIRS/211 codes (`RP-1500.1400-800`) or Open Eligibility names (`Peer Support`), when the service's `continuum` attributes leave the facet empty | kind, levels of care, modalities, specialties, formats through the crosswalk ([`crate::crosswalk`]), each named in `defaults` with the term it came from |
 //!
 //! A listing that lacks what matching requires (a kind, a language, a jurisdiction, a payment option, a
-//! format) is refused with the reasons; nothing is guessed.
+//! format) is refused with the reasons (a service without a kind is told which taxonomy terms it had and
+//! that none maps). Nothing is guessed silently: the crosswalk's inferences and the one default (the adult
+//! age groups when no age is stated) are named in the listing's `defaults`.
 
 use continuum_proto::common::v1 as common;
 use continuum_proto::matching::v1 as pb;
 use serde_json::Value;
 
+use crate::crosswalk;
 use crate::facets::{self, Facets};
 use crate::unmapped::Unmapped;
 
@@ -267,6 +271,21 @@ fn push_str(list: &mut Vec<String>, s: &str) {
     }
 }
 
+/// Why a service has no provider kind, naming the taxonomy terms it had (at most 8).
+fn no_kind(terms: &[String]) -> String {
+    const TAG: &str = "add an attribute of the continuum taxonomy with code kind:<clinician|skills_group|iop|trauma_iop|php|crisis_service|peer_support|bridge_support>";
+    if terms.is_empty() {
+        return format!("no provider kind: {TAG}");
+    }
+    let mut named = terms.iter().take(8).cloned().collect::<Vec<_>>().join("; ");
+    if terms.len() > 8 {
+        named.push_str(&format!("; and {} more", terms.len() - 8));
+    }
+    format!(
+        "no provider kind: none of its taxonomy terms ({named}) maps to a provider kind in the crosswalk of AIRS/211 and Open Eligibility terms; {TAG}, or tag it with a mental-health term the crosswalk knows"
+    )
+}
+
 /// What a service says for all its locations.
 struct ServiceFacts {
     id: String,
@@ -307,20 +326,20 @@ fn service_facts(s: &Value, u: &mut Unmapped) -> ServiceFacts {
         reasons.push("service.name is required".to_owned());
     }
     let attrs: Vec<Value> = objects(s, "attributes").cloned().collect();
-    let facets = facets::read_facets(&attrs);
+    let mut facets = facets::read_facets(&attrs);
     for c in &facets.unknown {
         u.add(format!("attribute (unknown continuum code {c:?})"));
     }
+    // What the continuum attributes leave empty, from the service's AIRS/211 and Open Eligibility terms.
+    let inferred = crosswalk::fill(&attrs, &mut facets);
+    defaults.extend(inferred.defaults);
     let levels = match (facets.levels.is_empty(), facets.kind) {
         (false, _) => sorted(facets.levels.clone()),
         (true, Some(k)) => levels_for_kind(k),
         (true, None) => Vec::new(),
     };
     if facets.kind.is_none() {
-        reasons.push(
-            "no provider kind: add an attribute of the continuum taxonomy with code kind:<clinician|skills_group|iop|trauma_iop|php|crisis_service|peer_support|bridge_support>"
-                .to_owned(),
-        );
+        reasons.push(no_kind(&inferred.terms));
     }
     let (min, max) = (number(s, "minimum_age"), number(s, "maximum_age"));
     let ages = if !facets.age_groups.is_empty() {
@@ -603,6 +622,84 @@ mod tests {
         assert_eq!(wait_days("14"), Some(14));
         assert_eq!(wait_days("varies"), None);
         assert_eq!(wait_days("2 years"), None);
+    }
+
+    fn airs(code: &str, name: &str) -> Value {
+        json!({"id": code, "taxonomy_term": {"id": code, "code": code, "name": name, "taxonomy": "AIRS/211 LA County"}})
+    }
+
+    #[test]
+    fn explicit_continuum_attributes_win_over_the_crosswalk() {
+        const ORG: &str = "0190d5a0-0000-7000-8000-000000000001";
+        let service = |attributes: Vec<Value>| {
+            json!({
+                "id": "s1", "name": "Adult program", "status": "active", "minimum_age": 18,
+                "languages": [{"id": "l", "code": "en"}], "service_areas": [{"id": "a", "name": "US-CA"}],
+                "cost_options": [{"id": "c", "option": "Medi-Cal"}], "attributes": attributes,
+                "service_at_locations": [{"id": "sal", "location": {"id": "loc", "location_type": "physical"}}]
+            })
+        };
+        let hotline = "AIRS RP-1500.1400-800 \"Suicide Prevention Hotlines\"";
+        let mut u = Unmapped::default();
+        let s = service(vec![
+            airs("RP-1500.1400-800", "Suicide Prevention Hotlines"),
+            kind("kind:iop"),
+            kind("modality:dbt"),
+        ]);
+        let out = map_service(&s, ORG, &mut u);
+        let l = out[0].as_ref().unwrap();
+        assert_eq!(l.provider.kind, 3, "iop, although the crisis term comes first");
+        assert_eq!(
+            l.provider.levels_of_care,
+            vec![3],
+            "the explicit kind's levels, not the term's"
+        );
+        assert_eq!(l.provider.modalities, vec![2], "dbt only: modalities were stated");
+        assert!(!l.provider.crisis_capable);
+        assert_eq!(l.provider.specialties, vec![6], "none stated: filled, suicidality");
+        assert_eq!(l.provider.formats, vec![1, 3], "in person (the location) and phone (the term)");
+        assert_eq!(
+            l.defaults,
+            vec![
+                format!("specialties: suicidality (from {hotline})"),
+                format!("formats: phone (from {hotline})"),
+            ]
+        );
+
+        // Explicit levels without a kind: the kind is inferred, the levels are kept.
+        let s = service(vec![
+            airs("RP-1400.8000-825", "Suicide Counseling"),
+            kind("level:intensive_outpatient"),
+            kind("specialty:depression"),
+        ]);
+        let l = map_service(&s, ORG, &mut u).remove(0).unwrap();
+        assert_eq!((l.provider.kind, l.provider.levels_of_care.clone()), (1, vec![3]));
+        assert_eq!(l.provider.specialties, vec![1], "depression only");
+        assert_eq!(
+            l.defaults,
+            vec!["kind: clinician (from AIRS RP-1400.8000-825 \"Suicide Counseling\")".to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_service_whose_terms_map_to_nothing_is_refused_naming_them() {
+        let s = json!({
+            "id": "s9", "name": "Tax help", "status": "active",
+            "attributes": [
+                airs("DT-8800.9300", "VITA Programs"),
+                {"id": "b", "taxonomy_term": {"id": "b", "code": "1110", "name": "Work", "taxonomy": "Open Eligibility"}},
+                {"id": "c", "taxonomy_term": {"id": "c", "code": "X1", "name": "Taxes", "taxonomy": "Local"}},
+                // Known, but implies no kind on its own.
+                {"id": "d", "taxonomy_term": {"id": "d", "code": "1186", "name": "Bereavement", "taxonomy": "Open Eligibility"}}
+            ]
+        });
+        let mut u = Unmapped::default();
+        let r = map_service(&s, "0190d5a0-0000-7000-8000-000000000001", &mut u);
+        let reasons = &r[0].as_ref().unwrap_err().reasons;
+        assert_eq!(
+            reasons[0],
+            "no provider kind: none of its taxonomy terms (AIRS DT-8800.9300 \"VITA Programs\"; Open Eligibility \"Work\"; taxonomy \"Local\" X1 \"Taxes\"; Open Eligibility \"Bereavement\") maps to a provider kind in the crosswalk of AIRS/211 and Open Eligibility terms; add an attribute of the continuum taxonomy with code kind:<clinician|skills_group|iop|trauma_iop|php|crisis_service|peer_support|bridge_support>, or tag it with a mental-health term the crosswalk knows"
+        );
     }
 
     #[test]

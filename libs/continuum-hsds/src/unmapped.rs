@@ -109,6 +109,7 @@ fn consumed(table: &str) -> &'static [&'static str] {
             "description",
             "taxonomy",
             "taxonomy_id",
+            "vocabulary",
             "parent_id",
             "language",
             "term_uri",
@@ -151,6 +152,10 @@ pub fn walk(u: &mut Unmapped, table: &str, obj: &Value, used: bool) {
         return;
     }
     if table == "attribute" && used && !crate::facets::is_continuum_attribute(obj) {
+        if crate::crosswalk::knows(obj) {
+            // Read through the crosswalk: its term has a counterpart.
+            return;
+        }
         let taxonomy = crate::facets::attribute_taxonomy(obj);
         u.add(format!("attribute (taxonomy {taxonomy:?})"));
         return;

@@ -40,7 +40,8 @@ pub struct Settings {
     /// Per-request timeout in seconds (one HTTP request, all of its upstream calls included).
     #[arg(long, env = "CONTINUUM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
-    /// Largest request body accepted, in bytes (a larger one is refused with 413 before it is read whole).
+    /// Largest request body accepted, in bytes (a larger one is refused with 413 before it is read whole; on
+    /// `/fhir` and `/hsds` the answer is an OperationOutcome, see `crate::error`).
     #[arg(long, env = "CONTINUUM_GATEWAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// The base URL clients reach the gateway at (used in `Bundle.link` and `fullUrl`), for example

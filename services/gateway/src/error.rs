@@ -10,6 +10,7 @@
 //! | upstream `ALREADY_EXISTS`, `ABORTED`, `FAILED_PRECONDITION` with `IDEMPOTENCY_KEY_REUSED` | 409 | `conflict` / `duplicate` |
 //! | a stale `If-Match` (upstream `ABORTED` with `VERSION_MISMATCH`) | 412 | `conflict` |
 //! | a change without `If-Match` | 428 | `required` |
+//! | a body over the gateway's limit (`CONTINUUM_GATEWAY_MAX_BODY_BYTES`), on `/fhir` and `/hsds` ([`body_too_large`]) | 413 | `too-long` |
 //! | upstream `INVALID_ARGUMENT` (one issue per `BadRequest` field, its proto path mapped back onto a FHIRPath `expression`); upstream `FAILED_PRECONDITION` (business rules) | 422 | `value` / `required` / `business-rule` |
 //! | upstream `RESOURCE_EXHAUSTED` | 429 | `throttled` |
 //! | upstream `UNAVAILABLE` / `DEADLINE_EXCEEDED` | 503 / 504 | `transient` / `timeout` |
@@ -69,6 +70,12 @@ pub enum Error {
     /// The media type of the body is not one this endpoint takes (415).
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
+    /// The request body is larger than the gateway takes (413); `limit` is the limit in bytes.
+    #[error("payload too large: over {limit} bytes")]
+    PayloadTooLarge {
+        /// The gateway's body limit, in bytes.
+        limit: usize,
+    },
     /// A change that needs `If-Match` came without it (428).
     #[error("precondition required: {0}")]
     PreconditionRequired(String),
@@ -141,6 +148,15 @@ impl Error {
             Error::UnsupportedMediaType(m) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 vec![Issue::general(IssueType::NotSupported, m)],
+            ),
+            Error::PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                vec![Issue::general(
+                    IssueType::TooLong,
+                    format!(
+                        "the request body is larger than this server accepts ({limit} bytes); send a smaller one (large HSDS directories: `continuum directory import`)"
+                    ),
+                )],
             ),
             Error::PreconditionRequired(m) => {
                 (StatusCode::PRECONDITION_REQUIRED, vec![Issue::general(IssueType::Required, m)])
@@ -286,6 +302,33 @@ impl IntoResponse for Error {
         }
         response
     }
+}
+
+/// Re-answers a body refused for its size under `/fhir` and `/hsds` through the mapping above.
+///
+/// The body limit (`DefaultBodyLimit`) is enforced by the extractor reading the body, before a handler
+/// runs, and axum answers it as plain text; this middleware (layered over the whole router with the limit as
+/// its state) replaces that answer with [`Error::PayloadTooLarge`]'s, so the caller gets the same
+/// OperationOutcome as for every other refusal. The console's routes (HTML) keep their own answers.
+pub async fn body_too_large(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let edge = ["/fhir", "/hsds"]
+        .iter()
+        .any(|p| path.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')));
+    let response = next.run(request).await;
+    let answered_already = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/fhir+json"));
+    if edge && response.status() == StatusCode::PAYLOAD_TOO_LARGE && !answered_already {
+        return Error::PayloadTooLarge { limit }.into_response();
+    }
+    response
 }
 
 /// The result of a gateway handler.

@@ -6,7 +6,8 @@
 //! | `GET /hsds/export` | the directory (`ListProviders`, every page; `?organization_id=` narrows it) as a JSON array of nested HSDS services, importable as is |
 //! | `GET /hsds/services` | the same as an HSDS API page (`{"contents": [...], "total_items": ...}`) |
 //!
-//! The body is bounded by the gateway's body limit (`CONTINUUM_GATEWAY_MAX_BODY_BYTES`, 413 above it);
+//! The body is bounded by the gateway's body limit (`CONTINUUM_GATEWAY_MAX_BODY_BYTES`; above it 413, an
+//! OperationOutcome with issue code `too-long` naming the limit, like every other refusal);
 //! larger directories go through `continuum directory import`, which uses the same [`import`] driver.
 //! Errors are the gateway's one mapping (`crate::error`): an unreadable document is 400, a token without an
 //! organization 401, a caller who may not import 403 (from matching), a service that is down 503.
@@ -246,6 +247,43 @@ mod tests {
             req = req.header(http::header::AUTHORIZATION, a);
         }
         app(max).oneshot(req.body(axum::body::Body::from(body)).unwrap()).await.unwrap().status()
+    }
+
+    /// An over-limit body is answered like every other refusal: an OperationOutcome naming the limit,
+    /// on `/hsds` and on `/fhir`.
+    #[tokio::test]
+    async fn an_over_limit_body_is_an_operation_outcome_naming_the_limit() {
+        for (path, content_type) in [
+            ("/hsds/import", "application/json"),
+            ("/fhir", "application/fhir+json"),
+            ("/fhir/Task/0190d5a0-0000-7000-8000-00000000000a", "application/fhir+json"),
+        ] {
+            let mut req = if path.starts_with("/fhir/Task") {
+                http::Request::put(path)
+            } else {
+                http::Request::post(path)
+            };
+            req = req.header(http::header::CONTENT_TYPE, content_type);
+            let body = axum::body::Body::from(vec![b' '; 64]);
+            let response = app(16).oneshot(req.body(body).unwrap()).await.unwrap();
+            assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+            let ct = response.headers()[http::header::CONTENT_TYPE].to_str().unwrap().to_owned();
+            assert!(ct.starts_with("application/fhir+json"), "{path}: {ct}");
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            let outcome: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(outcome["resourceType"], "OperationOutcome", "{path}: {outcome}");
+            assert_eq!(outcome["issue"].as_array().unwrap().len(), 1);
+            assert_eq!(outcome["issue"][0]["severity"], "error");
+            assert_eq!(outcome["issue"][0]["code"], "too-long");
+            let diagnostics = outcome["issue"][0]["diagnostics"].as_str().unwrap();
+            assert!(diagnostics.contains("(16 bytes)"), "{path}: {diagnostics}");
+        }
+        // Under the limit, the same route is not refused for its size.
+        let small = http::Request::post("/hsds/import")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from("[]"))
+            .unwrap();
+        assert_ne!(app(16).oneshot(small).await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 
     #[tokio::test]

@@ -58,6 +58,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(crate::console::router())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::telemetry::observe))
         .fallback(crate::telemetry::not_found)
+        // An over-limit body is refused by the extractor reading it; answered as an OperationOutcome.
+        .layer(axum::middleware::from_fn_with_state(max_body_bytes, crate::error::body_too_large))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
