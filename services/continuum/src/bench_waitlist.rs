@@ -47,6 +47,16 @@ impl Timed {
     }
 }
 
+/// `msg` with the bearer token.
+fn request<T>(
+    bearer: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    msg: T,
+) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert("authorization", bearer.clone());
+    r
+}
+
 /// Runs the reads and prints their table.
 pub async fn waitlist_bench(args: WaitlistBenchArgs) -> anyhow::Result<()> {
     let channel = Endpoint::from_shared(args.addr.clone())?
@@ -58,12 +68,8 @@ pub async fn waitlist_bench(args: WaitlistBenchArgs) -> anyhow::Result<()> {
         format!("Bearer {}", args.token)
             .parse()
             .map_err(|_| anyhow::anyhow!("the token is not a valid header value"))?;
-    let mut client = WaitlistServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
-    let request = |msg| {
-        let mut r = tonic::Request::new(msg);
-        r.metadata_mut().insert("authorization", bearer.clone());
-        r
-    };
+    let mut client =
+        WaitlistServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
     let rounds = args.rounds.max(1);
 
     let mut page = Timed { latencies: Vec::new(), held: String::new() };
@@ -71,7 +77,10 @@ pub async fn waitlist_bench(args: WaitlistBenchArgs) -> anyhow::Result<()> {
     for _ in 0..rounds {
         let t = Instant::now();
         let got = client
-            .list_waitlist(request(pb::ListWaitlistRequest { page_size: 200, ..Default::default() }))
+            .list_waitlist(request(
+                &bearer,
+                pb::ListWaitlistRequest { page_size: 200, ..Default::default() },
+            ))
             .await?
             .into_inner();
         page.latencies.push(t.elapsed());
@@ -85,7 +94,7 @@ pub async fn waitlist_bench(args: WaitlistBenchArgs) -> anyhow::Result<()> {
     for _ in 0..rounds {
         let t = Instant::now();
         let got = client
-            .estimate_wait(request(pb::EstimateWaitRequest { entry_id: entry_id.clone() }))
+            .estimate_wait(request(&bearer, pb::EstimateWaitRequest { entry_id: entry_id.clone() }))
             .await?
             .into_inner();
         estimate.latencies.push(t.elapsed());
@@ -96,10 +105,10 @@ pub async fn waitlist_bench(args: WaitlistBenchArgs) -> anyhow::Result<()> {
     for _ in 0..rounds {
         let t = Instant::now();
         let got = client
-            .get_waitlist_metrics(request(pb::GetWaitlistMetricsRequest {
-                length_weeks: 12,
-                ..Default::default()
-            }))
+            .get_waitlist_metrics(request(
+                &bearer,
+                pb::GetWaitlistMetricsRequest { length_weeks: 12, ..Default::default() },
+            ))
             .await?
             .into_inner();
         metrics.latencies.push(t.elapsed());
