@@ -308,7 +308,11 @@ fn referral() -> Vec<Seed> {
             rpcs,
             "WatchReferrals",
             "",
-            &rpb::WatchReferralsRequest { organization_id: r::ORG.into(), cursor: r::EVENT.into() },
+            &rpb::WatchReferralsRequest {
+                organization_id: r::ORG.into(),
+                cursor: r::EVENT.into(),
+                since: None,
+            },
         ),
         seed(
             t,

@@ -230,7 +230,8 @@ pub fn query_from_proto(req: &pb::ListReferralsRequest) -> Result<(ReferralQuery
     ))
 }
 
-/// A watch request: whose events (empty: the caller's organization) and the cursor to resume after.
+/// A watch request: whose events (empty: the caller's organization) and where to start: after a cursor,
+/// from a time, or from the beginning.
 pub fn watch_from_proto(req: &pb::WatchReferralsRequest) -> Result<WatchFrom> {
     let mut v = Violations::default();
     let organization_id = OrganizationId::optional(&mut v, "organization_id", &req.organization_id);
@@ -242,7 +243,11 @@ pub fn watch_from_proto(req: &pb::WatchReferralsRequest) -> Result<WatchFrom> {
             None
         }
     };
-    v.finish(WatchFrom { organization_id, cursor })
+    let since = optional_time(&mut v, "since", req.since.as_ref());
+    if since.is_some() && !req.cursor.is_empty() {
+        v.add("since", "give a cursor or a start time, not both");
+    }
+    v.finish(WatchFrom { organization_id, cursor, since })
 }
 
 // ----- domain -> protos -----

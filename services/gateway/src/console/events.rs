@@ -4,8 +4,9 @@
 //!
 //! Each event is `event: referral`, `id:` the watch cursor (the browser sends it back as `Last-Event-ID`
 //! when it reconnects, and the watch resumes after it), `data:` `{"referral_id", "action", "to_status"}`:
-//! ids and codes only. Without `Last-Event-ID` the watch starts from the beginning and events older than the
-//! page (`?since=` milliseconds, the page's render time) are skipped. A stream lasts at most
+//! ids and codes only. Without `Last-Event-ID` the watch starts at the page's render time (`?since=`
+//! milliseconds, passed on as `WatchReferralsRequest.since`, so the referral service does not replay the
+//! organization's whole history), and the few older events a late commit may still bring are skipped. A stream lasts at most
 //! [`MAX_STREAM`] and never past the session's end; the browser then reconnects, which checks the session
 //! again (and does not extend it: the stream never touches the session's idle clock).
 
@@ -76,6 +77,10 @@ pub async fn stream(
         .watch_referrals(caller.request(rpb::WatchReferralsRequest {
             organization_id: s.identity.organization_id.clone(),
             cursor,
+            since: since.map(|ms| prost_types::Timestamp {
+                seconds: ms.div_euclid(1000),
+                nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+            }),
         }))
         .await;
     let mut upstream = match answer {

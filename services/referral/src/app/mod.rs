@@ -7,7 +7,7 @@
 pub mod access;
 mod watch;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use continuum_auth::{Caller, OnBehalfOf};
 use continuum_errors::page::Page;
 use continuum_proto::common::v1::CareEvent;
@@ -51,6 +51,8 @@ pub struct WatchFrom {
     pub organization_id: Option<OrganizationId>,
     /// Resume strictly after this event id.
     pub cursor: Option<String>,
+    /// Without a cursor: start with the events that occurred at or after this time.
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// A handoff packet as its recipient reads it.
@@ -310,12 +312,13 @@ impl App {
     pub async fn watch(&self, caller: &Caller, from: WatchFrom) -> Result<Watched> {
         let organization_id =
             access::list_organization(caller, from.organization_id.map(String::from))?;
-        let cursor = match from.cursor {
-            None => None,
+        let cursor = match (from.cursor, from.since) {
+            (None, None) => None,
             // A well-formed id that names no event: refused like any other bad cursor.
-            Some(id) => Some(self.store.feed_position(&id).await?.ok_or_else(|| {
+            (Some(id), _) => Some(self.store.feed_position(&id).await?.ok_or_else(|| {
                 Error::invalid("cursor", "is not a cursor from an earlier response")
             })?),
+            (None, Some(since)) => self.store.feed_before(since).await?,
         };
         tracing::info!(organization_id = %organization_id, resumed = cursor.is_some(), "watch started");
         Ok(watch::start(self.store.clone(), organization_id, cursor, self.shutdown.clone()))

@@ -654,6 +654,20 @@ impl Store {
         Ok(Some(row.try_get::<i64>("", "horizon")?))
     }
 
+    /// Where a watch from `since` starts: the last committed feed position (below the horizon, see
+    /// [`Store::feed_horizon`]) of an event that occurred before `since`, so the watch reads on from there;
+    /// `None` when there is none (from the beginning). Reads back from the newest events, which are few.
+    pub async fn feed_before(&self, since: DateTime<Utc>) -> Result<Option<FeedPosition>> {
+        let mut q = referral_event::Entity::find()
+            .filter(referral_event::Column::OccurredAtMs.lt(time::to_ms(since)))
+            .order_by_desc(referral_event::Column::Seq)
+            .order_by_desc(referral_event::Column::Id);
+        if let Some(h) = self.feed_horizon().await? {
+            q = q.filter(referral_event::Column::Seq.lt(h));
+        }
+        Ok(q.one(&self.db).await?.map(|m| FeedPosition { seq: m.seq, id: m.id }))
+    }
+
     /// Up to `limit` events of referrals where `organization_id` is referrer or recipient, in feed order
     /// (commit order), strictly after `after` and below `horizon` (see [`Store::feed_horizon`]).
     pub async fn events_after(

@@ -24,7 +24,59 @@ async fn next(stream: &mut Streaming<pb::WatchReferralsResponse>) -> pb::WatchRe
 }
 
 fn watch_request(org: &str, cursor: &str) -> pb::WatchReferralsRequest {
-    pb::WatchReferralsRequest { organization_id: org.into(), cursor: cursor.into() }
+    pb::WatchReferralsRequest { organization_id: org.into(), cursor: cursor.into(), since: None }
+}
+
+#[tokio::test]
+async fn a_watch_from_a_time_starts_there_not_at_the_beginning() {
+    let mut app = spawn_app().await;
+    let p = app.provider(5).await;
+    let r = app.create("before", &p.id).await;
+    // Event times are milliseconds: step past the creation's, take the start time, step past it.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let since = continuum_vocab::time::to_proto(chrono::Utc::now());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let accepted = app.act(&r, A::Accept, R::Recipient).await.unwrap();
+    let mut coordinator = app.client_as(RECIPIENT, &[Role::Coordinator]);
+    let mut stream = coordinator
+        .watch_referrals(pb::WatchReferralsRequest { since: Some(since), ..watch_request("", "") })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut stream).await;
+    assert_eq!(
+        first.event.as_ref().unwrap().action,
+        A::Accept as i32,
+        "the creation, before the start time, is not replayed"
+    );
+    // Live events follow as usual.
+    app.act(&accepted, A::RecordFirstAppointmentAttended, R::Recipient).await.unwrap();
+    assert_eq!(
+        next(&mut stream).await.event.unwrap().action,
+        A::RecordFirstAppointmentAttended as i32
+    );
+    // A start time from before everything is the beginning.
+    let mut all = coordinator
+        .watch_referrals(pb::WatchReferralsRequest {
+            since: Some(prost_types::Timestamp { seconds: 1, nanos: 0 }),
+            ..watch_request("", "")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let created = next(&mut all).await;
+    assert_eq!(created.referral_id, r.id);
+    assert_eq!(created.event.unwrap().action, A::Unspecified as i32, "the creation");
+    // A cursor and a start time together are refused, naming the field.
+    let err = coordinator
+        .watch_referrals(pb::WatchReferralsRequest {
+            since: Some(since),
+            ..watch_request("", &first.cursor)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(bad_fields_of(&err).contains(&"since".to_owned()), "{err:?}");
 }
 
 #[tokio::test]
