@@ -71,7 +71,9 @@ reset_peak
   >/tmp/bench-memory-load.md 2>/dev/null &
 LOADER=$!
 sleep 2
-"$BIN" bench waitlist --token "$COORD" --rounds 5 >/tmp/bench-memory-reads.md 2>/dev/null
+reads_ok=yes
+"$BIN" bench waitlist --token "$COORD" --rounds 5 >/tmp/bench-memory-reads.md 2>/tmp/bench-memory-reads.err \
+  || reads_ok=no
 wait $LOADER
 row "under load" "$LOAD intakes at 32 in flight + a coordinator's reads of the $waiting-entry list"
 
@@ -91,3 +93,7 @@ echo
 echo "A coordinator's reads of the long list, during that load (\`bench waitlist\`):"
 echo
 cat /tmp/bench-memory-reads.md
+if [ "$reads_ok" = no ]; then
+  echo "FAILED: bench waitlist: $(tail -3 /tmp/bench-memory-reads.err)"
+  exit 1
+fi

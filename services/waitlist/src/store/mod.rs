@@ -1030,72 +1030,76 @@ impl Store {
         &self,
         organization_id: Option<&str>,
     ) -> Result<(Vec<WaitFacts>, Vec<CheckInFacts>)> {
-        let mut q = entry::Entity::find();
+        let mut which = sea_orm::Condition::all();
         if let Some(org) = organization_id {
-            q = q.filter(entry::Column::OrganizationId.eq(org.to_owned()));
+            which = which.add(entry::Column::OrganizationId.eq(org.to_owned()));
         }
-        self.facts_of(q).await
+        self.facts_of(which).await
     }
 
     /// The facts of the placed entries of every organization: what the time-to-appointment gauges need,
     /// without reading the entries still waiting (the sweeper asks every round; the list may be long).
     pub async fn placed_facts(&self) -> Result<Vec<WaitFacts>> {
-        let q = entry::Entity::find().filter(entry::Column::Status.eq(EntryStatus::Placed.code()));
-        Ok(self.facts_of(q).await?.0)
+        let which =
+            sea_orm::Condition::all().add(entry::Column::Status.eq(EntryStatus::Placed.code()));
+        Ok(self.facts_of(which).await?.0)
     }
 
-    /// [`Self::metrics_facts`] of the entries `q` selects.
+    /// [`Self::metrics_facts`] of the entries `which` selects: one statement per table, the entries'
+    /// offers, check-ins and placements selected by a subquery on the same condition (not by id lists:
+    /// with 100,000 entries those were hundreds of statements).
     async fn facts_of(
         &self,
-        q: sea_orm::Select<entry::Entity>,
+        which: sea_orm::Condition,
     ) -> Result<(Vec<WaitFacts>, Vec<CheckInFacts>)> {
         use std::collections::HashMap;
-        let entries = q.all(&self.db).await?;
-        let org_of: HashMap<String, String> =
-            entries.iter().map(|e| (e.id.clone(), e.organization_id.clone())).collect();
-        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        let entries = entry::Entity::find().filter(which.clone()).all(&self.db).await?;
+        let selected = sea_orm::sea_query::Query::select()
+            .column(entry::Column::Id)
+            .from(entry::Entity)
+            .cond_where(which)
+            .to_owned();
+        let org_of: HashMap<&str, &str> =
+            entries.iter().map(|e| (e.id.as_str(), e.organization_id.as_str())).collect();
         let mut first: HashMap<String, i64> = HashMap::new();
         let mut check_ins = Vec::new();
         // Per entry, the check-ins that changed its band: (when, before, after).
         let mut rebanded: HashMap<String, Vec<(i64, Band, Band)>> = HashMap::new();
-        // Bounded IN lists keep every database happy with many entries.
-        for chunk in ids.chunks(500) {
-            for o in offer::Entity::find()
-                .filter(offer::Column::EntryId.is_in(chunk.iter().cloned()))
-                .filter(offer::Column::Status.eq(OfferStatus::Accepted.code()))
-                .all(&self.db)
-                .await?
-            {
-                if let Some(at) = o.appointment_at_ms.or(o.responded_at_ms) {
-                    let slot = first.entry(o.entry_id).or_insert(at);
-                    *slot = Ord::min(*slot, at);
-                }
+        for o in offer::Entity::find()
+            .filter(offer::Column::EntryId.in_subquery(selected.clone()))
+            .filter(offer::Column::Status.eq(OfferStatus::Accepted.code()))
+            .all(&self.db)
+            .await?
+        {
+            if let Some(at) = o.appointment_at_ms.or(o.responded_at_ms) {
+                let slot = first.entry(o.entry_id).or_insert(at);
+                *slot = Ord::min(*slot, at);
             }
-            for c in check_in::Entity::find()
-                .filter(check_in::Column::EntryId.is_in(chunk.iter().cloned()))
-                .all(&self.db)
-                .await?
-            {
-                let before = Band::from_code(&c.band_before).ok_or_else(|| corrupt("band"))?;
-                let after = Band::from_code(&c.band_after).ok_or_else(|| corrupt("band"))?;
-                if before != after {
-                    rebanded.entry(c.entry_id.clone()).or_default().push((
-                        c.recorded_at_ms,
-                        before,
-                        after,
-                    ));
-                }
-                check_ins.push(CheckInFacts {
-                    organization_id: org_of.get(&c.entry_id).cloned().unwrap_or_default(),
-                    deteriorated: after.rank() < before.rank(),
-                    crisis: c.interlock,
-                });
+        }
+        for c in check_in::Entity::find()
+            .filter(check_in::Column::EntryId.in_subquery(selected.clone()))
+            .all(&self.db)
+            .await?
+        {
+            let before = Band::from_code(&c.band_before).ok_or_else(|| corrupt("band"))?;
+            let after = Band::from_code(&c.band_after).ok_or_else(|| corrupt("band"))?;
+            check_ins.push(CheckInFacts {
+                organization_id: org_of
+                    .get(c.entry_id.as_str())
+                    .copied()
+                    .unwrap_or_default()
+                    .to_owned(),
+                deteriorated: after.rank() < before.rank(),
+                crisis: c.interlock,
+            });
+            if before != after {
+                rebanded.entry(c.entry_id).or_default().push((c.recorded_at_ms, before, after));
             }
         }
         // Attended appointments the follow-up worker learned from referral: an attended first
         // appointment replaces the scheduled time, and the second is known only from there.
         let mut second: HashMap<String, i64> = HashMap::new();
-        for (entry_id, first_attended, second_attended) in self.attended_by_entry(&ids).await? {
+        for (entry_id, first_attended, second_attended) in self.attended_by_entry(selected).await? {
             if let Some(at) = first_attended {
                 first.insert(entry_id.clone(), at);
             }

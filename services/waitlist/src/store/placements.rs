@@ -177,22 +177,18 @@ impl Store {
         Ok(())
     }
 
-    /// First and second attended appointments per entry (earliest placement of each entry).
+    /// First and second attended appointments of the entries `selected` (a subquery of entry ids).
     pub(super) async fn attended_by_entry(
         &self,
-        entry_ids: &[String],
+        selected: sea_orm::sea_query::SelectStatement,
     ) -> Result<Vec<(String, Option<i64>, Option<i64>)>> {
-        let mut out = Vec::new();
-        for chunk in entry_ids.chunks(500) {
-            for p in placement::Entity::find()
-                .filter(placement::Column::EntryId.is_in(chunk.iter().cloned()))
-                .all(&self.db)
-                .await?
-            {
-                out.push((p.entry_id, p.first_attended_at_ms, p.second_attended_at_ms));
-            }
-        }
-        Ok(out)
+        Ok(placement::Entity::find()
+            .filter(placement::Column::EntryId.in_subquery(selected))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|p| (p.entry_id, p.first_attended_at_ms, p.second_attended_at_ms))
+            .collect())
     }
 }
 
