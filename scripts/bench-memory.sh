@@ -16,6 +16,8 @@
 # and root (clear_refs). Prints markdown on stdout.
 #
 #   bash scripts/bench-memory.sh            ENTRIES=100000 LOAD=5000 by default
+#   KEEP=1 bash scripts/bench-memory.sh     keep the database afterwards;
+#   REUSE=1 bash scripts/bench-memory.sh    measure again on a kept database (the fill and the import skipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/release/continuum"
@@ -33,18 +35,28 @@ row() { # phase, what
   printf '| %s | %s | %s MB | %s MB |\n' "$1" "$2" "$(mb VmHWM)" "$(mb VmRSS)"
 }
 
-psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-redis-cli -h 127.0.0.1 flushdb >/dev/null
-export CONTINUUM_DATABASE_URL="$PG/$DB" CONTINUUM_REDIS_URL=redis://127.0.0.1:6379/ CONTINUUM_RATE_LIMIT_PER_MINUTE=100000000
-CONTINUUM_ENCRYPTION_KEYS="k1:$(head -c 32 /dev/urandom | base64)"
-export CONTINUUM_ENCRYPTION_KEYS
 dir=/tmp/bench-memory
-rm -rf "$dir"
+keys=/tmp/bench-memory.keys
+if [ "${REUSE:-}" != 1 ]; then
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+  redis-cli -h 127.0.0.1 flushdb >/dev/null
+  echo "k1:$(head -c 32 /dev/urandom | base64)" >"$keys"
+  rm -rf "$dir"
+fi
+export CONTINUUM_DATABASE_URL="$PG/$DB" CONTINUUM_REDIS_URL=redis://127.0.0.1:6379/ CONTINUUM_RATE_LIMIT_PER_MINUTE=100000000
+CONTINUUM_ENCRYPTION_KEYS="$(cat "$keys")"
+export CONTINUUM_ENCRYPTION_KEYS
 CONTINUUM_METRICS_ADDR=127.0.0.1:19992 RUST_LOG=warn \
   "$BIN" up --demo --data-dir "$dir" >/tmp/bench-memory-up.log 2>&1 &
 UP=$!
-trap 'kill $UP 2>/dev/null || true; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
-for _ in $(seq 1 60); do grep -q "Seeded a demo directory" /tmp/bench-memory-up.log && break; sleep 1; done
+cleanup() {
+  kill $UP 2>/dev/null || true
+  [ "${KEEP:-}" = 1 ] || psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+ready="Seeded a demo directory"
+[ "${REUSE:-}" = 1 ] && ready="Continuum is up"
+for _ in $(seq 1 60); do grep -q "$ready" /tmp/bench-memory-up.log && break; sleep 1; done
 mint() { "$BIN" token mint --data-dir "$dir" --org $ORG --role "$1" | tail -1; }
 CLERK=$(mint intake_clerk)
 ADMIN=$(mint provider_admin)
@@ -55,16 +67,22 @@ echo "| phase | what | peak RSS | RSS at the end |"
 echo "|---|---|---|---|"
 row "idle" "just started, demo directory (8 providers)"
 
-reset_peak
-"$BIN" bench intake --token "$CLERK" --concurrency 32 --count "$ENTRIES" --warmup 0 --retries 50 \
-  >/tmp/bench-memory-fill.md 2>/dev/null
-waiting=$(sql "SELECT count(*) FROM waitlist.waitlist_entries WHERE status IN ('waiting','offered')")
-row "filling the waitlist" "$ENTRIES intakes at 32 in flight; $waiting entries on the list"
+if [ "${REUSE:-}" != 1 ]; then
+  reset_peak
+  "$BIN" bench intake --token "$CLERK" --concurrency 32 --count "$ENTRIES" --warmup 0 --retries 50 \
+    >/tmp/bench-memory-fill.md 2>/dev/null
+  waiting=$(sql "SELECT count(*) FROM waitlist.waitlist_entries WHERE status IN ('waiting','offered')")
+  row "filling the waitlist" "$ENTRIES intakes at 32 in flight; $waiting entries on the list"
 
-reset_peak
-"$BIN" bench directory --token "$ADMIN" --count 20000 >/dev/null 2>&1
-providers=$(sql "SELECT count(*) FROM matching.providers")
-row "directory import" "20,000 synthetic providers ($providers in the directory)"
+  reset_peak
+  "$BIN" bench directory --token "$ADMIN" --count 20000 >/dev/null 2>&1
+  providers=$(sql "SELECT count(*) FROM matching.providers")
+  row "directory import" "20,000 synthetic providers ($providers in the directory)"
+else
+  waiting=$(sql "SELECT count(*) FROM waitlist.waitlist_entries WHERE status IN ('waiting','offered')")
+  providers=$(sql "SELECT count(*) FROM matching.providers")
+  row "restarted on the kept database" "$waiting entries on the list, $providers providers"
+fi
 
 reset_peak
 "$BIN" bench intake --token "$CLERK" --concurrency 32 --count "$LOAD" --warmup 0 --retries 50 \

@@ -237,6 +237,17 @@ fn on_the_list() -> sea_orm::sea_query::SimpleExpr {
     entry::Column::Status.is_in(EntryStatus::ALL.iter().filter(|s| s.is_active()).map(|s| s.code()))
 }
 
+/// The columns of an entry the waiting-time metrics read.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct FactRow {
+    id: String,
+    organization_id: String,
+    status: String,
+    band: String,
+    enqueued_at_ms: i64,
+    updated_at_ms: i64,
+}
+
 /// The entries on the list in `band`.
 fn on_the_list_in(band: Band) -> sea_orm::Select<entry::Entity> {
     entry::Entity::find().filter(entry::Column::Band.eq(band.code())).filter(on_the_list())
@@ -1053,7 +1064,22 @@ impl Store {
         which: sea_orm::Condition,
     ) -> Result<(Vec<WaitFacts>, Vec<CheckInFacts>)> {
         use std::collections::HashMap;
-        let entries = entry::Entity::find().filter(which.clone()).all(&self.db).await?;
+        // Only the columns the metrics read (not the candidate lists and keys): a long list's rows stay
+        // small while they are held.
+        let entries: Vec<FactRow> = entry::Entity::find()
+            .select_only()
+            .columns([
+                entry::Column::Id,
+                entry::Column::OrganizationId,
+                entry::Column::Status,
+                entry::Column::Band,
+                entry::Column::EnqueuedAtMs,
+                entry::Column::UpdatedAtMs,
+            ])
+            .filter(which.clone())
+            .into_model::<FactRow>()
+            .all(&self.db)
+            .await?;
         let selected = sea_orm::sea_query::Query::select()
             .column(entry::Column::Id)
             .from(entry::Entity)
