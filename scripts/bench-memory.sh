@@ -65,7 +65,7 @@ sleep 2
 
 echo "| phase | what | peak RSS | RSS at the end |"
 echo "|---|---|---|---|"
-row "idle" "just started, demo directory (8 providers)"
+if [ "${REUSE:-}" = 1 ]; then row "idle" "just started on the kept database"; else row "idle" "just started, demo directory (8 providers)"; fi
 
 if [ "${REUSE:-}" != 1 ]; then
   reset_peak
@@ -99,10 +99,12 @@ reset_peak
 sleep 35
 row "idle after" "one sweeper round later"
 
-echo
-echo "Filling the waitlist (\`bench intake\`):"
-echo
-grep "^|" /tmp/bench-memory-fill.md
+if [ "${REUSE:-}" != 1 ]; then
+  echo
+  echo "Filling the waitlist (\`bench intake\`):"
+  echo
+  grep "^|" /tmp/bench-memory-fill.md
+fi
 echo
 echo "The load beside the reads (\`bench intake\`):"
 echo

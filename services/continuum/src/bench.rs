@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 use tonic::transport::{Channel, Endpoint};
 
 /// The `authorization` header value every call carries.
-type Bearer = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
+pub type Bearer = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
 
 /// `continuum bench intake` options.
 #[derive(Clone, Debug, Args)]
@@ -298,16 +298,23 @@ pub fn pgbench_reference(url: &str, clients: usize, secs: u64) -> anyhow::Result
     Ok((tps, latency))
 }
 
-/// Runs the intake benchmark and prints its table (markdown, for docs/benchmarks.md).
-pub async fn intake_bench(args: IntakeBenchArgs) -> anyhow::Result<()> {
-    let channel = Endpoint::from_shared(args.addr.clone())?
+/// A channel to `addr` (no Nagle delay) and the `authorization` value of `token`: what every `continuum
+/// bench` subcommand starts with.
+pub async fn connect(addr: &str, token: &str) -> anyhow::Result<(Channel, Bearer)> {
+    let channel = Endpoint::from_shared(addr.to_owned())?
         .tcp_nodelay(true)
         .connect()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach {}: {e}", args.addr))?;
-    let bearer: Bearer = format!("Bearer {}", args.token)
+        .map_err(|e| anyhow::anyhow!("cannot reach {addr}: {e}"))?;
+    let bearer: Bearer = format!("Bearer {token}")
         .parse()
         .map_err(|_| anyhow::anyhow!("the token is not a valid header value"))?;
+    Ok((channel, bearer))
+}
+
+/// Runs the intake benchmark and prints its table (markdown, for docs/benchmarks.md).
+pub async fn intake_bench(args: IntakeBenchArgs) -> anyhow::Result<()> {
+    let (channel, bearer) = connect(&args.addr, &args.token).await?;
     let run = uuid_like_run_id();
     if args.warmup > 0 {
         let warm =

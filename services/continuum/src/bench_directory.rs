@@ -10,7 +10,6 @@ use continuum_hsds::sample::Rng;
 use continuum_proto::common::v1 as common;
 use continuum_proto::matching::v1 as pb;
 use continuum_proto::matching::v1::matching_service_client::MatchingServiceClient;
-use tonic::transport::Endpoint;
 
 /// Items per `ImportProviders` stream (the service takes at most 10,000).
 const PER_STREAM: usize = 5_000;
@@ -152,14 +151,7 @@ pub fn synthetic_provider(org: &str, seed: u64, n: usize) -> pb::Provider {
 
 /// Imports `--count` synthetic providers in streams of [`PER_STREAM`]; prints what was created.
 pub async fn seed_directory(args: DirectoryArgs) -> anyhow::Result<()> {
-    let channel = Endpoint::from_shared(args.addr.clone())?
-        .connect()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach {}: {e}", args.addr))?;
-    let bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii> =
-        format!("Bearer {}", args.token)
-            .parse()
-            .map_err(|_| anyhow::anyhow!("the token is not a valid header value"))?;
+    let (channel, bearer) = crate::bench::connect(&args.addr, &args.token).await?;
     let mut client = MatchingServiceClient::new(channel)
         .max_decoding_message_size(continuum_runtime::MAX_MESSAGE_BYTES);
     let (mut created, mut unchanged, mut failed) = (0, 0, 0);

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use continuum_proto::waitlist::v1 as pb;
 use continuum_proto::waitlist::v1::waitlist_service_client::WaitlistServiceClient;
-use tonic::transport::Endpoint;
 
-use crate::bench::quantile;
+use crate::bench::{Bearer, quantile};
 
 /// `continuum bench waitlist` options.
 #[derive(Clone, Debug, Args)]
@@ -48,10 +47,7 @@ impl Timed {
 }
 
 /// `msg` with the bearer token.
-fn request<T>(
-    bearer: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
-    msg: T,
-) -> tonic::Request<T> {
+fn request<T>(bearer: &Bearer, msg: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
     r.metadata_mut().insert("authorization", bearer.clone());
     r
@@ -59,15 +55,7 @@ fn request<T>(
 
 /// Runs the reads and prints their table.
 pub async fn waitlist_bench(args: WaitlistBenchArgs) -> anyhow::Result<()> {
-    let channel = Endpoint::from_shared(args.addr.clone())?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach {}: {e}", args.addr))?;
-    let bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii> =
-        format!("Bearer {}", args.token)
-            .parse()
-            .map_err(|_| anyhow::anyhow!("the token is not a valid header value"))?;
+    let (channel, bearer) = crate::bench::connect(&args.addr, &args.token).await?;
     let mut client =
         WaitlistServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
     let rounds = args.rounds.max(1);
