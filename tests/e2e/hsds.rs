@@ -3,7 +3,8 @@
 //! languages, service areas, costs) imports through the gateway (`POST /hsds/import`) and through the CLI
 //! (`continuum directory import`) into the four-service stack; a re-import creates nothing; the imported
 //! providers are ranked for a fitting client like any other; the export imports back onto the same
-//! providers; a generated 1,000-service directory imports whole.
+//! providers; a generated 1,000-service directory imports whole; a 211 export tagged only with AIRS/211
+//! and Open Eligibility terms imports through the taxonomy crosswalk and is matched too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -134,6 +135,65 @@ async fn a_community_directory_imports_through_the_gateway_and_is_matched() {
     assert_eq!(back["unmapped"].as_array().unwrap().len(), 0, "{back:#}");
     let page = http(&gw, "GET", "/hsds/services", &[("Authorization", &auth)], b"").await.unwrap();
     assert_eq!(page.json()["total_items"], 9);
+}
+
+/// A real 211 export carries no `continuum` attributes, only AIRS/211 codes and Open Eligibility terms.
+const EXPORT_211: &str =
+    include_str!("../../libs/continuum-hsds/tests/fixtures/hsds_211_export.json");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_211_export_imports_through_the_taxonomy_crosswalk_and_is_matched() {
+    let mut stack = Stack::start().await;
+    let gw = stack.start_gateway().await;
+    let admin = stack.backing.token(PROVIDER_ORG, &[Role::ProviderAdmin]);
+    let r = import(&gw, Some(&admin), EXPORT_211.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let s = r.json();
+    assert_eq!((s["created"].as_u64(), s["refused"].as_u64()), (Some(5), Some(1)), "{s:#}");
+    let items = s["items"].as_array().unwrap();
+    let grief = items.iter().find(|i| i["name"] == "Grief and Loss Counseling").unwrap();
+    assert!(
+        grief["defaults"].as_array().unwrap().iter().any(|d| d
+            .as_str()
+            .unwrap()
+            .starts_with("kind: clinician (from AIRS RP-1400.8000-100")),
+        "what was inferred is named: {grief:#}"
+    );
+    let pantry = items.iter().find(|i| i["outcome"] == "refused").unwrap();
+    assert_eq!(pantry["name"], "Community Food Pantry");
+    assert!(pantry["reasons"][0].as_str().unwrap().contains("BD-1800.2000"), "{pantry:#}");
+
+    // Matched like any other provider: an adult in California, Spanish, sliding scale, grieving.
+    let mut m =
+        MatchingServiceClient::new(stack.channel_as("matching", CLINIC, &[Role::Clinician]));
+    let answer = m
+        .recommend_for_client(mpb::RecommendForClientRequest {
+            client: Some(mpb::ClientProfile {
+                level_of_care: common::LevelOfCare::Outpatient as i32,
+                age_group: common::AgeGroup::Adult as i32,
+                jurisdiction: "US-CA".into(),
+                language: "es".into(),
+                payment_option: common::PaymentOption::SlidingScale as i32,
+                ..Default::default()
+            }),
+            fit: Some(mpb::ClientFit {
+                problem_domains: vec![mpb::ProblemDomain::Grief as i32],
+                ..Default::default()
+            }),
+            top_k: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ranked: Vec<String> = answer
+        .ranking
+        .unwrap()
+        .options
+        .into_iter()
+        .map(|o| o.provider.unwrap().display_name)
+        .collect();
+    assert_eq!(ranked.first().map(String::as_str), Some("Grief and Loss Counseling"), "{ranked:?}");
+    assert!(!ranked.iter().any(|n| n == "Teen Counseling"), "an adolescent service: {ranked:?}");
 }
 
 /// Runs the CLI with `args`; its standard output.
