@@ -210,6 +210,12 @@ test("the coordinator console in a real browser", { timeout: 300_000 }, async (t
     await attended.getByRole("button", { name: "Record first appointment attended" }).click();
     await page.getByText(/Record first appointment attended: done on referral .* \(now in progress/).waitFor();
     assert.match(await page.locator("dl.facts").innerText(), /in progress/, "care has started");
+
+    // Put on hold and resumed.
+    await page.locator('form[data-action="hold"]').getByRole("button", { name: "Put on hold" }).click();
+    await page.getByText(/Put on hold: done on referral .* \(now on hold/).waitFor();
+    await page.locator('form[data-action="resume"]').getByRole("button", { name: "Resume" }).click();
+    await page.getByText(/Resume: done on referral .* \(now in progress/).waitFor();
   });
 
 
@@ -299,6 +305,21 @@ test("the coordinator console in a real browser", { timeout: 300_000 }, async (t
     assert.equal(today.reduce((a, b) => a + b, 0), onTheBoard, `today's row ${today}, board ${onTheBoard}`);
     axeCounts["wait-metrics"] = await checkA11y(page, "wait-metrics");
     await shot(page, "wait-metrics");
+  });
+
+  await t.test("a referral rejected with a reason", async () => {
+    // Last of Harbor's actions: the re-routing it starts changes the board and the offers afterwards.
+    const open = [];
+    for (const r of referred) {
+      await page.goto(`${BASE}/referrals/${r}`);
+      if ((await page.locator('form[data-action="reject"]').count()) > 0) open.push(r);
+    }
+    assert.ok(open.length > 0, `a requested referral to reject (referred: ${referred.length})`);
+    await page.goto(`${BASE}/referrals/${open[0]}`);
+    const reject = page.locator('form[data-action="reject"]');
+    await reject.getByLabel("Reason").selectOption({ label: "No capacity" });
+    await reject.getByRole("button", { name: "Reject (re-routes to the next option)" }).click();
+    await page.getByText(/Reject \(re-routes to the next option\): done on referral .* \(now rejected/).waitFor();
   });
 
   await t.test("tenancy: another organization's coordinator sees none of it", async () => {
