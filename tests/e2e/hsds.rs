@@ -27,31 +27,55 @@ async fn import(gw: &str, token: Option<&str>, body: &[u8]) -> HttpResponse {
     http(gw, "POST", "/hsds/import", &headers, body).await.expect("the gateway answers")
 }
 
-/// The names of the providers ranked for an adult who needs intensive outpatient care in California,
-/// in Spanish, on Medi-Cal.
-async fn ranked_for_spanish_speaking_adult_on_medicaid(stack: &Stack) -> Vec<String> {
+/// The names of the providers matching ranks for `client` with `fit`, best first.
+async fn ranked(stack: &Stack, client: mpb::ClientProfile, fit: mpb::ClientFit) -> Vec<String> {
     let mut m =
         MatchingServiceClient::new(stack.channel_as("matching", CLINIC, &[Role::Clinician]));
     let answer = m
         .recommend_for_client(mpb::RecommendForClientRequest {
-            client: Some(mpb::ClientProfile {
-                level_of_care: common::LevelOfCare::IntensiveOutpatient as i32,
-                age_group: common::AgeGroup::Adult as i32,
-                jurisdiction: "US-CA".into(),
-                language: "es".into(),
-                payment_option: common::PaymentOption::PublicInsurance as i32,
-                ..Default::default()
-            }),
-            fit: Some(mpb::ClientFit {
-                problem_domains: vec![mpb::ProblemDomain::Depression as i32],
-                ..Default::default()
-            }),
+            client: Some(client),
+            fit: Some(fit),
             top_k: 10,
         })
         .await
         .unwrap()
         .into_inner();
     answer.ranking.unwrap().options.into_iter().map(|o| o.provider.unwrap().display_name).collect()
+}
+
+/// An adult in California who speaks `language` and pays with `payment`, at `level`.
+fn adult_in_california(
+    level: common::LevelOfCare,
+    language: &str,
+    payment: common::PaymentOption,
+) -> mpb::ClientProfile {
+    mpb::ClientProfile {
+        level_of_care: level as i32,
+        age_group: common::AgeGroup::Adult as i32,
+        jurisdiction: "US-CA".into(),
+        language: language.into(),
+        payment_option: payment as i32,
+        ..Default::default()
+    }
+}
+
+/// What matters to the client: these problem domains.
+fn fit(domains: &[mpb::ProblemDomain]) -> mpb::ClientFit {
+    mpb::ClientFit {
+        problem_domains: domains.iter().map(|d| *d as i32).collect(),
+        ..Default::default()
+    }
+}
+
+/// The names of the providers ranked for an adult who needs intensive outpatient care in California,
+/// in Spanish, on Medi-Cal.
+async fn ranked_for_spanish_speaking_adult_on_medicaid(stack: &Stack) -> Vec<String> {
+    let client = adult_in_california(
+        common::LevelOfCare::IntensiveOutpatient,
+        "es",
+        common::PaymentOption::PublicInsurance,
+    );
+    ranked(stack, client, fit(&[mpb::ProblemDomain::Depression])).await
 }
 
 fn field_count(summary: &Value, field: &str) -> u64 {
@@ -164,34 +188,12 @@ async fn a_211_export_imports_through_the_taxonomy_crosswalk_and_is_matched() {
     assert!(pantry["reasons"][0].as_str().unwrap().contains("BD-1800.2000"), "{pantry:#}");
 
     // Matched like any other provider: an adult in California, Spanish, sliding scale, grieving.
-    let mut m =
-        MatchingServiceClient::new(stack.channel_as("matching", CLINIC, &[Role::Clinician]));
-    let answer = m
-        .recommend_for_client(mpb::RecommendForClientRequest {
-            client: Some(mpb::ClientProfile {
-                level_of_care: common::LevelOfCare::Outpatient as i32,
-                age_group: common::AgeGroup::Adult as i32,
-                jurisdiction: "US-CA".into(),
-                language: "es".into(),
-                payment_option: common::PaymentOption::SlidingScale as i32,
-                ..Default::default()
-            }),
-            fit: Some(mpb::ClientFit {
-                problem_domains: vec![mpb::ProblemDomain::Grief as i32],
-                ..Default::default()
-            }),
-            top_k: 10,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let ranked: Vec<String> = answer
-        .ranking
-        .unwrap()
-        .options
-        .into_iter()
-        .map(|o| o.provider.unwrap().display_name)
-        .collect();
+    let client = adult_in_california(
+        common::LevelOfCare::Outpatient,
+        "es",
+        common::PaymentOption::SlidingScale,
+    );
+    let ranked = ranked(&stack, client, fit(&[mpb::ProblemDomain::Grief])).await;
     assert_eq!(ranked.first().map(String::as_str), Some("Grief and Loss Counseling"), "{ranked:?}");
     assert!(!ranked.iter().any(|n| n == "Teen Counseling"), "an adolescent service: {ranked:?}");
 }
