@@ -17,7 +17,8 @@ use continuum_proto::waitlist::v1 as wpb;
 use http::StatusCode;
 
 use super::error::{ConsoleError, Result, refused};
-use super::html::{Markup, e, short, time, ts, words};
+use super::html::{Markup, e, short, time, ts};
+use super::waitlist::{band_words, entry_status};
 use super::{Nav, Signed, csrf_field, page as render, see_other};
 use crate::fhir::questionnaires::{INSTRUMENTS, Scale};
 use crate::startup::AppState;
@@ -114,11 +115,7 @@ pub fn check_in_outcome(a: &wpb::RecordCheckInResponse) -> (&'static str, String
             ),
         );
     }
-    let band = a
-        .entry
-        .as_ref()
-        .and_then(|en| wpb::Band::try_from(en.band).ok())
-        .map_or_else(String::new, |b| words(b.as_str_name(), "BAND_"));
+    let band = a.entry.as_ref().map(|en| band_words(en.band)).unwrap_or_default();
     let mut text = format!("Check-in recorded: band now {band}.");
     if a.outreach_opened {
         text.push_str(" Two check-ins missed in a row: outreach opened.");
@@ -166,12 +163,8 @@ pub async fn page(
         .unwrap_or_default();
     let now = Utc::now();
     let mut m = Markup::new();
-    let status = wpb::EntryStatus::try_from(entry.status)
-        .map(|s| words(s.as_str_name(), "ENTRY_STATUS_"))
-        .unwrap_or_default();
-    let band = wpb::Band::try_from(entry.band)
-        .map(|b| words(b.as_str_name(), "BAND_"))
-        .unwrap_or_default();
+    let status = entry_status(entry.status);
+    let band = band_words(entry.band);
     let weeks = super::waitlist::days_waited(&entry, now) / 7.0;
     html!(
         m,

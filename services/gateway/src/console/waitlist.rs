@@ -144,10 +144,16 @@ fn marks_text(weeks: f64) -> String {
     }
 }
 
-fn entry_status(s: i32) -> String {
+/// An entry status in words ("waiting"; empty when unknown).
+pub fn entry_status(s: i32) -> String {
     wpb::EntryStatus::try_from(s)
         .map(|s| words(s.as_str_name(), "ENTRY_STATUS_"))
         .unwrap_or_default()
+}
+
+/// A band in words ("urgent"; empty when unknown).
+pub fn band_words(b: i32) -> String {
+    wpb::Band::try_from(b).map(|b| words(b.as_str_name(), "BAND_")).unwrap_or_default()
 }
 
 fn bridge(entry: &wpb::WaitlistEntry, names: &HashMap<String, (String, String)>) -> String {
@@ -213,7 +219,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Respo
     for (band, label, max_days) in BANDS {
         let rows: Vec<&wpb::WaitlistEntry> =
             list.iter().filter(|en| en.band == band as i32).collect();
-        let hid = format!("band-{}", words(band.as_str_name(), "BAND_"));
+        let hid = format!("band-{}", band_words(band as i32));
         html!(
             m,
             "<section aria-labelledby=\"{hid}\"><h2 id=\"{hid}\">{label} · {}</h2>",
