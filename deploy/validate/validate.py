@@ -52,7 +52,8 @@ SERVICES = {
     "referral": (50053, "continuum.referral.v1.ReferralService"),
     "waitlist": (50054, "continuum.waitlist.v1.WaitlistService"),
 }
-# The HTTP gateway (FHIR edge): its HTTP port. No database, no secrets; probes over HTTP (/livez, /healthz).
+# The HTTP gateway (FHIR edge, console): its HTTP port. No database; one secret (the Redis URL, for console
+# sessions); probes over HTTP (/livez, /healthz).
 HTTP_SERVICES = {"gateway": 8080}
 # Every workload Prometheus scrapes (the one metrics path).
 SCRAPED = {**SERVICES, **{name: (port, None) for name, port in HTTP_SERVICES.items()}}
@@ -535,6 +536,11 @@ def check_gateway(name: str, index: dict[tuple[str, str], Obj], services: dict[s
             problems.add(w, "envFrom must include continuum-config (the services' addresses)")
         if any("secretRef" in ef for ef in c.get("envFrom") or []):
             problems.add(w, "the gateway holds no secrets: no secretRef in envFrom")
+        by_key = {e.get("name"): ((e.get("valueFrom") or {}).get("secretKeyRef") or {}).get("key")
+                  for e in c.get("env") or [] if (e.get("valueFrom") or {}).get("secretKeyRef")}
+        if by_key != {"CONTINUUM_REDIS_URL": "CONTINUUM_REDIS_URL"}:
+            problems.add(w, "the gateway's one secret is CONTINUUM_REDIS_URL (shared console sessions), by secretKeyRef; "
+                            f"got {by_key}")
         for probe, path in (("readinessProbe", "/healthz"), ("livenessProbe", "/livez"), ("startupProbe", "/livez")):
             get = (c.get(probe) or {}).get("httpGet") or {}
             if get.get("path") != path or get.get("port") not in ("http", port):

@@ -167,6 +167,21 @@ test("the coordinator console in a real browser", { timeout: 300_000 }, async (t
     axeCounts["worklist"] = await checkA11y(page, "worklist");
     await shot(page, "worklist");
 
+    // The organization-unit filter: the referral's unit (shown under its provider) keeps it; another unit
+    // of the organization leaves it out.
+    const unit = (await row.locator(".unit").innerText()).trim();
+    const unitSelect = page.getByLabel("Unit", { exact: true });
+    const units = (await unitSelect.locator("option").allInnerTexts()).filter((u) => u !== "Any");
+    assert.ok(units.includes(unit) && units.length >= 2, `the organization's units: ${units}`);
+    const other = units.find((u) => u !== unit);
+    for (const [choice, shown] of [[unit, 1], [other, 0]]) {
+      await unitSelect.selectOption({ label: choice });
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      await page.waitForURL((u) => u.searchParams.get("unit") === choice);
+      assert.equal(await page.locator(`tr[data-referral-id="${id}"]`).count(), shown, `unit ${choice}`);
+    }
+    await page.goto(`${BASE}/`);
+
     await live.goto(`${BASE}/`);
     await live.waitForFunction(() => document.body.getAttribute("data-live-connected") === "yes");
     await stale.goto(`${BASE}/`);

@@ -150,6 +150,14 @@ async fn a_community_directory_imports_through_the_gateway_and_is_matched() {
     assert_eq!(export.status, 200);
     let services = export.json();
     assert_eq!(services.as_array().unwrap().len(), 9);
+    // The program a service is delivered under is its providers' organization unit, and goes back out
+    // as the service's program.
+    let programs: Vec<&str> =
+        services.as_array().unwrap().iter().filter_map(|s| s["program"]["name"].as_str()).collect();
+    assert_eq!(
+        programs, ["Intensive Programs"; 3],
+        "the adult IOP at two sites and the trauma IOP"
+    );
     let back = import(&gw, Some(&admin), &export.body).await.json();
     assert_eq!(
         (back["created"].as_u64(), back["unchanged"].as_u64()),

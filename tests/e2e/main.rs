@@ -2,6 +2,7 @@
 //! over one fresh backing store (SQLite files by default; PostgreSQL and Redis when the test configuration
 //! names them), driven through the generated gRPC clients exactly as a clinic would.
 
+mod console;
 mod fhir;
 mod flow;
 mod handoff;

@@ -115,11 +115,17 @@ impl Stack {
     /// Starts the HTTP gateway (`continuum serve gateway`) in front of the four services, on a free port, and
     /// waits until its `/healthz` says all four are serving; returns its address.
     pub async fn start_gateway(&mut self) -> String {
+        self.start_gateway_named("gateway").await
+    }
+
+    /// Starts one more gateway replica, known as `name` (its process and log), sharing the backing's Redis
+    /// (when there is one) for console sessions, like [`Stack::start_gateway`].
+    pub async fn start_gateway_named(&mut self, name: &'static str) -> String {
         let addr = free_addrs(1).await.remove(0);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.log_dir.join("gateway.log"))
+            .open(self.log_dir.join(format!("{name}.log")))
             .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_continuum"));
         cmd.arg("serve")
@@ -136,13 +142,19 @@ impl Stack {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log));
-        self.procs.insert("gateway", cmd.spawn().expect("spawning the gateway"));
+        // Only what the gateway uses of the backing: the Redis of console sessions, never the database.
+        for (k, v) in self.backing.env() {
+            if k == "CONTINUUM_REDIS_URL" || k == "CONTINUUM_CACHE_NAMESPACE" {
+                cmd.env(k, v);
+            }
+        }
+        self.procs.insert(name, cmd.spawn().expect("spawning the gateway"));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(child) = self.procs.get_mut("gateway")
+            if let Some(child) = self.procs.get_mut(name)
                 && let Some(status) = child.try_wait().unwrap()
             {
-                panic!("the gateway exited with {status}; log:\n{}", self.log("gateway"));
+                panic!("the gateway exited with {status}; log:\n{}", self.log(name));
             }
             if http(&addr, "GET", "/healthz", &[], b"").await.is_some_and(|r| r.status == 200) {
                 return addr;
@@ -150,7 +162,7 @@ impl Stack {
             assert!(
                 Instant::now() < deadline,
                 "the gateway did not become ready; log:\n{}",
-                self.log("gateway")
+                self.log(name)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

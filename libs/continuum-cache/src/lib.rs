@@ -24,6 +24,9 @@ pub trait Cache: Send + Sync + fmt::Debug {
     async fn set(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<()>;
     /// Sets `key` only when absent; true when this call set it. The building block of locks and holds.
     async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool>;
+    /// Replaces `key` only when present (not expired); true when this call replaced it. Refreshing a
+    /// record that someone else may delete meanwhile (a session signed out) without bringing it back.
+    async fn set_if_present(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool>;
     /// Deletes `key` only when it still holds `value` (releasing a lock this caller owns).
     async fn delete_if_equals(&self, key: &str, value: &str) -> anyhow::Result<bool>;
     /// Deletes `key`.
@@ -93,6 +96,17 @@ impl Cache for InProcessCache {
                 slot.insert((value.to_owned(), Instant::now() + ttl));
                 true
             }
+        }))
+    }
+
+    async fn set_if_present(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
+        let k = format!("{}{key}", self.prefix);
+        Ok(self.with(|m| match m.get_mut(&k) {
+            Some(slot) => {
+                *slot = (value.to_owned(), Instant::now() + ttl);
+                true
+            }
+            None => false,
         }))
     }
 
@@ -243,6 +257,19 @@ impl Cache for RedisCache {
         Ok(r.is_some())
     }
 
+    async fn set_if_present(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
+        let mut c = self.conn.clone();
+        let cmd = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("XX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .clone();
+        let r: Option<String> = self.guarded(cmd.query_async(&mut c)).await?;
+        Ok(r.is_some())
+    }
+
     async fn delete_if_equals(&self, key: &str, value: &str) -> anyhow::Result<bool> {
         let mut c = self.conn.clone();
         let script = redis::Script::new(DELETE_IF_EQUALS);
@@ -329,8 +356,16 @@ mod tests {
         assert!(cache.set_if_absent(&key, "a", Duration::from_secs(5)).await.unwrap());
         assert!(!cache.set_if_absent(&key, "b", Duration::from_secs(5)).await.unwrap());
         assert_eq!(cache.get(&key).await.unwrap().as_deref(), Some("a"));
+        assert!(cache.set_if_present(&key, "a2", Duration::from_secs(5)).await.unwrap());
+        assert_eq!(cache.get(&key).await.unwrap().as_deref(), Some("a2"));
+        cache.set(&key, "a", Duration::from_secs(5)).await.unwrap();
         assert!(!cache.delete_if_equals(&key, "b").await.unwrap());
         assert!(cache.delete_if_equals(&key, "a").await.unwrap());
+        assert_eq!(cache.get(&key).await.unwrap(), None);
+        assert!(
+            !cache.set_if_present(&key, "back", Duration::from_secs(5)).await.unwrap(),
+            "a deleted key is not brought back"
+        );
         assert_eq!(cache.get(&key).await.unwrap(), None);
         cache.set(&key, "short", Duration::from_millis(30)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(80)).await;

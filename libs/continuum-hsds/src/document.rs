@@ -6,11 +6,11 @@
 //!   service object;
 //! - tables: an object of table arrays (`services`, `organizations`, `locations`, `service_at_locations`,
 //!   `schedules`, `languages`, `service_areas`, `cost_options`, `addresses`, `attributes`,
-//!   `taxonomy_terms`, `taxonomies`, ...; names may end in `.csv` as in the HSDS tabular example) linked by
-//!   ids (a term's `taxonomies` row becomes its `taxonomy_detail`, as nested). The tables the mapping reads
-//!   are nested into their services here; rows of the others (phones, contacts, funding, organizations ...)
-//!   are reported field by field as unmapped, and rows of read tables that link to no service are reported
-//!   as such.
+//!   `taxonomy_terms`, `taxonomies`, `programs`, ...; names may end in `.csv` as in the HSDS tabular example)
+//!   linked by ids (a term's `taxonomies` row becomes its `taxonomy_detail`, a service's `programs` row its
+//!   `program`, as nested). The tables the mapping reads are nested into their services here; rows of the
+//!   others (phones, contacts, funding, organizations ...) are reported field by field as unmapped, and rows
+//!   of read tables that link to no service are reported as such.
 
 use std::collections::HashMap;
 
@@ -130,6 +130,7 @@ fn from_tables(tables: HashMap<String, Value>) -> Result<Document, DocumentError
         "attributes",
         "taxonomy_terms",
         "taxonomies",
+        "programs",
     ];
     // Tables the mapping never reads: every field of every row is unmapped.
     let mut others: Vec<&String> = tables.keys().filter(|k| !read.contains(&k.as_str())).collect();
@@ -181,6 +182,23 @@ fn from_tables(tables: HashMap<String, Value>) -> Result<Document, DocumentError
         .filter_map(|(i, s)| id_of(s).map(|id| (id.to_owned(), i)))
         .collect();
     let unlinked = |u: &mut Unmapped, table: &str| u.add(format!("{table} (linked to no service)"));
+
+    // A service's program (`program_id`) is nested as its `program`, as in the nested shape.
+    let programs: HashMap<String, Value> = rows(&tables, "programs")
+        .into_iter()
+        .filter_map(|p| id_of(&p).map(|id| (id.to_owned(), p.clone())))
+        .collect();
+    let mut used_programs = std::collections::HashSet::new();
+    for service in &mut services {
+        let program = fk(service, "program_id").and_then(|p| programs.get(p)).cloned();
+        if let (Some(p), Some(map)) = (program, service.as_object_mut()) {
+            used_programs.insert(id_of(&p).unwrap_or_default().to_owned());
+            map.entry("program".to_owned()).or_insert(p);
+        }
+    }
+    for _ in programs.keys().filter(|id| !used_programs.contains(*id)) {
+        unlinked(&mut unmapped, "program");
+    }
 
     // Location children first, so that locations are complete when service_at_locations take them.
     for a in rows(&tables, "addresses") {

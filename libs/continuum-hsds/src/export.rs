@@ -81,6 +81,12 @@ pub fn export_service(p: &pb::Provider) -> Value {
     if p.typical_wait_days > 0 {
         s["wait_time"] = json!(format!("{} days", p.typical_wait_days));
     }
+    if !p.unit.is_empty() {
+        // The organization's unit is the HSDS program the service is delivered under (one per unit name).
+        let program = derived_uuid(&["program", &p.organization_id, &p.unit]);
+        s["program_id"] = json!(program);
+        s["program"] = json!({"id": program, "organization_id": p.organization_id, "name": p.unit});
+    }
     if let Some((min, max)) = age_range(&p.age_groups) {
         if let Some(m) = min {
             s["minimum_age"] = json!(m);
@@ -184,6 +190,7 @@ mod tests {
             proptest::sample::subsequence(vec!["christian", "muslim", "secular"], 0..=2),
             proptest::sample::subsequence(vec!["latine", "lgbtq_affirming"], 0..=2),
             0u32..1000,
+            proptest::sample::select(vec!["", "Adult outpatient team", "Eastside IOP"]),
         );
         (lists, rest).prop_map(
             |(
@@ -199,7 +206,7 @@ mod tests {
                     specialties,
                     schedule,
                 ),
-                (accepting, family, crisis, wait, region, coords, faith, culture, n),
+                (accepting, family, crisis, wait, region, coords, faith, culture, n, unit),
             )| {
                 let in_person = formats.contains(&1);
                 let coordinates =
@@ -231,6 +238,7 @@ mod tests {
                     cultural_options: culture.into_iter().map(str::to_owned).collect(),
                     schedule,
                     typical_wait_days: wait,
+                    unit: unit.to_owned(),
                     ..Default::default()
                 }
             },

@@ -111,6 +111,11 @@ mod tests {
             if seen.insert(org["id"].to_string()) {
                 row(&mut t, "organizations.csv", org, &[]);
             }
+            if let Some(p) = s.get("program")
+                && seen.insert(p["id"].to_string())
+            {
+                row(&mut t, "programs.csv", p, &[]);
+            }
             for x in mapping::objects(s, "languages") {
                 row(&mut t, "languages.csv", x, &[("service_id", sid)]);
             }
@@ -194,6 +199,7 @@ mod tests {
         assert_eq!(iop.provider.languages, vec!["en", "es"]);
         assert_eq!(iop.provider.payment_options, vec![2, 4], "Medi-Cal and sliding scale");
         assert_eq!(iop.provider.typical_wait_days, 7);
+        assert_eq!(iop.provider.unit, "Intensive Programs", "the program, whitespace collapsed");
         assert_eq!(iop.provider.location.as_ref().unwrap().region, "US-CA");
         let crisis = ok.iter().find(|l| l.provider.kind == 6).unwrap();
         assert!(crisis.provider.crisis_capable);
@@ -202,6 +208,8 @@ mod tests {
         assert_eq!(teen.provider.age_groups, vec![2]);
         assert!(teen.provider.family_involvement);
         // Reported, never silently dropped.
+        assert_eq!(m.unmapped.count("program.description"), 1, "one program, counted once");
+        assert_eq!(m.unmapped.count("program.name"), 0, "the unit");
         for f in [
             "organization.name",
             "service.description",
@@ -260,6 +268,9 @@ mod tests {
             "taxonomy_term_id",
             "organization",
             "phones",
+            "program",
+            "programs",
+            "program_id",
         ]);
         let leaf = prop_oneof![
             Just(Value::Null),

@@ -299,6 +299,7 @@ struct ServiceFacts {
     schedule: Vec<i32>,
     wait: i32,
     accepting: bool,
+    unit: String,
     defaults: Vec<String>,
     reasons: Vec<String>,
 }
@@ -392,6 +393,19 @@ fn service_facts(s: &Value, u: &mut Unmapped) -> ServiceFacts {
         }
     };
     schedule = sorted(schedule);
+    // The program the service is delivered under is the unit of the organization that takes its referrals.
+    let unit = match s.get("program").and_then(|p| text(p, "name")) {
+        Some(n) => {
+            let n = n.split_whitespace().collect::<Vec<_>>().join(" ");
+            if n.chars().count() > 100 {
+                u.add("program.name (over 100 characters)");
+                String::new()
+            } else {
+                n
+            }
+        }
+        None => String::new(),
+    };
     ServiceFacts {
         id,
         name,
@@ -404,6 +418,7 @@ fn service_facts(s: &Value, u: &mut Unmapped) -> ServiceFacts {
         schedule,
         wait,
         accepting,
+        unit,
         defaults,
         reasons,
     }
@@ -568,6 +583,7 @@ fn listing(
         cultural_options: culture,
         schedule: sorted(schedule),
         typical_wait_days: f.wait,
+        unit: f.unit.clone(),
         ..Default::default()
     };
     Ok(Listing {

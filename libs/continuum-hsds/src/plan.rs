@@ -115,6 +115,7 @@ fn overlay(into: &mut pb::Provider, new: &pb::Provider) {
     into.cultural_options.clone_from(&new.cultural_options);
     into.schedule.clone_from(&new.schedule);
     into.typical_wait_days = new.typical_wait_days;
+    into.unit.clone_from(&new.unit);
 }
 
 /// The import key of an item.

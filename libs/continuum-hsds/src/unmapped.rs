@@ -81,10 +81,18 @@ pub fn table_of(key: &str) -> String {
 /// The fields of `table` the mapping reads (the rest of a used table is reported).
 fn consumed(table: &str) -> &'static [&'static str] {
     match table {
-        "service" => {
-            &["id", "name", "status", "organization_id", "minimum_age", "maximum_age", "wait_time"]
-        }
+        "service" => &[
+            "id",
+            "name",
+            "status",
+            "organization_id",
+            "program_id",
+            "minimum_age",
+            "maximum_age",
+            "wait_time",
+        ],
         "organization" => &["id"],
+        "program" => &["id", "name", "organization_id"],
         "service_at_location" => &["id", "service_id", "location_id"],
         "location" => &["id", "location_type", "latitude", "longitude", "name", "organization_id"],
         "address" => &["id", "location_id", "state_province", "country", "address_type"],
@@ -123,6 +131,7 @@ fn used_children(table: &str) -> &'static [&'static str] {
     match table {
         "service" => &[
             "organization",
+            "program",
             "service_at_location",
             "schedule",
             "language",

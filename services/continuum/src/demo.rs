@@ -1,7 +1,7 @@
 //! The demo directory seeded by `continuum up --demo`: two organizations with individual clinicians of
 //! different modalities and relational styles, a skills group, an adolescent IOP, a trauma-focused IOP, a
-//! crisis service and peer support. Seeded through the public `UpsertProvider` RPC, so it passes the same
-//! validation as any clinic's data.
+//! crisis service and peer support, each in a unit of its organization. Seeded through the public
+//! `UpsertProvider` RPC, so it passes the same validation as any clinic's data.
 
 use continuum_proto::common::v1::{
     AgeGroup, CareFormat, LevelOfCare, Modality, PaymentOption, RelationalStyle,
@@ -176,6 +176,25 @@ pub fn directory() -> Vec<pb::Provider> {
             style(-3, 0, 0, -2),
         ),
     ]
+    .into_iter()
+    .map(|mut p| {
+        p.unit = unit_of(&p).to_owned();
+        p
+    })
+    .collect()
+}
+
+/// The demo organizations' units (the worklist's unit filter): Harbor's crisis team apart from its adult
+/// outpatient team, Riverbend's peer support apart from its youth programs.
+fn unit_of(p: &pb::Provider) -> &'static str {
+    use pb::ProviderKind::{CrisisService, PeerSupport};
+    let kind = pb::ProviderKind::try_from(p.kind).unwrap_or_default();
+    match (p.organization_id.as_str(), kind) {
+        (HARBOR_ORG, CrisisService) => "Crisis team",
+        (HARBOR_ORG, _) => "Adult outpatient team",
+        (_, PeerSupport) => "Peer support",
+        _ => "Youth programs",
+    }
 }
 
 /// Seeds the demo directory through matching at `addr` when it is empty; returns how many were created.

@@ -113,6 +113,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         SocketAddr::new(args.host, args.gateway_port),
         [dial(addrs.intake), dial(addrs.matching), dial(addrs.referral), dial(addrs.waitlist)],
     );
+    // Console sessions in the same Redis as the services' holds, when there is one.
+    gateway_settings.redis_url = common.redis_url.clone();
+    gateway_settings.cache_namespace = common.cache_namespace.clone();
     if args.demo && common.auth.dev_secret.is_some() {
         // The console's development sign-in: demo users, tokens minted here with the local development
         // secret (the gateway gets a minting function, never the secret). Only `up --demo` does this.

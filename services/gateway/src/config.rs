@@ -1,12 +1,13 @@
 //! Settings of the gateway, read once from flags or the environment in `main` (or set by `continuum up`) and
-//! passed down. The gateway keeps nothing on disk: its settings are where it listens and where the four
-//! services are.
+//! passed down. The gateway keeps nothing on disk: its settings are where it listens, where the four
+//! services are, and where console sessions are shared (Redis, when set).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use secrecy::SecretString;
 
 /// Gateway settings.
 #[derive(Clone, Debug, Parser)]
@@ -55,6 +56,14 @@ pub struct Settings {
     /// token's own expiry).
     #[arg(long, env = "CONTINUUM_CONSOLE_SESSION_SECS", default_value_t = 8 * 3600, value_parser = clap::value_parser!(u64).range(60..=7 * 86_400))]
     pub console_session_secs: u64,
+    /// Redis URL; when set, console sessions live there, shared by every gateway replica (sealed: see
+    /// `crate::console::session`); otherwise in this process's memory. Never printed (it may carry a
+    /// password).
+    #[arg(long, env = "CONTINUUM_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every cache key (lets several deployments, or test runs, share one Redis).
+    #[arg(long, env = "CONTINUUM_CACHE_NAMESPACE", default_value = "continuum")]
+    pub cache_namespace: String,
     /// The development sign-in of the console: set only by `continuum up --demo` (never from flags or the
     /// environment, so a production gateway cannot have it).
     #[arg(skip)]
@@ -84,6 +93,8 @@ impl Settings {
             base_url: String::new(),
             console_idle_secs: 30 * 60,
             console_session_secs: 8 * 3600,
+            redis_url: None,
+            cache_namespace: "continuum".to_owned(),
             dev_sign_in: None,
         }
     }

@@ -226,13 +226,13 @@ mod tests {
 
     /// The gateway's router with a body limit of `max` bytes, in front of services that are not there
     /// (every case below is answered before any upstream call).
-    fn app(max: usize) -> Router {
+    async fn app(max: usize) -> Router {
         let nowhere = || "127.0.0.1:1".to_owned();
         let settings = Settings::new(
             "127.0.0.1:0".parse().unwrap(),
             [nowhere(), nowhere(), nowhere(), nowhere()],
         );
-        crate::startup::router(AppState::from_settings(&settings).unwrap(), max)
+        crate::startup::router(AppState::from_settings(&settings).await.unwrap(), max)
     }
 
     fn token(claims: &str) -> String {
@@ -246,7 +246,12 @@ mod tests {
         if let Some(a) = auth {
             req = req.header(http::header::AUTHORIZATION, a);
         }
-        app(max).oneshot(req.body(axum::body::Body::from(body)).unwrap()).await.unwrap().status()
+        app(max)
+            .await
+            .oneshot(req.body(axum::body::Body::from(body)).unwrap())
+            .await
+            .unwrap()
+            .status()
     }
 
     /// An over-limit body is answered like every other refusal: an OperationOutcome naming the limit,
@@ -265,7 +270,7 @@ mod tests {
             };
             req = req.header(http::header::CONTENT_TYPE, content_type);
             let body = axum::body::Body::from(vec![b' '; 64]);
-            let response = app(16).oneshot(req.body(body).unwrap()).await.unwrap();
+            let response = app(16).await.oneshot(req.body(body).unwrap()).await.unwrap();
             assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
             let ct = response.headers()[http::header::CONTENT_TYPE].to_str().unwrap().to_owned();
             assert!(ct.starts_with("application/fhir+json"), "{path}: {ct}");
@@ -283,7 +288,10 @@ mod tests {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(axum::body::Body::from("[]"))
             .unwrap();
-        assert_ne!(app(16).oneshot(small).await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_ne!(
+            app(16).await.oneshot(small).await.unwrap().status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -34,12 +35,19 @@ pub struct AppState {
 
 impl AppState {
     /// The state of a gateway with `settings` (the upstream clients connect on first use).
-    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let cache = continuum_cache::open(
+            settings.redis_url.as_ref().map(ExposeSecret::expose_secret),
+            &settings.cache_namespace,
+        )
+        .await
+        .context("opening the console session cache")?;
         Ok(Self {
             upstreams: Upstreams::connect_lazy(settings)?,
             base_url: Arc::from(settings.base_url.trim_end_matches('/')),
             request_timeout: settings.request_timeout(),
             console: crate::console::Console::new(
+                cache,
                 settings.console_lifetimes(),
                 settings.secure_cookies(),
                 settings.dev_sign_in.clone(),
@@ -75,7 +83,7 @@ pub struct Application {
 impl Application {
     /// Binds the listener and builds the clients (they connect on first use).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let state = AppState::from_settings(&settings)?;
+        let state = AppState::from_settings(&settings).await?;
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| format!("binding {}", settings.listen_addr))?;

@@ -147,6 +147,7 @@ fn draft(r: &mut Rng, i: usize, now_ms: i64) -> ProviderDraft {
             },
             schedule: r.some(ScheduleWindow::ALL, 2),
             typical_wait_days: r.below(60) as i32,
+            unit: String::new(),
         },
         accepting_new_clients: r.chance(0.85),
         open_slots: r.below(4) as i32,

@@ -79,6 +79,7 @@ pub fn provider_to_proto(p: &Provider) -> pb::Provider {
         cultural_options: prof.cultural_options.clone(),
         schedule: prof.schedule.iter().map(|x| x.to_proto()).collect(),
         typical_wait_days: prof.typical_wait_days,
+        unit: prof.unit.clone(),
         offers_trauma_processing: p.offers_trauma_processing(),
         offers_telehealth: prof.offers_telehealth(),
         observed_relational_style: Some(
@@ -201,6 +202,12 @@ fn profile_extras(v: &mut Violations, p: &pb::Provider, kind: Option<ProviderKin
     if !(0..=365).contains(&p.typical_wait_days) {
         v.add("provider.typical_wait_days", "must be between 0 and 365");
     }
+    let unit = p.unit.trim();
+    if unit.chars().count() > 100 {
+        v.add("provider.unit", "must be at most 100 characters");
+    } else if unit.chars().any(char::is_control) {
+        v.add("provider.unit", "must be plain text on one line (no control characters)");
+    }
     Profile {
         specialties,
         outcome_strengths: outcomes,
@@ -211,6 +218,7 @@ fn profile_extras(v: &mut Violations, p: &pb::Provider, kind: Option<ProviderKin
         cultural_options,
         schedule,
         typical_wait_days: p.typical_wait_days,
+        unit: unit.to_owned(),
         ..Profile::default()
     }
 }

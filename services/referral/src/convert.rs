@@ -210,6 +210,9 @@ pub fn command_from_proto(req: pb::TransitionReferralRequest) -> Result<Command>
     }
 }
 
+/// Most providers a list request may filter by (`ListReferralsRequest.provider_ids`).
+pub const MAX_PROVIDER_FILTER: usize = 500;
+
 /// A list request: whose referrals (empty: the caller's organization), which, and which page.
 pub fn query_from_proto(req: &pb::ListReferralsRequest) -> Result<(ReferralQuery, Page)> {
     let mut v = Violations::default();
@@ -218,6 +221,16 @@ pub fn query_from_proto(req: &pb::ListReferralsRequest) -> Result<(ReferralQuery
     let urgency = Urgency::optional(&mut v, "urgency", req.urgency);
     let page = PAGING.read(&mut v, req.page_size, &req.page_token);
     let client_id = ClientId::optional(&mut v, "client_id", &req.client_id);
+    let mut provider_ids: Vec<ProviderId> = Vec::new();
+    for (i, p) in
+        v.capped("provider_ids", &req.provider_ids, MAX_PROVIDER_FILTER).iter().enumerate()
+    {
+        if let Some(id) = ProviderId::require(&mut v, &format!("provider_ids[{i}]"), p)
+            && !provider_ids.contains(&id)
+        {
+            provider_ids.push(id);
+        }
+    }
     v.finish((
         ReferralQuery {
             organization_id,
@@ -225,6 +238,7 @@ pub fn query_from_proto(req: &pb::ListReferralsRequest) -> Result<(ReferralQuery
             urgency,
             overdue_only: req.overdue_only,
             client_id,
+            provider_ids,
         },
         page,
     ))

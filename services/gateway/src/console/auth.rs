@@ -182,13 +182,18 @@ fn check_signin_csrf(headers: &HeaderMap, form: &SignInForm) -> Result<(), Conso
 }
 
 /// Starts a session for `token` and answers with its cookie and a redirect to `next`.
-pub fn start(
+pub async fn start(
     state: &AppState,
     token: &str,
     identity: Identity,
     next: Option<&str>,
 ) -> Result<Response, ConsoleError> {
-    let id = state.console.sessions.create(token, identity, Utc::now())?;
+    let id = state
+        .console
+        .sessions
+        .create(token, identity, Utc::now())
+        .await
+        .map_err(ConsoleError::Sessions)?;
     let mut r = see_other(&local_path(next));
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&state.console.sessions.cookie(&id)) {
@@ -251,6 +256,7 @@ pub async fn sign_in(
         Err(s) => return ConsoleError::Upstream(s).into_response(),
     }
     start(&state, token, Identity::from_token(token), form.next.as_deref())
+        .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -278,6 +284,7 @@ pub async fn dev_sign_in(
     identity.organization_name = Some(user.organization_name.clone());
     identity.user = user.label.clone();
     start(&state, &token, identity, form.next.as_deref())
+        .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
@@ -296,7 +303,9 @@ pub async fn sign_out(
     if let Err(e) = signed.check_csrf(form.csrf.as_deref()) {
         return e.into_response();
     }
-    state.console.sessions.end(&signed.id);
+    if let Err(e) = state.console.sessions.end(&signed.id).await {
+        return ConsoleError::Sessions(e).into_response();
+    }
     let mut r = see_other("/sign-in?signed_out=1");
     if let Ok(v) = HeaderValue::from_str(&state.console.sessions.clear_cookie()) {
         r.headers_mut().append(http::header::SET_COOKIE, v);

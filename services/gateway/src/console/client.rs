@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::error::{ConsoleError, Result};
 use super::html::{Markup, code_words, e, short, time, ts};
 use super::worklist::{status_words, urgency_words};
-use super::{Nav, Signed, page as render, provider_names, see_other};
+use super::{Nav, Signed, directory, page as render, see_other};
 use crate::startup::AppState;
 
 /// Whether `id` looks like a Continuum id (a UUID): anything else is not asked for.
@@ -38,7 +38,7 @@ pub async fn find(
         if plausible_id(id) {
             return Ok(see_other(&format!("/clients/{}", id.to_ascii_lowercase())));
         }
-        signed.flash(&state.console, "error", "A client id is a UUID, like 0190d5a0-…");
+        signed.flash(&state.console, "error", "A client id is a UUID, like 0190d5a0-…").await;
         return Ok(see_other("/clients"));
     }
     let referrals = state
@@ -133,7 +133,7 @@ pub async fn page(
         .await?
         .into_inner()
         .referrals;
-    let names = provider_names(&state, &signed.caller).await?;
+    let names = directory(&state, &signed.caller).await?;
     let now = Utc::now();
     let mut m = Markup::new();
     html!(
@@ -170,9 +170,7 @@ pub async fn page(
                 sid = e(short(&r.id)),
                 st = e(&status_words(r.status)),
                 u = e(&urgency_words(r.urgency)),
-                p = e(&names
-                    .get(&r.provider_id)
-                    .map_or_else(|| short(&r.provider_id).to_owned(), |(n, _)| n.clone())),
+                p = e(&names.name_or_short(&r.provider_id)),
                 c = ts(r.created_at.as_ref()).map(time).unwrap_or_default(),
             );
         }
@@ -202,7 +200,7 @@ pub async fn page(
             if !ev.provider_id.is_empty() {
                 let p = names.get(&ev.provider_id).map_or_else(
                     || format!("provider {}", short(&ev.provider_id)),
-                    |(n, _)| n.clone(),
+                    |p| p.name.clone(),
                 );
                 html!(m, "<p>Provider: {}</p>", e(&p));
             }

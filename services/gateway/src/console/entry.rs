@@ -253,7 +253,7 @@ pub async fn check_in(
     let form = match parse_check_in(&fields) {
         Ok(f) => f,
         Err(text) => {
-            signed.flash(&state.console, "error", text);
+            signed.flash(&state.console, "error", text).await;
             return Ok(see_other(&here));
         }
     };
@@ -280,11 +280,11 @@ pub async fn check_in(
                 "console: check-in recorded"
             );
             let (level, text) = check_in_outcome(&a);
-            signed.flash(&state.console, level, text);
+            signed.flash(&state.console, level, text).await;
             // The entry left the list on a risk rise: the board, not its (closed) page.
             Ok(see_other(if a.interlock_required { "/waitlist" } else { &here }))
         }
-        Err(s) => refused(&signed, &state.console, s, "Check-in not recorded", &here),
+        Err(s) => refused(&signed, &state.console, s, "Check-in not recorded", &here).await,
     }
 }
 
@@ -323,14 +323,16 @@ pub async fn remove(
         Ok(a) => {
             let entry = a.into_inner().entry.unwrap_or_default();
             tracing::info!("console: entry removed");
-            signed.flash(
-                &state.console,
-                "ok",
-                format!("Removed from the waitlist: client {}.", short(&entry.client_id)),
-            );
+            signed
+                .flash(
+                    &state.console,
+                    "ok",
+                    format!("Removed from the waitlist: client {}.", short(&entry.client_id)),
+                )
+                .await;
             Ok(see_other("/waitlist"))
         }
-        Err(s) => refused(&signed, &state.console, s, "Not removed", &here),
+        Err(s) => refused(&signed, &state.console, s, "Not removed", &here).await,
     }
 }
 

@@ -25,6 +25,9 @@ pub enum ConsoleError {
     /// A form that cannot be used as sent.
     #[error("bad form: {0}")]
     BadForm(String),
+    /// The session store (Redis, when the gateway shares sessions through it) did not answer.
+    #[error("session store: {0:#}")]
+    Sessions(anyhow::Error),
     /// A bug or an impossible state.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -116,6 +119,15 @@ impl IntoResponse for ConsoleError {
                 )
             }
             ConsoleError::BadForm(m) => (StatusCode::BAD_REQUEST, "Form not usable", m.clone()),
+            ConsoleError::Sessions(err) => {
+                tracing::warn!(error = %format!("{err:#}"), http_status = 503, "console: session store unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sessions unavailable",
+                    "The console cannot read sessions just now (its session store does not answer); nothing was changed. Retry in a moment."
+                        .to_owned(),
+                )
+            }
             ConsoleError::Unexpected(err) => {
                 tracing::error!(error = %format!("{err:#}"), "console request failed");
                 (
@@ -142,7 +154,7 @@ pub type Result<T> = std::result::Result<T, ConsoleError>;
 /// Answers a form whose upstream call failed. A refusal the coordinator can read and act on (a rule, a
 /// missing record, their role, a stale version) becomes a flash message, `"{what}: {title}. {text}"`, on
 /// the page they came from (`back`); anything else (the services down, a bug) is the error page.
-pub fn refused(
+pub async fn refused(
     signed: &super::Signed,
     console: &super::Console,
     status: tonic::Status,
@@ -165,6 +177,6 @@ pub fn refused(
         reason = %crate::error::reason_of(&status).unwrap_or_default(),
         "console: action refused"
     );
-    signed.flash(console, "error", format!("{what}: {title}. {text}"));
+    signed.flash(console, "error", format!("{what}: {title}. {text}")).await;
     Ok(super::see_other(back))
 }

@@ -57,10 +57,13 @@ pub async fn stream(
     Query(q): Query<Since>,
 ) -> Response {
     let now = Utc::now();
-    let Some((id, s)) = session::cookie_value(&headers)
-        .and_then(|id| state.console.sessions.peek(&id, now).map(|s| (id, s)))
-    else {
+    let Some(id) = session::cookie_value(&headers) else {
         return ConsoleError::SignedOut.into_response();
+    };
+    let s = match state.console.sessions.peek(&id, now).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return ConsoleError::SignedOut.into_response(),
+        Err(e) => return ConsoleError::Sessions(e).into_response(),
     };
     let Some(caller) = s.caller() else { return ConsoleError::SignedOut.into_response() };
     let cursor = headers
@@ -108,8 +111,9 @@ pub async fn stream(
                     break;
                 }
             };
-            // Signed out meanwhile: stop at once.
-            if sessions.peek(&id, Utc::now()).is_none() {
+            // Signed out meanwhile (or the session store cannot tell): stop at once; the browser
+            // reconnects and is told which.
+            if !matches!(sessions.peek(&id, Utc::now()).await, Ok(Some(_))) {
                 break;
             }
             let Some(ev) = msg.event.as_ref() else { continue };

@@ -61,9 +61,14 @@ pub struct Console {
 }
 
 impl Console {
-    /// A console whose cookies are `Secure` when `secure_cookie`.
-    pub fn new(lifetimes: session::Lifetimes, secure_cookie: bool, dev: Option<DevSignIn>) -> Self {
-        Self { sessions: Sessions::new(lifetimes, secure_cookie), dev: dev.map(Arc::new) }
+    /// A console whose sessions live in `cache` and whose cookies are `Secure` when `secure_cookie`.
+    pub fn new(
+        cache: continuum_cache::SharedCache,
+        lifetimes: session::Lifetimes,
+        secure_cookie: bool,
+        dev: Option<DevSignIn>,
+    ) -> Self {
+        Self { sessions: Sessions::new(cache, lifetimes, secure_cookie), dev: dev.map(Arc::new) }
     }
 }
 
@@ -129,9 +134,12 @@ impl Signed {
         &self.session.identity.organization_id
     }
 
-    /// Sets the flash shown on the next page.
-    pub fn flash(&self, console: &Console, level: &'static str, text: impl Into<String>) {
-        console.sessions.flash(&self.id, level, text);
+    /// Sets the flash shown on the next page. The action it reports is done whatever happens here: a
+    /// session store that fails now loses the message (logged), never the action.
+    pub async fn flash(&self, console: &Console, level: &'static str, text: impl Into<String>) {
+        if let Err(e) = console.sessions.flash(&self.id, level, text).await {
+            tracing::warn!(error = %e, "console flash message not kept");
+        }
     }
 
     /// Checks the CSRF token a form posted.
@@ -147,8 +155,13 @@ impl FromRequestParts<AppState> for Signed {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let found = session::cookie_value(&parts.headers)
-            .and_then(|id| state.console.sessions.get(&id, Utc::now()).map(|s| (id, s)));
+        let found = match session::cookie_value(&parts.headers) {
+            Some(id) => match state.console.sessions.get(&id, Utc::now()).await {
+                Ok(s) => s.map(|s| (id, s)),
+                Err(e) => return Err(ConsoleError::Sessions(e).into_response()),
+            },
+            None => None,
+        };
         let Some((id, (session, flash))) = found else {
             if parts.method == http::Method::GET && parts.uri.path() != "/events" {
                 let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -294,11 +307,79 @@ pub fn csrf_field(s: &Signed) -> String {
     format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", e(&s.session.csrf))
 }
 
-/// Provider names of the user's directory view (a professional listing, not client data), by id.
-pub async fn provider_names(
-    state: &AppState,
-    caller: &Caller,
-) -> Result<std::collections::HashMap<String, (String, String)>, ConsoleError> {
+/// One provider as the console shows it (a professional listing, not client data).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listed {
+    /// Display name.
+    pub name: String,
+    /// Its organization.
+    pub organization_id: String,
+    /// Its organization unit (empty: none).
+    pub unit: String,
+}
+
+/// The user's view of the directory, by provider id: names for the pages, and the user's own providers
+/// and units for the filters and forms.
+#[derive(Clone, Debug, Default)]
+pub struct Directory(std::collections::HashMap<String, Listed>);
+
+impl Directory {
+    /// The provider with this id, if visible.
+    pub fn get(&self, id: &str) -> Option<&Listed> {
+        self.0.get(id)
+    }
+
+    /// The provider's name, or its short id.
+    pub fn name_or_short(&self, id: &str) -> String {
+        self.get(id).map_or_else(|| html::short(id).to_owned(), |p| p.name.clone())
+    }
+
+    /// `org`'s own providers as (id, name), by name.
+    pub fn own(&self, org: &str) -> Vec<(&str, &str)> {
+        let mut own: Vec<(&str, &str)> = self
+            .0
+            .iter()
+            .filter(|(_, p)| p.organization_id.eq_ignore_ascii_case(org))
+            .map(|(id, p)| (id.as_str(), p.name.as_str()))
+            .collect();
+        own.sort_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)));
+        own
+    }
+
+    /// The units of `org`'s providers, sorted, each once.
+    pub fn units(&self, org: &str) -> Vec<&str> {
+        let mut units: Vec<&str> = self
+            .0
+            .values()
+            .filter(|p| p.organization_id.eq_ignore_ascii_case(org) && !p.unit.is_empty())
+            .map(|p| p.unit.as_str())
+            .collect();
+        units.sort_unstable();
+        units.dedup();
+        units
+    }
+
+    /// The ids of `org`'s providers in `unit`, sorted.
+    pub fn in_unit(&self, org: &str, unit: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(_, p)| p.organization_id.eq_ignore_ascii_case(org) && p.unit == unit)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+impl FromIterator<(String, Listed)> for Directory {
+    fn from_iter<I: IntoIterator<Item = (String, Listed)>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+/// The user's view of the directory (up to 5,000 providers, read at each page: nothing is cached here).
+pub async fn directory(state: &AppState, caller: &Caller) -> Result<Directory, ConsoleError> {
     use continuum_proto::matching::v1 as mpb;
     let mut out = std::collections::HashMap::new();
     let mut token = String::new();
@@ -315,14 +396,16 @@ pub async fn provider_names(
             .await?
             .into_inner();
         for p in page.providers {
-            out.insert(p.id, (p.display_name, p.organization_id));
+            let listed =
+                Listed { name: p.display_name, organization_id: p.organization_id, unit: p.unit };
+            out.insert(p.id, listed);
         }
         if page.next_page_token.is_empty() {
             break;
         }
         token = page.next_page_token;
     }
-    Ok(out)
+    Ok(Directory(out))
 }
 
 #[cfg(test)]

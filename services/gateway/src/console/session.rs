@@ -1,34 +1,40 @@
-//! Console sessions, kept server-side in the gateway's memory (nothing on disk, nothing in the browser but
-//! a random id).
+//! Console sessions, kept server-side in the cache every gateway replica shares (Redis when
+//! `CONTINUUM_REDIS_URL` is set, so any replica serves any signed-in user; the process's memory otherwise),
+//! with nothing in the browser but a random id.
 //!
 //! - The session id is 256 random bits (base64url) in the cookie `continuum_session`: `HttpOnly`,
 //!   `SameSite=Strict`, `Path=/`, and `Secure` unless the gateway listens on loopback (plain HTTP on
-//!   127.0.0.1 under `continuum up`). The store is keyed by the SHA-256 of the id, so a memory dump does
-//!   not hand out live cookies.
-//! - A session holds the user's bearer token (forwarded to the services on every call, never written
-//!   anywhere), a CSRF token (the synchronizer token every form posts back; [`Sessions::check_csrf`]
-//!   compares in constant time), what the token says about the user (display only: the services decide
-//!   access from the verified token), and one flash message.
+//!   127.0.0.1 under `continuum up`).
+//! - The record is stored under the SHA-256 of the id and sealed (AES-256-GCM) under a key derived from the
+//!   id (HKDF-SHA256), so what the cache holds names no live cookie and reads as nothing without one: a
+//!   Redis dump or `MONITOR` hands out neither sessions nor bearer tokens.
+//! - A session holds the user's bearer token (forwarded to the services on every call, never logged), a
+//!   CSRF token (the synchronizer token every form posts back; [`Sessions::check_csrf`] compares in
+//!   constant time), what the token says about the user (display only: the services decide access from
+//!   the verified token), and one flash message.
 //! - Idle expiry (default 30 minutes without a request) and absolute expiry (default 8 hours, and never
-//!   past the token's own `exp`); expired sessions are dropped on access and swept when the store grows.
+//!   past the token's own `exp`): the record's time-to-live in the cache is what remains of both, renewed
+//!   by each page, so ended sessions leave the cache by themselves. Sign-out deletes the record; a page
+//!   served at that moment renews it only if it still exists, so a signed-out session never comes back.
 //! - No personal health information is kept here: pages are read from the services at each request.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use continuum_cache::SharedCache;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hkdf;
 use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "continuum_session";
 
-/// Most sessions held at once (the oldest are dropped past it).
-const MAX_SESSIONS: usize = 10_000;
-
 /// Who is signed in (from the token's claims, unverified: for display and defaults only).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// `sub`.
     pub user: String,
@@ -83,10 +89,25 @@ pub struct Flash {
     pub text: String,
 }
 
-/// One signed-in user's session.
-#[derive(Clone)]
+/// A flash message as the session record keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Stored {
+    level: String,
+    text: String,
+}
+
+impl From<Stored> for Flash {
+    fn from(s: Stored) -> Self {
+        // One of the three levels the pages style; anything else reads as an error.
+        let level = ["ok", "warn"].into_iter().find(|l| *l == s.level).unwrap_or("error");
+        Self { level, text: s.text }
+    }
+}
+
+/// One signed-in user's session (also the sealed record the cache holds).
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Session {
-    token: Arc<str>,
+    token: String,
     /// The synchronizer token every form carries.
     pub csrf: String,
     /// Who is signed in.
@@ -94,7 +115,7 @@ pub struct Session {
     created: DateTime<Utc>,
     last_seen: DateTime<Utc>,
     expires: DateTime<Utc>,
-    flash: Option<Flash>,
+    flash: Option<Stored>,
 }
 
 impl std::fmt::Debug for Session {
@@ -137,7 +158,7 @@ impl Default for Lifetimes {
 /// The session store.
 #[derive(Clone)]
 pub struct Sessions {
-    inner: Arc<Mutex<HashMap<[u8; 32], Session>>>,
+    cache: SharedCache,
     rng: Arc<SystemRandom>,
     lifetimes: Lifetimes,
     secure_cookie: bool,
@@ -146,17 +167,32 @@ pub struct Sessions {
 impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sessions")
+            .field("cache", &self.cache.kind())
             .field("lifetimes", &self.lifetimes)
             .field("secure_cookie", &self.secure_cookie)
             .finish_non_exhaustive()
     }
 }
 
-fn digest(id: &str) -> [u8; 32] {
+/// The cache key of session `id`: the hex SHA-256 of the id.
+fn key_of(id: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, id.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
+    let mut out = String::with_capacity(16 + 64);
+    out.push_str("console-session:");
+    for b in d.as_ref() {
+        out.push_str(&format!("{b:02x}"));
+    }
     out
+}
+
+/// The key a session's record is sealed under, derived from its id (which only the browser holds).
+fn sealing_key(id: &str) -> anyhow::Result<LessSafeKey> {
+    let prk =
+        hkdf::Salt::new(hkdf::HKDF_SHA256, b"continuum console session v1").extract(id.as_bytes());
+    let okm = prk
+        .expand(&[b"record"], &AES_256_GCM)
+        .map_err(|_| anyhow::anyhow!("deriving the session key"))?;
+    Ok(LessSafeKey::new(UnboundKey::from(okm)))
 }
 
 fn std_delta(d: Duration) -> chrono::TimeDelta {
@@ -173,14 +209,9 @@ pub fn same(a: &str, b: &str) -> bool {
 }
 
 impl Sessions {
-    /// A store; cookies are `Secure` when `secure_cookie`.
-    pub fn new(lifetimes: Lifetimes, secure_cookie: bool) -> Self {
-        Self {
-            inner: Arc::new(Mutex::new(HashMap::new())),
-            rng: Arc::new(SystemRandom::new()),
-            lifetimes,
-            secure_cookie,
-        }
+    /// A store in `cache`; cookies are `Secure` when `secure_cookie`.
+    pub fn new(cache: SharedCache, lifetimes: Lifetimes, secure_cookie: bool) -> Self {
+        Self { cache, rng: Arc::new(SystemRandom::new()), lifetimes, secure_cookie }
     }
 
     /// Whether cookies carry `Secure`.
@@ -194,13 +225,72 @@ impl Sessions {
         Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
-        // A panic while holding the lock leaves plain data behind; keep serving.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The record of `s` sealed under `id`'s key (nonce, then ciphertext and tag; base64url).
+    fn seal(&self, id: &str, s: &Session) -> anyhow::Result<String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).map_err(|_| anyhow::anyhow!("no randomness"))?;
+        let mut body = serde_json::to_vec(s)?;
+        sealing_key(id)?
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(key_of(id).as_bytes()),
+                &mut body,
+            )
+            .map_err(|_| anyhow::anyhow!("sealing the session"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&body);
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// A sealed record opened with `id`'s key; `None` when it does not open (not this id's record).
+    fn open(id: &str, sealed: &str) -> Option<Session> {
+        let mut raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if raw.len() < NONCE_LEN {
+            return None;
+        }
+        let mut body = raw.split_off(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(&raw).ok()?;
+        let plain = sealing_key(id)
+            .ok()?
+            .open_in_place(nonce, Aad::from(key_of(id).as_bytes()), &mut body)
+            .ok()?;
+        serde_json::from_slice(plain).ok()
+    }
+
+    /// How long the cache keeps `s` from `now`: what remains of its idle and absolute lifetimes
+    /// (`None` when nothing does).
+    fn remaining(&self, s: &Session, now: DateTime<Utc>) -> Option<Duration> {
+        (self.ends_at(s) - now).to_std().ok().filter(|d| !d.is_zero())
+    }
+
+    /// The live session with this id at `now`, or `None` (an ended one is deleted).
+    async fn load(&self, id: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Session>> {
+        let key = key_of(id);
+        let Some(sealed) = self.cache.get(&key).await.context("reading a console session")? else {
+            return Ok(None);
+        };
+        match Self::open(id, &sealed).filter(|s| self.remaining(s, now).is_some()) {
+            Some(s) => Ok(Some(s)),
+            None => {
+                self.cache.delete(&key).await.context("deleting a console session")?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes `s` back if its record still exists; false when it was deleted meanwhile (signed out) or
+    /// has no lifetime left.
+    async fn renew(&self, id: &str, s: &Session, now: DateTime<Utc>) -> anyhow::Result<bool> {
+        let Some(ttl) = self.remaining(s, now) else { return Ok(false) };
+        let sealed = self.seal(id, s)?;
+        self.cache
+            .set_if_present(&key_of(id), &sealed, ttl)
+            .await
+            .context("renewing a console session")
     }
 
     /// Starts a session for `token` at `now`; returns the session id (the cookie's value).
-    pub fn create(
+    pub async fn create(
         &self,
         token: &str,
         identity: Identity,
@@ -212,7 +302,7 @@ impl Sessions {
             expires = expires.min(exp);
         }
         let session = Session {
-            token: Arc::from(token),
+            token: token.to_owned(),
             csrf: self.random()?,
             identity,
             created: now,
@@ -220,44 +310,32 @@ impl Sessions {
             expires,
             flash: None,
         };
-        let mut map = self.lock();
-        if map.len() >= MAX_SESSIONS {
-            let idle = std_delta(self.lifetimes.idle);
-            map.retain(|_, s| s.expires > now && s.last_seen + idle > now);
-            if map.len() >= MAX_SESSIONS
-                && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k)
-            {
-                map.remove(&oldest);
-            }
-        }
-        map.insert(digest(&id), session);
+        let ttl = self.remaining(&session, now).unwrap_or(Duration::from_secs(1));
+        let sealed = self.seal(&id, &session)?;
+        self.cache.set(&key_of(&id), &sealed, ttl).await.context("storing a console session")?;
         Ok(id)
     }
 
     /// The live session with this id at `now` (touching it), taking its flash message; `None` when
-    /// unknown or expired (an expired one is dropped).
-    pub fn get(&self, id: &str, now: DateTime<Utc>) -> Option<(Session, Option<Flash>)> {
-        let key = digest(id);
-        let mut map = self.lock();
-        let live = map
-            .get(&key)
-            .is_some_and(|s| s.expires > now && s.last_seen + std_delta(self.lifetimes.idle) > now);
-        if !live {
-            map.remove(&key);
-            return None;
-        }
-        let s = map.get_mut(&key)?;
+    /// unknown, ended or signed out.
+    pub async fn get(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<(Session, Option<Flash>)>> {
+        let Some(mut s) = self.load(id, now).await? else { return Ok(None) };
         s.last_seen = now;
-        let flash = s.flash.take();
-        Some((s.clone(), flash))
+        let flash = s.flash.take().map(Flash::from);
+        if !self.renew(id, &s, now).await? {
+            return Ok(None);
+        }
+        Ok(Some((s, flash)))
     }
 
     /// The live session with this id at `now`, without touching it (its idle clock keeps running) and
     /// without taking its flash: the event stream, which must not keep an unattended session alive.
-    pub fn peek(&self, id: &str, now: DateTime<Utc>) -> Option<Session> {
-        let map = self.lock();
-        let s = map.get(&digest(id))?;
-        (s.expires > now && s.last_seen + std_delta(self.lifetimes.idle) > now).then(|| s.clone())
+    pub async fn peek(&self, id: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Session>> {
+        self.load(id, now).await
     }
 
     /// When the session `s` ends if nothing touches it again.
@@ -265,26 +343,24 @@ impl Sessions {
         s.expires.min(s.last_seen + std_delta(self.lifetimes.idle))
     }
 
-    /// Sets the flash message shown on the session's next page.
-    pub fn flash(&self, id: &str, level: &'static str, text: impl Into<String>) {
-        if let Some(s) = self.lock().get_mut(&digest(id)) {
-            s.flash = Some(Flash { level, text: text.into() });
+    /// Sets the flash message shown on the session's next page (nothing when the session ended).
+    pub async fn flash(
+        &self,
+        id: &str,
+        level: &'static str,
+        text: impl Into<String>,
+    ) -> anyhow::Result<()> {
+        let now = Utc::now();
+        if let Some(mut s) = self.load(id, now).await? {
+            s.flash = Some(Stored { level: level.to_owned(), text: text.into() });
+            self.renew(id, &s, now).await?;
         }
+        Ok(())
     }
 
     /// Ends a session.
-    pub fn end(&self, id: &str) {
-        self.lock().remove(&digest(id));
-    }
-
-    /// How many sessions are held (tests).
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether no session is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub async fn end(&self, id: &str) -> anyhow::Result<()> {
+        self.cache.delete(&key_of(id)).await.context("ending a console session")
     }
 
     /// The `Set-Cookie` value that hands out session `id`.
@@ -333,48 +409,50 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()
     }
 
-    fn store(secure: bool) -> Sessions {
-        Sessions::new(
-            Lifetimes { idle: Duration::from_secs(600), absolute: Duration::from_secs(3600) },
-            secure,
-        )
+    fn lifetimes() -> Lifetimes {
+        Lifetimes { idle: Duration::from_secs(600), absolute: Duration::from_secs(3600) }
     }
 
-    #[test]
-    fn sessions_expire_when_idle_and_at_their_absolute_end() {
+    fn store(secure: bool) -> Sessions {
+        Sessions::new(Arc::new(continuum_cache::InProcessCache::new("t")), lifetimes(), secure)
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        now() + chrono::TimeDelta::seconds(secs)
+    }
+
+    #[tokio::test]
+    async fn sessions_expire_when_idle_and_at_their_absolute_end() {
         let s = store(false);
-        let id = s.create("tok", Identity::default(), now()).unwrap();
+        let id = s.create("tok", Identity::default(), now()).await.unwrap();
         assert_eq!(id.len(), 43, "256 bits, base64url");
-        let (session, _) = s.get(&id, now() + chrono::TimeDelta::seconds(500)).unwrap();
+        let (session, _) = s.get(&id, at(500)).await.unwrap().unwrap();
         assert_eq!(session.token(), "tok");
         // Touched at +500 s: alive at +1000 s; idle from +1000 s, gone after +1600 s.
-        assert!(s.get(&id, now() + chrono::TimeDelta::seconds(1000)).is_some());
-        assert!(s.get(&id, now() + chrono::TimeDelta::seconds(1601)).is_none(), "idle expiry");
-        assert!(s.is_empty(), "an expired session is dropped");
+        assert!(s.get(&id, at(1000)).await.unwrap().is_some());
+        assert!(s.get(&id, at(1601)).await.unwrap().is_none(), "idle expiry");
+        assert!(s.cache.get(&key_of(&id)).await.unwrap().is_none(), "an ended session is deleted");
 
-        let id = s.create("tok", Identity::default(), now()).unwrap();
+        let id = s.create("tok", Identity::default(), now()).await.unwrap();
         for step in 1..=6 {
-            assert!(s.get(&id, now() + chrono::TimeDelta::seconds(step * 500)).is_some());
+            assert!(s.get(&id, at(step * 500)).await.unwrap().is_some());
         }
-        assert!(s.get(&id, now() + chrono::TimeDelta::seconds(3601)).is_none(), "absolute expiry");
+        assert!(s.get(&id, at(3601)).await.unwrap().is_none(), "absolute expiry");
 
         // Never past the token's own expiry.
-        let identity = Identity {
-            expires_at: Some(now() + chrono::TimeDelta::seconds(60)),
-            ..Identity::default()
-        };
-        let id = s.create("tok", identity, now()).unwrap();
-        assert!(s.get(&id, now() + chrono::TimeDelta::seconds(61)).is_none());
-        assert!(s.get("unknown", now()).is_none());
+        let identity = Identity { expires_at: Some(at(60)), ..Identity::default() };
+        let id = s.create("tok", identity, now()).await.unwrap();
+        assert!(s.get(&id, at(61)).await.unwrap().is_none());
+        assert!(s.get("unknown", now()).await.unwrap().is_none());
     }
 
-    #[test]
-    fn csrf_tokens_are_per_session_and_compared_exactly() {
+    #[tokio::test]
+    async fn csrf_tokens_are_per_session_and_compared_exactly() {
         let s = store(false);
-        let a = s.create("tok", Identity::default(), now()).unwrap();
-        let b = s.create("tok", Identity::default(), now()).unwrap();
-        let (sa, _) = s.get(&a, now()).unwrap();
-        let (sb, _) = s.get(&b, now()).unwrap();
+        let a = s.create("tok", Identity::default(), now()).await.unwrap();
+        let b = s.create("tok", Identity::default(), now()).await.unwrap();
+        let (sa, _) = s.get(&a, now()).await.unwrap().unwrap();
+        let (sb, _) = s.get(&b, now()).await.unwrap().unwrap();
         assert_ne!(sa.csrf, sb.csrf);
         assert!(Sessions::check_csrf(&sa, Some(&sa.csrf)));
         assert!(!Sessions::check_csrf(&sa, Some(&sb.csrf)));
@@ -400,15 +478,60 @@ mod tests {
         assert_eq!(cookie_value(&http::HeaderMap::new()), None);
     }
 
-    #[test]
-    fn flash_messages_show_once() {
+    #[tokio::test]
+    async fn flash_messages_show_once() {
         let s = store(false);
-        let id = s.create("tok", Identity::default(), now()).unwrap();
-        s.flash(&id, "ok", "done");
-        assert_eq!(s.get(&id, now()).unwrap().1.unwrap().text, "done");
-        assert!(s.get(&id, now()).unwrap().1.is_none());
-        s.end(&id);
-        assert!(s.get(&id, now()).is_none());
+        let id = s.create("tok", Identity::default(), now()).await.unwrap();
+        s.flash(&id, "ok", "done").await.unwrap();
+        assert_eq!(s.get(&id, now()).await.unwrap().unwrap().1.unwrap().text, "done");
+        assert!(s.get(&id, now()).await.unwrap().unwrap().1.is_none());
+        s.end(&id).await.unwrap();
+        assert!(s.get(&id, now()).await.unwrap().is_none());
+        s.flash(&id, "ok", "late").await.unwrap();
+        assert!(s.cache.get(&key_of(&id)).await.unwrap().is_none(), "a flash brings nothing back");
+    }
+
+    /// Two gateway replicas on one cache (Redis in CI's second pass, else one in-process cache): a session
+    /// started on one is served by the other, the record names neither the cookie nor the token, a record
+    /// opened with another id's key reads as nothing, and sign-out on one ends it on both.
+    #[tokio::test]
+    async fn replicas_share_sessions_and_the_cache_holds_only_sealed_records() {
+        let url = std::env::var("CONTINUUM_TEST_REDIS_URL").ok();
+        let ns = format!("t-{}", uuid::Uuid::new_v4());
+        let cache = continuum_cache::open(url.as_deref(), &ns).await.unwrap();
+        let a = Sessions::new(cache.clone(), lifetimes(), false);
+        // With Redis, the second replica has its own connection; in-process, one cache is all there is.
+        let second = match &url {
+            Some(_) => continuum_cache::open(url.as_deref(), &ns).await.unwrap(),
+            None => cache.clone(),
+        };
+        let b = Sessions::new(second, lifetimes(), false);
+        let real = Utc::now();
+        let identity = Identity {
+            user: "u1".into(),
+            roles: vec!["coordinator".into()],
+            ..Identity::default()
+        };
+        let id = a.create("header.payload-secret.sig", identity.clone(), real).await.unwrap();
+        a.flash(&id, "warn", "from replica a").await.unwrap();
+
+        let (on_b, flash) = b.get(&id, real).await.unwrap().expect("replica b serves the session");
+        assert_eq!(on_b.token(), "header.payload-secret.sig");
+        assert_eq!(on_b.identity, identity);
+        assert_eq!(flash, Some(Flash { level: "warn", text: "from replica a".into() }));
+
+        let stored = cache.get(&key_of(&id)).await.unwrap().expect("stored under the id's digest");
+        assert!(cache.get(&id).await.unwrap().is_none(), "not stored under the cookie's value");
+        for secret in ["payload-secret", id.as_str(), on_b.csrf.as_str(), "coordinator"] {
+            assert!(!stored.contains(secret), "the record shows {secret:?}");
+        }
+        let other = a.random().unwrap();
+        assert!(Sessions::open(&other, &stored).is_none(), "another id's key opens nothing");
+        assert!(Sessions::open(&id, &stored).is_some());
+
+        b.end(&id).await.unwrap();
+        assert!(a.get(&id, real).await.unwrap().is_none(), "signed out on b is signed out on a");
+        assert!(a.peek(&id, real).await.unwrap().is_none());
     }
 
     #[test]

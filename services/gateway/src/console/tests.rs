@@ -47,7 +47,12 @@ fn state(secure: bool, with_dev: bool) -> AppState {
         upstreams: Upstreams::connect_lazy(&settings).unwrap(),
         base_url: Arc::from(""),
         request_timeout: std::time::Duration::from_secs(10),
-        console: Console::new(session::Lifetimes::default(), secure, with_dev.then(dev)),
+        console: Console::new(
+            Arc::new(continuum_cache::InProcessCache::new("t")),
+            session::Lifetimes::default(),
+            secure,
+            with_dev.then(dev),
+        ),
     }
 }
 
@@ -111,8 +116,12 @@ async fn sign_in(state: &AppState) -> (String, Vec<String>) {
     (cookie_named(&cookies, session::COOKIE).unwrap().to_owned(), cookies)
 }
 
-fn csrf_of(state: &AppState, id: &str) -> String {
-    state.console.sessions.get(id, Utc::now()).unwrap().0.csrf
+async fn csrf_of(state: &AppState, id: &str) -> String {
+    state.console.sessions.get(id, Utc::now()).await.unwrap().unwrap().0.csrf
+}
+
+async fn signed_in(state: &AppState, id: &str) -> bool {
+    state.console.sessions.peek(id, Utc::now()).await.unwrap().is_some()
 }
 
 #[tokio::test]
@@ -161,7 +170,7 @@ async fn the_sign_in_page_is_strict_and_offers_demo_users_only_under_demo() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "no development sign-in without up --demo");
-    assert!(prod.console.sessions.is_empty());
+    assert!(cookie_named(&set_cookies(&r), session::COOKIE).is_none(), "no session");
 }
 
 #[tokio::test]
@@ -175,23 +184,24 @@ async fn signing_in_needs_the_forms_csrf_token() {
     ] {
         let r = app(&s).oneshot(form_post("/sign-in/dev", &cookie, &form)).await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(cookie_named(&set_cookies(&r), session::COOKIE).is_none(), "no session");
         let r = app(&s)
             .oneshot(form_post("/sign-in", &cookie, &format!("{form}&token=abc")))
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(cookie_named(&set_cookies(&r), session::COOKIE).is_none(), "no session");
     }
-    assert!(s.console.sessions.is_empty());
 }
 
 #[tokio::test]
 async fn the_session_cookie_is_httponly_strict_and_secure_off_loopback() {
     let s = state(false, true);
-    let (_, cookies) = sign_in(&s).await;
+    let (id, cookies) = sign_in(&s).await;
     let c = cookies.iter().find(|c| c.starts_with("continuum_session=")).unwrap();
     assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/"));
     assert!(!c.contains("Secure"), "plain HTTP on loopback");
-    assert_eq!(s.console.sessions.len(), 1);
+    assert!(signed_in(&s, &id).await);
 
     let secure = state(true, true);
     let (_, cookies) = sign_in(&secure).await;
@@ -225,10 +235,10 @@ async fn every_form_is_refused_without_the_sessions_csrf_token() {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{uri} {form}");
         assert!(body(r).await.contains("Nothing was changed"));
     }
-    assert_eq!(s.console.sessions.len(), 1, "still signed in");
+    assert!(signed_in(&s, &id).await, "still signed in");
 
     // With the token: signed out, the cookie cleared, the session gone.
-    let csrf = csrf_of(&s, &id);
+    let csrf = csrf_of(&s, &id).await;
     let r =
         app(&s).oneshot(form_post("/sign-out", &cookie, &format!("csrf={csrf}"))).await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -237,7 +247,7 @@ async fn every_form_is_refused_without_the_sessions_csrf_token() {
             .iter()
             .any(|c| c.starts_with("continuum_session=;") && c.contains("Max-Age=0"))
     );
-    assert!(s.console.sessions.is_empty());
+    assert!(!signed_in(&s, &id).await);
     let r = app(&s)
         .oneshot(
             Request::get("/").header(http::header::COOKIE, &cookie).body(Body::empty()).unwrap(),
@@ -271,7 +281,7 @@ async fn an_unavailable_service_is_an_html_503_without_details() {
 async fn pages_show_who_is_signed_in_escaped_with_a_csrf_sign_out() {
     let s = state(false, true);
     let (id, _) = sign_in(&s).await;
-    let (session, _) = s.console.sessions.get(&id, Utc::now()).unwrap();
+    let (session, _) = s.console.sessions.get(&id, Utc::now()).await.unwrap().unwrap();
     let signed = Signed {
         id: id.clone(),
         caller: session.caller().unwrap(),

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::error::{ConsoleError, Result};
 use super::html::{Markup, code_words, e, short, span, time, ts, words};
-use super::{Nav, Signed, csrf_field, page as render, provider_names, see_other};
+use super::{Directory, Nav, Signed, csrf_field, directory, page as render, see_other};
 use crate::startup::AppState;
 
 /// Most entries the board reads.
@@ -156,13 +156,13 @@ pub fn band_words(b: i32) -> String {
     wpb::Band::try_from(b).map(|b| words(b.as_str_name(), "BAND_")).unwrap_or_default()
 }
 
-fn bridge(entry: &wpb::WaitlistEntry, names: &HashMap<String, (String, String)>) -> String {
+fn bridge(entry: &wpb::WaitlistEntry, names: &Directory) -> String {
     let kind = code_words(&entry.bridge_support);
     let status = wpb::BridgeStatus::try_from(entry.bridge_status)
         .map(|s| words(s.as_str_name(), "BRIDGE_STATUS_"))
         .unwrap_or_default();
     match names.get(&entry.bridge_provider_id) {
-        Some((name, _)) => format!("{kind}: {name}"),
+        Some(p) => format!("{kind}: {}", p.name),
         None if status.is_empty() || status == "unspecified" => kind,
         None => format!("{kind} ({status})"),
     }
@@ -173,17 +173,12 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Respo
     let now = Utc::now();
     let mut list = entries(&state, &signed).await?;
     let (names, est) =
-        tokio::join!(provider_names(&state, &signed.caller), details(&state, &signed, &mut list));
+        tokio::join!(directory(&state, &signed.caller), details(&state, &signed, &mut list));
     let names = names?;
     let mut m = Markup::new();
 
     // Open a slot.
-    let mut own: Vec<(&String, &String)> = names
-        .iter()
-        .filter(|(_, (_, org))| org.eq_ignore_ascii_case(signed.org()))
-        .map(|(id, (n, _))| (id, n))
-        .collect();
-    own.sort_by(|a, b| a.1.cmp(b.1));
+    let own = names.own(signed.org());
     html!(
         m,
         "<section aria-labelledby=\"open-h\" class=\"panel\"><h2 id=\"open-h\">Open a slot</h2>\
@@ -289,9 +284,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Result<Respo
                 html!(m, "<span class=\"muted\">no pending offer</span>");
             }
             for o in offers {
-                let provider = names
-                    .get(&o.provider_id)
-                    .map_or_else(|| short(&o.provider_id).to_owned(), |(n, _)| n.clone());
+                let provider = names.name_or_short(&o.provider_id);
                 html!(
                     m,
                     "<div class=\"offer\" data-offer-id=\"{oid}\"><strong>Offer pending</strong>: {p}<br>expires {exp}\
@@ -373,10 +366,12 @@ pub async fn open_slots(
                     a.offers_to_other_organizations
                 ));
             }
-            signed.flash(&state.console, "ok", text);
+            signed.flash(&state.console, "ok", text).await;
             Ok(see_other("/waitlist"))
         }
-        Err(s) => super::error::refused(&signed, &state.console, s, "No slot opened", "/waitlist"),
+        Err(s) => {
+            super::error::refused(&signed, &state.console, s, "No slot opened", "/waitlist").await
+        }
     }
 }
 
@@ -424,11 +419,12 @@ pub async fn respond(
                 }
                 _ => "Offer answered.".to_owned(),
             };
-            signed.flash(&state.console, "ok", text);
+            signed.flash(&state.console, "ok", text).await;
             Ok(see_other("/waitlist"))
         }
         Err(s) => {
             super::error::refused(&signed, &state.console, s, "Offer not answered", "/waitlist")
+                .await
         }
     }
 }

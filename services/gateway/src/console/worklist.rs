@@ -1,10 +1,9 @@
 //! The worklist (`/`): the referrals of the user's organization (as referrer or recipient), overdue and
-//! escalated first with their deadlines, filtered by status, urgency and provider (the API has no
-//! organization unit, so there is no unit filter); each row offers the actions the referral's status allows
-//! for the user's side or role, as one `TransitionReferral` at the version shown. A stale version is not an
+//! escalated first with their deadlines, filtered by status, urgency, organization unit and provider (a unit
+//! is a team, program or site of the organization: the providers whose listing names it, asked for with
+//! `ListReferralsRequest.provider_ids`); each row offers the actions the referral's status allows for the
+//! user's side or role, as one `TransitionReferral` at the version shown. A stale version is not an
 //! error page: the current state is shown with a plain "changed by someone else" message.
-
-use std::collections::HashMap;
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -19,19 +18,40 @@ use serde::Deserialize;
 
 use super::error::{ConsoleError, Result};
 use super::html::{Markup, code_words, e, short, span, time, ts, words};
-use super::{Nav, Signed, csrf_field, local_path, page as render, provider_names, see_other};
+use super::{Directory, Nav, Signed, csrf_field, directory, local_path, page as render, see_other};
 use crate::startup::AppState;
 
 /// Most referrals one worklist page reads (pages of 200).
 const MAX_ROWS: usize = 600;
 
-/// Worklist filters (`GET /?status=&urgency=&provider=&overdue=1`).
+/// Worklist filters (`GET /?status=&urgency=&unit=&provider=&overdue=1`).
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {
     status: Option<String>,
     urgency: Option<String>,
+    unit: Option<String>,
     provider: Option<String>,
     overdue: Option<String>,
+}
+
+/// Most providers one list request names (`ListReferralsRequest.provider_ids`).
+const MAX_PROVIDER_FILTER: usize = 500;
+
+impl Filters {
+    fn chosen(v: Option<&String>) -> Option<&str> {
+        v.map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    /// The providers the unit and provider filters leave (`None`: no such filter; empty: nobody).
+    fn providers(&self, names: &Directory, org: &str) -> Option<Vec<String>> {
+        let unit = Self::chosen(self.unit.as_ref()).map(|u| names.in_unit(org, u));
+        match (unit, Self::chosen(self.provider.as_ref())) {
+            (None, None) => None,
+            (Some(ids), None) => Some(ids),
+            (None, Some(p)) => Some(vec![p.to_owned()]),
+            (Some(ids), Some(p)) => Some(ids.into_iter().filter(|id| id == p).collect()),
+        }
+    }
 }
 
 /// The statuses offered as filters: (code, label).
@@ -239,8 +259,17 @@ fn action_forms(m: &mut Markup, signed: &Signed, r: &rpb::Referral, back: &str) 
 }
 
 /// The provider's name, or its short id.
-fn provider_label(names: &HashMap<String, (String, String)>, id: &str) -> String {
-    names.get(id).map_or_else(|| format!("provider {}", short(id)), |(n, _)| n.clone())
+fn provider_label(names: &Directory, id: &str) -> String {
+    names.get(id).map_or_else(|| format!("provider {}", short(id)), |p| p.name.clone())
+}
+
+/// The provider cell: the name and, when the listing names one, its unit.
+fn provider_cell(names: &Directory, id: &str) -> String {
+    let name = e(&provider_label(names, id)).to_string();
+    match names.get(id).filter(|p| !p.unit.is_empty()) {
+        Some(p) => format!("{name}<br><span class=\"muted unit\">{}</span>", e(&p.unit)),
+        None => name,
+    }
 }
 
 /// The deadline cell.
@@ -267,8 +296,13 @@ fn deadline(r: &rpb::Referral, now: DateTime<Utc>) -> String {
     out
 }
 
-/// Reads the user's worklist.
-async fn read(state: &AppState, signed: &Signed, f: &Filters) -> Result<Vec<rpb::Referral>> {
+/// Reads the user's worklist (`providers`: only referrals to these, see [`Filters::providers`]).
+async fn read(
+    state: &AppState,
+    signed: &Signed,
+    f: &Filters,
+    providers: Option<Vec<String>>,
+) -> Result<Vec<rpb::Referral>> {
     let status = STATUSES
         .iter()
         .find(|(c, _, _)| Some(*c) == f.status.as_deref())
@@ -277,6 +311,15 @@ async fn read(state: &AppState, signed: &Signed, f: &Filters) -> Result<Vec<rpb:
         .iter()
         .find(|(c, _, _)| Some(*c) == f.urgency.as_deref())
         .map_or(0, |(_, _, u)| *u as i32);
+    let provider_ids = match providers {
+        // A unit without providers: nothing to ask for.
+        Some(ids) if ids.is_empty() => return Ok(Vec::new()),
+        Some(mut ids) => {
+            ids.truncate(MAX_PROVIDER_FILTER);
+            ids
+        }
+        None => Vec::new(),
+    };
     let mut rows = Vec::new();
     let mut token = String::new();
     loop {
@@ -292,6 +335,7 @@ async fn read(state: &AppState, signed: &Signed, f: &Filters) -> Result<Vec<rpb:
                 page_size: 200,
                 page_token: token.clone(),
                 client_id: String::new(),
+                provider_ids: provider_ids.clone(),
             }))
             .await?
             .into_inner();
@@ -300,9 +344,6 @@ async fn read(state: &AppState, signed: &Signed, f: &Filters) -> Result<Vec<rpb:
             break;
         }
         token = page.next_page_token;
-    }
-    if let Some(p) = f.provider.as_deref().filter(|p| !p.is_empty()) {
-        rows.retain(|r| r.provider_id == p);
     }
     Ok(rows)
 }
@@ -319,9 +360,11 @@ pub async fn page(
     uri: http::Uri,
 ) -> Result<Response> {
     let now = Utc::now();
-    let mut rows = read(&state, &signed, &f).await?;
+    let names = directory(&state, &signed.caller).await?;
+    let providers = f.providers(&names, signed.org());
+    let unit_size = providers.as_ref().map_or(0, Vec::len);
+    let mut rows = read(&state, &signed, &f, providers).await?;
     sort(&mut rows, now);
-    let names = provider_names(&state, &signed.caller).await?;
     let back = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let mut m = Markup::new();
 
@@ -343,20 +386,26 @@ pub async fn page(
     }
     html!(
         m,
+        "</select></div><div><label for=\"f-unit\">Unit</label><select id=\"f-unit\" name=\"unit\"><option value=\"\">Any</option>"
+    );
+    for u in names.units(signed.org()) {
+        html!(
+            m,
+            "<option value=\"{u}\"{}>{u}</option>",
+            selected(Filters::chosen(f.unit.as_ref()) == Some(u)),
+            u = e(u)
+        );
+    }
+    html!(
+        m,
         "</select></div><div><label for=\"f-provider\">Provider</label><select id=\"f-provider\" name=\"provider\"><option value=\"\">Any</option>"
     );
-    let mut own: Vec<(&String, &String)> = names
-        .iter()
-        .filter(|(_, (_, org))| org.eq_ignore_ascii_case(signed.org()))
-        .map(|(id, (n, _))| (id, n))
-        .collect();
-    own.sort_by(|a, b| a.1.cmp(b.1));
-    for (id, n) in own {
+    for (id, n) in names.own(signed.org()) {
         html!(
             m,
             "<option value=\"{}\"{}>{}</option>",
             e(id),
-            selected(f.provider.as_deref() == Some(id.as_str())),
+            selected(f.provider.as_deref() == Some(id)),
             e(n)
         );
     }
@@ -378,6 +427,13 @@ pub async fn page(
         now.timestamp_millis(),
         rows.len()
     );
+    if unit_size > MAX_PROVIDER_FILTER {
+        html!(
+            m,
+            "<p class=\"flash warn\">This unit has {unit_size} providers; the list covers the first {MAX_PROVIDER_FILTER} \
+             (choose a provider to see any other).</p>"
+        );
+    }
     if rows.is_empty() {
         html!(m, "<p>No referrals match.</p></div>");
         return Ok(render(StatusCode::OK, "Worklist", Nav::Worklist, Some(&signed), &m));
@@ -415,7 +471,7 @@ pub async fn page(
             urgency = e(&urgency_words(r.urgency)),
             client = e(&r.client_id),
             sclient = e(short(&r.client_id)),
-            provider = e(&provider_label(&names, &r.provider_id)),
+            provider = provider_cell(&names, &r.provider_id),
         );
         html!(
             m,
@@ -431,12 +487,7 @@ pub async fn page(
 
 /// The detail of one referral: summary, actions, events; `conflict` adds the "changed by someone else"
 /// message above it.
-fn detail_page(
-    signed: &Signed,
-    r: &rpb::Referral,
-    names: &HashMap<String, (String, String)>,
-    conflict: bool,
-) -> Response {
+fn detail_page(signed: &Signed, r: &rpb::Referral, names: &Directory, conflict: bool) -> Response {
     let now = Utc::now();
     let mut m = Markup::new();
     if conflict {
@@ -552,7 +603,7 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let r = get_referral(&state, &signed, &id).await?;
-    let names = provider_names(&state, &signed.caller).await?;
+    let names = directory(&state, &signed.caller).await?;
     Ok(detail_page(&signed, &r, &names, false))
 }
 
@@ -645,26 +696,29 @@ pub async fn transition(
         Ok(r) => {
             let r = r.into_inner().referral.unwrap_or_default();
             tracing::info!(referral_id = %r.id, action = %f.action, "console: referral transitioned");
-            signed.flash(
-                &state.console,
-                "ok",
-                format!(
-                    "{label}: done on referral {} (now {}, version {}).",
-                    short(&r.id),
-                    status_words(r.status),
-                    r.version
-                ),
-            );
+            signed
+                .flash(
+                    &state.console,
+                    "ok",
+                    format!(
+                        "{label}: done on referral {} (now {}, version {}).",
+                        short(&r.id),
+                        status_words(r.status),
+                        r.version
+                    ),
+                )
+                .await;
             Ok(see_other(&back))
         }
         Err(s) if s.code() == tonic::Code::Aborted => {
             // Someone else changed it: show the current state plainly.
             let current = get_referral(&state, &signed, &id).await?;
-            let names = provider_names(&state, &signed.caller).await?;
+            let names = directory(&state, &signed.caller).await?;
             Ok(detail_page(&signed, &current, &names, true))
         }
         Err(s) => {
             super::error::refused(&signed, &state.console, s, &format!("{label} not done"), &back)
+                .await
         }
     }
 }
@@ -684,6 +738,40 @@ mod tests {
                 .then_some(prost_types::Timestamp { seconds: due + 1, nanos: 0 }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn unit_and_provider_filters_name_the_providers_to_ask_for() {
+        const ORG: &str = "0190d5a0-0000-7000-8000-000000000001";
+        let listed = |org: &str, unit: &str| super::super::Listed {
+            name: "n".to_owned(),
+            organization_id: org.to_owned(),
+            unit: unit.to_owned(),
+        };
+        let names: Directory = [
+            ("p1".to_owned(), listed(ORG, "Eastside IOP")),
+            ("p2".to_owned(), listed(&ORG.to_ascii_uppercase(), "Eastside IOP")),
+            ("p3".to_owned(), listed(ORG, "Adult outpatient")),
+            ("x1".to_owned(), listed("0190d5a0-0000-7000-8000-000000000002", "Eastside IOP")),
+        ]
+        .into_iter()
+        .collect();
+        let f = |unit: &str, provider: &str| Filters {
+            unit: Some(unit.to_owned()),
+            provider: Some(provider.to_owned()),
+            ..Filters::default()
+        };
+        assert_eq!(f("", " ").providers(&names, ORG), None, "no filter");
+        assert_eq!(
+            f("Eastside IOP", "").providers(&names, ORG),
+            Some(vec!["p1".to_owned(), "p2".to_owned()]),
+            "the unit's providers, of this organization only"
+        );
+        assert_eq!(f("", "p3").providers(&names, ORG), Some(vec!["p3".to_owned()]));
+        assert_eq!(f("Eastside IOP", "p2").providers(&names, ORG), Some(vec!["p2".to_owned()]));
+        assert_eq!(f("Eastside IOP", "p3").providers(&names, ORG), Some(vec![]), "not in the unit");
+        assert_eq!(f("No such unit", "").providers(&names, ORG), Some(vec![]));
+        assert_eq!(names.units(ORG), ["Adult outpatient", "Eastside IOP"]);
     }
 
     #[test]

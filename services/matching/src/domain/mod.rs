@@ -219,6 +219,8 @@ pub struct Profile {
     pub schedule: Vec<ScheduleWindow>,
     /// Typical wait in days when no slot is open (0 = not stated).
     pub typical_wait_days: i32,
+    /// The team, program or site inside the organization that takes the provider's referrals (empty: none).
+    pub unit: String,
 }
 
 impl Profile {

@@ -21,9 +21,11 @@ async fn create_get_and_replace_with_version_check() {
         .unwrap()
         .into_inner();
     assert_eq!(got.provider.as_ref().unwrap().display_name, "Dr A");
+    assert_eq!(got.provider.as_ref().unwrap().unit, "", "no unit unless given");
 
     let mut changed = p.clone();
     changed.display_name = "Dr A (groups)".into();
+    changed.unit = "  Adult outpatient team ".into();
     let v2 = app
         .client
         .upsert_provider(pb::UpsertProviderRequest {
@@ -36,6 +38,10 @@ async fn create_get_and_replace_with_version_check() {
         .provider
         .unwrap();
     assert_eq!(v2.version, 2);
+    assert_eq!(
+        v2.unit, "Adult outpatient team",
+        "the organization unit, trimmed, stored and read back"
+    );
     let stale = app
         .client
         .upsert_provider(pb::UpsertProviderRequest { provider: Some(changed), expected_version: 1 })
@@ -73,6 +79,7 @@ async fn invalid_provider_names_every_bad_field() {
     p.languages = vec!["e n".into()];
     p.modalities = vec![99];
     p.open_slots = -1;
+    p.unit = "Team\nB".into();
     let err = app
         .client
         .upsert_provider(pb::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
@@ -86,6 +93,7 @@ async fn invalid_provider_names_every_bad_field() {
         "provider.languages[0]",
         "provider.modalities[0]",
         "provider.open_slots",
+        "provider.unit",
     ] {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }

@@ -15,7 +15,7 @@ use continuum_proto::intake::v1::Intake;
 use continuum_runtime::Shutdown;
 use continuum_runtime::care::{CareRelationships, Needs};
 use continuum_vocab::Urgency;
-use continuum_vocab::ids::{ClientId, OrganizationId, ReferralId};
+use continuum_vocab::ids::{ClientId, OrganizationId, ProviderId, ReferralId};
 
 pub use self::watch::{WATCH_BATCH, WATCH_POLL, Watched};
 use crate::domain::{
@@ -42,6 +42,8 @@ pub struct ReferralQuery {
     pub overdue_only: bool,
     /// Only referrals of this client.
     pub client_id: Option<ClientId>,
+    /// Only referrals to one of these providers (none: any provider).
+    pub provider_ids: Vec<ProviderId>,
 }
 
 /// Where a watch starts.
@@ -301,6 +303,7 @@ impl App {
             urgency: query.urgency,
             overdue_at: query.overdue_only.then(Utc::now),
             client_id: query.client_id,
+            provider_ids: query.provider_ids,
         };
         let mut rows =
             self.store.list_referrals(&filter, page.after.as_deref(), page.fetch()).await?;

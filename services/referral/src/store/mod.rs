@@ -145,6 +145,8 @@ pub struct ReferralFilter {
     pub overdue_at: Option<DateTime<Utc>>,
     /// Only referrals of this client.
     pub client_id: Option<ClientId>,
+    /// Only referrals to one of these providers (empty: any provider).
+    pub provider_ids: Vec<ProviderId>,
 }
 
 /// One step of a client's care timeline.
@@ -748,6 +750,11 @@ impl Store {
         }
         if let Some(client_id) = &filter.client_id {
             q = q.filter(referral::Column::ClientId.eq(client_id.as_str()));
+        }
+        if !filter.provider_ids.is_empty() {
+            q = q.filter(
+                referral::Column::ProviderId.is_in(filter.provider_ids.iter().map(|p| p.as_str())),
+            );
         }
         if let Some(before) = before {
             q = q.filter(referral::Column::Id.lt(before.to_owned()));

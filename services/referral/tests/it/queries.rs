@@ -62,6 +62,23 @@ async fn list_filters_by_organization_status_and_urgency() {
     // Nothing created through the API is overdue yet.
     let overdue = pb::ListReferralsRequest { overdue_only: true, ..list(REFERRER) };
     assert!(ids(&mut app, overdue).await.is_empty());
+
+    // By provider: one, or several (an organization unit's), an id listed twice counted once.
+    let q = app.provider(10).await;
+    let d = app.create("d", &q.id).await;
+    let by = |providers: &[&str]| pb::ListReferralsRequest {
+        provider_ids: providers.iter().map(|p| (*p).to_owned()).collect(),
+        ..list(RECIPIENT)
+    };
+    assert_eq!(ids(&mut app, by(&[&q.id])).await, vec![d.id.clone()]);
+    assert_eq!(ids(&mut app, by(&[&p.id])).await, vec![c.id.clone(), b.id.clone(), a.id.clone()]);
+    assert_eq!(ids(&mut app, by(&[&p.id, &q.id, &q.id])).await.len(), 4);
+    assert!(ids(&mut app, by(&["0190d5a0-0000-7000-8000-00000000dead"])).await.is_empty());
+    let accepted_at_p = pb::ListReferralsRequest {
+        status: pb::ReferralStatus::Accepted as i32,
+        ..by(&[&p.id, &q.id])
+    };
+    assert_eq!(ids(&mut app, accepted_at_p).await, vec![b.id.clone()], "filters combine");
 }
 
 #[tokio::test]
@@ -159,12 +176,21 @@ async fn bad_list_requests_name_their_fields() {
             page_token: "garbage".into(),
             overdue_only: false,
             client_id: "nope".into(),
+            provider_ids: vec![ProviderId::new_v7().as_str().to_owned(), "nope".into()],
         })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     let fields = bad_fields_of(&err);
-    for f in ["organization_id", "status", "urgency", "page_size", "page_token", "client_id"] {
+    for f in [
+        "organization_id",
+        "status",
+        "urgency",
+        "page_size",
+        "page_token",
+        "client_id",
+        "provider_ids[1]",
+    ] {
         assert!(fields.iter().any(|x| x == f), "{f} missing from {fields:?}");
     }
     let err = app
@@ -173,6 +199,16 @@ async fn bad_list_requests_name_their_fields() {
         .await
         .unwrap_err();
     assert_eq!(bad_fields_of(&err), vec!["page_token".to_string()]);
+    // Over the cap: one violation on the list, its items unread.
+    let err = app
+        .client
+        .list_referrals(pb::ListReferralsRequest {
+            provider_ids: vec!["nope".into(); 501],
+            ..list(REFERRER)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields_of(&err), vec!["provider_ids".to_string()]);
 }
 
 #[tokio::test]
