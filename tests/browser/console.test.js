@@ -322,14 +322,33 @@ test("the coordinator console in a real browser", { timeout: 300_000 }, async (t
     await shot(page, "wait-metrics");
   });
 
-  await t.test("a referral rejected with a reason", async () => {
+  await t.test("a no-show and a cancelled appointment; a referral rejected with a reason", async () => {
     // Last of Harbor's actions: the re-routing it starts changes the board and the offers afterwards.
     const open = [];
     for (const r of referred) {
       await page.goto(`${BASE}/referrals/${r}`);
       if ((await page.locator('form[data-action="reject"]').count()) > 0) open.push(r);
     }
-    assert.ok(open.length > 0, `a requested referral to reject (referred: ${referred.length})`);
+    assert.ok(open.length >= 2, `requested referrals to act on (referred: ${referred.length}, open: ${open.length})`);
+
+    // One accepted and scheduled, a no-show recorded, rescheduled, the appointment cancelled: the referral
+    // stays accepted through each, with the step in its history.
+    await page.goto(`${BASE}/referrals/${open[1]}`);
+    const act = async (action, label, after) => {
+      const form = page.locator(`form[data-action="${action}"]`);
+      if (action === "schedule") await form.getByLabel("Appointment (UTC)").fill("2030-02-01T09:00");
+      await form.getByRole("button", { name: label }).click();
+      await page.getByText(new RegExp(`${label.replace(/[()]/g, "\\$&")}: done on referral .* \\(now ${after}`)).waitFor();
+    };
+    await act("accept", "Accept", "accepted");
+    await act("schedule", "Schedule first appointment", "accepted");
+    await act("record_no_show", "Record no-show", "accepted");
+    await act("schedule", "Schedule first appointment", "accepted");
+    await act("cancel_appointment", "Record appointment cancelled", "accepted");
+    const history = await page.locator("main").innerText();
+    assert.match(history, /no.show/i, "the no-show is in the referral's history");
+    assert.match(history, /cancel/i, "the cancelled appointment too");
+
     await page.goto(`${BASE}/referrals/${open[0]}`);
     const reject = page.locator('form[data-action="reject"]');
     await reject.getByLabel("Reason").selectOption({ label: "No capacity" });
