@@ -83,7 +83,15 @@ case "$WHICH" in
       echo $!
     }
     pids=("$(serve intake 50051 19992)" "$(serve matching 50052 19993)" "$(serve referral 50053 19994)")
-    trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+    # Stopped on exit and waited for (they are not this shell's children: polled), so that the next run
+    # finds their ports free.
+    stop_all() {
+      kill "${pids[@]}" 2>/dev/null || true
+      for p in "${pids[@]}"; do
+        for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+      done
+    }
+    trap stop_all EXIT
     sleep 3
     bench "$COUNT" >/tmp/bench-resilience-row
     sent=$COUNT
@@ -92,11 +100,16 @@ case "$WHICH" in
     started=$(date +%s%N)
     until [ "$(sql "SELECT count(*) FROM intake.routings WHERE status = 'pending'")" = 0 ]; do
       sleep 0.2
+      kill -0 "${pids[3]}" 2>/dev/null || { echo "the waitlist service exited:" >&2; head -5 /tmp/bench-resilience-waitlist.log >&2; ss -tanp | grep ":50054" >&2; exit 1; }
       [ $(( $(date +%s%N) - started )) -gt 300000000000 ] && break
     done
     drained=$(( ($(date +%s%N) - started) / 1000000 ))
+    # When the backlog's routings were finished, from the waitlist service's start: the first (its start-up
+    # and the first retry that finds it) and the last.
+    timeline=$(sql "SELECT min(updated_at_ms) - $((started / 1000000)), max(updated_at_ms) - $((started / 1000000))
+                    FROM intake.routings WHERE status <> 'pending' AND updated_at_ms >= $((started / 1000000))")
     echo "| waitlist service down while $COUNT intakes arrive | $(cut -d'|' -f2- /tmp/bench-resilience-row)"
-    echo "<!-- backlog: $pending routings pending when the waitlist service started; drained in ${drained} ms -->"
+    echo "<!-- backlog: $pending routings pending when the waitlist service started; drained in ${drained} ms (first and last routed at ${timeline/|/ and } ms) -->"
     ;;
   *) echo "unknown run: $WHICH" >&2; exit 2 ;;
 esac

@@ -23,21 +23,18 @@ async fn get(gw: &str, path: &str, session: &str) -> HttpResponse {
     http(gw, "GET", path, &[("Cookie", &c)], b"").await.unwrap()
 }
 
+/// A form posted to `gw` with cookie `cookie`.
+async fn post_form(gw: &str, path: &str, cookie: &str, form: &str) -> HttpResponse {
+    let headers = [("Cookie", cookie), ("Content-Type", "application/x-www-form-urlencoded")];
+    http(gw, "POST", path, &headers, form.as_bytes()).await.unwrap()
+}
+
 /// Signs in on `gw` with `token` through the sign-in form; returns the session cookie.
 async fn sign_in(gw: &str, token: &str) -> String {
     let page = http(gw, "GET", "/sign-in", &[], b"").await.unwrap();
     let t = cookie(&page, "continuum_signin").expect("the sign-in form's CSRF cookie");
-    let body = format!("csrf={t}&token={token}");
     let c = format!("continuum_signin={t}");
-    let r = http(
-        gw,
-        "POST",
-        "/sign-in",
-        &[("Cookie", &c), ("Content-Type", "application/x-www-form-urlencoded")],
-        body.as_bytes(),
-    )
-    .await
-    .unwrap();
+    let r = post_form(gw, "/sign-in", &c, &format!("csrf={t}&token={token}")).await;
     assert_eq!(r.status, 303, "{}", String::from_utf8_lossy(&r.body));
     cookie(&r, "continuum_session").expect("a session cookie")
 }
@@ -71,17 +68,8 @@ async fn console_sessions_follow_the_coordinator_across_gateway_replicas() {
     assert!(String::from_utf8_lossy(&on_b.body).contains("Worklist"));
 
     // Signing out on b ends the session on a too.
-    let form = format!("csrf={}", csrf(&on_b));
     let c = format!("continuum_session={session}");
-    let out = http(
-        &b,
-        "POST",
-        "/sign-out",
-        &[("Cookie", &c), ("Content-Type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-    )
-    .await
-    .unwrap();
+    let out = post_form(&b, "/sign-out", &c, &format!("csrf={}", csrf(&on_b))).await;
     assert_eq!(out.status, 303);
     let after = get(&a, "/", &session).await;
     assert_eq!(after.status, 303, "signed out everywhere");

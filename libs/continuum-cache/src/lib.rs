@@ -224,6 +224,26 @@ impl RedisCache {
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
+
+    /// `SET key value <condition> PX ttl` (`NX`: only when absent, `XX`: only when present); true when set.
+    async fn set_when(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+        condition: &str,
+    ) -> anyhow::Result<bool> {
+        let mut c = self.conn.clone();
+        let cmd = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg(condition)
+            .arg("PX")
+            .arg(millis(ttl))
+            .clone();
+        let r: Option<String> = self.guarded(cmd.query_async(&mut c)).await?;
+        Ok(r.is_some())
+    }
 }
 
 fn millis(ttl: Duration) -> u64 {
@@ -245,29 +265,11 @@ impl Cache for RedisCache {
     }
 
     async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
-        let mut c = self.conn.clone();
-        let cmd = redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("NX")
-            .arg("PX")
-            .arg(millis(ttl))
-            .clone();
-        let r: Option<String> = self.guarded(cmd.query_async(&mut c)).await?;
-        Ok(r.is_some())
+        self.set_when(key, value, ttl, "NX").await
     }
 
     async fn set_if_present(&self, key: &str, value: &str, ttl: Duration) -> anyhow::Result<bool> {
-        let mut c = self.conn.clone();
-        let cmd = redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("XX")
-            .arg("PX")
-            .arg(millis(ttl))
-            .clone();
-        let r: Option<String> = self.guarded(cmd.query_async(&mut c)).await?;
-        Ok(r.is_some())
+        self.set_when(key, value, ttl, "XX").await
     }
 
     async fn delete_if_equals(&self, key: &str, value: &str) -> anyhow::Result<bool> {

@@ -171,9 +171,9 @@ impl CommonSettings {
                     .context("peer address")?
                     .tls_config(tls)
                     .context("peer TLS")?
-                    .connect_timeout(Duration::from_secs(2))
+                    .connect_timeout(PEER_CONNECT_TIMEOUT)
                     .timeout(Duration::from_secs(10))
-                    .connect_lazy())
+                    .connect_with_connector_lazy(peer_connector()))
             }
         }
     }
@@ -416,10 +416,21 @@ pub fn peer_channel(addr: &str) -> anyhow::Result<Channel> {
     };
     Ok(Endpoint::from_shared(url)
         .context("peer address")?
-        .connect_timeout(Duration::from_secs(2))
+        .connect_timeout(PEER_CONNECT_TIMEOUT)
         .timeout(Duration::from_secs(10))
-        .tcp_keepalive(Some(Duration::from_secs(60)))
-        .connect_lazy())
+        .connect_with_connector_lazy(peer_connector()))
+}
+
+/// How long a peer connection attempt may take.
+const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The connector of every peer channel (see [`continuum_process::connect`]): keep-alive every minute,
+/// never connected to itself.
+pub fn peer_connector() -> continuum_process::connect::PeerConnector {
+    continuum_process::connect::PeerConnector::new(
+        PEER_CONNECT_TIMEOUT,
+        Some(Duration::from_secs(60)),
+    )
 }
 
 /// How often a Redis cache is pinged for `continuum_dependency_up{dependency="redis"}`.

@@ -191,12 +191,15 @@ pub fn channel(addr: &str, ca: Option<&[u8]>) -> anyhow::Result<Channel> {
                 .context("service TLS")?
         }
     };
+    let connect_timeout = Duration::from_secs(2);
+    let connector = continuum_process::connect::PeerConnector::new(
+        connect_timeout,
+        Some(Duration::from_secs(60)),
+    );
     Ok(endpoint
-        .connect_timeout(Duration::from_secs(2))
+        .connect_timeout(connect_timeout)
         .timeout(Duration::from_secs(10))
-        .tcp_keepalive(Some(Duration::from_secs(60)))
-        .tcp_nodelay(true)
-        .connect_lazy())
+        .connect_with_connector_lazy(connector))
 }
 
 #[cfg(test)]
