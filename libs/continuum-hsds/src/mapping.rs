@@ -396,7 +396,12 @@ fn service_facts(s: &Value, u: &mut Unmapped) -> ServiceFacts {
     // The program the service is delivered under is the unit of the organization that takes its referrals.
     let unit = match s.get("program").and_then(|p| text(p, "name")) {
         Some(n) => {
-            let n = n.split_whitespace().collect::<Vec<_>>().join(" ");
+            // One line of plain text, as matching stores a unit.
+            let n = n
+                .split(|c: char| c.is_whitespace() || c.is_control())
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
             if n.chars().count() > 100 {
                 u.add("program.name (over 100 characters)");
                 String::new()
@@ -638,6 +643,30 @@ mod tests {
         assert_eq!(wait_days("14"), Some(14));
         assert_eq!(wait_days("varies"), None);
         assert_eq!(wait_days("2 years"), None);
+    }
+
+    /// The program a service is delivered under is its organization unit, as one line of plain text (what
+    /// matching accepts); one over 100 characters is reported, not cut.
+    #[test]
+    fn the_program_is_the_unit_on_one_line() {
+        const ORG: &str = "0190d5a0-0000-7000-8000-000000000001";
+        let with_program = |name: &str| {
+            json!({
+                "id": "s1", "name": "IOP", "status": "active", "minimum_age": 18,
+                "program": {"id": "p1", "name": name},
+                "languages": [{"id": "l", "code": "en"}], "service_areas": [{"id": "a", "name": "US-CA"}],
+                "cost_options": [{"id": "c", "option": "Medi-Cal"}], "attributes": [kind("kind:iop"), kind("format:video")]
+            })
+        };
+        let mut u = Unmapped::default();
+        let unit =
+            |s: Value, u: &mut Unmapped| map_service(&s, ORG, u).remove(0).unwrap().provider.unit;
+        assert_eq!(unit(with_program(" Eastside\tIOP\u{7}\n team "), &mut u), "Eastside IOP team");
+        assert_eq!(unit(with_program(&"x".repeat(101)), &mut u), "");
+        assert_eq!(u.count("program.name (over 100 characters)"), 1);
+        let mut none = with_program("");
+        none.as_object_mut().unwrap().remove("program");
+        assert_eq!(unit(none, &mut u), "", "no program, no unit");
     }
 
     fn airs(code: &str, name: &str) -> Value {
