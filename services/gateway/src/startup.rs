@@ -36,9 +36,10 @@ pub struct AppState {
 impl AppState {
     /// The state of a gateway with `settings` (the upstream clients connect on first use).
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        // Keys under `<namespace>:gateway:`, beside the services' `<namespace>:<service>:`.
         let cache = continuum_cache::open(
             settings.redis_url.as_ref().map(ExposeSecret::expose_secret),
-            &settings.cache_namespace,
+            &format!("{}:gateway", settings.cache_namespace),
         )
         .await
         .context("opening the console session cache")?;
