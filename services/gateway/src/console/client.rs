@@ -198,11 +198,7 @@ pub async fn page(
                 when = ts(ev.occurred_at.as_ref()).map(time).unwrap_or_default(),
             );
             if !ev.provider_id.is_empty() {
-                let p = names.get(&ev.provider_id).map_or_else(
-                    || format!("provider {}", short(&ev.provider_id)),
-                    |p| p.name.clone(),
-                );
-                html!(m, "<p>Provider: {}</p>", e(&p));
+                html!(m, "<p>Provider: {}</p>", e(&names.label(&ev.provider_id)));
             }
             if !ev.referral_id.is_empty() {
                 html!(

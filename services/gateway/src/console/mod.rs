@@ -334,6 +334,11 @@ impl Directory {
         self.get(id).map_or_else(|| html::short(id).to_owned(), |p| p.name.clone())
     }
 
+    /// The provider's name, or "provider <short id>".
+    pub fn label(&self, id: &str) -> String {
+        self.get(id).map_or_else(|| format!("provider {}", html::short(id)), |p| p.name.clone())
+    }
+
     /// `org`'s own providers as (id, name), by name.
     pub fn own(&self, org: &str) -> Vec<(&str, &str)> {
         let mut own: Vec<(&str, &str)> = self

@@ -258,14 +258,9 @@ fn action_forms(m: &mut Markup, signed: &Signed, r: &rpb::Referral, back: &str) 
     }
 }
 
-/// The provider's name, or its short id.
-fn provider_label(names: &Directory, id: &str) -> String {
-    names.get(id).map_or_else(|| format!("provider {}", short(id)), |p| p.name.clone())
-}
-
 /// The provider cell: the name and, when the listing names one, its unit.
 fn provider_cell(names: &Directory, id: &str) -> String {
-    let name = e(&provider_label(names, id)).to_string();
+    let name = e(&names.label(id)).to_string();
     match names.get(id).filter(|p| !p.unit.is_empty()) {
         Some(p) => format!("{name}<br><span class=\"muted unit\">{}</span>", e(&p.unit)),
         None => name,
@@ -514,7 +509,7 @@ fn detail_page(signed: &Signed, r: &rpb::Referral, names: &Directory, conflict: 
         deadline(r, now),
         e(&r.client_id),
         e(short(&r.client_id)),
-        e(&provider_label(names, &r.provider_id)),
+        e(&names.label(&r.provider_id)),
         e(&r.referrer_organization_id),
         e(&r.recipient_organization_id),
         r.version
