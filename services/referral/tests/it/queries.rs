@@ -74,6 +74,12 @@ async fn list_filters_by_organization_status_and_urgency() {
     assert_eq!(ids(&mut app, by(&[&p.id])).await, vec![c.id.clone(), b.id.clone(), a.id.clone()]);
     assert_eq!(ids(&mut app, by(&[&p.id, &q.id, &q.id])).await.len(), 4);
     assert!(ids(&mut app, by(&["0190d5a0-0000-7000-8000-00000000dead"])).await.is_empty());
+    let outsider =
+        pb::ListReferralsRequest { organization_id: OTHER_ORG.into(), ..by(&[&p.id, &q.id]) };
+    assert!(
+        ids(&mut app, outsider).await.is_empty(),
+        "another organization names the providers: nothing"
+    );
     let accepted_at_p = pb::ListReferralsRequest {
         status: pb::ReferralStatus::Accepted as i32,
         ..by(&[&p.id, &q.id])
