@@ -315,6 +315,7 @@ impl App {
     pub async fn watch(&self, caller: &Caller, from: WatchFrom) -> Result<Watched> {
         let organization_id =
             access::list_organization(caller, from.organization_id.map(String::from))?;
+        let since = if from.cursor.is_none() { from.since } else { None };
         let cursor = match (from.cursor, from.since) {
             (None, None) => None,
             // A well-formed id that names no event: refused like any other bad cursor.
@@ -324,7 +325,7 @@ impl App {
             (None, Some(since)) => self.store.feed_before(since).await?,
         };
         tracing::info!(organization_id = %organization_id, resumed = cursor.is_some(), "watch started");
-        Ok(watch::start(self.store.clone(), organization_id, cursor, self.shutdown.clone()))
+        Ok(watch::start(self.store.clone(), organization_id, cursor, since, self.shutdown.clone()))
     }
 
     /// Applies one action to a referral for the caller, recorded as the caller.
