@@ -11,6 +11,9 @@ use anyhow::Context;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use sea_orm_migration::MigratorTrait;
 
+pub mod batch;
+
+pub use batch::Batch;
 pub use sea_orm;
 pub use sea_orm_migration;
 use secrecy::{ExposeSecret, SecretString};

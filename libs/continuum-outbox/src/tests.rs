@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 use super::*;
 
@@ -96,6 +96,53 @@ async fn only_the_lease_holder_releases_and_done_rows_are_never_claimed() {
         vec!["job-0001".to_owned()]
     );
     assert_eq!(JOBS.pending_count(&db).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_mirrored_release_sets_the_owning_record_only_when_the_lease_holder_releases() {
+    let backing = continuum_testkit::Backing::fresh().await;
+    let db = db_with_jobs(&backing, 2).await;
+    for sql in [
+        "CREATE TABLE owners (id VARCHAR(36) PRIMARY KEY, status VARCHAR(16) NOT NULL)",
+        "INSERT INTO owners (id, status) VALUES ('job-0000', 'pending'), ('job-0001', 'pending')",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    let mirror =
+        |value: &str| Mirror { table: "owners", key: "id", column: "status", value: value.into() };
+    let status = |id: &'static str| {
+        let db = db.clone();
+        async move {
+            let row = db
+                .query_one_raw(Statement::from_string(
+                    db.get_database_backend(),
+                    format!(
+                        "SELECT o.status, j.state, j.lease_until_ms FROM owners o JOIN jobs j ON j.id = o.id \
+                         WHERE o.id = '{id}'"
+                    ),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            (
+                row.try_get_by_index::<String>(0).unwrap(),
+                row.try_get_by_index::<String>(1).unwrap(),
+                row.try_get_by_index::<i64>(2).unwrap(),
+            )
+        }
+    };
+    assert!(JOBS.claim_one(&db, "job-0000", "a", 10, 1000).await.unwrap());
+    // Another replica (its lease ran out) changes neither table.
+    let sets = || vec![("state", Value::from("done"))];
+    assert!(!JOBS.release_mirrored(&db, "job-0000", "b", sets(), mirror("done")).await.unwrap());
+    assert_eq!(status("job-0000").await, ("pending".into(), "pending".into(), 1010));
+    // The holder's release ends the lease, records the outcome and mirrors it on its own owner row only.
+    assert!(JOBS.release_mirrored(&db, "job-0000", "a", sets(), mirror("done")).await.unwrap());
+    assert_eq!(status("job-0000").await, ("done".into(), "done".into(), 0));
+    assert_eq!(status("job-0001").await, ("pending".into(), "pending".into(), 0));
+    // Released once, the row is no one's: a second release changes nothing.
+    assert!(!JOBS.release_mirrored(&db, "job-0001", "a", sets(), mirror("done")).await.unwrap());
+    assert_eq!(status("job-0001").await, ("pending".into(), "pending".into(), 0));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The intake service: receives intakes from clinics, scores the screeners, assesses risk, level of care
-//! and urgency, stores everything in one transaction with a pending routing task, and routes the client
+//! and urgency, stores everything atomically with a pending routing task, and routes the client
 //! exactly once — to a referral when an option has capacity, to the waitlist when none has — finishing in
 //! the background when a downstream service is unavailable.
 //!

@@ -36,7 +36,7 @@ pub struct TaskFilter {
     pub intake_id: Option<IntakeId>,
 }
 
-fn from_row(m: clinical_task::Model) -> Result<ClinicalTask> {
+pub(super) fn from_row(m: clinical_task::Model) -> Result<ClinicalTask> {
     let kind = TaskKind::from_code(&m.kind)
         .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("unknown task kind {:?}", m.kind)))?;
     Ok(ClinicalTask {
@@ -62,11 +62,25 @@ pub(super) async fn open<C: ConnectionTrait>(
     tasks: &[TaskToOpen],
     now: DateTime<Utc>,
 ) -> Result<Vec<ClinicalTask>> {
+    let rows = rows(owner, tasks, now);
+    if let Some(insert) = insert(&rows) {
+        insert.exec(conn).await?;
+    }
+    count_opened(tasks);
+    rows.into_iter().map(from_row).collect()
+}
+
+/// The rows of `tasks` opened at `now` for `owner`'s intake.
+pub(super) fn rows(
+    owner: &TaskOwner<'_>,
+    tasks: &[TaskToOpen],
+    now: DateTime<Utc>,
+) -> Vec<clinical_task::Model> {
     if tasks.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let trace_parent = continuum_telemetry::current_traceparent();
-    let rows: Vec<clinical_task::Model> = tasks
+    tasks
         .iter()
         .map(|t| clinical_task::Model {
             id: uuid::Uuid::now_v7().to_string(),
@@ -83,14 +97,25 @@ pub(super) async fn open<C: ConnectionTrait>(
             version: 1,
             trace_parent: trace_parent.clone(),
         })
-        .collect();
-    clinical_task::Entity::insert_many(rows.iter().cloned().map(clinical_task::ActiveModel::from))
-        .exec(conn)
-        .await?;
+        .collect()
+}
+
+/// The insert of `rows` (none for no row).
+pub(super) fn insert(
+    rows: &[clinical_task::Model],
+) -> Option<sea_orm::InsertMany<clinical_task::ActiveModel>> {
+    (!rows.is_empty()).then(|| {
+        clinical_task::Entity::insert_many(
+            rows.iter().cloned().map(clinical_task::ActiveModel::from),
+        )
+    })
+}
+
+/// Counts `tasks` as opened (once their rows are stored).
+pub(super) fn count_opened(tasks: &[TaskToOpen]) {
     for t in tasks {
         crate::telemetry::task_opened(t.kind);
     }
-    rows.into_iter().map(from_row).collect()
 }
 
 impl Store {

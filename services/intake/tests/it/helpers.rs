@@ -278,3 +278,24 @@ pub fn pcl5(total: i32) -> pb::Pcl5 {
     }
     pb::Pcl5 { items }
 }
+
+/// Another intake replica on `app`'s database whose cache is its own and empty (in-process): what it
+/// knows of earlier submissions it learns from the database. Cancel the shutdown when done.
+pub async fn replica_with_an_empty_cache(
+    app: &TestApp,
+) -> (IntakeServiceClient<AuthedChannel>, Shutdown) {
+    let mut common = app.backing.common();
+    common.redis_url = None;
+    let peers = [closed_addr().await, closed_addr().await, closed_addr().await];
+    let settings = intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, common);
+    let replica = intake::startup::Application::build(settings).await.expect("build");
+    let addr = replica.local_addr();
+    let shutdown = Shutdown::new();
+    tokio::spawn(replica.run(shutdown.clone()));
+    let token = app.backing.token(ORG, &[Role::IntakeClerk, Role::Clinician, Role::Coordinator]);
+    let client = IntakeServiceClient::with_interceptor(
+        continuum_runtime::peer_channel(&addr.to_string()).unwrap(),
+        Bearer::new(&token),
+    );
+    (client, shutdown)
+}

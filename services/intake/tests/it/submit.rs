@@ -61,6 +61,30 @@ async fn the_same_key_replays_and_a_reused_key_is_refused() {
 }
 
 #[tokio::test]
+async fn a_resubmission_the_cache_does_not_know_is_replayed_from_the_database() {
+    let mut app = spawn_app().await;
+    let first = app.client.submit_intake(submission("db-replay")).await.unwrap().into_inner();
+    // No idempotency hint on this replica: the intake's unique index finds the earlier intake, whose
+    // rows all stay as they were (the new intake's rows are written together or not at all).
+    let (mut replica, shutdown) = replica_with_an_empty_cache(&app).await;
+    let again = replica.submit_intake(submission("db-replay")).await.unwrap().into_inner();
+    assert!(again.replayed);
+    assert_eq!(first.intake.unwrap().id, again.intake.unwrap().id);
+    let mut different = submission("db-replay");
+    different.presenting_concerns_text = "something else".into();
+    let err = replica.submit_intake(different).await.unwrap_err();
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("IDEMPOTENCY_KEY_REUSED"));
+    shutdown.cancel();
+    let list = app
+        .client
+        .list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.intakes.len(), 1);
+}
+
+#[tokio::test]
 async fn concurrent_resubmissions_store_one_intake() {
     let app = spawn_app().await;
     let mut tasks = Vec::new();

@@ -1,0 +1,133 @@
+//! [`continuum_db::Batch`] against real databases: SQLite always, PostgreSQL too when
+//! `CONTINUUM_TEST_DATABASE_URL` names one (`.ci/run` sets it for the server-backed pass). A row and the
+//! row referring to it land together; a batch with one failing write (a duplicate key) leaves nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use continuum_db::sea_orm::sea_query::Expr;
+use continuum_db::sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter,
+};
+use continuum_db::{Batch, DbSettings};
+
+mod parent {
+    use continuum_db::sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "parents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub note: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+mod child {
+    use continuum_db::sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "children")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub parent_id: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+fn parent_row(id: &str) -> parent::ActiveModel {
+    parent::ActiveModel { id: Set(id.to_owned()), note: Set(format!("note ${id}")) }
+}
+
+fn child_row(id: &str, parent_id: &str) -> child::ActiveModel {
+    child::ActiveModel { id: Set(id.to_owned()), parent_id: Set(parent_id.to_owned()) }
+}
+
+async fn note(db: &DatabaseConnection, id: &str) -> String {
+    parent::Entity::find_by_id(id).one(db).await.unwrap().unwrap().note
+}
+
+async fn exercise(db: &DatabaseConnection) {
+    for sql in [
+        "CREATE TABLE parents (id VARCHAR(36) PRIMARY KEY, note VARCHAR(64) NOT NULL)",
+        "CREATE TABLE children (id VARCHAR(36) PRIMARY KEY, \
+         parent_id VARCHAR(36) NOT NULL REFERENCES parents (id))",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    // A parent and two children referring to it: all land.
+    let mut batch = Batch::new(db);
+    batch.push(&parent::Entity::insert(parent_row("p1")));
+    batch.push(&child::Entity::insert_many([child_row("c1", "p1"), child_row("c2", "p1")]));
+    assert_eq!(batch.len(), 2);
+    batch.run(db).await.unwrap();
+    assert_eq!(child::Entity::find().count(db).await.unwrap(), 2);
+    assert_eq!(note(db, "p1").await, "note $p1");
+    // An update of a stored row and an insert.
+    let mut batch = Batch::new(db);
+    batch.push(
+        &parent::Entity::update_many()
+            .col_expr(parent::Column::Note, Expr::value("second $1"))
+            .filter(parent::Column::Id.eq("p1")),
+    );
+    batch.push(&parent::Entity::insert(parent_row("p0")));
+    batch.run(db).await.unwrap();
+    assert_eq!(note(db, "p1").await, "second $1");
+    assert_eq!(parent::Entity::find().count(db).await.unwrap(), 2);
+
+    // A new parent with its child, and a duplicate of p1: nothing of the batch lands.
+    let mut batch = Batch::new(db);
+    batch.push(&parent::Entity::insert(parent_row("p2")));
+    batch.push(&child::Entity::insert(child_row("c3", "p2")));
+    batch.push(&parent::Entity::insert(parent_row("p1")));
+    let err = batch.run(db).await.expect_err("a duplicate key fails the batch");
+    assert!(
+        matches!(err.sql_err(), Some(continuum_db::sea_orm::SqlErr::UniqueConstraintViolation(_))),
+        "{err}"
+    );
+    assert_eq!(parent::Entity::find().count(db).await.unwrap(), 2);
+    assert_eq!(child::Entity::find().count(db).await.unwrap(), 2);
+
+    // A child without its parent fails too (the reference is checked), and leaves nothing.
+    let mut batch = Batch::new(db);
+    batch.push(&parent::Entity::insert(parent_row("p3")));
+    batch.push(&child::Entity::insert(child_row("c4", "nobody")));
+    batch.run(db).await.expect_err("a dangling reference fails the batch");
+    assert_eq!(parent::Entity::find().count(db).await.unwrap(), 2);
+    assert!(Batch::new(db).is_empty());
+    Batch::new(db).run(db).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_lands_whole_or_not_at_all_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = continuum_db::connect("batch", &DbSettings::sqlite(dir.path())).await.unwrap();
+    exercise(&db).await;
+}
+
+#[tokio::test]
+async fn a_batch_lands_whole_or_not_at_all_on_postgres() {
+    let Ok(url) = std::env::var("CONTINUUM_TEST_DATABASE_URL") else { return };
+    // A schema of this run's own (a service name is lowercase letters and underscores only).
+    let letters: String = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_digit() { char::from(b'g' + c as u8 - b'0') } else { c })
+        .collect();
+    let schema = format!("batch_{letters}");
+    let settings = DbSettings { database_url: Some(url.into()), data_dir: "unused".into() };
+    let db = continuum_db::connect(&schema, &settings).await.unwrap();
+    exercise(&db).await;
+    db.execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
