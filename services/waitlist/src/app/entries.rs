@@ -6,13 +6,14 @@ use continuum_auth::Caller;
 use continuum_errors::page::{self, Page};
 use continuum_proto::common::v1::CareEvent;
 use continuum_runtime::care::Needs;
+use continuum_vocab::AgeGroup;
 use continuum_vocab::ids::{ClientId, EntryId, OrganizationId};
 
 use super::{App, EntryView, Removal, WaitlistQuery, access};
 use crate::domain::bridge::{self, BridgeNeeds, BridgeRecord, BridgeStatus};
-use crate::domain::{self, Entry, Estimate, NewEntry, OrgMetrics};
+use crate::domain::{self, Band, BridgeSupport, Entry, Estimate, NewEntry, OrgMetrics};
 use crate::error::{Error, ErrorReason, Result};
-use crate::store::EntryFilter;
+use crate::store::{BridgeStart, Enqueued, EntryFilter};
 use crate::workers::bridge_filler;
 
 impl App {
@@ -36,7 +37,12 @@ impl App {
             return Err(e);
         }
         let now = self.clock.now();
-        let (entry, replayed) = self.store.enqueue(new.clone(), now).await?;
+        let rule = domain::bridge_support(new.age_group, new.band);
+        let start = bridge_start(rule, new.age_group, new.band, needs.as_ref());
+        let (entry, replayed, created) = match self.store.enqueue(new.clone(), &start, now).await? {
+            Enqueued::New(entry, record) => (entry, false, Some(record)),
+            Enqueued::Replayed(entry) => (entry, true, None),
+        };
         if replayed && !domain::same_request(&entry, &new) {
             return Err(Error::precondition(
                 ErrorReason::IdempotencyKeyReused,
@@ -51,44 +57,38 @@ impl App {
             replayed,
             "enqueued"
         );
-        let bridge = self.bridge_at_enqueue(&entry, needs.as_ref()).await;
+        let bridge = self.bridge_at_enqueue(&entry, needs.as_ref(), created).await;
         // A new entry is answered as stored, before any offer (an offer made since shows in GetEntry).
         let offers = if replayed { self.store.offers_of(&entry.id).await? } else { Vec::new() };
         let wait_fraction = entry.wait_fraction(self.clock.now(), &self.limits());
         Ok((EntryView { entry, offers, bridge, wait_fraction }, replayed))
     }
 
-    /// Stores the bridge record of a just-enqueued (or replayed) entry and, when the directory can be
-    /// asked, asks matching now within a short limit. A failure here never fails the enqueue: the entry
-    /// is stored and keeps its rule-based kind; a store error is logged and the replay of the same key
-    /// creates the record.
+    /// The bridge record of a just-enqueued entry (written with it: `created`) or of a replayed one
+    /// (created now if its first attempt did not), and, when the directory can be asked, matching's choice
+    /// asked for now within a short limit. A failure here never fails the enqueue: the entry is stored and
+    /// keeps its rule-based kind; a store error is logged and the replay of the same key creates the
+    /// record.
     async fn bridge_at_enqueue(
         &self,
         entry: &Entry,
         needs: Option<&BridgeNeeds>,
+        created: Option<BridgeRecord>,
     ) -> Option<BridgeRecord> {
-        let now = self.clock.now();
-        let rule = entry
-            .bridge_support
-            .unwrap_or_else(|| domain::bridge_support(entry.age_group, entry.band));
-        let askable = needs.is_some() && entry.age_group.is_some();
-        let (status, reason) = if askable {
-            (BridgeStatus::Pending, bridge::pending_reason(rule, entry.age_group, entry.band))
-        } else {
-            (
-                BridgeStatus::NotRequested,
-                bridge::not_requested_reason(rule, entry.age_group, entry.band, needs.is_some()),
-            )
-        };
-        let record = match self
-            .store
-            .ensure_bridge(&entry.id, status, rule, needs.filter(|_| askable), &reason, now)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(entry_id = %entry.id, error = %e, "bridge record not stored; a replay of the enqueue stores it");
-                return None;
+        let record = match created {
+            Some(record) => record,
+            None => {
+                let rule = entry
+                    .bridge_support
+                    .unwrap_or_else(|| domain::bridge_support(entry.age_group, entry.band));
+                let start = bridge_start(rule, entry.age_group, entry.band, needs);
+                match self.store.ensure_bridge(&entry.id, &start, self.clock.now()).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(entry_id = %entry.id, error = %e, "bridge record not stored; a replay of the enqueue stores it");
+                        return None;
+                    }
+                }
             }
         };
         if record.status != BridgeStatus::Pending {
@@ -223,4 +223,24 @@ impl App {
         }
         Ok(rows)
     }
+}
+
+/// How an entry's bridge record starts: pending when matching can be asked (the client's needs were given
+/// and the entry has an age group), otherwise not requested, with the rule's support and its reason.
+fn bridge_start<'a>(
+    rule: BridgeSupport,
+    age_group: Option<AgeGroup>,
+    band: Band,
+    needs: Option<&'a BridgeNeeds>,
+) -> BridgeStart<'a> {
+    let askable = needs.is_some() && age_group.is_some();
+    let (status, reason) = if askable {
+        (BridgeStatus::Pending, bridge::pending_reason(rule, age_group, band))
+    } else {
+        (
+            BridgeStatus::NotRequested,
+            bridge::not_requested_reason(rule, age_group, band, needs.is_some()),
+        )
+    };
+    BridgeStart { status, support: rule, needs: needs.filter(|_| askable), reason }
 }

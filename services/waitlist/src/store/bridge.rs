@@ -1,5 +1,5 @@
 //! Queries of the bridge programs chosen from matching's directory (`bridge_choices`, one row per entry).
-//! A row is created at enqueue (pending, or not requested), and a pending row becomes chosen or none-fits
+//! A row is created with its entry, in the same write (pending, or not requested), and a pending row becomes chosen or none-fits
 //! by a conditional UPDATE (`WHERE status = 'pending'`), so two replicas retrying the same choice never
 //! overwrite each other.
 
@@ -10,7 +10,7 @@ use continuum_vocab::ids::EntryId;
 use continuum_vocab::time;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TryInsertResult,
 };
 
@@ -63,7 +63,48 @@ fn corrupt(what: &str) -> Error {
     Error::Unexpected(anyhow::anyhow!("stored bridge {what} is not valid"))
 }
 
-fn to_domain(m: bridge_choice::Model) -> Result<BridgeRecord> {
+/// How an entry's bridge record starts: pending (matching is asked at once) or not requested, with the
+/// entry's support, the client's needs when matching is to be asked, and the reason shown meanwhile.
+#[derive(Clone, Debug)]
+pub struct BridgeStart<'a> {
+    /// Pending or not requested.
+    pub status: BridgeStatus,
+    /// The support the entry's rule gives.
+    pub support: BridgeSupport,
+    /// The client's bridge needs, when matching is to be asked.
+    pub needs: Option<&'a BridgeNeeds>,
+    /// Plain-language reason.
+    pub reason: String,
+}
+
+/// The new bridge row of `entry_id` as `start` says, at `now`.
+pub(super) fn new_row(
+    entry_id: &EntryId,
+    start: &BridgeStart<'_>,
+    now: DateTime<Utc>,
+) -> Result<bridge_choice::Model> {
+    let now_ms = time::to_ms(now);
+    let needs = start
+        .needs
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::Unexpected(e.into()))?;
+    Ok(bridge_choice::Model {
+        entry_id: entry_id.to_string(),
+        status: start.status.code().to_owned(),
+        support: start.support.code().to_owned(),
+        needs,
+        provider_id: None,
+        provider_kind: None,
+        reason: start.reason.clone(),
+        attempts: 0,
+        next_attempt_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        trace_parent: continuum_telemetry::current_traceparent(),
+    })
+}
+
+pub(super) fn to_domain(m: bridge_choice::Model) -> Result<BridgeRecord> {
     Ok(BridgeRecord {
         status: BridgeStatus::from_code(&m.status).ok_or_else(|| corrupt("status"))?,
         support: BridgeSupport::from_code(&m.support).ok_or_else(|| corrupt("support"))?,
@@ -85,38 +126,19 @@ fn to_domain(m: bridge_choice::Model) -> Result<BridgeRecord> {
 }
 
 impl Store {
-    /// The entry's bridge record, creating it when absent (at enqueue, and on a replayed enqueue whose
-    /// first attempt stored the entry but not this row): `status` with `support`, `needs` and `reason`.
+    /// The entry's bridge record, creating it as `start` says when absent (on a replayed enqueue whose
+    /// first attempt stored the entry before bridge records were written with it).
     pub async fn ensure_bridge(
         &self,
         entry_id: &EntryId,
-        status: BridgeStatus,
-        support: BridgeSupport,
-        needs: Option<&BridgeNeeds>,
-        reason: &str,
+        start: &BridgeStart<'_>,
         now: DateTime<Utc>,
     ) -> Result<BridgeRecord> {
-        let now_ms = time::to_ms(now);
-        let needs = needs
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| Error::Unexpected(e.into()))?;
-        let row = bridge_choice::ActiveModel {
-            entry_id: Set(entry_id.to_string()),
-            status: Set(status.code().to_owned()),
-            support: Set(support.code().to_owned()),
-            needs: Set(needs),
-            provider_id: Set(None),
-            provider_kind: Set(None),
-            reason: Set(reason.to_owned()),
-            attempts: Set(0),
-            next_attempt_at_ms: Set(now_ms),
-            updated_at_ms: Set(now_ms),
-            trace_parent: Set(continuum_telemetry::current_traceparent()),
-        };
-        let insert = bridge_choice::Entity::insert(row)
-            .on_conflict(OnConflict::column(bridge_choice::Column::EntryId).do_nothing().to_owned())
-            .try_insert();
+        let insert = bridge_choice::Entity::insert(bridge_choice::ActiveModel::from(new_row(
+            entry_id, start, now,
+        )?))
+        .on_conflict(OnConflict::column(bridge_choice::Column::EntryId).do_nothing().to_owned())
+        .try_insert();
         // The new row comes back from the insert itself (RETURNING); a replay inserts nothing and reads
         // the row it finds.
         match insert.exec_with_returning(&self.db).await {

@@ -9,6 +9,7 @@
 //! instead of failing on a stale read snapshot; PostgreSQL ignores the mode and relies on row locks.
 
 mod bridge;
+pub use bridge::BridgeStart;
 mod capacity;
 pub mod entities;
 pub mod migration;
@@ -152,6 +153,15 @@ pub struct EntryHistory {
     pub check_ins: Vec<CheckInStep>,
     /// Its bridge support, when one was asked for.
     pub bridge: Option<crate::domain::bridge::BridgeRecord>,
+}
+
+/// What an enqueue stored.
+#[derive(Debug)]
+pub enum Enqueued {
+    /// A new entry, with the bridge record written with it.
+    New(Entry, crate::domain::BridgeRecord),
+    /// The entry an earlier call with the same idempotency key created.
+    Replayed(Entry),
 }
 
 fn corrupt(what: &str) -> Error {
@@ -466,48 +476,60 @@ impl Store {
         }
     }
 
-    /// Stores a new WAITING entry, or returns the one an earlier call with the same idempotency key created
-    /// (`true` = replayed).
-    pub async fn enqueue(&self, new: NewEntry, now: DateTime<Utc>) -> Result<(Entry, bool)> {
+    /// Stores a new WAITING entry with its bridge record as `bridge` says, both in one write (one
+    /// statement on PostgreSQL, [`continuum_db::Batch`]), or returns the entry an earlier call with the
+    /// same idempotency key created.
+    pub async fn enqueue(
+        &self,
+        new: NewEntry,
+        bridge: &BridgeStart<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Enqueued> {
         if let Some(e) =
             self.find_by_key(new.organization_id.as_str(), &new.idempotency_key).await?
         {
-            return Ok((e, true));
+            return Ok(Enqueued::Replayed(e));
         }
         let now_ms = time::to_ms(now);
         let (org, key) = (new.organization_id.clone(), new.idempotency_key.clone());
         let candidates = serde_json::to_string(&new.candidate_provider_ids)
             .map_err(|e| Error::Unexpected(e.into()))?;
         let next_check_in = now.checked_add_signed(self.policy.check_in_interval()).unwrap_or(now);
-        let bridge = domain::bridge_support(new.age_group, new.band);
-        let row = entry::ActiveModel {
-            bridge_support: Set(Some(bridge.code().to_owned())),
-            interlock_required: Set(false),
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            idempotency_key: Set(scoped_key(new.organization_id.as_str(), &new.idempotency_key)),
-            client_id: Set(new.client_id.into_string()),
-            intake_id: Set(new.intake_id.into_string()),
-            organization_id: Set(new.organization_id.into_string()),
-            band: Set(new.band.code().to_owned()),
-            risk_level: Set(new.risk_level.map(|r| r.code().to_owned())),
-            candidate_provider_ids: Set(candidates),
-            status: Set(EntryStatus::Waiting.code().to_owned()),
-            level_of_care: Set(new.level_of_care.map(|l| l.code().to_owned())),
-            age_group: Set(new.age_group.map(|a| a.code().to_owned())),
-            removal_reason: Set(None),
-            missed_check_ins: Set(0),
-            outreach_open: Set(false),
-            next_check_in_at_ms: Set(time::to_ms(next_check_in)),
-            enqueued_at_ms: Set(now_ms),
-            updated_at_ms: Set(now_ms),
-            version: Set(1),
+        let row = entry::Model {
+            bridge_support: Some(domain::bridge_support(new.age_group, new.band).code().to_owned()),
+            interlock_required: false,
+            id: uuid::Uuid::now_v7().to_string(),
+            idempotency_key: scoped_key(new.organization_id.as_str(), &new.idempotency_key),
+            client_id: new.client_id.into_string(),
+            intake_id: new.intake_id.into_string(),
+            organization_id: new.organization_id.into_string(),
+            band: new.band.code().to_owned(),
+            risk_level: new.risk_level.map(|r| r.code().to_owned()),
+            candidate_provider_ids: candidates,
+            status: EntryStatus::Waiting.code().to_owned(),
+            level_of_care: new.level_of_care.map(|l| l.code().to_owned()),
+            age_group: new.age_group.map(|a| a.code().to_owned()),
+            removal_reason: None,
+            missed_check_ins: 0,
+            outreach_open: false,
+            next_check_in_at_ms: time::to_ms(next_check_in),
+            enqueued_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            version: 1,
         };
-        match row.insert(&self.db).await {
-            Ok(m) => Ok((entry_to_domain(m)?, false)),
+        let entry = entry_to_domain(row.clone())?;
+        let record = bridge::new_row(&entry.id, bridge, now)?;
+        let mut batch = continuum_db::Batch::new(&self.db);
+        batch.push(&entry::Entity::insert(entry::ActiveModel::from(row)));
+        batch.push(&bridge::bridge_choice::Entity::insert(
+            bridge::bridge_choice::ActiveModel::from(record.clone()),
+        ));
+        match batch.run(&self.db).await {
+            Ok(()) => Ok(Enqueued::New(entry, bridge::to_domain(record)?)),
             // A concurrent call with the same key won the insert: answer with its entry.
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 match self.find_by_key(org.as_str(), &key).await? {
-                    Some(existing) => Ok((existing, true)),
+                    Some(existing) => Ok(Enqueued::Replayed(existing)),
                     None => Err(e.into()),
                 }
             }

@@ -275,3 +275,48 @@ async fn an_entry_that_leaves_while_its_bridge_is_pending_is_closed_not_chosen()
     assert_eq!(round[0].status, waitlist::domain::BridgeStatus::Closed);
     assert_eq!(status(&app.get(&e.id).await), pb::BridgeStatus::Closed);
 }
+
+#[tokio::test]
+async fn the_bridge_record_is_written_with_its_entry_and_a_replay_restores_a_missing_one() {
+    use continuum_db::sea_orm::ConnectionTrait;
+    let mut app = spawn_app().await;
+    let peer = app
+        .add_provider(program(
+            "Peer Circle",
+            mpb::ProviderKind::PeerSupport,
+            common::LevelOfCare::SelfGuidedPeer,
+            &[common::AgeGroup::Adult],
+            &["en"],
+        ))
+        .await;
+    let mut req = enqueue_request(pb::Band::Routine, &[&id()]);
+    req.bridge_needs = Some(needs("en"));
+    let first = app.client.enqueue(req.clone()).await.unwrap().into_inner().entry.unwrap();
+    assert_eq!(status(&first), pb::BridgeStatus::Chosen);
+    assert_eq!(first.bridge_provider_id, peer);
+    let rows = |db: continuum_db::sea_orm::DatabaseConnection, entry_id: String| async move {
+        db.query_all_raw(continuum_db::sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT entry_id FROM bridge_choices WHERE entry_id = '{entry_id}'"),
+        ))
+        .await
+        .unwrap()
+        .len()
+    };
+    let db = app.store.connection().clone();
+    assert_eq!(rows(db.clone(), first.id.clone()).await, 1);
+
+    // An entry stored before its bridge record was written with it (or whose record is gone): the replay
+    // of the same enqueue creates the record and asks matching again.
+    db.execute_unprepared(&format!("DELETE FROM bridge_choices WHERE entry_id = '{}'", first.id))
+        .await
+        .unwrap();
+    assert_eq!(status(&app.get(&first.id).await), pb::BridgeStatus::Unspecified);
+    let again = app.client.enqueue(req).await.unwrap().into_inner();
+    assert!(again.replayed);
+    let again = again.entry.unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(status(&again), pb::BridgeStatus::Chosen);
+    assert_eq!(again.bridge_provider_id, peer);
+    assert_eq!(rows(db, first.id.clone()).await, 1);
+}
