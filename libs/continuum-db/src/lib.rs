@@ -3,6 +3,7 @@
 //! The embedded default is one SQLite file per service under a data directory (nothing to install).
 //! With a PostgreSQL URL, every service gets its own schema (named after the service) in that database, so
 //! services never share tables even when they share a server. The same sea-orm migrations run on both.
+//! [`Batch`] writes rows that land together in one round trip (one statement on PostgreSQL).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
