@@ -151,10 +151,22 @@ impl Queue {
         owner: &str,
         sets: Vec<(&'static str, Value)>,
     ) -> Result<bool, DbErr> {
+        let (sql, values) = self.release_update(key_value, owner, sets);
         let backend = db.get_database_backend();
+        Ok(db.execute_raw(statement(backend, &sql, values)).await?.rows_affected() == 1)
+    }
+
+    /// The `UPDATE` that ends `owner`'s lease on row `key_value` with `sets`, and its values in placeholder
+    /// order.
+    fn release_update(
+        &self,
+        key_value: &str,
+        owner: &str,
+        sets: Vec<(&'static str, Value)>,
+    ) -> (String, Vec<Value>) {
         let Queue { table, key, lease_owner, lease_until, .. } = *self;
         let mut assignments = vec![format!("{lease_until} = 0")];
-        let mut values = Vec::with_capacity(sets.len() + 2);
+        let mut values = Vec::with_capacity(sets.len() + 3);
         for (column, value) in sets {
             assignments.push(format!("{column} = ?"));
             values.push(value);
@@ -165,7 +177,7 @@ impl Queue {
             "UPDATE {table} SET {} WHERE {key} = ? AND {lease_owner} = ?",
             assignments.join(", ")
         );
-        Ok(db.execute_raw(statement(backend, &sql, values)).await?.rows_affected() == 1)
+        (sql, values)
     }
 
     /// [`Queue::release`], and — only when the release took — `mirror.column = mirror.value` on the row of
@@ -195,21 +207,13 @@ impl Queue {
             txn.commit().await?;
             return Ok(true);
         }
-        let Queue { table, key, lease_owner, lease_until, .. } = *self;
-        let mut assignments = vec![format!("{lease_until} = 0")];
-        let mut values = Vec::with_capacity(sets.len() + 3);
-        for (column, value) in sets {
-            assignments.push(format!("{column} = ?"));
-            values.push(value);
-        }
-        values.push(key_value.into());
-        values.push(owner.into());
-        values.push(mirror.value);
-        let Mirror { table: mirror_table, key: mirror_key, column: mirror_column, .. } = mirror;
+        let (update, mut values) = self.release_update(key_value, owner, sets);
+        let Mirror { table, key, column, value } = mirror;
+        values.push(value);
+        let queue_key = self.key;
         let sql = format!(
-            "WITH released AS (UPDATE {table} SET {} WHERE {key} = ? AND {lease_owner} = ? RETURNING {key}) \
-             UPDATE {mirror_table} SET {mirror_column} = ? WHERE {mirror_key} IN (SELECT {key} FROM released)",
-            assignments.join(", ")
+            "WITH released AS ({update} RETURNING {queue_key}) \
+             UPDATE {table} SET {column} = ? WHERE {key} IN (SELECT {queue_key} FROM released)"
         );
         Ok(db.execute_raw(statement(backend, &sql, values)).await?.rows_affected() == 1)
     }

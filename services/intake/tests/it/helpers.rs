@@ -39,6 +39,21 @@ impl Drop for TestApp {
     }
 }
 
+impl TestApp {
+    /// The intakes of the test organization, as ListIntakes answers them (first page).
+    pub async fn own_intakes(&mut self) -> Vec<pb::Intake> {
+        self.client
+            .list_intakes(pb::ListIntakesRequest {
+                organization_id: ORG.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .intakes
+    }
+}
+
 /// The organization whose providers the scenario directories list.
 pub const PROVIDER_ORG: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
 

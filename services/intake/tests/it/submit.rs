@@ -51,13 +51,7 @@ async fn the_same_key_replays_and_a_reused_key_is_refused() {
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("IDEMPOTENCY_KEY_REUSED"));
 
-    let list = app
-        .client
-        .list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(list.intakes.len(), 1);
+    assert_eq!(app.own_intakes().await.len(), 1);
 }
 
 #[tokio::test]
@@ -75,13 +69,7 @@ async fn a_resubmission_the_cache_does_not_know_is_replayed_from_the_database() 
     let err = replica.submit_intake(different).await.unwrap_err();
     assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("IDEMPOTENCY_KEY_REUSED"));
     shutdown.cancel();
-    let list = app
-        .client
-        .list_intakes(pb::ListIntakesRequest { organization_id: ORG.into(), ..Default::default() })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(list.intakes.len(), 1);
+    assert_eq!(app.own_intakes().await.len(), 1);
 }
 
 #[tokio::test]

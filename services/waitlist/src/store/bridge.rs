@@ -1,7 +1,7 @@
 //! Queries of the bridge programs chosen from matching's directory (`bridge_choices`, one row per entry).
-//! A row is created with its entry, in the same write (pending, or not requested), and a pending row becomes chosen or none-fits
-//! by a conditional UPDATE (`WHERE status = 'pending'`), so two replicas retrying the same choice never
-//! overwrite each other.
+//! A row is created with its entry, in the same write (pending, or not requested), and a pending row
+//! becomes chosen or none-fits by a conditional UPDATE (`WHERE status = 'pending'`), so two replicas
+//! retrying the same choice never overwrite each other.
 
 use std::collections::HashMap;
 

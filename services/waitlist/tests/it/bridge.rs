@@ -50,6 +50,17 @@ async fn enqueue_with(
     app.client.enqueue(req).await.expect("enqueue").into_inner().entry.unwrap()
 }
 
+/// An English-speaking adult peer-support circle (self-guided / peer level of care).
+fn peer_circle() -> mpb::Provider {
+    program(
+        "Peer Circle",
+        mpb::ProviderKind::PeerSupport,
+        common::LevelOfCare::SelfGuidedPeer,
+        &[common::AgeGroup::Adult],
+        &["en"],
+    )
+}
+
 fn status(e: &pb::WaitlistEntry) -> pb::BridgeStatus {
     pb::BridgeStatus::try_from(e.bridge_status).unwrap()
 }
@@ -230,15 +241,7 @@ async fn with_matching_down_the_entry_is_accepted_pending_and_the_program_is_cho
 
     // Matching comes up with a fitting program; the next due round chooses it.
     app.start_matching().await;
-    let peer = app
-        .add_provider(program(
-            "Peer Circle",
-            mpb::ProviderKind::PeerSupport,
-            common::LevelOfCare::SelfGuidedPeer,
-            &[common::AgeGroup::Adult],
-            &["en"],
-        ))
-        .await;
+    let peer = app.add_provider(peer_circle()).await;
     app.advance(TimeDelta::seconds(30));
     let round = app.bridges.fill_due(app.clock_now()).await.unwrap();
     assert_eq!(round.len(), 1);
@@ -280,15 +283,7 @@ async fn an_entry_that_leaves_while_its_bridge_is_pending_is_closed_not_chosen()
 async fn the_bridge_record_is_written_with_its_entry_and_a_replay_restores_a_missing_one() {
     use continuum_db::sea_orm::ConnectionTrait;
     let mut app = spawn_app().await;
-    let peer = app
-        .add_provider(program(
-            "Peer Circle",
-            mpb::ProviderKind::PeerSupport,
-            common::LevelOfCare::SelfGuidedPeer,
-            &[common::AgeGroup::Adult],
-            &["en"],
-        ))
-        .await;
+    let peer = app.add_provider(peer_circle()).await;
     let mut req = enqueue_request(pb::Band::Routine, &[&id()]);
     req.bridge_needs = Some(needs("en"));
     let first = app.client.enqueue(req.clone()).await.unwrap().into_inner().entry.unwrap();
