@@ -27,6 +27,27 @@ fn watch_request(org: &str, cursor: &str) -> pb::WatchReferralsRequest {
     pb::WatchReferralsRequest { organization_id: org.into(), cursor: cursor.into(), since: None }
 }
 
+/// A referral created, then a start time, then the referral accepted (event times are milliseconds: the
+/// steps are 20 ms apart), and the recipient coordinator's watch from that start time: the accepted
+/// referral, the start time and the stream.
+async fn accepted_after_a_watch_start(
+    app: &mut TestApp,
+) -> (pb::Referral, prost_types::Timestamp, Streaming<pb::WatchReferralsResponse>) {
+    let p = app.provider(5).await;
+    let r = app.create("before", &p.id).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let since = continuum_vocab::time::to_proto(chrono::Utc::now());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let accepted = app.act(&r, A::Accept, R::Recipient).await.unwrap();
+    let stream = app
+        .client_as(RECIPIENT, &[Role::Coordinator])
+        .watch_referrals(pb::WatchReferralsRequest { since: Some(since), ..watch_request("", "") })
+        .await
+        .unwrap()
+        .into_inner();
+    (accepted, since, stream)
+}
+
 /// On PostgreSQL a transaction running anywhere in the cluster holds the feed horizon back, so the start
 /// position a watch from a time finds can be older than the time (CI's second pass hit it: the creation
 /// was replayed); what occurred before the time is still left out. (SQLite has no horizon.)
@@ -38,18 +59,7 @@ async fn a_watch_from_a_time_leaves_out_earlier_events_while_a_transaction_holds
     let db = sea_orm::Database::connect(&url).await.unwrap();
     let held = db.begin().await.unwrap();
     held.execute_unprepared("SELECT pg_current_xact_id()").await.unwrap();
-    let p = app.provider(5).await;
-    let r = app.create("before", &p.id).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let since = continuum_vocab::time::to_proto(chrono::Utc::now());
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    app.act(&r, A::Accept, R::Recipient).await.unwrap();
-    let mut coordinator = app.client_as(RECIPIENT, &[Role::Coordinator]);
-    let mut stream = coordinator
-        .watch_referrals(pb::WatchReferralsRequest { since: Some(since), ..watch_request("", "") })
-        .await
-        .unwrap()
-        .into_inner();
+    let (_, _, mut stream) = accepted_after_a_watch_start(&mut app).await;
     // The watch started while the horizon was held: now let the events through.
     held.rollback().await.unwrap();
     assert_eq!(
@@ -62,19 +72,8 @@ async fn a_watch_from_a_time_leaves_out_earlier_events_while_a_transaction_holds
 #[tokio::test]
 async fn a_watch_from_a_time_starts_there_not_at_the_beginning() {
     let mut app = spawn_app().await;
-    let p = app.provider(5).await;
-    let r = app.create("before", &p.id).await;
-    // Event times are milliseconds: step past the creation's, take the start time, step past it.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let since = continuum_vocab::time::to_proto(chrono::Utc::now());
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let accepted = app.act(&r, A::Accept, R::Recipient).await.unwrap();
+    let (accepted, since, mut stream) = accepted_after_a_watch_start(&mut app).await;
     let mut coordinator = app.client_as(RECIPIENT, &[Role::Coordinator]);
-    let mut stream = coordinator
-        .watch_referrals(pb::WatchReferralsRequest { since: Some(since), ..watch_request("", "") })
-        .await
-        .unwrap()
-        .into_inner();
     let first = next(&mut stream).await;
     assert_eq!(
         first.event.as_ref().unwrap().action,
@@ -97,7 +96,7 @@ async fn a_watch_from_a_time_starts_there_not_at_the_beginning() {
         .unwrap()
         .into_inner();
     let created = next(&mut all).await;
-    assert_eq!(created.referral_id, r.id);
+    assert_eq!(created.referral_id, accepted.id);
     assert_eq!(created.event.unwrap().action, A::Unspecified as i32, "the creation");
     // A cursor and a start time together are refused, naming the field.
     let err = coordinator
