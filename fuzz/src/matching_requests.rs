@@ -45,6 +45,11 @@ pub const RPCS: &[Rpc] = &[
         message: "continuum.matching.v1.ListCareEventsRequest",
         run: care,
     },
+    Rpc {
+        name: "BatchRecommendForClient",
+        message: "continuum.matching.v1.BatchRecommendForClientRequest",
+        run: recommend_many,
+    },
 ];
 
 /// Runs one input.
@@ -78,7 +83,7 @@ fn recommend(m: &'static str, b: &[u8]) {
         m,
         b,
         |r: pb::RecommendRequest| {
-            convert::merge(convert::needs_from_proto(r.client, None, ""), convert::top_k(r.top_k))
+            convert::merge(convert::needs_from_proto(r.client, None, ""), convert::top_k(r.top_k, ""))
         },
         |(_, k)| assert!((1..=50).contains(k), "top_k {k}"),
     );
@@ -89,10 +94,17 @@ fn recommend_for_client(m: &'static str, b: &[u8]) {
         m,
         b,
         |r: pb::RecommendForClientRequest| {
-            convert::merge(convert::needs_from_proto(r.client, r.fit, ""), convert::top_k(r.top_k))
+            convert::merge(convert::needs_from_proto(r.client, r.fit, ""), convert::top_k(r.top_k, ""))
         },
         |(_, k)| assert!((1..=50).contains(k), "top_k {k}"),
     );
+}
+
+fn recommend_many(m: &'static str, b: &[u8]) {
+    rpc(m, b, convert::batch_recommend_from_proto, |asks| {
+        assert!((1..=convert::MAX_BATCH_RECOMMEND).contains(&asks.len()), "{} asks", asks.len());
+        assert!(asks.iter().all(|(_, k)| (1..=50).contains(k)), "top_k out of range");
+    });
 }
 
 fn assign(m: &'static str, b: &[u8]) {

@@ -217,6 +217,26 @@ fn matching() -> Vec<Seed> {
         seed(
             t,
             rpcs,
+            "BatchRecommendForClient",
+            "",
+            &mpb::BatchRecommendForClientRequest {
+                requests: vec![
+                    mpb::RecommendForClientRequest {
+                        client: Some(r::client_profile()),
+                        fit: None,
+                        top_k: 50,
+                    },
+                    mpb::RecommendForClientRequest {
+                        client: Some(r::client_profile()),
+                        fit: Some(r::client_fit()),
+                        top_k: 3,
+                    },
+                ],
+            },
+        ),
+        seed(
+            t,
+            rpcs,
             "AssignBatch",
             "",
             &mpb::AssignBatchRequest {

@@ -31,11 +31,12 @@ const HUMAN_ROLES: [Role; 5] =
     [Role::IntakeClerk, Role::Clinician, Role::Coordinator, Role::ProviderAdmin, Role::Ops];
 
 /// RPCs whose data is not any one organization's (the shared directory, request-supplied batches).
-const PUBLIC: [&str; 5] = [
+const PUBLIC: [&str; 6] = [
     "continuum.matching.v1.MatchingService/GetProvider",
     "continuum.matching.v1.MatchingService/ListProviders",
     "continuum.matching.v1.MatchingService/Recommend",
     "continuum.matching.v1.MatchingService/RecommendForClient",
+    "continuum.matching.v1.MatchingService/BatchRecommendForClient",
     "continuum.matching.v1.MatchingService/AssignBatch",
 ];
 
@@ -340,6 +341,16 @@ async fn call(
                 client: Some(profile()),
                 top_k: 5,
                 ..Default::default()
+            })
+            .await
+            .map(|_| true),
+        ("matching", "BatchRecommendForClient") => MatchingServiceClient::new(ch)
+            .batch_recommend_for_client(mpb::BatchRecommendForClientRequest {
+                requests: vec![mpb::RecommendForClientRequest {
+                    client: Some(profile()),
+                    top_k: 5,
+                    ..Default::default()
+                }],
             })
             .await
             .map(|_| true),

@@ -28,6 +28,7 @@ pub const POLICY: &[(&str, &[Role])] = &[
     ("/continuum.matching.v1.MatchingService/UpdateCapacity", &[PA, SV]),
     ("/continuum.matching.v1.MatchingService/Recommend", &[CL, CO, SV]),
     ("/continuum.matching.v1.MatchingService/RecommendForClient", &[CL, CO, SV]),
+    ("/continuum.matching.v1.MatchingService/BatchRecommendForClient", &[CL, CO, SV]),
     ("/continuum.matching.v1.MatchingService/AssignBatch", &[CO, SV]),
     ("/continuum.matching.v1.MatchingService/RecordSessionFeedback", &[CL, SV]),
     ("/continuum.matching.v1.MatchingService/ListCareEvents", &[CL, CO, SV]),

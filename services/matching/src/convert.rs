@@ -556,13 +556,44 @@ pub fn capacity_command(req: pb::UpdateCapacityRequest) -> Result<crate::app::Ca
     })
 }
 
-/// The number of options asked for (0: 10), 1..50.
-pub fn top_k(k: i32) -> Result<usize> {
+/// The number of options asked for (0: 10), 1..50; a bad one is named `{prefix}top_k`.
+pub fn top_k(k: i32, prefix: &str) -> Result<usize> {
     match k {
         0 => Ok(10),
         k @ 1..=50 => Ok(usize::try_from(k).unwrap_or(10)),
-        _ => Err(Error::invalid("top_k", "must be between 1 and 50")),
+        _ => Err(Error::invalid(format!("{prefix}top_k"), "must be between 1 and 50")),
     }
+}
+
+/// Most rankings one `BatchRecommendForClient` call asks for.
+pub const MAX_BATCH_RECOMMEND: usize = 10;
+
+/// Validates a batch of ranking requests into (needs, top_k) pairs in the request's order, naming every
+/// bad field of every item under `requests[i].`; an empty list, or one over [`MAX_BATCH_RECOMMEND`]
+/// (its items unread), is a bad `requests`.
+pub fn batch_recommend_from_proto(
+    req: pb::BatchRecommendForClientRequest,
+) -> Result<Vec<(ClientNeeds, usize)>> {
+    let mut v = Violations::default();
+    if req.requests.is_empty() {
+        v.add("requests", "is required");
+    }
+    let items = v.capped("requests", &req.requests, MAX_BATCH_RECOMMEND).to_vec();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let prefix = format!("requests[{i}].");
+        let needs = needs_from_proto(item.client, item.fit, &prefix);
+        match merge(needs, top_k(item.top_k, &prefix)) {
+            Ok(pair) => out.push(pair),
+            Err(Error::InvalidArgument(bad)) => {
+                for f in bad.iter() {
+                    v.add(f.field.clone(), f.description.clone());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    v.finish(out)
 }
 
 /// Both results, or one INVALID_ARGUMENT listing the bad fields of both.

@@ -16,19 +16,36 @@ const CAPACITY: &str = "continuum.matching.v1.UpdateCapacityRequest";
 const FEEDBACK: &str = "continuum.matching.v1.RecordSessionFeedbackRequest";
 const LIST: &str = "continuum.matching.v1.ListProvidersRequest";
 const BATCH: &str = "continuum.matching.v1.AssignBatchRequest";
+const RECOMMEND_MANY: &str = "continuum.matching.v1.BatchRecommendForClientRequest";
 
 fn upsert(r: pb::UpsertProviderRequest) -> crate::error::Result<crate::domain::ProviderDraft> {
     super::provider_from_proto(r.provider, r.expected_version)
 }
 
 fn recommend(r: pb::RecommendRequest) -> crate::error::Result<(crate::domain::ClientNeeds, usize)> {
-    super::merge(super::needs_from_proto(r.client, None, ""), super::top_k(r.top_k))
+    super::merge(super::needs_from_proto(r.client, None, ""), super::top_k(r.top_k, ""))
 }
 
 fn recommend_for_client(
     r: pb::RecommendForClientRequest,
 ) -> crate::error::Result<(crate::domain::ClientNeeds, usize)> {
-    super::merge(super::needs_from_proto(r.client, r.fit, ""), super::top_k(r.top_k))
+    super::merge(super::needs_from_proto(r.client, r.fit, ""), super::top_k(r.top_k, ""))
+}
+
+fn for_client(top_k: i32) -> pb::RecommendForClientRequest {
+    pb::RecommendForClientRequest {
+        client: Some(requests::client_profile()),
+        fit: Some(requests::client_fit()),
+        top_k,
+    }
+}
+
+/// The bad field paths of a refused conversion (panics on anything else).
+fn bad_fields<T: std::fmt::Debug>(r: crate::error::Result<T>) -> Vec<String> {
+    match r {
+        Err(crate::error::Error::InvalidArgument(v)) => v.iter().map(|f| f.field.clone()).collect(),
+        other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+    }
 }
 
 fn feedback() -> pb::RecordSessionFeedbackRequest {
@@ -59,14 +76,34 @@ fn batch() -> pb::AssignBatchRequest {
 fn the_valid_requests_convert() {
     assert!(upsert(requests::upsert_provider()).is_ok());
     assert!(recommend(requests::recommend()).is_ok());
-    let for_client = pb::RecommendForClientRequest {
-        client: Some(requests::client_profile()),
-        fit: Some(requests::client_fit()),
-        top_k: 3,
-    };
-    assert!(recommend_for_client(for_client).is_ok());
+    assert!(recommend_for_client(for_client(3)).is_ok());
+    let many = pb::BatchRecommendForClientRequest { requests: vec![for_client(3), for_client(0)] };
+    let asks = super::batch_recommend_from_proto(many).unwrap_or_default();
+    assert_eq!(asks.iter().map(|(_, k)| *k).collect::<Vec<_>>(), [3, 10], "in order, 0 meaning 10");
     assert!(super::feedback_command(feedback()).is_ok());
     assert!(crate::batch::batch_from_proto(&batch()).is_ok());
+}
+
+#[test]
+fn a_batch_of_rankings_names_every_bad_field_under_its_index() {
+    let mut second = for_client(51);
+    if let Some(c) = second.client.as_mut() {
+        c.level_of_care = 999;
+    }
+    let third = pb::RecommendForClientRequest { client: None, ..for_client(3) };
+    let req = pb::BatchRecommendForClientRequest { requests: vec![for_client(3), second, third] };
+    assert_eq!(
+        bad_fields(super::batch_recommend_from_proto(req)),
+        ["requests[1].client.level_of_care", "requests[1].top_k", "requests[2].client"]
+    );
+    let none = pb::BatchRecommendForClientRequest { requests: Vec::new() };
+    assert_eq!(bad_fields(super::batch_recommend_from_proto(none)), ["requests"]);
+    // Over the limit: one bad field, the items unread (their own faults are not listed).
+    let mut bad = for_client(3);
+    bad.client = None;
+    let many =
+        pb::BatchRecommendForClientRequest { requests: vec![bad; super::MAX_BATCH_RECOMMEND + 1] };
+    assert_eq!(bad_fields(super::batch_recommend_from_proto(many)), ["requests"]);
 }
 
 #[test]
@@ -111,12 +148,15 @@ proptest! {
     }
 
     #[test]
-    fn recommend_for_client_request(bytes in mutated(FOR_CLIENT, &pb::RecommendForClientRequest {
-        client: Some(requests::client_profile()),
-        fit: Some(requests::client_fit()),
-        top_k: 3,
-    })) {
+    fn recommend_for_client_request(bytes in mutated(FOR_CLIENT, &for_client(3))) {
         check_rpc(FOR_CLIENT, &bytes, recommend_for_client)?;
+    }
+
+    #[test]
+    fn batch_recommend_for_client_request(bytes in mutated(RECOMMEND_MANY,
+        &pb::BatchRecommendForClientRequest { requests: vec![for_client(3), for_client(5)] },
+    )) {
+        check_rpc(RECOMMEND_MANY, &bytes, super::batch_recommend_from_proto)?;
     }
 
     #[test]

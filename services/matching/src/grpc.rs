@@ -75,7 +75,7 @@ impl MatchingService for MatchingApi {
         let req = req.into_inner();
         let (needs, top_k) = convert::merge(
             convert::needs_from_proto(req.client, None, ""),
-            convert::top_k(req.top_k),
+            convert::top_k(req.top_k, ""),
         )?;
         let r = self.app.recommend(&needs, top_k).await?;
         Ok(Response::new(convert::recommendation_to_proto(&r)))
@@ -87,11 +87,26 @@ impl MatchingService for MatchingApi {
     ) -> Result<Response<pb::RecommendForClientResponse>, Status> {
         let req = req.into_inner();
         let needs = convert::needs_from_proto(req.client, req.fit, "");
-        let (needs, top_k) = convert::merge(needs, convert::top_k(req.top_k))?;
+        let (needs, top_k) = convert::merge(needs, convert::top_k(req.top_k, ""))?;
         let r = self.app.recommend(&needs, top_k).await?;
         Ok(Response::new(pb::RecommendForClientResponse {
             ranking: Some(convert::recommendation_to_proto(&r)),
         }))
+    }
+
+    async fn batch_recommend_for_client(
+        &self,
+        req: Request<pb::BatchRecommendForClientRequest>,
+    ) -> Result<Response<pb::BatchRecommendForClientResponse>, Status> {
+        let asks = convert::batch_recommend_from_proto(req.into_inner())?;
+        let rankings = self.app.recommend_many(&asks).await?;
+        let responses = rankings
+            .iter()
+            .map(|r| pb::RecommendForClientResponse {
+                ranking: Some(convert::recommendation_to_proto(r)),
+            })
+            .collect();
+        Ok(Response::new(pb::BatchRecommendForClientResponse { responses }))
     }
 
     async fn import_providers(

@@ -17,8 +17,9 @@ use self::access::CapacityAsk;
 use crate::config::FitModel;
 use crate::directory_cache::DirectoryCache;
 use crate::domain::alliance::{self, ClientSegment, StuckAction, StuckSignal};
+use crate::domain::directory::Directory;
 use crate::domain::{
-    ClientNeeds, ImportItem, ImportOutcome, ImportedItem, Provider, ProviderDraft, Ranking,
+    ClientNeeds, ImportItem, ImportOutcome, ImportedItem, Provider, ProviderDraft, Ranking, Weights,
 };
 use crate::error::{Error, Result};
 use crate::store::{CapacityChange, ImportResult, NewFeedback, ProviderFilter, Store};
@@ -284,21 +285,18 @@ impl App {
     /// The best `top_k` options for `needs` from the directory, explained.
     pub async fn recommend(&self, needs: &ClientNeeds, top_k: usize) -> Result<Recommendation> {
         let dir = self.cache.snapshot().await?;
-        let w = self.cache.weights();
-        let ranking = dir.rank(needs, w, top_k, chrono::Utc::now().timestamp_millis());
-        tracing::info!(
-            level_of_care = needs.level_of_care.code(),
-            age_group = needs.age_group.code(),
-            considered = ranking.considered,
-            options = ranking.options.len(),
-            weights_version = %w.version,
-            "recommended"
-        );
-        Ok(Recommendation {
-            ranking,
-            weights_version: w.version.clone(),
-            directory_version: dir.version(),
-        })
+        Ok(recommendation(&dir, self.cache.weights(), needs, top_k, now_ms()))
+    }
+
+    /// One recommendation per (needs, top_k), in order, all from the same view of the directory and the
+    /// same weights (`BatchRecommendForClient`).
+    pub async fn recommend_many(
+        &self,
+        asks: &[(ClientNeeds, usize)],
+    ) -> Result<Vec<Recommendation>> {
+        let dir = self.cache.snapshot().await?;
+        let (w, now) = (self.cache.weights(), now_ms());
+        Ok(asks.iter().map(|(needs, top_k)| recommendation(&dir, w, needs, *top_k, now)).collect())
     }
 
     /// An import of listings for `caller`'s organization, fed item by item.
@@ -508,4 +506,29 @@ impl Importer<'_> {
             self.summary.failures.push(ImportFailure { index, provider_id, error });
         }
     }
+}
+
+/// The current time in milliseconds, as the ranking reads it.
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// `dir`'s best `top_k` options for `needs` under `w`, explained (and logged with codes and counts only).
+fn recommendation(
+    dir: &Directory,
+    w: &Weights,
+    needs: &ClientNeeds,
+    top_k: usize,
+    now_ms: i64,
+) -> Recommendation {
+    let ranking = dir.rank(needs, w, top_k, now_ms);
+    tracing::info!(
+        level_of_care = needs.level_of_care.code(),
+        age_group = needs.age_group.code(),
+        considered = ranking.considered,
+        options = ranking.options.len(),
+        weights_version = %w.version,
+        "recommended"
+    );
+    Recommendation { ranking, weights_version: w.version.clone(), directory_version: dir.version() }
 }

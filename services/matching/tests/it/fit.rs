@@ -389,6 +389,62 @@ async fn bad_fit_profile_names_every_field() {
 }
 
 #[tokio::test]
+async fn a_batch_answers_each_request_as_recommend_for_client_does_in_order() {
+    let mut app = spawn_app().await;
+    for (name, slots) in [("Open", 2), ("Full", 0), ("Also open", 1)] {
+        create(&mut app, clinician(name, slots)).await;
+    }
+    let mut peer = adult_profile();
+    peer.level_of_care = common::LevelOfCare::SelfGuidedPeer as i32;
+    let fit = pb::ClientFit { region: "US-CA-LA".into(), ..Default::default() };
+    let requests = vec![
+        pb::RecommendForClientRequest { client: Some(adult_profile()), fit: None, top_k: 10 },
+        pb::RecommendForClientRequest { client: Some(peer), fit: None, top_k: 10 },
+        pb::RecommendForClientRequest { client: Some(adult_profile()), fit: Some(fit), top_k: 1 },
+    ];
+    let batch = app
+        .client
+        .batch_recommend_for_client(pb::BatchRecommendForClientRequest {
+            requests: requests.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .responses;
+    assert_eq!(batch.len(), 3);
+    for (i, req) in requests.into_iter().enumerate() {
+        let one = app.client.recommend_for_client(req).await.unwrap().into_inner();
+        assert_eq!(batch[i], one, "request {i}");
+    }
+    let ranked = |i: usize| names(batch[i].ranking.as_ref().unwrap());
+    assert_eq!(ranked(0).len(), 3, "every outpatient clinician passes the hard constraints");
+    assert!(ranked(1).is_empty(), "no peer-support program in this directory");
+    assert_eq!(ranked(2).len(), 1, "top_k per request");
+
+    // A bad field anywhere refuses the whole call, each named under its request's index.
+    let mut bad = adult_profile();
+    bad.language = String::new();
+    let err = app
+        .client
+        .batch_recommend_for_client(pb::BatchRecommendForClientRequest {
+            requests: vec![
+                pb::RecommendForClientRequest {
+                    client: Some(adult_profile()),
+                    fit: None,
+                    top_k: 3,
+                },
+                pb::RecommendForClientRequest { client: Some(bad), fit: None, top_k: 99 },
+            ],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let mut fields = continuum_errors::bad_fields_of(&err);
+    fields.sort();
+    assert_eq!(fields, ["requests[1].client.language", "requests[1].top_k"]);
+}
+
+#[tokio::test]
 async fn the_directory_snapshot_picks_up_other_replicas_writes_after_the_refresh_interval() {
     use matching::directory_cache::DirectoryCache;
     use std::time::Duration;

@@ -4,7 +4,7 @@
 //!
 //! At enqueue every entry gets a rule-based bridge kind ([`bridge_support`]); when the enqueue carries
 //! the client's [`BridgeNeeds`] (jurisdiction, language, payment, formats: codes only) the waitlist also
-//! asks matching's `RecommendForClient` for bridge-type programs that pass matching's hard constraints
+//! asks matching (`BatchRecommendForClient`, one ranking per level) for bridge-type programs that pass matching's hard constraints
 //! for the client (age group, jurisdiction, language, payment, format, accepting new clients) at the
 //! low-intensity levels of care bridge programs offer ([`BRIDGE_LEVELS`]), and [`choose`] picks one:
 //!

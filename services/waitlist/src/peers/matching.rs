@@ -150,8 +150,8 @@ impl MatchingPeer {
 
 impl MatchingPeer {
     /// The bridge-type options matching ranks for a client of `age_group` with `needs`, over every bridge
-    /// level of care ([`bridge::BRIDGE_LEVELS`]), asked for `organization_id` (the entry's) with at most
-    /// `wait` per call.
+    /// level of care ([`bridge::BRIDGE_LEVELS`]) in one `BatchRecommendForClient` call, asked for
+    /// `organization_id` (the entry's) with at most `wait`.
     pub async fn bridge_options(
         &self,
         organization_id: &str,
@@ -159,9 +159,9 @@ impl MatchingPeer {
         needs: &BridgeNeeds,
         wait: Duration,
     ) -> BridgeOptions {
-        let mut out = Vec::new();
-        for level in bridge::BRIDGE_LEVELS {
-            let req = pb::RecommendForClientRequest {
+        let requests = bridge::BRIDGE_LEVELS
+            .iter()
+            .map(|level| pb::RecommendForClientRequest {
                 client: Some(pb::ClientProfile {
                     level_of_care: level.to_proto(),
                     age_group: age_group.to_proto(),
@@ -173,39 +173,40 @@ impl MatchingPeer {
                 }),
                 fit: None,
                 top_k: bridge::OPTIONS_PER_LEVEL,
-            };
-            let mut client = self.client.clone();
-            let call = client.recommend_for_client(continuum_auth::on_behalf_of(
-                req,
-                organization_id,
-                None,
-            ));
-            let ranking = match tokio::time::timeout(wait, call).await {
-                Ok(Ok(r)) => r.into_inner().ranking.unwrap_or_default(),
-                Ok(Err(s)) => {
-                    // Only a failure worth retrying is retried; any other answer is definite.
-                    let e = PeerError::from(&s);
-                    return if e.is_retryable() {
-                        BridgeOptions::Unavailable(e.code)
-                    } else {
-                        BridgeOptions::Refused(e.code)
-                    };
-                }
-                Err(_) => return BridgeOptions::Unavailable(tonic::Code::DeadlineExceeded),
-            };
-            for o in ranking.options {
-                let Some(p) = o.provider else { continue };
-                if let Some(kind) = program_kind(p.kind) {
-                    out.push(Candidate {
-                        provider_id: p.id,
-                        display_name: p.display_name,
-                        kind,
-                        family_involvement: p.family_involvement,
-                        has_capacity: o.has_capacity,
-                    });
-                }
+            })
+            .collect();
+        let mut client = self.client.clone();
+        let call = client.batch_recommend_for_client(continuum_auth::on_behalf_of(
+            pb::BatchRecommendForClientRequest { requests },
+            organization_id,
+            None,
+        ));
+        let responses = match tokio::time::timeout(wait, call).await {
+            Ok(Ok(r)) => r.into_inner().responses,
+            Ok(Err(s)) => {
+                // Only a failure worth retrying is retried; any other answer is definite.
+                let e = PeerError::from(&s);
+                return if e.is_retryable() {
+                    BridgeOptions::Unavailable(e.code)
+                } else {
+                    BridgeOptions::Refused(e.code)
+                };
             }
-        }
+            Err(_) => return BridgeOptions::Unavailable(tonic::Code::DeadlineExceeded),
+        };
+        let options = responses.into_iter().flat_map(|r| r.ranking.unwrap_or_default().options);
+        let out = options
+            .filter_map(|o| {
+                let p = o.provider?;
+                Some(Candidate {
+                    kind: program_kind(p.kind)?,
+                    provider_id: p.id,
+                    display_name: p.display_name,
+                    family_involvement: p.family_involvement,
+                    has_capacity: o.has_capacity,
+                })
+            })
+            .collect();
         BridgeOptions::Options(out)
     }
 }

@@ -8,7 +8,8 @@
 //! hour) on failure. Replicas may retry the same record: the store settles a record only while pending.
 //!
 //! Matching is asked with a service token acting for the entry's organization, through
-//! `RecommendForClient` for each bridge level of care ([`crate::peers::matching::MatchingPeer::bridge_options`];
+//! one `BatchRecommendForClient` call over the bridge levels of care
+//! ([`crate::peers::matching::MatchingPeer::bridge_options`];
 //! a background retry runs in a `bridge.retry` span that continues the enqueue's trace); the pure choice
 //! is [`crate::domain::bridge::choose`]. Logs carry ids and codes only.
 
