@@ -36,18 +36,30 @@ impl App {
             tracing::warn!(client_id = %new.client_id, intake_id = %new.intake_id, reason = "HIGH_RISK_NOT_WAITLISTED", "enqueue refused");
             return Err(e);
         }
-        let now = self.clock.now();
         let rule = domain::bridge_support(new.age_group, new.band);
         let start = bridge_start(rule, new.age_group, new.band, needs.as_ref());
-        let (entry, replayed, created) = match self.store.enqueue(new.clone(), &start, now).await? {
-            Enqueued::New(entry, record) => (entry, false, Some(record)),
-            Enqueued::Replayed(entry) => (entry, true, None),
-        };
+        // Matching is asked before the entry is stored, so that the choice is written with it (one
+        // write); when it cannot answer in time the entry is stored with its choice pending.
+        let (start, unanswered) = self.first_bridge_attempt(&new, start).await;
+        let (entry, replayed, created) =
+            match self.store.enqueue(new.clone(), &start, self.clock.now()).await? {
+                Enqueued::New(entry, record) => (entry, false, Some(record)),
+                Enqueued::Replayed(entry) => (entry, true, None),
+            };
         if replayed && !domain::same_request(&entry, &new) {
             return Err(Error::precondition(
                 ErrorReason::IdempotencyKeyReused,
                 "the idempotency key was already used for another enqueue",
             ));
+        }
+        match (&created, unanswered) {
+            (Some(record), _)
+                if matches!(record.status, BridgeStatus::Chosen | BridgeStatus::NoneFits) =>
+            {
+                bridge_filler::settled(record);
+            }
+            (Some(record), Some(code)) => bridge_filler::retrying(&record.entry_id, code, 1),
+            _ => {}
         }
         tracing::info!(
             entry_id = %entry.id,
@@ -57,38 +69,56 @@ impl App {
             replayed,
             "enqueued"
         );
-        let bridge = self.bridge_at_enqueue(&entry, needs.as_ref(), created).await;
+        let bridge = match created {
+            Some(record) => Some(record),
+            None => self.bridge_at_replay(&entry, needs.as_ref()).await,
+        };
         // A new entry is answered as stored, before any offer (an offer made since shows in GetEntry).
         let offers = if replayed { self.store.offers_of(&entry.id).await? } else { Vec::new() };
         let wait_fraction = entry.wait_fraction(self.clock.now(), &self.limits());
         Ok((EntryView { entry, offers, bridge, wait_fraction }, replayed))
     }
 
-    /// The bridge record of a just-enqueued entry (written with it: `created`) or of a replayed one
-    /// (created now if its first attempt did not), and, when the directory can be asked, matching's choice
-    /// asked for now within a short limit. A failure here never fails the enqueue: the entry is stored and
-    /// keeps its rule-based kind; a store error is logged and the replay of the same key creates the
-    /// record.
-    async fn bridge_at_enqueue(
+    /// `start` with matching's answer for a new entry's pending bridge choice, asked within a short limit:
+    /// settled when matching answered, pending with the attempt counted (and the code matching's call
+    /// ended with) when it could not. Any other start (not requested) is returned as it is.
+    async fn first_bridge_attempt<'a>(
+        &self,
+        new: &NewEntry,
+        start: BridgeStart<'a>,
+    ) -> (BridgeStart<'a>, Option<tonic::Code>) {
+        let Some(needs) = start.needs.filter(|_| start.status == BridgeStatus::Pending) else {
+            return (start, None);
+        };
+        let org = new.organization_id.as_str();
+        let wait = bridge_filler::ENQUEUE_WAIT;
+        match self.bridges.decide(org, new.age_group, new.band, start.support, needs, wait).await {
+            bridge_filler::Decision::Settle(choice) => (start.settled(choice), None),
+            bridge_filler::Decision::Retry(code) => {
+                let at = self.bridges.retry_at_ms(0, self.clock.now());
+                (start.retry_at(at), Some(code))
+            }
+        }
+    }
+
+    /// The bridge record of a replayed entry: created now (from the stored entry's rule) if its first
+    /// attempt did not store one, and, while pending, matching's choice asked for now within a short limit.
+    /// A failure here never fails the enqueue: the entry is stored and keeps its rule-based kind; a store
+    /// error is logged and the next replay of the same key creates the record.
+    async fn bridge_at_replay(
         &self,
         entry: &Entry,
         needs: Option<&BridgeNeeds>,
-        created: Option<BridgeRecord>,
     ) -> Option<BridgeRecord> {
-        let record = match created {
-            Some(record) => record,
-            None => {
-                let rule = entry
-                    .bridge_support
-                    .unwrap_or_else(|| domain::bridge_support(entry.age_group, entry.band));
-                let start = bridge_start(rule, entry.age_group, entry.band, needs);
-                match self.store.ensure_bridge(&entry.id, &start, self.clock.now()).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(entry_id = %entry.id, error = %e, "bridge record not stored; a replay of the enqueue stores it");
-                        return None;
-                    }
-                }
+        let rule = entry
+            .bridge_support
+            .unwrap_or_else(|| domain::bridge_support(entry.age_group, entry.band));
+        let start = bridge_start(rule, entry.age_group, entry.band, needs);
+        let record = match self.store.ensure_bridge(&entry.id, &start, self.clock.now()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(entry_id = %entry.id, error = %e, "bridge record not stored; a replay of the enqueue stores it");
+                return None;
             }
         };
         if record.status != BridgeStatus::Pending {
@@ -242,5 +272,12 @@ fn bridge_start<'a>(
             bridge::not_requested_reason(rule, age_group, band, needs.is_some()),
         )
     };
-    BridgeStart { status, support: rule, needs: needs.filter(|_| askable), reason }
+    BridgeStart {
+        status,
+        support: rule,
+        needs: needs.filter(|_| askable),
+        reason,
+        provider: None,
+        retry_at_ms: None,
+    }
 }

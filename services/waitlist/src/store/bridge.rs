@@ -63,18 +63,43 @@ fn corrupt(what: &str) -> Error {
     Error::Unexpected(anyhow::anyhow!("stored bridge {what} is not valid"))
 }
 
-/// How an entry's bridge record starts: pending (matching is asked at once) or not requested, with the
-/// entry's support, the client's needs when matching is to be asked, and the reason shown meanwhile.
+/// How an entry's bridge record starts: pending (matching is still to be asked), not requested, or
+/// settled (matching answered before the entry was stored), with the entry's support, the client's needs
+/// when matching is asked, and the reason shown.
 #[derive(Clone, Debug)]
 pub struct BridgeStart<'a> {
-    /// Pending or not requested.
+    /// Pending, not requested, chosen or none fits.
     pub status: BridgeStatus,
     /// The support the entry's rule gives.
     pub support: BridgeSupport,
-    /// The client's bridge needs, when matching is to be asked.
+    /// The client's bridge needs, when matching is (or was) asked.
     pub needs: Option<&'a BridgeNeeds>,
     /// Plain-language reason.
     pub reason: String,
+    /// The program chosen and its kind, when one was.
+    pub provider: Option<(String, ProgramKind)>,
+    /// For a pending record whose first attempt could not reach matching: when to try again (ms); the
+    /// attempt is counted.
+    pub retry_at_ms: Option<i64>,
+}
+
+impl BridgeStart<'_> {
+    /// This start with matching's `choice` recorded.
+    pub fn settled(self, choice: BridgeChoice) -> Self {
+        let provider = choice.provider_id.zip(choice.provider_kind);
+        Self {
+            status: choice.status,
+            support: choice.support,
+            reason: choice.reason,
+            provider,
+            ..self
+        }
+    }
+
+    /// This (pending) start with one failed attempt counted and the next one due at `at_ms`.
+    pub fn retry_at(self, at_ms: i64) -> Self {
+        Self { retry_at_ms: Some(at_ms), ..self }
+    }
 }
 
 /// The new bridge row of `entry_id` as `start` says, at `now`.
@@ -94,11 +119,11 @@ pub(super) fn new_row(
         status: start.status.code().to_owned(),
         support: start.support.code().to_owned(),
         needs,
-        provider_id: None,
-        provider_kind: None,
+        provider_id: start.provider.as_ref().map(|(id, _)| id.clone()),
+        provider_kind: start.provider.as_ref().map(|(_, kind)| kind.code().to_owned()),
         reason: start.reason.clone(),
-        attempts: 0,
-        next_attempt_at_ms: now_ms,
+        attempts: i32::from(start.retry_at_ms.is_some()),
+        next_attempt_at_ms: start.retry_at_ms.unwrap_or(now_ms),
         updated_at_ms: now_ms,
         trace_parent: continuum_telemetry::current_traceparent(),
     })

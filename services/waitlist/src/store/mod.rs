@@ -19,6 +19,7 @@ mod migration_order_index;
 mod migration_placement_lease;
 pub mod migration_placements;
 mod migration_relationships;
+pub mod migration_scoped_keys;
 pub mod migration_trace;
 pub use capacity::SlotRelease;
 pub mod placements;
@@ -459,14 +460,11 @@ impl Store {
         Ok(self.db.begin_with_options(options).await?)
     }
 
-    /// The entry `organization_id` enqueued under `key` (rows written before keys were scoped are found by
-    /// their bare key and their organization).
+    /// The entry `organization_id` enqueued under `key` (every stored key is scoped: migration
+    /// `m_waitlist_scoped_idempotency_keys` rewrote the ones written before).
     async fn find_by_key(&self, organization_id: &str, key: &str) -> Result<Option<Entry>> {
         match entry::Entity::find()
-            .filter(
-                entry::Column::IdempotencyKey
-                    .is_in([scoped_key(organization_id, key), key.to_owned()]),
-            )
+            .filter(entry::Column::IdempotencyKey.eq(scoped_key(organization_id, key)))
             .filter(entry::Column::OrganizationId.eq(organization_id.to_owned()))
             .one(&self.db)
             .await?
@@ -478,18 +476,14 @@ impl Store {
 
     /// Stores a new WAITING entry with its bridge record as `bridge` says, both in one write (one
     /// statement on PostgreSQL, [`continuum_db::Batch`]), or returns the entry an earlier call with the
-    /// same idempotency key created.
+    /// same idempotency key created. Nothing is read first: the unique index on the (scoped) key refuses
+    /// a replay's insert, and only then is the earlier entry read.
     pub async fn enqueue(
         &self,
         new: NewEntry,
         bridge: &BridgeStart<'_>,
         now: DateTime<Utc>,
     ) -> Result<Enqueued> {
-        if let Some(e) =
-            self.find_by_key(new.organization_id.as_str(), &new.idempotency_key).await?
-        {
-            return Ok(Enqueued::Replayed(e));
-        }
         let now_ms = time::to_ms(now);
         let (org, key) = (new.organization_id.clone(), new.idempotency_key.clone());
         let candidates = serde_json::to_string(&new.candidate_provider_ids)
@@ -526,7 +520,7 @@ impl Store {
         ));
         match batch.run(&self.db).await {
             Ok(()) => Ok(Enqueued::New(entry, bridge::to_domain(record)?)),
-            // A concurrent call with the same key won the insert: answer with its entry.
+            // An earlier or concurrent call with the same key stored its entry: answer with that one.
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 match self.find_by_key(org.as_str(), &key).await? {
                     Some(existing) => Ok(Enqueued::Replayed(existing)),

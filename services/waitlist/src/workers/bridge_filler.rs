@@ -1,8 +1,10 @@
 //! Asking matching's directory for an entry's bridge program and recording the choice.
 //!
-//! [`BridgeFiller::choose_now`] is called by `Enqueue` right after the entry is stored, with a short time
-//! limit: when matching answers the choice is recorded at once, otherwise the record stays pending and the
-//! enqueue is answered anyway. [`BridgeFiller::fill_due`] is the background retry (run every
+//! `Enqueue` asks matching ([`BridgeFiller::decide`]) before it stores a new entry, with a short time
+//! limit, and writes the entry with its record in one write: chosen when matching answered, otherwise
+//! pending with the first attempt counted, and the enqueue is answered anyway.
+//! [`BridgeFiller::choose_now`] asks for a record already stored and pending (a replayed enqueue whose
+//! record is pending, and the retries). [`BridgeFiller::fill_due`] is the background retry (run every
 //! `CONTINUUM_BRIDGE_RETRY_SECS` by [`BridgeFiller::run`]; tests call it with a chosen "now"): it takes the
 //! pending records whose next attempt is due, asks matching again, and backs off (doubling, at most an
 //! hour) on failure. Replicas may retry the same record: the store settles a record only while pending.
@@ -17,12 +19,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use continuum_runtime::Shutdown;
+use continuum_vocab::AgeGroup;
+use continuum_vocab::ids::EntryId;
 use continuum_vocab::time;
 use tracing::Instrument;
 
 use crate::clock::SharedClock;
-use crate::domain::Entry;
 use crate::domain::bridge::{self, BridgeChoice, BridgeNeeds, BridgeRecord, BridgeStatus};
+use crate::domain::{Band, BridgeSupport, Entry};
 use crate::error::Result;
 use crate::peers::matching::{BridgeOptions, MatchingPeer};
 use crate::store::Store;
@@ -48,10 +52,43 @@ impl BridgeFiller {
         Self { store, matching, clock, retry_secs }
     }
 
-    /// The bridge-type options matching ranks for the entry (none without an age group).
-    async fn ask(&self, entry: &Entry, needs: &BridgeNeeds, wait: Duration) -> BridgeOptions {
-        let Some(age) = entry.age_group else { return BridgeOptions::Options(Vec::new()) };
-        self.matching.bridge_options(entry.organization_id.as_str(), age, needs, wait).await
+    /// Asks matching within `wait` for the bridge programs that fit a client of `organization_id` with
+    /// `age_group` and `needs`, and decides under the entry's `rule` and `band`: a choice to record (a
+    /// program, or none fits, or matching refused the profile), or a retry when matching could not answer.
+    pub async fn decide(
+        &self,
+        organization_id: &str,
+        age_group: Option<AgeGroup>,
+        band: Band,
+        rule: BridgeSupport,
+        needs: &BridgeNeeds,
+        wait: Duration,
+    ) -> Decision {
+        let options = match age_group {
+            Some(age) => self.matching.bridge_options(organization_id, age, needs, wait).await,
+            None => BridgeOptions::Options(Vec::new()),
+        };
+        match options {
+            BridgeOptions::Options(options) => {
+                Decision::Settle(bridge::choose(rule, age_group, band, &options))
+            }
+            BridgeOptions::Refused(code) => Decision::Settle(BridgeChoice {
+                status: BridgeStatus::NoneFits,
+                support: rule,
+                provider_id: None,
+                provider_kind: None,
+                reason: format!(
+                    "matching refused the client's bridge profile ({code:?}): a coordinator books {}",
+                    bridge::rule_context(rule, age_group, band)
+                ),
+            }),
+            BridgeOptions::Unavailable(code) => Decision::Retry(code),
+        }
+    }
+
+    /// When to ask again after `attempts` failed attempts, from `now` (doubling, at most an hour).
+    pub fn retry_at_ms(&self, attempts: i32, now: DateTime<Utc>) -> i64 {
+        time::to_ms(now) + bridge::retry_delay_ms(attempts, self.retry_secs)
     }
 
     /// Asks matching for `entry`'s pending `record` within `wait` and records the outcome: the choice, or
@@ -76,24 +113,12 @@ impl BridgeFiller {
                 .await?
                 .unwrap_or_else(|| record.clone()));
         }
-        let choice = match self.ask(entry, needs, wait).await {
-            BridgeOptions::Options(options) => {
-                bridge::choose(rule, entry.age_group, entry.band, &options)
-            }
-            BridgeOptions::Refused(code) => BridgeChoice {
-                status: BridgeStatus::NoneFits,
-                support: rule,
-                provider_id: None,
-                provider_kind: None,
-                reason: format!(
-                    "matching refused the client's bridge profile ({code:?}): a coordinator books {}",
-                    bridge::rule_context(rule, entry.age_group, entry.band)
-                ),
-            },
-            BridgeOptions::Unavailable(code) => {
-                let next =
-                    time::to_ms(now) + bridge::retry_delay_ms(record.attempts, self.retry_secs);
-                tracing::warn!(entry_id = %entry.id, peer = "matching", code = ?code, attempts = record.attempts + 1, "bridge program not chosen yet; retrying later");
+        let org = entry.organization_id.as_str();
+        let choice = match self.decide(org, entry.age_group, entry.band, rule, needs, wait).await {
+            Decision::Settle(choice) => choice,
+            Decision::Retry(code) => {
+                let next = self.retry_at_ms(record.attempts, now);
+                retrying(&entry.id, code, record.attempts + 1);
                 self.store.retry_bridge_later(&entry.id, next, now).await?;
                 return Ok(self
                     .store
@@ -107,15 +132,7 @@ impl BridgeFiller {
             .settle_bridge(&entry.id, &choice, now)
             .await?
             .unwrap_or_else(|| record.clone());
-        tracing::info!(
-            entry_id = %entry.id,
-            status = stored.status.code(),
-            support = stored.support.code(),
-            provider_id = stored.provider_id.as_deref().unwrap_or(""),
-            "bridge support chosen"
-        );
-        metrics::counter!("continuum_bridge_choices_total", "status" => stored.status.code())
-            .increment(1);
+        settled(&stored);
         Ok(stored)
     }
 
@@ -143,4 +160,31 @@ impl BridgeFiller {
         })
         .await;
     }
+}
+
+/// What asking matching gave: a choice to record, or a retry later (matching could not answer: the code).
+#[derive(Clone, Debug)]
+pub enum Decision {
+    /// Record this (a program, or none fits).
+    Settle(BridgeChoice),
+    /// Ask again later.
+    Retry(tonic::Code),
+}
+
+/// Logs (ids and codes) and counts a record that left pending.
+pub fn settled(record: &BridgeRecord) {
+    tracing::info!(
+        entry_id = %record.entry_id,
+        status = record.status.code(),
+        support = record.support.code(),
+        provider_id = record.provider_id.as_deref().unwrap_or(""),
+        "bridge support chosen"
+    );
+    metrics::counter!("continuum_bridge_choices_total", "status" => record.status.code())
+        .increment(1);
+}
+
+/// Logs an attempt matching could not answer (the `attempts`-th).
+pub fn retrying(entry_id: &EntryId, code: tonic::Code, attempts: i32) {
+    tracing::warn!(entry_id = %entry_id, peer = "matching", code = ?code, attempts, "bridge program not chosen yet; retrying later");
 }

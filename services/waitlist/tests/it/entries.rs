@@ -44,6 +44,44 @@ async fn enqueue_creates_a_waiting_entry_and_replays_on_the_same_key() {
 }
 
 #[tokio::test]
+async fn an_entry_stored_under_an_unscoped_key_is_replayed_after_the_key_migration() {
+    use continuum_db::sea_orm::ConnectionTrait;
+    let mut app = spawn_app().await;
+    let p = app.provider().await;
+    let req = enqueue_request(pb::Band::Soon, &[&p]);
+    let first = app.client.enqueue(req.clone()).await.unwrap().into_inner().entry.unwrap();
+    // As an entry written before keys were scoped stored it: the caller's key as it came.
+    let db = app.store.connection().clone();
+    db.execute_unprepared(&format!(
+        "UPDATE waitlist_entries SET idempotency_key = '{}' WHERE id = '{}'",
+        req.idempotency_key, first.id
+    ))
+    .await
+    .unwrap();
+    db.execute_unprepared(waitlist::store::migration_scoped_keys::SCOPE_KEYS).await.unwrap();
+    // A second run changes nothing (the key is scoped once).
+    db.execute_unprepared(waitlist::store::migration_scoped_keys::SCOPE_KEYS).await.unwrap();
+    let stored = db
+        .query_one_raw(continuum_db::sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT idempotency_key FROM waitlist_entries WHERE id = '{}'", first.id),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "idempotency_key")
+        .unwrap();
+    assert_eq!(stored, format!("{}:{}", req.organization_id, req.idempotency_key));
+
+    // The insert of the replay meets the unique key and answers with the stored entry.
+    let again = app.client.enqueue(req).await.unwrap().into_inner();
+    assert!(again.replayed);
+    let again = again.entry.unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(app.list(pb::ListWaitlistRequest::default()).await.entries.len(), 1);
+}
+
+#[tokio::test]
 async fn high_risk_clients_are_never_waitlisted() {
     let mut app = spawn_app().await;
     for risk in [common::RiskLevel::High, common::RiskLevel::Imminent] {
