@@ -578,22 +578,17 @@ pub fn batch_recommend_from_proto(
     if req.requests.is_empty() {
         v.add("requests", "is required");
     }
-    let items = v.capped("requests", &req.requests, MAX_BATCH_RECOMMEND).to_vec();
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
+    let within = v.within_limit("requests", &req.requests, MAX_BATCH_RECOMMEND);
+    let items = if within { req.requests } else { Vec::new() };
+    items.into_iter().enumerate().fold(v.finish(Vec::new()), |asks, (i, item)| {
         let prefix = format!("requests[{i}].");
-        let needs = needs_from_proto(item.client, item.fit, &prefix);
-        match merge(needs, top_k(item.top_k, &prefix)) {
-            Ok(pair) => out.push(pair),
-            Err(Error::InvalidArgument(bad)) => {
-                for f in bad.iter() {
-                    v.add(f.field.clone(), f.description.clone());
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    v.finish(out)
+        let ask =
+            merge(needs_from_proto(item.client, item.fit, &prefix), top_k(item.top_k, &prefix));
+        merge(asks, ask).map(|(mut asks, ask)| {
+            asks.push(ask);
+            asks
+        })
+    })
 }
 
 /// Both results, or one INVALID_ARGUMENT listing the bad fields of both.
