@@ -181,6 +181,32 @@ impl Violations {
     pub fn capped<'a, T>(&mut self, field: &str, items: &'a [T], max: usize) -> &'a [T] {
         if self.within_limit(field, items, max) { items } else { &[] }
     }
+
+    /// Takes in the outcome of validating a part: its value when it was good; its bad fields, added to
+    /// these, when it was INVALID_ARGUMENT (then `None`); any other error as it is.
+    pub fn absorb<T>(&mut self, part: Result<T>) -> Result<Option<T>> {
+        match part {
+            Ok(value) => Ok(Some(value)),
+            Err(Error::InvalidArgument(more)) => {
+                self.0.extend(more.0);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Both values, or one INVALID_ARGUMENT naming the bad fields of both parts (`a`'s first); an error of
+/// another kind wins over bad fields.
+pub fn both<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(Error::InvalidArgument(mut x)), Err(Error::InvalidArgument(y))) => {
+            x.0.extend(y.0);
+            Err(Error::InvalidArgument(x))
+        }
+        (Err(Error::InvalidArgument(_)), Err(e)) | (Err(e), _) | (_, Err(e)) => Err(e),
+    }
 }
 
 /// Whether `s` is a hyphenated UUID (8-4-4-4-12 hex digits).
@@ -501,6 +527,42 @@ mod tests {
         assert!(v.capped("ids", &[1, 2, 3, 4], 3).is_empty());
         assert_eq!(v.len(), 1);
         assert_eq!(v.iter().next().map(|f| f.field.as_str()), Some("ids"));
+    }
+
+    fn bad(fields: &[&str]) -> Error {
+        let mut v = Violations::default();
+        for f in fields {
+            v.add(*f, "is required");
+        }
+        Error::InvalidArgument(v)
+    }
+
+    fn fields(e: Error) -> Vec<String> {
+        match e {
+            Error::InvalidArgument(v) => v.iter().map(|f| f.field.clone()).collect(),
+            other => panic!("not INVALID_ARGUMENT: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn both_names_the_bad_fields_of_both_parts_in_order() {
+        assert_eq!(both::<u8, u8>(Ok(1), Ok(2)).ok(), Some((1, 2)));
+        let e = both::<u8, u8>(Err(bad(&["a", "b"])), Err(bad(&["c"]))).err();
+        assert_eq!(e.map(fields), Some(vec!["a".into(), "b".into(), "c".into()]));
+        let e = both::<u8, u8>(Ok(1), Err(bad(&["c"]))).err();
+        assert_eq!(e.map(fields), Some(vec!["c".into()]));
+        let e = both::<u8, u8>(Err(bad(&["a"])), Err(Error::not_found("entry", "x"))).err();
+        assert!(matches!(e, Some(Error::NotFound { .. })), "{e:?}");
+    }
+
+    #[test]
+    fn absorb_keeps_a_good_value_and_adds_a_bad_parts_fields() {
+        let mut v = Violations::default();
+        v.add("import_key", "is required");
+        assert_eq!(v.absorb::<u8>(Ok(7)).ok(), Some(Some(7)));
+        assert_eq!(v.absorb::<u8>(Err(bad(&["provider.name"]))).ok(), Some(None));
+        assert_eq!(fields(Error::InvalidArgument(v.clone())), vec!["import_key", "provider.name"]);
+        assert!(v.absorb::<u8>(Err(Error::not_found("provider", "x"))).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! field by its proto path; domain and store code never see prost types.
 
 use continuum_errors::page::Paging;
-use continuum_errors::{Error, Result, Violations};
+use continuum_errors::{Error, Result, Violations, both};
 use continuum_proto::matching::v1 as pb;
 use continuum_vocab::ids::{ClientId, OrganizationId, ProviderId};
 use continuum_vocab::{
@@ -444,16 +444,7 @@ pub const MAX_IMPORT_KEY_CHARS: usize = 128;
 pub fn import_item_from_proto(item: pb::ImportProvidersRequest) -> Result<ImportItem> {
     let mut v = Violations::default();
     v.require_str("import_key", &item.import_key, MAX_IMPORT_KEY_CHARS);
-    let draft = match provider_from_proto(item.provider, item.expected_version) {
-        Ok(d) => Some(d),
-        Err(Error::InvalidArgument(more)) => {
-            for f in more.iter() {
-                v.add(f.field.clone(), f.description.clone());
-            }
-            None
-        }
-        Err(e) => return Err(e),
-    };
+    let draft = v.absorb(provider_from_proto(item.provider, item.expected_version))?;
     match draft {
         Some(draft) if v.is_empty() => {
             let fingerprint = draft.fingerprint().map_err(|e| Error::Unexpected(e.into()))?;
@@ -583,26 +574,12 @@ pub fn batch_recommend_from_proto(
     items.into_iter().enumerate().fold(v.finish(Vec::new()), |asks, (i, item)| {
         let prefix = format!("requests[{i}].");
         let ask =
-            merge(needs_from_proto(item.client, item.fit, &prefix), top_k(item.top_k, &prefix));
-        merge(asks, ask).map(|(mut asks, ask)| {
+            both(needs_from_proto(item.client, item.fit, &prefix), top_k(item.top_k, &prefix));
+        both(asks, ask).map(|(mut asks, ask)| {
             asks.push(ask);
             asks
         })
     })
-}
-
-/// Both results, or one INVALID_ARGUMENT listing the bad fields of both.
-pub fn merge<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
-    match (a, b) {
-        (Ok(a), Ok(b)) => Ok((a, b)),
-        (Err(Error::InvalidArgument(mut x)), Err(Error::InvalidArgument(y))) => {
-            for f in y.iter() {
-                x.add(f.field.clone(), f.description.clone());
-            }
-            Err(Error::InvalidArgument(x))
-        }
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    }
 }
 
 /// The proto form of a recommendation.
@@ -674,16 +651,7 @@ pub fn feedback_command(
         .as_ref()
         .map(|s| RelationalStyle::from_proto(&mut v, "client_relational_style", Some(s)));
     let needs = match req.client {
-        Some(c) => match needs_from_proto(Some(c), req.fit, "") {
-            Ok(n) => Some(n),
-            Err(Error::InvalidArgument(more)) => {
-                for f in more.iter() {
-                    v.add(f.field.clone(), f.description.clone());
-                }
-                None
-            }
-            Err(e) => return Err(e),
-        },
+        Some(c) => v.absorb(needs_from_proto(Some(c), req.fit, ""))?,
         None => None,
     };
     let (Some(provider_id), Some(client_id)) = (provider_id, client_id) else {

@@ -23,13 +23,13 @@ fn upsert(r: pb::UpsertProviderRequest) -> crate::error::Result<crate::domain::P
 }
 
 fn recommend(r: pb::RecommendRequest) -> crate::error::Result<(crate::domain::ClientNeeds, usize)> {
-    super::merge(super::needs_from_proto(r.client, None, ""), super::top_k(r.top_k, ""))
+    continuum_errors::both(super::needs_from_proto(r.client, None, ""), super::top_k(r.top_k, ""))
 }
 
 fn recommend_for_client(
     r: pb::RecommendForClientRequest,
 ) -> crate::error::Result<(crate::domain::ClientNeeds, usize)> {
-    super::merge(super::needs_from_proto(r.client, r.fit, ""), super::top_k(r.top_k, ""))
+    continuum_errors::both(super::needs_from_proto(r.client, r.fit, ""), super::top_k(r.top_k, ""))
 }
 
 fn for_client(top_k: i32) -> pb::RecommendForClientRequest {

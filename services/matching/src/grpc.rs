@@ -73,7 +73,7 @@ impl MatchingService for MatchingApi {
         req: Request<pb::RecommendRequest>,
     ) -> Result<Response<pb::RecommendResponse>, Status> {
         let req = req.into_inner();
-        let (needs, top_k) = convert::merge(
+        let (needs, top_k) = continuum_errors::both(
             convert::needs_from_proto(req.client, None, ""),
             convert::top_k(req.top_k, ""),
         )?;
@@ -87,7 +87,7 @@ impl MatchingService for MatchingApi {
     ) -> Result<Response<pb::RecommendForClientResponse>, Status> {
         let req = req.into_inner();
         let needs = convert::needs_from_proto(req.client, req.fit, "");
-        let (needs, top_k) = convert::merge(needs, convert::top_k(req.top_k, ""))?;
+        let (needs, top_k) = continuum_errors::both(needs, convert::top_k(req.top_k, ""))?;
         let r = self.app.recommend(&needs, top_k).await?;
         Ok(Response::new(pb::RecommendForClientResponse {
             ranking: Some(convert::recommendation_to_proto(&r)),

@@ -57,16 +57,7 @@ pub fn bridge_needs_from_proto(
 pub fn enqueue_from_proto(mut req: pb::EnqueueRequest) -> Result<(NewEntry, Option<BridgeNeeds>)> {
     let mut bv = Violations::default();
     let needs = bridge_needs_from_proto(&mut bv, req.bridge_needs.take());
-    match (new_entry_from_proto(req), bv.finish(needs)) {
-        (Ok(new), Ok(needs)) => Ok((new, needs)),
-        (Err(Error::InvalidArgument(mut a)), Err(Error::InvalidArgument(b))) => {
-            for f in b.iter() {
-                a.add(f.field.clone(), f.description.clone());
-            }
-            Err(Error::InvalidArgument(a))
-        }
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    }
+    continuum_errors::both(new_entry_from_proto(req), bv.finish(needs))
 }
 
 /// Validates an enqueue request, naming every bad field.

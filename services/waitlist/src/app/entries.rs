@@ -41,11 +41,12 @@ impl App {
         // Matching is asked before the entry is stored, so that the choice is written with it (one
         // write); when it cannot answer in time the entry is stored with its choice pending.
         let (start, unanswered) = self.first_bridge_attempt(&new, start).await;
-        let (entry, replayed, created) =
-            match self.store.enqueue(new.clone(), &start, self.clock.now()).await? {
-                Enqueued::New(entry, record) => (entry, false, Some(record)),
-                Enqueued::Replayed(entry) => (entry, true, None),
-            };
+        // One reading of the clock: a new entry is stored and answered at the same instant.
+        let now = self.clock.now();
+        let (entry, replayed, created) = match self.store.enqueue(new.clone(), &start, now).await? {
+            Enqueued::New(entry, record) => (entry, false, Some(record)),
+            Enqueued::Replayed(entry) => (entry, true, None),
+        };
         if replayed && !domain::same_request(&entry, &new) {
             return Err(Error::precondition(
                 ErrorReason::IdempotencyKeyReused,
@@ -75,7 +76,7 @@ impl App {
         };
         // A new entry is answered as stored, before any offer (an offer made since shows in GetEntry).
         let offers = if replayed { self.store.offers_of(&entry.id).await? } else { Vec::new() };
-        let wait_fraction = entry.wait_fraction(self.clock.now(), &self.limits());
+        let wait_fraction = entry.wait_fraction(now, &self.limits());
         Ok((EntryView { entry, offers, bridge, wait_fraction }, replayed))
     }
 
