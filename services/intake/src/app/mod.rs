@@ -26,7 +26,7 @@ use crate::domain::{
 };
 use crate::error::{Error, ErrorReason, Result};
 use crate::peers::referral::ReferralPeer;
-use crate::store::{AuditEvent, AuditRecord, Inserted, IntakeFilter, Store};
+use crate::store::{AuditEvent, AuditRecord, Inserted, IntakeFilter, NewRouting, Store};
 
 const RPC_SUBMIT: &str = "continuum.intake.v1.IntakeService/SubmitIntake";
 const RPC_GET: &str = "continuum.intake.v1.IntakeService/GetIntake";
@@ -258,7 +258,17 @@ impl App {
             pending.crisis_resources = domain::crisis_resources(&submission.client.jurisdiction);
         }
         let tasks = domain::tasks::opened_by(&assessment, &self.rules, now);
-        let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+        // Matching is asked for the routing plan before the intake is stored, so that the plan is written
+        // with it (one write); when matching cannot answer in time the intake is stored without one.
+        let first_plan =
+            self.router.first_plan(&submission, &assessment, ctx.caller.audit_user()).await;
+        let routing = NewRouting {
+            decision: pending,
+            plan: first_plan.as_ref().and_then(|p| p.as_ref().ok()),
+            lease_owner: self.router.owner(),
+            lease_until: now + chrono::Duration::from_std(LEASE).unwrap_or_default(),
+            acting_user_id: ctx.caller.audit_user(),
+        };
         let inserted = self
             .store
             .insert_intake(
@@ -266,11 +276,8 @@ impl App {
                 submission,
                 fingerprint.clone(),
                 assessment,
-                pending,
+                routing,
                 now,
-                self.router.owner(),
-                lease_until,
-                ctx.caller.audit_user(),
                 &tasks,
                 |intake| ctx.row("write", "intake", intake, RPC_SUBMIT),
             )
@@ -290,7 +297,7 @@ impl App {
             "intake accepted"
         );
         // Route now; a slow or absent peer leaves the routing pending for the worker.
-        let routing = self.router.route_created(&intake, ctx.caller.audit_user());
+        let routing = self.router.route_created(&intake, ctx.caller.audit_user(), first_plan);
         if let Some(decision) = self.within_budget(&intake.id, "routing", routing).await {
             intake.routing = decision;
         }

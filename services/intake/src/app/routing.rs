@@ -5,7 +5,8 @@
 //! background worker (on any replica) retries it with exponential back-off once the lease lapses.
 //!
 //! Exactly-once comes from three things together: (1) the ranked plan from matching is stored before any
-//! other call, so every retry follows the same plan; (2) a candidate is skipped only on a definite
+//! other call (for a new intake, asked before the intake is stored and written with it), so every retry
+//! follows the same plan; (2) a candidate is skipped only on a definite
 //! refusal (no capacity: nothing was created), never on an unavailable peer; (3) referral and waitlist
 //! calls carry the idempotency key `intake:<id>`, so a call repeated after a lost answer returns what the
 //! first one made instead of making a second.
@@ -22,8 +23,8 @@ use continuum_vocab::{CarePhase, LevelOfCare, Modality, Urgency};
 use tonic::Code;
 
 use crate::domain::{
-    Candidate, Intake, Priorities, RoutingDecision, RoutingPlan, RoutingStatus, Rules,
-    explain_choice, order_candidates,
+    Assessment, Candidate, Intake, NewIntake, Priorities, RoutingDecision, RoutingPlan,
+    RoutingStatus, Rules, explain_choice, order_candidates,
 };
 use crate::error::{ErrorReason, PeerError, Result};
 pub use crate::peers::Peers;
@@ -31,6 +32,10 @@ use crate::store::{RoutingTask, Store};
 
 /// How long one routing attempt may hold its lease.
 pub const LEASE: Duration = Duration::from_secs(30);
+
+/// How long SubmitIntake waits for matching's plan before it stores the intake; past it the intake is
+/// stored without a plan, and its inline routing asks again (within what is left of its budget).
+pub const FIRST_PLAN_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs routing tasks.
 #[derive(Clone, Debug)]
@@ -77,6 +82,16 @@ fn refused_by(
     decision.reason =
         format!("{peer} refused the routing ({:?}); a coordinator must route this client", e.code);
     Step::Done(Box::new(decision))
+}
+
+/// The step when matching could not give a plan: retried later when it may answer then, else a
+/// coordinator decides.
+fn unplanned(e: PeerError, intake: &Intake) -> Step {
+    if e.is_retryable() {
+        Step::Retry("matching_unavailable")
+    } else {
+        refused_by("matching", e, intake.routing.clone(), intake.id.as_str())
+    }
 }
 
 fn band_for(urgency: Urgency) -> wpb::Band {
@@ -173,30 +188,82 @@ impl Router {
         .await
     }
 
+    /// Matching's plan for an intake about to be stored, asked within [`FIRST_PLAN_WAIT`] so that it is
+    /// written with the intake's routing task (issue 12: no separate write of the plan per intake), and
+    /// passed on to [`Router::route_created`]. `Err` is what the call ended with; `None` when matching did
+    /// not answer in time.
+    pub async fn first_plan(
+        &self,
+        submission: &NewIntake,
+        assessment: &Assessment,
+        acting_user_id: &str,
+    ) -> Option<std::result::Result<RoutingPlan, PeerError>> {
+        let user = Some(acting_user_id).filter(|u| !u.is_empty());
+        let req = on_behalf_of(
+            recommend_request(submission, assessment),
+            submission.organization_id.as_str(),
+            user,
+        );
+        let mut matching = self.peers.matching.clone();
+        match tokio::time::timeout(FIRST_PLAN_WAIT, matching.recommend_for_client(req)).await {
+            Ok(Ok(r)) => {
+                let ranking = r.into_inner().ranking.unwrap_or_default();
+                Some(Ok(plan_from(submission, assessment, ranking)))
+            }
+            Ok(Err(s)) => {
+                tracing::warn!(code = ?s.code(), "recommend failed before the intake was stored");
+                Some(Err(PeerError::from(&s)))
+            }
+            Err(_) => {
+                tracing::warn!("recommend did not answer in time before the intake was stored");
+                None
+            }
+        }
+    }
+
     /// Runs the routing task that SubmitIntake has just created for `intake` in the intake's own
-    /// transaction, leased to this router (as `acting_user_id`): nothing needs claiming or reading back,
-    /// which saves a claim and four reads per intake on the hot path. Should the lease have lapsed
-    /// meanwhile, finishing is refused by the lease check and the task stays with whoever holds it.
+    /// transaction, leased to this router (as `acting_user_id`), with `first`, matching's answer asked
+    /// before the intake was stored ([`Router::first_plan`]; a plan is stored with the task; without an
+    /// answer in time, the attempt asks again): nothing
+    /// needs claiming, reading back or writing before the peer calls, which saves a claim, four reads and
+    /// the plan's write per intake on the hot path. Should the lease have lapsed meanwhile, finishing is
+    /// refused by the lease check and the task stays with whoever holds it.
     pub async fn route_created(
         &self,
         intake: &Intake,
         acting_user_id: &str,
+        first: Option<std::result::Result<RoutingPlan, PeerError>>,
     ) -> Result<RoutingDecision> {
+        let (plan, failed) = match first {
+            Some(Ok(plan)) => (Some(plan), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
         let task = RoutingTask {
             intake: intake.clone(),
-            plan: None,
+            plan,
             attempts: 0,
             trace_parent: String::new(),
             acting_user_id: acting_user_id.to_owned(),
         };
-        self.attempt_and_record(&task).await
+        // Matching has just failed for this intake: the outcome is the same as asking again now.
+        let step = match failed {
+            Some(e) => unplanned(e, intake),
+            None => self.attempt(&task).await,
+        };
+        self.record(&task, step).await
     }
 
     /// One attempt at a claimed task, and its outcome stored and logged (in the caller's span).
     async fn attempt_and_record(&self, task: &RoutingTask) -> Result<RoutingDecision> {
+        let step = self.attempt(task).await;
+        self.record(task, step).await
+    }
+
+    /// The outcome `step` of an attempt at `task`, stored and logged.
+    async fn record(&self, task: &RoutingTask, step: Step) -> Result<RoutingDecision> {
         let intake_id = task.intake.id.as_str();
         let attempts = task.attempts + 1;
-        let step = self.attempt(task).await;
         match step {
             Step::Done(decision) => {
                 let mut decision = *decision;
@@ -273,10 +340,7 @@ impl Router {
                     }
                     p
                 }
-                Err(e) if e.is_retryable() => return Step::Retry("matching_unavailable"),
-                Err(e) => {
-                    return refused_by("matching", e, intake.routing.clone(), intake.id.as_str());
-                }
+                Err(e) => return unplanned(e, intake),
             },
         };
         // Consent may have changed since the plan was made (recorded or revoked): re-check it now.
@@ -480,12 +544,15 @@ impl Router {
         let intake = &task.intake;
         let user = Some(task.acting_user_id.as_str()).filter(|u| !u.is_empty());
         let req = on_behalf_of(
-            recommend_request(intake),
+            recommend_request(&intake.submission, &intake.assessment),
             intake.submission.organization_id.as_str(),
             user,
         );
         match self.peers.matching.clone().recommend_for_client(req).await {
-            Ok(r) => Ok(plan_from(intake, r.into_inner().ranking.unwrap_or_default())),
+            Ok(r) => {
+                let ranking = r.into_inner().ranking.unwrap_or_default();
+                Ok(plan_from(&intake.submission, &intake.assessment, ranking))
+            }
             Err(s) => {
                 tracing::warn!(intake_id = %intake.id, code = ?s.code(), "recommend failed");
                 Err(PeerError::from(&s))
@@ -497,9 +564,7 @@ impl Router {
 /// What matching is asked: the assessment's level, phase (stabilisation gates out trauma processing),
 /// age group and modalities to avoid (tried without help and the client's exclusions), and the client's
 /// logistics. Codes only: no identity leaves intake here.
-pub fn recommend_request(intake: &Intake) -> mpb::RecommendForClientRequest {
-    let a = &intake.assessment;
-    let s = &intake.submission;
+pub fn recommend_request(s: &NewIntake, a: &Assessment) -> mpb::RecommendForClientRequest {
     let crisis = a.risk_level.is_crisis();
     // Only the client's own exclusions are hard; modalities tried without help are soft ("history fit"):
     // a provider offering only those ranks lower but is not hidden.
@@ -553,8 +618,7 @@ fn top_reasons(components: &[mpb::ScoreComponent]) -> Vec<String> {
 
 /// The routing plan from matching's answer: candidates with their organization, consent and program
 /// features, ordered by what the assessment asks for.
-pub fn plan_from(intake: &Intake, r: mpb::RecommendResponse) -> RoutingPlan {
-    let a = &intake.assessment;
+pub fn plan_from(submission: &NewIntake, a: &Assessment, r: mpb::RecommendResponse) -> RoutingPlan {
     let crisis = a.risk_level.is_crisis();
     let mut candidates: Vec<Candidate> = r
         .options
@@ -569,7 +633,7 @@ pub fn plan_from(intake: &Intake, r: mpb::RecommendResponse) -> RoutingPlan {
                 provider_id: p.id.clone(),
                 has_capacity: o.has_capacity,
                 organization_id: p.organization_id.clone(),
-                consented: intake.submission.consent.allows_referral_to(&p.organization_id),
+                consented: submission.consent.allows_referral_to(&p.organization_id),
                 family_involvement: p.family_involvement,
                 trauma_processing: p.kind == mpb::ProviderKind::TraumaIop as i32
                     || p.modalities.iter().any(|m| {

@@ -112,6 +112,21 @@ pub enum Inserted {
     },
 }
 
+/// The pending routing task a new intake is stored with, leased to its submitting request's router.
+#[derive(Debug)]
+pub struct NewRouting<'a> {
+    /// The pending decision (its crisis resources included).
+    pub decision: RoutingDecision,
+    /// Matching's plan when it answered before the intake was stored (then it is not written again).
+    pub plan: Option<&'a RoutingPlan>,
+    /// The router holding the lease.
+    pub lease_owner: &'a str,
+    /// Until when it holds it.
+    pub lease_until: DateTime<Utc>,
+    /// The user the routing's peer calls act for.
+    pub acting_user_id: &'a str,
+}
+
 /// A claimed routing task.
 #[derive(Clone, Debug)]
 pub struct RoutingTask {
@@ -248,10 +263,9 @@ impl Store {
             .map(|m| (m.id, m.request_fingerprint)))
     }
 
-    /// Stores a new intake, its assessment, its audit row, the clinical tasks it opens and a pending
-    /// routing task leased to `lease_owner` until `lease_until` (its peer calls acting for
-    /// `acting_user_id`), all at once ([`continuum_db::Batch`]) — or reports the earlier intake with the
-    /// same key.
+    /// Stores a new intake, its assessment, its audit row, the clinical tasks it opens and its pending
+    /// routing task, all at once ([`continuum_db::Batch`]) — or reports the earlier intake with the same
+    /// key.
     #[allow(clippy::too_many_arguments)]
     pub async fn insert_intake(
         &self,
@@ -259,14 +273,12 @@ impl Store {
         submission: NewIntake,
         fingerprint: String,
         assessment: Assessment,
-        decision: RoutingDecision,
+        routing: NewRouting<'_>,
         now: DateTime<Utc>,
-        lease_owner: &str,
-        lease_until: DateTime<Utc>,
-        acting_user_id: &str,
         tasks: &[TaskToOpen],
         audit: impl FnOnce(&Intake) -> AuditRecord + Send,
     ) -> Result<Inserted> {
+        let NewRouting { decision, plan, lease_owner, lease_until, acting_user_id } = routing;
         // The same clinic client (by the clinic's own id) keeps one Continuum client id.
         let client_id =
             if submission.external_client_id.is_empty() {
@@ -319,7 +331,7 @@ impl Store {
         batch.push(&routing::Entity::insert(routing::ActiveModel {
             intake_id: Set(id.clone()),
             status: Set(decision.status.code().to_owned()),
-            plan: Set(None),
+            plan: Set(plan.map(json).transpose()?),
             decision: Set(json(&decision)?),
             attempts: Set(0),
             next_attempt_at_ms: Set(now_ms),

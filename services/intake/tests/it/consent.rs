@@ -4,53 +4,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use continuum_auth::{Caller, Role};
+use continuum_auth::Role;
 use continuum_proto::intake::v1 as pb;
 use continuum_proto::intake::v1::intake_service_server::IntakeService;
-use tonic::{Code, Request};
+use tonic::Code;
 
 use crate::helpers::*;
 
 const RECIPIENT: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
 
-fn as_clinician<T>(message: T, org: &str) -> Request<T> {
-    let mut r = Request::new(message);
-    r.extensions_mut().insert(Caller {
-        user_id: "clin-9".into(),
-        organization_id: org.into(),
-        roles: vec![Role::Clinician],
-        acting_for: None,
-    });
-    r
-}
-
-/// The handler over a real store, without the auth layer (the caller is attached by hand).
-async fn direct_api(backing: &continuum_testkit::Backing) -> intake::grpc::IntakeApi {
+/// The handler over a real store with every peer down, without the auth layer.
+async fn peerless_api(backing: &continuum_testkit::Backing) -> intake::grpc::IntakeApi {
     let peers = [closed_addr().await, closed_addr().await, closed_addr().await];
-    let settings =
-        intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, backing.common());
-    let common = &settings.common;
-    let store = open_store(backing).await;
-    let peers = intake::peers::Peers::connect(&settings).unwrap();
-    let referrals = intake::peers::referral::ReferralPeer::new(peers.referral.clone());
-    let rules = Arc::new(intake::domain::Rules::embedded().unwrap());
-    let router = intake::app::routing::Router::new(
-        store.clone(),
-        peers,
-        rules.clone(),
-        Duration::from_secs(1),
-    );
-    let cache = common.open_cache("intake").await.unwrap();
-    intake::grpc::IntakeApi::new(intake::app::App::new(store, router, cache, rules, referrals))
+    direct_api(backing, open_store(backing).await, peers).await
 }
 
 #[tokio::test]
 async fn consent_is_recorded_scoped_and_revoked() {
     let backing = continuum_testkit::Backing::fresh().await;
-    let api = direct_api(&backing).await;
+    let api = peerless_api(&backing).await;
     let mut s = submission("consent-rpc");
     s.consent = Some(pb::Consent { share_with_referral_recipient: false });
     s.clinician_reports_imminent_risk = false;

@@ -72,18 +72,25 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(backing, peers, None, None).await
 }
 
-/// Intake with the real matching service (empty directory) and the other peers down.
-pub async fn spawn_with_matching() -> TestApp {
-    let backing = Backing::fresh().await;
+/// The real matching service on its own fresh backing (empty directory), trusting the service secret of
+/// `auth`: its address, its shutdown and its backing.
+pub async fn spawn_matching(auth: &Backing) -> (String, Shutdown, Backing) {
     let mb = Backing::fresh().await;
-    // The peer trusts the same service secret as intake.
     let mut mcommon = mb.common();
-    mcommon.auth = backing.common().auth;
+    mcommon.auth = auth.common().auth;
     let ms = matching::config::Settings::new("127.0.0.1:0".parse().unwrap(), mcommon);
     let mapp = matching::startup::Application::build(ms).await.unwrap();
     let maddr = mapp.local_addr().to_string();
     let msd = Shutdown::new();
     tokio::spawn(mapp.run(msd.clone()));
+    (maddr, msd, mb)
+}
+
+/// Intake with the real matching service (empty directory) and the other peers down.
+pub async fn spawn_with_matching() -> TestApp {
+    let backing = Backing::fresh().await;
+    // The peer trusts the same service secret as intake.
+    let (maddr, msd, mb) = spawn_matching(&backing).await;
     let mut app = spawn_with(
         backing,
         [maddr.clone(), closed_addr().await, closed_addr().await],
@@ -193,9 +200,14 @@ impl TestApp {
 
     /// A matching client acting as the provider organization's admin.
     pub fn matching_admin(&self) -> MatchingServiceClient<AuthedChannel> {
-        let token = self.backing.token(PROVIDER_ORG, &[Role::ProviderAdmin]);
+        Self::matching_admin_at(&self.backing, self.matching_addr.as_deref().unwrap())
+    }
+
+    /// A client of matching at `addr` acting as the provider organization's admin (tokens of `auth`).
+    pub fn matching_admin_at(auth: &Backing, addr: &str) -> MatchingServiceClient<AuthedChannel> {
+        let token = auth.token(PROVIDER_ORG, &[Role::ProviderAdmin]);
         MatchingServiceClient::with_interceptor(
-            continuum_runtime::peer_channel(self.matching_addr.as_deref().unwrap()).unwrap(),
+            continuum_runtime::peer_channel(addr).unwrap(),
             Bearer::new(&token),
         )
     }
@@ -211,14 +223,7 @@ impl TestApp {
 
     /// Adds a provider to the directory and returns its id.
     pub async fn add_provider(&self, p: mpb::Provider) -> String {
-        self.matching_admin()
-            .upsert_provider(mpb::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
-            .await
-            .unwrap()
-            .into_inner()
-            .provider
-            .unwrap()
-            .id
+        add_provider_via(self.matching_admin(), p).await
     }
 
     /// A client sending `bearer` as is.
@@ -233,16 +238,74 @@ impl TestApp {
 /// The intake store over `backing`'s database (as the service opens it), for tests that drive a worker
 /// with a chosen "now" or read what a call left behind.
 pub async fn open_store(backing: &Backing) -> intake::store::Store {
-    let common = backing.common();
-    let db = continuum_db::connect_and_migrate::<intake::store::Migrator>("intake", &common.db())
+    store_over(backing, open_db(backing).await)
+}
+
+/// Intake's database connection on `backing` (migrated).
+pub async fn open_db(backing: &Backing) -> sea_orm::DatabaseConnection {
+    continuum_db::connect_and_migrate::<intake::store::Migrator>("intake", &backing.common().db())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The intake store over `db` with `backing`'s field keys.
+pub fn store_over(backing: &Backing, db: sea_orm::DatabaseConnection) -> intake::store::Store {
+    let common = backing.common();
     let cipher = continuum_auth::crypto::FieldCipher::from_settings_or_file(
         &common.crypto,
         &common.data_dir.join("intake.keys"),
     )
     .unwrap();
     intake::store::Store::new(db, std::sync::Arc::new(cipher))
+}
+
+/// Adds `p` to the directory through `matching` and returns its id.
+pub async fn add_provider_via(
+    mut matching: MatchingServiceClient<AuthedChannel>,
+    p: mpb::Provider,
+) -> String {
+    matching
+        .upsert_provider(mpb::UpsertProviderRequest { provider: Some(p), expected_version: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .provider
+        .unwrap()
+        .id
+}
+
+/// `message` as the auth layer hands it to the handler: from a clinician of `org`.
+pub fn as_clinician<T>(message: T, org: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.extensions_mut().insert(continuum_auth::Caller {
+        user_id: "clin-9".into(),
+        organization_id: org.into(),
+        roles: vec![Role::Clinician],
+        acting_for: None,
+    });
+    r
+}
+
+/// The handler over `store`, without the auth layer (the caller is attached by hand: [`as_clinician`]),
+/// calling matching, referral and waitlist at `peers`.
+pub async fn direct_api(
+    backing: &Backing,
+    store: intake::store::Store,
+    peers: [String; 3],
+) -> intake::grpc::IntakeApi {
+    let settings =
+        intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, backing.common());
+    let peers = intake::peers::Peers::connect(&settings).unwrap();
+    let referrals = intake::peers::referral::ReferralPeer::new(peers.referral.clone());
+    let rules = std::sync::Arc::new(intake::domain::Rules::embedded().unwrap());
+    let router = intake::app::routing::Router::new(
+        store.clone(),
+        peers,
+        rules.clone(),
+        std::time::Duration::from_secs(1),
+    );
+    let cache = settings.common.open_cache("intake").await.unwrap();
+    intake::grpc::IntakeApi::new(intake::app::App::new(store, router, cache, rules, referrals))
 }
 
 /// A complete, valid adult submission with moderate depression.

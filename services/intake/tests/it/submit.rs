@@ -302,3 +302,57 @@ async fn reassessment_reports_rising_risk() {
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 }
+
+/// Issue 12: matching's routing plan for a new intake is asked before the intake is stored and written
+/// with it — no statement of its own after the insert — and a routing that cannot finish yet (here the
+/// referral service is down) keeps that plan for its retry.
+#[tokio::test]
+async fn a_new_intakes_routing_plan_is_written_with_the_intake_in_no_statement_of_its_own() {
+    use std::sync::{Arc, Mutex};
+    let backing = continuum_testkit::Backing::fresh().await;
+    // The clinic is served here (as a token of it would register it); matching shares the registry.
+    backing.register(ORG);
+    let (maddr, msd, _mb) = spawn_matching(&backing).await;
+    let matching = TestApp::matching_admin_at(&backing, &maddr);
+    let provider =
+        add_provider_via(matching, clinician("Dr Plan", &[common::Modality::Cbt], 5)).await;
+    // Every statement intake's store runs, as run.
+    let statements: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut db = open_db(&backing).await;
+    let seen = statements.clone();
+    db.set_metric_callback(move |info| seen.lock().unwrap().push(info.statement.sql.clone()));
+    let store = store_over(&backing, db);
+    let api =
+        direct_api(&backing, store.clone(), [maddr, closed_addr().await, closed_addr().await])
+            .await;
+
+    use continuum_proto::intake::v1::intake_service_server::IntakeService;
+    let intake = api
+        .submit_intake(as_clinician(submission("plan-with-intake"), ORG))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
+    msd.cancel();
+    let routing = intake.routing.unwrap();
+    assert_eq!(routing.status, pb::RoutingStatus::Pending as i32, "{}", routing.reason);
+    let writes_plan =
+        |sql: &String| sql.to_ascii_lowercase().contains("update \"routings\" set \"plan\"");
+    let run = statements.lock().unwrap().clone();
+    assert!(!run.is_empty(), "the callback sees the store's statements");
+    assert!(!run.iter().any(writes_plan), "the plan was written on its own: {run:#?}");
+
+    // The retry follows the stored plan: claimed once the lease has lapsed, the task carries it.
+    let later = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let task = store
+        .claim_routing(&intake.id, "another-router", later, later + chrono::Duration::seconds(30))
+        .await
+        .unwrap()
+        .expect("the pending routing can be claimed");
+    let plan = task.plan.unwrap_or_else(|| panic!("no plan stored: {routing:?}"));
+    assert_eq!(
+        plan.candidates.iter().map(|c| c.provider_id.as_str()).collect::<Vec<_>>(),
+        [provider]
+    );
+}
