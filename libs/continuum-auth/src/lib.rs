@@ -109,6 +109,12 @@ impl Caller {
         self.has(Role::Service)
     }
 
+    /// Whether this is the peer service `name` itself: a token verified with the service secret whose
+    /// `svc` claim is `name` (a user token naming itself `service:<name>` holds no `service` role).
+    pub fn is_peer(&self, name: &str) -> bool {
+        self.is_service() && self.user_id.strip_prefix("service:") == Some(name)
+    }
+
     /// Whether the caller belongs to (or, as a peer service, acts for) `organization_id`. The same answer
     /// for people and services: there is no organization a service may reach that its user could not.
     pub fn belongs_to(&self, organization_id: &str) -> bool {

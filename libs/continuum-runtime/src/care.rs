@@ -3,7 +3,8 @@
 //! caller's organization may already act for". Intake owns clients and decides (it took the client's
 //! intake, or received a live referral of the client from the organization that did); the asking service
 //! only learns the answer. The question is asked on the caller's behalf, so intake decides for the
-//! caller's organization and user — never for the asking service.
+//! caller's organization and user — never for the asking service. Intake's own routing calls are not
+//! asked back: intake has decided already ([`vouched_by_intake`]).
 
 use continuum_auth::{Caller, OnBehalfOf};
 use continuum_errors::{Error, PeerError, Result};
@@ -41,6 +42,8 @@ impl CareRelationships {
     /// given, `intake_id` is that client's intake it covers). `NOT_FOUND` otherwise — naming the intake when
     /// one was given, else the client — so another organization's client and one that does not exist are
     /// answered alike. `UNAVAILABLE` when intake cannot answer (the caller may retry).
+    ///
+    /// Intake is not asked back about its own call ([`vouched_by_intake`]).
     pub async fn check(
         &self,
         caller: &Caller,
@@ -48,6 +51,9 @@ impl CareRelationships {
         intake_id: Option<&str>,
         needs: Needs,
     ) -> Result<()> {
+        if vouched_by_intake(caller, intake_id, needs) {
+            return Ok(());
+        }
         let req = OnBehalfOf::caller(caller).request(ipb::CheckCareRelationshipRequest {
             client_id: client_id.to_owned(),
             intake_id: intake_id.unwrap_or_default().to_owned(),
@@ -66,5 +72,52 @@ impl CareRelationships {
                 }
             },
         }
+    }
+}
+
+/// Whether intake itself vouches for the relationship: the caller is intake (a service token signed as
+/// `intake`), asking for the owner of an intake it names. Intake is who answers `CheckCareRelationship`,
+/// and its routing calls (`CreateReferral`, `Enqueue`) act for the organization that took the intake,
+/// with the client and intake ids of that intake's own record: asking it back would ask it what it has
+/// just decided (issue 12: a gRPC call and a database read fewer per routed intake). Nothing else is
+/// vouched for: another service's calls, a user's, intake's without an intake id, and every
+/// recipient-or-owner question are asked as before. A token is intake's only when verified with the
+/// service secret, and whoever holds that secret can already act for any organization: this trusts no
+/// one more than before.
+pub fn vouched_by_intake(caller: &Caller, intake_id: Option<&str>, needs: Needs) -> bool {
+    needs == Needs::Owner && intake_id.is_some_and(|i| !i.is_empty()) && caller.is_peer("intake")
+}
+
+#[cfg(test)]
+mod tests {
+    use continuum_auth::Role;
+
+    use super::*;
+
+    fn caller(user_id: &str, roles: &[Role]) -> Caller {
+        Caller {
+            user_id: user_id.into(),
+            organization_id: "0190a1b2-c3d4-7e5f-8a9b-0000000000a1".into(),
+            roles: roles.to_vec(),
+            acting_for: Some("clerk-1".into()),
+        }
+    }
+
+    #[test]
+    fn only_intake_itself_vouches_and_only_as_owner_of_an_intake_it_names() {
+        let intake = caller("service:intake", &[Role::Service]);
+        assert!(vouched_by_intake(&intake, Some("intake-1"), Needs::Owner));
+        // Every other question is asked.
+        assert!(!vouched_by_intake(&intake, None, Needs::Owner));
+        assert!(!vouched_by_intake(&intake, Some(""), Needs::Owner));
+        assert!(!vouched_by_intake(&intake, Some("intake-1"), Needs::OwnerOrRecipient));
+        for other in ["service:referral", "service:gateway", "service:waitlist", "service:intakes"]
+        {
+            let peer = caller(other, &[Role::Service]);
+            assert!(!vouched_by_intake(&peer, Some("intake-1"), Needs::Owner), "{other}");
+        }
+        // A user token naming itself after intake holds no service role.
+        let user = caller("service:intake", &[Role::Coordinator, Role::IntakeClerk]);
+        assert!(!vouched_by_intake(&user, Some("intake-1"), Needs::Owner));
     }
 }

@@ -166,9 +166,15 @@ impl Backing {
     /// A service token acting for a user of `organization_id` (what a peer service sends); the
     /// organization is registered first.
     pub fn service_token(&self, organization_id: &str) -> String {
+        self.service_token_of("test", organization_id)
+    }
+
+    /// A service token of the peer service `service` (its `svc` claim) acting for a user of
+    /// `organization_id`; the organization is registered first.
+    pub fn service_token_of(&self, service: &str, organization_id: &str) -> String {
         self.register(organization_id);
         self.minter()
-            .service_token("test", organization_id, Some("test-user"), Duration::from_secs(3600))
+            .service_token(service, organization_id, Some("test-user"), Duration::from_secs(3600))
             .expect("minting a service token")
     }
 

@@ -163,6 +163,14 @@ impl TestApp {
         )
     }
 
+    /// A referral client sending a service token of the peer service `service` acting for `org`.
+    pub fn client_of_peer(&self, service: &str, org: &str) -> ReferralServiceClient<AuthedChannel> {
+        ReferralServiceClient::with_interceptor(
+            channel(self.addr),
+            Bearer::new(&self.backing.service_token_of(service, org)),
+        )
+    }
+
     /// A referral client sending no credentials.
     pub fn anonymous_client(&self) -> ReferralServiceClient<AuthedChannel> {
         ReferralServiceClient::with_interceptor(channel(self.addr), Bearer::none())

@@ -30,6 +30,43 @@ async fn a_person_refers_only_for_their_own_organization() {
     assert_eq!(app.open_slots(&p.id).await, 4, "a refused creation takes no slot");
 }
 
+/// Issue 12: intake's own routing call is not asked back — intake is who decides, and it refers only the
+/// intakes it took, for their organization — while every other caller's creation still is: a client the
+/// intake double never recorded is NOT_FOUND for another service and for a person of the same
+/// organization, and takes no slot.
+#[tokio::test]
+async fn intakes_own_referral_is_not_asked_back_and_every_other_callers_still_is() {
+    let mut app = spawn_app().await;
+    let p = app.provider(5).await;
+    let unrecorded = |key: &str| {
+        let mut r = create_request(key, &p.id);
+        r.client_id = uuid::Uuid::now_v7().to_string();
+        r.intake_id = uuid::Uuid::now_v7().to_string();
+        r
+    };
+    let r = app
+        .client_of_peer("intake", REFERRER)
+        .create_referral(unrecorded("from-intake"))
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert_eq!(r.referrer_organization_id, REFERRER);
+    for service in ["gateway", "waitlist", "test"] {
+        let err = app
+            .client_of_peer(service, REFERRER)
+            .create_referral(unrecorded(&format!("from-{service}")))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound, "{service}");
+    }
+    let mut person = app.client_as(REFERRER, &[Role::Clinician]);
+    let err = person.create_referral(unrecorded("from-a-person")).await.unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    assert_eq!(app.open_slots(&p.id).await, 4, "only intake's referral took a slot");
+}
+
 #[tokio::test]
 async fn only_the_parties_see_a_referral() {
     let mut app = spawn_app().await;

@@ -388,11 +388,13 @@ impl TestApp {
 
     /// A waitlist client calling as a person of `org` with `roles`.
     pub fn client_as(&self, org: &str, roles: &[Role]) -> WaitlistServiceClient<AuthedChannel> {
+        self.client_with_token(&self.backing.token(org, roles))
+    }
+
+    /// A client sending `token`.
+    pub fn client_with_token(&self, token: &str) -> WaitlistServiceClient<AuthedChannel> {
         let channel = continuum_runtime::peer_channel(&self.addr.to_string()).unwrap();
-        WaitlistServiceClient::with_interceptor(
-            channel,
-            Bearer::new(&self.backing.token(org, roles)),
-        )
+        WaitlistServiceClient::with_interceptor(channel, Bearer::new(token))
     }
 
     /// An intake client calling the in-process intake as an intake clerk, clinician and coordinator of

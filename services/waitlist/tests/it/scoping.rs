@@ -53,6 +53,30 @@ async fn a_person_enqueues_and_lists_only_for_their_organization() {
     assert_eq!(err.code(), Code::PermissionDenied);
 }
 
+/// Issue 12: intake's own routing call is not asked back — intake is who decides, and it enqueues only
+/// the intakes it took, for their organization — while every other caller's enqueue still is: a client
+/// the intake double never recorded is NOT_FOUND for another service and for a person of the same
+/// organization.
+#[tokio::test]
+async fn intakes_own_enqueue_is_not_asked_back_and_every_other_callers_still_is() {
+    let app = spawn_app().await;
+    let p = app.provider().await;
+    let as_peer =
+        |service: &str| app.client_with_token(&app.backing.service_token_of(service, ORG_A));
+    let unrecorded = || {
+        let mut r = enqueue_request(pb::Band::Soon, &[&p]);
+        (r.client_id, r.intake_id) = (id(), id());
+        r
+    };
+    let entry = as_peer("intake").enqueue(unrecorded()).await.unwrap().into_inner().entry.unwrap();
+    assert_eq!(entry.organization_id, ORG_A);
+    for service in ["gateway", "referral", "test"] {
+        assert_eq!(nf(as_peer(service).enqueue(unrecorded()).await), Code::NotFound, "{service}");
+    }
+    let mut person = app.client_as(ORG_A, &[Role::Coordinator]);
+    assert_eq!(nf(person.enqueue(unrecorded()).await), Code::NotFound);
+}
+
 #[tokio::test]
 async fn another_organizations_entries_and_offers_are_not_found() {
     let mut app = spawn_app().await;
