@@ -251,13 +251,13 @@ impl Store {
     pub async fn change_capacity(&self, c: CapacityChange<'_>) -> Result<(Provider, bool)> {
         let now = time::to_ms(Utc::now());
         let id = c.provider_id;
-        let txn = self.db.begin().await?;
         if let Some(key) = c.hold_key
-            && capacity_hold::Entity::find_by_id(key.to_owned()).one(&txn).await?.is_some()
+            && capacity_hold::Entity::find_by_id(key.to_owned()).one(&self.db).await?.is_some()
         {
-            txn.rollback().await?;
             return Ok((super::get_provider(&self.db, id).await?, false));
         }
+        self.refuse_a_hopeless_take(&c).await?;
+        let txn = self.db.begin().await?;
         // Lock the provider row first (every writer of a provider does), then read the count before the
         // change (current, since concurrent writers wait on the lock), then change it.
         let res = provider::Entity::update_many()
@@ -300,6 +300,29 @@ impl Store {
         record_rise(&txn, &after, before.open_slots, now).await?;
         txn.commit().await?;
         Ok((after, true))
+    }
+
+    /// Refuses a take of a clinician's slots (no cohorts, no overbooking) that the committed count cannot
+    /// cover, before the provider's row lock: concurrent takers of a provider's last slot (clients ranked
+    /// alike, routed at once) no longer queue behind each other's transactions only to be refused there
+    /// (issue 12: with 20,000 providers, 6 refused takes per routed intake waited 13 ms each on the lock).
+    /// Reads without a lock; whenever the read allows the take, the locked path decides.
+    async fn refuse_a_hopeless_take(&self, c: &CapacityChange<'_>) -> Result<()> {
+        if c.delta >= 0 || c.allow_overbook {
+            return Ok(());
+        }
+        let Some(p) = provider::Entity::find_by_id(c.provider_id.to_owned()).one(&self.db).await?
+        else {
+            return Err(Error::not_found("provider", c.provider_id));
+        };
+        if p.open_slots + c.delta >= 0 {
+            return Ok(());
+        }
+        let cohorts = cohort::Entity::find()
+            .filter(cohort::Column::ProviderId.eq(c.provider_id.to_owned()))
+            .count(&self.db)
+            .await?;
+        if cohorts == 0 { Err(no_capacity(p.open_slots)) } else { Ok(()) }
     }
 
     /// Sets a provider's open slots, or with `cohort_code` one cohort's open seats (at most its seats).

@@ -321,3 +321,40 @@ async fn every_rise_of_open_capacity_writes_one_capacity_event() {
     assert_eq!(relay.deliver_due(&continuum_runtime::Shutdown::new()).await, 0);
     assert_eq!(store.pending_events().await.unwrap(), 3);
 }
+
+/// Issue 12: a take that the committed count cannot cover is refused without waiting for the provider's
+/// row lock. Concurrent takers of a provider's last slot (clients ranked alike, routed at once) used to
+/// queue behind each other's transactions only to be refused there; here another writer holds the row
+/// of a clinician with no open slot, and the take is refused at once all the same.
+#[tokio::test]
+async fn a_take_of_a_full_clinician_is_refused_without_waiting_for_its_row_lock() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let mut app = spawn_app().await;
+    let full = create(&mut app, clinician("Full", 0)).await;
+    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>(
+        "matching",
+        &app.backing.common().db(),
+    )
+    .await
+    .unwrap();
+    let writer = db.begin().await.unwrap();
+    let lock = sea_orm::Statement::from_sql_and_values(
+        writer.get_database_backend(),
+        match writer.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                "UPDATE providers SET version = version + 1 WHERE id = $1"
+            }
+            _ => "UPDATE providers SET version = version + 1 WHERE id = ?",
+        },
+        [full.id.clone().into()],
+    );
+    assert_eq!(writer.execute_raw(lock).await.unwrap().rows_affected(), 1);
+    let take = app.client.update_capacity(delta(&full.id, -1, "take-while-locked"));
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(3), take)
+        .await
+        .expect("refused without waiting for the lock")
+        .unwrap_err();
+    assert_eq!(reason_of(&refused).map(continuum_errors::reason_code), Some("NO_CAPACITY"));
+    writer.rollback().await.unwrap();
+    assert_eq!(get(&mut app, &full.id).await.open_slots, 0);
+}
