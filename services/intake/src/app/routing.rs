@@ -223,11 +223,11 @@ impl Router {
 
     /// Runs the routing task that SubmitIntake has just created for `intake` in the intake's own
     /// transaction, leased to this router (as `acting_user_id`), with `first`, matching's answer asked
-    /// before the intake was stored ([`Router::first_plan`]; a plan is stored with the task; without an
-    /// answer in time, the attempt asks again): nothing
-    /// needs claiming, reading back or writing before the peer calls, which saves a claim, four reads and
-    /// the plan's write per intake on the hot path. Should the lease have lapsed meanwhile, finishing is
-    /// refused by the lease check and the task stays with whoever holds it.
+    /// before the intake was stored ([`Router::first_plan`]: a plan was stored with the task; without an
+    /// answer in time, the attempt asks again). Nothing needs claiming, reading back or writing before the
+    /// peer calls, which saves a claim, four reads and the plan's write per intake on the hot path. Should
+    /// the lease have lapsed meanwhile, finishing is refused by the lease check and the task stays with
+    /// whoever holds it.
     pub async fn route_created(
         &self,
         intake: &Intake,
