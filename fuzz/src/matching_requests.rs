@@ -83,7 +83,10 @@ fn recommend(m: &'static str, b: &[u8]) {
         m,
         b,
         |r: pb::RecommendRequest| {
-            convert::merge(convert::needs_from_proto(r.client, None, ""), convert::top_k(r.top_k, ""))
+            continuum_errors::both(
+                convert::needs_from_proto(r.client, None, ""),
+                convert::top_k(r.top_k, ""),
+            )
         },
         |(_, k)| assert!((1..=50).contains(k), "top_k {k}"),
     );
@@ -94,7 +97,10 @@ fn recommend_for_client(m: &'static str, b: &[u8]) {
         m,
         b,
         |r: pb::RecommendForClientRequest| {
-            convert::merge(convert::needs_from_proto(r.client, r.fit, ""), convert::top_k(r.top_k, ""))
+            continuum_errors::both(
+                convert::needs_from_proto(r.client, r.fit, ""),
+                convert::top_k(r.top_k, ""),
+            )
         },
         |(_, k)| assert!((1..=50).contains(k), "top_k {k}"),
     );
