@@ -198,18 +198,9 @@ impl Router {
         assessment: &Assessment,
         acting_user_id: &str,
     ) -> Option<std::result::Result<RoutingPlan, PeerError>> {
-        let user = Some(acting_user_id).filter(|u| !u.is_empty());
-        let req = on_behalf_of(
-            recommend_request(submission, assessment),
-            submission.organization_id.as_str(),
-            user,
-        );
-        let mut matching = self.peers.matching.clone();
-        match tokio::time::timeout(FIRST_PLAN_WAIT, matching.recommend_for_client(req)).await {
-            Ok(Ok(r)) => {
-                let ranking = r.into_inner().ranking.unwrap_or_default();
-                Some(Ok(plan_from(submission, assessment, ranking)))
-            }
+        let ask = self.ask_plan(submission, assessment, acting_user_id);
+        match tokio::time::timeout(FIRST_PLAN_WAIT, ask).await {
+            Ok(Ok(plan)) => Some(Ok(plan)),
             Ok(Err(s)) => {
                 tracing::warn!(code = ?s.code(), "recommend failed before the intake was stored");
                 Some(Err(PeerError::from(&s)))
@@ -542,22 +533,30 @@ impl Router {
 
     async fn plan(&self, task: &RoutingTask) -> std::result::Result<RoutingPlan, PeerError> {
         let intake = &task.intake;
-        let user = Some(task.acting_user_id.as_str()).filter(|u| !u.is_empty());
+        self.ask_plan(&intake.submission, &intake.assessment, &task.acting_user_id).await.map_err(
+            |s| {
+                tracing::warn!(intake_id = %intake.id, code = ?s.code(), "recommend failed");
+                PeerError::from(&s)
+            },
+        )
+    }
+
+    /// Matching's ranking for a submission and its assessment (acting for `acting_user_id` of the
+    /// submitting organization), as a routing plan; the status the call ended with otherwise.
+    async fn ask_plan(
+        &self,
+        submission: &NewIntake,
+        assessment: &Assessment,
+        acting_user_id: &str,
+    ) -> std::result::Result<RoutingPlan, tonic::Status> {
+        let user = Some(acting_user_id).filter(|u| !u.is_empty());
         let req = on_behalf_of(
-            recommend_request(&intake.submission, &intake.assessment),
-            intake.submission.organization_id.as_str(),
+            recommend_request(submission, assessment),
+            submission.organization_id.as_str(),
             user,
         );
-        match self.peers.matching.clone().recommend_for_client(req).await {
-            Ok(r) => {
-                let ranking = r.into_inner().ranking.unwrap_or_default();
-                Ok(plan_from(&intake.submission, &intake.assessment, ranking))
-            }
-            Err(s) => {
-                tracing::warn!(intake_id = %intake.id, code = ?s.code(), "recommend failed");
-                Err(PeerError::from(&s))
-            }
-        }
+        let r = self.peers.matching.clone().recommend_for_client(req).await?;
+        Ok(plan_from(submission, assessment, r.into_inner().ranking.unwrap_or_default()))
     }
 }
 
