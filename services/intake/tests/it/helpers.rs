@@ -106,19 +106,8 @@ pub async fn spawn_with_matching() -> TestApp {
 /// waitlist is down, so a client that would be waitlisted stays pending.
 pub async fn spawn_with_matching_and_referral() -> TestApp {
     let backing = Backing::fresh().await;
-    let mb = Backing::fresh().await;
     let rb = Backing::fresh().await;
-    let mut mcommon = mb.common();
-    mcommon.auth = backing.common().auth;
-    let mapp = matching::startup::Application::build(matching::config::Settings::new(
-        "127.0.0.1:0".parse().unwrap(),
-        mcommon,
-    ))
-    .await
-    .unwrap();
-    let maddr = mapp.local_addr().to_string();
-    let msd = Shutdown::new();
-    tokio::spawn(mapp.run(msd.clone()));
+    let (maddr, msd, mb) = spawn_matching(&backing).await;
     let mut rcommon = rb.common();
     rcommon.auth = backing.common().auth;
     // Referral asks intake whether the referring organization owns the client: intake's address is picked
