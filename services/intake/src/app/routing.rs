@@ -6,8 +6,9 @@
 //!
 //! Exactly-once comes from three things together: (1) the ranked plan from matching is stored before any
 //! other call (for a new intake, asked before the intake is stored and written with it), so every retry
-//! follows the same plan; (2) a candidate is skipped only on a definite
-//! refusal (no capacity: nothing was created), never on an unavailable peer; (3) referral and waitlist
+//! follows the same plan (a retry that finds a provider of a plan stored earlier full asks matching once
+//! for a fresh plan, which is stored before any of its options is called); (2) a candidate is skipped only
+//! on a definite refusal (no capacity: nothing was created), never on an unavailable peer; (3) referral and waitlist
 //! calls carry the idempotency key `intake:<id>`, so a call repeated after a lost answer returns what the
 //! first one made instead of making a second.
 
@@ -320,6 +321,14 @@ impl Router {
 
     async fn attempt(&self, task: &RoutingTask) -> Step {
         let intake = &task.intake;
+        // A plan stored by an earlier attempt is as old as whatever deferred the routing (an outage can
+        // last hours): its "open slot" marks may be long stale. The first provider found full makes such an
+        // attempt ask matching once for the directory as it stands (the test
+        // `a_provider_found_full_makes_the_routing_follow_a_fresh_plan`). A plan made for this attempt,
+        // or moments ago with the intake, is current: a refusal there means a concurrent routing took the
+        // slot first, and asking again would only race the same routings (issue 12, measured with 20,000
+        // providers: 10-18 % fewer intakes/s when every attempt re-planned, for no fewer refusals).
+        let mut may_replan = task.plan.is_some() && task.attempts > 0;
         let mut plan = match &task.plan {
             Some(p) => p.clone(),
             None => match self.plan(task).await {
@@ -335,11 +344,8 @@ impl Router {
             },
         };
         // Consent may have changed since the plan was made (recorded or revoked): re-check it now.
-        for c in &mut plan.candidates {
-            if !c.organization_id.is_empty() {
-                c.consented = intake.submission.consent.allows_referral_to(&c.organization_id);
-            }
-        }
+        let consent = &intake.submission.consent;
+        plan.recheck_consent(|org| consent.allows_referral_to(org));
         let mut decision = intake.routing.clone();
         decision.candidate_provider_ids =
             plan.candidates.iter().map(|c| c.provider_id.clone()).collect();
@@ -381,11 +387,14 @@ impl Router {
         // (recorded with the task), so the peers decide access for them.
         let org = intake.submission.organization_id.as_str();
         let user = Some(task.acting_user_id.as_str()).filter(|u| !u.is_empty());
+        // Providers that had no slot left when asked.
+        let mut full: Vec<String> = Vec::new();
         while plan.next < plan.candidates.len() {
             let c = plan.candidates[plan.next].clone();
             // Outside the crisis pathway only providers with an open slot, whose organization the client
             // consented to, are referred to directly.
             let called = plan.crisis || (c.has_capacity && c.consented);
+            let mut no_slot = false;
             if called {
                 // The rest of the plan the client consented to (every crisis-capable option on the crisis
                 // pathway), so referral can re-route after a "no" without starting over.
@@ -452,10 +461,22 @@ impl Router {
                         if !is_definite_refusal(&e) {
                             return refused_by("referral", e, decision, intake.id.as_str());
                         }
+                        no_slot = e.is(ErrorReason::NoCapacity);
                     }
                 }
             }
             plan.next += 1;
+            if no_slot {
+                full.push(c.provider_id.clone());
+                if std::mem::take(&mut may_replan)
+                    && let Ok(mut fresh) = self.plan(task).await
+                {
+                    fresh.recheck_consent(|org| consent.allows_referral_to(org));
+                    plan = plan.refreshed(fresh, &full);
+                    decision.candidate_provider_ids =
+                        plan.candidates.iter().map(|c| c.provider_id.clone()).collect();
+                }
+            }
             // Only a definite refusal from referral must be remembered before going on (a retry must not
             // ask that candidate again); a candidate passed over here without a call (no open slot, no
             // consent) is passed over again the same way on a retry, so nothing is written for it.
@@ -725,5 +746,43 @@ mod tests {
         assert_eq!(backoff(1, max), Duration::from_secs(1));
         assert_eq!(backoff(3, max), Duration::from_secs(4));
         assert_eq!(backoff(30, max), max);
+    }
+
+    fn plan_of(candidates: Vec<Candidate>) -> RoutingPlan {
+        RoutingPlan {
+            candidates,
+            next: 0,
+            crisis: false,
+            exclusions: Vec::new(),
+            rules_applied: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_fresh_plan_replaces_a_stale_one_with_the_providers_found_full_marked_full() {
+        let mut stale = plan_of(vec![cand("a", false, false), cand("b", false, false)]);
+        stale.next = 1;
+        // Matching still counts a slot at "a" (a replica's snapshot a moment behind) and has a new "c".
+        let fresh = plan_of(vec![cand("a", false, false), cand("c", false, false)]);
+        let plan = stale.clone().refreshed(fresh, &["a".to_owned()]);
+        assert_eq!(ids(&plan.candidates), vec!["a", "c"]);
+        assert_eq!(plan.next, 0);
+        assert!(!plan.candidates[0].has_capacity, "a refused provider is not asked again");
+        assert!(plan.candidates[1].has_capacity);
+
+        // A fresh plan with nothing the client consented to (or none at all) leaves the stale one in place.
+        let mut unconsented = plan_of(vec![cand("c", false, false)]);
+        unconsented.recheck_consent(|_| false);
+        assert!(
+            unconsented.candidates[0].consented,
+            "only candidates with an organization are rechecked"
+        );
+        unconsented.candidates[0].organization_id = "org-x".into();
+        unconsented.recheck_consent(|org| org != "org-x");
+        assert!(!unconsented.candidates[0].consented);
+        let kept = stale.clone().refreshed(unconsented, &["a".to_owned()]);
+        assert_eq!((ids(&kept.candidates), kept.next), (vec!["a", "b"], 1));
+        let kept = stale.clone().refreshed(plan_of(Vec::new()), &[]);
+        assert_eq!((ids(&kept.candidates), kept.next), (vec!["a", "b"], 1));
     }
 }

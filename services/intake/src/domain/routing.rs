@@ -223,4 +223,30 @@ impl RoutingPlan {
             trauma_first: has("routing.trauma_focused_first"),
         }
     }
+
+    /// Marks each candidate with an organization as consented to or not, by `allows` (consent may have
+    /// been recorded or revoked since the plan was made).
+    pub fn recheck_consent(&mut self, allows: impl Fn(&str) -> bool) {
+        for c in &mut self.candidates {
+            if !c.organization_id.is_empty() {
+                c.consented = allows(&c.organization_id);
+            }
+        }
+    }
+
+    /// The plan to follow after the providers in `refused` turned out to have no slot left: `fresh`
+    /// (matching's ranking as the directory stands now, consent already rechecked) with those providers
+    /// marked full, so none of them is asked again; this plan as it is when `fresh` offers no option the
+    /// client consented to (a directory that changed under the plan is no reason to stop routing).
+    pub fn refreshed(self, mut fresh: RoutingPlan, refused: &[String]) -> RoutingPlan {
+        if fresh.crisis != self.crisis || !fresh.candidates.iter().any(|c| c.consented) {
+            return self;
+        }
+        for c in &mut fresh.candidates {
+            if refused.contains(&c.provider_id) {
+                c.has_capacity = false;
+            }
+        }
+        fresh
+    }
 }

@@ -102,24 +102,38 @@ pub async fn spawn_with_matching() -> TestApp {
     app
 }
 
-/// Intake with the real matching and referral services in-process (sharing intake's auth secret); the
-/// waitlist is down, so a client that would be waitlisted stays pending.
-pub async fn spawn_with_matching_and_referral() -> TestApp {
-    let backing = Backing::fresh().await;
+/// The referral service in-process on a fresh backing of its own, sharing `auth`'s auth secret, calling
+/// matching at `matching_addr` and intake at `intake_addr`: its address, shutdown and backing.
+pub async fn spawn_referral(
+    auth: &Backing,
+    matching_addr: &str,
+    intake_addr: &str,
+) -> (String, Shutdown, Backing) {
     let rb = Backing::fresh().await;
-    let (maddr, msd, mb) = spawn_matching(&backing).await;
     let mut rcommon = rb.common();
-    rcommon.auth = backing.common().auth;
-    // Referral asks intake whether the referring organization owns the client: intake's address is picked
-    // before either is built.
-    let intake_addr = closed_addr().await;
-    let mut rsettings =
-        referral::config::Settings::new("127.0.0.1:0".parse().unwrap(), maddr.clone(), rcommon);
-    rsettings.intake_addr = intake_addr.clone();
+    rcommon.auth = auth.common().auth;
+    let mut rsettings = referral::config::Settings::new(
+        "127.0.0.1:0".parse().unwrap(),
+        matching_addr.to_owned(),
+        rcommon,
+    );
+    rsettings.intake_addr = intake_addr.to_owned();
     let rapp = referral::startup::Application::build(rsettings).await.unwrap();
     let raddr = rapp.local_addr().to_string();
     let rsd = Shutdown::new();
     tokio::spawn(rapp.run(rsd.clone()));
+    (raddr, rsd, rb)
+}
+
+/// Intake with the real matching and referral services in-process (sharing intake's auth secret); the
+/// waitlist is down, so a client that would be waitlisted stays pending.
+pub async fn spawn_with_matching_and_referral() -> TestApp {
+    let backing = Backing::fresh().await;
+    let (maddr, msd, mb) = spawn_matching(&backing).await;
+    // Referral asks intake whether the referring organization owns the client: intake's address is picked
+    // before either is built.
+    let intake_addr = closed_addr().await;
+    let (raddr, rsd, rb) = spawn_referral(&backing, &maddr, &intake_addr).await;
     let mut app = spawn_on(
         intake_addr.parse().unwrap(),
         backing,
@@ -287,14 +301,31 @@ pub async fn direct_api(
     let peers = intake::peers::Peers::connect(&settings).unwrap();
     let referrals = intake::peers::referral::ReferralPeer::new(peers.referral.clone());
     let rules = std::sync::Arc::new(intake::domain::Rules::embedded().unwrap());
-    let router = intake::app::routing::Router::new(
-        store.clone(),
-        peers,
-        rules.clone(),
-        std::time::Duration::from_secs(1),
-    );
+    let router = router_with(store.clone(), peers, rules.clone());
     let cache = settings.common.open_cache("intake").await.unwrap();
     intake::grpc::IntakeApi::new(intake::app::App::new(store, router, cache, rules, referrals))
+}
+
+/// A router over `store` calling matching, referral and waitlist at `peers`, for tests that run a routing
+/// attempt themselves.
+pub fn router_over(
+    backing: &Backing,
+    store: intake::store::Store,
+    peers: [String; 3],
+) -> intake::app::routing::Router {
+    let settings =
+        intake::config::Settings::new("127.0.0.1:0".parse().unwrap(), peers, backing.common());
+    let peers = intake::peers::Peers::connect(&settings).unwrap();
+    let rules = std::sync::Arc::new(intake::domain::Rules::embedded().unwrap());
+    router_with(store, peers, rules)
+}
+
+fn router_with(
+    store: intake::store::Store,
+    peers: intake::peers::Peers,
+    rules: std::sync::Arc<intake::domain::Rules>,
+) -> intake::app::routing::Router {
+    intake::app::routing::Router::new(store, peers, rules, std::time::Duration::from_secs(1))
 }
 
 /// A complete, valid adult submission with moderate depression.

@@ -356,3 +356,65 @@ async fn a_new_intakes_routing_plan_is_written_with_the_intake_in_no_statement_o
         [provider]
     );
 }
+
+/// Issue 12: alike intakes routed at once all held the same plan, and each one asked every provider the
+/// others had filled since (6.8 refused referrals per intake with 20,000 providers). A provider found full
+/// makes the routing ask matching for the directory as it stands: a slot opened since the plan was made is
+/// found, and the providers filled meanwhile are passed over without a call.
+#[tokio::test]
+async fn a_provider_found_full_makes_the_routing_follow_a_fresh_plan() {
+    use continuum_proto::intake::v1::intake_service_server::IntakeService;
+    use continuum_proto::matching::v1 as mpb;
+    let backing = continuum_testkit::Backing::fresh().await;
+    backing.register(ORG);
+    let (maddr, msd, _mb) = spawn_matching(&backing).await;
+    let (raddr, rsd, _rb) = spawn_referral(&backing, &maddr, &closed_addr().await).await;
+    let matching = TestApp::matching_admin_at(&backing, &maddr);
+    let cbt = [common::Modality::Cbt];
+    let first = add_provider_via(matching.clone(), clinician("Dr First", &cbt, 1)).await;
+    let second = add_provider_via(matching.clone(), clinician("Dr Second", &cbt, 1)).await;
+    let store = open_store(&backing).await;
+    // Referral is unreachable when the intake arrives: it is stored with matching's plan, still pending.
+    let api = direct_api(
+        &backing,
+        store.clone(),
+        [maddr.clone(), closed_addr().await, closed_addr().await],
+    )
+    .await;
+    let intake = api
+        .submit_intake(as_clinician(submission("fresh-plan"), ORG))
+        .await
+        .unwrap()
+        .into_inner()
+        .intake
+        .unwrap();
+    let routing = intake.routing.unwrap();
+    assert_eq!(routing.status, pb::RoutingStatus::Pending as i32, "{}", routing.reason);
+    // Meanwhile both planned slots are taken, and a new clinician opens one.
+    for id in [&first, &second] {
+        matching
+            .clone()
+            .update_capacity(mpb::UpdateCapacityRequest {
+                provider_id: id.clone(),
+                change: Some(mpb::update_capacity_request::Change::Delta(-1)),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let third = add_provider_via(matching.clone(), clinician("Dr Third", &cbt, 1)).await;
+
+    // The retry, with referral back, finds the first planned provider full and follows a fresh plan.
+    store.expedite_routings(chrono::Utc::now()).await.unwrap();
+    let router = router_over(&backing, store.clone(), [maddr, raddr, closed_addr().await]);
+    let decision = router.route(&intake.id).await.unwrap();
+    msd.cancel();
+    rsd.cancel();
+    assert_eq!(decision.status, intake::domain::RoutingStatus::Referred, "{}", decision.reason);
+    assert_eq!(decision.provider_id.as_deref(), Some(third.as_str()), "{}", decision.reason);
+    let mut planned = decision.candidate_provider_ids.clone();
+    planned.sort();
+    let mut all = vec![first, second, third];
+    all.sort();
+    assert_eq!(planned, all, "the decision lists the fresh plan's options");
+}
