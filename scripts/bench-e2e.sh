@@ -5,6 +5,11 @@
 # at the same concurrency in the same run as the reference; the process's RSS after each row.
 #
 #   bash scripts/bench-e2e.sh [sqlite|postgres|all]      (default all)
+#   PG_SOCKET=/var/run/postgresql bash scripts/bench-e2e.sh postgres
+#
+# With PG_SOCKET (PostgreSQL's Unix socket directory), the stack and the pgbench reference both reach
+# PostgreSQL through that socket instead of TCP on 127.0.0.1 (no TLS, no TCP per statement): the
+# configuration docs/operations.md recommends when PostgreSQL runs on the same host.
 #
 # Needs: a release build (cargo build --release -p continuum), PostgreSQL on 127.0.0.1:5432 (trust auth,
 # user postgres) with pgbench, Redis on 127.0.0.1:6379. Prints markdown rows on stdout.
@@ -13,6 +18,9 @@ cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/release/continuum"
 ORG=0190d5a0-0000-7000-8000-000000000001
 PG=postgres://postgres@127.0.0.1:5432
+pg() { # database -> URL (TCP on 127.0.0.1, or the Unix socket in $PG_SOCKET)
+  if [ -n "${PG_SOCKET:-}" ]; then echo "postgres://postgres@localhost/$1?host=$PG_SOCKET"; else echo "$PG/$1"; fi
+}
 WHICH="${1:-all}"
 C1="${C1:-500}"     # intakes, one at a time
 C32="${C32:-5000}"  # intakes, 32 in flight
@@ -37,7 +45,7 @@ rows() { # label
   "$BIN" bench intake --token "$CLERK" --concurrency 1 --count "$C1" --warmup 20 2>/dev/null | tail -1
   echo "<!-- after: $(rss $UP) -->"
   "$BIN" bench intake --token "$CLERK" --concurrency 32 --count "$C32" --warmup 100 \
-    --pgbench-url "$PG/test" 2>/dev/null | tail -1
+    --pgbench-url "$(pg test)" 2>/dev/null | tail -1
   echo "<!-- after: $(rss $UP) -->"
 }
 
@@ -54,9 +62,9 @@ if [ "$WHICH" = sqlite ] || [ "$WHICH" = all ]; then
   both_directories "SQLite + in-process cache"
 fi
 if [ "$WHICH" = postgres ] || [ "$WHICH" = all ]; then
-  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS continuum_bench" -c "CREATE DATABASE continuum_bench"
+  psql "$(pg postgres)" -qc "DROP DATABASE IF EXISTS continuum_bench" -c "CREATE DATABASE continuum_bench"
   redis-cli -h 127.0.0.1 flushdb >/dev/null
-  export CONTINUUM_DATABASE_URL="$PG/continuum_bench" CONTINUUM_REDIS_URL=redis://127.0.0.1:6379/
+  export CONTINUUM_DATABASE_URL="$(pg continuum_bench)" CONTINUUM_REDIS_URL=redis://127.0.0.1:6379/
   CONTINUUM_ENCRYPTION_KEYS="k1:$(head -c 32 /dev/urandom | base64)"
   export CONTINUUM_ENCRYPTION_KEYS
   run_stack postgres /tmp/bench-postgres
