@@ -1,4 +1,4 @@
-//! Builds the intake service (database, cache, peer clients, router) and runs it with its routing worker
+//! Builds the intake service (database, peer clients, router) and runs it with its routing worker
 //! until the shutdown token is cancelled.
 
 use std::net::SocketAddr;
@@ -43,7 +43,6 @@ impl Application {
         tracing::info!(rules_version = %rules.version, custom = settings.rules_file.is_some(), "intake rules loaded");
         let db =
             continuum_db::connect_and_migrate::<Migrator>(SERVICE, &settings.common.db()).await?;
-        let cache = settings.common.open_cache(SERVICE).await?;
         let common = &settings.common;
         if common.database_url.is_some() && common.crypto.encryption_keys.is_none() {
             anyhow::bail!(
@@ -63,7 +62,7 @@ impl Application {
             rules.clone(),
             Duration::from_secs(settings.routing_max_backoff_secs.max(1)),
         );
-        let api = IntakeApi::new(App::new(store.clone(), router.clone(), cache, rules, referrals));
+        let api = IntakeApi::new(App::new(store.clone(), router.clone(), rules, referrals));
         let listener = continuum_runtime::bind(settings.listen_addr).await?;
         Ok(Self { listener, store, api, router, settings })
     }

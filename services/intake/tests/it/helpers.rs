@@ -302,8 +302,7 @@ pub async fn direct_api(
     let referrals = intake::peers::referral::ReferralPeer::new(peers.referral.clone());
     let rules = std::sync::Arc::new(intake::domain::Rules::embedded().unwrap());
     let router = router_with(store.clone(), peers, rules.clone());
-    let cache = settings.common.open_cache("intake").await.unwrap();
-    intake::grpc::IntakeApi::new(intake::app::App::new(store, router, cache, rules, referrals))
+    intake::grpc::IntakeApi::new(intake::app::App::new(store, router, rules, referrals))
 }
 
 /// A router over `store` calling matching, referral and waitlist at `peers`, for tests that run a routing
@@ -377,11 +376,10 @@ pub fn pcl5(total: i32) -> pb::Pcl5 {
     pb::Pcl5 { items }
 }
 
-/// Another intake replica on `app`'s database whose cache is its own and empty (in-process): what it
-/// knows of earlier submissions it learns from the database. Cancel the shutdown when done.
-pub async fn replica_with_an_empty_cache(
-    app: &TestApp,
-) -> (IntakeServiceClient<AuthedChannel>, Shutdown) {
+/// Another intake replica on `app`'s database, sharing nothing else with it (its own in-process cache,
+/// no peers): what it knows of earlier submissions it learns from the database. Cancel the shutdown when
+/// done.
+pub async fn another_replica(app: &TestApp) -> (IntakeServiceClient<AuthedChannel>, Shutdown) {
     let mut common = app.backing.common();
     common.redis_url = None;
     let peers = [closed_addr().await, closed_addr().await, closed_addr().await];

@@ -55,12 +55,12 @@ async fn the_same_key_replays_and_a_reused_key_is_refused() {
 }
 
 #[tokio::test]
-async fn a_resubmission_the_cache_does_not_know_is_replayed_from_the_database() {
+async fn a_resubmission_to_another_replica_is_replayed_from_the_database() {
     let mut app = spawn_app().await;
     let first = app.client.submit_intake(submission("db-replay")).await.unwrap().into_inner();
-    // No idempotency hint on this replica: the intake's unique index finds the earlier intake, whose
-    // rows all stay as they were (the new intake's rows are written together or not at all).
-    let (mut replica, shutdown) = replica_with_an_empty_cache(&app).await;
+    // The other replica shares only the database: the intake's unique index finds the earlier intake,
+    // whose rows all stay as they were (the new intake's rows are written together or not at all).
+    let (mut replica, shutdown) = another_replica(&app).await;
     let again = replica.submit_intake(submission("db-replay")).await.unwrap().into_inner();
     assert!(again.replayed);
     assert_eq!(first.intake.unwrap().id, again.intake.unwrap().id);
