@@ -1,7 +1,8 @@
 //! The intake service's use cases: the only place that decides access (`access`) and talks to the ports
-//! — the store, the router (`routing`) and referral (the facts a recipient's access rests on). The gRPC adapter decodes a request (`crate::convert`), calls one method here with the
-//! request's [`Context`] (who asks, and why), and encodes the answer; scoring and assessment are pure
-//! (`crate::domain`). Every read and write of an intake is audited here, with the purpose of use.
+//! — the store, the router (`routing`) and referral (the facts a recipient's access rests on). The gRPC
+//! adapter decodes a request (`crate::convert`), calls one method here with the request's [`Context`]
+//! (who asks, and why), and encodes the answer; scoring and assessment are pure (`crate::domain`). Every
+//! read and write of an intake is audited here, with the purpose of use.
 
 pub mod access;
 pub mod routing;

@@ -7,10 +7,10 @@
 //! Exactly-once comes from three things together: (1) the ranked plan from matching is stored before any
 //! other call (for a new intake, asked before the intake is stored and written with it), so every retry
 //! follows the same plan (a retry that finds a provider of a plan stored earlier full asks matching once
-//! for a fresh plan, which is stored before any of its options is called); (2) a candidate is skipped only
-//! on a definite refusal (no capacity: nothing was created), never on an unavailable peer; (3) referral and waitlist
-//! calls carry the idempotency key `intake:<id>`, so a call repeated after a lost answer returns what the
-//! first one made instead of making a second.
+//! for a fresh plan, which is stored before any of its options is called); (2) a candidate is skipped
+//! only on a definite refusal (no capacity: nothing was created), never on an unavailable peer; (3)
+//! referral and waitlist calls carry the idempotency key `intake:<id>`, so a call repeated after a lost
+//! answer returns what the first one made instead of making a second.
 
 use continuum_vocab::ids::IntakeId;
 use std::time::Duration;

@@ -237,7 +237,8 @@ impl RoutingPlan {
     /// The plan to follow after the providers in `refused` turned out to have no slot left: `fresh`
     /// (matching's ranking as the directory stands now, consent already rechecked) with those providers
     /// marked full, so none of them is asked again; this plan as it is when `fresh` offers no option the
-    /// client consented to (a directory that changed under the plan is no reason to stop routing).
+    /// client consented to, or is for the other pathway (a directory that changed under the plan is no
+    /// reason to stop routing).
     pub fn refreshed(self, mut fresh: RoutingPlan, refused: &[String]) -> RoutingPlan {
         if fresh.crisis != self.crisis || !fresh.candidates.iter().any(|c| c.consented) {
             return self;
