@@ -326,17 +326,8 @@ async fn a_new_intakes_routing_plan_is_written_with_the_intake_in_no_statement_o
         direct_api(&backing, store.clone(), [maddr, closed_addr().await, closed_addr().await])
             .await;
 
-    use continuum_proto::intake::v1::intake_service_server::IntakeService;
-    let intake = api
-        .submit_intake(as_clinician(submission("plan-with-intake"), ORG))
-        .await
-        .unwrap()
-        .into_inner()
-        .intake
-        .unwrap();
+    let (intake, routing) = submitted_pending(&api, "plan-with-intake").await;
     msd.cancel();
-    let routing = intake.routing.unwrap();
-    assert_eq!(routing.status, pb::RoutingStatus::Pending as i32, "{}", routing.reason);
     let writes_plan =
         |sql: &String| sql.to_ascii_lowercase().contains("update \"routings\" set \"plan\"");
     let run = statements.lock().unwrap().clone();
@@ -363,7 +354,6 @@ async fn a_new_intakes_routing_plan_is_written_with_the_intake_in_no_statement_o
 /// found, and the providers filled meanwhile are passed over without a call.
 #[tokio::test]
 async fn a_provider_found_full_makes_the_routing_follow_a_fresh_plan() {
-    use continuum_proto::intake::v1::intake_service_server::IntakeService;
     use continuum_proto::matching::v1 as mpb;
     let backing = continuum_testkit::Backing::fresh().await;
     backing.register(ORG);
@@ -381,15 +371,7 @@ async fn a_provider_found_full_makes_the_routing_follow_a_fresh_plan() {
         [maddr.clone(), closed_addr().await, closed_addr().await],
     )
     .await;
-    let intake = api
-        .submit_intake(as_clinician(submission("fresh-plan"), ORG))
-        .await
-        .unwrap()
-        .into_inner()
-        .intake
-        .unwrap();
-    let routing = intake.routing.unwrap();
-    assert_eq!(routing.status, pb::RoutingStatus::Pending as i32, "{}", routing.reason);
+    let (intake, _) = submitted_pending(&api, "fresh-plan").await;
     // Meanwhile both planned slots are taken, and a new clinician opens one.
     for id in [&first, &second] {
         matching
@@ -417,4 +399,19 @@ async fn a_provider_found_full_makes_the_routing_follow_a_fresh_plan() {
     let mut all = vec![first, second, third];
     all.sort();
     assert_eq!(planned, all, "the decision lists the fresh plan's options");
+}
+
+/// Submits `key`'s intake through `api` as a clinician of [`ORG`] and checks that its routing is still
+/// pending (a peer it needs is down): the intake and its routing.
+async fn submitted_pending(
+    api: &intake::grpc::IntakeApi,
+    key: &str,
+) -> (pb::Intake, pb::RoutingDecision) {
+    use continuum_proto::intake::v1::intake_service_server::IntakeService;
+    let intake =
+        api.submit_intake(as_clinician(submission(key), ORG)).await.unwrap().into_inner().intake;
+    let intake = intake.unwrap();
+    let routing = intake.routing.clone().unwrap();
+    assert_eq!(routing.status, pb::RoutingStatus::Pending as i32, "{}", routing.reason);
+    (intake, routing)
 }
