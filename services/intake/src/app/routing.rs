@@ -347,8 +347,7 @@ impl Router {
         let consent = &intake.submission.consent;
         plan.recheck_consent(|org| consent.allows_referral_to(org));
         let mut decision = intake.routing.clone();
-        decision.candidate_provider_ids =
-            plan.candidates.iter().map(|c| c.provider_id.clone()).collect();
+        decision.candidate_provider_ids = plan.provider_ids();
         decision.rules_applied.clone_from(&plan.rules_applied);
         let applied = if plan.rules_applied.is_empty() {
             String::new()
@@ -387,8 +386,6 @@ impl Router {
         // (recorded with the task), so the peers decide access for them.
         let org = intake.submission.organization_id.as_str();
         let user = Some(task.acting_user_id.as_str()).filter(|u| !u.is_empty());
-        // Providers that had no slot left when asked.
-        let mut full: Vec<String> = Vec::new();
         while plan.next < plan.candidates.len() {
             let c = plan.candidates[plan.next].clone();
             // Outside the crisis pathway only providers with an open slot, whose organization the client
@@ -466,16 +463,15 @@ impl Router {
                 }
             }
             plan.next += 1;
-            if no_slot {
-                full.push(c.provider_id.clone());
-                if std::mem::take(&mut may_replan)
-                    && let Ok(mut fresh) = self.plan(task).await
-                {
-                    fresh.recheck_consent(|org| consent.allows_referral_to(org));
-                    plan = plan.refreshed(fresh, &full);
-                    decision.candidate_provider_ids =
-                        plan.candidates.iter().map(|c| c.provider_id.clone()).collect();
-                }
+            // The first refusal is the one that may re-plan, so the provider just found full is the only one
+            // the fresh plan must not ask again.
+            if no_slot
+                && std::mem::take(&mut may_replan)
+                && let Ok(mut fresh) = self.plan(task).await
+            {
+                fresh.recheck_consent(|org| consent.allows_referral_to(org));
+                plan = plan.refreshed(fresh, std::slice::from_ref(&c.provider_id));
+                decision.candidate_provider_ids = plan.provider_ids();
             }
             // Only a definite refusal from referral must be remembered before going on (a retry must not
             // ask that candidate again); a candidate passed over here without a call (no open slot, no

@@ -224,6 +224,11 @@ impl RoutingPlan {
         }
     }
 
+    /// The candidates' provider ids, in rank order.
+    pub fn provider_ids(&self) -> Vec<String> {
+        self.candidates.iter().map(|c| c.provider_id.clone()).collect()
+    }
+
     /// Marks each candidate with an organization as consented to or not, by `allows` (consent may have
     /// been recorded or revoked since the plan was made).
     pub fn recheck_consent(&mut self, allows: impl Fn(&str) -> bool) {

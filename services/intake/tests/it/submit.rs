@@ -348,10 +348,10 @@ async fn a_new_intakes_routing_plan_is_written_with_the_intake_in_no_statement_o
     );
 }
 
-/// Issue 12: alike intakes routed at once all held the same plan, and each one asked every provider the
-/// others had filled since (6.8 refused referrals per intake with 20,000 providers). A provider found full
-/// makes the routing ask matching for the directory as it stands: a slot opened since the plan was made is
-/// found, and the providers filled meanwhile are passed over without a call.
+/// Issue 12: a retry follows the plan an earlier attempt stored, which an outage can have made long stale.
+/// A provider of that plan found full makes the retry ask matching for the directory as it stands: a slot
+/// opened since the plan was made is found, and the providers filled meanwhile are passed over without a
+/// call (before, the retry walked every stale "open slot" into a refusal and then to the waitlist).
 #[tokio::test]
 async fn a_provider_found_full_makes_the_routing_follow_a_fresh_plan() {
     use continuum_proto::matching::v1 as mpb;
