@@ -204,6 +204,7 @@ pub fn create_referral(key: &str) -> rpb::CreateReferralRequest {
         allow_overbook: false,
         scheduled_at: None,
         alternative_provider_ids: vec![OTHER_PROVIDER.into()],
+        first_open_alternative: false,
         capacity_hold_key: String::new(),
     }
 }

@@ -533,6 +533,7 @@ pub fn capacity_command(req: pb::UpdateCapacityRequest) -> Result<crate::app::Ca
     if gives_back && gives_back_wrongly {
         v.add("gives_back_hold_key", "only a positive delta gives capacity back");
     }
+    let or_providers = or_provider_ids(&mut v, &req, provider_id.as_ref(), change);
     let some = |s: String| (!s.is_empty()).then_some(s);
     let Some(provider_id) = provider_id else {
         return Err(Error::InvalidArgument(v));
@@ -544,7 +545,49 @@ pub fn capacity_command(req: pb::UpdateCapacityRequest) -> Result<crate::app::Ca
         gives_back: some(req.gives_back_hold_key),
         cohort_code: some(req.cohort_code),
         allow_overbook: req.allow_overbook,
+        or_providers,
     })
+}
+
+/// The providers a take may fall back to (`or_provider_ids`): only for a take of one slot under a hold
+/// key, neither overbooking nor naming a cohort; each a provider id listed once (the request's own
+/// included), at most [`domain::MAX_OR_PROVIDERS`].
+fn or_provider_ids(
+    v: &mut Violations,
+    req: &pb::UpdateCapacityRequest,
+    provider_id: Option<&ProviderId>,
+    change: crate::app::CapacityMove,
+) -> Vec<ProviderId> {
+    const FIELD: &str = "or_provider_ids";
+    let ids = &req.or_provider_ids;
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let take_one = change == crate::app::CapacityMove::Delta(-1)
+        && !req.hold_key.is_empty()
+        && !req.allow_overbook
+        && req.cohort_code.is_empty();
+    if !take_one {
+        v.add(
+            FIELD,
+            "only a take of one slot (delta -1) under a hold key, without allow_overbook or cohort_code, falls back to other providers",
+        );
+    }
+    if !v.within_limit(FIELD, ids, domain::MAX_OR_PROVIDERS) {
+        return Vec::new();
+    }
+    let mut out: Vec<ProviderId> = Vec::with_capacity(ids.len());
+    for (i, p) in ids.iter().enumerate() {
+        let field = format!("{FIELD}[{i}]");
+        if let Some(id) = ProviderId::require(v, &field, p) {
+            if out.contains(&id) || provider_id == Some(&id) {
+                v.add(field, "is listed twice");
+            } else {
+                out.push(id);
+            }
+        }
+    }
+    out
 }
 
 /// The number of options asked for (0: 10), 1..50; a bad one is named `{prefix}top_k`.

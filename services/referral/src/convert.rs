@@ -64,16 +64,20 @@ pub fn create_from_proto(
     mut req: pb::CreateReferralRequest,
 ) -> Result<(NewReferral, Option<String>)> {
     let held = std::mem::take(&mut req.capacity_hold_key);
-    let too_long = held.chars().count() > MAX_HOLD_KEY;
+    let mut bad = Violations::default();
+    if held.chars().count() > MAX_HOLD_KEY {
+        bad.add("capacity_hold_key", format!("must be at most {MAX_HOLD_KEY} characters"));
+    }
+    if req.first_open_alternative && (req.allow_overbook || !held.is_empty()) {
+        // Both already decide the provider's slot: nothing to fall back from.
+        bad.add("first_open_alternative", "not with allow_overbook or capacity_hold_key");
+    }
     match new_referral_from_proto(req) {
-        Ok(_) if too_long => Err(Error::invalid(
-            "capacity_hold_key",
-            format!("must be at most {MAX_HOLD_KEY} characters"),
-        )),
-        Ok(new) => Ok((new, (!held.is_empty()).then_some(held))),
+        Ok(new) if bad.is_empty() => Ok((new, (!held.is_empty()).then_some(held))),
+        Ok(_) => Err(Error::InvalidArgument(bad)),
         Err(Error::InvalidArgument(mut v)) => {
-            if too_long {
-                v.add("capacity_hold_key", format!("must be at most {MAX_HOLD_KEY} characters"));
+            for f in bad.iter() {
+                v.add(f.field.clone(), f.description.clone());
             }
             Err(Error::InvalidArgument(v))
         }
@@ -132,6 +136,7 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
             allow_overbook: req.allow_overbook,
             scheduled_at,
             alternative_provider_ids: alternatives,
+            first_open_alternative: req.first_open_alternative,
         }),
         _ => Err(Error::InvalidArgument(v)),
     }
@@ -375,6 +380,7 @@ mod tests {
             allow_overbook: false,
             scheduled_at: Some(prost_types::Timestamp { seconds: 0, nanos: -1 }),
             alternative_provider_ids: vec!["x".into(), ID.into(), ID.into()],
+            first_open_alternative: false,
             capacity_hold_key: String::new(),
         };
         let got = fields(new_referral_from_proto(req).unwrap_err());
@@ -391,6 +397,39 @@ mod tests {
                 "alternative_provider_ids[0]",
                 "alternative_provider_ids[2]"
             ]
+        );
+    }
+
+    #[test]
+    fn first_open_is_refused_where_the_slot_is_decided_already() {
+        let good = pb::CreateReferralRequest {
+            idempotency_key: "k".into(),
+            client_id: ID.into(),
+            intake_id: ID.into(),
+            referrer_organization_id: ID.into(),
+            provider_id: ID.into(),
+            urgency: continuum_proto::common::v1::Urgency::Routine as i32,
+            first_open_alternative: true,
+            ..Default::default()
+        };
+        let (new, held) = create_from_proto(good.clone()).unwrap();
+        assert!(new.first_open_alternative && held.is_none());
+        for bad in [
+            pb::CreateReferralRequest { allow_overbook: true, ..good.clone() },
+            pb::CreateReferralRequest { capacity_hold_key: "offer:1".into(), ..good.clone() },
+        ] {
+            assert_eq!(fields(create_from_proto(bad).unwrap_err()), vec!["first_open_alternative"]);
+        }
+        // Named with the request's other bad fields.
+        let worse = pb::CreateReferralRequest {
+            client_id: "x".into(),
+            allow_overbook: true,
+            capacity_hold_key: "h".repeat(200),
+            ..good
+        };
+        assert_eq!(
+            fields(create_from_proto(worse).unwrap_err()),
+            vec!["client_id", "capacity_hold_key", "first_open_alternative"]
         );
     }
 

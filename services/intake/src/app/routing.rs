@@ -11,6 +11,10 @@
 //! only on a definite refusal (no capacity: nothing was created), never on an unavailable peer; (3)
 //! referral and waitlist calls carry the idempotency key `intake:<id>`, so a call repeated after a lost
 //! answer returns what the first one made instead of making a second.
+//!
+//! Outside the crisis pathway a referral falls back at once on its alternatives (first-open): referral
+//! refers the client to the first option of the plan that still has a slot, in the same call, so the
+//! decision names whichever option that was, and a refusal answers for every option the call offered.
 
 use continuum_vocab::ids::IntakeId;
 use std::time::Duration;
@@ -392,17 +396,16 @@ impl Router {
             // consented to, are referred to directly.
             let called = plan.crisis || (c.has_capacity && c.consented);
             let mut no_slot = false;
+            // Outside the crisis pathway (where the referral overbooks its provider) the referral falls back
+            // at once on the first alternative with a slot: routings ranked alike race for the same last
+            // slots, and each full provider cost a call to referral and one to matching (issue 12, 20,000
+            // providers: 6.8 refusals per routed intake).
+            let first_open = called && !plan.crisis;
+            let mut offered = vec![plan.next];
             if called {
                 // The rest of the plan the client consented to (every crisis-capable option on the crisis
                 // pathway), so referral can re-route after a "no" without starting over.
-                let alternatives: Vec<String> = plan
-                    .candidates
-                    .iter()
-                    .skip(plan.next + 1)
-                    .filter(|a| plan.crisis || a.consented)
-                    .map(|a| a.provider_id.clone())
-                    .take(20)
-                    .collect();
+                let alternatives = plan.alternatives_after(plan.next);
                 let req = rpb::CreateReferralRequest {
                     idempotency_key: key(intake),
                     client_id: intake.client_id.to_string(),
@@ -412,9 +415,16 @@ impl Router {
                     urgency: urgency.to_proto(),
                     allow_overbook: plan.crisis,
                     scheduled_at: None,
-                    alternative_provider_ids: alternatives,
+                    alternative_provider_ids: alternatives
+                        .iter()
+                        .map(|&j| plan.candidates[j].provider_id.clone())
+                        .collect(),
+                    first_open_alternative: first_open,
                     capacity_hold_key: String::new(),
                 };
+                if first_open {
+                    offered.extend(&alternatives);
+                }
                 match self
                     .peers
                     .referral
@@ -424,10 +434,13 @@ impl Router {
                 {
                     Ok(r) => {
                         let r = r.into_inner().referral.unwrap_or_default();
+                        // First-open: the option that had the slot.
+                        let at = plan.position(&r.provider_id).unwrap_or(plan.next);
+                        let c = &plan.candidates[at];
                         decision.status = RoutingStatus::Referred;
                         decision.referral_id = Some(r.id);
                         decision.provider_id = Some(c.provider_id.clone());
-                        decision.explanation = explain_choice(&plan, &c);
+                        decision.explanation = explain_choice(&plan, c);
                         let exception = if plan.crisis && !c.consented {
                             " without recorded consent (routing.crisis_consent_exception: coordinator to confirm consent)"
                         } else {
@@ -436,13 +449,13 @@ impl Router {
                         decision.reason = if plan.crisis {
                             format!(
                                 "crisis pathway: urgent referral to crisis-capable option {} of {}{exception}{applied}",
-                                plan.next + 1,
+                                at + 1,
                                 plan.candidates.len()
                             )
                         } else {
                             format!(
                                 "referred to ranked option {} of {} with an open slot: {}{applied}",
-                                plan.next + 1,
+                                at + 1,
                                 plan.candidates.len(),
                                 decision.explanation.join("; ")
                             )
@@ -462,15 +475,18 @@ impl Router {
                     }
                 }
             }
-            plan.next += 1;
-            // The first refusal is the one that may re-plan, so the provider just found full is the only one
-            // the fresh plan must not ask again.
+            // A first-open refusal answered for every option it offered: none is called again.
+            plan.next = offered.last().map_or(plan.next, |&i| i + 1);
+            // The first refusal is the one that may re-plan, so the providers it just found full are the
+            // ones the fresh plan must not call again.
             if no_slot
                 && std::mem::take(&mut may_replan)
                 && let Ok(mut fresh) = self.plan(task).await
             {
                 fresh.recheck_consent(|org| consent.allows_referral_to(org));
-                plan = plan.refreshed(fresh, std::slice::from_ref(&c.provider_id));
+                let refused: Vec<String> =
+                    offered.iter().map(|&i| plan.candidates[i].provider_id.clone()).collect();
+                plan = plan.refreshed(fresh, &refused);
                 decision.candidate_provider_ids = plan.provider_ids();
             }
             // Only a definite refusal from referral must be remembered before going on (a retry must not

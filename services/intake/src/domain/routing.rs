@@ -104,6 +104,10 @@ impl RoutingDecision {
     }
 }
 
+/// Most alternatives one referral carries (referral's limit): the options it may fall back on at once, and
+/// re-route to after a "no".
+pub const MAX_ALTERNATIVES: usize = 20;
+
 /// One ranked option matching returned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Candidate {
@@ -229,6 +233,22 @@ impl RoutingPlan {
         self.candidates.iter().map(|c| c.provider_id.clone()).collect()
     }
 
+    /// The options a referral to candidate `i` carries as its alternatives, as indexes, best first: the
+    /// rest of the plan the client consented to (every later option on the crisis pathway), at most
+    /// [`MAX_ALTERNATIVES`]. Referral may fall back on them at once (first-open) and re-routes to them
+    /// after a "no", so the client never starts over.
+    pub fn alternatives_after(&self, i: usize) -> Vec<usize> {
+        (i + 1..self.candidates.len())
+            .filter(|&j| self.crisis || self.candidates[j].consented)
+            .take(MAX_ALTERNATIVES)
+            .collect()
+    }
+
+    /// The index of the candidate for `provider_id`.
+    pub fn position(&self, provider_id: &str) -> Option<usize> {
+        self.candidates.iter().position(|c| c.provider_id == provider_id)
+    }
+
     /// Marks each candidate with an organization as consented to or not, by `allows` (consent may have
     /// been recorded or revoked since the plan was made).
     pub fn recheck_consent(&mut self, allows: impl Fn(&str) -> bool) {
@@ -241,7 +261,8 @@ impl RoutingPlan {
 
     /// The plan to follow after the providers in `refused` turned out to have no slot left: `fresh`
     /// (matching's ranking as the directory stands now, consent already rechecked) with those providers
-    /// marked full, so none of them is asked again; this plan as it is when `fresh` offers no option the
+    /// marked full, so none of them is referred to directly again (a first-open referral may still fall
+    /// back on one that has a slot again by then); this plan as it is when `fresh` offers no option the
     /// client consented to, or is for the other pathway (a directory that changed under the plan is no
     /// reason to stop routing).
     pub fn refreshed(self, mut fresh: RoutingPlan, refused: &[String]) -> RoutingPlan {

@@ -401,6 +401,70 @@ async fn a_provider_found_full_makes_the_routing_follow_a_fresh_plan() {
     assert_eq!(planned, all, "the decision lists the fresh plan's options");
 }
 
+/// Issue 12: routings ranked alike race for the same last slots. A planned option found full when the
+/// routing calls referral is passed over in that same call: the referral goes to the next planned option
+/// with a slot (first-open) and keeps the one found full among its alternatives, where a "no" re-routes.
+#[tokio::test]
+async fn a_full_first_option_is_passed_over_in_the_same_referral_call() {
+    use continuum_proto::matching::v1 as mpb;
+    use continuum_proto::referral::v1 as rpb;
+    let backing = continuum_testkit::Backing::fresh().await;
+    backing.register(ORG);
+    let (maddr, msd, _mb) = spawn_matching(&backing).await;
+    let (raddr, rsd, _rb) = spawn_referral(&backing, &maddr, &closed_addr().await).await;
+    let matching = TestApp::matching_admin_at(&backing, &maddr);
+    let cbt = [common::Modality::Cbt];
+    let one = add_provider_via(matching.clone(), clinician("Dr One", &cbt, 1)).await;
+    let two = add_provider_via(matching.clone(), clinician("Dr Two", &cbt, 1)).await;
+    // Alike listings score alike, and matching breaks the tie by provider id.
+    let (best, next) = if one < two { (one, two) } else { (two, one) };
+    let store = open_store(&backing).await;
+    // Planned with both slots open while referral is down; then the first planned option fills.
+    let api = direct_api(
+        &backing,
+        store.clone(),
+        [maddr.clone(), closed_addr().await, closed_addr().await],
+    )
+    .await;
+    let (intake, _) = submitted_pending(&api, "first-open").await;
+    matching
+        .clone()
+        .update_capacity(mpb::UpdateCapacityRequest {
+            provider_id: best.clone(),
+            change: Some(mpb::update_capacity_request::Change::Delta(-1)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    store.expedite_routings(chrono::Utc::now()).await.unwrap();
+    let router = router_over(&backing, store.clone(), [maddr, raddr.clone(), closed_addr().await]);
+    let decision = router.route(&intake.id).await.unwrap();
+    assert_eq!(decision.status, intake::domain::RoutingStatus::Referred, "{}", decision.reason);
+    assert_eq!(decision.provider_id.as_deref(), Some(next.as_str()), "{}", decision.reason);
+    assert!(decision.reason.contains("ranked option 2 of 2"), "{}", decision.reason);
+    let token = backing.token(ORG, &[continuum_auth::Role::Coordinator]);
+    let mut referrals = rpb::referral_service_client::ReferralServiceClient::with_interceptor(
+        continuum_runtime::peer_channel(&raddr).unwrap(),
+        continuum_testkit::Bearer::new(&token),
+    );
+    let referral = referrals
+        .get_referral(rpb::GetReferralRequest { referral_id: decision.referral_id.unwrap() })
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    msd.cancel();
+    rsd.cancel();
+    assert_eq!(referral.provider_id, next);
+    assert_eq!(
+        referral.alternative_provider_ids,
+        vec![best],
+        "the full option stays an alternative"
+    );
+}
+
 /// Submits `key`'s intake through `api` as a clinician of [`ORG`] and checks that its routing is still
 /// pending (a peer it needs is down): the intake and its routing.
 async fn submitted_pending(

@@ -21,7 +21,7 @@ use crate::domain::directory::Directory;
 use crate::domain::{
     ClientNeeds, ImportItem, ImportOutcome, ImportedItem, Provider, ProviderDraft, Ranking, Weights,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorReason, Result};
 use crate::store::{CapacityChange, ImportResult, NewFeedback, ProviderFilter, Store};
 
 /// Most items one ImportProviders stream may carry (the proto documents it); one more refuses the stream.
@@ -67,6 +67,9 @@ pub struct CapacityCommand {
     pub cohort_code: Option<String>,
     /// A take may go below zero (crisis).
     pub allow_overbook: bool,
+    /// A take of one slot: the providers to take from instead, in order, when `provider_id` cannot
+    /// give one (no open slot, not in the directory).
+    pub or_providers: Vec<ProviderId>,
 }
 
 /// One session's feedback.
@@ -246,6 +249,9 @@ impl App {
         caller: &Caller,
         cmd: CapacityCommand,
     ) -> Result<(Provider, bool)> {
+        if !cmd.or_providers.is_empty() {
+            return self.take_first_open(caller, cmd).await;
+        }
         let id = &cmd.provider_id;
         let provider = self.store.get_provider(id).await?;
         let delta = match cmd.change {
@@ -280,6 +286,60 @@ impl App {
         tracing::info!(provider_id = %p.id, open_slots = p.open_slots, applied, "capacity changed");
         self.cache.apply(vec![p.clone()]).await;
         Ok((p, applied))
+    }
+
+    /// A take of one slot under the command's hold key from the first of its provider and then its
+    /// `or_providers`, in that order, that has one: the provider taken from. A replay of the key answers the
+    /// provider the key took from, unchanged. A provider the caller may not take from, one no longer in the
+    /// directory and one without an open slot (as committed, or under the take's lock) are passed over;
+    /// `NO_CAPACITY` when every one is, and nothing is taken (issue 12: concurrent routings ranked alike
+    /// race for the same last slots, and each full provider cost a call from intake to referral and from
+    /// referral to here).
+    async fn take_first_open(
+        &self,
+        caller: &Caller,
+        cmd: CapacityCommand,
+    ) -> Result<(Provider, bool)> {
+        let Some(key) = cmd.hold_key.as_deref() else {
+            return Err(Error::invalid("hold_key", "is required with or_provider_ids"));
+        };
+        if let Some(held) = self.store.taken_under(key).await? {
+            return Ok((self.store.get_provider(&held).await?, false));
+        }
+        let mut ids = cmd.or_providers;
+        ids.insert(0, cmd.provider_id);
+        for p in self.store.open_of(&ids).await? {
+            let ask = CapacityAsk::TakeOne;
+            if access::may_change_capacity(caller, &p.id, &p.organization_id, ask).is_err() {
+                continue;
+            }
+            let change = CapacityChange {
+                provider_id: &p.id,
+                delta: -1,
+                hold_key: Some(key),
+                ..Default::default()
+            };
+            match self.store.apply_change(change).await {
+                Ok((p, applied)) => {
+                    tracing::info!(provider_id = %p.id, open_slots = p.open_slots, applied, "capacity changed");
+                    self.cache.apply(vec![p.clone()]).await;
+                    return Ok((p, applied));
+                }
+                Err(e) if e.is_refusal(ErrorReason::NoCapacity) => {}
+                Err(Error::NotFound { .. }) => {}
+                // A concurrent twin under the same key committed first: its take is this one.
+                Err(Error::AlreadyExists { .. }) => {
+                    if let Some(held) = self.store.taken_under(key).await? {
+                        return Ok((self.store.get_provider(&held).await?, false));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::precondition(
+            ErrorReason::NoCapacity,
+            format!("none of the {} providers has an open slot", ids.len()),
+        ))
     }
 
     /// The best `top_k` options for `needs` from the directory, explained.

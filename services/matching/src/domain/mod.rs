@@ -334,6 +334,9 @@ impl ProviderDraft {
 /// Maximum open slots a provider can list.
 pub const MAX_SLOTS: i32 = 100_000;
 
+/// Most providers one take may fall back to (`or_provider_ids`): a referral's alternatives.
+pub const MAX_OR_PROVIDERS: usize = 20;
+
 /// What a client needs from a provider (codes only).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientNeeds {

@@ -397,6 +397,33 @@ impl Store {
             .is_some_and(|h| h.provider_id == provider_id && h.delta < 0))
     }
 
+    /// The provider a slot was taken from under `hold_key`, if one was.
+    pub async fn taken_under(&self, hold_key: &str) -> Result<Option<ProviderId>> {
+        entities::capacity_hold::Entity::find_by_id(hold_key.to_owned())
+            .one(&self.db)
+            .await?
+            .filter(|h| h.delta < 0)
+            .map(|h| ProviderId::from_stored(&h.provider_id))
+            .transpose()
+    }
+
+    /// Those of `ids` that are in the directory with an open slot as committed now (a program: a seat in
+    /// a joinable cohort), in the order of `ids`. Read without a lock: a take still decides under its own.
+    pub async fn open_of(&self, ids: &[ProviderId]) -> Result<Vec<Provider>> {
+        let wanted: Vec<&str> = ids.iter().map(ProviderId::as_str).collect();
+        let mut found = provider::Entity::find()
+            .filter(provider::Column::Id.is_in(wanted.clone()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<Vec<_>>>()?;
+        seats::attach(&self.db, &mut found).await?;
+        found.retain(|p| p.open_slots > 0);
+        found.sort_by_key(|p| wanted.iter().position(|w| *w == p.id));
+        Ok(found)
+    }
+
     /// One provider.
     pub async fn get_provider(&self, id: &ProviderId) -> Result<Provider> {
         get_provider(&self.db, id.as_str()).await

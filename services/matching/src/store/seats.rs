@@ -249,14 +249,22 @@ impl Store {
     /// change applies at most once; the boolean says whether it applied this time. A rise of the open
     /// capacity writes a capacity event in the same transaction.
     pub async fn change_capacity(&self, c: CapacityChange<'_>) -> Result<(Provider, bool)> {
-        let now = time::to_ms(Utc::now());
-        let id = c.provider_id;
         if let Some(key) = c.hold_key
             && capacity_hold::Entity::find_by_id(key.to_owned()).one(&self.db).await?.is_some()
         {
-            return Ok((super::get_provider(&self.db, id).await?, false));
+            return Ok((super::get_provider(&self.db, c.provider_id).await?, false));
         }
         self.refuse_a_hopeless_take(&c).await?;
+        self.apply_change(c).await
+    }
+
+    /// [`Store::change_capacity`] without its reads ahead of the lock: for a caller that has just found
+    /// the hold key unused and the provider with an open slot itself ([`Store::taken_under`],
+    /// [`Store::open_of`]). Everything is still decided under the provider's lock; a hold key applied
+    /// meanwhile fails the insert of its row (`ALREADY_EXISTS`), and the transaction changes nothing.
+    pub async fn apply_change(&self, c: CapacityChange<'_>) -> Result<(Provider, bool)> {
+        let now = time::to_ms(Utc::now());
+        let id = c.provider_id;
         let txn = self.db.begin().await?;
         // Lock the provider row first (every writer of a provider does), then read the count before the
         // change (current, since concurrent writers wait on the lock), then change it.

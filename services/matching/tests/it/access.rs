@@ -173,3 +173,24 @@ async fn feedback_is_recorded_by_the_providers_organization_about_a_client_it_ma
         .events;
     assert!(events.is_empty());
 }
+
+/// A take that falls back on other providers passes over every provider the caller may not take from:
+/// a person of another organization takes nothing (answered as when no listed provider has a slot, so
+/// the answer does not tell another organization's provider from a missing one); a peer service acting
+/// for that organization takes the slot its referral needs.
+#[tokio::test]
+async fn a_fall_back_take_reaches_only_providers_the_caller_may_take_from() {
+    let mut app = spawn_app().await;
+    let p = create(&mut app, clinician("Dr Elsewhere", 2)).await;
+    let mut req = delta(&fresh(), -1, "referral:b-open", "");
+    req.or_provider_ids = vec![p.id.clone()];
+    let mut missing = req.clone();
+    missing.or_provider_ids = vec![fresh()];
+    let person = as_org_b(&app, false).update_capacity(req.clone()).await.unwrap_err();
+    let nowhere = as_org_b(&app, false).update_capacity(missing).await.unwrap_err();
+    assert_eq!((person.code(), person.message()), (nowhere.code(), nowhere.message()));
+    assert_eq!(person.code(), Code::FailedPrecondition);
+    let taken = as_org_b(&app, true).update_capacity(req).await.unwrap().into_inner();
+    let taken = taken.provider.unwrap();
+    assert_eq!((taken.id, taken.open_slots), (p.id, 1));
+}

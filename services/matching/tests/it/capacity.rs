@@ -358,3 +358,63 @@ async fn a_take_of_a_full_clinician_is_refused_without_waiting_for_its_row_lock(
     writer.rollback().await.unwrap();
     assert_eq!(get(&mut app, &full.id).await.open_slots, 0);
 }
+
+/// A take that may fall back (`or_provider_ids`, issue 12) takes one slot from the first provider, in
+/// the order given, that has one (a clinician's open slot, a program's joinable seat), answers which, and
+/// applies once per hold key; when none has one it answers NO_CAPACITY and takes nothing.
+#[tokio::test]
+async fn a_take_falls_back_on_the_first_listed_provider_with_a_slot() {
+    let mut app = spawn_app().await;
+    let full = create(&mut app, clinician("Dr Full", 0)).await;
+    let full_program = create(&mut app, program("Full IOP", vec![cohort("next", 3, 10, 0)])).await;
+    let open = create(&mut app, clinician("Dr Open", 2)).await;
+    let later = create(&mut app, clinician("Dr Later", 1)).await;
+    let gone = uuid::Uuid::now_v7().to_string();
+    let mut req = delta(&full.id, -1, "referral:first-open");
+    req.or_provider_ids = vec![gone, full_program.id.clone(), open.id.clone(), later.id.clone()];
+
+    let first = app.client.update_capacity(req.clone()).await.unwrap().into_inner();
+    let taken = first.provider.unwrap();
+    assert!(first.applied);
+    assert_eq!((taken.id.as_str(), taken.open_slots), (open.id.as_str(), 1));
+    // A replay answers the provider the key took from, and takes nothing more.
+    let again = app.client.update_capacity(req).await.unwrap().into_inner();
+    assert!(!again.applied);
+    assert_eq!(again.provider.unwrap().id, open.id);
+    assert_eq!(get(&mut app, &open.id).await.open_slots, 1);
+    assert_eq!(get(&mut app, &later.id).await.open_slots, 1);
+
+    // None of those listed has a slot: refused, and nothing taken (the key stays unused).
+    let mut none = delta(&full.id, -1, "referral:none-open");
+    none.or_provider_ids = vec![full_program.id.clone()];
+    let err = app.client.update_capacity(none.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(reason_of(&err), Some(continuum_errors::ErrorReason::NoCapacity));
+    assert_eq!(get(&mut app, &full.id).await.open_slots, 0);
+    assert_eq!(open_of(&get(&mut app, &full_program.id).await, "next"), 0);
+    // Once a listed provider has a slot again, the same key takes it.
+    none.or_provider_ids.push(later.id.clone());
+    let later_taken = app.client.update_capacity(none).await.unwrap().into_inner();
+    assert_eq!(later_taken.provider.unwrap().id, later.id);
+    assert_eq!(get(&mut app, &later.id).await.open_slots, 0);
+}
+
+/// Falling back is for a take of one slot under a hold key only; every bad part is named.
+#[tokio::test]
+async fn a_fall_back_outside_a_one_slot_take_is_refused_by_field() {
+    let mut app = spawn_app().await;
+    let p = create(&mut app, clinician("Dr Any", 3)).await;
+    let mut two = delta(&p.id, -2, "");
+    two.or_provider_ids = vec!["x".into(), p.id.clone()];
+    let err = app.client.update_capacity(two).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(
+        continuum_errors::bad_fields_of(&err),
+        vec!["or_provider_ids", "or_provider_ids[0]", "or_provider_ids[1]"]
+    );
+    let mut many = delta(&p.id, -1, "k");
+    many.or_provider_ids = vec![uuid::Uuid::now_v7().to_string(); 21];
+    let err = app.client.update_capacity(many).await.unwrap_err();
+    assert_eq!(continuum_errors::bad_fields_of(&err), vec!["or_provider_ids"]);
+    assert_eq!(get(&mut app, &p.id).await.open_slots, 3);
+}

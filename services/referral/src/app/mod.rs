@@ -154,11 +154,12 @@ impl App {
     }
 
     /// Creates a referral; with `held`, the provider's slot was already taken in matching under that hold
-    /// key (an accepted waitlist offer), so no capacity is taken again.
+    /// key (an accepted waitlist offer), so no capacity is taken again. A first-open referral goes to the
+    /// first provider it names that has a slot (one take in matching).
     async fn create_held(
         &self,
         caller: &Caller,
-        new: NewReferral,
+        mut new: NewReferral,
         held: Option<String>,
     ) -> Result<(Referral, bool)> {
         if let Some(existing) = self
@@ -178,17 +179,28 @@ impl App {
                 self.matching.held_slot(&OnBehalfOf::caller(caller), &new.provider_id).await?
             }
             None => {
-                self.matching
-                    .take_slot(
-                        &OnBehalfOf::caller(caller),
-                        &new.provider_id,
-                        &domain::take_hold_key(&domain::scoped_key(
-                            &new.referrer_organization_id,
-                            &new.idempotency_key,
-                        )),
-                        new.allow_overbook,
-                    )
-                    .await?
+                let hold_key = domain::take_hold_key(&domain::scoped_key(
+                    &new.referrer_organization_id,
+                    &new.idempotency_key,
+                ));
+                let who = OnBehalfOf::caller(caller);
+                if new.first_open_alternative {
+                    let (provider, taken) = self
+                        .matching
+                        .take_first_open(
+                            &who,
+                            &new.provider_id,
+                            &new.alternative_provider_ids,
+                            &hold_key,
+                        )
+                        .await?;
+                    new = new.sent_to(provider);
+                    taken
+                } else {
+                    self.matching
+                        .take_slot(&who, &new.provider_id, &hold_key, new.allow_overbook)
+                        .await?
+                }
             }
         };
         let now = Utc::now();

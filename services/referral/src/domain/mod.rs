@@ -141,17 +141,34 @@ pub struct NewReferral {
     pub scheduled_at: Option<DateTime<Utc>>,
     /// Ranked alternatives a "no" re-routes to (provider ids, best first).
     pub alternative_provider_ids: Vec<ProviderId>,
+    /// Refer to the first of the alternatives with an open slot when the provider has none.
+    pub first_open_alternative: bool,
 }
 
 impl NewReferral {
     /// Whether `existing` (found under the same idempotency key) is the referral this request describes.
     /// A key reused for a different client, intake, provider or referrer is refused rather than answered
-    /// with another organization's referral.
+    /// with another organization's referral. With `first_open_alternative` the referral may have gone to
+    /// any of the providers the request names.
     pub fn same_as(&self, existing: &Referral) -> bool {
+        let provider = existing.provider_id == self.provider_id
+            || (self.first_open_alternative
+                && self.alternative_provider_ids.contains(&existing.provider_id));
         existing.client_id == self.client_id
             && existing.intake_id == self.intake_id
             && existing.referrer_organization_id == self.referrer_organization_id
-            && existing.provider_id == self.provider_id
+            && provider
+    }
+
+    /// This referral sent to `provider`, one of those it names (first-open: the first with a slot): the
+    /// others it named, in their order, become its alternatives.
+    pub fn sent_to(mut self, provider: ProviderId) -> Self {
+        if provider != self.provider_id {
+            let named = std::iter::once(&self.provider_id).chain(&self.alternative_provider_ids);
+            self.alternative_provider_ids = named.filter(|p| **p != provider).cloned().collect();
+            self.provider_id = provider;
+        }
+        self
     }
 }
 

@@ -323,3 +323,34 @@ fn reroutes_go_to_the_next_alternatives_in_order() {
     assert_eq!(reroute_key("r-1"), "reroute:r-1");
     assert_eq!(reroute_hold_key("r-1", "p"), "referral:reroute:r-1:p");
 }
+
+#[test]
+fn a_first_open_referral_keeps_the_other_named_providers_as_alternatives() {
+    let id =
+        |n: u8| ProviderId::parse(&format!("0190a1b2-c3d4-7e5f-8a9b-0000000000{n:02}")).unwrap();
+    let new = NewReferral {
+        idempotency_key: "k".into(),
+        client_id: ClientId::parse("0190a1b2-c3d4-7e5f-8a9b-0000000000c1").unwrap(),
+        intake_id: IntakeId::parse("0190a1b2-c3d4-7e5f-8a9b-0000000000d1").unwrap(),
+        referrer_organization_id: OrganizationId::parse("0190a1b2-c3d4-7e5f-8a9b-0000000000a1")
+            .unwrap(),
+        provider_id: id(1),
+        urgency: Urgency::Routine,
+        allow_overbook: false,
+        scheduled_at: None,
+        alternative_provider_ids: vec![id(2), id(3), id(4)],
+        first_open_alternative: true,
+    };
+    // The named provider had the slot: nothing moves.
+    let same = new.clone().sent_to(id(1));
+    assert_eq!(
+        (same.provider_id, same.alternative_provider_ids),
+        (id(1), vec![id(2), id(3), id(4)])
+    );
+    // An alternative had it: the others stay, in their order, the named one first.
+    let moved = new.sent_to(id(3));
+    assert_eq!(
+        (moved.provider_id, moved.alternative_provider_ids),
+        (id(3), vec![id(1), id(2), id(4)])
+    );
+}

@@ -80,18 +80,26 @@ impl MatchingPeer {
         allow_overbook: bool,
         gives_back: &str,
     ) -> Result<pb::Provider, Status> {
-        let mut client = self.client.clone();
-        let resp = client
-            .update_capacity(who.request(pb::UpdateCapacityRequest {
+        self.update(
+            who,
+            pb::UpdateCapacityRequest {
                 provider_id: provider_id.to_owned(),
                 change: Some(pb::update_capacity_request::Change::Delta(delta)),
                 hold_key: hold_key.to_owned(),
                 allow_overbook,
                 gives_back_hold_key: gives_back.to_owned(),
                 ..Default::default()
-            }))
-            .await?
-            .into_inner();
+            },
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        who: &OnBehalfOf,
+        req: pb::UpdateCapacityRequest,
+    ) -> Result<pb::Provider, Status> {
+        let resp = self.client.clone().update_capacity(who.request(req)).await?.into_inner();
         resp.provider.ok_or_else(|| Status::internal("matching answered without a provider"))
     }
 
@@ -140,6 +148,31 @@ impl MatchingPeer {
             recipient_organization_id: OrganizationId::from_stored(&provider.organization_id)?,
             overbooked,
         })
+    }
+
+    /// Takes one slot under `hold_key` (at most once per key) from the first of `provider_id`, then
+    /// `or_providers` in order, that has one, in one call: the provider it came from and the take.
+    /// `NO_CAPACITY` when none of them has an open slot (nothing was taken).
+    pub async fn take_first_open(
+        &self,
+        who: &OnBehalfOf,
+        provider_id: &ProviderId,
+        or_providers: &[ProviderId],
+        hold_key: &str,
+    ) -> Result<(ProviderId, Taken)> {
+        let req = pb::UpdateCapacityRequest {
+            provider_id: provider_id.to_string(),
+            change: Some(pb::update_capacity_request::Change::Delta(-1)),
+            hold_key: hold_key.to_owned(),
+            or_provider_ids: or_providers.iter().map(ToString::to_string).collect(),
+            ..Default::default()
+        };
+        let provider = self.update(who, req).await.map_err(|s| take_error(s.into()))?;
+        let taken = Taken {
+            recipient_organization_id: OrganizationId::from_stored(&provider.organization_id)?,
+            overbooked: false,
+        };
+        Ok((ProviderId::from_stored(&provider.id)?, taken))
     }
 
     /// A slot of `provider_id` that is already taken in matching (under a hold key of the caller's, such as

@@ -284,6 +284,7 @@ impl Deadlines {
                     allow_overbook: overbook,
                     scheduled_at: None,
                     alternative_provider_ids: domain::remaining_after(&candidates, provider_id),
+                    first_open_alternative: false,
                 },
                 recipient_organization_id: taken.recipient_organization_id,
                 overbooked: taken.overbooked,

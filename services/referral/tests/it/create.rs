@@ -121,6 +121,54 @@ async fn no_capacity_is_refused_and_nothing_is_stored() {
     assert_eq!(app.open_slots(&p.id).await, 0);
 }
 
+/// A first-open referral (issue 12: routings ranked alike race for the same last slots) goes to the first
+/// provider it names that has a slot, in one call: the answer names that provider, the others it named
+/// stay its alternatives, a replay answers the same referral, and when none has a slot nothing is made.
+#[tokio::test]
+async fn a_first_open_referral_goes_to_the_first_named_provider_with_a_slot() {
+    let mut app = spawn_app().await;
+    let full = app.provider(0).await;
+    let open = app.provider(2).await;
+    let later = app.provider(1).await;
+    let mut req = create_request("first-open", &full.id);
+    req.alternative_provider_ids = vec![open.id.clone(), later.id.clone()];
+    req.first_open_alternative = true;
+    let made = app.client.create_referral(req.clone()).await.unwrap().into_inner();
+    let r = made.referral.unwrap();
+    assert!(!made.replayed);
+    assert_eq!(r.provider_id, open.id);
+    assert_eq!(r.alternative_provider_ids, vec![full.id.clone(), later.id.clone()]);
+    assert_eq!(r.recipient_organization_id, RECIPIENT);
+    let again = app.client.create_referral(req).await.unwrap().into_inner();
+    assert!(again.replayed);
+    assert_eq!(again.referral.unwrap().id, r.id);
+    assert_eq!(
+        (
+            app.open_slots(&full.id).await,
+            app.open_slots(&open.id).await,
+            app.open_slots(&later.id).await
+        ),
+        (0, 1, 1)
+    );
+
+    let mut none = create_request("none-open", &full.id);
+    none.alternative_provider_ids = vec![app.provider(0).await.id];
+    none.first_open_alternative = true;
+    let err = app.client.create_referral(none).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("NO_CAPACITY"));
+    let list = app
+        .client
+        .list_referrals(pb::ListReferralsRequest {
+            organization_id: REFERRER.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.referrals.len(), 1, "only the first-open referral was made");
+}
+
 #[tokio::test]
 async fn an_unknown_provider_is_a_precondition_failure() {
     let mut app = spawn_app().await;
@@ -184,6 +232,7 @@ async fn invalid_input_names_every_bad_field() {
         allow_overbook: false,
         scheduled_at: Some(prost_types::Timestamp { seconds: 0, nanos: 2_000_000_000 }),
         alternative_provider_ids: vec![],
+        first_open_alternative: false,
         capacity_hold_key: String::new(),
     };
     let err = app.client.create_referral(req).await.unwrap_err();

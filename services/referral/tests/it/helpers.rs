@@ -292,6 +292,7 @@ pub fn create_request(key: &str, provider_id: &str) -> pb::CreateReferralRequest
         allow_overbook: false,
         scheduled_at: None,
         alternative_provider_ids: vec![],
+        first_open_alternative: false,
         capacity_hold_key: String::new(),
     }
 }

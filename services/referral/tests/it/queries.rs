@@ -106,6 +106,7 @@ async fn overdue_means_still_requested_after_the_deadline() {
                 allow_overbook: false,
                 scheduled_at: None,
                 alternative_provider_ids: vec![],
+                first_open_alternative: false,
             },
             recipient_organization_id: OrganizationId::parse(RECIPIENT).unwrap(),
             overbooked: false,

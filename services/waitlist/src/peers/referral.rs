@@ -59,6 +59,8 @@ impl ReferralPeer {
             scheduled_at: Some(time::to_proto(scheduled_at)),
             // A placement from the waitlist is already accepted; there is nothing to re-route to.
             alternative_provider_ids: Vec::new(),
+            // The offer is for this provider's slot, no other.
+            first_open_alternative: false,
             // A slot of a matching capacity event is already taken in matching under this key.
             capacity_hold_key: offer.slot_key.clone().unwrap_or_default(),
         };
