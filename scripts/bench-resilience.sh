@@ -6,6 +6,8 @@
 #   bash scripts/bench-resilience.sh redis-stop          # a normal run, then one with Redis stopped for 30 s
 #   bash scripts/bench-resilience.sh backlog             # intakes sent while the waitlist service is down,
 #                                                        # then the time to drain their routings once it is back
+#   DIRECTORY=20000 bash scripts/bench-resilience.sh postgres-restarts   # with bench-e2e.sh's synthetic
+#                                                        # directory too: most intakes referred, racing for slots
 #
 # The load generator resends an UNAVAILABLE answer with the same idempotency key (`--retries`), as a
 # clinic's client does. After the load and the drain of pending routings, the checks: no INTERNAL or
@@ -40,7 +42,19 @@ UP=$!
 trap 'kill $UP 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do grep -q "Seeded a demo directory" /tmp/bench-resilience-up.log && break; sleep 1; done
 CLERK=$("$BIN" token mint --data-dir "$dir" --org $ORG --role intake_clerk | tail -1)
-slots_before=$(sql "SELECT sum(open_slots) FROM matching.providers")
+if [ -n "${DIRECTORY:-}" ]; then
+  # Besides the demo directory, bench-e2e.sh's synthetic one: most intakes are referred, and alike ones
+  # race for the same last slots (first-open referrals).
+  ADMIN=$("$BIN" token mint --data-dir "$dir" --org $ORG --role provider_admin | tail -1)
+  "$BIN" bench directory --token "$ADMIN" --count "$DIRECTORY" >/dev/null 2>&1
+fi
+# Open capacity: a clinician's open slots, a program's open cohort seats.
+slots() {
+  sql "SELECT (SELECT coalesce(sum(open_slots), 0) FROM matching.providers p
+                WHERE NOT EXISTS (SELECT 1 FROM matching.cohorts c WHERE c.provider_id = p.id))
+            + (SELECT coalesce(sum(open_seats), 0) FROM matching.cohorts)"
+}
+slots_before=$(slots)
 
 bench() { # count -> the table row
   "$BIN" bench intake --token "$CLERK" --concurrency 32 --count "$1" --warmup 0 --retries 50 2>/dev/null | tail -1
@@ -133,6 +147,7 @@ check "intakes with two waitlist entries" \
 check "intakes with two referrals" \
   "$(sql "SELECT count(*) FROM (SELECT intake_id FROM referral.referrals GROUP BY intake_id HAVING count(*) > 1) d")" 0
 check "providers below 0 open slots" "$(sql "SELECT count(*) FROM matching.providers WHERE open_slots < 0")" 0
+check "cohorts below 0 open seats" "$(sql "SELECT count(*) FROM matching.cohorts WHERE open_seats < 0")" 0
 check "slots taken minus referrals made without overbooking" \
-  "$(( slots_before - $(sql "SELECT sum(open_slots) FROM matching.providers") - $(sql "SELECT count(*) FROM referral.referrals WHERE NOT overbooked") ))" 0
+  "$(( slots_before - $(slots) - $(sql "SELECT count(*) FROM referral.referrals WHERE NOT overbooked") ))" 0
 exit $failed
