@@ -33,6 +33,10 @@ pub struct Settings {
     /// most an hour); also how often the background retry runs.
     #[arg(long, env = "CONTINUUM_BRIDGE_RETRY_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub bridge_retry_secs: u64,
+    /// Milliseconds matching's bridge options for one profile are reused for the next client with the
+    /// same profile (0: ask matching for every client).
+    #[arg(long, env = "CONTINUUM_BRIDGE_OPTIONS_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub bridge_options_cache_ms: u64,
     /// How long an offer holds its slot, in hours.
     #[arg(long, env = "CONTINUUM_OFFER_HOLD_HOURS", default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub offer_hold_hours: u32,
@@ -79,6 +83,7 @@ impl Settings {
             referral_addr: referral_addr.into(),
             intake_addr: "127.0.0.1:50051".to_owned(),
             bridge_retry_secs: 30,
+            bridge_options_cache_ms: 1000,
             matching_addr: "127.0.0.1:50052".to_owned(),
             offer_hold_hours: 48,
             check_in_days: 14,

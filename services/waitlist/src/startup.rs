@@ -105,9 +105,10 @@ impl Application {
     /// A handle on the bridge-program chooser, asking matching's directory (tests call `fill_due` with a
     /// chosen time).
     pub fn bridge_filler(&self) -> anyhow::Result<BridgeFiller> {
+        let answers_kept = Duration::from_millis(self.settings.bridge_options_cache_ms);
         Ok(BridgeFiller::new(
             self.store.clone(),
-            self.matching_peer()?,
+            self.matching_peer()?.with_bridge_cache(answers_kept),
             self.clock.clone(),
             self.settings.bridge_retry_secs,
         ))

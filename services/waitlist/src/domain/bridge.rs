@@ -88,7 +88,7 @@ pub const BRIDGE_LEVELS: [LevelOfCare; 2] = [LevelOfCare::SelfGuidedPeer, LevelO
 pub const OPTIONS_PER_LEVEL: i32 = 50;
 
 /// What the waitlist needs to ask the directory for a bridge program (validated codes, no identity).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BridgeNeeds {
     /// Jurisdiction, ISO 3166-2.
     pub jurisdiction: String,

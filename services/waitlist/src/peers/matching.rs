@@ -4,8 +4,14 @@
 //! offer chain ends with nobody eligible, and the bridge-type programs its directory ranks for a waiting
 //! client. Takes and give-backs carry a hold key, so matching applies each at most once and every call
 //! here is safe to retry; they act for the provider's organization, the one the capacity event was for.
+//!
+//! Matching's bridge options for a profile are kept for a moment ([`MatchingPeer::with_bridge_cache`]):
+//! clients enqueued in a burst (a clinic's batch, a backlog drained after an outage) often share a profile,
+//! and each ask is a ranking of the directory per bridge level.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use continuum_auth::OnBehalfOf;
 use continuum_errors::PeerError;
@@ -21,6 +27,52 @@ use crate::domain::bridge::{self, BridgeNeeds, Candidate, ProgramKind};
 #[derive(Clone, Debug)]
 pub struct MatchingPeer {
     client: MatchingServiceClient<PeerChannel>,
+    bridge_answers: Arc<BridgeAnswers>,
+}
+
+/// Most profiles whose bridge options are kept at once; past it the oldest half is dropped.
+const MAX_KEPT_PROFILES: usize = 1024;
+
+/// One bridge ask: whose, and for which profile (codes only).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct BridgeAsk {
+    organization_id: String,
+    age_group: AgeGroup,
+    needs: BridgeNeeds,
+}
+
+/// Matching's answers to bridge asks, each kept for `ttl` from when it arrived (`ZERO`: none kept). Only
+/// answers are kept; a refusal or a failure is asked again.
+#[derive(Debug, Default)]
+struct BridgeAnswers {
+    ttl: Duration,
+    kept: Mutex<HashMap<BridgeAsk, (Instant, Vec<Candidate>)>>,
+}
+
+impl BridgeAnswers {
+    fn get(&self, ask: &BridgeAsk, now: Instant) -> Option<Vec<Candidate>> {
+        let kept = self.kept.lock().ok()?;
+        let (at, options) = kept.get(ask)?;
+        (now.duration_since(*at) < self.ttl).then(|| options.clone())
+    }
+
+    fn keep(&self, ask: BridgeAsk, options: &[Candidate], now: Instant) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let Ok(mut kept) = self.kept.lock() else { return };
+        if kept.len() >= MAX_KEPT_PROFILES {
+            let ttl = self.ttl;
+            kept.retain(|_, (at, _)| now.duration_since(*at) < ttl);
+            if kept.len() >= MAX_KEPT_PROFILES {
+                let mut ages: Vec<Instant> = kept.values().map(|(at, _)| *at).collect();
+                ages.sort_unstable();
+                let cut = ages[ages.len() / 2];
+                kept.retain(|_, (at, _)| *at > cut);
+            }
+        }
+        kept.insert(ask, (now, options.to_vec()));
+    }
 }
 
 /// How a take ended.
@@ -71,7 +123,21 @@ impl MatchingPeer {
         addr: &str,
         common: &continuum_runtime::CommonSettings,
     ) -> anyhow::Result<Self> {
-        Ok(Self { client: MatchingServiceClient::new(common.authed_peer(addr, "waitlist")?) })
+        Ok(Self {
+            client: MatchingServiceClient::new(common.authed_peer(addr, "waitlist")?),
+            bridge_answers: Arc::default(),
+        })
+    }
+
+    /// This client, keeping each of matching's bridge answers for `ttl` and answering the same ask
+    /// (organization, age group, bridge needs) from it meanwhile. An answer that old is what a replica of
+    /// matching may itself rank from (its directory sees other replicas' writes after its refresh
+    /// interval), and a bridge choice is a suggestion a coordinator books, so an open seat taken in the
+    /// meantime costs nothing a fresh answer would have saved.
+    #[must_use]
+    pub fn with_bridge_cache(mut self, ttl: Duration) -> Self {
+        self.bridge_answers = Arc::new(BridgeAnswers { ttl, ..BridgeAnswers::default() });
+        self
     }
 
     async fn change(
@@ -159,6 +225,14 @@ impl MatchingPeer {
         needs: &BridgeNeeds,
         wait: Duration,
     ) -> BridgeOptions {
+        let ask = BridgeAsk {
+            organization_id: organization_id.to_owned(),
+            age_group,
+            needs: needs.clone(),
+        };
+        if let Some(options) = self.bridge_answers.get(&ask, Instant::now()) {
+            return BridgeOptions::Options(options);
+        }
         let requests = bridge::BRIDGE_LEVELS
             .iter()
             .map(|level| pb::RecommendForClientRequest {
@@ -195,7 +269,7 @@ impl MatchingPeer {
             Err(_) => return BridgeOptions::Unavailable(tonic::Code::DeadlineExceeded),
         };
         let options = responses.into_iter().flat_map(|r| r.ranking.unwrap_or_default().options);
-        let out = options
+        let out: Vec<Candidate> = options
             .filter_map(|o| {
                 let p = o.provider?;
                 Some(Candidate {
@@ -207,6 +281,7 @@ impl MatchingPeer {
                 })
             })
             .collect();
+        self.bridge_answers.keep(ask, &out, Instant::now());
         BridgeOptions::Options(out)
     }
 }
@@ -219,5 +294,65 @@ mod tests {
     fn keys() {
         assert_eq!(slot_key("e1", 0), "waitlist-slot:e1:0");
         assert_eq!(release_key("waitlist-slot:e1:0"), "waitlist-slot-release:waitlist-slot:e1:0");
+    }
+
+    fn ask(org: &str, language: &str) -> BridgeAsk {
+        BridgeAsk {
+            organization_id: org.into(),
+            age_group: AgeGroup::Adult,
+            needs: BridgeNeeds {
+                jurisdiction: "US-CA".into(),
+                language: language.into(),
+                payment_option: continuum_vocab::PaymentOption::SelfPay,
+                formats: Vec::new(),
+            },
+        }
+    }
+
+    fn option(id: &str) -> Candidate {
+        Candidate {
+            kind: ProgramKind::PeerSupport,
+            provider_id: id.into(),
+            display_name: id.into(),
+            family_involvement: false,
+            has_capacity: true,
+        }
+    }
+
+    #[test]
+    fn an_answer_serves_the_same_ask_only_and_only_while_fresh() {
+        let answers = BridgeAnswers { ttl: Duration::from_secs(1), ..BridgeAnswers::default() };
+        let t0 = Instant::now();
+        answers.keep(ask("org-a", "en"), &[option("p1")], t0);
+        let later = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(answers.get(&ask("org-a", "en"), later(999)), Some(vec![option("p1")]));
+        // Another organization, another profile: asked anew.
+        assert_eq!(answers.get(&ask("org-b", "en"), later(1)), None);
+        assert_eq!(answers.get(&ask("org-a", "es"), later(1)), None);
+        assert_eq!(answers.get(&ask("org-a", "en"), later(1000)), None, "expired");
+        // Nothing kept without a time to keep it.
+        let none = BridgeAnswers::default();
+        none.keep(ask("org-a", "en"), &[option("p1")], t0);
+        assert_eq!(none.get(&ask("org-a", "en"), t0), None);
+    }
+
+    #[test]
+    fn the_kept_answers_stay_bounded() {
+        let answers = BridgeAnswers { ttl: Duration::from_secs(60), ..BridgeAnswers::default() };
+        let t0 = Instant::now();
+        for i in 0..(MAX_KEPT_PROFILES * 3) {
+            let at = t0 + Duration::from_millis(u64::try_from(i).unwrap_or(0));
+            answers.keep(ask(&format!("org-{i}"), "en"), &[option("p1")], at);
+        }
+        let kept = answers.kept.lock().map(|k| k.len()).unwrap_or(usize::MAX);
+        assert!(kept <= MAX_KEPT_PROFILES, "{kept}");
+        // The newest answer is among those kept.
+        let newest =
+            t0 + Duration::from_millis(u64::try_from(MAX_KEPT_PROFILES * 3 - 1).unwrap_or(0));
+        assert!(
+            answers
+                .get(&ask(&format!("org-{}", MAX_KEPT_PROFILES * 3 - 1), "en"), newest)
+                .is_some()
+        );
     }
 }
