@@ -354,51 +354,23 @@ async fn a_new_intakes_routing_plan_is_written_with_the_intake_in_no_statement_o
 /// call (before, the retry walked every stale "open slot" into a refusal and then to the waitlist).
 #[tokio::test]
 async fn a_provider_found_full_makes_the_routing_follow_a_fresh_plan() {
-    use continuum_proto::matching::v1 as mpb;
-    let backing = continuum_testkit::Backing::fresh().await;
-    backing.register(ORG);
-    let (maddr, msd, _mb) = spawn_matching(&backing).await;
-    let (raddr, rsd, _rb) = spawn_referral(&backing, &maddr, &closed_addr().await).await;
-    let matching = TestApp::matching_admin_at(&backing, &maddr);
-    let cbt = [common::Modality::Cbt];
-    let first = add_provider_via(matching.clone(), clinician("Dr First", &cbt, 1)).await;
-    let second = add_provider_via(matching.clone(), clinician("Dr Second", &cbt, 1)).await;
-    let store = open_store(&backing).await;
-    // Referral is unreachable when the intake arrives: it is stored with matching's plan, still pending.
-    let api = direct_api(
-        &backing,
-        store.clone(),
-        [maddr.clone(), closed_addr().await, closed_addr().await],
-    )
-    .await;
-    let (intake, _) = submitted_pending(&api, "fresh-plan").await;
+    let planned = PlannedWhileReferralDown::submit("fresh-plan").await;
+    let [first, second] = planned.providers.clone();
     // Meanwhile both planned slots are taken, and a new clinician opens one.
-    for id in [&first, &second] {
-        matching
-            .clone()
-            .update_capacity(mpb::UpdateCapacityRequest {
-                provider_id: id.clone(),
-                change: Some(mpb::update_capacity_request::Change::Delta(-1)),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    let third = add_provider_via(matching.clone(), clinician("Dr Third", &cbt, 1)).await;
+    planned.take_a_slot(&first).await;
+    planned.take_a_slot(&second).await;
+    let cbt = [common::Modality::Cbt];
+    let third = add_provider_via(planned.matching.clone(), clinician("Dr Third", &cbt, 1)).await;
 
     // The retry, with referral back, finds the first planned provider full and follows a fresh plan.
-    store.expedite_routings(chrono::Utc::now()).await.unwrap();
-    let router = router_over(&backing, store.clone(), [maddr, raddr, closed_addr().await]);
-    let decision = router.route(&intake.id).await.unwrap();
-    msd.cancel();
-    rsd.cancel();
+    let decision = planned.retried().await;
     assert_eq!(decision.status, intake::domain::RoutingStatus::Referred, "{}", decision.reason);
     assert_eq!(decision.provider_id.as_deref(), Some(third.as_str()), "{}", decision.reason);
-    let mut planned = decision.candidate_provider_ids.clone();
-    planned.sort();
+    let mut options = decision.candidate_provider_ids.clone();
+    options.sort();
     let mut all = vec![first, second, third];
     all.sort();
-    assert_eq!(planned, all, "the decision lists the fresh plan's options");
+    assert_eq!(options, all, "the decision lists the fresh plan's options");
 }
 
 /// Issue 12: routings ranked alike race for the same last slots. A planned option found full when the
@@ -406,46 +378,23 @@ async fn a_provider_found_full_makes_the_routing_follow_a_fresh_plan() {
 /// with a slot (first-open) and keeps the one found full among its alternatives, where a "no" re-routes.
 #[tokio::test]
 async fn a_full_first_option_is_passed_over_in_the_same_referral_call() {
-    use continuum_proto::matching::v1 as mpb;
     use continuum_proto::referral::v1 as rpb;
-    let backing = continuum_testkit::Backing::fresh().await;
-    backing.register(ORG);
-    let (maddr, msd, _mb) = spawn_matching(&backing).await;
-    let (raddr, rsd, _rb) = spawn_referral(&backing, &maddr, &closed_addr().await).await;
-    let matching = TestApp::matching_admin_at(&backing, &maddr);
-    let cbt = [common::Modality::Cbt];
-    let one = add_provider_via(matching.clone(), clinician("Dr One", &cbt, 1)).await;
-    let two = add_provider_via(matching.clone(), clinician("Dr Two", &cbt, 1)).await;
+    let planned = PlannedWhileReferralDown::submit("first-open").await;
     // Alike listings score alike, and matching breaks the tie by provider id.
-    let (best, next) = if one < two { (one, two) } else { (two, one) };
-    let store = open_store(&backing).await;
-    // Planned with both slots open while referral is down; then the first planned option fills.
-    let api = direct_api(
-        &backing,
-        store.clone(),
-        [maddr.clone(), closed_addr().await, closed_addr().await],
-    )
-    .await;
-    let (intake, _) = submitted_pending(&api, "first-open").await;
-    matching
-        .clone()
-        .update_capacity(mpb::UpdateCapacityRequest {
-            provider_id: best.clone(),
-            change: Some(mpb::update_capacity_request::Change::Delta(-1)),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let [best, next] = {
+        let mut ids = planned.providers.clone();
+        ids.sort();
+        ids
+    };
+    planned.take_a_slot(&best).await;
 
-    store.expedite_routings(chrono::Utc::now()).await.unwrap();
-    let router = router_over(&backing, store.clone(), [maddr, raddr.clone(), closed_addr().await]);
-    let decision = router.route(&intake.id).await.unwrap();
+    let decision = planned.retried().await;
     assert_eq!(decision.status, intake::domain::RoutingStatus::Referred, "{}", decision.reason);
     assert_eq!(decision.provider_id.as_deref(), Some(next.as_str()), "{}", decision.reason);
     assert!(decision.reason.contains("ranked option 2 of 2"), "{}", decision.reason);
-    let token = backing.token(ORG, &[continuum_auth::Role::Coordinator]);
+    let token = planned.backing.token(ORG, &[continuum_auth::Role::Coordinator]);
     let mut referrals = rpb::referral_service_client::ReferralServiceClient::with_interceptor(
-        continuum_runtime::peer_channel(&raddr).unwrap(),
+        continuum_runtime::peer_channel(&planned.raddr).unwrap(),
         continuum_testkit::Bearer::new(&token),
     );
     let referral = referrals
@@ -455,14 +404,85 @@ async fn a_full_first_option_is_passed_over_in_the_same_referral_call() {
         .into_inner()
         .referral
         .unwrap();
-    msd.cancel();
-    rsd.cancel();
     assert_eq!(referral.provider_id, next);
     assert_eq!(
         referral.alternative_provider_ids,
         vec![best],
         "the full option stays an alternative"
     );
+}
+
+/// Matching and referral running (intake's own address closed), two alike CBT clinicians with one slot
+/// each, and an intake submitted while referral was unreachable: stored with matching's plan of both
+/// clinicians, its routing pending. Stops both services when dropped.
+struct PlannedWhileReferralDown {
+    backing: continuum_testkit::Backing,
+    maddr: String,
+    raddr: String,
+    matching: continuum_proto::matching::v1::matching_service_client::MatchingServiceClient<
+        continuum_testkit::AuthedChannel,
+    >,
+    store: intake::store::Store,
+    intake: pb::Intake,
+    /// The two clinicians, in the order they were listed.
+    providers: [String; 2],
+    shutdowns: [continuum_runtime::Shutdown; 2],
+    _backings: [continuum_testkit::Backing; 2],
+}
+
+impl PlannedWhileReferralDown {
+    async fn submit(key: &str) -> Self {
+        let backing = continuum_testkit::Backing::fresh().await;
+        backing.register(ORG);
+        let (maddr, msd, mb) = spawn_matching(&backing).await;
+        let (raddr, rsd, rb) = spawn_referral(&backing, &maddr, &closed_addr().await).await;
+        let matching = TestApp::matching_admin_at(&backing, &maddr);
+        let cbt = [common::Modality::Cbt];
+        let one = add_provider_via(matching.clone(), clinician("Dr One", &cbt, 1)).await;
+        let two = add_provider_via(matching.clone(), clinician("Dr Two", &cbt, 1)).await;
+        let store = open_store(&backing).await;
+        let down = [maddr.clone(), closed_addr().await, closed_addr().await];
+        let api = direct_api(&backing, store.clone(), down).await;
+        let (intake, _) = submitted_pending(&api, key).await;
+        Self {
+            backing,
+            maddr,
+            raddr,
+            matching,
+            store,
+            intake,
+            providers: [one, two],
+            shutdowns: [msd, rsd],
+            _backings: [mb, rb],
+        }
+    }
+
+    /// Takes one slot of `provider_id` outside any routing (the provider's own admin).
+    async fn take_a_slot(&self, provider_id: &str) {
+        use continuum_proto::matching::v1 as mpb;
+        let take = mpb::UpdateCapacityRequest {
+            provider_id: provider_id.to_owned(),
+            change: Some(mpb::update_capacity_request::Change::Delta(-1)),
+            ..Default::default()
+        };
+        self.matching.clone().update_capacity(take).await.unwrap();
+    }
+
+    /// The intake's routing retried now, with referral reachable.
+    async fn retried(&self) -> intake::domain::RoutingDecision {
+        self.store.expedite_routings(chrono::Utc::now()).await.unwrap();
+        let peers = [self.maddr.clone(), self.raddr.clone(), closed_addr().await];
+        let router = router_over(&self.backing, self.store.clone(), peers);
+        router.route(&self.intake.id).await.unwrap()
+    }
+}
+
+impl Drop for PlannedWhileReferralDown {
+    fn drop(&mut self) {
+        for s in &self.shutdowns {
+            s.cancel();
+        }
+    }
 }
 
 /// Submits `key`'s intake through `api` as a clinician of [`ORG`] and checks that its routing is still

@@ -108,16 +108,7 @@ async fn no_capacity_is_refused_and_nothing_is_stored() {
     let err = app.client.create_referral(create_request("full", &p.id)).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("NO_CAPACITY"));
-    let list = app
-        .client
-        .list_referrals(pb::ListReferralsRequest {
-            organization_id: REFERRER.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(list.referrals.is_empty());
+    assert!(app.referrers_referrals().await.is_empty());
     assert_eq!(app.open_slots(&p.id).await, 0);
 }
 
@@ -157,16 +148,7 @@ async fn a_first_open_referral_goes_to_the_first_named_provider_with_a_slot() {
     let err = app.client.create_referral(none).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason_of(&err).map(continuum_errors::reason_code), Some("NO_CAPACITY"));
-    let list = app
-        .client
-        .list_referrals(pb::ListReferralsRequest {
-            organization_id: REFERRER.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(list.referrals.len(), 1, "only the first-open referral was made");
+    assert_eq!(app.referrers_referrals().await.len(), 1, "only the first-open referral was made");
 }
 
 #[tokio::test]

@@ -107,15 +107,7 @@ async fn a_rejection_reroutes_at_once_and_never_back_to_the_start() {
     // The third says no and nobody is left: a coordinator is alerted, nothing is created.
     let rejected = app.act(&third, A::Reject, R::Recipient).await.unwrap();
     assert!(rejected.rerouted_to_referral_id.is_empty());
-    let list = app
-        .client
-        .list_referrals(pb::ListReferralsRequest {
-            organization_id: REFERRER.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(list.into_inner().referrals.len(), 3);
+    assert_eq!(app.referrers_referrals().await.len(), 3);
     // Timeline: one client's path across the three providers, in order.
     let timeline = app
         .client

@@ -139,6 +139,13 @@ fn channel(addr: SocketAddr) -> tonic::transport::Channel {
 }
 
 impl TestApp {
+    /// The first page of [`REFERRER`]'s referrals.
+    pub async fn referrers_referrals(&mut self) -> Vec<pb::Referral> {
+        let req =
+            pb::ListReferralsRequest { organization_id: REFERRER.into(), ..Default::default() };
+        self.client.list_referrals(req).await.unwrap().into_inner().referrals
+    }
+
     /// Stops matching (referral keeps running).
     pub async fn stop_matching(&mut self) {
         if let Some(m) = self.matching.take() {
