@@ -72,6 +72,30 @@ macro_rules! id_types {
                 id
             }
 
+            /// Reads the items of a repeated id field, each as [`Self::require`] at `field[i]`; an id listed
+            /// before it, or equal to `besides` (the request's own id of the same kind), is refused there as
+            /// "is listed twice". The ids, in order, each once. Check the list's length first: a list over
+            /// its limit is refused as one bad field, its items unread.
+            pub fn require_each_once(
+                v: &mut $crate::Violations,
+                field: &str,
+                values: &[String],
+                besides: Option<&Self>,
+            ) -> Vec<Self> {
+                let mut out: Vec<Self> = Vec::with_capacity(values.len());
+                for (i, value) in values.iter().enumerate() {
+                    let at = format!("{field}[{i}]");
+                    if let Some(id) = Self::require(v, &at, value) {
+                        if out.contains(&id) || besides == Some(&id) {
+                            v.add(at, "is listed twice");
+                        } else {
+                            out.push(id);
+                        }
+                    }
+                }
+                out
+            }
+
             /// The canonical string.
             pub fn as_str(&self) -> &str {
                 &self.0

@@ -576,18 +576,7 @@ fn or_provider_ids(
     if !v.within_limit(FIELD, ids, domain::MAX_OR_PROVIDERS) {
         return Vec::new();
     }
-    let mut out: Vec<ProviderId> = Vec::with_capacity(ids.len());
-    for (i, p) in ids.iter().enumerate() {
-        let field = format!("{FIELD}[{i}]");
-        if let Some(id) = ProviderId::require(v, &field, p) {
-            if out.contains(&id) || provider_id == Some(&id) {
-                v.add(field, "is listed twice");
-            } else {
-                out.push(id);
-            }
-        }
-    }
-    out
+    ProviderId::require_each_once(v, FIELD, ids, provider_id)
 }
 
 /// The number of options asked for (0: 10), 1..50; a bad one is named `{prefix}top_k`.

@@ -102,23 +102,14 @@ pub fn new_referral_from_proto(req: pb::CreateReferralRequest) -> Result<NewRefe
             format!("must list at most {} providers", domain::MAX_ALTERNATIVES),
         );
     }
-    let mut alternatives: Vec<ProviderId> = Vec::with_capacity(req.alternative_provider_ids.len());
     // Over the limit: the one violation above, the ids unread.
     let alternative_ids = if req.alternative_provider_ids.len() > domain::MAX_ALTERNATIVES {
         &[][..]
     } else {
         &req.alternative_provider_ids[..]
     };
-    for (i, p) in alternative_ids.iter().enumerate() {
-        let field = format!("alternative_provider_ids[{i}]");
-        if let Some(id) = ProviderId::require(&mut v, &field, p) {
-            if alternatives.contains(&id) {
-                v.add(field, "is listed twice");
-            } else {
-                alternatives.push(id);
-            }
-        }
-    }
+    let alternatives =
+        ProviderId::require_each_once(&mut v, "alternative_provider_ids", alternative_ids, None);
     match (client_id, intake_id, referrer, provider_id, urgency) {
         (
             Some(client_id),

@@ -2,8 +2,6 @@
 //! bad one by its proto path; enums map by position (`continuum_vocab::coded_enum!`, checked against the
 //! generated names below); domain, app and store code never see prost types.
 
-use std::collections::HashSet;
-
 use continuum_errors::page::{Page, Paging};
 use continuum_errors::{Error, Result, Violations};
 use continuum_proto::waitlist::v1 as pb;
@@ -79,24 +77,14 @@ pub fn new_entry_from_proto(req: pb::EnqueueRequest) -> Result<NewEntry> {
             format!("must list at most {} providers", domain::MAX_CANDIDATES),
         );
     }
-    let mut seen = HashSet::new();
-    let mut candidates = Vec::with_capacity(req.candidate_provider_ids.len());
     // Over the limit: the one violation above, the ids unread.
     let candidate_ids = if req.candidate_provider_ids.len() > domain::MAX_CANDIDATES {
         &[][..]
     } else {
         &req.candidate_provider_ids[..]
     };
-    for (i, p) in candidate_ids.iter().enumerate() {
-        let field = format!("candidate_provider_ids[{i}]");
-        if let Some(id) = ProviderId::require(&mut v, &field, p) {
-            if seen.insert(id.clone()) {
-                candidates.push(id);
-            } else {
-                v.add(field, "is listed twice");
-            }
-        }
-    }
+    let candidates =
+        ProviderId::require_each_once(&mut v, "candidate_provider_ids", candidate_ids, None);
     match (client_id, intake_id, organization_id, band) {
         (Some(client_id), Some(intake_id), Some(organization_id), Some(band)) => {
             v.finish(NewEntry {
