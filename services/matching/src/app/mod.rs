@@ -283,9 +283,22 @@ impl App {
                 (self.store.set_capacity(id, n, cmd.cohort_code.as_deref()).await?, true)
             }
         };
+        Ok(self.capacity_changed(p, applied).await)
+    }
+
+    /// A capacity change as stored: logged, and the in-memory directory patched at once.
+    async fn capacity_changed(&self, p: Provider, applied: bool) -> (Provider, bool) {
         tracing::info!(provider_id = %p.id, open_slots = p.open_slots, applied, "capacity changed");
         self.cache.apply(vec![p.clone()]).await;
-        Ok((p, applied))
+        (p, applied)
+    }
+
+    /// The provider a slot was taken from under `hold_key`, if one was (a replay changes nothing).
+    async fn replay_of(&self, hold_key: &str) -> Result<Option<(Provider, bool)>> {
+        match self.store.taken_under(hold_key).await? {
+            Some(id) => Ok(Some((self.store.get_provider(&id).await?, false))),
+            None => Ok(None),
+        }
     }
 
     /// A take of one slot under the command's hold key from the first of its provider and then its
@@ -303,8 +316,8 @@ impl App {
         let Some(key) = cmd.hold_key.as_deref() else {
             return Err(Error::invalid("hold_key", "is required with or_provider_ids"));
         };
-        if let Some(held) = self.store.taken_under(key).await? {
-            return Ok((self.store.get_provider(&held).await?, false));
+        if let Some(replayed) = self.replay_of(key).await? {
+            return Ok(replayed);
         }
         let mut ids = cmd.or_providers;
         ids.insert(0, cmd.provider_id);
@@ -320,17 +333,13 @@ impl App {
                 ..Default::default()
             };
             match self.store.apply_change(change).await {
-                Ok((p, applied)) => {
-                    tracing::info!(provider_id = %p.id, open_slots = p.open_slots, applied, "capacity changed");
-                    self.cache.apply(vec![p.clone()]).await;
-                    return Ok((p, applied));
-                }
+                Ok((p, applied)) => return Ok(self.capacity_changed(p, applied).await),
                 Err(e) if e.is_refusal(ErrorReason::NoCapacity) => {}
                 Err(Error::NotFound { .. }) => {}
                 // A concurrent twin under the same key committed first: its take is this one.
                 Err(Error::AlreadyExists { .. }) => {
-                    if let Some(held) = self.store.taken_under(key).await? {
-                        return Ok((self.store.get_provider(&held).await?, false));
+                    if let Some(replayed) = self.replay_of(key).await? {
+                        return Ok(replayed);
                     }
                 }
                 Err(e) => return Err(e),

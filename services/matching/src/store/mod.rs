@@ -390,21 +390,18 @@ impl Store {
 
     /// Whether a slot of `provider_id` was taken under `hold_key` (a give-back may name it).
     pub async fn holds(&self, provider_id: &ProviderId, hold_key: &str) -> Result<bool> {
-        let provider_id = provider_id.as_str();
-        Ok(entities::capacity_hold::Entity::find_by_id(hold_key.to_owned())
-            .one(&self.db)
-            .await?
-            .is_some_and(|h| h.provider_id == provider_id && h.delta < 0))
+        Ok(self.take_hold(hold_key).await?.is_some_and(|h| h.provider_id == provider_id.as_str()))
     }
 
     /// The provider a slot was taken from under `hold_key`, if one was.
     pub async fn taken_under(&self, hold_key: &str) -> Result<Option<ProviderId>> {
-        entities::capacity_hold::Entity::find_by_id(hold_key.to_owned())
-            .one(&self.db)
-            .await?
-            .filter(|h| h.delta < 0)
-            .map(|h| ProviderId::from_stored(&h.provider_id))
-            .transpose()
+        self.take_hold(hold_key).await?.map(|h| ProviderId::from_stored(&h.provider_id)).transpose()
+    }
+
+    /// The hold `hold_key` names when it took capacity (a give-back's key holds none).
+    async fn take_hold(&self, hold_key: &str) -> Result<Option<entities::capacity_hold::Model>> {
+        let hold = entities::capacity_hold::Entity::find_by_id(hold_key.to_owned());
+        Ok(hold.one(&self.db).await?.filter(|h| h.delta < 0))
     }
 
     /// Those of `ids` that are in the directory with an open slot as committed now (a program: a seat in

@@ -164,8 +164,9 @@ impl NewReferral {
     /// others it named, in their order, become its alternatives.
     pub fn sent_to(mut self, provider: ProviderId) -> Self {
         if provider != self.provider_id {
-            let named = std::iter::once(&self.provider_id).chain(&self.alternative_provider_ids);
-            self.alternative_provider_ids = named.filter(|p| **p != provider).cloned().collect();
+            let mut named = vec![self.provider_id.clone()];
+            named.extend_from_slice(&self.alternative_provider_ids);
+            self.alternative_provider_ids = remaining_after(&named, &provider);
             self.provider_id = provider;
         }
         self

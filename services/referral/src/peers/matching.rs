@@ -29,6 +29,16 @@ pub struct Taken {
     pub overbooked: bool,
 }
 
+impl Taken {
+    /// A slot of `provider` (as matching answered it) taken for a referral.
+    fn of(provider: &pb::Provider, overbooked: bool) -> Result<Self> {
+        Ok(Self {
+            recipient_organization_id: OrganizationId::from_stored(&provider.organization_id)?,
+            overbooked,
+        })
+    }
+}
+
 /// Why a release could not be delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReleaseError {
@@ -144,10 +154,7 @@ impl MatchingPeer {
             }
             Err(s) => return Err(take_error(s.into())),
         };
-        Ok(Taken {
-            recipient_organization_id: OrganizationId::from_stored(&provider.organization_id)?,
-            overbooked,
-        })
+        Taken::of(&provider, overbooked)
     }
 
     /// Takes one slot under `hold_key` (at most once per key) from the first of `provider_id`, then
@@ -168,11 +175,7 @@ impl MatchingPeer {
             ..Default::default()
         };
         let provider = self.update(who, req).await.map_err(|s| take_error(s.into()))?;
-        let taken = Taken {
-            recipient_organization_id: OrganizationId::from_stored(&provider.organization_id)?,
-            overbooked: false,
-        };
-        Ok((ProviderId::from_stored(&provider.id)?, taken))
+        Ok((ProviderId::from_stored(&provider.id)?, Taken::of(&provider, false)?))
     }
 
     /// A slot of `provider_id` that is already taken in matching (under a hold key of the caller's, such as
@@ -180,10 +183,7 @@ impl MatchingPeer {
     pub async fn held_slot(&self, who: &OnBehalfOf, provider_id: &ProviderId) -> Result<Taken> {
         let provider =
             self.provider(who, provider_id.as_str()).await.map_err(|s| take_error(s.into()))?;
-        Ok(Taken {
-            recipient_organization_id: OrganizationId::from_stored(&provider.organization_id)?,
-            overbooked: false,
-        })
+        Taken::of(&provider, false)
     }
 
     /// Gives one slot of `provider_id` back under `hold_key` (at most once per key). `taken_under` names the
