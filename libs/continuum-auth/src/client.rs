@@ -6,11 +6,13 @@
 //! interceptor on the channel mints the token. There is no "system" organization: work that acts for
 //! nobody in particular does not exist.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tonic::metadata::MetadataValue;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::{Request, Status};
 
+use crate::recent::Recent;
 use crate::token::Minter;
 
 /// Whom an outgoing request is for.
@@ -56,17 +58,47 @@ pub fn on_behalf_of<T>(message: T, organization_id: &str, user_id: Option<&str>)
     req
 }
 
-/// Client interceptor adding a service token to every call.
+/// How long a service token lives.
+const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(120);
+/// How long a minted service token is reused for the same end user: half its life, so the callee always
+/// gets one with at least a minute left.
+const REUSED_FOR: Duration = Duration::from_secs(60);
+/// How many minted tokens (one per organization and user) are kept at most.
+const MINTED_MAX: usize = 4096;
+
+/// Client interceptor adding a service token to every call. The token minted for one end user is reused
+/// for [`REUSED_FOR`] ([`crate::recent`]): the callee then verifies it once, not once per call.
 #[derive(Clone, Debug)]
 pub struct ServiceAuth {
     service: &'static str,
     minter: Minter,
+    minted: Arc<Minted>,
 }
+
+/// Service tokens minted lately, per organization and user, as `authorization` values.
+type Minted = Recent<(String, Option<String>), MetadataValue<Ascii>>;
 
 impl ServiceAuth {
     /// An interceptor for calls made by `service`.
     pub fn new(service: &'static str, minter: Minter) -> Self {
-        Self { service, minter }
+        Self { service, minter, minted: Arc::new(Recent::new(MINTED_MAX)) }
+    }
+
+    /// The `authorization` value for a call made for `who`: reused while young enough, minted otherwise.
+    fn authorization(&self, who: OnBehalfOf) -> Result<MetadataValue<Ascii>, Status> {
+        let now = Instant::now();
+        let key = (who.organization_id, who.user_id);
+        if let Some(value) = self.minted.get(&key, now) {
+            return Ok(value);
+        }
+        let token = self
+            .minter
+            .service_token(self.service, &key.0, key.1.as_deref(), SERVICE_TOKEN_TTL)
+            .map_err(|_| Status::internal("minting a service token failed"))?;
+        let value = MetadataValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| Status::internal("service token is not a header value"))?;
+        self.minted.put(key, value.clone(), now + REUSED_FOR, now);
+        Ok(value)
     }
 }
 
@@ -75,20 +107,56 @@ impl tonic::service::Interceptor for ServiceAuth {
         let who = req.extensions().get::<OnBehalfOf>().cloned().ok_or_else(|| {
             Status::internal("outgoing call without an organization (on_behalf_of missing)")
         })?;
-        let token = self
-            .minter
-            .service_token(
-                self.service,
-                &who.organization_id,
-                who.user_id.as_deref(),
-                Duration::from_secs(120),
-            )
-            .map_err(|_| Status::internal("minting a service token failed"))?;
-        let value = MetadataValue::try_from(format!("Bearer {token}"))
-            .map_err(|_| Status::internal("service token is not a header value"))?;
+        let value = self.authorization(who)?;
         req.metadata_mut().insert("authorization", value);
         // The callee's span joins the caller's trace (W3C trace context).
         continuum_telemetry::inject(req.metadata_mut());
         Ok(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use tonic::service::Interceptor;
+
+    use super::*;
+    use crate::token::{AuthSettings, Verifier};
+
+    fn bearer_of(auth: &mut ServiceAuth, org: &str, user: Option<&str>) -> String {
+        let req = auth.call(on_behalf_of((), org, user)).unwrap();
+        let value = req.metadata().get("authorization").unwrap().to_str().unwrap();
+        value.strip_prefix("Bearer ").unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_service_token_is_reused_for_the_same_end_user_and_names_each_user_apart() {
+        let settings = AuthSettings::dev("dev-secret-for-tests-only-0123456789");
+        let mut auth = ServiceAuth::new("intake", Minter::from_settings(&settings).unwrap());
+        let verifier = Verifier::from_settings(&settings).unwrap();
+        let first = bearer_of(&mut auth, "org-1", Some("u1"));
+        // Once a second has passed a fresh mint would differ (its iat and exp): the same token means reuse.
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(bearer_of(&mut auth.clone(), "org-1", Some("u1")), first, "reused");
+        let other = bearer_of(&mut auth, "org-1", Some("u2"));
+        let background = bearer_of(&mut auth, "org-2", None);
+        assert_ne!(other, first);
+        let callers: Vec<_> =
+            [&first, &other, &background].map(|t| verifier.verify(t).unwrap()).into();
+        assert_eq!(
+            callers
+                .iter()
+                .map(|c| (c.organization_id.as_str(), c.acting_for.as_deref()))
+                .collect::<Vec<_>>(),
+            [("org-1", Some("u1")), ("org-1", Some("u2")), ("org-2", None)]
+        );
+        assert!(callers.iter().all(|c| c.user_id == "service:intake" && c.is_service()));
+    }
+
+    #[test]
+    fn a_call_without_an_organization_is_refused() {
+        let settings = AuthSettings::dev("dev-secret-for-tests-only-0123456789");
+        let mut auth = ServiceAuth::new("intake", Minter::from_settings(&settings).unwrap());
+        assert_eq!(auth.call(Request::new(())).unwrap_err().code(), tonic::Code::Internal);
     }
 }

@@ -10,11 +10,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use continuum_cache::SharedCache;
 use tonic::Status;
 
+use crate::rate::RateLimit;
 use crate::registry::Registry;
 use crate::token::{TokenError, Verifier};
 use crate::{Caller, policy};
@@ -28,8 +28,8 @@ pub struct AuthLayer {
 struct State {
     verifier: Arc<Verifier>,
     registry: Arc<Registry>,
-    cache: SharedCache,
     per_minute: u64,
+    rate: RateLimit,
 }
 
 impl std::fmt::Debug for AuthLayer {
@@ -53,8 +53,8 @@ impl AuthLayer {
             state: Arc::new(State {
                 verifier: verifier.into(),
                 registry: registry.into(),
-                cache,
                 per_minute,
+                rate: RateLimit::new(cache, per_minute),
             }),
         }
     }
@@ -97,16 +97,14 @@ impl State {
             return Err(Status::permission_denied("your role may not call this method"));
         }
         if !caller.is_service() && self.per_minute > 0 {
-            let minute = chrono::Utc::now().timestamp() / 60;
-            let key = format!("rate:{}:{minute}", caller.organization_id);
-            match self.cache.incr(&key, Duration::from_secs(120)).await {
-                Ok(n) if u64::try_from(n).unwrap_or(0) > self.per_minute => {
+            match self.rate.admit(&caller.organization_id).await {
+                Ok(false) => {
                     tracing::warn!(organization_id = %caller.organization_id, "rate limit exceeded");
                     return Err(Status::resource_exhausted(
                         "request rate limit for your organization exceeded; retry in a minute",
                     ));
                 }
-                Ok(_) => {}
+                Ok(true) => {}
                 // A cache outage must not take the service down: the limit fails open and says so.
                 // While the cache's circuit is open its breaker has said so once; no line per call.
                 Err(e) if e.is::<continuum_cache::breaker::Unavailable>() => {

@@ -25,6 +25,8 @@ pub mod jwks;
 pub mod layer;
 pub mod phi;
 pub mod policy;
+mod rate;
+mod recent;
 pub mod registry;
 pub mod token;
 

@@ -10,13 +10,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::recent::Recent;
 use crate::{Caller, Role};
 
 /// Authentication settings (environment variables).
@@ -145,7 +146,15 @@ pub struct Verifier {
     service: Option<DecodingKey>,
     issuer: String,
     audience: String,
+    /// Tokens verified moments ago and whom they name ([`crate::recent`]); cleared whenever the key set
+    /// changes.
+    verified: Recent<String, Caller>,
 }
+
+/// How long a verified token is answered without checking it again (never past its expiry).
+const VERIFIED_FOR: Duration = Duration::from_secs(30);
+/// How many verified tokens are kept at most.
+const VERIFIED_MAX: usize = 4096;
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -229,6 +238,7 @@ impl Verifier {
             service,
             issuer: s.issuer.clone(),
             audience: s.audience.clone(),
+            verified: Recent::new(VERIFIED_MAX),
         })
     }
 
@@ -274,6 +284,8 @@ impl Verifier {
             Ok(mut guard) => *guard = keys,
             Err(poisoned) => *poisoned.into_inner() = keys,
         }
+        // A token verified with a key that is now gone must not stay accepted.
+        self.verified.clear();
     }
 
     fn current_url_keys(&self) -> Arc<Vec<KeyEntry>> {
@@ -309,8 +321,26 @@ impl Verifier {
         )
     }
 
-    /// Verifies a bearer token and returns the caller.
+    /// Verifies a bearer token and returns the caller. A token verified within the last
+    /// [`VERIFIED_FOR`] is answered as it was then, never past its own expiry and never after the key set
+    /// changed; a refused token is checked again every time.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        let now = Instant::now();
+        if let Some(caller) = self.verified.get(token, now) {
+            return Ok(caller);
+        }
+        let (caller, exp) = self.verify_now(token)?;
+        // Only until the expiry itself: the leeway past it is for clocks that disagree, not for reuse.
+        let left = u64::try_from(exp - now_secs()).unwrap_or(0);
+        if left > 0 {
+            let until = now + VERIFIED_FOR.min(Duration::from_secs(left));
+            self.verified.put(token.to_owned(), caller.clone(), until, now);
+        }
+        Ok(caller)
+    }
+
+    /// Checks `token` from scratch: the caller it names and its expiry (seconds since the epoch).
+    fn verify_now(&self, token: &str) -> Result<(Caller, i64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         let claims = match header.alg {
             Algorithm::HS256 => {
@@ -329,12 +359,13 @@ impl Verifier {
                         return Err(TokenError::Invalid("missing organization"));
                     }
                     // Organization ids are compared as written by the registry and requests: lowercase.
-                    return Ok(Caller {
+                    let caller = Caller {
                         user_id: format!("service:{svc}"),
                         organization_id: c.org.to_ascii_lowercase(),
                         roles: vec![Role::Service],
                         acting_for: c.act,
-                    });
+                    };
+                    return Ok((caller, c.exp));
                 }
                 let key = self.dev.as_ref().ok_or(TokenError::Algorithm)?;
                 self.check(token, Algorithm::HS256, key)?
@@ -369,12 +400,13 @@ impl Verifier {
             .filter_map(|r| Role::from_code(r))
             .filter(|r| *r != Role::Service)
             .collect();
-        Ok(Caller {
+        let caller = Caller {
             user_id: claims.sub,
             organization_id: claims.org.to_ascii_lowercase(),
             roles,
             acting_for: None,
-        })
+        };
+        Ok((caller, claims.exp))
     }
 }
 
@@ -744,7 +776,10 @@ mod tests {
             h.kid = Some(kid.into());
             jsonwebtoken::encode(&h, &claims(600, None), key).unwrap()
         };
-        assert_eq!(v.verify(&signed(&first, "k1")).unwrap().organization_id, "org-1");
+        // Verified once, a token is answered from memory for a while (`Recent`): below, rotating the
+        // keys must still retire it at once.
+        let before_rotation = signed(&first, "k1");
+        assert_eq!(v.verify(&before_rotation).unwrap().organization_id, "org-1");
         assert!(v.verify(&signed(&second, "k2")).is_err(), "not published yet");
 
         // A failed refresh keeps the keys already loaded.
@@ -765,6 +800,10 @@ mod tests {
         }
         assert!(rotated, "the rotated key was fetched");
         assert!(v.verify(&signed(&first, "k1")).is_err(), "the retired key no longer verifies");
+        assert!(
+            v.verify(&before_rotation).is_err(),
+            "a token verified before the rotation is not accepted from memory after it"
+        );
 
         // A URL answering an error at start-up stops the start.
         fail.store(true, std::sync::atomic::Ordering::SeqCst);

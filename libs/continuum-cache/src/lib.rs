@@ -31,9 +31,9 @@ pub trait Cache: Send + Sync + fmt::Debug {
     async fn delete_if_equals(&self, key: &str, value: &str) -> anyhow::Result<bool>;
     /// Deletes `key`.
     async fn delete(&self, key: &str) -> anyhow::Result<()>;
-    /// Adds one to the counter at `key` (created at 0 with expiry `ttl`) and returns the new count: the
+    /// Adds `by` to the counter at `key` (created at 0 with expiry `ttl`) and returns the new count: the
     /// building block of fixed-window rate limits shared by every replica.
-    async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64>;
+    async fn incr_by(&self, key: &str, by: i64, ttl: Duration) -> anyhow::Result<i64>;
     /// Which implementation this is ("redis" or "in-process").
     fn kind(&self) -> &'static str;
     /// Whether the backing store answers now (the in-process cache always does).
@@ -128,11 +128,11 @@ impl Cache for InProcessCache {
         Ok(())
     }
 
-    async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64> {
+    async fn incr_by(&self, key: &str, by: i64, ttl: Duration) -> anyhow::Result<i64> {
         let k = format!("{}{key}", self.prefix);
         Ok(self.with(|m| {
             let entry = m.entry(k).or_insert_with(|| ("0".to_owned(), Instant::now() + ttl));
-            let n = entry.0.parse::<i64>().unwrap_or(0) + 1;
+            let n = entry.0.parse::<i64>().unwrap_or(0) + by;
             entry.0 = n.to_string();
             n
         }))
@@ -286,13 +286,14 @@ impl Cache for RedisCache {
         self.guarded(c.del::<_, ()>(self.key(key))).await
     }
 
-    async fn incr(&self, key: &str, ttl: Duration) -> anyhow::Result<i64> {
+    async fn incr_by(&self, key: &str, by: i64, ttl: Duration) -> anyhow::Result<i64> {
         let mut c = self.conn.clone();
         let k = self.key(key);
         let pipe = redis::pipe()
             .atomic()
-            .cmd("INCR")
+            .cmd("INCRBY")
             .arg(&k)
+            .arg(by)
             .cmd("PEXPIRE")
             .arg(&k)
             .arg(millis(ttl))
@@ -377,8 +378,8 @@ mod tests {
         assert!(lock.release().await.unwrap());
         assert!(Lock::try_acquire(&cache, &key, Duration::from_secs(5)).await.unwrap().is_some());
         let counter = format!("{key}:n");
-        assert_eq!(cache.incr(&counter, Duration::from_secs(5)).await.unwrap(), 1);
-        assert_eq!(cache.incr(&counter, Duration::from_secs(5)).await.unwrap(), 2);
+        assert_eq!(cache.incr_by(&counter, 1, Duration::from_secs(5)).await.unwrap(), 1);
+        assert_eq!(cache.incr_by(&counter, 5, Duration::from_secs(5)).await.unwrap(), 6);
     }
 
     #[tokio::test]
