@@ -17,6 +17,8 @@ use sea_orm::{
     Value,
 };
 
+use crate::Writer;
+
 /// Writes to commit together ([module docs](self)).
 #[derive(Debug)]
 pub struct Batch {
@@ -45,15 +47,16 @@ impl Batch {
         self.statements.is_empty()
     }
 
-    /// Runs every write atomically (one statement on PostgreSQL, one transaction elsewhere).
-    pub async fn run(self, db: &DatabaseConnection) -> Result<(), DbErr> {
+    /// Runs every write atomically (one statement on PostgreSQL, one transaction elsewhere), through
+    /// `writer`.
+    pub async fn run(self, writer: &Writer) -> Result<(), DbErr> {
         let Self { backend, mut statements } = self;
         match (backend, statements.len()) {
             (_, 0) => Ok(()),
-            (_, 1) => db.execute_raw(statements.remove(0)).await.map(drop),
-            (DbBackend::Postgres, _) => db.execute_raw(one_statement(statements)).await.map(drop),
+            (_, 1) => writer.execute(statements.remove(0)).await.map(drop),
+            (DbBackend::Postgres, _) => writer.execute(one_statement(statements)).await.map(drop),
             _ => {
-                let txn = db.begin().await?;
+                let txn = writer.db().begin().await?;
                 for statement in statements {
                     if let Err(e) = txn.execute_raw(statement).await {
                         // The write's error is the batch's; a failed rollback ends with the connection.

@@ -3,7 +3,8 @@
 //! The embedded default is one SQLite file per service under a data directory (nothing to install).
 //! With a PostgreSQL URL, every service gets its own schema (named after the service) in that database, so
 //! services never share tables even when they share a server. The same sea-orm migrations run on both.
-//! [`Batch`] writes rows that land together in one round trip (one statement on PostgreSQL).
+//! [`Batch`] writes rows that land together in one round trip (one statement on PostgreSQL); a [`Writer`]
+//! runs the hot path's writes over connections kept between uses.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,11 +14,13 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use sea_orm_migration::MigratorTrait;
 
 pub mod batch;
+pub mod writer;
 
 pub use batch::Batch;
 pub use sea_orm;
 pub use sea_orm_migration;
 use secrecy::{ExposeSecret, SecretString};
+pub use writer::Writer;
 
 /// Where a service's data lives.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use continuum_db::sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter,
 };
-use continuum_db::{Batch, DbSettings};
+use continuum_db::{Batch, DbSettings, Writer};
 
 mod parent {
     use continuum_db::sea_orm::entity::prelude::*;
@@ -65,12 +65,13 @@ async fn exercise(db: &DatabaseConnection) {
     ] {
         db.execute_unprepared(sql).await.unwrap();
     }
+    let writer = Writer::new(db);
     // A parent and two children referring to it: all land.
     let mut batch = Batch::new(db);
     batch.push(&parent::Entity::insert(parent_row("p1")));
     batch.push(&child::Entity::insert_many([child_row("c1", "p1"), child_row("c2", "p1")]));
     assert_eq!(batch.len(), 2);
-    batch.run(db).await.unwrap();
+    batch.run(&writer).await.unwrap();
     assert_eq!(child::Entity::find().count(db).await.unwrap(), 2);
     assert_eq!(note(db, "p1").await, "note $p1");
     // An update of a stored row and an insert.
@@ -81,7 +82,7 @@ async fn exercise(db: &DatabaseConnection) {
             .filter(parent::Column::Id.eq("p1")),
     );
     batch.push(&parent::Entity::insert(parent_row("p0")));
-    batch.run(db).await.unwrap();
+    batch.run(&writer).await.unwrap();
     assert_eq!(note(db, "p1").await, "second $1");
     assert_eq!(parent::Entity::find().count(db).await.unwrap(), 2);
 
@@ -90,7 +91,7 @@ async fn exercise(db: &DatabaseConnection) {
     batch.push(&parent::Entity::insert(parent_row("p2")));
     batch.push(&child::Entity::insert(child_row("c3", "p2")));
     batch.push(&parent::Entity::insert(parent_row("p1")));
-    let err = batch.run(db).await.expect_err("a duplicate key fails the batch");
+    let err = batch.run(&writer).await.expect_err("a duplicate key fails the batch");
     assert!(
         matches!(err.sql_err(), Some(continuum_db::sea_orm::SqlErr::UniqueConstraintViolation(_))),
         "{err}"
@@ -102,10 +103,10 @@ async fn exercise(db: &DatabaseConnection) {
     let mut batch = Batch::new(db);
     batch.push(&parent::Entity::insert(parent_row("p3")));
     batch.push(&child::Entity::insert(child_row("c4", "nobody")));
-    batch.run(db).await.expect_err("a dangling reference fails the batch");
+    batch.run(&writer).await.expect_err("a dangling reference fails the batch");
     assert_eq!(parent::Entity::find().count(db).await.unwrap(), 2);
     assert!(Batch::new(db).is_empty());
-    Batch::new(db).run(db).await.unwrap();
+    Batch::new(db).run(&writer).await.unwrap();
 }
 
 #[tokio::test]

@@ -23,9 +23,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use sea_orm::sea_query::{Alias, ColumnDef};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait, Value};
 use tokio_util::sync::CancellationToken;
 
 /// A table whose rows are work to do, leased by one replica at a time. Every name is a column of that
@@ -188,15 +186,15 @@ impl Queue {
     /// then nothing changed, on either table.
     pub async fn release_mirrored(
         &self,
-        db: &DatabaseConnection,
+        writer: &continuum_db::Writer,
         key_value: &str,
         owner: &str,
         sets: Vec<(&'static str, Value)>,
         mirror: Mirror<'_>,
     ) -> Result<bool, DbErr> {
-        let backend = db.get_database_backend();
+        let backend = writer.backend();
         if backend != DbBackend::Postgres {
-            let txn = db.begin().await?;
+            let txn = writer.db().begin().await?;
             if !self.release(&txn, key_value, owner, sets).await? {
                 txn.rollback().await?;
                 return Ok(false);
@@ -215,7 +213,7 @@ impl Queue {
             "WITH released AS ({update} RETURNING {queue_key}) \
              UPDATE {table} SET {column} = ? WHERE {key} IN (SELECT {queue_key} FROM released)"
         );
-        Ok(db.execute_raw(statement(backend, &sql, values)).await?.rows_affected() == 1)
+        Ok(writer.execute(statement(backend, &sql, values)).await? == 1)
     }
 
     /// Makes every row with work to do whose next attempt is later than `now_ms` due at `now_ms`, and

@@ -132,16 +132,21 @@ async fn a_mirrored_release_sets_the_owning_record_only_when_the_lease_holder_re
         }
     };
     assert!(JOBS.claim_one(&db, "job-0000", "a", 10, 1000).await.unwrap());
+    let writer = continuum_db::Writer::new(&db);
     // Another replica (its lease ran out) changes neither table.
     let sets = || vec![("state", Value::from("done"))];
-    assert!(!JOBS.release_mirrored(&db, "job-0000", "b", sets(), mirror("done")).await.unwrap());
+    assert!(
+        !JOBS.release_mirrored(&writer, "job-0000", "b", sets(), mirror("done")).await.unwrap()
+    );
     assert_eq!(status("job-0000").await, ("pending".into(), "pending".into(), 1010));
     // The holder's release ends the lease, records the outcome and mirrors it on its own owner row only.
-    assert!(JOBS.release_mirrored(&db, "job-0000", "a", sets(), mirror("done")).await.unwrap());
+    assert!(JOBS.release_mirrored(&writer, "job-0000", "a", sets(), mirror("done")).await.unwrap());
     assert_eq!(status("job-0000").await, ("done".into(), "done".into(), 0));
     assert_eq!(status("job-0001").await, ("pending".into(), "pending".into(), 0));
     // Released once, the row is no one's: a second release changes nothing.
-    assert!(!JOBS.release_mirrored(&db, "job-0001", "a", sets(), mirror("done")).await.unwrap());
+    assert!(
+        !JOBS.release_mirrored(&writer, "job-0001", "a", sets(), mirror("done")).await.unwrap()
+    );
     assert_eq!(status("job-0001").await, ("pending".into(), "pending".into(), 0));
 }
 

@@ -59,6 +59,8 @@ const ROUTINGS: continuum_outbox::Queue = continuum_outbox::Queue {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// The hot path's writes (the intake's batch, the routing's finish) over kept connections.
+    writer: continuum_db::Writer,
     cipher: Arc<FieldCipher>,
 }
 
@@ -171,7 +173,7 @@ fn parse<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T> {
 impl Store {
     /// A store over an open, migrated connection, encrypting with `cipher`.
     pub fn new(db: DatabaseConnection, cipher: Arc<FieldCipher>) -> Self {
-        Self { db, cipher }
+        Self { writer: continuum_db::Writer::new(&db), db, cipher }
     }
 
     fn seal(&self, submission: &NewIntake) -> Result<String> {
@@ -370,7 +372,7 @@ impl Store {
         if let Some(insert) = audit_insert(vec![audit(&intake)]) {
             batch.push(&insert);
         }
-        if let Err(e) = batch.run(&self.db).await {
+        if let Err(e) = batch.run(&self.writer).await {
             // An earlier intake, or a concurrent twin, with the same key holds the unique index: replay it.
             let err = Error::from(e);
             if matches!(err, Error::AlreadyExists { .. })
@@ -560,7 +562,9 @@ impl Store {
                 column: "routing_status",
                 value: decision.status.code().into(),
             };
-            return Ok(ROUTINGS.release_mirrored(&self.db, intake_id, owner, sets, mirror).await?);
+            return Ok(ROUTINGS
+                .release_mirrored(&self.writer, intake_id, owner, sets, mirror)
+                .await?);
         };
         let txn = self.db.begin().await?;
         if !ROUTINGS.release(&txn, intake_id, owner, sets).await? {

@@ -55,6 +55,8 @@ const CHECK_IN_ATTEMPTS: usize = 5;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// The hot path's writes (an enqueued entry's batch) over kept connections.
+    writer: continuum_db::Writer,
     policy: Policy,
 }
 
@@ -438,7 +440,7 @@ async fn release_entry<C: ConnectionTrait>(
 impl Store {
     /// A store over an open, migrated connection, applying `policy`.
     pub fn new(db: DatabaseConnection, policy: Policy) -> Self {
-        Self { db, policy }
+        Self { writer: continuum_db::Writer::new(&db), db, policy }
     }
 
     /// The connection (for health probes).
@@ -518,7 +520,7 @@ impl Store {
         batch.push(&bridge::bridge_choice::Entity::insert(
             bridge::bridge_choice::ActiveModel::from(record.clone()),
         ));
-        match batch.run(&self.db).await {
+        match batch.run(&self.writer).await {
             Ok(()) => Ok(Enqueued::New(entry, bridge::to_domain(record)?)),
             // An earlier or concurrent call with the same key stored its entry: answer with that one.
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {

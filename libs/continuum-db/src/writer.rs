@@ -1,0 +1,137 @@
+//! Writes on the hot path over connections kept between uses (issue 12).
+//!
+//! sqlx tests every connection handed back to its pool with a round trip (a `Sync` and the server's
+//! `ReadyForQuery`, in a task spawned per release), whatever the statement did: a `perf` of the process at
+//! 32 routings in flight put 8 % of its CPU there, plus the server's side of one extra round trip per
+//! statement. A [`Writer`] keeps a connection whose statement finished cleanly for the next write instead
+//! of handing it back. What sqlx's test guards against is kept out: a connection whose statement failed,
+//! or whose call was cancelled half-way (its future dropped), is never kept; it goes back to the pool,
+//! which tests it and closes it if broken. A kept connection idle for [`KEEP_IDLE_FOR`] or more goes back
+//! too, so the pool's own test before handing out an idle connection still covers a server restarted in
+//! between. At most [`KEPT_MAX`] are kept, out of the pool's sixteen.
+//!
+//! Only PostgreSQL keeps connections; on SQLite (one in-process connection) a write goes through the pool.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::{self, PgPool, Postgres};
+use sea_orm::{
+    ConnAcquireErr, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement,
+};
+use sea_query_sqlx::SqlxValues;
+
+/// How long a connection may sit kept and still be used without going back to the pool first.
+pub const KEEP_IDLE_FOR: Duration = Duration::from_secs(1);
+/// How many connections one writer keeps at most.
+pub const KEPT_MAX: usize = 8;
+
+/// Runs writes, keeping connections between them on PostgreSQL ([module docs](self)). Cloning shares the
+/// kept connections.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    db: DatabaseConnection,
+    kept: Option<Arc<Kept>>,
+}
+
+struct Kept {
+    pool: PgPool,
+    idle: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).len();
+        f.debug_struct("Kept").field("idle", &idle).finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// A writer over `db`'s pool.
+    pub fn new(db: &DatabaseConnection) -> Self {
+        let kept = (db.get_database_backend() == DbBackend::Postgres).then(|| {
+            Arc::new(Kept {
+                pool: db.get_postgres_connection_pool().clone(),
+                idle: Mutex::new(Vec::with_capacity(KEPT_MAX)),
+            })
+        });
+        Self { db: db.clone(), kept }
+    }
+
+    /// The connection (pool) this writer writes to.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The database's backend.
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Runs one statement (without `RETURNING`) and answers how many rows it changed. Errors are the
+    /// pool's own (`DbErr::Exec` with the driver's error, `DbErr::ConnectionAcquire` when no connection
+    /// could be had), so callers tell a unique violation or a lost connection exactly as before.
+    pub async fn execute(&self, statement: Statement) -> Result<u64, DbErr> {
+        let Some(kept) = &self.kept else {
+            return Ok(self.db.execute_raw(statement).await?.rows_affected());
+        };
+        let mut conn = match kept.take() {
+            Some(conn) => conn,
+            None => kept.pool.acquire().await.map_err(acquire_error)?,
+        };
+        let values = statement.values.unwrap_or(sea_orm::Values(Vec::new()));
+        let query =
+            sqlx::query_with(sqlx::AssertSqlSafe(statement.sql.as_str()), SqlxValues(values));
+        match query.execute(&mut *conn).await {
+            Ok(done) => {
+                kept.keep(conn);
+                Ok(done.rows_affected())
+            }
+            // Dropped, the connection goes back to the pool, which tests it (and closes it if broken).
+            Err(e) => Err(DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))),
+        }
+    }
+
+    /// How many connections are kept now (tests).
+    #[doc(hidden)]
+    pub fn kept_now(&self) -> usize {
+        self.kept
+            .as_ref()
+            .map_or(0, |k| k.idle.lock().unwrap_or_else(PoisonError::into_inner).len())
+    }
+}
+
+impl Kept {
+    /// The most recently kept connection if it was used within [`KEEP_IDLE_FOR`]; older ones go back to
+    /// the pool.
+    fn take(&self) -> Option<PoolConnection<Postgres>> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        // The oldest come first: every one idle too long goes back (dropped outside the lock below).
+        let stale =
+            idle.iter().take_while(|(_, at)| now.duration_since(*at) >= KEEP_IDLE_FOR).count();
+        let stale: Vec<_> = idle.drain(..stale).collect();
+        let fresh = idle.pop().map(|(conn, _)| conn);
+        drop(idle);
+        drop(stale);
+        fresh
+    }
+
+    /// Keeps `conn` for the next write, unless enough are kept already.
+    fn keep(&self, conn: PoolConnection<Postgres>) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < KEPT_MAX {
+            idle.push((conn, Instant::now()));
+        }
+    }
+}
+
+/// A failed acquire as sea-orm reports it.
+fn acquire_error(e: sqlx::Error) -> DbErr {
+    match e {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        other => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(other))),
+    }
+}
