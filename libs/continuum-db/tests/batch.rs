@@ -11,6 +11,8 @@ use continuum_db::sea_orm::{
 };
 use continuum_db::{Batch, DbSettings, Writer};
 
+mod common;
+
 mod parent {
     use continuum_db::sea_orm::entity::prelude::*;
 
@@ -118,17 +120,7 @@ async fn a_batch_lands_whole_or_not_at_all_on_sqlite() {
 
 #[tokio::test]
 async fn a_batch_lands_whole_or_not_at_all_on_postgres() {
-    let Ok(url) = std::env::var("CONTINUUM_TEST_DATABASE_URL") else { return };
-    // A schema of this run's own (a service name is lowercase letters and underscores only).
-    let letters: String = uuid::Uuid::new_v4()
-        .simple()
-        .to_string()
-        .chars()
-        .map(|c| if c.is_ascii_digit() { char::from(b'g' + c as u8 - b'0') } else { c })
-        .collect();
-    let schema = format!("batch_{letters}");
-    let settings = DbSettings { database_url: Some(url.into()), data_dir: "unused".into() };
-    let db = continuum_db::connect(&schema, &settings).await.unwrap();
+    let Some((db, schema)) = common::fresh_postgres("batch").await else { return };
     exercise(&db).await;
-    db.execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+    common::drop_schema(&db, &schema).await;
 }

@@ -8,8 +8,10 @@
 
 use std::time::Duration;
 
+use continuum_db::Writer;
 use continuum_db::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
-use continuum_db::{DbSettings, Writer};
+
+mod common;
 
 fn sql(s: &str) -> Statement {
     Statement::from_string(DbBackend::Postgres, s)
@@ -45,16 +47,7 @@ async fn terminate(db: &DatabaseConnection, pid: i32) {
 
 #[tokio::test]
 async fn connections_are_kept_after_clean_writes_only_and_a_dead_one_costs_at_most_one_write() {
-    let Ok(url) = std::env::var("CONTINUUM_TEST_DATABASE_URL") else { return };
-    let letters: String = uuid::Uuid::new_v4()
-        .simple()
-        .to_string()
-        .chars()
-        .map(|c| if c.is_ascii_digit() { char::from(b'g' + c as u8 - b'0') } else { c })
-        .collect();
-    let schema = format!("writer_{letters}");
-    let settings = DbSettings { database_url: Some(url.into()), data_dir: "unused".into() };
-    let db = continuum_db::connect(&schema, &settings).await.unwrap();
+    let Some((db, schema)) = common::fresh_postgres("writer").await else { return };
     db.execute_unprepared("CREATE TABLE pids (pid INTEGER NOT NULL)").await.unwrap();
     db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)").await.unwrap();
     let writer = Writer::new(&db);
@@ -90,5 +83,5 @@ async fn connections_are_kept_after_clean_writes_only_and_a_dead_one_costs_at_mo
     assert_eq!(writer.execute(sql("INSERT INTO t VALUES (3)")).await.unwrap(), 1);
     assert_ne!(writer_pid(&writer, &db).await, pid);
 
-    db.execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+    common::drop_schema(&db, &schema).await;
 }
