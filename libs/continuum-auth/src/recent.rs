@@ -18,10 +18,17 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 /// A bounded map of values that lapse at their own deadline ([module docs](self)).
-#[derive(Debug)]
 pub(crate) struct Recent<K, V> {
     entries: Mutex<HashMap<K, (V, Instant)>>,
     capacity: usize,
+}
+
+/// Keys and values are tokens and who they name: never printed, only counted.
+impl<K, V> std::fmt::Debug for Recent<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.entries.lock().unwrap_or_else(PoisonError::into_inner).len();
+        f.debug_struct("Recent").field("kept", &kept).field("capacity", &self.capacity).finish()
+    }
 }
 
 impl<K: Eq + Hash, V: Clone> Recent<K, V> {
@@ -80,6 +87,16 @@ mod tests {
         assert_eq!(recent.get("b", now), None);
         recent.clear();
         assert_eq!(recent.get("a", now), None, "cleared");
+    }
+
+    #[test]
+    fn what_is_kept_never_prints() {
+        let recent: Recent<String, String> = Recent::new(8);
+        let now = Instant::now();
+        recent.put("eyJ.secret-token".into(), "user-7".into(), now + Duration::from_secs(5), now);
+        let printed = format!("{recent:?}");
+        assert!(!printed.contains("secret-token") && !printed.contains("user-7"), "{printed}");
+        assert!(printed.contains("kept: 1"), "{printed}");
     }
 
     #[test]

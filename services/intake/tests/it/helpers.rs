@@ -131,22 +131,31 @@ pub async fn spawn_with_matching_and_referral() -> TestApp {
     let backing = Backing::fresh().await;
     let (maddr, msd, mb) = spawn_matching(&backing).await;
     // Referral asks intake whether the referring organization owns the client: intake's address is picked
-    // before either is built.
-    let intake_addr = closed_addr().await;
-    let (raddr, rsd, rb) = spawn_referral(&backing, &maddr, &intake_addr).await;
-    let mut app = spawn_on(
-        intake_addr.parse().unwrap(),
-        backing,
-        [maddr.clone(), raddr.clone(), closed_addr().await],
-        Some(msd),
-        Some(mb),
-    )
-    .await;
-    app.matching_addr = Some(maddr);
-    app.referral_addr = Some(raddr);
-    app.peer_shutdowns.push(rsd);
-    app.peer_backings.push(rb);
-    app
+    // before either is built. The port was free when picked and then let go, so a test running beside
+    // this one can take it meanwhile (an outgoing connection's ephemeral port): then both are built again
+    // on another.
+    let mut taken = 0;
+    loop {
+        let intake_addr = closed_addr().await;
+        let (raddr, rsd, rb) = spawn_referral(&backing, &maddr, &intake_addr).await;
+        let peers = [maddr.clone(), raddr.clone(), closed_addr().await];
+        match build(intake_addr.parse().unwrap(), &backing, peers).await {
+            Ok(built) => {
+                let mut app = start(built, backing, Some(msd), Some(mb));
+                app.matching_addr = Some(maddr);
+                app.referral_addr = Some(raddr);
+                app.peer_shutdowns.push(rsd);
+                app.peer_backings.push(rb);
+                return app;
+            }
+            Err(e) if taken < 5 => {
+                taken += 1;
+                rsd.cancel();
+                eprintln!("intake's picked address was taken ({e:#}); picking another");
+            }
+            Err(e) => panic!("build: {e:?}"),
+        }
+    }
 }
 
 async fn spawn_with(
@@ -166,9 +175,28 @@ async fn spawn_on(
     matching_shutdown: Option<Shutdown>,
     matching_backing: Option<Backing>,
 ) -> TestApp {
+    let built = build(listen, &backing, peers).await.expect("build");
+    start(built, backing, matching_shutdown, matching_backing)
+}
+
+/// Intake on `listen`, calling `peers`, on `backing` (not started).
+async fn build(
+    listen: std::net::SocketAddr,
+    backing: &Backing,
+    peers: [String; 3],
+) -> anyhow::Result<intake::startup::Application> {
     let mut settings = intake::config::Settings::new(listen, peers, backing.common());
     settings.routing_poll_ms = 50;
-    let app = intake::startup::Application::build(settings).await.expect("build");
+    intake::startup::Application::build(settings).await
+}
+
+/// Starts a built intake and a client calling it as the organization's clerk, clinician and coordinator.
+fn start(
+    app: intake::startup::Application,
+    backing: Backing,
+    matching_shutdown: Option<Shutdown>,
+    matching_backing: Option<Backing>,
+) -> TestApp {
     let addr = app.local_addr();
     let shutdown = Shutdown::new();
     tokio::spawn(app.run(shutdown.clone()));
