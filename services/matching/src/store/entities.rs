@@ -23,6 +23,9 @@ pub mod provider {
         pub accepting_new_clients: bool,
         /// Open slots.
         pub open_slots: i32,
+        /// Whether the profile has cohorts (a program whose capacity is its cohorts' seats): a column
+        /// so that a take's conditional UPDATE can check it on the row it locks.
+        pub has_cohorts: bool,
         /// Version.
         pub version: i64,
         /// Created, ms since the epoch.

@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_capacity::M0003CohortSeats),
             Box::new(super::migration_alliance_segments::M0004AllianceSegments),
             Box::new(super::migration_import_keys::M0005ImportKeys),
+            Box::new(super::migration_has_cohorts::M0006HasCohorts),
         ]
     }
 }

@@ -9,6 +9,7 @@ pub mod entities;
 pub mod migration;
 mod migration_alliance_segments;
 mod migration_capacity;
+mod migration_has_cohorts;
 mod migration_import_keys;
 mod seats;
 
@@ -65,6 +66,7 @@ fn to_domain(m: provider::Model) -> Result<Provider> {
 }
 
 fn new_model(id: String, draft: ProviderDraft, profile: String, now: i64) -> provider::ActiveModel {
+    let has_cohorts = !draft.profile.cohorts.is_empty();
     provider::ActiveModel {
         id: Set(id),
         organization_id: Set(draft.organization_id.into_string()),
@@ -73,6 +75,7 @@ fn new_model(id: String, draft: ProviderDraft, profile: String, now: i64) -> pro
         profile: Set(profile),
         accepting_new_clients: Set(draft.accepting_new_clients),
         open_slots: Set(draft.open_slots),
+        has_cohorts: Set(has_cohorts),
         version: Set(1),
         created_at_ms: Set(now),
         updated_at_ms: Set(now),
@@ -128,6 +131,7 @@ async fn replace<C: ConnectionTrait>(
         .col_expr(provider::Column::Profile, Expr::value(profile))
         .col_expr(provider::Column::AcceptingNewClients, Expr::value(draft.accepting_new_clients))
         .col_expr(provider::Column::OpenSlots, Expr::value(draft.open_slots))
+        .col_expr(provider::Column::HasCohorts, Expr::value(!draft.profile.cohorts.is_empty()))
         .col_expr(provider::Column::Version, Expr::value(v + 1))
         .col_expr(provider::Column::UpdatedAtMs, Expr::value(now))
         .filter(provider::Column::Id.eq(id.to_owned()))

@@ -399,6 +399,89 @@ async fn a_take_falls_back_on_the_first_listed_provider_with_a_slot() {
     assert_eq!(get(&mut app, &later.id).await.open_slots, 0);
 }
 
+/// Issue 12: a clinician's slot is taken by one conditional statement (with its hold row), not under a
+/// lock held across a transaction. Concurrent routings ranked alike, each falling back along the same
+/// list, still sell every slot exactly once, in the list's order; the rest are refused and take nothing;
+/// a replay of a key that took answers the same provider and takes nothing more.
+#[tokio::test]
+async fn concurrent_takes_of_clinicians_last_slots_sell_each_once_in_list_order() {
+    let mut app = spawn_app().await;
+    let first = create(&mut app, clinician("Dr First", 2)).await;
+    let second = create(&mut app, clinician("Dr Second", 1)).await;
+    let full = create(&mut app, clinician("Dr Full", 0)).await;
+    let take = |i: usize| {
+        let mut req = delta(&first.id, -1, &format!("routing-{i}"));
+        req.or_provider_ids = vec![second.id.clone(), full.id.clone()];
+        req
+    };
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let mut c = app.client.clone();
+        let req = take(i);
+        tasks.push(tokio::spawn(async move { (i, c.update_capacity(req).await) }));
+    }
+    let mut taken: Vec<(usize, String)> = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (i, Ok(r)) => {
+                let r = r.into_inner();
+                assert!(r.applied);
+                taken.push((i, r.provider.unwrap().id));
+            }
+            (_, Err(s)) => {
+                assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+                assert_eq!(reason_of(&s), Some(continuum_errors::ErrorReason::NoCapacity));
+            }
+        }
+    }
+    let at = |id: &str| taken.iter().filter(|(_, p)| p == id).count();
+    assert_eq!((taken.len(), at(&first.id), at(&second.id)), (3, 2, 1), "{taken:?}");
+    assert_eq!(get(&mut app, &first.id).await.open_slots, 0);
+    assert_eq!(get(&mut app, &second.id).await.open_slots, 0);
+    assert_eq!(get(&mut app, &full.id).await.open_slots, 0);
+    // A winner's replay: the same provider, nothing more taken, even once a slot is free again.
+    let (winner, provider) = taken[0].clone();
+    app.client.update_capacity(delta(&provider, 1, "give-back")).await.unwrap();
+    let again = app.client.update_capacity(take(winner)).await.unwrap().into_inner();
+    assert!(!again.applied);
+    assert_eq!(again.provider.unwrap().id, provider);
+    assert_eq!(get(&mut app, &provider).await.open_slots, 1);
+}
+
+/// The migration that puts `has_cohorts` on the provider rows (the take's conditional UPDATE checks it)
+/// sets it from the cohort rows already stored: rolled back and applied again over a program with
+/// cohorts and a clinician, it marks the program only; a take of the program's seat still goes to its
+/// cohort.
+#[tokio::test]
+async fn the_has_cohorts_migration_marks_the_programs_with_cohorts_stored_before_it() {
+    use sea_orm::{ConnectionTrait, Statement};
+    use sea_orm_migration::MigratorTrait;
+    let mut app = spawn_app().await;
+    let iop = create(&mut app, program("Cohort IOP", vec![cohort("next", 3, 10, 2)])).await;
+    let dr = create(&mut app, clinician("Dr Plain", 2)).await;
+    let db = continuum_db::connect_and_migrate::<matching::store::Migrator>(
+        "matching",
+        &app.backing.common().db(),
+    )
+    .await
+    .unwrap();
+    matching::store::Migrator::down(&db, Some(1)).await.unwrap();
+    matching::store::Migrator::up(&db, None).await.unwrap();
+    let marked = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM providers WHERE has_cohorts ORDER BY id",
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.try_get::<String>("", "id").unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(marked, vec![iop.id.clone()], "the clinician {} is not marked", dr.id);
+    let taken = app.client.update_capacity(delta(&iop.id, -1, "seat")).await.unwrap().into_inner();
+    assert_eq!(open_of(taken.provider.as_ref().unwrap(), "next"), 1);
+}
+
 /// Falling back is for a take of one slot under a hold key only; every bad part is named.
 #[tokio::test]
 async fn a_fall_back_outside_a_one_slot_take_is_refused_by_field() {
