@@ -353,6 +353,35 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Equal scores go to the smaller provider id, as strings compare, whether the ids are canonical UUIDs
+    /// (compared as numbers, `directory::id_order`) or of another form (compared as strings).
+    #[test]
+    fn ties_go_to_the_smaller_id_as_strings_compare(
+        raw in proptest::collection::hash_set(any::<u128>(), 1..40),
+        upper in proptest::collection::vec(any::<bool>(), 40),
+        k in 1usize..8,
+    ) {
+        let all: Vec<String> = raw
+            .iter()
+            .zip(&upper)
+            .map(|(x, up)| {
+                let id = uuid::Uuid::from_u128(*x).hyphenated().to_string();
+                if *up { id.to_ascii_uppercase() } else { id }
+            })
+            .collect();
+        for id in &all {
+            prop_assert_eq!(super::directory::id_order(id).is_some(), id.to_ascii_lowercase() == *id);
+        }
+        let ps: Vec<Provider> = all.iter().map(|id| provider(id)).collect();
+        let mut expected: Vec<&str> = all.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        expected.truncate(k);
+        let r = rank(&ps, &needs(), k);
+        prop_assert_eq!(ids(&r), expected);
+    }
+}
+
 #[test]
 fn many_jurisdictions_and_languages_spill_past_the_inline_bitmask() {
     // 300 distinct codes: ids past 128 live in the overflow slice and must match the same way.
