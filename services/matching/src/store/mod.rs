@@ -164,6 +164,15 @@ pub const IMPORT_KEY_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// Rows per multi-row INSERT in an import (well under SQLite's and PostgreSQL's parameter limits).
 const INSERT_CHUNK: usize = 500;
 
+/// A provider with an open slot ([`Store::open_of`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenProvider {
+    /// Id.
+    pub id: String,
+    /// Owning organization.
+    pub organization_id: String,
+}
+
 /// Filters for listing providers.
 #[derive(Clone, Debug, Default)]
 pub struct ProviderFilter {
@@ -408,19 +417,45 @@ impl Store {
         Ok(hold.one(&self.db).await?.filter(|h| h.delta < 0))
     }
 
-    /// Those of `ids` that are in the directory with an open slot as committed now (a program: a seat in
-    /// a joinable cohort), in the order of `ids`. Read without a lock: a take still decides under its own.
-    pub async fn open_of(&self, ids: &[ProviderId]) -> Result<Vec<Provider>> {
+    /// Those of `ids` that are in the directory with an open slot as committed now (a program with
+    /// cohorts: a seat in a joinable cohort), in the order of `ids`: each one's id and organization. Read
+    /// without a lock: a take still decides under its own. Only programs with cohorts are read whole (their
+    /// open slots are their cohorts' seats); the others' rows are read without their profiles, which a
+    /// routing's take of one slot, asked once per referral with ten providers listed, has no use for.
+    pub async fn open_of(&self, ids: &[ProviderId]) -> Result<Vec<OpenProvider>> {
         let wanted: Vec<&str> = ids.iter().map(ProviderId::as_str).collect();
-        let mut found = provider::Entity::find()
+        let rows: Vec<(String, String, i32, bool)> = provider::Entity::find()
+            .select_only()
+            .columns([
+                provider::Column::Id,
+                provider::Column::OrganizationId,
+                provider::Column::OpenSlots,
+                provider::Column::HasCohorts,
+            ])
             .filter(provider::Column::Id.is_in(wanted.clone()))
+            .into_tuple()
             .all(&self.db)
-            .await?
+            .await?;
+        let programs: Vec<&str> = rows.iter().filter(|r| r.3).map(|r| r.0.as_str()).collect();
+        let mut seats = std::collections::HashMap::new();
+        if !programs.is_empty() {
+            let mut whole = provider::Entity::find()
+                .filter(provider::Column::Id.is_in(programs))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(to_domain)
+                .collect::<Result<Vec<_>>>()?;
+            seats::attach(&self.db, &mut whole).await?;
+            seats.extend(whole.into_iter().map(|p| (p.id, p.open_slots)));
+        }
+        let mut found: Vec<OpenProvider> = rows
             .into_iter()
-            .map(to_domain)
-            .collect::<Result<Vec<_>>>()?;
-        seats::attach(&self.db, &mut found).await?;
-        found.retain(|p| p.open_slots > 0);
+            .filter(|(id, _, open, cohorts)| {
+                (if *cohorts { seats.get(id).copied().unwrap_or(0) } else { *open }) > 0
+            })
+            .map(|(id, organization_id, ..)| OpenProvider { id, organization_id })
+            .collect();
         found.sort_by_key(|p| wanted.iter().position(|w| *w == p.id));
         Ok(found)
     }

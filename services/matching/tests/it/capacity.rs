@@ -397,6 +397,17 @@ async fn a_take_falls_back_on_the_first_listed_provider_with_a_slot() {
     let later_taken = app.client.update_capacity(none).await.unwrap().into_inner();
     assert_eq!(later_taken.provider.unwrap().id, later.id);
     assert_eq!(get(&mut app, &later.id).await.open_slots, 0);
+    // A program's open slots are its joinable cohorts' seats: one with a seat is taken from, a seat of
+    // its cohort, past a full clinician and a program whose only open seats are in a past cohort.
+    let past = create(&mut app, program("Past IOP", vec![cohort("past", -30, 5, 5)])).await;
+    let seated = create(&mut app, program("Seated IOP", vec![cohort("next", 3, 10, 1)])).await;
+    let mut seat = delta(&full.id, -1, "referral:program-seat");
+    seat.or_provider_ids = vec![past.id.clone(), seated.id.clone()];
+    let seat_taken = app.client.update_capacity(seat).await.unwrap().into_inner();
+    let program_taken = seat_taken.provider.unwrap();
+    assert_eq!(program_taken.id, seated.id);
+    assert_eq!(open_of(&program_taken, "next"), 0);
+    assert_eq!(open_of(&get(&mut app, &past.id).await, "past"), 5);
 }
 
 /// Issue 12: a clinician's slot is taken by one conditional statement (with its hold row), not under a
