@@ -179,11 +179,11 @@ fn preference(p: &Compiled, q: &Query) -> f64 {
     let mut sum = 0.0;
     let mut n = 0.0;
     if q.formats != 0 {
-        sum += ones(p.formats & q.formats) / ones(q.formats);
+        sum += ones(p.gate.formats & q.formats) / ones(q.formats);
         n += 1.0;
     }
     if q.wanted != 0 {
-        sum += ones(p.modalities & q.wanted) / ones(q.wanted);
+        sum += ones(p.gate.modalities & q.wanted) / ones(q.wanted);
         n += 1.0;
     }
     for (wanted, offered) in
@@ -198,8 +198,8 @@ fn preference(p: &Compiled, q: &Query) -> f64 {
 }
 
 fn history(p: &Compiled, q: &Query) -> f64 {
-    let offered = ones(p.modalities);
-    let tried = ones(p.modalities & q.tried);
+    let offered = ones(p.gate.modalities);
+    let tried = ones(p.gate.modalities & q.tried);
     let base = if offered == 0.0 { 1.0 } else { 1.0 - tried / offered };
     if q.programs_cycled >= 2 {
         0.6 * base + 0.4 * if p.long_term { 1.0 } else { 0.0 }
@@ -392,14 +392,14 @@ pub fn explain(provider: &Provider, p: &Compiled, q: &Query, w: &Weights) -> Vec
         if q.formats != 0 {
             parts.push(format!(
                 "{} of {} formats",
-                (p.formats & q.formats).count_ones(),
+                (p.gate.formats & q.formats).count_ones(),
                 q.formats.count_ones()
             ));
         }
         if q.wanted != 0 {
             parts.push(format!(
                 "{} of {} wished modalities",
-                (p.modalities & q.wanted).count_ones(),
+                (p.gate.modalities & q.wanted).count_ones(),
                 q.wanted.count_ones()
             ));
         }

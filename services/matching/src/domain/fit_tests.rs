@@ -382,6 +382,14 @@ proptest! {
     }
 }
 
+/// What the hard constraints read of a provider fits one cache line, aligned to it (ranking scans it for
+/// every provider of the directory).
+#[test]
+fn the_constraints_gate_is_one_cache_line() {
+    assert_eq!(std::mem::size_of::<super::directory::Gate>(), 64);
+    assert_eq!(std::mem::align_of::<super::directory::Gate>(), 64);
+}
+
 #[test]
 fn many_jurisdictions_and_languages_spill_past_the_inline_bitmask() {
     // 300 distinct codes: ids past 128 live in the overflow slice and must match the same way.
