@@ -326,14 +326,20 @@ impl App {
             if access::may_change_capacity(caller, &p.id, &p.organization_id, ask).is_err() {
                 continue;
             }
-            let change = CapacityChange {
-                provider_id: &p.id,
-                delta: -1,
-                hold_key: Some(key),
-                ..Default::default()
+            let taken = if p.has_cohorts {
+                let change = CapacityChange {
+                    provider_id: &p.id,
+                    delta: -1,
+                    hold_key: Some(key),
+                    ..Default::default()
+                };
+                self.store.apply_change(change).await.map(Some)
+            } else {
+                self.store.take_listed_slot(&p.id, key).await.map(|t| t.map(|p| (p, true)))
             };
-            match self.store.apply_change(change).await {
-                Ok((p, applied)) => return Ok(self.capacity_changed(p, applied).await),
+            match taken {
+                Ok(Some((p, applied))) => return Ok(self.capacity_changed(p, applied).await),
+                Ok(None) => {}
                 Err(e) if e.is_refusal(ErrorReason::NoCapacity) => {}
                 Err(Error::NotFound { .. }) => {}
                 // A concurrent twin under the same key committed first: its take is this one.

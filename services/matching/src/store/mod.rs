@@ -171,6 +171,8 @@ pub struct OpenProvider {
     pub id: String,
     /// Owning organization.
     pub organization_id: String,
+    /// Whether its capacity is its cohorts' seats.
+    pub has_cohorts: bool,
 }
 
 /// Filters for listing providers.
@@ -454,7 +456,11 @@ impl Store {
             .filter(|(id, _, open, cohorts)| {
                 (if *cohorts { seats.get(id).copied().unwrap_or(0) } else { *open }) > 0
             })
-            .map(|(id, organization_id, ..)| OpenProvider { id, organization_id })
+            .map(|(id, organization_id, _, has_cohorts)| OpenProvider {
+                id,
+                organization_id,
+                has_cohorts,
+            })
             .collect();
         found.sort_by_key(|p| wanted.iter().position(|w| *w == p.id));
         Ok(found)

@@ -359,6 +359,17 @@ impl Store {
         )))
     }
 
+    /// A take of one slot under `key` from a listed provider read without cohorts ([`Store::open_of`]):
+    /// the one conditional statement of [`Store::take_open_slots`], without asking why when it takes
+    /// nothing, since a take that may fall back passes over that provider either way (full by now, gone,
+    /// or given cohorts since the read). The provider after the take, if it took.
+    pub async fn take_listed_slot(&self, provider_id: &str, key: &str) -> Result<Option<Provider>> {
+        let c =
+            CapacityChange { provider_id, delta: -1, hold_key: Some(key), ..Default::default() };
+        let now = time::to_ms(Utc::now());
+        self.take_slots_of(&c, now).await?.map(to_domain).transpose()
+    }
+
     /// The conditional take of [`Store::take_open_slots`]: the provider's row after it, or `None` when no
     /// row matched (missing, with cohorts, too few slots).
     async fn take_slots_of(
