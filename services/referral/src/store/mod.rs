@@ -20,7 +20,7 @@ use continuum_vocab::{Urgency, time};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::domain::{
@@ -53,6 +53,8 @@ const OUTBOX: continuum_outbox::Queue = continuum_outbox::Queue {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Writes of the hot path (a new referral): kept connections on PostgreSQL.
+    writer: continuum_db::Writer,
     /// Bumped after every commit that records events, so watchers in this process wake at once (watchers
     /// also poll, for events committed by other replicas).
     committed: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
@@ -290,28 +292,45 @@ fn outbox_to_domain(m: outbox::Model) -> Result<OutboxItem> {
     })
 }
 
+/// An event's row as written, its feed position (`seq`) left to the insert ([`insert_event`]).
+fn event_model(
+    referral_id: &ReferralId,
+    client_id: &str,
+    e: EventDraft,
+    now_ms: i64,
+) -> referral_event::Model {
+    referral_event::Model {
+        id: uuid::Uuid::now_v7().to_string(),
+        referral_id: referral_id.to_string(),
+        client_id: client_id.to_owned(),
+        action: e.action.map(|a| a.code().to_owned()),
+        from_status: e.from_status.map(|s| s.code().to_owned()),
+        to_status: e.to_status.code().to_owned(),
+        actor_role: e.actor.role.code().to_owned(),
+        actor_organization_id: e.actor.organization_id,
+        actor_user_id: e.actor.user_id,
+        rejection_reason: e.rejection_reason.map(|r| r.code().to_owned()),
+        note: e.note,
+        appointment_at_ms: e.appointment_at.map(time::to_ms),
+        occurred_at_ms: now_ms,
+        seq: 0,
+    }
+}
+
+/// An event's row to insert (its `seq` not set: see [`insert_event`]).
+fn event_insert(m: referral_event::Model) -> referral_event::ActiveModel {
+    let mut row = m.into_active_model();
+    row.seq = sea_orm::ActiveValue::NotSet;
+    row
+}
+
 fn event_row(
     referral_id: &ReferralId,
     client_id: &str,
     e: EventDraft,
     now_ms: i64,
 ) -> referral_event::ActiveModel {
-    referral_event::ActiveModel {
-        id: Set(uuid::Uuid::now_v7().to_string()),
-        referral_id: Set(referral_id.to_string()),
-        client_id: Set(client_id.to_owned()),
-        action: Set(e.action.map(|a| a.code().to_owned())),
-        from_status: Set(e.from_status.map(|s| s.code().to_owned())),
-        to_status: Set(e.to_status.code().to_owned()),
-        actor_role: Set(e.actor.role.code().to_owned()),
-        actor_organization_id: Set(e.actor.organization_id),
-        actor_user_id: Set(e.actor.user_id),
-        rejection_reason: Set(e.rejection_reason.map(|r| r.code().to_owned())),
-        note: Set(e.note),
-        appointment_at_ms: Set(e.appointment_at.map(time::to_ms)),
-        occurred_at_ms: Set(now_ms),
-        seq: sea_orm::ActiveValue::NotSet,
-    }
+    event_insert(event_model(referral_id, client_id, e, now_ms))
 }
 
 /// Inserts an event inside `txn`, giving it its feed position: on PostgreSQL the column's default (the
@@ -368,7 +387,11 @@ impl Store {
 
     /// A store over an open, migrated connection.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, committed: std::sync::Arc::new(tokio::sync::watch::channel(0).0) }
+        Self {
+            writer: continuum_db::Writer::new(&db),
+            db,
+            committed: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+        }
     }
 
     /// A receiver that changes whenever this process commits new referral events.
@@ -431,50 +454,65 @@ impl Store {
         load(&self.db, id.as_str()).await?.ok_or_else(|| Error::not_found("referral", id.as_str()))
     }
 
-    /// Inserts a referral and its first events in one transaction. A concurrent creation with the same
+    /// Inserts a referral and its first events atomically (one statement on PostgreSQL, a transaction
+    /// on SQLite) and answers it as written, not read back. A concurrent creation with the same
     /// idempotency key makes this fail with `AlreadyExists` (the unique key), and the caller re-reads.
     pub async fn create_referral(&self, draft: ReferralDraft) -> Result<Referral> {
         let now = time::to_ms(draft.now);
         let id = ReferralId::new_v7();
         let new = draft.new;
-        let txn = self.db.begin().await?;
-        referral::ActiveModel {
-            id: Set(id.to_string()),
-            idempotency_key: Set(crate::domain::scoped_key(
+        let row = referral::Model {
+            id: id.to_string(),
+            idempotency_key: crate::domain::scoped_key(
                 &new.referrer_organization_id,
                 &new.idempotency_key,
-            )),
-            client_id: Set(new.client_id.to_string()),
-            intake_id: Set(new.intake_id.into_string()),
-            referrer_organization_id: Set(new.referrer_organization_id.into_string()),
-            recipient_organization_id: Set(draft.recipient_organization_id.into_string()),
-            provider_id: Set(new.provider_id.into_string()),
-            escalated_at_ms: Set(None),
-            alternative_provider_ids: Set(join_ids(&new.alternative_provider_ids)),
-            needs_reroute: Set(false),
-            rerouted_to_referral_id: Set(None),
-            rerouted_from_referral_id: Set(draft.rerouted_from.map(String::from)),
-            status: Set(draft.status.code().to_owned()),
-            urgency: Set(new.urgency.code().to_owned()),
-            overbooked: Set(draft.overbooked),
-            response_due_at_ms: Set(time::to_ms(draft.response_due_at)),
-            care_started_at_ms: Set(None),
-            version: Set(1),
-            created_at_ms: Set(now),
-            updated_at_ms: Set(now),
-            trace_parent: Set(continuum_telemetry::current_traceparent()),
+            ),
+            client_id: new.client_id.to_string(),
+            intake_id: new.intake_id.into_string(),
+            referrer_organization_id: new.referrer_organization_id.into_string(),
+            recipient_organization_id: draft.recipient_organization_id.into_string(),
+            provider_id: new.provider_id.into_string(),
+            escalated_at_ms: None,
+            alternative_provider_ids: join_ids(&new.alternative_provider_ids),
+            needs_reroute: false,
+            rerouted_to_referral_id: None,
+            rerouted_from_referral_id: draft.rerouted_from.map(String::from),
+            status: draft.status.code().to_owned(),
+            urgency: new.urgency.code().to_owned(),
+            overbooked: draft.overbooked,
+            response_due_at_ms: time::to_ms(draft.response_due_at),
+            care_started_at_ms: None,
+            version: 1,
+            created_at_ms: now,
+            updated_at_ms: now,
+            trace_parent: continuum_telemetry::current_traceparent(),
+        };
+        let events: Vec<referral_event::Model> = draft
+            .events
+            .into_iter()
+            .map(|e| event_model(&id, new.client_id.as_str(), e, now))
+            .collect();
+        if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // One statement, one round trip (issue 12: with a real directory most routed intakes are
+            // referred); each event's feed position is the column's default, the transaction id.
+            let mut batch = continuum_db::Batch::new(&self.db);
+            batch.push(&referral::Entity::insert(row.clone().into_active_model()));
+            for e in &events {
+                batch.push(&referral_event::Entity::insert(event_insert(e.clone())));
+            }
+            batch.run(&self.writer).await?;
+        } else {
+            let txn = self.db.begin().await?;
+            row.clone().into_active_model().insert(&txn).await?;
+            for e in &events {
+                insert_event(&txn, event_insert(e.clone())).await?;
+            }
+            txn.commit().await?;
         }
-        .insert(&txn)
-        .await?;
-        for e in draft.events {
-            insert_event(&txn, event_row(&id, new.client_id.as_str(), e, now)).await?;
-        }
-        let created = load(&txn, id.as_str())
-            .await?
-            .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("inserted referral vanished")))?;
-        txn.commit().await?;
         self.committed();
-        Ok(created)
+        // The referral as written: its events in the order they were drafted (one time, rising ids),
+        // the order a read gives them.
+        referral_to_domain(row, events.into_iter().map(event_to_domain).collect::<Result<_>>()?)
     }
 
     /// Applies a decided change if the referral is still at `expected_version`: the status update, its

@@ -35,6 +35,16 @@ async fn create_takes_exactly_one_slot() {
     let due = r.response_due_at.unwrap().seconds - created;
     assert!((2 * 86_400..=4 * 86_400).contains(&due), "due after {due} s");
     assert_eq!(app.open_slots(&p.id).await, 2);
+    // The answer is the referral as written (issue 12: not read back): a read gives the same.
+    let read = app
+        .client
+        .get_referral(pb::GetReferralRequest { referral_id: r.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .referral
+        .unwrap();
+    assert_eq!(read, r);
 }
 
 #[tokio::test]
