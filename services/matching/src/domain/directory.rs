@@ -61,8 +61,8 @@ const LONG_TERM: [Modality; 4] =
 
 /// What the hard constraints read of a provider, in one cache line: ranking reads it for every provider
 /// of the snapshot, and with 20,000 providers a scan that touched two or three cache lines per provider
-/// (the fields spread over a 300-byte entry) spent half its time waiting on memory (issue 12). Ids past
-/// the inline masks are in the provider's [`IdSet`]s ([`Compiled`]).
+/// (the fields spread over an entry of a few hundred bytes) spent half its time waiting on memory
+/// (issue 12). Ids past the inline masks are in the provider's [`IdSet`]s ([`Compiled`]).
 #[derive(Clone, Debug)]
 #[repr(C, align(64))]
 pub(crate) struct Gate {
