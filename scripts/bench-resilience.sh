@@ -22,7 +22,15 @@ ORG=0190d5a0-0000-7000-8000-000000000001
 PG=postgres://postgres@127.0.0.1:5432
 DB=continuum_resilience
 WHICH="${1:?postgres-restarts or redis-stop}"
-COUNT="${COUNT:-6000}"
+# Intakes per run. The load must outlast what it is checked against: 20 restarts 2 s apart take about a
+# minute and the Redis outage 30 s, and the demo directory routes about 1,000 intakes/s (2026-12-06), so
+# the defaults are sized to span them (a backlog needs only enough to queue); set COUNT for a shorter run.
+case "$WHICH" in
+  postgres-restarts) DEFAULT_COUNT=60000 ;;
+  redis-stop) DEFAULT_COUNT=45000 ;;
+  *) DEFAULT_COUNT=6000 ;;
+esac
+COUNT="${COUNT:-$DEFAULT_COUNT}"
 RESTARTS="${RESTARTS:-20}"
 CLUSTER="$(ls /etc/postgresql)"
 
