@@ -333,7 +333,7 @@ impl App {
                     hold_key: Some(key),
                     ..Default::default()
                 };
-                self.store.apply_change(change).await.map(Some)
+                self.store.apply_locked(change).await.map(Some)
             } else {
                 self.store.take_listed_slot(&p.id, key).await.map(|t| t.map(|p| (p, true)))
             };

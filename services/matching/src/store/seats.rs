@@ -277,15 +277,21 @@ impl Store {
         self.apply_change(c).await
     }
 
-    /// [`Store::change_capacity`] without its reads ahead of the lock: for a caller that has just found
-    /// the hold key unused and the provider with an open slot itself ([`Store::taken_under`],
-    /// [`Store::open_of`]). Everything is still decided under the provider's lock; a hold key applied
-    /// meanwhile fails the insert of its row (`ALREADY_EXISTS`), and the transaction changes nothing.
+    /// [`Store::change_capacity`] without its reads ahead of the lock: a take from a provider without
+    /// cohorts is [`Store::take_open_slots`], any other change [`Store::apply_locked`].
     pub async fn apply_change(&self, c: CapacityChange<'_>) -> Result<(Provider, bool)> {
-        let now = time::to_ms(Utc::now());
-        if let Some(taken) = self.take_open_slots(&c, now).await? {
-            return Ok(taken);
+        match self.take_open_slots(&c, time::to_ms(Utc::now())).await? {
+            Some(taken) => Ok(taken),
+            None => self.apply_locked(c).await,
         }
+    }
+
+    /// A change decided under the provider's row lock, taken first (the general path: cohort seats,
+    /// give-backs, overbooking): for a caller that has just found the hold key unused and the provider
+    /// with an open slot itself ([`Store::taken_under`], [`Store::open_of`]). A hold key applied
+    /// meanwhile fails the insert of its row (`ALREADY_EXISTS`), and the transaction changes nothing.
+    pub async fn apply_locked(&self, c: CapacityChange<'_>) -> Result<(Provider, bool)> {
+        let now = time::to_ms(Utc::now());
         let id = c.provider_id;
         let txn = self.db.begin().await?;
         // Lock the provider row first (every writer of a provider does), then read the count before the
@@ -429,14 +435,12 @@ SELECT * FROM taken"#;
         else {
             return Err(Error::not_found("provider", c.provider_id));
         };
-        if p.open_slots + c.delta >= 0 {
-            return Ok(());
+        // A program's seats are its cohorts' (the row's count is not theirs): the locked path decides.
+        if p.open_slots + c.delta >= 0 || p.has_cohorts {
+            Ok(())
+        } else {
+            Err(no_capacity(p.open_slots))
         }
-        let cohorts = cohort::Entity::find()
-            .filter(cohort::Column::ProviderId.eq(c.provider_id.to_owned()))
-            .count(&self.db)
-            .await?;
-        if cohorts == 0 { Err(no_capacity(p.open_slots)) } else { Ok(()) }
     }
 
     /// Sets a provider's open slots, or with `cohort_code` one cohort's open seats (at most its seats).
