@@ -535,9 +535,9 @@ impl Store {
         Ok(())
     }
 
-    /// Records the final decision of a task the caller holds, on the task and on the intake, and opens
-    /// the clinical task the decision calls for (a crisis client left without a crisis referral), in one
-    /// transaction.
+    /// Records the final decision of a task the caller holds (dropping its plan), on the task and on the
+    /// intake, and opens the clinical task the decision calls for (a crisis client left without a crisis
+    /// referral), in one transaction.
     pub async fn finish_routing(
         &self,
         intake: &Intake,
@@ -547,8 +547,13 @@ impl Store {
     ) -> Result<bool> {
         let intake_id = intake.id.as_str();
         let now = time::to_ms(Utc::now());
+        // The plan is a pending task's working document (every retry follows it); a finished task drops it,
+        // so the row written at each finish is the decision alone (issue 12: a third of the routing
+        // row's bytes, copied into every finish's new row version and its WAL). A reopened routing asks
+        // for a fresh plan anyway.
         let sets = vec![
             ("status", decision.status.code().into()),
+            ("plan", Option::<String>::None.into()),
             ("decision", json(decision)?.into()),
             ("attempts", decision.attempts.into()),
             ("last_error", "".into()),

@@ -341,11 +341,24 @@ async fn a_new_intakes_routing_plan_is_written_with_the_intake_in_no_statement_o
         .await
         .unwrap()
         .expect("the pending routing can be claimed");
-    let plan = task.plan.unwrap_or_else(|| panic!("no plan stored: {routing:?}"));
+    let plan = task.plan.as_ref().unwrap_or_else(|| panic!("no plan stored: {routing:?}"));
     assert_eq!(
         plan.candidates.iter().map(|c| c.provider_id.as_str()).collect::<Vec<_>>(),
         [provider]
     );
+
+    // Finished, the task keeps its decision and drops the plan (a reopened routing asks afresh).
+    use intake::store::entities::routing;
+    use sea_orm::EntityTrait;
+    let mut decision = task.intake.routing.clone();
+    decision.status = intake::domain::RoutingStatus::Waitlisted;
+    assert!(store.finish_routing(&task.intake, "another-router", &decision, None).await.unwrap());
+    let row = routing::Entity::find_by_id(intake.id.clone())
+        .one(store.connection())
+        .await
+        .unwrap()
+        .expect("the routing row is kept");
+    assert_eq!((row.status.as_str(), row.plan), ("waitlisted", None));
 }
 
 /// Issue 12: a retry follows the plan an earlier attempt stored, which an outage can have made long stale.
