@@ -1,7 +1,8 @@
 //! Process lifecycle shared by every Continuum binary (the four services, the gateway and the all-in-one
-//! `continuum`): [`memory::tune_allocator`], called first in each `main`, the shutdown signals
-//! ([`shutdown_signal`], [`cancel_on_signal`]) that start a graceful stop, and [`connect::PeerConnector`],
-//! the TCP connector every channel to a peer service dials with. Nothing here knows a service.
+//! `continuum`): [`memory::Allocator`], each binary's global allocator, and [`memory::tune_allocator`],
+//! called first in each `main`; the shutdown signals ([`shutdown_signal`], [`cancel_on_signal`]) that
+//! start a graceful stop; and [`connect::PeerConnector`], the TCP connector every channel to a peer
+//! service dials with. Nothing here knows a service.
 
 pub mod connect;
 pub mod memory;

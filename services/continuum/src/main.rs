@@ -2,6 +2,9 @@
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: continuum_runtime::memory::Allocator = continuum_runtime::memory::Allocator;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     continuum_runtime::memory::tune_allocator();

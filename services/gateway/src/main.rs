@@ -1,6 +1,9 @@
 //! The `gateway` binary: configuration from flags or the environment (`--help` lists it), then the HTTP edge
 //! until SIGTERM/SIGINT.
 
+#[global_allocator]
+static ALLOCATOR: continuum_process::memory::Allocator = continuum_process::memory::Allocator;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     continuum_process::memory::tune_allocator();

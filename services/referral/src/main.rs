@@ -1,5 +1,8 @@
 //! The `referral` binary: configuration from flags or the environment (`--help` lists it), then the service until SIGTERM/SIGINT.
 
+#[global_allocator]
+static ALLOCATOR: continuum_runtime::memory::Allocator = continuum_runtime::memory::Allocator;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     continuum_runtime::memory::tune_allocator();
