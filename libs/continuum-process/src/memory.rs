@@ -20,7 +20,7 @@
 //! allocation is its own mapping. The threshold also covers what the C libraries allocate themselves
 //! (SQLite's page cache among them).
 //!
-//! The allocator's `impl` and `mallopt` are the workspace's only `unsafe` code.
+//! The allocator's `impl` and `mallopt` are the workspace's only `unsafe` code (besides this module's tests).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 

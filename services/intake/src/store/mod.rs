@@ -548,9 +548,9 @@ impl Store {
         let intake_id = intake.id.as_str();
         let now = time::to_ms(Utc::now());
         // The plan is a pending task's working document (every retry follows it); a finished task drops it,
-        // so the row written at each finish is the decision alone (issue 12: a third of the routing
-        // row's bytes, copied into every finish's new row version and its WAL). A reopened routing asks
-        // for a fresh plan anyway.
+        // so the row written at each finish is the decision alone (issue 12: the plan was most of the
+        // routing row's bytes, copied into every finish's new row version and its WAL). A reopened
+        // routing asks for a fresh plan anyway.
         let sets = vec![
             ("status", decision.status.code().into()),
             ("plan", Option::<String>::None.into()),
