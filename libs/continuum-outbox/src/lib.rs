@@ -9,8 +9,8 @@
 //!   attempt time has come and no lease holds it. A crashed replica's lease simply runs out.
 //! - [`Queue::claim_one`] claims one row by key (the request that wrote it works on it at once).
 //! - [`Queue::release`] ends a lease with the caller's outcome columns, only while the caller still holds
-//!   it (a replica whose lease ran out changes nothing); [`Queue::release_mirrored`] also sets the status
-//!   the owning record keeps, in the same statement on PostgreSQL.
+//!   it (a replica whose lease ran out changes nothing); [`Queue::release_kept`] does it on the hot path's
+//!   kept connections ([`continuum_db::Writer`]).
 //! - [`Queue::expedite`] makes every deferred row due now (the dependency it waited for answers again).
 //! - [`Backoff`] is the one retry delay policy; [`run_every`] the one worker loop (stops on the shutdown
 //!   token); [`continue_trace`] makes each item's span a child of the request that queued it.
@@ -23,7 +23,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use sea_orm::sea_query::{Alias, ColumnDef};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use tokio_util::sync::CancellationToken;
 
 /// A table whose rows are work to do, leased by one replica at a time. Every name is a column of that
@@ -44,20 +44,6 @@ pub struct Queue {
     pub lease_owner: &'static str,
     /// Until when the lease holds (milliseconds since the epoch; 0 when none).
     pub lease_until: &'static str,
-}
-
-/// A column that mirrors a queue row's outcome on the record that owns it ([`Queue::release_mirrored`]):
-/// `column = value` on the row of `table` whose `key` equals the queue row's key. Names are fixed in code.
-#[derive(Clone, Debug)]
-pub struct Mirror<'a> {
-    /// The owning table.
-    pub table: &'a str,
-    /// Its key column (holding the queue row's key).
-    pub key: &'a str,
-    /// The column that mirrors the outcome.
-    pub column: &'a str,
-    /// The value it takes.
-    pub value: Value,
 }
 
 /// A statement with `?` placeholders, numbered for PostgreSQL.
@@ -178,42 +164,17 @@ impl Queue {
         (sql, values)
     }
 
-    /// [`Queue::release`], and — only when the release took — `mirror.column = mirror.value` on the row of
-    /// `mirror.table` whose `mirror.key` is this row's key (a status the owning record keeps beside the
-    /// queue), atomically. On PostgreSQL that is one statement, a data-modifying CTE, so one round trip
-    /// instead of four (begin, two updates, commit) on the routing hot path (issue 12); elsewhere (SQLite,
-    /// in-process) the two updates run in one transaction. `false` when `owner` no longer holds the row:
-    /// then nothing changed, on either table.
-    pub async fn release_mirrored(
+    /// [`Queue::release`] through `writer`: the same one statement, on a connection kept between writes
+    /// (the routing hot path's finish, issue 12).
+    pub async fn release_kept(
         &self,
         writer: &continuum_db::Writer,
         key_value: &str,
         owner: &str,
         sets: Vec<(&'static str, Value)>,
-        mirror: Mirror<'_>,
     ) -> Result<bool, DbErr> {
-        let backend = writer.backend();
-        if backend != DbBackend::Postgres {
-            let txn = writer.db().begin().await?;
-            if !self.release(&txn, key_value, owner, sets).await? {
-                txn.rollback().await?;
-                return Ok(false);
-            }
-            let Mirror { table, key, column, value } = mirror;
-            let sql = format!("UPDATE {table} SET {column} = ? WHERE {key} = ?");
-            txn.execute_raw(statement(backend, &sql, vec![value, key_value.into()])).await?;
-            txn.commit().await?;
-            return Ok(true);
-        }
-        let (update, mut values) = self.release_update(key_value, owner, sets);
-        let Mirror { table, key, column, value } = mirror;
-        values.push(value);
-        let queue_key = self.key;
-        let sql = format!(
-            "WITH released AS ({update} RETURNING {queue_key}) \
-             UPDATE {table} SET {column} = ? WHERE {key} IN (SELECT {queue_key} FROM released)"
-        );
-        Ok(writer.execute(statement(backend, &sql, values)).await? == 1)
+        let (sql, values) = self.release_update(key_value, owner, sets);
+        Ok(writer.execute(statement(writer.backend(), &sql, values)).await? == 1)
     }
 
     /// Makes every row with work to do whose next attempt is later than `now_ms` due at `now_ms`, and

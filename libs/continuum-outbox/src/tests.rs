@@ -99,55 +99,36 @@ async fn only_the_lease_holder_releases_and_done_rows_are_never_claimed() {
 }
 
 #[tokio::test]
-async fn a_mirrored_release_sets_the_owning_record_only_when_the_lease_holder_releases() {
+async fn a_release_on_kept_connections_takes_only_for_the_lease_holder() {
     let backing = continuum_testkit::Backing::fresh().await;
     let db = db_with_jobs(&backing, 2).await;
-    for sql in [
-        "CREATE TABLE owners (id VARCHAR(36) PRIMARY KEY, status VARCHAR(16) NOT NULL)",
-        "INSERT INTO owners (id, status) VALUES ('job-0000', 'pending'), ('job-0001', 'pending')",
-    ] {
-        db.execute_unprepared(sql).await.unwrap();
-    }
-    let mirror =
-        |value: &str| Mirror { table: "owners", key: "id", column: "status", value: value.into() };
-    let status = |id: &'static str| {
+    let state = |id: &'static str| {
         let db = db.clone();
         async move {
             let row = db
                 .query_one_raw(Statement::from_string(
                     db.get_database_backend(),
-                    format!(
-                        "SELECT o.status, j.state, j.lease_until_ms FROM owners o JOIN jobs j ON j.id = o.id \
-                         WHERE o.id = '{id}'"
-                    ),
+                    format!("SELECT state, lease_until_ms FROM jobs WHERE id = '{id}'"),
                 ))
                 .await
                 .unwrap()
                 .unwrap();
-            (
-                row.try_get_by_index::<String>(0).unwrap(),
-                row.try_get_by_index::<String>(1).unwrap(),
-                row.try_get_by_index::<i64>(2).unwrap(),
-            )
+            (row.try_get_by_index::<String>(0).unwrap(), row.try_get_by_index::<i64>(1).unwrap())
         }
     };
     assert!(JOBS.claim_one(&db, "job-0000", "a", 10, 1000).await.unwrap());
     let writer = continuum_db::Writer::new(&db);
-    // Another replica (its lease ran out) changes neither table.
     let sets = || vec![("state", Value::from("done"))];
-    assert!(
-        !JOBS.release_mirrored(&writer, "job-0000", "b", sets(), mirror("done")).await.unwrap()
-    );
-    assert_eq!(status("job-0000").await, ("pending".into(), "pending".into(), 1010));
-    // The holder's release ends the lease, records the outcome and mirrors it on its own owner row only.
-    assert!(JOBS.release_mirrored(&writer, "job-0000", "a", sets(), mirror("done")).await.unwrap());
-    assert_eq!(status("job-0000").await, ("done".into(), "done".into(), 0));
-    assert_eq!(status("job-0001").await, ("pending".into(), "pending".into(), 0));
-    // Released once, the row is no one's: a second release changes nothing.
-    assert!(
-        !JOBS.release_mirrored(&writer, "job-0001", "a", sets(), mirror("done")).await.unwrap()
-    );
-    assert_eq!(status("job-0001").await, ("pending".into(), "pending".into(), 0));
+    // Another replica (its lease ran out) changes nothing.
+    assert!(!JOBS.release_kept(&writer, "job-0000", "b", sets()).await.unwrap());
+    assert_eq!(state("job-0000").await, ("pending".into(), 1010));
+    // The holder's release ends the lease and records the outcome, on its own row only.
+    assert!(JOBS.release_kept(&writer, "job-0000", "a", sets()).await.unwrap());
+    assert_eq!(state("job-0000").await, ("done".into(), 0));
+    assert_eq!(state("job-0001").await, ("pending".into(), 0));
+    // A row nobody claimed is nobody's to release.
+    assert!(!JOBS.release_kept(&writer, "job-0001", "a", sets()).await.unwrap());
+    assert_eq!(state("job-0001").await, ("pending".into(), 0));
 }
 
 #[test]

@@ -239,13 +239,13 @@ impl App {
             pending.crisis_resources = domain::crisis_resources(&submission.client.jurisdiction);
         }
         let tasks = domain::tasks::opened_by(&assessment, &self.rules, now);
-        // Matching is asked for the routing plan before the intake is stored, so that the plan is written
-        // with it (one write); when matching cannot answer in time the intake is stored without one.
+        // Matching is asked for the routing plan before the intake is stored, so that routing starts the
+        // moment it is (no claim, no read back); the plan is written only if the routing cannot finish at
+        // once. When matching cannot answer in time the routing asks again.
         let first_plan =
             self.router.first_plan(&submission, &assessment, ctx.caller.audit_user()).await;
         let routing = NewRouting {
             decision: pending,
-            plan: first_plan.as_ref().and_then(|p| p.as_ref().ok()),
             lease_owner: self.router.owner(),
             lease_until: now + chrono::Duration::from_std(LEASE).unwrap_or_default(),
             acting_user_id: ctx.caller.audit_user(),

@@ -57,7 +57,9 @@ pub struct Router {
 
 enum Step {
     Done(Box<RoutingDecision>),
-    Retry(&'static str),
+    /// Try again later, for the reason given; with the plan followed so far when it is not stored yet
+    /// (a new intake's first plan is written only when its routing cannot finish at once).
+    Retry(&'static str, Option<Box<RoutingPlan>>),
 }
 
 /// The downstream idempotency key of an intake's routing; a re-route after a reassessment gets its own.
@@ -93,7 +95,7 @@ fn refused_by(
 /// coordinator decides.
 fn unplanned(e: PeerError, intake: &Intake) -> Step {
     if e.is_retryable() {
-        Step::Retry("matching_unavailable")
+        Step::Retry("matching_unavailable", None)
     } else {
         refused_by("matching", e, intake.routing.clone(), intake.id.as_str())
     }
@@ -193,9 +195,8 @@ impl Router {
         .await
     }
 
-    /// Matching's plan for an intake about to be stored, asked within [`FIRST_PLAN_WAIT`] so that it is
-    /// written with the intake's routing task (issue 12: no separate write of the plan per intake), and
-    /// passed on to [`Router::route_created`]. `Err` is what the call ended with; `None` when matching did
+    /// Matching's plan for an intake about to be stored, asked within [`FIRST_PLAN_WAIT`] and passed on to
+    /// [`Router::route_created`], so the routing starts the moment the intake is stored (issue 12). `Err` is what the call ended with; `None` when matching did
     /// not answer in time.
     pub async fn first_plan(
         &self,
@@ -219,11 +220,12 @@ impl Router {
 
     /// Runs the routing task that SubmitIntake has just created for `intake` in the intake's own
     /// transaction, leased to this router (as `acting_user_id`), with `first`, matching's answer asked
-    /// before the intake was stored ([`Router::first_plan`]: a plan was stored with the task; without an
-    /// answer in time, the attempt asks again). Nothing needs claiming, reading back or writing before the
-    /// peer calls, which saves a claim, four reads and the plan's write per intake on the hot path. Should
-    /// the lease have lapsed meanwhile, finishing is refused by the lease check and the task stays with
-    /// whoever holds it.
+    /// before the intake was stored ([`Router::first_plan`]; without an answer in time, the attempt asks
+    /// again). Nothing needs claiming, reading back or writing before the peer calls, which saves a claim,
+    /// four reads and the plan's write per intake on the hot path: the plan is stored only when the routing
+    /// cannot finish now (with the retry's release, or a refusal's save). Should the lease have lapsed
+    /// meanwhile, finishing is refused by the lease check and the task stays with whoever holds it (or a
+    /// router that claims it with no plan asks matching afresh).
     pub async fn route_created(
         &self,
         intake: &Intake,
@@ -238,6 +240,7 @@ impl Router {
         let task = RoutingTask {
             intake: intake.clone(),
             plan,
+            plan_stored: false,
             attempts: 0,
             trace_parent: String::new(),
             acting_user_id: acting_user_id.to_owned(),
@@ -292,14 +295,23 @@ impl Router {
                 self.expedite_if_recovered().await;
                 Ok(decision)
             }
-            Step::Retry(code) => {
+            Step::Retry(code, unsaved_plan) => {
                 let mut decision = task.intake.routing.clone();
                 decision.attempts = attempts;
                 decision.reason = format!("routing pending: {code}; retrying");
                 let next: DateTime<Utc> = Utc::now()
                     + chrono::Duration::from_std(backoff(attempts, self.max_backoff))
                         .unwrap_or_default();
-                self.store.retry_later(intake_id, &self.owner, &decision, next, code).await?;
+                self.store
+                    .retry_later(
+                        intake_id,
+                        &self.owner,
+                        &decision,
+                        next,
+                        code,
+                        unsaved_plan.as_deref(),
+                    )
+                    .await?;
                 self.deferred.store(true, std::sync::atomic::Ordering::Release);
                 tracing::warn!(intake_id, error = code, attempts, "routing deferred");
                 Ok(decision)
@@ -333,6 +345,10 @@ impl Router {
         // slot first, and asking again would only race the same routings (issue 12, measured with 20,000
         // providers: 10-18 % fewer intakes/s when every attempt re-planned, for no fewer refusals).
         let mut may_replan = task.plan.is_some() && task.attempts > 0;
+        // A new intake's first plan is not stored with it (issue 12: most routings finish at once and a
+        // finished routing keeps no plan); it is written by the first write this attempt makes to the task,
+        // a refusal's save or the retry's release, so a retry follows it.
+        let mut unsaved = task.plan.is_some() && !task.plan_stored;
         let mut plan = match &task.plan {
             Some(p) => p.clone(),
             None => match self.plan(task).await {
@@ -340,7 +356,7 @@ impl Router {
                     if let Err(e) = self.store.save_plan(intake.id.as_str(), &self.owner, &p).await
                     {
                         tracing::warn!(intake_id = %intake.id, error = %e, "saving routing plan failed");
-                        return Step::Retry("store_unavailable");
+                        return Step::Retry("store_unavailable", None);
                     }
                     p
                 }
@@ -466,7 +482,10 @@ impl Router {
                         let e = PeerError::from(&s);
                         if e.is_retryable() {
                             tracing::warn!(intake_id = %intake.id, code = ?e.code, "referral call failed");
-                            return Step::Retry("referral_unavailable");
+                            return Step::Retry(
+                                "referral_unavailable",
+                                unsaved.then(|| Box::new(plan.clone())),
+                            );
                         }
                         if !is_definite_refusal(&e) {
                             return refused_by("referral", e, decision, intake.id.as_str());
@@ -492,9 +511,14 @@ impl Router {
             // Only a definite refusal from referral must be remembered before going on (a retry must not
             // ask that candidate again); a candidate passed over here without a call (no open slot, no
             // consent) is passed over again the same way on a retry, so nothing is written for it.
-            if called && self.store.save_plan(intake.id.as_str(), &self.owner, &plan).await.is_err()
-            {
-                return Step::Retry("store_unavailable");
+            if called {
+                if self.store.save_plan(intake.id.as_str(), &self.owner, &plan).await.is_err() {
+                    return Step::Retry(
+                        "store_unavailable",
+                        unsaved.then(|| Box::new(plan.clone())),
+                    );
+                }
+                unsaved = false;
             }
         }
         if plan.crisis {
@@ -556,7 +580,7 @@ impl Router {
                 let e = PeerError::from(&s);
                 if e.is_retryable() {
                     tracing::warn!(intake_id = %intake.id, code = ?e.code, "waitlist call failed");
-                    Step::Retry("waitlist_unavailable")
+                    Step::Retry("waitlist_unavailable", unsaved.then(|| Box::new(plan)))
                 } else {
                     refused_by("waitlist", e, decision, intake.id.as_str())
                 }

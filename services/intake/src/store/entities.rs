@@ -27,7 +27,10 @@ pub mod intake {
         pub risk_level: String,
         /// Latest level-of-care code.
         pub level_of_care: String,
-        /// Routing status code.
+        /// The routing status when the intake was stored (pending), and nothing after: the routing task's
+        /// own status is the one kept (issue 12: copying it here at every finish rewrote the whole intake
+        /// row). Written still so that intake replicas of the previous release, which read it, run beside
+        /// this one during a rolling upgrade; a later release drops the column.
         pub routing_status: String,
         /// The submission (JSON).
         pub submission: String,

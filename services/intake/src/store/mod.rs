@@ -19,7 +19,7 @@ pub mod tasks;
 use chrono::{DateTime, Utc};
 use continuum_vocab::ids::{ClientId, IntakeId};
 use continuum_vocab::{LevelOfCare, RiskLevel, time};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -119,8 +119,6 @@ pub enum Inserted {
 pub struct NewRouting<'a> {
     /// The pending decision (its crisis resources included).
     pub decision: RoutingDecision,
-    /// Matching's plan when it answered before the intake was stored (then it is not written again).
-    pub plan: Option<&'a RoutingPlan>,
     /// The router holding the lease.
     pub lease_owner: &'a str,
     /// Until when it holds it.
@@ -136,6 +134,9 @@ pub struct RoutingTask {
     pub intake: Intake,
     /// The plan so far.
     pub plan: Option<RoutingPlan>,
+    /// Whether `plan` is the one stored with the task (a new intake's first plan is not, until its routing
+    /// is deferred).
+    pub plan_stored: bool,
     /// Attempts made before this one.
     pub attempts: i32,
     /// `traceparent` of the request that created the task.
@@ -280,7 +281,7 @@ impl Store {
         tasks: &[TaskToOpen],
         audit: impl FnOnce(&Intake) -> AuditRecord + Send,
     ) -> Result<Inserted> {
-        let NewRouting { decision, plan, lease_owner, lease_until, acting_user_id } = routing;
+        let NewRouting { decision, lease_owner, lease_until, acting_user_id } = routing;
         // The same clinic client (by the clinic's own id) keeps one Continuum client id.
         let client_id =
             if submission.external_client_id.is_empty() {
@@ -318,6 +319,7 @@ impl Store {
             received_at_ms: Set(now_ms),
             risk_level: Set(assessment.risk_level.code().to_owned()),
             level_of_care: Set(assessment.level_of_care.code().to_owned()),
+            // Not kept up to date (see the entity): the task's status is the one ListIntakes reads.
             routing_status: Set(decision.status.code().to_owned()),
             submission: Set(self.seal(&submission)?),
             assessment_id: Set(assessment.id.clone()),
@@ -333,7 +335,8 @@ impl Store {
         batch.push(&routing::Entity::insert(routing::ActiveModel {
             intake_id: Set(id.clone()),
             status: Set(decision.status.code().to_owned()),
-            plan: Set(plan.map(json).transpose()?),
+            // A plan is stored only for a routing that could not finish at once (`retry_later`).
+            plan: Set(None),
             decision: Set(json(&decision)?),
             attempts: Set(0),
             next_attempt_at_ms: Set(now_ms),
@@ -456,7 +459,16 @@ impl Store {
             q = q.filter(intake::Column::LevelOfCare.eq(l.code()));
         }
         if let Some(s) = f.routing_status {
-            q = q.filter(intake::Column::RoutingStatus.eq(s.code()));
+            // The status lives on the routing task (one row per intake, keyed by its id).
+            q = q.filter(
+                intake::Column::Id.in_subquery(
+                    Query::select()
+                        .column(routing::Column::IntakeId)
+                        .from(routing::Entity)
+                        .and_where(routing::Column::Status.eq(s.code()))
+                        .to_owned(),
+                ),
+            );
         }
         if let Some(t) = f.received_after {
             q = q.filter(intake::Column::ReceivedAtMs.gte(time::to_ms(t)));
@@ -497,6 +509,7 @@ impl Store {
         let intake = self.load_intake(intake_id).await?;
         Ok(Some(RoutingTask {
             intake,
+            plan_stored: plan.is_some(),
             plan,
             attempts: r.attempts,
             trace_parent: r.trace_parent,
@@ -535,9 +548,8 @@ impl Store {
         Ok(())
     }
 
-    /// Records the final decision of a task the caller holds (dropping its plan), on the task and on the
-    /// intake, and opens the clinical task the decision calls for (a crisis client left without a crisis
-    /// referral), in one transaction.
+    /// Records the final decision of a task the caller holds (dropping its plan), and opens the clinical
+    /// task the decision calls for (a crisis client left without a crisis referral), in one transaction.
     pub async fn finish_routing(
         &self,
         intake: &Intake,
@@ -560,27 +572,14 @@ impl Store {
             ("updated_at_ms", now.into()),
         ];
         let Some(t) = open_task else {
-            // The common case: the task and the intake's status together, one statement on PostgreSQL.
-            let mirror = continuum_outbox::Mirror {
-                table: "intakes",
-                key: "id",
-                column: "routing_status",
-                value: decision.status.code().into(),
-            };
-            return Ok(ROUTINGS
-                .release_mirrored(&self.writer, intake_id, owner, sets, mirror)
-                .await?);
+            // The common case: one statement, on a kept connection.
+            return Ok(ROUTINGS.release_kept(&self.writer, intake_id, owner, sets).await?);
         };
         let txn = self.db.begin().await?;
         if !ROUTINGS.release(&txn, intake_id, owner, sets).await? {
             txn.rollback().await?;
             return Ok(false);
         }
-        intake::Entity::update_many()
-            .col_expr(intake::Column::RoutingStatus, Expr::value(decision.status.code()))
-            .filter(intake::Column::Id.eq(intake_id))
-            .exec(&txn)
-            .await?;
         let task_owner = tasks::TaskOwner {
             intake_id,
             client_id: intake.client_id.as_str(),
@@ -592,7 +591,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Releases a task for a later attempt at `next_at`, recording the attempt count and an error code.
+    /// Releases a task for a later attempt at `next_at`, recording the attempt count and an error code, and
+    /// `plan` when the attempt followed one not stored yet.
     pub async fn retry_later(
         &self,
         intake_id: &str,
@@ -600,14 +600,18 @@ impl Store {
         decision: &RoutingDecision,
         next_at: DateTime<Utc>,
         error_code: &str,
+        plan: Option<&RoutingPlan>,
     ) -> Result<()> {
-        let sets = vec![
+        let mut sets = vec![
             ("decision", json(decision)?.into()),
             ("attempts", decision.attempts.into()),
             ("next_attempt_at_ms", time::to_ms(next_at).into()),
             ("last_error", error_code.into()),
             ("updated_at_ms", time::to_ms(Utc::now()).into()),
         ];
+        if let Some(p) = plan {
+            sets.push(("plan", json(p)?.into()));
+        }
         ROUTINGS.release(&self.db, intake_id, owner, sets).await?;
         Ok(())
     }
@@ -654,7 +658,6 @@ impl Store {
         acting_user_id: &str,
     ) -> Result<bool> {
         let now = time::to_ms(Utc::now());
-        let txn = self.db.begin().await?;
         let res = routing::Entity::update_many()
             .col_expr(routing::Column::Status, Expr::value(RoutingStatus::Pending.code()))
             .col_expr(routing::Column::Plan, Expr::value(Option::<String>::None))
@@ -668,19 +671,9 @@ impl Store {
             .col_expr(routing::Column::ActingUserId, Expr::value(acting_user_id))
             .filter(routing::Column::IntakeId.eq(intake_id))
             .filter(routing::Column::Status.ne(RoutingStatus::Pending.code()))
-            .exec(&txn)
+            .exec(&self.db)
             .await?;
-        if res.rows_affected != 1 {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        intake::Entity::update_many()
-            .col_expr(intake::Column::RoutingStatus, Expr::value(RoutingStatus::Pending.code()))
-            .filter(intake::Column::Id.eq(intake_id))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(true)
+        Ok(res.rows_affected == 1)
     }
 
     /// Who took each intake of `client_id` (every organization's: this is what access is decided from,

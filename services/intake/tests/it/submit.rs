@@ -303,11 +303,11 @@ async fn reassessment_reports_rising_risk() {
     assert_eq!(missing.code(), Code::NotFound);
 }
 
-/// Issue 12: matching's routing plan for a new intake is asked before the intake is stored and written
-/// with it — no statement of its own after the insert — and a routing that cannot finish yet (here the
-/// referral service is down) keeps that plan for its retry.
+/// Issue 12: matching's routing plan for a new intake is asked before the intake is stored, and stored
+/// only when the routing cannot finish at once (here the referral service is down), with the retry's
+/// release — no statement of its own — so the retry follows it.
 #[tokio::test]
-async fn a_new_intakes_routing_plan_is_written_with_the_intake_in_no_statement_of_its_own() {
+async fn a_new_intakes_routing_plan_is_stored_only_for_its_retry_in_no_statement_of_its_own() {
     use std::sync::{Arc, Mutex};
     let backing = continuum_testkit::Backing::fresh().await;
     // The clinic is served here (as a token of it would register it); matching shares the registry.
@@ -347,18 +347,43 @@ async fn a_new_intakes_routing_plan_is_written_with_the_intake_in_no_statement_o
         [provider]
     );
 
-    // Finished, the task keeps its decision and drops the plan (a reopened routing asks afresh).
+    // Finished, the task keeps its decision and drops the plan (a reopened routing asks afresh), in one
+    // statement on the task alone: the intake row is not rewritten to copy the status.
+    use intake::domain::RoutingStatus;
     use intake::store::entities::routing;
     use sea_orm::EntityTrait;
     let mut decision = task.intake.routing.clone();
-    decision.status = intake::domain::RoutingStatus::Waitlisted;
+    decision.status = RoutingStatus::Waitlisted;
+    let before = statements.lock().unwrap().len();
     assert!(store.finish_routing(&task.intake, "another-router", &decision, None).await.unwrap());
+    let finish = statements.lock().unwrap()[before..].to_vec();
+    assert!(
+        !finish.iter().any(|sql| sql.to_ascii_lowercase().contains("intakes")),
+        "the finish touched the intake row: {finish:#?}"
+    );
     let row = routing::Entity::find_by_id(intake.id.clone())
         .one(store.connection())
         .await
         .unwrap()
         .expect("the routing row is kept");
     assert_eq!((row.status.as_str(), row.plan), ("waitlisted", None));
+
+    // ListIntakes filters on the task's status.
+    let listed = |status| {
+        let store = store.clone();
+        async move {
+            let f = intake::store::IntakeFilter {
+                organization_id: ORG.into(),
+                routing_status: Some(status),
+                ..Default::default()
+            };
+            let page = store.list_intakes(&f, None, 10).await.unwrap();
+            page.into_iter().map(|i| i.id.to_string()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(RoutingStatus::Waitlisted).await, [intake.id.as_str()]);
+    assert!(listed(RoutingStatus::Pending).await.is_empty());
+    assert!(listed(RoutingStatus::Referred).await.is_empty());
 }
 
 /// Issue 12: a retry follows the plan an earlier attempt stored, which an outage can have made long stale.
