@@ -202,13 +202,22 @@ pub async fn ping(db: &DatabaseConnection) -> bool {
     db.ping().await.is_ok()
 }
 
-/// How many rows a table may change, beyond a tenth of its size, before its planner statistics count as
+/// How many rows a table may change, beyond a share of its size, before its planner statistics count as
 /// stale: PostgreSQL's own `autovacuum_analyze_threshold` default.
 const ANALYZE_THRESHOLD: i64 = 50;
 
-/// Refreshes the planner statistics of this connection's own tables (its service schema) that changed by
-/// more than 50 rows plus a tenth of their size since they were last analyzed, by autovacuum or by an
-/// earlier call, and answers which tables it analyzed. A no-op on SQLite.
+/// How long after a table was last analyzed a change of a tenth of its rows makes it due again:
+/// PostgreSQL's own `autovacuum_naptime` default, the most often autovacuum would look at it.
+pub const ANALYZE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Refreshes the planner statistics of this connection's own tables (its service schema) that have gone
+/// stale, by autovacuum's own measure, and answers which tables it analyzed. A no-op on SQLite. A table
+/// is stale when more than 50 of its rows changed since it was last analyzed (by autovacuum or an
+/// earlier call) and either
+///
+/// - more rows changed than it had then (it has doubled, or was never analyzed): at once, whenever
+///   called; or
+/// - more than a tenth of its rows changed, and it was last analyzed [`ANALYZE_EVERY`] ago or more.
 ///
 /// Why the services do this themselves: PostgreSQL caches a generic plan per prepared statement and
 /// connection, made from the statistics of the moment. A plan made while a table was empty (every index
@@ -217,19 +226,37 @@ const ANALYZE_THRESHOLD: i64 = 50;
 /// autovacuum turned off, that is never: every lookup then reads the whole organization (issue 12: a
 /// long-running process fell from 258 to 109 intakes/s). An `ANALYZE` invalidates those cached plans on
 /// every connection. Where autovacuum runs, it usually analyzes first and this finds nothing to do.
+///
+/// Why not every tenth at once: a table growing at hundreds of rows a second from empty then crossed the
+/// threshold every few seconds, and each `ANALYZE` reads up to 30,000 rows: `pg_stat_statements` over the
+/// end-to-end benchmark's runs put `ANALYZE` at 28 % of PostgreSQL's statement time (issue 12). Growth by
+/// doubling is what turns a plan; a tenth waits out autovacuum's own interval.
 pub async fn refresh_statistics(db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
+    refresh_statistics_every(db, ANALYZE_EVERY).await
+}
+
+/// [`refresh_statistics`] with `every` in place of [`ANALYZE_EVERY`].
+pub async fn refresh_statistics_every(
+    db: &DatabaseConnection,
+    every: std::time::Duration,
+) -> anyhow::Result<Vec<String>> {
     use sea_orm::Statement;
     if backend(db) != DbBackend::Postgres {
         return Ok(Vec::new());
     }
+    let every_ms = every.as_millis();
     let stale = db
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
+            // `reltuples` is the row count the last analysis (or vacuum) saw: -1 when there was none.
             format!(
-                "SELECT relname FROM pg_stat_user_tables \
-                 WHERE schemaname = current_schema() \
-                   AND n_mod_since_analyze > {ANALYZE_THRESHOLD} + n_live_tup / 10 \
-                 ORDER BY relname"
+                "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+                 WHERE s.schemaname = current_schema() \
+                   AND (s.n_mod_since_analyze > {ANALYZE_THRESHOLD} + GREATEST(c.reltuples, 0) \
+                     OR (s.n_mod_since_analyze > {ANALYZE_THRESHOLD} + s.n_live_tup / 10 \
+                       AND COALESCE(GREATEST(s.last_analyze, s.last_autoanalyze), 'epoch') \
+                         <= now() - interval '{every_ms} milliseconds')) \
+                 ORDER BY s.relname"
             ),
         ))
         .await

@@ -94,6 +94,25 @@ async fn a_lookup_planned_on_an_empty_table_uses_its_unique_index_once_statistic
     // Nothing changed since: the next refresh has nothing to do.
     assert_eq!(continuum_db::refresh_statistics(&db).await.unwrap(), Vec::<String>::new());
 
+    // A fifth more rows, moments after the analysis: stale by a tenth, but not yet due (autovacuum's own
+    // interval) ...
+    let insert = |from: i32, to: i32| {
+        format!(
+            "INSERT INTO lookups (org, ext, key) \
+             SELECT 'org-1', '', 'key-' || g FROM generate_series({from}, {to}) g"
+        )
+    };
+    db.execute_unprepared(&insert(5001, 6000)).await.unwrap();
+    db.execute_unprepared("SELECT pg_stat_force_next_flush()").await.unwrap();
+    assert_eq!(continuum_db::refresh_statistics(&db).await.unwrap(), Vec::<String>::new());
+    // ... and due once that interval has passed.
+    let due = continuum_db::refresh_statistics_every(&db, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(due, ["lookups"]);
+    // More rows changed than the table had at its last analysis: at once.
+    db.execute_unprepared(&insert(6001, 12100)).await.unwrap();
+    db.execute_unprepared("SELECT pg_stat_force_next_flush()").await.unwrap();
+    assert_eq!(continuum_db::refresh_statistics(&db).await.unwrap(), ["lookups"]);
+
     db.close().await.ok();
     admin.execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)")).await.ok();
 }
