@@ -196,8 +196,8 @@ impl Router {
     }
 
     /// Matching's plan for an intake about to be stored, asked within [`FIRST_PLAN_WAIT`] and passed on to
-    /// [`Router::route_created`], so the routing starts the moment the intake is stored (issue 12). `Err` is what the call ended with; `None` when matching did
-    /// not answer in time.
+    /// [`Router::route_created`], so the routing starts the moment the intake is stored (issue 12). `Err`
+    /// is what the call ended with; `None` when matching did not answer in time.
     pub async fn first_plan(
         &self,
         submission: &NewIntake,
