@@ -20,7 +20,7 @@ pub use batch::Batch;
 pub use sea_orm;
 pub use sea_orm_migration;
 use secrecy::{ExposeSecret, SecretString};
-pub use writer::Writer;
+pub use writer::{Commit, Writer};
 
 /// Where a service's data lives.
 #[derive(Clone, Debug)]

@@ -27,6 +27,32 @@ pub const KEEP_IDLE_FOR: Duration = Duration::from_secs(1);
 /// How many connections one writer keeps at most.
 pub const KEPT_MAX: usize = 8;
 
+/// How a one-statement write's commit waits for the database's log to reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// The commit answers once its log is on disk (PostgreSQL's `synchronous_commit` as configured): every
+    /// write that records something new.
+    Flushed,
+    /// The commit answers before its log is flushed (`synchronous_commit = off` for that one transaction;
+    /// PostgreSQL flushes it within three `wal_writer_delay`s). A crash of the database server in that
+    /// window loses the write (never corrupts anything, never half of it); a clean restart does not. Only
+    /// for a write that is redone when lost: a routing task's finish, whose loss leaves the task leased
+    /// and pending, so the worker runs it again under the same idempotency keys and gets the same
+    /// referral or entry back. It spares the statement's wait for the disk, and the disk one flush.
+    Unflushed,
+}
+
+impl Commit {
+    /// The `FROM` item that makes an `UPDATE` (its own transaction) commit this way on `backend`, if it
+    /// needs one: `set_config(.., true)` is `SET LOCAL`, so the setting ends with the statement's
+    /// transaction and never reaches the connection's next statement. SQLite has no per-transaction
+    /// setting (its writes are in-process); there every commit is as configured.
+    pub fn update_from(self, backend: DbBackend) -> Option<&'static str> {
+        (self == Self::Unflushed && backend == DbBackend::Postgres)
+            .then_some("(SELECT set_config('synchronous_commit', 'off', true)) AS unflushed_commit")
+    }
+}
+
 /// Runs writes, keeping connections between them on PostgreSQL ([module docs](self)). Cloning shares the
 /// kept connections.
 #[derive(Clone, Debug)]

@@ -2,14 +2,15 @@
 //! for the server-backed pass; on SQLite a writer keeps nothing and goes through the pool): a connection
 //! that wrote cleanly is kept for the next write, one whose write failed is not, and a kept connection the
 //! server has since closed fails one write when reused at once but none after a second's rest (it goes
-//! back to the pool, whose test finds it dead).
+//! back to the pool, whose test finds it dead). An unflushed write commits without waiting for the disk,
+//! and only that write does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use continuum_db::Writer;
 use continuum_db::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use continuum_db::{Commit, Writer};
 
 mod common;
 
@@ -83,5 +84,47 @@ async fn connections_are_kept_after_clean_writes_only_and_a_dead_one_costs_at_mo
     assert_eq!(writer.execute(sql("INSERT INTO t VALUES (3)")).await.unwrap(), 1);
     assert_ne!(writer_pid(&writer, &db).await, pid);
 
+    common::drop_schema(&db, &schema).await;
+}
+
+#[tokio::test]
+async fn an_unflushed_update_commits_without_waiting_for_the_disk_and_only_that_update() {
+    assert_eq!(Commit::Flushed.update_from(DbBackend::Postgres), None);
+    assert_eq!(Commit::Unflushed.update_from(DbBackend::Sqlite), None, "no such setting on SQLite");
+    let Some((db, schema)) = common::fresh_postgres("unflushed").await else { return };
+    db.execute_unprepared(
+        "CREATE TABLE s (id INTEGER PRIMARY KEY, setting TEXT NOT NULL, pid INTEGER NOT NULL)",
+    )
+    .await
+    .unwrap();
+    db.execute_unprepared("INSERT INTO s VALUES (1, '', 0), (2, '', 0)").await.unwrap();
+    let configured = db
+        .query_one_raw(sql("SHOW synchronous_commit"))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<String>(0)
+        .unwrap();
+    assert_ne!(
+        configured, "off",
+        "the server must commit synchronously for this test to mean anything"
+    );
+    let writer = Writer::new(&db);
+    let record = "SET setting = current_setting('synchronous_commit'), pid = pg_backend_pid()";
+    let from = Commit::Unflushed.update_from(DbBackend::Postgres).unwrap();
+    let unflushed = format!("UPDATE s {record} FROM {from} WHERE id = 1");
+    assert_eq!(writer.execute(sql(&unflushed)).await.unwrap(), 1, "the join changes no row count");
+    assert_eq!(writer.execute(sql(&format!("UPDATE s {record} WHERE id = 2"))).await.unwrap(), 1);
+    let rows = db.query_all_raw(sql("SELECT setting, pid FROM s ORDER BY id")).await.unwrap();
+    let row = |i: usize| {
+        (
+            rows[i].try_get_by_index::<String>(0).unwrap(),
+            rows[i].try_get_by_index::<i32>(1).unwrap(),
+        )
+    };
+    let ((first, first_pid), (next, next_pid)) = (row(0), row(1));
+    assert_eq!(first, "off", "the unflushed update's own transaction commits asynchronously");
+    assert_eq!(next_pid, first_pid, "the next write ran on the same kept connection");
+    assert_eq!(next, configured, "the setting ended with the unflushed update's transaction");
     common::drop_schema(&db, &schema).await;
 }

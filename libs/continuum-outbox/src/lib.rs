@@ -135,18 +135,19 @@ impl Queue {
         owner: &str,
         sets: Vec<(&'static str, Value)>,
     ) -> Result<bool, DbErr> {
-        let (sql, values) = self.release_update(key_value, owner, sets);
         let backend = db.get_database_backend();
+        let (sql, values) = self.release_update(key_value, owner, sets, None);
         Ok(db.execute_raw(statement(backend, &sql, values)).await?.rows_affected() == 1)
     }
 
-    /// The `UPDATE` that ends `owner`'s lease on row `key_value` with `sets`, and its values in placeholder
-    /// order.
+    /// The `UPDATE` that ends `owner`'s lease on row `key_value` with `sets` (joined with `from`, an item
+    /// that changes only how it commits), and its values in placeholder order.
     fn release_update(
         &self,
         key_value: &str,
         owner: &str,
         sets: Vec<(&'static str, Value)>,
+        from: Option<&str>,
     ) -> (String, Vec<Value>) {
         let Queue { table, key, lease_owner, lease_until, .. } = *self;
         let mut assignments = vec![format!("{lease_until} = 0")];
@@ -157,23 +158,26 @@ impl Queue {
         }
         values.push(key_value.into());
         values.push(owner.into());
+        let from = from.map(|item| format!(" FROM {item}")).unwrap_or_default();
         let sql = format!(
-            "UPDATE {table} SET {} WHERE {key} = ? AND {lease_owner} = ?",
+            "UPDATE {table} SET {}{from} WHERE {key} = ? AND {lease_owner} = ?",
             assignments.join(", ")
         );
         (sql, values)
     }
 
     /// [`Queue::release`] through `writer`: the same one statement, on a connection kept between writes
-    /// (the routing hot path's finish, issue 12).
+    /// (the routing hot path's finish, issue 12), committed as `commit` says.
     pub async fn release_kept(
         &self,
         writer: &continuum_db::Writer,
         key_value: &str,
         owner: &str,
         sets: Vec<(&'static str, Value)>,
+        commit: continuum_db::Commit,
     ) -> Result<bool, DbErr> {
-        let (sql, values) = self.release_update(key_value, owner, sets);
+        let from = commit.update_from(writer.backend());
+        let (sql, values) = self.release_update(key_value, owner, sets, from);
         Ok(writer.execute(statement(writer.backend(), &sql, values)).await? == 1)
     }
 

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 use super::*;
+use continuum_db::Commit;
 
 const JOBS: Queue = Queue {
     name: "jobs",
@@ -120,14 +121,14 @@ async fn a_release_on_kept_connections_takes_only_for_the_lease_holder() {
     let writer = continuum_db::Writer::new(&db);
     let sets = || vec![("state", Value::from("done"))];
     // Another replica (its lease ran out) changes nothing.
-    assert!(!JOBS.release_kept(&writer, "job-0000", "b", sets()).await.unwrap());
+    assert!(!JOBS.release_kept(&writer, "job-0000", "b", sets(), Commit::Unflushed).await.unwrap());
     assert_eq!(state("job-0000").await, ("pending".into(), 1010));
     // The holder's release ends the lease and records the outcome, on its own row only.
-    assert!(JOBS.release_kept(&writer, "job-0000", "a", sets()).await.unwrap());
+    assert!(JOBS.release_kept(&writer, "job-0000", "a", sets(), Commit::Unflushed).await.unwrap());
     assert_eq!(state("job-0000").await, ("done".into(), 0));
     assert_eq!(state("job-0001").await, ("pending".into(), 0));
     // A row nobody claimed is nobody's to release.
-    assert!(!JOBS.release_kept(&writer, "job-0001", "a", sets()).await.unwrap());
+    assert!(!JOBS.release_kept(&writer, "job-0001", "a", sets(), Commit::Flushed).await.unwrap());
     assert_eq!(state("job-0001").await, ("pending".into(), 0));
 }
 

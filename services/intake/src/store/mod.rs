@@ -572,8 +572,12 @@ impl Store {
             ("updated_at_ms", now.into()),
         ];
         let Some(t) = open_task else {
-            // The common case: one statement, on a kept connection.
-            return Ok(ROUTINGS.release_kept(&self.writer, intake_id, owner, sets).await?);
+            // The common case: one statement, on a kept connection, not waiting for the disk. A finish
+            // lost in a database crash leaves the task leased and pending: the worker runs it again once
+            // the lease lapses, and the same idempotency keys give back the same referral or entry.
+            return Ok(ROUTINGS
+                .release_kept(&self.writer, intake_id, owner, sets, continuum_db::Commit::Unflushed)
+                .await?);
         };
         let txn = self.db.begin().await?;
         if !ROUTINGS.release(&txn, intake_id, owner, sets).await? {
