@@ -359,19 +359,30 @@ impl App {
 
     /// The best `top_k` options for `needs` from the directory, explained.
     pub async fn recommend(&self, needs: &ClientNeeds, top_k: usize) -> Result<Recommendation> {
-        let dir = self.cache.snapshot().await?;
-        Ok(recommendation(&dir, self.cache.weights(), needs, top_k, now_ms()))
+        let mut all = self.recommend_many(&[(needs.clone(), top_k)]).await?;
+        all.pop().ok_or_else(|| Error::Unexpected(anyhow::anyhow!("no recommendation")))
     }
 
     /// One recommendation per (needs, top_k), in order, all from the same view of the directory and the
-    /// same weights (`BatchRecommendForClient`).
+    /// same weights (`BatchRecommendForClient`). A directory of more than [`RANK_INLINE_UP_TO`] providers
+    /// is ranked on the blocking pool.
     pub async fn recommend_many(
         &self,
         asks: &[(ClientNeeds, usize)],
     ) -> Result<Vec<Recommendation>> {
         let dir = self.cache.snapshot().await?;
-        let (w, now) = (self.cache.weights(), now_ms());
-        Ok(asks.iter().map(|(needs, top_k)| recommendation(&dir, w, needs, *top_k, now)).collect())
+        let (w, now) = (Arc::clone(self.cache.weights()), now_ms());
+        let inline = dir.len() <= RANK_INLINE_UP_TO;
+        let rank_all = move |asks: &[(ClientNeeds, usize)]| -> Vec<Recommendation> {
+            asks.iter().map(|(needs, top_k)| recommendation(&dir, &w, needs, *top_k, now)).collect()
+        };
+        if inline {
+            return Ok(rank_all(asks));
+        }
+        let (asks, span) = (asks.to_vec(), tracing::Span::current());
+        tokio::task::spawn_blocking(move || span.in_scope(|| rank_all(&asks)))
+            .await
+            .map_err(|e| Error::Unexpected(anyhow::anyhow!("ranking failed: {e}")))
     }
 
     /// An import of listings for `caller`'s organization, fed item by item.
@@ -582,6 +593,12 @@ impl Importer<'_> {
         }
     }
 }
+
+/// The largest directory ranked on the calling task. A ranking over thousands of providers takes a
+/// millisecond or more, which would hold up every other call the service's runtime serves meanwhile (under
+/// `continuum up` a runtime of one thread), so a larger directory is ranked on the blocking pool; a small
+/// one costs less to rank than to hand over.
+pub const RANK_INLINE_UP_TO: usize = 1_000;
 
 /// The current time in milliseconds, as the ranking reads it.
 fn now_ms() -> i64 {

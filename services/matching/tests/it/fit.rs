@@ -388,6 +388,38 @@ async fn bad_fit_profile_names_every_field() {
     }
 }
 
+/// A directory larger than `RANK_INLINE_UP_TO` is ranked on the blocking pool, not on the service's
+/// runtime: the same answers, over the whole directory, alone or in a batch.
+#[tokio::test]
+async fn a_large_directory_is_ranked_in_full_off_the_runtime() {
+    let mut app = spawn_app().await;
+    let n = matching::app::RANK_INLINE_UP_TO + 5;
+    let items: Vec<_> = (0..n)
+        .map(|i| import_item(clinician(&format!("Full {i:04}"), 0)))
+        .chain(std::iter::once(import_item(clinician("Open", 1))))
+        .collect();
+    let s = app.client.import_providers(tokio_stream::iter(items)).await.unwrap().into_inner();
+    assert_eq!((s.created, s.failed), (i32::try_from(n + 1).unwrap(), 0), "{:?}", s.errors);
+    let r = recommend_for(&mut app, adult_profile(), pb::ClientFit::default()).await;
+    assert_eq!(r.considered, i32::try_from(n + 1).unwrap(), "every provider was ranked");
+    assert_eq!(r.options.len(), 10);
+    assert_eq!(names(&r)[0], "Open", "the one open slot ranks first: {:?}", names(&r));
+    let request =
+        pb::RecommendForClientRequest { client: Some(adult_profile()), fit: None, top_k: 10 };
+    let batch = app
+        .client
+        .batch_recommend_for_client(pb::BatchRecommendForClientRequest {
+            requests: vec![request.clone(), request],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .responses;
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch[0].ranking.as_ref(), Some(&r));
+    assert_eq!(batch[1], batch[0]);
+}
+
 #[tokio::test]
 async fn a_batch_answers_each_request_as_recommend_for_client_does_in_order() {
     let mut app = spawn_app().await;
