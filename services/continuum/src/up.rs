@@ -1,11 +1,11 @@
 //! `continuum up`: the four services in one process, each on its own port with its own health and
-//! reflection and on a runtime of its own thread (`--service-threads`), and the HTTP gateway (FHIR R4 at /fhir, the coordinator console at /) in front of them,
-//! sharing one shutdown signal. Under `--demo` the console offers a development sign-in as demo users. Storage is the embedded default unless the environment names a
-//! PostgreSQL or Redis URL.
-
-use std::net::{IpAddr, SocketAddr};
+//! reflection and on a runtime of its own thread (`--service-threads`), and the HTTP gateway (FHIR R4 at
+//! /fhir, the coordinator console at /) in front of them, sharing one shutdown signal. Under `--demo` the
+//! console offers a development sign-in as demo users. Storage is the embedded default unless the
+//! environment names a PostgreSQL or Redis URL.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 
 use anyhow::Context;
 use clap::Parser;
@@ -129,6 +129,8 @@ where
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     continuum_runtime::cancel_on_signal(shutdown.clone());
+    // A service that fails to start stops the ones already running on their threads.
+    let stop_on_early_return = shutdown.clone().drop_guard();
     let addrs = Addresses {
         intake: SocketAddr::new(args.host, args.intake_port),
         matching: SocketAddr::new(args.host, args.matching_port),
@@ -278,6 +280,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         );
     }
     println!("Press Ctrl-C to stop.");
+    let _ = stop_on_early_return.disarm();
 
     // The first service to stop with an error stops the others.
     let mut first_error = None;

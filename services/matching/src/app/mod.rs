@@ -357,32 +357,34 @@ impl App {
         ))
     }
 
-    /// The best `top_k` options for `needs` from the directory, explained.
+    /// The best `top_k` options for `needs` from the directory, explained. A directory of more than
+    /// [`RANK_INLINE_UP_TO`] providers is ranked on the blocking pool.
     pub async fn recommend(&self, needs: &ClientNeeds, top_k: usize) -> Result<Recommendation> {
-        let mut all = self.recommend_many(&[(needs.clone(), top_k)]).await?;
-        all.pop().ok_or_else(|| Error::Unexpected(anyhow::anyhow!("no recommendation")))
+        let dir = self.cache.snapshot().await?;
+        let (w, now) = (self.cache.weights(), now_ms());
+        if dir.len() <= RANK_INLINE_UP_TO {
+            return Ok(recommendation(&dir, w, needs, top_k, now));
+        }
+        let (w, needs) = (Arc::clone(w), needs.clone());
+        off_the_runtime(move || recommendation(&dir, &w, &needs, top_k, now)).await
     }
 
     /// One recommendation per (needs, top_k), in order, all from the same view of the directory and the
-    /// same weights (`BatchRecommendForClient`). A directory of more than [`RANK_INLINE_UP_TO`] providers
-    /// is ranked on the blocking pool.
+    /// same weights (`BatchRecommendForClient`); on the blocking pool as [`App::recommend`] says.
     pub async fn recommend_many(
         &self,
         asks: &[(ClientNeeds, usize)],
     ) -> Result<Vec<Recommendation>> {
         let dir = self.cache.snapshot().await?;
-        let (w, now) = (Arc::clone(self.cache.weights()), now_ms());
-        let inline = dir.len() <= RANK_INLINE_UP_TO;
-        let rank_all = move |asks: &[(ClientNeeds, usize)]| -> Vec<Recommendation> {
-            asks.iter().map(|(needs, top_k)| recommendation(&dir, &w, needs, *top_k, now)).collect()
+        let (w, now) = (self.cache.weights(), now_ms());
+        let rank = move |dir: &Directory, w: &Weights, asks: &[(ClientNeeds, usize)]| {
+            asks.iter().map(|(needs, top_k)| recommendation(dir, w, needs, *top_k, now)).collect()
         };
-        if inline {
-            return Ok(rank_all(asks));
+        if dir.len() <= RANK_INLINE_UP_TO {
+            return Ok(rank(&dir, w, asks));
         }
-        let (asks, span) = (asks.to_vec(), tracing::Span::current());
-        tokio::task::spawn_blocking(move || span.in_scope(|| rank_all(&asks)))
-            .await
-            .map_err(|e| Error::Unexpected(anyhow::anyhow!("ranking failed: {e}")))
+        let (w, asks) = (Arc::clone(w), asks.to_vec());
+        off_the_runtime(move || rank(&dir, &w, &asks)).await
     }
 
     /// An import of listings for `caller`'s organization, fed item by item.
@@ -599,6 +601,16 @@ impl Importer<'_> {
 /// `continuum up` a runtime of one thread), so a larger directory is ranked on the blocking pool; a small
 /// one costs less to rank than to hand over.
 pub const RANK_INLINE_UP_TO: usize = 1_000;
+
+/// Runs a ranking on the blocking pool, in the caller's span.
+async fn off_the_runtime<T: Send + 'static>(
+    rank: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(rank))
+        .await
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("ranking failed: {e}")))
+}
 
 /// The current time in milliseconds, as the ranking reads it.
 fn now_ms() -> i64 {
