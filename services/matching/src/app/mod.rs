@@ -596,10 +596,10 @@ impl Importer<'_> {
     }
 }
 
-/// The largest directory ranked on the calling task. A ranking over thousands of providers takes a
-/// millisecond or more, which would hold up every other call the service's runtime serves meanwhile (under
-/// `continuum up` a runtime of one thread), so a larger directory is ranked on the blocking pool; a small
-/// one costs less to rank than to hand over.
+/// The largest directory ranked on the calling task. A ranking over 20,000 providers takes 0.3 ms (over a
+/// millisecond when nearly all pass the hard constraints), which would hold up every other call the
+/// service's runtime serves meanwhile (under `continuum up` a runtime of one thread), so a larger directory
+/// is ranked on the blocking pool; a small one costs less to rank than to hand over.
 pub const RANK_INLINE_UP_TO: usize = 1_000;
 
 /// Runs a ranking on the blocking pool, in the caller's span.
