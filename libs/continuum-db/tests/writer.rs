@@ -2,14 +2,16 @@
 //! for the server-backed pass; on SQLite a writer keeps nothing and goes through the pool): a connection
 //! that wrote cleanly is kept for the next write, one whose write failed is not, and a kept connection the
 //! server has since closed fails one write when reused at once but none after a second's rest (it goes
-//! back to the pool, whose test finds it dead). An unflushed write commits without waiting for the disk,
-//! and only that write does.
+//! back to the pool, whose test finds it dead). Writes beyond [`KEPT_MAX`] at once wait for a kept
+//! connection, so none is handed back and the rest of the pool stays free for reads. An unflushed write
+//! commits without waiting for the disk, and only that write does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use continuum_db::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use continuum_db::writer::KEPT_MAX;
 use continuum_db::{Commit, Writer};
 
 mod common;
@@ -84,6 +86,55 @@ async fn connections_are_kept_after_clean_writes_only_and_a_dead_one_costs_at_mo
     assert_eq!(writer.execute(sql("INSERT INTO t VALUES (3)")).await.unwrap(), 1);
     assert_ne!(writer_pid(&writer, &db).await, pid);
 
+    common::drop_schema(&db, &schema).await;
+}
+
+/// Four times as many writes at once as a writer runs: they share [`KEPT_MAX`] connections, every one of
+/// which is kept afterwards (none is handed back to the pool, which would test it with a round trip), and
+/// a read meanwhile is served by the rest of the pool at once, before any of the writes has committed.
+/// Without the bound the writes took all sixteen of the pool's connections, kept eight, handed eight back,
+/// and the read waited for the first write to finish.
+#[tokio::test]
+async fn writes_beyond_the_bound_wait_for_a_kept_connection_and_reads_do_not_wait() {
+    let Some((db, schema)) = common::fresh_postgres("bound").await else { return };
+    db.execute_unprepared("CREATE TABLE w (pid INTEGER NOT NULL)").await.unwrap();
+    let writer = Writer::new(&db);
+    let writes: Vec<_> = (0..4 * KEPT_MAX)
+        .map(|_| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer
+                    .execute(sql("INSERT INTO w SELECT pg_backend_pid() FROM pg_sleep(0.3)"))
+                    .await
+            })
+        })
+        .collect();
+    // Let the first writes reach the server, then read through the pool.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let written = db
+        .query_one_raw(sql("SELECT count(*) FROM w"))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(written, 0, "the read did not wait for a write to finish");
+    for write in writes {
+        assert_eq!(write.await.unwrap().unwrap(), 1);
+    }
+    let connections = db
+        .query_one_raw(sql("SELECT count(DISTINCT pid) FROM w"))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(
+        connections,
+        i64::try_from(KEPT_MAX).unwrap(),
+        "the writes shared the bound's connections"
+    );
+    assert_eq!(writer.kept_now(), KEPT_MAX, "every connection that wrote is kept");
     common::drop_schema(&db, &schema).await;
 }
 
