@@ -16,9 +16,9 @@
 //! the rest of the pool always serves reads. When writes came in faster than eight at a time and the
 //! writer took more connections from the pool, the ninth and later went back after their write, each
 //! with its test: 0.75 extra round trips per routed intake at 32 in flight; bounded, the benchmark's
-//! process and PostgreSQL each spent about a sixth less CPU per intake. Writes beyond the bound wait in
-//! the process instead of in PostgreSQL's run queue, where on a machine of a few cores they would have
-//! waited anyway.
+//! process and PostgreSQL each spent a tenth to a sixth less CPU per intake. Writes beyond the bound
+//! wait in the process instead of in PostgreSQL's run queue, where on a machine of a few cores they
+//! would have waited anyway.
 //!
 //! Only PostgreSQL keeps connections; on SQLite (one in-process connection) a write goes through the pool.
 

@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use continuum_db::sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use continuum_db::sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TryGetable,
+};
 use continuum_db::writer::KEPT_MAX;
 use continuum_db::{Commit, Writer};
 
@@ -20,26 +22,24 @@ fn sql(s: &str) -> Statement {
     Statement::from_string(DbBackend::Postgres, s)
 }
 
+/// The one value `query` answers, read through the pool.
+async fn scalar<T: TryGetable>(db: &DatabaseConnection, query: &str) -> T {
+    db.query_one_raw(sql(query)).await.unwrap().unwrap().try_get_by_index::<T>(0).unwrap()
+}
+
 /// The server process of the connection the writer's next write runs on, recorded by that write.
 async fn writer_pid(writer: &Writer, db: &DatabaseConnection) -> i32 {
     writer.execute(sql("DELETE FROM pids")).await.unwrap();
     writer.execute(sql("INSERT INTO pids SELECT pg_backend_pid()")).await.unwrap();
-    let row = db.query_one_raw(sql("SELECT pid FROM pids")).await.unwrap().unwrap();
-    row.try_get_by_index::<i32>(0).unwrap()
+    scalar(db, "SELECT pid FROM pids").await
 }
 
 async fn terminate(db: &DatabaseConnection, pid: i32) {
     db.execute_raw(sql(&format!("SELECT pg_terminate_backend({pid})"))).await.unwrap();
     // The server ends the process asynchronously; wait until it is gone.
     for _ in 0..100 {
-        let gone = db
-            .query_one_raw(sql(&format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}")))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get_by_index::<i64>(0)
-            .unwrap()
-            == 0;
+        let query = format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}");
+        let gone = scalar::<i64>(db, &query).await == 0;
         if gone {
             return;
         }
@@ -93,7 +93,7 @@ async fn connections_are_kept_after_clean_writes_only_and_a_dead_one_costs_at_mo
 /// which is kept afterwards (none is handed back to the pool, which would test it with a round trip), and
 /// a read meanwhile is served by the rest of the pool at once, before any of the writes has committed.
 /// Without the bound the writes took all sixteen of the pool's connections, kept eight, handed eight back,
-/// and the read waited for the first write to finish.
+/// and the read waited behind them (it returned after 26 writes had committed).
 #[tokio::test]
 async fn writes_beyond_the_bound_wait_for_a_kept_connection_and_reads_do_not_wait() {
     let Some((db, schema)) = common::fresh_postgres("bound").await else { return };
@@ -111,24 +111,12 @@ async fn writes_beyond_the_bound_wait_for_a_kept_connection_and_reads_do_not_wai
         .collect();
     // Let the first writes reach the server, then read through the pool.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let written = db
-        .query_one_raw(sql("SELECT count(*) FROM w"))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap();
+    let written: i64 = scalar(&db, "SELECT count(*) FROM w").await;
     assert_eq!(written, 0, "the read did not wait for a write to finish");
     for write in writes {
         assert_eq!(write.await.unwrap().unwrap(), 1);
     }
-    let connections = db
-        .query_one_raw(sql("SELECT count(DISTINCT pid) FROM w"))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap();
+    let connections: i64 = scalar(&db, "SELECT count(DISTINCT pid) FROM w").await;
     assert_eq!(
         connections,
         i64::try_from(KEPT_MAX).unwrap(),
@@ -149,13 +137,7 @@ async fn an_unflushed_update_commits_without_waiting_for_the_disk_and_only_that_
     .await
     .unwrap();
     db.execute_unprepared("INSERT INTO s VALUES (1, '', 0), (2, '', 0)").await.unwrap();
-    let configured = db
-        .query_one_raw(sql("SHOW synchronous_commit"))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<String>(0)
-        .unwrap();
+    let configured: String = scalar(&db, "SHOW synchronous_commit").await;
     assert_ne!(
         configured, "off",
         "the server must commit synchronously for this test to mean anything"
