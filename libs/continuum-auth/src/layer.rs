@@ -28,14 +28,13 @@ pub struct AuthLayer {
 struct State {
     verifier: Arc<Verifier>,
     registry: Arc<Registry>,
-    per_minute: u64,
     rate: RateLimit,
 }
 
 impl std::fmt::Debug for AuthLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthLayer")
-            .field("per_minute", &self.state.per_minute)
+            .field("per_minute", &self.state.rate.per_minute())
             .finish_non_exhaustive()
     }
 }
@@ -53,7 +52,6 @@ impl AuthLayer {
             state: Arc::new(State {
                 verifier: verifier.into(),
                 registry: registry.into(),
-                per_minute,
                 rate: RateLimit::new(cache, per_minute),
             }),
         }
@@ -96,7 +94,7 @@ impl State {
             tracing::info!(rpc = path, organization_id = %caller.organization_id, "call refused by role policy");
             return Err(Status::permission_denied("your role may not call this method"));
         }
-        if !caller.is_service() && self.per_minute > 0 {
+        if !caller.is_service() && self.rate.per_minute() > 0 {
             match self.rate.admit(&caller.organization_id).await {
                 Ok(false) => {
                     tracing::warn!(organization_id = %caller.organization_id, "rate limit exceeded");

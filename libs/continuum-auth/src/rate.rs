@@ -49,6 +49,11 @@ impl RateLimit {
         }
     }
 
+    /// The budget of an organization per minute (0: no limit).
+    pub(crate) fn per_minute(&self) -> u64 {
+        self.per_minute
+    }
+
     /// Whether one more call of `organization_id` fits its budget for the current minute. A cache that
     /// cannot be reached is the error (the caller decides to fail open).
     pub(crate) async fn admit(&self, organization_id: &str) -> anyhow::Result<bool> {
