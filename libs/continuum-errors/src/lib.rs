@@ -93,6 +93,14 @@ impl Error {
         Self::FailedPrecondition { reason, message: message.into() }
     }
 
+    /// The fields an `INVALID_ARGUMENT` names, in order (their proto paths); none for any other error.
+    pub fn bad_fields(&self) -> Vec<String> {
+        match self {
+            Self::InvalidArgument(v) => v.iter().map(|f| f.field.clone()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether this is a `FAILED_PRECONDITION` for `reason`.
     pub fn is_refusal(&self, reason: ErrorReason) -> bool {
         matches!(self, Self::FailedPrecondition { reason: r, .. } if *r == reason)
@@ -537,22 +545,19 @@ mod tests {
         Error::InvalidArgument(v)
     }
 
-    fn fields(e: Error) -> Vec<String> {
-        match e {
-            Error::InvalidArgument(v) => v.iter().map(|f| f.field.clone()).collect(),
-            other => panic!("not INVALID_ARGUMENT: {other:?}"),
-        }
-    }
-
     #[test]
     fn both_names_the_bad_fields_of_both_parts_in_order() {
         assert_eq!(both::<u8, u8>(Ok(1), Ok(2)).ok(), Some((1, 2)));
         let e = both::<u8, u8>(Err(bad(&["a", "b"])), Err(bad(&["c"]))).err();
-        assert_eq!(e.map(fields), Some(vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(e.map(|e| e.bad_fields()), Some(vec!["a".into(), "b".into(), "c".into()]));
         let e = both::<u8, u8>(Ok(1), Err(bad(&["c"]))).err();
-        assert_eq!(e.map(fields), Some(vec!["c".into()]));
+        assert_eq!(e.map(|e| e.bad_fields()), Some(vec!["c".into()]));
         let e = both::<u8, u8>(Err(bad(&["a"])), Err(Error::not_found("entry", "x"))).err();
         assert!(matches!(e, Some(Error::NotFound { .. })), "{e:?}");
+        assert!(
+            Error::not_found("entry", "x").bad_fields().is_empty(),
+            "no fields but a bad request's"
+        );
     }
 
     #[test]
@@ -561,7 +566,10 @@ mod tests {
         v.add("import_key", "is required");
         assert_eq!(v.absorb::<u8>(Ok(7)).ok(), Some(Some(7)));
         assert_eq!(v.absorb::<u8>(Err(bad(&["provider.name"]))).ok(), Some(None));
-        assert_eq!(fields(Error::InvalidArgument(v.clone())), vec!["import_key", "provider.name"]);
+        assert_eq!(
+            Error::InvalidArgument(v.clone()).bad_fields(),
+            vec!["import_key", "provider.name"]
+        );
         assert!(v.absorb::<u8>(Err(Error::not_found("provider", "x"))).is_err());
     }
 

@@ -333,13 +333,6 @@ mod tests {
 
     const ID: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
-    fn fields(e: Error) -> Vec<String> {
-        match e {
-            Error::InvalidArgument(v) => v.iter().map(|f| f.field.clone()).collect(),
-            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
-        }
-    }
-
     #[test]
     fn enums_mirror_their_protos() {
         use continuum_vocab::assert_mirrors_proto;
@@ -374,7 +367,7 @@ mod tests {
             first_open_alternative: false,
             capacity_hold_key: String::new(),
         };
-        let got = fields(new_referral_from_proto(req).unwrap_err());
+        let got = new_referral_from_proto(req).unwrap_err().bad_fields();
         assert_eq!(
             got,
             vec![
@@ -409,7 +402,10 @@ mod tests {
             pb::CreateReferralRequest { allow_overbook: true, ..good.clone() },
             pb::CreateReferralRequest { capacity_hold_key: "offer:1".into(), ..good.clone() },
         ] {
-            assert_eq!(fields(create_from_proto(bad).unwrap_err()), vec!["first_open_alternative"]);
+            assert_eq!(
+                create_from_proto(bad).unwrap_err().bad_fields(),
+                vec!["first_open_alternative"]
+            );
         }
         // Named with the request's other bad fields.
         let worse = pb::CreateReferralRequest {
@@ -419,7 +415,7 @@ mod tests {
             ..good
         };
         assert_eq!(
-            fields(create_from_proto(worse).unwrap_err()),
+            create_from_proto(worse).unwrap_err().bad_fields(),
             vec!["client_id", "capacity_hold_key", "first_open_alternative"]
         );
     }
@@ -433,13 +429,16 @@ mod tests {
             action: Some(A::Reject(Reject { reason: 0 })),
             ..Default::default()
         };
-        assert_eq!(fields(command_from_proto(base.clone()).unwrap_err()), vec!["reject.reason"]);
+        assert_eq!(
+            command_from_proto(base.clone()).unwrap_err().bad_fields(),
+            vec!["reject.reason"]
+        );
         let schedule = pb::TransitionReferralRequest {
             action: Some(A::Schedule(Schedule { appointment_at: None })),
             ..base.clone()
         };
         assert_eq!(
-            fields(command_from_proto(schedule).unwrap_err()),
+            command_from_proto(schedule).unwrap_err().bad_fields(),
             vec!["schedule.appointment_at"]
         );
         let bad = pb::TransitionReferralRequest {
@@ -449,7 +448,7 @@ mod tests {
             note: "n".repeat(501),
         };
         assert_eq!(
-            fields(command_from_proto(bad).unwrap_err()),
+            command_from_proto(bad).unwrap_err().bad_fields(),
             vec!["referral_id", "expected_version", "note", "action"]
         );
         let ok = pb::TransitionReferralRequest {

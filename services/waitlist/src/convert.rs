@@ -403,13 +403,6 @@ mod tests {
 
     const ID: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
-    fn fields(e: Error) -> Vec<String> {
-        match e {
-            Error::InvalidArgument(v) => v.iter().map(|f| f.field.clone()).collect(),
-            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
-        }
-    }
-
     #[test]
     fn enums_mirror_their_protos() {
         use continuum_vocab::assert_mirrors_proto;
@@ -436,7 +429,7 @@ mod tests {
         // A raw offset, garbage or a position that is not an offset: refused by name.
         for t in ["40".to_owned(), "abc".to_owned(), page::token(ID)] {
             assert_eq!(
-                fields(list_from_proto(&req(t.clone())).unwrap_err()),
+                list_from_proto(&req(t.clone())).unwrap_err().bad_fields(),
                 vec!["page_token"],
                 "{t}"
             );
@@ -455,7 +448,7 @@ mod tests {
             expected_version: Some(0),
         };
         assert_eq!(
-            fields(check_in_from_proto(&req).unwrap_err()),
+            check_in_from_proto(&req).unwrap_err().bad_fields(),
             vec![
                 "entry_id",
                 "phq9_items",
@@ -472,7 +465,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            fields(check_in_from_proto(&answered).unwrap_err()),
+            check_in_from_proto(&answered).unwrap_err().bad_fields(),
             vec!["phq9_items[8]", "gad7_items"]
         );
     }
