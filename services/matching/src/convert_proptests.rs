@@ -3,6 +3,8 @@
 //! converts, or is refused with `INVALID_ARGUMENT` naming only field paths that exist in the proto, in a
 //! bounded answer (`continuum_testkit::wire`).
 
+#![allow(clippy::unwrap_used)]
+
 use continuum_proto::matching::v1 as pb;
 use continuum_testkit::requests;
 use continuum_testkit::wire::{check_rpc, mutated};
@@ -37,14 +39,6 @@ fn for_client(top_k: i32) -> pb::RecommendForClientRequest {
         client: Some(requests::client_profile()),
         fit: Some(requests::client_fit()),
         top_k,
-    }
-}
-
-/// The bad field paths of a refused conversion (panics on anything else).
-fn bad_fields<T: std::fmt::Debug>(r: crate::error::Result<T>) -> Vec<String> {
-    match r {
-        Err(crate::error::Error::InvalidArgument(v)) => v.iter().map(|f| f.field.clone()).collect(),
-        other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
     }
 }
 
@@ -93,17 +87,17 @@ fn a_batch_of_rankings_names_every_bad_field_under_its_index() {
     let third = pb::RecommendForClientRequest { client: None, ..for_client(3) };
     let req = pb::BatchRecommendForClientRequest { requests: vec![for_client(3), second, third] };
     assert_eq!(
-        bad_fields(super::batch_recommend_from_proto(req)),
+        super::batch_recommend_from_proto(req).unwrap_err().bad_fields(),
         ["requests[1].client.level_of_care", "requests[1].top_k", "requests[2].client"]
     );
     let none = pb::BatchRecommendForClientRequest { requests: Vec::new() };
-    assert_eq!(bad_fields(super::batch_recommend_from_proto(none)), ["requests"]);
+    assert_eq!(super::batch_recommend_from_proto(none).unwrap_err().bad_fields(), ["requests"]);
     // Over the limit: one bad field, the items unread (their own faults are not listed).
     let mut bad = for_client(3);
     bad.client = None;
     let many =
         pb::BatchRecommendForClientRequest { requests: vec![bad; super::MAX_BATCH_RECOMMEND + 1] };
-    assert_eq!(bad_fields(super::batch_recommend_from_proto(many)), ["requests"]);
+    assert_eq!(super::batch_recommend_from_proto(many).unwrap_err().bad_fields(), ["requests"]);
 }
 
 #[test]

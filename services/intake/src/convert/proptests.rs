@@ -3,6 +3,8 @@
 //! or is refused with `INVALID_ARGUMENT` naming only field paths that exist in the proto, in a bounded
 //! answer (`continuum_testkit::wire`).
 
+#![allow(clippy::unwrap_used)]
+
 use continuum_proto::intake::v1 as pb;
 use continuum_testkit::requests;
 use continuum_testkit::wire::{check_rpc, mutated};
@@ -31,13 +33,7 @@ fn a_bad_consent_grant_is_named_under_the_requests_own_field() {
     // RecordConsent's list is `grants` (a submission's is `consent_grants`).
     let mut req = requests::record_consent();
     req.grants[0].categories = vec![99];
-    let err = super::consent_from_proto(&req).err();
-    let fields: Vec<String> = match err {
-        Some(continuum_errors::Error::InvalidArgument(v)) => {
-            v.iter().map(|f| f.field.clone()).collect()
-        }
-        other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
-    };
+    let fields = super::consent_from_proto(&req).unwrap_err().bad_fields();
     assert_eq!(fields, ["grants[0].categories[0]"]);
 }
 
