@@ -112,22 +112,28 @@ impl Writer {
     /// Runs one statement (without `RETURNING`) and answers how many rows it changed. Errors are the
     /// pool's own (`DbErr::Exec` with the driver's error, `DbErr::ConnectionAcquire` when no connection
     /// could be had), so callers tell a unique violation or a lost connection exactly as before. Beyond
-    /// [`KEPT_MAX`] writes at once it waits for one to finish, as long as the pool would wait for a
-    /// connection.
+    /// [`KEPT_MAX`] writes at once it waits for one to finish; that wait and the pool's for a connection
+    /// together last at most as long as the pool alone would wait.
     pub async fn execute(&self, statement: Statement) -> Result<u64, DbErr> {
         let Some(kept) = &self.kept else {
             return Ok(self.db.execute_raw(statement).await?.rows_affected());
         };
-        let wait = kept.pool.options().get_acquire_timeout();
-        let _running = match tokio::time::timeout(wait, kept.running.acquire()).await {
+        // One deadline for both waits (a turn among the writes, then a connection from the pool): a
+        // write waits at most as long as the pool alone would, never once for each.
+        let deadline = tokio::time::Instant::now() + kept.pool.options().get_acquire_timeout();
+        let timed_out = || DbErr::ConnectionAcquire(ConnAcquireErr::Timeout);
+        let _running = match tokio::time::timeout_at(deadline, kept.running.acquire()).await {
             Ok(Ok(permit)) => permit,
             // The semaphore is never closed; a closed one would mean the writer is going away.
             Ok(Err(_)) => return Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)),
-            Err(_) => return Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
+            Err(_) => return Err(timed_out()),
         };
         let mut conn = match kept.take() {
             Some(conn) => conn,
-            None => kept.pool.acquire().await.map_err(acquire_error)?,
+            None => tokio::time::timeout_at(deadline, kept.pool.acquire())
+                .await
+                .map_err(|_| timed_out())?
+                .map_err(acquire_error)?,
         };
         let values = statement.values.unwrap_or(sea_orm::Values(Vec::new()));
         let query =

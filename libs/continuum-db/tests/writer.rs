@@ -161,3 +161,62 @@ async fn an_unflushed_update_commits_without_waiting_for_the_disk_and_only_that_
     assert_eq!(next, configured, "the setting ended with the unflushed update's transaction");
     common::drop_schema(&db, &schema).await;
 }
+
+/// A write that waits for its turn among the writes and then for a connection from the pool gives up when
+/// the pool's acquire timeout has passed since it began, not after waiting that long for each. The pool
+/// here has exactly [`KEPT_MAX`] connections and a 2.5 s acquire timeout. [`KEPT_MAX`] writes take every
+/// connection and fail after 1.5 s (a division by zero once `pg_sleep` has returned, not at planning; a
+/// failed write keeps nothing: its connection goes back to the pool); meanwhile other users of the pool
+/// queue for connections, so they take those connections back, and one more write, begun at 0.5 s, waits
+/// for its turn. It gets its turn at 1.5 s and finds no connection: it must give up at 3 s, 2.5 s after
+/// it began. Waiting the pool's whole timeout again, as it did before, it gave up at 4 s.
+#[tokio::test]
+async fn a_write_waits_for_its_turn_and_a_connection_within_one_acquire_timeout() {
+    let Ok(url) = std::env::var("CONTINUUM_TEST_DATABASE_URL") else { return };
+    let timeout = Duration::from_millis(2500);
+    let mut options = continuum_db::sea_orm::ConnectOptions::new(url);
+    options
+        .max_connections(u32::try_from(KEPT_MAX).unwrap())
+        .min_connections(0)
+        .acquire_timeout(timeout)
+        .sqlx_logging(false);
+    let db = continuum_db::sea_orm::Database::connect(options).await.unwrap();
+    let writer = Writer::new(&db);
+    let failing: Vec<_> = (0..KEPT_MAX)
+        .map(|_| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                writer.execute(sql("SELECT 1 / (count(*) - 1)::int FROM pg_sleep(1.5)")).await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pool = db.get_postgres_connection_pool().clone();
+    let others: Vec<_> = (0..KEPT_MAX)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let conn = pool.acquire().await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                conn.is_ok()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let err = writer.execute(sql("SELECT 1")).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(err, DbErr::ConnectionAcquire(continuum_db::sea_orm::ConnAcquireErr::Timeout)),
+        "{err:?}"
+    );
+    assert!(waited >= timeout - Duration::from_millis(100), "gave up early: {waited:?}");
+    assert!(waited < timeout + Duration::from_millis(700), "waited twice: {waited:?}");
+    for write in failing {
+        let err = write.await.unwrap().unwrap_err();
+        assert!(matches!(err, DbErr::Exec(_)), "each of those writes ran and failed: {err:?}");
+    }
+    for other in others {
+        assert!(other.await.unwrap(), "the pool's other users got the connections back");
+    }
+}
