@@ -121,18 +121,18 @@ impl Writer {
         // One deadline for both waits (a turn among the writes, then a connection from the pool): a
         // write waits at most as long as the pool alone would, never once for each.
         let deadline = tokio::time::Instant::now() + kept.pool.options().get_acquire_timeout();
-        let timed_out = || DbErr::ConnectionAcquire(ConnAcquireErr::Timeout);
         let _running = match tokio::time::timeout_at(deadline, kept.running.acquire()).await {
             Ok(Ok(permit)) => permit,
             // The semaphore is never closed; a closed one would mean the writer is going away.
             Ok(Err(_)) => return Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)),
-            Err(_) => return Err(timed_out()),
+            Err(_) => return Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)),
         };
         let mut conn = match kept.take() {
             Some(conn) => conn,
+            // Past the deadline the acquire failed as the pool's own timeout does.
             None => tokio::time::timeout_at(deadline, kept.pool.acquire())
                 .await
-                .map_err(|_| timed_out())?
+                .unwrap_or(Err(sqlx::Error::PoolTimedOut))
                 .map_err(acquire_error)?,
         };
         let values = statement.values.unwrap_or(sea_orm::Values(Vec::new()));
