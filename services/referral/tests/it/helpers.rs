@@ -234,6 +234,21 @@ impl TestApp {
         }
     }
 
+    /// Polls the outbox for up to `within` until no row waits for delivery. The worker records a delivery
+    /// only after matching has applied it, so a slot can be back a moment before its row is done.
+    pub async fn wait_for_empty_outbox(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self.store.outbox_pending().await.unwrap() == 0 {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Creates a referral to `provider_id` under `key`.
     pub async fn create(&mut self, key: &str, provider_id: &str) -> pb::Referral {
         self.client

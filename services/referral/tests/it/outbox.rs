@@ -46,7 +46,10 @@ async fn a_rejection_while_matching_is_down_returns_the_slot_when_it_is_back() {
         app.wait_for_slots(&p.id, 1, Duration::from_secs(10)).await,
         "slot given back after matching came back"
     );
-    assert_eq!(app.store.outbox_pending().await.unwrap(), 0);
+    assert!(
+        app.wait_for_empty_outbox(Duration::from_secs(5)).await,
+        "the release recorded as delivered"
+    );
     // Still exactly once.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(app.open_slots(&p.id).await, 1);
