@@ -1,6 +1,7 @@
 //! Test helpers shared by every crate's tests: a fresh, isolated backing store per test (with its own
-//! organization registry: every token minted here registers its organization), and [`intake_double`], a
-//! test double of intake's care-relationship answers for the component tests of its peers.
+//! organization registry: every token minted here registers its organization), [`intake_double`], a
+//! test double of intake's care-relationship answers for the component tests of its peers, and
+//! [`query_plan`], the database's plan for a statement a store ran.
 //!
 //! On the embedded default a test gets a temporary data directory (SQLite files, in-process cache). When
 //! the test configuration names servers — `CONTINUUM_TEST_DATABASE_URL` (a PostgreSQL URL whose user may
@@ -12,6 +13,7 @@
 
 pub mod intake_double;
 pub mod proto_paths;
+pub mod query_plan;
 pub mod requests;
 pub mod wire;
 

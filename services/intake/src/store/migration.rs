@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004TraceParent),
             Box::new(M0005CareRelationships),
             Box::new(M0006ClinicalTasks),
+            Box::new(M0007PartialIndexes),
         ]
     }
 }
@@ -461,5 +462,103 @@ impl MigrationTrait for M0006ClinicalTasks {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(ClinicalTasks::Table).to_owned()).await
+    }
+}
+
+/// Indexes that hold only the rows their readers look for (issue 12). Every intake's routing task used to
+/// enter `routings_due` (status, due time) twice, at its insert and again when the finish changed its
+/// status, and every intake without a clinic client id entered `intakes_org_external_client` under the
+/// same empty key. Now the queue's index holds the pending tasks only (the worker's claims and the pending
+/// count), a second one the tasks left for a coordinator (ListIntakes' filter; rare), and the clinic id's
+/// index only intakes that carry one: a task finished as referred or waitlisted, and an intake without a
+/// clinic id, enter none of them. Their readers name the predicate as a literal, so a prepared statement's
+/// generic plan can use them too.
+struct M0007PartialIndexes;
+
+impl MigrationName for M0007PartialIndexes {
+    fn name(&self) -> &str {
+        "m0007_partial_indexes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0007PartialIndexes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop().name("routings_due").table(Routings::Table).if_exists().to_owned(),
+        )
+        .await?;
+        m.drop_index(
+            Index::drop()
+                .name("intakes_org_external_client")
+                .table(Intakes::Table)
+                .if_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("routings_pending_due")
+                .table(Routings::Table)
+                .col(Routings::NextAttemptAtMs)
+                .and_where(Expr::col(Routings::Status).eq("pending"))
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("routings_needs_coordinator")
+                .table(Routings::Table)
+                .col(Routings::IntakeId)
+                .and_where(Expr::col(Routings::Status).eq("needs_coordinator"))
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("intakes_org_external_client")
+                .table(Intakes::Table)
+                .col(Intakes::OrganizationId)
+                .col(Intakes::ExternalClientId)
+                .and_where(Expr::col(Intakes::ExternalClientId).ne(""))
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for name in ["routings_pending_due", "routings_needs_coordinator"] {
+            m.drop_index(Index::drop().name(name).table(Routings::Table).if_exists().to_owned())
+                .await?;
+        }
+        m.drop_index(
+            Index::drop()
+                .name("intakes_org_external_client")
+                .table(Intakes::Table)
+                .if_exists()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("routings_due")
+                .table(Routings::Table)
+                .col(Routings::Status)
+                .col(Routings::NextAttemptAtMs)
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("intakes_org_external_client")
+                .table(Intakes::Table)
+                .col(Intakes::OrganizationId)
+                .col(Intakes::ExternalClientId)
+                .to_owned(),
+        )
+        .await
     }
 }

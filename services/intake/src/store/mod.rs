@@ -292,6 +292,8 @@ impl Store {
                     .filter(intake::Column::ExternalClientId.eq(
                         self.cipher.blind_index(EXTERNAL_ID_FIELD, &submission.external_client_id),
                     ))
+                    // The index's predicate, as a literal: the index holds only intakes with a clinic id.
+                    .filter(Expr::cust("external_client_id <> ''"))
                     .one(&self.db)
                     .await?
                     .map(|m| m.client_id)
@@ -459,13 +461,16 @@ impl Store {
             q = q.filter(intake::Column::LevelOfCare.eq(l.code()));
         }
         if let Some(s) = f.routing_status {
-            // The status lives on the routing task (one row per intake, keyed by its id).
+            // The status lives on the routing task (one row per intake, keyed by its id). It is written as
+            // a literal (a fixed code, never input) so the partial indexes of the rare statuses (pending,
+            // needs a coordinator) serve a prepared statement's generic plan too; the common ones (referred,
+            // waitlisted) are found walking the organization's intakes newest first.
             q = q.filter(
                 intake::Column::Id.in_subquery(
                     Query::select()
                         .column(routing::Column::IntakeId)
                         .from(routing::Entity)
-                        .and_where(routing::Column::Status.eq(s.code()))
+                        .and_where(Expr::cust(format!("routings.status = '{}'", s.code())))
                         .to_owned(),
                 ),
             );

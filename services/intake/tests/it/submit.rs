@@ -537,3 +537,93 @@ async fn submitted_pending(
     assert_eq!(routing.status, pb::RoutingStatus::Pending as i32, "{}", routing.reason);
     (intake, routing)
 }
+
+/// Issue 12: the routing queue's index holds only pending tasks (a finish as referred or waitlisted leaves
+/// it), a second one the tasks left for a coordinator, and the clinic id's index only intakes that carry
+/// one. Each query that reads them names the index's predicate, so each is planned on its index: in
+/// PostgreSQL's generic plan, which never sees a bound value, and on SQLite, which proves a predicate only
+/// from a term that matches it (a status bound as a value, or no `<> ''` term, would not use them).
+#[tokio::test]
+async fn the_queue_the_coordinators_filter_and_the_clinic_id_lookup_are_planned_on_their_indexes() {
+    use continuum_proto::intake::v1::intake_service_server::IntakeService;
+    use intake::domain::RoutingStatus;
+    use intake::store::IntakeFilter;
+    use std::sync::{Arc, Mutex};
+    let backing = continuum_testkit::Backing::fresh().await;
+    backing.register(ORG);
+    let statements: Arc<Mutex<Vec<sea_orm::Statement>>> = Arc::default();
+    let mut db = open_db(&backing).await;
+    let seen = statements.clone();
+    db.set_metric_callback(move |info| seen.lock().unwrap().push(info.statement.clone()));
+    let store = store_over(&backing, db);
+    let api = direct_api(
+        &backing,
+        store.clone(),
+        [closed_addr().await, closed_addr().await, closed_addr().await],
+    )
+    .await;
+    // Two intakes of the same clinic client: the second looks the first one's client id up.
+    let (first, _) = submitted_pending(&api, "plan-a").await;
+    let mut again = submission("plan-a");
+    again.idempotency_key = "plan-b".into();
+    let second =
+        api.submit_intake(as_clinician(again, ORG)).await.unwrap().into_inner().intake.unwrap();
+    assert_eq!(second.client_id, first.client_id, "the clinic's client keeps one client id");
+    let now = chrono::Utc::now();
+    store.claim_due_routings("planner", now, std::time::Duration::from_secs(30), 10).await.unwrap();
+    store.pending_routings().await.unwrap();
+    for status in [RoutingStatus::Pending, RoutingStatus::NeedsCoordinator] {
+        let filter = IntakeFilter {
+            organization_id: ORG.into(),
+            routing_status: Some(status),
+            ..IntakeFilter::default()
+        };
+        store.list_intakes(&filter, None, 10).await.unwrap();
+    }
+    let run = statements.lock().unwrap().clone();
+    let find = |what: &str, pick: &dyn Fn(&str) -> bool| {
+        run.iter()
+            .find(|s| pick(&s.sql.to_ascii_lowercase()))
+            .unwrap_or_else(|| {
+                panic!("no {what} among {:#?}", run.iter().map(|s| &s.sql).collect::<Vec<_>>())
+            })
+            .clone()
+    };
+    let expected = [
+        (
+            "the clinic id lookup",
+            find("clinic id lookup", &|s| {
+                s.starts_with("select") && s.contains("external_client_id\" =")
+            }),
+            "intakes_org_external_client",
+        ),
+        (
+            "the claim",
+            find("claim", &|s| s.starts_with("update routings") && s.contains("limit")),
+            "routings_pending_due",
+        ),
+        (
+            "the pending count",
+            find("count", &|s| s.starts_with("select count(*) from routings")),
+            "routings_pending_due",
+        ),
+        (
+            "the pending filter",
+            find("pending filter", &|s| s.contains("routings.status = 'pending'")),
+            "routings_pending_due",
+        ),
+        (
+            "the coordinator's filter",
+            find("coordinator filter", &|s| s.contains("routings.status = 'needs_coordinator'")),
+            "routings_needs_coordinator",
+        ),
+    ];
+    for (what, statement, index) in expected {
+        let plan = continuum_testkit::query_plan::plan_of(store.connection(), &statement).await;
+        assert!(
+            plan.contains(index),
+            "{what} is not planned on {index}:\n{}\n{plan}",
+            statement.sql
+        );
+    }
+}

@@ -297,7 +297,9 @@ impl Store {
     /// Pending records due at `now`, oldest due first, at most `limit`.
     pub async fn due_bridges(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<BridgeRecord>> {
         bridge_choice::Entity::find()
-            .filter(bridge_choice::Column::Status.eq(BridgeStatus::Pending.code()))
+            // The index's predicate as a literal (`BridgeStatus::Pending`'s code): the index holds only
+            // pending choices, and a bound value would keep a generic plan from using it.
+            .filter(Expr::cust("status = 'pending'"))
             .filter(bridge_choice::Column::NextAttemptAtMs.lte(time::to_ms(now)))
             .order_by_asc(bridge_choice::Column::NextAttemptAtMs)
             .order_by_asc(bridge_choice::Column::EntryId)

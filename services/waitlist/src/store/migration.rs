@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(super::migration_placement_lease::PlacementLeaseMigration),
             Box::new(super::migration_order_index::OrderIndexMigration),
             Box::new(super::migration_scoped_keys::ScopedKeysMigration),
+            Box::new(super::migration_bridge_pending::BridgePendingIndexMigration),
         ]
     }
 }

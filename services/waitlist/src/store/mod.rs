@@ -14,6 +14,7 @@ mod capacity;
 pub mod entities;
 pub mod migration;
 mod migration_bridge_choices;
+mod migration_bridge_pending;
 pub mod migration_capacity;
 mod migration_order_index;
 mod migration_placement_lease;

@@ -315,3 +315,24 @@ async fn the_bridge_record_is_written_with_its_entry_and_a_replay_restores_a_mis
     assert_eq!(again.bridge_provider_id, peer);
     assert_eq!(rows(db, first.id.clone()).await, 1);
 }
+
+/// Issue 12: the bridge index holds only pending choices (most are settled with their entry and never
+/// looked up by due time); the retry's query names that predicate, so it is planned on the index.
+#[tokio::test]
+async fn the_retry_of_pending_bridge_choices_is_planned_on_the_pending_index() {
+    use std::sync::{Arc, Mutex};
+    let app = spawn_app().await;
+    let statements: Arc<Mutex<Vec<sea_orm::Statement>>> = Arc::default();
+    let mut db = continuum_db::connect("waitlist", &app.backing.common().db()).await.unwrap();
+    let seen = statements.clone();
+    db.set_metric_callback(move |info| seen.lock().unwrap().push(info.statement.clone()));
+    let store = waitlist::store::Store::new(db, *app.store.policy());
+    store.due_bridges(app.clock_now(), 10).await.unwrap();
+    let due = statements.lock().unwrap().first().cloned().expect("the retry's query ran");
+    let plan = continuum_testkit::query_plan::plan_of(store.connection(), &due).await;
+    assert!(
+        plan.contains("bridge_choices_pending_due"),
+        "not planned on the index:\n{}\n{plan}",
+        due.sql
+    );
+}
