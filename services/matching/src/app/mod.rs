@@ -602,14 +602,33 @@ impl Importer<'_> {
 /// is ranked on the blocking pool; a small one costs less to rank than to hand over.
 pub const RANK_INLINE_UP_TO: usize = 1_000;
 
-/// Runs a ranking on the blocking pool, in the caller's span.
+/// The rankings that may run on the blocking pool at once: one per core. More would not rank any faster,
+/// and each running ranking holds a thread of the pool and its scratch memory (at 32 calls in flight over
+/// 20,000 providers the pool grew to 32 threads); a ranking beyond them waits for a turn.
+fn ranking_turns() -> &'static Arc<tokio::sync::Semaphore> {
+    static TURNS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    TURNS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Arc::new(tokio::sync::Semaphore::new(cores))
+    })
+}
+
+/// Runs a ranking on the blocking pool, in the caller's span, once one of [`ranking_turns`] is free. The
+/// turn goes with the ranking, not the caller: a call given up on still holds it until its ranking ends.
 async fn off_the_runtime<T: Send + 'static>(
     rank: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(rank))
+    let turn = Arc::clone(ranking_turns())
+        .acquire_owned()
         .await
-        .map_err(|e| Error::Unexpected(anyhow::anyhow!("ranking failed: {e}")))
+        .map_err(|e| Error::Unexpected(anyhow::anyhow!("ranking turns closed: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        span.in_scope(rank)
+    })
+    .await
+    .map_err(|e| Error::Unexpected(anyhow::anyhow!("ranking failed: {e}")))
 }
 
 /// The current time in milliseconds, as the ranking reads it.
@@ -635,4 +654,37 @@ fn recommendation(
         "recommended"
     );
     Recommendation { ranking, weights_version: w.version.clone(), directory_version: dir.version() }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Rankings beyond one per core wait for a turn instead of each taking a thread of the blocking pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_rankings_run_at_once_than_there_are_cores() {
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            calls.spawn(off_the_runtime(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+            }));
+        }
+        while let Some(done) = calls.join_next().await {
+            done.unwrap().unwrap();
+        }
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=cores).contains(&most), "{most} rankings at once on {cores} cores");
+    }
 }
