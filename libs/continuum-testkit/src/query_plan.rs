@@ -14,7 +14,6 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Transac
 
 /// Every line of `db`'s plan for `statement` (values as the store bound them), joined by newlines.
 pub async fn plan_of(db: &DatabaseConnection, statement: &Statement) -> String {
-    let values = statement.values.as_ref().map(|v| v.0.as_slice()).unwrap_or_default();
     let lines: Vec<String> = match db.get_database_backend() {
         DbBackend::Sqlite => {
             let explain = Statement {
@@ -26,6 +25,7 @@ pub async fn plan_of(db: &DatabaseConnection, statement: &Statement) -> String {
             rows.iter().map(|r| r.try_get::<String>("", "detail").expect("detail")).collect()
         }
         _ => {
+            let values = statement.values.as_ref().map(|v| v.0.as_slice()).unwrap_or_default();
             let args: Vec<String> =
                 values.iter().map(|v| PostgresQueryBuilder.value_to_string(v)).collect();
             let execute = if args.is_empty() {
