@@ -68,11 +68,23 @@ impl Batch {
             }
         }
     }
+
+    /// Runs every write atomically as [`Batch::run`] does, in one statement with the batches other callers
+    /// write at the same moment on PostgreSQL ([group commit](crate::group)); the outcome is this batch's
+    /// own. On SQLite it is [`Batch::run`].
+    pub async fn run_shared(self, writer: &Writer) -> Result<(), DbErr> {
+        match writer.groups() {
+            Some(groups) if !self.statements.is_empty() => {
+                groups.run(writer, self.statements).await
+            }
+            _ => self.run(writer).await,
+        }
+    }
 }
 
 /// PostgreSQL: the writes as one statement, every one but the last a data-modifying CTE, with each write's
 /// placeholders renumbered after the ones before it.
-fn one_statement(statements: Vec<Statement>) -> Statement {
+pub(crate) fn one_statement(statements: Vec<Statement>) -> Statement {
     let last = statements.len() - 1;
     let mut sql = String::from("WITH ");
     let mut values: Vec<Value> = Vec::new();

@@ -4,7 +4,8 @@
 //! With a PostgreSQL URL, every service gets its own schema (named after the service) in that database, so
 //! services never share tables even when they share a server. The same sea-orm migrations run on both.
 //! [`Batch`] writes rows that land together in one round trip (one statement on PostgreSQL); a [`Writer`]
-//! runs the hot path's writes over connections kept between uses.
+//! runs the hot path's writes over connections kept between uses, and batches written at the same moment
+//! share one statement ([`group`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use sea_orm_migration::MigratorTrait;
 
 pub mod batch;
+pub mod group;
 pub mod writer;
 
 pub use batch::Batch;

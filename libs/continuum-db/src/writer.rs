@@ -33,6 +33,8 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Semaphore;
 
+use crate::group::Groups;
+
 /// How long a connection may sit kept and still be used without going back to the pool first.
 pub const KEEP_IDLE_FOR: Duration = Duration::from_secs(1);
 /// How many writes one writer runs at once, hence how many connections it keeps at most.
@@ -70,6 +72,8 @@ impl Commit {
 pub struct Writer {
     db: DatabaseConnection,
     kept: Option<Arc<Kept>>,
+    /// PostgreSQL: the groups shared batches run in ([`crate::group`]).
+    groups: Option<Arc<Groups>>,
 }
 
 struct Kept {
@@ -96,7 +100,13 @@ impl Writer {
                 idle: Mutex::new(Vec::with_capacity(KEPT_MAX)),
             })
         });
-        Self { db: db.clone(), kept }
+        let groups = kept.is_some().then(Arc::default);
+        Self { db: db.clone(), kept, groups }
+    }
+
+    /// The groups shared batches run in (PostgreSQL only).
+    pub(crate) fn groups(&self) -> Option<&Arc<Groups>> {
+        self.groups.as_ref()
     }
 
     /// The connection (pool) this writer writes to.
@@ -146,6 +156,18 @@ impl Writer {
             // Dropped, the connection goes back to the pool, which tests it (and closes it if broken).
             Err(e) => Err(DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))),
         }
+    }
+
+    /// How many groups of shared batches have run, and how many batches they carried (tests).
+    #[doc(hidden)]
+    pub fn group_counts(&self) -> (u64, u64) {
+        self.groups.as_ref().map_or((0, 0), |g| g.counts())
+    }
+
+    /// How many shared batches wait for their group now (tests).
+    #[doc(hidden)]
+    pub fn queued_now(&self) -> usize {
+        self.groups.as_ref().map_or(0, |g| g.queued())
     }
 
     /// How many connections are kept now (tests).

@@ -6,67 +6,20 @@
 
 use continuum_db::sea_orm::sea_query::Expr;
 use continuum_db::sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
 };
 use continuum_db::{Batch, DbSettings, Writer};
 
 mod common;
 
-mod parent {
-    use continuum_db::sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "parents")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
-        pub note: String,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-mod child {
-    use continuum_db::sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "children")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
-        pub parent_id: String,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-fn parent_row(id: &str) -> parent::ActiveModel {
-    parent::ActiveModel { id: Set(id.to_owned()), note: Set(format!("note ${id}")) }
-}
-
-fn child_row(id: &str, parent_id: &str) -> child::ActiveModel {
-    child::ActiveModel { id: Set(id.to_owned()), parent_id: Set(parent_id.to_owned()) }
-}
+use common::{child, child_row, parent, parent_row};
 
 async fn note(db: &DatabaseConnection, id: &str) -> String {
     parent::Entity::find_by_id(id).one(db).await.unwrap().unwrap().note
 }
 
 async fn exercise(db: &DatabaseConnection) {
-    for sql in [
-        "CREATE TABLE parents (id VARCHAR(36) PRIMARY KEY, note VARCHAR(64) NOT NULL)",
-        "CREATE TABLE children (id VARCHAR(36) PRIMARY KEY, \
-         parent_id VARCHAR(36) NOT NULL REFERENCES parents (id))",
-    ] {
-        db.execute_unprepared(sql).await.unwrap();
-    }
+    common::create_family_tables(db).await;
     let writer = Writer::new(db);
     // A parent and two children referring to it: all land.
     let mut batch = Batch::new(db);

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 use continuum_db::DbSettings;
-use continuum_db::sea_orm::{ConnectionTrait, DatabaseConnection};
+use continuum_db::sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection};
 
 /// A pool on a fresh schema named `{prefix}_{random letters}`, and that name; `None` without a server.
 pub async fn fresh_postgres(prefix: &str) -> Option<(DatabaseConnection, String)> {
@@ -24,4 +24,61 @@ pub async fn fresh_postgres(prefix: &str) -> Option<(DatabaseConnection, String)
 /// Drops the schema [`fresh_postgres`] made.
 pub async fn drop_schema(db: &DatabaseConnection, schema: &str) {
     db.execute_unprepared(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
+
+/// Creates the tables of [`parent`] and [`child`] rows.
+pub async fn create_family_tables(db: &DatabaseConnection) {
+    for sql in [
+        "CREATE TABLE parents (id VARCHAR(36) PRIMARY KEY, note VARCHAR(64) NOT NULL)",
+        "CREATE TABLE children (id VARCHAR(36) PRIMARY KEY, \
+         parent_id VARCHAR(36) NOT NULL REFERENCES parents (id))",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+}
+
+/// Rows of `parents` (id, note), for the batch tests.
+pub mod parent {
+    use continuum_db::sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "parents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub note: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Rows of `children` (id, parent_id), each referring to a parent.
+pub mod child {
+    use continuum_db::sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "children")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub parent_id: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A parent row with a note holding a `$` (placeholders inside values are not renumbered).
+pub fn parent_row(id: &str) -> parent::ActiveModel {
+    parent::ActiveModel { id: Set(id.to_owned()), note: Set(format!("note ${id}")) }
+}
+
+/// A child row of `parent_id`.
+pub fn child_row(id: &str, parent_id: &str) -> child::ActiveModel {
+    child::ActiveModel { id: Set(id.to_owned()), parent_id: Set(parent_id.to_owned()) }
 }

@@ -301,9 +301,10 @@ impl Store {
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let now_ms = time::to_ms(now);
         // Every row of a new intake is written in one batch: one statement on PostgreSQL, so one round
-        // trip instead of a transaction's six (issue 12). An earlier intake under the same key is found by
-        // the unique index on the intake row, which fails the whole batch (a replay then reads it back),
-        // not by a lookup first: a new intake, the common case, saves another round trip.
+        // trip instead of a transaction's six (issue 12), shared with the intakes stored at the same moment
+        // (group commit, `continuum_db::group`). An earlier intake under the same key is found by the
+        // unique index on the intake row, which fails this batch alone (a replay then reads it back), not
+        // by a lookup first: a new intake, the common case, saves another round trip.
         let mut batch = continuum_db::Batch::new(&self.db);
         batch.push(&intake::Entity::insert(intake::ActiveModel {
             id: Set(id.clone()),
@@ -377,7 +378,7 @@ impl Store {
         if let Some(insert) = audit_insert(vec![audit(&intake)]) {
             batch.push(&insert);
         }
-        if let Err(e) = batch.run(&self.writer).await {
+        if let Err(e) = batch.run_shared(&self.writer).await {
             // An earlier intake, or a concurrent twin, with the same key holds the unique index: replay it.
             let err = Error::from(e);
             if matches!(err, Error::AlreadyExists { .. })

@@ -478,8 +478,9 @@ impl Store {
     }
 
     /// Stores a new WAITING entry with its bridge record as `bridge` says, both in one write (one
-    /// statement on PostgreSQL, [`continuum_db::Batch`]), or returns the entry an earlier call with the
-    /// same idempotency key created. Nothing is read first: the unique index on the (scoped) key refuses
+    /// statement on PostgreSQL, [`continuum_db::Batch`], shared with the entries stored at the same moment:
+    /// [`continuum_db::group`]), or returns the entry an earlier call with the same idempotency key
+    /// created. Nothing is read first: the unique index on the (scoped) key refuses
     /// a replay's insert, and only then is the earlier entry read.
     pub async fn enqueue(
         &self,
@@ -521,7 +522,7 @@ impl Store {
         batch.push(&bridge::bridge_choice::Entity::insert(
             bridge::bridge_choice::ActiveModel::from(record.clone()),
         ));
-        match batch.run(&self.writer).await {
+        match batch.run_shared(&self.writer).await {
             Ok(()) => Ok(Enqueued::New(entry, bridge::to_domain(record)?)),
             // An earlier or concurrent call with the same key stored its entry: answer with that one.
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
