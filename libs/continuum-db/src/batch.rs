@@ -50,11 +50,12 @@ impl Batch {
     /// Runs every write atomically (one statement on PostgreSQL, one transaction elsewhere), through
     /// `writer`.
     pub async fn run(self, writer: &Writer) -> Result<(), DbErr> {
-        let Self { backend, mut statements } = self;
+        let Self { backend, statements } = self;
         match (backend, statements.len()) {
             (_, 0) => Ok(()),
-            (_, 1) => writer.execute(statements.remove(0)).await.map(drop),
-            (DbBackend::Postgres, _) => writer.execute(one_statement(statements)).await.map(drop),
+            (DbBackend::Postgres, _) | (_, 1) => {
+                writer.execute(one_statement(statements)).await.map(drop)
+            }
             _ => {
                 let txn = writer.db().begin().await?;
                 for statement in statements {
@@ -82,9 +83,12 @@ impl Batch {
     }
 }
 
-/// PostgreSQL: the writes as one statement, every one but the last a data-modifying CTE, with each write's
-/// placeholders renumbered after the ones before it.
-pub(crate) fn one_statement(statements: Vec<Statement>) -> Statement {
+/// The writes (at least one) as one statement: a single write as it is; on PostgreSQL several with every one
+/// but the last a data-modifying CTE, each write's placeholders renumbered after the ones before it.
+pub(crate) fn one_statement(mut statements: Vec<Statement>) -> Statement {
+    if statements.len() == 1 {
+        return statements.remove(0);
+    }
     let last = statements.len() - 1;
     let mut sql = String::from("WITH ");
     let mut values: Vec<Value> = Vec::new();
@@ -168,5 +172,8 @@ mod tests {
         );
         let values: Vec<Value> = one.values.map(|v| v.0).unwrap_or_default();
         assert_eq!(values, vec![1.into(), 2.into(), 3.into(), 4.into(), 5.into()]);
+        // A single write stays as it is.
+        let alone = one_statement(vec![write("UPDATE c SET v = $1", vec![4.into()])]);
+        assert_eq!(alone.sql, "UPDATE c SET v = $1");
     }
 }

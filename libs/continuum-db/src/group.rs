@@ -204,11 +204,9 @@ async fn run_group(writer: &Writer, mut group: Vec<Member>) {
     }
 }
 
-/// One batch's statements as one statement.
-async fn run_alone(writer: &Writer, mut statements: Vec<Statement>) -> Result<(), DbErr> {
-    let statement =
-        if statements.len() == 1 { statements.remove(0) } else { one_statement(statements) };
-    writer.execute(statement).await.map(drop)
+/// One batch's statements as one statement, alone.
+async fn run_alone(writer: &Writer, statements: Vec<Statement>) -> Result<(), DbErr> {
+    writer.execute(one_statement(statements)).await.map(drop)
 }
 
 /// Whether a statement failed on the data of one of its writes (SQLSTATE class 22, data exception, or

@@ -105,6 +105,23 @@ async fn block_every_group(db: &DatabaseConnection, writer: &Writer) -> Blocked 
     Blocked { holder, holder_pid, groups, pids }
 }
 
+/// Writes one family per name while every group's place is held up behind the lock, until all of them
+/// have queued; then lets the lock go (the groups that held it up land) and answers their outcomes in order.
+async fn write_queued(
+    db: &DatabaseConnection,
+    writer: &Writer,
+    names: &[String],
+) -> Vec<Result<(), DbErr>> {
+    let blocked = block_every_group(db, writer).await;
+    let queued = write_all(db, writer, names);
+    until_queued(writer, names.len()).await;
+    blocked.holder.commit().await.unwrap();
+    for group in blocked.groups {
+        assert!(group.await.unwrap()[0].is_ok());
+    }
+    queued.await.unwrap()
+}
+
 async fn until_queued(writer: &Writer, queued: usize) {
     for _ in 0..500 {
         if writer.queued_now() == queued {
@@ -137,14 +154,7 @@ async fn batches_written_while_a_group_runs_share_the_next_statement_and_each_la
     }
     assert_eq!(writer.group_counts(), (3, 3));
 
-    let blocked = block_every_group(&db, &writer).await;
-    let queued = write_all(&db, &writer, &names("q", 24));
-    until_queued(&writer, 24).await;
-    blocked.holder.commit().await.unwrap();
-    for group in blocked.groups {
-        assert!(group.await.unwrap()[0].is_ok());
-    }
-    assert!(queued.await.unwrap().iter().all(Result::is_ok));
+    assert!(write_queued(&db, &writer, &names("q", 24)).await.iter().all(Result::is_ok));
     // The 24 went in two groups: 16 (the most one group carries) and 8.
     assert_eq!(MEMBERS_MAX, 16);
     let g = GROUPS_AT_ONCE as u64;
@@ -159,17 +169,10 @@ async fn a_batch_failing_on_its_own_data_fails_alone_and_the_rest_of_its_group_l
     common::create_family_tables(&db).await;
     let writer = Writer::new(&db);
     family(&db, "taken").run_shared(&writer).await.unwrap();
-    let blocked = block_every_group(&db, &writer).await;
     // Ten batches queue behind the lock; the sixth repeats a stored key.
     let mut batch_names = names("b", 10);
     batch_names[5] = "taken".to_owned();
-    let queued = write_all(&db, &writer, &batch_names);
-    until_queued(&writer, 10).await;
-    blocked.holder.commit().await.unwrap();
-    for group in blocked.groups {
-        assert!(group.await.unwrap()[0].is_ok());
-    }
-    for (name, outcome) in batch_names.iter().zip(queued.await.unwrap()) {
+    for (name, outcome) in batch_names.iter().zip(write_queued(&db, &writer, &batch_names).await) {
         match outcome {
             Err(e) if name == "taken" => assert!(repeated_key(&e), "{e}"),
             other => assert!(other.is_ok() && name != "taken", "{name}: {other:?}"),

@@ -480,8 +480,8 @@ impl Store {
     /// Stores a new WAITING entry with its bridge record as `bridge` says, both in one write (one
     /// statement on PostgreSQL, [`continuum_db::Batch`], shared with the entries stored at the same moment:
     /// [`continuum_db::group`]), or returns the entry an earlier call with the same idempotency key
-    /// created. Nothing is read first: the unique index on the (scoped) key refuses
-    /// a replay's insert, and only then is the earlier entry read.
+    /// created. Nothing is read first: the unique index on the (scoped) key refuses a replay's insert, and
+    /// only then is the earlier entry read.
     pub async fn enqueue(
         &self,
         new: NewEntry,
