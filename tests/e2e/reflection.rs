@@ -48,12 +48,10 @@ async fn listed_services(addr: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_continuum_up_each_ports_reflection_lists_its_own_service() {
     let data = tempfile::tempdir().unwrap();
-    let mut held = Vec::new();
-    for _ in 0..5 {
-        held.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
-    }
-    let ports: Vec<u16> = held.iter().map(|l| l.local_addr().unwrap().port()).collect();
-    drop(held);
+    let ports: Vec<u16> = crate::stack::free_addrs(5)
+        .iter()
+        .map(|a| a.parse::<std::net::SocketAddr>().unwrap().port())
+        .collect();
     let services = [
         ("intake", "continuum.intake.v1.IntakeService"),
         ("matching", "continuum.matching.v1.MatchingService"),

@@ -36,13 +36,42 @@ pub struct Stack {
     pub metrics: HashMap<&'static str, String>,
 }
 
-/// `n` distinct free loopback addresses. All listeners are held until every port is picked, so no
-/// address repeats within a stack (a gRPC port of one service reused as another's metrics port).
-async fn free_addrs(n: usize) -> Vec<String> {
+/// `n` distinct free loopback addresses for processes the test starts.
+///
+/// A port is picked here and bound by a child process later, so something else can take it in between.
+/// Ports the kernel hands out on its own (`bind` to port 0, and the local port of every outgoing
+/// connection, of which the tests make many: PostgreSQL, Redis, the services' peer calls) come from its
+/// ephemeral range, so a port picked there can be taken by any connection in that gap; a run failed on
+/// that ("Address already in use" at a service's start). These ports come from the range just below it
+/// instead, which only an explicit bind uses. One cursor per test process walks that range from an offset
+/// of its process id, so two stacks of one test binary never pick the same port, and each port is checked
+/// free by binding it (all are held until every port is picked, so none repeats within the call).
+pub fn free_addrs(n: usize) -> Vec<String> {
+    use std::sync::Mutex;
+    static CURSOR: Mutex<Option<u16>> = Mutex::new(None);
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    // The range below the ephemeral one: 10,000 ports above the well-known and registered ones people run
+    // servers on by hand (5432, 6379, 8080, ...); at least 1,024 ports whatever the kernel's setting.
+    let high = ephemeral_low.max(11_024);
+    let low = high - 10_000;
+    let span = u32::from(high - low);
+    let mut cursor = CURSOR.lock().unwrap();
+    let mut next = cursor.unwrap_or_else(|| low + (std::process::id() % span) as u16);
     let mut held = Vec::with_capacity(n);
-    for _ in 0..n {
-        held.push(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap());
+    let mut tried = 0;
+    while held.len() < n {
+        assert!(tried < span, "no free loopback port in {low}..{high}");
+        tried += 1;
+        let port = next;
+        next = if next + 1 >= high { low } else { next + 1 };
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
     }
+    *cursor = Some(next);
     held.iter().map(|l| l.local_addr().unwrap().to_string()).collect()
 }
 
@@ -61,7 +90,7 @@ impl Stack {
     /// environment variables.
     pub async fn start_only(services: &[&'static str], extra_env: Vec<(String, String)>) -> Stack {
         let backing = Backing::fresh().await;
-        let mut free = free_addrs(2 * SERVICES.len()).await.into_iter();
+        let mut free = free_addrs(2 * SERVICES.len()).into_iter();
         let mut addrs = HashMap::new();
         let mut metrics = HashMap::new();
         for s in SERVICES {
@@ -121,7 +150,7 @@ impl Stack {
     /// Starts one more gateway replica, known as `name` (its process and log), sharing the backing's Redis
     /// (when there is one) for console sessions, like [`Stack::start_gateway`].
     pub async fn start_gateway_named(&mut self, name: &'static str) -> String {
-        let addr = free_addrs(1).await.remove(0);
+        let addr = free_addrs(1).remove(0);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

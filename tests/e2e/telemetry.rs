@@ -596,10 +596,8 @@ async fn made_up_paths_answer_unimplemented_and_add_no_series() {
 /// line per interval, not one per batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_collector_neither_holds_up_shutdown_nor_floods_the_log() {
-    let closed = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        l.local_addr().unwrap()
-    };
+    // A port nothing listens on (nor takes for an outgoing connection: see `free_addrs`).
+    let closed: std::net::SocketAddr = crate::stack::free_addrs(1).remove(0).parse().unwrap();
     let silent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent = silent_listener.local_addr().unwrap();
     let holder = tokio::spawn(async move {
