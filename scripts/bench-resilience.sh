@@ -12,9 +12,10 @@
 # The load generator resends an UNAVAILABLE answer with the same idempotency key (`--retries`), as a
 # clinic's client does. After the load and the drain of pending routings, the checks: no INTERNAL or
 # UNKNOWN answer; every intake sent is stored once (0 lost, 0 duplicated) and routed; no intake has two
-# waitlist entries or two referrals; no provider below 0 open slots, and the slots taken equal the
-# referrals made without overbooking (0 oversold). Needs what bench-e2e.sh needs, and root (to restart
-# the PostgreSQL cluster with pg_ctlcluster). Prints markdown rows on stdout; exits 1 when a check fails.
+# waitlist entries or two referrals, and each is the one its routing decided on; no provider below 0 open
+# slots, and the slots taken equal the referrals made without overbooking (0 oversold). Needs what
+# bench-e2e.sh needs, and root (to restart the PostgreSQL cluster with pg_ctlcluster). Prints markdown rows
+# on stdout; exits 1 when a check fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/release/continuum"
@@ -158,6 +159,14 @@ check "intakes with two waitlist entries" \
   "$(sql "SELECT count(*) FROM (SELECT intake_id FROM waitlist.waitlist_entries GROUP BY intake_id HAVING count(*) > 1) d")" 0
 check "intakes with two referrals" \
   "$(sql "SELECT count(*) FROM (SELECT intake_id FROM referral.referrals GROUP BY intake_id HAVING count(*) > 1) d")" 0
+# Each referral and waitlist entry is the one its intake's routing decided on: a routing that went
+# elsewhere after a lost answer leaves a client both referred and waitlisted, or referred twice over.
+check "referrals their intake's routing does not name" \
+  "$(sql "SELECT count(*) FROM referral.referrals r WHERE NOT EXISTS (SELECT 1 FROM intake.routings t
+          WHERE t.intake_id = r.intake_id AND t.decision::jsonb->>'referral_id' = r.id)")" 0
+check "waitlist entries their intake's routing does not name" \
+  "$(sql "SELECT count(*) FROM waitlist.waitlist_entries w WHERE NOT EXISTS (SELECT 1 FROM intake.routings t
+          WHERE t.intake_id = w.intake_id AND t.decision::jsonb->>'waitlist_entry_id' = w.id)")" 0
 check "providers below 0 open slots" "$(sql "SELECT count(*) FROM matching.providers WHERE open_slots < 0")" 0
 check "cohorts below 0 open seats" "$(sql "SELECT count(*) FROM matching.cohorts WHERE open_seats < 0")" 0
 check "slots taken minus referrals made without overbooking" \

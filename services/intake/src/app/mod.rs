@@ -240,8 +240,8 @@ impl App {
         }
         let tasks = domain::tasks::opened_by(&assessment, &self.rules, now);
         // Matching is asked for the routing plan before the intake is stored, so that routing starts the
-        // moment it is (no claim, no read back); the plan is written only if the routing cannot finish at
-        // once. When matching cannot answer in time the routing asks again.
+        // moment it is (no claim, no read back), and the plan is written with the intake, before any call
+        // made on it. When matching cannot answer in time the routing asks again.
         let first_plan =
             self.router.first_plan(&submission, &assessment, ctx.caller.audit_user()).await;
         let routing = NewRouting {
@@ -249,6 +249,7 @@ impl App {
             lease_owner: self.router.owner(),
             lease_until: now + chrono::Duration::from_std(LEASE).unwrap_or_default(),
             acting_user_id: ctx.caller.audit_user(),
+            plan: first_plan.as_ref().and_then(|p| p.as_ref().ok()),
         };
         let inserted = self
             .store

@@ -57,9 +57,8 @@ pub struct Router {
 
 enum Step {
     Done(Box<RoutingDecision>),
-    /// Try again later, for the reason given; with the plan followed so far when it is not stored yet
-    /// (a new intake's first plan is written only when its routing cannot finish at once).
-    Retry(&'static str, Option<Box<RoutingPlan>>),
+    /// Try again later, for the reason given (the plan followed so far is stored).
+    Retry(&'static str),
 }
 
 /// The downstream idempotency key of an intake's routing; a re-route after a reassessment gets its own.
@@ -95,7 +94,7 @@ fn refused_by(
 /// coordinator decides.
 fn unplanned(e: PeerError, intake: &Intake) -> Step {
     if e.is_retryable() {
-        Step::Retry("matching_unavailable", None)
+        Step::Retry("matching_unavailable")
     } else {
         refused_by("matching", e, intake.routing.clone(), intake.id.as_str())
     }
@@ -221,11 +220,11 @@ impl Router {
     /// Runs the routing task that SubmitIntake has just created for `intake` in the intake's own
     /// transaction, leased to this router (as `acting_user_id`), with `first`, matching's answer asked
     /// before the intake was stored ([`Router::first_plan`]; without an answer in time, the attempt asks
-    /// again). Nothing needs claiming, reading back or writing before the peer calls, which saves a claim,
-    /// four reads and the plan's write per intake on the hot path: the plan is stored only when the routing
-    /// cannot finish now (with the retry's release, or a refusal's save). Should the lease have lapsed
-    /// meanwhile, finishing is refused by the lease check and the task stays with whoever holds it (or a
-    /// router that claims it with no plan asks matching afresh).
+    /// again) and, when it is a plan, stored with the task. Nothing needs claiming, reading back or writing
+    /// before the peer calls, which saves a claim, four reads and a write per intake on the hot path.
+    /// Should the lease lapse meanwhile (the attempt cancelled, or its finish not written), finishing is
+    /// refused by the lease check, and the router that claims the task next follows the same stored plan,
+    /// so each call it makes again is answered with what this attempt's call made.
     pub async fn route_created(
         &self,
         intake: &Intake,
@@ -240,7 +239,6 @@ impl Router {
         let task = RoutingTask {
             intake: intake.clone(),
             plan,
-            plan_stored: false,
             attempts: 0,
             trace_parent: String::new(),
             acting_user_id: acting_user_id.to_owned(),
@@ -295,23 +293,14 @@ impl Router {
                 self.expedite_if_recovered().await;
                 Ok(decision)
             }
-            Step::Retry(code, unsaved_plan) => {
+            Step::Retry(code) => {
                 let mut decision = task.intake.routing.clone();
                 decision.attempts = attempts;
                 decision.reason = format!("routing pending: {code}; retrying");
                 let next: DateTime<Utc> = Utc::now()
                     + chrono::Duration::from_std(backoff(attempts, self.max_backoff))
                         .unwrap_or_default();
-                self.store
-                    .retry_later(
-                        intake_id,
-                        &self.owner,
-                        &decision,
-                        next,
-                        code,
-                        unsaved_plan.as_deref(),
-                    )
-                    .await?;
+                self.store.retry_later(intake_id, &self.owner, &decision, next, code).await?;
                 self.deferred.store(true, std::sync::atomic::Ordering::Release);
                 tracing::warn!(intake_id, error = code, attempts, "routing deferred");
                 Ok(decision)
@@ -345,10 +334,6 @@ impl Router {
         // slot first, and asking again would only race the same routings (issue 12, measured with 20,000
         // providers: 10-18 % fewer intakes/s when every attempt re-planned, for no fewer refusals).
         let mut may_replan = task.plan.is_some() && task.attempts > 0;
-        // A new intake's first plan is not stored with it (issue 12: most routings finish at once and a
-        // finished routing keeps no plan); it is written by the first write this attempt makes to the task,
-        // a refusal's save or the retry's release, so a retry follows it.
-        let mut unsaved = task.plan.is_some() && !task.plan_stored;
         let mut plan = match &task.plan {
             Some(p) => p.clone(),
             None => match self.plan(task).await {
@@ -356,7 +341,7 @@ impl Router {
                     if let Err(e) = self.store.save_plan(intake.id.as_str(), &self.owner, &p).await
                     {
                         tracing::warn!(intake_id = %intake.id, error = %e, "saving routing plan failed");
-                        return Step::Retry("store_unavailable", None);
+                        return Step::Retry("store_unavailable");
                     }
                     p
                 }
@@ -482,10 +467,7 @@ impl Router {
                         let e = PeerError::from(&s);
                         if e.is_retryable() {
                             tracing::warn!(intake_id = %intake.id, code = ?e.code, "referral call failed");
-                            return Step::Retry(
-                                "referral_unavailable",
-                                unsaved.then(|| Box::new(plan.clone())),
-                            );
+                            return Step::Retry("referral_unavailable");
                         }
                         if !is_definite_refusal(&e) {
                             return refused_by("referral", e, decision, intake.id.as_str());
@@ -511,14 +493,9 @@ impl Router {
             // Only a definite refusal from referral must be remembered before going on (a retry must not
             // ask that candidate again); a candidate passed over here without a call (no open slot, no
             // consent) is passed over again the same way on a retry, so nothing is written for it.
-            if called {
-                if self.store.save_plan(intake.id.as_str(), &self.owner, &plan).await.is_err() {
-                    return Step::Retry(
-                        "store_unavailable",
-                        unsaved.then(|| Box::new(plan.clone())),
-                    );
-                }
-                unsaved = false;
+            if called && self.store.save_plan(intake.id.as_str(), &self.owner, &plan).await.is_err()
+            {
+                return Step::Retry("store_unavailable");
             }
         }
         if plan.crisis {
@@ -580,7 +557,7 @@ impl Router {
                 let e = PeerError::from(&s);
                 if e.is_retryable() {
                     tracing::warn!(intake_id = %intake.id, code = ?e.code, "waitlist call failed");
-                    Step::Retry("waitlist_unavailable", unsaved.then(|| Box::new(plan)))
+                    Step::Retry("waitlist_unavailable")
                 } else {
                     refused_by("waitlist", e, decision, intake.id.as_str())
                 }

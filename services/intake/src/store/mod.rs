@@ -125,6 +125,9 @@ pub struct NewRouting<'a> {
     pub lease_until: DateTime<Utc>,
     /// The user the routing's peer calls act for.
     pub acting_user_id: &'a str,
+    /// Matching's plan, asked before the intake is stored, if it answered in time: stored with the task,
+    /// before the routing makes any call on it ([`crate::app::routing`], exactly-once).
+    pub plan: Option<&'a RoutingPlan>,
 }
 
 /// A claimed routing task.
@@ -132,11 +135,8 @@ pub struct NewRouting<'a> {
 pub struct RoutingTask {
     /// The intake.
     pub intake: Intake,
-    /// The plan so far.
+    /// The plan so far, as stored with the task.
     pub plan: Option<RoutingPlan>,
-    /// Whether `plan` is the one stored with the task (a new intake's first plan is not, until its routing
-    /// is deferred).
-    pub plan_stored: bool,
     /// Attempts made before this one.
     pub attempts: i32,
     /// `traceparent` of the request that created the task.
@@ -281,7 +281,7 @@ impl Store {
         tasks: &[TaskToOpen],
         audit: impl FnOnce(&Intake) -> AuditRecord + Send,
     ) -> Result<Inserted> {
-        let NewRouting { decision, lease_owner, lease_until, acting_user_id } = routing;
+        let NewRouting { decision, lease_owner, lease_until, acting_user_id, plan } = routing;
         // The same clinic client (by the clinic's own id) keeps one Continuum client id.
         let client_id =
             if submission.external_client_id.is_empty() {
@@ -338,8 +338,12 @@ impl Store {
         batch.push(&routing::Entity::insert(routing::ActiveModel {
             intake_id: Set(id.clone()),
             status: Set(decision.status.code().to_owned()),
-            // A plan is stored only for a routing that could not finish at once (`retry_later`).
-            plan: Set(None),
+            // Stored before the routing calls anyone on it, so that whichever attempt runs next follows
+            // the same plan, and a call whose answer was lost (the attempt cancelled, its finish not
+            // written) is made again under the same key and answered with what it made. A fresh plan
+            // would see the slot that call took as full and could send the client elsewhere too (a
+            // referral and a waitlist entry; a slot taken by no referral).
+            plan: Set(plan.map(json).transpose()?),
             decision: Set(json(&decision)?),
             attempts: Set(0),
             next_attempt_at_ms: Set(now_ms),
@@ -515,7 +519,6 @@ impl Store {
         let intake = self.load_intake(intake_id).await?;
         Ok(Some(RoutingTask {
             intake,
-            plan_stored: plan.is_some(),
             plan,
             attempts: r.attempts,
             trace_parent: r.trace_parent,
@@ -601,8 +604,7 @@ impl Store {
         Ok(true)
     }
 
-    /// Releases a task for a later attempt at `next_at`, recording the attempt count and an error code, and
-    /// `plan` when the attempt followed one not stored yet.
+    /// Releases a task for a later attempt at `next_at`, recording the attempt count and an error code.
     pub async fn retry_later(
         &self,
         intake_id: &str,
@@ -610,18 +612,14 @@ impl Store {
         decision: &RoutingDecision,
         next_at: DateTime<Utc>,
         error_code: &str,
-        plan: Option<&RoutingPlan>,
     ) -> Result<()> {
-        let mut sets = vec![
+        let sets = vec![
             ("decision", json(decision)?.into()),
             ("attempts", decision.attempts.into()),
             ("next_attempt_at_ms", time::to_ms(next_at).into()),
             ("last_error", error_code.into()),
             ("updated_at_ms", time::to_ms(Utc::now()).into()),
         ];
-        if let Some(p) = plan {
-            sets.push(("plan", json(p)?.into()));
-        }
         ROUTINGS.release(&self.db, intake_id, owner, sets).await?;
         Ok(())
     }

@@ -57,6 +57,33 @@ impl TestApp {
 /// The organization whose providers the scenario directories list.
 pub const PROVIDER_ORG: &str = "0190a1b2-c3d4-7e5f-8a9b-0000000000c3";
 
+/// A TCP relay on loopback to `upstream` that passes every byte toward it at once and holds back every
+/// byte of its answers until `true` is sent on the returned sender: a call made through it lands while
+/// its caller hears nothing back. Its address and that sender.
+pub async fn answers_held_back(upstream: &str) -> (String, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (release, released) = tokio::sync::watch::channel(false);
+    let upstream = upstream.to_owned();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+            });
+            let mut released = released.clone();
+            tokio::spawn(async move {
+                if released.wait_for(|open| *open).await.is_ok() {
+                    let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                }
+            });
+        }
+    });
+    (addr, release)
+}
+
 /// A loopback address where nothing listens.
 pub async fn closed_addr() -> String {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -303,11 +303,11 @@ async fn reassessment_reports_rising_risk() {
     assert_eq!(missing.code(), Code::NotFound);
 }
 
-/// Issue 12: matching's routing plan for a new intake is asked before the intake is stored, and stored
-/// only when the routing cannot finish at once (here the referral service is down), with the retry's
-/// release — no statement of its own — so the retry follows it.
+/// Issue 12: matching's routing plan for a new intake is asked before the intake is stored and stored with
+/// it, before the routing calls anyone on it (here the referral service is down) — no statement of its
+/// own — so the retry follows it.
 #[tokio::test]
-async fn a_new_intakes_routing_plan_is_stored_only_for_its_retry_in_no_statement_of_its_own() {
+async fn a_new_intakes_routing_plan_is_stored_with_the_intake_in_no_statement_of_its_own() {
     use std::sync::{Arc, Mutex};
     let backing = continuum_testkit::Backing::fresh().await;
     // The clinic is served here (as a token of it would register it); matching shares the registry.
@@ -448,6 +448,85 @@ async fn a_full_first_option_is_passed_over_in_the_same_referral_call() {
         vec![best],
         "the full option stays an alternative"
     );
+}
+
+/// Issue 12, found by 20 PostgreSQL restarts under load with 20,000 providers (7 clients both referred and
+/// waitlisted, 4 slots taken for no referral): an attempt whose referral call lands but whose answer never
+/// reaches it (the attempt cancelled, or its finish not written) leaves its task leased, and the router
+/// that claims the task once the lease lapses must make the same call again, not route afresh. A fresh
+/// plan sees the slot that call took as full and sends the client elsewhere (here to the waitlist). Here
+/// referral's answer is held back while the lease lapses and another router runs the task: it follows the
+/// plan stored with the intake and gets back the referral already made.
+#[tokio::test]
+async fn a_routing_whose_referral_answer_is_lost_gets_the_same_referral_from_the_next_router() {
+    use continuum_proto::intake::v1::intake_service_server::IntakeService;
+    use continuum_proto::referral::v1 as rpb;
+    use intake::domain::RoutingStatus;
+    use intake::store::entities::routing;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let backing = continuum_testkit::Backing::fresh().await;
+    backing.register(ORG);
+    let (maddr, msd, _mb) = spawn_matching(&backing).await;
+    let (raddr, rsd, _rb) = spawn_referral(&backing, &maddr, &closed_addr().await).await;
+    let matching = TestApp::matching_admin_at(&backing, &maddr);
+    let cbt = [common::Modality::Cbt];
+    let provider = add_provider_via(matching, clinician("Dr Last Slot", &cbt, 1)).await;
+    let (held_addr, release) = answers_held_back(&raddr).await;
+    let store = open_store(&backing).await;
+    let waitlist_down = closed_addr().await;
+    let api =
+        direct_api(&backing, store.clone(), [maddr.clone(), held_addr, waitlist_down.clone()])
+            .await;
+    let submit = tokio::spawn(async move {
+        api.submit_intake(as_clinician(submission("answer-lost"), ORG)).await
+    });
+
+    // The referral is made (the last slot taken for it) while its answer is held back.
+    let token = backing.token(ORG, &[continuum_auth::Role::Coordinator]);
+    let mut referrals = rpb::referral_service_client::ReferralServiceClient::with_interceptor(
+        continuum_runtime::peer_channel(&raddr).unwrap(),
+        continuum_testkit::Bearer::new(&token),
+    );
+    let list = rpb::ListReferralsRequest { organization_id: ORG.into(), ..Default::default() };
+    let mut made = Vec::new();
+    for _ in 0..200 {
+        made = referrals.list_referrals(list.clone()).await.unwrap().into_inner().referrals;
+        if !made.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let [made] = made.try_into().expect("the held call made one referral");
+    assert_eq!(made.provider_id, provider);
+
+    // The lease lapses, and another router claims the task and runs it.
+    routing::Entity::update_many()
+        .col_expr(routing::Column::LeaseUntilMs, Expr::value(0_i64))
+        .filter(routing::Column::IntakeId.eq(made.intake_id.clone()))
+        .exec(store.connection())
+        .await
+        .unwrap();
+    let peers = [maddr.clone(), raddr.clone(), waitlist_down];
+    let next = router_over(&backing, store.clone(), peers);
+    let decision = next.route(&made.intake_id).await.unwrap();
+    assert_eq!(decision.status, RoutingStatus::Referred, "{}", decision.reason);
+    assert_eq!(decision.referral_id.as_deref(), Some(made.id.as_str()), "{}", decision.reason);
+    assert_eq!(decision.provider_id.as_deref(), Some(provider.as_str()));
+
+    // The held answer arrives: the first attempt answers, and its finish is refused by the lease it lost.
+    release.send(true).unwrap();
+    let answered = submit.await.unwrap().expect("the submission is answered").into_inner();
+    assert_eq!(answered.intake.unwrap().id, made.intake_id);
+    let stored = store
+        .get_intake(&continuum_vocab::ids::IntakeId::from_stored(&made.intake_id).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored.routing.status, RoutingStatus::Referred, "{}", stored.routing.reason);
+    assert_eq!(stored.routing.referral_id.as_deref(), Some(made.id.as_str()));
+    let all = referrals.list_referrals(list).await.unwrap().into_inner().referrals;
+    assert_eq!(all.len(), 1, "one referral: {all:?}");
+    msd.cancel();
+    rsd.cancel();
 }
 
 /// Matching and referral running (intake's own address closed), two alike CBT clinicians with one slot
