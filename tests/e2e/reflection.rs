@@ -48,10 +48,7 @@ async fn listed_services(addr: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_continuum_up_each_ports_reflection_lists_its_own_service() {
     let data = tempfile::tempdir().unwrap();
-    let ports: Vec<u16> = crate::stack::free_addrs(5)
-        .iter()
-        .map(|a| a.parse::<std::net::SocketAddr>().unwrap().port())
-        .collect();
+    let ports: Vec<u16> = crate::stack::free_addrs(5).iter().map(|a| a.port()).collect();
     let services = [
         ("intake", "continuum.intake.v1.IntakeService"),
         ("matching", "continuum.matching.v1.MatchingService"),

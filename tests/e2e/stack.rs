@@ -46,7 +46,7 @@ pub struct Stack {
 /// instead, which only an explicit bind uses. One cursor per test process walks that range from an offset
 /// of its process id, so two stacks of one test binary never pick the same port, and each port is checked
 /// free by binding it (all are held until every port is picked, so none repeats within the call).
-pub fn free_addrs(n: usize) -> Vec<String> {
+pub fn free_addrs(n: usize) -> Vec<std::net::SocketAddr> {
     use std::sync::Mutex;
     static CURSOR: Mutex<Option<u16>> = Mutex::new(None);
     let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
@@ -72,7 +72,7 @@ pub fn free_addrs(n: usize) -> Vec<String> {
         }
     }
     *cursor = Some(next);
-    held.iter().map(|l| l.local_addr().unwrap().to_string()).collect()
+    held.iter().map(|l| l.local_addr().unwrap()).collect()
 }
 
 impl Stack {
@@ -94,8 +94,8 @@ impl Stack {
         let mut addrs = HashMap::new();
         let mut metrics = HashMap::new();
         for s in SERVICES {
-            addrs.insert(s, free.next().unwrap());
-            metrics.insert(s, free.next().unwrap());
+            addrs.insert(s, free.next().unwrap().to_string());
+            metrics.insert(s, free.next().unwrap().to_string());
         }
         let log_dir = backing.data_dir().join("logs");
         std::fs::create_dir_all(&log_dir).unwrap();
@@ -150,7 +150,7 @@ impl Stack {
     /// Starts one more gateway replica, known as `name` (its process and log), sharing the backing's Redis
     /// (when there is one) for console sessions, like [`Stack::start_gateway`].
     pub async fn start_gateway_named(&mut self, name: &'static str) -> String {
-        let addr = free_addrs(1).remove(0);
+        let addr = free_addrs(1).remove(0).to_string();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

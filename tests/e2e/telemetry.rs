@@ -597,7 +597,7 @@ async fn made_up_paths_answer_unimplemented_and_add_no_series() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_collector_neither_holds_up_shutdown_nor_floods_the_log() {
     // A port nothing listens on (nor takes for an outgoing connection: see `free_addrs`).
-    let closed: std::net::SocketAddr = crate::stack::free_addrs(1).remove(0).parse().unwrap();
+    let closed = crate::stack::free_addrs(1).remove(0);
     let silent_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent = silent_listener.local_addr().unwrap();
     let holder = tokio::spawn(async move {
